@@ -1,0 +1,136 @@
+"""Wiring: everything long-lived is built here, once, and passed in."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.config import Settings
+from handlers.buttons import ButtonCodec
+from handlers.core import Core, Services
+from handlers.general import build_router
+from locales import Catalogs
+from scheduler.dispatcher import Channel, Dispatcher
+from storage import db, state
+from storage.clock import Clock, SystemClock
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(Exception):
+    pass
+
+
+@dataclass
+class App:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    clock: Clock
+    catalogs: Catalogs
+    services: Services
+    core: Core
+
+    def outbox(self, channels: Iterable[Channel], **kwargs: object) -> Dispatcher:
+        return Dispatcher(self.sessions, self.clock, channels, **kwargs)  # type: ignore[arg-type]
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+async def open_database(url: str, *, migrate: bool | None = None) -> AsyncEngine:
+    """Open the database; the embedded SQLite is migrated on the spot so a newcomer needs no
+    extra step, while a shared PostgreSQL waits for an operator's `convoca db upgrade`."""
+    engine = db.create_engine(url)
+    if migrate is None:
+        migrate = is_sqlite(url)
+    try:
+        if migrate:
+            await db.upgrade(engine)
+        else:
+            pending = await db.pending_migrations(engine)
+            if pending:
+                raise StartupError(
+                    f"the database needs {len(pending)} migration(s): run `convoca db upgrade`"
+                )
+    except StartupError:
+        await engine.dispose()
+        raise
+    except Exception as exc:
+        await engine.dispose()
+        raise StartupError(f"cannot open the database ({type(exc).__name__}: {exc})") from exc
+    return engine
+
+
+async def build_app(settings: Settings, *, clock: Clock | None = None,
+                    migrate: bool | None = None) -> App:
+    engine = await open_database(settings.database_url, migrate=migrate)
+    sessions = db.session_factory(engine)
+    clock = clock or SystemClock()
+    catalogs = Catalogs(default=settings.default_locale)
+    secret = await state.get_or_create(sessions, "button_secret")
+    services = Services(
+        sessions=sessions,
+        clock=clock,
+        catalogs=catalogs,
+        buttons=ButtonCodec(bytes.fromhex(secret)),
+        timezone=settings.timezone,
+        default_locale=settings.default_locale,
+        admin_ids=frozenset(f"telegram:{i}" for i in settings.admin_telegram_ids),
+    )
+    return App(settings, engine, sessions, clock, catalogs, services,
+               Core(services, build_router()))
+
+
+async def run_telegram(app: App) -> None:
+    from bot.telegram import TelegramChannel, TelegramRuntime, make_bot
+
+    settings = app.settings
+    assert settings.token
+    bot = make_bot(settings.token, settings.telegram_api_base)
+    try:
+        me = await bot.get_me()
+        app.services.bot_username = me.username
+        channel = TelegramChannel(bot, app.catalogs, app.services.buttons, settings.timezone)
+        outbox = app.outbox([channel])
+        await outbox.start()
+        runtime = TelegramRuntime(bot, app.core, outbox)
+        log.info("Convoca is running on Telegram as @%s", me.username)
+        try:
+            if settings.webhook_url:
+                secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret \
+                    else None
+                await runtime.serve_webhook(settings.webhook_url, secret, settings.webhook_listen)
+            else:
+                await runtime.poll()
+        finally:
+            await outbox.stop()
+    finally:
+        await bot.session.close()
+
+
+def run_until_signalled(coro_factory) -> int:
+    """Run the main coroutine; SIGTERM and Ctrl-C stop it cleanly."""
+
+    async def main() -> None:
+        task = asyncio.ensure_future(coro_factory())
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    return 0

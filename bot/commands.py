@@ -1,0 +1,171 @@
+"""The command line's actions. Each builds what it needs and closes it again."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from datetime import UTC
+from zoneinfo import ZoneInfo
+
+from bot.app import App, StartupError, build_app, is_sqlite, run_telegram, run_until_signalled
+from bot.config import Settings
+from locales import Catalogs, Day
+from storage import db, outbox, people, programs
+from storage.models import ChannelAddress, Person, Role
+from storage.program_templates import TemplateError, available_templates
+
+log = logging.getLogger("convoca")
+
+
+class CommandError(Exception):
+    pass
+
+
+def run(settings: Settings, *, demo: bool = False) -> int:
+    async def main() -> None:
+        try:
+            if demo:
+                from bot.demo import run_demo
+
+                await run_demo(settings)
+                return
+            app = await build_app(settings)
+        except StartupError as exc:
+            raise CommandError(str(exc)) from None
+        try:
+            if settings.token:
+                await run_telegram(app)
+            else:
+                await run_console(app)
+        finally:
+            await app.close()
+
+    return run_until_signalled(main)
+
+
+async def run_console(app: App, *, stdin=None, out=None) -> None:
+    from bot.console import ConsoleChannel, ConsoleSession
+
+    channel = ConsoleChannel(app.catalogs, app.services.buttons, app.settings.timezone, out)
+    dispatcher = app.outbox([channel])
+    await dispatcher.start()
+    try:
+        session = ConsoleSession(
+            app.core, channel, dispatcher.deliver_now, dispatcher.drain, app.clock,
+            app.settings.default_locale,
+        )
+        where = app.settings.database_url.split("///")[-1] if is_sqlite(
+            app.settings.database_url) else "PostgreSQL"
+        session.say("console.banner", database=where)
+        await session.loop(stdin)
+    finally:
+        await dispatcher.stop()
+
+
+async def dispatch(settings: Settings, args: argparse.Namespace) -> int:
+    if args.command == "db":
+        engine = db.create_engine(settings.database_url)
+        try:
+            await db.upgrade(engine)
+        finally:
+            await engine.dispose()
+        print(Catalogs(default=settings.default_locale).text(None, "cli.db_upgraded"))
+        return 0
+    try:
+        app = await build_app(settings)
+    except StartupError as exc:
+        raise CommandError(str(exc)) from None
+    try:
+        handler = {
+            "program": _program,
+            "timeline": _timeline,
+            "admin": _admin,
+            "status": _status,
+        }[args.command]
+        return await handler(app, args)
+    finally:
+        await app.close()
+
+
+async def _program(app: App, args: argparse.Namespace) -> int:
+    if args.program_command == "templates":
+        for key in available_templates():
+            print(key)
+        return 0
+    if args.program_command == "list":
+        async with app.sessions() as s:
+            for p in await programs.all_programs(s):
+                print(f"{p.id}\t{p.name}\t{p.template_key}\t{p.start_date}")
+        return 0
+    try:
+        async with app.sessions() as s:
+            program = await programs.create(
+                s, template=args.template, start=args.start, name=args.name, now=app.clock.now()
+            )
+            await s.commit()
+    except TemplateError as exc:
+        raise CommandError(str(exc)) from None
+    except FileNotFoundError:
+        raise CommandError(
+            f"no template {args.template!r}; available: {', '.join(available_templates())}"
+        ) from None
+    print(app.catalogs.text(None, "cli.program_created", id=str(program.id), name=program.name,
+                            count=len(program.milestones)))
+    return 0
+
+
+async def _timeline(app: App, args: argparse.Namespace) -> int:
+    loc = args.locale or app.settings.default_locale
+    async with app.sessions() as s:
+        program = await programs.get(s, args.program)
+    if program is None:
+        raise CommandError(app.catalogs.text(None, "cli.no_program"))
+    cat = app.catalogs
+    print(cat.text(loc, "timeline.header", name=program.name, zone=program.timezone))
+    today = app.clock.now().astimezone(ZoneInfo(program.timezone)).date()
+    for m in program.milestones:
+        state = "timeline.done" if m.done_at else (
+            "timeline.overdue" if m.due < today else "timeline.upcoming")
+        print(cat.text(loc, "timeline.row", stage=str(m.stage), due=Day(m.due),
+                       name=m.name.get(loc) or m.name.get("es", m.key), state=cat.text(loc, state)))
+    return 0
+
+
+async def _admin(app: App, args: argparse.Namespace) -> int:
+    now = app.clock.now()
+    async with app.sessions() as s:
+        person = await people.by_address(s, "telegram", str(args.telegram_id))
+        if person is None:
+            person = Person(created_at=now, reachable=True, name=args.name)
+            person.addresses = [ChannelAddress(channel="telegram", address=str(args.telegram_id),
+                                               created_at=now)]
+            person.roles = []
+            s.add(person)
+            await s.flush()
+        added = await people.grant(s, person, Role(args.role), None, now)
+        people.audit(s, now, "role_granted", actor_id=None, channel="cli", entity="person",
+                     entity_id=person.id, role=args.role)
+        await s.commit()
+    print(app.catalogs.text(None, "cli.admin_added" if added else "cli.admin_already",
+                            id=str(args.telegram_id), role=args.role))
+    return 0
+
+
+async def _status(app: App, args: argparse.Namespace) -> int:
+    async with app.sessions() as s:
+        counts = await outbox.counts(s)
+        nxt = await outbox.upcoming(s, 10)
+    kinds = sorted({k for k, _ in counts})
+    statuses = ["pending", "sending", "sent", "failed", "uncertain", "dropped"]
+    print("kind".ljust(16) + "".join(st.rjust(10) for st in statuses))
+    for k in kinds:
+        print(k.ljust(16) + "".join(str(counts.get((k, st), 0)).rjust(10) for st in statuses))
+    print()
+    for row in nxt:
+        when = row.not_before.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        print(f"{when}  {row.kind:<14} {row.channel}:{row.address}")
+    if not nxt:
+        print(app.catalogs.text(None, "cli.nothing_due"))
+    return 0
+
+

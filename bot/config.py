@@ -1,0 +1,112 @@
+"""Settings from the environment and a `.env` file, validated once at start-up."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+OFFICIAL_BOT_API = "https://api.telegram.org"
+SUPPORTED_LOCALES = ("es", "en")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_base: str = OFFICIAL_BOT_API
+    database_url: str = "sqlite+aiosqlite:///./data/convoca.sqlite3"
+    timezone: str = "America/Santiago"
+    default_locale: str = "es"
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_listen: str = "0.0.0.0:8080"
+    admin_telegram_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+
+    @field_validator("telegram_bot_token", mode="before")
+    @classmethod
+    def _token(cls, v: object) -> object:
+        if v in (None, ""):
+            return None
+        token = str(v).strip()
+        head, _, tail = token.partition(":")
+        if not head.isdigit() or len(tail) < 5:
+            raise ValueError("expected the token BotFather gives, like 123456789:AAE...")
+        return token
+
+    @field_validator("telegram_api_base")
+    @classmethod
+    def _api_base(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("expected an http(s) URL, like https://api.telegram.org")
+        return v.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, v: str) -> str:
+        if v.startswith("postgresql://") or v.startswith("postgres://"):
+            return "postgresql+asyncpg://" + v.split("://", 1)[1]
+        if not v.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "expected sqlite+aiosqlite:///path/file.sqlite3 or postgresql://user@host/db"
+            )
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("expected an IANA time zone, like America/Santiago") from None
+        return v
+
+    @field_validator("default_locale")
+    @classmethod
+    def _locale(cls, v: str) -> str:
+        if v not in SUPPORTED_LOCALES:
+            raise ValueError(f"expected one of {', '.join(SUPPORTED_LOCALES)}")
+        return v
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook(cls, v: str | None) -> str | None:
+        if not v:
+            return None
+        if not v.startswith("https://"):
+            raise ValueError("expected a public https:// URL that Telegram can reach")
+        return v
+
+    @field_validator("admin_telegram_ids", mode="before")
+    @classmethod
+    def _admins(cls, v: object) -> object:
+        if isinstance(v, str):
+            parts = [p for p in v.replace(";", ",").replace(" ", ",").split(",") if p]
+            if not all(p.lstrip("-").isdigit() for p in parts):
+                raise ValueError("expected Telegram user ids separated by commas, like 1234,5678")
+            return [int(p) for p in parts]
+        return v
+
+    @property
+    def token(self) -> str | None:
+        return self.telegram_bot_token.get_secret_value() if self.telegram_bot_token else None
+
+
+class SettingsError(Exception):
+    """One line per wrong variable, naming it and what it expects."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = str(err["loc"][0]).upper() if err["loc"] else "?"
+            msg = err["msg"].removeprefix("Value error, ")
+            lines.append(f"Configuration error: {name}: {msg}")
+        raise SettingsError("\n".join(lines)) from None

@@ -1,0 +1,212 @@
+"""The console channel: the same conversation core, driven from a terminal. With --demo it
+also lets you switch person and move a simulated clock so reminders fire."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import IO
+
+from sqlalchemy import select
+
+from handlers.buttons import ButtonCodec
+from handlers.core import Core
+from handlers.events import EventKind, Incoming, Outgoing
+from locales import Catalogs, When
+from scheduler.dispatcher import Delivered, Limits, Result
+from storage.clock import Clock, ManualClock
+from storage.models import ChannelAddress, OutboxMessage, Person
+
+CHANNEL = "console"
+
+
+@dataclass
+class _Pending:
+    buttons: list[str] = field(default_factory=list)  # packed payloads, by number
+    contact: bool = False
+
+
+class ConsoleChannel:
+    name = CHANNEL
+    limits = Limits(per_second=None, per_chat_per_second=1000.0, chat_burst=1000)
+
+    def __init__(self, catalogs: Catalogs, buttons: ButtonCodec, timezone: str,
+                 out: IO[str] | None = None) -> None:
+        self.catalogs = catalogs
+        self.buttons = buttons
+        self.timezone = timezone
+        self.out = out or sys.stdout
+        self.pending: dict[str, _Pending] = {}
+        self.names: dict[str, str] = {}
+        self.current: str | None = None
+        self._counter = 0
+
+    def is_group(self, address: str) -> bool:
+        return False
+
+    async def deliver(self, row: OutboxMessage) -> Result:
+        out = Outgoing.from_json(row.payload)
+        loc = row.locale
+        self._counter += 1
+        who = "" if row.address == self.current else f"[→ {self.names.get(row.address, row.address)}] "
+        lines = []
+        if out.text:
+            lines.append(self.catalogs.render(out.text, loc, self.timezone))
+        if out.attachment:
+            lines.append(f"📎 {out.attachment.filename} ({len(out.attachment.content)} B)")
+        pend = _Pending()
+        n = 0
+        if out.buttons and row.person_id is not None:
+            for line in out.buttons:
+                labels = []
+                for b in line:
+                    n += 1
+                    pend.buttons.append(self.buttons.pack(row.person_id, b.action))
+                    labels.append(f"[{n}] {self.catalogs.render(b.label, loc, self.timezone)}")
+                lines.append("   ".join(labels))
+        if out.ask_contact:
+            pend.contact = True
+            lines.append(f"[0] {self.catalogs.render(out.ask_contact, loc, self.timezone)}")
+        if pend.buttons or pend.contact:
+            self.pending[row.address] = pend
+        text = "\n".join(lines)
+        body = "\n".join("  " + ln for ln in text.splitlines())
+        print(f"\n🤖 {who}\n{body}", file=self.out, flush=True)
+        return Delivered(str(self._counter))
+
+
+DURATION = re.compile(r"^(\d+)\s*([dhm])$")
+
+
+def parse_duration(text: str) -> timedelta | None:
+    m = DURATION.match(text.strip().lower())
+    if not m:
+        return None
+    n, unit = int(m.group(1)), m.group(2)
+    return {"d": timedelta(days=n), "h": timedelta(hours=n), "m": timedelta(minutes=n)}[unit]
+
+
+class ConsoleSession:
+    """Reads lines, turns them into events for the current person, and prints answers."""
+
+    def __init__(
+        self,
+        core: Core,
+        channel: ConsoleChannel,
+        deliver: Callable[[list[int]], Awaitable[object]],
+        drain: Callable[[], Awaitable[object]],
+        clock: Clock,
+        locale: str,
+        *,
+        demo: bool = False,
+        on_clock_moved: Callable[[], Awaitable[object]] | None = None,
+    ) -> None:
+        self.core = core
+        self.channel = channel
+        self.deliver = deliver
+        self.drain = drain
+        self.clock = clock
+        self.locale = locale
+        self.demo = demo
+        self.on_clock_moved = on_clock_moved
+        self.address = "1"
+        self.channel.current = self.address
+        self._awaiting_phone = False
+
+    def say(self, key: str, **params: object) -> None:
+        print(self.channel.catalogs.text(self.locale, key, **params), file=self.channel.out,
+              flush=True)
+
+    async def people(self) -> list[tuple[str, str]]:
+        sessions = self.core.services.sessions
+        async with sessions() as s:
+            rows = await s.execute(
+                select(ChannelAddress.address, Person.name)
+                .join(Person)
+                .where(ChannelAddress.channel == CHANNEL)
+                .order_by(ChannelAddress.id)
+            )
+            return [(a, n or a) for a, n in rows.all()]
+
+    async def handle_line(self, line: str) -> bool:
+        """Returns False when the person wants to leave."""
+        line = line.strip()
+        if not line:
+            return True
+        if line.lower() in ("/salir", "!salir", "/quit", "!quit"):
+            return False
+        if line.startswith("!"):
+            await self._meta(line[1:])
+            return True
+        pend = self.channel.pending.get(self.address)
+        if self._awaiting_phone:
+            self._awaiting_phone = False
+            await self._send(Incoming(CHANNEL, self.address, EventKind.CONTACT,
+                                      contact_phone=line, contact_is_own=True))
+            return True
+        if pend and line.isdigit():
+            n = int(line)
+            if n == 0 and pend.contact:
+                self._awaiting_phone = True
+                print("📱 ?", file=self.channel.out, flush=True)
+                return True
+            if 1 <= n <= len(pend.buttons):
+                await self._send(Incoming(CHANNEL, self.address, EventKind.BUTTON,
+                                          button=pend.buttons[n - 1]))
+                return True
+        if line.startswith("/") and len(line) > 1:
+            head, _, rest = line[1:].partition(" ")
+            await self._send(Incoming(CHANNEL, self.address, EventKind.COMMAND,
+                                      command=head.lower(), args=rest.strip() or None, text=line))
+        else:
+            await self._send(Incoming(CHANNEL, self.address, EventKind.TEXT, text=line))
+        return True
+
+    async def _send(self, event: Incoming) -> None:
+        ids = await self.core.handle(event)
+        await self.deliver(ids)
+
+    async def _meta(self, cmd: str) -> None:
+        name, _, arg = cmd.partition(" ")
+        name = name.lower()
+        if name in ("personas", "people"):
+            for i, (addr, label) in enumerate(await self.people(), 1):
+                mark = "*" if addr == self.address else " "
+                print(f" {mark}{i:>3}. {label}", file=self.channel.out)
+        elif name in ("persona", "person"):
+            people = await self.people()
+            if not arg.strip().isdigit() or not 1 <= int(arg) <= len(people):
+                self.say("console.no_such_person")
+                return
+            self.address, label = people[int(arg) - 1]
+            self.channel.current = self.address
+            self.say("console.you_are", name=label)
+        elif name in ("avanzar", "advance") and isinstance(self.clock, ManualClock):
+            delta = parse_duration(arg)
+            if delta is None:
+                self.say("console.bad_duration")
+                return
+            self.clock.advance(delta)
+            self.say("console.clock", when=When(self.clock.now()))
+            if self.on_clock_moved:
+                await self.on_clock_moved()
+            await self.drain()
+        elif name in ("hora", "time"):
+            self.say("console.clock", when=When(self.clock.now()))
+        else:
+            self.say("console.demo_help")
+
+    async def loop(self, stdin: IO[str] | None = None) -> None:
+        stdin = stdin or sys.stdin
+        loop = asyncio.get_running_loop()
+        while True:
+            print("\n> ", end="", file=self.channel.out, flush=True)
+            line = await loop.run_in_executor(None, stdin.readline)
+            if line == "":
+                return
+            if not await self.handle_line(line):
+                return

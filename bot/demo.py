@@ -1,0 +1,219 @@
+"""`convoca run --demo`: a 15-month Ecomercado seeded in its own database, a console where
+you can switch person, and a simulated clock you move forward to see notices go out."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.app import build_app
+from bot.config import Settings
+from handlers.events import Button, Outgoing
+from locales import Msg, Raw, When
+from storage import links, outbox, people, programs
+from storage.clock import ManualClock
+from storage.models import (
+    ChannelAddress,
+    DeliveryDay,
+    Family,
+    Meeting,
+    Membership,
+    Organization,
+    Person,
+    Pickup,
+    PickupMode,
+    PickupStatus,
+    Program,
+    Representative,
+    Role,
+    Rsvp,
+)
+
+ORGANIZATIONS = [
+    ("Junta de Vecinos Villa Esperanza", "junta_de_vecinos", "Villa Esperanza"),
+    ("Club de Adulto Mayor Los Aromos", "club_adulto_mayor", "Los Aromos"),
+    ("Comité de Vivienda Nuevo Amanecer", "comite", "El Sauce"),
+    ("Sindicato de Feria Libre Quilpué Centro", "sindicato_feria", "Centro"),
+    ("Cooperativa La Huerta Común", "cooperativa", "Belloto Norte"),
+    ("Junta de Vecinos Población Ñuñoa Alto", "junta_de_vecinos", "Ñuñoa Alto"),
+    ("Centro de Madres Renacer", "otra", "Villa Esperanza"),
+    ("ONG Manos que Ayudan", "ong", "Centro"),
+]
+REPRESENTATIVES = [
+    "María José Araya", "Luis Muñoz", "Carolina Pérez", "Jorge Fuentes", "Patricia Soto",
+    "Héctor Rojas", "Verónica Díaz", "Camila Contreras",
+]
+FAMILY_NAMES = [
+    "González", "Muñoz", "Rojas", "Díaz", "Pérez", "Soto", "Contreras", "Silva", "Martínez",
+    "Sepúlveda", "Morales", "Rodríguez", "López", "Fuentes", "Hernández", "Torres", "Araya",
+    "Flores", "Espinoza", "Valenzuela", "Castillo", "Tapia", "Reyes", "Gutiérrez", "Castro",
+    "Pizarro", "Álvarez", "Vásquez", "Sánchez", "Fernández",
+]
+SECTORS = ["Villa Esperanza", "Los Aromos", "El Sauce", "Ñuñoa Alto"]
+PLACE = "Sede Junta de Vecinos Villa Esperanza"
+ADDRESS = "Los Aromos 1234, Quilpué"
+
+
+async def seed(session: AsyncSession, now: datetime) -> Program:
+    """Everything a newcomer needs to see every flow, relative to today."""
+    rng = random.Random(7)
+    tz = ZoneInfo("America/Santiago")
+    today = now.astimezone(tz).date()
+    program = await programs.create(
+        session, template="ecomercado-15m", start=today.replace(day=1),
+        name="Ecomercado Solidario de Quilpué (demo)", now=now,
+    )
+    bodies = {b.kind: b for b in await programs.bodies(session, program.id)}
+    address_no = iter(range(1, 1000))
+
+    async def person(name: str | None, *, role: Role | None, consent: bool = True,
+                     phone: str | None = None) -> Person:
+        p = await people.create_with_address(
+            session, "console", str(next(address_no)), now, name=name, phone=phone,
+            program_id=program.id, locale="es",
+            consent_at=now if consent else None, consent_version="2026-1" if consent else None,
+        )
+        if role:
+            await people.grant(session, p, role, program.id, now)
+        return p
+
+    # 1: a newcomer who has not registered yet, to try /start; 2: the gestora.
+    await person(None, role=None, consent=False)
+    gestora = await person("Daniela Vergara (gestora)", role=Role.GESTORA)
+    await person("Rodrigo Salinas (coordinador)", role=Role.COORDINADORA)
+    await person("Marta Leiva (recinto)", role=Role.RECINTO)
+
+    reps: list[Person] = []
+    for (org_name, kind, sector), rep_name in zip(ORGANIZATIONS, REPRESENTATIVES, strict=True):
+        org = Organization(program_id=program.id, name=org_name, kind=kind, sector=sector,
+                           members_count=rng.randint(12, 120), created_at=now)
+        session.add(org)
+        await session.flush()
+        rep = await person(rep_name, role=Role.REPRESENTANTE,
+                           phone=f"+5698{rng.randint(1000000, 9999999)}")
+        session.add(Representative(organization_id=org.id, person_id=rep.id, is_primary=True,
+                                   position="presidenta" if rep_name[-1] == "a" else "presidente"))
+        reps.append(rep)
+        await links.create(session, program.id, "organization", org.id, now)
+
+    for rep in reps[:5]:
+        await people.grant(session, rep, Role.GRUPO_MOTOR, program.id, now)
+        session.add(Membership(body_id=bodies["grupo_motor"].id, person_id=rep.id, joined_at=now))
+    for rep in reps[3:7]:
+        await people.grant(session, rep, Role.CONSEJO_LOCAL, program.id, now)
+        session.add(Membership(body_id=bodies["consejo_local"].id, person_id=rep.id,
+                               joined_at=now))
+
+    families: list[Family] = []
+    for i, surname in enumerate(FAMILY_NAMES):
+        mode = PickupMode.DOMICILIO if i % 8 == 7 else PickupMode.RETIRO
+        phone = f"+5699{rng.randint(1000000, 9999999)}"
+        fam = Family(program_id=program.id, name=f"{surname} {FAMILY_NAMES[-1 - i]}",
+                     phone=phone, pickup_mode=mode, sector=SECTORS[i % len(SECTORS)],
+                     address=f"Pasaje {i + 1} #{rng.randint(100, 999)}, Quilpué",
+                     household_size=rng.randint(1, 7), created_at=now)
+        session.add(fam)
+        await session.flush()
+        families.append(fam)
+        if i < 10:  # the first ten families are already in the bot
+            p = await person(f"Familia {fam.name}", role=Role.FAMILIA, phone=phone)
+            fam.person_id = p.id
+        await links.create(session, program.id, "family", fam.id, now)
+
+    def local(day: date, at: time) -> datetime:
+        return datetime.combine(day, at, tz).astimezone(UTC)
+
+    meetings = [
+        Meeting(program_id=program.id, body_id=bodies["grupo_motor"].id, kind="grupo_motor",
+                title="Sesión mensual del Grupo Motor",
+                starts_at=local(today + timedelta(days=2), time(18, 0)),
+                ends_at=local(today + timedelta(days=2), time(19, 30)), place=PLACE,
+                address=ADDRESS, agenda="1. Bienvenida\n2. Turnos de armado de canastas\n3. Varios",
+                checkin_code="GM" + str(rng.randint(1000, 9999)), created_by=gestora.id,
+                created_at=now),
+        Meeting(program_id=program.id, body_id=bodies["consejo_local"].id, kind="consejo_local",
+                title="Sesión del Consejo Local",
+                starts_at=local(today + timedelta(days=9), time(17, 0)), place=PLACE,
+                address=ADDRESS, agenda="1. Donaciones de ferias libres\n2. Plan de comunicaciones",
+                checkin_code="CL" + str(rng.randint(1000, 9999)), created_by=gestora.id,
+                created_at=now),
+    ]
+    session.add_all(meetings)
+    await session.flush()
+    for meeting, members in ((meetings[0], reps[:5]), (meetings[1], reps[3:7])):
+        for m in members:
+            session.add(Rsvp(meeting_id=meeting.id, person_id=m.id, invited_at=now))
+            await _notice(session, m, now, f"demo:invite:{meeting.id}:{m.id}", "invitation",
+                          Outgoing(
+                              text=Msg("demo.invitation", {
+                                  "title": Raw(meeting.title or ""),
+                                  "when": When(meeting.starts_at), "place": Raw(PLACE)}),
+                              buttons=((Button(Msg("demo.rsvp_yes"), f"rsvp:{meeting.id}:y"),
+                                        Button(Msg("demo.rsvp_no"), f"rsvp:{meeting.id}:n")),),
+                          ), now)
+            await _notice(session, m, now, f"demo:remind:{meeting.id}:{m.id}", "reminder",
+                          Outgoing(text=Msg("demo.reminder", {
+                              "title": Raw(meeting.title or ""),
+                              "when": When(meeting.starts_at), "place": Raw(PLACE)})),
+                          meeting.starts_at - timedelta(days=1), expires=meeting.starts_at)
+
+    for week in range(3):
+        day = today + timedelta(days=(3 - today.weekday()) % 7 + 7 * week)  # Thursdays
+        dd = DeliveryDay(program_id=program.id, mode=PickupMode.RETIRO,
+                         window_start=local(day, time(10, 0)), window_end=local(day, time(12, 0)),
+                         place=PLACE, address=ADDRESS, created_at=now)
+        session.add(dd)
+        await session.flush()
+        for fam in families:
+            if fam.pickup_mode == PickupMode.RETIRO:
+                session.add(Pickup(delivery_day_id=dd.id, family_id=fam.id,
+                                   status=PickupStatus.PENDING))
+    return program
+
+
+async def _notice(session: AsyncSession, person: Person, now: datetime, key: str, kind: str,
+                  out: Outgoing, at: datetime | None = None,
+                  expires: datetime | None = None) -> None:
+    addr = await session.scalar(
+        select(ChannelAddress).where(ChannelAddress.person_id == person.id)
+    )
+    assert addr is not None
+    env = outbox.Envelope(person.id, addr.channel, addr.address, out.to_json(), person.locale)
+    await outbox.enqueue(session, env, key=key, kind=kind, now=now, not_before=at,
+                         expires_at=expires)
+
+
+async def run_demo(settings: Settings, *, stdin=None, out=None) -> None:
+    from bot.console import ConsoleChannel, ConsoleSession
+
+    clock = ManualClock(datetime.now(UTC).replace(second=0, microsecond=0))
+    app = await build_app(settings, clock=clock)
+    try:
+        async with app.sessions() as s:
+            if not await s.scalar(select(func.count()).select_from(Program)):
+                await seed(s, clock.now())
+                await s.commit()
+        channel = ConsoleChannel(app.catalogs, app.services.buttons, settings.timezone, out)
+        async with app.sessions() as s:
+            rows = await s.execute(
+                select(ChannelAddress.address, Person.name).join(Person)
+                .where(ChannelAddress.channel == "console")
+            )
+            channel.names = {a: n or a for a, n in rows.all()}
+        dispatcher = app.outbox([channel])
+        await dispatcher.recover()
+        session = ConsoleSession(
+            app.core, channel, dispatcher.deliver_now, dispatcher.drain, clock,
+            settings.default_locale, demo=True,
+        )
+        session.say("console.banner", database="data/demo.sqlite3")
+        session.say("console.demo_help")
+        session.say("console.clock", when=When(clock.now()))
+        await dispatcher.drain()
+        await session.loop(stdin)
+    finally:
+        await app.close()

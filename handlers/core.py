@@ -1,0 +1,236 @@
+"""The conversation core: one unit of work per incoming event, whatever the channel."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from handlers.buttons import ButtonCodec
+from handlers.events import Button, EventKind, Incoming, Outgoing
+from locales import Catalogs, Msg
+from storage import outbox, people
+from storage.clock import Clock
+from storage.models import Conversation, Person, ProcessedUpdate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """What every handler may use; built once in ``main`` and passed in."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    clock: Clock
+    catalogs: Catalogs
+    buttons: ButtonCodec
+    timezone: str = "America/Santiago"
+    default_locale: str = "es"
+    admin_ids: frozenset[str] = frozenset()  # platform user ids, as "telegram:123"
+    bot_username: str | None = None
+
+
+@dataclass
+class Turn:
+    """One incoming event being handled: the person, where they are, and what we answer."""
+
+    services: Services
+    session: AsyncSession
+    event: Incoming
+    person: Person
+    convo: Conversation
+    now: datetime
+    action: str | None = None  # the verified button action
+    replies: list[Outgoing] = field(default_factory=list)
+    erased: bool = False
+
+    @property
+    def locale(self) -> str:
+        return self.person.locale or self.services.default_locale
+
+    def say(
+        self,
+        key: str,
+        *,
+        buttons: list[list[Button]] | None = None,
+        ask_contact: Msg | None = None,
+        remove_keyboard: bool = False,
+        **params: Any,
+    ) -> None:
+        self.replies.append(
+            Outgoing(
+                text=Msg(key, params),
+                buttons=tuple(tuple(row) for row in buttons or []),
+                ask_contact=ask_contact,
+                remove_keyboard=remove_keyboard,
+            )
+        )
+
+    def send(self, out: Outgoing) -> None:
+        self.replies.append(out)
+
+    def go(self, flow: str | None, step: str | None = None, **data: Any) -> None:
+        self.convo.flow = flow
+        self.convo.step = step
+        self.convo.data = {**(self.convo.data or {}), **data} if flow else {}
+        self.convo.updated_at = self.now
+
+    def data(self, key: str, default: Any = None) -> Any:
+        return (self.convo.data or {}).get(key, default)
+
+    def audit(self, action: str, entity: str | None = None, entity_id: int | None = None,
+              **details: Any) -> None:
+        people.audit(
+            self.session, self.now, action, actor_id=self.person.id, channel=self.event.channel,
+            entity=entity, entity_id=entity_id, **details,
+        )
+
+
+Handler = Callable[[Turn], Awaitable[None]]
+
+
+@dataclass
+class Router:
+    """Commands by name, button actions by prefix, and free input by the flow a person is in."""
+
+    commands: dict[str, Handler] = field(default_factory=dict)
+    actions: dict[str, Handler] = field(default_factory=dict)
+    flows: dict[str, Handler] = field(default_factory=dict)
+    fallback: Handler | None = None
+
+    def command(self, *names: str) -> Callable[[Handler], Handler]:
+        def deco(fn: Handler) -> Handler:
+            for n in names:
+                self.commands[n] = fn
+            return fn
+        return deco
+
+    def on_action(self, prefix: str) -> Callable[[Handler], Handler]:
+        def deco(fn: Handler) -> Handler:
+            self.actions[prefix] = fn
+            return fn
+        return deco
+
+    def flow(self, name: str) -> Callable[[Handler], Handler]:
+        def deco(fn: Handler) -> Handler:
+            self.flows[name] = fn
+            return fn
+        return deco
+
+    def include(self, other: Router) -> Router:
+        self.commands.update(other.commands)
+        self.actions.update(other.actions)
+        self.flows.update(other.flows)
+        self.fallback = other.fallback or self.fallback
+        return self
+
+    async def dispatch(self, turn: Turn) -> None:
+        ev = turn.event
+        if ev.kind == EventKind.COMMAND and ev.command in self.commands:
+            await self.commands[ev.command](turn)
+            return
+        if ev.kind == EventKind.BUTTON:
+            action = turn.services.buttons.unpack(turn.person.id, ev.button or "")
+            if action is None:
+                turn.say("input.button_invalid")
+                return
+            turn.action = action
+            handler = self.actions.get(action.split(":", 1)[0])
+            if handler is None:
+                turn.say("input.button_stale")
+                return
+            await handler(turn)
+            return
+        flow = turn.convo.flow
+        if ev.kind != EventKind.COMMAND and flow in self.flows:
+            await self.flows[flow](turn)
+            return
+        if ev.kind == EventKind.COMMAND:
+            turn.say("input.unknown_command", command="/" + (ev.command or ""))
+            return
+        if self.fallback:
+            await self.fallback(turn)
+
+
+class Core:
+    def __init__(self, services: Services, router: Router) -> None:
+        self.services = services
+        self.router = router
+
+    async def handle(self, event: Incoming) -> list[int]:
+        """Handle one event in one unit of work; returns the outbox ids of the replies, which
+        the channel may deliver at once (the dispatcher would pick them up anyway)."""
+        s = self.services
+        now = s.clock.now()
+        async with s.sessions() as session:
+            if event.update_id is not None:
+                session.add(
+                    ProcessedUpdate(channel=event.channel, update_id=event.update_id,
+                                    processed_at=now)
+                )
+                try:
+                    await session.flush()
+                except IntegrityError:
+                    log.info("update %s:%s already handled", event.channel, event.update_id)
+                    return []
+            person = await people.by_address(session, event.channel, event.address)
+            if person is None:
+                person = await people.create_with_address(
+                    session, event.channel, event.address, now, name=event.sender_name
+                )
+            if not person.reachable:
+                person.reachable, person.unreachable_reason = True, None
+            convo = await people.conversation(session, person.id, now)
+            turn = Turn(s, session, event, person, convo, now)
+            try:
+                await self.router.dispatch(turn)
+                await session.flush()
+            except Exception:
+                log.exception("handling %s from %s:%s failed", event.kind, event.channel,
+                              event.address)
+                await session.rollback()
+                return await self._apologise(event, person.locale, now)
+            ids = await self._enqueue_replies(session, turn, now)
+            await session.commit()
+        return ids
+
+    async def _enqueue_replies(self, session: AsyncSession, turn: Turn, now: datetime) -> list[int]:
+        ev = turn.event
+        person_id = None if turn.erased else turn.person.id
+        ref = ev.update_id if ev.update_id is not None else uuid.uuid4().hex
+        ids = []
+        for i, out in enumerate(turn.replies):
+            env = outbox.Envelope(person_id, ev.channel, ev.address, out.to_json(), turn.locale)
+            new_id = await outbox.enqueue(
+                session, env, key=f"reply:{ev.channel}:{ev.address}:{ref}:{i}", kind="reply",
+                now=now, urgent=True,
+            )
+            if new_id is not None:
+                ids.append(new_id)
+        return ids
+
+    async def _apologise(self, event: Incoming, locale: str | None, now: datetime) -> list[int]:
+        # The person still gets an answer, and the update is still marked handled, so a
+        # redelivery does not hit the same failure again.
+        async with self.services.sessions() as session:
+            if event.update_id is not None:
+                session.add(ProcessedUpdate(channel=event.channel, update_id=event.update_id,
+                                            processed_at=now))
+            env = outbox.Envelope(
+                None, event.channel, event.address,
+                Outgoing(text=Msg("error.generic")).to_json(),
+                locale or self.services.default_locale,
+            )
+            ref = event.update_id if event.update_id is not None else uuid.uuid4().hex
+            new_id = await outbox.enqueue(
+                session, env, key=f"reply:{event.channel}:{event.address}:{ref}:err",
+                kind="reply", now=now, urgent=True,
+            )
+            await session.commit()
+        return [new_id] if new_id else []

@@ -1,0 +1,59 @@
+"""What anyone can do anywhere: help, language, and kind answers to what we cannot read."""
+
+from __future__ import annotations
+
+from handlers.core import Router, Turn
+from handlers.events import Button, EventKind
+from locales import Msg
+from storage.models import ADMIN_ROLES, Role
+
+router = Router()
+
+HELP_BY_ROLE = {
+    Role.GESTORA: "help.admin",
+    Role.COORDINADORA: "help.admin",
+    Role.RECINTO: "help.recinto",
+    Role.GRUPO_MOTOR: "help.member",
+    Role.CONSEJO_LOCAL: "help.member",
+    Role.REPRESENTANTE: "help.representative",
+    Role.FAMILIA: "help.family",
+}
+
+
+@router.command("ayuda", "help")
+async def help_(turn: Turn) -> None:
+    roles = {g.role for g in turn.person.roles}
+    sections = [Msg("help.everyone")]
+    for role, key in HELP_BY_ROLE.items():
+        if role in roles and Msg(key) not in sections:
+            sections.append(Msg(key))
+    if roles & ADMIN_ROLES and Msg("help.admin") not in sections:
+        sections.append(Msg("help.admin"))
+    turn.say("help.intro", sections=sections)
+
+
+@router.command("idioma", "language")
+async def language(turn: Turn) -> None:
+    turn.say(
+        "lang.ask",
+        buttons=[[Button(Msg("lang.name_es"), "lang:es"), Button(Msg("lang.name_en"), "lang:en")]],
+    )
+
+
+async def fallback(turn: Turn) -> None:
+    ev = turn.event
+    if ev.kind == EventKind.UNSUPPORTED:
+        turn.say("input.unsupported")
+    elif turn.person.consent_at is None:
+        turn.say("input.start_first")
+    else:
+        turn.say("input.not_understood")
+
+
+router.fallback = fallback
+
+
+def build_router() -> Router:
+    from handlers import registration
+
+    return Router().include(router).include(registration.router)

@@ -1,0 +1,167 @@
+"""/start: language, consent to the use of data, then linking the chat to its record."""
+
+from __future__ import annotations
+
+from handlers.core import Router, Turn
+from handlers.events import Button, EventKind
+from locales import Msg, Raw
+from storage import links, people
+from storage.models import Role
+from storage.phones import to_e164
+
+CONSENT_VERSION = "2026-1"
+FLOW = "registration"
+
+router = Router()
+
+
+def _language_button(turn: Turn) -> Button:
+    other = "en" if turn.locale == "es" else "es"
+    return Button(Msg(f"lang.switch_to_{other}"), f"lang:{other}")
+
+
+def _show_consent(turn: Turn) -> None:
+    turn.say(
+        "start.consent",
+        buttons=[
+            [Button(Msg("start.consent_yes"), "consent:yes")],
+            [Button(Msg("start.consent_no"), "consent:no")],
+            [_language_button(turn)],
+        ],
+    )
+    turn.go(FLOW, "consent")
+
+
+def _ask_to_link(turn: Turn) -> None:
+    turn.say("link.ask", ask_contact=Msg("link.share_button"))
+    turn.go(FLOW, "link")
+
+
+def _is_admin(turn: Turn) -> bool:
+    sender = turn.event.sender_id
+    return sender is not None and f"{turn.event.channel}:{sender}" in turn.services.admin_ids
+
+
+@router.command("start")
+async def start(turn: Turn) -> None:
+    code = (turn.event.args or "").strip()
+    if _is_admin(turn):
+        await people.grant(turn.session, turn.person, Role.GESTORA, None, turn.now)
+    if turn.person.consent_at is None:
+        turn.go(FLOW, "consent", code=code or turn.data("code"))
+        _show_consent(turn)
+        return
+    if turn.person.opted_out_at is not None:
+        turn.person.opted_out_at = None
+        turn.audit("opt_in")
+        turn.say("start.opted_in_again")
+    if code:
+        await _redeem(turn, code)
+        return
+    turn.go(None)
+    turn.say("start.welcome_back", name=Raw(turn.person.name or ""))
+
+
+@router.on_action("lang")
+async def choose_language(turn: Turn) -> None:
+    lang = (turn.action or "").split(":", 1)[1]
+    if lang not in ("es", "en"):
+        turn.say("input.button_stale")
+        return
+    turn.person.locale = lang
+    turn.audit("locale_changed", locale=lang)
+    if turn.convo.flow == FLOW and turn.convo.step == "consent":
+        _show_consent(turn)
+    else:
+        turn.say("lang.changed")
+
+
+@router.on_action("consent")
+async def consent(turn: Turn) -> None:
+    if turn.person.consent_at is not None:
+        turn.say("start.already_consented")
+        return
+    if turn.convo.flow != FLOW or turn.convo.step != "consent":
+        turn.say("input.button_stale")
+        return
+    if turn.action == "consent:no":
+        turn.say("start.consent_declined", remove_keyboard=True)
+        # Nothing is kept about someone who said no: the record made on first contact goes.
+        await turn.session.delete(turn.person)
+        turn.erased = True
+        return
+    turn.person.consent_at = turn.now
+    turn.person.consent_version = CONSENT_VERSION
+    turn.audit("consent_given", version=CONSENT_VERSION)
+    turn.say("start.consent_thanks")
+    code = turn.data("code")
+    if code:
+        await _redeem(turn, code)
+    elif turn.person.roles:
+        turn.go(None)
+        turn.say("start.ready")
+    else:
+        _ask_to_link(turn)
+
+
+async def _redeem(turn: Turn, code: str) -> None:
+    linked = await links.redeem(turn.session, code, turn.person, turn.now)
+    if linked is None:
+        turn.say("link.code_invalid")
+        _ask_to_link(turn)
+        return
+    turn.audit("linked", entity=linked.kind, via="code")
+    turn.go(None)
+    turn.say(f"link.done_{linked.kind}", name=Raw(linked.name), remove_keyboard=True)
+
+
+@router.flow(FLOW)
+async def registration_input(turn: Turn) -> None:
+    ev = turn.event
+    if ev.kind == EventKind.UNSUPPORTED:
+        turn.say("input.unsupported")
+    if turn.convo.step == "consent":
+        turn.say("start.consent_use_buttons")
+        _show_consent(turn)
+        return
+    if ev.kind == EventKind.CONTACT:
+        await _link_by_contact(turn)
+    elif ev.kind == EventKind.TEXT and ev.text and links.normalise(ev.text):
+        await _redeem(turn, ev.text)
+    else:
+        turn.say("link.help", ask_contact=Msg("link.share_button"))
+
+
+async def _link_by_contact(turn: Turn) -> None:
+    ev = turn.event
+    if not ev.contact_is_own:
+        turn.say("link.contact_not_own")
+        return
+    phone = to_e164(ev.contact_phone)
+    if phone is None:
+        turn.say("link.phone_unreadable")
+        return
+    family = await links.family_by_phone(turn.session, phone)
+    imported = [p for p in await people.by_phone(turn.session, phone) if p.id != turn.person.id]
+    if family is None and not imported:
+        turn.person.phone = phone
+        turn.say("link.not_found", remove_keyboard=True)
+        turn.go(None)
+        return
+    if imported:
+        await people.merge_into(turn.session, turn.person, imported[0])
+        turn.person = imported[0]
+        turn.convo = await people.conversation(turn.session, turn.person.id, turn.now)
+    turn.person.phone = phone
+    if family is not None:
+        family.person_id = turn.person.id
+        turn.person.name = turn.person.name or family.name
+        turn.person.program_id = turn.person.program_id or family.program_id
+        await people.grant(turn.session, turn.person, Role.FAMILIA, family.program_id, turn.now)
+        turn.audit("linked", entity="family", entity_id=family.id, via="phone")
+        turn.go(None)
+        turn.say("link.done_family", name=Raw(family.name), remove_keyboard=True)
+    else:
+        turn.audit("linked", entity="person", via="phone")
+        turn.go(None)
+        turn.say("link.done_person", name=Raw(turn.person.name or ""), remove_keyboard=True)

@@ -1,0 +1,383 @@
+"""Delivers the outbox: keeps to the channel's limits, waits out 429s, retries transient
+failures with backoff, marks people who blocked the bot, and never sends a row twice."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage import outbox
+from storage.clock import Clock
+from storage.models import OutboxMessage, OutboxStatus, Person
+
+log = logging.getLogger(__name__)
+
+
+# --- what a channel answers ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Delivered:
+    platform_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RetryAfter:
+    seconds: float
+    reason: str = "rate limited"
+
+
+@dataclass(frozen=True)
+class Transient:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Blocked:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Rejected:
+    reason: str
+
+
+Result = Delivered | RetryAfter | Transient | Blocked | Rejected
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Telegram's published limits by default: ~30 messages/s overall, about 1/s per chat
+    (short bursts are tolerated), 20/min per group."""
+
+    per_second: float | None = 30.0
+    per_chat_per_second: float = 1.0
+    chat_burst: int = 3
+    group_per_minute: int = 20
+
+
+class Channel(Protocol):
+    name: str
+    limits: Limits
+
+    async def deliver(self, message: OutboxMessage) -> Result: ...
+
+    def is_group(self, address: str) -> bool: ...
+
+
+# --- rate limiting (real time, not the domain clock: it is about the wire) ----------------
+
+
+class Pacer:
+    """Spaces sends evenly at a little under the limit, so a sliding one-second window on
+    the other side never sees more than the limit."""
+
+    def __init__(self, per_second: float | None, monotonic: Callable[[], float]) -> None:
+        self.interval = 0.0 if not per_second else 1.0 / (per_second * 0.98)
+        self._next = 0.0
+        self._paused_until = 0.0
+        self._now = monotonic
+
+    def pause(self, seconds: float) -> None:
+        self._paused_until = max(self._paused_until, self._now() + seconds)
+
+    def delay(self) -> float:
+        now = self._now()
+        return max(0.0, self._paused_until - now, self._next - now)
+
+    def take(self) -> None:
+        now = self._now()
+        self._next = max(self._next, now) + self.interval
+
+
+class ChatBuckets:
+    """A token bucket per chat: bursts of a few, then the per-chat rate."""
+
+    def __init__(self, limits: Limits, is_group: Callable[[str], bool],
+                 monotonic: Callable[[], float]) -> None:
+        self._limits = limits
+        self._is_group = is_group
+        self._now = monotonic
+        self._state: dict[str, tuple[float, float]] = {}  # address -> (tokens, at)
+
+    def _params(self, address: str) -> tuple[float, float]:
+        if self._is_group(address):
+            return self._limits.group_per_minute / 60.0, 1.0
+        return self._limits.per_chat_per_second, float(self._limits.chat_burst)
+
+    def _tokens(self, address: str) -> float:
+        rate, burst = self._params(address)
+        tokens, at = self._state.get(address, (burst, self._now()))
+        return min(burst, tokens + (self._now() - at) * rate)
+
+    def ready(self, address: str) -> bool:
+        return self._tokens(address) >= 1.0
+
+    def wait(self, address: str) -> float:
+        rate, _ = self._params(address)
+        return max(0.0, (1.0 - self._tokens(address)) / rate)
+
+    def take(self, address: str) -> None:
+        self._state[address] = (self._tokens(address) - 1.0, self._now())
+        if len(self._state) > 50_000:
+            self._prune()
+
+    def _prune(self) -> None:
+        now = self._now()
+        self._state = {a: v for a, v in self._state.items() if now - v[1] < 10}
+
+
+# --- the dispatcher -----------------------------------------------------------------------
+
+
+def backoff(attempts: int, rng: random.Random) -> float:
+    base = min(300.0, 2.0 ** max(0, attempts - 1))
+    return base * (0.75 + rng.random() / 2)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        channels: Iterable[Channel],
+        *,
+        worker_id: str | None = None,
+        concurrency: int = 32,
+        lease: timedelta = timedelta(seconds=120),
+        max_attempts: int = 8,
+        window: int = 500,
+        monotonic: Callable[[], float] = time.monotonic,
+        on_sent: Callable[[OutboxMessage, Result], None] | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.clock = clock
+        self.channels = {c.name: c for c in channels}
+        self.worker_id = worker_id or f"w-{uuid.uuid4().hex[:12]}"
+        self.concurrency = concurrency
+        self.lease = lease
+        self.max_attempts = max_attempts
+        self.window = window
+        self._monotonic = monotonic
+        self._pacers = {n: Pacer(c.limits.per_second, monotonic) for n, c in self.channels.items()}
+        self._buckets = {
+            n: ChatBuckets(c.limits, c.is_group, monotonic) for n, c in self.channels.items()
+        }
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._rng = random.Random()
+        self._on_sent = on_sent
+        self._busy: set[int] = set()
+
+    # lifecycle -----------------------------------------------------------------------
+
+    async def recover(self) -> int:
+        async with self.sessions() as s:
+            n = await outbox.abandoned_to_uncertain(s, self.clock.now(), self.worker_id)
+            await s.commit()
+        if n:
+            log.warning("%d message(s) were being sent when Convoca stopped; marked uncertain", n)
+        return n
+
+    async def start(self) -> None:
+        await self.recover()
+        self._stopping = False
+        self._task = asyncio.create_task(self._run(), name="outbox-dispatcher")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task:
+            await self._task
+            self._task = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                handled = await self.run_once()
+            except Exception:  # a bad row or a lost connection must not stop delivery
+                log.exception("outbox pass failed; retrying shortly")
+                handled = 0
+                await asyncio.sleep(1.0)
+            if handled or self._stopping:
+                continue
+            await self._idle()
+
+    async def _idle(self) -> None:
+        timeout = 5.0
+        async with self.sessions() as s:
+            nxt = await outbox.next_due_at(s)
+        if nxt is not None:
+            timeout = min(timeout, max(0.05, (nxt - self.clock.now()).total_seconds()))
+        self._wake.clear()
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout)
+        except TimeoutError:
+            pass
+
+    # one pass --------------------------------------------------------------------------
+
+    async def run_once(self) -> int:
+        """Send what is due and what the limits allow now; returns how many rows it settled."""
+        now = self.clock.now()
+        async with self.sessions() as s:
+            candidates = await outbox.due_candidates(s, now, self.window, self._busy or None)
+        if not candidates:
+            return 0
+        settled = 0
+        wave: list[OutboxMessage] = []
+        deferred_chats: set[tuple[str, str]] = set()
+        for row in candidates:
+            if self._stopping:
+                break
+            chan = row.channel
+            if chan not in self.channels:
+                continue
+            buckets = self._buckets[chan]
+            if (chan, row.address) in deferred_chats or not buckets.ready(row.address):
+                deferred_chats.add((chan, row.address))
+                continue
+            pacer = self._pacers[chan]
+            delay = pacer.delay()
+            if delay > 0 and wave:
+                settled += await self._send_wave(wave)
+                wave = []
+                delay = pacer.delay()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            pacer.take()
+            buckets.take(row.address)
+            wave.append(row)
+            if len(wave) >= self.concurrency:
+                settled += await self._send_wave(wave)
+                wave = []
+        if wave:
+            settled += await self._send_wave(wave)
+        if not settled and deferred_chats:
+            # Everything due waits on a per-chat limit: sleep until the first chat frees up.
+            waits = [self._buckets[c].wait(a) for c, a in deferred_chats]
+            await asyncio.sleep(min(waits))
+        return settled
+
+    async def deliver_now(self, ids: list[int]) -> int:
+        """Send specific rows at once (replies to a person who is waiting)."""
+        if not ids:
+            return 0
+        async with self.sessions() as s:
+            rows = list(
+                (
+                    await s.scalars(
+                        select(OutboxMessage).where(
+                            OutboxMessage.id.in_(ids),
+                            OutboxMessage.status == OutboxStatus.PENDING,
+                        ).order_by(OutboxMessage.id)
+                    )
+                ).all()
+            )
+        # Replies to one chat go one after another so they arrive in order.
+        settled = 0
+        for row in rows:
+            pacer = self._pacers.get(row.channel)
+            if pacer is None:
+                continue
+            delay = pacer.delay()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            pacer.take()
+            self._buckets[row.channel].take(row.address)
+            settled += await self._send_wave([row])
+        return settled
+
+    async def _send_wave(self, wave: list[OutboxMessage]) -> int:
+        now = self.clock.now()
+        ids = [r.id for r in wave]
+        self._busy.update(ids)
+        try:
+            async with self.sessions() as s:
+                claimed = await outbox.claim(s, ids, self.worker_id, now, self.lease)
+                people = await self._people(s, claimed)
+                await s.commit()
+            if not claimed:
+                return 0
+            results = await asyncio.gather(
+                *(self._deliver_one(row, people.get(row.person_id)) for row in claimed)
+            )
+            async with self.sessions() as s:
+                for row, result in zip(claimed, results, strict=True):
+                    await self._record(s, row, result)
+                await s.commit()
+            if self._on_sent:
+                for row, result in zip(claimed, results, strict=True):
+                    self._on_sent(row, result)
+            return len(claimed)
+        finally:
+            self._busy.difference_update(ids)
+
+    async def _people(self, s: AsyncSession, rows: list[OutboxMessage]) -> dict[int, Person]:
+        pids = {r.person_id for r in rows if r.person_id is not None}
+        if not pids:
+            return {}
+        return {p.id: p for p in (await s.scalars(select(Person).where(Person.id.in_(pids))))}
+
+    async def _deliver_one(self, row: OutboxMessage, person: Person | None) -> Result | str:
+        now = self.clock.now()
+        if outbox.is_expired(row, now):
+            return "expired"
+        if person is not None and not person.reachable and row.kind != "reply":
+            return "unreachable"
+        try:
+            return await self.channels[row.channel].deliver(row)
+        except Exception as exc:  # an unexpected channel error is a transient failure
+            log.exception("channel %s failed on outbox row %s", row.channel, row.id)
+            return Transient(f"{type(exc).__name__}: {exc}")
+
+    async def _record(self, s: AsyncSession, row: OutboxMessage, result: Result | str) -> None:
+        now = self.clock.now()
+        if result == "expired":
+            log.info("dropped outbox row %s (%s): no longer makes sense", row.id, row.kind)
+            await outbox.mark_final(s, row.id, OutboxStatus.DROPPED, "expired before it could go")
+        elif result == "unreachable":
+            await outbox.mark_final(s, row.id, OutboxStatus.FAILED, "person unreachable")
+        elif isinstance(result, Delivered):
+            await outbox.mark_sent(s, row.id, now, result.platform_id)
+        elif isinstance(result, RetryAfter):
+            self._pacers[row.channel].pause(result.seconds)
+            at = now + timedelta(seconds=result.seconds)
+            await outbox.mark_retry(s, row.id, at, f"429: retry after {result.seconds:g}s")
+        elif isinstance(result, Transient):
+            if row.attempts >= self.max_attempts:
+                await outbox.mark_final(s, row.id, OutboxStatus.FAILED, result.reason)
+            else:
+                at = now + timedelta(seconds=backoff(row.attempts, self._rng))
+                await outbox.mark_retry(s, row.id, at, result.reason)
+        elif isinstance(result, Blocked):
+            await outbox.mark_final(s, row.id, OutboxStatus.FAILED, result.reason)
+            if row.person_id is not None:
+                await outbox.mark_unreachable(s, row.person_id, result.reason)
+        elif isinstance(result, Rejected):
+            await outbox.mark_final(s, row.id, OutboxStatus.FAILED, result.reason)
+
+    async def drain(self, max_seconds: float = 30.0) -> None:
+        """Deliver until nothing is due now (tests and the console use it)."""
+        deadline = self._monotonic() + max_seconds
+        while self._monotonic() < deadline:
+            if await self.run_once() == 0:
+                async with self.sessions() as s:
+                    nxt = await outbox.next_due_at(s)
+                if nxt is None or nxt > self.clock.now():
+                    return
+                await asyncio.sleep(0.01)

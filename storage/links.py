@@ -1,0 +1,117 @@
+"""Deep-link codes that bind a chat to an organisation, a body or a family."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage import people
+from storage.models import (
+    Body,
+    Family,
+    LinkCode,
+    Membership,
+    Organization,
+    Person,
+    Representative,
+    Role,
+)
+
+# No 0/O or 1/I/L: codes are also read aloud and typed from paper.
+ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+TARGETS = ("organization", "body", "family")
+
+
+def new_code(length: int = 8) -> str:
+    return "".join(secrets.choice(ALPHABET) for _ in range(length))
+
+
+async def create(
+    session: AsyncSession,
+    program_id: int,
+    target_kind: str,
+    target_id: int,
+    now: datetime,
+    max_uses: int | None = None,
+) -> LinkCode:
+    if target_kind not in TARGETS:
+        raise ValueError(f"unknown link target {target_kind!r}")
+    while True:
+        code = new_code()
+        if not await session.scalar(select(LinkCode.id).where(LinkCode.code == code)):
+            break
+    link = LinkCode(
+        code=code, program_id=program_id, target_kind=target_kind, target_id=target_id,
+        max_uses=max_uses, uses=0, created_at=now,
+    )
+    session.add(link)
+    await session.flush()
+    return link
+
+
+def normalise(text: str) -> str:
+    return "".join(ch for ch in text.upper() if ch.isalnum())
+
+
+@dataclass(frozen=True)
+class Linked:
+    kind: str  # organization | body | family
+    name: str
+    role: str
+
+
+async def redeem(session: AsyncSession, code: str, person: Person, now: datetime) -> Linked | None:
+    link = await session.scalar(select(LinkCode).where(LinkCode.code == normalise(code)))
+    if link is None:
+        return None
+    if link.expires_at and link.expires_at <= now:
+        return None
+    if link.max_uses is not None and link.uses >= link.max_uses:
+        return None
+    result: Linked | None = None
+    if link.target_kind == "organization":
+        org = await session.get(Organization, link.target_id)
+        if org:
+            exists = await session.scalar(
+                select(Representative.id).where(
+                    Representative.organization_id == org.id, Representative.person_id == person.id
+                )
+            )
+            if not exists:
+                session.add(Representative(organization_id=org.id, person_id=person.id))
+            result = Linked("organization", org.name, Role.REPRESENTANTE)
+    elif link.target_kind == "body":
+        body = await session.get(Body, link.target_id)
+        if body:
+            exists = await session.scalar(
+                select(Membership.id).where(
+                    Membership.body_id == body.id, Membership.person_id == person.id
+                )
+            )
+            if not exists:
+                session.add(Membership(body_id=body.id, person_id=person.id, joined_at=now))
+            role = Role.CONSEJO_LOCAL if body.kind == "consejo_local" else Role.GRUPO_MOTOR
+            result = Linked("body", body.name, role)
+    elif link.target_kind == "family":
+        fam = await session.get(Family, link.target_id)
+        if fam:
+            fam.person_id = person.id
+            person.name = person.name or fam.name
+            person.phone = person.phone or fam.phone
+            result = Linked("family", fam.name, Role.FAMILIA)
+    if result is None:
+        return None
+    link.uses += 1
+    person.program_id = person.program_id or link.program_id
+    await people.grant(session, person, result.role, link.program_id, now)
+    return result
+
+
+async def family_by_phone(session: AsyncSession, phone: str) -> Family | None:
+    return await session.scalar(
+        select(Family).where(Family.phone == phone).order_by(Family.id).limit(1)
+    )

@@ -1,0 +1,515 @@
+"""The whole domain as SQLAlchemy 2 models. Times are UTC; enumerations are short strings
+so that SQLite and PostgreSQL hold them alike and migrations stay simple."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, whatever the backend keeps."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: store aware UTC datetimes only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+def _fk(target: str, **kw: Any) -> Any:
+    return mapped_column(ForeignKey(target, ondelete=kw.pop("ondelete", "CASCADE")), **kw)
+
+
+# --- enumerations -------------------------------------------------------------------
+
+
+class Role(StrEnum):
+    GESTORA = "gestora"
+    COORDINADORA = "coordinadora"
+    RECINTO = "recinto"
+    GRUPO_MOTOR = "grupo_motor"
+    CONSEJO_LOCAL = "consejo_local"
+    REPRESENTANTE = "representante"
+    FAMILIA = "familia"
+    SUPERVISOR = "supervisor"
+
+
+ADMIN_ROLES = frozenset({Role.GESTORA, Role.COORDINADORA})
+
+
+class PickupMode(StrEnum):
+    RETIRO = "retiro"  # retiro en local
+    DOMICILIO = "domicilio"  # entrega en domicilio
+
+
+class RsvpAnswer(StrEnum):
+    YES = "yes"
+    NO = "no"
+    MAYBE = "maybe"
+
+
+class MeetingStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    CANCELLED = "cancelled"
+    HELD = "held"
+
+
+class PickupStatus(StrEnum):
+    PENDING = "pending"
+    NOTIFIED = "notified"
+    CONFIRMED = "confirmed"
+    CANNOT = "cannot"
+    PROXY = "proxy"
+    RESCHEDULE = "reschedule"
+    PICKED_UP = "picked_up"
+    NO_SHOW = "no_show"
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"  # gave up: the reason is kept
+    UNCERTAIN = "uncertain"  # the process died mid-request; never resent, shown to the gestora
+    DROPPED = "dropped"  # no longer makes sense (the meeting has begun)
+
+
+class FormStatus(StrEnum):
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    SUPERSEDED = "superseded"
+
+
+# --- programme and its calendar --------------------------------------------------------
+
+
+class AppState(Base):
+    __tablename__ = "app_state"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Program(Base):
+    __tablename__ = "programs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    template_key: Mapped[str] = mapped_column(String(64))
+    start_date: Mapped[date] = mapped_column(Date)
+    timezone: Mapped[str] = mapped_column(String(64), default="America/Santiago")
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+
+    milestones: Mapped[list[Milestone]] = relationship(
+        back_populates="program", order_by="Milestone.due", cascade="all, delete-orphan"
+    )
+
+
+class Milestone(Base):
+    __tablename__ = "milestones"
+    __table_args__ = (UniqueConstraint("program_id", "key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    program_id: Mapped[int] = _fk("programs.id", index=True)
+    key: Mapped[str] = mapped_column(String(100))
+    stage: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(32))
+    name: Mapped[dict[str, Any]] = mapped_column()  # {"es": ..., "en": ...} from the template
+    starts: Mapped[date] = mapped_column(Date)
+    due: Mapped[date] = mapped_column(Date)
+    planned_due: Mapped[date] = mapped_column(Date)  # the template's date, before any move
+    meeting_kind: Mapped[str | None] = mapped_column(String(64))
+    min_sessions: Mapped[int] = mapped_column(Integer, default=0)
+    verifiers: Mapped[list[Any]] = mapped_column(default=list)
+    done_at: Mapped[datetime | None]
+
+    program: Mapped[Program] = relationship(back_populates="milestones")
+
+
+# --- people and organisations ------------------------------------------------------------
+
+
+class Person(Base):
+    __tablename__ = "people"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    program_id: Mapped[int | None] = _fk("programs.id", ondelete="SET NULL", index=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(20), index=True)  # E.164
+    email: Mapped[str | None] = mapped_column(String(200))
+    rut: Mapped[str | None] = mapped_column(String(12))
+    locale: Mapped[str | None] = mapped_column(String(5))
+    consent_at: Mapped[datetime | None]
+    consent_version: Mapped[str | None] = mapped_column(String(16))
+    opted_out_at: Mapped[datetime | None]
+    reachable: Mapped[bool] = mapped_column(Boolean, default=True)
+    unreachable_reason: Mapped[str | None] = mapped_column(String(200))
+    erased_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+    addresses: Mapped[list[ChannelAddress]] = relationship(
+        back_populates="person", cascade="all, delete-orphan"
+    )
+    roles: Mapped[list[RoleGrant]] = relationship(
+        back_populates="person", cascade="all, delete-orphan", foreign_keys="RoleGrant.person_id"
+    )
+
+
+class ChannelAddress(Base):
+    """Where a person can be reached: a Telegram chat, a WhatsApp number, the console."""
+
+    __tablename__ = "channel_addresses"
+    __table_args__ = (UniqueConstraint("channel", "address"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = _fk("people.id", index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(64))
+    # WhatsApp allows free-form messages only within 24 h of the person's last message.
+    last_inbound_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+    person: Mapped[Person] = relationship(back_populates="addresses")
+
+
+class RoleGrant(Base):
+    __tablename__ = "role_grants"
+    __table_args__ = (UniqueConstraint("person_id", "program_id", "role"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = _fk("people.id", index=True)
+    program_id: Mapped[int | None] = _fk("programs.id")
+    role: Mapped[str] = mapped_column(String(20))
+    granted_at: Mapped[datetime]
+    granted_by: Mapped[int | None] = _fk("people.id", ondelete="SET NULL")
+
+    person: Mapped[Person] = relationship(back_populates="roles", foreign_keys=[person_id])
+
+
+class Organization(Base):
+    __tablename__ = "organizations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    program_id: Mapped[int] = _fk("programs.id", index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str | None] = mapped_column(String(40))
+    rut: Mapped[str | None] = mapped_column(String(12))
+    sector: Mapped[str | None] = mapped_column(String(120))
+    address: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    email: Mapped[str | None] = mapped_column(String(200))
+    members_count: Mapped[int | None] = mapped_column(Integer)
+    committed_at: Mapped[datetime | None]  # compromiso de participación
+    created_at: Mapped[datetime]
+
+
+class OrganizationInvitation(Base):
+    """The catastro's record of who was invited when, for the list of invited organisations."""
+
+    __tablename__ = "organization_invitations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = _fk("organizations.id", index=True)
+    purpose: Mapped[str] = mapped_column(String(64))
+    sent_at: Mapped[datetime]
+    answer: Mapped[str | None] = mapped_column(String(20))
+    answered_at: Mapped[datetime | None]
+
+
+class Representative(Base):
+    __tablename__ = "representatives"
+    __table_args__ = (UniqueConstraint("organization_id", "person_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = _fk("organizations.id", index=True)
+    person_id: Mapped[int] = _fk("people.id", index=True)
+    position: Mapped[str | None] = mapped_column(String(100))  # presidenta, secretario...
+    is_primary: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Body(Base):
+    """A participation body: the Grupo Motor or the Consejo Local."""
+
+    __tablename__ = "bodies"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    program_id: Mapped[int] = _fk("programs.id", index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(200))
+    cadence_months: Mapped[int | None] = mapped_column(Integer)
+    constituted_at: Mapped[datetime | None]
+
+
+class Membership(Base):
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("body_id", "person_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    body_id: Mapped[int] = _fk("bodies.id", index=True)
+    person_id: Mapped[int] = _fk("people.id", index=True)
+    organization_id: Mapped[int | None] = _fk("organizations.id", ondelete="SET NULL")
+    commitment_signed_at: Mapped[datetime | None]  # declaración de compromiso
+    joined_at: Mapped[datetime]
+    left_at: Mapped[datetime | None]
+
+
+class Family(Base):
+    __tablename__ = "families"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    program_id: Mapped[int] = _fk("programs.id", index=True)
+    person_id: Mapped[int | None] = _fk("people.id", ondelete="SET NULL", index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(20), index=True)
+    rut: Mapped[str | None] = mapped_column(String(12))
+    pickup_mode: Mapped[str] = mapped_column(String(12), default=PickupMode.RETIRO)
+    sector: Mapped[str | None] = mapped_column(String(120))
+    address: Mapped[str | None] = mapped_column(String(200))
+    household_size: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+
+
+class LinkCode(Base):
+    """A deep-link code (t.me/<bot>?start=CODE) that binds a chat to a record."""
+
+    __tablename__ = "link_codes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    program_id: Mapped[int] = _fk("programs.id")
+    target_kind: Mapped[str] = mapped_column(String(16))  # organization | body | family
+    target_id: Mapped[int] = mapped_column(Integer)
+    max_uses: Mapped[int | None] = mapped_column(Integer)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+
+
+# --- forms -------------------------------------------------------------------------
+
+
+class FormDefinition(Base):
+    __tablename__ = "form_definitions"
+    __table_args__ = (UniqueConstraint("key", "version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    definition: Mapped[dict[str, Any]] = mapped_column()
+    created_at: Mapped[datetime]
+
+
+class FormResponse(Base):
+    __tablename__ = "form_responses"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    form_id: Mapped[int] = _fk("form_definitions.id", index=True)
+    person_id: Mapped[int | None] = _fk("people.id", ondelete="SET NULL", index=True)
+    organization_id: Mapped[int | None] = _fk("organizations.id", ondelete="SET NULL")
+    status: Mapped[str] = mapped_column(String(12), default=FormStatus.DRAFT)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    supersedes_id: Mapped[int | None] = _fk("form_responses.id", ondelete="SET NULL")
+    answers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    current: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    submitted_at: Mapped[datetime | None]
+
+
+class FormSignature(Base):
+    __tablename__ = "form_signatures"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    response_id: Mapped[int] = _fk("form_responses.id", index=True)
+    person_id: Mapped[int | None] = _fk("people.id", ondelete="SET NULL")
+    signed_name: Mapped[str] = mapped_column(String(200))
+    signed_at: Mapped[datetime]
+
+
+# --- meetings --------------------------------------------------------------------------
+
+
+class MeetingSeries(Base):
+    __tablename__ = "meeting_series"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    program_id: Mapped[int] = _fk("programs.id")
+    body_id: Mapped[int | None] = _fk("bodies.id")
+    kind: Mapped[str] = mapped_column(String(40))
+    every_months: Mapped[int] = mapped_column(Integer)
+    rule: Mapped[dict[str, Any]] = mapped_column(default=dict)  # weekday, nth, time, place
+
+
+class Meeting(Base):
+    __tablename__ = "meetings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    program_id: Mapped[int] = _fk("programs.id", index=True)
+    body_id: Mapped[int | None] = _fk("bodies.id", ondelete="SET NULL")
+    series_id: Mapped[int | None] = _fk("meeting_series.id", ondelete="SET NULL")
+    kind: Mapped[str] = mapped_column(String(40))
+    title: Mapped[str | None] = mapped_column(String(200))
+    starts_at: Mapped[datetime] = mapped_column(index=True)
+    ends_at: Mapped[datetime | None]
+    place: Mapped[str | None] = mapped_column(String(200))
+    address: Mapped[str | None] = mapped_column(String(200))
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    agenda: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(12), default=MeetingStatus.SCHEDULED)
+    checkin_code: Mapped[str | None] = mapped_column(String(12), unique=True)
+    revision: Mapped[int] = mapped_column(Integer, default=1)  # bumps on every move
+    created_by: Mapped[int | None] = _fk("people.id", ondelete="SET NULL")
+    created_at: Mapped[datetime]
+
+
+class Rsvp(Base):
+    """An invitation to a meeting and the person's answer to it."""
+
+    __tablename__ = "rsvps"
+    __table_args__ = (UniqueConstraint("meeting_id", "person_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = _fk("meetings.id", index=True)
+    person_id: Mapped[int | None] = _fk("people.id", ondelete="SET NULL", index=True)
+    organization_id: Mapped[int | None] = _fk("organizations.id", ondelete="SET NULL")
+    invited_at: Mapped[datetime]
+    answer: Mapped[str | None] = mapped_column(String(8))
+    reason: Mapped[str | None] = mapped_column(String(500))
+    answered_at: Mapped[datetime | None]
+
+
+class Attendance(Base):
+    __tablename__ = "attendance"
+    __table_args__ = (UniqueConstraint("meeting_id", "person_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = _fk("meetings.id", index=True)
+    person_id: Mapped[int | None] = _fk("people.id", ondelete="SET NULL")
+    organization_id: Mapped[int | None] = _fk("organizations.id", ondelete="SET NULL")
+    present: Mapped[bool] = mapped_column(Boolean)
+    method: Mapped[str] = mapped_column(String(12))  # checkin | marked
+    marked_at: Mapped[datetime]
+    marked_by: Mapped[int | None] = _fk("people.id", ondelete="SET NULL")
+
+
+# --- delivery days and pickups -----------------------------------------------------------
+
+
+class DeliveryDay(Base):
+    __tablename__ = "delivery_days"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    program_id: Mapped[int] = _fk("programs.id", index=True)
+    mode: Mapped[str] = mapped_column(String(12), default=PickupMode.RETIRO)
+    window_start: Mapped[datetime] = mapped_column(index=True)
+    window_end: Mapped[datetime]
+    place: Mapped[str | None] = mapped_column(String(200))
+    address: Mapped[str | None] = mapped_column(String(200))
+    cancelled_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class Pickup(Base):
+    __tablename__ = "pickups"
+    __table_args__ = (UniqueConstraint("delivery_day_id", "family_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_day_id: Mapped[int] = _fk("delivery_days.id", index=True)
+    family_id: Mapped[int] = _fk("families.id", index=True)
+    status: Mapped[str] = mapped_column(String(12), default=PickupStatus.PENDING)
+    reason: Mapped[str | None] = mapped_column(String(500))
+    proxy_name: Mapped[str | None] = mapped_column(String(200))
+    proxy_rut: Mapped[str | None] = mapped_column(String(12))
+    notified_at: Mapped[datetime | None]
+    responded_at: Mapped[datetime | None]
+    handed_at: Mapped[datetime | None]
+    marked_by: Mapped[int | None] = _fk("people.id", ondelete="SET NULL")
+
+
+# --- delivery machinery -------------------------------------------------------------------
+
+
+class OutboxMessage(Base):
+    """A message Convoca will send: its key and parameters, not only rendered text, so each
+    channel renders it its own way (WhatsApp needs a template outside its 24-hour window)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "not_before"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
+    person_id: Mapped[int | None] = _fk("people.id", ondelete="SET NULL", index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))  # reply, invitation, reminder, broadcast...
+    payload: Mapped[dict[str, Any]] = mapped_column()  # the neutral Outgoing, as JSON
+    locale: Mapped[str | None] = mapped_column(String(5))
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(12), default=OutboxStatus.PENDING)
+    not_before: Mapped[datetime]
+    expires_at: Mapped[datetime | None]  # past this it no longer makes sense to send
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    platform_message_id: Mapped[str | None] = mapped_column(String(64))
+    batch: Mapped[str | None] = mapped_column(String(64), index=True)  # a broadcast's id
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+
+class ProcessedUpdate(Base):
+    """Updates already handled, so a redelivered update is not handled twice."""
+
+    __tablename__ = "processed_updates"
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    processed_at: Mapped[datetime]
+
+
+class Conversation(Base):
+    """Where each person is in a flow; survives restarts because it lives here."""
+
+    __tablename__ = "conversations"
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), primary_key=True
+    )
+    flow: Mapped[str | None] = mapped_column(String(40))
+    step: Mapped[str | None] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime]
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor_id: Mapped[int | None] = _fk("people.id", ondelete="SET NULL")
+    channel: Mapped[str | None] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(64))
+    entity: Mapped[str | None] = mapped_column(String(40))
+    entity_id: Mapped[int | None] = mapped_column(Integer)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)

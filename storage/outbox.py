@@ -1,0 +1,207 @@
+"""The outbox: every message that leaves is a row here first. Repositories never commit;
+the caller's unit of work does."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import OutboxMessage, OutboxStatus, Person
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """Where and what: one message for one address."""
+
+    person_id: int | None
+    channel: str
+    address: str
+    payload: dict[str, Any]
+    locale: str | None
+
+
+async def enqueue(
+    session: AsyncSession,
+    envelope: Envelope,
+    *,
+    key: str,
+    kind: str,
+    now: datetime,
+    not_before: datetime | None = None,
+    expires_at: datetime | None = None,
+    urgent: bool = False,
+    batch: str | None = None,
+) -> int | None:
+    """Add a message unless one with the same idempotency key exists; returns its id if new."""
+    values = dict(
+        idempotency_key=key,
+        person_id=envelope.person_id,
+        channel=envelope.channel,
+        address=envelope.address,
+        kind=kind,
+        payload=envelope.payload,
+        locale=envelope.locale,
+        urgent=urgent,
+        status=OutboxStatus.PENDING,
+        not_before=not_before or now,
+        expires_at=expires_at,
+        attempts=0,
+        batch=batch,
+        created_at=now,
+    )
+    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    stmt = (
+        insert(OutboxMessage)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(OutboxMessage.id)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def due_candidates(
+    session: AsyncSession, now: datetime, limit: int, exclude: set[int] | None = None
+) -> list[OutboxMessage]:
+    """Pending rows that may go now, urgent first, oldest first. Not yet claimed."""
+    stmt = (
+        select(OutboxMessage)
+        .where(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.not_before <= now)
+        .order_by(OutboxMessage.urgent.desc(), OutboxMessage.not_before, OutboxMessage.id)
+        .limit(limit)
+    )
+    if exclude:
+        stmt = stmt.where(OutboxMessage.id.not_in(exclude))
+    return list((await session.scalars(stmt)).all())
+
+
+async def claim(
+    session: AsyncSession, ids: list[int], worker: str, now: datetime, lease: timedelta
+) -> list[OutboxMessage]:
+    """Mark rows as being sent by this worker; rows another worker took are left out.
+
+    On PostgreSQL the rows are locked with SKIP LOCKED first so two processes never wait on
+    or take the same row; on SQLite the conditional UPDATE alone is atomic."""
+    if not ids:
+        return []
+    if session.bind.dialect.name == "postgresql":
+        locked = select(OutboxMessage.id).where(
+            OutboxMessage.id.in_(ids), OutboxMessage.status == OutboxStatus.PENDING
+        ).with_for_update(skip_locked=True)
+        ids = list((await session.scalars(locked)).all())
+        if not ids:
+            return []
+    stmt = (
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids), OutboxMessage.status == OutboxStatus.PENDING)
+        .values(
+            status=OutboxStatus.SENDING,
+            claimed_by=worker,
+            claimed_until=now + lease,
+            attempts=OutboxMessage.attempts + 1,
+        )
+        .returning(OutboxMessage)
+        .execution_options(synchronize_session=False)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def abandoned_to_uncertain(session: AsyncSession, now: datetime, worker: str) -> int:
+    """Rows a dead process was sending: we cannot know whether they left, and sending twice is
+    worse than asking the gestora to check, so they are never resent."""
+    stmt = (
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.status == OutboxStatus.SENDING,
+            or_(OutboxMessage.claimed_until < now, OutboxMessage.claimed_by.is_(None)),
+            OutboxMessage.claimed_by != worker,
+        )
+        .values(
+            status=OutboxStatus.UNCERTAIN,
+            last_error="process stopped while sending; not resent to avoid a duplicate",
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return (await session.execute(stmt)).rowcount or 0
+
+
+async def mark_sent(
+    session: AsyncSession, msg_id: int, now: datetime, platform_id: str | None
+) -> None:
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == msg_id)
+        .values(
+            status=OutboxStatus.SENT, sent_at=now, platform_message_id=platform_id,
+            claimed_until=None, last_error=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def mark_retry(session: AsyncSession, msg_id: int, at: datetime, error: str) -> None:
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == msg_id)
+        .values(
+            status=OutboxStatus.PENDING, not_before=at, last_error=error[:500],
+            claimed_by=None, claimed_until=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def mark_final(session: AsyncSession, msg_id: int, status: str, error: str) -> None:
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == msg_id)
+        .values(status=status, last_error=error[:500], claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def mark_unreachable(session: AsyncSession, person_id: int, reason: str) -> None:
+    await session.execute(
+        update(Person)
+        .where(Person.id == person_id)
+        .values(reachable=False, unreachable_reason=reason[:200])
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def next_due_at(session: AsyncSession) -> datetime | None:
+    return await session.scalar(
+        select(func.min(OutboxMessage.not_before)).where(
+            OutboxMessage.status == OutboxStatus.PENDING
+        )
+    )
+
+
+async def counts(session: AsyncSession) -> dict[tuple[str, str], int]:
+    rows = await session.execute(
+        select(OutboxMessage.kind, OutboxMessage.status, func.count()).group_by(
+            OutboxMessage.kind, OutboxMessage.status
+        )
+    )
+    return {(k, s): n for k, s, n in rows.all()}
+
+
+async def upcoming(session: AsyncSession, limit: int = 10) -> list[OutboxMessage]:
+    stmt = (
+        select(OutboxMessage)
+        .where(OutboxMessage.status == OutboxStatus.PENDING)
+        .order_by(OutboxMessage.not_before, OutboxMessage.id)
+        .limit(limit)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+def is_expired(row: OutboxMessage, now: datetime) -> bool:
+    return row.expires_at is not None and row.expires_at <= now
+
+

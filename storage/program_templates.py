@@ -1,0 +1,773 @@
+"""Programme templates: stages, activities, bodies and reminder defaults as validated data.
+
+A programme (the Ecomercado Solidario, a rural infrastructure programme, a cooperative
+support scheme...) is described in ``storage/templates/<key>.yaml``.  This module
+validates those files and turns a template plus a start date into dated milestones.
+
+Offsets and windows
+-------------------
+An activity runs in the half-open window ``[start, end)``, both given as an
+:class:`Offset` from the programme start.  Its milestone ``starts`` on the first day of
+the window and is ``due`` on the last one (``end`` minus one day).  A progress report
+for month N uses the same rule with the window of month N, ``[N-1 months, N months)``,
+so every deadline in a template follows one convention.
+"""
+
+import calendar
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from os import PathLike
+from pathlib import Path
+from types import MappingProxyType
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+__all__ = [
+    "REQUIRED_LANGUAGES",
+    "TEMPLATES_DIR",
+    "Activity",
+    "Body",
+    "Localized",
+    "MeetingKind",
+    "MeetingReminders",
+    "MilestoneReminders",
+    "NonResponderReminders",
+    "Offset",
+    "PickupNotices",
+    "PlannedMilestone",
+    "ProgramTemplate",
+    "ProgressReportSpec",
+    "QuietHours",
+    "Reminders",
+    "Stage",
+    "TemplateError",
+    "Verifier",
+    "WeeklyDigest",
+    "add_months",
+    "available_templates",
+    "load_template",
+    "localized_text",
+    "parse_template",
+]
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+REQUIRED_LANGUAGES: tuple[str, ...] = ("es", "en")
+
+_TEMPLATE_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+Loc = tuple[str | int, ...]
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class TemplateError(ValueError):
+    """A template file that cannot be used; one ``file: path: problem`` line per problem."""
+
+    def __init__(self, source: str, problems: Sequence[tuple[str, str]]) -> None:
+        self.source = source
+        self.problems: list[tuple[str, str]] = list(problems)
+        lines = [
+            f"{source}: {path}: {msg}" if path else f"{source}: {msg}" for path, msg in problems
+        ]
+        super().__init__("\n".join(lines))
+
+
+def _format_loc(loc: Iterable[str | int]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+# Pydantic's wording is written for API payloads; people editing YAML read these instead.
+_FRIENDLY_MESSAGES = {
+    "extra_forbidden": "unknown field (not allowed here; check the spelling)",
+    "missing": "required field is missing",
+}
+
+
+_CONSISTENCY_ERROR = "template_consistency"
+
+
+def _problems_from_validation(exc: ValidationError) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        ctx = err.get("ctx") or {}
+        if err["type"] == _CONSISTENCY_ERROR and "problems" in ctx:
+            for sub_loc, msg in ctx["problems"]:
+                problems.append((_format_loc(loc + tuple(sub_loc)), msg))
+        else:
+            problems.append((_format_loc(loc), _FRIENDLY_MESSAGES.get(err["type"], err["msg"])))
+    return problems
+
+
+def _raise_problems(problems: list[tuple[Loc, str]]) -> None:
+    # The structured list travels in ctx so TemplateError can give each problem its own
+    # field path; the summary keeps a bare ValidationError readable too.
+    if problems:
+        summary = "; ".join(f"{_format_loc(loc)}: {msg}" for loc, msg in problems)
+        raise PydanticCustomError(
+            _CONSISTENCY_ERROR, "{summary}", {"summary": summary, "problems": problems}
+        )
+
+
+def _duplicates(values: Iterable[Any]) -> list[Any]:
+    return [value for value, count in Counter(values).items() if count > 1]
+
+
+# --------------------------------------------------------------------------- basic types
+
+Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
+TemplateKey = Annotated[str, StringConstraints(pattern=_TEMPLATE_KEY_RE.pattern)]
+NonEmptyText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+LanguageCode = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
+
+
+def _require_languages(value: dict[str, str]) -> dict[str, str]:
+    missing = [lang for lang in REQUIRED_LANGUAGES if lang not in value]
+    if missing:
+        raise PydanticCustomError(
+            "localized_missing",
+            "missing translation(s): {missing}",
+            {"missing": ", ".join(missing)},
+        )
+    return value
+
+
+Localized = Annotated[dict[LanguageCode, NonEmptyText], AfterValidator(_require_languages)]
+"""Text in several languages; ``es`` and ``en`` are always required and non-empty."""
+
+
+def localized_text(value: Mapping[str, str], lang: str) -> str:
+    """The text for ``lang`` ("es-CL" falls back to "es"), else Spanish."""
+    if lang in value:
+        return value[lang]
+    base = lang.split("-", 1)[0]
+    return value.get(base) or value["es"]
+
+
+def _parse_clock(value: Any) -> Any:
+    if isinstance(value, time):
+        return value
+    if isinstance(value, bool) or not isinstance(value, str):
+        # PyYAML reads an unquoted 18:00 as the base-60 integer 1080; pydantic would then
+        # accept it silently as 00:18:00.
+        raise PydanticCustomError(
+            "clock_time",
+            'write the time as a quoted "HH:MM" string, e.g. "18:00" (got {got})',
+            {"got": value},
+        )
+    match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", value.strip())
+    if not match:
+        raise PydanticCustomError(
+            "clock_time",
+            "expected a time \"HH:MM\" between 00:00 and 23:59, got '{got}'",
+            {"got": value},
+        )
+    return time(int(match[1]), int(match[2]))
+
+
+ClockTime = Annotated[time, BeforeValidator(_parse_clock)]
+
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+
+DaysBefore = Annotated[int, Field(ge=0)]
+
+
+class _Model(BaseModel):
+    # strict: a YAML typo such as `min_sessions: "2"` or `recurring: 1` is an error, not
+    # a silent coercion.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+# --------------------------------------------------------------------------- dates
+
+
+def add_months(day: date, months: int) -> date:
+    """``day`` moved by whole months, clamped to the target month's last day.
+
+    2026-01-31 + 1 month is 2026-02-28 (and 2024-02-29 in a leap year).
+    """
+    index = day.year * 12 + (day.month - 1) + months
+    year, month0 = divmod(index, 12)
+    month = month0 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def _reference_starts() -> tuple[date, ...]:
+    # Offsets mix months (variable length) with weeks/days, so "a <= b" can depend on
+    # the start date.  Before the 29th no clamping happens and the result depends only
+    # on the month lengths crossed; these starts cover every month of a 4-year leap
+    # cycle plus every clamping day, so a check that holds for all of them holds for
+    # any start (century years aside).
+    starts = []
+    for year in range(2024, 2028):
+        for month in range(1, 13):
+            last = calendar.monthrange(year, month)[1]
+            starts.extend(date(year, month, d) for d in (1, 28, 29, 30, 31) if d <= last)
+    return tuple(starts)
+
+
+_REFERENCE_STARTS = _reference_starts()
+
+
+class Offset(_Model):
+    """A distance from the programme start: whole months first (clamped), then weeks and days."""
+
+    months: Annotated[int, Field(ge=0)] = 0
+    weeks: Annotated[int, Field(ge=0)] = 0
+    days: Annotated[int, Field(ge=0)] = 0
+
+    def apply(self, start: date) -> date:
+        return add_months(start, self.months) + timedelta(weeks=self.weeks, days=self.days)
+
+    @property
+    def _extra_days(self) -> int:
+        return self.weeks * 7 + self.days
+
+    def always_before(self, other: "Offset") -> bool:
+        """True when this offset falls strictly before ``other`` whatever the start date."""
+        # add_months never goes backwards, so fewer months and fewer days settles it.
+        if self.months <= other.months and self._extra_days < other._extra_days:
+            return True
+        return all(self.apply(s) < other.apply(s) for s in _REFERENCE_STARTS)
+
+    def never_after(self, other: "Offset") -> bool:
+        """True when this offset never falls after ``other``, whatever the start date."""
+        if self.months <= other.months and self._extra_days <= other._extra_days:
+            return True
+        return all(self.apply(s) <= other.apply(s) for s in _REFERENCE_STARTS)
+
+    def __str__(self) -> str:
+        parts = [
+            f"{n} {unit}{'' if n == 1 else 's'}"
+            for n, unit in ((self.months, "month"), (self.weeks, "week"), (self.days, "day"))
+            if n
+        ]
+        return " ".join(parts) or "0 days"
+
+
+# --------------------------------------------------------------------------- reminders
+
+
+def _distinct_descending(values: list[int]) -> list[int]:
+    dupes = _duplicates(values)
+    if dupes:
+        raise PydanticCustomError(
+            "duplicate_days", "repeated value(s): {dupes}", {"dupes": ", ".join(map(str, dupes))}
+        )
+    return sorted(values, reverse=True)
+
+
+DaysBeforeList = Annotated[list[DaysBefore], AfterValidator(_distinct_descending)]
+
+
+class MeetingReminders(_Model):
+    day_before_at: ClockTime = time(18, 0)
+    hours_before: Annotated[int, Field(ge=0, le=24)] = 2
+
+
+class NonResponderReminders(_Model):
+    """When people who have not answered an invitation are asked again."""
+
+    days_before: DaysBeforeList = Field(default_factory=lambda: [3, 1])
+
+
+class MilestoneReminders(_Model):
+    days_before: DaysBeforeList = Field(default_factory=lambda: [7, 1])
+
+
+class QuietHours(_Model):
+    """No message is sent in ``[start, end)``; the window may cross midnight."""
+
+    start: ClockTime = time(21, 0)
+    end: ClockTime = time(8, 0)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> "QuietHours":
+        if self.start == self.end:
+            _raise_problems([(("end",), "must differ from start")])
+        return self
+
+    def contains(self, moment: time) -> bool:
+        if self.start < self.end:
+            return self.start <= moment < self.end
+        return moment >= self.start or moment < self.end
+
+
+class WeeklyDigest(_Model):
+    weekday: Weekday = "monday"
+    at: ClockTime = time(9, 0)
+
+
+class PickupNotices(_Model):
+    """How families hear about their pickup dates.
+
+    ``all_at_once`` sends every date of the period in one message; ``before_each``
+    announces each pickup ``days_before`` it.  Both remind the evening before and on
+    the morning of the pickup.
+    """
+
+    # before_each mirrors the "call before each delivery day" practice the bot replaces
+    # and suits families who lose track of a long list of dates.
+    policy: Literal["all_at_once", "before_each"] = "before_each"
+    days_before: Annotated[int, Field(ge=1)] = 2
+    evening_before_at: ClockTime = time(19, 0)
+    morning_of_at: ClockTime = time(8, 0)
+
+
+class Reminders(_Model):
+    meeting: MeetingReminders = Field(default_factory=MeetingReminders)
+    non_responders: NonResponderReminders = Field(default_factory=NonResponderReminders)
+    milestones: MilestoneReminders = Field(default_factory=MilestoneReminders)
+    quiet_hours: QuietHours = Field(default_factory=QuietHours)
+    weekly_digest: WeeklyDigest = Field(default_factory=WeeklyDigest)
+    pickup: PickupNotices = Field(default_factory=PickupNotices)
+
+    @model_validator(mode="after")
+    def _outside_quiet_hours(self) -> "Reminders":
+        fixed_times: list[tuple[Loc, time]] = [
+            (("meeting", "day_before_at"), self.meeting.day_before_at),
+            (("weekly_digest", "at"), self.weekly_digest.at),
+            (("pickup", "evening_before_at"), self.pickup.evening_before_at),
+            (("pickup", "morning_of_at"), self.pickup.morning_of_at),
+        ]
+        quiet = self.quiet_hours
+        _raise_problems(
+            [
+                (
+                    loc,
+                    f"{moment:%H:%M} falls in the quiet hours "
+                    f"({quiet.start:%H:%M}-{quiet.end:%H:%M})",
+                )
+                for loc, moment in fixed_times
+                if quiet.contains(moment)
+            ]
+        )
+        return self
+
+
+# --------------------------------------------------------------------------- programme
+
+
+class Body(_Model):
+    """A participation body (Grupo Motor, Consejo Local, a water committee...)."""
+
+    key: Key
+    name: Localized
+    description: Localized | None = None
+    cadence_months: Annotated[int, Field(ge=1)]
+    """The body meets at least once every this many months."""
+    min_members: Annotated[int, Field(ge=1)] = 1
+
+
+class MeetingKind(_Model):
+    key: Key
+    name: Localized
+    body: Key | None = None
+    """The body whose members are convened, if the meeting belongs to one."""
+
+
+class Verifier(_Model):
+    """A document the programme must be able to show (verificador)."""
+
+    key: Key
+    name: Localized
+    description: Localized | None = None
+
+
+class Activity(_Model):
+    key: Key
+    name: Localized
+    description: Localized | None = None
+    start: Offset
+    end: Offset
+    meeting_kind: Key | None = None
+    min_sessions: Annotated[int, Field(ge=0)] = 0
+    recurring: bool = False
+    """Sessions repeat across the whole window (training) instead of closing it."""
+    verifiers: list[Key] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _window(self) -> "Activity":
+        problems: list[tuple[Loc, str]] = []
+        if not self.start.always_before(self.end):
+            problems.append(
+                (("end",), f"must be after start ({self.end} is not after {self.start})")
+            )
+        if (self.min_sessions or self.recurring) and self.meeting_kind is None:
+            problems.append(
+                (("meeting_kind",), "required when min_sessions > 0 or recurring is true")
+            )
+        for dupe in _duplicates(self.verifiers):
+            problems.append((("verifiers",), f"verifier '{dupe}' listed more than once"))
+        _raise_problems(problems)
+        return self
+
+
+class Stage(_Model):
+    number: Annotated[int, Field(ge=1)]
+    key: Key
+    name: Localized
+    description: Localized | None = None
+    activities: Annotated[list[Activity], Field(min_length=1)]
+
+
+class ProgressReportSpec(_Model):
+    """What a progress-report milestone is called and what proves it was delivered."""
+
+    key: Key = "informe_avance"
+    """Milestone keys are ``<key>.<month>``."""
+    name: Localized = Field(
+        default_factory=lambda: {"es": "Informe de avance", "en": "Progress report"}
+    )
+    stage: Annotated[int, Field(ge=1)] | None = None
+    verifiers: list[Key] = Field(default_factory=list)
+
+
+class ProgramTemplate(_Model):
+    key: TemplateKey
+    name: Localized
+    description: Localized | None = None
+    duration_months: Annotated[int, Field(ge=1, le=240)]
+    timezone: str
+    bodies: list[Body] = Field(default_factory=list)
+    meeting_kinds: list[MeetingKind] = Field(default_factory=list)
+    verifiers: list[Verifier] = Field(default_factory=list)
+    stages: Annotated[list[Stage], Field(min_length=1)]
+    progress_reports: list[Annotated[int, Field(ge=1)]] = Field(default_factory=list)
+    """Months (counted from the start) at whose end a progress report is due."""
+    progress_report: ProgressReportSpec = Field(default_factory=ProgressReportSpec)
+    reminders: Reminders = Field(default_factory=Reminders)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise PydanticCustomError(
+                "timezone",
+                "unknown time zone '{zone}' (use an IANA name such as 'America/Santiago')",
+                {"zone": value},
+            ) from exc
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ProgramTemplate":
+        problems: list[tuple[Loc, str]] = []
+
+        def unique(section: str, keys: list[Any], what: str) -> None:
+            for dupe in _duplicates(keys):
+                idx = [i for i, k in enumerate(keys) if k == dupe][1]
+                problems.append(((section, idx), f"{what} '{dupe}' is declared more than once"))
+
+        unique("bodies", [b.key for b in self.bodies], "body")
+        unique("meeting_kinds", [m.key for m in self.meeting_kinds], "meeting kind")
+        unique("verifiers", [v.key for v in self.verifiers], "verifier")
+        unique("stages", [s.number for s in self.stages], "stage number")
+        unique("stages", [s.key for s in self.stages], "stage")
+
+        numbers = [s.number for s in self.stages]
+        if numbers != sorted(numbers):
+            problems.append((("stages",), "stages must be listed in ascending number order"))
+
+        bodies = {b.key for b in self.bodies}
+        kinds = {m.key for m in self.meeting_kinds}
+        verifiers = {v.key for v in self.verifiers}
+
+        for i, kind in enumerate(self.meeting_kinds):
+            if kind.body is not None and kind.body not in bodies:
+                problems.append(
+                    (
+                        ("meeting_kinds", i, "body"),
+                        f"meeting kind '{kind.key}' refers to undeclared body '{kind.body}'",
+                    )
+                )
+
+        # Activity keys are unique across stages so an activity can be named on its own
+        # (in commands, exports and logs) without its stage.
+        seen_activities: dict[str, tuple[int, int]] = {}
+        duration = Offset(months=self.duration_months)
+        for si, stage in enumerate(self.stages):
+            for ai, act in enumerate(stage.activities):
+                loc: Loc = ("stages", si, "activities", ai)
+                if act.key in seen_activities:
+                    first = seen_activities[act.key]
+                    problems.append(
+                        (
+                            loc + ("key",),
+                            f"activity '{act.key}' already declared at "
+                            f"stages[{first[0]}].activities[{first[1]}]",
+                        )
+                    )
+                else:
+                    seen_activities[act.key] = (si, ai)
+                if act.meeting_kind is not None and act.meeting_kind not in kinds:
+                    problems.append(
+                        (
+                            loc + ("meeting_kind",),
+                            f"activity '{act.key}' refers to undeclared meeting kind "
+                            f"'{act.meeting_kind}'",
+                        )
+                    )
+                for vi, ver in enumerate(act.verifiers):
+                    if ver not in verifiers:
+                        problems.append(
+                            (
+                                loc + ("verifiers", vi),
+                                f"activity '{act.key}' refers to undeclared verifier '{ver}'",
+                            )
+                        )
+                if not act.end.never_after(duration):
+                    problems.append(
+                        (
+                            loc + ("end",),
+                            f"activity '{act.key}' ends after the programme "
+                            f"({act.end} > {self.duration_months} months)",
+                        )
+                    )
+
+        for i, month in enumerate(self.progress_reports):
+            if month > self.duration_months:
+                problems.append(
+                    (
+                        ("progress_reports", i),
+                        f"month {month} is after the programme's last month "
+                        f"({self.duration_months})",
+                    )
+                )
+        if _duplicates(self.progress_reports):
+            problems.append((("progress_reports",), "a month is listed more than once"))
+        elif self.progress_reports != sorted(self.progress_reports):
+            problems.append((("progress_reports",), "list the months in ascending order"))
+
+        spec = self.progress_report
+        if spec.stage is not None and spec.stage not in numbers:
+            problems.append((("progress_report", "stage"), f"stage {spec.stage} is not declared"))
+        for vi, ver in enumerate(spec.verifiers):
+            if ver not in verifiers:
+                problems.append(
+                    (
+                        ("progress_report", "verifiers", vi),
+                        f"progress reports refer to undeclared verifier '{ver}'",
+                    )
+                )
+
+        _raise_problems(problems)
+        return self
+
+    # ----------------------------------------------------------------- lookups
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def body(self, key: str) -> Body:
+        return _find(self.bodies, key, "body")
+
+    def meeting_kind(self, key: str) -> MeetingKind:
+        return _find(self.meeting_kinds, key, "meeting kind")
+
+    def verifier(self, key: str) -> Verifier:
+        return _find(self.verifiers, key, "verifier")
+
+    def stage(self, number: int) -> Stage:
+        for stage in self.stages:
+            if stage.number == number:
+                return stage
+        raise KeyError(f"{self.key}: no stage {number}")
+
+    def activity(self, key: str) -> tuple[Stage, Activity]:
+        for stage in self.stages:
+            for act in stage.activities:
+                if act.key == key:
+                    return stage, act
+        raise KeyError(f"{self.key}: no activity '{key}'")
+
+    # ----------------------------------------------------------------- calendar
+
+    def milestones(self, start: date) -> list["PlannedMilestone"]:
+        """Dated milestones for a programme starting on ``start``, by due date then key."""
+        if isinstance(start, datetime) or not isinstance(start, date):
+            # datetime is a date subclass and would leak times into every due date.
+            raise TypeError(f"start must be a date, not {type(start).__name__}")
+        out: list[PlannedMilestone] = []
+        for stage in self.stages:
+            for act in stage.activities:
+                out.append(
+                    PlannedMilestone(
+                        key=f"s{stage.number}.{act.key}",
+                        stage=stage.number,
+                        kind="activity",
+                        name=MappingProxyType(dict(act.name)),
+                        starts=act.start.apply(start),
+                        due=act.end.apply(start) - timedelta(days=1),
+                        meeting_kind=act.meeting_kind,
+                        min_sessions=act.min_sessions,
+                        verifiers=tuple(act.verifiers),
+                        recurring=act.recurring,
+                    )
+                )
+        spec = self.progress_report
+        for month in self.progress_reports:
+            out.append(
+                PlannedMilestone(
+                    key=f"{spec.key}.{month}",
+                    stage=spec.stage,
+                    kind="progress_report",
+                    name=MappingProxyType(dict(spec.name)),
+                    starts=add_months(start, month - 1),
+                    due=add_months(start, month) - timedelta(days=1),
+                    meeting_kind=None,
+                    min_sessions=0,
+                    verifiers=tuple(spec.verifiers),
+                )
+            )
+        out.sort(key=lambda m: (m.due, m.key))
+        return out
+
+    def end_date(self, start: date) -> date:
+        """The programme's last day."""
+        return add_months(start, self.duration_months) - timedelta(days=1)
+
+
+def _find(items: Sequence[Any], key: str, what: str) -> Any:
+    for item in items:
+        if item.key == key:
+            return item
+    raise KeyError(f"no {what} '{key}'")
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedMilestone:
+    """One dated deadline of a programme instance, before the gestora moves anything."""
+
+    key: str
+    stage: int | None
+    kind: Literal["activity", "progress_report"]
+    name: Mapping[str, str] = field(hash=False)
+    starts: date
+    due: date
+    meeting_kind: str | None
+    min_sessions: int
+    verifiers: tuple[str, ...]
+    recurring: bool = False
+
+
+# --------------------------------------------------------------------------- loading
+
+
+# libyaml's parser is several times faster; the constructor (and so the safety and the
+# duplicate-key check) is the same Python SafeConstructor either way.
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _UniqueKeyLoader(_SafeLoader):
+    """SafeLoader that refuses a mapping key given twice (PyYAML keeps the last one)."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                "while constructing a mapping",
+                node.start_mark,
+                f"duplicate key {key!r}",
+                key_node.start_mark,
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=True)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> tuple[str, str]:
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = ": ".join(p for p in (exc.context, exc.problem) if p) or str(exc)
+        return where, f"invalid YAML: {what}"
+    return "", f"invalid YAML: {exc}"
+
+
+def parse_template(data: Any, source: str = "<template>") -> ProgramTemplate:
+    """Validate already-parsed data (or YAML text) as a template.
+
+    Raises :class:`TemplateError` naming ``source`` and each wrong field path.
+    """
+    if isinstance(data, str):
+        try:
+            data = yaml.load(data, Loader=_UniqueKeyLoader)
+        except yaml.YAMLError as exc:
+            raise TemplateError(source, [_yaml_problem(exc)]) from None
+    if not isinstance(data, Mapping):
+        raise TemplateError(
+            source, [("", f"expected a mapping at the top level, got {type(data).__name__}")]
+        )
+    try:
+        return ProgramTemplate.model_validate(dict(data))
+    except ValidationError as exc:
+        raise TemplateError(source, _problems_from_validation(exc)) from None
+
+
+def available_templates() -> list[str]:
+    """Keys of the templates shipped with Convoca, sorted."""
+    if not TEMPLATES_DIR.is_dir():
+        return []
+    return sorted(p.stem for p in TEMPLATES_DIR.glob("*.yaml") if _TEMPLATE_KEY_RE.match(p.stem))
+
+
+def load_template(key: str | PathLike[str]) -> ProgramTemplate:
+    """Load a shipped template by key (``"ecomercado-15m"``) or any YAML file by path.
+
+    A ``PathLike`` or a string ending in ``.yaml``/``.yml`` is read as a path.  The
+    template's ``key`` must equal the file name without extension, so keys stay the
+    single name of a template everywhere.
+    """
+    if isinstance(key, PathLike) or str(key).endswith((".yaml", ".yml")):
+        path = Path(key)
+    else:
+        if not _TEMPLATE_KEY_RE.match(key):
+            raise TemplateError(str(key), [("", "not a valid template key")])
+        path = TEMPLATES_DIR / f"{key}.yaml"
+        if not path.is_file():
+            known = ", ".join(available_templates()) or "none"
+            raise TemplateError(str(path), [("", f"no template '{key}' (available: {known})")])
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise TemplateError(source, [("", f"cannot read: {exc.strerror or exc}")]) from None
+    template = parse_template(text, source)
+    if template.key != path.stem:
+        raise TemplateError(
+            source, [("key", f"'{template.key}' must match the file name '{path.stem}'")]
+        )
+    return template

@@ -1,0 +1,28 @@
+"""Small values the installation keeps for itself, such as the key that signs buttons."""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.models import AppState
+
+
+async def get_or_create(sessions: async_sessionmaker[AsyncSession], key: str,
+                        make: object = None) -> str:
+    async with sessions() as s:
+        row = await s.get(AppState, key)
+        if row is not None:
+            return row.value
+        value = make() if callable(make) else secrets.token_hex(32)
+        s.add(AppState(key=key, value=value))
+        try:
+            await s.commit()
+            return value
+        except IntegrityError:  # another process made it first
+            await s.rollback()
+            row = await s.get(AppState, key)
+            assert row is not None
+            return row.value

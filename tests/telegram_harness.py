@@ -1,0 +1,83 @@
+"""Convoca's real Telegram runtime (aiogram polling) against the fake Bot API, in-process."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from bot.app import App, build_app
+from bot.telegram import TelegramChannel, TelegramRuntime, make_bot
+from fakes.telegram_api import FakeTelegram
+from scheduler.dispatcher import Dispatcher
+
+
+@dataclass
+class Running:
+    fake: FakeTelegram
+    app: App
+    outbox: Dispatcher
+    runtime: TelegramRuntime
+    task: asyncio.Task[None]
+
+    async def send(self, chat: int, text: str, count: int = 1, **kw: Any) -> list[dict]:
+        """A person types; returns the bot messages that answer it."""
+        before = len(self.fake.delivered(chat))
+        if text.startswith("/"):
+            cmd, _, payload = text.partition(" ")
+            self.fake.command(chat, cmd, payload or None, **kw)
+        else:
+            self.fake.message(chat, text, **kw)
+        return await self.replies(chat, before, count)
+
+    async def press(self, chat: int, label: str, count: int = 1) -> list[dict]:
+        """A person taps the inline button with this label on the latest message that has it."""
+        data, mid = self.button(chat, label)
+        before = len(self.fake.delivered(chat))
+        self.fake.callback(chat, data, message_id=mid)
+        return await self.replies(chat, before, count)
+
+    async def share_contact(self, chat: int, phone: str, user_id: int | None = None,
+                            count: int = 1) -> list[dict]:
+        before = len(self.fake.delivered(chat))
+        self.fake.contact(chat, phone, user_id)
+        return await self.replies(chat, before, count)
+
+    async def replies(self, chat: int, before: int, count: int) -> list[dict]:
+        await self.fake.wait_for(lambda _r: len(self.fake.delivered(chat)) >= before + count,
+                                 timeout=10)
+        await asyncio.sleep(0.05)  # anything extra would show up as a failed count below
+        return [r.params for r in self.fake.delivered(chat)[before:]]
+
+    def button(self, chat: int, label: str) -> tuple[str, int]:
+        for rec in reversed(self.fake.delivered(chat)):
+            markup = rec.params.get("reply_markup") or {}
+            for row in markup.get("inline_keyboard", []):
+                for b in row:
+                    if b["text"] == label:
+                        return b["callback_data"], rec.result["message_id"]
+        raise AssertionError(f"no button {label!r} in chat {chat}")
+
+
+async def start(fake: FakeTelegram, settings: Any, clock: Any) -> Running:
+    app = await build_app(settings, clock=clock)
+    bot = make_bot(settings.token, settings.telegram_api_base, timeout=5)
+    me = await bot.get_me()
+    app.services.bot_username = me.username
+    channel = TelegramChannel(bot, app.catalogs, app.services.buttons, settings.timezone)
+    outbox = app.outbox([channel])
+    await outbox.start()
+    runtime = TelegramRuntime(bot, app.core, outbox)
+    task = asyncio.create_task(runtime.poll())
+    return Running(fake, app, outbox, runtime, task)
+
+
+async def stop(r: Running) -> None:
+    await r.runtime.stop_polling()
+    try:
+        await asyncio.wait_for(r.task, 15)
+    except (TimeoutError, asyncio.CancelledError):
+        r.task.cancel()
+    await r.outbox.stop()
+    await r.runtime.bot.session.close()
+    await r.app.close()

@@ -1,0 +1,185 @@
+"""/start end to end: real aiogram polling a fake Bot API that checks every request."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import func, select
+
+from handlers.events import EventKind, Incoming
+from storage import links
+from storage.models import ChannelAddress, Family, Organization, Person, RoleGrant
+from telegram_harness import Running, start, stop
+
+ANA, BETO, ADMIN = 5001, 5002, 900
+
+
+@pytest.fixture
+async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]:
+    settings = settings_for(
+        sqlite_url, telegram_bot_token=fake_tg.token, telegram_api_base=fake_tg.base_url,
+        admin_telegram_ids=str(ADMIN),
+    )
+    running = await start(fake_tg, settings, clock)
+    yield running
+    await stop(running)
+
+
+async def seed_family_and_org(r: Running, phone: str = "+56912345678") -> str:
+    now = r.app.clock.now()
+    async with r.app.sessions() as s:
+        from storage import programs
+
+        program = await programs.create(s, template="ecomercado-15m", start=now.date(),
+                                        name="Ecomercado Quilpué", now=now)
+        s.add(Family(program_id=program.id, name="González Soto", phone=phone, created_at=now))
+        org = Organization(program_id=program.id, name="Junta de Vecinos Villa Ñuñoa",
+                           created_at=now)
+        s.add(org)
+        await s.flush()
+        code = (await links.create(s, program.id, "organization", org.id, now)).code
+        await s.commit()
+    return code
+
+
+async def count(r: Running, model: type) -> int:
+    async with r.app.sessions() as s:
+        return await s.scalar(select(func.count()).select_from(model))
+
+
+async def test_start_answers_in_spanish_with_the_consent_step(tg: Running) -> None:
+    [reply] = await tg.send(ANA, "/start")
+    assert "¿Aceptas?" in reply["text"] and "/borrar_mis_datos" in reply["text"]
+    labels = [b["text"] for row in reply["reply_markup"]["inline_keyboard"] for b in row]
+    assert labels == ["✅ Sí, acepto", "No, gracias", "🌐 English"]
+    assert all(len(b["callback_data"].encode()) <= 64
+               for row in reply["reply_markup"]["inline_keyboard"] for b in row)
+
+
+async def test_consent_then_sharing_the_phone_links_the_imported_family(tg: Running) -> None:
+    await seed_family_and_org(tg)
+    await tg.send(ANA, "/start")
+    thanks, ask = await tg.press(ANA, "✅ Sí, acepto", count=2)
+    assert thanks["text"] == "¡Gracias! 🙌"
+    keyboard = ask["reply_markup"]["keyboard"]
+    assert keyboard[0][0]["request_contact"] is True
+    # Telegram hands the number over without the plus sign.
+    [done] = await tg.share_contact(ANA, "56912345678")
+    assert "familia González Soto" in done["text"]
+    assert done["reply_markup"] == {"remove_keyboard": True}
+    async with tg.app.sessions() as s:
+        fam = await s.scalar(select(Family))
+        person = await s.get(Person, fam.person_id)
+        assert person.phone == "+56912345678" and person.consent_at is not None
+        roles = (await s.scalars(select(RoleGrant.role).where(RoleGrant.person_id == person.id)))
+        assert list(roles) == ["familia"]
+
+
+@pytest.mark.parametrize("written", ["9 1234 5678", "+56 9 1234 5678", "+56912345678"])
+async def test_chilean_ways_of_writing_a_number_all_match(tg: Running, written: str) -> None:
+    await seed_family_and_org(tg, phone="+56912345678")
+    await tg.send(BETO, "/start")
+    await tg.press(BETO, "✅ Sí, acepto", count=2)
+    [done] = await tg.share_contact(BETO, written)
+    assert "González Soto" in done["text"]
+
+
+async def test_someone_elses_contact_is_not_accepted(tg: Running) -> None:
+    await seed_family_and_org(tg)
+    await tg.send(ANA, "/start")
+    await tg.press(ANA, "✅ Sí, acepto", count=2)
+    [reply] = await tg.share_contact(ANA, "+56912345678", user_id=777)
+    assert "tu propio número" in reply["text"]
+    async with tg.app.sessions() as s:
+        assert (await s.scalar(select(Family))).person_id is None
+
+
+async def test_unknown_number_is_kept_and_explained(tg: Running) -> None:
+    await tg.send(ANA, "/start")
+    await tg.press(ANA, "✅ Sí, acepto", count=2)
+    [reply] = await tg.share_contact(ANA, "+56 9 8765 4321")
+    assert "código de invitación" in reply["text"]
+
+
+async def test_deep_link_code_binds_the_chat_to_the_organisation(tg: Running) -> None:
+    code = await seed_family_and_org(tg)
+    await tg.send(ANA, f"/start {code}")
+    _, done = await tg.press(ANA, "✅ Sí, acepto", count=2)
+    assert done["text"] == "¡Listo! Quedaste como representante de Junta de Vecinos Villa Ñuñoa."
+
+
+async def test_typing_the_code_also_works_and_a_wrong_one_is_explained(tg: Running) -> None:
+    code = await seed_family_and_org(tg)
+    await tg.send(ANA, "/start")
+    await tg.press(ANA, "✅ Sí, acepto", count=2)
+    wrong, ask_again = await tg.send(ANA, "ZZZZ-ZZZZ", count=2)
+    assert "no me funciona" in wrong["text"]
+    [done] = await tg.send(ANA, code.lower())
+    assert "representante" in done["text"]
+
+
+async def test_declining_consent_keeps_nothing(tg: Running) -> None:
+    await tg.send(ANA, "/start")
+    assert await count(tg, Person) == 1
+    [reply] = await tg.press(ANA, "No, gracias")
+    assert "No guardé ningún dato" in reply["text"]
+    assert await count(tg, Person) == 0 and await count(tg, ChannelAddress) == 0
+
+
+async def test_english_is_one_tap_away_and_sticks(tg: Running) -> None:
+    await tg.send(ANA, "/start")
+    [reply] = await tg.press(ANA, "🌐 English")
+    assert "Do you agree?" in reply["text"]
+    thanks, ask = await tg.press(ANA, "✅ Yes, I agree", count=2)
+    assert thanks["text"] == "Thank you! 🙌" and "Share my number" in ask["text"]
+    [reply] = await tg.send(ANA, "/idioma")
+    assert reply["text"] == "Which language would you like me to use?"
+
+
+async def test_free_text_during_consent_gets_a_kind_nudge(tg: Running) -> None:
+    await tg.send(ANA, "/start")
+    nudge, again = await tg.send(ANA, "hola??", count=2)
+    assert "elige una opción" in nudge["text"] and "¿Aceptas?" in again["text"]
+
+
+async def test_a_forged_or_borrowed_button_is_refused(tg: Running) -> None:
+    await tg.send(ANA, "/start")
+    await tg.send(BETO, "/start")
+    data, _ = tg.button(ANA, "✅ Sí, acepto")
+    before = len(tg.fake.delivered(BETO))
+    tg.fake.callback(BETO, data)  # Ana's button, pressed in Beto's chat
+    [reply] = await tg.replies(BETO, before, 1)
+    assert "no es para ti" in reply["text"]
+    action, _, sig = data.rpartition("|")
+    before = len(tg.fake.delivered(ANA))
+    tg.fake.callback(ANA, f"consent:yes|{'A' * len(sig)}")
+    [reply] = await tg.replies(ANA, before, 1)
+    assert "no es para ti" in reply["text"]
+    async with tg.app.sessions() as s:
+        assert await s.scalar(select(func.count()).where(Person.consent_at.is_not(None))) == 0
+
+
+async def test_admin_ids_get_the_gestora_role(tg: Running) -> None:
+    await tg.send(ADMIN, "/start")
+    async with tg.app.sessions() as s:
+        roles = list(await s.scalars(select(RoleGrant.role)))
+    assert roles == ["gestora"]
+
+
+async def test_stickers_and_unknown_commands_get_kind_answers(tg: Running) -> None:
+    await tg.send(ANA, "/start")
+    await tg.press(ANA, "✅ Sí, acepto", count=2)
+    before = len(tg.fake.delivered(ANA))
+    tg.fake.sticker(ANA)
+    unsupported, again = await tg.replies(ANA, before, 2)
+    assert "solo entiendo texto" in unsupported["text"] and "Compartir mi número" in again["text"]
+    [reply] = await tg.send(ANA, "/volar")
+    assert reply["text"].startswith("No conozco /volar")
+
+
+async def test_an_update_handled_twice_answers_once(tg: Running) -> None:
+    event = Incoming("telegram", str(ANA), EventKind.COMMAND, update_id=424242, command="start")
+    first = await tg.app.core.handle(event)
+    second = await tg.app.core.handle(event)
+    assert len(first) == 1 and second == []
