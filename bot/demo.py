@@ -159,7 +159,7 @@ async def seed(session: AsyncSession, now: datetime) -> Program:
                           Outgoing(text=Msg("demo.reminder", {
                               "title": Raw(meeting.title or ""),
                               "when": When(meeting.starts_at), "place": Raw(PLACE)})),
-                          meeting.starts_at - timedelta(days=1), expires=meeting.starts_at)
+                          _evening_before(meeting.starts_at, tz), expires=meeting.starts_at)
 
     for week in range(3):
         day = today + timedelta(days=(3 - today.weekday()) % 7 + 7 * week)  # Thursdays
@@ -175,6 +175,11 @@ async def seed(session: AsyncSession, now: datetime) -> Program:
     return program
 
 
+def _evening_before(starts_at: datetime, tz: ZoneInfo) -> datetime:
+    day_before = starts_at.astimezone(tz).date() - timedelta(days=1)
+    return datetime.combine(day_before, time(18, 0), tz).astimezone(UTC)
+
+
 async def _notice(session: AsyncSession, person: Person, now: datetime, key: str, kind: str,
                   out: Outgoing, at: datetime | None = None,
                   expires: datetime | None = None) -> None:
@@ -187,10 +192,11 @@ async def _notice(session: AsyncSession, person: Person, now: datetime, key: str
                          expires_at=expires)
 
 
-async def run_demo(settings: Settings, *, stdin=None, out=None) -> None:
+async def run_demo(settings: Settings, *, stdin=None, out=None,
+                   start: datetime | None = None) -> None:
     from bot.console import ConsoleChannel, ConsoleSession
 
-    clock = ManualClock(datetime.now(UTC).replace(second=0, microsecond=0))
+    clock = ManualClock(start or datetime.now(UTC).replace(second=0, microsecond=0))
     app = await build_app(settings, clock=clock)
     try:
         async with app.sessions() as s:

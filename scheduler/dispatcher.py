@@ -206,8 +206,12 @@ class Dispatcher:
         self._wake.set()
 
     async def _run(self) -> None:
+        last_sweep = self._monotonic()
         while not self._stopping:
             try:
+                if self._monotonic() - last_sweep > self.lease.total_seconds() / 2:
+                    last_sweep = self._monotonic()
+                    await self.recover()
                 handled = await self.run_once()
             except Exception:  # a bad row or a lost connection must not stop delivery
                 log.exception("outbox pass failed; retrying shortly")
