@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime, format_time
+from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
@@ -112,22 +113,37 @@ class Catalogs:
         self._translations: dict[str, gettext.GNUTranslations] = {}
         self._messages: dict[str, dict[str, str]] = {}
         self._plurals: dict[str, set[str]] = {}
+        self.origin: dict[str, dict[str, str]] = {}  # key -> the .po file it comes from
         for loc in SUPPORTED:
-            po_path = directory / loc / "LC_MESSAGES" / f"{DOMAIN}.po"
-            with po_path.open("rb") as fh:
-                catalog = read_po(fh, locale=loc)
+            # One .po file per area (core, forms, meetings...), merged into one catalog.
+            merged = Catalog(locale=loc, domain=DOMAIN)
+            origin: dict[str, str] = {}
+            for po_path in sorted((directory / loc / "LC_MESSAGES").glob("*.po")):
+                with po_path.open("rb") as fh:
+                    part = read_po(fh, locale=loc)
+                for m in part:
+                    if not m.id:
+                        continue
+                    key = m.id if isinstance(m.id, str) else m.id[0]
+                    if key in origin:
+                        raise ValueError(
+                            f"message {key!r} is in both {origin[key]} and {po_path.name} ({loc})"
+                        )
+                    origin[key] = po_path.name
+                    merged[m.id] = m
             buf = io.BytesIO()
-            write_mo(buf, catalog)
+            write_mo(buf, merged)
             buf.seek(0)
             self._translations[loc] = gettext.GNUTranslations(buf)
-            self._plurals[loc] = {m.id[0] for m in catalog if m.id and m.pluralizable}
+            self._plurals[loc] = {m.id[0] for m in merged if m.id and m.pluralizable}
             self._messages[loc] = {
                 (m.id if isinstance(m.id, str) else m.id[0]): (
                     m.string if isinstance(m.string, str) else m.string[0]
                 )
-                for m in catalog
+                for m in merged
                 if m.id
             }
+            self.origin[loc] = origin
 
     def locale(self, loc: str | None) -> str:
         return loc if loc in SUPPORTED else self.default

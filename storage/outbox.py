@@ -205,3 +205,41 @@ def is_expired(row: OutboxMessage, now: datetime) -> bool:
     return row.expires_at is not None and row.expires_at <= now
 
 
+
+
+async def enqueue_for_person(
+    session: AsyncSession,
+    person_id: int,
+    payload: dict[str, Any],
+    *,
+    key: str,
+    kind: str,
+    now: datetime,
+    not_before: datetime | None = None,
+    expires_at: datetime | None = None,
+    essential: bool = False,
+    batch: str | None = None,
+) -> int | None:
+    """Queue a notice for a person at the channel they last used. Nothing is queued for
+    someone erased, unreachable, not linked to any chat, or (unless the notice is essential)
+    who asked with /stop for no more notices. Returns the new row's id, if any."""
+    from storage.models import ChannelAddress
+
+    person = await session.get(Person, person_id)
+    if person is None or person.erased_at is not None or person.consent_at is None:
+        return None
+    if person.opted_out_at is not None and not essential:
+        return None
+    addr = await session.scalar(
+        select(ChannelAddress)
+        .where(ChannelAddress.person_id == person_id)
+        .order_by(ChannelAddress.last_inbound_at.desc().nulls_last(), ChannelAddress.id.desc())
+        .limit(1)
+    )
+    if addr is None:
+        return None
+    env = Envelope(person_id, addr.channel, addr.address, payload, person.locale)
+    return await enqueue(
+        session, env, key=key, kind=kind, now=now, not_before=not_before,
+        expires_at=expires_at, batch=batch,
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -36,6 +36,15 @@ async def create_with_address(
     session.add(person)
     await session.flush()
     return person
+
+
+async def touch_address(session: AsyncSession, channel: str, address: str, now: datetime) -> None:
+    await session.execute(
+        update(ChannelAddress)
+        .where(ChannelAddress.channel == channel, ChannelAddress.address == address)
+        .values(last_inbound_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def address_of(session: AsyncSession, person_id: int, channel: str | None = None) -> (
