@@ -17,7 +17,7 @@ async def test_migrations_produce_exactly_the_models(any_db_url: str) -> None:
     engine = db.create_engine(any_db_url)
     await db.upgrade(engine)
 
-    def diff(conn):  # noqa: ANN001, ANN202
+    def diff(conn):
         return compare_metadata(MigrationContext.configure(conn), Base.metadata)
 
     async with engine.connect() as conn:

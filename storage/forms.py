@@ -1,0 +1,907 @@
+"""Forms as data: definitions in ``storage/forms/<key>.yaml``, answers parsed and kept here.
+
+A form is a list of questions (text, number, choice, multi-choice, date, phone, email,
+Chilean RUT, yes/no), each required or optional, with validation and an optional
+condition on an earlier answer.  Question texts live in the YAML in every language
+(``es`` and ``en`` required); the words around them (buttons, errors) are in the
+``forms.po`` catalogs, so this module hands out :class:`locales.Msg` keys, never prose.
+
+Answers are JSON in ``FormResponse.answers``: a key absent means "not answered yet",
+``None`` means "skipped" (optional questions only).  Stored values:
+
+=============  =====================================================================
+text, email    the text, whitespace collapsed (email with a lower-case domain)
+number         int (``integer: true``, the default) or float
+choice         the option key
+multi_choice   list of option keys, in the form's order
+date           ISO date string ``YYYY-MM-DD``
+phone          E.164 string
+rut            ``{"compact": "123456785", "formatted": "12.345.678-5"}``
+yes_no         bool
+=============  =====================================================================
+
+Every version of a definition a response was made with is kept in ``FormDefinition``
+(a new row whenever the YAML changes), so an old response is always read with the
+questions it was answered against.  Nothing here commits: the caller's unit of work does.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import string
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from os import PathLike
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import phonenumbers
+import yaml
+from babel.dates import get_day_names, get_month_names
+from babel.numbers import format_decimal
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from stdnum.cl import rut as cl_rut
+from stdnum.exceptions import ValidationError as StdnumError
+
+from locales import BABEL_LOCALE, Catalogs, Day, Msg, Raw
+from storage.models import (
+    FormDefinition,
+    FormResponse,
+    FormSignature,
+    FormStatus,
+    LinkCode,
+    Organization,
+    Representative,
+)
+from storage.phones import to_e164
+from storage.program_templates import (
+    REQUIRED_LANGUAGES,
+    Localized,
+    TemplateError,
+    _problems_from_validation,
+    _raise_problems,
+    _UniqueKeyLoader,
+    _yaml_problem,
+    localized_text,
+)
+
+__all__ = [
+    "FORMS_DIR",
+    "AnswerError",
+    "Condition",
+    "Declaration",
+    "Form",
+    "FormError",
+    "Option",
+    "Question",
+    "answers_for_export",
+    "available_forms",
+    "display",
+    "ensure_definition",
+    "load_form",
+    "name_key",
+    "parse_answer",
+    "parse_date",
+    "parse_form",
+]
+
+FORMS_DIR = Path(__file__).parent / "forms"
+_FORM_KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+# Button actions carry the response id and the question key and must fit 55 bytes
+# (handlers/buttons.py): "fm:t:<id up to 10 digits>:<key>:<option index>" stays under it.
+KEY_MAX = 24
+MAX_OPTIONS = 40
+TEXT_MAX_DEFAULT = 200
+# The summary is one chat message; Telegram refuses more than 4096 characters.
+SUMMARY_BUDGET = 3500
+
+
+class FormError(TemplateError):
+    """A form file that cannot be used; one ``file: path: problem`` line per problem."""
+
+
+class AnswerError(ValueError):
+    """An answer that does not fit the question; ``message`` says what is expected."""
+
+    def __init__(self, message: Msg) -> None:
+        super().__init__(message.key)
+        self.message = message
+
+
+# --------------------------------------------------------------------------- definition
+
+Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=KEY_MAX)]
+FormKey = Annotated[str, StringConstraints(pattern=_FORM_KEY_RE.pattern)]
+QuestionType = Literal[
+    "text", "number", "choice", "multi_choice", "date", "phone", "email", "rut", "yes_no"
+]
+Prefill = Literal[
+    "organization_name", "person_name", "person_phone", "person_email", "representative_position"
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
+
+
+class Option(_Model):
+    key: Key
+    label: Localized
+
+
+class Condition(_Model):
+    """Ask a question only if an earlier answer ``equals`` a value or is ``in`` a list.
+
+    For a multi-choice answer the condition holds when any chosen option matches."""
+
+    question: Key
+    equals: bool | str | None = None
+    in_: list[str] | None = Field(default=None, alias="in")
+
+    @model_validator(mode="after")
+    def _one_test(self) -> Condition:
+        if (self.equals is None) == (self.in_ is None):
+            _raise_problems([((), "give exactly one of 'equals' or 'in'")])
+        if self.in_ is not None and not self.in_:
+            _raise_problems([(("in",), "list at least one value")])
+        return self
+
+    @property
+    def values(self) -> list[Any]:
+        return [self.equals] if self.equals is not None else list(self.in_ or [])
+
+    def holds(self, answers: Mapping[str, Any]) -> bool:
+        value = answers.get(self.question)
+        if value is None:
+            return False
+        if isinstance(value, list):
+            return any(v in value for v in self.values)
+        # bool is an int in Python: keep True from matching a "1" or 1 by type.
+        return any(type(v) is type(value) and v == value for v in self.values)
+
+
+_ONLY_FOR: dict[str, tuple[str, ...]] = {
+    "format": ("text",),
+    "min_length": ("text",),
+    "min": ("number",),
+    "max": ("number",),
+    "integer": ("number",),
+    "options": ("choice", "multi_choice"),
+    "columns": ("choice", "multi_choice"),
+    "min_selected": ("multi_choice",),
+    "max_selected": ("multi_choice",),
+    "dates": ("date",),
+    "max_length": ("text", "email"),
+}
+
+
+class Question(_Model):
+    key: Key
+    type: QuestionType
+    label: Localized
+    """Short name of the question, for the summary and exports ("Organización")."""
+    prompt: Localized
+    help: Localized | None = None
+    required: bool = True
+    when: Condition | None = None
+    prefill: Prefill | None = None
+    """Offer what Convoca already knows as a one-tap answer."""
+
+    format: Literal["plain", "name", "full_name"] = "plain"
+    min_length: Annotated[int, Field(ge=1)] | None = None
+    max_length: Annotated[int, Field(ge=1, le=1000)] | None = None
+    min: int | float | None = None
+    max: int | float | None = None
+    integer: bool = True
+    options: list[Option] = Field(default_factory=list)
+    columns: Annotated[int, Field(ge=1, le=4)] = 1
+    min_selected: Annotated[int, Field(ge=1)] | None = None
+    max_selected: Annotated[int, Field(ge=1)] | None = None
+    dates: Literal["any", "past", "future"] = "any"
+
+    @model_validator(mode="after")
+    def _fits_its_type(self) -> Question:
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        for name, types in _ONLY_FOR.items():
+            if name in self.model_fields_set and self.type not in types:
+                problems.append(((name,), f"only for questions of type {' or '.join(types)}"))
+        if self.type in ("choice", "multi_choice"):
+            if len(self.options) < 2:
+                problems.append((("options",), "give at least two options"))
+            if len(self.options) > MAX_OPTIONS:
+                problems.append((("options",), f"at most {MAX_OPTIONS} options"))
+            seen: set[str] = set()
+            for i, opt in enumerate(self.options):
+                if opt.key in seen:
+                    problems.append((("options", i, "key"), f"option '{opt.key}' repeated"))
+                seen.add(opt.key)
+        if self.min is not None and self.max is not None and self.min > self.max:
+            problems.append((("max",), "must not be below min"))
+        if self.integer and any(isinstance(v, float) for v in (self.min, self.max)):
+            problems.append((("min",), "an integer question needs integer limits"))
+        if (self.min_length and self.max_length and self.min_length > self.max_length):
+            problems.append((("max_length",), "must not be below min_length"))
+        lo, hi = self.min_selected, self.max_selected
+        if lo and hi and lo > hi:
+            problems.append((("max_selected",), "must not be below min_selected"))
+        if hi and hi > len(self.options):
+            problems.append((("max_selected",), "more than the number of options"))
+        if self.prefill and self.type in ("choice", "multi_choice", "yes_no"):
+            problems.append((("prefill",), "prefill is for typed answers"))
+        _raise_problems(problems)
+        return self
+
+    @property
+    def text_limit(self) -> int:
+        return self.max_length or TEXT_MAX_DEFAULT
+
+    def option(self, key: str) -> Option | None:
+        return next((o for o in self.options if o.key == key), None)
+
+
+class Declaration(_Model):
+    """What signing means, and the answer the typed signature must match.
+
+    ``text`` may name answers as ``{question_key}``; they are shown as answered."""
+
+    text: Localized
+    signer: Key
+
+
+class Form(_Model):
+    key: FormKey
+    title: Localized
+    intro: Localized | None = None
+    receipt_prefix: Annotated[str, StringConstraints(pattern=r"^[A-Z]{1,4}$")]
+    questions: Annotated[list[Question], Field(min_length=1)]
+    declaration: Declaration | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Form:
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        index: dict[str, int] = {}
+        for i, q in enumerate(self.questions):
+            if q.key in index:
+                problems.append(
+                    (("questions", i, "key"), f"question '{q.key}' already declared at "
+                                              f"questions[{index[q.key]}]")
+                )
+                continue
+            index[q.key] = i
+            if q.when is not None:
+                problems += [(("questions", i, "when") + loc, msg)
+                             for loc, msg in self._condition_problems(q.when, index, i)]
+        budget = sum(
+            q.text_limit if q.type in ("text", "email") else 60 for q in self.questions
+        ) + sum(max(len(t) for t in q.label.values()) + 6 for q in self.questions)
+        if budget > SUMMARY_BUDGET:
+            problems.append(
+                (("questions",), f"answers could reach {budget} characters; the summary must "
+                                 f"fit one message ({SUMMARY_BUDGET}): lower some max_length")
+            )
+        if self.declaration is not None:
+            problems += self._declaration_problems(self.declaration, index)
+        _raise_problems(problems)
+        return self
+
+    def _condition_problems(self, cond: Condition, index: dict[str, int],
+                            at: int) -> list[tuple[tuple[str | int, ...], str]]:
+        if cond.question not in index or index[cond.question] >= at:
+            return [(("question",), f"'{cond.question}' is not a question asked before this one")]
+        target = self.questions[index[cond.question]]
+        loc: tuple[str | int, ...] = ("equals",) if cond.equals is not None else ("in",)
+        if target.type == "yes_no":
+            if not all(isinstance(v, bool) for v in cond.values):
+                return [(loc, f"'{target.key}' is a yes/no question: compare with true or false")]
+            return []
+        if target.type in ("choice", "multi_choice"):
+            known = {o.key for o in target.options}
+            wrong = [v for v in cond.values if v not in known]
+            if wrong:
+                return [(loc, f"not an option of '{target.key}': {', '.join(map(str, wrong))}")]
+            return []
+        return [(("question",), f"conditions can only test choice, multi-choice or yes/no "
+                                f"answers ('{target.key}' is {target.type})")]
+
+    def _declaration_problems(self, decl: Declaration,
+                              index: dict[str, int]) -> list[tuple[tuple[str | int, ...], str]]:
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        signer = self.questions[index[decl.signer]] if decl.signer in index else None
+        if signer is None:
+            problems.append((("declaration", "signer"), f"no question '{decl.signer}'"))
+        elif signer.type != "text" or not signer.required or signer.when is not None:
+            problems.append((("declaration", "signer"),
+                             "must be a required text question asked to everyone"))
+        for lang, text in decl.text.items():
+            try:
+                names = {n for _, n, _, _ in string.Formatter().parse(text) if n is not None}
+            except ValueError as exc:
+                problems.append((("declaration", "text", lang), f"bad placeholder: {exc}"))
+                continue
+            for name in sorted(names - set(index)):
+                problems.append((("declaration", "text", lang),
+                                 f"{{{name}}} is not a question key"))
+        return problems
+
+    # ----------------------------------------------------------------- walking
+
+    def question(self, key: str) -> Question:
+        for q in self.questions:
+            if q.key == key:
+                return q
+        raise KeyError(f"{self.key}: no question '{key}'")
+
+    def has(self, key: str | None) -> bool:
+        return key is not None and any(q.key == key for q in self.questions)
+
+    def applies(self, q: Question, answers: Mapping[str, Any]) -> bool:
+        """Whether ``q`` is asked, given the answers so far (conditions chain)."""
+        if q.when is None:
+            return True
+        target = self.question(q.when.question)
+        return self.applies(target, answers) and q.when.holds(answers)
+
+    def applicable(self, answers: Mapping[str, Any]) -> list[Question]:
+        return [q for q in self.questions if self.applies(q, answers)]
+
+    def next_unanswered(self, answers: Mapping[str, Any]) -> Question | None:
+        """The first question still to ask; None when the form is complete."""
+        return next((q for q in self.applicable(answers) if q.key not in answers), None)
+
+    def previous(self, key: str, answers: Mapping[str, Any]) -> Question | None:
+        """The question asked before ``key``, skipping those whose condition fails."""
+        before = None
+        for q in self.applicable(answers):
+            if q.key == key:
+                return before
+            before = q
+        return before
+
+    def progress(self, key: str, answers: Mapping[str, Any]) -> tuple[int, int]:
+        asked = self.applicable(answers)
+        keys = [q.key for q in asked]
+        return (keys.index(key) + 1 if key in keys else len(keys)), len(keys)
+
+    def pruned(self, answers: Mapping[str, Any]) -> dict[str, Any]:
+        """Only the answers to questions that apply (a RUT given before saying 'not
+        formalised' goes)."""
+        return {q.key: answers[q.key] for q in self.applicable(answers) if q.key in answers}
+
+    def declaration_text(self, answers: Mapping[str, Any], locale: str) -> str:
+        assert self.declaration is not None
+        values = {q.key: plain_value(q, answers.get(q.key), locale) for q in self.questions}
+        return localized_text(self.declaration.text, locale).format(**values)
+
+    def texts(self) -> Iterable[tuple[str, Mapping[str, str]]]:
+        """Every text a person reads, with where it is: for checks that all languages exist."""
+        yield "title", self.title
+        if self.intro:
+            yield "intro", self.intro
+        for q in self.questions:
+            yield f"{q.key}.label", q.label
+            yield f"{q.key}.prompt", q.prompt
+            if q.help:
+                yield f"{q.key}.help", q.help
+            for o in q.options:
+                yield f"{q.key}.{o.key}", o.label
+        if self.declaration:
+            yield "declaration", self.declaration.text
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def parse_form(data: Any, source: str = "<form>") -> Form:
+    """Validate YAML text or already-parsed data as a form; :class:`FormError` names
+    ``source`` and each wrong field path."""
+    if isinstance(data, str):
+        try:
+            data = yaml.load(data, Loader=_UniqueKeyLoader)
+        except yaml.YAMLError as exc:
+            raise FormError(source, [_yaml_problem(exc)]) from None
+    if not isinstance(data, Mapping):
+        raise FormError(source, [("", f"expected a mapping at the top level, got "
+                                      f"{type(data).__name__}")])
+    try:
+        return Form.model_validate(dict(data))
+    except ValidationError as exc:
+        raise FormError(source, _problems_from_validation(exc)) from None
+
+
+def available_forms() -> list[str]:
+    if not FORMS_DIR.is_dir():
+        return []
+    return sorted(p.stem for p in FORMS_DIR.glob("*.yaml") if _FORM_KEY_RE.match(p.stem))
+
+
+def load_form(key: str | PathLike[str]) -> Form:
+    """A shipped form by key (``"ficha_interes"``) or any YAML file by path; the form's
+    ``key`` must equal the file name."""
+    if isinstance(key, PathLike) or str(key).endswith((".yaml", ".yml")):
+        path = Path(key)
+    else:
+        if not _FORM_KEY_RE.match(key):
+            raise FormError(str(key), [("", "not a valid form key")])
+        path = FORMS_DIR / f"{key}.yaml"
+        if not path.is_file():
+            known = ", ".join(available_forms()) or "none"
+            raise FormError(str(path), [("", f"no form '{key}' (available: {known})")])
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise FormError(str(path), [("", f"cannot read: {exc.strerror or exc}")]) from None
+    form = parse_form(text, str(path))
+    if form.key != path.stem:
+        raise FormError(str(path), [("key", f"'{form.key}' must match the file name "
+                                            f"'{path.stem}'")])
+    return form
+
+
+def _dump(form: Form) -> dict[str, Any]:
+    # Without defaults, so that reading it back sets only what the YAML set.
+    return form.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+
+
+def form_of(row: FormDefinition) -> Form:
+    return Form.model_validate(row.definition)
+
+
+async def ensure_definition(session: AsyncSession, form: Form, now: datetime) -> FormDefinition:
+    """The stored row for this exact definition; a changed YAML becomes a new version so
+    responses already made keep the questions they answered."""
+    latest = await session.scalar(
+        select(FormDefinition).where(FormDefinition.key == form.key)
+        .order_by(FormDefinition.version.desc()).limit(1)
+    )
+    data = _dump(form)
+    if latest is not None and _same(latest.definition, data):
+        return latest
+    row = FormDefinition(key=form.key, version=(latest.version + 1) if latest else 1,
+                         definition=data, created_at=now)
+    session.add(row)
+    await session.flush()
+    return row
+
+
+def _same(a: Any, b: Any) -> bool:
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+# --------------------------------------------------------------------------- answers
+
+
+def _strip_accents(text: str) -> str:
+    return "".join(ch for ch in unicodedata.normalize("NFKD", text)
+                   if not unicodedata.combining(ch))
+
+
+def name_key(text: str) -> str:
+    """Text reduced for comparing names and labels: no case, accents, emoji or punctuation."""
+    return " ".join(re.findall(r"[^\W_]+", _strip_accents(text).casefold()))
+
+
+def _clean(text: str) -> str:
+    return " ".join(text.split())
+
+
+_NAME_CHARS = re.compile(r"^[^\W\d_]+(?:[ '’.\-]+[^\W\d_]+)*\.?$")
+
+
+def _parse_text(q: Question, text: str) -> str:
+    value = _clean(text)
+    if len(value) > q.text_limit:
+        raise AnswerError(Msg("form.error.too_long", {"max": q.text_limit, "count": len(value)}))
+    if not any(ch.isalnum() for ch in value):
+        raise AnswerError(Msg("form.error.name" if q.format != "plain" else "form.error.letters"))
+    if q.format != "plain":
+        letters = sum(ch.isalpha() for ch in value)
+        if letters < 2 or not _NAME_CHARS.match(value):
+            raise AnswerError(Msg("form.error.name"))
+        if q.format == "full_name" and len(value.split()) < 2:
+            raise AnswerError(Msg("form.error.full_name"))
+    if q.min_length and len(value) < q.min_length:
+        raise AnswerError(Msg("form.error.too_short", {"min": q.min_length}))
+    return value
+
+
+_NUMBER = re.compile(r"(?<![\w.,])-?\d+(?:[.,]\d+)*")
+_GROUPED = re.compile(r"\d{1,3}(?:\.\d{3})+|\d{1,3}(?:,\d{3})+")
+
+
+def _limit(v: int | float) -> Any:
+    return v if isinstance(v, int) else Raw(str(v))
+
+
+def _parse_number(q: Question, text: str) -> int | float:
+    tokens = _NUMBER.findall(text)
+    if len(tokens) != 1:
+        raise AnswerError(Msg("form.error.number"))
+    token = tokens[0]
+    sign, digits = (-1, token[1:]) if token.startswith("-") else (1, token)
+    value: int | float
+    if digits.isdigit():
+        value = int(digits)
+    elif _GROUPED.fullmatch(digits) and (q.integer or "." in digits):
+        value = int(re.sub(r"[.,]", "", digits))  # 1.200 is twelve hundred in Chile
+    elif re.fullmatch(r"\d+[.,]\d+", digits):
+        if q.integer:
+            raise AnswerError(Msg("form.error.integer"))
+        value = float(digits.replace(",", "."))
+    else:
+        raise AnswerError(Msg("form.error.number"))
+    value *= sign
+    lo, hi = q.min, q.max
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        if lo is not None and hi is not None:
+            raise AnswerError(Msg("form.error.number_range", {"min": _limit(lo),
+                                                              "max": _limit(hi)}))
+        if lo is not None:
+            raise AnswerError(Msg("form.error.number_min", {"min": _limit(lo)}))
+        raise AnswerError(Msg("form.error.number_max", {"max": _limit(hi)}))  # type: ignore[arg-type]
+    return value
+
+
+def _month_words() -> dict[str, int]:
+    words: dict[str, int] = {}
+    for loc in BABEL_LOCALE.values():
+        for width in ("wide", "abbreviated"):
+            for n, name in get_month_names(width, locale=loc).items():
+                words[name_key(name)] = n
+    return words
+
+
+def _weekday_words() -> set[str]:
+    return {name_key(name) for loc in BABEL_LOCALE.values()
+            for width in ("wide", "abbreviated")
+            for name in get_day_names(width, locale=loc).values()}
+
+
+_MONTHS = _month_words()
+_WEEKDAYS = _weekday_words()
+_FILLER = {"de", "del", "of", "the"}
+
+
+def _month(word: str) -> int | None:
+    if word in _MONTHS:
+        return _MONTHS[word]
+    # "sep", "agost", "febr": a beginning that names one month only is enough.
+    found = {n for w, n in _MONTHS.items() if len(word) >= 3 and w.startswith(word)}
+    return found.pop() if len(found) == 1 else None
+
+
+def _year(text: str, today: date) -> int:
+    y = int(text)
+    if len(text) == 2:
+        y += 2000 if 2000 + y <= today.year + 10 else 1900
+    return y
+
+
+def parse_date(text: str, today: date, dates: str = "any") -> date:
+    """Dates as people in Chile write them: 07-04-2026, 7/4/2026, 2026-04-07, "7 de abril",
+    "martes 7 de abril de 2026", "7 April 2026", "April 7". Numbers are day first."""
+    raw = _clean(text).casefold()
+    day = month = year = None
+    if m := re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", raw):
+        year, month, day = int(m[1]), int(m[2]), int(m[3])
+    elif m := re.fullmatch(r"(\d{1,2})\s*[-/.]\s*(\d{1,2})(?:\s*[-/.]\s*(\d{2}|\d{4}))?", raw):
+        day, month = int(m[1]), int(m[2])
+        year = _year(m[3], today) if m[3] else None
+    else:
+        words = [w for w in name_key(raw).split() if w not in _FILLER]
+        while words and words[0] in _WEEKDAYS:
+            words.pop(0)
+        nums = [w for w in words if w.isdigit()]
+        names = [w for w in words if not w.isdigit()]
+        if len(names) == 1 and 1 <= len(nums) <= 2 and (month := _month(names[0])):
+            day = int(nums[0])
+            if len(nums) == 2:
+                if len(nums[1]) not in (2, 4):
+                    raise AnswerError(Msg("form.error.date"))
+                year = _year(nums[1], today)
+        else:
+            raise AnswerError(Msg("form.error.date"))
+    inferred = year is None
+    try:
+        value = date(year or today.year, month, day)
+    except ValueError:
+        raise AnswerError(Msg("form.error.date_missing")) from None
+    if inferred and dates == "future" and value < today:
+        value = _next_year(value)
+    elif inferred and dates == "past" and value > today:
+        value = _next_year(value, -1)
+    if dates == "future" and value < today:
+        raise AnswerError(Msg("form.error.date_future"))
+    if dates == "past" and value > today:
+        raise AnswerError(Msg("form.error.date_past"))
+    return value
+
+
+def _next_year(d: date, step: int = 1) -> date:
+    try:
+        return d.replace(year=d.year + step)
+    except ValueError:  # 29 February
+        raise AnswerError(Msg("form.error.date_missing")) from None
+
+
+_EMAIL = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
+
+
+def _parse_email(q: Question, text: str) -> str:
+    value = text.strip()
+    if len(value) > (q.max_length or 200):
+        raise AnswerError(Msg("form.error.too_long", {"max": q.max_length or 200,
+                                                      "count": len(value)}))
+    if not _EMAIL.match(value) or ".." in value:
+        raise AnswerError(Msg("form.error.email"))
+    local, _, domain = value.partition("@")
+    return f"{local}@{domain.lower()}"
+
+
+def parse_rut(text: str) -> dict[str, str]:
+    try:
+        compact = cl_rut.validate(text.strip())
+    except StdnumError:
+        raise AnswerError(Msg("form.error.rut")) from None
+    return {"compact": compact, "formatted": cl_rut.format(compact)}
+
+
+def parse_answer(q: Question, text: str, *, today: date) -> Any:
+    """A typed answer as it is stored, or :class:`AnswerError` saying what is expected.
+
+    Choice, multi-choice and yes/no questions are answered with buttons; typed text for
+    them is matched against the button labels by the caller."""
+    if not text or not text.strip():
+        raise AnswerError(Msg("form.error.empty"))
+    if q.type == "text":
+        return _parse_text(q, text)
+    if q.type == "number":
+        return _parse_number(q, text)
+    if q.type == "date":
+        return parse_date(text, today, q.dates).isoformat()
+    if q.type == "phone":
+        phone = to_e164(text) if re.fullmatch(r"[\d\s()+.\-]{6,25}", text.strip()) else None
+        if phone is None:
+            raise AnswerError(Msg("form.error.phone"))
+        return phone
+    if q.type == "email":
+        return _parse_email(q, text)
+    if q.type == "rut":
+        return parse_rut(text)
+    raise AnswerError(Msg("form.error.use_buttons"))
+
+
+def validate_stored(q: Question, value: Any, *, today: date) -> Any:
+    """Whether a known value (a prefill) would be accepted as an answer; None if not."""
+    if value is None or value == "":
+        return None
+    try:
+        return parse_answer(q, str(value), today=today)
+    except AnswerError:
+        return None
+
+
+# --------------------------------------------------------------------------- display
+
+
+def _format_phone(e164: str) -> str:
+    try:
+        return phonenumbers.format_number(phonenumbers.parse(e164, None),
+                                          phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    except phonenumbers.NumberParseException:
+        return e164
+
+
+def display(q: Question, value: Any, locale: str) -> Msg:
+    """An answer as people read it, still as a message so the catalogs render it."""
+    if value is None:
+        return Msg("form.skipped")
+    if q.type == "yes_no":
+        return Msg("form.yes" if value else "form.no")
+    if q.type == "date":
+        return Msg("form.value", {"value": Day(date.fromisoformat(value))})
+    if q.type == "number" and isinstance(value, int):
+        return Msg("form.value", {"value": value})
+    return Msg("form.value", {"value": Raw(plain_value(q, value, locale))})
+
+
+def plain_value(q: Question, value: Any, locale: str) -> str:
+    """The answer as plain text for places that take no message (the declaration)."""
+    if value is None:
+        return ""
+    if q.type in ("choice", "multi_choice"):
+        keys = value if isinstance(value, list) else [value]
+        labels = [localized_text(o.label, locale) for o in q.options if o.key in keys]
+        return ", ".join(labels)
+    if q.type == "rut":
+        return value["formatted"]
+    if q.type == "phone":
+        return _format_phone(value)
+    if q.type == "number":
+        return format_decimal(value, locale=BABEL_LOCALE.get(locale, BABEL_LOCALE["es"]))
+    if q.type == "date":
+        return date.fromisoformat(value).strftime("%d-%m-%Y")
+    return str(value)
+
+
+# --------------------------------------------------------------------------- records
+
+
+def receipt_number(form: Form, response: FormResponse) -> str:
+    return f"{form.receipt_prefix}-{response.id:05d}"
+
+
+async def organizations_of(session: AsyncSession, person_id: int) -> list[Organization]:
+    return list((await session.scalars(
+        select(Organization).join(Representative)
+        .where(Representative.person_id == person_id).order_by(Organization.id)
+    )).all())
+
+
+def _of_form(key: str) -> Any:
+    return FormResponse.form_id.in_(select(FormDefinition.id).where(FormDefinition.key == key))
+
+
+async def draft_for(session: AsyncSession, person_id: int, form_key: str) -> FormResponse | None:
+    return await session.scalar(
+        select(FormResponse).where(
+            _of_form(form_key), FormResponse.person_id == person_id,
+            FormResponse.status == FormStatus.DRAFT,
+        ).order_by(FormResponse.id.desc()).limit(1)
+    )
+
+
+async def submitted_for(session: AsyncSession, form_key: str, *, person_id: int,
+                        organization_id: int | None) -> FormResponse | None:
+    """The valid (submitted, not superseded) response of the organisation, or of the
+    person when there is no organisation."""
+    stmt = select(FormResponse).where(_of_form(form_key),
+                                      FormResponse.status == FormStatus.SUBMITTED)
+    if organization_id is not None:
+        stmt = stmt.where(FormResponse.organization_id == organization_id)
+    else:
+        stmt = stmt.where(FormResponse.person_id == person_id,
+                          FormResponse.organization_id.is_(None))
+    return await session.scalar(stmt.order_by(FormResponse.id.desc()).limit(1))
+
+
+async def start_response(session: AsyncSession, definition: FormDefinition, *,
+                         person_id: int, organization_id: int | None, now: datetime,
+                         supersedes: FormResponse | None = None) -> FormResponse:
+    answers: dict[str, Any] = {}
+    version = 1
+    if supersedes is not None:
+        # A correction starts from what was sent; questions the new definition no longer
+        # has are left behind.
+        form = form_of(definition)
+        answers = {k: v for k, v in supersedes.answers.items() if form.has(k)}
+        version = supersedes.version + 1
+        organization_id = supersedes.organization_id
+    response = FormResponse(
+        form_id=definition.id, person_id=person_id, organization_id=organization_id,
+        status=FormStatus.DRAFT, version=version,
+        supersedes_id=supersedes.id if supersedes else None, answers=answers, current=None,
+        started_at=now, updated_at=now,
+    )
+    session.add(response)
+    await session.flush()
+    return response
+
+
+def set_answer(response: FormResponse, key: str, value: Any, now: datetime) -> None:
+    # A new dict, so SQLAlchemy sees the JSON column change.
+    response.answers = {**(response.answers or {}), key: value}
+    response.updated_at = now
+
+
+async def submit(session: AsyncSession, response: FormResponse, form: Form, *,
+                 person_id: int, signed_name: str, now: datetime) -> FormSignature:
+    """Seal a draft with its first signature; a correction supersedes the version it
+    corrects only now, so the organisation always has one valid form."""
+    response.answers = form.pruned(response.answers or {})
+    response.status = FormStatus.SUBMITTED
+    response.submitted_at = now
+    response.updated_at = now
+    response.current = None
+    if response.supersedes_id is not None:
+        old = await session.get(FormResponse, response.supersedes_id)
+        if old is not None and old.status == FormStatus.SUBMITTED:
+            old.status = FormStatus.SUPERSEDED
+            old.updated_at = now
+    return await sign(session, response, person_id=person_id, signed_name=signed_name, now=now)
+
+
+async def sign(session: AsyncSession, response: FormResponse, *, person_id: int | None,
+               signed_name: str, now: datetime) -> FormSignature:
+    signature = FormSignature(response_id=response.id, person_id=person_id,
+                              signed_name=signed_name, signed_at=now)
+    session.add(signature)
+    await session.flush()
+    return signature
+
+
+async def signatures(session: AsyncSession, response_id: int) -> list[FormSignature]:
+    return list((await session.scalars(
+        select(FormSignature).where(FormSignature.response_id == response_id)
+        .order_by(FormSignature.signed_at, FormSignature.id)
+    )).all())
+
+
+async def has_signed(session: AsyncSession, response_id: int, person_id: int) -> bool:
+    return bool(await session.scalar(
+        select(func.count()).select_from(FormSignature).where(
+            FormSignature.response_id == response_id, FormSignature.person_id == person_id)
+    ))
+
+
+async def current_version(session: AsyncSession, response: FormResponse) -> FormResponse | None:
+    """The submitted version that replaced ``response`` (or itself); None for a draft."""
+    seen = set()
+    while response.status == FormStatus.SUPERSEDED and response.id not in seen:
+        seen.add(response.id)
+        newer = await session.scalar(
+            select(FormResponse).where(
+                FormResponse.supersedes_id == response.id,
+                FormResponse.status.in_([FormStatus.SUBMITTED, FormStatus.SUPERSEDED]),
+            ).order_by(FormResponse.id.desc()).limit(1)
+        )
+        if newer is None:
+            return None
+        response = newer
+    return response if response.status == FormStatus.SUBMITTED else None
+
+
+async def cosign_code(session: AsyncSession, response: FormResponse, program_id: int,
+                      now: datetime) -> str:
+    """The deep-link code a second representative opens to co-sign this version."""
+    from storage import links
+
+    existing = await session.scalar(
+        select(LinkCode.code).where(LinkCode.target_kind == "form_response",
+                                    LinkCode.target_id == response.id)
+        .order_by(LinkCode.id).limit(1)
+    )
+    if existing:
+        return existing
+    return (await links.create(session, program_id, "form_response", response.id, now)).code
+
+
+# --------------------------------------------------------------------------- export
+
+
+async def answers_for_export(session: AsyncSession, response_id: int, locale: str = "es",
+                             catalogs: Catalogs | None = None) -> list[tuple[str, str, str]]:
+    """(question key, question label, answer) for every question that applies, in the
+    form's order and in ``locale``; for printing and spreadsheets."""
+    response = await session.get(FormResponse, response_id)
+    if response is None:
+        raise KeyError(f"no form response {response_id}")
+    definition = await session.get(FormDefinition, response.form_id)
+    assert definition is not None
+    form = form_of(definition)
+    catalogs = catalogs or Catalogs()
+    answers = response.answers or {}
+    rows = []
+    for q in form.applicable(answers):
+        shown = display(q, answers.get(q.key), locale) if q.key in answers \
+            else Msg("form.skipped")
+        rows.append((q.key, localized_text(q.label, locale), catalogs.render(shown, locale)))
+    return rows
+
+
+def missing_languages(form: Form) -> list[str]:
+    """Texts lacking a required language (the schema refuses them; kept for tests)."""
+    return [f"{where}:{lang}" for where, text in form.texts()
+            for lang in REQUIRED_LANGUAGES if not (text.get(lang) or "").strip()]

@@ -1,0 +1,745 @@
+"""Importing the catastro (organisations) and the list of families from the gestora's
+spreadsheet: a preview she can read on her phone first, then one all-or-nothing insert.
+
+Problems are kept as message keys with parameters, so the preview can be shown in the
+gestora's language and can wait in her conversation (as JSON) until she confirms.
+Never commits: the caller's unit of work does.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import unicodedata
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from stdnum.cl import rut as cl_rut
+from stdnum.exceptions import ValidationError
+
+from locales import Catalogs, Msg, Raw
+from storage import people
+from storage.models import Family, Organization, PickupMode
+from storage.phones import to_e164
+
+ORGANIZATION = "organization"
+FAMILY = "family"
+KINDS = (ORGANIZATION, FAMILY)
+
+MAX_BYTES = 5 * 1024 * 1024
+MAX_ROWS = 5000  # the preview waits in the conversation as JSON: keep it bounded
+HEADER_SEARCH_ROWS = 10  # spreadsheets often carry a title or a blank line above the headers
+SUMMARY_LINES = 15  # a phone screen; the rest goes in the CSV report
+
+
+class ImportError_(Exception):
+    """Base of this module's errors (named so it does not shadow the builtin)."""
+
+
+class StalePreview(ImportError_):
+    """Records that clash with the preview's rows appeared after the preview was made."""
+
+    def __init__(self, rows: list[int]) -> None:
+        super().__init__(f"preview is stale: rows {rows} now duplicate existing records")
+        self.rows = rows
+
+
+# --- headers ----------------------------------------------------------------------
+
+# Words that say nothing about which column it is ("N° de socios" is "socios").
+_HEADER_NOISE = {
+    "de", "del", "la", "las", "el", "los", "en", "y", "o", "of", "the", "n", "no", "nro", "num",
+    "numero", "number", "nr", "cantidad", "total", "count", "a", "as", "s",
+}
+
+# Per field, aliases in order of preference: with two name-like columns the more specific
+# one wins ("Nombre organización" over "Nombre", which may be the representative's).
+_COMMON: dict[str, tuple[str, ...]] = {
+    "rut": ("rut", "rol unico tributario", "run", "tax id", "taxpayer id"),
+    "phone": (
+        "telefono", "fono", "celular", "movil", "telefono celular", "telefono movil",
+        "whatsapp", "phone", "mobile", "cell", "cellphone", "mobile phone", "phone number",
+        "telefono contacto", "fono contacto", "celular contacto", "contact phone",
+    ),
+    "sector": (
+        "sector", "barrio", "villa", "poblacion", "unidad vecinal", "uv", "territorio",
+        "neighbourhood", "neighborhood", "area", "district",
+    ),
+    "address": ("direccion", "domicilio", "address", "direccion domicilio", "street address"),
+}
+_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
+    ORGANIZATION: {
+        "name": (
+            "nombre organizacion", "organizacion", "razon social", "nombre", "organization name",
+            "organisation name", "organization", "organisation", "name",
+        ),
+        "rut": ("rut organizacion", *_COMMON["rut"]),
+        "phone": _COMMON["phone"],
+        "email": (
+            "correo", "correo electronico", "email", "e mail", "mail", "email address",
+        ),
+        "sector": _COMMON["sector"],
+        "address": _COMMON["address"],
+        "kind": (
+            "tipo", "tipo organizacion", "kind", "type", "organization type",
+            "organisation type",
+        ),
+        "members_count": (
+            "socios", "socias", "socios socias", "integrantes", "miembros", "members",
+            "membership", "members count",
+        ),
+    },
+    FAMILY: {
+        "name": (
+            "nombre completo", "nombre jefa hogar", "nombre jefe hogar", "jefa hogar",
+            "jefe hogar", "nombre familia", "familia", "nombre", "nombres", "full name",
+            "head household", "family name", "family", "name", "first name", "given name",
+            "given names",
+        ),
+        # Joined after the name when the sheet splits it into several columns.
+        "surname": (
+            "apellido paterno", "primer apellido", "apellido materno", "segundo apellido",
+            "apellidos", "apellido", "last name", "surname", "surnames",
+        ),
+        "rut": ("rut jefa hogar", "rut jefe hogar", *_COMMON["rut"]),
+        "phone": _COMMON["phone"],
+        "sector": _COMMON["sector"],
+        "address": _COMMON["address"],
+        "pickup_mode": (
+            "modalidad", "modalidad entrega", "tipo entrega", "entrega", "forma entrega",
+            "retiro domicilio", "mode", "pickup mode", "delivery mode", "delivery",
+        ),
+        "household_size": (
+            "integrantes", "integrantes hogar", "integrantes familia", "grupo familiar",
+            "personas", "personas hogar", "household", "household size", "members",
+            "family members", "people",
+        ),
+    },
+}
+
+# Column widths of the models, so that PostgreSQL never refuses a long cell mid-import.
+_WIDTH = {"name": 200, "kind": 40, "sector": 120, "address": 200, "email": 200}
+
+
+def normalise_header(text: str) -> str:
+    return " ".join(t for t in _words(text) if t not in _HEADER_NOISE)
+
+
+def normalise_name(text: str) -> str:
+    """The same organisation written 'JUNTA DE VECINOS LOS HÉROES' or 'Junta de vecinos
+    Los Heroes' is one organisation."""
+    return " ".join(_words(text))
+
+
+def _words(text: str) -> list[str]:
+    decomposed = unicodedata.normalize("NFKD", str(text))
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
+    return re.findall(r"[a-z0-9]+", plain)
+
+
+@dataclass
+class _Columns:
+    """Which spreadsheet columns feed which field, best first."""
+
+    by_field: dict[str, list[int]]
+    headers: list[str]
+    ignored: list[str]
+
+
+def _map_columns(kind: str, headers: list[str]) -> _Columns:
+    aliases = _ALIASES[kind]
+    ranked: dict[str, list[tuple[int, int]]] = {}
+    ignored: list[str] = []
+    for col, header in enumerate(headers):
+        key = normalise_header(header)
+        if not key:
+            if header.strip():
+                ignored.append(header.strip())
+            continue
+        hit = next(
+            ((fld, names.index(key)) for fld, names in aliases.items() if key in names), None
+        )
+        if hit is None:
+            ignored.append(header.strip())
+            continue
+        ranked.setdefault(hit[0], []).append((hit[1], col))
+    by_field = {fld: [col for _, col in sorted(cols)] for fld, cols in ranked.items()}
+    if "surname" in by_field:
+        # Name parts are read left to right, as the sheet writes them.
+        by_field["surname"] = sorted(by_field["surname"])
+    return _Columns(by_field, headers, ignored)
+
+
+# --- reading the file ---------------------------------------------------------------
+
+
+class _Unreadable(Exception):
+    def __init__(self, problem: Msg) -> None:
+        super().__init__(problem.key)
+        self.problem = problem
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        # Excel keeps phones and counts typed as numbers as floats: 912345678.0.
+        return str(int(value)) if value.is_integer() else str(value)
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == time() else value.isoformat()
+    if isinstance(value, date | time):
+        return value.isoformat()
+    return " ".join(str(value).replace("\xa0", " ").split())
+
+
+def _read_rows(filename: str, content: bytes) -> list[list[str]]:
+    if not content.strip():
+        raise _Unreadable(Msg("imports.file.empty"))
+    if len(content) > MAX_BYTES:
+        raise _Unreadable(Msg("imports.file.too_big", {"max": MAX_BYTES // (1024 * 1024)}))
+    if content.startswith(b"\xd0\xcf\x11\xe0"):
+        # The old binary .xls: asking her to save as .xlsx beats a dependency for it.
+        raise _Unreadable(Msg("imports.file.old_excel"))
+    if content.startswith(b"PK\x03\x04"):
+        return _read_xlsx(content)
+    if filename.lower().endswith((".pdf", ".doc", ".docx", ".ods", ".jpg", ".png")):
+        raise _Unreadable(Msg("imports.file.unsupported"))
+    return _read_csv(_decode(content))
+
+
+def _read_xlsx(content: bytes) -> list[list[str]]:
+    from openpyxl import load_workbook
+
+    try:
+        # Not read-only: that mode skips leading empty rows, and the row numbers must be
+        # the ones she sees in her spreadsheet.
+        book = load_workbook(io.BytesIO(content), data_only=True)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise _Unreadable(Msg("imports.file.unreadable")) from exc
+    try:
+        sheet = book.worksheets[0]
+        return [[_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+    finally:
+        book.close()
+
+
+def _decode(content: bytes) -> str:
+    if content.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return content.decode("utf-16")  # Excel's "Unicode text" export
+    try:
+        return content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return content.decode("cp1252")  # what Excel in Chile writes as "CSV"
+    except UnicodeDecodeError:
+        return content.decode("latin-1")
+
+
+def _read_csv(text: str) -> list[list[str]]:
+    delimiter = _sniff_delimiter(text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        return [[_cell(v) for v in row] for row in reader]
+    except csv.Error as exc:
+        raise _Unreadable(Msg("imports.file.unreadable")) from exc
+
+
+def _sniff_delimiter(text: str) -> str:
+    """The delimiter that splits the most lines into the same number of fields: Excel in
+    Chile writes ';' (the comma is the decimal mark), other tools write ','."""
+    sample = "\n".join(text.splitlines()[:30])
+    best, best_score = ";", (0, 0)
+    for delimiter in (";", ",", "\t"):
+        try:
+            widths = [len(r) for r in csv.reader(io.StringIO(sample), delimiter=delimiter) if r]
+        except csv.Error:
+            continue
+        wide = [w for w in widths if w > 1]
+        if not wide:
+            continue
+        mode = max(set(wide), key=wide.count)
+        score = (wide.count(mode), mode)
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+# --- the preview ---------------------------------------------------------------------
+
+
+@dataclass
+class PreviewRow:
+    row: int  # as numbered in her spreadsheet
+    values: dict[str, Any]
+    problems: list[Msg] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def name(self) -> str:
+        return self.values.get("name") or ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"r": self.row, "v": self.values, "p": [m.to_json() for m in self.problems]}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> PreviewRow:
+        return cls(d["r"], dict(d["v"]), [Msg.from_json(m) for m in d["p"]])
+
+
+@dataclass
+class ImportPreview:
+    kind: str  # organization | family
+    program_id: int
+    filename: str
+    created_at: datetime
+    rows: list[PreviewRow] = field(default_factory=list)
+    file_problems: list[Msg] = field(default_factory=list)  # nothing can be imported
+    ignored_columns: list[str] = field(default_factory=list)
+
+    @property
+    def valid_rows(self) -> list[PreviewRow]:
+        return [] if self.file_problems else [r for r in self.rows if r.ok]
+
+    @property
+    def problem_rows(self) -> list[PreviewRow]:
+        return [r for r in self.rows if not r.ok]
+
+    @property
+    def can_commit(self) -> bool:
+        return bool(self.valid_rows)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind, "program_id": self.program_id, "filename": self.filename,
+            "created_at": self.created_at.isoformat(),
+            "rows": [r.to_json() for r in self.rows],
+            "file_problems": [m.to_json() for m in self.file_problems],
+            "ignored_columns": list(self.ignored_columns),
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> ImportPreview:
+        return cls(
+            kind=d["kind"], program_id=d["program_id"], filename=d["filename"],
+            created_at=datetime.fromisoformat(d["created_at"]),
+            rows=[PreviewRow.from_json(r) for r in d["rows"]],
+            file_problems=[Msg.from_json(m) for m in d["file_problems"]],
+            ignored_columns=list(d.get("ignored_columns", [])),
+        )
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    kind: str
+    inserted_ids: list[int]
+    inserted_rows: list[int]
+    skipped_rows: list[int]
+
+    @property
+    def inserted(self) -> int:
+        return len(self.inserted_ids)
+
+    @property
+    def skipped(self) -> int:
+        return len(self.skipped_rows)
+
+
+async def preview_organizations(
+    session: AsyncSession, program_id: int, filename: str, content: bytes, now: datetime
+) -> ImportPreview:
+    return await _preview(session, ORGANIZATION, program_id, filename, content, now)
+
+
+async def preview_families(
+    session: AsyncSession, program_id: int, filename: str, content: bytes, now: datetime
+) -> ImportPreview:
+    return await _preview(session, FAMILY, program_id, filename, content, now)
+
+
+async def _preview(
+    session: AsyncSession, kind: str, program_id: int, filename: str, content: bytes,
+    now: datetime,
+) -> ImportPreview:
+    preview = ImportPreview(kind=kind, program_id=program_id, filename=filename, created_at=now)
+    try:
+        table = _read_rows(filename, content)
+    except _Unreadable as exc:
+        preview.file_problems.append(exc.problem)
+        return preview
+    found = _find_header(kind, table)
+    if found is None:
+        first = next((r for r in table if any(r)), [])
+        seen = ", ".join(c for c in first if c)[:200]
+        preview.file_problems.append(Msg("imports.file.no_name_column", {"found": Raw(seen)}))
+        return preview
+    header_at, columns = found
+    preview.ignored_columns = columns.ignored
+    for index in range(header_at + 1, len(table)):
+        cells = table[index]
+        if not any(cells):
+            continue
+        preview.rows.append(_parse_row(kind, index + 1, cells, columns))
+    if len(preview.rows) > MAX_ROWS:
+        preview.rows = []
+        preview.file_problems.append(Msg("imports.file.too_many_rows", {"max": MAX_ROWS}))
+        return preview
+    if not preview.rows:
+        preview.file_problems.append(Msg("imports.file.empty"))
+        return preview
+    _mark_duplicates(kind, preview.rows, await _existing(session, kind, program_id))
+    return preview
+
+
+def _find_header(kind: str, table: list[list[str]]) -> tuple[int, _Columns] | None:
+    for index, cells in enumerate(table[:HEADER_SEARCH_ROWS]):
+        if not any(cells):
+            continue
+        columns = _map_columns(kind, cells)
+        if "name" in columns.by_field:
+            return index, columns
+    return None
+
+
+def _parse_row(kind: str, number: int, cells: list[str], columns: _Columns) -> PreviewRow:
+    def raw(fld: str) -> str:
+        for col in columns.by_field.get(fld, []):
+            if col < len(cells) and cells[col]:
+                return cells[col]
+        return ""
+
+    def header(fld: str) -> str:
+        return columns.headers[columns.by_field[fld][0]]
+
+    problems: list[Msg] = []
+    values: dict[str, Any] = {}
+
+    parts = [raw("name")] + [
+        cells[c] for c in columns.by_field.get("surname", []) if c < len(cells) and cells[c]
+    ]
+    name = " ".join(p for p in parts if p)
+    values["name"] = name[: _WIDTH["name"]] or None
+    if not name:
+        problems.append(Msg("imports.problem.missing_name"))
+
+    phone_raw = raw("phone")
+    values["phone"] = _phone(phone_raw)
+    address = raw("address")
+    values["address"] = address[: _WIDTH["address"]] or None
+    if kind == FAMILY and not phone_raw and not address:
+        problems.append(Msg("imports.problem.missing_contact"))
+
+    rut_raw = raw("rut")
+    values["rut"] = None
+    if rut_raw:
+        try:
+            values["rut"] = cl_rut.format(cl_rut.validate(rut_raw))
+        except ValidationError:
+            problems.append(Msg("imports.problem.bad_rut", {"value": Raw(rut_raw)}))
+
+    if phone_raw and values["phone"] is None:
+        problems.append(Msg("imports.problem.bad_phone", {"value": Raw(phone_raw)}))
+
+    sector = raw("sector")
+    values["sector"] = sector[: _WIDTH["sector"]] or None
+
+    if kind == ORGANIZATION:
+        email = raw("email")
+        values["email"] = email[: _WIDTH["email"]] or None
+        if email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+            problems.append(Msg("imports.problem.bad_email", {"value": Raw(email)}))
+        kind_text = raw("kind")
+        values["kind"] = kind_text[: _WIDTH["kind"]] or None
+        count_field = "members_count"
+    else:
+        mode_raw = raw("pickup_mode")
+        mode = pickup_mode(mode_raw)
+        values["pickup_mode"] = str(mode) if mode else None
+        if mode is None:
+            problems.append(Msg("imports.problem.bad_mode", {"value": Raw(mode_raw)}))
+        count_field = "household_size"
+
+    count_raw = raw(count_field)
+    values[count_field] = whole_number(count_raw) if count_raw else None
+    if count_raw and values[count_field] is None:
+        problems.append(
+            Msg("imports.problem.bad_number",
+                {"column": Raw(header(count_field)), "value": Raw(count_raw)})
+        )
+    return PreviewRow(number, values, problems)
+
+
+def _phone(raw: str) -> str | None:
+    if not raw:
+        return None
+    found = to_e164(raw)
+    if found:
+        return found
+    # "9 1234 5678 / 2 2345 6789": the first number that reads is the one to call.
+    for part in re.split(r"[/;,]|\s+[yo]\s+|\s+or\s+|\s+-\s+", raw):
+        found = to_e164(part)
+        if found:
+            return found
+    return None
+
+
+_THOUSANDS = re.compile(r"\d{1,3}(?:\.\d{3})+")
+_COUNT = re.compile(r"(\d{1,3}(?:\.\d{3})+|\d+)(?:\s+[^\W\d_]+)*")
+
+
+def whole_number(text: str) -> int | None:
+    """'12', '1.200' (Chilean thousands) and '4 personas' are numbers; 'doce' and '4 a 5'
+    are not."""
+    match = _COUNT.fullmatch(text.strip())
+    if not match:
+        return None
+    return int(match.group(1).replace(".", ""))
+
+
+_HOME = ("domicil", "despacho", "reparto", "home", "deliver", "casa")
+_PREMISES = ("retir", "local", "recinto", "sede", "presencial", "pickup", "pick", "collect",
+             "premises")
+
+
+def pickup_mode(text: str) -> PickupMode | None:
+    """'Retiro en local' or 'Entrega en domicilio' and their short forms; a blank cell is
+    the usual retiro en local."""
+    words = _words(text)
+    if not words:
+        return PickupMode.RETIRO
+    home = any(w.startswith(_HOME) for w in words)
+    premises = any(w.startswith(_PREMISES) for w in words)
+    if home and not premises:
+        return PickupMode.DOMICILIO
+    if premises and not home:
+        return PickupMode.RETIRO
+    if words in (["r"], ["d"]):
+        return PickupMode.RETIRO if words == ["r"] else PickupMode.DOMICILIO
+    return None
+
+
+# --- duplicates ---------------------------------------------------------------------------
+
+
+def _rut_key(value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        return cl_rut.compact(value)
+    except ValidationError:
+        return None
+
+
+def _keys(kind: str, values: dict[str, Any]) -> list[tuple[str, str]]:
+    """What makes two records the same one, strongest first."""
+    keys: list[tuple[str, str]] = []
+    rut_key = _rut_key(values.get("rut"))
+    if rut_key:
+        keys.append(("rut", rut_key))
+    if kind == ORGANIZATION:
+        name_key = normalise_name(values.get("name") or "")
+        if name_key:
+            keys.append(("name", name_key))
+    elif values.get("phone"):
+        keys.append(("phone", values["phone"]))
+    return keys
+
+
+async def _existing(session: AsyncSession, kind: str, program_id: int) -> dict[tuple[str, str], str]:
+    """Each duplicate key of the programme's records, with the record's name."""
+    known: dict[tuple[str, str], str] = {}
+    if kind == ORGANIZATION:
+        rows = await session.execute(
+            select(Organization.name, Organization.rut, Organization.phone).where(
+                Organization.program_id == program_id
+            )
+        )
+    else:
+        rows = await session.execute(
+            select(Family.name, Family.rut, Family.phone).where(Family.program_id == program_id)
+        )
+    for name, rut, phone in rows:
+        for key in _keys(kind, {"name": name, "rut": rut, "phone": phone}):
+            known.setdefault(key, name)
+    return known
+
+
+def _mark_duplicates(
+    kind: str, rows: list[PreviewRow], existing: dict[tuple[str, str], str]
+) -> None:
+    first_seen: dict[tuple[str, str], int] = {}
+    for row in rows:
+        keys = _keys(kind, row.values)
+        earlier = next((first_seen[k] for k in keys if k in first_seen), None)
+        if earlier is not None:
+            row.problems.append(Msg("imports.problem.duplicate_in_file", {"other": earlier}))
+        for key in keys:
+            first_seen.setdefault(key, row.row)
+        clash = next((k for k in keys if k in existing), None)
+        if clash is not None:
+            row.problems.append(_existing_problem(clash[0], existing[clash]))
+
+
+def _existing_problem(by: str, name: str) -> Msg:
+    if by == "rut":
+        return Msg("imports.problem.exists_rut", {"name": Raw(name)})
+    if by == "phone":
+        return Msg("imports.problem.exists_phone", {"name": Raw(name)})
+    return Msg("imports.problem.exists_name", {"name": Raw(name)})
+
+
+# --- commit ---------------------------------------------------------------------------------
+
+
+async def commit_import(
+    session: AsyncSession,
+    preview: ImportPreview,
+    now: datetime,
+    *,
+    actor_id: int | None = None,
+    channel: str | None = None,
+) -> ImportResult:
+    """Insert every valid row of the preview, or nothing: raises ``StalePreview`` before
+    inserting when records added since the preview clash with its rows (including a second
+    press of the same 'import' button). The caller's transaction makes it all-or-nothing."""
+    if preview.kind not in KINDS:
+        raise ValueError(f"unknown import kind {preview.kind!r}")
+    valid = preview.valid_rows
+    existing = await _existing(session, preview.kind, preview.program_id)
+    stale = [r.row for r in valid if any(k in existing for k in _keys(preview.kind, r.values))]
+    if stale:
+        raise StalePreview(stale)
+    records = [_record(preview.kind, preview.program_id, r.values, now) for r in valid]
+    session.add_all(records)
+    await session.flush()
+    ids = [r.id for r in records]
+    people.audit(
+        session, now, f"import.{preview.kind}", actor_id=actor_id, channel=channel,
+        entity="program", entity_id=preview.program_id, filename=preview.filename,
+        rows=len(preview.rows), inserted=len(ids), skipped=len(preview.rows) - len(valid),
+        ids=ids,
+    )
+    await session.flush()
+    return ImportResult(
+        kind=preview.kind, inserted_ids=ids, inserted_rows=[r.row for r in valid],
+        skipped_rows=[r.row for r in preview.rows if not r.ok],
+    )
+
+
+def _record(kind: str, program_id: int, v: dict[str, Any], now: datetime) -> Any:
+    if kind == ORGANIZATION:
+        return Organization(
+            program_id=program_id, name=v["name"], kind=v.get("kind"), rut=v.get("rut"),
+            sector=v.get("sector"), address=v.get("address"), phone=v.get("phone"),
+            email=v.get("email"), members_count=v.get("members_count"), created_at=now,
+        )
+    return Family(
+        program_id=program_id, name=v["name"], phone=v.get("phone"), rut=v.get("rut"),
+        pickup_mode=v.get("pickup_mode") or PickupMode.RETIRO, sector=v.get("sector"),
+        address=v.get("address"), household_size=v.get("household_size"), created_at=now,
+    )
+
+
+# --- what the gestora reads ---------------------------------------------------------------
+
+
+def summary(preview: ImportPreview) -> Msg:
+    total, valid = len(preview.rows), len(preview.valid_rows)
+    if valid == total:
+        return Msg("imports.summary.all", {"count": total})
+    if valid == 0:
+        return Msg("imports.summary.none", {"count": total})
+    return Msg("imports.summary.partial", {"count": valid, "total": total})
+
+
+def problem_lines(preview: ImportPreview) -> Iterator[Msg]:
+    for row in preview.rows:
+        for problem in row.problems:
+            yield Msg("imports.line", {"row": row.row, "problem": problem})
+
+
+def render_preview(preview: ImportPreview, limit: int = SUMMARY_LINES) -> list[Msg]:
+    """The lines of the preview, short enough for a phone; with more than ``limit``
+    problems the rest is counted ('…y 12 más') and belongs in ``preview_report_csv``."""
+    if preview.file_problems:
+        return list(preview.file_problems)
+    lines = [summary(preview)]
+    problems = list(problem_lines(preview))
+    lines += problems[:limit]
+    if len(problems) > limit:
+        lines.append(Msg("imports.more", {"count": len(problems) - limit}))
+    if preview.ignored_columns:
+        lines.append(
+            Msg("imports.ignored_columns", {"columns": Raw(", ".join(preview.ignored_columns))})
+        )
+    return lines
+
+
+def preview_message(preview: ImportPreview, limit: int = SUMMARY_LINES) -> Msg:
+    """The whole preview as one chat message, its lines one under the other."""
+    return Msg("imports.preview", {"lines": render_preview(preview, limit)})
+
+
+def has_more_than_fits(preview: ImportPreview, limit: int = SUMMARY_LINES) -> bool:
+    """Whether the chat should attach ``preview_report_csv``."""
+    return sum(len(r.problems) for r in preview.rows) > limit
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _safe_cell(text: str) -> str:
+    # A cell starting with '=' is run as a formula when the report is opened in Excel.
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def preview_report_csv(
+    preview: ImportPreview, locale: str | None, catalogs: Catalogs | None = None
+) -> bytes:
+    """Every row and every problem, for Excel in Chile: ';'-separated UTF-8 with a BOM."""
+    cat = catalogs or Catalogs()
+
+    def t(message: Msg) -> str:
+        return cat.render(message, locale)
+
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    writer.writerow([
+        t(Msg("imports.report.col_row")), t(Msg("imports.report.col_name")),
+        t(Msg("imports.report.col_result")), t(Msg("imports.report.col_problems")),
+    ])
+    for problem in preview.file_problems:
+        writer.writerow(["", "", t(Msg("imports.report.skipped")), _safe_cell(t(problem))])
+    for row in preview.rows:
+        ok = row.ok and not preview.file_problems
+        result = t(Msg("imports.report.ok" if ok else "imports.report.skipped"))
+        writer.writerow([
+            row.row, _safe_cell(row.name), result,
+            _safe_cell(" · ".join(t(p) for p in row.problems)),
+        ])
+    return out.getvalue().encode("utf-8-sig")
+
+
+def result_message(result: ImportResult) -> list[Msg]:
+    done = Msg(
+        "imports.done.organization" if result.kind == ORGANIZATION else "imports.done.family",
+        {"count": result.inserted},
+    )
+    if not result.skipped:
+        return [done]
+    return [done, Msg("imports.done.skipped", {"count": result.skipped})]
+
+
+def row_numbers(rows: Iterable[PreviewRow]) -> list[int]:
+    return [r.row for r in rows]

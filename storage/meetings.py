@@ -1,0 +1,196 @@
+"""Meetings people are invited to: invitations (Rsvp), answers, and check-in at the door.
+
+Repositories never commit: the caller's unit of work does."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from functools import lru_cache
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import (
+    Attendance,
+    Body,
+    Meeting,
+    MeetingStatus,
+    Person,
+    Program,
+    Rsvp,
+    RsvpAnswer,
+)
+from storage.program_templates import ProgramTemplate, load_template, localized_text
+
+# Letters and digits nobody confuses when reading them off a whiteboard or a phone:
+# no 0/O/D/Q, 1/I/L, 2/Z, 5/S, 6/G, 8/B, U/V.
+CODE_ALPHABET = "ACEFHJKMNPRTWXY3479"
+CODE_LENGTH = 6
+REASON_MAX = 300  # fits Rsvp.reason (500) with room to spare, and is kind to read
+CHECKIN_OPENS_BEFORE = timedelta(hours=1)
+CHECKIN_CLOSES_WITHOUT_END = timedelta(hours=3)
+
+
+@lru_cache(maxsize=32)
+def _template(key: str) -> ProgramTemplate:
+    # Shipped templates do not change while Convoca runs; parsing the YAML per message would.
+    return load_template(key)
+
+
+def meeting_kind_name(program: Program, kind: str, locale: str) -> str:
+    """The kind's name in the reader's language, as the programme template calls it."""
+    try:
+        return localized_text(_template(program.template_key).meeting_kind(kind).name, locale)
+    except (KeyError, ValueError):
+        return kind
+
+
+def body_name(program: Program, body: Body, locale: str) -> str:
+    """The body's name in the reader's language, unless the gestora renamed it."""
+    try:
+        names = _template(program.template_key).body(body.kind).name
+    except (KeyError, ValueError):
+        return body.name
+    if body.name == names.get("es"):
+        return localized_text(names, locale)
+    return body.name
+
+
+def normalise_code(text: str) -> str:
+    return "".join(ch for ch in text.upper() if ch.isalnum())
+
+
+async def new_checkin_code(session: AsyncSession | None = None) -> str:
+    """A short code to write on the whiteboard; unique among meetings when given a session."""
+    for _ in range(50):
+        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+        if session is None or await by_checkin_code(session, code) is None:
+            return code
+    raise RuntimeError("could not find a free check-in code")
+
+
+async def ensure_checkin_code(session: AsyncSession, meeting: Meeting) -> str:
+    if not meeting.checkin_code:
+        meeting.checkin_code = await new_checkin_code(session)
+    return meeting.checkin_code
+
+
+async def get(session: AsyncSession, meeting_id: int) -> Meeting | None:
+    return await session.get(Meeting, meeting_id)
+
+
+async def invite(
+    session: AsyncSession,
+    meeting: Meeting,
+    person_ids: Iterable[int],
+    now: datetime,
+    organization_by_person: Mapping[int, int] | None = None,
+) -> list[Rsvp]:
+    """One Rsvp per person, however many times they are invited; returned in the given order.
+    A meeting people are invited to also gets its check-in code."""
+    ids = list(dict.fromkeys(person_ids))
+    orgs = organization_by_person or {}
+    existing = {
+        r.person_id: r
+        for r in await session.scalars(
+            select(Rsvp).where(Rsvp.meeting_id == meeting.id, Rsvp.person_id.in_(ids))
+        )
+    } if ids else {}
+    rsvps = []
+    for pid in ids:
+        rsvp = existing.get(pid)
+        if rsvp is None:
+            rsvp = Rsvp(meeting_id=meeting.id, person_id=pid, organization_id=orgs.get(pid),
+                        invited_at=now)
+            session.add(rsvp)
+        elif rsvp.organization_id is None and orgs.get(pid) is not None:
+            rsvp.organization_id = orgs[pid]
+        rsvps.append(rsvp)
+    await ensure_checkin_code(session, meeting)
+    await session.flush()
+    return rsvps
+
+
+async def rsvp_for(session: AsyncSession, meeting_id: int, person_id: int) -> Rsvp | None:
+    return await session.scalar(
+        select(Rsvp).where(Rsvp.meeting_id == meeting_id, Rsvp.person_id == person_id)
+    )
+
+
+async def answer(
+    session: AsyncSession, rsvp: Rsvp, answer: str, reason: str | None, now: datetime
+) -> Rsvp:
+    value = RsvpAnswer(answer)
+    if reason is not None:
+        reason = reason.strip() or None
+    if reason is not None and len(reason) > REASON_MAX:
+        raise ValueError(f"reason longer than {REASON_MAX} characters")
+    rsvp.answer = value.value
+    rsvp.reason = reason
+    rsvp.answered_at = now
+    await session.flush()
+    return rsvp
+
+
+async def upcoming_for(
+    session: AsyncSession, person_id: int, now: datetime
+) -> list[tuple[Meeting, Rsvp]]:
+    """Meetings the person is invited to that have not started and were not cancelled."""
+    rows = await session.execute(
+        select(Meeting, Rsvp)
+        .join(Rsvp, Rsvp.meeting_id == Meeting.id)
+        .where(
+            Rsvp.person_id == person_id,
+            Meeting.status != MeetingStatus.CANCELLED,
+            Meeting.starts_at > now,
+        )
+        .order_by(Meeting.starts_at, Meeting.id)
+    )
+    return [(m, r) for m, r in rows.all()]
+
+
+async def by_checkin_code(session: AsyncSession, code: str) -> Meeting | None:
+    code = normalise_code(code)
+    if not code:
+        return None
+    return await session.scalar(select(Meeting).where(Meeting.checkin_code == code))
+
+
+def checkin_window(meeting: Meeting) -> tuple[datetime, datetime]:
+    """From an hour before the start until the end (or three hours in, when no end is set)."""
+    closes = meeting.ends_at or meeting.starts_at + CHECKIN_CLOSES_WITHOUT_END
+    return meeting.starts_at - CHECKIN_OPENS_BEFORE, closes
+
+
+async def attendance_of(session: AsyncSession, meeting_id: int, person_id: int) -> (
+    Attendance | None
+):
+    return await session.scalar(
+        select(Attendance).where(
+            Attendance.meeting_id == meeting_id, Attendance.person_id == person_id
+        )
+    )
+
+
+async def check_in(
+    session: AsyncSession, meeting: Meeting, person: Person, now: datetime
+) -> Attendance:
+    """The person is here. Someone who was not invited counts too: they came."""
+    row = await attendance_of(session, meeting.id, person.id)
+    if row is not None:
+        if not row.present:
+            # The person at the door outweighs an earlier "absent" mark.
+            row.present, row.method, row.marked_at, row.marked_by = True, "checkin", now, person.id
+            await session.flush()
+        return row
+    rsvp = await rsvp_for(session, meeting.id, person.id)
+    row = Attendance(
+        meeting_id=meeting.id, person_id=person.id,
+        organization_id=rsvp.organization_id if rsvp else None, present=True,
+        method="checkin", marked_at=now, marked_by=person.id,
+    )
+    session.add(row)
+    await session.flush()
+    return row

@@ -1,0 +1,203 @@
+"""Pickups: a family's answer to its delivery day, and the premises staff's day list.
+
+Repositories never commit; the caller's unit of work does."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from stdnum.cl import rut as cl_rut
+from stdnum.exceptions import ValidationError
+
+from storage.models import DeliveryDay, Family, Pickup, PickupMode, PickupStatus
+
+# What a family may say about its pickup, any number of times until the window starts.
+FAMILY_ANSWERS = frozenset({
+    PickupStatus.CONFIRMED, PickupStatus.CANNOT, PickupStatus.PROXY, PickupStatus.RESCHEDULE,
+})
+# What only the premises staff record, once the window has started.
+STAFF_MARKS = frozenset({PickupStatus.PICKED_UP, PickupStatus.NO_SHOW})
+# A reason only means something for these answers; others clear it.
+WITH_REASON = frozenset({PickupStatus.CANNOT, PickupStatus.RESCHEDULE})
+
+
+class PickupError(Exception):
+    """A transition that is not allowed; ``code`` says why, for the conversation to explain."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Upcoming:
+    pickup: Pickup
+    day: DeliveryDay
+
+
+@dataclass(frozen=True)
+class DayListRow:
+    """One family on the premises staff's list for a delivery day."""
+
+    pickup_id: int
+    family_id: int
+    family_name: str
+    phone: str | None
+    sector: str | None
+    household_size: int | None
+    mode: str
+    address: str | None
+    status: str
+    reason: str | None
+    proxy_name: str | None
+    proxy_rut: str | None
+    notified_at: datetime | None
+    responded_at: datetime | None
+    handed_at: datetime | None
+
+
+def format_rut(text: str) -> str | None:
+    """The RUT as people write it (12.345.678-5), or None if its check digit is wrong."""
+    try:
+        return cl_rut.format(cl_rut.validate(text))
+    except ValidationError:
+        return None
+
+
+def is_home_delivery(day: DeliveryDay, family: Family) -> bool:
+    return PickupMode.DOMICILIO in (day.mode, family.pickup_mode)
+
+
+def why_not_answerable(pickup: Pickup, day: DeliveryDay, now: datetime) -> str | None:
+    """Why a family can no longer answer for this pickup, or None if it still can."""
+    if day.cancelled_at is not None:
+        return "cancelled"
+    if pickup.status in STAFF_MARKS:
+        return "closed"
+    if now >= day.window_start:
+        return "window_started"
+    return None
+
+
+async def family_of_person(session: AsyncSession, person_id: int) -> Family | None:
+    return await session.scalar(
+        select(Family).where(Family.person_id == person_id).order_by(Family.id).limit(1)
+    )
+
+
+async def day_of(session: AsyncSession, pickup: Pickup) -> DeliveryDay:
+    day = await session.get(DeliveryDay, pickup.delivery_day_id)
+    assert day is not None  # the foreign key guarantees it
+    return day
+
+
+async def next_for_family(session: AsyncSession, family_id: int, now: datetime) -> (
+    Upcoming | None
+):
+    """The family's next pickup that has not ended yet (today's included), on a day that
+    still stands."""
+    row = (
+        await session.execute(
+            select(Pickup, DeliveryDay)
+            .join(DeliveryDay, DeliveryDay.id == Pickup.delivery_day_id)
+            .where(
+                Pickup.family_id == family_id,
+                DeliveryDay.cancelled_at.is_(None),
+                DeliveryDay.window_end > now,
+                Pickup.status.not_in(list(STAFF_MARKS)),
+            )
+            .order_by(DeliveryDay.window_start, Pickup.id)
+            .limit(1)
+        )
+    ).first()
+    return Upcoming(row[0], row[1]) if row else None
+
+
+async def respond(
+    session: AsyncSession,
+    pickup: Pickup,
+    status: str,
+    now: datetime,
+    reason: str | None = None,
+    proxy_name: str | None = None,
+    proxy_rut: str | None = None,
+    *,
+    marked_by: int | None = None,
+) -> Pickup:
+    """Record a family's answer (or, with ``marked_by``, the premises staff's mark).
+
+    Raises PickupError when the answer is not allowed now."""
+    status = PickupStatus(status)
+    day = await day_of(session, pickup)
+    if status in FAMILY_ANSWERS:
+        problem = why_not_answerable(pickup, day, now)
+        if problem:
+            raise PickupError(problem)
+        if status == PickupStatus.PROXY:
+            proxy_name = (proxy_name or "").strip()
+            formatted = format_rut(proxy_rut or "")
+            if not proxy_name or formatted is None:
+                raise PickupError("proxy_incomplete")
+            proxy_rut = formatted
+        else:
+            proxy_name = proxy_rut = None
+        pickup.status = status
+        reason = (reason or "").strip()[:500] or None
+        pickup.reason = reason if status in WITH_REASON else None
+        pickup.proxy_name, pickup.proxy_rut = proxy_name, proxy_rut
+        pickup.responded_at = now
+    elif status in STAFF_MARKS:
+        if day.cancelled_at is not None:
+            raise PickupError("cancelled")
+        if now < day.window_start:
+            raise PickupError("window_not_started")
+        pickup.status = status
+        pickup.handed_at = now if status == PickupStatus.PICKED_UP else None
+        pickup.marked_by = marked_by
+    else:
+        raise PickupError("invalid_status")
+    await session.flush()
+    return pickup
+
+
+async def mark_notified(session: AsyncSession, pickup: Pickup, now: datetime) -> None:
+    """The notice is queued: an answer the family already gave (say, via /retiro) stays."""
+    pickup.notified_at = now
+    if pickup.status == PickupStatus.PENDING:
+        pickup.status = PickupStatus.NOTIFIED
+    await session.flush()
+
+
+async def day_list(session: AsyncSession, delivery_day_id: int) -> list[DayListRow]:
+    rows = await session.execute(
+        select(Pickup, Family)
+        .join(Family, Family.id == Pickup.family_id)
+        .where(Pickup.delivery_day_id == delivery_day_id)
+        .order_by(Family.name, Family.id)
+    )
+    day = await session.get(DeliveryDay, delivery_day_id)
+    out = []
+    for p, f in rows.all():
+        home = day is not None and is_home_delivery(day, f)
+        out.append(DayListRow(
+            pickup_id=p.id, family_id=f.id, family_name=f.name, phone=f.phone, sector=f.sector,
+            household_size=f.household_size,
+            mode=PickupMode.DOMICILIO if home else PickupMode.RETIRO,
+            address=f.address if home else None, status=p.status, reason=p.reason,
+            proxy_name=p.proxy_name, proxy_rut=p.proxy_rut, notified_at=p.notified_at,
+            responded_at=p.responded_at, handed_at=p.handed_at,
+        ))
+    return out
+
+
+async def day_counts(session: AsyncSession, delivery_day_id: int) -> dict[str, int]:
+    """How many families are in each status on a delivery day."""
+    rows = await session.execute(
+        select(Pickup.status, func.count())
+        .where(Pickup.delivery_day_id == delivery_day_id)
+        .group_by(Pickup.status)
+    )
+    return {status: n for status, n in rows.all()}
