@@ -66,6 +66,13 @@ class Day:
 
 
 @dataclass(frozen=True)
+class Text:
+    """Text that data already holds in each language (a template's stage names)."""
+
+    by_locale: dict[str, str]
+
+
+@dataclass(frozen=True)
 class Raw:
     """User-provided text (names, addresses), never translated."""
 
@@ -81,6 +88,8 @@ def _param_to_json(v: Any) -> Any:
         return {"$day": v.on.isoformat()}
     if isinstance(v, Raw):
         return v.text
+    if isinstance(v, Text):
+        return {"$text": dict(v.by_locale)}
     if isinstance(v, list | tuple):
         return {"$list": [_param_to_json(x) for x in v]}
     if isinstance(v, datetime | date):
@@ -96,6 +105,8 @@ def _param_from_json(v: Any) -> Any:
             return When(datetime.fromisoformat(v["$when"]), v.get("s", "datetime"))
         if "$day" in v:
             return Day(date.fromisoformat(v["$day"]))
+        if "$text" in v:
+            return Text(v["$text"])
         if "$list" in v:
             return [_param_from_json(x) for x in v["$list"]]
     return v
@@ -181,6 +192,9 @@ class Catalogs:
             return format_date(v.on, self.raw(loc, "fmt.date") or "long", locale=BABEL_LOCALE[loc])
         if isinstance(v, Raw):
             return v.text
+        if isinstance(v, Text):
+            return v.by_locale.get(loc) or v.by_locale.get(self.default) or next(
+                iter(v.by_locale.values()), "")
         if isinstance(v, int) and not isinstance(v, bool):
             return format_number(v, loc)
         return v

@@ -37,8 +37,11 @@ async def enqueue(
     expires_at: datetime | None = None,
     urgent: bool = False,
     batch: str | None = None,
+    status: str = OutboxStatus.PENDING,
+    reason: str | None = None,
 ) -> int | None:
-    """Add a message unless one with the same idempotency key exists; returns its id if new."""
+    """Add a message unless one with the same idempotency key exists; returns its id if new.
+    A row may be born dropped: the record that a notice was due but no longer made sense."""
     values = dict(
         idempotency_key=key,
         person_id=envelope.person_id,
@@ -48,7 +51,8 @@ async def enqueue(
         payload=envelope.payload,
         locale=envelope.locale,
         urgent=urgent,
-        status=OutboxStatus.PENDING,
+        status=status,
+        last_error=reason,
         not_before=not_before or now,
         expires_at=expires_at,
         attempts=0,
@@ -219,6 +223,9 @@ async def enqueue_for_person(
     expires_at: datetime | None = None,
     essential: bool = False,
     batch: str | None = None,
+    urgent: bool = False,
+    status: str = OutboxStatus.PENDING,
+    reason: str | None = None,
 ) -> int | None:
     """Queue a notice for a person at the channel they last used. Nothing is queued for
     someone erased, unreachable, not linked to any chat, or (unless the notice is essential)
@@ -241,5 +248,30 @@ async def enqueue_for_person(
     env = Envelope(person_id, addr.channel, addr.address, payload, person.locale)
     return await enqueue(
         session, env, key=key, kind=kind, now=now, not_before=not_before,
-        expires_at=expires_at, batch=batch,
+        expires_at=expires_at, batch=batch, urgent=urgent, status=status, reason=reason,
     )
+
+
+async def existing_keys(session: AsyncSession, keys: list[str]) -> set[str]:
+    found: set[str] = set()
+    for i in range(0, len(keys), 500):
+        chunk = keys[i : i + 500]
+        found.update(
+            (await session.scalars(
+                select(OutboxMessage.idempotency_key).where(
+                    OutboxMessage.idempotency_key.in_(chunk))
+            )).all()
+        )
+    return found
+
+
+async def drop_pending(session: AsyncSession, key_prefix: str, reason: str) -> int:
+    """Withdraw queued, unsent messages (a meeting was moved or cancelled)."""
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.status == OutboxStatus.PENDING,
+               OutboxMessage.idempotency_key.startswith(key_prefix, autoescape=True))
+        .values(status=OutboxStatus.DROPPED, last_error=reason[:500])
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0

@@ -1,0 +1,332 @@
+"""What is due: computed from the database on every tick, never kept only in memory.
+
+Each kind of notice has a fire time derived from domain rows (meetings and answers, delivery
+days and pickups, milestones) and the programme template's reminder settings, in the
+programme's zone. A notice is queued once (its idempotency key) when its fire time has come;
+one that fell due while Convoca was down is queued at start if it still makes sense, and
+recorded as dropped (with a log line) if it no longer does.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import (
+    Body,
+    DeliveryDay,
+    Family,
+    Meeting,
+    MeetingStatus,
+    Membership,
+    Milestone,
+    Person,
+    Pickup,
+    PickupStatus,
+    Program,
+    Role,
+    RoleGrant,
+    Rsvp,
+    RsvpAnswer,
+)
+from storage.program_templates import ProgramTemplate, Reminders, load_template
+
+log = logging.getLogger(__name__)
+
+LOOKBACK = timedelta(days=3)  # how far back a restart looks for notices it missed
+HORIZON = timedelta(days=40)  # how far ahead next_fire() looks
+REASK_AT = time(10, 0)
+MILESTONE_AT = time(9, 0)
+PICKUP_NOTICE_AT = time(10, 0)
+NUDGE_DAY = 20  # the day of the month a body without a session that month is nudged
+
+
+@dataclass(frozen=True)
+class Notice:
+    kind: str
+    person_id: int
+    key: str
+    fire_at: datetime  # when it becomes due (UTC), already moved out of quiet hours
+    expires_at: datetime | None = None
+    subject: dict[str, Any] = field(default_factory=dict)
+    urgent: bool = False
+    essential: bool = False
+
+    def makes_sense(self, now: datetime) -> bool:
+        return self.expires_at is None or now < self.expires_at
+
+
+@lru_cache(maxsize=32)
+def _template(key: str) -> ProgramTemplate:
+    return load_template(key)
+
+
+def reminders_for(program: Program) -> Reminders:
+    return _template(program.template_key).reminders
+
+
+def at_local(day: date, at: time, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, at, zone).astimezone(UTC)
+
+
+def out_of_quiet(fire: datetime, zone: ZoneInfo, reminders: Reminders) -> datetime:
+    """Non-urgent notices that would land in quiet hours wait for the morning."""
+    quiet = reminders.quiet_hours
+    local = fire.astimezone(zone)
+    if not quiet.contains(local.time().replace(tzinfo=None)):
+        return fire
+    day = local.date()
+    if quiet.start > quiet.end and local.time() >= quiet.start:
+        day += timedelta(days=1)
+    return at_local(day, quiet.end, zone)
+
+
+class Planner:
+    """Computes notices whose fire time lies in a window, from the domain tables."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    async def window(self, start: datetime, end: datetime) -> list[Notice]:
+        out: list[Notice] = []
+        for program in (await self.s.scalars(select(Program))).all():
+            zone = ZoneInfo(program.timezone)
+            rem = reminders_for(program)
+            out += await self._meetings(program, zone, rem, start, end)
+            out += await self._pickups(program, zone, rem, start, end)
+            out += await self._milestones(program, zone, rem, start, end)
+            out += await self._digests(program, zone, rem, start, end)
+            out += await self._nudges(program, zone, rem, start, end)
+        return [n for n in out if start < n.fire_at <= end]
+
+    async def due(self, now: datetime) -> list[Notice]:
+        return await self.window(now - LOOKBACK, now)
+
+    async def next_fire(self, now: datetime) -> datetime | None:
+        upcoming = await self.window(now, now + HORIZON)
+        return min((n.fire_at for n in upcoming), default=None)
+
+    # meetings --------------------------------------------------------------------------
+
+    async def _meetings(self, program: Program, zone: ZoneInfo, rem: Reminders,
+                        start: datetime, end: datetime) -> list[Notice]:
+        # A reminder fires at most ~4 days before the meeting and is useless after it begins.
+        reach = timedelta(days=max([*rem.non_responders.days_before, 1]) + 1)
+        rows = await self.s.execute(
+            select(Meeting, Rsvp)
+            .join(Rsvp, Rsvp.meeting_id == Meeting.id)
+            .where(
+                Meeting.program_id == program.id,
+                Meeting.status == MeetingStatus.SCHEDULED,
+                Meeting.starts_at > start,
+                Meeting.starts_at <= end + reach,
+                Rsvp.person_id.is_not(None),
+            )
+        )
+        out = []
+        for meeting, rsvp in rows.all():
+            base = f"m{meeting.id}.r{meeting.revision}.p{rsvp.person_id}"
+            subject = {"meeting_id": meeting.id, "revision": meeting.revision}
+            starts_local = meeting.starts_at.astimezone(zone)
+            if rsvp.answer in (RsvpAnswer.YES, RsvpAnswer.MAYBE):
+                since = rsvp.answered_at or rsvp.invited_at
+                eve = at_local(starts_local.date() - timedelta(days=1), rem.meeting.day_before_at,
+                               zone)
+                # Someone who confirmed after the evening reminder's time needs no reminder.
+                if eve >= since and eve < meeting.starts_at:
+                    out.append(Notice("meeting_reminder", rsvp.person_id, f"remind:{base}:eve",
+                                      out_of_quiet(eve, zone, rem), meeting.starts_at, subject))
+                soon = meeting.starts_at - timedelta(hours=rem.meeting.hours_before)
+                if rem.meeting.hours_before and soon >= since:
+                    out.append(Notice("meeting_reminder", rsvp.person_id, f"remind:{base}:soon",
+                                      soon, meeting.starts_at, subject, urgent=True))
+            elif rsvp.answer is None:
+                for days in rem.non_responders.days_before:
+                    fire = at_local(starts_local.date() - timedelta(days=days), REASK_AT, zone)
+                    # Asking again the same day they were invited would only be noise.
+                    if fire >= rsvp.invited_at + timedelta(hours=12) and fire < meeting.starts_at:
+                        out.append(Notice("meeting_reask", rsvp.person_id,
+                                          f"reask:{base}:d{days}", fire, meeting.starts_at,
+                                          subject))
+        return out
+
+    # pickups ---------------------------------------------------------------------------
+
+    async def _pickups(self, program: Program, zone: ZoneInfo, rem: Reminders,
+                       start: datetime, end: datetime) -> list[Notice]:
+        p = rem.pickup
+        reach = timedelta(days=p.days_before + 2)
+        rows = await self.s.execute(
+            select(DeliveryDay, Pickup, Family)
+            .join(Pickup, Pickup.delivery_day_id == DeliveryDay.id)
+            .join(Family, Family.id == Pickup.family_id)
+            .where(
+                DeliveryDay.program_id == program.id,
+                DeliveryDay.cancelled_at.is_(None),
+                DeliveryDay.window_end > start - timedelta(days=2),
+                DeliveryDay.window_start <= end + reach,
+                Family.person_id.is_not(None),
+            )
+        )
+        out = []
+        marked_days = await self._days_with_handouts(program.id)
+        for day, pickup, family in rows.all():
+            pid = family.person_id
+            subject = {"pickup_id": pickup.id, "delivery_day_id": day.id}
+            day_local = day.window_start.astimezone(zone).date()
+            if p.policy == "before_each":
+                fire = at_local(day_local - timedelta(days=p.days_before), PICKUP_NOTICE_AT, zone)
+                # A day added late is announced at once, while it still lies ahead.
+                fire = max(fire, day.created_at)
+                out.append(Notice("pickup_notice", pid, f"pickup:{pickup.id}:notice",
+                                   out_of_quiet(fire, zone, rem), day.window_start, subject))
+            else:
+                fire = day.created_at
+                out.append(Notice("pickup_notice", pid, f"pickup:{pickup.id}:notice",
+                                  out_of_quiet(fire, zone, rem), day.window_start, subject))
+            if pickup.status in (PickupStatus.CANNOT, PickupStatus.RESCHEDULE,
+                                 PickupStatus.PICKED_UP):
+                continue
+            eve = at_local(day_local - timedelta(days=1), p.evening_before_at, zone)
+            if eve > day.created_at:
+                out.append(Notice("pickup_evening", pid, f"pickup:{pickup.id}:eve", eve,
+                                  day.window_start, subject))
+            morning = min(at_local(day_local, p.morning_of_at, zone),
+                          day.window_start - timedelta(hours=1))
+            if morning > day.created_at:
+                out.append(Notice("pickup_morning", pid, f"pickup:{pickup.id}:morning",
+                                  out_of_quiet(morning, zone, rem), day.window_end, subject))
+            # Only where the staff kept the day's list is "we missed you" known to be true.
+            if pickup.status != PickupStatus.PROXY and day.id in marked_days:
+                missed = day.window_end + timedelta(minutes=30)
+                out.append(Notice("pickup_missed", pid, f"pickup:{pickup.id}:missed",
+                                  out_of_quiet(missed, zone, rem),
+                                  day.window_end + timedelta(days=2), subject))
+        return out
+
+    async def _days_with_handouts(self, program_id: int) -> set[int]:
+        rows = await self.s.scalars(
+            select(Pickup.delivery_day_id)
+            .join(DeliveryDay, DeliveryDay.id == Pickup.delivery_day_id)
+            .where(DeliveryDay.program_id == program_id, Pickup.status == PickupStatus.PICKED_UP)
+            .distinct()
+        )
+        return set(rows.all())
+
+    # the team: milestones, digests, nudges ------------------------------------------------
+
+    async def _team(self, program_id: int) -> list[int]:
+        rows = await self.s.scalars(
+            select(RoleGrant.person_id)
+            .join(Person, Person.id == RoleGrant.person_id)
+            .where(
+                RoleGrant.role.in_([Role.GESTORA, Role.COORDINADORA]),
+                or_(RoleGrant.program_id == program_id, RoleGrant.program_id.is_(None)),
+                Person.erased_at.is_(None),
+            )
+            .distinct()
+        )
+        return sorted(rows.all())
+
+    async def _milestones(self, program: Program, zone: ZoneInfo, rem: Reminders,
+                          start: datetime, end: datetime) -> list[Notice]:
+        team = await self._team(program.id)
+        if not team:
+            return []
+        first = (start.astimezone(zone) - timedelta(days=2)).date()
+        last = (end.astimezone(zone) + timedelta(days=max(rem.milestones.days_before) + 1)).date()
+        milestones = (await self.s.scalars(
+            select(Milestone).where(Milestone.program_id == program.id,
+                                    Milestone.due >= first, Milestone.due <= last,
+                                    Milestone.done_at.is_(None))
+        )).all()
+        out = []
+        for m in milestones:
+            subject = {"milestone_id": m.id, "due": m.due.isoformat()}
+            end_of_due = at_local(m.due + timedelta(days=1), time(0, 0), zone)
+            for days in rem.milestones.days_before:
+                fire = at_local(m.due - timedelta(days=days), MILESTONE_AT, zone)
+                for pid in team:
+                    out.append(Notice("milestone_soon", pid, f"ms:{m.id}:{m.due}:d{days}:p{pid}",
+                                      fire, end_of_due, {**subject, "days": days}))
+            overdue = at_local(m.due + timedelta(days=1), MILESTONE_AT, zone)
+            for pid in team:
+                out.append(Notice("milestone_overdue", pid, f"mo:{m.id}:{m.due}:p{pid}", overdue,
+                                  overdue + timedelta(days=7), subject))
+        return out
+
+    async def _digests(self, program: Program, zone: ZoneInfo, rem: Reminders,
+                       start: datetime, end: datetime) -> list[Notice]:
+        team = await self._team(program.id)
+        weekday = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
+                   "sunday"].index(rem.weekly_digest.weekday)
+        out = []
+        day = start.astimezone(zone).date()
+        while at_local(day, time(0, 0), zone) <= end:
+            if day.weekday() == weekday and day >= program.start_date:
+                fire = at_local(day, rem.weekly_digest.at, zone)
+                for pid in team:
+                    out.append(Notice("weekly_digest", pid,
+                                      f"wd:{program.id}:{day.isoformat()}:p{pid}", fire,
+                                      fire + timedelta(days=2),
+                                      {"program_id": program.id, "week_of": day.isoformat()}))
+            day += timedelta(days=1)
+        return out
+
+    async def _nudges(self, program: Program, zone: ZoneInfo, rem: Reminders,
+                      start: datetime, end: datetime) -> list[Notice]:
+        team = await self._team(program.id)
+        if not team:
+            return []
+        bodies = (await self.s.scalars(
+            select(Body).where(Body.program_id == program.id, Body.cadence_months.is_not(None))
+        )).all()
+        out = []
+        for body in bodies:
+            members = await self.s.scalar(
+                select(func.count()).select_from(Membership).where(Membership.body_id == body.id,
+                                                                  Membership.left_at.is_(None)))
+            if not members:
+                continue  # not constituted yet: nothing to nudge about
+            for month_start in _months_touching(start.astimezone(zone).date(),
+                                                end.astimezone(zone).date()):
+                fire = at_local(month_start.replace(day=NUDGE_DAY), MILESTONE_AT, zone)
+                if not (start < fire <= end) or month_start < program.start_date:
+                    continue
+                period_start = _add_months(month_start, 1 - (body.cadence_months or 1))
+                period_end = _add_months(month_start, 1)
+                held = await self.s.scalar(
+                    select(func.count()).select_from(Meeting).where(
+                        Meeting.body_id == body.id,
+                        Meeting.status != MeetingStatus.CANCELLED,
+                        Meeting.starts_at >= at_local(period_start, time(0), zone),
+                        Meeting.starts_at < at_local(period_end, time(0), zone),
+                    ))
+                if held:
+                    continue
+                for pid in team:
+                    out.append(Notice("body_nudge", pid,
+                                      f"bn:{body.id}:{month_start:%Y-%m}:p{pid}", fire,
+                                      at_local(period_end, time(0), zone),
+                                      {"body_id": body.id, "months": body.cadence_months}))
+        return out
+
+
+def _add_months(d: date, n: int) -> date:
+    y, m = divmod(d.month - 1 + n, 12)
+    return date(d.year + y, m + 1, 1)
+
+
+def _months_touching(first: date, last: date) -> Iterable[date]:
+    cur = first.replace(day=1)
+    while cur <= last:
+        yield cur
+        cur = _add_months(cur, 1)

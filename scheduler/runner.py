@@ -1,0 +1,119 @@
+"""The scheduler: APScheduler drives time, the database says what is due.
+
+APScheduler's job stores cannot be shared between processes, so nothing lives only there:
+at start and on every tick the due notices are recomputed from the database, and each is
+queued in the outbox under a stable idempotency key, so ticks in two processes, or a tick
+repeated after a restart, queue it once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from scheduler.planner import Notice, Planner
+from storage import outbox
+from storage.clock import Clock
+from storage.models import OutboxStatus
+
+log = logging.getLogger(__name__)
+
+Composer = Callable[[AsyncSession, Notice], Awaitable[dict[str, Any] | None]]
+
+
+@dataclass
+class TickResult:
+    queued: list[Notice]
+    dropped: list[Notice]
+
+
+class NoticeScheduler:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        compose: Composer,
+        *,
+        on_queued: Callable[[], None] | None = None,
+        tick_seconds: float = 60.0,
+    ) -> None:
+        self.sessions = sessions
+        self.clock = clock
+        self.compose = compose
+        self.on_queued = on_queued
+        self.tick_seconds = tick_seconds
+        self._aps: AsyncIOScheduler | None = None
+
+    async def tick(self) -> TickResult:
+        """Queue every notice that is due now; one unit of work."""
+        now = self.clock.now()
+        queued: list[Notice] = []
+        dropped: list[Notice] = []
+        async with self.sessions() as s:
+            notices = await Planner(s).due(now)
+            have = await outbox.existing_keys(s, [n.key for n in notices])
+            for n in notices:
+                if n.key in have:
+                    continue
+                have.add(n.key)
+                if not n.makes_sense(now):
+                    log.info("dropped %s for person %s: due %s, no longer makes sense",
+                             n.kind, n.person_id, n.fire_at.isoformat())
+                    await outbox.enqueue_for_person(
+                        s, n.person_id, {}, key=n.key, kind=n.kind, now=now,
+                        status=OutboxStatus.DROPPED, essential=True,
+                        reason=f"due {n.fire_at.isoformat()} while Convoca was not running",
+                    )
+                    dropped.append(n)
+                    continue
+                payload = await self.compose(s, n)
+                if payload is None:
+                    continue
+                new_id = await outbox.enqueue_for_person(
+                    s, n.person_id, payload, key=n.key, kind=n.kind, now=now,
+                    expires_at=n.expires_at, urgent=n.urgent, essential=n.essential,
+                )
+                if new_id is not None:
+                    queued.append(n)
+            await s.commit()
+        if queued and self.on_queued:
+            self.on_queued()
+        return TickResult(queued, dropped)
+
+    async def next_fire(self) -> datetime | None:
+        async with self.sessions() as s:
+            return await Planner(s).next_fire(self.clock.now())
+
+    # APScheduler ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        aps = AsyncIOScheduler(timezone="UTC")
+        aps.add_job(self._tick_and_plan_wakeup, "interval", seconds=self.tick_seconds,
+                    id="tick", max_instances=1, coalesce=True, next_run_time=datetime.now().astimezone())
+        aps.start()
+        self._aps = aps
+
+    async def _tick_and_plan_wakeup(self) -> None:
+        try:
+            await self.tick()
+            nxt = await self.next_fire()
+        except Exception:  # the next tick tries again; nothing is lost, the DB holds it all
+            log.exception("scheduler tick failed")
+            return
+        if nxt is not None and self._aps is not None:
+            # Wake exactly at the next fire time rather than up to a tick later.
+            delay = (nxt - self.clock.now()).total_seconds()
+            if 0 < delay < self.tick_seconds:
+                self._aps.add_job(self._tick_and_plan_wakeup, "date",
+                                  run_date=datetime.now().astimezone() + timedelta(seconds=delay),
+                                  id="wakeup", replace_existing=True)
+
+    async def stop(self) -> None:
+        if self._aps is not None:
+            self._aps.shutdown(wait=False)
+            self._aps = None
