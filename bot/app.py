@@ -18,6 +18,7 @@ from handlers.core import Core, Services
 from handlers.general import build_router
 from locales import Catalogs
 from scheduler.dispatcher import Channel, Dispatcher
+from scheduler.runner import NoticeScheduler
 from storage import db, state
 from storage.clock import Clock, SystemClock
 
@@ -93,7 +94,15 @@ async def build_app(settings: Settings, *, clock: Clock | None = None,
                Core(services, build_router()))
 
 
-async def run_telegram(app: App) -> None:
+def start_scheduler(app: App, outbox: Dispatcher) -> NoticeScheduler:
+    from handlers import notices
+
+    sched = NoticeScheduler(app.sessions, app.clock, notices.compose, on_queued=outbox.wake)
+    sched.start()
+    return sched
+
+
+async def run_telegram(app: App, *, poll: bool = True) -> None:
     from bot.telegram import TelegramChannel, TelegramRuntime, make_bot
 
     settings = app.settings
@@ -105,16 +114,21 @@ async def run_telegram(app: App) -> None:
         channel = TelegramChannel(bot, app.catalogs, app.services.buttons, settings.timezone)
         outbox = app.outbox([channel])
         await outbox.start()
+        sched = start_scheduler(app, outbox)
         runtime = TelegramRuntime(bot, app.core, outbox)
         log.info("Convoca is running on Telegram as @%s", me.username)
         try:
-            if settings.webhook_url:
+            if not poll:
+                log.info("worker: delivering the outbox and running the scheduler only")
+                await asyncio.Event().wait()
+            elif settings.webhook_url:
                 secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret \
                     else None
                 await runtime.serve_webhook(settings.webhook_url, secret, settings.webhook_listen)
             else:
                 await runtime.poll()
         finally:
+            await sched.stop()
             await outbox.stop()
     finally:
         await bot.session.close()

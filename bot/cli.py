@@ -49,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--name")
 
     sub.add_parser("status", help="outbox counts and the next notices due")
+    sub.add_parser("worker", help="only deliver the outbox and run the scheduler (no updates)")
     return p
 
 
@@ -74,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if command == "run":
             return commands.run(settings, demo=getattr(args, "demo", False))
+        if command == "worker":
+            return commands.worker(settings)
         return asyncio.run(commands.dispatch(settings, args))
     except commands.CommandError as exc:
         print(f"convoca: {exc}", file=sys.stderr)

@@ -7,7 +7,15 @@ import logging
 from datetime import UTC
 from zoneinfo import ZoneInfo
 
-from bot.app import App, StartupError, build_app, is_sqlite, run_telegram, run_until_signalled
+from bot.app import (
+    App,
+    StartupError,
+    build_app,
+    is_sqlite,
+    run_telegram,
+    run_until_signalled,
+    start_scheduler,
+)
 from bot.config import Settings
 from locales import Catalogs, Day
 from storage import db, outbox, people, programs
@@ -43,12 +51,30 @@ def run(settings: Settings, *, demo: bool = False) -> int:
     return run_until_signalled(main)
 
 
+def worker(settings: Settings) -> int:
+    if not settings.token:
+        raise CommandError(Catalogs(default=settings.default_locale).text(None, "cli.worker_needs_token"))
+
+    async def main() -> None:
+        try:
+            app = await build_app(settings)
+        except StartupError as exc:
+            raise CommandError(str(exc)) from None
+        try:
+            await run_telegram(app, poll=False)
+        finally:
+            await app.close()
+
+    return run_until_signalled(main)
+
+
 async def run_console(app: App, *, stdin=None, out=None) -> None:
     from bot.console import ConsoleChannel, ConsoleSession
 
     channel = ConsoleChannel(app.catalogs, app.services.buttons, app.settings.timezone, out)
     dispatcher = app.outbox([channel])
     await dispatcher.start()
+    sched = start_scheduler(app, dispatcher)
     try:
         session = ConsoleSession(
             app.core, channel, dispatcher.deliver_now, dispatcher.drain, app.clock,
@@ -59,6 +85,7 @@ async def run_console(app: App, *, stdin=None, out=None) -> None:
         session.say("console.banner", database=where)
         await session.loop(stdin)
     finally:
+        await sched.stop()
         await dispatcher.stop()
 
 

@@ -71,7 +71,12 @@ class NoticeScheduler:
                     )
                     dropped.append(n)
                     continue
-                payload = await self.compose(s, n)
+                try:
+                    async with s.begin_nested():
+                        payload = await self.compose(s, n)
+                except Exception:  # one broken notice must not hold back the others
+                    log.exception("could not compose %s (%s)", n.kind, n.key)
+                    continue
                 if payload is None:
                     continue
                 new_id = await outbox.enqueue_for_person(
