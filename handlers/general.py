@@ -54,6 +54,6 @@ router.fallback = fallback
 
 
 def build_router() -> Router:
-    from handlers import registration
+    from handlers import meetings, registration
 
-    return Router().include(router).include(registration.router)
+    return Router().include(router).include(registration.router).include(meetings.router)

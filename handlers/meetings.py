@@ -15,9 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.core import Router, Turn
 from handlers.events import Attachment, Button, EventKind, Outgoing
-from locales import DEFAULT, Msg, Raw, When
+from locales import Msg, Raw, Text, When
 from storage import meetings, outbox
-from storage.models import Body, Meeting, MeetingStatus, Person, Program, Rsvp, RsvpAnswer
+from storage.models import Body, Meeting, MeetingStatus, Program, Rsvp, RsvpAnswer
+from storage.program_templates import localized_text
 
 router = Router()
 
@@ -45,15 +46,32 @@ CALENDAR_DEFAULT_LENGTH = timedelta(hours=2)
 # --- what the person reads ----------------------------------------------------------------
 
 
-def _what(meeting: Meeting, kind_name: str) -> Raw:
-    return Raw(meeting.title or kind_name)
+Name = str | Text  # a plain string, or data's own text in each language
 
 
-def _details(meeting: Meeting, what: Raw, body_name: str | None, *, agenda: bool) -> list[Msg]:
+def _as_text(name: Name) -> Text:
+    return name if isinstance(name, Text) else Text({"es": name})
+
+
+def _what(meeting: Meeting, kind_name: Name) -> Raw | Text:
+    return Raw(meeting.title) if meeting.title else _as_text(kind_name)
+
+
+def _names_the_body(what: Raw | Text, body: Text) -> bool:
+    # "Sesión del Grupo Motor" already says whose meeting it is, in every language.
+    if isinstance(what, Raw):
+        return any(b.casefold() in what.text.casefold() for b in body.by_locale.values())
+    return all(
+        body_text.casefold() in localized_text(what.by_locale, loc).casefold()
+        for loc, body_text in body.by_locale.items()
+    )
+
+
+def _details(meeting: Meeting, what: Raw | Text, body_name: Name | None, *, agenda: bool
+             ) -> list[Msg]:
     lines = []
-    # "Sesión del Grupo Motor" already says whose meeting it is.
-    if body_name and body_name.casefold() not in what.text.casefold():
-        lines.append(Msg("meeting.line_body", {"body": Raw(body_name)}))
+    if body_name and not _names_the_body(what, _as_text(body_name)):
+        lines.append(Msg("meeting.line_body", {"body": _as_text(body_name)}))
     if meeting.ends_at is not None:
         lines.append(Msg("meeting.line_when_range", {
             "start": When(meeting.starts_at), "end": When(meeting.ends_at, "time")}))
@@ -84,18 +102,21 @@ def _answer_buttons(meeting: Meeting, rsvp: Rsvp, view: str = "") -> tuple[tuple
     return (tuple(row), (calendar,))
 
 
+def _your_answer(rsvp: Rsvp) -> Msg:
+    words = ANSWER_WORDS.get(rsvp.answer or "", "meeting.answer_none")
+    return Msg("meeting.your_answer", {"answer": Msg(words)})
+
+
 def _closing(rsvp: Rsvp) -> Msg:
-    if rsvp.answer in ANSWER_WORDS:
-        return Msg("meeting.your_answer", {"answer": Msg(ANSWER_WORDS[RsvpAnswer(rsvp.answer)])})
-    return Msg("meeting.invite_question")
+    return _your_answer(rsvp) if rsvp.answer else Msg("meeting.invite_question")
 
 
 def invitation(
-    meeting: Meeting, rsvp: Rsvp, *, kind_name: str, body_name: str | None = None
+    meeting: Meeting, rsvp: Rsvp, *, kind_name: Name, body_name: Name | None = None
 ) -> Outgoing:
     """The invitation as the person reads it: what, when, where, the agenda, and the answer
-    buttons (the current answer ticked). ``kind_name`` and ``body_name`` come already in the
-    reader's language (see :func:`names`)."""
+    buttons (the current answer ticked). ``kind_name`` and ``body_name`` are best given as
+    ``Text`` (see :func:`names`) so the reader's language is chosen when it is rendered."""
     location = None
     if meeting.latitude is not None and meeting.longitude is not None:
         location = (meeting.latitude, meeting.longitude)
@@ -111,18 +132,15 @@ def invitation(
     )
 
 
-def card(meeting: Meeting, rsvp: Rsvp, *, kind_name: str, body_name: str | None = None
+def card(meeting: Meeting, rsvp: Rsvp, *, kind_name: Name, body_name: Name | None = None
          ) -> Outgoing:
     """One meeting in /reuniones: shorter than the invitation, same buttons."""
-    no_answer = Msg("meeting.answer_none")
-    answer = Msg(ANSWER_WORDS[RsvpAnswer(rsvp.answer)]) if rsvp.answer in ANSWER_WORDS \
-        else no_answer
     what = _what(meeting, kind_name)
     return Outgoing(
         text=Msg("meeting.card", {
             "what": what,
             "details": _details(meeting, what, body_name, agenda=False),
-            "closing": Msg("meeting.your_answer", {"answer": answer}),
+            "closing": _your_answer(rsvp),
         }),
         buttons=_answer_buttons(meeting, rsvp, CARD_VIEW),
     )
@@ -155,14 +173,19 @@ def calendar_file(meeting: Meeting, *, summary: str, now: datetime) -> bytes:
     return cal.to_ical()
 
 
-async def names(session: AsyncSession, meeting: Meeting, locale: str) -> tuple[str, str | None]:
-    """The meeting kind's name and its body's name, in the reader's language."""
+async def names(session: AsyncSession, meeting: Meeting) -> tuple[Text, Text | None]:
+    """The meeting kind's name and its body's name, in every language they exist in."""
     program = await session.get(Program, meeting.program_id)
     body = await session.get(Body, meeting.body_id) if meeting.body_id else None
     if program is None:
-        return meeting.kind, body.name if body else None
-    kind_name = meetings.meeting_kind_name(program, meeting.kind, locale)
-    return kind_name, meetings.body_name(program, body, locale) if body else None
+        return Text({"es": meeting.kind}), Text({"es": body.name}) if body else None
+    kind_name = Text(meetings.kind_names(program, meeting.kind))
+    return kind_name, Text(meetings.body_names(program, body)) if body else None
+
+
+def summary(meeting: Meeting, kind_name: Text, locale: str) -> str:
+    """The meeting's name as one string, for what is not rendered from a catalog (.ics)."""
+    return meeting.title or localized_text(kind_name.by_locale, locale)
 
 
 async def send_invitations(
@@ -172,7 +195,6 @@ async def send_invitations(
     now: datetime,
     *,
     organization_by_person: dict[int, int] | None = None,
-    default_locale: str = DEFAULT,
 ) -> list[int]:
     """Invite the people and queue one invitation each; returns the outbox ids queued.
 
@@ -181,16 +203,13 @@ async def send_invitations(
     if meeting.status == MeetingStatus.CANCELLED or meeting.starts_at <= now:
         return []
     rsvps = await meetings.invite(session, meeting, person_ids, now, organization_by_person)
+    kind_name, body = await names(session, meeting)
     queued = []
     for rsvp in rsvps:
-        person = await session.get(Person, rsvp.person_id)
-        if person is None:
-            continue
-        kind_name, body = await names(session, meeting, person.locale or default_locale)
         out = invitation(meeting, rsvp, kind_name=kind_name, body_name=body)
         new_id = await outbox.enqueue_for_person(
-            session, person.id, out.to_json(),
-            key=f"invite:{meeting.id}:r{meeting.revision}:{person.id}", kind="invitation",
+            session, rsvp.person_id, out.to_json(),
+            key=f"invite:{meeting.id}:r{meeting.revision}:{rsvp.person_id}", kind="invitation",
             now=now, expires_at=meeting.starts_at,
         )
         if new_id is not None:
@@ -239,13 +258,13 @@ async def on_button(turn: Turn) -> None:
     if meeting.status == MeetingStatus.CANCELLED:
         turn.say("meeting.cancelled")
         return
-    kind_name, body = await names(turn.session, meeting, turn.locale)
+    kind_name, body = await names(turn.session, meeting)
     if op == "c":
-        summary = meeting.title or kind_name
+        title = summary(meeting, kind_name, turn.locale)
         turn.send(Outgoing(
-            text=Msg("meeting.calendar_caption", {"what": Raw(summary)}),
+            text=Msg("meeting.calendar_caption", {"what": Raw(title)}),
             attachment=Attachment(f"convoca-{meeting.id}.ics",
-                                  calendar_file(meeting, summary=summary, now=turn.now),
+                                  calendar_file(meeting, summary=title, now=turn.now),
                                   "text/calendar"),
         ))
         return
@@ -256,7 +275,8 @@ async def on_button(turn: Turn) -> None:
     # Pressing "No podré" again must not wipe the reason already given.
     reason = rsvp.reason if rsvp.answer == value else None
     await meetings.answer(turn.session, rsvp, value, reason, turn.now)
-    turn.audit("rsvp_answered", "meeting", meeting.id, answer=value.value)
+    turn.audit("rsvp_answered", "meeting", meeting.id, answer=value.value,
+               revision=meeting.revision)
     _leave_flow(turn)
     if turn.event.message_ref:
         view_fn = card if view == CARD_VIEW else invitation
@@ -305,7 +325,7 @@ async def my_meetings(turn: Turn) -> None:
         return
     turn.say("meeting.list_header", count=len(rows))
     for meeting, rsvp in rows[:LIST_MAX]:
-        kind_name, body = await names(turn.session, meeting, turn.locale)
+        kind_name, body = await names(turn.session, meeting)
         turn.send(card(meeting, rsvp, kind_name=kind_name, body_name=body))
 
 
@@ -338,7 +358,7 @@ async def _check_in(turn: Turn, code: str) -> None:
         turn.say("meeting.checkin_wrong_code", code=Raw(code[:40]))
         return
     _leave_flow(turn)
-    kind_name, _ = await names(turn.session, meeting, turn.locale)
+    kind_name, _ = await names(turn.session, meeting)
     what = _what(meeting, kind_name)
     if meeting.status == MeetingStatus.CANCELLED:
         turn.say("meeting.checkin_cancelled", what=what)

@@ -7,6 +7,7 @@ means the notice no longer applies (a meeting moved, a milestone was marked done
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.events import Outgoing
 from locales import Day, Msg, Raw, Text
 from scheduler.planner import Notice
-from storage.models import Body, Milestone, Program
+from storage.models import Body, MeetingStatus, Milestone, Program, RsvpAnswer
 
 Builder = Callable[[AsyncSession, Notice], Awaitable[Outgoing | None]]
 BUILDERS: dict[str, Builder] = {}
@@ -82,3 +83,32 @@ async def body_nudge(session: AsyncSession, n: Notice) -> Outgoing | None:
         return None
     key = "notice.nudge_monthly" if (body.cadence_months or 1) == 1 else "notice.nudge_bimonthly"
     return Outgoing(text=Msg(key, {"body": Raw(body.name)}))
+
+
+@builder("meeting_reminder", "meeting_reask")
+async def meeting_notice(session: AsyncSession, n: Notice) -> Outgoing | None:
+    from handlers import meetings as meeting_views
+    from storage import meetings
+
+    meeting = await meetings.get(session, n.subject["meeting_id"])
+    if (meeting is None or meeting.status != MeetingStatus.SCHEDULED
+            or meeting.revision != n.subject["revision"]):
+        return None
+    rsvp = await meetings.rsvp_for(session, meeting.id, n.person_id)
+    if rsvp is None:
+        return None
+    # The answer may have changed since the notice was planned: a re-ask is only for people
+    # who still have not answered, a reminder only for those coming.
+    if n.kind == "meeting_reask" and rsvp.answer is not None:
+        return None
+    if n.kind == "meeting_reminder" and rsvp.answer not in (RsvpAnswer.YES, RsvpAnswer.MAYBE):
+        return None
+    kind_name, body_name = await meeting_views.names(session, meeting)
+    if n.kind == "meeting_reask":
+        out = meeting_views.invitation(meeting, rsvp, kind_name=kind_name, body_name=body_name)
+        key = "notice.meeting_reask"
+    else:
+        out = meeting_views.card(meeting, rsvp, kind_name=kind_name, body_name=body_name)
+        key = "notice.meeting_reminder"
+    assert out.text is not None
+    return replace(out, text=Msg(key, out.text.params))

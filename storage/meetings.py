@@ -39,23 +39,30 @@ def _template(key: str) -> ProgramTemplate:
     return load_template(key)
 
 
+def kind_names(program: Program, kind: str) -> dict[str, str]:
+    """The kind's name in every language the programme template gives."""
+    try:
+        return dict(_template(program.template_key).meeting_kind(kind).name)
+    except (KeyError, ValueError):
+        return {"es": kind}
+
+
 def meeting_kind_name(program: Program, kind: str, locale: str) -> str:
     """The kind's name in the reader's language, as the programme template calls it."""
+    return localized_text(kind_names(program, kind), locale)
+
+
+def body_names(program: Program, body: Body) -> dict[str, str]:
+    """The body's name in every language, unless the gestora renamed it: then her words."""
     try:
-        return localized_text(_template(program.template_key).meeting_kind(kind).name, locale)
+        names = dict(_template(program.template_key).body(body.kind).name)
     except (KeyError, ValueError):
-        return kind
+        return {"es": body.name}
+    return names if body.name == names.get("es") else {"es": body.name}
 
 
 def body_name(program: Program, body: Body, locale: str) -> str:
-    """The body's name in the reader's language, unless the gestora renamed it."""
-    try:
-        names = _template(program.template_key).body(body.kind).name
-    except (KeyError, ValueError):
-        return body.name
-    if body.name == names.get("es"):
-        return localized_text(names, locale)
-    return body.name
+    return localized_text(body_names(program, body), locale)
 
 
 def normalise_code(text: str) -> str:

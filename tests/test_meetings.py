@@ -13,7 +13,7 @@ from sqlalchemy import select
 from handlers import meetings as meeting_handlers
 from handlers.buttons import MAX_BYTES, SIG_CHARS
 from handlers.events import Outgoing
-from locales import Catalogs
+from locales import Catalogs, Text
 from storage import db, meetings, programs
 from storage.models import (
     Attendance,
@@ -196,8 +196,11 @@ async def test_kind_and_body_names_come_from_the_template(sessions, clock) -> No
         assert meetings.meeting_kind_name(program, "grupo_motor", "en") == "Core Group meeting"
         assert meetings.meeting_kind_name(program, "no_such_kind", "en") == "no_such_kind"
         assert meetings.body_name(program, body, "en") == "Core Group"
+        assert meetings.kind_names(program, "consejo_local") == {
+            "es": "Sesión del Consejo Local", "en": "Local Council meeting"}
         body.name = "Grupo Motor Villa Alemana"  # renamed by the gestora: her words stay
         assert meetings.body_name(program, body, "en") == "Grupo Motor Villa Alemana"
+        assert meetings.body_names(program, body) == {"es": "Grupo Motor Villa Alemana"}
 
 
 # --- the .ics file -------------------------------------------------------------------------
@@ -274,10 +277,13 @@ def sample(**kw: object) -> tuple[Meeting, Rsvp]:
     return Meeting(**fields), Rsvp(meeting_id=12, person_id=3)
 
 
+GM_KIND = Text({"es": "Sesión del Grupo Motor", "en": "Core Group meeting"})
+GM_BODY = Text({"es": "Grupo Motor", "en": "Core Group"})
+
+
 def test_the_invitation_in_spanish(catalogs: Catalogs) -> None:
     meeting, rsvp = sample()
-    out = meeting_handlers.invitation(meeting, rsvp, kind_name="Sesión del Grupo Motor",
-                                      body_name="Grupo Motor")
+    out = meeting_handlers.invitation(meeting, rsvp, kind_name=GM_KIND, body_name=GM_BODY)
     out = Outgoing.from_json(out.to_json())  # what the outbox keeps is what gets rendered
     assert catalogs.render(out.text, "es") == (
         "📅 Te invitamos a: Sesión del Grupo Motor\n"
@@ -293,6 +299,20 @@ def test_the_invitation_in_spanish(catalogs: Catalogs) -> None:
     assert actions == ["rsvp:12:y", "rsvp:12:n", "rsvp:12:m", "rsvp:12:c"]
     assert all(len(a.encode()) <= MAX_BYTES - SIG_CHARS - 1 for a in actions)
     assert out.location is None
+    # The same queued message reads in English for an English reader.
+    assert catalogs.render(out.text, "en").startswith(
+        "📅 You're invited to: Core Group meeting\n🗓️ Tuesday 7 April, 18:00 to 20:00\n")
+
+
+def test_the_body_is_named_when_the_meeting_does_not_say_it(catalogs: Catalogs) -> None:
+    meeting, rsvp = sample(kind="priorizacion", agenda=None)
+    kind = Text({"es": "Sesión de priorización", "en": "Prioritisation session"})
+    out = meeting_handlers.invitation(meeting, rsvp, kind_name=kind, body_name=GM_BODY)
+    assert "\n👥 Grupo Motor\n" in catalogs.render(out.text, "es")
+    assert "\n👥 Core Group\n" in catalogs.render(out.text, "en")
+    renamed = Text({"es": "Grupo Motor Villa Alemana"})
+    out = meeting_handlers.invitation(meeting, rsvp, kind_name=GM_KIND, body_name=renamed)
+    assert "\n👥 Grupo Motor Villa Alemana\n" in catalogs.render(out.text, "en")
 
 
 def test_the_invitation_in_english_with_a_title_body_and_map_pin(catalogs: Catalogs) -> None:
