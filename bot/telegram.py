@@ -210,6 +210,12 @@ class TelegramRuntime:
         router.message.register(self._on_message, F.chat.type == "private")
         router.callback_query.register(self._on_callback)
         self.dispatcher.include_router(router)
+        core.services.files[CHANNEL] = self.download
+
+    async def download(self, file_id: str) -> bytes:
+        buffer = await self.bot.download(file_id)
+        assert buffer is not None
+        return buffer.getvalue()
 
     async def _handle(self, event: Incoming) -> None:
         # Updates of one chat are handled in order; different chats run side by side.

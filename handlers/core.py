@@ -34,6 +34,14 @@ class Services:
     default_locale: str = "es"
     admin_ids: frozenset[str] = frozenset()  # platform user ids, as "telegram:123"
     bot_username: str | None = None
+    # How each channel hands over the bytes of a document a person sent (by its file id).
+    files: dict[str, Callable[[str], Awaitable[bytes]]] = field(default_factory=dict)
+
+    async def fetch_document(self, channel: str, file_id: str) -> bytes:
+        fetch = self.files.get(channel)
+        if fetch is None:
+            raise LookupError(f"channel {channel!r} cannot hand over documents")
+        return await fetch(file_id)
 
 
 @dataclass

@@ -54,6 +54,12 @@ router.fallback = fallback
 
 
 def build_router() -> Router:
-    from handlers import meetings, registration
+    from handlers import admin, meetings, registration
 
-    return Router().include(router).include(registration.router).include(meetings.router)
+    return (
+        Router()
+        .include(router)
+        .include(registration.router)
+        .include(meetings.router)
+        .include(admin.router)
+    )
