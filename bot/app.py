@@ -97,7 +97,8 @@ async def build_app(settings: Settings, *, clock: Clock | None = None,
 def start_scheduler(app: App, outbox: Dispatcher) -> NoticeScheduler:
     from handlers import notices
 
-    sched = NoticeScheduler(app.sessions, app.clock, notices.compose, on_queued=outbox.wake)
+    sched = NoticeScheduler(app.sessions, app.clock, notices.compose, on_queued=outbox.wake,
+                            after_queued=notices.after_queued)
     sched.start()
     return sched
 

@@ -54,12 +54,14 @@ router.fallback = fallback
 
 
 def build_router() -> Router:
-    from handlers import admin, meetings, registration
+    from handlers import admin, meetings, pickups, privacy, registration
 
     return (
         Router()
         .include(router)
         .include(registration.router)
         .include(meetings.router)
+        .include(pickups.router)
+        .include(privacy.router)
         .include(admin.router)
     )

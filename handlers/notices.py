@@ -8,17 +8,27 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.events import Outgoing
+from handlers.events import Button, Outgoing
 from locales import Day, Msg, Raw, Text
 from scheduler.planner import Notice
-from storage.models import Body, MeetingStatus, Milestone, Program, RsvpAnswer
+from storage.models import (
+    Body,
+    DeliveryDay,
+    Family,
+    MeetingStatus,
+    Milestone,
+    Pickup,
+    PickupStatus,
+    Program,
+    RsvpAnswer,
+)
 
 Builder = Callable[[AsyncSession, Notice], Awaitable[Outgoing | None]]
 BUILDERS: dict[str, Builder] = {}
@@ -112,3 +122,61 @@ async def meeting_notice(session: AsyncSession, n: Notice) -> Outgoing | None:
         key = "notice.meeting_reminder"
     assert out.text is not None
     return replace(out, text=Msg(key, out.text.params))
+
+
+async def _pickup_rows(session: AsyncSession, n: Notice
+                       ) -> tuple[Pickup, DeliveryDay, Family] | None:
+    pickup = await session.get(Pickup, n.subject["pickup_id"])
+    if pickup is None:
+        return None
+    day = await session.get(DeliveryDay, pickup.delivery_day_id)
+    family = await session.get(Family, pickup.family_id)
+    if day is None or family is None or day.cancelled_at is not None:
+        return None
+    return pickup, day, family
+
+
+@builder("pickup_notice")
+async def pickup_notice(session: AsyncSession, n: Notice) -> Outgoing | None:
+    from handlers.pickups import pickup_notice as notice
+
+    rows = await _pickup_rows(session, n)
+    if rows is None or rows[0].status not in (PickupStatus.PENDING, PickupStatus.NOTIFIED):
+        return None  # the family already answered (through /retiro): nothing to announce
+    return notice(*rows)
+
+
+@builder("pickup_evening", "pickup_morning", "pickup_missed")
+async def pickup_reminder(session: AsyncSession, n: Notice) -> Outgoing | None:
+    from handlers.pickups import answer_buttons, place_of, window_of
+    from storage.pickups import is_home_delivery
+
+    rows = await _pickup_rows(session, n)
+    if rows is None:
+        return None
+    pickup, day, family = rows
+    home = is_home_delivery(day, family)
+    if n.kind == "pickup_missed":
+        if pickup.status in (PickupStatus.PICKED_UP, PickupStatus.CANNOT,
+                             PickupStatus.RESCHEDULE, PickupStatus.PROXY):
+            return None
+        return Outgoing(
+            text=Msg("notice.pickup_missed", {"window": window_of(day)}),
+            buttons=((Button(Msg("pickup.btn_reschedule"), f"pk:{pickup.id}:rs"),),),
+        )
+    if pickup.status in (PickupStatus.CANNOT, PickupStatus.RESCHEDULE, PickupStatus.PICKED_UP):
+        return None
+    where = {"address": Raw(family.address or "")} if home else {"place": place_of(day)}
+    key = f"notice.{n.kind}{'_home' if home else ''}"
+    buttons = () if pickup.status in (PickupStatus.CONFIRMED, PickupStatus.PROXY) else tuple(
+        tuple(row) for row in answer_buttons(pickup, home))
+    return Outgoing(text=Msg(key, {"window": window_of(day), **where}), buttons=buttons)
+
+
+async def after_queued(session: AsyncSession, n: Notice, now: datetime) -> None:
+    if n.kind == "pickup_notice":
+        from handlers.pickups import notice_queued
+
+        rows = await _pickup_rows(session, n)
+        if rows is not None:
+            await notice_queued(session, rows[0], rows[2], now)

@@ -23,7 +23,7 @@ router = Router()
 # --- what the family reads ------------------------------------------------------------
 
 
-def _window(day: DeliveryDay) -> Msg:
+def window_of(day: DeliveryDay) -> Msg:
     return Msg("fmt.window", {
         "date": When(day.window_start, "date"),
         "start": When(day.window_start, "time"),
@@ -31,7 +31,7 @@ def _window(day: DeliveryDay) -> Msg:
     })
 
 
-def _place(day: DeliveryDay) -> Msg | Raw:
+def place_of(day: DeliveryDay) -> Msg | Raw:
     parts = [p.strip() for p in (day.place, day.address) if p and p.strip()]
     return Raw(", ".join(parts)) if parts else Msg("pickup.place_unknown")
 
@@ -73,11 +73,11 @@ def answer_buttons(pickup: Pickup, home: bool) -> list[list[Button]]:
 def pickup_notice(pickup: Pickup, day: DeliveryDay, family: Family) -> Outgoing:
     """The notice a family gets for a delivery day, with its four answers as buttons."""
     home = pickups.is_home_delivery(day, family)
-    params = {"family": Raw(family.name), "window": _window(day)}
+    params = {"family": Raw(family.name), "window": window_of(day)}
     if home:
         text = Msg("pickup.notice_home", {**params, "address": _home_address(family)})
     else:
-        text = Msg("pickup.notice", {**params, "place": _place(day)})
+        text = Msg("pickup.notice", {**params, "place": place_of(day)})
     buttons = answer_buttons(pickup, home)
     return Outgoing(text=text, buttons=tuple(tuple(row) for row in buttons))
 
@@ -94,29 +94,37 @@ async def send_pickup_notice(session: AsyncSession, pickup: Pickup, now: datetim
     if now >= day.window_end:
         return None
     out = pickup_notice(pickup, day, family)
+    # The date itself is what a family needs to get its basket: it goes even after /stop.
     new_id = await outbox.enqueue_for_person(
         session, family.person_id, out.to_json(), key=f"pickup:{pickup.id}:notice",
-        kind="pickup_notice", now=now, expires_at=day.window_end,
+        kind="pickup_notice", now=now, expires_at=day.window_end, essential=True,
     )
     if new_id is None:
         return None
+    await notice_queued(session, pickup, family, now)
+    return new_id
+
+
+async def notice_queued(session: AsyncSession, pickup: Pickup, family: Family,
+                        now: datetime) -> None:
+    """What follows a queued notice, whoever queued it (the gestora or the scheduler)."""
     await pickups.mark_notified(session, pickup, now)
+    if family.person_id is None:
+        return
     # Free text right after the notice is most likely an answer to it; a person already in
     # another conversation is left where they are.
     convo = await people.conversation(session, family.person_id, now)
     if convo.flow is None:
-        convo.flow, convo.step, convo.data, convo.updated_at = FLOW, "choose", {
-            "pickup_id": pickup.id}, now
-    return new_id
+        convo.flow, convo.step = FLOW, "choose"
+        convo.data, convo.updated_at = {"pickup_id": pickup.id}, now
 
 
 # --- conversation helpers -------------------------------------------------------------------
 
 
 def _enter(turn: Turn, step: str, **data: object) -> None:
-    """Start a fresh step of this flow, dropping what another flow left behind."""
-    if turn.convo.flow != FLOW:
-        turn.go(None)
+    """Start a question afresh, dropping what an earlier one (or another flow) left behind."""
+    turn.go(None)
     turn.go(FLOW, step, **data)
 
 
@@ -167,11 +175,11 @@ async def _record(turn: Turn, pickup: Pickup, status: str, **fields: str | None)
 
 def _show(turn: Turn, pickup: Pickup, day: DeliveryDay, family: Family) -> None:
     home = pickups.is_home_delivery(day, family)
-    params = {"window": _window(day), "answer": _answer(pickup)}
+    params = {"window": window_of(day), "answer": _answer(pickup)}
     if home:
         params["address"] = _home_address(family)
     else:
-        params["place"] = _place(day)
+        params["place"] = place_of(day)
     problem = pickups.why_not_answerable(pickup, day, turn.now)
     buttons = None if problem else answer_buttons(pickup, home)
     text = Msg("pickup.next_home", params) if home else Msg("pickup.next", params)
@@ -254,9 +262,9 @@ async def on_answer(turn: Turn) -> None:
         if await _record(turn, pickup, PickupStatus.CONFIRMED):
             turn.go(None)
             if home:
-                turn.say("pickup.confirmed_home", window=_window(day))
+                turn.say("pickup.confirmed_home", window=window_of(day))
             else:
-                turn.say("pickup.confirmed", window=_window(day), place=_place(day))
+                turn.say("pickup.confirmed", window=window_of(day), place=place_of(day))
     elif what in ("no", "rs"):
         status = PickupStatus.CANNOT if what == "no" else PickupStatus.RESCHEDULE
         # The answer counts at once: the reason is a courtesy the family may skip.
@@ -328,7 +336,7 @@ async def pickup_input(turn: Turn) -> None:
         name = turn.data("proxy_name")
         if await _record(turn, pickup, PickupStatus.PROXY, proxy_name=name, proxy_rut=rut):
             turn.go(None)
-            params = {"name": Raw(name), "rut": Raw(rut), "window": _window(day)}
+            params = {"name": Raw(name), "rut": Raw(rut), "window": window_of(day)}
             if home:
                 turn.say("pickup.proxy_done_home", **params)
             else:

@@ -186,12 +186,13 @@ class Planner:
                 fire = at_local(day_local - timedelta(days=p.days_before), PICKUP_NOTICE_AT, zone)
                 # A day added late is announced at once, while it still lies ahead.
                 fire = max(fire, day.created_at)
-                out.append(Notice("pickup_notice", pid, f"pickup:{pickup.id}:notice",
-                                   out_of_quiet(fire, zone, rem), day.window_start, subject))
             else:
                 fire = day.created_at
-                out.append(Notice("pickup_notice", pid, f"pickup:{pickup.id}:notice",
-                                  out_of_quiet(fire, zone, rem), day.window_start, subject))
+            # A family can still come until the window closes, so the date is worth sending
+            # until then; and it is what the family needs to get its basket: essential.
+            out.append(Notice("pickup_notice", pid, f"pickup:{pickup.id}:notice",
+                              out_of_quiet(fire, zone, rem), day.window_end, subject,
+                              essential=True))
             if pickup.status in (PickupStatus.CANNOT, PickupStatus.RESCHEDULE,
                                  PickupStatus.PICKED_UP):
                 continue

@@ -24,6 +24,7 @@ from storage.models import OutboxStatus
 log = logging.getLogger(__name__)
 
 Composer = Callable[[AsyncSession, Notice], Awaitable[dict[str, Any] | None]]
+AfterQueued = Callable[[AsyncSession, Notice, datetime], Awaitable[None]]
 
 
 @dataclass
@@ -40,11 +41,13 @@ class NoticeScheduler:
         compose: Composer,
         *,
         on_queued: Callable[[], None] | None = None,
+        after_queued: AfterQueued | None = None,
         tick_seconds: float = 60.0,
     ) -> None:
         self.sessions = sessions
         self.clock = clock
         self.compose = compose
+        self.after_queued = after_queued
         self.on_queued = on_queued
         self.tick_seconds = tick_seconds
         self._aps: AsyncIOScheduler | None = None
@@ -85,6 +88,8 @@ class NoticeScheduler:
                 )
                 if new_id is not None:
                     queued.append(n)
+                    if self.after_queued:
+                        await self.after_queued(s, n, now)
             await s.commit()
         if queued and self.on_queued:
             self.on_queued()

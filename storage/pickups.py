@@ -130,7 +130,10 @@ async def respond(
     """Record a family's answer (or, with ``marked_by``, the premises staff's mark).
 
     Raises PickupError when the answer is not allowed now."""
-    status = PickupStatus(status)
+    try:
+        status = PickupStatus(status)
+    except ValueError:
+        raise PickupError("invalid_status") from None
     day = await day_of(session, pickup)
     if status in FAMILY_ANSWERS:
         problem = why_not_answerable(pickup, day, now)

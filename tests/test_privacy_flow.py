@@ -1,0 +1,190 @@
+"""/mis_datos, /borrar_mis_datos, /stop and /start again, end to end through the real aiogram
+runtime and the fake Bot API, in Spanish and English."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+from test_privacy import NAME, NEEDLES, ORG_NAME, PHONE, anonymous_counts, leaks, seed_everything
+
+from handlers import general, pickups, privacy, registration
+from handlers.core import Router
+from handlers.events import Outgoing
+from locales import Msg
+from storage import outbox
+from storage.models import AuditEntry, ChannelAddress, Person, Pickup
+from telegram_harness import Running, start, stop
+
+CHAT = 8101
+
+TEXTS = {
+    "es": {
+        "summary": ["📋 Esto es lo que Convoca guarda sobre ti:", f"Nombre: {NAME}",
+                    f"Teléfono: {PHONE}", "Idioma: Español",
+                    "Aceptaste el uso de tus datos: lunes 2 de marzo de 2026",
+                    "• Familia del Ecomercado\n• Representante de una organización",
+                    f"Organizaciones:\n• {ORG_NAME}", "• Grupo Motor",
+                    "Familia: González Soto",
+                    "Respuestas a reuniones: 1 · Asistencias: 1 · Retiros: 1 · Formularios: 1"],
+        "caption": "📎 Tus datos en detalle (archivo JSON).",
+        "yes": "🗑️ Sí, borrar", "no": "No", "ask": "No se puede deshacer. ¿Borro tus datos?",
+        "kept": "Bien, no borré nada. 🙂", "nudge": "elige «Sí, borrar» o «No»",
+        "erased": "Listo: borré tus datos y desconecté este chat.",
+        "stopped": "Listo, ya no te enviaré avisos ni recordatorios.", "again": "ya estaban pausados",
+        "back": "Volverás a recibir mis avisos.",
+    },
+    "en": {
+        "summary": ["📋 This is what Convoca keeps about you:", f"Name: {NAME}",
+                    f"Phone: {PHONE}", "Language: English",
+                    "You agreed to the use of your data: Monday 2 March 2026",
+                    "• Ecomercado family\n• Representative of an organisation",
+                    f"Organisations:\n• {ORG_NAME}", "• Grupo Motor",
+                    "Family: González Soto",
+                    "Meeting answers: 1 · Attendance: 1 · Pickups: 1 · Forms: 1"],
+        "caption": "📎 Your data in detail (JSON file).",
+        "yes": "🗑️ Yes, erase", "no": "No", "ask": "This cannot be undone.",
+        "kept": "All right, I erased nothing. 🙂", "nudge": "choose «Yes, erase» or «No»",
+        "erased": "Done: I erased your data and disconnected this chat.",
+        "stopped": "Done, I won't send you notices or reminders any more.", "again": "already paused",
+        "back": "You'll get my notices again.",
+    },
+}
+
+
+@pytest.fixture
+async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]:
+    settings = settings_for(sqlite_url, telegram_bot_token=fake_tg.token,
+                            telegram_api_base=fake_tg.base_url)
+    running = await start(fake_tg, settings, clock)
+    # Until the lead wires these routers into build_router(), the core reads this per event.
+    running.app.core.router = (
+        Router().include(general.router).include(registration.router)
+        .include(pickups.router).include(privacy.router)
+    )
+    yield running
+    await stop(running)
+
+
+async def seed(r: Running, locale: str) -> object:
+    r.fake.add_chat(CHAT, first_name="María José", language_code=locale)
+    async with r.app.sessions() as s:
+        seeded = await seed_everything(s, r.app.clock.now(), address=str(CHAT), locale=locale)
+        await s.commit()
+    return seeded
+
+
+def labels(message: dict) -> list[str]:
+    return [b["text"] for row in message["reply_markup"]["inline_keyboard"] for b in row]
+
+
+async def queue(r: Running, person_id: int, key: str, essential: bool) -> int | None:
+    now = r.app.clock.now()
+    async with r.app.sessions() as s:
+        new_id = await outbox.enqueue_for_person(
+            s, person_id, Outgoing(text=Msg("pickup.none")).to_json(), key=key, kind="notice",
+            now=now, not_before=now + timedelta(days=1), essential=essential)
+        await s.commit()
+    return new_id
+
+
+@pytest.mark.parametrize("loc", ["es", "en"])
+async def test_my_data_sends_a_summary_and_the_whole_file(tg: Running, loc: str) -> None:
+    t = TEXTS[loc]
+    seeded = await seed(tg, loc)
+    summary, document = await tg.send(CHAT, "/mis_datos" if loc == "es" else "/my_data",
+                                      count=2)
+    for line in t["summary"]:
+        assert line in summary["text"]
+    sent = tg.fake.delivered(CHAT)[-1]
+    assert sent.method == "sendDocument" and document["caption"] == t["caption"]
+    upload = document["document"]
+    assert upload.filename == "mis_datos.json"
+    assert NAME.encode("utf-8") in upload.data  # UTF-8 as is, not \u escapes
+    data = json.loads(upload.data.decode("utf-8"))
+    assert (data["person"]["id"], data["person"]["name"], data["person"]["phone"]) == (
+        seeded.person_id, NAME, PHONE)
+    assert data["exported_at"].startswith("2026-03-02T12:00:00")
+    assert [a["address"] for a in data["channel_addresses"]] == [str(CHAT)]
+    assert data["families"][0]["name"] == "González Soto"
+    assert data["pickups"][0]["proxy_name"] == "Pedro Soto Rojas"
+    assert data["rsvps"][0]["reason"] == "Tengo control médico con mi hija"
+    assert data["form_signatures"][0]["signed_name"] == NAME
+    assert data["form_responses"][0]["answers"]["representative_phone"] == PHONE
+    async with tg.app.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.action == "data_exported",
+            AuditEntry.actor_id == seeded.person_id)) == 1
+
+
+@pytest.mark.parametrize("loc", ["es", "en"])
+async def test_erasing_keeps_the_counts_and_leaves_no_trace(tg: Running, loc: str) -> None:
+    t = TEXTS[loc]
+    seeded = await seed(tg, loc)
+    async with tg.app.sessions() as s:
+        before = await anonymous_counts(s, seeded)
+    # /mis_datos first, so a file full of her data sits in the outbox too.
+    await tg.send(CHAT, "/mis_datos", count=2)
+    command = "/borrar_mis_datos" if loc == "es" else "/delete_my_data"
+    [ask] = await tg.send(CHAT, command)
+    assert t["ask"] in ask["text"] and labels(ask) == [t["yes"], t["no"]]
+    [kept] = await tg.press(CHAT, t["no"])
+    assert kept["text"] == t["kept"]
+    async with tg.app.sessions() as s:
+        assert (await s.get(Person, seeded.person_id)).name == NAME
+    [stale] = await tg.press(CHAT, t["yes"])  # the old question's button, after "No"
+    assert "/borrar_mis_datos" in stale["text"]
+
+    await tg.send(CHAT, command)
+    [nudge] = await tg.send(CHAT, "mmm no sé")
+    assert t["nudge"] in nudge["text"] and labels(nudge) == [t["yes"], t["no"]]
+    [bye] = await tg.press(CHAT, t["yes"])
+    assert bye["text"].startswith(t["erased"]) and "reply_markup" not in bye
+
+    assert await leaks(tg.app.sessions, NEEDLES) == []
+    async with tg.app.sessions() as s:
+        assert await anonymous_counts(s, seeded) == before
+        person = await s.get(Person, seeded.person_id)
+        assert person.erased_at == tg.app.clock.now() and person.name is None
+        assert await s.scalar(select(func.count()).select_from(ChannelAddress).where(
+            ChannelAddress.address == str(CHAT))) == 0
+        assert await s.scalar(select(func.count()).select_from(Pickup)) == 2
+    # The chat is a stranger now: writing again starts from the beginning, in the default
+    # language, since not even her language was kept.
+    [hello] = await tg.send(CHAT, "/start")
+    assert "¿Aceptas?" in hello["text"]
+    async with tg.app.sessions() as s:
+        newcomer = await s.scalar(select(Person).join(ChannelAddress).where(
+            ChannelAddress.address == str(CHAT)))
+        assert newcomer.id != seeded.person_id and newcomer.consent_at is None
+
+
+@pytest.mark.parametrize("loc", ["es", "en"])
+async def test_stop_pauses_notices_and_start_brings_them_back(tg: Running, loc: str) -> None:
+    t = TEXTS[loc]
+    seeded = await seed(tg, loc)
+    [stopped] = await tg.send(CHAT, "/stop")
+    assert stopped["text"].startswith(t["stopped"]) and "/start" in stopped["text"]
+    async with tg.app.sessions() as s:
+        assert (await s.get(Person, seeded.person_id)).opted_out_at == tg.app.clock.now()
+    [again] = await tg.send(CHAT, "/stop")
+    assert t["again"] in again["text"]
+
+    assert await queue(tg, seeded.person_id, "n1", essential=False) is None
+    assert await queue(tg, seeded.person_id, "e1", essential=True) is not None
+    async with tg.app.sessions() as s:
+        pickup = await s.scalar(select(Pickup).where(Pickup.proxy_name.is_not(None)))
+        # The date of a pickup is essential: it still goes, only reminders stop.
+        assert await pickups.send_pickup_notice(s, pickup, tg.app.clock.now()) is not None
+
+    back, welcome = await tg.send(CHAT, "/start", count=2)
+    assert back["text"].startswith(t["back"]) and NAME in welcome["text"]
+    async with tg.app.sessions() as s:
+        assert (await s.get(Person, seeded.person_id)).opted_out_at is None
+        actions = list(await s.scalars(select(AuditEntry.action).where(
+            AuditEntry.actor_id == seeded.person_id).order_by(AuditEntry.id)))
+    assert actions[-2:] == ["opt_out", "opt_in"]
+    assert await queue(tg, seeded.person_id, "n2", essential=False) is not None
