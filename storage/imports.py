@@ -12,8 +12,7 @@ import csv
 import io
 import re
 import unicodedata
-import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
@@ -38,11 +37,7 @@ HEADER_SEARCH_ROWS = 10  # spreadsheets often carry a title or a blank line abov
 SUMMARY_LINES = 15  # a phone screen; the rest goes in the CSV report
 
 
-class ImportError_(Exception):
-    """Base of this module's errors (named so it does not shadow the builtin)."""
-
-
-class StalePreview(ImportError_):
+class StalePreview(Exception):
     """Records that clash with the preview's rows appeared after the preview was made."""
 
     def __init__(self, rows: list[int]) -> None:
@@ -200,6 +195,9 @@ def _cell(value: Any) -> str:
     return " ".join(str(value).replace("\xa0", " ").split())
 
 
+_NOT_TABLES = (".pdf", ".doc", ".docx", ".ods", ".odt", ".jpg", ".jpeg", ".png", ".zip")
+
+
 def _read_rows(filename: str, content: bytes) -> list[list[str]]:
     if not content.strip():
         raise _Unreadable(Msg("imports.file.empty"))
@@ -208,10 +206,10 @@ def _read_rows(filename: str, content: bytes) -> list[list[str]]:
     if content.startswith(b"\xd0\xcf\x11\xe0"):
         # The old binary .xls: asking her to save as .xlsx beats a dependency for it.
         raise _Unreadable(Msg("imports.file.old_excel"))
+    if filename.lower().endswith(_NOT_TABLES):
+        raise _Unreadable(Msg("imports.file.unsupported"))
     if content.startswith(b"PK\x03\x04"):
         return _read_xlsx(content)
-    if filename.lower().endswith((".pdf", ".doc", ".docx", ".ods", ".jpg", ".png")):
-        raise _Unreadable(Msg("imports.file.unsupported"))
     return _read_csv(_decode(content))
 
 
@@ -222,7 +220,7 @@ def _read_xlsx(content: bytes) -> list[list[str]]:
         # Not read-only: that mode skips leading empty rows, and the row numbers must be
         # the ones she sees in her spreadsheet.
         book = load_workbook(io.BytesIO(content), data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+    except Exception as exc:  # a damaged or foreign zip fails in many different ways
         raise _Unreadable(Msg("imports.file.unreadable")) from exc
     try:
         sheet = book.worksheets[0]
@@ -551,8 +549,14 @@ def _keys(kind: str, values: dict[str, Any]) -> list[tuple[str, str]]:
         name_key = normalise_name(values.get("name") or "")
         if name_key:
             keys.append(("name", name_key))
-    elif values.get("phone"):
-        keys.append(("phone", values["phone"]))
+    else:
+        if values.get("phone"):
+            keys.append(("phone", values["phone"]))
+        # Without phone or RUT, the same name at the same address is the same household.
+        name_key = normalise_name(values.get("name") or "")
+        address_key = normalise_name(values.get("address") or "")
+        if name_key and address_key:
+            keys.append(("name", f"{name_key}|{address_key}"))
     return keys
 
 
@@ -561,16 +565,17 @@ async def _existing(session: AsyncSession, kind: str, program_id: int) -> dict[t
     known: dict[tuple[str, str], str] = {}
     if kind == ORGANIZATION:
         rows = await session.execute(
-            select(Organization.name, Organization.rut, Organization.phone).where(
-                Organization.program_id == program_id
-            )
+            select(Organization.name, Organization.rut, Organization.phone,
+                   Organization.address).where(Organization.program_id == program_id)
         )
     else:
         rows = await session.execute(
-            select(Family.name, Family.rut, Family.phone).where(Family.program_id == program_id)
+            select(Family.name, Family.rut, Family.phone, Family.address).where(
+                Family.program_id == program_id
+            )
         )
-    for name, rut, phone in rows:
-        for key in _keys(kind, {"name": name, "rut": rut, "phone": phone}):
+    for name, rut, phone, address in rows:
+        for key in _keys(kind, {"name": name, "rut": rut, "phone": phone, "address": address}):
             known.setdefault(key, name)
     return known
 
@@ -739,7 +744,3 @@ def result_message(result: ImportResult) -> list[Msg]:
     if not result.skipped:
         return [done]
     return [done, Msg("imports.done.skipped", {"count": result.skipped})]
-
-
-def row_numbers(rows: Iterable[PreviewRow]) -> list[int]:
-    return [r.row for r in rows]
