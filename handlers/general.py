@@ -54,7 +54,7 @@ router.fallback = fallback
 
 
 def build_router() -> Router:
-    from handlers import admin, meetings, pickups, privacy, registration
+    from handlers import admin, meetings, pickups, privacy, registration, widgets
 
     return (
         Router()
@@ -64,4 +64,5 @@ def build_router() -> Router:
         .include(pickups.router)
         .include(privacy.router)
         .include(admin.router)
+        .include(widgets.router)
     )

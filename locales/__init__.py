@@ -63,6 +63,7 @@ class When:
 @dataclass(frozen=True)
 class Day:
     on: date
+    style: str = "date"  # date | month (for a calendar's header) | short (a day number)
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def _param_to_json(v: Any) -> Any:
     if isinstance(v, When):
         return {"$when": v.at.astimezone(UTC).isoformat(), "s": v.style}
     if isinstance(v, Day):
-        return {"$day": v.on.isoformat()}
+        return {"$day": v.on.isoformat(), "s": v.style}
     if isinstance(v, Raw):
         return v.text
     if isinstance(v, Text):
@@ -104,7 +105,7 @@ def _param_from_json(v: Any) -> Any:
         if "$when" in v:
             return When(datetime.fromisoformat(v["$when"]), v.get("s", "datetime"))
         if "$day" in v:
-            return Day(date.fromisoformat(v["$day"]))
+            return Day(date.fromisoformat(v["$day"]), v.get("s", "date"))
         if "$text" in v:
             return Text(v["$text"])
         if "$list" in v:
@@ -189,7 +190,8 @@ class Catalogs:
         if isinstance(v, When):
             return self.when(v.at, loc, tz, v.style)
         if isinstance(v, Day):
-            return format_date(v.on, self.raw(loc, "fmt.date") or "long", locale=BABEL_LOCALE[loc])
+            pattern = {"month": "fmt.month", "short": "fmt.day_short"}.get(v.style, "fmt.date")
+            return format_date(v.on, self.raw(loc, pattern) or "long", locale=BABEL_LOCALE[loc])
         if isinstance(v, Raw):
             return v.text
         if isinstance(v, Text):
