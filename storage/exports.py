@@ -1,0 +1,1671 @@
+"""The documents the programme must show (verificadores), as files a person can print, sign
+or upload: attendance lists, interest forms, the list of invited organisations, delivery-day
+lists and the figures of the progress report.
+
+Every export reads with the session it is given (and never commits), renders in the
+reader's language and in the programme's time zone, and returns an :class:`ExportFile`
+``(filename, content, mime_type)``, which a channel can send as an attachment as it is.
+
+PDFs use DejaVu Sans when the machine has it and fall back to fpdf2's core Helvetica, whose
+latin-1 covers Spanish (accents, ñ, ¿¡) but not much else: characters outside latin-1 are
+replaced so that a document is always produced.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import inspect
+import io
+import re
+import unicodedata
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_percent
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from locales import BABEL_LOCALE, Catalogs, format_number
+from storage.models import (
+    Attendance,
+    Body,
+    DeliveryDay,
+    Family,
+    FormDefinition,
+    FormResponse,
+    FormSignature,
+    FormStatus,
+    Meeting,
+    MeetingStatus,
+    Milestone,
+    Organization,
+    OrganizationInvitation,
+    Person,
+    Pickup,
+    PickupMode,
+    PickupStatus,
+    Program,
+    Representative,
+    Rsvp,
+)
+from storage.program_templates import ProgramTemplate, TemplateError, add_months, load_template
+
+__all__ = [
+    "CHART_SIZE",
+    "FICHA_FORM_KEY",
+    "FONT_DIRS",
+    "MIME",
+    "ExportFile",
+    "Ficha",
+    "FichaOrganization",
+    "FichaSignature",
+    "attendance_list",
+    "delivery_day_list",
+    "ficha_pdf",
+    "ficha_pdfs",
+    "fichas_xlsx",
+    "invited_organizations",
+    "progress_chart",
+    "progress_figures",
+    "progress_report",
+    "render_ficha_pdf",
+    "render_fichas_xlsx",
+    "slugify",
+]
+
+Format = Literal["pdf", "xlsx", "csv"]
+
+MIME = {
+    "pdf": "application/pdf",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "csv": "text/csv",
+    "png": "image/png",
+}
+
+FICHA_FORM_KEY = "ficha_interes"
+
+# Where DejaVu lives on Debian/Ubuntu, Fedora/Arch and a hand install.
+FONT_DIRS: tuple[Path, ...] = (
+    Path("/usr/share/fonts/truetype/dejavu"),
+    Path("/usr/share/fonts/dejavu"),
+    Path("/usr/share/fonts/dejavu-sans-fonts"),
+    Path("/usr/share/fonts/TTF"),
+    Path("/usr/local/share/fonts"),
+)
+# Condensed first: tables of names and organisations fit without wrapping every row.
+_FONT_FILES = (
+    ("DejaVuSansCondensed.ttf", "DejaVuSansCondensed-Bold.ttf"),
+    ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf"),
+)
+
+CHART_SIZE = (1600, 800)  # px; drawn large so it stays sharp when printed at 18 cm
+
+
+class ExportFile(NamedTuple):
+    filename: str
+    content: bytes
+    mime_type: str
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+# Letters that Unicode does not decompose into a base letter and an accent.
+_PLAIN_LETTERS = str.maketrans({
+    "ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "đ": "d", "Đ": "D", "ß": "ss", "æ": "ae",
+    "Æ": "AE", "œ": "oe", "Œ": "OE", "þ": "th", "Þ": "Th", "ı": "i",
+})
+
+
+def _plain(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.translate(_PLAIN_LETTERS))
+    return decomposed.encode("ascii", "ignore").decode("ascii")
+
+
+def slugify(text: str, max_len: int = 60) -> str:
+    """ASCII, lower case, words joined by '-': 'Población Ñuñoa' -> 'poblacion-nunoa'."""
+    slug = re.sub(r"[^a-z0-9]+", "-", _plain(text).lower()).strip("-")
+    return slug[:max_len].rstrip("-") or "x"
+
+
+def _sort_key(text: str | None) -> str:
+    # Alphabetical as a Spanish reader expects it of names: accents do not move a name
+    # to the end of the list.
+    return _plain(text or "").casefold()
+
+
+# Typographic marks that latin-1 lacks but that have a plain equivalent, so a programme
+# called "Ecomercado – Gestión" reads "Ecomercado - Gestión" in Helvetica, not "?".
+_LATIN1_EQUIVALENTS = str.maketrans({
+    "\u2013": "-", "\u2014": "-", "\u2212": "-", "\u2018": "'", "\u2019": "'",
+    "\u201c": '"', "\u201d": '"', "\u2026": "...", "\u00a0": " ", "\u202f": " ",
+    "\u2022": "\u00b7", "\u2009": " ",
+})
+
+
+def to_latin1(text: str) -> str:
+    """Text that Helvetica can show: accents and ñ stay, the rest becomes '?'."""
+    text = unicodedata.normalize("NFC", text).translate(_LATIN1_EQUIVALENTS)
+    return text.encode("latin-1", "replace").decode("latin-1")
+
+
+def _find_fonts(font_dirs: Sequence[Path]) -> tuple[Path, Path] | None:
+    for regular, bold in _FONT_FILES:
+        for directory in font_dirs:
+            r, b = Path(directory) / regular, Path(directory) / bold
+            if r.is_file() and b.is_file():
+                return r, b
+    return None
+
+
+@dataclass(frozen=True)
+class Pct:
+    """A share (0..1) shown as a percentage; None when there is nothing to divide by."""
+
+    value: float | None
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+class Ctx:
+    """The reader's language, the programme's zone and the moment of generation."""
+
+    def __init__(self, catalogs: Catalogs | None, locale: str | None, tz: str,
+                 now: datetime) -> None:
+        if now.tzinfo is None:
+            raise ValueError("now must be an aware datetime")
+        self.catalogs = catalogs or Catalogs()
+        self.locale = self.catalogs.locale(locale)
+        self.tz = tz
+        self.zone = ZoneInfo(tz)
+        self.now = now.astimezone(UTC)
+        self.babel = BABEL_LOCALE[self.locale]
+
+    def t(self, key: str, **params: Any) -> str:
+        return self.catalogs.text(self.locale, key, **params)
+
+    def local(self, at: datetime) -> datetime:
+        return at.astimezone(self.zone)
+
+    def long_date(self, at: datetime | date) -> str:
+        day = self.local(at).date() if isinstance(at, datetime) else at
+        return format_date(day, self.catalogs.raw(self.locale, "fmt.date") or "long",
+                           locale=self.babel)
+
+    def time(self, at: datetime) -> str:
+        return self.catalogs.when(at, self.locale, self.tz, "time")
+
+    def stamp(self, at: datetime) -> str:
+        return format_datetime(self.local(at), self.t("exports.fmt.stamp"), tzinfo=self.zone,
+                               locale=self.babel)
+
+    def day(self, on: date | datetime) -> str:
+        on = self.local(on).date() if isinstance(on, datetime) else on
+        return format_date(on, self.t("exports.fmt.day"), locale=self.babel)
+
+    def time_range(self, start: datetime, end: datetime | None) -> str:
+        if end is None:
+            return self.time(start)
+        return self.t("exports.time_range", start=self.time(start), end=self.time(end))
+
+    def generated(self) -> str:
+        return self.t("exports.generated", date=self.long_date(self.now), time=self.time(self.now))
+
+    def percent(self, value: float | None) -> str:
+        return "—" if value is None else format_percent(value, locale=self.babel)
+
+    def text(self, value: Any, *, for_csv: bool = False) -> str:
+        """A cell as text, for PDF and CSV."""
+        if value is None:
+            return ""
+        if isinstance(value, bool):
+            return self.t("exports.yes") if value else self.t("exports.no")
+        if isinstance(value, int):
+            return str(value) if for_csv else format_number(value, self.locale)
+        if isinstance(value, Pct):
+            return "" if (for_csv and value.value is None) else self.percent(value.value)
+        if isinstance(value, datetime):
+            return self.stamp(value)
+        if isinstance(value, date):
+            return self.day(value)
+        return str(value)
+
+
+def _place(place: str | None, address: str | None) -> str:
+    return ", ".join(p for p in (place, address) if p) or "—"
+
+
+def _template(program: Program) -> ProgramTemplate | None:
+    try:
+        return load_template(program.template_key)
+    except TemplateError:
+        return None
+
+
+def _kind_name(tpl: ProgramTemplate | None, kind: str, locale: str) -> str:
+    if tpl is not None:
+        try:
+            return tpl.meeting_kind(kind).name.get(locale) or tpl.meeting_kind(kind).name["es"]
+        except KeyError:
+            pass
+    return kind.replace("_", " ").capitalize()
+
+
+def _body_name(tpl: ProgramTemplate | None, body: Body, locale: str) -> str:
+    # Body.name is the Spanish name chosen when the programme was created; the template
+    # knows the other languages.
+    if tpl is not None and locale != "es":
+        try:
+            return tpl.body(body.kind).name.get(locale) or body.name
+        except KeyError:
+            pass
+    return body.name
+
+
+def _body_of_kind(tpl: ProgramTemplate | None, kind: str) -> str | None:
+    if tpl is None:
+        return None
+    try:
+        return tpl.meeting_kind(kind).body
+    except KeyError:
+        return None
+
+
+async def _program(session: AsyncSession, program_id: int) -> Program:
+    program = await session.get(Program, program_id)
+    if program is None:
+        raise LookupError(f"no programme {program_id}")
+    return program
+
+
+# --------------------------------------------------------------------------- listings
+
+
+@dataclass
+class Col:
+    header: str
+    width: float  # mm on the PDF page
+    align: str = "LEFT"
+    signature: bool = False  # an empty column to sign in, on paper only
+    in_pdf: bool = True
+    in_sheet: bool = True
+
+
+@dataclass
+class Listing:
+    """One table with a title: what attendance, delivery and organisation lists share."""
+
+    stem: str  # filename without extension
+    title: str
+    program: str
+    details: list[tuple[str, str]]
+    columns: list[Col]
+    rows: list[list[Any]]
+    sheet: str
+    running_title: str = ""
+    landscape: bool = False
+    blank_rows: int = 0  # empty numbered rows on paper for people not on the list
+    notes: list[str] = field(default_factory=list)
+
+    def render(self, fmt: Format, ctx: Ctx, font_dirs: Sequence[Path]) -> ExportFile:
+        if fmt == "pdf":
+            data = _listing_pdf(self, ctx, font_dirs)
+        elif fmt == "xlsx":
+            data = _listing_xlsx(self, ctx)
+        elif fmt == "csv":
+            data = _listing_csv(self, ctx)
+        else:
+            raise ValueError(f"unknown format {fmt!r}")
+        return ExportFile(f"{self.stem}.{fmt}", data, MIME[fmt])
+
+
+# --------------------------------------------------------------------------- PDF
+
+_INK = (33, 37, 41)
+_MUTED = (100, 106, 115)
+_RULE = (160, 168, 180)
+_HEAD_FILL = (222, 228, 237)
+_ROW_FILL = (246, 247, 249)
+
+
+def _pdf_class() -> type:
+    from fpdf import FPDF
+
+    class Document(FPDF):
+        """A4 with the programme's typography, page numbers and the generation time."""
+
+        def __init__(self, ctx: Ctx, font_dirs: Sequence[Path], *, landscape: bool = False,
+                     title: str = "", running_title: str = "") -> None:
+            super().__init__(orientation="L" if landscape else "P", unit="mm", format="A4")
+            self.ctx = ctx
+            self.running_title = running_title
+            self.set_margins(12, 14, 12)
+            self.set_auto_page_break(True, margin=18)
+            fonts = _find_fonts(font_dirs)
+            if fonts is not None:
+                self.add_font("Doc", "", str(fonts[0]))
+                self.add_font("Doc", "B", str(fonts[1]))
+                self.family = "Doc"
+                self.unicode = True
+            else:
+                self.family = "helvetica"
+                self.unicode = False
+            self.set_creation_date(ctx.now)
+            self.set_creator("Convoca")
+            self.set_author("Convoca")
+            self.set_lang("es-CL" if ctx.locale == "es" else "en-GB")
+            self.set_title(self.s(title))
+            self.alias_nb_pages("{nb}")
+            self._footer_left = ctx.generated()
+
+        def s(self, text: str) -> str:
+            return text if self.unicode else to_latin1(text)
+
+        def font(self, size: float, bold: bool = False, color: tuple[int, int, int] = _INK) -> None:
+            self.set_font(self.family, "B" if bold else "", size)
+            self.set_text_color(*color)
+
+        def header(self) -> None:
+            # A signed sheet that comes loose still says what it belongs to.
+            if self.page_no() > 1 and self.running_title:
+                self.font(8, color=_MUTED)
+                self.cell(0, 5, self.s(self.running_title), new_x="LMARGIN", new_y="NEXT")
+                self.ln(2)
+
+        def footer(self) -> None:
+            self.set_y(-13)
+            self.set_draw_color(*_RULE)
+            self.line(self.l_margin, self.get_y(), self.w - self.r_margin, self.get_y())
+            self.ln(1.5)
+            self.font(7.5, color=_MUTED)
+            y = self.get_y()
+            self.cell(0, 4, self.s(self._footer_left), align="L")
+            self.set_xy(self.l_margin, y)
+            page = self.ctx.t("exports.page", page=str(self.page_no()), pages="{nb}")
+            self.cell(0, 4, self.s(page), align="R")
+
+        def heading(self, program: str, title: str, details: Iterable[tuple[str, str]]) -> None:
+            self.font(9, color=_MUTED)
+            self.multi_cell(0, 4.5, self.s(program), new_x="LMARGIN", new_y="NEXT")
+            self.ln(0.5)
+            self.font(16, bold=True)
+            self.multi_cell(0, 8, self.s(title), new_x="LMARGIN", new_y="NEXT")
+            self.set_draw_color(*_INK)
+            self.set_line_width(0.5)
+            self.line(self.l_margin, self.get_y() + 1, self.w - self.r_margin, self.get_y() + 1)
+            self.set_line_width(0.2)
+            self.ln(3.5)
+            details = list(details)
+            if details:
+                self.font(9.5)
+                with self.table(
+                    col_widths=(32, self.epw - 32), borders_layout="NONE",
+                    first_row_as_headings=False, line_height=5, text_align="LEFT",
+                    padding=(0.6, 1, 0.6, 0), v_align="TOP",
+                ) as table:
+                    for label, value in details:
+                        row = table.row()
+                        self.font(9.5, bold=True)
+                        row.cell(self.s(label))
+                        self.font(9.5)
+                        row.cell(self.s(value))
+                self.ln(3)
+
+        def section(self, title: str) -> None:
+            if self.get_y() > self.h - 40:
+                self.add_page()
+            self.ln(2)
+            self.font(11.5, bold=True)
+            self.cell(0, 7, self.s(title), new_x="LMARGIN", new_y="NEXT")
+            self.set_draw_color(*_RULE)
+            self.line(self.l_margin, self.get_y(), self.w - self.r_margin, self.get_y())
+            self.ln(2)
+
+        def grid(self, headers: Sequence[str], rows: Sequence[Sequence[str]],
+                 widths: Sequence[float], *, aligns: Sequence[str] | None = None,
+                 min_row_height: float | None = None, size: float = 9) -> None:
+            from fpdf.fonts import FontFace
+
+            aligns = list(aligns or ["LEFT"] * len(headers))
+            widths = self.fit_widths(headers, rows, widths, size)
+            self.set_draw_color(*_RULE)
+            self.font(size)
+            heading_style = FontFace(family=self.family, emphasis="BOLD", color=_INK,
+                                     fill_color=_HEAD_FILL, size_pt=size)
+            with self.table(
+                col_widths=tuple(widths), width=min(sum(widths), self.epw), align="LEFT",
+                headings_style=heading_style, line_height=size * 0.48, text_align=tuple(aligns),
+                cell_fill_color=_ROW_FILL, cell_fill_mode="ROWS", padding=(1.4, 1.6),
+                v_align="MIDDLE", repeat_headings=1,
+            ) as table:
+                head = table.row()
+                for h in headers:
+                    head.cell(self.s(h), align="CENTER")
+                for values in rows:
+                    # Tall rows leave room for a handwritten signature; the header stays slim.
+                    row = table.row(min_height=min_row_height)
+                    for v in values:
+                        row.cell(self.s(v))
+
+        def fit_widths(self, headers: Sequence[str], rows: Sequence[Sequence[str]],
+                       widths: Sequence[float], size: float) -> list[float]:
+            """Widths no narrower than each column's longest word, taken from the widest
+            columns, so that 'Confirmación' never breaks into 'Confirmació / n'."""
+            pad = 3.6
+            need = []
+            for i, header in enumerate(headers):
+                self.font(size, bold=True)
+                longest = max((self.get_string_width(self.s(w)) for w in header.split()),
+                              default=0)
+                self.font(size)
+                for row in rows:
+                    for word in row[i].split():
+                        longest = max(longest, self.get_string_width(self.s(word)))
+                need.append(min(longest + pad, self.epw / 2))
+            out = [max(w, n) for w, n in zip(widths, need, strict=True)]
+            excess = sum(out) - sum(widths)
+            while excess > 0.01:
+                slack = [max(w - n, 0) for w, n in zip(out, need, strict=True)]
+                total = sum(slack)
+                if total <= 0:
+                    break
+                cut = min(excess, total)
+                out = [w - cut * s / total for w, s in zip(out, slack, strict=True)]
+                excess -= cut
+            return out
+
+        def para(self, text: str, size: float = 9, color: tuple[int, int, int] = _INK) -> None:
+            self.font(size, color=color)
+            self.multi_cell(0, size * 0.5, self.s(text), new_x="LMARGIN", new_y="NEXT")
+
+    return Document
+
+
+def _new_pdf(ctx: Ctx, font_dirs: Sequence[Path], **kw: Any) -> Any:
+    return _pdf_class()(ctx, font_dirs, **kw)
+
+
+def _listing_pdf(listing: Listing, ctx: Ctx, font_dirs: Sequence[Path]) -> bytes:
+    pdf = _new_pdf(ctx, font_dirs, landscape=listing.landscape, title=listing.title,
+                   running_title=listing.running_title)
+    pdf.add_page()
+    pdf.heading(listing.program, listing.title, listing.details)
+    cols = [(i, c) for i, c in enumerate(listing.columns) if c.in_pdf]
+    widths = [c.width for _, c in cols]
+    scale = pdf.epw / sum(widths)
+    rows = [[ctx.text(r[i]) for i, _ in cols] for r in listing.rows]
+    start = len(rows)
+    for n in range(listing.blank_rows):
+        # Blank rows keep the numbering so late arrivals can be counted too.
+        rows.append([str(start + n + 1) if j == 0 else "" for j in range(len(cols))])
+    signing = any(c.signature for _, c in cols)
+    pdf.grid([c.header for _, c in cols], rows, [w * scale for w in widths],
+             aligns=[c.align for _, c in cols], min_row_height=11 if signing else None)
+    for note in listing.notes:
+        pdf.ln(1.5)
+        pdf.para(note, 8.5, _MUTED)
+    return bytes(pdf.output())
+
+
+# --------------------------------------------------------------------------- XLSX and CSV
+
+
+def _xlsx_value(value: Any, ctx: Ctx) -> tuple[Any, str | None]:
+    """The typed value Excel should hold, and its number format."""
+    if isinstance(value, datetime):
+        # Excel has no time zones: the programme's wall-clock time is what people expect.
+        return ctx.local(value).replace(tzinfo=None), ctx.t("exports.xlsx.datetime")
+    if isinstance(value, date):
+        return value, ctx.t("exports.xlsx.date")
+    if isinstance(value, Pct):
+        return value.value, "0%"
+    if isinstance(value, bool):
+        return ctx.text(value), None
+    return value, None
+
+
+def _write_sheet(ws: Any, headers: Sequence[str], rows: Sequence[Sequence[Any]], ctx: Ctx,
+                 widths: Sequence[float] | None = None) -> None:
+    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+    from openpyxl.utils import get_column_letter
+
+    thin = Side(style="thin", color="A0A8B4")
+    ws.append(list(headers))
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+        cell.fill = PatternFill("solid", fgColor="DEE4ED")
+        cell.alignment = Alignment(vertical="center", wrap_text=True)
+        cell.border = Border(bottom=thin)
+    longest = [len(h) for h in headers]
+    for r, values in enumerate(rows, start=2):
+        for c, raw in enumerate(values, start=1):
+            value, number_format = _xlsx_value(raw, ctx)
+            cell = ws.cell(row=r, column=c, value=value)
+            if isinstance(value, str):
+                # openpyxl turns any string that starts with '=' into a formula; a name
+                # typed into the chat must stay text.
+                cell.data_type = "s"
+                if "\n" in value:
+                    cell.alignment = Alignment(wrap_text=True, vertical="top")
+                else:
+                    cell.alignment = Alignment(vertical="top")
+            if number_format:
+                cell.number_format = number_format
+            shown = ctx.text(raw) if not isinstance(raw, str) else raw
+            longest[c - 1] = max(longest[c - 1], *(len(line) for line in shown.split("\n")))
+    for c, width in enumerate(longest, start=1):
+        chosen = widths[c - 1] if widths else min(max(width, 6), 50) + 2
+        ws.column_dimensions[get_column_letter(c)].width = chosen
+    ws.freeze_panes = "A2"
+    if rows:
+        ws.auto_filter.ref = ws.dimensions
+    ws.print_title_rows = "1:1"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+
+
+def _sheet_title(text: str) -> str:
+    return re.sub(r"[\[\]:*?/\\]", " ", text)[:31]
+
+
+def _new_workbook(ctx: Ctx, title: str) -> Any:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.properties.creator = "Convoca"
+    wb.properties.title = title
+    wb.properties.created = ctx.now.replace(tzinfo=None)
+    wb.properties.modified = ctx.now.replace(tzinfo=None)
+    return wb
+
+
+def _about_sheet(wb: Any, ctx: Ctx, program: str, title: str,
+                 details: Sequence[tuple[str, str]]) -> None:
+    from openpyxl.styles import Font
+
+    ws = wb.create_sheet(_sheet_title(ctx.t("exports.sheet.about")))
+    ws.append([title])
+    ws["A1"].font = Font(bold=True, size=13)
+    ws.append([program])
+    ws.append([])
+    for label, value in details:
+        ws.append([label, value])
+        ws.cell(row=ws.max_row, column=1).font = Font(bold=True)
+    ws.append([])
+    ws.append([ctx.generated()])
+    ws.column_dimensions["A"].width = 28
+    ws.column_dimensions["B"].width = 70
+
+
+def _workbook_bytes(wb: Any) -> bytes:
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def _listing_xlsx(listing: Listing, ctx: Ctx) -> bytes:
+    wb = _new_workbook(ctx, listing.title)
+    ws = wb.active
+    ws.title = _sheet_title(listing.sheet)
+    cols = [(i, c) for i, c in enumerate(listing.columns) if c.in_sheet]
+    _write_sheet(ws, [c.header for _, c in cols], [[r[i] for i, _ in cols] for r in listing.rows],
+                 ctx)
+    _about_sheet(wb, ctx, listing.program, listing.title, listing.details)
+    return _workbook_bytes(wb)
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_bytes(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> bytes:
+    buf = io.StringIO()
+    # ';' because Excel with Chilean (es-CL) regional settings uses ',' as the decimal
+    # mark and so ';' as its list separator: a double-clicked CSV only splits into columns
+    # on ';'.  The BOM (utf-8-sig) is what makes Excel read the file as UTF-8 instead of
+    # the Windows code page, so "Ñuñoa" does not arrive as "Ã‘uÃ±oa".
+    writer = csv.writer(buf, delimiter=";", lineterminator="\r\n")
+    writer.writerow(headers)
+    for row in rows:
+        # A leading '=' (or + - @) would run as a formula in Excel: quote it as text.
+        writer.writerow(["'" + v if v.startswith(_FORMULA_START) else v for v in row])
+    return buf.getvalue().encode("utf-8-sig")
+
+
+def _listing_csv(listing: Listing, ctx: Ctx) -> bytes:
+    cols = [(i, c) for i, c in enumerate(listing.columns) if c.in_sheet]
+    return _csv_bytes([c.header for _, c in cols],
+                      ([ctx.text(r[i], for_csv=True) for i, _ in cols] for r in listing.rows))
+
+
+# --------------------------------------------------------------------------- attendance
+
+
+async def attendance_list(
+    session: AsyncSession, meeting_id: int, fmt: Format = "pdf", *, now: datetime,
+    locale: str | None = "es", catalogs: Catalogs | None = None,
+    font_dirs: Sequence[Path] = FONT_DIRS, blank_rows: int = 5,
+) -> ExportFile:
+    """The *lista de asistencia* of one meeting: everyone invited and everyone who came."""
+    meeting = await session.get(Meeting, meeting_id)
+    if meeting is None:
+        raise LookupError(f"no meeting {meeting_id}")
+    program = await _program(session, meeting.program_id)
+    ctx = Ctx(catalogs, locale, program.timezone, now)
+    tpl = _template(program)
+    body = await session.get(Body, meeting.body_id) if meeting.body_id else None
+    kind = _kind_name(tpl, meeting.kind, ctx.locale)
+    body_name = _body_name(tpl, body, ctx.locale) if body else None
+
+    rsvps = list((await session.scalars(select(Rsvp).where(Rsvp.meeting_id == meeting.id))).all())
+    marks = list((await session.scalars(
+        select(Attendance).where(Attendance.meeting_id == meeting.id))).all())
+    people_ids = {r.person_id for r in rsvps} | {a.person_id for a in marks}
+    org_ids = {r.organization_id for r in rsvps} | {a.organization_id for a in marks}
+    people = await _by_id(session, Person, people_ids)
+    orgs = await _by_id(session, Organization, org_ids)
+    mark_of = {a.person_id: a for a in marks if a.person_id is not None}
+
+    def presence(mark: Attendance | None) -> str:
+        if mark is None:
+            return ""
+        return ctx.t("exports.attendance.present" if mark.present else "exports.attendance.absent")
+
+    def name(person_id: int | None) -> str:
+        person = people.get(person_id)
+        return (person.name if person and person.name else None) or ctx.t("exports.unknown_person")
+
+    entries: list[tuple[str, str, str, str, str]] = []
+    invited_ids = set()
+    for r in rsvps:
+        invited_ids.add(r.person_id)
+        mark = mark_of.get(r.person_id) if r.person_id is not None else None
+        org = orgs.get(r.organization_id) or (orgs.get(mark.organization_id) if mark else None)
+        answer = ctx.t(f"exports.rsvp.{r.answer}") if r.answer in {"yes", "no", "maybe"} else (
+            ctx.t("exports.rsvp.none"))
+        entries.append((name(r.person_id), org.name if org else "", answer, presence(mark),
+                        r.reason or ""))
+    for a in marks:
+        if a.person_id is None or a.person_id not in invited_ids:
+            org = orgs.get(a.organization_id)
+            entries.append((name(a.person_id), org.name if org else "",
+                            ctx.t("exports.rsvp.walk_in"), presence(a), ""))
+    entries.sort(key=lambda e: (_sort_key(e[0]), _sort_key(e[1])))
+
+    yes = sum(1 for r in rsvps if r.answer == "yes")
+    present = sum(1 for a in marks if a.present)
+    session_label = kind + (f": {meeting.title}" if meeting.title else "")
+    details = [
+        (ctx.t("exports.label.body"), body_name or "—"),
+        (ctx.t("exports.label.session"), session_label),
+        (ctx.t("exports.label.date"), ctx.long_date(meeting.starts_at)),
+        (ctx.t("exports.label.time"), ctx.time_range(meeting.starts_at, meeting.ends_at)),
+        (ctx.t("exports.label.place"), _place(meeting.place, meeting.address)),
+    ]
+    if meeting.status == MeetingStatus.CANCELLED:
+        details.append((ctx.t("exports.label.status"), ctx.t("exports.meeting.cancelled")))
+    title = ctx.t("exports.attendance.title")
+    local_day = ctx.local(meeting.starts_at).date().isoformat()
+    listing = Listing(
+        stem=f"{ctx.t('exports.file.attendance')}-{slugify(body_name or kind)}-{local_day}",
+        title=title,
+        program=program.name,
+        details=details,
+        sheet=title,
+        running_title=f"{title} · {session_label} · {ctx.long_date(meeting.starts_at)}",
+        columns=[
+            Col(ctx.t("exports.col.number"), 8, align="RIGHT"),
+            Col(ctx.t("exports.col.name"), 46),
+            Col(ctx.t("exports.col.organization"), 44),
+            Col(ctx.t("exports.col.rsvp"), 27),
+            Col(ctx.t("exports.col.attendance"), 21, align="CENTER"),
+            Col(ctx.t("exports.col.reason"), 30, in_pdf=False),
+            Col(ctx.t("exports.col.signature"), 40, signature=True, in_sheet=False),
+        ],
+        rows=[[n, e[0], e[1], e[2], e[3], e[4], ""] for n, e in enumerate(entries, start=1)],
+        blank_rows=blank_rows if meeting.status != MeetingStatus.CANCELLED else 0,
+        notes=[ctx.t("exports.attendance.summary", invited=len(rsvps), yes=yes, present=present)],
+    )
+    return listing.render(fmt, ctx, font_dirs)
+
+
+async def _by_id(session: AsyncSession, model: Any, ids: Iterable[int | None]) -> dict[int, Any]:
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    rows = (await session.scalars(select(model).where(model.id.in_(wanted)))).all()
+    return {row.id: row for row in rows}
+
+
+# --------------------------------------------------------------------------- fichas
+
+
+@dataclass(frozen=True)
+class FichaOrganization:
+    name: str
+    kind: str | None = None
+    rut: str | None = None
+    sector: str | None = None
+    address: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    members_count: int | None = None
+
+
+@dataclass(frozen=True)
+class FichaSignature:
+    name: str
+    signed_at: datetime
+    position: str | None = None
+    rut: str | None = None
+
+
+@dataclass(frozen=True)
+class Ficha:
+    """One organisation's submitted interest form, ready to render."""
+
+    program: str
+    tz: str
+    organization: FichaOrganization
+    answers: list[tuple[str, str, str]]  # (question key, question text, answer as shown)
+    signatures: list[FichaSignature]
+    submitted_at: datetime | None
+    version: int = 1
+    folio: str | None = None  # the receipt number the representative was given
+    declaration: str | None = None  # what the signers declared, with their answers in it
+
+
+def _ficha_stem(ctx: Ctx, ficha: Ficha) -> str:
+    return f"{ctx.t('exports.file.ficha')}-{slugify(ficha.organization.name)}"
+
+
+def render_ficha_pdf(
+    ficha: Ficha, *, now: datetime, locale: str | None = "es", catalogs: Catalogs | None = None,
+    font_dirs: Sequence[Path] = FONT_DIRS,
+) -> ExportFile:
+    """The PDF of one *Ficha de Interés de Participación*, from data already read."""
+    ctx = Ctx(catalogs, locale, ficha.tz, now)
+    org = ficha.organization
+    title = ctx.t("exports.ficha.title")
+    pdf = _new_pdf(ctx, font_dirs, title=title, running_title=f"{title} · {org.name}")
+    pdf.add_page()
+    details = [(ctx.t("exports.col.organization"), org.name)]
+    if ficha.folio:
+        details.append((ctx.t("exports.ficha.folio"), ficha.folio))
+    for label, value in (
+        ("exports.col.kind", org.kind), ("exports.col.rut", org.rut),
+        ("exports.col.sector", org.sector), ("exports.col.address", org.address),
+        ("exports.col.phone", org.phone), ("exports.col.email", org.email),
+        ("exports.col.members", format_number(org.members_count, ctx.locale)
+         if org.members_count is not None else None),
+    ):
+        if value:
+            details.append((ctx.t(label), value))
+    if ficha.submitted_at is not None:
+        details.append((ctx.t("exports.ficha.submitted"), ctx.t(
+            "exports.at", date=ctx.long_date(ficha.submitted_at), time=ctx.time(ficha.submitted_at))))
+    pdf.heading(ficha.program, title, details)
+
+    pdf.section(ctx.t("exports.ficha.answers"))
+    if ficha.answers:
+        pdf.grid([ctx.t("exports.col.question"), ctx.t("exports.col.answer")],
+                 [[q, a or "—"] for _, q, a in ficha.answers], [78, pdf.epw - 78])
+    else:
+        pdf.para(ctx.t("exports.ficha.no_answers"), color=_MUTED)
+
+    if ficha.declaration:
+        pdf.section(ctx.t("exports.ficha.declaration"))
+        pdf.para(ficha.declaration, 9.5)
+        pdf.ln(1)
+
+    pdf.section(ctx.t("exports.ficha.signatures"))
+    if ficha.signatures:
+        pdf.grid([ctx.t("exports.col.name"), ctx.t("exports.col.position"),
+                  ctx.t("exports.col.signed_at")],
+                 [[s.name, s.position or "", ctx.t("exports.at", date=ctx.long_date(s.signed_at),
+                                                   time=ctx.time(s.signed_at))]
+                  for s in ficha.signatures], [70, 45, pdf.epw - 115])
+        pdf.ln(1.5)
+        pdf.para(ctx.t("exports.ficha.signed_note"), 8.5, _MUTED)
+    else:
+        pdf.para(ctx.t("exports.ficha.unsigned"), color=_MUTED)
+
+    signers = ficha.signatures or [FichaSignature("", ficha.submitted_at or ctx.now)] * 2
+    # Heading, table and the place-and-date line stay on one page: a signature block cut
+    # in two is signed on the wrong sheet.
+    block = 11 + 9 + 14 * (len(signers) + 1) + 12
+    if pdf.get_y() + block > pdf.page_break_trigger:
+        pdf.add_page()
+    pdf.section(ctx.t("exports.ficha.handwritten"))
+    pdf.grid([ctx.t("exports.col.name"), ctx.t("exports.col.rut"),
+              ctx.t("exports.col.position"), ctx.t("exports.col.signature")],
+             [[s.name, s.rut or "", s.position or "", ""] for s in signers] + [["", "", "", ""]],
+             [58, 30, 38, pdf.epw - 126], min_row_height=14)
+    pdf.ln(4)
+    pdf.para(ctx.t("exports.ficha.place_date"), 9.5)
+    return ExportFile(f"{_ficha_stem(ctx, ficha)}.pdf", bytes(pdf.output()), MIME["pdf"])
+
+
+def render_fichas_xlsx(
+    fichas: Sequence[Ficha], *, program: str, tz: str, now: datetime,
+    locale: str | None = "es", catalogs: Catalogs | None = None,
+) -> ExportFile:
+    """All organisations' fichas in one sheet: one row each, one column per question."""
+    ctx = Ctx(catalogs, locale, tz, now)
+    questions: dict[str, str] = {}
+    for f in fichas:
+        for key, text, _ in f.answers:
+            questions.setdefault(key, text)
+    headers = [ctx.t("exports.col.organization"), ctx.t("exports.col.kind"),
+               ctx.t("exports.col.sector"), ctx.t("exports.ficha.submitted")]
+    headers += list(questions.values())
+    headers.append(ctx.t("exports.ficha.signatures"))
+    rows = []
+    for f in sorted(fichas, key=lambda f: _sort_key(f.organization.name)):
+        answers = {k: v for k, _, v in f.answers}
+        signed = "\n".join(
+            ctx.t("exports.signed_by", name=s.name, when=ctx.stamp(s.signed_at))
+            for s in f.signatures)
+        rows.append([f.organization.name, f.organization.kind or "", f.organization.sector or "",
+                     f.submitted_at] + [answers.get(k, "") for k in questions] + [signed])
+    title = ctx.t("exports.fichas.title")
+    wb = _new_workbook(ctx, title)
+    ws = wb.active
+    ws.title = _sheet_title(title)
+    _write_sheet(ws, headers, rows, ctx)
+    _about_sheet(wb, ctx, program, title, [(ctx.t("exports.fichas.count"), str(len(fichas)))])
+    stem = f"{ctx.t('exports.file.fichas')}-{ctx.local(ctx.now).date().isoformat()}"
+    return ExportFile(f"{stem}.xlsx", _workbook_bytes(wb), MIME["xlsx"])
+
+
+async def _answers_for_export(session: AsyncSession, response_id: int, locale: str,
+                              catalogs: Catalogs) -> list[tuple[str, str, str]]:
+    # Imported here: the forms engine is its own area, and exports of other kinds must
+    # work without it.
+    from storage.forms import answers_for_export
+
+    params = inspect.signature(answers_for_export).parameters
+    kwargs: dict[str, Any] = {}
+    if "locale" in params:
+        kwargs["locale"] = locale
+    if "catalogs" in params:
+        kwargs["catalogs"] = catalogs
+    result = answers_for_export(session, response_id, **kwargs)
+    if inspect.isawaitable(result):
+        result = await result
+    return [(str(k), str(q), "" if v is None else str(v)) for k, q, v in result]
+
+
+def _form_extras(definition: FormDefinition | None, response: FormResponse,
+                 locale: str) -> tuple[str | None, str | None]:
+    """The receipt number and the signed declaration, when the forms engine knows them."""
+    forms = importlib.import_module("storage.forms")
+
+    form_of = getattr(forms, "form_of", None)
+    if definition is None or form_of is None:
+        return None, None
+    form = form_of(definition)
+    receipt = getattr(forms, "receipt_number", None)
+    folio = receipt(form, response) if receipt is not None else None
+    declaration = None
+    if getattr(form, "declaration", None) is not None:
+        declaration = form.declaration_text(response.answers or {}, locale)
+    return folio, declaration
+
+
+async def _latest_fichas(session: AsyncSession, program_id: int,
+                         organization_id: int | None = None,
+                         until: datetime | None = None) -> list[FormResponse]:
+    stmt = (
+        select(FormResponse)
+        .join(FormDefinition, FormDefinition.id == FormResponse.form_id)
+        .join(Organization, Organization.id == FormResponse.organization_id)
+        .where(FormDefinition.key == FICHA_FORM_KEY, Organization.program_id == program_id,
+               FormResponse.status == FormStatus.SUBMITTED)
+    )
+    if organization_id is not None:
+        stmt = stmt.where(FormResponse.organization_id == organization_id)
+    if until is not None:
+        stmt = stmt.where(FormResponse.submitted_at <= until)
+    latest: dict[int, FormResponse] = {}
+    for r in (await session.scalars(stmt)).all():
+        best = latest.get(r.organization_id)
+        if best is None or (r.submitted_at or r.updated_at, r.id) > (
+                best.submitted_at or best.updated_at, best.id):
+            latest[r.organization_id] = r
+    return list(latest.values())
+
+
+async def _ficha(session: AsyncSession, response: FormResponse, program: Program,
+                 locale: str, catalogs: Catalogs) -> Ficha:
+    org = await session.get(Organization, response.organization_id)
+    assert org is not None
+    sigs = list((await session.scalars(
+        select(FormSignature).where(FormSignature.response_id == response.id)
+        .order_by(FormSignature.signed_at, FormSignature.id))).all())
+    people = await _by_id(session, Person, (s.person_id for s in sigs))
+    folio, declaration = _form_extras(
+        await session.get(FormDefinition, response.form_id), response, locale)
+    reps = {r.person_id: r for r in (await session.scalars(
+        select(Representative).where(Representative.organization_id == org.id))).all()}
+    return Ficha(
+        program=program.name,
+        tz=program.timezone,
+        organization=FichaOrganization(
+            name=org.name, kind=org.kind, rut=org.rut, sector=org.sector, address=org.address,
+            phone=org.phone, email=org.email, members_count=org.members_count),
+        answers=await _answers_for_export(session, response.id, locale, catalogs),
+        signatures=[
+            FichaSignature(
+                name=s.signed_name, signed_at=s.signed_at,
+                position=reps[s.person_id].position if s.person_id in reps else None,
+                rut=people[s.person_id].rut if s.person_id in people else None)
+            for s in sigs],
+        submitted_at=response.submitted_at,
+        version=response.version,
+        folio=folio,
+        declaration=declaration,
+    )
+
+
+async def ficha_pdf(
+    session: AsyncSession, organization_id: int, *, now: datetime, locale: str | None = "es",
+    catalogs: Catalogs | None = None, font_dirs: Sequence[Path] = FONT_DIRS,
+) -> ExportFile | None:
+    """The PDF of the organisation's latest submitted ficha; None if it never sent one."""
+    org = await session.get(Organization, organization_id)
+    if org is None:
+        raise LookupError(f"no organisation {organization_id}")
+    program = await _program(session, org.program_id)
+    found = await _latest_fichas(session, program.id, organization_id)
+    if not found:
+        return None
+    catalogs = catalogs or Catalogs()
+    loc = catalogs.locale(locale)
+    return render_ficha_pdf(await _ficha(session, found[0], program, loc, catalogs), now=now,
+                            locale=loc, catalogs=catalogs, font_dirs=font_dirs)
+
+
+async def ficha_pdfs(
+    session: AsyncSession, program_id: int, *, now: datetime, locale: str | None = "es",
+    catalogs: Catalogs | None = None, font_dirs: Sequence[Path] = FONT_DIRS,
+) -> list[ExportFile]:
+    """One PDF per organisation with a submitted ficha, by organisation name."""
+    catalogs = catalogs or Catalogs()
+    program = await _program(session, program_id)
+    fichas = [await _ficha(session, r, program, catalogs.locale(locale), catalogs)
+              for r in await _latest_fichas(session, program_id)]
+    fichas.sort(key=lambda f: _sort_key(f.organization.name))
+    return [render_ficha_pdf(f, now=now, locale=locale, catalogs=catalogs, font_dirs=font_dirs)
+            for f in fichas]
+
+
+async def fichas_xlsx(
+    session: AsyncSession, program_id: int, *, now: datetime, locale: str | None = "es",
+    catalogs: Catalogs | None = None,
+) -> ExportFile:
+    catalogs = catalogs or Catalogs()
+    program = await _program(session, program_id)
+    fichas = [await _ficha(session, r, program, catalogs.locale(locale), catalogs)
+              for r in await _latest_fichas(session, program_id)]
+    return render_fichas_xlsx(fichas, program=program.name, tz=program.timezone, now=now,
+                              locale=locale, catalogs=catalogs)
+
+
+# --------------------------------------------------------------------------- organisations
+
+
+async def invited_organizations(
+    session: AsyncSession, program_id: int, fmt: Format = "xlsx", *, now: datetime,
+    locale: str | None = "es", catalogs: Catalogs | None = None,
+    font_dirs: Sequence[Path] = FONT_DIRS,
+) -> ExportFile:
+    """The catastro with the invitations sent to each organisation, their answers, and
+    whether the organisation sent its ficha and signed its commitment, as of ``now`` (the
+    cut-off date the list shows, as the progress figures count them)."""
+    program = await _program(session, program_id)
+    ctx = Ctx(catalogs, locale, program.timezone, now)
+    tpl = _template(program)
+    orgs = list((await session.scalars(
+        select(Organization).where(Organization.program_id == program_id))).all())
+    orgs.sort(key=lambda o: _sort_key(o.name))
+    invitations: dict[int, list[OrganizationInvitation]] = defaultdict(list)
+    for inv in (await session.scalars(
+            select(OrganizationInvitation)
+            .join(Organization, Organization.id == OrganizationInvitation.organization_id)
+            .where(Organization.program_id == program_id, OrganizationInvitation.sent_at <= now)
+            .order_by(OrganizationInvitation.sent_at, OrganizationInvitation.id))).all():
+        invitations[inv.organization_id].append(inv)
+    fichas = {r.organization_id: r
+              for r in await _latest_fichas(session, program_id, until=now)}
+
+    def answer(inv: OrganizationInvitation) -> str:
+        if inv.answer is None:
+            return ctx.t("exports.rsvp.none")
+        label = (ctx.t(f"exports.answer.{inv.answer}")
+                 if inv.answer in {"yes", "no", "maybe"} else inv.answer)
+        return f"{label} ({ctx.day(inv.answered_at)})" if inv.answered_at else label
+
+    rows = []
+    for n, org in enumerate(orgs, start=1):
+        invs = invitations.get(org.id, [])
+        sent = "\n".join(
+            f"{ctx.day(i.sent_at)} · {_kind_name(tpl, i.purpose, ctx.locale)}" for i in invs
+        ) or ctx.t("exports.org.not_invited")
+        answers = "\n".join(answer(i) for i in invs)
+        ficha = fichas.get(org.id)
+        rows.append([
+            n, org.name, org.kind or "", org.sector or "", sent, answers,
+            ctx.t("exports.ficha.sent_on", date=ctx.day(ficha.submitted_at))
+            if ficha is not None and ficha.submitted_at else ctx.t("exports.no"),
+            ctx.day(org.committed_at) if org.committed_at and org.committed_at <= now else "",
+        ])
+    invited = sum(1 for o in orgs if invitations.get(o.id))
+    title = ctx.t("exports.org.title")
+    listing = Listing(
+        stem=f"{ctx.t('exports.file.organizations')}-{ctx.local(ctx.now).date().isoformat()}",
+        title=title,
+        program=program.name,
+        details=[(ctx.t("exports.label.as_of"), ctx.long_date(ctx.now))],
+        sheet=ctx.t("exports.org.sheet"),
+        running_title=title,
+        landscape=True,
+        columns=[
+            Col(ctx.t("exports.col.number"), 8, align="RIGHT"),
+            Col(ctx.t("exports.col.organization"), 58),
+            Col(ctx.t("exports.col.kind"), 28),
+            Col(ctx.t("exports.col.sector"), 28),
+            Col(ctx.t("exports.col.invitations"), 58),
+            Col(ctx.t("exports.col.answer"), 34),
+            Col(ctx.t("exports.col.ficha"), 30),
+            Col(ctx.t("exports.col.committed"), 25),
+        ],
+        rows=rows,
+        notes=[ctx.t("exports.org.summary", total=len(orgs), invited=invited,
+                     fichas=len(fichas))],
+    )
+    return listing.render(fmt, ctx, font_dirs)
+
+
+# --------------------------------------------------------------------------- delivery days
+
+
+def _pickup_status(ctx: Ctx, p: Pickup) -> str:
+    status = p.status
+    if status == PickupStatus.CANNOT:
+        return ctx.t("exports.pickup.cannot_reason", reason=p.reason) if p.reason else ctx.t(
+            "exports.pickup.cannot")
+    if status == PickupStatus.PROXY:
+        return ctx.t("exports.pickup.proxy_named", name=p.proxy_name or "?",
+                     rut=p.proxy_rut or "—")
+    if status == PickupStatus.RESCHEDULE and p.reason:
+        return ctx.t("exports.pickup.reschedule_reason", reason=p.reason)
+    if status in set(PickupStatus):
+        return ctx.t(f"exports.pickup.{status}")
+    return status
+
+
+def _mode_name(ctx: Ctx, mode: str) -> str:
+    return ctx.t(f"exports.mode.{mode}") if mode in set(PickupMode) else mode
+
+
+async def delivery_day_list(
+    session: AsyncSession, delivery_day_id: int, fmt: Format = "pdf", *, now: datetime,
+    locale: str | None = "es", catalogs: Catalogs | None = None,
+    font_dirs: Sequence[Path] = FONT_DIRS,
+) -> ExportFile:
+    """Who should come (or be visited) on a delivery day, what each family answered, and a
+    column to sign when the basket is handed over."""
+    day = await session.get(DeliveryDay, delivery_day_id)
+    if day is None:
+        raise LookupError(f"no delivery day {delivery_day_id}")
+    program = await _program(session, day.program_id)
+    ctx = Ctx(catalogs, locale, program.timezone, now)
+    pickups = list((await session.scalars(
+        select(Pickup).where(Pickup.delivery_day_id == day.id))).all())
+    families = await _by_id(session, Family, (p.family_id for p in pickups))
+    pickups.sort(key=lambda p: _sort_key(families[p.family_id].name))
+    rows = []
+    for n, p in enumerate(pickups, start=1):
+        fam = families[p.family_id]
+        rows.append([
+            n, fam.name, fam.sector or "", _mode_name(ctx, fam.pickup_mode),
+            _pickup_status(ctx, p),
+            ctx.t(f"exports.pickup.{p.status}") if p.status in set(PickupStatus) else p.status,
+            p.reason or "", p.proxy_name or "", p.proxy_rut or "",
+            p.responded_at, p.handed_at, "",
+        ])
+    counts = Counter(p.status for p in pickups)
+    details = [
+        (ctx.t("exports.label.date"), ctx.long_date(day.window_start)),
+        (ctx.t("exports.label.time"), ctx.time_range(day.window_start, day.window_end)),
+        (ctx.t("exports.label.place"), _place(day.place, day.address)),
+        (ctx.t("exports.label.mode"), _mode_name(ctx, day.mode)),
+    ]
+    if day.cancelled_at is not None:
+        details.append((ctx.t("exports.label.status"), ctx.t("exports.delivery.cancelled")))
+    title = ctx.t("exports.delivery.title")
+    local = ctx.local(day.window_start)
+    listing = Listing(
+        stem=f"{ctx.t('exports.file.delivery')}-{local.date().isoformat()}-{local:%H%M}",
+        title=title,
+        program=program.name,
+        details=details,
+        sheet=title,
+        running_title=f"{title} · {ctx.long_date(day.window_start)}",
+        columns=[
+            Col(ctx.t("exports.col.number"), 8, align="RIGHT"),
+            Col(ctx.t("exports.col.family"), 44),
+            Col(ctx.t("exports.col.sector"), 24),
+            Col(ctx.t("exports.col.mode"), 27),
+            Col(ctx.t("exports.col.status"), 45, in_sheet=False),
+            Col(ctx.t("exports.col.status"), 0, in_pdf=False),
+            Col(ctx.t("exports.col.reason"), 0, in_pdf=False),
+            Col(ctx.t("exports.col.proxy_name"), 0, in_pdf=False),
+            Col(ctx.t("exports.col.proxy_rut"), 0, in_pdf=False),
+            Col(ctx.t("exports.col.responded_at"), 0, in_pdf=False),
+            Col(ctx.t("exports.col.handed_at"), 0, in_pdf=False),
+            Col(ctx.t("exports.col.received_signature"), 38, signature=True, in_sheet=False),
+        ],
+        rows=rows,
+        notes=[ctx.t(
+            "exports.delivery.summary", total=len(pickups),
+            confirmed=counts[PickupStatus.CONFIRMED] + counts[PickupStatus.PROXY],
+            picked_up=counts[PickupStatus.PICKED_UP], no_show=counts[PickupStatus.NO_SHOW],
+            cannot=counts[PickupStatus.CANNOT] + counts[PickupStatus.RESCHEDULE],
+            no_answer=counts[PickupStatus.NOTIFIED] + counts[PickupStatus.PENDING])],
+    )
+    return listing.render(fmt, ctx, font_dirs)
+
+
+# --------------------------------------------------------------------------- progress
+
+
+def _months_between(start: date, today: date) -> int:
+    """Whole months from ``start`` to ``today`` (0 before a month has passed)."""
+    months = (today.year - start.year) * 12 + today.month - start.month
+    if months > 0 and add_months(start, months) > today:
+        months -= 1
+    return max(months, 0)
+
+
+async def progress_figures(session: AsyncSession, program_id: int, now: datetime) -> dict[str, Any]:
+    """The figures of an *informe de avance*, as of ``now``.
+
+    Counted as of ``now``: organisations invited (an invitation sent by then), interested
+    (a ficha submitted by then) and committed (``committed_at`` by then).  A session is
+    held when it started by then, is not cancelled, and is marked held or has someone
+    marked present.  The minimum for a meeting kind is the sum of its milestones'
+    ``min_sessions`` (``min_due`` counts only milestones already due); for a body it is
+    the larger of what its kinds' due milestones ask and its cadence: whole months since
+    it was constituted (else since its first milestone started) divided by
+    ``cadence_months``.  A session's attendance rate is invited people marked present over
+    invited people (people who came uninvited are counted apart, as ``walk_ins``); a
+    body's rate pools its sessions.  Families count once each, over delivery days not
+    cancelled: notified (a notice sent), confirmed (answered that they or a proxy come; a
+    later pickup or no-show mark keeps ``responded_at``, so an answer before it counts) and
+    served (picked up).
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be an aware datetime")
+    program = await _program(session, program_id)
+    zone = ZoneInfo(program.timezone)
+    today = now.astimezone(zone).date()
+    tpl = _template(program)
+
+    orgs = list((await session.scalars(
+        select(Organization).where(Organization.program_id == program_id))).all())
+    org_ids = [o.id for o in orgs]
+    invited = set((await session.scalars(
+        select(OrganizationInvitation.organization_id).where(
+            OrganizationInvitation.organization_id.in_(org_ids),
+            OrganizationInvitation.sent_at <= now))).all()) if org_ids else set()
+    interested = set((await session.scalars(
+        select(FormResponse.organization_id)
+        .join(FormDefinition, FormDefinition.id == FormResponse.form_id)
+        .where(FormDefinition.key == FICHA_FORM_KEY, FormResponse.organization_id.in_(org_ids),
+               FormResponse.status != FormStatus.DRAFT, FormResponse.submitted_at.is_not(None),
+               FormResponse.submitted_at <= now))).all()) if org_ids else set()
+    committed = {o.id for o in orgs if o.committed_at is not None and o.committed_at <= now}
+
+    bodies = sorted(
+        (await session.scalars(select(Body).where(Body.program_id == program_id))).all(),
+        key=lambda b: b.id)
+    body_by_kind = {b.kind: b for b in bodies}
+    milestones = list((await session.scalars(
+        select(Milestone).where(Milestone.program_id == program_id))).all())
+
+    meetings = list((await session.scalars(
+        select(Meeting).where(Meeting.program_id == program_id, Meeting.starts_at <= now,
+                              Meeting.status != MeetingStatus.CANCELLED)
+        .order_by(Meeting.starts_at, Meeting.id))).all())
+    ids = [m.id for m in meetings]
+    rsvps = list((await session.scalars(
+        select(Rsvp).where(Rsvp.meeting_id.in_(ids)))).all()) if ids else []
+    marks = list((await session.scalars(
+        select(Attendance).where(Attendance.meeting_id.in_(ids)))).all()) if ids else []
+    invited_by: dict[int, set[int | None]] = defaultdict(set)
+    invited_count: Counter[int] = Counter()
+    for r in rsvps:
+        invited_count[r.meeting_id] += 1
+        invited_by[r.meeting_id].add(r.person_id)
+    present_by: dict[int, list[Attendance]] = defaultdict(list)
+    for a in marks:
+        if a.present:
+            present_by[a.meeting_id].append(a)
+
+    def body_id_of(m: Meeting) -> int | None:
+        if m.body_id is not None:
+            return m.body_id
+        kind_body = _body_of_kind(tpl, m.kind)
+        return body_by_kind[kind_body].id if kind_body in body_by_kind else None
+
+    sessions = []
+    for m in meetings:
+        present = present_by.get(m.id, [])
+        if m.status != MeetingStatus.HELD and not present:
+            continue
+        present_invited = sum(1 for a in present
+                              if a.person_id is not None and a.person_id in invited_by[m.id])
+        sessions.append({
+            "meeting_id": m.id, "kind": m.kind, "body_id": body_id_of(m),
+            "starts_at": m.starts_at, "invited": invited_count[m.id], "present": len(present),
+            "present_invited": present_invited, "walk_ins": len(present) - present_invited,
+            "attendance_rate": _rate(present_invited, invited_count[m.id]),
+        })
+    held_by_kind = Counter(s["kind"] for s in sessions)
+
+    kinds: dict[str, dict[str, Any]] = {}
+    for ms in sorted(milestones, key=lambda m: (m.due, m.key)):
+        if not ms.meeting_kind or ms.min_sessions <= 0:
+            continue
+        entry = kinds.setdefault(ms.meeting_kind, {
+            "meeting_kind": ms.meeting_kind, "body": _body_of_kind(tpl, ms.meeting_kind),
+            "milestones": [], "min_sessions": 0, "min_due": 0, "due": ms.due,
+            "held": held_by_kind[ms.meeting_kind]})
+        entry["milestones"].append(ms.key)
+        entry["min_sessions"] += ms.min_sessions
+        entry["due"] = max(entry["due"], ms.due)
+        if ms.due <= today:
+            entry["min_due"] += ms.min_sessions
+    for entry in kinds.values():
+        entry["meets_minimum"] = entry["held"] >= entry["min_due"]
+
+    body_rows = []
+    for b in bodies:
+        own = [s for s in sessions if s["body_id"] == b.id]
+        if b.constituted_at is not None:
+            since = b.constituted_at.astimezone(zone).date()
+        else:
+            firsts = [ms.starts for ms in milestones if ms.meeting_kind == b.kind]
+            since = min(firsts) if firsts else program.start_date
+        months = _months_between(since, today) if since <= today else 0
+        by_cadence = months // b.cadence_months if b.cadence_months else 0
+        by_milestones = sum(e["min_due"] for e in kinds.values() if e["body"] == b.kind)
+        invited_sum = sum(s["invited"] for s in own)
+        present_sum = sum(s["present_invited"] for s in own)
+        minimum = max(by_cadence, by_milestones)
+        body_rows.append({
+            "body_id": b.id, "kind": b.kind, "name": b.name, "cadence_months": b.cadence_months,
+            "since": since, "months_elapsed": months, "min_by_cadence": by_cadence,
+            "min_by_milestones": by_milestones, "minimum": minimum, "held": len(own),
+            "meets_minimum": len(own) >= minimum, "invited": invited_sum,
+            "present_invited": present_sum, "attendance_rate": _rate(present_sum, invited_sum),
+        })
+
+    days = list((await session.scalars(
+        select(DeliveryDay).where(DeliveryDay.program_id == program_id,
+                                  DeliveryDay.cancelled_at.is_(None))
+        .order_by(DeliveryDay.window_start, DeliveryDay.id))).all())
+    day_ids = [d.id for d in days]
+    pickups = list((await session.scalars(
+        select(Pickup).where(Pickup.delivery_day_id.in_(day_ids)))).all()) if day_ids else []
+    yes_now = {PickupStatus.CONFIRMED, PickupStatus.PROXY}
+    marked = {PickupStatus.PICKED_UP, PickupStatus.NO_SHOW}
+
+    def confirmed(p: Pickup) -> bool:
+        return p.status in yes_now or (p.status in marked and p.responded_at is not None)
+
+    family_total = len((await session.scalars(
+        select(Family.id).where(Family.program_id == program_id))).all())
+    per_day = []
+    for d in days:
+        ps = [p for p in pickups if p.delivery_day_id == d.id]
+        per_day.append({
+            "delivery_day_id": d.id, "window_start": d.window_start, "families": len(ps),
+            "notified": sum(1 for p in ps if p.notified_at is not None),
+            "confirmed": sum(1 for p in ps if confirmed(p)),
+            "picked_up": sum(1 for p in ps if p.status == PickupStatus.PICKED_UP),
+            "no_show": sum(1 for p in ps if p.status == PickupStatus.NO_SHOW),
+        })
+
+    reports = [
+        {"key": ms.key, "month": int(ms.key.rsplit(".", 1)[-1]) if ms.key.rsplit(".", 1)[-1]
+         .isdigit() else None, "due": ms.due, "done": ms.done_at is not None}
+        for ms in sorted(milestones, key=lambda m: m.due) if ms.kind == "progress_report"
+    ]
+    return {
+        "program_id": program_id,
+        "as_of": now.astimezone(UTC),
+        "today": today,
+        "month": _months_between(program.start_date, today) + 1,
+        "duration_months": tpl.duration_months if tpl else None,
+        "next_report": next((r for r in reports if r["due"] >= today and not r["done"]), None),
+        "reports": reports,
+        "organizations": {"catalogued": len(orgs), "invited": len(invited),
+                          "interested": len(interested), "committed": len(committed)},
+        "sessions": sessions,
+        "kinds": list(kinds.values()),
+        "bodies": body_rows,
+        "families": {
+            "total": family_total,
+            "notified": len({p.family_id for p in pickups if p.notified_at is not None}),
+            "confirmed": len({p.family_id for p in pickups if confirmed(p)}),
+            "served": len({p.family_id for p in pickups if p.status == PickupStatus.PICKED_UP}),
+        },
+        "pickups": {str(s): n for s, n in sorted(Counter(p.status for p in pickups).items())},
+        "delivery_days": per_day,
+    }
+
+
+# --------------------------------------------------------------------------- chart
+
+
+def _chart_fonts(font_dirs: Sequence[Path]) -> Any:
+    from PIL import ImageFont
+
+    found = _find_fonts(font_dirs)
+
+    def make(size: int, bold: bool = False) -> Any:
+        if found is not None:
+            return ImageFont.truetype(str(found[1] if bold else found[0]), size)
+        return ImageFont.load_default(size=size)
+
+    return make
+
+
+def _glyph_filter(font: Any) -> Any:
+    """Text with each character the font cannot draw replaced by its plain letter (or '?'):
+    Pillow's built-in font, used when no DejaVu is found, has no 'ó' and would draw a box."""
+    from PIL import Image, ImageDraw
+
+    def bitmap(ch: str) -> bytes:
+        left, top, right, bottom = font.getbbox(ch)
+        img = Image.new("L", (max(right - left, 1) + 2, max(bottom - top, 1) + 2))
+        ImageDraw.Draw(img).text((1 - left, 1 - top), ch, font=font, fill=255)
+        return bytes(img.size[0].to_bytes(2, "big")) + img.tobytes()
+
+    missing = bitmap("􏿽")  # a private-use character no font draws
+    known: dict[str, bool] = {}
+
+    def clean(text: str) -> str:
+        out = []
+        for ch in text:
+            if ch.isascii() or ch.isspace():
+                out.append(ch)
+                continue
+            if ch not in known:
+                known[ch] = bitmap(ch) != missing
+            out.append(ch if known[ch] else (_plain(ch.translate(_LATIN1_EQUIVALENTS)) or "?"))
+        return "".join(out)
+
+    return clean
+
+
+def render_attendance_chart(
+    bars: Sequence[tuple[str, str, int, int]], *, title: str, legend: tuple[str, str],
+    empty: str, font_dirs: Sequence[Path] = FONT_DIRS, size: tuple[int, int] = CHART_SIZE,
+) -> bytes:
+    """A bar chart: for each session (date, kind, invited, present) a pale bar of people
+    invited beside a strong bar of people present, with the counts on top."""
+    from PIL import Image, ImageDraw
+
+    width, height = size
+    img = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(img)
+    font = _chart_fonts(font_dirs)
+    f_title, f_axis, f_label = font(40, True), font(24), font(22)
+    f_small, f_value = font(19), font(21, True)
+    ink, muted, grid = (33, 37, 41), (110, 116, 125), (225, 229, 235)
+    c_invited, c_present = (189, 201, 217), (38, 99, 163)
+    clean = _glyph_filter(f_axis)
+    title, empty = clean(title), clean(empty)
+    legend = (clean(legend[0]), clean(legend[1]))
+    bars = [(clean(a), clean(b), i, p) for a, b, i, p in bars]
+
+    draw.text((60, 30), title, font=f_title, fill=ink)
+    # Legend at the top right.
+    x = width - 60
+    for label, color in reversed(list(zip(legend, (c_invited, c_present), strict=True))):
+        w = draw.textlength(label, font=f_axis)
+        x -= w
+        draw.text((x, 42), label, font=f_axis, fill=ink)
+        x -= 38
+        draw.rectangle((x, 44, x + 26, 70), fill=color)
+        x -= 36
+
+    left, right, top, bottom = 110, width - 50, 120, height - 130
+    if not bars:
+        msg_w = draw.textlength(empty, font=f_axis)
+        draw.text(((width - msg_w) / 2, height / 2), empty, font=f_axis, fill=muted)
+        draw.line((left, bottom, right, bottom), fill=ink, width=2)
+        return _png(img)
+
+    top_value = max(max(i, p) for _, _, i, p in bars) or 1
+    step = next(s for s in (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 10**9)
+                if top_value / s <= 8)
+    axis_max = -(-top_value // step) * step
+    scale = (bottom - top) / axis_max
+    for v in range(0, axis_max + 1, step):
+        y = bottom - v * scale
+        draw.line((left, y, right, y), fill=grid, width=2)
+        label = str(v)
+        draw.text((left - 16 - draw.textlength(label, font=f_axis), y - 14), label,
+                  font=f_axis, fill=muted)
+    draw.line((left, top - 10, left, bottom), fill=ink, width=2)
+    draw.line((left, bottom, right, bottom), fill=ink, width=2)
+
+    slot = (right - left) / len(bars)
+    bar_w = max(4.0, min(70.0, slot * 0.32))
+    every = max(1, int(-(-140 // slot)))  # label every n-th slot so dates never overlap
+    # Counts on top of the bars only if every one fits over its bar.
+    counts = all(draw.textlength(str(v), font=f_value) <= bar_w + 6
+                 for _, _, i, p in bars for v in (i, p))
+    for i, (label, sub, invited, present) in enumerate(bars):
+        cx = left + slot * (i + 0.5)
+        for value, color, x0 in ((invited, c_invited, cx - bar_w - 3),
+                                 (present, c_present, cx + 3)):
+            y = bottom - value * scale
+            if value:
+                draw.rectangle((x0, y, x0 + bar_w, bottom - 1), fill=color)
+            if counts:
+                text = str(value)
+                tw = draw.textlength(text, font=f_value)
+                draw.text((x0 + (bar_w - tw) / 2, y - 28), text, font=f_value,
+                          fill=ink if color == c_present else muted)
+        if i % every == 0:
+            for text, f, dy, fill in ((label, f_label, 14, ink), (sub, f_small, 44, muted)):
+                room = slot * every - 8
+                while text and draw.textlength(text, font=f) > room:
+                    text = text[:-2] + "…" if len(text) > 2 else ""
+                tw = draw.textlength(text, font=f)
+                draw.text((cx - tw / 2, bottom + dy), text, font=f, fill=fill)
+    return _png(img)
+
+
+def _png(img: Any) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
+def _chart_for(figures: dict[str, Any], ctx: Ctx, tpl: ProgramTemplate | None,
+               font_dirs: Sequence[Path]) -> bytes:
+    bars = [(ctx.day(s["starts_at"]), _kind_name(tpl, s["kind"], ctx.locale),
+             s["invited"], s["present"]) for s in figures["sessions"]]
+    return render_attendance_chart(
+        bars, title=ctx.t("exports.chart.title"),
+        legend=(ctx.t("exports.chart.invited"), ctx.t("exports.chart.present")),
+        empty=ctx.t("exports.chart.empty"), font_dirs=font_dirs)
+
+
+async def progress_chart(
+    session: AsyncSession, program_id: int, *, now: datetime, locale: str | None = "es",
+    catalogs: Catalogs | None = None, font_dirs: Sequence[Path] = FONT_DIRS,
+) -> ExportFile:
+    """The attendance-per-session chart of the progress report, as a PNG."""
+    program = await _program(session, program_id)
+    ctx = Ctx(catalogs, locale, program.timezone, now)
+    figures = await progress_figures(session, program_id, now)
+    stem = f"{ctx.t('exports.file.chart')}-{figures['today'].isoformat()}"
+    return ExportFile(f"{stem}.png", _chart_for(figures, ctx, _template(program), font_dirs),
+                      MIME["png"])
+
+
+def _progress_tables(figures: dict[str, Any], ctx: Ctx, tpl: ProgramTemplate | None,
+                     bodies: dict[int, Body]) -> dict[str, tuple[list[str], list[list[Any]]]]:
+    """The report's tables, shared by the PDF and the workbook."""
+    o, f = figures["organizations"], figures["families"]
+    summary = [
+        [ctx.t("exports.progress.orgs_catalogued"), o["catalogued"]],
+        [ctx.t("exports.progress.orgs_invited"), o["invited"]],
+        [ctx.t("exports.progress.orgs_interested"), o["interested"]],
+        [ctx.t("exports.progress.orgs_committed"), o["committed"]],
+        [ctx.t("exports.progress.families_total"), f["total"]],
+        [ctx.t("exports.progress.families_notified"), f["notified"]],
+        [ctx.t("exports.progress.families_confirmed"), f["confirmed"]],
+        [ctx.t("exports.progress.families_served"), f["served"]],
+    ]
+
+    def yes_no(ok: bool) -> str:
+        return ctx.t("exports.yes") if ok else ctx.t("exports.no")
+
+    body_rows = [[
+        _body_name(tpl, bodies[b["body_id"]], ctx.locale), b["held"], b["min_by_milestones"],
+        b["min_by_cadence"], yes_no(b["meets_minimum"]), Pct(b["attendance_rate"]),
+    ] for b in figures["bodies"]]
+    # Nothing is asked of a kind before its first milestone is due: '—', not 'Sí'.
+    kind_rows = [[
+        _kind_name(tpl, k["meeting_kind"], ctx.locale), k["held"], k["min_due"],
+        k["min_sessions"], k["due"], yes_no(k["meets_minimum"]) if k["min_due"] else "—",
+    ] for k in figures["kinds"]]
+    session_rows = [[
+        s["starts_at"], _kind_name(tpl, s["kind"], ctx.locale),
+        _body_name(tpl, bodies[s["body_id"]], ctx.locale) if s["body_id"] in bodies else "",
+        s["invited"], s["present"], s["walk_ins"], Pct(s["attendance_rate"]),
+    ] for s in figures["sessions"]]
+    day_rows = [[d["window_start"], d["families"], d["notified"], d["confirmed"],
+                 d["picked_up"], d["no_show"]] for d in figures["delivery_days"]]
+    c = ctx.t
+    return {
+        "summary": ([c("exports.col.indicator"), c("exports.col.value")], summary),
+        "bodies": ([c("exports.col.body"), c("exports.col.held"), c("exports.col.min_milestones"),
+                    c("exports.col.min_cadence"), c("exports.col.meets"),
+                    c("exports.col.attendance_rate")], body_rows),
+        "kinds": ([c("exports.col.session_kind"), c("exports.col.held"), c("exports.col.min_due"),
+                   c("exports.col.min_total"), c("exports.col.due"), c("exports.col.meets")],
+                  kind_rows),
+        "sessions": ([c("exports.col.when"), c("exports.col.session_kind"), c("exports.col.body"),
+                      c("exports.col.invited"), c("exports.col.present"),
+                      c("exports.col.walk_ins"), c("exports.col.attendance_rate")], session_rows),
+        "days": ([c("exports.col.when"), c("exports.col.families"), c("exports.col.notified"),
+                  c("exports.col.confirmed"), c("exports.col.picked_up"),
+                  c("exports.col.no_show")], day_rows),
+    }
+
+
+async def progress_report(
+    session: AsyncSession, program_id: int, fmt: Literal["pdf", "xlsx"] = "pdf", *,
+    now: datetime, locale: str | None = "es", catalogs: Catalogs | None = None,
+    font_dirs: Sequence[Path] = FONT_DIRS,
+) -> ExportFile:
+    """The figures of the *informe de avance* as a PDF (with the attendance chart) or a
+    workbook (a sheet per table, the chart beside the sessions)."""
+    program = await _program(session, program_id)
+    ctx = Ctx(catalogs, locale, program.timezone, now)
+    tpl = _template(program)
+    figures = await progress_figures(session, program_id, now)
+    bodies = {b.id: b for b in (await session.scalars(
+        select(Body).where(Body.program_id == program_id))).all()}
+    tables = _progress_tables(figures, ctx, tpl, bodies)
+    chart = _chart_for(figures, ctx, tpl, font_dirs)
+    title = ctx.t("exports.progress.title")
+    details = [
+        (ctx.t("exports.label.as_of"), ctx.long_date(ctx.now)),
+        (ctx.t("exports.label.month"), ctx.t(
+            "exports.progress.month_of", month=str(figures["month"]),
+            total=str(figures["duration_months"] or "?"))),
+    ]
+    if figures["next_report"] is not None:
+        r = figures["next_report"]
+        details.append((ctx.t("exports.label.next_report"), ctx.t(
+            "exports.progress.report_due", month=str(r["month"]), date=ctx.long_date(r["due"]))))
+    stem = f"{ctx.t('exports.file.progress')}-{figures['today'].isoformat()}"
+    sections = [("exports.progress.section_summary", "summary"),
+                ("exports.progress.section_bodies", "bodies"),
+                ("exports.progress.section_kinds", "kinds"),
+                ("exports.progress.section_sessions", "sessions"),
+                ("exports.progress.section_days", "days")]
+
+    if fmt == "xlsx":
+        from openpyxl.drawing.image import Image as XLImage
+
+        wb = _new_workbook(ctx, title)
+        first = True
+        for key, table in sections:
+            ws = wb.active if first else wb.create_sheet()
+            first = False
+            ws.title = _sheet_title(ctx.t(key))
+            headers, rows = tables[table]
+            _write_sheet(ws, headers, rows, ctx)
+            if table == "sessions":
+                image = XLImage(io.BytesIO(chart))
+                image.width, image.height = CHART_SIZE[0] // 2, CHART_SIZE[1] // 2
+                ws.add_image(image, f"{chr(ord('A') + len(headers) + 1)}2")
+        _about_sheet(wb, ctx, program.name, title, details)
+        return ExportFile(f"{stem}.xlsx", _workbook_bytes(wb), MIME["xlsx"])
+    if fmt != "pdf":
+        raise ValueError(f"unknown format {fmt!r}")
+
+    pdf = _new_pdf(ctx, font_dirs, title=title, running_title=f"{title} · {program.name}")
+    pdf.add_page()
+    pdf.heading(program.name, title, details)
+    widths = {
+        "summary": (120, 30), "bodies": (50, 24, 28, 28, 22, 34),
+        "kinds": (62, 20, 24, 24, 34, 22), "sessions": (42, 54, 30, 18, 18, 18, 22),
+        "days": (66, 24, 24, 24, 24, 24),
+    }
+    right = {"summary": (1,), "bodies": (1, 2, 3, 5), "kinds": (1, 2, 3),
+             "sessions": (3, 4, 5, 6), "days": (1, 2, 3, 4, 5)}
+    for key, table in sections:
+        headers, rows = tables[table]
+        if table == "sessions":
+            # The chart carries its own title, so it needs no section heading.
+            chart_h = pdf.epw * CHART_SIZE[1] / CHART_SIZE[0]
+            if pdf.get_y() + chart_h + 4 > pdf.h - 20:
+                pdf.add_page()
+            pdf.ln(3)
+            pdf.image(io.BytesIO(chart), x=pdf.l_margin, w=pdf.epw)
+            pdf.ln(2)
+        pdf.section(ctx.t(key))
+        if not rows:
+            pdf.para(ctx.t("exports.progress.none"), color=_MUTED)
+            continue
+        w = widths[table]
+        scale = pdf.epw / sum(w)
+        pdf.grid(headers, [[ctx.text(v) for v in row] for row in rows],
+                 [x * scale for x in w],
+                 aligns=["RIGHT" if i in right[table] else "LEFT" for i in range(len(w))])
+    pdf.ln(2)
+    pdf.para(ctx.t("exports.progress.method"), 8, _MUTED)
+    return ExportFile(f"{stem}.pdf", bytes(pdf.output()), MIME["pdf"])
