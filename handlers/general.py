@@ -5,7 +5,7 @@ from __future__ import annotations
 from handlers.core import Router, Turn
 from handlers.events import Button, EventKind
 from locales import Msg
-from storage.models import ADMIN_ROLES, Role
+from storage.models import Role
 
 router = Router()
 
@@ -13,9 +13,9 @@ HELP_BY_ROLE = {
     Role.GESTORA: "help.admin",
     Role.COORDINADORA: "help.admin",
     Role.RECINTO: "help.recinto",
+    Role.REPRESENTANTE: "help.representative",
     Role.GRUPO_MOTOR: "help.member",
     Role.CONSEJO_LOCAL: "help.member",
-    Role.REPRESENTANTE: "help.representative",
     Role.FAMILIA: "help.family",
 }
 
@@ -27,8 +27,10 @@ async def help_(turn: Turn) -> None:
     for role, key in HELP_BY_ROLE.items():
         if role in roles and Msg(key) not in sections:
             sections.append(Msg(key))
-    if roles & ADMIN_ROLES and Msg("help.admin") not in sections:
-        sections.append(Msg("help.admin"))
+    if Msg("help.representative") in sections and Msg("help.member") in sections:
+        sections.remove(Msg("help.member"))  # the representative's lines already say it
+    if Msg("help.admin") in sections and Msg("help.recinto") in sections:
+        sections.remove(Msg("help.recinto"))
     turn.say("help.intro", sections=sections)
 
 
