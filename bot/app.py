@@ -17,7 +17,7 @@ from handlers.buttons import ButtonCodec
 from handlers.core import Core, Services
 from handlers.general import build_router
 from locales import Catalogs
-from scheduler.dispatcher import Channel, Dispatcher
+from scheduler.dispatcher import Channel, Dispatcher, Limits
 from scheduler.runner import NoticeScheduler
 from storage import db, state
 from storage.clock import Clock, SystemClock
@@ -112,7 +112,10 @@ async def run_telegram(app: App, *, poll: bool = True) -> None:
     try:
         me = await bot.get_me()
         app.services.bot_username = me.username
-        channel = TelegramChannel(bot, app.catalogs, app.services.buttons, settings.timezone)
+        channel = TelegramChannel(
+            bot, app.catalogs, app.services.buttons, settings.timezone,
+            limits=Limits(per_second=settings.telegram_messages_per_second),
+        )
         outbox = app.outbox([channel])
         await outbox.start()
         sched = start_scheduler(app, outbox)

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
     webhook_listen: str = "0.0.0.0:8080"
     admin_telegram_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    # Above Telegram's free 30 messages/s, broadcasts are sent as paid broadcasts (up to
+    # 1,000/s, billed in Stars to the bot's balance): an operator's deliberate choice.
+    telegram_messages_per_second: float = Field(default=30.0, gt=0, le=1000)
 
     @field_validator("telegram_bot_token", mode="before")
     @classmethod

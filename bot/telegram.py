@@ -40,6 +40,7 @@ from scheduler.dispatcher import (
     Blocked,
     Delivered,
     Limits,
+    NotDelivered,
     Rejected,
     Result,
     RetryAfter,
@@ -53,6 +54,8 @@ from storage.models import OutboxMessage
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"
 CAPTION_LIMIT = 1024
+FREE_PER_SECOND = 30
+PROBE_REACH = 5  # messages the person may have written since the last one we know of
 
 UNSUPPORTED_KINDS = (
     "sticker", "photo", "voice", "video", "video_note", "audio", "animation", "location",
@@ -77,6 +80,7 @@ def message_to_event(message: Message, update_id: int | None) -> Incoming:
         channel=CHANNEL,
         address=str(message.chat.id),
         update_id=update_id,
+        message_id=message.message_id,
         sender_name=user.full_name if user else None,
         sender_locale=user.language_code if user else None,
         sender_id=str(user.id) if user else None,
@@ -133,6 +137,9 @@ class TelegramChannel:
     def is_group(self, address: str) -> bool:
         return address.startswith("-")
 
+    def _paid(self, row: OutboxMessage) -> bool:
+        return (self.limits.per_second or 0) > FREE_PER_SECOND and row.kind != "reply"
+
     def _markup(self, out: Outgoing, row: OutboxMessage, locale: str | None) -> Any:
         if out.ask_contact is not None:
             label = self.catalogs.render(out.ask_contact, locale, self.timezone)
@@ -181,9 +188,14 @@ class TelegramChannel:
                         raise
                 return Delivered(out.edit_ref)
             else:
-                sent = await self.bot.send_message(chat_id, text or "…", reply_markup=markup)
+                sent = await self.bot.send_message(
+                    chat_id, text or "…", reply_markup=markup,
+                    allow_paid_broadcast=True if self._paid(row) else None,
+                )
             if out.location is not None:
-                await self.bot.send_location(chat_id, *out.location)
+                pin = await self.bot.send_location(chat_id, *out.location)
+                # Both numbers are kept: a restart's probe must know every message it used.
+                return Delivered(f"{sent.message_id}/{pin.message_id}")
             return Delivered(str(sent.message_id))
         except TelegramRetryAfter as exc:
             return RetryAfter(float(exc.retry_after))
@@ -195,6 +207,39 @@ class TelegramChannel:
             return Rejected(exc.message)
         except TelegramUnauthorizedError as exc:
             return Transient(f"unauthorized: {exc.message}")
+
+
+    async def probe(self, row: OutboxMessage, after: int | None
+                    ) -> Delivered | NotDelivered | None:
+        """Did a message in flight when the process died arrive? A private chat numbers its
+        messages in sequence, so the next number after the last one known is either ours
+        (editing it to the markup it already has answers "not modified"), the person's
+        ("can't be edited": look one further), or not there ("not found": it never left)."""
+        out = Outgoing.from_json(row.payload)
+        if out.edit_ref is not None:
+            return NotDelivered()  # an edit done twice changes nothing
+        if after is None or out.location is not None or self.is_group(row.address):
+            return None
+        markup = self._markup(out, row, row.locale)
+        inline = markup if isinstance(markup, InlineKeyboardMarkup) else None
+        for message_id in range(after + 1, after + 1 + PROBE_REACH):
+            try:
+                await self.bot.edit_message_reply_markup(
+                    chat_id=int(row.address), message_id=message_id, reply_markup=inline)
+                return Delivered(str(message_id))
+            except TelegramBadRequest as exc:
+                text = exc.message.lower()
+                if "not modified" in text:
+                    return Delivered(str(message_id))
+                if "can't be edited" in text:
+                    continue
+                if "not found" in text:
+                    return NotDelivered()
+                return None
+            except (TelegramNetworkError, TelegramServerError, TelegramForbiddenError,
+                    TimeoutError):
+                return None
+        return None
 
 
 class TelegramRuntime:

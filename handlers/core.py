@@ -194,7 +194,8 @@ class Core:
                 )
             if not person.reachable:
                 person.reachable, person.unreachable_reason = True, None
-            await people.touch_address(session, event.channel, event.address, now)
+            await people.touch_address(session, event.channel, event.address, now,
+                                       event.message_id)
             convo = await people.conversation(session, person.id, now)
             turn = Turn(s, session, event, person, convo, now)
             try:

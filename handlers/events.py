@@ -38,6 +38,7 @@ class Incoming:
     args: str | None = None
     button: str | None = None  # the raw, still-signed button payload
     message_ref: str | None = None  # the message a button belongs to, for editing it
+    message_id: int | None = None  # the platform's number of the person's own message
     contact_phone: str | None = None
     contact_is_own: bool = False
     document: DocumentRef | None = None

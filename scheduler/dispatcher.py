@@ -7,7 +7,6 @@ import asyncio
 import logging
 import random
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -52,6 +51,11 @@ class Rejected:
     reason: str
 
 
+@dataclass(frozen=True)
+class NotDelivered:
+    """What a channel's probe says of a message that never reached the person."""
+
+
 Result = Delivered | RetryAfter | Transient | Blocked | Rejected
 
 
@@ -73,6 +77,14 @@ class Channel(Protocol):
     async def deliver(self, message: OutboxMessage) -> Result: ...
 
     def is_group(self, address: str) -> bool: ...
+
+
+class Probing(Protocol):
+    async def probe(self, message: OutboxMessage, after: int | None
+                    ) -> Delivered | NotDelivered | None:
+        """Whether a message in flight when a process died reached the person: Delivered,
+        NotDelivered, or None when the channel cannot tell."""
+        ...
 
 
 # --- rate limiting (real time, not the domain clock: it is about the wire) ----------------
@@ -140,6 +152,9 @@ class ChatBuckets:
 # --- the dispatcher -----------------------------------------------------------------------
 
 
+HEARTBEAT_EVERY = 10.0  # seconds; see storage.outbox.HEARTBEAT_STALE
+
+
 def backoff(attempts: int, rng: random.Random) -> float:
     base = min(300.0, 2.0 ** max(0, attempts - 1))
     return base * (0.75 + rng.random() / 2)
@@ -163,7 +178,7 @@ class Dispatcher:
         self.sessions = sessions
         self.clock = clock
         self.channels = {c.name: c for c in channels}
-        self.worker_id = worker_id or f"w-{uuid.uuid4().hex[:12]}"
+        self.worker_id = worker_id or outbox.worker_identity()
         self.concurrency = concurrency
         self.lease = lease
         self.max_attempts = max_attempts
@@ -183,14 +198,52 @@ class Dispatcher:
     # lifecycle -----------------------------------------------------------------------
 
     async def recover(self) -> int:
+        """Settle rows a dead process was sending. Where the channel can tell whether the
+        message arrived, it is marked sent or sent again; otherwise it is marked uncertain
+        and never resent, because sending twice is worse than asking the gestora to check.
+        Returns how many rows were left uncertain."""
+        now = self.clock.now()
         async with self.sessions() as s:
-            n = await outbox.abandoned_to_uncertain(s, self.clock.now(), self.worker_id)
+            rows = await outbox.take_over_abandoned(s, self.worker_id, now, self.lease)
             await s.commit()
-        if n:
-            log.warning("%d message(s) were being sent when Convoca stopped; marked uncertain", n)
-        return n
+        if not rows:
+            return 0
+        uncertain = 0
+        by_chat: dict[tuple[str, str], list[OutboxMessage]] = {}
+        for row in rows:
+            by_chat.setdefault((row.channel, row.address), []).append(row)
+        for (chan, address), chat_rows in by_chat.items():
+            channel = self.channels.get(chan)
+            probe = getattr(channel, "probe", None)
+            async with self.sessions() as s:
+                after = await outbox.last_known_message(s, chan, address) if probe else None
+            for row in chat_rows:
+                verdict = None
+                if probe is not None:
+                    try:
+                        verdict = await probe(row, after)
+                    except Exception:  # a probe that fails knows nothing
+                        log.exception("probing outbox row %s failed", row.id)
+                async with self.sessions() as s:
+                    if isinstance(verdict, Delivered):
+                        await outbox.mark_sent(s, row.id, now, verdict.platform_id)
+                        ids = [int(p) for p in str(verdict.platform_id).split("/") if p.isdigit()]
+                        after = max([after or 0, *ids])
+                    elif isinstance(verdict, NotDelivered):
+                        await outbox.mark_retry(s, row.id, now, "not delivered before a restart")
+                    else:
+                        await outbox.mark_final(s, row.id, OutboxStatus.UNCERTAIN,
+                                                outbox.UNCERTAIN_REASON)
+                        uncertain += 1
+                    await s.commit()
+        log.warning("settled %d message(s) a stopped process was sending; %d uncertain",
+                    len(rows), uncertain)
+        return uncertain
 
     async def start(self) -> None:
+        async with self.sessions() as s:
+            await outbox.register_worker(s, self.worker_id, self.clock.now())
+            await s.commit()
         await self.recover()
         self._stopping = False
         self._task = asyncio.create_task(self._run(), name="outbox-dispatcher")
@@ -201,6 +254,9 @@ class Dispatcher:
         if self._task:
             await self._task
             self._task = None
+        async with self.sessions() as s:
+            await outbox.unregister_worker(s, self.worker_id)
+            await s.commit()
 
     def wake(self) -> None:
         self._wake.set()
@@ -209,8 +265,11 @@ class Dispatcher:
         last_sweep = self._monotonic()
         while not self._stopping:
             try:
-                if self._monotonic() - last_sweep > self.lease.total_seconds() / 2:
+                if self._monotonic() - last_sweep > HEARTBEAT_EVERY:
                     last_sweep = self._monotonic()
+                    async with self.sessions() as s:
+                        await outbox.heartbeat(s, self.worker_id, self.clock.now())
+                        await s.commit()
                     await self.recover()
                 handled = await self.run_once()
             except Exception:  # a bad row or a lost connection must not stop delivery

@@ -207,6 +207,9 @@ class ChannelAddress(Base):
     address: Mapped[str] = mapped_column(String(64))
     # WhatsApp allows free-form messages only within 24 h of the person's last message.
     last_inbound_at: Mapped[datetime | None]
+    # Telegram numbers a private chat's messages in sequence: knowing the last one lets a
+    # restart find out whether a message in flight when the process died was delivered.
+    last_inbound_message_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
 
     person: Mapped[Person] = relationship(back_populates="addresses")
@@ -458,7 +461,10 @@ class OutboxMessage(Base):
     channel renders it its own way (WhatsApp needs a template outside its 24-hour window)."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "not_before"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "not_before"),
+        Index("ix_outbox_chat", "channel", "address"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
     person_id: Mapped[int | None] = _fk("people.id", ondelete="SET NULL", index=True)
@@ -479,6 +485,15 @@ class OutboxMessage(Base):
     batch: Mapped[str | None] = mapped_column(String(64), index=True)  # a broadcast's id
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+
+
+class Worker(Base):
+    """A running dispatcher, so another one can tell when it died holding rows."""
+
+    __tablename__ = "workers"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
 
 
 class ProcessedUpdate(Base):

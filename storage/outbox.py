@@ -3,16 +3,19 @@ the caller's unit of work does."""
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import OutboxMessage, OutboxStatus, Person
+from storage.models import OutboxMessage, OutboxStatus, Person, Worker
 
 
 @dataclass(frozen=True)
@@ -115,23 +118,102 @@ async def claim(
     return list((await session.scalars(stmt)).all())
 
 
-async def abandoned_to_uncertain(session: AsyncSession, now: datetime, worker: str) -> int:
-    """Rows a dead process was sending: we cannot know whether they left, and sending twice is
-    worse than asking the gestora to check, so they are never resent."""
-    stmt = (
-        update(OutboxMessage)
-        .where(
-            OutboxMessage.status == OutboxStatus.SENDING,
-            or_(OutboxMessage.claimed_until < now, OutboxMessage.claimed_by.is_(None)),
-            OutboxMessage.claimed_by != worker,
+UNCERTAIN_REASON = "process stopped while sending; not resent to avoid a duplicate"
+HEARTBEAT_STALE = timedelta(seconds=45)
+
+
+def worker_identity() -> str:
+    """host:pid:random, so a restart on the same machine can tell its predecessor is gone."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def is_dead(worker_id: str | None, heartbeat_at: datetime | None, lease_until: datetime | None,
+            now: datetime) -> bool:
+    if worker_id is None or (lease_until is not None and lease_until < now):
+        return True
+    if heartbeat_at is not None and now - heartbeat_at > HEARTBEAT_STALE:
+        return True
+    host, _, rest = worker_id.partition(":")
+    pid = rest.partition(":")[0]
+    return host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid))
+
+
+async def register_worker(session: AsyncSession, worker: str, now: datetime) -> None:
+    session.add(Worker(id=worker, started_at=now, heartbeat_at=now))
+
+
+async def heartbeat(session: AsyncSession, worker: str, now: datetime) -> None:
+    await session.execute(update(Worker).where(Worker.id == worker).values(heartbeat_at=now)
+                          .execution_options(synchronize_session=False))
+
+
+async def unregister_worker(session: AsyncSession, worker: str) -> None:
+    await session.execute(delete(Worker).where(Worker.id == worker))
+
+
+async def take_over_abandoned(session: AsyncSession, worker: str, now: datetime,
+                              lease: timedelta) -> list[OutboxMessage]:
+    """Rows a dead process was sending, now claimed by this worker to settle them."""
+    rows = list((await session.scalars(
+        select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.SENDING,
+                                    or_(OutboxMessage.claimed_by.is_(None),
+                                        OutboxMessage.claimed_by != worker))
+    )).all())
+    if not rows:
+        return []
+    beats = {w.id: w.heartbeat_at for w in (await session.scalars(
+        select(Worker).where(Worker.id.in_({r.claimed_by for r in rows if r.claimed_by}))
+    )).all()}
+    dead = [r for r in rows
+            if is_dead(r.claimed_by, beats.get(r.claimed_by or ""), r.claimed_until, now)]
+    taken = []
+    for r in dead:
+        result = await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == r.id, OutboxMessage.status == OutboxStatus.SENDING,
+                   OutboxMessage.claimed_by.is_(None) if r.claimed_by is None
+                   else OutboxMessage.claimed_by == r.claimed_by)
+            .values(claimed_by=worker, claimed_until=now + lease)
+            .execution_options(synchronize_session=False)
         )
-        .values(
-            status=OutboxStatus.UNCERTAIN,
-            last_error="process stopped while sending; not resent to avoid a duplicate",
-        )
-        .execution_options(synchronize_session=False)
-    )
-    return (await session.execute(stmt)).rowcount or 0
+        if result.rowcount:
+            taken.append(r)
+    for w in {r.claimed_by for r in dead if r.claimed_by}:
+        await session.execute(delete(Worker).where(Worker.id == w))
+    return sorted(taken, key=lambda r: r.id)
+
+
+async def last_known_message(session: AsyncSession, channel: str, address: str) -> int | None:
+    """The highest message number known in a chat: ours that were delivered, or the person's."""
+    from storage.models import ChannelAddress
+
+    ids = [
+        int(part)
+        for pid in (await session.scalars(
+            select(OutboxMessage.platform_message_id).where(
+                OutboxMessage.channel == channel, OutboxMessage.address == address,
+                OutboxMessage.status == OutboxStatus.SENT,
+                OutboxMessage.platform_message_id.is_not(None))
+        )).all()
+        for part in str(pid).split("/")
+        if part.isdigit()
+    ]
+    inbound = await session.scalar(
+        select(ChannelAddress.last_inbound_message_id).where(
+            ChannelAddress.channel == channel, ChannelAddress.address == address))
+    if inbound is not None:
+        ids.append(int(inbound))
+    return max(ids) if ids else None
 
 
 async def mark_sent(

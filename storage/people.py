@@ -38,11 +38,15 @@ async def create_with_address(
     return person
 
 
-async def touch_address(session: AsyncSession, channel: str, address: str, now: datetime) -> None:
+async def touch_address(session: AsyncSession, channel: str, address: str, now: datetime,
+                        message_id: int | None = None) -> None:
+    values: dict[str, Any] = {"last_inbound_at": now}
+    if message_id is not None:
+        values["last_inbound_message_id"] = message_id
     await session.execute(
         update(ChannelAddress)
         .where(ChannelAddress.channel == channel, ChannelAddress.address == address)
-        .values(last_inbound_at=now)
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
 

@@ -1432,6 +1432,14 @@ class FakeTelegram:
         self._store(message)
         return self.push_update({"message": message})
 
+    def past_message(self, chat_id: int, text: str) -> dict[str, Any]:
+        """A message the person sent before the test began: it is in the chat's history and
+        uses up a message number, but no update is queued for it."""
+        info = self._chat(int(chat_id))
+        message = {"message_id": self._next_mid(info.id), "from": info.user(),
+                   "chat": info.chat(), "date": int(time.time()), "text": text}
+        return self._store(message)
+
     def message(
         self, chat_id: int, text: str, *, first_name: str | None = None,
         language_code: str | None = None, entities: list[dict[str, Any]] | None = None,
@@ -2031,6 +2039,8 @@ class FakeTelegram:
         message = self._messages.get(params.get("chat_id"), {}).get(params.get("message_id"))
         if message is None:
             raise _ApiError(400, f"Bad Request: message to {action} not found")
+        if action == "edit" and message.get("from", {}).get("id") != self.bot_id:
+            raise _ApiError(400, "Bad Request: message can't be edited")
         return message
 
     def _apply_edit(self, message: dict[str, Any], changes: dict[str, Any],
