@@ -59,6 +59,9 @@ class Notice:
     subject: dict[str, Any] = field(default_factory=dict)
     urgent: bool = False
     essential: bool = False
+    # Notices of one group say the same thing at different times (the evening before, two
+    # hours before): when several are due at once, after downtime, only the latest is sent.
+    group: str | None = None
 
     def makes_sense(self, now: datetime) -> bool:
         return self.expires_at is None or now < self.expires_at
@@ -143,11 +146,13 @@ class Planner:
                 # Someone who confirmed after the evening reminder's time needs no reminder.
                 if eve >= since and eve < meeting.starts_at:
                     out.append(Notice("meeting_reminder", rsvp.person_id, f"remind:{base}:eve",
-                                      out_of_quiet(eve, zone, rem), meeting.starts_at, subject))
+                                      out_of_quiet(eve, zone, rem), meeting.starts_at, subject,
+                                      group=f"remind:{base}"))
                 soon = meeting.starts_at - timedelta(hours=rem.meeting.hours_before)
                 if rem.meeting.hours_before and soon >= since:
                     out.append(Notice("meeting_reminder", rsvp.person_id, f"remind:{base}:soon",
-                                      soon, meeting.starts_at, subject, urgent=True))
+                                      soon, meeting.starts_at, subject, urgent=True,
+                                      group=f"remind:{base}"))
             elif rsvp.answer is None:
                 for days in rem.non_responders.days_before:
                     fire = at_local(starts_local.date() - timedelta(days=days), REASK_AT, zone)
@@ -155,7 +160,7 @@ class Planner:
                     if fire >= rsvp.invited_at + timedelta(hours=12) and fire < meeting.starts_at:
                         out.append(Notice("meeting_reask", rsvp.person_id,
                                           f"reask:{base}:d{days}", fire, meeting.starts_at,
-                                          subject))
+                                          subject, group=f"reask:{base}"))
         return out
 
     # pickups ---------------------------------------------------------------------------
@@ -199,12 +204,13 @@ class Planner:
             eve = at_local(day_local - timedelta(days=1), p.evening_before_at, zone)
             if eve > day.created_at:
                 out.append(Notice("pickup_evening", pid, f"pickup:{pickup.id}:eve", eve,
-                                  day.window_start, subject))
+                                  day.window_start, subject, group=f"pickup:{pickup.id}:remind"))
             morning = min(at_local(day_local, p.morning_of_at, zone),
                           day.window_start - timedelta(hours=1))
             if morning > day.created_at:
                 out.append(Notice("pickup_morning", pid, f"pickup:{pickup.id}:morning",
-                                  out_of_quiet(morning, zone, rem), day.window_end, subject))
+                                  out_of_quiet(morning, zone, rem), day.window_end, subject,
+                                  group=f"pickup:{pickup.id}:remind"))
             # Only where the staff kept the day's list is "we missed you" known to be true.
             if pickup.status != PickupStatus.PROXY and day.id in marked_days:
                 missed = day.window_end + timedelta(minutes=30)
@@ -257,7 +263,8 @@ class Planner:
                 fire = at_local(m.due - timedelta(days=days), MILESTONE_AT, zone)
                 for pid in team:
                     out.append(Notice("milestone_soon", pid, f"ms:{m.id}:{m.due}:d{days}:p{pid}",
-                                      fire, end_of_due, {**subject, "days": days}))
+                                      fire, end_of_due, {**subject, "days": days},
+                                      group=f"ms:{m.id}:{m.due}:p{pid}"))
             overdue = at_local(m.due + timedelta(days=1), MILESTONE_AT, zone)
             for pid in team:
                 out.append(Notice("milestone_overdue", pid, f"mo:{m.id}:{m.due}:p{pid}", overdue,

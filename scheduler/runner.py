@@ -33,6 +33,14 @@ class TickResult:
     dropped: list[Notice]
 
 
+def _latest_of_each_group(notices: list[Notice]) -> dict[str, Notice]:
+    latest: dict[str, Notice] = {}
+    for n in notices:
+        if n.group is not None and (n.group not in latest or n.fire_at > latest[n.group].fire_at):
+            latest[n.group] = n
+    return latest
+
+
 class NoticeScheduler:
     def __init__(
         self,
@@ -60,17 +68,22 @@ class NoticeScheduler:
         async with self.sessions() as s:
             notices = await Planner(s).due(now)
             have = await outbox.existing_keys(s, [n.key for n in notices])
-            for n in notices:
+            fresh = [n for n in notices if n.key not in have]
+            latest = _latest_of_each_group(fresh)
+            for n in fresh:
                 if n.key in have:
                     continue
                 have.add(n.key)
+                reason = None
                 if not n.makes_sense(now):
-                    log.info("dropped %s for person %s: due %s, no longer makes sense",
-                             n.kind, n.person_id, n.fire_at.isoformat())
+                    reason = f"due {n.fire_at.isoformat()}, no longer makes sense"
+                elif n.group is not None and latest[n.group] is not n:
+                    reason = f"superseded by {latest[n.group].key}"
+                if reason is not None:
+                    log.info("dropped %s for person %s (%s)", n.kind, n.person_id, reason)
                     await outbox.enqueue_for_person(
                         s, n.person_id, {}, key=n.key, kind=n.kind, now=now,
-                        status=OutboxStatus.DROPPED, essential=True,
-                        reason=f"due {n.fire_at.isoformat()} while Convoca was not running",
+                        status=OutboxStatus.DROPPED, essential=True, reason=reason,
                     )
                     dropped.append(n)
                     continue

@@ -277,3 +277,19 @@ async def test_planner_window_is_empty_without_programmes(any_db_url: str) -> No
     async with db.session_factory(engine)() as s:
         assert await Planner(s).due(datetime(2026, 1, 1, tzinfo=UTC)) == []
     await engine.dispose()
+
+
+async def test_after_downtime_only_the_latest_of_a_reminder_group_is_sent(world) -> None:
+    sessions, clock, ids = world
+    await add_meeting(sessions, clock, ids["program"], local(date(2026, 3, 4), 18), ids["member"],
+                      RsvpAnswer.YES)
+    # Down from Monday noon until Wednesday 16:30: both the evening-before and the
+    # two-hours-before reminders are due; one reminder is enough.
+    clock.set(local(date(2026, 3, 4), 16, 30))
+    result = await NoticeScheduler(sessions, clock, stub_compose).tick()
+    assert [n.key.rsplit(":", 1)[-1] for n in result.queued if n.kind == "meeting_reminder"] == [
+        "soon"]
+    [dropped] = [n for n in result.dropped if n.kind == "meeting_reminder"]
+    assert dropped.key.endswith(":eve")
+    rows = {r.idempotency_key: r for r in await queued(sessions, "meeting_reminder")}
+    assert rows[dropped.key].last_error.startswith("superseded by")
