@@ -56,12 +56,13 @@ router.fallback = fallback
 
 
 def build_router() -> Router:
-    from handlers import admin, meetings, pickups, privacy, registration, widgets
+    from handlers import admin, forms, meetings, pickups, privacy, registration, widgets
 
     return (
         Router()
         .include(router)
         .include(registration.router)
+        .include(forms.router)
         .include(meetings.router)
         .include(pickups.router)
         .include(privacy.router)

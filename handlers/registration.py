@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from handlers import forms
 from handlers.core import Router, Turn
 from handlers.events import Button, EventKind
 from locales import Msg, Raw
@@ -112,6 +113,10 @@ async def _redeem(turn: Turn, code: str) -> None:
         return
     turn.audit("linked", entity=linked.kind, via="code")
     turn.go(None)
+    if linked.kind == "form_response" and linked.target_id is not None:
+        # A co-signature link: the person came to sign, so the form is what they see next.
+        await forms.begin_cosign(turn, linked.target_id)
+        return
     turn.say(f"link.done_{linked.kind}", name=Raw(linked.name), remove_keyboard=True)
 
 

@@ -32,7 +32,6 @@ import re
 import string
 import unicodedata
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import date, datetime
 from os import PathLike
 from pathlib import Path
@@ -807,9 +806,10 @@ def set_answer(response: FormResponse, key: str, value: Any, now: datetime) -> N
 
 
 async def submit(session: AsyncSession, response: FormResponse, form: Form, *,
-                 person_id: int, signed_name: str, now: datetime) -> FormSignature:
-    """Seal a draft with its first signature; a correction supersedes the version it
-    corrects only now, so the organisation always has one valid form."""
+                 person_id: int, signed_name: str | None, now: datetime) -> FormSignature | None:
+    """Seal a draft with its first signature (forms without a declaration take none); a
+    correction supersedes the version it corrects only now, so the organisation always
+    has one valid form."""
     response.answers = form.pruned(response.answers or {})
     response.status = FormStatus.SUBMITTED
     response.submitted_at = now
@@ -817,9 +817,17 @@ async def submit(session: AsyncSession, response: FormResponse, form: Form, *,
     response.current = None
     if response.supersedes_id is not None:
         old = await session.get(FormResponse, response.supersedes_id)
-        if old is not None and old.status == FormStatus.SUBMITTED:
-            old.status = FormStatus.SUPERSEDED
-            old.updated_at = now
+        # Someone else's correction may have been sealed meanwhile: this one replaces that,
+        # so the versions stay one line and only the newest is valid.
+        latest = await current_version(session, old) if old is not None else None
+        if latest is not None and latest.id != response.id:
+            response.supersedes_id = latest.id
+            response.version = latest.version + 1
+            latest.status = FormStatus.SUPERSEDED
+            latest.updated_at = now
+    if signed_name is None:
+        await session.flush()
+        return None
     return await sign(session, response, person_id=person_id, signed_name=signed_name, now=now)
 
 

@@ -1,4 +1,5 @@
-"""Deep-link codes that bind a chat to an organisation, a body or a family."""
+"""Deep-link codes that bind a chat to an organisation, a body or a family, or bring a
+second representative to co-sign a form response."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from storage import people
 from storage.models import (
     Body,
     Family,
+    FormResponse,
+    FormStatus,
     LinkCode,
     Membership,
     Organization,
@@ -23,7 +26,7 @@ from storage.models import (
 
 # No 0/O or 1/I/L: codes are also read aloud and typed from paper.
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
-TARGETS = ("organization", "body", "family")
+TARGETS = ("organization", "body", "family", "form_response")
 
 
 def new_code(length: int = 8) -> str:
@@ -59,9 +62,10 @@ def normalise(text: str) -> str:
 
 @dataclass(frozen=True)
 class Linked:
-    kind: str  # organization | body | family
+    kind: str  # organization | body | family | form_response
     name: str
     role: str
+    target_id: int | None = None
 
 
 async def redeem(session: AsyncSession, code: str, person: Person, now: datetime) -> Linked | None:
@@ -76,13 +80,7 @@ async def redeem(session: AsyncSession, code: str, person: Person, now: datetime
     if link.target_kind == "organization":
         org = await session.get(Organization, link.target_id)
         if org:
-            exists = await session.scalar(
-                select(Representative.id).where(
-                    Representative.organization_id == org.id, Representative.person_id == person.id
-                )
-            )
-            if not exists:
-                session.add(Representative(organization_id=org.id, person_id=person.id))
+            await _add_representative(session, org.id, person.id)
             result = Linked("organization", org.name, Role.REPRESENTANTE)
     elif link.target_kind == "body":
         body = await session.get(Body, link.target_id)
@@ -103,12 +101,32 @@ async def redeem(session: AsyncSession, code: str, person: Person, now: datetime
             person.name = person.name or fam.name
             person.phone = person.phone or fam.phone
             result = Linked("family", fam.name, Role.FAMILIA)
+    elif link.target_kind == "form_response":
+        resp = await session.get(FormResponse, link.target_id)
+        if resp and resp.status != FormStatus.DRAFT:
+            # Whoever co-signs an organisation's form represents it too.
+            org = await session.get(Organization, resp.organization_id) \
+                if resp.organization_id else None
+            if org is not None:
+                await _add_representative(session, org.id, person.id)
+            result = Linked("form_response", org.name if org else "", Role.REPRESENTANTE,
+                            target_id=resp.id)
     if result is None:
         return None
     link.uses += 1
     person.program_id = person.program_id or link.program_id
     await people.grant(session, person, result.role, link.program_id, now)
     return result
+
+
+async def _add_representative(session: AsyncSession, org_id: int, person_id: int) -> None:
+    exists = await session.scalar(
+        select(Representative.id).where(
+            Representative.organization_id == org_id, Representative.person_id == person_id
+        )
+    )
+    if not exists:
+        session.add(Representative(organization_id=org_id, person_id=person_id))
 
 
 async def family_by_phone(session: AsyncSession, phone: str) -> Family | None:
