@@ -52,13 +52,20 @@ async def compose(session: AsyncSession, notice: Notice) -> dict[str, Any] | Non
 
 @builder("milestone_soon", "milestone_overdue")
 async def milestone(session: AsyncSession, n: Notice) -> Outgoing | None:
-    m = await session.get(Milestone, n.subject["milestone_id"])
-    if m is None or m.done_at is not None or m.due.isoformat() != n.subject["due"]:
+    rows = (await session.scalars(
+        select(Milestone).where(Milestone.id.in_(n.subject["milestone_ids"]))
+        .order_by(Milestone.key)
+    )).all()
+    # Only what is still open and still due that day: marked done or moved, it is left out.
+    still = [m for m in rows if m.done_at is None and m.due.isoformat() == n.subject["due"]]
+    if not still:
         return None
-    params = {"name": Text(m.name), "due": Day(m.due)}
+    names = [Msg("notice.milestone_row", {"name": Text(m.name)}) for m in still]
+    due = Day(still[0].due)
     if n.kind == "milestone_soon":
-        return Outgoing(text=Msg("notice.milestone_soon", {**params, "count": n.subject["days"]}))
-    return Outgoing(text=Msg("notice.milestone_overdue", params))
+        return Outgoing(text=Msg("notice.milestone_soon",
+                                 {"names": names, "due": due, "count": n.subject["days"]}))
+    return Outgoing(text=Msg("notice.milestone_overdue", {"names": names, "due": due}))
 
 
 @builder("weekly_digest")

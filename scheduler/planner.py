@@ -255,19 +255,25 @@ class Planner:
                                     Milestone.due >= first, Milestone.due <= last,
                                     Milestone.done_at.is_(None))
         )).all()
-        out = []
+        # Milestones due the same day are announced together: one message, not five.
+        by_due: dict[date, list[Milestone]] = {}
         for m in milestones:
-            subject = {"milestone_id": m.id, "due": m.due.isoformat()}
-            end_of_due = at_local(m.due + timedelta(days=1), time(0, 0), zone)
+            by_due.setdefault(m.due, []).append(m)
+        out = []
+        for due, group in sorted(by_due.items()):
+            ids = sorted(m.id for m in group)
+            tag = "-".join(str(i) for i in ids)
+            subject = {"milestone_ids": ids, "due": due.isoformat()}
+            end_of_due = at_local(due + timedelta(days=1), time(0, 0), zone)
             for days in rem.milestones.days_before:
-                fire = at_local(m.due - timedelta(days=days), MILESTONE_AT, zone)
+                fire = at_local(due - timedelta(days=days), MILESTONE_AT, zone)
                 for pid in team:
-                    out.append(Notice("milestone_soon", pid, f"ms:{m.id}:{m.due}:d{days}:p{pid}",
+                    out.append(Notice("milestone_soon", pid, f"ms:{due}:{tag}:d{days}:p{pid}",
                                       fire, end_of_due, {**subject, "days": days},
-                                      group=f"ms:{m.id}:{m.due}:p{pid}"))
-            overdue = at_local(m.due + timedelta(days=1), MILESTONE_AT, zone)
+                                      group=f"ms:{due}:{tag}:p{pid}"))
+            overdue = at_local(due + timedelta(days=1), MILESTONE_AT, zone)
             for pid in team:
-                out.append(Notice("milestone_overdue", pid, f"mo:{m.id}:{m.due}:p{pid}", overdue,
+                out.append(Notice("milestone_overdue", pid, f"mo:{due}:{tag}:p{pid}", overdue,
                                   overdue + timedelta(days=7), subject))
         return out
 
