@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-from datetime import UTC
 from zoneinfo import ZoneInfo
 
 from bot.app import (
@@ -179,20 +178,30 @@ async def _admin(app: App, args: argparse.Namespace) -> int:
 
 
 async def _status(app: App, args: argparse.Namespace) -> int:
+    from scheduler.planner import HORIZON, Planner
+
+    now = app.clock.now()
     async with app.sessions() as s:
         counts = await outbox.counts(s)
-        nxt = await outbox.upcoming(s, 10)
+        queued = await outbox.upcoming(s, 10)
+        planned = sorted(await Planner(s).window(now, now + HORIZON), key=lambda n: n.fire_at)
+        have = await outbox.existing_keys(s, [n.key for n in planned])
+    cat, loc, tz = app.catalogs, None, app.settings.timezone
     kinds = sorted({k for k, _ in counts})
     statuses = ["pending", "sending", "sent", "failed", "uncertain", "dropped"]
-    print("kind".ljust(16) + "".join(st.rjust(10) for st in statuses))
+    print(cat.text(loc, "cli.status_kind").ljust(18)
+          + "".join(cat.text(loc, f"cli.status_{st}").rjust(11) for st in statuses))
     for k in kinds:
-        print(k.ljust(16) + "".join(str(counts.get((k, st), 0)).rjust(10) for st in statuses))
+        print(k.ljust(18) + "".join(str(counts.get((k, st), 0)).rjust(11) for st in statuses))
     print()
-    for row in nxt:
-        when = row.not_before.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-        print(f"{when}  {row.kind:<14} {row.channel}:{row.address}")
-    if not nxt:
-        print(app.catalogs.text(None, "cli.nothing_due"))
+    upcoming = [(row.not_before, row.kind, f"{row.channel}:{row.address}") for row in queued]
+    upcoming += [(n.fire_at, n.kind, cat.text(loc, "cli.status_person", id=str(n.person_id)))
+                 for n in planned if n.key not in have]
+    upcoming.sort(key=lambda item: item[0])
+    if not upcoming:
+        print(cat.text(loc, "cli.nothing_due"))
+        return 0
+    print(cat.text(loc, "cli.status_next"))
+    for when, kind, who in upcoming[:10]:
+        print(f"  {app.catalogs.when(when, app.settings.default_locale, tz)}  {kind:<18} {who}")
     return 0
-
-

@@ -57,6 +57,7 @@ router.fallback = fallback
 
 def build_router() -> Router:
     from handlers import admin, forms, meetings, pickups, privacy, registration, widgets
+    from handlers.admin import deliveries  # noqa: F401  (registers its section)
 
     return (
         Router()

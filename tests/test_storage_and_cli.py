@@ -110,4 +110,21 @@ async def test_cli_results_are_in_the_database(cli_env: str) -> None:
 def test_status_shows_counts(cli_env: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["status"]) == 0
     out = capsys.readouterr().out
-    assert "pending" in out and "No hay avisos pendientes." in out
+    assert "en cola" in out and "No hay avisos pendientes." in out
+
+
+def test_status_shows_the_next_notices_due(cli_env: str, capsys: pytest.CaptureFixture[str]
+                                           ) -> None:
+    from datetime import date, timedelta
+
+    soon = date.today() + timedelta(days=3)
+    assert main(["admin", "add", "77"]) == 0
+    assert main(["program", "create", "--template", "ecomercado-15m", "--start",
+                 soon.isoformat(), "--name", "Eco"]) == 0
+    capsys.readouterr()
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "Próximos avisos:" in out
+    lines = [ln for ln in out.splitlines() if ln.startswith("  ")]
+    assert 1 <= len(lines) <= 10
+    assert any("weekly_digest" in ln or "milestone_soon" in ln for ln in lines)

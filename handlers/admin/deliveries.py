@@ -1,0 +1,52 @@
+"""What did not reach people, and why: failed and uncertain deliveries for the team."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from handlers.admin import ADMIN, back_to_panel, section
+from handlers.core import Turn
+from locales import Msg, Raw, When
+from storage.models import OutboxMessage, OutboxStatus, Person
+
+SHOWN = 10
+SINCE = timedelta(days=30)
+TROUBLE = (OutboxStatus.FAILED, OutboxStatus.UNCERTAIN)
+
+
+@section("deliveries", "admin.deliveries.label", roles=ADMIN, order=90)
+async def deliveries(turn: Turn, parts: list[str]) -> None:
+    since = turn.now - SINCE
+    counts = dict((await turn.session.execute(
+        select(OutboxMessage.status, func.count())
+        .where(OutboxMessage.created_at >= since, OutboxMessage.kind != "reply")
+        .group_by(OutboxMessage.status)
+    )).all())
+    rows = (await turn.session.execute(
+        select(OutboxMessage, Person.name)
+        .outerjoin(Person, Person.id == OutboxMessage.person_id)
+        .where(OutboxMessage.status.in_(TROUBLE), OutboxMessage.created_at >= since)
+        .order_by(OutboxMessage.id.desc())
+        .limit(SHOWN)
+    )).all()
+    lines = [
+        Msg("admin.deliveries.row", {
+            "when": When(row.created_at),
+            "who": Raw(name or "—"),
+            "kind": row.kind,
+            "reason": Msg("admin.deliveries.uncertain") if row.status == OutboxStatus.UNCERTAIN
+            else Raw((row.last_error or "").strip()[:120] or "—"),
+        })
+        for row, name in rows
+    ]
+    turn.say(
+        "admin.deliveries.summary",
+        sent=counts.get(OutboxStatus.SENT, 0),
+        pending=counts.get(OutboxStatus.PENDING, 0) + counts.get(OutboxStatus.SENDING, 0),
+        failed=counts.get(OutboxStatus.FAILED, 0),
+        uncertain=counts.get(OutboxStatus.UNCERTAIN, 0),
+        rows=lines or [Msg("admin.deliveries.none")],
+        buttons=[[back_to_panel()]],
+    )
