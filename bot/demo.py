@@ -12,9 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import build_app
 from bot.config import Settings
-from handlers.events import Button, Outgoing
-from locales import Msg, Raw, When
-from storage import links, outbox, people, programs
+from handlers import notices
+from handlers.meetings import send_invitations
+from locales import When
+from scheduler.runner import NoticeScheduler
+from storage import links, people, programs
 from storage.clock import ManualClock
 from storage.models import (
     ChannelAddress,
@@ -30,7 +32,6 @@ from storage.models import (
     Program,
     Representative,
     Role,
-    Rsvp,
 )
 
 ORGANIZATIONS = [
@@ -145,21 +146,7 @@ async def seed(session: AsyncSession, now: datetime) -> Program:
     session.add_all(meetings)
     await session.flush()
     for meeting, members in ((meetings[0], reps[:5]), (meetings[1], reps[3:7])):
-        for m in members:
-            session.add(Rsvp(meeting_id=meeting.id, person_id=m.id, invited_at=now))
-            await _notice(session, m, now, f"demo:invite:{meeting.id}:{m.id}", "invitation",
-                          Outgoing(
-                              text=Msg("demo.invitation", {
-                                  "title": Raw(meeting.title or ""),
-                                  "when": When(meeting.starts_at), "place": Raw(PLACE)}),
-                              buttons=((Button(Msg("demo.rsvp_yes"), f"rsvp:{meeting.id}:y"),
-                                        Button(Msg("demo.rsvp_no"), f"rsvp:{meeting.id}:n")),),
-                          ), now)
-            await _notice(session, m, now, f"demo:remind:{meeting.id}:{m.id}", "reminder",
-                          Outgoing(text=Msg("demo.reminder", {
-                              "title": Raw(meeting.title or ""),
-                              "when": When(meeting.starts_at), "place": Raw(PLACE)})),
-                          _evening_before(meeting.starts_at, tz), expires=meeting.starts_at)
+        await send_invitations(session, meeting, [m.id for m in members], now)
 
     for week in range(3):
         day = today + timedelta(days=(3 - today.weekday()) % 7 + 7 * week)  # Thursdays
@@ -173,23 +160,6 @@ async def seed(session: AsyncSession, now: datetime) -> Program:
                 session.add(Pickup(delivery_day_id=dd.id, family_id=fam.id,
                                    status=PickupStatus.PENDING))
     return program
-
-
-def _evening_before(starts_at: datetime, tz: ZoneInfo) -> datetime:
-    day_before = starts_at.astimezone(tz).date() - timedelta(days=1)
-    return datetime.combine(day_before, time(18, 0), tz).astimezone(UTC)
-
-
-async def _notice(session: AsyncSession, person: Person, now: datetime, key: str, kind: str,
-                  out: Outgoing, at: datetime | None = None,
-                  expires: datetime | None = None) -> None:
-    addr = await session.scalar(
-        select(ChannelAddress).where(ChannelAddress.person_id == person.id)
-    )
-    assert addr is not None
-    env = outbox.Envelope(person.id, addr.channel, addr.address, out.to_json(), person.locale)
-    await outbox.enqueue(session, env, key=key, kind=kind, now=now, not_before=at,
-                         expires_at=expires)
 
 
 async def run_demo(settings: Settings, *, stdin=None, out=None,
@@ -212,13 +182,17 @@ async def run_demo(settings: Settings, *, stdin=None, out=None,
             channel.names = {a: n or a for a, n in rows.all()}
         dispatcher = app.outbox([channel])
         await dispatcher.recover()
+        # The real scheduler on the simulated clock: moving the clock is what makes it tick.
+        sched = NoticeScheduler(app.sessions, clock, notices.compose,
+                                after_queued=notices.after_queued)
         session = ConsoleSession(
             app.core, channel, dispatcher.deliver_now, dispatcher.drain, clock,
-            settings.default_locale, demo=True,
+            settings.default_locale, demo=True, on_clock_moved=sched.tick,
         )
         session.say("console.banner", database="data/demo.sqlite3")
         session.say("console.demo_help")
         session.say("console.clock", when=When(clock.now()))
+        await sched.tick()
         await dispatcher.drain()
         await session.loop(stdin)
     finally:

@@ -36,7 +36,9 @@ async def test_demo_seeds_a_programme_and_moving_the_clock_fires_reminders(
 ) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'demo.sqlite3'}"
     out = io.StringIO()
-    script = "!personas\n!persona 5\n!avanzar 1d\n!avanzar 1d\n!persona 1\n/start\n!salir\n"
+    # María José (person 5) accepts her Grupo Motor invitation; the others never answer.
+    script = ("!personas\n!persona 5\n1\n!avanzar 1d\n!avanzar 1d\n!persona 1\n/start\n"
+              "!salir\n")
     # Monday 2 March 2026, 10:00 in Santiago: the Grupo Motor meets on Wednesday at 18:00.
     start = datetime(2026, 3, 2, 13, 0, tzinfo=UTC)
     await run_demo(settings_for(url), stdin=io.StringIO(script), out=out, start=start)
@@ -48,16 +50,17 @@ async def test_demo_seeds_a_programme_and_moving_the_clock_fires_reminders(
         assert await s.scalar(select(func.count()).select_from(Organization)) == 8
         assert await s.scalar(select(func.count()).select_from(Family)) == 30
         assert await s.scalar(select(func.count()).select_from(Meeting)) == 2
-        reminders = list(await s.scalars(
-            select(OutboxMessage).where(OutboxMessage.kind == "reminder",
-                                        OutboxMessage.status == OutboxStatus.SENT)))
+        sent = list(await s.scalars(
+            select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.SENT)))
     await app.close()
     assert "Daniela Vergara (gestora)" in text and "Ahora escribes como: María José Araya" in text
     assert "Te invitamos a: Sesión mensual del Grupo Motor" in text
-    assert re.search(r"Recuerda: Sesión mensual del Grupo Motor es mañana", text)
-    assert len(reminders) == 5  # the Grupo Motor's five, the evening before; not the Consejo's
+    assert re.search(r"Recordatorio: Sesión mensual del Grupo Motor", text)
+    kinds = [r.kind for r in sent]
+    assert kinds.count("meeting_reminder") == 1  # María José, the evening before
+    assert kinds.count("meeting_reask") == 4  # the four who did not answer, the day before
     assert "Reloj simulado: martes 3 de marzo, 10:00" in text
-    assert text.index("Reloj simulado: miércoles 4 de marzo, 10:00") < text.index("Recuerda:")
+    assert text.index("Reloj simulado: miércoles 4 de marzo, 10:00") < text.index("Recordatorio:")
     assert "¿Aceptas?" in text  # person 1 is a newcomer who has not registered yet
 
 
