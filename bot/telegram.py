@@ -54,6 +54,7 @@ from storage.models import OutboxMessage
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"
 CAPTION_LIMIT = 1024
+TEXT_LIMIT = 4096
 FREE_PER_SECOND = 30
 PROBE_REACH = 5  # messages the person may have written since the last one we know of
 
@@ -61,6 +62,31 @@ UNSUPPORTED_KINDS = (
     "sticker", "photo", "voice", "video", "video_note", "audio", "animation", "location",
     "venue", "poll", "dice", "game", "story",
 )
+
+
+def utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Pieces of at most `limit` UTF-16 units (Telegram's measure), cut at line ends or
+    spaces where possible."""
+    if utf16_len(text) <= limit:
+        return [text]
+    parts, rest = [], text
+    while utf16_len(rest) > limit:
+        cut = limit
+        while utf16_len(rest[:cut]) > limit:
+            cut -= 1
+        window = rest[:cut]
+        at = max(window.rfind("\n"), window.rfind(" "))
+        if at < cut // 2:
+            at = cut
+        parts.append(rest[:at].rstrip())
+        rest = rest[at:].lstrip()
+    if rest:
+        parts.append(rest)
+    return parts
 
 
 def make_bot(token: str, api_base: str, timeout: float = 30.0) -> Bot:
@@ -188,8 +214,13 @@ class TelegramChannel:
                         raise
                 return Delivered(out.edit_ref)
             else:
+                # A long text (a form's summary with long answers) goes as several messages,
+                # the buttons on the last, rather than being refused by Telegram.
+                *first, last = split_text(text or "…", TEXT_LIMIT)
+                for part in first:
+                    await self.bot.send_message(chat_id, part)
                 sent = await self.bot.send_message(
-                    chat_id, text or "…", reply_markup=markup,
+                    chat_id, last, reply_markup=markup,
                     allow_paid_broadcast=True if self._paid(row) else None,
                 )
             if out.location is not None:

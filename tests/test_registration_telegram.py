@@ -183,3 +183,36 @@ async def test_an_update_handled_twice_answers_once(tg: Running) -> None:
     first = await tg.app.core.handle(event)
     second = await tg.app.core.handle(event)
     assert len(first) == 1 and second == []
+
+
+def test_long_texts_are_split_within_telegrams_limit() -> None:
+    from bot.telegram import split_text, utf16_len
+
+    text = ("Nombre: María José Araya 🌱\n" * 400).strip()
+    parts = split_text(text, 4096)
+    assert len(parts) > 1 and all(utf16_len(p) <= 4096 for p in parts)
+    assert " ".join(parts).split() == text.split()  # every word kept, in order
+    assert split_text("corto", 4096) == ["corto"]
+    unbroken = "á" * 9000
+    assert [len(p) for p in split_text(unbroken, 4096)] == [4096, 4096, 808]
+
+
+async def test_a_reply_longer_than_telegram_allows_arrives_in_pieces(tg: Running) -> None:
+    from handlers.events import Outgoing
+    from locales import Msg, Raw
+    from storage import outbox
+
+    await tg.send(ANA, "/start")
+    long = "\n".join(f"{i}. {'respuesta larga ' * 12}" for i in range(40))
+    async with tg.app.sessions() as s:
+        person = await s.scalar(select(Person))
+        person.consent_at = tg.app.clock.now()
+        await s.flush()
+        out = Outgoing(text=Msg("start.welcome_back", {"name": Raw(long)}))
+        assert await outbox.enqueue_for_person(s, person.id, out.to_json(), key="long",
+                                               kind="notice", now=tg.app.clock.now())
+        await s.commit()
+    before = len(tg.fake.delivered(ANA))
+    tg.outbox.wake()
+    parts = await tg.replies(ANA, before, 2)
+    assert all(len(p["text"]) <= 4096 for p in parts)
