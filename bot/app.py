@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from sqlalchemy.engine import make_url
@@ -94,11 +94,17 @@ async def build_app(settings: Settings, *, clock: Clock | None = None,
                Core(services, build_router()))
 
 
-def start_scheduler(app: App, outbox: Dispatcher) -> NoticeScheduler:
+def notice_scheduler(app: App, on_queued: Callable[[], None] | None = None) -> NoticeScheduler:
     from handlers import notices
+    from handlers.admin.meetings import invite_due_series_meetings
 
-    sched = NoticeScheduler(app.sessions, app.clock, notices.compose, on_queued=outbox.wake,
-                            after_queued=notices.after_queued)
+    return NoticeScheduler(app.sessions, app.clock, notices.compose, on_queued=on_queued,
+                           after_queued=notices.after_queued,
+                           jobs=[invite_due_series_meetings])
+
+
+def start_scheduler(app: App, outbox: Dispatcher) -> NoticeScheduler:
+    sched = notice_scheduler(app, outbox.wake)
     sched.start()
     return sched
 

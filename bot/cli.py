@@ -50,7 +50,16 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("status", help="outbox counts and the next notices due")
     sub.add_parser("worker", help="only deliver the outbox and run the scheduler (no updates)")
+    for module in extensions():
+        module.register(sub)
     return p
+
+
+def extensions() -> list:
+    """The panel's tools for scripts: each module adds its subcommands and runs them."""
+    from bot import cli_meetings
+
+    return [cli_meetings]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -102,6 +102,12 @@ async def dispatch(settings: Settings, args: argparse.Namespace) -> int:
     except StartupError as exc:
         raise CommandError(str(exc)) from None
     try:
+        from bot.cli import extensions
+
+        for module in extensions():
+            result = await module.run(app, args)
+            if result is not None:
+                return result
         handler = {
             "program": _program,
             "timeline": _timeline,

@@ -10,12 +10,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.app import build_app
+from bot.app import build_app, notice_scheduler
 from bot.config import Settings
-from handlers import notices
 from handlers.meetings import send_invitations
 from locales import When
-from scheduler.runner import NoticeScheduler
 from storage import links, people, programs
 from storage.clock import ManualClock
 from storage.models import (
@@ -183,8 +181,7 @@ async def run_demo(settings: Settings, *, stdin=None, out=None,
         dispatcher = app.outbox([channel])
         await dispatcher.recover()
         # The real scheduler on the simulated clock: moving the clock is what makes it tick.
-        sched = NoticeScheduler(app.sessions, clock, notices.compose,
-                                after_queued=notices.after_queued)
+        sched = notice_scheduler(app)
         session = ConsoleSession(
             app.core, channel, dispatcher.deliver_now, dispatcher.drain, clock,
             settings.default_locale, demo=True, on_clock_moved=sched.tick,

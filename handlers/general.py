@@ -57,7 +57,11 @@ router.fallback = fallback
 
 def build_router() -> Router:
     from handlers import admin, forms, meetings, pickups, privacy, registration, widgets
-    from handlers.admin import deliveries  # noqa: F401  (registers its section)
+    from handlers.admin import (
+        deliveries,  # noqa: F401  (registers its section)
+        roles,
+    )
+    from handlers.admin import meetings as admin_meetings
 
     return (
         Router()
@@ -68,5 +72,7 @@ def build_router() -> Router:
         .include(pickups.router)
         .include(privacy.router)
         .include(admin.router)
+        .include(roles.router)
+        .include(admin_meetings.router)
         .include(widgets.router)
     )

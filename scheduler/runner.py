@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 Composer = Callable[[AsyncSession, Notice], Awaitable[dict[str, Any] | None]]
 AfterQueued = Callable[[AsyncSession, Notice, datetime], Awaitable[None]]
+# Other time-driven work done in the tick's unit of work (e.g. inviting to the next meeting of
+# a series once it is near); returns how many messages it queued.
+Job = Callable[[AsyncSession, datetime], Awaitable[int]]
 
 
 @dataclass
@@ -50,8 +53,10 @@ class NoticeScheduler:
         *,
         on_queued: Callable[[], None] | None = None,
         after_queued: AfterQueued | None = None,
+        jobs: list[Job] | None = None,
         tick_seconds: float = 60.0,
     ) -> None:
+        self.jobs = jobs or []
         self.sessions = sessions
         self.clock = clock
         self.compose = compose
@@ -103,8 +108,15 @@ class NoticeScheduler:
                     queued.append(n)
                     if self.after_queued:
                         await self.after_queued(s, n, now)
+            extra = 0
+            for job in self.jobs:
+                try:
+                    async with s.begin_nested():
+                        extra += await job(s, now)
+                except Exception:  # like a notice, one failing job must not stop the rest
+                    log.exception("scheduler job %s failed", getattr(job, "__name__", job))
             await s.commit()
-        if queued and self.on_queued:
+        if (queued or extra) and self.on_queued:
             self.on_queued()
         return TickResult(queued, dropped)
 

@@ -1,0 +1,268 @@
+"""`convoca role|meeting|attendance ...`: the panel's roles and meetings tools for scripts.
+
+They call the same functions as the chat (storage.admin_meetings and
+handlers.admin.meetings), so a meeting made here is invited, moved, cancelled and counted
+exactly like one made in /panel. Actions are recorded in the audit log with channel "cli"."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import date, time
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.app import App
+from bot.commands import CommandError
+from handlers import meetings as meeting_handlers
+from handlers.admin import meetings as chat
+from handlers.widgets import parse_time
+from locales import Msg, When
+from storage import admin_meetings as data
+from storage import people, programs
+from storage.models import Meeting, MeetingStatus, Program
+
+COMMANDS = ("role", "meeting", "attendance")
+
+
+def _time(text: str) -> time:
+    at = parse_time(text)
+    if at is None:
+        raise argparse.ArgumentTypeError(f"not a time: {text!r} (write it as 18:30)")
+    return at
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    role = sub.add_parser("role", help="grant, revoke and list people's roles")
+    rsub = role.add_subparsers(dest="role_command", required=True)
+    for verb in ("grant", "revoke"):
+        p = rsub.add_parser(verb, help=f"{verb} a role")
+        p.add_argument("person_id", type=int)
+        p.add_argument("role", choices=[str(r) for r in data.GRANTABLE])
+        p.add_argument("--program", type=int, help="programme id (default: the latest)")
+    p = rsub.add_parser("list", help="people with roles")
+    p.add_argument("--program", type=int)
+
+    meeting = sub.add_parser("meeting", help="meetings: create, list, move, cancel, board")
+    msub = meeting.add_subparsers(dest="meeting_command", required=True)
+    c = msub.add_parser("create", help="create a meeting (local date and time)")
+    c.add_argument("--body", default="none",
+                   help="grupo_motor, consejo_local or none (default)")
+    c.add_argument("--kind", required=True, help="a meeting kind of the programme template")
+    c.add_argument("--date", required=True, type=date.fromisoformat, help="YYYY-MM-DD")
+    c.add_argument("--time", required=True, type=_time, help="HH:MM, local time")
+    c.add_argument("--place")
+    c.add_argument("--agenda")
+    c.add_argument("--invite", choices=data.INVITE_TARGETS,
+                   help="invite the body's members or everyone with a role now")
+    c.add_argument("--repeat", action="store_true",
+                   help="repeat with the body's cadence until the programme ends")
+    c.add_argument("--count", type=int, default=data.MAX_SERIES_MEETINGS,
+                   help="at most this many meetings in the series")
+    c.add_argument("--program", type=int)
+    p = msub.add_parser("list", help="all the programme's meetings")
+    p.add_argument("--program", type=int)
+    p = msub.add_parser("move", help="new local date and/or time; tells everyone invited")
+    p.add_argument("meeting_id", type=int)
+    p.add_argument("--date", type=date.fromisoformat)
+    p.add_argument("--time", type=_time)
+    p = msub.add_parser("cancel", help="cancel; tells everyone invited")
+    p.add_argument("meeting_id", type=int)
+    p.add_argument("--reason")
+    p = msub.add_parser("board", help="who confirmed, declined, may come, has not answered")
+    p.add_argument("meeting_id", type=int)
+    p = msub.add_parser("invite", help="invite the body's members or everyone with a role")
+    p.add_argument("meeting_id", type=int)
+    p.add_argument("--to", choices=data.INVITE_TARGETS, default=data.INVITE_MEMBERS)
+    p = msub.add_parser("reask", help="send the invitation again to who has not answered")
+    p.add_argument("meeting_id", type=int)
+    p = msub.add_parser("close", help="mark the meeting as held")
+    p.add_argument("meeting_id", type=int)
+
+    att = sub.add_parser("attendance", help="attendance marks and rates")
+    asub = att.add_subparsers(dest="attendance_command", required=True)
+    p = asub.add_parser("mark", help="mark a person present or absent")
+    p.add_argument("meeting_id", type=int)
+    p.add_argument("person_id", type=int)
+    p.add_argument("mark", choices=["present", "absent"])
+    p = asub.add_parser("rates", help="attendance rates per body and per person")
+    p.add_argument("--program", type=int)
+
+
+async def run(app: App, args: argparse.Namespace) -> int | None:
+    if getattr(args, "command", None) not in COMMANDS:
+        return None
+    cli = _Cli(app)
+    async with app.sessions() as s:
+        try:
+            if args.command == "role":
+                await cli.role(s, args)
+            elif args.command == "meeting":
+                await cli.meeting(s, args)
+            else:
+                await cli.attendance(s, args)
+        except data.MeetingError as exc:
+            raise CommandError(cli.t(f"adm_meet.err_{exc.code}")) from None
+        except data.RoleError as exc:
+            raise CommandError(cli.t(f"cli_meet.role_error_{exc.code}")) from None
+        await s.commit()
+    return 0
+
+
+class _Cli:
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.now = app.clock.now()
+
+    def t(self, key: str, **params: Any) -> str:
+        return self.app.catalogs.render(Msg(key, params), None, self.app.settings.timezone)
+
+    def say(self, key: str, **params: Any) -> None:
+        print(self.t(key, **params))
+
+    def audit(self, s: AsyncSession, what: str, entity: str, entity_id: int, **details: Any
+              ) -> None:
+        people.audit(s, self.now, what, actor_id=None, channel="cli", entity=entity,
+                     entity_id=entity_id, **details)
+
+    async def program(self, s: AsyncSession, program_id: int | None) -> Program:
+        program = await programs.get(s, program_id)
+        if program is None:
+            raise CommandError(self.t("cli_meet.no_program"))
+        return program
+
+    async def meeting_of(self, s: AsyncSession, meeting_id: int) -> tuple[Meeting, Program]:
+        meeting = await s.get(Meeting, meeting_id)
+        if meeting is None:
+            raise CommandError(self.t("cli_meet.no_meeting", id=str(meeting_id)))
+        return meeting, await self.program(s, meeting.program_id)
+
+    # roles ----------------------------------------------------------------------------------
+
+    async def role(self, s: AsyncSession, args: argparse.Namespace) -> None:
+        program = await self.program(s, args.program)
+        if args.role_command == "list":
+            for person, roles in await data.people_with_roles(s, program.id):
+                names = ", ".join(self.t(f"adm_roles.role_{r}") for r in roles)
+                print(f"{person.id}\t{person.name or ''}\t{names}")
+            return
+        person = await data.person_with_roles(s, args.person_id)
+        if person is None:
+            raise CommandError(self.t("cli_meet.no_person", id=str(args.person_id)))
+        role_name = self.t(f"adm_roles.role_{args.role}")
+        if args.role_command == "grant":
+            changed = await data.grant_role(s, person, args.role, program, self.now)
+            key = "cli_meet.role_granted" if changed else "cli_meet.role_already"
+            what = "role_granted"
+        else:
+            changed = await data.revoke_role(s, person, args.role, program, self.now)
+            key = "cli_meet.role_revoked" if changed else "cli_meet.role_not_held"
+            what = "role_revoked"
+        if changed:
+            self.audit(s, what, "person", person.id, role=args.role, program_id=program.id)
+        self.say(key, id=str(person.id), role=role_name)
+
+    # meetings -------------------------------------------------------------------------------
+
+    async def meeting(self, s: AsyncSession, args: argparse.Namespace) -> None:
+        verb = args.meeting_command
+        if verb == "create":
+            await self.create(s, args)
+            return
+        if verb == "list":
+            program = await self.program(s, args.program)
+            for m in await data.all_meetings(s, program.id):
+                kind_name, _ = await meeting_handlers.names(s, m)
+                board = await data.board(s, m)
+                self.say("cli_meet.meeting_row", id=str(m.id), when=When(m.starts_at),
+                         status=Msg(f"cli_meet.status_{m.status}"),
+                         what=chat.what_of(m, kind_name), yes=len(board.yes),
+                         count=len(board.invited))
+            return
+        meeting, program = await self.meeting_of(s, args.meeting_id)
+        if verb == "board":
+            print(self.app.catalogs.render(await chat.board_text(s, meeting), None,
+                                           self.app.settings.timezone))
+        elif verb == "move":
+            tz = program.timezone
+            day = args.date or data.local_date(meeting.starts_at, tz)
+            at = args.time or data.local_time(meeting.starts_at, tz)
+            old = meeting.starts_at
+            invited, queued = await chat.move_and_notify(s, meeting, data.to_utc(day, at, tz),
+                                                         self.now)
+            self.audit(s, "meeting_moved", "meeting", meeting.id, old=old.isoformat(),
+                       new=meeting.starts_at.isoformat(), revision=meeting.revision,
+                       invited=invited, queued=queued)
+            self.say("cli_meet.moved", id=str(meeting.id), when=When(meeting.starts_at),
+                     count=invited, sent=queued)
+        elif verb == "cancel":
+            invited, queued = await chat.cancel_and_notify(s, meeting, args.reason, self.now)
+            self.audit(s, "meeting_cancelled", "meeting", meeting.id, invited=invited,
+                       queued=queued, reason_length=len(args.reason or ""))
+            self.say("cli_meet.cancelled", id=str(meeting.id), count=invited, sent=queued)
+        elif verb == "invite":
+            await self.invite(s, program, meeting, args.to)
+        elif verb == "reask":
+            asked, queued = await chat.reask(s, meeting, self.now)
+            self.audit(s, "meeting_reasked", "meeting", meeting.id, asked=asked, queued=queued)
+            self.say("cli_meet.reasked", id=str(meeting.id), count=asked, sent=queued)
+        elif verb == "close":
+            await data.close(s, meeting, self.now)
+            board = await data.board(s, meeting)
+            self.audit(s, "meeting_closed", "meeting", meeting.id,
+                       present=board.present_invited, invited=len(board.invited))
+            self.say("cli_meet.closed", id=str(meeting.id), present=board.present_invited,
+                     count=len(board.invited))
+
+    async def create(self, s: AsyncSession, args: argparse.Namespace) -> None:
+        program = await self.program(s, args.program)
+        body = await data.body_of(s, program.id, args.body)
+        starts = data.to_utc(args.date, args.time, program.timezone)
+        meeting = await data.create_meeting(
+            s, program, kind=args.kind, starts_at=starts, now=self.now,
+            body_id=body.id if body else None, place=args.place, agenda=args.agenda,
+        )
+        created = [meeting]
+        if args.repeat:
+            if body is None or not body.cadence_months:
+                raise CommandError(self.t("cli_meet.repeat_needs_body"))
+            series, created = await data.create_series(s, program, meeting, body.cadence_months,
+                                                       self.now, limit=max(1, args.count))
+            self.audit(s, "meeting_series_created", "meeting_series", series.id,
+                       every_months=body.cadence_months, meetings=[m.id for m in created])
+        self.audit(s, "meeting_created", "meeting", meeting.id, kind=meeting.kind,
+                   body_id=meeting.body_id, starts_at=meeting.starts_at.isoformat(),
+                   series_id=meeting.series_id)
+        kind_name, _ = await meeting_handlers.names(s, meeting)
+        for m in created:
+            self.say("cli_meet.created", id=str(m.id), what=chat.what_of(m, kind_name),
+                     when=When(m.starts_at), code=m.checkin_code or "")
+        if args.invite:
+            await self.invite(s, program, meeting, args.invite)
+
+    async def invite(self, s: AsyncSession, program: Program, meeting: Meeting, target: str
+                     ) -> None:
+        if meeting.status != MeetingStatus.SCHEDULED or meeting.starts_at <= self.now:
+            raise data.MeetingError("not_upcoming")
+        invited, queued = await chat.invite(s, program, meeting, target, self.now)
+        later = await chat.invite_due_series_meetings(s, self.now)
+        self.audit(s, "meeting_invited", "meeting", meeting.id, target=target, invited=invited,
+                   queued=queued, series_queued=later)
+        self.say("cli_meet.invited", id=str(meeting.id), count=invited, sent=queued)
+
+    # attendance -----------------------------------------------------------------------------
+
+    async def attendance(self, s: AsyncSession, args: argparse.Namespace) -> None:
+        if args.attendance_command == "rates":
+            program = await self.program(s, args.program)
+            print(self.app.catalogs.render(await chat.rates_text(s, program), None,
+                                           self.app.settings.timezone))
+            return
+        meeting, _ = await self.meeting_of(s, args.meeting_id)
+        present = args.mark == "present"
+        await data.mark(s, meeting, args.person_id, present, None, self.now)
+        self.audit(s, "attendance_marked", "meeting", meeting.id, person_id=args.person_id,
+                   present=present)
+        self.say("cli_meet.marked", id=str(args.person_id), meeting=str(meeting.id),
+                 mark=Msg(f"cli_meet.mark_{args.mark}"))
+

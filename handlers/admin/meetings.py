@@ -1,0 +1,951 @@
+"""Panel section "meetings": create a meeting step by step (or a monthly series), invite,
+follow who confirmed, ask again, take attendance, move or cancel, and attendance rates.
+
+Buttons, after ``adm:meetings:``:
+  (none) the list · ``new`` start · ``nb:<body|0>`` body · ``nk:<kind>`` kind ·
+  ``cal:d|m:..`` calendar · ``tm:t:<hhmm>`` time · ``sp`` same place · ``sk`` no agenda ·
+  ``rp`` repeat on/off · ``ch[:<field>]`` change something · ``ok`` create · ``x`` stop ·
+  ``iv:<m>[:m|a|l]`` whom to invite · ``bd:<m>`` board · ``ra:<m>`` ask again ·
+  ``at:<m>:<page>`` attendance · ``tg:<m>:<person>:<page>`` present/absent ·
+  ``ag:<m>:<page>`` / ``ap:<m>:<person>`` add someone who came · ``cl:<m>`` close ·
+  ``mv:<m>`` / ``mok`` move · ``cn:<m>`` / ``cns`` cancel · ``rt`` rates.
+Typed answers (time, place, agenda, a reason, a name) arrive in the flow ``adm_meet``.
+
+The functions above the chat handlers are what `convoca meeting ...` calls too."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from datetime import date, datetime, time
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers import meetings as meeting_handlers
+from handlers import widgets
+from handlers.admin import ADMIN, action, back_to_panel, current_program, guard, section
+from handlers.admin.roles import person_label, picker, typed_query
+from handlers.core import Router, Turn
+from handlers.events import Button, EventKind, Outgoing
+from locales import Day, Msg, Raw, Text, When
+from storage import admin_meetings as data
+from storage import meetings as meeting_store
+from storage import outbox, programs
+from storage.models import Body, Meeting, MeetingStatus, Person, Program
+
+log = logging.getLogger(__name__)
+router = Router()
+
+KEY = "meetings"
+FLOW = "adm_meet"
+CAL = action(KEY, "cal")
+TIME = action(KEY, "tm")
+PAGE_SIZE = 8
+NAMES_MAX = 30  # per group on the board; Telegram refuses texts over 4096 characters
+RATES_MAX = 40
+INVITE_CHOICES = {"m": data.INVITE_MEMBERS, "a": data.INVITE_EVERYONE}
+FIELDS = ("body", "kind", "date", "time", "place", "agenda")
+VERBS = ("", "new", "nb", "nk", "cal", "tm", "sp", "sk", "rp", "ch", "ok", "x", "iv", "bd",
+         "ra", "at", "tg", "ag", "ap", "cl", "mv", "mok", "cn", "cns", "rt")
+
+
+# --- what people read -----------------------------------------------------------------------------
+
+
+def what_of(meeting: Meeting, kind_name: Text) -> Raw | Text:
+    return Raw(meeting.title) if meeting.title else kind_name
+
+
+def _names_body(meeting: Meeting, kind_name: Text, body_name: Text) -> bool:
+    # "Sesión del Grupo Motor" already says whose meeting it is.
+    said = (meeting.title or kind_name.by_locale.get("es", "")).casefold()
+    return body_name.by_locale.get("es", "").casefold() in said
+
+
+def _name(entry: data.Entry) -> str:
+    return entry.name or f"#{entry.person_id}"
+
+
+def _names(entries: list[data.Entry]) -> Raw | Msg:
+    shown = ", ".join(_name(e) for e in entries[:NAMES_MAX])
+    if len(entries) > NAMES_MAX:
+        return Msg("adm_meet.names_more", {"names": Raw(shown), "count": len(entries) - NAMES_MAX})
+    return Raw(shown)
+
+
+def _spaced(code: str) -> Raw:
+    return Raw(" ".join(code))
+
+
+async def board_text(session: AsyncSession, meeting: Meeting) -> Msg:
+    """The confirmations board: who comes, who cannot (and why), who may, who has not
+    answered, and the check-in code to show at the meeting."""
+    board = await data.board(session, meeting)
+    kind_name, body_name = await meeting_handlers.names(session, meeting)
+    lines: list[Msg] = [Msg("adm_meet.board_title", {"what": what_of(meeting, kind_name)})]
+    if body_name is not None and not _names_body(meeting, kind_name, body_name):
+        lines.append(Msg("meeting.line_body", {"body": body_name}))
+    lines.append(Msg("meeting.line_when", {"when": When(meeting.starts_at)}))
+    if meeting.place:
+        lines.append(Msg("meeting.line_place", {"place": Raw(meeting.place)}))
+    if meeting.status == MeetingStatus.CANCELLED:
+        lines.append(Msg("adm_meet.board_cancelled"))
+    elif meeting.status == MeetingStatus.HELD:
+        lines.append(Msg("adm_meet.board_held"))
+    groups: list[Msg] = []
+    if board.yes:
+        groups.append(Msg("adm_meet.board_yes", {"count": len(board.yes),
+                                                 "names": _names(board.yes)}))
+    if board.no:
+        groups.append(Msg("adm_meet.board_no", {"count": len(board.no), "names": [
+            Msg("adm_meet.board_reason", {"name": Raw(_name(e)), "reason": Raw(e.reason)})
+            if e.reason else Msg("adm_meet.board_bullet", {"name": Raw(_name(e))})
+            for e in board.no[:NAMES_MAX]]}))
+    if board.maybe:
+        groups.append(Msg("adm_meet.board_maybe", {"count": len(board.maybe),
+                                                   "names": _names(board.maybe)}))
+    if board.pending:
+        groups.append(Msg("adm_meet.board_pending", {"count": len(board.pending),
+                                                     "names": _names(board.pending)}))
+    if board.walk_ins:
+        groups.append(Msg("adm_meet.board_walk_ins", {"count": len(board.walk_ins),
+                                                      "names": _names(board.walk_ins)}))
+    if not board.invited:
+        groups.append(Msg("adm_meet.board_nobody"))
+    marked = [e for e in board.everyone if e.present is not None]
+    if marked:
+        groups.append(Msg("adm_meet.board_present", {"present": board.present_invited,
+                                                     "count": len(board.invited)}))
+    code = meeting.checkin_code
+    if not code or meeting.status == MeetingStatus.CANCELLED:
+        return Msg("adm_meet.board_without_code", {"head": lines, "groups": groups})
+    return Msg("adm_meet.board", {"head": lines, "groups": groups, "code": Msg(
+        "adm_meet.board_code", {"code": Raw(code), "big": _spaced(code)})})
+
+
+async def rates_text(session: AsyncSession, program: Program) -> Msg:
+    rates = await data.attendance_rates(session, program.id)
+    bodies = {b.id: b for b in await programs.bodies(session, program.id)}
+    held = sum(1 for m in await data.all_meetings(session, program.id)
+               if m.status == MeetingStatus.HELD)
+    body_lines = [
+        _rate_line(Text(meeting_store.body_names(program, bodies[bid])), rate)
+        for bid, rate in sorted(rates["body"].items()) if bid in bodies
+    ] or [Msg("adm_meet.rates_none")]
+    people = {p.id: p for p in await data.program_people(session, program.id)} \
+        if rates["person"] else {}
+    person_rows = sorted(rates["person"].items(),
+                         key=lambda kv: (data.fold_name(getattr(people.get(kv[0]), "name", "") or "~"),
+                                         kv[0]))
+    person_lines: list[Msg] = [
+        _rate_line(person_label(people[pid]) if pid in people else Raw(f"#{pid}"), rate)
+        for pid, rate in person_rows[:RATES_MAX]
+    ] or [Msg("adm_meet.rates_none")]
+    if len(person_rows) > RATES_MAX:
+        person_lines.append(Msg("adm_meet.rates_more", {"count": len(person_rows) - RATES_MAX}))
+    return Msg("adm_meet.rates", {"count": held, "bodies": body_lines, "people": person_lines})
+
+
+def _rate_line(who: Any, rate: data.Rate) -> Msg:
+    return Msg("adm_meet.rate_line", {"who": who, "percent": rate.percent or 0,
+                                      "present": rate.present, "count": rate.invited})
+
+
+def _summary_lines(program: Program, body: Body | None, kind: str, starts_at: datetime,
+                   place: str | None, agenda: str | None) -> list[Msg]:
+    lines = []
+    if body is not None:
+        lines.append(Msg("meeting.line_body", {"body": Text(meeting_store.body_names(program,
+                                                                                     body))}))
+    lines.append(Msg("adm_meet.line_kind", {"kind": Text(meeting_store.kind_names(program,
+                                                                                 kind))}))
+    lines.append(Msg("meeting.line_when", {"when": When(starts_at)}))
+    lines.append(Msg("meeting.line_place", {"place": Raw(place)}) if place
+                 else Msg("adm_meet.line_no_place"))
+    lines.append(Msg("meeting.line_agenda", {"agenda": Raw(agenda)}) if agenda
+                 else Msg("adm_meet.line_no_agenda"))
+    return lines
+
+
+def _rule_text(day: date, every_months: int) -> Msg:
+    weekday, nth = data.weekday_rule(day)
+    order = "last" if nth == data.LAST else str(nth)
+    return Msg(f"adm_meet.rule_{order}", {"weekday": Msg(f"adm_meet.weekday_{weekday}")})
+
+
+# --- shared with the command line ------------------------------------------------------------------
+
+
+async def invite(session: AsyncSession, program: Program, meeting: Meeting, target: str,
+                 now: datetime) -> tuple[int, int]:
+    """Invite a meeting's people; returns (people invited, invitations queued). For a series,
+    this also says whom each later meeting invites when it comes within reach."""
+    ids = await data.invite_targets(session, program, meeting, target)
+    orgs = await data.organizations_of(session, ids, meeting.body_id)
+    queued = await meeting_handlers.send_invitations(session, meeting, ids, now,
+                                                     organization_by_person=orgs)
+    await data.set_series_invite(session, meeting, target)
+    return len(ids), len(queued)
+
+
+async def invite_due_series_meetings(session: AsyncSession, now: datetime) -> int:
+    """Invite to the meetings of a series that are now within 30 days; returns how many
+    invitations were queued. Idempotent: call it on every scheduler tick."""
+    queued = 0
+    for meeting, target in await data.series_meetings_due(session, now):
+        program = await session.get(Program, meeting.program_id)
+        if program is None:
+            continue
+        queued += (await invite(session, program, meeting, target, now))[1]
+    return queued
+
+
+async def reask(session: AsyncSession, meeting: Meeting, now: datetime) -> tuple[int, int]:
+    """The invitation again, now, to whoever has not answered: once per person and day
+    however often the button is pressed. Returns (people asked, messages queued)."""
+    if meeting.status != MeetingStatus.SCHEDULED or meeting.starts_at <= now:
+        raise data.MeetingError("not_upcoming")
+    program = await session.get(Program, meeting.program_id)
+    day = data.local_date(now, program.timezone if program else "America/Santiago")
+    kind_name, body_name = await meeting_handlers.names(session, meeting)
+    rsvps = await data.non_responders(session, meeting)
+    queued = 0
+    for rsvp in rsvps:
+        out = meeting_handlers.invitation(meeting, rsvp, kind_name=kind_name, body_name=body_name)
+        new_id = await outbox.enqueue_for_person(
+            session, rsvp.person_id, out.to_json(),
+            key=f"invite:{meeting.id}:r{meeting.revision}:{rsvp.person_id}:again{day:%Y%m%d}",
+            kind="invitation", now=now, expires_at=meeting.starts_at,
+        )
+        queued += new_id is not None
+    return len(rsvps), queued
+
+
+async def move_and_notify(session: AsyncSession, meeting: Meeting, starts_at: datetime,
+                          now: datetime) -> tuple[int, int]:
+    """Move the meeting and send everyone invited the new invitation, headed by what
+    changed. Returns (people invited, messages queued)."""
+    old = await data.move(session, meeting, starts_at, now)
+    kind_name, body_name = await meeting_handlers.names(session, meeting)
+    ids = await data.invited_ids(session, meeting.id)
+    # invite() hands back the existing rows: the answers the move cleared, the same people.
+    rsvps = await meeting_store.invite(session, meeting, ids, now)
+    queued = 0
+    for rsvp in rsvps:
+        inv = meeting_handlers.invitation(meeting, rsvp, kind_name=kind_name, body_name=body_name)
+        out = dataclasses.replace(inv, text=Msg("adm_meet.moved_notice", {
+            "what": what_of(meeting, kind_name), "old": When(old), "invitation": inv.text}))
+        # The invitation's own key (send_invitations') so it is never sent twice; essential,
+        # because a date people already noted has changed.
+        new_id = await outbox.enqueue_for_person(
+            session, rsvp.person_id, out.to_json(),
+            key=f"invite:{meeting.id}:r{meeting.revision}:{rsvp.person_id}", kind="invitation",
+            now=now, expires_at=meeting.starts_at, essential=True,
+        )
+        queued += new_id is not None
+    return len(ids), queued
+
+
+async def cancel_and_notify(session: AsyncSession, meeting: Meeting, reason: str | None,
+                            now: datetime) -> tuple[int, int]:
+    """Cancel and tell everyone invited (even those who asked for no notices: it is
+    essential). Returns (people invited, notices queued)."""
+    await data.cancel(session, meeting, now)
+    reason = (reason or "").strip()[:data.CANCEL_REASON_MAX] or None
+    kind_name, _ = await meeting_handlers.names(session, meeting)
+    params: dict[str, Any] = {"what": what_of(meeting, kind_name), "when": When(meeting.starts_at)}
+    if reason:
+        params["reason"] = Raw(reason)
+    text = Msg("adm_meet.cancel_notice_reason" if reason else "adm_meet.cancel_notice", params)
+    ids = await data.invited_ids(session, meeting.id)
+    queued = 0
+    if meeting.starts_at > now:
+        for pid in ids:
+            new_id = await outbox.enqueue_for_person(
+                session, pid, Outgoing(text=text).to_json(), key=f"cancel:{meeting.id}:{pid}",
+                kind="meeting_cancelled", now=now, expires_at=meeting.starts_at, essential=True,
+            )
+            queued += new_id is not None
+    return len(ids), queued
+
+
+# --- the section -----------------------------------------------------------------------------------
+
+
+def _cancel_row() -> list[Button]:
+    return [Button(Msg("adm_meet.btn_cancel"), action(KEY, "x"))]
+
+
+def _board_button(meeting_id: int) -> Button:
+    return Button(Msg("adm_meet.btn_board"), action(KEY, "bd", meeting_id))
+
+
+def _rows(rows: list[list[Button]]) -> tuple[tuple[Button, ...], ...]:
+    return tuple(tuple(r) for r in rows)
+
+
+def _int(parts: list[str], i: int) -> int | None:
+    return int(parts[i]) if len(parts) > i and parts[i].isdigit() else None
+
+
+@section(KEY, "adm_meet.menu", roles=ADMIN, order=20)
+async def open_meetings(turn: Turn, parts: list[str]) -> None:
+    verb = parts[0] if parts else ""
+    if not guard(turn, ADMIN, f"{KEY}:{verb}"):
+        return
+    program = await current_program(turn)
+    if program is None:
+        turn.say("adm_meet.no_program", buttons=[[back_to_panel()]])
+        return
+    handler = _VERB_HANDLERS.get(verb)
+    if handler is None:
+        turn.say("input.button_stale")
+        return
+    try:
+        await handler(turn, program, parts[1:])
+    except data.MeetingError as exc:
+        turn.say(f"adm_meet.err_{exc.code}")
+
+
+async def _list(turn: Turn, program: Program, args: list[str]) -> None:
+    await invite_due_series_meetings(turn.session, turn.now)
+    ahead, past = await data.list_meetings(turn.session, program.id, turn.now)
+    rows: list[list[Button]] = []
+    for m in ahead + past:
+        kind_name, _ = await meeting_handlers.names(turn.session, m)
+        key = "adm_meet.list_item_held" if m.status == MeetingStatus.HELD else "adm_meet.list_item"
+        rows.append([Button(Msg(key, {"when": When(m.starts_at), "what": what_of(m, kind_name)}),
+                            action(KEY, "bd", m.id))])
+    rows.append([Button(Msg("adm_meet.btn_new"), action(KEY, "new"))])
+    rows.append([Button(Msg("adm_meet.btn_rates"), action(KEY, "rt"))])
+    rows.append([back_to_panel()])
+    turn.say("adm_meet.list" if rows[:-3] else "adm_meet.list_empty", buttons=rows)
+
+
+# --- creating, step by step ------------------------------------------------------------------------
+
+
+def _today(turn: Turn, program: Program) -> date:
+    return data.local_date(turn.now, program.timezone)
+
+
+def _start_of(program: Program, convo: dict[str, Any]) -> datetime | None:
+    if not convo.get("day") or not convo.get("at"):
+        return None
+    return data.to_utc(date.fromisoformat(convo["day"]), time.fromisoformat(convo["at"]),
+                       program.timezone)
+
+
+async def _body(turn: Turn, body_id: int | None) -> Body | None:
+    return await turn.session.get(Body, body_id) if body_id else None
+
+
+async def _question(turn: Turn, program: Program, step: str) -> tuple[Msg, list[list[Button]]]:
+    """The current step's question and buttons, from what the conversation holds."""
+    d = turn.convo.data or {}
+    if step == "body":
+        bodies = await programs.bodies(turn.session, program.id)
+        rows = [[Button(Msg("adm_meet.plain", {"text": Text(meeting_store.body_names(program, b))}),
+                        action(KEY, "nb", b.id))] for b in bodies]
+        rows.append([Button(Msg("adm_meet.btn_no_body"), action(KEY, "nb", 0))])
+        return Msg("adm_meet.ask_body"), rows + [_cancel_row()]
+    if step == "kind":
+        body = await _body(turn, d.get("body"))
+        rows = [[Button(Msg("adm_meet.plain", {"text": Text(meeting_store.kind_names(program, k))}),
+                        action(KEY, "nk", k))] for k in data.meeting_kinds(program, body)]
+        return Msg("adm_meet.ask_kind"), rows + [_cancel_row()]
+    if step in ("date", "move_date"):
+        month = date.fromisoformat(d.get("month") or _today(turn, program).isoformat())
+        rows = widgets.month_picker(CAL, month, earliest=_today(turn, program))
+        if step == "move_date":
+            meeting = await turn.session.get(Meeting, d.get("meeting_id"))
+            kind_name, _ = await meeting_handlers.names(turn.session, meeting)
+            return Msg("adm_meet.ask_move_date", {"what": what_of(meeting, kind_name),
+                                                  "when": When(meeting.starts_at)}), \
+                rows + [_cancel_row()]
+        return Msg("adm_meet.ask_date"), rows + [_cancel_row()]
+    if step in ("time", "move_time"):
+        return Msg("adm_meet.ask_time", {"day": Day(date.fromisoformat(d["day"]))}), \
+            widgets.time_picker(TIME) + [_cancel_row()]
+    if step == "place":
+        rows = []
+        if d.get("last_place"):
+            rows.append([Button(Msg("adm_meet.btn_same_place", {"place": Raw(d["last_place"])}),
+                                action(KEY, "sp"))])
+        return Msg("adm_meet.ask_place"), rows + [_cancel_row()]
+    if step == "agenda":
+        return Msg("adm_meet.ask_agenda"), [[Button(Msg("adm_meet.btn_skip"), action(KEY, "sk"))],
+                                            _cancel_row()]
+    if step == "summary":
+        return await _summary(turn, program)
+    if step == "change":
+        labels = [Button(Msg(f"adm_meet.field_{f}"), action(KEY, "ch", f)) for f in FIELDS]
+        rows = [labels[i:i + 2] for i in range(0, len(labels), 2)]
+        return Msg("adm_meet.ask_change"), rows + [
+            [Button(Msg("adm_meet.btn_back_summary"), action(KEY, "ch", "back"))], _cancel_row()]
+    if step == "move_confirm":
+        meeting = await turn.session.get(Meeting, d.get("meeting_id"))
+        kind_name, _ = await meeting_handlers.names(turn.session, meeting)
+        count = len(await data.invited_ids(turn.session, meeting.id))
+        return Msg("adm_meet.move_confirm", {
+            "what": what_of(meeting, kind_name), "old": When(meeting.starts_at),
+            "new": When(_start_of(program, d)), "count": count,
+        }), [[Button(Msg("adm_meet.btn_move_yes"), action(KEY, "mok"))], _cancel_row()]
+    if step == "cancel_reason":
+        meeting = await turn.session.get(Meeting, d.get("meeting_id"))
+        kind_name, _ = await meeting_handlers.names(turn.session, meeting)
+        count = len(await data.invited_ids(turn.session, meeting.id))
+        return Msg("adm_meet.ask_cancel_reason", {
+            "what": what_of(meeting, kind_name), "when": When(meeting.starts_at), "count": count,
+        }), [[Button(Msg("adm_meet.btn_cancel_no_reason"), action(KEY, "cns"))],
+             [Button(Msg("adm_meet.btn_keep_meeting"), action(KEY, "x"))]]
+    if step == "add_pick":
+        found = await data.program_people(turn.session, program.id, d.get("q") or "")
+        mid = d.get("meeting_id")
+        return picker(found, int(d.get("page") or 0), d.get("q") or "",
+                      pick=lambda pid: action(KEY, "ap", mid, pid),
+                      turn_page=lambda n: action(KEY, "ag", mid, n),
+                      cancel=action(KEY, "at", mid), intro="adm_meet.add_pick")
+    raise LookupError(step)
+
+
+async def _ask(turn: Turn, program: Program, step: str, *, edit: bool = False,
+               again: bool = False, hint: str | None = None) -> None:
+    """Go to ``step`` and ask its question; ``again`` says kindly that the answer did not fit."""
+    turn.go(FLOW, step)
+    text, rows = await _question(turn, program, step)
+    if again or hint:
+        text = Msg("adm_meet.reask", {"hint": Msg(hint or "adm_meet.use_buttons"),
+                                      "question": text})
+    ref = turn.event.message_ref if edit else None
+    turn.send(Outgoing(text=text, buttons=_rows(rows), edit_ref=ref))
+
+
+def _in_step(turn: Turn, *steps: str) -> bool:
+    """A wizard button counts only while the wizard waits for it; older ones are stale."""
+    if turn.convo.flow == FLOW and turn.convo.step in steps:
+        return True
+    turn.say("adm_meet.expired", buttons=[[Button(Msg("adm_meet.btn_list"), action(KEY))]])
+    return False
+
+
+async def _next(turn: Turn, program: Program, done: str) -> None:
+    if turn.data("editing") and done != "body":
+        await _ask(turn, program, "summary")
+        return
+    order = ("body", "kind", "date", "time", "place", "agenda", "summary")
+    await _ask(turn, program, order[order.index(done) + 1])
+
+
+async def _new(turn: Turn, program: Program, args: list[str]) -> None:
+    turn.go(None)
+    turn.go(FLOW, "body", mode="new", month=_today(turn, program).replace(day=1).isoformat())
+    await _ask(turn, program, "body")
+
+
+async def _pick_body(turn: Turn, program: Program, args: list[str]) -> None:
+    if not _in_step(turn, "body"):
+        return
+    body_id = _int(args, 0)
+    body = await _body(turn, body_id) if body_id else None
+    if body_id and (body is None or body.program_id != program.id):
+        turn.say("input.button_stale")
+        return
+    last = await data.last_place(turn.session, program.id, body.id if body else None)
+    turn.go(FLOW, "body", body=body.id if body else 0, last_place=last, kind=None,
+            repeat=False)
+    await _next(turn, program, "body")
+
+
+async def _pick_kind(turn: Turn, program: Program, args: list[str]) -> None:
+    if not _in_step(turn, "kind"):
+        return
+    if not args or args[0] not in data.meeting_kinds(program):
+        turn.say("input.button_stale")
+        return
+    turn.go(FLOW, "kind", kind=args[0])
+    await _next(turn, program, "kind")
+
+
+async def _calendar(turn: Turn, program: Program, args: list[str]) -> None:
+    if not _in_step(turn, "date", "move_date"):
+        return
+    picked = widgets.parse(turn.action or "", CAL)
+    step = turn.convo.step or "date"
+    if picked is None or picked.day is None:
+        turn.say("input.button_stale")
+        return
+    if picked.kind == "m":
+        turn.go(FLOW, step, month=picked.day.isoformat())
+        await _ask(turn, program, step, edit=bool(turn.event.message_ref))
+        return
+    if picked.day < _today(turn, program):
+        await _ask(turn, program, step, hint="adm_meet.day_past")
+        return
+    turn.go(FLOW, step, day=picked.day.isoformat())
+    if step == "move_date":
+        await _ask(turn, program, "move_time")
+    else:
+        await _next(turn, program, "date")
+
+
+async def _set_time(turn: Turn, program: Program, at: time) -> None:
+    step = turn.convo.step
+    day = date.fromisoformat(turn.data("day"))
+    if data.to_utc(day, at, program.timezone) <= turn.now:
+        await _ask(turn, program, step or "time", hint="adm_meet.time_past")
+        return
+    turn.go(FLOW, step, at=f"{at:%H:%M}")
+    if step == "move_time":
+        await _ask(turn, program, "move_confirm")
+    else:
+        await _next(turn, program, "time")
+
+
+async def _time_button(turn: Turn, program: Program, args: list[str]) -> None:
+    if not _in_step(turn, "time", "move_time"):
+        return
+    picked = widgets.parse(turn.action or "", TIME)
+    if picked is None or picked.at is None:
+        turn.say("input.button_stale")
+        return
+    await _set_time(turn, program, picked.at)
+
+
+async def _same_place(turn: Turn, program: Program, args: list[str]) -> None:
+    if not _in_step(turn, "place"):
+        return
+    turn.go(FLOW, "place", place=turn.data("last_place"))
+    await _next(turn, program, "place")
+
+
+async def _skip_agenda(turn: Turn, program: Program, args: list[str]) -> None:
+    if not _in_step(turn, "agenda"):
+        return
+    turn.go(FLOW, "agenda", agenda=None)
+    await _next(turn, program, "agenda")
+
+
+async def _summary(turn: Turn, program: Program) -> tuple[Msg, list[list[Button]]]:
+    d = turn.convo.data or {}
+    body = await _body(turn, d.get("body"))
+    starts = _start_of(program, d)
+    lines = _summary_lines(program, body, d["kind"], starts, d.get("place"), d.get("agenda"))
+    rows: list[list[Button]] = [[Button(Msg("adm_meet.btn_confirm"), action(KEY, "ok"))]]
+    every = body.cadence_months if body is not None else None
+    if every:
+        if d.get("repeat"):
+            plan = data.series_plan(program, starts, every)
+            lines.append(Msg("adm_meet.line_repeat", {
+                "every": Msg(f"adm_meet.every_{min(every, 3)}", {"count": every}),
+                "rule": _rule_text(data.local_date(starts, program.timezone), every),
+                "count": len(plan), "last": When(plan[-1], "date"),
+            }))
+            rows.append([Button(Msg("adm_meet.btn_no_repeat"), action(KEY, "rp"))])
+        else:
+            rows.append([Button(Msg(f"adm_meet.btn_repeat_{min(every, 3)}", {"count": every}),
+                                action(KEY, "rp"))])
+    rows.append([Button(Msg("adm_meet.btn_change"), action(KEY, "ch"))])
+    rows.append(_cancel_row())
+    return Msg("adm_meet.summary", {"details": lines}), rows
+
+
+async def _toggle_repeat(turn: Turn, program: Program, args: list[str]) -> None:
+    if not _in_step(turn, "summary"):
+        return
+    turn.go(FLOW, "summary", repeat=not turn.data("repeat"))
+    await _ask(turn, program, "summary", edit=bool(turn.event.message_ref))
+
+
+async def _change(turn: Turn, program: Program, args: list[str]) -> None:
+    if not _in_step(turn, "summary", "change"):
+        return
+    if not args:
+        await _ask(turn, program, "change")
+        return
+    if args[0] == "back":
+        await _ask(turn, program, "summary")
+        return
+    if args[0] not in FIELDS:
+        turn.say("input.button_stale")
+        return
+    turn.go(FLOW, "change", editing=True)
+    await _ask(turn, program, args[0])
+
+
+async def _confirm(turn: Turn, program: Program, args: list[str]) -> None:
+    if not _in_step(turn, "summary"):
+        return
+    d = dict(turn.convo.data or {})
+    starts = _start_of(program, d)
+    if starts is None or starts <= turn.now:
+        turn.go(FLOW, "summary", editing=True)
+        await _ask(turn, program, "date", hint="adm_meet.time_past")
+        return
+    body = await _body(turn, d.get("body"))
+    meeting = await data.create_meeting(
+        turn.session, program, kind=d["kind"], starts_at=starts, now=turn.now,
+        body_id=body.id if body else None, place=d.get("place"), agenda=d.get("agenda"),
+        created_by=turn.person.id,
+    )
+    turn.go(None)
+    series_count = 0
+    if d.get("repeat") and body is not None and body.cadence_months:
+        series, created = await data.create_series(turn.session, program, meeting,
+                                                   body.cadence_months, turn.now)
+        series_count = len(created)
+        turn.audit("meeting_series_created", "meeting_series", series.id,
+                   every_months=body.cadence_months, meetings=[m.id for m in created])
+    turn.audit("meeting_created", "meeting", meeting.id, kind=meeting.kind, body_id=meeting.body_id,
+               starts_at=meeting.starts_at.isoformat(), series_id=meeting.series_id)
+    if series_count:
+        turn.say("adm_meet.created_series", count=series_count, when=When(meeting.starts_at))
+    else:
+        turn.say("adm_meet.created", when=When(meeting.starts_at))
+    await _invite_question(turn, program, meeting)
+
+
+async def _stop(turn: Turn, program: Program, args: list[str]) -> None:
+    turn.go(None)
+    turn.say("adm_meet.stopped", buttons=[[Button(Msg("adm_meet.btn_list"), action(KEY))],
+                                          [back_to_panel()]])
+
+
+# --- inviting --------------------------------------------------------------------------------------
+
+
+async def _meeting(turn: Turn, program: Program, meeting_id: int | None) -> Meeting | None:
+    meeting = await turn.session.get(Meeting, meeting_id) if meeting_id else None
+    if meeting is None or meeting.program_id != program.id:
+        turn.say("input.button_stale")
+        return None
+    return meeting
+
+
+async def _invite_question(turn: Turn, program: Program, meeting: Meeting) -> None:
+    rows: list[list[Button]] = []
+    if meeting.body_id:
+        body = await turn.session.get(Body, meeting.body_id)
+        members = await data.body_members(turn.session, meeting.body_id)
+        rows.append([Button(Msg("adm_meet.btn_invite_members", {
+            "body": Text(meeting_store.body_names(program, body)), "count": len(members)}),
+            action(KEY, "iv", meeting.id, "m"))])
+    everyone = await data.role_holders(turn.session, program.id)
+    rows.append([Button(Msg("adm_meet.btn_invite_everyone", {"count": len(everyone)}),
+                        action(KEY, "iv", meeting.id, "a"))])
+    rows.append([Button(Msg("adm_meet.btn_invite_later"), action(KEY, "iv", meeting.id, "l"))])
+    turn.say("adm_meet.ask_invite", buttons=rows)
+
+
+async def _invite(turn: Turn, program: Program, args: list[str]) -> None:
+    meeting = await _meeting(turn, program, _int(args, 0))
+    if meeting is None:
+        return
+    choice = args[1] if len(args) > 1 else ""
+    if meeting.status != MeetingStatus.SCHEDULED or meeting.starts_at <= turn.now:
+        turn.say("adm_meet.err_not_upcoming")
+        return
+    if choice == "":
+        await _invite_question(turn, program, meeting)
+        return
+    if choice == "l":
+        turn.say("adm_meet.invite_later", buttons=[[_board_button(meeting.id)]])
+        return
+    target = INVITE_CHOICES.get(choice)
+    if target is None:
+        turn.say("input.button_stale")
+        return
+    invited, queued = await invite(turn.session, program, meeting, target, turn.now)
+    later = await invite_due_series_meetings(turn.session, turn.now)
+    turn.audit("meeting_invited", "meeting", meeting.id, target=target, invited=invited,
+               queued=queued, series_queued=later)
+    key = "adm_meet.invited_series" if meeting.series_id else "adm_meet.invited"
+    turn.say(key, count=invited, sent=queued, buttons=[[_board_button(meeting.id)]])
+
+
+# --- the board, asking again, attendance -------------------------------------------------------------
+
+
+def _board_rows(meeting: Meeting, board: data.Board, now: datetime) -> list[list[Button]]:
+    rows: list[list[Button]] = []
+    upcoming = meeting.status == MeetingStatus.SCHEDULED and meeting.starts_at > now
+    if upcoming and board.pending:
+        rows.append([Button(Msg("adm_meet.btn_reask", {"count": len(board.pending)}),
+                            action(KEY, "ra", meeting.id))])
+    if meeting.status != MeetingStatus.CANCELLED:
+        rows.append([Button(Msg("adm_meet.btn_attendance"), action(KEY, "at", meeting.id))])
+    if upcoming:
+        rows.append([Button(Msg("adm_meet.btn_invite"), action(KEY, "iv", meeting.id))])
+        rows.append([Button(Msg("adm_meet.btn_move"), action(KEY, "mv", meeting.id)),
+                     Button(Msg("adm_meet.btn_cancel_meeting"), action(KEY, "cn", meeting.id))])
+    rows.append([Button(Msg("adm_meet.btn_list"), action(KEY))])
+    return rows
+
+
+async def _board(turn: Turn, program: Program, args: list[str]) -> None:
+    await invite_due_series_meetings(turn.session, turn.now)
+    meeting = await _meeting(turn, program, _int(args, 0))
+    if meeting is None:
+        return
+    if turn.convo.flow == FLOW:
+        turn.go(None)
+    board = await data.board(turn.session, meeting)
+    turn.send(Outgoing(text=await board_text(turn.session, meeting),
+                       buttons=_rows(_board_rows(meeting, board, turn.now))))
+
+
+async def _reask(turn: Turn, program: Program, args: list[str]) -> None:
+    meeting = await _meeting(turn, program, _int(args, 0))
+    if meeting is None:
+        return
+    asked, queued = await reask(turn.session, meeting, turn.now)
+    turn.audit("meeting_reasked", "meeting", meeting.id, asked=asked, queued=queued)
+    if asked and not queued:
+        turn.say("adm_meet.reasked_today", buttons=[[_board_button(meeting.id)]])
+    else:
+        turn.say("adm_meet.reasked", count=queued, buttons=[[_board_button(meeting.id)]])
+
+
+async def _attendance_message(turn: Turn, meeting: Meeting, page: int) -> Outgoing:
+    board = await data.board(turn.session, meeting)
+    people = board.everyone
+    pages = max(1, -(-len(people) // PAGE_SIZE))
+    page = min(max(page, 0), pages - 1)
+    rows: list[list[Button]] = []
+    for e in people[page * PAGE_SIZE:(page + 1) * PAGE_SIZE]:
+        key = {True: "adm_meet.att_present", False: "adm_meet.att_absent"}.get(
+            e.present, "adm_meet.att_unmarked")
+        rows.append([Button(Msg(key, {"name": Raw(_name(e))}),
+                            action(KEY, "tg", meeting.id, e.person_id, page))])
+    if pages > 1:
+        blank = Button(Msg("widget.label", {"text": " "}), widgets.NOOP)
+        rows.append([
+            Button(Msg("adm_roles.prev"), action(KEY, "at", meeting.id, page - 1))
+            if page > 0 else blank,
+            Button(Msg("adm_roles.page", {"page": page + 1, "pages": pages}), widgets.NOOP),
+            Button(Msg("adm_roles.next"), action(KEY, "at", meeting.id, page + 1))
+            if page < pages - 1 else blank,
+        ])
+    rows.append([Button(Msg("adm_meet.btn_add_attendee"), action(KEY, "ag", meeting.id))])
+    if meeting.status == MeetingStatus.SCHEDULED:
+        rows.append([Button(Msg("adm_meet.btn_close"), action(KEY, "cl", meeting.id))])
+    rows.append([_board_button(meeting.id)])
+    kind_name, _ = await meeting_handlers.names(turn.session, meeting)
+    return Outgoing(text=Msg("adm_meet.attendance", {
+        "what": what_of(meeting, kind_name), "when": When(meeting.starts_at),
+        "present": board.present, "count": len(people),
+    }), buttons=_rows(rows))
+
+
+async def _attendance(turn: Turn, program: Program, args: list[str]) -> None:
+    meeting = await _meeting(turn, program, _int(args, 0))
+    if meeting is None:
+        return
+    if turn.convo.flow == FLOW:
+        turn.go(None)
+    out = await _attendance_message(turn, meeting, _int(args, 1) or 0)
+    # Turning a page redraws the list in place; opening it from the board starts a new one.
+    if len(args) > 1 and turn.event.message_ref:
+        out = dataclasses.replace(out, edit_ref=turn.event.message_ref)
+    turn.send(out)
+
+
+async def _toggle_attendance(turn: Turn, program: Program, args: list[str]) -> None:
+    meeting = await _meeting(turn, program, _int(args, 0))
+    person_id = _int(args, 1)
+    if meeting is None or person_id is None:
+        return
+    current = await meeting_store.attendance_of(turn.session, meeting.id, person_id)
+    present = not (current is not None and current.present)
+    await data.mark(turn.session, meeting, person_id, present, turn.person.id, turn.now)
+    turn.audit("attendance_marked", "meeting", meeting.id, person_id=person_id, present=present)
+    out = await _attendance_message(turn, meeting, _int(args, 2) or 0)
+    turn.send(dataclasses.replace(out, edit_ref=turn.event.message_ref))
+
+
+async def _add_pick(turn: Turn, program: Program, args: list[str]) -> None:
+    meeting = await _meeting(turn, program, _int(args, 0))
+    if meeting is None:
+        return
+    if meeting.status == MeetingStatus.CANCELLED:
+        turn.say("adm_meet.err_cancelled")
+        return
+    # A page arrow (the page in the action) keeps the search typed and redraws in place.
+    turning = len(args) > 1
+    same = turning and turn.convo.flow == FLOW and turn.convo.step == "add_pick" \
+        and turn.data("meeting_id") == meeting.id
+    query = turn.data("q", "") if same else ""
+    turn.go(None)
+    turn.go(FLOW, "add_pick", meeting_id=meeting.id, q=query, page=_int(args, 1) or 0)
+    await _ask(turn, program, "add_pick", edit=turning and bool(turn.event.message_ref))
+
+
+async def _add_person(turn: Turn, program: Program, args: list[str]) -> None:
+    meeting = await _meeting(turn, program, _int(args, 0))
+    person_id = _int(args, 1)
+    if meeting is None or person_id is None:
+        return
+    person = await turn.session.get(Person, person_id)
+    if person is None or person.erased_at is not None:
+        turn.say("adm_roles.gone")
+        return
+    await data.mark(turn.session, meeting, person_id, True, turn.person.id, turn.now)
+    turn.audit("attendance_marked", "meeting", meeting.id, person_id=person_id, present=True,
+               added=True)
+    if turn.convo.flow == FLOW:
+        turn.go(None)
+    turn.say("adm_meet.added", name=person_label(person))
+    turn.send(await _attendance_message(turn, meeting, 0))
+
+
+async def _close(turn: Turn, program: Program, args: list[str]) -> None:
+    meeting = await _meeting(turn, program, _int(args, 0))
+    if meeting is None:
+        return
+    await data.close(turn.session, meeting, turn.now)
+    board = await data.board(turn.session, meeting)
+    turn.audit("meeting_closed", "meeting", meeting.id, present=board.present_invited,
+               invited=len(board.invited), walk_ins=len(board.walk_ins))
+    turn.say("adm_meet.closed", present=board.present_invited, count=len(board.invited),
+             buttons=[[_board_button(meeting.id)],
+                      [Button(Msg("adm_meet.btn_rates"), action(KEY, "rt"))]])
+
+
+async def _rates(turn: Turn, program: Program, args: list[str]) -> None:
+    turn.send(Outgoing(text=await rates_text(turn.session, program), buttons=_rows(
+        [[Button(Msg("adm_meet.btn_list"), action(KEY))], [back_to_panel()]])))
+
+
+# --- moving and cancelling ---------------------------------------------------------------------------
+
+
+async def _move(turn: Turn, program: Program, args: list[str]) -> None:
+    meeting = await _meeting(turn, program, _int(args, 0))
+    if meeting is None:
+        return
+    if meeting.status != MeetingStatus.SCHEDULED:
+        turn.say("adm_meet.err_not_scheduled")
+        return
+    local = data.local_date(meeting.starts_at, program.timezone)
+    month = max(local, _today(turn, program)).replace(day=1)
+    turn.go(None)
+    turn.go(FLOW, "move_date", mode="move", meeting_id=meeting.id, month=month.isoformat())
+    await _ask(turn, program, "move_date")
+
+
+async def _move_confirm(turn: Turn, program: Program, args: list[str]) -> None:
+    if not _in_step(turn, "move_confirm"):
+        return
+    meeting = await _meeting(turn, program, turn.data("meeting_id"))
+    if meeting is None:
+        turn.go(None)
+        return
+    starts = _start_of(program, turn.convo.data or {})
+    old = meeting.starts_at
+    turn.go(None)
+    invited, queued = await move_and_notify(turn.session, meeting, starts, turn.now)
+    turn.audit("meeting_moved", "meeting", meeting.id, old=old.isoformat(),
+               new=starts.isoformat(), revision=meeting.revision, invited=invited,
+               queued=queued)
+    turn.say("adm_meet.moved", when=When(starts), count=invited, sent=queued,
+             buttons=[[_board_button(meeting.id)]])
+
+
+async def _cancel_meeting(turn: Turn, program: Program, args: list[str]) -> None:
+    meeting = await _meeting(turn, program, _int(args, 0))
+    if meeting is None:
+        return
+    if meeting.status != MeetingStatus.SCHEDULED:
+        turn.say("adm_meet.err_not_scheduled")
+        return
+    turn.go(None)
+    turn.go(FLOW, "cancel_reason", mode="cancel", meeting_id=meeting.id)
+    await _ask(turn, program, "cancel_reason")
+
+
+async def _do_cancel(turn: Turn, program: Program, reason: str | None) -> None:
+    meeting = await _meeting(turn, program, turn.data("meeting_id"))
+    turn.go(None)
+    if meeting is None:
+        return
+    invited, queued = await cancel_and_notify(turn.session, meeting, reason, turn.now)
+    turn.audit("meeting_cancelled", "meeting", meeting.id, invited=invited, queued=queued,
+               reason_length=len(reason or ""))
+    turn.say("adm_meet.cancelled", count=queued, buttons=[[Button(Msg("adm_meet.btn_list"),
+                                                                  action(KEY))]])
+
+
+async def _cancel_without_reason(turn: Turn, program: Program, args: list[str]) -> None:
+    if not _in_step(turn, "cancel_reason"):
+        return
+    await _do_cancel(turn, program, None)
+
+
+_VERB_HANDLERS = {
+    "": _list, "new": _new, "nb": _pick_body, "nk": _pick_kind, "cal": _calendar,
+    "tm": _time_button, "sp": _same_place, "sk": _skip_agenda, "rp": _toggle_repeat,
+    "ch": _change, "ok": _confirm, "x": _stop, "iv": _invite, "bd": _board, "ra": _reask,
+    "at": _attendance, "tg": _toggle_attendance, "ag": _add_pick, "ap": _add_person,
+    "cl": _close, "mv": _move, "mok": _move_confirm, "cn": _cancel_meeting,
+    "cns": _cancel_without_reason, "rt": _rates,
+}
+
+
+# --- typed answers ---------------------------------------------------------------------------------
+
+
+@router.flow(FLOW)
+async def meetings_input(turn: Turn) -> None:
+    step = turn.convo.step or ""
+    if not guard(turn, ADMIN, f"{FLOW}:{step}"):
+        turn.go(None)
+        return
+    program = await current_program(turn)
+    if program is None:
+        turn.go(None)
+        turn.say("adm_meet.no_program", buttons=[[back_to_panel()]])
+        return
+    text = (turn.event.text or "").strip() if turn.event.kind == EventKind.TEXT else ""
+    try:
+        await _typed(turn, program, step, text)
+    except data.MeetingError as exc:
+        turn.go(None)
+        turn.say(f"adm_meet.err_{exc.code}")
+
+
+async def _typed(turn: Turn, program: Program, step: str, text: str) -> None:
+    if step in ("time", "move_time") and text:
+        at = widgets.parse_time(text)
+        if at is None:
+            await _ask(turn, program, step, hint="adm_meet.time_not_understood")
+            return
+        await _set_time(turn, program, at)
+    elif step == "place" and text:
+        if len(text) > data.PLACE_MAX:
+            await _ask(turn, program, step, hint="adm_meet.too_long")
+            return
+        turn.go(FLOW, step, place=text)
+        await _next(turn, program, "place")
+    elif step == "agenda" and text:
+        if len(text) > data.AGENDA_MAX:
+            await _ask(turn, program, step, hint="adm_meet.too_long")
+            return
+        turn.go(FLOW, step, agenda=text)
+        await _next(turn, program, "agenda")
+    elif step == "cancel_reason" and text:
+        if len(text) > data.CANCEL_REASON_MAX:
+            await _ask(turn, program, step, hint="adm_meet.too_long")
+            return
+        await _do_cancel(turn, program, text)
+    elif step == "add_pick" and text:
+        query = typed_query(turn) or ""
+        turn.go(FLOW, step, q=query, page=0)
+        await _ask(turn, program, step)
+    elif step in ("time", "move_time", "place", "agenda", "cancel_reason", "add_pick"):
+        await _ask(turn, program, step, hint="adm_meet.text_please")
+    elif step in ("body", "kind", "date", "move_date", "summary", "change", "move_confirm"):
+        await _ask(turn, program, step, again=True)
+    else:
+        turn.go(None)
+        turn.say("input.not_understood")

@@ -1,0 +1,655 @@
+"""The gestora's tools for meetings and roles, as data work shared by the chat and `convoca`.
+
+Meetings: local dates and times turned into UTC across daylight-saving changes, recurring
+series ("the first Tuesday of every month"), moving and cancelling, the confirmations board,
+attendance marks and attendance rates. Roles: granting and revoking, with the body
+membership that goes with the Grupo Motor and Consejo Local roles.
+
+Repositories never commit: the caller's unit of work does. Nothing here writes a message a
+person reads; the handlers compose those."""
+
+from __future__ import annotations
+
+import calendar
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from storage import meetings, outbox, people
+from storage.models import (
+    ADMIN_ROLES,
+    Attendance,
+    Body,
+    Meeting,
+    MeetingSeries,
+    MeetingStatus,
+    Membership,
+    Person,
+    Program,
+    Representative,
+    Role,
+    RoleGrant,
+    Rsvp,
+    RsvpAnswer,
+)
+from storage.program_templates import ProgramTemplate, add_months, load_template
+
+PLACE_MAX = 200  # Meeting.place
+AGENDA_MAX = 1500  # what an invitation shows in full
+CANCEL_REASON_MAX = 200
+MAX_SERIES_MEETINGS = 12  # a year of monthly sessions, counting the first
+SERIES_INVITE_AHEAD = timedelta(days=30)
+LAST = -1  # "the last Tuesday" of a month, for a first date in its fifth week
+
+INVITE_MEMBERS = "members"
+INVITE_EVERYONE = "everyone"
+INVITE_TARGETS = (INVITE_MEMBERS, INVITE_EVERYONE)
+
+
+@lru_cache(maxsize=32)
+def template_of(key: str) -> ProgramTemplate:
+    return load_template(key)
+
+
+# --- local dates and times ------------------------------------------------------------------
+
+
+def to_utc(day: date, at: time, tz: str) -> datetime:
+    """The instant a local date and time name in ``tz``, as aware UTC.
+
+    The offset is the one in force on that day (Santiago is UTC-3 in summer and UTC-4 in
+    winter), which a fixed offset added to a UTC date would get wrong."""
+    local = datetime.combine(day, at.replace(tzinfo=None), ZoneInfo(tz))
+    return local.astimezone(UTC)
+
+
+def local_date(moment: datetime, tz: str) -> date:
+    return moment.astimezone(ZoneInfo(tz)).date()
+
+
+def local_time(moment: datetime, tz: str) -> time:
+    return moment.astimezone(ZoneInfo(tz)).time().replace(tzinfo=None, second=0, microsecond=0)
+
+
+def weekday_rule(day: date) -> tuple[int, int]:
+    """(weekday, nth) for "the nth <weekday> of the month"; a day in the fifth week is the
+    month's last such weekday, since not every month has a fifth one."""
+    nth = (day.day - 1) // 7 + 1
+    return day.weekday(), LAST if nth == 5 else nth
+
+
+def nth_weekday(year: int, month: int, weekday: int, nth: int) -> date:
+    days = [d for d in calendar.Calendar().itermonthdates(year, month)
+            if d.month == month and d.weekday() == weekday]
+    return days[-1] if nth == LAST else days[nth - 1]
+
+
+def series_days(first: date, every_months: int, until: date,
+                limit: int = MAX_SERIES_MEETINGS) -> list[date]:
+    """The first day and the following ones on the same weekday of the month, every
+    ``every_months`` months, up to ``until`` and at most ``limit`` days in all."""
+    if every_months < 1:
+        raise ValueError("a series repeats every one month or more")
+    weekday, nth = weekday_rule(first)
+    days = [first]
+    k = 1
+    while len(days) < limit:
+        month = add_months(first.replace(day=1), k * every_months)
+        day = nth_weekday(month.year, month.month, weekday, nth)
+        if day > until:
+            break
+        days.append(day)
+        k += 1
+    return days
+
+
+def program_end(program: Program) -> date:
+    try:
+        return template_of(program.template_key).end_date(program.start_date)
+    except (FileNotFoundError, ValueError):
+        return add_months(program.start_date, 12)
+
+
+# --- meetings ---------------------------------------------------------------------------------
+
+
+class MeetingError(ValueError):
+    """A request that cannot be done; ``code`` names the reason for the message shown."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def meeting_kinds(program: Program, body: Body | None = None) -> list[str]:
+    """The template's meeting kinds, those of the body (or with no body) first."""
+    try:
+        kinds = template_of(program.template_key).meeting_kinds
+    except (FileNotFoundError, ValueError):
+        return []
+    want = body.kind if body else None
+    return [k.key for k in kinds if k.body == want] + [k.key for k in kinds if k.body != want]
+
+
+def default_kind(program: Program, body: Body | None) -> str | None:
+    """The kind named like the body ("grupo_motor"), the one its ordinary sessions have."""
+    keys = meeting_kinds(program, body)
+    if body is not None and body.kind in keys:
+        return body.kind
+    return None
+
+
+async def body_of(session: AsyncSession, program_id: int, key: str | None) -> Body | None:
+    """A body by its kind key ("grupo_motor") or id, within the programme."""
+    if not key or key in ("none", "0"):
+        return None
+    stmt = select(Body).where(Body.program_id == program_id)
+    stmt = stmt.where(Body.id == int(key)) if key.isdigit() else stmt.where(Body.kind == key)
+    body = await session.scalar(stmt)
+    if body is None:
+        raise MeetingError("no_body")
+    return body
+
+
+async def last_place(session: AsyncSession, program_id: int, body_id: int | None) -> str | None:
+    """Where the previous meeting (of the same body, when there is one) was held."""
+    stmt = (select(Meeting.place)
+            .where(Meeting.program_id == program_id, Meeting.place.is_not(None),
+                   Meeting.status != MeetingStatus.CANCELLED)
+            .order_by(Meeting.starts_at.desc(), Meeting.id.desc()).limit(1))
+    if body_id is not None:
+        place = await session.scalar(stmt.where(Meeting.body_id == body_id))
+        if place:
+            return place
+    return await session.scalar(stmt)
+
+
+async def create_meeting(
+    session: AsyncSession, program: Program, *, kind: str, starts_at: datetime,
+    now: datetime, body_id: int | None = None, place: str | None = None,
+    agenda: str | None = None, created_by: int | None = None,
+) -> Meeting:
+    if starts_at.tzinfo is None:
+        raise ValueError("starts_at must be aware")
+    if starts_at <= now:
+        raise MeetingError("in_the_past")
+    if kind not in meeting_kinds(program):
+        raise MeetingError("no_kind")
+    meeting = Meeting(
+        program_id=program.id, body_id=body_id, kind=kind, starts_at=starts_at,
+        place=_clip(place, PLACE_MAX), agenda=_clip(agenda, AGENDA_MAX),
+        status=MeetingStatus.SCHEDULED, revision=1, created_by=created_by, created_at=now,
+    )
+    session.add(meeting)
+    await session.flush()
+    await meetings.ensure_checkin_code(session, meeting)
+    await session.flush()
+    return meeting
+
+
+def _clip(text: str | None, limit: int) -> str | None:
+    text = (text or "").strip()
+    return text[:limit] if text else None
+
+
+def series_plan(program: Program, first: datetime, every_months: int,
+                limit: int = MAX_SERIES_MEETINGS) -> list[datetime]:
+    """The starts of a series' meetings (the first included), same local time each time."""
+    tz = program.timezone
+    at = local_time(first, tz)
+    days = series_days(local_date(first, tz), every_months, program_end(program), limit)
+    return [to_utc(d, at, tz) for d in days]
+
+
+async def create_series(
+    session: AsyncSession, program: Program, first: Meeting, every_months: int, now: datetime,
+    *, limit: int = MAX_SERIES_MEETINGS,
+) -> tuple[MeetingSeries, list[Meeting]]:
+    """Make ``first`` the start of a series and create the meetings that follow it."""
+    tz = program.timezone
+    weekday, nth = weekday_rule(local_date(first.starts_at, tz))
+    series = MeetingSeries(
+        program_id=program.id, body_id=first.body_id, kind=first.kind,
+        every_months=every_months,
+        rule={"weekday": weekday, "nth": nth, "time": f"{local_time(first.starts_at, tz):%H:%M}",
+              "place": first.place, "agenda": first.agenda, "invite": None},
+    )
+    session.add(series)
+    await session.flush()
+    first.series_id = series.id
+    created = [first]
+    for starts in series_plan(program, first.starts_at, every_months, limit)[1:]:
+        created.append(await create_meeting(
+            session, program, kind=first.kind, starts_at=starts, now=now, body_id=first.body_id,
+            place=first.place, agenda=first.agenda, created_by=first.created_by,
+        ))
+        created[-1].series_id = series.id
+    await session.flush()
+    return series, created
+
+
+async def set_series_invite(session: AsyncSession, meeting: Meeting, target: str | None) -> None:
+    """Whom the series' later meetings invite, once each is within reach."""
+    if meeting.series_id is None:
+        return
+    series = await session.get(MeetingSeries, meeting.series_id)
+    if series is not None and (series.rule or {}).get("invite") != target:
+        series.rule = {**(series.rule or {}), "invite": target}  # a new dict: JSON is not tracked
+        await session.flush()
+
+
+async def series_meetings_due(session: AsyncSession, now: datetime,
+                              ahead: timedelta = SERIES_INVITE_AHEAD
+                              ) -> list[tuple[Meeting, str]]:
+    """Series meetings now within reach whose series says whom to invite."""
+    rows = await session.execute(
+        select(Meeting, MeetingSeries)
+        .join(MeetingSeries, MeetingSeries.id == Meeting.series_id)
+        .where(Meeting.status == MeetingStatus.SCHEDULED, Meeting.starts_at > now,
+               Meeting.starts_at <= now + ahead)
+        .order_by(Meeting.starts_at)
+    )
+    return [(m, s.rule.get("invite")) for m, s in rows.all()
+            if (s.rule or {}).get("invite") in INVITE_TARGETS]
+
+
+async def body_members(session: AsyncSession, body_id: int) -> list[int]:
+    return list((await session.scalars(
+        select(Membership.person_id).join(Person, Person.id == Membership.person_id)
+        .where(Membership.body_id == body_id, Membership.left_at.is_(None),
+               Person.erased_at.is_(None))
+        .order_by(Membership.joined_at, Membership.id)
+    )).all())
+
+
+async def role_holders(session: AsyncSession, program_id: int) -> list[int]:
+    """Everyone with a role in the programme (a global grant counts for its own people)."""
+    rows = await session.scalars(
+        select(RoleGrant.person_id).join(Person, Person.id == RoleGrant.person_id)
+        .where(Person.erased_at.is_(None),
+               or_(RoleGrant.program_id == program_id,
+                   (RoleGrant.program_id.is_(None)) & (Person.program_id == program_id)))
+        .order_by(RoleGrant.person_id)
+    )
+    return list(dict.fromkeys(rows.all()))
+
+
+async def invite_targets(session: AsyncSession, program: Program, meeting: Meeting,
+                         target: str) -> list[int]:
+    if target == INVITE_MEMBERS:
+        return await body_members(session, meeting.body_id) if meeting.body_id else []
+    if target == INVITE_EVERYONE:
+        return await role_holders(session, program.id)
+    raise ValueError(f"unknown invitation target {target!r}")
+
+
+async def organizations_of(session: AsyncSession, person_ids: Iterable[int],
+                           body_id: int | None = None) -> dict[int, int]:
+    """The organisation each person comes from, for the attendance list: the one their body
+    membership names, else the one they represent (the main representative first)."""
+    ids = list(person_ids)
+    if not ids:
+        return {}
+    found: dict[int, int] = {}
+    if body_id is not None:
+        for pid, org in (await session.execute(
+            select(Membership.person_id, Membership.organization_id)
+            .where(Membership.body_id == body_id, Membership.person_id.in_(ids),
+                   Membership.organization_id.is_not(None))
+        )).all():
+            found[pid] = org
+    for pid, org in (await session.execute(
+        select(Representative.person_id, Representative.organization_id)
+        .where(Representative.person_id.in_(ids))
+        .order_by(Representative.is_primary.desc(), Representative.id)
+    )).all():
+        found.setdefault(pid, org)
+    return found
+
+
+async def invited_ids(session: AsyncSession, meeting_id: int) -> list[int]:
+    return [pid for pid in (await session.scalars(
+        select(Rsvp.person_id).where(Rsvp.meeting_id == meeting_id).order_by(Rsvp.id)
+    )).all() if pid is not None]
+
+
+def _drop_notices(meeting_id: int) -> tuple[str, ...]:
+    return (f"remind:m{meeting_id}.", f"reask:m{meeting_id}.")
+
+
+async def move(session: AsyncSession, meeting: Meeting, starts_at: datetime, now: datetime
+               ) -> datetime:
+    """Give the meeting a new start; returns the old one.
+
+    The revision goes up, so every invited person is sent a new invitation under a new key;
+    reminders and re-asks still waiting for the old date are withdrawn; answers are cleared,
+    because who could come on the old day may not on the new one."""
+    if meeting.status != MeetingStatus.SCHEDULED:
+        raise MeetingError("not_scheduled")
+    if starts_at <= now:
+        raise MeetingError("in_the_past")
+    if starts_at == meeting.starts_at:
+        raise MeetingError("same_time")
+    old = meeting.starts_at
+    if meeting.ends_at is not None:
+        meeting.ends_at = meeting.ends_at + (starts_at - old)
+    meeting.starts_at = starts_at
+    meeting.revision = (meeting.revision or 1) + 1
+    for prefix in _drop_notices(meeting.id):
+        await outbox.drop_pending(session, prefix, "meeting moved")
+    await outbox.drop_pending(session, f"invite:{meeting.id}:", "meeting moved")
+    for rsvp in await session.scalars(select(Rsvp).where(Rsvp.meeting_id == meeting.id)):
+        rsvp.answer, rsvp.reason, rsvp.answered_at, rsvp.invited_at = None, None, None, now
+    await session.flush()
+    return old
+
+
+async def cancel(session: AsyncSession, meeting: Meeting, now: datetime) -> None:
+    """Cancelled: nothing more about it goes out except the notice of the cancellation."""
+    if meeting.status != MeetingStatus.SCHEDULED:
+        raise MeetingError("not_scheduled")
+    meeting.status = MeetingStatus.CANCELLED
+    for prefix in (*_drop_notices(meeting.id), f"invite:{meeting.id}:"):
+        await outbox.drop_pending(session, prefix, "meeting cancelled")
+    await session.flush()
+
+
+async def close(session: AsyncSession, meeting: Meeting, now: datetime) -> None:
+    """The session took place; its attendance now counts in the rates."""
+    if meeting.status == MeetingStatus.CANCELLED:
+        raise MeetingError("cancelled")
+    if now < meeting.starts_at - meetings.CHECKIN_OPENS_BEFORE:
+        raise MeetingError("not_started")
+    meeting.status = MeetingStatus.HELD
+    await session.flush()
+
+
+async def list_meetings(session: AsyncSession, program_id: int, now: datetime, *,
+                        recent: timedelta = timedelta(days=30), upcoming_max: int = 8,
+                        recent_max: int = 5) -> tuple[list[Meeting], list[Meeting]]:
+    """Upcoming meetings (soonest first) and those of the last days (latest first)."""
+    base = select(Meeting).where(Meeting.program_id == program_id,
+                                 Meeting.status != MeetingStatus.CANCELLED)
+    ahead = list((await session.scalars(
+        base.where(Meeting.starts_at > now).order_by(Meeting.starts_at, Meeting.id)
+        .limit(upcoming_max))).all())
+    past = list((await session.scalars(
+        base.where(Meeting.starts_at <= now, Meeting.starts_at > now - recent)
+        .order_by(Meeting.starts_at.desc(), Meeting.id.desc()).limit(recent_max))).all())
+    return ahead, past
+
+
+async def all_meetings(session: AsyncSession, program_id: int) -> list[Meeting]:
+    return list((await session.scalars(
+        select(Meeting).where(Meeting.program_id == program_id)
+        .order_by(Meeting.starts_at, Meeting.id))).all())
+
+
+# --- the confirmations board and attendance ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Entry:
+    person_id: int
+    name: str | None
+    reason: str | None = None
+    present: bool | None = None  # None: not marked
+
+
+@dataclass
+class Board:
+    meeting: Meeting
+    yes: list[Entry] = field(default_factory=list)
+    no: list[Entry] = field(default_factory=list)
+    maybe: list[Entry] = field(default_factory=list)
+    pending: list[Entry] = field(default_factory=list)
+    walk_ins: list[Entry] = field(default_factory=list)  # came without an invitation
+
+    @property
+    def invited(self) -> list[Entry]:
+        return sorted(self.yes + self.no + self.maybe + self.pending, key=_by_name)
+
+    @property
+    def everyone(self) -> list[Entry]:
+        """Whom the attendance list shows: the invited, then whoever came uninvited."""
+        return self.invited + sorted(self.walk_ins, key=_by_name)
+
+    @property
+    def present(self) -> int:
+        return sum(1 for e in self.everyone if e.present)
+
+    @property
+    def present_invited(self) -> int:
+        return sum(1 for e in self.invited if e.present)
+
+
+def fold_name(text: str) -> str:
+    # "nunez" finds "Núñez": people type names without accents on a phone.
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def _by_name(e: Entry) -> tuple[str, int]:
+    return (fold_name(e.name or "~"), e.person_id)
+
+
+async def board(session: AsyncSession, meeting: Meeting) -> Board:
+    marks = {a.person_id: a.present for a in await session.scalars(
+        select(Attendance).where(Attendance.meeting_id == meeting.id))}
+    out = Board(meeting)
+    rows = await session.execute(
+        select(Rsvp, Person).join(Person, Person.id == Rsvp.person_id)
+        .where(Rsvp.meeting_id == meeting.id))
+    invited = set()
+    groups = {RsvpAnswer.YES: out.yes, RsvpAnswer.NO: out.no, RsvpAnswer.MAYBE: out.maybe}
+    for rsvp, person in rows.all():
+        invited.add(person.id)
+        groups.get(rsvp.answer, out.pending).append(
+            Entry(person.id, person.name, rsvp.reason, marks.get(person.id)))
+    walk_in_ids = [pid for pid in marks if pid is not None and pid not in invited]
+    if walk_in_ids:
+        for person in await session.scalars(select(Person).where(Person.id.in_(walk_in_ids))):
+            out.walk_ins.append(Entry(person.id, person.name, None, marks[person.id]))
+    for group in (out.yes, out.no, out.maybe, out.pending):
+        group.sort(key=_by_name)
+    return out
+
+
+async def non_responders(session: AsyncSession, meeting: Meeting) -> list[Rsvp]:
+    return list((await session.scalars(
+        select(Rsvp).where(Rsvp.meeting_id == meeting.id, Rsvp.answer.is_(None),
+                           Rsvp.person_id.is_not(None)).order_by(Rsvp.id))).all())
+
+
+async def mark(session: AsyncSession, meeting: Meeting, person_id: int, present: bool,
+               by: int | None, now: datetime) -> Attendance:
+    """Present or absent, as the gestora marks it from the list (it overrides a check-in)."""
+    if meeting.status == MeetingStatus.CANCELLED:
+        raise MeetingError("cancelled")
+    if await session.get(Person, person_id) is None:
+        raise MeetingError("no_person")
+    row = await meetings.attendance_of(session, meeting.id, person_id)
+    if row is None:
+        rsvp = await meetings.rsvp_for(session, meeting.id, person_id)
+        org = rsvp.organization_id if rsvp else (
+            await organizations_of(session, [person_id], meeting.body_id)).get(person_id)
+        row = Attendance(meeting_id=meeting.id, person_id=person_id, organization_id=org,
+                         present=present, method="marked", marked_at=now, marked_by=by)
+        session.add(row)
+    else:
+        row.present, row.method, row.marked_at, row.marked_by = present, "marked", now, by
+    await session.flush()
+    return row
+
+
+@dataclass(frozen=True)
+class Rate:
+    """Invited people marked present over invited people, over held meetings."""
+
+    present: int
+    invited: int
+
+    @property
+    def value(self) -> float | None:
+        return self.present / self.invited if self.invited else None
+
+    @property
+    def percent(self) -> int | None:
+        return None if self.invited == 0 else round(100 * self.present / self.invited)
+
+
+async def attendance_rates(session: AsyncSession, program_id: int
+                           ) -> dict[str, dict[int, Rate]]:
+    """``{"body": {body_id: Rate}, "person": {person_id: Rate}}`` over held meetings.
+
+    As in the progress report, people who came without an invitation are not counted: the
+    rate says how many of those called came."""
+    held = {m.id: m for m in await session.scalars(
+        select(Meeting).where(Meeting.program_id == program_id,
+                              Meeting.status == MeetingStatus.HELD))}
+    by_body: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    by_person: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    if held:
+        present = {(a.meeting_id, a.person_id) for a in await session.scalars(
+            select(Attendance).where(Attendance.meeting_id.in_(held), Attendance.present))}
+        for rsvp in await session.scalars(
+                select(Rsvp).where(Rsvp.meeting_id.in_(held), Rsvp.person_id.is_not(None))):
+            came = (rsvp.meeting_id, rsvp.person_id) in present
+            body_id = held[rsvp.meeting_id].body_id
+            targets = [by_person[rsvp.person_id]]
+            if body_id is not None:
+                targets.append(by_body[body_id])
+            for t in targets:
+                t[0] += came
+                t[1] += 1
+    return {"body": {k: Rate(*v) for k, v in by_body.items()},
+            "person": {k: Rate(*v) for k, v in by_person.items()}}
+
+
+# --- roles ------------------------------------------------------------------------------------
+
+GRANTABLE: tuple[str, ...] = (
+    Role.GESTORA, Role.COORDINADORA, Role.RECINTO, Role.GRUPO_MOTOR, Role.CONSEJO_LOCAL,
+    Role.REPRESENTANTE, Role.FAMILIA,
+)
+BODY_OF_ROLE = {Role.GRUPO_MOTOR: "grupo_motor", Role.CONSEJO_LOCAL: "consejo_local"}
+
+
+class RoleError(ValueError):
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def _counts_here(grant: RoleGrant, program_id: int) -> bool:
+    return grant.program_id in (None, program_id)
+
+
+def roles_here(person: Person, program_id: int) -> list[str]:
+    """The person's roles in this programme (global grants included), in GRANTABLE order."""
+    held = {g.role for g in person.roles if _counts_here(g, program_id)}
+    return [r for r in (*GRANTABLE, *sorted(held - set(GRANTABLE))) if r in held]
+
+
+async def person_with_roles(session: AsyncSession, person_id: int) -> Person | None:
+    return await session.get(Person, person_id, options=[selectinload(Person.roles)])
+
+
+async def people_with_roles(session: AsyncSession, program_id: int
+                            ) -> list[tuple[Person, list[str]]]:
+    ids = await role_holders(session, program_id)
+    ids += list((await session.scalars(
+        select(RoleGrant.person_id).join(Person, Person.id == RoleGrant.person_id)
+        .where(RoleGrant.program_id.is_(None), Person.program_id.is_(None),
+               Person.erased_at.is_(None))
+    )).all())
+    if not ids:
+        return []
+    found = (await session.scalars(
+        select(Person).where(Person.id.in_(set(ids))).options(selectinload(Person.roles))
+    )).all()
+    rows = [(p, roles_here(p, program_id)) for p in found]
+    return sorted(rows, key=lambda r: (fold_name(r[0].name or "~"), r[0].id))
+
+
+async def program_people(session: AsyncSession, program_id: int, query: str = ""
+                         ) -> list[Person]:
+    """People one may pick in the programme: its own, anyone with a role in it, and people
+    who registered (accepted) but are not linked to any programme yet (a new coordinator)."""
+    granted = select(RoleGrant.person_id).where(RoleGrant.program_id == program_id)
+    found = (await session.scalars(
+        select(Person).where(
+            Person.erased_at.is_(None),
+            or_(Person.program_id == program_id, Person.id.in_(granted),
+                Person.program_id.is_(None) & Person.consent_at.is_not(None)))
+    )).all()
+    words = fold_name(query).split()
+    if words:
+        found = [p for p in found if all(w in fold_name(p.name or "") for w in words)]
+    return sorted(found, key=lambda p: (fold_name(p.name or "~"), p.id))
+
+
+async def _membership(session: AsyncSession, program_id: int, role: str, person: Person,
+                      now: datetime, join: bool) -> None:
+    body = await session.scalar(select(Body).where(Body.program_id == program_id,
+                                                   Body.kind == BODY_OF_ROLE[role]))
+    if body is None:
+        return
+    row = await session.scalar(select(Membership).where(Membership.body_id == body.id,
+                                                        Membership.person_id == person.id))
+    if join:
+        if row is None:
+            session.add(Membership(body_id=body.id, person_id=person.id, joined_at=now))
+        elif row.left_at is not None:
+            row.left_at, row.joined_at = None, now
+    elif row is not None and row.left_at is None:
+        row.left_at = now
+
+
+async def grant_role(session: AsyncSession, person: Person, role: str, program: Program,
+                     now: datetime, by: int | None = None) -> bool:
+    """Give the role in the programme; False when the person already had it. A Grupo Motor
+    or Consejo Local role makes the person a member of that body."""
+    if role not in GRANTABLE:
+        raise RoleError("unknown_role")
+    if person.erased_at is not None:
+        raise RoleError("erased")
+    if role in BODY_OF_ROLE:
+        await _membership(session, program.id, role, person, now, join=True)
+    if person.program_id is None and role not in ADMIN_ROLES:
+        person.program_id = program.id
+    if any(g.role == role and _counts_here(g, program.id) for g in person.roles):
+        await session.flush()
+        return False
+    return await people.grant(session, person, role, program.id, now, by)
+
+
+async def revoke_role(session: AsyncSession, person: Person, role: str, program: Program,
+                      now: datetime, by: int | None = None) -> bool:
+    """Take the role away in the programme; False when the person did not have it.
+
+    Nobody takes away their own last administrator role: the programme would be left
+    without a way for them back in."""
+    if role not in GRANTABLE:
+        raise RoleError("unknown_role")
+    gone = [g for g in person.roles if g.role == role and _counts_here(g, program.id)]
+    if not gone:
+        return False
+    if by == person.id and role in ADMIN_ROLES:
+        left = [g for g in person.roles if g.role in ADMIN_ROLES and g not in gone]
+        if not left:
+            raise RoleError("own_last_admin")
+    for g in gone:
+        person.roles.remove(g)
+    if role in BODY_OF_ROLE:
+        await _membership(session, program.id, role, person, now, join=False)
+    await session.flush()
+    return True
