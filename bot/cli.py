@@ -57,9 +57,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def extensions() -> list:
     """The panel's tools for scripts: each module adds its subcommands and runs them."""
-    from bot import cli_meetings
+    from bot import cli_delivery, cli_meetings
 
-    return [cli_meetings]
+    return [cli_meetings, cli_delivery]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -56,12 +56,13 @@ router.fallback = fallback
 
 
 def build_router() -> Router:
+    """Everything a person can do, from every area; importing a panel section registers it."""
     from handlers import admin, forms, meetings, pickups, privacy, registration, widgets
-    from handlers.admin import (
-        deliveries,  # noqa: F401  (registers its section)
-        roles,
-    )
+    from handlers.admin import deliveries as admin_deliveries
+    from handlers.admin import delivery as admin_delivery
+    from handlers.admin import exports as admin_exports
     from handlers.admin import meetings as admin_meetings
+    from handlers.admin import roles, stages
 
     return (
         Router()
@@ -74,5 +75,9 @@ def build_router() -> Router:
         .include(admin.router)
         .include(roles.router)
         .include(admin_meetings.router)
+        .include(admin_delivery.router)
+        .include(stages.router)
+        .include(admin_exports.router)
+        .include(admin_deliveries.router)
         .include(widgets.router)
     )

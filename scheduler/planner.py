@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.delivery import pickup_policy
 from storage.models import (
     Body,
     DeliveryDay,
@@ -187,7 +188,7 @@ class Planner:
             pid = family.person_id
             subject = {"pickup_id": pickup.id, "delivery_day_id": day.id}
             day_local = day.window_start.astimezone(zone).date()
-            if p.policy == "before_each":
+            if pickup_policy(program) == "before_each":
                 fire = at_local(day_local - timedelta(days=p.days_before), PICKUP_NOTICE_AT, zone)
                 # A day added late is announced at once, while it still lies ahead.
                 fire = max(fire, day.created_at)

@@ -7,10 +7,11 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from handlers.admin import ADMIN, back_to_panel, section
-from handlers.core import Turn
+from handlers.core import Router, Turn
 from locales import Msg, Raw, When
 from storage.models import OutboxMessage, OutboxStatus, Person
 
+router = Router()  # the section is reached through /panel; nothing else to route
 SHOWN = 10
 SINCE = timedelta(days=30)
 TROUBLE = (OutboxStatus.FAILED, OutboxStatus.UNCERTAIN)

@@ -1,0 +1,301 @@
+"""`convoca delivery ...` and `convoca export ...`: delivery days and the verificadores from the
+command line, for scripting. They call the same code as the team's panel in chat."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from datetime import date, time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.commands import CommandError
+from handlers.admin.delivery import cancel_day, day_summary, status_label
+from handlers.pickups import window_of
+from locales import Msg, Raw
+from storage import delivery, exports, people, pickups, programs
+from storage.delivery import DayPlan, DeliveryError
+from storage.models import DeliveryDay, Meeting, PickupMode, Program
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+COMMANDS = ("delivery", "export")
+
+
+def _time(text: str) -> time:
+    match = re.fullmatch(r"([01]?\d|2[0-3])[:.h]?([0-5]\d)?", text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"expected HH:MM, got {text!r}")
+    return time(int(match[1]), int(match[2] or 0))
+
+
+def _every(text: str) -> int:
+    match = re.fullmatch(r"([1-8])w", text.strip().lower())
+    if not match:
+        raise argparse.ArgumentTypeError(f"expected 1w or 2w (weeks), got {text!r}")
+    return int(match[1])
+
+
+def _target(text: str) -> str:
+    if text == "all" or (text.startswith("sector=") and len(text) > len("sector=")):
+        return text
+    raise argparse.ArgumentTypeError(f"expected all or sector=NAME, got {text!r}")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    d = sub.add_parser("delivery", help="delivery days and the staff's day list")
+    dsub = d.add_subparsers(dest="delivery_command", required=True)
+    add = dsub.add_parser("add", help="define a delivery day or a weekly pattern")
+    add.add_argument("--date", required=True, type=date.fromisoformat, help="YYYY-MM-DD")
+    add.add_argument("--from", dest="start", required=True, type=_time, help="HH:MM")
+    add.add_argument("--to", dest="end", required=True, type=_time, help="HH:MM")
+    add.add_argument("--place", help="where families pick up (retiro)")
+    add.add_argument("--address")
+    add.add_argument("--mode", choices=[str(m) for m in PickupMode], default=PickupMode.RETIRO)
+    add.add_argument("--every", type=_every, help="repeat every 1w or 2w")
+    add.add_argument("--count", type=int, help="how many days in all, with --every")
+    add.add_argument("--until", type=date.fromisoformat, help="last date, with --every")
+    add.add_argument("--assign", type=_target, help="all | sector=NAME")
+    add.add_argument("--program", type=int, help="programme id (default: the latest)")
+    lst = dsub.add_parser("list", help="upcoming delivery days")
+    lst.add_argument("--all", action="store_true", help="also past and cancelled days")
+    lst.add_argument("--program", type=int)
+    day = dsub.add_parser("day", help="print a day's list: who confirmed, came, did not")
+    day.add_argument("day_id", type=int)
+    day.add_argument("--locale", choices=["es", "en"])
+    cancel = dsub.add_parser("cancel", help="cancel a day and tell the families told of it")
+    cancel.add_argument("day_id", type=int)
+    pol = dsub.add_parser("policy", help="show or set how families hear of their dates")
+    pol.add_argument("policy", nargs="?", choices=list(delivery.POLICIES))
+    pol.add_argument("--program", type=int)
+
+    e = sub.add_parser("export", help="the verificadores as files")
+    esub = e.add_subparsers(dest="export_command", required=True)
+    att = esub.add_parser("attendance", help="a meeting's attendance list")
+    att.add_argument("meeting_id", type=int)
+    att.add_argument("--format", choices=["pdf", "xlsx", "csv"], default="pdf")
+    att.add_argument("--out", required=True, type=Path)
+    fichas = esub.add_parser("fichas", help="one PDF per organisation and an XLSX of all")
+    fichas.add_argument("--out", required=True, type=Path, help="a directory")
+    fichas.add_argument("--program", type=int)
+    orgs = esub.add_parser("organizations", help="the invited organisations")
+    orgs.add_argument("--format", choices=["xlsx", "csv", "pdf"], default="xlsx")
+    orgs.add_argument("--out", required=True, type=Path)
+    orgs.add_argument("--program", type=int)
+    dd = esub.add_parser("delivery", help="a delivery day's list")
+    dd.add_argument("day_id", type=int)
+    dd.add_argument("--format", choices=["pdf", "xlsx", "csv"], default="pdf")
+    dd.add_argument("--out", required=True, type=Path)
+    pr = esub.add_parser("progress", help="the figures of the informe de avance")
+    pr.add_argument("--format", choices=["pdf", "xlsx"], default="pdf")
+    pr.add_argument("--out", required=True, type=Path)
+    pr.add_argument("--chart", type=Path, help="also write the attendance chart (PNG)")
+    pr.add_argument("--program", type=int)
+    for p in (att, fichas, orgs, dd, pr):
+        p.add_argument("--locale", choices=["es", "en"])
+
+
+async def run(app: App, args: argparse.Namespace) -> int | None:
+    if getattr(args, "command", None) == "delivery":
+        return await _delivery(app, args)
+    if getattr(args, "command", None) == "export":
+        return await _export(app, args)
+    return None
+
+
+def _say(app: App, key: str, **params: object) -> None:
+    print(app.catalogs.text(None, key, **params))
+
+
+async def _program(app: App, session: AsyncSession, program_id: int | None) -> Program:
+    program = await programs.get(session, program_id)
+    if program is None:
+        raise CommandError(app.catalogs.text(None, "cli_delivery.no_program"))
+    return program
+
+
+# --- delivery ---------------------------------------------------------------------------------
+
+
+async def _delivery(app: App, args: argparse.Namespace) -> int:
+    cmd = args.delivery_command
+    if cmd == "add":
+        return await _add(app, args)
+    if cmd == "list":
+        return await _list(app, args)
+    if cmd == "day":
+        return await _day(app, args)
+    if cmd == "cancel":
+        return await _cancel(app, args)
+    return await _policy(app, args)
+
+
+async def _add(app: App, args: argparse.Namespace) -> int:
+    cat = app.catalogs
+    if args.every and args.count is None and args.until is None:
+        raise CommandError(cat.text(None, "cli_delivery.every_needs_end"))
+    now = app.clock.now()
+    async with app.sessions() as s:
+        program = await _program(app, s, args.program)
+        try:
+            dates = delivery.repeat_dates(args.date, args.every or 0, args.count, args.until)
+            plan = DayPlan(mode=args.mode, dates=tuple(dates), start=args.start, end=args.end,
+                           place=args.place, address=args.address)
+            days = await delivery.create_days(s, program, plan, now)
+            assigned = None
+            if args.assign:
+                families = await delivery.families_by_target(s, program.id, args.mode,
+                                                             args.assign)
+                assigned = await delivery.assign(s, days, [f.id for f in families])
+        except DeliveryError as exc:
+            raise CommandError(cat.text(None, "cli_delivery.refused", reason=exc.code)) from None
+        ids = [d.id for d in days]
+        people.audit(s, now, "delivery_days_created", actor_id=None, channel="cli",
+                     entity="delivery_day", entity_id=ids[0], ids=ids, mode=args.mode)
+        if assigned is not None:
+            people.audit(s, now, "families_assigned", actor_id=None, channel="cli",
+                         entity="delivery_day", entity_id=ids[0], days=ids, how=args.assign,
+                         families=assigned.families, added=assigned.added)
+        await s.commit()
+        _say(app, "cli_delivery.created", count=len(days), ids=", ".join(map(str, ids)))
+        if assigned is not None:
+            _say(app, "cli_delivery.assigned", count=assigned.families, added=assigned.added,
+                 unlinked=assigned.unlinked)
+    return 0
+
+
+async def _list(app: App, args: argparse.Namespace) -> int:
+    cat = app.catalogs
+    now = app.clock.now()
+    async with app.sessions() as s:
+        program = await _program(app, s, args.program)
+        days = (await delivery.all_days(s, program.id) if args.all
+                else await delivery.days_from(s, program.id, now))
+        if not days:
+            _say(app, "cli_delivery.no_days")
+            return 0
+        for d in days:
+            key = "cli_delivery.day_line_cancelled" if d.cancelled_at else "cli_delivery.day_line"
+            line = Msg(key, {
+                "id": str(d.id), "window": window_of(d), "place": Raw(_place(d)),
+                "mode": Msg(f"cli_delivery.mode_{d.mode}"),
+                "families": await delivery.families_on(s, d.id),
+            })
+            print(cat.render(line, None, program.timezone))
+    return 0
+
+
+def _place(day: DeliveryDay) -> str:
+    return ", ".join(p for p in (day.place, day.address) if p) or "—"
+
+
+async def _day(app: App, args: argparse.Namespace) -> int:
+    cat = app.catalogs
+    loc = args.locale
+    async with app.sessions() as s:
+        day = await _get_day(app, s, args.day_id)
+        program = await s.get(Program, day.program_id)
+        tz = program.timezone if program else app.settings.timezone
+        rows = await pickups.day_list(s, day.id)
+        counts = await pickups.day_counts(s, day.id)
+        print(cat.render(day_summary(day, counts, len(rows)), loc, tz))
+        if day.cancelled_at is not None:
+            print(cat.text(loc, "adm_daylist.cancelled"))
+        print()
+        for n, r in enumerate(rows, start=1):
+            extra = ""
+            if r.proxy_name:
+                extra = cat.text(loc, "cli_delivery.row_proxy", name=r.proxy_name,
+                                 rut=r.proxy_rut or "—")
+            elif r.reason:
+                extra = cat.text(loc, "cli_delivery.row_reason", reason=r.reason)
+            print(cat.text(loc, "cli_delivery.day_row", n=str(n), name=r.family_name,
+                           status=cat.render(status_label(r.status), loc, tz),
+                           extra=extra))
+    return 0
+
+
+async def _get_day(app: App, session: AsyncSession, day_id: int) -> DeliveryDay:
+    day = await session.get(DeliveryDay, day_id)
+    if day is None:
+        raise CommandError(app.catalogs.text(None, "cli_delivery.no_day", id=str(day_id)))
+    return day
+
+
+async def _cancel(app: App, args: argparse.Namespace) -> int:
+    now = app.clock.now()
+    async with app.sessions() as s:
+        day = await _get_day(app, s, args.day_id)
+        try:
+            queued = await cancel_day(s, day, now)
+        except DeliveryError as exc:
+            raise CommandError(app.catalogs.text(None, "cli_delivery.refused",
+                                                 reason=exc.code)) from None
+        people.audit(s, now, "delivery_day_cancelled", actor_id=None, channel="cli",
+                     entity="delivery_day", entity_id=day.id, notified=queued)
+        await s.commit()
+    _say(app, "cli_delivery.cancelled", id=str(args.day_id), count=queued)
+    return 0
+
+
+async def _policy(app: App, args: argparse.Namespace) -> int:
+    now = app.clock.now()
+    async with app.sessions() as s:
+        program = await _program(app, s, args.program)
+        if args.policy:
+            before = delivery.pickup_policy(program)
+            if delivery.set_pickup_policy(program, args.policy):
+                people.audit(s, now, "pickup_policy_set", actor_id=None, channel="cli",
+                             entity="program", entity_id=program.id, policy=args.policy,
+                             before=before)
+            await s.commit()
+        _say(app, "cli_delivery.policy",
+             policy=Msg(f"cli_delivery.policy_{delivery.pickup_policy(program)}"))
+    return 0
+
+
+# --- exports ----------------------------------------------------------------------------------
+
+
+def _write(app: App, path: Path, file: exports.ExportFile) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(file.content)
+    _say(app, "cli_delivery.wrote", path=str(path), size=len(file.content))
+
+
+async def _export(app: App, args: argparse.Namespace) -> int:
+    cmd = args.export_command
+    now = app.clock.now()
+    kw = dict(now=now, locale=args.locale or app.settings.default_locale,
+              catalogs=app.catalogs)
+    async with app.sessions() as s:
+        if cmd == "attendance":
+            meeting = await s.get(Meeting, args.meeting_id)
+            if meeting is None:
+                raise CommandError(app.catalogs.text(None, "cli_delivery.no_meeting",
+                                                     id=str(args.meeting_id)))
+            _write(app, args.out, await exports.attendance_list(s, meeting.id, args.format, **kw))
+        elif cmd == "delivery":
+            day = await _get_day(app, s, args.day_id)
+            _write(app, args.out, await exports.delivery_day_list(s, day.id, args.format, **kw))
+        elif cmd == "fichas":
+            program = await _program(app, s, args.program)
+            files = await exports.ficha_pdfs(s, program.id, **kw)
+            files.append(await exports.fichas_xlsx(s, program.id, **kw))
+            args.out.mkdir(parents=True, exist_ok=True)
+            for f in files:
+                _write(app, args.out / f.filename, f)
+        elif cmd == "organizations":
+            program = await _program(app, s, args.program)
+            _write(app, args.out, await exports.invited_organizations(
+                s, program.id, args.format, **kw))
+        else:
+            program = await _program(app, s, args.program)
+            _write(app, args.out, await exports.progress_report(s, program.id, args.format,
+                                                                **kw))
+            if args.chart:
+                _write(app, args.chart, await exports.progress_chart(s, program.id, **kw))
+    return 0

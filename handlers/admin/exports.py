@@ -1,0 +1,294 @@
+"""The verificadores sent to the gestora in chat as documents (section ``exports``): the
+attendance list of a meeting, the fichas de interés, the invited organisations, a delivery
+day's list and the figures of the informe de avance with its chart. The files themselves
+come from storage.exports, the same code the command line (`convoca export ...`) runs.
+
+Actions: ``adm:exports:<op>:...``: ``att``/``dd`` list meetings or days (a trailing ``e``
+turns the page in place), ``am``/``ddd`` ask the format, ``a``/``d`` send; ``fi``, ``org`` and
+``pr`` ask the format, then send with it."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+
+from handlers import widgets
+from handlers.admin import ADMIN, action, back_to_panel, current_program, guard, section
+from handlers.admin.delivery import day_button_label
+from handlers.core import Router, Turn
+from handlers.events import Attachment, Button, Outgoing
+from locales import Day, Msg, Raw, Text, When
+from storage import exports
+from storage.exports import ExportFile
+from storage.meetings import kind_names
+from storage.models import DeliveryDay, Meeting, Program
+
+EXPORTS = "exports"
+PAGE = 8
+LISTING_FORMATS = ("pdf", "xlsx", "csv")
+ORG_FORMATS = ("xlsx", "pdf", "csv")
+PROGRESS_FORMATS = ("pdf", "xlsx", "png")
+
+# Every step here is a button; the router exists so the wiring is the same for all sections.
+router = Router()
+
+
+def act(*parts: object) -> str:
+    return action(EXPORTS, *parts)
+
+
+def _reply(turn: Turn, out: Outgoing, *, edit: bool) -> None:
+    if edit and turn.event.message_ref:
+        out = dataclasses.replace(out, edit_ref=turn.event.message_ref)
+    turn.send(out)
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def _send(turn: Turn, file: ExportFile, caption: Msg) -> None:
+    turn.send(Outgoing(text=caption,
+                       attachment=Attachment(file.filename, file.content, file.mime_type)))
+
+
+def _format_buttons(formats: tuple[str, ...], make: Callable[[str], str]) -> list[list[Button]]:
+    return [[Button(Msg(f"adm_exports.fmt_{f}"), make(f)) for f in formats],
+            [Button(Msg("adm_exports.btn_back"), act())]]
+
+
+def _pager(page: int, pages: int, make: Callable[[int], str]) -> list[Button]:
+    if pages <= 1:
+        return []
+    row = []
+    if page > 0:
+        row.append(Button(Msg("adm_delivery.btn_prev"), make(page - 1)))
+    row.append(Button(Msg("adm_delivery.page", {"page": page + 1, "pages": pages}), widgets.NOOP))
+    if page < pages - 1:
+        row.append(Button(Msg("adm_delivery.btn_next"), make(page + 1)))
+    return row
+
+
+@section(EXPORTS, "adm_exports.section", roles=ADMIN, order=70)
+async def open_exports(turn: Turn, parts: list[str]) -> None:
+    if not guard(turn, ADMIN, "exports:" + ":".join(parts[:1])):
+        return
+    program = await current_program(turn)
+    if program is None:
+        turn.say("adm_delivery.no_program", buttons=[[back_to_panel()]])
+        return
+    op, args = (parts[0], parts[1:]) if parts else ("", [])
+    handler = _OPS.get(op)
+    if handler is None:
+        turn.say("input.button_stale")
+        return
+    await handler(turn, program, args)
+
+
+async def _menu(turn: Turn, program: Program, args: list[str]) -> None:
+    turn.go(None)
+    turn.say("adm_exports.menu", buttons=[
+        [Button(Msg("adm_exports.btn_attendance"), act("att", 0))],
+        [Button(Msg("adm_exports.btn_fichas"), act("fi"))],
+        [Button(Msg("adm_exports.btn_organizations"), act("org"))],
+        [Button(Msg("adm_exports.btn_delivery"), act("dd", 0))],
+        [Button(Msg("adm_exports.btn_progress"), act("pr"))],
+        [back_to_panel()],
+    ])
+
+
+# --- attendance lists -----------------------------------------------------------------------
+
+
+def _meeting_label(program: Program, m: Meeting) -> Msg:
+    local = m.starts_at.astimezone(ZoneInfo(program.timezone)).date()
+    what = Raw(m.title[:30]) if m.title else Text(kind_names(program, m.kind))
+    return Msg("adm_exports.btn_meeting", {"day": Day(local, "short"),
+                                           "time": When(m.starts_at, "time"), "what": what})
+
+
+async def _meetings(turn: Turn, program: Program, args: list[str]) -> None:
+    page = (_int(args[0]) if args else 0) or 0
+    total = int(await turn.session.scalar(
+        select(func.count()).select_from(Meeting).where(Meeting.program_id == program.id)) or 0)
+    if not total:
+        turn.say("adm_exports.no_meetings", buttons=[[Button(Msg("adm_exports.btn_back"),
+                                                             act())]])
+        return
+    pages = max((total + PAGE - 1) // PAGE, 1)
+    page = min(page, pages - 1)
+    # Newest first: the list the gestora needs is usually the session just held.
+    rows = (await turn.session.scalars(
+        select(Meeting).where(Meeting.program_id == program.id)
+        .order_by(Meeting.starts_at.desc(), Meeting.id.desc())
+        .offset(page * PAGE).limit(PAGE))).all()
+    buttons = [[Button(_meeting_label(program, m), act("am", m.id))] for m in rows]
+    pager = _pager(page, pages, lambda p: act("att", p, "e"))
+    if pager:
+        buttons.append(pager)
+    buttons.append([Button(Msg("adm_exports.btn_back"), act())])
+    _reply(turn, Outgoing(text=Msg("adm_exports.pick_meeting"),
+                          buttons=tuple(tuple(r) for r in buttons)),
+           edit=len(args) > 1 and args[1] == "e")
+
+
+async def _meeting(turn: Turn, program: Program, meeting_id: int | None) -> Meeting | None:
+    m = await turn.session.get(Meeting, meeting_id) if meeting_id else None
+    if m is None or m.program_id != program.id:
+        turn.say("input.button_stale")
+        return None
+    return m
+
+
+async def _meeting_format(turn: Turn, program: Program, args: list[str]) -> None:
+    m = await _meeting(turn, program, _int(args[0]) if args else None)
+    if m is None:
+        return
+    turn.say("adm_exports.ask_format_attendance", what=_meeting_label(program, m),
+             buttons=_format_buttons(LISTING_FORMATS, lambda f: act("a", m.id, f)))
+
+
+async def _attendance(turn: Turn, program: Program, args: list[str]) -> None:
+    m = await _meeting(turn, program, _int(args[0]) if args else None)
+    fmt = args[1] if len(args) > 1 else ""
+    if m is None:
+        return
+    if fmt not in LISTING_FORMATS:
+        turn.say("input.button_stale")
+        return
+    file = await exports.attendance_list(turn.session, m.id, fmt, now=turn.now,
+                                         locale=turn.locale, catalogs=turn.services.catalogs)
+    turn.audit("export", "meeting", m.id, what="attendance", format=fmt)
+    _send(turn, file, Msg("adm_exports.sent_attendance", {"what": _meeting_label(program, m)}))
+
+
+# --- fichas, organisations, progress ----------------------------------------------------------
+
+
+async def _fichas(turn: Turn, program: Program, args: list[str]) -> None:
+    fmt = args[0] if args else ""
+    if not fmt:
+        turn.say("adm_exports.ask_format_fichas", buttons=[
+            [Button(Msg("adm_exports.btn_fichas_pdf"), act("fi", "pdf"))],
+            [Button(Msg("adm_exports.btn_fichas_xlsx"), act("fi", "xlsx"))],
+            [Button(Msg("adm_exports.btn_back"), act())],
+        ])
+        return
+    kw = dict(now=turn.now, locale=turn.locale, catalogs=turn.services.catalogs)
+    if fmt == "pdf":
+        files = await exports.ficha_pdfs(turn.session, program.id, **kw)
+        if not files:
+            turn.say("adm_exports.no_fichas")
+            return
+        turn.say("adm_exports.sending_fichas", count=len(files))
+        for f in files:
+            _send(turn, f, Msg("adm_exports.sent_ficha"))
+    elif fmt == "xlsx":
+        files = [await exports.fichas_xlsx(turn.session, program.id, **kw)]
+        _send(turn, files[0], Msg("adm_exports.sent_fichas_xlsx"))
+    else:
+        turn.say("input.button_stale")
+        return
+    turn.audit("export", "program", program.id, what="fichas", format=fmt, files=len(files))
+
+
+async def _organizations(turn: Turn, program: Program, args: list[str]) -> None:
+    fmt = args[0] if args else ""
+    if not fmt:
+        turn.say("adm_exports.ask_format_organizations",
+                 buttons=_format_buttons(ORG_FORMATS, lambda f: act("org", f)))
+        return
+    if fmt not in ORG_FORMATS:
+        turn.say("input.button_stale")
+        return
+    file = await exports.invited_organizations(turn.session, program.id, fmt, now=turn.now,
+                                               locale=turn.locale,
+                                               catalogs=turn.services.catalogs)
+    turn.audit("export", "program", program.id, what="organizations", format=fmt)
+    _send(turn, file, Msg("adm_exports.sent_organizations"))
+
+
+async def _progress(turn: Turn, program: Program, args: list[str]) -> None:
+    fmt = args[0] if args else ""
+    if not fmt:
+        turn.say("adm_exports.ask_format_progress",
+                 buttons=_format_buttons(PROGRESS_FORMATS, lambda f: act("pr", f)))
+        return
+    kw = dict(now=turn.now, locale=turn.locale, catalogs=turn.services.catalogs)
+    if fmt == "png":
+        file = await exports.progress_chart(turn.session, program.id, **kw)
+    elif fmt in ("pdf", "xlsx"):
+        file = await exports.progress_report(turn.session, program.id, fmt, **kw)
+    else:
+        turn.say("input.button_stale")
+        return
+    turn.audit("export", "program", program.id, what="progress", format=fmt)
+    _send(turn, file, Msg("adm_exports.sent_chart" if fmt == "png"
+                          else "adm_exports.sent_progress"))
+
+
+# --- delivery-day lists -----------------------------------------------------------------------
+
+
+async def _days(turn: Turn, program: Program, args: list[str]) -> None:
+    page = (_int(args[0]) if args else 0) or 0
+    total = int(await turn.session.scalar(
+        select(func.count()).select_from(DeliveryDay)
+        .where(DeliveryDay.program_id == program.id)) or 0)
+    if not total:
+        turn.say("adm_exports.no_days", buttons=[[Button(Msg("adm_exports.btn_back"), act())]])
+        return
+    pages = max((total + PAGE - 1) // PAGE, 1)
+    page = min(page, pages - 1)
+    rows = (await turn.session.scalars(
+        select(DeliveryDay).where(DeliveryDay.program_id == program.id)
+        .order_by(DeliveryDay.window_start.desc(), DeliveryDay.id.desc())
+        .offset(page * PAGE).limit(PAGE))).all()
+    buttons = [[Button(day_button_label(d, program.timezone), act("ddd", d.id))] for d in rows]
+    pager = _pager(page, pages, lambda p: act("dd", p, "e"))
+    if pager:
+        buttons.append(pager)
+    buttons.append([Button(Msg("adm_exports.btn_back"), act())])
+    _reply(turn, Outgoing(text=Msg("adm_exports.pick_day"),
+                          buttons=tuple(tuple(r) for r in buttons)),
+           edit=len(args) > 1 and args[1] == "e")
+
+
+async def _day(turn: Turn, program: Program, day_id: int | None) -> DeliveryDay | None:
+    day = await turn.session.get(DeliveryDay, day_id) if day_id else None
+    if day is None or day.program_id != program.id:
+        turn.say("input.button_stale")
+        return None
+    return day
+
+
+async def _day_format(turn: Turn, program: Program, args: list[str]) -> None:
+    day = await _day(turn, program, _int(args[0]) if args else None)
+    if day is None:
+        return
+    turn.say("adm_exports.ask_format_day", what=day_button_label(day, program.timezone),
+             buttons=_format_buttons(LISTING_FORMATS, lambda f: act("d", day.id, f)))
+
+
+async def _day_list(turn: Turn, program: Program, args: list[str]) -> None:
+    day = await _day(turn, program, _int(args[0]) if args else None)
+    fmt = args[1] if len(args) > 1 else ""
+    if day is None:
+        return
+    if fmt not in LISTING_FORMATS:
+        turn.say("input.button_stale")
+        return
+    file = await exports.delivery_day_list(turn.session, day.id, fmt, now=turn.now,
+                                           locale=turn.locale, catalogs=turn.services.catalogs)
+    turn.audit("export", "delivery_day", day.id, what="delivery_day", format=fmt)
+    _send(turn, file, Msg("adm_exports.sent_day", {"what": day_button_label(day,
+                                                                           program.timezone)}))
+
+
+_OPS = {
+    "": _menu, "att": _meetings, "am": _meeting_format, "a": _attendance, "fi": _fichas,
+    "org": _organizations, "pr": _progress, "dd": _days, "ddd": _day_format, "d": _day_list,
+}

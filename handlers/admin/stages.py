@@ -1,0 +1,337 @@
+"""The stage timeline in chat: `/etapas` and the panel's section ``stages``.
+
+One stage at a time, because a phone shows little: its activities with their dates, what
+each still lacks (sessions held against the minimum, verifiers ready or missing) and what is
+overdue; buttons move between stages and open an activity, where the gestora marks it done
+or moves its date with the calendar. The scheduler follows a moved date by itself: its
+notices are keyed by the due date.
+
+Actions: ``adm:stages:s:<stage>``, ``adm:stages:m:<milestone>``, ``adm:stages:done|undo|mv:<id>``
+and the calendar's ``adm:stages:c<id>:d:<yyyymmdd>``."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+from zoneinfo import ZoneInfo
+
+from handlers import widgets
+from handlers.admin import ADMIN, action, back_to_panel, current_program, guard, section
+from handlers.core import Router, Turn
+from handlers.events import Button, EventKind, Outgoing
+from locales import Day, Msg, Text, When
+from storage import stages
+from storage.models import Milestone, Program
+from storage.program_templates import localized_text
+from storage.stages import MANUAL, MISSING, MilestoneStatus, StageError, StageStatus
+
+STAGES = "stages"
+FLOW = "adm_stages"
+LOCALES = ("es", "en")
+BUTTON_NAME_MAX = 38
+
+router = Router()
+
+
+def act(*parts: object) -> str:
+    return action(STAGES, *parts)
+
+
+def _today(turn: Turn, program: Program) -> date:
+    return turn.now.astimezone(ZoneInfo(program.timezone)).date()
+
+
+def _reply(turn: Turn, out: Outgoing, *, edit: bool) -> None:
+    if edit and turn.event.message_ref:
+        out = dataclasses.replace(out, edit_ref=turn.event.message_ref)
+    turn.send(out)
+
+
+def _joined(names: list[dict[str, str]]) -> Text:
+    return Text({loc: ", ".join(localized_text(n, loc) for n in names) for loc in LOCALES})
+
+
+def _short(name: dict[str, str]) -> Text:
+    def cut(text: str) -> str:
+        return text if len(text) <= BUTTON_NAME_MAX else text[:BUTTON_NAME_MAX - 1].rstrip() + "…"
+
+    return Text({loc: cut(localized_text(name, loc)) for loc in LOCALES})
+
+
+def _icon(m: MilestoneStatus) -> str:
+    if m.done:
+        return "✅"
+    if m.overdue:
+        return "⚠️"
+    if m.current:
+        return "⏳"
+    return "🗓"
+
+
+def _state(m: MilestoneStatus) -> Msg:
+    if m.done:
+        return Msg("adm_stages.state_done")
+    if m.overdue:
+        return Msg("adm_stages.state_overdue")
+    if m.current:
+        return Msg("adm_stages.state_current")
+    return Msg("adm_stages.state_upcoming")
+
+
+def _sessions(m: MilestoneStatus) -> Msg:
+    key = "adm_stages.sessions_ok" if m.sessions_missing == 0 else "adm_stages.sessions_lacking"
+    return Msg(key, {"held": m.sessions_held, "count": m.min_sessions})
+
+
+def _name(m: MilestoneStatus, *, short: bool = False) -> Text | Msg:
+    """The activity's name; progress reports all share one, so their month tells them apart."""
+    name = _short(m.name) if short else Text(m.name)
+    if m.report_month is None:
+        return name
+    return Msg("adm_stages.report_name", {"name": name, "month": m.report_month})
+
+
+def _item(n: int, m: MilestoneStatus) -> Msg:
+    """One activity in the stage card: compact, the details are one tap away. What an
+    activity lacks is shown once it has begun; before that, its dates are enough."""
+    lines = [Msg("adm_stages.item_dates", {"starts": Day(m.starts, "short"),
+                                           "due": Day(m.due, "short"), "state": _state(m)})]
+    if m.started and not m.done:
+        if m.min_sessions:
+            lines.append(_sessions(m))
+        missing = m.in_state(MISSING)
+        if missing:
+            lines.append(Msg("adm_stages.missing", {"names": _joined([v.name for v in missing])}))
+        manual = m.in_state(MANUAL)
+        if manual:
+            lines.append(Msg("adm_stages.manual_count", {"count": len(manual)}))
+    return Msg("adm_stages.item", {"n": n, "icon": _icon(m), "name": _name(m),
+                                   "lines": lines})
+
+
+def _stage_name(stage: StageStatus) -> Text | Msg:
+    return Text(stage.name) if stage.name else Msg("adm_stages.other")
+
+
+def stage_card(all_stages: list[StageStatus], index: int) -> Outgoing:
+    stage = all_stages[index]
+    items = [_item(i, m) for i, m in enumerate(stage.milestones, start=1)]
+    summary = Msg("adm_stages.summary", {"done": stage.done, "count": len(stage.milestones)})
+    lines = [summary]
+    if stage.overdue:
+        lines.append(Msg("adm_stages.overdue_count", {"count": stage.overdue}))
+    text = Msg("adm_stages.card", {
+        "number": stage.number, "total": len(all_stages), "name": _stage_name(stage),
+        "starts": Day(stage.starts), "due": Day(stage.due), "summary": lines, "items": items,
+    })
+    buttons = [[Button(Msg("adm_stages.btn_item", {"n": i, "icon": _icon(m),
+                                                     "name": _name(m, short=True)}),
+                       act("m", m.id))]
+               for i, m in enumerate(stage.milestones, start=1)]
+    nav = []
+    if index > 0:
+        prev = all_stages[index - 1]
+        nav.append(Button(Msg("adm_stages.btn_prev", {"number": prev.number}),
+                          act("s", prev.number)))
+    if index < len(all_stages) - 1:
+        nxt = all_stages[index + 1]
+        nav.append(Button(Msg("adm_stages.btn_next", {"number": nxt.number}),
+                          act("s", nxt.number)))
+    if nav:
+        buttons.append(nav)
+    buttons.append([back_to_panel()])
+    return Outgoing(text=text, buttons=tuple(tuple(r) for r in buttons))
+
+
+def milestone_card(stage: StageStatus, m: MilestoneStatus) -> Outgoing:
+    lines: list[Msg] = [
+        Msg("adm_stages.state_done_on", {"date": When(m.done_at, "date")})
+        if m.done_at is not None else _state(m)]
+    if m.moved:
+        lines.append(Msg("adm_stages.planned", {"date": Day(m.planned_due)}))
+    if m.min_sessions:
+        lines.append(_sessions(m))
+    for v in m.verifiers:
+        lines.append(Msg(f"adm_stages.verifier_{v.state}", {"name": Text(v.name)}))
+    if m.in_state(MANUAL) and not m.done:
+        lines.append(Msg("adm_stages.manual_hint"))
+    text = Msg("adm_stages.detail", {
+        "number": stage.number, "stage": _stage_name(stage), "name": _name(m),
+        "starts": Day(m.starts), "due": Day(m.due), "lines": lines,
+    })
+    toggle = (Button(Msg("adm_stages.btn_undo"), act("undo", m.id)) if m.done
+              else Button(Msg("adm_stages.btn_done"), act("done", m.id)))
+    buttons = [
+        [toggle],
+        [Button(Msg("adm_stages.btn_move"), act("mv", m.id))],
+        [Button(Msg("adm_stages.btn_back", {"number": stage.number}), act("s", stage.number))],
+    ]
+    return Outgoing(text=text, buttons=tuple(tuple(r) for r in buttons))
+
+
+async def _load(turn: Turn, program: Program) -> list[StageStatus]:
+    return await stages.stage_status(turn.session, program.id, _today(turn, program))
+
+
+async def _program(turn: Turn) -> Program | None:
+    program = await current_program(turn)
+    if program is None:
+        turn.go(None)
+        turn.say("adm_stages.no_program", buttons=[[back_to_panel()]])
+    return program
+
+
+def _find(all_stages: list[StageStatus], milestone_id: int
+          ) -> tuple[StageStatus, MilestoneStatus] | None:
+    for s in all_stages:
+        for m in s.milestones:
+            if m.id == milestone_id:
+                return s, m
+    return None
+
+
+def _milestone_name(m: Milestone) -> Text | Msg:
+    tail = m.key.rsplit(".", 1)[-1]
+    if m.kind == "progress_report" and tail.isdigit():
+        return Msg("adm_stages.report_name", {"name": Text(m.name), "month": int(tail)})
+    return Text(m.name)
+
+
+@router.command("etapas", "stages")
+async def etapas(turn: Turn) -> None:
+    if not guard(turn, ADMIN, "etapas"):
+        return
+    program = await _program(turn)
+    if program is None:
+        return
+    turn.go(None)
+    await _show_stage(turn, program, None, edit=False)
+
+
+async def _show_stage(turn: Turn, program: Program, number: int | None, *, edit: bool) -> None:
+    all_stages = await _load(turn, program)
+    if not all_stages:
+        turn.say("adm_stages.none", buttons=[[back_to_panel()]])
+        return
+    numbers = [s.number for s in all_stages]
+    if number in numbers:
+        index = numbers.index(number)
+    else:
+        index = stages.current_stage(all_stages, _today(turn, program))
+    _reply(turn, stage_card(all_stages, index), edit=edit)
+
+
+async def _show_milestone(turn: Turn, program: Program, milestone_id: int, *, edit: bool
+                          ) -> bool:
+    found = _find(await _load(turn, program), milestone_id)
+    if found is None:
+        turn.say("input.button_stale")
+        return False
+    _reply(turn, milestone_card(*found), edit=edit)
+    return True
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value is not None and value.isdigit() else None
+
+
+@section(STAGES, "adm_stages.section", roles=ADMIN, order=60)
+async def open_stages(turn: Turn, parts: list[str]) -> None:
+    if not guard(turn, ADMIN, "stages:" + ":".join(parts[:1])):
+        return
+    program = await _program(turn)
+    if program is None:
+        return
+    op = parts[0] if parts else ""
+    arg = _int(parts[1]) if len(parts) > 1 else None
+    if op == "":
+        turn.go(None)
+        await _show_stage(turn, program, None, edit=False)
+    elif op == "s" and arg is not None:
+        turn.go(None)
+        await _show_stage(turn, program, arg, edit=True)
+    elif op == "m" and arg is not None:
+        if turn.convo.flow == FLOW:
+            turn.go(None)  # "Cancelar" on the calendar comes back here
+        await _show_milestone(turn, program, arg, edit=True)
+    elif op in ("done", "undo") and arg is not None:
+        await _toggle(turn, program, arg, done=op == "done")
+    elif op == "mv" and arg is not None:
+        await _ask_date(turn, program, arg, None, edit=False)
+    elif op.startswith("c") and op[1:].isdigit():
+        await _calendar(turn, program, int(op[1:]))
+    else:
+        turn.say("input.button_stale")
+
+
+async def _toggle(turn: Turn, program: Program, milestone_id: int, *, done: bool) -> None:
+    m = await stages.milestone_of(turn.session, program.id, milestone_id)
+    if m is None:
+        turn.say("input.button_stale")
+        return
+    if stages.set_done(m, turn.now if done else None):
+        turn.audit("milestone_done" if done else "milestone_undone", "milestone", m.id,
+                   key=m.key)
+        await turn.session.flush()
+    await _show_milestone(turn, program, m.id, edit=True)
+
+
+async def _ask_date(turn: Turn, program: Program, milestone_id: int, month: date | None, *,
+                    edit: bool) -> None:
+    m = await stages.milestone_of(turn.session, program.id, milestone_id)
+    if m is None:
+        turn.say("input.button_stale")
+        return
+    turn.go(None)
+    turn.go(FLOW, "move", milestone_id=m.id, stage=m.stage)
+    buttons = widgets.month_picker(act(f"c{m.id}"), month or m.due, earliest=m.starts)
+    buttons.append([Button(Msg("adm_stages.btn_cancel"), act("m", m.id))])
+    _reply(turn, Outgoing(
+        text=Msg("adm_stages.ask_date", {"name": _milestone_name(m), "due": Day(m.due),
+                                         "starts": Day(m.starts)}),
+        buttons=tuple(tuple(r) for r in buttons)), edit=edit)
+
+
+async def _calendar(turn: Turn, program: Program, milestone_id: int) -> None:
+    picked = widgets.parse(turn.action or "", act(f"c{milestone_id}"))
+    if picked is None or picked.day is None:
+        turn.say("input.button_stale")
+        return
+    if picked.kind == "m":
+        await _ask_date(turn, program, milestone_id, picked.day, edit=True)
+        return
+    m = await stages.milestone_of(turn.session, program.id, milestone_id)
+    if m is None:
+        turn.say("input.button_stale")
+        return
+    try:
+        before = stages.move(m, picked.day)
+    except StageError:
+        turn.say("adm_stages.before_start", starts=Day(m.starts))
+        return
+    turn.go(None)
+    if before != m.due:
+        turn.audit("milestone_moved", "milestone", m.id, key=m.key, before=before.isoformat(),
+                   due=m.due.isoformat(), planned_due=m.planned_due.isoformat())
+        await turn.session.flush()
+    await _show_milestone(turn, program, m.id, edit=True)
+    turn.say("adm_stages.moved", name=_milestone_name(m), due=Day(m.due))
+
+
+@router.flow(FLOW)
+async def stages_input(turn: Turn) -> None:
+    if not guard(turn, ADMIN, "stages:input"):
+        turn.go(None)
+        return
+    program = await _program(turn)
+    if program is None:
+        return
+    milestone_id = turn.data("milestone_id")
+    if turn.convo.step != "move" or milestone_id is None:
+        turn.go(None)
+        turn.say("input.not_understood")
+        return
+    turn.say("input.unsupported" if turn.event.kind == EventKind.UNSUPPORTED
+             else "adm_stages.use_calendar")
+    await _ask_date(turn, program, milestone_id, None, edit=False)
+
