@@ -180,6 +180,29 @@ async def pickup_reminder(session: AsyncSession, n: Notice) -> Outgoing | None:
     return Outgoing(text=Msg(key, {"window": window_of(day), **where}), buttons=buttons)
 
 
+@builder("pickup_dates")
+async def pickup_dates(session: AsyncSession, n: Notice) -> Outgoing | None:
+    from handlers.pickups import place_of, window_of
+    from storage.pickups import is_home_delivery
+
+    family = await session.get(Family, n.subject["family_id"])
+    rows = (await session.execute(
+        select(Pickup, DeliveryDay).join(DeliveryDay, DeliveryDay.id == Pickup.delivery_day_id)
+        .where(Pickup.id.in_(n.subject["pickup_ids"]), DeliveryDay.cancelled_at.is_(None))
+        .order_by(DeliveryDay.window_start)
+    )).all()
+    if family is None or not rows:
+        return None
+    lines = [
+        Msg("notice.pickup_dates_row_home" if is_home_delivery(day, family)
+            else "notice.pickup_dates_row",
+            {"window": window_of(day), "place": place_of(day)})
+        for _, day in rows
+    ]
+    return Outgoing(text=Msg("notice.pickup_dates",
+                             {"family": Raw(family.name), "rows": lines, "count": len(lines)}))
+
+
 async def after_queued(session: AsyncSession, n: Notice, now: datetime) -> None:
     if n.kind == "pickup_notice":
         from handlers.pickups import notice_queued
@@ -187,3 +210,9 @@ async def after_queued(session: AsyncSession, n: Notice, now: datetime) -> None:
         rows = await _pickup_rows(session, n)
         if rows is not None:
             await notice_queued(session, rows[0], rows[2], now)
+    elif n.kind == "pickup_dates":
+        from storage.pickups import mark_notified
+
+        for pickup in (await session.scalars(
+                select(Pickup).where(Pickup.id.in_(n.subject["pickup_ids"])))).all():
+            await mark_notified(session, pickup, now)

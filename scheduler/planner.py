@@ -9,6 +9,7 @@ recorded as dropped (with a log line) if it no longer does.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -184,21 +185,22 @@ class Planner:
         )
         out = []
         marked_days = await self._days_with_handouts(program.id)
+        before_each = pickup_policy(program) == "before_each"
+        if not before_each:
+            out += await self._all_dates_at_once(program, zone, rem, start)
         for day, pickup, family in rows.all():
             pid = family.person_id
             subject = {"pickup_id": pickup.id, "delivery_day_id": day.id}
             day_local = day.window_start.astimezone(zone).date()
-            if pickup_policy(program) == "before_each":
+            if before_each:
                 fire = at_local(day_local - timedelta(days=p.days_before), PICKUP_NOTICE_AT, zone)
                 # A day added late is announced at once, while it still lies ahead.
                 fire = max(fire, day.created_at)
-            else:
-                fire = day.created_at
-            # A family can still come until the window closes, so the date is worth sending
-            # until then; and it is what the family needs to get its basket: essential.
-            out.append(Notice("pickup_notice", pid, f"pickup:{pickup.id}:notice",
-                              out_of_quiet(fire, zone, rem), day.window_end, subject,
-                              essential=True))
+                # A family can still come until the window closes, so the date is worth
+                # sending until then; and it is what the family needs to get its basket.
+                out.append(Notice("pickup_notice", pid, f"pickup:{pickup.id}:notice",
+                                  out_of_quiet(fire, zone, rem), day.window_end, subject,
+                                  essential=True))
             if pickup.status in (PickupStatus.CANNOT, PickupStatus.RESCHEDULE,
                                  PickupStatus.PICKED_UP):
                 continue
@@ -218,6 +220,34 @@ class Planner:
                 out.append(Notice("pickup_missed", pid, f"pickup:{pickup.id}:missed",
                                   out_of_quiet(missed, zone, rem),
                                   day.window_end + timedelta(days=2), subject))
+        return out
+
+    async def _all_dates_at_once(self, program: Program, zone: ZoneInfo, rem: Reminders,
+                                 start: datetime) -> list[Notice]:
+        """"Once, all dates": each family gets one message with every date not yet announced,
+        as soon as its days are set (a day added later comes in a message of its own)."""
+        rows = await self.s.execute(
+            select(DeliveryDay, Pickup, Family)
+            .join(Pickup, Pickup.delivery_day_id == DeliveryDay.id)
+            .join(Family, Family.id == Pickup.family_id)
+            .where(DeliveryDay.program_id == program.id, DeliveryDay.cancelled_at.is_(None),
+                   DeliveryDay.window_end > start, Family.person_id.is_not(None),
+                   Pickup.status == PickupStatus.PENDING)
+            .order_by(DeliveryDay.window_start)
+        )
+        by_family: dict[int, list[tuple[DeliveryDay, Pickup, Family]]] = {}
+        for day, pickup, family in rows.all():
+            by_family.setdefault(family.id, []).append((day, pickup, family))
+        out = []
+        for family_id, items in by_family.items():
+            ids = sorted(p.id for _, p, _ in items)
+            tag = hashlib.sha1(",".join(map(str, ids)).encode()).hexdigest()[:12]
+            fire = max(d.created_at for d, _, _ in items)
+            last_window_end = max(d.window_end for d, _, _ in items)
+            out.append(Notice("pickup_dates", items[0][2].person_id,
+                              f"pickup:dates:{family_id}:{tag}", out_of_quiet(fire, zone, rem),
+                              last_window_end, {"pickup_ids": ids, "family_id": family_id},
+                              essential=True))
         return out
 
     async def _days_with_handouts(self, program_id: int) -> set[int]:

@@ -293,3 +293,49 @@ async def test_after_downtime_only_the_latest_of_a_reminder_group_is_sent(world)
     assert dropped.key.endswith(":eve")
     rows = {r.idempotency_key: r for r in await queued(sessions, "meeting_reminder")}
     assert rows[dropped.key].last_error.startswith("superseded by")
+
+
+async def test_all_dates_at_once_sends_one_message_per_family(world) -> None:
+    from storage.delivery import set_pickup_policy
+    from storage.models import DeliveryDay, Family, Pickup, PickupStatus, Program
+
+    sessions, clock, ids = world
+    async with sessions() as s:
+        program = await s.get(Program, ids["program"])
+        set_pickup_policy(program, "all_at_once")
+        fam = Family(program_id=program.id, name="Soto", person_id=ids["member"],
+                     created_at=clock.now())
+        s.add(fam)
+        await s.flush()
+        for weeks in (1, 3, 5):
+            day = date(2026, 3, 5) + timedelta(weeks=weeks)
+            dd = DeliveryDay(program_id=program.id, window_start=local(day, 10),
+                             window_end=local(day, 12), place="Sede", created_at=clock.now())
+            s.add(dd)
+            await s.flush()
+            s.add(Pickup(delivery_day_id=dd.id, family_id=fam.id))
+        await s.commit()
+    sched = NoticeScheduler(sessions, clock, notices.compose, after_queued=notices.after_queued)
+    result = await sched.tick()
+    [dates] = [n for n in result.queued if n.kind == "pickup_dates"]
+    assert dates.person_id == ids["member"] and len(dates.subject["pickup_ids"]) == 3
+    [row] = await queued(sessions, "pickup_dates")
+    assert row.payload["text"]["k"] == "notice.pickup_dates"
+    assert len(row.payload["text"]["p"]["rows"]["$list"]) == 3
+    assert not [n for n in result.queued if n.kind == "pickup_notice"]
+    async with sessions() as s:
+        statuses = set((await s.scalars(select(Pickup.status))).all())
+        assert statuses == {PickupStatus.NOTIFIED}
+        # A day added later is announced on its own.
+        clock.advance(hours=2)
+        dd = DeliveryDay(program_id=ids["program"], window_start=local(date(2026, 4, 30), 10),
+                         window_end=local(date(2026, 4, 30), 12), place="Sede",
+                         created_at=clock.now())
+        s.add(dd)
+        await s.flush()
+        s.add(Pickup(delivery_day_id=dd.id, family_id=fam.id))
+        await s.commit()
+    result = await sched.tick()
+    [later] = [n for n in result.queued if n.kind == "pickup_dates"]
+    assert len(later.subject["pickup_ids"]) == 1
+    assert (await sched.tick()).queued == []
