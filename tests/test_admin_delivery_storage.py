@@ -193,6 +193,8 @@ async def test_the_scheduler_honours_the_programmes_policy(sessions) -> None:
         await s.commit()
     async with sessions() as s:
         notices = await Planner(s).window(NOW - timedelta(hours=1), NOW + timedelta(days=60))
-    [notice] = [n for n in notices if n.kind == "pickup_notice"]
-    # All dates at once: the notice goes as soon as the day exists, not two days before.
+    # All dates at once: one message with the dates goes as soon as the day exists, not two
+    # days before each one.
+    assert [n for n in notices if n.kind == "pickup_notice"] == []
+    [notice] = [n for n in notices if n.kind == "pickup_dates"]
     assert notice.fire_at <= NOW + timedelta(hours=12)
