@@ -197,6 +197,7 @@ class Core:
             await people.touch_address(session, event.channel, event.address, now,
                                        event.message_id)
             convo = await people.conversation(session, person.id, now)
+            locale = person.locale  # still readable after a rollback, for the apology
             turn = Turn(s, session, event, person, convo, now)
             try:
                 await self.router.dispatch(turn)
@@ -205,7 +206,7 @@ class Core:
                 log.exception("handling %s from %s:%s failed", event.kind, event.channel,
                               event.address)
                 await session.rollback()
-                return await self._apologise(event, person.locale, now)
+                return await self._apologise(event, locale, now)
             ids = await self._enqueue_replies(session, turn, now)
             await session.commit()
         return ids

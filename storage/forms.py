@@ -50,6 +50,8 @@ from pydantic import (
     model_validator,
 )
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from stdnum.cl import rut as cl_rut
 from stdnum.exceptions import ValidationError as StdnumError
@@ -468,10 +470,22 @@ async def ensure_definition(session: AsyncSession, form: Form, now: datetime) ->
     data = _dump(form)
     if latest is not None and _same(latest.definition, data):
         return latest
-    row = FormDefinition(key=form.key, version=(latest.version + 1) if latest else 1,
-                         definition=data, created_at=now)
-    session.add(row)
-    await session.flush()
+    version = (latest.version + 1) if latest else 1
+    # Many people may open the first form at once: whoever stores this version first wins,
+    # the others read it back (a plain insert would fail the others' whole update).
+    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    await session.execute(
+        insert(FormDefinition)
+        .values(key=form.key, version=version, definition=data, created_at=now)
+        .on_conflict_do_nothing(index_elements=["key", "version"])
+    )
+    row = await session.scalar(
+        select(FormDefinition).where(FormDefinition.key == form.key,
+                                     FormDefinition.version == version)
+    )
+    assert row is not None
+    if not _same(row.definition, data):  # someone stored a different edit of the YAML
+        return await ensure_definition(session, form, now)
     return row
 
 
