@@ -206,10 +206,13 @@ class Core:
                 log.exception("handling %s from %s:%s failed", event.kind, event.channel,
                               event.address)
                 await session.rollback()
-                return await self._apologise(event, locale, now)
-            ids = await self._enqueue_replies(session, turn, now)
-            await session.commit()
-        return ids
+                failed = True
+            else:
+                failed = False
+                ids = await self._enqueue_replies(session, turn, now)
+                await session.commit()
+        # The apology gets a session of its own, once this one has let its connection go.
+        return await self._apologise(event, locale, now) if failed else ids
 
     async def _enqueue_replies(self, session: AsyncSession, turn: Turn, now: datetime) -> list[int]:
         ev = turn.event

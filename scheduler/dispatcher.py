@@ -337,33 +337,35 @@ class Dispatcher:
         return settled
 
     async def deliver_now(self, ids: list[int]) -> int:
-        """Send specific rows at once (replies to a person who is waiting)."""
+        """Send specific rows at once (replies to a person who is waiting), in order: one
+        session claims them all, one records what happened."""
         if not ids:
             return 0
-        async with self.sessions() as s:
-            rows = list(
-                (
-                    await s.scalars(
-                        select(OutboxMessage).where(
-                            OutboxMessage.id.in_(ids),
-                            OutboxMessage.status == OutboxStatus.PENDING,
-                        ).order_by(OutboxMessage.id)
-                    )
-                ).all()
-            )
-        # Replies to one chat go one after another so they arrive in order.
-        settled = 0
-        for row in rows:
-            pacer = self._pacers.get(row.channel)
-            if pacer is None:
-                continue
-            delay = pacer.delay()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            pacer.take()
-            self._buckets[row.channel].take(row.address)
-            settled += await self._send_wave([row])
-        return settled
+        now = self.clock.now()
+        self._busy.update(ids)
+        try:
+            async with self.sessions() as s:
+                claimed = sorted(await outbox.claim(s, ids, self.worker_id, now, self.lease),
+                                 key=lambda r: r.id)
+                people = await self._people(s, claimed)
+                await s.commit()
+            results: list[Result | str] = []
+            for row in claimed:
+                pacer = self._pacers[row.channel]
+                delay = pacer.delay()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                pacer.take()
+                self._buckets[row.channel].take(row.address)
+                results.append(await self._deliver_one(row, people.get(row.person_id)))
+            if claimed:
+                async with self.sessions() as s:
+                    for row, result in zip(claimed, results, strict=True):
+                        await self._record(s, row, result)
+                    await s.commit()
+            return len(claimed)
+        finally:
+            self._busy.difference_update(ids)
 
     async def _send_wave(self, wave: list[OutboxMessage]) -> int:
         now = self.clock.now()

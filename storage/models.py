@@ -464,6 +464,7 @@ class OutboxMessage(Base):
     __table_args__ = (
         Index("ix_outbox_due", "status", "not_before"),
         Index("ix_outbox_chat", "channel", "address"),
+        Index("ix_outbox_pick", "status", "urgent", "not_before", "id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)

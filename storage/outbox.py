@@ -75,16 +75,25 @@ async def enqueue(
 async def due_candidates(
     session: AsyncSession, now: datetime, limit: int, exclude: set[int] | None = None
 ) -> list[OutboxMessage]:
-    """Pending rows that may go now, urgent first, oldest first. Not yet claimed."""
-    stmt = (
-        select(OutboxMessage)
-        .where(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.not_before <= now)
-        .order_by(OutboxMessage.urgent.desc(), OutboxMessage.not_before, OutboxMessage.id)
-        .limit(limit)
-    )
-    if exclude:
-        stmt = stmt.where(OutboxMessage.id.not_in(exclude))
-    return list((await session.scalars(stmt)).all())
+    """Pending rows that may go now, urgent first, oldest first. Not yet claimed.
+
+    Two index range scans (urgent, then the rest) rather than one query ordered by urgency,
+    which would have to sort every due row: with 100,000 waiting that sort was the cost."""
+    rows: list[OutboxMessage] = []
+    for urgent in (True, False):
+        stmt = (
+            select(OutboxMessage)
+            .where(OutboxMessage.status == OutboxStatus.PENDING,
+                   OutboxMessage.urgent.is_(urgent), OutboxMessage.not_before <= now)
+            .order_by(OutboxMessage.not_before, OutboxMessage.id)
+            .limit(limit - len(rows))
+        )
+        if exclude:
+            stmt = stmt.where(OutboxMessage.id.not_in(exclude))
+        rows += (await session.scalars(stmt)).all()
+        if len(rows) >= limit:
+            break
+    return rows
 
 
 async def claim(
