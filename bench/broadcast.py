@@ -1,0 +1,242 @@
+"""Benchmark 3 — broadcast at the limit: N queued notices (storage.outbox.enqueue_for_person,
+one per person) delivered by Convoca's outbox Dispatcher (python -m bench.bots convoca
+--no-poll) to a fake Bot API that enforces a global limit and answers 429 with retry_after
+beyond it. Convoca's channel limit is set to match (Limits(per_second=30) / 300), and both
+are taken away for the unlimited variant.
+
+    python -m bench.broadcast --runs 5                    # 2,000 at 30/s; 10,000 at 300/s and unlimited
+    python -m bench.broadcast --runs 1 --only 30 --recipients-30 10000  # the full 10,000 at 30/s
+
+Reported per run: the achieved rate (messages/s between the first and the last delivery,
+as the fake stamped them), 429s as a share of send requests, messages lost (a recipient who
+got nothing) and duplicated (a recipient who got more than one), and the rows' final states."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import shutil
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    FIRST_CHAT,
+    RESULTS,
+    BenchTelegram,
+    med,
+    migrate,
+    print_table,
+    seed_people,
+    spawn,
+    sqlite_url,
+    stop_process,
+    summary,
+    write_results,
+)
+
+# limit label -> (fake's limit, Convoca's limit, target rate). "aiogram" is bare aiogram
+# sending as fast as it can (32 at a time, no database): the library's ceiling here.
+# A "+fix" suffix runs Convoca with the dispatcher change proposed in bench/prototypes.py.
+LIMITS: dict[str, tuple[float | None, float | None, float]] = {
+    "30": (30, 30, 0.95 * 30),
+    "300": (300, 300, 0.95 * 300),
+    "none": (None, None, 1000.0),
+    "aiogram": (None, None, 1000.0),
+}
+FIX = ("pin-responses", "pipelined-dispatcher")
+
+
+async def queue_broadcast(url: str, person_ids: list[int], batch: str = "bench") -> None:
+    from handlers.events import Outgoing
+    from locales import Msg
+    from storage import db, outbox
+
+    engine = db.create_engine(url)
+    now = datetime.now(UTC)
+    payload = Outgoing(text=Msg("input.not_understood")).to_json()
+    try:
+        async with db.session_factory(engine)() as s:
+            for pid in person_ids:
+                await outbox.enqueue_for_person(s, pid, payload, key=f"bc:{batch}:{pid}",
+                                                kind="broadcast", now=now, batch=batch)
+            await s.commit()
+    finally:
+        await engine.dispose()
+
+
+async def template(workdir: Path, n: int) -> Path:
+    """A database with n people and one queued notice each, built once and copied per run."""
+    path = workdir / f"broadcast-{n}.sqlite3"
+    if not path.exists():
+        t = time.monotonic()
+        url = sqlite_url(path)
+        await migrate(url)
+        await queue_broadcast(url, await seed_people(url, n, first_chat=FIRST_CHAT))
+        print(f"  queued {n:,} notices in {time.monotonic() - t:.1f}s", flush=True)
+    return path
+
+
+async def final_states(url: str) -> dict[str, int]:
+    from sqlalchemy import func, select
+
+    from storage import db
+    from storage.models import OutboxMessage
+
+    engine = db.create_engine(url)
+    try:
+        async with db.session_factory(engine)() as s:
+            rows = await s.execute(select(OutboxMessage.status, func.count())
+                                   .group_by(OutboxMessage.status))
+            return {str(k): int(v) for k, v in rows.all()}
+    finally:
+        await engine.dispose()
+
+
+async def one_run(label: str, n: int, workdir: Path, run: int,
+                  in_process: bool = False) -> dict[str, Any]:
+    base, _, fix = label.partition("+")
+    fake_limit, convoca_limit, target = LIMITS[base]
+    db_path = workdir / f"run-{label}-{run}.sqlite3"
+    shutil.copy(await template(workdir, n), db_path)
+    url = sqlite_url(db_path)
+    fake = BenchTelegram(rate_limit_per_second=fake_limit, validate_updates=False)
+    await fake.start()
+    fake.add_chats(FIRST_CHAT, n)
+    logs = RESULTS / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    if base == "aiogram":
+        args = ["blast", "--first-chat", str(FIRST_CHAT), "--count", str(n)]
+    else:
+        args = ["convoca", "--db", url, "--no-poll", "--per-second",
+                "none" if convoca_limit is None else str(convoca_limit)]
+        for proto in FIX if fix else ():
+            args += ["--prototype", proto]
+    task = None
+    if in_process:  # smoke tests: the same code, without a process of its own
+        from bench import bots
+
+        task = asyncio.create_task(
+            bots.run_blast(str(fake.base_url), fake.token, FIRST_CHAT, n, 32)
+            if base == "aiogram" else
+            bots.run_convoca(str(fake.base_url), fake.token, url, convoca_limit, False))
+        proc = None
+    else:
+        proc = await spawn("-m", "bench.bots", *args, "--api-base", str(fake.base_url),
+                           "--token", fake.token, log_path=logs / f"broadcast-{label}.log")
+    expected = n / (fake_limit or 1000)
+    drv0 = time.process_time()
+    deadline = time.monotonic() + 120 + 2 * expected
+    try:
+        while len(fake._delivered) < n and time.monotonic() < deadline:
+            if (proc is not None and proc.returncode is not None) or (task and task.done()):
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)  # a duplicate would arrive now
+    finally:
+        drv_cpu = time.process_time() - drv0
+        if proc is not None:
+            await stop_process(proc)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await fake.stop()
+    delivered = fake.delivered()
+    times = sorted(r.at for r in delivered)
+    per_chat = Counter(r.chat_id for r in delivered)
+    span = times[-1] - times[0] if len(times) > 1 else float("nan")
+    rate = (len(times) - 1) / span if len(times) > 1 and span > 0 else float("nan")
+    sends = fake.sent_requests
+    states = await final_states(url)
+    db_path.unlink(missing_ok=True)
+    return {
+        "limit": label, "recipients": n, "run": run,
+        "rate_per_s": rate, "target_rate": target,
+        "rate_share_of_limit": rate / fake_limit if fake_limit else None,
+        "seconds": span,
+        "send_requests": sends,
+        "429": fake.stats["429"],
+        "share_429": fake.stats["429"] / sends if sends else None,
+        "lost": sum(1 for i in range(n) if per_chat.get(FIRST_CHAT + i, 0) == 0),
+        "duplicated": sum(c - 1 for c in per_chat.values() if c > 1),
+        "states": states,
+        "violations": len(fake.violations),
+        # The fake server's process (this one): near 1.0 it, not the bot, sets the pace.
+        "fake_cpu_seconds": drv_cpu,
+    }
+
+
+async def measure(args: argparse.Namespace) -> dict[str, Any]:
+    labels = [x for x in args.only.split(",") if x]
+    sizes = {x: args.recipients_30 if x.partition("+")[0] == "30" else args.recipients
+             for x in labels}
+    runs: dict[str, list[dict[str, Any]]] = {x: [] for x in labels}
+    with tempfile.TemporaryDirectory(prefix="convoca-bench-") as tmp:
+        work = Path(tmp)
+        for run in range(args.runs):
+            order = labels[run % len(labels):] + labels[:run % len(labels)]
+            for label in order:
+                r = await one_run(label, sizes[label], work, run + 1, args.in_process)
+                runs[label].append(r)
+                print(f"  run={run + 1} limit={label:4s} n={r['recipients']:,} "
+                      f"{r['rate_per_s']:8.1f} msg/s  429s {r['429']} "
+                      f"({(r['share_429'] or 0):.2%})  lost {r['lost']}  "
+                      f"dup {r['duplicated']}  states {r['states']}", flush=True)
+    return {"runs": runs}
+
+
+def report(data: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    rows = []
+    for label, rs in data["runs"].items():
+        e = {
+            "recipients": sorted({r["recipients"] for r in rs}),
+            "rate_per_s": summary(r["rate_per_s"] for r in rs),
+            "share_429": summary(r["share_429"] or 0.0 for r in rs),
+            "lost": sum(r["lost"] for r in rs),
+            "duplicated": sum(r["duplicated"] for r in rs),
+        }
+        out[label] = e
+        base, _, fix = label.partition("+")
+        target = LIMITS[base][2]
+        limit = {"none": "unlimited", "aiogram": "bare aiogram"}.get(base, f"{base}/s") + (
+            " +fix" if fix else "")
+        rows.append([limit, ",".join(f"{x:,}" for x in e["recipients"]), med(e["rate_per_s"]),
+                     f"≥ {target:g}", med({**e["share_429"], "median": 100 * (
+                         e["share_429"]["median"] or 0), "min": 100 * (
+                         e["share_429"]["min"] or 0), "max": 100 * (
+                         e["share_429"]["max"] or 0)}, 2), e["lost"], e["duplicated"]])
+    print_table("Broadcast — median (min–max) of the runs",
+                ["limit", "recipients", "messages/s", "target", "429s % of sends", "lost",
+                 "duplicated"], rows)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.broadcast", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--only", default="30,300,none,aiogram",
+                   help="what to run: 30, 300, none (no limit), aiogram (bare aiogram, no "
+                        "database); add +fix (e.g. 300+fix) to try the proposed dispatcher")
+    p.add_argument("--recipients", type=int, default=10_000, help="for 300/s and unlimited")
+    p.add_argument("--recipients-30", type=int, default=2_000,
+                   help="for 30/s (10,000 take ~6 minutes a run)")
+    p.add_argument("--in-process", action="store_true",
+                   help="run Convoca in this process (smoke tests)")
+    p.add_argument("--out", help="results folder (default bench/results)")
+    args = p.parse_args(argv)
+    data = asyncio.run(measure(args))
+    data["summary"] = report(data)
+    data["settings"] = vars(args)
+    write_results("broadcast", data, Path(args.out) if args.out else None)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

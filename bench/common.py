@@ -1,0 +1,319 @@
+"""What every benchmark shares: the machine, statistics, result files, databases, seeding,
+and a fake Bot API that also notes when each update was handed out and each reply came."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+PG_BASE = os.environ.get("CONVOCA_BENCH_POSTGRES_URL",
+                         "postgresql://postgres@127.0.0.1:5432/test")
+TOKEN = "123456:BENCH-token-abcdef"
+FIRST_CHAT = 900_000
+# Methods whose success is a message the person sees (edits count: a tick on a button).
+REPLY_METHODS = frozenset({"sendMessage", "editMessageText", "sendDocument", "sendLocation"})
+
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.fakes.telegram_api import FakeTelegram, Recorded  # noqa: E402
+
+# --- the machine and the numbers ---------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "nproc": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+        else os.cpu_count(),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "loadavg_at_start": list(os.getloadavg()),
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100); what a latency SLO means by p99."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * p // 100))  # ceil without floats
+    return ordered[int(rank) - 1]
+
+
+def summary(values: Iterable[float]) -> dict[str, Any]:
+    vals = [v for v in values if v == v]  # drop NaN
+    if not vals:
+        return {"median": None, "min": None, "max": None, "n": 0, "values": []}
+    return {"median": statistics.median(vals), "min": min(vals), "max": max(vals),
+            "n": len(vals), "values": vals}
+
+
+def fmt(x: Any, digits: int = 1) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        return f"{x:,.{digits}f}"
+    if isinstance(x, int):
+        return f"{x:,}"
+    return str(x)
+
+
+def med(s: dict[str, Any], digits: int = 1) -> str:
+    """'median (min–max)' of a summary."""
+    if not s.get("n"):
+        return "-"
+    return f"{fmt(s['median'], digits)} ({fmt(s['min'], digits)}–{fmt(s['max'], digits)})"
+
+
+def print_table(title: str, headers: list[str], rows: list[list[Any]]) -> None:
+    cells = [[str(c) for c in headers]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    print(f"\n{title}")
+    line = "  ".join("-" * w for w in widths)
+    print(line)
+    for n, r in enumerate(cells):
+        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                        for i, (c, w) in enumerate(zip(r, widths, strict=True))))
+        if n == 0:
+            print(line)
+    print(line)
+
+
+def write_results(name: str, data: dict[str, Any], out_dir: Path | None = None) -> Path:
+    out = out_dir or RESULTS
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = out / f"{name}-{stamp}.json"
+    body = json.dumps({"benchmark": name, "command": " ".join(sys.argv),
+                       "machine": machine(), **data}, indent=2, default=str)
+    path.write_text(body)
+    (out / f"{name}-latest.json").write_text(body)
+    print(f"\nresults: {path}")
+    return path
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    """The process's peak resident memory so far (VmHWM, the same as getrusage maxrss)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+# --- databases -----------------------------------------------------------------------------
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@asynccontextmanager
+async def postgres_database(prefix: str = "convoca_bench") -> AsyncIterator[str]:
+    """A fresh database on the local PostgreSQL, migrated, and dropped afterwards."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from bot.config import load_settings
+    from storage import db
+
+    url = make_url(load_settings(database_url=PG_BASE, _env_file=None).database_url)
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = db.create_engine(url.render_as_string(hide_password=False),
+                             isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+async def migrate(url: str) -> None:
+    from storage import db
+
+    engine = db.create_engine(url)
+    try:
+        await db.upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+async def seed_forms(url: str) -> None:
+    """Store the Ficha's definition, as the first /ficha would. Done ahead because on
+    PostgreSQL many first /ficha at once race to insert it (see BENCHMARKS.md)."""
+    from storage import db, forms
+
+    engine = db.create_engine(url)
+    try:
+        async with db.session_factory(engine)() as s:
+            await forms.ensure_definition(s, forms.load_form("ficha_interes"),
+                                          datetime.now(UTC))
+            await s.commit()
+    finally:
+        await engine.dispose()
+
+
+async def seed_people(url: str, n: int, *, first_chat: int = FIRST_CHAT,
+                      locale: str = "es") -> list[int]:
+    """n registered people (consent given), each with a Telegram chat; returns their ids."""
+    from sqlalchemy import insert, select
+
+    from storage import db
+    from storage.models import ChannelAddress, Person
+
+    engine = db.create_engine(url)
+    now = datetime.now(UTC)
+    try:
+        async with db.session_factory(engine)() as s:
+            base = (await s.scalar(select(Person.id).order_by(Person.id.desc()).limit(1))) or 0
+            for start in range(0, n, 5000):
+                chunk = range(start, min(n, start + 5000))
+                await s.execute(insert(Person), [
+                    dict(id=base + 1 + i, created_at=now, consent_at=now, consent_version="1",
+                         locale=locale, reachable=True) for i in chunk])
+                await s.execute(insert(ChannelAddress), [
+                    dict(person_id=base + 1 + i, channel="telegram",
+                         address=str(first_chat + i), created_at=now,
+                         last_inbound_message_id=1) for i in chunk])
+            await s.commit()
+            if engine.dialect.name == "postgresql":
+                # Explicit ids leave the sequences behind; Convoca's own inserts need them on.
+                from sqlalchemy import text
+
+                for table in ("people", "channel_addresses"):
+                    await s.execute(text(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                        f"(SELECT max(id) FROM {table}))"))
+                await s.commit()
+    finally:
+        await engine.dispose()
+    return list(range(base + 1, base + 1 + n))
+
+
+# --- the fake Bot API, instrumented -----------------------------------------------------------
+
+
+class BenchTelegram(FakeTelegram):
+    """The project's fake Bot API (every request still checked against the spec), noting when
+    getUpdates handed out each update and calling back on each reply a chat receives."""
+
+    def __init__(self, *args: Any, keep_requests: bool = True, **kwargs: Any) -> None:
+        kwargs.setdefault("token", TOKEN)
+        kwargs.setdefault("timeout_hold", 2.0)
+        super().__init__(*args, **kwargs)
+        self.handed_out: dict[int, float] = {}
+        self.on_reply: Callable[[Any, Recorded], None] | None = None
+        self.keep_requests = keep_requests
+        self.sent_requests = 0  # message-method requests, whatever the outcome
+        self.first_seen: dict[str, float] = {}
+
+    def _take_updates(self, limit: int) -> list[dict[str, Any]]:
+        batch = super()._take_updates(limit)
+        now = time.monotonic()
+        for u in batch:
+            self.handed_out.setdefault(u["update_id"], now)
+        return batch
+
+    def _record(self, rec: Recorded) -> None:
+        self.first_seen.setdefault(rec.method, rec.at)
+        if rec.method in REPLY_METHODS or rec.method.lower() in self._message_methods:
+            self.sent_requests += 1
+        if self.keep_requests:
+            super()._record(rec)
+        else:  # long runs: counts only, so the fake's memory stays flat
+            self.stats["requests"] += 1
+            self.stats[rec.outcome] += 1
+            self._delivered.clear()
+            self._delivered_by_chat.clear()
+        if rec.outcome == "ok" and rec.method in REPLY_METHODS and self.on_reply is not None:
+            self.on_reply(rec.chat_id, rec)
+
+    def add_chats(self, first: int, n: int) -> None:
+        for i in range(n):
+            self.add_chat(first + i)
+
+
+# --- processes ------------------------------------------------------------------------------
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("TELEGRAM_", "DATABASE_", "WEBHOOK_", "ADMIN_"))}
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(extra)
+    return env
+
+
+def _log_file(path: Path | None) -> Any:
+    return path.open("ab") if path else asyncio.subprocess.DEVNULL
+
+
+async def spawn(*args: str, log_path: Path | None = None, cwd: Path | None = None,
+                env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
+    out = _log_file(log_path)
+    try:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, *args, cwd=str(cwd or ROOT), env=env or child_env(),
+            stdout=out, stderr=asyncio.subprocess.STDOUT,
+        )
+    finally:
+        if log_path:
+            out.close()
+
+
+async def stop_process(proc: asyncio.subprocess.Process, timeout: float = 20.0) -> None:
+    if proc.returncode is not None:
+        return
+    proc.terminate()
+    try:
+        await asyncio.wait_for(proc.wait(), timeout)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+
+
+async def wait_for_call(fake: BenchTelegram, method: str, timeout: float,
+                        proc: asyncio.subprocess.Process | None = None) -> float:
+    """Wait until the fake sees `method`; returns its Recorded.at."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if method in fake.first_seen:
+            return fake.first_seen[method]
+        if proc is not None and proc.returncode is not None:
+            raise RuntimeError(f"the process exited ({proc.returncode}) before {method}")
+        await asyncio.sleep(0.02)
+    raise TimeoutError(f"no {method} within {timeout}s")

@@ -1,0 +1,109 @@
+"""Each benchmark in bench/ at a tiny size, so the benchmarks cannot rot: it runs to the end
+and writes well-formed results. Nothing here is about speed (no timed assertions); the
+numbers are in BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import broadcast, latency, scheduler, throughput  # noqa: E402
+from bench.common import percentile, summary  # noqa: E402
+
+
+def latest(out: Path, name: str) -> dict:
+    data = json.loads((out / f"{name}-latest.json").read_text())
+    assert data["benchmark"] == name
+    assert data["machine"]["nproc"] >= 1 and data["machine"]["python"].startswith("3.")
+    return data
+
+
+def test_statistics_helpers() -> None:
+    assert percentile([5, 1, 4, 2, 3], 50) == 3
+    assert percentile(list(range(1, 101)), 99) == 99
+    s = summary([3.0, 1.0, 2.0])
+    assert (s["median"], s["min"], s["max"], s["n"]) == (2.0, 1.0, 3.0, 3)
+
+
+async def run_in_thread(main, argv: list[str]) -> int:
+    # Each benchmark owns its event loop (asyncio.run); keep it off the test's loop.
+    import asyncio
+
+    return await asyncio.to_thread(main, argv)
+
+
+async def test_throughput_echo_against_convoca(tmp_path: Path) -> None:
+    code = await run_in_thread(throughput.main, [
+        "--runs", "1", "--people", "2", "--duration", "0.6", "--warmup", "0.2",
+        "--variants", "echo,sqlite", "--in-process", "--out", str(tmp_path)])
+    assert code == 0
+    data = latest(tmp_path, "throughput")
+    windows = data["windows"]["2"]
+    assert set(windows) == {"echo", "sqlite"}
+    for ws in windows.values():
+        [w] = ws
+        assert w["people"] == 2 and w["errors"] == 0 and w["seconds"] > 0
+        assert w["updates"] >= 0 and w["updates_per_s"] >= 0
+    assert "ratio_to_echo" in data["summary"]["2"]["sqlite"]
+
+
+async def test_latency_with_people_thinking(tmp_path: Path) -> None:
+    code = await run_in_thread(latency.main, [
+        "--runs", "1", "--people", "3", "--think", "0.05", "--duration", "0.6",
+        "--warmup", "0.2", "--variants", "sqlite", "--in-process", "--out", str(tmp_path)])
+    assert code == 0
+    data = latest(tmp_path, "latency")
+    [w] = data["runs"]["sqlite"]
+    assert w["errors"] == 0 and w["updates"] == len(w["latencies_ms"])
+    assert all(x >= 0 for x in w["latencies_ms"])
+    assert set(data["summary"]["sqlite"]) >= {"p50_ms", "p99_ms", "updates_per_s"}
+
+
+async def test_broadcast_delivers_each_notice_once(tmp_path: Path) -> None:
+    code = await run_in_thread(broadcast.main, [
+        "--runs", "1", "--only", "none,300", "--recipients", "12", "--in-process",
+        "--out", str(tmp_path)])
+    assert code == 0
+    data = latest(tmp_path, "broadcast")
+    for label in ("none", "300"):
+        [r] = data["runs"][label]
+        assert r["recipients"] == 12 and r["lost"] == 0 and r["duplicated"] == 0
+        assert r["states"] == {"sent": 12} and r["violations"] == 0
+        assert r["rate_per_s"] > 0
+
+
+async def test_scheduler_claim_and_planner(tmp_path: Path) -> None:
+    code = await run_in_thread(scheduler.main, [
+        "--runs", "1", "--only", "claim,planner", "--dbs", "sqlite", "--pending", "40",
+        "--repeat", "2", "--programmes", "1", "--out", str(tmp_path)])
+    assert code == 0
+    data = latest(tmp_path, "scheduler")
+    claim = data["claim"]["sqlite"]["40"]
+    assert claim["total_ms"]["n"] == 1 and claim["maxrss_mb"]["median"] > 0
+    planner = data["planner"]["1"]
+    assert planner["rows"]["pickups"] == scheduler.DAYS * scheduler.FAMILIES
+    assert planner["due_ms"]["n"] == 1 and planner["next_fire_ms"]["n"] == 1
+
+
+def test_import_cost_is_read_from_importtime() -> None:
+    top = scheduler.importtime("json")
+    assert "json" in top and top["json"] >= 0
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
+async def test_startup_reaches_get_updates(tmp_path: Path) -> None:
+    code = await run_in_thread(scheduler.main, [
+        "--runs", "1", "--only", "startup", "--startup-pending", "30", "--settle", "0.2",
+        "--out", str(tmp_path)])
+    assert code == 0
+    startup = latest(tmp_path, "scheduler")["startup"]
+    assert startup["exec_to_getupdates_s"]["n"] == 1
+    assert startup["imports_s"]["n"] == 1 and startup["main_to_getupdates_s"]["n"] == 1
+    assert startup["peak_rss_mb"]["median"] > 0
