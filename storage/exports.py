@@ -1048,19 +1048,45 @@ async def invited_organizations(
         invitations[inv.organization_id].append(inv)
     fichas = {r.organization_id: r
               for r in await _latest_fichas(session, program_id, until=now)}
+    # An invitation to a meeting ("meeting:<id>") is answered by the organisation's people
+    # through their Rsvp; its purpose is shown as the meeting's kind.
+    meeting_ids = {int(i.purpose.split(":", 1)[1]) for invs in invitations.values()
+                   for i in invs if i.purpose.startswith("meeting:")
+                   and i.purpose.split(":", 1)[1].isdigit()}
+    meetings_by_id = {m.id: m for m in (await session.scalars(
+        select(Meeting).where(Meeting.id.in_(meeting_ids)))).all()} if meeting_ids else {}
+    org_answers: dict[tuple[int, int], Rsvp] = {}
+    if meeting_ids:
+        for r in (await session.scalars(
+                select(Rsvp).where(Rsvp.meeting_id.in_(meeting_ids),
+                                   Rsvp.organization_id.is_not(None),
+                                   Rsvp.answer.is_not(None), Rsvp.answered_at <= now)
+                .order_by(Rsvp.answered_at))).all():
+            org_answers[(r.meeting_id, r.organization_id)] = r  # the latest answer counts
+
+    def purpose_name(inv: OrganizationInvitation) -> str:
+        kind, _, ref = inv.purpose.partition(":")
+        meeting = meetings_by_id.get(int(ref)) if kind == "meeting" and ref.isdigit() else None
+        return _kind_name(tpl, meeting.kind if meeting else inv.purpose, ctx.locale)
 
     def answer(inv: OrganizationInvitation) -> str:
-        if inv.answer is None:
+        given, when = inv.answer, inv.answered_at
+        kind, _, ref = inv.purpose.partition(":")
+        if given is None and kind == "meeting" and ref.isdigit():
+            rsvp = org_answers.get((int(ref), inv.organization_id))
+            if rsvp is not None:
+                given, when = rsvp.answer, rsvp.answered_at
+        if given is None:
             return ctx.t("exports.rsvp.none")
-        label = (ctx.t(f"exports.answer.{inv.answer}")
-                 if inv.answer in {"yes", "no", "maybe"} else inv.answer)
-        return f"{label} ({ctx.day(inv.answered_at)})" if inv.answered_at else label
+        label = (ctx.t(f"exports.answer.{given}")
+                 if given in {"yes", "no", "maybe"} else given)
+        return f"{label} ({ctx.day(when)})" if when else label
 
     rows = []
     for n, org in enumerate(orgs, start=1):
         invs = invitations.get(org.id, [])
         sent = "\n".join(
-            f"{ctx.day(i.sent_at)} · {_kind_name(tpl, i.purpose, ctx.locale)}" for i in invs
+            f"{ctx.day(i.sent_at)} · {purpose_name(i)}" for i in invs
         ) or ctx.t("exports.org.not_invited")
         answers = "\n".join(answer(i) for i in invs)
         ficha = fichas.get(org.id)

@@ -37,6 +37,7 @@ from storage.models import (
     Representative,
     Rsvp,
 )
+from storage.program_templates import load_template
 
 NOW = datetime(2026, 7, 10, 15, 0, tzinfo=UTC)  # Friday 10 July, 11:00 in Santiago (UTC-4)
 PROGRAM = "Ecomercado Solidario Peñalolén"
@@ -1037,3 +1038,29 @@ async def test_progress_report_workbook(seeded: Seed, catalogs: Catalogs) -> Non
     ]
     assert sessions["G2"].number_format == "0%" and sessions["G2"].value == 0.5
     assert len(sessions._images) == 1  # the chart beside the table
+
+
+async def test_an_invitation_to_a_meeting_shows_its_kind_and_the_organisations_answer(
+    seeded: Seed, catalogs: Catalogs
+) -> None:
+    # The outreach section records "meeting:<id>"; the answer lives in the people's Rsvp.
+    meeting_id, org_id = seeded.meetings["M3"], seeded.orgs["E"]
+    async with seeded.sessions() as s:
+        meeting = await s.get(Meeting, meeting_id)
+        s.add(OrganizationInvitation(organization_id=org_id, purpose=f"meeting:{meeting_id}",
+                                     sent_at=NOW - timedelta(days=3)))
+        rsvp = await s.scalar(select(Rsvp).where(Rsvp.meeting_id == meeting_id,
+                                                 Rsvp.person_id == seeded.people["P1"]))
+        if rsvp is None:
+            rsvp = Rsvp(meeting_id=meeting_id, person_id=seeded.people["P1"], invited_at=NOW)
+            s.add(rsvp)
+        rsvp.organization_id, rsvp.answer = org_id, "yes"
+        rsvp.answered_at = NOW - timedelta(days=1)
+        await s.commit()
+        org = await s.get(Organization, org_id)
+        got = await exports.invited_organizations(s, seeded.program_id, "csv", now=NOW,
+                                                  catalogs=catalogs)
+    kind_es = load_template("ecomercado-15m").meeting_kind(meeting.kind).name["es"]
+    [row] = [r for r in read_csv(got)[1:] if r[1] == org.name]
+    assert row[4].splitlines()[-1] == f"7 jul 2026 · {kind_es}"
+    assert row[5].splitlines()[-1] == "Sí (9 jul 2026)"
