@@ -103,10 +103,54 @@ def notice_scheduler(app: App, on_queued: Callable[[], None] | None = None) -> N
                            jobs=[invite_due_series_meetings])
 
 
-def start_scheduler(app: App, outbox: Dispatcher) -> NoticeScheduler:
+@dataclass
+class Delivery:
+    """What runs beside the conversation: the outbox, the scheduler, and the follower that
+    keeps each broadcast's progress message up to date."""
+
+    outbox: Dispatcher
+    scheduler: NoticeScheduler
+    follower: asyncio.Task[None]
+
+    async def stop(self) -> None:
+        self.follower.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.follower
+        await self.scheduler.stop()
+        await self.outbox.stop()
+
+
+async def start_delivery(app: App, channels: Iterable[Channel], *,
+                         tick_on_schedule: bool = True) -> Delivery:
+    """Start delivering; with tick_on_schedule=False (the demo) the caller ticks the
+    scheduler itself, when its simulated clock moves."""
+    broadcast_moved = asyncio.Event()
+    outbox = app.outbox(channels, on_sent=lambda row, _result: row.batch and broadcast_moved.set())
+    await outbox.start()
     sched = notice_scheduler(app, outbox.wake)
-    sched.start()
-    return sched
+    if tick_on_schedule:
+        sched.start()
+    follower = asyncio.create_task(_follow_broadcasts(app, outbox, broadcast_moved),
+                                   name="broadcast-progress")
+    return Delivery(outbox, sched, follower)
+
+
+async def _follow_broadcasts(app: App, outbox: Dispatcher, moved: asyncio.Event) -> None:
+    from handlers.admin import outreach
+
+    while True:
+        # A broadcast's rows being sent wake this; the timeout also covers a restart.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(moved.wait(), 30)
+        moved.clear()
+        try:
+            async with app.sessions() as s:
+                ids = await outreach.update_progress_messages(s, app.clock.now())
+                await s.commit()
+            await outbox.deliver_now(ids)
+        except Exception:  # the next round tries again; the outbox holds the truth
+            log.exception("could not update broadcast progress")
+        await asyncio.sleep(1.0)  # about one edit a second per progress message
 
 
 async def run_telegram(app: App, *, poll: bool = True) -> None:
@@ -122,10 +166,8 @@ async def run_telegram(app: App, *, poll: bool = True) -> None:
             bot, app.catalogs, app.services.buttons, settings.timezone,
             limits=Limits(per_second=settings.telegram_messages_per_second),
         )
-        outbox = app.outbox([channel])
-        await outbox.start()
-        sched = start_scheduler(app, outbox)
-        runtime = TelegramRuntime(bot, app.core, outbox)
+        delivery = await start_delivery(app, [channel])
+        runtime = TelegramRuntime(bot, app.core, delivery.outbox)
         log.info("Convoca is running on Telegram as @%s", me.username)
         try:
             if not poll:
@@ -138,8 +180,7 @@ async def run_telegram(app: App, *, poll: bool = True) -> None:
             else:
                 await runtime.poll()
         finally:
-            await sched.stop()
-            await outbox.stop()
+            await delivery.stop()
     finally:
         await bot.session.close()
 

@@ -13,7 +13,7 @@ from bot.app import (
     is_sqlite,
     run_telegram,
     run_until_signalled,
-    start_scheduler,
+    start_delivery,
 )
 from bot.config import Settings
 from locales import Catalogs, Day
@@ -71,9 +71,8 @@ async def run_console(app: App, *, stdin=None, out=None) -> None:
     from bot.console import ConsoleChannel, ConsoleSession
 
     channel = ConsoleChannel(app.catalogs, app.services.buttons, app.settings.timezone, out)
-    dispatcher = app.outbox([channel])
-    await dispatcher.start()
-    sched = start_scheduler(app, dispatcher)
+    delivery = await start_delivery(app, [channel])
+    dispatcher = delivery.outbox
     try:
         session = ConsoleSession(
             app.core, channel, dispatcher.deliver_now, dispatcher.drain, app.clock,
@@ -84,8 +83,7 @@ async def run_console(app: App, *, stdin=None, out=None) -> None:
         session.say("console.banner", database=where)
         await session.loop(stdin)
     finally:
-        await sched.stop()
-        await dispatcher.stop()
+        await delivery.stop()
 
 
 async def dispatch(settings: Settings, args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.app import build_app, notice_scheduler
+from bot.app import build_app, start_delivery
 from bot.config import Settings
 from handlers.meetings import send_invitations
 from locales import When
@@ -178,10 +178,9 @@ async def run_demo(settings: Settings, *, stdin=None, out=None,
                 .where(ChannelAddress.channel == "console")
             )
             channel.names = {a: n or a for a, n in rows.all()}
-        dispatcher = app.outbox([channel])
-        await dispatcher.recover()
         # The real scheduler on the simulated clock: moving the clock is what makes it tick.
-        sched = notice_scheduler(app)
+        delivery = await start_delivery(app, [channel], tick_on_schedule=False)
+        dispatcher, sched = delivery.outbox, delivery.scheduler
         session = ConsoleSession(
             app.core, channel, dispatcher.deliver_now, dispatcher.drain, clock,
             settings.default_locale, demo=True, on_clock_moved=sched.tick,
@@ -189,8 +188,11 @@ async def run_demo(settings: Settings, *, stdin=None, out=None,
         session.say("console.banner", database="data/demo.sqlite3")
         session.say("console.demo_help")
         session.say("console.clock", when=When(clock.now()))
-        await sched.tick()
-        await dispatcher.drain()
-        await session.loop(stdin)
+        try:
+            await sched.tick()
+            await dispatcher.drain()
+            await session.loop(stdin)
+        finally:
+            await delivery.stop()
     finally:
         await app.close()

@@ -310,6 +310,9 @@ class TelegramRuntime:
         async with self._locks[event.address]:
             ids = await self.core.handle(event)
         await self.outbox.deliver_now(ids)
+        # What the update queued beyond its replies (a broadcast, invitations) starts now
+        # rather than at the dispatcher's next idle check.
+        self.outbox.wake()
         if len(self._locks) > 10_000:
             for addr in [a for a, lock in self._locks.items() if not lock.locked()]:
                 del self._locks[addr]

@@ -58,15 +58,18 @@ router.fallback = fallback
 def build_router() -> Router:
     """Everything a person can do, from every area; importing a panel section registers it."""
     from handlers import admin, forms, meetings, pickups, privacy, registration, widgets
+    from handlers.admin import catastro, outreach, roles, stages
     from handlers.admin import deliveries as admin_deliveries
     from handlers.admin import delivery as admin_delivery
     from handlers.admin import exports as admin_exports
     from handlers.admin import meetings as admin_meetings
-    from handlers.admin import roles, stages
 
     return (
         Router()
         .include(router)
+        # After ours: its fallback reads spreadsheets the gestora sends outside a wizard
+        # and hands everything else back to ours.
+        .include(catastro.router)
         .include(registration.router)
         .include(forms.router)
         .include(meetings.router)
@@ -75,6 +78,7 @@ def build_router() -> Router:
         .include(admin.router)
         .include(roles.router)
         .include(admin_meetings.router)
+        .include(outreach.router)
         .include(admin_delivery.router)
         .include(stages.router)
         .include(admin_exports.router)

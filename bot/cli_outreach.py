@@ -1,0 +1,271 @@
+"""`convoca import`, `convoca codes`, `convoca broadcast` and `convoca invite`: the panel's
+catastro and outreach sections for scripting, calling the same code.
+
+Nothing is committed without a yes: either ``--yes`` or an answer typed at a terminal. With
+no terminal (a pipe, cron, CI) the answer is no."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.app import App
+from bot.commands import CommandError
+from handlers.admin import catastro, outreach
+from locales import Msg
+from storage import imports, programs, qr_codes, targeting
+from storage.models import Family, Meeting, MeetingStatus, Organization, Program
+
+COMMANDS = ("import", "codes", "broadcast", "invite")
+YES = ("s", "si", "sí", "y", "yes")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    imp = sub.add_parser("import", help="import organisations or families from CSV/XLSX")
+    imp.add_argument("what", choices=["organizations", "families"])
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--yes", action="store_true", help="import the valid rows without asking")
+    _common(imp)
+
+    codes = sub.add_parser("codes", help="linking codes: listed, or as a PDF of QR cards")
+    codes.add_argument("what", choices=["families", "organizations"])
+    codes.add_argument("--sector", help="only the families of this sector")
+    codes.add_argument("--pdf", type=Path, help="write the printable cards to this file")
+    codes.add_argument("--bot", help="the bot's username (default: asked from Telegram)")
+    _common(codes)
+
+    bc = sub.add_parser("broadcast", help="send a message to a target through the outbox")
+    bc.add_argument("--target", required=True,
+                    help="body:KIND|ID, organizations[:ID,...], families[:sector=S|mode=M], "
+                         "everyone")
+    bc.add_argument("--text", required=True)
+    bc.add_argument("--yes", action="store_true", help="send without asking")
+    _common(bc)
+
+    inv = sub.add_parser("invite", help="invite a target to a meeting")
+    inv.add_argument("meeting_id", type=int)
+    inv.add_argument("--target", required=True)
+    inv.add_argument("--yes", action="store_true", help="send without asking")
+    _common(inv)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--program", type=int, help="programme id (default: the latest)")
+    p.add_argument("--locale", choices=["es", "en"])
+
+
+async def run(app: App, args: argparse.Namespace) -> int | None:
+    handler = {"import": _import, "codes": _codes, "broadcast": _broadcast,
+               "invite": _invite}.get(getattr(args, "command", None))
+    if handler is None:
+        return None
+    return await handler(app, args)
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+class _Out:
+    def __init__(self, app: App, locale: str | None) -> None:
+        self.app = app
+        self.locale = locale
+
+    def text(self, key: str, **params: Any) -> str:
+        return self.app.catalogs.text(self.locale, key, **params)
+
+    def say(self, message: Msg) -> None:
+        print(self.app.catalogs.render(message, self.locale, self.app.settings.timezone))
+
+    def error(self, key: str, **params: Any) -> CommandError:
+        return CommandError(self.text(key, **params))
+
+
+def confirm(question: str) -> bool:
+    stdin = sys.stdin
+    if os.environ.get("CI") or stdin is None or not stdin.isatty():
+        print(f"{question} n")
+        return False
+    print(question, end=" ", flush=True)
+    return stdin.readline().strip().lower() in YES
+
+
+async def _program(session: Any, out: _Out, program_id: int | None) -> Program:
+    program = await programs.get(session, program_id)
+    if program is None:
+        raise out.error("cli_outreach.no_program")
+    return program
+
+
+def _target(out: _Out, spec: str) -> dict[str, Any]:
+    try:
+        return targeting.check(targeting.parse_spec(spec))
+    except ValueError:
+        raise out.error("cli_outreach.bad_target", target=spec) from None
+
+
+# --- import ------------------------------------------------------------------------------------
+
+
+async def _import(app: App, args: argparse.Namespace) -> int:
+    out = _Out(app, args.locale)
+    path: Path = args.file
+    try:
+        content = await asyncio.to_thread(path.read_bytes)
+    except OSError:
+        raise out.error("cli_outreach.no_file", path=str(path)) from None
+    now = app.clock.now()
+    async with app.sessions() as s:
+        program = await _program(s, out, args.program)
+        make = imports.preview_organizations if args.what == "organizations" \
+            else imports.preview_families
+        preview = await make(s, program.id, path.name, content, now)
+        everything = sum(len(r.problems) for r in preview.rows) + 1
+        for line in imports.render_preview(preview, limit=everything):
+            out.say(line)
+        if not preview.can_commit:
+            return 1
+        count = len(preview.valid_rows)
+        if not (args.yes or confirm(out.text("cli_outreach.import_ask", count=count))):
+            print(out.text("cli_outreach.not_imported"))
+            return 1
+        try:
+            result = await imports.commit_import(s, preview, now, channel="cli")
+        except imports.StalePreview:
+            raise out.error("cli_outreach.stale") from None
+        await s.commit()
+    for line in imports.result_message(result):
+        out.say(line)
+    return 0
+
+
+# --- codes ---------------------------------------------------------------------------------------
+
+
+async def bot_username(app: App) -> str | None:
+    if not app.settings.token:
+        return None
+    from bot.telegram import make_bot
+
+    bot = make_bot(app.settings.token, app.settings.telegram_api_base, timeout=15)
+    try:
+        return (await bot.get_me()).username
+    finally:
+        await bot.session.close()
+
+
+async def _codes(app: App, args: argparse.Namespace) -> int:
+    out = _Out(app, args.locale)
+    now = app.clock.now()
+    username = (args.bot or "").lstrip("@") or await bot_username(app)
+    if args.pdf and not username:
+        raise out.error("cli_outreach.codes_need_bot")
+    async with app.sessions() as s:
+        program = await _program(s, out, args.program)
+        if args.what == "families":
+            kind = "family"
+            ids = await catastro.family_ids(s, program.id, args.sector)
+        else:
+            kind = "organization"
+            ids = list((await s.scalars(
+                select(Organization.id).where(Organization.program_id == program.id)
+                .order_by(Organization.name, Organization.id))).all())
+        if not ids:
+            print(out.text("cli_outreach.codes_none"))
+            return 1
+        if args.pdf:
+            assert username
+            pdf = await qr_codes.codes_pdf(s, program.id, kind, ids, username, out.locale,
+                                           now=now, catalogs=app.catalogs)
+            await asyncio.to_thread(args.pdf.write_bytes, pdf)
+            await s.commit()
+            print(out.text("cli_outreach.pdf_written", count=len(ids), path=str(args.pdf)))
+            return 0
+        if username:
+            for card in await qr_codes.cards(s, program.id, kind, ids, username, now):
+                print(f"{card.name}\t{card.code}\t{card.url}")
+        else:
+            model = Organization if kind == "organization" else Family
+            names = dict((await s.execute(
+                select(model.id, model.name).where(model.id.in_(ids)))).all())
+            for rid in ids:
+                link = await qr_codes.code_for(s, program.id, kind, rid, now)
+                print(f"{names[rid]}\t{link.code}")
+        await s.commit()
+    return 0
+
+
+# --- broadcast and invite --------------------------------------------------------------------------
+
+
+async def _preview(app: App, out: _Out, session: Any, program: Program, target: dict[str, Any],
+                   message: Any) -> int:
+    recipients = await targeting.resolve(session, program.id, target)
+    who = await outreach.describe(session, program, target)
+    out.say(Msg("outreach.confirm_to", {"target": who}))
+    for line in outreach.recipients_lines(recipients):
+        out.say(line)
+    count = len(recipients.person_ids)
+    if not count:
+        out.say(Msg("outreach.nobody"))
+        return 0
+    for loc, text in await outreach.preview_texts(session, app.services, recipients, message,
+                                                  first=out.locale):
+        print(out.text("cli_outreach.preview_in", language=Msg(f"lang.name_{loc}"), text=text))
+    out.say(Msg("outreach.confirm_count", {"count": count}))
+    return count
+
+
+async def _broadcast(app: App, args: argparse.Namespace) -> int:
+    out = _Out(app, args.locale)
+    target = _target(out, args.target)
+    text = args.text.strip()
+    if not text:
+        raise out.error("outreach.text_only")
+    if len(text) > outreach.TEXT_MAX:
+        raise out.error("cli_outreach.text_too_long", count=len(text), max=outreach.TEXT_MAX)
+    now = app.clock.now()
+    async with app.sessions() as s:
+        program = await _program(s, out, args.program)
+        count = await _preview(app, out, s, program, target,
+                               outreach.broadcast_message(program.name, text))
+        if not count:
+            return 1
+        if not (args.yes or confirm(out.text("cli_outreach.send_ask", count=count))):
+            print(out.text("cli_outreach.not_sent"))
+            return 1
+        queued = await outreach.queue_broadcast(s, program, text, target, now, author_id=None,
+                                                channel="cli")
+        await s.commit()
+    print(out.text("cli_outreach.queued", count=len(queued.outbox_ids), batch=queued.batch))
+    return 0
+
+
+async def _invite(app: App, args: argparse.Namespace) -> int:
+    out = _Out(app, args.locale)
+    target = _target(out, args.target)
+    now = app.clock.now()
+    async with app.sessions() as s:
+        meeting = await s.get(Meeting, args.meeting_id)
+        program = await s.get(Program, meeting.program_id) if meeting else None
+        if meeting is None or program is None or meeting.status != MeetingStatus.SCHEDULED \
+                or meeting.starts_at <= now \
+                or (args.program is not None and program.id != args.program):
+            raise out.error("cli_outreach.no_meeting", id=str(args.meeting_id))
+        message = await outreach.invitation_preview(s, meeting)
+        count = await _preview(app, out, s, program, target, message)
+        if not count:
+            return 1
+        if not (args.yes or confirm(out.text("cli_outreach.send_ask", count=count))):
+            print(out.text("cli_outreach.not_sent"))
+            return 1
+        queued = await outreach.queue_invitations(s, meeting, target, now, author_id=None,
+                                                  channel="cli")
+        await s.commit()
+    print(out.text("cli_outreach.queued", count=len(queued.outbox_ids), batch=queued.batch))
+    return 0

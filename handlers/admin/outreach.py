@@ -1,0 +1,673 @@
+"""Invitations and broadcasts: choose who (a body, the organisations, some of them, the
+families of a sector or of a pickup mode, everyone), see exactly what each language will
+read, send through the outbox, and watch the progress in one message edited in place until
+the final report (delivered, blocked, failed, not linked yet).
+
+Button actions are ``adm:outreach:<verb>:...``; free input while in the flow
+``adm_outreach`` (the broadcast's text). The progress is kept current by
+``update_progress_messages``, which the scheduler's tick and the dispatcher's ``on_sent``
+call: a handler never holds a task beyond its turn."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers import meetings as meeting_messages
+from handlers.admin import ADMIN, action, back_to_panel, current_program, guard, section
+from handlers.core import Router, Services, Turn
+from handlers.events import Button, EventKind, Outgoing
+from locales import Catalogs, Msg, Raw, Text, When
+from storage import broadcasts, outbox, people, targeting
+from storage.meetings import body_names
+from storage.models import (
+    Body,
+    Meeting,
+    MeetingStatus,
+    Organization,
+    OrganizationInvitation,
+    OutboxMessage,
+    OutboxStatus,
+    PickupMode,
+    Program,
+    Rsvp,
+)
+
+KEY = "outreach"
+FLOW = "adm_outreach"
+TEXT_MAX = 3500  # the envelope around it must still fit Telegram's 4096
+PAGE = 8
+MEETINGS_SHOWN = 8
+NAMES_SHOWN = 25
+BROADCAST = "broadcast"
+INVITATION = "invitation"
+PROGRESS_KIND = "broadcast_progress"
+
+router = Router()
+
+
+# --- what people receive ---------------------------------------------------------------------
+
+
+def broadcast_message(program_name: str, text: str) -> Outgoing:
+    return Outgoing(text=Msg("outreach.broadcast", {"program": Raw(program_name),
+                                                    "body": Raw(text)}))
+
+
+async def invitation_preview(session: AsyncSession, meeting: Meeting) -> Outgoing:
+    """The invitation as a newly invited person reads it (no answer yet)."""
+    kind_name, body = await meeting_messages.names(session, meeting)
+    blank = Rsvp(meeting_id=meeting.id, answer=None)
+    return meeting_messages.invitation(meeting, blank, kind_name=kind_name, body_name=body)
+
+
+def render(catalogs: Catalogs, out: Outgoing, locale: str | None, tz: str) -> str:
+    """The message as it will read in this language, its buttons shown in brackets."""
+    text = catalogs.render(out.text, locale, tz) if out.text else ""
+    labels = [f"[{catalogs.render(b.label, locale, tz)}]" for row in out.buttons for b in row]
+    return text + ("\n" + " ".join(labels) if labels else "")
+
+
+async def preview_texts(session: AsyncSession, services: Services, recipients: targeting.Recipients,
+                        out: Outgoing, first: str | None = None) -> list[tuple[str, str]]:
+    """(language, text) for every language among the recipients, ``first`` first."""
+    found = await targeting.locales_of(session, recipients.person_ids)
+    langs = {services.catalogs.locale(loc or services.default_locale) for loc in found}
+    ordered = sorted(langs, key=lambda loc: (loc != first, loc))
+    return [(loc, render(services.catalogs, out, loc, services.timezone)) for loc in ordered]
+
+
+async def describe(session: AsyncSession, program: Program, target: dict[str, Any]) -> Msg:
+    kind = target["kind"]
+    if kind == targeting.BODY:
+        body = await session.scalar(
+            select(Body).where(Body.program_id == program.id, Body.id == target["id"])
+        ) if isinstance(target.get("id"), int) else await session.scalar(
+            select(Body).where(Body.program_id == program.id,
+                               Body.kind == target.get("body_kind")).limit(1))
+        name: Any = Text(body_names(program, body)) if body else Raw(
+            str(target.get("body_kind") or target.get("id")))
+        return Msg("outreach.target.body", {"name": name})
+    if kind == targeting.ORGANIZATIONS:
+        if "ids" in target:
+            return Msg("outreach.target.some_organizations", {"count": len(target["ids"])})
+        return Msg("outreach.target.organizations")
+    if kind == targeting.FAMILIES:
+        if target.get("sector"):
+            return Msg("outreach.target.families_sector", {"sector": Raw(target["sector"])})
+        if target.get("mode"):
+            return Msg("outreach.target.families_mode",
+                       {"mode": Msg(f"outreach.mode.{target['mode']}")})
+        return Msg("outreach.target.families")
+    return Msg("outreach.target.everyone")
+
+
+def names_param(names: Sequence[str]) -> Msg:
+    shown = ", ".join(names[:NAMES_SHOWN])
+    if len(names) > NAMES_SHOWN:
+        return Msg("outreach.names_more", {"names": Raw(shown), "count": len(names) - NAMES_SHOWN})
+    return Msg("outreach.names", {"names": Raw(shown)})
+
+
+def recipients_lines(recipients: targeting.Recipients) -> list[Msg]:
+    lines = []
+    if recipients.not_linked:
+        lines.append(Msg("outreach.not_linked", {
+            "count": len(recipients.not_linked),
+            "names": names_param([n for _, _, n in recipients.not_linked])}))
+    if recipients.opted_out:
+        lines.append(Msg("outreach.opted_out", {
+            "count": len(recipients.opted_out),
+            "names": names_param([n for _, _, n in recipients.opted_out])}))
+    return lines
+
+
+# --- sending (the chat and the command line call these) -------------------------------------------
+
+
+@dataclass(frozen=True)
+class Queued:
+    batch: str
+    outbox_ids: list[int]
+    recipients: targeting.Recipients
+
+
+async def queue_broadcast(session: AsyncSession, program: Program, text: str,
+                          target: dict[str, Any], now: datetime, *, author_id: int | None,
+                          channel: str | None) -> Queued:
+    """One outbox row per reachable recipient, all in the caller's transaction."""
+    recipients = await targeting.resolve(session, program.id, target)
+    batch = broadcasts.new_batch(now)
+    payload = broadcast_message(program.name, text).to_json()
+    ids = []
+    for person_id in recipients.person_ids:
+        new_id = await outbox.enqueue_for_person(
+            session, person_id, payload, key=f"bc:{batch}:{person_id}", kind="broadcast",
+            now=now, batch=batch)
+        if new_id is not None:
+            ids.append(new_id)
+    people.audit(session, now, "broadcast_sent", actor_id=author_id, channel=channel,
+                 entity="program", entity_id=program.id, batch=batch, target=target,
+                 queued=len(ids), not_linked=len(recipients.not_linked), text=text)
+    return Queued(batch, ids, recipients)
+
+
+async def queue_invitations(session: AsyncSession, meeting: Meeting, target: dict[str, Any],
+                            now: datetime, *, author_id: int | None,
+                            channel: str | None) -> Queued:
+    """Invite the target to the meeting (Rsvps and invitations, idempotent) and record the
+    organisations invited for the catastro's list."""
+    recipients = await targeting.resolve(session, meeting.program_id, target)
+    batch = broadcasts.new_batch(now)
+    ids = await meeting_messages.send_invitations(
+        session, meeting, recipients.person_ids, now,
+        organization_by_person=recipients.organization_by_person)
+    if ids:
+        await session.execute(
+            update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(batch=batch)
+            .execution_options(synchronize_session=False))
+    purpose = f"meeting:{meeting.id}"
+    if recipients.organization_ids and recipients.person_ids:
+        already = set((await session.scalars(
+            select(OrganizationInvitation.organization_id).where(
+                OrganizationInvitation.purpose == purpose,
+                OrganizationInvitation.organization_id.in_(recipients.organization_ids))
+        )).all())
+        for org_id in recipients.organization_ids:
+            if org_id not in already:
+                session.add(OrganizationInvitation(organization_id=org_id, purpose=purpose,
+                                                   sent_at=now))
+        await session.flush()
+    people.audit(session, now, "invitations_sent", actor_id=author_id, channel=channel,
+                 entity="meeting", entity_id=meeting.id, batch=batch, target=target,
+                 queued=len(ids), not_linked=len(recipients.not_linked),
+                 organizations=len(recipients.organization_ids))
+    return Queued(batch, ids, recipients)
+
+
+async def upcoming_meetings(session: AsyncSession, program_id: int, now: datetime,
+                            limit: int = MEETINGS_SHOWN) -> list[Meeting]:
+    return list((await session.scalars(
+        select(Meeting).where(Meeting.program_id == program_id,
+                              Meeting.status == MeetingStatus.SCHEDULED, Meeting.starts_at > now)
+        .order_by(Meeting.starts_at, Meeting.id).limit(limit))).all())
+
+
+# --- the live progress ------------------------------------------------------------------------
+
+
+def progress_message(done: int, total: int) -> Msg:
+    return Msg("outreach.progress", {"done": done, "total": total})
+
+
+async def update_progress_messages(session: AsyncSession, now: datetime) -> list[int]:
+    """For each batch being followed: edit its progress message when the count moved, and
+    when the last row is settled, the final count and a report. Returns the outbox ids it
+    queued (wake the dispatcher for them). Idempotent: keys carry the count, so two
+    processes calling it at once queue each edit once."""
+    queued: list[int] = []
+    for tracked in await broadcasts.followed(session):
+        state = await broadcasts.progress(session, tracked.batch)
+        who = tracked.person_id
+        if state.settled:
+            if who is not None:
+                if tracked.ref:
+                    await _queue(session, who, Outgoing(
+                        text=Msg("outreach.progress_done", {"done": state.done,
+                                                            "total": state.total}),
+                        edit_ref=tracked.ref), f"bc:{tracked.batch}:final", now, queued)
+                report = await _report(session, tracked)
+                await _queue(session, who, report, f"bc:{tracked.batch}:report", now, queued)
+            await broadcasts.forget(session, tracked.batch)
+            people.audit(session, now, f"{tracked.kind}_done", actor_id=who, entity="batch",
+                         batch=tracked.batch, delivered=state.delivered, blocked=state.blocked,
+                         failed=state.failed, total=state.total)
+            continue
+        if who is None or not tracked.ref or state.done == tracked.shown:
+            continue
+        # Only the newest count is worth sending: older edits still waiting are withdrawn.
+        await outbox.drop_pending(session, f"bc:{tracked.batch}:edit:", "a newer count replaced it")
+        await _queue(session, who, Outgoing(text=progress_message(state.done, state.total),
+                                            edit_ref=tracked.ref),
+                     f"bc:{tracked.batch}:edit:{state.done}", now, queued)
+        tracked.shown = state.done
+        await broadcasts.save(session, tracked)
+    return queued
+
+
+async def _queue(session: AsyncSession, person_id: int, out: Outgoing, key: str, now: datetime,
+                 into: list[int]) -> None:
+    new_id = await outbox.enqueue_for_person(session, person_id, out.to_json(), key=key,
+                                             kind=PROGRESS_KIND, now=now, urgent=True,
+                                             essential=True)
+    if new_id is not None:
+        into.append(new_id)
+
+
+def _reason(status: str, error: str | None) -> Any:
+    if status == OutboxStatus.UNCERTAIN:
+        return Msg("outreach.reason.uncertain")
+    if status == OutboxStatus.DROPPED:
+        return Msg("outreach.reason.expired")
+    return Raw((error or status)[:120])
+
+
+async def _report(session: AsyncSession, tracked: broadcasts.Tracked) -> Outgoing:
+    result = await broadcasts.outcome(session, tracked.batch)
+    p = result.progress
+    if tracked.kind == INVITATION and tracked.meeting_id is not None:
+        meeting = await session.get(Meeting, tracked.meeting_id)
+        what: Any = Raw("?")
+        if meeting is not None:
+            kind_name, _ = await meeting_messages.names(session, meeting)
+            what = Raw(meeting.title) if meeting.title else kind_name
+        title = Msg("outreach.report.title_invitation", {"what": what})
+    else:
+        title = Msg("outreach.report.title_broadcast")
+    lines = [Msg("outreach.report.delivered", {"count": p.delivered, "total": p.total})]
+    if result.blocked:
+        lines.append(Msg("outreach.report.blocked", {"count": len(result.blocked),
+                                                     "names": names_param(result.blocked)}))
+    if result.failed:
+        lines.append(Msg("outreach.report.failed", {
+            "count": len(result.failed),
+            "lines": [Msg("outreach.report.failed_line", {"name": Raw(n), "reason": _reason(s, e)})
+                      for n, s, e in result.failed[:NAMES_SHOWN]]}))
+    if tracked.not_linked:
+        lines.append(Msg("outreach.report.not_linked", {
+            "count": len(tracked.not_linked),
+            "names": names_param([n for _, _, n in tracked.not_linked])}))
+    if tracked.opted_out:
+        lines.append(Msg("outreach.report.opted_out", {
+            "count": len(tracked.opted_out),
+            "names": names_param([n for _, _, n in tracked.opted_out])}))
+    return Outgoing(text=Msg("outreach.report", {"title": title, "lines": lines}),
+                    buttons=((back_to_panel(),),))
+
+
+# --- the section ---------------------------------------------------------------------------------
+
+
+Verb = Callable[[Turn, list[str]], Awaitable[None]]
+VERBS: dict[str, Verb] = {}
+
+
+def verb(name: str) -> Callable[[Verb], Verb]:
+    def deco(fn: Verb) -> Verb:
+        VERBS[name] = fn
+        return fn
+    return deco
+
+
+@section(KEY, "outreach.section", roles=ADMIN, order=25)
+async def open_section(turn: Turn, parts: list[str]) -> None:
+    if not guard(turn, ADMIN, ":".join([KEY, *parts[:1]])):
+        return
+    name, args = (parts[0], parts[1:]) if parts else ("", [])
+    handler = VERBS.get(name)
+    if handler is None:
+        turn.say("input.button_stale")
+        return
+    await handler(turn, args)
+
+
+def _cancel() -> Button:
+    return Button(Msg("outreach.btn.cancel"), action(KEY, "x"))
+
+
+def _start(turn: Turn, step: str, **data: Any) -> None:
+    turn.go(None)
+    turn.go(FLOW, step, **data)
+
+
+def _in(turn: Turn, *steps: str) -> bool:
+    return turn.convo.flow == FLOW and turn.convo.step in steps and turn.data("purpose") in (
+        "bc", "inv")
+
+
+async def _program(turn: Turn) -> Program | None:
+    program = await current_program(turn)
+    if program is None:
+        turn.go(None)
+        turn.say("outreach.no_program", buttons=[[back_to_panel()]])
+    return program
+
+
+@verb("")
+async def menu(turn: Turn, args: list[str]) -> None:
+    turn.go(None)
+    turn.say("outreach.menu", buttons=[
+        [Button(Msg("outreach.btn.broadcast"), action(KEY, "bc"))],
+        [Button(Msg("outreach.btn.invite"), action(KEY, "inv"))],
+        [back_to_panel()],
+    ])
+
+
+@verb("x")
+async def cancel(turn: Turn, args: list[str]) -> None:
+    turn.go(None)
+    turn.say("outreach.cancelled", buttons=[[Button(Msg("outreach.btn.menu"), action(KEY))],
+                                            [back_to_panel()]])
+
+
+@verb("bc")
+async def start_broadcast(turn: Turn, args: list[str]) -> None:
+    if await _program(turn) is None:
+        return
+    _start(turn, "text", purpose="bc")
+    turn.say("outreach.ask_text", max=TEXT_MAX, buttons=[[_cancel()]])
+
+
+async def _text_input(turn: Turn) -> None:
+    text = (turn.event.text or "").strip() if turn.event.kind == EventKind.TEXT else ""
+    if not text:
+        turn.say("outreach.text_only", buttons=[[_cancel()]])
+        return
+    if len(text) > TEXT_MAX:
+        turn.say("outreach.text_too_long", max=TEXT_MAX, count=len(text), buttons=[[_cancel()]])
+        return
+    turn.go(FLOW, "target", text=text)
+    await _ask_target(turn)
+
+
+@verb("inv")
+async def choose_meeting(turn: Turn, args: list[str]) -> None:
+    program = await _program(turn)
+    if program is None:
+        return
+    turn.go(None)
+    found = await upcoming_meetings(turn.session, program.id, turn.now)
+    if not found:
+        turn.say("outreach.no_meetings", buttons=[[back_to_panel()]])
+        return
+    rows = []
+    for meeting in found:
+        kind_name, _ = await meeting_messages.names(turn.session, meeting)
+        what: Any = Raw(meeting.title) if meeting.title else kind_name
+        rows.append([Button(Msg("outreach.meeting_button", {"what": what,
+                                                            "when": When(meeting.starts_at)}),
+                            action(KEY, "m", meeting.id))])
+    rows.append([_cancel()])
+    turn.say("outreach.which_meeting", buttons=rows)
+
+
+async def _meeting(turn: Turn, meeting_id: Any, program: Program) -> Meeting | None:
+    meeting = await turn.session.get(Meeting, meeting_id) if isinstance(meeting_id, int) else None
+    if meeting is None or meeting.program_id != program.id:
+        return None
+    if meeting.status != MeetingStatus.SCHEDULED or meeting.starts_at <= turn.now:
+        return None
+    return meeting
+
+
+@verb("m")
+async def meeting_chosen(turn: Turn, args: list[str]) -> None:
+    program = await _program(turn)
+    if program is None:
+        return
+    mid = int(args[0]) if args and args[0].isdigit() else None
+    meeting = await _meeting(turn, mid, program)
+    if meeting is None:
+        turn.say("outreach.meeting_gone", buttons=[[back_to_panel()]])
+        return
+    _start(turn, "target", purpose="inv", meeting_id=meeting.id)
+    await _ask_target(turn)
+
+
+# --- choosing who ---------------------------------------------------------------------------------
+
+
+async def _ask_target(turn: Turn) -> None:
+    program = await _program(turn)
+    if program is None:
+        return
+    rows: list[list[Button]] = []
+    bodies = (await turn.session.scalars(
+        select(Body).where(Body.program_id == program.id).order_by(Body.id))).all()
+    if bodies:
+        rows.append([Button(Msg("outreach.btn.body", {"name": Text(body_names(program, b))}),
+                            action(KEY, "t", "b", b.id)) for b in bodies])
+    rows += [
+        [Button(Msg("outreach.btn.organizations"), action(KEY, "t", "o"))],
+        [Button(Msg("outreach.btn.some_organizations"), action(KEY, "t", "s"))],
+        [Button(Msg("outreach.btn.families"), action(KEY, "t", "f")),
+         Button(Msg("outreach.btn.families_sector"), action(KEY, "t", "fs"))],
+        [Button(Msg("outreach.btn.families_retiro"), action(KEY, "t", "fm", "r")),
+         Button(Msg("outreach.btn.families_domicilio"), action(KEY, "t", "fm", "d"))],
+        [Button(Msg("outreach.btn.everyone"), action(KEY, "t", "a"))],
+        [_cancel()],
+    ]
+    turn.say("outreach.ask_target", buttons=rows)
+
+
+@verb("t")
+async def target_chosen(turn: Turn, args: list[str]) -> None:
+    if not _in(turn, "target", "check", "confirm"):
+        turn.say("input.button_stale")
+        return
+    program = await _program(turn)
+    if program is None:
+        return
+    what = args[0] if args else ""
+    target: dict[str, Any] | None = None
+    if what == "b" and len(args) == 2 and args[1].isdigit():
+        target = {"kind": targeting.BODY, "id": int(args[1])}
+    elif what == "o":
+        target = {"kind": targeting.ORGANIZATIONS}
+    elif what == "s":
+        turn.go(FLOW, "check", sel=[])
+        await _checklist(turn, 0, edit=False)
+        return
+    elif what == "f":
+        target = {"kind": targeting.FAMILIES}
+    elif what == "fs" and len(args) == 1:
+        await _ask_sector(turn, program)
+        return
+    elif what == "fs":
+        sector = await targeting.sector_by_key(turn.session, program.id, args[1])
+        if sector is not None:
+            target = {"kind": targeting.FAMILIES, "sector": sector}
+    elif what == "fm" and len(args) == 2:
+        mode = {"r": PickupMode.RETIRO, "d": PickupMode.DOMICILIO}.get(args[1])
+        if mode is not None:
+            target = {"kind": targeting.FAMILIES, "mode": str(mode)}
+    elif what == "a":
+        target = {"kind": targeting.EVERYONE}
+    if target is None:
+        turn.say("input.button_stale")
+        return
+    await _preview(turn, program, target)
+
+
+async def _ask_sector(turn: Turn, program: Program) -> None:
+    found = await targeting.sectors(turn.session, program.id)
+    if not found:
+        turn.say("outreach.no_sectors", buttons=[[_cancel()]])
+        return
+    rows = [[Button(Msg("outreach.btn.sector", {"sector": Raw(s[:40]), "count": n}),
+                    action(KEY, "t", "fs", targeting.sector_key(s)))] for s, n in found[:40]]
+    rows.append([_cancel()])
+    turn.say("outreach.which_sector", buttons=rows)
+
+
+async def _checklist(turn: Turn, page: int, *, edit: bool) -> None:
+    program = await _program(turn)
+    if program is None:
+        return
+    orgs = list((await turn.session.execute(
+        select(Organization.id, Organization.name).where(Organization.program_id == program.id)
+        .order_by(Organization.name, Organization.id))).all())
+    if not orgs:
+        turn.say("outreach.no_organizations", buttons=[[_cancel()]])
+        return
+    chosen = set(turn.data("sel") or [])
+    pages = (len(orgs) + PAGE - 1) // PAGE
+    page = min(max(page, 0), pages - 1)
+    rows: list[tuple[Button, ...]] = [
+        (Button(Msg("outreach.check_item", {"mark": "✅" if oid in chosen else "⬜",
+                                            "name": Raw(name[:48])}),
+                action(KEY, "tg", oid, page)),)
+        for oid, name in orgs[page * PAGE:(page + 1) * PAGE]
+    ]
+    nav = []
+    if page > 0:
+        nav.append(Button(Msg("outreach.btn.previous"), action(KEY, "ck", page - 1)))
+    if page < pages - 1:
+        nav.append(Button(Msg("outreach.btn.next"), action(KEY, "ck", page + 1)))
+    if nav:
+        rows.append(tuple(nav))
+    rows.append((Button(Msg("outreach.btn.check_done", {"count": len(chosen)}),
+                        action(KEY, "ok")),))
+    rows.append((_cancel(),))
+    turn.go(FLOW, "check", page=page)
+    turn.send(Outgoing(text=Msg("outreach.check_title", {"page": page + 1, "pages": pages}),
+                       buttons=tuple(rows),
+                       edit_ref=turn.event.message_ref if edit else None))
+
+
+@verb("ck")
+async def checklist_page(turn: Turn, args: list[str]) -> None:
+    if not _in(turn, "check") or not args or not args[0].isdigit():
+        turn.say("input.button_stale")
+        return
+    await _checklist(turn, int(args[0]), edit=True)
+
+
+@verb("tg")
+async def toggle(turn: Turn, args: list[str]) -> None:
+    if not _in(turn, "check") or len(args) != 2 or not all(a.isdigit() for a in args):
+        turn.say("input.button_stale")
+        return
+    program = await _program(turn)
+    if program is None:
+        return
+    org = await turn.session.get(Organization, int(args[0]))
+    if org is None or org.program_id != program.id:
+        turn.say("input.button_stale")
+        return
+    chosen = list(turn.data("sel") or [])
+    if org.id in chosen:
+        chosen.remove(org.id)
+    else:
+        chosen.append(org.id)
+    turn.go(FLOW, "check", sel=chosen)
+    await _checklist(turn, int(args[1]), edit=True)
+
+
+@verb("ok")
+async def checklist_done(turn: Turn, args: list[str]) -> None:
+    if not _in(turn, "check"):
+        turn.say("input.button_stale")
+        return
+    chosen = list(turn.data("sel") or [])
+    if not chosen:
+        turn.say("outreach.pick_one")
+        return
+    program = await _program(turn)
+    if program is None:
+        return
+    await _preview(turn, program, {"kind": targeting.ORGANIZATIONS, "ids": chosen})
+
+
+# --- preview and send -----------------------------------------------------------------------------
+
+
+async def _what_they_get(turn: Turn, program: Program) -> Outgoing | None:
+    if turn.data("purpose") == "bc":
+        return broadcast_message(program.name, turn.data("text") or "")
+    meeting = await _meeting(turn, turn.data("meeting_id"), program)
+    return await invitation_preview(turn.session, meeting) if meeting else None
+
+
+async def _preview(turn: Turn, program: Program, target: dict[str, Any]) -> None:
+    out = await _what_they_get(turn, program)
+    if out is None:
+        turn.go(None)
+        turn.say("outreach.meeting_gone", buttons=[[back_to_panel()]])
+        return
+    recipients = await targeting.resolve(turn.session, program.id, target)
+    who = await describe(turn.session, program, target)
+    extra = recipients_lines(recipients)
+    count = len(recipients.person_ids)
+    if not count:
+        turn.go(FLOW, "target")
+        turn.say("outreach.lines", lines=[Msg("outreach.confirm_to", {"target": who}),
+                                          Msg("outreach.nobody"), *extra],
+                 buttons=[[_cancel()]])
+        return
+    for loc, text in await preview_texts(turn.session, turn.services, recipients, out,
+                                         first=turn.locale):
+        turn.say("outreach.preview_in", language=Msg(f"lang.name_{loc}"), text=Raw(text))
+    turn.go(FLOW, "confirm", target=target)
+    turn.say("outreach.lines", lines=[Msg("outreach.confirm_to", {"target": who}),
+                                      Msg("outreach.confirm_count", {"count": count}), *extra],
+             buttons=[
+        [Button(Msg("outreach.btn.send", {"count": count}), action(KEY, "go"))],
+        [_cancel()],
+    ])
+
+
+@verb("go")
+async def send(turn: Turn, args: list[str]) -> None:
+    if not _in(turn, "confirm") or not turn.data("target"):
+        turn.say("input.button_stale")
+        return
+    program = await _program(turn)
+    if program is None:
+        return
+    target = turn.data("target")
+    purpose = turn.data("purpose")
+    meeting = None
+    if purpose == "inv":
+        meeting = await _meeting(turn, turn.data("meeting_id"), program)
+        if meeting is None:
+            turn.go(None)
+            turn.say("outreach.meeting_gone", buttons=[[back_to_panel()]])
+            return
+        queued = await queue_invitations(turn.session, meeting, target, turn.now,
+                                         author_id=turn.person.id, channel=turn.event.channel)
+    else:
+        queued = await queue_broadcast(turn.session, program, turn.data("text") or "", target,
+                                       turn.now, author_id=turn.person.id,
+                                       channel=turn.event.channel)
+    turn.go(None)
+    total = len(queued.outbox_ids)
+    if not total:
+        turn.say("outreach.nothing_new", buttons=[[back_to_panel()]])
+        return
+    ref = turn.event.message_ref
+    await broadcasts.follow(turn.session, broadcasts.Tracked(
+        batch=queued.batch, kind=INVITATION if meeting else BROADCAST, program_id=program.id,
+        person_id=turn.person.id, total=total, ref=ref,
+        meeting_id=meeting.id if meeting else None,
+        not_linked=[list(x) for x in queued.recipients.not_linked],
+        opted_out=[list(x) for x in queued.recipients.opted_out], shown=0))
+    # The confirmation turns into the progress: its buttons go, so it cannot be sent twice.
+    turn.send(Outgoing(text=progress_message(0, total), edit_ref=ref))
+
+
+# --- free input ------------------------------------------------------------------------------------
+
+
+@router.flow(FLOW)
+async def on_input(turn: Turn) -> None:
+    if not guard(turn, ADMIN, f"{FLOW}:{turn.convo.step}"):
+        turn.go(None)
+        return
+    step = turn.convo.step
+    if step == "text" and turn.data("purpose") == "bc":
+        await _text_input(turn)
+    elif step == "target" and _in(turn, "target"):
+        await _ask_target(turn)
+    elif step == "check" and _in(turn, "check"):
+        await _checklist(turn, int(turn.data("page") or 0), edit=False)
+    elif step == "confirm" and _in(turn, "confirm"):
+        turn.say("outreach.use_buttons", buttons=[[_cancel()]])
+    else:
+        turn.go(None)
+        turn.say("input.not_understood")

@@ -1,0 +1,315 @@
+"""Who a message reaches: a body, the organisations, the families of a sector or of a
+pickup mode, or everyone in a programme.
+
+A target is a small JSON-able dict, so it can wait in the gestora's conversation and be
+written in the audit log:
+
+    {"kind": "body", "id": 3}                  a body's active members (or "body_kind")
+    {"kind": "organizations"}                  every organisation's representatives
+    {"kind": "organizations", "ids": [1, 4]}   the representatives of these organisations
+    {"kind": "families"}                       every family (optionally "sector" or "mode")
+    {"kind": "everyone"}                       bodies, organisations and families together
+
+Pure reading: never writes, never commits.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.imports import normalise_name, pickup_mode
+from storage.models import (
+    Body,
+    ChannelAddress,
+    Family,
+    Membership,
+    Organization,
+    Person,
+    PickupMode,
+    Representative,
+)
+
+BODY = "body"
+ORGANIZATIONS = "organizations"
+FAMILIES = "families"
+EVERYONE = "everyone"
+KINDS = (BODY, ORGANIZATIONS, FAMILIES, EVERYONE)
+
+_CHUNK = 500  # SQLite refuses statements with too many bound parameters
+
+Unlinked = tuple[str, int, str]  # (organization | family | person, id, name)
+
+
+@dataclass
+class Recipients:
+    """Who gets it. ``person_ids`` have a chat and take notices; ``not_linked`` are the
+    records with nobody reachable behind them yet; ``opted_out`` asked with /stop for no
+    notices and are left out of anything not essential."""
+
+    person_ids: list[int] = field(default_factory=list)
+    not_linked: list[Unlinked] = field(default_factory=list)
+    opted_out: list[Unlinked] = field(default_factory=list)
+    organization_by_person: dict[int, int] = field(default_factory=dict)
+    organization_ids: list[int] = field(default_factory=list)  # reached through a representative
+
+    def _add_person(self, person_id: int) -> None:
+        if person_id not in self._seen_people:
+            self._seen_people.add(person_id)
+            self.person_ids.append(person_id)
+
+    def _add_unlinked(self, item: Unlinked, into: list[Unlinked]) -> None:
+        if (item[0], item[1]) not in self._seen_records:
+            self._seen_records.add((item[0], item[1]))
+            into.append(item)
+
+    def __post_init__(self) -> None:
+        self._seen_people: set[int] = set(self.person_ids)
+        self._seen_records: set[tuple[str, int]] = set()
+
+
+# --- what a target is ----------------------------------------------------------------------
+
+
+def check(target: Any) -> dict[str, Any]:
+    """The target if it is well formed, else ``ValueError``."""
+    if not isinstance(target, dict) or target.get("kind") not in KINDS:
+        raise ValueError(f"unknown target {target!r}")
+    kind = target["kind"]
+    if kind == BODY and not (isinstance(target.get("id"), int) or target.get("body_kind")):
+        raise ValueError("a body target needs its id or its kind")
+    if kind == ORGANIZATIONS and "ids" in target and not (
+        isinstance(target["ids"], list) and all(isinstance(i, int) for i in target["ids"])
+    ):
+        raise ValueError("organisation ids must be a list of numbers")
+    if kind == FAMILIES and target.get("mode") not in (None, *PickupMode):
+        raise ValueError(f"unknown pickup mode {target.get('mode')!r}")
+    return target
+
+
+def parse_spec(text: str) -> dict[str, Any]:
+    """The command line's way of writing a target: ``body:grupo_motor``, ``body:3``,
+    ``organizations``, ``organizations:1,4``, ``families``, ``families:sector=Villa
+    Esperanza``, ``families:mode=retiro``, ``everyone``."""
+    head, _, rest = text.strip().partition(":")
+    head, rest = head.strip().lower(), rest.strip()
+    if head == BODY and rest:
+        return {"kind": BODY, "id": int(rest)} if rest.isdigit() else {
+            "kind": BODY, "body_kind": rest}
+    if head in (ORGANIZATIONS, "organisations", "orgs"):
+        if not rest:
+            return {"kind": ORGANIZATIONS}
+        try:
+            return {"kind": ORGANIZATIONS, "ids": [int(i) for i in rest.split(",") if i.strip()]}
+        except ValueError:
+            raise ValueError(f"organisation ids must be numbers: {rest!r}") from None
+    if head == FAMILIES:
+        if not rest:
+            return {"kind": FAMILIES}
+        name, _, value = rest.partition("=")
+        name, value = name.strip().lower(), value.strip()
+        if name == "sector" and value:
+            return {"kind": FAMILIES, "sector": value}
+        if name == "mode" and value:
+            mode = pickup_mode(value)
+            if mode is None:
+                raise ValueError(f"unknown pickup mode {value!r}")
+            return {"kind": FAMILIES, "mode": str(mode)}
+        raise ValueError(f"families take sector=... or mode=..., not {rest!r}")
+    if head in (EVERYONE, "all") and not rest:
+        return {"kind": EVERYONE}
+    raise ValueError(f"unknown target {text!r}")
+
+
+def sector_key(sector: str) -> str:
+    """A short, stable tag for a sector, to carry in a button instead of its name."""
+    return f"{zlib.crc32(normalise_name(sector).encode()):08x}"
+
+
+async def sectors(session: AsyncSession, program_id: int) -> list[tuple[str, int]]:
+    """The families' sectors as (how most rows write it, number of families), by name;
+    'Villa Esperanza' and 'villa esperanza' are one sector."""
+    spellings: dict[str, Counter[str]] = {}
+    for (sector,) in await session.execute(
+        select(Family.sector).where(Family.program_id == program_id, Family.sector.is_not(None))
+    ):
+        key = normalise_name(sector)
+        if key:
+            spellings.setdefault(key, Counter())[sector.strip()] += 1
+    result = [(c.most_common(1)[0][0], sum(c.values())) for c in spellings.values()]
+    return sorted(result, key=lambda item: normalise_name(item[0]))
+
+
+async def sector_by_key(session: AsyncSession, program_id: int, key: str) -> str | None:
+    return next((s for s, _ in await sectors(session, program_id) if sector_key(s) == key), None)
+
+
+# --- resolving ---------------------------------------------------------------------------------
+
+
+async def resolve(session: AsyncSession, program_id: int, target: dict[str, Any]) -> Recipients:
+    kind = check(target)["kind"]
+    found = Recipients()
+    if kind == BODY:
+        body = await _body(session, program_id, target)
+        if body is not None:
+            await _members(session, [body.id], found)
+    elif kind == ORGANIZATIONS:
+        await _organizations(session, program_id, target.get("ids"), found)
+    elif kind == FAMILIES:
+        await _families(session, program_id, target.get("sector"), target.get("mode"), found)
+    else:
+        bodies = (await session.scalars(select(Body.id).where(Body.program_id == program_id)))
+        await _members(session, list(bodies), found)
+        await _organizations(session, program_id, None, found)
+        await _families(session, program_id, None, None, found)
+    return found
+
+
+async def _body(session: AsyncSession, program_id: int, target: dict[str, Any]) -> Body | None:
+    stmt = select(Body).where(Body.program_id == program_id)
+    if isinstance(target.get("id"), int):
+        stmt = stmt.where(Body.id == target["id"])
+    else:
+        stmt = stmt.where(Body.kind == target["body_kind"])
+    return await session.scalar(stmt.order_by(Body.id).limit(1))
+
+
+async def _members(session: AsyncSession, body_ids: list[int], found: Recipients) -> None:
+    if not body_ids:
+        return
+    rows = await session.execute(
+        select(Membership.person_id, Membership.organization_id)
+        .where(Membership.body_id.in_(body_ids), Membership.left_at.is_(None))
+        .order_by(Membership.id)
+    )
+    members = list(rows.all())
+    state = await _reachability(session, [p for p, _ in members])
+    names = await display_names(session, [p for p, _ in members])
+    for person_id, org_id in members:
+        status = state.get(person_id, "gone")
+        if status == "ok":
+            found._add_person(person_id)
+            if org_id is not None:
+                found.organization_by_person.setdefault(person_id, org_id)
+        elif status == "opted_out":
+            found._add_unlinked(("person", person_id, names[person_id]), found.opted_out)
+        else:
+            found._add_unlinked(("person", person_id, names[person_id]), found.not_linked)
+
+
+async def _organizations(session: AsyncSession, program_id: int, ids: list[int] | None,
+                         found: Recipients) -> None:
+    stmt = select(Organization.id, Organization.name).where(
+        Organization.program_id == program_id)
+    if ids is not None:
+        if not ids:
+            return
+        stmt = stmt.where(Organization.id.in_(ids))
+    orgs = list((await session.execute(stmt.order_by(Organization.name, Organization.id))).all())
+    reps: dict[int, list[int]] = {}
+    for chunk in _chunks([o for o, _ in orgs]):
+        for org_id, person_id in await session.execute(
+            select(Representative.organization_id, Representative.person_id)
+            .where(Representative.organization_id.in_(chunk))
+            .order_by(Representative.is_primary.desc(), Representative.id)
+        ):
+            reps.setdefault(org_id, []).append(person_id)
+    state = await _reachability(session, [p for ps in reps.values() for p in ps])
+    for org_id, name in orgs:
+        reached = [p for p in reps.get(org_id, []) if state.get(p) == "ok"]
+        if not reached:
+            stopped = any(state.get(p) == "opted_out" for p in reps.get(org_id, []))
+            found._add_unlinked(("organization", org_id, name),
+                                found.opted_out if stopped else found.not_linked)
+            continue
+        found.organization_ids.append(org_id)
+        for person_id in reached:
+            found._add_person(person_id)
+            found.organization_by_person.setdefault(person_id, org_id)
+
+
+async def _families(session: AsyncSession, program_id: int, sector: str | None,
+                    mode: str | None, found: Recipients) -> None:
+    stmt = select(Family.id, Family.name, Family.person_id, Family.sector).where(
+        Family.program_id == program_id)
+    if mode is not None:
+        stmt = stmt.where(Family.pickup_mode == mode)
+    rows = list((await session.execute(stmt.order_by(Family.name, Family.id))).all())
+    if sector is not None:
+        wanted = normalise_name(sector)
+        rows = [r for r in rows if r.sector and normalise_name(r.sector) == wanted]
+    state = await _reachability(session, [r.person_id for r in rows if r.person_id])
+    for fam_id, name, person_id, _ in rows:
+        status = state.get(person_id, "gone") if person_id else "gone"
+        if status == "ok":
+            found._add_person(person_id)
+        else:
+            found._add_unlinked(("family", fam_id, name),
+                                found.opted_out if status == "opted_out" else found.not_linked)
+
+
+async def _reachability(session: AsyncSession, person_ids: Iterable[int]) -> dict[int, str]:
+    """Per person: "ok" (a chat, consent, not erased), "opted_out" (asked for no notices) or
+    "gone" (no chat yet, no consent, or erased). Someone who blocked the bot is still "ok":
+    the delivery report names them, which is what the gestora needs to know."""
+    ids = list(dict.fromkeys(person_ids))
+    result: dict[int, str] = {}
+    with_chat: set[int] = set()
+    for chunk in _chunks(ids):
+        with_chat.update(
+            (await session.scalars(
+                select(ChannelAddress.person_id).where(ChannelAddress.person_id.in_(chunk))
+            )).all()
+        )
+        for pid, consent, erased, opted_out in await session.execute(
+            select(Person.id, Person.consent_at, Person.erased_at, Person.opted_out_at)
+            .where(Person.id.in_(chunk))
+        ):
+            if consent is None or erased is not None or pid not in with_chat:
+                result[pid] = "gone"
+            elif opted_out is not None:
+                result[pid] = "opted_out"
+            else:
+                result[pid] = "ok"
+    return result
+
+
+async def display_names(session: AsyncSession, person_ids: Sequence[int]) -> dict[int, str]:
+    """What to call each person in a report: their name, else their family's, else a
+    number the gestora can look up."""
+    ids = list(dict.fromkeys(person_ids))
+    names: dict[int, str] = {}
+    for chunk in _chunks(ids):
+        for pid, name in await session.execute(
+            select(Person.id, Person.name).where(Person.id.in_(chunk))
+        ):
+            if name:
+                names[pid] = name
+        missing = [p for p in chunk if p not in names]
+        if missing:
+            for pid, name in await session.execute(
+                select(Family.person_id, Family.name).where(Family.person_id.in_(missing))
+            ):
+                names.setdefault(pid, name)
+    return {p: names.get(p, f"#{p}") for p in ids}
+
+
+async def locales_of(session: AsyncSession, person_ids: Sequence[int]) -> Counter[str | None]:
+    """How many recipients read each language (None: the installation's default)."""
+    found: Counter[str | None] = Counter()
+    for chunk in _chunks(list(person_ids)):
+        for (loc,) in await session.execute(select(Person.locale).where(Person.id.in_(chunk))):
+            found[loc] += 1
+    return found
+
+
+def _chunks(items: Sequence[int]) -> Iterable[list[int]]:
+    for i in range(0, len(items), _CHUNK):
+        yield list(items[i:i + _CHUNK])
