@@ -419,6 +419,7 @@ async def test_a_family_answering_after_the_cancellation_is_told_so(tg: Running)
         day = (await s.scalars(select(DeliveryDay))).one()
         await admin_delivery.cancel_day(s, day, tg.app.clock.now())
         await s.commit()
+    await tg.outbox.drain()  # the cancellation notice first, then the family asks
     [reply] = await say(tg, FAMILY_MEMBER, "/retiro")
     assert "no tienes retiros agendados" in reply["text"]
     [person] = await rows(tg, Person, Person.id == seeded.people[FAMILY_MEMBER])

@@ -74,6 +74,7 @@ async def seed(r: Running, locale: str) -> object:
     async with r.app.sessions() as s:
         seeded = await seed_everything(s, r.app.clock.now(), address=str(CHAT), locale=locale)
         await s.commit()
+    await r.outbox.drain()  # what the seed queued arrives first, not among the replies
     return seeded
 
 
