@@ -130,7 +130,8 @@ class ConsoleSession:
                 .where(ChannelAddress.channel == CHANNEL)
                 .order_by(ChannelAddress.id)
             )
-            return [(a, n or a) for a, n in rows.all()]
+            newcomer = self.channel.catalogs.text(self.locale, "console.newcomer")
+            return [(a, n or newcomer) for a, n in rows.all()]
 
     async def handle_line(self, line: str) -> bool:
         """Returns False when the person wants to leave."""

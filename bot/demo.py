@@ -177,7 +177,8 @@ async def run_demo(settings: Settings, *, stdin=None, out=None,
                 select(ChannelAddress.address, Person.name).join(Person)
                 .where(ChannelAddress.channel == "console")
             )
-            channel.names = {a: n or a for a, n in rows.all()}
+            newcomer = app.catalogs.text(settings.default_locale, "console.newcomer")
+            channel.names = {a: n or newcomer for a, n in rows.all()}
         # The real scheduler on the simulated clock: moving the clock is what makes it tick.
         delivery = await start_delivery(app, [channel], tick_on_schedule=False)
         dispatcher, sched = delivery.outbox, delivery.scheduler
