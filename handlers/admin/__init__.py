@@ -48,6 +48,25 @@ def section(key: str, label: str, *, roles: frozenset[str] = ADMIN, order: int =
     return deco
 
 
+class Verbs(dict[str, Handler]):
+    """A section's buttons by verb: `adm:<section>:<verb>:<args...>` reaches the handler
+    registered for <verb> with <args>; an unknown verb is a stale button."""
+
+    def __call__(self, name: str) -> Callable[[Handler], Handler]:
+        def deco(fn: Handler) -> Handler:
+            self[name] = fn
+            return fn
+        return deco
+
+    async def dispatch(self, turn: Turn, parts: list[str]) -> None:
+        name, args = (parts[0], parts[1:]) if parts else ("", [])
+        handler = self.get(name)
+        if handler is None:
+            turn.say("input.button_stale")
+            return
+        await handler(turn, args)
+
+
 def roles_of(turn: Turn) -> set[str]:
     return {g.role for g in turn.person.roles}
 

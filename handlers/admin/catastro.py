@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +17,16 @@ from stdnum.cl import rut as cl_rut
 from stdnum.exceptions import ValidationError
 
 from handlers import general
-from handlers.admin import ADMIN, action, allowed, back_to_panel, current_program, guard, section
+from handlers.admin import (
+    ADMIN,
+    Verbs,
+    action,
+    allowed,
+    back_to_panel,
+    current_program,
+    guard,
+    section,
+)
 from handlers.core import Router, Turn
 from handlers.events import Attachment, Button, EventKind, Outgoing
 from locales import Msg, Raw, Text
@@ -190,27 +198,15 @@ def _int(text: str) -> int | None:
 # --- the section ---------------------------------------------------------------------------
 
 
-Verb = Callable[[Turn, list[str]], Awaitable[None]]
-VERBS: dict[str, Verb] = {}
-
-
-def verb(name: str) -> Callable[[Verb], Verb]:
-    def deco(fn: Verb) -> Verb:
-        VERBS[name] = fn
-        return fn
-    return deco
+VERBS = Verbs()
+verb = VERBS
 
 
 @section(KEY, "catastro.section", roles=ADMIN, order=15)
 async def open_section(turn: Turn, parts: list[str]) -> None:
     if not guard(turn, ADMIN, ":".join([KEY, *parts[:1]])):
         return
-    name, args = (parts[0], parts[1:]) if parts else ("", [])
-    handler = VERBS.get(name)
-    if handler is None:
-        turn.say("input.button_stale")
-        return
-    await handler(turn, args)
+    await VERBS.dispatch(turn, parts)
 
 
 @verb("")

@@ -10,7 +10,7 @@ call: a handler never holds a task beyond its turn."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import meetings as meeting_messages
-from handlers.admin import ADMIN, action, back_to_panel, current_program, guard, section
+from handlers.admin import ADMIN, Verbs, action, back_to_panel, current_program, guard, section
 from handlers.core import Router, Services, Turn
 from handlers.events import Button, EventKind, Outgoing
 from locales import Catalogs, Msg, Raw, Text, When
@@ -293,27 +293,15 @@ async def _report(session: AsyncSession, tracked: broadcasts.Tracked) -> Outgoin
 # --- the section ---------------------------------------------------------------------------------
 
 
-Verb = Callable[[Turn, list[str]], Awaitable[None]]
-VERBS: dict[str, Verb] = {}
-
-
-def verb(name: str) -> Callable[[Verb], Verb]:
-    def deco(fn: Verb) -> Verb:
-        VERBS[name] = fn
-        return fn
-    return deco
+VERBS = Verbs()
+verb = VERBS
 
 
 @section(KEY, "outreach.section", roles=ADMIN, order=25)
 async def open_section(turn: Turn, parts: list[str]) -> None:
     if not guard(turn, ADMIN, ":".join([KEY, *parts[:1]])):
         return
-    name, args = (parts[0], parts[1:]) if parts else ("", [])
-    handler = VERBS.get(name)
-    if handler is None:
-        turn.say("input.button_stale")
-        return
-    await handler(turn, args)
+    await VERBS.dispatch(turn, parts)
 
 
 def _cancel() -> Button:
