@@ -111,6 +111,15 @@ class Pacer:
         now = self._now()
         self._next = max(self._next, now) + self.interval
 
+    def reserve(self) -> float:
+        """The next free moment to send at (monotonic), taken for the caller."""
+        slot = max(self._now(), self._next, self._paused_until)
+        self._next = slot + self.interval
+        return slot
+
+    def paused_for(self) -> float:
+        return max(0.0, self._paused_until - self._now())
+
 
 class ChatBuckets:
     """A token bucket per chat: bursts of a few, then the per-chat rate."""
@@ -153,6 +162,7 @@ class ChatBuckets:
 
 
 HEARTBEAT_EVERY = 10.0  # seconds; see storage.outbox.HEARTBEAT_STALE
+PACED_AHEAD = 0.5  # seconds of slots handed out ahead: rows claimed but not yet sent
 
 
 def backoff(attempts: int, rng: random.Random) -> float:
@@ -194,6 +204,8 @@ class Dispatcher:
         self._rng = random.Random()
         self._on_sent = on_sent
         self._busy: set[int] = set()
+        self._gates: dict[str, asyncio.Lock] = {}
+        self._last_send: dict[str, float] = {}
 
     # lifecycle -----------------------------------------------------------------------
 
@@ -304,6 +316,8 @@ class Dispatcher:
         settled = 0
         wave: list[OutboxMessage] = []
         deferred_chats: set[tuple[str, str]] = set()
+        paced: set[asyncio.Task[int]] = set()
+        slots: list[float] = []
         for row in candidates:
             if self._stopping:
                 break
@@ -315,6 +329,24 @@ class Dispatcher:
                 deferred_chats.add((chan, row.address))
                 continue
             pacer = self._pacers[chan]
+            if pacer.interval:
+                # Under a rate limit each row gets a time slot; a group of rows is claimed and
+                # recorded together while each is sent at its own slot, so the sends keep the
+                # pace exactly and the database work is shared and overlaps the waiting.
+                slots.append(pacer.reserve())
+                buckets.take(row.address)
+                wave.append(row)
+                ahead = slots[-1] - self._monotonic()
+                if len(wave) >= self.concurrency or ahead > PACED_AHEAD:
+                    paced.add(asyncio.create_task(self._send_wave(wave, slots)))
+                    wave, slots = [], []
+                    if ahead > PACED_AHEAD:
+                        await asyncio.sleep(ahead - PACED_AHEAD / 2)
+                    if len(paced) >= 4:
+                        done, paced = await asyncio.wait(paced,
+                                                         return_when=asyncio.FIRST_COMPLETED)
+                        settled += sum(t.result() for t in done)
+                continue
             delay = pacer.delay()
             if delay > 0 and wave:
                 settled += await self._send_wave(wave)
@@ -329,7 +361,9 @@ class Dispatcher:
                 settled += await self._send_wave(wave)
                 wave = []
         if wave:
-            settled += await self._send_wave(wave)
+            settled += await self._send_wave(wave, slots or None)
+        if paced:
+            settled += sum(await asyncio.gather(*paced))
         if not settled and deferred_chats:
             # Everything due waits on a per-chat limit: sleep until the first chat frees up.
             waits = [self._buckets[c].wait(a) for c, a in deferred_chats]
@@ -367,7 +401,8 @@ class Dispatcher:
         finally:
             self._busy.difference_update(ids)
 
-    async def _send_wave(self, wave: list[OutboxMessage]) -> int:
+    async def _send_wave(self, wave: list[OutboxMessage],
+                         slots: list[float] | None = None) -> int:
         now = self.clock.now()
         ids = [r.id for r in wave]
         self._busy.update(ids)
@@ -378,9 +413,15 @@ class Dispatcher:
                 await s.commit()
             if not claimed:
                 return 0
-            results = await asyncio.gather(
-                *(self._deliver_one(row, people.get(row.person_id)) for row in claimed)
-            )
+            if slots is not None:
+                at = {r.id: t for r, t in zip(wave, slots, strict=True)}
+                results = await asyncio.gather(*(
+                    self._deliver_at(at[row.id], row, people.get(row.person_id))
+                    for row in claimed))
+            else:
+                results = await asyncio.gather(
+                    *(self._deliver_one(row, people.get(row.person_id)) for row in claimed)
+                )
             async with self.sessions() as s:
                 for row, result in zip(claimed, results, strict=True):
                     await self._record(s, row, result)
@@ -391,6 +432,19 @@ class Dispatcher:
             return len(claimed)
         finally:
             self._busy.difference_update(ids)
+
+    async def _deliver_at(self, slot: float, row: OutboxMessage, person: Person | None
+                          ) -> Result | str:
+        pacer = self._pacers[row.channel]
+        await asyncio.sleep(max(0.0, slot - self._monotonic(), pacer.paused_for()))
+        # Sends that fell behind their slots (a busy moment) must not catch up in a burst:
+        # one at a time, never closer than the pace.
+        async with self._gates.setdefault(row.channel, asyncio.Lock()):
+            gap = self._last_send.get(row.channel, 0.0) + pacer.interval - self._monotonic()
+            if gap > 0:
+                await asyncio.sleep(gap)
+            self._last_send[row.channel] = self._monotonic()
+        return await self._deliver_one(row, person)
 
     async def _people(self, s: AsyncSession, rows: list[OutboxMessage]) -> dict[int, Person]:
         pids = {r.person_id for r in rows if r.person_id is not None}
