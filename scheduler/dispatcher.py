@@ -149,7 +149,9 @@ class ChatBuckets:
         return max(0.0, (1.0 - self._tokens(address)) / rate)
 
     def take(self, address: str) -> None:
-        self._state[address] = (self._tokens(address) - 1.0, self._now())
+        # Replies go at once even with no token left; the debt is capped so that a busy
+        # conversation delays the chat's next notice by a second, not by one per reply.
+        self._state[address] = (max(0.0, self._tokens(address) - 1.0), self._now())
         if len(self._state) > 50_000:
             self._prune()
 

@@ -231,6 +231,9 @@ def test_chat_buckets_allow_a_short_burst_then_one_per_second() -> None:
     assert b.ready("42")
     b.take("-100")  # groups: 20 a minute, no burst
     assert not b.ready("-100") and b.wait("-100") == pytest.approx(3.0)
+    for _ in range(10):  # ten replies sent at once (they do not wait for tokens)
+        b.take("7")
+    assert b.wait("7") == pytest.approx(1.0)  # the next notice waits a second, not ten
 
 
 async def test_unknown_channel_rows_are_left_pending(sessions, clock) -> None:
