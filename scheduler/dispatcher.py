@@ -324,8 +324,8 @@ class Dispatcher:
             if self._stopping:
                 break
             chan = row.channel
-            if chan not in self.channels:
-                continue
+            if chan not in self.channels or row.id in self._busy:
+                continue  # another pass of this process has it in hand
             buckets = self._buckets[chan]
             if (chan, row.address) in deferred_chats or not buckets.ready(row.address):
                 deferred_chats.add((chan, row.address))
@@ -338,6 +338,7 @@ class Dispatcher:
                 slots.append(pacer.reserve())
                 buckets.take(row.address)
                 wave.append(row)
+                self._busy.add(row.id)
                 ahead = slots[-1] - self._monotonic()
                 if len(wave) >= self.concurrency or ahead > PACED_AHEAD:
                     paced.add(asyncio.create_task(self._send_wave(wave, slots)))

@@ -443,6 +443,7 @@ async def test_moving_and_cancelling_tell_everyone_invited(tg: Running) -> None:
     [confirm] = await tap(tg, GESTORA, "18:00")
     assert confirm["text"] == ("Shall I move “Core Group meeting” from Tuesday 7 April, 18:00 "
                                "to Thursday 9 April, 18:00? I'll tell the 4 people invited.")
+    before = {c: len(tg.fake.delivered(c)) for c in MEMBERS}
     [moved] = await tap(tg, GESTORA, "✅ Yes, move it")
     assert moved["text"] == ("📅 Done: the meeting is now on Thursday 9 April, 18:00. I sent "
                              "the new date to 4 of 4 invited people.")
@@ -459,7 +460,6 @@ async def test_moving_and_cancelling_tell_everyone_invited(tg: Running) -> None:
     assert (meeting.revision, meeting.starts_at) == (2, APRIL_7 + timedelta(days=2))
     assert answers == [None] * 4  # asked again: the new day may not suit them
 
-    before = {c: len(tg.fake.delivered(c)) for c in MEMBERS}
     await tg.outbox.drain()
     [ana_moved] = await tg.replies(ANA, before[ANA], 1)
     assert ana_moved["text"] == (
@@ -490,6 +490,7 @@ async def test_moving_and_cancelling_tell_everyone_invited(tg: Running) -> None:
         "Shall I cancel “Core Group meeting” on Thursday 9 April, 18:00? I'll tell the 4 "
         "people invited.")
     assert labels(tg, GESTORA) == [["🚫 Cancel without a reason"], ["↩️ No, keep it"]]
+    before = {c: len(tg.fake.delivered(c)) for c in MEMBERS}
     [cancelled] = await tg.send(GESTORA, "The hall is closed for repairs")
     assert cancelled["text"] == "🚫 Meeting cancelled. I told 4 people."
     rows = {r.idempotency_key: r for r in await outbox_rows(tg)}
@@ -498,7 +499,6 @@ async def test_moving_and_cancelling_tell_everyone_invited(tg: Running) -> None:
     assert sorted(r.idempotency_key for r in notices_) == sorted(
         f"cancel:{mid}:{ids[str(c)]}" for c in MEMBERS)
 
-    before = {c: len(tg.fake.delivered(c)) for c in MEMBERS}
     await tg.outbox.drain()
     [ana_cancel] = await tg.replies(ANA, before[ANA], 1)
     assert ana_cancel["text"] == (
