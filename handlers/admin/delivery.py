@@ -139,19 +139,25 @@ def _pages(total: int) -> int:
 # --- the section menu -----------------------------------------------------------------------
 
 
-@section(DELIVERY, "adm_delivery.section", roles=ADMIN, order=40)
-async def open_delivery(turn: Turn, parts: list[str]) -> None:
-    if not guard(turn, ADMIN, "delivery:" + ":".join(parts[:1])):
+async def _open(turn: Turn, parts: list[str], roles: frozenset[str], name: str,
+                ops: dict) -> None:
+    """Both sections: guard, find the programme, then the operation the button names."""
+    if not guard(turn, roles, f"{name}:" + ":".join(parts[:1])):
         return
     program = await _program(turn)
     if program is None:
         return
     op, args = (parts[0], parts[1:]) if parts else ("", [])
-    handler = _DELIVERY_OPS.get(op)
+    handler = ops.get(op)
     if handler is None:
         _stale(turn)
         return
     await handler(turn, program, args)
+
+
+@section(DELIVERY, "adm_delivery.section", roles=ADMIN, order=40)
+async def open_delivery(turn: Turn, parts: list[str]) -> None:
+    await _open(turn, parts, ADMIN, "delivery", _DELIVERY_OPS)
 
 
 async def _menu(turn: Turn, program: Program, args: list[str]) -> None:
@@ -788,17 +794,7 @@ async def wizard_input(turn: Turn) -> None:
 
 @section(DAYLIST, "adm_daylist.section", roles=STAFF, order=41)
 async def open_daylist(turn: Turn, parts: list[str]) -> None:
-    if not guard(turn, STAFF, "daylist:" + ":".join(parts[:1])):
-        return
-    program = await _program(turn)
-    if program is None:
-        return
-    op, args = (parts[0], parts[1:]) if parts else ("", [])
-    handler = _DAYLIST_OPS.get(op)
-    if handler is None:
-        _stale(turn)
-        return
-    await handler(turn, program, args)
+    await _open(turn, parts, STAFF, "daylist", _DAYLIST_OPS)
 
 
 async def _today_list(turn: Turn, program: Program, args: list[str]) -> None:
