@@ -308,8 +308,8 @@ class TelegramRuntime:
     async def _handle(self, event: Incoming) -> None:
         # Updates of one chat are handled in order; different chats run side by side.
         async with self._locks[event.address]:
-            ids = await self.core.handle(event)
-        await self.outbox.deliver_now(ids)
+            replies = await self.core.handle_claimed(event, self.outbox.reply_claim)
+        await self.outbox.deliver_claimed(replies)
         # What the update queued beyond its replies (a broadcast, invitations) starts now
         # rather than at the dispatcher's next idle check.
         self.outbox.wake()

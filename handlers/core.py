@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.buttons import ButtonCodec
@@ -17,7 +16,7 @@ from handlers.events import Button, EventKind, Incoming, Outgoing
 from locales import Catalogs, Msg
 from storage import outbox, people
 from storage.clock import Clock
-from storage.models import Conversation, Person, ProcessedUpdate
+from storage.models import Conversation, OutboxMessage, Person
 
 log = logging.getLogger(__name__)
 
@@ -174,19 +173,20 @@ class Core:
     async def handle(self, event: Incoming) -> list[int]:
         """Handle one event in one unit of work; returns the outbox ids of the replies, which
         the channel may deliver at once (the dispatcher would pick them up anyway)."""
+        return [row.id for row in await self.handle_claimed(event, None)]
+
+    async def handle_claimed(self, event: Incoming, claim: outbox.ReplyClaim | None
+                             ) -> list[OutboxMessage]:
+        """As :meth:`handle`, with the replies written already claimed by ``claim``'s worker
+        (when given) and returned as rows, so that worker sends them with no second look at
+        the database."""
         s = self.services
         now = s.clock.now()
         async with s.sessions() as session:
-            if event.update_id is not None:
-                session.add(
-                    ProcessedUpdate(channel=event.channel, update_id=event.update_id,
-                                    processed_at=now)
-                )
-                try:
-                    await session.flush()
-                except IntegrityError:
-                    log.info("update %s:%s already handled", event.channel, event.update_id)
-                    return []
+            if event.update_id is not None and not await people.first_sight_of_update(
+                    session, event.channel, event.update_id, now):
+                log.info("update %s:%s already handled", event.channel, event.update_id)
+                return []
             person = await people.by_address(session, event.channel, event.address)
             if person is None:
                 person = await people.create_with_address(
@@ -209,42 +209,49 @@ class Core:
                 failed = True
             else:
                 failed = False
-                ids = await self._enqueue_replies(session, turn, now)
+                rows = await self._enqueue_replies(session, turn, now, claim)
                 await session.commit()
         # The apology gets a session of its own, once this one has let its connection go.
-        return await self._apologise(event, locale, now) if failed else ids
+        return await self._apologise(event, locale, now, claim) if failed else rows
 
-    async def _enqueue_replies(self, session: AsyncSession, turn: Turn, now: datetime) -> list[int]:
+    async def _enqueue_replies(self, session: AsyncSession, turn: Turn, now: datetime,
+                               claim: outbox.ReplyClaim | None) -> list[OutboxMessage]:
         ev = turn.event
         person_id = None if turn.erased else turn.person.id
         ref = ev.update_id if ev.update_id is not None else uuid.uuid4().hex
-        ids = []
+        rows = []
         for i, out in enumerate(turn.replies):
             env = outbox.Envelope(person_id, ev.channel, ev.address, out.to_json(), turn.locale)
-            new_id = await outbox.enqueue(
-                session, env, key=f"reply:{ev.channel}:{ev.address}:{ref}:{i}", kind="reply",
-                now=now, urgent=True,
-            )
-            if new_id is not None:
-                ids.append(new_id)
-        return ids
+            row = await _insert_reply(session, env, f"reply:{ev.channel}:{ev.address}:{ref}:{i}",
+                                      now, claim)
+            if row is not None:
+                rows.append(row)
+        return rows
 
-    async def _apologise(self, event: Incoming, locale: str | None, now: datetime) -> list[int]:
+    async def _apologise(self, event: Incoming, locale: str | None, now: datetime,
+                         claim: outbox.ReplyClaim | None) -> list[OutboxMessage]:
         # The person still gets an answer, and the update is still marked handled, so a
         # redelivery does not hit the same failure again.
         async with self.services.sessions() as session:
             if event.update_id is not None:
-                session.add(ProcessedUpdate(channel=event.channel, update_id=event.update_id,
-                                            processed_at=now))
+                await people.first_sight_of_update(session, event.channel, event.update_id,
+                                                   now)
             env = outbox.Envelope(
                 None, event.channel, event.address,
                 Outgoing(text=Msg("error.generic")).to_json(),
                 locale or self.services.default_locale,
             )
             ref = event.update_id if event.update_id is not None else uuid.uuid4().hex
-            new_id = await outbox.enqueue(
-                session, env, key=f"reply:{event.channel}:{event.address}:{ref}:err",
-                kind="reply", now=now, urgent=True,
-            )
+            row = await _insert_reply(session, env,
+                                      f"reply:{event.channel}:{event.address}:{ref}:err",
+                                      now, claim)
             await session.commit()
-        return [new_id] if new_id else []
+        return [row] if row is not None else []
+
+
+async def _insert_reply(session: AsyncSession, env: outbox.Envelope, key: str, now: datetime,
+                        claim: outbox.ReplyClaim | None) -> OutboxMessage | None:
+    values = outbox.row_values(env, key=key, kind="reply", now=now, urgent=True, claim=claim)
+    new_id = await outbox.insert_row(session, values)
+    # A detached copy of what was stored: the worker that claimed it sends from this.
+    return None if new_id is None else OutboxMessage(id=new_id, **values)

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -165,6 +166,8 @@ class ChatBuckets:
 
 HEARTBEAT_EVERY = 10.0  # seconds; see storage.outbox.HEARTBEAT_STALE
 PACED_AHEAD = 0.5  # seconds of slots handed out ahead: rows claimed but not yet sent
+WINDOW_SHARE = 0.96  # of the limit, sent in any one-second window at most
+MAX_WAVES = 4  # waves in flight at once: one being claimed or recorded while others send
 
 
 def backoff(attempts: int, rng: random.Random) -> float:
@@ -206,8 +209,13 @@ class Dispatcher:
         self._rng = random.Random()
         self._on_sent = on_sent
         self._busy: set[int] = set()
+        self._waves: set[asyncio.Task[int]] = set()
+        self._chats_busy: dict[tuple[str, str], int] = {}
         self._gates: dict[str, asyncio.Lock] = {}
-        self._last_send: dict[str, float] = {}
+        self._recent: dict[str, deque[float]] = {
+            n: deque(maxlen=max(1, int(c.limits.per_second * WINDOW_SHARE)))
+            for n, c in self.channels.items() if c.limits.per_second
+        }
 
     # lifecycle -----------------------------------------------------------------------
 
@@ -268,6 +276,7 @@ class Dispatcher:
         if self._task:
             await self._task
             self._task = None
+        await self.settle()
         async with self.sessions() as s:
             await outbox.unregister_worker(s, self.worker_id)
             await s.commit()
@@ -285,7 +294,7 @@ class Dispatcher:
                         await outbox.heartbeat(s, self.worker_id, self.clock.now())
                         await s.commit()
                     await self.recover()
-                handled = await self.run_once()
+                handled = await self._start_pass()
             except Exception:  # a bad row or a lost connection must not stop delivery
                 log.exception("outbox pass failed; retrying shortly")
                 handled = 0
@@ -301,34 +310,49 @@ class Dispatcher:
         if nxt is not None:
             timeout = min(timeout, max(0.05, (nxt - self.clock.now()).total_seconds()))
         self._wake.clear()
+        # A wave finishing may free a chat whose next message waits behind it.
+        woken = asyncio.ensure_future(self._wake.wait())
         try:
-            await asyncio.wait_for(self._wake.wait(), timeout)
-        except TimeoutError:
-            pass
+            await asyncio.wait({woken, *self._waves}, timeout=timeout,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            woken.cancel()
 
     # one pass --------------------------------------------------------------------------
 
     async def run_once(self) -> int:
-        """Send what is due and what the limits allow now; returns how many rows it settled."""
+        """Send what is due and what the limits allow now, and wait for it; returns how many
+        rows it handled."""
+        handled = await self._start_pass()
+        await self.settle()
+        return handled
+
+    async def _start_pass(self) -> int:
+        """Start sending what is due and what the limits allow now. Waves of rows stay in
+        flight after it returns, so the next pass picks rows while they are being sent (no
+        gap at the pace); returns how many rows it started or saw settled."""
+        handled = self._reap()
         now = self.clock.now()
         async with self.sessions() as s:
             candidates = await outbox.due_candidates(s, now, self.window, self._busy or None)
         if not candidates:
-            return 0
-        settled = 0
+            return handled
         wave: list[OutboxMessage] = []
-        deferred_chats: set[tuple[str, str]] = set()
-        paced: set[asyncio.Task[int]] = set()
         slots: list[float] = []
+        in_wave: set[tuple[str, str]] = set()
+        deferred_chats: set[tuple[str, str]] = set()
         for row in candidates:
             if self._stopping:
                 break
             chan = row.channel
             if chan not in self.channels or row.id in self._busy:
                 continue  # another pass of this process has it in hand
+            chat = (chan, row.address)
             buckets = self._buckets[chan]
-            if (chan, row.address) in deferred_chats or not buckets.ready(row.address):
-                deferred_chats.add((chan, row.address))
+            if chat in deferred_chats or chat in self._chats_busy or not buckets.ready(
+                    row.address):
+                # A chat's messages go one after another: the next waits for the last.
+                deferred_chats.add(chat)
                 continue
             pacer = self._pacers[chan]
             if pacer.interval:
@@ -336,42 +360,69 @@ class Dispatcher:
                 # recorded together while each is sent at its own slot, so the sends keep the
                 # pace exactly and the database work is shared and overlaps the waiting.
                 slots.append(pacer.reserve())
-                buckets.take(row.address)
-                wave.append(row)
-                self._busy.add(row.id)
                 ahead = slots[-1] - self._monotonic()
-                if len(wave) >= self.concurrency or ahead > PACED_AHEAD:
-                    paced.add(asyncio.create_task(self._send_wave(wave, slots)))
-                    wave, slots = [], []
-                    if ahead > PACED_AHEAD:
-                        await asyncio.sleep(ahead - PACED_AHEAD / 2)
-                    if len(paced) >= 4:
-                        done, paced = await asyncio.wait(paced,
-                                                         return_when=asyncio.FIRST_COMPLETED)
-                        settled += sum(t.result() for t in done)
-                continue
-            delay = pacer.delay()
-            if delay > 0 and wave:
-                settled += await self._send_wave(wave)
-                wave = []
-                delay = pacer.delay()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            pacer.take()
+            else:
+                delay = pacer.delay()  # only after a 429 without a limit
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                ahead = 0.0
             buckets.take(row.address)
             wave.append(row)
-            if len(wave) >= self.concurrency:
-                settled += await self._send_wave(wave)
-                wave = []
+            self._busy.add(row.id)
+            if chat in in_wave:
+                deferred_chats.add(chat)
+            in_wave.add(chat)
+            handled += 1
+            if len(wave) >= self.concurrency or ahead > PACED_AHEAD:
+                await self._launch(wave, slots or None)
+                wave, slots, in_wave = [], [], set()
+                if ahead > PACED_AHEAD:
+                    await asyncio.sleep(ahead - PACED_AHEAD / 2)
         if wave:
-            settled += await self._send_wave(wave, slots or None)
-        if paced:
-            settled += sum(await asyncio.gather(*paced))
-        if not settled and deferred_chats:
+            await self._launch(wave, slots or None)
+        if not handled and deferred_chats and not self._waves:
             # Everything due waits on a per-chat limit: sleep until the first chat frees up.
             waits = [self._buckets[c].wait(a) for c, a in deferred_chats]
             await asyncio.sleep(min(waits))
+        return handled
+
+    async def _launch(self, wave: list[OutboxMessage], slots: list[float] | None) -> None:
+        chats = [(r.channel, r.address) for r in wave]
+        for chat in chats:
+            self._chats_busy[chat] = self._chats_busy.get(chat, 0) + 1
+        task = asyncio.create_task(self._send_wave(wave, slots))
+        task.add_done_callback(lambda _t: self._release_chats(chats))
+        self._waves.add(task)
+        if len(self._waves) >= MAX_WAVES:
+            await asyncio.wait(self._waves, return_when=asyncio.FIRST_COMPLETED)
+
+    def _release_chats(self, chats: list[tuple[str, str]]) -> None:
+        for chat in chats:
+            left = self._chats_busy.pop(chat, 1) - 1
+            if left:
+                self._chats_busy[chat] = left
+
+    def _reap(self) -> int:
+        done = {t for t in self._waves if t.done()}
+        self._waves -= done
+        settled = 0
+        for t in done:
+            if t.exception() is not None:  # its rows stay claimed; recovery settles them
+                log.error("an outbox wave failed", exc_info=t.exception())
+            else:
+                settled += t.result()
         return settled
+
+    async def settle(self) -> None:
+        """Wait for the waves in flight."""
+        while self._waves:
+            await asyncio.wait(self._waves)
+            self._reap()
+
+    @property
+    def reply_claim(self) -> outbox.ReplyClaim:
+        """How the core writes replies already claimed by this worker (deliver_claimed)."""
+        return outbox.ReplyClaim(self.worker_id, self.lease)
 
     async def deliver_now(self, ids: list[int]) -> int:
         """Send specific rows at once (replies to a person who is waiting), in order: one
@@ -386,23 +437,38 @@ class Dispatcher:
                                  key=lambda r: r.id)
                 people = await self._people(s, claimed)
                 await s.commit()
-            results: list[Result | str] = []
-            for row in claimed:
-                pacer = self._pacers[row.channel]
-                delay = pacer.delay()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                pacer.take()
-                self._buckets[row.channel].take(row.address)
-                results.append(await self._deliver_one(row, people.get(row.person_id)))
-            if claimed:
-                async with self.sessions() as s:
-                    for row, result in zip(claimed, results, strict=True):
-                        await self._record(s, row, result)
-                    await s.commit()
-            return len(claimed)
+            return await self._send_in_order(claimed, people)
         finally:
             self._busy.difference_update(ids)
+
+    async def deliver_claimed(self, rows: list[OutboxMessage]) -> int:
+        """Send replies the core wrote already claimed by this worker (``reply_claim``): no
+        claim to make, only the results to record, in one statement for all of them."""
+        if not rows:
+            return 0
+        ids = [r.id for r in rows]
+        self._busy.update(ids)
+        try:
+            return await self._send_in_order(rows, {})
+        finally:
+            self._busy.difference_update(ids)
+
+    async def _send_in_order(self, rows: list[OutboxMessage], people: dict[int, Person]
+                             ) -> int:
+        results: list[Result | str] = []
+        for row in rows:
+            pacer = self._pacers[row.channel]
+            delay = pacer.delay()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            pacer.take()
+            self._buckets[row.channel].take(row.address)
+            results.append(await self._deliver_one(row, people.get(row.person_id)))
+        if rows:
+            async with self.sessions() as s:
+                await self._record_all(s, rows, results)
+                await s.commit()
+        return len(rows)
 
     async def _send_wave(self, wave: list[OutboxMessage],
                          slots: list[float] | None = None) -> int:
@@ -426,8 +492,7 @@ class Dispatcher:
                     *(self._deliver_one(row, people.get(row.person_id)) for row in claimed)
                 )
             async with self.sessions() as s:
-                for row, result in zip(claimed, results, strict=True):
-                    await self._record(s, row, result)
+                await self._record_all(s, claimed, results)
                 await s.commit()
             if self._on_sent:
                 for row, result in zip(claimed, results, strict=True):
@@ -442,11 +507,16 @@ class Dispatcher:
         await asyncio.sleep(max(0.0, slot - self._monotonic(), pacer.paused_for()))
         # Sends that fell behind their slots (a busy moment) must not catch up in a burst:
         # one at a time, never closer than the pace.
+        # Sends that fell behind their slots (a busy moment) may catch up, but never past the
+        # limit in any one-second window: spacing each from the last one sent instead loses
+        # every delay for good and kept the rate at ~83% of the limit.
         async with self._gates.setdefault(row.channel, asyncio.Lock()):
-            gap = self._last_send.get(row.channel, 0.0) + pacer.interval - self._monotonic()
-            if gap > 0:
-                await asyncio.sleep(gap)
-            self._last_send[row.channel] = self._monotonic()
+            recent = self._recent[row.channel]
+            if len(recent) == recent.maxlen:
+                wait = recent[0] + 1.0 - self._monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            recent.append(self._monotonic())
         return await self._deliver_one(row, person)
 
     async def _people(self, s: AsyncSession, rows: list[OutboxMessage]) -> dict[int, Person]:
@@ -466,6 +536,16 @@ class Dispatcher:
         except Exception as exc:  # an unexpected channel error is a transient failure
             log.exception("channel %s failed on outbox row %s", row.channel, row.id)
             return Transient(f"{type(exc).__name__}: {exc}")
+
+    async def _record_all(self, s: AsyncSession, rows: list[OutboxMessage],
+                          results: list[Result | str]) -> None:
+        sent = []
+        for row, result in zip(rows, results, strict=True):
+            if isinstance(result, Delivered):
+                sent.append((row.id, result.platform_id))
+            else:
+                await self._record(s, row, result)
+        await outbox.mark_sent_many(s, sent, self.clock.now())
 
     async def _record(self, s: AsyncSession, row: OutboxMessage, result: Result | str) -> None:
         now = self.clock.now()

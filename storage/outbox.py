@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +29,76 @@ class Envelope:
     locale: str | None
 
 
+@dataclass(frozen=True)
+class ReplyClaim:
+    """Replies born already claimed by the worker that will send them at once, so the
+    dispatcher need not claim them again; a crash before sending is settled by recovery."""
+
+    worker: str
+    lease: timedelta
+
+
+# Hot statements built once per dialect and executed with parameters: building a statement
+# and its cache key on every call cost more than running it.
+_STATEMENTS: dict[tuple[str, str], Any] = {}
+
+
+def _statement(session: AsyncSession, name: str) -> Any:
+    dialect = session.bind.dialect.name
+    stmt = _STATEMENTS.get((dialect, name))
+    if stmt is None:
+        stmt = _STATEMENTS[(dialect, name)] = _BUILDERS[name](dialect)
+    return stmt
+
+
+def _insert_row(dialect: str) -> Any:
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    table = OutboxMessage.__table__
+    return (insert(table).on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(table.c.id))
+
+
+def _mark_sent_row(dialect: str) -> Any:
+    table = OutboxMessage.__table__
+    return (update(table).where(table.c.id == bindparam("row_id"))
+            .values(status=OutboxStatus.SENT, sent_at=bindparam("at"),
+                    platform_message_id=bindparam("platform_id"),
+                    claimed_until=None, last_error=None))
+
+
+_BUILDERS = {"insert": _insert_row, "mark_sent": _mark_sent_row}
+
+
+def row_values(envelope: Envelope, *, key: str, kind: str, now: datetime,
+               not_before: datetime | None = None, expires_at: datetime | None = None,
+               urgent: bool = False, batch: str | None = None,
+               status: str = OutboxStatus.PENDING, reason: str | None = None,
+               claim: ReplyClaim | None = None) -> dict[str, Any]:
+    values: dict[str, Any] = dict(
+        idempotency_key=key,
+        person_id=envelope.person_id,
+        channel=envelope.channel,
+        address=envelope.address,
+        kind=kind,
+        payload=envelope.payload,
+        locale=envelope.locale,
+        urgent=urgent,
+        status=status,
+        last_error=reason,
+        not_before=not_before or now,
+        expires_at=expires_at,
+        attempts=0,
+        claimed_by=None,
+        claimed_until=None,
+        batch=batch,
+        created_at=now,
+    )
+    if claim is not None:
+        values.update(status=OutboxStatus.SENDING, attempts=1, claimed_by=claim.worker,
+                      claimed_until=now + claim.lease)
+    return values
+
+
 async def enqueue(
     session: AsyncSession,
     envelope: Envelope,
@@ -45,31 +115,16 @@ async def enqueue(
 ) -> int | None:
     """Add a message unless one with the same idempotency key exists; returns its id if new.
     A row may be born dropped: the record that a notice was due but no longer made sense."""
-    values = dict(
-        idempotency_key=key,
-        person_id=envelope.person_id,
-        channel=envelope.channel,
-        address=envelope.address,
-        kind=kind,
-        payload=envelope.payload,
-        locale=envelope.locale,
-        urgent=urgent,
-        status=status,
-        last_error=reason,
-        not_before=not_before or now,
-        expires_at=expires_at,
-        attempts=0,
-        batch=batch,
-        created_at=now,
-    )
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-    stmt = (
-        insert(OutboxMessage)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(OutboxMessage.id)
-    )
-    return (await session.execute(stmt)).scalar_one_or_none()
+    values = row_values(envelope, key=key, kind=kind, now=now, not_before=not_before,
+                        expires_at=expires_at, urgent=urgent, batch=batch, status=status,
+                        reason=reason)
+    return await insert_row(session, values)
+
+
+async def insert_row(session: AsyncSession, values: dict[str, Any]) -> int | None:
+    """Insert prepared :func:`row_values`; None when the key was already there."""
+    result = await session.execute(_statement(session, "insert"), values)
+    return result.scalar_one_or_none()
 
 
 async def due_candidates(
@@ -228,15 +283,17 @@ async def last_known_message(session: AsyncSession, channel: str, address: str) 
 async def mark_sent(
     session: AsyncSession, msg_id: int, now: datetime, platform_id: str | None
 ) -> None:
-    await session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id == msg_id)
-        .values(
-            status=OutboxStatus.SENT, sent_at=now, platform_message_id=platform_id,
-            claimed_until=None, last_error=None,
-        )
-        .execution_options(synchronize_session=False)
-    )
+    await mark_sent_many(session, [(msg_id, platform_id)], now)
+
+
+async def mark_sent_many(session: AsyncSession, sent: list[tuple[int, str | None]],
+                         now: datetime) -> None:
+    """Record deliveries in one statement (executemany): (row id, platform message id)."""
+    if sent:
+        await session.execute(_statement(session, "mark_sent"), [
+            {"row_id": row_id, "platform_id": platform_id, "at": now}
+            for row_id, platform_id in sent
+        ])
 
 
 async def mark_retry(session: AsyncSession, msg_id: int, at: datetime, error: str) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -14,17 +16,42 @@ from storage.models import (
     ChannelAddress,
     Conversation,
     Person,
+    ProcessedUpdate,
     RoleGrant,
 )
 
+# Statements run on every incoming event, built once (per dialect where it matters): building
+# a statement and its cache key each time cost more than running it.
+_BY_ADDRESS = (
+    select(Person).join(ChannelAddress)
+    .where(ChannelAddress.channel == bindparam("channel"),
+           ChannelAddress.address == bindparam("address"))
+    .options(selectinload(Person.roles))
+)
+_addresses = ChannelAddress.__table__
+_TOUCH = (update(_addresses)
+          .where(_addresses.c.channel == bindparam("b_channel"),
+                 _addresses.c.address == bindparam("b_address"))
+          .values(last_inbound_at=bindparam("b_at")))
+_TOUCH_WITH_ID = _TOUCH.values(last_inbound_message_id=bindparam("b_message_id"))
+_FIRST_SIGHT = {
+    name: insert(ProcessedUpdate.__table__).on_conflict_do_nothing()
+    for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+
+
+async def first_sight_of_update(session: AsyncSession, channel: str, update_id: int,
+                                now: datetime) -> bool:
+    """Record that an update is being handled; False if it was handled before."""
+    result = await session.execute(
+        _FIRST_SIGHT[session.bind.dialect.name],
+        {"channel": channel, "update_id": update_id, "processed_at": now},
+    )
+    return bool(result.rowcount)
+
 
 async def by_address(session: AsyncSession, channel: str, address: str) -> Person | None:
-    return await session.scalar(
-        select(Person)
-        .join(ChannelAddress)
-        .where(ChannelAddress.channel == channel, ChannelAddress.address == address)
-        .options(selectinload(Person.roles))
-    )
+    return await session.scalar(_BY_ADDRESS, {"channel": channel, "address": address})
 
 
 async def create_with_address(
@@ -40,15 +67,11 @@ async def create_with_address(
 
 async def touch_address(session: AsyncSession, channel: str, address: str, now: datetime,
                         message_id: int | None = None) -> None:
-    values: dict[str, Any] = {"last_inbound_at": now}
-    if message_id is not None:
-        values["last_inbound_message_id"] = message_id
-    await session.execute(
-        update(ChannelAddress)
-        .where(ChannelAddress.channel == channel, ChannelAddress.address == address)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
+    params: dict[str, Any] = {"b_channel": channel, "b_address": address, "b_at": now}
+    if message_id is None:
+        await session.execute(_TOUCH, params)
+    else:
+        await session.execute(_TOUCH_WITH_ID, {**params, "b_message_id": message_id})
 
 
 async def address_of(session: AsyncSession, person_id: int, channel: str | None = None) -> (
