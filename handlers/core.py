@@ -35,6 +35,8 @@ class Services:
     bot_username: str | None = None
     # How each channel hands over the bytes of a document a person sent (by its file id).
     files: dict[str, Callable[[str], Awaitable[bytes]]] = field(default_factory=dict)
+    # Form definitions already read, by row id (rows never change; see storage.forms.form_of).
+    forms: dict[int, Any] = field(default_factory=dict)
 
     async def fetch_document(self, channel: str, file_id: str) -> bytes:
         fetch = self.files.get(channel)

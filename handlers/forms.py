@@ -83,10 +83,13 @@ async def _load(turn: Turn, rid: Any) -> Ctx | None:
     response = await turn.session.get(FormResponse, int(rid))
     if response is None:
         return None
+    known = turn.services.forms
+    if response.form_id in known:
+        return Ctx(response, known[response.form_id])
     definition = await turn.session.get(FormDefinition, response.form_id)
     if definition is None:
         return None
-    return Ctx(response, forms.form_of(definition))
+    return Ctx(response, forms.form_of(definition, known))
 
 
 def _mine(turn: Turn, ctx: Ctx) -> bool:

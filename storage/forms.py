@@ -33,6 +33,7 @@ import string
 import unicodedata
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
+from functools import cached_property
 from os import PathLike
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -339,14 +340,18 @@ class Form(_Model):
 
     # ----------------------------------------------------------------- walking
 
+    @cached_property
+    def _by_key(self) -> dict[str, Question]:
+        return {q.key: q for q in self.questions}
+
     def question(self, key: str) -> Question:
-        for q in self.questions:
-            if q.key == key:
-                return q
-        raise KeyError(f"{self.key}: no question '{key}'")
+        try:
+            return self._by_key[key]
+        except KeyError:
+            raise KeyError(f"{self.key}: no question '{key}'") from None
 
     def has(self, key: str | None) -> bool:
-        return key is not None and any(q.key == key for q in self.questions)
+        return key is not None and key in self._by_key
 
     def applies(self, q: Question, answers: Mapping[str, Any]) -> bool:
         """Whether ``q`` is asked, given the answers so far (conditions chain)."""
@@ -430,7 +435,7 @@ def available_forms() -> list[str]:
 
 def load_form(key: str | PathLike[str]) -> Form:
     """A shipped form by key (``"ficha_interes"``) or any YAML file by path; the form's
-    ``key`` must equal the file name."""
+    ``key`` must equal the file name. A file is parsed again only when it changed."""
     if isinstance(key, PathLike) or str(key).endswith((".yaml", ".yml")):
         path = Path(key)
     else:
@@ -441,6 +446,10 @@ def load_form(key: str | PathLike[str]) -> Form:
             known = ", ".join(available_forms()) or "none"
             raise FormError(str(path), [("", f"no form '{key}' (available: {known})")])
     try:
+        stat = path.stat()
+        seen = _PARSED.get(str(path))
+        if seen is not None and seen[0] == (stat.st_mtime_ns, stat.st_size):
+            return seen[1]
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise FormError(str(path), [("", f"cannot read: {exc.strerror or exc}")]) from None
@@ -448,7 +457,12 @@ def load_form(key: str | PathLike[str]) -> Form:
     if form.key != path.stem:
         raise FormError(str(path), [("key", f"'{form.key}' must match the file name "
                                             f"'{path.stem}'")])
+    _PARSED[str(path)] = ((stat.st_mtime_ns, stat.st_size), form)
     return form
+
+
+# Parsed files by path, with the version of the file they came from.
+_PARSED: dict[str, tuple[tuple[int, int], Form]] = {}
 
 
 def _dump(form: Form) -> dict[str, Any]:
@@ -456,8 +470,15 @@ def _dump(form: Form) -> dict[str, Any]:
     return form.model_dump(mode="json", by_alias=True, exclude_defaults=True)
 
 
-def form_of(row: FormDefinition) -> Form:
-    return Form.model_validate(row.definition)
+def form_of(row: FormDefinition, known: dict[int, Form] | None = None) -> Form:
+    """The definition a row stores; ``known`` keeps those already read by row id (a row is
+    never changed: an edited form becomes a new version)."""
+    if known is not None and row.id in known:
+        return known[row.id]
+    form = Form.model_validate(row.definition)
+    if known is not None:
+        known[row.id] = form
+    return form
 
 
 async def ensure_definition(session: AsyncSession, form: Form, now: datetime) -> FormDefinition:
