@@ -5,7 +5,7 @@
 
 claim    100,000 (and 1,000 / 10,000) pending, due notices in the outbox: the time to claim
          the due batch as the dispatcher does (storage.outbox.due_candidates of its window of
-         500, then storage.outbox.claim of a wave of 32 and the commit), in a child process
+         rows, then storage.outbox.claim of a wave and the commit), in a child process
          that reports its peak memory (resource.getrusage maxrss); SQLite and PostgreSQL.
 startup  `python -m bot run` against the fake Bot API with a database holding 100,000
          pending notices: from exec to the fake seeing getUpdates; the same split in two
@@ -49,9 +49,7 @@ from bench.common import (
     wait_for_call,
     write_results,
 )
-
-WINDOW, WAVE = 500, 32  # the Dispatcher's defaults: candidates per pass, rows per wave
-
+from scheduler.dispatcher import WAVE, WINDOW  # the dispatcher's own sizes
 
 # --- an outbox with N pending notices ----------------------------------------------------------
 
