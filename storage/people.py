@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from storage.models import (
     AuditEntry,
@@ -26,7 +26,7 @@ _BY_ADDRESS = (
     select(Person).join(ChannelAddress)
     .where(ChannelAddress.channel == bindparam("channel"),
            ChannelAddress.address == bindparam("address"))
-    .options(selectinload(Person.roles))
+    .options(joinedload(Person.roles))  # one statement, not a second one for the roles
 )
 _addresses = ChannelAddress.__table__
 _TOUCH = (update(_addresses)
@@ -51,7 +51,8 @@ async def first_sight_of_update(session: AsyncSession, channel: str, update_id: 
 
 
 async def by_address(session: AsyncSession, channel: str, address: str) -> Person | None:
-    return await session.scalar(_BY_ADDRESS, {"channel": channel, "address": address})
+    result = await session.scalars(_BY_ADDRESS, {"channel": channel, "address": address})
+    return result.unique().first()
 
 
 async def create_with_address(
