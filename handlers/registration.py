@@ -146,9 +146,9 @@ async def _link_by_contact(turn: Turn) -> None:
     if phone is None:
         turn.say("link.phone_unreadable")
         return
-    family = await links.family_by_phone(turn.session, phone)
+    families = await links.families_by_phone(turn.session, phone)
     imported = [p for p in await people.by_phone(turn.session, phone) if p.id != turn.person.id]
-    if family is None and not imported:
+    if not families and not imported:
         turn.person.phone = phone
         turn.say("link.not_found", remove_keyboard=True)
         turn.go(None)
@@ -158,14 +158,16 @@ async def _link_by_contact(turn: Turn) -> None:
         turn.person = imported[0]
         turn.convo = await people.conversation(turn.session, turn.person.id, turn.now)
     turn.person.phone = phone
-    if family is not None:
-        family.person_id = turn.person.id
-        turn.person.name = turn.person.name or family.name
-        turn.person.program_id = turn.person.program_id or family.program_id
-        await people.grant(turn.session, turn.person, Role.FAMILIA, family.program_id, turn.now)
-        turn.audit("linked", entity="family", entity_id=family.id, via="phone")
+    if families:
+        for family in families:
+            family.person_id = turn.person.id
+            await people.grant(turn.session, turn.person, Role.FAMILIA, family.program_id,
+                               turn.now)
+            turn.audit("linked", entity="family", entity_id=family.id, via="phone")
+        turn.person.name = turn.person.name or families[0].name
+        turn.person.program_id = turn.person.program_id or families[0].program_id
         turn.go(None)
-        turn.say("link.done_family", name=Raw(family.name), remove_keyboard=True)
+        turn.say("link.done_family", name=Raw(families[0].name), remove_keyboard=True)
     else:
         turn.audit("linked", entity="person", via="phone")
         turn.go(None)

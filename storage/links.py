@@ -129,7 +129,9 @@ async def _add_representative(session: AsyncSession, org_id: int, person_id: int
         session.add(Representative(organization_id=org_id, person_id=person_id))
 
 
-async def family_by_phone(session: AsyncSession, phone: str) -> Family | None:
-    return await session.scalar(
-        select(Family).where(Family.phone == phone).order_by(Family.id).limit(1)
-    )
+async def families_by_phone(session: AsyncSession, phone: str) -> list[Family]:
+    """Every family with this phone: a household may be enrolled in more than one
+    programme (one row in each), and sharing the number once links them all."""
+    return list((await session.scalars(
+        select(Family).where(Family.phone == phone).order_by(Family.id)
+    )).all())

@@ -76,6 +76,36 @@ async def test_consent_then_sharing_the_phone_links_the_imported_family(tg: Runn
         assert list(roles) == ["familia"]
 
 
+async def test_a_household_in_two_programmes_is_linked_in_both(tg: Running) -> None:
+    await seed_family_and_org(tg)
+    now = tg.app.clock.now()
+    async with tg.app.sessions() as s:
+        from storage import programs
+
+        other = await programs.create(s, template="ecomercado-10m", start=now.date(),
+                                      name="Ecomercado Limache", now=now)
+        s.add(Family(program_id=other.id, name="González Soto", phone="+56912345678",
+                     created_at=now))
+        s.add(Family(program_id=other.id, name="Pérez Rojas", phone="+56987654321",
+                     created_at=now))
+        await s.commit()
+    await tg.send(ANA, "/start")
+    await tg.press(ANA, "✅ Sí, acepto", count=2)
+    [done] = await tg.share_contact(ANA, "56912345678")
+    assert "González Soto" in done["text"]
+    async with tg.app.sessions() as s:
+        families = (await s.scalars(select(Family).order_by(Family.id))).all()
+        linked = {f.name + ":" + str(f.program_id): f.person_id for f in families}
+        person_id = families[0].person_id
+        assert person_id is not None
+        assert [f.person_id for f in families if f.phone == "+56912345678"] == [person_id] * 2
+        assert [f.person_id for f in families if f.phone != "+56912345678"] == [None], linked
+        grants = set((await s.execute(select(RoleGrant.role, RoleGrant.program_id)
+                                      .where(RoleGrant.person_id == person_id))).all())
+        assert grants == {("familia", f.program_id) for f in families
+                          if f.phone == "+56912345678"}
+
+
 @pytest.mark.parametrize("written", ["9 1234 5678", "+56 9 1234 5678", "+56912345678"])
 async def test_chilean_ways_of_writing_a_number_all_match(tg: Running, written: str) -> None:
     await seed_family_and_org(tg, phone="+56912345678")
