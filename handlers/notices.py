@@ -30,7 +30,8 @@ from storage.models import (
     RsvpAnswer,
 )
 
-Builder = Callable[[AsyncSession, Notice], Awaitable[Outgoing | None]]
+# Builders get the moment of composing: a notice sent late must not say "in 7 days".
+Builder = Callable[[AsyncSession, Notice, datetime], Awaitable[Outgoing | None]]
 BUILDERS: dict[str, Builder] = {}
 
 
@@ -42,16 +43,17 @@ def builder(*kinds: str) -> Callable[[Builder], Builder]:
     return deco
 
 
-async def compose(session: AsyncSession, notice: Notice) -> dict[str, Any] | None:
+async def compose(session: AsyncSession, notice: Notice, now: datetime
+                  ) -> dict[str, Any] | None:
     build = BUILDERS.get(notice.kind)
     if build is None:
         raise LookupError(f"no builder for notice kind {notice.kind!r}")
-    out = await build(session, notice)
+    out = await build(session, notice, now)
     return out.to_json() if out is not None else None
 
 
 @builder("milestone_soon", "milestone_overdue")
-async def milestone(session: AsyncSession, n: Notice) -> Outgoing | None:
+async def milestone(session: AsyncSession, n: Notice, now: datetime) -> Outgoing | None:
     rows = (await session.scalars(
         select(Milestone).where(Milestone.id.in_(n.subject["milestone_ids"]))
         .order_by(Milestone.key)
@@ -63,13 +65,19 @@ async def milestone(session: AsyncSession, n: Notice) -> Outgoing | None:
     names = [Msg("notice.milestone_row", {"name": Text(m.name)}) for m in still]
     due = Day(still[0].due)
     if n.kind == "milestone_soon":
+        # Counted from today, not from when it was planned: after downtime it may go late.
+        program = await session.get(Program, still[0].program_id)
+        zone = ZoneInfo(program.timezone if program else "America/Santiago")
+        days = (still[0].due - now.astimezone(zone).date()).days
+        if days < 1:
+            return None  # due today or past: the overdue notice speaks then
         return Outgoing(text=Msg("notice.milestone_soon",
-                                 {"names": names, "due": due, "count": n.subject["days"]}))
+                                 {"names": names, "due": due, "count": days}))
     return Outgoing(text=Msg("notice.milestone_overdue", {"names": names, "due": due}))
 
 
 @builder("weekly_digest")
-async def weekly_digest(session: AsyncSession, n: Notice) -> Outgoing | None:
+async def weekly_digest(session: AsyncSession, n: Notice, now: datetime) -> Outgoing | None:
     program = await session.get(Program, n.subject["program_id"])
     if program is None:
         return None
@@ -94,7 +102,7 @@ async def weekly_digest(session: AsyncSession, n: Notice) -> Outgoing | None:
 
 
 @builder("body_nudge")
-async def body_nudge(session: AsyncSession, n: Notice) -> Outgoing | None:
+async def body_nudge(session: AsyncSession, n: Notice, now: datetime) -> Outgoing | None:
     body = await session.get(Body, n.subject["body_id"])
     if body is None:
         return None
@@ -103,7 +111,7 @@ async def body_nudge(session: AsyncSession, n: Notice) -> Outgoing | None:
 
 
 @builder("meeting_reminder", "meeting_reask")
-async def meeting_notice(session: AsyncSession, n: Notice) -> Outgoing | None:
+async def meeting_notice(session: AsyncSession, n: Notice, now: datetime) -> Outgoing | None:
     from handlers import meetings as meeting_views
     from storage import meetings
 
@@ -144,7 +152,7 @@ async def _pickup_rows(session: AsyncSession, n: Notice
 
 
 @builder("pickup_notice")
-async def pickup_notice(session: AsyncSession, n: Notice) -> Outgoing | None:
+async def pickup_notice(session: AsyncSession, n: Notice, now: datetime) -> Outgoing | None:
     from handlers.pickups import pickup_notice as notice
 
     rows = await _pickup_rows(session, n)
@@ -154,7 +162,7 @@ async def pickup_notice(session: AsyncSession, n: Notice) -> Outgoing | None:
 
 
 @builder("pickup_evening", "pickup_morning", "pickup_missed")
-async def pickup_reminder(session: AsyncSession, n: Notice) -> Outgoing | None:
+async def pickup_reminder(session: AsyncSession, n: Notice, now: datetime) -> Outgoing | None:
     from handlers.pickups import answer_buttons, place_of, window_of
     from storage.pickups import is_home_delivery
 
@@ -181,7 +189,7 @@ async def pickup_reminder(session: AsyncSession, n: Notice) -> Outgoing | None:
 
 
 @builder("pickup_dates")
-async def pickup_dates(session: AsyncSession, n: Notice) -> Outgoing | None:
+async def pickup_dates(session: AsyncSession, n: Notice, now: datetime) -> Outgoing | None:
     from handlers.pickups import place_of, window_of
     from storage.pickups import is_home_delivery
 

@@ -23,7 +23,7 @@ from storage.models import OutboxStatus
 
 log = logging.getLogger(__name__)
 
-Composer = Callable[[AsyncSession, Notice], Awaitable[dict[str, Any] | None]]
+Composer = Callable[[AsyncSession, Notice, datetime], Awaitable[dict[str, Any] | None]]
 AfterQueued = Callable[[AsyncSession, Notice, datetime], Awaitable[None]]
 # Other time-driven work done in the tick's unit of work (e.g. inviting to the next meeting of
 # a series once it is near); returns how many messages it queued.
@@ -94,7 +94,7 @@ class NoticeScheduler:
                     continue
                 try:
                     async with s.begin_nested():
-                        payload = await self.compose(s, n)
+                        payload = await self.compose(s, n, now)
                 except Exception:  # one broken notice must not hold back the others
                     log.exception("could not compose %s (%s)", n.kind, n.key)
                     continue

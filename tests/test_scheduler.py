@@ -12,6 +12,8 @@ import pytest
 from sqlalchemy import select
 
 from handlers import notices
+from handlers.events import Outgoing
+from locales import Catalogs
 from scheduler.planner import Notice, Planner, at_local
 from scheduler.runner import NoticeScheduler
 from storage import db, outbox, people, programs
@@ -34,9 +36,9 @@ def local(d: date, h: int, m: int = 0) -> datetime:
     return at_local(d, time(h, m), SCL)
 
 
-async def stub_compose(session, notice: Notice):
+async def stub_compose(session, notice: Notice, now):
     if notice.kind in notices.BUILDERS:
-        return await notices.compose(session, notice)
+        return await notices.compose(session, notice, now)
     return {"text": {"k": "input.not_understood", "p": {}}}
 
 
@@ -151,6 +153,21 @@ async def test_milestones_7_and_1_days_before_and_overdue_at_9_local(world) -> N
     ]
     [first] = [r for r in await queued(sessions, "milestone_soon")][:1]
     assert first.payload["text"]["k"] == "notice.milestone_soon"
+
+
+async def test_a_milestone_notice_sent_late_counts_the_days_from_when_it_goes(world) -> None:
+    sessions, clock, ids = world
+    # s1.socializacion is due Sunday 15 March; the 7-days-before notice was due Sunday 8.
+    # Down until Tuesday 10 at noon: it goes then, and says five days, not seven.
+    clock.set(local(date(2026, 3, 10), 12))
+    result = await NoticeScheduler(sessions, clock, notices.compose).tick()
+    [soon] = [n for n in result.queued
+              if n.kind == "milestone_soon" and n.person_id == ids["gestora"]]
+    [row] = [r for r in await queued(sessions, "milestone_soon") if r.idempotency_key == soon.key]
+    assert row.payload["text"]["p"]["count"] == 5
+    text = Catalogs(default="es").render(Outgoing.from_json(row.payload).text, "es",
+                                         "America/Santiago")
+    assert text.startswith("📌 En 5 días (domingo 15 de marzo de 2026) vence:"), text
 
 
 async def test_a_done_or_moved_milestone_is_not_announced_as_overdue(world) -> None:
