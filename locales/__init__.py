@@ -63,7 +63,8 @@ class When:
 @dataclass(frozen=True)
 class Day:
     on: date
-    style: str = "date"  # date | month (for a calendar's header) | short (a day number)
+    # date | month (a calendar's header) | short (a day number) | short_year (with the year)
+    style: str = "date"
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,8 @@ class Catalogs:
         if isinstance(v, When):
             return self.when(v.at, loc, tz, v.style)
         if isinstance(v, Day):
-            pattern = {"month": "fmt.month", "short": "fmt.day_short"}.get(v.style, "fmt.date")
+            pattern = {"month": "fmt.month", "short": "fmt.day_short",
+                       "short_year": "fmt.day_short_year"}.get(v.style, "fmt.date")
             return format_date(v.on, self.raw(loc, pattern) or "long", locale=BABEL_LOCALE[loc])
         if isinstance(v, Raw):
             return v.text

@@ -147,7 +147,9 @@ async def test_each_export_arrives_as_a_document_that_opens(tg: Running, tmp_pat
     await tap(tg, GESTORA, "📄 Documentos", sends=1)
 
     # The attendance list, in each format, from the same question.
-    await tap(tg, GESTORA, "📝 Lista de asistencia", sends=1)
+    [listing], _ = await tap(tg, GESTORA, "📝 Lista de asistencia", sends=1)
+    assert any("2026" in label and "Sesión de socialización" in label
+               for label in labels_of(listing)), labels_of(listing)
     [ask], _ = await tap(tg, GESTORA, "Sesión de socialización", sends=1, contains=True)
     assert "¿En qué formato?" in ask["text"]
     [pdf], _ = await tap(tg, GESTORA, "PDF (para imprimir)", sends=1)
@@ -185,7 +187,8 @@ async def test_each_export_arrives_as_a_document_that_opens(tg: Running, tmp_pat
     # A delivery day's list.
     await tap(tg, GESTORA, "↩️ Volver", sends=1)
     await tap(tg, GESTORA, "🧺 Lista de un día de entrega", sends=1)
-    await tap(tg, GESTORA, "jue 12 mar", sends=1, contains=True)
+    # The lists reach back over two calendar years: each day says its year.
+    await tap(tg, GESTORA, "jue 12 mar 2026", sends=1, contains=True)
     [day_pdf], _ = await tap(tg, GESTORA, "PDF (para imprimir)", sends=1)
     pdf_opens(document(day_pdf)[1], tmp_path, "day")
     [day_xlsx], _ = await tap(tg, GESTORA, "Excel (XLSX)", sends=1)

@@ -107,10 +107,11 @@ def _where(day: DeliveryDay) -> Msg | Raw:
     return place_of(day)
 
 
-def day_button_label(day: DeliveryDay, tz: str) -> Msg:
+def day_button_label(day: DeliveryDay, tz: str, with_year: bool = False) -> Msg:
+    """with_year where past days are listed too: a programme spans two calendar years."""
     local = day.window_start.astimezone(ZoneInfo(tz)).date()
     key = "adm_delivery.btn_day_cancelled" if day.cancelled_at else "adm_delivery.btn_day"
-    return Msg(key, {"day": Day(local, "short"), "start": When(day.window_start, "time"),
+    return Msg(key, {"day": Day(local, "short_year" if with_year else "short"), "start": When(day.window_start, "time"),
                      "end": When(day.window_end, "time"), "where": _where(day)})
 
 

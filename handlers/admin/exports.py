@@ -104,9 +104,10 @@ async def _menu(turn: Turn, program: Program, args: list[str]) -> None:
 
 
 def _meeting_label(program: Program, m: Meeting) -> Msg:
+    # With the year: the lists reach back over a programme that spans two calendar years.
     local = m.starts_at.astimezone(ZoneInfo(program.timezone)).date()
     what = Raw(m.title[:30]) if m.title else Text(kind_names(program, m.kind))
-    return Msg("adm_exports.btn_meeting", {"day": Day(local, "short"),
+    return Msg("adm_exports.btn_meeting", {"day": Day(local, "short_year"),
                                            "time": When(m.starts_at, "time"), "what": what})
 
 
@@ -247,7 +248,8 @@ async def _days(turn: Turn, program: Program, args: list[str]) -> None:
         select(DeliveryDay).where(DeliveryDay.program_id == program.id)
         .order_by(DeliveryDay.window_start.desc(), DeliveryDay.id.desc())
         .offset(page * PAGE).limit(PAGE))).all()
-    buttons = [[Button(day_button_label(d, program.timezone), act("ddd", d.id))] for d in rows]
+    buttons = [[Button(day_button_label(d, program.timezone, with_year=True), act("ddd", d.id))]
+               for d in rows]
     pager = _pager(page, pages, lambda p: act("dd", p, "e"))
     if pager:
         buttons.append(pager)
@@ -269,7 +271,8 @@ async def _day_format(turn: Turn, program: Program, args: list[str]) -> None:
     day = await _day(turn, program, _int(args[0]) if args else None)
     if day is None:
         return
-    turn.say("adm_exports.ask_format_day", what=day_button_label(day, program.timezone),
+    turn.say("adm_exports.ask_format_day",
+             what=day_button_label(day, program.timezone, with_year=True),
              buttons=_format_buttons(LISTING_FORMATS, lambda f: act("d", day.id, f)))
 
 
@@ -284,8 +287,8 @@ async def _day_list(turn: Turn, program: Program, args: list[str]) -> None:
     file = await exports.delivery_day_list(turn.session, day.id, fmt, now=turn.now,
                                            locale=turn.locale, catalogs=turn.services.catalogs)
     turn.audit("export", "delivery_day", day.id, what="delivery_day", format=fmt)
-    _send(turn, file, Msg("adm_exports.sent_day", {"what": day_button_label(day,
-                                                                           program.timezone)}))
+    _send(turn, file, Msg("adm_exports.sent_day", {
+        "what": day_button_label(day, program.timezone, with_year=True)}))
 
 
 _OPS = {
