@@ -145,19 +145,27 @@ async def _program(app: App, args: argparse.Namespace) -> int:
 
 
 async def _timeline(app: App, args: argparse.Namespace) -> int:
+    from handlers.admin.stages import lacks
+    from storage.stages import stage_status
+
     loc = args.locale or app.settings.default_locale
     async with app.sessions() as s:
         program = await programs.get(s, args.program)
-    if program is None:
-        raise CommandError(app.catalogs.text(None, "cli.no_program"))
+        if program is None:
+            raise CommandError(app.catalogs.text(None, "cli.no_program"))
+        today = app.clock.now().astimezone(ZoneInfo(program.timezone)).date()
+        stages = await stage_status(s, program.id, today)
     cat = app.catalogs
     print(cat.text(loc, "timeline.header", name=program.name, zone=program.timezone))
-    today = app.clock.now().astimezone(ZoneInfo(program.timezone)).date()
-    for m in program.milestones:
-        state = "timeline.done" if m.done_at else (
-            "timeline.overdue" if m.due < today else "timeline.upcoming")
-        print(cat.text(loc, "timeline.row", stage=str(m.stage), due=Day(m.due),
-                       name=m.name.get(loc) or m.name.get("es", m.key), state=cat.text(loc, state)))
+    for stage in stages:
+        for m in stage.milestones:
+            state = "timeline.done" if m.done else (
+                "timeline.overdue" if m.overdue else "timeline.upcoming")
+            print(cat.text(loc, "timeline.row", stage=str(m.stage), due=Day(m.due),
+                           name=m.name.get(loc) or m.name.get("es", m.key),
+                           state=cat.text(loc, state)))
+            for line in lacks(m):
+                print("    " + cat.render(line, loc, program.timezone))
     return 0
 
 

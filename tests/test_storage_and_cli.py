@@ -64,6 +64,12 @@ def test_program_create_and_timeline(cli_env: str, capsys: pytest.CaptureFixture
     assert lines[0] == "Ecomercado Quilpué · fechas en America/Santiago"
     assert lines[1].startswith("Etapa 1 · domingo 15 de marzo de 2026 · ")
     assert any("martes 1 de diciembre de 2026" in ln and "informe" in ln.lower() for ln in lines)
+    # Under each activity that has begun and is not done: what it still lacks, as /etapas.
+    assert lines[2:4] == [
+        "    Sesiones: 0 de 1 mínimas ⏳",
+        "    Falta: Listado de organizaciones invitadas, Lista de asistencia, Ficha de interés "
+        "de participación",
+    ]
     assert main(["timeline", "--locale", "en"]) == 0
     assert "Stage 1 · Sunday 15 March 2026 · " in capsys.readouterr().out
 

@@ -91,6 +91,18 @@ def _name(m: MilestoneStatus, *, short: bool = False) -> Text | Msg:
     return Msg("adm_stages.report_name", {"name": name, "month": m.report_month})
 
 
+def lacks(m: MilestoneStatus, *, sessions: bool = True) -> list[Msg]:
+    """What a begun, unfinished activity still lacks: sessions under the minimum, records
+    missing (also what ``convoca timeline`` prints)."""
+    if not m.started or m.done:
+        return []
+    out = [_sessions(m)] if sessions and m.sessions_missing else []
+    missing = m.in_state(MISSING)
+    if missing:
+        out.append(Msg("adm_stages.missing", {"names": _joined([v.name for v in missing])}))
+    return out
+
+
 def _item(n: int, m: MilestoneStatus) -> Msg:
     """One activity in the stage card: compact, the details are one tap away. What an
     activity lacks is shown once it has begun; before that, its dates are enough."""
@@ -99,9 +111,7 @@ def _item(n: int, m: MilestoneStatus) -> Msg:
     if m.started and not m.done:
         if m.min_sessions:
             lines.append(_sessions(m))
-        missing = m.in_state(MISSING)
-        if missing:
-            lines.append(Msg("adm_stages.missing", {"names": _joined([v.name for v in missing])}))
+        lines += lacks(m, sessions=False)
         manual = m.in_state(MANUAL)
         if manual:
             lines.append(Msg("adm_stages.manual_count", {"count": len(manual)}))
