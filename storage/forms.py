@@ -20,6 +20,9 @@ rut            ``{"compact": "123456785", "formatted": "12.345.678-5"}``
 yes_no         bool
 =============  =====================================================================
 
+A question may say ``updates: <field>``: when an organisation's form is sent, that answer
+becomes the organisation's field in the catastro (kind, RUT, sector, members...).
+
 Every version of a definition a response was made with is kept in ``FormDefinition``
 (a new row whenever the YAML changes), so an old response is always read with the
 questions it was answered against.  Nothing here commits: the caller's unit of work does.
@@ -175,6 +178,15 @@ class Condition(_Model):
         return any(type(v) is type(value) and v == value for v in self.values)
 
 
+# Organisation fields a form may keep up to date, and the answers each takes.
+ORGANIZATION_FIELDS: dict[str, tuple[str, ...]] = {
+    "kind": ("choice", "text"), "rut": ("rut",), "sector": ("text",),
+    "members_count": ("number",), "address": ("text",), "phone": ("phone",),
+    "email": ("email",),
+}
+_FIELD_WIDTH = {"kind": 40, "rut": 12, "sector": 120, "address": 200, "phone": 20,
+                "email": 200}
+
 _ONLY_FOR: dict[str, tuple[str, ...]] = {
     "format": ("text",),
     "min_length": ("text",),
@@ -213,6 +225,10 @@ class Question(_Model):
     min_selected: Annotated[int, Field(ge=1)] | None = None
     max_selected: Annotated[int, Field(ge=1)] | None = None
     dates: Literal["any", "past", "future"] = "any"
+    updates: str | None = None
+    """The organisation's field this answer keeps up to date when an organisation's form is
+    sent (``kind``, ``rut``, ``sector``, ``members_count``, ``address``, ``phone``,
+    ``email``)."""
 
     @model_validator(mode="after")
     def _fits_its_type(self) -> Question:
@@ -243,6 +259,14 @@ class Question(_Model):
             problems.append((("max_selected",), "more than the number of options"))
         if self.prefill and self.type in ("choice", "multi_choice", "yes_no"):
             problems.append((("prefill",), "prefill is for typed answers"))
+        if self.updates is not None:
+            types = ORGANIZATION_FIELDS.get(self.updates)
+            if types is None:
+                problems.append((("updates",), f"not an organisation field; one of "
+                                               f"{', '.join(ORGANIZATION_FIELDS)}"))
+            elif self.type not in types:
+                problems.append((("updates",), f"'{self.updates}' takes answers of type "
+                                               f"{' or '.join(types)}"))
         _raise_problems(problems)
         return self
 
@@ -846,6 +870,8 @@ async def submit(session: AsyncSession, response: FormResponse, form: Form, *,
     correction supersedes the version it corrects only now, so the organisation always
     has one valid form."""
     response.answers = form.pruned(response.answers or {})
+    if response.organization_id is not None:
+        await _update_organization(session, response.organization_id, form, response.answers)
     response.status = FormStatus.SUBMITTED
     response.submitted_at = now
     response.updated_at = now
@@ -864,6 +890,26 @@ async def submit(session: AsyncSession, response: FormResponse, form: Form, *,
         await session.flush()
         return None
     return await sign(session, response, person_id=person_id, signed_name=signed_name, now=now)
+
+
+async def _update_organization(session: AsyncSession, organization_id: int, form: Form,
+                               answers: Mapping[str, Any]) -> None:
+    """What the organisation declared in its form becomes what the catastro shows, written
+    as the catastro's own columns are (a choice as its Spanish label)."""
+    org = await session.get(Organization, organization_id)
+    if org is None:
+        return
+    for q in form.questions:
+        value = answers.get(q.key)
+        if q.updates is None or value in (None, ""):
+            continue
+        if q.type in ("choice", "rut"):
+            value = plain_value(q, value, "es")  # a RUT as the catastro writes it: 65.123.456-5
+        elif q.updates == "members_count":
+            value = int(value)
+        if isinstance(value, str):
+            value = value[:_FIELD_WIDTH[q.updates]]
+        setattr(org, q.updates, value)
 
 
 async def sign(session: AsyncSession, response: FormResponse, *, person_id: int | None,

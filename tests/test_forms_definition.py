@@ -96,6 +96,18 @@ def test_unknown_fields_and_misplaced_options_are_refused() -> None:
     assert "questions[1].options: only for questions of type choice or multi_choice" in text
 
 
+def test_an_answer_may_keep_an_organisation_field_of_its_kind_up_to_date() -> None:
+    ok = parse_form(form_with({"key": "a", "type": "number", "updates": "members_count"}))
+    assert ok.questions[0].updates == "members_count"
+    data = form_with({"key": "a", "type": "text", "updates": "colour"},
+                     {"key": "b", "type": "text", "updates": "members_count"})
+    with pytest.raises(FormError) as info:
+        parse_form(data, "f.yaml")
+    text = str(info.value)
+    assert "questions[0].updates: not an organisation field; one of kind, rut" in text
+    assert "questions[1].updates: 'members_count' takes answers of type number" in text
+
+
 def test_yaml_errors_and_duplicate_keys_are_reported_with_a_line() -> None:
     with pytest.raises(FormError) as info:
         parse_form("key: a\nkey: b\n", "dup.yaml")
