@@ -25,46 +25,6 @@ if __package__ in (None, ""):
 
 from bench.common import TOKEN
 
-PROTOTYPES = ("sqlite-one-connection", "pin-responses", "pipelined-dispatcher")
-_PINNED: list[object] = []
-
-
-def apply_prototypes(names: list[str]) -> None:
-    """Fixes tried out here before they are proposed for the product code (see BENCHMARKS.md).
-
-    sqlite-one-connection: SQLite gets a pool of one connection, so writers queue in asyncio
-    for it instead of sleeping in SQLite's busy handler while another holds the write lock.
-    pin-responses: keep aiogram's Response[T] models alive; pydantic caches generic models
-    only weakly, and aiogram builds Response[method.__returning__] for every call, so after a
-    garbage collection the model is rebuilt (~10 ms) on the next request."""
-    unknown = set(names) - set(PROTOTYPES)
-    if unknown:
-        raise SystemExit(f"unknown prototype(s): {', '.join(sorted(unknown))}")
-    if "sqlite-one-connection" in names:
-        from sqlalchemy.engine import make_url
-
-        from storage import db
-
-        original = db.create_engine
-
-        def create_engine(url: str, **kwargs: object):
-            if make_url(url).get_backend_name() == "sqlite":
-                kwargs.setdefault("pool_size", 1)
-                kwargs.setdefault("max_overflow", 0)
-            return original(url, **kwargs)
-
-        db.create_engine = create_engine  # type: ignore[assignment]
-    if "pin-responses" in names:
-        from aiogram import methods
-        from aiogram.methods.base import Response
-
-        # The calls Convoca makes; pinning all ~185 would cost seconds at start-up.
-        for method in (methods.GetUpdates, methods.SendMessage, methods.EditMessageText,
-                       methods.EditMessageReplyMarkup, methods.AnswerCallbackQuery,
-                       methods.SendDocument, methods.SendLocation, methods.GetMe,
-                       methods.DeleteWebhook, methods.GetFile, methods.SetWebhook):
-            _PINNED.append(Response[method.__returning__])  # type: ignore[name-defined]
-
 
 async def run_blast(api_base: str, token: str, first_chat: int, n: int,
                     concurrency: int) -> None:
@@ -147,8 +107,7 @@ def watch_sql(engine: object, path: str) -> None:
 
 
 async def run_convoca(api_base: str, token: str, db_url: str, per_second: float | None,
-                      poll: bool, sql_stats: str | None = None,
-                      prototypes: tuple[str, ...] = ()) -> None:
+                      poll: bool, sql_stats: str | None = None) -> None:
     from bot.app import build_app
     from bot.config import load_settings
     from bot.telegram import TelegramChannel, TelegramRuntime, make_bot
@@ -165,12 +124,7 @@ async def run_convoca(api_base: str, token: str, db_url: str, per_second: float 
         app.services.bot_username = me.username
         channel = TelegramChannel(bot, app.catalogs, app.services.buttons, settings.timezone,
                                   limits=Limits(per_second=per_second))
-        if "pipelined-dispatcher" in prototypes:
-            from bench.prototypes import PipelinedDispatcher
-
-            outbox = PipelinedDispatcher(app.sessions, app.clock, [channel])
-        else:
-            outbox = app.outbox([channel])
+        outbox = app.outbox([channel])
         await outbox.start()
         runtime = TelegramRuntime(bot, app.core, outbox)
         try:
@@ -199,8 +153,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrency", type=int, default=32, help="requests at a time (blast)")
     p.add_argument("--no-poll", action="store_true", help="deliver the outbox only (convoca)")
     p.add_argument("--profile", help="write cProfile stats to this file on exit")
-    p.add_argument("--prototype", action="append", default=[], choices=PROTOTYPES,
-                   help="try a proposed fix (convoca); may be repeated")
     p.add_argument("--sql-stats", help="write each SQL statement's count and time here (convoca)")
     args = p.parse_args(argv)
     # As `convoca run` logs: INFO, without aiogram's line per update.
@@ -217,12 +169,11 @@ def main(argv: list[str] | None = None) -> int:
             return run_blast(args.api_base, args.token, args.first_chat, args.count,
                              args.concurrency)
     else:
-        apply_prototypes(args.prototype)
         per_second = None if args.per_second.lower() == "none" else float(args.per_second)
 
         def coro():
             return run_convoca(args.api_base, args.token, args.db, per_second,
-                               not args.no_poll, args.sql_stats, tuple(args.prototype))
+                               not args.no_poll, args.sql_stats)
 
     async def runner() -> None:
         task = asyncio.ensure_future(coro())

@@ -41,14 +41,12 @@ from bench.common import (
 
 # limit label -> (fake's limit, Convoca's limit, target rate). "aiogram" is bare aiogram
 # sending as fast as it can (32 at a time, no database): the library's ceiling here.
-# A "+fix" suffix runs Convoca with the dispatcher change proposed in bench/prototypes.py.
 LIMITS: dict[str, tuple[float | None, float | None, float]] = {
     "30": (30, 30, 0.95 * 30),
     "300": (300, 300, 0.95 * 300),
     "none": (None, None, 1000.0),
     "aiogram": (None, None, 1000.0),
 }
-FIX = ("pin-responses", "pipelined-dispatcher")
 
 
 async def queue_broadcast(url: str, person_ids: list[int], batch: str = "bench") -> None:
@@ -99,8 +97,7 @@ async def final_states(url: str) -> dict[str, int]:
 
 async def one_run(label: str, n: int, workdir: Path, run: int,
                   in_process: bool = False) -> dict[str, Any]:
-    base, _, fix = label.partition("+")
-    fake_limit, convoca_limit, target = LIMITS[base]
+    fake_limit, convoca_limit, target = LIMITS[label]
     db_path = workdir / f"run-{label}-{run}.sqlite3"
     shutil.copy(await template(workdir, n), db_path)
     url = sqlite_url(db_path)
@@ -109,20 +106,18 @@ async def one_run(label: str, n: int, workdir: Path, run: int,
     fake.add_chats(FIRST_CHAT, n)
     logs = RESULTS / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    if base == "aiogram":
+    if label == "aiogram":
         args = ["blast", "--first-chat", str(FIRST_CHAT), "--count", str(n)]
     else:
         args = ["convoca", "--db", url, "--no-poll", "--per-second",
                 "none" if convoca_limit is None else str(convoca_limit)]
-        for proto in FIX if fix else ():
-            args += ["--prototype", proto]
     task = None
     if in_process:  # smoke tests: the same code, without a process of its own
         from bench import bots
 
         task = asyncio.create_task(
             bots.run_blast(str(fake.base_url), fake.token, FIRST_CHAT, n, 32)
-            if base == "aiogram" else
+            if label == "aiogram" else
             bots.run_convoca(str(fake.base_url), fake.token, url, convoca_limit, False))
         proc = None
     else:
@@ -173,7 +168,7 @@ async def one_run(label: str, n: int, workdir: Path, run: int,
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     labels = [x for x in args.only.split(",") if x]
-    sizes = {x: args.recipients_30 if x.partition("+")[0] == "30" else args.recipients
+    sizes = {x: args.recipients_30 if x == "30" else args.recipients
              for x in labels}
     runs: dict[str, list[dict[str, Any]]] = {x: [] for x in labels}
     with tempfile.TemporaryDirectory(prefix="convoca-bench-") as tmp:
@@ -202,10 +197,8 @@ def report(data: dict[str, Any]) -> dict[str, Any]:
             "duplicated": sum(r["duplicated"] for r in rs),
         }
         out[label] = e
-        base, _, fix = label.partition("+")
-        target = LIMITS[base][2]
-        limit = {"none": "unlimited", "aiogram": "bare aiogram"}.get(base, f"{base}/s") + (
-            " +fix" if fix else "")
+        target = LIMITS[label][2]
+        limit = {"none": "unlimited", "aiogram": "bare aiogram"}.get(label, f"{label}/s")
         rows.append([limit, ",".join(f"{x:,}" for x in e["recipients"]), med(e["rate_per_s"]),
                      f"≥ {target:g}", med({**e["share_429"], "median": 100 * (
                          e["share_429"]["median"] or 0), "min": 100 * (
@@ -223,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--only", default="30,300,none,aiogram",
                    help="what to run: 30, 300, none (no limit), aiogram (bare aiogram, no "
-                        "database); add +fix (e.g. 300+fix) to try the proposed dispatcher")
+                        "database)")
     p.add_argument("--recipients", type=int, default=10_000, help="for 300/s and unlimited")
     p.add_argument("--recipients-30", type=int, default=2_000,
                    help="for 30/s (10,000 take ~6 minutes a run)")

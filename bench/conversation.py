@@ -260,7 +260,7 @@ class BotUnderTest:
 async def start_bot(name: str, mode: str, *, db_url: str | None, n_chats: int,
                     first_chat: int, think: float = 0.0, log_dir: Any = None,
                     profile: str | None = None, sql_stats: str | None = None,
-                    prototypes: tuple[str, ...] = (), in_process: bool = False
+                    in_process: bool = False
                     ) -> BotUnderTest:
     fake = BenchTelegram(validate_updates=False, keep_requests=False)
     await fake.start()
@@ -280,8 +280,6 @@ async def start_bot(name: str, mode: str, *, db_url: str | None, n_chats: int,
         args += ["--profile", profile]
     if sql_stats and mode == "convoca":
         args += ["--sql-stats", sql_stats]
-    for proto in prototypes:
-        args += ["--prototype", proto]
     log_path = (log_dir / f"{name}.log") if log_dir else None
     if log_path is not None and log_path.exists():
         log_path.unlink()

@@ -38,8 +38,6 @@ from bench.common import (
 from bench.conversation import BotUnderTest, start_bot
 
 VARIANTS = ("echo", "sqlite", "postgres")
-# "+fix": the same, with the fixes proposed in BENCHMARKS.md tried out (bench/bots.py).
-FIXES = {"sqlite": ("sqlite-one-connection", "pin-responses"), "postgres": ("pin-responses",)}
 
 
 async def start_variants(variants: list[str], n_chats: int, workdir: Path,
@@ -50,10 +48,9 @@ async def start_variants(variants: list[str], n_chats: int, workdir: Path,
     bots: dict[str, BotUnderTest] = {}
     for v in variants:
         url = None
-        base, _, fix = v.partition("+")
-        if base == "sqlite":
+        if v == "sqlite":
             url = sqlite_url(workdir / f"convoca-{v}.sqlite3")
-        elif base == "postgres":
+        elif v == "postgres":
             url = await stack.enter_async_context(postgres_database())
         if url:
             await migrate(url)
@@ -66,7 +63,6 @@ async def start_variants(variants: list[str], n_chats: int, workdir: Path,
         bot = await start_bot(v, "echo" if v == "echo" else "convoca", db_url=url,
                               n_chats=n_chats, first_chat=FIRST_CHAT, think=think,
                               log_dir=logs, profile=profile, sql_stats=sql,
-                              prototypes=FIXES.get(base, ()) if fix else (),
                               in_process=in_process)
         bots[v] = bot
         stack.push_async_callback(bot.stop)
@@ -146,8 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--duration", type=float, default=6.0, help="seconds measured per window")
     p.add_argument("--warmup", type=float, default=1.5, help="seconds before measuring")
     p.add_argument("--variants", default=",".join(VARIANTS),
-                   help="echo, sqlite, postgres; add sqlite+fix or postgres+fix to try the "
-                        "proposed fixes beside them")
+                   help="echo, sqlite, postgres")
     p.add_argument("--profile-dir", help="write each Convoca's SQL statement timings here")
     p.add_argument("--cprofile", action="store_true",
                    help="also write each bot's cProfile stats to --profile-dir")
