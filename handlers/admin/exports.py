@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -111,29 +112,36 @@ def _meeting_label(program: Program, m: Meeting) -> Msg:
                                            "time": When(m.starts_at, "time"), "what": what})
 
 
-async def _meetings(turn: Turn, program: Program, args: list[str]) -> None:
+async def _pick(turn: Turn, args: list[str], model: Any, newest_first: tuple[Any, ...],
+                program: Program, *, label: Callable[[Any], Msg], pick: str, page_verb: str,
+                title: str, empty: str) -> None:
+    """A page of the programme's meetings or delivery days, newest first (the list the
+    gestora needs is usually of what just happened), each a button to pick it."""
     page = (_int(args[0]) if args else 0) or 0
+    of_program = model.program_id == program.id
     total = int(await turn.session.scalar(
-        select(func.count()).select_from(Meeting).where(Meeting.program_id == program.id)) or 0)
+        select(func.count()).select_from(model).where(of_program)) or 0)
     if not total:
-        turn.say("adm_exports.no_meetings", buttons=[[Button(Msg("adm_exports.btn_back"),
-                                                             act())]])
+        turn.say(empty, buttons=[[Button(Msg("adm_exports.btn_back"), act())]])
         return
     pages = max((total + PAGE - 1) // PAGE, 1)
     page = min(page, pages - 1)
-    # Newest first: the list the gestora needs is usually the session just held.
     rows = (await turn.session.scalars(
-        select(Meeting).where(Meeting.program_id == program.id)
-        .order_by(Meeting.starts_at.desc(), Meeting.id.desc())
+        select(model).where(of_program).order_by(*newest_first)
         .offset(page * PAGE).limit(PAGE))).all()
-    buttons = [[Button(_meeting_label(program, m), act("am", m.id))] for m in rows]
-    pager = _pager(page, pages, lambda p: act("att", p, "e"))
+    buttons = [[Button(label(r), act(pick, r.id))] for r in rows]
+    pager = _pager(page, pages, lambda p: act(page_verb, p, "e"))
     if pager:
         buttons.append(pager)
     buttons.append([Button(Msg("adm_exports.btn_back"), act())])
-    _reply(turn, Outgoing(text=Msg("adm_exports.pick_meeting"),
-                          buttons=tuple(tuple(r) for r in buttons)),
+    _reply(turn, Outgoing(text=Msg(title), buttons=tuple(tuple(r) for r in buttons)),
            edit=len(args) > 1 and args[1] == "e")
+
+
+async def _meetings(turn: Turn, program: Program, args: list[str]) -> None:
+    await _pick(turn, args, Meeting, (Meeting.starts_at.desc(), Meeting.id.desc()), program,
+                label=lambda m: _meeting_label(program, m), pick="am", page_verb="att",
+                title="adm_exports.pick_meeting", empty="adm_exports.no_meetings")
 
 
 async def _meeting(turn: Turn, program: Program, meeting_id: int | None) -> Meeting | None:
@@ -235,28 +243,11 @@ async def _progress(turn: Turn, program: Program, args: list[str]) -> None:
 
 
 async def _days(turn: Turn, program: Program, args: list[str]) -> None:
-    page = (_int(args[0]) if args else 0) or 0
-    total = int(await turn.session.scalar(
-        select(func.count()).select_from(DeliveryDay)
-        .where(DeliveryDay.program_id == program.id)) or 0)
-    if not total:
-        turn.say("adm_exports.no_days", buttons=[[Button(Msg("adm_exports.btn_back"), act())]])
-        return
-    pages = max((total + PAGE - 1) // PAGE, 1)
-    page = min(page, pages - 1)
-    rows = (await turn.session.scalars(
-        select(DeliveryDay).where(DeliveryDay.program_id == program.id)
-        .order_by(DeliveryDay.window_start.desc(), DeliveryDay.id.desc())
-        .offset(page * PAGE).limit(PAGE))).all()
-    buttons = [[Button(day_button_label(d, program.timezone, with_year=True), act("ddd", d.id))]
-               for d in rows]
-    pager = _pager(page, pages, lambda p: act("dd", p, "e"))
-    if pager:
-        buttons.append(pager)
-    buttons.append([Button(Msg("adm_exports.btn_back"), act())])
-    _reply(turn, Outgoing(text=Msg("adm_exports.pick_day"),
-                          buttons=tuple(tuple(r) for r in buttons)),
-           edit=len(args) > 1 and args[1] == "e")
+    await _pick(turn, args, DeliveryDay,
+                (DeliveryDay.window_start.desc(), DeliveryDay.id.desc()), program,
+                label=lambda d: day_button_label(d, program.timezone, with_year=True),
+                pick="ddd", page_verb="dd", title="adm_exports.pick_day",
+                empty="adm_exports.no_days")
 
 
 async def _day(turn: Turn, program: Program, day_id: int | None) -> DeliveryDay | None:
