@@ -241,6 +241,27 @@ async def test_nothing_to_export_is_said_plainly(tg: Running) -> None:
     assert "ninguna organización" in none["text"]
 
 
+async def test_a_long_list_of_sessions_pages_newest_first(tg: Running) -> None:
+    seeded = await seed(tg)
+    async with tg.app.sessions() as s:
+        for week in range(10):  # one page is 8
+            s.add(Meeting(program_id=seeded.program_id, kind="grupo_motor",
+                          title=f"Sesión {week + 1}",
+                          starts_at=local(2026, 3, 2, 18) + timedelta(weeks=week),
+                          status="held", created_at=tg.app.clock.now()))
+        await s.commit()
+    await say(tg, GESTORA, "/panel")
+    await tap(tg, GESTORA, "📄 Documentos", sends=1)
+    [first], _ = await tap(tg, GESTORA, "📝 Lista de asistencia", sends=1)
+    shown = [label for label in labels_of(first) if "Sesión" in label]
+    assert len(shown) == 8 and "Sesión 10" in shown[0] and "Sesión 3" in shown[-1]
+    assert "1/2" in labels_of(first)
+    _, [second] = await tap(tg, GESTORA, "▶", edits=1)
+    shown = [label for label in labels_of(second) if "Sesión" in label]
+    assert ["Sesión 2" in shown[0], "Sesión 1" in shown[1], len(shown)] == [True, True, 2]
+    assert "2/2" in labels_of(second) and "▶" not in labels_of(second)
+
+
 # --------------------------------------------------------------------------- command line
 
 
