@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import load_settings
 from storage import db
@@ -63,6 +64,15 @@ async def any_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
         return
     async with pg_database() as url:
         yield url
+
+
+@pytest.fixture
+async def sessions(any_db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """A migrated database (SQLite, and PostgreSQL where available) and its sessions."""
+    engine = db.create_engine(any_db_url)
+    await db.upgrade(engine)
+    yield db.session_factory(engine)
+    await engine.dispose()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from handlers.events import Outgoing
 from locales import Msg
 from scheduler.planner import Planner
-from storage import db, delivery, outbox, people, programs
+from storage import delivery, outbox, people, programs
 from storage.delivery import DayPlan, DeliveryError
 from storage.models import (
     DeliveryDay,
@@ -30,14 +30,6 @@ NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)
 
 def local(*args: int) -> datetime:
     return datetime(*args, tzinfo=SANTIAGO).astimezone(UTC)
-
-
-@pytest.fixture
-async def sessions(any_db_url: str):
-    engine = db.create_engine(any_db_url)
-    await db.upgrade(engine)
-    yield db.session_factory(engine)
-    await engine.dispose()
 
 
 async def make_program(s, name: str = "Ecomercado Peñalolén") -> Program:

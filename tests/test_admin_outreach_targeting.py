@@ -3,17 +3,16 @@ are tracked: storage.targeting, storage.broadcasts and outreach.update_progress_
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime
 
 import pytest
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.admin import outreach
 from handlers.events import Outgoing
 from locales import Catalogs, Msg
-from storage import broadcasts, db, outbox, programs, targeting
+from storage import broadcasts, outbox, programs, targeting
 from storage.models import (
     AuditEntry,
     ChannelAddress,
@@ -25,14 +24,6 @@ from storage.models import (
     Person,
     Representative,
 )
-
-
-@pytest.fixture
-async def sessions(any_db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = db.create_engine(any_db_url)
-    await db.upgrade(engine)
-    yield db.session_factory(engine)
-    await engine.dispose()
 
 
 class World:

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from storage import db, programs, stages
+from storage import programs, stages
 from storage.models import (
     Attendance,
     FormDefinition,
@@ -27,14 +27,6 @@ NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)
 
 def local(*args: int) -> datetime:
     return datetime(*args, tzinfo=SANTIAGO).astimezone(UTC)
-
-
-@pytest.fixture
-async def sessions(any_db_url: str):
-    engine = db.create_engine(any_db_url)
-    await db.upgrade(engine)
-    yield db.session_factory(engine)
-    await engine.dispose()
 
 
 async def seed(s) -> int:

@@ -14,7 +14,7 @@ from handlers import meetings as meeting_handlers
 from handlers.buttons import MAX_BYTES, SIG_CHARS
 from handlers.events import Outgoing
 from locales import Catalogs, Text
-from storage import db, meetings, programs
+from storage import meetings, programs
 from storage.models import (
     Attendance,
     Body,
@@ -31,14 +31,6 @@ from storage.models import (
 SANTIAGO = ZoneInfo("America/Santiago")
 # Tuesday 7 April 2026, 18:00 in Santiago: after the switch to winter time (UTC-4).
 STARTS = datetime(2026, 4, 7, 22, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def sessions(any_db_url: str):
-    engine = db.create_engine(any_db_url)
-    await db.upgrade(engine)
-    yield db.session_factory(engine)
-    await engine.dispose()
 
 
 @pytest.fixture(scope="module")

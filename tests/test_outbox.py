@@ -19,17 +19,9 @@ from scheduler.dispatcher import (
     RetryAfter,
     Transient,
 )
-from storage import db, outbox
+from storage import outbox
 from storage.models import OutboxMessage, OutboxStatus
 from support import ScriptedChannel, add_person, enqueue_many, outbox_rows, person
-
-
-@pytest.fixture
-async def sessions(any_db_url: str):
-    engine = db.create_engine(any_db_url)
-    await db.upgrade(engine)
-    yield db.session_factory(engine)
-    await engine.dispose()
 
 
 async def test_same_idempotency_key_is_one_message(sessions, clock) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from handlers import pickups as pickup_handlers
 from locales import Catalogs
-from storage import db, people, pickups, programs
+from storage import people, pickups, programs
 from storage.models import (
     DeliveryDay,
     Family,
@@ -34,14 +34,6 @@ def local(y: int, m: int, d: int, hh: int, mm: int = 0) -> datetime:
 
 # Thursday 12 March 2026, 10:00 to 12:00 in Santiago (summer time, UTC-3).
 START, END = local(2026, 3, 12, 10), local(2026, 3, 12, 12)
-
-
-@pytest.fixture
-async def sessions(any_db_url: str):
-    engine = db.create_engine(any_db_url)
-    await db.upgrade(engine)
-    yield db.session_factory(engine)
-    await engine.dispose()
 
 
 @pytest.fixture(scope="module")

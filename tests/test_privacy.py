@@ -10,13 +10,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import Column, ForeignKey, Integer, MetaData, Table, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.events import Attachment, Outgoing
 from locales import Msg, Raw
-from storage import db, outbox, people, privacy, programs
+from storage import outbox, people, privacy, programs
 from storage.models import (
     Attendance,
     AuditEntry,
@@ -69,14 +68,6 @@ class Seeded:
     org_id: int
     response_id: int
     family_id: int
-
-
-@pytest.fixture
-async def sessions(any_db_url: str):
-    engine = db.create_engine(any_db_url)
-    await db.upgrade(engine)
-    yield db.session_factory(engine)
-    await engine.dispose()
 
 
 async def seed_everything(s: AsyncSession, now: datetime, *, address: str = "8101",
