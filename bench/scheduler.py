@@ -292,6 +292,24 @@ def bench_imports(args: argparse.Namespace) -> dict[str, Any]:
     out = {k.strip(): summary(v) for k, v in rows_raw.items()}
     print_table("Import cost (python -X importtime), seconds — median (min–max)",
                 ["import", "seconds"], [[k, med(summary(v), 2)] for k, v in rows_raw.items()])
+    # What aiogram building its models lazily would give (bench/aiogram_lazy_probe.py).
+    probes: dict[str, list[dict[str, Any]]] = {"eager": [], "lazy": []}
+    for run in range(args.runs):
+        for mode in (("eager", "lazy") if run % 2 == 0 else ("lazy", "eager")):
+            proc = subprocess.run([sys.executable, "-m", "bench.aiogram_lazy_probe", mode],
+                                  env=child_env(), capture_output=True, text=True, check=True,
+                                  timeout=300)
+            probes[mode].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    out["aiogram_models"] = {
+        mode: {k: summary(r[k] for r in rs)
+               for k in ("import_s", "first_update_ms", "first_send_message_ms", "maxrss_mb")}
+        for mode, rs in probes.items()}
+    print_table("aiogram's models built at import (as it is) or on first use — median (min–max)",
+                ["models built", "import s", "first Update ms", "first SendMessage ms",
+                 "peak MB"],
+                [[mode, med(e["import_s"], 2), med(e["first_update_ms"], 1),
+                  med(e["first_send_message_ms"], 1), med(e["maxrss_mb"], 0)]
+                 for mode, e in out["aiogram_models"].items()])
     return out
 
 

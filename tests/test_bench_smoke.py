@@ -5,6 +5,7 @@ numbers are in BENCHMARKS.md."""
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -95,6 +96,16 @@ async def test_scheduler_claim_and_planner(tmp_path: Path) -> None:
 def test_import_cost_is_read_from_importtime() -> None:
     top = scheduler.importtime("json")
     assert "json" in top and top["json"] >= 0
+
+
+def test_aiogram_with_models_built_on_first_use_still_reads_an_update() -> None:
+    from bench import aiogram_lazy_probe
+
+    proc = subprocess.run([sys.executable, "-m", "bench.aiogram_lazy_probe", "lazy"],
+                          capture_output=True, text=True, check=True, timeout=300,
+                          cwd=Path(aiogram_lazy_probe.__file__).parents[1])
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["mode"] == "lazy" and result["import_s"] > 0 and result["maxrss_mb"] > 0
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
