@@ -225,7 +225,7 @@ class Core:
         for i, out in enumerate(turn.replies):
             env = outbox.Envelope(person_id, ev.channel, ev.address, out.to_json(), turn.locale)
             row = await _insert_reply(session, env, f"reply:{ev.channel}:{ev.address}:{ref}:{i}",
-                                      now, claim)
+                                      now, claim, self.services.clock)
             if row is not None:
                 rows.append(row)
         return rows
@@ -246,14 +246,16 @@ class Core:
             ref = event.update_id if event.update_id is not None else uuid.uuid4().hex
             row = await _insert_reply(session, env,
                                       f"reply:{event.channel}:{event.address}:{ref}:err",
-                                      now, claim)
+                                      now, claim, self.services.clock)
             await session.commit()
         return [row] if row is not None else []
 
 
 async def _insert_reply(session: AsyncSession, env: outbox.Envelope, key: str, now: datetime,
-                        claim: outbox.ReplyClaim | None) -> OutboxMessage | None:
+                        claim: outbox.ReplyClaim | None, clock: Clock) -> OutboxMessage | None:
     values = outbox.row_values(env, key=key, kind="reply", now=now, urgent=True, claim=claim)
+    if claim is not None:  # the lease runs from now, not from when the turn began
+        values["claimed_until"] = clock.now() + claim.lease
     new_id = await outbox.insert_row(session, values)
     # A detached copy of what was stored: the worker that claimed it sends from this.
     return None if new_id is None else OutboxMessage(id=new_id, **values)

@@ -69,8 +69,10 @@ async def milestone(session: AsyncSession, n: Notice, now: datetime) -> Outgoing
         program = await session.get(Program, still[0].program_id)
         zone = ZoneInfo(program.timezone if program else "America/Santiago")
         days = (still[0].due - now.astimezone(zone).date()).days
-        if days < 1:
-            return None  # due today or past: the overdue notice speaks then
+        if days < 0:
+            return None  # past: the overdue notice speaks now
+        if days == 0:
+            return Outgoing(text=Msg("notice.milestone_today", {"names": names, "due": due}))
         return Outgoing(text=Msg("notice.milestone_soon",
                                  {"names": names, "due": due, "count": days}))
     return Outgoing(text=Msg("notice.milestone_overdue", {"names": names, "due": due}))

@@ -91,12 +91,20 @@ class Probing(Protocol):
 # --- rate limiting (real time, not the domain clock: it is about the wire) ----------------
 
 
+def window_cap(per_second: float) -> int:
+    """Sends allowed in any one-second window: ~4% under the limit, at least one message
+    under it, so jitter between our clock and the far side's (~40 ms) does not cost a 429;
+    30/s -> 29, 300/s -> 288."""
+    limit = int(per_second)
+    return max(1, limit - max(1, round(limit * 0.04)))
+
+
 class Pacer:
-    """Spaces sends evenly at a little under the limit, so a sliding one-second window on
-    the other side never sees more than the limit."""
+    """Spaces sends evenly at the cap a little under the limit (``window_cap``), so a
+    sliding one-second window on the other side never sees more than the limit."""
 
     def __init__(self, per_second: float | None, monotonic: Callable[[], float]) -> None:
-        self.interval = 0.0 if not per_second else 1.0 / (per_second * 0.98)
+        self.interval = 0.0 if not per_second else 1.0 / window_cap(per_second)
         self._next = 0.0
         self._paused_until = 0.0
         self._now = monotonic
@@ -107,10 +115,6 @@ class Pacer:
     def delay(self) -> float:
         now = self._now()
         return max(0.0, self._paused_until - now, self._next - now)
-
-    def take(self) -> None:
-        now = self._now()
-        self._next = max(self._next, now) + self.interval
 
     def reserve(self) -> float:
         """The next free moment to send at (monotonic), taken for the caller."""
@@ -166,16 +170,6 @@ class ChatBuckets:
 
 HEARTBEAT_EVERY = 10.0  # seconds; see storage.outbox.HEARTBEAT_STALE
 PACED_AHEAD = 0.5  # seconds of slots handed out ahead: rows claimed but not yet sent
-
-
-def window_cap(per_second: float) -> int:
-    """Sends allowed in any one-second window: ~4% under the limit, at least one message
-    under it, so jitter between our clock and the far side's (~40 ms) does not cost a 429;
-    30/s -> 29, 300/s -> 288."""
-    limit = int(per_second)
-    return max(1, limit - max(1, round(limit * 0.04)))
-
-
 WAVE = 32  # rows claimed, sent side by side and recorded together
 # Due rows read per pass: enough for several waves and half a second at 300/s; more only
 # costs reading rows whose turn is far off (500 took ~8 ms to read).
@@ -362,9 +356,10 @@ class Dispatcher:
                 continue  # another pass of this process has it in hand
             chat = (chan, row.address)
             buckets = self._buckets[chan]
-            if chat in deferred_chats or chat in self._chats_busy or not buckets.ready(
-                    row.address):
-                # A chat's messages go one after another: the next waits for the last.
+            if (chat in deferred_chats or chat in in_wave or chat in self._chats_busy
+                    or not buckets.ready(row.address)):
+                # A chat's messages go one after another: one a wave, and the next waits
+                # until the wave with the last has been sent.
                 deferred_chats.add(chat)
                 continue
             pacer = self._pacers[chan]
@@ -382,8 +377,6 @@ class Dispatcher:
             buckets.take(row.address)
             wave.append(row)
             self._busy.add(row.id)
-            if chat in in_wave:
-                deferred_chats.add(chat)
             in_wave.add(chat)
             handled += 1
             if len(wave) >= self.concurrency or ahead > PACED_AHEAD:
@@ -406,8 +399,8 @@ class Dispatcher:
         task = asyncio.create_task(self._send_wave(wave, slots))
         task.add_done_callback(lambda _t: self._release_chats(chats))
         self._waves.add(task)
-        if len(self._waves) >= MAX_WAVES:
-            await asyncio.wait(self._waves, return_when=asyncio.FIRST_COMPLETED)
+        while len(running := {t for t in self._waves if not t.done()}) >= MAX_WAVES:
+            await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
 
     def _release_chats(self, chats: list[tuple[str, str]]) -> None:
         for chat in chats:
@@ -420,6 +413,8 @@ class Dispatcher:
         self._waves -= done
         settled = 0
         for t in done:
+            if t.cancelled():
+                continue
             if t.exception() is not None:  # its rows stay claimed; recovery settles them
                 log.error("an outbox wave failed", exc_info=t.exception())
             else:
@@ -461,20 +456,31 @@ class Dispatcher:
             return 0
         ids = [r.id for r in rows]
         self._busy.update(ids)
+        results: list[Result | str] = []
         try:
-            return await self._send_in_order(rows, {})
+            return await self._send_in_order(rows, {}, results)
+        except asyncio.CancelledError:
+            # Stopping: record what went, and hand back what never started to the
+            # dispatcher; the one being sent, if any, is left for recovery to settle.
+            async with self.sessions() as s:
+                await self._record_all(s, rows[:len(results)], results)
+                await outbox.release(s, ids[len(results) + 1:], self.worker_id)
+                await s.commit()
+            raise
         finally:
             self._busy.difference_update(ids)
 
-    async def _send_in_order(self, rows: list[OutboxMessage], people: dict[int, Person]
-                             ) -> int:
-        results: list[Result | str] = []
+    async def _send_in_order(self, rows: list[OutboxMessage], people: dict[int, Person],
+                             results: list[Result | str] | None = None) -> int:
+        results = [] if results is None else results
         for row in rows:
             pacer = self._pacers[row.channel]
-            delay = pacer.delay()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            pacer.take()
+            if pacer.interval:
+                await self._through_gate(row.channel, catch_up=False)
+            else:
+                delay = pacer.delay()  # only after a 429 without a limit
+                if delay > 0:
+                    await asyncio.sleep(delay)
             self._buckets[row.channel].take(row.address)
             results.append(await self._deliver_one(row, people.get(row.person_id)))
         if rows:
@@ -518,16 +524,26 @@ class Dispatcher:
                           ) -> Result | str:
         pacer = self._pacers[row.channel]
         await asyncio.sleep(max(0.0, slot - self._monotonic(), pacer.paused_for()))
-        # Sends that fell behind their slots (a busy moment) catch up at up to twice the pace,
-        # never past the cap in any one-second window, and never during a 429's pause.
-        # (Spacing each from the last one sent instead lost every delay for good: ~83% of
-        # the limit; catching up in one burst drew 429s.)
-        async with self._gates.setdefault(row.channel, asyncio.Lock()):
-            recent = self._recent[row.channel]
+        await self._through_gate(row.channel, catch_up=True)
+        return await self._deliver_one(row, person)
+
+    async def _through_gate(self, channel: str, *, catch_up: bool) -> None:
+        """Wait until a send keeps under the channel's cap in every one-second window, and
+        out of a 429's pause. Every send of a limited channel passes here, replies too.
+
+        Paced sends that fell behind their slots (a busy moment) catch up at up to twice
+        the pace (``catch_up``); a reply goes as soon as the window allows. (Spacing each
+        send from the last one instead lost every delay for good, ~83% of the limit;
+        catching up in one burst drew 429s.)"""
+        pacer = self._pacers[channel]
+        recent = self._recent.get(channel)
+        if recent is None:
+            return
+        async with self._gates.setdefault(channel, asyncio.Lock()):
             while True:
                 now = self._monotonic()
                 wait = pacer.paused_for()
-                if recent:
+                if catch_up and recent:
                     wait = max(wait, recent[-1] + pacer.interval / 2 - now)
                 if len(recent) == recent.maxlen:
                     wait = max(wait, recent[0] + 1.0 - now)
@@ -535,7 +551,6 @@ class Dispatcher:
                     break
                 await asyncio.sleep(wait)
             recent.append(self._monotonic())
-        return await self._deliver_one(row, person)
 
     async def _people(self, s: AsyncSession, rows: list[OutboxMessage]) -> dict[int, Person]:
         pids = {r.person_id for r in rows if r.person_id is not None}
@@ -550,10 +565,14 @@ class Dispatcher:
         if person is not None and not person.reachable and row.kind != "reply":
             return "unreachable"
         try:
-            return await self.channels[row.channel].deliver(row)
+            result = await self.channels[row.channel].deliver(row)
         except Exception as exc:  # an unexpected channel error is a transient failure
             log.exception("channel %s failed on outbox row %s", row.channel, row.id)
             return Transient(f"{type(exc).__name__}: {exc}")
+        if isinstance(result, RetryAfter):
+            # At once, not when the wave is recorded: its other sends must wait too.
+            self._pacers[row.channel].pause(result.seconds)
+        return result
 
     async def _record_all(self, s: AsyncSession, rows: list[OutboxMessage],
                           results: list[Result | str]) -> None:

@@ -302,6 +302,18 @@ async def mark_sent_many(session: AsyncSession, sent: list[tuple[int, str | None
         ])
 
 
+async def release(session: AsyncSession, ids: list[int], worker: str) -> None:
+    """Hand rows this worker claimed but never began to send back to the queue."""
+    if ids:
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids), OutboxMessage.status == OutboxStatus.SENDING,
+                   OutboxMessage.claimed_by == worker)
+            .values(status=OutboxStatus.PENDING, claimed_by=None, claimed_until=None)
+            .execution_options(synchronize_session=False)
+        )
+
+
 async def mark_retry(session: AsyncSession, msg_id: int, at: datetime, error: str) -> None:
     await session.execute(
         update(OutboxMessage)

@@ -170,6 +170,18 @@ async def test_a_milestone_notice_sent_late_counts_the_days_from_when_it_goes(wo
     assert text.startswith("📌 En 5 días (domingo 15 de marzo de 2026) vence:"), text
 
 
+async def test_a_day_before_notice_that_goes_on_the_day_says_today(world) -> None:
+    sessions, clock, ids = world
+    # Down from Saturday 14 (when "tomorrow" was due) until Sunday 15 at 10:00.
+    clock.set(local(date(2026, 3, 15), 10))
+    await NoticeScheduler(sessions, clock, notices.compose).tick()
+    [row] = [r for r in await queued(sessions, "milestone_soon")
+             if r.person_id == ids["gestora"] and r.status == "pending"]
+    text = Catalogs(default="es").render(Outgoing.from_json(row.payload).text, "es",
+                                         "America/Santiago")
+    assert text.startswith("📌 Hoy (domingo 15 de marzo de 2026) vence:"), text
+
+
 async def test_a_done_or_moved_milestone_is_not_announced_as_overdue(world) -> None:
     sessions, clock, ids = world
     async with sessions() as s:
