@@ -108,7 +108,7 @@ def watch_sql(engine: object, path: str) -> None:
 
 async def run_convoca(api_base: str, token: str, db_url: str, per_second: float | None,
                       poll: bool, sql_stats: str | None = None) -> None:
-    from bot.app import build_app
+    from bot.app import build_app, freeze_startup_objects
     from bot.config import load_settings
     from bot.telegram import TelegramChannel, TelegramRuntime, make_bot
     from scheduler.dispatcher import Limits
@@ -125,6 +125,7 @@ async def run_convoca(api_base: str, token: str, db_url: str, per_second: float 
         channel = TelegramChannel(bot, app.catalogs, app.services.buttons, settings.timezone,
                                   limits=Limits(per_second=per_second))
         outbox = app.outbox([channel])
+        freeze_startup_objects()  # before sending: the collection itself is a stall
         await outbox.start()
         runtime = TelegramRuntime(bot, app.core, outbox)
         try:

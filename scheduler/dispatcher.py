@@ -92,11 +92,15 @@ class Probing(Protocol):
 
 
 def window_cap(per_second: float) -> int:
-    """Sends allowed in any one-second window: ~4% under the limit, at least one message
-    under it, so jitter between our clock and the far side's (~40 ms) does not cost a 429;
-    30/s -> 29, 300/s -> 288."""
+    """Sends allowed in any one-second window, and the pace: ~3% under the limit and at
+    least one message under it, for what is left of the jitter between our clock and the
+    far side's; 30/s -> 29, 300/s -> 291."""
     limit = int(per_second)
-    return max(1, limit - max(1, round(limit * 0.04)))
+    return max(1, limit - max(1, round(limit * 0.03)))
+
+
+START_LEAD = 0.05  # seconds: the first slot after idle, time for its wave to be claimed
+CATCH_UP = 0.8  # late paced sends go at most 1/0.8 = 1.25 times the pace
 
 
 class Pacer:
@@ -117,8 +121,12 @@ class Pacer:
         return max(0.0, self._paused_until - now, self._next - now)
 
     def reserve(self) -> float:
-        """The next free moment to send at (monotonic), taken for the caller."""
-        slot = max(self._now(), self._next, self._paused_until)
+        """The next free moment to send at (monotonic), taken for the caller. Coming from
+        idle, the first slot leaves the rows time to be claimed: a slot already past when
+        its row is ready is caught up, and a start that begins behind bunched its sends."""
+        now = self._now()
+        slot = max(now + START_LEAD if self._next < now else now, self._next,
+                   self._paused_until)
         self._next = slot + self.interval
         return slot
 
@@ -219,7 +227,8 @@ class Dispatcher:
         self._waves: set[asyncio.Task[int]] = set()
         self._chats_busy: dict[tuple[str, str], int] = {}
         self._gates: dict[str, asyncio.Lock] = {}
-        self._recent: dict[str, deque[float]] = {
+        # Per limited channel, the last sends: [counted from, let go at] (see _gated).
+        self._recent: dict[str, deque[list[float]]] = {
             n: deque(maxlen=window_cap(c.limits.per_second))
             for n, c in self.channels.items() if c.limits.per_second
         }
@@ -475,14 +484,12 @@ class Dispatcher:
         results = [] if results is None else results
         for row in rows:
             pacer = self._pacers[row.channel]
-            if pacer.interval:
-                await self._through_gate(row.channel, catch_up=False)
-            else:
+            if not pacer.interval:
                 delay = pacer.delay()  # only after a 429 without a limit
                 if delay > 0:
                     await asyncio.sleep(delay)
             self._buckets[row.channel].take(row.address)
-            results.append(await self._deliver_one(row, people.get(row.person_id)))
+            results.append(await self._gated(row, people.get(row.person_id), catch_up=False))
         if rows:
             async with self.sessions() as s:
                 await self._record_all(s, rows, results)
@@ -524,33 +531,49 @@ class Dispatcher:
                           ) -> Result | str:
         pacer = self._pacers[row.channel]
         await asyncio.sleep(max(0.0, slot - self._monotonic(), pacer.paused_for()))
-        await self._through_gate(row.channel, catch_up=True)
-        return await self._deliver_one(row, person)
+        return await self._gated(row, person, catch_up=True)
 
-    async def _through_gate(self, channel: str, *, catch_up: bool) -> None:
+    async def _gated(self, row: OutboxMessage, person: Person | None, *, catch_up: bool
+                     ) -> Result | str:
+        """Send through the channel's gate. The send counts in the window from when its
+        answer came back, not from when the gate let it go: a stall between the two (the
+        event loop busy, the first use of a statement) delays the request on the wire, and
+        counted from the gate a delayed group would share the far side's window with the
+        sends that follow it on time, one more second's worth than the limit."""
+        stamp = await self._through_gate(row.channel, catch_up=catch_up)
+        try:
+            return await self._deliver_one(row, person)
+        finally:
+            if stamp is not None:
+                stamp[0] = max(stamp[0], self._monotonic())
+
+    async def _through_gate(self, channel: str, *, catch_up: bool) -> list[float] | None:
         """Wait until a send keeps under the channel's cap in every one-second window, and
         out of a 429's pause. Every send of a limited channel passes here, replies too.
 
-        Paced sends that fell behind their slots (a busy moment) catch up at up to twice
-        the pace (``catch_up``); a reply goes as soon as the window allows. (Spacing each
+        Paced sends that fell behind their slots (a busy moment) catch up at up to 1.25
+        times the pace (``catch_up``); a reply goes as soon as the window allows. (Spacing each
         send from the last one instead lost every delay for good, ~83% of the limit;
         catching up in one burst drew 429s.)"""
         pacer = self._pacers[channel]
         recent = self._recent.get(channel)
         if recent is None:
-            return
+            return None
         async with self._gates.setdefault(channel, asyncio.Lock()):
             while True:
                 now = self._monotonic()
                 wait = pacer.paused_for()
-                if catch_up and recent:
-                    wait = max(wait, recent[-1] + pacer.interval / 2 - now)
-                if len(recent) == recent.maxlen:
-                    wait = max(wait, recent[0] + 1.0 - now)
+                if catch_up and recent:  # spaced from when the last one was let go
+                    wait = max(wait, recent[-1][1] + pacer.interval * CATCH_UP - now)
+                if len(recent) == recent.maxlen:  # counted from when its answer came
+                    wait = max(wait, recent[0][0] + 1.0 - now)
                 if wait <= 0:
                     break
                 await asyncio.sleep(wait)
-            recent.append(self._monotonic())
+            at = self._monotonic()
+            stamp = [at, at]  # [counted from, let go at]
+            recent.append(stamp)
+            return stamp
 
     async def _people(self, s: AsyncSession, rows: list[OutboxMessage]) -> dict[int, Person]:
         pids = {r.person_id for r in rows if r.person_id is not None}
@@ -594,7 +617,8 @@ class Dispatcher:
         elif isinstance(result, Delivered):
             await outbox.mark_sent(s, row.id, now, result.platform_id)
         elif isinstance(result, RetryAfter):
-            self._pacers[row.channel].pause(result.seconds)
+            # The channel was paused when the 429 arrived (_deliver_one); pausing again now,
+            # after the wave, stretched one 429 into ~2.5 s of silence.
             at = now + timedelta(seconds=result.seconds)
             await outbox.mark_retry(s, row.id, at, f"429: retry after {result.seconds:g}s")
         elif isinstance(result, Transient):

@@ -204,9 +204,10 @@ async def test_dispatcher_keeps_the_channel_rate_in_every_second(sessions, clock
 def test_pacer_spaces_sends_and_pauses_on_429() -> None:
     now = [0.0]
     p = Pacer(30, lambda: now[0])
-    assert p.reserve() == 0.0
-    assert p.delay() == pytest.approx(1 / 29)  # the one-second cap, 29 at 30/s
-    assert p.reserve() == pytest.approx(1 / 29)
+    now[0] = 10.0
+    assert p.reserve() == pytest.approx(10.05)  # from idle: time to claim the rows first
+    assert p.delay() == pytest.approx(0.05 + 1 / 29)  # then the one-second cap, 29 at 30/s
+    assert p.reserve() == pytest.approx(10.05 + 1 / 29)
     now[0] += 1
     assert p.delay() == 0
     p.pause(5)
