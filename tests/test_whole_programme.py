@@ -347,7 +347,9 @@ async def month_1_socialisation(p: Programme) -> None:
         [reask] = texts_since(r, chat, seen[chat])
         assert reask.startswith(REASK_ES)
     assert texts_since(r, ANA, seen[ANA]) == texts_since(r, BETO, seen[BETO]) == []
-    assert ("📌 En 7 días (domingo 15 de marzo de 2026) vence:\n"
+    # The week-ahead notice was due Sunday 8; this run ticks on Monday 9, so it goes a day
+    # late and counts from today: six days.
+    assert ("📌 En 6 días (domingo 15 de marzo de 2026) vence:\n"
             "• Catastro, invitaciones, sesión de socialización y fichas de interés\n"
             "Revisa lo que falta en /etapas.") in texts_since(r, GESTORA, seen[GESTORA])
 
