@@ -802,7 +802,7 @@ async def exports_in_chat(p: Programme) -> dict[str, bytes]:
     [pick] = await tap(r, GESTORA, "📝 Lista de asistencia")
     assert "1/2" in labels(pick)
     await tap(r, GESTORA, "▶", sends=0, edits=1)
-    [ask] = await tap(r, GESTORA, "jue 12 mar 18:00 · Sesión de socialización")
+    [ask] = await tap(r, GESTORA, "jue 12 mar 2026 18:00 · Sesión de socialización")
     assert labels(ask) == ["PDF (para imprimir)", "Excel (XLSX)", "CSV", "↩️ Volver"]
     [sent] = await tap(r, GESTORA, "PDF (para imprimir)")
     name, pdfs["asistencia"] = document(sent)
