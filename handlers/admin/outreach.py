@@ -115,16 +115,14 @@ def names_param(names: Sequence[str]) -> Msg:
 
 
 def recipients_lines(recipients: targeting.Recipients) -> list[Msg]:
-    lines = []
-    if recipients.not_linked:
-        lines.append(Msg("outreach.not_linked", {
-            "count": len(recipients.not_linked),
-            "names": names_param([n for _, _, n in recipients.not_linked])}))
-    if recipients.opted_out:
-        lines.append(Msg("outreach.opted_out", {
-            "count": len(recipients.opted_out),
-            "names": names_param([n for _, _, n in recipients.opted_out])}))
-    return lines
+    return _left_out_lines("outreach", recipients.not_linked, recipients.opted_out)
+
+
+def _left_out_lines(prefix: str, not_linked: Sequence[Sequence[Any]],
+                    opted_out: Sequence[Sequence[Any]]) -> list[Msg]:
+    """Who a message does not reach: not linked to a chat, or asked for no notices."""
+    return [Msg(f"{prefix}.{key}", {"count": len(who), "names": names_param([n for *_, n in who])})
+            for key, who in (("not_linked", not_linked), ("opted_out", opted_out)) if who]
 
 
 # --- sending (the chat and the command line call these) -------------------------------------------
@@ -278,14 +276,7 @@ async def _report(session: AsyncSession, tracked: broadcasts.Tracked) -> Outgoin
             "count": len(result.failed),
             "lines": [Msg("outreach.report.failed_line", {"name": Raw(n), "reason": _reason(s, e)})
                       for n, s, e in result.failed[:NAMES_SHOWN]]}))
-    if tracked.not_linked:
-        lines.append(Msg("outreach.report.not_linked", {
-            "count": len(tracked.not_linked),
-            "names": names_param([n for _, _, n in tracked.not_linked])}))
-    if tracked.opted_out:
-        lines.append(Msg("outreach.report.opted_out", {
-            "count": len(tracked.opted_out),
-            "names": names_param([n for _, _, n in tracked.opted_out])}))
+    lines += _left_out_lines("outreach.report", tracked.not_linked, tracked.opted_out)
     return Outgoing(text=Msg("outreach.report", {"title": title, "lines": lines}),
                     buttons=((back_to_panel(),),))
 
