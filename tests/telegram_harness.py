@@ -59,6 +59,29 @@ class Running:
         raise AssertionError(f"no button {label!r} in chat {chat}")
 
 
+def labels_of(message: dict) -> list[str]:
+    """The inline buttons' labels of a message, row after row."""
+    markup = message.get("reply_markup") or {}
+    return [b["text"] for row in markup.get("inline_keyboard", []) for b in row]
+
+
+def find_button(r: Running, chat: int, label: str, *, contains: bool = False
+                ) -> tuple[str, int]:
+    """The button as the person sees it now: on the newest message showing it, edits
+    included (``Running.button`` sees messages only as first sent)."""
+    for m in sorted(r.fake.bot_messages(chat), key=lambda m: -m["message_id"]):
+        for row in (m.get("reply_markup") or {}).get("inline_keyboard", []):
+            for b in row:
+                if b["text"] == label or (contains and label in b["text"]):
+                    return b["callback_data"], m["message_id"]
+    raise AssertionError(f"no button {label!r} in chat {chat}")
+
+
+def edits_of(r: Running, chat: int) -> list[dict]:
+    """The parameters of every editMessageText the chat received."""
+    return [c.params for c in r.fake.calls("editMessageText") if c.ok and c.chat_id == chat]
+
+
 async def start(fake: FakeTelegram, settings: Any, clock: Any) -> Running:
     app = await build_app(settings, clock=clock)
     bot = make_bot(settings.token, settings.telegram_api_base, timeout=5)

@@ -25,7 +25,7 @@ from test_admin_outreach_support import (
 )
 
 from storage.models import AuditEntry, Family, LinkCode, Organization
-from telegram_harness import Running
+from telegram_harness import Running, labels_of
 
 
 def rut(body: str) -> str:
@@ -95,9 +95,6 @@ async def test_organisations_imported_from_a_document_with_a_bad_row_left_out(
     assert await count(tg, Organization) == 2
 
 
-def labels_of(message: dict) -> list[str]:
-    return [b["text"] for row in (message.get("reply_markup") or {}).get("inline_keyboard", [])
-            for b in row]
 
 
 def families_xlsx(rows: int, bad: int) -> bytes:

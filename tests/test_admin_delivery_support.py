@@ -21,7 +21,7 @@ from handlers.admin import stages as admin_stages
 from handlers.core import Router
 from storage import people, programs
 from storage.models import DeliveryDay, Family, Pickup, PickupMode, PickupStatus, Role
-from telegram_harness import Running, start, stop
+from telegram_harness import Running, edits_of, find_button, labels_of, start, stop  # noqa: F401
 
 SANTIAGO = ZoneInfo("America/Santiago")
 GESTORA, STAFF, FAMILY_MEMBER, REPRESENTATIVE = 7001, 7002, 7101, 7201
@@ -64,41 +64,24 @@ async def running(fake_tg: Any, settings_for: Any, sqlite_url: str, clock: Any
         await stop(r)
 
 
-def _edits(r: Running, chat: int) -> list[dict]:
-    return [c.params for c in r.fake.calls("editMessageText")
-            if c.outcome == "ok" and int(c.params.get("chat_id", 0)) == chat]
 
 
-def labels_of(message: dict) -> list[str]:
-    markup = message.get("reply_markup") or {}
-    return [b["text"] for row in markup.get("inline_keyboard", []) for b in row]
 
 
-def find_button(r: Running, chat: int, label: str, *, contains: bool = False
-                ) -> tuple[str, int]:
-    """The button as the person sees it now: on the newest message showing it, edits
-    included (the harness's own lookup only sees messages as first sent)."""
-    messages = sorted(r.fake.bot_messages(chat), key=lambda m: m["message_id"], reverse=True)
-    for m in messages:
-        for row in (m.get("reply_markup") or {}).get("inline_keyboard", []):
-            for b in row:
-                if b["text"] == label or (contains and label in b["text"]):
-                    return b["callback_data"], m["message_id"]
-    raise AssertionError(f"no button {label!r} in chat {chat}")
 
 
 async def tap(r: Running, chat: int, label: str, *, sends: int = 0, edits: int = 0,
               contains: bool = False) -> tuple[list[dict], list[dict]]:
     """Tap a button; wait for the new messages and the edits it should cause."""
     data, mid = find_button(r, chat, label, contains=contains)
-    sent_before, edits_before = len(r.fake.delivered(chat)), len(_edits(r, chat))
+    sent_before, edits_before = len(r.fake.delivered(chat)), len(edits_of(r, chat))
     r.fake.callback(chat, data, message_id=mid)
     await r.fake.wait_for(
         lambda _r: len(r.fake.delivered(chat)) >= sent_before + sends
-        and len(_edits(r, chat)) >= edits_before + edits, timeout=10)
+        and len(edits_of(r, chat)) >= edits_before + edits, timeout=10)
     await asyncio.sleep(0.1)  # anything extra shows up in the counts below
     sent = [x.params for x in r.fake.delivered(chat)[sent_before:]]
-    edited = _edits(r, chat)[edits_before:]
+    edited = edits_of(r, chat)[edits_before:]
     assert (len(sent), len(edited)) == (sends, edits), (sent, edited)
     return sent, edited
 

@@ -37,7 +37,7 @@ from storage.models import (
     RoleGrant,
     Rsvp,
 )
-from telegram_harness import Running, start, stop
+from telegram_harness import Running, find_button, start, stop
 
 SCL = ZoneInfo("America/Santiago")
 GESTORA, ANA, BETO, CARLA, DANI, EVA, FEDE = 7000, 7001, 7002, 7003, 7004, 7005, 7006
@@ -114,14 +114,6 @@ def edits(r: Running, chat: int) -> int:
     return sum(1 for rec in r.fake.calls("editMessageText") if rec.ok and rec.chat_id == chat)
 
 
-def find_button(r: Running, chat: int, label: str) -> tuple[str, int]:
-    """The button as the chat shows it now (after edits), on the latest message that has it."""
-    for msg in sorted(r.fake.bot_messages(chat), key=lambda m: -m["message_id"]):
-        for row in (msg.get("reply_markup") or {}).get("inline_keyboard", []):
-            for b in row:
-                if b["text"] == label:
-                    return b["callback_data"], msg["message_id"]
-    raise AssertionError(f"no button {label!r} in chat {chat}")
 
 
 def labels(r: Running, chat: int, message_id: int | None = None) -> list[list[str]]:

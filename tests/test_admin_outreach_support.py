@@ -26,7 +26,8 @@ from storage.models import (
     Representative,
     RoleGrant,
 )
-from telegram_harness import Running, start, stop
+from telegram_harness import Running, find_button, start, stop
+from telegram_harness import labels_of as labels  # noqa: F401  (the tests read it from here)
 
 GESTORA = 900
 
@@ -136,24 +137,13 @@ async def add_meeting(r: Running, program_id: int, *, kind: str = "socializacion
 # --- the chat ----------------------------------------------------------------------------------
 
 
-def current_button(r: Running, chat: int, label: str) -> tuple[str, int]:
-    """A button as the message shows it now, after any edits in place."""
-    for message in reversed(r.fake.bot_messages(chat)):
-        for row in (message.get("reply_markup") or {}).get("inline_keyboard", []):
-            for b in row:
-                if b["text"] == label:
-                    return b["callback_data"], message["message_id"]
-    raise AssertionError(f"no button {label!r} in chat {chat} now")
 
 
-def labels(message: dict) -> list[str]:
-    return [b["text"] for row in (message.get("reply_markup") or {}).get("inline_keyboard", [])
-            for b in row]
 
 
 async def press_and_wait_edit(r: Running, chat: int, label: str) -> dict:
     """Press a button whose answer edits its own message; returns the edit request."""
-    data, mid = current_button(r, chat, label)
+    data, mid = find_button(r, chat, label)
     seen = len(edits(r, chat))
     r.fake.callback(chat, data, message_id=mid)
     await r.fake.wait_for(lambda _rec: len(edits(r, chat)) > seen, timeout=10)

@@ -16,9 +16,9 @@ from test_admin_outreach_support import (
     add_meeting,
     add_member,
     add_organization,
-    current_button,
     deliver_in_steps,
     edits,
+    find_button,
     labels,
     press_and_wait_edit,
     running,
@@ -206,7 +206,7 @@ async def test_invitations_to_chosen_organisations_create_rsvps_and_the_catastro
     await press_and_wait_edit(tg, GESTORA, "⬜ Club Deportivo Unión")
     edit = await press_and_wait_edit(tg, GESTORA, "✅ Club Deportivo Unión")  # changed her mind
     assert "Listo (2 elegidas)" in labels(edit)
-    data, mid = current_button(tg, GESTORA, "Listo (2 elegidas)")
+    data, mid = find_button(tg, GESTORA, "Listo (2 elegidas)")
     before = len(tg.fake.delivered(GESTORA))
     tg.fake.callback(GESTORA, data, message_id=mid)
     preview, confirm = await tg.replies(GESTORA, before, 2)
@@ -239,7 +239,7 @@ async def test_invitations_to_chosen_organisations_create_rsvps_and_the_catastro
     await tg.press(GESTORA, "📨 Una invitación a una reunión")
     await tg.press(GESTORA, label)
     await tg.press(GESTORA, "🏢 Todas las organizaciones", count=2)
-    data, mid = current_button(tg, GESTORA, "📤 Enviar a 3 personas")
+    data, mid = find_button(tg, GESTORA, "📤 Enviar a 3 personas")
     before = len(tg.fake.delivered(GESTORA))
     tg.fake.callback(GESTORA, data, message_id=mid)
     await tg.fake.wait_for(lambda _r: len(edits(tg, GESTORA)) >= 2 and

@@ -28,6 +28,7 @@ from storage.models import (
     Representative,
 )
 from telegram_harness import Running, start, stop
+from telegram_harness import labels_of as labels
 
 ANA, BETO, CARLA = 6001, 6002, 6003
 ORG = "Junta de Vecinos Villa Ñuñoa"
@@ -81,9 +82,6 @@ def tg(bot: Bot) -> Running:
 # --------------------------------------------------------------------------- helpers
 
 
-def labels(message: dict) -> list[str]:
-    markup = message.get("reply_markup") or {}
-    return [b["text"] for row in markup.get("inline_keyboard", []) for b in row]
 
 
 def assert_every_callback_fits(fake: Any) -> None:

@@ -21,7 +21,8 @@ from handlers.admin import outreach
 from scheduler.runner import NoticeScheduler, TickResult
 from storage import people
 from storage.program_templates import add_months
-from telegram_harness import Running
+from telegram_harness import Running, edits_of, find_button
+from telegram_harness import labels_of as labels  # noqa: F401  (the tests read it from here)
 
 SANTIAGO = ZoneInfo("America/Santiago")
 PROGRAMME = "Ecomercado Solidario Peñalolén"
@@ -130,25 +131,10 @@ def local(day: date, at: time) -> datetime:
 # --- the chat ----------------------------------------------------------------------------------
 
 
-def labels(message: dict) -> list[str]:
-    markup = message.get("reply_markup") or {}
-    return [b["text"] for row in markup.get("inline_keyboard", []) for b in row]
 
 
-def _edits(r: Running, chat: int) -> list[dict]:
-    return [c.params for c in r.fake.calls("editMessageText")
-            if c.ok and c.chat_id == chat]
 
 
-def find_button(r: Running, chat: int, label: str, *, contains: bool = False
-                ) -> tuple[str, int]:
-    """The button as the chat shows it now (edits included), on the newest message with it."""
-    for m in sorted(r.fake.bot_messages(chat), key=lambda m: -m["message_id"]):
-        for row in (m.get("reply_markup") or {}).get("inline_keyboard", []):
-            for b in row:
-                if b["text"] == label or (contains and label in b["text"]):
-                    return b["callback_data"], m["message_id"]
-    raise AssertionError(f"no button {label!r} in chat {chat}")
 
 
 def message_now(r: Running, chat: int, message_id: int) -> dict:
@@ -160,14 +146,14 @@ async def tap(r: Running, chat: int, label: str, *, sends: int = 1, edits: int =
     """Tap a button; wait for exactly the messages and edits it should cause. Returns the new
     messages followed by the edited messages as they read now."""
     data, mid = find_button(r, chat, label, contains=contains)
-    sent_before, edits_before = len(r.fake.delivered(chat)), len(_edits(r, chat))
+    sent_before, edits_before = len(r.fake.delivered(chat)), len(edits_of(r, chat))
     r.fake.callback(chat, data, message_id=mid)
     await r.fake.wait_for(
         lambda _r: len(r.fake.delivered(chat)) >= sent_before + sends
-        and len(_edits(r, chat)) >= edits_before + edits, timeout=10)
+        and len(edits_of(r, chat)) >= edits_before + edits, timeout=10)
     await asyncio.sleep(0.05)  # anything extra would show in the counts below
     sent = [x.params for x in r.fake.delivered(chat)[sent_before:]]
-    edited = _edits(r, chat)[edits_before:]
+    edited = edits_of(r, chat)[edits_before:]
     assert (len(sent), len(edited)) == (sends, edits), (label, sent, edited)
     return sent + [message_now(r, chat, int(e["message_id"])) for e in edited]
 
