@@ -10,7 +10,6 @@ import platform
 import statistics
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -30,6 +29,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tests.fakes.telegram_api import FakeTelegram, Recorded  # noqa: E402
+from tests.scratch_db import scratch_database  # noqa: E402
 
 # --- the machine and the numbers ---------------------------------------------------------
 
@@ -141,25 +141,9 @@ def sqlite_url(path: Path) -> str:
 
 @asynccontextmanager
 async def postgres_database(prefix: str = "convoca_bench") -> AsyncIterator[str]:
-    """A fresh database on the local PostgreSQL, migrated, and dropped afterwards."""
-    from sqlalchemy import text
-    from sqlalchemy.engine import make_url
-
-    from bot.config import load_settings
-    from storage import db
-
-    url = make_url(load_settings(database_url=PG_BASE, _env_file=None).database_url)
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    admin = db.create_engine(url.render_as_string(hide_password=False),
-                             isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+    """A fresh database on the local PostgreSQL (migrated by the caller), dropped afterwards."""
+    async with scratch_database(PG_BASE, prefix) as url:
+        yield url
 
 
 async def migrate(url: str) -> None:

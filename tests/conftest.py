@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
+from scratch_db import scratch_database
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import load_settings
@@ -37,18 +35,8 @@ async def pg_database() -> AsyncIterator[str]:
     base = os.environ.get(PG_ENV)
     if not base:
         pytest.skip(f"PostgreSQL tests need {PG_ENV} (set by .ci/run)")
-    url = make_url(load_settings(database_url=base, _env_file=None).database_url)
-    name = f"convoca_t_{uuid.uuid4().hex[:10]}"
-    admin = db.create_engine(url.render_as_string(hide_password=False),
-                             isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+    async with scratch_database(base, "convoca_t") as url:
+        yield url
 
 
 @pytest.fixture

@@ -1,0 +1,30 @@
+"""A throw-away PostgreSQL database, for the tests and the benchmarks alike."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from bot.config import load_settings
+from storage import db
+
+
+@asynccontextmanager
+async def scratch_database(base_url: str, prefix: str) -> AsyncIterator[str]:
+    """A fresh, empty database on the server of ``base_url``, dropped afterwards."""
+    url = make_url(load_settings(database_url=base_url, _env_file=None).database_url)
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = db.create_engine(url.render_as_string(hide_password=False),
+                             isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
