@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import gettext
 import io
+import re
 import string
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -17,8 +19,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime, format_time
-from babel.messages.catalog import Catalog
-from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 
@@ -119,21 +119,38 @@ def placeholders(text: str) -> set[str]:
 
 
 class Catalogs:
-    """The loaded catalogs; built once in ``main`` and passed to whoever renders."""
+    """The loaded catalogs; built once in ``main`` and passed to whoever renders.
+
+    A language's plural rule is the one its .po files declare (``Plural-Forms``), never the
+    installed Babel's CLDR data, which changes between releases (Babel 2.19 gives Spanish a
+    third form the catalogs do not have). Every file of a language must declare the same
+    rule and every plural message must carry all its forms, or loading fails.
+    """
 
     def __init__(self, directory: Path = LOCALES_DIR, default: str = DEFAULT) -> None:
         self.default = default
-        self._translations: dict[str, gettext.GNUTranslations] = {}
         self._messages: dict[str, dict[str, str]] = {}
-        self._plurals: dict[str, set[str]] = {}
+        self._forms: dict[str, dict[str, tuple[str, ...]]] = {}
+        self._plural: dict[str, Callable[[int], int]] = {}
+        self.plural_forms: dict[str, str] = {}  # loc -> the Plural-Forms every file declares
         self.origin: dict[str, dict[str, str]] = {}  # key -> the .po file it comes from
         for loc in SUPPORTED:
             # One .po file per area (core, forms, meetings...), merged into one catalog.
-            merged = Catalog(locale=loc, domain=DOMAIN)
+            messages: dict[str, str] = {}
+            forms: dict[str, tuple[str, ...]] = {}
             origin: dict[str, str] = {}
+            rule: tuple[str, str] | None = None  # (Plural-Forms, the file that set it)
             for po_path in sorted((directory / loc / "LC_MESSAGES").glob("*.po")):
-                with po_path.open("rb") as fh:
-                    part = read_po(fh, locale=loc)
+                text = po_path.read_text(encoding="utf-8")
+                declared = _declared_plural_forms(text, po_path)
+                if rule is None:
+                    rule = (declared, po_path.name)
+                elif declared != rule[0]:
+                    raise ValueError(
+                        f"{loc}/{po_path.name} declares Plural-Forms {declared!r} but "
+                        f"{rule[1]} declares {rule[0]!r}"
+                    )
+                part = read_po(io.StringIO(text), locale=loc)
                 for m in part:
                     if not m.id:
                         continue
@@ -143,19 +160,25 @@ class Catalogs:
                             f"message {key!r} is in both {origin[key]} and {po_path.name} ({loc})"
                         )
                     origin[key] = po_path.name
-                    merged[m.id] = m
-            buf = io.BytesIO()
-            write_mo(buf, merged)
-            buf.seek(0)
-            self._translations[loc] = gettext.GNUTranslations(buf)
-            self._plurals[loc] = {m.id[0] for m in merged if m.id and m.pluralizable}
-            self._messages[loc] = {
-                (m.id if isinstance(m.id, str) else m.id[0]): (
-                    m.string if isinstance(m.string, str) else m.string[0]
-                )
-                for m in merged
-                if m.id
-            }
+                    if m.pluralizable:
+                        forms[key] = tuple(m.string)
+                        messages[key] = m.string[0]
+                    else:
+                        messages[key] = m.string
+            if rule is None:
+                raise ValueError(f"no catalog for {loc!r} in {directory}")
+            nplurals, expr = _parse_plural_forms(rule[0], f"{loc}/{rule[1]}")
+            plural = _compile_plural(expr, nplurals, f"{loc}/{rule[1]}")
+            for key, strings in forms.items():
+                if len(strings) != nplurals or not all(s.strip() for s in strings):
+                    raise ValueError(
+                        f"{loc}/{origin[key]}: {key!r} has {sum(1 for s in strings if s.strip())}"
+                        f" of the {nplurals} plural forms its Plural-Forms asks for"
+                    )
+            self._messages[loc] = messages
+            self._forms[loc] = forms
+            self._plural[loc] = plural
+            self.plural_forms[loc] = rule[0]
             self.origin[loc] = origin
 
     def locale(self, loc: str | None) -> str:
@@ -163,6 +186,14 @@ class Catalogs:
 
     def keys(self, loc: str) -> set[str]:
         return set(self._messages[loc])
+
+    def plural_keys(self, loc: str) -> set[str]:
+        return set(self._forms[loc])
+
+    def forms(self, loc: str, key: str) -> tuple[str, ...]:
+        """Every form of a message: one for a plain message, nplurals for a plural one."""
+        loc = self.locale(loc)
+        return self._forms[loc].get(key) or (self._messages[loc][key],)
 
     def raw(self, loc: str, key: str) -> str | None:
         return self._messages[self.locale(loc)].get(key)
@@ -172,14 +203,13 @@ class Catalogs:
 
     def render(self, message: Msg, loc: str | None, tz: str = "America/Santiago") -> str:
         loc = self.locale(loc)
-        tr = self._translations[loc]
-        count = message.params.get("count")
-        if isinstance(count, int) and message.key in self._plurals[loc]:
-            template = tr.ngettext(message.key, message.key + ".plural", count)
-        else:
-            template = tr.gettext(message.key)
-        if template == message.key and message.key not in self._messages[loc]:
+        template = self._messages[loc].get(message.key)
+        if template is None:
             raise KeyError(f"message {message.key!r} missing from the {loc} catalog")
+        count = message.params.get("count")
+        forms = self._forms[loc].get(message.key)
+        if forms is not None and isinstance(count, int) and not isinstance(count, bool):
+            template = forms[self._plural[loc](count)]
         values = {k: self._value(v, loc, tz) for k, v in message.params.items()}
         return template.format(**values)
 
@@ -215,6 +245,37 @@ class Catalogs:
         return format_datetime(
             local, self.raw(loc, "fmt.datetime") or "medium", tzinfo=zone, locale=babel_loc
         )
+
+
+_PLURAL_FORMS = re.compile(r"^\s*nplurals\s*=\s*(\d+)\s*;\s*plural\s*=\s*(.+?)\s*;?\s*$")
+
+
+def _declared_plural_forms(po_text: str, path: Path) -> str:
+    # Read from the file itself: a parser would fill in its own CLDR default when absent.
+    found = re.search(r'^"Plural-Forms:\s*(.*?)\\n"\s*$', po_text, re.MULTILINE)
+    if found is None:
+        raise ValueError(f"{path} has no Plural-Forms header")
+    return found.group(1).strip()
+
+
+def _parse_plural_forms(header: str, where: str) -> tuple[int, str]:
+    m = _PLURAL_FORMS.match(header)
+    if m is None or int(m.group(1)) < 1:
+        raise ValueError(f"{where}: cannot read Plural-Forms {header!r}")
+    return int(m.group(1)), m.group(2)
+
+
+def _compile_plural(expr: str, nplurals: int, where: str) -> Callable[[int], int]:
+    """The C expression of a Plural-Forms header as a function, as gettext reads it."""
+    try:
+        # What GNUTranslations does with a .mo file's header (it validates the expression).
+        fn = gettext.c2py(expr)
+    except (ValueError, SyntaxError) as exc:
+        raise ValueError(f"{where}: bad plural expression {expr!r}: {exc}") from exc
+    samples = (*range(1000), 10**4, 10**5, 10**6, 10**9)
+    if any(not 0 <= fn(n) < nplurals for n in samples):
+        raise ValueError(f"{where}: {expr!r} chooses a form beyond nplurals={nplurals}")
+    return fn
 
 
 def format_number(n: int, loc: str) -> str:
