@@ -751,3 +751,62 @@ async def test_competing_get_updates_gets_409(tg, http):
     status, data = await asyncio.wait_for(second, 2)
     assert status == 200 and data["result"][0]["message"]["text"] == "hola"
     assert tg.violations == []
+
+
+# ---------------------------------------------------------------------------
+# No raw message key reaches a person
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("method", "params"), [
+    ("sendMessage", {"text": "start.consent"}),
+    ("sendMessage", {"text": "Hola\nnotice.milestone_soon.plural"}),
+    ("sendMessage", {"text": "ok", "reply_markup": {"inline_keyboard": [[
+        {"text": "meeting.btn_yes", "callback_data": "x"}]]}}),
+    ("sendMessage", {"text": "ok", "reply_markup": {"keyboard": [[
+        {"text": "(form.skip)"}]], "resize_keyboard": True}}),
+    ("setMyCommands", {"commands": [{"command": "ayuda", "description": "help.intro"}]}),
+])
+async def test_a_raw_catalog_key_in_what_a_person_reads_is_a_violation(http, method, params):
+    async with FakeTelegram() as tg:
+        tg.add_chat(CHAT)
+        status, _ = await call(http, tg, method, {"chat_id": CHAT, **params}
+                               if method != "setMyCommands" else params)
+        assert status == 200
+        assert len(tg.violations) == 1 and "raw message key" in tg.violations[0]
+        with pytest.raises(AssertionError, match="raw message key"):
+            tg.assert_clean()
+
+
+async def test_a_raw_key_in_a_document_name_is_a_violation(http):
+    async with FakeTelegram() as tg:
+        tg.add_chat(CHAT)
+        form = aiohttp.FormData()
+        form.add_field("chat_id", str(CHAT))
+        form.add_field("document", b"%PDF-1.4", filename="exports.attendance.title.pdf")
+        async with http.post(f"{tg.base_url}/bot{tg.token}/sendDocument", data=form) as resp:
+            assert resp.status == 200
+        assert any("raw message key" in v for v in tg.violations)
+
+
+async def test_ordinary_text_and_machine_fields_are_not_flagged(http):
+    async with FakeTelegram() as tg:
+        tg.add_chat(CHAT)
+        status, _ = await call(http, tg, "sendMessage", {
+            "chat_id": CHAT,
+            "text": "Escribe /start para empezar. Más en t.me/convoca_test_bot o form.nope",
+            "reply_markup": {"inline_keyboard": [[
+                {"text": "Sí", "callback_data": "start.consent"}]]}})
+        assert status == 200 and tg.violations == []
+
+
+async def test_the_check_can_be_given_its_own_keys_or_turned_off(http):
+    async with FakeTelegram(message_keys={"greet.hello"}) as tg:
+        tg.add_chat(CHAT)
+        await call(http, tg, "sendMessage", {"chat_id": CHAT, "text": "greet.hello"})
+        await call(http, tg, "sendMessage", {"chat_id": CHAT, "text": "start.consent"})
+        assert len(tg.violations) == 1
+    async with FakeTelegram(message_keys=()) as tg:
+        tg.add_chat(CHAT)
+        await call(http, tg, "sendMessage", {"chat_id": CHAT, "text": "start.consent"})
+        assert tg.violations == []

@@ -1185,6 +1185,49 @@ _NOT_MODIFIED = (
 )
 
 
+# Fields whose strings a person reads (message text, captions, button labels, command menus,
+# callback answers, placeholders, poll texts) and the names of files they receive.
+_READABLE_FIELDS = frozenset({
+    "text", "caption", "description", "short_description", "title", "input_field_placeholder",
+    "question", "explanation", "name", "placeholder", "button_text",
+})
+
+
+def _readable_texts(value: Any, path: str, field_name: str | None = None
+                    ) -> Iterable[tuple[str, str]]:
+    if isinstance(value, str):
+        if field_name in _READABLE_FIELDS:
+            yield path, value
+    elif isinstance(value, UploadedFile):
+        if value.filename:
+            yield path + ".filename", value.filename
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _readable_texts(v, f"{path}.{k}", k)
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            yield from _readable_texts(v, f"{path}[{i}]", field_name)
+
+
+@cache
+def _catalog_keys() -> frozenset[str]:
+    try:
+        from locales import Catalogs
+    except ImportError:  # the fake used outside Convoca: nothing to look for
+        return frozenset()
+    catalogs = Catalogs()
+    return frozenset(k for loc in ("es", "en") for k in catalogs.keys(loc))
+
+
+def _raw_key_pattern(keys: frozenset[str]) -> re.Pattern[str] | None:
+    if not keys:
+        return None
+    # Longest first, so "a.b_c" is reported rather than its prefix "a.b"; a key followed by
+    # ".plural" (an untranslated plural) still matches, a longer identifier does not.
+    alternatives = "|".join(re.escape(k) for k in sorted(keys, key=len, reverse=True))
+    return re.compile(rf"(?<![\w.])(?:{alternatives})(?!\w)")
+
+
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
@@ -1205,10 +1248,15 @@ class FakeTelegram:
         strict_html: bool = True,
         check_responses: bool = False,
         validate_updates: bool = True,
+        message_keys: Iterable[str] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
         self.spec = load_spec(spec_path)
+        # Any text a person would read that is, or contains, one of these is a violation:
+        # by default the keys of Convoca's own catalogs; () turns the check off.
+        self._raw_key = _raw_key_pattern(
+            _catalog_keys() if message_keys is None else frozenset(message_keys))
         self.token = token
         self.bot_id = int(token.split(":", 1)[0]) if token.split(":", 1)[0].isdigit() else 1
         self.username = username
@@ -1788,6 +1836,7 @@ class FakeTelegram:
             return self._json({"ok": False, "error_code": 500,
                                "description": "Internal Server Error (fake crashed)"}, 500)
         rec.result = result
+        self.violations.extend(self._raw_keys_in(schema.name, params))
         if self.check_responses:
             self.response_errors.extend(self.spec.validate_result(schema.name, result))
         if lc in self._message_methods:
@@ -1796,6 +1845,17 @@ class FakeTelegram:
             self.stats["delivered"] += 1
         self._record(rec)
         return self._json({"ok": True, "result": result})
+
+    def _raw_keys_in(self, method: str, params: dict[str, Any]) -> list[str]:
+        if self._raw_key is None:
+            return []
+        found = []
+        for path, text in _readable_texts(params, method):
+            m = self._raw_key.search(text)
+            if m:
+                found.append(f"{path}: a raw message key {m.group(0)!r} reaches a person "
+                             f"in {text[:120]!r}")
+        return found
 
     def _rate_limit(self, lc: str, chat_id: Any, now: float) -> None:
         if lc not in self._message_methods:
