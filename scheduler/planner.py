@@ -14,7 +14,6 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -39,7 +38,7 @@ from storage.models import (
     Rsvp,
     RsvpAnswer,
 )
-from storage.program_templates import ProgramTemplate, Reminders, load_template
+from storage.program_templates import Reminders, program_template
 
 log = logging.getLogger(__name__)
 
@@ -70,13 +69,8 @@ class Notice:
         return self.expires_at is None or now < self.expires_at
 
 
-@lru_cache(maxsize=32)
-def _template(key: str) -> ProgramTemplate:
-    return load_template(key)
-
-
 def reminders_for(program: Program) -> Reminders:
-    return _template(program.template_key).reminders
+    return program_template(program).reminders
 
 
 def at_local(day: date, at: time, zone: ZoneInfo) -> datetime:

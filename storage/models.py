@@ -140,6 +140,9 @@ class Program(Base):
     template_key: Mapped[str] = mapped_column(String(64))
     start_date: Mapped[date] = mapped_column(Date)
     timezone: Mapped[str] = mapped_column(String(64), default="America/Santiago")
+    # The validated template as it was when the programme was made (JSON text): the
+    # programme reads its stages, kinds and reminders from here, never from the file again.
+    template: Mapped[str | None] = mapped_column(Text)
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime]
 

@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from os import PathLike
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from storage.models import Body, Milestone, Program
-from storage.program_templates import ProgramTemplate, load_template
+from storage.program_templates import ProgramTemplate, load_template, template_to_store
 
 
 async def create(
-    session: AsyncSession, *, template: str | ProgramTemplate, start: date, name: str,
-    now: datetime,
+    session: AsyncSession, *, template: str | PathLike[str] | ProgramTemplate, start: date,
+    name: str, now: datetime,
 ) -> Program:
-    tpl = load_template(template) if isinstance(template, str) else template
+    tpl = template if isinstance(template, ProgramTemplate) else load_template(template)
     program = Program(
-        name=name, template_key=tpl.key, start_date=start, timezone=tpl.timezone, settings={},
-        created_at=now,
+        name=name, template_key=tpl.key, start_date=start, timezone=tpl.timezone,
+        template=template_to_store(tpl), settings={}, created_at=now,
     )
     program.milestones = [
         Milestone(

@@ -27,6 +27,31 @@ async def test_migrations_produce_exactly_the_models(any_db_url: str) -> None:
     assert await db.pending_migrations(db.create_engine(any_db_url)) == []
 
 
+async def test_migration_keeps_templates(any_db_url: str) -> None:
+    """Programmes made before they kept their template get their shipped one's content."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    from storage.program_templates import load_template, stored_template
+
+    engine = db.create_engine(any_db_url)
+    await db.upgrade(engine, "0001")
+    at = datetime(2026, 3, 2, 12, 0, tzinfo=UTC).replace(tzinfo=None)
+    async with engine.begin() as conn:
+        for pid, key in ((1, "ecomercado-15m"), (2, "hecho-a-mano")):
+            await conn.execute(text(
+                "INSERT INTO programs (id, name, template_key, start_date, timezone, settings, "
+                "created_at) VALUES (:id, :name, :key, '2026-03-02', 'America/Santiago', '{}', "
+                ":at)"), {"id": pid, "name": f"P{pid}", "key": key, "at": at})
+    await db.upgrade(engine)
+    async with db.session_factory(engine)() as s:
+        kept = dict((await s.execute(select(Program.id, Program.template))).all())
+    await engine.dispose()
+    assert stored_template(kept[1]) == load_template("ecomercado-15m")
+    assert kept[2] is None  # its file was never kept: read by its key, as before
+
+
 async def test_postgres_is_not_migrated_behind_the_operators_back(postgres_url: str) -> None:
     with pytest.raises(StartupError, match="convoca db upgrade"):
         await open_database(postgres_url)
@@ -87,6 +112,56 @@ def test_admin_add_grants_the_role_once(cli_env: str, capsys: pytest.CaptureFixt
     out = capsys.readouterr().out.splitlines()
     assert out == ["Listo: 123456789 ahora tiene el rol gestora.",
                    "123456789 ya tenía el rol gestora."]
+
+
+def test_a_programme_made_from_a_template_file_outlives_the_file(
+        cli_env: str, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`program create --template /path/x.yaml` keeps the template's content: with the file
+    gone the scheduler, `convoca status` and /etapas go on working."""
+    import asyncio
+    from datetime import UTC, date, datetime, time, timedelta
+    from zoneinfo import ZoneInfo
+
+    from test_program_templates import RURAL
+
+    path = tmp_path / "plantillas" / "infraestructura-rural.yaml"
+    path.parent.mkdir()
+    path.write_text(RURAL, encoding="utf-8")
+    start = date.today() - timedelta(days=20)
+    assert main(["admin", "add", "42"]) == 0
+    assert main(["program", "create", "--template", str(path), "--start", start.isoformat(),
+                 "--name", "Rural Ñuble"]) == 0
+    path.unlink()
+    capsys.readouterr()
+
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "Próximos avisos:" in out and "weekly_digest" in out, out
+
+    async def in_chat_and_scheduler() -> None:
+        from core_harness import CoreHarness
+
+        from bot.app import notice_scheduler
+        from bot.config import load_settings
+        from storage.clock import ManualClock
+
+        monday = start + timedelta(days=(7 - start.weekday()) % 7)
+        zone = ZoneInfo("America/Santiago")
+        clock = ManualClock(datetime.combine(monday, time(9, 30), zone).astimezone(UTC))
+        app = await build_app(load_settings(_env_file=None), clock=clock)
+        try:
+            core = CoreHarness(app)
+            await core.text("42", "/start")
+            *_, ready = await core.press("42", "✅ Sí, acepto")
+            assert ready.text.startswith("Todo listo."), ready.text
+            [stage] = await core.text("42", "/etapas")
+            assert stage.text.startswith("🗂 Etapa 1 de 4: Instalación del programa"), stage.text
+            result = await notice_scheduler(app).tick()
+            assert [n.kind for n in result.queued] == ["weekly_digest"]
+        finally:
+            await app.close()
+
+    asyncio.run(in_chat_and_scheduler())
 
 
 async def _rows(url: str, model: type) -> list:
