@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -64,6 +64,7 @@ class Notice:
     # Notices of one group say the same thing at different times (the evening before, two
     # hours before): when several are due at once, after downtime, only the latest is sent.
     group: str | None = None
+    zone: str | None = None  # its programme's, which its times are shown in
 
     def makes_sense(self, now: datetime) -> bool:
         return self.expires_at is None or now < self.expires_at
@@ -100,12 +101,14 @@ class Planner:
         for program in (await self.s.scalars(select(Program))).all():
             zone = ZoneInfo(program.timezone)
             rem = reminders_for(program)
-            out += await self._meetings(program, zone, rem, start, end)
-            out += await self._pickups(program, zone, rem, start, end)
-            out += await self._milestones(program, zone, rem, start, end)
-            out += await self._digests(program, zone, rem, start, end)
-            out += await self._nudges(program, zone, rem, start, end)
-        return [n for n in out if start < n.fire_at <= end]
+            found = await self._meetings(program, zone, rem, start, end)
+            found += await self._pickups(program, zone, rem, start, end)
+            found += await self._milestones(program, zone, rem, start, end)
+            found += await self._digests(program, zone, rem, start, end)
+            found += await self._nudges(program, zone, rem, start, end)
+            out += [replace(n, zone=program.timezone) for n in found
+                    if start < n.fire_at <= end]
+        return out
 
     async def due(self, now: datetime) -> list[Notice]:
         return await self.window(now - LOOKBACK, now)

@@ -618,7 +618,9 @@ async def grant_role(session: AsyncSession, person: Person, role: str, program: 
         raise RoleError("erased")
     if role in BODY_OF_ROLE:
         await _membership(session, program.id, role, person, now, join=True)
-    if person.program_id is None and role not in ADMIN_ROLES:
+    if person.program_id is None:
+        # Their programme from now on; a gestora's too, now that roles are per programme
+        # (else she would show up as not linked to any, in every programme's picker).
         person.program_id = program.id
     if any(g.role == role and _counts_here(g, program.id) for g in person.roles):
         await session.flush()

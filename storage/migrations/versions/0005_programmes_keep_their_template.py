@@ -1,4 +1,4 @@
-"""programmes keep their template
+"""programmes keep their template; roles per programme; a person's chosen programme
 
 Revision ID: 0005
 Revises: 0001
@@ -18,7 +18,11 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table('programs', schema=None) as batch_op:
         batch_op.add_column(sa.Column('template', sa.Text(), nullable=True))
-    _keep_templates(op.get_bind())
+    with op.batch_alter_table('people', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('chosen_program_id', sa.Integer(), nullable=True))
+    conn = op.get_bind()
+    _keep_templates(conn)
+    _grants_per_programme(conn)
 
 
 def _keep_templates(conn) -> None:
@@ -39,6 +43,32 @@ def _keep_templates(conn) -> None:
                      .values(template=kept))
 
 
+def _grants_per_programme(conn) -> None:
+    """A role given with no programme (`convoca admin add`, ADMIN_TELEGRAM_IDS) counted in
+    every programme: it becomes the same role in each programme there is. With none yet it
+    stays, and the first programme made takes it."""
+    ids = conn.execute(sa.text('SELECT id FROM programs ORDER BY id')).scalars().all()
+    if not ids:
+        return
+    grants = conn.execute(sa.text(
+        'SELECT person_id, role, granted_at, granted_by FROM role_grants '
+        'WHERE program_id IS NULL')).all()
+    for person_id, role, granted_at, granted_by in grants:
+        for program_id in ids:
+            held = conn.execute(sa.text(
+                'SELECT 1 FROM role_grants WHERE person_id = :p AND role = :r '
+                'AND program_id = :g'), {'p': person_id, 'r': role, 'g': program_id}).first()
+            if held is None:
+                conn.execute(sa.text(
+                    'INSERT INTO role_grants (person_id, program_id, role, granted_at, '
+                    'granted_by) VALUES (:p, :g, :r, :at, :by)'),
+                    {'p': person_id, 'g': program_id, 'r': role, 'at': granted_at,
+                     'by': granted_by})
+    conn.execute(sa.text('DELETE FROM role_grants WHERE program_id IS NULL'))
+
+
 def downgrade() -> None:
+    with op.batch_alter_table('people', schema=None) as batch_op:
+        batch_op.drop_column('chosen_program_id')
     with op.batch_alter_table('programs', schema=None) as batch_op:
         batch_op.drop_column('template')
