@@ -46,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     add = admsub.add_parser("add", help="make a Telegram user an administrator (gestora)")
     add.add_argument("telegram_id", type=int)
     add.add_argument("--role", default="gestora", choices=["gestora", "coordinadora"])
+    add.add_argument("--program", type=int,
+                     help="programme id (needed when there are several)")
     add.add_argument("--name")
 
     sub.add_parser("status", help="outbox counts and the next notices due")

@@ -39,9 +39,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         p = rsub.add_parser(verb, help=f"{verb} a role")
         p.add_argument("person_id", type=int)
         p.add_argument("role", choices=[str(r) for r in data.GRANTABLE])
-        p.add_argument("--program", type=int, help="programme id (default: the latest)")
+        p.add_argument("--program", type=int,
+                       help="programme id (needed when there are several)")
     p = rsub.add_parser("list", help="people with roles")
-    p.add_argument("--program", type=int)
+    p.add_argument("--program", type=int, help="programme id (needed when there are several)")
 
     meeting = sub.add_parser("meeting", help="meetings: create, list, move, cancel, board")
     msub = meeting.add_subparsers(dest="meeting_command", required=True)
@@ -113,9 +114,10 @@ class _Cli:
     def __init__(self, app: App) -> None:
         self.app = app
         self.now = app.clock.now()
+        self.zone = app.settings.timezone  # the programme's, once it is known
 
     def t(self, key: str, **params: Any) -> str:
-        return self.app.catalogs.render(Msg(key, params), None, self.app.settings.timezone)
+        return self.app.catalogs.render(Msg(key, params), None, self.zone)
 
     def say(self, key: str, **params: Any) -> None:
         print(self.t(key, **params))
@@ -129,6 +131,7 @@ class _Cli:
         program = await programs.get(s, program_id)
         if program is None:
             raise CommandError(self.t("cli_meet.no_program"))
+        self.zone = program.timezone
         return program
 
     async def meeting_of(self, s: AsyncSession, meeting_id: int) -> tuple[Meeting, Program]:
@@ -140,6 +143,13 @@ class _Cli:
     # roles ----------------------------------------------------------------------------------
 
     async def role(self, s: AsyncSession, args: argparse.Namespace) -> None:
+        if args.program is None:
+            # A role is held in one programme: with several, never guess which.
+            every = await programs.all_programs(s)
+            if len(every) > 1:
+                raise CommandError(self.t("cli.admin_which_program", programs=[
+                    self.t("cli.admin_program_row", id=str(p.id), name=p.name)
+                    for p in every]))
         program = await self.program(s, args.program)
         if args.role_command == "list":
             for person, roles in await data.people_with_roles(s, program.id):
@@ -181,8 +191,7 @@ class _Cli:
             return
         meeting, program = await self.meeting_of(s, args.meeting_id)
         if verb == "board":
-            print(self.app.catalogs.render(await chat.board_text(s, meeting), None,
-                                           self.app.settings.timezone))
+            print(self.app.catalogs.render(await chat.board_text(s, meeting), None, self.zone))
         elif verb == "move":
             tz = program.timezone
             day = args.date or data.local_date(meeting.starts_at, tz)
@@ -255,8 +264,7 @@ class _Cli:
     async def attendance(self, s: AsyncSession, args: argparse.Namespace) -> None:
         if args.attendance_command == "rates":
             program = await self.program(s, args.program)
-            print(self.app.catalogs.render(await chat.rates_text(s, program), None,
-                                           self.app.settings.timezone))
+            print(self.app.catalogs.render(await chat.rates_text(s, program), None, self.zone))
             return
         meeting, _ = await self.meeting_of(s, args.meeting_id)
         present = args.mark == "present"

@@ -75,12 +75,13 @@ class _Out:
     def __init__(self, app: App, locale: str | None) -> None:
         self.app = app
         self.locale = locale
+        self.zone = app.settings.timezone  # the programme's, once it is known
 
     def text(self, key: str, **params: Any) -> str:
-        return self.app.catalogs.text(self.locale, key, **params)
+        return self.app.catalogs.render(Msg(key, params), self.locale, self.zone)
 
     def say(self, message: Msg) -> None:
-        print(self.app.catalogs.render(message, self.locale, self.app.settings.timezone))
+        print(self.app.catalogs.render(message, self.locale, self.zone))
 
     def error(self, key: str, **params: Any) -> CommandError:
         return CommandError(self.text(key, **params))
@@ -99,6 +100,7 @@ async def _program(session: Any, out: _Out, program_id: int | None) -> Program:
     program = await programs.get(session, program_id)
     if program is None:
         raise out.error("cli_outreach.no_program")
+    out.zone = program.timezone
     return program
 
 
@@ -215,7 +217,7 @@ async def _preview(app: App, out: _Out, session: Any, program: Program, target: 
         out.say(Msg("outreach.nobody"))
         return 0
     for loc, text in await outreach.preview_texts(session, app.services, recipients, message,
-                                                  first=out.locale):
+                                                  first=out.locale, zone=program.timezone):
         print(out.text("cli_outreach.preview_in", language=Msg(f"lang.name_{loc}"), text=text))
     out.say(Msg("outreach.confirm_count", {"count": count}))
     return count
@@ -257,6 +259,7 @@ async def _invite(app: App, args: argparse.Namespace) -> int:
                 or meeting.starts_at <= now \
                 or (args.program is not None and program.id != args.program):
             raise out.error("cli_outreach.no_meeting", id=str(args.meeting_id))
+        out.zone = program.timezone
         message = await outreach.invitation_preview(s, meeting)
         count = await _preview(app, out, s, program, target, message)
         if not count:

@@ -16,7 +16,7 @@ from bot.app import (
     start_delivery,
 )
 from bot.config import Settings
-from locales import Catalogs, Day
+from locales import Catalogs, Day, Msg
 from storage import db, outbox, people, programs
 from storage.models import ChannelAddress, Person, Role
 from storage.program_templates import TemplateError, available_templates
@@ -129,9 +129,15 @@ async def _program(app: App, args: argparse.Namespace) -> int:
         return 0
     try:
         async with app.sessions() as s:
+            now = app.clock.now()
             program = await programs.create(
-                s, template=args.template, start=args.start, name=args.name, now=app.clock.now()
+                s, template=args.template, start=args.start, name=args.name, now=now
             )
+            # The administrators ADMIN_TELEGRAM_IDS names are gestoras of every programme.
+            for telegram_id in app.settings.admin_telegram_ids:
+                admin = await people.by_address(s, "telegram", str(telegram_id))
+                if admin is not None:
+                    await people.grant(s, admin, Role.GESTORA, program.id, now)
             await s.commit()
     except TemplateError as exc:
         raise CommandError(str(exc)) from None
@@ -171,7 +177,22 @@ async def _timeline(app: App, args: argparse.Namespace) -> int:
 
 async def _admin(app: App, args: argparse.Namespace) -> int:
     now = app.clock.now()
+    cat = app.catalogs
     async with app.sessions() as s:
+        # The role is held in one programme: the one named, or the only one there is. With
+        # none yet, the first programme made takes it.
+        every = await programs.all_programs(s)
+        if args.program is not None:
+            program = next((p for p in every if p.id == args.program), None)
+            if program is None:
+                raise CommandError(cat.text(None, "cli.admin_no_such_program",
+                                            id=str(args.program)))
+        elif len(every) > 1:
+            raise CommandError(cat.text(None, "cli.admin_which_program", programs=[
+                cat.text(None, "cli.admin_program_row", id=str(p.id), name=p.name)
+                for p in every]))
+        else:
+            program = every[0] if every else None
         person = await people.by_address(s, "telegram", str(args.telegram_id))
         if person is None:
             person = Person(created_at=now, reachable=True, name=args.name)
@@ -180,12 +201,20 @@ async def _admin(app: App, args: argparse.Namespace) -> int:
             person.roles = []
             s.add(person)
             await s.flush()
-        added = await people.grant(s, person, Role(args.role), None, now)
-        people.audit(s, now, "role_granted", actor_id=None, channel="cli", entity="person",
-                     entity_id=person.id, role=args.role)
+        added = await people.grant(s, person, Role(args.role),
+                                   program.id if program else None, now)
+        if added:
+            people.audit(s, now, "role_granted", actor_id=None, channel="cli", entity="person",
+                         entity_id=person.id, role=args.role,
+                         program_id=program.id if program else None)
         await s.commit()
-    print(app.catalogs.text(None, "cli.admin_added" if added else "cli.admin_already",
-                            id=str(args.telegram_id), role=args.role))
+    role = Msg(f"adm_roles.role_{args.role}")
+    if program is None:
+        print(cat.text(None, "cli.admin_added_first" if added else "cli.admin_already_first",
+                       id=str(args.telegram_id), role=role))
+    else:
+        print(cat.text(None, "cli.admin_added" if added else "cli.admin_already",
+                       id=str(args.telegram_id), role=role, program=program.name))
     return 0
 
 
@@ -206,14 +235,17 @@ async def _status(app: App, args: argparse.Namespace) -> int:
     for k in kinds:
         print(k.ljust(18) + "".join(str(counts.get((k, st), 0)).rjust(11) for st in statuses))
     print()
-    upcoming = [(row.not_before, row.kind, f"{row.channel}:{row.address}") for row in queued]
-    upcoming += [(n.fire_at, n.kind, cat.text(loc, "cli.status_person", id=str(n.person_id)))
+    # Each time in the zone of the programme it belongs to, as its message will show it.
+    upcoming = [(row.not_before, row.kind, f"{row.channel}:{row.address}",
+                 (row.payload or {}).get(outbox.ZONE) or tz) for row in queued]
+    upcoming += [(n.fire_at, n.kind, cat.text(loc, "cli.status_person", id=str(n.person_id)),
+                  n.zone or tz)
                  for n in planned if n.key not in have]
     upcoming.sort(key=lambda item: item[0])
     if not upcoming:
         print(cat.text(loc, "cli.nothing_due"))
         return 0
     print(cat.text(loc, "cli.status_next"))
-    for when, kind, who in upcoming[:10]:
-        print(f"  {app.catalogs.when(when, app.settings.default_locale, tz)}  {kind:<18} {who}")
+    for when, kind, who, zone in upcoming[:10]:
+        print(f"  {app.catalogs.when(when, app.settings.default_locale, zone)}  {kind:<18} {who}")
     return 0

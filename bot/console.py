@@ -16,7 +16,7 @@ from sqlalchemy import select
 from handlers.buttons import ButtonCodec
 from handlers.core import Core
 from handlers.events import EventKind, Incoming, Outgoing
-from locales import Catalogs, When
+from locales import Catalogs, Msg, When
 from scheduler.dispatcher import Delivered, Limits, Result
 from storage.clock import Clock, ManualClock
 from storage.models import ChannelAddress, OutboxMessage, Person
@@ -51,11 +51,12 @@ class ConsoleChannel:
     async def deliver(self, row: OutboxMessage) -> Result:
         out = Outgoing.from_json(row.payload)
         loc = row.locale
+        zone = out.zone or self.timezone  # the programme's zone, which the message carries
         self._counter += 1
         who = "" if row.address == self.current else f"[→ {self.names.get(row.address, row.address)}] "
         lines = []
         if out.text:
-            lines.append(self.catalogs.render(out.text, loc, self.timezone))
+            lines.append(self.catalogs.render(out.text, loc, zone))
         if out.attachment:
             lines.append(f"📎 {out.attachment.filename} ({len(out.attachment.content)} B)")
         pend = _Pending()
@@ -66,11 +67,11 @@ class ConsoleChannel:
                 for b in line:
                     n += 1
                     pend.buttons.append(self.buttons.pack(row.person_id, b.action))
-                    labels.append(f"[{n}] {self.catalogs.render(b.label, loc, self.timezone)}")
+                    labels.append(f"[{n}] {self.catalogs.render(b.label, loc, zone)}")
                 lines.append("   ".join(labels))
         if out.ask_contact:
             pend.contact = True
-            lines.append(f"[0] {self.catalogs.render(out.ask_contact, loc, self.timezone)}")
+            lines.append(f"[0] {self.catalogs.render(out.ask_contact, loc, zone)}")
         if pend.buttons or pend.contact:
             self.pending[row.address] = pend
         text = "\n".join(lines)
@@ -118,8 +119,8 @@ class ConsoleSession:
         self._awaiting_phone = False
 
     def say(self, key: str, **params: object) -> None:
-        print(self.channel.catalogs.text(self.locale, key, **params), file=self.channel.out,
-              flush=True)
+        print(self.channel.catalogs.render(Msg(key, params), self.locale, self.channel.timezone),
+              file=self.channel.out, flush=True)
 
     async def people(self) -> list[tuple[str, str]]:
         sessions = self.core.services.sessions

@@ -179,8 +179,9 @@ class TelegramChannel:
         return (self.limits.per_second or 0) > FREE_PER_SECOND and row.kind != "reply"
 
     def _markup(self, out: Outgoing, row: OutboxMessage, locale: str | None) -> Any:
+        zone = out.zone or self.timezone
         if out.ask_contact is not None:
-            label = self.catalogs.render(out.ask_contact, locale, self.timezone)
+            label = self.catalogs.render(out.ask_contact, locale, zone)
             return ReplyKeyboardMarkup(
                 keyboard=[[KeyboardButton(text=label, request_contact=True)]],
                 resize_keyboard=True, one_time_keyboard=True,
@@ -189,7 +190,7 @@ class TelegramChannel:
             rows = [
                 [
                     InlineKeyboardButton(
-                        text=self.catalogs.render(b.label, locale, self.timezone),
+                        text=self.catalogs.render(b.label, locale, zone),
                         callback_data=self.buttons.pack(row.person_id, b.action),
                     )
                     for b in line
@@ -204,7 +205,9 @@ class TelegramChannel:
     async def deliver(self, row: OutboxMessage) -> Result:
         out = Outgoing.from_json(row.payload)
         locale = row.locale
-        text = self.catalogs.render(out.text, locale, self.timezone) if out.text else None
+        # Times in the zone of the programme the message is about; the setting when unknown.
+        zone = out.zone or self.timezone
+        text = self.catalogs.render(out.text, locale, zone) if out.text else None
         markup = self._markup(out, row, locale)
         chat_id = int(row.address)
         try:

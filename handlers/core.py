@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from handlers.buttons import ButtonCodec
 from handlers.events import Button, EventKind, Incoming, Outgoing
 from locales import Catalogs, Msg
-from storage import outbox, people
+from storage import outbox, people, programs
 from storage.clock import Clock
 from storage.models import Conversation, OutboxMessage, Person
 
@@ -58,10 +58,21 @@ class Turn:
     action: str | None = None  # the verified button action
     replies: list[Outgoing] = field(default_factory=list)
     erased: bool = False
+    # The person's roles in each programme and the one they work on (see storage.programs).
+    standing: programs.Standing = field(default_factory=programs.Standing)
+    # The zone the replies show times in: the person's programme's, or the one a handler
+    # named because the turn is about another programme (see show_times_in).
+    zone: str | None = None
+    zone_named: bool = False
 
     @property
     def locale(self) -> str:
         return self.person.locale or self.services.default_locale
+
+    @property
+    def timezone(self) -> str:
+        """The zone this turn's times are in: the programme's, else the installation's."""
+        return self.zone or self.services.timezone
 
     def say(
         self,
@@ -83,6 +94,17 @@ class Turn:
 
     def send(self, out: Outgoing) -> None:
         self.replies.append(out)
+
+    def show_times_in(self, zone: str) -> None:
+        """This turn is about a programme of this zone (the one a team member works on)."""
+        self.zone, self.zone_named = zone, True
+
+    async def place(self) -> None:
+        """Where the person stands now, and the zone of their programme unless a handler
+        named one: called before the turn, and again after it (they may have just joined)."""
+        self.standing = await programs.standing(self.session, self.person)
+        if not self.zone_named:
+            self.zone = await programs.zone_of(self.session, self.standing.home())
 
     def go(self, flow: str | None, step: str | None = None, **data: Any) -> None:
         self.convo.flow = flow
@@ -202,6 +224,7 @@ class Core:
             locale = person.locale  # still readable after a rollback, for the apology
             turn = Turn(s, session, event, person, convo, now)
             try:
+                await turn.place()
                 await self.router.dispatch(turn)
                 await session.flush()
             except Exception:
@@ -220,10 +243,13 @@ class Core:
                                claim: outbox.ReplyClaim | None) -> list[OutboxMessage]:
         ev = turn.event
         person_id = None if turn.erased else turn.person.id
+        if not turn.erased and turn.replies:
+            await turn.place()
         ref = ev.update_id if ev.update_id is not None else uuid.uuid4().hex
         rows = []
         for i, out in enumerate(turn.replies):
-            env = outbox.Envelope(person_id, ev.channel, ev.address, out.to_json(), turn.locale)
+            env = outbox.Envelope(person_id, ev.channel, ev.address, out.to_json(), turn.locale,
+                                  turn.zone)
             row = await _insert_reply(session, env, f"reply:{ev.channel}:{ev.address}:{ref}:{i}",
                                       now, claim, self.services.clock)
             if row is not None:

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from locales import Msg
+from storage.outbox import ZONE
 
 
 class EventKind(StrEnum):
@@ -80,6 +81,9 @@ class Outgoing:
     location: tuple[float, float] | None = None
     edit_ref: str | None = None  # edit this earlier message instead of sending a new one
     meta: dict[str, Any] = field(default_factory=dict)
+    # The zone its times are shown in (its programme's); the outbox fills it in from the
+    # person's programme when the sender did not, and a channel without one uses its own.
+    zone: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -104,6 +108,8 @@ class Outgoing:
             d["edit_ref"] = self.edit_ref
         if self.meta:
             d["meta"] = self.meta
+        if self.zone:
+            d[ZONE] = self.zone
         return d
 
     @classmethod
@@ -122,4 +128,5 @@ class Outgoing:
             location=tuple(d["location"]) if "location" in d else None,  # type: ignore[arg-type]
             edit_ref=d.get("edit_ref"),
             meta=d.get("meta", {}),
+            zone=d.get(ZONE),
         )

@@ -74,7 +74,7 @@ def _act(op: str, rid: int, *rest: object) -> str:
 
 
 def _today(turn: Turn) -> date:
-    return turn.now.astimezone(ZoneInfo(turn.services.timezone)).date()
+    return turn.now.astimezone(ZoneInfo(turn.timezone)).date()
 
 
 async def _load(turn: Turn, rid: Any) -> Ctx | None:
@@ -97,7 +97,7 @@ def _mine(turn: Turn, ctx: Ctx) -> bool:
 
 
 def _render(turn: Turn, label: Msg) -> str:
-    return turn.services.catalogs.render(label, turn.locale, turn.services.timezone)
+    return turn.services.catalogs.render(label, turn.locale, turn.timezone)
 
 
 # --------------------------------------------------------------------------- starting

@@ -6,6 +6,7 @@ from handlers.core import Router, Turn
 from handlers.events import Button, EventKind
 from locales import Msg
 from storage.models import Role
+from storage.programs import STAFF_ROLES
 
 router = Router()
 
@@ -31,6 +32,8 @@ async def help_(turn: Turn) -> None:
         sections.remove(Msg("help.member"))  # the representative's lines already say it
     if Msg("help.admin") in sections and Msg("help.recinto") in sections:
         sections.remove(Msg("help.recinto"))
+    if len(turn.standing.programs_with(STAFF_ROLES)) > 1:
+        sections.append(Msg("help.programs"))
     turn.say("help.intro", sections=sections)
 
 

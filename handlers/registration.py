@@ -47,7 +47,7 @@ def _is_admin(turn: Turn) -> bool:
 async def start(turn: Turn) -> None:
     code = (turn.event.args or "").strip()
     if _is_admin(turn):
-        await people.grant(turn.session, turn.person, Role.GESTORA, None, turn.now)
+        await people.grant_everywhere(turn.session, turn.person, Role.GESTORA, turn.now)
     if turn.person.consent_at is None:
         turn.go(FLOW, "consent", code=code or turn.data("code"))
         _show_consent(turn)

@@ -12,9 +12,8 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -39,7 +38,7 @@ from storage.models import (
     Rsvp,
     RsvpAnswer,
 )
-from storage.program_templates import ProgramTemplate, Reminders, load_template
+from storage.program_templates import Reminders, program_template
 
 log = logging.getLogger(__name__)
 
@@ -65,18 +64,14 @@ class Notice:
     # Notices of one group say the same thing at different times (the evening before, two
     # hours before): when several are due at once, after downtime, only the latest is sent.
     group: str | None = None
+    zone: str | None = None  # its programme's, which its times are shown in
 
     def makes_sense(self, now: datetime) -> bool:
         return self.expires_at is None or now < self.expires_at
 
 
-@lru_cache(maxsize=32)
-def _template(key: str) -> ProgramTemplate:
-    return load_template(key)
-
-
 def reminders_for(program: Program) -> Reminders:
-    return _template(program.template_key).reminders
+    return program_template(program).reminders
 
 
 def at_local(day: date, at: time, zone: ZoneInfo) -> datetime:
@@ -106,12 +101,14 @@ class Planner:
         for program in (await self.s.scalars(select(Program))).all():
             zone = ZoneInfo(program.timezone)
             rem = reminders_for(program)
-            out += await self._meetings(program, zone, rem, start, end)
-            out += await self._pickups(program, zone, rem, start, end)
-            out += await self._milestones(program, zone, rem, start, end)
-            out += await self._digests(program, zone, rem, start, end)
-            out += await self._nudges(program, zone, rem, start, end)
-        return [n for n in out if start < n.fire_at <= end]
+            found = await self._meetings(program, zone, rem, start, end)
+            found += await self._pickups(program, zone, rem, start, end)
+            found += await self._milestones(program, zone, rem, start, end)
+            found += await self._digests(program, zone, rem, start, end)
+            found += await self._nudges(program, zone, rem, start, end)
+            out += [replace(n, zone=program.timezone) for n in found
+                    if start < n.fire_at <= end]
+        return out
 
     async def due(self, now: datetime) -> list[Notice]:
         return await self.window(now - LOOKBACK, now)

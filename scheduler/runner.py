@@ -103,6 +103,7 @@ class NoticeScheduler:
                 new_id = await outbox.enqueue_for_person(
                     s, n.person_id, payload, key=n.key, kind=n.kind, now=now,
                     expires_at=n.expires_at, urgent=n.urgent, essential=n.essential,
+                    zone=n.zone,
                 )
                 if new_id is not None:
                     queued.append(n)

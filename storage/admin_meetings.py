@@ -16,7 +16,6 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
@@ -40,7 +39,7 @@ from storage.models import (
     Rsvp,
     RsvpAnswer,
 )
-from storage.program_templates import ProgramTemplate, add_months, load_template
+from storage.program_templates import add_months, program_template
 
 PLACE_MAX = 200  # Meeting.place
 AGENDA_MAX = 1500  # what an invitation shows in full
@@ -52,11 +51,6 @@ LAST = -1  # "the last Tuesday" of a month, for a first date in its fifth week
 INVITE_MEMBERS = "members"
 INVITE_EVERYONE = "everyone"
 INVITE_TARGETS = (INVITE_MEMBERS, INVITE_EVERYONE)
-
-
-@lru_cache(maxsize=32)
-def template_of(key: str) -> ProgramTemplate:
-    return load_template(key)
 
 
 # --- local dates and times ------------------------------------------------------------------
@@ -113,7 +107,7 @@ def series_days(first: date, every_months: int, until: date,
 
 def program_end(program: Program) -> date:
     try:
-        return template_of(program.template_key).end_date(program.start_date)
+        return program_template(program).end_date(program.start_date)
     except (FileNotFoundError, ValueError):
         return add_months(program.start_date, 12)
 
@@ -132,7 +126,7 @@ class MeetingError(ValueError):
 def meeting_kinds(program: Program, body: Body | None = None) -> list[str]:
     """The template's meeting kinds, those of the body (or with no body) first."""
     try:
-        kinds = template_of(program.template_key).meeting_kinds
+        kinds = program_template(program).meeting_kinds
     except (FileNotFoundError, ValueError):
         return []
     want = body.kind if body else None
@@ -624,7 +618,9 @@ async def grant_role(session: AsyncSession, person: Person, role: str, program: 
         raise RoleError("erased")
     if role in BODY_OF_ROLE:
         await _membership(session, program.id, role, person, now, join=True)
-    if person.program_id is None and role not in ADMIN_ROLES:
+    if person.program_id is None:
+        # Their programme from now on; a gestora's too, now that roles are per programme
+        # (else she would show up as not linked to any, in every programme's picker).
         person.program_id = program.id
     if any(g.role == role and _counts_here(g, program.id) for g in person.roles):
         await session.flush()

@@ -12,7 +12,6 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, func, select
@@ -20,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import outbox
 from storage.models import DeliveryDay, Family, Pickup, PickupMode, PickupStatus, Program
-from storage.program_templates import ProgramTemplate, TemplateError, load_template
+from storage.program_templates import TemplateError, program_template
 
 POLICIES = ("all_at_once", "before_each")
 SETTINGS_KEY = "pickup_policy"
@@ -50,14 +49,9 @@ class DeliveryError(Exception):
 # --- the notice policy ----------------------------------------------------------------
 
 
-@lru_cache(maxsize=32)
-def _template(key: str) -> ProgramTemplate:
-    return load_template(key)
-
-
 def template_policy(program: Program) -> str:
     try:
-        return _template(program.template_key).reminders.pickup.policy
+        return program_template(program).reminders.pickup.policy
     except (TemplateError, KeyError, ValueError):
         return DEFAULT_POLICY
 
@@ -71,7 +65,7 @@ def pickup_policy(program: Program) -> str:
 
 def pickup_days_before(program: Program) -> int:
     try:
-        return _template(program.template_key).reminders.pickup.days_before
+        return program_template(program).reminders.pickup.days_before
     except (TemplateError, KeyError, ValueError):
         return 2
 

@@ -55,7 +55,7 @@ from storage.models import (
     Representative,
     Rsvp,
 )
-from storage.program_templates import ProgramTemplate, TemplateError, add_months, load_template
+from storage.program_templates import ProgramTemplate, TemplateError, add_months, program_template
 
 __all__ = [
     "CHART_SIZE",
@@ -246,7 +246,7 @@ def _place(place: str | None, address: str | None) -> str:
 
 def _template(program: Program) -> ProgramTemplate | None:
     try:
-        return load_template(program.template_key)
+        return program_template(program)
     except TemplateError:
         return None
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from functools import lru_cache
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,7 +21,7 @@ from storage.models import (
     Rsvp,
     RsvpAnswer,
 )
-from storage.program_templates import ProgramTemplate, load_template, localized_text
+from storage.program_templates import localized_text, program_template
 
 # Letters and digits nobody confuses when reading them off a whiteboard or a phone:
 # no 0/O/D/Q, 1/I/L, 2/Z, 5/S, 6/G, 8/B, U/V.
@@ -33,16 +32,10 @@ CHECKIN_OPENS_BEFORE = timedelta(hours=1)
 CHECKIN_CLOSES_WITHOUT_END = timedelta(hours=3)
 
 
-@lru_cache(maxsize=32)
-def _template(key: str) -> ProgramTemplate:
-    # Shipped templates do not change while Convoca runs; parsing the YAML per message would.
-    return load_template(key)
-
-
 def kind_names(program: Program, kind: str) -> dict[str, str]:
     """The kind's name in every language the programme template gives."""
     try:
-        return dict(_template(program.template_key).meeting_kind(kind).name)
+        return dict(program_template(program).meeting_kind(kind).name)
     except (KeyError, ValueError):
         return {"es": kind}
 
@@ -55,7 +48,7 @@ def meeting_kind_name(program: Program, kind: str, locale: str) -> str:
 def body_names(program: Program, body: Body) -> dict[str, str]:
     """The body's name in every language, unless the gestora renamed it: then her words."""
     try:
-        names = dict(_template(program.template_key).body(body.kind).name)
+        names = dict(program_template(program).body(body.kind).name)
     except (KeyError, ValueError):
         return {"es": body.name}
     return names if body.name == names.get("es") else {"es": body.name}

@@ -140,6 +140,9 @@ class Program(Base):
     template_key: Mapped[str] = mapped_column(String(64))
     start_date: Mapped[date] = mapped_column(Date)
     timezone: Mapped[str] = mapped_column(String(64), default="America/Santiago")
+    # The validated template as it was when the programme was made (JSON text): the
+    # programme reads its stages, kinds and reminders from here, never from the file again.
+    template: Mapped[str | None] = mapped_column(Text)
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime]
 
@@ -175,6 +178,10 @@ class Person(Base):
     __tablename__ = "people"
     id: Mapped[int] = mapped_column(primary_key=True)
     program_id: Mapped[int | None] = _fk("programs.id", ondelete="SET NULL", index=True)
+    # The programme someone with roles in several chose to work on (/programa). Only one
+    # where they still hold a role counts, so it needs no foreign key (adding one would
+    # make SQLite rebuild the people table, whose dependants cascade).
+    chosen_program_id: Mapped[int | None] = mapped_column(Integer)
     name: Mapped[str | None] = mapped_column(String(200))
     phone: Mapped[str | None] = mapped_column(String(20), index=True)  # E.164
     email: Mapped[str | None] = mapped_column(String(200))

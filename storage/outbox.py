@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import programs
 from storage.models import OutboxMessage, OutboxStatus, Person, Worker
 
 
@@ -27,6 +28,7 @@ class Envelope:
     address: str
     payload: dict[str, Any]
     locale: str | None
+    zone: str | None = None  # the programme's time zone, kept in the payload unless it has one
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,12 @@ def _mark_sent_row(dialect: str) -> Any:
 
 _BUILDERS = {"insert": _insert_row, "mark_sent": _mark_sent_row}
 
+ZONE = "tz"  # the payload's key for the zone its times are shown in
+
+
+def _with_zone(payload: dict[str, Any], zone: str | None) -> dict[str, Any]:
+    return {**payload, ZONE: zone} if zone and not payload.get(ZONE) and payload else payload
+
 
 def row_values(envelope: Envelope, *, key: str, kind: str, now: datetime,
                not_before: datetime | None = None, expires_at: datetime | None = None,
@@ -80,7 +88,7 @@ def row_values(envelope: Envelope, *, key: str, kind: str, now: datetime,
         channel=envelope.channel,
         address=envelope.address,
         kind=kind,
-        payload=envelope.payload,
+        payload=_with_zone(envelope.payload, envelope.zone),
         locale=envelope.locale,
         urgent=urgent,
         status=status,
@@ -392,10 +400,14 @@ async def enqueue_for_person(
     urgent: bool = False,
     status: str = OutboxStatus.PENDING,
     reason: str | None = None,
+    zone: str | None = None,
 ) -> int | None:
     """Queue a notice for a person at the channel they last used. Nothing is queued for
     someone erased, unreachable, not linked to any chat, or (unless the notice is essential)
-    who asked with /stop for no more notices. Returns the new row's id, if any."""
+    who asked with /stop for no more notices. Returns the new row's id, if any.
+
+    Its times are shown in ``zone`` (the programme the notice is about), else in the zone
+    of the person's own programme."""
     from storage.models import ChannelAddress
 
     person = await session.get(Person, person_id)
@@ -411,7 +423,9 @@ async def enqueue_for_person(
     )
     if addr is None:
         return None
-    env = Envelope(person_id, addr.channel, addr.address, payload, person.locale)
+    if payload and not zone and not payload.get(ZONE):
+        zone = await programs.zone_of_person(session, person)
+    env = Envelope(person_id, addr.channel, addr.address, payload, person.locale, zone)
     return await enqueue(
         session, env, key=key, kind=kind, now=now, not_before=not_before,
         expires_at=expires_at, batch=batch, urgent=urgent, status=status, reason=reason,

@@ -17,6 +17,7 @@ from storage.models import (
     Conversation,
     Person,
     ProcessedUpdate,
+    Program,
     RoleGrant,
 )
 
@@ -114,6 +115,17 @@ async def grant(
     )
     await session.flush()
     return True
+
+
+async def grant_everywhere(session: AsyncSession, person: Person, role: str, now: datetime
+                           ) -> bool:
+    """The role in every programme there is (an administrator named in ADMIN_TELEGRAM_IDS);
+    with none yet, a grant the first programme made takes."""
+    ids = (await session.scalars(select(Program.id).order_by(Program.id))).all()
+    changed = False
+    for program_id in ids or [None]:
+        changed = await grant(session, person, role, program_id, now) or changed
+    return changed
 
 
 async def by_phone(session: AsyncSession, phone: str) -> list[Person]:

@@ -14,11 +14,13 @@ so every deadline in a template follows one convention.
 """
 
 import calendar
+import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from os import PathLike
 from pathlib import Path
 from types import MappingProxyType
@@ -32,6 +34,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     StringConstraints,
     ValidationError,
     field_validator,
@@ -65,6 +68,9 @@ __all__ = [
     "load_template",
     "localized_text",
     "parse_template",
+    "program_template",
+    "stored_template",
+    "template_to_store",
 ]
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -189,7 +195,9 @@ def _parse_clock(value: Any) -> Any:
     return time(int(match[1]), int(match[2]))
 
 
-ClockTime = Annotated[time, BeforeValidator(_parse_clock)]
+# Written back as "HH:MM", so a template dumped to JSON (what a programme keeps) reads again.
+ClockTime = Annotated[time, BeforeValidator(_parse_clock),
+                      PlainSerializer(lambda t: t.strftime("%H:%M"), when_used="json")]
 
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 
@@ -771,3 +779,26 @@ def load_template(key: str | PathLike[str]) -> ProgramTemplate:
             source, [("key", f"'{template.key}' must match the file name '{path.stem}'")]
         )
     return template
+
+
+# --------------------------------------------------------------------------- kept by a programme
+
+
+def template_to_store(template: ProgramTemplate) -> str:
+    """The validated template as a programme keeps it (canonical JSON text), so that the
+    programme never again depends on the file it was made from."""
+    return json.dumps(template.model_dump(mode="json"), ensure_ascii=False, sort_keys=True)
+
+
+@lru_cache(maxsize=64)
+def stored_template(text: str) -> ProgramTemplate:
+    # Validating a template takes milliseconds and a programme's never changes: once each.
+    return parse_template(json.loads(text), "<programme's template>")
+
+
+def program_template(program: Any) -> ProgramTemplate:
+    """The template of a programme (anything with ``template`` and ``template_key``): the
+    content it kept when it was created; the shipped template of its key only for a row
+    made before programmes kept theirs and whose template was not shipped then."""
+    kept = getattr(program, "template", None)
+    return stored_template(kept) if kept else load_template(program.template_key)

@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
+from os import PathLike
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from storage.models import Body, Milestone, Program
-from storage.program_templates import ProgramTemplate, load_template
+from storage.models import Body, Milestone, Person, Program, Role, RoleGrant
+from storage.program_templates import ProgramTemplate, load_template, template_to_store
 
 
 async def create(
-    session: AsyncSession, *, template: str | ProgramTemplate, start: date, name: str,
-    now: datetime,
+    session: AsyncSession, *, template: str | PathLike[str] | ProgramTemplate, start: date,
+    name: str, now: datetime,
 ) -> Program:
-    tpl = load_template(template) if isinstance(template, str) else template
+    tpl = template if isinstance(template, ProgramTemplate) else load_template(template)
     program = Program(
-        name=name, template_key=tpl.key, start_date=start, timezone=tpl.timezone, settings={},
-        created_at=now,
+        name=name, template_key=tpl.key, start_date=start, timezone=tpl.timezone,
+        template=template_to_store(tpl), settings={}, created_at=now,
     )
     program.milestones = [
         Milestone(
@@ -36,6 +39,12 @@ async def create(
             Body(program_id=program.id, kind=body.key, name=body.name["es"],
                  cadence_months=body.cadence_months)
         )
+    if await session.scalar(select(func.count()).select_from(Program)) == 1:
+        # Roles given before there was any programme (an administrator added first) are
+        # roles in the first one.
+        await session.execute(update(RoleGrant).where(RoleGrant.program_id.is_(None))
+                              .values(program_id=program.id)
+                              .execution_options(synchronize_session=False))
     await session.flush()
     return program
 
@@ -57,3 +66,102 @@ async def bodies(session: AsyncSession, program_id: int) -> list[Body]:
     return list(
         (await session.scalars(select(Body).where(Body.program_id == program_id))).all()
     )
+
+
+# --- where a person stands: roles by programme, and the programme they work on ----------------
+
+STAFF_ROLES = frozenset({Role.GESTORA, Role.COORDINADORA, Role.RECINTO})
+
+
+class Choose:
+    """The answer when someone holds the roles asked for in several programmes and has not
+    chosen one of them: they are asked which."""
+
+    def __init__(self, program_ids: list[int]) -> None:
+        self.program_ids = program_ids
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A person's roles in each programme and the programme they chose to work on.
+
+    A grant made while no programme existed (``program_id`` empty: the first programme made
+    takes it) counts in every programme there is, and, while there is none, ``anywhere``."""
+
+    held: Mapping[int, frozenset[str]] = field(default_factory=dict)
+    anywhere: frozenset[str] = frozenset()
+    chosen: int | None = None
+    own: int | None = None  # the programme the person belongs to (their family, their body)
+    names: Mapping[int, str] = field(default_factory=dict)  # when there are several to tell
+
+    def roles_in(self, program_id: int | None) -> frozenset[str]:
+        if program_id is None:
+            return self.anywhere
+        return self.held.get(program_id, frozenset()) | self.anywhere
+
+    def programs_with(self, roles: Iterable[str]) -> list[int]:
+        wanted = frozenset(roles)
+        return sorted(p for p, held in self.held.items() if held & wanted)
+
+    def acting(self, roles: Iterable[str] = STAFF_ROLES) -> int | Choose | None:
+        """The programme this person works on with these roles: the one they chose, else the
+        only one where they hold them; ``Choose`` when there are several to pick from."""
+        ids = self.programs_with(roles)
+        if self.chosen in ids:
+            return self.chosen
+        if len(ids) == 1:
+            return ids[0]
+        return Choose(ids) if ids else None
+
+    def home(self) -> int | None:
+        """The programme whose clock this person reads: the one they chose, else their own,
+        else the only one they hold a role in."""
+        if self.chosen is not None and self.chosen in self.held:
+            return self.chosen
+        if self.own is not None:
+            return self.own
+        ids = sorted(self.held)
+        return ids[0] if len(ids) == 1 else None
+
+
+async def standing(session: AsyncSession, person: Person) -> Standing:
+    """From the roles already loaded with the person; the programmes are read only for a
+    grant that counts in all of them."""
+    held: dict[int, set[str]] = {}
+    anywhere = {g.role for g in person.roles if g.program_id is None}
+    for g in person.roles:
+        if g.program_id is not None:
+            held.setdefault(g.program_id, set()).add(g.role)
+    if anywhere:
+        for pid in (await session.scalars(select(Program.id))).all():
+            held.setdefault(pid, set()).update(anywhere)
+    names: dict[int, str] = {}
+    teams = [p for p, roles in held.items() if roles & STAFF_ROLES]
+    if len(teams) > 1:  # to ask which one, or to say which one they are in
+        names = dict((await session.execute(
+            select(Program.id, Program.name).where(Program.id.in_(teams)))).all())
+    return Standing({p: frozenset(r) for p, r in held.items()}, frozenset(anywhere),
+                    person.chosen_program_id, person.program_id, names)
+
+
+async def zone_of(session: AsyncSession, program_id: int | None) -> str | None:
+    """A programme's time zone, read once per unit of work."""
+    if program_id is None:
+        return None
+    zones = session.info.setdefault("program_zones", {})
+    if program_id not in zones:
+        zones[program_id] = await session.scalar(
+            select(Program.timezone).where(Program.id == program_id))
+    return zones[program_id]
+
+
+async def zone_of_person(session: AsyncSession, person: Person) -> str | None:
+    """The zone of a person's programme when their roles are not at hand (a notice for
+    them): the one they chose, else their own, else the only one they hold a role in."""
+    program_id = person.chosen_program_id or person.program_id
+    if program_id is None:
+        ids = set((await session.scalars(
+            select(RoleGrant.program_id).where(RoleGrant.person_id == person.id,
+                                               RoleGrant.program_id.is_not(None)))).all())
+        program_id = ids.pop() if len(ids) == 1 else None
+    return await zone_of(session, program_id)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, func, select
@@ -28,7 +27,7 @@ from storage.models import (
     OrganizationInvitation,
     Program,
 )
-from storage.program_templates import ProgramTemplate, TemplateError, load_template
+from storage.program_templates import ProgramTemplate, TemplateError, program_template
 
 FICHA_FORM_KEY = "ficha_interes"
 
@@ -121,10 +120,9 @@ class StageStatus:
         return sum(1 for m in self.milestones if m.done)
 
 
-@lru_cache(maxsize=32)
-def _template(key: str) -> ProgramTemplate | None:
+def _template(program: Program) -> ProgramTemplate | None:
     try:
-        return load_template(key)
+        return program_template(program)
     except TemplateError:
         return None
 
@@ -205,7 +203,7 @@ async def stage_status(session: AsyncSession, program_id: int, today: date
     program = await session.get(Program, program_id)
     if program is None:
         raise LookupError(f"no programme {program_id}")
-    tpl = _template(program.template_key)
+    tpl = _template(program)
     milestones = (await session.scalars(
         select(Milestone).where(Milestone.program_id == program_id)
         .order_by(Milestone.stage, Milestone.starts, Milestone.due, Milestone.key))).all()

@@ -69,10 +69,12 @@ class CoreHarness:
         out = []
         for row in rows:
             o = Outgoing.from_json(row.payload)
-            text = cat.render(o.text, row.locale, tz) if o.text else ""
+            zone = o.zone or tz  # as the channels do
+            text = cat.render(o.text, row.locale, zone) if o.text else ""
             buttons = []
             if row.person_id is not None:
-                buttons = [(cat.render(b.label, row.locale, tz), codec.pack(row.person_id, b.action))
+                buttons = [(cat.render(b.label, row.locale, zone),
+                            codec.pack(row.person_id, b.action))
                            for line in o.buttons for b in line]
             out.append(Reply(text, buttons, o.ask_contact is not None,
                              o.attachment.filename if o.attachment else None, o))

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from bot.app import StartupError, build_app, open_database
 from bot.cli import main
 from storage import db
-from storage.models import Base, Milestone, Person, Program, RoleGrant
+from storage.models import Base, ChannelAddress, Milestone, Person, Program, RoleGrant
 
 
 async def test_migrations_produce_exactly_the_models(any_db_url: str) -> None:
@@ -25,6 +25,43 @@ async def test_migrations_produce_exactly_the_models(any_db_url: str) -> None:
     await engine.dispose()
     assert changes == []
     assert await db.pending_migrations(db.create_engine(any_db_url)) == []
+
+
+async def test_migration_keeps_templates_and_gives_roles_their_programme(any_db_url: str
+                                                                         ) -> None:
+    """Programmes made before they kept their template get their shipped one's content;
+    a role given with no programme becomes the role in each programme there is."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    from storage.program_templates import load_template, stored_template
+
+    engine = db.create_engine(any_db_url)
+    await db.upgrade(engine, "0003")
+    at = datetime(2026, 3, 2, 12, 0, tzinfo=UTC).replace(tzinfo=None)
+    async with engine.begin() as conn:
+        for pid, key in ((1, "ecomercado-15m"), (2, "hecho-a-mano")):
+            await conn.execute(text(
+                "INSERT INTO programs (id, name, template_key, start_date, timezone, settings, "
+                "created_at) VALUES (:id, :name, :key, '2026-03-02', 'America/Santiago', '{}', "
+                ":at)"), {"id": pid, "name": f"P{pid}", "key": key, "at": at})
+        await conn.execute(text("INSERT INTO people (id, reachable, created_at) "
+                                "VALUES (1, true, :at), (2, true, :at)"), {"at": at})
+        await conn.execute(text(
+            "INSERT INTO role_grants (person_id, program_id, role, granted_at) VALUES "
+            "(1, NULL, 'gestora', :at), (2, 2, 'gestora', :at), (2, NULL, 'gestora', :at)"),
+            {"at": at})
+    await db.upgrade(engine)
+    async with db.session_factory(engine)() as s:
+        kept = dict((await s.execute(select(Program.id, Program.template))).all())
+        grants = sorted((g.person_id, g.program_id, g.role)
+                        for g in await s.scalars(select(RoleGrant)))
+    await engine.dispose()
+    assert stored_template(kept[1]) == load_template("ecomercado-15m")
+    assert kept[2] is None  # its file was never kept: read by its key, as before
+    assert grants == [(1, 1, "gestora"), (1, 2, "gestora"), (2, 1, "gestora"),
+                      (2, 2, "gestora")]
 
 
 async def test_postgres_is_not_migrated_behind_the_operators_back(postgres_url: str) -> None:
@@ -85,8 +122,96 @@ def test_admin_add_grants_the_role_once(cli_env: str, capsys: pytest.CaptureFixt
     assert main(["admin", "add", "123456789"]) == 0
     assert main(["admin", "add", "123456789"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out == ["Listo: 123456789 ahora tiene el rol gestora.",
-                   "123456789 ya tenía el rol gestora."]
+    assert out == [
+        "Listo: 123456789 tendrá el rol «Gestora comunitaria» en el primer programa que crees "
+        "(convoca program create).",
+        "123456789 ya tenía el rol «Gestora comunitaria»: lo tendrá en el primer programa que "
+        "crees."]
+
+
+async def _grants(url: str) -> list[tuple[str, str, int | None]]:
+    engine = db.create_engine(url)
+    async with db.session_factory(engine)() as s:
+        rows = (await s.execute(
+            select(ChannelAddress.address, RoleGrant.role, RoleGrant.program_id)
+            .join(RoleGrant, RoleGrant.person_id == ChannelAddress.person_id)
+            .order_by(RoleGrant.id))).all()
+    await engine.dispose()
+    return [tuple(r) for r in rows]
+
+
+def test_admin_add_gives_the_role_in_one_programme(cli_env: str,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    import asyncio
+
+    assert main(["admin", "add", "11"]) == 0  # before any programme: the first one takes it
+    for name in ("Eco Lota", "Eco Tomé"):
+        assert main(["program", "create", "--template", "ecomercado-10m", "--start",
+                     "2026-03-02", "--name", name]) == 0
+    capsys.readouterr()
+    # With two programmes, which one is never guessed.
+    assert main(["admin", "add", "22"]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "convoca: Hay varios programas: di en cuál con --program.",
+        "  --program 1: Eco Lota", "  --program 2: Eco Tomé"]
+    assert main(["admin", "add", "22", "--program", "3"]) == 1
+    assert "No hay un programa 3." in capsys.readouterr().err
+    assert main(["admin", "add", "22", "--program", "2", "--role", "coordinadora"]) == 0
+    assert capsys.readouterr().out == (
+        "Listo: 22 ahora tiene el rol «Coordinadora» en «Eco Tomé».\n")
+    assert main(["role", "grant", "1", "recinto"]) == 1  # the same for `convoca role`
+    assert "Hay varios programas" in capsys.readouterr().err
+    assert asyncio.run(_grants(cli_env)) == [("11", "gestora", 1), ("22", "coordinadora", 2)]
+
+
+def test_a_programme_made_from_a_template_file_outlives_the_file(
+        cli_env: str, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`program create --template /path/x.yaml` keeps the template's content: with the file
+    gone the scheduler, `convoca status` and /etapas go on working."""
+    import asyncio
+    from datetime import UTC, date, datetime, time, timedelta
+    from zoneinfo import ZoneInfo
+
+    from test_program_templates import RURAL
+
+    path = tmp_path / "plantillas" / "infraestructura-rural.yaml"
+    path.parent.mkdir()
+    path.write_text(RURAL, encoding="utf-8")
+    start = date.today() - timedelta(days=20)
+    assert main(["admin", "add", "42"]) == 0
+    assert main(["program", "create", "--template", str(path), "--start", start.isoformat(),
+                 "--name", "Rural Ñuble"]) == 0
+    path.unlink()
+    capsys.readouterr()
+
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "Próximos avisos:" in out and "weekly_digest" in out, out
+
+    async def in_chat_and_scheduler() -> None:
+        from core_harness import CoreHarness
+
+        from bot.app import notice_scheduler
+        from bot.config import load_settings
+        from storage.clock import ManualClock
+
+        monday = start + timedelta(days=(7 - start.weekday()) % 7)
+        zone = ZoneInfo("America/Santiago")
+        clock = ManualClock(datetime.combine(monday, time(9, 30), zone).astimezone(UTC))
+        app = await build_app(load_settings(_env_file=None), clock=clock)
+        try:
+            core = CoreHarness(app)
+            await core.text("42", "/start")
+            *_, ready = await core.press("42", "✅ Sí, acepto")
+            assert ready.text.startswith("Todo listo."), ready.text
+            [stage] = await core.text("42", "/etapas")
+            assert stage.text.startswith("🗂 Etapa 1 de 4: Instalación del programa"), stage.text
+            result = await notice_scheduler(app).tick()
+            assert [n.kind for n in result.queued] == ["weekly_digest"]
+        finally:
+            await app.close()
+
+    asyncio.run(in_chat_and_scheduler())
 
 
 async def _rows(url: str, model: type) -> list:

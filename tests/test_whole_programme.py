@@ -162,7 +162,7 @@ async def setting_up(p: Programme, capsys: pytest.CaptureFixture[str]) -> None:
     printed = capsys.readouterr().out
     [program] = await rows(r, Program)
     assert f"Programa {program.id} creado: {PROGRAMME}" in printed
-    assert f"Listo: {GESTORA} ahora tiene el rol gestora." in printed
+    assert f"Listo: {GESTORA} ahora tiene el rol «Gestora comunitaria» en «{PROGRAMME}»." in printed
     assert (program.template_key, program.start_date, program.start_date.weekday()) == (
         "ecomercado-15m", date(2026, 3, 2), 0)
     assert await count(r, Milestone) == 17

@@ -1,23 +1,28 @@
 """The team's tools in chat: `/panel` opens a menu of sections, each allowed to some roles.
 
 Sections live in their own modules and register here; every admin button and flow goes
-through `guard`, which refuses everyone else politely and logs the attempt."""
+through `guard`, which refuses everyone else politely and logs the attempt.
+
+Roles are held per programme. A team member works on one programme at a time: the only
+one where they are on the team, or the one they chose (`/programa`, or the buttons the
+panel shows) when they are on the team of several. Every section works on that one, and
+only with the roles held there."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
 from handlers.core import Router, Turn
 from handlers.events import Button
-from locales import Msg
+from locales import Msg, Raw
 from storage.models import Program, Role
+from storage.programs import STAFF_ROLES, Choose
 
 ADMIN = frozenset({Role.GESTORA, Role.COORDINADORA})
-STAFF = ADMIN | {Role.RECINTO}
+STAFF = STAFF_ROLES
 PREFIX = "adm"
+CHOOSE = "prg"  # the buttons that choose the programme to work on: prg:<id>
 
 router = Router()
 
@@ -67,8 +72,17 @@ class Verbs(dict[str, Handler]):
         await handler(turn, args)
 
 
-def roles_of(turn: Turn) -> set[str]:
-    return {g.role for g in turn.person.roles}
+def acting_program(turn: Turn) -> int | Choose | None:
+    """The programme this team member works on now (see the module's docstring)."""
+    return turn.standing.acting(STAFF)
+
+
+def roles_of(turn: Turn) -> frozenset[str]:
+    """The person's roles in the programme they work on (all of them while none exists)."""
+    acting = acting_program(turn)
+    if isinstance(acting, Choose):
+        return frozenset()
+    return turn.standing.roles_in(acting)
 
 
 def allowed(turn: Turn, roles: frozenset[str]) -> bool:
@@ -76,19 +90,79 @@ def allowed(turn: Turn, roles: frozenset[str]) -> bool:
 
 
 def guard(turn: Turn, roles: frozenset[str] = ADMIN, what: str = "") -> bool:
-    """True when the person may do this; otherwise a polite refusal and a log entry."""
+    """True when the person may do this in the programme they work on; otherwise a polite
+    refusal and a log entry, or, on the team of several programmes without having chosen
+    one, the question which."""
     if allowed(turn, roles):
         return True
+    acting = acting_program(turn)
+    if isinstance(acting, Choose) and turn.person.consent_at is not None and any(
+            turn.standing.roles_in(p) & roles for p in acting.program_ids):
+        turn.go(None)
+        ask_program(turn)
+        return False
     turn.audit("admin_refused", what=what or turn.action or turn.event.command or "")
+    if isinstance(acting, int) and turn.person.consent_at is not None and any(
+            turn.standing.roles_in(p) & roles for p in turn.standing.held):
+        # They hold it in another of their programmes: say where they are and how to move.
+        turn.say("admin.refused_here", program=Raw(turn.standing.names.get(acting, "")))
+        return False
     turn.say("admin.refused")
     return False
 
 
 async def current_program(turn: Turn) -> Program | None:
-    """The programme this person works on: their own, or the newest for global admins."""
-    if turn.person.program_id is not None:
-        return await turn.session.get(Program, turn.person.program_id)
-    return await turn.session.scalar(select(Program).order_by(Program.id.desc()).limit(1))
+    """The programme this person works on; its zone is the one this turn's times are in."""
+    acting = acting_program(turn)
+    if not isinstance(acting, int):
+        return None
+    program = await turn.session.get(Program, acting)
+    if program is not None:
+        turn.show_times_in(program.timezone)
+    return program
+
+
+def ask_program(turn: Turn, key: str = "admin.choose_program") -> None:
+    """Which programme to work on: one button each, the current one marked."""
+    st = turn.standing
+    current = acting_program(turn)
+    turn.say(key, buttons=[
+        [Button(Msg("admin.program_current" if pid == current else "admin.program_other",
+                    {"name": Raw(st.names.get(pid, str(pid)))}), f"{CHOOSE}:{pid}")]
+        for pid in st.programs_with(STAFF)
+    ])
+
+
+@router.command("programa", "program")
+async def programa(turn: Turn) -> None:
+    if not guard(turn, STAFF, "programa"):
+        return
+    if len(turn.standing.programs_with(STAFF)) < 2:
+        program = await current_program(turn)
+        if program is None:
+            turn.say("adm_stages.no_program")
+        else:
+            turn.say("admin.only_program", program=Raw(program.name))
+        return
+    ask_program(turn, "admin.which_program")
+
+
+@router.on_action(CHOOSE)
+async def choose_program(turn: Turn) -> None:
+    chosen = (turn.action or "").partition(":")[2]
+    if turn.person.consent_at is None or not chosen.isdigit() \
+            or int(chosen) not in turn.standing.programs_with(STAFF):
+        # A button from before a role was taken away, or not from this person at all.
+        turn.audit("admin_refused", what=f"{CHOOSE}:{chosen}")
+        turn.say("admin.refused")
+        return
+    turn.person.chosen_program_id = int(chosen)
+    turn.audit("program_chosen", "program", int(chosen))
+    await turn.place()
+    program = await current_program(turn)
+    turn.go(None)
+    turn.say("admin.program_chosen", program=Raw(program.name if program else chosen),
+             buttons=menu_buttons(turn))
 
 
 def action(section_key: str, *parts: object) -> str:
@@ -102,7 +176,10 @@ def back_to_panel() -> Button:
 def menu_buttons(turn: Turn) -> list[list[Button]]:
     mine = roles_of(turn)
     visible = sorted((s for s in SECTIONS.values() if s.roles & mine), key=lambda s: s.order)
-    return [[Button(Msg(s.label), action(s.key))] for s in visible]
+    rows = [[Button(Msg(s.label), action(s.key))] for s in visible]
+    if len(turn.standing.programs_with(STAFF)) > 1:
+        rows.append([Button(Msg("admin.change_program"), action("program"))])
+    return rows
 
 
 @router.command("panel")
@@ -110,6 +187,11 @@ async def panel(turn: Turn) -> None:
     if not guard(turn, STAFF, "panel"):
         return
     turn.go(None)
+    if len(turn.standing.programs_with(STAFF)) > 1:
+        program = await current_program(turn)
+        turn.say("admin.panel_of", program=Raw(program.name if program else ""),
+                 buttons=menu_buttons(turn))
+        return
     turn.say("admin.panel", buttons=menu_buttons(turn))
 
 
@@ -121,6 +203,9 @@ async def on_admin_button(turn: Turn) -> None:
         return
     if parts[0] == "menu":
         await panel(turn)
+        return
+    if parts[0] == "program":
+        await programa(turn)
         return
     sec = SECTIONS.get(parts[0])
     if sec is None:

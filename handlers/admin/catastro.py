@@ -331,7 +331,7 @@ def _fitting(turn: Turn, preview: imports.ImportPreview) -> int:
     cat = turn.services.catalogs
     limit = imports.SUMMARY_LINES
     while limit > 0 and len(cat.render(imports.preview_message(preview, limit), turn.locale,
-                                       turn.services.timezone)) > PREVIEW_CHARS:
+                                       turn.timezone)) > PREVIEW_CHARS:
         limit -= 1
     return limit
 

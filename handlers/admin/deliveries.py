@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
-from handlers.admin import ADMIN, back_to_panel, section
+from handlers.admin import ADMIN, back_to_panel, current_program, section
 from handlers.core import Router, Turn
 from locales import Msg, Raw, When
-from storage.models import OutboxMessage, OutboxStatus, Person
+from storage.models import OutboxMessage, OutboxStatus, Person, RoleGrant
 
 router = Router()  # the section is reached through /panel; nothing else to route
 SHOWN = 10
@@ -20,15 +20,22 @@ TROUBLE = (OutboxStatus.FAILED, OutboxStatus.UNCERTAIN)
 @section("deliveries", "admin.deliveries.label", roles=ADMIN, order=90)
 async def deliveries(turn: Turn, parts: list[str]) -> None:
     since = turn.now - SINCE
+    program = await current_program(turn)
+    # Only the messages to the people of the programme the team member works on.
+    ours = [] if program is None else [OutboxMessage.person_id.in_(
+        select(Person.id).where(or_(
+            Person.program_id == program.id,
+            Person.id.in_(select(RoleGrant.person_id)
+                          .where(RoleGrant.program_id == program.id)))))]
     counts = dict((await turn.session.execute(
         select(OutboxMessage.status, func.count())
-        .where(OutboxMessage.created_at >= since, OutboxMessage.kind != "reply")
+        .where(OutboxMessage.created_at >= since, OutboxMessage.kind != "reply", *ours)
         .group_by(OutboxMessage.status)
     )).all())
     rows = (await turn.session.execute(
         select(OutboxMessage, Person.name)
         .outerjoin(Person, Person.id == OutboxMessage.person_id)
-        .where(OutboxMessage.status.in_(TROUBLE), OutboxMessage.created_at >= since)
+        .where(OutboxMessage.status.in_(TROUBLE), OutboxMessage.created_at >= since, *ours)
         .order_by(OutboxMessage.id.desc())
         .limit(SHOWN)
     )).all()

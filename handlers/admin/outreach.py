@@ -74,12 +74,15 @@ def render(catalogs: Catalogs, out: Outgoing, locale: str | None, tz: str) -> st
 
 
 async def preview_texts(session: AsyncSession, services: Services, recipients: targeting.Recipients,
-                        out: Outgoing, first: str | None = None) -> list[tuple[str, str]]:
-    """(language, text) for every language among the recipients, ``first`` first."""
+                        out: Outgoing, first: str | None = None, *, zone: str | None = None
+                        ) -> list[tuple[str, str]]:
+    """(language, text) for every language among the recipients, ``first`` first; times in
+    ``zone``, the programme's."""
     found = await targeting.locales_of(session, recipients.person_ids)
     langs = {services.catalogs.locale(loc or services.default_locale) for loc in found}
     ordered = sorted(langs, key=lambda loc: (loc != first, loc))
-    return [(loc, render(services.catalogs, out, loc, services.timezone)) for loc in ordered]
+    zone = out.zone or zone or services.timezone
+    return [(loc, render(services.catalogs, out, loc, zone)) for loc in ordered]
 
 
 async def describe(session: AsyncSession, program: Program, target: dict[str, Any]) -> Msg:
@@ -146,7 +149,7 @@ async def queue_broadcast(session: AsyncSession, program: Program, text: str,
     for person_id in recipients.person_ids:
         new_id = await outbox.enqueue_for_person(
             session, person_id, payload, key=f"bc:{batch}:{person_id}", kind="broadcast",
-            now=now, batch=batch)
+            now=now, batch=batch, zone=program.timezone)
         if new_id is not None:
             ids.append(new_id)
     people.audit(session, now, "broadcast_sent", actor_id=author_id, channel=channel,
@@ -580,7 +583,7 @@ async def _preview(turn: Turn, program: Program, target: dict[str, Any]) -> None
                  buttons=[[_cancel()]])
         return
     for loc, text in await preview_texts(turn.session, turn.services, recipients, out,
-                                         first=turn.locale):
+                                         first=turn.locale, zone=turn.zone):
         turn.say("outreach.preview_in", language=Msg(f"lang.name_{loc}"), text=Raw(text))
     turn.go(FLOW, "confirm", target=target)
     turn.say("outreach.lines", lines=[Msg("outreach.confirm_to", {"target": who}),
