@@ -19,9 +19,10 @@ from storage.models import Family, Meeting, Organization, OutboxMessage, OutboxS
 ROOT = Path(__file__).resolve().parents[1]
 
 
-async def test_console_runs_registration_on_the_same_core(settings_for, sqlite_url) -> None:
+async def test_console_runs_registration_on_the_same_core(settings_for, sqlite_url,
+                                                          screen) -> None:
     app = await build_app(settings_for(sqlite_url))
-    out = io.StringIO()
+    out = screen
     await run_console(app, stdin=io.StringIO("/start\n1\n/ayuda\n/salir\n"), out=out)
     await app.close()
     text = out.getvalue()
@@ -32,10 +33,10 @@ async def test_console_runs_registration_on_the_same_core(settings_for, sqlite_u
 
 
 async def test_demo_seeds_a_programme_and_moving_the_clock_fires_reminders(
-    settings_for, tmp_path: Path
+    settings_for, tmp_path: Path, screen
 ) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'demo.sqlite3'}"
-    out = io.StringIO()
+    out = screen
     # María José (person 5) accepts her Grupo Motor invitation; the others never answer.
     script = ("!personas\n!persona 5\n1\n!avanzar 1d\n!avanzar 1d\n!persona 1\n/start\n"
               "!salir\n")
