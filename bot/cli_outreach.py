@@ -27,37 +27,36 @@ YES = ("s", "si", "sí", "y", "yes")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    imp = sub.add_parser("import", help="import organisations or families from CSV/XLSX")
-    imp.add_argument("what", choices=["organizations", "families"])
-    imp.add_argument("file", type=Path)
-    imp.add_argument("--yes", action="store_true", help="import the valid rows without asking")
+    # Help texts are catalog keys (cli.po), translated by bot.cli_words.localize.
+    imp = sub.add_parser("import", help="cli.help.import")
+    imp.add_argument("what", choices=["organizations", "families"], help="cli.help.opt_import_what")
+    imp.add_argument("file", type=Path, help="cli.help.opt_import_file")
+    imp.add_argument("--yes", action="store_true", help="cli.help.opt_import_yes")
     _common(imp)
 
-    codes = sub.add_parser("codes", help="linking codes: listed, or as a PDF of QR cards")
-    codes.add_argument("what", choices=["families", "organizations"])
-    codes.add_argument("--sector", help="only the families of this sector")
-    codes.add_argument("--pdf", type=Path, help="write the printable cards to this file")
-    codes.add_argument("--bot", help="the bot's username (default: asked from Telegram)")
+    codes = sub.add_parser("codes", help="cli.help.codes")
+    codes.add_argument("what", choices=["families", "organizations"], help="cli.help.opt_codes_what")
+    codes.add_argument("--sector", help="cli.help.opt_sector")
+    codes.add_argument("--pdf", type=Path, help="cli.help.opt_codes_pdf")
+    codes.add_argument("--bot", help="cli.help.opt_codes_bot")
     _common(codes)
 
-    bc = sub.add_parser("broadcast", help="send a message to a target through the outbox")
-    bc.add_argument("--target", required=True,
-                    help="body:KIND|ID, organizations[:ID,...], families[:sector=S|mode=M], "
-                         "everyone")
-    bc.add_argument("--text", required=True)
-    bc.add_argument("--yes", action="store_true", help="send without asking")
+    bc = sub.add_parser("broadcast", help="cli.help.broadcast")
+    bc.add_argument("--target", required=True, help="cli.help.opt_target")
+    bc.add_argument("--text", required=True, help="cli.help.opt_broadcast_text")
+    bc.add_argument("--yes", action="store_true", help="cli.help.opt_send_yes")
     _common(bc)
 
-    inv = sub.add_parser("invite", help="invite a target to a meeting")
-    inv.add_argument("meeting_id", type=int)
-    inv.add_argument("--target", required=True)
-    inv.add_argument("--yes", action="store_true", help="send without asking")
+    inv = sub.add_parser("invite", help="cli.help.invite")
+    inv.add_argument("meeting_id", type=int, help="cli.help.opt_meeting_id")
+    inv.add_argument("--target", required=True, help="cli.help.opt_target")
+    inv.add_argument("--yes", action="store_true", help="cli.help.opt_send_yes")
     _common(inv)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--program", type=int, help="programme id (default: the latest)")
-    p.add_argument("--locale", choices=["es", "en"])
+    p.add_argument("--program", type=int, help="cli.help.opt_program")
+    p.add_argument("--locale", choices=["es", "en"], help="cli.help.opt_locale")
 
 
 async def run(app: App, args: argparse.Namespace) -> int | None:

@@ -1,0 +1,213 @@
+"""The command line and the console demo as an operator uses them: nothing but the
+conversation on the screen (the log goes to a file), the README's commands as written, a
+pipe into `head`, timelines read by date, and help in the operator's language."""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from leaks import assert_no_raw_keys
+
+from bot.cli import _parser, main
+
+ROOT = Path(__file__).resolve().parents[1]
+LOG_RECORD = re.compile(r"\b(DEBUG|INFO|WARNING|ERROR)\b|fontTools|Traceback")
+
+
+def convoca_process(*argv: str, **kw) -> subprocess.CompletedProcess[str]:
+    """`convoca ...` as its own process, in the operator's folder and environment."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "bot", *argv], cwd=os.getcwd(), env=env,
+                          text=True, timeout=180, **kw)
+
+
+def create_programme(start: str = "2026-03-02") -> None:
+    assert main(["program", "create", "--template", "ecomercado-15m", "--start", start,
+                 "--name", "Ecomercado Quilpué"]) == 0
+
+
+# --- 1. log records go to the log, not to the screen -----------------------------------------
+
+
+def test_a_pdf_export_prints_what_it_wrote_and_no_log_records(cli_env: str, capsys) -> None:
+    create_programme()
+    capsys.readouterr()
+    proc = convoca_process("export", "organizations", "--format", "pdf", "--out", "orgs.pdf",
+                           capture_output=True)
+    assert proc.returncode == 0, proc.stderr
+    # fpdf's font subsetting logged ~75 INFO lines of fontTools here.
+    assert proc.stderr == ""
+    assert proc.stdout.startswith("Escrito orgs.pdf") and len(proc.stdout.splitlines()) == 1
+    assert Path("orgs.pdf").read_bytes().startswith(b"%PDF")
+
+
+class Terminal:
+    """A person at `convoca run --demo`: types a line once the console asks for one, and
+    presses a button by its label, wherever it is numbered."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.decode = codecs.getincrementaldecoder("utf-8")()
+        self.screen = ""
+
+    async def prompt(self) -> str:
+        chunk = ""
+        while not chunk.endswith("\n> "):
+            data = await asyncio.wait_for(self.proc.stdout.read(4096), 60)
+            assert data, f"the console ended:\n{self.screen + chunk}"
+            chunk += self.decode.decode(data)
+        self.screen += chunk
+        return chunk
+
+    async def type(self, line: str) -> str:
+        self.proc.stdin.write(line.encode() + b"\n")
+        await self.proc.stdin.drain()
+        return await self.prompt()
+
+    async def press(self, answer: str, label: str) -> str:
+        match = re.search(rf"\[(\d+)\] {re.escape(label)}", answer)
+        assert match, f"no button {label!r} in:\n{answer}"
+        return await self.type(match[1])
+
+
+async def test_the_demo_conversation_shows_no_log_records(tmp_path: Path, monkeypatch) -> None:
+    for var in ("DATABASE_URL", "TELEGRAM_BOT_TOKEN", "LOG_FILE", "DEFAULT_LOCALE"):
+        monkeypatch.delenv(var, raising=False)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", "--demo", cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        you = Terminal(proc)
+        await you.prompt()
+        await you.type("!persona 2")
+        panel = await you.type("/panel")
+        documents = await you.press(panel, "📄 Documentos")
+        formats = await you.press(documents, "🏘 Organizaciones invitadas")
+        sent = await you.press(formats, "PDF (para imprimir)")
+        assert "📎 organizaciones-invitadas-" in sent
+        proc.stdin.write(b"!salir\n")
+        await proc.stdin.drain()
+        rest, err = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    screen = you.screen + rest.decode()
+    assert proc.returncode == 0, err.decode()
+    assert err.decode() == ""  # the PDF's fontTools records went nowhere near the terminal
+    assert not LOG_RECORD.search(screen), screen
+    assert_no_raw_keys(screen, "the demo console")
+    log = (tmp_path / "data" / "convoca.log").read_text()
+    assert "INFO bot.demo: demo on" in log and "fontTools" not in log
+
+
+def test_verbose_raises_convocas_own_level_and_no_one_elses(cli_env: str, capsys,
+                                                            monkeypatch) -> None:
+    monkeypatch.setenv("LOG_FILE", "convoca-v.log")
+    assert main(["status"]) == 0
+    assert not Path("convoca-v.log").exists()  # nothing at INFO or above: no file at all
+    assert main(["-v", "program", "create", "--template", "ecomercado-15m", "--start",
+                 "2026-03-02", "--name", "Eco"]) == 0
+    assert main(["-v", "export", "organizations", "--format", "pdf", "--out", "o.pdf"]) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and not LOG_RECORD.search(out)
+    log = Path("convoca-v.log").read_text()
+    assert "DEBUG convoca: export on" in log
+    assert "fontTools" not in log and "alembic" not in log
+
+
+# --- 2. pipes and the help --------------------------------
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["timeline"], ["status"], ["program", "list"],
+                                  ["meeting", "list"], ["delivery", "list"]])
+def test_a_reader_that_leaves_early_is_no_error(cli_env: str, argv: list[str]) -> None:
+    create_programme()
+    # `convoca timeline | head -0`: the reading end is closed before anything is written.
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        proc = convoca_process(*argv, stdout=write, stderr=subprocess.PIPE)
+    finally:
+        os.close(write)
+    assert proc.returncode in (0, 141), proc.stderr
+    assert proc.stderr == ""  # no traceback, no "Exception ignored ... BrokenPipeError"
+
+
+def _commands(parser=None, path=()) -> list[tuple[str, ...]]:
+    """Every command and subcommand of `convoca`, as the words typed before --help."""
+    import argparse
+
+    parser = parser or _parser()
+    found = [path]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found += _commands(sub, (*path, name))
+    return found
+
+
+def _help(argv: tuple[str, ...], capsys) -> str:
+    with pytest.raises(SystemExit) as done:
+        main([*argv, "--help"])
+    assert done.value.code == 0
+    return capsys.readouterr().out  # read through the harness: no raw key in it
+
+
+def test_every_help_is_in_spanish_by_default(cli_env: str, capsys) -> None:
+    commands = _commands()
+    assert len(commands) > 40
+    for argv in commands:
+        text = _help(argv, capsys)
+        assert text.startswith("uso: convoca"), argv
+        assert "opciones:" in text and "-h, --help  " in text and "muestra esta ayuda" in text
+        assert not re.search(r"\b(usage|options|show this help)\b", text), text
+    text = _help(("program", "create"), capsys)
+    assert "crea un programa a partir de una plantilla" in text
+    assert "--start INICIO" in text and "inicio del convenio, AAAA-MM-DD" in text
+    assert "reunión" in _help(("meeting", "move"), capsys)
+
+
+@pytest.mark.parametrize("env", [{"DEFAULT_LOCALE": "en"}, {"LANG": "en_US.UTF-8"}])
+def test_help_in_english_when_the_operator_asks(cli_env: str, capsys, monkeypatch, env) -> None:
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    for argv in _commands():
+        text = _help(argv, capsys)
+        assert text.startswith("usage: convoca") and "show this help message and exit" in text
+    text = _help(("program", "create"), capsys)
+    assert "create a programme from a template" in text and "--start START" in text
+
+
+def test_argparse_errors_are_in_the_operators_language(cli_env: str, capsys,
+                                                        monkeypatch) -> None:
+    cases = [
+        (["meeting", "move"], "convoca meeting move: error: faltan estos argumentos: reunión"),
+        (["db"], "convoca db: error: faltan estos argumentos: {upgrade}"),
+        (["timeline", "--program", "x"],
+         "convoca timeline: error: argumento --program: 'x' no es un valor válido"),
+        (["role", "grant", "1", "reina"],
+         "convoca role grant: error: argumento role: 'reina' no es una opción (elige entre"),
+        (["meeting", "create", "--kind", "k", "--date", "2026-04-07", "--time", "25:00"],
+         "convoca meeting create: error: argumento --time: «25:00» no es una hora; "
+         "escríbela como 18:30"),
+        (["timeline", "--zz"], "convoca: error: no conozco estos argumentos: --zz"),
+    ]
+    for argv, message in cases:
+        with pytest.raises(SystemExit) as done:
+            main(argv)
+        assert done.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith("uso: convoca") and message in err, err
+    monkeypatch.setenv("DEFAULT_LOCALE", "en")
+    with pytest.raises(SystemExit):
+        main(["meeting", "move"])
+    assert "error: the following arguments are required: meeting" in capsys.readouterr().err
