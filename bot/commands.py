@@ -160,7 +160,7 @@ async def _timeline(app: App, args: argparse.Namespace) -> int:
     cat = app.catalogs
     print(cat.text(loc, "timeline.header", name=program.name, zone=program.timezone))
     for stage in stages:
-        for m in stage.milestones:
+        for m in sorted(stage.milestones, key=lambda m: (m.due, m.starts)):  # read by date
             state = "timeline.done" if m.done else (
                 "timeline.overdue" if m.overdue else "timeline.upcoming")
             print(cat.text(loc, "timeline.row", stage=str(m.stage), due=Day(m.due),

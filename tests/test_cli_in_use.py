@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -124,7 +125,7 @@ def test_verbose_raises_convocas_own_level_and_no_one_elses(cli_env: str, capsys
     assert "fontTools" not in log and "alembic" not in log
 
 
-# --- 2. pipes and the help --------------------------------
+# --- 2. pipes, the timeline and the help --------------------------------
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["timeline"], ["status"], ["program", "list"],
@@ -140,6 +141,21 @@ def test_a_reader_that_leaves_early_is_no_error(cli_env: str, argv: list[str]) -
         os.close(write)
     assert proc.returncode in (0, 141), proc.stderr
     assert proc.stderr == ""  # no traceback, no "Exception ignored ... BrokenPipeError"
+
+
+def test_the_timeline_reads_by_date_within_each_stage(cli_env: str, capsys) -> None:
+    create_programme()
+    capsys.readouterr()
+    assert main(["timeline", "--locale", "en"]) == 0
+    rows = [ln.split(" · ") for ln in capsys.readouterr().out.splitlines()
+            if ln.startswith("Stage ")]
+    assert len(rows) == 17
+    by_stage: dict[str, list[date]] = {}
+    for stage, day, *_ in rows:
+        by_stage.setdefault(stage, []).append(datetime.strptime(day, "%A %d %B %Y").date())
+    assert list(by_stage) == ["Stage 1", "Stage 2", "Stage 3", "Stage 4"]
+    for stage, days in by_stage.items():
+        assert days == sorted(days), stage
 
 
 def _commands(parser=None, path=()) -> list[tuple[str, ...]]:
