@@ -171,6 +171,8 @@ async def run_telegram(app: App, *, poll: bool = True) -> None:
     try:
         me = await bot.get_me()
         app.services.bot_username = me.username
+        if me.username:
+            await state.put(app.sessions, state.BOT_USERNAME, me.username)
         channel = TelegramChannel(
             bot, app.catalogs, app.services.buttons, settings.timezone,
             limits=Limits(per_second=settings.telegram_messages_per_second),

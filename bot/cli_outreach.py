@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 from pathlib import Path
@@ -19,8 +20,10 @@ from bot.app import App
 from bot.commands import CommandError
 from handlers.admin import catastro, outreach
 from locales import Msg
-from storage import imports, programs, qr_codes, targeting
+from storage import imports, programs, qr_codes, state, targeting
 from storage.models import Family, Meeting, MeetingStatus, Organization, Program
+
+log = logging.getLogger(__name__)
 
 COMMANDS = ("import", "codes", "broadcast", "invite")
 YES = ("s", "si", "sí", "y", "yes")
@@ -147,23 +150,29 @@ async def _import(app: App, args: argparse.Namespace) -> int:
 
 
 async def bot_username(app: App) -> str | None:
-    if not app.settings.token:
-        return None
-    from bot.telegram import make_bot
+    """Telegram's answer when there is a token, else the username the last run on Telegram
+    saw (kept in the database), else None: the cards then carry the code alone."""
+    if app.settings.token:
+        from bot.telegram import make_bot
 
-    bot = make_bot(app.settings.token, app.settings.telegram_api_base, timeout=15)
-    try:
-        return (await bot.get_me()).username
-    finally:
-        await bot.session.close()
+        bot = make_bot(app.settings.token, app.settings.telegram_api_base, timeout=15)
+        try:
+            username = (await bot.get_me()).username
+        except Exception:  # Telegram out of reach: the name seen last time still serves
+            log.warning("could not ask Telegram for the bot's username", exc_info=True)
+            username = None
+        finally:
+            await bot.session.close()
+        if username:
+            await state.put(app.sessions, state.BOT_USERNAME, username)
+            return username
+    return await state.get(app.sessions, state.BOT_USERNAME)
 
 
 async def _codes(app: App, args: argparse.Namespace) -> int:
     out = _Out(app, args.locale)
     now = app.clock.now()
     username = (args.bot or "").lstrip("@") or await bot_username(app)
-    if args.pdf and not username:
-        raise out.error("cli_outreach.codes_need_bot")
     async with app.sessions() as s:
         program = await _program(s, out, args.program)
         if args.what == "families":
@@ -178,8 +187,9 @@ async def _codes(app: App, args: argparse.Namespace) -> int:
             print(out.text("cli_outreach.codes_none"))
             return 1
         if args.pdf:
-            assert username
-            pdf = await qr_codes.codes_pdf(s, program.id, kind, ids, username, out.locale,
+            # The cards are for families and organisations: their language, not the operator's.
+            pdf = await qr_codes.codes_pdf(s, program.id, kind, ids, username,
+                                           args.locale or app.settings.default_locale,
                                            now=now, catalogs=app.catalogs)
             await asyncio.to_thread(args.pdf.write_bytes, pdf)
             await s.commit()

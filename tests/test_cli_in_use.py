@@ -15,8 +15,13 @@ from pathlib import Path
 
 import pytest
 from leaks import assert_no_raw_keys
+from test_qr_codes import FAMILIES_CSV, decode_qr, pages_as_png, pdf_text
 
+from bot.app import build_app, run_telegram
 from bot.cli import _parser, main
+from bot.config import load_settings
+from storage import db
+from storage.models import LinkCode
 
 ROOT = Path(__file__).resolve().parents[1]
 LOG_RECORD = re.compile(r"\b(DEBUG|INFO|WARNING|ERROR)\b|fontTools|Traceback")
@@ -110,6 +115,21 @@ async def test_the_demo_conversation_shows_no_log_records(tmp_path: Path, monkey
     assert "INFO bot.demo: demo on" in log and "fontTools" not in log
 
 
+def test_a_warning_reaches_the_operator_as_one_short_line(
+        cli_env: str, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    create_programme()
+    capsys.readouterr()
+    # A token, but Telegram cannot be reached: the codes are listed all the same.
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456:ABCDEF-unreachable")
+    monkeypatch.setenv("TELEGRAM_API_BASE", "http://127.0.0.1:9")
+    assert main(["codes", "organizations"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "No hay registros para esos códigos.\n"
+    assert err == f"convoca: ⚠️ quedó un aviso en {Path('data') / 'convoca.log'}\n"
+    log = Path("data/convoca.log").read_text()
+    assert "WARNING bot.cli_outreach: could not ask Telegram" in log and "Traceback" in log
+
+
 def test_verbose_raises_convocas_own_level_and_no_one_elses(cli_env: str, capsys,
                                                             monkeypatch) -> None:
     monkeypatch.setenv("LOG_FILE", "convoca-v.log")
@@ -125,7 +145,64 @@ def test_verbose_raises_convocas_own_level_and_no_one_elses(cli_env: str, capsys
     assert "fontTools" not in log and "alembic" not in log
 
 
-# --- 2. pipes, the timeline and the help --------------------------------
+# --- 2. the README's commands, pipes, the timeline and the help --------------------------------
+
+
+def two_families() -> None:
+    create_programme()
+    Path("familias.csv").write_bytes(FAMILIES_CSV)
+    assert main(["import", "families", "familias.csv", "--yes"]) == 0
+
+
+def codes_pdf() -> bytes:
+    assert main(["codes", "families", "--pdf", "codes.pdf"]) == 0
+    return Path("codes.pdf").read_bytes()
+
+
+async def test_codes_pdf_as_the_readme_writes_it_needs_no_bot_name(
+        cli_env: str, capsys, tmp_path: Path) -> None:
+    await asyncio.to_thread(two_families)
+    capsys.readouterr()
+    pdf = await asyncio.to_thread(codes_pdf)
+    assert capsys.readouterr().out == "Escribí 2 tarjetas en codes.pdf.\n"
+    codes = await _codes(cli_env)
+    text = " ".join(pdf_text(pdf, tmp_path).split())
+    # No bot name ever seen: no link to put in a QR code, the code and how to send it.
+    for code in codes:
+        assert f"/start {code}" in text
+    assert "Escribe /start" in text and "al bot del programa" in text
+    [page] = pages_as_png(pdf, tmp_path)
+    assert decode_qr(page) == []
+
+
+async def test_codes_pdf_links_to_the_bot_a_telegram_run_has_seen(
+        cli_env: str, capsys, fake_tg, tmp_path: Path) -> None:
+    await asyncio.to_thread(two_families)
+    # The bot ran on Telegram once, against this database.
+    app = await build_app(load_settings(database_url=cli_env, telegram_bot_token=fake_tg.token,
+                                        telegram_api_base=fake_tg.base_url, _env_file=None))
+    running = asyncio.create_task(run_telegram(app))
+    await fake_tg.wait_for(lambda r: r.method == "getUpdates", timeout=60)
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    await app.close()
+    capsys.readouterr()
+    # Now, with no token at all, the cards link to that bot.
+    [page] = pages_as_png(await asyncio.to_thread(codes_pdf), tmp_path)
+    assert sorted(decode_qr(page)) == sorted(
+        f"https://t.me/convoca_test_bot?start={c}" for c in await _codes(cli_env))
+
+
+async def _codes(url: str) -> list[str]:
+    from sqlalchemy import select
+
+    engine = db.create_engine(url)
+    async with db.session_factory(engine)() as s:
+        codes = list((await s.scalars(select(LinkCode.code))).all())
+    await engine.dispose()
+    assert len(codes) == 2
+    return codes
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["timeline"], ["status"], ["program", "list"],
