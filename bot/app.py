@@ -76,11 +76,11 @@ async def open_database(url: str, *, migrate: bool | None = None) -> AsyncEngine
 
 
 async def build_app(settings: Settings, *, clock: Clock | None = None,
-                    migrate: bool | None = None) -> App:
+                    migrate: bool | None = None, catalogs: Catalogs | None = None) -> App:
     engine = await open_database(settings.database_url, migrate=migrate)
     sessions = db.session_factory(engine)
     clock = clock or SystemClock()
-    catalogs = Catalogs(default=settings.default_locale)
+    catalogs = catalogs or Catalogs(default=settings.default_locale)
     secret = await state.get_or_create(sessions, "button_secret")
     services = Services(
         sessions=sessions,
@@ -171,6 +171,8 @@ async def run_telegram(app: App, *, poll: bool = True) -> None:
     try:
         me = await bot.get_me()
         app.services.bot_username = me.username
+        if me.username:
+            await state.put(app.sessions, state.BOT_USERNAME, me.username)
         channel = TelegramChannel(
             bot, app.catalogs, app.services.buttons, settings.timezone,
             limits=Limits(per_second=settings.telegram_messages_per_second),

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import os
+import signal
 import sys
 from datetime import date
+from pathlib import Path
 
-from bot.config import SettingsError, load_settings
+from bot import cli_words, logs
+from bot.cli_words import Words
+from bot.config import Settings, SettingsError, load_settings
+from locales import Catalogs
 
 log = logging.getLogger("convoca")
 
@@ -16,42 +23,44 @@ DEMO_DATABASE = "sqlite+aiosqlite:///./data/demo.sqlite3"
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="convoca", description=__doc__)
-    p.add_argument("-v", "--verbose", action="store_true", help="log more")
+    # Help texts and metavars are catalog keys, translated by cli_words.localize; a
+    # subcommand's help is also its description.
+    p = argparse.ArgumentParser(prog="convoca", description="cli.help.convoca")
+    p.add_argument("-v", "--verbose", action="store_true", help="cli.help.verbose")
     sub = p.add_subparsers(dest="command")
 
-    run = sub.add_parser("run", help="run Convoca (Telegram with a token, else the console)")
-    run.add_argument("--demo", action="store_true",
-                     help="seed a demo programme in its own database and simulate the clock")
+    run = sub.add_parser("run", help="cli.help.run")
+    run.add_argument("--demo", action="store_true", help="cli.help.run_demo")
 
-    dbp = sub.add_parser("db", help="database maintenance")
+    dbp = sub.add_parser("db", help="cli.help.db")
     dbsub = dbp.add_subparsers(dest="db_command", required=True)
-    dbsub.add_parser("upgrade", help="apply pending migrations")
+    dbsub.add_parser("upgrade", help="cli.help.db_upgrade")
 
-    prog = sub.add_parser("program", help="programmes")
+    prog = sub.add_parser("program", help="cli.help.program")
     progsub = prog.add_subparsers(dest="program_command", required=True)
-    create = progsub.add_parser("create", help="create a programme from a template")
-    create.add_argument("--template", required=True)
-    create.add_argument("--start", required=True, type=date.fromisoformat, help="YYYY-MM-DD")
-    create.add_argument("--name", required=True)
-    progsub.add_parser("templates", help="list the shipped templates")
-    progsub.add_parser("list", help="list programmes")
+    create = progsub.add_parser("create", help="cli.help.program_create")
+    create.add_argument("--template", required=True, help="cli.help.opt_template")
+    create.add_argument("--start", required=True, type=date.fromisoformat,
+                        help="cli.help.opt_start")
+    create.add_argument("--name", required=True, help="cli.help.opt_program_name")
+    progsub.add_parser("templates", help="cli.help.program_templates")
+    progsub.add_parser("list", help="cli.help.program_list")
 
-    tl = sub.add_parser("timeline", help="print a programme's dated milestones")
-    tl.add_argument("--program", type=int, help="programme id (default: the latest)")
-    tl.add_argument("--locale", choices=["es", "en"])
+    tl = sub.add_parser("timeline", help="cli.help.timeline")
+    tl.add_argument("--program", type=int, help="cli.help.opt_program")
+    tl.add_argument("--locale", choices=["es", "en"], help="cli.help.opt_locale")
 
-    adm = sub.add_parser("admin", help="administrators")
+    adm = sub.add_parser("admin", help="cli.help.admin")
     admsub = adm.add_subparsers(dest="admin_command", required=True)
-    add = admsub.add_parser("add", help="make a Telegram user an administrator (gestora)")
-    add.add_argument("telegram_id", type=int)
-    add.add_argument("--role", default="gestora", choices=["gestora", "coordinadora"])
-    add.add_argument("--program", type=int,
-                     help="programme id (needed when there are several)")
-    add.add_argument("--name")
+    add = admsub.add_parser("add", help="cli.help.admin_add")
+    add.add_argument("telegram_id", type=int, help="cli.help.opt_telegram_id")
+    add.add_argument("--role", default="gestora", choices=["gestora", "coordinadora"],
+                     help="cli.help.opt_admin_role")
+    add.add_argument("--program", type=int, help="cli.help.opt_program")
+    add.add_argument("--name", help="cli.help.opt_person_name")
 
-    sub.add_parser("status", help="outbox counts and the next notices due")
-    sub.add_parser("worker", help="only deliver the outbox and run the scheduler (no updates)")
+    sub.add_parser("status", help="cli.help.status")
+    sub.add_parser("worker", help="cli.help.worker")
     for module in extensions():
         module.register(sub)
     return p
@@ -65,34 +74,73 @@ def extensions() -> list:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for noisy in ("aiogram.event", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    command = args.command or "run"
-    overrides = {}
-    if command == "run" and getattr(args, "demo", False):
-        overrides["database_url"] = DEMO_DATABASE
     try:
-        settings = load_settings(**overrides)
+        return _main(argv)
+    except BrokenPipeError:
+        return _reader_gone()
+
+
+def _reader_gone() -> int:
+    """`convoca timeline | head`: the reader left, which is no error. What is still buffered
+    for stdout goes to /dev/null (Python would otherwise fail again flushing it at exit), and
+    the status is the one a shell gives a command that SIGPIPE ended."""
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 128 + signal.SIGPIPE
+
+
+def _main(argv: list[str] | None) -> int:
+    try:
+        settings: Settings | None = load_settings()
+        problem = None
     except SettingsError as exc:
-        print(exc, file=sys.stderr)
+        settings, problem = None, exc
+    locale = cli_words.operator_locale(
+        settings.default_locale if settings and "default_locale" in settings.model_fields_set
+        else os.environ.get("DEFAULT_LOCALE"))
+    # Loaded once: the help below and the command share them.
+    catalogs = Catalogs(default=locale)
+    words = Words(catalogs, locale)
+    with cli_words.speaking(words):
+        parser = _parser()
+        cli_words.localize(parser, words)
+        args = parser.parse_args(argv)
+    command = args.command or "run"
+    demo = command == "run" and getattr(args, "demo", False)
+    if demo:  # its own database, whatever DATABASE_URL says
+        try:
+            settings = load_settings(database_url=DEMO_DATABASE)
+        except SettingsError as exc:
+            problem = exc
+    if problem or settings is None:
+        print(problem, file=sys.stderr)
         return 2
-    from bot import commands
+    server = command in ("run", "worker") and bool(settings.token) and not demo
+    if command in ("run", "worker"):
+        catalogs.default = settings.default_locale  # people's language, not the operator's
 
-    try:
-        if command == "run":
-            return commands.run(settings, demo=getattr(args, "demo", False))
-        if command == "worker":
-            return commands.worker(settings)
-        return asyncio.run(commands.dispatch(settings, args))
-    except commands.CommandError as exc:
-        print(f"convoca: {exc}", file=sys.stderr)
-        return 1
+    def operator_line(record: logging.LogRecord) -> str:
+        key = "cli.log.error" if record.levelno >= logging.ERROR else "cli.log.warning"
+        return words.text(key, path=str(log_file))
 
+    with logs.configured(verbose=args.verbose, server=server,
+                         file=Path(settings.log_file) if settings.log_file else None,
+                         operator_line=operator_line) as log_file:
+        from bot import commands
+
+        try:
+            if command == "run":
+                status = commands.run(settings, catalogs, demo=demo)
+            elif command == "worker":
+                status = commands.worker(settings, catalogs)
+            else:
+                status = asyncio.run(commands.dispatch(settings, catalogs, args))
+            sys.stdout.flush()  # a reader that left shows here, not at exit
+            return status
+        except commands.CommandError as exc:
+            sys.stdout.flush()
+            print(f"convoca: {exc}", file=sys.stderr)
+            return 1
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import cli_words
 from bot.commands import CommandError
 from handlers.admin.delivery import cancel_day, day_summary, status_label
 from handlers.pickups import window_of
@@ -28,74 +29,82 @@ COMMANDS = ("delivery", "export")
 def _time(text: str) -> time:
     match = re.fullmatch(r"([01]?\d|2[0-3])[:.h]?([0-5]\d)?", text.strip())
     if not match:
-        raise argparse.ArgumentTypeError(f"expected HH:MM, got {text!r}")
+        raise argparse.ArgumentTypeError(cli_words.say("cli.arg.bad_time", value=text))
     return time(int(match[1]), int(match[2] or 0))
 
 
 def _every(text: str) -> int:
     match = re.fullmatch(r"([1-8])w", text.strip().lower())
     if not match:
-        raise argparse.ArgumentTypeError(f"expected 1w or 2w (weeks), got {text!r}")
+        raise argparse.ArgumentTypeError(cli_words.say("cli.arg.bad_every", value=text))
     return int(match[1])
 
 
 def _target(text: str) -> str:
     if text == "all" or (text.startswith("sector=") and len(text) > len("sector=")):
         return text
-    raise argparse.ArgumentTypeError(f"expected all or sector=NAME, got {text!r}")
+    raise argparse.ArgumentTypeError(cli_words.say("cli.arg.bad_assign", value=text))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    d = sub.add_parser("delivery", help="delivery days and the staff's day list")
+    # Help texts are catalog keys (cli.po), translated by bot.cli_words.localize.
+    d = sub.add_parser("delivery", help="cli.help.delivery")
     dsub = d.add_subparsers(dest="delivery_command", required=True)
-    add = dsub.add_parser("add", help="define a delivery day or a weekly pattern")
-    add.add_argument("--date", required=True, type=date.fromisoformat, help="YYYY-MM-DD")
-    add.add_argument("--from", dest="start", required=True, type=_time, help="HH:MM")
-    add.add_argument("--to", dest="end", required=True, type=_time, help="HH:MM")
-    add.add_argument("--place", help="where families pick up (retiro)")
-    add.add_argument("--address")
-    add.add_argument("--mode", choices=[str(m) for m in PickupMode], default=PickupMode.RETIRO)
-    add.add_argument("--every", type=_every, help="repeat every 1w or 2w")
-    add.add_argument("--count", type=int, help="how many days in all, with --every")
-    add.add_argument("--until", type=date.fromisoformat, help="last date, with --every")
-    add.add_argument("--assign", type=_target, help="all | sector=NAME")
-    add.add_argument("--program", type=int, help="programme id (default: the latest)")
-    lst = dsub.add_parser("list", help="upcoming delivery days")
-    lst.add_argument("--all", action="store_true", help="also past and cancelled days")
-    lst.add_argument("--program", type=int)
-    day = dsub.add_parser("day", help="print a day's list: who confirmed, came, did not")
-    day.add_argument("day_id", type=int)
-    day.add_argument("--locale", choices=["es", "en"])
-    cancel = dsub.add_parser("cancel", help="cancel a day and tell the families told of it")
-    cancel.add_argument("day_id", type=int)
-    pol = dsub.add_parser("policy", help="show or set how families hear of their dates")
-    pol.add_argument("policy", nargs="?", choices=list(delivery.POLICIES))
-    pol.add_argument("--program", type=int)
+    add = dsub.add_parser("add", help="cli.help.delivery_add")
+    add.add_argument("--date", required=True, type=date.fromisoformat, help="cli.help.opt_date")
+    add.add_argument("--from", dest="start", required=True, type=_time, help="cli.help.opt_from")
+    add.add_argument("--to", dest="end", required=True, type=_time, help="cli.help.opt_to")
+    add.add_argument("--place", help="cli.help.opt_pickup_place")
+    add.add_argument("--address", help="cli.help.opt_address")
+    add.add_argument("--mode", choices=[str(m) for m in PickupMode], default=PickupMode.RETIRO,
+                     help="cli.help.opt_mode")
+    add.add_argument("--every", type=_every, help="cli.help.opt_every")
+    add.add_argument("--count", type=int, help="cli.help.opt_days_count")
+    add.add_argument("--until", type=date.fromisoformat, help="cli.help.opt_until")
+    add.add_argument("--assign", type=_target, help="cli.help.opt_assign")
+    add.add_argument("--program", type=int, help="cli.help.opt_program")
+    lst = dsub.add_parser("list", help="cli.help.delivery_list")
+    lst.add_argument("--all", action="store_true", help="cli.help.opt_all_days")
+    lst.add_argument("--program", type=int, help="cli.help.opt_program")
+    day = dsub.add_parser("day", help="cli.help.delivery_day")
+    day.add_argument("day_id", type=int, help="cli.help.opt_day_id")
+    day.add_argument("--locale", choices=["es", "en"], help="cli.help.opt_locale")
+    cancel = dsub.add_parser("cancel", help="cli.help.delivery_cancel")
+    cancel.add_argument("day_id", type=int, help="cli.help.opt_day_id")
+    pol = dsub.add_parser("policy", help="cli.help.delivery_policy")
+    pol.add_argument("policy", nargs="?", choices=list(delivery.POLICIES),
+                     help="cli.help.opt_policy")
+    pol.add_argument("--program", type=int, help="cli.help.opt_program")
 
-    e = sub.add_parser("export", help="the verificadores as files")
+    e = sub.add_parser("export", help="cli.help.export")
     esub = e.add_subparsers(dest="export_command", required=True)
-    att = esub.add_parser("attendance", help="a meeting's attendance list")
-    att.add_argument("meeting_id", type=int)
-    att.add_argument("--format", choices=["pdf", "xlsx", "csv"], default="pdf")
-    att.add_argument("--out", required=True, type=Path)
-    fichas = esub.add_parser("fichas", help="one PDF per organisation and an XLSX of all")
-    fichas.add_argument("--out", required=True, type=Path, help="a directory")
-    fichas.add_argument("--program", type=int)
-    orgs = esub.add_parser("organizations", help="the invited organisations")
-    orgs.add_argument("--format", choices=["xlsx", "csv", "pdf"], default="xlsx")
-    orgs.add_argument("--out", required=True, type=Path)
-    orgs.add_argument("--program", type=int)
-    dd = esub.add_parser("delivery", help="a delivery day's list")
-    dd.add_argument("day_id", type=int)
-    dd.add_argument("--format", choices=["pdf", "xlsx", "csv"], default="pdf")
-    dd.add_argument("--out", required=True, type=Path)
-    pr = esub.add_parser("progress", help="the figures of the informe de avance")
-    pr.add_argument("--format", choices=["pdf", "xlsx"], default="pdf")
-    pr.add_argument("--out", required=True, type=Path)
-    pr.add_argument("--chart", type=Path, help="also write the attendance chart (PNG)")
-    pr.add_argument("--program", type=int)
+    att = esub.add_parser("attendance", help="cli.help.export_attendance")
+    att.add_argument("meeting_id", type=int, help="cli.help.opt_meeting_id")
+    att.add_argument("--format", choices=["pdf", "xlsx", "csv"], default="pdf",
+                     help="cli.help.opt_format")
+    att.add_argument("--out", required=True, type=Path, help="cli.help.opt_out")
+    fichas = esub.add_parser("fichas", help="cli.help.export_fichas")
+    fichas.add_argument("--out", dest="folder", required=True, type=Path,
+                        help="cli.help.opt_out_folder")
+    fichas.add_argument("--program", type=int, help="cli.help.opt_program")
+    orgs = esub.add_parser("organizations", help="cli.help.export_organizations")
+    orgs.add_argument("--format", choices=["xlsx", "csv", "pdf"], default="xlsx",
+                      help="cli.help.opt_format")
+    orgs.add_argument("--out", required=True, type=Path, help="cli.help.opt_out")
+    orgs.add_argument("--program", type=int, help="cli.help.opt_program")
+    dd = esub.add_parser("delivery", help="cli.help.export_delivery")
+    dd.add_argument("day_id", type=int, help="cli.help.opt_day_id")
+    dd.add_argument("--format", choices=["pdf", "xlsx", "csv"], default="pdf",
+                    help="cli.help.opt_format")
+    dd.add_argument("--out", required=True, type=Path, help="cli.help.opt_out")
+    pr = esub.add_parser("progress", help="cli.help.export_progress")
+    pr.add_argument("--format", choices=["pdf", "xlsx"], default="pdf",
+                    help="cli.help.opt_format")
+    pr.add_argument("--out", required=True, type=Path, help="cli.help.opt_out")
+    pr.add_argument("--chart", type=Path, help="cli.help.opt_chart")
+    pr.add_argument("--program", type=int, help="cli.help.opt_program")
     for p in (att, fichas, orgs, dd, pr):
-        p.add_argument("--locale", choices=["es", "en"])
+        p.add_argument("--locale", choices=["es", "en"], help="cli.help.opt_document_locale")
 
 
 async def run(app: App, args: argparse.Namespace) -> int | None:
@@ -285,9 +294,9 @@ async def _export(app: App, args: argparse.Namespace) -> int:
             program = await _program(app, s, args.program)
             files = await exports.ficha_pdfs(s, program.id, **kw)
             files.append(await exports.fichas_xlsx(s, program.id, **kw))
-            args.out.mkdir(parents=True, exist_ok=True)
+            args.folder.mkdir(parents=True, exist_ok=True)
             for f in files:
-                _write(app, args.out / f.filename, f)
+                _write(app, args.folder / f.filename, f)
         elif cmd == "organizations":
             program = await _program(app, s, args.program)
             _write(app, args.out, await exports.invited_organizations(

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import cli_words
 from bot.app import App
 from bot.commands import CommandError
 from handlers import meetings as meeting_handlers
@@ -28,66 +29,65 @@ COMMANDS = ("role", "meeting", "attendance")
 def _time(text: str) -> time:
     at = parse_time(text)
     if at is None:
-        raise argparse.ArgumentTypeError(f"not a time: {text!r} (write it as 18:30)")
+        raise argparse.ArgumentTypeError(cli_words.say("cli.arg.bad_time", value=text))
     return at
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    role = sub.add_parser("role", help="grant, revoke and list people's roles")
+    # Help texts are catalog keys (cli.po), translated by bot.cli_words.localize.
+    role = sub.add_parser("role", help="cli.help.role")
     rsub = role.add_subparsers(dest="role_command", required=True)
     for verb in ("grant", "revoke"):
-        p = rsub.add_parser(verb, help=f"{verb} a role")
-        p.add_argument("person_id", type=int)
-        p.add_argument("role", choices=[str(r) for r in data.GRANTABLE])
-        p.add_argument("--program", type=int,
-                       help="programme id (needed when there are several)")
-    p = rsub.add_parser("list", help="people with roles")
-    p.add_argument("--program", type=int, help="programme id (needed when there are several)")
+        p = rsub.add_parser(verb, help=f"cli.help.role_{verb}")
+        p.add_argument("person_id", type=int, help="cli.help.opt_person_id")
+        p.add_argument("role", choices=[str(r) for r in data.GRANTABLE],
+                       help="cli.help.opt_role")
+        p.add_argument("--program", type=int, help="cli.help.opt_program")
+    p = rsub.add_parser("list", help="cli.help.role_list")
+    p.add_argument("--program", type=int, help="cli.help.opt_program")
 
-    meeting = sub.add_parser("meeting", help="meetings: create, list, move, cancel, board")
+    meeting = sub.add_parser("meeting", help="cli.help.meeting")
     msub = meeting.add_subparsers(dest="meeting_command", required=True)
-    c = msub.add_parser("create", help="create a meeting (local date and time)")
-    c.add_argument("--body", default="none",
-                   help="grupo_motor, consejo_local or none (default)")
-    c.add_argument("--kind", required=True, help="a meeting kind of the programme template")
-    c.add_argument("--date", required=True, type=date.fromisoformat, help="YYYY-MM-DD")
-    c.add_argument("--time", required=True, type=_time, help="HH:MM, local time")
-    c.add_argument("--place")
-    c.add_argument("--agenda")
-    c.add_argument("--invite", choices=data.INVITE_TARGETS,
-                   help="invite the body's members or everyone with a role now")
-    c.add_argument("--repeat", action="store_true",
-                   help="repeat with the body's cadence until the programme ends")
+    c = msub.add_parser("create", help="cli.help.meeting_create")
+    c.add_argument("--body", default="none", help="cli.help.opt_body")
+    c.add_argument("--kind", required=True, help="cli.help.opt_kind")
+    c.add_argument("--date", required=True, type=date.fromisoformat, help="cli.help.opt_date")
+    c.add_argument("--time", required=True, type=_time, help="cli.help.opt_time")
+    c.add_argument("--place", help="cli.help.opt_place")
+    c.add_argument("--agenda", help="cli.help.opt_agenda")
+    c.add_argument("--invite", choices=data.INVITE_TARGETS, help="cli.help.opt_invite")
+    c.add_argument("--repeat", action="store_true", help="cli.help.opt_repeat")
     c.add_argument("--count", type=int, default=data.MAX_SERIES_MEETINGS,
-                   help="at most this many meetings in the series")
-    c.add_argument("--program", type=int)
-    p = msub.add_parser("list", help="all the programme's meetings")
-    p.add_argument("--program", type=int)
-    p = msub.add_parser("move", help="new local date and/or time; tells everyone invited")
-    p.add_argument("meeting_id", type=int)
-    p.add_argument("--date", type=date.fromisoformat)
-    p.add_argument("--time", type=_time)
-    p = msub.add_parser("cancel", help="cancel; tells everyone invited")
-    p.add_argument("meeting_id", type=int)
-    p.add_argument("--reason")
-    p = msub.add_parser("board", help="who confirmed, declined, may come, has not answered")
-    p.add_argument("meeting_id", type=int)
-    p = msub.add_parser("invite", help="invite the body's members or everyone with a role")
-    p.add_argument("meeting_id", type=int)
-    p.add_argument("--to", choices=data.INVITE_TARGETS, default=data.INVITE_MEMBERS)
-    p = msub.add_parser("reask", help="send the invitation again to who has not answered")
-    p.add_argument("meeting_id", type=int)
-    p = msub.add_parser("close", help="mark the meeting as held")
-    p.add_argument("meeting_id", type=int)
+                   help="cli.help.opt_series_count")
+    c.add_argument("--program", type=int, help="cli.help.opt_program")
+    p = msub.add_parser("list", help="cli.help.meeting_list")
+    p.add_argument("--program", type=int, help="cli.help.opt_program")
+    p = msub.add_parser("move", help="cli.help.meeting_move")
+    p.add_argument("meeting_id", type=int, help="cli.help.opt_meeting_id")
+    p.add_argument("--date", type=date.fromisoformat, help="cli.help.opt_date")
+    p.add_argument("--time", type=_time, help="cli.help.opt_time")
+    p = msub.add_parser("cancel", help="cli.help.meeting_cancel")
+    p.add_argument("meeting_id", type=int, help="cli.help.opt_meeting_id")
+    p.add_argument("--reason", help="cli.help.opt_reason")
+    p = msub.add_parser("board", help="cli.help.meeting_board")
+    p.add_argument("meeting_id", type=int, help="cli.help.opt_meeting_id")
+    p = msub.add_parser("invite", help="cli.help.meeting_invite")
+    p.add_argument("meeting_id", type=int, help="cli.help.opt_meeting_id")
+    p.add_argument("--to", choices=data.INVITE_TARGETS, default=data.INVITE_MEMBERS,
+                   help="cli.help.opt_invite_to")
+    p = msub.add_parser("reask", help="cli.help.meeting_reask")
+    p.add_argument("meeting_id", type=int, help="cli.help.opt_meeting_id")
+    p = msub.add_parser("close", help="cli.help.meeting_close")
+    p.add_argument("meeting_id", type=int, help="cli.help.opt_meeting_id")
 
-    att = sub.add_parser("attendance", help="attendance marks and rates")
+    att = sub.add_parser("attendance", help="cli.help.attendance")
     asub = att.add_subparsers(dest="attendance_command", required=True)
-    p = asub.add_parser("mark", help="mark a person present or absent")
-    p.add_argument("meeting_id", type=int)
-    p.add_argument("person_id", type=int)
-    p.add_argument("mark", choices=["present", "absent"])
-    p = asub.add_parser("rates", help="attendance rates per body and per person")
-    p.add_argument("--program", type=int)
+    p = asub.add_parser("mark", help="cli.help.attendance_mark")
+    p.add_argument("meeting_id", type=int, help="cli.help.opt_meeting_id")
+    p.add_argument("person_id", type=int, help="cli.help.opt_person_id")
+    p.add_argument("mark", choices=["present", "absent"], help="cli.help.opt_mark")
+    p = asub.add_parser("rates", help="cli.help.attendance_rates")
+    p.add_argument("--program", type=int, help="cli.help.opt_program")
 
 
 async def run(app: App, args: argparse.Namespace) -> int | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 from pathlib import Path
@@ -19,45 +20,46 @@ from bot.app import App
 from bot.commands import CommandError
 from handlers.admin import catastro, outreach
 from locales import Msg
-from storage import imports, programs, qr_codes, targeting
+from storage import imports, programs, qr_codes, state, targeting
 from storage.models import Family, Meeting, MeetingStatus, Organization, Program
+
+log = logging.getLogger(__name__)
 
 COMMANDS = ("import", "codes", "broadcast", "invite")
 YES = ("s", "si", "sí", "y", "yes")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    imp = sub.add_parser("import", help="import organisations or families from CSV/XLSX")
-    imp.add_argument("what", choices=["organizations", "families"])
-    imp.add_argument("file", type=Path)
-    imp.add_argument("--yes", action="store_true", help="import the valid rows without asking")
+    # Help texts are catalog keys (cli.po), translated by bot.cli_words.localize.
+    imp = sub.add_parser("import", help="cli.help.import")
+    imp.add_argument("what", choices=["organizations", "families"], help="cli.help.opt_import_what")
+    imp.add_argument("file", type=Path, help="cli.help.opt_import_file")
+    imp.add_argument("--yes", action="store_true", help="cli.help.opt_import_yes")
     _common(imp)
 
-    codes = sub.add_parser("codes", help="linking codes: listed, or as a PDF of QR cards")
-    codes.add_argument("what", choices=["families", "organizations"])
-    codes.add_argument("--sector", help="only the families of this sector")
-    codes.add_argument("--pdf", type=Path, help="write the printable cards to this file")
-    codes.add_argument("--bot", help="the bot's username (default: asked from Telegram)")
+    codes = sub.add_parser("codes", help="cli.help.codes")
+    codes.add_argument("what", choices=["families", "organizations"], help="cli.help.opt_codes_what")
+    codes.add_argument("--sector", help="cli.help.opt_sector")
+    codes.add_argument("--pdf", type=Path, help="cli.help.opt_codes_pdf")
+    codes.add_argument("--bot", help="cli.help.opt_codes_bot")
     _common(codes)
 
-    bc = sub.add_parser("broadcast", help="send a message to a target through the outbox")
-    bc.add_argument("--target", required=True,
-                    help="body:KIND|ID, organizations[:ID,...], families[:sector=S|mode=M], "
-                         "everyone")
-    bc.add_argument("--text", required=True)
-    bc.add_argument("--yes", action="store_true", help="send without asking")
+    bc = sub.add_parser("broadcast", help="cli.help.broadcast")
+    bc.add_argument("--target", required=True, help="cli.help.opt_target")
+    bc.add_argument("--text", required=True, help="cli.help.opt_broadcast_text")
+    bc.add_argument("--yes", action="store_true", help="cli.help.opt_send_yes")
     _common(bc)
 
-    inv = sub.add_parser("invite", help="invite a target to a meeting")
-    inv.add_argument("meeting_id", type=int)
-    inv.add_argument("--target", required=True)
-    inv.add_argument("--yes", action="store_true", help="send without asking")
+    inv = sub.add_parser("invite", help="cli.help.invite")
+    inv.add_argument("meeting_id", type=int, help="cli.help.opt_meeting_id")
+    inv.add_argument("--target", required=True, help="cli.help.opt_target")
+    inv.add_argument("--yes", action="store_true", help="cli.help.opt_send_yes")
     _common(inv)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--program", type=int, help="programme id (default: the latest)")
-    p.add_argument("--locale", choices=["es", "en"])
+    p.add_argument("--program", type=int, help="cli.help.opt_program")
+    p.add_argument("--locale", choices=["es", "en"], help="cli.help.opt_locale")
 
 
 async def run(app: App, args: argparse.Namespace) -> int | None:
@@ -150,23 +152,29 @@ async def _import(app: App, args: argparse.Namespace) -> int:
 
 
 async def bot_username(app: App) -> str | None:
-    if not app.settings.token:
-        return None
-    from bot.telegram import make_bot
+    """Telegram's answer when there is a token, else the username the last run on Telegram
+    saw (kept in the database), else None: the cards then carry the code alone."""
+    if app.settings.token:
+        from bot.telegram import make_bot
 
-    bot = make_bot(app.settings.token, app.settings.telegram_api_base, timeout=15)
-    try:
-        return (await bot.get_me()).username
-    finally:
-        await bot.session.close()
+        bot = make_bot(app.settings.token, app.settings.telegram_api_base, timeout=15)
+        try:
+            username = (await bot.get_me()).username
+        except Exception:  # Telegram out of reach: the name seen last time still serves
+            log.warning("could not ask Telegram for the bot's username", exc_info=True)
+            username = None
+        finally:
+            await bot.session.close()
+        if username:
+            await state.put(app.sessions, state.BOT_USERNAME, username)
+            return username
+    return await state.get(app.sessions, state.BOT_USERNAME)
 
 
 async def _codes(app: App, args: argparse.Namespace) -> int:
     out = _Out(app, args.locale)
     now = app.clock.now()
     username = (args.bot or "").lstrip("@") or await bot_username(app)
-    if args.pdf and not username:
-        raise out.error("cli_outreach.codes_need_bot")
     async with app.sessions() as s:
         program = await _program(s, out, args.program)
         if args.what == "families":
@@ -181,8 +189,9 @@ async def _codes(app: App, args: argparse.Namespace) -> int:
             print(out.text("cli_outreach.codes_none"))
             return 1
         if args.pdf:
-            assert username
-            pdf = await qr_codes.codes_pdf(s, program.id, kind, ids, username, out.locale,
+            # The cards are for families and organisations: their language, not the operator's.
+            pdf = await qr_codes.codes_pdf(s, program.id, kind, ids, username,
+                                           args.locale or app.settings.default_locale,
                                            now=now, catalogs=app.catalogs)
             await asyncio.to_thread(args.pdf.write_bytes, pdf)
             await s.commit()

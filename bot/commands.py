@@ -28,15 +28,15 @@ class CommandError(Exception):
     pass
 
 
-def run(settings: Settings, *, demo: bool = False) -> int:
+def run(settings: Settings, catalogs: Catalogs, *, demo: bool = False) -> int:
     async def main() -> None:
         try:
             if demo:
                 from bot.demo import run_demo
 
-                await run_demo(settings)
+                await run_demo(settings, catalogs=catalogs)
                 return
-            app = await build_app(settings)
+            app = await build_app(settings, catalogs=catalogs)
         except StartupError as exc:
             raise CommandError(str(exc)) from None
         try:
@@ -50,13 +50,13 @@ def run(settings: Settings, *, demo: bool = False) -> int:
     return run_until_signalled(main)
 
 
-def worker(settings: Settings) -> int:
+def worker(settings: Settings, catalogs: Catalogs) -> int:
     if not settings.token:
-        raise CommandError(Catalogs(default=settings.default_locale).text(None, "cli.worker_needs_token"))
+        raise CommandError(catalogs.text(None, "cli.worker_needs_token"))
 
     async def main() -> None:
         try:
-            app = await build_app(settings)
+            app = await build_app(settings, catalogs=catalogs)
         except StartupError as exc:
             raise CommandError(str(exc)) from None
         try:
@@ -81,24 +81,26 @@ async def run_console(app: App, *, stdin=None, out=None) -> None:
         where = app.settings.database_url.split("///")[-1] if is_sqlite(
             app.settings.database_url) else "PostgreSQL"
         session.say("console.banner", database=where)
+        log.info("console on %s", where)
         await session.loop(stdin)
     finally:
         await delivery.stop()
 
 
-async def dispatch(settings: Settings, args: argparse.Namespace) -> int:
+async def dispatch(settings: Settings, catalogs: Catalogs, args: argparse.Namespace) -> int:
     if args.command == "db":
         engine = db.create_engine(settings.database_url)
         try:
             await db.upgrade(engine)
         finally:
             await engine.dispose()
-        print(Catalogs(default=settings.default_locale).text(None, "cli.db_upgraded"))
+        print(catalogs.text(None, "cli.db_upgraded"))
         return 0
     try:
-        app = await build_app(settings)
+        app = await build_app(settings, catalogs=catalogs)
     except StartupError as exc:
         raise CommandError(str(exc)) from None
+    log.debug("%s on %s", args.command, app.engine.url.render_as_string(hide_password=True))
     try:
         from bot.cli import extensions
 
@@ -164,7 +166,7 @@ async def _timeline(app: App, args: argparse.Namespace) -> int:
     cat = app.catalogs
     print(cat.text(loc, "timeline.header", name=program.name, zone=program.timezone))
     for stage in stages:
-        for m in stage.milestones:
+        for m in sorted(stage.milestones, key=lambda m: (m.due, m.starts)):  # read by date
             state = "timeline.done" if m.done else (
                 "timeline.overdue" if m.overdue else "timeline.upcoming")
             print(cat.text(loc, "timeline.row", stage=str(m.stage), due=Day(m.due),

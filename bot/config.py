@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     # Above Telegram's free 30 messages/s, broadcasts are sent as paid broadcasts (up to
     # 1,000/s, billed in Stars to the bot's balance): an operator's deliberate choice.
     telegram_messages_per_second: float = Field(default=30.0, gt=0, le=1000)
+    # Where the console and the command line write their log (default ./data/convoca.log);
+    # in Telegram mode the log goes to stderr, and here too when this is set.
+    log_file: str | None = None
 
     @field_validator("telegram_bot_token", mode="before")
     @classmethod

@@ -22,12 +22,24 @@ from storage.clock import Clock, ManualClock
 from storage.models import ChannelAddress, OutboxMessage, Person
 
 CHANNEL = "console"
+KEPT_BUTTONS = 500
 
 
 @dataclass
 class _Pending:
-    buttons: list[str] = field(default_factory=list)  # packed payloads, by number
-    contact: bool = False
+    """A chat's buttons, numbered on from one message to the next so that every message's
+    buttons keep working and a number never means two of them (only the newest are kept)."""
+
+    buttons: dict[int, str] = field(default_factory=dict)  # number -> packed payload
+    last: int = 0
+    contact: bool = False  # the newest message asked for the phone number: [0]
+
+    def add(self, payload: str) -> int:
+        self.last += 1
+        self.buttons[self.last] = payload
+        while len(self.buttons) > KEPT_BUTTONS:
+            del self.buttons[next(iter(self.buttons))]
+        return self.last
 
 
 class ConsoleChannel:
@@ -59,21 +71,18 @@ class ConsoleChannel:
             lines.append(self.catalogs.render(out.text, loc, zone))
         if out.attachment:
             lines.append(f"📎 {out.attachment.filename} ({len(out.attachment.content)} B)")
-        pend = _Pending()
-        n = 0
+        pend = self.pending.setdefault(row.address, _Pending())
         if out.buttons and row.person_id is not None:
             for line in out.buttons:
                 labels = []
                 for b in line:
-                    n += 1
-                    pend.buttons.append(self.buttons.pack(row.person_id, b.action))
+                    n = pend.add(self.buttons.pack(row.person_id, b.action))
                     labels.append(f"[{n}] {self.catalogs.render(b.label, loc, zone)}")
                 lines.append("   ".join(labels))
+        if out.buttons or out.ask_contact:  # a new question: [0] only if this one asks
+            pend.contact = out.ask_contact is not None
         if out.ask_contact:
-            pend.contact = True
             lines.append(f"[0] {self.catalogs.render(out.ask_contact, loc, zone)}")
-        if pend.buttons or pend.contact:
-            self.pending[row.address] = pend
         text = "\n".join(lines)
         body = "\n".join("  " + ln for ln in text.splitlines())
         print(f"\n🤖 {who}\n{body}", file=self.out, flush=True)
@@ -122,17 +131,19 @@ class ConsoleSession:
         print(self.channel.catalogs.render(Msg(key, params), self.locale, self.channel.timezone),
               file=self.channel.out, flush=True)
 
-    async def people(self) -> list[tuple[str, str]]:
+    async def people(self) -> dict[int, tuple[str, str]]:
+        """The console's people by their number, which is their id: erasing someone leaves
+        a gap rather than renumbering everyone after them."""
         sessions = self.core.services.sessions
         async with sessions() as s:
             rows = await s.execute(
-                select(ChannelAddress.address, Person.name)
+                select(Person.id, ChannelAddress.address, Person.name)
                 .join(Person)
                 .where(ChannelAddress.channel == CHANNEL)
-                .order_by(ChannelAddress.id)
+                .order_by(Person.id, ChannelAddress.id)
             )
             newcomer = self.channel.catalogs.text(self.locale, "console.newcomer")
-            return [(a, n or newcomer) for a, n in rows.all()]
+            return {pid: (a, n or newcomer) for pid, a, n in rows.all()}
 
     async def handle_line(self, line: str) -> bool:
         """Returns False when the person wants to leave."""
@@ -156,9 +167,9 @@ class ConsoleSession:
                 self._awaiting_phone = True
                 print("📱 ?", file=self.channel.out, flush=True)
                 return True
-            if 1 <= n <= len(pend.buttons):
+            if n in pend.buttons:
                 await self._send(Incoming(CHANNEL, self.address, EventKind.BUTTON,
-                                          button=pend.buttons[n - 1]))
+                                          button=pend.buttons[n]))
                 return True
         if line.startswith("/") and len(line) > 1:
             head, _, rest = line[1:].partition(" ")
@@ -176,15 +187,16 @@ class ConsoleSession:
         name, _, arg = cmd.partition(" ")
         name = name.lower()
         if name in ("personas", "people"):
-            for i, (addr, label) in enumerate(await self.people(), 1):
+            for number, (addr, label) in (await self.people()).items():
                 mark = "*" if addr == self.address else " "
-                print(f" {mark}{i:>3}. {label}", file=self.channel.out)
+                print(f" {mark}{number:>3}. {label}", file=self.channel.out)
         elif name in ("persona", "person"):
             people = await self.people()
-            if not arg.strip().isdigit() or not 1 <= int(arg) <= len(people):
+            number = int(arg) if arg.strip().isdigit() else None
+            if number not in people:
                 self.say("console.no_such_person")
                 return
-            self.address, label = people[int(arg) - 1]
+            self.address, label = people[number]
             self.channel.current = self.address
             self.say("console.you_are", name=label)
         elif name in ("avanzar", "advance") and isinstance(self.clock, ManualClock):

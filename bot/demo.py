@@ -3,6 +3,7 @@ you can switch person, and a simulated clock you move forward to see notices go 
 
 from __future__ import annotations
 
+import logging
 import random
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -13,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.app import build_app, start_delivery
 from bot.config import Settings
 from handlers.meetings import send_invitations
-from locales import When
+from locales import Catalogs, When
 from storage import links, people, programs
 from storage.clock import ManualClock
 from storage.models import (
@@ -31,6 +32,8 @@ from storage.models import (
     Representative,
     Role,
 )
+
+log = logging.getLogger(__name__)
 
 ORGANIZATIONS = [
     ("Junta de Vecinos Villa Esperanza", "junta_de_vecinos", "Villa Esperanza"),
@@ -161,11 +164,11 @@ async def seed(session: AsyncSession, now: datetime) -> Program:
 
 
 async def run_demo(settings: Settings, *, stdin=None, out=None,
-                   start: datetime | None = None) -> None:
+                   start: datetime | None = None, catalogs: Catalogs | None = None) -> None:
     from bot.console import ConsoleChannel, ConsoleSession
 
     clock = ManualClock(start or datetime.now(UTC).replace(second=0, microsecond=0))
-    app = await build_app(settings, clock=clock)
+    app = await build_app(settings, clock=clock, catalogs=catalogs)
     try:
         async with app.sessions() as s:
             if not await s.scalar(select(func.count()).select_from(Program)):
@@ -187,6 +190,7 @@ async def run_demo(settings: Settings, *, stdin=None, out=None,
             settings.default_locale, demo=True, on_clock_moved=sched.tick,
         )
         session.say("console.banner", database="data/demo.sqlite3")
+        log.info("demo on %s, simulated clock at %s", settings.database_url, clock.now())
         session.say("console.demo_help")
         session.say("console.clock", when=When(clock.now()))
         try:

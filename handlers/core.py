@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from handlers import typed_buttons
 from handlers.buttons import ButtonCodec
 from handlers.events import Button, EventKind, Incoming, Outgoing
 from locales import Catalogs, Msg
@@ -171,13 +172,16 @@ class Router:
             if action is None:
                 turn.say("input.button_invalid")
                 return
-            turn.action = action
-            handler = self.actions.get(action.split(":", 1)[0])
-            if handler is None:
-                turn.say("input.button_stale")
-                return
-            await handler(turn)
+            await self._press(turn, action)
             return
+        if ev.kind == EventKind.TEXT:
+            pressed = await typed_buttons.offered(turn)
+            if len(pressed) > 1:
+                turn.say("input.label_ambiguous", label=next(iter(pressed.values())))
+                return
+            if pressed:
+                await self._press(turn, next(iter(pressed)))
+                return
         flow = turn.convo.flow
         if ev.kind != EventKind.COMMAND and flow in self.flows:
             await self.flows[flow](turn)
@@ -187,6 +191,14 @@ class Router:
             return
         if self.fallback:
             await self.fallback(turn)
+
+    async def _press(self, turn: Turn, action: str) -> None:
+        turn.action = action
+        handler = self.actions.get(action.split(":", 1)[0])
+        if handler is None:
+            turn.say("input.button_stale")
+            return
+        await handler(turn)
 
 
 class Core:

@@ -455,3 +455,27 @@ async def drop_pending(session: AsyncSession, key_prefix: str, reason: str) -> i
         .execution_options(synchronize_session=False)
     )
     return result.rowcount or 0
+
+
+async def last_said(session: AsyncSession, channel: str, address: str, person_id: int,
+                    rows: int = 20) -> list[OutboxMessage]:
+    """What Convoca said last in a chat: the delivered rows of its newest unit of work there,
+    oldest first — the replies to one message of the person's (their keys differ only in
+    the last part), or else the notices queued at one moment."""
+    newest = list((await session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.channel == channel, OutboxMessage.address == address,
+               OutboxMessage.person_id == person_id,
+               OutboxMessage.status == OutboxStatus.SENT)
+        .order_by(OutboxMessage.id.desc())
+        .limit(rows)
+    )).all())
+    if not newest:
+        return []
+    last = newest[0]
+    if last.kind == "reply":
+        turn = last.idempotency_key.rsplit(":", 1)[0] + ":"
+        unit = [r for r in newest if r.idempotency_key.startswith(turn)]
+    else:  # a clock that stands still (the demo's) gives many ticks one moment: not replies
+        unit = [r for r in newest if r.kind != "reply" and r.created_at == last.created_at]
+    return unit[::-1]

@@ -73,7 +73,7 @@ async def code_for(
 class Card:
     name: str
     code: str
-    url: str
+    url: str | None  # None while the bot's username is unknown: the code alone is printed
 
 
 async def cards(
@@ -81,7 +81,7 @@ async def cards(
     program_id: int,
     target_kind: str,
     target_ids: Sequence[int],
-    bot_username: str,
+    bot_username: str | None,
     now: datetime,
 ) -> list[Card]:
     model = _MODELS.get(target_kind)
@@ -99,7 +99,8 @@ async def cards(
     result = []
     for target_id in dict.fromkeys(target_ids):  # in the caller's order, once each
         link = await code_for(session, program_id, target_kind, target_id, now)
-        result.append(Card(names[target_id], link.code, deep_link(bot_username, link.code)))
+        url = deep_link(bot_username, link.code) if bot_username else None
+        result.append(Card(names[target_id], link.code, url))
     return result
 
 
@@ -108,7 +109,7 @@ async def codes_pdf(
     program_id: int,
     target_kind: str,
     target_ids: Sequence[int],
-    bot_username: str,
+    bot_username: str | None,
     locale: str | None,
     *,
     now: datetime,
@@ -116,7 +117,8 @@ async def codes_pdf(
     fonts_dir: Path | None = DEJAVU,
 ) -> bytes:
     """An A4 PDF of cards, 2 x 4 a page with cut lines: name, QR code of the deep link, the
-    code in large letters and how to use it."""
+    code in large letters and how to use it. Without the bot's username there is no link to
+    put in a QR code: the card says to send /start and the code to the bot."""
     cat = catalogs or Catalogs()
     program = await session.get(Program, program_id)
     if program is None:
@@ -134,7 +136,8 @@ async def codes_pdf(
             pdf.cut_lines()
         x = MARGIN + (slot % COLS) * CARD_W
         y = MARGIN + (slot // COLS) * CARD_H
-        instruction = cat.render(Msg("codes.card.instruction", {"code": card.code}), locale)
+        how = "codes.card.instruction" if card.url else "codes.card.instruction_no_link"
+        instruction = cat.render(Msg(how, {"code": card.code}), locale)
         # "/start" and the code on one line: split, people type the command without the code.
         instruction = instruction.replace(f"/start {card.code}", f"/start\u00a0{card.code}")
         pdf.card(x, y, program.name, card, label, instruction)
@@ -195,9 +198,10 @@ class _Sheet(FPDF):
             self.cell(inner_w, line_h, line)
 
         top = y + PAD + 5 + 2 * 6.0 + 2
-        self.qr(card.url, x + PAD - 1, top, QR_SIZE)
-
-        right_x = x + PAD + QR_SIZE + 2
+        right_x = x + PAD
+        if card.url:
+            self.qr(card.url, x + PAD - 1, top, QR_SIZE)
+            right_x += QR_SIZE + 2
         right_w = CARD_W - PAD - (right_x - x)
         self.set_font(self.sans, "", 8)
         self.set_text_color(80, 80, 80)

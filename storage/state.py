@@ -9,6 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.models import AppState
 
+# The Telegram bot's @username, kept from the last run that asked Telegram, so that the
+# command line can print cards with links without a token of its own.
+BOT_USERNAME = "telegram_bot_username"
+
 
 async def get_or_create(sessions: async_sessionmaker[AsyncSession], key: str,
                         make: object = None) -> str:
@@ -26,3 +30,18 @@ async def get_or_create(sessions: async_sessionmaker[AsyncSession], key: str,
             row = await s.get(AppState, key)
             assert row is not None
             return row.value
+
+
+async def get(sessions: async_sessionmaker[AsyncSession], key: str) -> str | None:
+    async with sessions() as s:
+        row = await s.get(AppState, key)
+        return row.value if row is not None else None
+
+
+async def put(sessions: async_sessionmaker[AsyncSession], key: str, value: str) -> None:
+    async with sessions() as s:
+        await s.merge(AppState(key=key, value=value))
+        try:
+            await s.commit()
+        except IntegrityError:  # another process wrote it at the same moment
+            await s.rollback()

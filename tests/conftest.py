@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from leaks import KeyCheckedCapture, Screen
 from scratch_db import scratch_database
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -63,18 +64,38 @@ async def sessions(any_db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSes
     await engine.dispose()
 
 
-@pytest.fixture
-def settings_for(monkeypatch: pytest.MonkeyPatch):
-    # Tests never read a developer's .env or environment by accident.
+def operator_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never read a developer's .env or environment by accident: not their settings,
+    nor the language of their shell, which the command line speaks when DEFAULT_LOCALE is
+    unset."""
     for var in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_API_BASE", "DATABASE_URL", "WEBHOOK_URL",
-                "ADMIN_TELEGRAM_IDS", "DEFAULT_LOCALE", "TIMEZONE"):
+                "ADMIN_TELEGRAM_IDS", "DEFAULT_LOCALE", "TIMEZONE", "LOG_FILE", "LC_ALL",
+                "LC_MESSAGES"):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")
+
+
+@pytest.fixture
+def settings_for(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    operator_environment(monkeypatch)
     monkeypatch.chdir(Path(__file__).parent)
+    # The command line (cli.main) logs to a file: not into the source tree.
+    monkeypatch.setenv("LOG_FILE", str(tmp_path / "convoca.log"))
 
     def make(url: str, **kw: object):
         return load_settings(database_url=url, _env_file=None, **kw)
 
     return make
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    """An operator's shell for ``bot.cli.main``: in a fresh folder, on its own database."""
+    operator_environment(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.sqlite3'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    return url
 
 
 @pytest.fixture
@@ -86,3 +107,19 @@ async def fake_tg() -> AsyncIterator[object]:
     yield server
     await server.stop()
     server.assert_clean()
+
+
+@pytest.fixture
+def capsys(capsys: pytest.CaptureFixture[str]) -> Iterator[KeyCheckedCapture]:
+    """Every CLI test reads its output through this: a raw message key in it fails the test."""
+    checked = KeyCheckedCapture(capsys)
+    yield checked
+    checked.readouterr()  # what the test left unread is checked too
+
+
+@pytest.fixture
+def screen() -> Iterator[Screen]:
+    """The console's terminal (``out=``): a raw message key printed there fails the test."""
+    out = Screen()
+    yield out
+    out.getvalue()

@@ -164,14 +164,18 @@ async def test_codes_of_a_sector_as_a_pdf(app: App, tmp_path: Path, capsys) -> N
     assert await count(app, LinkCode) == 2
 
 
-async def test_codes_listed_without_a_bot_and_the_pdf_needs_one(app: App, capsys) -> None:
+async def test_codes_listed_and_printed_without_a_bot(app: App, capsys, tmp_path: Path
+                                                     ) -> None:
     await _families(app, "Centro", ["Familia Centro"])
     assert await cli_outreach.run(app, parse("codes", "families")) == 0
     async with app.sessions() as s:
         code = await s.scalar(select(LinkCode.code))
     assert capsys.readouterr().out == f"Familia Centro\t{code}\n"
-    with pytest.raises(CommandError, match="--bot"):
-        await cli_outreach.run(app, parse("codes", "organizations", "--pdf", "x.pdf"))
+    # The cards then carry the code and how to send it (tests/test_cli_in_use.py).
+    out_pdf = tmp_path / "x.pdf"
+    assert await cli_outreach.run(app, parse("codes", "families", "--pdf", str(out_pdf))) == 0
+    assert out_pdf.read_bytes().startswith(b"%PDF")
+    assert await count(app, LinkCode) == 1
 
 
 async def test_codes_ask_telegram_for_the_bot_name(fake_tg, settings_for, sqlite_url, clock,

@@ -79,17 +79,6 @@ async def test_sqlite_is_migrated_on_start(settings_for, sqlite_url) -> None:
     await app.close()
 
 
-@pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> str:
-    for var in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_API_BASE", "ADMIN_TELEGRAM_IDS", "TIMEZONE",
-                "DEFAULT_LOCALE"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.chdir(tmp_path)
-    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.sqlite3'}"
-    monkeypatch.setenv("DATABASE_URL", url)
-    return url
-
-
 def test_program_create_and_timeline(cli_env: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["db", "upgrade"]) == 0
     assert main(["program", "create", "--template", "ecomercado-15m", "--start", "2026-03-02",

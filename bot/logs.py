@@ -1,0 +1,96 @@
+"""Where log records go: configured once, in ``main``, for as long as the command runs.
+
+The console and the command line are conversations with a person, so records go to a log
+file and never between the lines that person reads; a warning or error still reaches the
+operator as one short line on stderr, in their language, pointing at that file. A server
+(Telegram mode, the worker) has no one reading its terminal but an operator, so it logs to
+stderr. Other libraries speak only from WARNING up: fontTools alone writes ~75 INFO lines per
+PDF it subsets."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+OWN = ("convoca", "bot", "handlers", "scheduler", "storage", "locales")
+# Quiet by default even if the library sets a level of its own on import.
+LIBRARIES = ("fontTools", "fpdf", "aiogram", "aiohttp", "aiosqlite", "asyncpg", "sqlalchemy",
+             "apscheduler", "alembic", "asyncio", "segno", "openpyxl", "PIL")
+DEFAULT_FILE = Path("data") / "convoca.log"
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class _LogFile(logging.FileHandler):
+    """Opened (and its folder made) only when there is something to write."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, encoding="utf-8", delay=True)
+
+    def _open(self):
+        Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
+        return super()._open()
+
+
+class _OperatorLine(logging.Handler):
+    """One short line per kind of problem: the details are in the file, and a failure that
+    repeats every few seconds must not bury the conversation."""
+
+    def __init__(self, line: Callable[[logging.LogRecord], str]) -> None:
+        super().__init__(logging.WARNING)
+        self.line = line
+        self.seen: set[tuple[str, object]] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        kind = (record.name, record.msg)
+        if kind in self.seen:
+            return
+        self.seen.add(kind)
+        try:
+            print(self.line(record), file=sys.stderr, flush=True)
+        except Exception:
+            self.handleError(record)
+
+
+@contextlib.contextmanager
+def configured(*, verbose: bool, server: bool, file: Path | None,
+               operator_line: Callable[[logging.LogRecord], str]) -> Iterator[Path | None]:
+    """Route the records while the command runs; yields the log file, if any. ``file`` is
+    where the console and CLI write (LOG_FILE, else DEFAULT_FILE); a server writes there too
+    only when LOG_FILE names one."""
+    handlers: list[logging.Handler] = []
+    if server:
+        stream = logging.StreamHandler(sys.stderr)
+        stream.setFormatter(logging.Formatter(FORMAT))
+        handlers.append(stream)
+    else:
+        file = file or DEFAULT_FILE
+        handlers.append(_OperatorLine(operator_line))
+    if file is not None:
+        to_file = _LogFile(file)
+        to_file.setFormatter(logging.Formatter(FORMAT))
+        handlers.append(to_file)
+
+    root = logging.getLogger()
+    touched = {name: logging.getLogger(name).level for name in (*OWN, *LIBRARIES)}
+    before = root.level
+    root.setLevel(logging.WARNING)
+    for name in LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for name in OWN:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
+    for h in handlers:
+        root.addHandler(h)
+    try:
+        yield file
+    finally:
+        # Undone on the way out, so that main() called twice in one process (the tests)
+        # does not write twice, nor into a file of a run that is over.
+        for h in handlers:
+            root.removeHandler(h)
+            h.close()
+        root.setLevel(before)
+        for name, level in touched.items():
+            logging.getLogger(name).setLevel(level)

@@ -1,0 +1,306 @@
+"""The command line and the console demo as an operator uses them: nothing but the
+conversation on the screen (the log goes to a file), the README's commands as written, a
+pipe into `head`, timelines read by date, and help in the operator's language."""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import os
+import re
+import subprocess
+import sys
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+from leaks import assert_no_raw_keys
+from test_qr_codes import FAMILIES_CSV, decode_qr, pages_as_png, pdf_text
+
+from bot.app import build_app, run_telegram
+from bot.cli import _parser, main
+from bot.config import load_settings
+from storage import db
+from storage.models import LinkCode
+
+ROOT = Path(__file__).resolve().parents[1]
+LOG_RECORD = re.compile(r"\b(DEBUG|INFO|WARNING|ERROR)\b|fontTools|Traceback")
+
+
+def convoca_process(*argv: str, **kw) -> subprocess.CompletedProcess[str]:
+    """`convoca ...` as its own process, in the operator's folder and environment."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "bot", *argv], cwd=os.getcwd(), env=env,
+                          text=True, timeout=180, **kw)
+
+
+def create_programme(start: str = "2026-03-02") -> None:
+    assert main(["program", "create", "--template", "ecomercado-15m", "--start", start,
+                 "--name", "Ecomercado Quilpué"]) == 0
+
+
+# --- 1. log records go to the log, not to the screen -----------------------------------------
+
+
+def test_a_pdf_export_prints_what_it_wrote_and_no_log_records(cli_env: str, capsys) -> None:
+    create_programme()
+    capsys.readouterr()
+    proc = convoca_process("export", "organizations", "--format", "pdf", "--out", "orgs.pdf",
+                           capture_output=True)
+    assert proc.returncode == 0, proc.stderr
+    # fpdf's font subsetting logged ~75 INFO lines of fontTools here.
+    assert proc.stderr == ""
+    assert proc.stdout.startswith("Escrito orgs.pdf") and len(proc.stdout.splitlines()) == 1
+    assert Path("orgs.pdf").read_bytes().startswith(b"%PDF")
+
+
+class Terminal:
+    """A person at `convoca run --demo`: types a line once the console asks for one, and
+    presses a button by its label, wherever it is numbered."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.decode = codecs.getincrementaldecoder("utf-8")()
+        self.screen = ""
+
+    async def prompt(self) -> str:
+        chunk = ""
+        while not chunk.endswith("\n> "):
+            data = await asyncio.wait_for(self.proc.stdout.read(4096), 60)
+            assert data, f"the console ended:\n{self.screen + chunk}"
+            chunk += self.decode.decode(data)
+        self.screen += chunk
+        return chunk
+
+    async def type(self, line: str) -> str:
+        self.proc.stdin.write(line.encode() + b"\n")
+        await self.proc.stdin.drain()
+        return await self.prompt()
+
+    async def press(self, answer: str, label: str) -> str:
+        match = re.search(rf"\[(\d+)\] {re.escape(label)}", answer)
+        assert match, f"no button {label!r} in:\n{answer}"
+        return await self.type(match[1])
+
+
+async def test_the_demo_conversation_shows_no_log_records(tmp_path: Path, monkeypatch) -> None:
+    for var in ("DATABASE_URL", "TELEGRAM_BOT_TOKEN", "LOG_FILE", "DEFAULT_LOCALE"):
+        monkeypatch.delenv(var, raising=False)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", "--demo", cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        you = Terminal(proc)
+        await you.prompt()
+        await you.type("!persona 2")
+        panel = await you.type("/panel")
+        documents = await you.press(panel, "📄 Documentos")
+        formats = await you.press(documents, "🏘 Organizaciones invitadas")
+        sent = await you.press(formats, "PDF (para imprimir)")
+        assert "📎 organizaciones-invitadas-" in sent
+        proc.stdin.write(b"!salir\n")
+        await proc.stdin.drain()
+        rest, err = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    screen = you.screen + rest.decode()
+    assert proc.returncode == 0, err.decode()
+    assert err.decode() == ""  # the PDF's fontTools records went nowhere near the terminal
+    assert not LOG_RECORD.search(screen), screen
+    assert_no_raw_keys(screen, "the demo console")
+    log = (tmp_path / "data" / "convoca.log").read_text()
+    assert "INFO bot.demo: demo on" in log and "fontTools" not in log
+
+
+def test_a_warning_reaches_the_operator_as_one_short_line(
+        cli_env: str, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    create_programme()
+    capsys.readouterr()
+    # A token, but Telegram cannot be reached: the codes are listed all the same.
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456:ABCDEF-unreachable")
+    monkeypatch.setenv("TELEGRAM_API_BASE", "http://127.0.0.1:9")
+    assert main(["codes", "organizations"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "No hay registros para esos códigos.\n"
+    assert err == f"convoca: ⚠️ quedó un aviso en {Path('data') / 'convoca.log'}\n"
+    log = Path("data/convoca.log").read_text()
+    assert "WARNING bot.cli_outreach: could not ask Telegram" in log and "Traceback" in log
+
+
+def test_verbose_raises_convocas_own_level_and_no_one_elses(cli_env: str, capsys,
+                                                            monkeypatch) -> None:
+    monkeypatch.setenv("LOG_FILE", "convoca-v.log")
+    assert main(["status"]) == 0
+    assert not Path("convoca-v.log").exists()  # nothing at INFO or above: no file at all
+    assert main(["-v", "program", "create", "--template", "ecomercado-15m", "--start",
+                 "2026-03-02", "--name", "Eco"]) == 0
+    assert main(["-v", "export", "organizations", "--format", "pdf", "--out", "o.pdf"]) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and not LOG_RECORD.search(out)
+    log = Path("convoca-v.log").read_text()
+    assert "DEBUG convoca: export on" in log
+    assert "fontTools" not in log and "alembic" not in log
+
+
+# --- 2. the README's commands, pipes, the timeline and the help --------------------------------
+
+
+def two_families() -> None:
+    create_programme()
+    Path("familias.csv").write_bytes(FAMILIES_CSV)
+    assert main(["import", "families", "familias.csv", "--yes"]) == 0
+
+
+def codes_pdf() -> bytes:
+    assert main(["codes", "families", "--pdf", "codes.pdf"]) == 0
+    return Path("codes.pdf").read_bytes()
+
+
+async def test_codes_pdf_as_the_readme_writes_it_needs_no_bot_name(
+        cli_env: str, capsys, tmp_path: Path) -> None:
+    await asyncio.to_thread(two_families)
+    capsys.readouterr()
+    pdf = await asyncio.to_thread(codes_pdf)
+    assert capsys.readouterr().out == "Escribí 2 tarjetas en codes.pdf.\n"
+    codes = await _codes(cli_env)
+    text = " ".join(pdf_text(pdf, tmp_path).split())
+    # No bot name ever seen: no link to put in a QR code, the code and how to send it.
+    for code in codes:
+        assert f"/start {code}" in text
+    assert "Escribe /start" in text and "al bot del programa" in text
+    [page] = pages_as_png(pdf, tmp_path)
+    assert decode_qr(page) == []
+
+
+async def test_codes_pdf_links_to_the_bot_a_telegram_run_has_seen(
+        cli_env: str, capsys, fake_tg, tmp_path: Path) -> None:
+    await asyncio.to_thread(two_families)
+    # The bot ran on Telegram once, against this database.
+    app = await build_app(load_settings(database_url=cli_env, telegram_bot_token=fake_tg.token,
+                                        telegram_api_base=fake_tg.base_url, _env_file=None))
+    running = asyncio.create_task(run_telegram(app))
+    await fake_tg.wait_for(lambda r: r.method == "getUpdates", timeout=60)
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    await app.close()
+    capsys.readouterr()
+    # Now, with no token at all, the cards link to that bot.
+    [page] = pages_as_png(await asyncio.to_thread(codes_pdf), tmp_path)
+    assert sorted(decode_qr(page)) == sorted(
+        f"https://t.me/convoca_test_bot?start={c}" for c in await _codes(cli_env))
+
+
+async def _codes(url: str) -> list[str]:
+    from sqlalchemy import select
+
+    engine = db.create_engine(url)
+    async with db.session_factory(engine)() as s:
+        codes = list((await s.scalars(select(LinkCode.code))).all())
+    await engine.dispose()
+    assert len(codes) == 2
+    return codes
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["timeline"], ["status"], ["program", "list"],
+                                  ["meeting", "list"], ["delivery", "list"]])
+def test_a_reader_that_leaves_early_is_no_error(cli_env: str, argv: list[str]) -> None:
+    create_programme()
+    # `convoca timeline | head -0`: the reading end is closed before anything is written.
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        proc = convoca_process(*argv, stdout=write, stderr=subprocess.PIPE)
+    finally:
+        os.close(write)
+    assert proc.returncode in (0, 141), proc.stderr
+    assert proc.stderr == ""  # no traceback, no "Exception ignored ... BrokenPipeError"
+
+
+def test_the_timeline_reads_by_date_within_each_stage(cli_env: str, capsys) -> None:
+    create_programme()
+    capsys.readouterr()
+    assert main(["timeline", "--locale", "en"]) == 0
+    rows = [ln.split(" · ") for ln in capsys.readouterr().out.splitlines()
+            if ln.startswith("Stage ")]
+    assert len(rows) == 17
+    by_stage: dict[str, list[date]] = {}
+    for stage, day, *_ in rows:
+        by_stage.setdefault(stage, []).append(datetime.strptime(day, "%A %d %B %Y").date())
+    assert list(by_stage) == ["Stage 1", "Stage 2", "Stage 3", "Stage 4"]
+    for stage, days in by_stage.items():
+        assert days == sorted(days), stage
+
+
+def _commands(parser=None, path=()) -> list[tuple[str, ...]]:
+    """Every command and subcommand of `convoca`, as the words typed before --help."""
+    import argparse
+
+    parser = parser or _parser()
+    found = [path]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found += _commands(sub, (*path, name))
+    return found
+
+
+def _help(argv: tuple[str, ...], capsys) -> str:
+    with pytest.raises(SystemExit) as done:
+        main([*argv, "--help"])
+    assert done.value.code == 0
+    return capsys.readouterr().out  # read through the harness: no raw key in it
+
+
+def test_every_help_is_in_spanish_by_default(cli_env: str, capsys) -> None:
+    commands = _commands()
+    assert len(commands) > 40
+    for argv in commands:
+        text = _help(argv, capsys)
+        assert text.startswith("uso: convoca"), argv
+        assert "opciones:" in text and "-h, --help  " in text and "muestra esta ayuda" in text
+        assert not re.search(r"\b(usage|options|show this help)\b", text), text
+    text = _help(("program", "create"), capsys)
+    assert "crea un programa a partir de una plantilla" in text
+    assert "--start INICIO" in text and "inicio del convenio, AAAA-MM-DD" in text
+    assert "reunión" in _help(("meeting", "move"), capsys)
+
+
+@pytest.mark.parametrize("env", [{"DEFAULT_LOCALE": "en"}, {"LANG": "en_US.UTF-8"}])
+def test_help_in_english_when_the_operator_asks(cli_env: str, capsys, monkeypatch, env) -> None:
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    for argv in _commands():
+        text = _help(argv, capsys)
+        assert text.startswith("usage: convoca") and "show this help message and exit" in text
+    text = _help(("program", "create"), capsys)
+    assert "create a programme from a template" in text and "--start START" in text
+
+
+def test_argparse_errors_are_in_the_operators_language(cli_env: str, capsys,
+                                                        monkeypatch) -> None:
+    cases = [
+        (["meeting", "move"], "convoca meeting move: error: faltan estos argumentos: reunión"),
+        (["db"], "convoca db: error: faltan estos argumentos: {upgrade}"),
+        (["timeline", "--program", "x"],
+         "convoca timeline: error: argumento --program: 'x' no es un valor válido"),
+        (["role", "grant", "1", "reina"],
+         "convoca role grant: error: argumento role: 'reina' no es una opción (elige entre"),
+        (["meeting", "create", "--kind", "k", "--date", "2026-04-07", "--time", "25:00"],
+         "convoca meeting create: error: argumento --time: «25:00» no es una hora; "
+         "escríbela como 18:30"),
+        (["timeline", "--zz"], "convoca: error: no conozco estos argumentos: --zz"),
+    ]
+    for argv, message in cases:
+        with pytest.raises(SystemExit) as done:
+            main(argv)
+        assert done.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith("uso: convoca") and message in err, err
+    monkeypatch.setenv("DEFAULT_LOCALE", "en")
+    with pytest.raises(SystemExit):
+        main(["meeting", "move"])
+    assert "error: the following arguments are required: meeting" in capsys.readouterr().err
