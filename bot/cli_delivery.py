@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import argparse
 import re
-from datetime import date, time
+from datetime import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.cli_meetings import typed_date
 from bot.commands import CommandError
 from handlers.admin.delivery import cancel_day, day_summary, status_label
+from handlers.dates import parse_time
 from handlers.pickups import window_of
 from locales import Msg, Raw
 from storage import delivery, exports, people, pickups, programs
@@ -26,10 +28,10 @@ COMMANDS = ("delivery", "export")
 
 
 def _time(text: str) -> time:
-    match = re.fullmatch(r"([01]?\d|2[0-3])[:.h]?([0-5]\d)?", text.strip())
-    if not match:
+    at = parse_time(text)
+    if at is None:
         raise argparse.ArgumentTypeError(f"expected HH:MM, got {text!r}")
-    return time(int(match[1]), int(match[2] or 0))
+    return at
 
 
 def _every(text: str) -> int:
@@ -49,7 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     d = sub.add_parser("delivery", help="delivery days and the staff's day list")
     dsub = d.add_subparsers(dest="delivery_command", required=True)
     add = dsub.add_parser("add", help="define a delivery day or a weekly pattern")
-    add.add_argument("--date", required=True, type=date.fromisoformat, help="YYYY-MM-DD")
+    add.add_argument("--date", required=True,
+                     help="local date: 2026-12-17, 17-12-2026, 17/12, 'jueves 17', mañana")
     add.add_argument("--from", dest="start", required=True, type=_time, help="HH:MM")
     add.add_argument("--to", dest="end", required=True, type=_time, help="HH:MM")
     add.add_argument("--place", help="where families pick up (retiro)")
@@ -57,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add.add_argument("--mode", choices=[str(m) for m in PickupMode], default=PickupMode.RETIRO)
     add.add_argument("--every", type=_every, help="repeat every 1w or 2w")
     add.add_argument("--count", type=int, help="how many days in all, with --every")
-    add.add_argument("--until", type=date.fromisoformat, help="last date, with --every")
+    add.add_argument("--until", help="last date, with --every (written as --date)")
     add.add_argument("--assign", type=_target, help="all | sector=NAME")
     add.add_argument("--program", type=int, help="programme id (default: the latest)")
     lst = dsub.add_parser("list", help="upcoming delivery days")
@@ -141,7 +144,9 @@ async def _add(app: App, args: argparse.Namespace) -> int:
     async with app.sessions() as s:
         program = await _program(app, s, args.program)
         try:
-            dates = delivery.repeat_dates(args.date, args.every or 0, args.count, args.until)
+            until = typed_date(app, args.until, program) if args.until else None
+            dates = delivery.repeat_dates(typed_date(app, args.date, program), args.every or 0,
+                                          args.count, until)
             plan = DayPlan(mode=args.mode, dates=tuple(dates), start=args.start, end=args.end,
                            place=args.place, address=args.address)
             days = await delivery.create_days(s, program, plan, now)

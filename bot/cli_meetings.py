@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import App
 from bot.commands import CommandError
+from handlers import dates, widgets
 from handlers import meetings as meeting_handlers
 from handlers.admin import meetings as chat
 from handlers.widgets import parse_time
@@ -30,6 +31,17 @@ def _time(text: str) -> time:
     if at is None:
         raise argparse.ArgumentTypeError(f"not a time: {text!r} (write it as 18:30)")
     return at
+
+
+def typed_date(app: App, text: str, program: Program) -> date:
+    """A --date as people write it ("2026-12-17", "17-12", "martes 17", "mañana"), read
+    against today in the programme's zone by the app's clock."""
+    today = data.local_date(app.clock.now(), program.timezone)
+    try:
+        return dates.parse_date(text, today)
+    except dates.DateProblem as problem:
+        raise CommandError(app.catalogs.render(widgets.date_problem(problem), None,
+                                               program.timezone)) from None
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,7 +61,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--body", default="none",
                    help="grupo_motor, consejo_local or none (default)")
     c.add_argument("--kind", required=True, help="a meeting kind of the programme template")
-    c.add_argument("--date", required=True, type=date.fromisoformat, help="YYYY-MM-DD")
+    c.add_argument("--date", required=True,
+                   help="local date: 2026-12-17, 17-12-2026, 17/12, 'martes 17', mañana")
     c.add_argument("--time", required=True, type=_time, help="HH:MM, local time")
     c.add_argument("--place")
     c.add_argument("--agenda")
@@ -64,7 +77,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--program", type=int)
     p = msub.add_parser("move", help="new local date and/or time; tells everyone invited")
     p.add_argument("meeting_id", type=int)
-    p.add_argument("--date", type=date.fromisoformat)
+    p.add_argument("--date", help="new local date, written as for create")
     p.add_argument("--time", type=_time)
     p = msub.add_parser("cancel", help="cancel; tells everyone invited")
     p.add_argument("meeting_id", type=int)
@@ -185,7 +198,8 @@ class _Cli:
                                            self.app.settings.timezone))
         elif verb == "move":
             tz = program.timezone
-            day = args.date or data.local_date(meeting.starts_at, tz)
+            day = typed_date(self.app, args.date, program) if args.date \
+                else data.local_date(meeting.starts_at, tz)
             at = args.time or data.local_time(meeting.starts_at, tz)
             old = meeting.starts_at
             invited, queued = await chat.move_and_notify(s, meeting, data.to_utc(day, at, tz),
@@ -217,7 +231,8 @@ class _Cli:
     async def create(self, s: AsyncSession, args: argparse.Namespace) -> None:
         program = await self.program(s, args.program)
         body = await data.body_of(s, program.id, args.body)
-        starts = data.to_utc(args.date, args.time, program.timezone)
+        starts = data.to_utc(typed_date(self.app, args.date, program), args.time,
+                             program.timezone)
         meeting = await data.create_meeting(
             s, program, kind=args.kind, starts_at=starts, now=self.now,
             body_id=body.id if body else None, place=args.place, agenda=args.agenda,

@@ -191,7 +191,8 @@ async def test_a_grupo_motor_meeting_from_the_calendar_to_the_attendance_rates(
     assert again["text"] == ("Para esto necesito que toques uno de los botones. 🙂\n\n"
                              "¿Qué tipo de sesión es?")
     [ask_date] = await tap(tg, GESTORA, "Sesión del Grupo Motor")
-    assert ask_date["text"] == "¿Qué día? Elígelo en el calendario."
+    assert ask_date["text"] == ("¿Qué día? Elígelo en el calendario o escríbelo, por ejemplo "
+                                "17-12 o «martes 17».")
     march = labels(tg, GESTORA)
     # Today is Monday 2 March: neither February nor the 1st can be picked any more.
     assert march[0] == [" ", "marzo de 2026", "▶"]
@@ -204,7 +205,8 @@ async def test_a_grupo_motor_meeting_from_the_calendar_to_the_attendance_rates(
     assert ask_time["text"] == ("¿A qué hora, el martes 7 de abril de 2026? Toca una hora o "
                                 "escríbela, por ejemplo 18:30.")
     [not_a_time] = await tg.send(GESTORA, "en la tarde")
-    assert not_a_time["text"].startswith("No entendí esa hora. Escríbela así: 18:30.")
+    assert not_a_time["text"].startswith("No entendí esa hora. Escríbela así: 18:30 o «6 de la "
+                                         "tarde».")
     [ask_place] = await tg.send(GESTORA, "18:30")
     assert ask_place["text"] == "¿Dónde será? Escribe el lugar."
     assert labels(tg, GESTORA) == [["Cancelar"]]  # no earlier meeting: no "same place"
@@ -429,7 +431,7 @@ async def test_moving_and_cancelling_tell_everyone_invited(tg: Running) -> None:
         "⏳ No answer yet (2): Carla Núñez, Dani Rojas\n\n🔑 Check-in code: ")
     [ask_day] = await tap(tg, GESTORA, "📅 Change date")
     assert ask_day["text"] == ("Which day shall we move “Core Group meeting” to (now Tuesday "
-                               "7 April, 18:00)?")
+                               "7 April, 18:00)? Pick it in the calendar or type it.")
     assert labels(tg, GESTORA)[0][1] == "April 2026"
     await tap(tg, GESTORA, "9")
     [confirm] = await tap(tg, GESTORA, "18:00")

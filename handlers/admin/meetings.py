@@ -22,8 +22,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers import dates, widgets
 from handlers import meetings as meeting_handlers
-from handlers import widgets
 from handlers.admin import ADMIN, action, back_to_panel, current_program, guard, section
 from handlers.admin.roles import person_label, picker, typed_query
 from handlers.core import Router, Turn
@@ -411,13 +411,13 @@ async def _question(turn: Turn, program: Program, step: str) -> tuple[Msg, list[
 
 
 async def _ask(turn: Turn, program: Program, step: str, *, edit: bool = False,
-               again: bool = False, hint: str | None = None) -> None:
+               again: bool = False, hint: str | Msg | None = None) -> None:
     """Go to ``step`` and ask its question; ``again`` says kindly that the answer did not fit."""
     turn.go(FLOW, step)
     text, rows = await _question(turn, program, step)
     if again or hint:
-        text = Msg("adm_meet.reask", {"hint": Msg(hint or "adm_meet.use_buttons"),
-                                      "question": text})
+        said = hint if isinstance(hint, Msg) else Msg(hint or "adm_meet.use_buttons")
+        text = Msg("adm_meet.reask", {"hint": said, "question": text})
     ref = turn.event.message_ref if edit else None
     turn.send(Outgoing(text=text, buttons=_rows(rows), edit_ref=ref))
 
@@ -480,11 +480,20 @@ async def _calendar(turn: Turn, program: Program, args: list[str]) -> None:
         turn.go(FLOW, step, month=picked.day.isoformat())
         await _ask(turn, program, step, edit=bool(turn.event.message_ref))
         return
-    if picked.day < _today(turn, program):
+    await _set_day(turn, program, step, picked.day)
+
+
+async def _set_day(turn: Turn, program: Program, step: str, day: date,
+                   at: time | None = None) -> None:
+    """The day picked on the calendar or typed; a time typed with it skips the time step."""
+    if day < _today(turn, program):
         await _ask(turn, program, step, hint="adm_meet.day_past")
         return
-    turn.go(FLOW, step, day=picked.day.isoformat())
-    if step == "move_date":
+    turn.go(FLOW, step, day=day.isoformat())
+    if at is not None:
+        turn.go(FLOW, "move_time" if step == "move_date" else "time")
+        await _set_time(turn, program, at)
+    elif step == "move_date":
         await _ask(turn, program, "move_time")
     else:
         await _next(turn, program, "date")
@@ -915,7 +924,14 @@ async def meetings_input(turn: Turn) -> None:
 
 
 async def _typed(turn: Turn, program: Program, step: str, text: str) -> None:
-    if step in ("time", "move_time") and text:
+    if step in ("date", "move_date") and text:
+        try:
+            typed = dates.parse_when(text, _today(turn, program))
+        except dates.DateProblem as problem:
+            await _ask(turn, program, step, hint=widgets.date_problem(problem))
+            return
+        await _set_day(turn, program, step, typed.day, typed.at)
+    elif step in ("time", "move_time") and text:
         at = widgets.parse_time(text)
         if at is None:
             await _ask(turn, program, step, hint="adm_meet.time_not_understood")
