@@ -92,12 +92,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = msub.add_parser("close", help="mark the meeting as held")
     p.add_argument("meeting_id", type=int)
 
-    att = sub.add_parser("attendance", help="attendance marks and rates")
+    att = sub.add_parser("attendance", help="attendance: the list, marks, walk-ins, rates")
     asub = att.add_subparsers(dest="attendance_command", required=True)
+    p = asub.add_parser("show", help="who was invited, who came, and the count")
+    p.add_argument("meeting_id", type=int)
     p = asub.add_parser("mark", help="mark a person present or absent")
     p.add_argument("meeting_id", type=int)
     p.add_argument("person_id", type=int)
     p.add_argument("mark", choices=["present", "absent"])
+    p = asub.add_parser("add-guest", help="write in someone who came and is not in Convoca")
+    p.add_argument("meeting_id", type=int)
+    p.add_argument("--name", required=True)
+    p.add_argument("--rut")
+    p.add_argument("--organization")
+    p.add_argument("--phone")
+    p = asub.add_parser("remove-guest", help="take a written-in walk-in off the list")
+    p.add_argument("meeting_id", type=int)
+    p.add_argument("guest_id", type=int)
     p = asub.add_parser("rates", help="attendance rates per body and per person")
     p.add_argument("--program", type=int)
 
@@ -222,11 +233,11 @@ class _Cli:
             self.say("cli_meet.reasked", id=str(meeting.id), count=asked, sent=queued)
         elif verb == "close":
             await data.close(s, meeting, self.now)
-            board = await data.board(s, meeting)
+            tally = (await data.board(s, meeting)).tally
             self.audit(s, "meeting_closed", "meeting", meeting.id,
-                       present=board.present_invited, invited=len(board.invited))
-            self.say("cli_meet.closed", id=str(meeting.id), present=board.present_invited,
-                     count=len(board.invited))
+                       present=tally.present_invited, invited=tally.invited,
+                       walk_ins=tally.walk_ins)
+            self.say("cli_meet.closed", id=str(meeting.id), tally=chat.tally_text(tally))
 
     async def create(self, s: AsyncSession, args: argparse.Namespace) -> None:
         program = await self.program(s, args.program)
@@ -274,10 +285,44 @@ class _Cli:
                                            self.app.settings.timezone))
             return
         meeting, _ = await self.meeting_of(s, args.meeting_id)
-        present = args.mark == "present"
-        await data.mark(s, meeting, args.person_id, present, None, self.now)
-        self.audit(s, "attendance_marked", "meeting", meeting.id, person_id=args.person_id,
-                   present=present)
-        self.say("cli_meet.marked", id=str(args.person_id), meeting=str(meeting.id),
-                 mark=Msg(f"cli_meet.mark_{args.mark}"))
+        verb = args.attendance_command
+        if verb == "show":
+            await self.show_attendance(s, meeting)
+            return
+        if verb == "add-guest":
+            guest = await data.add_guest(s, meeting, name=args.name, rut=args.rut,
+                                         organization=args.organization, phone=args.phone,
+                                         now=self.now)
+            self.audit(s, "attendance_guest_added", "meeting", meeting.id, guest_id=guest.id,
+                       rut=guest.rut is not None, phone=guest.phone is not None)
+            self.say("cli_meet.guest_added", name=guest.name, meeting=str(meeting.id),
+                     guest=str(guest.id))
+        elif verb == "remove-guest":
+            name = await data.remove_guest(s, meeting, args.guest_id)
+            self.audit(s, "attendance_guest_removed", "meeting", meeting.id,
+                       guest_id=args.guest_id)
+            self.say("cli_meet.guest_removed", name=name, meeting=str(meeting.id))
+        else:
+            present = args.mark == "present"
+            await data.mark(s, meeting, args.person_id, present, None, self.now)
+            self.audit(s, "attendance_marked", "meeting", meeting.id, person_id=args.person_id,
+                       present=present)
+            self.say("cli_meet.marked", id=str(args.person_id), meeting=str(meeting.id),
+                     mark=Msg(f"cli_meet.mark_{args.mark}"))
+        self.say("cli_meet.tally", tally=chat.tally_text((await data.board(s, meeting)).tally))
 
+    async def show_attendance(self, s: AsyncSession, meeting: Meeting) -> None:
+        """The attendance list as the panel shows it, one person a line, for scripts."""
+        board = await data.board(s, meeting)
+        kind_name, _ = await meeting_handlers.names(s, meeting)
+        self.say("cli_meet.attendance_head", id=str(meeting.id),
+                 what=chat.what_of(meeting, kind_name), when=When(meeting.starts_at),
+                 tally=chat.tally_text(board.tally))
+        uninvited = {id(e) for e in board.walk_ins}
+        for e in board.everyone:
+            ref = Msg("cli_meet.guest_ref", {"id": str(e.guest_id)}) if e.guest_id is not None \
+                else str(e.person_id)
+            answer = "walk_in" if id(e) in uninvited else (e.answer or "none")
+            mark = {True: "present", False: "absent"}.get(e.present, "none")
+            self.say("cli_meet.attendance_row", ref=ref, name=e.name or "",
+                     answer=Msg(f"cli_meet.answer_{answer}"), mark=Msg(f"cli_meet.mark_{mark}"))

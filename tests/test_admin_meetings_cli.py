@@ -95,11 +95,12 @@ async def test_create_invite_board_move_mark_close_and_rates(
 
     tg.app.clock.set(APRIL_7 + timedelta(days=2, minutes=10))
     for chat, mark in ((ANA, "present"), (BETO, "absent"), (CARLA, "present")):
-        [line] = await convoca(tg, capsys, "attendance", "mark", str(mid), str(ids[str(chat)]),
-                               mark)
+        line, tally = await convoca(tg, capsys, "attendance", "mark", str(mid),
+                                    str(ids[str(chat)]), mark)
     assert line == f"Persona {ids[str(CARLA)]} marcada presente en la reunión {mid}."
+    assert tally == "Presentes: 2 de 4 personas invitadas."
     [closed] = await convoca(tg, capsys, "meeting", "close", str(mid))
-    assert closed == f"Reunión {mid} realizada: vinieron 2 de 4 personas invitadas."
+    assert closed == f"Reunión {mid} realizada. Presentes: 2 de 4 personas invitadas."
     rates = await convoca(tg, capsys, "attendance", "rates")
     assert rates[:4] == ["📊 Asistencia en 1 sesión realizada", "", "Por instancia:",
                          "• Grupo Motor: 50 % (2 de 4)"]
