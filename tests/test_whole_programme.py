@@ -380,16 +380,16 @@ async def month_1_socialisation(p: Programme) -> None:
     assert checked["text"].startswith(
         "¡Listo! Quedó registrada tu asistencia a «Sesión de socialización».")
     [sheet] = await tap(r, GESTORA, "✍️ Tomar asistencia")
-    assert sheet["text"].split("\n")[1] == "Presentes: 1 de 4."
+    assert sheet["text"].split("\n")[1] == "Presentes: 1 de 4 personas invitadas."
     await tap(r, GESTORA, "▫️ Carla Ibáñez", sends=0, edits=1)
     for name in ("Beto Núñez", "Dani Fuentes"):  # a tap for present, another for absent
         await tap(r, GESTORA, f"▫️ {name}", sends=0, edits=1)
         [sheet] = await tap(r, GESTORA, f"✅ {name}", sends=0, edits=1)
     assert labels(sheet)[:4] == ["✅ Ana María Rojas", "❌ Beto Núñez", "✅ Carla Ibáñez",
                                  "❌ Dani Fuentes"]
-    assert sheet["text"].split("\n")[1] == "Presentes: 2 de 4."
+    assert sheet["text"].split("\n")[1] == "Presentes: 2 de 4 personas invitadas."
     [closed] = await tap(r, GESTORA, "🏁 Cerrar sesión")
-    assert closed["text"] == ("🏁 Sesión cerrada: vinieron 2 de 4 personas invitadas. Ya "
+    assert closed["text"] == ("🏁 Sesión cerrada. Presentes: 2 de 4 personas invitadas. Ya "
                               "cuenta para la asistencia.")
     async with r.app.sessions() as s:
         session = await s.get(Meeting, p.ids["socialisation"])
@@ -589,7 +589,7 @@ async def month_2_grupo_motor(p: Programme) -> None:
     await tap(r, GESTORA, "▫️ Carla Ibáñez", sends=0, edits=1)
     await tap(r, GESTORA, "✅ Carla Ibáñez", sends=0, edits=1)
     [closed] = await tap(r, GESTORA, "🏁 Cerrar sesión")
-    assert closed["text"].startswith("🏁 Sesión cerrada: vinieron 2 de 3 personas invitadas.")
+    assert closed["text"].startswith("🏁 Sesión cerrada. Presentes: 2 de 3 personas invitadas.")
 
 
 # --------------------------------------------------------------------------- 4. delivery
