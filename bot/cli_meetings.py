@@ -230,7 +230,8 @@ class _Cli:
         elif verb == "reask":
             asked, queued = await chat.reask(s, meeting, self.now)
             self.audit(s, "meeting_reasked", "meeting", meeting.id, asked=asked, queued=queued)
-            self.say("cli_meet.reasked", id=str(meeting.id), count=asked, sent=queued)
+            self.say("cli_meet.reasked", id=str(meeting.id), count=asked,
+                     resent=Msg("cli_meet.resent", {"count": queued}))
         elif verb == "close":
             await data.close(s, meeting, self.now)
             tally = (await data.board(s, meeting)).tally
@@ -274,7 +275,8 @@ class _Cli:
         later = await chat.invite_due_series_meetings(s, self.now)
         self.audit(s, "meeting_invited", "meeting", meeting.id, target=target, invited=invited,
                    queued=queued, series_queued=later)
-        self.say("cli_meet.invited", id=str(meeting.id), count=invited, sent=queued)
+        self.say("cli_meet.invited", id=str(meeting.id), count=invited,
+                 queued=Msg("cli_meet.queued", {"count": queued}))
 
     # attendance -----------------------------------------------------------------------------
 

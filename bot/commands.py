@@ -16,7 +16,7 @@ from bot.app import (
     start_delivery,
 )
 from bot.config import Settings
-from locales import Catalogs, Day
+from locales import Catalogs, Day, Msg
 from storage import db, outbox, people, programs
 from storage.models import ChannelAddress, Person, Role
 from storage.program_templates import TemplateError, available_templates
@@ -185,7 +185,7 @@ async def _admin(app: App, args: argparse.Namespace) -> int:
                      entity_id=person.id, role=args.role)
         await s.commit()
     print(app.catalogs.text(None, "cli.admin_added" if added else "cli.admin_already",
-                            id=str(args.telegram_id), role=args.role))
+                            id=str(args.telegram_id), role=Msg(f"adm_roles.role_{args.role}")))
     return 0
 
 

@@ -171,7 +171,7 @@ async def test_roles_from_the_command_line(tg: Running,
         f"La persona {dani} ya tenía el rol «Consejo Local»."]
     listed = await convoca(tg, capsys, "role", "list")
     assert f"{dani}\tDani Rojas\tGrupo Motor, Consejo Local" in listed
-    assert f"{ids['gestora']}\tGabriela Gestora\tGestora comunitaria" in listed
+    assert f"{ids['gestora']}\tGabriela Gestora\tGestión comunitaria" in listed
     assert await convoca(tg, capsys, "role", "revoke", str(dani), "grupo_motor") == [
         f"Rol «Grupo Motor» quitado a la persona {dani}."]
     assert await convoca(tg, capsys, "role", "revoke", str(dani), "grupo_motor") == [

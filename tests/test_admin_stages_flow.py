@@ -31,7 +31,7 @@ TEXTS = {
         "soc_missing": "Falta: Listado de organizaciones invitadas",
         "soc_manual": "📎 1 documento por subir o confirmar",
         "diag_dates": "🗓 lun 16 mar → mié 1 abr · en curso",
-        "diag_sessions": "Sesiones: 0 de 1 mínimas ⏳",
+        "diag_sessions": "Sesiones: 0 de un mínimo de 1 ⏳",
         "diag_missing": "Falta: Lista de asistencia\n📎 2 documentos por subir o confirmar",
         "overdue": "⚠️ 1 atrasada", "btn_soc": "1. ⚠️ Catastro, invitaciones",
         "ready": "✅ Lista de asistencia: listo", "ficha": "✅ Ficha de interés de participación: listo",

@@ -66,7 +66,7 @@ def test_program_create_and_timeline(cli_env: str, capsys: pytest.CaptureFixture
     assert any("martes 1 de diciembre de 2026" in ln and "informe" in ln.lower() for ln in lines)
     # Under each activity that has begun and is not done: what it still lacks, as /etapas.
     assert lines[2:4] == [
-        "    Sesiones: 0 de 1 mínimas ⏳",
+        "    Sesiones: 0 de un mínimo de 1 ⏳",
         "    Falta: Listado de organizaciones invitadas, Lista de asistencia, Ficha de interés "
         "de participación",
     ]
@@ -85,8 +85,9 @@ def test_admin_add_grants_the_role_once(cli_env: str, capsys: pytest.CaptureFixt
     assert main(["admin", "add", "123456789"]) == 0
     assert main(["admin", "add", "123456789"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out == ["Listo: 123456789 ahora tiene el rol gestora.",
-                   "123456789 ya tenía el rol gestora."]
+    # The role in words, as in the panel: never its code.
+    assert out == ["Listo: 123456789 ahora tiene el rol «Gestión comunitaria».",
+                   "123456789 ya tenía el rol «Gestión comunitaria»."]
 
 
 async def _rows(url: str, model: type) -> list:

@@ -162,7 +162,7 @@ async def setting_up(p: Programme, capsys: pytest.CaptureFixture[str]) -> None:
     printed = capsys.readouterr().out
     [program] = await rows(r, Program)
     assert f"Programa {program.id} creado: {PROGRAMME}" in printed
-    assert f"Listo: {GESTORA} ahora tiene el rol gestora." in printed
+    assert f"Listo: {GESTORA} ahora tiene el rol «Gestión comunitaria»." in printed
     assert (program.template_key, program.start_date, program.start_date.weekday()) == (
         "ecomercado-15m", date(2026, 3, 2), 0)
     assert await count(r, Milestone) == 17
@@ -771,13 +771,13 @@ async def months_4_to_9(p: Programme) -> None:
     assert stage1["text"].startswith("🗂 Etapa 1 de 4: Socialización y análisis situacional")
     assert ("1. ⚠️ Catastro, invitaciones, sesión de socialización y fichas de interés\n"
             "🗓 lun 2 mar → dom 15 mar · atrasada ⚠️\nSesiones: 1 de 1 ✅") in stage1["text"]
-    assert ("🗓 lun 16 mar → mié 1 abr · atrasada ⚠️\nSesiones: 0 de 1 mínimas ⏳"
+    assert ("🗓 lun 16 mar → mié 1 abr · atrasada ⚠️\nSesiones: 0 de un mínimo de 1 ⏳"
             in stage1["text"])
     [stage2] = await tap(r, GESTORA, "Etapa 2 ▶", sends=0, edits=1)
     assert ("1. ⚠️ Constitución del Grupo Motor (convocatoria, protocolo, compromisos, 1.ª "
             "sesión)\n🗓 jue 2 abr → vie 15 may · atrasada ⚠️\nSesiones: 1 de 1 ✅"
             in stage2["text"])
-    assert "Sesiones: 0 de 1 mínimas ⏳\nFalta: Lista de asistencia" in stage2["text"]
+    assert "Sesiones: 0 de un mínimo de 1 ⏳\nFalta: Lista de asistencia" in stage2["text"]
 
 
 # --------------------------------------------------------------------------- 6. exports

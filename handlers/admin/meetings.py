@@ -694,8 +694,10 @@ async def _invite(turn: Turn, program: Program, args: list[str]) -> None:
     later = await invite_due_series_meetings(turn.session, turn.now)
     turn.audit("meeting_invited", "meeting", meeting.id, target=target, invited=invited,
                queued=queued, series_queued=later)
+    # Two numbers, two agreements: "invité a 4 personas; 1 recibe la invitación por aquí".
     key = "adm_meet.invited_series" if meeting.series_id else "adm_meet.invited"
-    turn.say(key, count=invited, sent=queued, buttons=[[_board_button(meeting.id)]])
+    turn.say(key, count=invited, reach=Msg(f"{key}_reach", {"count": queued}),
+             buttons=[[_board_button(meeting.id)]])
 
 
 # --- the board, asking again, attendance -------------------------------------------------------------
