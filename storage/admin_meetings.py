@@ -1,8 +1,9 @@
 """The gestora's tools for meetings and roles, as data work shared by the chat and `convoca`.
 
 Meetings: local dates and times turned into UTC across daylight-saving changes, recurring
-series ("the first Tuesday of every month"), moving and cancelling, the confirmations board,
-attendance marks and attendance rates. Roles: granting and revoking, with the body
+series ("the first Tuesday of every month"), moving and cancelling, the confirmations board
+with the one count of who was expected and who came (Tally), attendance marks, walk-ins
+written in by hand, and attendance rates. Roles: granting and revoking, with the body
 membership that goes with the Grupo Motor and Consejo Local roles.
 
 Repositories never commit: the caller's unit of work does. Nothing here writes a message a

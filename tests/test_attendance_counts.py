@@ -213,3 +213,30 @@ async def test_walk_ins_from_the_command_line(tg: Running,
         await cli_meetings.run(tg.app, parse("attendance", "remove-guest", str(mid),
                                              str(rosa.id)))
     assert str(err.value) == "Esa persona ya no está en la lista de asistencia."
+
+
+async def test_a_name_searched_in_vain_is_offered_as_a_walk_in(tg: Running) -> None:
+    ids = await seed(tg)
+    now = tg.app.clock.now()
+    async with tg.app.sessions() as s:
+        program = await programs.get(s, ids["program"])
+        await data.create_meeting(s, program, kind="grupo_motor", starts_at=APRIL_7, now=now,
+                                  body_id=ids["gm"])
+        await s.commit()
+    await tg.send(GESTORA, "/panel")
+    await tap(tg, GESTORA, "📅 Reuniones")
+    await tap(tg, GESTORA, "martes 7 de abril, 18:00 · Sesión del Grupo Motor")
+    await tap(tg, GESTORA, "✍️ Tomar asistencia")
+    await tap(tg, GESTORA, "➕ Agregar a alguien que vino")
+    [none] = await tg.send(GESTORA, "Rosa Lagos")
+    assert none["text"].startswith("No encontré a nadie con «Rosa Lagos».")
+    assert labels(tg, GESTORA) == [["🆕 Anotar a «Rosa Lagos» (no está en Convoca)"],
+                                   ["Cancelar"]]
+    [ask_rut] = await tap(tg, GESTORA, "🆕 Anotar a «Rosa Lagos» (no está en Convoca)")
+    assert ask_rut["text"].startswith("¿Cuál es el RUT de Rosa Lagos?")
+    await tap(tg, GESTORA, "Omitir")
+    await tap(tg, GESTORA, "Omitir")
+    added, listed = await tap(tg, GESTORA, "Omitir", replies=2)
+    assert added["text"] == "Listo: anoté a Rosa Lagos como presente."
+    # Nobody was invited to this one: the count says so rather than «0 de 0».
+    assert listed["text"].split("\n")[1] == "Presentes: 1 sin invitación."

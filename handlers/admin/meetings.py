@@ -422,8 +422,15 @@ async def _question(turn: Turn, program: Program, step: str) -> tuple[Msg, list[
                             pick=lambda pid: action(KEY, "ap", mid, pid),
                             turn_page=lambda n: action(KEY, "ag", mid, n),
                             cancel=action(KEY, "at", mid), intro="adm_meet.add_pick")
-        # Someone who is not in Convoca is written in by hand, above "Cancelar".
-        rows.insert(-1, [Button(Msg("adm_meet.btn_guest"), action(KEY, "gn", mid))])
+        # Someone who is not in Convoca is written in by hand, above "Cancelar"; a name
+        # searched for in vain is offered as theirs, so it is not typed twice.
+        query = d.get("q") or ""
+        if query and not found and any(ch.isalpha() for ch in query):
+            guest = Button(Msg("adm_meet.btn_guest_named", {"name": Raw(query)}),
+                           action(KEY, "gn", mid, "q"))
+        else:
+            guest = Button(Msg("adm_meet.btn_guest"), action(KEY, "gn", mid))
+        rows.insert(-1, [guest])
         return text, rows
     if step in GUEST_STEPS:
         mid = d.get("meeting_id")
@@ -854,8 +861,18 @@ async def _guest_new(turn: Turn, program: Program, args: list[str]) -> None:
     if meeting.status == MeetingStatus.CANCELLED:
         turn.say("adm_meet.err_cancelled")
         return
+    searched = turn.data("q") if turn.convo.flow == FLOW and turn.convo.step == "add_pick" \
+        and turn.data("meeting_id") == meeting.id else None
     turn.go(None)
     turn.go(FLOW, "guest_name", meeting_id=meeting.id, guest={})
+    if len(args) > 1 and args[1] == "q" and searched:
+        try:
+            name = data.guest_name(searched)
+        except data.MeetingError:
+            pass
+        else:
+            await _guest_answer(turn, program, "guest_name", name)
+            return
     await _ask(turn, program, "guest_name")
 
 
