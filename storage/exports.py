@@ -691,7 +691,7 @@ async def attendance_list(
         return org.name if org else (e.organization or "")
 
     # A walk-in marked absent was put there by mistake: not on the list, as not in the count.
-    listed = roll.invited + [e for e in roll.walk_ins if e.present]
+    listed = roll.invited + roll.came_uninvited
     entries = sorted(
         ((e.name or ctx.t("exports.unknown_person"), organization(e), answer(e),
           presence(e.present), e.reason or "", e.rut or "") for e in listed),
