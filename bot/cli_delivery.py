@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import argparse
 import re
-from datetime import date, time
+from datetime import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import cli_words
+from bot.cli_meetings import typed_date
 from bot.commands import CommandError
 from handlers.admin.delivery import cancel_day, day_summary, status_label
+from handlers.dates import parse_time
 from handlers.pickups import window_of
 from locales import Msg, Raw
 from storage import delivery, exports, people, pickups, programs
@@ -27,10 +29,10 @@ COMMANDS = ("delivery", "export")
 
 
 def _time(text: str) -> time:
-    match = re.fullmatch(r"([01]?\d|2[0-3])[:.h]?([0-5]\d)?", text.strip())
-    if not match:
+    at = parse_time(text)
+    if at is None:
         raise argparse.ArgumentTypeError(cli_words.say("cli.arg.bad_time", value=text))
-    return time(int(match[1]), int(match[2] or 0))
+    return at
 
 
 def _every(text: str) -> int:
@@ -51,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     d = sub.add_parser("delivery", help="cli.help.delivery")
     dsub = d.add_subparsers(dest="delivery_command", required=True)
     add = dsub.add_parser("add", help="cli.help.delivery_add")
-    add.add_argument("--date", required=True, type=date.fromisoformat, help="cli.help.opt_date")
+    add.add_argument("--date", required=True, help="cli.help.opt_date")
     add.add_argument("--from", dest="start", required=True, type=_time, help="cli.help.opt_from")
     add.add_argument("--to", dest="end", required=True, type=_time, help="cli.help.opt_to")
     add.add_argument("--place", help="cli.help.opt_pickup_place")
@@ -60,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="cli.help.opt_mode")
     add.add_argument("--every", type=_every, help="cli.help.opt_every")
     add.add_argument("--count", type=int, help="cli.help.opt_days_count")
-    add.add_argument("--until", type=date.fromisoformat, help="cli.help.opt_until")
+    add.add_argument("--until", help="cli.help.opt_until")
     add.add_argument("--assign", type=_target, help="cli.help.opt_assign")
     add.add_argument("--program", type=int, help="cli.help.opt_program")
     lst = dsub.add_parser("list", help="cli.help.delivery_list")
@@ -150,7 +152,9 @@ async def _add(app: App, args: argparse.Namespace) -> int:
     async with app.sessions() as s:
         program = await _program(app, s, args.program)
         try:
-            dates = delivery.repeat_dates(args.date, args.every or 0, args.count, args.until)
+            until = typed_date(app, args.until, program) if args.until else None
+            dates = delivery.repeat_dates(typed_date(app, args.date, program), args.every or 0,
+                                          args.count, until)
             plan = DayPlan(mode=args.mode, dates=tuple(dates), start=args.start, end=args.end,
                            place=args.place, address=args.address)
             days = await delivery.create_days(s, program, plan, now)

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import cli_words
 from bot.app import App
 from bot.commands import CommandError
+from handlers import dates, widgets
 from handlers import meetings as meeting_handlers
 from handlers.admin import meetings as chat
 from handlers.widgets import parse_time
@@ -31,6 +32,17 @@ def _time(text: str) -> time:
     if at is None:
         raise argparse.ArgumentTypeError(cli_words.say("cli.arg.bad_time", value=text))
     return at
+
+
+def typed_date(app: App, text: str, program: Program) -> date:
+    """A --date as people write it ("2026-12-17", "17-12", "martes 17", "mañana"), read
+    against today in the programme's zone by the app's clock."""
+    today = data.local_date(app.clock.now(), program.timezone)
+    try:
+        return dates.parse_date(text, today)
+    except dates.DateProblem as problem:
+        raise CommandError(app.catalogs.render(widgets.date_problem(problem), None,
+                                               program.timezone)) from None
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -51,7 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c = msub.add_parser("create", help="cli.help.meeting_create")
     c.add_argument("--body", default="none", help="cli.help.opt_body")
     c.add_argument("--kind", required=True, help="cli.help.opt_kind")
-    c.add_argument("--date", required=True, type=date.fromisoformat, help="cli.help.opt_date")
+    c.add_argument("--date", required=True, help="cli.help.opt_date")
     c.add_argument("--time", required=True, type=_time, help="cli.help.opt_time")
     c.add_argument("--place", help="cli.help.opt_place")
     c.add_argument("--agenda", help="cli.help.opt_agenda")
@@ -64,7 +76,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--program", type=int, help="cli.help.opt_program")
     p = msub.add_parser("move", help="cli.help.meeting_move")
     p.add_argument("meeting_id", type=int, help="cli.help.opt_meeting_id")
-    p.add_argument("--date", type=date.fromisoformat, help="cli.help.opt_date")
+    p.add_argument("--date", help="cli.help.opt_date")
     p.add_argument("--time", type=_time, help="cli.help.opt_time")
     p = msub.add_parser("cancel", help="cli.help.meeting_cancel")
     p.add_argument("meeting_id", type=int, help="cli.help.opt_meeting_id")
@@ -82,10 +94,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     att = sub.add_parser("attendance", help="cli.help.attendance")
     asub = att.add_subparsers(dest="attendance_command", required=True)
+    p = asub.add_parser("show", help="cli.help.attendance_show")
+    p.add_argument("meeting_id", type=int, help="cli.help.opt_meeting_id")
     p = asub.add_parser("mark", help="cli.help.attendance_mark")
     p.add_argument("meeting_id", type=int, help="cli.help.opt_meeting_id")
     p.add_argument("person_id", type=int, help="cli.help.opt_person_id")
     p.add_argument("mark", choices=["present", "absent"], help="cli.help.opt_mark")
+    p = asub.add_parser("add-guest", help="cli.help.attendance_add_guest")
+    p.add_argument("meeting_id", type=int, help="cli.help.opt_meeting_id")
+    p.add_argument("--name", required=True, help="cli.help.opt_guest_name")
+    p.add_argument("--rut", help="cli.help.opt_guest_rut")
+    p.add_argument("--organization", help="cli.help.opt_guest_organization")
+    p.add_argument("--phone", help="cli.help.opt_guest_phone")
+    p = asub.add_parser("remove-guest", help="cli.help.attendance_remove_guest")
+    p.add_argument("meeting_id", type=int, help="cli.help.opt_meeting_id")
+    p.add_argument("guest_id", type=int, help="cli.help.opt_guest_id")
     p = asub.add_parser("rates", help="cli.help.attendance_rates")
     p.add_argument("--program", type=int, help="cli.help.opt_program")
 
@@ -194,7 +217,8 @@ class _Cli:
             print(self.app.catalogs.render(await chat.board_text(s, meeting), None, self.zone))
         elif verb == "move":
             tz = program.timezone
-            day = args.date or data.local_date(meeting.starts_at, tz)
+            day = typed_date(self.app, args.date, program) if args.date \
+                else data.local_date(meeting.starts_at, tz)
             at = args.time or data.local_time(meeting.starts_at, tz)
             old = meeting.starts_at
             invited, queued = await chat.move_and_notify(s, meeting, data.to_utc(day, at, tz),
@@ -214,19 +238,21 @@ class _Cli:
         elif verb == "reask":
             asked, queued = await chat.reask(s, meeting, self.now)
             self.audit(s, "meeting_reasked", "meeting", meeting.id, asked=asked, queued=queued)
-            self.say("cli_meet.reasked", id=str(meeting.id), count=asked, sent=queued)
+            self.say("cli_meet.reasked", id=str(meeting.id), count=asked,
+                     resent=Msg("cli_meet.resent", {"count": queued}))
         elif verb == "close":
             await data.close(s, meeting, self.now)
-            board = await data.board(s, meeting)
+            tally = (await data.board(s, meeting)).tally
             self.audit(s, "meeting_closed", "meeting", meeting.id,
-                       present=board.present_invited, invited=len(board.invited))
-            self.say("cli_meet.closed", id=str(meeting.id), present=board.present_invited,
-                     count=len(board.invited))
+                       present=tally.present_invited, invited=tally.invited,
+                       walk_ins=tally.walk_ins)
+            self.say("cli_meet.closed", id=str(meeting.id), tally=chat.tally_text(tally))
 
     async def create(self, s: AsyncSession, args: argparse.Namespace) -> None:
         program = await self.program(s, args.program)
         body = await data.body_of(s, program.id, args.body)
-        starts = data.to_utc(args.date, args.time, program.timezone)
+        starts = data.to_utc(typed_date(self.app, args.date, program), args.time,
+                             program.timezone)
         meeting = await data.create_meeting(
             s, program, kind=args.kind, starts_at=starts, now=self.now,
             body_id=body.id if body else None, place=args.place, agenda=args.agenda,
@@ -257,7 +283,8 @@ class _Cli:
         later = await chat.invite_due_series_meetings(s, self.now)
         self.audit(s, "meeting_invited", "meeting", meeting.id, target=target, invited=invited,
                    queued=queued, series_queued=later)
-        self.say("cli_meet.invited", id=str(meeting.id), count=invited, sent=queued)
+        self.say("cli_meet.invited", id=str(meeting.id), count=invited,
+                 queued=Msg("cli_meet.queued", {"count": queued}))
 
     # attendance -----------------------------------------------------------------------------
 
@@ -267,10 +294,44 @@ class _Cli:
             print(self.app.catalogs.render(await chat.rates_text(s, program), None, self.zone))
             return
         meeting, _ = await self.meeting_of(s, args.meeting_id)
-        present = args.mark == "present"
-        await data.mark(s, meeting, args.person_id, present, None, self.now)
-        self.audit(s, "attendance_marked", "meeting", meeting.id, person_id=args.person_id,
-                   present=present)
-        self.say("cli_meet.marked", id=str(args.person_id), meeting=str(meeting.id),
-                 mark=Msg(f"cli_meet.mark_{args.mark}"))
+        verb = args.attendance_command
+        if verb == "show":
+            await self.show_attendance(s, meeting)
+            return
+        if verb == "add-guest":
+            guest = await data.add_guest(s, meeting, name=args.name, rut=args.rut,
+                                         organization=args.organization, phone=args.phone,
+                                         now=self.now)
+            self.audit(s, "attendance_guest_added", "meeting", meeting.id, guest_id=guest.id,
+                       rut=guest.rut is not None, phone=guest.phone is not None)
+            self.say("cli_meet.guest_added", name=guest.name, meeting=str(meeting.id),
+                     guest=str(guest.id))
+        elif verb == "remove-guest":
+            name = await data.remove_guest(s, meeting, args.guest_id)
+            self.audit(s, "attendance_guest_removed", "meeting", meeting.id,
+                       guest_id=args.guest_id)
+            self.say("cli_meet.guest_removed", name=name, meeting=str(meeting.id))
+        else:
+            present = args.mark == "present"
+            await data.mark(s, meeting, args.person_id, present, None, self.now)
+            self.audit(s, "attendance_marked", "meeting", meeting.id, person_id=args.person_id,
+                       present=present)
+            self.say("cli_meet.marked", id=str(args.person_id), meeting=str(meeting.id),
+                     mark=Msg(f"cli_meet.mark_{args.mark}"))
+        self.say("cli_meet.tally", tally=chat.tally_text((await data.board(s, meeting)).tally))
 
+    async def show_attendance(self, s: AsyncSession, meeting: Meeting) -> None:
+        """The attendance list as the panel shows it, one person a line, for scripts."""
+        board = await data.board(s, meeting)
+        kind_name, _ = await meeting_handlers.names(s, meeting)
+        self.say("cli_meet.attendance_head", id=str(meeting.id),
+                 what=chat.what_of(meeting, kind_name), when=When(meeting.starts_at),
+                 tally=chat.tally_text(board.tally))
+        uninvited = {id(e) for e in board.walk_ins}
+        for e in board.everyone:
+            ref = Msg("cli_meet.guest_ref", {"id": str(e.guest_id)}) if e.guest_id is not None \
+                else str(e.person_id)
+            answer = "walk_in" if id(e) in uninvited else (e.answer or "none")
+            mark = {True: "present", False: "absent"}.get(e.present, "none")
+            self.say("cli_meet.attendance_row", ref=ref, name=e.name or "",
+                     answer=Msg(f"cli_meet.answer_{answer}"), mark=Msg(f"cli_meet.mark_{mark}"))

@@ -19,7 +19,7 @@ from handlers.events import EventKind, Incoming, Outgoing
 from locales import Catalogs, Msg, When
 from scheduler.dispatcher import Delivered, Limits, Result
 from storage.clock import Clock, ManualClock
-from storage.models import ChannelAddress, OutboxMessage, Person
+from storage.models import ChannelAddress, OutboxMessage, Person, Role, RoleGrant
 
 CHANNEL = "console"
 KEPT_BUTTONS = 500
@@ -132,18 +132,33 @@ class ConsoleSession:
               file=self.channel.out, flush=True)
 
     async def people(self) -> dict[int, tuple[str, str]]:
-        """The console's people by their number, which is their id: erasing someone leaves
-        a gap rather than renumbering everyone after them."""
+        """The console's people by their number, which is their id (erasing someone leaves
+        a gap rather than renumbering everyone after them), each with their roles in words
+        after the name."""
         sessions = self.core.services.sessions
         async with sessions() as s:
-            rows = await s.execute(
+            rows = (await s.execute(
                 select(Person.id, ChannelAddress.address, Person.name)
                 .join(Person)
                 .where(ChannelAddress.channel == CHANNEL)
                 .order_by(Person.id, ChannelAddress.id)
-            )
-            newcomer = self.channel.catalogs.text(self.locale, "console.newcomer")
-            return {pid: (a, n or newcomer) for pid, a, n in rows.all()}
+            )).all()
+            held: dict[int, set[str]] = {}
+            for pid, role in (await s.execute(select(RoleGrant.person_id, RoleGrant.role).where(
+                    RoleGrant.person_id.in_([r[0] for r in rows])))).all():
+                held.setdefault(pid, set()).add(role)
+        cat = self.channel.catalogs
+        newcomer = cat.text(self.locale, "console.newcomer")
+        order = [str(r) for r in Role]
+        out: dict[int, tuple[str, str]] = {}
+        for pid, address, name in rows:
+            roles = sorted(held.get(pid, ()), key=lambda r: order.index(r) if r in order else 99)
+            label = name or newcomer
+            if roles:
+                words = ", ".join(cat.text(self.locale, f"adm_roles.role_{r}") for r in roles)
+                label = cat.text(self.locale, "console.person", name=label, roles=words)
+            out[pid] = (address, label)
+        return out
 
     async def handle_line(self, line: str) -> bool:
         """Returns False when the person wants to leave."""

@@ -55,6 +55,10 @@ FAMILY_NAMES = [
     "Flores", "Espinoza", "Valenzuela", "Castillo", "Tapia", "Reyes", "Gutiérrez", "Castro",
     "Pizarro", "Álvarez", "Vásquez", "Sánchez", "Fernández",
 ]
+# The person in each of the first ten families who talks to the bot; the role says
+# "familia" beside the name, so the name is only a name.
+FIRST_NAMES = ["Rosa", "Juana", "Patricio", "Ximena", "Carmen", "Luis", "Gloria", "Sergio",
+               "Marisol", "Claudia"]
 SECTORS = ["Villa Esperanza", "Los Aromos", "El Sauce", "Ñuñoa Alto"]
 PLACE = "Sede Junta de Vecinos Villa Esperanza"
 ADDRESS = "Los Aromos 1234, Quilpué"
@@ -85,9 +89,9 @@ async def seed(session: AsyncSession, now: datetime) -> Program:
 
     # 1: a newcomer who has not registered yet, to try /start; 2: the gestora.
     await person(None, role=None, consent=False)
-    gestora = await person("Daniela Vergara (gestora)", role=Role.GESTORA)
-    await person("Rodrigo Salinas (coordinador)", role=Role.COORDINADORA)
-    await person("Marta Leiva (recinto)", role=Role.RECINTO)
+    gestora = await person("Daniela Vergara", role=Role.GESTORA)
+    await person("Rodrigo Salinas", role=Role.COORDINADORA)
+    await person("Marta Leiva", role=Role.RECINTO)
 
     reps: list[Person] = []
     for (org_name, kind, sector), rep_name in zip(ORGANIZATIONS, REPRESENTATIVES, strict=True):
@@ -122,7 +126,7 @@ async def seed(session: AsyncSession, now: datetime) -> Program:
         await session.flush()
         families.append(fam)
         if i < 10:  # the first ten families are already in the bot
-            p = await person(f"Familia {fam.name}", role=Role.FAMILIA, phone=phone)
+            p = await person(f"{FIRST_NAMES[i]} {fam.name}", role=Role.FAMILIA, phone=phone)
             fam.person_id = p.id
         await links.create(session, program.id, "family", fam.id, now)
 

@@ -30,12 +30,14 @@ ROLE_NAMES = {
 LANGUAGE_NAMES = {"es": Msg("lang.name_es"), "en": Msg("lang.name_en")}
 
 
-def _or_none(text: str | None) -> Msg | Raw:
-    return Raw(text) if text else Msg("privacy.none")
+def _or_none(text: str | None, noun: str) -> Msg | Raw:
+    # Each noun its own empty text: "Familia: (ninguna)", never one shared "(ninguno)".
+    return Raw(text) if text else Msg(f"privacy.none_{noun}")
 
 
-def _items(values: list[Msg | Raw]) -> list[Msg]:
-    return [Msg("privacy.item", {"item": v}) for v in values or [Msg("privacy.none")]]
+def _items(values: list[Msg | Raw], noun: str) -> list[Msg]:
+    return [Msg("privacy.item", {"item": v})
+            for v in values or [Msg(f"privacy.none_{noun}")]]
 
 
 def _unique(names: list[str | None]) -> list[Raw]:
@@ -47,16 +49,16 @@ def summary(data: dict[str, Any], person: Person) -> Msg:
     counts = privacy.summary_counts(data)
     roles = [ROLE_NAMES.get(r) or Raw(r) for r in data["roles"]]
     return Msg("privacy.summary", {
-        "name": _or_none(person.name),
-        "phone": _or_none(person.phone),
-        "language": LANGUAGE_NAMES.get(person.locale or "", Msg("privacy.none")),
+        "name": _or_none(person.name, "name"),
+        "phone": _or_none(person.phone, "phone"),
+        "language": LANGUAGE_NAMES.get(person.locale or "", Msg("privacy.none_language")),
         "consent": When(person.consent_at, "date") if person.consent_at
         else Msg("privacy.consent_none"),
-        "roles": _items(roles),
+        "roles": _items(roles, "roles"),
         "organizations": _items(_unique([r.get("organization_name")
-                                         for r in data["representatives"]])),
-        "bodies": _items(_unique([r.get("body_name") for r in data["memberships"]])),
-        "family": _or_none(", ".join(f["name"] for f in data["families"]) or None),
+                                         for r in data["representatives"]]), "organizations"),
+        "bodies": _items(_unique([r.get("body_name") for r in data["memberships"]]), "bodies"),
+        "family": _or_none(", ".join(f["name"] for f in data["families"]) or None, "family"),
         **counts,
     })
 

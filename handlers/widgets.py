@@ -1,4 +1,6 @@
-"""Inline pickers for the team's guided steps: a month calendar and common times.
+"""Inline pickers for the team's guided steps: a month calendar and common times. Typed
+dates and times are read by :mod:`handlers.dates`; :func:`date_problem` is the kind answer
+when they cannot be.
 
 Buttons carry `<prefix>:d:<yyyymmdd>` for a day, `<prefix>:m:<yyyymm>` to turn the month and
 `<prefix>:t:<hhmm>` for a time; the caller owns the prefix and reads them with `parse`."""
@@ -10,8 +12,12 @@ from dataclasses import dataclass
 from datetime import date, time
 
 from handlers.core import Router, Turn
+from handlers.dates import DateProblem, parse_time
 from handlers.events import Button
 from locales import Day, Msg
+
+__all__ = ["NOOP", "Picked", "date_problem", "month_picker", "parse", "parse_time",
+           "time_picker"]
 
 NOOP = "noop"
 COMMON_TIMES = (time(9), time(10), time(11), time(12), time(15), time(16), time(17), time(18),
@@ -82,17 +88,11 @@ def parse(action: str, prefix: str) -> Picked | None:
     return None
 
 
-def parse_time(text: str) -> time | None:
-    """What people type for a time: 18, 18:30, 18.30, 6:30 pm, 18 hrs."""
-    t = text.strip().lower().replace("hrs", "").replace("hr", "").replace("h", ":").strip()
-    pm = t.endswith("pm")
-    t = t.removesuffix("pm").removesuffix("am").strip().rstrip(":").replace(".", ":")
-    hh, _, mm = t.partition(":")
-    if not hh.strip().isdigit() or (mm and not mm.strip().isdigit()):
-        return None
-    h, m = int(hh), int(mm or 0)
-    if pm and h < 12:
-        h += 12
-    if not (0 <= h < 24 and 0 <= m < 60):
-        return None
-    return time(h, m)
+def date_problem(problem: DateProblem) -> Msg:
+    """A short, kind answer to a typed date that is not one, with an example to copy."""
+    if problem.code == "weekday" and problem.day is not None and problem.weekday is not None:
+        return Msg("widget.date_weekday", {"day": Day(problem.day),
+                                           "weekday": Msg(f"widget.weekday_{problem.weekday}")})
+    if problem.code == "impossible":
+        return Msg("widget.date_impossible")
+    return Msg("widget.date_unreadable")

@@ -1,8 +1,9 @@
 """The gestora's tools for meetings and roles, as data work shared by the chat and `convoca`.
 
 Meetings: local dates and times turned into UTC across daylight-saving changes, recurring
-series ("the first Tuesday of every month"), moving and cancelling, the confirmations board,
-attendance marks and attendance rates. Roles: granting and revoking, with the body
+series ("the first Tuesday of every month"), moving and cancelling, the confirmations board
+with the one count of who was expected and who came (Tally), attendance marks, walk-ins
+written in by hand, and attendance rates. Roles: granting and revoking, with the body
 membership that goes with the Grupo Motor and Consejo Local roles.
 
 Repositories never commit: the caller's unit of work does. Nothing here writes a message a
@@ -21,11 +22,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
+from stdnum.cl import rut as cl_rut
+from stdnum.exceptions import ValidationError
 
 from storage import meetings, outbox, people
 from storage.models import (
     ADMIN_ROLES,
     Attendance,
+    AttendanceGuest,
     Body,
     Meeting,
     MeetingSeries,
@@ -39,6 +43,7 @@ from storage.models import (
     Rsvp,
     RsvpAnswer,
 )
+from storage.phones import to_e164
 from storage.program_templates import add_months, program_template
 
 PLACE_MAX = 200  # Meeting.place
@@ -392,10 +397,33 @@ async def all_meetings(session: AsyncSession, program_id: int) -> list[Meeting]:
 
 @dataclass(frozen=True)
 class Entry:
-    person_id: int
+    person_id: int | None  # None: a walk-in who is not in Convoca (``guest_id`` says which)
     name: str | None
     reason: str | None = None
     present: bool | None = None  # None: not marked
+    answer: str | None = None  # to the invitation; None for the uninvited
+    organization_id: int | None = None
+    organization: str | None = None  # a walk-in's organisation, in their own words
+    rut: str | None = None
+    guest_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Tally:
+    """Who was expected and who came: the one count the board, the attendance list, the
+    session-close message, ``convoca attendance`` and the exported list all show.
+
+    Expected are the invited, whatever they answered. Present are the invited marked present
+    (by check-in or by the staff) plus whoever came without an invitation, in Convoca or
+    written in by hand. The attendance rate is ``present_invited`` over ``invited``."""
+
+    invited: int
+    present_invited: int
+    walk_ins: int
+
+    @property
+    def present(self) -> int:
+        return self.present_invited + self.walk_ins
 
 
 @dataclass
@@ -417,12 +445,16 @@ class Board:
         return self.invited + sorted(self.walk_ins, key=_by_name)
 
     @property
-    def present(self) -> int:
-        return sum(1 for e in self.everyone if e.present)
+    def came_uninvited(self) -> list[Entry]:
+        # A walk-in marked absent was added by mistake: listed to be put right, not counted.
+        return [e for e in sorted(self.walk_ins, key=_by_name) if e.present]
 
     @property
-    def present_invited(self) -> int:
-        return sum(1 for e in self.invited if e.present)
+    def tally(self) -> Tally:
+        invited = self.invited
+        return Tally(invited=len(invited),
+                     present_invited=sum(1 for e in invited if e.present),
+                     walk_ins=len(self.came_uninvited))
 
 
 def fold_name(text: str) -> str:
@@ -431,13 +463,15 @@ def fold_name(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
-def _by_name(e: Entry) -> tuple[str, int]:
-    return (fold_name(e.name or "~"), e.person_id)
+def _by_name(e: Entry) -> tuple[str, int, int]:
+    return (fold_name(e.name or "~"), e.person_id or 0, e.guest_id or 0)
 
 
 async def board(session: AsyncSession, meeting: Meeting) -> Board:
-    marks = {a.person_id: a.present for a in await session.scalars(
-        select(Attendance).where(Attendance.meeting_id == meeting.id))}
+    """Everyone invited with their answer and mark, and everyone who came uninvited."""
+    marks = {a.person_id: a for a in await session.scalars(
+        select(Attendance).where(Attendance.meeting_id == meeting.id))
+        if a.person_id is not None}
     out = Board(meeting)
     rows = await session.execute(
         select(Rsvp, Person).join(Person, Person.id == Rsvp.person_id)
@@ -446,15 +480,84 @@ async def board(session: AsyncSession, meeting: Meeting) -> Board:
     groups = {RsvpAnswer.YES: out.yes, RsvpAnswer.NO: out.no, RsvpAnswer.MAYBE: out.maybe}
     for rsvp, person in rows.all():
         invited.add(person.id)
-        groups.get(rsvp.answer, out.pending).append(
-            Entry(person.id, person.name, rsvp.reason, marks.get(person.id)))
-    walk_in_ids = [pid for pid in marks if pid is not None and pid not in invited]
+        mark = marks.get(person.id)
+        groups.get(rsvp.answer, out.pending).append(Entry(
+            person.id, person.name, rsvp.reason, mark.present if mark else None, rsvp.answer,
+            rsvp.organization_id or (mark.organization_id if mark else None), rut=person.rut))
+    walk_in_ids = [pid for pid in marks if pid not in invited]
     if walk_in_ids:
         for person in await session.scalars(select(Person).where(Person.id.in_(walk_in_ids))):
-            out.walk_ins.append(Entry(person.id, person.name, None, marks[person.id]))
+            mark = marks[person.id]
+            out.walk_ins.append(Entry(person.id, person.name, None, mark.present, None,
+                                      mark.organization_id, rut=person.rut))
+    for guest in await session.scalars(
+            select(AttendanceGuest).where(AttendanceGuest.meeting_id == meeting.id)):
+        out.walk_ins.append(Entry(None, guest.name, present=True,
+                                  organization=guest.organization, rut=guest.rut,
+                                  guest_id=guest.id))
     for group in (out.yes, out.no, out.maybe, out.pending):
         group.sort(key=_by_name)
     return out
+
+
+GUEST_NAME_MAX = 200  # AttendanceGuest.name
+GUEST_ORGANIZATION_MAX = 200
+
+
+def guest_name(text: str) -> str:
+    name = " ".join((text or "").split())
+    if not name or len(name) > GUEST_NAME_MAX or not any(ch.isalpha() for ch in name):
+        raise MeetingError("guest_name")
+    return name
+
+
+def guest_rut(text: str) -> str:
+    """The RUT as people write it (12.345.678-5), whatever way it was typed."""
+    try:
+        return cl_rut.format(cl_rut.validate(text))
+    except ValidationError:
+        raise MeetingError("guest_rut") from None
+
+
+def guest_organization(text: str) -> str:
+    org = " ".join((text or "").split())
+    if not org or len(org) > GUEST_ORGANIZATION_MAX:
+        raise MeetingError("guest_organization")
+    return org
+
+
+def guest_phone(text: str) -> str:
+    phone = to_e164(text)
+    if phone is None:
+        raise MeetingError("guest_phone")
+    return phone
+
+
+async def add_guest(session: AsyncSession, meeting: Meeting, *, name: str, now: datetime,
+                    rut: str | None = None, organization: str | None = None,
+                    phone: str | None = None) -> AttendanceGuest:
+    """Write in someone who came and is not in Convoca; the values are checked here too, so
+    the chat and the command line keep the same rules."""
+    if meeting.status == MeetingStatus.CANCELLED:
+        raise MeetingError("cancelled")
+    guest = AttendanceGuest(
+        meeting_id=meeting.id, name=guest_name(name), rut=guest_rut(rut) if rut else None,
+        organization=guest_organization(organization) if organization else None,
+        phone=guest_phone(phone) if phone else None, added_at=now)
+    session.add(guest)
+    await session.flush()
+    return guest
+
+
+async def remove_guest(session: AsyncSession, meeting: Meeting, guest_id: int) -> str:
+    """Take a written-in walk-in off the list (added by mistake); returns their name."""
+    guest = await session.get(AttendanceGuest, guest_id)
+    if guest is None or guest.meeting_id != meeting.id:
+        raise MeetingError("no_guest")
+    name = guest.name
+    await session.delete(guest)
+    await session.flush()
+    return name
 
 
 async def non_responders(session: AsyncSession, meeting: Meeting) -> list[Rsvp]:

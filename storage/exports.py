@@ -33,6 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import BABEL_LOCALE, Catalogs, format_number
+from storage import admin_meetings
 from storage.models import (
     Attendance,
     Body,
@@ -667,43 +668,35 @@ async def attendance_list(
     kind = _kind_name(tpl, meeting.kind, ctx.locale)
     body_name = _body_name(tpl, body, ctx.locale) if body else None
 
-    rsvps = list((await session.scalars(select(Rsvp).where(Rsvp.meeting_id == meeting.id))).all())
-    marks = list((await session.scalars(
-        select(Attendance).where(Attendance.meeting_id == meeting.id))).all())
-    people_ids = {r.person_id for r in rsvps} | {a.person_id for a in marks}
-    org_ids = {r.organization_id for r in rsvps} | {a.organization_id for a in marks}
-    people = await _by_id(session, Person, people_ids)
-    orgs = await _by_id(session, Organization, org_ids)
-    mark_of = {a.person_id: a for a in marks if a.person_id is not None}
+    # The same roll and count the chat and `convoca attendance` show (admin_meetings.board).
+    roll = await admin_meetings.board(session, meeting)
+    tally = roll.tally
+    orgs = await _by_id(session, Organization, (e.organization_id for e in roll.everyone))
 
-    def presence(mark: Attendance | None) -> str:
-        if mark is None:
+    def presence(present: bool | None) -> str:
+        if present is None:
             return ""
-        return ctx.t("exports.attendance.present" if mark.present else "exports.attendance.absent")
+        return ctx.t("exports.attendance.present" if present else "exports.attendance.absent")
 
-    def name(person_id: int | None) -> str:
-        person = people.get(person_id)
-        return (person.name if person and person.name else None) or ctx.t("exports.unknown_person")
+    uninvited = {id(e) for e in roll.walk_ins}
 
-    entries: list[tuple[str, str, str, str, str]] = []
-    invited_ids = set()
-    for r in rsvps:
-        invited_ids.add(r.person_id)
-        mark = mark_of.get(r.person_id) if r.person_id is not None else None
-        org = orgs.get(r.organization_id) or (orgs.get(mark.organization_id) if mark else None)
-        answer = ctx.t(f"exports.rsvp.{r.answer}") if r.answer in {"yes", "no", "maybe"} else (
+    def answer(e: admin_meetings.Entry) -> str:
+        if id(e) in uninvited:
+            return ctx.t("exports.rsvp.walk_in")
+        return ctx.t(f"exports.rsvp.{e.answer}") if e.answer in {"yes", "no", "maybe"} else (
             ctx.t("exports.rsvp.none"))
-        entries.append((name(r.person_id), org.name if org else "", answer, presence(mark),
-                        r.reason or ""))
-    for a in marks:
-        if a.person_id is None or a.person_id not in invited_ids:
-            org = orgs.get(a.organization_id)
-            entries.append((name(a.person_id), org.name if org else "",
-                            ctx.t("exports.rsvp.walk_in"), presence(a), ""))
-    entries.sort(key=lambda e: (_sort_key(e[0]), _sort_key(e[1])))
 
-    yes = sum(1 for r in rsvps if r.answer == "yes")
-    present = sum(1 for a in marks if a.present)
+    def organization(e: admin_meetings.Entry) -> str:
+        org = orgs.get(e.organization_id)
+        return org.name if org else (e.organization or "")
+
+    # A walk-in marked absent was put there by mistake: not on the list, as not in the count.
+    listed = roll.invited + roll.came_uninvited
+    entries = sorted(
+        ((e.name or ctx.t("exports.unknown_person"), organization(e), answer(e),
+          presence(e.present), e.reason or "", e.rut or "") for e in listed),
+        key=lambda e: (_sort_key(e[0]), _sort_key(e[1])))
+    yes = len(roll.yes)
     session_label = kind + (f": {meeting.title}" if meeting.title else "")
     details = [
         (ctx.t("exports.label.body"), body_name or "—"),
@@ -714,6 +707,11 @@ async def attendance_list(
     ]
     if meeting.status == MeetingStatus.CANCELLED:
         details.append((ctx.t("exports.label.status"), ctx.t("exports.meeting.cancelled")))
+    summary = ctx.t("exports.attendance.summary_walk_ins" if tally.walk_ins
+                    else "exports.attendance.summary", invited=tally.invited, yes=yes,
+                    present=tally.present, present_invited=tally.present_invited,
+                    walk_ins=tally.walk_ins)
+    details.append((ctx.t("exports.label.attendance"), summary))
     title = ctx.t("exports.attendance.title")
     local_day = ctx.local(meeting.starts_at).date().isoformat()
     listing = Listing(
@@ -730,11 +728,12 @@ async def attendance_list(
             Col(ctx.t("exports.col.rsvp"), 27),
             Col(ctx.t("exports.col.attendance"), 21, align="CENTER"),
             Col(ctx.t("exports.col.reason"), 30, in_pdf=False),
+            # On the sheet only: a list passed round the room does not show people's RUT.
+            Col(ctx.t("exports.col.rut"), 16, in_pdf=False),
             Col(ctx.t("exports.col.signature"), 40, signature=True, in_sheet=False),
         ],
-        rows=[[n, e[0], e[1], e[2], e[3], e[4], ""] for n, e in enumerate(entries, start=1)],
+        rows=[[n, *e, ""] for n, e in enumerate(entries, start=1)],
         blank_rows=blank_rows if meeting.status != MeetingStatus.CANCELLED else 0,
-        notes=[ctx.t("exports.attendance.summary", invited=len(rsvps), yes=yes, present=present)],
     )
     return listing.render(fmt, ctx, font_dirs)
 

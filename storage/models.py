@@ -428,6 +428,22 @@ class Attendance(Base):
     marked_by: Mapped[int | None] = _fk("people.id", ondelete="SET NULL")
 
 
+class AttendanceGuest(Base):
+    """Someone who came to a meeting and is not in Convoca: the staff write them in by hand,
+    so they count as present and sign the printed list like everyone else."""
+
+    __tablename__ = "attendance_guests"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = _fk("meetings.id", index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    rut: Mapped[str | None] = mapped_column(String(12))
+    organization: Mapped[str | None] = mapped_column(String(200))  # in their own words
+    phone: Mapped[str | None] = mapped_column(String(20))  # E.164
+    # Who wrote them in is in the audit log; a link to the person here would put a
+    # stranger's RUT and phone in that person's /mis_datos.
+    added_at: Mapped[datetime]
+
+
 # --- delivery days and pickups -----------------------------------------------------------
 
 

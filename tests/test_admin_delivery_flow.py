@@ -108,7 +108,7 @@ async def test_the_gestora_defines_a_fortnightly_pattern_and_assigns_a_sector(
     assert t["ask_start"] in ask["text"]
     await tap(tg, GESTORA, "10:00", sends=1)
     # Typed times are read the way people write them; nonsense gets a kind re-ask.
-    nudge, again = await say(tg, GESTORA, "mediodía", count=2)
+    nudge, again = await say(tg, GESTORA, "al tiro", count=2)
     assert t["bad_time"] in nudge["text"] and "10:00" in again["text"]
     nudge, again = await say(tg, GESTORA, "9", count=2)
     assert t["end_before"] in nudge["text"]

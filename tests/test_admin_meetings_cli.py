@@ -95,11 +95,12 @@ async def test_create_invite_board_move_mark_close_and_rates(
 
     tg.app.clock.set(APRIL_7 + timedelta(days=2, minutes=10))
     for chat, mark in ((ANA, "present"), (BETO, "absent"), (CARLA, "present")):
-        [line] = await convoca(tg, capsys, "attendance", "mark", str(mid), str(ids[str(chat)]),
-                               mark)
+        line, tally = await convoca(tg, capsys, "attendance", "mark", str(mid),
+                                    str(ids[str(chat)]), mark)
     assert line == f"Persona {ids[str(CARLA)]} marcada presente en la reunión {mid}."
+    assert tally == "Presentes: 2 de 4 personas invitadas."
     [closed] = await convoca(tg, capsys, "meeting", "close", str(mid))
-    assert closed == f"Reunión {mid} realizada: vinieron 2 de 4 personas invitadas."
+    assert closed == f"Reunión {mid} realizada. Presentes: 2 de 4 personas invitadas."
     rates = await convoca(tg, capsys, "attendance", "rates")
     assert rates[:4] == ["📊 Asistencia en 1 sesión realizada", "", "Por instancia:",
                          "• Grupo Motor: 50 % (2 de 4)"]
@@ -170,7 +171,7 @@ async def test_roles_from_the_command_line(tg: Running,
         f"La persona {dani} ya tenía el rol «Consejo Local»."]
     listed = await convoca(tg, capsys, "role", "list")
     assert f"{dani}\tDani Rojas\tGrupo Motor, Consejo Local" in listed
-    assert f"{ids['gestora']}\tGabriela Gestora\tGestora comunitaria" in listed
+    assert f"{ids['gestora']}\tGabriela Gestora\tGestión comunitaria" in listed
     assert await convoca(tg, capsys, "role", "revoke", str(dani), "grupo_motor") == [
         f"Rol «Grupo Motor» quitado a la persona {dani}."]
     assert await convoca(tg, capsys, "role", "revoke", str(dani), "grupo_motor") == [
@@ -191,3 +192,34 @@ async def test_roles_from_the_command_line(tg: Running,
     assert str(err.value) == "No existe la persona 999."
     with pytest.raises(SystemExit):
         parse("role", "grant", str(dani), "reina")
+
+
+async def test_dates_and_times_are_typed_as_people_write_them(
+        tg: Running, capsys: pytest.CaptureFixture[str]) -> None:
+    # Today is Monday 2 March 2026 in Santiago, by the app's clock.
+    await seed(tg)
+    [created] = await convoca(
+        tg, capsys, "meeting", "create", "--body", "grupo_motor", "--kind", "grupo_motor",
+        "--date", "el martes 7 de abril", "--time", "6 de la tarde")
+    async with tg.app.sessions() as s:
+        meeting = await s.scalar(select(Meeting))
+    assert meeting.starts_at == APRIL_7
+    assert created.startswith(f"Reunión {meeting.id}: Sesión del Grupo Motor, martes 7 de "
+                              "abril, 18:00.")
+    [moved] = await convoca(tg, capsys, "meeting", "move", str(meeting.id), "--date", "9/4")
+    assert moved.startswith(f"Reunión {meeting.id} movida al jueves 9 de abril, 18:00;")
+    [tomorrow] = await convoca(
+        tg, capsys, "meeting", "create", "--kind", "formacion", "--date", "mañana", "--time",
+        "10:30")
+    assert "martes 3 de marzo, 10:30" in tomorrow
+    with pytest.raises(CommandError) as err:
+        await cli_meetings.run(tg.app, parse(
+            "meeting", "create", "--kind", "formacion", "--date", "30-02-2026", "--time",
+            "10:00"))
+    assert str(err.value) == ("Esa fecha no existe en el calendario. Revisa el día y el mes; "
+                              "por ejemplo: 17-12-2026.")
+    with pytest.raises(CommandError) as err:
+        await cli_meetings.run(tg.app, parse(
+            "meeting", "move", str(meeting.id), "--date", "el viernes 9 de abril"))
+    assert str(err.value) == ("Ojo: el jueves 9 de abril de 2026 no es viernes. Revisa la "
+                              "fecha, por favor.")

@@ -191,7 +191,8 @@ async def test_a_grupo_motor_meeting_from_the_calendar_to_the_attendance_rates(
     assert again["text"] == ("Para esto necesito que toques uno de los botones. 🙂\n\n"
                              "¿Qué tipo de sesión es?")
     [ask_date] = await tap(tg, GESTORA, "Sesión del Grupo Motor")
-    assert ask_date["text"] == "¿Qué día? Elígelo en el calendario."
+    assert ask_date["text"] == ("¿Qué día? Elígelo en el calendario o escríbelo, por ejemplo "
+                                "17-12 o «martes 17».")
     march = labels(tg, GESTORA)
     # Today is Monday 2 March: neither February nor the 1st can be picked any more.
     assert march[0] == [" ", "marzo de 2026", "▶"]
@@ -204,7 +205,8 @@ async def test_a_grupo_motor_meeting_from_the_calendar_to_the_attendance_rates(
     assert ask_time["text"] == ("¿A qué hora, el martes 7 de abril de 2026? Toca una hora o "
                                 "escríbela, por ejemplo 18:30.")
     [not_a_time] = await tg.send(GESTORA, "en la tarde")
-    assert not_a_time["text"].startswith("No entendí esa hora. Escríbela así: 18:30.")
+    assert not_a_time["text"].startswith("No entendí esa hora. Escríbela así: 18:30 o «6 de la "
+                                         "tarde».")
     [ask_place] = await tg.send(GESTORA, "18:30")
     assert ask_place["text"] == "¿Dónde será? Escribe el lugar."
     assert labels(tg, GESTORA) == [["Cancelar"]]  # no earlier meeting: no "same place"
@@ -316,7 +318,7 @@ async def test_a_grupo_motor_meeting_from_the_calendar_to_the_attendance_rates(
     [attendance] = await tap(tg, GESTORA, "✍️ Tomar asistencia")
     assert attendance["text"] == (
         "✍️ Asistencia: Sesión del Grupo Motor, martes 7 de abril, 18:00\n"
-        "Presentes: 1 de 4.\n"
+        "Presentes: 1 de 4 personas invitadas.\n"
         "Toca a cada persona para marcarla presente o ausente.")
     att_id = tg.fake.delivered(GESTORA)[-1].result["message_id"]
     assert labels(tg, GESTORA, att_id) == [
@@ -327,20 +329,24 @@ async def test_a_grupo_motor_meeting_from_the_calendar_to_the_attendance_rates(
     await tap(tg, GESTORA, "✅ Beto Soto", replies=0, edited=1)  # a slip, put right
     assert [row[0] for row in labels(tg, GESTORA, att_id)[:4]] == [
         "✅ Ana Pérez", "❌ Beto Soto", "✅ Carla Núñez", "▫️ Dani Rojas"]
-    assert current_text(tg, GESTORA, att_id).split("\n")[1] == "Presentes: 2 de 4."
+    assert current_text(tg, GESTORA, att_id).split("\n")[1] == (
+        "Presentes: 2 de 4 personas invitadas.")
 
     # Fede came without an invitation: found by typing part of his name.
     [pick] = await tap(tg, GESTORA, "➕ Agregar a alguien que vino")
     assert pick["text"].startswith("¿Quién vino?")
     [found] = await tg.send(GESTORA, "araya")
     assert found["text"].startswith("Encontré 1 persona con «araya».")
-    assert labels(tg, GESTORA) == [["Fede Araya"], ["Cancelar"]]
+    assert labels(tg, GESTORA) == [["Fede Araya"], ["🆕 Alguien que no está en Convoca"],
+                                   ["Cancelar"]]
     added, relisted = await tap(tg, GESTORA, "Fede Araya", replies=2)
     assert added["text"] == "Listo: anoté a Fede Araya como presente."
-    assert relisted["text"].split("\n")[1] == "Presentes: 3 de 5."
+    # One count everywhere: Fede came too, and he was not among the four invited.
+    assert relisted["text"].split("\n")[1] == (
+        "Presentes: 3 (2 de 4 personas invitadas y 1 sin invitación).")
     [closed] = await tap(tg, GESTORA, "🏁 Cerrar sesión")
-    assert closed["text"] == ("🏁 Sesión cerrada: vinieron 2 de 4 personas invitadas. Ya "
-                              "cuenta para la asistencia.")
+    assert closed["text"] == ("🏁 Sesión cerrada. Presentes: 3 (2 de 4 personas invitadas y 1 "
+                              "sin invitación). Ya cuenta para la asistencia.")
 
     async with tg.app.sessions() as s:
         meeting = await s.get(Meeting, meeting.id)
@@ -429,7 +435,7 @@ async def test_moving_and_cancelling_tell_everyone_invited(tg: Running) -> None:
         "⏳ No answer yet (2): Carla Núñez, Dani Rojas\n\n🔑 Check-in code: ")
     [ask_day] = await tap(tg, GESTORA, "📅 Change date")
     assert ask_day["text"] == ("Which day shall we move “Core Group meeting” to (now Tuesday "
-                               "7 April, 18:00)?")
+                               "7 April, 18:00)? Pick it in the calendar or type it.")
     assert labels(tg, GESTORA)[0][1] == "April 2026"
     await tap(tg, GESTORA, "9")
     [confirm] = await tap(tg, GESTORA, "18:00")
@@ -626,6 +632,7 @@ async def test_the_attendance_list_pages_by_eight_and_marks_in_place(tg: Running
     assert labels(tg, GESTORA, mid)[:2] == [["▫️ Zoe Integrante 4"], ["◀", "2/2", " "]]
     await tap(tg, GESTORA, "▫️ Zoe Integrante 4", replies=0, edited=1)
     assert labels(tg, GESTORA, mid)[:2] == [["✅ Zoe Integrante 4"], ["◀", "2/2", " "]]
-    assert current_text(tg, GESTORA, mid).split("\n")[1] == "Presentes: 1 de 9."
+    assert current_text(tg, GESTORA, mid).split("\n")[1] == (
+        "Presentes: 1 de 9 personas invitadas.")
     await tap(tg, GESTORA, "◀", replies=0, edited=1)
     assert labels(tg, GESTORA, mid)[0] == ["▫️ Ana Pérez"]

@@ -24,6 +24,7 @@ from storage import admin_meetings as data
 from storage import meetings, programs
 from storage.models import (
     Attendance,
+    AttendanceGuest,
     AuditEntry,
     Conversation,
     Meeting,
@@ -61,6 +62,7 @@ def actions(ids: dict[str, int], mid: int, me: int) -> list[str]:
         f"{m}:at:{mid}", f"{m}:at:{mid}:1", f"{m}:tg:{mid}:{ana}:0", f"{m}:tg:{mid}:{me}:0",
         f"{m}:ag:{mid}", f"{m}:ag:{mid}:1", f"{m}:ap:{mid}:{me}", f"{m}:cl:{mid}",
         f"{m}:mv:{mid}", f"{m}:mok", f"{m}:cn:{mid}", f"{m}:cns", f"{m}:rt",
+        f"{m}:gn:{mid}", f"{m}:gs", f"{m}:gx:{mid}:1:0", f"{m}:gxy:{mid}:1",
         "adm:roles", "adm:roles:pk", "adm:roles:pg:1", f"adm:roles:p:{ana}",
         f"adm:roles:t:{me}:gestora", f"adm:roles:t:{me}:coordinadora",
         f"adm:roles:t:{ana}:grupo_motor", "adm:roles:x",
@@ -78,7 +80,8 @@ def test_the_walk_covers_every_button_of_both_sections() -> None:
 async def snapshot(r: Running) -> dict[str, object]:
     async with r.app.sessions() as s:
         out: dict[str, object] = {}
-        for model in (Meeting, MeetingSeries, Rsvp, Attendance, RoleGrant, Membership):
+        for model in (Meeting, MeetingSeries, Rsvp, Attendance, AttendanceGuest, RoleGrant,
+                      Membership):
             out[model.__name__] = await s.scalar(select(func.count()).select_from(model))
         out["meetings"] = [(m.status, m.revision, m.starts_at) for m in await s.scalars(
             select(Meeting).order_by(Meeting.id))]
@@ -118,6 +121,8 @@ async def test_non_admins_are_refused_every_action_and_nothing_changes(tg: Runni
     steps = [("adm_meet", "time", "18:00"), ("adm_meet", "place", "Sede"),
              ("adm_meet", "agenda", "Tabla"), ("adm_meet", "cancel_reason", "Porque sí"),
              ("adm_meet", "add_pick", "ana"), ("adm_meet", "summary", "ok"),
+             ("adm_meet", "guest_name", "Juan Pérez"), ("adm_meet", "guest_rut", "12345678-5"),
+             ("adm_meet", "guest_org", "Club"), ("adm_meet", "guest_phone", "912345678"),
              ("adm_roles", "pick", "ana")]
     for flow, step, text in steps:
         async with tg.app.sessions() as s:

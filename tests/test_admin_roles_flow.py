@@ -55,7 +55,7 @@ async def test_grant_and_revoke_a_consejo_local_seat_from_a_searched_list(tg: Ru
         "• Dani Rojas: Grupo Motor\n"
         "• Eva Muñoz: Familia\n"
         "• Fede Araya: Representante de organización\n"
-        "• Gabriela Gestora: Gestora comunitaria")
+        "• Gabriela Gestora: Gestión comunitaria")
     [pick] = await tap(tg, GESTORA, "✏️ Dar o quitar un rol")
     assert pick["text"] == "¿A quién? Toca su nombre, o escribe parte del nombre para buscar."
     page_one = labels(tg, GESTORA)
@@ -74,7 +74,7 @@ async def test_grant_and_revoke_a_consejo_local_seat_from_a_searched_list(tg: Ru
     assert card["text"] == ("👤 Hugo Núñez · …5678\nRoles: ninguno\n\n"
                             "Toca un rol para darlo (➕) o quitarlo (✅).")
     assert labels(tg, GESTORA) == [
-        ["➕ Gestora comunitaria", "➕ Coordinadora"],
+        ["➕ Gestión comunitaria", "➕ Coordinación"],
         ["➕ Encargado/a de recinto", "➕ Grupo Motor"],
         ["➕ Consejo Local", "➕ Representante de organización"],
         ["➕ Familia"], ["👥 Elegir a otra persona"], ["↩️ Volver al panel"]]
@@ -110,9 +110,9 @@ async def test_grant_and_revoke_a_consejo_local_seat_from_a_searched_list(tg: Ru
     await tap(tg, GESTORA, "👥 Elegir a otra persona")
     await tg.send(GESTORA, "gabriela")
     await tap(tg, GESTORA, "Gabriela Gestora")
-    [refused] = await tap(tg, GESTORA, "✅ Gestora comunitaria")
+    [refused] = await tap(tg, GESTORA, "✅ Gestión comunitaria")
     assert refused["text"].startswith(
-        "No puedo quitarte «Gestora comunitaria»: es tu último rol de administración")
+        "No puedo quitarte «Gestión comunitaria»: es tu último rol de administración")
     assert await grants(tg, ids["gestora"]) == [("gestora", None)]
     await tap(tg, GESTORA, "👥 Elegir a otra persona")
     [stopped] = await tap(tg, GESTORA, "Cancelar")

@@ -31,7 +31,7 @@ TEXTS = {
         "soc_missing": "Falta: Listado de organizaciones invitadas",
         "soc_manual": "📎 1 documento por subir o confirmar",
         "diag_dates": "🗓 lun 16 mar → mié 1 abr · en curso",
-        "diag_sessions": "Sesiones: 0 de 1 mínimas ⏳",
+        "diag_sessions": "Sesiones: 0 de un mínimo de 1 ⏳",
         "diag_missing": "Falta: Lista de asistencia\n📎 2 documentos por subir o confirmar",
         "overdue": "⚠️ 1 atrasada", "btn_soc": "1. ⚠️ Catastro, invitaciones",
         "ready": "✅ Lista de asistencia: listo", "ficha": "✅ Ficha de interés de participación: listo",
@@ -40,6 +40,9 @@ TEXTS = {
         "move": "📅 Mover la fecha", "ask": "Ahora vence el domingo 15 de marzo de 2026",
         "moved": "ahora vence el viernes 27 de marzo de 2026",
         "planned": "Fecha original: domingo 15 de marzo de 2026",
+        "typed": "el viernes 27",
+        "bad_date": "Esa fecha no existe en el calendario. Revisa el día y el mes; por "
+                    "ejemplo: 17-12-2026.",
         "done": "✅ Marcar como hecha", "undo": "↩️ Marcar como pendiente",
         "done_on": "Hecha el viernes 20 de marzo de 2026 ✅",
         "back": "◀ Volver a la etapa 1", "next": "Etapa 2 ▶", "prev": "◀ Etapa 1",
@@ -65,6 +68,9 @@ TEXTS = {
         "move": "📅 Move the date", "ask": "It is now due on Sunday 15 March 2026",
         "moved": "is now due on Friday 27 March 2026",
         "planned": "Original date: Sunday 15 March 2026",
+        "typed": "Friday the 27th",
+        "bad_date": "That date isn't on the calendar. Check the day and the month; for "
+                    "example: 17-12-2026.",
         "done": "✅ Mark as done", "undo": "↩️ Mark as not done",
         "done_on": "Done on Friday 20 March 2026 ✅",
         "back": "◀ Back to stage 1", "next": "Stage 2 ▶", "prev": "◀ Stage 1",
@@ -121,10 +127,11 @@ async def test_etapas_shows_stage_one_moves_a_date_and_marks_it_done(
         assert t[key] in detail["text"], (key, detail["text"])
     [ask], _ = await tap(tg, GESTORA, t["move"], sends=1)
     assert t["ask"] in ask["text"]
-    # Typing is not how a date is chosen here: a kind word and the calendar again.
-    nudge, again = await say(tg, GESTORA, "el 27", count=2)
-    assert "27" in labels_of(again)
-    [moved], [detail] = await tap(tg, GESTORA, "27", sends=1, edits=1)
+    # A date that does not exist: a kind word with an example, and the calendar again.
+    nudge, again = await say(tg, GESTORA, "el 45", count=2)
+    assert nudge["text"] == t["bad_date"] and "27" in labels_of(again)
+    # A typed date is read like a tapped one.
+    detail, moved = await say(tg, GESTORA, t["typed"], count=2)
     assert t["moved"] in moved["text"] and t["planned"] in detail["text"]
     async with tg.app.sessions() as s:
         m = await s.scalar(select(Milestone).where(Milestone.key == "s1.socializacion"))

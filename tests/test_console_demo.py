@@ -66,7 +66,10 @@ async def test_demo_seeds_a_programme_and_moving_the_clock_fires_reminders(
         sent = list(await s.scalars(
             select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.SENT)))
     await app.close()
-    assert "Daniela Vergara (gestora)" in text and "Ahora escribes como: María José Araya" in text
+    # The role once, in words, after the name (the name holds no role of its own).
+    assert "2. Daniela Vergara · Gestión comunitaria\n" in text
+    assert "3. Rodrigo Salinas · Coordinación\n" in text
+    assert "Ahora escribes como: María José Araya · Grupo Motor, Representante" in text
     assert "Te invitamos a: Sesión mensual del Grupo Motor" in text
     assert re.search(r"Recordatorio: Sesión mensual del Grupo Motor", text)
     kinds = [r.kind for r in sent]

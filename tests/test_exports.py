@@ -512,13 +512,16 @@ async def test_attendance_list_shows_walk_ins_and_reasons(seeded: Seed, catalogs
     assert "martes 10 de marzo de 2026" in text and "de 19:00 a 21:00" in text
     assert "Instancia -" in text  # the em dash, in Helvetica
     assert read_csv(sheet) == [
-        ["N°", "Nombre", "Organización", "Confirmación", "Asistencia", "Motivo"],
-        ["1", "Begoña Zúñiga Díaz", ORGS["A"][0], "Sin invitación", "Presente", ""],
-        ["2", "Héctor Muñoz Ibáñez", ORGS["D"][0], "Sin respuesta", "", ""],
-        ["3", "José Ignacio Peña Oñate", ORGS["B"][0], "Asistirá", "Presente", ""],
-        ["4", "María José Araya Muñoz", ORGS["A"][0], "Asistirá", "Presente", ""],
+        ["N°", "Nombre", "Organización", "Confirmación", "Asistencia", "Motivo", "RUT"],
+        ["1", "Begoña Zúñiga Díaz", ORGS["A"][0], "Sin invitación", "Presente", "",
+         "15.111.111-1"],
+        ["2", "Héctor Muñoz Ibáñez", ORGS["D"][0], "Sin respuesta", "", "", "14.111.111-1"],
+        ["3", "José Ignacio Peña Oñate", ORGS["B"][0], "Asistirá", "Presente", "",
+         "12.111.111-1"],
+        ["4", "María José Araya Muñoz", ORGS["A"][0], "Asistirá", "Presente", "",
+         "11.111.111-1"],
         ["5", "Sofía Núñez Castañeda", ORGS["C"][0], "No asistirá", "Ausente",
-         "Tengo turno en el trabajo"],
+         "Tengo turno en el trabajo", "13.111.111-1"],
     ]
 
 
@@ -567,13 +570,14 @@ async def test_attendance_list_xlsx_and_csv(seeded: Seed, catalogs: Catalogs) ->
     assert ws.title == "Lista de asistencia"
     assert_header_styled(ws)
     rows = sheet_rows(ws)
-    assert rows[0] == ["N°", "Nombre", "Organización", "Confirmación", "Asistencia", "Motivo"]
+    assert rows[0] == ["N°", "Nombre", "Organización", "Confirmación", "Asistencia", "Motivo",
+                       "RUT"]
     assert [[str(r[0])] + r[1:5] for r in rows[1:]] == ATTENDANCE_M3_ES
     about = {r[0]: r[1] for r in sheet_rows(wb.worksheets[1]) if r[0]}
     assert about["Fecha"] == "martes 7 de abril de 2026"
     assert about["Lugar"] == "Sede Junta de Vecinos Población Ñuñoa Alto, Pasaje Los Copihues 1234"
     assert sheet_rows(read_xlsx(xlsx_en).worksheets[0])[0] == [
-        "No.", "Name", "Organisation", "RSVP", "Attendance", "Reason"]
+        "No.", "Name", "Organisation", "RSVP", "Attendance", "Reason", "RUT"]
     assert [r[:5] for r in read_csv(sheet)[1:]] == ATTENDANCE_M3_ES
 
 

@@ -92,7 +92,7 @@ def test_program_create_and_timeline(cli_env: str, capsys: pytest.CaptureFixture
     assert any("martes 1 de diciembre de 2026" in ln and "informe" in ln.lower() for ln in lines)
     # Under each activity that has begun and is not done: what it still lacks, as /etapas.
     assert lines[2:4] == [
-        "    Sesiones: 0 de 1 mínimas ⏳",
+        "    Sesiones: 0 de un mínimo de 1 ⏳",
         "    Falta: Listado de organizaciones invitadas, Lista de asistencia, Ficha de interés "
         "de participación",
     ]
@@ -112,9 +112,9 @@ def test_admin_add_grants_the_role_once(cli_env: str, capsys: pytest.CaptureFixt
     assert main(["admin", "add", "123456789"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out == [
-        "Listo: 123456789 tendrá el rol «Gestora comunitaria» en el primer programa que crees "
+        "Listo: 123456789 tendrá el rol «Gestión comunitaria» en el primer programa que crees "
         "(convoca program create).",
-        "123456789 ya tenía el rol «Gestora comunitaria»: lo tendrá en el primer programa que "
+        "123456789 ya tenía el rol «Gestión comunitaria»: lo tendrá en el primer programa que "
         "crees."]
 
 
@@ -147,7 +147,7 @@ def test_admin_add_gives_the_role_in_one_programme(cli_env: str,
     assert "No hay un programa 3." in capsys.readouterr().err
     assert main(["admin", "add", "22", "--program", "2", "--role", "coordinadora"]) == 0
     assert capsys.readouterr().out == (
-        "Listo: 22 ahora tiene el rol «Coordinadora» en «Eco Tomé».\n")
+        "Listo: 22 ahora tiene el rol «Coordinación» en «Eco Tomé».\n")
     assert main(["role", "grant", "1", "recinto"]) == 1  # the same for `convoca role`
     assert "Hay varios programas" in capsys.readouterr().err
     assert asyncio.run(_grants(cli_env)) == [("11", "gestora", 1), ("22", "coordinadora", 2)]

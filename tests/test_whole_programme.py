@@ -162,7 +162,7 @@ async def setting_up(p: Programme, capsys: pytest.CaptureFixture[str]) -> None:
     printed = capsys.readouterr().out
     [program] = await rows(r, Program)
     assert f"Programa {program.id} creado: {PROGRAMME}" in printed
-    assert f"Listo: {GESTORA} ahora tiene el rol «Gestora comunitaria» en «{PROGRAMME}»." in printed
+    assert f"Listo: {GESTORA} ahora tiene el rol «Gestión comunitaria» en «{PROGRAMME}»." in printed
     assert (program.template_key, program.start_date, program.start_date.weekday()) == (
         "ecomercado-15m", date(2026, 3, 2), 0)
     assert await count(r, Milestone) == 17
@@ -380,16 +380,16 @@ async def month_1_socialisation(p: Programme) -> None:
     assert checked["text"].startswith(
         "¡Listo! Quedó registrada tu asistencia a «Sesión de socialización».")
     [sheet] = await tap(r, GESTORA, "✍️ Tomar asistencia")
-    assert sheet["text"].split("\n")[1] == "Presentes: 1 de 4."
+    assert sheet["text"].split("\n")[1] == "Presentes: 1 de 4 personas invitadas."
     await tap(r, GESTORA, "▫️ Carla Ibáñez", sends=0, edits=1)
     for name in ("Beto Núñez", "Dani Fuentes"):  # a tap for present, another for absent
         await tap(r, GESTORA, f"▫️ {name}", sends=0, edits=1)
         [sheet] = await tap(r, GESTORA, f"✅ {name}", sends=0, edits=1)
     assert labels(sheet)[:4] == ["✅ Ana María Rojas", "❌ Beto Núñez", "✅ Carla Ibáñez",
                                  "❌ Dani Fuentes"]
-    assert sheet["text"].split("\n")[1] == "Presentes: 2 de 4."
+    assert sheet["text"].split("\n")[1] == "Presentes: 2 de 4 personas invitadas."
     [closed] = await tap(r, GESTORA, "🏁 Cerrar sesión")
-    assert closed["text"] == ("🏁 Sesión cerrada: vinieron 2 de 4 personas invitadas. Ya "
+    assert closed["text"] == ("🏁 Sesión cerrada. Presentes: 2 de 4 personas invitadas. Ya "
                               "cuenta para la asistencia.")
     async with r.app.sessions() as s:
         session = await s.get(Meeting, p.ids["socialisation"])
@@ -589,7 +589,7 @@ async def month_2_grupo_motor(p: Programme) -> None:
     await tap(r, GESTORA, "▫️ Carla Ibáñez", sends=0, edits=1)
     await tap(r, GESTORA, "✅ Carla Ibáñez", sends=0, edits=1)
     [closed] = await tap(r, GESTORA, "🏁 Cerrar sesión")
-    assert closed["text"].startswith("🏁 Sesión cerrada: vinieron 2 de 3 personas invitadas.")
+    assert closed["text"].startswith("🏁 Sesión cerrada. Presentes: 2 de 3 personas invitadas.")
 
 
 # --------------------------------------------------------------------------- 4. delivery
@@ -771,13 +771,13 @@ async def months_4_to_9(p: Programme) -> None:
     assert stage1["text"].startswith("🗂 Etapa 1 de 4: Socialización y análisis situacional")
     assert ("1. ⚠️ Catastro, invitaciones, sesión de socialización y fichas de interés\n"
             "🗓 lun 2 mar → dom 15 mar · atrasada ⚠️\nSesiones: 1 de 1 ✅") in stage1["text"]
-    assert ("🗓 lun 16 mar → mié 1 abr · atrasada ⚠️\nSesiones: 0 de 1 mínimas ⏳"
+    assert ("🗓 lun 16 mar → mié 1 abr · atrasada ⚠️\nSesiones: 0 de un mínimo de 1 ⏳"
             in stage1["text"])
     [stage2] = await tap(r, GESTORA, "Etapa 2 ▶", sends=0, edits=1)
     assert ("1. ⚠️ Constitución del Grupo Motor (convocatoria, protocolo, compromisos, 1.ª "
             "sesión)\n🗓 jue 2 abr → vie 15 may · atrasada ⚠️\nSesiones: 1 de 1 ✅"
             in stage2["text"])
-    assert "Sesiones: 0 de 1 mínimas ⏳\nFalta: Lista de asistencia" in stage2["text"]
+    assert "Sesiones: 0 de un mínimo de 1 ⏳\nFalta: Lista de asistencia" in stage2["text"]
 
 
 # --------------------------------------------------------------------------- 6. exports

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers import widgets
+from handlers import dates, widgets
 from handlers.admin import (
     ADMIN,
     STAFF,
@@ -325,17 +325,27 @@ async def _calendar(turn: Turn, program: Program, args: list[str], *, until: boo
     if picked.kind != "d" or picked.day is None:
         _stale(turn)
         return
+    await _set_day(turn, program, picked.day, until=until)
+
+
+async def _set_day(turn: Turn, program: Program, day: date, *, until: bool,
+                   at: time | None = None) -> None:
+    """The day picked on the calendar or typed; a start time typed with it is kept."""
+    step = "until" if until else "date"
     first = _data_date(turn, "date")
     earliest = _today(turn, program) if not until else (first or _today(turn, program))
-    if picked.day < earliest:
+    if day < earliest:
         turn.say("adm_delivery.date_past")
         await _ask(turn, program, step)
         return
     if until:
-        turn.go(FLOW, "confirm", until=picked.day.isoformat(), count=None)
+        turn.go(FLOW, "confirm", until=day.isoformat(), count=None)
         await _ask(turn, program, "confirm")
     else:
-        turn.go(FLOW, "start", date=picked.day.isoformat(), month=None)
+        turn.go(FLOW, "start", date=day.isoformat(), month=None)
+        if at is not None:
+            await _set_start(turn, program, at)
+            return
         await _ask(turn, program, "start")
 
 
@@ -754,7 +764,16 @@ async def wizard_input(turn: Turn) -> None:
     step = turn.convo.step or ""
     ev = turn.event
     text = (ev.text or "").strip() if ev.kind == EventKind.TEXT else ""
-    if step in ("start", "end") and text:
+    if step in ("date", "until") and text:
+        try:
+            typed = dates.parse_when(text, _today(turn, program))
+        except dates.DateProblem as problem:
+            turn.send(Outgoing(text=widgets.date_problem(problem)))
+        else:
+            await _set_day(turn, program, typed.day, until=step == "until",
+                           at=typed.at if step == "date" else None)
+            return
+    elif step in ("start", "end") and text:
         at = widgets.parse_time(text)
         if at is None:
             turn.say("adm_delivery.time_invalid")

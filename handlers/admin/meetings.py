@@ -7,7 +7,9 @@ Buttons, after ``adm:meetings:``:
   ``rp`` repeat on/off · ``ch[:<field>]`` change something · ``ok`` create · ``x`` stop ·
   ``iv:<m>[:m|a|l]`` whom to invite · ``bd:<m>`` board · ``ra:<m>`` ask again ·
   ``at:<m>:<page>`` attendance · ``tg:<m>:<person>:<page>`` present/absent ·
-  ``ag:<m>:<page>`` / ``ap:<m>:<person>`` add someone who came · ``cl:<m>`` close ·
+  ``ag:<m>:<page>`` / ``ap:<m>:<person>`` add someone who came · ``gn:<m>`` write in
+  someone not in Convoca (typed name, RUT, organisation, phone; ``gs`` skips one) ·
+  ``gx:<m>:<guest>:<page>`` / ``gxy:<m>:<guest>`` take them off again · ``cl:<m>`` close ·
   ``mv:<m>`` / ``mok`` move · ``cn:<m>`` / ``cns`` cancel · ``rt`` rates.
 Typed answers (time, place, agenda, a reason, a name) arrive in the flow ``adm_meet``.
 
@@ -22,8 +24,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers import dates, widgets
 from handlers import meetings as meeting_handlers
-from handlers import widgets
 from handlers.admin import ADMIN, action, back_to_panel, current_program, guard, section
 from handlers.admin.roles import person_label, picker, typed_query
 from handlers.core import Router, Turn
@@ -32,7 +34,7 @@ from locales import Day, Msg, Raw, Text, When
 from storage import admin_meetings as data
 from storage import meetings as meeting_store
 from storage import outbox, programs
-from storage.models import Body, Meeting, MeetingStatus, Person, Program
+from storage.models import AttendanceGuest, Body, Meeting, MeetingStatus, Person, Program
 
 log = logging.getLogger(__name__)
 router = Router()
@@ -47,7 +49,8 @@ RATES_MAX = 40
 INVITE_CHOICES = {"m": data.INVITE_MEMBERS, "a": data.INVITE_EVERYONE}
 FIELDS = ("body", "kind", "date", "time", "place", "agenda")
 VERBS = ("", "new", "nb", "nk", "cal", "tm", "sp", "sk", "rp", "ch", "ok", "x", "iv", "bd",
-         "ra", "at", "tg", "ag", "ap", "cl", "mv", "mok", "cn", "cns", "rt")
+         "ra", "at", "tg", "ag", "ap", "cl", "mv", "mok", "cn", "cns", "rt", "gn", "gs", "gx",
+         "gxy")
 
 
 # --- what people read -----------------------------------------------------------------------------
@@ -72,6 +75,20 @@ def _names(entries: list[data.Entry]) -> Raw | Msg:
     if len(entries) > NAMES_MAX:
         return Msg("adm_meet.names_more", {"names": Raw(shown), "count": len(entries) - NAMES_MAX})
     return Raw(shown)
+
+
+def tally_text(tally: data.Tally) -> Msg:
+    """The count as every surface reads it: "Presentes: 4 (3 de 5 personas invitadas y 1
+    sin invitación)"."""
+    invited = Msg("adm_meet.tally_invited", {"present": tally.present_invited,
+                                             "count": tally.invited})
+    if not tally.walk_ins:
+        return Msg("adm_meet.tally", {"what": invited})
+    walk_ins = Msg("adm_meet.tally_walk_ins", {"count": tally.walk_ins})
+    if not tally.invited:
+        return Msg("adm_meet.tally", {"what": walk_ins})
+    return Msg("adm_meet.tally_with_walk_ins", {"present": tally.present, "invited": invited,
+                                                "walk_ins": walk_ins})
 
 
 def _spaced(code: str) -> Raw:
@@ -108,15 +125,13 @@ async def board_text(session: AsyncSession, meeting: Meeting) -> Msg:
     if board.pending:
         groups.append(Msg("adm_meet.board_pending", {"count": len(board.pending),
                                                      "names": _names(board.pending)}))
-    if board.walk_ins:
-        groups.append(Msg("adm_meet.board_walk_ins", {"count": len(board.walk_ins),
-                                                      "names": _names(board.walk_ins)}))
+    came = board.came_uninvited
+    if came:
+        groups.append(Msg("adm_meet.board_walk_ins", {"count": len(came), "names": _names(came)}))
     if not board.invited:
         groups.append(Msg("adm_meet.board_nobody"))
-    marked = [e for e in board.everyone if e.present is not None]
-    if marked:
-        groups.append(Msg("adm_meet.board_present", {"present": board.present_invited,
-                                                     "count": len(board.invited)}))
+    if any(e.present is not None for e in board.everyone):
+        groups.append(Msg("adm_meet.board_present", {"tally": tally_text(board.tally)}))
     code = meeting.checkin_code
     if not code or meeting.status == MeetingStatus.CANCELLED:
         return Msg("adm_meet.board_without_code", {"head": lines, "groups": groups})
@@ -403,21 +418,38 @@ async def _question(turn: Turn, program: Program, step: str) -> tuple[Msg, list[
     if step == "add_pick":
         found = await data.program_people(turn.session, program.id, d.get("q") or "")
         mid = d.get("meeting_id")
-        return picker(found, int(d.get("page") or 0), d.get("q") or "",
-                      pick=lambda pid: action(KEY, "ap", mid, pid),
-                      turn_page=lambda n: action(KEY, "ag", mid, n),
-                      cancel=action(KEY, "at", mid), intro="adm_meet.add_pick")
+        text, rows = picker(found, int(d.get("page") or 0), d.get("q") or "",
+                            pick=lambda pid: action(KEY, "ap", mid, pid),
+                            turn_page=lambda n: action(KEY, "ag", mid, n),
+                            cancel=action(KEY, "at", mid), intro="adm_meet.add_pick")
+        # Someone who is not in Convoca is written in by hand, above "Cancelar"; a name
+        # searched for in vain is offered as theirs, so it is not typed twice.
+        query = d.get("q") or ""
+        if query and not found and any(ch.isalpha() for ch in query):
+            guest = Button(Msg("adm_meet.btn_guest_named", {"name": Raw(query)}),
+                           action(KEY, "gn", mid, "q"))
+        else:
+            guest = Button(Msg("adm_meet.btn_guest"), action(KEY, "gn", mid))
+        rows.insert(-1, [guest])
+        return text, rows
+    if step in GUEST_STEPS:
+        mid = d.get("meeting_id")
+        rows = [] if step == "guest_name" else [
+            [Button(Msg("adm_meet.btn_skip"), action(KEY, "gs"))]]
+        rows.append([Button(Msg("adm_meet.btn_cancel"), action(KEY, "at", mid))])
+        name = (d.get("guest") or {}).get("name") or ""
+        return Msg(f"adm_meet.ask_{step}", {"name": Raw(name)}), rows
     raise LookupError(step)
 
 
 async def _ask(turn: Turn, program: Program, step: str, *, edit: bool = False,
-               again: bool = False, hint: str | None = None) -> None:
+               again: bool = False, hint: str | Msg | None = None) -> None:
     """Go to ``step`` and ask its question; ``again`` says kindly that the answer did not fit."""
     turn.go(FLOW, step)
     text, rows = await _question(turn, program, step)
     if again or hint:
-        text = Msg("adm_meet.reask", {"hint": Msg(hint or "adm_meet.use_buttons"),
-                                      "question": text})
+        said = hint if isinstance(hint, Msg) else Msg(hint or "adm_meet.use_buttons")
+        text = Msg("adm_meet.reask", {"hint": said, "question": text})
     ref = turn.event.message_ref if edit else None
     turn.send(Outgoing(text=text, buttons=_rows(rows), edit_ref=ref))
 
@@ -480,11 +512,20 @@ async def _calendar(turn: Turn, program: Program, args: list[str]) -> None:
         turn.go(FLOW, step, month=picked.day.isoformat())
         await _ask(turn, program, step, edit=bool(turn.event.message_ref))
         return
-    if picked.day < _today(turn, program):
+    await _set_day(turn, program, step, picked.day)
+
+
+async def _set_day(turn: Turn, program: Program, step: str, day: date,
+                   at: time | None = None) -> None:
+    """The day picked on the calendar or typed; a time typed with it skips the time step."""
+    if day < _today(turn, program):
         await _ask(turn, program, step, hint="adm_meet.day_past")
         return
-    turn.go(FLOW, step, day=picked.day.isoformat())
-    if step == "move_date":
+    turn.go(FLOW, step, day=day.isoformat())
+    if at is not None:
+        turn.go(FLOW, "move_time" if step == "move_date" else "time")
+        await _set_time(turn, program, at)
+    elif step == "move_date":
         await _ask(turn, program, "move_time")
     else:
         await _next(turn, program, "date")
@@ -660,8 +701,10 @@ async def _invite(turn: Turn, program: Program, args: list[str]) -> None:
     later = await invite_due_series_meetings(turn.session, turn.now)
     turn.audit("meeting_invited", "meeting", meeting.id, target=target, invited=invited,
                queued=queued, series_queued=later)
+    # Two numbers, two agreements: "invité a 4 personas; 1 recibe la invitación por aquí".
     key = "adm_meet.invited_series" if meeting.series_id else "adm_meet.invited"
-    turn.say(key, count=invited, sent=queued, buttons=[[_board_button(meeting.id)]])
+    turn.say(key, count=invited, reach=Msg(f"{key}_reach", {"count": queued}),
+             buttons=[[_board_button(meeting.id)]])
 
 
 # --- the board, asking again, attendance -------------------------------------------------------------
@@ -714,6 +757,10 @@ async def _attendance_message(turn: Turn, meeting: Meeting, page: int) -> Outgoi
     page = min(max(page, 0), pages - 1)
     rows: list[list[Button]] = []
     for e in people[page * PAGE_SIZE:(page + 1) * PAGE_SIZE]:
+        if e.guest_id is not None:
+            rows.append([Button(Msg("adm_meet.att_guest", {"name": Raw(_name(e))}),
+                                action(KEY, "gx", meeting.id, e.guest_id, page))])
+            continue
         key = {True: "adm_meet.att_present", False: "adm_meet.att_absent"}.get(
             e.present, "adm_meet.att_unmarked")
         rows.append([Button(Msg(key, {"name": Raw(_name(e))}),
@@ -734,7 +781,7 @@ async def _attendance_message(turn: Turn, meeting: Meeting, page: int) -> Outgoi
     kind_name, _ = await meeting_handlers.names(turn.session, meeting)
     return Outgoing(text=Msg("adm_meet.attendance", {
         "what": what_of(meeting, kind_name), "when": When(meeting.starts_at),
-        "present": board.present, "count": len(people),
+        "tally": tally_text(board.tally),
     }), buttons=_rows(rows))
 
 
@@ -799,15 +846,114 @@ async def _add_person(turn: Turn, program: Program, args: list[str]) -> None:
     turn.send(await _attendance_message(turn, meeting, 0))
 
 
+# --- walk-ins who are not in Convoca ------------------------------------------------------------
+
+GUEST_STEPS = ("guest_name", "guest_rut", "guest_org", "guest_phone")
+GUEST_FIELDS = {"guest_name": ("name", data.guest_name), "guest_rut": ("rut", data.guest_rut),
+                "guest_org": ("organization", data.guest_organization),
+                "guest_phone": ("phone", data.guest_phone)}
+
+
+async def _guest_new(turn: Turn, program: Program, args: list[str]) -> None:
+    meeting = await _meeting(turn, program, _int(args, 0))
+    if meeting is None:
+        return
+    if meeting.status == MeetingStatus.CANCELLED:
+        turn.say("adm_meet.err_cancelled")
+        return
+    searched = turn.data("q") if turn.convo.flow == FLOW and turn.convo.step == "add_pick" \
+        and turn.data("meeting_id") == meeting.id else None
+    turn.go(None)
+    turn.go(FLOW, "guest_name", meeting_id=meeting.id, guest={})
+    if len(args) > 1 and args[1] == "q" and searched:
+        try:
+            name = data.guest_name(searched)
+        except data.MeetingError:
+            pass
+        else:
+            await _guest_answer(turn, program, "guest_name", name)
+            return
+    await _ask(turn, program, "guest_name")
+
+
+async def _guest_answer(turn: Turn, program: Program, step: str, value: str | None) -> None:
+    """Keep the answer (None: skipped) and ask the next question, or write the person in."""
+    field_name, _ = GUEST_FIELDS[step]
+    guest = {**(turn.data("guest") or {}), field_name: value}
+    turn.go(FLOW, step, guest=guest)
+    following = GUEST_STEPS[GUEST_STEPS.index(step) + 1:]
+    if following:
+        await _ask(turn, program, following[0])
+        return
+    meeting = await _meeting(turn, program, turn.data("meeting_id"))
+    turn.go(None)
+    if meeting is None:
+        return
+    row = await data.add_guest(turn.session, meeting, now=turn.now, **guest)
+    # The audit keeps that someone was written in, not who: they never agreed to Convoca.
+    turn.audit("attendance_guest_added", "meeting", meeting.id, guest_id=row.id,
+               rut=row.rut is not None, phone=row.phone is not None)
+    turn.say("adm_meet.added", name=Raw(row.name))
+    turn.send(await _attendance_message(turn, meeting, 0))
+
+
+async def _guest_skip(turn: Turn, program: Program, args: list[str]) -> None:
+    if not _in_step(turn, "guest_rut", "guest_org", "guest_phone"):
+        return
+    await _guest_answer(turn, program, turn.convo.step or "", None)
+
+
+async def _guest_typed(turn: Turn, program: Program, step: str, text: str) -> None:
+    _, check = GUEST_FIELDS[step]
+    try:
+        value = check(text)
+    except data.MeetingError as exc:
+        await _ask(turn, program, step, hint=f"adm_meet.err_{exc.code}")
+        return
+    await _guest_answer(turn, program, step, value)
+
+
+async def _guest_remove_ask(turn: Turn, program: Program, args: list[str]) -> None:
+    meeting = await _meeting(turn, program, _int(args, 0))
+    guest = await turn.session.get(AttendanceGuest, _int(args, 1) or 0)
+    if meeting is None or guest is None or guest.meeting_id != meeting.id:
+        if meeting is not None:
+            turn.say("input.button_stale")
+        return
+    page = _int(args, 2) or 0
+    turn.send(Outgoing(
+        text=Msg("adm_meet.guest_remove_ask", {"name": Raw(guest.name)}),
+        buttons=_rows([[Button(Msg("adm_meet.btn_guest_remove"),
+                               action(KEY, "gxy", meeting.id, guest.id))],
+                       [Button(Msg("adm_meet.btn_guest_keep"),
+                               action(KEY, "at", meeting.id, page))]]),
+        edit_ref=turn.event.message_ref))
+
+
+async def _guest_remove(turn: Turn, program: Program, args: list[str]) -> None:
+    meeting = await _meeting(turn, program, _int(args, 0))
+    if meeting is None:
+        return
+    guest_id = _int(args, 1) or 0
+    try:
+        name = await data.remove_guest(turn.session, meeting, guest_id)
+    except data.MeetingError:
+        turn.say("input.button_stale")
+        return
+    turn.audit("attendance_guest_removed", "meeting", meeting.id, guest_id=guest_id)
+    turn.say("adm_meet.guest_removed", name=Raw(name))
+    turn.send(await _attendance_message(turn, meeting, 0))
+
+
 async def _close(turn: Turn, program: Program, args: list[str]) -> None:
     meeting = await _meeting(turn, program, _int(args, 0))
     if meeting is None:
         return
     await data.close(turn.session, meeting, turn.now)
-    board = await data.board(turn.session, meeting)
-    turn.audit("meeting_closed", "meeting", meeting.id, present=board.present_invited,
-               invited=len(board.invited), walk_ins=len(board.walk_ins))
-    turn.say("adm_meet.closed", present=board.present_invited, count=len(board.invited),
+    tally = (await data.board(turn.session, meeting)).tally
+    turn.audit("meeting_closed", "meeting", meeting.id, present=tally.present_invited,
+               invited=tally.invited, walk_ins=tally.walk_ins)
+    turn.say("adm_meet.closed", tally=tally_text(tally),
              buttons=[[_board_button(meeting.id)],
                       [Button(Msg("adm_meet.btn_rates"), action(KEY, "rt"))]])
 
@@ -888,7 +1034,8 @@ _VERB_HANDLERS = {
     "ch": _change, "ok": _confirm, "x": _stop, "iv": _invite, "bd": _board, "ra": _reask,
     "at": _attendance, "tg": _toggle_attendance, "ag": _add_pick, "ap": _add_person,
     "cl": _close, "mv": _move, "mok": _move_confirm, "cn": _cancel_meeting,
-    "cns": _cancel_without_reason, "rt": _rates,
+    "cns": _cancel_without_reason, "rt": _rates, "gn": _guest_new, "gs": _guest_skip,
+    "gx": _guest_remove_ask, "gxy": _guest_remove,
 }
 
 
@@ -915,7 +1062,14 @@ async def meetings_input(turn: Turn) -> None:
 
 
 async def _typed(turn: Turn, program: Program, step: str, text: str) -> None:
-    if step in ("time", "move_time") and text:
+    if step in ("date", "move_date") and text:
+        try:
+            typed = dates.parse_when(text, _today(turn, program))
+        except dates.DateProblem as problem:
+            await _ask(turn, program, step, hint=widgets.date_problem(problem))
+            return
+        await _set_day(turn, program, step, typed.day, typed.at)
+    elif step in ("time", "move_time") and text:
         at = widgets.parse_time(text)
         if at is None:
             await _ask(turn, program, step, hint="adm_meet.time_not_understood")
@@ -942,7 +1096,10 @@ async def _typed(turn: Turn, program: Program, step: str, text: str) -> None:
         query = typed_query(turn) or ""
         turn.go(FLOW, step, q=query, page=0)
         await _ask(turn, program, step)
-    elif step in ("time", "move_time", "place", "agenda", "cancel_reason", "add_pick"):
+    elif step in GUEST_STEPS and text:
+        await _guest_typed(turn, program, step, text)
+    elif step in ("time", "move_time", "place", "agenda", "cancel_reason", "add_pick",
+                  *GUEST_STEPS):
         await _ask(turn, program, step, hint="adm_meet.text_please")
     elif step in ("body", "kind", "date", "move_date", "summary", "change", "move_confirm"):
         await _ask(turn, program, step, again=True)

@@ -15,7 +15,7 @@ import dataclasses
 from datetime import date
 from zoneinfo import ZoneInfo
 
-from handlers import widgets
+from handlers import dates, widgets
 from handlers.admin import ADMIN, action, back_to_panel, current_program, guard, section
 from handlers.core import Router, Turn
 from handlers.events import Button, EventKind, Outgoing
@@ -310,12 +310,18 @@ async def _calendar(turn: Turn, program: Program, milestone_id: int) -> None:
     if picked.kind == "m":
         await _ask_date(turn, program, milestone_id, picked.day, edit=True)
         return
+    await _move_to(turn, program, milestone_id, picked.day, edit=True)
+
+
+async def _move_to(turn: Turn, program: Program, milestone_id: int, day: date, *,
+                   edit: bool) -> None:
+    """The new due date, picked on the calendar or typed."""
     m = await stages.milestone_of(turn.session, program.id, milestone_id)
     if m is None:
         turn.say("input.button_stale")
         return
     try:
-        before = stages.move(m, picked.day)
+        before = stages.move(m, day)
     except StageError:
         turn.say("adm_stages.before_start", starts=Day(m.starts))
         return
@@ -324,7 +330,7 @@ async def _calendar(turn: Turn, program: Program, milestone_id: int) -> None:
         turn.audit("milestone_moved", "milestone", m.id, key=m.key, before=before.isoformat(),
                    due=m.due.isoformat(), planned_due=m.planned_due.isoformat())
         await turn.session.flush()
-    await _show_milestone(turn, program, m.id, edit=True)
+    await _show_milestone(turn, program, m.id, edit=edit)
     turn.say("adm_stages.moved", name=_milestone_name(m), due=Day(m.due))
 
 
@@ -341,7 +347,17 @@ async def stages_input(turn: Turn) -> None:
         turn.go(None)
         turn.say("input.not_understood")
         return
-    turn.say("input.unsupported" if turn.event.kind == EventKind.UNSUPPORTED
-             else "adm_stages.use_calendar")
+    text = (turn.event.text or "").strip() if turn.event.kind == EventKind.TEXT else ""
+    if text:
+        try:
+            day = dates.parse_date(text, _today(turn, program))
+        except dates.DateProblem as problem:
+            turn.send(Outgoing(text=widgets.date_problem(problem)))
+        else:
+            await _move_to(turn, program, milestone_id, day, edit=False)
+            return
+    else:
+        turn.say("input.unsupported" if turn.event.kind == EventKind.UNSUPPORTED
+                 else "adm_stages.use_calendar")
     await _ask_date(turn, program, milestone_id, None, edit=False)
 

@@ -1,0 +1,242 @@
+"""One count of who was expected and who came, whatever shows it: the confirmations board,
+the attendance list in chat, the session-close message, `convoca attendance` and the
+exported attendance list (PDF and XLSX). A walk-in who is not in Convoca is written in
+from the chat or the command line, counted, and printed on the list; taken off, they leave
+every count again."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from test_admin_meetings_flow import (
+    ANA,
+    APRIL_7,
+    BETO,
+    CARLA,
+    GESTORA,
+    compose_router,
+    current_text,
+    labels,
+    seed,
+    tap,
+)
+from test_exports import read_pdf, read_xlsx, sheet_rows
+
+from bot import cli_meetings
+from bot.commands import CommandError
+from handlers.admin import meetings as admin_meetings
+from locales import Catalogs
+from storage import admin_meetings as data
+from storage import exports, programs
+from storage.models import AttendanceGuest, AuditEntry
+from telegram_harness import Running, start, stop
+
+TALLY = "Presentes: 4 (2 de 4 personas invitadas y 2 sin invitación)"
+
+
+@pytest.fixture
+async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]:
+    settings = settings_for(
+        sqlite_url, telegram_bot_token=fake_tg.token, telegram_api_base=fake_tg.base_url,
+    )
+    running = await start(fake_tg, settings, clock)
+    running.app.core.router = compose_router()
+    yield running
+    await stop(running)
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="convoca")
+    sub = parser.add_subparsers(dest="command")
+    cli_meetings.register(sub)
+    return parser.parse_args(list(argv))
+
+
+async def convoca(r: Running, capsys: pytest.CaptureFixture[str], *argv: str) -> list[str]:
+    assert await cli_meetings.run(r.app, parse(*argv)) == 0
+    return capsys.readouterr().out.splitlines()
+
+
+async def test_every_surface_shows_the_same_count_with_walk_ins(
+        tg: Running, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    ids = await seed(tg)
+    now = tg.app.clock.now()
+    async with tg.app.sessions() as s:
+        program = await programs.get(s, ids["program"])
+        meeting = await data.create_meeting(s, program, kind="grupo_motor", starts_at=APRIL_7,
+                                            now=now, body_id=ids["gm"], place="Sede")
+        await admin_meetings.invite(s, program, meeting, data.INVITE_MEMBERS, now)
+        await s.commit()
+        mid, code = meeting.id, meeting.checkin_code
+    await tg.outbox.drain()
+    await tg.press(ANA, "Asistiré")
+    tg.app.clock.set(APRIL_7 - timedelta(minutes=10))
+    await tg.send(CARLA, f"/asistencia {code}")
+
+    # Four invited: Ana marked present, Beto absent, Carla checked in, Dani not marked.
+    await tg.send(GESTORA, "/panel")
+    await tap(tg, GESTORA, "📅 Reuniones")
+    await tap(tg, GESTORA, "martes 7 de abril, 18:00 · Sesión del Grupo Motor")
+    await tap(tg, GESTORA, "✍️ Tomar asistencia")
+    await tap(tg, GESTORA, "▫️ Ana Pérez", replies=0, edited=1)
+    await tap(tg, GESTORA, "▫️ Beto Soto", replies=0, edited=1)
+    await tap(tg, GESTORA, "✅ Beto Soto", replies=0, edited=1)
+    # Fede came uninvited; Eva was added by mistake and put right (absent: not counted).
+    for name in ("Fede Araya", "Eva Muñoz"):
+        await tap(tg, GESTORA, "➕ Agregar a alguien que vino")
+        await tg.send(GESTORA, name.split()[1].lower())
+        await tap(tg, GESTORA, name, replies=2)
+    await tap(tg, GESTORA, "✅ Eva Muñoz", replies=0, edited=1)
+
+    # Juan is not in Convoca: written in from the chat, one question at a time.
+    await tap(tg, GESTORA, "➕ Agregar a alguien que vino")
+    [ask_name] = await tap(tg, GESTORA, "🆕 Alguien que no está en Convoca")
+    assert ask_name["text"] == ("¿Cómo se llama la persona que vino? Escribe su nombre y "
+                                "apellido.")
+    [ask_rut] = await tg.send(GESTORA, "Juan Pérez Rojas")
+    assert ask_rut["text"] == ("¿Cuál es el RUT de Juan Pérez Rojas? Si no lo tienes, toca "
+                               "«Omitir».")
+    [bad_rut] = await tg.send(GESTORA, "12.345.678-9")
+    assert bad_rut["text"].startswith("Ese RUT no es válido. Revisa el dígito verificador;")
+    [ask_org] = await tg.send(GESTORA, "12345678-5")
+    assert ask_org["text"].startswith("¿De qué organización viene Juan Pérez Rojas?")
+    [ask_phone] = await tg.send(GESTORA, "Club Deportivo Unión")
+    assert labels(tg, GESTORA) == [["Omitir"], ["Cancelar"]]
+    [bad_phone] = await tg.send(GESTORA, "123")
+    assert bad_phone["text"].startswith("Ese teléfono no parece válido.")
+    added, listed = await tap(tg, GESTORA, "Omitir", replies=2)
+    assert added["text"] == "Listo: anoté a Juan Pérez Rojas como presente."
+    assert listed["text"].split("\n")[1] == TALLY + "."
+    att_id = tg.fake.delivered(GESTORA)[-1].result["message_id"]
+    assert [row[0] for row in labels(tg, GESTORA, att_id)[:7]] == [
+        "✅ Ana Pérez", "❌ Beto Soto", "✅ Carla Núñez", "▫️ Dani Rojas", "❌ Eva Muñoz",
+        "✅ Fede Araya", "✅ Juan Pérez Rojas · sin registro"]
+    async with tg.app.sessions() as s:
+        [juan] = list(await s.scalars(select(AttendanceGuest)))
+    assert (juan.name, juan.rut, juan.organization, juan.phone) == (
+        "Juan Pérez Rojas", "12.345.678-5", "Club Deportivo Unión", None)
+
+    [board] = await tap(tg, GESTORA, "📋 Ver el tablero")
+    assert "🙋 Vinieron sin invitación (2): Fede Araya, Juan Pérez Rojas\n" in board["text"]
+    assert f"🧾 {TALLY}\n" in board["text"]
+    await tap(tg, GESTORA, "✍️ Tomar asistencia")
+    [closed] = await tap(tg, GESTORA, "🏁 Cerrar sesión")
+    assert closed["text"] == f"🏁 Sesión cerrada. {TALLY}. Ya cuenta para la asistencia."
+
+    shown = await convoca(tg, capsys, "attendance", "show", str(mid))
+    assert shown[:2] == [f"Reunión {mid}: Sesión del Grupo Motor, martes 7 de abril, 18:00",
+                         TALLY + "."]
+    assert shown[2:] == [
+        f"{ids[str(ANA)]}\tAna Pérez\tasistirá\tpresente",
+        f"{ids[str(BETO)]}\tBeto Soto\tsin respuesta\tausente",
+        f"{ids[str(CARLA)]}\tCarla Núñez\tsin respuesta\tpresente",
+        f"{ids['7004']}\tDani Rojas\tsin respuesta\tsin marcar",
+        f"{ids['7005']}\tEva Muñoz\tsin invitación\tausente",
+        f"{ids['7006']}\tFede Araya\tsin invitación\tpresente",
+        f"sin registro #{juan.id}\tJuan Pérez Rojas\tsin invitación\tpresente"]
+
+    catalogs = Catalogs()
+    async with tg.app.sessions() as s:
+        pdf = await exports.attendance_list(s, mid, "pdf", now=tg.app.clock.now(),
+                                            catalogs=catalogs)
+        xlsx = await exports.attendance_list(s, mid, "xlsx", now=tg.app.clock.now(),
+                                             catalogs=catalogs)
+    text, _, _ = read_pdf(pdf, tmp_path)
+    assert ("Personas invitadas: 4 · Confirmaron asistencia: 1 · Presentes: 4 (invitadas: 2 · "
+            "sin invitación: 2)") in text
+    assert "Juan Pérez Rojas Club Deportivo Unión Sin invitación Presente" in text
+    assert "Eva Muñoz" not in text  # put right: not on the list, as not in the count
+    wb = read_xlsx(xlsx)
+    rows = sheet_rows(wb.worksheets[0])
+    assert [r[1:] for r in rows if r[1] == "Juan Pérez Rojas"] == [
+        ["Juan Pérez Rojas", "Club Deportivo Unión", "Sin invitación", "Presente", None,
+         "12.345.678-5"]]
+    assert sum(1 for r in rows[1:] if r[4] == "Presente") == 4
+    about = {r[0]: r[1] for r in sheet_rows(wb.worksheets[1]) if r[0]}
+    assert about["Asistencia"].endswith("Presentes: 4 (invitadas: 2 · sin invitación: 2)")
+
+    # Taken off again, from the chat: every count follows.
+    await tap(tg, GESTORA, "📋 Ver el tablero")
+    await tap(tg, GESTORA, "✍️ Tomar asistencia")
+    await tap(tg, GESTORA, "✅ Juan Pérez Rojas · sin registro", replies=0, edited=1)
+    att_id = tg.fake.delivered(GESTORA)[-1].result["message_id"]
+    assert current_text(tg, GESTORA, att_id) == (
+        "¿Quito a Juan Pérez Rojas de la asistencia de esta sesión?")
+    removed, relisted = await tap(tg, GESTORA, "🗑️ Sí, quitar", replies=2)
+    assert removed["text"] == "Listo: quité a Juan Pérez Rojas de la asistencia."
+    assert relisted["text"].split("\n")[1] == (
+        "Presentes: 3 (2 de 4 personas invitadas y 1 sin invitación).")
+    async with tg.app.sessions() as s:
+        assert list(await s.scalars(select(AttendanceGuest))) == []
+        audit = [a.action for a in await s.scalars(
+            select(AuditEntry).where(AuditEntry.action.like("attendance_guest%"))
+            .order_by(AuditEntry.id))]
+    assert audit == ["attendance_guest_added", "attendance_guest_removed"]
+
+
+async def test_walk_ins_from_the_command_line(tg: Running,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    ids = await seed(tg)
+    now = tg.app.clock.now()
+    async with tg.app.sessions() as s:
+        program = await programs.get(s, ids["program"])
+        meeting = await data.create_meeting(s, program, kind="grupo_motor", starts_at=APRIL_7,
+                                            now=now, body_id=ids["gm"])
+        await admin_meetings.invite(s, program, meeting, data.INVITE_MEMBERS, now)
+        await s.commit()
+        mid = meeting.id
+    added, tally = await convoca(
+        tg, capsys, "attendance", "add-guest", str(mid), "--name", "Rosa Lagos",
+        "--rut", "123456785", "--organization", "Centro de Madres", "--phone", "9 1234 5678")
+    async with tg.app.sessions() as s:
+        [rosa] = list(await s.scalars(select(AttendanceGuest)))
+    assert (rosa.rut, rosa.phone) == ("12.345.678-5", "+56912345678")
+    assert added == f"Anoté a Rosa Lagos como presente en la reunión {mid} (sin registro #{rosa.id})."
+    assert tally == "Presentes: 1 (0 de 4 personas invitadas y 1 sin invitación)."
+    [_, tally] = await convoca(tg, capsys, "attendance", "mark", str(mid), str(ids[str(ANA)]),
+                               "present")
+    assert tally == "Presentes: 2 (1 de 4 personas invitadas y 1 sin invitación)."
+    with pytest.raises(CommandError) as err:
+        await cli_meetings.run(tg.app, parse("attendance", "add-guest", str(mid), "--name",
+                                             "Pedro", "--rut", "1-2"))
+    assert str(err.value).startswith("Ese RUT no es válido.")
+    [removed, tally] = await convoca(tg, capsys, "attendance", "remove-guest", str(mid),
+                                     str(rosa.id))
+    assert removed == f"Quité a Rosa Lagos de la asistencia de la reunión {mid}."
+    assert tally == "Presentes: 1 de 4 personas invitadas."
+    with pytest.raises(CommandError) as err:
+        await cli_meetings.run(tg.app, parse("attendance", "remove-guest", str(mid),
+                                             str(rosa.id)))
+    assert str(err.value) == "Esa persona ya no está en la lista de asistencia."
+
+
+async def test_a_name_searched_in_vain_is_offered_as_a_walk_in(tg: Running) -> None:
+    ids = await seed(tg)
+    now = tg.app.clock.now()
+    async with tg.app.sessions() as s:
+        program = await programs.get(s, ids["program"])
+        await data.create_meeting(s, program, kind="grupo_motor", starts_at=APRIL_7, now=now,
+                                  body_id=ids["gm"])
+        await s.commit()
+    await tg.send(GESTORA, "/panel")
+    await tap(tg, GESTORA, "📅 Reuniones")
+    await tap(tg, GESTORA, "martes 7 de abril, 18:00 · Sesión del Grupo Motor")
+    await tap(tg, GESTORA, "✍️ Tomar asistencia")
+    await tap(tg, GESTORA, "➕ Agregar a alguien que vino")
+    [none] = await tg.send(GESTORA, "Rosa Lagos")
+    assert none["text"].startswith("No encontré a nadie con «Rosa Lagos».")
+    assert labels(tg, GESTORA) == [["🆕 Anotar a «Rosa Lagos» (no está en Convoca)"],
+                                   ["Cancelar"]]
+    [ask_rut] = await tap(tg, GESTORA, "🆕 Anotar a «Rosa Lagos» (no está en Convoca)")
+    assert ask_rut["text"].startswith("¿Cuál es el RUT de Rosa Lagos?")
+    await tap(tg, GESTORA, "Omitir")
+    await tap(tg, GESTORA, "Omitir")
+    added, listed = await tap(tg, GESTORA, "Omitir", replies=2)
+    assert added["text"] == "Listo: anoté a Rosa Lagos como presente."
+    # Nobody was invited to this one: the count says so rather than «0 de 0».
+    assert listed["text"].split("\n")[1] == "Presentes: 1 sin invitación."
