@@ -19,6 +19,7 @@ from bot.app import App
 from bot.commands import CommandError
 from handlers.admin import catastro, outreach
 from locales import Msg
+from locales.collation import sort_key
 from storage import imports, programs, qr_codes, targeting
 from storage.models import Family, Meeting, MeetingStatus, Organization, Program
 
@@ -172,9 +173,10 @@ async def _codes(app: App, args: argparse.Namespace) -> int:
             ids = await catastro.family_ids(s, program.id, args.sector)
         else:
             kind = "organization"
-            ids = list((await s.scalars(
-                select(Organization.id).where(Organization.program_id == program.id)
-                .order_by(Organization.name, Organization.id))).all())
+            ids = [i for i, _ in sorted((await s.execute(
+                select(Organization.id, Organization.name)
+                .where(Organization.program_id == program.id))).all(),
+                key=lambda o: (sort_key(o.name, out.locale), o.id))]
         if not ids:
             print(out.text("cli_outreach.codes_none"))
             return 1

@@ -33,6 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import BABEL_LOCALE, Catalogs, format_number
+from locales.collation import sort_key
 from storage.models import (
     Attendance,
     Body,
@@ -135,10 +136,10 @@ def slugify(text: str, max_len: int = 60) -> str:
     return slug[:max_len].rstrip("-") or "x"
 
 
-def _sort_key(text: str | None) -> str:
-    # Alphabetical as a Spanish reader expects it of names: accents do not move a name
-    # to the end of the list.
-    return _plain(text or "").casefold()
+def _sort_key(text: str | None, locale: str | None = "es") -> tuple[str, str, str]:
+    # Alphabetical as a reader expects it of names: accents do not move a name to the end
+    # of the list, and in Spanish "ñ" comes after "n".
+    return sort_key(text, locale)
 
 
 # Typographic marks that latin-1 lacks but that have a plain equivalent, so a programme
@@ -871,7 +872,7 @@ def render_fichas_xlsx(
     headers += list(questions.values())
     headers.append(ctx.t("exports.ficha.signatures"))
     rows = []
-    for f in sorted(fichas, key=lambda f: _sort_key(f.organization.name)):
+    for f in sorted(fichas, key=lambda f: _sort_key(f.organization.name, ctx.locale)):
         answers = {k: v for k, _, v in f.answers}
         signed = "\n".join(
             ctx.t("exports.signed_by", name=s.name, when=ctx.stamp(s.signed_at))
@@ -1005,7 +1006,7 @@ async def ficha_pdfs(
     program = await _program(session, program_id)
     fichas = [await _ficha(session, r, program, catalogs.locale(locale), catalogs)
               for r in await _latest_fichas(session, program_id)]
-    fichas.sort(key=lambda f: _sort_key(f.organization.name))
+    fichas.sort(key=lambda f: _sort_key(f.organization.name, locale))
     return [render_ficha_pdf(f, now=now, locale=locale, catalogs=catalogs, font_dirs=font_dirs)
             for f in fichas]
 
@@ -1038,7 +1039,7 @@ async def invited_organizations(
     tpl = _template(program)
     orgs = list((await session.scalars(
         select(Organization).where(Organization.program_id == program_id))).all())
-    orgs.sort(key=lambda o: _sort_key(o.name))
+    orgs.sort(key=lambda o: _sort_key(o.name, ctx.locale))
     invitations: dict[int, list[OrganizationInvitation]] = defaultdict(list)
     for inv in (await session.scalars(
             select(OrganizationInvitation)

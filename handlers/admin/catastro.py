@@ -30,6 +30,7 @@ from handlers.admin import (
 from handlers.core import Router, Turn
 from handlers.events import Attachment, Button, EventKind, Outgoing
 from locales import Msg, Raw, Text
+from locales.collation import sort_key
 from storage import imports, programs, qr_codes, targeting
 from storage.meetings import body_names
 from storage.models import Body, Family, Organization, PickupMode, Program
@@ -611,9 +612,8 @@ async def find(turn: Turn, args: list[str]) -> None:
 async def _names(turn: Turn, kind: str, program: Program) -> list[tuple[int, str]]:
     model = MODELS[kind]
     rows = await turn.session.execute(
-        select(model.id, model.name).where(model.program_id == program.id)
-        .order_by(model.name, model.id))
-    return [(i, n) for i, n in rows]
+        select(model.id, model.name).where(model.program_id == program.id))
+    return sorted(((i, n) for i, n in rows), key=lambda r: (sort_key(r[1], turn.locale), r[0]))
 
 
 def _result_buttons(kind: str, purpose: str, found: list[tuple[int, str]]) -> list[list[Button]]:
@@ -756,10 +756,9 @@ async def qr_pdf(turn: Turn, args: list[str]) -> None:
 async def family_ids(session: Any, program_id: int, sector: str | None) -> list[int]:
     """The families of the programme (or of a sector), by name: the order cards print in."""
     rows = await session.execute(
-        select(Family.id, Family.sector).where(Family.program_id == program_id)
-        .order_by(Family.name, Family.id))
+        select(Family.id, Family.sector, Family.name).where(Family.program_id == program_id))
     wanted = imports.normalise_name(sector) if sector else None
-    return [i for i, s in rows
+    return [i for i, s, _ in sorted(rows, key=lambda r: (sort_key(r[2]), r[0]))
             if wanted is None or (s and imports.normalise_name(s) == wanted)]
 
 
