@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import BABEL_LOCALE, Catalogs, format_number
 from locales.collation import sort_key
+from storage import org_kinds
 from storage.models import (
     Attendance,
     Body,
@@ -804,7 +805,8 @@ def render_ficha_pdf(
     if ficha.folio:
         details.append((ctx.t("exports.ficha.folio"), ficha.folio))
     for label, value in (
-        ("exports.col.kind", org.kind), ("exports.col.rut", org.rut),
+        ("exports.col.kind", org_kinds.text(org.kind, ctx.catalogs, ctx.locale)),
+        ("exports.col.rut", org.rut),
         ("exports.col.sector", org.sector), ("exports.col.address", org.address),
         ("exports.col.phone", org.phone), ("exports.col.email", org.email),
         ("exports.col.members", format_number(org.members_count, ctx.locale)
@@ -877,7 +879,9 @@ def render_fichas_xlsx(
         signed = "\n".join(
             ctx.t("exports.signed_by", name=s.name, when=ctx.stamp(s.signed_at))
             for s in f.signatures)
-        rows.append([f.organization.name, f.organization.kind or "", f.organization.sector or "",
+        rows.append([f.organization.name,
+                     org_kinds.text(f.organization.kind, ctx.catalogs, ctx.locale),
+                     f.organization.sector or "",
                      f.submitted_at] + [answers.get(k, "") for k in questions] + [signed])
     title = ctx.t("exports.fichas.title")
     wb = _new_workbook(ctx, title)
@@ -1092,7 +1096,8 @@ async def invited_organizations(
         answers = "\n".join(answer(i) for i in invs)
         ficha = fichas.get(org.id)
         rows.append([
-            n, org.name, org.kind or "", org.sector or "", sent, answers,
+            n, org.name, org_kinds.text(org.kind, ctx.catalogs, ctx.locale), org.sector or "",
+            sent, answers,
             ctx.t("exports.ficha.sent_on", date=ctx.day(ficha.submitted_at))
             if ficha is not None and ficha.submitted_at else ctx.t("exports.no"),
             ctx.day(org.committed_at) if org.committed_at and org.committed_at <= now else "",

@@ -61,6 +61,7 @@ from stdnum.cl import rut as cl_rut
 from stdnum.exceptions import ValidationError as StdnumError
 
 from locales import BABEL_LOCALE, Catalogs, Day, Msg, Raw
+from storage import org_kinds
 from storage.models import (
     FormDefinition,
     FormResponse,
@@ -895,7 +896,7 @@ async def submit(session: AsyncSession, response: FormResponse, form: Form, *,
 async def _update_organization(session: AsyncSession, organization_id: int, form: Form,
                                answers: Mapping[str, Any]) -> None:
     """What the organisation declared in its form becomes what the catastro shows, written
-    as the catastro's own columns are (a choice as its Spanish label)."""
+    as the catastro's own columns are (a kind as its code, a RUT formatted)."""
     org = await session.get(Organization, organization_id)
     if org is None:
         return
@@ -903,7 +904,10 @@ async def _update_organization(session: AsyncSession, organization_id: int, form
         value = answers.get(q.key)
         if q.updates is None or value in (None, ""):
             continue
-        if q.type in ("choice", "rut"):
+        if q.updates == "kind":
+            # The catastro keeps a kind from its closed list, shown in words where read.
+            value = org_kinds.kind_code(value) or org_kinds.OTHER
+        elif q.type in ("choice", "rut"):
             value = plain_value(q, value, "es")  # a RUT as the catastro writes it: 65.123.456-5
         elif q.updates == "members_count":
             value = int(value)

@@ -272,10 +272,10 @@ async def test_a_representative_fills_the_ficha_in_spanish_with_the_rut(tg: Runn
     assert sig.signed_name == "ANA MARIA ROJAS" and sig.person_id == response.person_id
     assert sig.signed_at == tg.app.clock.now()
     async with tg.app.sessions() as s:
-        # What the organisation declared is what the catastro now shows.
+        # What the organisation declared is what the catastro now shows (a kind as its code).
         org = await s.get(Organization, org_id)
         assert (org.kind, org.rut, org.sector, org.members_count) == (
-            "Junta de vecinos", "65.123.456-5", "Villa Ñuñoa", 40)
+            "junta_vecinos", "65.123.456-5", "Villa Ñuñoa", 40)
         assert org.name == ORG  # the catastro's name stays the gestora's
         audit = list(await s.scalars(select(AuditEntry).where(AuditEntry.action == "form_answer")))
     assert len(audit) == 13  # one per answer: who, when, through which channel

@@ -31,7 +31,7 @@ from handlers.core import Router, Turn
 from handlers.events import Attachment, Button, EventKind, Outgoing
 from locales import Msg, Raw, Text
 from locales.collation import sort_key
-from storage import imports, programs, qr_codes, targeting
+from storage import imports, org_kinds, programs, qr_codes, targeting
 from storage.meetings import body_names
 from storage.models import Body, Family, Organization, PickupMode, Program
 from storage.phones import to_e164
@@ -121,6 +121,9 @@ def parse_value(f: Field, text: str) -> tuple[Any, Msg | None]:
     if f.name == "pickup_mode":
         mode = imports.pickup_mode(value)
         return (str(mode), None) if mode else (None, Msg("catastro.bad.mode"))
+    if f.name == "kind":
+        code = org_kinds.kind_code(value)
+        return (code, None) if code else (None, Msg("catastro.bad.kind", {"value": shown}))
     return value, None
 
 
@@ -413,6 +416,10 @@ def _ask_field(turn: Turn, problem: Msg | None = None) -> None:
     assert f is not None
     editing = turn.data("rid") is not None
     rows: list[list[Button]] = []
+    if f.name == "kind":
+        kinds = [Button(Msg(f"org_kind.{code}"), action(KEY, "ok", code))
+                 for code in org_kinds.KINDS]
+        rows += [kinds[i:i + 2] for i in range(0, len(kinds), 2)]
     if f.name == "pickup_mode":
         rows.append([Button(Msg("catastro.mode.retiro"), action(KEY, "pm", "r")),
                      Button(Msg("catastro.mode.domicilio"), action(KEY, "pm", "d"))])
@@ -523,6 +530,16 @@ async def clear(turn: Turn, args: list[str]) -> None:
     await _accept(turn, f, None)
 
 
+@verb("ok")
+async def kind_chosen(turn: Turn, args: list[str]) -> None:
+    f = _field(turn.data("k"), turn.data("f")) if _in(turn, "field") else None
+    code = args[0] if args else ""
+    if f is None or f.name != "kind" or code not in org_kinds.KINDS:
+        turn.say("input.button_stale")
+        return
+    await _accept(turn, f, code)
+
+
 @verb("pm")
 async def mode_chosen(turn: Turn, args: list[str]) -> None:
     f = _field(turn.data("k"), turn.data("f")) if _in(turn, "field") else None
@@ -538,6 +555,8 @@ def _shown(f: Field, value: Any) -> Any:
         return Msg("catastro.card.empty")
     if f.name == "pickup_mode":
         return Msg(f"catastro.mode.{value}")
+    if f.name == "kind":
+        return org_kinds.shown(value)
     return value if isinstance(value, int) else Raw(str(value))
 
 
