@@ -18,12 +18,12 @@ from sqlalchemy import select
 from bot.app import App
 from bot.commands import CommandError
 from handlers.admin import catastro, outreach
-from locales import Msg
+from locales import Msg, When
 from locales.collation import sort_key
-from storage import imports, programs, qr_codes, targeting
-from storage.models import Family, Meeting, MeetingStatus, Organization, Program
+from storage import fichas, forms, imports, programs, qr_codes, targeting
+from storage.models import Family, Meeting, MeetingStatus, Organization, Person, Program
 
-COMMANDS = ("import", "codes", "broadcast", "invite")
+COMMANDS = ("import", "codes", "broadcast", "invite", "fichas")
 YES = ("s", "si", "sí", "y", "yes")
 
 
@@ -55,6 +55,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     inv.add_argument("--yes", action="store_true", help="send without asking")
     _common(inv)
 
+    fi = sub.add_parser("fichas", help="fichas from organisations not in the catastro yet")
+    fisub = fi.add_subparsers(dest="fichas_command", required=True)
+    _common(fisub.add_parser("list", help="the fichas waiting to be taken into the catastro"))
+    acc = fisub.add_parser("accept", help="take a ficha into the catastro: a new organisation "
+                                          "from its answers, or --organization ID")
+    acc.add_argument("ficha_id", type=int)
+    acc.add_argument("--organization", type=int, help="link it to this organisation instead")
+    _common(acc)
+
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--program", type=int, help="programme id (default: the latest)")
@@ -63,7 +72,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 async def run(app: App, args: argparse.Namespace) -> int | None:
     handler = {"import": _import, "codes": _codes, "broadcast": _broadcast,
-               "invite": _invite}.get(getattr(args, "command", None))
+               "invite": _invite, "fichas": _fichas}.get(getattr(args, "command", None))
     if handler is None:
         return None
     return await handler(app, args)
@@ -270,4 +279,39 @@ async def _invite(app: App, args: argparse.Namespace) -> int:
                                                   channel="cli")
         await s.commit()
     print(out.text("cli_outreach.queued", count=len(queued.outbox_ids), batch=queued.batch))
+    return 0
+
+
+# --- fichas ------------------------------------------------------------------------------------
+
+
+async def _fichas(app: App, args: argparse.Namespace) -> int:
+    out = _Out(app, args.locale)
+    now = app.clock.now()
+    async with app.sessions() as s:
+        program = await _program(s, out, args.program)
+        if args.fichas_command == "list":
+            waiting = await fichas.pending(s, program.id)
+            if not waiting:
+                print(out.text("cli_outreach.fichas_none"))
+                return 0
+            form = forms.load_form(fichas.FICHA)
+            for r in waiting:
+                sender = await s.get(Person, r.person_id) if r.person_id else None
+                out.say(Msg("cli_outreach.ficha_line", {
+                    "id": str(r.id), "number": forms.receipt_number(form, r),
+                    "organization": fichas.typed_name(r) or "?",
+                    "sender": fichas.sender_name(r, sender),
+                    "when": When(r.submitted_at or r.updated_at)}))
+            return 0
+        try:
+            org = await fichas.accept(s, args.ficha_id, program.id, now=now,
+                                      organization_id=args.organization, channel="cli")
+        except fichas.FichaError as exc:
+            key = {"linked": "ficha_linked_already"}.get(exc.code, f"ficha_{exc.code}")
+            raise out.error(f"cli_outreach.{key}", id=str(args.ficha_id), name=exc.name) \
+                from None
+        await s.commit()
+        print(out.text("cli_outreach.ficha_linked" if args.organization
+                       else "cli_outreach.ficha_accepted", name=org.name, id=str(org.id)))
     return 0

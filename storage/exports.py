@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_percent
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import BABEL_LOCALE, Catalogs, format_number
@@ -785,10 +785,14 @@ class Ficha:
     version: int = 1
     folio: str | None = None  # the receipt number the representative was given
     declaration: str | None = None  # what the signers declared, with their answers in it
+    # False while the organisation is not in the catastro: its details are as typed.
+    in_catastro: bool = True
 
 
 def _ficha_stem(ctx: Ctx, ficha: Ficha) -> str:
-    return f"{ctx.t('exports.file.ficha')}-{slugify(ficha.organization.name)}"
+    stem = f"{ctx.t('exports.file.ficha')}-{slugify(ficha.organization.name)}"
+    # Two people may send a ficha for the same organisation before it is in the catastro.
+    return stem if ficha.in_catastro or not ficha.folio else f"{stem}-{slugify(ficha.folio)}"
 
 
 def render_ficha_pdf(
@@ -802,6 +806,8 @@ def render_ficha_pdf(
     pdf = _new_pdf(ctx, font_dirs, title=title, running_title=f"{title} · {org.name}")
     pdf.add_page()
     details = [(ctx.t("exports.col.organization"), org.name)]
+    if not ficha.in_catastro:
+        details.append((ctx.t("exports.ficha.catastro"), ctx.t("exports.ficha.not_in_catastro")))
     if ficha.folio:
         details.append((ctx.t("exports.ficha.folio"), ficha.folio))
     for label, value in (
@@ -872,7 +878,7 @@ def render_fichas_xlsx(
     headers = [ctx.t("exports.col.organization"), ctx.t("exports.col.kind"),
                ctx.t("exports.col.sector"), ctx.t("exports.ficha.submitted")]
     headers += list(questions.values())
-    headers.append(ctx.t("exports.ficha.signatures"))
+    headers += [ctx.t("exports.ficha.signatures"), ctx.t("exports.ficha.catastro")]
     rows = []
     for f in sorted(fichas, key=lambda f: _sort_key(f.organization.name, ctx.locale)):
         answers = {k: v for k, _, v in f.answers}
@@ -882,13 +888,19 @@ def render_fichas_xlsx(
         rows.append([f.organization.name,
                      org_kinds.text(f.organization.kind, ctx.catalogs, ctx.locale),
                      f.organization.sector or "",
-                     f.submitted_at] + [answers.get(k, "") for k in questions] + [signed])
+                     f.submitted_at] + [answers.get(k, "") for k in questions] + [
+                        signed, ctx.t("exports.yes") if f.in_catastro
+                        else ctx.t("exports.ficha.not_in_catastro")])
     title = ctx.t("exports.fichas.title")
     wb = _new_workbook(ctx, title)
     ws = wb.active
     ws.title = _sheet_title(title)
     _write_sheet(ws, headers, rows, ctx)
-    _about_sheet(wb, ctx, program, title, [(ctx.t("exports.fichas.count"), str(len(fichas)))])
+    outside = sum(1 for f in fichas if not f.in_catastro)
+    about = [(ctx.t("exports.fichas.count"), str(len(fichas)))]
+    if outside:
+        about.append((ctx.t("exports.ficha.not_in_catastro"), str(outside)))
+    _about_sheet(wb, ctx, program, title, about)
     stem = f"{ctx.t('exports.file.fichas')}-{ctx.local(ctx.now).date().isoformat()}"
     return ExportFile(f"{stem}.xlsx", _workbook_bytes(wb), MIME["xlsx"])
 
@@ -930,31 +942,52 @@ def _form_extras(definition: FormDefinition | None, response: FormResponse,
 
 async def _latest_fichas(session: AsyncSession, program_id: int,
                          organization_id: int | None = None,
-                         until: datetime | None = None) -> list[FormResponse]:
+                         until: datetime | None = None,
+                         unlinked: bool = False) -> list[FormResponse]:
+    """The latest submitted ficha of each organisation of the programme; with
+    ``unlinked`` also each valid ficha whose organisation is not in the catastro yet."""
+    of_program = Organization.program_id == program_id
+    if unlinked:
+        of_program = or_(of_program, (FormResponse.organization_id.is_(None))
+                         & (FormResponse.program_id == program_id))
     stmt = (
         select(FormResponse)
         .join(FormDefinition, FormDefinition.id == FormResponse.form_id)
-        .join(Organization, Organization.id == FormResponse.organization_id)
-        .where(FormDefinition.key == FICHA_FORM_KEY, Organization.program_id == program_id,
+        .outerjoin(Organization, Organization.id == FormResponse.organization_id)
+        .where(FormDefinition.key == FICHA_FORM_KEY, of_program,
                FormResponse.status == FormStatus.SUBMITTED)
     )
     if organization_id is not None:
         stmt = stmt.where(FormResponse.organization_id == organization_id)
     if until is not None:
         stmt = stmt.where(FormResponse.submitted_at <= until)
-    latest: dict[int, FormResponse] = {}
+    latest: dict[Any, FormResponse] = {}
     for r in (await session.scalars(stmt)).all():
-        best = latest.get(r.organization_id)
+        key = r.organization_id if r.organization_id is not None else ("sent", r.id)
+        best = latest.get(key)
         if best is None or (r.submitted_at or r.updated_at, r.id) > (
                 best.submitted_at or best.updated_at, best.id):
-            latest[r.organization_id] = r
+            latest[key] = r
     return list(latest.values())
+
+
+def _typed_organization(response: FormResponse) -> FichaOrganization:
+    """The organisation as its ficha describes it, for one the catastro lacks."""
+    a = response.answers or {}
+    rut = a.get("organization_rut")
+    members = a.get("members_count")
+    return FichaOrganization(
+        name=" ".join(str(a.get("organization_name") or "").split()) or "—",
+        kind=a.get("organization_kind"),
+        rut=rut.get("formatted") if isinstance(rut, dict) else None,
+        sector=a.get("sector"), email=a.get("representative_email"),
+        members_count=int(members) if isinstance(members, int | float) else None)
 
 
 async def _ficha(session: AsyncSession, response: FormResponse, program: Program,
                  locale: str, catalogs: Catalogs) -> Ficha:
-    org = await session.get(Organization, response.organization_id)
-    assert org is not None
+    org = await session.get(Organization, response.organization_id) \
+        if response.organization_id is not None else None
     sigs = list((await session.scalars(
         select(FormSignature).where(FormSignature.response_id == response.id)
         .order_by(FormSignature.signed_at, FormSignature.id))).all())
@@ -962,13 +995,16 @@ async def _ficha(session: AsyncSession, response: FormResponse, program: Program
     folio, declaration = _form_extras(
         await session.get(FormDefinition, response.form_id), response, locale)
     reps = {r.person_id: r for r in (await session.scalars(
-        select(Representative).where(Representative.organization_id == org.id))).all()}
+        select(Representative).where(Representative.organization_id == org.id))).all()} \
+        if org is not None else {}
     return Ficha(
         program=program.name,
         tz=program.timezone,
         organization=FichaOrganization(
             name=org.name, kind=org.kind, rut=org.rut, sector=org.sector, address=org.address,
-            phone=org.phone, email=org.email, members_count=org.members_count),
+            phone=org.phone, email=org.email, members_count=org.members_count)
+        if org is not None else _typed_organization(response),
+        in_catastro=org is not None,
         answers=await _answers_for_export(session, response.id, locale, catalogs),
         signatures=[
             FichaSignature(
@@ -1009,7 +1045,7 @@ async def ficha_pdfs(
     catalogs = catalogs or Catalogs()
     program = await _program(session, program_id)
     fichas = [await _ficha(session, r, program, catalogs.locale(locale), catalogs)
-              for r in await _latest_fichas(session, program_id)]
+              for r in await _latest_fichas(session, program_id, unlinked=True)]
     fichas.sort(key=lambda f: _sort_key(f.organization.name, locale))
     return [render_ficha_pdf(f, now=now, locale=locale, catalogs=catalogs, font_dirs=font_dirs)
             for f in fichas]
@@ -1022,7 +1058,7 @@ async def fichas_xlsx(
     catalogs = catalogs or Catalogs()
     program = await _program(session, program_id)
     fichas = [await _ficha(session, r, program, catalogs.locale(locale), catalogs)
-              for r in await _latest_fichas(session, program_id)]
+              for r in await _latest_fichas(session, program_id, unlinked=True)]
     return render_fichas_xlsx(fichas, program=program.name, tz=program.timezone, now=now,
                               locale=locale, catalogs=catalogs)
 

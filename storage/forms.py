@@ -838,7 +838,8 @@ async def submitted_for(session: AsyncSession, form_key: str, *, person_id: int,
 
 async def start_response(session: AsyncSession, definition: FormDefinition, *,
                          person_id: int, organization_id: int | None, now: datetime,
-                         supersedes: FormResponse | None = None) -> FormResponse:
+                         supersedes: FormResponse | None = None,
+                         program_id: int | None = None) -> FormResponse:
     answers: dict[str, Any] = {}
     version = 1
     if supersedes is not None:
@@ -848,8 +849,10 @@ async def start_response(session: AsyncSession, definition: FormDefinition, *,
         answers = {k: v for k, v in supersedes.answers.items() if form.has(k)}
         version = supersedes.version + 1
         organization_id = supersedes.organization_id
+        program_id = supersedes.program_id or program_id
     response = FormResponse(
         form_id=definition.id, person_id=person_id, organization_id=organization_id,
+        program_id=program_id,
         status=FormStatus.DRAFT, version=version,
         supersedes_id=supersedes.id if supersedes else None, answers=answers, current=None,
         started_at=now, updated_at=now,
@@ -872,7 +875,7 @@ async def submit(session: AsyncSession, response: FormResponse, form: Form, *,
     has one valid form."""
     response.answers = form.pruned(response.answers or {})
     if response.organization_id is not None:
-        await _update_organization(session, response.organization_id, form, response.answers)
+        await update_organization(session, response.organization_id, form, response.answers)
     response.status = FormStatus.SUBMITTED
     response.submitted_at = now
     response.updated_at = now
@@ -893,7 +896,7 @@ async def submit(session: AsyncSession, response: FormResponse, form: Form, *,
     return await sign(session, response, person_id=person_id, signed_name=signed_name, now=now)
 
 
-async def _update_organization(session: AsyncSession, organization_id: int, form: Form,
+async def update_organization(session: AsyncSession, organization_id: int, form: Form,
                                answers: Mapping[str, Any]) -> None:
     """What the organisation declared in its form becomes what the catastro shows, written
     as the catastro's own columns are (a kind as its code, a RUT formatted)."""

@@ -58,14 +58,15 @@ def _known() -> dict[str, str]:
     return known
 
 
-def kind_code(text: str | None) -> str | None:
+def kind_code(text: str | None, *, exact: bool = False) -> str | None:
     """The code of a kind as people write it, in words or as a code, any case or accents;
-    None for a blank text or one that names no kind on the list."""
+    None for a blank text or one that names no kind on the list. Unless ``exact``, a text
+    that starts with a kind's word ("Comité de vivienda") is that kind."""
     words = _words((text or "").replace("_", " "))
     if not words:
         return None
     found = _known().get(" ".join(words))
-    if found is None and words[0] in _LEADING and len(words) > 1:
+    if found is None and not exact and words[0] in _LEADING and len(words) > 1:
         found = _LEADING[words[0]]
     return found
 
@@ -75,7 +76,9 @@ def shown(kind: str | None) -> Msg | Raw | None:
     way), the text itself for anything else an older version kept."""
     if not kind:
         return None
-    code = kind if kind in KINDS else kind_code(kind)
+    # Words an older version kept that say more than the kind ("Comité de allegados")
+    # are shown as they are.
+    code = kind if kind in KINDS else kind_code(kind, exact=True)
     return Msg(f"org_kind.{code}") if code else Raw(kind)
 
 
