@@ -93,6 +93,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     pr.add_argument("--format", choices=["pdf", "xlsx"], default="pdf")
     pr.add_argument("--out", required=True, type=Path)
     pr.add_argument("--chart", type=Path, help="also write the attendance chart (PNG)")
+    pr.add_argument("--until", type=date.fromisoformat, metavar="YYYY-MM-DD",
+                    help="count what happened up to this day (default: today, in the "
+                         "programme's time zone)")
     pr.add_argument("--program", type=int)
     for p in (att, fichas, orgs, dd, pr):
         p.add_argument("--locale", choices=["es", "en"])
@@ -294,6 +297,8 @@ async def _export(app: App, args: argparse.Namespace) -> int:
                 s, program.id, args.format, **kw))
         else:
             program = await _program(app, s, args.program)
+            # One cut-off for every figure, the chart included.
+            kw["until"] = args.until
             _write(app, args.out, await exports.progress_report(s, program.id, args.format,
                                                                 **kw))
             if args.chart:

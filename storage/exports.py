@@ -22,7 +22,7 @@ import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo
@@ -1268,9 +1268,13 @@ def _months_between(start: date, today: date) -> int:
 
 
 async def progress_figures(session: AsyncSession, program_id: int, now: datetime) -> dict[str, Any]:
-    """The figures of an *informe de avance*, as of ``now``.
+    """The figures of an *informe de avance*, as of ``now``: the one cut-off, so that
+    nothing that happened after it is counted anywhere in the report.
 
-    Counted as of ``now``: organisations invited (an invitation sent by then), interested
+    Counted as of ``now``: organisations and families in the catastro (created by then),
+    delivery days set by then with the notices, answers and hand-overs made by then (a
+    no-show once the day is over), invitations and attendance marks made by then,
+    progress reports marked done by then; organisations invited (an invitation sent by then), interested
     (a ficha submitted by then) and committed (``committed_at`` by then).  A session is
     held when it started by then, is not cancelled, and is marked held or has someone
     marked present.  The minimum for a meeting kind is the sum of its milestones'
@@ -1292,7 +1296,8 @@ async def progress_figures(session: AsyncSession, program_id: int, now: datetime
     tpl = _template(program)
 
     orgs = list((await session.scalars(
-        select(Organization).where(Organization.program_id == program_id))).all())
+        select(Organization).where(Organization.program_id == program_id,
+                                   Organization.created_at <= now))).all())
     org_ids = [o.id for o in orgs]
     invited = set((await session.scalars(
         select(OrganizationInvitation.organization_id).where(
@@ -1319,9 +1324,11 @@ async def progress_figures(session: AsyncSession, program_id: int, now: datetime
         .order_by(Meeting.starts_at, Meeting.id))).all())
     ids = [m.id for m in meetings]
     rsvps = list((await session.scalars(
-        select(Rsvp).where(Rsvp.meeting_id.in_(ids)))).all()) if ids else []
+        select(Rsvp).where(Rsvp.meeting_id.in_(ids), Rsvp.invited_at <= now))).all()) \
+        if ids else []
     marks = list((await session.scalars(
-        select(Attendance).where(Attendance.meeting_id.in_(ids)))).all()) if ids else []
+        select(Attendance).where(Attendance.meeting_id.in_(ids),
+                                 Attendance.marked_at <= now))).all()) if ids else []
     invited_by: dict[int, set[int | None]] = defaultdict(set)
     invited_count: Counter[int] = Counter()
     for r in rsvps:
@@ -1393,33 +1400,56 @@ async def progress_figures(session: AsyncSession, program_id: int, now: datetime
 
     days = list((await session.scalars(
         select(DeliveryDay).where(DeliveryDay.program_id == program_id,
-                                  DeliveryDay.cancelled_at.is_(None))
+                                  or_(DeliveryDay.cancelled_at.is_(None),
+                                      DeliveryDay.cancelled_at > now),
+                                  DeliveryDay.created_at <= now)
         .order_by(DeliveryDay.window_start, DeliveryDay.id))).all())
+    day_by_id = {d.id: d for d in days}
     day_ids = [d.id for d in days]
+    # A family enrolled after the cut-off had no pickup before it.
     pickups = list((await session.scalars(
-        select(Pickup).where(Pickup.delivery_day_id.in_(day_ids)))).all()) if day_ids else []
+        select(Pickup).join(Family, Family.id == Pickup.family_id)
+        .where(Pickup.delivery_day_id.in_(day_ids), Family.created_at <= now))).all()) \
+        if day_ids else []
     yes_now = {PickupStatus.CONFIRMED, PickupStatus.PROXY}
     marked = {PickupStatus.PICKED_UP, PickupStatus.NO_SHOW}
 
+    def by_then(at: datetime | None) -> bool:
+        return at is not None and at <= now
+
     def confirmed(p: Pickup) -> bool:
-        return p.status in yes_now or (p.status in marked and p.responded_at is not None)
+        if p.status in yes_now:  # an answer without its time is as old as its day
+            return p.responded_at is None or by_then(p.responded_at)
+        return p.status in marked and by_then(p.responded_at)
+
+    def notified(p: Pickup) -> bool:
+        return by_then(p.notified_at)
+
+    def picked_up(p: Pickup) -> bool:
+        return p.status == PickupStatus.PICKED_UP and (p.handed_at is None
+                                                       or by_then(p.handed_at))
+
+    def no_show(p: Pickup) -> bool:
+        # Known only once the day's window is over.
+        return p.status == PickupStatus.NO_SHOW and day_by_id[p.delivery_day_id].window_end <= now
 
     family_total = len((await session.scalars(
-        select(Family.id).where(Family.program_id == program_id))).all())
+        select(Family.id).where(Family.program_id == program_id,
+                                Family.created_at <= now))).all())
     per_day = []
     for d in days:
         ps = [p for p in pickups if p.delivery_day_id == d.id]
         per_day.append({
             "delivery_day_id": d.id, "window_start": d.window_start, "families": len(ps),
-            "notified": sum(1 for p in ps if p.notified_at is not None),
+            "notified": sum(1 for p in ps if notified(p)),
             "confirmed": sum(1 for p in ps if confirmed(p)),
-            "picked_up": sum(1 for p in ps if p.status == PickupStatus.PICKED_UP),
-            "no_show": sum(1 for p in ps if p.status == PickupStatus.NO_SHOW),
+            "picked_up": sum(1 for p in ps if picked_up(p)),
+            "no_show": sum(1 for p in ps if no_show(p)),
         })
 
     reports = [
         {"key": ms.key, "month": int(ms.key.rsplit(".", 1)[-1]) if ms.key.rsplit(".", 1)[-1]
-         .isdigit() else None, "due": ms.due, "done": ms.done_at is not None}
+         .isdigit() else None, "due": ms.due, "done": by_then(ms.done_at)}
         for ms in sorted(milestones, key=lambda m: m.due) if ms.kind == "progress_report"
     ]
     return {
@@ -1437,9 +1467,9 @@ async def progress_figures(session: AsyncSession, program_id: int, now: datetime
         "bodies": body_rows,
         "families": {
             "total": family_total,
-            "notified": len({p.family_id for p in pickups if p.notified_at is not None}),
+            "notified": len({p.family_id for p in pickups if notified(p)}),
             "confirmed": len({p.family_id for p in pickups if confirmed(p)}),
-            "served": len({p.family_id for p in pickups if p.status == PickupStatus.PICKED_UP}),
+            "served": len({p.family_id for p in pickups if picked_up(p)}),
         },
         "pickups": {str(s): n for s, n in sorted(Counter(p.status for p in pickups).items())},
         "delivery_days": per_day,
@@ -1587,14 +1617,26 @@ def _chart_for(figures: dict[str, Any], ctx: Ctx, tpl: ProgramTemplate | None,
         empty=ctx.t("exports.chart.empty"), font_dirs=font_dirs)
 
 
+def cut_off(program: Program, now: datetime, until: date | None) -> datetime:
+    """The report's one cut-off: the end of ``until`` in the programme's zone (never past
+    ``now``: what has not happened cannot be counted), or ``now``."""
+    if until is None:
+        return now
+    zone = ZoneInfo(program.timezone)
+    end = datetime.combine(until + timedelta(days=1), time(0), zone).astimezone(UTC)
+    return min(now, end - timedelta(microseconds=1))
+
+
 async def progress_chart(
     session: AsyncSession, program_id: int, *, now: datetime, locale: str | None = "es",
     catalogs: Catalogs | None = None, font_dirs: Sequence[Path] = FONT_DIRS,
+    until: date | None = None,
 ) -> ExportFile:
-    """The attendance-per-session chart of the progress report, as a PNG."""
+    """The attendance-per-session chart of the progress report, as a PNG, with the
+    sessions up to ``until`` (a date in the programme's zone; today if None)."""
     program = await _program(session, program_id)
     ctx = Ctx(catalogs, locale, program.timezone, now)
-    figures = await progress_figures(session, program_id, now)
+    figures = await progress_figures(session, program_id, cut_off(program, now, until))
     stem = f"{ctx.t('exports.file.chart')}-{figures['today'].isoformat()}"
     return ExportFile(f"{stem}.png", _chart_for(figures, ctx, _template(program), font_dirs),
                       MIME["png"])
@@ -1655,21 +1697,22 @@ def _progress_tables(figures: dict[str, Any], ctx: Ctx, tpl: ProgramTemplate | N
 async def progress_report(
     session: AsyncSession, program_id: int, fmt: Literal["pdf", "xlsx"] = "pdf", *,
     now: datetime, locale: str | None = "es", catalogs: Catalogs | None = None,
-    font_dirs: Sequence[Path] = FONT_DIRS,
+    font_dirs: Sequence[Path] = FONT_DIRS, until: date | None = None,
 ) -> ExportFile:
     """The figures of the *informe de avance* as a PDF (with the attendance chart) or a
-    workbook (a sheet per table, the chart beside the sessions)."""
+    workbook (a sheet per table, the chart beside the sessions), counting everything up to
+    ``until`` (a date in the programme's zone; today if None)."""
     program = await _program(session, program_id)
     ctx = Ctx(catalogs, locale, program.timezone, now)
     tpl = _template(program)
-    figures = await progress_figures(session, program_id, now)
+    figures = await progress_figures(session, program_id, cut_off(program, now, until))
     bodies = {b.id: b for b in (await session.scalars(
         select(Body).where(Body.program_id == program_id))).all()}
     tables = _progress_tables(figures, ctx, tpl, bodies)
     chart = _chart_for(figures, ctx, tpl, font_dirs)
     title = ctx.t("exports.progress.title")
     details = [
-        (ctx.t("exports.label.as_of"), ctx.long_date(ctx.now)),
+        (ctx.t("exports.label.as_of"), ctx.long_date(figures["today"])),
         (ctx.t("exports.label.month"), ctx.t(
             "exports.progress.month_of", month=str(figures["month"]),
             total=str(figures["duration_months"] or "?"))),
