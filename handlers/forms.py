@@ -679,6 +679,9 @@ async def _typed_answer(turn: Turn, ctx: Ctx, text: str) -> None:
         turn.go(FLOW, "q", rid=ctx.rid)
         turn.send(await _question_message(turn, ctx, q))
         return
+    if q.type == "text" and q.format != "plain":
+        # Their own name typed without accents is still their name, spelt as registered.
+        value = forms.person_name(value, [turn.person.name])
     await _save(turn, ctx, q, value)
 
 
@@ -690,7 +693,8 @@ async def _typed_signature(turn: Turn, ctx: Ctx, text: str) -> None:
         turn.say("form.sign_mismatch", name=Raw(expected),
                  buttons=[[Button(Msg("form.to_summary"), _act("sm", ctx.rid))]])
         return
-    await _submit(turn, ctx, " ".join(text.split()))
+    # The signature reads as the name in the declaration, not as typed in a hurry.
+    await _submit(turn, ctx, forms.person_name(text, [turn.person.name, expected]))
 
 
 # --------------------------------------------------------------------------- corrections
@@ -767,7 +771,8 @@ async def cosign_input(turn: Turn) -> None:
         return
     signer = ctx.form.question(ctx.form.declaration.signer)
     try:
-        name = forms.parse_answer(signer, ev.text or "", today=_today(turn))
+        name = forms.person_name(forms.parse_answer(signer, ev.text or "", today=_today(turn)),
+                                 [turn.person.name])
     except AnswerError as exc:
         turn.send(Outgoing(text=exc.message,
                            buttons=((Button(Msg("form.cosign_not_now"), _act("cx", ctx.rid)),),)))

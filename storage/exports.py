@@ -57,6 +57,7 @@ from storage.models import (
     Representative,
     Rsvp,
 )
+from storage.names import person_name
 from storage.program_templates import ProgramTemplate, TemplateError, add_months, load_template
 
 __all__ = [
@@ -1008,7 +1009,10 @@ async def _ficha(session: AsyncSession, response: FormResponse, program: Program
         answers=await _answers_for_export(session, response.id, locale, catalogs),
         signatures=[
             FichaSignature(
-                name=s.signed_name, signed_at=s.signed_at,
+                # One spelling of each signer's name on the page, whatever was typed.
+                name=person_name(s.signed_name, [people[s.person_id].name]
+                                 if s.person_id in people else []),
+                signed_at=s.signed_at,
                 position=reps[s.person_id].position if s.person_id in reps else None,
                 rut=people[s.person_id].rut if s.person_id in people else None)
             for s in sigs],

@@ -33,7 +33,6 @@ from __future__ import annotations
 import json
 import re
 import string
-import unicodedata
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from functools import cached_property
@@ -71,6 +70,7 @@ from storage.models import (
     Organization,
     Representative,
 )
+from storage.names import name_key, person_name
 from storage.phones import to_e164
 from storage.program_templates import (
     REQUIRED_LANGUAGES,
@@ -101,6 +101,7 @@ __all__ = [
     "parse_answer",
     "parse_date",
     "parse_form",
+    "person_name",
 ]
 
 FORMS_DIR = Path(__file__).parent / "forms"
@@ -542,18 +543,10 @@ def _same(a: Any, b: Any) -> bool:
 # --------------------------------------------------------------------------- answers
 
 
-def _strip_accents(text: str) -> str:
-    return "".join(ch for ch in unicodedata.normalize("NFKD", text)
-                   if not unicodedata.combining(ch))
-
-
-def name_key(text: str) -> str:
-    """Text reduced for comparing names and labels: no case, accents, emoji or punctuation."""
-    return " ".join(re.findall(r"[^\W_]+", _strip_accents(text).casefold()))
-
-
 def _clean(text: str) -> str:
     return " ".join(text.split())
+
+
 
 
 _NAME_CHARS = re.compile(r"^[^\W\d_]+(?:[ '’.\-]+[^\W\d_]+)*\.?$")
@@ -571,6 +564,7 @@ def _parse_text(q: Question, text: str) -> str:
             raise AnswerError(Msg("form.error.name"))
         if q.format == "full_name" and len(value.split()) < 2:
             raise AnswerError(Msg("form.error.full_name"))
+        value = person_name(value)
     if q.min_length and len(value) < q.min_length:
         raise AnswerError(Msg("form.error.too_short", {"min": q.min_length}))
     return value
