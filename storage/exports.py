@@ -1013,7 +1013,11 @@ async def _ficha(session: AsyncSession, response: FormResponse, program: Program
                 name=person_name(s.signed_name, [people[s.person_id].name]
                                  if s.person_id in people else []),
                 signed_at=s.signed_at,
-                position=reps[s.person_id].position if s.person_id in reps else None,
+                position=reps[s.person_id].position if s.person_id in reps else (
+                    # Before the catastro has the organisation, the sender's own words.
+                    (response.answers or {}).get("representative_role")
+                    if s.person_id is not None and s.person_id == response.person_id
+                    else None),
                 rut=people[s.person_id].rut if s.person_id in people else None)
             for s in sigs],
         submitted_at=response.submitted_at,

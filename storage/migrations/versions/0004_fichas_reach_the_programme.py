@@ -35,6 +35,9 @@ def upgrade() -> None:
         "UPDATE form_responses SET program_id = (SELECT people.program_id FROM people "
         "WHERE people.id = form_responses.person_id) "
         "WHERE program_id IS NULL AND person_id IS NOT NULL")
+    # Someone no programme knew yet answered for the newest one, as Convoca assumes today.
+    op.execute("UPDATE form_responses SET program_id = (SELECT max(id) FROM programs) "
+               "WHERE program_id IS NULL")
 
     from storage.org_kinds import kind_code
 
