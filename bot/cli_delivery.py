@@ -104,6 +104,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="cli.help.opt_format")
     pr.add_argument("--out", required=True, type=Path, help="cli.help.opt_out")
     pr.add_argument("--chart", type=Path, help="cli.help.opt_chart")
+    pr.add_argument("--until", help="cli.help.opt_progress_until")
     pr.add_argument("--program", type=int, help="cli.help.opt_program")
     for p in (att, fichas, orgs, dd, pr):
         p.add_argument("--locale", choices=["es", "en"], help="cli.help.opt_document_locale")
@@ -307,6 +308,8 @@ async def _export(app: App, args: argparse.Namespace) -> int:
                 s, program.id, args.format, **kw))
         else:
             program = await _program(app, s, args.program)
+            # One cut-off for every figure, the chart included.
+            kw["until"] = typed_date(app, args.until, program) if args.until else None
             _write(app, args.out, await exports.progress_report(s, program.id, args.format,
                                                                 **kw))
             if args.chart:

@@ -19,13 +19,14 @@ from sqlalchemy import select
 from bot.app import App
 from bot.commands import CommandError
 from handlers.admin import catastro, outreach
-from locales import Msg
-from storage import imports, programs, qr_codes, state, targeting
-from storage.models import Family, Meeting, MeetingStatus, Organization, Program
+from locales import Msg, When
+from locales.collation import sort_key
+from storage import fichas, forms, imports, programs, qr_codes, state, targeting
+from storage.models import Family, Meeting, MeetingStatus, Organization, Person, Program
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("import", "codes", "broadcast", "invite")
+COMMANDS = ("import", "codes", "broadcast", "invite", "fichas")
 YES = ("s", "si", "sí", "y", "yes")
 
 
@@ -56,6 +57,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     inv.add_argument("--yes", action="store_true", help="cli.help.opt_send_yes")
     _common(inv)
 
+    fi = sub.add_parser("fichas", help="cli.help.fichas")
+    fisub = fi.add_subparsers(dest="fichas_command", required=True)
+    _common(fisub.add_parser("list", help="cli.help.fichas_list"))
+    acc = fisub.add_parser("accept", help="cli.help.fichas_accept")
+    acc.add_argument("ficha_id", type=int, help="cli.help.opt_ficha_id")
+    acc.add_argument("--organization", type=int, help="cli.help.opt_ficha_organization")
+    _common(acc)
+
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--program", type=int, help="cli.help.opt_program")
@@ -64,7 +73,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 async def run(app: App, args: argparse.Namespace) -> int | None:
     handler = {"import": _import, "codes": _codes, "broadcast": _broadcast,
-               "invite": _invite}.get(getattr(args, "command", None))
+               "invite": _invite, "fichas": _fichas}.get(getattr(args, "command", None))
     if handler is None:
         return None
     return await handler(app, args)
@@ -182,9 +191,10 @@ async def _codes(app: App, args: argparse.Namespace) -> int:
             ids = await catastro.family_ids(s, program.id, args.sector)
         else:
             kind = "organization"
-            ids = list((await s.scalars(
-                select(Organization.id).where(Organization.program_id == program.id)
-                .order_by(Organization.name, Organization.id))).all())
+            ids = [i for i, _ in sorted((await s.execute(
+                select(Organization.id, Organization.name)
+                .where(Organization.program_id == program.id))).all(),
+                key=lambda o: (sort_key(o.name, out.locale), o.id))]
         if not ids:
             print(out.text("cli_outreach.codes_none"))
             return 1
@@ -280,4 +290,39 @@ async def _invite(app: App, args: argparse.Namespace) -> int:
                                                   channel="cli")
         await s.commit()
     print(out.text("cli_outreach.queued", count=len(queued.outbox_ids), batch=queued.batch))
+    return 0
+
+
+# --- fichas ------------------------------------------------------------------------------------
+
+
+async def _fichas(app: App, args: argparse.Namespace) -> int:
+    out = _Out(app, args.locale)
+    now = app.clock.now()
+    async with app.sessions() as s:
+        program = await _program(s, out, args.program)
+        if args.fichas_command == "list":
+            waiting = await fichas.pending(s, program.id)
+            if not waiting:
+                print(out.text("cli_outreach.fichas_none"))
+                return 0
+            form = forms.load_form(fichas.FICHA)
+            for r in waiting:
+                sender = await s.get(Person, r.person_id) if r.person_id else None
+                out.say(Msg("cli_outreach.ficha_line", {
+                    "id": str(r.id), "number": forms.receipt_number(form, r),
+                    "organization": fichas.typed_name(r) or "?",
+                    "sender": fichas.sender_name(r, sender),
+                    "when": When(r.submitted_at or r.updated_at)}))
+            return 0
+        try:
+            org = await fichas.accept(s, args.ficha_id, program.id, now=now,
+                                      organization_id=args.organization, channel="cli")
+        except fichas.FichaError as exc:
+            key = {"linked": "ficha_linked_already"}.get(exc.code, f"ficha_{exc.code}")
+            raise out.error(f"cli_outreach.{key}", id=str(args.ficha_id), name=exc.name) \
+                from None
+        await s.commit()
+        print(out.text("cli_outreach.ficha_linked" if args.organization
+                       else "cli_outreach.ficha_accepted", name=org.name, id=str(org.id)))
     return 0

@@ -153,7 +153,7 @@ async def _program(app: App, args: argparse.Namespace) -> int:
 
 
 async def _timeline(app: App, args: argparse.Namespace) -> int:
-    from handlers.admin.stages import lacks
+    from handlers.admin.stages import evidence, lacks
     from storage.stages import stage_status
 
     loc = args.locale or app.settings.default_locale
@@ -172,7 +172,7 @@ async def _timeline(app: App, args: argparse.Namespace) -> int:
             print(cat.text(loc, "timeline.row", stage=str(m.stage), due=Day(m.due),
                            name=m.name.get(loc) or m.name.get("es", m.key),
                            state=cat.text(loc, state)))
-            for line in lacks(m):
+            for line in [*evidence(m), *lacks(m)]:
                 print("    " + cat.render(line, loc, program.timezone))
     return 0
 

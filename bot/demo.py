@@ -36,12 +36,12 @@ from storage.models import (
 log = logging.getLogger(__name__)
 
 ORGANIZATIONS = [
-    ("Junta de Vecinos Villa Esperanza", "junta_de_vecinos", "Villa Esperanza"),
-    ("Club de Adulto Mayor Los Aromos", "club_adulto_mayor", "Los Aromos"),
+    ("Junta de Vecinos Villa Esperanza", "junta_vecinos", "Villa Esperanza"),
+    ("Club de Adulto Mayor Los Aromos", "adulto_mayor", "Los Aromos"),
     ("Comité de Vivienda Nuevo Amanecer", "comite", "El Sauce"),
     ("Sindicato de Feria Libre Quilpué Centro", "sindicato_feria", "Centro"),
     ("Cooperativa La Huerta Común", "cooperativa", "Belloto Norte"),
-    ("Junta de Vecinos Población Ñuñoa Alto", "junta_de_vecinos", "Ñuñoa Alto"),
+    ("Junta de Vecinos Población Ñuñoa Alto", "junta_vecinos", "Ñuñoa Alto"),
     ("Centro de Madres Renacer", "otra", "Villa Esperanza"),
     ("ONG Manos que Ayudan", "ong", "Centro"),
 ]

@@ -18,10 +18,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from handlers.admin import action
 from handlers.core import Router, Turn
 from handlers.events import Button, EventKind, Outgoing
 from locales import Msg, Raw, When
-from storage import forms, outbox
+from storage import fichas, forms, outbox
 from storage.forms import AnswerError, Form, Question
 from storage.models import (
     FormDefinition,
@@ -150,6 +151,8 @@ async def open_form(turn: Turn, key: str, organization_id: int | None = None) ->
     response = await forms.start_response(
         turn.session, definition, person_id=turn.person.id,
         organization_id=org.id if org else None, now=turn.now,
+        program_id=await fichas.program_of(turn.session, turn.person,
+                                           org.id if org else None),
     )
     turn.audit("form_started", "form_response", response.id, form=key)
     ctx = Ctx(response, form)
@@ -342,6 +345,9 @@ def _show_sign(turn: Turn, ctx: Ctx) -> None:
 
 async def _submit(turn: Turn, ctx: Ctx, signed_name: str | None) -> None:
     response = ctx.response
+    if response.program_id is None:  # a draft begun before responses knew their programme
+        response.program_id = await fichas.program_of(turn.session, turn.person,
+                                                      response.organization_id)
     await forms.submit(turn.session, response, ctx.form, person_id=turn.person.id,
                        signed_name=signed_name, now=turn.now)
     number = forms.receipt_number(ctx.form, response)
@@ -350,6 +356,31 @@ async def _submit(turn: Turn, ctx: Ctx, signed_name: str | None) -> None:
     turn.go(None)
     turn.say("form.receipt", form=_title(turn, ctx), number=Raw(number), when=When(turn.now))
     await _offer_cosign(turn, ctx)
+    await _tell_the_team(turn, ctx, number)
+
+
+async def _tell_the_team(turn: Turn, ctx: Ctx, number: str) -> None:
+    """Every ficha sent reaches the programme's gestora, also (above all) one from an
+    organisation the catastro does not have yet: she takes it in from the notice."""
+    response = ctx.response
+    if ctx.form.key != fichas.FICHA or response.program_id is None:
+        return
+    org = (await turn.session.get(Organization, response.organization_id)
+           if response.organization_id else None)
+    sender = fichas.sender_name(response, turn.person)
+    params = {"organization": Raw(fichas.typed_name(response) or (org.name if org else "?")),
+              "name": Raw(sender), "number": Raw(number), "when": When(turn.now)}
+    if org is None:
+        notice = Outgoing(text=Msg("fichas.notice_unlinked", params), buttons=((
+            Button(Msg("fichas.btn_review"), action("catastro", "fi", response.id)),),))
+    else:
+        notice = Outgoing(text=Msg("fichas.notice", {**params, "catastro": Raw(org.name)}))
+    for person_id in await fichas.team(turn.session, response.program_id):
+        if person_id == turn.person.id:
+            continue
+        await outbox.enqueue_for_person(
+            turn.session, person_id, notice.to_json(),
+            key=f"ficha_sent:{response.id}:{person_id}", kind="form_notice", now=turn.now)
 
 
 async def _program_id(turn: Turn, ctx: Ctx) -> int | None:
@@ -648,6 +679,9 @@ async def _typed_answer(turn: Turn, ctx: Ctx, text: str) -> None:
         turn.go(FLOW, "q", rid=ctx.rid)
         turn.send(await _question_message(turn, ctx, q))
         return
+    if q.type == "text" and q.format != "plain":
+        # Their own name typed without accents is still their name, spelt as registered.
+        value = forms.person_name(value, [turn.person.name])
     await _save(turn, ctx, q, value)
 
 
@@ -659,7 +693,8 @@ async def _typed_signature(turn: Turn, ctx: Ctx, text: str) -> None:
         turn.say("form.sign_mismatch", name=Raw(expected),
                  buttons=[[Button(Msg("form.to_summary"), _act("sm", ctx.rid))]])
         return
-    await _submit(turn, ctx, " ".join(text.split()))
+    # The signature reads as the name in the declaration, not as typed in a hurry.
+    await _submit(turn, ctx, forms.person_name(text, [turn.person.name, expected]))
 
 
 # --------------------------------------------------------------------------- corrections
@@ -736,7 +771,8 @@ async def cosign_input(turn: Turn) -> None:
         return
     signer = ctx.form.question(ctx.form.declaration.signer)
     try:
-        name = forms.parse_answer(signer, ev.text or "", today=_today(turn))
+        name = forms.person_name(forms.parse_answer(signer, ev.text or "", today=_today(turn)),
+                                 [turn.person.name])
     except AnswerError as exc:
         turn.send(Outgoing(text=exc.message,
                            buttons=((Button(Msg("form.cosign_not_now"), _act("cx", ctx.rid)),),)))

@@ -19,7 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime, format_time
-from babel.messages.pofile import read_po
+from babel.messages.pofile import PoFileError, read_po
 from babel.numbers import format_decimal
 
 DOMAIN = "convoca"
@@ -150,7 +150,11 @@ class Catalogs:
                         f"{loc}/{po_path.name} declares Plural-Forms {declared!r} but "
                         f"{rule[1]} declares {rule[0]!r}"
                     )
-                part = read_po(io.StringIO(text), locale=loc)
+                _check_entries(text, f"{loc}/{po_path.name}")
+                try:
+                    part = read_po(io.StringIO(text), locale=loc, abort_invalid=True)
+                except PoFileError as exc:
+                    raise ValueError(f"{loc}/{po_path.name}: {exc}") from exc
                 for m in part:
                     if not m.id:
                         continue
@@ -256,6 +260,22 @@ def _declared_plural_forms(po_text: str, path: Path) -> str:
     if found is None:
         raise ValueError(f"{path} has no Plural-Forms header")
     return found.group(1).strip()
+
+
+def _check_entries(po_text: str, where: str) -> None:
+    # The parser would silently keep the last of two entries with one key, or pass over a
+    # translation left without its key (what a careless merge leaves behind): which text
+    # people read must never depend on that.
+    keys = re.findall(r'^msgid "(.*)"$', po_text, re.MULTILINE)
+    seen: set[str] = set()
+    for key in keys:
+        if key in seen:
+            raise ValueError(f"{where}: message {key!r} is defined twice")
+        seen.add(key)
+    translations = len(re.findall(r'^msgstr(?: |\[0\] )"', po_text, re.MULTILINE))
+    if translations != len(keys):
+        raise ValueError(f"{where}: {len(keys)} keys but {translations} translations "
+                         "(a msgstr without its msgid, or the other way round)")
 
 
 def _parse_plural_forms(header: str, where: str) -> tuple[int, str]:

@@ -25,6 +25,7 @@ from sqlalchemy.orm import selectinload
 from stdnum.cl import rut as cl_rut
 from stdnum.exceptions import ValidationError
 
+from locales.collation import sort_key
 from storage import meetings, outbox, people
 from storage.models import (
     ADMIN_ROLES,
@@ -463,8 +464,8 @@ def fold_name(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
-def _by_name(e: Entry) -> tuple[str, int, int]:
-    return (fold_name(e.name or "~"), e.person_id or 0, e.guest_id or 0)
+def _by_name(e: Entry) -> tuple[bool, tuple[str, str, str], int, int]:
+    return (not e.name, sort_key(e.name), e.person_id or 0, e.guest_id or 0)
 
 
 async def board(session: AsyncSession, meeting: Meeting) -> Board:
@@ -674,7 +675,7 @@ async def people_with_roles(session: AsyncSession, program_id: int
         select(Person).where(Person.id.in_(set(ids))).options(selectinload(Person.roles))
     )).all()
     rows = [(p, roles_here(p, program_id)) for p in found]
-    return sorted(rows, key=lambda r: (fold_name(r[0].name or "~"), r[0].id))
+    return sorted(rows, key=lambda r: (not r[0].name, sort_key(r[0].name), r[0].id))
 
 
 async def program_people(session: AsyncSession, program_id: int, query: str = ""
@@ -691,7 +692,7 @@ async def program_people(session: AsyncSession, program_id: int, query: str = ""
     words = fold_name(query).split()
     if words:
         found = [p for p in found if all(w in fold_name(p.name or "") for w in words)]
-    return sorted(found, key=lambda p: (fold_name(p.name or "~"), p.id))
+    return sorted(found, key=lambda p: (not p.name, sort_key(p.name), p.id))
 
 
 async def _membership(session: AsyncSession, program_id: int, role: str, person: Person,

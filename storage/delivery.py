@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from locales.collation import sort_key
 from storage import outbox
 from storage.models import DeliveryDay, Family, Pickup, PickupMode, PickupStatus, Program
 from storage.program_templates import TemplateError, program_template
@@ -245,8 +246,7 @@ def _families(program_id: int, mode: str | None) -> Select[tuple[Family]]:
 
 async def families_of_mode(session: AsyncSession, program_id: int, mode: str) -> list[Family]:
     """All families served this way (all retiro-en-local families, for a retiro day)."""
-    return list((await session.scalars(
-        _families(program_id, mode).order_by(Family.name, Family.id))).all())
+    return _by_name((await session.scalars(_families(program_id, mode))).all())
 
 
 async def sectors(session: AsyncSession, program_id: int, mode: str | None = None
@@ -266,26 +266,25 @@ async def sectors(session: AsyncSession, program_id: int, mode: str | None = Non
             merged.setdefault(fold(name), []).append((int(n), name.strip()))
     rows = [(min(spellings, key=lambda x: (-x[0], x[1]))[1], sum(n for n, _ in spellings))
             for spellings in merged.values()]
-    return sorted(rows, key=lambda r: fold(r[0]))
+    return sorted(rows, key=lambda r: sort_key(r[0]))
 
 
 async def families_in_sector(session: AsyncSession, program_id: int, sector: str,
                              mode: str | None = None) -> list[Family]:
     wanted = fold(sector)
     rows = (await session.scalars(
-        _families(program_id, mode).where(Family.sector.is_not(None))
-        .order_by(Family.name, Family.id))).all()
-    return [f for f in rows if fold(f.sector or "") == wanted]
+        _families(program_id, mode).where(Family.sector.is_not(None)))).all()
+    return [f for f in _by_name(rows) if fold(f.sector or "") == wanted]
 
 
 async def families_page(session: AsyncSession, program_id: int, page: int, per_page: int
                         ) -> tuple[list[Family], int]:
     total = int(await session.scalar(
         select(func.count()).select_from(Family).where(Family.program_id == program_id)) or 0)
-    rows = (await session.scalars(
-        select(Family).where(Family.program_id == program_id)
-        .order_by(Family.name, Family.id).offset(page * per_page).limit(per_page))).all()
-    return list(rows), total
+    # Sorted here, not by the database: its ORDER BY knows neither accents nor "ñ".
+    rows = _by_name((await session.scalars(
+        select(Family).where(Family.program_id == program_id))).all())
+    return rows[page * per_page:(page + 1) * per_page], total
 
 
 async def families_by_target(session: AsyncSession, program_id: int, mode: str,
@@ -357,6 +356,10 @@ async def cancel(session: AsyncSession, day: DeliveryDay, now: datetime
 
 
 # --- the staff's day list -------------------------------------------------------------
+
+
+def _by_name(families: Iterable[Family]) -> list[Family]:
+    return sorted(families, key=lambda f: (sort_key(f.name), f.id))
 
 
 def fold(text: str) -> str:

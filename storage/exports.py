@@ -22,18 +22,19 @@ import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_percent
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import BABEL_LOCALE, Catalogs, format_number
-from storage import admin_meetings
+from locales.collation import sort_key
+from storage import admin_meetings, org_kinds
 from storage.models import (
     Attendance,
     Body,
@@ -56,6 +57,7 @@ from storage.models import (
     Representative,
     Rsvp,
 )
+from storage.names import person_name
 from storage.program_templates import ProgramTemplate, TemplateError, add_months, program_template
 
 __all__ = [
@@ -136,10 +138,10 @@ def slugify(text: str, max_len: int = 60) -> str:
     return slug[:max_len].rstrip("-") or "x"
 
 
-def _sort_key(text: str | None) -> str:
-    # Alphabetical as a Spanish reader expects it of names: accents do not move a name
-    # to the end of the list.
-    return _plain(text or "").casefold()
+def _sort_key(text: str | None, locale: str | None = "es") -> tuple[str, str, str]:
+    # Alphabetical as a reader expects it of names: accents do not move a name to the end
+    # of the list, and in Spanish "ñ" comes after "n".
+    return sort_key(text, locale)
 
 
 # Typographic marks that latin-1 lacks but that have a plain equivalent, so a programme
@@ -782,10 +784,14 @@ class Ficha:
     version: int = 1
     folio: str | None = None  # the receipt number the representative was given
     declaration: str | None = None  # what the signers declared, with their answers in it
+    # False while the organisation is not in the catastro: its details are as typed.
+    in_catastro: bool = True
 
 
 def _ficha_stem(ctx: Ctx, ficha: Ficha) -> str:
-    return f"{ctx.t('exports.file.ficha')}-{slugify(ficha.organization.name)}"
+    stem = f"{ctx.t('exports.file.ficha')}-{slugify(ficha.organization.name)}"
+    # Two people may send a ficha for the same organisation before it is in the catastro.
+    return stem if ficha.in_catastro or not ficha.folio else f"{stem}-{slugify(ficha.folio)}"
 
 
 def render_ficha_pdf(
@@ -799,10 +805,13 @@ def render_ficha_pdf(
     pdf = _new_pdf(ctx, font_dirs, title=title, running_title=f"{title} · {org.name}")
     pdf.add_page()
     details = [(ctx.t("exports.col.organization"), org.name)]
+    if not ficha.in_catastro:
+        details.append((ctx.t("exports.ficha.catastro"), ctx.t("exports.ficha.not_in_catastro")))
     if ficha.folio:
         details.append((ctx.t("exports.ficha.folio"), ficha.folio))
     for label, value in (
-        ("exports.col.kind", org.kind), ("exports.col.rut", org.rut),
+        ("exports.col.kind", org_kinds.text(org.kind, ctx.catalogs, ctx.locale)),
+        ("exports.col.rut", org.rut),
         ("exports.col.sector", org.sector), ("exports.col.address", org.address),
         ("exports.col.phone", org.phone), ("exports.col.email", org.email),
         ("exports.col.members", format_number(org.members_count, ctx.locale)
@@ -868,21 +877,29 @@ def render_fichas_xlsx(
     headers = [ctx.t("exports.col.organization"), ctx.t("exports.col.kind"),
                ctx.t("exports.col.sector"), ctx.t("exports.ficha.submitted")]
     headers += list(questions.values())
-    headers.append(ctx.t("exports.ficha.signatures"))
+    headers += [ctx.t("exports.ficha.signatures"), ctx.t("exports.ficha.catastro")]
     rows = []
-    for f in sorted(fichas, key=lambda f: _sort_key(f.organization.name)):
+    for f in sorted(fichas, key=lambda f: _sort_key(f.organization.name, ctx.locale)):
         answers = {k: v for k, _, v in f.answers}
         signed = "\n".join(
             ctx.t("exports.signed_by", name=s.name, when=ctx.stamp(s.signed_at))
             for s in f.signatures)
-        rows.append([f.organization.name, f.organization.kind or "", f.organization.sector or "",
-                     f.submitted_at] + [answers.get(k, "") for k in questions] + [signed])
+        rows.append([f.organization.name,
+                     org_kinds.text(f.organization.kind, ctx.catalogs, ctx.locale),
+                     f.organization.sector or "",
+                     f.submitted_at] + [answers.get(k, "") for k in questions] + [
+                        signed, ctx.t("exports.yes") if f.in_catastro
+                        else ctx.t("exports.ficha.not_in_catastro")])
     title = ctx.t("exports.fichas.title")
     wb = _new_workbook(ctx, title)
     ws = wb.active
     ws.title = _sheet_title(title)
     _write_sheet(ws, headers, rows, ctx)
-    _about_sheet(wb, ctx, program, title, [(ctx.t("exports.fichas.count"), str(len(fichas)))])
+    outside = sum(1 for f in fichas if not f.in_catastro)
+    about = [(ctx.t("exports.fichas.count"), str(len(fichas)))]
+    if outside:
+        about.append((ctx.t("exports.ficha.not_in_catastro"), str(outside)))
+    _about_sheet(wb, ctx, program, title, about)
     stem = f"{ctx.t('exports.file.fichas')}-{ctx.local(ctx.now).date().isoformat()}"
     return ExportFile(f"{stem}.xlsx", _workbook_bytes(wb), MIME["xlsx"])
 
@@ -924,31 +941,52 @@ def _form_extras(definition: FormDefinition | None, response: FormResponse,
 
 async def _latest_fichas(session: AsyncSession, program_id: int,
                          organization_id: int | None = None,
-                         until: datetime | None = None) -> list[FormResponse]:
+                         until: datetime | None = None,
+                         unlinked: bool = False) -> list[FormResponse]:
+    """The latest submitted ficha of each organisation of the programme; with
+    ``unlinked`` also each valid ficha whose organisation is not in the catastro yet."""
+    of_program = Organization.program_id == program_id
+    if unlinked:
+        of_program = or_(of_program, (FormResponse.organization_id.is_(None))
+                         & (FormResponse.program_id == program_id))
     stmt = (
         select(FormResponse)
         .join(FormDefinition, FormDefinition.id == FormResponse.form_id)
-        .join(Organization, Organization.id == FormResponse.organization_id)
-        .where(FormDefinition.key == FICHA_FORM_KEY, Organization.program_id == program_id,
+        .outerjoin(Organization, Organization.id == FormResponse.organization_id)
+        .where(FormDefinition.key == FICHA_FORM_KEY, of_program,
                FormResponse.status == FormStatus.SUBMITTED)
     )
     if organization_id is not None:
         stmt = stmt.where(FormResponse.organization_id == organization_id)
     if until is not None:
         stmt = stmt.where(FormResponse.submitted_at <= until)
-    latest: dict[int, FormResponse] = {}
+    latest: dict[Any, FormResponse] = {}
     for r in (await session.scalars(stmt)).all():
-        best = latest.get(r.organization_id)
+        key = r.organization_id if r.organization_id is not None else ("sent", r.id)
+        best = latest.get(key)
         if best is None or (r.submitted_at or r.updated_at, r.id) > (
                 best.submitted_at or best.updated_at, best.id):
-            latest[r.organization_id] = r
+            latest[key] = r
     return list(latest.values())
+
+
+def _typed_organization(response: FormResponse) -> FichaOrganization:
+    """The organisation as its ficha describes it, for one the catastro lacks."""
+    a = response.answers or {}
+    rut = a.get("organization_rut")
+    members = a.get("members_count")
+    return FichaOrganization(
+        name=" ".join(str(a.get("organization_name") or "").split()) or "—",
+        kind=a.get("organization_kind"),
+        rut=rut.get("formatted") if isinstance(rut, dict) else None,
+        sector=a.get("sector"), email=a.get("representative_email"),
+        members_count=int(members) if isinstance(members, int | float) else None)
 
 
 async def _ficha(session: AsyncSession, response: FormResponse, program: Program,
                  locale: str, catalogs: Catalogs) -> Ficha:
-    org = await session.get(Organization, response.organization_id)
-    assert org is not None
+    org = await session.get(Organization, response.organization_id) \
+        if response.organization_id is not None else None
     sigs = list((await session.scalars(
         select(FormSignature).where(FormSignature.response_id == response.id)
         .order_by(FormSignature.signed_at, FormSignature.id))).all())
@@ -956,18 +994,28 @@ async def _ficha(session: AsyncSession, response: FormResponse, program: Program
     folio, declaration = _form_extras(
         await session.get(FormDefinition, response.form_id), response, locale)
     reps = {r.person_id: r for r in (await session.scalars(
-        select(Representative).where(Representative.organization_id == org.id))).all()}
+        select(Representative).where(Representative.organization_id == org.id))).all()} \
+        if org is not None else {}
     return Ficha(
         program=program.name,
         tz=program.timezone,
         organization=FichaOrganization(
             name=org.name, kind=org.kind, rut=org.rut, sector=org.sector, address=org.address,
-            phone=org.phone, email=org.email, members_count=org.members_count),
+            phone=org.phone, email=org.email, members_count=org.members_count)
+        if org is not None else _typed_organization(response),
+        in_catastro=org is not None,
         answers=await _answers_for_export(session, response.id, locale, catalogs),
         signatures=[
             FichaSignature(
-                name=s.signed_name, signed_at=s.signed_at,
-                position=reps[s.person_id].position if s.person_id in reps else None,
+                # One spelling of each signer's name on the page, whatever was typed.
+                name=person_name(s.signed_name, [people[s.person_id].name]
+                                 if s.person_id in people else []),
+                signed_at=s.signed_at,
+                position=reps[s.person_id].position if s.person_id in reps else (
+                    # Before the catastro has the organisation, the sender's own words.
+                    (response.answers or {}).get("representative_role")
+                    if s.person_id is not None and s.person_id == response.person_id
+                    else None),
                 rut=people[s.person_id].rut if s.person_id in people else None)
             for s in sigs],
         submitted_at=response.submitted_at,
@@ -1003,8 +1051,8 @@ async def ficha_pdfs(
     catalogs = catalogs or Catalogs()
     program = await _program(session, program_id)
     fichas = [await _ficha(session, r, program, catalogs.locale(locale), catalogs)
-              for r in await _latest_fichas(session, program_id)]
-    fichas.sort(key=lambda f: _sort_key(f.organization.name))
+              for r in await _latest_fichas(session, program_id, unlinked=True)]
+    fichas.sort(key=lambda f: _sort_key(f.organization.name, locale))
     return [render_ficha_pdf(f, now=now, locale=locale, catalogs=catalogs, font_dirs=font_dirs)
             for f in fichas]
 
@@ -1016,7 +1064,7 @@ async def fichas_xlsx(
     catalogs = catalogs or Catalogs()
     program = await _program(session, program_id)
     fichas = [await _ficha(session, r, program, catalogs.locale(locale), catalogs)
-              for r in await _latest_fichas(session, program_id)]
+              for r in await _latest_fichas(session, program_id, unlinked=True)]
     return render_fichas_xlsx(fichas, program=program.name, tz=program.timezone, now=now,
                               locale=locale, catalogs=catalogs)
 
@@ -1037,7 +1085,7 @@ async def invited_organizations(
     tpl = _template(program)
     orgs = list((await session.scalars(
         select(Organization).where(Organization.program_id == program_id))).all())
-    orgs.sort(key=lambda o: _sort_key(o.name))
+    orgs.sort(key=lambda o: _sort_key(o.name, ctx.locale))
     invitations: dict[int, list[OrganizationInvitation]] = defaultdict(list)
     for inv in (await session.scalars(
             select(OrganizationInvitation)
@@ -1090,7 +1138,8 @@ async def invited_organizations(
         answers = "\n".join(answer(i) for i in invs)
         ficha = fichas.get(org.id)
         rows.append([
-            n, org.name, org.kind or "", org.sector or "", sent, answers,
+            n, org.name, org_kinds.text(org.kind, ctx.catalogs, ctx.locale), org.sector or "",
+            sent, answers,
             ctx.t("exports.ficha.sent_on", date=ctx.day(ficha.submitted_at))
             if ficha is not None and ficha.submitted_at else ctx.t("exports.no"),
             ctx.day(org.committed_at) if org.committed_at and org.committed_at <= now else "",
@@ -1225,9 +1274,13 @@ def _months_between(start: date, today: date) -> int:
 
 
 async def progress_figures(session: AsyncSession, program_id: int, now: datetime) -> dict[str, Any]:
-    """The figures of an *informe de avance*, as of ``now``.
+    """The figures of an *informe de avance*, as of ``now``: the one cut-off, so that
+    nothing that happened after it is counted anywhere in the report.
 
-    Counted as of ``now``: organisations invited (an invitation sent by then), interested
+    Counted as of ``now``: organisations and families in the catastro (created by then),
+    delivery days set by then with the notices, answers and hand-overs made by then (a
+    no-show once the day is over), invitations and attendance marks made by then,
+    progress reports marked done by then; organisations invited (an invitation sent by then), interested
     (a ficha submitted by then) and committed (``committed_at`` by then).  A session is
     held when it started by then, is not cancelled, and is marked held or has someone
     marked present.  The minimum for a meeting kind is the sum of its milestones'
@@ -1249,7 +1302,8 @@ async def progress_figures(session: AsyncSession, program_id: int, now: datetime
     tpl = _template(program)
 
     orgs = list((await session.scalars(
-        select(Organization).where(Organization.program_id == program_id))).all())
+        select(Organization).where(Organization.program_id == program_id,
+                                   Organization.created_at <= now))).all())
     org_ids = [o.id for o in orgs]
     invited = set((await session.scalars(
         select(OrganizationInvitation.organization_id).where(
@@ -1276,9 +1330,11 @@ async def progress_figures(session: AsyncSession, program_id: int, now: datetime
         .order_by(Meeting.starts_at, Meeting.id))).all())
     ids = [m.id for m in meetings]
     rsvps = list((await session.scalars(
-        select(Rsvp).where(Rsvp.meeting_id.in_(ids)))).all()) if ids else []
+        select(Rsvp).where(Rsvp.meeting_id.in_(ids), Rsvp.invited_at <= now))).all()) \
+        if ids else []
     marks = list((await session.scalars(
-        select(Attendance).where(Attendance.meeting_id.in_(ids)))).all()) if ids else []
+        select(Attendance).where(Attendance.meeting_id.in_(ids),
+                                 Attendance.marked_at <= now))).all()) if ids else []
     invited_by: dict[int, set[int | None]] = defaultdict(set)
     invited_count: Counter[int] = Counter()
     for r in rsvps:
@@ -1350,33 +1406,56 @@ async def progress_figures(session: AsyncSession, program_id: int, now: datetime
 
     days = list((await session.scalars(
         select(DeliveryDay).where(DeliveryDay.program_id == program_id,
-                                  DeliveryDay.cancelled_at.is_(None))
+                                  or_(DeliveryDay.cancelled_at.is_(None),
+                                      DeliveryDay.cancelled_at > now),
+                                  DeliveryDay.created_at <= now)
         .order_by(DeliveryDay.window_start, DeliveryDay.id))).all())
+    day_by_id = {d.id: d for d in days}
     day_ids = [d.id for d in days]
+    # A family enrolled after the cut-off had no pickup before it.
     pickups = list((await session.scalars(
-        select(Pickup).where(Pickup.delivery_day_id.in_(day_ids)))).all()) if day_ids else []
+        select(Pickup).join(Family, Family.id == Pickup.family_id)
+        .where(Pickup.delivery_day_id.in_(day_ids), Family.created_at <= now))).all()) \
+        if day_ids else []
     yes_now = {PickupStatus.CONFIRMED, PickupStatus.PROXY}
     marked = {PickupStatus.PICKED_UP, PickupStatus.NO_SHOW}
 
+    def by_then(at: datetime | None) -> bool:
+        return at is not None and at <= now
+
     def confirmed(p: Pickup) -> bool:
-        return p.status in yes_now or (p.status in marked and p.responded_at is not None)
+        if p.status in yes_now:  # an answer without its time is as old as its day
+            return p.responded_at is None or by_then(p.responded_at)
+        return p.status in marked and by_then(p.responded_at)
+
+    def notified(p: Pickup) -> bool:
+        return by_then(p.notified_at)
+
+    def picked_up(p: Pickup) -> bool:
+        return p.status == PickupStatus.PICKED_UP and (p.handed_at is None
+                                                       or by_then(p.handed_at))
+
+    def no_show(p: Pickup) -> bool:
+        # Known only once the day's window is over.
+        return p.status == PickupStatus.NO_SHOW and day_by_id[p.delivery_day_id].window_end <= now
 
     family_total = len((await session.scalars(
-        select(Family.id).where(Family.program_id == program_id))).all())
+        select(Family.id).where(Family.program_id == program_id,
+                                Family.created_at <= now))).all())
     per_day = []
     for d in days:
         ps = [p for p in pickups if p.delivery_day_id == d.id]
         per_day.append({
             "delivery_day_id": d.id, "window_start": d.window_start, "families": len(ps),
-            "notified": sum(1 for p in ps if p.notified_at is not None),
+            "notified": sum(1 for p in ps if notified(p)),
             "confirmed": sum(1 for p in ps if confirmed(p)),
-            "picked_up": sum(1 for p in ps if p.status == PickupStatus.PICKED_UP),
-            "no_show": sum(1 for p in ps if p.status == PickupStatus.NO_SHOW),
+            "picked_up": sum(1 for p in ps if picked_up(p)),
+            "no_show": sum(1 for p in ps if no_show(p)),
         })
 
     reports = [
         {"key": ms.key, "month": int(ms.key.rsplit(".", 1)[-1]) if ms.key.rsplit(".", 1)[-1]
-         .isdigit() else None, "due": ms.due, "done": ms.done_at is not None}
+         .isdigit() else None, "due": ms.due, "done": by_then(ms.done_at)}
         for ms in sorted(milestones, key=lambda m: m.due) if ms.kind == "progress_report"
     ]
     return {
@@ -1394,9 +1473,9 @@ async def progress_figures(session: AsyncSession, program_id: int, now: datetime
         "bodies": body_rows,
         "families": {
             "total": family_total,
-            "notified": len({p.family_id for p in pickups if p.notified_at is not None}),
+            "notified": len({p.family_id for p in pickups if notified(p)}),
             "confirmed": len({p.family_id for p in pickups if confirmed(p)}),
-            "served": len({p.family_id for p in pickups if p.status == PickupStatus.PICKED_UP}),
+            "served": len({p.family_id for p in pickups if picked_up(p)}),
         },
         "pickups": {str(s): n for s, n in sorted(Counter(p.status for p in pickups).items())},
         "delivery_days": per_day,
@@ -1544,14 +1623,26 @@ def _chart_for(figures: dict[str, Any], ctx: Ctx, tpl: ProgramTemplate | None,
         empty=ctx.t("exports.chart.empty"), font_dirs=font_dirs)
 
 
+def cut_off(program: Program, now: datetime, until: date | None) -> datetime:
+    """The report's one cut-off: the end of ``until`` in the programme's zone (never past
+    ``now``: what has not happened cannot be counted), or ``now``."""
+    if until is None:
+        return now
+    zone = ZoneInfo(program.timezone)
+    end = datetime.combine(until + timedelta(days=1), time(0), zone).astimezone(UTC)
+    return min(now, end - timedelta(microseconds=1))
+
+
 async def progress_chart(
     session: AsyncSession, program_id: int, *, now: datetime, locale: str | None = "es",
     catalogs: Catalogs | None = None, font_dirs: Sequence[Path] = FONT_DIRS,
+    until: date | None = None,
 ) -> ExportFile:
-    """The attendance-per-session chart of the progress report, as a PNG."""
+    """The attendance-per-session chart of the progress report, as a PNG, with the
+    sessions up to ``until`` (a date in the programme's zone; today if None)."""
     program = await _program(session, program_id)
     ctx = Ctx(catalogs, locale, program.timezone, now)
-    figures = await progress_figures(session, program_id, now)
+    figures = await progress_figures(session, program_id, cut_off(program, now, until))
     stem = f"{ctx.t('exports.file.chart')}-{figures['today'].isoformat()}"
     return ExportFile(f"{stem}.png", _chart_for(figures, ctx, _template(program), font_dirs),
                       MIME["png"])
@@ -1612,21 +1703,22 @@ def _progress_tables(figures: dict[str, Any], ctx: Ctx, tpl: ProgramTemplate | N
 async def progress_report(
     session: AsyncSession, program_id: int, fmt: Literal["pdf", "xlsx"] = "pdf", *,
     now: datetime, locale: str | None = "es", catalogs: Catalogs | None = None,
-    font_dirs: Sequence[Path] = FONT_DIRS,
+    font_dirs: Sequence[Path] = FONT_DIRS, until: date | None = None,
 ) -> ExportFile:
     """The figures of the *informe de avance* as a PDF (with the attendance chart) or a
-    workbook (a sheet per table, the chart beside the sessions)."""
+    workbook (a sheet per table, the chart beside the sessions), counting everything up to
+    ``until`` (a date in the programme's zone; today if None)."""
     program = await _program(session, program_id)
     ctx = Ctx(catalogs, locale, program.timezone, now)
     tpl = _template(program)
-    figures = await progress_figures(session, program_id, now)
+    figures = await progress_figures(session, program_id, cut_off(program, now, until))
     bodies = {b.id: b for b in (await session.scalars(
         select(Body).where(Body.program_id == program_id))).all()}
     tables = _progress_tables(figures, ctx, tpl, bodies)
     chart = _chart_for(figures, ctx, tpl, font_dirs)
     title = ctx.t("exports.progress.title")
     details = [
-        (ctx.t("exports.label.as_of"), ctx.long_date(ctx.now)),
+        (ctx.t("exports.label.as_of"), ctx.long_date(figures["today"])),
         (ctx.t("exports.label.month"), ctx.t(
             "exports.progress.month_of", month=str(figures["month"]),
             total=str(figures["duration_months"] or "?"))),

@@ -33,7 +33,6 @@ from __future__ import annotations
 import json
 import re
 import string
-import unicodedata
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from functools import cached_property
@@ -61,6 +60,7 @@ from stdnum.cl import rut as cl_rut
 from stdnum.exceptions import ValidationError as StdnumError
 
 from locales import BABEL_LOCALE, Catalogs, Day, Msg, Raw
+from storage import org_kinds
 from storage.models import (
     FormDefinition,
     FormResponse,
@@ -70,6 +70,7 @@ from storage.models import (
     Organization,
     Representative,
 )
+from storage.names import name_key, person_name
 from storage.phones import to_e164
 from storage.program_templates import (
     REQUIRED_LANGUAGES,
@@ -100,6 +101,7 @@ __all__ = [
     "parse_answer",
     "parse_date",
     "parse_form",
+    "person_name",
 ]
 
 FORMS_DIR = Path(__file__).parent / "forms"
@@ -541,18 +543,10 @@ def _same(a: Any, b: Any) -> bool:
 # --------------------------------------------------------------------------- answers
 
 
-def _strip_accents(text: str) -> str:
-    return "".join(ch for ch in unicodedata.normalize("NFKD", text)
-                   if not unicodedata.combining(ch))
-
-
-def name_key(text: str) -> str:
-    """Text reduced for comparing names and labels: no case, accents, emoji or punctuation."""
-    return " ".join(re.findall(r"[^\W_]+", _strip_accents(text).casefold()))
-
-
 def _clean(text: str) -> str:
     return " ".join(text.split())
+
+
 
 
 _NAME_CHARS = re.compile(r"^[^\W\d_]+(?:[ '’.\-]+[^\W\d_]+)*\.?$")
@@ -570,6 +564,7 @@ def _parse_text(q: Question, text: str) -> str:
             raise AnswerError(Msg("form.error.name"))
         if q.format == "full_name" and len(value.split()) < 2:
             raise AnswerError(Msg("form.error.full_name"))
+        value = person_name(value)
     if q.min_length and len(value) < q.min_length:
         raise AnswerError(Msg("form.error.too_short", {"min": q.min_length}))
     return value
@@ -837,7 +832,8 @@ async def submitted_for(session: AsyncSession, form_key: str, *, person_id: int,
 
 async def start_response(session: AsyncSession, definition: FormDefinition, *,
                          person_id: int, organization_id: int | None, now: datetime,
-                         supersedes: FormResponse | None = None) -> FormResponse:
+                         supersedes: FormResponse | None = None,
+                         program_id: int | None = None) -> FormResponse:
     answers: dict[str, Any] = {}
     version = 1
     if supersedes is not None:
@@ -847,8 +843,10 @@ async def start_response(session: AsyncSession, definition: FormDefinition, *,
         answers = {k: v for k, v in supersedes.answers.items() if form.has(k)}
         version = supersedes.version + 1
         organization_id = supersedes.organization_id
+        program_id = supersedes.program_id or program_id
     response = FormResponse(
         form_id=definition.id, person_id=person_id, organization_id=organization_id,
+        program_id=program_id,
         status=FormStatus.DRAFT, version=version,
         supersedes_id=supersedes.id if supersedes else None, answers=answers, current=None,
         started_at=now, updated_at=now,
@@ -871,7 +869,7 @@ async def submit(session: AsyncSession, response: FormResponse, form: Form, *,
     has one valid form."""
     response.answers = form.pruned(response.answers or {})
     if response.organization_id is not None:
-        await _update_organization(session, response.organization_id, form, response.answers)
+        await update_organization(session, response.organization_id, form, response.answers)
     response.status = FormStatus.SUBMITTED
     response.submitted_at = now
     response.updated_at = now
@@ -892,10 +890,10 @@ async def submit(session: AsyncSession, response: FormResponse, form: Form, *,
     return await sign(session, response, person_id=person_id, signed_name=signed_name, now=now)
 
 
-async def _update_organization(session: AsyncSession, organization_id: int, form: Form,
+async def update_organization(session: AsyncSession, organization_id: int, form: Form,
                                answers: Mapping[str, Any]) -> None:
     """What the organisation declared in its form becomes what the catastro shows, written
-    as the catastro's own columns are (a choice as its Spanish label)."""
+    as the catastro's own columns are (a kind as its code, a RUT formatted)."""
     org = await session.get(Organization, organization_id)
     if org is None:
         return
@@ -903,7 +901,10 @@ async def _update_organization(session: AsyncSession, organization_id: int, form
         value = answers.get(q.key)
         if q.updates is None or value in (None, ""):
             continue
-        if q.type in ("choice", "rut"):
+        if q.updates == "kind":
+            # The catastro keeps a kind from its closed list, shown in words where read.
+            value = org_kinds.kind_code(value) or org_kinds.OTHER
+        elif q.type in ("choice", "rut"):
             value = plain_value(q, value, "es")  # a RUT as the catastro writes it: 65.123.456-5
         elif q.updates == "members_count":
             value = int(value)

@@ -23,7 +23,7 @@ from stdnum.cl import rut as cl_rut
 from stdnum.exceptions import ValidationError
 
 from locales import Catalogs, Msg, Raw
-from storage import people
+from storage import org_kinds, people
 from storage.models import Family, Organization, PickupMode
 from storage.phones import to_e164
 
@@ -279,6 +279,7 @@ class PreviewRow:
     row: int  # as numbered in her spreadsheet
     values: dict[str, Any]
     problems: list[Msg] = field(default_factory=list)
+    notes: list[Msg] = field(default_factory=list)  # worth knowing, but the row goes in
 
     @property
     def ok(self) -> bool:
@@ -289,11 +290,13 @@ class PreviewRow:
         return self.values.get("name") or ""
 
     def to_json(self) -> dict[str, Any]:
-        return {"r": self.row, "v": self.values, "p": [m.to_json() for m in self.problems]}
+        return {"r": self.row, "v": self.values, "p": [m.to_json() for m in self.problems],
+                "n": [m.to_json() for m in self.notes]}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> PreviewRow:
-        return cls(d["r"], dict(d["v"]), [Msg.from_json(m) for m in d["p"]])
+        return cls(d["r"], dict(d["v"]), [Msg.from_json(m) for m in d["p"]],
+                   [Msg.from_json(m) for m in d.get("n", [])])
 
 
 @dataclass
@@ -421,6 +424,7 @@ def _parse_row(kind: str, number: int, cells: list[str], columns: _Columns) -> P
         return columns.headers[columns.by_field[fld][0]]
 
     problems: list[Msg] = []
+    notes: list[Msg] = []
     values: dict[str, Any] = {}
 
     parts = [raw("name")] + [
@@ -458,7 +462,11 @@ def _parse_row(kind: str, number: int, cells: list[str], columns: _Columns) -> P
         if email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
             problems.append(Msg("imports.problem.bad_email", {"value": Raw(email)}))
         kind_text = raw("kind")
-        values["kind"] = kind_text[: _WIDTH["kind"]] or None
+        values["kind"] = org_kinds.kind_code(kind_text)
+        if kind_text and values["kind"] is None:
+            # The list of kinds is closed: one it does not name is "otra", and she is told.
+            values["kind"] = org_kinds.OTHER
+            notes.append(Msg("imports.note.kind_other", {"value": Raw(kind_text[:60])}))
         count_field = "members_count"
     else:
         mode_raw = raw("pickup_mode")
@@ -475,7 +483,7 @@ def _parse_row(kind: str, number: int, cells: list[str], columns: _Columns) -> P
             Msg("imports.problem.bad_number",
                 {"column": Raw(header(count_field)), "value": Raw(count_raw)})
         )
-    return PreviewRow(number, values, problems)
+    return PreviewRow(number, values, problems, notes)
 
 
 def _phone(raw: str) -> str | None:
@@ -670,7 +678,7 @@ def summary(preview: ImportPreview) -> Msg:
 
 def problem_lines(preview: ImportPreview) -> Iterator[Msg]:
     for row in preview.rows:
-        for problem in row.problems:
+        for problem in [*row.problems, *row.notes]:
             yield Msg("imports.line", {"row": row.row, "problem": problem})
 
 
@@ -698,7 +706,7 @@ def preview_message(preview: ImportPreview, limit: int = SUMMARY_LINES) -> Msg:
 
 def has_more_than_fits(preview: ImportPreview, limit: int = SUMMARY_LINES) -> bool:
     """Whether the chat should attach ``preview_report_csv``."""
-    return sum(len(r.problems) for r in preview.rows) > limit
+    return sum(len(r.problems) + len(r.notes) for r in preview.rows) > limit
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -731,7 +739,7 @@ def preview_report_csv(
         result = t(Msg("imports.report.ok" if ok else "imports.report.skipped"))
         writer.writerow([
             row.row, _safe_cell(row.name), result,
-            _safe_cell(" · ".join(t(p) for p in row.problems)),
+            _safe_cell(" · ".join(t(p) for p in [*row.problems, *row.notes])),
         ])
     return out.getvalue().encode("utf-8-sig")
 

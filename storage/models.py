@@ -346,6 +346,8 @@ class FormResponse(Base):
     form_id: Mapped[int] = _fk("form_definitions.id", index=True)
     person_id: Mapped[int | None] = _fk("people.id", ondelete="SET NULL", index=True)
     organization_id: Mapped[int | None] = _fk("organizations.id", ondelete="SET NULL")
+    # Whose gestora receives it, also while the organisation is not in the catastro yet.
+    program_id: Mapped[int | None] = _fk("programs.id", ondelete="SET NULL", index=True)
     status: Mapped[str] = mapped_column(String(12), default=FormStatus.DRAFT)
     version: Mapped[int] = mapped_column(Integer, default=1)
     supersedes_id: Mapped[int | None] = _fk("form_responses.id", ondelete="SET NULL")

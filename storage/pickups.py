@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stdnum.cl import rut as cl_rut
 from stdnum.exceptions import ValidationError
 
+from locales.collation import sort_key
 from storage.models import DeliveryDay, Family, Pickup, PickupMode, PickupStatus
 
 # What a family may say about its pickup, any number of times until the window starts.
@@ -179,11 +180,10 @@ async def day_list(session: AsyncSession, delivery_day_id: int) -> list[DayListR
         select(Pickup, Family)
         .join(Family, Family.id == Pickup.family_id)
         .where(Pickup.delivery_day_id == delivery_day_id)
-        .order_by(Family.name, Family.id)
     )
     day = await session.get(DeliveryDay, delivery_day_id)
     out = []
-    for p, f in rows.all():
+    for p, f in sorted(rows.all(), key=lambda r: (sort_key(r[1].name), r[1].id)):
         home = day is not None and is_home_delivery(day, f)
         out.append(DayListRow(
             pickup_id=p.id, family_id=f.id, family_name=f.name, phone=f.phone, sector=f.sector,

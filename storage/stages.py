@@ -12,16 +12,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from locales import Msg
 from storage.models import (
     Attendance,
+    Body,
     FormDefinition,
     FormResponse,
     FormStatus,
     Meeting,
     MeetingStatus,
+    Membership,
     Milestone,
     Organization,
     OrganizationInvitation,
@@ -32,11 +35,15 @@ from storage.program_templates import ProgramTemplate, TemplateError, program_te
 FICHA_FORM_KEY = "ficha_interes"
 
 READY, MISSING, MANUAL = "ready", "missing", "manual"
-# What Convoca can know from its own records; every other verifier is a document the
-# gestora uploads or confirms elsewhere.
+# What Convoca holds itself counts as evidence: the fichas it received, the attendance it
+# took, the invitations it sent. Missing when it holds none: it is where they are kept.
 ATTENDANCE = "lista_asistencia"
 FICHAS = "ficha_interes"
 INVITED = "lista_organizaciones_invitadas"
+# Records Convoca keeps when someone enters them, but that may as well live on paper:
+# ready when it holds some, else for the gestora to check by hand.
+COMMITMENTS = "compromiso_participacion"
+DECLARATIONS = "declaracion_compromiso"
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,7 @@ class VerifierStatus:
     key: str
     name: dict[str, str]
     state: str  # ready | missing | manual
+    found: Msg | None = None  # what Convoca holds for it: "3 fichas recibidas"
 
 
 @dataclass(frozen=True)
@@ -177,23 +185,61 @@ async def _sessions(session: AsyncSession, program: Program, today: date
     return out
 
 
-async def _has_fichas(session: AsyncSession, program_id: int) -> bool:
-    found = await session.scalar(
-        select(FormResponse.id)
+async def _fichas(session: AsyncSession, program_id: int, until: datetime) -> int:
+    """Valid fichas received by then: each organisation's, and each one from an
+    organisation the catastro does not have yet."""
+    rows = (await session.execute(
+        select(FormResponse.organization_id, FormResponse.id)
         .join(FormDefinition, FormDefinition.id == FormResponse.form_id)
-        .join(Organization, Organization.id == FormResponse.organization_id)
-        .where(FormDefinition.key == FICHA_FORM_KEY, Organization.program_id == program_id,
-               FormResponse.status != FormStatus.DRAFT, FormResponse.submitted_at.is_not(None))
-        .limit(1))
-    return found is not None
+        .outerjoin(Organization, Organization.id == FormResponse.organization_id)
+        .where(FormDefinition.key == FICHA_FORM_KEY,
+               FormResponse.status == FormStatus.SUBMITTED,
+               FormResponse.submitted_at < until,
+               or_(Organization.program_id == program_id,
+                   FormResponse.organization_id.is_(None)
+                   & (FormResponse.program_id == program_id))))).all()
+    return len({org if org is not None else ("sent", rid) for org, rid in rows})
 
 
-async def _has_invitations(session: AsyncSession, program_id: int) -> bool:
-    found = await session.scalar(
-        select(OrganizationInvitation.id)
+async def _invited(session: AsyncSession, program_id: int, until: datetime) -> int:
+    return len(set((await session.scalars(
+        select(OrganizationInvitation.organization_id)
         .join(Organization, Organization.id == OrganizationInvitation.organization_id)
-        .where(Organization.program_id == program_id).limit(1))
-    return found is not None
+        .where(Organization.program_id == program_id,
+               OrganizationInvitation.sent_at < until))).all()))
+
+
+async def _committed(session: AsyncSession, program_id: int, until: datetime) -> int:
+    return len((await session.scalars(
+        select(Organization.id).where(Organization.program_id == program_id,
+                                      Organization.committed_at < until))).all())
+
+
+async def _declarations(session: AsyncSession, program_id: int, until: datetime
+                        ) -> dict[str, int]:
+    """Commitment declarations signed by then, by body kind."""
+    rows = (await session.execute(
+        select(Body.kind, Membership.id).join(Body, Body.id == Membership.body_id)
+        .where(Body.program_id == program_id, Membership.commitment_signed_at < until))).all()
+    out: dict[str, int] = defaultdict(int)
+    for kind, _ in rows:
+        out[kind] += 1
+    return out
+
+
+def _body_of(tpl: ProgramTemplate | None, meeting_kind: str | None) -> str | None:
+    if tpl is None or not meeting_kind:
+        return None
+    try:
+        return tpl.meeting_kind(meeting_kind).body
+    except KeyError:
+        return None
+
+
+def _counted(key: str, count: int, *, missing: str) -> tuple[str, Msg | None]:
+    if count:
+        return READY, Msg(f"adm_stages.found_{key}", {"count": count})
+    return missing, None
 
 
 async def stage_status(session: AsyncSession, program_id: int, today: date
@@ -208,8 +254,12 @@ async def stage_status(session: AsyncSession, program_id: int, today: date
         select(Milestone).where(Milestone.program_id == program_id)
         .order_by(Milestone.stage, Milestone.starts, Milestone.due, Milestone.key))).all()
     sessions = await _sessions(session, program, today)
-    fichas = await _has_fichas(session, program_id)
-    invited = await _has_invitations(session, program_id)
+    until = datetime.combine(today + timedelta(days=1), time(0),
+                             ZoneInfo(program.timezone)).astimezone(UTC)
+    fichas = await _fichas(session, program_id, until)
+    invited = await _invited(session, program_id, until)
+    committed = await _committed(session, program_id, until)
+    declarations = await _declarations(session, program_id, until)
 
     by_stage: dict[int, list[MilestoneStatus]] = defaultdict(list)
     for m in milestones:
@@ -217,15 +267,27 @@ async def stage_status(session: AsyncSession, program_id: int, today: date
                 if m.starts <= on <= m.due]
         verifiers = []
         for key in m.verifiers or []:
+            found: Msg | None = None
             if key == ATTENDANCE and m.meeting_kind:
+                lists = sum(held)
                 state = READY if held and all(held) else MISSING
+                if lists and state == READY:
+                    found = Msg("adm_stages.found_attendance", {"count": lists})
+                elif held and not all(held):
+                    found = Msg("adm_stages.found_no_list", {"count": len(held) - lists})
             elif key == FICHAS:
-                state = READY if fichas else MISSING
+                state, found = _counted("fichas", fichas, missing=MISSING)
             elif key == INVITED:
-                state = READY if invited else MISSING
+                state, found = _counted("invited", invited, missing=MISSING)
+            elif key == COMMITMENTS:
+                state, found = _counted("committed", committed, missing=MANUAL)
+            elif key == DECLARATIONS and _body_of(tpl, m.meeting_kind):
+                state, found = _counted("declarations",
+                                        declarations[_body_of(tpl, m.meeting_kind) or ""],
+                                        missing=MANUAL)
             else:
                 state = MANUAL
-            verifiers.append(VerifierStatus(key, _verifier_name(tpl, key), state))
+            verifiers.append(VerifierStatus(key, _verifier_name(tpl, key), state, found))
         by_stage[m.stage].append(MilestoneStatus(
             id=m.id, key=m.key, stage=m.stage, kind=m.kind, name=dict(m.name),
             starts=m.starts, due=m.due, planned_due=m.planned_due, done_at=m.done_at,

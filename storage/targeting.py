@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from locales.collation import sort_key
 from storage.imports import normalise_name, pickup_mode
 from storage.models import (
     Body,
@@ -143,7 +144,7 @@ async def sectors(session: AsyncSession, program_id: int) -> list[tuple[str, int
         if key:
             spellings.setdefault(key, Counter())[sector.strip()] += 1
     result = [(c.most_common(1)[0][0], sum(c.values())) for c in spellings.values()]
-    return sorted(result, key=lambda item: normalise_name(item[0]))
+    return sorted(result, key=lambda item: sort_key(item[0]))
 
 
 async def sector_by_key(session: AsyncSession, program_id: int, key: str) -> str | None:
@@ -212,7 +213,7 @@ async def _organizations(session: AsyncSession, program_id: int, ids: list[int] 
         if not ids:
             return
         stmt = stmt.where(Organization.id.in_(ids))
-    orgs = list((await session.execute(stmt.order_by(Organization.name, Organization.id))).all())
+    orgs = sorted((await session.execute(stmt)).all(), key=lambda o: (sort_key(o.name), o.id))
     reps: dict[int, list[int]] = {}
     for chunk in _chunks([o for o, _ in orgs]):
         for org_id, person_id in await session.execute(
@@ -241,7 +242,7 @@ async def _families(session: AsyncSession, program_id: int, sector: str | None,
         Family.program_id == program_id)
     if mode is not None:
         stmt = stmt.where(Family.pickup_mode == mode)
-    rows = list((await session.execute(stmt.order_by(Family.name, Family.id))).all())
+    rows = sorted((await session.execute(stmt)).all(), key=lambda f: (sort_key(f.name), f.id))
     if sector is not None:
         wanted = normalise_name(sector)
         rows = [r for r in rows if r.sector and normalise_name(r.sector) == wanted]

@@ -665,7 +665,7 @@ async def test_fichas_workbook_has_a_row_per_organisation_and_a_column_per_quest
     assert rows[0] == ["Organización", "Tipo", "Sector", "Enviada",
                        "¿Por qué quieren participar?",
                        "¿Cuántas personas socias tiene la organización?",
-                       "¿Qué días pueden reunirse?", "Firmas"]
+                       "¿Qué días pueden reunirse?", "Firmas", "En el catastro"]
     assert rows[1][:3] == [ORGS["B"][0], "Club deportivo", "Lo Hermida"]
     assert rows[1][3] == datetime(2026, 3, 13, 18, 0)  # Santiago wall-clock time
     assert rows[1][4:7] == ["Apoyar a las familias del club", "120", None]

@@ -269,13 +269,14 @@ async def test_a_representative_fills_the_ficha_in_spanish_with_the_rut(tg: Runn
     assert a["participation"] == ["grupo_motor", "difusion"]
     assert a["available_days"] == ["martes", "jueves"] and a["available_times"] == ["tarde"]
     [sig] = await signatures(tg)
-    assert sig.signed_name == "ANA MARIA ROJAS" and sig.person_id == response.person_id
+    # Signed as the declaration names her, not as typed in capitals without accents.
+    assert sig.signed_name == "Ana María Rojas" and sig.person_id == response.person_id
     assert sig.signed_at == tg.app.clock.now()
     async with tg.app.sessions() as s:
-        # What the organisation declared is what the catastro now shows.
+        # What the organisation declared is what the catastro now shows (a kind as its code).
         org = await s.get(Organization, org_id)
         assert (org.kind, org.rut, org.sector, org.members_count) == (
-            "Junta de vecinos", "65.123.456-5", "Villa Ñuñoa", 40)
+            "junta_vecinos", "65.123.456-5", "Villa Ñuñoa", 40)
         assert org.name == ORG  # the catastro's name stays the gestora's
         audit = list(await s.scalars(select(AuditEntry).where(AuditEntry.action == "form_answer")))
     assert len(audit) == 13  # one per answer: who, when, through which channel

@@ -183,7 +183,7 @@ async def test_every_organisation_problem_is_found_on_its_row(sessions, program_
     assert [r.row for r in preview.valid_rows] == [4, 12]
     heroes, cultural = (r.values for r in preview.valid_rows)
     assert heroes == {
-        "name": "Junta de Vecinos Villa Los Héroes", "rut": "65.123.456-5", "kind": "JJVV",
+        "name": "Junta de Vecinos Villa Los Héroes", "rut": "65.123.456-5", "kind": "junta_vecinos",
         "phone": "+56912345678", "email": "jjvv@example.cl", "sector": "Villa Los Héroes",
         "address": "Av. Grecia 1234, Ñuñoa", "members_count": 120,
     }

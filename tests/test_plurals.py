@@ -111,3 +111,23 @@ def test_a_catalog_without_a_plural_rule_is_refused(tmp_path: Path) -> None:
                   encoding="utf-8")
     with pytest.raises(ValueError, match="Plural-Forms"):
         Catalogs(root)
+
+
+def test_a_key_defined_twice_in_one_file_is_refused(tmp_path: Path) -> None:
+    # What a careless merge of two branches leaves behind: the reader would get either.
+    root = _copy_catalogs(tmp_path)
+    po = root / "en" / "LC_MESSAGES" / "convoca.po"
+    po.write_text(po.read_text(encoding="utf-8")
+                  + '\nmsgid "lang.changed"\nmsgstr "Another text"\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="lang.changed"):
+        Catalogs(root)
+
+
+def test_a_stray_translation_without_its_key_is_refused(tmp_path: Path) -> None:
+    root = _copy_catalogs(tmp_path)
+    po = root / "es" / "LC_MESSAGES" / "convoca.po"
+    text = po.read_text(encoding="utf-8")
+    head, sep, tail = text.partition('msgid "lang.changed"\n')
+    po.write_text(head + 'msgstr "sobrante"\n' + sep + tail, encoding="utf-8")
+    with pytest.raises(ValueError, match="convoca.po"):
+        Catalogs(root)

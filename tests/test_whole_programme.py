@@ -73,6 +73,7 @@ from whole_programme_support import (
 from bot import cli
 from bot.app import build_app, notice_scheduler
 from handlers.admin import outreach
+from locales.collation import sort_key
 from storage import exports, meetings, programs, targeting
 from storage.models import (
     Attendance,
@@ -219,7 +220,8 @@ async def month_1_catastro_and_linking(p: Programme) -> None:
     for chat, org in REPRESENTS.items():
         await tap(r, GESTORA, "🔗 Códigos para vincularse")
         [which] = await tap(r, GESTORA, "🏢 De una organización")
-        assert labels(which) == sorted(ORG_RUTS) + ["✖️ Cancelar"]
+        # In the reader's alphabet: "Club de Adulto Mayor" before "Club Deportivo".
+        assert labels(which) == sorted(ORG_RUTS, key=sort_key) + ["✖️ Cancelar"]
         [shown] = await tap(r, GESTORA, org)
         link = re.search(r"Enlace: https://t\.me/convoca_test_bot\?start=([A-Z0-9]{8})\n",
                          shown["text"])

@@ -29,10 +29,20 @@ from handlers.admin import (
 )
 from handlers.core import Router, Turn
 from handlers.events import Attachment, Button, EventKind, Outgoing
-from locales import Msg, Raw, Text
-from storage import imports, programs, qr_codes, targeting
+from locales import Msg, Raw, Text, When
+from locales.collation import sort_key
+from storage import fichas, forms, imports, org_kinds, programs, qr_codes, targeting
 from storage.meetings import body_names
-from storage.models import Body, Family, Organization, PickupMode, Program
+from storage.models import (
+    Body,
+    Family,
+    FormResponse,
+    FormStatus,
+    Organization,
+    Person,
+    PickupMode,
+    Program,
+)
 from storage.phones import to_e164
 
 log = logging.getLogger(__name__)
@@ -120,6 +130,9 @@ def parse_value(f: Field, text: str) -> tuple[Any, Msg | None]:
     if f.name == "pickup_mode":
         mode = imports.pickup_mode(value)
         return (str(mode), None) if mode else (None, Msg("catastro.bad.mode"))
+    if f.name == "kind":
+        code = org_kinds.kind_code(value)
+        return (code, None) if code else (None, Msg("catastro.bad.kind", {"value": shown}))
     return value, None
 
 
@@ -212,7 +225,13 @@ async def open_section(turn: Turn, parts: list[str]) -> None:
 @verb("")
 async def menu(turn: Turn, args: list[str]) -> None:
     turn.go(None)
+    program = await current_program(turn)
+    waiting = len(await fichas.pending(turn.session, program.id)) if program else 0
+    # Fichas from organisations the catastro lacks come first: nobody else will see them.
+    first = [[Button(Msg("catastro.btn.fichas", {"count": waiting}), action(KEY, "fis"))]] \
+        if waiting else []
     turn.say("catastro.menu", buttons=[
+        *first,
         [Button(Msg("catastro.btn.import_orgs"), action(KEY, "imp", "o"))],
         [Button(Msg("catastro.btn.import_families"), action(KEY, "imp", "f"))],
         [Button(Msg("catastro.btn.add_org"), action(KEY, "new", "o")),
@@ -412,6 +431,10 @@ def _ask_field(turn: Turn, problem: Msg | None = None) -> None:
     assert f is not None
     editing = turn.data("rid") is not None
     rows: list[list[Button]] = []
+    if f.name == "kind":
+        kinds = [Button(Msg(f"org_kind.{code}"), action(KEY, "ok", code))
+                 for code in org_kinds.KINDS]
+        rows += [kinds[i:i + 2] for i in range(0, len(kinds), 2)]
     if f.name == "pickup_mode":
         rows.append([Button(Msg("catastro.mode.retiro"), action(KEY, "pm", "r")),
                      Button(Msg("catastro.mode.domicilio"), action(KEY, "pm", "d"))])
@@ -522,6 +545,16 @@ async def clear(turn: Turn, args: list[str]) -> None:
     await _accept(turn, f, None)
 
 
+@verb("ok")
+async def kind_chosen(turn: Turn, args: list[str]) -> None:
+    f = _field(turn.data("k"), turn.data("f")) if _in(turn, "field") else None
+    code = args[0] if args else ""
+    if f is None or f.name != "kind" or code not in org_kinds.KINDS:
+        turn.say("input.button_stale")
+        return
+    await _accept(turn, f, code)
+
+
 @verb("pm")
 async def mode_chosen(turn: Turn, args: list[str]) -> None:
     f = _field(turn.data("k"), turn.data("f")) if _in(turn, "field") else None
@@ -537,6 +570,8 @@ def _shown(f: Field, value: Any) -> Any:
         return Msg("catastro.card.empty")
     if f.name == "pickup_mode":
         return Msg(f"catastro.mode.{value}")
+    if f.name == "kind":
+        return org_kinds.shown(value)
     return value if isinstance(value, int) else Raw(str(value))
 
 
@@ -589,8 +624,9 @@ async def edit_field(turn: Turn, args: list[str]) -> None:
 
 @verb("find")
 async def find(turn: Turn, args: list[str]) -> None:
-    kind, purpose = (args[0], args[1]) if len(args) == 2 else ("", "")
-    if kind not in FIELDS or purpose not in ("e", "c"):
+    kind, purpose = (args[0], args[1]) if len(args) >= 2 else ("", "")
+    ficha = _int(args[2]) if len(args) == 3 and purpose == "l" else None
+    if kind not in FIELDS or purpose not in ("e", "c", "l") or (purpose == "l") != bool(ficha):
         turn.say("input.button_stale")
         return
     program = await _program(turn)
@@ -601,9 +637,10 @@ async def find(turn: Turn, args: list[str]) -> None:
         turn.go(None)
         turn.say(f"catastro.search.empty_{KINDS[kind]}", buttons=[[_to_menu()]])
         return
-    _start(turn, "search", k=kind, p=purpose)
+    _start(turn, "search", k=kind, p=purpose, fr=ficha)
     if len(everything) <= SEARCH_SHOWN:
-        turn.say("catastro.search.pick", buttons=_result_buttons(kind, purpose, everything))
+        turn.say("catastro.search.pick",
+                 buttons=_result_buttons(kind, purpose, everything, ficha))
         return
     turn.say(f"catastro.search.ask_{KINDS[kind]}", buttons=[[_cancel()]])
 
@@ -611,15 +648,19 @@ async def find(turn: Turn, args: list[str]) -> None:
 async def _names(turn: Turn, kind: str, program: Program) -> list[tuple[int, str]]:
     model = MODELS[kind]
     rows = await turn.session.execute(
-        select(model.id, model.name).where(model.program_id == program.id)
-        .order_by(model.name, model.id))
-    return [(i, n) for i, n in rows]
+        select(model.id, model.name).where(model.program_id == program.id))
+    return sorted(((i, n) for i, n in rows), key=lambda r: (sort_key(r[1], turn.locale), r[0]))
 
 
-def _result_buttons(kind: str, purpose: str, found: list[tuple[int, str]]) -> list[list[Button]]:
-    verb_name = "ed" if purpose == "e" else "cd"
-    rows = [[Button(Msg("catastro.search.result", {"name": Raw(name[:60])}),
-                    action(KEY, verb_name, kind, rid))] for rid, name in found[:SEARCH_SHOWN]]
+def _result_buttons(kind: str, purpose: str, found: list[tuple[int, str]],
+                    ficha: int | None = None) -> list[list[Button]]:
+    def act(rid: int) -> str:
+        if purpose == "l":  # the organisation a ficha belongs to
+            return action(KEY, "fio", ficha, rid)
+        return action(KEY, "ed" if purpose == "e" else "cd", kind, rid)
+
+    rows = [[Button(Msg("catastro.search.result", {"name": Raw(name[:60])}), act(rid))]
+            for rid, name in found[:SEARCH_SHOWN]]
     rows.append([_cancel()])
     return rows
 
@@ -640,11 +681,123 @@ async def _search_input(turn: Turn) -> None:
         turn.say("catastro.search.none", query=Raw((turn.event.text or "")[:60]),
                  buttons=[[_cancel()]])
         return
+    ficha = turn.data("fr")
     if len(found) > SEARCH_SHOWN:
         turn.say("catastro.search.many", count=len(found),
-                 buttons=_result_buttons(kind, purpose, found))
+                 buttons=_result_buttons(kind, purpose, found, ficha))
         return
-    turn.say("catastro.search.pick", buttons=_result_buttons(kind, purpose, found))
+    turn.say("catastro.search.pick", buttons=_result_buttons(kind, purpose, found, ficha))
+
+
+# --- fichas from organisations not in the catastro yet ---------------------------------------
+
+
+@verb("fis")
+async def pending_fichas(turn: Turn, args: list[str]) -> None:
+    program = await _program(turn)
+    if program is None:
+        return
+    turn.go(None)
+    waiting = await fichas.pending(turn.session, program.id)
+    if not waiting:
+        turn.say("catastro.fichas.none", buttons=[[_to_menu()]])
+        return
+    form = forms.load_form(fichas.FICHA)
+    rows = [[Button(Msg("catastro.fichas.item", {
+        "number": Raw(forms.receipt_number(form, r)),
+        "name": Raw((fichas.typed_name(r) or "?")[:40])}), action(KEY, "fi", r.id))]
+        for r in waiting[:SEARCH_SHOWN * 2]]
+    rows.append([_to_menu()])
+    turn.say("catastro.fichas.list", count=len(waiting), buttons=rows)
+
+
+async def _pending(turn: Turn, args: list[str]) -> tuple[Program, Any] | None:
+    """The programme and the unlinked ficha a button names; a kind word if it is gone."""
+    program = await _program(turn)
+    if program is None:
+        return None
+    rid = _int(args[0]) if args else None
+    response = await turn.session.get(FormResponse, rid) if rid else None
+    if response is None or response.program_id != program.id:
+        turn.say("input.button_stale")
+        return None
+    if response.organization_id is not None or response.status != FormStatus.SUBMITTED:
+        org = await turn.session.get(Organization, response.organization_id) \
+            if response.organization_id else None
+        turn.go(None)
+        turn.say("catastro.fichas.already", name=Raw(org.name if org else "?"),
+                 buttons=[[_to_menu()]])
+        return None
+    return program, response
+
+
+@verb("fi")
+async def show_ficha(turn: Turn, args: list[str]) -> None:
+    found = await _pending(turn, args)
+    if found is None:
+        return
+    program, response = found
+    turn.go(None)
+    form = forms.load_form(fichas.FICHA)
+    rows = await forms.answers_for_export(turn.session, response.id, turn.locale,
+                                          turn.services.catalogs)
+    sender = await turn.session.get(Person, response.person_id) if response.person_id else None
+    lines = [Msg("catastro.card.line", {"label": Raw(label), "value": Raw(value)})
+             for _, label, value in rows]
+    typed = fichas.typed_name(response)
+    twin = await fichas.same_name(turn.session, program.id, typed) if typed else None
+    buttons = []
+    if twin is not None:
+        buttons.append([Button(Msg("catastro.fichas.btn_is", {"name": Raw(twin.name[:40])}),
+                               action(KEY, "fio", response.id, twin.id))])
+    else:
+        buttons.append([Button(Msg("catastro.fichas.btn_accept"), action(KEY, "fia", response.id))])
+    buttons.append([Button(Msg("catastro.fichas.btn_link"), action(KEY, "find", "o", "l",
+                                                                   response.id))])
+    buttons.append([Button(Msg("catastro.fichas.btn_list"), action(KEY, "fis"))])
+    turn.say("catastro.fichas.card", number=Raw(forms.receipt_number(form, response)),
+             when=When(response.submitted_at or response.updated_at),
+             sender=Raw(fichas.sender_name(response, sender)),
+             organization=Raw(typed or "?"), lines=lines, buttons=buttons)
+
+
+@verb("fia")
+async def accept_ficha(turn: Turn, args: list[str]) -> None:
+    await _take_in(turn, args, None)
+
+
+@verb("fio")
+async def link_ficha(turn: Turn, args: list[str]) -> None:
+    org_id = _int(args[1]) if len(args) == 2 else None
+    if org_id is None:
+        turn.say("input.button_stale")
+        return
+    await _take_in(turn, args[:1], org_id)
+
+
+async def _take_in(turn: Turn, args: list[str], organization_id: int | None) -> None:
+    found = await _pending(turn, args)
+    if found is None:
+        return
+    program, response = found
+    try:
+        org = await fichas.accept(turn.session, response.id, program.id, now=turn.now,
+                                  organization_id=organization_id, actor_id=turn.person.id,
+                                  channel=turn.event.channel)
+    except fichas.FichaError as exc:
+        if exc.code == "exists":
+            twin = await fichas.same_name(turn.session, program.id, exc.name)
+            turn.say("catastro.fichas.exists", name=Raw(exc.name), buttons=[
+                [Button(Msg("catastro.fichas.btn_is", {"name": Raw(exc.name[:40])}),
+                        action(KEY, "fio", response.id, twin.id if twin else 0))],
+                [_to_menu()]])
+            return
+        turn.say("input.button_stale")
+        return
+    turn.go(None)
+    turn.say("catastro.fichas.accepted" if organization_id is None else "catastro.fichas.linked",
+             name=Raw(org.name))
+    turn.send(_card("o", org))
 
 
 # --- linking codes -----------------------------------------------------------------------------
@@ -756,10 +909,9 @@ async def qr_pdf(turn: Turn, args: list[str]) -> None:
 async def family_ids(session: Any, program_id: int, sector: str | None) -> list[int]:
     """The families of the programme (or of a sector), by name: the order cards print in."""
     rows = await session.execute(
-        select(Family.id, Family.sector).where(Family.program_id == program_id)
-        .order_by(Family.name, Family.id))
+        select(Family.id, Family.sector, Family.name).where(Family.program_id == program_id))
     wanted = imports.normalise_name(sector) if sector else None
-    return [i for i, s in rows
+    return [i for i, s, _ in sorted(rows, key=lambda r: (sort_key(r[2]), r[0]))
             if wanted is None or (s and imports.normalise_name(s) == wanted)]
 
 

@@ -23,6 +23,7 @@ from handlers.admin import ADMIN, Verbs, action, back_to_panel, current_program,
 from handlers.core import Router, Services, Turn
 from handlers.events import Button, EventKind, Outgoing
 from locales import Catalogs, Msg, Raw, Text, When
+from locales.collation import sort_key
 from storage import broadcasts, outbox, people, targeting
 from storage.meetings import body_names
 from storage.models import (
@@ -481,9 +482,9 @@ async def _checklist(turn: Turn, page: int, *, edit: bool) -> None:
     program = await _program(turn)
     if program is None:
         return
-    orgs = list((await turn.session.execute(
+    orgs = sorted((await turn.session.execute(
         select(Organization.id, Organization.name).where(Organization.program_id == program.id)
-        .order_by(Organization.name, Organization.id))).all())
+    )).all(), key=lambda o: (sort_key(o.name, turn.locale), o.id))
     if not orgs:
         turn.say("outreach.no_organizations", buttons=[[_cancel()]])
         return

@@ -23,7 +23,15 @@ from locales import Day, Msg, Text, When
 from storage import stages
 from storage.models import Milestone, Program
 from storage.program_templates import localized_text
-from storage.stages import MANUAL, MISSING, MilestoneStatus, StageError, StageStatus
+from storage.stages import (
+    MANUAL,
+    MISSING,
+    READY,
+    MilestoneStatus,
+    StageError,
+    StageStatus,
+    VerifierStatus,
+)
 
 STAGES = "stages"
 FLOW = "adm_stages"
@@ -103,6 +111,22 @@ def lacks(m: MilestoneStatus, *, sessions: bool = True) -> list[Msg]:
     return out
 
 
+def evidence(m: MilestoneStatus) -> list[Msg]:
+    """What Convoca holds for a begun activity's verifiers ("3 fichas recibidas"), so the
+    gestora sees what counts already (also what ``convoca timeline`` prints)."""
+    if not m.started:
+        return []
+    return [Msg("adm_stages.verifier_ready_found", {"name": Text(v.name), "found": v.found})
+            for v in m.in_state(READY) if v.found is not None]
+
+
+def _verifier_line(v: VerifierStatus) -> Msg:
+    if v.found is not None:
+        return Msg(f"adm_stages.verifier_{v.state}_found", {"name": Text(v.name),
+                                                              "found": v.found})
+    return Msg(f"adm_stages.verifier_{v.state}", {"name": Text(v.name)})
+
+
 def _item(n: int, m: MilestoneStatus) -> Msg:
     """One activity in the stage card: compact, the details are one tap away. What an
     activity lacks is shown once it has begun; before that, its dates are enough."""
@@ -111,6 +135,7 @@ def _item(n: int, m: MilestoneStatus) -> Msg:
     if m.started and not m.done:
         if m.min_sessions:
             lines.append(_sessions(m))
+        lines += evidence(m)
         lines += lacks(m, sessions=False)
         manual = m.in_state(MANUAL)
         if manual:
@@ -161,8 +186,7 @@ def milestone_card(stage: StageStatus, m: MilestoneStatus) -> Outgoing:
         lines.append(Msg("adm_stages.planned", {"date": Day(m.planned_due)}))
     if m.min_sessions:
         lines.append(_sessions(m))
-    for v in m.verifiers:
-        lines.append(Msg(f"adm_stages.verifier_{v.state}", {"name": Text(v.name)}))
+    lines += [_verifier_line(v) for v in m.verifiers]
     if m.in_state(MANUAL) and not m.done:
         lines.append(Msg("adm_stages.manual_hint"))
     text = Msg("adm_stages.detail", {

@@ -1,0 +1,186 @@
+"""Fichas de Interés as the gestora works with them: every ficha sent reaches the programme's
+team, also one from an organisation the catastro does not have yet, and she takes such a
+ficha into the catastro (a new organisation made from its answers) or links it to one that
+is there. The chat (``/panel`` → Catastro) and the command line (``convoca fichas``) both
+go through :func:`accept`. Repositories never commit; the caller's unit of work does."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from storage import forms, people
+from storage.imports import normalise_name
+from storage.models import (
+    FormDefinition,
+    FormResponse,
+    FormStatus,
+    Organization,
+    Person,
+    Program,
+    Representative,
+    Role,
+    RoleGrant,
+)
+
+FICHA = "ficha_interes"
+NAME_MAX = 200  # Organization.name
+
+
+class FichaError(Exception):
+    """Why a ficha cannot be taken into the catastro: ``gone`` (no such ficha, or not of
+    this programme, or replaced by a correction), ``linked`` (it already is), ``no_name``
+    (it names no organisation) or ``exists`` (an organisation of that name is there:
+    link it instead); ``name`` is the organisation concerned."""
+
+    def __init__(self, code: str, name: str = "") -> None:
+        super().__init__(code)
+        self.code = code
+        self.name = name
+
+
+async def program_of(session: AsyncSession, person: Person | None,
+                     organization_id: int | None) -> int | None:
+    """The programme a response belongs to: its organisation's, else its sender's, else
+    the newest (a newcomer's first ficha, before anyone linked them anywhere)."""
+    if organization_id is not None:
+        org = await session.get(Organization, organization_id)
+        if org is not None:
+            return org.program_id
+    if person is not None and person.program_id is not None:
+        return person.program_id
+    return await session.scalar(select(Program.id).order_by(Program.id.desc()).limit(1))
+
+
+async def team(session: AsyncSession, program_id: int) -> list[int]:
+    """Who hears of a new ficha: the programme's gestoras and coordinadoras, and those
+    who hold the role for every programme."""
+    rows = await session.scalars(
+        select(RoleGrant.person_id).join(Person, Person.id == RoleGrant.person_id)
+        .where(RoleGrant.role.in_([Role.GESTORA, Role.COORDINADORA]),
+               or_(RoleGrant.program_id == program_id, RoleGrant.program_id.is_(None)),
+               Person.erased_at.is_(None))
+        .distinct())
+    return sorted(rows.all())
+
+
+def _of_ficha() -> Any:
+    return FormResponse.form_id.in_(select(FormDefinition.id).where(FormDefinition.key == FICHA))
+
+
+async def pending(session: AsyncSession, program_id: int) -> list[FormResponse]:
+    """The valid fichas of the programme whose organisation is not in the catastro yet,
+    oldest first: the order they arrived in."""
+    return list((await session.scalars(
+        select(FormResponse).where(
+            _of_ficha(), FormResponse.program_id == program_id,
+            FormResponse.organization_id.is_(None),
+            FormResponse.status == FormStatus.SUBMITTED)
+        .order_by(FormResponse.submitted_at, FormResponse.id))).all())
+
+
+def typed_name(response: FormResponse) -> str:
+    """The organisation's name as the sender typed it."""
+    return " ".join(str((response.answers or {}).get("organization_name") or "").split())
+
+
+def sender_name(response: FormResponse, sender: Person | None) -> str:
+    """Who sent it: the name they gave in the ficha, else the one their chat shows."""
+    typed = " ".join(str((response.answers or {}).get("representative_name") or "").split())
+    return typed or (sender.name if sender is not None else None) or "?"
+
+
+async def _ficha(session: AsyncSession, response_id: int, program_id: int) -> FormResponse:
+    response = await session.get(FormResponse, response_id)
+    definition = await session.get(FormDefinition, response.form_id) if response else None
+    if (response is None or definition is None or definition.key != FICHA
+            or response.program_id != program_id or response.status != FormStatus.SUBMITTED):
+        raise FichaError("gone")
+    if response.organization_id is not None:
+        org = await session.get(Organization, response.organization_id)
+        raise FichaError("linked", org.name if org else "")
+    return response
+
+
+async def same_name(session: AsyncSession, program_id: int, name: str) -> Organization | None:
+    key = normalise_name(name)
+    for org in (await session.scalars(
+            select(Organization).where(Organization.program_id == program_id))).all():
+        if key and normalise_name(org.name) == key:
+            return org
+    return None
+
+
+async def accept(session: AsyncSession, response_id: int, program_id: int, *, now: datetime,
+                 organization_id: int | None = None, actor_id: int | None = None,
+                 channel: str | None = None) -> Organization:
+    """Take a ficha into the catastro: into the organisation ``organization_id`` of the
+    programme, or into a new one made from its answers (name, kind, RUT, sector, members).
+    The ficha (with its earlier versions and any correction under way) is linked to it,
+    and whoever sent it becomes its representative."""
+    response = await _ficha(session, response_id, program_id)
+    definition = await session.get(FormDefinition, response.form_id)
+    assert definition is not None
+    form = forms.form_of(definition)
+    if organization_id is not None:
+        org = await session.get(Organization, organization_id)
+        if org is None or org.program_id != program_id:
+            raise FichaError("gone")
+        created = False
+    else:
+        name = typed_name(response)[:NAME_MAX]
+        if not name:
+            raise FichaError("no_name")
+        twin = await same_name(session, program_id, name)
+        if twin is not None:
+            raise FichaError("exists", twin.name)
+        org = Organization(program_id=program_id, name=name, created_at=now)
+        session.add(org)
+        await session.flush()
+        created = True
+    await forms.update_organization(session, org.id, form, response.answers or {})
+    for linked in await _versions(session, response):
+        linked.organization_id = org.id
+    if response.person_id is not None:
+        await _represent(session, org, response, program_id, now, by=actor_id)
+    people.audit(session, now, "ficha_accepted" if created else "ficha_linked",
+                 actor_id=actor_id, channel=channel, entity="form_response",
+                 entity_id=response.id, organization_id=org.id)
+    await session.flush()
+    return org
+
+
+async def _versions(session: AsyncSession, response: FormResponse) -> list[FormResponse]:
+    """The response, the versions it corrected and a correction of it still in draft."""
+    found = [response]
+    older = response.supersedes_id
+    while older is not None and older not in {r.id for r in found}:
+        row = await session.get(FormResponse, older)
+        if row is None:
+            break
+        found.append(row)
+        older = row.supersedes_id
+    found += (await session.scalars(select(FormResponse).where(
+        FormResponse.supersedes_id == response.id,
+        FormResponse.status == FormStatus.DRAFT))).all()
+    return found
+
+
+async def _represent(session: AsyncSession, org: Organization, response: FormResponse,
+                     program_id: int, now: datetime, by: int | None) -> None:
+    person = await session.scalar(select(Person).where(Person.id == response.person_id)
+                                  .options(selectinload(Person.roles)))
+    if person is None or person.erased_at is not None:
+        return
+    reps = (await session.scalars(select(Representative).where(
+        Representative.organization_id == org.id))).all()
+    if not any(r.person_id == person.id for r in reps):
+        position = str((response.answers or {}).get("representative_role") or "")[:100]
+        session.add(Representative(organization_id=org.id, person_id=person.id,
+                                   position=position or None, is_primary=not reps))
+    person.program_id = person.program_id or program_id
+    await people.grant(session, person, Role.REPRESENTANTE, program_id, now, by=by)
