@@ -38,6 +38,15 @@ def _ask_to_link(turn: Turn) -> None:
     turn.go(FLOW, "link")
 
 
+def _say_named(turn: Turn, key: str, name: str | None, **params: object) -> None:
+    """A message that names someone, or its nameless twin: never "¡Hola de nuevo, !"."""
+    name = " ".join((name or "").split())
+    if name:
+        turn.say(key, name=Raw(name), **params)
+    else:
+        turn.say(f"{key}_unnamed", **params)
+
+
 def _is_admin(turn: Turn) -> bool:
     sender = turn.event.sender_id
     return sender is not None and f"{turn.event.channel}:{sender}" in turn.services.admin_ids
@@ -60,7 +69,7 @@ async def start(turn: Turn) -> None:
         await _redeem(turn, code)
         return
     turn.go(None)
-    turn.say("start.welcome_back", name=Raw(turn.person.name or ""))
+    _say_named(turn, "start.welcome_back", turn.person.name)
 
 
 @router.on_action("lang")
@@ -117,7 +126,7 @@ async def _redeem(turn: Turn, code: str) -> None:
         # A co-signature link: the person came to sign, so the form is what they see next.
         await forms.begin_cosign(turn, linked.target_id)
         return
-    turn.say(f"link.done_{linked.kind}", name=Raw(linked.name), remove_keyboard=True)
+    _say_named(turn, f"link.done_{linked.kind}", linked.name, remove_keyboard=True)
 
 
 @router.flow(FLOW)
@@ -167,8 +176,8 @@ async def _link_by_contact(turn: Turn) -> None:
         turn.person.name = turn.person.name or families[0].name
         turn.person.program_id = turn.person.program_id or families[0].program_id
         turn.go(None)
-        turn.say("link.done_family", name=Raw(families[0].name), remove_keyboard=True)
+        _say_named(turn, "link.done_family", families[0].name, remove_keyboard=True)
     else:
         turn.audit("linked", entity="person", via="phone")
         turn.go(None)
-        turn.say("link.done_person", name=Raw(turn.person.name or ""), remove_keyboard=True)
+        _say_named(turn, "link.done_person", turn.person.name, remove_keyboard=True)

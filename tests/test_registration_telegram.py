@@ -149,6 +149,41 @@ async def test_typing_the_code_also_works_and_a_wrong_one_is_explained(tg: Runni
     assert "representante" in done["text"]
 
 
+@pytest.mark.parametrize(("locale", "again"), [
+    ("es", "¡Hola de nuevo! Escribe /ayuda para ver lo que puedes hacer."),
+    ("en", "Welcome back! Send /ayuda to see what you can do."),
+])
+async def test_after_stop_and_start_a_person_without_a_name_is_greeted_without_one(
+        tg: Running, locale: str, again: str) -> None:
+    await tg.send(ANA, "/start")
+    if locale == "en":
+        await tg.press(ANA, "🌐 English")
+    await tg.press(ANA, "✅ Sí, acepto" if locale == "es" else "✅ Yes, I agree", count=2)
+    async with tg.app.sessions() as s:
+        # As a console or WhatsApp person with no profile name would be.
+        (await s.scalar(select(Person))).name = "  "
+        await s.commit()
+    await tg.send(ANA, "/stop")
+    back, hello = await tg.send(ANA, "/start", count=2)
+    assert hello["text"] == again and ", !" not in hello["text"]
+
+
+async def test_an_imported_person_without_a_name_takes_the_chats_and_is_greeted_by_it(
+        tg: Running) -> None:
+    now = tg.app.clock.now()
+    async with tg.app.sessions() as s:
+        s.add(Person(phone="+56987654321", created_at=now))  # imported with a phone only
+        await s.commit()
+    tg.fake.add_chat(BETO, first_name="Beto", last_name="Rojas")
+    await tg.send(BETO, "/start")
+    await tg.press(BETO, "✅ Sí, acepto", count=2)
+    [found] = await tg.share_contact(BETO, "56987654321")
+    assert found["text"] == "¡Listo, Beto Rojas! Te encontré en la lista."
+    await tg.send(BETO, "/stop")
+    _, hello = await tg.send(BETO, "/start", count=2)
+    assert hello["text"].startswith("¡Hola de nuevo, Beto Rojas!")
+
+
 async def test_declining_consent_keeps_nothing(tg: Running) -> None:
     await tg.send(ANA, "/start")
     assert await count(tg, Person) == 1
