@@ -6,7 +6,7 @@ from handlers import forms
 from handlers.core import Router, Turn
 from handlers.events import Button, EventKind
 from locales import Msg, Raw
-from storage import links, people
+from storage import links, meetings, people
 from storage.models import Role
 from storage.phones import to_e164
 
@@ -117,8 +117,11 @@ async def consent(turn: Turn) -> None:
 async def _redeem(turn: Turn, code: str) -> None:
     linked = await links.redeem(turn.session, code, turn.person, turn.now)
     if linked is None:
-        turn.say("link.code_invalid")
-        _ask_to_link(turn)
+        await _explain_code(turn, code)
+        if turn.person.roles:
+            turn.go(None)  # already linked: nothing more to ask
+        else:
+            _ask_to_link(turn)
         return
     turn.audit("linked", entity=linked.kind, via="code")
     turn.go(None)
@@ -127,6 +130,22 @@ async def _redeem(turn: Turn, code: str) -> None:
         await forms.begin_cosign(turn, linked.target_id)
         return
     _say_named(turn, f"link.done_{linked.kind}", linked.name, remove_keyboard=True)
+
+
+async def _explain_code(turn: Turn, code: str) -> None:
+    """Why this code links nothing: it does not exist, expired or was used up; a meeting's
+    code is told where it belongs."""
+    shown = Raw(" ".join(code.split())[:40])
+    problem = await links.why_not_redeemable(turn.session, code, turn.now)
+    if problem == "unknown" and await meetings.by_checkin_code(turn.session, code):
+        turn.say("link.code_is_checkin", code=Raw(meetings.normalise_code(code)))
+    else:
+        turn.say(f"link.code_{problem}", code=shown)
+
+
+async def redeem_typed(turn: Turn, code: str) -> None:
+    """An invitation code typed outside any question: used as /start CODE would."""
+    await _redeem(turn, code)
 
 
 @router.flow(FLOW)
