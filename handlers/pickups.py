@@ -340,11 +340,16 @@ async def _offer_days(turn: Turn, pickup: Pickup, day: DeliveryDay, family: Fami
                                              limit=NEW_DAYS_SHOWN)
     if not options:
         turn.go(None)
-        text = Msg("pickup.team_no_days", {"family": Raw(family.name), "window": window_of(day),
-                                           "phone": _phone(family)})
-        await tell_team(turn.session, family, text, f"team:pickup:{pickup.id}:nodays", turn.now)
-        turn.audit("pickup_new_date_none", "pickup", pickup.id, offered=0)
-        turn.say("pickup.no_other_days")
+        # Days ahead on which the family is already expected are not "another date": moving
+        # there would cost it a basket, which is for the team to decide.
+        booked = any(d.mode == day.mode and d.id != day.id and d.window_start > turn.now
+                     for d in await delivery.days_from(turn.session, day.program_id, turn.now))
+        why = "booked" if booked else "nodays"
+        text = Msg(f"pickup.team_{'all_booked' if booked else 'no_days'}", {
+            "family": Raw(family.name), "window": window_of(day), "phone": _phone(family)})
+        await tell_team(turn.session, family, text, f"team:pickup:{pickup.id}:{why}", turn.now)
+        turn.audit("pickup_new_date_none", "pickup", pickup.id, offered=0, why=why)
+        turn.say("pickup.all_days_booked" if booked else "pickup.no_other_days")
         return
     program = await turn.session.get(Program, day.program_id)
     tz = program.timezone if program else turn.services.timezone

@@ -63,7 +63,7 @@ async def pickup_of(r: Running, day_id: int, family_id: int) -> Pickup:
 
 
 async def test_after_we_missed_you_the_family_picks_its_next_day_and_the_gestora_hears(
-        tg: Running, clock) -> None:
+        tg: Running, clock, capsys) -> None:
     seeded = await seed(tg)
     days = await days_ahead(tg, seeded)
     gonzalez = seeded.families["González Soto"]
@@ -116,6 +116,10 @@ async def test_after_we_missed_you_the_family_picks_its_next_day_and_the_gestora
     assert "se cambió a otra fecha" in again["text"]
     [entry] = await rows(tg, AuditEntry, AuditEntry.action == "pickup_moved")
     assert entry.details["by"] == "family" and entry.details["to_day"] == days["d9"]
+    # The missed day's list: not come, and where the family went.
+    printed = await cli_run(tg, capsys, "delivery", "day", str(days["d2"]))
+    assert "González Soto — no vino ❌ · nueva fecha: lunes 9 de marzo de 2026, de 10:00 a " \
+           "12:00" in printed
 
 
 async def test_before_its_day_a_family_for_which_no_day_fits_says_which_suit_it(
@@ -167,6 +171,23 @@ async def test_with_no_day_ahead_the_family_is_told_kindly_and_the_gestora_too(
     expected = "no hay próximos días de entrega" if locale == "es" else \
         "there are no upcoming delivery days"
     assert expected in gestora["text"] and "González Soto" in gestora["text"]
+    [p] = await rows(tg, Pickup, Pickup.id == ids["González Soto"])
+    assert (p.status, p.moved_to_id) == (PickupStatus.RESCHEDULE, None)
+
+
+async def test_a_family_already_on_every_day_ahead_is_not_told_there_are_none(
+        tg: Running) -> None:
+    seeded = await seed(tg)
+    _, ids = await add_day(tg, seeded, local(2026, 3, 4, 10), families=["González Soto"])
+    await add_day(tg, seeded, local(2026, 3, 11, 10), families=["González Soto"])
+    await say(tg, FAMILY_MEMBER, "/retiro")
+    before_gestora = len(tg.fake.delivered(GESTORA))
+    [reply] = await tg.press(FAMILY_MEMBER, "Pedir otra fecha")
+    # Moving onto a day it already has would cost the family a basket: the team decides.
+    assert reply["text"].startswith("Ya estás en la lista de las próximas fechas de entrega")
+    await tg.outbox.drain()
+    [gestora] = await tg.replies(GESTORA, before_gestora, 1)
+    assert "ya está en la lista de todos los próximos días de entrega" in gestora["text"]
     [p] = await rows(tg, Pickup, Pickup.id == ids["González Soto"])
     assert (p.status, p.moved_to_id) == (PickupStatus.RESCHEDULE, None)
 
@@ -244,7 +265,7 @@ async def test_the_command_line_moves_a_family_with_the_same_step(tg: Running, c
                           == f"pickup:{new.id}:notice")
     assert notice.payload["text"]["k"] == "pickup.moved_notice"
     day_list = await cli_run(tg, capsys, "delivery", "day", d2)
-    assert "Pérez Ñancupil — pasó a otro día ➡️ · pasó al lunes 16 de marzo de 2026" in day_list
+    assert "Pérez Ñancupil — pasó a otro día ➡️ · nueva fecha: lunes 16 de marzo de 2026" in day_list
     # Refusals are sentences, not codes.
     with pytest.raises(CommandError) as err:
         await cli_delivery.run(tg.app, parse("delivery", "move", d2, "--family", "gonzalez",

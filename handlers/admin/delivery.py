@@ -764,7 +764,7 @@ async def _move_ask(turn: Turn, program: Program, args: list[str]) -> None:
         return
     pickup, day, family = found
     page = (_int(args[1]) if len(args) > 1 else 0) or 0
-    back = [Button(Msg("adm_daylist.btn_back"), lact("f", pickup.id, page))]
+    back = [Button(Msg("adm_daylist.btn_back"), lact("d", day.id, page))]
     options = await delivery.days_to_move_to(turn.session, pickup, day, turn.now, limit=PAGE)
     if not options:
         turn.say("adm_delivery.move_no_days", family=Raw(family.name), buttons=[
