@@ -14,13 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import cli_words
 from bot.cli_meetings import typed_date
 from bot.commands import CommandError
-from handlers.admin.delivery import cancel_day, day_summary, status_label
+from handlers.admin.delivery import cancel_day, day_summary, move_error, proxy_rut, status_label
 from handlers.dates import parse_time
-from handlers.pickups import window_of
+from handlers.pickups import move_family, window_of
 from locales import Msg, Raw
 from storage import delivery, exports, people, pickups, programs
 from storage.delivery import DayPlan, DeliveryError
-from storage.models import DeliveryDay, Meeting, PickupMode, Program
+from storage.models import DeliveryDay, Meeting, Pickup, PickupMode, PickupStatus, Program
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -73,6 +73,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     day.add_argument("--locale", choices=["es", "en"], help="cli.help.opt_locale")
     cancel = dsub.add_parser("cancel", help="cli.help.delivery_cancel")
     cancel.add_argument("day_id", type=int, help="cli.help.opt_day_id")
+    mv = dsub.add_parser("move", help="cli.help.delivery_move")
+    mv.add_argument("day_id", type=int, help="cli.help.opt_move_from_day")
+    mv.add_argument("--family", required=True, help="cli.help.opt_move_family")
+    mv.add_argument("--to", dest="to_day", required=True, type=int, help="cli.help.opt_move_to_day")
     pol = dsub.add_parser("policy", help="cli.help.delivery_policy")
     pol.add_argument("policy", nargs="?", choices=list(delivery.POLICIES),
                      help="cli.help.opt_policy")
@@ -142,6 +146,8 @@ async def _delivery(app: App, args: argparse.Namespace) -> int:
         return await _day(app, args)
     if cmd == "cancel":
         return await _cancel(app, args)
+    if cmd == "move":
+        return await _move(app, args)
     return await _policy(app, args)
 
 
@@ -213,22 +219,70 @@ async def _day(app: App, args: argparse.Namespace) -> int:
         day = await _get_day(app, s, args.day_id)
         program = await s.get(Program, day.program_id)
         tz = program.timezone if program else app.settings.timezone
-        rows = await pickups.day_list(s, day.id)
-        counts = await pickups.day_counts(s, day.id)
-        print(cat.render(day_summary(day, counts, len(rows)), loc, tz))
+        rows = await pickups.day_list(s, day.id, app.clock.now())
+        print(cat.render(day_summary(day, pickups.counts_of(rows), len(rows)), loc, tz))
         if day.cancelled_at is not None:
             print(cat.text(loc, "adm_daylist.cancelled"))
         print()
         for n, r in enumerate(rows, start=1):
-            extra = ""
+            extra = []
             if r.proxy_name:
-                extra = cat.text(loc, "cli_delivery.row_proxy", name=r.proxy_name,
-                                 rut=r.proxy_rut or "—")
-            elif r.reason:
-                extra = cat.text(loc, "cli_delivery.row_reason", reason=r.reason)
-            print(cat.text(loc, "cli_delivery.day_row", n=str(n), name=r.family_name,
-                           status=cat.render(status_label(r.status), loc, tz),
-                           extra=extra))
+                key = "cli_delivery.row_proxy_done" if r.status == PickupStatus.PICKED_UP \
+                    else "cli_delivery.row_proxy"
+                extra.append(Msg(key, {"name": Raw(r.proxy_name),
+                                       "rut": proxy_rut(r.proxy_rut, r.status)}))
+            if r.moved_to is not None:
+                extra.append(Msg("cli_delivery.row_moved", {"window": window_of(r.moved_to)}))
+            if r.reason:
+                extra.append(Msg("cli_delivery.row_reason", {"reason": Raw(r.reason)}))
+            print(cat.render(Msg("cli_delivery.day_row", {
+                "n": str(n), "name": Raw(r.family_name), "status": status_label(r.status),
+                "extra": Raw("".join(cat.render(m, loc, tz) for m in extra))}), loc, tz))
+    return 0
+
+
+async def _family_on(app: App, session: AsyncSession, day: DeliveryDay, query: str) -> Pickup:
+    """The family as the team names it: its number on the day list, or words of its name."""
+    rows = await pickups.day_list(session, day.id, app.clock.now())
+    query = query.strip()
+    if query.isdigit() and 1 <= int(query) <= len(rows):
+        found = [rows[int(query) - 1]]
+    else:
+        found = [r for r in rows if delivery.matches(r.family_name, query)]
+    cat = app.catalogs
+    if not found:
+        raise CommandError(cat.text(None, "cli_delivery.no_family", id=str(day.id), query=query))
+    if len(found) > 1:
+        raise CommandError(cat.text(None, "cli_delivery.family_ambiguous", id=str(day.id),
+                                    query=query, names=", ".join(r.family_name for r in found)))
+    pickup = await session.get(Pickup, found[0].pickup_id)
+    assert pickup is not None
+    return pickup
+
+
+async def _move(app: App, args: argparse.Namespace) -> int:
+    cat = app.catalogs
+    now = app.clock.now()
+    async with app.sessions() as s:
+        day = await _get_day(app, s, args.day_id)
+        to_day = await _get_day(app, s, args.to_day)
+        program = await s.get(Program, day.program_id)
+        tz = program.timezone if program else app.settings.timezone
+        pickup = await _family_on(app, s, day, args.family)
+        rows = {r.pickup_id: r for r in await pickups.day_list(s, day.id, now)}
+        family = rows[pickup.id].family_name
+        try:
+            moved = await move_family(s, pickup, to_day, now, by_family=False)
+        except DeliveryError as exc:
+            raise CommandError(cat.render(Msg("cli_delivery.move_refused", {
+                "family": Raw(family), "reason": move_error(exc.code)}), None, tz)) from None
+        people.audit(s, now, "pickup_moved", actor_id=None, channel="cli", entity="pickup",
+                     entity_id=pickup.id, to_pickup=moved.pickup.id, to_day=to_day.id,
+                     by="team", family_told=moved.family_told)
+        await s.commit()
+        key = "cli_delivery.moved" if moved.family_told else "cli_delivery.moved_untold"
+        print(cat.render(Msg(key, {"family": Raw(family), "id": str(to_day.id),
+                                   "window": window_of(to_day)}), None, tz))
     return 0
 
 

@@ -45,13 +45,19 @@ async def language(turn: Turn) -> None:
     )
 
 
+async def typed_code(turn: Turn) -> bool:
+    from handlers import codes
+
+    return await codes.typed_code(turn)
+
+
 async def fallback(turn: Turn) -> None:
     ev = turn.event
     if ev.kind == EventKind.UNSUPPORTED:
         turn.say("input.unsupported")
     elif turn.person.consent_at is None:
         turn.say("input.start_first")
-    else:
+    elif not await typed_code(turn):
         turn.say("input.not_understood")
 
 

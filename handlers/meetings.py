@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.core import Router, Turn
 from handlers.events import Attachment, Button, EventKind, Outgoing
 from locales import Msg, Raw, Text, When
-from storage import meetings, outbox
+from storage import links, meetings, outbox
 from storage.models import Body, Meeting, MeetingStatus, Program, Rsvp, RsvpAnswer
 from storage.program_templates import localized_text
 
@@ -348,6 +348,10 @@ async def checkin_command(turn: Turn) -> None:
 
 async def _check_in(turn: Turn, code: str) -> None:
     meeting = await meetings.by_checkin_code(turn.session, code)
+    if meeting is None and await links.exists(turn.session, code):
+        _leave_flow(turn)
+        turn.say("meeting.checkin_is_invitation", code=Raw(links.normalise(code)))
+        return
     if meeting is None:
         attempts = int(turn.data("attempts", 0)) + 1 if turn.convo.flow == FLOW else 1
         if attempts >= CHECKIN_ATTEMPTS:
@@ -379,6 +383,11 @@ async def _check_in(turn: Turn, code: str) -> None:
     await meetings.check_in(turn.session, meeting, turn.person, turn.now)
     turn.audit("checked_in", "meeting", meeting.id, method="checkin", invited=invited)
     turn.say("meeting.checkin_done", what=what)
+
+
+async def check_in_typed(turn: Turn, code: str) -> None:
+    """A check-in code typed outside any question: as /asistencia CODE."""
+    await _check_in(turn, code)
 
 
 @router.flow(FLOW)

@@ -173,6 +173,8 @@ async def pickup_reminder(session: AsyncSession, n: Notice, now: datetime) -> Ou
         return None
     pickup, day, family = rows
     home = is_home_delivery(day, family)
+    if pickup.status == PickupStatus.MOVED or pickup.moved_to_id is not None:
+        return None  # the family has its new day, and hears of that one
     if n.kind == "pickup_missed":
         if pickup.status in (PickupStatus.PICKED_UP, PickupStatus.CANNOT,
                              PickupStatus.RESCHEDULE, PickupStatus.PROXY):

@@ -3,19 +3,27 @@ the family's answer: it comes, it cannot, someone else picks up, or it needs ano
 
 from __future__ import annotations
 
+import re
+import unicodedata
+from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.core import Router, Turn
 from handlers.events import Button, EventKind, Outgoing
-from locales import Msg, Raw, When
-from storage import outbox, people, pickups
-from storage.models import DeliveryDay, Family, Pickup, PickupStatus
+from locales import Day, Msg, Raw, When
+from storage import delivery, outbox, people, pickups
+from storage.delivery import DeliveryError
+from storage.models import DeliveryDay, Family, Pickup, PickupStatus, Program
 from storage.pickups import PickupError
 
 FLOW = "pickup"
 ACTION = "pk"
+# Days offered to a family that asks for another date: a short list fits a phone and stays
+# well inside a chat's limits on buttons.
+NEW_DAYS_SHOWN = 4
 
 router = Router()
 
@@ -40,11 +48,20 @@ def _home_address(family: Family) -> Msg | Raw:
     return Raw(family.address) if family.address else Msg("pickup.address_unknown")
 
 
+def proxy_rut(pickup: Pickup) -> Msg | Raw:
+    """The proxy's RUT, or what stands for it when the family did not know it."""
+    if pickup.proxy_rut:
+        return Raw(pickup.proxy_rut)
+    if pickup.status == PickupStatus.PICKED_UP:
+        return Msg("pickup.rut_not_noted")
+    return Msg("pickup.rut_to_check")
+
+
 def _answer(pickup: Pickup) -> Msg:
     status = pickup.status
     if status == PickupStatus.PROXY:
         return Msg("pickup.answer_proxy", {"name": Raw(pickup.proxy_name or ""),
-                                           "rut": Raw(pickup.proxy_rut or "")})
+                                           "rut": proxy_rut(pickup)})
     if status == PickupStatus.CONFIRMED:
         return Msg("pickup.answer_confirmed")
     if status == PickupStatus.CANNOT:
@@ -55,6 +72,8 @@ def _answer(pickup: Pickup) -> Msg:
         return Msg("pickup.answer_picked_up")
     if status == PickupStatus.NO_SHOW:
         return Msg("pickup.answer_no_show")
+    if status == PickupStatus.MOVED:
+        return Msg("pickup.answer_moved")
     return Msg("pickup.answer_pending")
 
 
@@ -70,19 +89,23 @@ def answer_buttons(pickup: Pickup, home: bool) -> list[list[Button]]:
     ]
 
 
-def pickup_notice(pickup: Pickup, day: DeliveryDay, family: Family) -> Outgoing:
-    """The notice a family gets for a delivery day, with its four answers as buttons."""
+def pickup_notice(pickup: Pickup, day: DeliveryDay, family: Family, *,
+                  moved: bool = False) -> Outgoing:
+    """The notice a family gets for a delivery day, with its four answers as buttons;
+    ``moved`` when the team has just moved the family to this day."""
     home = pickups.is_home_delivery(day, family)
     params = {"family": Raw(family.name), "window": window_of(day)}
+    key = "pickup.moved_notice" if moved else "pickup.notice"
     if home:
-        text = Msg("pickup.notice_home", {**params, "address": _home_address(family)})
+        text = Msg(f"{key}_home", {**params, "address": _home_address(family)})
     else:
-        text = Msg("pickup.notice", {**params, "place": place_of(day)})
+        text = Msg(key, {**params, "place": place_of(day)})
     buttons = answer_buttons(pickup, home)
     return Outgoing(text=text, buttons=tuple(tuple(row) for row in buttons))
 
 
-async def send_pickup_notice(session: AsyncSession, pickup: Pickup, now: datetime) -> int | None:
+async def send_pickup_notice(session: AsyncSession, pickup: Pickup, now: datetime, *,
+                             moved: bool = False) -> int | None:
     """Queue the notice for the family's contact person and mark the pickup notified.
 
     Returns the outbox id, or None when nothing was queued: no one to write to, the day is
@@ -93,7 +116,7 @@ async def send_pickup_notice(session: AsyncSession, pickup: Pickup, now: datetim
         return None
     if now >= day.window_end:
         return None
-    out = pickup_notice(pickup, day, family)
+    out = pickup_notice(pickup, day, family, moved=moved)
     # The date itself is what a family needs to get its basket: it goes even after /stop.
     new_id = await outbox.enqueue_for_person(
         session, family.person_id, out.to_json(), key=f"pickup:{pickup.id}:notice",
@@ -119,6 +142,53 @@ async def notice_queued(session: AsyncSession, pickup: Pickup, family: Family,
         convo.data, convo.updated_at = {"pickup_id": pickup.id}, now
 
 
+# --- another day: the one step the family's chat, the panel and the CLI share -------------
+
+
+@dataclass(frozen=True)
+class Moved:
+    pickup: Pickup  # the family's pickup on its new day
+    day: DeliveryDay
+    family_told: bool  # the notice of the new date was queued for the family
+    team_told: int  # notices queued for the gestora and coordinadora
+
+
+async def move_family(session: AsyncSession, pickup: Pickup, to_day: DeliveryDay,
+                      now: datetime, *, by_family: bool) -> Moved:
+    """Move the family of ``pickup`` to ``to_day``. When the family chose the day the team
+    is told; when the team moved it, the family gets the new date with its answers.
+
+    Raises DeliveryError when the move is not possible (see ``delivery.move``)."""
+    from_day = await pickups.day_of(session, pickup)
+    family = await session.get(Family, pickup.family_id)
+    assert family is not None  # the foreign key guarantees it
+    new = await delivery.move(session, pickup, to_day, now, chosen_by_family=by_family)
+    if by_family:
+        text = Msg("pickup.team_moved", {"family": Raw(family.name),
+                                         "old": window_of(from_day), "new": window_of(to_day)})
+        told = await tell_team(session, family, text, f"team:pickup:{pickup.id}:moved", now)
+        return Moved(new, to_day, False, told)
+    sent = await send_pickup_notice(session, new, now, moved=True)
+    return Moved(new, to_day, sent is not None, 0)
+
+
+async def tell_team(session: AsyncSession, family: Family, text: Msg, key: str,
+                    now: datetime) -> int:
+    """Queue ``text`` for each gestora and coordinadora of the family's programme; returns
+    how many were queued (someone unreachable or erased is skipped)."""
+    told = 0
+    for person_id in await pickups.team_of(session, family.program_id):
+        new_id = await outbox.enqueue_for_person(
+            session, person_id, Outgoing(text=text).to_json(), key=f"{key}:{person_id}",
+            kind="pickup_team", now=now)
+        told += new_id is not None
+    return told
+
+
+def _phone(family: Family) -> Msg | Raw:
+    return Raw(family.phone) if family.phone else Msg("pickup.phone_unknown")
+
+
 # --- conversation helpers -------------------------------------------------------------------
 
 
@@ -133,12 +203,14 @@ def _explain(turn: Turn, problem: str) -> None:
         turn.say("pickup.cancelled")
     elif problem == "closed":
         turn.say("pickup.closed")
+    elif problem == "moved":
+        turn.say("pickup.moved_away")
     else:
         turn.say("pickup.too_late")
 
 
 def _audit(turn: Turn, pickup: Pickup) -> None:
-    details = {"status": pickup.status}
+    details: dict[str, object] = {"status": pickup.status}
     for name in ("reason", "proxy_name", "proxy_rut"):
         value = getattr(pickup, name)
         if value:
@@ -207,6 +279,11 @@ def _ask_proxy_name(turn: Turn, home: bool) -> None:
         turn.say("pickup.ask_proxy_name")
 
 
+def _ask_proxy_rut(turn: Turn, pickup: Pickup, name: str) -> None:
+    turn.say("pickup.ask_proxy_rut", name=Raw(name),
+             buttons=[[Button(Msg("pickup.btn_rut_unknown"), f"{ACTION}:{pickup.id}:norut")]])
+
+
 def _after_reason(turn: Turn, status: str, given: bool) -> None:
     turn.go(None)
     if status == PickupStatus.RESCHEDULE:
@@ -215,6 +292,131 @@ def _after_reason(turn: Turn, status: str, given: bool) -> None:
         turn.say("pickup.reason_saved")
     else:
         turn.say("pickup.reason_skipped")
+
+
+_NOT_KNOWN = re.compile(
+    r"(no|nop|nose|ni idea|sin rut|desconozco|no tiene rut"
+    r"|no (lo |la )?(se|sabe|sabemos|tengo|tiene|recuerdo|me acuerdo|conozco)( .*)?"
+    r"|(i )?(dont|do not) know( .*)?|no idea|unknown|not sure|no clue)")
+
+
+def says_not_known(text: str) -> bool:
+    """"No lo sé", "nose", "ni idea", "I don't know"...: the family does not know the RUT."""
+    plain = unicodedata.normalize("NFKD", text.casefold())
+    plain = "".join(ch for ch in plain if not unicodedata.combining(ch))
+    plain = " ".join(re.sub(r"[^\w\s]", "", plain).split())
+    return bool(_NOT_KNOWN.fullmatch(plain))
+
+
+async def _save_proxy(turn: Turn, pickup: Pickup, day: DeliveryDay, family: Family,
+                      rut: str | None) -> None:
+    name = turn.data("proxy_name")
+    if not await _record(turn, pickup, PickupStatus.PROXY, proxy_name=name, proxy_rut=rut):
+        return
+    turn.go(None)
+    home = pickups.is_home_delivery(day, family)
+    params = {"name": Raw(name), "window": window_of(day)}
+    if rut:
+        key = "pickup.proxy_done_home" if home else "pickup.proxy_done"
+        turn.say(key, rut=Raw(rut), **params)
+    else:
+        turn.say("pickup.proxy_done_no_rut_home" if home else "pickup.proxy_done_no_rut",
+                 **params)
+
+
+# --- another date, asked by the family ------------------------------------------------------
+
+
+def _day_button(day: DeliveryDay, tz: str, pickup: Pickup) -> Button:
+    on = day.window_start.astimezone(ZoneInfo(tz)).date()
+    label = Msg("pickup.btn_day", {"day": Day(on, "short"), "start": When(day.window_start, "time"),
+                                   "end": When(day.window_end, "time")})
+    return Button(label, f"{ACTION}:{pickup.id}:to:{day.id}")
+
+
+async def _offer_days(turn: Turn, pickup: Pickup, day: DeliveryDay, family: Family) -> None:
+    """The family asked for another date: its programme's next days, one tap each."""
+    options = await delivery.days_to_move_to(turn.session, pickup, day, turn.now,
+                                             limit=NEW_DAYS_SHOWN)
+    if not options:
+        turn.go(None)
+        # Days ahead on which the family is already expected are not "another date": moving
+        # there would cost it a basket, which is for the team to decide.
+        booked = any(d.mode == day.mode and d.id != day.id and d.window_start > turn.now
+                     for d in await delivery.days_from(turn.session, day.program_id, turn.now))
+        why = "booked" if booked else "nodays"
+        text = Msg(f"pickup.team_{'all_booked' if booked else 'no_days'}", {
+            "family": Raw(family.name), "window": window_of(day), "phone": _phone(family)})
+        await tell_team(turn.session, family, text, f"team:pickup:{pickup.id}:{why}", turn.now)
+        turn.audit("pickup_new_date_none", "pickup", pickup.id, offered=0, why=why)
+        turn.say("pickup.all_days_booked" if booked else "pickup.no_other_days")
+        return
+    program = await turn.session.get(Program, day.program_id)
+    tz = program.timezone if program else turn.services.timezone
+    rows = [Msg("notice.pickup_dates_row_home" if pickups.is_home_delivery(d, family)
+                else "notice.pickup_dates_row", {"window": window_of(d), "place": place_of(d)})
+            for d in options]
+    buttons = [[_day_button(d, tz, pickup)] for d in options]
+    buttons.append([Button(Msg("pickup.btn_no_day_fits"), f"{ACTION}:{pickup.id}:none")])
+    _enter(turn, "new_day", pickup_id=pickup.id, offered=[d.id for d in options])
+    turn.say("pickup.ask_new_day", rows=rows, buttons=buttons)
+
+
+async def _ask_new_date(turn: Turn, pickup: Pickup, day: DeliveryDay, family: Family) -> None:
+    if pickup.status == PickupStatus.PICKED_UP:
+        turn.go(None)
+        _explain(turn, "closed")
+        return
+    if pickup.status == PickupStatus.MOVED or pickup.moved_to_id is not None:
+        turn.go(None)
+        _explain(turn, "moved")
+        return
+    # Before the window the answer itself changes; after it (a missed pickup) the day keeps
+    # what happened and only the new date is arranged.
+    if pickups.why_not_answerable(pickup, day, turn.now) is None:
+        if not await _record(turn, pickup, PickupStatus.RESCHEDULE):
+            return
+    await _offer_days(turn, pickup, day, family)
+
+
+async def _choose_new_day(turn: Turn, pickup: Pickup, day: DeliveryDay, family: Family,
+                          day_id: int | None) -> None:
+    offered = turn.data("offered") or []
+    in_step = (turn.convo.flow == FLOW and turn.convo.step == "new_day"
+               and turn.data("pickup_id") == pickup.id)
+    to_day = await delivery.get_day(turn.session, day.program_id, day_id) if day_id else None
+    if not in_step or to_day is None or to_day.id not in offered:
+        turn.say("input.button_stale")
+        return
+    try:
+        moved = await move_family(turn.session, pickup, to_day, turn.now, by_family=True)
+    except DeliveryError:
+        # Taken in the meantime (cancelled, begun, or the team moved the family already).
+        turn.say("pickup.day_gone")
+        await _ask_new_date(turn, pickup, day, family)
+        return
+    turn.audit("pickup_moved", "pickup", pickup.id, to_pickup=moved.pickup.id,
+               to_day=to_day.id, by="family", team_told=moved.team_told)
+    turn.go(None)
+    if pickups.is_home_delivery(to_day, family):
+        turn.say("pickup.moved_done_home", window=window_of(to_day))
+    else:
+        turn.say("pickup.moved_done", window=window_of(to_day), place=place_of(to_day))
+
+
+async def _no_day_fits(turn: Turn, pickup: Pickup, day: DeliveryDay, family: Family) -> None:
+    if not (turn.convo.flow == FLOW and turn.convo.step == "new_day"
+            and turn.data("pickup_id") == pickup.id):
+        turn.say("input.button_stale")
+        return
+    text = Msg("pickup.team_no_fit", {"family": Raw(family.name), "window": window_of(day),
+                                      "phone": _phone(family)})
+    await tell_team(turn.session, family, text, f"team:pickup:{pickup.id}:nofit", turn.now)
+    turn.audit("pickup_new_date_none", "pickup", pickup.id,
+               offered=len(turn.data("offered") or []))
+    _enter(turn, "reason", pickup_id=pickup.id, status=str(PickupStatus.RESCHEDULE))
+    turn.say("pickup.no_day_fits")
+    _ask_reason(turn, pickup, PickupStatus.RESCHEDULE)
 
 
 # --- commands, buttons, free input ----------------------------------------------------------
@@ -236,8 +438,8 @@ async def next_pickup(turn: Turn) -> None:
 @router.on_action(ACTION)
 async def on_answer(turn: Turn) -> None:
     parts = (turn.action or "").split(":")
-    found = await _own_pickup(turn, int(parts[1])) if len(parts) == 3 and parts[1].isdigit() \
-        else None
+    found = await _own_pickup(turn, int(parts[1])) \
+        if len(parts) in (3, 4) and parts[1].isdigit() else None
     if found is None:
         turn.say("input.button_stale")
         return
@@ -252,6 +454,17 @@ async def on_answer(turn: Turn) -> None:
             return
         _after_reason(turn, turn.data("status"), given=False)
         return
+    # Another date can be asked for at any time, a missed pickup included.
+    if what == "rs":
+        await _ask_new_date(turn, pickup, day, family)
+        return
+    if what == "to":
+        await _choose_new_day(turn, pickup, day, family,
+                              int(parts[3]) if len(parts) == 4 and parts[3].isdigit() else None)
+        return
+    if what == "none":
+        await _no_day_fits(turn, pickup, day, family)
+        return
     problem = pickups.why_not_answerable(pickup, day, turn.now)
     if problem:
         if turn.convo.flow == FLOW:
@@ -265,15 +478,20 @@ async def on_answer(turn: Turn) -> None:
                 turn.say("pickup.confirmed_home", window=window_of(day))
             else:
                 turn.say("pickup.confirmed", window=window_of(day), place=place_of(day))
-    elif what in ("no", "rs"):
-        status = PickupStatus.CANNOT if what == "no" else PickupStatus.RESCHEDULE
+    elif what == "no":
         # The answer counts at once: the reason is a courtesy the family may skip.
-        if await _record(turn, pickup, status):
-            _enter(turn, "reason", pickup_id=pickup.id, status=str(status))
-            _ask_reason(turn, pickup, status)
+        if await _record(turn, pickup, PickupStatus.CANNOT):
+            _enter(turn, "reason", pickup_id=pickup.id, status=str(PickupStatus.CANNOT))
+            _ask_reason(turn, pickup, PickupStatus.CANNOT)
     elif what == "px":
         _enter(turn, "proxy_name", pickup_id=pickup.id)
         _ask_proxy_name(turn, home)
+    elif what == "norut":
+        if not (turn.convo.flow == FLOW and turn.convo.step == "proxy_rut"
+                and turn.data("pickup_id") == pickup.id):
+            turn.say("input.button_stale")
+            return
+        await _save_proxy(turn, pickup, day, family, None)
     else:
         turn.say("input.button_stale")
 
@@ -300,6 +518,11 @@ async def pickup_input(turn: Turn) -> None:
     home = pickups.is_home_delivery(day, family)
     ev = turn.event
     text = (ev.text or "").strip() if ev.kind == EventKind.TEXT else ""
+    if step == "new_day":
+        turn.say("input.unsupported" if ev.kind == EventKind.UNSUPPORTED
+                 else "pickup.use_buttons")
+        await _offer_days(turn, pickup, day, family)
+        return
     if step == "choose":
         if pickups.why_not_answerable(pickup, day, turn.now):
             # The moment for this answer has passed: the text is about something else.
@@ -319,7 +542,12 @@ async def pickup_input(turn: Turn) -> None:
         return
     if step == "reason":
         status = turn.data("status")
-        if await _record(turn, pickup, status, reason=text):
+        if status == PickupStatus.RESCHEDULE:
+            # Which dates suit the family, for the team; kept even after a missed day.
+            await pickups.note_reason(turn.session, pickup, text)
+            _audit(turn, pickup)
+            _after_reason(turn, status, given=True)
+        elif await _record(turn, pickup, status, reason=text):
             _after_reason(turn, status, given=True)
     elif step == "proxy_name":
         name = _proxy_name(text)
@@ -327,20 +555,17 @@ async def pickup_input(turn: Turn) -> None:
             turn.say("pickup.proxy_name_invalid")
             return
         turn.go(FLOW, "proxy_rut", proxy_name=name)
-        turn.say("pickup.ask_proxy_rut", name=Raw(name))
+        _ask_proxy_rut(turn, pickup, name)
     elif step == "proxy_rut":
+        if says_not_known(text):
+            await _save_proxy(turn, pickup, day, family, None)
+            return
         rut = pickups.format_rut(text)
         if rut is None:
-            turn.say("pickup.proxy_rut_invalid")
+            turn.say("pickup.proxy_rut_invalid", buttons=[[
+                Button(Msg("pickup.btn_rut_unknown"), f"{ACTION}:{pickup.id}:norut")]])
             return
-        name = turn.data("proxy_name")
-        if await _record(turn, pickup, PickupStatus.PROXY, proxy_name=name, proxy_rut=rut):
-            turn.go(None)
-            params = {"name": Raw(name), "rut": Raw(rut), "window": window_of(day)}
-            if home:
-                turn.say("pickup.proxy_done_home", **params)
-            else:
-                turn.say("pickup.proxy_done", **params)
+        await _save_proxy(turn, pickup, day, family, rut)
     else:
         turn.go(None)
         turn.say("input.not_understood")
@@ -352,7 +577,7 @@ def _reask(turn: Turn, pickup: Pickup, step: str | None, home: bool) -> None:
     elif step == "proxy_name":
         _ask_proxy_name(turn, home)
     elif step == "proxy_rut":
-        turn.say("pickup.ask_proxy_rut", name=Raw(turn.data("proxy_name") or ""))
+        _ask_proxy_rut(turn, pickup, turn.data("proxy_name") or "")
     else:
         turn.go(None)
         turn.say("input.not_understood")

@@ -11,6 +11,7 @@ from handlers.events import Attachment, Button, EventKind, Outgoing
 from locales import Msg, Raw, When
 from storage import privacy
 from storage.models import Person, Role
+from storage.privacy_pdf import personal_data_pdf
 
 FLOW = "erase"
 EXPORT_FILENAME = "mis_datos.json"
@@ -65,10 +66,19 @@ def summary(data: dict[str, Any], person: Person) -> Msg:
 
 @router.command("mis_datos", "my_data")
 async def my_data(turn: Turn) -> None:
+    """A few lines to read at once, a PDF to read or print, and the complete JSON for a
+    computer, in that order: most people need only the first two."""
     data = await privacy.export_person(turn.session, turn.person.id)
     document = {"exported_at": turn.now.isoformat(), **data}
     content = json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
+    readable = await personal_data_pdf(
+        turn.session, data, now=turn.now, locale=turn.locale, catalogs=turn.services.catalogs,
+        timezone=turn.services.timezone)
     turn.send(Outgoing(text=summary(data, turn.person)))
+    turn.send(Outgoing(
+        text=Msg("privacy.pdf_caption"),
+        attachment=Attachment(readable.filename, readable.content, readable.mime_type),
+    ))
     turn.send(Outgoing(
         text=Msg("privacy.file_caption"),
         attachment=Attachment(EXPORT_FILENAME, content, "application/json"),

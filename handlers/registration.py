@@ -6,7 +6,7 @@ from handlers import forms
 from handlers.core import Router, Turn
 from handlers.events import Button, EventKind
 from locales import Msg, Raw
-from storage import links, people
+from storage import links, meetings, people
 from storage.models import Role
 from storage.phones import to_e164
 
@@ -38,6 +38,15 @@ def _ask_to_link(turn: Turn) -> None:
     turn.go(FLOW, "link")
 
 
+def _say_named(turn: Turn, key: str, name: str | None, **params: object) -> None:
+    """A message that names someone, or its nameless twin: never "¡Hola de nuevo, !"."""
+    name = " ".join((name or "").split())
+    if name:
+        turn.say(key, name=Raw(name), **params)
+    else:
+        turn.say(f"{key}_unnamed", **params)
+
+
 def _is_admin(turn: Turn) -> bool:
     sender = turn.event.sender_id
     return sender is not None and f"{turn.event.channel}:{sender}" in turn.services.admin_ids
@@ -60,7 +69,7 @@ async def start(turn: Turn) -> None:
         await _redeem(turn, code)
         return
     turn.go(None)
-    turn.say("start.welcome_back", name=Raw(turn.person.name or ""))
+    _say_named(turn, "start.welcome_back", turn.person.name)
 
 
 @router.on_action("lang")
@@ -108,8 +117,11 @@ async def consent(turn: Turn) -> None:
 async def _redeem(turn: Turn, code: str) -> None:
     linked = await links.redeem(turn.session, code, turn.person, turn.now)
     if linked is None:
-        turn.say("link.code_invalid")
-        _ask_to_link(turn)
+        await _explain_code(turn, code)
+        if turn.person.roles:
+            turn.go(None)  # already linked: nothing more to ask
+        else:
+            _ask_to_link(turn)
         return
     turn.audit("linked", entity=linked.kind, via="code")
     turn.go(None)
@@ -117,7 +129,23 @@ async def _redeem(turn: Turn, code: str) -> None:
         # A co-signature link: the person came to sign, so the form is what they see next.
         await forms.begin_cosign(turn, linked.target_id)
         return
-    turn.say(f"link.done_{linked.kind}", name=Raw(linked.name), remove_keyboard=True)
+    _say_named(turn, f"link.done_{linked.kind}", linked.name, remove_keyboard=True)
+
+
+async def _explain_code(turn: Turn, code: str) -> None:
+    """Why this code links nothing: it does not exist, expired or was used up; a meeting's
+    code is told where it belongs."""
+    shown = Raw(" ".join(code.split())[:40])
+    problem = await links.why_not_redeemable(turn.session, code, turn.now)
+    if problem == "unknown" and await meetings.by_checkin_code(turn.session, code):
+        turn.say("link.code_is_checkin", code=Raw(meetings.normalise_code(code)))
+    else:
+        turn.say(f"link.code_{problem}", code=shown)
+
+
+async def redeem_typed(turn: Turn, code: str) -> None:
+    """An invitation code typed outside any question: used as /start CODE would."""
+    await _redeem(turn, code)
 
 
 @router.flow(FLOW)
@@ -167,8 +195,8 @@ async def _link_by_contact(turn: Turn) -> None:
         turn.person.name = turn.person.name or families[0].name
         turn.person.program_id = turn.person.program_id or families[0].program_id
         turn.go(None)
-        turn.say("link.done_family", name=Raw(families[0].name), remove_keyboard=True)
+        _say_named(turn, "link.done_family", families[0].name, remove_keyboard=True)
     else:
         turn.audit("linked", entity="person", via="phone")
         turn.go(None)
-        turn.say("link.done_person", name=Raw(turn.person.name or ""), remove_keyboard=True)
+        _say_named(turn, "link.done_person", turn.person.name, remove_keyboard=True)

@@ -204,8 +204,10 @@ class Planner:
                 out.append(Notice("pickup_notice", pid, f"pickup:{pickup.id}:notice",
                                   out_of_quiet(fire, zone, rem), day.window_end, subject,
                                   essential=True))
+            # A family moved to another day hears of that day, not of this one.
             if pickup.status in (PickupStatus.CANNOT, PickupStatus.RESCHEDULE,
-                                 PickupStatus.PICKED_UP):
+                                 PickupStatus.PICKED_UP, PickupStatus.MOVED) \
+                    or pickup.moved_to_id is not None:
                 continue
             eve = at_local(day_local - timedelta(days=1), p.evening_before_at, zone)
             if eve > day.created_at:

@@ -33,6 +33,7 @@ COUNT_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("cannot", (PickupStatus.CANNOT,)),
     ("proxy", (PickupStatus.PROXY,)),
     ("reschedule", (PickupStatus.RESCHEDULE,)),
+    ("moved", (PickupStatus.MOVED,)),
     ("picked_up", (PickupStatus.PICKED_UP,)),
     ("no_show", (PickupStatus.NO_SHOW,)),
     ("no_answer", (PickupStatus.PENDING, PickupStatus.NOTIFIED)),
@@ -355,6 +356,64 @@ async def cancel(session: AsyncSession, day: DeliveryDay, now: datetime
     return [(p, f) for p, f in rows if p.notified_at is not None and f.person_id is not None]
 
 
+# --- moving a family to another day -----------------------------------------------------
+
+
+async def days_to_move_to(session: AsyncSession, pickup: Pickup, day: DeliveryDay,
+                          now: datetime, *, limit: int | None = None) -> list[DeliveryDay]:
+    """The programme's next days of the same kind (pickup or home delivery), not begun and
+    not cancelled, on which the family is not already expected."""
+    already = select(Pickup.delivery_day_id).where(Pickup.family_id == pickup.family_id)
+    stmt = (select(DeliveryDay)
+            .where(DeliveryDay.program_id == day.program_id, DeliveryDay.id != day.id,
+                   DeliveryDay.mode == day.mode, DeliveryDay.cancelled_at.is_(None),
+                   DeliveryDay.window_start > now, DeliveryDay.id.not_in(already))
+            .order_by(DeliveryDay.window_start, DeliveryDay.id))
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return list((await session.scalars(stmt)).all())
+
+
+async def move(session: AsyncSession, pickup: Pickup, to_day: DeliveryDay, now: datetime, *,
+               chosen_by_family: bool) -> Pickup:
+    """Put the family on ``to_day`` instead, and return its pickup there.
+
+    The pickup left behind stays true to its day: moved, when the move came before the
+    window; otherwise what happened then (not come, say). Its queued notices are withdrawn.
+    A day the family chose itself counts as confirmed; one the team chose waits for the
+    family's answer to the notice of the new date."""
+    day = await session.get(DeliveryDay, pickup.delivery_day_id)
+    assert day is not None  # the foreign key guarantees it
+    if pickup.status == PickupStatus.PICKED_UP:
+        raise DeliveryError("picked_up")
+    if pickup.moved_to_id is not None or pickup.status == PickupStatus.MOVED:
+        raise DeliveryError("already_moved")
+    if to_day.id == day.id:
+        raise DeliveryError("same_day")
+    if to_day.program_id != day.program_id:
+        raise DeliveryError("other_program")
+    if to_day.cancelled_at is not None:
+        raise DeliveryError("cancelled")
+    if to_day.window_start <= now:
+        raise DeliveryError("begun")
+    if await session.scalar(select(Pickup.id).where(Pickup.delivery_day_id == to_day.id,
+                                                    Pickup.family_id == pickup.family_id)):
+        raise DeliveryError("already_on_day")
+    new = Pickup(delivery_day_id=to_day.id, family_id=pickup.family_id,
+                 status=PickupStatus.CONFIRMED if chosen_by_family else PickupStatus.PENDING,
+                 responded_at=now if chosen_by_family else None,
+                 # The family read the date when it chose it: no notice of it is due.
+                 notified_at=now if chosen_by_family else None)
+    session.add(new)
+    await session.flush()
+    if day.cancelled_at is None and now < day.window_start:
+        pickup.status = PickupStatus.MOVED
+    pickup.moved_to_id = new.id
+    await outbox.drop_pending(session, f"pickup:{pickup.id}:", "moved to another day")
+    await session.flush()
+    return new
+
+
 # --- the staff's day list -------------------------------------------------------------
 
 
@@ -378,5 +437,5 @@ def matches(name: str, query: str) -> bool:
 
 def grouped_counts(counts: dict[str, int]) -> dict[str, int]:
     """Statuses counted into what the staff reads: confirmed, can't come, proxy, asks
-    another date, picked up, no-show, no answer."""
+    another date, moved to another day, picked up, no-show, no answer."""
     return {group: sum(counts.get(s, 0) for s in statuses) for group, statuses in COUNT_GROUPS}

@@ -58,6 +58,7 @@ from storage.models import (
     Rsvp,
 )
 from storage.names import person_name
+from storage.pickups import shown_status
 from storage.program_templates import ProgramTemplate, TemplateError, add_months, program_template
 
 __all__ = [
@@ -1174,19 +1175,34 @@ async def invited_organizations(
 # --------------------------------------------------------------------------- delivery days
 
 
-def _pickup_status(ctx: Ctx, p: Pickup) -> str:
-    status = p.status
+def _proxy_rut(ctx: Ctx, p: Pickup, status: str) -> str:
+    """A RUT the family did not know is checked at the pickup; after it, it was not noted."""
+    if p.proxy_rut or not p.proxy_name:
+        return p.proxy_rut or ""
+    return ctx.t("exports.pickup.rut_not_noted" if status == PickupStatus.PICKED_UP
+                 else "exports.pickup.rut_to_check")
+
+
+def _pickup_status(ctx: Ctx, p: Pickup, status: str, moved_to: DeliveryDay | None) -> str:
+    """``status`` as the lists show it (see pickups.shown_status), with the proxy, the
+    reason or the day the family moved to."""
     if status == PickupStatus.CANNOT:
-        return ctx.t("exports.pickup.cannot_reason", reason=p.reason) if p.reason else ctx.t(
+        text = ctx.t("exports.pickup.cannot_reason", reason=p.reason) if p.reason else ctx.t(
             "exports.pickup.cannot")
-    if status == PickupStatus.PROXY:
-        return ctx.t("exports.pickup.proxy_named", name=p.proxy_name or "?",
-                     rut=p.proxy_rut or "—")
-    if status == PickupStatus.RESCHEDULE and p.reason:
-        return ctx.t("exports.pickup.reschedule_reason", reason=p.reason)
-    if status in set(PickupStatus):
-        return ctx.t(f"exports.pickup.{status}")
-    return status
+    elif status in (PickupStatus.PROXY, PickupStatus.PICKED_UP) and p.proxy_name:
+        key = "exports.pickup.proxy_named" if status == PickupStatus.PROXY \
+            else "exports.pickup.picked_up_by"
+        text = ctx.t(key, name=p.proxy_name, rut=_proxy_rut(ctx, p, status))
+    elif status == PickupStatus.RESCHEDULE and p.reason:
+        text = ctx.t("exports.pickup.reschedule_reason", reason=p.reason)
+    elif status in set(PickupStatus):
+        text = ctx.t(f"exports.pickup.{status}")
+    else:
+        text = status
+    if moved_to is not None:
+        text = ctx.t("exports.pickup.then_moved", status=text,
+                     date=ctx.long_date(moved_to.window_start))
+    return text
 
 
 def _mode_name(ctx: Ctx, mode: str) -> str:
@@ -1209,17 +1225,24 @@ async def delivery_day_list(
         select(Pickup).where(Pickup.delivery_day_id == day.id))).all())
     families = await _by_id(session, Family, (p.family_id for p in pickups))
     pickups.sort(key=lambda p: _sort_key(families[p.family_id].name))
+    moved_to = {pid: d for pid, d in (await session.execute(
+        select(Pickup.id, DeliveryDay).join(DeliveryDay, DeliveryDay.id == Pickup.delivery_day_id)
+        .where(Pickup.id.in_([p.moved_to_id for p in pickups if p.moved_to_id])))).all()}
+    # The same statuses as the staff's list in chat and `convoca delivery day`.
+    kept = any(p.status == PickupStatus.PICKED_UP for p in pickups)
+    shown = {p.id: shown_status(p, day, ctx.now, kept) for p in pickups}
     rows = []
     for n, p in enumerate(pickups, start=1):
         fam = families[p.family_id]
+        status = shown[p.id]
         rows.append([
             n, fam.name, fam.sector or "", _mode_name(ctx, fam.pickup_mode),
-            _pickup_status(ctx, p),
-            ctx.t(f"exports.pickup.{p.status}") if p.status in set(PickupStatus) else p.status,
-            p.reason or "", p.proxy_name or "", p.proxy_rut or "",
+            _pickup_status(ctx, p, status, moved_to.get(p.moved_to_id)),
+            ctx.t(f"exports.pickup.{status}") if status in set(PickupStatus) else status,
+            p.reason or "", p.proxy_name or "", _proxy_rut(ctx, p, status),
             p.responded_at, p.handed_at, "",
         ])
-    counts = Counter(p.status for p in pickups)
+    counts = Counter(shown.values())
     details = [
         (ctx.t("exports.label.date"), ctx.long_date(day.window_start)),
         (ctx.t("exports.label.time"), ctx.time_range(day.window_start, day.window_end)),
@@ -1257,7 +1280,8 @@ async def delivery_day_list(
             confirmed=counts[PickupStatus.CONFIRMED] + counts[PickupStatus.PROXY],
             picked_up=counts[PickupStatus.PICKED_UP], no_show=counts[PickupStatus.NO_SHOW],
             cannot=counts[PickupStatus.CANNOT] + counts[PickupStatus.RESCHEDULE],
-            no_answer=counts[PickupStatus.NOTIFIED] + counts[PickupStatus.PENDING])],
+            no_answer=counts[PickupStatus.NOTIFIED] + counts[PickupStatus.PENDING],
+            moved=counts[PickupStatus.MOVED])],
     )
     return listing.render(fmt, ctx, font_dirs)
 

@@ -68,6 +68,24 @@ class Linked:
     target_id: int | None = None
 
 
+async def why_not_redeemable(session: AsyncSession, code: str, now: datetime) -> str:
+    """Why a code links nothing, for the person who typed it: ``unknown`` (no such code,
+    or what it pointed to is gone), ``expired`` or ``used_up``."""
+    link = await session.scalar(select(LinkCode).where(LinkCode.code == normalise(code)))
+    if link is None:
+        return "unknown"
+    if link.expires_at and link.expires_at <= now:
+        return "expired"
+    if link.max_uses is not None and link.uses >= link.max_uses:
+        return "used_up"
+    return "unknown"
+
+
+async def exists(session: AsyncSession, code: str) -> bool:
+    return await session.scalar(
+        select(LinkCode.id).where(LinkCode.code == normalise(code))) is not None
+
+
 async def redeem(session: AsyncSession, code: str, person: Person, now: datetime) -> Linked | None:
     link = await session.scalar(select(LinkCode).where(LinkCode.code == normalise(code)))
     if link is None:

@@ -107,6 +107,7 @@ class PickupStatus(StrEnum):
     RESCHEDULE = "reschedule"
     PICKED_UP = "picked_up"
     NO_SHOW = "no_show"
+    MOVED = "moved"  # moved to another day before this one began (see Pickup.moved_to_id)
 
 
 class OutboxStatus(StrEnum):
@@ -476,6 +477,9 @@ class Pickup(Base):
     responded_at: Mapped[datetime | None]
     handed_at: Mapped[datetime | None]
     marked_by: Mapped[int | None] = _fk("people.id", ondelete="SET NULL")
+    # The pickup on the day the family was moved to; the status here stays what happened on
+    # this day (moved, or not come when the move came after the window).
+    moved_to_id: Mapped[int | None] = _fk("pickups.id", ondelete="SET NULL")
 
 
 # --- delivery machinery -------------------------------------------------------------------

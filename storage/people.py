@@ -136,8 +136,13 @@ async def merge_into(session: AsyncSession, newcomer: Person, existing: Person) 
     """A chat that just registered turns out to be someone the gestora imported: keep the
     imported record and move the chat (and the consent just given) onto it."""
     await session.flush()
-    for addr in list(newcomer.addresses):
-        addr.person_id = existing.id
+    # In SQL, not through newcomer.addresses: reading that collection lazily needs I/O
+    # outside the event loop, and deleting the newcomer would take the chat with it.
+    await session.execute(update(ChannelAddress).where(ChannelAddress.person_id == newcomer.id)
+                          .values(person_id=existing.id))
+    session.expire(newcomer, ["addresses"])
+    # Imported with a phone only: the name the chat came with beats greeting no one.
+    existing.name = existing.name or newcomer.name
     existing.locale = existing.locale or newcomer.locale
     existing.consent_at = existing.consent_at or newcomer.consent_at
     existing.consent_version = existing.consent_version or newcomer.consent_version

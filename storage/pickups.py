@@ -7,13 +7,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from stdnum.cl import rut as cl_rut
 from stdnum.exceptions import ValidationError
 
 from locales.collation import sort_key
-from storage.models import DeliveryDay, Family, Pickup, PickupMode, PickupStatus
+from storage.models import (
+    DeliveryDay,
+    Family,
+    Person,
+    Pickup,
+    PickupMode,
+    PickupStatus,
+    Role,
+    RoleGrant,
+)
 
 # What a family may say about its pickup, any number of times until the window starts.
 FAMILY_ANSWERS = frozenset({
@@ -23,6 +32,11 @@ FAMILY_ANSWERS = frozenset({
 STAFF_MARKS = frozenset({PickupStatus.PICKED_UP, PickupStatus.NO_SHOW})
 # A reason only means something for these answers; others clear it.
 WITH_REASON = frozenset({PickupStatus.CANNOT, PickupStatus.RESCHEDULE})
+# Answers that say the family (or its proxy) would come: once the window has closed on a day
+# whose list the staff kept, a pickup still in one of these did not happen.
+EXPECTED = frozenset({
+    PickupStatus.PENDING, PickupStatus.NOTIFIED, PickupStatus.CONFIRMED, PickupStatus.PROXY,
+})
 
 
 class PickupError(Exception):
@@ -58,6 +72,7 @@ class DayListRow:
     notified_at: datetime | None
     responded_at: datetime | None
     handed_at: datetime | None
+    moved_to: DeliveryDay | None = None  # the day the family was moved to, if it was
 
 
 def format_rut(text: str) -> str | None:
@@ -78,6 +93,8 @@ def why_not_answerable(pickup: Pickup, day: DeliveryDay, now: datetime) -> str |
         return "cancelled"
     if pickup.status in STAFF_MARKS:
         return "closed"
+    if pickup.status == PickupStatus.MOVED:
+        return "moved"
     if now >= day.window_start:
         return "window_started"
     return None
@@ -108,7 +125,7 @@ async def next_for_family(session: AsyncSession, family_id: int, now: datetime) 
                 Pickup.family_id == family_id,
                 DeliveryDay.cancelled_at.is_(None),
                 DeliveryDay.window_end > now,
-                Pickup.status.not_in(list(STAFF_MARKS)),
+                Pickup.status.not_in([*STAFF_MARKS, PickupStatus.MOVED]),
             )
             .order_by(DeliveryDay.window_start, Pickup.id)
             .limit(1)
@@ -142,8 +159,9 @@ async def respond(
             raise PickupError(problem)
         if status == PickupStatus.PROXY:
             proxy_name = (proxy_name or "").strip()
-            formatted = format_rut(proxy_rut or "")
-            if not proxy_name or formatted is None:
+            # A family may not know the RUT: the staff then check it at the pickup.
+            formatted = format_rut(proxy_rut) if proxy_rut else None
+            if not proxy_name or (proxy_rut and formatted is None):
                 raise PickupError("proxy_incomplete")
             proxy_rut = formatted
         else:
@@ -175,32 +193,99 @@ async def mark_notified(session: AsyncSession, pickup: Pickup, now: datetime) ->
     await session.flush()
 
 
-async def day_list(session: AsyncSession, delivery_day_id: int) -> list[DayListRow]:
+async def list_kept(session: AsyncSession, delivery_day_id: int) -> bool:
+    """Whether the staff marked anyone as picked up that day: only then is "did not come"
+    known to be true (the scheduler's "we missed you" follows the same rule)."""
+    return await session.scalar(
+        select(Pickup.id).where(Pickup.delivery_day_id == delivery_day_id,
+                                Pickup.status == PickupStatus.PICKED_UP).limit(1)
+    ) is not None
+
+
+def shown_status(pickup: Pickup, day: DeliveryDay, now: datetime, kept: bool) -> str:
+    """The status the staff's lists show: after the window of a day whose list was kept, a
+    family expected but never marked did not come."""
+    if (kept and day.cancelled_at is None and now >= day.window_end
+            and pickup.status in EXPECTED):
+        return PickupStatus.NO_SHOW
+    return pickup.status
+
+
+async def day_list(session: AsyncSession, delivery_day_id: int, now: datetime
+                   ) -> list[DayListRow]:
     rows = await session.execute(
         select(Pickup, Family)
         .join(Family, Family.id == Pickup.family_id)
         .where(Pickup.delivery_day_id == delivery_day_id)
     )
     day = await session.get(DeliveryDay, delivery_day_id)
+    if day is None:
+        return []
+    rows = rows.all()
+    kept = any(p.status == PickupStatus.PICKED_UP for p, _ in rows)
+    moved_to = await _moved_to_days(session, [p.moved_to_id for p, _ in rows])
     out = []
-    for p, f in sorted(rows.all(), key=lambda r: (sort_key(r[1].name), r[1].id)):
-        home = day is not None and is_home_delivery(day, f)
+    for p, f in sorted(rows, key=lambda r: (sort_key(r[1].name), r[1].id)):
+        home = is_home_delivery(day, f)
         out.append(DayListRow(
             pickup_id=p.id, family_id=f.id, family_name=f.name, phone=f.phone, sector=f.sector,
             household_size=f.household_size,
             mode=PickupMode.DOMICILIO if home else PickupMode.RETIRO,
-            address=f.address if home else None, status=p.status, reason=p.reason,
-            proxy_name=p.proxy_name, proxy_rut=p.proxy_rut, notified_at=p.notified_at,
-            responded_at=p.responded_at, handed_at=p.handed_at,
+            address=f.address if home else None, status=shown_status(p, day, now, kept),
+            reason=p.reason, proxy_name=p.proxy_name, proxy_rut=p.proxy_rut,
+            notified_at=p.notified_at, responded_at=p.responded_at, handed_at=p.handed_at,
+            moved_to=moved_to.get(p.moved_to_id) if p.moved_to_id else None,
         ))
     return out
 
 
-async def day_counts(session: AsyncSession, delivery_day_id: int) -> dict[str, int]:
-    """How many families are in each status on a delivery day."""
+async def _moved_to_days(session: AsyncSession, pickup_ids: list[int | None]
+                         ) -> dict[int, DeliveryDay]:
+    wanted = {i for i in pickup_ids if i is not None}
+    if not wanted:
+        return {}
     rows = await session.execute(
-        select(Pickup.status, func.count())
-        .where(Pickup.delivery_day_id == delivery_day_id)
-        .group_by(Pickup.status)
+        select(Pickup.id, DeliveryDay).join(DeliveryDay, DeliveryDay.id == Pickup.delivery_day_id)
+        .where(Pickup.id.in_(wanted)))
+    return {pid: day for pid, day in rows.all()}
+
+
+async def moved_to_day(session: AsyncSession, pickup: Pickup) -> DeliveryDay | None:
+    if pickup.moved_to_id is None:
+        return None
+    return (await _moved_to_days(session, [pickup.moved_to_id])).get(pickup.moved_to_id)
+
+
+def counts_of(rows: list[DayListRow]) -> dict[str, int]:
+    """How many families are in each status, as the list shows them."""
+    out: dict[str, int] = {}
+    for r in rows:
+        out[r.status] = out.get(r.status, 0) + 1
+    return out
+
+
+async def day_counts(session: AsyncSession, delivery_day_id: int, now: datetime
+                     ) -> dict[str, int]:
+    """How many families are in each status on a delivery day, as the list shows them."""
+    return counts_of(await day_list(session, delivery_day_id, now))
+
+
+async def note_reason(session: AsyncSession, pickup: Pickup, text: str) -> None:
+    """Keep what the family said about the dates that suit it, whatever the status: after
+    the window its answer no longer changes, but the team still needs to read it."""
+    pickup.reason = (text or "").strip()[:500] or None
+    await session.flush()
+
+
+async def team_of(session: AsyncSession, program_id: int) -> list[int]:
+    """The gestoras and coordinadoras of the programme (a grant for every programme
+    counts), who hear of what families ask of the team."""
+    rows = await session.scalars(
+        select(RoleGrant.person_id)
+        .join(Person, Person.id == RoleGrant.person_id)
+        .where(RoleGrant.role.in_([Role.GESTORA, Role.COORDINADORA]),
+               or_(RoleGrant.program_id == program_id, RoleGrant.program_id.is_(None)),
+               Person.erased_at.is_(None))
+        .distinct()
     )
-    return {status: n for status, n in rows.all()}
+    return sorted(rows.all())

@@ -53,7 +53,8 @@ def gestora_actions(day: int, pickup: int, family: int, milestone: int, meeting:
         "ucal:d:20260402", "ts:t:1000", "te:t:1200", "same", "noaddr", "rep:1", "cnt:4",
         "until", "save", "to:all", "to:sec", "to:pick", "to:later", "sec:0",
         f"pk:t:{family}:0", "pk:p:1", "pk:ok", f"asg:{day}", "pol", "pol:all", "pol:each",
-        "days:0", "days:1:e", f"day:{day}", f"cx:{day}", f"cxy:{day}")]
+        "days:0", "days:1:e", f"day:{day}", f"cx:{day}", f"cxy:{day}", f"mv:{pickup}:0",
+        f"mvt:{pickup}:{day}")]
     stages = [f"adm:stages:{a}" if a else "adm:stages" for a in (
         "", "s:1", f"m:{milestone}", f"done:{milestone}", f"undo:{milestone}",
         f"mv:{milestone}", f"c{milestone}:d:20260327", f"c{milestone}:m:202604")]

@@ -165,8 +165,8 @@ def test_searching_a_name_ignores_accents_case_and_word_order() -> None:
 
 def test_counts_group_the_statuses_the_staff_reads() -> None:
     grouped = delivery.grouped_counts({"pending": 1, "notified": 2, "confirmed": 3,
-                                       "picked_up": 4, "proxy": 1})
-    assert grouped == {"confirmed": 3, "cannot": 0, "proxy": 1, "reschedule": 0,
+                                       "picked_up": 4, "proxy": 1, "moved": 2})
+    assert grouped == {"confirmed": 3, "cannot": 0, "proxy": 1, "reschedule": 0, "moved": 2,
                        "picked_up": 4, "no_show": 0, "no_answer": 3}
 
 

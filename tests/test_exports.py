@@ -40,6 +40,9 @@ from storage.models import (
 from storage.program_templates import load_template
 
 NOW = datetime(2026, 7, 10, 15, 0, tzinfo=UTC)  # Friday 10 July, 11:00 in Santiago (UTC-4)
+# Tuesday 16 June, 11:00 in Santiago: the first delivery day's window is open, so each
+# family's list status is still its own answer.
+DURING_D1 = datetime(2026, 6, 16, 15, 0, tzinfo=UTC)
 PROGRAM = "Ecomercado Solidario Peñalolén"
 NO_FONTS: tuple[Path, ...] = ()  # forces the Helvetica fallback
 
@@ -810,7 +813,7 @@ DELIVERY_ROWS_ES = [
 
 async def test_delivery_day_list_pdf(seeded: Seed, catalogs: Catalogs, tmp_path: Path) -> None:
     async with seeded.sessions() as s:
-        export = await exports.delivery_day_list(s, seeded.days["D1"], "pdf", now=NOW,
+        export = await exports.delivery_day_list(s, seeded.days["D1"], "pdf", now=DURING_D1,
                                                  catalogs=catalogs)
     assert export.filename == "lista-entrega-2026-06-16-1000.pdf"
     text, _, _ = read_pdf(export, tmp_path)
@@ -829,12 +832,12 @@ async def test_delivery_day_list_pdf(seeded: Seed, catalogs: Catalogs, tmp_path:
 
 async def test_delivery_day_list_xlsx_csv_and_english(seeded: Seed, catalogs: Catalogs) -> None:
     async with seeded.sessions() as s:
-        xlsx = await exports.delivery_day_list(s, seeded.days["D1"], "xlsx", now=NOW,
+        xlsx = await exports.delivery_day_list(s, seeded.days["D1"], "xlsx", now=DURING_D1,
                                                catalogs=catalogs)
-        sheet = await exports.delivery_day_list(s, seeded.days["D1"], "csv", now=NOW,
+        sheet = await exports.delivery_day_list(s, seeded.days["D1"], "csv", now=DURING_D1,
                                                 catalogs=catalogs)
-        en = await exports.delivery_day_list(s, seeded.days["D1"], "csv", now=NOW, locale="en",
-                                             catalogs=catalogs)
+        en = await exports.delivery_day_list(s, seeded.days["D1"], "csv", now=DURING_D1,
+                                             locale="en", catalogs=catalogs)
     header = ["N°", "Familia", "Sector", "Modalidad", "Estado", "Motivo", "Retira en su nombre",
               "RUT de quien retira", "Respondió", "Entregada"]
     assert read_csv(sheet) == [header] + DELIVERY_ROWS_ES

@@ -32,7 +32,7 @@ def keys_used_in_code() -> set[str]:
                 continue
             name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
             args = list(node.args)
-            if name in ("Msg", "msg", "say") and args:
+            if name in ("Msg", "msg", "say", "t") and args:
                 arg = args[0]
             elif name == "text" and len(args) >= 2:
                 arg = args[1]

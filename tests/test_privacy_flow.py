@@ -6,16 +6,18 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from test_exports import read_pdf
 from test_privacy import NAME, NEEDLES, ORG_NAME, PHONE, anonymous_counts, leaks, seed_everything
 
 from handlers import general, pickups, privacy, registration
 from handlers.core import Router
 from handlers.events import Outgoing
 from locales import Msg
-from storage import outbox
+from storage import exports, outbox
 from storage.models import AuditEntry, ChannelAddress, Person, Pickup
 from telegram_harness import Running, start, stop
 
@@ -30,7 +32,14 @@ TEXTS = {
                     f"Organizaciones:\n• {ORG_NAME}", "• Grupo Motor",
                     "Familia: González Soto",
                     "Respuestas a reuniones: 1 · Asistencias: 1 · Retiros: 1 · Formularios: 1"],
-        "caption": "📎 Tus datos en detalle (archivo JSON).",
+        "caption": "💾 Copia completa para computadores (JSON), por si la pides a otro "
+                   "servicio. Para leer, usa el PDF de arriba.",
+        "pdf_caption": "📄 Tus datos para leer o imprimir (PDF).", "pdf_name": "mis_datos.pdf",
+        "pdf": ["Tus datos en Convoca", f"Nombre {NAME}", f"Teléfono {PHONE}",
+                "Familia del Ecomercado, en Ecomercado Quilpué", "Familia González Soto",
+                "Tus retiros de canasta", "Retira Pedro Soto Rojas", "Sesión de marzo",
+                "No asistirá", "Presente", "Ficha de Interés de Participación",
+                f"Organizaciones que representas • {ORG_NAME}", "/borrar_mis_datos"],
         "yes": "🗑️ Sí, borrar", "no": "No", "ask": "No se puede deshacer. ¿Borro tus datos?",
         "kept": "Bien, no borré nada. 🙂", "nudge": "elige «Sí, borrar» o «No»",
         "erased": "Listo: borré tus datos y desconecté este chat.",
@@ -45,7 +54,14 @@ TEXTS = {
                     f"Organisations:\n• {ORG_NAME}", "• Grupo Motor",
                     "Family: González Soto",
                     "Meeting answers: 1 · Attendance: 1 · Pickups: 1 · Forms: 1"],
-        "caption": "📎 Your data in detail (JSON file).",
+        "caption": "💾 Complete copy for computers (JSON), in case another service asks "
+                   "for it. To read, use the PDF above.",
+        "pdf_caption": "📄 Your data to read or print (PDF).", "pdf_name": "my_data.pdf",
+        "pdf": ["Your data in Convoca", f"Name {NAME}", f"Phone {PHONE}",
+                "Ecomercado family, in Ecomercado Quilpué", "The González Soto family",
+                "Your basket pickups", "Pedro Soto Rojas picks up", "Sesión de marzo",
+                "Not coming", "Present", "Participation Interest Form",
+                f"Organisations you represent • {ORG_NAME}", "/borrar_mis_datos"],
         "yes": "🗑️ Yes, erase", "no": "No", "ask": "This cannot be undone.",
         "kept": "All right, I erased nothing. 🙂", "nudge": "choose «Yes, erase» or «No»",
         "erased": "Done: I erased your data and disconnected this chat.",
@@ -93,13 +109,22 @@ async def queue(r: Running, person_id: int, key: str, essential: bool) -> int | 
 
 
 @pytest.mark.parametrize("loc", ["es", "en"])
-async def test_my_data_sends_a_summary_and_the_whole_file(tg: Running, loc: str) -> None:
+async def test_my_data_sends_a_summary_a_readable_pdf_and_the_whole_file(
+        tg: Running, loc: str, tmp_path: Path) -> None:
     t = TEXTS[loc]
     seeded = await seed(tg, loc)
-    summary, document = await tg.send(CHAT, "/mis_datos" if loc == "es" else "/my_data",
-                                      count=2)
+    summary, pdf, document = await tg.send(CHAT, "/mis_datos" if loc == "es" else "/my_data",
+                                           count=3)
     for line in t["summary"]:
         assert line in summary["text"]
+    # First what a person reads: a PDF, in words and in their language.
+    assert pdf["caption"] == t["pdf_caption"] and pdf["document"].filename == t["pdf_name"]
+    text, pages, _ = read_pdf(exports.ExportFile(t["pdf_name"], pdf["document"].data,
+                                                 "application/pdf"), tmp_path)
+    for expected in t["pdf"]:
+        assert expected in text, expected
+    assert len(pages) <= 2 and '"person"' not in text and "channel_addresses" not in text
+    # Then, clearly labelled, the machine-readable copy.
     sent = tg.fake.delivered(CHAT)[-1]
     assert sent.method == "sendDocument" and document["caption"] == t["caption"]
     upload = document["document"]
@@ -128,7 +153,7 @@ async def test_erasing_keeps_the_counts_and_leaves_no_trace(tg: Running, loc: st
     async with tg.app.sessions() as s:
         before = await anonymous_counts(s, seeded)
     # /mis_datos first, so a file full of her data sits in the outbox too.
-    await tg.send(CHAT, "/mis_datos", count=2)
+    await tg.send(CHAT, "/mis_datos", count=3)
     command = "/borrar_mis_datos" if loc == "es" else "/delete_my_data"
     [ask] = await tg.send(CHAT, command)
     assert t["ask"] in ask["text"] and labels(ask) == [t["yes"], t["no"]]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from handlers.events import EventKind, Incoming
 from storage import links
-from storage.models import ChannelAddress, Family, Organization, Person, RoleGrant
+from storage.models import ChannelAddress, Family, Meeting, Organization, Person, RoleGrant
 from telegram_harness import Running, start, stop
 
 ANA, BETO, ADMIN = 5001, 5002, 900
@@ -144,9 +145,113 @@ async def test_typing_the_code_also_works_and_a_wrong_one_is_explained(tg: Runni
     await tg.send(ANA, "/start")
     await tg.press(ANA, "✅ Sí, acepto", count=2)
     wrong, ask_again = await tg.send(ANA, "ZZZZ-ZZZZ", count=2)
-    assert "no me funciona" in wrong["text"]
+    assert wrong["text"].startswith("No existe ninguna invitación con el código ZZZZ-ZZZZ.")
     [done] = await tg.send(ANA, code.lower())
     assert "representante" in done["text"]
+
+
+@pytest.mark.parametrize(("locale", "again"), [
+    ("es", "¡Hola de nuevo! Escribe /ayuda para ver lo que puedes hacer."),
+    ("en", "Welcome back! Send /ayuda to see what you can do."),
+])
+async def test_after_stop_and_start_a_person_without_a_name_is_greeted_without_one(
+        tg: Running, locale: str, again: str) -> None:
+    await tg.send(ANA, "/start")
+    if locale == "en":
+        await tg.press(ANA, "🌐 English")
+    await tg.press(ANA, "✅ Sí, acepto" if locale == "es" else "✅ Yes, I agree", count=2)
+    async with tg.app.sessions() as s:
+        # As a console or WhatsApp person with no profile name would be.
+        (await s.scalar(select(Person))).name = "  "
+        await s.commit()
+    await tg.send(ANA, "/stop")
+    back, hello = await tg.send(ANA, "/start", count=2)
+    assert hello["text"] == again and ", !" not in hello["text"]
+
+
+async def test_an_imported_person_without_a_name_takes_the_chats_and_is_greeted_by_it(
+        tg: Running) -> None:
+    now = tg.app.clock.now()
+    async with tg.app.sessions() as s:
+        s.add(Person(phone="+56987654321", created_at=now))  # imported with a phone only
+        await s.commit()
+    tg.fake.add_chat(BETO, first_name="Beto", last_name="Rojas")
+    await tg.send(BETO, "/start")
+    await tg.press(BETO, "✅ Sí, acepto", count=2)
+    [found] = await tg.share_contact(BETO, "56987654321")
+    assert found["text"] == "¡Listo, Beto Rojas! Te encontré en la lista."
+    await tg.send(BETO, "/stop")
+    _, hello = await tg.send(BETO, "/start", count=2)
+    assert hello["text"].startswith("¡Hola de nuevo, Beto Rojas!")
+
+
+async def seed_codes(r: Running) -> dict[str, str]:
+    """An organisation's invitation codes: one good, one expired, one used up; and a
+    meeting's check-in code."""
+    code = await seed_family_and_org(r)
+    now = r.app.clock.now()
+    async with r.app.sessions() as s:
+        org = await s.scalar(select(Organization))
+        expired = await links.create(s, org.program_id, "organization", org.id, now)
+        expired.expires_at = now - timedelta(days=1)
+        used = await links.create(s, org.program_id, "organization", org.id, now, max_uses=1)
+        used.uses = 1
+        s.add(Meeting(program_id=org.program_id, kind="grupo_motor", title="Sesión",
+                      starts_at=now + timedelta(days=3), checkin_code="AC3479", created_at=now))
+        await s.commit()
+        return {"good": code, "expired": expired.code, "used": used.code}
+
+
+@pytest.mark.parametrize(("which", "expected"), [
+    ("unknown", "No existe ninguna invitación con el código ZZZZ2345. Revisa que esté bien "
+                "escrito (son 8 letras y números) o pídele uno nuevo a la gestora."),
+    ("expired", "El código {code} ya venció. Pídele uno nuevo a la gestora, por favor."),
+    ("used", "El código {code} ya se usó todas las veces que permitía. Pídele uno nuevo a la "
+             "gestora, por favor."),
+    ("meeting", "AC3479 es el código de una reunión, no de una invitación. Para marcar tu "
+                "asistencia, escribe /asistencia AC3479"),
+])
+async def test_a_wrong_invitation_code_is_said_not_to_exist_or_to_have_expired(
+        tg: Running, which: str, expected: str) -> None:
+    codes = await seed_codes(tg)
+    code = {"unknown": "ZZZZ2345", "meeting": "AC3479"}.get(which) or codes[which]
+    await tg.send(ANA, f"/start {code}")
+    _, wrong, ask = await tg.press(ANA, "✅ Sí, acepto", count=3)
+    assert wrong["text"] == expected.format(code=code)
+    assert "Compartir mi número" in ask["text"]  # not linked yet: the other way in
+    # Someone already linked who follows a wrong link hears why, and nothing more.
+    await tg.send(ANA, f"/start {codes['good']}")
+    [again] = await tg.send(ANA, f"/start {code}")
+    assert again["text"] == expected.format(code=code)
+
+
+async def test_a_code_typed_on_its_own_is_used_or_said_not_to_exist(tg: Running) -> None:
+    codes = await seed_codes(tg)
+    await tg.send(ANA, "/start")
+    await tg.press(ANA, "✅ Sí, acepto", count=2)
+    await tg.send(ANA, codes["good"])  # linked: from now on outside any question
+    [unknown] = await tg.send(ANA, "ZZZZ2345")
+    assert unknown["text"].startswith("El código ZZZZ2345 no existe: no hay ninguna invitación "
+                                      "ni reunión con ese código.")
+    [expired] = await tg.send(ANA, codes["expired"].lower())
+    assert "ya venció" in expired["text"]
+    [early] = await tg.send(ANA, "ac3479")  # the meeting's code, as /asistencia would
+    assert early["text"].startswith("Aún es temprano")
+    [chat] = await tg.send(ANA, "gracias")
+    assert chat["text"].startswith("No te entendí")
+
+
+async def test_asistencia_with_an_unknown_code_or_an_invitations_code(tg: Running) -> None:
+    codes = await seed_codes(tg)
+    await tg.send(ANA, "/start")
+    await tg.press(ANA, "✅ Sí, acepto", count=2)
+    [wrong] = await tg.send(ANA, "/asistencia ZZZ999")
+    assert wrong["text"] == ("El código ZZZ999 no existe: no hay ninguna reunión con ese código. "
+                             "Revísalo (está en la sala, o te lo da la gestora) y escríbelo de "
+                             "nuevo, por favor.")
+    [invitation] = await tg.send(ANA, f"/asistencia {codes['good']}")
+    assert invitation["text"] == (f"{codes['good']} es un código de invitación, no de una "
+                                  f"reunión. Para usarlo, escribe /start {codes['good']}")
 
 
 async def test_declining_consent_keeps_nothing(tg: Running) -> None:

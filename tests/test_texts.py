@@ -86,7 +86,8 @@ async def test_an_empty_list_agrees_with_its_noun(tg: Running, loc: str,
         await people.create_with_address(s, "telegram", str(chat), now, name="Ana Rivas",
                                          locale=loc, consent_at=now, consent_version="2026-1")
         await s.commit()
-    summary, _ = await tg.send(chat, "/mis_datos" if loc == "es" else "/my_data", count=2)
+    summary, _pdf, _json = await tg.send(chat, "/mis_datos" if loc == "es" else "/my_data",
+                                         count=3)
     for line in lines:
         assert line in summary["text"], (line, summary["text"])
     assert "(ninguno)\nGrupo" not in summary["text"]

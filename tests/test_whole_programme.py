@@ -703,7 +703,8 @@ async def delivery_days(p: Programme) -> None:
     [day_list] = await tap(r, STAFF, "No vino ❌", sends=0, edits=1)
     assert "✅ Retiraron: 2" in day_list["text"] and "❌ No vinieron: 1" in day_list["text"]
     assert [lb for lb in labels(day_list) if not lb.startswith("⏳")][:4] == [
-        "❌ Castañeda Vidal", "✅ González Soto", "✅ Muñoz Rojas", "🚫 Pérez Ñancupil"]
+        "❌ Castañeda Vidal", "✅ González Soto", "✅ Muñoz Rojas · 👥 Jorge Muñoz Soto",
+        "🚫 Pérez Ñancupil"]
 
     # After the window, the family that did not come hears from us; no one else does.
     seen = {c: len(r.fake.delivered(c)) for c in FAMS}

@@ -23,6 +23,7 @@ from handlers.admin import (
     ADMIN,
     STAFF,
     action,
+    allowed,
     back_to_panel,
     current_program,
     guard,
@@ -30,7 +31,7 @@ from handlers.admin import (
 )
 from handlers.core import Router, Turn
 from handlers.events import Button, EventKind, Outgoing
-from handlers.pickups import place_of, window_of
+from handlers.pickups import move_family, place_of, window_of
 from locales import Day, Msg, Raw, When
 from storage import delivery, outbox, pickups
 from storage.delivery import DayPlan, DeliveryError
@@ -48,6 +49,7 @@ STATUS_ICONS = {
     PickupStatus.CONFIRMED: "confirmed", PickupStatus.CANNOT: "cannot",
     PickupStatus.PROXY: "proxy", PickupStatus.RESCHEDULE: "reschedule",
     PickupStatus.PICKED_UP: "picked_up", PickupStatus.NO_SHOW: "no_show",
+    PickupStatus.MOVED: "moved",
 }
 MARKS = {"p": PickupStatus.PICKED_UP, "n": PickupStatus.NO_SHOW, "x": PickupStatus.PICKED_UP}
 
@@ -679,7 +681,7 @@ async def _day(turn: Turn, program: Program, args: list[str]) -> None:
     if day is None:
         return
     turn.go(None)
-    counts = await pickups.day_counts(turn.session, day.id)
+    counts = await pickups.day_counts(turn.session, day.id, turn.now)
     total = sum(counts.values())
     rows = []
     if day.cancelled_at is None:
@@ -702,7 +704,7 @@ async def _cancel_ask(turn: Turn, program: Program, args: list[str]) -> None:
     if day.cancelled_at is not None:
         turn.say("adm_delivery.day_is_cancelled")
         return
-    told = sum(1 for p in await pickups.day_list(turn.session, day.id)
+    told = sum(1 for p in await pickups.day_list(turn.session, day.id, turn.now)
                if p.notified_at is not None)
     turn.say("adm_delivery.cancel_ask", window=window_of(day), count=told, buttons=[
         [Button(Msg("adm_delivery.btn_cancel_yes"), act("cxy", day.id))],
@@ -744,8 +746,69 @@ async def _cancel_do(turn: Turn, program: Program, args: list[str]) -> None:
              buttons=[[Button(Msg("adm_delivery.btn_days"), act("days", 0))], [back_to_panel()]])
 
 
+# --- moving a family to another day ---------------------------------------------------------
+
+
+def move_error(code: str) -> Msg:
+    """Why a family could not be moved, as the team reads it (chat and command line)."""
+    known = ("picked_up", "already_moved", "same_day", "other_program", "cancelled", "begun",
+             "already_on_day")
+    return Msg(f"adm_delivery.move_error_{code if code in known else 'other'}")
+
+
+async def _move_pickup(turn: Turn, program: Program, args: list[str]
+                       ) -> tuple[Pickup, DeliveryDay, Family] | None:
+    pickup = await turn.session.get(Pickup, _int(args[0])) if args and _int(args[0]) else None
+    day = await delivery.get_day(turn.session, program.id, pickup.delivery_day_id) \
+        if pickup is not None else None
+    family = await turn.session.get(Family, pickup.family_id) if day is not None else None
+    if pickup is None or day is None or family is None:
+        _stale(turn)
+        return None
+    return pickup, day, family
+
+
+async def _move_ask(turn: Turn, program: Program, args: list[str]) -> None:
+    found = await _move_pickup(turn, program, args)
+    if found is None:
+        return
+    pickup, day, family = found
+    page = (_int(args[1]) if len(args) > 1 else 0) or 0
+    back = [Button(Msg("adm_daylist.btn_back"), lact("d", day.id, page))]
+    options = await delivery.days_to_move_to(turn.session, pickup, day, turn.now, limit=PAGE)
+    if not options:
+        turn.say("adm_delivery.move_no_days", family=Raw(family.name), buttons=[
+            [Button(Msg("adm_delivery.btn_new"), act("new"))], back])
+        return
+    rows = [[Button(day_button_label(d, program.timezone), act("mvt", pickup.id, d.id))]
+            for d in options]
+    turn.say("adm_delivery.move_ask", family=Raw(family.name), window=window_of(day),
+             buttons=rows + [back])
+
+
+async def _move_do(turn: Turn, program: Program, args: list[str]) -> None:
+    found = await _move_pickup(turn, program, args)
+    to_day = await delivery.get_day(turn.session, program.id, _int(args[1])) \
+        if found is not None and len(args) > 1 and _int(args[1]) else None
+    if found is None or to_day is None:
+        if found is not None:
+            _stale(turn)
+        return
+    pickup, day, family = found
+    back = [[Button(Msg("adm_delivery.btn_back_to_list"), lact("d", day.id, 0))]]
+    try:
+        moved = await move_family(turn.session, pickup, to_day, turn.now, by_family=False)
+    except DeliveryError as exc:
+        turn.say("adm_delivery.move_refused", reason=move_error(exc.code), buttons=back)
+        return
+    turn.audit("pickup_moved", "pickup", pickup.id, to_pickup=moved.pickup.id,
+               to_day=to_day.id, by="team", family_told=moved.family_told)
+    key = "adm_delivery.move_done" if moved.family_told else "adm_delivery.move_done_untold"
+    turn.say(key, family=Raw(family.name), window=window_of(to_day), buttons=back)
+
+
 _DELIVERY_OPS = {
-    "": _menu, "new": _new, "x": _cancel_wizard, "mode": _mode, "cal": _date,
+    "": _menu, "mv": _move_ask, "mvt": _move_do, "new": _new, "x": _cancel_wizard, "mode": _mode, "cal": _date,
     "ucal": _until_date, "ts": _time_start, "te": _time_end, "same": _same_place,
     "noaddr": _no_address, "rep": _repeat, "cnt": _count, "until": _until, "save": _save,
     "to": _assign_to, "sec": _sector, "pk": _pick, "asg": _assign_day, "pol": _policy,
@@ -856,11 +919,21 @@ async def _staff_day(turn: Turn, program: Program, day_id: int | None) -> Delive
     return day
 
 
+def row_label(row: pickups.DayListRow) -> Msg:
+    """A family's button on the day list: its status mark and name, and who picked up for
+    it when that was someone else."""
+    name = Raw(row.family_name[:40])
+    if row.status == PickupStatus.PICKED_UP and row.proxy_name:
+        return Msg("adm_daylist.row_picked_up_proxy",
+                   {"name": name, "proxy": Raw(row.proxy_name[:30])})
+    return Msg(f"adm_daylist.row_{STATUS_ICONS.get(row.status, 'no_answer')}", {"name": name})
+
+
 async def list_message(session: AsyncSession, day: DeliveryDay, page: int,
-                       query: str | None) -> tuple[Outgoing, int]:
+                       query: str | None, now: datetime) -> tuple[Outgoing, int]:
     """The day list as the staff sees it: counts, then a page of families to tap."""
-    rows = await pickups.day_list(session, day.id)
-    counts = await pickups.day_counts(session, day.id)
+    rows = await pickups.day_list(session, day.id, now)
+    counts = pickups.counts_of(rows)
     shown = [r for r in rows if not query or delivery.matches(r.family_name, query)]
     pages = _pages(len(shown))
     page = max(min(page, pages - 1), 0)
@@ -874,9 +947,7 @@ async def list_message(session: AsyncSession, day: DeliveryDay, page: int,
         lines.append(Msg("adm_daylist.empty"))
     if shown:
         lines.append(Msg("adm_daylist.hint"))
-    buttons = [[Button(Msg(f"adm_daylist.row_{STATUS_ICONS.get(r.status, 'no_answer')}",
-                           {"name": Raw(r.family_name[:40])}),
-                       lact("f", r.pickup_id, page))]
+    buttons = [[Button(row_label(r), lact("f", r.pickup_id, page))]
                for r in shown[page * PAGE:(page + 1) * PAGE]]
     pager = _pager(page, pages, lambda p: lact("d", day.id, p))
     if pager:
@@ -890,7 +961,7 @@ async def list_message(session: AsyncSession, day: DeliveryDay, page: int,
 
 async def _show_list(turn: Turn, program: Program, day: DeliveryDay, page: int, *,
                      query: str | None, edit: bool) -> None:
-    out, page = await list_message(turn.session, day, page, query)
+    out, page = await list_message(turn.session, day, page, query, turn.now)
     # Typing while the list is open searches it.
     turn.go(None)
     turn.go(LIST_FLOW, "list", day_id=day.id, q=query, page=page)
@@ -937,11 +1008,32 @@ def status_label(status: str) -> Msg:
     return Msg(f"adm_daylist.status_{STATUS_ICONS.get(status, 'no_answer')}")
 
 
-def family_card(pickup: Pickup, day: DeliveryDay, family: Family, page: int) -> Outgoing:
-    lines: list[Msg] = [Msg("adm_daylist.card_status", {"status": status_label(pickup.status)})]
+def proxy_rut(rut: str | None, status: str) -> Msg | Raw:
+    """A RUT the family did not know is checked at the pickup; after it, it was not noted."""
+    if rut:
+        return Raw(rut)
+    return Msg("adm_daylist.rut_not_noted" if status == PickupStatus.PICKED_UP
+               else "adm_daylist.rut_to_check")
+
+
+def proxy_line(name: str, rut: str | None, status: str) -> Msg:
+    """Who picks up (or picked up) for the family, with the RUT or what stands for it."""
+    key = "adm_daylist.card_proxy_done" if status == PickupStatus.PICKED_UP \
+        else "adm_daylist.card_proxy"
+    return Msg(key, {"name": Raw(name), "rut": proxy_rut(rut, status)})
+
+
+def family_card(pickup: Pickup, day: DeliveryDay, family: Family, page: int, *,
+                status: str | None = None, moved_to: DeliveryDay | None = None,
+                can_move: bool = False) -> Outgoing:
+    """``status`` as the list shows it (see pickups.shown_status); ``can_move`` for the
+    gestora and the coordinadora."""
+    status = status or pickup.status
+    lines: list[Msg] = [Msg("adm_daylist.card_status", {"status": status_label(status)})]
     if pickup.proxy_name:
-        lines.append(Msg("adm_daylist.card_proxy", {
-            "name": Raw(pickup.proxy_name), "rut": Raw(pickup.proxy_rut or "—")}))
+        lines.append(proxy_line(pickup.proxy_name, pickup.proxy_rut, status))
+    if moved_to is not None:
+        lines.append(Msg("adm_daylist.card_moved", {"window": window_of(moved_to)}))
     if pickup.reason:
         lines.append(Msg("adm_daylist.card_reason", {"reason": Raw(pickup.reason)}))
     if family.household_size:
@@ -960,6 +1052,9 @@ def family_card(pickup: Pickup, day: DeliveryDay, family: Family, page: int) -> 
              Button(Msg("adm_daylist.btn_no_show"), lact("m", p, "n", page))],
             [Button(Msg("adm_daylist.btn_other_person"), lact("m", p, "x", page))],
         ]
+    if can_move and pickup.status != PickupStatus.PICKED_UP and moved_to is None \
+            and pickup.status != PickupStatus.MOVED:
+        buttons.append([Button(Msg("adm_daylist.btn_move"), act("mv", p, page))])
     buttons.append([Button(Msg("adm_daylist.btn_back"), lact("d", day.id, page))])
     return _out(Msg("adm_daylist.card", {"name": Raw(family.name), "lines": lines}), buttons)
 
@@ -969,7 +1064,12 @@ async def _family(turn: Turn, program: Program, args: list[str]) -> None:
     if found is None:
         return
     page = (_int(args[1]) if len(args) > 1 else 0) or 0
-    _reply(turn, family_card(*found, page))
+    pickup, day, family = found
+    kept = await pickups.list_kept(turn.session, day.id)
+    _reply(turn, family_card(
+        pickup, day, family, page, status=pickups.shown_status(pickup, day, turn.now, kept),
+        moved_to=await pickups.moved_to_day(turn.session, pickup),
+        can_move=allowed(turn, ADMIN)))
 
 
 async def _mark(turn: Turn, program: Program, args: list[str]) -> None:
