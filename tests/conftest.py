@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from leaks import KeyCheckedCapture, Screen
+from leaks import KeyCheckedCapture, Screen, assert_no_raw_keys_in_document
 from scratch_db import scratch_database
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -123,3 +123,17 @@ def screen() -> Iterator[Screen]:
     out = Screen()
     yield out
     out.getvalue()
+
+
+@pytest.fixture(autouse=True)
+def documents_written_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every PDF, spreadsheet or CSV written to disk while a test runs (what the command line
+    exports, what a test renders to look at) is read back: a raw message key in its name or
+    text fails the test."""
+    write = Path.write_bytes
+
+    def checked(self: Path, data: bytes) -> int:  # type: ignore[override]
+        assert_no_raw_keys_in_document(self.name, bytes(data))
+        return write(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", checked)

@@ -4,32 +4,18 @@ harnesses in conftest.py — the ``capsys`` every CLI test reads and the console
 
 from __future__ import annotations
 
-import functools
 import io
-import re
 
 import pytest
 
-from locales import SUPPORTED, Catalogs
+from fakes.raw_keys import catalog_keys, document_text, raw_keys_in
 
-# Keys are dotted lower-case words; a token is a run of word characters and dots, so a key
-# only counts when it stands whole (a sentence's closing dot is trimmed first).
-_TOKEN = re.compile(r"[\w.]+")
-
-
-@functools.cache
-def catalog_keys() -> frozenset[str]:
-    catalogs = Catalogs()
-    keys: set[str] = set()
-    for loc in SUPPORTED:
-        keys |= catalogs.keys(loc)
-        keys |= {f"{k}.plural" for k in catalogs.plural_keys(loc)}
-    return frozenset(keys)
+__all__ = ["KeyCheckedCapture", "Screen", "assert_no_raw_keys", "assert_no_raw_keys_in_document",
+           "catalog_keys", "leaked_keys"]
 
 
 def leaked_keys(text: str) -> list[str]:
-    keys = catalog_keys()
-    return [tok for tok in (t.strip(".") for t in _TOKEN.findall(text)) if tok in keys]
+    return raw_keys_in(text)
 
 
 def assert_no_raw_keys(text: str, where: str) -> None:
@@ -62,3 +48,11 @@ class Screen(io.StringIO):
         text = super().getvalue()
         assert_no_raw_keys(text, "the console")
         return text
+
+
+def assert_no_raw_keys_in_document(filename: str, data: bytes) -> None:
+    """A document a person prints or opens: its name and every text in it."""
+    assert_no_raw_keys(filename, "a document's name")
+    text = document_text(filename, data)
+    if text is not None:
+        assert_no_raw_keys(text, filename)

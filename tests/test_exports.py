@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from leaks import assert_no_raw_keys_in_document
 from openpyxl import load_workbook
 from PIL import Image
 from sqlalchemy import select, update
@@ -401,6 +402,7 @@ def page_text(path: Path, page: int) -> str:
 def read_xlsx(export: exports.ExportFile) -> Any:
     assert export.mime_type == exports.MIME["xlsx"]
     assert export.filename.endswith(".xlsx")
+    assert_no_raw_keys_in_document(export.filename, export.content)
     return load_workbook(io.BytesIO(export.content))
 
 
@@ -410,6 +412,7 @@ def sheet_rows(ws: Any) -> list[list[Any]]:
 
 def read_csv(export: exports.ExportFile) -> list[list[str]]:
     assert export.mime_type == "text/csv"
+    assert_no_raw_keys_in_document(export.filename, export.content)
     assert export.content.startswith(b"\xef\xbb\xbf")  # the BOM Excel needs for UTF-8
     text = export.content.decode("utf-8-sig")
     assert "\ufeff" not in text

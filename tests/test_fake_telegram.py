@@ -810,3 +810,20 @@ async def test_the_check_can_be_given_its_own_keys_or_turned_off(http):
         tg.add_chat(CHAT)
         await call(http, tg, "sendMessage", {"chat_id": CHAT, "text": "start.consent"})
         assert tg.violations == []
+
+
+async def test_a_raw_key_inside_a_sent_document_is_a_violation(http):
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("helvetica", size=12)
+    pdf.cell(text="Presentes: exports.attendance.summary")
+    async with FakeTelegram() as tg:
+        tg.add_chat(CHAT)
+        form = aiohttp.FormData()
+        form.add_field("chat_id", str(CHAT))
+        form.add_field("document", bytes(pdf.output()), filename="asistencia.pdf")
+        async with http.post(f"{tg.base_url}/bot{tg.token}/sendDocument", data=form) as resp:
+            assert resp.status == 200
+        assert any("exports.attendance.summary" in v for v in tg.violations), tg.violations

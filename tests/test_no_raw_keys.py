@@ -52,3 +52,26 @@ async def test_a_console_that_prints_a_key_fails_its_test(
         screen.getvalue()
     screen.seek(0)
     screen.truncate()  # shown; the fixture's own check at the end has nothing left to fail
+
+
+def test_a_document_written_with_a_raw_key_fails_the_test(tmp_path) -> None:
+    """Every PDF, spreadsheet or CSV a test writes is read back (conftest.py)."""
+    from fpdf import FPDF
+    from openpyxl import Workbook
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("helvetica", size=12)
+    pdf.cell(text="Lista de asistencia: exports.attendance.present")
+    with pytest.raises(pytest.fail.Exception, match="exports.attendance.present"):
+        (tmp_path / "lista.pdf").write_bytes(bytes(pdf.output()))
+    book = Workbook()
+    book.active["B3"] = "adm_roles.role_gestora"
+    buf = io.BytesIO()
+    book.save(buf)
+    with pytest.raises(pytest.fail.Exception, match="adm_roles.role_gestora"):
+        (tmp_path / "lista.xlsx").write_bytes(buf.getvalue())
+    with pytest.raises(pytest.fail.Exception, match="a document's name"):
+        (tmp_path / "notice.milestone_soon.plural.csv").write_bytes(b"ok")
+    # Ordinary documents pass.
+    (tmp_path / "lista.csv").write_bytes(b"Nombre;RUT\\nAna Rojas;12.345.678-5\\n")

@@ -32,6 +32,8 @@ from typing import Any
 
 from aiohttp import web
 
+from .raw_keys import catalog_keys, document_text, raw_keys_in
+
 __all__ = [
     "DEFAULT_SPEC_PATH",
     "SPEC_ENV",
@@ -1186,7 +1188,8 @@ _NOT_MODIFIED = (
 
 
 # Fields whose strings a person reads (message text, captions, button labels, command menus,
-# callback answers, placeholders, poll texts) and the names of files they receive.
+# callback answers, placeholders, poll texts), and the names and text of documents they
+# receive.
 _READABLE_FIELDS = frozenset({
     "text", "caption", "description", "short_description", "title", "input_field_placeholder",
     "question", "explanation", "name", "placeholder", "button_text",
@@ -1201,31 +1204,15 @@ def _readable_texts(value: Any, path: str, field_name: str | None = None
     elif isinstance(value, UploadedFile):
         if value.filename:
             yield path + ".filename", value.filename
+        content = document_text(value.filename, value.data)
+        if content is not None:
+            yield path + " (the document's text)", content
     elif isinstance(value, dict):
         for k, v in value.items():
             yield from _readable_texts(v, f"{path}.{k}", k)
     elif isinstance(value, list | tuple):
         for i, v in enumerate(value):
             yield from _readable_texts(v, f"{path}[{i}]", field_name)
-
-
-@cache
-def _catalog_keys() -> frozenset[str]:
-    try:
-        from locales import Catalogs
-    except ImportError:  # the fake used outside Convoca: nothing to look for
-        return frozenset()
-    catalogs = Catalogs()
-    return frozenset(k for loc in ("es", "en") for k in catalogs.keys(loc))
-
-
-def _raw_key_pattern(keys: frozenset[str]) -> re.Pattern[str] | None:
-    if not keys:
-        return None
-    # Longest first, so "a.b_c" is reported rather than its prefix "a.b"; a key followed by
-    # ".plural" (an untranslated plural) still matches, a longer identifier does not.
-    alternatives = "|".join(re.escape(k) for k in sorted(keys, key=len, reverse=True))
-    return re.compile(rf"(?<![\w.])(?:{alternatives})(?!\w)")
 
 
 def _snake(name: str) -> str:
@@ -1255,8 +1242,7 @@ class FakeTelegram:
         self.spec = load_spec(spec_path)
         # Any text a person would read that is, or contains, one of these is a violation:
         # by default the keys of Convoca's own catalogs; () turns the check off.
-        self._raw_key = _raw_key_pattern(
-            _catalog_keys() if message_keys is None else frozenset(message_keys))
+        self._message_keys = catalog_keys() if message_keys is None else frozenset(message_keys)
         self.token = token
         self.bot_id = int(token.split(":", 1)[0]) if token.split(":", 1)[0].isdigit() else 1
         self.username = username
@@ -1847,13 +1833,11 @@ class FakeTelegram:
         return self._json({"ok": True, "result": result})
 
     def _raw_keys_in(self, method: str, params: dict[str, Any]) -> list[str]:
-        if self._raw_key is None:
-            return []
         found = []
         for path, text in _readable_texts(params, method):
-            m = self._raw_key.search(text)
-            if m:
-                found.append(f"{path}: a raw message key {m.group(0)!r} reaches a person "
+            leaked = raw_keys_in(text, self._message_keys)
+            if leaked:
+                found.append(f"{path}: a raw message key {leaked[0]!r} reaches a person "
                              f"in {text[:120]!r}")
         return found
 
