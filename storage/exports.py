@@ -38,7 +38,6 @@ from storage import admin_meetings, org_kinds
 from storage import pickups as day_lists
 from storage.delivery import grouped_counts
 from storage.models import (
-    Attendance,
     Body,
     DeliveryDay,
     Family,
@@ -1361,22 +1360,9 @@ async def progress_figures(session: AsyncSession, program_id: int, now: datetime
         select(Meeting).where(Meeting.program_id == program_id, Meeting.starts_at <= now,
                               Meeting.status != MeetingStatus.CANCELLED)
         .order_by(Meeting.starts_at, Meeting.id))).all())
-    ids = [m.id for m in meetings]
-    rsvps = list((await session.scalars(
-        select(Rsvp).where(Rsvp.meeting_id.in_(ids), Rsvp.invited_at <= now))).all()) \
-        if ids else []
-    marks = list((await session.scalars(
-        select(Attendance).where(Attendance.meeting_id.in_(ids),
-                                 Attendance.marked_at <= now))).all()) if ids else []
-    invited_by: dict[int, set[int | None]] = defaultdict(set)
-    invited_count: Counter[int] = Counter()
-    for r in rsvps:
-        invited_count[r.meeting_id] += 1
-        invited_by[r.meeting_id].add(r.person_id)
-    present_by: dict[int, list[Attendance]] = defaultdict(list)
-    for a in marks:
-        if a.present:
-            present_by[a.meeting_id].append(a)
+    # The one count the board and the attendance list show, as it stood at the cut-off.
+    tallies = {mid: b.tally for mid, b in (await admin_meetings.boards(
+        session, meetings, as_of=now)).items()}
 
     def body_id_of(m: Meeting) -> int | None:
         if m.body_id is not None:
@@ -1386,16 +1372,14 @@ async def progress_figures(session: AsyncSession, program_id: int, now: datetime
 
     sessions = []
     for m in meetings:
-        present = present_by.get(m.id, [])
-        if m.status != MeetingStatus.HELD and not present:
+        tally = tallies[m.id]
+        if m.status != MeetingStatus.HELD and not tally.present:
             continue
-        present_invited = sum(1 for a in present
-                              if a.person_id is not None and a.person_id in invited_by[m.id])
         sessions.append({
             "meeting_id": m.id, "kind": m.kind, "body_id": body_id_of(m),
-            "starts_at": m.starts_at, "invited": invited_count[m.id], "present": len(present),
-            "present_invited": present_invited, "walk_ins": len(present) - present_invited,
-            "attendance_rate": _rate(present_invited, invited_count[m.id]),
+            "starts_at": m.starts_at, "invited": tally.invited, "present": tally.present,
+            "present_invited": tally.present_invited, "walk_ins": tally.walk_ins,
+            "attendance_rate": _rate(tally.present_invited, tally.invited),
         })
     held_by_kind = Counter(s["kind"] for s in sessions)
 

@@ -1,6 +1,7 @@
-"""The progress report counts as the lists do (issue 10): a delivery day's families are
-counted as its list shows them, "did not come" after the window included, as they stood
-at the cut-off."""
+"""The progress report counts as the lists do (issue 10): a session's figures are the one
+tally of the board and the attendance list, written-in walk-ins included, as they stood at
+the cut-off; a delivery day's families are counted as its list shows them, "did not come"
+after the window included."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from sqlalchemy import select
 from test_exports import NOW, Seed, read_pdf, read_xlsx, seed_programme, sheet_rows, utc
 
 from locales import Catalogs
-from storage import db, exports
-from storage.models import Pickup
+from storage import admin_meetings, db, exports
+from storage.models import AttendanceGuest, Meeting, Pickup
 
 
 @pytest.fixture
@@ -29,6 +30,54 @@ async def seeded(any_db_url: str) -> Any:
 @pytest.fixture(scope="module")
 def catalogs() -> Catalogs:
     return Catalogs()
+
+
+async def write_in(seeded: Seed, meeting: str, name: str, added: datetime) -> None:
+    async with seeded.sessions() as s:
+        s.add(AttendanceGuest(meeting_id=seeded.meetings[meeting], name=name,
+                              organization="Club de Adulto Mayor Los Aromos", added_at=added))
+        await s.commit()
+
+
+async def test_written_in_walk_ins_count_in_the_progress_report_as_on_the_list(
+        seeded: Seed, catalogs: Catalogs, tmp_path: Path) -> None:
+    # M1 (held): one walk-in in Convoca already; now one more written in by hand.
+    await write_in(seeded, "M1", "Juan Pérez Rojas", utc(2026, 3, 10, 23))
+    # M6 (Grupo Motor, 7 July, left "scheduled"): nobody marked, one person written in.
+    await write_in(seeded, "M6", "Rosa Lagos Díaz", utc(2026, 7, 7, 23))
+    # M2: written in after the cut-off (NOW), so not in the report as of NOW.
+    await write_in(seeded, "M2", "Luis Soto Vera", utc(2026, 7, 11, 12))
+    m = seeded.meetings
+    async with seeded.sessions() as s:
+        f = await exports.progress_figures(s, seeded.program_id, NOW)
+        report = await exports.progress_report(s, seeded.program_id, "xlsx", now=NOW,
+                                               catalogs=catalogs)
+        listed = await exports.attendance_list(s, m["M1"], "pdf", now=NOW, catalogs=catalogs)
+        tallies = {mid: (await admin_meetings.board(s, await s.get(Meeting, mid))).tally
+                   for mid in m.values()}
+
+    figures = {x["meeting_id"]: (x["invited"], x["present"], x["present_invited"],
+                                 x["walk_ins"]) for x in f["sessions"]}
+    assert figures == {
+        m["M1"]: (4, 4, 2, 2), m["M2"]: (3, 2, 2, 0), m["M3"]: (5, 4, 4, 0),
+        m["M4"]: (3, 2, 2, 0),
+        # Someone came, so it was held: the same rule as a mark of someone present.
+        m["M6"]: (1, 1, 0, 1)}
+    # The list's own count, from the same tally; M2's as it stood at the cut-off.
+    for mid in (m["M1"], m["M6"]):
+        t = tallies[mid]
+        assert figures[mid] == (t.invited, t.present, t.present_invited, t.walk_ins)
+    assert tallies[m["M2"]].walk_ins == 1 and figures[m["M2"]][3] == 0
+    text, _, _ = read_pdf(listed, tmp_path)
+    assert "Presentes: 4 (invitadas: 2 · sin invitación: 2)" in text
+
+    gm = next(b for b in f["bodies"] if b["kind"] == "grupo_motor")
+    assert (gm["held"], gm["invited"], gm["present_invited"]) == (3, 9, 6)
+    assert {k["meeting_kind"]: k["held"] for k in f["kinds"]}["grupo_motor"] == 3
+
+    rows = sheet_rows(read_xlsx(report)["Sesiones realizadas"])
+    assert [r[3:7] for r in rows[1:]] == [
+        [4, 4, 2, 0.5], [3, 2, 0, 2 / 3], [5, 4, 0, 0.8], [3, 2, 0, 2 / 3], [1, 1, 1, 0]]
 
 
 SUMMARY = re.compile(

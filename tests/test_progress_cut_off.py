@@ -24,6 +24,7 @@ from storage.models import (
     Meeting,
     Organization,
     OrganizationInvitation,
+    Person,
     Pickup,
     Rsvp,
 )
@@ -78,15 +79,17 @@ async def seed() -> None:
             # A socialisation held before the cut-off, whose list got a late mark after it.
             meeting = Meeting(program_id=1, kind="socializacion", starts_at=at(3, 10, 18),
                               status="held", created_at=at(3, 1))
-            s.add(meeting)
+            rosa = Person(name="Rosa Lagos", created_at=at(3, 1), program_id=1)
+            luis = Person(name="Luis Soto", created_at=at(3, 1), program_id=1)
+            s.add_all([meeting, rosa, luis])
             await s.flush()
             s.add_all([
-                Rsvp(meeting_id=meeting.id, invited_at=at(3, 2)),
-                Rsvp(meeting_id=meeting.id, invited_at=at(4, 30)),
-                Attendance(meeting_id=meeting.id, present=True, method="marked",
-                           marked_at=at(3, 10, 19)),
-                Attendance(meeting_id=meeting.id, present=True, method="marked",
-                           marked_at=at(4, 30)),
+                Rsvp(meeting_id=meeting.id, person_id=rosa.id, invited_at=at(3, 2)),
+                Rsvp(meeting_id=meeting.id, person_id=luis.id, invited_at=at(4, 30)),
+                Attendance(meeting_id=meeting.id, person_id=rosa.id, present=True,
+                           method="marked", marked_at=at(3, 10, 19)),
+                Attendance(meeting_id=meeting.id, person_id=luis.id, present=True,
+                           method="marked", marked_at=at(4, 30)),
             ])
             await s.commit()
     finally:
