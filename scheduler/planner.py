@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import pickups
 from storage.delivery import pickup_policy
 from storage.models import (
     Body,
@@ -186,12 +187,14 @@ class Planner:
                 Family.person_id.is_not(None),
             )
         )
+        rows = rows.all()
         out = []
-        marked_days = await self._days_with_handouts(program.id)
+        # The lists' own rule, so that "we missed you" goes where they say "did not come".
+        kept = await pickups.kept_lists(self.s, {day.id for day, _, _ in rows})
         before_each = pickup_policy(program) == "before_each"
         if not before_each:
             out += await self._all_dates_at_once(program, zone, rem, start)
-        for day, pickup, family in rows.all():
+        for day, pickup, family in rows:
             pid = family.person_id
             subject = {"pickup_id": pickup.id, "delivery_day_id": day.id}
             day_local = day.window_start.astimezone(zone).date()
@@ -220,7 +223,7 @@ class Planner:
                                   out_of_quiet(morning, zone, rem), day.window_end, subject,
                                   group=f"pickup:{pickup.id}:remind"))
             # Only where the staff kept the day's list is "we missed you" known to be true.
-            if pickup.status != PickupStatus.PROXY and day.id in marked_days:
+            if pickup.status != PickupStatus.PROXY and day.id in kept:
                 missed = day.window_end + timedelta(minutes=30)
                 out.append(Notice("pickup_missed", pid, f"pickup:{pickup.id}:missed",
                                   out_of_quiet(missed, zone, rem),
@@ -254,15 +257,6 @@ class Planner:
                               last_window_end, {"pickup_ids": ids, "family_id": family_id},
                               essential=True))
         return out
-
-    async def _days_with_handouts(self, program_id: int) -> set[int]:
-        rows = await self.s.scalars(
-            select(Pickup.delivery_day_id)
-            .join(DeliveryDay, DeliveryDay.id == Pickup.delivery_day_id)
-            .where(DeliveryDay.program_id == program_id, Pickup.status == PickupStatus.PICKED_UP)
-            .distinct()
-        )
-        return set(rows.all())
 
     # the team: milestones, digests, nudges ------------------------------------------------
 

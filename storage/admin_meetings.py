@@ -17,9 +17,10 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from stdnum.cl import rut as cl_rut
@@ -468,36 +469,66 @@ def _by_name(e: Entry) -> tuple[bool, tuple[str, str, str], int, int]:
     return (not e.name, sort_key(e.name), e.person_id or 0, e.guest_id or 0)
 
 
-async def board(session: AsyncSession, meeting: Meeting) -> Board:
+async def board(session: AsyncSession, meeting: Meeting, *, as_of: datetime | None = None
+                ) -> Board:
     """Everyone invited with their answer and mark, and everyone who came uninvited."""
-    marks = {a.person_id: a for a in await session.scalars(
-        select(Attendance).where(Attendance.meeting_id == meeting.id))
-        if a.person_id is not None}
-    out = Board(meeting)
+    return (await boards(session, [meeting], as_of=as_of))[meeting.id]
+
+
+async def boards(session: AsyncSession, meetings_: Iterable[Meeting], *,
+                 as_of: datetime | None = None) -> dict[int, Board]:
+    """The boards of several meetings at once, by meeting id.
+
+    With ``as_of``, as they stood then (the progress report's cut-off): invitations,
+    answers, marks and written-in walk-ins made after it are left out. A mark changed after
+    it keeps no trace of what it said before, so it is left out too."""
+    out = {m.id: Board(m) for m in meetings_}
+    ids = list(out)
+    if not ids:
+        return out
+
+    def by_then(column: Any) -> Any:
+        return column <= as_of if as_of is not None else true()
+
+    marks: dict[int, dict[int, Attendance]] = defaultdict(dict)
+    for a in await session.scalars(
+            select(Attendance).where(Attendance.meeting_id.in_(ids),
+                                     Attendance.person_id.is_not(None),
+                                     by_then(Attendance.marked_at))):
+        marks[a.meeting_id][a.person_id] = a
+    invited: dict[int, set[int]] = defaultdict(set)
     rows = await session.execute(
         select(Rsvp, Person).join(Person, Person.id == Rsvp.person_id)
-        .where(Rsvp.meeting_id == meeting.id))
-    invited = set()
-    groups = {RsvpAnswer.YES: out.yes, RsvpAnswer.NO: out.no, RsvpAnswer.MAYBE: out.maybe}
+        .where(Rsvp.meeting_id.in_(ids), by_then(Rsvp.invited_at)))
     for rsvp, person in rows.all():
-        invited.add(person.id)
-        mark = marks.get(person.id)
-        groups.get(rsvp.answer, out.pending).append(Entry(
-            person.id, person.name, rsvp.reason, mark.present if mark else None, rsvp.answer,
+        b = out[rsvp.meeting_id]
+        answered = rsvp.answer is not None and (
+            as_of is None or rsvp.answered_at is None or rsvp.answered_at <= as_of)
+        answer, reason = (rsvp.answer, rsvp.reason) if answered else (None, None)
+        groups = {RsvpAnswer.YES: b.yes, RsvpAnswer.NO: b.no, RsvpAnswer.MAYBE: b.maybe}
+        invited[rsvp.meeting_id].add(person.id)
+        mark = marks[rsvp.meeting_id].get(person.id)
+        groups.get(answer, b.pending).append(Entry(
+            person.id, person.name, reason, mark.present if mark else None, answer,
             rsvp.organization_id or (mark.organization_id if mark else None), rut=person.rut))
-    walk_in_ids = [pid for pid in marks if pid not in invited]
-    if walk_in_ids:
-        for person in await session.scalars(select(Person).where(Person.id.in_(walk_in_ids))):
-            mark = marks[person.id]
-            out.walk_ins.append(Entry(person.id, person.name, None, mark.present, None,
-                                      mark.organization_id, rut=person.rut))
+    walk_ins = {(mid, pid) for mid, by_person in marks.items() for pid in by_person
+                if pid not in invited[mid]}
+    if walk_ins:
+        people_ = {p.id: p for p in await session.scalars(
+            select(Person).where(Person.id.in_({pid for _, pid in walk_ins})))}
+        for mid, pid in sorted(walk_ins):
+            person, mark = people_[pid], marks[mid][pid]
+            out[mid].walk_ins.append(Entry(person.id, person.name, None, mark.present, None,
+                                           mark.organization_id, rut=person.rut))
     for guest in await session.scalars(
-            select(AttendanceGuest).where(AttendanceGuest.meeting_id == meeting.id)):
-        out.walk_ins.append(Entry(None, guest.name, present=True,
-                                  organization=guest.organization, rut=guest.rut,
-                                  guest_id=guest.id))
-    for group in (out.yes, out.no, out.maybe, out.pending):
-        group.sort(key=_by_name)
+            select(AttendanceGuest).where(AttendanceGuest.meeting_id.in_(ids),
+                                          by_then(AttendanceGuest.added_at))):
+        out[guest.meeting_id].walk_ins.append(Entry(
+            None, guest.name, present=True, organization=guest.organization, rut=guest.rut,
+            guest_id=guest.id))
+    for b in out.values():
+        for group in (b.yes, b.no, b.maybe, b.pending):
+            group.sort(key=_by_name)
     return out
 
 

@@ -35,8 +35,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from locales import BABEL_LOCALE, Catalogs, format_number
 from locales.collation import sort_key
 from storage import admin_meetings, org_kinds
+from storage import pickups as day_lists
+from storage.delivery import grouped_counts
 from storage.models import (
-    Attendance,
     Body,
     DeliveryDay,
     Family,
@@ -58,7 +59,6 @@ from storage.models import (
     Rsvp,
 )
 from storage.names import person_name
-from storage.pickups import shown_status
 from storage.program_templates import ProgramTemplate, TemplateError, add_months, program_template
 
 __all__ = [
@@ -1205,6 +1205,17 @@ def _pickup_status(ctx: Ctx, p: Pickup, status: str, moved_to: DeliveryDay | Non
     return text
 
 
+def day_groups(counts: dict[str, int]) -> dict[str, int]:
+    """A day's families by what its list shows (statuses as pickups.shown_status gives
+    them), in the groups of the exported list's summary and of the progress report's row
+    for the day: the staff's groups in chat, with a proxy among the confirmed and asking
+    another date among those who cannot come."""
+    g = grouped_counts(counts)
+    return {"confirmed": g["confirmed"] + g["proxy"], "cannot": g["cannot"] + g["reschedule"],
+            "no_answer": g["no_answer"], "picked_up": g["picked_up"], "no_show": g["no_show"],
+            "moved": g["moved"]}
+
+
 def _mode_name(ctx: Ctx, mode: str) -> str:
     return ctx.t(f"exports.mode.{mode}") if mode in set(PickupMode) else mode
 
@@ -1229,8 +1240,8 @@ async def delivery_day_list(
         select(Pickup.id, DeliveryDay).join(DeliveryDay, DeliveryDay.id == Pickup.delivery_day_id)
         .where(Pickup.id.in_([p.moved_to_id for p in pickups if p.moved_to_id])))).all()}
     # The same statuses as the staff's list in chat and `convoca delivery day`.
-    kept = any(p.status == PickupStatus.PICKED_UP for p in pickups)
-    shown = {p.id: shown_status(p, day, ctx.now, kept) for p in pickups}
+    kept = await day_lists.list_kept(session, day.id)
+    shown = {p.id: day_lists.shown_status(p, day, ctx.now, kept) for p in pickups}
     rows = []
     for n, p in enumerate(pickups, start=1):
         fam = families[p.family_id]
@@ -1275,13 +1286,7 @@ async def delivery_day_list(
             Col(ctx.t("exports.col.received_signature"), 38, signature=True, in_sheet=False),
         ],
         rows=rows,
-        notes=[ctx.t(
-            "exports.delivery.summary", total=len(pickups),
-            confirmed=counts[PickupStatus.CONFIRMED] + counts[PickupStatus.PROXY],
-            picked_up=counts[PickupStatus.PICKED_UP], no_show=counts[PickupStatus.NO_SHOW],
-            cannot=counts[PickupStatus.CANNOT] + counts[PickupStatus.RESCHEDULE],
-            no_answer=counts[PickupStatus.NOTIFIED] + counts[PickupStatus.PENDING],
-            moved=counts[PickupStatus.MOVED])],
+        notes=[ctx.t("exports.delivery.summary", total=len(pickups), **day_groups(counts))],
     )
     return listing.render(fmt, ctx, font_dirs)
 
@@ -1303,20 +1308,23 @@ async def progress_figures(session: AsyncSession, program_id: int, now: datetime
 
     Counted as of ``now``: organisations and families in the catastro (created by then),
     delivery days set by then with the notices, answers and hand-overs made by then (a
-    no-show once the day is over), invitations and attendance marks made by then,
-    progress reports marked done by then; organisations invited (an invitation sent by then), interested
-    (a ficha submitted by then) and committed (``committed_at`` by then).  A session is
-    held when it started by then, is not cancelled, and is marked held or has someone
-    marked present.  The minimum for a meeting kind is the sum of its milestones'
-    ``min_sessions`` (``min_due`` counts only milestones already due); for a body it is
-    the larger of what its kinds' due milestones ask and its cadence: whole months since
-    it was constituted (else since its first milestone started) divided by
-    ``cadence_months``.  A session's attendance rate is invited people marked present over
-    invited people (people who came uninvited are counted apart, as ``walk_ins``); a
-    body's rate pools its sessions.  Families count once each, over delivery days not
-    cancelled: notified (a notice sent), confirmed (answered that they or a proxy come; a
-    later pickup or no-show mark keeps ``responded_at``, so an answer before it counts) and
-    served (picked up).
+    no-show once the day is over), progress reports marked done by then; organisations
+    invited (an invitation sent by then), interested (a ficha submitted by then) and
+    committed (``committed_at`` by then).  A session's figures are its board's Tally as it
+    stood then (admin_meetings.boards), the one count the board, the attendance list and
+    ``convoca attendance`` show: invited, present (the invited marked present plus walk-ins,
+    in Convoca or written in) and ``walk_ins``; its attendance rate is invited people
+    present over invited people.  A session is held when it started by then, is not
+    cancelled, and is marked held or has someone present.  The minimum for a meeting kind
+    is the sum of its milestones' ``min_sessions`` (``min_due`` counts only milestones
+    already due); for a body it is the larger of what its kinds' due milestones ask and
+    its cadence: whole months since it was constituted (else since its first milestone
+    started) divided by ``cadence_months``; a body's rate pools its sessions.  A delivery
+    day's families are counted as its list showed them then (pickups.status_as_of and
+    shown_status), in the groups of the exported list (day_groups).  Families count once
+    each, over delivery days not cancelled: notified (a notice sent), confirmed (answered
+    that they or a proxy come; a later pickup or no-show mark keeps ``responded_at``, so an
+    answer before it counts) and served (picked up).
     """
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime")
@@ -1352,22 +1360,9 @@ async def progress_figures(session: AsyncSession, program_id: int, now: datetime
         select(Meeting).where(Meeting.program_id == program_id, Meeting.starts_at <= now,
                               Meeting.status != MeetingStatus.CANCELLED)
         .order_by(Meeting.starts_at, Meeting.id))).all())
-    ids = [m.id for m in meetings]
-    rsvps = list((await session.scalars(
-        select(Rsvp).where(Rsvp.meeting_id.in_(ids), Rsvp.invited_at <= now))).all()) \
-        if ids else []
-    marks = list((await session.scalars(
-        select(Attendance).where(Attendance.meeting_id.in_(ids),
-                                 Attendance.marked_at <= now))).all()) if ids else []
-    invited_by: dict[int, set[int | None]] = defaultdict(set)
-    invited_count: Counter[int] = Counter()
-    for r in rsvps:
-        invited_count[r.meeting_id] += 1
-        invited_by[r.meeting_id].add(r.person_id)
-    present_by: dict[int, list[Attendance]] = defaultdict(list)
-    for a in marks:
-        if a.present:
-            present_by[a.meeting_id].append(a)
+    # The one count the board and the attendance list show, as it stood at the cut-off.
+    tallies = {mid: b.tally for mid, b in (await admin_meetings.boards(
+        session, meetings, as_of=now)).items()}
 
     def body_id_of(m: Meeting) -> int | None:
         if m.body_id is not None:
@@ -1377,16 +1372,14 @@ async def progress_figures(session: AsyncSession, program_id: int, now: datetime
 
     sessions = []
     for m in meetings:
-        present = present_by.get(m.id, [])
-        if m.status != MeetingStatus.HELD and not present:
+        tally = tallies[m.id]
+        if m.status != MeetingStatus.HELD and not tally.present:
             continue
-        present_invited = sum(1 for a in present
-                              if a.person_id is not None and a.person_id in invited_by[m.id])
         sessions.append({
             "meeting_id": m.id, "kind": m.kind, "body_id": body_id_of(m),
-            "starts_at": m.starts_at, "invited": invited_count[m.id], "present": len(present),
-            "present_invited": present_invited, "walk_ins": len(present) - present_invited,
-            "attendance_rate": _rate(present_invited, invited_count[m.id]),
+            "starts_at": m.starts_at, "invited": tally.invited, "present": tally.present,
+            "present_invited": tally.present_invited, "walk_ins": tally.walk_ins,
+            "attendance_rate": _rate(tally.present_invited, tally.invited),
         })
     held_by_kind = Counter(s["kind"] for s in sessions)
 
@@ -1441,27 +1434,24 @@ async def progress_figures(session: AsyncSession, program_id: int, now: datetime
         select(Pickup).join(Family, Family.id == Pickup.family_id)
         .where(Pickup.delivery_day_id.in_(day_ids), Family.created_at <= now))).all()) \
         if day_ids else []
-    yes_now = {PickupStatus.CONFIRMED, PickupStatus.PROXY}
+    # Each pickup as it stood at the cut-off, and as the day's list showed it then.
+    kept = await day_lists.kept_lists(session, day_ids, as_of=now)
+    then = {p.id: day_lists.status_as_of(p, day_by_id[p.delivery_day_id], now) for p in pickups}
+    shown = {p.id: day_lists.shown_status(p, day_by_id[p.delivery_day_id], now,
+                                p.delivery_day_id in kept, status=then[p.id])
+             for p in pickups}
+    said_yes = {PickupStatus.CONFIRMED, PickupStatus.PROXY}
     marked = {PickupStatus.PICKED_UP, PickupStatus.NO_SHOW}
 
     def by_then(at: datetime | None) -> bool:
         return at is not None and at <= now
 
     def confirmed(p: Pickup) -> bool:
-        if p.status in yes_now:  # an answer without its time is as old as its day
-            return p.responded_at is None or by_then(p.responded_at)
-        return p.status in marked and by_then(p.responded_at)
+        # A later pickup or no-show mark keeps the answer's time: an answer before it counts.
+        return then[p.id] in said_yes or (then[p.id] in marked and by_then(p.responded_at))
 
     def notified(p: Pickup) -> bool:
         return by_then(p.notified_at)
-
-    def picked_up(p: Pickup) -> bool:
-        return p.status == PickupStatus.PICKED_UP and (p.handed_at is None
-                                                       or by_then(p.handed_at))
-
-    def no_show(p: Pickup) -> bool:
-        # Known only once the day's window is over.
-        return p.status == PickupStatus.NO_SHOW and day_by_id[p.delivery_day_id].window_end <= now
 
     family_total = len((await session.scalars(
         select(Family.id).where(Family.program_id == program_id,
@@ -1469,12 +1459,12 @@ async def progress_figures(session: AsyncSession, program_id: int, now: datetime
     per_day = []
     for d in days:
         ps = [p for p in pickups if p.delivery_day_id == d.id]
+        # The groups of the day's list (delivery_day_list's summary), which add up to all.
+        counts = Counter(shown[p.id] for p in ps)
         per_day.append({
             "delivery_day_id": d.id, "window_start": d.window_start, "families": len(ps),
             "notified": sum(1 for p in ps if notified(p)),
-            "confirmed": sum(1 for p in ps if confirmed(p)),
-            "picked_up": sum(1 for p in ps if picked_up(p)),
-            "no_show": sum(1 for p in ps if no_show(p)),
+            **day_groups(counts),
         })
 
     reports = [
@@ -1499,9 +1489,10 @@ async def progress_figures(session: AsyncSession, program_id: int, now: datetime
             "total": family_total,
             "notified": len({p.family_id for p in pickups if notified(p)}),
             "confirmed": len({p.family_id for p in pickups if confirmed(p)}),
-            "served": len({p.family_id for p in pickups if picked_up(p)}),
+            "served": len({p.family_id for p in pickups
+                           if then[p.id] == PickupStatus.PICKED_UP}),
         },
-        "pickups": {str(s): n for s, n in sorted(Counter(p.status for p in pickups).items())},
+        "pickups": {str(s): n for s, n in sorted(Counter(shown.values()).items())},
         "delivery_days": per_day,
     }
 
@@ -1704,8 +1695,9 @@ def _progress_tables(figures: dict[str, Any], ctx: Ctx, tpl: ProgramTemplate | N
         _body_name(tpl, bodies[s["body_id"]], ctx.locale) if s["body_id"] in bodies else "",
         s["invited"], s["present"], s["walk_ins"], Pct(s["attendance_rate"]),
     ] for s in figures["sessions"]]
-    day_rows = [[d["window_start"], d["families"], d["notified"], d["confirmed"],
-                 d["picked_up"], d["no_show"]] for d in figures["delivery_days"]]
+    day_rows = [[d["window_start"], d["families"], d["notified"], d["confirmed"], d["cannot"],
+                 d["no_answer"], d["picked_up"], d["no_show"], d["moved"]]
+                for d in figures["delivery_days"]]
     c = ctx.t
     return {
         "summary": ([c("exports.col.indicator"), c("exports.col.value")], summary),
@@ -1718,9 +1710,11 @@ def _progress_tables(figures: dict[str, Any], ctx: Ctx, tpl: ProgramTemplate | N
         "sessions": ([c("exports.col.when"), c("exports.col.session_kind"), c("exports.col.body"),
                       c("exports.col.invited"), c("exports.col.present"),
                       c("exports.col.walk_ins"), c("exports.col.attendance_rate")], session_rows),
+        # The groups of the day's exported list, in its order.
         "days": ([c("exports.col.when"), c("exports.col.families"), c("exports.col.notified"),
-                  c("exports.col.confirmed"), c("exports.col.picked_up"),
-                  c("exports.col.no_show")], day_rows),
+                  c("exports.col.confirmed"), c("exports.col.cannot"),
+                  c("exports.col.no_answer"), c("exports.col.picked_up"),
+                  c("exports.col.no_show"), c("exports.col.moved")], day_rows),
     }
 
 
@@ -1784,10 +1778,10 @@ async def progress_report(
     widths = {
         "summary": (120, 30), "bodies": (50, 24, 28, 28, 22, 34),
         "kinds": (62, 20, 24, 24, 34, 22), "sessions": (42, 54, 30, 18, 18, 18, 22),
-        "days": (66, 24, 24, 24, 24, 24),
+        "days": (42, 18, 18, 20, 26, 20, 18, 18, 20),
     }
     right = {"summary": (1,), "bodies": (1, 2, 3, 5), "kinds": (1, 2, 3),
-             "sessions": (3, 4, 5, 6), "days": (1, 2, 3, 4, 5)}
+             "sessions": (3, 4, 5, 6), "days": tuple(range(1, 9))}
     for key, table in sections:
         headers, rows = tables[table]
         if table == "sessions":

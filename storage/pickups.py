@@ -4,6 +4,7 @@ Repositories never commit; the caller's unit of work does."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -193,22 +194,67 @@ async def mark_notified(session: AsyncSession, pickup: Pickup, now: datetime) ->
     await session.flush()
 
 
+async def kept_lists(session: AsyncSession, delivery_day_ids: Iterable[int], *,
+                     as_of: datetime | None = None) -> set[int]:
+    """The days among these whose list the staff kept: someone was marked as picked up
+    (by ``as_of``, when given). Only on those is "did not come" known to be true, for the
+    lists and the progress report (shown_status) as for the scheduler's "we missed you"."""
+    ids = set(delivery_day_ids)
+    if not ids:
+        return set()
+    handed = Pickup.status == PickupStatus.PICKED_UP
+    if as_of is not None:
+        handed &= or_(Pickup.handed_at.is_(None), Pickup.handed_at <= as_of)
+    return set((await session.scalars(
+        select(Pickup.delivery_day_id).where(Pickup.delivery_day_id.in_(ids), handed)
+        .distinct())).all())
+
+
 async def list_kept(session: AsyncSession, delivery_day_id: int) -> bool:
-    """Whether the staff marked anyone as picked up that day: only then is "did not come"
-    known to be true (the scheduler's "we missed you" follows the same rule)."""
-    return await session.scalar(
-        select(Pickup.id).where(Pickup.delivery_day_id == delivery_day_id,
-                                Pickup.status == PickupStatus.PICKED_UP).limit(1)
-    ) is not None
+    return delivery_day_id in await kept_lists(session, [delivery_day_id])
 
 
-def shown_status(pickup: Pickup, day: DeliveryDay, now: datetime, kept: bool) -> str:
-    """The status the staff's lists show: after the window of a day whose list was kept, a
-    family expected but never marked did not come."""
+def status_as_of(pickup: Pickup, day: DeliveryDay, at: datetime) -> str:
+    """The pickup's status as it stood at ``at``, as far as its times tell (for the progress
+    report's cut-off): a notice, an answer or a hand-over after it had not happened yet,
+    and a no-show is known once the window is over. What a later answer replaced is not
+    kept, so the family is taken as not having answered; a pickup marked after ``at`` had
+    the answer that led to the mark (a proxy's, if one is named). A move keeps no time: it
+    counts as it stands."""
+    def by_then(moment: datetime | None) -> bool:
+        return moment is None or moment <= at
+
+    def before_the_mark() -> str:
+        if pickup.responded_at is not None and pickup.responded_at <= at:
+            return PickupStatus.PROXY if pickup.proxy_name else PickupStatus.CONFIRMED
+        return unanswered()
+
+    def unanswered() -> str:
+        if pickup.notified_at is not None and pickup.notified_at <= at:
+            return PickupStatus.NOTIFIED
+        return PickupStatus.PENDING
+
+    status = pickup.status
+    if status == PickupStatus.PICKED_UP:
+        return status if by_then(pickup.handed_at) else before_the_mark()
+    if status == PickupStatus.NO_SHOW:
+        return status if day.window_end <= at else before_the_mark()
+    if status in FAMILY_ANSWERS:
+        return status if by_then(pickup.responded_at) else unanswered()
+    if status == PickupStatus.NOTIFIED:
+        return status if by_then(pickup.notified_at) else PickupStatus.PENDING
+    return status
+
+
+def shown_status(pickup: Pickup, day: DeliveryDay, now: datetime, kept: bool, *,
+                 status: str | None = None) -> str:
+    """The status the staff's lists show (``status``, else the pickup's own): after the
+    window of a day whose list was kept, a family expected but never marked did not come."""
+    status = pickup.status if status is None else status
     if (kept and day.cancelled_at is None and now >= day.window_end
-            and pickup.status in EXPECTED):
+            and status in EXPECTED):
         return PickupStatus.NO_SHOW
-    return pickup.status
+    return status
 
 
 async def day_list(session: AsyncSession, delivery_day_id: int, now: datetime
@@ -222,7 +268,7 @@ async def day_list(session: AsyncSession, delivery_day_id: int, now: datetime
     if day is None:
         return []
     rows = rows.all()
-    kept = any(p.status == PickupStatus.PICKED_UP for p, _ in rows)
+    kept = await list_kept(session, day.id)
     moved_to = await _moved_to_days(session, [p.moved_to_id for p, _ in rows])
     out = []
     for p, f in sorted(rows, key=lambda r: (sort_key(r[1].name), r[1].id)):

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import Msg
+from storage import admin_meetings
 from storage.models import (
-    Attendance,
     Body,
     FormDefinition,
     FormResponse,
@@ -162,26 +162,22 @@ async def _sessions(session: AsyncSession, program: Program, today: date
                     ) -> dict[str, list[tuple[date, bool]]]:
     """Per meeting kind, the sessions held up to today: (local date, attendance taken).
 
-    A session is held when it is not cancelled and is marked held or has someone marked
-    present, as the progress figures count it."""
+    A session is held when it is not cancelled and is marked held or has someone present
+    (walk-ins written in by hand too), as the progress figures count it: from the board's
+    one tally. Its attendance was taken when anyone on its board is marked."""
     zone = ZoneInfo(program.timezone)
     until = datetime.combine(today + timedelta(days=1), time(0), zone).astimezone(UTC)
     meetings = (await session.scalars(
         select(Meeting).where(Meeting.program_id == program.id,
                               Meeting.status != MeetingStatus.CANCELLED,
                               Meeting.starts_at < until))).all()
-    if not meetings:
-        return {}
-    marks = (await session.execute(
-        select(Attendance.meeting_id, func.count(), func.sum(case((Attendance.present.is_(True), 1), else_=0)))
-        .where(Attendance.meeting_id.in_([m.id for m in meetings]))
-        .group_by(Attendance.meeting_id))).all()
-    taken = {mid: (int(n), int(p or 0)) for mid, n, p in marks}
+    boards = await admin_meetings.boards(session, meetings)
     out: dict[str, list[tuple[date, bool]]] = defaultdict(list)
     for m in meetings:
-        n, present = taken.get(m.id, (0, 0))
-        if m.status == MeetingStatus.HELD or present:
-            out[m.kind].append((_local_day(m.starts_at, zone), n > 0))
+        board = boards[m.id]
+        if m.status == MeetingStatus.HELD or board.tally.present:
+            taken = any(e.present is not None for e in board.everyone)
+            out[m.kind].append((_local_day(m.starts_at, zone), taken))
     return out
 
 

@@ -18,6 +18,7 @@ from storage.models import (
     Milestone,
     Organization,
     OrganizationInvitation,
+    Person,
 )
 from storage.stages import MANUAL, MISSING, READY
 
@@ -43,8 +44,11 @@ async def seed(s) -> int:
         s.add(m)
         await s.flush()
         for was_there in present:
-            s.add(Attendance(meeting_id=m.id, present=was_there, method="marked",
-                             marked_at=starts))
+            person = Person(name="Vecina de la Junta", program_id=program.id, created_at=NOW)
+            s.add(person)
+            await s.flush()
+            s.add(Attendance(meeting_id=m.id, person_id=person.id, present=was_there,
+                             method="marked", marked_at=starts))
 
     # Socialisation: held with attendance (counts), one cancelled (does not), one after
     # the window (belongs to no socialisation milestone).

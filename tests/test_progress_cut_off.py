@@ -24,6 +24,7 @@ from storage.models import (
     Meeting,
     Organization,
     OrganizationInvitation,
+    Person,
     Pickup,
     Rsvp,
 )
@@ -78,15 +79,17 @@ async def seed() -> None:
             # A socialisation held before the cut-off, whose list got a late mark after it.
             meeting = Meeting(program_id=1, kind="socializacion", starts_at=at(3, 10, 18),
                               status="held", created_at=at(3, 1))
-            s.add(meeting)
+            rosa = Person(name="Rosa Lagos", created_at=at(3, 1), program_id=1)
+            luis = Person(name="Luis Soto", created_at=at(3, 1), program_id=1)
+            s.add_all([meeting, rosa, luis])
             await s.flush()
             s.add_all([
-                Rsvp(meeting_id=meeting.id, invited_at=at(3, 2)),
-                Rsvp(meeting_id=meeting.id, invited_at=at(4, 30)),
-                Attendance(meeting_id=meeting.id, present=True, method="marked",
-                           marked_at=at(3, 10, 19)),
-                Attendance(meeting_id=meeting.id, present=True, method="marked",
-                           marked_at=at(4, 30)),
+                Rsvp(meeting_id=meeting.id, person_id=rosa.id, invited_at=at(3, 2)),
+                Rsvp(meeting_id=meeting.id, person_id=luis.id, invited_at=at(4, 30)),
+                Attendance(meeting_id=meeting.id, person_id=rosa.id, present=True,
+                           method="marked", marked_at=at(3, 10, 19)),
+                Attendance(meeting_id=meeting.id, person_id=luis.id, present=True,
+                           method="marked", marked_at=at(4, 30)),
             ])
             await s.commit()
     finally:
@@ -126,7 +129,8 @@ def test_export_progress_until_counts_only_what_happened_by_then(
     assert about["Fecha de corte"] == "viernes 10 de abril de 2026"
     book = load_workbook(io.BytesIO(cut.read_bytes()))
     days = [r for r in book["Días de entrega"].iter_rows(min_row=2, values_only=True)]
-    assert [d[1:] for d in days] == [(1, 1, 1, 1, 0)]  # the first day only, as it was then
+    # The first day only, as its list showed it then: one family, told, picked up.
+    assert [d[1:] for d in days] == [(1, 1, 0, 0, 0, 1, 0, 0)]
     [session] = [r for r in book["Sesiones realizadas"].iter_rows(min_row=2, values_only=True)]
     assert session[3:5] == (1, 1)  # invited, present: the later ones left out
 
@@ -160,5 +164,5 @@ def test_the_figures_at_a_cut_off_leave_out_every_later_event(
                                   "committed": 0}
     assert f["families"] == {"total": 1, "notified": 1, "confirmed": 1, "served": 1}
     assert [(d["families"], d["notified"], d["confirmed"], d["picked_up"])
-            for d in f["delivery_days"]] == [(1, 1, 1, 1)]
+            for d in f["delivery_days"]] == [(1, 1, 0, 1)]
     assert [(x["invited"], x["present"]) for x in f["sessions"]] == [(1, 1)]

@@ -14,9 +14,10 @@ from bot.cli import main
 from bot.config import load_settings
 from handlers.admin.stages import milestone_card, stage_card
 from locales import Catalogs
-from storage import programs, stages
+from storage import exports, programs, stages
 from storage.models import (
     Attendance,
+    AttendanceGuest,
     FormDefinition,
     FormResponse,
     Meeting,
@@ -61,8 +62,12 @@ async def seed_records(s, program_id: int) -> None:
                       starts_at=local(2026, 3, 5, 18), status="held", created_at=NOW)
     s.add(meeting)
     await s.flush()
-    s.add_all([Attendance(meeting_id=meeting.id, present=True, method="marked",
-                          marked_at=meeting.starts_at) for _ in range(2)])
+    neighbour = Person(name="Luis Soto", program_id=program_id, created_at=NOW)
+    s.add(neighbour)
+    await s.flush()
+    s.add_all([Attendance(meeting_id=meeting.id, person_id=p.id, present=True,
+                          method="marked", marked_at=meeting.starts_at)
+               for p in (sender, neighbour)])
     s.add(OrganizationInvitation(organization_id=org.id, purpose="socializacion",
                                  sent_at=local(2026, 3, 3, 10)))
     await s.commit()
@@ -120,3 +125,24 @@ def test_convoca_timeline_prints_what_it_found(cli_env: str, capsys) -> None:
         "    ✅ Ficha de interés de participación: 4 fichas recibidas",
     ]
     assert lines[5].startswith("Etapa 1 · miércoles 1 de abril de 2026 · Sesión diagnóstica")
+
+
+async def test_a_session_only_written_in_walk_ins_came_to_was_held(sessions) -> None:
+    # Left "scheduled", nobody in Convoca marked: the people who came were written in by
+    # hand. The board counts them, so it was held and its attendance taken, as in the
+    # progress report.
+    async with sessions() as s:
+        program = await programs.create(s, template="ecomercado-15m", start=START,
+                                        name="Ecomercado Peñalolén", now=NOW)
+        meeting = Meeting(program_id=program.id, kind="socializacion",
+                          starts_at=local(2026, 3, 5, 18), status="scheduled", created_at=NOW)
+        s.add(meeting)
+        await s.flush()
+        s.add(AttendanceGuest(meeting_id=meeting.id, name="Juan Pérez Rojas",
+                              added_at=meeting.starts_at))
+        await s.commit()
+        soc = (await stages.stage_status(s, program.id, date(2026, 3, 10)))[0].milestones[0]
+        figures = await exports.progress_figures(s, program.id, local(2026, 3, 10, 12))
+    assert soc.key == "s1.socializacion" and soc.sessions_held == 1
+    assert {v.key: v.state for v in soc.verifiers}["lista_asistencia"] == READY
+    assert [x["meeting_id"] for x in figures["sessions"]] == [meeting.id]
