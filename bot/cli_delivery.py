@@ -13,12 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import cli_words
 from bot.cli_meetings import typed_date
-from bot.commands import CommandError
+from bot.commands import CommandError, the_program
 from handlers.admin.delivery import cancel_day, day_summary, move_error, proxy_rut, status_label
 from handlers.dates import parse_time
 from handlers.pickups import move_family, window_of
 from locales import Msg, Raw
-from storage import delivery, exports, people, pickups, programs
+from storage import delivery, exports, people, pickups
 from storage.delivery import DayPlan, DeliveryError
 from storage.models import DeliveryDay, Meeting, Pickup, PickupMode, PickupStatus, Program
 
@@ -127,9 +127,8 @@ def _say(app: App, key: str, **params: object) -> None:
 
 
 async def _program(app: App, session: AsyncSession, program_id: int | None) -> Program:
-    program = await programs.get(session, program_id)
-    if program is None:
-        raise CommandError(app.catalogs.text(None, "cli_delivery.no_program"))
+    program = await the_program(session, app.catalogs, program_id)
+    assert program is not None
     return program
 
 

@@ -17,11 +17,11 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.app import App
-from bot.commands import CommandError
+from bot.commands import CommandError, the_program
 from handlers.admin import catastro, outreach
 from locales import Msg, When
 from locales.collation import sort_key
-from storage import fichas, forms, imports, programs, qr_codes, state, targeting
+from storage import fichas, forms, imports, qr_codes, state, targeting
 from storage.models import Family, Meeting, MeetingStatus, Organization, Person, Program
 
 log = logging.getLogger(__name__)
@@ -108,9 +108,8 @@ def confirm(question: str) -> bool:
 
 
 async def _program(session: Any, out: _Out, program_id: int | None) -> Program:
-    program = await programs.get(session, program_id)
-    if program is None:
-        raise out.error("cli_outreach.no_program")
+    program = await the_program(session, out.app.catalogs, program_id, locale=out.locale)
+    assert program is not None
     out.zone = program.timezone
     return program
 

@@ -6,6 +6,8 @@ import argparse
 import logging
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot.app import (
     App,
     StartupError,
@@ -18,7 +20,7 @@ from bot.app import (
 from bot.config import Settings
 from locales import Catalogs, Day, Msg
 from storage import db, outbox, people, programs
-from storage.models import ChannelAddress, Person, Role
+from storage.models import ChannelAddress, Person, Program, Role
 from storage.program_templates import TemplateError, available_templates
 
 log = logging.getLogger("convoca")
@@ -119,6 +121,28 @@ async def dispatch(settings: Settings, catalogs: Catalogs, args: argparse.Namesp
         await app.close()
 
 
+async def the_program(session: AsyncSession, catalogs: Catalogs, program_id: int | None, *,
+                      locale: str | None = None, none_yet: bool = False) -> Program | None:
+    """The programme a command works on: the one ``--program`` names, else the only one
+    there is. With several it never guesses (the newest is not the one meant more often
+    than any other): it stops and lists them. With none, an error, unless ``none_yet``
+    (a role given before any programme exists, which the first one made takes)."""
+    every = await programs.all_programs(session)
+    if program_id is None:
+        if len(every) > 1:
+            raise CommandError(catalogs.text(locale, "cli.which_program", programs=[
+                catalogs.text(locale, "cli.program_row", id=str(p.id), name=p.name)
+                for p in every]))
+        if not every:
+            if none_yet:
+                return None
+            raise CommandError(catalogs.text(locale, "cli.no_program"))
+        program_id = every[0].id
+    elif all(p.id != program_id for p in every):
+        raise CommandError(catalogs.text(locale, "cli.no_such_program", id=str(program_id)))
+    return await programs.get(session, program_id)
+
+
 async def _program(app: App, args: argparse.Namespace) -> int:
     if args.program_command == "templates":
         for key in available_templates():
@@ -158,9 +182,8 @@ async def _timeline(app: App, args: argparse.Namespace) -> int:
 
     loc = args.locale or app.settings.default_locale
     async with app.sessions() as s:
-        program = await programs.get(s, args.program)
-        if program is None:
-            raise CommandError(app.catalogs.text(None, "cli.no_program"))
+        program = await the_program(s, app.catalogs, args.program, locale=loc)
+        assert program is not None
         today = app.clock.now().astimezone(ZoneInfo(program.timezone)).date()
         stages = await stage_status(s, program.id, today)
     cat = app.catalogs
@@ -181,20 +204,9 @@ async def _admin(app: App, args: argparse.Namespace) -> int:
     now = app.clock.now()
     cat = app.catalogs
     async with app.sessions() as s:
-        # The role is held in one programme: the one named, or the only one there is. With
-        # none yet, the first programme made takes it.
-        every = await programs.all_programs(s)
-        if args.program is not None:
-            program = next((p for p in every if p.id == args.program), None)
-            if program is None:
-                raise CommandError(cat.text(None, "cli.admin_no_such_program",
-                                            id=str(args.program)))
-        elif len(every) > 1:
-            raise CommandError(cat.text(None, "cli.admin_which_program", programs=[
-                cat.text(None, "cli.admin_program_row", id=str(p.id), name=p.name)
-                for p in every]))
-        else:
-            program = every[0] if every else None
+        # The role is held in one programme; with none yet, the first programme made
+        # takes it.
+        program = await the_program(s, cat, args.program, none_yet=True)
         person = await people.by_address(s, "telegram", str(args.telegram_id))
         if person is None:
             person = Person(created_at=now, reachable=True, name=args.name)

@@ -271,3 +271,90 @@ async def test_configured_administrators_are_gestoras_of_every_programme(
             "Eco Lota", "Eco Tomé", "Eco Penco"]
     finally:
         await stop(r)
+
+
+# --- the command line never guesses which programme ----------------------------------------
+
+# Every command that works on a programme, with what else it needs to run.
+NEEDS_A_PROGRAMME: dict[tuple[str, ...], list[str]] = {
+    ("timeline",): [],
+    ("admin", "add"): ["123456"],
+    ("role", "grant"): ["1", "gestora"],
+    ("role", "revoke"): ["1", "gestora"],
+    ("role", "list"): [],
+    ("meeting", "create"): ["--kind", "grupo_motor", "--date", "2026-07-01", "--time", "18:00"],
+    ("meeting", "list"): [],
+    ("attendance", "rates"): [],
+    ("import",): ["organizations", "orgs.csv", "--yes"],
+    ("codes",): ["families"],
+    ("broadcast",): ["--target", "everyone", "--text", "Hola", "--yes"],
+    ("fichas", "list"): [],
+    ("fichas", "accept"): ["1"],
+    ("delivery", "add"): ["--date", "2026-07-01", "--from", "10:00", "--to", "12:00"],
+    ("delivery", "list"): [],
+    ("delivery", "policy"): ["before_each"],
+    ("export", "fichas"): ["--out", "fichas"],
+    ("export", "organizations"): ["--out", "orgs.xlsx"],
+    ("export", "progress"): ["--out", "avance.pdf"],
+}
+# There --program only checks the programme of the meeting the command names.
+NAMED_BY_WHAT_IT_ACTS_ON = {("invite",)}
+
+
+def _with_program_option(parser=None, path: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
+    import argparse
+
+    from bot.cli import _parser
+
+    parser = parser or _parser()
+    found = {path} if any("--program" in a.option_strings for a in parser._actions) else set()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found |= _with_program_option(sub, (*path, name))
+    return found
+
+
+def test_every_command_with_a_program_option_is_tried_below() -> None:
+    assert _with_program_option() == set(NEEDS_A_PROGRAMME) | NAMED_BY_WHAT_IT_ACTS_ON
+
+
+@pytest.mark.parametrize("command", list(NEEDS_A_PROGRAMME), ids=" ".join)
+def test_with_several_programmes_a_command_asks_which_and_does_nothing(
+        cli_env: str, capsys, command: tuple[str, ...]) -> None:
+    from pathlib import Path
+
+    from bot.cli import main
+
+    for name in ("Ecomercado Lota", "Ecomercado Tomé"):
+        assert main(["program", "create", "--template", "ecomercado-10m", "--start",
+                     "2026-03-02", "--name", name]) == 0
+    Path("orgs.csv").write_text("nombre;tipo\nJunta de Vecinos Las Rosas;junta de vecinos\n",
+                                encoding="utf-8")
+    capsys.readouterr()
+    assert main([*command, *NEEDS_A_PROGRAMME[command]]) == 1
+    said = capsys.readouterr()
+    assert said.out == ""
+    assert said.err == ("convoca: Hay varios programas: di en cuál con --program.\n"
+                        "  --program 1: Ecomercado Lota\n"
+                        "  --program 2: Ecomercado Tomé\n")
+
+
+def test_a_programme_that_is_not_there_is_named_and_the_only_one_needs_no_option(
+        cli_env: str, capsys) -> None:
+    from bot.cli import main
+
+    assert main(["meeting", "list"]) == 1
+    assert capsys.readouterr().err == (
+        "convoca: Aún no hay programas. Crea uno con: convoca program create\n")
+    assert main(["program", "create", "--template", "ecomercado-10m", "--start", "2026-03-02",
+                 "--name", "Ecomercado Lota"]) == 0
+    assert main(["delivery", "list", "--program", "7"]) == 1
+    assert capsys.readouterr().err.endswith(
+        "No hay un programa 7. Míralos con: convoca program list\n")
+    assert main(["delivery", "list"]) == 0
+    assert capsys.readouterr().out == "No hay días de entrega.\n"
+    with pytest.raises(SystemExit):
+        main(["delivery", "list", "--help"])
+    assert "--program NÚMERO  número del programa (si hay uno solo, no hace falta)" in (
+        capsys.readouterr().out)
