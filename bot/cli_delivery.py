@@ -14,7 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import cli_words
 from bot.cli_meetings import typed_date
 from bot.commands import CommandError, the_program
-from handlers.admin.delivery import cancel_day, day_summary, move_error, proxy_rut, status_label
+from handlers.admin.delivery import (
+    cancel_day,
+    day_summary,
+    move_error,
+    proxy_rut,
+    refusal,
+    status_label,
+)
 from handlers.dates import parse_time
 from handlers.pickups import move_family, window_of
 from locales import Msg, Raw
@@ -170,7 +177,8 @@ async def _add(app: App, args: argparse.Namespace) -> int:
                                                              args.assign)
                 assigned = await delivery.assign(s, days, [f.id for f in families])
         except DeliveryError as exc:
-            raise CommandError(cat.text(None, "cli_delivery.refused", reason=exc.code)) from None
+            raise CommandError(cat.text(None, "cli_delivery.refused",
+                                        reason=refusal(exc.code))) from None
         ids = [d.id for d in days]
         people.audit(s, now, "delivery_days_created", actor_id=None, channel="cli",
                      entity="delivery_day", entity_id=ids[0], ids=ids, mode=args.mode)
@@ -300,7 +308,7 @@ async def _cancel(app: App, args: argparse.Namespace) -> int:
             queued = await cancel_day(s, day, now)
         except DeliveryError as exc:
             raise CommandError(app.catalogs.text(None, "cli_delivery.refused",
-                                                 reason=exc.code)) from None
+                                                 reason=refusal(exc.code))) from None
         people.audit(s, now, "delivery_day_cancelled", actor_id=None, channel="cli",
                      entity="delivery_day", entity_id=day.id, notified=queued)
         await s.commit()
