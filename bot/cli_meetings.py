@@ -137,7 +137,7 @@ class _Cli:
     def __init__(self, app: App) -> None:
         self.app = app
         self.now = app.clock.now()
-        self.zone = app.settings.timezone  # the programme's, once it is known
+        self.zone: str | None = None  # the programme's, once it is known
 
     def t(self, key: str, **params: Any) -> str:
         return self.app.catalogs.render(Msg(key, params), None, self.zone)

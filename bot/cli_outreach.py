@@ -86,7 +86,7 @@ class _Out:
     def __init__(self, app: App, locale: str | None) -> None:
         self.app = app
         self.locale = locale
-        self.zone = app.settings.timezone  # the programme's, once it is known
+        self.zone: str | None = None  # the programme's, once it is known
 
     def text(self, key: str, **params: Any) -> str:
         return self.app.catalogs.render(Msg(key, params), self.locale, self.zone)

@@ -150,6 +150,49 @@ async def test_the_command_line_shows_each_programme_s_times_in_its_zone(
         assert row.split("\t")[1] == "martes 9 de junio, 18:00", row
 
 
+async def test_my_data_shows_times_in_the_zone_of_the_person_s_programme(
+        tg: Running, tmp_path) -> None:
+    """Nadia was made gestora of Punta Arenas with `convoca admin add --program`, the only
+    programme she is on: her /mis_datos PDF is made at 12:00 there (15:00 UTC), never at the
+    installation's 11:00 in Santiago."""
+    from test_exports import read_pdf
+
+    from storage import people
+    from storage.exports import ExportFile
+
+    ids = await seed(tg)
+    nadia = 7307
+    now = tg.app.clock.now()
+    tg.fake.add_chat(nadia, first_name="Nadia", language_code="es")
+    async with tg.app.sessions() as s:
+        p = Person(name="Nadia Admin", locale="es", consent_at=now, consent_version="2026-1",
+                   created_at=now, reachable=True)
+        p.addresses = [ChannelAddress(channel="telegram", address=str(nadia), created_at=now)]
+        p.roles = []
+        s.add(p)
+        await s.flush()
+        await people.grant(s, p, "gestora", ids["south"], now)  # as `convoca admin add` does
+        await s.commit()
+    _, pdf, _ = await tg.send(nadia, "/mis_datos", count=3)
+    text, _, _ = read_pdf(ExportFile("mis_datos.pdf", pdf["document"].data, "application/pdf"),
+                          tmp_path)
+    assert "lunes 1 de junio de 2026 a las 12:00" in text, text
+    assert "11:00" not in text
+
+
+async def test_a_button_typed_as_shown_is_read_in_the_programme_s_zone(tg: Running) -> None:
+    """Typing a button's label works as pressing it: the label as the person saw it, with
+    Punta Arenas' 18:00, not as Santiago's clock would have written it (17:00)."""
+    await seed(tg)
+    await tg.send(GABI, "/panel")
+    [meetings] = await tg.press(GABI, "📅 Reuniones")
+    label = "martes 9 de junio, 18:00 · Sesión del Grupo Motor"
+    assert label in [b["text"] for row in meetings["reply_markup"]["inline_keyboard"]
+                     for b in row]
+    [typed] = await tg.send(GABI, label)
+    assert typed["text"].startswith("📋 Sesión del Grupo Motor\n🗓️ martes 9 de junio, 18:00\n")
+
+
 async def test_a_gestora_works_only_on_her_programme(tg: Running) -> None:
     await seed(tg)
     # Her programme is the older one: she sees its stages, never the newest programme's.
