@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import cli_words
 from bot.cli_meetings import typed_date
-from bot.commands import CommandError, the_program
+from bot.commands import CommandError, the_program, write_file
 from handlers.admin.delivery import (
     cancel_day,
     day_summary,
@@ -336,8 +336,7 @@ async def _policy(app: App, args: argparse.Namespace) -> int:
 
 
 def _write(app: App, path: Path, file: exports.ExportFile) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(file.content)
+    write_file(app.catalogs, path, file.content)
     _say(app, "cli_delivery.wrote", path=str(path), size=len(file.content))
 
 
@@ -360,7 +359,6 @@ async def _export(app: App, args: argparse.Namespace) -> int:
             program = await _program(app, s, args.program)
             files = await exports.ficha_pdfs(s, program.id, **kw)
             files.append(await exports.fichas_xlsx(s, program.id, **kw))
-            args.folder.mkdir(parents=True, exist_ok=True)
             for f in files:
                 _write(app, args.folder / f.filename, f)
         elif cmd == "organizations":

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.app import App
-from bot.commands import CommandError, the_program
+from bot.commands import CommandError, the_program, write_file
 from handlers.admin import catastro, outreach
 from locales import Msg, When
 from locales.collation import sort_key
@@ -202,7 +202,7 @@ async def _codes(app: App, args: argparse.Namespace) -> int:
             pdf = await qr_codes.codes_pdf(s, program.id, kind, ids, username,
                                            args.locale or app.settings.default_locale,
                                            now=now, catalogs=app.catalogs)
-            await asyncio.to_thread(args.pdf.write_bytes, pdf)
+            await asyncio.to_thread(write_file, app.catalogs, args.pdf, pdf)
             await s.commit()
             print(out.text("cli_outreach.pdf_written", count=len(ids), path=str(args.pdf)))
             return 0

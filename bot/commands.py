@@ -124,6 +124,16 @@ async def dispatch(settings: Settings, catalogs: Catalogs, args: argparse.Namesp
         await app.close()
 
 
+def write_file(catalogs: Catalogs, path: Path, content: bytes) -> None:
+    """A document where the operator asked for it, or a short answer why not (a folder
+    that is not there, no permission), never a traceback."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    except OSError:
+        raise CommandError(catalogs.text(None, "cli.cannot_write", path=str(path))) from None
+
+
 async def the_program(session: AsyncSession, catalogs: Catalogs, program_id: int | None, *,
                       locale: str | None = None, none_yet: bool = False) -> Program | None:
     """The programme a command works on: the one ``--program`` names, else the only one
