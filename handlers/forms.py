@@ -22,7 +22,7 @@ from handlers.admin import action
 from handlers.core import Router, Turn
 from handlers.events import Button, EventKind, Outgoing
 from locales import Msg, Raw, When
-from storage import fichas, forms, outbox
+from storage import fichas, forms, outbox, programs
 from storage.forms import AnswerError, Form, Question
 from storage.models import (
     FormDefinition,
@@ -171,7 +171,7 @@ async def open_form(turn: Turn, key: str, organization_id: int | None = None) ->
 async def _ask_program(turn: Turn, form: Form) -> bool:
     """Someone no code linked to any programme, in an installation with several: which
     programme the form is for decides whose team receives it, so they say it."""
-    every = (await turn.session.scalars(select(Program).order_by(Program.id))).all()
+    every = await programs.all_programs(turn.session)
     if len(every) < 2:
         return False
     turn.say("form.choose_program", form=_txt(turn, form.title), buttons=[
