@@ -134,9 +134,7 @@ def _say(app: App, key: str, **params: object) -> None:
 
 
 async def _program(app: App, session: AsyncSession, program_id: int | None) -> Program:
-    program = await the_program(session, app.catalogs, program_id)
-    assert program is not None
-    return program
+    return await the_program(session, app.catalogs, program_id)
 
 
 # --- delivery ---------------------------------------------------------------------------------

@@ -152,7 +152,6 @@ class _Cli:
 
     async def program(self, s: AsyncSession, program_id: int | None) -> Program:
         program = await the_program(s, self.app.catalogs, program_id)
-        assert program is not None
         self.zone = program.timezone
         return program
 

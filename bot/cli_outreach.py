@@ -109,7 +109,6 @@ def confirm(question: str) -> bool:
 
 async def _program(session: Any, out: _Out, program_id: int | None) -> Program:
     program = await the_program(session, out.app.catalogs, program_id, locale=out.locale)
-    assert program is not None
     out.zone = program.timezone
     return program
 

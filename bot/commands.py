@@ -135,25 +135,22 @@ def write_file(catalogs: Catalogs, path: Path, content: bytes) -> None:
 
 
 async def the_program(session: AsyncSession, catalogs: Catalogs, program_id: int | None, *,
-                      locale: str | None = None, none_yet: bool = False) -> Program | None:
+                      locale: str | None = None) -> Program:
     """The programme a command works on: the one ``--program`` names, else the only one
     there is. With several it never guesses (the newest is not the one meant more often
-    than any other): it stops and lists them. With none, an error, unless ``none_yet``
-    (a role given before any programme exists, which the first one made takes)."""
+    than any other): it stops and lists them."""
     every = await programs.all_programs(session)
-    if program_id is None:
-        if len(every) > 1:
-            raise CommandError(catalogs.text(locale, "cli.which_program", programs=[
-                catalogs.text(locale, "cli.program_row", id=str(p.id), name=p.name)
-                for p in every]))
-        if not every:
-            if none_yet:
-                return None
-            raise CommandError(catalogs.text(locale, "cli.no_program"))
-        program_id = every[0].id
-    elif all(p.id != program_id for p in every):
+    if program_id is None and len(every) > 1:
+        raise CommandError(catalogs.text(locale, "cli.which_program", programs=[
+            catalogs.text(locale, "cli.program_row", id=str(p.id), name=p.name)
+            for p in every]))
+    if not every:
+        raise CommandError(catalogs.text(locale, "cli.no_program"))
+    chosen = every[0].id if program_id is None else program_id
+    program = await programs.get(session, chosen)
+    if program is None:
         raise CommandError(catalogs.text(locale, "cli.no_such_program", id=str(program_id)))
-    return await programs.get(session, program_id)
+    return program
 
 
 async def _program(app: App, args: argparse.Namespace) -> int:
@@ -202,7 +199,6 @@ async def _timeline(app: App, args: argparse.Namespace) -> int:
     loc = args.locale or app.settings.default_locale
     async with app.sessions() as s:
         program = await the_program(s, app.catalogs, args.program, locale=loc)
-        assert program is not None
         today = app.clock.now().astimezone(ZoneInfo(program.timezone)).date()
         stages = await stage_status(s, program.id, today)
     cat = app.catalogs
@@ -225,7 +221,8 @@ async def _admin(app: App, args: argparse.Namespace) -> int:
     async with app.sessions() as s:
         # The role is held in one programme; with none yet, the first programme made
         # takes it.
-        program = await the_program(s, cat, args.program, none_yet=True)
+        program = await the_program(s, cat, args.program) \
+            if args.program is not None or await programs.all_programs(s) else None
         person = await people.by_address(s, "telegram", str(args.telegram_id))
         if person is None:
             person = Person(created_at=now, reachable=True, name=args.name)
