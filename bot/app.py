@@ -9,6 +9,7 @@ import logging
 import signal
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -17,7 +18,7 @@ from bot.config import Settings
 from handlers.buttons import ButtonCodec
 from handlers.core import Core, Services
 from handlers.general import build_router
-from locales import Catalogs
+from locales import Catalogs, Msg, Raw
 from scheduler.dispatcher import Channel, Dispatcher, Limits
 from scheduler.runner import NoticeScheduler
 from storage import db, state
@@ -27,7 +28,11 @@ log = logging.getLogger(__name__)
 
 
 class StartupError(Exception):
-    pass
+    """Convoca cannot start; ``message`` says why in the operator's words (cli.po)."""
+
+    def __init__(self, key: str, **params: Any) -> None:
+        self.message = Msg(key, params)
+        super().__init__(key, params)
 
 
 @dataclass
@@ -63,15 +68,15 @@ async def open_database(url: str, *, migrate: bool | None = None) -> AsyncEngine
         else:
             pending = await db.pending_migrations(engine)
             if pending:
-                raise StartupError(
-                    f"the database needs {len(pending)} migration(s): run `convoca db upgrade`"
-                )
+                raise StartupError("cli.needs_migrations", count=len(pending))
     except StartupError:
         await engine.dispose()
         raise
     except Exception as exc:
         await engine.dispose()
-        raise StartupError(f"cannot open the database ({type(exc).__name__}: {exc})") from exc
+        # The driver's own words are the detail an operator needs to fix it.
+        raise StartupError("cli.database_unreachable",
+                           detail=Raw(f"{type(exc).__name__}: {exc}")) from exc
     return engine
 
 

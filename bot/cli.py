@@ -138,7 +138,10 @@ def _main(argv: list[str] | None) -> int:
             sys.stdout.flush()  # a reader that left shows here, not at exit
             return status
         except commands.CommandError as exc:
-            sys.stdout.flush()
+            try:
+                sys.stdout.flush()
+            except BrokenPipeError:  # the reader left; the operator still reads why it failed
+                _reader_gone()
             print(f"convoca: {exc}", file=sys.stderr)
             return 1
 

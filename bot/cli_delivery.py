@@ -13,12 +13,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import cli_words
 from bot.cli_meetings import typed_date
-from bot.commands import CommandError
-from handlers.admin.delivery import cancel_day, day_summary, move_error, proxy_rut, status_label
+from bot.commands import CommandError, the_program, write_file
+from handlers.admin.delivery import (
+    cancel_day,
+    day_summary,
+    move_error,
+    proxy_rut,
+    refusal,
+    status_label,
+)
 from handlers.dates import parse_time
 from handlers.pickups import move_family, window_of
 from locales import Msg, Raw
-from storage import delivery, exports, people, pickups, programs
+from storage import delivery, exports, people, pickups
 from storage.delivery import DayPlan, DeliveryError
 from storage.models import DeliveryDay, Meeting, Pickup, PickupMode, PickupStatus, Program
 
@@ -127,10 +134,7 @@ def _say(app: App, key: str, **params: object) -> None:
 
 
 async def _program(app: App, session: AsyncSession, program_id: int | None) -> Program:
-    program = await programs.get(session, program_id)
-    if program is None:
-        raise CommandError(app.catalogs.text(None, "cli_delivery.no_program"))
-    return program
+    return await the_program(session, app.catalogs, program_id)
 
 
 # --- delivery ---------------------------------------------------------------------------------
@@ -171,7 +175,8 @@ async def _add(app: App, args: argparse.Namespace) -> int:
                                                              args.assign)
                 assigned = await delivery.assign(s, days, [f.id for f in families])
         except DeliveryError as exc:
-            raise CommandError(cat.text(None, "cli_delivery.refused", reason=exc.code)) from None
+            raise CommandError(cat.text(None, "cli_delivery.refused",
+                                        reason=refusal(exc.code))) from None
         ids = [d.id for d in days]
         people.audit(s, now, "delivery_days_created", actor_id=None, channel="cli",
                      entity="delivery_day", entity_id=ids[0], ids=ids, mode=args.mode)
@@ -301,7 +306,7 @@ async def _cancel(app: App, args: argparse.Namespace) -> int:
             queued = await cancel_day(s, day, now)
         except DeliveryError as exc:
             raise CommandError(app.catalogs.text(None, "cli_delivery.refused",
-                                                 reason=exc.code)) from None
+                                                 reason=refusal(exc.code))) from None
         people.audit(s, now, "delivery_day_cancelled", actor_id=None, channel="cli",
                      entity="delivery_day", entity_id=day.id, notified=queued)
         await s.commit()
@@ -329,8 +334,7 @@ async def _policy(app: App, args: argparse.Namespace) -> int:
 
 
 def _write(app: App, path: Path, file: exports.ExportFile) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(file.content)
+    write_file(app.catalogs, path, file.content)
     _say(app, "cli_delivery.wrote", path=str(path), size=len(file.content))
 
 
@@ -353,7 +357,6 @@ async def _export(app: App, args: argparse.Namespace) -> int:
             program = await _program(app, s, args.program)
             files = await exports.ficha_pdfs(s, program.id, **kw)
             files.append(await exports.fichas_xlsx(s, program.id, **kw))
-            args.folder.mkdir(parents=True, exist_ok=True)
             for f in files:
                 _write(app, args.folder / f.filename, f)
         elif cmd == "organizations":

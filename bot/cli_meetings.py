@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import cli_words
 from bot.app import App
-from bot.commands import CommandError
+from bot.commands import CommandError, the_program
 from handlers import dates, widgets
 from handlers import meetings as meeting_handlers
 from handlers.admin import meetings as chat
@@ -137,7 +137,7 @@ class _Cli:
     def __init__(self, app: App) -> None:
         self.app = app
         self.now = app.clock.now()
-        self.zone = app.settings.timezone  # the programme's, once it is known
+        self.zone: str | None = None  # the programme's, once it is known
 
     def t(self, key: str, **params: Any) -> str:
         return self.app.catalogs.render(Msg(key, params), None, self.zone)
@@ -151,9 +151,7 @@ class _Cli:
                      entity_id=entity_id, **details)
 
     async def program(self, s: AsyncSession, program_id: int | None) -> Program:
-        program = await programs.get(s, program_id)
-        if program is None:
-            raise CommandError(self.t("cli_meet.no_program"))
+        program = await the_program(s, self.app.catalogs, program_id)
         self.zone = program.timezone
         return program
 
@@ -161,18 +159,14 @@ class _Cli:
         meeting = await s.get(Meeting, meeting_id)
         if meeting is None:
             raise CommandError(self.t("cli_meet.no_meeting", id=str(meeting_id)))
-        return meeting, await self.program(s, meeting.program_id)
+        program = await programs.get(s, meeting.program_id)
+        assert program is not None
+        self.zone = program.timezone
+        return meeting, program
 
     # roles ----------------------------------------------------------------------------------
 
     async def role(self, s: AsyncSession, args: argparse.Namespace) -> None:
-        if args.program is None:
-            # A role is held in one programme: with several, never guess which.
-            every = await programs.all_programs(s)
-            if len(every) > 1:
-                raise CommandError(self.t("cli.admin_which_program", programs=[
-                    self.t("cli.admin_program_row", id=str(p.id), name=p.name)
-                    for p in every]))
         program = await self.program(s, args.program)
         if args.role_command == "list":
             for person, roles in await data.people_with_roles(s, program.id):

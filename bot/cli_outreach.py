@@ -17,11 +17,11 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.app import App
-from bot.commands import CommandError
+from bot.commands import CommandError, the_program, write_file
 from handlers.admin import catastro, outreach
 from locales import Msg, When
 from locales.collation import sort_key
-from storage import fichas, forms, imports, programs, qr_codes, state, targeting
+from storage import fichas, forms, imports, qr_codes, state, targeting
 from storage.models import Family, Meeting, MeetingStatus, Organization, Person, Program
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ class _Out:
     def __init__(self, app: App, locale: str | None) -> None:
         self.app = app
         self.locale = locale
-        self.zone = app.settings.timezone  # the programme's, once it is known
+        self.zone: str | None = None  # the programme's, once it is known
 
     def text(self, key: str, **params: Any) -> str:
         return self.app.catalogs.render(Msg(key, params), self.locale, self.zone)
@@ -108,9 +108,7 @@ def confirm(question: str) -> bool:
 
 
 async def _program(session: Any, out: _Out, program_id: int | None) -> Program:
-    program = await programs.get(session, program_id)
-    if program is None:
-        raise out.error("cli_outreach.no_program")
+    program = await the_program(session, out.app.catalogs, program_id, locale=out.locale)
     out.zone = program.timezone
     return program
 
@@ -203,7 +201,7 @@ async def _codes(app: App, args: argparse.Namespace) -> int:
             pdf = await qr_codes.codes_pdf(s, program.id, kind, ids, username,
                                            args.locale or app.settings.default_locale,
                                            now=now, catalogs=app.catalogs)
-            await asyncio.to_thread(args.pdf.write_bytes, pdf)
+            await asyncio.to_thread(write_file, app.catalogs, args.pdf, pdf)
             await s.commit()
             print(out.text("cli_outreach.pdf_written", count=len(ids), path=str(args.pdf)))
             return 0

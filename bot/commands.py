@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
+from pathlib import Path
 from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import (
     App,
@@ -16,9 +20,10 @@ from bot.app import (
     start_delivery,
 )
 from bot.config import Settings
-from locales import Catalogs, Day, Msg
+from locales import Catalogs, Day, Msg, Raw
+from locales.collation import sort_key
 from storage import db, outbox, people, programs
-from storage.models import ChannelAddress, Person, Role
+from storage.models import ChannelAddress, Person, Program, Role
 from storage.program_templates import TemplateError, available_templates
 
 log = logging.getLogger("convoca")
@@ -38,7 +43,7 @@ def run(settings: Settings, catalogs: Catalogs, *, demo: bool = False) -> int:
                 return
             app = await build_app(settings, catalogs=catalogs)
         except StartupError as exc:
-            raise CommandError(str(exc)) from None
+            raise CommandError(catalogs.render(exc.message, None)) from None
         try:
             if settings.token:
                 await run_telegram(app)
@@ -58,7 +63,7 @@ def worker(settings: Settings, catalogs: Catalogs) -> int:
         try:
             app = await build_app(settings, catalogs=catalogs)
         except StartupError as exc:
-            raise CommandError(str(exc)) from None
+            raise CommandError(catalogs.render(exc.message, None)) from None
         try:
             await run_telegram(app, poll=False)
         finally:
@@ -99,7 +104,7 @@ async def dispatch(settings: Settings, catalogs: Catalogs, args: argparse.Namesp
     try:
         app = await build_app(settings, catalogs=catalogs)
     except StartupError as exc:
-        raise CommandError(str(exc)) from None
+        raise CommandError(catalogs.render(exc.message, None)) from None
     log.debug("%s on %s", args.command, app.engine.url.render_as_string(hide_password=True))
     try:
         from bot.cli import extensions
@@ -119,6 +124,35 @@ async def dispatch(settings: Settings, catalogs: Catalogs, args: argparse.Namesp
         await app.close()
 
 
+def write_file(catalogs: Catalogs, path: Path, content: bytes) -> None:
+    """A document where the operator asked for it, or a short answer why not (a folder
+    that is not there, no permission), never a traceback."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    except OSError:
+        raise CommandError(catalogs.text(None, "cli.cannot_write", path=str(path))) from None
+
+
+async def the_program(session: AsyncSession, catalogs: Catalogs, program_id: int | None, *,
+                      locale: str | None = None) -> Program:
+    """The programme a command works on: the one ``--program`` names, else the only one
+    there is. With several it never guesses (the newest is not the one meant more often
+    than any other): it stops and lists them."""
+    every = await programs.all_programs(session)
+    if program_id is None and len(every) > 1:
+        raise CommandError(catalogs.text(locale, "cli.which_program", programs=[
+            catalogs.text(locale, "cli.program_row", id=str(p.id), name=p.name)
+            for p in every]))
+    if not every:
+        raise CommandError(catalogs.text(locale, "cli.no_program"))
+    chosen = every[0].id if program_id is None else program_id
+    program = await programs.get(session, chosen)
+    if program is None:
+        raise CommandError(catalogs.text(locale, "cli.no_such_program", id=str(program_id)))
+    return program
+
+
 async def _program(app: App, args: argparse.Namespace) -> int:
     if args.program_command == "templates":
         for key in available_templates():
@@ -129,6 +163,14 @@ async def _program(app: App, args: argparse.Namespace) -> int:
             for p in await programs.all_programs(s):
                 print(f"{p.id}\t{p.name}\t{p.template_key}\t{p.start_date}")
         return 0
+    cat = app.catalogs
+    shipped = available_templates()
+    if str(args.template).endswith((".yaml", ".yml")):
+        if not await asyncio.to_thread(Path(args.template).is_file):
+            raise CommandError(cat.text(None, "cli.no_template_file", path=args.template))
+    elif args.template not in shipped:
+        raise CommandError(cat.text(None, "cli.no_such_template", template=args.template,
+                                    templates=", ".join(shipped)))
     try:
         async with app.sessions() as s:
             now = app.clock.now()
@@ -142,11 +184,9 @@ async def _program(app: App, args: argparse.Namespace) -> int:
                     await people.grant(s, admin, Role.GESTORA, program.id, now)
             await s.commit()
     except TemplateError as exc:
-        raise CommandError(str(exc)) from None
-    except FileNotFoundError:
-        raise CommandError(
-            f"no template {args.template!r}; available: {', '.join(available_templates())}"
-        ) from None
+        # Each problem names the field of the YAML file, as the template checker words it.
+        raise CommandError(cat.text(None, "cli.template_problems", template=args.template,
+                                    problems=Raw(str(exc)))) from None
     print(app.catalogs.text(None, "cli.program_created", id=str(program.id), name=program.name,
                             count=len(program.milestones)))
     return 0
@@ -158,9 +198,7 @@ async def _timeline(app: App, args: argparse.Namespace) -> int:
 
     loc = args.locale or app.settings.default_locale
     async with app.sessions() as s:
-        program = await programs.get(s, args.program)
-        if program is None:
-            raise CommandError(app.catalogs.text(None, "cli.no_program"))
+        program = await the_program(s, app.catalogs, args.program, locale=loc)
         today = app.clock.now().astimezone(ZoneInfo(program.timezone)).date()
         stages = await stage_status(s, program.id, today)
     cat = app.catalogs
@@ -181,20 +219,10 @@ async def _admin(app: App, args: argparse.Namespace) -> int:
     now = app.clock.now()
     cat = app.catalogs
     async with app.sessions() as s:
-        # The role is held in one programme: the one named, or the only one there is. With
-        # none yet, the first programme made takes it.
-        every = await programs.all_programs(s)
-        if args.program is not None:
-            program = next((p for p in every if p.id == args.program), None)
-            if program is None:
-                raise CommandError(cat.text(None, "cli.admin_no_such_program",
-                                            id=str(args.program)))
-        elif len(every) > 1:
-            raise CommandError(cat.text(None, "cli.admin_which_program", programs=[
-                cat.text(None, "cli.admin_program_row", id=str(p.id), name=p.name)
-                for p in every]))
-        else:
-            program = every[0] if every else None
+        # The role is held in one programme; with none yet, the first programme made
+        # takes it.
+        program = await the_program(s, cat, args.program) \
+            if args.program is not None or await programs.all_programs(s) else None
         person = await people.by_address(s, "telegram", str(args.telegram_id))
         if person is None:
             person = Person(created_at=now, reachable=True, name=args.name)
@@ -229,25 +257,39 @@ async def _status(app: App, args: argparse.Namespace) -> int:
         queued = await outbox.upcoming(s, 10)
         planned = sorted(await Planner(s).window(now, now + HORIZON), key=lambda n: n.fire_at)
         have = await outbox.existing_keys(s, [n.key for n in planned])
+    from handlers.admin.deliveries import kind_name
+
     cat, loc, tz = app.catalogs, None, app.settings.timezone
-    kinds = sorted({k for k, _ in counts})
+
+    def kind(code: str) -> str:
+        return cat.render(kind_name(code), loc)
+
     statuses = ["pending", "sending", "sent", "failed", "uncertain", "dropped"]
-    print(cat.text(loc, "cli.status_kind").ljust(18)
+    table: dict[str, dict[str, int]] = {}
+    for (code, status), n in counts.items():
+        # Kinds Convoca no longer sends share one name ("otro mensaje"): counted together.
+        row = table.setdefault(kind(code), {})
+        row[status] = row.get(status, 0) + n
+    width = max([len(cat.text(loc, "cli.status_kind")), *map(len, table)]) + 2
+    print(cat.text(loc, "cli.status_kind").ljust(width)
           + "".join(cat.text(loc, f"cli.status_{st}").rjust(11) for st in statuses))
-    for k in kinds:
-        print(k.ljust(18) + "".join(str(counts.get((k, st), 0)).rjust(11) for st in statuses))
+    for name in sorted(table, key=lambda name: sort_key(name, cat.locale(loc))):
+        print(name.ljust(width) + "".join(str(table[name].get(st, 0)).rjust(11)
+                                          for st in statuses))
     print()
     # Each time in the zone of the programme it belongs to, as its message will show it.
-    upcoming = [(row.not_before, row.kind, f"{row.channel}:{row.address}",
+    upcoming = [(row.not_before, kind(row.kind), f"{row.channel}:{row.address}",
                  (row.payload or {}).get(outbox.ZONE) or tz) for row in queued]
-    upcoming += [(n.fire_at, n.kind, cat.text(loc, "cli.status_person", id=str(n.person_id)),
-                  n.zone or tz)
+    upcoming += [(n.fire_at, kind(n.kind),
+                  cat.text(loc, "cli.status_person", id=str(n.person_id)), n.zone or tz)
                  for n in planned if n.key not in have]
     upcoming.sort(key=lambda item: item[0])
     if not upcoming:
         print(cat.text(loc, "cli.nothing_due"))
         return 0
     print(cat.text(loc, "cli.status_next"))
-    for when, kind, who, zone in upcoming[:10]:
-        print(f"  {app.catalogs.when(when, app.settings.default_locale, zone)}  {kind:<18} {who}")
+    shown = [(cat.when(when, loc, zone), what, who) for when, what, who, zone in upcoming[:10]]
+    wide = [max(len(row[i]) for row in shown) for i in (0, 1)]
+    for when, what, who in shown:
+        print(f"  {when:<{wide[0]}}  {what:<{wide[1]}}  {who}")
     return 0

@@ -30,7 +30,7 @@ class Services:
     clock: Clock
     catalogs: Catalogs
     buttons: ButtonCodec
-    timezone: str = "America/Santiago"
+    timezone: str  # TIMEZONE: for a time with no programme to take the zone from
     default_locale: str = "es"
     admin_ids: frozenset[str] = frozenset()  # platform user ids, as "telegram:123"
     bot_username: str | None = None

@@ -22,7 +22,7 @@ from handlers.admin import action
 from handlers.core import Router, Turn
 from handlers.events import Button, EventKind, Outgoing
 from locales import Msg, Raw, When
-from storage import fichas, forms, outbox
+from storage import fichas, forms, outbox, programs
 from storage.forms import AnswerError, Form, Question
 from storage.models import (
     FormDefinition,
@@ -147,12 +147,14 @@ async def open_form(turn: Turn, key: str, organization_id: int | None = None) ->
         assert ctx is not None
         await _show_sent(turn, ctx)
         return
+    program_id = await fichas.program_of(turn.session, turn.person, org.id if org else None,
+                                         turn.standing.home())
+    if program_id is None and await _ask_program(turn, form):
+        return
     definition = await forms.ensure_definition(turn.session, form, turn.now)
     response = await forms.start_response(
         turn.session, definition, person_id=turn.person.id,
-        organization_id=org.id if org else None, now=turn.now,
-        program_id=await fichas.program_of(turn.session, turn.person,
-                                           org.id if org else None),
+        organization_id=org.id if org else None, now=turn.now, program_id=program_id,
     )
     turn.audit("form_started", "form_response", response.id, form=key)
     ctx = Ctx(response, form)
@@ -164,6 +166,32 @@ async def open_form(turn: Turn, key: str, organization_id: int | None = None) ->
     lines.append(Msg("form.intro_back"))
     turn.say("form.lines", lines=lines)
     await _advance(turn, ctx)
+
+
+async def _ask_program(turn: Turn, form: Form) -> bool:
+    """Someone no code linked to any programme, in an installation with several: which
+    programme the form is for decides whose team receives it, so they say it."""
+    every = await programs.all_programs(turn.session)
+    if len(every) < 2:
+        return False
+    turn.say("form.choose_program", form=_txt(turn, form.title), buttons=[
+        [Button(Msg("form.option", {"label": Raw(p.name)}), f"fm:prg:{p.id}:{form.key}")]
+        for p in every[:20]
+    ])
+    return True
+
+
+async def _chose_program(turn: Turn, program_id: int, key: str) -> None:
+    program = await turn.session.get(Program, program_id)
+    if program is None or key not in forms.available_forms() or turn.person.consent_at is None:
+        await _stale(turn)
+        return
+    if turn.person.program_id is None:
+        # They belong to it from now on: their next form, and their clock, are its.
+        turn.person.program_id = program.id
+        turn.audit("program_joined", "program", program.id, via="form")
+        await turn.place()
+    await open_form(turn, key)
 
 
 def _ask_resume(turn: Turn, ctx: Ctx) -> None:
@@ -347,7 +375,8 @@ async def _submit(turn: Turn, ctx: Ctx, signed_name: str | None) -> None:
     response = ctx.response
     if response.program_id is None:  # a draft begun before responses knew their programme
         response.program_id = await fichas.program_of(turn.session, turn.person,
-                                                      response.organization_id)
+                                                      response.organization_id,
+                                                      turn.standing.home())
     await forms.submit(turn.session, response, ctx.form, person_id=turn.person.id,
                        signed_name=signed_name, now=turn.now)
     number = forms.receipt_number(ctx.form, response)
@@ -383,19 +412,9 @@ async def _tell_the_team(turn: Turn, ctx: Ctx, number: str) -> None:
             key=f"ficha_sent:{response.id}:{person_id}", kind="form_notice", now=turn.now)
 
 
-async def _program_id(turn: Turn, ctx: Ctx) -> int | None:
-    if ctx.response.organization_id:
-        org = await turn.session.get(Organization, ctx.response.organization_id)
-        if org is not None:
-            return org.program_id
-    if turn.person.program_id:
-        return turn.person.program_id
-    return await turn.session.scalar(select(Program.id).order_by(Program.id.desc()).limit(1))
-
-
 async def _offer_cosign(turn: Turn, ctx: Ctx) -> None:
     """A message of its own, so the representative can forward it to whoever co-signs."""
-    program_id = await _program_id(turn, ctx)
+    program_id = ctx.response.program_id  # the form's programme, the code's too
     if program_id is None or ctx.form.declaration is None:
         return
     code = await forms.cosign_code(turn.session, ctx.response, program_id, turn.now)
@@ -434,6 +453,9 @@ async def on_button(turn: Turn) -> None:
     op = parts[1] if len(parts) > 1 else ""
     if op == "org" and len(parts) == 4 and parts[2].isdigit():
         await _chose_org(turn, int(parts[2]), parts[3])
+        return
+    if op == "prg" and len(parts) == 4 and parts[2].isdigit():
+        await _chose_program(turn, int(parts[2]), parts[3])
         return
     if len(parts) < 3 or not parts[2].isdigit():
         turn.say("input.button_stale")

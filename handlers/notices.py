@@ -67,7 +67,8 @@ async def milestone(session: AsyncSession, n: Notice, now: datetime) -> Outgoing
     if n.kind == "milestone_soon":
         # Counted from today, not from when it was planned: after downtime it may go late.
         program = await session.get(Program, still[0].program_id)
-        zone = ZoneInfo(program.timezone if program else "America/Santiago")
+        assert program is not None  # a milestone always has its programme
+        zone = ZoneInfo(program.timezone)
         days = (still[0].due - now.astimezone(zone).date()).days
         if days < 0:
             return None  # past: the overdue notice speaks now

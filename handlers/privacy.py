@@ -73,7 +73,7 @@ async def my_data(turn: Turn) -> None:
     content = json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
     readable = await personal_data_pdf(
         turn.session, data, now=turn.now, locale=turn.locale, catalogs=turn.services.catalogs,
-        timezone=turn.services.timezone)
+        timezone=turn.timezone)  # the person's programme's, as every reply of theirs
     turn.send(Outgoing(text=summary(data, turn.person)))
     turn.send(Outgoing(
         text=Msg("privacy.pdf_caption"),

@@ -38,9 +38,12 @@ async def offered(turn: Turn) -> dict[str, str]:
     ev, services = turn.event, turn.services
     found: dict[str, str] = {}
     for row in await outbox.last_said(turn.session, ev.channel, ev.address, turn.person.id):
-        for line in Outgoing.from_json(row.payload).buttons:
+        said = Outgoing.from_json(row.payload)
+        for line in said.buttons:
             for button in line:
-                label = services.catalogs.render(button.label, row.locale, services.timezone)
+                # As the channel showed it: in the zone of the message's programme.
+                label = services.catalogs.render(button.label, row.locale,
+                                                 said.zone or services.timezone)
                 if plain(label) == typed:
                     found.setdefault(button.action, label)
     return found

@@ -203,9 +203,13 @@ class Catalogs:
         return self._messages[self.locale(loc)].get(key)
 
     def text(self, loc: str | None, key: str, **params: Any) -> str:
+        """A message without times (a date, ``Day``, needs no zone)."""
         return self.render(Msg(key, params), loc)
 
-    def render(self, message: Msg, loc: str | None, tz: str = "America/Santiago") -> str:
+    def render(self, message: Msg, loc: str | None, tz: str | None = None) -> str:
+        """The message in ``loc``, its times in the zone ``tz``: the reader's programme's,
+        which only the caller knows. Without one, a message holding a time (``When``) is
+        refused rather than shown in some zone nobody chose."""
         loc = self.locale(loc)
         template = self._messages[loc].get(message.key)
         if template is None:
@@ -217,12 +221,14 @@ class Catalogs:
         values = {k: self._value(v, loc, tz) for k, v in message.params.items()}
         return template.format(**values)
 
-    def _value(self, v: Any, loc: str, tz: str) -> Any:
+    def _value(self, v: Any, loc: str, tz: str | None) -> Any:
         if isinstance(v, Msg):
             return self.render(v, loc, tz)
         if isinstance(v, list):
             return "\n".join(str(self._value(x, loc, tz)) for x in v)
         if isinstance(v, When):
+            if tz is None:
+                raise ValueError("a message with a time needs the zone it is read in (tz)")
             return self.when(v.at, loc, tz, v.style)
         if isinstance(v, Day):
             pattern = {"month": "fmt.month", "short": "fmt.day_short",

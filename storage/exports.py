@@ -32,7 +32,7 @@ from babel.numbers import format_percent
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from locales import BABEL_LOCALE, Catalogs, format_number
+from locales import BABEL_LOCALE, Catalogs, Msg, format_number
 from locales.collation import sort_key
 from storage import admin_meetings, org_kinds
 from storage import pickups as day_lists
@@ -195,7 +195,7 @@ class Ctx:
         self.babel = BABEL_LOCALE[self.locale]
 
     def t(self, key: str, **params: Any) -> str:
-        return self.catalogs.text(self.locale, key, **params)
+        return self.catalogs.render(Msg(key, params), self.locale, self.tz)
 
     def local(self, at: datetime) -> datetime:
         return at.astimezone(self.zone)

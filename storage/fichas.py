@@ -44,16 +44,21 @@ class FichaError(Exception):
 
 
 async def program_of(session: AsyncSession, person: Person | None,
-                     organization_id: int | None) -> int | None:
-    """The programme a response belongs to: its organisation's, else its sender's, else
-    the newest (a newcomer's first ficha, before anyone linked them anywhere)."""
+                     organization_id: int | None, works_on: int | None = None) -> int | None:
+    """The programme a response belongs to: its organisation's, else its sender's own,
+    else the one the sender works on, else the only one there is. None when there are
+    several and nothing says which (a newcomer no code linked anywhere): never guessed,
+    the sender is asked (handlers.forms)."""
     if organization_id is not None:
         org = await session.get(Organization, organization_id)
         if org is not None:
             return org.program_id
     if person is not None and person.program_id is not None:
         return person.program_id
-    return await session.scalar(select(Program.id).order_by(Program.id.desc()).limit(1))
+    if works_on is not None:
+        return works_on
+    ids = (await session.scalars(select(Program.id).limit(2))).all()
+    return ids[0] if len(ids) == 1 else None
 
 
 async def team(session: AsyncSession, program_id: int) -> list[int]:

@@ -50,17 +50,17 @@ def _form_title(definition: dict[str, Any] | None, key: str | None, locale: str)
 
 async def personal_data_pdf(
     session: AsyncSession, data: dict[str, Any], *, now: datetime, locale: str | None,
-    catalogs: Catalogs | None = None, timezone: str = "America/Santiago",
-    font_dirs: Sequence[Path] = FONT_DIRS,
+    timezone: str, catalogs: Catalogs | None = None, font_dirs: Sequence[Path] = FONT_DIRS,
 ) -> ExportFile:
-    """``data`` is what privacy.export_person returned for the person."""
+    """``data`` is what privacy.export_person returned for the person; its times are shown
+    in ``timezone``, the zone of the programme the person belongs to or works on."""
     person = data["person"]
     program_ids = {g.get("program_id") for g in data["role_grants"]} | {
         person.get("program_id")} | {f.get("program_id") for f in data["families"]}
     programs = {p.id: p for p in (await session.scalars(select(Program).where(
         Program.id.in_([i for i in program_ids if i is not None])))).all()}
     own = programs.get(person.get("program_id"))
-    ctx = Ctx(catalogs, locale, own.timezone if own else timezone, now)
+    ctx = Ctx(catalogs, locale, timezone, now)
     t = ctx.t
 
     pdf = _new_pdf(ctx, font_dirs, title=t("privacy.pdf.title"))

@@ -49,13 +49,10 @@ async def create(
     return program
 
 
-async def get(session: AsyncSession, program_id: int | None = None) -> Program | None:
-    stmt = select(Program).options(selectinload(Program.milestones))
-    if program_id is None:
-        stmt = stmt.order_by(Program.id.desc()).limit(1)
-    else:
-        stmt = stmt.where(Program.id == program_id)
-    return await session.scalar(stmt)
+async def get(session: AsyncSession, program_id: int) -> Program | None:
+    # Always a named one: which programme is meant is never guessed (bot.commands.the_program).
+    return await session.scalar(select(Program).options(selectinload(Program.milestones))
+                                .where(Program.id == program_id))
 
 
 async def all_programs(session: AsyncSession) -> list[Program]:

@@ -30,6 +30,7 @@ from locales import Msg
 from storage import delivery, outbox
 from storage.models import (
     AuditEntry,
+    Conversation,
     DeliveryDay,
     Family,
     OutboxMessage,
@@ -219,6 +220,31 @@ async def test_weekly_until_a_date_for_every_pickup_family(tg: Running) -> None:
                                            "Castañeda Vidal")}
     assert {p.family_id for p in await rows(tg, Pickup)} == retiro
     assert await count(tg, Pickup) == 20
+
+
+async def test_days_that_cannot_be_saved_are_refused_in_words(tg: Running) -> None:
+    """What the wizard holds no longer makes days (here the end came before the start): the
+    gestora reads why, in words, never the code (end_before_start), and starts again."""
+    await seed(tg)
+    await say(tg, GESTORA, "/panel")
+    await tap(tg, GESTORA, "🧺 Días de entrega", sends=1)
+    await tap(tg, GESTORA, "➕ Nuevo día de entrega", sends=1)
+    await tap(tg, GESTORA, "🏪 Retiro en el local", sends=1)
+    await tap(tg, GESTORA, "5", sends=1)
+    await say(tg, GESTORA, "18:30")
+    await say(tg, GESTORA, "8 pm")
+    await say(tg, GESTORA, "Sede Vecinal Villa Ñuñoa")
+    await tap(tg, GESTORA, "Sin dirección", sends=1)
+    await tap(tg, GESTORA, "Solo esta vez", sends=1)
+    async with tg.app.sessions() as s:
+        convo = await s.scalar(select(Conversation).where(Conversation.flow.is_not(None)))
+        convo.data = {**convo.data, "end": "17:00"}
+        await s.commit()
+    [refused, again], _ = await tap(tg, GESTORA, "💾 Guardar", sends=2)
+    assert refused["text"] == ("No pude guardar esos días: la hora de término debe ser después "
+                               "de la de inicio. Empecemos de nuevo.")
+    assert "🏪 Retiro en el local" in labels_of(again)
+    assert await count(tg, DeliveryDay) == 0
 
 
 async def test_picking_families_from_a_paged_checklist(tg: Running) -> None:

@@ -327,6 +327,18 @@ async def test_the_command_line_defines_days_and_prints_the_day_list(app, capsys
         assert (await s.scalar(select(Program))).settings["pickup_policy"] == "all_at_once"
     assert "Día" in await cli(app, capsys, "delivery", "cancel", str(days[2].id))
     assert "CANCELADO" in await cli(app, capsys, "delivery", "list", "--all")
+    # Refusals are sentences in the operator's words, never a code (already_cancelled).
+    for argv, said in [
+        (("delivery", "cancel", str(days[2].id)), "No se pudo: ese día ya estaba cancelado."),
+        (("delivery", "add", "--date", "2026-03-12", "--from", "12", "--to", "10"),
+         "No se pudo: la hora de término debe ser después de la de inicio."),
+        (("delivery", "add", "--date", "2026-03-12", "--from", "10", "--to", "12", "--every",
+          "1w", "--until", "2026-03-05"),
+         "No se pudo: la fecha final es antes del primer día."),
+    ]:
+        with pytest.raises(CommandError) as refused:
+            await cli_delivery.run(app, parse(*argv))
+        assert str(refused.value) == said
 
     with pytest.raises(CommandError):
         await cli_delivery.run(app, parse("delivery", "day", "999"))

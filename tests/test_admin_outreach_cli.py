@@ -133,7 +133,7 @@ async def _families(app: App, sector: str, names: list[str], chats: bool = False
     now = app.clock.now()
     ids = []
     async with app.sessions() as s:
-        program = await programs.get(s)
+        [program] = await programs.all_programs(s)
         for name in names:
             person_id = None
             if chats:
@@ -229,7 +229,7 @@ async def test_broadcast_refuses_bad_targets_and_long_texts(app: App) -> None:
 async def test_invite_a_body_to_its_meeting(app: App, capsys) -> None:
     now = app.clock.now()
     async with app.sessions() as s:
-        program = await programs.get(s)
+        [program] = await programs.all_programs(s)
         body = await s.scalar(select(Body).where(Body.program_id == program.id,
                                                  Body.kind == "grupo_motor"))
         for i in range(2):

@@ -8,9 +8,10 @@ import asyncio
 import codecs
 import os
 import re
+import shutil
 import subprocess
 import sys
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -218,6 +219,188 @@ def test_a_reader_that_leaves_early_is_no_error(cli_env: str, argv: list[str]) -
         os.close(write)
     assert proc.returncode in (0, 141), proc.stderr
     assert proc.stderr == ""  # no traceback, no "Exception ignored ... BrokenPipeError"
+
+
+# Every command that prints, with what it needs to print (and not stop at an error) in the
+# installation below; "+7" is a date a week from today. `run` is the console or the bot,
+# `worker` a server: neither writes for a pipe.
+PRINTING: dict[tuple[str, ...], list[str]] = {
+    ("db", "upgrade"): [],
+    ("program", "create"): ["--template", "ecomercado-10m", "--start", "+0", "--name", "Otro"],
+    ("program", "templates"): [],
+    ("program", "list"): [],
+    ("timeline",): [],
+    ("admin", "add"): ["777"],
+    ("status",): [],
+    ("role", "grant"): ["1", "coordinadora"],
+    ("role", "revoke"): ["1", "coordinadora"],
+    ("role", "list"): [],
+    ("meeting", "create"): ["--kind", "grupo_motor", "--date", "+40", "--time", "18:00"],
+    ("meeting", "list"): [],
+    ("meeting", "move"): ["1", "--time", "19:00"],
+    ("meeting", "cancel"): ["1"],
+    ("meeting", "board"): ["1"],
+    ("meeting", "invite"): ["1"],
+    ("meeting", "reask"): ["1"],
+    ("meeting", "close"): ["2"],
+    ("attendance", "show"): ["1"],
+    ("attendance", "mark"): ["2", "1", "present"],
+    ("attendance", "add-guest"): ["1", "--name", "Rosa Pizarro"],
+    ("attendance", "remove-guest"): ["1", "1"],
+    ("attendance", "rates"): [],
+    ("import",): ["families", "familias.csv", "--yes"],
+    ("codes",): ["families"],
+    ("broadcast",): ["--target", "everyone", "--text", "Hola", "--yes"],
+    ("invite",): ["1", "--target", "everyone", "--yes"],
+    ("fichas", "list"): [],
+    ("fichas", "accept"): ["1"],
+    ("delivery", "add"): ["--date", "+21", "--from", "10:00", "--to", "12:00"],
+    ("delivery", "list"): [],
+    ("delivery", "day"): ["1"],
+    ("delivery", "cancel"): ["2"],
+    ("delivery", "move"): ["1", "--family", "1", "--to", "2"],
+    ("delivery", "policy"): [],
+    ("export", "attendance"): ["1", "--out", "asistencia.pdf"],
+    ("export", "fichas"): ["--out", "fichas"],
+    ("export", "organizations"): ["--out", "organizaciones.xlsx"],
+    ("export", "delivery"): ["1", "--out", "entrega.pdf"],
+    ("export", "progress"): ["--out", "avance.pdf"],
+}
+NOT_FOR_A_PIPE = {("run",), ("worker",)}
+
+
+def _on(offset: str) -> str:
+    return (date.today() + timedelta(days=int(offset))).isoformat() \
+        if re.fullmatch(r"[+-]\d+", offset) else offset
+
+
+@pytest.fixture(scope="module")
+def installation(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A programme with families, an organisation, a gestora, an upcoming meeting and one
+    that has begun, two delivery days (the families on the first) and a ficha from outside
+    the catastro: what every command needs to print something."""
+    from conftest import operator_environment
+
+    folder = tmp_path_factory.mktemp("installation")
+    url = f"sqlite+aiosqlite:///{folder / 'cli.sqlite3'}"
+    with pytest.MonkeyPatch.context() as mp:
+        operator_environment(mp)
+        mp.chdir(folder)
+        mp.setenv("DATABASE_URL", url)
+        mp.setenv("LOG_FILE", str(folder / "convoca.log"))
+        create_programme(_on("-10"))
+        Path("familias.csv").write_bytes(FAMILIES_CSV)
+        Path("orgs.csv").write_text("Nombre;Tipo\nJunta de Vecinos Las Rosas;Junta de vecinos\n",
+                                    encoding="utf-8")
+        for argv in (["import", "families", "familias.csv", "--yes"],
+                     ["import", "organizations", "orgs.csv", "--yes"],
+                     ["admin", "add", "555", "--name", "Gabriela Gestora"],
+                     ["meeting", "create", "--kind", "grupo_motor", "--date", _on("+30"),
+                      "--time", "18:00"],
+                     ["delivery", "add", "--date", _on("+7"), "--from", "10:00", "--to", "12:00",
+                      "--assign", "all"],
+                     ["delivery", "add", "--date", _on("+14"), "--from", "10:00", "--to",
+                      "12:00"],
+                     ["attendance", "add-guest", "1", "--name", "Invitada Uno"]):
+            assert main(argv) == 0, argv
+        asyncio.run(_a_begun_meeting_and_a_ficha(url))
+        Path("familias.csv").write_bytes(FAMILIES_CSV.replace(b"Familia ", b"Hogar "))
+    return folder
+
+
+async def _a_begun_meeting_and_a_ficha(url: str) -> None:
+    from datetime import UTC
+
+    from storage import admin_meetings, forms, programs
+    from storage.models import Person
+
+    engine = db.create_engine(url)
+    now = datetime.now(UTC)
+    async with db.session_factory(engine)() as s:
+        program = await programs.get(s, 1)
+        await admin_meetings.create_meeting(s, program, kind="grupo_motor",
+                                            starts_at=now - timedelta(minutes=30),
+                                            now=now - timedelta(days=1))
+        sender = Person(name="Luis Muñoz", program_id=program.id, consent_at=now,
+                        reachable=True, created_at=now)
+        s.add(sender)
+        await s.flush()
+        form = forms.load_form("ficha_interes")
+        response = await forms.start_response(
+            s, await forms.ensure_definition(s, form, now), person_id=sender.id,
+            organization_id=None, now=now, program_id=program.id)
+        response.answers = {"organization_name": "Taller Laboral Renacer",
+                            "organization_kind": "otra", "representative_role": "Tesorera"}
+        await forms.submit(s, response, form, person_id=sender.id, signed_name=None, now=now)
+        await s.commit()
+    await engine.dispose()
+
+
+def test_every_command_that_prints_is_tried_with_a_reader_that_left() -> None:
+    leaves = {path for path in _commands() if path and not _subcommands(path)}
+    assert leaves == set(PRINTING) | NOT_FOR_A_PIPE
+
+
+def _subcommands(path: tuple[str, ...]) -> bool:
+    return any(other[:len(path)] == path and len(other) > len(path) for other in _commands())
+
+
+@pytest.mark.parametrize("command", list(PRINTING), ids=" ".join)
+def test_every_command_ends_quietly_when_its_reader_leaves(
+        installation: Path, tmp_path: Path, command: tuple[str, ...]) -> None:
+    """`convoca delivery day 1 | head`: the reader leaves while the command still writes.
+    Unbuffered, so the first line already meets the closed pipe, inside the command."""
+    for file in installation.iterdir():
+        if file.is_file():
+            shutil.copy(file, tmp_path / file.name)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1",
+           "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.sqlite3'}",
+           "LOG_FILE": str(tmp_path / "convoca.log")}
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "bot", *command,
+                               *map(_on, PRINTING[command])],
+                              cwd=tmp_path, env=env, stdout=write, stderr=subprocess.PIPE,
+                              text=True, timeout=180)
+    finally:
+        os.close(write)
+    # 141 is what a shell reports for a command SIGPIPE ended: it did write, and stopped.
+    assert (proc.returncode, proc.stderr) == (141, "")
+
+
+def test_a_command_that_fails_after_its_reader_left_still_says_why(
+        cli_env: str, capsys, monkeypatch) -> None:
+    """A command wrote some lines, the reader left (`| head`), then it could not go on: the
+    operator still reads why on stderr, and the status is the failure's, not the pipe's."""
+    from bot import commands
+
+    async def prints_then_fails(settings, catalogs, args) -> int:
+        print("una línea que nadie leerá")
+        raise commands.CommandError("No existe la reunión 9.")
+
+    monkeypatch.setattr(commands, "dispatch", prints_then_fails)
+    read, write = os.pipe()
+    os.close(read)
+    with open(write, "w", encoding="utf-8") as gone, pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sys, "stdout", gone)
+        status = main(["meeting", "board", "9"])
+    assert status == 1
+    assert capsys.readouterr().err == "convoca: No existe la reunión 9.\n"
+
+
+def test_a_document_that_cannot_be_written_is_said_plainly(cli_env: str, capsys) -> None:
+    """Bad input gets a short answer, never a traceback: here a path through a file."""
+    two_families()
+    Path("ocupado").write_text("un archivo, no una carpeta", encoding="utf-8")
+    capsys.readouterr()
+    for argv, path in ((["export", "organizations", "--out", "ocupado/o.xlsx"], "ocupado/o.xlsx"),
+                       (["export", "fichas", "--out", "ocupado"], "ocupado/"),
+                       (["codes", "families", "--pdf", "ocupado/c.pdf"], "ocupado/c.pdf")):
+        assert main(argv) == 1
+        said = capsys.readouterr()
+        assert said.err.startswith(f"convoca: No pude escribir {path}"), said.err
+        assert "Traceback" not in said.err and said.out == ""
 
 
 def test_the_timeline_reads_by_date_within_each_stage(cli_env: str, capsys) -> None:

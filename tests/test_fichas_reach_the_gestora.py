@@ -54,11 +54,20 @@ async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]
         await stop(r)
 
 
-async def send_ficha_unlinked(tg: Running, chat: int, name: str = "Rosa Pizarro") -> list[dict]:
-    """Someone no code linked to any organisation fills the ficha in, from /start."""
+async def send_ficha_unlinked(tg: Running, chat: int, name: str = "Rosa Pizarro",
+                              programme: str | None = None) -> list[dict]:
+    """Someone no code linked to any organisation fills the ficha in, from /start; with
+    several programmes, they say which one it is for."""
     await tg.send(chat, "/start")
     await tg.press(chat, "✅ Sí, acepto", count=2)
-    await tg.send(chat, "/ficha", count=2)
+    if programme is None:
+        await tg.send(chat, "/ficha", count=2)
+    else:
+        [ask] = await tg.send(chat, "/ficha")
+        assert ask["text"] == ("¿De qué programa es tu Ficha de Interés de Participación? "
+                               "Así llega al equipo que la recibe.")
+        assert labels_of(ask) == ["Ecomercado Lota", "Ecomercado Tomé"]
+        await tg.press(chat, programme, count=2)
     await tg.send(chat, TYPED)
     await tg.press(chat, "Club de adulto mayor")
     await tg.press(chat, "No")
@@ -144,6 +153,29 @@ async def test_a_ficha_from_outside_the_catastro_reaches_the_gestora_who_takes_i
     assert "cada organización que envió su ficha está en el catastro" in menu["text"]
     [again] = await tg.press(GESTORA, "📝 Revisar la ficha")
     assert again["text"] == f"Esa ficha ya está en el catastro, con «{TYPED}»."
+
+
+async def test_with_several_programmes_the_ficha_goes_to_the_one_its_sender_names(
+        tg: Running) -> None:
+    """Not to the newest programme: to the one the newcomer says, whose gestora hears of it;
+    they belong to it from then on, and their next form needs no question."""
+    lota = await seed_program(tg, "Ecomercado Lota")
+    tome = await seed_program(tg, "Ecomercado Tomé")
+    await add_person(tg, GESTORA, "Gabriela Lota", role="gestora", program_id=lota)
+    await add_person(tg, COORDINADORA, "Teresa Tomé", role="gestora", program_id=tome)
+    before = {chat: len(tg.fake.delivered(chat)) for chat in (GESTORA, COORDINADORA)}
+
+    receipt, _ = await send_ficha_unlinked(tg, ROSA, programme="Ecomercado Lota")
+    assert "Comprobante N.º FI-00001" in receipt["text"]
+    [notice] = await tg.replies(GESTORA, before[GESTORA], 1)
+    assert f"«{TYPED}»" in notice["text"]
+    assert len(tg.fake.delivered(COORDINADORA)) == before[COORDINADORA]
+    async with tg.app.sessions() as s:
+        response = await s.scalar(select(FormResponse))
+        rosa = await s.get(Person, response.person_id)
+    assert (response.program_id, rosa.program_id) == (lota, lota)
+    shown = await tg.send(ROSA, "/ficha")
+    assert "¿De qué programa" not in shown[0]["text"]
 
 
 async def test_a_ficha_named_like_an_organisation_there_is_linked_to_it(tg: Running) -> None:

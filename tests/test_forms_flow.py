@@ -644,8 +644,9 @@ async def test_a_second_representative_cosigns_through_the_deep_link(tg: Running
     async with tg.app.sessions() as s:
         [row] = await s.scalars(select(OutboxMessage).where(OutboxMessage.kind == "form_notice"))
     assert row.address == str(ANA) and row.status == "pending"
-    notice = Outgoing.from_json(row.payload).text
-    assert tg.app.catalogs.render(notice, row.locale).startswith(
+    notice = Outgoing.from_json(row.payload)
+    assert notice.zone == "America/Santiago"  # her programme's, which the row carries
+    assert tg.app.catalogs.render(notice.text, row.locale, notice.zone).startswith(
         f"✍️ Roberto Díaz Pérez también firmó la {TITLE_ES} (lunes 2 de marzo, 09:00)")
 
     first, second = await signatures(tg)

@@ -111,11 +111,27 @@ def test_parameters_render_dates_numbers_and_nested_messages(catalogs: Catalogs)
     text = catalogs.render(Msg.from_json(m.to_json()), "es")
     assert "/retiro" in text and "/idioma" in text
     w = Msg("console.clock", {"when": When(datetime(2026, 12, 24, 23, 30, tzinfo=UTC))})
-    assert catalogs.render(Msg.from_json(w.to_json()), "es") == (
+    assert catalogs.render(Msg.from_json(w.to_json()), "es", "America/Santiago") == (
         "Reloj simulado: jueves 24 de diciembre, 20:30")
     d = Msg("timeline.row", {"stage": "1", "due": Day(date(2026, 3, 15)), "name": "x",
                              "state": "y"})
     assert "domingo 15 de marzo de 2026" in catalogs.render(Msg.from_json(d.to_json()), "es")
+
+
+def test_a_time_is_never_shown_in_a_zone_nobody_named(catalogs: Catalogs) -> None:
+    """No default zone: the reader's programme's zone is said, or a message with a time is
+    refused; one without times (a Day is a calendar date) needs none."""
+    at = When(datetime(2026, 6, 1, 15, 0, tzinfo=UTC))
+    with pytest.raises(ValueError, match="zone"):
+        catalogs.render(Msg("console.clock", {"when": at}), "es")
+    with pytest.raises(ValueError, match="zone"):
+        catalogs.text("es", "console.clock", when=at)
+    assert catalogs.render(Msg("console.clock", {"when": at}), "es", "America/Punta_Arenas") \
+        == "Reloj simulado: lunes 1 de junio, 12:00"
+    assert catalogs.render(Msg("console.clock", {"when": at}), "es", "America/Santiago") \
+        == "Reloj simulado: lunes 1 de junio, 11:00"
+    assert "domingo 15 de marzo de 2026" in catalogs.text(
+        "es", "timeline.row", stage="1", due=Day(date(2026, 3, 15)), name="x", state="y")
 
 
 def test_dates_must_be_wrapped_so_the_zone_is_never_forgotten() -> None:

@@ -32,6 +32,8 @@ SANTIAGO = ZoneInfo("America/Santiago")
 # Tuesday 7 April 2026, 18:00 in Santiago: after the switch to winter time (UTC-4).
 STARTS = datetime(2026, 4, 7, 22, 0, tzinfo=UTC)
 
+ZONE = "America/Santiago"  # the programme's, where times are read
+
 
 @pytest.fixture(scope="module")
 def catalogs() -> Catalogs:
@@ -255,7 +257,7 @@ def test_a_moved_meeting_updates_the_same_calendar_entry() -> None:
 
 
 def labels(out: Outgoing, catalogs: Catalogs, loc: str) -> list[list[str]]:
-    return [[catalogs.render(b.label, loc) for b in row] for row in out.buttons]
+    return [[catalogs.render(b.label, loc, ZONE) for b in row] for row in out.buttons]
 
 
 def sample(**kw: object) -> tuple[Meeting, Rsvp]:
@@ -277,7 +279,7 @@ def test_the_invitation_in_spanish(catalogs: Catalogs) -> None:
     meeting, rsvp = sample()
     out = meeting_handlers.invitation(meeting, rsvp, kind_name=GM_KIND, body_name=GM_BODY)
     out = Outgoing.from_json(out.to_json())  # what the outbox keeps is what gets rendered
-    assert catalogs.render(out.text, "es") == (
+    assert catalogs.render(out.text, "es", ZONE) == (
         "📅 Te invitamos a: Sesión del Grupo Motor\n"
         "🗓️ martes 7 de abril, 18:00 a 20:00\n"
         "📍 Sede Villa Ñuñoa, Los Aromos 123, Quilpué\n"
@@ -292,7 +294,7 @@ def test_the_invitation_in_spanish(catalogs: Catalogs) -> None:
     assert all(len(a.encode()) <= MAX_BYTES - SIG_CHARS - 1 for a in actions)
     assert out.location is None
     # The same queued message reads in English for an English reader.
-    assert catalogs.render(out.text, "en").startswith(
+    assert catalogs.render(out.text, "en", ZONE).startswith(
         "📅 You're invited to: Core Group meeting\n🗓️ Tuesday 7 April, 18:00 to 20:00\n")
 
 
@@ -300,11 +302,11 @@ def test_the_body_is_named_when_the_meeting_does_not_say_it(catalogs: Catalogs) 
     meeting, rsvp = sample(kind="priorizacion", agenda=None)
     kind = Text({"es": "Sesión de priorización", "en": "Prioritisation session"})
     out = meeting_handlers.invitation(meeting, rsvp, kind_name=kind, body_name=GM_BODY)
-    assert "\n👥 Grupo Motor\n" in catalogs.render(out.text, "es")
-    assert "\n👥 Core Group\n" in catalogs.render(out.text, "en")
+    assert "\n👥 Grupo Motor\n" in catalogs.render(out.text, "es", ZONE)
+    assert "\n👥 Core Group\n" in catalogs.render(out.text, "en", ZONE)
     renamed = Text({"es": "Grupo Motor Villa Alemana"})
     out = meeting_handlers.invitation(meeting, rsvp, kind_name=GM_KIND, body_name=renamed)
-    assert "\n👥 Grupo Motor Villa Alemana\n" in catalogs.render(out.text, "en")
+    assert "\n👥 Grupo Motor Villa Alemana\n" in catalogs.render(out.text, "en", ZONE)
 
 
 def test_the_invitation_in_english_with_a_title_body_and_map_pin(catalogs: Catalogs) -> None:
@@ -312,7 +314,7 @@ def test_the_invitation_in_english_with_a_title_body_and_map_pin(catalogs: Catal
                            agenda=None, latitude=-33.0472, longitude=-71.4425)
     out = meeting_handlers.invitation(meeting, rsvp, kind_name="Core Group meeting",
                                       body_name="Core Group")
-    assert catalogs.render(out.text, "en") == (
+    assert catalogs.render(out.text, "en", ZONE) == (
         "📅 You're invited to: Planificación de abril\n"
         "👥 Core Group\n"
         "🗓️ Tuesday 7 April, 18:00\n"
@@ -330,9 +332,9 @@ def test_the_current_answer_is_ticked_and_said(catalogs: Catalogs) -> None:
     rsvp.answer = "maybe"
     out = meeting_handlers.invitation(meeting, rsvp, kind_name="Sesión del Grupo Motor")
     assert labels(out, catalogs, "es")[0] == ["Asistiré", "No podré", "✅ Tal vez"]
-    assert catalogs.render(out.text, "es").endswith("\n\nTu respuesta: tal vez vayas")
+    assert catalogs.render(out.text, "es", ZONE).endswith("\n\nTu respuesta: tal vez vayas")
     card = meeting_handlers.card(meeting, rsvp, kind_name="Core Group meeting")
-    assert catalogs.render(card.text, "en") == (
+    assert catalogs.render(card.text, "en", ZONE) == (
         "📅 Core Group meeting\n"
         "🗓️ Tuesday 7 April, 18:00 to 20:00\n"
         "📍 Sede Villa Ñuñoa, Los Aromos 123, Quilpué\n"
@@ -343,7 +345,7 @@ def test_the_current_answer_is_ticked_and_said(catalogs: Catalogs) -> None:
 
 def test_a_very_long_agenda_is_shortened_for_the_chat(catalogs: Catalogs) -> None:
     meeting, rsvp = sample(agenda="punto " * 1000)
-    text = catalogs.render(meeting_handlers.invitation(meeting, rsvp, kind_name="GM").text, "es")
+    text = catalogs.render(meeting_handlers.invitation(meeting, rsvp, kind_name="GM").text, "es", ZONE)
     assert len(text) < 4096 and "…" in text
 
 
@@ -371,8 +373,8 @@ async def test_send_invitations_queues_each_person_once_per_revision(sessions, c
     catalogs = Catalogs()
     es = Outgoing.from_json(rows[0].payload)
     en = Outgoing.from_json(rows[1].payload)
-    assert catalogs.render(es.text, "es").startswith("📅 Te invitamos a: Sesión del Grupo Motor")
-    assert catalogs.render(en.text, "en").startswith("📅 You're invited to: Core Group meeting")
+    assert catalogs.render(es.text, "es", ZONE).startswith("📅 Te invitamos a: Sesión del Grupo Motor")
+    assert catalogs.render(en.text, "en", ZONE).startswith("📅 You're invited to: Core Group meeting")
 
 
 async def test_nothing_is_sent_for_a_cancelled_or_started_meeting(sessions, clock) -> None:

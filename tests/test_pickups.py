@@ -27,6 +27,8 @@ from storage.pickups import PickupError
 
 SANTIAGO = ZoneInfo("America/Santiago")
 
+ZONE = "America/Santiago"  # the programme's, where times are read
+
 
 def local(y: int, m: int, d: int, hh: int, mm: int = 0) -> datetime:
     return datetime(y, m, d, hh, mm, tzinfo=SANTIAGO).astimezone(UTC)
@@ -214,8 +216,8 @@ async def test_the_notice_says_the_date_window_and_place_as_people_do(
     async with sessions() as s:
         _, family, day, pickup, _ = await seed(s, clock.now())
         out = pickup_handlers.pickup_notice(pickup, day, family)
-    assert catalogs.render(out.text, loc) == expected
-    labels = [[catalogs.render(b.label, loc) for b in row] for row in out.buttons]
+    assert catalogs.render(out.text, loc, ZONE) == expected
+    labels = [[catalogs.render(b.label, loc, ZONE) for b in row] for row in out.buttons]
     assert labels == ([["✅ Confirmo"], ["No puedo ir"], ["Retira otra persona"],
                        ["Pedir otra fecha"]] if loc == "es" else
                       [["✅ I'll be there"], ["I can't come"], ["Someone else picks up"],
@@ -231,7 +233,7 @@ async def test_the_hours_follow_santiago_daylight_saving(sessions, clock, catalo
     async with sessions() as s:
         _, family, day, pickup, _ = await seed(s, clock.now(), start=start, end=end)
         out = pickup_handlers.pickup_notice(pickup, day, family)
-    assert "jueves 9 de abril de 2026, de 10:00 a 12:00" in catalogs.render(out.text, "es")
+    assert "jueves 9 de abril de 2026, de 10:00 a 12:00" in catalogs.render(out.text, "es", ZONE)
 
 
 async def test_home_delivery_names_the_address_on_file(sessions, clock, catalogs) -> None:
@@ -240,11 +242,11 @@ async def test_home_delivery_names_the_address_on_file(sessions, clock, catalogs
         out = pickup_handlers.pickup_notice(pickup, day, family)
         family.address = None
         unknown = pickup_handlers.pickup_notice(pickup, day, family)
-    text = catalogs.render(out.text, "es")
+    text = catalogs.render(out.text, "es", ZONE)
     assert "Te llevaremos la canasta el jueves 12 de marzo de 2026, de 10:00 a 12:00, " \
            "a Pasaje Los Aromos 45, Quilpué." in text and "Sede Vecinal" not in text
-    assert "No estaré en casa" in [catalogs.render(b.label, "es") for r in out.buttons for b in r]
-    assert "aún no la tenemos" in catalogs.render(unknown.text, "es")
+    assert "No estaré en casa" in [catalogs.render(b.label, "es", ZONE) for r in out.buttons for b in r]
+    assert "aún no la tenemos" in catalogs.render(unknown.text, "es", ZONE)
 
 
 async def test_sending_the_notice_queues_it_once_and_marks_the_pickup(sessions, clock) -> None:

@@ -150,6 +150,49 @@ async def test_the_command_line_shows_each_programme_s_times_in_its_zone(
         assert row.split("\t")[1] == "martes 9 de junio, 18:00", row
 
 
+async def test_my_data_shows_times_in_the_zone_of_the_person_s_programme(
+        tg: Running, tmp_path) -> None:
+    """Nadia was made gestora of Punta Arenas with `convoca admin add --program`, the only
+    programme she is on: her /mis_datos PDF is made at 12:00 there (15:00 UTC), never at the
+    installation's 11:00 in Santiago."""
+    from test_exports import read_pdf
+
+    from storage import people
+    from storage.exports import ExportFile
+
+    ids = await seed(tg)
+    nadia = 7307
+    now = tg.app.clock.now()
+    tg.fake.add_chat(nadia, first_name="Nadia", language_code="es")
+    async with tg.app.sessions() as s:
+        p = Person(name="Nadia Admin", locale="es", consent_at=now, consent_version="2026-1",
+                   created_at=now, reachable=True)
+        p.addresses = [ChannelAddress(channel="telegram", address=str(nadia), created_at=now)]
+        p.roles = []
+        s.add(p)
+        await s.flush()
+        await people.grant(s, p, "gestora", ids["south"], now)  # as `convoca admin add` does
+        await s.commit()
+    _, pdf, _ = await tg.send(nadia, "/mis_datos", count=3)
+    text, _, _ = read_pdf(ExportFile("mis_datos.pdf", pdf["document"].data, "application/pdf"),
+                          tmp_path)
+    assert "lunes 1 de junio de 2026 a las 12:00" in text, text
+    assert "11:00" not in text
+
+
+async def test_a_button_typed_as_shown_is_read_in_the_programme_s_zone(tg: Running) -> None:
+    """Typing a button's label works as pressing it: the label as the person saw it, with
+    Punta Arenas' 18:00, not as Santiago's clock would have written it (17:00)."""
+    await seed(tg)
+    await tg.send(GABI, "/panel")
+    [meetings] = await tg.press(GABI, "📅 Reuniones")
+    label = "martes 9 de junio, 18:00 · Sesión del Grupo Motor"
+    assert label in [b["text"] for row in meetings["reply_markup"]["inline_keyboard"]
+                     for b in row]
+    [typed] = await tg.send(GABI, label)
+    assert typed["text"].startswith("📋 Sesión del Grupo Motor\n🗓️ martes 9 de junio, 18:00\n")
+
+
 async def test_a_gestora_works_only_on_her_programme(tg: Running) -> None:
     await seed(tg)
     # Her programme is the older one: she sees its stages, never the newest programme's.
@@ -271,3 +314,90 @@ async def test_configured_administrators_are_gestoras_of_every_programme(
             "Eco Lota", "Eco Tomé", "Eco Penco"]
     finally:
         await stop(r)
+
+
+# --- the command line never guesses which programme ----------------------------------------
+
+# Every command that works on a programme, with what else it needs to run.
+NEEDS_A_PROGRAMME: dict[tuple[str, ...], list[str]] = {
+    ("timeline",): [],
+    ("admin", "add"): ["123456"],
+    ("role", "grant"): ["1", "gestora"],
+    ("role", "revoke"): ["1", "gestora"],
+    ("role", "list"): [],
+    ("meeting", "create"): ["--kind", "grupo_motor", "--date", "2026-07-01", "--time", "18:00"],
+    ("meeting", "list"): [],
+    ("attendance", "rates"): [],
+    ("import",): ["organizations", "orgs.csv", "--yes"],
+    ("codes",): ["families"],
+    ("broadcast",): ["--target", "everyone", "--text", "Hola", "--yes"],
+    ("fichas", "list"): [],
+    ("fichas", "accept"): ["1"],
+    ("delivery", "add"): ["--date", "2026-07-01", "--from", "10:00", "--to", "12:00"],
+    ("delivery", "list"): [],
+    ("delivery", "policy"): ["before_each"],
+    ("export", "fichas"): ["--out", "fichas"],
+    ("export", "organizations"): ["--out", "orgs.xlsx"],
+    ("export", "progress"): ["--out", "avance.pdf"],
+}
+# There --program only checks the programme of the meeting the command names.
+NAMED_BY_WHAT_IT_ACTS_ON = {("invite",)}
+
+
+def _with_program_option(parser=None, path: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
+    import argparse
+
+    from bot.cli import _parser
+
+    parser = parser or _parser()
+    found = {path} if any("--program" in a.option_strings for a in parser._actions) else set()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found |= _with_program_option(sub, (*path, name))
+    return found
+
+
+def test_every_command_with_a_program_option_is_tried_below() -> None:
+    assert _with_program_option() == set(NEEDS_A_PROGRAMME) | NAMED_BY_WHAT_IT_ACTS_ON
+
+
+@pytest.mark.parametrize("command", list(NEEDS_A_PROGRAMME), ids=" ".join)
+def test_with_several_programmes_a_command_asks_which_and_does_nothing(
+        cli_env: str, capsys, command: tuple[str, ...]) -> None:
+    from pathlib import Path
+
+    from bot.cli import main
+
+    for name in ("Ecomercado Lota", "Ecomercado Tomé"):
+        assert main(["program", "create", "--template", "ecomercado-10m", "--start",
+                     "2026-03-02", "--name", name]) == 0
+    Path("orgs.csv").write_text("nombre;tipo\nJunta de Vecinos Las Rosas;junta de vecinos\n",
+                                encoding="utf-8")
+    capsys.readouterr()
+    assert main([*command, *NEEDS_A_PROGRAMME[command]]) == 1
+    said = capsys.readouterr()
+    assert said.out == ""
+    assert said.err == ("convoca: Hay varios programas: di en cuál con --program.\n"
+                        "  --program 1: Ecomercado Lota\n"
+                        "  --program 2: Ecomercado Tomé\n")
+
+
+def test_a_programme_that_is_not_there_is_named_and_the_only_one_needs_no_option(
+        cli_env: str, capsys) -> None:
+    from bot.cli import main
+
+    assert main(["meeting", "list"]) == 1
+    assert capsys.readouterr().err == (
+        "convoca: Aún no hay programas. Crea uno con: convoca program create\n")
+    assert main(["program", "create", "--template", "ecomercado-10m", "--start", "2026-03-02",
+                 "--name", "Ecomercado Lota"]) == 0
+    assert main(["delivery", "list", "--program", "7"]) == 1
+    assert capsys.readouterr().err.endswith(
+        "No hay un programa 7. Míralos con: convoca program list\n")
+    assert main(["delivery", "list"]) == 0
+    assert capsys.readouterr().out == "No hay días de entrega.\n"
+    with pytest.raises(SystemExit):
+        main(["delivery", "list", "--help"])
+    assert "--program NÚMERO  número del programa (si hay uno solo, no hace falta)" in (
+        capsys.readouterr().out)

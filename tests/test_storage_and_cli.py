@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -9,6 +11,7 @@ from sqlalchemy import select
 
 from bot.app import StartupError, build_app, open_database
 from bot.cli import main
+from locales import Catalogs
 from storage import db
 from storage.models import Base, ChannelAddress, Milestone, Person, Program, RoleGrant
 
@@ -65,8 +68,10 @@ async def test_migration_keeps_templates_and_gives_roles_their_programme(any_db_
 
 
 async def test_postgres_is_not_migrated_behind_the_operators_back(postgres_url: str) -> None:
-    with pytest.raises(StartupError, match="convoca db upgrade"):
+    with pytest.raises(StartupError) as refused:
         await open_database(postgres_url)
+    said = Catalogs().render(refused.value.message, "es")
+    assert said.startswith("La base de datos necesita ") and "«convoca db upgrade»" in said
     engine = await open_database(postgres_url, migrate=True)
     await engine.dispose()
     engine = await open_database(postgres_url)  # now it opens
@@ -104,7 +109,12 @@ def test_unknown_template_is_a_clear_error(cli_env: str, capsys: pytest.CaptureF
     assert main(["program", "create", "--template", "nope", "--start", "2026-03-02",
                  "--name", "x"]) == 1
     err = capsys.readouterr().err
-    assert "nope" in err and "ecomercado-15m" in err
+    assert err.startswith("convoca: No hay una plantilla «nope». Las que hay: ecomercado-10m, "
+                          "ecomercado-15m"), err
+    assert main(["program", "create", "--template", "mia.yaml", "--start", "2026-03-02",
+                 "--name", "x"]) == 1
+    assert capsys.readouterr().err == (
+        "convoca: No encuentro el archivo de plantilla mia.yaml.\n")
 
 
 def test_admin_add_grants_the_role_once(cli_env: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -175,7 +185,7 @@ def test_a_programme_made_from_a_template_file_outlives_the_file(
 
     assert main(["status"]) == 0
     out = capsys.readouterr().out
-    assert "Próximos avisos:" in out and "weekly_digest" in out, out
+    assert "Próximos avisos:" in out and "resumen semanal" in out, out
 
     async def in_chat_and_scheduler() -> None:
         from core_harness import CoreHarness
@@ -247,4 +257,36 @@ def test_status_shows_the_next_notices_due(cli_env: str, capsys: pytest.CaptureF
     assert "Próximos avisos:" in out
     lines = [ln for ln in out.splitlines() if ln.startswith("  ")]
     assert 1 <= len(lines) <= 10
-    assert any("weekly_digest" in ln or "milestone_soon" in ln for ln in lines)
+    # Each kind of notice in words, never its code (weekly_digest, milestone_soon).
+    assert any("resumen semanal" in ln or "aviso de plazo próximo" in ln for ln in lines)
+    assert not re.search(r"\b[a-z]+_[a-z_]+\b", out), out
+
+
+def test_status_counts_each_kind_of_message_in_words(cli_env: str, capsys) -> None:
+    import asyncio
+    from datetime import UTC, datetime
+
+    from storage.models import OutboxMessage
+
+    async def queue() -> None:
+        engine = db.create_engine(cli_env)
+        await db.upgrade(engine)
+        now = datetime.now(UTC)
+        async with db.session_factory(engine)() as s:
+            for n, (kind, status) in enumerate([("meeting_reminder", "failed"),
+                                                ("meeting_reminder", "sent"),
+                                                ("pickup_evening", "sent"),
+                                                ("a_kind_no_longer_sent", "dropped")]):
+                s.add(OutboxMessage(idempotency_key=f"k{n}", channel="telegram", address="1",
+                                    kind=kind, payload={}, status=status, attempts=0,
+                                    not_before=now, created_at=now))
+            await s.commit()
+        await engine.dispose()
+
+    asyncio.run(queue())
+    assert main(["status"]) == 0
+    table = capsys.readouterr().out.split("\n\n")[0].splitlines()
+    assert [ln.split("  ")[0] for ln in table] == [
+        "tipo", "otro mensaje", "recordatorio de retiro (víspera)", "recordatorio de reunión"]
+    assert table[3].split()[-6:] == ["0", "0", "1", "1", "0", "0"]
+    assert table[1].split()[-6:] == ["0", "0", "0", "0", "0", "1"]

@@ -32,6 +32,8 @@ from storage import people, programs
 from storage.models import Meeting, Person
 from telegram_harness import Running, start, stop
 
+ZONE = "America/Santiago"  # the programme's, where times are read
+
 
 @pytest.fixture
 async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]:
@@ -129,8 +131,8 @@ def test_a_series_of_one_session_says_one_session() -> None:
     params = {"every": Msg("adm_meet.every_1", {"count": 1}),
               "rule": Msg("adm_meet.rule_2", {"weekday": Msg("adm_meet.weekday_1")}),
               "count": 1, "last": When(APRIL_7, "date")}
-    assert catalogs.render(Msg("adm_meet.line_repeat", params), "es") == (
+    assert catalogs.render(Msg("adm_meet.line_repeat", params), "es", ZONE) == (
         "🔁 Se repite cada mes, el segundo martes: 1 sesión hasta el martes 7 de abril de "
         "2026.")
-    assert catalogs.render(Msg("adm_meet.line_repeat", params), "en").endswith(
+    assert catalogs.render(Msg("adm_meet.line_repeat", params), "en", ZONE).endswith(
         ": 1 session until Tuesday 7 April 2026.")

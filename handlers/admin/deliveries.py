@@ -15,6 +15,31 @@ router = Router()  # the section is reached through /panel; nothing else to rout
 SHOWN = 10
 SINCE = timedelta(days=30)
 TROUBLE = (OutboxStatus.FAILED, OutboxStatus.UNCERTAIN)
+# Every kind of message the outbox carries: the scheduler's notices (handlers.notices) and
+# what handlers queue themselves. Each has its words (outbox.kind.<kind>).
+KINDS = (
+    "reply", "invitation", "meeting_cancelled", "meeting_reminder", "meeting_reask",
+    "broadcast", "broadcast_progress", "form_notice", "pickup_notice", "pickup_dates",
+    "pickup_evening", "pickup_morning", "pickup_missed", "pickup_cancelled", "pickup_team",
+    "milestone_soon", "milestone_overdue", "weekly_digest", "body_nudge",
+)
+
+
+def kind_name(kind: str) -> Msg:
+    """What a message was, in words (the panel and `convoca status`)."""
+    return Msg(f"outbox.kind.{kind}" if kind in KINDS else "outbox.kind.other")
+
+
+def problem(status: str, reachable: bool | None) -> Msg:
+    """Why a message did not arrive, in words. The channel's own error (English, technical)
+    stays in the outbox row for whoever administers Convoca."""
+    if status == OutboxStatus.UNCERTAIN:
+        return Msg("admin.deliveries.uncertain")
+    if reachable is False:
+        return Msg("admin.deliveries.blocked")
+    if status == OutboxStatus.DROPPED:
+        return Msg("admin.deliveries.dropped")
+    return Msg("admin.deliveries.failed")
 
 
 @section("deliveries", "admin.deliveries.label", roles=ADMIN, order=90)
@@ -33,7 +58,7 @@ async def deliveries(turn: Turn, parts: list[str]) -> None:
         .group_by(OutboxMessage.status)
     )).all())
     rows = (await turn.session.execute(
-        select(OutboxMessage, Person.name)
+        select(OutboxMessage, Person.name, Person.reachable)
         .outerjoin(Person, Person.id == OutboxMessage.person_id)
         .where(OutboxMessage.status.in_(TROUBLE), OutboxMessage.created_at >= since, *ours)
         .order_by(OutboxMessage.id.desc())
@@ -43,11 +68,10 @@ async def deliveries(turn: Turn, parts: list[str]) -> None:
         Msg("admin.deliveries.row", {
             "when": When(row.created_at),
             "who": Raw(name or "—"),
-            "kind": row.kind,
-            "reason": Msg("admin.deliveries.uncertain") if row.status == OutboxStatus.UNCERTAIN
-            else Raw((row.last_error or "").strip()[:120] or "—"),
+            "kind": kind_name(row.kind),
+            "reason": problem(row.status, reachable),
         })
-        for row, name in rows
+        for row, name, reachable in rows
     ]
     turn.say(
         "admin.deliveries.summary",

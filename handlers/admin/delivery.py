@@ -457,7 +457,7 @@ async def _save(turn: Turn, program: Program, args: list[str]) -> None:
     try:
         days = await delivery.create_days(turn.session, program, _plan(turn), turn.now)
     except DeliveryError as exc:
-        turn.say("adm_delivery.cannot_save", reason=Raw(exc.code))
+        turn.say("adm_delivery.cannot_save", reason=refusal(exc.code))
         await _ask(turn, program, "mode")
         return
     ids = [d.id for d in days]
@@ -749,11 +749,25 @@ async def _cancel_do(turn: Turn, program: Program, args: list[str]) -> None:
 # --- moving a family to another day ---------------------------------------------------------
 
 
+MOVE_ERRORS = ("picked_up", "already_moved", "same_day", "other_program", "cancelled", "begun",
+               "already_on_day")
+REFUSALS = ("already_cancelled", "over", "repeat_without_end", "until_before_first",
+            "unknown_mode", "end_before_start", "no_dates", "too_many_days", "unknown_target",
+            "unknown_policy")
+
+
 def move_error(code: str) -> Msg:
     """Why a family could not be moved, as the team reads it (chat and command line)."""
-    known = ("picked_up", "already_moved", "same_day", "other_program", "cancelled", "begun",
-             "already_on_day")
-    return Msg(f"adm_delivery.move_error_{code if code in known else 'other'}")
+    return Msg(f"adm_delivery.move_error_{code if code in MOVE_ERRORS else 'other'}")
+
+
+def refusal(code: str) -> Msg:
+    """Why delivery days could not be made, filled or cancelled (a DeliveryError), in words:
+    chat and command line alike."""
+    if code in MOVE_ERRORS:
+        return move_error(code)
+    return Msg(f"adm_delivery.refusal_{code if code in REFUSALS else 'other'}",
+               {"max": delivery.MAX_DAYS})
 
 
 async def _move_pickup(turn: Turn, program: Program, args: list[str]

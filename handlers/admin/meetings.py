@@ -222,7 +222,8 @@ async def reask(session: AsyncSession, meeting: Meeting, now: datetime) -> tuple
     if meeting.status != MeetingStatus.SCHEDULED or meeting.starts_at <= now:
         raise data.MeetingError("not_upcoming")
     program = await session.get(Program, meeting.program_id)
-    day = data.local_date(now, program.timezone if program else "America/Santiago")
+    assert program is not None  # a meeting always has its programme
+    day = data.local_date(now, program.timezone)
     kind_name, body_name = await meeting_handlers.names(session, meeting)
     rsvps = await data.non_responders(session, meeting)
     queued = 0

@@ -251,12 +251,13 @@ async def _queue(session: AsyncSession, person_id: int, out: Outgoing, key: str,
         into.append(new_id)
 
 
-def _reason(status: str, error: str | None) -> Any:
+def _reason(status: str) -> Any:
+    # In words: the channel's own error (English, technical) stays in the outbox row.
     if status == OutboxStatus.UNCERTAIN:
         return Msg("outreach.reason.uncertain")
     if status == OutboxStatus.DROPPED:
         return Msg("outreach.reason.expired")
-    return Raw((error or status)[:120])
+    return Msg("outreach.reason.failed")
 
 
 async def _report(session: AsyncSession, tracked: broadcasts.Tracked) -> Outgoing:
@@ -278,8 +279,8 @@ async def _report(session: AsyncSession, tracked: broadcasts.Tracked) -> Outgoin
     if result.failed:
         lines.append(Msg("outreach.report.failed", {
             "count": len(result.failed),
-            "lines": [Msg("outreach.report.failed_line", {"name": Raw(n), "reason": _reason(s, e)})
-                      for n, s, e in result.failed[:NAMES_SHOWN]]}))
+            "lines": [Msg("outreach.report.failed_line", {"name": Raw(n), "reason": _reason(s)})
+                      for n, s, _ in result.failed[:NAMES_SHOWN]]}))
     lines += _left_out_lines("outreach.report", tracked.not_linked, tracked.opted_out)
     return Outgoing(text=Msg("outreach.report", {"title": title, "lines": lines}),
                     buttons=((back_to_panel(),),))
