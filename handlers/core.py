@@ -16,7 +16,7 @@ from handlers import typed_buttons
 from handlers.buttons import ButtonCodec
 from handlers.events import Button, EventKind, Incoming, Outgoing
 from locales import Catalogs, Msg
-from storage import outbox, people, programs
+from storage import outbox, people, privacy, programs
 from storage.clock import Clock
 from storage.models import Conversation, OutboxMessage, Person
 
@@ -314,6 +314,8 @@ class Core:
         if failed:
             # The apology gets a session of its own, once this one has let its connection go.
             return await self._apologise(event, locale, now, claim)
+        if turn.erased:
+            await privacy.settle_erasure(s.sessions)
         return rows
 
     async def _enqueue_replies(self, session: AsyncSession, turn: Turn, now: datetime,
