@@ -127,15 +127,18 @@ async def _import(app: App, args: argparse.Namespace) -> int:
     out = _Out(app, args.locale)
     path: Path = args.file
     try:
-        content = await asyncio.to_thread(path.read_bytes)
+        # One byte past the limit is enough to refuse it, whatever the file's size.
+        content = await asyncio.to_thread(_head, path, imports.MAX_BYTES + 1)
     except OSError:
         raise out.error("cli_outreach.no_file", path=str(path)) from None
+    # Read before the transaction opens: a big file takes seconds, and SQLite has one writer.
+    sheet = await asyncio.to_thread(imports.read_sheet, path.name, content)
     now = app.clock.now()
     async with app.sessions() as s:
         program = await _program(s, out, args.program)
         make = imports.preview_organizations if args.what == "organizations" \
             else imports.preview_families
-        preview = await make(s, program.id, path.name, content, now)
+        preview = await make(s, program.id, path.name, sheet, now)
         everything = sum(len(r.problems) for r in preview.rows) + 1
         for line in imports.render_preview(preview, limit=everything):
             out.say(line)
@@ -153,6 +156,11 @@ async def _import(app: App, args: argparse.Namespace) -> int:
     for line in imports.result_message(result):
         out.say(line)
     return 0
+
+
+def _head(path: Path, size: int) -> bytes:
+    with path.open("rb") as f:
+        return f.read(size)
 
 
 # --- codes ---------------------------------------------------------------------------------------

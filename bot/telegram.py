@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 from collections import defaultdict
 from typing import Any
@@ -34,7 +35,7 @@ from aiogram.types import (
 )
 
 from handlers.buttons import ButtonCodec
-from handlers.core import Core
+from handlers.core import Core, DocumentTooBig
 from handlers.events import DocumentRef, EventKind, Incoming, Outgoing
 from locales import Catalogs
 from scheduler.dispatcher import (
@@ -288,6 +289,19 @@ class TelegramChannel:
         return None
 
 
+class _Capped(io.BytesIO):
+    """A download's buffer that refuses to hold more than ``limit`` bytes."""
+
+    def __init__(self, file_id: str, limit: int) -> None:
+        super().__init__()
+        self.file_id, self.limit = file_id, limit
+
+    def write(self, data: Any) -> int:
+        if self.tell() + len(data) > self.limit:
+            raise DocumentTooBig(self.file_id)
+        return super().write(data)
+
+
 class TelegramRuntime:
     """Feeds aiogram's updates to the core, one person at a time, and answers at once."""
 
@@ -303,9 +317,15 @@ class TelegramRuntime:
         self.dispatcher.include_router(router)
         core.services.files[CHANNEL] = self.download
 
-    async def download(self, file_id: str) -> bytes:
-        buffer = await self.bot.download(file_id)
-        assert buffer is not None
+    async def download(self, file_id: str, max_bytes: int) -> bytes:
+        """The document's bytes, refused without downloading when Telegram says it is too
+        big, and cut off when the download runs past the size (a self-hosted Bot API
+        server serves files of up to 2 GB, and may not say their size)."""
+        file = await self.bot.get_file(file_id)
+        if file.file_path is None or (file.file_size or 0) > max_bytes:
+            raise DocumentTooBig(file_id)  # Telegram gives no path to files over 20 MB
+        buffer = _Capped(file_id, max_bytes)
+        await self.bot.download_file(file.file_path, destination=buffer)
         return buffer.getvalue()
 
     async def _handle(self, event: Incoming) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -15,11 +16,26 @@ from handlers import typed_buttons
 from handlers.buttons import ButtonCodec
 from handlers.events import Button, EventKind, Incoming, Outgoing
 from locales import Catalogs, Msg
-from storage import outbox, people, programs
+from storage import outbox, people, privacy, programs
 from storage.clock import Clock
 from storage.models import Conversation, OutboxMessage, Person
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+MAX_DOCUMENTS = 3  # documents one event may read; handlers read one
+
+
+class DocumentTooBig(Exception):
+    """The document is larger than its reader takes: refused before or while downloading."""
+
+
+@dataclass(frozen=True)
+class DocumentWanted:
+    """A document a handler needs read, by ``read`` (blocking: run in a worker thread)."""
+
+    file_id: str
+    read: Callable[[bytes], Any]
+    max_bytes: int
 
 
 @dataclass
@@ -34,16 +50,20 @@ class Services:
     default_locale: str = "es"
     admin_ids: frozenset[str] = frozenset()  # platform user ids, as "telegram:123"
     bot_username: str | None = None
-    # How each channel hands over the bytes of a document a person sent (by its file id).
-    files: dict[str, Callable[[str], Awaitable[bytes]]] = field(default_factory=dict)
+    # How each channel hands over the bytes of a document a person sent (by its file id), up
+    # to a size: beyond it, DocumentTooBig.
+    files: dict[str, Callable[[str, int], Awaitable[bytes]]] = field(default_factory=dict)
     # Form definitions already read, by row id (rows never change; see storage.forms.form_of).
     forms: dict[int, Any] = field(default_factory=dict)
 
-    async def fetch_document(self, channel: str, file_id: str) -> bytes:
+    async def fetch_document(self, channel: str, file_id: str, max_bytes: int) -> bytes:
         fetch = self.files.get(channel)
         if fetch is None:
             raise LookupError(f"channel {channel!r} cannot hand over documents")
-        return await fetch(file_id)
+        content = await fetch(file_id, max_bytes)
+        if len(content) > max_bytes:
+            raise DocumentTooBig(file_id)
+        return content
 
 
 @dataclass
@@ -65,6 +85,10 @@ class Turn:
     # named because the turn is about another programme (see show_times_in).
     zone: str | None = None
     zone_named: bool = False
+    # Documents read before this attempt at the event, by file id: what their reader made of
+    # them, or what fetching them raised (see document()).
+    documents: dict[str, Any] = field(default_factory=dict)
+    wanted: DocumentWanted | None = None
 
     @property
     def locale(self) -> str:
@@ -106,6 +130,21 @@ class Turn:
         self.standing = await programs.standing(self.session, self.person)
         if not self.zone_named:
             self.zone = await programs.zone_of(self.session, self.standing.home())
+
+    def document(self, file_id: str, read: Callable[[bytes], T], max_bytes: int) -> T | None:
+        """What ``read`` makes of the document, read outside any transaction and off the
+        event loop: a big spreadsheet takes seconds, and a transaction held that long stops
+        every other writer (SQLite has one). ``None`` at first: the handler returns, the core
+        drops this attempt, fetches and reads the document in a worker thread and handles
+        the event again, when this returns the result or raises what fetching it raised
+        (LookupError, DocumentTooBig, a network error)."""
+        if file_id in self.documents:
+            got = self.documents[file_id]
+            if isinstance(got, Exception):
+                raise got
+            return got  # type: ignore[no-any-return]
+        self.wanted = DocumentWanted(file_id, read, max_bytes)
+        return None
 
     def go(self, flow: str | None, step: str | None = None, **data: Any) -> None:
         self.convo.flow = flow
@@ -216,8 +255,28 @@ class Core:
         """As :meth:`handle`, with the replies written already claimed by ``claim``'s worker
         (when given) and returned as rows, so that worker sends them with no second look at
         the database."""
+        now = self.services.clock.now()
+        documents: dict[str, Any] = {}
+        while True:
+            done = await self._attempt(event, claim, now, documents)
+            if not isinstance(done, DocumentWanted):
+                return done
+            if len(documents) >= MAX_DOCUMENTS:
+                log.error("handling %s wants more than %d documents", event.kind, MAX_DOCUMENTS)
+                return await self._apologise(event, None, now, claim)
+            documents[done.file_id] = await self._read_document(event.channel, done)
+
+    async def _read_document(self, channel: str, wanted: DocumentWanted) -> Any:
+        try:
+            content = await self.services.fetch_document(channel, wanted.file_id,
+                                                         wanted.max_bytes)
+            return await asyncio.to_thread(wanted.read, content)
+        except Exception as exc:  # the handler answers for it on the next attempt
+            return exc
+
+    async def _attempt(self, event: Incoming, claim: outbox.ReplyClaim | None, now: datetime,
+                       documents: dict[str, Any]) -> list[OutboxMessage] | DocumentWanted:
         s = self.services
-        now = s.clock.now()
         async with s.sessions() as session:
             if event.update_id is not None and not await people.first_sight_of_update(
                     session, event.channel, event.update_id, now):
@@ -234,22 +293,30 @@ class Core:
                                        event.message_id)
             convo = await people.conversation(session, person.id, now)
             locale = person.locale  # still readable after a rollback, for the apology
-            turn = Turn(s, session, event, person, convo, now)
+            turn = Turn(s, session, event, person, convo, now, documents=documents)
             try:
                 await turn.place()
                 await self.router.dispatch(turn)
-                await session.flush()
+                if turn.wanted is None:
+                    await session.flush()
             except Exception:
                 log.exception("handling %s from %s:%s failed", event.kind, event.channel,
                               event.address)
                 await session.rollback()
                 failed = True
             else:
+                if turn.wanted is not None:
+                    await session.rollback()
+                    return turn.wanted
                 failed = False
                 rows = await self._enqueue_replies(session, turn, now, claim)
                 await session.commit()
-        # The apology gets a session of its own, once this one has let its connection go.
-        return await self._apologise(event, locale, now, claim) if failed else rows
+        if failed:
+            # The apology gets a session of its own, once this one has let its connection go.
+            return await self._apologise(event, locale, now, claim)
+        if turn.erased:
+            await privacy.settle_erasure(s.sessions)
+        return rows
 
     async def _enqueue_replies(self, session: AsyncSession, turn: Turn, now: datetime,
                                claim: outbox.ReplyClaim | None) -> list[OutboxMessage]:

@@ -48,6 +48,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
+    # Freed space is overwritten, so an erased person's name is gone from the file, not only
+    # from the tables (many builds of SQLite leave it until the page is reused); the -wal
+    # keeps the old pages until a checkpoint: storage.privacy.settle_erasure.
+    cur.execute("PRAGMA secure_delete=ON")
     cur.close()
 
 

@@ -543,7 +543,8 @@ def _write_sheet(ws: Any, headers: Sequence[str], rows: Sequence[Sequence[Any]],
     from openpyxl.utils import get_column_letter
 
     thin = Side(style="thin", color="A0A8B4")
-    ws.append(list(headers))
+    for c, header in enumerate(headers, start=1):
+        _put(ws, 1, c, header)
     for cell in ws[1]:
         cell.font = Font(bold=True)
         cell.fill = PatternFill("solid", fgColor="DEE4ED")
@@ -553,11 +554,8 @@ def _write_sheet(ws: Any, headers: Sequence[str], rows: Sequence[Sequence[Any]],
     for r, values in enumerate(rows, start=2):
         for c, raw in enumerate(values, start=1):
             value, number_format = _xlsx_value(raw, ctx)
-            cell = ws.cell(row=r, column=c, value=value)
+            cell = _put(ws, r, c, value)
             if isinstance(value, str):
-                # openpyxl turns any string that starts with '=' into a formula; a name
-                # typed into the chat must stay text.
-                cell.data_type = "s"
                 if "\n" in value:
                     cell.alignment = Alignment(wrap_text=True, vertical="top")
                 else:
@@ -577,6 +575,30 @@ def _write_sheet(ws: Any, headers: Sequence[str], rows: Sequence[Sequence[Any]],
     ws.page_setup.fitToWidth = 1
     ws.page_setup.fitToHeight = 0
     ws.sheet_properties.pageSetUpPr.fitToPage = True
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _put(ws: Any, row: int, column: int, value: Any) -> Any:
+    """Every cell of every sheet is written here. Text stays text: openpyxl makes a formula
+    of any string that starts with '=', and names, places, reasons and answers typed into
+    the chat reach these sheets (a place typed as =HYPERLINK(...) would be a live link).
+    Control characters a workbook cannot hold are dropped instead of failing the export."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    cell = ws.cell(row=row, column=column)
+    if isinstance(value, str):
+        value = ILLEGAL_CHARACTERS_RE.sub("", value)
+        cell.value = value
+        cell.data_type = "s"
+        if value.startswith(_FORMULA_START):
+            # Excel's own mark for "typed with a leading apostrophe": editing the cell
+            # later does not turn it into a formula either.
+            cell.quotePrefix = True
+    else:
+        cell.value = value
+    return cell
 
 
 def _sheet_title(text: str) -> str:
@@ -599,15 +621,14 @@ def _about_sheet(wb: Any, ctx: Ctx, program: str, title: str,
     from openpyxl.styles import Font
 
     ws = wb.create_sheet(_sheet_title(ctx.t("exports.sheet.about")))
-    ws.append([title])
-    ws["A1"].font = Font(bold=True, size=13)
-    ws.append([program])
-    ws.append([])
+    _put(ws, 1, 1, title).font = Font(bold=True, size=13)
+    _put(ws, 2, 1, program)
+    row = 4
     for label, value in details:
-        ws.append([label, value])
-        ws.cell(row=ws.max_row, column=1).font = Font(bold=True)
-    ws.append([])
-    ws.append([ctx.generated()])
+        _put(ws, row, 1, label).font = Font(bold=True)
+        _put(ws, row, 2, value)
+        row += 1
+    _put(ws, row + 1, 1, ctx.generated())
     ws.column_dimensions["A"].width = 28
     ws.column_dimensions["B"].width = 70
 
@@ -629,9 +650,6 @@ def _listing_xlsx(listing: Listing, ctx: Ctx) -> bytes:
     return _workbook_bytes(wb)
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
 def _csv_bytes(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> bytes:
     buf = io.StringIO()
     # ';' because Excel with Chilean (es-CL) regional settings uses ',' as the decimal
@@ -639,11 +657,15 @@ def _csv_bytes(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> bytes:
     # on ';'.  The BOM (utf-8-sig) is what makes Excel read the file as UTF-8 instead of
     # the Windows code page, so "Ñuñoa" does not arrive as "Ã‘uÃ±oa".
     writer = csv.writer(buf, delimiter=";", lineterminator="\r\n")
-    writer.writerow(headers)
-    for row in rows:
-        # A leading '=' (or + - @) would run as a formula in Excel: quote it as text.
-        writer.writerow(["'" + v if v.startswith(_FORMULA_START) else v for v in row])
+    for row in [headers, *rows]:
+        writer.writerow([_csv_text(v) for v in row])
     return buf.getvalue().encode("utf-8-sig")
+
+
+def _csv_text(text: str) -> str:
+    """A CSV cell Excel shows as the text it is: a leading '=' (or + - @, or a tab or
+    return before them) would run as a formula, so it is quoted with an apostrophe."""
+    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 def _listing_csv(listing: Listing, ctx: Ctx) -> bytes:

@@ -8,11 +8,14 @@ Never commits: the caller's unit of work does.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import itertools
 import re
 import unicodedata
-from collections.abc import Iterator
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
@@ -172,6 +175,43 @@ def _map_columns(kind: str, headers: list[str]) -> _Columns:
 
 
 # --- reading the file ---------------------------------------------------------------
+#
+# Whatever her file holds, reading it takes bounded time and memory: a stray cell at
+# XFD1048576 must not turn a 5 KB workbook into minutes and gigabytes, nor a small zip unpack
+# into gigabytes. ``read_sheet`` is plain blocking code, for a worker thread before any
+# transaction opens (handlers.core.Turn.document).
+
+MAX_COLUMNS = 100  # a catastro has a dozen or two; anything further right is not read
+# What a workbook's parts may unpack to, since its XML is parsed cell by cell (slowly): twice
+# what 5000 rows of 30 filled columns take, so the costliest workbook (one full of empty
+# styled cells) takes a few seconds of a worker thread, like the biggest honest one.
+MAX_UNPACKED = 20 * 1024 * 1024
+# Rows with something in them read before giving up: the rows down to the header, and one
+# more than may be imported, so "too many rows" is known without reading the rest.
+_ROWS_TO_READ = HEADER_SEARCH_ROWS + MAX_ROWS + 1
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """The rows of her file that have something in them, each with the number her
+    spreadsheet shows it with; or why the file cannot be read."""
+
+    rows: list[tuple[int, list[str]]] = field(default_factory=list)
+    problem: Msg | None = None
+    more: bool = False  # reading stopped early: there are more rows than may be imported
+
+
+def read_sheet(filename: str, content: bytes) -> Sheet:
+    """The first sheet of an .xlsx, or a CSV, as rows of text. Blocking: run it in a thread."""
+    try:
+        rows, more = _read_rows(filename, content)
+    except _Unreadable as exc:
+        return Sheet(problem=exc.problem)
+    return Sheet(rows, more=more)
+
+
+def too_big() -> Msg:
+    return Msg("imports.file.too_big", {"max": MAX_BYTES // (1024 * 1024)})
 
 
 class _Unreadable(Exception):
@@ -196,13 +236,14 @@ def _cell(value: Any) -> str:
 
 
 _NOT_TABLES = (".pdf", ".doc", ".docx", ".ods", ".odt", ".jpg", ".jpeg", ".png", ".zip")
+Rows = list[tuple[int, list[str]]]
 
 
-def _read_rows(filename: str, content: bytes) -> list[list[str]]:
+def _read_rows(filename: str, content: bytes) -> tuple[Rows, bool]:
+    if len(content) > MAX_BYTES:
+        raise _Unreadable(too_big())
     if not content.strip():
         raise _Unreadable(Msg("imports.file.empty"))
-    if len(content) > MAX_BYTES:
-        raise _Unreadable(Msg("imports.file.too_big", {"max": MAX_BYTES // (1024 * 1024)}))
     if content.startswith(b"\xd0\xcf\x11\xe0"):
         # The old binary .xls: asking her to save as .xlsx beats a dependency for it.
         raise _Unreadable(Msg("imports.file.old_excel"))
@@ -213,18 +254,49 @@ def _read_rows(filename: str, content: bytes) -> list[list[str]]:
     return _read_csv(_decode(content))
 
 
-def _read_xlsx(content: bytes) -> list[list[str]]:
+def _kept(numbered: Iterable[tuple[int, Sequence[Any]]]) -> tuple[Rows, bool]:
+    """The rows with something in their first MAX_COLUMNS cells, as text without empty
+    cells at the end; and whether more such rows were left unread."""
+    rows: Rows = []
+    for number, values in numbered:
+        if not values:  # a row the file skips costs nothing more than this
+            continue
+        cells = [_cell(v) for v in values[:MAX_COLUMNS]]
+        while cells and not cells[-1]:
+            cells.pop()
+        if not cells:
+            continue
+        if len(rows) == _ROWS_TO_READ:
+            return rows, True
+        rows.append((number, cells))
+    return rows, False
+
+
+def _read_xlsx(content: bytes) -> tuple[Rows, bool]:
     from openpyxl import load_workbook
 
     try:
-        # Not read-only: that mode skips leading empty rows, and the row numbers must be
-        # the ones she sees in her spreadsheet.
-        book = load_workbook(io.BytesIO(content), data_only=True)
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            # The sizes a zip declares are enforced when it is read (a CRC error past them).
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError) as exc:
+        raise _Unreadable(Msg("imports.file.unreadable")) from exc
+    if unpacked > MAX_UNPACKED:
+        raise _Unreadable(too_big())
+    try:
+        # Read-only streams the sheet row by row instead of building every cell first.
+        book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     except Exception as exc:  # a damaged or foreign zip fails in many different ways
         raise _Unreadable(Msg("imports.file.unreadable")) from exc
     try:
         sheet = book.worksheets[0]
-        return [[_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+        # The size a sheet declares is its maker's word (one stray cell at XFD1048576
+        # declares a million rows by 16384 columns): read only the cells that are there.
+        # Rows the file skips then come as empty tuples, counted so row numbers stay hers.
+        sheet.reset_dimensions()
+        return _kept(enumerate(sheet.iter_rows(values_only=True), start=1))
+    except Exception as exc:
+        raise _Unreadable(Msg("imports.file.unreadable")) from exc
     finally:
         book.close()
 
@@ -242,11 +314,11 @@ def _decode(content: bytes) -> str:
         return content.decode("latin-1")
 
 
-def _read_csv(text: str) -> list[list[str]]:
+def _read_csv(text: str) -> tuple[Rows, bool]:
     delimiter = _sniff_delimiter(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
-        return [[_cell(v) for v in row] for row in reader]
+        return _kept(enumerate(reader, start=1))
     except csv.Error as exc:
         raise _Unreadable(Msg("imports.file.unreadable")) from exc
 
@@ -254,7 +326,7 @@ def _read_csv(text: str) -> list[list[str]]:
 def _sniff_delimiter(text: str) -> str:
     """The delimiter that splits the most lines into the same number of fields: Excel in
     Chile writes ';' (the comma is the decimal mark), other tools write ','."""
-    sample = "\n".join(text.splitlines()[:30])
+    sample = "".join(itertools.islice(io.StringIO(text), 30))
     best, best_score = ";", (0, 0)
     for delimiter in (";", ",", "\t"):
         try:
@@ -358,55 +430,55 @@ class ImportResult:
 
 
 async def preview_organizations(
-    session: AsyncSession, program_id: int, filename: str, content: bytes, now: datetime
+    session: AsyncSession, program_id: int, filename: str, content: bytes | Sheet,
+    now: datetime,
 ) -> ImportPreview:
     return await _preview(session, ORGANIZATION, program_id, filename, content, now)
 
 
 async def preview_families(
-    session: AsyncSession, program_id: int, filename: str, content: bytes, now: datetime
+    session: AsyncSession, program_id: int, filename: str, content: bytes | Sheet,
+    now: datetime,
 ) -> ImportPreview:
     return await _preview(session, FAMILY, program_id, filename, content, now)
 
 
 async def _preview(
-    session: AsyncSession, kind: str, program_id: int, filename: str, content: bytes,
+    session: AsyncSession, kind: str, program_id: int, filename: str, content: bytes | Sheet,
     now: datetime,
 ) -> ImportPreview:
+    """The preview of a file: given as read by ``read_sheet`` (in a thread, before the caller's
+    transaction), or as bytes, read here in a thread."""
     preview = ImportPreview(kind=kind, program_id=program_id, filename=filename, created_at=now)
-    try:
-        table = _read_rows(filename, content)
-    except _Unreadable as exc:
-        preview.file_problems.append(exc.problem)
+    sheet = content if isinstance(content, Sheet) \
+        else await asyncio.to_thread(read_sheet, filename, content)
+    if sheet.problem is not None:
+        preview.file_problems.append(sheet.problem)
         return preview
-    found = _find_header(kind, table)
+    found = _find_header(kind, sheet.rows)
     if found is None:
-        first = next((r for r in table if any(r)), [])
+        first = sheet.rows[0][1] if sheet.rows else []
         seen = ", ".join(c for c in first if c)[:200]
         preview.file_problems.append(Msg("imports.file.no_name_column", {"found": Raw(seen)}))
         return preview
     header_at, columns = found
     preview.ignored_columns = columns.ignored
-    for index in range(header_at + 1, len(table)):
-        cells = table[index]
-        if not any(cells):
-            continue
-        preview.rows.append(_parse_row(kind, index + 1, cells, columns))
-    if len(preview.rows) > MAX_ROWS:
-        preview.rows = []
+    below = sheet.rows[header_at + 1:]
+    if sheet.more or len(below) > MAX_ROWS:
         preview.file_problems.append(Msg("imports.file.too_many_rows", {"max": MAX_ROWS}))
         return preview
-    if not preview.rows:
+    if not below:
         preview.file_problems.append(Msg("imports.file.empty"))
         return preview
+    preview.rows = [_parse_row(kind, number, cells, columns) for number, cells in below]
     _mark_duplicates(kind, preview.rows, await _existing(session, kind, program_id))
     return preview
 
 
-def _find_header(kind: str, table: list[list[str]]) -> tuple[int, _Columns] | None:
-    for index, cells in enumerate(table[:HEADER_SEARCH_ROWS]):
-        if not any(cells):
-            continue
+def _find_header(kind: str, rows: Rows) -> tuple[int, _Columns] | None:
+    for index, (number, cells) in enumerate(rows):
+        if number > HEADER_SEARCH_ROWS:
+            break
         columns = _map_columns(kind, cells)
         if "name" in columns.by_field:
             return index, columns

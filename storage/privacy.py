@@ -4,14 +4,15 @@ anonymous counts (attendance, answers, pickups) stay true. Never commits."""
 from __future__ import annotations
 
 import base64
+import logging
 import re
 from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import MetaData, Table, delete, false, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import MetaData, Table, delete, false, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage import people
 from storage.models import (
@@ -35,6 +36,8 @@ from storage.models import (
     RoleGrant,
     Rsvp,
 )
+
+log = logging.getLogger(__name__)
 
 # Stored in place of erased text where a column cannot be empty or an empty value would
 # read as "never filled in". It is data, not a message: exports and printed lists show it
@@ -432,3 +435,18 @@ async def erase_person(session: AsyncSession, person_id: int, now: datetime, *,
                  entity="person", entity_id=person_id)
     await session.flush()
     return True
+
+
+async def settle_erasure(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """After an erasure is committed: on SQLite, copy the erased pages into the database file
+    and empty its -wal, which still holds them as they were before (the file itself overwrites
+    freed space: storage.db sets secure_delete). PostgreSQL needs VACUUM for the same: see the
+    README's Operations."""
+    async with sessions() as session:
+        if session.get_bind().dialect.name != "sqlite":
+            return
+        busy, _, _ = (await session.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))).one()
+    if busy:
+        # Another process is reading: the next checkpoint (SQLite makes one every 1000
+        # pages written) finishes it.
+        log.warning("the -wal could not be emptied after an erasure: a reader was busy")

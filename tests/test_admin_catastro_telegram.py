@@ -8,8 +8,10 @@ import asyncio
 import io
 import shutil
 import subprocess
+import threading
 from collections.abc import AsyncIterator
 
+import openpyxl
 import pytest
 from openpyxl import Workbook
 from sqlalchemy import func, select
@@ -24,6 +26,8 @@ from test_admin_outreach_support import (
     send_document,
 )
 
+from handlers.core import DocumentTooBig
+from storage import imports
 from storage.models import AuditEntry, Family, LinkCode, Organization
 from telegram_harness import Running, labels_of
 
@@ -172,6 +176,79 @@ async def test_a_photo_instead_of_the_file_gets_a_kind_reask(tg: Running) -> Non
     bad, fix = await send_document(tg, GESTORA, "foto.pdf", b"%PDF-1.4 x", "application/pdf", 2)
     assert "Solo puedo leer planillas" in bad["text"]
     assert "envíamela de nuevo" in fix["text"]
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+NEWCOMER = 4242
+
+
+def orgs_xlsx() -> bytes:
+    book = Workbook()
+    for line in ORGS_CSV.decode().splitlines():
+        book.active.append(line.split(";"))
+    buf = io.BytesIO()
+    book.save(buf)
+    return buf.getvalue()
+
+
+async def test_someone_elses_start_is_answered_while_her_file_is_being_read(
+        tg: Running, monkeypatch: pytest.MonkeyPatch) -> None:
+    await seed_program(tg)
+    await add_gestora(tg)
+    # Reading her workbook takes as long as the test says: a big file, slowed down at will.
+    reading, go_on, read = threading.Event(), threading.Event(), threading.Event()
+    load = openpyxl.load_workbook
+
+    def slow_load(*args, **kw):
+        reading.set()
+        go_on.wait(10)  # on the event loop, nobody would be answered meanwhile
+        book = load(*args, **kw)
+        read.set()
+        return book
+
+    monkeypatch.setattr(openpyxl, "load_workbook", slow_load)
+    before = len(tg.fake.delivered(GESTORA))
+    tg.fake.document(GESTORA, "catastro.xlsx", orgs_xlsx(), XLSX, caption="catastro")
+    for _ in range(200):
+        if reading.is_set():
+            break
+        await asyncio.sleep(0.05)
+    [hello] = await tg.send(NEWCOMER, "/start")
+    assert "¿Aceptas?" in hello["text"]
+    assert not read.is_set()  # she is answered while the file is still being read
+    go_on.set()
+    [preview] = await tg.replies(GESTORA, before, 1)
+    assert "Se pueden importar 2 de 3 filas." in preview["text"]
+    [done] = await tg.press(GESTORA, "✅ Importar 2 filas válidas")
+    assert "agregué 2 organizaciones" in done["text"]
+
+
+async def test_a_file_too_big_is_refused_without_downloading_it(tg: Running) -> None:
+    await seed_program(tg)
+    await add_gestora(tg)
+    big = ORGS_CSV + b"Otra;;;\r\n" * (imports.MAX_BYTES // 9)
+    # Without a caption the size waits with the question of what the file holds.
+    [which] = await send_document(tg, GESTORA, "planilla.csv", big, "text/csv", 1)
+    assert which["text"] == "¿Qué trae este archivo?"
+    [refused] = await tg.press(GESTORA, "🏢 Organizaciones")
+    assert refused["text"] == "El archivo es muy grande. Envía uno de menos de 5 MB."
+    assert tg.fake.downloads == []
+    await send_document(tg, GESTORA, "catastro.csv", ORGS_CSV, "text/csv", 1)
+    assert len(tg.fake.downloads) == 1
+
+
+async def test_a_download_stops_at_the_size_even_when_telegram_does_not_say_it(
+        tg: Running) -> None:
+    small = tg.fake._new_file("document", b"x" * 100, ".csv")["file_id"]
+    big = tg.fake._new_file("document", b"x" * 300_000, ".csv")["file_id"]
+    del tg.fake._files[big]["file_size"]  # as a self-hosted Bot API server may
+    download = tg.runtime.download
+    assert await download(small, 100) == b"x" * 100
+    with pytest.raises(DocumentTooBig):
+        await download(small, 99)
+    with pytest.raises(DocumentTooBig):
+        await download(big, 200_000)
+    assert tg.fake.downloads == [small, big]
 
 
 # --- one family by guided steps -----------------------------------------------------------------

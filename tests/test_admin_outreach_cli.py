@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 from stdnum.cl import rut as cl_rut
+from test_imports import MB, bounded, far_cell_workbook
 
 from bot import cli_outreach
 from bot.app import App, build_app
+from bot.cli import main
 from bot.commands import CommandError
 from storage import programs
 from storage.models import (
@@ -127,6 +129,29 @@ async def test_ci_always_answers_no(app: App, tmp_path: Path, capsys, monkeypatc
 async def test_a_missing_file_is_a_clear_error(app: App, tmp_path: Path) -> None:
     with pytest.raises(CommandError, match="No encuentro el archivo"):
         await cli_outreach.run(app, parse("import", "families", str(tmp_path / "no.csv")))
+
+
+def test_import_of_a_workbook_with_a_stray_cell_far_away(cli_env: str, capsys) -> None:
+    assert main(["program", "create", "--template", "ecomercado-15m", "--start", "2026-03-02",
+                 "--name", "Ecomercado Quilpué"]) == 0
+    Path("catastro.xlsx").write_bytes(far_cell_workbook("XFD1048576"))
+    capsys.readouterr()
+    # Before, this never finished.
+    code, peak = bounded(lambda: main(["import", "organizations", "catastro.xlsx", "--yes"]))
+    assert code == 0 and peak < 100 * MB
+    out = capsys.readouterr().out
+    assert "Listo: agregué 1 organización al catastro." in out
+
+
+def test_import_of_a_file_too_big_reads_no_more_than_the_limit(cli_env: str, capsys) -> None:
+    assert main(["program", "create", "--template", "ecomercado-15m", "--start", "2026-03-02",
+                 "--name", "Ecomercado Quilpué"]) == 0
+    with open("catastro.csv", "wb") as f:  # 64 MB: what only the limit's bytes were read of
+        f.write(ORGS_CSV + b"Otra;;\r\n" * (8 * 1_000_000))
+    capsys.readouterr()
+    code, peak = bounded(lambda: main(["import", "organizations", "catastro.csv", "--yes"]))
+    assert code == 1 and peak < 32 * MB
+    assert "El archivo es muy grande. Envía uno de menos de 5 MB." in capsys.readouterr().out
 
 
 async def _families(app: App, sector: str, names: list[str], chats: bool = False) -> list[int]:

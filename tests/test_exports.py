@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 import types
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from locales import Catalogs
 from storage import db, exports, programs
 from storage.models import (
     Attendance,
+    AttendanceGuest,
     Body,
     DeliveryDay,
     Family,
@@ -35,6 +36,7 @@ from storage.models import (
     OrganizationInvitation,
     Person,
     Pickup,
+    Program,
     Representative,
     Rsvp,
 )
@@ -878,6 +880,125 @@ async def test_text_typed_into_the_chat_never_runs_as_a_formula(
     assert cell.data_type == "s" and cell.value == '=HYPERLINK("http://x.example","Ñ")'
     row = next(r for r in read_csv(sheet) if "HYPERLINK" in r[1])
     assert row[1] == "'=HYPERLINK(\"http://x.example\",\"Ñ\")" and row[2] == "'+56 9"
+
+
+# Every column people's own words reach (typed into the chat, into the panel, or imported).
+PEOPLES_TEXT: list[tuple[Any, tuple[str, ...]]] = [
+    (Program, ("name",)),
+    (Organization, ("name", "sector", "address", "phone", "email", "rut")),
+    (Person, ("name", "rut", "phone", "email")),
+    (Representative, ("position",)),
+    (Body, ("name",)),
+    (Family, ("name", "sector", "address", "phone", "rut")),
+    (Meeting, ("title", "place", "address", "agenda")),
+    (Rsvp, ("reason",)),
+    (AttendanceGuest, ("name", "organization", "rut", "phone")),
+    (DeliveryDay, ("place", "address")),
+    (Pickup, ("reason", "proxy_name", "proxy_rut")),
+    (FormSignature, ("signed_name",)),
+]
+LEADS = ("=", "+", "-", "@")
+
+
+def formula_like(lead: str, text: str, width: int | None = None) -> str:
+    made = f'=HYPERLINK("http://x.example/?q=1","{text}")' if lead == "=" else lead + text
+    return made[:width] if width else made
+
+
+async def words_like_formulas(seeded: Seed, lead: str) -> dict[str, set[str]]:
+    """Every text field of the seed rewritten to start like a formula; by field, the values."""
+    written: dict[str, set[str]] = {}
+    async with seeded.sessions() as s:
+        s.add(AttendanceGuest(meeting_id=seeded.meetings["M1"], name="Rosa Invitada",
+                              organization="Club de Rayuela", rut="12.345.678-5",
+                              phone="+56911112222", added_at=NOW))
+        m1 = await s.get(Meeting, seeded.meetings["M1"])
+        m1.title, m1.agenda = "Sesión de marzo", "Presentación del Ecomercado"
+        await s.flush()
+        for model, columns in PEOPLES_TEXT:
+            for obj in (await s.scalars(select(model))).all():
+                for col in columns:
+                    old = getattr(obj, col)
+                    if old:
+                        width = getattr(model.__table__.c[col].type, "length", None)
+                        new = formula_like(lead, old, width)
+                        setattr(obj, col, new)
+                        written.setdefault(f"{model.__name__}.{col}", set()).add(new)
+        for r in (await s.scalars(select(FormResponse))).all():
+            r.answers = {k: formula_like(lead, v) for k, v in r.answers.items()}
+            written.setdefault("FormResponse.answers", set()).update(r.answers.values())
+        for d in (await s.scalars(select(FormDefinition))).all():
+            d.definition = {"questions": [
+                {**q, "text": {loc: formula_like(lead, t) for loc, t in q["text"].items()}}
+                for q in d.definition["questions"]]}
+            written.setdefault("FormDefinition.question", set()).update(
+                q["text"]["es"] for q in d.definition["questions"])
+        await s.commit()
+    return written
+
+
+async def every_spreadsheet(seeded: Seed, catalogs: Catalogs) -> list[exports.ExportFile]:
+    made = []
+    async with seeded.sessions() as s:
+        for fmt in ("xlsx", "csv"):
+            for meeting_id in seeded.meetings.values():
+                made.append(await exports.attendance_list(s, meeting_id, fmt, now=NOW,
+                                                          catalogs=catalogs))
+            for day_id in seeded.days.values():
+                made.append(await exports.delivery_day_list(s, day_id, fmt, now=NOW,
+                                                            catalogs=catalogs))
+            made.append(await exports.invited_organizations(s, seeded.program_id, fmt,
+                                                            now=NOW, catalogs=catalogs))
+        made.append(await exports.fichas_xlsx(s, seeded.program_id, now=NOW,
+                                              catalogs=catalogs))
+        made.append(await exports.progress_report(s, seeded.program_id, "xlsx", now=NOW,
+                                                  catalogs=catalogs))
+    return made
+
+
+@pytest.mark.parametrize("lead", LEADS)
+async def test_no_cell_of_any_export_is_a_formula_whatever_people_typed(
+        seeded: Seed, catalogs: Catalogs, forms_engine: None, lead: str) -> None:
+    written = await words_like_formulas(seeded, lead)
+    shown: list[str] = []
+    formulas, unmarked, runnable = [], [], []
+    for export in await every_spreadsheet(seeded, catalogs):
+        if export.filename.endswith(".csv"):
+            for row in read_csv(export):
+                # Excel runs a cell that starts like this: the apostrophe keeps it text.
+                runnable += [c for c in row if c.startswith((*LEADS, "\t", "\r"))]
+                shown += [c.removeprefix("'") for c in row]
+            continue
+        for ws in read_xlsx(export).worksheets:
+            for cell in (c for row in ws.iter_rows() for c in row):
+                where = f"{export.filename} {ws.title}!{cell.coordinate}"
+                if cell.data_type == "f":
+                    formulas.append(f"{where}: {cell.value}")
+                elif isinstance(cell.value, str):
+                    if cell.value.startswith(LEADS) and not cell.quotePrefix:
+                        unmarked.append(where)
+                    shown.append(cell.value)
+    assert formulas == []
+    assert runnable == []
+    assert unmarked == []  # Excel's "typed with an apostrophe": editing keeps it text
+    # Names, places, reasons, organisations, sectors and answers all reached a cell; only the
+    # PDFs show the agenda and the position, and a phone or RUT may be shown reformatted.
+    unseen = {f for f, values in written.items()
+              if not any(v in cell for v in values for cell in shown)}
+    assert {f for f in unseen if not f.endswith((".phone", ".rut"))} <= {
+        "Meeting.agenda", "Representative.position"}
+    assert len(written) - len(unseen) >= 20
+
+
+def test_a_control_character_in_a_name_does_not_stop_the_export(catalogs: Catalogs) -> None:
+    made = hand_made_ficha()
+    ficha = replace(made, organization=replace(made.organization,
+                                               name="Junta\x07 de Vecinos\x00 El Sol"))
+    export = exports.render_fichas_xlsx([ficha], program="Ecomercado\x1b Peñalolén",
+                                        tz="America/Santiago", now=NOW, catalogs=catalogs)
+    cells = [c.value for ws in read_xlsx(export).worksheets for row in ws.iter_rows()
+             for c in row]
+    assert "Junta de Vecinos El Sol" in cells and "Ecomercado Peñalolén" in cells
 
 
 # --------------------------------------------------------------------------- progress

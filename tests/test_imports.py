@@ -4,8 +4,12 @@ all-or-nothing insert."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import threading
+import tracemalloc
+import zipfile
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
@@ -568,3 +572,126 @@ async def test_xlsx_row_numbers_are_the_sheets_even_when_it_starts_lower_down(
         preview = await imports.preview_organizations(s, program_id, "c.xlsx", buf.getvalue(),
                                                       clock.now())
     assert problems(preview) == {5: ["bad_rut"]}
+
+
+# --- files made to be expensive -----------------------------------------------------------------
+
+MB = 1024 * 1024
+
+
+def far_cell_workbook(ref: str) -> bytes:
+    """A 5 KB workbook: a heading, one organisation, and one stray cell far away, which
+    makes the sheet declare itself that big."""
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Nombre", "RUT", "Teléfono"])
+    sheet.append(["Junta de Vecinos El Sol", "", "9 1234 5678"])
+    sheet[ref] = "x"
+    buf = io.BytesIO()
+    book.save(buf)
+    assert len(buf.getvalue()) < 6000
+    return buf.getvalue()
+
+
+def with_sheet_xml(xml: bytes) -> bytes:
+    """A real workbook whose first sheet is replaced by this XML, compressed."""
+    buf = io.BytesIO()
+    Workbook().save(buf)
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(buf.getvalue())) as src, \
+            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for name in src.namelist():
+            dst.writestr(name, xml if name == "xl/worksheets/sheet1.xml" else src.read(name))
+    return out.getvalue()
+
+
+def bounded(work: Callable[[], Any], seconds: float = 120) -> tuple[Any, int]:
+    """What ``work`` returns and the most memory it held at once (tracemalloc). It runs in a
+    thread of its own, so a reader that never ends fails the test after ``seconds`` (a
+    generous guard, not a speed target: those are in bench/) instead of hanging it."""
+    done: dict[str, Any] = {}
+
+    def run() -> None:
+        tracemalloc.start()
+        try:
+            done["result"] = work()
+            done["peak"] = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"still reading after {seconds} s"
+    return done["result"], done["peak"]
+
+
+def preview_apart(url: str, program_id: int, filename: str, content: bytes,
+                  now: datetime) -> ImportPreview:
+    """The preview as the chat makes it, on an event loop and engine of its own."""
+    async def make() -> ImportPreview:
+        engine = db.create_engine(url)
+        try:
+            async with db.session_factory(engine)() as s:
+                return await imports.preview_organizations(s, program_id, filename, content,
+                                                           now)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(make())
+
+
+@pytest.mark.parametrize(("ref", "rows"), [
+    # Within the columns read, the stray cell is a row like any other, without a name.
+    ("Z200000", {2: [], 200000: ["missing_name"]}),
+    # Past them, it is not read at all.
+    ("XFD1048576", {2: []}),
+])
+async def test_a_stray_cell_far_away_costs_neither_time_nor_memory(
+        sessions, program_id, clock, sqlite_url, ref: str, rows: dict[int, list[str]]) -> None:
+    content = far_cell_workbook(ref)
+    # Before: 49 s and 1.17 GB for Z200000; XFD1048576 never finished.
+    preview, peak = await asyncio.to_thread(bounded, lambda: preview_apart(
+        sqlite_url, program_id, "catastro.xlsx", content, clock.now()))
+    assert peak < 40 * MB
+    assert not preview.file_problems
+    assert {r.row: [p.key.removeprefix("imports.problem.") for p in r.problems]
+            for r in preview.rows} == rows
+
+
+async def test_a_workbook_that_unpacks_into_too_much_is_refused_unread(
+        sessions, program_id, clock, sqlite_url) -> None:
+    # 20 KB of zip, 22 MB of XML: a million rows of one empty formatted cell each.
+    xml = (b'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.'
+           b'openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+           + b'<row><c s="0"/></row>' * 1_040_000 + b"</sheetData></worksheet>")
+    content = with_sheet_xml(xml)
+    preview, peak = await asyncio.to_thread(bounded, lambda: preview_apart(
+        sqlite_url, program_id, "catastro.xlsx", content, clock.now()))
+    assert [m.key for m in preview.file_problems] == ["imports.file.too_big"]
+    assert peak < 40 * MB
+    assert len(content) < 100_000 and len(xml) > imports.MAX_UNPACKED
+
+
+async def test_reading_stops_at_the_row_limit(sessions, program_id, clock, sqlite_url) -> None:
+    # Four bytes a row: 5 MB of CSV is over a million rows.
+    content = b"Nombre;RUT\n" + b"a;\n" * (imports.MAX_BYTES // 3 - 10)
+    preview, peak = await asyncio.to_thread(bounded, lambda: preview_apart(
+        sqlite_url, program_id, "catastro.csv", content, clock.now()))
+    assert [m.key for m in preview.file_problems] == ["imports.file.too_many_rows"]
+    assert preview.rows == []
+    assert peak < 80 * MB
+
+
+async def test_the_most_rows_that_may_be_imported_are_all_read(sessions, program_id,
+                                                              clock) -> None:
+    lines = ["Nombre;RUT", ""] + [f"Junta {n};" for n in range(imports.MAX_ROWS)]
+    content = "\n".join(lines).encode()
+    async with sessions() as s:
+        preview = await imports.preview_organizations(s, program_id, "c.csv", content,
+                                                      clock.now())
+        assert not preview.file_problems and len(preview.rows) == imports.MAX_ROWS
+        assert preview.rows[-1].row == imports.MAX_ROWS + 2
+        one_more = await imports.preview_organizations(
+            s, program_id, "c.csv", content + b"\nJunta otra;", clock.now())
+    assert [m.key for m in one_more.file_problems] == ["imports.file.too_many_rows"]

@@ -4,14 +4,25 @@ runtime and the fake Bot API, in Spanish and English."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, make_url, select
+from sqlalchemy.pool import Pool
 from test_exports import read_pdf
-from test_privacy import NAME, NEEDLES, ORG_NAME, PHONE, anonymous_counts, leaks, seed_everything
+from test_privacy import (
+    HOME,
+    NAME,
+    NEEDLES,
+    ORG_NAME,
+    PHONE,
+    PROXY,
+    anonymous_counts,
+    leaks,
+    seed_everything,
+)
 
 from handlers import general, pickups, privacy, registration
 from handlers.core import Router
@@ -186,6 +197,46 @@ async def test_erasing_keeps_the_counts_and_leaves_no_trace(tg: Running, loc: st
         newcomer = await s.scalar(select(Person).join(ChannelAddress).where(
             ChannelAddress.address == str(CHAT)))
         assert newcomer.id != seeded.person_id and newcomer.consent_at is None
+
+
+@pytest.fixture
+def sqlite_as_most_builds() -> Iterator[None]:
+    """Every SQLite connection starts without secure_delete, as most builds do (this
+    machine's is built with it on, which would hide a missing PRAGMA)."""
+    def off(dbapi_conn, _record) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA secure_delete=OFF")
+        cur.close()
+
+    event.listen(Pool, "connect", off)  # before any engine's own listeners
+    yield
+    event.remove(Pool, "connect", off)
+
+
+def on_disk(sqlite_url: str) -> bytes:
+    """The database file and its -wal, byte for byte, as anyone who copies them has them."""
+    path = Path(make_url(sqlite_url).database)
+    return b"".join(p.read_bytes() for p in (path, path.with_name(path.name + "-wal"))
+                    if p.exists())
+
+
+def found_in(data: bytes, needles: list[str]) -> list[str]:
+    # JSON columns keep "María" as "Mar\u00eda".
+    return [n for n in needles
+            if n.encode() in data or json.dumps(n)[1:-1].encode() in data]
+
+
+async def test_erased_words_are_gone_from_the_database_file_and_its_wal(
+        sqlite_as_most_builds: None, tg: Running, sqlite_url: str) -> None:
+    await seed(tg, "es")
+    await tg.send(CHAT, "/mis_datos", count=3)
+    before = found_in(on_disk(sqlite_url), NEEDLES)
+    assert {NAME, PHONE, PROXY, HOME} <= set(before)  # the check can see them
+    await tg.send(CHAT, "/borrar_mis_datos")
+    [bye] = await tg.press(CHAT, TEXTS["es"]["yes"])
+    assert bye["text"].startswith(TEXTS["es"]["erased"])
+    assert await leaks(tg.app.sessions, NEEDLES) == []
+    assert found_in(on_disk(sqlite_url), NEEDLES) == []
 
 
 @pytest.mark.parametrize("loc", ["es", "en"])

@@ -145,7 +145,7 @@ class Conversations(RuleBasedStateMachine):
         self.stale: list[str] = []
         self.answered_every_message = True
 
-    async def _fetch(self, file_id: str) -> bytes:
+    async def _fetch(self, file_id: str, max_bytes: int) -> bytes:
         return "Nombre;Teléfono\nJunta Ñuble;9 1234 5678\n".encode()
 
     def run(self, coro):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
@@ -27,7 +28,7 @@ from handlers.admin import (
     guard,
     section,
 )
-from handlers.core import Router, Turn
+from handlers.core import DocumentTooBig, Router, Turn
 from handlers.events import Attachment, Button, EventKind, Outgoing
 from locales import Msg, Raw, Text, When
 from locales.collation import sort_key
@@ -289,7 +290,8 @@ async def on_document(turn: Turn) -> bool:
         return True
     doc = turn.event.document
     assert doc is not None
-    _start(turn, "file_kind", file_id=doc.file_id, filename=doc.filename or "archivo")
+    _start(turn, "file_kind", file_id=doc.file_id, filename=doc.filename or "archivo",
+           size=doc.size)
     _ask_file_kind(turn)
     return True
 
@@ -308,7 +310,8 @@ async def file_kind_chosen(turn: Turn, args: list[str]) -> None:
     if kind not in KINDS or not _in(turn, "file_kind") or not turn.data("file_id"):
         turn.say("input.button_stale")
         return
-    await _preview_file(turn, kind, turn.data("file_id"), turn.data("filename"), None)
+    await _preview_file(turn, kind, turn.data("file_id"), turn.data("filename"),
+                        turn.data("size"))
 
 
 async def _preview_document(turn: Turn, kind: str) -> None:
@@ -323,13 +326,13 @@ async def _preview_file(turn: Turn, kind: str, file_id: str, filename: str,
     if program is None:
         return
     if size is not None and size > imports.MAX_BYTES:
-        _start(turn, "file", kind=kind)
-        turn.send(Outgoing(text=Msg("imports.file.too_big",
-                                    {"max": imports.MAX_BYTES // (1024 * 1024)}),
-                           buttons=((_cancel(),),)))
+        _too_big(turn, kind)
         return
     try:
-        content = await turn.services.fetch_document(turn.event.channel, file_id)
+        sheet = turn.document(file_id, partial(imports.read_sheet, filename), imports.MAX_BYTES)
+    except DocumentTooBig:
+        _too_big(turn, kind)
+        return
     except LookupError:
         turn.go(None)
         turn.say("catastro.import.no_files_here", buttons=[[_to_menu()]])
@@ -339,9 +342,16 @@ async def _preview_file(turn: Turn, kind: str, file_id: str, filename: str,
         _start(turn, "file", kind=kind)
         turn.say("catastro.import.download_failed", buttons=[[_cancel()]])
         return
+    if sheet is None:
+        return  # read before the transaction, then this event is handled again
     make = imports.preview_organizations if kind == "o" else imports.preview_families
-    preview = await make(turn.session, program.id, filename, content, turn.now)
+    preview = await make(turn.session, program.id, filename, sheet, turn.now)
     _show_preview(turn, kind, preview, file_id)
+
+
+def _too_big(turn: Turn, kind: str) -> None:
+    _start(turn, "file", kind=kind)
+    turn.send(Outgoing(text=imports.too_big(), buttons=((_cancel(),),)))
 
 
 def _fitting(turn: Turn, preview: imports.ImportPreview) -> int:

@@ -1275,6 +1275,7 @@ class FakeTelegram:
         self._callbacks: dict[str, int] = {}
         self._files: dict[str, dict[str, Any]] = {}  # file_id -> meta (+ "data")
         self._files_by_path: dict[str, str] = {}
+        self.downloads: list[str] = []  # file ids whose bytes the bot fetched, in order
         self._counter = itertools.count(1)
         self._commands: dict[str, list[dict[str, Any]]] = {}
         self._webhook_url = ""
@@ -1896,6 +1897,7 @@ class FakeTelegram:
         meta = self._files.get(file_id) if file_id else None
         if meta is None or meta.get("data") is None:
             return self._json({"ok": False, "error_code": 404, "description": "Not Found"}, 404)
+        self.downloads.append(meta["file_id"])
         return web.Response(body=meta["data"],
                             content_type=meta.get("mime_type") or "application/octet-stream")
 
