@@ -186,9 +186,11 @@ async def run_telegram(app: App, *, poll: bool = True) -> None:
                 log.info("worker: delivering the outbox and running the scheduler only")
                 await asyncio.Event().wait()
             elif settings.webhook_url:
-                secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret \
-                    else None
-                await runtime.serve_webhook(settings.webhook_url, secret, settings.webhook_listen)
+                if settings.webhook_secret is None:  # load_settings refuses this already
+                    raise StartupError("WEBHOOK_URL needs WEBHOOK_SECRET")
+                await runtime.serve_webhook(settings.webhook_url,
+                                            settings.webhook_secret.get_secret_value(),
+                                            settings.webhook_listen)
             else:
                 await runtime.poll()
         finally:

@@ -15,8 +15,9 @@ from handlers import typed_buttons
 from handlers.buttons import ButtonCodec
 from handlers.events import Button, EventKind, Incoming, Outgoing
 from locales import Catalogs, Msg
-from storage import outbox, people, programs
+from storage import failures, outbox, people, programs
 from storage.clock import Clock
+from storage.failures import StorageUnavailable, unavailable
 from storage.models import Conversation, OutboxMessage, Person
 
 log = logging.getLogger(__name__)
@@ -215,7 +216,22 @@ class Core:
                              ) -> list[OutboxMessage]:
         """As :meth:`handle`, with the replies written already claimed by ``claim``'s worker
         (when given) and returned as rows, so that worker sends them with no second look at
-        the database."""
+        the database.
+
+        Raises StorageUnavailable when the database could not store the event (a full disk,
+        a lost connection): nothing of it was kept, and the channel must not acknowledge it
+        so that it comes again."""
+        try:
+            return await self._handle_claimed(event, claim)
+        except StorageUnavailable:
+            raise
+        except Exception as exc:
+            if unavailable(exc):
+                raise StorageUnavailable(failures.reason(exc)) from exc
+            raise
+
+    async def _handle_claimed(self, event: Incoming, claim: outbox.ReplyClaim | None
+                              ) -> list[OutboxMessage]:
         s = self.services
         now = s.clock.now()
         async with s.sessions() as session:
@@ -239,15 +255,18 @@ class Core:
                 await turn.place()
                 await self.router.dispatch(turn)
                 await session.flush()
-            except Exception:
+                rows = await self._enqueue_replies(session, turn, now, claim)
+                await session.commit()
+            except Exception as exc:
+                if unavailable(exc):
+                    # Not the turn's fault: no apology, and nothing marked handled.
+                    raise
                 log.exception("handling %s from %s:%s failed", event.kind, event.channel,
                               event.address)
                 await session.rollback()
                 failed = True
             else:
                 failed = False
-                rows = await self._enqueue_replies(session, turn, now, claim)
-                await session.commit()
         # The apology gets a session of its own, once this one has let its connection go.
         return await self._apologise(event, locale, now, claim) if failed else rows
 
