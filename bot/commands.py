@@ -18,7 +18,7 @@ from bot.app import (
 from bot.config import Settings
 from locales import Catalogs, Day, Msg
 from storage import db, outbox, people, programs
-from storage.models import ChannelAddress, Person, Role
+from storage.models import ADMIN_LIST, ChannelAddress, Person, Role
 from storage.program_templates import TemplateError, available_templates
 
 log = logging.getLogger("convoca")
@@ -139,7 +139,8 @@ async def _program(app: App, args: argparse.Namespace) -> int:
             for telegram_id in app.settings.admin_telegram_ids:
                 admin = await people.by_address(s, "telegram", str(telegram_id))
                 if admin is not None:
-                    await people.grant(s, admin, Role.GESTORA, program.id, now)
+                    await people.grant(s, admin, Role.GESTORA, program.id, now,
+                                       via=ADMIN_LIST)
             await s.commit()
     except TemplateError as exc:
         raise CommandError(str(exc)) from None

@@ -276,7 +276,7 @@ class Core:
         person_id = None if turn.erased else turn.person.id
         if not turn.erased and turn.replies:
             await turn.place()
-        ref = ev.update_id if ev.update_id is not None else uuid.uuid4().hex
+        ref = _reply_ref(ev, now)
         rows = []
         for i, out in enumerate(turn.replies):
             env = outbox.Envelope(person_id, ev.channel, ev.address, out.to_json(), turn.locale,
@@ -300,12 +300,20 @@ class Core:
                 Outgoing(text=Msg("error.generic")).to_json(),
                 locale or self.services.default_locale,
             )
-            ref = event.update_id if event.update_id is not None else uuid.uuid4().hex
+            ref = _reply_ref(event, now)
             row = await _insert_reply(session, env,
                                       f"reply:{event.channel}:{event.address}:{ref}:err",
                                       now, claim, self.services.clock)
             await session.commit()
         return [row] if row is not None else []
+
+
+def _reply_ref(event: Incoming, now: datetime) -> str:
+    """What makes a reply's key unique: its update, and the day it was handled (an update id
+    is remembered for two days only, and Telegram may use it again later)."""
+    if event.update_id is None:
+        return uuid.uuid4().hex
+    return f"{event.update_id}@{now:%Y%m%d}"
 
 
 async def _insert_reply(session: AsyncSession, env: outbox.Envelope, key: str, now: datetime,

@@ -1,6 +1,7 @@
 """Updates are acknowledged to Telegram only once stored: while the database refuses writes
 (a full disk) the long-polling offset stays put, and the people who wrote meanwhile are
-answered when space comes back, in order."""
+answered when space comes back, in order. Update ids are remembered for a window only:
+Telegram may use an id again, and then it is a new update."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy import exc as sa_exc
 
-from bot.app import App, build_app
+from bot.app import App, build_app, notice_scheduler
 from handlers.events import EventKind, Incoming
 from storage.failures import StorageUnavailable, unavailable
 from storage.models import ProcessedUpdate
@@ -110,6 +111,48 @@ async def test_a_chat_whose_update_was_not_stored_keeps_its_order(tg: Running) -
     assert full.left == 0  # the first attempt did fail
     assert help_text["text"].startswith("Esto es lo que puedes hacer")
     assert language["text"] == "¿En qué idioma prefieres que te escriba?"
+
+
+async def test_an_update_id_used_again_after_the_window_is_a_new_update(
+        fake_tg, settings_for, sqlite_url, clock) -> None:
+    """After a week without updates Telegram numbers them afresh: an id it used before
+    comes again, from a restarted Convoca's point of view a new update."""
+    settings = settings_for(sqlite_url, telegram_bot_token=fake_tg.token,
+                            telegram_api_base=fake_tg.base_url)
+    r = await start(fake_tg, settings, clock)
+    try:
+        first = fake_tg.command(ANA, "/start")["update_id"]
+        await r.replies(ANA, 0, 1)
+        await fake_tg.wait_for(lambda _r: fake_tg.pending_updates == 0, timeout=15)
+    finally:
+        await stop(r)
+    clock.advance(days=8)
+    r = await start(fake_tg, settings, clock)
+    try:
+        await notice_scheduler(r.app).tick()  # its housekeeping forgets ids past the window
+        fake_tg.restart_update_numbering(first)
+        assert fake_tg.command(ANA, "/start")["update_id"] == first
+        [again] = await r.replies(ANA, 1, 1)
+        assert "¿Aceptas?" in again["text"]
+    finally:
+        await stop(r)
+
+
+async def test_update_ids_are_remembered_for_48_hours(tg: Running, clock) -> None:
+    app, tick = tg.app, notice_scheduler(tg.app).tick
+    tg.fake.add_chat(ANA)
+    event = Incoming("telegram", str(ANA), EventKind.COMMAND, update_id=9001, command="start",
+                     sender_id=str(ANA))
+    assert len(await app.core.handle(event)) == 1
+    clock.advance(hours=47)
+    await tick()
+    assert await app.core.handle(event) == []  # a redelivery within the window
+    clock.advance(hours=2)
+    await tick()
+    assert len(await app.core.handle(event)) == 1  # an id used again after it
+    async with app.sessions() as s:
+        kept = (await s.scalars(select(ProcessedUpdate.update_id))).all()
+    assert kept == [9001]
 
 
 def test_what_counts_as_the_database_refusing() -> None:
