@@ -21,7 +21,7 @@ from handlers.general import build_router
 from locales import Catalogs, Msg, Raw
 from scheduler.dispatcher import Channel, Dispatcher, Limits
 from scheduler.runner import NoticeScheduler
-from storage import db, state
+from storage import db, people, state
 from storage.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
@@ -172,6 +172,8 @@ async def run_telegram(app: App, *, poll: bool = True) -> None:
 
     settings = app.settings
     assert settings.token
+    if poll:
+        await forget_unlisted_admins(app)
     bot = make_bot(settings.token, settings.telegram_api_base)
     try:
         me = await bot.get_me()
@@ -191,15 +193,32 @@ async def run_telegram(app: App, *, poll: bool = True) -> None:
                 log.info("worker: delivering the outbox and running the scheduler only")
                 await asyncio.Event().wait()
             elif settings.webhook_url:
-                secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret \
-                    else None
-                await runtime.serve_webhook(settings.webhook_url, secret, settings.webhook_listen)
+                if settings.webhook_secret is None:  # load_settings refuses this already
+                    raise StartupError("WEBHOOK_URL needs WEBHOOK_SECRET")
+                await runtime.serve_webhook(settings.webhook_url,
+                                            settings.webhook_secret.get_secret_value(),
+                                            settings.webhook_listen)
             else:
                 await runtime.poll()
         finally:
             await delivery.stop()
     finally:
         await bot.session.close()
+
+
+async def forget_unlisted_admins(app: App) -> int:
+    """ADMIN_TELEGRAM_IDS is the truth about the roles it gave: whoever it no longer names
+    loses them when Convoca starts (the process that reads the list on /start). Roles given
+    by `convoca admin add`, `convoca role grant` or the panel are not the list's to take."""
+    listed = [str(i) for i in app.settings.admin_telegram_ids]
+    async with app.sessions() as s:
+        gone = await people.revoke_unlisted(s, "telegram", listed, app.clock.now())
+        await s.commit()
+    for g in gone:
+        log.warning("ADMIN_TELEGRAM_IDS no longer names person %s: their %s role in programme "
+                    "%s, which the list gave, was taken back", g.person_id, g.role,
+                    g.program_id)
+    return len(gone)
 
 
 def run_until_signalled(coro_factory) -> int:

@@ -23,7 +23,7 @@ from bot.config import Settings
 from locales import Catalogs, Day, Msg, Raw
 from locales.collation import sort_key
 from storage import db, outbox, people, programs
-from storage.models import ChannelAddress, Person, Program, Role
+from storage.models import ADMIN_LIST, ChannelAddress, Person, Program, Role
 from storage.program_templates import TemplateError, available_templates
 
 log = logging.getLogger("convoca")
@@ -181,7 +181,8 @@ async def _program(app: App, args: argparse.Namespace) -> int:
             for telegram_id in app.settings.admin_telegram_ids:
                 admin = await people.by_address(s, "telegram", str(telegram_id))
                 if admin is not None:
-                    await people.grant(s, admin, Role.GESTORA, program.id, now)
+                    await people.grant(s, admin, Role.GESTORA, program.id, now,
+                                       via=ADMIN_LIST)
             await s.commit()
     except TemplateError as exc:
         # Each problem names the field of the YAML file, as the template checker words it.

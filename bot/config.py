@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 OFFICIAL_BOT_API = "https://api.telegram.org"
 SUPPORTED_LOCALES = ("es", "en")
+# What Telegram accepts as a webhook's secret token; shorter than 16 characters it could be
+# guessed by whoever reaches the port.
+WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{16,256}")
 
 
 class Settings(BaseSettings):
@@ -23,8 +27,10 @@ class Settings(BaseSettings):
     timezone: str = "America/Santiago"
     default_locale: str = "es"
     webhook_url: str | None = None
-    webhook_secret: SecretStr | None = None
-    webhook_listen: str = "0.0.0.0:8080"
+    # Checked even when unset: with WEBHOOK_URL it is required (see _webhook_secret).
+    webhook_secret: SecretStr | None = Field(default=None, validate_default=True)
+    # This machine only: a TLS proxy in front of it is what Telegram reaches (see README).
+    webhook_listen: str = "127.0.0.1:8080"
     admin_telegram_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     # Above Telegram's free 30 messages/s, broadcasts are sent as paid broadcasts (up to
     # 1,000/s, billed in Stars to the bot's balance): an operator's deliberate choice.
@@ -86,6 +92,29 @@ class Settings(BaseSettings):
         if not v.startswith("https://"):
             raise ValueError("expected a public https:// URL that Telegram can reach")
         return v
+
+    @field_validator("webhook_secret", mode="before")
+    @classmethod
+    def _webhook_secret(cls, v: object, info: ValidationInfo) -> object:
+        secret = str(v).strip() if v not in (None, "") else ""
+        if not secret and not info.data.get("webhook_url"):
+            return None
+        # Required with a webhook: without it whoever reaches the port could post updates
+        # in anyone's name.
+        if not WEBHOOK_SECRET.fullmatch(secret):
+            raise ValueError(
+                "expected a secret of 16 to 256 letters, digits, _ or - (required with "
+                "WEBHOOK_URL), like the output of: python3 -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))'")
+        return secret
+
+    @field_validator("webhook_listen")
+    @classmethod
+    def _webhook_listen(cls, v: str) -> str:
+        host, _, port = v.strip().rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("expected host:port, like 127.0.0.1:8080")
+        return v.strip()
 
     @field_validator("admin_telegram_ids", mode="before")
     @classmethod

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hmac
 import io
+import json
 import logging
+import time
 from collections import defaultdict
 from typing import Any
 
-from aiogram import Bot, Dispatcher, F, Router, methods
+from aiogram import Bot, methods
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ChatType
 from aiogram.exceptions import (
     TelegramBadRequest,
     TelegramForbiddenError,
@@ -25,6 +30,7 @@ from aiogram.methods.base import Response
 from aiogram.types import (
     BufferedInputFile,
     CallbackQuery,
+    Chat,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
@@ -32,7 +38,9 @@ from aiogram.types import (
     ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
     Update,
+    User,
 )
+from aiogram.utils.backoff import Backoff, BackoffConfig
 
 from handlers.buttons import ButtonCodec
 from handlers.core import Core, DocumentTooBig
@@ -51,6 +59,7 @@ from scheduler.dispatcher import (
 from scheduler.dispatcher import (
     Dispatcher as Outbox,
 )
+from storage.failures import StorageUnavailable
 from storage.models import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -70,6 +79,15 @@ CAPTION_LIMIT = 1024
 TEXT_LIMIT = 4096
 FREE_PER_SECOND = 30
 PROBE_REACH = 5  # messages the person may have written since the last one we know of
+
+ALLOWED_UPDATES = ["message", "callback_query"]
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+POLL_SECONDS = 10  # how long one getUpdates waits for news
+BATCH_WAIT = 0.5  # a batch still being handled after this: the next is fetched beside it
+STOP_GRACE = 10.0  # seconds the updates being handled get to finish when polling stops
+STALL_SECONDS = 300.0  # at most this long a chat's updates wait for one that was not stored
+FETCH_BACKOFF = BackoffConfig(min_delay=1.0, max_delay=5.0, factor=1.3, jitter=0.1)
+STORAGE_BACKOFF = BackoffConfig(min_delay=1.0, max_delay=30.0, factor=2.0, jitter=0.1)
 
 UNSUPPORTED_KINDS = (
     "sticker", "photo", "voice", "video", "video_note", "audio", "animation", "location",
@@ -113,16 +131,35 @@ def _command(text: str) -> tuple[str, str | None]:
     return name, rest.strip() or None
 
 
-def message_to_event(message: Message, update_id: int | None) -> Incoming:
+def private_sender(chat: Chat, user: User | None, update_id: int | None) -> int | None:
+    """Whom an update speaks for: the user of a private chat, writing in it (there the chat's
+    id is the user's). A group, a channel, or an update whose chat is not its sender's own
+    (which Telegram never sends: a forgery) speaks for no one, and is not handled at all."""
+    if (user is not None and chat.type == ChatType.PRIVATE and chat.id == user.id
+            and not user.is_bot):
+        return user.id
+    if chat.type == ChatType.PRIVATE:
+        log.warning("update %s refused: it comes from user %s in the private chat %s",
+                    update_id, user.id if user else None, chat.id)
+    else:
+        log.debug("update %s from a %s chat ignored", update_id, chat.type)
+    return None
+
+
+def message_to_event(message: Message, update_id: int | None) -> Incoming | None:
+    sender = private_sender(message.chat, message.from_user, update_id)
+    if sender is None:
+        return None
     user = message.from_user
+    assert user is not None
     common: dict[str, Any] = dict(
         channel=CHANNEL,
-        address=str(message.chat.id),
+        address=str(sender),
         update_id=update_id,
         message_id=message.message_id,
-        sender_name=user.full_name if user else None,
-        sender_locale=user.language_code if user else None,
-        sender_id=str(user.id) if user else None,
+        sender_name=user.full_name,
+        sender_locale=user.language_code,
+        sender_id=str(sender),
     )
     if message.text is not None:
         if message.text.startswith("/") and len(message.text) > 1:
@@ -132,9 +169,8 @@ def message_to_event(message: Message, update_id: int | None) -> Incoming:
         return Incoming(kind=EventKind.TEXT, text=message.text, **common)
     if message.contact is not None:
         c = message.contact
-        own = user is not None and c.user_id == user.id
-        return Incoming(kind=EventKind.CONTACT, contact_phone=c.phone_number, contact_is_own=own,
-                        **common)
+        return Incoming(kind=EventKind.CONTACT, contact_phone=c.phone_number,
+                        contact_is_own=c.user_id == sender, **common)
     if message.document is not None:
         d = message.document
         ref = DocumentRef(d.file_id, d.file_name, d.mime_type, d.file_size)
@@ -147,16 +183,19 @@ def callback_to_event(query: CallbackQuery, update_id: int | None) -> Incoming |
     msg = query.message
     if msg is None or msg.chat is None:
         return None
+    sender = private_sender(msg.chat, query.from_user, update_id)
+    if sender is None:
+        return None
     return Incoming(
         channel=CHANNEL,
-        address=str(msg.chat.id),
+        address=str(sender),
         kind=EventKind.BUTTON,
         update_id=update_id,
         button=query.data or "",
         message_ref=str(msg.message_id),
         sender_name=query.from_user.full_name,
         sender_locale=query.from_user.language_code,
-        sender_id=str(query.from_user.id),
+        sender_id=str(sender),
     )
 
 
@@ -303,18 +342,23 @@ class _Capped(io.BytesIO):
 
 
 class TelegramRuntime:
-    """Feeds aiogram's updates to the core, one person at a time, and answers at once."""
+    """Feeds Telegram's updates to the core, one person at a time, and answers at once.
+
+    An update is acknowledged to Telegram (the next getUpdates offset, or the webhook's 200)
+    only once it is stored: when the database cannot store it, Telegram keeps it and offers
+    it again."""
 
     def __init__(self, bot: Bot, core: Core, outbox: Outbox) -> None:
         self.bot = bot
         self.core = core
         self.outbox = outbox
-        self.dispatcher = Dispatcher()
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        router = Router(name="convoca")
-        router.message.register(self._on_message, F.chat.type == "private")
-        router.callback_query.register(self._on_callback)
-        self.dispatcher.include_router(router)
+        # A chat whose update could not be stored: its later updates wait for that one (its
+        # update id, and since when), so that no chat's updates are handled out of order.
+        self._stalled: dict[str, tuple[int, float]] = {}
+        self._outage: str | None = None  # the storage failure being waited out, logged once
+        self._stop: asyncio.Event | None = None
+        self._busy: dict[int, asyncio.Task[bool]] = {}
         core.services.files[CHANNEL] = self.download
 
     async def download(self, file_id: str, max_bytes: int) -> bytes:
@@ -328,10 +372,41 @@ class TelegramRuntime:
         await self.bot.download_file(file.file_path, destination=buffer)
         return buffer.getvalue()
 
-    async def _handle(self, event: Incoming) -> None:
+    async def feed(self, update: Update) -> bool:
+        """Handle one update; False when it could not be stored and must not be acknowledged."""
+        try:
+            event = await self._event(update)
+            return True if event is None else await self._handle(event)
+        except Exception:  # a fault of ours in this update: offering it again would repeat it
+            log.exception("update %s could not be handled", update.update_id)
+            return True
+
+    async def _event(self, update: Update) -> Incoming | None:
+        if update.message is not None:
+            return message_to_event(update.message, update.update_id)
+        query = update.callback_query
+        if query is None:
+            return None
+        event = callback_to_event(query, update.update_id)
+        if event is not None:
+            # Stop the button's spinner first: the person should not wait on our database.
+            try:
+                await query.answer()
+            except (TelegramBadRequest, TelegramNetworkError, TelegramServerError):
+                log.info("could not answer callback query %s", query.id)
+        return event
+
+    async def _handle(self, event: Incoming) -> bool:
         # Updates of one chat are handled in order; different chats run side by side.
         async with self._locks[event.address]:
-            replies = await self.core.handle_claimed(event, self.outbox.reply_claim)
+            if self._waits(event):
+                return False
+            try:
+                replies = await self.core.handle_claimed(event, self.outbox.reply_claim)
+            except StorageUnavailable as exc:
+                self._not_stored(event, exc)
+                return False
+            self._stored(event)
         await self.outbox.deliver_claimed(replies)
         # What the update queued beyond its replies (a broadcast, invitations) starts now
         # rather than at the dispatcher's next idle check.
@@ -339,51 +414,160 @@ class TelegramRuntime:
         if len(self._locks) > 10_000:
             for addr in [a for a, lock in self._locks.items() if not lock.locked()]:
                 del self._locks[addr]
+        return True
 
-    async def _on_message(self, message: Message, event_update: Update) -> None:
-        await self._handle(message_to_event(message, event_update.update_id))
+    def _waits(self, event: Incoming) -> bool:
+        held = self._stalled.get(event.address)
+        if held is None or event.update_id is None:
+            return False
+        update_id, since = held
+        # Not forever: a webhook's update may never come back (Telegram gave up on it).
+        return event.update_id > update_id and time.monotonic() - since < STALL_SECONDS
 
-    async def _on_callback(self, query: CallbackQuery, event_update: Update) -> None:
-        # Stop the button's spinner first: the person should not wait on our database.
-        try:
-            await query.answer()
-        except (TelegramBadRequest, TelegramNetworkError, TelegramServerError):
-            log.info("could not answer callback query %s", query.id)
-        event = callback_to_event(query, event_update.update_id)
-        if event is not None:
-            await self._handle(event)
+    def _not_stored(self, event: Incoming, exc: StorageUnavailable) -> None:
+        if event.update_id is not None and event.address not in self._stalled:
+            self._stalled[event.address] = (event.update_id, time.monotonic())
+        if self._outage is None:
+            self._outage = str(exc)
+            log.error(
+                "The database cannot store updates (%s). They are not acknowledged: Telegram "
+                "keeps them for 24 hours and Convoca takes them again as soon as the database "
+                "accepts writes. Free disk space, or bring the database back.", exc)
+        else:
+            log.debug("update %s not stored either (%s)", event.update_id, exc)
+
+    def _stored(self, event: Incoming) -> None:
+        held = self._stalled.get(event.address)
+        if held is not None and (event.update_id is None or event.update_id >= held[0]):
+            del self._stalled[event.address]
+        if self._outage is not None:
+            log.warning("The database stores updates again (it had failed with: %s)",
+                        self._outage)
+            self._outage = None
+
+    # long polling ---------------------------------------------------------------------------
 
     async def poll(self) -> None:
         await self.bot.delete_webhook(drop_pending_updates=False)
-        await self.dispatcher.start_polling(
-            self.bot, handle_signals=False, close_bot_session=False,
-            allowed_updates=["message", "callback_query"],
-        )
+        self._stop = asyncio.Event()
+        polling = asyncio.create_task(self._poll(), name="telegram-poll")
+        stopping = asyncio.create_task(self._stop.wait())
+        try:
+            done, _ = await asyncio.wait({polling, stopping},
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if polling in done:
+                polling.result()
+            # Asked to stop: what is being handled may finish; Telegram offers the rest again.
+            polling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await polling
+            if self._busy:
+                await asyncio.wait(self._busy.values(), timeout=STOP_GRACE)
+        finally:
+            for task in (polling, stopping, *self._busy.values()):
+                task.cancel()
+            await asyncio.gather(polling, stopping, *self._busy.values(),
+                                 return_exceptions=True)
+            self._busy.clear()
 
     async def stop_polling(self) -> None:
-        try:
-            await self.dispatcher.stop_polling()
-        except RuntimeError:
-            pass
+        if self._stop is not None:
+            self._stop.set()
 
-    async def serve_webhook(self, url: str, secret: str | None, listen: str) -> None:
-        from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+    async def _poll(self) -> None:
+        """getUpdates acknowledges every update below the offset it is given: the offset
+        stays at the oldest update still being handled or not stored. A batch is waited for
+        (a moment) before the next getUpdates, so updates are rarely fetched twice; one
+        fetched again while being handled is skipped."""
+        busy = self._busy
+        done: set[int] = set()  # handled, but above an update that is not yet
+        refused: set[int] = set()  # not stored: taken again after a pause
+        newest: int | None = None
+        fetching = Backoff(FETCH_BACKOFF)
+        retrying = Backoff(STORAGE_BACKOFF)
+        session_timeout = self.bot.session.timeout or 0
+        while True:
+            if busy:
+                await asyncio.wait(busy.values(), timeout=None if refused else BATCH_WAIT)
+            settled = {u: busy.pop(u).result() for u in [u for u, t in busy.items() if t.done()]}
+            done |= {u for u, stored in settled.items() if stored}
+            refused |= {u for u, stored in settled.items() if not stored}
+            if refused:
+                if busy:
+                    continue  # the whole batch settles before any of it is taken again
+                await retrying.asleep()  # longer each time the database refuses again
+            elif settled:
+                retrying.reset()
+            waiting = busy.keys() | refused
+            offset = min(waiting) if waiting else None if newest is None else newest + 1
+            if offset is not None:
+                done = {u for u in done if u >= offset}
+            try:
+                updates = await self.bot.get_updates(
+                    offset=offset, timeout=0 if waiting else POLL_SECONDS,
+                    allowed_updates=ALLOWED_UPDATES,
+                    request_timeout=int(session_timeout + POLL_SECONDS))
+            except Exception as exc:  # as aiogram's own polling: Telegram may be away a while
+                log.error("could not fetch updates (%s: %s); trying again", type(exc).__name__,
+                          exc)
+                await fetching.asleep()
+                continue
+            fetching.reset()
+            offered = {u.update_id for u in updates}
+            top = max(offered, default=None)
+            lost = {u for u in refused if u not in offered and (top is None or u < top)}
+            if lost:
+                log.error("Telegram no longer offers updates %s: they are lost", sorted(lost))
+                refused -= lost
+            for update in updates:
+                uid = update.update_id
+                newest = uid if newest is None else max(newest, uid)
+                if uid in busy or uid in done:
+                    continue
+                refused.discard(uid)
+                busy[uid] = asyncio.create_task(self.feed(update), name=f"update-{uid}")
+
+    # webhook ---------------------------------------------------------------------------------
+
+    async def serve_webhook(self, url: str, secret: str, listen: str) -> None:
         from aiohttp import web
 
+        if not secret:
+            raise ValueError("a webhook needs its secret token (WEBHOOK_SECRET)")
+
+        async def on_update(request: web.Request) -> web.Response:
+            return await self._on_webhook(request, secret)
+
         app = web.Application()
-        SimpleRequestHandler(self.dispatcher, self.bot, secret_token=secret).register(
-            app, path="/telegram"
-        )
-        setup_application(app, self.dispatcher, bot=self.bot)
-        await self.bot.set_webhook(
-            url.rstrip("/") + "/telegram", secret_token=secret,
-            allowed_updates=["message", "callback_query"],
-        )
+        app.router.add_post("/telegram", on_update)
         host, _, port = listen.rpartition(":")
         runner = web.AppRunner(app)
         await runner.setup()
-        await web.TCPSite(runner, host or "0.0.0.0", int(port)).start()
         try:
+            # Listening before Telegram is told where: its first update finds the door open.
+            await web.TCPSite(runner, host or "127.0.0.1", int(port)).start()
+            await self.bot.set_webhook(
+                url.rstrip("/") + "/telegram", secret_token=secret,
+                allowed_updates=ALLOWED_UPDATES,
+            )
             await asyncio.Event().wait()
         finally:
             await runner.cleanup()
+
+    async def _on_webhook(self, request: Any, secret: str) -> Any:
+        from aiohttp import web
+
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), secret.encode()):
+            return web.Response(status=401)
+        try:
+            update = Update.model_validate(json.loads(await request.read()),
+                                           context={"bot": self.bot})
+        except ValueError as exc:  # not JSON, not UTF-8, or not an Update (pydantic's error)
+            reason = str(exc).splitlines()[0]
+            log.warning("webhook: refused a request that is not a Telegram update (%s: %s)",
+                        type(exc).__name__, reason)
+            return web.Response(status=400)
+        if not await self.feed(update):
+            return web.Response(status=503)  # Telegram sends it again later
+        return web.Response()

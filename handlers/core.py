@@ -16,8 +16,9 @@ from handlers import typed_buttons
 from handlers.buttons import ButtonCodec
 from handlers.events import Button, EventKind, Incoming, Outgoing
 from locales import Catalogs, Msg
-from storage import outbox, people, privacy, programs
+from storage import failures, outbox, people, privacy, programs
 from storage.clock import Clock
+from storage.failures import StorageUnavailable, unavailable
 from storage.models import Conversation, OutboxMessage, Person
 
 log = logging.getLogger(__name__)
@@ -254,7 +255,22 @@ class Core:
                              ) -> list[OutboxMessage]:
         """As :meth:`handle`, with the replies written already claimed by ``claim``'s worker
         (when given) and returned as rows, so that worker sends them with no second look at
-        the database."""
+        the database.
+
+        Raises StorageUnavailable when the database could not store the event (a full disk,
+        a lost connection): nothing of it was kept, and the channel must not acknowledge it
+        so that it comes again."""
+        try:
+            return await self._handle_claimed(event, claim)
+        except StorageUnavailable:
+            raise
+        except Exception as exc:
+            if unavailable(exc):
+                raise StorageUnavailable(failures.reason(exc)) from exc
+            raise
+
+    async def _handle_claimed(self, event: Incoming, claim: outbox.ReplyClaim | None
+                              ) -> list[OutboxMessage]:
         now = self.services.clock.now()
         documents: dict[str, Any] = {}
         while True:
@@ -297,20 +313,23 @@ class Core:
             try:
                 await turn.place()
                 await self.router.dispatch(turn)
-                if turn.wanted is None:
-                    await session.flush()
-            except Exception:
+                if turn.wanted is not None:
+                    # A document to read first, outside any transaction: nothing is kept.
+                    await session.rollback()
+                    return turn.wanted
+                await session.flush()
+                rows = await self._enqueue_replies(session, turn, now, claim)
+                await session.commit()
+            except Exception as exc:
+                if unavailable(exc):
+                    # Not the turn's fault: no apology, and nothing marked handled.
+                    raise
                 log.exception("handling %s from %s:%s failed", event.kind, event.channel,
                               event.address)
                 await session.rollback()
                 failed = True
             else:
-                if turn.wanted is not None:
-                    await session.rollback()
-                    return turn.wanted
                 failed = False
-                rows = await self._enqueue_replies(session, turn, now, claim)
-                await session.commit()
         if failed:
             # The apology gets a session of its own, once this one has let its connection go.
             return await self._apologise(event, locale, now, claim)
@@ -324,7 +343,7 @@ class Core:
         person_id = None if turn.erased else turn.person.id
         if not turn.erased and turn.replies:
             await turn.place()
-        ref = ev.update_id if ev.update_id is not None else uuid.uuid4().hex
+        ref = _reply_ref(ev, now)
         rows = []
         for i, out in enumerate(turn.replies):
             env = outbox.Envelope(person_id, ev.channel, ev.address, out.to_json(), turn.locale,
@@ -348,12 +367,20 @@ class Core:
                 Outgoing(text=Msg("error.generic")).to_json(),
                 locale or self.services.default_locale,
             )
-            ref = event.update_id if event.update_id is not None else uuid.uuid4().hex
+            ref = _reply_ref(event, now)
             row = await _insert_reply(session, env,
                                       f"reply:{event.channel}:{event.address}:{ref}:err",
                                       now, claim, self.services.clock)
             await session.commit()
         return [row] if row is not None else []
+
+
+def _reply_ref(event: Incoming, now: datetime) -> str:
+    """What makes a reply's key unique: its update, and the day it was handled (an update id
+    is remembered for two days only, and Telegram may use it again later)."""
+    if event.update_id is None:
+        return uuid.uuid4().hex
+    return f"{event.update_id}@{now:%Y%m%d}"
 
 
 async def _insert_reply(session: AsyncSession, env: outbox.Envelope, key: str, now: datetime,

@@ -48,8 +48,11 @@ def _say_named(turn: Turn, key: str, name: str | None, **params: object) -> None
 
 
 def _is_admin(turn: Turn) -> bool:
-    sender = turn.event.sender_id
-    return sender is not None and f"{turn.event.channel}:{sender}" in turn.services.admin_ids
+    """Named in the admin list, writing from their own chat: the person is found by the chat,
+    so a user id that is not the chat's (a group, a forged update) grants nothing."""
+    ev = turn.event
+    return (ev.sender_id is not None and ev.sender_id == ev.address
+            and f"{ev.channel}:{ev.sender_id}" in turn.services.admin_ids)
 
 
 @router.command("start")

@@ -757,7 +757,10 @@ async def grant_role(session: AsyncSession, person: Person, role: str, program: 
         # Their programme from now on; a gestora's too, now that roles are per programme
         # (else she would show up as not linked to any, in every programme's picker).
         person.program_id = program.id
-    if any(g.role == role and _counts_here(g, program.id) for g in person.roles):
+    held = [g for g in person.roles if g.role == role and _counts_here(g, program.id)]
+    if held:
+        for g in held:
+            g.via = None  # given on purpose now: no longer the admin list's to take back
         await session.flush()
         return False
     return await people.grant(session, person, role, program.id, now, by)

@@ -34,6 +34,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         kwargs.setdefault("pool_timeout", 60)
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine.pool, "reset", _no_leftover_transaction)
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("pool_pre_ping", True)
@@ -53,6 +54,16 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # keeps the old pages until a checkpoint: storage.privacy.settle_erasure.
     cur.execute("PRAGMA secure_delete=ON")
     cur.close()
+
+
+def _no_leftover_transaction(dbapi_conn: Any, record: Any, state: Any) -> None:
+    """A COMMIT that failed (a full disk, a busy file) can leave SQLite's transaction open,
+    and SQLAlchemy then skips its rollback on return: the next unit of work on the pooled
+    connection would run inside it and commit the failed one's rows with its own (an update
+    never handled would count as handled)."""
+    if (state.transaction_was_reset and state.asyncio_safe
+            and getattr(record.driver_connection, "in_transaction", False)):
+        dbapi_conn.rollback()
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

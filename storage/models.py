@@ -79,6 +79,7 @@ class Role(StrEnum):
 
 
 ADMIN_ROLES = frozenset({Role.GESTORA, Role.COORDINADORA})
+ADMIN_LIST = "admin_list"  # RoleGrant.via of the roles ADMIN_TELEGRAM_IDS gives
 
 
 class PickupMode(StrEnum):
@@ -232,6 +233,8 @@ class RoleGrant(Base):
     role: Mapped[str] = mapped_column(String(20))
     granted_at: Mapped[datetime]
     granted_by: Mapped[int | None] = _fk("people.id", ondelete="SET NULL")
+    # ADMIN_LIST when ADMIN_TELEGRAM_IDS gave it: the list then takes it back too.
+    via: Mapped[str | None] = mapped_column(String(16))
 
     person: Mapped[Person] = relationship(back_populates="roles", foreign_keys=[person_id])
 
@@ -532,7 +535,7 @@ class ProcessedUpdate(Base):
     __tablename__ = "processed_updates"
     channel: Mapped[str] = mapped_column(String(16), primary_key=True)
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    processed_at: Mapped[datetime]
+    processed_at: Mapped[datetime] = mapped_column(index=True)  # kept for a window only
 
 
 class Conversation(Base):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from storage.models import (
+    ADMIN_LIST,
     AuditEntry,
     ChannelAddress,
     Conversation,
@@ -49,6 +51,18 @@ async def first_sight_of_update(session: AsyncSession, channel: str, update_id: 
         {"channel": channel, "update_id": update_id, "processed_at": now},
     )
     return bool(result.rowcount)
+
+
+# Telegram keeps an undelivered update for 24 hours; after a week without updates it may
+# number them afresh, so an id is remembered long enough for any redelivery, and no longer.
+UPDATE_WINDOW = timedelta(hours=48)
+
+
+async def forget_handled_updates(session: AsyncSession, now: datetime) -> int:
+    """Forget the updates handled before the window: their ids may come again, as new ones."""
+    result = await session.execute(delete(ProcessedUpdate)
+                                   .where(ProcessedUpdate.processed_at < now - UPDATE_WINDOW))
+    return result.rowcount or 0
 
 
 async def by_address(session: AsyncSession, channel: str, address: str) -> Person | None:
@@ -107,11 +121,16 @@ async def grant(
     program_id: int | None,
     now: datetime,
     by: int | None = None,
+    via: str | None = None,
 ) -> bool:
-    if any(g.role == role and g.program_id == program_id for g in person.roles):
+    held = next((g for g in person.roles if g.role == role and g.program_id == program_id), None)
+    if held is not None:
+        if held.via is not None and via is None:
+            held.via = None  # given now on purpose: no longer the admin list's to take back
+            await session.flush()
         return False
     person.roles.append(
-        RoleGrant(role=role, program_id=program_id, granted_at=now, granted_by=by)
+        RoleGrant(role=role, program_id=program_id, granted_at=now, granted_by=by, via=via)
     )
     await session.flush()
     return True
@@ -120,12 +139,35 @@ async def grant(
 async def grant_everywhere(session: AsyncSession, person: Person, role: str, now: datetime
                            ) -> bool:
     """The role in every programme there is (an administrator named in ADMIN_TELEGRAM_IDS);
-    with none yet, a grant the first programme made takes."""
+    with none yet, a grant the first programme made takes. Marked as the list's, which takes
+    it back when the person is no longer named (revoke_unlisted)."""
     ids = (await session.scalars(select(Program.id).order_by(Program.id))).all()
     changed = False
     for program_id in ids or [None]:
-        changed = await grant(session, person, role, program_id, now) or changed
+        changed = await grant(session, person, role, program_id, now, via=ADMIN_LIST) or changed
     return changed
+
+
+async def revoke_unlisted(session: AsyncSession, channel: str, listed: Iterable[str],
+                          now: datetime) -> list[RoleGrant]:
+    """Take back the roles the admin list gave to people it no longer names (by their
+    address on the channel), each audited; roles given any other way stay."""
+    listed = set(listed)
+    grants = (await session.scalars(select(RoleGrant).where(RoleGrant.via == ADMIN_LIST))).all()
+    if not grants:
+        return []
+    rows = await session.execute(
+        select(ChannelAddress.person_id, ChannelAddress.address)
+        .where(ChannelAddress.channel == channel,
+               ChannelAddress.person_id.in_({g.person_id for g in grants})))
+    named = {person_id for person_id, address in rows if address in listed}
+    gone = [g for g in grants if g.person_id not in named]
+    for g in gone:
+        audit(session, now, "role_revoked", actor_id=None, channel="config", entity="person",
+              entity_id=g.person_id, role=g.role, program_id=g.program_id, via=ADMIN_LIST)
+        await session.delete(g)
+    await session.flush()
+    return gone
 
 
 async def by_phone(session: AsyncSession, phone: str) -> list[Person]:

@@ -69,8 +69,8 @@ def operator_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     nor the language of their shell, which the command line speaks when DEFAULT_LOCALE is
     unset."""
     for var in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_API_BASE", "DATABASE_URL", "WEBHOOK_URL",
-                "ADMIN_TELEGRAM_IDS", "DEFAULT_LOCALE", "TIMEZONE", "LOG_FILE", "LC_ALL",
-                "LC_MESSAGES"):
+                "WEBHOOK_SECRET", "WEBHOOK_LISTEN", "ADMIN_TELEGRAM_IDS", "DEFAULT_LOCALE",
+                "TIMEZONE", "LOG_FILE", "LC_ALL", "LC_MESSAGES"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("LANG", "C.UTF-8")
 

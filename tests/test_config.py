@@ -13,7 +13,8 @@ from bot.config import OFFICIAL_BOT_API, SettingsError, load_settings
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     for var in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_API_BASE", "DATABASE_URL", "WEBHOOK_URL",
-                "ADMIN_TELEGRAM_IDS", "DEFAULT_LOCALE", "TIMEZONE", "WEBHOOK_SECRET"):
+                "ADMIN_TELEGRAM_IDS", "DEFAULT_LOCALE", "TIMEZONE", "WEBHOOK_SECRET",
+                "WEBHOOK_LISTEN"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.chdir(tmp_path)
 
@@ -48,6 +49,8 @@ def test_environment_and_dotenv_are_read(monkeypatch: pytest.MonkeyPatch, tmp_pa
         ("DATABASE_URL", "mysql://root@localhost/x"),
         ("WEBHOOK_URL", "http://insecure.example"),
         ("ADMIN_TELEGRAM_IDS", "ana,beto"),
+        ("WEBHOOK_SECRET", "corto"),
+        ("WEBHOOK_LISTEN", "8080"),
     ],
 )
 def test_a_wrong_value_names_the_variable(monkeypatch: pytest.MonkeyPatch, var: str,
@@ -66,3 +69,36 @@ def test_the_command_stops_with_one_line_and_a_nonzero_code(tmp_path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
         "Configuration error: TIMEZONE: expected an IANA time zone, like America/Santiago")
+
+
+@pytest.mark.parametrize("secret", [None, "", "s3cret", "espacios no valen aqui 1234"])
+def test_a_webhook_needs_a_secret(monkeypatch: pytest.MonkeyPatch, secret: str | None) -> None:
+    """Without one, whoever reaches the port could post updates in anyone's name."""
+    monkeypatch.setenv("WEBHOOK_URL", "https://convoca.example.org")
+    if secret is not None:
+        monkeypatch.setenv("WEBHOOK_SECRET", secret)
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    [line] = str(err.value).splitlines()
+    assert line.startswith("Configuration error: WEBHOOK_SECRET: expected a secret of 16 to 256")
+    monkeypatch.setenv("WEBHOOK_SECRET", "Zq3_-" * 5)
+    s = load_settings()
+    assert s.webhook_secret is not None and "Zq3_" not in repr(s)
+
+
+def test_the_webhook_listens_on_this_machine_only_by_default() -> None:
+    assert load_settings().webhook_listen == "127.0.0.1:8080"
+
+
+def test_convoca_run_with_a_webhook_and_no_secret_does_not_start(tmp_path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8",
+           "TELEGRAM_BOT_TOKEN": "123456:ABCDEFGH", "TELEGRAM_API_BASE": "http://127.0.0.1:9",
+           "WEBHOOK_URL": "https://convoca.example.org",
+           "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'c.sqlite3'}"}
+    proc = subprocess.run([sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith(
+        "Configuration error: WEBHOOK_SECRET: expected a secret of 16 to 256")
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "c.sqlite3").exists()  # it stopped before anything

@@ -302,6 +302,47 @@ async def test_admin_ids_get_the_gestora_role(tg: Running) -> None:
     assert roles == ["gestora"]
 
 
+ATTACKER, GROUP = 6666, -100_777
+
+
+async def test_an_update_in_an_admins_name_from_another_chat_grants_nothing(tg: Running) -> None:
+    """The adversarial trial: the attacker's chat, the administrator's user id."""
+    tg.fake.command(ATTACKER, "/start", from_id=ADMIN)
+    tg.fake.command(ATTACKER, "/panel", from_id=ADMIN)
+    [consent] = await tg.send(ATTACKER, "/start")  # then the attacker, as such
+    assert "¿Aceptas?" in consent["text"]
+    await tg.press(ATTACKER, "✅ Sí, acepto", count=2)
+    [panel] = await tg.send(ATTACKER, "/panel")
+    assert panel["text"].startswith("Eso lo puede hacer solo el equipo")
+    async with tg.app.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(RoleGrant)) == 0
+    # Only what the attacker sent as themselves was answered.
+    assert len(tg.fake.delivered(ATTACKER)) == 4
+
+
+async def test_a_button_or_contact_from_another_user_than_the_chat_is_refused(
+        tg: Running) -> None:
+    await seed_family_and_org(tg)
+    await tg.send(ANA, "/start")
+    data, mid = tg.button(ANA, "✅ Sí, acepto")
+    tg.fake.callback(ANA, data, message_id=mid, from_id=BETO)  # not Ana's own press
+    tg.fake.callback(GROUP, data, from_id=ANA)  # a press in a group
+    [nudge, again] = await tg.send(ANA, "hola", count=2)  # Ana still has the question
+    assert "¿Aceptas?" in again["text"]
+    async with tg.app.sessions() as s:
+        assert await s.scalar(select(func.count()).where(Person.consent_at.is_not(None))) == 0
+        addresses = set((await s.scalars(select(ChannelAddress.address))).all())
+    assert addresses == {str(ANA)} and tg.fake.delivered(GROUP) == []
+    await tg.press(ANA, "✅ Sí, acepto", count=2)
+    # The family's number, shared in Ana's chat by its owner's account (user 777): a split
+    # that the own-contact check, reading the sender, used to let through.
+    tg.fake.contact(ANA, "56912345678", user_id=777, from_id=777)
+    [reply] = await tg.share_contact(ANA, "+56 9 8765 4321")  # then Ana's own, unknown
+    assert "código de invitación" in reply["text"]
+    async with tg.app.sessions() as s:
+        assert (await s.scalar(select(Family))).person_id is None
+
+
 async def test_stickers_and_unknown_commands_get_kind_answers(tg: Running) -> None:
     await tg.send(ANA, "/start")
     await tg.press(ANA, "✅ Sí, acepto", count=2)

@@ -1452,14 +1452,30 @@ class FakeTelegram:
         self._messages.setdefault(message["chat"]["id"], {})[message["message_id"]] = message
         return message
 
+    def _sender(self, info: _ChatInfo, from_id: int | None) -> dict[str, Any]:
+        """The message's `from`: the chat's own user, or (from_id) another user; in a group
+        that is always someone else, and a private chat's update from someone other than
+        its user is what only a forger would send."""
+        if from_id is None or from_id == info.id:
+            return info.user()
+        known = self._chats.get(int(from_id))
+        if known is not None and known.id > 0:
+            return known.user()
+        return {"id": int(from_id), "is_bot": False, "first_name": "Otra"}
+
+    def restart_update_numbering(self, next_update_id: int) -> None:
+        """After a week without updates Telegram numbers the next one afresh (at random): an
+        id the bot has seen before may come again."""
+        self._next_update_id = int(next_update_id)
+
     def _incoming(
         self, chat_id: int, content: dict[str, Any], first_name: str | None = None,
-        language_code: str | None = None,
+        language_code: str | None = None, from_id: int | None = None,
     ) -> dict[str, Any]:
         info = self._chat(int(chat_id), first_name, language_code)
         message = {
             "message_id": self._next_mid(info.id),
-            "from": info.user(),
+            "from": self._sender(info, from_id),
             "chat": info.chat(),
             "date": int(time.time()),
             **content,
@@ -1478,16 +1494,19 @@ class FakeTelegram:
     def message(
         self, chat_id: int, text: str, *, first_name: str | None = None,
         language_code: str | None = None, entities: list[dict[str, Any]] | None = None,
+        from_id: int | None = None,
     ) -> dict[str, Any]:
-        """A text message from the user (first_name defaults to "Ana", language to "es")."""
+        """A text message from the user (first_name defaults to "Ana", language to "es"); from
+        another user with from_id (see _sender)."""
         content: dict[str, Any] = {"text": text}
         if entities:
             content["entities"] = entities
-        return self._incoming(chat_id, content, first_name, language_code)
+        return self._incoming(chat_id, content, first_name, language_code, from_id)
 
     def command(
         self, chat_id: int, command: str, payload: str | None = None, *,
         first_name: str | None = None, language_code: str | None = None,
+        from_id: int | None = None,
     ) -> dict[str, Any]:
         """A bot command such as "/start" (with optional deep-link payload)."""
         if not command.startswith("/"):
@@ -1495,12 +1514,14 @@ class FakeTelegram:
         text = f"{command} {payload}" if payload else command
         entity = {"type": "bot_command", "offset": 0, "length": utf16_len(command)}
         return self.message(chat_id, text, first_name=first_name, language_code=language_code,
-                            entities=[entity])
+                            entities=[entity], from_id=from_id)
 
     def callback(
-        self, chat_id: int, data: str, message_id: int | None = None
+        self, chat_id: int, data: str, message_id: int | None = None, *,
+        from_id: int | None = None,
     ) -> dict[str, Any]:
-        """The user pressed an inline button on a bot message (default: the latest one)."""
+        """The user pressed an inline button on a bot message (default: the latest one); or
+        another user did (from_id), as in a group."""
         info = self._chat(int(chat_id))
         chat_messages = self._messages.setdefault(info.id, {})
         if message_id is None:
@@ -1524,7 +1545,7 @@ class FakeTelegram:
         return self.push_update({
             "callback_query": {
                 "id": query_id,
-                "from": info.user(),
+                "from": self._sender(info, from_id),
                 "message": message,
                 "chat_instance": f"ci{info.id}",
                 "data": data,
@@ -1533,7 +1554,7 @@ class FakeTelegram:
 
     def contact(
         self, chat_id: int, phone_number: str, user_id: int | None = None, *,
-        first_name: str | None = None,
+        first_name: str | None = None, from_id: int | None = None,
     ) -> dict[str, Any]:
         """The user shared a contact (their own by default)."""
         info = self._chat(int(chat_id))
@@ -1542,7 +1563,7 @@ class FakeTelegram:
             "first_name": first_name or info.first_name,
             "user_id": info.id if user_id is None else user_id,
         }
-        return self._incoming(chat_id, {"contact": contact})
+        return self._incoming(chat_id, {"contact": contact}, from_id=from_id)
 
     def _new_file(
         self, kind: str, data: bytes | None = None, ext: str = "", **meta: Any
