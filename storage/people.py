@@ -123,13 +123,15 @@ async def grant(
     by: int | None = None,
     via: str | None = None,
 ) -> bool:
-    held = next((g for g in person.roles if g.role == role and g.program_id == program_id), None)
+    # Awaited: a Person the identity map let go of comes back with its roles unloaded.
+    roles = await person.awaitable_attrs.roles
+    held = next((g for g in roles if g.role == role and g.program_id == program_id), None)
     if held is not None:
         if held.via is not None and via is None:
             held.via = None  # given now on purpose: no longer the admin list's to take back
             await session.flush()
         return False
-    person.roles.append(
+    roles.append(
         RoleGrant(role=role, program_id=program_id, granted_at=now, granted_by=by, via=via)
     )
     await session.flush()

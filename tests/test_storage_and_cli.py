@@ -67,6 +67,32 @@ async def test_migration_keeps_templates_and_gives_roles_their_programme(any_db_
                       (2, 2, "gestora")]
 
 
+async def test_a_role_is_given_to_a_person_read_back_from_the_database(any_db_url: str
+                                                                       ) -> None:
+    """CI once failed here on PostgreSQL: the Person was collected from the identity map,
+    read again with its roles unloaded, and granting touched them outside the event loop."""
+    import gc
+    from datetime import UTC, datetime
+
+    from storage import people
+
+    now = datetime(2026, 3, 2, 12, tzinfo=UTC)
+    engine = db.create_engine(any_db_url)
+    await db.upgrade(engine)
+    async with db.session_factory(engine)() as s:
+        person_id = (await people.create_with_address(s, "telegram", "77", now)).id
+        await s.commit()  # expires it: nothing of it stays loaded
+        gc.collect()
+        person = await s.get(Person, person_id)
+        assert await people.grant(s, person, "gestora", None, now)
+        assert not await people.grant(s, person, "gestora", None, now)
+        await s.commit()
+        held = (await s.scalars(select(RoleGrant.role).where(RoleGrant.person_id == person_id)
+                                )).all()
+    await engine.dispose()
+    assert held == ["gestora"]
+
+
 async def test_postgres_is_not_migrated_behind_the_operators_back(postgres_url: str) -> None:
     with pytest.raises(StartupError) as refused:
         await open_database(postgres_url)
