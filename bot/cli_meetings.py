@@ -99,11 +99,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = asub.add_parser("mark", help="cli.help.attendance_mark")
     p.add_argument("meeting_id", type=int, help="cli.help.opt_meeting_id")
     p.add_argument("person_id", type=int, help="cli.help.opt_person_id")
-    p.add_argument("mark", choices=["present", "absent"], help="cli.help.opt_mark")
-    for verb in ("confirm", "reject"):
-        p = asub.add_parser(verb, help=f"cli.help.attendance_{verb}")
-        p.add_argument("meeting_id", type=int, help="cli.help.opt_meeting_id")
-        p.add_argument("person_id", type=int, help="cli.help.opt_person_id")
+    # confirm / reject: only for someone who checked in alone without an invitation.
+    p.add_argument("mark", choices=["present", "absent", "confirm", "reject"],
+                   help="cli.help.opt_mark")
     p = asub.add_parser("add-guest", help="cli.help.attendance_add_guest")
     p.add_argument("meeting_id", type=int, help="cli.help.opt_meeting_id")
     p.add_argument("--name", required=True, help="cli.help.opt_guest_name")
@@ -304,8 +302,8 @@ class _Cli:
                        rut=guest.rut is not None, phone=guest.phone is not None)
             self.say("cli_meet.guest_added", name=guest.name, meeting=str(meeting.id),
                      guest=str(guest.id))
-        elif verb in ("confirm", "reject"):
-            confirmed = verb == "confirm"
+        elif getattr(args, "mark", None) in ("confirm", "reject"):
+            confirmed = args.mark == "confirm"
             await data.confirm_walk_in(s, meeting, args.person_id, confirmed, None, self.now)
             self.audit(s, "attendance_marked", "meeting", meeting.id, person_id=args.person_id,
                        present=confirmed, walk_in_confirmed=confirmed)

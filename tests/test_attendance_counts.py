@@ -285,12 +285,15 @@ async def test_someone_linked_to_nothing_who_checks_in_waits_for_the_gestora(
         ["Sin invitación", "Por confirmar"]] * 2
     assert not any(r[4] == "Presente" for r in rows[1:])
 
-    [confirmed, tally] = await convoca(tg, capsys, "attendance", "confirm", str(mid), str(zoe))
+    [confirmed, tally] = await convoca(tg, capsys, "attendance", "mark", str(mid), str(zoe),
+                                       "confirm")
     assert tally == "Presentes: 1 (0 de 4 personas invitadas y 1 sin invitación)."
-    [rejected, tally] = await convoca(tg, capsys, "attendance", "reject", str(mid), str(yara))
+    [rejected, tally] = await convoca(tg, capsys, "attendance", "mark", str(mid), str(yara),
+                                      "reject")
     assert tally == "Presentes: 1 (0 de 4 personas invitadas y 1 sin invitación)."
     with pytest.raises(CommandError) as err:  # already answered: nothing left to confirm
-        await cli_meetings.run(tg.app, parse("attendance", "confirm", str(mid), str(yara)))
+        await cli_meetings.run(tg.app, parse("attendance", "mark", str(mid), str(yara),
+                                             "confirm"))
     assert str(err.value).startswith("Esa persona no marcó su asistencia sin invitación")
     async with tg.app.sessions() as s:
         xlsx = await exports.attendance_list(s, mid, "xlsx", now=tg.app.clock.now(),

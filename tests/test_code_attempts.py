@@ -4,6 +4,7 @@ database, through the real aiogram runtime against the fake Bot API."""
 
 from __future__ import annotations
 
+import argparse
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -13,8 +14,10 @@ from sqlalchemy import func, select
 from test_meetings_flow import CODE, STARTS, invite, seed
 from test_registration_telegram import seed_family_and_org
 
-from storage import attempts, links
-from storage.models import AuditEntry, CodeAttempt, Meeting
+from bot import cli_outreach
+from bot.commands import CommandError
+from storage import attempts, links, programs
+from storage.models import AuditEntry, CodeAttempt, Meeting, Organization
 from telegram_harness import Running, start, stop
 
 ANA, BETO = 7101, 7102
@@ -28,6 +31,12 @@ async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]
     running = await start(fake_tg, settings, clock)
     yield running
     await stop(running)
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="convoca")
+    cli_outreach.register(parser.add_subparsers(dest="command"))
+    return parser.parse_args(list(argv))
 
 
 def wrong_codes(right: str, n: int) -> list[str]:
@@ -132,3 +141,36 @@ async def test_many_wrong_codes_from_everyone_make_everyone_wait_and_are_logged_
     assert done["text"].startswith("¡Listo! Quedó registrada tu asistencia")
     async with tg.app.sessions() as s:
         assert (await s.get(Meeting, ids["meeting"])).checkin_code == CODE
+
+
+async def test_an_organisation_code_past_its_expiry_says_so_and_the_gestora_sees_and_renews_it(
+        tg: Running, capsys: pytest.CaptureFixture[str]) -> None:
+    now = tg.app.clock.now()
+    async with tg.app.sessions() as s:
+        program = await programs.create(s, template="ecomercado-15m", start=now.date(),
+                                        name="Ecomercado Quilpué", now=now)
+        s.add(Organization(program_id=program.id, name="Junta Ñuñoa", created_at=now))
+        await s.commit()
+    assert await cli_outreach.run(tg.app, parse("codes", "organizations", "--bot", "b")) == 0
+    _name, code, _url = capsys.readouterr().out.strip().split("\t")
+    await tg.send(ANA, "/start")
+    await tg.press(ANA, "✅ Sí, acepto", count=2)
+
+    tg.app.clock.advance(days=links.CODE_DAYS, minutes=1)
+    expired, _ask = await tg.send(ANA, f"/start {code}", count=2)
+    assert expired["text"] == (f"El código {code} ya venció. Pídele uno nuevo a la gestora, "
+                               "por favor.")
+    assert await cli_outreach.run(tg.app, parse("codes", "list")) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"Junta Ñuñoa\t{code}\torganización\tusos: 0 (sin límite)\tvenció el domingo 31 de mayo de 2026"]
+
+    assert await cli_outreach.run(tg.app, parse("codes", "renew", code.lower())) == 0
+    assert capsys.readouterr().out.strip() == (
+        f"Listo: el código {code} vale hasta el sábado 29 de agosto de 2026.")
+    [done] = await tg.send(ANA, f"/start {code}")
+    assert "Junta Ñuñoa" in done["text"]
+    assert await cli_outreach.run(tg.app, parse("codes", "list", "--locale", "en")) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"Junta Ñuñoa\t{code}\torganisation\tuses: 1 (no limit)\texpires on Saturday 29 August 2026"]
+    with pytest.raises(CommandError):
+        await cli_outreach.run(tg.app, parse("codes", "renew", "NOSUCH99"))
