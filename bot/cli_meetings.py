@@ -99,7 +99,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = asub.add_parser("mark", help="cli.help.attendance_mark")
     p.add_argument("meeting_id", type=int, help="cli.help.opt_meeting_id")
     p.add_argument("person_id", type=int, help="cli.help.opt_person_id")
-    p.add_argument("mark", choices=["present", "absent"], help="cli.help.opt_mark")
+    # confirm / reject: only for someone who checked in alone without an invitation.
+    p.add_argument("mark", choices=["present", "absent", "confirm", "reject"],
+                   help="cli.help.opt_mark")
     p = asub.add_parser("add-guest", help="cli.help.attendance_add_guest")
     p.add_argument("meeting_id", type=int, help="cli.help.opt_meeting_id")
     p.add_argument("--name", required=True, help="cli.help.opt_guest_name")
@@ -300,6 +302,13 @@ class _Cli:
                        rut=guest.rut is not None, phone=guest.phone is not None)
             self.say("cli_meet.guest_added", name=guest.name, meeting=str(meeting.id),
                      guest=str(guest.id))
+        elif getattr(args, "mark", None) in ("confirm", "reject"):
+            confirmed = args.mark == "confirm"
+            await data.confirm_walk_in(s, meeting, args.person_id, confirmed, None, self.now)
+            self.audit(s, "attendance_marked", "meeting", meeting.id, person_id=args.person_id,
+                       present=confirmed, walk_in_confirmed=confirmed)
+            self.say("cli_meet.marked", id=str(args.person_id), meeting=str(meeting.id),
+                     mark=Msg("cli_meet.mark_present" if confirmed else "cli_meet.mark_absent"))
         elif verb == "remove-guest":
             name = await data.remove_guest(s, meeting, args.guest_id)
             self.audit(s, "attendance_guest_removed", "meeting", meeting.id,
@@ -326,6 +335,7 @@ class _Cli:
             ref = Msg("cli_meet.guest_ref", {"id": str(e.guest_id)}) if e.guest_id is not None \
                 else str(e.person_id)
             answer = "walk_in" if id(e) in uninvited else (e.answer or "none")
-            mark = {True: "present", False: "absent"}.get(e.present, "none")
+            mark = "to_confirm" if e.to_confirm else {
+                True: "present", False: "absent"}.get(e.present, "none")
             self.say("cli_meet.attendance_row", ref=ref, name=e.name or "",
                      answer=Msg(f"cli_meet.answer_{answer}"), mark=Msg(f"cli_meet.mark_{mark}"))

@@ -21,7 +21,7 @@ from bot.commands import CommandError, the_program, write_file
 from handlers.admin import catastro, outreach
 from locales import Msg, When
 from locales.collation import sort_key
-from storage import fichas, forms, imports, qr_codes, state, targeting
+from storage import fichas, forms, imports, links, people, qr_codes, state, targeting
 from storage.models import Family, Meeting, MeetingStatus, Organization, Person, Program
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(imp)
 
     codes = sub.add_parser("codes", help="cli.help.codes")
-    codes.add_argument("what", choices=["families", "organizations"], help="cli.help.opt_codes_what")
+    codes.add_argument("what", choices=["families", "organizations", "list", "renew"],
+                       help="cli.help.opt_codes_what")
+    codes.add_argument("code", nargs="?", help="cli.help.opt_codes_code")
     codes.add_argument("--sector", help="cli.help.opt_sector")
     codes.add_argument("--pdf", type=Path, help="cli.help.opt_codes_pdf")
     codes.add_argument("--bot", help="cli.help.opt_codes_bot")
@@ -186,7 +188,57 @@ async def bot_username(app: App) -> str | None:
     return await state.get(app.sessions, state.BOT_USERNAME)
 
 
+async def _code_list(app: App, args: argparse.Namespace) -> int:
+    """Every family's and organisation's code with its uses, its limit and its expiry."""
+    out = _Out(app, args.locale)
+    now = app.clock.now()
+    async with app.sessions() as s:
+        program = await _program(s, out, args.program)
+        shown = 0
+        for kind, model in (("organization", Organization), ("family", Family)):
+            names = dict((await s.execute(select(model.id, model.name).where(
+                model.program_id == program.id))).all())
+            for link in await links.listed(s, program.id, kind, list(names)):
+                uses = Msg("cli_outreach.code_uses_of" if link.max_uses is not None
+                           else "cli_outreach.code_uses", {"used": link.uses,
+                                                           "max": link.max_uses or 0})
+                if link.expires_at is None:
+                    expiry = Msg("cli_outreach.code_no_expiry")
+                else:
+                    expiry = Msg("cli_outreach.code_expired" if link.expires_at <= now
+                                 else "cli_outreach.code_expires",
+                                 {"when": When(link.expires_at, "date")})
+                print(out.text("cli_outreach.code_line", name=names[link.target_id],
+                               kind=Msg(f"cli_outreach.code_kind_{kind}"), code=link.code,
+                               uses=uses, expiry=expiry))
+                shown += 1
+        if not shown:
+            print(out.text("cli_outreach.codes_none"))
+            return 1
+    return 0
+
+
+async def _code_renew(app: App, args: argparse.Namespace) -> int:
+    out = _Out(app, args.locale)
+    now = app.clock.now()
+    async with app.sessions() as s:
+        program = await _program(s, out, args.program)
+        link = await links.renew(s, program, args.code or "", now)
+        if link is None:
+            raise out.error("cli_outreach.code_not_found", code=args.code or "")
+        people.audit(s, now, "code_renewed", actor_id=None, channel="cli", entity="link_code",
+                     entity_id=link.id, expires_at=link.expires_at.isoformat())
+        await s.commit()
+        print(out.text("cli_outreach.code_renewed", code=link.code,
+                       when=When(link.expires_at, "date")))
+    return 0
+
+
 async def _codes(app: App, args: argparse.Namespace) -> int:
+    if args.what == "list":
+        return await _code_list(app, args)
+    if args.what == "renew":
+        return await _code_renew(app, args)
     out = _Out(app, args.locale)
     now = app.clock.now()
     username = (args.bot or "").lstrip("@") or await bot_username(app)

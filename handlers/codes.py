@@ -4,10 +4,12 @@ not exist, instead of "I didn't understand"."""
 
 from __future__ import annotations
 
+import math
+
 from handlers.core import Turn
 from handlers.events import EventKind
 from locales import Raw
-from storage import links, meetings
+from storage import attempts, links, meetings
 
 
 def looks_like_code(text: str) -> bool:
@@ -17,6 +19,51 @@ def looks_like_code(text: str) -> bool:
     code = links.normalise(raw)
     return (len(raw.split()) == 1 and 6 <= len(code) <= 8
             and any(c.isdigit() for c in code) and any(c.isalpha() for c in code))
+
+
+def could_be_code(text: str) -> bool:
+    """Made only of the letters and digits codes use, as long as one: anything else cannot
+    match, so it is not counted as a guess (a "gracias" sent twice locks nobody out)."""
+    code = links.normalise(text)
+    return 6 <= len(code) <= 8 and set(code) <= set(links.ALPHABET)
+
+
+def _who(turn: Turn) -> str:
+    # The chat, not the Person row: erasing oneself and starting again does not reset it.
+    return f"{turn.event.channel}:{turn.event.address}"
+
+
+def _say_wait(turn: Turn, lock: attempts.Lock) -> None:
+    minutes = max(1, math.ceil((lock.until - turn.now).total_seconds() / 60))
+    turn.say("code.wait_everyone" if lock.everyone else "code.wait", count=minutes)
+
+
+async def refused(turn: Turn) -> bool:
+    """True when codes from this chat wait (too many wrong ones): it has been told how long,
+    and the code must not even be looked up."""
+    lock = await attempts.locked(turn.session, _who(turn), turn.now)
+    if lock is None:
+        return False
+    _say_wait(turn, lock)
+    return True
+
+
+async def wrong(turn: Turn, text: str) -> bool:
+    """Count a code that matched nothing; the one that reaches the limit is told to wait
+    (then True)."""
+    if not could_be_code(text):
+        return False
+    lock = await attempts.wrong(turn.session, _who(turn), turn.now)
+    if lock is None:
+        return False
+    turn.audit("code_lockout", scope="everyone" if lock.everyone else "person",
+               until=lock.until.isoformat())
+    _say_wait(turn, lock)
+    return True
+
+
+async def right(turn: Turn) -> None:
+    await attempts.right(turn.session, _who(turn))
 
 
 async def typed_code(turn: Turn) -> bool:
@@ -30,6 +77,13 @@ async def typed_code(turn: Turn) -> bool:
     text = ev.text.strip()
     if len(text.split()) != 1 or len(text) > 20:
         return False
+    lock = await attempts.locked(turn.session, _who(turn), turn.now)
+    if lock is not None:
+        # Not looked up; a word that is no code goes on to "I didn't understand".
+        if looks_like_code(text):
+            _say_wait(turn, lock)
+            return True
+        return False
     if await links.exists(turn.session, text):
         await registration.redeem_typed(turn, text)
         return True
@@ -37,6 +91,8 @@ async def typed_code(turn: Turn) -> bool:
         await meeting_handlers.check_in_typed(turn, text)
         return True
     if looks_like_code(text):
-        turn.say("link.code_unknown_any", code=Raw(text))
+        if not await wrong(turn, text):
+            turn.say("link.code_unknown_any", code=Raw(text))
         return True
-    return False
+    # An all-letters code is a guess too, though it is not answered as one.
+    return await wrong(turn, text)

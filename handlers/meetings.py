@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from icalendar import Calendar, Event
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers import codes
 from handlers.core import Router, Turn
 from handlers.events import Attachment, Button, EventKind, Outgoing
 from locales import Msg, Raw, Text, When
@@ -38,6 +39,8 @@ ANSWER_WORDS = {
 CARD_VIEW = "l"
 LIST_MAX = 10
 AGENDA_SHOWN_MAX = 1500  # Telegram refuses texts over 4096 characters
+# Asking again after the third wrong code helps nobody; the limit on guessing is
+# storage.attempts', which sending /asistencia again does not reset.
 CHECKIN_ATTEMPTS = 3
 # A calendar needs an end; two hours is what a community session usually takes.
 CALENDAR_DEFAULT_LENGTH = timedelta(hours=2)
@@ -347,12 +350,18 @@ async def checkin_command(turn: Turn) -> None:
 
 
 async def _check_in(turn: Turn, code: str) -> None:
+    if await codes.refused(turn):
+        _leave_flow(turn)
+        return
     meeting = await meetings.by_checkin_code(turn.session, code)
     if meeting is None and await links.exists(turn.session, code):
         _leave_flow(turn)
         turn.say("meeting.checkin_is_invitation", code=Raw(links.normalise(code)))
         return
     if meeting is None:
+        if await codes.wrong(turn, code):
+            _leave_flow(turn)
+            return
         attempts = int(turn.data("attempts", 0)) + 1 if turn.convo.flow == FLOW else 1
         if attempts >= CHECKIN_ATTEMPTS:
             turn.go(None)
@@ -362,6 +371,7 @@ async def _check_in(turn: Turn, code: str) -> None:
         turn.say("meeting.checkin_wrong_code", code=Raw(code[:40]))
         return
     _leave_flow(turn)
+    await codes.right(turn)
     kind_name, _ = await names(turn.session, meeting)
     what = _what(meeting, kind_name)
     if meeting.status == MeetingStatus.CANCELLED:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers import forms
+from handlers import codes, forms
 from handlers.core import Router, Turn
 from handlers.events import Button, EventKind
 from locales import Msg, Raw
@@ -118,14 +118,23 @@ async def consent(turn: Turn) -> None:
 
 
 async def _redeem(turn: Turn, code: str) -> None:
+    if await codes.refused(turn):
+        if not turn.person.roles:
+            turn.go(FLOW, "link")  # sharing the phone number is still open to them
+        return
     linked = await links.redeem(turn.session, code, turn.person, turn.now)
     if linked is None:
+        if await codes.wrong(turn, code):  # that was one too many: told to wait
+            if not turn.person.roles:
+                turn.go(FLOW, "link")
+            return
         await _explain_code(turn, code)
         if turn.person.roles:
             turn.go(None)  # already linked: nothing more to ask
         else:
             _ask_to_link(turn)
         return
+    await codes.right(turn)
     turn.audit("linked", entity=linked.kind, via="code")
     turn.go(None)
     if linked.kind == "form_response" and linked.target_id is not None:

@@ -408,6 +408,9 @@ class Entry:
     organization: str | None = None  # a walk-in's organisation, in their own words
     rut: str | None = None
     guest_id: int | None = None
+    # Came without an invitation and checked in by themselves: not counted until the
+    # gestora confirms them (marks them present) or takes them off (marks them absent).
+    to_confirm: bool = False
 
 
 @dataclass(frozen=True)
@@ -422,6 +425,7 @@ class Tally:
     invited: int
     present_invited: int
     walk_ins: int
+    to_confirm: int = 0  # self checked-in walk-ins not confirmed yet: in no count above
 
     @property
     def present(self) -> int:
@@ -449,14 +453,21 @@ class Board:
     @property
     def came_uninvited(self) -> list[Entry]:
         # A walk-in marked absent was added by mistake: listed to be put right, not counted.
-        return [e for e in sorted(self.walk_ins, key=_by_name) if e.present]
+        return [e for e in sorted(self.walk_ins, key=_by_name)
+                if e.present and not e.to_confirm]
+
+    @property
+    def unconfirmed(self) -> list[Entry]:
+        """Who checked in without an invitation and waits for the gestora's word: anyone
+        holding the room's code can check in, so they count only once she confirms."""
+        return [e for e in sorted(self.walk_ins, key=_by_name) if e.to_confirm]
 
     @property
     def tally(self) -> Tally:
         invited = self.invited
         return Tally(invited=len(invited),
                      present_invited=sum(1 for e in invited if e.present),
-                     walk_ins=len(self.came_uninvited))
+                     walk_ins=len(self.came_uninvited), to_confirm=len(self.unconfirmed))
 
 
 def fold_name(text: str) -> str:
@@ -518,8 +529,9 @@ async def boards(session: AsyncSession, meetings_: Iterable[Meeting], *,
             select(Person).where(Person.id.in_({pid for _, pid in walk_ins})))}
         for mid, pid in sorted(walk_ins):
             person, mark = people_[pid], marks[mid][pid]
-            out[mid].walk_ins.append(Entry(person.id, person.name, None, mark.present, None,
-                                           mark.organization_id, rut=person.rut))
+            out[mid].walk_ins.append(Entry(
+                person.id, person.name, None, mark.present, None, mark.organization_id,
+                rut=person.rut, to_confirm=mark.present and mark.method == "checkin"))
     for guest in await session.scalars(
             select(AttendanceGuest).where(AttendanceGuest.meeting_id.in_(ids),
                                           by_then(AttendanceGuest.added_at))):
@@ -617,6 +629,17 @@ async def mark(session: AsyncSession, meeting: Meeting, person_id: int, present:
         row.present, row.method, row.marked_at, row.marked_by = present, "marked", now, by
     await session.flush()
     return row
+
+
+async def confirm_walk_in(session: AsyncSession, meeting: Meeting, person_id: int,
+                          confirmed: bool, by: int | None, now: datetime) -> Attendance:
+    """The gestora's word on someone who checked in without an invitation: confirmed, they
+    count as present; rejected, they are marked absent (and counted nowhere)."""
+    row = await meetings.attendance_of(session, meeting.id, person_id)
+    if (row is None or not row.present or row.method != "checkin"
+            or await meetings.rsvp_for(session, meeting.id, person_id) is not None):
+        raise MeetingError("not_walk_in")
+    return await mark(session, meeting, person_id, confirmed, by, now)
 
 
 @dataclass(frozen=True)

@@ -698,10 +698,12 @@ async def attendance_list(
     tally = roll.tally
     orgs = await _by_id(session, Organization, (e.organization_id for e in roll.everyone))
 
-    def presence(present: bool | None) -> str:
-        if present is None:
+    def presence(e: admin_meetings.Entry) -> str:
+        if e.to_confirm:
+            return ctx.t("exports.attendance.to_confirm")
+        if e.present is None:
             return ""
-        return ctx.t("exports.attendance.present" if present else "exports.attendance.absent")
+        return ctx.t("exports.attendance.present" if e.present else "exports.attendance.absent")
 
     uninvited = {id(e) for e in roll.walk_ins}
 
@@ -716,10 +718,11 @@ async def attendance_list(
         return org.name if org else (e.organization or "")
 
     # A walk-in marked absent was put there by mistake: not on the list, as not in the count.
-    listed = roll.invited + roll.came_uninvited
+    # One who checked in alone is listed, marked as waiting for the gestora's word.
+    listed = roll.invited + roll.came_uninvited + roll.unconfirmed
     entries = sorted(
         ((e.name or ctx.t("exports.unknown_person"), organization(e), answer(e),
-          presence(e.present), e.reason or "", e.rut or "") for e in listed),
+          presence(e), e.reason or "", e.rut or "") for e in listed),
         key=lambda e: (_sort_key(e[0]), _sort_key(e[1])))
     yes = len(roll.yes)
     session_label = kind + (f": {meeting.title}" if meeting.title else "")

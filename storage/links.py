@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +20,7 @@ from storage.models import (
     Membership,
     Organization,
     Person,
+    Program,
     Representative,
     Role,
 )
@@ -27,6 +28,10 @@ from storage.models import (
 # No 0/O or 1/I/L: codes are also read aloud and typed from paper.
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 TARGETS = ("organization", "body", "family", "form_response")
+# A printed card lives about one stage of the programme: handed out at the start, used in
+# the first weeks. Ninety days covers that with room; past it a lost card stops working and
+# the gestora renews it (`convoca codes renew`). A programme may set its own "code_days".
+CODE_DAYS = 90
 
 
 def new_code(length: int = 8) -> str:
@@ -40,6 +45,7 @@ async def create(
     target_id: int,
     now: datetime,
     max_uses: int | None = None,
+    expires_at: datetime | None = None,
 ) -> LinkCode:
     if target_kind not in TARGETS:
         raise ValueError(f"unknown link target {target_kind!r}")
@@ -49,11 +55,38 @@ async def create(
             break
     link = LinkCode(
         code=code, program_id=program_id, target_kind=target_kind, target_id=target_id,
-        max_uses=max_uses, uses=0, created_at=now,
+        max_uses=max_uses, uses=0, created_at=now, expires_at=expires_at,
     )
     session.add(link)
     await session.flush()
     return link
+
+
+def code_lifetime(program: Program) -> timedelta:
+    days = (program.settings or {}).get("code_days", CODE_DAYS)
+    return timedelta(days=int(days))
+
+
+async def renew(session: AsyncSession, program: Program, code: str, now: datetime
+                ) -> LinkCode | None:
+    """The programme's code made good for another lifetime from now; None when there is no
+    such code in the programme."""
+    link = await session.scalar(select(LinkCode).where(
+        LinkCode.code == normalise(code), LinkCode.program_id == program.id))
+    if link is not None:
+        link.expires_at = now + code_lifetime(program)
+        await session.flush()
+    return link
+
+
+async def listed(session: AsyncSession, program_id: int, target_kind: str,
+                 target_ids: list[int]) -> list[LinkCode]:
+    """The codes of these records, newest first: what the gestora sees of their uses."""
+    if not target_ids:
+        return []
+    return list((await session.scalars(select(LinkCode).where(
+        LinkCode.program_id == program_id, LinkCode.target_kind == target_kind,
+        LinkCode.target_id.in_(target_ids)).order_by(LinkCode.id.desc()))).all())
 
 
 def normalise(text: str) -> str:

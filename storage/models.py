@@ -539,6 +539,16 @@ class ProcessedUpdate(Base):
     processed_at: Mapped[datetime] = mapped_column(index=True)  # kept for a window only
 
 
+class CodeAttempt(Base):
+    """A wrong code someone typed: counted to slow guessing (storage.attempts), kept only
+    while it still counts."""
+
+    __tablename__ = "code_attempts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    who: Mapped[str] = mapped_column(String(64), index=True)  # "telegram:<chat id>"
+    at: Mapped[datetime] = mapped_column(index=True)
+
+
 class Conversation(Base):
     """Where each person is in a flow; survives restarts because it lives here."""
 

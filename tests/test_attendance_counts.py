@@ -33,7 +33,7 @@ from handlers.admin import meetings as admin_meetings
 from locales import Catalogs
 from storage import admin_meetings as data
 from storage import exports, programs
-from storage.models import AttendanceGuest, AuditEntry
+from storage.models import AttendanceGuest, AuditEntry, ChannelAddress
 from telegram_harness import Running, start, stop
 
 TALLY = "Presentes: 4 (2 de 4 personas invitadas y 2 sin invitación)"
@@ -240,3 +240,67 @@ async def test_a_name_searched_in_vain_is_offered_as_a_walk_in(tg: Running) -> N
     assert added["text"] == "Listo: anoté a Rosa Lagos como presente."
     # Nobody was invited to this one: the count says so rather than «0 de 0».
     assert listed["text"].split("\n")[1] == "Presentes: 1 sin invitación."
+
+
+async def test_someone_linked_to_nothing_who_checks_in_waits_for_the_gestora(
+        tg: Running, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    ids = await seed(tg)
+    now = tg.app.clock.now()
+    async with tg.app.sessions() as s:
+        program = await programs.get(s, ids["program"])
+        meeting = await data.create_meeting(s, program, kind="grupo_motor", starts_at=APRIL_7,
+                                            now=now, body_id=ids["gm"], place="Sede")
+        await admin_meetings.invite(s, program, meeting, data.INVITE_MEMBERS, now)
+        await s.commit()
+        mid, code = meeting.id, meeting.checkin_code
+    await tg.outbox.drain()
+    strangers = {7801: "Zoe Extraña", 7802: "Yara Otra"}
+    for chat, name in strangers.items():
+        tg.fake.add_chat(chat, first_name=name)
+        await tg.send(chat, "/start")
+        await tg.press(chat, "✅ Sí, acepto", count=2)
+    tg.app.clock.set(APRIL_7 - timedelta(minutes=10))
+    for chat in strangers:
+        await tg.send(chat, f"/asistencia {code}")
+    async with tg.app.sessions() as s:
+        zoe, yara = [(await s.scalar(select(ChannelAddress.person_id).where(
+            ChannelAddress.address == str(chat)))) for chat in strangers]
+
+    shown = await convoca(tg, capsys, "attendance", "show", str(mid))
+    assert shown[1] == "Presentes: 0 de 4 personas invitadas."  # not counted yet
+    assert [line.split("\t")[2:] for line in shown[2:] if line.split("\t")[0] in
+            (str(zoe), str(yara))] == [["sin invitación", "sin invitación, por confirmar"]] * 2
+
+    catalogs = Catalogs()
+    async with tg.app.sessions() as s:
+        pdf = await exports.attendance_list(s, mid, "pdf", now=tg.app.clock.now(),
+                                            catalogs=catalogs)
+        xlsx = await exports.attendance_list(s, mid, "xlsx", now=tg.app.clock.now(),
+                                             catalogs=catalogs)
+    text, _, _ = read_pdf(pdf, tmp_path)
+    assert "Sin invitación Por confirmar" in text and "Sin invitación Presente" not in text
+    assert "Presentes: 0 (invitadas: 0" in text or "Presentes: 0" in text
+    rows = sheet_rows(read_xlsx(xlsx).worksheets[0])
+    assert sorted(r[3:5] for r in rows[1:] if r[3] == "Sin invitación") == [
+        ["Sin invitación", "Por confirmar"]] * 2
+    assert not any(r[4] == "Presente" for r in rows[1:])
+
+    [confirmed, tally] = await convoca(tg, capsys, "attendance", "mark", str(mid), str(zoe),
+                                       "confirm")
+    assert tally == "Presentes: 1 (0 de 4 personas invitadas y 1 sin invitación)."
+    [rejected, tally] = await convoca(tg, capsys, "attendance", "mark", str(mid), str(yara),
+                                      "reject")
+    assert tally == "Presentes: 1 (0 de 4 personas invitadas y 1 sin invitación)."
+    with pytest.raises(CommandError) as err:  # already answered: nothing left to confirm
+        await cli_meetings.run(tg.app, parse("attendance", "mark", str(mid), str(yara),
+                                             "confirm"))
+    assert str(err.value).startswith("Esa persona no marcó su asistencia sin invitación")
+    async with tg.app.sessions() as s:
+        xlsx = await exports.attendance_list(s, mid, "xlsx", now=tg.app.clock.now(),
+                                             catalogs=catalogs)
+        confirmations = [a.details for a in await s.scalars(select(AuditEntry))
+                         if a.action == "attendance_marked"]
+    rows = sheet_rows(read_xlsx(xlsx).worksheets[0])
+    assert [r[3:5] for r in rows[1:] if r[3] == "Sin invitación"] == [
+        ["Sin invitación", "Presente"]]  # the rejected one is off the list
+    assert [c["walk_in_confirmed"] for c in confirmations] == [True, False]

@@ -762,7 +762,8 @@ async def _attendance_message(turn: Turn, meeting: Meeting, page: int) -> Outgoi
             rows.append([Button(Msg("adm_meet.att_guest", {"name": Raw(_name(e))}),
                                 action(KEY, "gx", meeting.id, e.guest_id, page))])
             continue
-        key = {True: "adm_meet.att_present", False: "adm_meet.att_absent"}.get(
+        key = "adm_meet.att_to_confirm" if e.to_confirm else {
+            True: "adm_meet.att_present", False: "adm_meet.att_absent"}.get(
             e.present, "adm_meet.att_unmarked")
         rows.append([Button(Msg(key, {"name": Raw(_name(e))}),
                             action(KEY, "tg", meeting.id, e.person_id, page))])
@@ -805,9 +806,14 @@ async def _toggle_attendance(turn: Turn, program: Program, args: list[str]) -> N
     if meeting is None or person_id is None:
         return
     current = await meeting_store.attendance_of(turn.session, meeting.id, person_id)
-    present = not (current is not None and current.present)
+    # Someone who checked in alone without an invitation is confirmed by the first tap;
+    # the next one marks them absent, as for anyone.
+    to_confirm = (current is not None and current.present and current.method == "checkin"
+                  and await meeting_store.rsvp_for(turn.session, meeting.id, person_id) is None)
+    present = to_confirm or not (current is not None and current.present)
     await data.mark(turn.session, meeting, person_id, present, turn.person.id, turn.now)
-    turn.audit("attendance_marked", "meeting", meeting.id, person_id=person_id, present=present)
+    turn.audit("attendance_marked", "meeting", meeting.id, person_id=person_id, present=present,
+               walk_in_confirmed=to_confirm)
     out = await _attendance_message(turn, meeting, _int(args, 2) or 0)
     turn.send(dataclasses.replace(out, edit_ref=turn.event.message_ref))
 
