@@ -392,7 +392,8 @@ async def _check_in(turn: Turn, code: str) -> None:
     invited = await meetings.rsvp_for(turn.session, meeting.id, turn.person.id) is not None
     await meetings.check_in(turn.session, meeting, turn.person, turn.now)
     turn.audit("checked_in", "meeting", meeting.id, method="checkin", invited=invited)
-    turn.say("meeting.checkin_done", what=what)
+    # Without an invitation the check-in counts only once the gestora confirms it.
+    turn.say("meeting.checkin_done" if invited else "meeting.checkin_done_to_confirm", what=what)
 
 
 async def check_in_typed(turn: Turn, code: str) -> None:

@@ -287,8 +287,9 @@ async def test_check_in_with_the_code(tg: Running) -> None:
 
     clock.set(STARTS + timedelta(minutes=10))
     [came] = await tg.send(BETO, f"/checkin {CODE}")
-    assert came["text"] == (
-        "Done! Your attendance at “Core Group meeting” is recorded. So glad you came! 🙌")
+    assert came["text"] == (  # Beto was not invited: the gestora confirms him
+        "Thanks for coming! I noted your arrival at “Core Group meeting”. As you had no "
+        "invitation, the gestora will confirm it. 🙌")
 
     async with tg.app.sessions() as s:
         rows = list(await s.scalars(select(Attendance).order_by(Attendance.id)))
