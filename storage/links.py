@@ -47,8 +47,12 @@ async def create(
     max_uses: int | None = None,
     expires_at: datetime | None = None,
 ) -> LinkCode:
+    """A new code; it expires after the programme's code lifetime unless told when."""
     if target_kind not in TARGETS:
         raise ValueError(f"unknown link target {target_kind!r}")
+    if expires_at is None:
+        program = await session.get(Program, program_id)
+        expires_at = now + (code_lifetime(program) if program else timedelta(days=CODE_DAYS))
     while True:
         code = new_code()
         if not await session.scalar(select(LinkCode.id).where(LinkCode.code == code)):

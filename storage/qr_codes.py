@@ -63,12 +63,8 @@ async def code_for(
     )
     if existing is not None:
         return existing
-    program = await session.get(Program, program_id)
-    return await links.create(
-        session, program_id, target_kind, target_id, now,
-        max_uses=1 if target_kind == "family" else None,
-        expires_at=now + links.code_lifetime(program) if program else None,
-    )
+    return await links.create(session, program_id, target_kind, target_id, now,
+                              max_uses=1 if target_kind == "family" else None)
 
 
 @dataclass(frozen=True)

@@ -174,3 +174,22 @@ async def test_an_organisation_code_past_its_expiry_says_so_and_the_gestora_sees
         f"Junta Ñuñoa\t{code}\torganisation\tuses: 1 (no limit)\texpires on Saturday 29 August 2026"]
     with pytest.raises(CommandError):
         await cli_outreach.run(tg.app, parse("codes", "renew", "NOSUCH99"))
+
+
+async def test_every_code_made_expires_unless_told_when(tg: Running) -> None:
+    """The demo, the co-signature links and the cards all make codes through one function:
+    none of them makes a code that works forever."""
+    now = tg.app.clock.now()
+    async with tg.app.sessions() as s:
+        program = await programs.create(s, template="ecomercado-15m", start=now.date(),
+                                        name="Ecomercado Quilpué", now=now)
+        program.settings = {**(program.settings or {}), "code_days": 30}
+        org = Organization(program_id=program.id, name="Junta Ñuñoa", created_at=now)
+        s.add(org)
+        await s.flush()
+        made = await links.create(s, program.id, "organization", org.id, now)
+        told = await links.create(s, program.id, "organization", org.id, now,
+                                  expires_at=now + timedelta(days=2))
+        await s.commit()
+        assert (made.expires_at, told.expires_at) == (now + timedelta(days=30),
+                                                      now + timedelta(days=2))
