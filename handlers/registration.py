@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from handlers import codes, forms
+from handlers import families as family_links
 from handlers.core import Router, Turn
 from handlers.events import Button, EventKind
 from locales import Msg, Raw
@@ -122,17 +123,26 @@ async def _redeem(turn: Turn, code: str) -> None:
         if not turn.person.roles:
             turn.go(FLOW, "link")  # sharing the phone number is still open to them
         return
-    linked = await links.redeem(turn.session, code, turn.person, turn.now)
+    try:
+        linked = await links.redeem(turn.session, code, turn.person, turn.now)
+    except links.FamilyTaken as taken:
+        turn.audit("link_refused", entity="family", entity_id=taken.family.id, via="code",
+                   reason="family_linked", holder=taken.family.person_id)
+        # A card for a family someone else holds is a guess as much as a wrong code is.
+        if await codes.wrong(turn, code):
+            if not turn.person.roles:
+                turn.go(FLOW, "link")
+            return
+        turn.say("link.family_taken")
+        _not_linked(turn)
+        return
     if linked is None:
         if await codes.wrong(turn, code):  # that was one too many: told to wait
             if not turn.person.roles:
                 turn.go(FLOW, "link")
             return
         await _explain_code(turn, code)
-        if turn.person.roles:
-            turn.go(None)  # already linked: nothing more to ask
-        else:
-            _ask_to_link(turn)
+        _not_linked(turn)
         return
     await codes.right(turn)
     turn.audit("linked", entity=linked.kind, via="code")
@@ -142,6 +152,13 @@ async def _redeem(turn: Turn, code: str) -> None:
         await forms.begin_cosign(turn, linked.target_id)
         return
     _say_named(turn, f"link.done_{linked.kind}", linked.name, remove_keyboard=True)
+
+
+def _not_linked(turn: Turn) -> None:
+    if turn.person.roles:
+        turn.go(None)  # already linked: nothing more to ask
+    else:
+        _ask_to_link(turn)
 
 
 async def _explain_code(turn: Turn, code: str) -> None:
@@ -200,7 +217,11 @@ async def _link_by_contact(turn: Turn) -> None:
     turn.person.phone = phone
     if families:
         for family in families:
-            family.person_id = turn.person.id
+            # The family's registered number, shared from this chat as its own (Telegram
+            # verified it), is stronger proof than a printed card anyone may hold: it moves
+            # the family even from another chat, which is told, so a mistake is noticed.
+            await family_links.hand_over(turn.session, family, turn.person.id, turn.now,
+                                         channel=turn.event.channel, via="phone")
             await people.grant(turn.session, turn.person, Role.FAMILIA, family.program_id,
                                turn.now)
             turn.audit("linked", entity="family", entity_id=family.id, via="phone")

@@ -123,13 +123,24 @@ async def exists(session: AsyncSession, code: str) -> bool:
         select(LinkCode.id).where(LinkCode.code == normalise(code))) is not None
 
 
+class FamilyTaken(Exception):
+    """The family's code was typed by someone other than the person it is linked to."""
+
+    def __init__(self, family: Family) -> None:
+        super().__init__(family.id)
+        self.family = family
+
+
 async def redeem(session: AsyncSession, code: str, person: Person, now: datetime) -> Linked | None:
+    """What the code links ``person`` to, or None. Raises FamilyTaken for a family's code
+    while the family is linked to someone else."""
     link = await session.scalar(select(LinkCode).where(LinkCode.code == normalise(code)))
     if link is None:
         return None
     if link.expires_at and link.expires_at <= now:
         return None
-    if link.max_uses is not None and link.uses >= link.max_uses:
+    # A family's code is bounded by who holds the family, not by a count (see below).
+    if link.max_uses is not None and link.uses >= link.max_uses and link.target_kind != "family":
         return None
     result: Linked | None = None
     if link.target_kind == "organization":
@@ -152,6 +163,10 @@ async def redeem(session: AsyncSession, code: str, person: Person, now: datetime
     elif link.target_kind == "family":
         fam = await session.get(Family, link.target_id)
         if fam:
+            # A printed card is no proof against the chat that already has the family: the
+            # gestora releases it first (handlers.families). The holder may use it again.
+            if fam.person_id not in (None, person.id):
+                raise FamilyTaken(fam)
             fam.person_id = person.id
             person.name = person.name or fam.name
             person.phone = person.phone or fam.phone

@@ -138,6 +138,16 @@ async def grant(
     return True
 
 
+async def revoke(session: AsyncSession, person_id: int, role: str, program_id: int | None
+                 ) -> bool:
+    """Take back a role held in a programme; False when it was not held."""
+    result = await session.execute(delete(RoleGrant).where(
+        RoleGrant.person_id == person_id, RoleGrant.role == role,
+        RoleGrant.program_id.is_(None) if program_id is None
+        else RoleGrant.program_id == program_id))
+    return bool(result.rowcount)
+
+
 async def grant_everywhere(session: AsyncSession, person: Person, role: str, now: datetime
                            ) -> bool:
     """The role in every programme there is (an administrator named in ADMIN_TELEGRAM_IDS);

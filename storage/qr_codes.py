@@ -46,8 +46,8 @@ async def code_for(
     session: AsyncSession, program_id: int, target_kind: str, target_id: int, now: datetime
 ) -> LinkCode:
     """An unused, unexpired code of the target if there is one (reprinting does not leave old
-    cards dead), else a new one. A family's code links one chat only: a second chat would
-    take over the family's notices."""
+    cards dead), else a new one. A family's code links one chat only: while the family has
+    one, no code takes it (see storage.links.redeem)."""
     existing = await session.scalar(
         select(LinkCode)
         .where(

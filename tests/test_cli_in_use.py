@@ -265,6 +265,7 @@ PRINTING: dict[tuple[str, ...], list[str]] = {
     ("export", "organizations"): ["--out", "organizaciones.xlsx"],
     ("export", "delivery"): ["1", "--out", "entrega.pdf"],
     ("export", "progress"): ["--out", "avance.pdf"],
+    ("family", "release"): ["familia ñancupil"],
 }
 NOT_FOR_A_PIPE = {("run",), ("worker",)}
 

@@ -339,6 +339,7 @@ NEEDS_A_PROGRAMME: dict[tuple[str, ...], list[str]] = {
     ("export", "fichas"): ["--out", "fichas"],
     ("export", "organizations"): ["--out", "orgs.xlsx"],
     ("export", "progress"): ["--out", "avance.pdf"],
+    ("family", "release"): ["Soto"],
 }
 # There --program only checks the programme of the meeting the command names.
 NAMED_BY_WHAT_IT_ACTS_ON = {("invite",)}

@@ -153,7 +153,9 @@ async def test_reprinting_reuses_unused_codes_and_replaces_used_ones(sessions, c
     assert fresh.max_uses == 1
     async with sessions() as s:
         stranger = await people.create_with_address(s, "telegram", "43", clock.now())
-        assert await links.redeem(s, before[0], stranger, clock.now()) is None
+        for code in (before[0], fresh.code):
+            with pytest.raises(links.FamilyTaken):
+                await links.redeem(s, code, stranger, clock.now())
 
 
 async def test_expired_codes_are_not_reprinted(sessions, clock) -> None:

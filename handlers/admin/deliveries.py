@@ -21,7 +21,7 @@ KINDS = (
     "reply", "invitation", "meeting_cancelled", "meeting_reminder", "meeting_reask",
     "broadcast", "broadcast_progress", "form_notice", "pickup_notice", "pickup_dates",
     "pickup_evening", "pickup_morning", "pickup_missed", "pickup_cancelled", "pickup_team",
-    "milestone_soon", "milestone_overdue", "weekly_digest", "body_nudge",
+    "milestone_soon", "milestone_overdue", "weekly_digest", "body_nudge", "family_link",
 )
 
 
