@@ -260,3 +260,16 @@ def test_release_speaks_the_operators_language(cli_env: str, capsys,
     assert main(["family", "release", "Soto"]) == 1
     assert capsys.readouterr().err == \
         "convoca: No family in Ecomercado Quilpué matches “Soto”.\n"
+
+
+async def test_trying_a_held_familys_card_again_and_again_counts_as_guessing(tg: Running
+                                                                             ) -> None:
+    code = await seed(tg)
+    await linked_by_phone(tg, ANA)
+    await refused(tg, BETO, code)
+    for _ in range(3):
+        [again, _ask] = await tg.send(BETO, f"/start {code}", count=2)
+        assert again["text"] == TAKEN
+    [wait] = await tg.send(BETO, f"/start {code}")
+    assert wait["text"].startswith("Has probado varios códigos que no existen")
+    assert await holder(tg) == (await person_of(tg, ANA)).id
