@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.events import Outgoing
 from locales import Msg, Raw
 from storage import outbox, people
-from storage.models import Family, Role
+from storage.models import Family, Pickup, Role
 
 KIND = "family_link"  # the outbox kind of the notice to the person who lost the family
 
@@ -53,6 +53,12 @@ async def _let_go(session: AsyncSession, family: Family, previous: int, key: str
         Family.person_id == previous, Family.program_id == family.program_id).limit(1))
     if others is None:  # no family of theirs left in the programme
         await people.revoke(session, previous, Role.FAMILIA, family.program_id)
+    # The family's dates now belong to whoever holds it (or to no one until someone does).
+    pickup_ids = (await session.scalars(
+        select(Pickup.id).where(Pickup.family_id == family.id))).all()
+    await outbox.let_go(session, previous,
+                        [f"pickup:{pid}:" for pid in pickup_ids] + [f"pickup:dates:{family.id}:"],
+                        reason="the family is no longer linked to this person")
     text = Msg(key, {"name": Raw(family.name)})
     # Essential: losing one's family's notices is news even after /stop.
     new_id = await outbox.enqueue_for_person(

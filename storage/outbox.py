@@ -457,6 +457,27 @@ async def drop_pending(session: AsyncSession, key_prefix: str, reason: str) -> i
     return result.rowcount or 0
 
 
+async def let_go(session: AsyncSession, person_id: int, key_prefixes: list[str], reason: str
+                 ) -> int:
+    """A person's messages about something no longer theirs (a family whose link moved):
+    the unsent ones are withdrawn with ``reason``, and each gives up its key (the one in
+    flight keeps it), so the same notices are planned afresh for whoever holds it now."""
+    if not key_prefixes:
+        return 0
+    rows = (await session.scalars(select(OutboxMessage).where(
+        OutboxMessage.person_id == person_id,
+        OutboxMessage.status != OutboxStatus.SENDING,
+        or_(*[OutboxMessage.idempotency_key.startswith(p, autoescape=True)
+              for p in key_prefixes])))).all()
+    for row in rows:
+        if row.status == OutboxStatus.PENDING:
+            row.status, row.last_error = OutboxStatus.DROPPED, reason[:500]
+        suffix = f"~{row.id}"  # the row's own id: unique however often a family moves
+        row.idempotency_key = row.idempotency_key[:160 - len(suffix)] + suffix
+    await session.flush()
+    return len(rows)
+
+
 async def last_said(session: AsyncSession, channel: str, address: str, person_id: int,
                     rows: int = 20) -> list[OutboxMessage]:
     """What Convoca said last in a chat: the delivered rows of its newest unit of work there,

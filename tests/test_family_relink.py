@@ -273,3 +273,47 @@ async def test_trying_a_held_familys_card_again_and_again_counts_as_guessing(tg:
     [wait] = await tg.send(BETO, f"/start {code}")
     assert wait["text"].startswith("Has probado varios códigos que no existen")
     assert await holder(tg) == (await person_of(tg, ANA)).id
+
+
+async def test_the_familys_dates_follow_it_to_the_chat_that_holds_it_now(tg: Running) -> None:
+    """A reminder queued for the card holder is withdrawn when the family's phone moves the
+    family, and the same reminder can then be queued for the new holder."""
+    from datetime import timedelta
+
+    from handlers.events import Outgoing
+    from locales import Msg
+    from storage import outbox
+    from storage.models import DeliveryDay, OutboxStatus, Pickup
+
+    code = await seed(tg)
+    await tg.send(ANA, "/start")
+    await tg.press(ANA, "✅ Sí, acepto", count=2)
+    await tg.share_contact(ANA, "+56 9 8765 4321")
+    await tg.send(ANA, code)
+    ana = await person_of(tg, ANA)
+    now = tg.app.clock.now()
+    async with tg.app.sessions() as s:
+        family = await s.scalar(select(Family))
+        day = DeliveryDay(program_id=family.program_id, window_start=now + timedelta(days=5),
+                          window_end=now + timedelta(days=5, hours=3), created_at=now)
+        s.add(day)
+        await s.flush()
+        pickup = Pickup(delivery_day_id=day.id, family_id=family.id)
+        s.add(pickup)
+        await s.flush()
+        key = f"pickup:{pickup.id}:eve"
+        payload = Outgoing(text=Msg("link.family_taken")).to_json()
+        assert await outbox.enqueue_for_person(s, ana.id, payload, key=key, kind="pickup_evening",
+                                               now=now, not_before=now + timedelta(days=4))
+        await s.commit()
+
+    await linked_by_phone(tg, BETO)
+    beto = await person_of(tg, BETO)
+    async with tg.app.sessions() as s:
+        [withdrawn] = (await s.scalars(select(OutboxMessage).where(
+            OutboxMessage.person_id == ana.id, OutboxMessage.kind == "pickup_evening"))).all()
+        assert withdrawn.status == OutboxStatus.DROPPED and withdrawn.idempotency_key != key
+        assert await outbox.enqueue_for_person(s, beto.id, payload, key=key,
+                                               kind="pickup_evening", now=now,
+                                               not_before=now + timedelta(days=4))
+        await s.commit()
