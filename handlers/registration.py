@@ -204,7 +204,7 @@ async def _link_by_contact(turn: Turn) -> None:
         turn.say("link.phone_unreadable")
         return
     families = await links.families_by_phone(turn.session, phone)
-    imported = [p for p in await people.by_phone(turn.session, phone) if p.id != turn.person.id]
+    imported = await people.imported_by_phone(turn.session, phone)
     if not families and not imported:
         turn.person.phone = phone
         turn.say("link.not_found", remove_keyboard=True)

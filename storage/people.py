@@ -182,8 +182,13 @@ async def revoke_unlisted(session: AsyncSession, channel: str, listed: Iterable[
     return gone
 
 
-async def by_phone(session: AsyncSession, phone: str) -> list[Person]:
-    return list((await session.scalars(select(Person).where(Person.phone == phone))).all())
+async def imported_by_phone(session: AsyncSession, phone: str) -> list[Person]:
+    """People the team imported with this phone who have never written from any chat. One
+    who has a chat is someone's record already: sharing the same number from another chat
+    does not make that chat them (the number may have been copied from a family's list)."""
+    return list((await session.scalars(
+        select(Person).where(Person.phone == phone, Person.erased_at.is_(None),
+                             ~Person.addresses.any()).order_by(Person.id))).all())
 
 
 async def merge_into(session: AsyncSession, newcomer: Person, existing: Person) -> None:

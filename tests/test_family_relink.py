@@ -317,3 +317,19 @@ async def test_the_familys_dates_follow_it_to_the_chat_that_holds_it_now(tg: Run
                                                kind="pickup_evening", now=now,
                                                not_before=now + timedelta(days=4))
         await s.commit()
+
+
+async def test_the_familys_phone_from_another_chat_does_not_become_the_card_holder(
+        tg: Running) -> None:
+    """Linking by card copies the family's phone onto the card holder; sharing that number
+    later from another chat moves the family, but never makes that chat the holder's record
+    (which would let each read the other's data)."""
+    code = await seed(tg)
+    await linked_by_code(tg, ANA, code)
+    ana = await person_of(tg, ANA)
+    assert ana.phone == FAMILY_PHONE
+    await linked_by_phone(tg, BETO)
+    beto = await person_of(tg, BETO)
+    assert beto.id != ana.id
+    assert await holder(tg) == beto.id
+    assert (await person_of(tg, ANA)).id == ana.id
