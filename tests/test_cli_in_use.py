@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import io
 import os
 import re
 import shutil
@@ -345,27 +346,85 @@ def _subcommands(path: tuple[str, ...]) -> bool:
     return any(other[:len(path)] == path and len(other) > len(path) for other in _commands())
 
 
-@pytest.mark.parametrize("command", list(PRINTING), ids=" ".join)
-def test_every_command_ends_quietly_when_its_reader_leaves(
-        installation: Path, tmp_path: Path, command: tuple[str, ...]) -> None:
-    """`convoca delivery day 1 | head`: the reader leaves while the command still writes.
-    Unbuffered, so the first line already meets the closed pipe, inside the command."""
+def _an_installation_of_its_own(installation: Path, folder: Path) -> None:
     for file in installation.iterdir():
         if file.is_file():
-            shutil.copy(file, tmp_path / file.name)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1",
-           "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.sqlite3'}",
-           "LOG_FILE": str(tmp_path / "convoca.log")}
+            shutil.copy(file, folder / file.name)
+
+
+def _argv(command: tuple[str, ...]) -> list[str]:
+    return [*command, *map(_on, PRINTING[command])]
+
+
+def _stdout_on(fd: int, *, buffered: bool) -> io.TextIOWrapper:
+    """The sys.stdout the interpreter builds on ``fd`` (CPython's create_stdio): under
+    PYTHONUNBUFFERED the text layer writes through to the descriptor itself, else through a
+    BufferedWriter."""
+    binary = open(fd, "wb", buffering=-1 if buffered else 0, closefd=False)
+    return io.TextIOWrapper(binary, encoding="utf-8", errors="strict", newline="\n",
+                            line_buffering=False, write_through=not buffered)
+
+
+# Unbuffered, the first line already meets the closed pipe, inside the command; buffered (a
+# shell's `| head`), the command's last flush meets it, or a write once the buffer is full.
+WRITES = {"unbuffered": False, "buffered": True}
+
+
+@pytest.mark.parametrize("buffered", list(WRITES.values()), ids=list(WRITES))
+@pytest.mark.parametrize("command", list(PRINTING), ids=" ".join)
+def test_every_command_ends_quietly_when_its_reader_leaves(
+        installation: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys,
+        command: tuple[str, ...], buffered: bool) -> None:
+    """`convoca delivery day 1 | head`: the reader leaves while the command still writes.
+    In this process, on a real pipe whose reading end is closed: the two cases below run it
+    as a process of its own."""
+    from conftest import operator_environment
+
+    _an_installation_of_its_own(installation, tmp_path)
+    operator_environment(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'cli.sqlite3'}")
+    monkeypatch.setenv("LOG_FILE", str(tmp_path / "convoca.log"))
     read, write = os.pipe()
     os.close(read)
     try:
-        proc = subprocess.run([sys.executable, "-m", "bot", *command,
-                               *map(_on, PRINTING[command])],
+        stdout = _stdout_on(write, buffered=buffered)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(sys, "stdout", stdout)
+            status = main(_argv(command))
+        # What the interpreter does at exit: flush stdout (a failure there is printed as
+        # "Exception ignored ... BrokenPipeError" and ends the process with 120), then close it.
+        stdout.flush()
+        stdout.close()
+    finally:
+        os.close(write)
+    # 141 is what a shell reports for a command SIGPIPE ended: it did write, and stopped.
+    assert status == 141
+    assert capsys.readouterr() == ("", "")
+
+
+@pytest.mark.parametrize(("command", "buffered"), [(("delivery", "day"), False),
+                                                   (("export", "delivery"), True)],
+                         ids=["delivery day unbuffered", "export delivery buffered"])
+def test_a_command_as_its_own_process_ends_quietly_when_its_reader_leaves(
+        installation: Path, tmp_path: Path, command: tuple[str, ...], buffered: bool) -> None:
+    """The same, end to end: the interpreter's own stdout, its flush at exit, the status the
+    process ends with and all it says on stderr."""
+    _an_installation_of_its_own(installation, tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(ROOT),
+           "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.sqlite3'}",
+           "LOG_FILE": str(tmp_path / "convoca.log")}
+    env.pop("PYTHONUNBUFFERED", None)
+    if not buffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "bot", *_argv(command)],
                               cwd=tmp_path, env=env, stdout=write, stderr=subprocess.PIPE,
                               text=True, timeout=180)
     finally:
         os.close(write)
-    # 141 is what a shell reports for a command SIGPIPE ended: it did write, and stopped.
     assert (proc.returncode, proc.stderr) == (141, "")
 
 
