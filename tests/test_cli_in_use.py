@@ -184,7 +184,7 @@ async def test_codes_pdf_links_to_the_bot_a_telegram_run_has_seen(
     app = await build_app(load_settings(database_url=cli_env, telegram_bot_token=fake_tg.token,
                                         telegram_api_base=fake_tg.base_url, _env_file=None))
     running = asyncio.create_task(run_telegram(app))
-    await fake_tg.wait_for(lambda r: r.method == "getUpdates", timeout=60)
+    await fake_tg.wait_for_poll(timeout=60)
     running.cancel()
     with pytest.raises(asyncio.CancelledError):
         await running
