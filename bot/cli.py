@@ -104,7 +104,11 @@ def _main(argv: list[str] | None) -> int:
     with cli_words.speaking(words):
         parser = _parser()
         cli_words.localize(parser, words)
-        args = parser.parse_args(argv)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit:  # after --help: a reader that left shows here, not at exit
+            sys.stdout.flush()
+            raise
     command = args.command or "run"
     demo = command == "run" and getattr(args, "demo", False)
     if demo:  # its own database, whatever DATABASE_URL says
