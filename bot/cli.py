@@ -85,7 +85,11 @@ def _reader_gone() -> int:
     for stdout goes to /dev/null (Python would otherwise fail again flushing it at exit), and
     the status is the one a shell gives a command that SIGPIPE ended."""
     with contextlib.suppress(OSError, ValueError):
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, sys.stdout.fileno())
+        finally:
+            os.close(null)  # main() may be called again in the same process (the tests)
     return 128 + signal.SIGPIPE
 
 

@@ -217,10 +217,16 @@ def _stdout_on(fd: int, *, buffered: bool) -> io.TextIOWrapper:
                             line_buffering=False, write_through=not buffered)
 
 
+def _open_descriptors() -> int | None:
+    fds = Path("/proc/self/fd")
+    return len(list(fds.iterdir())) if fds.is_dir() else None
+
+
 def main_for_a_reader_that_left(argv: list[str], *, buffered: bool) -> int:
     """`convoca ... | head`, in this process: bot.cli.main writing to a real pipe whose
     reading end is closed, through the stdout the interpreter would build; then what the
     interpreter does at exit. Returns the status the process would end with."""
+    open_before = _open_descriptors()
     read, write = os.pipe()
     os.close(read)
     try:
@@ -237,6 +243,8 @@ def main_for_a_reader_that_left(argv: list[str], *, buffered: bool) -> int:
         stdout.close()
     finally:
         os.close(write)
+    # This process runs every case: the command leaves no descriptor open behind it.
+    assert _open_descriptors() == open_before
     return status
 
 
