@@ -301,3 +301,17 @@ async def wait_for_call(fake: BenchTelegram, method: str, timeout: float,
             raise RuntimeError(f"the process exited ({proc.returncode}) before {method}")
         await asyncio.sleep(0.02)
     raise TimeoutError(f"no {method} within {timeout}s")
+
+
+async def wait_for_poll(fake: BenchTelegram, timeout: float,
+                        proc: asyncio.subprocess.Process | None = None) -> float:
+    """Wait until the bot's first getUpdates arrives; returns when. wait_for_call sees it
+    only once answered: a long poll with nothing to hand out is held for its whole timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if fake.polls:
+            return fake.polls[0]
+        if proc is not None and proc.returncode is not None:
+            raise RuntimeError(f"the process exited ({proc.returncode}) before getUpdates")
+        await asyncio.sleep(0.02)
+    raise TimeoutError(f"no getUpdates within {timeout}s")

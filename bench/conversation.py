@@ -22,7 +22,7 @@ from bench.common import (
     percentile,
     spawn,
     stop_process,
-    wait_for_call,
+    wait_for_poll,
 )
 
 # (kind, value, replies expected). One cycle of the Ficha for a person not linked to an
@@ -271,7 +271,7 @@ async def start_bot(name: str, mode: str, *, db_url: str | None, n_chats: int,
         coro = (bots.run_echo(str(fake.base_url), fake.token) if mode == "echo" else
                 bots.run_convoca(str(fake.base_url), fake.token, str(db_url), None, True))
         task = asyncio.create_task(coro)
-        await wait_for_call(fake, "getUpdates", timeout=60)
+        await wait_for_poll(fake, timeout=60)
         return BotUnderTest(name, fake, None, Crowd(fake, mode, first_chat, think), task)
     args = ["-m", "bench.bots", mode, "--api-base", str(fake.base_url), "--token", fake.token]
     if mode == "convoca":
@@ -284,5 +284,5 @@ async def start_bot(name: str, mode: str, *, db_url: str | None, n_chats: int,
     if log_path is not None and log_path.exists():
         log_path.unlink()
     proc = await spawn(*args, log_path=log_path)
-    await wait_for_call(fake, "getUpdates", timeout=180, proc=proc)
+    await wait_for_poll(fake, timeout=180, proc=proc)
     return BotUnderTest(name, fake, proc, Crowd(fake, mode, first_chat, think))

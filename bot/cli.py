@@ -85,7 +85,11 @@ def _reader_gone() -> int:
     for stdout goes to /dev/null (Python would otherwise fail again flushing it at exit), and
     the status is the one a shell gives a command that SIGPIPE ended."""
     with contextlib.suppress(OSError, ValueError):
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, sys.stdout.fileno())
+        finally:
+            os.close(null)  # main() may be called again in the same process (the tests)
     return 128 + signal.SIGPIPE
 
 
@@ -104,7 +108,11 @@ def _main(argv: list[str] | None) -> int:
     with cli_words.speaking(words):
         parser = _parser()
         cli_words.localize(parser, words)
-        args = parser.parse_args(argv)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit:  # after --help: a reader that left shows here, not at exit
+            sys.stdout.flush()
+            raise
     command = args.command or "run"
     demo = command == "run" and getattr(args, "demo", False)
     if demo:  # its own database, whatever DATABASE_URL says

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import shutil
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -11,6 +14,8 @@ from pathlib import Path
 import pytest
 from leaks import KeyCheckedCapture, Screen, assert_no_raw_keys_in_document
 from scratch_db import scratch_database
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import load_settings
@@ -30,13 +35,79 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'convoca.sqlite3'}"
 
 
+class MigratedOnce:
+    """The database a ``sessions`` test starts from, migrated once per run on each server and
+    copied for every test (a file copy, a PostgreSQL TEMPLATE): each test still has a
+    database of its own, at the head migration, for a fraction of migrating it."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._sqlite: Path | None = None
+        self._postgres: tuple[str, str] | None = None  # the server's URL, the template's name
+        self._postgres_ready = False
+
+    async def sqlite(self) -> Path:
+        if self._sqlite is None:
+            path = self.folder / "migrated.sqlite3"
+            engine = db.create_engine(f"sqlite+aiosqlite:///{path}")
+            await db.upgrade(engine)
+            await engine.dispose()
+            # The last connection closed checkpoints the WAL: the file alone is the database.
+            assert not path.with_name(path.name + "-wal").exists()
+            self._sqlite = path
+        return self._sqlite
+
+    async def postgres(self, base: str) -> str:
+        if not self._postgres_ready:
+            assert self._postgres is None, "the template database could not be migrated"
+            name = f"convoca_tmpl_{uuid.uuid4().hex[:10]}"
+            server = _pg_server(base)
+            admin = db.create_engine(server, isolation_level="AUTOCOMMIT")
+            try:
+                async with admin.connect() as conn:
+                    await conn.execute(text(f'CREATE DATABASE "{name}"'))
+            finally:
+                await admin.dispose()
+            self._postgres = (server, name)
+            # Disposed: a database is copied only while nobody is connected to it.
+            engine = db.create_engine(make_url(server).set(database=name)
+                                      .render_as_string(hide_password=False))
+            try:
+                await db.upgrade(engine)
+            finally:
+                await engine.dispose()
+            self._postgres_ready = True
+        return self._postgres[1]
+
+    async def drop(self) -> None:
+        if self._postgres is not None:
+            server, name = self._postgres
+            admin = db.create_engine(server, isolation_level="AUTOCOMMIT")
+            async with admin.connect() as conn:
+                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            await admin.dispose()
+
+
+def _pg_server(base: str) -> str:
+    return make_url(load_settings(database_url=base, _env_file=None).database_url
+                    ).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def migrated_once(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MigratedOnce]:
+    once = MigratedOnce(tmp_path_factory.mktemp("migrated"))
+    yield once
+    asyncio.run(once.drop())
+
+
 @asynccontextmanager
-async def pg_database() -> AsyncIterator[str]:
-    """A fresh database on the local PostgreSQL, dropped afterwards."""
+async def pg_database(migrated: MigratedOnce | None = None) -> AsyncIterator[str]:
+    """A fresh database on the local PostgreSQL, dropped afterwards: empty, or migrated."""
     base = os.environ.get(PG_ENV)
     if not base:
         pytest.skip(f"PostgreSQL tests need {PG_ENV} (set by .ci/run)")
-    async with scratch_database(base, "convoca_t") as url:
+    template = await migrated.postgres(base) if migrated else None
+    async with scratch_database(base, "convoca_t", template) as url:
         yield url
 
 
@@ -47,11 +118,17 @@ async def postgres_url() -> AsyncIterator[str]:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-async def any_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+async def any_db_url(request: pytest.FixtureRequest, tmp_path: Path,
+                     migrated_once: MigratedOnce) -> AsyncIterator[str]:
+    # Empty, unless the test asks for ``sessions``: then already migrated.
+    migrated = migrated_once if "sessions" in request.fixturenames else None
     if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'convoca.sqlite3'}"
+        path = tmp_path / "convoca.sqlite3"
+        if migrated:
+            shutil.copyfile(await migrated.sqlite(), path)
+        yield f"sqlite+aiosqlite:///{path}"
         return
-    async with pg_database() as url:
+    async with pg_database(migrated) as url:
         yield url
 
 
@@ -59,7 +136,6 @@ async def any_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
 async def sessions(any_db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     """A migrated database (SQLite, and PostgreSQL where available) and its sessions."""
     engine = db.create_engine(any_db_url)
-    await db.upgrade(engine)
     yield db.session_factory(engine)
     await engine.dispose()
 

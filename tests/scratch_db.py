@@ -14,14 +14,17 @@ from storage import db
 
 
 @asynccontextmanager
-async def scratch_database(base_url: str, prefix: str) -> AsyncIterator[str]:
-    """A fresh, empty database on the server of ``base_url``, dropped afterwards."""
+async def scratch_database(base_url: str, prefix: str,
+                           template: str | None = None) -> AsyncIterator[str]:
+    """A fresh database on the server of ``base_url``, dropped afterwards: empty, or a copy
+    of the database named ``template`` (which nobody may be connected to)."""
     url = make_url(load_settings(database_url=base_url, _env_file=None).database_url)
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = db.create_engine(url.render_as_string(hide_password=False),
                              isolation_level="AUTOCOMMIT")
     async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        copy = f' TEMPLATE "{template}"' if template else ""
+        await conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
     try:
         yield url.set(database=name).render_as_string(hide_password=False)
     finally:

@@ -68,8 +68,7 @@ async def test_the_list_takes_back_what_it_gave_and_nothing_else(
     task = asyncio.create_task(run_telegram(app))
     try:
         with caplog.at_level(logging.WARNING, logger="bot.app"):
-            await fake_tg.wait_for(lambda rec: rec.method == "getUpdates" and rec.at > began,
-                                   timeout=30)
+            await fake_tg.wait_for_poll(after=began, timeout=30)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import io
 import os
 import re
 import shutil
@@ -28,9 +29,10 @@ ROOT = Path(__file__).resolve().parents[1]
 LOG_RECORD = re.compile(r"\b(DEBUG|INFO|WARNING|ERROR)\b|fontTools|Traceback")
 
 
-def convoca_process(*argv: str, **kw) -> subprocess.CompletedProcess[str]:
+def convoca_process(*argv: str, env: dict[str, str] | None = None,
+                    **kw) -> subprocess.CompletedProcess[str]:
     """`convoca ...` as its own process, in the operator's folder and environment."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**(os.environ if env is None else env), "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-m", "bot", *argv], cwd=os.getcwd(), env=env,
                           text=True, timeout=180, **kw)
 
@@ -183,7 +185,7 @@ async def test_codes_pdf_links_to_the_bot_a_telegram_run_has_seen(
     app = await build_app(load_settings(database_url=cli_env, telegram_bot_token=fake_tg.token,
                                         telegram_api_base=fake_tg.base_url, _env_file=None))
     running = asyncio.create_task(run_telegram(app))
-    await fake_tg.wait_for(lambda r: r.method == "getUpdates", timeout=60)
+    await fake_tg.wait_for_poll(timeout=60)
     running.cancel()
     with pytest.raises(asyncio.CancelledError):
         await running
@@ -206,19 +208,76 @@ async def _codes(url: str) -> list[str]:
     return codes
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["timeline"], ["status"], ["program", "list"],
-                                  ["meeting", "list"], ["delivery", "list"]])
-def test_a_reader_that_leaves_early_is_no_error(cli_env: str, argv: list[str]) -> None:
-    create_programme()
-    # `convoca timeline | head -0`: the reading end is closed before anything is written.
+def _stdout_on(fd: int, *, buffered: bool) -> io.TextIOWrapper:
+    """The sys.stdout the interpreter builds on ``fd`` (CPython's create_stdio): under
+    PYTHONUNBUFFERED the text layer writes through to the descriptor itself, else through a
+    BufferedWriter."""
+    binary = open(fd, "wb", buffering=-1 if buffered else 0, closefd=False)
+    return io.TextIOWrapper(binary, encoding="utf-8", errors="strict", newline="\n",
+                            line_buffering=False, write_through=not buffered)
+
+
+def _open_descriptors() -> int | None:
+    fds = Path("/proc/self/fd")
+    return len(list(fds.iterdir())) if fds.is_dir() else None
+
+
+def main_for_a_reader_that_left(argv: list[str], *, buffered: bool) -> int:
+    """`convoca ... | head`, in this process: bot.cli.main writing to a real pipe whose
+    reading end is closed, through the stdout the interpreter would build; then what the
+    interpreter does at exit. Returns the status the process would end with."""
+    open_before = _open_descriptors()
     read, write = os.pipe()
     os.close(read)
     try:
-        proc = convoca_process(*argv, stdout=write, stderr=subprocess.PIPE)
+        stdout = _stdout_on(write, buffered=buffered)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(sys, "stdout", stdout)
+            try:
+                status = main(argv)
+            except SystemExit as done:  # argparse's --help
+                status = done.code or 0
+        # At exit stdout is flushed (a failure there prints "Exception ignored ...
+        # BrokenPipeError" and ends the process with 120), then closed.
+        stdout.flush()
+        stdout.close()
     finally:
         os.close(write)
-    assert proc.returncode in (0, 141), proc.stderr
-    assert proc.stderr == ""  # no traceback, no "Exception ignored ... BrokenPipeError"
+    # This process runs every case: the command leaves no descriptor open behind it.
+    assert _open_descriptors() == open_before
+    return status
+
+
+# Unbuffered (PYTHONUNBUFFERED), the first line already meets the closed pipe, inside the
+# command; buffered (a shell's default), the command's last flush meets it, or a write once
+# the buffer is full, or the flush at exit.
+WRITES = {"unbuffered": False, "buffered": True}
+
+
+@pytest.mark.parametrize("buffered", list(WRITES.values()), ids=list(WRITES))
+@pytest.mark.parametrize("argv", [["--help"], ["timeline"], ["status"], ["program", "list"],
+                                  ["meeting", "list"], ["delivery", "list"]])
+def test_a_reader_that_leaves_early_is_no_error(cli_env: str, capsys, argv: list[str],
+                                                buffered: bool) -> None:
+    create_programme()
+    capsys.readouterr()
+    # `convoca timeline | head -0`: the reading end is closed before anything is written.
+    assert main_for_a_reader_that_left(argv, buffered=buffered) in (0, 141)
+    # No traceback, no "Exception ignored ... BrokenPipeError".
+    assert capsys.readouterr() == ("", "")
+
+
+def test_help_for_a_reader_that_left_as_its_own_process(cli_env: str) -> None:
+    """The same for `convoca --help | head -0` in a process of its own, buffered as in a
+    shell: the interpreter's own flush at exit, its status and all it says on stderr."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        proc = convoca_process("--help", stdout=write, stderr=subprocess.PIPE, env=env)
+    finally:
+        os.close(write)
+    assert (proc.returncode, proc.stderr) in ((0, ""), (141, ""))
 
 
 # Every command that prints, with what it needs to print (and not stop at an error) in the
@@ -346,27 +405,59 @@ def _subcommands(path: tuple[str, ...]) -> bool:
     return any(other[:len(path)] == path and len(other) > len(path) for other in _commands())
 
 
-@pytest.mark.parametrize("command", list(PRINTING), ids=" ".join)
-def test_every_command_ends_quietly_when_its_reader_leaves(
-        installation: Path, tmp_path: Path, command: tuple[str, ...]) -> None:
-    """`convoca delivery day 1 | head`: the reader leaves while the command still writes.
-    Unbuffered, so the first line already meets the closed pipe, inside the command."""
+def _an_installation_of_its_own(installation: Path, folder: Path) -> None:
     for file in installation.iterdir():
         if file.is_file():
-            shutil.copy(file, tmp_path / file.name)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1",
+            shutil.copy(file, folder / file.name)
+
+
+def _argv(command: tuple[str, ...]) -> list[str]:
+    return [*command, *map(_on, PRINTING[command])]
+
+
+@pytest.mark.parametrize("buffered", list(WRITES.values()), ids=list(WRITES))
+@pytest.mark.parametrize("command", list(PRINTING), ids=" ".join)
+def test_every_command_ends_quietly_when_its_reader_leaves(
+        installation: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys,
+        command: tuple[str, ...], buffered: bool) -> None:
+    """`convoca delivery day 1 | head`: the reader leaves while the command still writes.
+    In this process, on a real pipe whose reading end is closed: the two cases below run it
+    as a process of its own."""
+    from conftest import operator_environment
+
+    _an_installation_of_its_own(installation, tmp_path)
+    operator_environment(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'cli.sqlite3'}")
+    monkeypatch.setenv("LOG_FILE", str(tmp_path / "convoca.log"))
+    status = main_for_a_reader_that_left(_argv(command), buffered=buffered)
+    # 141 is what a shell reports for a command SIGPIPE ended: it did write, and stopped.
+    assert status == 141
+    assert capsys.readouterr() == ("", "")
+
+
+@pytest.mark.parametrize(("command", "buffered"), [(("delivery", "day"), False),
+                                                   (("export", "delivery"), True)],
+                         ids=["delivery day unbuffered", "export delivery buffered"])
+def test_a_command_as_its_own_process_ends_quietly_when_its_reader_leaves(
+        installation: Path, tmp_path: Path, command: tuple[str, ...], buffered: bool) -> None:
+    """The same, end to end: the interpreter's own stdout, its flush at exit, the status the
+    process ends with and all it says on stderr."""
+    _an_installation_of_its_own(installation, tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(ROOT),
            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.sqlite3'}",
            "LOG_FILE": str(tmp_path / "convoca.log")}
+    env.pop("PYTHONUNBUFFERED", None)
+    if not buffered:
+        env["PYTHONUNBUFFERED"] = "1"
     read, write = os.pipe()
     os.close(read)
     try:
-        proc = subprocess.run([sys.executable, "-m", "bot", *command,
-                               *map(_on, PRINTING[command])],
+        proc = subprocess.run([sys.executable, "-m", "bot", *_argv(command)],
                               cwd=tmp_path, env=env, stdout=write, stderr=subprocess.PIPE,
                               text=True, timeout=180)
     finally:
         os.close(write)
-    # 141 is what a shell reports for a command SIGPIPE ended: it did write, and stopped.
     assert (proc.returncode, proc.stderr) == (141, "")
 
 

@@ -383,6 +383,20 @@ async def test_update_helpers_build_spec_valid_updates():
         server.push_update({"message": {"message_id": 1, "chat": {"id": 1}}})
 
 
+async def test_a_long_poll_is_known_to_have_arrived_before_it_is_answered(tg, http):
+    before = time.monotonic()
+    poll = asyncio.create_task(call(http, tg, "getUpdates", {"timeout": 5}))
+    arrived = await tg.wait_for_poll(after=before, timeout=2)
+    assert before < arrived <= time.monotonic()
+    assert not poll.done() and tg.calls("getUpdates") == []  # held, not yet recorded
+    with pytest.raises(TimeoutError):
+        await tg.wait_for_poll(after=arrived, timeout=0.05)
+    tg.message(CHAT, "uno")
+    status, data = await asyncio.wait_for(poll, 2)
+    assert status == 200 and [u["message"]["text"] for u in data["result"]] == ["uno"]
+    assert [r.at for r in tg.calls("getUpdates")] == [arrived]
+
+
 async def test_get_updates_long_polling_offset_and_limit(tg, http):
     started = time.monotonic()
     status, data = await call(http, tg, "getUpdates", {"timeout": 0})

@@ -61,7 +61,7 @@ async def spawn(tmp_path: Path) -> AsyncIterator:
 
 async def test_convoca_run_answers_start_in_spanish_with_consent(fake_tg, sqlite_url, spawn) -> None:
     proc = await spawn(fake_tg, sqlite_url)
-    await fake_tg.wait_for(lambda r: r.method == "getUpdates", timeout=60)
+    await fake_tg.wait_for_poll(timeout=60)
     fake_tg.command(4242, "/start")
     await fake_tg.wait_for_sent(4242, 1, timeout=15)
     [text] = fake_tg.texts(4242)

@@ -1294,6 +1294,7 @@ class FakeTelegram:
         self._closing: asyncio.Event | None = None
         self._runner: web.AppRunner | None = None
         self._last_getupdates = 0.0
+        self.polls: list[float] = []  # when each getUpdates arrived, answered yet or not
 
         self._message_methods = frozenset(
             lc for lc, s in self.spec.methods.items()
@@ -1716,6 +1717,21 @@ class FakeTelegram:
                 raise TimeoutError(f"no matching request within {timeout}s")
             await self._record_notifier.wait(remaining)
 
+    async def wait_for_poll(self, after: float = float("-inf"), timeout: float = 5.0) -> float:
+        """Wait until a getUpdates arrives (after the monotonic time ``after``); returns when.
+        A long poll is recorded only once answered, up to its timeout later: this is the
+        moment the bot began to listen."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            arrived = [at for at in self.polls if at > after]
+            if arrived:
+                return arrived[0]
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError(f"no getUpdates within {timeout}s")
+            await self._record_notifier.wait(remaining)
+
     async def wait_for_sent(self, chat_id: int, count: int = 1, timeout: float = 5.0) -> list[str]:
         """Wait until `count` messages were delivered to the chat; returns texts(chat_id)."""
         await self.wait_for(lambda _r: len(self._delivered_by_chat.get(chat_id, ())) >= count,
@@ -1730,6 +1746,7 @@ class FakeTelegram:
     def clear(self) -> None:
         """Forget recorded requests, violations and stats (state such as chats is kept)."""
         self.requests.clear()
+        self.polls.clear()
         self.violations.clear()
         self.response_errors.clear()
         self.stats.clear()
@@ -1822,7 +1839,7 @@ class FakeTelegram:
                 raise self._fault_error(fault)
             self._rate_limit(lc, chat_id, at)
             if lc == "getupdates":
-                result = await self._get_updates(params)
+                result = await self._get_updates(params, at)
             else:
                 self._check_chat(lc, chat_id, params)
                 handler = self._handlers.get(lc)
@@ -1924,7 +1941,7 @@ class FakeTelegram:
 
     # -- method implementations ---------------------------------------------
 
-    async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+    async def _get_updates(self, params: dict[str, Any], at: float) -> list[dict[str, Any]]:
         if self._webhook_url:
             raise _ApiError(409, "Conflict: can't use getUpdates method while webhook is active; "
                                  "use deleteWebhook to delete the webhook first")
@@ -1932,6 +1949,8 @@ class FakeTelegram:
             allowed = params["allowed_updates"]
             self._allowed_updates = frozenset(allowed) if allowed else None
         self._update_notifier.notify_all()  # wakes an older poll so it answers 409
+        self.polls.append(at)
+        self._record_notifier.notify_all()
         queue = self._updates
         offset = params.get("offset")
         if offset is not None:
