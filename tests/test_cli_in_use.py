@@ -22,6 +22,7 @@ from test_qr_codes import FAMILIES_CSV, decode_qr, pages_as_png, pdf_text
 from bot.app import build_app, run_telegram
 from bot.cli import _parser, main
 from bot.config import load_settings
+from locales import Catalogs
 from storage import db
 from storage.models import LinkCode
 
@@ -542,6 +543,27 @@ def test_every_help_is_in_spanish_by_default(cli_env: str, capsys) -> None:
     assert "crea un programa a partir de una plantilla" in text
     assert "--start INICIO" in text and "inicio del convenio, AAAA-MM-DD" in text
     assert "reunión" in _help(("meeting", "move"), capsys)
+
+
+def test_every_positional_argument_is_named_in_the_operators_words() -> None:
+    """An argument's name shows in the help's usage line ("convoca codes ... [código]"):
+    each positional one has its word in the catalogs, not its English variable name."""
+    import argparse
+
+    keys = Catalogs().keys("es")
+
+    def untranslated(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> list[str]:
+        out = []
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    out += untranslated(sub, (*path, name))
+            elif not action.option_strings and action.choices is None \
+                    and f"cli.metavar.{action.dest}" not in keys:
+                out.append(f"{' '.join(path)}: {action.dest}")
+        return out
+
+    assert untranslated(_parser(), ()) == []
 
 
 @pytest.mark.parametrize("env", [{"DEFAULT_LOCALE": "en"}, {"LANG": "en_US.UTF-8"}])
