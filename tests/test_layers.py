@@ -44,7 +44,6 @@ RULES = (
          ("handlers.admin",), frozenset({
              ("bot.cli_outreach", "handlers.admin.catastro"),
              ("bot.cli_outreach", "handlers.admin.outreach"),
-             ("bot.cli_delivery", "handlers.admin.delivery"),
          })),
 )
 
