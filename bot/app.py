@@ -102,7 +102,7 @@ async def build_app(settings: Settings, *, clock: Clock | None = None,
 
 def notice_scheduler(app: App, on_queued: Callable[[], None] | None = None) -> NoticeScheduler:
     from handlers import notices
-    from handlers.admin.meetings import invite_due_series_meetings
+    from services.meetings import invite_due_series_meetings
 
     return NoticeScheduler(app.sessions, app.clock, notices.compose, on_queued=on_queued,
                            after_queued=notices.after_queued,

@@ -14,17 +14,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import cli_words
 from bot.cli_meetings import typed_date
 from bot.commands import CommandError, the_program, write_file
-from handlers.admin.delivery import (
+from handlers.dates import parse_time
+from handlers.pickups import move_family
+from locales import Msg, Raw
+from services.delivery import (
     cancel_day,
     day_summary,
     move_error,
     proxy_rut,
     refusal,
     status_label,
+    window_of,
 )
-from handlers.dates import parse_time
-from handlers.pickups import move_family, window_of
-from locales import Msg, Raw
 from storage import delivery, exports, people, pickups
 from storage.delivery import DayPlan, DeliveryError
 from storage.models import DeliveryDay, Meeting, Pickup, PickupMode, PickupStatus, Program

@@ -1,7 +1,7 @@
 """`convoca role|meeting|attendance ...`: the panel's roles and meetings tools for scripts.
 
 They call the same functions as the chat (storage.admin_meetings and
-handlers.admin.meetings), so a meeting made here is invited, moved, cancelled and counted
+services.meetings), so a meeting made here is invited, moved, cancelled and counted
 exactly like one made in /panel. Actions are recorded in the audit log with channel "cli"."""
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ from bot import cli_words
 from bot.app import App
 from bot.commands import CommandError, the_program
 from handlers import dates, widgets
-from handlers import meetings as meeting_handlers
-from handlers.admin import meetings as chat
 from handlers.widgets import parse_time
 from locales import Msg, When
+from services import meetings
 from storage import admin_meetings as data
 from storage import people, programs
 from storage.models import Meeting, MeetingStatus, Program
@@ -201,23 +200,23 @@ class _Cli:
         if verb == "list":
             program = await self.program(s, args.program)
             for m in await data.all_meetings(s, program.id):
-                kind_name, _ = await meeting_handlers.names(s, m)
+                kind_name, _ = await meetings.names(s, m)
                 board = await data.board(s, m)
                 self.say("cli_meet.meeting_row", id=str(m.id), when=When(m.starts_at),
                          status=Msg(f"cli_meet.status_{m.status}"),
-                         what=chat.what_of(m, kind_name), yes=len(board.yes),
+                         what=meetings.what_of(m, kind_name), yes=len(board.yes),
                          count=len(board.invited))
             return
         meeting, program = await self.meeting_of(s, args.meeting_id)
         if verb == "board":
-            print(self.app.catalogs.render(await chat.board_text(s, meeting), None, self.zone))
+            print(self.app.catalogs.render(await meetings.board_text(s, meeting), None, self.zone))
         elif verb == "move":
             tz = program.timezone
             day = typed_date(self.app, args.date, program) if args.date \
                 else data.local_date(meeting.starts_at, tz)
             at = args.time or data.local_time(meeting.starts_at, tz)
             old = meeting.starts_at
-            invited, queued = await chat.move_and_notify(s, meeting, data.to_utc(day, at, tz),
+            invited, queued = await meetings.move_and_notify(s, meeting, data.to_utc(day, at, tz),
                                                          self.now)
             self.audit(s, "meeting_moved", "meeting", meeting.id, old=old.isoformat(),
                        new=meeting.starts_at.isoformat(), revision=meeting.revision,
@@ -225,14 +224,14 @@ class _Cli:
             self.say("cli_meet.moved", id=str(meeting.id), when=When(meeting.starts_at),
                      count=invited, sent=queued)
         elif verb == "cancel":
-            invited, queued = await chat.cancel_and_notify(s, meeting, args.reason, self.now)
+            invited, queued = await meetings.cancel_and_notify(s, meeting, args.reason, self.now)
             self.audit(s, "meeting_cancelled", "meeting", meeting.id, invited=invited,
                        queued=queued, reason_length=len(args.reason or ""))
             self.say("cli_meet.cancelled", id=str(meeting.id), count=invited, sent=queued)
         elif verb == "invite":
             await self.invite(s, program, meeting, args.to)
         elif verb == "reask":
-            asked, queued = await chat.reask(s, meeting, self.now)
+            asked, queued = await meetings.reask(s, meeting, self.now)
             self.audit(s, "meeting_reasked", "meeting", meeting.id, asked=asked, queued=queued)
             self.say("cli_meet.reasked", id=str(meeting.id), count=asked,
                      resent=Msg("cli_meet.resent", {"count": queued}))
@@ -242,7 +241,7 @@ class _Cli:
             self.audit(s, "meeting_closed", "meeting", meeting.id,
                        present=tally.present_invited, invited=tally.invited,
                        walk_ins=tally.walk_ins)
-            self.say("cli_meet.closed", id=str(meeting.id), tally=chat.tally_text(tally))
+            self.say("cli_meet.closed", id=str(meeting.id), tally=meetings.tally_text(tally))
 
     async def create(self, s: AsyncSession, args: argparse.Namespace) -> None:
         program = await self.program(s, args.program)
@@ -264,9 +263,9 @@ class _Cli:
         self.audit(s, "meeting_created", "meeting", meeting.id, kind=meeting.kind,
                    body_id=meeting.body_id, starts_at=meeting.starts_at.isoformat(),
                    series_id=meeting.series_id)
-        kind_name, _ = await meeting_handlers.names(s, meeting)
+        kind_name, _ = await meetings.names(s, meeting)
         for m in created:
-            self.say("cli_meet.created", id=str(m.id), what=chat.what_of(m, kind_name),
+            self.say("cli_meet.created", id=str(m.id), what=meetings.what_of(m, kind_name),
                      when=When(m.starts_at), code=m.checkin_code or "")
         if args.invite:
             await self.invite(s, program, meeting, args.invite)
@@ -275,8 +274,8 @@ class _Cli:
                      ) -> None:
         if meeting.status != MeetingStatus.SCHEDULED or meeting.starts_at <= self.now:
             raise data.MeetingError("not_upcoming")
-        invited, queued = await chat.invite(s, program, meeting, target, self.now)
-        later = await chat.invite_due_series_meetings(s, self.now)
+        invited, queued = await meetings.invite(s, program, meeting, target, self.now)
+        later = await meetings.invite_due_series_meetings(s, self.now)
         self.audit(s, "meeting_invited", "meeting", meeting.id, target=target, invited=invited,
                    queued=queued, series_queued=later)
         self.say("cli_meet.invited", id=str(meeting.id), count=invited,
@@ -287,7 +286,7 @@ class _Cli:
     async def attendance(self, s: AsyncSession, args: argparse.Namespace) -> None:
         if args.attendance_command == "rates":
             program = await self.program(s, args.program)
-            print(self.app.catalogs.render(await chat.rates_text(s, program), None, self.zone))
+            print(self.app.catalogs.render(await meetings.rates_text(s, program), None, self.zone))
             return
         meeting, _ = await self.meeting_of(s, args.meeting_id)
         verb = args.attendance_command
@@ -321,15 +320,15 @@ class _Cli:
                        present=present)
             self.say("cli_meet.marked", id=str(args.person_id), meeting=str(meeting.id),
                      mark=Msg(f"cli_meet.mark_{args.mark}"))
-        self.say("cli_meet.tally", tally=chat.tally_text((await data.board(s, meeting)).tally))
+        self.say("cli_meet.tally", tally=meetings.tally_text((await data.board(s, meeting)).tally))
 
     async def show_attendance(self, s: AsyncSession, meeting: Meeting) -> None:
         """The attendance list as the panel shows it, one person a line, for scripts."""
         board = await data.board(s, meeting)
-        kind_name, _ = await meeting_handlers.names(s, meeting)
+        kind_name, _ = await meetings.names(s, meeting)
         self.say("cli_meet.attendance_head", id=str(meeting.id),
-                 what=chat.what_of(meeting, kind_name), when=When(meeting.starts_at),
-                 tally=chat.tally_text(board.tally))
+                 what=meetings.what_of(meeting, kind_name), when=When(meeting.starts_at),
+                 tally=meetings.tally_text(board.tally))
         uninvited = {id(e) for e in board.walk_ins}
         for e in board.everyone:
             ref = Msg("cli_meet.guest_ref", {"id": str(e.guest_id)}) if e.guest_id is not None \

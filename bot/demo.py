@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import build_app, start_delivery
 from bot.config import Settings
-from handlers.meetings import send_invitations
 from locales import Catalogs, When
+from services.meetings import send_invitations
 from storage import links, people, programs
 from storage.clock import ManualClock
 from storage.models import (

@@ -11,34 +11,28 @@ import dataclasses
 from datetime import datetime, timedelta
 
 from icalendar import Calendar, Event
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import codes
 from handlers.core import Router, Turn
 from handlers.events import Attachment, Button, EventKind, Outgoing
 from locales import Msg, Raw, Text, When
-from storage import links, meetings, outbox
-from storage.models import Body, Meeting, MeetingStatus, Program, Rsvp, RsvpAnswer
+from services.meetings import (
+    ANSWER_OPS,
+    CARD_VIEW,
+    PREFIX,
+    card,
+    invitation,
+    names,
+    what_named,
+)
+from storage import links, meetings
+from storage.models import Meeting, MeetingStatus, RsvpAnswer
 from storage.program_templates import localized_text
 
 router = Router()
 
-PREFIX = "rsvp"
 FLOW = "meetings"
-ANSWER_OPS = {"y": RsvpAnswer.YES, "n": RsvpAnswer.NO, "m": RsvpAnswer.MAYBE}
-ANSWER_LABELS = {
-    RsvpAnswer.YES: "meeting.btn_yes",
-    RsvpAnswer.NO: "meeting.btn_no",
-    RsvpAnswer.MAYBE: "meeting.btn_maybe",
-}
-ANSWER_WORDS = {
-    RsvpAnswer.YES: "meeting.answer_yes",
-    RsvpAnswer.NO: "meeting.answer_no",
-    RsvpAnswer.MAYBE: "meeting.answer_maybe",
-}
-CARD_VIEW = "l"
 LIST_MAX = 10
-AGENDA_SHOWN_MAX = 1500  # Telegram refuses texts over 4096 characters
 # Asking again after the third wrong code helps nobody; the limit on guessing is
 # storage.attempts', which sending /asistencia again does not reset.
 CHECKIN_ATTEMPTS = 3
@@ -47,106 +41,6 @@ CALENDAR_DEFAULT_LENGTH = timedelta(hours=2)
 
 
 # --- what the person reads ----------------------------------------------------------------
-
-
-Name = str | Text  # a plain string, or data's own text in each language
-
-
-def _as_text(name: Name) -> Text:
-    return name if isinstance(name, Text) else Text({"es": name})
-
-
-def _what(meeting: Meeting, kind_name: Name) -> Raw | Text:
-    return Raw(meeting.title) if meeting.title else _as_text(kind_name)
-
-
-def _names_the_body(what: Raw | Text, body: Text) -> bool:
-    # "Sesión del Grupo Motor" already says whose meeting it is, in every language.
-    if isinstance(what, Raw):
-        return any(b.casefold() in what.text.casefold() for b in body.by_locale.values())
-    return all(
-        body_text.casefold() in localized_text(what.by_locale, loc).casefold()
-        for loc, body_text in body.by_locale.items()
-    )
-
-
-def _details(meeting: Meeting, what: Raw | Text, body_name: Name | None, *, agenda: bool
-             ) -> list[Msg]:
-    lines = []
-    if body_name and not _names_the_body(what, _as_text(body_name)):
-        lines.append(Msg("meeting.line_body", {"body": _as_text(body_name)}))
-    if meeting.ends_at is not None:
-        lines.append(Msg("meeting.line_when_range", {
-            "start": When(meeting.starts_at), "end": When(meeting.ends_at, "time")}))
-    else:
-        lines.append(Msg("meeting.line_when", {"when": When(meeting.starts_at)}))
-    if meeting.place and meeting.address:
-        lines.append(Msg("meeting.line_place_address",
-                         {"place": Raw(meeting.place), "address": Raw(meeting.address)}))
-    elif meeting.place or meeting.address:
-        lines.append(Msg("meeting.line_place", {"place": Raw(meeting.place or meeting.address)}))
-    if agenda and meeting.agenda and meeting.agenda.strip():
-        text = meeting.agenda.strip()
-        if len(text) > AGENDA_SHOWN_MAX:
-            text = text[: AGENDA_SHOWN_MAX - 1].rstrip() + "…"
-        lines.append(Msg("meeting.line_agenda", {"agenda": Raw(text)}))
-    return lines
-
-
-def _answer_buttons(meeting: Meeting, rsvp: Rsvp, view: str = "") -> tuple[tuple[Button, ...], ...]:
-    suffix = f":{view}" if view else ""
-    row = []
-    for op, value in ANSWER_OPS.items():
-        label = Msg(ANSWER_LABELS[value])
-        if rsvp.answer == value:
-            label = Msg("meeting.chosen", {"label": label})
-        row.append(Button(label, f"{PREFIX}:{meeting.id}:{op}{suffix}"))
-    calendar = Button(Msg("meeting.btn_calendar"), f"{PREFIX}:{meeting.id}:c{suffix}")
-    return (tuple(row), (calendar,))
-
-
-def _your_answer(rsvp: Rsvp) -> Msg:
-    words = ANSWER_WORDS.get(rsvp.answer or "", "meeting.answer_none")
-    return Msg("meeting.your_answer", {"answer": Msg(words)})
-
-
-def _closing(rsvp: Rsvp) -> Msg:
-    return _your_answer(rsvp) if rsvp.answer else Msg("meeting.invite_question")
-
-
-def invitation(
-    meeting: Meeting, rsvp: Rsvp, *, kind_name: Name, body_name: Name | None = None
-) -> Outgoing:
-    """The invitation as the person reads it: what, when, where, the agenda, and the answer
-    buttons (the current answer ticked). ``kind_name`` and ``body_name`` are best given as
-    ``Text`` (see :func:`names`) so the reader's language is chosen when it is rendered."""
-    location = None
-    if meeting.latitude is not None and meeting.longitude is not None:
-        location = (meeting.latitude, meeting.longitude)
-    what = _what(meeting, kind_name)
-    return Outgoing(
-        text=Msg("meeting.invite", {
-            "what": what,
-            "details": _details(meeting, what, body_name, agenda=True),
-            "closing": _closing(rsvp),
-        }),
-        buttons=_answer_buttons(meeting, rsvp),
-        location=location,
-    )
-
-
-def card(meeting: Meeting, rsvp: Rsvp, *, kind_name: Name, body_name: Name | None = None
-         ) -> Outgoing:
-    """One meeting in /reuniones: shorter than the invitation, same buttons."""
-    what = _what(meeting, kind_name)
-    return Outgoing(
-        text=Msg("meeting.card", {
-            "what": what,
-            "details": _details(meeting, what, body_name, agenda=False),
-            "closing": _your_answer(rsvp),
-        }),
-        buttons=_answer_buttons(meeting, rsvp, CARD_VIEW),
-    )
 
 
 def calendar_file(meeting: Meeting, *, summary: str, now: datetime) -> bytes:
@@ -176,48 +70,9 @@ def calendar_file(meeting: Meeting, *, summary: str, now: datetime) -> bytes:
     return cal.to_ical()
 
 
-async def names(session: AsyncSession, meeting: Meeting) -> tuple[Text, Text | None]:
-    """The meeting kind's name and its body's name, in every language they exist in."""
-    program = await session.get(Program, meeting.program_id)
-    body = await session.get(Body, meeting.body_id) if meeting.body_id else None
-    if program is None:
-        return Text({"es": meeting.kind}), Text({"es": body.name}) if body else None
-    kind_name = Text(meetings.kind_names(program, meeting.kind))
-    return kind_name, Text(meetings.body_names(program, body)) if body else None
-
-
 def summary(meeting: Meeting, kind_name: Text, locale: str) -> str:
     """The meeting's name as one string, for what is not rendered from a catalog (.ics)."""
     return meeting.title or localized_text(kind_name.by_locale, locale)
-
-
-async def send_invitations(
-    session: AsyncSession,
-    meeting: Meeting,
-    person_ids: list[int],
-    now: datetime,
-    *,
-    organization_by_person: dict[int, int] | None = None,
-) -> list[int]:
-    """Invite the people and queue one invitation each; returns the outbox ids queued.
-
-    The idempotency key carries the meeting's revision: calling this twice sends nothing
-    new, while a moved meeting (revision bumped) sends everyone the updated invitation."""
-    if meeting.status == MeetingStatus.CANCELLED or meeting.starts_at <= now:
-        return []
-    rsvps = await meetings.invite(session, meeting, person_ids, now, organization_by_person)
-    kind_name, body = await names(session, meeting)
-    queued = []
-    for rsvp in rsvps:
-        out = invitation(meeting, rsvp, kind_name=kind_name, body_name=body)
-        new_id = await outbox.enqueue_for_person(
-            session, rsvp.person_id, out.to_json(),
-            key=f"invite:{meeting.id}:r{meeting.revision}:{rsvp.person_id}", kind="invitation",
-            now=now, expires_at=meeting.starts_at,
-        )
-        if new_id is not None:
-            queued.append(new_id)
-    return queued
 
 
 # --- answering ----------------------------------------------------------------------------
@@ -373,7 +228,7 @@ async def _check_in(turn: Turn, code: str) -> None:
     _leave_flow(turn)
     await codes.right(turn)
     kind_name, _ = await names(turn.session, meeting)
-    what = _what(meeting, kind_name)
+    what = what_named(meeting, kind_name)
     if meeting.status == MeetingStatus.CANCELLED:
         turn.say("meeting.checkin_cancelled", what=what)
         return

@@ -115,7 +115,7 @@ async def body_nudge(session: AsyncSession, n: Notice, now: datetime) -> Outgoin
 
 @builder("meeting_reminder", "meeting_reask")
 async def meeting_notice(session: AsyncSession, n: Notice, now: datetime) -> Outgoing | None:
-    from handlers import meetings as meeting_views
+    from services import meetings as meeting_views
     from storage import meetings
 
     meeting = await meetings.get(session, n.subject["meeting_id"])

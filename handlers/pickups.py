@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.core import Router, Turn
 from handlers.events import Button, EventKind, Outgoing
 from locales import Day, Msg, Raw, When
+from services.delivery import place_of, window_of
 from storage import delivery, outbox, people, pickups
 from storage.delivery import DeliveryError
 from storage.models import DeliveryDay, Family, Pickup, PickupStatus, Program
@@ -29,19 +30,6 @@ router = Router()
 
 
 # --- what the family reads ------------------------------------------------------------
-
-
-def window_of(day: DeliveryDay) -> Msg:
-    return Msg("fmt.window", {
-        "date": When(day.window_start, "date"),
-        "start": When(day.window_start, "time"),
-        "end": When(day.window_end, "time"),
-    })
-
-
-def place_of(day: DeliveryDay) -> Msg | Raw:
-    parts = [p.strip() for p in (day.place, day.address) if p and p.strip()]
-    return Raw(", ".join(parts)) if parts else Msg("pickup.place_unknown")
 
 
 def _home_address(family: Family) -> Msg | Raw:

@@ -24,9 +24,9 @@ from test_admin_delivery_support import (
     tap,
 )
 
-from handlers.admin import delivery as admin_delivery
 from handlers.events import Outgoing
 from locales import Msg
+from services import delivery as delivery_services
 from storage import delivery, outbox
 from storage.models import (
     AuditEntry,
@@ -434,7 +434,7 @@ async def test_cancelling_a_day_tells_the_families_that_had_the_date(tg: Running
     async with tg.app.sessions() as s:
         day = await s.get(DeliveryDay, day_id)
         with pytest.raises(delivery.DeliveryError):
-            await admin_delivery.cancel_day(s, day, tg.app.clock.now())
+            await delivery_services.cancel_day(s, day, tg.app.clock.now())
     assert await count(tg, AuditEntry, AuditEntry.action == "delivery_day_cancelled") == 1
 
 
@@ -443,7 +443,7 @@ async def test_a_family_answering_after_the_cancellation_is_told_so(tg: Running)
     _, ids = await add_day(tg, seeded, local(2026, 3, 12, 10))
     async with tg.app.sessions() as s:
         day = (await s.scalars(select(DeliveryDay))).one()
-        await admin_delivery.cancel_day(s, day, tg.app.clock.now())
+        await delivery_services.cancel_day(s, day, tg.app.clock.now())
         await s.commit()
     await tg.outbox.drain()  # the cancellation notice first, then the family asks
     [reply] = await say(tg, FAMILY_MEMBER, "/retiro")

@@ -19,6 +19,7 @@ from handlers.admin import meetings as admin_meetings
 from handlers.admin import roles as admin_roles
 from handlers.core import Router
 from scheduler.runner import NoticeScheduler
+from services import meetings as meeting_services
 from storage import admin_meetings as data
 from storage import programs
 from storage.clock import ManualClock
@@ -402,7 +403,7 @@ async def test_moving_and_cancelling_tell_everyone_invited(tg: Running) -> None:
             place="Sede Villa Ñuñoa", created_by=ids["gestora"])
         dani = await s.get(Person, ids[str(DANI)])
         dani.opted_out_at = now  # asked for no more notices: only essential ones reach her
-        await admin_meetings.invite(s, program, meeting, data.INVITE_MEMBERS, now)
+        await meeting_services.invite(s, program, meeting, data.INVITE_MEMBERS, now)
         await s.commit()
         mid = meeting.id
     await tg.outbox.drain()
@@ -581,7 +582,7 @@ async def test_a_monthly_series_keeps_1800_local_and_invites_30_days_ahead(tg: R
     assert april["text"].startswith("📅 Te invitamos a: Sesión del Grupo Motor\n"
                                     "🗓️ martes 7 de abril, 18:00")
     async with tg.app.sessions() as s:
-        assert await admin_meetings.invite_due_series_meetings(s, tg.app.clock.now()) == 0
+        assert await meeting_services.invite_due_series_meetings(s, tg.app.clock.now()) == 0
         invited_to = set(await s.scalars(select(Rsvp.meeting_id)))
     assert invited_to == {meetings_[0].id, meetings_[1].id}
 
@@ -610,7 +611,7 @@ async def test_the_attendance_list_pages_by_eight_and_marks_in_place(tg: Running
         program = await programs.get(s, ids["program"])
         meeting = await data.create_meeting(s, program, kind="grupo_motor", starts_at=APRIL_7,
                                             now=now, body_id=ids["gm"])
-        assert await admin_meetings.invite(s, program, meeting, data.INVITE_MEMBERS, now) == (
+        assert await meeting_services.invite(s, program, meeting, data.INVITE_MEMBERS, now) == (
             9, 9)
         await s.commit()
     tg.app.clock.set(APRIL_7)

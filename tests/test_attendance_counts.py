@@ -29,8 +29,8 @@ from test_exports import read_pdf, read_xlsx, sheet_rows
 
 from bot import cli_meetings
 from bot.commands import CommandError
-from handlers.admin import meetings as admin_meetings
 from locales import Catalogs
+from services import meetings as admin_meetings
 from storage import admin_meetings as data
 from storage import exports, programs
 from storage.models import AttendanceGuest, AuditEntry, ChannelAddress

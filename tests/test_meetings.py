@@ -14,6 +14,7 @@ from handlers import meetings as meeting_handlers
 from handlers.buttons import MAX_BYTES, SIG_CHARS
 from handlers.events import Outgoing
 from locales import Catalogs, Text
+from services import meetings as meeting_services
 from storage import meetings, programs
 from storage.models import (
     Attendance,
@@ -277,7 +278,7 @@ GM_BODY = Text({"es": "Grupo Motor", "en": "Core Group"})
 
 def test_the_invitation_in_spanish(catalogs: Catalogs) -> None:
     meeting, rsvp = sample()
-    out = meeting_handlers.invitation(meeting, rsvp, kind_name=GM_KIND, body_name=GM_BODY)
+    out = meeting_services.invitation(meeting, rsvp, kind_name=GM_KIND, body_name=GM_BODY)
     out = Outgoing.from_json(out.to_json())  # what the outbox keeps is what gets rendered
     assert catalogs.render(out.text, "es", ZONE) == (
         "📅 Te invitamos a: Sesión del Grupo Motor\n"
@@ -301,18 +302,18 @@ def test_the_invitation_in_spanish(catalogs: Catalogs) -> None:
 def test_the_body_is_named_when_the_meeting_does_not_say_it(catalogs: Catalogs) -> None:
     meeting, rsvp = sample(kind="priorizacion", agenda=None)
     kind = Text({"es": "Sesión de priorización", "en": "Prioritisation session"})
-    out = meeting_handlers.invitation(meeting, rsvp, kind_name=kind, body_name=GM_BODY)
+    out = meeting_services.invitation(meeting, rsvp, kind_name=kind, body_name=GM_BODY)
     assert "\n👥 Grupo Motor\n" in catalogs.render(out.text, "es", ZONE)
     assert "\n👥 Core Group\n" in catalogs.render(out.text, "en", ZONE)
     renamed = Text({"es": "Grupo Motor Villa Alemana"})
-    out = meeting_handlers.invitation(meeting, rsvp, kind_name=GM_KIND, body_name=renamed)
+    out = meeting_services.invitation(meeting, rsvp, kind_name=GM_KIND, body_name=renamed)
     assert "\n👥 Grupo Motor Villa Alemana\n" in catalogs.render(out.text, "en", ZONE)
 
 
 def test_the_invitation_in_english_with_a_title_body_and_map_pin(catalogs: Catalogs) -> None:
     meeting, rsvp = sample(title="Planificación de abril", ends_at=None, address=None,
                            agenda=None, latitude=-33.0472, longitude=-71.4425)
-    out = meeting_handlers.invitation(meeting, rsvp, kind_name="Core Group meeting",
+    out = meeting_services.invitation(meeting, rsvp, kind_name="Core Group meeting",
                                       body_name="Core Group")
     assert catalogs.render(out.text, "en", ZONE) == (
         "📅 You're invited to: Planificación de abril\n"
@@ -330,10 +331,10 @@ def test_the_invitation_in_english_with_a_title_body_and_map_pin(catalogs: Catal
 def test_the_current_answer_is_ticked_and_said(catalogs: Catalogs) -> None:
     meeting, rsvp = sample()
     rsvp.answer = "maybe"
-    out = meeting_handlers.invitation(meeting, rsvp, kind_name="Sesión del Grupo Motor")
+    out = meeting_services.invitation(meeting, rsvp, kind_name="Sesión del Grupo Motor")
     assert labels(out, catalogs, "es")[0] == ["Asistiré", "No podré", "✅ Tal vez"]
     assert catalogs.render(out.text, "es", ZONE).endswith("\n\nTu respuesta: tal vez vayas")
-    card = meeting_handlers.card(meeting, rsvp, kind_name="Core Group meeting")
+    card = meeting_services.card(meeting, rsvp, kind_name="Core Group meeting")
     assert catalogs.render(card.text, "en", ZONE) == (
         "📅 Core Group meeting\n"
         "🗓️ Tuesday 7 April, 18:00 to 20:00\n"
@@ -345,7 +346,7 @@ def test_the_current_answer_is_ticked_and_said(catalogs: Catalogs) -> None:
 
 def test_a_very_long_agenda_is_shortened_for_the_chat(catalogs: Catalogs) -> None:
     meeting, rsvp = sample(agenda="punto " * 1000)
-    text = catalogs.render(meeting_handlers.invitation(meeting, rsvp, kind_name="GM").text, "es", ZONE)
+    text = catalogs.render(meeting_services.invitation(meeting, rsvp, kind_name="GM").text, "es", ZONE)
     assert len(text) < 4096 and "…" in text
 
 
@@ -356,11 +357,11 @@ async def test_send_invitations_queues_each_person_once_per_revision(sessions, c
         a.locale, b.locale = "es", "en"
         c.consent_at = None  # never agreed to hear from us: invited, but nothing is sent
         await s.flush()
-        first = await meeting_handlers.send_invitations(s, meeting, [a.id, b.id, c.id], now)
-        again = await meeting_handlers.send_invitations(s, meeting, [a.id, b.id, c.id], now)
+        first = await meeting_services.send_invitations(s, meeting, [a.id, b.id, c.id], now)
+        again = await meeting_services.send_invitations(s, meeting, [a.id, b.id, c.id], now)
         assert len(first) == 2 and again == []
         meeting.revision = 2
-        moved = await meeting_handlers.send_invitations(s, meeting, [a.id], now)
+        moved = await meeting_services.send_invitations(s, meeting, [a.id], now)
         assert len(moved) == 1
         await s.commit()
         rows = list(await s.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
@@ -382,7 +383,7 @@ async def test_nothing_is_sent_for_a_cancelled_or_started_meeting(sessions, cloc
     async with sessions() as s:
         _, _, meeting, (a, *_) = await seed(s, now)
         meeting.status = MeetingStatus.CANCELLED
-        assert await meeting_handlers.send_invitations(s, meeting, [a.id], now) == []
+        assert await meeting_services.send_invitations(s, meeting, [a.id], now) == []
         meeting.status = MeetingStatus.SCHEDULED
-        assert await meeting_handlers.send_invitations(s, meeting, [a.id], STARTS) == []
+        assert await meeting_services.send_invitations(s, meeting, [a.id], STARTS) == []
         assert list(await s.scalars(select(Rsvp))) == []

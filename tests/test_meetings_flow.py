@@ -14,6 +14,7 @@ from sqlalchemy import select
 from handlers import general, registration
 from handlers import meetings as meeting_handlers
 from handlers.core import Router
+from services import meetings as meeting_services
 from storage import programs
 from storage.models import (
     Attendance,
@@ -89,7 +90,7 @@ async def seed(r: Running, members: dict[int, str], **meeting_fields: object) ->
 async def invite(r: Running, meeting_id: int, person_ids: list[int]) -> None:
     async with r.app.sessions() as s:
         meeting = await s.get(Meeting, meeting_id)
-        await meeting_handlers.send_invitations(s, meeting, person_ids, r.app.clock.now())
+        await meeting_services.send_invitations(s, meeting, person_ids, r.app.clock.now())
         await s.commit()
     await r.outbox.drain()
 

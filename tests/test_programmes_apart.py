@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import notice_scheduler
-from handlers import meetings as meeting_messages
+from services import meetings as meeting_messages
 from storage import admin_meetings as data
 from storage import programs
 from storage.models import Body, ChannelAddress, Person, Program

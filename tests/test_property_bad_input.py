@@ -19,9 +19,9 @@ from sqlalchemy import func, select
 
 from bot.app import build_app
 from bot.config import load_settings
-from handlers import meetings as meeting_views
 from handlers import pickups as pickup_views
 from handlers.events import DocumentRef, EventKind
+from services import meetings as meeting_views
 from storage import db, links, people, programs
 from storage.clock import ManualClock
 from storage.models import (

@@ -31,9 +31,20 @@ from handlers.admin import (
 )
 from handlers.core import Router, Turn
 from handlers.events import Button, EventKind, Outgoing
-from handlers.pickups import move_family, place_of, window_of
+from handlers.pickups import move_family
 from locales import Day, Msg, Raw, When
-from storage import delivery, outbox, pickups
+from services.delivery import (
+    STATUS_ICONS,
+    cancel_day,
+    day_summary,
+    move_error,
+    proxy_rut,
+    refusal,
+    status_label,
+    where_of,
+    window_of,
+)
+from storage import delivery, pickups
 from storage.delivery import DayPlan, DeliveryError
 from storage.models import DeliveryDay, Family, Pickup, PickupMode, PickupStatus, Program
 from storage.pickups import PickupError
@@ -44,13 +55,6 @@ FLOW = "adm_delivery"
 LIST_FLOW = "adm_daylist"
 PAGE = 8
 COUNT_CHOICES = (4, 8, 12)
-STATUS_ICONS = {
-    PickupStatus.PENDING: "no_answer", PickupStatus.NOTIFIED: "no_answer",
-    PickupStatus.CONFIRMED: "confirmed", PickupStatus.CANNOT: "cannot",
-    PickupStatus.PROXY: "proxy", PickupStatus.RESCHEDULE: "reschedule",
-    PickupStatus.PICKED_UP: "picked_up", PickupStatus.NO_SHOW: "no_show",
-    PickupStatus.MOVED: "moved",
-}
 MARKS = {"p": PickupStatus.PICKED_UP, "n": PickupStatus.NO_SHOW, "x": PickupStatus.PICKED_UP}
 
 router = Router()
@@ -103,18 +107,12 @@ def _mode_label(mode: str) -> Msg:
         "adm_delivery.mode_pickup")
 
 
-def _where(day: DeliveryDay) -> Msg | Raw:
-    if day.mode == PickupMode.DOMICILIO and not day.place:
-        return Msg("adm_delivery.mode_home")
-    return place_of(day)
-
-
 def day_button_label(day: DeliveryDay, tz: str, with_year: bool = False) -> Msg:
     """with_year where past days are listed too: a programme spans two calendar years."""
     local = day.window_start.astimezone(ZoneInfo(tz)).date()
     key = "adm_delivery.btn_day_cancelled" if day.cancelled_at else "adm_delivery.btn_day"
     return Msg(key, {"day": Day(local, "short_year" if with_year else "short"), "start": When(day.window_start, "time"),
-                     "end": When(day.window_end, "time"), "where": _where(day)})
+                     "end": When(day.window_end, "time"), "where": where_of(day)})
 
 
 def _pager(page: int, pages: int, make: Callable[[int], str]) -> list[Button]:
@@ -668,14 +666,6 @@ async def _admin_day(turn: Turn, program: Program, args: list[str]) -> DeliveryD
     return day
 
 
-def day_summary(day: DeliveryDay, counts: dict[str, int], total: int) -> Msg:
-    grouped = delivery.grouped_counts(counts)
-    return Msg("adm_daylist.header", {
-        "window": window_of(day), "place": _where(day), "total": total,
-        "counts": Msg("adm_daylist.counts", grouped),
-    })
-
-
 async def _day(turn: Turn, program: Program, args: list[str]) -> None:
     day = await _admin_day(turn, program, args)
     if day is None:
@@ -712,25 +702,6 @@ async def _cancel_ask(turn: Turn, program: Program, args: list[str]) -> None:
     ])
 
 
-async def cancel_day(session: AsyncSession, day: DeliveryDay, now: datetime) -> int:
-    """Cancel the day and tell every family that already had the date; returns how many
-    notices were queued. The chat and the command line both call this."""
-    told = await delivery.cancel(session, day, now)
-    queued = 0
-    for pickup, family in told:
-        home = pickups.is_home_delivery(day, family)
-        text = Msg("adm_delivery.cancel_notice_home" if home else "adm_delivery.cancel_notice",
-                   {"family": Raw(family.name), "window": window_of(day), "place": _where(day)})
-        # Like the date itself, knowing it is off is what the family needs: essential.
-        new_id = await outbox.enqueue_for_person(
-            session, family.person_id, Outgoing(text=text).to_json(),
-            key=f"pickup:{pickup.id}:cancelled", kind="pickup_cancelled", now=now,
-            expires_at=day.window_end, essential=True,
-        )
-        queued += new_id is not None
-    return queued
-
-
 async def _cancel_do(turn: Turn, program: Program, args: list[str]) -> None:
     day = await _admin_day(turn, program, args)
     if day is None:
@@ -747,27 +718,6 @@ async def _cancel_do(turn: Turn, program: Program, args: list[str]) -> None:
 
 
 # --- moving a family to another day ---------------------------------------------------------
-
-
-MOVE_ERRORS = ("picked_up", "already_moved", "same_day", "other_program", "cancelled", "begun",
-               "already_on_day")
-REFUSALS = ("already_cancelled", "over", "repeat_without_end", "until_before_first",
-            "unknown_mode", "end_before_start", "no_dates", "too_many_days", "unknown_target",
-            "unknown_policy")
-
-
-def move_error(code: str) -> Msg:
-    """Why a family could not be moved, as the team reads it (chat and command line)."""
-    return Msg(f"adm_delivery.move_error_{code if code in MOVE_ERRORS else 'other'}")
-
-
-def refusal(code: str) -> Msg:
-    """Why delivery days could not be made, filled or cancelled (a DeliveryError), in words:
-    chat and command line alike."""
-    if code in MOVE_ERRORS:
-        return move_error(code)
-    return Msg(f"adm_delivery.refusal_{code if code in REFUSALS else 'other'}",
-               {"max": delivery.MAX_DAYS})
 
 
 async def _move_pickup(turn: Turn, program: Program, args: list[str]
@@ -1015,19 +965,6 @@ async def _staff_pickup(turn: Turn, program: Program, pickup_id: int | None
         _stale(turn)
         return None
     return pickup, day, family
-
-
-def status_label(status: str) -> Msg:
-    """A pickup's status as the staff reads it."""
-    return Msg(f"adm_daylist.status_{STATUS_ICONS.get(status, 'no_answer')}")
-
-
-def proxy_rut(rut: str | None, status: str) -> Msg | Raw:
-    """A RUT the family did not know is checked at the pickup; after it, it was not noted."""
-    if rut:
-        return Raw(rut)
-    return Msg("adm_daylist.rut_not_noted" if status == PickupStatus.PICKED_UP
-               else "adm_daylist.rut_to_check")
 
 
 def proxy_line(name: str, rut: str | None, status: str) -> Msg:

@@ -13,7 +13,7 @@ Buttons, after ``adm:meetings:``:
   ``mv:<m>`` / ``mok`` move · ``cn:<m>`` / ``cns`` cancel · ``rt`` rates.
 Typed answers (time, place, agenda, a reason, a name) arrive in the flow ``adm_meet``.
 
-The functions above the chat handlers are what `convoca meeting ...` calls too."""
+What the team does and reads here is services.meetings, which `convoca meeting ...` calls too."""
 
 from __future__ import annotations
 
@@ -22,18 +22,29 @@ import logging
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from handlers import dates, widgets
 from handlers import meetings as meeting_handlers
 from handlers.admin import ADMIN, action, back_to_panel, current_program, guard, section
-from handlers.admin.roles import person_label, picker, typed_query
+from handlers.admin.roles import picker, typed_query
 from handlers.core import Router, Turn
 from handlers.events import Button, EventKind, Outgoing
 from locales import Day, Msg, Raw, Text, When
+from services.meetings import (
+    board_text,
+    cancel_and_notify,
+    entry_name,
+    invite,
+    invite_due_series_meetings,
+    move_and_notify,
+    rates_text,
+    reask,
+    tally_text,
+    what_of,
+)
+from services.people import person_label
 from storage import admin_meetings as data
 from storage import meetings as meeting_store
-from storage import outbox, programs
+from storage import programs
 from storage.models import AttendanceGuest, Body, Meeting, MeetingStatus, Person, Program
 
 log = logging.getLogger(__name__)
@@ -44,8 +55,6 @@ FLOW = "adm_meet"
 CAL = action(KEY, "cal")
 TIME = action(KEY, "tm")
 PAGE_SIZE = 8
-NAMES_MAX = 30  # per group on the board; Telegram refuses texts over 4096 characters
-RATES_MAX = 40
 INVITE_CHOICES = {"m": data.INVITE_MEMBERS, "a": data.INVITE_EVERYONE}
 FIELDS = ("body", "kind", "date", "time", "place", "agenda")
 VERBS = ("", "new", "nb", "nk", "cal", "tm", "sp", "sk", "rp", "ch", "ok", "x", "iv", "bd",
@@ -54,117 +63,6 @@ VERBS = ("", "new", "nb", "nk", "cal", "tm", "sp", "sk", "rp", "ch", "ok", "x", 
 
 
 # --- what people read -----------------------------------------------------------------------------
-
-
-def what_of(meeting: Meeting, kind_name: Text) -> Raw | Text:
-    return Raw(meeting.title) if meeting.title else kind_name
-
-
-def _names_body(meeting: Meeting, kind_name: Text, body_name: Text) -> bool:
-    # "Sesión del Grupo Motor" already says whose meeting it is.
-    said = (meeting.title or kind_name.by_locale.get("es", "")).casefold()
-    return body_name.by_locale.get("es", "").casefold() in said
-
-
-def _name(entry: data.Entry) -> str:
-    return entry.name or f"#{entry.person_id}"
-
-
-def _names(entries: list[data.Entry]) -> Raw | Msg:
-    shown = ", ".join(_name(e) for e in entries[:NAMES_MAX])
-    if len(entries) > NAMES_MAX:
-        return Msg("adm_meet.names_more", {"names": Raw(shown), "count": len(entries) - NAMES_MAX})
-    return Raw(shown)
-
-
-def tally_text(tally: data.Tally) -> Msg:
-    """The count as every surface reads it: "Presentes: 4 (3 de 5 personas invitadas y 1
-    sin invitación)"."""
-    invited = Msg("adm_meet.tally_invited", {"present": tally.present_invited,
-                                             "count": tally.invited})
-    if not tally.walk_ins:
-        return Msg("adm_meet.tally", {"what": invited})
-    walk_ins = Msg("adm_meet.tally_walk_ins", {"count": tally.walk_ins})
-    if not tally.invited:
-        return Msg("adm_meet.tally", {"what": walk_ins})
-    return Msg("adm_meet.tally_with_walk_ins", {"present": tally.present, "invited": invited,
-                                                "walk_ins": walk_ins})
-
-
-def _spaced(code: str) -> Raw:
-    return Raw(" ".join(code))
-
-
-async def board_text(session: AsyncSession, meeting: Meeting) -> Msg:
-    """The confirmations board: who comes, who cannot (and why), who may, who has not
-    answered, and the check-in code to show at the meeting."""
-    board = await data.board(session, meeting)
-    kind_name, body_name = await meeting_handlers.names(session, meeting)
-    lines: list[Msg] = [Msg("adm_meet.board_title", {"what": what_of(meeting, kind_name)})]
-    if body_name is not None and not _names_body(meeting, kind_name, body_name):
-        lines.append(Msg("meeting.line_body", {"body": body_name}))
-    lines.append(Msg("meeting.line_when", {"when": When(meeting.starts_at)}))
-    if meeting.place:
-        lines.append(Msg("meeting.line_place", {"place": Raw(meeting.place)}))
-    if meeting.status == MeetingStatus.CANCELLED:
-        lines.append(Msg("adm_meet.board_cancelled"))
-    elif meeting.status == MeetingStatus.HELD:
-        lines.append(Msg("adm_meet.board_held"))
-    groups: list[Msg] = []
-    if board.yes:
-        groups.append(Msg("adm_meet.board_yes", {"count": len(board.yes),
-                                                 "names": _names(board.yes)}))
-    if board.no:
-        groups.append(Msg("adm_meet.board_no", {"count": len(board.no), "names": [
-            Msg("adm_meet.board_reason", {"name": Raw(_name(e)), "reason": Raw(e.reason)})
-            if e.reason else Msg("adm_meet.board_bullet", {"name": Raw(_name(e))})
-            for e in board.no[:NAMES_MAX]]}))
-    if board.maybe:
-        groups.append(Msg("adm_meet.board_maybe", {"count": len(board.maybe),
-                                                   "names": _names(board.maybe)}))
-    if board.pending:
-        groups.append(Msg("adm_meet.board_pending", {"count": len(board.pending),
-                                                     "names": _names(board.pending)}))
-    came = board.came_uninvited
-    if came:
-        groups.append(Msg("adm_meet.board_walk_ins", {"count": len(came), "names": _names(came)}))
-    if not board.invited:
-        groups.append(Msg("adm_meet.board_nobody"))
-    if any(e.present is not None for e in board.everyone):
-        groups.append(Msg("adm_meet.board_present", {"tally": tally_text(board.tally)}))
-    code = meeting.checkin_code
-    if not code or meeting.status == MeetingStatus.CANCELLED:
-        return Msg("adm_meet.board_without_code", {"head": lines, "groups": groups})
-    return Msg("adm_meet.board", {"head": lines, "groups": groups, "code": Msg(
-        "adm_meet.board_code", {"code": Raw(code), "big": _spaced(code)})})
-
-
-async def rates_text(session: AsyncSession, program: Program) -> Msg:
-    rates = await data.attendance_rates(session, program.id)
-    bodies = {b.id: b for b in await programs.bodies(session, program.id)}
-    held = sum(1 for m in await data.all_meetings(session, program.id)
-               if m.status == MeetingStatus.HELD)
-    body_lines = [
-        _rate_line(Text(meeting_store.body_names(program, bodies[bid])), rate)
-        for bid, rate in sorted(rates["body"].items()) if bid in bodies
-    ] or [Msg("adm_meet.rates_none")]
-    people = {p.id: p for p in await data.program_people(session, program.id)} \
-        if rates["person"] else {}
-    person_rows = sorted(rates["person"].items(),
-                         key=lambda kv: (data.fold_name(getattr(people.get(kv[0]), "name", "") or "~"),
-                                         kv[0]))
-    person_lines: list[Msg] = [
-        _rate_line(person_label(people[pid]) if pid in people else Raw(f"#{pid}"), rate)
-        for pid, rate in person_rows[:RATES_MAX]
-    ] or [Msg("adm_meet.rates_none")]
-    if len(person_rows) > RATES_MAX:
-        person_lines.append(Msg("adm_meet.rates_more", {"count": len(person_rows) - RATES_MAX}))
-    return Msg("adm_meet.rates", {"count": held, "bodies": body_lines, "people": person_lines})
-
-
-def _rate_line(who: Any, rate: data.Rate) -> Msg:
-    return Msg("adm_meet.rate_line", {"who": who, "percent": rate.percent or 0,
-                                      "present": rate.present, "count": rate.invited})
 
 
 def _summary_lines(program: Program, body: Body | None, kind: str, starts_at: datetime,
@@ -187,103 +85,6 @@ def _rule_text(day: date, every_months: int) -> Msg:
     weekday, nth = data.weekday_rule(day)
     order = "last" if nth == data.LAST else str(nth)
     return Msg(f"adm_meet.rule_{order}", {"weekday": Msg(f"adm_meet.weekday_{weekday}")})
-
-
-# --- shared with the command line ------------------------------------------------------------------
-
-
-async def invite(session: AsyncSession, program: Program, meeting: Meeting, target: str,
-                 now: datetime) -> tuple[int, int]:
-    """Invite a meeting's people; returns (people invited, invitations queued). For a series,
-    this also says whom each later meeting invites when it comes within reach."""
-    ids = await data.invite_targets(session, program, meeting, target)
-    orgs = await data.organizations_of(session, ids, meeting.body_id)
-    queued = await meeting_handlers.send_invitations(session, meeting, ids, now,
-                                                     organization_by_person=orgs)
-    await data.set_series_invite(session, meeting, target)
-    return len(ids), len(queued)
-
-
-async def invite_due_series_meetings(session: AsyncSession, now: datetime) -> int:
-    """Invite to the meetings of a series that are now within 30 days; returns how many
-    invitations were queued. Idempotent: call it on every scheduler tick."""
-    queued = 0
-    for meeting, target in await data.series_meetings_due(session, now):
-        program = await session.get(Program, meeting.program_id)
-        if program is None:
-            continue
-        queued += (await invite(session, program, meeting, target, now))[1]
-    return queued
-
-
-async def reask(session: AsyncSession, meeting: Meeting, now: datetime) -> tuple[int, int]:
-    """The invitation again, now, to whoever has not answered: once per person and day
-    however often the button is pressed. Returns (people asked, messages queued)."""
-    if meeting.status != MeetingStatus.SCHEDULED or meeting.starts_at <= now:
-        raise data.MeetingError("not_upcoming")
-    program = await session.get(Program, meeting.program_id)
-    assert program is not None  # a meeting always has its programme
-    day = data.local_date(now, program.timezone)
-    kind_name, body_name = await meeting_handlers.names(session, meeting)
-    rsvps = await data.non_responders(session, meeting)
-    queued = 0
-    for rsvp in rsvps:
-        out = meeting_handlers.invitation(meeting, rsvp, kind_name=kind_name, body_name=body_name)
-        new_id = await outbox.enqueue_for_person(
-            session, rsvp.person_id, out.to_json(),
-            key=f"invite:{meeting.id}:r{meeting.revision}:{rsvp.person_id}:again{day:%Y%m%d}",
-            kind="invitation", now=now, expires_at=meeting.starts_at,
-        )
-        queued += new_id is not None
-    return len(rsvps), queued
-
-
-async def move_and_notify(session: AsyncSession, meeting: Meeting, starts_at: datetime,
-                          now: datetime) -> tuple[int, int]:
-    """Move the meeting and send everyone invited the new invitation, headed by what
-    changed. Returns (people invited, messages queued)."""
-    old = await data.move(session, meeting, starts_at, now)
-    kind_name, body_name = await meeting_handlers.names(session, meeting)
-    ids = await data.invited_ids(session, meeting.id)
-    # invite() hands back the existing rows: the answers the move cleared, the same people.
-    rsvps = await meeting_store.invite(session, meeting, ids, now)
-    queued = 0
-    for rsvp in rsvps:
-        inv = meeting_handlers.invitation(meeting, rsvp, kind_name=kind_name, body_name=body_name)
-        out = dataclasses.replace(inv, text=Msg("adm_meet.moved_notice", {
-            "what": what_of(meeting, kind_name), "old": When(old), "invitation": inv.text}))
-        # The invitation's own key (send_invitations') so it is never sent twice; essential,
-        # because a date people already noted has changed.
-        new_id = await outbox.enqueue_for_person(
-            session, rsvp.person_id, out.to_json(),
-            key=f"invite:{meeting.id}:r{meeting.revision}:{rsvp.person_id}", kind="invitation",
-            now=now, expires_at=meeting.starts_at, essential=True,
-        )
-        queued += new_id is not None
-    return len(ids), queued
-
-
-async def cancel_and_notify(session: AsyncSession, meeting: Meeting, reason: str | None,
-                            now: datetime) -> tuple[int, int]:
-    """Cancel and tell everyone invited (even those who asked for no notices: it is
-    essential). Returns (people invited, notices queued)."""
-    await data.cancel(session, meeting, now)
-    reason = (reason or "").strip()[:data.CANCEL_REASON_MAX] or None
-    kind_name, _ = await meeting_handlers.names(session, meeting)
-    params: dict[str, Any] = {"what": what_of(meeting, kind_name), "when": When(meeting.starts_at)}
-    if reason:
-        params["reason"] = Raw(reason)
-    text = Msg("adm_meet.cancel_notice_reason" if reason else "adm_meet.cancel_notice", params)
-    ids = await data.invited_ids(session, meeting.id)
-    queued = 0
-    if meeting.starts_at > now:
-        for pid in ids:
-            new_id = await outbox.enqueue_for_person(
-                session, pid, Outgoing(text=text).to_json(), key=f"cancel:{meeting.id}:{pid}",
-                kind="meeting_cancelled", now=now, expires_at=meeting.starts_at, essential=True,
-            )
-            queued += new_id is not None
-    return len(ids), queued
 
 
 # --- the section -----------------------------------------------------------------------------------
@@ -759,13 +560,13 @@ async def _attendance_message(turn: Turn, meeting: Meeting, page: int) -> Outgoi
     rows: list[list[Button]] = []
     for e in people[page * PAGE_SIZE:(page + 1) * PAGE_SIZE]:
         if e.guest_id is not None:
-            rows.append([Button(Msg("adm_meet.att_guest", {"name": Raw(_name(e))}),
+            rows.append([Button(Msg("adm_meet.att_guest", {"name": Raw(entry_name(e))}),
                                 action(KEY, "gx", meeting.id, e.guest_id, page))])
             continue
         key = "adm_meet.att_to_confirm" if e.to_confirm else {
             True: "adm_meet.att_present", False: "adm_meet.att_absent"}.get(
             e.present, "adm_meet.att_unmarked")
-        rows.append([Button(Msg(key, {"name": Raw(_name(e))}),
+        rows.append([Button(Msg(key, {"name": Raw(entry_name(e))}),
                             action(KEY, "tg", meeting.id, e.person_id, page))])
     if pages > 1:
         blank = Button(Msg("widget.label", {"text": " "}), widgets.NOOP)

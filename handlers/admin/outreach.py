@@ -18,12 +18,12 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers import meetings as meeting_messages
 from handlers.admin import ADMIN, Verbs, action, back_to_panel, current_program, guard, section
 from handlers.core import Router, Services, Turn
 from handlers.events import Button, EventKind, Outgoing
 from locales import Catalogs, Msg, Raw, Text, When
 from locales.collation import sort_key
+from services import meetings as meeting_messages
 from storage import broadcasts, outbox, people, targeting
 from storage.meetings import body_names
 from storage.models import (

@@ -13,6 +13,7 @@ from handlers.core import Router, Turn
 from handlers.events import Button, EventKind, Outgoing
 from handlers.widgets import NOOP
 from locales import Msg, Raw
+from services.people import person_label, person_name
 from storage import admin_meetings as data
 from storage.models import Person, Program
 
@@ -28,20 +29,6 @@ BLANK = Msg("widget.label", {"text": " "})
 
 
 # --- a person picker, shared with the meetings section ------------------------------------------
-
-
-def person_name(person: Person) -> Msg:
-    if person.name:
-        return Msg("adm_roles.name", {"name": Raw(person.name)})
-    return Msg("adm_roles.unnamed", {"id": str(person.id)})
-
-
-def person_label(person: Person) -> Msg:
-    # The last digits tell apart two people with the same name without showing the number.
-    if person.phone and len(person.phone) >= 4:
-        return Msg("adm_roles.person_phone", {"name": person_name(person),
-                                              "tail": Raw(person.phone[-4:])})
-    return person_name(person)
 
 
 def picker(found: Sequence[Person], page: int, query: str, *,

@@ -1,0 +1,136 @@
+"""Which layer may import which: front ends (bot/) at the edge, use cases (services/) that any
+front end calls, chat handlers (handlers/) as one such caller, the scheduler, and storage and
+locales underneath. Read from the source with ast, so an import inside a function or under
+TYPE_CHECKING counts too; a failure names the importing module and the import."""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("bot", "handlers", "services", "scheduler", "storage", "locales")
+# What talks to a chat platform or the network; only bot/ may.
+PLATFORM = ("aiogram", "aiohttp", "telegram")
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    importers: tuple[str, ...]  # module patterns (fnmatch) whose imports are checked
+    forbidden: tuple[str, ...]  # module prefixes they may not import
+    # Known violations still to remove, each as (importer, imported). Listed so that any
+    # new one fails while these are moved; delete an entry once its import is gone.
+    known: frozenset[tuple[str, str]] = frozenset()
+
+
+RULES = (
+    Rule("the layers under bot/ talk to no platform",
+         ("handlers", "handlers.*", "services", "services.*", "scheduler", "scheduler.*",
+          "storage", "storage.*", "locales", "locales.*"), PLATFORM),
+    Rule("storage/ knows no caller",
+         ("storage", "storage.*"), ("handlers", "services", "scheduler", "bot")),
+    Rule("services/ know no front end", ("services", "services.*"), ("handlers", "bot")),
+    Rule("the scheduler knows no front end", ("scheduler", "scheduler.*"), ("bot",)),
+    Rule("only bot/ itself imports bot/",
+         ("handlers", "handlers.*", "services", "services.*", "scheduler", "scheduler.*",
+          "storage", "storage.*", "locales", "locales.*"), ("bot",)),
+    Rule("the command line reaches use cases, not the chat's panel", ("bot.cli*",),
+         ("handlers.admin",), frozenset({
+             ("bot.cli_outreach", "handlers.admin.catastro"),
+             ("bot.cli_outreach", "handlers.admin.outreach"),
+         })),
+)
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def is_module(name: str) -> bool:
+    path = ROOT.joinpath(*name.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every module the file imports, absolute; ``from a import b`` also counts as ``a.b``
+    when b is one of the project's modules, so a rule on a package catches its submodules."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    here = module_name(path)
+    package = here if path.name == "__init__.py" else here.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base_parts = package.split(".")
+                base_parts = base_parts[: len(base_parts) - (node.level - 1)]
+                base = ".".join(base_parts + ([node.module] if node.module else []))
+            else:
+                base = node.module or ""
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names
+                         if is_module(f"{base}.{alias.name}"))
+    return found
+
+
+@functools.cache
+def all_imports() -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            found[module_name(path)] = imports_of(path)
+    return found
+
+
+def within(module: str, prefix: str) -> bool:
+    return module == prefix or module.startswith(prefix + ".")
+
+
+def violations(rule: Rule, imports: dict[str, set[str]]) -> set[tuple[str, str]]:
+    bad: set[tuple[str, str]] = set()
+    for importer, imported in imports.items():
+        if not any(fnmatch.fnmatchcase(importer, p) for p in rule.importers):
+            continue
+        for target in imported:
+            for prefix in rule.forbidden:
+                # "from handlers import admin" names the package too; report the deepest.
+                if within(target, prefix) and not any(
+                        other != target and within(other, target) for other in imported):
+                    bad.add((importer, target))
+    return bad
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.name)
+def test_no_module_imports_what_its_layer_may_not(rule: Rule) -> None:
+    found = violations(rule, all_imports())
+    new = sorted(found - rule.known)
+    assert not new, f"{rule.name}:\n" + "\n".join(
+        f"  {importer} imports {imported}" for importer, imported in new)
+
+
+@pytest.mark.parametrize("rule", [r for r in RULES if r.known], ids=lambda r: r.name)
+def test_every_known_exception_is_still_there(rule: Rule) -> None:
+    # A removed violation left in the list would let it come back unnoticed.
+    gone = sorted(rule.known - violations(rule, all_imports()))
+    assert not gone, f"{rule.name}: no longer imported, take off the list: {gone}"
+
+
+def test_the_rules_see_the_imports_they_judge() -> None:
+    imports = all_imports()
+    assert "handlers.core" in imports["bot.app"]
+    assert "services.meetings" in imports["bot.cli_meetings"]
+    assert "aiogram" in imports["bot.telegram"]
+    assert "handlers.admin.catastro" in imports["bot.cli_outreach"]  # from a package import a module
+    assert "storage.delivery" in imports["handlers.pickups"]
+    assert "storage.delivery.DeliveryError" not in imports["handlers.pickups"]  # a name, no module
+    assert "handlers.notices" in imports["bot.app"]  # inside a function
