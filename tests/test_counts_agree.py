@@ -26,7 +26,6 @@ from test_admin_delivery_support import (
     GESTORA,
     STAFF,
     add_day,
-    admin_router,
     edits_of,
     find_button,
     local,
@@ -53,7 +52,6 @@ DAY = local(2026, 3, 5, 10)  # Thursday 5 March, 10:00 to 12:00
 @pytest.fixture
 async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]:
     async with running(fake_tg, settings_for, sqlite_url, clock) as r:
-        r.app.core.router = admin_router().include(admin_meetings.router)
         yield r
 
 
