@@ -16,8 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from handlers.buttons import ButtonCodec
-from handlers.core import Core, Services
-from handlers.general import build_router
+from handlers.core import Core, RouteConflict, Router, Services
 from locales import Catalogs, Msg, Raw
 from scheduler.dispatcher import Channel, Dispatcher, Limits
 from scheduler.runner import NoticeScheduler
@@ -80,8 +79,21 @@ async def open_database(url: str, *, migrate: bool | None = None) -> AsyncEngine
     return engine
 
 
+def assemble_router() -> Router:
+    """The one router, or a StartupError naming both handlers of a route claimed twice."""
+    try:
+        # Imported here, not above: a module that registers a route twice fails while it
+        # is imported, and that too must reach the operator as a start-up error.
+        from handlers.routes import build_router
+
+        return build_router()
+    except RouteConflict as exc:
+        raise StartupError("cli.route_conflict", detail=Raw(str(exc))) from exc
+
+
 async def build_app(settings: Settings, *, clock: Clock | None = None,
                     migrate: bool | None = None, catalogs: Catalogs | None = None) -> App:
+    router = assemble_router()  # before the database: nothing to close if it fails
     engine = await open_database(settings.database_url, migrate=migrate)
     sessions = db.session_factory(engine)
     clock = clock or SystemClock()
@@ -97,7 +109,7 @@ async def build_app(settings: Settings, *, clock: Clock | None = None,
         admin_ids=frozenset(f"telegram:{i}" for i in settings.admin_telegram_ids),
     )
     return App(settings, engine, sessions, clock, catalogs, services,
-               Core(services, build_router()))
+               Core(services, router))
 
 
 def notice_scheduler(app: App, on_queued: Callable[[], None] | None = None) -> NoticeScheduler:

@@ -167,40 +167,87 @@ class Turn:
 Handler = Callable[[Turn], Awaitable[None]]
 
 
+def place(fn: Callable[..., Any]) -> str:
+    """Where a handler is written, as ``module:function``."""
+    return f"{fn.__module__}:{fn.__qualname__}"
+
+
+class RouteConflict(Exception):
+    """Two handlers claim one command, button prefix, flow, or the fallback. Only one of them
+    would ever answer, and which depended on the order of assembly: refused instead, so the
+    bot does not start with a part nobody can reach."""
+
+    def __init__(self, what: str, first: Callable[..., Any], second: Callable[..., Any]
+                 ) -> None:
+        self.what, self.first, self.second = what, place(first), place(second)
+        super().__init__(f"{what} is registered twice: by {self.first} and by {self.second}")
+
+
+def _claim(table: dict[str, Handler], key: str, fn: Handler, what: str) -> None:
+    if key in table:
+        raise RouteConflict(what, table[key], fn)
+    table[key] = fn
+
+
 @dataclass
 class Router:
-    """Commands by name, button actions by prefix, and free input by the flow a person is in."""
+    """Commands by name, button actions by prefix, and free input by the flow a person is in;
+    at most one handler for each, and one fallback for whatever none of them takes."""
 
     commands: dict[str, Handler] = field(default_factory=dict)
     actions: dict[str, Handler] = field(default_factory=dict)
     flows: dict[str, Handler] = field(default_factory=dict)
-    fallback: Handler | None = None
+    _fallback: Handler | None = field(default=None, repr=False)
 
     def command(self, *names: str) -> Callable[[Handler], Handler]:
         def deco(fn: Handler) -> Handler:
             for n in names:
-                self.commands[n] = fn
+                self._claim_command(n, fn)
             return fn
         return deco
 
     def on_action(self, prefix: str) -> Callable[[Handler], Handler]:
         def deco(fn: Handler) -> Handler:
-            self.actions[prefix] = fn
+            self._claim_action(prefix, fn)
             return fn
         return deco
 
     def flow(self, name: str) -> Callable[[Handler], Handler]:
         def deco(fn: Handler) -> Handler:
-            self.flows[name] = fn
+            self._claim_flow(name, fn)
             return fn
         return deco
 
+    @property
+    def fallback(self) -> Handler | None:
+        return self._fallback
+
+    @fallback.setter
+    def fallback(self, fn: Handler) -> None:
+        if self._fallback is not None:
+            raise RouteConflict("the fallback", self._fallback, fn)
+        self._fallback = fn
+
     def include(self, other: Router) -> Router:
-        self.commands.update(other.commands)
-        self.actions.update(other.actions)
-        self.flows.update(other.flows)
-        self.fallback = other.fallback or self.fallback
+        """Add another router's routes; one already here raises RouteConflict."""
+        for name, fn in other.commands.items():
+            self._claim_command(name, fn)
+        for prefix, fn in other.actions.items():
+            self._claim_action(prefix, fn)
+        for name, fn in other.flows.items():
+            self._claim_flow(name, fn)
+        if other.fallback is not None:
+            self.fallback = other.fallback
         return self
+
+    def _claim_command(self, name: str, fn: Handler) -> None:
+        _claim(self.commands, name, fn, f"the command /{name}")
+
+    def _claim_action(self, prefix: str, fn: Handler) -> None:
+        _claim(self.actions, prefix, fn, f"the button prefix {prefix!r}")
+
+    def _claim_flow(self, name: str, fn: Handler) -> None:
+        _claim(self.flows, name, fn, f"the flow {name!r}")
 
     async def dispatch(self, turn: Turn) -> None:
         ev = turn.event

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from handlers import codes
 from handlers.core import Router, Turn
 from handlers.events import Button, EventKind
 from locales import Msg
@@ -45,52 +46,13 @@ async def language(turn: Turn) -> None:
     )
 
 
-async def typed_code(turn: Turn) -> bool:
-    from handlers import codes
-
-    return await codes.typed_code(turn)
-
-
 async def fallback(turn: Turn) -> None:
+    """The answer to what no command, button or flow took (handlers.routes makes it the
+    router's fallback, after the team's stray spreadsheets)."""
     ev = turn.event
     if ev.kind == EventKind.UNSUPPORTED:
         turn.say("input.unsupported")
     elif turn.person.consent_at is None:
         turn.say("input.start_first")
-    elif not await typed_code(turn):
+    elif not await codes.typed_code(turn):
         turn.say("input.not_understood")
-
-
-router.fallback = fallback
-
-
-def build_router() -> Router:
-    """Everything a person can do, from every area; importing a panel section registers it."""
-    from handlers import admin, forms, meetings, pickups, privacy, registration, widgets
-    from handlers.admin import catastro, outreach, roles, stages
-    from handlers.admin import deliveries as admin_deliveries
-    from handlers.admin import delivery as admin_delivery
-    from handlers.admin import exports as admin_exports
-    from handlers.admin import meetings as admin_meetings
-
-    return (
-        Router()
-        .include(router)
-        # After ours: its fallback reads spreadsheets the gestora sends outside a wizard
-        # and hands everything else back to ours.
-        .include(catastro.router)
-        .include(registration.router)
-        .include(forms.router)
-        .include(meetings.router)
-        .include(pickups.router)
-        .include(privacy.router)
-        .include(admin.router)
-        .include(roles.router)
-        .include(admin_meetings.router)
-        .include(outreach.router)
-        .include(admin_delivery.router)
-        .include(stages.router)
-        .include(admin_exports.router)
-        .include(admin_deliveries.router)
-        .include(widgets.router)
-    )

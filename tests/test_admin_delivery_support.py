@@ -14,11 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from handlers import admin, general, meetings, pickups, registration, widgets
-from handlers.admin import delivery as admin_delivery
-from handlers.admin import exports as admin_exports
-from handlers.admin import stages as admin_stages
-from handlers.core import Router
+from handlers import registration
 from storage import people, programs
 from storage.models import DeliveryDay, Family, Pickup, PickupMode, PickupStatus, Role
 from telegram_harness import Running, edits_of, find_button, labels_of, start, stop  # noqa: F401
@@ -43,21 +39,12 @@ def local(*args: int) -> datetime:
 # --------------------------------------------------------------------------- harness
 
 
-def admin_router() -> Router:
-    return (Router().include(general.router).include(registration.router)
-            .include(meetings.router).include(pickups.router).include(admin.router)
-            .include(widgets.router).include(admin_delivery.router)
-            .include(admin_stages.router).include(admin_exports.router))
-
-
 @asynccontextmanager
 async def running(fake_tg: Any, settings_for: Any, sqlite_url: str, clock: Any
                   ) -> AsyncIterator[Running]:
     settings = settings_for(sqlite_url, telegram_bot_token=fake_tg.token,
                             telegram_api_base=fake_tg.base_url)
     r = await start(fake_tg, settings, clock)
-    # Until the lead wires these sections into build_router(); the core reads it per event.
-    r.app.core.router = admin_router()
     try:
         yield r
     finally:

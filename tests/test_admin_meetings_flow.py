@@ -13,11 +13,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from handlers import admin, general, registration, widgets
-from handlers import meetings as meeting_handlers
-from handlers.admin import meetings as admin_meetings
-from handlers.admin import roles as admin_roles
-from handlers.core import Router
 from scheduler.runner import NoticeScheduler
 from services import meetings as meeting_services
 from storage import admin_meetings as data
@@ -48,20 +43,12 @@ MEMBERS = {ANA: ("Ana Pérez", "es"), BETO: ("Beto Soto", "en"), CARLA: ("Carla 
 APRIL_7 = datetime(2026, 4, 7, 22, 0, tzinfo=UTC)
 
 
-def compose_router() -> Router:
-    return (Router().include(general.router).include(registration.router)
-            .include(meeting_handlers.router).include(admin.router).include(widgets.router)
-            .include(admin_roles.router).include(admin_meetings.router))
-
-
 @pytest.fixture
 async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]:
     settings = settings_for(
         sqlite_url, telegram_bot_token=fake_tg.token, telegram_api_base=fake_tg.base_url,
     )
     running = await start(fake_tg, settings, clock)
-    # The core reads its router per event, so this takes effect before the first update.
-    running.app.core.router = compose_router()
     yield running
     await stop(running)
 

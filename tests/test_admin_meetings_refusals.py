@@ -14,7 +14,6 @@ from test_admin_meetings_flow import (
     APRIL_7,
     EVA,
     FEDE,
-    compose_router,
     seed,
 )
 
@@ -46,7 +45,6 @@ async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]
         sqlite_url, telegram_bot_token=fake_tg.token, telegram_api_base=fake_tg.base_url,
     )
     running = await start(fake_tg, settings, clock)
-    running.app.core.router = compose_router()
     yield running
     await stop(running)
 

@@ -11,9 +11,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from handlers import admin, general, meetings, registration, widgets
-from handlers.admin import catastro, outreach
-from handlers.core import Router
+from handlers.admin import outreach
 from storage import programs
 from storage.models import (
     ChannelAddress,
@@ -32,18 +30,11 @@ from telegram_harness import labels_of as labels  # noqa: F401  (the tests read 
 GESTORA = 900
 
 
-def router() -> Router:
-    return (Router().include(general.router).include(registration.router)
-            .include(meetings.router).include(admin.router).include(widgets.router)
-            .include(catastro.router).include(outreach.router))
-
-
 @asynccontextmanager
 async def running(fake, settings_for, sqlite_url: str, clock) -> AsyncIterator[Running]:
     settings = settings_for(sqlite_url, telegram_bot_token=fake.token,
                             telegram_api_base=fake.base_url, admin_telegram_ids=str(GESTORA))
     r = await start(fake, settings, clock)
-    r.app.core.router = router()
     try:
         yield r
     finally:

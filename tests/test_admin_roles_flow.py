@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import select
-from test_admin_meetings_flow import GESTORA, add_person, compose_router, labels, seed, tap
+from test_admin_meetings_flow import GESTORA, add_person, labels, seed, tap
 
 from storage.models import AuditEntry, Body, Membership, Person, RoleGrant
 from telegram_harness import Running, start, stop
@@ -23,7 +23,6 @@ async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]
         sqlite_url, telegram_bot_token=fake_tg.token, telegram_api_base=fake_tg.base_url,
     )
     running = await start(fake_tg, settings, clock)
-    running.app.core.router = compose_router()
     yield running
     await stop(running)
 

@@ -26,7 +26,6 @@ from test_admin_delivery_support import (
     GESTORA,
     STAFF,
     add_day,
-    admin_router,
     edits_of,
     find_button,
     local,
@@ -37,7 +36,6 @@ from test_admin_meetings_flow import add_person
 from test_exports import read_pdf, read_xlsx, sheet_rows
 
 from bot import cli_delivery, cli_meetings
-from handlers.admin import meetings as admin_meetings
 from services import meetings as meeting_services
 from storage import admin_meetings as data
 from storage import exports, programs
@@ -54,7 +52,6 @@ DAY = local(2026, 3, 5, 10)  # Thursday 5 March, 10:00 to 12:00
 @pytest.fixture
 async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]:
     async with running(fake_tg, settings_for, sqlite_url, clock) as r:
-        r.app.core.router = admin_router().include(admin_meetings.router)
         yield r
 
 

@@ -21,12 +21,10 @@ from test_admin_outreach_support import (
     add_person,
     seed_program,
 )
-from test_admin_outreach_support import router as admin_router
 from test_forms_flow import toggle
 
 from bot import cli_outreach
 from bot.commands import CommandError
-from handlers import forms as form_handlers
 from storage import exports, forms
 from storage.models import (
     AuditEntry,
@@ -47,7 +45,6 @@ async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]
     settings = settings_for(sqlite_url, telegram_bot_token=fake_tg.token,
                             telegram_api_base=fake_tg.base_url)
     r = await start(fake_tg, settings, clock)
-    r.app.core.router = admin_router().include(form_handlers.router)
     try:
         yield r
     finally:

@@ -12,9 +12,6 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from handlers import forms as form_handlers
-from handlers import general, registration
-from handlers.core import Router
 from handlers.events import Outgoing
 from storage import links, outbox, programs
 from storage.models import (
@@ -35,11 +32,6 @@ ORG = "Junta de Vecinos Villa Ñuñoa"
 TITLE_ES = "Ficha de Interés de Participación"
 
 
-def forms_router() -> Router:
-    return (Router().include(general.router).include(registration.router)
-            .include(form_handlers.router))
-
-
 @dataclass
 class Bot:
     """Convoca on the fake Bot API; ``restart`` builds a new app on the same database."""
@@ -51,7 +43,6 @@ class Bot:
 
     async def start(self) -> Running:
         self.tg = await start(self.fake, self.settings, self.clock)
-        self.tg.app.core.router = forms_router()
         return self.tg
 
     async def restart(self) -> Running:

@@ -11,9 +11,6 @@ import pytest
 from icalendar import Calendar
 from sqlalchemy import select
 
-from handlers import general, registration
-from handlers import meetings as meeting_handlers
-from handlers.core import Router
 from services import meetings as meeting_services
 from storage import programs
 from storage.models import (
@@ -43,11 +40,6 @@ async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]
         sqlite_url, telegram_bot_token=fake_tg.token, telegram_api_base=fake_tg.base_url,
     )
     running = await start(fake_tg, settings, clock)
-    # The core reads its router per event, so this takes effect before the first update.
-    running.app.core.router = (
-        Router().include(general.router).include(registration.router)
-        .include(meeting_handlers.router)
-    )
     yield running
     await stop(running)
 

@@ -9,8 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from handlers import general, pickups, registration
-from handlers.core import Router
+from handlers import pickups, registration
 from storage import people, programs
 from storage.models import (
     AuditEntry,
@@ -71,10 +70,6 @@ async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]
     settings = settings_for(sqlite_url, telegram_bot_token=fake_tg.token,
                             telegram_api_base=fake_tg.base_url)
     running = await start(fake_tg, settings, clock)
-    # Until the lead wires pickups into build_router(), the core reads this router per event.
-    running.app.core.router = (
-        Router().include(general.router).include(registration.router).include(pickups.router)
-    )
     yield running
     await stop(running)
 

@@ -24,8 +24,7 @@ from test_privacy import (
     seed_everything,
 )
 
-from handlers import general, pickups, privacy, registration
-from handlers.core import Router
+from handlers import pickups
 from handlers.events import Outgoing
 from locales import Msg
 from storage import exports, outbox
@@ -87,11 +86,6 @@ async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]
     settings = settings_for(sqlite_url, telegram_bot_token=fake_tg.token,
                             telegram_api_base=fake_tg.base_url)
     running = await start(fake_tg, settings, clock)
-    # Until the lead wires these routers into build_router(), the core reads this per event.
-    running.app.core.router = (
-        Router().include(general.router).include(registration.router)
-        .include(pickups.router).include(privacy.router)
-    )
     yield running
     await stop(running)
 

@@ -19,13 +19,11 @@ from test_admin_meetings_flow import (
     CARLA,
     DANI,
     GESTORA,
-    compose_router,
     seed,
     tap,
 )
 
 from bot import cli_meetings
-from handlers import privacy
 from locales import Catalogs, Msg, When
 from storage import admin_meetings as data
 from storage import people, programs
@@ -41,7 +39,6 @@ async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]
         sqlite_url, telegram_bot_token=fake_tg.token, telegram_api_base=fake_tg.base_url,
     )
     running = await start(fake_tg, settings, clock)
-    running.app.core.router = compose_router().include(privacy.router)
     yield running
     await stop(running)
 

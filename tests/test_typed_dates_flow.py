@@ -18,7 +18,6 @@ from test_admin_delivery_support import tap as delivery_tap
 from test_admin_meetings_flow import (
     APRIL_7,
     GESTORA,
-    compose_router,
     labels,
     only_meeting,
     seed,
@@ -36,7 +35,6 @@ async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]
         sqlite_url, telegram_bot_token=fake_tg.token, telegram_api_base=fake_tg.base_url,
     )
     running_ = await start(fake_tg, settings, clock)
-    running_.app.core.router = compose_router()
     yield running_
     await stop(running_)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from handlers.core import Router, Turn
+from handlers.core import RouteConflict, Router, Turn
 from handlers.events import Button
 from locales import Msg, Raw
 from storage.models import Program, Role
@@ -47,7 +47,7 @@ def section(key: str, label: str, *, roles: frozenset[str] = ADMIN, order: int =
 
     def deco(fn: Handler) -> Handler:
         if key in SECTIONS:
-            raise ValueError(f"admin section {key!r} registered twice")
+            raise RouteConflict(f"the panel section {key!r}", SECTIONS[key].open, fn)
         SECTIONS[key] = Section(key, label, frozenset(roles), order, fn)
         return fn
     return deco
@@ -59,6 +59,8 @@ class Verbs(dict[str, Handler]):
 
     def __call__(self, name: str) -> Callable[[Handler], Handler]:
         def deco(fn: Handler) -> Handler:
+            if name in self:
+                raise RouteConflict(f"the panel verb {name!r}", self[name], fn)
             self[name] = fn
             return fn
         return deco

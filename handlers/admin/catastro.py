@@ -17,7 +17,6 @@ from sqlalchemy import select
 from stdnum.cl import rut as cl_rut
 from stdnum.exceptions import ValidationError
 
-from handlers import general
 from handlers.admin import (
     ADMIN,
     Verbs,
@@ -953,13 +952,8 @@ async def on_input(turn: Turn) -> None:
         turn.say("input.not_understood")
 
 
-async def fallback(turn: Turn) -> None:
-    if turn.event.kind == EventKind.DOCUMENT and turn.event.document is not None \
-            and await on_document(turn):
-        return
-    await general.fallback(turn)
-
-
-# Documents sent outside a wizard land in the fallback: ours reads spreadsheets for the
-# team and leaves everything else to the general one.
-router.fallback = fallback
+async def stray_document(turn: Turn) -> bool:
+    """A document sent outside any wizard: a spreadsheet for the team is read here; False
+    leaves anything else to the general answer."""
+    return (turn.event.kind == EventKind.DOCUMENT and turn.event.document is not None
+            and await on_document(turn))
