@@ -14,13 +14,26 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import Catalogs, Msg, Raw, Text
 from services import meetings as meeting_messages
-from services.messages import Outgoing
+from services.messages import Button, Outgoing
 from storage import broadcasts, outbox, people, targeting
 from storage.meetings import body_names
-from storage.models import Body, Meeting, OrganizationInvitation, OutboxMessage, Program, Rsvp
+from storage.models import (
+    Body,
+    Meeting,
+    OrganizationInvitation,
+    OutboxMessage,
+    OutboxStatus,
+    Program,
+    Rsvp,
+)
 
 TEXT_MAX = 3500  # the envelope around it must still fit Telegram's 4096
 NAMES_SHOWN = 25
+BROADCAST = "broadcast"
+INVITATION = "invitation"
+PROGRESS_KIND = "broadcast_progress"
+# The report's way back to the panel: handlers.admin answers it (its back_to_panel()).
+PANEL = "adm:menu"
 
 
 class Languages(Protocol):
@@ -169,3 +182,89 @@ async def queue_invitations(session: AsyncSession, meeting: Meeting, target: dic
                  queued=len(ids), not_linked=len(recipients.not_linked),
                  organizations=len(recipients.organization_ids))
     return Queued(batch, ids, recipients)
+
+
+# --- the live progress ------------------------------------------------------------------------
+
+
+def progress_message(done: int, total: int) -> Msg:
+    return Msg("outreach.progress", {"done": done, "total": total})
+
+
+async def update_progress_messages(session: AsyncSession, now: datetime) -> list[int]:
+    """For each batch being followed: edit its progress message when the count moved, and
+    when the last row is settled, the final count and a report. Returns the outbox ids it
+    queued (wake the dispatcher for them). Idempotent: keys carry the count, so two
+    processes calling it at once queue each edit once."""
+    queued: list[int] = []
+    for tracked in await broadcasts.followed(session):
+        state = await broadcasts.progress(session, tracked.batch)
+        who = tracked.person_id
+        if state.settled:
+            if who is not None:
+                if tracked.ref:
+                    await _queue(session, who, Outgoing(
+                        text=Msg("outreach.progress_done", {"done": state.done,
+                                                            "total": state.total}),
+                        edit_ref=tracked.ref), f"bc:{tracked.batch}:final", now, queued)
+                report = await _report(session, tracked)
+                await _queue(session, who, report, f"bc:{tracked.batch}:report", now, queued)
+            await broadcasts.forget(session, tracked.batch)
+            people.audit(session, now, f"{tracked.kind}_done", actor_id=who, entity="batch",
+                         batch=tracked.batch, delivered=state.delivered, blocked=state.blocked,
+                         failed=state.failed, total=state.total)
+            continue
+        if who is None or not tracked.ref or state.done == tracked.shown:
+            continue
+        # Only the newest count is worth sending: older edits still waiting are withdrawn.
+        await outbox.drop_pending(session, f"bc:{tracked.batch}:edit:", "a newer count replaced it")
+        await _queue(session, who, Outgoing(text=progress_message(state.done, state.total),
+                                            edit_ref=tracked.ref),
+                     f"bc:{tracked.batch}:edit:{state.done}", now, queued)
+        tracked.shown = state.done
+        await broadcasts.save(session, tracked)
+    return queued
+
+
+async def _queue(session: AsyncSession, person_id: int, out: Outgoing, key: str, now: datetime,
+                 into: list[int]) -> None:
+    new_id = await outbox.enqueue_for_person(session, person_id, out.to_json(), key=key,
+                                             kind=PROGRESS_KIND, now=now, urgent=True,
+                                             essential=True)
+    if new_id is not None:
+        into.append(new_id)
+
+
+def _reason(status: str) -> Any:
+    # In words: the channel's own error (English, technical) stays in the outbox row.
+    if status == OutboxStatus.UNCERTAIN:
+        return Msg("outreach.reason.uncertain")
+    if status == OutboxStatus.DROPPED:
+        return Msg("outreach.reason.expired")
+    return Msg("outreach.reason.failed")
+
+
+async def _report(session: AsyncSession, tracked: broadcasts.Tracked) -> Outgoing:
+    result = await broadcasts.outcome(session, tracked.batch)
+    p = result.progress
+    if tracked.kind == INVITATION and tracked.meeting_id is not None:
+        meeting = await session.get(Meeting, tracked.meeting_id)
+        what: Any = Raw("?")
+        if meeting is not None:
+            kind_name, _ = await meeting_messages.names(session, meeting)
+            what = Raw(meeting.title) if meeting.title else kind_name
+        title = Msg("outreach.report.title_invitation", {"what": what})
+    else:
+        title = Msg("outreach.report.title_broadcast")
+    lines = [Msg("outreach.report.delivered", {"count": p.delivered, "total": p.total})]
+    if result.blocked:
+        lines.append(Msg("outreach.report.blocked", {"count": len(result.blocked),
+                                                     "names": names_param(result.blocked)}))
+    if result.failed:
+        lines.append(Msg("outreach.report.failed", {
+            "count": len(result.failed),
+            "lines": [Msg("outreach.report.failed_line", {"name": Raw(n), "reason": _reason(s)})
+                      for n, s, _ in result.failed[:NAMES_SHOWN]]}))
+    lines += left_out_lines("outreach.report", tracked.not_linked, tracked.opted_out)
+    return Outgoing(text=Msg("outreach.report", {"title": title, "lines": lines}),
+                    buttons=((Button(Msg("admin.back_to_panel"), PANEL),),))

@@ -5,8 +5,8 @@ the final report (delivered, blocked, failed, not linked yet).
 
 Button actions are ``adm:outreach:<verb>:...``; free input while in the flow
 ``adm_outreach`` (the broadcast's text). The progress is kept current by
-``update_progress_messages``, which the scheduler's tick and the dispatcher's ``on_sent``
-call: a handler never holds a task beyond its turn."""
+``services.outreach.update_progress_messages``, which the scheduler's tick and the dispatcher's
+``on_sent`` call: a handler never holds a task beyond its turn."""
 
 from __future__ import annotations
 
@@ -23,26 +23,25 @@ from locales import Msg, Raw, Text, When
 from locales.collation import sort_key
 from services import meetings as meeting_messages
 from services.outreach import (
-    NAMES_SHOWN,
+    BROADCAST,
+    INVITATION,
     TEXT_MAX,
     broadcast_message,
     describe,
     invitation_preview,
-    left_out_lines,
-    names_param,
     preview_texts,
+    progress_message,
     queue_broadcast,
     queue_invitations,
     recipients_lines,
 )
-from storage import broadcasts, outbox, people, targeting
+from storage import broadcasts, targeting
 from storage.meetings import body_names
 from storage.models import (
     Body,
     Meeting,
     MeetingStatus,
     Organization,
-    OutboxStatus,
     PickupMode,
     Program,
 )
@@ -51,9 +50,6 @@ KEY = "outreach"
 FLOW = "adm_outreach"
 PAGE = 8
 MEETINGS_SHOWN = 8
-BROADCAST = "broadcast"
-INVITATION = "invitation"
-PROGRESS_KIND = "broadcast_progress"
 
 router = Router()
 
@@ -67,92 +63,6 @@ async def upcoming_meetings(session: AsyncSession, program_id: int, now: datetim
         select(Meeting).where(Meeting.program_id == program_id,
                               Meeting.status == MeetingStatus.SCHEDULED, Meeting.starts_at > now)
         .order_by(Meeting.starts_at, Meeting.id).limit(limit))).all())
-
-
-# --- the live progress ------------------------------------------------------------------------
-
-
-def progress_message(done: int, total: int) -> Msg:
-    return Msg("outreach.progress", {"done": done, "total": total})
-
-
-async def update_progress_messages(session: AsyncSession, now: datetime) -> list[int]:
-    """For each batch being followed: edit its progress message when the count moved, and
-    when the last row is settled, the final count and a report. Returns the outbox ids it
-    queued (wake the dispatcher for them). Idempotent: keys carry the count, so two
-    processes calling it at once queue each edit once."""
-    queued: list[int] = []
-    for tracked in await broadcasts.followed(session):
-        state = await broadcasts.progress(session, tracked.batch)
-        who = tracked.person_id
-        if state.settled:
-            if who is not None:
-                if tracked.ref:
-                    await _queue(session, who, Outgoing(
-                        text=Msg("outreach.progress_done", {"done": state.done,
-                                                            "total": state.total}),
-                        edit_ref=tracked.ref), f"bc:{tracked.batch}:final", now, queued)
-                report = await _report(session, tracked)
-                await _queue(session, who, report, f"bc:{tracked.batch}:report", now, queued)
-            await broadcasts.forget(session, tracked.batch)
-            people.audit(session, now, f"{tracked.kind}_done", actor_id=who, entity="batch",
-                         batch=tracked.batch, delivered=state.delivered, blocked=state.blocked,
-                         failed=state.failed, total=state.total)
-            continue
-        if who is None or not tracked.ref or state.done == tracked.shown:
-            continue
-        # Only the newest count is worth sending: older edits still waiting are withdrawn.
-        await outbox.drop_pending(session, f"bc:{tracked.batch}:edit:", "a newer count replaced it")
-        await _queue(session, who, Outgoing(text=progress_message(state.done, state.total),
-                                            edit_ref=tracked.ref),
-                     f"bc:{tracked.batch}:edit:{state.done}", now, queued)
-        tracked.shown = state.done
-        await broadcasts.save(session, tracked)
-    return queued
-
-
-async def _queue(session: AsyncSession, person_id: int, out: Outgoing, key: str, now: datetime,
-                 into: list[int]) -> None:
-    new_id = await outbox.enqueue_for_person(session, person_id, out.to_json(), key=key,
-                                             kind=PROGRESS_KIND, now=now, urgent=True,
-                                             essential=True)
-    if new_id is not None:
-        into.append(new_id)
-
-
-def _reason(status: str) -> Any:
-    # In words: the channel's own error (English, technical) stays in the outbox row.
-    if status == OutboxStatus.UNCERTAIN:
-        return Msg("outreach.reason.uncertain")
-    if status == OutboxStatus.DROPPED:
-        return Msg("outreach.reason.expired")
-    return Msg("outreach.reason.failed")
-
-
-async def _report(session: AsyncSession, tracked: broadcasts.Tracked) -> Outgoing:
-    result = await broadcasts.outcome(session, tracked.batch)
-    p = result.progress
-    if tracked.kind == INVITATION and tracked.meeting_id is not None:
-        meeting = await session.get(Meeting, tracked.meeting_id)
-        what: Any = Raw("?")
-        if meeting is not None:
-            kind_name, _ = await meeting_messages.names(session, meeting)
-            what = Raw(meeting.title) if meeting.title else kind_name
-        title = Msg("outreach.report.title_invitation", {"what": what})
-    else:
-        title = Msg("outreach.report.title_broadcast")
-    lines = [Msg("outreach.report.delivered", {"count": p.delivered, "total": p.total})]
-    if result.blocked:
-        lines.append(Msg("outreach.report.blocked", {"count": len(result.blocked),
-                                                     "names": names_param(result.blocked)}))
-    if result.failed:
-        lines.append(Msg("outreach.report.failed", {
-            "count": len(result.failed),
-            "lines": [Msg("outreach.report.failed_line", {"name": Raw(n), "reason": _reason(s)})
-                      for n, s, _ in result.failed[:NAMES_SHOWN]]}))
-    lines += left_out_lines("outreach.report", tracked.not_linked, tracked.opted_out)
-    return Outgoing(text=Msg("outreach.report", {"title": title, "lines": lines}),
-                    buttons=((back_to_panel(),),))
 
 
 # --- the section ---------------------------------------------------------------------------------
