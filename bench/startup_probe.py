@@ -14,8 +14,8 @@ import bot.app
 import bot.cli
 import bot.commands
 import bot.telegram
-import handlers.notices  # noqa: F401
 import scheduler.runner  # noqa: F401
+import services.notices  # noqa: F401
 
 if __name__ == "__main__":
     mark = os.environ.get("CONVOCA_BENCH_MARK")

@@ -113,7 +113,7 @@ async def build_app(settings: Settings, *, clock: Clock | None = None,
 
 
 def notice_scheduler(app: App, on_queued: Callable[[], None] | None = None) -> NoticeScheduler:
-    from handlers import notices
+    from services import notices
     from services.meetings import invite_due_series_meetings
 
     return NoticeScheduler(app.sessions, app.clock, notices.compose, on_queued=on_queued,
@@ -154,7 +154,7 @@ async def start_delivery(app: App, channels: Iterable[Channel], *,
 
 
 async def _follow_broadcasts(app: App, outbox: Dispatcher, moved: asyncio.Event) -> None:
-    from handlers.admin import outreach
+    from services import outreach
 
     while True:
         # A broadcast's rows being sent wake this; the timeout also covers a restart.

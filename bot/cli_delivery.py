@@ -15,7 +15,6 @@ from bot import cli_words
 from bot.cli_meetings import typed_date
 from bot.commands import CommandError, the_program, write_file
 from handlers.dates import parse_time
-from handlers.pickups import move_family
 from locales import Msg, Raw
 from services.delivery import (
     cancel_day,
@@ -26,6 +25,7 @@ from services.delivery import (
     status_label,
     window_of,
 )
+from services.pickups import move_family
 from storage import delivery, exports, people, pickups
 from storage.delivery import DayPlan, DeliveryError
 from storage.models import DeliveryDay, Meeting, Pickup, PickupMode, PickupStatus, Program

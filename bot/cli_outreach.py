@@ -18,9 +18,9 @@ from sqlalchemy import select
 
 from bot.app import App
 from bot.commands import CommandError, the_program, write_file
-from handlers.admin import catastro, outreach
 from locales import Msg, When
 from locales.collation import sort_key
+from services import catastro, outreach
 from storage import fichas, forms, imports, links, people, qr_codes, state, targeting
 from storage.models import Family, Meeting, MeetingStatus, Organization, Person, Program
 

@@ -77,7 +77,7 @@ def _kinds_queued_in_code() -> set[str]:
 
     root = Path(__file__).resolve().parents[1]
     found: set[str] = set()
-    for path in [p for d in ("handlers", "scheduler", "storage", "bot")
+    for path in [p for d in ("handlers", "services", "scheduler", "storage", "bot")
                  for p in (root / d).rglob("*.py")]:
         tree = ast.parse(path.read_text(encoding="utf-8"))
         constants = {t.id: node.value.value for node in tree.body
@@ -101,9 +101,9 @@ def _kinds_queued_in_code() -> set[str]:
 
 
 def test_every_kind_of_message_has_its_words_in_both_languages() -> None:
-    from handlers import notices
     from handlers.admin.deliveries import KINDS
     from locales import Catalogs
+    from services import notices
 
     queued = _kinds_queued_in_code()
     assert {"reply", "broadcast_progress", "meeting_reminder", "weekly_digest"} <= queued

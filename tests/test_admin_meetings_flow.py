@@ -375,7 +375,7 @@ async def test_a_grupo_motor_meeting_from_the_calendar_to_the_attendance_rates(
 async def queue_due_notices(r: Running, at_local: datetime) -> None:
     """What the scheduler queues by then; the rows wait in the outbox, unsent, because for
     this process it is still 2 March."""
-    from handlers import notices
+    from services import notices
 
     await NoticeScheduler(r.app.sessions, ManualClock(at_local), notices.compose).tick()
 

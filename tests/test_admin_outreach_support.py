@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from handlers.admin import outreach
+from services.outreach import update_progress_messages
 from storage import programs
 from storage.models import (
     ChannelAddress,
@@ -162,7 +162,7 @@ async def deliver_in_steps(r: Running, now: datetime, window: int = 8) -> None:
     for _ in range(200):
         settled = await stepper.run_once()
         async with r.app.sessions() as s:
-            ids = await outreach.update_progress_messages(s, now)
+            ids = await update_progress_messages(s, now)
             await s.commit()
         await r.outbox.deliver_now(ids)
         if not settled and not ids:

@@ -1,5 +1,5 @@
 """Who a target reaches (every kind of target), and how a batch's progress and final report
-are tracked: storage.targeting, storage.broadcasts and outreach.update_progress_messages."""
+are tracked: storage.targeting, storage.broadcasts and services.outreach.update_progress_messages."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.admin import outreach
+from handlers.admin import back_to_panel
 from handlers.events import Outgoing
 from locales import Catalogs, Msg
+from services import outreach
 from storage import broadcasts, outbox, programs, targeting
 from storage.models import (
     AuditEntry,
@@ -304,6 +305,8 @@ async def test_progress_is_edited_when_the_count_moves_and_reported_when_settled
         assert cat.render(Outgoing.from_json(rows[final].payload).text, "es") == (
             "✅ Envío terminado: 5 de 5.")
         text = cat.render(Outgoing.from_json(rows[report].payload).text, "es")
+        # The report's button is the panel's own way back, which the chat answers.
+        assert Outgoing.from_json(rows[report].payload).buttons == ((back_to_panel(),),)
         assert await broadcasts.followed(s) == []
         await s.flush()
         done = await s.scalar(select(AuditEntry).where(AuditEntry.action == "broadcast_done"))

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from handlers import pickups as pickup_handlers
 from locales import Catalogs
+from services import pickups as pickup_services
 from storage import people, pickups, programs
 from storage.models import (
     DeliveryDay,
@@ -215,7 +215,7 @@ async def test_the_notice_says_the_date_window_and_place_as_people_do(
         sessions, clock, catalogs, loc, expected) -> None:
     async with sessions() as s:
         _, family, day, pickup, _ = await seed(s, clock.now())
-        out = pickup_handlers.pickup_notice(pickup, day, family)
+        out = pickup_services.pickup_notice(pickup, day, family)
     assert catalogs.render(out.text, loc, ZONE) == expected
     labels = [[catalogs.render(b.label, loc, ZONE) for b in row] for row in out.buttons]
     assert labels == ([["✅ Confirmo"], ["No puedo ir"], ["Retira otra persona"],
@@ -232,16 +232,16 @@ async def test_the_hours_follow_santiago_daylight_saving(sessions, clock, catalo
     assert start.hour == 14
     async with sessions() as s:
         _, family, day, pickup, _ = await seed(s, clock.now(), start=start, end=end)
-        out = pickup_handlers.pickup_notice(pickup, day, family)
+        out = pickup_services.pickup_notice(pickup, day, family)
     assert "jueves 9 de abril de 2026, de 10:00 a 12:00" in catalogs.render(out.text, "es", ZONE)
 
 
 async def test_home_delivery_names_the_address_on_file(sessions, clock, catalogs) -> None:
     async with sessions() as s:
         _, family, day, pickup, _ = await seed(s, clock.now(), mode=PickupMode.DOMICILIO)
-        out = pickup_handlers.pickup_notice(pickup, day, family)
+        out = pickup_services.pickup_notice(pickup, day, family)
         family.address = None
-        unknown = pickup_handlers.pickup_notice(pickup, day, family)
+        unknown = pickup_services.pickup_notice(pickup, day, family)
     text = catalogs.render(out.text, "es", ZONE)
     assert "Te llevaremos la canasta el jueves 12 de marzo de 2026, de 10:00 a 12:00, " \
            "a Pasaje Los Aromos 45, Quilpué." in text and "Sede Vecinal" not in text
@@ -253,8 +253,8 @@ async def test_sending_the_notice_queues_it_once_and_marks_the_pickup(sessions, 
     now = clock.now()
     async with sessions() as s:
         _, family, day, pickup, person = await seed(s, now)
-        first = await pickup_handlers.send_pickup_notice(s, pickup, now)
-        again = await pickup_handlers.send_pickup_notice(s, pickup, now + timedelta(hours=1))
+        first = await pickup_services.send_pickup_notice(s, pickup, now)
+        again = await pickup_services.send_pickup_notice(s, pickup, now + timedelta(hours=1))
         await s.commit()
         assert first is not None and again is None
         assert (pickup.status, pickup.notified_at) == (PickupStatus.NOTIFIED, now)
@@ -272,7 +272,7 @@ async def test_an_answer_given_before_the_notice_is_kept(sessions, clock) -> Non
     async with sessions() as s:
         *_, pickup, _ = await seed(s, now)
         await pickups.respond(s, pickup, PickupStatus.CONFIRMED, now)
-        assert await pickup_handlers.send_pickup_notice(s, pickup, now) is not None
+        assert await pickup_services.send_pickup_notice(s, pickup, now) is not None
         assert pickup.status == PickupStatus.CONFIRMED and pickup.notified_at == now
 
 
@@ -282,7 +282,7 @@ async def test_the_date_still_reaches_a_family_that_said_stop(sessions, clock) -
     async with sessions() as s:
         _, family, day, pickup, person = await seed(s, now)
         person.opted_out_at = now
-        assert await pickup_handlers.send_pickup_notice(s, pickup, now) is not None
+        assert await pickup_services.send_pickup_notice(s, pickup, now) is not None
         row = await s.scalar(select(OutboxMessage).where(OutboxMessage.kind == "pickup_notice"))
         assert row.payload["text"]["k"] == "pickup.notice"
 
@@ -291,13 +291,13 @@ async def test_no_notice_without_someone_to_tell_or_a_day_to_tell_about(sessions
     now = clock.now()
     async with sessions() as s:
         _, family, day, pickup, person = await seed(s, now, linked=False)
-        assert await pickup_handlers.send_pickup_notice(s, pickup, now) is None
+        assert await pickup_services.send_pickup_notice(s, pickup, now) is None
         assert pickup.status == PickupStatus.PENDING and pickup.notified_at is None
     async with sessions() as s:
         _, family, day, pickup, person = await seed(s, now)
         day.cancelled_at = now
-        assert await pickup_handlers.send_pickup_notice(s, pickup, now) is None
+        assert await pickup_services.send_pickup_notice(s, pickup, now) is None
         day.cancelled_at = None
-        assert await pickup_handlers.send_pickup_notice(s, pickup, END) is None
+        assert await pickup_services.send_pickup_notice(s, pickup, END) is None
         assert pickup.status == PickupStatus.PENDING
         assert await s.scalar(select(func.count()).select_from(OutboxMessage)) == 0

@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from handlers import pickups, registration
+from handlers import registration
+from services.pickups import send_pickup_notice
 from storage import people, programs
 from storage.models import (
     AuditEntry,
@@ -107,7 +108,7 @@ async def notify(r: Running, pickup_id: int, chat: int = FAMILY) -> dict:
     before = len(r.fake.delivered(chat))
     async with r.app.sessions() as s:
         pickup = await s.get(Pickup, pickup_id)
-        assert await pickups.send_pickup_notice(s, pickup, r.app.clock.now()) is not None
+        assert await send_pickup_notice(s, pickup, r.app.clock.now()) is not None
         await s.commit()
     await r.outbox.drain()
     [notice] = await r.replies(chat, before, 1)

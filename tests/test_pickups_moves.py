@@ -26,9 +26,9 @@ from test_admin_delivery_support import (
 
 from bot import cli_delivery
 from bot.commands import CommandError
-from handlers import notices
 from handlers.admin.delivery import list_message
 from scheduler.runner import NoticeScheduler
+from services import notices
 from storage.models import AuditEntry, DeliveryDay, OutboxMessage, Pickup, PickupStatus
 from telegram_harness import Running
 

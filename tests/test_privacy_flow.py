@@ -24,9 +24,9 @@ from test_privacy import (
     seed_everything,
 )
 
-from handlers import pickups
 from handlers.events import Outgoing
 from locales import Msg
+from services.pickups import send_pickup_notice
 from storage import exports, outbox
 from storage.models import AuditEntry, ChannelAddress, Person, Pickup
 from telegram_harness import Running, start, stop
@@ -249,7 +249,7 @@ async def test_stop_pauses_notices_and_start_brings_them_back(tg: Running, loc: 
     async with tg.app.sessions() as s:
         pickup = await s.scalar(select(Pickup).where(Pickup.proxy_name.is_not(None)))
         # The date of a pickup is essential: it still goes, only reminders stop.
-        assert await pickups.send_pickup_notice(s, pickup, tg.app.clock.now()) is not None
+        assert await send_pickup_notice(s, pickup, tg.app.clock.now()) is not None
 
     back, welcome = await tg.send(CHAT, "/start", count=2)
     assert back["text"].startswith(t["back"]) and NAME in welcome["text"]

@@ -19,9 +19,9 @@ from sqlalchemy import func, select
 
 from bot.app import build_app
 from bot.config import load_settings
-from handlers import pickups as pickup_views
 from handlers.events import DocumentRef, EventKind
 from services import meetings as meeting_views
+from services import pickups as pickup_services
 from storage import db, links, people, programs
 from storage.clock import ManualClock
 from storage.models import (
@@ -102,7 +102,7 @@ async def _seed(url: str) -> None:
         pickup = Pickup(delivery_day_id=day.id, family_id=fam.id)
         s.add(pickup)
         await s.flush()
-        await pickup_views.send_pickup_notice(s, pickup, now)
+        await pickup_services.send_pickup_notice(s, pickup, now)
         await s.commit()
     await engine.dispose()
 

@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from handlers import notices
 from handlers.events import Outgoing
 from locales import Catalogs
 from scheduler.planner import Notice, Planner, at_local
 from scheduler.runner import NoticeScheduler
+from services import notices
 from storage import db, outbox, people, programs
 from storage.clock import ManualClock
 from storage.models import (

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from handlers import notices
 from scheduler.planner import at_local
 from scheduler.runner import NoticeScheduler
+from services import notices
 from storage import db, people, programs
 from storage.clock import ManualClock
 from storage.models import (

@@ -72,8 +72,8 @@ from whole_programme_support import (
 
 from bot import cli
 from bot.app import build_app, notice_scheduler
-from handlers.admin import outreach
 from locales.collation import sort_key
+from services import outreach
 from storage import exports, meetings, programs, targeting
 from storage.models import (
     Attendance,

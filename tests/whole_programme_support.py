@@ -17,8 +17,8 @@ from openpyxl import Workbook
 from sqlalchemy import func, select
 from stdnum.cl import rut as cl_rut
 
-from handlers.admin import outreach
 from scheduler.runner import NoticeScheduler, TickResult
+from services import outreach
 from storage import people
 from storage.program_templates import add_months
 from telegram_harness import Running, edits_of, find_button

@@ -31,6 +31,7 @@ from handlers.core import DocumentTooBig, Router, Turn
 from handlers.events import Attachment, Button, EventKind, Outgoing
 from locales import Msg, Raw, Text, When
 from locales.collation import sort_key
+from services.catastro import family_ids
 from storage import fichas, forms, imports, org_kinds, programs, qr_codes, targeting
 from storage.meetings import body_names
 from storage.models import (
@@ -913,15 +914,6 @@ async def qr_pdf(turn: Turn, args: list[str]) -> None:
         attachment=Attachment(cat.text(turn.locale, "codes.pdf.filename"), pdf,
                               "application/pdf"),
     ))
-
-
-async def family_ids(session: Any, program_id: int, sector: str | None) -> list[int]:
-    """The families of the programme (or of a sector), by name: the order cards print in."""
-    rows = await session.execute(
-        select(Family.id, Family.sector, Family.name).where(Family.program_id == program_id))
-    wanted = imports.normalise_name(sector) if sector else None
-    return [i for i, s, _ in sorted(rows, key=lambda r: (sort_key(r[2]), r[0]))
-            if wanted is None or (s and imports.normalise_name(s) == wanted)]
 
 
 # --- free input -------------------------------------------------------------------------------

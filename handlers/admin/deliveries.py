@@ -15,7 +15,7 @@ router = Router()  # the section is reached through /panel; nothing else to rout
 SHOWN = 10
 SINCE = timedelta(days=30)
 TROUBLE = (OutboxStatus.FAILED, OutboxStatus.UNCERTAIN)
-# Every kind of message the outbox carries: the scheduler's notices (handlers.notices) and
+# Every kind of message the outbox carries: the scheduler's notices (services.notices) and
 # what handlers queue themselves. Each has its words (outbox.kind.<kind>).
 KINDS = (
     "reply", "invitation", "meeting_cancelled", "meeting_reminder", "meeting_reask",

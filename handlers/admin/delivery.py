@@ -31,7 +31,6 @@ from handlers.admin import (
 )
 from handlers.core import Router, Turn
 from handlers.events import Button, EventKind, Outgoing
-from handlers.pickups import move_family
 from locales import Day, Msg, Raw, When
 from services.delivery import (
     STATUS_ICONS,
@@ -44,6 +43,7 @@ from services.delivery import (
     where_of,
     window_of,
 )
+from services.pickups import move_family
 from storage import delivery, pickups
 from storage.delivery import DayPlan, DeliveryError
 from storage.models import DeliveryDay, Family, Pickup, PickupMode, PickupStatus, Program

@@ -5,191 +5,56 @@ the final report (delivered, blocked, failed, not linked yet).
 
 Button actions are ``adm:outreach:<verb>:...``; free input while in the flow
 ``adm_outreach`` (the broadcast's text). The progress is kept current by
-``update_progress_messages``, which the scheduler's tick and the dispatcher's ``on_sent``
-call: a handler never holds a task beyond its turn."""
+``services.outreach.update_progress_messages``, which the scheduler's tick and the dispatcher's
+``on_sent`` call: a handler never holds a task beyond its turn."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.admin import ADMIN, Verbs, action, back_to_panel, current_program, guard, section
-from handlers.core import Router, Services, Turn
+from handlers.core import Router, Turn
 from handlers.events import Button, EventKind, Outgoing
-from locales import Catalogs, Msg, Raw, Text, When
+from locales import Msg, Raw, Text, When
 from locales.collation import sort_key
 from services import meetings as meeting_messages
-from storage import broadcasts, outbox, people, targeting
+from services.outreach import (
+    BROADCAST,
+    INVITATION,
+    TEXT_MAX,
+    broadcast_message,
+    describe,
+    invitation_preview,
+    preview_texts,
+    progress_message,
+    queue_broadcast,
+    queue_invitations,
+    recipients_lines,
+)
+from storage import broadcasts, targeting
 from storage.meetings import body_names
 from storage.models import (
     Body,
     Meeting,
     MeetingStatus,
     Organization,
-    OrganizationInvitation,
-    OutboxMessage,
-    OutboxStatus,
     PickupMode,
     Program,
-    Rsvp,
 )
 
 KEY = "outreach"
 FLOW = "adm_outreach"
-TEXT_MAX = 3500  # the envelope around it must still fit Telegram's 4096
 PAGE = 8
 MEETINGS_SHOWN = 8
-NAMES_SHOWN = 25
-BROADCAST = "broadcast"
-INVITATION = "invitation"
-PROGRESS_KIND = "broadcast_progress"
 
 router = Router()
 
 
-# --- what people receive ---------------------------------------------------------------------
-
-
-def broadcast_message(program_name: str, text: str) -> Outgoing:
-    return Outgoing(text=Msg("outreach.broadcast", {"program": Raw(program_name),
-                                                    "body": Raw(text)}))
-
-
-async def invitation_preview(session: AsyncSession, meeting: Meeting) -> Outgoing:
-    """The invitation as a newly invited person reads it (no answer yet)."""
-    kind_name, body = await meeting_messages.names(session, meeting)
-    blank = Rsvp(meeting_id=meeting.id, answer=None)
-    return meeting_messages.invitation(meeting, blank, kind_name=kind_name, body_name=body)
-
-
-def render(catalogs: Catalogs, out: Outgoing, locale: str | None, tz: str) -> str:
-    """The message as it will read in this language, its buttons shown in brackets."""
-    text = catalogs.render(out.text, locale, tz) if out.text else ""
-    labels = [f"[{catalogs.render(b.label, locale, tz)}]" for row in out.buttons for b in row]
-    return text + ("\n" + " ".join(labels) if labels else "")
-
-
-async def preview_texts(session: AsyncSession, services: Services, recipients: targeting.Recipients,
-                        out: Outgoing, first: str | None = None, *, zone: str | None = None
-                        ) -> list[tuple[str, str]]:
-    """(language, text) for every language among the recipients, ``first`` first; times in
-    ``zone``, the programme's."""
-    found = await targeting.locales_of(session, recipients.person_ids)
-    langs = {services.catalogs.locale(loc or services.default_locale) for loc in found}
-    ordered = sorted(langs, key=lambda loc: (loc != first, loc))
-    zone = out.zone or zone or services.timezone
-    return [(loc, render(services.catalogs, out, loc, zone)) for loc in ordered]
-
-
-async def describe(session: AsyncSession, program: Program, target: dict[str, Any]) -> Msg:
-    kind = target["kind"]
-    if kind == targeting.BODY:
-        body = await session.scalar(
-            select(Body).where(Body.program_id == program.id, Body.id == target["id"])
-        ) if isinstance(target.get("id"), int) else await session.scalar(
-            select(Body).where(Body.program_id == program.id,
-                               Body.kind == target.get("body_kind")).limit(1))
-        name: Any = Text(body_names(program, body)) if body else Raw(
-            str(target.get("body_kind") or target.get("id")))
-        return Msg("outreach.target.body", {"name": name})
-    if kind == targeting.ORGANIZATIONS:
-        if "ids" in target:
-            return Msg("outreach.target.some_organizations", {"count": len(target["ids"])})
-        return Msg("outreach.target.organizations")
-    if kind == targeting.FAMILIES:
-        if target.get("sector"):
-            return Msg("outreach.target.families_sector", {"sector": Raw(target["sector"])})
-        if target.get("mode"):
-            return Msg("outreach.target.families_mode",
-                       {"mode": Msg(f"outreach.mode.{target['mode']}")})
-        return Msg("outreach.target.families")
-    return Msg("outreach.target.everyone")
-
-
-def names_param(names: Sequence[str]) -> Msg:
-    shown = ", ".join(names[:NAMES_SHOWN])
-    if len(names) > NAMES_SHOWN:
-        return Msg("outreach.names_more", {"names": Raw(shown), "count": len(names) - NAMES_SHOWN})
-    return Msg("outreach.names", {"names": Raw(shown)})
-
-
-def recipients_lines(recipients: targeting.Recipients) -> list[Msg]:
-    return _left_out_lines("outreach", recipients.not_linked, recipients.opted_out)
-
-
-def _left_out_lines(prefix: str, not_linked: Sequence[Sequence[Any]],
-                    opted_out: Sequence[Sequence[Any]]) -> list[Msg]:
-    """Who a message does not reach: not linked to a chat, or asked for no notices."""
-    return [Msg(f"{prefix}.{key}", {"count": len(who), "names": names_param([n for *_, n in who])})
-            for key, who in (("not_linked", not_linked), ("opted_out", opted_out)) if who]
-
-
-# --- sending (the chat and the command line call these) -------------------------------------------
-
-
-@dataclass(frozen=True)
-class Queued:
-    batch: str
-    outbox_ids: list[int]
-    recipients: targeting.Recipients
-
-
-async def queue_broadcast(session: AsyncSession, program: Program, text: str,
-                          target: dict[str, Any], now: datetime, *, author_id: int | None,
-                          channel: str | None) -> Queued:
-    """One outbox row per reachable recipient, all in the caller's transaction."""
-    recipients = await targeting.resolve(session, program.id, target)
-    batch = broadcasts.new_batch(now)
-    payload = broadcast_message(program.name, text).to_json()
-    ids = []
-    for person_id in recipients.person_ids:
-        new_id = await outbox.enqueue_for_person(
-            session, person_id, payload, key=f"bc:{batch}:{person_id}", kind="broadcast",
-            now=now, batch=batch, zone=program.timezone)
-        if new_id is not None:
-            ids.append(new_id)
-    people.audit(session, now, "broadcast_sent", actor_id=author_id, channel=channel,
-                 entity="program", entity_id=program.id, batch=batch, target=target,
-                 queued=len(ids), not_linked=len(recipients.not_linked), text=text)
-    return Queued(batch, ids, recipients)
-
-
-async def queue_invitations(session: AsyncSession, meeting: Meeting, target: dict[str, Any],
-                            now: datetime, *, author_id: int | None,
-                            channel: str | None) -> Queued:
-    """Invite the target to the meeting (Rsvps and invitations, idempotent) and record the
-    organisations invited for the catastro's list."""
-    recipients = await targeting.resolve(session, meeting.program_id, target)
-    batch = broadcasts.new_batch(now)
-    ids = await meeting_messages.send_invitations(
-        session, meeting, recipients.person_ids, now,
-        organization_by_person=recipients.organization_by_person)
-    if ids:
-        await session.execute(
-            update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(batch=batch)
-            .execution_options(synchronize_session=False))
-    purpose = f"meeting:{meeting.id}"
-    if recipients.organization_ids and recipients.person_ids:
-        already = set((await session.scalars(
-            select(OrganizationInvitation.organization_id).where(
-                OrganizationInvitation.purpose == purpose,
-                OrganizationInvitation.organization_id.in_(recipients.organization_ids))
-        )).all())
-        for org_id in recipients.organization_ids:
-            if org_id not in already:
-                session.add(OrganizationInvitation(organization_id=org_id, purpose=purpose,
-                                                   sent_at=now))
-        await session.flush()
-    people.audit(session, now, "invitations_sent", actor_id=author_id, channel=channel,
-                 entity="meeting", entity_id=meeting.id, batch=batch, target=target,
-                 queued=len(ids), not_linked=len(recipients.not_linked),
-                 organizations=len(recipients.organization_ids))
-    return Queued(batch, ids, recipients)
+# --- what the panel lists ------------------------------------------------------------------------
 
 
 async def upcoming_meetings(session: AsyncSession, program_id: int, now: datetime,
@@ -198,92 +63,6 @@ async def upcoming_meetings(session: AsyncSession, program_id: int, now: datetim
         select(Meeting).where(Meeting.program_id == program_id,
                               Meeting.status == MeetingStatus.SCHEDULED, Meeting.starts_at > now)
         .order_by(Meeting.starts_at, Meeting.id).limit(limit))).all())
-
-
-# --- the live progress ------------------------------------------------------------------------
-
-
-def progress_message(done: int, total: int) -> Msg:
-    return Msg("outreach.progress", {"done": done, "total": total})
-
-
-async def update_progress_messages(session: AsyncSession, now: datetime) -> list[int]:
-    """For each batch being followed: edit its progress message when the count moved, and
-    when the last row is settled, the final count and a report. Returns the outbox ids it
-    queued (wake the dispatcher for them). Idempotent: keys carry the count, so two
-    processes calling it at once queue each edit once."""
-    queued: list[int] = []
-    for tracked in await broadcasts.followed(session):
-        state = await broadcasts.progress(session, tracked.batch)
-        who = tracked.person_id
-        if state.settled:
-            if who is not None:
-                if tracked.ref:
-                    await _queue(session, who, Outgoing(
-                        text=Msg("outreach.progress_done", {"done": state.done,
-                                                            "total": state.total}),
-                        edit_ref=tracked.ref), f"bc:{tracked.batch}:final", now, queued)
-                report = await _report(session, tracked)
-                await _queue(session, who, report, f"bc:{tracked.batch}:report", now, queued)
-            await broadcasts.forget(session, tracked.batch)
-            people.audit(session, now, f"{tracked.kind}_done", actor_id=who, entity="batch",
-                         batch=tracked.batch, delivered=state.delivered, blocked=state.blocked,
-                         failed=state.failed, total=state.total)
-            continue
-        if who is None or not tracked.ref or state.done == tracked.shown:
-            continue
-        # Only the newest count is worth sending: older edits still waiting are withdrawn.
-        await outbox.drop_pending(session, f"bc:{tracked.batch}:edit:", "a newer count replaced it")
-        await _queue(session, who, Outgoing(text=progress_message(state.done, state.total),
-                                            edit_ref=tracked.ref),
-                     f"bc:{tracked.batch}:edit:{state.done}", now, queued)
-        tracked.shown = state.done
-        await broadcasts.save(session, tracked)
-    return queued
-
-
-async def _queue(session: AsyncSession, person_id: int, out: Outgoing, key: str, now: datetime,
-                 into: list[int]) -> None:
-    new_id = await outbox.enqueue_for_person(session, person_id, out.to_json(), key=key,
-                                             kind=PROGRESS_KIND, now=now, urgent=True,
-                                             essential=True)
-    if new_id is not None:
-        into.append(new_id)
-
-
-def _reason(status: str) -> Any:
-    # In words: the channel's own error (English, technical) stays in the outbox row.
-    if status == OutboxStatus.UNCERTAIN:
-        return Msg("outreach.reason.uncertain")
-    if status == OutboxStatus.DROPPED:
-        return Msg("outreach.reason.expired")
-    return Msg("outreach.reason.failed")
-
-
-async def _report(session: AsyncSession, tracked: broadcasts.Tracked) -> Outgoing:
-    result = await broadcasts.outcome(session, tracked.batch)
-    p = result.progress
-    if tracked.kind == INVITATION and tracked.meeting_id is not None:
-        meeting = await session.get(Meeting, tracked.meeting_id)
-        what: Any = Raw("?")
-        if meeting is not None:
-            kind_name, _ = await meeting_messages.names(session, meeting)
-            what = Raw(meeting.title) if meeting.title else kind_name
-        title = Msg("outreach.report.title_invitation", {"what": what})
-    else:
-        title = Msg("outreach.report.title_broadcast")
-    lines = [Msg("outreach.report.delivered", {"count": p.delivered, "total": p.total})]
-    if result.blocked:
-        lines.append(Msg("outreach.report.blocked", {"count": len(result.blocked),
-                                                     "names": names_param(result.blocked)}))
-    if result.failed:
-        lines.append(Msg("outreach.report.failed", {
-            "count": len(result.failed),
-            "lines": [Msg("outreach.report.failed_line", {"name": Raw(n), "reason": _reason(s)})
-                      for n, s, _ in result.failed[:NAMES_SHOWN]]}))
-    lines += _left_out_lines("outreach.report", tracked.not_linked, tracked.opted_out)
-    return Outgoing(text=Msg("outreach.report", {"title": title, "lines": lines}),
-                    buttons=((back_to_panel(),),))
 
 
 # --- the section ---------------------------------------------------------------------------------

@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.events import Button, Outgoing
 from locales import Day, Msg, Raw, Text
 from scheduler.planner import Notice
+from services.messages import Button, Outgoing
 from storage.models import (
     Body,
     DeliveryDay,
@@ -156,7 +156,7 @@ async def _pickup_rows(session: AsyncSession, n: Notice
 
 @builder("pickup_notice")
 async def pickup_notice(session: AsyncSession, n: Notice, now: datetime) -> Outgoing | None:
-    from handlers.pickups import pickup_notice as notice
+    from services.pickups import pickup_notice as notice
 
     rows = await _pickup_rows(session, n)
     if rows is None or rows[0].status not in (PickupStatus.PENDING, PickupStatus.NOTIFIED):
@@ -166,7 +166,8 @@ async def pickup_notice(session: AsyncSession, n: Notice, now: datetime) -> Outg
 
 @builder("pickup_evening", "pickup_morning", "pickup_missed")
 async def pickup_reminder(session: AsyncSession, n: Notice, now: datetime) -> Outgoing | None:
-    from handlers.pickups import answer_buttons, place_of, window_of
+    from services.delivery import place_of, window_of
+    from services.pickups import answer_buttons
     from storage.pickups import is_home_delivery
 
     rows = await _pickup_rows(session, n)
@@ -195,7 +196,7 @@ async def pickup_reminder(session: AsyncSession, n: Notice, now: datetime) -> Ou
 
 @builder("pickup_dates")
 async def pickup_dates(session: AsyncSession, n: Notice, now: datetime) -> Outgoing | None:
-    from handlers.pickups import place_of, window_of
+    from services.delivery import place_of, window_of
     from storage.pickups import is_home_delivery
 
     family = await session.get(Family, n.subject["family_id"])
@@ -218,7 +219,7 @@ async def pickup_dates(session: AsyncSession, n: Notice, now: datetime) -> Outgo
 
 async def after_queued(session: AsyncSession, n: Notice, now: datetime) -> None:
     if n.kind == "pickup_notice":
-        from handlers.pickups import notice_queued
+        from services.pickups import notice_queued
 
         rows = await _pickup_rows(session, n)
         if rows is not None:
