@@ -53,7 +53,7 @@ RULES = (
              ("bot.cli_families", "handlers.families"),
              ("bot.cli_meetings", "handlers.dates"),
              ("bot.cli_meetings", "handlers.widgets"),
-         }), allowed=("handlers.core", "handlers.general", "handlers.buttons")),
+         }), allowed=("handlers.core", "handlers.routes", "handlers.buttons")),
 )
 
 
