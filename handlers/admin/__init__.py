@@ -124,6 +124,16 @@ async def current_program(turn: Turn) -> Program | None:
     return program
 
 
+async def program_or_say(turn: Turn, no_program: str) -> Program | None:
+    """The programme this person works on; without one, the section's ``no_program``
+    message (and an end to any flow), so the caller only has to stop."""
+    program = await current_program(turn)
+    if program is None:
+        turn.go(None)
+        turn.say(no_program, buttons=[[back_to_panel()]])
+    return program
+
+
 def ask_program(turn: Turn, key: str = "admin.choose_program") -> None:
     """Which programme to work on: one button each, the current one marked."""
     st = turn.standing

@@ -25,6 +25,7 @@ from handlers.admin import (
     back_to_panel,
     current_program,
     guard,
+    program_or_say,
     section,
 )
 from handlers.core import DocumentTooBig, Router, Turn
@@ -189,14 +190,6 @@ def _in(turn: Turn, *steps: str) -> bool:
     return turn.convo.flow == FLOW and turn.convo.step in steps
 
 
-async def _program(turn: Turn) -> Program | None:
-    program = await current_program(turn)
-    if program is None:
-        turn.go(None)
-        turn.say("catastro.no_program", buttons=[[back_to_panel()]])
-    return program
-
-
 async def _record(turn: Turn, kind: str, rid: int, program: Program) -> Any:
     model = MODELS.get(kind) if kind != "b" else Body
     if model is None:
@@ -322,7 +315,7 @@ async def _preview_document(turn: Turn, kind: str) -> None:
 
 async def _preview_file(turn: Turn, kind: str, file_id: str, filename: str,
                         size: int | None) -> None:
-    program = await _program(turn)
+    program = await program_or_say(turn, "catastro.no_program")
     if program is None:
         return
     if size is not None and size > imports.MAX_BYTES:
@@ -428,7 +421,7 @@ async def _file_step(turn: Turn) -> None:
 @verb("new")
 async def new_record(turn: Turn, args: list[str]) -> None:
     kind = args[0] if args else ""
-    if kind not in FIELDS or await _program(turn) is None:
+    if kind not in FIELDS or await program_or_say(turn, "catastro.no_program") is None:
         if kind not in FIELDS:
             turn.say("input.button_stale")
         return
@@ -484,7 +477,7 @@ async def _field_input(turn: Turn) -> None:
 
 
 async def _accept(turn: Turn, f: Field, value: Any) -> None:
-    program = await _program(turn)
+    program = await program_or_say(turn, "catastro.no_program")
     if program is None:
         return
     kind, rid = turn.data("k"), turn.data("rid")
@@ -599,7 +592,7 @@ def _card(kind: str, rec: Any) -> Outgoing:
 
 @verb("ed")
 async def show_record(turn: Turn, args: list[str]) -> None:
-    program = await _program(turn)
+    program = await program_or_say(turn, "catastro.no_program")
     if program is None:
         return
     kind, rid = (args[0], _int(args[1])) if len(args) == 2 else ("", None)
@@ -613,7 +606,7 @@ async def show_record(turn: Turn, args: list[str]) -> None:
 
 @verb("ef")
 async def edit_field(turn: Turn, args: list[str]) -> None:
-    program = await _program(turn)
+    program = await program_or_say(turn, "catastro.no_program")
     if program is None:
         return
     kind, rid, code = (args[0], _int(args[1]), args[2]) if len(args) == 3 else ("", None, "")
@@ -639,7 +632,7 @@ async def find(turn: Turn, args: list[str]) -> None:
     if kind not in FIELDS or purpose not in ("e", "c", "l") or (purpose == "l") != bool(ficha):
         turn.say("input.button_stale")
         return
-    program = await _program(turn)
+    program = await program_or_say(turn, "catastro.no_program")
     if program is None:
         return
     everything = await _names(turn, kind, program)
@@ -682,7 +675,7 @@ async def _search_input(turn: Turn) -> None:
     if not query or kind not in FIELDS:
         turn.say(f"catastro.search.ask_{KINDS.get(kind, 'organization')}", buttons=[[_cancel()]])
         return
-    program = await _program(turn)
+    program = await program_or_say(turn, "catastro.no_program")
     if program is None:
         return
     found = [(i, n) for i, n in await _names(turn, kind, program)
@@ -704,7 +697,7 @@ async def _search_input(turn: Turn) -> None:
 
 @verb("fis")
 async def pending_fichas(turn: Turn, args: list[str]) -> None:
-    program = await _program(turn)
+    program = await program_or_say(turn, "catastro.no_program")
     if program is None:
         return
     turn.go(None)
@@ -723,7 +716,7 @@ async def pending_fichas(turn: Turn, args: list[str]) -> None:
 
 async def _pending(turn: Turn, args: list[str]) -> tuple[Program, Any] | None:
     """The programme and the unlinked ficha a button names; a kind word if it is gone."""
-    program = await _program(turn)
+    program = await program_or_say(turn, "catastro.no_program")
     if program is None:
         return None
     rid = _int(args[0]) if args else None
@@ -815,7 +808,7 @@ async def _take_in(turn: Turn, args: list[str], organization_id: int | None) -> 
 
 @verb("codes")
 async def codes_menu(turn: Turn, args: list[str]) -> None:
-    program = await _program(turn)
+    program = await program_or_say(turn, "catastro.no_program")
     if program is None:
         return
     turn.go(None)
@@ -834,7 +827,7 @@ async def codes_menu(turn: Turn, args: list[str]) -> None:
 
 @verb("cd")
 async def show_code(turn: Turn, args: list[str]) -> None:
-    program = await _program(turn)
+    program = await program_or_say(turn, "catastro.no_program")
     if program is None:
         return
     kind, rid = (args[0], _int(args[1])) if len(args) == 2 else ("", None)
@@ -862,7 +855,7 @@ async def show_code(turn: Turn, args: list[str]) -> None:
 
 @verb("qr")
 async def qr_pdf(turn: Turn, args: list[str]) -> None:
-    program = await _program(turn)
+    program = await program_or_say(turn, "catastro.no_program")
     if program is None:
         return
     kind = args[0] if args else ""

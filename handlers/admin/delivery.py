@@ -25,8 +25,8 @@ from handlers.admin import (
     action,
     allowed,
     back_to_panel,
-    current_program,
     guard,
+    program_or_say,
     section,
 )
 from handlers.core import Router, Turn
@@ -69,14 +69,6 @@ def lact(*parts: object) -> str:
 
 
 # --- shared helpers -------------------------------------------------------------------------
-
-
-async def _program(turn: Turn) -> Program | None:
-    program = await current_program(turn)
-    if program is None:
-        turn.go(None)
-        turn.say("adm_delivery.no_program", buttons=[[back_to_panel()]])
-    return program
 
 
 def _today(turn: Turn, program: Program) -> date:
@@ -145,7 +137,7 @@ async def _open(turn: Turn, parts: list[str], roles: frozenset[str], name: str,
     """Both sections: guard, find the programme, then the operation the button names."""
     if not guard(turn, roles, f"{name}:" + ":".join(parts[:1])):
         return
-    program = await _program(turn)
+    program = await program_or_say(turn, "adm_delivery.no_program")
     if program is None:
         return
     op, args = (parts[0], parts[1:]) if parts else ("", [])
@@ -785,7 +777,7 @@ async def wizard_input(turn: Turn) -> None:
     if not guard(turn, ADMIN, "delivery:input"):
         turn.go(None)
         return
-    program = await _program(turn)
+    program = await program_or_say(turn, "adm_delivery.no_program")
     if program is None:
         return
     step = turn.convo.step or ""
@@ -1076,7 +1068,7 @@ async def daylist_input(turn: Turn) -> None:
     if not guard(turn, STAFF, "daylist:input"):
         turn.go(None)
         return
-    program = await _program(turn)
+    program = await program_or_say(turn, "adm_delivery.no_program")
     if program is None:
         return
     ev = turn.event

@@ -24,7 +24,15 @@ from typing import Any
 
 from handlers import dates, widgets
 from handlers import meetings as meeting_handlers
-from handlers.admin import ADMIN, action, back_to_panel, current_program, guard, section
+from handlers.admin import (
+    ADMIN,
+    action,
+    back_to_panel,
+    current_program,
+    guard,
+    program_or_say,
+    section,
+)
 from handlers.admin.roles import picker, typed_query
 from handlers.core import Router, Turn
 from handlers.events import Button, EventKind, Outgoing
@@ -856,10 +864,8 @@ async def meetings_input(turn: Turn) -> None:
     if not guard(turn, ADMIN, f"{FLOW}:{step}"):
         turn.go(None)
         return
-    program = await current_program(turn)
+    program = await program_or_say(turn, "adm_meet.no_program")
     if program is None:
-        turn.go(None)
-        turn.say("adm_meet.no_program", buttons=[[back_to_panel()]])
         return
     text = (turn.event.text or "").strip() if turn.event.kind == EventKind.TEXT else ""
     try:

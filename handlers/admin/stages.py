@@ -16,7 +16,14 @@ from datetime import date
 from zoneinfo import ZoneInfo
 
 from handlers import dates, widgets
-from handlers.admin import ADMIN, action, back_to_panel, current_program, guard, section
+from handlers.admin import (
+    ADMIN,
+    action,
+    back_to_panel,
+    guard,
+    program_or_say,
+    section,
+)
 from handlers.core import Router, Turn
 from handlers.events import Button, EventKind, Outgoing
 from locales import Day, Msg, Text, When
@@ -207,14 +214,6 @@ async def _load(turn: Turn, program: Program) -> list[StageStatus]:
     return await stages.stage_status(turn.session, program.id, _today(turn, program))
 
 
-async def _program(turn: Turn) -> Program | None:
-    program = await current_program(turn)
-    if program is None:
-        turn.go(None)
-        turn.say("adm_stages.no_program", buttons=[[back_to_panel()]])
-    return program
-
-
 def _find(all_stages: list[StageStatus], milestone_id: int
           ) -> tuple[StageStatus, MilestoneStatus] | None:
     for s in all_stages:
@@ -235,7 +234,7 @@ def _milestone_name(m: Milestone) -> Text | Msg:
 async def etapas(turn: Turn) -> None:
     if not guard(turn, ADMIN, "etapas"):
         return
-    program = await _program(turn)
+    program = await program_or_say(turn, "adm_stages.no_program")
     if program is None:
         return
     turn.go(None)
@@ -273,7 +272,7 @@ def _int(value: str | None) -> int | None:
 async def open_stages(turn: Turn, parts: list[str]) -> None:
     if not guard(turn, ADMIN, "stages:" + ":".join(parts[:1])):
         return
-    program = await _program(turn)
+    program = await program_or_say(turn, "adm_stages.no_program")
     if program is None:
         return
     op = parts[0] if parts else ""
@@ -363,7 +362,7 @@ async def stages_input(turn: Turn) -> None:
     if not guard(turn, ADMIN, "stages:input"):
         turn.go(None)
         return
-    program = await _program(turn)
+    program = await program_or_say(turn, "adm_stages.no_program")
     if program is None:
         return
     milestone_id = turn.data("milestone_id")
