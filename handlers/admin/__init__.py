@@ -10,11 +10,12 @@ only with the roles held there."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from handlers.core import RouteConflict, Router, Turn
-from handlers.events import Button
+from handlers.events import Button, Outgoing
 from locales import Msg, Raw
 from storage.models import Program, Role
 from storage.programs import STAFF_ROLES, Choose
@@ -179,6 +180,19 @@ async def choose_program(turn: Turn) -> None:
 
 def action(section_key: str, *parts: object) -> str:
     return ":".join([PREFIX, section_key, *(str(p) for p in parts)])
+
+
+def int_at(parts: list[str], i: int) -> int | None:
+    """The ``i``-th part of a button's data or a typed command as a number, if it is one."""
+    return int(parts[i]) if len(parts) > i and parts[i].isdigit() else None
+
+
+def reply(turn: Turn, out: Outgoing, *, edit: bool = True) -> None:
+    """Redraw the message the button sits on (``edit``), so lists and cards change in
+    place; else, or when there is no such message, send a new one."""
+    if edit and turn.event.message_ref:
+        out = dataclasses.replace(out, edit_ref=turn.event.message_ref)
+    turn.send(out)
 
 
 def back_to_panel() -> Button:

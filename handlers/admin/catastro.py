@@ -25,6 +25,7 @@ from handlers.admin import (
     back_to_panel,
     current_program,
     guard,
+    int_at,
     program_or_say,
     section,
 )
@@ -196,10 +197,6 @@ async def _record(turn: Turn, kind: str, rid: int, program: Program) -> Any:
         return None
     rec = await turn.session.get(model, rid)
     return rec if rec is not None and rec.program_id == program.id else None
-
-
-def _int(text: str) -> int | None:
-    return int(text) if text.isdigit() else None
 
 
 # --- the section ---------------------------------------------------------------------------
@@ -595,7 +592,7 @@ async def show_record(turn: Turn, args: list[str]) -> None:
     program = await program_or_say(turn, "catastro.no_program")
     if program is None:
         return
-    kind, rid = (args[0], _int(args[1])) if len(args) == 2 else ("", None)
+    kind, rid = (args[0], int_at(args, 1)) if len(args) == 2 else ("", None)
     rec = await _record(turn, kind, rid, program) if kind in FIELDS and rid else None
     if rec is None:
         turn.say("input.button_stale")
@@ -609,7 +606,7 @@ async def edit_field(turn: Turn, args: list[str]) -> None:
     program = await program_or_say(turn, "catastro.no_program")
     if program is None:
         return
-    kind, rid, code = (args[0], _int(args[1]), args[2]) if len(args) == 3 else ("", None, "")
+    kind, rid, code = (args[0], int_at(args, 1), args[2]) if len(args) == 3 else ("", None, "")
     f = _field(kind, code)
     rec = await _record(turn, kind, rid, program) if f is not None and rid else None
     if rec is None or f is None:
@@ -628,7 +625,7 @@ async def edit_field(turn: Turn, args: list[str]) -> None:
 @verb("find")
 async def find(turn: Turn, args: list[str]) -> None:
     kind, purpose = (args[0], args[1]) if len(args) >= 2 else ("", "")
-    ficha = _int(args[2]) if len(args) == 3 and purpose == "l" else None
+    ficha = int_at(args, 2) if len(args) == 3 and purpose == "l" else None
     if kind not in FIELDS or purpose not in ("e", "c", "l") or (purpose == "l") != bool(ficha):
         turn.say("input.button_stale")
         return
@@ -719,7 +716,7 @@ async def _pending(turn: Turn, args: list[str]) -> tuple[Program, Any] | None:
     program = await program_or_say(turn, "catastro.no_program")
     if program is None:
         return None
-    rid = _int(args[0]) if args else None
+    rid = int_at(args, 0)
     response = await turn.session.get(FormResponse, rid) if rid else None
     if response is None or response.program_id != program.id:
         turn.say("input.button_stale")
@@ -771,7 +768,7 @@ async def accept_ficha(turn: Turn, args: list[str]) -> None:
 
 @verb("fio")
 async def link_ficha(turn: Turn, args: list[str]) -> None:
-    org_id = _int(args[1]) if len(args) == 2 else None
+    org_id = int_at(args, 1) if len(args) == 2 else None
     if org_id is None:
         turn.say("input.button_stale")
         return
@@ -830,7 +827,7 @@ async def show_code(turn: Turn, args: list[str]) -> None:
     program = await program_or_say(turn, "catastro.no_program")
     if program is None:
         return
-    kind, rid = (args[0], _int(args[1])) if len(args) == 2 else ("", None)
+    kind, rid = (args[0], int_at(args, 1)) if len(args) == 2 else ("", None)
     rec = await _record(turn, kind, rid, program) if kind in LINK_TARGETS and rid else None
     if rec is None:
         turn.say("input.button_stale")

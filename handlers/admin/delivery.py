@@ -11,7 +11,6 @@ stay under Telegram's 64 bytes."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
@@ -26,7 +25,9 @@ from handlers.admin import (
     allowed,
     back_to_panel,
     guard,
+    int_at,
     program_or_say,
+    reply,
     section,
 )
 from handlers.core import Router, Turn
@@ -75,19 +76,8 @@ def _today(turn: Turn, program: Program) -> date:
     return turn.now.astimezone(ZoneInfo(program.timezone)).date()
 
 
-def _reply(turn: Turn, out: Outgoing, *, edit: bool = True) -> None:
-    """Redraw the message the button sits on, so lists and checklists change in place."""
-    if edit and turn.event.message_ref:
-        out = dataclasses.replace(out, edit_ref=turn.event.message_ref)
-    turn.send(out)
-
-
 def _out(text: Msg, buttons: list[list[Button]]) -> Outgoing:
     return Outgoing(text=text, buttons=tuple(tuple(row) for row in buttons))
-
-
-def _int(value: str | None) -> int | None:
-    return int(value) if value is not None and value.isdigit() else None
 
 
 def _stale(turn: Turn) -> None:
@@ -211,7 +201,7 @@ async def _ask(turn: Turn, program: Program, step: str, *, edit: bool = False) -
         prefix = act("cal") if step == "date" else act("ucal")
         buttons = widgets.month_picker(prefix, month, earliest=earliest) + [_cancel_row()]
         key = "adm_delivery.ask_date" if step == "date" else "adm_delivery.ask_until"
-        _reply(turn, _out(Msg(key), buttons), edit=edit)
+        reply(turn, _out(Msg(key), buttons), edit=edit)
     elif step == "start":
         turn.say("adm_delivery.ask_start", day=Day(_data_date(turn, "date")),
                  buttons=widgets.time_picker(act("ts")) + [_cancel_row()])
@@ -411,7 +401,7 @@ async def _no_address(turn: Turn, program: Program, args: list[str]) -> None:
 
 
 async def _repeat(turn: Turn, program: Program, args: list[str]) -> None:
-    every = _int(args[0]) if args else None
+    every = int_at(args, 0)
     if _step(turn) != "repeat" or every not in (0, 1, 2):
         _stale(turn)
         return
@@ -424,7 +414,7 @@ async def _repeat(turn: Turn, program: Program, args: list[str]) -> None:
 
 
 async def _count(turn: Turn, program: Program, args: list[str]) -> None:
-    n = _int(args[0]) if args else None
+    n = int_at(args, 0)
     if _step(turn) != "count" or n is None or not 1 <= n <= delivery.MAX_DAYS:
         _stale(turn)
         return
@@ -545,7 +535,7 @@ async def _assign_to(turn: Turn, program: Program, args: list[str]) -> None:
 
 
 async def _sector(turn: Turn, program: Program, args: list[str]) -> None:
-    index = _int(args[0]) if args else None
+    index = int_at(args, 0)
     names = turn.data("sectors") or []
     if _step(turn) != "sector" or index is None or index >= len(names):
         _stale(turn)
@@ -571,7 +561,7 @@ async def _checklist(turn: Turn, program: Program, page: int, *, edit: bool) -> 
     rows.append([Button(Msg("adm_delivery.btn_picked_done", {"count": len(picked)}),
                         act("pk", "ok"))])
     rows.append(_cancel_row())
-    _reply(turn, _out(Msg("adm_delivery.ask_pick", {"count": total}), rows), edit=edit)
+    reply(turn, _out(Msg("adm_delivery.ask_pick", {"count": total}), rows), edit=edit)
 
 
 async def _pick(turn: Turn, program: Program, args: list[str]) -> None:
@@ -579,7 +569,7 @@ async def _pick(turn: Turn, program: Program, args: list[str]) -> None:
         _stale(turn)
         return
     op = args[0]
-    if op == "t" and len(args) == 3 and _int(args[1]) is not None and _int(args[2]) is not None:
+    if op == "t" and len(args) == 3 and int_at(args, 1) is not None and int_at(args, 2) is not None:
         family = await turn.session.get(Family, int(args[1]))
         if family is None or family.program_id != program.id:
             _stale(turn)
@@ -588,7 +578,7 @@ async def _pick(turn: Turn, program: Program, args: list[str]) -> None:
         picked ^= {family.id}
         turn.go(FLOW, "pick", picked=sorted(picked))
         await _checklist(turn, program, int(args[2]), edit=True)
-    elif op == "p" and len(args) == 2 and _int(args[1]) is not None:
+    elif op == "p" and len(args) == 2 and int_at(args, 1) is not None:
         await _checklist(turn, program, int(args[1]), edit=True)
     elif op == "ok":
         picked = [int(i) for i in turn.data("picked") or []]
@@ -617,7 +607,7 @@ async def _policy(turn: Turn, program: Program, args: list[str]) -> None:
             for p in delivery.POLICIES}
     text = Msg("adm_delivery.policy_saved" if choice else "adm_delivery.policy_ask",
                {"policy": _policy_line(program, policy)})
-    _reply(turn, _out(text, [
+    reply(turn, _out(text, [
         [Button(Msg(mark["all_at_once"], {"label": Msg("adm_delivery.policy_btn_all")}),
                 act("pol", "all"))],
         [Button(Msg(mark["before_each"], {"label": Msg("adm_delivery.policy_btn_each")}),
@@ -630,7 +620,7 @@ async def _policy(turn: Turn, program: Program, args: list[str]) -> None:
 
 
 async def _days(turn: Turn, program: Program, args: list[str]) -> None:
-    page = _int(args[0]) if args else 0
+    page = int_at(args, 0) if args else 0
     page = page or 0
     total = await delivery.count_days_from(turn.session, program.id, turn.now)
     pages = _pages(total)
@@ -647,11 +637,11 @@ async def _days(turn: Turn, program: Program, args: list[str]) -> None:
     if pager:
         rows.append(pager)
     rows.append([back_to_panel()])
-    _reply(turn, _out(Msg("adm_delivery.days", {"count": total}), rows), edit=_paging(args))
+    reply(turn, _out(Msg("adm_delivery.days", {"count": total}), rows), edit=_paging(args))
 
 
 async def _admin_day(turn: Turn, program: Program, args: list[str]) -> DeliveryDay | None:
-    day_id = _int(args[0]) if args else None
+    day_id = int_at(args, 0)
     day = await delivery.get_day(turn.session, program.id, day_id) if day_id else None
     if day is None:
         _stale(turn)
@@ -714,7 +704,7 @@ async def _cancel_do(turn: Turn, program: Program, args: list[str]) -> None:
 
 async def _move_pickup(turn: Turn, program: Program, args: list[str]
                        ) -> tuple[Pickup, DeliveryDay, Family] | None:
-    pickup = await turn.session.get(Pickup, _int(args[0])) if args and _int(args[0]) else None
+    pickup = await turn.session.get(Pickup, int_at(args, 0)) if int_at(args, 0) else None
     day = await delivery.get_day(turn.session, program.id, pickup.delivery_day_id) \
         if pickup is not None else None
     family = await turn.session.get(Family, pickup.family_id) if day is not None else None
@@ -729,7 +719,7 @@ async def _move_ask(turn: Turn, program: Program, args: list[str]) -> None:
     if found is None:
         return
     pickup, day, family = found
-    page = (_int(args[1]) if len(args) > 1 else 0) or 0
+    page = int_at(args, 1) or 0
     back = [Button(Msg("adm_daylist.btn_back"), lact("d", day.id, page))]
     options = await delivery.days_to_move_to(turn.session, pickup, day, turn.now, limit=PAGE)
     if not options:
@@ -744,8 +734,8 @@ async def _move_ask(turn: Turn, program: Program, args: list[str]) -> None:
 
 async def _move_do(turn: Turn, program: Program, args: list[str]) -> None:
     found = await _move_pickup(turn, program, args)
-    to_day = await delivery.get_day(turn.session, program.id, _int(args[1])) \
-        if found is not None and len(args) > 1 and _int(args[1]) else None
+    to_day = await delivery.get_day(turn.session, program.id, int_at(args, 1)) \
+        if found is not None and int_at(args, 1) else None
     if found is None or to_day is None:
         if found is not None:
             _stale(turn)
@@ -850,7 +840,7 @@ async def _today_list(turn: Turn, program: Program, args: list[str]) -> None:
 async def _pick_day(turn: Turn, program: Program, args: list[str], *,
                     key: str = "adm_daylist.pick", days: list[DeliveryDay] | None = None
                     ) -> None:
-    page = _int(args[0]) if args else 0
+    page = int_at(args, 0) if args else 0
     page = page or 0
     days = days if days is not None else await delivery.around(turn.session, program, turn.now)
     if not days:
@@ -865,7 +855,7 @@ async def _pick_day(turn: Turn, program: Program, args: list[str], *,
     if pager:
         rows.append(pager)
     rows.append([back_to_panel()])
-    _reply(turn, _out(Msg(key), rows), edit=_paging(args))
+    reply(turn, _out(Msg(key), rows), edit=_paging(args))
 
 
 async def _staff_day(turn: Turn, program: Program, day_id: int | None) -> DeliveryDay | None:
@@ -921,7 +911,7 @@ async def _show_list(turn: Turn, program: Program, day: DeliveryDay, page: int, 
     # Typing while the list is open searches it.
     turn.go(None)
     turn.go(LIST_FLOW, "list", day_id=day.id, q=query, page=page)
-    _reply(turn, out, edit=edit)
+    reply(turn, out, edit=edit)
 
 
 def _query_for(turn: Turn, day_id: int) -> str | None:
@@ -931,15 +921,15 @@ def _query_for(turn: Turn, day_id: int) -> str | None:
 
 
 async def _list(turn: Turn, program: Program, args: list[str]) -> None:
-    day = await _staff_day(turn, program, _int(args[0]) if args else None)
+    day = await _staff_day(turn, program, int_at(args, 0))
     if day is None:
         return
-    page = (_int(args[1]) if len(args) > 1 else 0) or 0
+    page = int_at(args, 1) or 0
     await _show_list(turn, program, day, page, query=_query_for(turn, day.id), edit=True)
 
 
 async def _list_all(turn: Turn, program: Program, args: list[str]) -> None:
-    day = await _staff_day(turn, program, _int(args[0]) if args else None)
+    day = await _staff_day(turn, program, int_at(args, 0))
     if day is None:
         return
     await _show_list(turn, program, day, 0, query=None, edit=True)
@@ -1003,20 +993,20 @@ def family_card(pickup: Pickup, day: DeliveryDay, family: Family, page: int, *,
 
 
 async def _family(turn: Turn, program: Program, args: list[str]) -> None:
-    found = await _staff_pickup(turn, program, _int(args[0]) if args else None)
+    found = await _staff_pickup(turn, program, int_at(args, 0))
     if found is None:
         return
-    page = (_int(args[1]) if len(args) > 1 else 0) or 0
+    page = int_at(args, 1) or 0
     pickup, day, family = found
     kept = await pickups.list_kept(turn.session, day.id)
-    _reply(turn, family_card(
+    reply(turn, family_card(
         pickup, day, family, page, status=pickups.shown_status(pickup, day, turn.now, kept),
         moved_to=await pickups.moved_to_day(turn.session, pickup),
         can_move=allowed(turn, ADMIN)))
 
 
 async def _mark(turn: Turn, program: Program, args: list[str]) -> None:
-    found = await _staff_pickup(turn, program, _int(args[0]) if args else None)
+    found = await _staff_pickup(turn, program, int_at(args, 0))
     op = args[1] if len(args) > 1 else ""
     if found is None:
         return
@@ -1024,7 +1014,7 @@ async def _mark(turn: Turn, program: Program, args: list[str]) -> None:
         _stale(turn)
         return
     pickup, day, family = found
-    page = (_int(args[2]) if len(args) > 2 else 0) or 0
+    page = int_at(args, 2) or 0
     try:
         await pickups.respond(turn.session, pickup, MARKS[op], turn.now, marked_by=turn.person.id)
     except PickupError as exc:
@@ -1050,7 +1040,7 @@ async def _mark(turn: Turn, program: Program, args: list[str]) -> None:
 
 async def _skip_proxy(turn: Turn, program: Program, args: list[str]) -> None:
     if not (turn.convo.flow == LIST_FLOW and turn.convo.step == "proxy"
-            and args and turn.data("pickup_id") == _int(args[0])):
+            and args and turn.data("pickup_id") == int_at(args, 0)):
         _stale(turn)
         return
     turn.go(LIST_FLOW, "list")

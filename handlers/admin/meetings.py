@@ -30,7 +30,9 @@ from handlers.admin import (
     back_to_panel,
     current_program,
     guard,
+    int_at,
     program_or_say,
+    reply,
     section,
 )
 from handlers.admin.roles import picker, typed_query
@@ -108,10 +110,6 @@ def _board_button(meeting_id: int) -> Button:
 
 def _rows(rows: list[list[Button]]) -> tuple[tuple[Button, ...], ...]:
     return tuple(tuple(r) for r in rows)
-
-
-def _int(parts: list[str], i: int) -> int | None:
-    return int(parts[i]) if len(parts) > i and parts[i].isdigit() else None
 
 
 @section(KEY, "adm_meet.menu", roles=ADMIN, order=20)
@@ -289,7 +287,7 @@ async def _new(turn: Turn, program: Program, args: list[str]) -> None:
 async def _pick_body(turn: Turn, program: Program, args: list[str]) -> None:
     if not _in_step(turn, "body"):
         return
-    body_id = _int(args, 0)
+    body_id = int_at(args, 0)
     body = await _body(turn, body_id) if body_id else None
     if body_id and (body is None or body.program_id != program.id):
         turn.say("input.button_stale")
@@ -490,7 +488,7 @@ async def _invite_question(turn: Turn, program: Program, meeting: Meeting) -> No
 
 
 async def _invite(turn: Turn, program: Program, args: list[str]) -> None:
-    meeting = await _meeting(turn, program, _int(args, 0))
+    meeting = await _meeting(turn, program, int_at(args, 0))
     if meeting is None:
         return
     choice = args[1] if len(args) > 1 else ""
@@ -538,7 +536,7 @@ def _board_rows(meeting: Meeting, board: data.Board, now: datetime) -> list[list
 
 async def _board(turn: Turn, program: Program, args: list[str]) -> None:
     await invite_due_series_meetings(turn.session, turn.now)
-    meeting = await _meeting(turn, program, _int(args, 0))
+    meeting = await _meeting(turn, program, int_at(args, 0))
     if meeting is None:
         return
     if turn.convo.flow == FLOW:
@@ -549,7 +547,7 @@ async def _board(turn: Turn, program: Program, args: list[str]) -> None:
 
 
 async def _reask(turn: Turn, program: Program, args: list[str]) -> None:
-    meeting = await _meeting(turn, program, _int(args, 0))
+    meeting = await _meeting(turn, program, int_at(args, 0))
     if meeting is None:
         return
     asked, queued = await reask(turn.session, meeting, turn.now)
@@ -597,21 +595,19 @@ async def _attendance_message(turn: Turn, meeting: Meeting, page: int) -> Outgoi
 
 
 async def _attendance(turn: Turn, program: Program, args: list[str]) -> None:
-    meeting = await _meeting(turn, program, _int(args, 0))
+    meeting = await _meeting(turn, program, int_at(args, 0))
     if meeting is None:
         return
     if turn.convo.flow == FLOW:
         turn.go(None)
-    out = await _attendance_message(turn, meeting, _int(args, 1) or 0)
+    out = await _attendance_message(turn, meeting, int_at(args, 1) or 0)
     # Turning a page redraws the list in place; opening it from the board starts a new one.
-    if len(args) > 1 and turn.event.message_ref:
-        out = dataclasses.replace(out, edit_ref=turn.event.message_ref)
-    turn.send(out)
+    reply(turn, out, edit=len(args) > 1)
 
 
 async def _toggle_attendance(turn: Turn, program: Program, args: list[str]) -> None:
-    meeting = await _meeting(turn, program, _int(args, 0))
-    person_id = _int(args, 1)
+    meeting = await _meeting(turn, program, int_at(args, 0))
+    person_id = int_at(args, 1)
     if meeting is None or person_id is None:
         return
     current = await meeting_store.attendance_of(turn.session, meeting.id, person_id)
@@ -623,12 +619,12 @@ async def _toggle_attendance(turn: Turn, program: Program, args: list[str]) -> N
     await data.mark(turn.session, meeting, person_id, present, turn.person.id, turn.now)
     turn.audit("attendance_marked", "meeting", meeting.id, person_id=person_id, present=present,
                walk_in_confirmed=to_confirm)
-    out = await _attendance_message(turn, meeting, _int(args, 2) or 0)
+    out = await _attendance_message(turn, meeting, int_at(args, 2) or 0)
     turn.send(dataclasses.replace(out, edit_ref=turn.event.message_ref))
 
 
 async def _add_pick(turn: Turn, program: Program, args: list[str]) -> None:
-    meeting = await _meeting(turn, program, _int(args, 0))
+    meeting = await _meeting(turn, program, int_at(args, 0))
     if meeting is None:
         return
     if meeting.status == MeetingStatus.CANCELLED:
@@ -640,13 +636,13 @@ async def _add_pick(turn: Turn, program: Program, args: list[str]) -> None:
         and turn.data("meeting_id") == meeting.id
     query = turn.data("q", "") if same else ""
     turn.go(None)
-    turn.go(FLOW, "add_pick", meeting_id=meeting.id, q=query, page=_int(args, 1) or 0)
+    turn.go(FLOW, "add_pick", meeting_id=meeting.id, q=query, page=int_at(args, 1) or 0)
     await _ask(turn, program, "add_pick", edit=turning and bool(turn.event.message_ref))
 
 
 async def _add_person(turn: Turn, program: Program, args: list[str]) -> None:
-    meeting = await _meeting(turn, program, _int(args, 0))
-    person_id = _int(args, 1)
+    meeting = await _meeting(turn, program, int_at(args, 0))
+    person_id = int_at(args, 1)
     if meeting is None or person_id is None:
         return
     person = await turn.session.get(Person, person_id)
@@ -671,7 +667,7 @@ GUEST_FIELDS = {"guest_name": ("name", data.guest_name), "guest_rut": ("rut", da
 
 
 async def _guest_new(turn: Turn, program: Program, args: list[str]) -> None:
-    meeting = await _meeting(turn, program, _int(args, 0))
+    meeting = await _meeting(turn, program, int_at(args, 0))
     if meeting is None:
         return
     if meeting.status == MeetingStatus.CANCELLED:
@@ -730,13 +726,13 @@ async def _guest_typed(turn: Turn, program: Program, step: str, text: str) -> No
 
 
 async def _guest_remove_ask(turn: Turn, program: Program, args: list[str]) -> None:
-    meeting = await _meeting(turn, program, _int(args, 0))
-    guest = await turn.session.get(AttendanceGuest, _int(args, 1) or 0)
+    meeting = await _meeting(turn, program, int_at(args, 0))
+    guest = await turn.session.get(AttendanceGuest, int_at(args, 1) or 0)
     if meeting is None or guest is None or guest.meeting_id != meeting.id:
         if meeting is not None:
             turn.say("input.button_stale")
         return
-    page = _int(args, 2) or 0
+    page = int_at(args, 2) or 0
     turn.send(Outgoing(
         text=Msg("adm_meet.guest_remove_ask", {"name": Raw(guest.name)}),
         buttons=_rows([[Button(Msg("adm_meet.btn_guest_remove"),
@@ -747,10 +743,10 @@ async def _guest_remove_ask(turn: Turn, program: Program, args: list[str]) -> No
 
 
 async def _guest_remove(turn: Turn, program: Program, args: list[str]) -> None:
-    meeting = await _meeting(turn, program, _int(args, 0))
+    meeting = await _meeting(turn, program, int_at(args, 0))
     if meeting is None:
         return
-    guest_id = _int(args, 1) or 0
+    guest_id = int_at(args, 1) or 0
     try:
         name = await data.remove_guest(turn.session, meeting, guest_id)
     except data.MeetingError:
@@ -762,7 +758,7 @@ async def _guest_remove(turn: Turn, program: Program, args: list[str]) -> None:
 
 
 async def _close(turn: Turn, program: Program, args: list[str]) -> None:
-    meeting = await _meeting(turn, program, _int(args, 0))
+    meeting = await _meeting(turn, program, int_at(args, 0))
     if meeting is None:
         return
     await data.close(turn.session, meeting, turn.now)
@@ -783,7 +779,7 @@ async def _rates(turn: Turn, program: Program, args: list[str]) -> None:
 
 
 async def _move(turn: Turn, program: Program, args: list[str]) -> None:
-    meeting = await _meeting(turn, program, _int(args, 0))
+    meeting = await _meeting(turn, program, int_at(args, 0))
     if meeting is None:
         return
     if meeting.status != MeetingStatus.SCHEDULED:
@@ -815,7 +811,7 @@ async def _move_confirm(turn: Turn, program: Program, args: list[str]) -> None:
 
 
 async def _cancel_meeting(turn: Turn, program: Program, args: list[str]) -> None:
-    meeting = await _meeting(turn, program, _int(args, 0))
+    meeting = await _meeting(turn, program, int_at(args, 0))
     if meeting is None:
         return
     if meeting.status != MeetingStatus.SCHEDULED:

@@ -22,6 +22,7 @@ from handlers.admin import (
     action,
     back_to_panel,
     guard,
+    int_at,
     program_or_say,
     section,
 )
@@ -173,7 +174,7 @@ async def meeting_chosen(turn: Turn, args: list[str]) -> None:
     program = await program_or_say(turn, "outreach.no_program")
     if program is None:
         return
-    mid = int(args[0]) if args and args[0].isdigit() else None
+    mid = int_at(args, 0)
     meeting = await _meeting(turn, mid, program)
     if meeting is None:
         turn.say("outreach.meeting_gone", buttons=[[back_to_panel()]])

@@ -11,7 +11,6 @@ and the calendar's ``adm:stages:c<id>:d:<yyyymmdd>``."""
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import date
 from zoneinfo import ZoneInfo
 
@@ -21,7 +20,9 @@ from handlers.admin import (
     action,
     back_to_panel,
     guard,
+    int_at,
     program_or_say,
+    reply,
     section,
 )
 from handlers.core import Router, Turn
@@ -54,12 +55,6 @@ def act(*parts: object) -> str:
 
 def _today(turn: Turn, program: Program) -> date:
     return turn.now.astimezone(ZoneInfo(program.timezone)).date()
-
-
-def _reply(turn: Turn, out: Outgoing, *, edit: bool) -> None:
-    if edit and turn.event.message_ref:
-        out = dataclasses.replace(out, edit_ref=turn.event.message_ref)
-    turn.send(out)
 
 
 def _joined(names: list[dict[str, str]]) -> Text:
@@ -251,7 +246,7 @@ async def _show_stage(turn: Turn, program: Program, number: int | None, *, edit:
         index = numbers.index(number)
     else:
         index = stages.current_stage(all_stages, _today(turn, program))
-    _reply(turn, stage_card(all_stages, index), edit=edit)
+    reply(turn, stage_card(all_stages, index), edit=edit)
 
 
 async def _show_milestone(turn: Turn, program: Program, milestone_id: int, *, edit: bool
@@ -260,12 +255,8 @@ async def _show_milestone(turn: Turn, program: Program, milestone_id: int, *, ed
     if found is None:
         turn.say("input.button_stale")
         return False
-    _reply(turn, milestone_card(*found), edit=edit)
+    reply(turn, milestone_card(*found), edit=edit)
     return True
-
-
-def _int(value: str | None) -> int | None:
-    return int(value) if value is not None and value.isdigit() else None
 
 
 @section(STAGES, "adm_stages.section", roles=ADMIN, order=60)
@@ -276,7 +267,7 @@ async def open_stages(turn: Turn, parts: list[str]) -> None:
     if program is None:
         return
     op = parts[0] if parts else ""
-    arg = _int(parts[1]) if len(parts) > 1 else None
+    arg = int_at(parts, 1)
     if op == "":
         turn.go(None)
         await _show_stage(turn, program, None, edit=False)
@@ -319,7 +310,7 @@ async def _ask_date(turn: Turn, program: Program, milestone_id: int, month: date
     turn.go(FLOW, "move", milestone_id=m.id, stage=m.stage)
     buttons = widgets.month_picker(act(f"c{m.id}"), month or m.due, earliest=m.starts)
     buttons.append([Button(Msg("adm_stages.btn_cancel"), act("m", m.id))])
-    _reply(turn, Outgoing(
+    reply(turn, Outgoing(
         text=Msg("adm_stages.ask_date", {"name": _milestone_name(m), "due": Day(m.due),
                                          "starts": Day(m.starts)}),
         buttons=tuple(tuple(r) for r in buttons)), edit=edit)
