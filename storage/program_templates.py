@@ -42,6 +42,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from storage.clock import DEFAULT_TIMEZONE
+
 __all__ = [
     "REQUIRED_LANGUAGES",
     "TEMPLATES_DIR",
@@ -478,7 +480,7 @@ class ProgramTemplate(_Model):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise PydanticCustomError(
                 "timezone",
-                "unknown time zone '{zone}' (use an IANA name such as 'America/Santiago')",
+                f"unknown time zone '{{zone}}' (use an IANA name such as '{DEFAULT_TIMEZONE}')",
                 {"zone": value},
             ) from exc
         return value
