@@ -59,7 +59,11 @@ from storage.models import (
     Rsvp,
 )
 from storage.names import person_name
-from storage.program_templates import ProgramTemplate, TemplateError, add_months, program_template
+from storage.program_templates import (
+    ProgramTemplate,
+    add_months,
+    program_template_or_none,
+)
 
 __all__ = [
     "CHART_SIZE",
@@ -246,13 +250,6 @@ class Ctx:
 
 def _place(place: str | None, address: str | None) -> str:
     return ", ".join(p for p in (place, address) if p) or "—"
-
-
-def _template(program: Program) -> ProgramTemplate | None:
-    try:
-        return program_template(program)
-    except TemplateError:
-        return None
 
 
 def _kind_name(tpl: ProgramTemplate | None, kind: str, locale: str) -> str:
@@ -688,7 +685,7 @@ async def attendance_list(
         raise LookupError(f"no meeting {meeting_id}")
     program = await _program(session, meeting.program_id)
     ctx = Ctx(catalogs, locale, program.timezone, now)
-    tpl = _template(program)
+    tpl = program_template_or_none(program)
     body = await session.get(Body, meeting.body_id) if meeting.body_id else None
     kind = _kind_name(tpl, meeting.kind, ctx.locale)
     body_name = _body_name(tpl, body, ctx.locale) if body else None
@@ -1108,7 +1105,7 @@ async def invited_organizations(
     cut-off date the list shows, as the progress figures count them)."""
     program = await _program(session, program_id)
     ctx = Ctx(catalogs, locale, program.timezone, now)
-    tpl = _template(program)
+    tpl = program_template_or_none(program)
     orgs = list((await session.scalars(
         select(Organization).where(Organization.program_id == program_id))).all())
     orgs.sort(key=lambda o: _sort_key(o.name, ctx.locale))
@@ -1356,7 +1353,7 @@ async def progress_figures(session: AsyncSession, program_id: int, now: datetime
     program = await _program(session, program_id)
     zone = ZoneInfo(program.timezone)
     today = now.astimezone(zone).date()
-    tpl = _template(program)
+    tpl = program_template_or_none(program)
 
     orgs = list((await session.scalars(
         select(Organization).where(Organization.program_id == program_id,
@@ -1684,7 +1681,7 @@ async def progress_chart(
     ctx = Ctx(catalogs, locale, program.timezone, now)
     figures = await progress_figures(session, program_id, cut_off(program, now, until))
     stem = f"{ctx.t('exports.file.chart')}-{figures['today'].isoformat()}"
-    return ExportFile(f"{stem}.png", _chart_for(figures, ctx, _template(program), font_dirs),
+    return ExportFile(f"{stem}.png", _chart_for(figures, ctx, program_template_or_none(program), font_dirs),
                       MIME["png"])
 
 
@@ -1753,7 +1750,7 @@ async def progress_report(
     ``until`` (a date in the programme's zone; today if None)."""
     program = await _program(session, program_id)
     ctx = Ctx(catalogs, locale, program.timezone, now)
-    tpl = _template(program)
+    tpl = program_template_or_none(program)
     figures = await progress_figures(session, program_id, cut_off(program, now, until))
     bodies = {b.id: b for b in (await session.scalars(
         select(Body).where(Body.program_id == program_id))).all()}
