@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import BABEL_LOCALE, Catalogs, Msg, format_number
 from locales.collation import sort_key
-from storage import admin_meetings, org_kinds
+from storage import admin_meetings, org_kinds, programs
 from storage import pickups as day_lists
 from storage.delivery import grouped_counts
 from storage.models import (
@@ -279,13 +279,6 @@ def _body_of_kind(tpl: ProgramTemplate | None, kind: str) -> str | None:
         return tpl.meeting_kind(kind).body
     except KeyError:
         return None
-
-
-async def _program(session: AsyncSession, program_id: int) -> Program:
-    program = await session.get(Program, program_id)
-    if program is None:
-        raise LookupError(f"no programme {program_id}")
-    return program
 
 
 # --------------------------------------------------------------------------- listings
@@ -683,7 +676,7 @@ async def attendance_list(
     meeting = await session.get(Meeting, meeting_id)
     if meeting is None:
         raise LookupError(f"no meeting {meeting_id}")
-    program = await _program(session, meeting.program_id)
+    program = await programs.existing(session, meeting.program_id)
     ctx = Ctx(catalogs, locale, program.timezone, now)
     tpl = program_template_or_none(program)
     body = await session.get(Body, meeting.body_id) if meeting.body_id else None
@@ -1056,7 +1049,7 @@ async def ficha_pdf(
     org = await session.get(Organization, organization_id)
     if org is None:
         raise LookupError(f"no organisation {organization_id}")
-    program = await _program(session, org.program_id)
+    program = await programs.existing(session, org.program_id)
     found = await _latest_fichas(session, program.id, organization_id)
     if not found:
         return None
@@ -1072,7 +1065,7 @@ async def ficha_pdfs(
 ) -> list[ExportFile]:
     """One PDF per organisation with a submitted ficha, by organisation name."""
     catalogs = catalogs or Catalogs()
-    program = await _program(session, program_id)
+    program = await programs.existing(session, program_id)
     fichas = [await _ficha(session, r, program, catalogs.locale(locale), catalogs)
               for r in await _latest_fichas(session, program_id, unlinked=True)]
     fichas.sort(key=lambda f: _sort_key(f.organization.name, locale))
@@ -1085,7 +1078,7 @@ async def fichas_xlsx(
     catalogs: Catalogs | None = None,
 ) -> ExportFile:
     catalogs = catalogs or Catalogs()
-    program = await _program(session, program_id)
+    program = await programs.existing(session, program_id)
     fichas = [await _ficha(session, r, program, catalogs.locale(locale), catalogs)
               for r in await _latest_fichas(session, program_id, unlinked=True)]
     return render_fichas_xlsx(fichas, program=program.name, tz=program.timezone, now=now,
@@ -1103,7 +1096,7 @@ async def invited_organizations(
     """The catastro with the invitations sent to each organisation, their answers, and
     whether the organisation sent its ficha and signed its commitment, as of ``now`` (the
     cut-off date the list shows, as the progress figures count them)."""
-    program = await _program(session, program_id)
+    program = await programs.existing(session, program_id)
     ctx = Ctx(catalogs, locale, program.timezone, now)
     tpl = program_template_or_none(program)
     orgs = list((await session.scalars(
@@ -1252,7 +1245,7 @@ async def delivery_day_list(
     day = await session.get(DeliveryDay, delivery_day_id)
     if day is None:
         raise LookupError(f"no delivery day {delivery_day_id}")
-    program = await _program(session, day.program_id)
+    program = await programs.existing(session, day.program_id)
     ctx = Ctx(catalogs, locale, program.timezone, now)
     pickups = list((await session.scalars(
         select(Pickup).where(Pickup.delivery_day_id == day.id))).all())
@@ -1350,7 +1343,7 @@ async def progress_figures(session: AsyncSession, program_id: int, now: datetime
     """
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime")
-    program = await _program(session, program_id)
+    program = await programs.existing(session, program_id)
     zone = ZoneInfo(program.timezone)
     today = now.astimezone(zone).date()
     tpl = program_template_or_none(program)
@@ -1677,7 +1670,7 @@ async def progress_chart(
 ) -> ExportFile:
     """The attendance-per-session chart of the progress report, as a PNG, with the
     sessions up to ``until`` (a date in the programme's zone; today if None)."""
-    program = await _program(session, program_id)
+    program = await programs.existing(session, program_id)
     ctx = Ctx(catalogs, locale, program.timezone, now)
     figures = await progress_figures(session, program_id, cut_off(program, now, until))
     stem = f"{ctx.t('exports.file.chart')}-{figures['today'].isoformat()}"
@@ -1748,7 +1741,7 @@ async def progress_report(
     """The figures of the *informe de avance* as a PDF (with the attendance chart) or a
     workbook (a sheet per table, the chart beside the sessions), counting everything up to
     ``until`` (a date in the programme's zone; today if None)."""
-    program = await _program(session, program_id)
+    program = await programs.existing(session, program_id)
     ctx = Ctx(catalogs, locale, program.timezone, now)
     tpl = program_template_or_none(program)
     figures = await progress_figures(session, program_id, cut_off(program, now, until))

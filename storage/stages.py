@@ -16,7 +16,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import Msg
-from storage import admin_meetings
+from storage import admin_meetings, programs
 from storage.models import (
     Body,
     FormDefinition,
@@ -238,9 +238,7 @@ async def stage_status(session: AsyncSession, program_id: int, today: date
                        ) -> list[StageStatus]:
     """Each stage with its milestones in the order they begin, as of ``today`` (a date in
     the programme's zone)."""
-    program = await session.get(Program, program_id)
-    if program is None:
-        raise LookupError(f"no programme {program_id}")
+    program = await programs.existing(session, program_id)
     tpl = program_template_or_none(program)
     milestones = (await session.scalars(
         select(Milestone).where(Milestone.program_id == program_id)
