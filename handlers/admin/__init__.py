@@ -14,6 +14,7 @@ import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from handlers import widgets
 from handlers.core import RouteConflict, Router, Turn
 from handlers.events import Button, Outgoing
 from locales import Msg, Raw
@@ -193,6 +194,19 @@ def reply(turn: Turn, out: Outgoing, *, edit: bool = True) -> None:
     if edit and turn.event.message_ref:
         out = dataclasses.replace(out, edit_ref=turn.event.message_ref)
     turn.send(out)
+
+
+def page_row(page: int, pages: int, make: Callable[[int], str]) -> list[Button]:
+    """A row to turn a list's pages (``make`` gives a page's action); none for one page."""
+    if pages <= 1:
+        return []
+    row = []
+    if page > 0:
+        row.append(Button(Msg("adm_delivery.btn_prev"), make(page - 1)))
+    row.append(Button(Msg("adm_delivery.page", {"page": page + 1, "pages": pages}), widgets.NOOP))
+    if page < pages - 1:
+        row.append(Button(Msg("adm_delivery.btn_next"), make(page + 1)))
+    return row
 
 
 def back_to_panel() -> Button:

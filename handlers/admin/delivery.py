@@ -11,7 +11,6 @@ stay under Telegram's 64 bytes."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
@@ -26,6 +25,7 @@ from handlers.admin import (
     back_to_panel,
     guard,
     int_at,
+    page_row,
     program_or_say,
     reply,
     section,
@@ -95,19 +95,6 @@ def day_button_label(day: DeliveryDay, tz: str, with_year: bool = False) -> Msg:
     key = "adm_delivery.btn_day_cancelled" if day.cancelled_at else "adm_delivery.btn_day"
     return Msg(key, {"day": Day(local, "short_year" if with_year else "short"), "start": When(day.window_start, "time"),
                      "end": When(day.window_end, "time"), "where": where_of(day)})
-
-
-def _pager(page: int, pages: int, make: Callable[[int], str]) -> list[Button]:
-    if pages <= 1:
-        return []
-    row = []
-    if page > 0:
-        row.append(Button(Msg("adm_delivery.btn_prev"), make(page - 1)))
-    row.append(Button(Msg("adm_delivery.page", {"page": page + 1, "pages": pages}),
-                      widgets.NOOP))
-    if page < pages - 1:
-        row.append(Button(Msg("adm_delivery.btn_next"), make(page + 1)))
-    return row
 
 
 def _paging(args: list[str]) -> bool:
@@ -555,7 +542,7 @@ async def _checklist(turn: Turn, program: Program, page: int, *, edit: bool) -> 
     rows = [[Button(Msg("adm_delivery.check_on" if f.id in picked else "adm_delivery.check_off",
                         {"name": Raw(f.name[:40])}), act("pk", "t", f.id, page))]
             for f in families]
-    pager = _pager(page, pages, lambda p: act("pk", "p", p))
+    pager = page_row(page, pages, lambda p: act("pk", "p", p))
     if pager:
         rows.append(pager)
     rows.append([Button(Msg("adm_delivery.btn_picked_done", {"count": len(picked)}),
@@ -633,7 +620,7 @@ async def _days(turn: Turn, program: Program, args: list[str]) -> None:
             [Button(Msg("adm_delivery.btn_new"), act("new"))], [back_to_panel()]])
         return
     rows = [[Button(day_button_label(d, program.timezone), act("day", d.id))] for d in days]
-    pager = _pager(page, pages, lambda p: act("days", p, "e"))
+    pager = page_row(page, pages, lambda p: act("days", p, "e"))
     if pager:
         rows.append(pager)
     rows.append([back_to_panel()])
@@ -851,7 +838,7 @@ async def _pick_day(turn: Turn, program: Program, args: list[str], *,
     page = min(page, pages - 1)
     rows = [[Button(day_button_label(d, program.timezone), lact("d", d.id, 0))]
             for d in days[page * PAGE:(page + 1) * PAGE]]
-    pager = _pager(page, pages, lambda p: lact("pick", p, "e"))
+    pager = page_row(page, pages, lambda p: lact("pick", p, "e"))
     if pager:
         rows.append(pager)
     rows.append([back_to_panel()])
@@ -895,7 +882,7 @@ async def list_message(session: AsyncSession, day: DeliveryDay, page: int,
         lines.append(Msg("adm_daylist.hint"))
     buttons = [[Button(row_label(r), lact("f", r.pickup_id, page))]
                for r in shown[page * PAGE:(page + 1) * PAGE]]
-    pager = _pager(page, pages, lambda p: lact("d", day.id, p))
+    pager = page_row(page, pages, lambda p: lact("d", day.id, p))
     if pager:
         buttons.append(pager)
     if query:

@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from handlers import widgets
 from handlers.admin import (
     ADMIN,
     action,
@@ -23,6 +22,7 @@ from handlers.admin import (
     current_program,
     guard,
     int_at,
+    page_row,
     reply,
     section,
 )
@@ -57,18 +57,6 @@ def _send(turn: Turn, file: ExportFile, caption: Msg) -> None:
 def _format_buttons(formats: tuple[str, ...], make: Callable[[str], str]) -> list[list[Button]]:
     return [[Button(Msg(f"adm_exports.fmt_{f}"), make(f)) for f in formats],
             [Button(Msg("adm_exports.btn_back"), act())]]
-
-
-def _pager(page: int, pages: int, make: Callable[[int], str]) -> list[Button]:
-    if pages <= 1:
-        return []
-    row = []
-    if page > 0:
-        row.append(Button(Msg("adm_delivery.btn_prev"), make(page - 1)))
-    row.append(Button(Msg("adm_delivery.page", {"page": page + 1, "pages": pages}), widgets.NOOP))
-    if page < pages - 1:
-        row.append(Button(Msg("adm_delivery.btn_next"), make(page + 1)))
-    return row
 
 
 @section(EXPORTS, "adm_exports.section", roles=ADMIN, order=70)
@@ -128,7 +116,7 @@ async def _pick(turn: Turn, args: list[str], model: Any, newest_first: tuple[Any
         select(model).where(of_program).order_by(*newest_first)
         .offset(page * PAGE).limit(PAGE))).all()
     buttons = [[Button(label(r), act(pick, r.id))] for r in rows]
-    pager = _pager(page, pages, lambda p: act(page_verb, p, "e"))
+    pager = page_row(page, pages, lambda p: act(page_verb, p, "e"))
     if pager:
         buttons.append(pager)
     buttons.append([Button(Msg("adm_exports.btn_back"), act())])
