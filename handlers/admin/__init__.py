@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import date
+from zoneinfo import ZoneInfo
 
 from handlers import widgets
 from handlers.core import RouteConflict, Router, Turn
@@ -134,6 +136,11 @@ async def program_or_say(turn: Turn, no_program: str) -> Program | None:
         turn.go(None)
         turn.say(no_program, buttons=[[back_to_panel()]])
     return program
+
+
+def program_today(turn: Turn, program: Program) -> date:
+    """Today where the programme is: the day its dates and deadlines are counted from."""
+    return turn.now.astimezone(ZoneInfo(program.timezone)).date()
 
 
 def ask_program(turn: Turn, key: str = "admin.choose_program") -> None:

@@ -27,6 +27,7 @@ from handlers.admin import (
     int_at,
     page_row,
     program_or_say,
+    program_today,
     reply,
     section,
 )
@@ -70,10 +71,6 @@ def lact(*parts: object) -> str:
 
 
 # --- shared helpers -------------------------------------------------------------------------
-
-
-def _today(turn: Turn, program: Program) -> date:
-    return turn.now.astimezone(ZoneInfo(program.timezone)).date()
 
 
 def _out(text: Msg, buttons: list[list[Button]]) -> Outgoing:
@@ -182,7 +179,7 @@ async def _ask(turn: Turn, program: Program, step: str, *, edit: bool = False) -
             _cancel_row(),
         ])
     elif step in ("date", "until"):
-        today = _today(turn, program)
+        today = program_today(turn, program)
         earliest = today if step == "date" else (_data_date(turn, "date") or today)
         month = _data_date(turn, "month") or earliest
         prefix = act("cal") if step == "date" else act("ucal")
@@ -302,7 +299,7 @@ async def _set_day(turn: Turn, program: Program, day: date, *, until: bool,
     """The day picked on the calendar or typed; a start time typed with it is kept."""
     step = "until" if until else "date"
     first = _data_date(turn, "date")
-    earliest = _today(turn, program) if not until else (first or _today(turn, program))
+    earliest = program_today(turn, program) if not until else (first or program_today(turn, program))
     if day < earliest:
         turn.say("adm_delivery.date_past")
         await _ask(turn, program, step)
@@ -762,7 +759,7 @@ async def wizard_input(turn: Turn) -> None:
     text = (ev.text or "").strip() if ev.kind == EventKind.TEXT else ""
     if step in ("date", "until") and text:
         try:
-            typed = dates.parse_when(text, _today(turn, program))
+            typed = dates.parse_when(text, program_today(turn, program))
         except dates.DateProblem as problem:
             turn.send(Outgoing(text=widgets.date_problem(problem)))
         else:
@@ -814,7 +811,7 @@ async def open_daylist(turn: Turn, parts: list[str]) -> None:
 
 
 async def _today_list(turn: Turn, program: Program, args: list[str]) -> None:
-    today = await delivery.days_on(turn.session, program, _today(turn, program))
+    today = await delivery.days_on(turn.session, program, program_today(turn, program))
     if len(today) == 1:
         await _show_list(turn, program, today[0], 0, query=None, edit=False)
         return

@@ -32,6 +32,7 @@ from handlers.admin import (
     guard,
     int_at,
     program_or_say,
+    program_today,
     reply,
     section,
 )
@@ -149,10 +150,6 @@ async def _list(turn: Turn, program: Program, args: list[str]) -> None:
 # --- creating, step by step ------------------------------------------------------------------------
 
 
-def _today(turn: Turn, program: Program) -> date:
-    return data.local_date(turn.now, program.timezone)
-
-
 def _start_of(program: Program, convo: dict[str, Any]) -> datetime | None:
     if not convo.get("day") or not convo.get("at"):
         return None
@@ -179,8 +176,8 @@ async def _question(turn: Turn, program: Program, step: str) -> tuple[Msg, list[
                         action(KEY, "nk", k))] for k in data.meeting_kinds(program, body)]
         return Msg("adm_meet.ask_kind"), rows + [_cancel_row()]
     if step in ("date", "move_date"):
-        month = date.fromisoformat(d.get("month") or _today(turn, program).isoformat())
-        rows = widgets.month_picker(CAL, month, earliest=_today(turn, program))
+        month = date.fromisoformat(d.get("month") or program_today(turn, program).isoformat())
+        rows = widgets.month_picker(CAL, month, earliest=program_today(turn, program))
         if step == "move_date":
             meeting = await turn.session.get(Meeting, d.get("meeting_id"))
             kind_name, _ = await meeting_handlers.names(turn.session, meeting)
@@ -280,7 +277,7 @@ async def _next(turn: Turn, program: Program, done: str) -> None:
 
 async def _new(turn: Turn, program: Program, args: list[str]) -> None:
     turn.go(None)
-    turn.go(FLOW, "body", mode="new", month=_today(turn, program).replace(day=1).isoformat())
+    turn.go(FLOW, "body", mode="new", month=program_today(turn, program).replace(day=1).isoformat())
     await _ask(turn, program, "body")
 
 
@@ -326,7 +323,7 @@ async def _calendar(turn: Turn, program: Program, args: list[str]) -> None:
 async def _set_day(turn: Turn, program: Program, step: str, day: date,
                    at: time | None = None) -> None:
     """The day picked on the calendar or typed; a time typed with it skips the time step."""
-    if day < _today(turn, program):
+    if day < program_today(turn, program):
         await _ask(turn, program, step, hint="adm_meet.day_past")
         return
     turn.go(FLOW, step, day=day.isoformat())
@@ -786,7 +783,7 @@ async def _move(turn: Turn, program: Program, args: list[str]) -> None:
         turn.say("adm_meet.err_not_scheduled")
         return
     local = data.local_date(meeting.starts_at, program.timezone)
-    month = max(local, _today(turn, program)).replace(day=1)
+    month = max(local, program_today(turn, program)).replace(day=1)
     turn.go(None)
     turn.go(FLOW, "move_date", mode="move", meeting_id=meeting.id, month=month.isoformat())
     await _ask(turn, program, "move_date")
@@ -874,7 +871,7 @@ async def meetings_input(turn: Turn) -> None:
 async def _typed(turn: Turn, program: Program, step: str, text: str) -> None:
     if step in ("date", "move_date") and text:
         try:
-            typed = dates.parse_when(text, _today(turn, program))
+            typed = dates.parse_when(text, program_today(turn, program))
         except dates.DateProblem as problem:
             await _ask(turn, program, step, hint=widgets.date_problem(problem))
             return

@@ -12,7 +12,6 @@ and the calendar's ``adm:stages:c<id>:d:<yyyymmdd>``."""
 from __future__ import annotations
 
 from datetime import date
-from zoneinfo import ZoneInfo
 
 from handlers import dates, widgets
 from handlers.admin import (
@@ -22,6 +21,7 @@ from handlers.admin import (
     guard,
     int_at,
     program_or_say,
+    program_today,
     reply,
     section,
 )
@@ -51,10 +51,6 @@ router = Router()
 
 def act(*parts: object) -> str:
     return action(STAGES, *parts)
-
-
-def _today(turn: Turn, program: Program) -> date:
-    return turn.now.astimezone(ZoneInfo(program.timezone)).date()
 
 
 def _joined(names: list[dict[str, str]]) -> Text:
@@ -206,7 +202,7 @@ def milestone_card(stage: StageStatus, m: MilestoneStatus) -> Outgoing:
 
 
 async def _load(turn: Turn, program: Program) -> list[StageStatus]:
-    return await stages.stage_status(turn.session, program.id, _today(turn, program))
+    return await stages.stage_status(turn.session, program.id, program_today(turn, program))
 
 
 def _find(all_stages: list[StageStatus], milestone_id: int
@@ -245,7 +241,7 @@ async def _show_stage(turn: Turn, program: Program, number: int | None, *, edit:
     if number in numbers:
         index = numbers.index(number)
     else:
-        index = stages.current_stage(all_stages, _today(turn, program))
+        index = stages.current_stage(all_stages, program_today(turn, program))
     reply(turn, stage_card(all_stages, index), edit=edit)
 
 
@@ -364,7 +360,7 @@ async def stages_input(turn: Turn) -> None:
     text = (turn.event.text or "").strip() if turn.event.kind == EventKind.TEXT else ""
     if text:
         try:
-            day = dates.parse_date(text, _today(turn, program))
+            day = dates.parse_date(text, program_today(turn, program))
         except dates.DateProblem as problem:
             turn.send(Outgoing(text=widgets.date_problem(problem)))
         else:
