@@ -9,7 +9,6 @@ import csv
 import io
 import shutil
 import subprocess
-from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -23,7 +22,6 @@ from test_admin_delivery_support import (
     labels_of,
     local,
     rows,
-    running,
     say,
     seed,
     tap,
@@ -52,12 +50,6 @@ from telegram_harness import Running
 
 ORG_A = "Junta de Vecinos Población Ñuñoa Alto"
 ORG_B = "Club Deportivo Unión Peñalolén"
-
-
-@pytest.fixture
-async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]:
-    async with running(fake_tg, settings_for, sqlite_url, clock) as r:
-        yield r
 
 
 async def seed_records(sessions, program_id: int, gestora_id: int | None, now) -> dict:

@@ -4,7 +4,6 @@ same database the bot serves, so what they queue reaches people through the fake
 from __future__ import annotations
 
 import argparse
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,17 +20,7 @@ from test_admin_meetings_flow import (
 from bot import cli_meetings
 from bot.commands import CommandError
 from storage.models import AuditEntry, Body, Meeting, MeetingStatus, Membership, RoleGrant
-from telegram_harness import Running, start, stop
-
-
-@pytest.fixture
-async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]:
-    settings = settings_for(
-        sqlite_url, telegram_bot_token=fake_tg.token, telegram_api_base=fake_tg.base_url,
-    )
-    running = await start(fake_tg, settings, clock)
-    yield running
-    await stop(running)
+from telegram_harness import Running
 
 
 def parse(*argv: str) -> argparse.Namespace:

@@ -7,7 +7,6 @@ every count again."""
 from __future__ import annotations
 
 import argparse
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -33,19 +32,9 @@ from services import meetings as admin_meetings
 from storage import admin_meetings as data
 from storage import exports, programs
 from storage.models import AttendanceGuest, AuditEntry, ChannelAddress
-from telegram_harness import Running, start, stop
+from telegram_harness import Running
 
 TALLY = "Presentes: 4 (2 de 4 personas invitadas y 2 sin invitación)"
-
-
-@pytest.fixture
-async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]:
-    settings = settings_for(
-        sqlite_url, telegram_bot_token=fake_tg.token, telegram_api_base=fake_tg.base_url,
-    )
-    running = await start(fake_tg, settings, clock)
-    yield running
-    await stop(running)
 
 
 def parse(*argv: str) -> argparse.Namespace:

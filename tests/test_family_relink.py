@@ -6,7 +6,6 @@ loses the family is told, and every refusal and release is audited."""
 from __future__ import annotations
 
 import argparse
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import select
@@ -16,22 +15,13 @@ from bot.cli import main
 from bot.commands import CommandError
 from storage import programs, qr_codes
 from storage.models import AuditEntry, Family, LinkCode, OutboxMessage, Person, RoleGrant
-from telegram_harness import Running, start, stop
+from telegram_harness import Running
 
 ANA, BETO = 5001, 5002
 FAMILY_PHONE = "+56912345678"
 TAKEN = ("Esa familia ya está vinculada a otro chat, así que no puedo vincularla aquí. "
          "Si es tu familia, pídele a la gestora que lo revise.")
 DONE = "¡Listo! Te encontré: familia González Soto. Por aquí te avisaré tus fechas de retiro."
-
-
-@pytest.fixture
-async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]:
-    settings = settings_for(
-        sqlite_url, telegram_bot_token=fake_tg.token, telegram_api_base=fake_tg.base_url)
-    running = await start(fake_tg, settings, clock)
-    yield running
-    await stop(running)
 
 
 async def seed(r: Running) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,6 @@ from test_admin_delivery_support import (
     labels_of,
     local,
     rows,
-    running,
     say,
     seed,
     tap,
@@ -32,12 +30,6 @@ from storage.models import Pickup, PickupStatus
 from telegram_harness import Running
 
 PEREZ = FAMILY_CHATS["Pérez Ñancupil"]
-
-
-@pytest.fixture
-async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]:
-    async with running(fake_tg, settings_for, sqlite_url, clock) as r:
-        yield r
 
 
 def parse(*argv: str) -> argparse.Namespace:

@@ -5,7 +5,6 @@ command line and the family hears its new date. End to end on the fake Bot API."
 from __future__ import annotations
 
 import argparse
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import select
@@ -18,7 +17,6 @@ from test_admin_delivery_support import (
     labels_of,
     local,
     rows,
-    running,
     say,
     seed,
     tap,
@@ -33,12 +31,6 @@ from storage.models import AuditEntry, DeliveryDay, OutboxMessage, Pickup, Picku
 from telegram_harness import Running
 
 PEREZ = FAMILY_CHATS["Pérez Ñancupil"]
-
-
-@pytest.fixture
-async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]:
-    async with running(fake_tg, settings_for, sqlite_url, clock) as r:
-        yield r
 
 
 async def days_ahead(r: Running, seeded) -> dict[str, int]:

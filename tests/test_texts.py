@@ -8,7 +8,6 @@ test_storage_and_cli.)"""
 from __future__ import annotations
 
 import argparse
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import select
@@ -28,19 +27,9 @@ from locales import Catalogs, Msg, When
 from storage import admin_meetings as data
 from storage import people, programs
 from storage.models import Meeting, Person
-from telegram_harness import Running, start, stop
+from telegram_harness import Running
 
 ZONE = "America/Santiago"  # the programme's, where times are read
-
-
-@pytest.fixture
-async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]:
-    settings = settings_for(
-        sqlite_url, telegram_bot_token=fake_tg.token, telegram_api_base=fake_tg.base_url,
-    )
-    running = await start(fake_tg, settings, clock)
-    yield running
-    await stop(running)
 
 
 @pytest.mark.parametrize(("loc", "button", "expected"), [
