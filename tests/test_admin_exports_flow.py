@@ -10,8 +10,10 @@ import io
 import shutil
 import subprocess
 from datetime import date, timedelta
+from functools import partial
 from pathlib import Path
 
+import cli_harness
 import pytest
 from openpyxl import load_workbook
 from PIL import Image
@@ -264,10 +266,7 @@ async def app(settings_for, sqlite_url, clock):
     await application.close()
 
 
-def parse(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="convoca")
-    cli_delivery.register(parser.add_subparsers(dest="command"))
-    return parser.parse_args(list(argv))
+parse = partial(cli_harness.parse, cli_delivery)
 
 
 async def cli(app, capsys, *argv: str) -> str:

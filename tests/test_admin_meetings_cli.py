@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
+import cli_harness
 import pytest
 from sqlalchemy import select
 from test_admin_meetings_flow import (
@@ -22,17 +24,13 @@ from bot.commands import CommandError
 from storage.models import AuditEntry, Body, Meeting, MeetingStatus, Membership, RoleGrant
 from telegram_harness import Running
 
+parse = partial(cli_harness.parse, cli_meetings)
 
-def parse(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="convoca")
-    sub = parser.add_subparsers(dest="command")
-    cli_meetings.register(sub)
-    return parser.parse_args(list(argv))
+
 
 
 async def convoca(r: Running, capsys: pytest.CaptureFixture[str], *argv: str) -> list[str]:
-    assert await cli_meetings.run(r.app, parse(*argv)) == 0
-    return capsys.readouterr().out.splitlines()
+    return await cli_harness.lines(cli_meetings, r.app, capsys, *argv)
 
 
 async def test_create_invite_board_move_mark_close_and_rates(

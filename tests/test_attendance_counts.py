@@ -6,10 +6,11 @@ every count again."""
 
 from __future__ import annotations
 
-import argparse
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
+import cli_harness
 import pytest
 from sqlalchemy import select
 from test_admin_meetings_flow import (
@@ -37,16 +38,13 @@ from telegram_harness import Running
 TALLY = "Presentes: 4 (2 de 4 personas invitadas y 2 sin invitación)"
 
 
-def parse(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="convoca")
-    sub = parser.add_subparsers(dest="command")
-    cli_meetings.register(sub)
-    return parser.parse_args(list(argv))
+parse = partial(cli_harness.parse, cli_meetings)
+
+
 
 
 async def convoca(r: Running, capsys: pytest.CaptureFixture[str], *argv: str) -> list[str]:
-    assert await cli_meetings.run(r.app, parse(*argv)) == 0
-    return capsys.readouterr().out.splitlines()
+    return await cli_harness.lines(cli_meetings, r.app, capsys, *argv)
 
 
 async def test_every_surface_shows_the_same_count_with_walk_ins(

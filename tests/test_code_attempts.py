@@ -4,10 +4,11 @@ database, through the real aiogram runtime against the fake Bot API."""
 
 from __future__ import annotations
 
-import argparse
 import logging
 from datetime import timedelta
+from functools import partial
 
+import cli_harness
 import pytest
 from sqlalchemy import func, select
 from test_meetings_flow import CODE, STARTS, invite, seed
@@ -23,10 +24,7 @@ ANA, BETO = 7101, 7102
 WAIT = "Has probado varios códigos que no existen"
 
 
-def parse(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="convoca")
-    cli_outreach.register(parser.add_subparsers(dest="command"))
-    return parser.parse_args(list(argv))
+parse = partial(cli_harness.parse, cli_outreach)
 
 
 def wrong_codes(right: str, n: int) -> list[str]:

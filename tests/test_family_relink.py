@@ -5,8 +5,9 @@ loses the family is told, and every refusal and release is audited."""
 
 from __future__ import annotations
 
-import argparse
+from functools import partial
 
+import cli_harness
 import pytest
 from sqlalchemy import select
 
@@ -85,16 +86,13 @@ async def refused(r: Running, chat: int, code: str) -> None:
     assert ask["reply_markup"]["keyboard"][0][0]["request_contact"] is True
 
 
-def parse(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="convoca")
-    sub = parser.add_subparsers(dest="command")
-    cli_families.register(sub)
-    return parser.parse_args(list(argv))
+parse = partial(cli_harness.parse, cli_families)
+
+
 
 
 async def convoca(r: Running, capsys: pytest.CaptureFixture[str], *argv: str) -> list[str]:
-    assert await cli_families.run(r.app, parse(*argv)) == 0
-    return capsys.readouterr().out.splitlines()
+    return await cli_harness.lines(cli_families, r.app, capsys, *argv)
 
 
 async def test_a_family_linked_by_phone_is_not_taken_by_its_printed_code(tg: Running) -> None:

@@ -4,8 +4,9 @@ command line and the family hears its new date. End to end on the fake Bot API."
 
 from __future__ import annotations
 
-import argparse
+from functools import partial
 
+import cli_harness
 import pytest
 from sqlalchemy import select
 from test_admin_delivery_support import (
@@ -234,10 +235,7 @@ async def test_the_gestora_moves_a_family_from_the_day_list_and_the_family_hears
     assert "📅 Cambiar de día" in labels_of(card)
 
 
-def parse(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="convoca")
-    cli_delivery.register(parser.add_subparsers(dest="command"))
-    return parser.parse_args(list(argv))
+parse = partial(cli_harness.parse, cli_delivery)
 
 
 async def test_the_command_line_moves_a_family_with_the_same_step(tg: Running, capsys) -> None:

@@ -7,8 +7,9 @@ test_storage_and_cli.)"""
 
 from __future__ import annotations
 
-import argparse
+from functools import partial
 
+import cli_harness
 import pytest
 from sqlalchemy import select
 from test_admin_meetings_flow import (
@@ -81,11 +82,7 @@ async def test_an_empty_list_agrees_with_its_noun(tg: Running, loc: str,
     assert "(ninguno)\nGrupo" not in summary["text"]
 
 
-def parse(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="convoca")
-    sub = parser.add_subparsers(dest="command")
-    cli_meetings.register(sub)
-    return parser.parse_args(list(argv))
+parse = partial(cli_harness.parse, cli_meetings)
 
 
 async def test_the_command_line_counts_in_the_singular_too(
