@@ -50,7 +50,6 @@ RULES = (
              ("bot.commands", "handlers.admin.deliveries"),
              ("bot.commands", "handlers.admin.stages"),
              ("bot.cli_delivery", "handlers.dates"),
-             ("bot.cli_families", "handlers.families"),
              ("bot.cli_meetings", "handlers.dates"),
              ("bot.cli_meetings", "handlers.widgets"),
          }), allowed=("handlers.core", "handlers.routes", "handlers.buttons")),
