@@ -258,7 +258,7 @@ async def _status(app: App, args: argparse.Namespace) -> int:
         queued = await outbox.upcoming(s, 10)
         planned = sorted(await Planner(s).window(now, now + HORIZON), key=lambda n: n.fire_at)
         have = await outbox.existing_keys(s, [n.key for n in planned])
-    from handlers.admin.deliveries import kind_name
+    from services.outbox import kind_name
 
     cat, loc, tz = app.catalogs, None, app.settings.timezone
 
