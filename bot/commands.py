@@ -194,7 +194,7 @@ async def _program(app: App, args: argparse.Namespace) -> int:
 
 
 async def _timeline(app: App, args: argparse.Namespace) -> int:
-    from handlers.admin.stages import evidence, lacks
+    from services.stages import evidence, lacks
     from storage.stages import stage_status
 
     loc = args.locale or app.settings.default_locale

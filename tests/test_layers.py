@@ -47,7 +47,6 @@ RULES = (
     # channels; everything else the entry points do goes through services/.
     Rule("the entry points and the command line need the chat only to wire it",
          ("bot.app", "bot.commands", "bot.cli*"), ("handlers",), frozenset({
-             ("bot.commands", "handlers.admin.stages"),
              ("bot.cli_delivery", "handlers.dates"),
              ("bot.cli_meetings", "handlers.dates"),
              ("bot.cli_meetings", "handlers.widgets"),
