@@ -15,11 +15,12 @@ import dataclasses
 from datetime import date
 from zoneinfo import ZoneInfo
 
-from handlers import dates, widgets
+from handlers import widgets
 from handlers.admin import ADMIN, action, back_to_panel, current_program, guard, section
 from handlers.core import Router, Turn
 from handlers.events import Button, EventKind, Outgoing
 from locales import Day, Msg, Text, When
+from services import dates
 from services.stages import evidence, lacks, sessions_line
 from storage import stages
 from storage.models import Milestone, Program
@@ -345,7 +346,7 @@ async def stages_input(turn: Turn) -> None:
         try:
             day = dates.parse_date(text, _today(turn, program))
         except dates.DateProblem as problem:
-            turn.send(Outgoing(text=widgets.date_problem(problem)))
+            turn.send(Outgoing(text=dates.date_problem(problem)))
         else:
             await _move_to(turn, program, milestone_id, day, edit=False)
             return
