@@ -46,14 +46,8 @@ RULES = (
     # The wiring builds the chat (its Core, its router, the buttons' codec) and hands it to the
     # channels; everything else the entry points do goes through services/.
     Rule("the entry points and the command line need the chat only to wire it",
-         ("bot.app", "bot.commands", "bot.cli*"), ("handlers",), frozenset({
-             ("bot.commands", "handlers.admin.deliveries"),
-             ("bot.commands", "handlers.admin.stages"),
-             ("bot.cli_delivery", "handlers.dates"),
-             ("bot.cli_families", "handlers.families"),
-             ("bot.cli_meetings", "handlers.dates"),
-             ("bot.cli_meetings", "handlers.widgets"),
-         }), allowed=("handlers.core", "handlers.routes", "handlers.buttons")),
+         ("bot.app", "bot.commands", "bot.cli*"), ("handlers",),
+         allowed=("handlers.core", "handlers.routes", "handlers.buttons")),
 )
 
 
