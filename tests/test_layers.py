@@ -24,9 +24,6 @@ class Rule:
     name: str
     importers: tuple[str, ...]  # module patterns (fnmatch) whose imports are checked
     forbidden: tuple[str, ...]  # module prefixes they may not import
-    # Known violations still to remove, each as (importer, imported). Listed so that any
-    # new one fails while these are moved; delete an entry once its import is gone.
-    known: frozenset[tuple[str, str]] = frozenset()
     allowed: tuple[str, ...] = ()  # module prefixes under a forbidden one that stay allowed
 
 
@@ -118,16 +115,9 @@ def violations(rule: Rule, imports: dict[str, set[str]]) -> set[tuple[str, str]]
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.name)
 def test_no_module_imports_what_its_layer_may_not(rule: Rule) -> None:
     found = violations(rule, all_imports())
-    new = sorted(found - rule.known)
+    new = sorted(found)
     assert not new, f"{rule.name}:\n" + "\n".join(
         f"  {importer} imports {imported}" for importer, imported in new)
-
-
-@pytest.mark.parametrize("rule", [r for r in RULES if r.known], ids=lambda r: r.name)
-def test_every_known_exception_is_still_there(rule: Rule) -> None:
-    # A removed violation left in the list would let it come back unnoticed.
-    gone = sorted(rule.known - violations(rule, all_imports()))
-    assert not gone, f"{rule.name}: no longer imported, take off the list: {gone}"
 
 
 def test_the_rules_see_the_imports_they_judge() -> None:
