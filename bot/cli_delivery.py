@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import cli_words
 from bot.cli_meetings import typed_date
 from bot.commands import CommandError, the_program, write_file
-from handlers.dates import parse_time
 from locales import Msg, Raw
+from services.dates import parse_time
 from services.delivery import (
     cancel_day,
     day_summary,

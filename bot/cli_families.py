@@ -1,6 +1,6 @@
 """`convoca family release`: the gestora frees a family from the chat it is linked to, so
 that its printed code or its phone links it again (a code never takes a family from the
-chat that has it: see handlers.families)."""
+chat that has it: see services.families)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.commands import CommandError, the_program
-from handlers import families
 from locales import Msg, Raw
+from services import families
 from storage import delivery, links
 from storage.models import Family, LinkCode, Person, Program
 

@@ -15,10 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import cli_words
 from bot.app import App
 from bot.commands import CommandError, the_program
-from handlers import dates, widgets
-from handlers.widgets import parse_time
 from locales import Msg, When
-from services import meetings
+from services import dates, meetings
+from services.dates import parse_time
 from storage import admin_meetings as data
 from storage import people, programs
 from storage.models import Meeting, MeetingStatus, Program
@@ -40,7 +39,7 @@ def typed_date(app: App, text: str, program: Program) -> date:
     try:
         return dates.parse_date(text, today)
     except dates.DateProblem as problem:
-        raise CommandError(app.catalogs.render(widgets.date_problem(problem), None,
+        raise CommandError(app.catalogs.render(dates.date_problem(problem), None,
                                                program.timezone)) from None
 
 

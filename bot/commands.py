@@ -194,7 +194,7 @@ async def _program(app: App, args: argparse.Namespace) -> int:
 
 
 async def _timeline(app: App, args: argparse.Namespace) -> int:
-    from handlers.admin.stages import evidence, lacks
+    from services.stages import evidence, lacks
     from storage.stages import stage_status
 
     loc = args.locale or app.settings.default_locale
@@ -258,7 +258,7 @@ async def _status(app: App, args: argparse.Namespace) -> int:
         queued = await outbox.upcoming(s, 10)
         planned = sorted(await Planner(s).window(now, now + HORIZON), key=lambda n: n.fire_at)
         have = await outbox.existing_keys(s, [n.key for n in planned])
-    from handlers.admin.deliveries import kind_name
+    from services.outbox import kind_name
 
     cat, loc, tz = app.catalogs, None, app.settings.timezone
 

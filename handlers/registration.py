@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from handlers import codes, forms
-from handlers import families as family_links
 from handlers.core import Router, Turn
 from handlers.events import Button, EventKind
 from locales import Msg, Raw
+from services import families as family_links
 from storage import links, meetings, people
 from storage.models import Role
 from storage.phones import to_e164

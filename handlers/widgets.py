@@ -1,6 +1,5 @@
 """Inline pickers for the team's guided steps: a month calendar and common times. Typed
-dates and times are read by :mod:`handlers.dates`; :func:`date_problem` is the kind answer
-when they cannot be.
+dates and times are read by :mod:`services.dates`, with the kind answer when they cannot be.
 
 Buttons carry `<prefix>:d:<yyyymmdd>` for a day, `<prefix>:m:<yyyymm>` to turn the month and
 `<prefix>:t:<hhmm>` for a time; the caller owns the prefix and reads them with `parse`."""
@@ -12,12 +11,10 @@ from dataclasses import dataclass
 from datetime import date, time
 
 from handlers.core import Router, Turn
-from handlers.dates import DateProblem, parse_time
 from handlers.events import Button
 from locales import Day, Msg
 
-__all__ = ["NOOP", "Picked", "date_problem", "month_picker", "parse", "parse_time",
-           "time_picker"]
+__all__ = ["NOOP", "Picked", "month_picker", "parse", "time_picker"]
 
 NOOP = "noop"
 COMMON_TIMES = (time(9), time(10), time(11), time(12), time(15), time(16), time(17), time(18),
@@ -86,13 +83,3 @@ def parse(action: str, prefix: str) -> Picked | None:
     except ValueError:
         return None
     return None
-
-
-def date_problem(problem: DateProblem) -> Msg:
-    """A short, kind answer to a typed date that is not one, with an example to copy."""
-    if problem.code == "weekday" and problem.day is not None and problem.weekday is not None:
-        return Msg("widget.date_weekday", {"day": Day(problem.day),
-                                           "weekday": Msg(f"widget.weekday_{problem.weekday}")})
-    if problem.code == "impossible":
-        return Msg("widget.date_impossible")
-    return Msg("widget.date_unreadable")

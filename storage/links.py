@@ -164,7 +164,7 @@ async def redeem(session: AsyncSession, code: str, person: Person, now: datetime
         fam = await session.get(Family, link.target_id)
         if fam:
             # A printed card is no proof against the chat that already has the family: the
-            # gestora releases it first (handlers.families). The holder may use it again.
+            # gestora releases it first (services.families). The holder may use it again.
             if fam.person_id not in (None, person.id):
                 raise FamilyTaken(fam)
             fam.person_id = person.id

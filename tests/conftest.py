@@ -186,6 +186,16 @@ async def fake_tg() -> AsyncIterator[object]:
 
 
 @pytest.fixture
+async def tg(fake_tg, settings_for, sqlite_url: str, clock: ManualClock) -> AsyncIterator[object]:
+    """Convoca on Telegram (the fake Bot API) on a fresh SQLite file; a test module that
+    needs other settings defines its own."""
+    from telegram_harness import running
+
+    async with running(fake_tg, settings_for, sqlite_url, clock) as r:
+        yield r
+
+
+@pytest.fixture
 def capsys(capsys: pytest.CaptureFixture[str]) -> Iterator[KeyCheckedCapture]:
     """Every CLI test reads its output through this: a raw message key in it fails the test."""
     checked = KeyCheckedCapture(capsys)

@@ -1,8 +1,10 @@
-"""Convoca's real Telegram runtime (aiogram polling) against the fake Bot API, in-process."""
+"""Convoca's real Telegram runtime (its own polling) against the fake Bot API, in-process."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,6 +95,18 @@ async def start(fake: FakeTelegram, settings: Any, clock: Any) -> Running:
     runtime = TelegramRuntime(bot, app.core, outbox)
     task = asyncio.create_task(runtime.poll())
     return Running(fake, app, outbox, runtime, task)
+
+
+@asynccontextmanager
+async def running(fake: FakeTelegram, settings_for: Any, url: str, clock: Any, **settings: Any
+                  ) -> AsyncIterator[Running]:
+    """Convoca on ``url`` talking to ``fake``, with any other settings given; stopped after."""
+    r = await start(fake, settings_for(url, telegram_bot_token=fake.token,
+                                       telegram_api_base=fake.base_url, **settings), clock)
+    try:
+        yield r
+    finally:
+        await stop(r)
 
 
 async def stop(r: Running) -> None:

@@ -9,7 +9,6 @@ import io
 import shutil
 import subprocess
 import threading
-from collections.abc import AsyncIterator
 
 import openpyxl
 import pytest
@@ -21,7 +20,6 @@ from test_admin_outreach_support import (
     add_family,
     add_gestora,
     add_organization,
-    running,
     seed_program,
     send_document,
 )
@@ -47,12 +45,6 @@ ORGS_CSV = (
     f"Club Deportivo Los Aromos;{bad_rut('65987654')};;Los Aromos\r\n"
     f"Comité de Vivienda Ñuble;{rut('65111222')};;Centro\r\n"
 ).encode()
-
-
-@pytest.fixture
-async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]:
-    async with running(fake_tg, settings_for, sqlite_url, clock) as r:
-        yield r
 
 
 async def count(r: Running, model: type) -> int:

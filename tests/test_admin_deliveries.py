@@ -101,9 +101,9 @@ def _kinds_queued_in_code() -> set[str]:
 
 
 def test_every_kind_of_message_has_its_words_in_both_languages() -> None:
-    from handlers.admin.deliveries import KINDS
     from locales import Catalogs
     from services import notices
+    from services.outbox import KINDS
 
     queued = _kinds_queued_in_code()
     assert {"reply", "broadcast_progress", "meeting_reminder", "weekly_digest"} <= queued

@@ -3,7 +3,6 @@ fake Bot API, the panel's buttons pressed as a person would, the database checke
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,7 +17,6 @@ from test_admin_delivery_support import (
     labels_of,
     local,
     rows,
-    running,
     say,
     seed,
     tap,
@@ -41,13 +39,6 @@ from storage.models import (
     Program,
 )
 from telegram_harness import Running
-
-
-@pytest.fixture
-async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]:
-    async with running(fake_tg, settings_for, sqlite_url, clock) as r:
-        yield r
-
 
 # --------------------------------------------------------------------------- defining days
 

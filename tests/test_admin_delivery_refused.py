@@ -4,9 +4,6 @@ tools) the premises staff. Each is refused politely and logged, and nothing chan
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 from test_admin_delivery_support import (
     FAMILY_MEMBER,
     REPRESENTATIVE,
@@ -15,7 +12,6 @@ from test_admin_delivery_support import (
     count,
     local,
     rows,
-    running,
     say,
     seed,
 )
@@ -38,12 +34,6 @@ from storage.models import (
 from telegram_harness import Running
 
 REFUSED = "Eso lo puede hacer solo el equipo del Ecomercado"
-
-
-@pytest.fixture
-async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]:
-    async with running(fake_tg, settings_for, sqlite_url, clock) as r:
-        yield r
 
 
 def gestora_actions(day: int, pickup: int, family: int, milestone: int, meeting: int

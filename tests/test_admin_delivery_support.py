@@ -5,11 +5,8 @@ been edited. (No tests here.)"""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -17,7 +14,7 @@ from sqlalchemy import func, select
 from handlers import registration
 from storage import people, programs
 from storage.models import DeliveryDay, Family, Pickup, PickupMode, PickupStatus, Role
-from telegram_harness import Running, edits_of, find_button, labels_of, start, stop  # noqa: F401
+from telegram_harness import Running, edits_of, find_button, labels_of, running  # noqa: F401
 
 SANTIAGO = ZoneInfo("America/Santiago")
 GESTORA, STAFF, FAMILY_MEMBER, REPRESENTATIVE = 7001, 7002, 7101, 7201
@@ -39,16 +36,6 @@ def local(*args: int) -> datetime:
 # --------------------------------------------------------------------------- harness
 
 
-@asynccontextmanager
-async def running(fake_tg: Any, settings_for: Any, sqlite_url: str, clock: Any
-                  ) -> AsyncIterator[Running]:
-    settings = settings_for(sqlite_url, telegram_bot_token=fake_tg.token,
-                            telegram_api_base=fake_tg.base_url)
-    r = await start(fake_tg, settings, clock)
-    try:
-        yield r
-    finally:
-        await stop(r)
 
 
 

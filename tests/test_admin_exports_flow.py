@@ -9,10 +9,11 @@ import csv
 import io
 import shutil
 import subprocess
-from collections.abc import AsyncIterator
 from datetime import date, timedelta
+from functools import partial
 from pathlib import Path
 
+import cli_harness
 import pytest
 from openpyxl import load_workbook
 from PIL import Image
@@ -23,7 +24,6 @@ from test_admin_delivery_support import (
     labels_of,
     local,
     rows,
-    running,
     say,
     seed,
     tap,
@@ -52,12 +52,6 @@ from telegram_harness import Running
 
 ORG_A = "Junta de Vecinos Población Ñuñoa Alto"
 ORG_B = "Club Deportivo Unión Peñalolén"
-
-
-@pytest.fixture
-async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]:
-    async with running(fake_tg, settings_for, sqlite_url, clock) as r:
-        yield r
 
 
 async def seed_records(sessions, program_id: int, gestora_id: int | None, now) -> dict:
@@ -272,10 +266,7 @@ async def app(settings_for, sqlite_url, clock):
     await application.close()
 
 
-def parse(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="convoca")
-    cli_delivery.register(parser.add_subparsers(dest="command"))
-    return parser.parse_args(list(argv))
+parse = partial(cli_harness.parse, cli_delivery)
 
 
 async def cli(app, capsys, *argv: str) -> str:

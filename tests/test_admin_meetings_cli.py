@@ -4,9 +4,10 @@ same database the bot serves, so what they queue reaches people through the fake
 from __future__ import annotations
 
 import argparse
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
+import cli_harness
 import pytest
 from sqlalchemy import select
 from test_admin_meetings_flow import (
@@ -21,29 +22,15 @@ from test_admin_meetings_flow import (
 from bot import cli_meetings
 from bot.commands import CommandError
 from storage.models import AuditEntry, Body, Meeting, MeetingStatus, Membership, RoleGrant
-from telegram_harness import Running, start, stop
+from telegram_harness import Running
+
+parse = partial(cli_harness.parse, cli_meetings)
 
 
-@pytest.fixture
-async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]:
-    settings = settings_for(
-        sqlite_url, telegram_bot_token=fake_tg.token, telegram_api_base=fake_tg.base_url,
-    )
-    running = await start(fake_tg, settings, clock)
-    yield running
-    await stop(running)
-
-
-def parse(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="convoca")
-    sub = parser.add_subparsers(dest="command")
-    cli_meetings.register(sub)
-    return parser.parse_args(list(argv))
 
 
 async def convoca(r: Running, capsys: pytest.CaptureFixture[str], *argv: str) -> list[str]:
-    assert await cli_meetings.run(r.app, parse(*argv)) == 0
-    return capsys.readouterr().out.splitlines()
+    return await cli_harness.lines(cli_meetings, r.app, capsys, *argv)
 
 
 async def test_create_invite_board_move_mark_close_and_rates(

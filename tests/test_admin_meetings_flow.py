@@ -6,11 +6,9 @@ monthly series across the April change of time."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlalchemy import func, select
 
 from scheduler.runner import NoticeScheduler
@@ -33,7 +31,7 @@ from storage.models import (
     RoleGrant,
     Rsvp,
 )
-from telegram_harness import Running, find_button, start, stop
+from telegram_harness import Running, find_button
 
 SCL = ZoneInfo("America/Santiago")
 GESTORA, ANA, BETO, CARLA, DANI, EVA, FEDE = 7000, 7001, 7002, 7003, 7004, 7005, 7006
@@ -41,16 +39,6 @@ MEMBERS = {ANA: ("Ana Pérez", "es"), BETO: ("Beto Soto", "en"), CARLA: ("Carla 
            DANI: ("Dani Rojas", "es")}
 # Tuesday 7 April 2026, 18:00 in Santiago: winter time already (UTC-4).
 APRIL_7 = datetime(2026, 4, 7, 22, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]:
-    settings = settings_for(
-        sqlite_url, telegram_bot_token=fake_tg.token, telegram_api_base=fake_tg.base_url,
-    )
-    running = await start(fake_tg, settings, clock)
-    yield running
-    await stop(running)
 
 
 # --- helpers, shared with the roles tests -------------------------------------------------------

@@ -4,7 +4,6 @@ nothing."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -33,20 +32,10 @@ from storage.models import (
     RoleGrant,
     Rsvp,
 )
-from telegram_harness import Running, start, stop
+from telegram_harness import Running
 
 REFUSED = ("Eso lo puede hacer solo el equipo del Ecomercado. Si crees que es un error, habla "
            "con la gestora.")
-
-
-@pytest.fixture
-async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]:
-    settings = settings_for(
-        sqlite_url, telegram_bot_token=fake_tg.token, telegram_api_base=fake_tg.base_url,
-    )
-    running = await start(fake_tg, settings, clock)
-    yield running
-    await stop(running)
 
 
 def actions(ids: dict[str, int], mid: int, me: int) -> list[str]:

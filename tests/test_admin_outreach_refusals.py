@@ -4,8 +4,6 @@ each is refused politely, logged, and changes nothing. Their buttons are signed 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from sqlalchemy import func, select
 from test_admin_outreach_support import (
@@ -14,7 +12,6 @@ from test_admin_outreach_support import (
     add_meeting,
     add_organization,
     add_person,
-    running,
     seed_program,
 )
 
@@ -34,12 +31,6 @@ from telegram_harness import Running
 
 REFUSED = "Eso lo puede hacer solo el equipo del Ecomercado."
 INTRUDER = 6001
-
-
-@pytest.fixture
-async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]:
-    async with running(fake_tg, settings_for, sqlite_url, clock) as r:
-        yield r
 
 
 def actions(org: int, fam: int, meeting: int) -> list[str]:

@@ -5,26 +5,13 @@ gestora who cannot take away her own last admin role. In Spanish and in English.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 from sqlalchemy import select
 from test_admin_meetings_flow import GESTORA, add_person, labels, seed, tap
 
 from storage.models import AuditEntry, Body, Membership, Person, RoleGrant
-from telegram_harness import Running, start, stop
+from telegram_harness import Running
 
 HUGO, INES, JUAN, COORD = 7101, 7102, 7103, 7104
-
-
-@pytest.fixture
-async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]:
-    settings = settings_for(
-        sqlite_url, telegram_bot_token=fake_tg.token, telegram_api_base=fake_tg.base_url,
-    )
-    running = await start(fake_tg, settings, clock)
-    yield running
-    await stop(running)
 
 
 async def seed_more(r: Running) -> dict[str, int]:

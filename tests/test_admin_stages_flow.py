@@ -3,12 +3,11 @@ it still lacks, an activity's details, moving its date with the calendar, markin
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import date
 
 import pytest
 from sqlalchemy import select
-from test_admin_delivery_support import GESTORA, labels_of, local, rows, running, say, seed, tap
+from test_admin_delivery_support import GESTORA, labels_of, local, rows, say, seed, tap
 
 from storage import forms
 from storage.models import (
@@ -80,12 +79,6 @@ TEXTS = {
         "summary": "Activities done: 1 of 2",
     },
 }
-
-
-@pytest.fixture
-async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]:
-    async with running(fake_tg, settings_for, sqlite_url, clock) as r:
-        yield r
 
 
 async def seed_stage_one(r: Running, locale: str) -> int:

@@ -6,11 +6,11 @@ every count again."""
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import AsyncIterator
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
+import cli_harness
 import pytest
 from sqlalchemy import select
 from test_admin_meetings_flow import (
@@ -33,31 +33,18 @@ from services import meetings as admin_meetings
 from storage import admin_meetings as data
 from storage import exports, programs
 from storage.models import AttendanceGuest, AuditEntry, ChannelAddress
-from telegram_harness import Running, start, stop
+from telegram_harness import Running
 
 TALLY = "Presentes: 4 (2 de 4 personas invitadas y 2 sin invitación)"
 
 
-@pytest.fixture
-async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]:
-    settings = settings_for(
-        sqlite_url, telegram_bot_token=fake_tg.token, telegram_api_base=fake_tg.base_url,
-    )
-    running = await start(fake_tg, settings, clock)
-    yield running
-    await stop(running)
+parse = partial(cli_harness.parse, cli_meetings)
 
 
-def parse(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="convoca")
-    sub = parser.add_subparsers(dest="command")
-    cli_meetings.register(sub)
-    return parser.parse_args(list(argv))
 
 
 async def convoca(r: Running, capsys: pytest.CaptureFixture[str], *argv: str) -> list[str]:
-    assert await cli_meetings.run(r.app, parse(*argv)) == 0
-    return capsys.readouterr().out.splitlines()
+    return await cli_harness.lines(cli_meetings, r.app, capsys, *argv)
 
 
 async def test_every_surface_shows_the_same_count_with_walk_ins(

@@ -4,11 +4,11 @@ database, through the real aiogram runtime against the fake Bot API."""
 
 from __future__ import annotations
 
-import argparse
 import logging
-from collections.abc import AsyncIterator
 from datetime import timedelta
+from functools import partial
 
+import cli_harness
 import pytest
 from sqlalchemy import func, select
 from test_meetings_flow import CODE, STARTS, invite, seed
@@ -18,25 +18,13 @@ from bot import cli_outreach
 from bot.commands import CommandError
 from storage import attempts, links, programs
 from storage.models import AuditEntry, CodeAttempt, Meeting, Organization
-from telegram_harness import Running, start, stop
+from telegram_harness import Running
 
 ANA, BETO = 7101, 7102
 WAIT = "Has probado varios códigos que no existen"
 
 
-@pytest.fixture
-async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]:
-    settings = settings_for(
-        sqlite_url, telegram_bot_token=fake_tg.token, telegram_api_base=fake_tg.base_url)
-    running = await start(fake_tg, settings, clock)
-    yield running
-    await stop(running)
-
-
-def parse(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="convoca")
-    cli_outreach.register(parser.add_subparsers(dest="command"))
-    return parser.parse_args(list(argv))
+parse = partial(cli_harness.parse, cli_outreach)
 
 
 def wrong_codes(right: str, n: int) -> list[str]:

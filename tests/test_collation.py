@@ -4,9 +4,6 @@ where people read lists: the catastro in chat, the command line and the document
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 from openpyxl import load_workbook
 from test_admin_catastro_telegram import open_catastro
 from test_admin_outreach_cli import parse
@@ -14,7 +11,6 @@ from test_admin_outreach_support import (
     GESTORA,
     add_gestora,
     add_organization,
-    running,
     seed_program,
 )
 
@@ -46,12 +42,6 @@ ORGS = ["Soto Castro", "Zúñiga Ríos", "Álvarez Díaz", "Ñuñoa Alto", "Sán
         "Nuble Sur"]
 IN_ORDER = ["Álvarez Díaz", "Nuble Sur", "Ñuñoa Alto", "Sánchez Muñoz", "Soto Castro",
             "Zúñiga Ríos"]
-
-
-@pytest.fixture
-async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]:
-    async with running(fake_tg, settings_for, sqlite_url, clock) as r:
-        yield r
 
 
 async def test_the_catastro_in_chat_lists_organisations_alphabetically(tg: Running) -> None:

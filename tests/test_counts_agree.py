@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import io
 import re
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,6 @@ from test_admin_delivery_support import (
     edits_of,
     find_button,
     local,
-    running,
     seed,
 )
 from test_admin_meetings_flow import add_person
@@ -47,12 +45,6 @@ PEREZ = FAMILY_CHATS["Pérez Ñancupil"]
 MEMBERS = {ANA: "Ana Pérez", BETO: "Beto Soto", CARLA: "Carla Núñez", DANI: "Dani Rojas"}
 SESSION = local(2026, 3, 3, 18)  # Tuesday 3 March, 18:00 in Santiago
 DAY = local(2026, 3, 5, 10)  # Thursday 5 March, 10:00 to 12:00
-
-
-@pytest.fixture
-async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]:
-    async with running(fake_tg, settings_for, sqlite_url, clock) as r:
-        yield r
 
 
 async def tap(r: Running, chat: int, label: str, *, contains: bool = False) -> list[dict]:

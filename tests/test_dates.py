@@ -1,4 +1,4 @@
-"""Typed dates and times (handlers.dates): the forms people use, worked out by hand, and
+"""Typed dates and times (services.dates): the forms people use, worked out by hand, and
 properties checked over thousands of dates, days of the week and random text."""
 
 from __future__ import annotations
@@ -9,19 +9,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from handlers import widgets
-from handlers.dates import (
+from locales import Catalogs, Msg
+from services.dates import (
     IMPOSSIBLE,
     RECENT_DAY_MONTH,
     UNREADABLE,
     WEEKDAY,
     DateProblem,
     Typed,
+    date_problem,
     parse_date,
     parse_time,
     parse_when,
 )
-from locales import Catalogs, Msg
 
 # Monday 2 November 2026: the 17th is a Tuesday, December's 17th a Thursday.
 TODAY = date(2026, 11, 2)
@@ -86,11 +86,11 @@ def test_a_weekday_that_does_not_match_names_the_real_date() -> None:
         parse_date("martes 17 de diciembre de 2026", TODAY)
     assert (problem.value.day, problem.value.weekday) == (date(2026, 12, 17), 1)
     catalogs = Catalogs()
-    assert catalogs.render(widgets.date_problem(problem.value), "es") == (
+    assert catalogs.render(date_problem(problem.value), "es") == (
         "Ojo: el jueves 17 de diciembre de 2026 no es martes. Revisa la fecha, por favor.")
-    assert catalogs.render(widgets.date_problem(problem.value), "en") == (
+    assert catalogs.render(date_problem(problem.value), "en") == (
         "Careful: Thursday 17 December 2026 isn't a Tuesday. Please check the date.")
-    assert catalogs.render(widgets.date_problem(DateProblem(UNREADABLE)), "es").startswith(
+    assert catalogs.render(date_problem(DateProblem(UNREADABLE)), "es").startswith(
         "No entendí esa fecha. Escríbela así: 17-12-2026")
 
 
@@ -212,7 +212,7 @@ def test_any_text_is_a_date_or_a_reason(text: str, today: date) -> None:
         assert isinstance(parse_date(text, today), date)
     except DateProblem as problem:
         assert problem.code in (UNREADABLE, IMPOSSIBLE, WEEKDAY)
-        assert isinstance(widgets.date_problem(problem), Msg)
+        assert isinstance(date_problem(problem), Msg)
     try:
         assert isinstance(parse_when(text, today), Typed)
     except DateProblem:

@@ -5,9 +5,9 @@ loses the family is told, and every refusal and release is audited."""
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import AsyncIterator
+from functools import partial
 
+import cli_harness
 import pytest
 from sqlalchemy import select
 
@@ -16,22 +16,13 @@ from bot.cli import main
 from bot.commands import CommandError
 from storage import programs, qr_codes
 from storage.models import AuditEntry, Family, LinkCode, OutboxMessage, Person, RoleGrant
-from telegram_harness import Running, start, stop
+from telegram_harness import Running
 
 ANA, BETO = 5001, 5002
 FAMILY_PHONE = "+56912345678"
 TAKEN = ("Esa familia ya está vinculada a otro chat, así que no puedo vincularla aquí. "
          "Si es tu familia, pídele a la gestora que lo revise.")
 DONE = "¡Listo! Te encontré: familia González Soto. Por aquí te avisaré tus fechas de retiro."
-
-
-@pytest.fixture
-async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]:
-    settings = settings_for(
-        sqlite_url, telegram_bot_token=fake_tg.token, telegram_api_base=fake_tg.base_url)
-    running = await start(fake_tg, settings, clock)
-    yield running
-    await stop(running)
 
 
 async def seed(r: Running) -> str:
@@ -95,16 +86,13 @@ async def refused(r: Running, chat: int, code: str) -> None:
     assert ask["reply_markup"]["keyboard"][0][0]["request_contact"] is True
 
 
-def parse(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="convoca")
-    sub = parser.add_subparsers(dest="command")
-    cli_families.register(sub)
-    return parser.parse_args(list(argv))
+parse = partial(cli_harness.parse, cli_families)
+
+
 
 
 async def convoca(r: Running, capsys: pytest.CaptureFixture[str], *argv: str) -> list[str]:
-    assert await cli_families.run(r.app, parse(*argv)) == 0
-    return capsys.readouterr().out.splitlines()
+    return await cli_harness.lines(cli_families, r.app, capsys, *argv)
 
 
 async def test_a_family_linked_by_phone_is_not_taken_by_its_printed_code(tg: Running) -> None:

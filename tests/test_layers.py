@@ -24,9 +24,6 @@ class Rule:
     name: str
     importers: tuple[str, ...]  # module patterns (fnmatch) whose imports are checked
     forbidden: tuple[str, ...]  # module prefixes they may not import
-    # Known violations still to remove, each as (importer, imported). Listed so that any
-    # new one fails while these are moved; delete an entry once its import is gone.
-    known: frozenset[tuple[str, str]] = frozenset()
     allowed: tuple[str, ...] = ()  # module prefixes under a forbidden one that stay allowed
 
 
@@ -46,14 +43,8 @@ RULES = (
     # The wiring builds the chat (its Core, its router, the buttons' codec) and hands it to the
     # channels; everything else the entry points do goes through services/.
     Rule("the entry points and the command line need the chat only to wire it",
-         ("bot.app", "bot.commands", "bot.cli*"), ("handlers",), frozenset({
-             ("bot.commands", "handlers.admin.deliveries"),
-             ("bot.commands", "handlers.admin.stages"),
-             ("bot.cli_delivery", "handlers.dates"),
-             ("bot.cli_families", "handlers.families"),
-             ("bot.cli_meetings", "handlers.dates"),
-             ("bot.cli_meetings", "handlers.widgets"),
-         }), allowed=("handlers.core", "handlers.routes", "handlers.buttons")),
+         ("bot.app", "bot.commands", "bot.cli*"), ("handlers",),
+         allowed=("handlers.core", "handlers.routes", "handlers.buttons")),
 )
 
 
@@ -124,16 +115,9 @@ def violations(rule: Rule, imports: dict[str, set[str]]) -> set[tuple[str, str]]
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.name)
 def test_no_module_imports_what_its_layer_may_not(rule: Rule) -> None:
     found = violations(rule, all_imports())
-    new = sorted(found - rule.known)
+    new = sorted(found)
     assert not new, f"{rule.name}:\n" + "\n".join(
         f"  {importer} imports {imported}" for importer, imported in new)
-
-
-@pytest.mark.parametrize("rule", [r for r in RULES if r.known], ids=lambda r: r.name)
-def test_every_known_exception_is_still_there(rule: Rule) -> None:
-    # A removed violation left in the list would let it come back unnoticed.
-    gone = sorted(rule.known - violations(rule, all_imports()))
-    assert not gone, f"{rule.name}: no longer imported, take off the list: {gone}"
 
 
 def test_the_rules_see_the_imports_they_judge() -> None:

@@ -4,10 +4,8 @@ runtime against the fake Bot API, in Spanish and in English."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 
-import pytest
 from icalendar import Calendar
 from sqlalchemy import select
 
@@ -25,23 +23,13 @@ from storage.models import (
     RoleGrant,
     Rsvp,
 )
-from telegram_harness import Running, start, stop
+from telegram_harness import Running
 
 ANA, BETO = 6101, 6102
 # Tuesday 7 April 2026, 18:00 to 20:00 in Santiago (winter time, UTC-4).
 STARTS = datetime(2026, 4, 7, 22, 0, tzinfo=UTC)
 ENDS = STARTS + timedelta(hours=2)
 CODE = "KM4X7R"
-
-
-@pytest.fixture
-async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]:
-    settings = settings_for(
-        sqlite_url, telegram_bot_token=fake_tg.token, telegram_api_base=fake_tg.base_url,
-    )
-    running = await start(fake_tg, settings, clock)
-    yield running
-    await stop(running)
 
 
 async def seed(r: Running, members: dict[int, str], **meeting_fields: object) -> dict[str, int]:

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator
 
-import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 from test_admin_catastro_telegram import open_catastro
@@ -15,7 +13,6 @@ from test_admin_outreach_support import (
     GESTORA,
     add_gestora,
     add_organization,
-    running,
     seed_program,
     send_document,
 )
@@ -26,12 +23,6 @@ from telegram_harness import Running, labels_of
 
 KIND_BUTTONS_ES = ["Junta de vecinos", "Club de adulto mayor", "Comité", "Cooperativa",
                    "Sindicato de feria libre", "ONG", "Otra"]
-
-
-@pytest.fixture
-async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]:
-    async with running(fake_tg, settings_for, sqlite_url, clock) as r:
-        yield r
 
 
 def test_the_list_is_the_fichas_and_reads_what_people_write() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -22,7 +21,7 @@ from storage.models import (
     PickupStatus,
     Role,
 )
-from telegram_harness import Running, start, stop
+from telegram_harness import Running
 
 FAMILY, STRANGER = 6001, 6002
 SANTIAGO = ZoneInfo("America/Santiago")
@@ -64,15 +63,6 @@ TEXTS = {
         "not_family": "is for the families",
     },
 }
-
-
-@pytest.fixture
-async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]:
-    settings = settings_for(sqlite_url, telegram_bot_token=fake_tg.token,
-                            telegram_api_base=fake_tg.base_url)
-    running = await start(fake_tg, settings, clock)
-    yield running
-    await stop(running)
 
 
 async def seed_family(r: Running, chat: int = FAMILY, *, locale: str = "es",

@@ -4,12 +4,12 @@ family is named with the RUT; a proxy whose RUT the family did not know is to be
 
 from __future__ import annotations
 
-import argparse
 import re
-from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import cli_harness
 import pytest
 from test_admin_delivery_support import (
     FAMILY_CHATS,
@@ -19,7 +19,6 @@ from test_admin_delivery_support import (
     labels_of,
     local,
     rows,
-    running,
     say,
     seed,
     tap,
@@ -34,16 +33,7 @@ from telegram_harness import Running
 PEREZ = FAMILY_CHATS["Pérez Ñancupil"]
 
 
-@pytest.fixture
-async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]:
-    async with running(fake_tg, settings_for, sqlite_url, clock) as r:
-        yield r
-
-
-def parse(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="convoca")
-    cli_delivery.register(parser.add_subparsers(dest="command"))
-    return parser.parse_args(list(argv))
+parse = partial(cli_harness.parse, cli_delivery)
 
 
 async def cli(r: Running, capsys, *argv: str) -> str:

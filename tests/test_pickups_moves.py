@@ -4,9 +4,9 @@ command line and the family hears its new date. End to end on the fake Bot API."
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import AsyncIterator
+from functools import partial
 
+import cli_harness
 import pytest
 from sqlalchemy import select
 from test_admin_delivery_support import (
@@ -18,7 +18,6 @@ from test_admin_delivery_support import (
     labels_of,
     local,
     rows,
-    running,
     say,
     seed,
     tap,
@@ -33,12 +32,6 @@ from storage.models import AuditEntry, DeliveryDay, OutboxMessage, Pickup, Picku
 from telegram_harness import Running
 
 PEREZ = FAMILY_CHATS["Pérez Ñancupil"]
-
-
-@pytest.fixture
-async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]:
-    async with running(fake_tg, settings_for, sqlite_url, clock) as r:
-        yield r
 
 
 async def days_ahead(r: Running, seeded) -> dict[str, int]:
@@ -242,10 +235,7 @@ async def test_the_gestora_moves_a_family_from_the_day_list_and_the_family_hears
     assert "📅 Cambiar de día" in labels_of(card)
 
 
-def parse(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="convoca")
-    cli_delivery.register(parser.add_subparsers(dest="command"))
-    return parser.parse_args(list(argv))
+parse = partial(cli_harness.parse, cli_delivery)
 
 
 async def test_the_command_line_moves_a_family_with_the_same_step(tg: Running, capsys) -> None:

@@ -4,7 +4,7 @@ runtime and the fake Bot API, in Spanish and English."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -29,7 +29,7 @@ from locales import Msg
 from services.pickups import send_pickup_notice
 from storage import exports, outbox
 from storage.models import AuditEntry, ChannelAddress, Person, Pickup
-from telegram_harness import Running, start, stop
+from telegram_harness import Running
 
 CHAT = 8101
 
@@ -79,15 +79,6 @@ TEXTS = {
         "back": "You'll get my notices again.",
     },
 }
-
-
-@pytest.fixture
-async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]:
-    settings = settings_for(sqlite_url, telegram_bot_token=fake_tg.token,
-                            telegram_api_base=fake_tg.base_url)
-    running = await start(fake_tg, settings, clock)
-    yield running
-    await stop(running)
 
 
 async def seed(r: Running, locale: str) -> object:

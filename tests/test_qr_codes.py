@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage import db, imports, links, people, programs, qr_codes
 from storage.models import Family, LinkCode, Organization, Person
-from telegram_harness import Running, start, stop
+from telegram_harness import Running
 
 NAMES = [
     "María José Muñoz Peña", "Familia Ñanculef", "José Pérez",
@@ -203,15 +203,6 @@ FAMILIES_CSV = (
     "Familia Ñancupil;9 1234 5678;;Retiro en local\r\n"
     "Familia Güemes;;Pasaje Los Aromos 12;Entrega en domicilio\r\n"
 ).encode("cp1252")
-
-
-@pytest.fixture
-async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]:
-    settings = settings_for(sqlite_url, telegram_bot_token=fake_tg.token,
-                            telegram_api_base=fake_tg.base_url)
-    running = await start(fake_tg, settings, clock)
-    yield running
-    await stop(running)
 
 
 @pytest.mark.parametrize(

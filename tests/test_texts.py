@@ -7,9 +7,9 @@ test_storage_and_cli.)"""
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import AsyncIterator
+from functools import partial
 
+import cli_harness
 import pytest
 from sqlalchemy import select
 from test_admin_meetings_flow import (
@@ -28,19 +28,9 @@ from locales import Catalogs, Msg, When
 from storage import admin_meetings as data
 from storage import people, programs
 from storage.models import Meeting, Person
-from telegram_harness import Running, start, stop
+from telegram_harness import Running
 
 ZONE = "America/Santiago"  # the programme's, where times are read
-
-
-@pytest.fixture
-async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]:
-    settings = settings_for(
-        sqlite_url, telegram_bot_token=fake_tg.token, telegram_api_base=fake_tg.base_url,
-    )
-    running = await start(fake_tg, settings, clock)
-    yield running
-    await stop(running)
 
 
 @pytest.mark.parametrize(("loc", "button", "expected"), [
@@ -92,11 +82,7 @@ async def test_an_empty_list_agrees_with_its_noun(tg: Running, loc: str,
     assert "(ninguno)\nGrupo" not in summary["text"]
 
 
-def parse(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="convoca")
-    sub = parser.add_subparsers(dest="command")
-    cli_meetings.register(sub)
-    return parser.parse_args(list(argv))
+parse = partial(cli_harness.parse, cli_meetings)
 
 
 async def test_the_command_line_counts_in_the_singular_too(

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -38,15 +37,6 @@ class FullDisk:
             self.refused += 1
             raise sqlite3.OperationalError("database or disk is full")
         self.commit(dbapi_connection)
-
-
-@pytest.fixture
-async def tg(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Running]:
-    settings = settings_for(sqlite_url, telegram_bot_token=fake_tg.token,
-                            telegram_api_base=fake_tg.base_url)
-    running = await start(fake_tg, settings, clock)
-    yield running
-    await stop(running)
 
 
 async def test_what_arrives_while_the_disk_is_full_is_answered_when_space_comes_back(

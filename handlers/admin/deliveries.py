@@ -9,25 +9,13 @@ from sqlalchemy import func, or_, select
 from handlers.admin import ADMIN, back_to_panel, current_program, section
 from handlers.core import Router, Turn
 from locales import Msg, Raw, When
+from services.outbox import kind_name
 from storage.models import OutboxMessage, OutboxStatus, Person, RoleGrant
 
 router = Router()  # the section is reached through /panel; nothing else to route
 SHOWN = 10
 SINCE = timedelta(days=30)
 TROUBLE = (OutboxStatus.FAILED, OutboxStatus.UNCERTAIN)
-# Every kind of message the outbox carries: the scheduler's notices (services.notices) and
-# what handlers queue themselves. Each has its words (outbox.kind.<kind>).
-KINDS = (
-    "reply", "invitation", "meeting_cancelled", "meeting_reminder", "meeting_reask",
-    "broadcast", "broadcast_progress", "form_notice", "pickup_notice", "pickup_dates",
-    "pickup_evening", "pickup_morning", "pickup_missed", "pickup_cancelled", "pickup_team",
-    "milestone_soon", "milestone_overdue", "weekly_digest", "body_nudge", "family_link",
-)
-
-
-def kind_name(kind: str) -> Msg:
-    """What a message was, in words (the panel and `convoca status`)."""
-    return Msg(f"outbox.kind.{kind}" if kind in KINDS else "outbox.kind.other")
 
 
 def problem(status: str, reachable: bool | None) -> Msg:

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers import dates, widgets
+from handlers import widgets
 from handlers.admin import (
     ADMIN,
     STAFF,
@@ -34,6 +34,7 @@ from handlers.admin import (
 from handlers.core import Router, Turn
 from handlers.events import Button, EventKind, Outgoing
 from locales import Day, Msg, Raw, When
+from services import dates
 from services.delivery import (
     STATUS_ICONS,
     cancel_day,
@@ -761,13 +762,13 @@ async def wizard_input(turn: Turn) -> None:
         try:
             typed = dates.parse_when(text, program_today(turn, program))
         except dates.DateProblem as problem:
-            turn.send(Outgoing(text=widgets.date_problem(problem)))
+            turn.send(Outgoing(text=dates.date_problem(problem)))
         else:
             await _set_day(turn, program, typed.day, until=step == "until",
                            at=typed.at if step == "date" else None)
             return
     elif step in ("start", "end") and text:
-        at = widgets.parse_time(text)
+        at = dates.parse_time(text)
         if at is None:
             turn.say("adm_delivery.time_invalid")
         elif step == "start":

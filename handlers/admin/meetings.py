@@ -22,8 +22,8 @@ import logging
 from datetime import date, datetime, time
 from typing import Any
 
-from handlers import dates, widgets
 from handlers import meetings as meeting_handlers
+from handlers import widgets
 from handlers.admin import (
     ADMIN,
     action,
@@ -40,6 +40,7 @@ from handlers.admin.roles import picker, typed_query
 from handlers.core import Router, Turn
 from handlers.events import Button, EventKind, Outgoing
 from locales import Day, Msg, Raw, Text, When
+from services import dates
 from services.meetings import (
     board_text,
     cancel_and_notify,
@@ -873,11 +874,11 @@ async def _typed(turn: Turn, program: Program, step: str, text: str) -> None:
         try:
             typed = dates.parse_when(text, program_today(turn, program))
         except dates.DateProblem as problem:
-            await _ask(turn, program, step, hint=widgets.date_problem(problem))
+            await _ask(turn, program, step, hint=dates.date_problem(problem))
             return
         await _set_day(turn, program, step, typed.day, typed.at)
     elif step in ("time", "move_time") and text:
-        at = widgets.parse_time(text)
+        at = dates.parse_time(text)
         if at is None:
             await _ask(turn, program, step, hint="adm_meet.time_not_understood")
             return

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from handlers import dates, widgets
+from handlers import widgets
 from handlers.admin import (
     ADMIN,
     action,
@@ -28,13 +28,13 @@ from handlers.admin import (
 from handlers.core import Router, Turn
 from handlers.events import Button, EventKind, Outgoing
 from locales import Day, Msg, Text, When
+from services import dates
+from services.stages import evidence, lacks, sessions_line
 from storage import stages
 from storage.models import Milestone, Program
 from storage.program_templates import localized_text
 from storage.stages import (
     MANUAL,
-    MISSING,
-    READY,
     MilestoneStatus,
     StageError,
     StageStatus,
@@ -53,8 +53,6 @@ def act(*parts: object) -> str:
     return action(STAGES, *parts)
 
 
-def _joined(names: list[dict[str, str]]) -> Text:
-    return Text({loc: ", ".join(localized_text(n, loc) for n in names) for loc in LOCALES})
 
 
 def _short(name: dict[str, str]) -> Text:
@@ -84,38 +82,12 @@ def _state(m: MilestoneStatus) -> Msg:
     return Msg("adm_stages.state_upcoming")
 
 
-def _sessions(m: MilestoneStatus) -> Msg:
-    key = "adm_stages.sessions_ok" if m.sessions_missing == 0 else "adm_stages.sessions_lacking"
-    return Msg(key, {"held": m.sessions_held, "count": m.min_sessions})
-
-
 def _name(m: MilestoneStatus, *, short: bool = False) -> Text | Msg:
     """The activity's name; progress reports all share one, so their month tells them apart."""
     name = _short(m.name) if short else Text(m.name)
     if m.report_month is None:
         return name
     return Msg("adm_stages.report_name", {"name": name, "month": m.report_month})
-
-
-def lacks(m: MilestoneStatus, *, sessions: bool = True) -> list[Msg]:
-    """What a begun, unfinished activity still lacks: sessions under the minimum, records
-    missing (also what ``convoca timeline`` prints)."""
-    if not m.started or m.done:
-        return []
-    out = [_sessions(m)] if sessions and m.sessions_missing else []
-    missing = m.in_state(MISSING)
-    if missing:
-        out.append(Msg("adm_stages.missing", {"names": _joined([v.name for v in missing])}))
-    return out
-
-
-def evidence(m: MilestoneStatus) -> list[Msg]:
-    """What Convoca holds for a begun activity's verifiers ("3 fichas recibidas"), so the
-    gestora sees what counts already (also what ``convoca timeline`` prints)."""
-    if not m.started:
-        return []
-    return [Msg("adm_stages.verifier_ready_found", {"name": Text(v.name), "found": v.found})
-            for v in m.in_state(READY) if v.found is not None]
 
 
 def _verifier_line(v: VerifierStatus) -> Msg:
@@ -132,7 +104,7 @@ def _item(n: int, m: MilestoneStatus) -> Msg:
                                            "due": Day(m.due, "short"), "state": _state(m)})]
     if m.started and not m.done:
         if m.min_sessions:
-            lines.append(_sessions(m))
+            lines.append(sessions_line(m))
         lines += evidence(m)
         lines += lacks(m, sessions=False)
         manual = m.in_state(MANUAL)
@@ -183,7 +155,7 @@ def milestone_card(stage: StageStatus, m: MilestoneStatus) -> Outgoing:
     if m.moved:
         lines.append(Msg("adm_stages.planned", {"date": Day(m.planned_due)}))
     if m.min_sessions:
-        lines.append(_sessions(m))
+        lines.append(sessions_line(m))
     lines += [_verifier_line(v) for v in m.verifiers]
     if m.in_state(MANUAL) and not m.done:
         lines.append(Msg("adm_stages.manual_hint"))
@@ -362,7 +334,7 @@ async def stages_input(turn: Turn) -> None:
         try:
             day = dates.parse_date(text, program_today(turn, program))
         except dates.DateProblem as problem:
-            turn.send(Outgoing(text=widgets.date_problem(problem)))
+            turn.send(Outgoing(text=dates.date_problem(problem)))
         else:
             await _move_to(turn, program, milestone_id, day, edit=False)
             return

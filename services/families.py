@@ -11,8 +11,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.events import Outgoing
 from locales import Msg, Raw
+from services.messages import Outgoing
 from storage import outbox, people
 from storage.models import Family, Pickup, Role
 

@@ -12,6 +12,9 @@ say it has passed instead of silently jumping a month or a year ahead.
 
 Times: "18:30", "18.30", "18h30", "18 hrs", "6 pm", "6 de la tarde", "a las 6 y media de
 la tarde", "mediodía". A date may carry its time: "mañana a las 18:30", "17/12 18:00".
+
+No chat in it: the chat's guided steps and the command line read typed dates alike, and
+:func:`date_problem` words the answer when text is not one.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from functools import lru_cache
 
 from babel.dates import get_day_names, get_month_names
 
-from locales import BABEL_LOCALE
+from locales import BABEL_LOCALE, Day, Msg
 
 UNREADABLE = "unreadable"
 IMPOSSIBLE = "impossible"
@@ -55,6 +58,16 @@ class DateProblem(ValueError):
         self.code = code
         self.day = day
         self.weekday = weekday
+
+
+def date_problem(problem: DateProblem) -> Msg:
+    """A short, kind answer to a typed date that is not one, with an example to copy."""
+    if problem.code == "weekday" and problem.day is not None and problem.weekday is not None:
+        return Msg("widget.date_weekday", {"day": Day(problem.day),
+                                           "weekday": Msg(f"widget.weekday_{problem.weekday}")})
+    if problem.code == "impossible":
+        return Msg("widget.date_impossible")
+    return Msg("widget.date_unreadable")
 
 
 @dataclass(frozen=True)
