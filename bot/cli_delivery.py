@@ -134,10 +134,6 @@ def _say(app: App, key: str, **params: object) -> None:
     print(app.catalogs.text(None, key, **params))
 
 
-async def _program(app: App, session: AsyncSession, program_id: int | None) -> Program:
-    return await the_program(session, app.catalogs, program_id)
-
-
 # --- delivery ---------------------------------------------------------------------------------
 
 
@@ -162,7 +158,7 @@ async def _add(app: App, args: argparse.Namespace) -> int:
         raise CommandError(cat.text(None, "cli_delivery.every_needs_end"))
     now = app.clock.now()
     async with app.sessions() as s:
-        program = await _program(app, s, args.program)
+        program = await the_program(s, app.catalogs, args.program)
         try:
             until = typed_date(app, args.until, program) if args.until else None
             dates = delivery.repeat_dates(typed_date(app, args.date, program), args.every or 0,
@@ -197,7 +193,7 @@ async def _list(app: App, args: argparse.Namespace) -> int:
     cat = app.catalogs
     now = app.clock.now()
     async with app.sessions() as s:
-        program = await _program(app, s, args.program)
+        program = await the_program(s, app.catalogs, args.program)
         days = (await delivery.all_days(s, program.id) if args.all
                 else await delivery.days_from(s, program.id, now))
         if not days:
@@ -318,7 +314,7 @@ async def _cancel(app: App, args: argparse.Namespace) -> int:
 async def _policy(app: App, args: argparse.Namespace) -> int:
     now = app.clock.now()
     async with app.sessions() as s:
-        program = await _program(app, s, args.program)
+        program = await the_program(s, app.catalogs, args.program)
         if args.policy:
             before = delivery.pickup_policy(program)
             if delivery.set_pickup_policy(program, args.policy):
@@ -355,17 +351,17 @@ async def _export(app: App, args: argparse.Namespace) -> int:
             day = await _get_day(app, s, args.day_id)
             _write(app, args.out, await exports.delivery_day_list(s, day.id, args.format, **kw))
         elif cmd == "fichas":
-            program = await _program(app, s, args.program)
+            program = await the_program(s, app.catalogs, args.program)
             files = await exports.ficha_pdfs(s, program.id, **kw)
             files.append(await exports.fichas_xlsx(s, program.id, **kw))
             for f in files:
                 _write(app, args.folder / f.filename, f)
         elif cmd == "organizations":
-            program = await _program(app, s, args.program)
+            program = await the_program(s, app.catalogs, args.program)
             _write(app, args.out, await exports.invited_organizations(
                 s, program.id, args.format, **kw))
         else:
-            program = await _program(app, s, args.program)
+            program = await the_program(s, app.catalogs, args.program)
             # One cut-off for every figure, the chart included.
             kw["until"] = typed_date(app, args.until, program) if args.until else None
             _write(app, args.out, await exports.progress_report(s, program.id, args.format,

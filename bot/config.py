@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from storage.clock import DEFAULT_TIMEZONE
+
 OFFICIAL_BOT_API = "https://api.telegram.org"
 SUPPORTED_LOCALES = ("es", "en")
 # What Telegram accepts as a webhook's secret token; shorter than 16 characters it could be
@@ -24,7 +26,7 @@ class Settings(BaseSettings):
     telegram_bot_token: SecretStr | None = None
     telegram_api_base: str = OFFICIAL_BOT_API
     database_url: str = "sqlite+aiosqlite:///./data/convoca.sqlite3"
-    timezone: str = "America/Santiago"
+    timezone: str = DEFAULT_TIMEZONE
     default_locale: str = "es"
     webhook_url: str | None = None
     # Checked even when unset: with WEBHOOK_URL it is required (see _webhook_secret).
@@ -74,7 +76,7 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError("expected an IANA time zone, like America/Santiago") from None
+            raise ValueError(f"expected an IANA time zone, like {DEFAULT_TIMEZONE}") from None
         return v
 
     @field_validator("default_locale")

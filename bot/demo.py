@@ -16,7 +16,7 @@ from bot.config import Settings
 from locales import Catalogs, When
 from services.meetings import send_invitations
 from storage import links, people, programs
-from storage.clock import ManualClock
+from storage.clock import DEFAULT_TIMEZONE, ManualClock
 from storage.models import (
     ChannelAddress,
     DeliveryDay,
@@ -67,7 +67,7 @@ ADDRESS = "Los Aromos 1234, Quilpué"
 async def seed(session: AsyncSession, now: datetime) -> Program:
     """Everything a newcomer needs to see every flow, relative to today."""
     rng = random.Random(7)
-    tz = ZoneInfo("America/Santiago")
+    tz = ZoneInfo(DEFAULT_TIMEZONE)
     today = now.astimezone(tz).date()
     program = await programs.create(
         session, template="ecomercado-15m", start=today.replace(day=1),

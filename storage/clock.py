@@ -6,6 +6,10 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+# TIMEZONE's default (the zone of times that belong to no programme) and a programme row's
+# when none is given; a programme's own zone comes from its template. Stored times are UTC.
+DEFAULT_TIMEZONE = "America/Santiago"
+
 
 class Clock(Protocol):
     def now(self) -> datetime:

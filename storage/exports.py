@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import BABEL_LOCALE, Catalogs, Msg, format_number
 from locales.collation import sort_key
-from storage import admin_meetings, org_kinds
+from storage import admin_meetings, org_kinds, programs
 from storage import pickups as day_lists
 from storage.delivery import grouped_counts
 from storage.models import (
@@ -59,7 +59,11 @@ from storage.models import (
     Rsvp,
 )
 from storage.names import person_name
-from storage.program_templates import ProgramTemplate, TemplateError, add_months, program_template
+from storage.program_templates import (
+    ProgramTemplate,
+    add_months,
+    program_template_or_none,
+)
 
 __all__ = [
     "CHART_SIZE",
@@ -248,13 +252,6 @@ def _place(place: str | None, address: str | None) -> str:
     return ", ".join(p for p in (place, address) if p) or "—"
 
 
-def _template(program: Program) -> ProgramTemplate | None:
-    try:
-        return program_template(program)
-    except TemplateError:
-        return None
-
-
 def _kind_name(tpl: ProgramTemplate | None, kind: str, locale: str) -> str:
     if tpl is not None:
         try:
@@ -282,13 +279,6 @@ def _body_of_kind(tpl: ProgramTemplate | None, kind: str) -> str | None:
         return tpl.meeting_kind(kind).body
     except KeyError:
         return None
-
-
-async def _program(session: AsyncSession, program_id: int) -> Program:
-    program = await session.get(Program, program_id)
-    if program is None:
-        raise LookupError(f"no programme {program_id}")
-    return program
 
 
 # --------------------------------------------------------------------------- listings
@@ -686,9 +676,9 @@ async def attendance_list(
     meeting = await session.get(Meeting, meeting_id)
     if meeting is None:
         raise LookupError(f"no meeting {meeting_id}")
-    program = await _program(session, meeting.program_id)
+    program = await programs.existing(session, meeting.program_id)
     ctx = Ctx(catalogs, locale, program.timezone, now)
-    tpl = _template(program)
+    tpl = program_template_or_none(program)
     body = await session.get(Body, meeting.body_id) if meeting.body_id else None
     kind = _kind_name(tpl, meeting.kind, ctx.locale)
     body_name = _body_name(tpl, body, ctx.locale) if body else None
@@ -1059,7 +1049,7 @@ async def ficha_pdf(
     org = await session.get(Organization, organization_id)
     if org is None:
         raise LookupError(f"no organisation {organization_id}")
-    program = await _program(session, org.program_id)
+    program = await programs.existing(session, org.program_id)
     found = await _latest_fichas(session, program.id, organization_id)
     if not found:
         return None
@@ -1075,7 +1065,7 @@ async def ficha_pdfs(
 ) -> list[ExportFile]:
     """One PDF per organisation with a submitted ficha, by organisation name."""
     catalogs = catalogs or Catalogs()
-    program = await _program(session, program_id)
+    program = await programs.existing(session, program_id)
     fichas = [await _ficha(session, r, program, catalogs.locale(locale), catalogs)
               for r in await _latest_fichas(session, program_id, unlinked=True)]
     fichas.sort(key=lambda f: _sort_key(f.organization.name, locale))
@@ -1088,7 +1078,7 @@ async def fichas_xlsx(
     catalogs: Catalogs | None = None,
 ) -> ExportFile:
     catalogs = catalogs or Catalogs()
-    program = await _program(session, program_id)
+    program = await programs.existing(session, program_id)
     fichas = [await _ficha(session, r, program, catalogs.locale(locale), catalogs)
               for r in await _latest_fichas(session, program_id, unlinked=True)]
     return render_fichas_xlsx(fichas, program=program.name, tz=program.timezone, now=now,
@@ -1106,9 +1096,9 @@ async def invited_organizations(
     """The catastro with the invitations sent to each organisation, their answers, and
     whether the organisation sent its ficha and signed its commitment, as of ``now`` (the
     cut-off date the list shows, as the progress figures count them)."""
-    program = await _program(session, program_id)
+    program = await programs.existing(session, program_id)
     ctx = Ctx(catalogs, locale, program.timezone, now)
-    tpl = _template(program)
+    tpl = program_template_or_none(program)
     orgs = list((await session.scalars(
         select(Organization).where(Organization.program_id == program_id))).all())
     orgs.sort(key=lambda o: _sort_key(o.name, ctx.locale))
@@ -1255,7 +1245,7 @@ async def delivery_day_list(
     day = await session.get(DeliveryDay, delivery_day_id)
     if day is None:
         raise LookupError(f"no delivery day {delivery_day_id}")
-    program = await _program(session, day.program_id)
+    program = await programs.existing(session, day.program_id)
     ctx = Ctx(catalogs, locale, program.timezone, now)
     pickups = list((await session.scalars(
         select(Pickup).where(Pickup.delivery_day_id == day.id))).all())
@@ -1353,10 +1343,10 @@ async def progress_figures(session: AsyncSession, program_id: int, now: datetime
     """
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime")
-    program = await _program(session, program_id)
+    program = await programs.existing(session, program_id)
     zone = ZoneInfo(program.timezone)
     today = now.astimezone(zone).date()
-    tpl = _template(program)
+    tpl = program_template_or_none(program)
 
     orgs = list((await session.scalars(
         select(Organization).where(Organization.program_id == program_id,
@@ -1680,11 +1670,11 @@ async def progress_chart(
 ) -> ExportFile:
     """The attendance-per-session chart of the progress report, as a PNG, with the
     sessions up to ``until`` (a date in the programme's zone; today if None)."""
-    program = await _program(session, program_id)
+    program = await programs.existing(session, program_id)
     ctx = Ctx(catalogs, locale, program.timezone, now)
     figures = await progress_figures(session, program_id, cut_off(program, now, until))
     stem = f"{ctx.t('exports.file.chart')}-{figures['today'].isoformat()}"
-    return ExportFile(f"{stem}.png", _chart_for(figures, ctx, _template(program), font_dirs),
+    return ExportFile(f"{stem}.png", _chart_for(figures, ctx, program_template_or_none(program), font_dirs),
                       MIME["png"])
 
 
@@ -1751,9 +1741,9 @@ async def progress_report(
     """The figures of the *informe de avance* as a PDF (with the attendance chart) or a
     workbook (a sheet per table, the chart beside the sessions), counting everything up to
     ``until`` (a date in the programme's zone; today if None)."""
-    program = await _program(session, program_id)
+    program = await programs.existing(session, program_id)
     ctx = Ctx(catalogs, locale, program.timezone, now)
-    tpl = _template(program)
+    tpl = program_template_or_none(program)
     figures = await progress_figures(session, program_id, cut_off(program, now, until))
     bodies = {b.id: b for b in (await session.scalars(
         select(Body).where(Body.program_id == program_id))).all()}

@@ -26,6 +26,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncAttrs
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from storage.clock import DEFAULT_TIMEZONE
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes in and out, whatever the backend keeps."""
@@ -142,7 +144,7 @@ class Program(Base):
     name: Mapped[str] = mapped_column(String(200))
     template_key: Mapped[str] = mapped_column(String(64))
     start_date: Mapped[date] = mapped_column(Date)
-    timezone: Mapped[str] = mapped_column(String(64), default="America/Santiago")
+    timezone: Mapped[str] = mapped_column(String(64), default=DEFAULT_TIMEZONE)
     # The validated template as it was when the programme was made (JSON text): the
     # programme reads its stages, kinds and reminders from here, never from the file again.
     template: Mapped[str | None] = mapped_column(Text)

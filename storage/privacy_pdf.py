@@ -21,9 +21,9 @@ from storage.exports import (
     _kind_name,
     _new_pdf,
     _place,
-    _template,
 )
 from storage.models import FormDefinition, PickupStatus, Program, Role
+from storage.program_templates import program_template_or_none
 
 FILENAME = {"es": "mis_datos.pdf", "en": "my_data.pdf"}
 ROLE_KEYS = {r: f"privacy.role_{r}" for r in Role}
@@ -138,7 +138,7 @@ async def personal_data_pdf(
         meetings.setdefault(a["meeting_id"], {"meeting": a.get("meeting")})["present"] = a
     if meetings:
         pdf.section(t("privacy.pdf.meetings"))
-        tpl = _template(own) if own else None
+        tpl = program_template_or_none(own) if own else None
         rows = []
         for entry in sorted(meetings.values(),
                             key=lambda e: (e["meeting"] or {}).get("starts_at") or ""):

@@ -42,6 +42,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from storage.clock import DEFAULT_TIMEZONE
+
 __all__ = [
     "REQUIRED_LANGUAGES",
     "TEMPLATES_DIR",
@@ -69,6 +71,7 @@ __all__ = [
     "localized_text",
     "parse_template",
     "program_template",
+    "program_template_or_none",
     "stored_template",
     "template_to_store",
 ]
@@ -478,7 +481,7 @@ class ProgramTemplate(_Model):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise PydanticCustomError(
                 "timezone",
-                "unknown time zone '{zone}' (use an IANA name such as 'America/Santiago')",
+                f"unknown time zone '{{zone}}' (use an IANA name such as '{DEFAULT_TIMEZONE}')",
                 {"zone": value},
             ) from exc
         return value
@@ -802,3 +805,12 @@ def program_template(program: Any) -> ProgramTemplate:
     made before programmes kept theirs and whose template was not shipped then."""
     kept = getattr(program, "template", None)
     return stored_template(kept) if kept else load_template(program.template_key)
+
+
+def program_template_or_none(program: Any) -> ProgramTemplate | None:
+    """The programme's template, or None where it cannot be read (a listing still shows
+    what it can, without the template's names)."""
+    try:
+        return program_template(program)
+    except TemplateError:
+        return None

@@ -55,6 +55,15 @@ async def get(session: AsyncSession, program_id: int) -> Program | None:
                                 .where(Program.id == program_id))
 
 
+async def existing(session: AsyncSession, program_id: int) -> Program:
+    """The programme a caller already knows exists (from a row or a checked choice); a
+    missing one is a fault, not an answer."""
+    program = await session.get(Program, program_id)
+    if program is None:
+        raise LookupError(f"no programme {program_id}")
+    return program
+
+
 async def all_programs(session: AsyncSession) -> list[Program]:
     return list((await session.scalars(select(Program).order_by(Program.id))).all())
 

@@ -16,7 +16,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import Msg
-from storage import admin_meetings
+from storage import admin_meetings, programs
 from storage.models import (
     Body,
     FormDefinition,
@@ -30,7 +30,10 @@ from storage.models import (
     OrganizationInvitation,
     Program,
 )
-from storage.program_templates import ProgramTemplate, TemplateError, program_template
+from storage.program_templates import (
+    ProgramTemplate,
+    program_template_or_none,
+)
 
 FICHA_FORM_KEY = "ficha_interes"
 
@@ -126,13 +129,6 @@ class StageStatus:
     @property
     def done(self) -> int:
         return sum(1 for m in self.milestones if m.done)
-
-
-def _template(program: Program) -> ProgramTemplate | None:
-    try:
-        return program_template(program)
-    except TemplateError:
-        return None
 
 
 def _verifier_name(tpl: ProgramTemplate | None, key: str) -> dict[str, str]:
@@ -242,10 +238,8 @@ async def stage_status(session: AsyncSession, program_id: int, today: date
                        ) -> list[StageStatus]:
     """Each stage with its milestones in the order they begin, as of ``today`` (a date in
     the programme's zone)."""
-    program = await session.get(Program, program_id)
-    if program is None:
-        raise LookupError(f"no programme {program_id}")
-    tpl = _template(program)
+    program = await programs.existing(session, program_id)
+    tpl = program_template_or_none(program)
     milestones = (await session.scalars(
         select(Milestone).where(Milestone.program_id == program_id)
         .order_by(Milestone.stage, Milestone.starts, Milestone.due, Milestone.key))).all()

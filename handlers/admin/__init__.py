@@ -10,11 +10,15 @@ only with the roles held there."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import date
+from zoneinfo import ZoneInfo
 
+from handlers import widgets
 from handlers.core import RouteConflict, Router, Turn
-from handlers.events import Button
+from handlers.events import Button, Outgoing
 from locales import Msg, Raw
 from storage.models import Program, Role
 from storage.programs import STAFF_ROLES, Choose
@@ -124,6 +128,21 @@ async def current_program(turn: Turn) -> Program | None:
     return program
 
 
+async def program_or_say(turn: Turn, no_program: str) -> Program | None:
+    """The programme this person works on; without one, the section's ``no_program``
+    message (and an end to any flow), so the caller only has to stop."""
+    program = await current_program(turn)
+    if program is None:
+        turn.go(None)
+        turn.say(no_program, buttons=[[back_to_panel()]])
+    return program
+
+
+def program_today(turn: Turn, program: Program) -> date:
+    """Today where the programme is: the day its dates and deadlines are counted from."""
+    return turn.now.astimezone(ZoneInfo(program.timezone)).date()
+
+
 def ask_program(turn: Turn, key: str = "admin.choose_program") -> None:
     """Which programme to work on: one button each, the current one marked."""
     st = turn.standing
@@ -169,6 +188,32 @@ async def choose_program(turn: Turn) -> None:
 
 def action(section_key: str, *parts: object) -> str:
     return ":".join([PREFIX, section_key, *(str(p) for p in parts)])
+
+
+def int_at(parts: list[str], i: int) -> int | None:
+    """The ``i``-th part of a button's data or a typed command as a number, if it is one."""
+    return int(parts[i]) if len(parts) > i and parts[i].isdigit() else None
+
+
+def reply(turn: Turn, out: Outgoing, *, edit: bool = True) -> None:
+    """Redraw the message the button sits on (``edit``), so lists and cards change in
+    place; else, or when there is no such message, send a new one."""
+    if edit and turn.event.message_ref:
+        out = dataclasses.replace(out, edit_ref=turn.event.message_ref)
+    turn.send(out)
+
+
+def page_row(page: int, pages: int, make: Callable[[int], str]) -> list[Button]:
+    """A row to turn a list's pages (``make`` gives a page's action); none for one page."""
+    if pages <= 1:
+        return []
+    row = []
+    if page > 0:
+        row.append(Button(Msg("adm_delivery.btn_prev"), make(page - 1)))
+    row.append(Button(Msg("adm_delivery.page", {"page": page + 1, "pages": pages}), widgets.NOOP))
+    if page < pages - 1:
+        row.append(Button(Msg("adm_delivery.btn_next"), make(page + 1)))
+    return row
 
 
 def back_to_panel() -> Button:

@@ -25,6 +25,8 @@ from handlers.admin import (
     back_to_panel,
     current_program,
     guard,
+    int_at,
+    program_or_say,
     section,
 )
 from handlers.core import DocumentTooBig, Router, Turn
@@ -189,24 +191,12 @@ def _in(turn: Turn, *steps: str) -> bool:
     return turn.convo.flow == FLOW and turn.convo.step in steps
 
 
-async def _program(turn: Turn) -> Program | None:
-    program = await current_program(turn)
-    if program is None:
-        turn.go(None)
-        turn.say("catastro.no_program", buttons=[[back_to_panel()]])
-    return program
-
-
 async def _record(turn: Turn, kind: str, rid: int, program: Program) -> Any:
     model = MODELS.get(kind) if kind != "b" else Body
     if model is None:
         return None
     rec = await turn.session.get(model, rid)
     return rec if rec is not None and rec.program_id == program.id else None
-
-
-def _int(text: str) -> int | None:
-    return int(text) if text.isdigit() else None
 
 
 # --- the section ---------------------------------------------------------------------------
@@ -322,7 +312,7 @@ async def _preview_document(turn: Turn, kind: str) -> None:
 
 async def _preview_file(turn: Turn, kind: str, file_id: str, filename: str,
                         size: int | None) -> None:
-    program = await _program(turn)
+    program = await program_or_say(turn, "catastro.no_program")
     if program is None:
         return
     if size is not None and size > imports.MAX_BYTES:
@@ -428,7 +418,7 @@ async def _file_step(turn: Turn) -> None:
 @verb("new")
 async def new_record(turn: Turn, args: list[str]) -> None:
     kind = args[0] if args else ""
-    if kind not in FIELDS or await _program(turn) is None:
+    if kind not in FIELDS or await program_or_say(turn, "catastro.no_program") is None:
         if kind not in FIELDS:
             turn.say("input.button_stale")
         return
@@ -484,7 +474,7 @@ async def _field_input(turn: Turn) -> None:
 
 
 async def _accept(turn: Turn, f: Field, value: Any) -> None:
-    program = await _program(turn)
+    program = await program_or_say(turn, "catastro.no_program")
     if program is None:
         return
     kind, rid = turn.data("k"), turn.data("rid")
@@ -599,10 +589,10 @@ def _card(kind: str, rec: Any) -> Outgoing:
 
 @verb("ed")
 async def show_record(turn: Turn, args: list[str]) -> None:
-    program = await _program(turn)
+    program = await program_or_say(turn, "catastro.no_program")
     if program is None:
         return
-    kind, rid = (args[0], _int(args[1])) if len(args) == 2 else ("", None)
+    kind, rid = (args[0], int_at(args, 1)) if len(args) == 2 else ("", None)
     rec = await _record(turn, kind, rid, program) if kind in FIELDS and rid else None
     if rec is None:
         turn.say("input.button_stale")
@@ -613,10 +603,10 @@ async def show_record(turn: Turn, args: list[str]) -> None:
 
 @verb("ef")
 async def edit_field(turn: Turn, args: list[str]) -> None:
-    program = await _program(turn)
+    program = await program_or_say(turn, "catastro.no_program")
     if program is None:
         return
-    kind, rid, code = (args[0], _int(args[1]), args[2]) if len(args) == 3 else ("", None, "")
+    kind, rid, code = (args[0], int_at(args, 1), args[2]) if len(args) == 3 else ("", None, "")
     f = _field(kind, code)
     rec = await _record(turn, kind, rid, program) if f is not None and rid else None
     if rec is None or f is None:
@@ -635,11 +625,11 @@ async def edit_field(turn: Turn, args: list[str]) -> None:
 @verb("find")
 async def find(turn: Turn, args: list[str]) -> None:
     kind, purpose = (args[0], args[1]) if len(args) >= 2 else ("", "")
-    ficha = _int(args[2]) if len(args) == 3 and purpose == "l" else None
+    ficha = int_at(args, 2) if len(args) == 3 and purpose == "l" else None
     if kind not in FIELDS or purpose not in ("e", "c", "l") or (purpose == "l") != bool(ficha):
         turn.say("input.button_stale")
         return
-    program = await _program(turn)
+    program = await program_or_say(turn, "catastro.no_program")
     if program is None:
         return
     everything = await _names(turn, kind, program)
@@ -682,7 +672,7 @@ async def _search_input(turn: Turn) -> None:
     if not query or kind not in FIELDS:
         turn.say(f"catastro.search.ask_{KINDS.get(kind, 'organization')}", buttons=[[_cancel()]])
         return
-    program = await _program(turn)
+    program = await program_or_say(turn, "catastro.no_program")
     if program is None:
         return
     found = [(i, n) for i, n in await _names(turn, kind, program)
@@ -704,7 +694,7 @@ async def _search_input(turn: Turn) -> None:
 
 @verb("fis")
 async def pending_fichas(turn: Turn, args: list[str]) -> None:
-    program = await _program(turn)
+    program = await program_or_say(turn, "catastro.no_program")
     if program is None:
         return
     turn.go(None)
@@ -723,10 +713,10 @@ async def pending_fichas(turn: Turn, args: list[str]) -> None:
 
 async def _pending(turn: Turn, args: list[str]) -> tuple[Program, Any] | None:
     """The programme and the unlinked ficha a button names; a kind word if it is gone."""
-    program = await _program(turn)
+    program = await program_or_say(turn, "catastro.no_program")
     if program is None:
         return None
-    rid = _int(args[0]) if args else None
+    rid = int_at(args, 0)
     response = await turn.session.get(FormResponse, rid) if rid else None
     if response is None or response.program_id != program.id:
         turn.say("input.button_stale")
@@ -778,7 +768,7 @@ async def accept_ficha(turn: Turn, args: list[str]) -> None:
 
 @verb("fio")
 async def link_ficha(turn: Turn, args: list[str]) -> None:
-    org_id = _int(args[1]) if len(args) == 2 else None
+    org_id = int_at(args, 1) if len(args) == 2 else None
     if org_id is None:
         turn.say("input.button_stale")
         return
@@ -815,7 +805,7 @@ async def _take_in(turn: Turn, args: list[str], organization_id: int | None) -> 
 
 @verb("codes")
 async def codes_menu(turn: Turn, args: list[str]) -> None:
-    program = await _program(turn)
+    program = await program_or_say(turn, "catastro.no_program")
     if program is None:
         return
     turn.go(None)
@@ -834,10 +824,10 @@ async def codes_menu(turn: Turn, args: list[str]) -> None:
 
 @verb("cd")
 async def show_code(turn: Turn, args: list[str]) -> None:
-    program = await _program(turn)
+    program = await program_or_say(turn, "catastro.no_program")
     if program is None:
         return
-    kind, rid = (args[0], _int(args[1])) if len(args) == 2 else ("", None)
+    kind, rid = (args[0], int_at(args, 1)) if len(args) == 2 else ("", None)
     rec = await _record(turn, kind, rid, program) if kind in LINK_TARGETS and rid else None
     if rec is None:
         turn.say("input.button_stale")
@@ -862,7 +852,7 @@ async def show_code(turn: Turn, args: list[str]) -> None:
 
 @verb("qr")
 async def qr_pdf(turn: Turn, args: list[str]) -> None:
-    program = await _program(turn)
+    program = await program_or_say(turn, "catastro.no_program")
     if program is None:
         return
     kind = args[0] if args else ""

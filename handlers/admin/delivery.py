@@ -11,8 +11,6 @@ stay under Telegram's 64 bytes."""
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
@@ -25,8 +23,12 @@ from handlers.admin import (
     action,
     allowed,
     back_to_panel,
-    current_program,
     guard,
+    int_at,
+    page_row,
+    program_or_say,
+    program_today,
+    reply,
     section,
 )
 from handlers.core import Router, Turn
@@ -72,31 +74,8 @@ def lact(*parts: object) -> str:
 # --- shared helpers -------------------------------------------------------------------------
 
 
-async def _program(turn: Turn) -> Program | None:
-    program = await current_program(turn)
-    if program is None:
-        turn.go(None)
-        turn.say("adm_delivery.no_program", buttons=[[back_to_panel()]])
-    return program
-
-
-def _today(turn: Turn, program: Program) -> date:
-    return turn.now.astimezone(ZoneInfo(program.timezone)).date()
-
-
-def _reply(turn: Turn, out: Outgoing, *, edit: bool = True) -> None:
-    """Redraw the message the button sits on, so lists and checklists change in place."""
-    if edit and turn.event.message_ref:
-        out = dataclasses.replace(out, edit_ref=turn.event.message_ref)
-    turn.send(out)
-
-
 def _out(text: Msg, buttons: list[list[Button]]) -> Outgoing:
     return Outgoing(text=text, buttons=tuple(tuple(row) for row in buttons))
-
-
-def _int(value: str | None) -> int | None:
-    return int(value) if value is not None and value.isdigit() else None
 
 
 def _stale(turn: Turn) -> None:
@@ -116,19 +95,6 @@ def day_button_label(day: DeliveryDay, tz: str, with_year: bool = False) -> Msg:
                      "end": When(day.window_end, "time"), "where": where_of(day)})
 
 
-def _pager(page: int, pages: int, make: Callable[[int], str]) -> list[Button]:
-    if pages <= 1:
-        return []
-    row = []
-    if page > 0:
-        row.append(Button(Msg("adm_delivery.btn_prev"), make(page - 1)))
-    row.append(Button(Msg("adm_delivery.page", {"page": page + 1, "pages": pages}),
-                      widgets.NOOP))
-    if page < pages - 1:
-        row.append(Button(Msg("adm_delivery.btn_next"), make(page + 1)))
-    return row
-
-
 def _paging(args: list[str]) -> bool:
     """Turning a page redraws the list; opening it sends a new one."""
     return len(args) > 1 and args[1] == "e"
@@ -146,7 +112,7 @@ async def _open(turn: Turn, parts: list[str], roles: frozenset[str], name: str,
     """Both sections: guard, find the programme, then the operation the button names."""
     if not guard(turn, roles, f"{name}:" + ":".join(parts[:1])):
         return
-    program = await _program(turn)
+    program = await program_or_say(turn, "adm_delivery.no_program")
     if program is None:
         return
     op, args = (parts[0], parts[1:]) if parts else ("", [])
@@ -214,13 +180,13 @@ async def _ask(turn: Turn, program: Program, step: str, *, edit: bool = False) -
             _cancel_row(),
         ])
     elif step in ("date", "until"):
-        today = _today(turn, program)
+        today = program_today(turn, program)
         earliest = today if step == "date" else (_data_date(turn, "date") or today)
         month = _data_date(turn, "month") or earliest
         prefix = act("cal") if step == "date" else act("ucal")
         buttons = widgets.month_picker(prefix, month, earliest=earliest) + [_cancel_row()]
         key = "adm_delivery.ask_date" if step == "date" else "adm_delivery.ask_until"
-        _reply(turn, _out(Msg(key), buttons), edit=edit)
+        reply(turn, _out(Msg(key), buttons), edit=edit)
     elif step == "start":
         turn.say("adm_delivery.ask_start", day=Day(_data_date(turn, "date")),
                  buttons=widgets.time_picker(act("ts")) + [_cancel_row()])
@@ -334,7 +300,7 @@ async def _set_day(turn: Turn, program: Program, day: date, *, until: bool,
     """The day picked on the calendar or typed; a start time typed with it is kept."""
     step = "until" if until else "date"
     first = _data_date(turn, "date")
-    earliest = _today(turn, program) if not until else (first or _today(turn, program))
+    earliest = program_today(turn, program) if not until else (first or program_today(turn, program))
     if day < earliest:
         turn.say("adm_delivery.date_past")
         await _ask(turn, program, step)
@@ -420,7 +386,7 @@ async def _no_address(turn: Turn, program: Program, args: list[str]) -> None:
 
 
 async def _repeat(turn: Turn, program: Program, args: list[str]) -> None:
-    every = _int(args[0]) if args else None
+    every = int_at(args, 0)
     if _step(turn) != "repeat" or every not in (0, 1, 2):
         _stale(turn)
         return
@@ -433,7 +399,7 @@ async def _repeat(turn: Turn, program: Program, args: list[str]) -> None:
 
 
 async def _count(turn: Turn, program: Program, args: list[str]) -> None:
-    n = _int(args[0]) if args else None
+    n = int_at(args, 0)
     if _step(turn) != "count" or n is None or not 1 <= n <= delivery.MAX_DAYS:
         _stale(turn)
         return
@@ -554,7 +520,7 @@ async def _assign_to(turn: Turn, program: Program, args: list[str]) -> None:
 
 
 async def _sector(turn: Turn, program: Program, args: list[str]) -> None:
-    index = _int(args[0]) if args else None
+    index = int_at(args, 0)
     names = turn.data("sectors") or []
     if _step(turn) != "sector" or index is None or index >= len(names):
         _stale(turn)
@@ -574,13 +540,13 @@ async def _checklist(turn: Turn, program: Program, page: int, *, edit: bool) -> 
     rows = [[Button(Msg("adm_delivery.check_on" if f.id in picked else "adm_delivery.check_off",
                         {"name": Raw(f.name[:40])}), act("pk", "t", f.id, page))]
             for f in families]
-    pager = _pager(page, pages, lambda p: act("pk", "p", p))
+    pager = page_row(page, pages, lambda p: act("pk", "p", p))
     if pager:
         rows.append(pager)
     rows.append([Button(Msg("adm_delivery.btn_picked_done", {"count": len(picked)}),
                         act("pk", "ok"))])
     rows.append(_cancel_row())
-    _reply(turn, _out(Msg("adm_delivery.ask_pick", {"count": total}), rows), edit=edit)
+    reply(turn, _out(Msg("adm_delivery.ask_pick", {"count": total}), rows), edit=edit)
 
 
 async def _pick(turn: Turn, program: Program, args: list[str]) -> None:
@@ -588,7 +554,7 @@ async def _pick(turn: Turn, program: Program, args: list[str]) -> None:
         _stale(turn)
         return
     op = args[0]
-    if op == "t" and len(args) == 3 and _int(args[1]) is not None and _int(args[2]) is not None:
+    if op == "t" and len(args) == 3 and int_at(args, 1) is not None and int_at(args, 2) is not None:
         family = await turn.session.get(Family, int(args[1]))
         if family is None or family.program_id != program.id:
             _stale(turn)
@@ -597,7 +563,7 @@ async def _pick(turn: Turn, program: Program, args: list[str]) -> None:
         picked ^= {family.id}
         turn.go(FLOW, "pick", picked=sorted(picked))
         await _checklist(turn, program, int(args[2]), edit=True)
-    elif op == "p" and len(args) == 2 and _int(args[1]) is not None:
+    elif op == "p" and len(args) == 2 and int_at(args, 1) is not None:
         await _checklist(turn, program, int(args[1]), edit=True)
     elif op == "ok":
         picked = [int(i) for i in turn.data("picked") or []]
@@ -626,7 +592,7 @@ async def _policy(turn: Turn, program: Program, args: list[str]) -> None:
             for p in delivery.POLICIES}
     text = Msg("adm_delivery.policy_saved" if choice else "adm_delivery.policy_ask",
                {"policy": _policy_line(program, policy)})
-    _reply(turn, _out(text, [
+    reply(turn, _out(text, [
         [Button(Msg(mark["all_at_once"], {"label": Msg("adm_delivery.policy_btn_all")}),
                 act("pol", "all"))],
         [Button(Msg(mark["before_each"], {"label": Msg("adm_delivery.policy_btn_each")}),
@@ -639,7 +605,7 @@ async def _policy(turn: Turn, program: Program, args: list[str]) -> None:
 
 
 async def _days(turn: Turn, program: Program, args: list[str]) -> None:
-    page = _int(args[0]) if args else 0
+    page = int_at(args, 0) if args else 0
     page = page or 0
     total = await delivery.count_days_from(turn.session, program.id, turn.now)
     pages = _pages(total)
@@ -652,15 +618,15 @@ async def _days(turn: Turn, program: Program, args: list[str]) -> None:
             [Button(Msg("adm_delivery.btn_new"), act("new"))], [back_to_panel()]])
         return
     rows = [[Button(day_button_label(d, program.timezone), act("day", d.id))] for d in days]
-    pager = _pager(page, pages, lambda p: act("days", p, "e"))
+    pager = page_row(page, pages, lambda p: act("days", p, "e"))
     if pager:
         rows.append(pager)
     rows.append([back_to_panel()])
-    _reply(turn, _out(Msg("adm_delivery.days", {"count": total}), rows), edit=_paging(args))
+    reply(turn, _out(Msg("adm_delivery.days", {"count": total}), rows), edit=_paging(args))
 
 
 async def _admin_day(turn: Turn, program: Program, args: list[str]) -> DeliveryDay | None:
-    day_id = _int(args[0]) if args else None
+    day_id = int_at(args, 0)
     day = await delivery.get_day(turn.session, program.id, day_id) if day_id else None
     if day is None:
         _stale(turn)
@@ -723,7 +689,7 @@ async def _cancel_do(turn: Turn, program: Program, args: list[str]) -> None:
 
 async def _move_pickup(turn: Turn, program: Program, args: list[str]
                        ) -> tuple[Pickup, DeliveryDay, Family] | None:
-    pickup = await turn.session.get(Pickup, _int(args[0])) if args and _int(args[0]) else None
+    pickup = await turn.session.get(Pickup, int_at(args, 0)) if int_at(args, 0) else None
     day = await delivery.get_day(turn.session, program.id, pickup.delivery_day_id) \
         if pickup is not None else None
     family = await turn.session.get(Family, pickup.family_id) if day is not None else None
@@ -738,7 +704,7 @@ async def _move_ask(turn: Turn, program: Program, args: list[str]) -> None:
     if found is None:
         return
     pickup, day, family = found
-    page = (_int(args[1]) if len(args) > 1 else 0) or 0
+    page = int_at(args, 1) or 0
     back = [Button(Msg("adm_daylist.btn_back"), lact("d", day.id, page))]
     options = await delivery.days_to_move_to(turn.session, pickup, day, turn.now, limit=PAGE)
     if not options:
@@ -753,8 +719,8 @@ async def _move_ask(turn: Turn, program: Program, args: list[str]) -> None:
 
 async def _move_do(turn: Turn, program: Program, args: list[str]) -> None:
     found = await _move_pickup(turn, program, args)
-    to_day = await delivery.get_day(turn.session, program.id, _int(args[1])) \
-        if found is not None and len(args) > 1 and _int(args[1]) else None
+    to_day = await delivery.get_day(turn.session, program.id, int_at(args, 1)) \
+        if found is not None and int_at(args, 1) else None
     if found is None or to_day is None:
         if found is not None:
             _stale(turn)
@@ -786,7 +752,7 @@ async def wizard_input(turn: Turn) -> None:
     if not guard(turn, ADMIN, "delivery:input"):
         turn.go(None)
         return
-    program = await _program(turn)
+    program = await program_or_say(turn, "adm_delivery.no_program")
     if program is None:
         return
     step = turn.convo.step or ""
@@ -794,7 +760,7 @@ async def wizard_input(turn: Turn) -> None:
     text = (ev.text or "").strip() if ev.kind == EventKind.TEXT else ""
     if step in ("date", "until") and text:
         try:
-            typed = dates.parse_when(text, _today(turn, program))
+            typed = dates.parse_when(text, program_today(turn, program))
         except dates.DateProblem as problem:
             turn.send(Outgoing(text=dates.date_problem(problem)))
         else:
@@ -846,7 +812,7 @@ async def open_daylist(turn: Turn, parts: list[str]) -> None:
 
 
 async def _today_list(turn: Turn, program: Program, args: list[str]) -> None:
-    today = await delivery.days_on(turn.session, program, _today(turn, program))
+    today = await delivery.days_on(turn.session, program, program_today(turn, program))
     if len(today) == 1:
         await _show_list(turn, program, today[0], 0, query=None, edit=False)
         return
@@ -859,7 +825,7 @@ async def _today_list(turn: Turn, program: Program, args: list[str]) -> None:
 async def _pick_day(turn: Turn, program: Program, args: list[str], *,
                     key: str = "adm_daylist.pick", days: list[DeliveryDay] | None = None
                     ) -> None:
-    page = _int(args[0]) if args else 0
+    page = int_at(args, 0) if args else 0
     page = page or 0
     days = days if days is not None else await delivery.around(turn.session, program, turn.now)
     if not days:
@@ -870,11 +836,11 @@ async def _pick_day(turn: Turn, program: Program, args: list[str], *,
     page = min(page, pages - 1)
     rows = [[Button(day_button_label(d, program.timezone), lact("d", d.id, 0))]
             for d in days[page * PAGE:(page + 1) * PAGE]]
-    pager = _pager(page, pages, lambda p: lact("pick", p, "e"))
+    pager = page_row(page, pages, lambda p: lact("pick", p, "e"))
     if pager:
         rows.append(pager)
     rows.append([back_to_panel()])
-    _reply(turn, _out(Msg(key), rows), edit=_paging(args))
+    reply(turn, _out(Msg(key), rows), edit=_paging(args))
 
 
 async def _staff_day(turn: Turn, program: Program, day_id: int | None) -> DeliveryDay | None:
@@ -914,7 +880,7 @@ async def list_message(session: AsyncSession, day: DeliveryDay, page: int,
         lines.append(Msg("adm_daylist.hint"))
     buttons = [[Button(row_label(r), lact("f", r.pickup_id, page))]
                for r in shown[page * PAGE:(page + 1) * PAGE]]
-    pager = _pager(page, pages, lambda p: lact("d", day.id, p))
+    pager = page_row(page, pages, lambda p: lact("d", day.id, p))
     if pager:
         buttons.append(pager)
     if query:
@@ -930,7 +896,7 @@ async def _show_list(turn: Turn, program: Program, day: DeliveryDay, page: int, 
     # Typing while the list is open searches it.
     turn.go(None)
     turn.go(LIST_FLOW, "list", day_id=day.id, q=query, page=page)
-    _reply(turn, out, edit=edit)
+    reply(turn, out, edit=edit)
 
 
 def _query_for(turn: Turn, day_id: int) -> str | None:
@@ -940,15 +906,15 @@ def _query_for(turn: Turn, day_id: int) -> str | None:
 
 
 async def _list(turn: Turn, program: Program, args: list[str]) -> None:
-    day = await _staff_day(turn, program, _int(args[0]) if args else None)
+    day = await _staff_day(turn, program, int_at(args, 0))
     if day is None:
         return
-    page = (_int(args[1]) if len(args) > 1 else 0) or 0
+    page = int_at(args, 1) or 0
     await _show_list(turn, program, day, page, query=_query_for(turn, day.id), edit=True)
 
 
 async def _list_all(turn: Turn, program: Program, args: list[str]) -> None:
-    day = await _staff_day(turn, program, _int(args[0]) if args else None)
+    day = await _staff_day(turn, program, int_at(args, 0))
     if day is None:
         return
     await _show_list(turn, program, day, 0, query=None, edit=True)
@@ -1012,20 +978,20 @@ def family_card(pickup: Pickup, day: DeliveryDay, family: Family, page: int, *,
 
 
 async def _family(turn: Turn, program: Program, args: list[str]) -> None:
-    found = await _staff_pickup(turn, program, _int(args[0]) if args else None)
+    found = await _staff_pickup(turn, program, int_at(args, 0))
     if found is None:
         return
-    page = (_int(args[1]) if len(args) > 1 else 0) or 0
+    page = int_at(args, 1) or 0
     pickup, day, family = found
     kept = await pickups.list_kept(turn.session, day.id)
-    _reply(turn, family_card(
+    reply(turn, family_card(
         pickup, day, family, page, status=pickups.shown_status(pickup, day, turn.now, kept),
         moved_to=await pickups.moved_to_day(turn.session, pickup),
         can_move=allowed(turn, ADMIN)))
 
 
 async def _mark(turn: Turn, program: Program, args: list[str]) -> None:
-    found = await _staff_pickup(turn, program, _int(args[0]) if args else None)
+    found = await _staff_pickup(turn, program, int_at(args, 0))
     op = args[1] if len(args) > 1 else ""
     if found is None:
         return
@@ -1033,7 +999,7 @@ async def _mark(turn: Turn, program: Program, args: list[str]) -> None:
         _stale(turn)
         return
     pickup, day, family = found
-    page = (_int(args[2]) if len(args) > 2 else 0) or 0
+    page = int_at(args, 2) or 0
     try:
         await pickups.respond(turn.session, pickup, MARKS[op], turn.now, marked_by=turn.person.id)
     except PickupError as exc:
@@ -1059,7 +1025,7 @@ async def _mark(turn: Turn, program: Program, args: list[str]) -> None:
 
 async def _skip_proxy(turn: Turn, program: Program, args: list[str]) -> None:
     if not (turn.convo.flow == LIST_FLOW and turn.convo.step == "proxy"
-            and args and turn.data("pickup_id") == _int(args[0])):
+            and args and turn.data("pickup_id") == int_at(args, 0)):
         _stale(turn)
         return
     turn.go(LIST_FLOW, "list")
@@ -1077,7 +1043,7 @@ async def daylist_input(turn: Turn) -> None:
     if not guard(turn, STAFF, "daylist:input"):
         turn.go(None)
         return
-    program = await _program(turn)
+    program = await program_or_say(turn, "adm_delivery.no_program")
     if program is None:
         return
     ev = turn.event

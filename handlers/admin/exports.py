@@ -9,15 +9,23 @@ turns the page in place), ``am``/``ddd`` ask the format, ``a``/``d`` send; ``fi`
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from handlers import widgets
-from handlers.admin import ADMIN, action, back_to_panel, current_program, guard, section
+from handlers.admin import (
+    ADMIN,
+    action,
+    back_to_panel,
+    current_program,
+    guard,
+    int_at,
+    page_row,
+    reply,
+    section,
+)
 from handlers.admin.delivery import day_button_label
 from handlers.core import Router, Turn
 from handlers.events import Attachment, Button, Outgoing
@@ -41,16 +49,6 @@ def act(*parts: object) -> str:
     return action(EXPORTS, *parts)
 
 
-def _reply(turn: Turn, out: Outgoing, *, edit: bool) -> None:
-    if edit and turn.event.message_ref:
-        out = dataclasses.replace(out, edit_ref=turn.event.message_ref)
-    turn.send(out)
-
-
-def _int(value: str | None) -> int | None:
-    return int(value) if value is not None and value.isdigit() else None
-
-
 def _send(turn: Turn, file: ExportFile, caption: Msg) -> None:
     turn.send(Outgoing(text=caption,
                        attachment=Attachment(file.filename, file.content, file.mime_type)))
@@ -59,18 +57,6 @@ def _send(turn: Turn, file: ExportFile, caption: Msg) -> None:
 def _format_buttons(formats: tuple[str, ...], make: Callable[[str], str]) -> list[list[Button]]:
     return [[Button(Msg(f"adm_exports.fmt_{f}"), make(f)) for f in formats],
             [Button(Msg("adm_exports.btn_back"), act())]]
-
-
-def _pager(page: int, pages: int, make: Callable[[int], str]) -> list[Button]:
-    if pages <= 1:
-        return []
-    row = []
-    if page > 0:
-        row.append(Button(Msg("adm_delivery.btn_prev"), make(page - 1)))
-    row.append(Button(Msg("adm_delivery.page", {"page": page + 1, "pages": pages}), widgets.NOOP))
-    if page < pages - 1:
-        row.append(Button(Msg("adm_delivery.btn_next"), make(page + 1)))
-    return row
 
 
 @section(EXPORTS, "adm_exports.section", roles=ADMIN, order=70)
@@ -117,7 +103,7 @@ async def _pick(turn: Turn, args: list[str], model: Any, newest_first: tuple[Any
                 title: str, empty: str) -> None:
     """A page of the programme's meetings or delivery days, newest first (the list the
     gestora needs is usually of what just happened), each a button to pick it."""
-    page = (_int(args[0]) if args else 0) or 0
+    page = int_at(args, 0) or 0
     of_program = model.program_id == program.id
     total = int(await turn.session.scalar(
         select(func.count()).select_from(model).where(of_program)) or 0)
@@ -130,11 +116,11 @@ async def _pick(turn: Turn, args: list[str], model: Any, newest_first: tuple[Any
         select(model).where(of_program).order_by(*newest_first)
         .offset(page * PAGE).limit(PAGE))).all()
     buttons = [[Button(label(r), act(pick, r.id))] for r in rows]
-    pager = _pager(page, pages, lambda p: act(page_verb, p, "e"))
+    pager = page_row(page, pages, lambda p: act(page_verb, p, "e"))
     if pager:
         buttons.append(pager)
     buttons.append([Button(Msg("adm_exports.btn_back"), act())])
-    _reply(turn, Outgoing(text=Msg(title), buttons=tuple(tuple(r) for r in buttons)),
+    reply(turn, Outgoing(text=Msg(title), buttons=tuple(tuple(r) for r in buttons)),
            edit=len(args) > 1 and args[1] == "e")
 
 
@@ -153,7 +139,7 @@ async def _meeting(turn: Turn, program: Program, meeting_id: int | None) -> Meet
 
 
 async def _meeting_format(turn: Turn, program: Program, args: list[str]) -> None:
-    m = await _meeting(turn, program, _int(args[0]) if args else None)
+    m = await _meeting(turn, program, int_at(args, 0))
     if m is None:
         return
     turn.say("adm_exports.ask_format_attendance", what=_meeting_label(program, m),
@@ -161,7 +147,7 @@ async def _meeting_format(turn: Turn, program: Program, args: list[str]) -> None
 
 
 async def _attendance(turn: Turn, program: Program, args: list[str]) -> None:
-    m = await _meeting(turn, program, _int(args[0]) if args else None)
+    m = await _meeting(turn, program, int_at(args, 0))
     fmt = args[1] if len(args) > 1 else ""
     if m is None:
         return
@@ -259,7 +245,7 @@ async def _day(turn: Turn, program: Program, day_id: int | None) -> DeliveryDay 
 
 
 async def _day_format(turn: Turn, program: Program, args: list[str]) -> None:
-    day = await _day(turn, program, _int(args[0]) if args else None)
+    day = await _day(turn, program, int_at(args, 0))
     if day is None:
         return
     turn.say("adm_exports.ask_format_day",
@@ -268,7 +254,7 @@ async def _day_format(turn: Turn, program: Program, args: list[str]) -> None:
 
 
 async def _day_list(turn: Turn, program: Program, args: list[str]) -> None:
-    day = await _day(turn, program, _int(args[0]) if args else None)
+    day = await _day(turn, program, int_at(args, 0))
     fmt = args[1] if len(args) > 1 else ""
     if day is None:
         return

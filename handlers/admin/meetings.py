@@ -24,7 +24,18 @@ from typing import Any
 
 from handlers import meetings as meeting_handlers
 from handlers import widgets
-from handlers.admin import ADMIN, action, back_to_panel, current_program, guard, section
+from handlers.admin import (
+    ADMIN,
+    action,
+    back_to_panel,
+    current_program,
+    guard,
+    int_at,
+    program_or_say,
+    program_today,
+    reply,
+    section,
+)
 from handlers.admin.roles import picker, typed_query
 from handlers.core import Router, Turn
 from handlers.events import Button, EventKind, Outgoing
@@ -103,10 +114,6 @@ def _rows(rows: list[list[Button]]) -> tuple[tuple[Button, ...], ...]:
     return tuple(tuple(r) for r in rows)
 
 
-def _int(parts: list[str], i: int) -> int | None:
-    return int(parts[i]) if len(parts) > i and parts[i].isdigit() else None
-
-
 @section(KEY, "adm_meet.menu", roles=ADMIN, order=20)
 async def open_meetings(turn: Turn, parts: list[str]) -> None:
     verb = parts[0] if parts else ""
@@ -144,10 +151,6 @@ async def _list(turn: Turn, program: Program, args: list[str]) -> None:
 # --- creating, step by step ------------------------------------------------------------------------
 
 
-def _today(turn: Turn, program: Program) -> date:
-    return data.local_date(turn.now, program.timezone)
-
-
 def _start_of(program: Program, convo: dict[str, Any]) -> datetime | None:
     if not convo.get("day") or not convo.get("at"):
         return None
@@ -174,8 +177,8 @@ async def _question(turn: Turn, program: Program, step: str) -> tuple[Msg, list[
                         action(KEY, "nk", k))] for k in data.meeting_kinds(program, body)]
         return Msg("adm_meet.ask_kind"), rows + [_cancel_row()]
     if step in ("date", "move_date"):
-        month = date.fromisoformat(d.get("month") or _today(turn, program).isoformat())
-        rows = widgets.month_picker(CAL, month, earliest=_today(turn, program))
+        month = date.fromisoformat(d.get("month") or program_today(turn, program).isoformat())
+        rows = widgets.month_picker(CAL, month, earliest=program_today(turn, program))
         if step == "move_date":
             meeting = await turn.session.get(Meeting, d.get("meeting_id"))
             kind_name, _ = await meeting_handlers.names(turn.session, meeting)
@@ -275,14 +278,14 @@ async def _next(turn: Turn, program: Program, done: str) -> None:
 
 async def _new(turn: Turn, program: Program, args: list[str]) -> None:
     turn.go(None)
-    turn.go(FLOW, "body", mode="new", month=_today(turn, program).replace(day=1).isoformat())
+    turn.go(FLOW, "body", mode="new", month=program_today(turn, program).replace(day=1).isoformat())
     await _ask(turn, program, "body")
 
 
 async def _pick_body(turn: Turn, program: Program, args: list[str]) -> None:
     if not _in_step(turn, "body"):
         return
-    body_id = _int(args, 0)
+    body_id = int_at(args, 0)
     body = await _body(turn, body_id) if body_id else None
     if body_id and (body is None or body.program_id != program.id):
         turn.say("input.button_stale")
@@ -321,7 +324,7 @@ async def _calendar(turn: Turn, program: Program, args: list[str]) -> None:
 async def _set_day(turn: Turn, program: Program, step: str, day: date,
                    at: time | None = None) -> None:
     """The day picked on the calendar or typed; a time typed with it skips the time step."""
-    if day < _today(turn, program):
+    if day < program_today(turn, program):
         await _ask(turn, program, step, hint="adm_meet.day_past")
         return
     turn.go(FLOW, step, day=day.isoformat())
@@ -483,7 +486,7 @@ async def _invite_question(turn: Turn, program: Program, meeting: Meeting) -> No
 
 
 async def _invite(turn: Turn, program: Program, args: list[str]) -> None:
-    meeting = await _meeting(turn, program, _int(args, 0))
+    meeting = await _meeting(turn, program, int_at(args, 0))
     if meeting is None:
         return
     choice = args[1] if len(args) > 1 else ""
@@ -531,7 +534,7 @@ def _board_rows(meeting: Meeting, board: data.Board, now: datetime) -> list[list
 
 async def _board(turn: Turn, program: Program, args: list[str]) -> None:
     await invite_due_series_meetings(turn.session, turn.now)
-    meeting = await _meeting(turn, program, _int(args, 0))
+    meeting = await _meeting(turn, program, int_at(args, 0))
     if meeting is None:
         return
     if turn.convo.flow == FLOW:
@@ -542,7 +545,7 @@ async def _board(turn: Turn, program: Program, args: list[str]) -> None:
 
 
 async def _reask(turn: Turn, program: Program, args: list[str]) -> None:
-    meeting = await _meeting(turn, program, _int(args, 0))
+    meeting = await _meeting(turn, program, int_at(args, 0))
     if meeting is None:
         return
     asked, queued = await reask(turn.session, meeting, turn.now)
@@ -590,21 +593,19 @@ async def _attendance_message(turn: Turn, meeting: Meeting, page: int) -> Outgoi
 
 
 async def _attendance(turn: Turn, program: Program, args: list[str]) -> None:
-    meeting = await _meeting(turn, program, _int(args, 0))
+    meeting = await _meeting(turn, program, int_at(args, 0))
     if meeting is None:
         return
     if turn.convo.flow == FLOW:
         turn.go(None)
-    out = await _attendance_message(turn, meeting, _int(args, 1) or 0)
+    out = await _attendance_message(turn, meeting, int_at(args, 1) or 0)
     # Turning a page redraws the list in place; opening it from the board starts a new one.
-    if len(args) > 1 and turn.event.message_ref:
-        out = dataclasses.replace(out, edit_ref=turn.event.message_ref)
-    turn.send(out)
+    reply(turn, out, edit=len(args) > 1)
 
 
 async def _toggle_attendance(turn: Turn, program: Program, args: list[str]) -> None:
-    meeting = await _meeting(turn, program, _int(args, 0))
-    person_id = _int(args, 1)
+    meeting = await _meeting(turn, program, int_at(args, 0))
+    person_id = int_at(args, 1)
     if meeting is None or person_id is None:
         return
     current = await meeting_store.attendance_of(turn.session, meeting.id, person_id)
@@ -616,12 +617,12 @@ async def _toggle_attendance(turn: Turn, program: Program, args: list[str]) -> N
     await data.mark(turn.session, meeting, person_id, present, turn.person.id, turn.now)
     turn.audit("attendance_marked", "meeting", meeting.id, person_id=person_id, present=present,
                walk_in_confirmed=to_confirm)
-    out = await _attendance_message(turn, meeting, _int(args, 2) or 0)
+    out = await _attendance_message(turn, meeting, int_at(args, 2) or 0)
     turn.send(dataclasses.replace(out, edit_ref=turn.event.message_ref))
 
 
 async def _add_pick(turn: Turn, program: Program, args: list[str]) -> None:
-    meeting = await _meeting(turn, program, _int(args, 0))
+    meeting = await _meeting(turn, program, int_at(args, 0))
     if meeting is None:
         return
     if meeting.status == MeetingStatus.CANCELLED:
@@ -633,13 +634,13 @@ async def _add_pick(turn: Turn, program: Program, args: list[str]) -> None:
         and turn.data("meeting_id") == meeting.id
     query = turn.data("q", "") if same else ""
     turn.go(None)
-    turn.go(FLOW, "add_pick", meeting_id=meeting.id, q=query, page=_int(args, 1) or 0)
+    turn.go(FLOW, "add_pick", meeting_id=meeting.id, q=query, page=int_at(args, 1) or 0)
     await _ask(turn, program, "add_pick", edit=turning and bool(turn.event.message_ref))
 
 
 async def _add_person(turn: Turn, program: Program, args: list[str]) -> None:
-    meeting = await _meeting(turn, program, _int(args, 0))
-    person_id = _int(args, 1)
+    meeting = await _meeting(turn, program, int_at(args, 0))
+    person_id = int_at(args, 1)
     if meeting is None or person_id is None:
         return
     person = await turn.session.get(Person, person_id)
@@ -664,7 +665,7 @@ GUEST_FIELDS = {"guest_name": ("name", data.guest_name), "guest_rut": ("rut", da
 
 
 async def _guest_new(turn: Turn, program: Program, args: list[str]) -> None:
-    meeting = await _meeting(turn, program, _int(args, 0))
+    meeting = await _meeting(turn, program, int_at(args, 0))
     if meeting is None:
         return
     if meeting.status == MeetingStatus.CANCELLED:
@@ -723,13 +724,13 @@ async def _guest_typed(turn: Turn, program: Program, step: str, text: str) -> No
 
 
 async def _guest_remove_ask(turn: Turn, program: Program, args: list[str]) -> None:
-    meeting = await _meeting(turn, program, _int(args, 0))
-    guest = await turn.session.get(AttendanceGuest, _int(args, 1) or 0)
+    meeting = await _meeting(turn, program, int_at(args, 0))
+    guest = await turn.session.get(AttendanceGuest, int_at(args, 1) or 0)
     if meeting is None or guest is None or guest.meeting_id != meeting.id:
         if meeting is not None:
             turn.say("input.button_stale")
         return
-    page = _int(args, 2) or 0
+    page = int_at(args, 2) or 0
     turn.send(Outgoing(
         text=Msg("adm_meet.guest_remove_ask", {"name": Raw(guest.name)}),
         buttons=_rows([[Button(Msg("adm_meet.btn_guest_remove"),
@@ -740,10 +741,10 @@ async def _guest_remove_ask(turn: Turn, program: Program, args: list[str]) -> No
 
 
 async def _guest_remove(turn: Turn, program: Program, args: list[str]) -> None:
-    meeting = await _meeting(turn, program, _int(args, 0))
+    meeting = await _meeting(turn, program, int_at(args, 0))
     if meeting is None:
         return
-    guest_id = _int(args, 1) or 0
+    guest_id = int_at(args, 1) or 0
     try:
         name = await data.remove_guest(turn.session, meeting, guest_id)
     except data.MeetingError:
@@ -755,7 +756,7 @@ async def _guest_remove(turn: Turn, program: Program, args: list[str]) -> None:
 
 
 async def _close(turn: Turn, program: Program, args: list[str]) -> None:
-    meeting = await _meeting(turn, program, _int(args, 0))
+    meeting = await _meeting(turn, program, int_at(args, 0))
     if meeting is None:
         return
     await data.close(turn.session, meeting, turn.now)
@@ -776,14 +777,14 @@ async def _rates(turn: Turn, program: Program, args: list[str]) -> None:
 
 
 async def _move(turn: Turn, program: Program, args: list[str]) -> None:
-    meeting = await _meeting(turn, program, _int(args, 0))
+    meeting = await _meeting(turn, program, int_at(args, 0))
     if meeting is None:
         return
     if meeting.status != MeetingStatus.SCHEDULED:
         turn.say("adm_meet.err_not_scheduled")
         return
     local = data.local_date(meeting.starts_at, program.timezone)
-    month = max(local, _today(turn, program)).replace(day=1)
+    month = max(local, program_today(turn, program)).replace(day=1)
     turn.go(None)
     turn.go(FLOW, "move_date", mode="move", meeting_id=meeting.id, month=month.isoformat())
     await _ask(turn, program, "move_date")
@@ -808,7 +809,7 @@ async def _move_confirm(turn: Turn, program: Program, args: list[str]) -> None:
 
 
 async def _cancel_meeting(turn: Turn, program: Program, args: list[str]) -> None:
-    meeting = await _meeting(turn, program, _int(args, 0))
+    meeting = await _meeting(turn, program, int_at(args, 0))
     if meeting is None:
         return
     if meeting.status != MeetingStatus.SCHEDULED:
@@ -857,10 +858,8 @@ async def meetings_input(turn: Turn) -> None:
     if not guard(turn, ADMIN, f"{FLOW}:{step}"):
         turn.go(None)
         return
-    program = await current_program(turn)
+    program = await program_or_say(turn, "adm_meet.no_program")
     if program is None:
-        turn.go(None)
-        turn.say("adm_meet.no_program", buttons=[[back_to_panel()]])
         return
     text = (turn.event.text or "").strip() if turn.event.kind == EventKind.TEXT else ""
     try:
@@ -873,7 +872,7 @@ async def meetings_input(turn: Turn) -> None:
 async def _typed(turn: Turn, program: Program, step: str, text: str) -> None:
     if step in ("date", "move_date") and text:
         try:
-            typed = dates.parse_when(text, _today(turn, program))
+            typed = dates.parse_when(text, program_today(turn, program))
         except dates.DateProblem as problem:
             await _ask(turn, program, step, hint=dates.date_problem(problem))
             return

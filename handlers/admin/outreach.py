@@ -16,7 +16,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.admin import ADMIN, Verbs, action, back_to_panel, current_program, guard, section
+from handlers.admin import (
+    ADMIN,
+    Verbs,
+    action,
+    back_to_panel,
+    guard,
+    int_at,
+    program_or_say,
+    section,
+)
 from handlers.core import Router, Turn
 from handlers.events import Button, EventKind, Outgoing
 from locales import Msg, Raw, Text, When
@@ -93,14 +102,6 @@ def _in(turn: Turn, *steps: str) -> bool:
         "bc", "inv")
 
 
-async def _program(turn: Turn) -> Program | None:
-    program = await current_program(turn)
-    if program is None:
-        turn.go(None)
-        turn.say("outreach.no_program", buttons=[[back_to_panel()]])
-    return program
-
-
 @verb("")
 async def menu(turn: Turn, args: list[str]) -> None:
     turn.go(None)
@@ -120,7 +121,7 @@ async def cancel(turn: Turn, args: list[str]) -> None:
 
 @verb("bc")
 async def start_broadcast(turn: Turn, args: list[str]) -> None:
-    if await _program(turn) is None:
+    if await program_or_say(turn, "outreach.no_program") is None:
         return
     _start(turn, "text", purpose="bc")
     turn.say("outreach.ask_text", max=TEXT_MAX, buttons=[[_cancel()]])
@@ -140,7 +141,7 @@ async def _text_input(turn: Turn) -> None:
 
 @verb("inv")
 async def choose_meeting(turn: Turn, args: list[str]) -> None:
-    program = await _program(turn)
+    program = await program_or_say(turn, "outreach.no_program")
     if program is None:
         return
     turn.go(None)
@@ -170,10 +171,10 @@ async def _meeting(turn: Turn, meeting_id: Any, program: Program) -> Meeting | N
 
 @verb("m")
 async def meeting_chosen(turn: Turn, args: list[str]) -> None:
-    program = await _program(turn)
+    program = await program_or_say(turn, "outreach.no_program")
     if program is None:
         return
-    mid = int(args[0]) if args and args[0].isdigit() else None
+    mid = int_at(args, 0)
     meeting = await _meeting(turn, mid, program)
     if meeting is None:
         turn.say("outreach.meeting_gone", buttons=[[back_to_panel()]])
@@ -186,7 +187,7 @@ async def meeting_chosen(turn: Turn, args: list[str]) -> None:
 
 
 async def _ask_target(turn: Turn) -> None:
-    program = await _program(turn)
+    program = await program_or_say(turn, "outreach.no_program")
     if program is None:
         return
     rows: list[list[Button]] = []
@@ -213,7 +214,7 @@ async def target_chosen(turn: Turn, args: list[str]) -> None:
     if not _in(turn, "target", "check", "confirm"):
         turn.say("input.button_stale")
         return
-    program = await _program(turn)
+    program = await program_or_say(turn, "outreach.no_program")
     if program is None:
         return
     what = args[0] if args else ""
@@ -259,7 +260,7 @@ async def _ask_sector(turn: Turn, program: Program) -> None:
 
 
 async def _checklist(turn: Turn, page: int, *, edit: bool) -> None:
-    program = await _program(turn)
+    program = await program_or_say(turn, "outreach.no_program")
     if program is None:
         return
     orgs = sorted((await turn.session.execute(
@@ -306,7 +307,7 @@ async def toggle(turn: Turn, args: list[str]) -> None:
     if not _in(turn, "check") or len(args) != 2 or not all(a.isdigit() for a in args):
         turn.say("input.button_stale")
         return
-    program = await _program(turn)
+    program = await program_or_say(turn, "outreach.no_program")
     if program is None:
         return
     org = await turn.session.get(Organization, int(args[0]))
@@ -331,7 +332,7 @@ async def checklist_done(turn: Turn, args: list[str]) -> None:
     if not chosen:
         turn.say("outreach.pick_one")
         return
-    program = await _program(turn)
+    program = await program_or_say(turn, "outreach.no_program")
     if program is None:
         return
     await _preview(turn, program, {"kind": targeting.ORGANIZATIONS, "ids": chosen})
@@ -380,7 +381,7 @@ async def send(turn: Turn, args: list[str]) -> None:
     if not _in(turn, "confirm") or not turn.data("target"):
         turn.say("input.button_stale")
         return
-    program = await _program(turn)
+    program = await program_or_say(turn, "outreach.no_program")
     if program is None:
         return
     target = turn.data("target")

@@ -11,12 +11,20 @@ and the calendar's ``adm:stages:c<id>:d:<yyyymmdd>``."""
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import date
-from zoneinfo import ZoneInfo
 
 from handlers import widgets
-from handlers.admin import ADMIN, action, back_to_panel, current_program, guard, section
+from handlers.admin import (
+    ADMIN,
+    action,
+    back_to_panel,
+    guard,
+    int_at,
+    program_or_say,
+    program_today,
+    reply,
+    section,
+)
 from handlers.core import Router, Turn
 from handlers.events import Button, EventKind, Outgoing
 from locales import Day, Msg, Text, When
@@ -45,14 +53,6 @@ def act(*parts: object) -> str:
     return action(STAGES, *parts)
 
 
-def _today(turn: Turn, program: Program) -> date:
-    return turn.now.astimezone(ZoneInfo(program.timezone)).date()
-
-
-def _reply(turn: Turn, out: Outgoing, *, edit: bool) -> None:
-    if edit and turn.event.message_ref:
-        out = dataclasses.replace(out, edit_ref=turn.event.message_ref)
-    turn.send(out)
 
 
 def _short(name: dict[str, str]) -> Text:
@@ -174,15 +174,7 @@ def milestone_card(stage: StageStatus, m: MilestoneStatus) -> Outgoing:
 
 
 async def _load(turn: Turn, program: Program) -> list[StageStatus]:
-    return await stages.stage_status(turn.session, program.id, _today(turn, program))
-
-
-async def _program(turn: Turn) -> Program | None:
-    program = await current_program(turn)
-    if program is None:
-        turn.go(None)
-        turn.say("adm_stages.no_program", buttons=[[back_to_panel()]])
-    return program
+    return await stages.stage_status(turn.session, program.id, program_today(turn, program))
 
 
 def _find(all_stages: list[StageStatus], milestone_id: int
@@ -205,7 +197,7 @@ def _milestone_name(m: Milestone) -> Text | Msg:
 async def etapas(turn: Turn) -> None:
     if not guard(turn, ADMIN, "etapas"):
         return
-    program = await _program(turn)
+    program = await program_or_say(turn, "adm_stages.no_program")
     if program is None:
         return
     turn.go(None)
@@ -221,8 +213,8 @@ async def _show_stage(turn: Turn, program: Program, number: int | None, *, edit:
     if number in numbers:
         index = numbers.index(number)
     else:
-        index = stages.current_stage(all_stages, _today(turn, program))
-    _reply(turn, stage_card(all_stages, index), edit=edit)
+        index = stages.current_stage(all_stages, program_today(turn, program))
+    reply(turn, stage_card(all_stages, index), edit=edit)
 
 
 async def _show_milestone(turn: Turn, program: Program, milestone_id: int, *, edit: bool
@@ -231,23 +223,19 @@ async def _show_milestone(turn: Turn, program: Program, milestone_id: int, *, ed
     if found is None:
         turn.say("input.button_stale")
         return False
-    _reply(turn, milestone_card(*found), edit=edit)
+    reply(turn, milestone_card(*found), edit=edit)
     return True
-
-
-def _int(value: str | None) -> int | None:
-    return int(value) if value is not None and value.isdigit() else None
 
 
 @section(STAGES, "adm_stages.section", roles=ADMIN, order=60)
 async def open_stages(turn: Turn, parts: list[str]) -> None:
     if not guard(turn, ADMIN, "stages:" + ":".join(parts[:1])):
         return
-    program = await _program(turn)
+    program = await program_or_say(turn, "adm_stages.no_program")
     if program is None:
         return
     op = parts[0] if parts else ""
-    arg = _int(parts[1]) if len(parts) > 1 else None
+    arg = int_at(parts, 1)
     if op == "":
         turn.go(None)
         await _show_stage(turn, program, None, edit=False)
@@ -290,7 +278,7 @@ async def _ask_date(turn: Turn, program: Program, milestone_id: int, month: date
     turn.go(FLOW, "move", milestone_id=m.id, stage=m.stage)
     buttons = widgets.month_picker(act(f"c{m.id}"), month or m.due, earliest=m.starts)
     buttons.append([Button(Msg("adm_stages.btn_cancel"), act("m", m.id))])
-    _reply(turn, Outgoing(
+    reply(turn, Outgoing(
         text=Msg("adm_stages.ask_date", {"name": _milestone_name(m), "due": Day(m.due),
                                          "starts": Day(m.starts)}),
         buttons=tuple(tuple(r) for r in buttons)), edit=edit)
@@ -333,7 +321,7 @@ async def stages_input(turn: Turn) -> None:
     if not guard(turn, ADMIN, "stages:input"):
         turn.go(None)
         return
-    program = await _program(turn)
+    program = await program_or_say(turn, "adm_stages.no_program")
     if program is None:
         return
     milestone_id = turn.data("milestone_id")
@@ -344,7 +332,7 @@ async def stages_input(turn: Turn) -> None:
     text = (turn.event.text or "").strip() if turn.event.kind == EventKind.TEXT else ""
     if text:
         try:
-            day = dates.parse_date(text, _today(turn, program))
+            day = dates.parse_date(text, program_today(turn, program))
         except dates.DateProblem as problem:
             turn.send(Outgoing(text=dates.date_problem(problem)))
         else:
