@@ -47,9 +47,9 @@ async def convoca(r: Running, capsys: pytest.CaptureFixture[str], *argv: str) ->
     return await cli_harness.lines(cli_meetings, r.app, capsys, *argv)
 
 
-async def test_every_surface_shows_the_same_count_with_walk_ins(
-        tg: Running, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    ids = await seed(tg)
+async def grupo_motor_session(tg: Running, ids: dict) -> tuple[int, str]:
+    """The Grupo Motor's session of 7 April at the Sede, its members invited and told; its
+    id and check-in code."""
     now = tg.app.clock.now()
     async with tg.app.sessions() as s:
         program = await programs.get(s, ids["program"])
@@ -59,6 +59,13 @@ async def test_every_surface_shows_the_same_count_with_walk_ins(
         await s.commit()
         mid, code = meeting.id, meeting.checkin_code
     await tg.outbox.drain()
+    return mid, code
+
+
+async def test_every_surface_shows_the_same_count_with_walk_ins(
+        tg: Running, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    ids = await seed(tg)
+    mid, code = await grupo_motor_session(tg, ids)
     await tg.press(ANA, "Asistiré")
     tg.app.clock.set(APRIL_7 - timedelta(minutes=10))
     await tg.send(CARLA, f"/asistencia {code}")
@@ -230,15 +237,7 @@ async def test_a_name_searched_in_vain_is_offered_as_a_walk_in(tg: Running) -> N
 async def test_someone_linked_to_nothing_who_checks_in_waits_for_the_gestora(
         tg: Running, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     ids = await seed(tg)
-    now = tg.app.clock.now()
-    async with tg.app.sessions() as s:
-        program = await programs.get(s, ids["program"])
-        meeting = await data.create_meeting(s, program, kind="grupo_motor", starts_at=APRIL_7,
-                                            now=now, body_id=ids["gm"], place="Sede")
-        await admin_meetings.invite(s, program, meeting, data.INVITE_MEMBERS, now)
-        await s.commit()
-        mid, code = meeting.id, meeting.checkin_code
-    await tg.outbox.drain()
+    mid, code = await grupo_motor_session(tg, ids)
     strangers = {7801: "Zoe Extraña", 7802: "Yara Otra"}
     for chat, name in strangers.items():
         tg.fake.add_chat(chat, first_name=name)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 from sqlalchemy import func, select
+from test_update_intake import FullDisk
 
 from bot.app import App, build_app
 from bot.telegram import TelegramChannel, TelegramRuntime, make_bot
@@ -148,23 +148,6 @@ async def test_what_is_not_an_update_is_answered_400_and_logged_once(
     assert len(said) == 1, [r.getMessage() for r in said]
     assert "not a Telegram update" in said[0].getMessage() and said[0].exc_info is None
     assert await hook.post(None, raw=body, secret="wrong") == 401  # the secret comes first
-
-
-class FullDisk:
-    """The database refuses every commit, as on a full disk, until space is freed."""
-
-    def __init__(self, app: App, monkeypatch: pytest.MonkeyPatch) -> None:
-        dialect = app.engine.sync_engine.dialect
-        self.commit = dialect.do_commit
-        self.full = False
-        self.refused = 0
-        monkeypatch.setattr(dialect, "do_commit", self)
-
-    def __call__(self, dbapi_connection: Any) -> None:
-        if self.full:
-            self.refused += 1
-            raise sqlite3.OperationalError("database or disk is full")
-        self.commit(dbapi_connection)
 
 
 async def test_an_update_that_cannot_be_stored_is_answered_503_and_taken_later(
