@@ -145,13 +145,11 @@ async def personal_data_pdf(
             m = entry["meeting"] or {}
             what = m.get("title") or _kind_name(tpl, m.get("kind") or "", ctx.locale)
             answer = (entry.get("answer") or {}).get("answer")
-            present = entry.get("present")
             rows.append([
                 what, ctx.long_date(_at(m["starts_at"])) if m.get("starts_at") else "",
                 t(f"exports.rsvp.{answer}") if answer in ("yes", "no", "maybe")
                 else t("exports.rsvp.none"),
-                "" if present is None else t("exports.attendance.present" if present["present"]
-                                             else "exports.attendance.absent"),
+                _attendance(entry, t),
             ])
         pdf.grid([t("privacy.pdf.meeting"), t("exports.label.date"),
                   t("privacy.pdf.your_answer"), t("privacy.pdf.attendance")],
@@ -179,4 +177,15 @@ async def personal_data_pdf(
     pdf.ln(2)
     pdf.para(t("privacy.pdf.erase"), 9.5)
     return ExportFile(FILENAME.get(ctx.locale, FILENAME["es"]), bytes(pdf.output()), MIME["pdf"])
+
+
+def _attendance(entry: dict[str, Any], t: Any) -> str:
+    """As the official list says it: a check-in without an invitation waits for the
+    gestora's confirmation (storage.admin_meetings.confirm_walk_in)."""
+    mark = entry.get("present")
+    if mark is None:
+        return ""
+    if mark["present"] and mark.get("method") == "checkin" and entry.get("answer") is None:
+        return t("exports.attendance.to_confirm")
+    return t("exports.attendance.present" if mark["present"] else "exports.attendance.absent")
 

@@ -250,3 +250,40 @@ async def test_stop_pauses_notices_and_start_brings_them_back(tg: Running, loc: 
             AuditEntry.actor_id == seeded.person_id).order_by(AuditEntry.id)))
     assert actions[-2:] == ["opt_out", "opt_in"]
     assert await queue(tg, seeded.person_id, "n2", essential=False) is not None
+
+
+async def test_a_check_in_without_an_invitation_reads_as_the_official_list_says_it(
+        tg: Running, tmp_path: Path) -> None:
+    """Until the gestora confirms it, the person's own PDF says "Por confirmar", as the
+    attendance list does, not "Presente"; once confirmed, "Presente"."""
+    from storage import admin_meetings
+    from storage.models import Attendance, Meeting
+
+    seeded = await seed(tg, "es")
+    now = tg.app.clock.now()
+    async with tg.app.sessions() as s:
+        first = await s.get(Meeting, seeded.meeting_id)
+        talk = Meeting(program_id=first.program_id, kind="formacion", title="Taller de compostaje",
+                       starts_at=first.starts_at + timedelta(days=1), place="Sede",
+                       created_by=seeded.gestora_id, created_at=now)
+        s.add(talk)
+        await s.flush()
+        s.add(Attendance(meeting_id=talk.id, person_id=seeded.person_id, present=True,
+                         method="checkin", marked_at=now))
+        await s.commit()
+        talk_id = talk.id
+
+    async def attendance_in_pdf() -> str:
+        _summary, pdf, _document = await tg.send(CHAT, "/mis_datos", count=3)
+        text, _, _ = read_pdf(exports.ExportFile("mis_datos.pdf", pdf["document"].data,
+                                                 "application/pdf"), tmp_path)
+        return text.split("Taller de compostaje", 1)[1].split("Formularios", 1)[0]
+
+    row = await attendance_in_pdf()
+    assert "Por confirmar" in row and "Presente" not in row
+    async with tg.app.sessions() as s:
+        await admin_meetings.confirm_walk_in(s, await s.get(Meeting, talk_id),
+                                             seeded.person_id, True, seeded.gestora_id, now)
+        await s.commit()
+    row = await attendance_in_pdf()
+    assert "Presente" in row and "Por confirmar" not in row
