@@ -203,7 +203,7 @@ class _Cli:
                 board = await data.board(s, m)
                 self.say("cli_meet.meeting_row", id=str(m.id), when=When(m.starts_at),
                          status=Msg(f"cli_meet.status_{m.status}"),
-                         what=meetings.what_of(m, kind_name), yes=len(board.yes),
+                         what=meetings.what_named(m, kind_name), yes=len(board.yes),
                          count=len(board.invited))
             return
         meeting, program = await self.meeting_of(s, args.meeting_id)
@@ -264,7 +264,7 @@ class _Cli:
                    series_id=meeting.series_id)
         kind_name, _ = await meetings.names(s, meeting)
         for m in created:
-            self.say("cli_meet.created", id=str(m.id), what=meetings.what_of(m, kind_name),
+            self.say("cli_meet.created", id=str(m.id), what=meetings.what_named(m, kind_name),
                      when=When(m.starts_at), code=m.checkin_code or "")
         if args.invite:
             await self.invite(s, program, meeting, args.invite)
@@ -326,7 +326,7 @@ class _Cli:
         board = await data.board(s, meeting)
         kind_name, _ = await meetings.names(s, meeting)
         self.say("cli_meet.attendance_head", id=str(meeting.id),
-                 what=meetings.what_of(meeting, kind_name), when=When(meeting.starts_at),
+                 what=meetings.what_named(meeting, kind_name), when=When(meeting.starts_at),
                  tally=meetings.tally_text(board.tally))
         uninvited = {id(e) for e in board.walk_ins}
         for e in board.everyone:

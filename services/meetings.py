@@ -193,10 +193,6 @@ async def send_invitations(
 # --- what the team reads, in the chat and on the command line ----------------------------
 
 
-def what_of(meeting: Meeting, kind_name: Text) -> Raw | Text:
-    return Raw(meeting.title) if meeting.title else kind_name
-
-
 def _names_body(meeting: Meeting, kind_name: Text, body_name: Text) -> bool:
     # "Sesión del Grupo Motor" already says whose meeting it is.
     said = (meeting.title or kind_name.by_locale.get("es", "")).casefold()
@@ -237,7 +233,7 @@ async def board_text(session: AsyncSession, meeting: Meeting) -> Msg:
     answered, and the check-in code to show at the meeting."""
     board = await data.board(session, meeting)
     kind_name, body_name = await names(session, meeting)
-    lines: list[Msg] = [Msg("adm_meet.board_title", {"what": what_of(meeting, kind_name)})]
+    lines: list[Msg] = [Msg("adm_meet.board_title", {"what": what_named(meeting, kind_name)})]
     if body_name is not None and not _names_body(meeting, kind_name, body_name):
         lines.append(Msg("meeting.line_body", {"body": body_name}))
     lines.append(Msg("meeting.line_when", {"when": When(meeting.starts_at)}))
@@ -366,7 +362,7 @@ async def move_and_notify(session: AsyncSession, meeting: Meeting, starts_at: da
     for rsvp in rsvps:
         inv = invitation(meeting, rsvp, kind_name=kind_name, body_name=body_name)
         out = dataclasses.replace(inv, text=Msg("adm_meet.moved_notice", {
-            "what": what_of(meeting, kind_name), "old": When(old), "invitation": inv.text}))
+            "what": what_named(meeting, kind_name), "old": When(old), "invitation": inv.text}))
         # The invitation's own key (send_invitations') so it is never sent twice; essential,
         # because a date people already noted has changed.
         new_id = await outbox.enqueue_for_person(
@@ -385,7 +381,7 @@ async def cancel_and_notify(session: AsyncSession, meeting: Meeting, reason: str
     await data.cancel(session, meeting, now)
     reason = (reason or "").strip()[:data.CANCEL_REASON_MAX] or None
     kind_name, _ = await names(session, meeting)
-    params: dict[str, Any] = {"what": what_of(meeting, kind_name), "when": When(meeting.starts_at)}
+    params: dict[str, Any] = {"what": what_named(meeting, kind_name), "when": When(meeting.starts_at)}
     if reason:
         params["reason"] = Raw(reason)
     text = Msg("adm_meet.cancel_notice_reason" if reason else "adm_meet.cancel_notice", params)

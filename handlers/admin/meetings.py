@@ -51,7 +51,7 @@ from services.meetings import (
     rates_text,
     reask,
     tally_text,
-    what_of,
+    what_named,
 )
 from services.people import person_label
 from storage import admin_meetings as data
@@ -140,7 +140,7 @@ async def _list(turn: Turn, program: Program, args: list[str]) -> None:
     for m in ahead + past:
         kind_name, _ = await meeting_handlers.names(turn.session, m)
         key = "adm_meet.list_item_held" if m.status == MeetingStatus.HELD else "adm_meet.list_item"
-        rows.append([Button(Msg(key, {"when": When(m.starts_at), "what": what_of(m, kind_name)}),
+        rows.append([Button(Msg(key, {"when": When(m.starts_at), "what": what_named(m, kind_name)}),
                             action(KEY, "bd", m.id))])
     rows.append([Button(Msg("adm_meet.btn_new"), action(KEY, "new"))])
     rows.append([Button(Msg("adm_meet.btn_rates"), action(KEY, "rt"))])
@@ -182,7 +182,7 @@ async def _question(turn: Turn, program: Program, step: str) -> tuple[Msg, list[
         if step == "move_date":
             meeting = await turn.session.get(Meeting, d.get("meeting_id"))
             kind_name, _ = await meeting_handlers.names(turn.session, meeting)
-            return Msg("adm_meet.ask_move_date", {"what": what_of(meeting, kind_name),
+            return Msg("adm_meet.ask_move_date", {"what": what_named(meeting, kind_name),
                                                   "when": When(meeting.starts_at)}), \
                 rows + [_cancel_row()]
         return Msg("adm_meet.ask_date"), rows + [_cancel_row()]
@@ -210,7 +210,7 @@ async def _question(turn: Turn, program: Program, step: str) -> tuple[Msg, list[
         kind_name, _ = await meeting_handlers.names(turn.session, meeting)
         count = len(await data.invited_ids(turn.session, meeting.id))
         return Msg("adm_meet.move_confirm", {
-            "what": what_of(meeting, kind_name), "old": When(meeting.starts_at),
+            "what": what_named(meeting, kind_name), "old": When(meeting.starts_at),
             "new": When(_start_of(program, d)), "count": count,
         }), [[Button(Msg("adm_meet.btn_move_yes"), action(KEY, "mok"))], _cancel_row()]
     if step == "cancel_reason":
@@ -218,7 +218,7 @@ async def _question(turn: Turn, program: Program, step: str) -> tuple[Msg, list[
         kind_name, _ = await meeting_handlers.names(turn.session, meeting)
         count = len(await data.invited_ids(turn.session, meeting.id))
         return Msg("adm_meet.ask_cancel_reason", {
-            "what": what_of(meeting, kind_name), "when": When(meeting.starts_at), "count": count,
+            "what": what_named(meeting, kind_name), "when": When(meeting.starts_at), "count": count,
         }), [[Button(Msg("adm_meet.btn_cancel_no_reason"), action(KEY, "cns"))],
              [Button(Msg("adm_meet.btn_keep_meeting"), action(KEY, "x"))]]
     if step == "add_pick":
@@ -587,7 +587,7 @@ async def _attendance_message(turn: Turn, meeting: Meeting, page: int) -> Outgoi
     rows.append([_board_button(meeting.id)])
     kind_name, _ = await meeting_handlers.names(turn.session, meeting)
     return Outgoing(text=Msg("adm_meet.attendance", {
-        "what": what_of(meeting, kind_name), "when": When(meeting.starts_at),
+        "what": what_named(meeting, kind_name), "when": When(meeting.starts_at),
         "tally": tally_text(board.tally),
     }), buttons=_rows(rows))
 
