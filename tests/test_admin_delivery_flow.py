@@ -182,8 +182,9 @@ async def test_the_gestora_defines_a_fortnightly_pattern_and_assigns_a_sector(
     assert (new_day.place, new_day.address) == ("Sede Vecinal Villa Ñuñoa", "Los Aromos 123")
 
 
-async def test_weekly_until_a_date_for_every_pickup_family(tg: Running) -> None:
-    seeded = await seed(tg)
+async def a_pickup_day_on_the_5th_up_to_its_repetition(tg: Running) -> None:
+    """The gestora's wizard up to "does it repeat?": a pickup at the premises on the 5th,
+    18:30 to 8 pm, at the Sede Vecinal, without an address."""
     await say(tg, GESTORA, "/panel")
     await tap(tg, GESTORA, "🧺 Días de entrega", sends=1)
     await tap(tg, GESTORA, "➕ Nuevo día de entrega", sends=1)
@@ -193,6 +194,11 @@ async def test_weekly_until_a_date_for_every_pickup_family(tg: Running) -> None:
     await say(tg, GESTORA, "8 pm")
     await say(tg, GESTORA, "Sede Vecinal Villa Ñuñoa")
     await tap(tg, GESTORA, "Sin dirección", sends=1)
+
+
+async def test_weekly_until_a_date_for_every_pickup_family(tg: Running) -> None:
+    seeded = await seed(tg)
+    await a_pickup_day_on_the_5th_up_to_its_repetition(tg)
     await tap(tg, GESTORA, "Cada semana, el mismo día", sends=1)
     [cal], _ = await tap(tg, GESTORA, "📅 Hasta una fecha", sends=1)
     # The last day can be no earlier than the first.
@@ -217,15 +223,7 @@ async def test_days_that_cannot_be_saved_are_refused_in_words(tg: Running) -> No
     """What the wizard holds no longer makes days (here the end came before the start): the
     gestora reads why, in words, never the code (end_before_start), and starts again."""
     await seed(tg)
-    await say(tg, GESTORA, "/panel")
-    await tap(tg, GESTORA, "🧺 Días de entrega", sends=1)
-    await tap(tg, GESTORA, "➕ Nuevo día de entrega", sends=1)
-    await tap(tg, GESTORA, "🏪 Retiro en el local", sends=1)
-    await tap(tg, GESTORA, "5", sends=1)
-    await say(tg, GESTORA, "18:30")
-    await say(tg, GESTORA, "8 pm")
-    await say(tg, GESTORA, "Sede Vecinal Villa Ñuñoa")
-    await tap(tg, GESTORA, "Sin dirección", sends=1)
+    await a_pickup_day_on_the_5th_up_to_its_repetition(tg)
     await tap(tg, GESTORA, "Solo esta vez", sends=1)
     async with tg.app.sessions() as s:
         convo = await s.scalar(select(Conversation).where(Conversation.flow.is_not(None)))

@@ -62,6 +62,14 @@ async def grupo_motor_session(tg: Running, ids: dict) -> tuple[int, str]:
     return mid, code
 
 
+async def attendance_lists(tg: Running, mid: int) -> tuple[exports.ExportFile, ...]:
+    """The meeting's attendance list as the gestora downloads it: PDF, then XLSX."""
+    catalogs = Catalogs()
+    async with tg.app.sessions() as s:
+        return tuple([await exports.attendance_list(s, mid, fmt, now=tg.app.clock.now(),
+                                                    catalogs=catalogs) for fmt in ("pdf", "xlsx")])
+
+
 async def test_every_surface_shows_the_same_count_with_walk_ins(
         tg: Running, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     ids = await seed(tg)
@@ -132,12 +140,7 @@ async def test_every_surface_shows_the_same_count_with_walk_ins(
         f"{ids['7006']}\tFede Araya\tsin invitación\tpresente",
         f"sin registro #{juan.id}\tJuan Pérez Rojas\tsin invitación\tpresente"]
 
-    catalogs = Catalogs()
-    async with tg.app.sessions() as s:
-        pdf = await exports.attendance_list(s, mid, "pdf", now=tg.app.clock.now(),
-                                            catalogs=catalogs)
-        xlsx = await exports.attendance_list(s, mid, "xlsx", now=tg.app.clock.now(),
-                                             catalogs=catalogs)
+    pdf, xlsx = await attendance_lists(tg, mid)
     text, _, _ = read_pdf(pdf, tmp_path)
     assert ("Personas invitadas: 4 · Confirmaron asistencia: 1 · Presentes: 4 (invitadas: 2 · "
             "sin invitación: 2)") in text
@@ -256,12 +259,7 @@ async def test_someone_linked_to_nothing_who_checks_in_waits_for_the_gestora(
     assert [line.split("\t")[2:] for line in shown[2:] if line.split("\t")[0] in
             (str(zoe), str(yara))] == [["sin invitación", "sin invitación, por confirmar"]] * 2
 
-    catalogs = Catalogs()
-    async with tg.app.sessions() as s:
-        pdf = await exports.attendance_list(s, mid, "pdf", now=tg.app.clock.now(),
-                                            catalogs=catalogs)
-        xlsx = await exports.attendance_list(s, mid, "xlsx", now=tg.app.clock.now(),
-                                             catalogs=catalogs)
+    pdf, xlsx = await attendance_lists(tg, mid)
     text, _, _ = read_pdf(pdf, tmp_path)
     assert "Sin invitación Por confirmar" in text and "Sin invitación Presente" not in text
     assert "Presentes: 0" in text
@@ -280,9 +278,8 @@ async def test_someone_linked_to_nothing_who_checks_in_waits_for_the_gestora(
         await cli_meetings.run(tg.app, parse("attendance", "mark", str(mid), str(yara),
                                              "confirm"))
     assert str(err.value).startswith("Esa persona no marcó su asistencia sin invitación")
+    _pdf, xlsx = await attendance_lists(tg, mid)
     async with tg.app.sessions() as s:
-        xlsx = await exports.attendance_list(s, mid, "xlsx", now=tg.app.clock.now(),
-                                             catalogs=catalogs)
         confirmations = [a.details for a in await s.scalars(select(AuditEntry))
                          if a.action == "attendance_marked"]
     rows = sheet_rows(read_xlsx(xlsx).worksheets[0])
