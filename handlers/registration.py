@@ -120,8 +120,7 @@ async def consent(turn: Turn) -> None:
 
 async def _redeem(turn: Turn, code: str) -> None:
     if await codes.refused(turn):
-        if not turn.person.roles:
-            turn.go(FLOW, "link")  # sharing the phone number is still open to them
+        _told_to_wait(turn)
         return
     try:
         linked = await links.redeem(turn.session, code, turn.person, turn.now)
@@ -130,16 +129,14 @@ async def _redeem(turn: Turn, code: str) -> None:
                    reason="family_linked", holder=taken.family.person_id)
         # A card for a family someone else holds is a guess as much as a wrong code is.
         if await codes.wrong(turn, code):
-            if not turn.person.roles:
-                turn.go(FLOW, "link")
+            _told_to_wait(turn)
             return
         turn.say("link.family_taken")
         _not_linked(turn)
         return
     if linked is None:
         if await codes.wrong(turn, code):  # that was one too many: told to wait
-            if not turn.person.roles:
-                turn.go(FLOW, "link")
+            _told_to_wait(turn)
             return
         await _explain_code(turn, code)
         _not_linked(turn)
@@ -152,6 +149,11 @@ async def _redeem(turn: Turn, code: str) -> None:
         await forms.begin_cosign(turn, linked.target_id)
         return
     _say_named(turn, f"link.done_{linked.kind}", linked.name, remove_keyboard=True)
+
+
+def _told_to_wait(turn: Turn) -> None:
+    if not turn.person.roles:
+        turn.go(FLOW, "link")  # sharing the phone number is still open to them
 
 
 def _not_linked(turn: Turn) -> None:
