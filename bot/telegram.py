@@ -8,8 +8,7 @@ import hmac
 import io
 import json
 import logging
-import time
-from collections import defaultdict
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiogram import Bot, methods
@@ -45,6 +44,7 @@ from aiogram.utils.backoff import Backoff, BackoffConfig
 from handlers.buttons import ButtonCodec
 from handlers.core import Core, DocumentTooBig
 from handlers.events import DocumentRef, EventKind, Incoming, Outgoing
+from handlers.intake import Intake
 from locales import Catalogs
 from scheduler.dispatcher import (
     Blocked,
@@ -60,6 +60,7 @@ from scheduler.dispatcher import (
     Dispatcher as Outbox,
 )
 from storage.failures import StorageUnavailable
+from storage.intake import Received
 from storage.models import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -83,9 +84,7 @@ PROBE_REACH = 5  # messages the person may have written since the last one we kn
 ALLOWED_UPDATES = ["message", "callback_query"]
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 POLL_SECONDS = 10  # how long one getUpdates waits for news
-BATCH_WAIT = 0.5  # a batch still being handled after this: the next is fetched beside it
-STOP_GRACE = 10.0  # seconds the updates being handled get to finish when polling stops
-STALL_SECONDS = 300.0  # at most this long a chat's updates wait for one that was not stored
+STOP_GRACE = 10.0  # seconds the updates being handled get to finish when stopping
 FETCH_BACKOFF = BackoffConfig(min_delay=1.0, max_delay=5.0, factor=1.3, jitter=0.1)
 STORAGE_BACKOFF = BackoffConfig(min_delay=1.0, max_delay=30.0, factor=2.0, jitter=0.1)
 
@@ -155,8 +154,8 @@ def message_to_event(message: Message, update_id: int | None) -> Incoming | None
     common: dict[str, Any] = dict(
         channel=CHANNEL,
         address=str(sender),
-        update_id=update_id,
-        message_id=message.message_id,
+        update_id=None if update_id is None else str(update_id),
+        message_id=str(message.message_id),
         sender_name=user.full_name,
         sender_locale=user.language_code,
         sender_id=str(sender),
@@ -190,7 +189,7 @@ def callback_to_event(query: CallbackQuery, update_id: int | None) -> Incoming |
         channel=CHANNEL,
         address=str(sender),
         kind=EventKind.BUTTON,
-        update_id=update_id,
+        update_id=None if update_id is None else str(update_id),
         button=query.data or "",
         message_ref=str(msg.message_id),
         sender_name=query.from_user.full_name,
@@ -295,15 +294,17 @@ class TelegramChannel:
             return Transient(f"unauthorized: {exc.message}")
 
 
-    async def probe(self, row: OutboxMessage, after: int | None
+    async def probe(self, row: OutboxMessage, known: list[str]
                     ) -> Delivered | NotDelivered | None:
         """Did a message in flight when the process died arrive? A private chat numbers its
-        messages in sequence, so the next number after the last one known is either ours
-        (editing it to the markup it already has answers "not modified"), the person's
-        ("can't be edited": look one further), or not there ("not found": it never left)."""
+        messages in sequence, so the next number after the last one known (ours delivered,
+        or the person's) is either ours (editing it to the markup it already has answers
+        "not modified"), the person's ("can't be edited": look one further), or not there
+        ("not found": it never left)."""
         out = Outgoing.from_json(row.payload)
         if out.edit_ref is not None:
             return NotDelivered()  # an edit done twice changes nothing
+        after = last_message_number(known)
         if after is None or out.location is not None or self.is_group(row.address):
             return None
         markup = self._markup(out, row, row.locale)
@@ -328,6 +329,13 @@ class TelegramChannel:
         return None
 
 
+def last_message_number(refs: list[str]) -> int | None:
+    """The highest message number among references as this channel makes them: a number,
+    or numbers joined by "/" (a message and the location pin sent with it)."""
+    numbers = [int(part) for ref in refs for part in ref.split("/") if part.isdigit()]
+    return max(numbers, default=None)
+
+
 class _Capped(io.BytesIO):
     """A download's buffer that refuses to hold more than ``limit`` bytes."""
 
@@ -342,23 +350,20 @@ class _Capped(io.BytesIO):
 
 
 class TelegramRuntime:
-    """Feeds Telegram's updates to the core, one person at a time, and answers at once.
+    """Feeds Telegram's updates to the intake, and the intake's updates to the core.
 
     An update is acknowledged to Telegram (the next getUpdates offset, or the webhook's 200)
-    only once it is stored: when the database cannot store it, Telegram keeps it and offers
-    it again."""
+    once it is stored, before it is handled: when the database cannot store it, Telegram
+    keeps it and offers it again; once stored, a crash only delays its answer."""
 
     def __init__(self, bot: Bot, core: Core, outbox: Outbox) -> None:
         self.bot = bot
         self.core = core
         self.outbox = outbox
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        # A chat whose update could not be stored: its later updates wait for that one (its
-        # update id, and since when), so that no chat's updates are handled out of order.
-        self._stalled: dict[str, tuple[int, float]] = {}
+        self.intake = Intake(core, outbox)
         self._outage: str | None = None  # the storage failure being waited out, logged once
         self._stop: asyncio.Event | None = None
-        self._busy: dict[int, asyncio.Task[bool]] = {}
+        self._answering: set[asyncio.Task[None]] = set()
         core.services.files[CHANNEL] = self.download
 
     async def download(self, file_id: str, max_bytes: int) -> bytes:
@@ -372,61 +377,52 @@ class TelegramRuntime:
         await self.bot.download_file(file.file_path, destination=buffer)
         return buffer.getvalue()
 
-    async def feed(self, update: Update) -> bool:
-        """Handle one update; False when it could not be stored and must not be acknowledged."""
+    async def receive(self, updates: list[Update], raw: list[dict[str, Any]] | None = None
+                      ) -> bool:
+        """Store the updates (in their order); False when the database could not, and they
+        must not be acknowledged. ``raw`` is what Telegram sent, when at hand."""
+        received: list[Received] = []
+        queries: list[CallbackQuery] = []
+        for i, update in enumerate(updates):
+            try:
+                event = self._event(update)
+                if event is None:
+                    continue
+                payload = raw[i] if raw is not None else update.model_dump(
+                    mode="json", exclude_none=True, exclude_unset=True)
+            except Exception:  # a fault of ours in this update: offering it again would repeat it
+                log.exception("update %s could not be read", update.update_id)
+                continue
+            received.append(Received(CHANNEL, str(update.update_id), event.address, payload,
+                                     event.to_json()))
+            if update.callback_query is not None:
+                queries.append(update.callback_query)
         try:
-            event = await self._event(update)
-            return True if event is None else await self._handle(event)
-        except Exception:  # a fault of ours in this update: offering it again would repeat it
-            log.exception("update %s could not be handled", update.update_id)
-            return True
-
-    async def _event(self, update: Update) -> Incoming | None:
-        if update.message is not None:
-            return message_to_event(update.message, update.update_id)
-        query = update.callback_query
-        if query is None:
-            return None
-        event = callback_to_event(query, update.update_id)
-        if event is not None:
-            # Stop the button's spinner first: the person should not wait on our database.
-            try:
-                await query.answer()
-            except (TelegramBadRequest, TelegramNetworkError, TelegramServerError):
-                log.info("could not answer callback query %s", query.id)
-        return event
-
-    async def _handle(self, event: Incoming) -> bool:
-        # Updates of one chat are handled in order; different chats run side by side.
-        async with self._locks[event.address]:
-            if self._waits(event):
-                return False
-            try:
-                replies = await self.core.handle_claimed(event, self.outbox.reply_claim)
-            except StorageUnavailable as exc:
-                self._not_stored(event, exc)
-                return False
-            self._stored(event)
-        await self.outbox.deliver_claimed(replies)
-        # What the update queued beyond its replies (a broadcast, invitations) starts now
-        # rather than at the dispatcher's next idle check.
-        self.outbox.wake()
-        if len(self._locks) > 10_000:
-            for addr in [a for a, lock in self._locks.items() if not lock.locked()]:
-                del self._locks[addr]
+            await self.intake.receive(received)
+        except StorageUnavailable as exc:
+            self._not_stored(exc)
+            return False
+        self._stored()
+        for query in queries:  # stop the buttons' spinners: nobody should wait on our turns
+            task = asyncio.create_task(self._answer(query))
+            self._answering.add(task)
+            task.add_done_callback(self._answering.discard)
         return True
 
-    def _waits(self, event: Incoming) -> bool:
-        held = self._stalled.get(event.address)
-        if held is None or event.update_id is None:
-            return False
-        update_id, since = held
-        # Not forever: a webhook's update may never come back (Telegram gave up on it).
-        return event.update_id > update_id and time.monotonic() - since < STALL_SECONDS
+    def _event(self, update: Update) -> Incoming | None:
+        if update.message is not None:
+            return message_to_event(update.message, update.update_id)
+        if update.callback_query is not None:
+            return callback_to_event(update.callback_query, update.update_id)
+        return None
 
-    def _not_stored(self, event: Incoming, exc: StorageUnavailable) -> None:
-        if event.update_id is not None and event.address not in self._stalled:
-            self._stalled[event.address] = (event.update_id, time.monotonic())
+    async def _answer(self, query: CallbackQuery) -> None:
+        try:
+            await self.bot.answer_callback_query(query.id)
+        except (TelegramBadRequest, TelegramNetworkError, TelegramServerError):
+            log.info("could not answer callback query %s", query.id)
+
+    def _not_stored(self, exc: StorageUnavailable) -> None:
         if self._outage is None:
             self._outage = str(exc)
             log.error(
@@ -434,41 +430,43 @@ class TelegramRuntime:
                 "keeps them for 24 hours and Convoca takes them again as soon as the database "
                 "accepts writes. Free disk space, or bring the database back.", exc)
         else:
-            log.debug("update %s not stored either (%s)", event.update_id, exc)
+            log.debug("updates not stored either (%s)", exc)
 
-    def _stored(self, event: Incoming) -> None:
-        held = self._stalled.get(event.address)
-        if held is not None and (event.update_id is None or event.update_id >= held[0]):
-            del self._stalled[event.address]
+    def _stored(self) -> None:
         if self._outage is not None:
             log.warning("The database stores updates again (it had failed with: %s)",
                         self._outage)
             self._outage = None
+
+    @contextlib.asynccontextmanager
+    async def _handling(self) -> AsyncIterator[None]:
+        """The intake's worker, running beside whatever receives the updates."""
+        handling = asyncio.create_task(self.intake.run(), name="telegram-intake")
+        try:
+            yield
+        finally:
+            # What is being handled may finish; the rest waits in the database.
+            await self.intake.stop(STOP_GRACE)
+            handling.cancel()
+            await asyncio.gather(handling, *self._answering, return_exceptions=True)
 
     # long polling ---------------------------------------------------------------------------
 
     async def poll(self) -> None:
         await self.bot.delete_webhook(drop_pending_updates=False)
         self._stop = asyncio.Event()
-        polling = asyncio.create_task(self._poll(), name="telegram-poll")
-        stopping = asyncio.create_task(self._stop.wait())
-        try:
-            done, _ = await asyncio.wait({polling, stopping},
-                                         return_when=asyncio.FIRST_COMPLETED)
-            if polling in done:
-                polling.result()
-            # Asked to stop: what is being handled may finish; Telegram offers the rest again.
-            polling.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await polling
-            if self._busy:
-                await asyncio.wait(self._busy.values(), timeout=STOP_GRACE)
-        finally:
-            for task in (polling, stopping, *self._busy.values()):
-                task.cancel()
-            await asyncio.gather(polling, stopping, *self._busy.values(),
-                                 return_exceptions=True)
-            self._busy.clear()
+        async with self._handling():
+            polling = asyncio.create_task(self._poll(), name="telegram-poll")
+            stopping = asyncio.create_task(self._stop.wait())
+            try:
+                done, _ = await asyncio.wait({polling, stopping},
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if polling in done:
+                    polling.result()
+            finally:
+                for task in (polling, stopping):
+                    task.cancel()
+                await asyncio.gather(polling, stopping, return_exceptions=True)
 
     async def stop_polling(self) -> None:
         if self._stop is not None:
@@ -476,36 +474,15 @@ class TelegramRuntime:
 
     async def _poll(self) -> None:
         """getUpdates acknowledges every update below the offset it is given: the offset
-        stays at the oldest update still being handled or not stored. A batch is waited for
-        (a moment) before the next getUpdates, so updates are rarely fetched twice; one
-        fetched again while being handled is skipped."""
-        busy = self._busy
-        done: set[int] = set()  # handled, but above an update that is not yet
-        refused: set[int] = set()  # not stored: taken again after a pause
-        newest: int | None = None
+        moves past a batch once the batch is stored, whatever is still being handled."""
+        offset: int | None = None
         fetching = Backoff(FETCH_BACKOFF)
         retrying = Backoff(STORAGE_BACKOFF)
         session_timeout = self.bot.session.timeout or 0
         while True:
-            if busy:
-                await asyncio.wait(busy.values(), timeout=None if refused else BATCH_WAIT)
-            settled = {u: busy.pop(u).result() for u in [u for u, t in busy.items() if t.done()]}
-            done |= {u for u, stored in settled.items() if stored}
-            refused |= {u for u, stored in settled.items() if not stored}
-            if refused:
-                if busy:
-                    continue  # the whole batch settles before any of it is taken again
-                await retrying.asleep()  # longer each time the database refuses again
-            elif settled:
-                retrying.reset()
-            waiting = busy.keys() | refused
-            offset = min(waiting) if waiting else None if newest is None else newest + 1
-            if offset is not None:
-                done = {u for u in done if u >= offset}
             try:
                 updates = await self.bot.get_updates(
-                    offset=offset, timeout=0 if waiting else POLL_SECONDS,
-                    allowed_updates=ALLOWED_UPDATES,
+                    offset=offset, timeout=POLL_SECONDS, allowed_updates=ALLOWED_UPDATES,
                     request_timeout=int(session_timeout + POLL_SECONDS))
             except Exception as exc:  # as aiogram's own polling: Telegram may be away a while
                 log.error("could not fetch updates (%s: %s); trying again", type(exc).__name__,
@@ -513,19 +490,13 @@ class TelegramRuntime:
                 await fetching.asleep()
                 continue
             fetching.reset()
-            offered = {u.update_id for u in updates}
-            top = max(offered, default=None)
-            lost = {u for u in refused if u not in offered and (top is None or u < top)}
-            if lost:
-                log.error("Telegram no longer offers updates %s: they are lost", sorted(lost))
-                refused -= lost
-            for update in updates:
-                uid = update.update_id
-                newest = uid if newest is None else max(newest, uid)
-                if uid in busy or uid in done:
-                    continue
-                refused.discard(uid)
-                busy[uid] = asyncio.create_task(self.feed(update), name=f"update-{uid}")
+            if not updates:
+                continue
+            if not await self.receive(updates):
+                await retrying.asleep()  # longer each time the database refuses again
+                continue  # the same offset: Telegram offers the batch again
+            retrying.reset()
+            offset = max(u.update_id for u in updates) + 1
 
     # webhook ---------------------------------------------------------------------------------
 
@@ -544,13 +515,14 @@ class TelegramRuntime:
         runner = web.AppRunner(app)
         await runner.setup()
         try:
-            # Listening before Telegram is told where: its first update finds the door open.
-            await web.TCPSite(runner, host or "127.0.0.1", int(port)).start()
-            await self.bot.set_webhook(
-                url.rstrip("/") + "/telegram", secret_token=secret,
-                allowed_updates=ALLOWED_UPDATES,
-            )
-            await asyncio.Event().wait()
+            async with self._handling():
+                # Listening before Telegram is told where: its first update finds the door open.
+                await web.TCPSite(runner, host or "127.0.0.1", int(port)).start()
+                await self.bot.set_webhook(
+                    url.rstrip("/") + "/telegram", secret_token=secret,
+                    allowed_updates=ALLOWED_UPDATES,
+                )
+                await asyncio.Event().wait()
         finally:
             await runner.cleanup()
 
@@ -561,13 +533,14 @@ class TelegramRuntime:
         if not hmac.compare_digest(given.encode(), secret.encode()):
             return web.Response(status=401)
         try:
-            update = Update.model_validate(json.loads(await request.read()),
-                                           context={"bot": self.bot})
+            body = json.loads(await request.read())
+            update = Update.model_validate(body, context={"bot": self.bot})
         except ValueError as exc:  # not JSON, not UTF-8, or not an Update (pydantic's error)
             reason = str(exc).splitlines()[0]
             log.warning("webhook: refused a request that is not a Telegram update (%s: %s)",
                         type(exc).__name__, reason)
             return web.Response(status=400)
-        if not await self.feed(update):
+        # Answered only once stored: a 200 before it would lose the update in a crash.
+        if not await self.receive([update], [body]):
             return web.Response(status=503)  # Telegram sends it again later
         return web.Response()

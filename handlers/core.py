@@ -16,7 +16,7 @@ from handlers import typed_buttons
 from handlers.buttons import ButtonCodec
 from handlers.events import Button, EventKind, Incoming, Outgoing
 from locales import Catalogs, Msg
-from storage import failures, outbox, people, privacy, programs
+from storage import failures, intake, outbox, people, privacy, programs
 from storage.clock import Clock
 from storage.failures import StorageUnavailable, unavailable
 from storage.models import Conversation, OutboxMessage, Person
@@ -294,21 +294,27 @@ class Core:
         self.router = router
 
     async def handle(self, event: Incoming) -> list[int]:
-        """Handle one event in one unit of work; returns the outbox ids of the replies, which
-        the channel may deliver at once (the dispatcher would pick them up anyway)."""
-        return [row.id for row in await self.handle_claimed(event, None)]
+        """Handle one event in one unit of work, recording its update (when it has one) as
+        handled in that same unit: for a channel with no platform waiting for an
+        acknowledgement (the console). Returns the outbox ids of the replies, which the
+        channel may deliver at once (the dispatcher would pick them up anyway)."""
+        return [row.id for row in await self._handle(event, None, None)]
 
-    async def handle_claimed(self, event: Incoming, claim: outbox.ReplyClaim | None
-                             ) -> list[OutboxMessage]:
-        """As :meth:`handle`, with the replies written already claimed by ``claim``'s worker
-        (when given) and returned as rows, so that worker sends them with no second look at
-        the database.
+    async def handle_stored(self, entry: intake.Claimed, claim: outbox.ReplyClaim | None
+                            ) -> list[OutboxMessage]:
+        """Handle an update the intake stored and this process claimed, marking it handled in
+        the turn's unit of work; nothing when it is not this process's to handle any more.
+        The replies written are claimed by ``claim``'s worker (when given) and returned as
+        rows, so that worker sends them with no second look at the database.
 
-        Raises StorageUnavailable when the database could not store the event (a full disk,
-        a lost connection): nothing of it was kept, and the channel must not acknowledge it
-        so that it comes again."""
+        Raises StorageUnavailable when the database could not keep the turn (a full disk, a
+        lost connection): nothing of it was kept, and the update is still to be handled."""
+        return await self._handle(Incoming.from_json(entry.event), entry, claim)
+
+    async def _handle(self, event: Incoming, entry: intake.Claimed | None,
+                      claim: outbox.ReplyClaim | None) -> list[OutboxMessage]:
         try:
-            return await self._handle_claimed(event, claim)
+            return await self._handle_claimed(event, entry, claim)
         except StorageUnavailable:
             raise
         except Exception as exc:
@@ -316,17 +322,17 @@ class Core:
                 raise StorageUnavailable(failures.reason(exc)) from exc
             raise
 
-    async def _handle_claimed(self, event: Incoming, claim: outbox.ReplyClaim | None
-                              ) -> list[OutboxMessage]:
+    async def _handle_claimed(self, event: Incoming, entry: intake.Claimed | None,
+                              claim: outbox.ReplyClaim | None) -> list[OutboxMessage]:
         now = self.services.clock.now()
         documents: dict[str, Any] = {}
         while True:
-            done = await self._attempt(event, claim, now, documents)
+            done = await self._attempt(event, entry, claim, now, documents)
             if not isinstance(done, DocumentWanted):
                 return done
             if len(documents) >= MAX_DOCUMENTS:
                 log.error("handling %s wants more than %d documents", event.kind, MAX_DOCUMENTS)
-                return await self._apologise(event, None, now, claim)
+                return await self._apologise(event, entry, None, now, claim)
             documents[done.file_id] = await self._read_document(event.channel, done)
 
     async def _read_document(self, channel: str, wanted: DocumentWanted) -> Any:
@@ -337,12 +343,12 @@ class Core:
         except Exception as exc:  # the handler answers for it on the next attempt
             return exc
 
-    async def _attempt(self, event: Incoming, claim: outbox.ReplyClaim | None, now: datetime,
+    async def _attempt(self, event: Incoming, entry: intake.Claimed | None,
+                       claim: outbox.ReplyClaim | None, now: datetime,
                        documents: dict[str, Any]) -> list[OutboxMessage] | DocumentWanted:
         s = self.services
         async with s.sessions() as session:
-            if event.update_id is not None and not await people.first_sight_of_update(
-                    session, event.channel, event.update_id, now):
+            if not await _first_sight(session, event, entry, now):
                 log.info("update %s:%s already handled", event.channel, event.update_id)
                 return []
             person = await people.by_address(session, event.channel, event.address)
@@ -379,7 +385,7 @@ class Core:
                 failed = False
         if failed:
             # The apology gets a session of its own, once this one has let its connection go.
-            return await self._apologise(event, locale, now, claim)
+            return await self._apologise(event, entry, locale, now, claim)
         if turn.erased:
             await privacy.settle_erasure(s.sessions)
         return rows
@@ -401,14 +407,14 @@ class Core:
                 rows.append(row)
         return rows
 
-    async def _apologise(self, event: Incoming, locale: str | None, now: datetime,
+    async def _apologise(self, event: Incoming, entry: intake.Claimed | None,
+                         locale: str | None, now: datetime,
                          claim: outbox.ReplyClaim | None) -> list[OutboxMessage]:
         # The person still gets an answer, and the update is still marked handled, so a
         # redelivery does not hit the same failure again.
         async with self.services.sessions() as session:
-            if event.update_id is not None:
-                await people.first_sight_of_update(session, event.channel, event.update_id,
-                                                   now)
+            if not await _first_sight(session, event, entry, now):
+                return []  # another process took it over meanwhile, and answers it
             env = outbox.Envelope(
                 None, event.channel, event.address,
                 Outgoing(text=Msg("error.generic")).to_json(),
@@ -420,6 +426,18 @@ class Core:
                                       now, claim, self.services.clock)
             await session.commit()
         return [row] if row is not None else []
+
+
+async def _first_sight(session: AsyncSession, event: Incoming, entry: intake.Claimed | None,
+                       now: datetime) -> bool:
+    """Mark the event's update handled in this unit of work; False when it was before (or,
+    stored, is no longer this process's to handle)."""
+    if entry is not None:
+        return await intake.mark_handled(session, entry, now)
+    if event.update_id is None:
+        return True
+    return await intake.record_handled(session, intake.Received(
+        event.channel, str(event.update_id), event.address, {}, event.to_json()), now)
 
 
 def _reply_ref(event: Incoming, now: datetime) -> str:

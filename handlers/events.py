@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
+from typing import Any
 
 # What a person is sent is the use cases' too (services/ queues it); re-exported for the chat.
 from services.messages import Attachment, Button, Outgoing  # noqa: F401
@@ -31,13 +32,15 @@ class Incoming:
     channel: str
     address: str  # the chat, in the channel's own terms
     kind: EventKind
-    update_id: int | None = None
+    # The platform's key of the update, unique in its channel (for a while): what makes an
+    # update offered twice handled once.
+    update_id: str | None = None
     text: str | None = None
     command: str | None = None  # without the slash, lower-case
     args: str | None = None
     button: str | None = None  # the raw, still-signed button payload
     message_ref: str | None = None  # the message a button belongs to, for editing it
-    message_id: int | None = None  # the platform's number of the person's own message
+    message_id: str | None = None  # the platform's reference of the person's own message
     contact_phone: str | None = None
     contact_is_own: bool = False
     document: DocumentRef | None = None
@@ -45,3 +48,16 @@ class Incoming:
     sender_name: str | None = None
     sender_locale: str | None = None  # what the platform says the person's app uses
     sender_id: str | None = None  # the platform's user id (admin lists are by user id)
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as the intake stores it (see storage.intake)."""
+        return {k: v for k, v in asdict(self).items() if v is not None and v is not False}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Incoming:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["kind"] = EventKind(values["kind"])
+        if values.get("document") is not None:
+            values["document"] = DocumentRef(**values["document"])
+        return cls(**values)

@@ -16,7 +16,7 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage import outbox
+from storage import outbox, people
 from storage.clock import Clock
 from storage.models import OutboxMessage, OutboxStatus, Person
 
@@ -81,10 +81,12 @@ class Channel(Protocol):
 
 
 class Probing(Protocol):
-    async def probe(self, message: OutboxMessage, after: int | None
+    async def probe(self, message: OutboxMessage, known: list[str]
                     ) -> Delivered | NotDelivered | None:
         """Whether a message in flight when a process died reached the person: Delivered,
-        NotDelivered, or None when the channel cannot tell."""
+        NotDelivered, or None when the channel cannot tell. ``known`` is what the platform
+        called the messages of that chat known here (ours delivered, the person's last), in
+        the channel's own terms."""
         ...
 
 
@@ -253,20 +255,24 @@ class Dispatcher:
         for (chan, address), chat_rows in by_chat.items():
             channel = self.channels.get(chan)
             probe = getattr(channel, "probe", None)
-            async with self.sessions() as s:
-                after = await outbox.last_known_message(s, chan, address) if probe else None
+            known: list[str] = []
+            if probe is not None:
+                async with self.sessions() as s:
+                    known = await outbox.delivered_refs(s, chan, address)
+                    last = await people.last_inbound_message(s, chan, address)
+                known += [last] if last is not None else []
             for row in chat_rows:
                 verdict = None
                 if probe is not None:
                     try:
-                        verdict = await probe(row, after)
+                        verdict = await probe(row, known)
                     except Exception:  # a probe that fails knows nothing
                         log.exception("probing outbox row %s failed", row.id)
                 async with self.sessions() as s:
                     if isinstance(verdict, Delivered):
                         await outbox.mark_sent(s, row.id, now, verdict.platform_id)
-                        ids = [int(p) for p in str(verdict.platform_id).split("/") if p.isdigit()]
-                        after = max([after or 0, *ids])
+                        if verdict.platform_id is not None:
+                            known.append(verdict.platform_id)
                     elif isinstance(verdict, NotDelivered):
                         await outbox.mark_retry(s, row.id, now, "not delivered before a restart")
                     else:

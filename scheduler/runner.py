@@ -17,7 +17,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from scheduler.planner import Notice, Planner
-from storage import outbox, people
+from storage import intake, outbox
 from storage.clock import Clock
 from storage.models import OutboxStatus
 
@@ -116,7 +116,7 @@ class NoticeScheduler:
                         extra += await job(s, now)
                 except Exception:  # like a notice, one failing job must not stop the rest
                     log.exception("scheduler job %s failed", getattr(job, "__name__", job))
-            await people.forget_handled_updates(s, now)
+            await intake.forget_handled(s, now)
             await s.commit()
         if (queued or extra) and self.on_queued:
             self.on_queued()

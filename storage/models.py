@@ -9,7 +9,6 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -219,9 +218,9 @@ class ChannelAddress(Base):
     address: Mapped[str] = mapped_column(String(64))
     # WhatsApp allows free-form messages only within 24 h of the person's last message.
     last_inbound_at: Mapped[datetime | None]
-    # Telegram numbers a private chat's messages in sequence: knowing the last one lets a
-    # restart find out whether a message in flight when the process died was delivered.
-    last_inbound_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    # The platform's reference of the person's last message, in its own terms: a channel
+    # may use it to find out whether a message in flight when a process died arrived.
+    last_inbound_message_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime]
 
     person: Mapped[Person] = relationship(back_populates="addresses")
@@ -532,13 +531,29 @@ class Worker(Base):
     heartbeat_at: Mapped[datetime]
 
 
-class ProcessedUpdate(Base):
-    """Updates already handled, so a redelivered update is not handled twice."""
+class IncomingUpdate(Base):
+    """An update a channel received, stored before the platform is told it arrived, then
+    handled once, in order per address (storage.intake). Kept a while after it is handled,
+    so that the platform offering it again is recognised; the key is the platform's own."""
 
-    __tablename__ = "processed_updates"
-    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
-    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    processed_at: Mapped[datetime] = mapped_column(index=True)  # kept for a window only
+    __tablename__ = "intake"
+    __table_args__ = (
+        UniqueConstraint("channel", "key"),
+        Index("ix_intake_address", "channel", "address", "id"),
+        Index("ix_intake_pending", "handled_at", "id"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(128))
+    address: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column()  # what the platform sent, as it sent it
+    event: Mapped[dict[str, Any]] = mapped_column()  # the neutral Incoming, as JSON
+    received_at: Mapped[datetime]
+    handled_at: Mapped[datetime | None]
+    # The process handling it, until when; kept after handling until its replies are sent,
+    # so that the address's next update waits for them.
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None]
 
 
 class CodeAttempt(Base):

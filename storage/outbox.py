@@ -271,27 +271,13 @@ async def take_over_abandoned(session: AsyncSession, worker: str, now: datetime,
     return sorted(taken, key=lambda r: r.id)
 
 
-async def last_known_message(session: AsyncSession, channel: str, address: str) -> int | None:
-    """The highest message number known in a chat: ours that were delivered, or the person's."""
-    from storage.models import ChannelAddress
-
-    ids = [
-        int(part)
-        for pid in (await session.scalars(
-            select(OutboxMessage.platform_message_id).where(
-                OutboxMessage.channel == channel, OutboxMessage.address == address,
-                OutboxMessage.status == OutboxStatus.SENT,
-                OutboxMessage.platform_message_id.is_not(None))
-        )).all()
-        for part in str(pid).split("/")
-        if part.isdigit()
-    ]
-    inbound = await session.scalar(
-        select(ChannelAddress.last_inbound_message_id).where(
-            ChannelAddress.channel == channel, ChannelAddress.address == address))
-    if inbound is not None:
-        ids.append(int(inbound))
-    return max(ids) if ids else None
+async def delivered_refs(session: AsyncSession, channel: str, address: str) -> list[str]:
+    """What the platform called the messages delivered to this address, as it called them."""
+    return [ref for ref in (await session.scalars(
+        select(OutboxMessage.platform_message_id).where(
+            OutboxMessage.channel == channel, OutboxMessage.address == address,
+            OutboxMessage.status == OutboxStatus.SENT,
+            OutboxMessage.platform_message_id.is_not(None)))).all() if ref]
 
 
 async def mark_sent(

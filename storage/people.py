@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -18,7 +16,6 @@ from storage.models import (
     ChannelAddress,
     Conversation,
     Person,
-    ProcessedUpdate,
     Program,
     RoleGrant,
 )
@@ -37,32 +34,6 @@ _TOUCH = (update(_addresses)
                  _addresses.c.address == bindparam("b_address"))
           .values(last_inbound_at=bindparam("b_at")))
 _TOUCH_WITH_ID = _TOUCH.values(last_inbound_message_id=bindparam("b_message_id"))
-_FIRST_SIGHT = {
-    name: insert(ProcessedUpdate.__table__).on_conflict_do_nothing()
-    for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
-}
-
-
-async def first_sight_of_update(session: AsyncSession, channel: str, update_id: int,
-                                now: datetime) -> bool:
-    """Record that an update is being handled; False if it was handled before."""
-    result = await session.execute(
-        _FIRST_SIGHT[session.bind.dialect.name],
-        {"channel": channel, "update_id": update_id, "processed_at": now},
-    )
-    return bool(result.rowcount)
-
-
-# Telegram keeps an undelivered update for 24 hours; after a week without updates it may
-# number them afresh, so an id is remembered long enough for any redelivery, and no longer.
-UPDATE_WINDOW = timedelta(hours=48)
-
-
-async def forget_handled_updates(session: AsyncSession, now: datetime) -> int:
-    """Forget the updates handled before the window: their ids may come again, as new ones."""
-    result = await session.execute(delete(ProcessedUpdate)
-                                   .where(ProcessedUpdate.processed_at < now - UPDATE_WINDOW))
-    return result.rowcount or 0
 
 
 async def by_address(session: AsyncSession, channel: str, address: str) -> Person | None:
@@ -82,12 +53,19 @@ async def create_with_address(
 
 
 async def touch_address(session: AsyncSession, channel: str, address: str, now: datetime,
-                        message_id: int | None = None) -> None:
+                        message_id: str | None = None) -> None:
     params: dict[str, Any] = {"b_channel": channel, "b_address": address, "b_at": now}
     if message_id is None:
         await session.execute(_TOUCH, params)
     else:
         await session.execute(_TOUCH_WITH_ID, {**params, "b_message_id": message_id})
+
+
+async def last_inbound_message(session: AsyncSession, channel: str, address: str
+                               ) -> str | None:
+    """The platform's reference of the last message the person at this address sent."""
+    return await session.scalar(select(ChannelAddress.last_inbound_message_id).where(
+        ChannelAddress.channel == channel, ChannelAddress.address == address))
 
 
 async def address_of(session: AsyncSession, person_id: int, channel: str | None = None) -> (

@@ -1,0 +1,183 @@
+"""Handling what the channels stored: every process takes the oldest updates it may (at most
+one per person at a time, see storage.intake), hands each to the core and sends the replies.
+A channel acknowledges an update to its platform once ``receive`` returns: from then on the
+database has it, and a crash only delays its answer until a process handles it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from typing import Protocol
+
+from handlers.core import Core
+from storage import intake
+from storage.failures import StorageUnavailable, reason, unavailable
+from storage.models import OutboxMessage
+from storage.outbox import ReplyClaim
+
+log = logging.getLogger(__name__)
+
+CONCURRENCY = 16  # people handled side by side by one process
+IDLE_SECONDS = 1.0  # how often an idle process looks for what another one stored
+SWEEP_SECONDS = 15.0  # how often it looks for updates held by a process that died
+RETRY_MAX = 30.0  # the longest pause while the database refuses writes
+
+
+class Replies(Protocol):
+    """What sends the replies at once (scheduler.dispatcher.Dispatcher)."""
+
+    @property
+    def worker_id(self) -> str: ...
+
+    @property
+    def reply_claim(self) -> ReplyClaim: ...
+
+    async def deliver_claimed(self, rows: list[OutboxMessage]) -> int: ...
+
+    def wake(self) -> None: ...
+
+
+class Intake:
+    def __init__(self, core: Core, replies: Replies, *, concurrency: int = CONCURRENCY) -> None:
+        self.core = core
+        self.replies = replies
+        self.concurrency = concurrency
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._tasks: dict[asyncio.Task[None], tuple[str, str]] = {}
+        self._sent: list[int] = []  # handled here, replies sent: to let go of
+        self._outage: str | None = None
+
+    @property
+    def worker(self) -> str:
+        return self.replies.worker_id
+
+    async def receive(self, updates: Sequence[intake.Received]) -> int:
+        """Store what a channel received, in one unit of work; returns how many were new.
+        Raises StorageUnavailable when the database refuses: nothing was stored, and the
+        channel must not acknowledge any of them."""
+        if not updates:
+            return 0
+        try:
+            async with self.core.services.sessions() as s:
+                new = await intake.store(s, updates, self.core.services.clock.now())
+                await s.commit()
+        except StorageUnavailable:
+            raise
+        except Exception as exc:
+            if unavailable(exc):
+                raise StorageUnavailable(reason(exc)) from exc
+            raise
+        if new:
+            self._wake.set()
+        return new
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Take and handle stored updates until stopped; what a process that died left
+        unhandled is taken too, at start-up and from time to time."""
+        self._stopping = False
+        pause = 1.0
+        swept = float("-inf")
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                sweep = time.monotonic() - swept > SWEEP_SECONDS
+                taken = await self._claim(sweep)
+                if sweep:
+                    swept = time.monotonic()
+                pause = 1.0
+            except Exception as exc:  # the database away: wait, and look again
+                if unavailable(exc):
+                    log.warning("cannot take stored updates (%s); trying again", reason(exc))
+                else:
+                    log.exception("taking stored updates failed; trying again")
+                await self._sleep(pause)
+                pause = min(pause * 2, RETRY_MAX)
+                continue
+            for entry in taken:
+                task = asyncio.create_task(self._take(entry), name=f"intake-{entry.id}")
+                self._tasks[task] = (entry.channel, entry.address)
+                task.add_done_callback(self._finished)
+            # Fewer than asked for is all there is now; a task ending, an update stored
+            # here, or the timeout (for what other processes stored) wakes this.
+            await self._sleep(IDLE_SECONDS)
+
+    async def stop(self, grace: float) -> None:
+        """Stop taking updates; those being handled get ``grace`` seconds, the rest are let
+        go of for the next process (or this one, restarted)."""
+        self._stopping = True
+        self._wake.set()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=grace)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        with contextlib.suppress(Exception):  # a process that died would leave them held too
+            async with self.core.services.sessions() as s:
+                await intake.release_held(s, self.worker)
+                await s.commit()
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.pop(task, None)
+        self._wake.set()
+
+    async def _claim(self, sweep: bool) -> list[intake.Claimed]:
+        free = self.concurrency - len(self._tasks)
+        sent, self._sent = self._sent, []
+        try:
+            async with self.core.services.sessions() as s:
+                now = self.core.services.clock.now()
+                await intake.release(s, sent, self.worker)
+                if sweep and await intake.release_abandoned(s, now):
+                    log.warning("took back updates a stopped process had not handled")
+                taken = (await intake.claim(s, self.worker, now, free,
+                                            frozenset(self._tasks.values()))
+                         if free > 0 else [])
+                await s.commit()
+        except BaseException:
+            self._sent = sent + self._sent
+            raise
+        return taken
+
+    async def _take(self, entry: intake.Claimed) -> None:
+        rows: list[OutboxMessage] = []
+        pause = 1.0
+        while True:
+            try:
+                rows = await self.core.handle_stored(entry, self.replies.reply_claim)
+                break
+            except StorageUnavailable as exc:
+                # Still held by this process: the person's next updates wait for this one.
+                log.warning("update %s:%s not handled yet: %s", entry.channel, entry.key, exc)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, RETRY_MAX)
+            except Exception:
+                # Not the turn (the core apologises for those): the stored event itself. Taken
+                # again it would fail again, and hold up every later update of that person.
+                log.exception("stored update %s:%s cannot be handled; it is skipped",
+                              entry.channel, entry.key)
+                await self._skip(entry)
+                break
+        try:
+            await self.replies.deliver_claimed(rows)
+        finally:
+            self._sent.append(entry.id)
+            # What the update queued beyond its replies (a broadcast, invitations) starts now
+            # rather than at the dispatcher's next idle check.
+            self.replies.wake()
+
+    async def _skip(self, entry: intake.Claimed) -> None:
+        with contextlib.suppress(Exception):
+            async with self.core.services.sessions() as s:
+                await intake.mark_handled(s, entry, self.core.services.clock.now())
+                await s.commit()
