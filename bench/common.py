@@ -192,7 +192,7 @@ async def seed_people(url: str, n: int, *, first_chat: int = FIRST_CHAT,
                 await s.execute(insert(ChannelAddress), [
                     dict(person_id=base + 1 + i, channel="telegram",
                          address=str(first_chat + i), created_at=now,
-                         last_inbound_message_id=1) for i in chunk])
+                         last_inbound_message_id="1") for i in chunk])
             await s.commit()
             if engine.dialect.name == "postgresql":
                 # Explicit ids leave the sequences behind; Convoca's own inserts need them on.

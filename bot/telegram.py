@@ -332,7 +332,7 @@ class TelegramChannel:
 def last_message_number(refs: list[str]) -> int | None:
     """The highest message number among references as this channel makes them: a number,
     or numbers joined by "/" (a message and the location pin sent with it)."""
-    numbers = [int(part) for ref in refs for part in ref.split("/") if part.isdigit()]
+    numbers = [int(part) for ref in refs for part in str(ref).split("/") if part.isdigit()]
     return max(numbers, default=None)
 
 

@@ -85,7 +85,7 @@ async def seed_people(url: str, fake, n: int) -> list[int]:
             fake.past_message(chat, "/start")
             p = Person(created_at=now, consent_at=now, locale="es", reachable=True)
             p.addresses = [ChannelAddress(channel="telegram", address=str(chat), created_at=now,
-                                          last_inbound_message_id=1)]
+                                          last_inbound_message_id="1")]
             s.add(p)
         await s.flush()
         ids = list((await s.scalars(select(Person.id).order_by(Person.id))).all())

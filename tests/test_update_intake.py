@@ -5,8 +5,11 @@ Telegram may use an id again, and then it is a new update."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import socket
 import sqlite3
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -15,6 +18,7 @@ from sqlalchemy import exc as sa_exc
 
 from bot.app import App, build_app, notice_scheduler
 from handlers.events import EventKind, Incoming
+from storage import intake
 from storage.failures import StorageUnavailable, unavailable
 from storage.models import IncomingUpdate
 from telegram_harness import Running, start, stop
@@ -188,3 +192,35 @@ async def test_a_failed_commit_leaves_nothing_behind_for_the_next_one(
             assert (await s.scalars(select(IncomingUpdate.key))).all() == ["7001"]
     finally:
         await app.close()
+
+
+async def test_updates_stored_before_a_crash_are_handled_on_start(
+        fake_tg, settings_for, sqlite_url, clock) -> None:
+    """What a process that died had stored (acknowledged to Telegram) but not answered:
+    one it never took, and one it held when it died. The next process answers both, once."""
+    settings = settings_for(sqlite_url, telegram_bot_token=fake_tg.token,
+                            telegram_api_base=fake_tg.base_url)
+    app = await build_app(settings, clock=clock)
+    dead = f"{socket.gethostname()}:999999999:gone"
+    try:
+        async with app.sessions() as s:
+            for key, chat in (("9101", ANA), ("9102", BETO)):
+                fake_tg.add_chat(chat)
+                event = Incoming("telegram", str(chat), EventKind.COMMAND, update_id=key,
+                                 command="start", text="/start", sender_id=str(chat))
+                await intake.store(s, [intake.Received("telegram", key, str(chat), {},
+                                                       event.to_json())], clock.now())
+            await intake.claim(s, dead, clock.now(), 1, lease=timedelta(hours=1))
+            await s.commit()
+    finally:
+        await app.close()
+    r = await start(fake_tg, settings, clock)
+    try:
+        [ana] = await r.replies(ANA, 0, 1)
+        [beto] = await r.replies(BETO, 0, 1)
+        assert "¿Aceptas?" in ana["text"] and "¿Aceptas?" in beto["text"]
+        await asyncio.sleep(0.5)
+        assert len(fake_tg.delivered()) == 2
+        assert fake_tg.polls  # and it went on taking new ones
+    finally:
+        await stop(r)

@@ -20,7 +20,7 @@ from bot.app import App, build_app
 from bot.telegram import TelegramChannel, TelegramRuntime, make_bot
 from storage.models import Person, RoleGrant
 
-SECRET = "s3cret-Token_1"
+SECRET = "s3cret-Token_1-for-tests"
 ADMIN, ATTACKER = 900, 6666
 
 
