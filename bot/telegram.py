@@ -441,14 +441,13 @@ class TelegramRuntime:
     @contextlib.asynccontextmanager
     async def _handling(self) -> AsyncIterator[None]:
         """The intake's worker, running beside whatever receives the updates."""
-        handling = asyncio.create_task(self.intake.run(), name="telegram-intake")
+        self.intake.start()
         try:
             yield
         finally:
             # What is being handled may finish; the rest waits in the database.
             await self.intake.stop(STOP_GRACE)
-            handling.cancel()
-            await asyncio.gather(handling, *self._answering, return_exceptions=True)
+            await asyncio.gather(*self._answering, return_exceptions=True)
 
     # long polling ---------------------------------------------------------------------------
 

@@ -47,6 +47,7 @@ class Intake:
         self.concurrency = concurrency
         self._wake = asyncio.Event()
         self._stopping = False
+        self._running: asyncio.Task[None] | None = None
         self._tasks: dict[asyncio.Task[None], tuple[str, str]] = {}
         self._sent: list[int] = []  # handled here, replies sent: to let go of
         self._outage: str | None = None
@@ -78,10 +79,13 @@ class Intake:
     def wake(self) -> None:
         self._wake.set()
 
-    async def run(self) -> None:
+    def start(self) -> None:
         """Take and handle stored updates until stopped; what a process that died left
         unhandled is taken too, at start-up and from time to time."""
         self._stopping = False
+        self._running = asyncio.create_task(self._run(), name="intake")
+
+    async def _run(self) -> None:
         pause = 1.0
         swept = float("-inf")
         while not self._stopping:
@@ -113,6 +117,10 @@ class Intake:
         go of for the next process (or this one, restarted)."""
         self._stopping = True
         self._wake.set()
+        if self._running is not None:
+            # It ends between two claims: nothing it took is left without a task.
+            await asyncio.gather(self._running, return_exceptions=True)
+            self._running = None
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=grace)
         for task in list(self._tasks):
