@@ -360,7 +360,7 @@ class TelegramRuntime:
         self.bot = bot
         self.core = core
         self.outbox = outbox
-        self.intake = Intake(core, outbox)
+        self.intake = Intake(core, outbox, [CHANNEL])
         self._outage: str | None = None  # the storage failure being waited out, logged once
         self._stop: asyncio.Event | None = None
         self._answering: set[asyncio.Task[None]] = set()

@@ -41,9 +41,14 @@ class Replies(Protocol):
 
 
 class Intake:
-    def __init__(self, core: Core, replies: Replies, *, concurrency: int = CONCURRENCY) -> None:
+    """Stores what the channels of this process receive, and handles what is stored for
+    them, whichever process stored it."""
+
+    def __init__(self, core: Core, replies: Replies, channels: Sequence[str], *,
+                 concurrency: int = CONCURRENCY) -> None:
         self.core = core
         self.replies = replies
+        self.channels = tuple(channels)
         self.concurrency = concurrency
         self._wake = asyncio.Event()
         self._stopping = False
@@ -148,7 +153,7 @@ class Intake:
                 await intake.release(s, sent, self.worker)
                 if sweep and await intake.release_abandoned(s, now):
                     log.warning("took back updates a stopped process had not handled")
-                taken = (await intake.claim(s, self.worker, now, free,
+                taken = (await intake.claim(s, self.worker, now, free, self.channels,
                                             frozenset(self._tasks.values()))
                          if free > 0 else [])
                 await s.commit()

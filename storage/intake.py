@@ -94,7 +94,8 @@ _FREE = or_(IncomingUpdate.claimed_by.is_(None), IncomingUpdate.claimed_until < 
 _CLAIMABLE = (
     select(IncomingUpdate.id, IncomingUpdate.channel, IncomingUpdate.address,
            IncomingUpdate.key, IncomingUpdate.event)
-    .where(IncomingUpdate.handled_at.is_(None), _FREE, ~_WAITS)
+    .where(IncomingUpdate.handled_at.is_(None), _FREE, ~_WAITS,
+           IncomingUpdate.channel.in_(bindparam("channels", expanding=True)))
     .order_by(IncomingUpdate.id).limit(bindparam("limit"))
 )
 _CLAIM = (
@@ -106,12 +107,15 @@ _CLAIM = (
 
 
 async def claim(session: AsyncSession, worker: str, now: datetime, limit: int,
+                channels: Iterable[str] = ("telegram",),
                 busy: frozenset[tuple[str, str]] = frozenset(), lease: timedelta = LEASE
                 ) -> list[Claimed]:
-    """Claim up to ``limit`` updates for ``worker``, the oldest first, at most one per
-    address, and none of an address in ``busy`` (being handled here already). Two processes
-    may pick the same row: the conditional update lets only one of them have it."""
-    rows = (await session.execute(_CLAIMABLE, {"now": now, "limit": limit + len(busy)})).all()
+    """Claim up to ``limit`` updates of these channels (the ones whose replies ``worker``
+    can send) for ``worker``, the oldest first, at most one per address, and none of an
+    address in ``busy`` (being handled here already). Two processes may pick the same row:
+    the conditional update lets only one of them have it."""
+    rows = (await session.execute(_CLAIMABLE, {"now": now, "limit": limit + len(busy),
+                                               "channels": list(channels)})).all()
     taken: list[Claimed] = []
     seen: set[tuple[str, str]] = set(busy)
     for row_id, channel, address, key, event in rows:

@@ -38,7 +38,7 @@ async def store(sessions: async_sessionmaker[AsyncSession], *updates: intake.Rec
 async def claim(sessions: async_sessionmaker[AsyncSession], worker: str, limit: int = 10,
                 now: datetime = NOW) -> list[str]:
     async with sessions() as s:
-        taken = await intake.claim(s, worker, now, limit)
+        taken = await intake.claim(s, worker, now, limit, ("telegram", "whatsapp"))
         await s.commit()
     return [t.key for t in taken]
 
@@ -188,3 +188,12 @@ async def test_the_migration_keeps_handled_updates_and_message_references(any_db
     await engine.dispose()
     assert int(back) == 9007199254740993
     assert [tuple(u) for u in updates] == [("telegram", 123456789012)]
+
+
+async def test_a_process_takes_only_the_updates_of_the_channels_it_answers_on(sessions
+                                                                             ) -> None:
+    await store(sessions, update("1", "ana", channel="whatsapp"), update("1", "ana"))
+    async with sessions() as s:
+        taken = await intake.claim(s, W1, NOW, 10, ("telegram",))
+        await s.commit()
+    assert [(t.channel, t.key) for t in taken] == [("telegram", "1")]
