@@ -105,16 +105,16 @@ class Turn:
         key: str,
         *,
         buttons: list[list[Button]] | None = None,
-        ask_contact: Msg | None = None,
-        remove_keyboard: bool = False,
+        ask_phone: Msg | None = None,
+        phone_asked_done: bool = False,
         **params: Any,
     ) -> None:
         self.replies.append(
             Outgoing(
                 text=Msg(key, params),
                 buttons=tuple(tuple(row) for row in buttons or []),
-                ask_contact=ask_contact,
-                remove_keyboard=remove_keyboard,
+                ask_phone=ask_phone,
+                phone_asked_done=phone_asked_done,
             )
         )
 
