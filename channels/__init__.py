@@ -3,6 +3,6 @@
 The core says what a reply means (services.messages.Outgoing); each channel in bot/ declares
 its Capabilities and renders within them. Nothing here knows a platform."""
 
-from channels.capabilities import Capabilities
+from channels.capabilities import LEAST, Capabilities
 
-__all__ = ["Capabilities"]
+__all__ = ["LEAST", "Capabilities"]

@@ -30,3 +30,12 @@ class Capabilities:
 
     def link(self, payload: str) -> str | None:
         return self.deep_link(payload) if self.deep_link else None
+
+
+# What a reply may count on from any channel Convoca speaks (the tightest of them): used
+# where no channel is at hand, and as the bar every reply's content must pass.
+LEAST = Capabilities(
+    buttons=3, buttons_per_row=1, list_rows=10, label_chars=20, text_chars=4096,
+    caption_chars=1024, action_bytes=64, can_edit=False, can_ask_phone=False, month_grid=False,
+    session_window=timedelta(hours=24),
+)

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from channels import LEAST, Capabilities
 from handlers import typed_buttons
 from handlers.buttons import ButtonCodec
 from handlers.events import Button, EventKind, Incoming, Outgoing
@@ -56,6 +57,8 @@ class Services:
     files: dict[str, Callable[[str, int], Awaitable[bytes]]] = field(default_factory=dict)
     # Form definitions already read, by row id (rows never change; see storage.forms.form_of).
     forms: dict[int, Any] = field(default_factory=dict)
+    # What each channel can show, as it declares it (channels.Capabilities), by channel name.
+    capabilities: dict[str, Capabilities] = field(default_factory=dict)
 
     async def fetch_document(self, channel: str, file_id: str, max_bytes: int) -> bytes:
         fetch = self.files.get(channel)
@@ -94,6 +97,11 @@ class Turn:
     @property
     def locale(self) -> str:
         return self.person.locale or self.services.default_locale
+
+    @property
+    def caps(self) -> Capabilities:
+        """What the person's channel can show."""
+        return self.services.capabilities.get(self.event.channel, LEAST)
 
     @property
     def timezone(self) -> str:
