@@ -59,6 +59,10 @@ def _percent(translated: str, original: str) -> str:
         if name is not None:
             spec = named.get(name) or (bare.pop(0) if bare else "")
             out = out.replace("{" + name + "}", spec, 1)
+    # A catalog's text never ends in a newline (msgfmt -c refuses one that the key lacks);
+    # argparse's own line ends are kept here.
+    if original.endswith("\n") and not out.endswith("\n"):
+        out += "\n"
     return out
 
 

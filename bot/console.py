@@ -79,10 +79,10 @@ class ConsoleChannel:
                     n = pend.add(self.buttons.pack(row.person_id, b.action))
                     labels.append(f"[{n}] {self.catalogs.render(b.label, loc, zone)}")
                 lines.append("   ".join(labels))
-        if out.buttons or out.ask_contact:  # a new question: [0] only if this one asks
-            pend.contact = out.ask_contact is not None
-        if out.ask_contact:
-            lines.append(f"[0] {self.catalogs.render(out.ask_contact, loc, zone)}")
+        if out.buttons or out.ask_phone:  # a new question: [0] only if this one asks
+            pend.contact = out.ask_phone is not None
+        if out.ask_phone:
+            lines.append(f"[0] {self.catalogs.render(out.ask_phone, loc, zone)}")
         text = "\n".join(lines)
         body = "\n".join("  " + ln for ln in text.splitlines())
         print(f"\n🤖 {who}\n{body}", file=self.out, flush=True)

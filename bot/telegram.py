@@ -219,8 +219,8 @@ class TelegramChannel:
 
     def _markup(self, out: Outgoing, row: OutboxMessage, locale: str | None) -> Any:
         zone = out.zone or self.timezone
-        if out.ask_contact is not None:
-            label = self.catalogs.render(out.ask_contact, locale, zone)
+        if out.ask_phone is not None:
+            label = self.catalogs.render(out.ask_phone, locale, zone)
             return ReplyKeyboardMarkup(
                 keyboard=[[KeyboardButton(text=label, request_contact=True)]],
                 resize_keyboard=True, one_time_keyboard=True,
@@ -237,7 +237,7 @@ class TelegramChannel:
                 for line in out.buttons
             ]
             return InlineKeyboardMarkup(inline_keyboard=rows)
-        if out.remove_keyboard:
+        if out.phone_asked_done:
             return ReplyKeyboardRemove()
         return None
 
@@ -257,16 +257,16 @@ class TelegramChannel:
                     caption=text[:CAPTION_LIMIT] if text else None,
                     reply_markup=markup,
                 )
-            elif out.edit_ref is not None and isinstance(markup, InlineKeyboardMarkup | None):
+            elif out.updates is not None and isinstance(markup, InlineKeyboardMarkup | None):
                 try:
                     await self.bot.edit_message_text(
-                        text=text or "…", chat_id=chat_id, message_id=int(out.edit_ref),
+                        text=text or "…", chat_id=chat_id, message_id=int(out.updates),
                         reply_markup=markup,
                     )
                 except TelegramBadRequest as exc:
                     if "not modified" not in exc.message:
                         raise
-                return Delivered(out.edit_ref)
+                return Delivered(out.updates)
             else:
                 # A long text (a form's summary with long answers) goes as several messages,
                 # the buttons on the last, rather than being refused by Telegram.
@@ -302,7 +302,7 @@ class TelegramChannel:
         "not modified"), the person's ("can't be edited": look one further), or not there
         ("not found": it never left)."""
         out = Outgoing.from_json(row.payload)
-        if out.edit_ref is not None:
+        if out.updates is not None:
             return NotDelivered()  # an edit done twice changes nothing
         after = last_message_number(known)
         if after is None or out.location is not None or self.is_group(row.address):

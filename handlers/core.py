@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from channels import LEAST, Capabilities
 from handlers import typed_buttons
 from handlers.buttons import ButtonCodec
 from handlers.events import Button, EventKind, Incoming, Outgoing
@@ -56,6 +57,8 @@ class Services:
     files: dict[str, Callable[[str, int], Awaitable[bytes]]] = field(default_factory=dict)
     # Form definitions already read, by row id (rows never change; see storage.forms.form_of).
     forms: dict[int, Any] = field(default_factory=dict)
+    # What each channel can show, as it declares it (channels.Capabilities), by channel name.
+    capabilities: dict[str, Capabilities] = field(default_factory=dict)
 
     async def fetch_document(self, channel: str, file_id: str, max_bytes: int) -> bytes:
         fetch = self.files.get(channel)
@@ -96,6 +99,11 @@ class Turn:
         return self.person.locale or self.services.default_locale
 
     @property
+    def caps(self) -> Capabilities:
+        """What the person's channel can show."""
+        return self.services.capabilities.get(self.event.channel, LEAST)
+
+    @property
     def timezone(self) -> str:
         """The zone this turn's times are in: the programme's, else the installation's."""
         return self.zone or self.services.timezone
@@ -105,16 +113,16 @@ class Turn:
         key: str,
         *,
         buttons: list[list[Button]] | None = None,
-        ask_contact: Msg | None = None,
-        remove_keyboard: bool = False,
+        ask_phone: Msg | None = None,
+        phone_asked_done: bool = False,
         **params: Any,
     ) -> None:
         self.replies.append(
             Outgoing(
                 text=Msg(key, params),
                 buttons=tuple(tuple(row) for row in buttons or []),
-                ask_contact=ask_contact,
-                remove_keyboard=remove_keyboard,
+                ask_phone=ask_phone,
+                phone_asked_done=phone_asked_done,
             )
         )
 

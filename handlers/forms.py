@@ -586,7 +586,7 @@ async def _toggle(turn: Turn, ctx: Ctx, q: Question, index: int) -> None:
     turn.go(FLOW, "q", rid=ctx.rid, selq=q.key, sel=sorted(sel))
     out = await _question_message(turn, ctx, q)
     # The ticks change on the message that was tapped, instead of a new message per tap.
-    turn.send(replace(out, edit_ref=turn.event.message_ref) if turn.event.message_ref else out)
+    turn.send(replace(out, updates=turn.event.message_ref) if turn.event.message_ref else out)
 
 
 async def _multi_done(turn: Turn, ctx: Ctx, q: Question) -> None:

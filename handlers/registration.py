@@ -35,7 +35,7 @@ def _show_consent(turn: Turn) -> None:
 
 
 def _ask_to_link(turn: Turn) -> None:
-    turn.say("link.ask", ask_contact=Msg("link.share_button"))
+    turn.say("link.ask", ask_phone=Msg("link.share_button"))
     turn.go(FLOW, "link")
 
 
@@ -99,7 +99,7 @@ async def consent(turn: Turn) -> None:
         turn.say("input.button_stale")
         return
     if turn.action == "consent:no":
-        turn.say("start.consent_declined", remove_keyboard=True)
+        turn.say("start.consent_declined", phone_asked_done=True)
         # Nothing is kept about someone who said no: the record made on first contact goes.
         await turn.session.delete(turn.person)
         turn.erased = True
@@ -148,7 +148,7 @@ async def _redeem(turn: Turn, code: str) -> None:
         # A co-signature link: the person came to sign, so the form is what they see next.
         await forms.begin_cosign(turn, linked.target_id)
         return
-    _say_named(turn, f"link.done_{linked.kind}", linked.name, remove_keyboard=True)
+    _say_named(turn, f"link.done_{linked.kind}", linked.name, phone_asked_done=True)
 
 
 def _told_to_wait(turn: Turn) -> None:
@@ -193,7 +193,7 @@ async def registration_input(turn: Turn) -> None:
     elif ev.kind == EventKind.TEXT and ev.text and links.normalise(ev.text):
         await _redeem(turn, ev.text)
     else:
-        turn.say("link.help", ask_contact=Msg("link.share_button"))
+        turn.say("link.help", ask_phone=Msg("link.share_button"))
 
 
 async def _link_by_contact(turn: Turn) -> None:
@@ -209,7 +209,7 @@ async def _link_by_contact(turn: Turn) -> None:
     imported = await people.imported_by_phone(turn.session, phone)
     if not families and not imported:
         turn.person.phone = phone
-        turn.say("link.not_found", remove_keyboard=True)
+        turn.say("link.not_found", phone_asked_done=True)
         turn.go(None)
         return
     if imported:
@@ -230,8 +230,8 @@ async def _link_by_contact(turn: Turn) -> None:
         turn.person.name = turn.person.name or families[0].name
         turn.person.program_id = turn.person.program_id or families[0].program_id
         turn.go(None)
-        _say_named(turn, "link.done_family", families[0].name, remove_keyboard=True)
+        _say_named(turn, "link.done_family", families[0].name, phone_asked_done=True)
     else:
         turn.audit("linked", entity="person", via="phone")
         turn.go(None)
-        _say_named(turn, "link.done_person", turn.person.name, remove_keyboard=True)
+        _say_named(turn, "link.done_person", turn.person.name, phone_asked_done=True)

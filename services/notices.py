@@ -94,11 +94,12 @@ async def weekly_digest(session: AsyncSession, n: Notice, now: datetime) -> Outg
                 for m in rows if m.due >= today]
     overdue = [Msg("notice.digest_row", {"due": Day(m.due), "name": Text(m.name)})
                for m in rows if m.due < today]
-    parts: list[Msg] = [Msg("notice.digest_title", {"program": Raw(program.name)})]
+    parts: list[Msg | Raw] = [Msg("notice.digest_title", {"program": Raw(program.name)})]
+    # A blank line before each section: the catalogs' texts neither begin nor end with one.
     if upcoming:
-        parts.append(Msg("notice.digest_upcoming", {"rows": upcoming}))
+        parts += [Raw(""), Msg("notice.digest_upcoming", {"rows": upcoming})]
     if overdue:
-        parts.append(Msg("notice.digest_overdue", {"rows": overdue}))
+        parts += [Raw(""), Msg("notice.digest_overdue", {"rows": overdue})]
     if not upcoming and not overdue:
         parts.append(Msg("notice.digest_nothing"))
     return Outgoing(text=Msg("notice.digest", {"parts": parts}))

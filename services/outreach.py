@@ -206,7 +206,7 @@ async def update_progress_messages(session: AsyncSession, now: datetime) -> list
                     await _queue(session, who, Outgoing(
                         text=Msg("outreach.progress_done", {"done": state.done,
                                                             "total": state.total}),
-                        edit_ref=tracked.ref), f"bc:{tracked.batch}:final", now, queued)
+                        updates=tracked.ref), f"bc:{tracked.batch}:final", now, queued)
                 report = await _report(session, tracked)
                 await _queue(session, who, report, f"bc:{tracked.batch}:report", now, queued)
             await broadcasts.forget(session, tracked.batch)
@@ -219,7 +219,7 @@ async def update_progress_messages(session: AsyncSession, now: datetime) -> list
         # Only the newest count is worth sending: older edits still waiting are withdrawn.
         await outbox.drop_pending(session, f"bc:{tracked.batch}:edit:", "a newer count replaced it")
         await _queue(session, who, Outgoing(text=progress_message(state.done, state.total),
-                                            edit_ref=tracked.ref),
+                                            updates=tracked.ref),
                      f"bc:{tracked.batch}:edit:{state.done}", now, queued)
         tracked.shown = state.done
         await broadcasts.save(session, tracked)

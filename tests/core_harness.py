@@ -76,6 +76,6 @@ class CoreHarness:
                 buttons = [(cat.render(b.label, row.locale, zone),
                             codec.pack(row.person_id, b.action))
                            for line in o.buttons for b in line]
-            out.append(Reply(text, buttons, o.ask_contact is not None,
+            out.append(Reply(text, buttons, o.ask_phone is not None,
                              o.attachment.filename if o.attachment else None, o))
         return out

@@ -294,7 +294,7 @@ async def test_progress_is_edited_when_the_count_moves_and_reported_when_settled
         assert [(r.id, r.status) for r in rows] == [(first, OutboxStatus.DROPPED),
                                                     (second, OutboxStatus.PENDING)]
         edit = Outgoing.from_json(rows[-1].payload)
-        assert edit.edit_ref == "77" and rows[-1].urgent and rows[-1].batch is None
+        assert edit.updates == "77" and rows[-1].urgent and rows[-1].batch is None
         assert cat.render(edit.text, "es") == "📤 Enviando 3 de 5…"
 
         await _settle(s, batch, ids[3], OutboxStatus.FAILED, "Bad Request: chat not found")

@@ -156,3 +156,25 @@ def test_template_texts_exist_in_both_languages(key: str) -> None:
     names = [tpl.name] + [b.name for b in tpl.bodies] + [k.name for k in tpl.meeting_kinds]
     names += [a.name for s in tpl.stages for a in s.activities] + [s.name for s in tpl.stages]
     assert all(n["es"].strip() and n["en"].strip() for n in names)
+
+
+def test_no_text_begins_or_ends_with_a_newline_its_key_lacks() -> None:
+    """gettext's own check (msgfmt -c) refuses a translation that begins or ends with a
+    newline when its msgid does not: a translator's tool would refuse the catalog. Blank
+    lines between parts are the code's to put."""
+    from babel.messages.pofile import read_po
+
+    found = []
+    for path in sorted(Path("locales").rglob("*.po")):
+        with path.open("rb") as f:
+            catalog = read_po(f)
+        for message in catalog:
+            if not message.id:
+                continue
+            ids = message.id if isinstance(message.id, tuple) else (message.id,)
+            strings = message.string if isinstance(message.string, tuple) else (message.string,)
+            for text in strings:
+                for end, test in (("begins", str.startswith), ("ends", str.endswith)):
+                    if test(text, "\n") and not test(ids[0], "\n"):
+                        found.append(f"{path}: {ids[0]} {end} with a newline")
+    assert not found, "\n".join(found)

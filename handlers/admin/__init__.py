@@ -199,7 +199,7 @@ def reply(turn: Turn, out: Outgoing, *, edit: bool = True) -> None:
     """Redraw the message the button sits on (``edit``), so lists and cards change in
     place; else, or when there is no such message, send a new one."""
     if edit and turn.event.message_ref:
-        out = dataclasses.replace(out, edit_ref=turn.event.message_ref)
+        out = dataclasses.replace(out, updates=turn.event.message_ref)
     turn.send(out)
 
 

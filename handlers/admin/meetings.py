@@ -257,7 +257,7 @@ async def _ask(turn: Turn, program: Program, step: str, *, edit: bool = False,
         said = hint if isinstance(hint, Msg) else Msg(hint or "adm_meet.use_buttons")
         text = Msg("adm_meet.reask", {"hint": said, "question": text})
     ref = turn.event.message_ref if edit else None
-    turn.send(Outgoing(text=text, buttons=_rows(rows), edit_ref=ref))
+    turn.send(Outgoing(text=text, buttons=_rows(rows), updates=ref))
 
 
 def _in_step(turn: Turn, *steps: str) -> bool:
@@ -618,7 +618,7 @@ async def _toggle_attendance(turn: Turn, program: Program, args: list[str]) -> N
     turn.audit("attendance_marked", "meeting", meeting.id, person_id=person_id, present=present,
                walk_in_confirmed=to_confirm)
     out = await _attendance_message(turn, meeting, int_at(args, 2) or 0)
-    turn.send(dataclasses.replace(out, edit_ref=turn.event.message_ref))
+    turn.send(dataclasses.replace(out, updates=turn.event.message_ref))
 
 
 async def _add_pick(turn: Turn, program: Program, args: list[str]) -> None:
@@ -737,7 +737,7 @@ async def _guest_remove_ask(turn: Turn, program: Program, args: list[str]) -> No
                                action(KEY, "gxy", meeting.id, guest.id))],
                        [Button(Msg("adm_meet.btn_guest_keep"),
                                action(KEY, "at", meeting.id, page))]]),
-        edit_ref=turn.event.message_ref))
+        updates=turn.event.message_ref))
 
 
 async def _guest_remove(turn: Turn, program: Program, args: list[str]) -> None:

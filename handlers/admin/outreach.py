@@ -291,7 +291,7 @@ async def _checklist(turn: Turn, page: int, *, edit: bool) -> None:
     turn.go(FLOW, "check", page=page)
     turn.send(Outgoing(text=Msg("outreach.check_title", {"page": page + 1, "pages": pages}),
                        buttons=tuple(rows),
-                       edit_ref=turn.event.message_ref if edit else None))
+                       updates=turn.event.message_ref if edit else None))
 
 
 @verb("ck")
@@ -412,7 +412,7 @@ async def send(turn: Turn, args: list[str]) -> None:
         not_linked=[list(x) for x in queued.recipients.not_linked],
         opted_out=[list(x) for x in queued.recipients.opted_out], shown=0))
     # The confirmation turns into the progress: its buttons go, so it cannot be sent twice.
-    turn.send(Outgoing(text=progress_message(0, total), edit_ref=ref))
+    turn.send(Outgoing(text=progress_message(0, total), updates=ref))
 
 
 # --- free input ------------------------------------------------------------------------------------

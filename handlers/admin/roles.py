@@ -134,7 +134,7 @@ async def _show_picker(turn: Turn, program: Program, page: int, query: str, *,
                         turn_page=lambda n: action(KEY, "pg", n), cancel=action(KEY, "x"),
                         intro="adm_roles.pick")
     ref = turn.event.message_ref if edit else None
-    turn.send(Outgoing(text=text, buttons=tuple(tuple(r) for r in rows), edit_ref=ref))
+    turn.send(Outgoing(text=text, buttons=tuple(tuple(r) for r in rows), updates=ref))
 
 
 def _card_message(person: Person, program: Program) -> Outgoing:
@@ -192,7 +192,7 @@ async def _toggle(turn: Turn, program: Program, person_id: int, role: str) -> No
     card = _card_message(person, program)
     if turn.event.message_ref:
         turn.send(Outgoing(text=card.text, buttons=card.buttons,
-                           edit_ref=turn.event.message_ref))
+                           updates=turn.event.message_ref))
     turn.say("adm_roles.revoked" if held else "adm_roles.granted", name=person_name(person),
              role=_role_name(role))
 

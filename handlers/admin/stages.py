@@ -27,7 +27,7 @@ from handlers.admin import (
 )
 from handlers.core import Router, Turn
 from handlers.events import Button, EventKind, Outgoing
-from locales import Day, Msg, Text, When
+from locales import Day, Msg, Raw, Text, When
 from services import dates
 from services.stages import evidence, lacks, sessions_line
 from storage import stages
@@ -120,7 +120,10 @@ def _stage_name(stage: StageStatus) -> Text | Msg:
 
 def stage_card(all_stages: list[StageStatus], index: int) -> Outgoing:
     stage = all_stages[index]
-    items = [_item(i, m) for i, m in enumerate(stage.milestones, start=1)]
+    # A blank line before each activity: the catalogs' texts neither begin nor end with one.
+    items: list[Msg | Raw] = []
+    for i, m in enumerate(stage.milestones, start=1):
+        items += [Raw(""), _item(i, m)]
     summary = Msg("adm_stages.summary", {"done": stage.done, "count": len(stage.milestones)})
     lines = [summary]
     if stage.overdue:
