@@ -53,7 +53,7 @@ class Intake:
         self._wake = asyncio.Event()
         self._stopping = False
         self._running: asyncio.Task[None] | None = None
-        self._tasks: dict[asyncio.Task[None], tuple[str, str]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
         self._sent: list[int] = []  # handled here, replies sent: to let go of
         self._outage: str | None = None
 
@@ -111,7 +111,7 @@ class Intake:
                 continue
             for entry in taken:
                 task = asyncio.create_task(self._take(entry), name=f"intake-{entry.id}")
-                self._tasks[task] = (entry.channel, entry.address)
+                self._tasks.add(task)
                 task.add_done_callback(self._finished)
             # Fewer than asked for is all there is now; a task ending, an update stored
             # here, or the timeout (for what other processes stored) wakes this.
@@ -141,7 +141,7 @@ class Intake:
             await asyncio.wait_for(self._wake.wait(), seconds)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
-        self._tasks.pop(task, None)
+        self._tasks.discard(task)
         self._wake.set()
 
     async def _claim(self, sweep: bool) -> list[intake.Claimed]:
@@ -153,8 +153,7 @@ class Intake:
                 await intake.release(s, sent, self.worker)
                 if sweep and await intake.release_abandoned(s, now):
                     log.warning("took back updates a stopped process had not handled")
-                taken = (await intake.claim(s, self.worker, now, free, self.channels,
-                                            frozenset(self._tasks.values()))
+                taken = (await intake.claim(s, self.worker, now, free, self.channels)
                          if free > 0 else [])
                 await s.commit()
         except BaseException:

@@ -91,42 +91,48 @@ _WAITS = exists().where(
     or_(_earlier.handled_at.is_(None),
         and_(_earlier.claimed_by.is_not(None), _earlier.claimed_until >= bindparam("now"))))
 _FREE = or_(IncomingUpdate.claimed_by.is_(None), IncomingUpdate.claimed_until < bindparam("now"))
-_CLAIMABLE = (
-    select(IncomingUpdate.id, IncomingUpdate.channel, IncomingUpdate.address,
-           IncomingUpdate.key, IncomingUpdate.event)
-    .where(IncomingUpdate.handled_at.is_(None), _FREE, ~_WAITS,
-           IncomingUpdate.channel.in_(bindparam("channels", expanding=True)))
-    .order_by(IncomingUpdate.id).limit(bindparam("limit"))
-)
-_CLAIM = (
-    update(_table)
-    .where(_table.c.id == bindparam("row_id"), _table.c.handled_at.is_(None),
-           or_(_table.c.claimed_by.is_(None), _table.c.claimed_until < bindparam("now")))
-    .values(claimed_by=bindparam("worker"), claimed_until=bindparam("until"))
-)
+_CLAIMS: dict[str, Any] = {}
+
+
+def _claim_statement(dialect: str) -> Any:
+    """One statement: pick the oldest claimable rows and claim them. Only the oldest
+    unhandled row of an address can pass ``_WAITS``, so it claims at most one per address.
+    On PostgreSQL two processes may pick the same rows at once: SKIP LOCKED passes over the
+    ones another is claiming, and the outer condition, checked again on the row, refuses one
+    that was claimed meanwhile."""
+    stmt = _CLAIMS.get(dialect)
+    if stmt is None:
+        pick = (select(IncomingUpdate.id)
+                .where(IncomingUpdate.handled_at.is_(None), _FREE, ~_WAITS,
+                       IncomingUpdate.channel.in_(bindparam("channels", expanding=True)))
+                .order_by(IncomingUpdate.id).limit(bindparam("limit")))
+        if dialect == "postgresql":
+            pick = pick.with_for_update(skip_locked=True)
+        # A CTE, evaluated once: as a subquery PostgreSQL may run it again for each row,
+        # and then claim more than the limit.
+        picked = pick.cte("picked").prefix_with("MATERIALIZED")
+        stmt = _CLAIMS[dialect] = (
+            update(_table)
+            .where(_table.c.id == picked.c.id, _table.c.handled_at.is_(None),
+                   or_(_table.c.claimed_by.is_(None),
+                       _table.c.claimed_until < bindparam("now")))
+            .values(claimed_by=bindparam("worker"), claimed_until=bindparam("until"))
+            .returning(_table.c.id, _table.c.channel, _table.c.address, _table.c.key,
+                       _table.c.event))
+    return stmt
 
 
 async def claim(session: AsyncSession, worker: str, now: datetime, limit: int,
-                channels: Iterable[str] = ("telegram",),
-                busy: frozenset[tuple[str, str]] = frozenset(), lease: timedelta = LEASE
+                channels: Iterable[str] = ("telegram",), lease: timedelta = LEASE
                 ) -> list[Claimed]:
-    """Claim up to ``limit`` updates of these channels (the ones whose replies ``worker``
-    can send) for ``worker``, the oldest first, at most one per address, and none of an
-    address in ``busy`` (being handled here already). Two processes may pick the same row:
-    the conditional update lets only one of them have it."""
-    rows = (await session.execute(_CLAIMABLE, {"now": now, "limit": limit + len(busy),
-                                               "channels": list(channels)})).all()
-    taken: list[Claimed] = []
-    seen: set[tuple[str, str]] = set(busy)
-    for row_id, channel, address, key, event in rows:
-        if (channel, address) in seen or len(taken) >= limit:
-            continue
-        seen.add((channel, address))
-        result = await session.execute(
-            _CLAIM, {"row_id": row_id, "now": now, "worker": worker, "until": now + lease})
-        if result.rowcount:
-            taken.append(Claimed(row_id, channel, address, key, event, worker))
-    return taken
+    """Claim for ``worker`` up to ``limit`` updates of these channels (the ones whose
+    replies it can send), the oldest first, at most one per address: an address's next
+    update waits until the one before is handled and its replies sent."""
+    rows = (await session.execute(_claim_statement(session.bind.dialect.name), {
+        "now": now, "limit": limit, "channels": list(channels), "worker": worker,
+        "until": now + lease})).all()
+    return sorted((Claimed(row_id, channel, address, key, event, worker)
+                   for row_id, channel, address, key, event in rows), key=lambda c: c.id)
 
 
 _MARK = (
