@@ -26,6 +26,7 @@ from storage.models import (
     FormDefinition,
     FormResponse,
     FormSignature,
+    IncomingUpdate,
     Meeting,
     Organization,
     OutboxMessage,
@@ -412,6 +413,19 @@ async def erase_person(session: AsyncSession, person_id: int, now: datetime, *,
             row.status, row.last_error = OutboxStatus.DROPPED, "person erased"
     await session.flush()
     await _scrub_column(session, OutboxMessage, "payload", pattern)
+
+    # What they sent, as it arrived: emptied, the key kept so that Telegram offering an
+    # update again still finds it handled. One not handled yet stays, to be answered as a
+    # newcomer's (the person wrote after asking to be erased).
+    for a in addresses:
+        await session.execute(
+            update(IncomingUpdate)
+            .where(IncomingUpdate.channel == a.channel, IncomingUpdate.address == a.address,
+                   IncomingUpdate.handled_at.is_not(None))
+            .values(payload={}, event={}, address="")
+            .execution_options(synchronize_session=False))
+    await _scrub_column(session, IncomingUpdate, "payload", pattern)
+    await _scrub_column(session, IncomingUpdate, "event", pattern)
 
     # The audit log keeps what happened and when; not who said what in their own words.
     pickup_ids = [p.id for p in family_pickups]
