@@ -101,9 +101,15 @@ class Intake:
                 if sweep:
                     swept = time.monotonic()
                 pause = 1.0
+                if self._outage is not None:
+                    log.warning("stored updates are taken again")
+                    self._outage = None
             except Exception as exc:  # the database away: wait, and look again
                 if unavailable(exc):
-                    log.warning("cannot take stored updates (%s); trying again", reason(exc))
+                    if self._outage is None:  # the channel says what to do about it
+                        self._outage = reason(exc)
+                        log.warning("cannot take stored updates (%s); trying again",
+                                    self._outage)
                 else:
                     log.exception("taking stored updates failed; trying again")
                 await self._sleep(pause)
@@ -182,6 +188,9 @@ class Intake:
                 break
         try:
             await self.replies.deliver_claimed(rows)
+        except Exception:  # the rows stay in the outbox: recovery or a retry sends them
+            log.exception("replies to update %s:%s could not be sent now", entry.channel,
+                          entry.key)
         finally:
             self._sent.append(entry.id)
             # What the update queued beyond its replies (a broadcast, invitations) starts now
