@@ -333,6 +333,10 @@ class TelegramChannel:
                     updated = await self._update(out, chat_id, text, markup)
                     if updated is not None:
                         return updated
+                    if out.progress:
+                        # Each count as a new message would flood the chat: a passing state
+                        # is left out, the final one (not a progress) comes anew.
+                        return Delivered(None)
                 # A long text (a form's summary with long answers) goes as several messages,
                 # the buttons on the last, rather than being refused by Telegram.
                 *first, last = split_text(text or "…", TEXT_LIMIT)
