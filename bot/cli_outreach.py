@@ -18,10 +18,11 @@ from sqlalchemy import select
 
 from bot.app import App
 from bot.commands import CommandError, the_program, write_file
+from domain import forms
 from locales import Msg, When
 from locales.collation import sort_key
 from services import catastro, outreach
-from storage import fichas, forms, imports, links, people, qr_codes, state, targeting
+from storage import fichas, imports, links, people, qr_codes, responses, state, targeting
 from storage.models import Family, Meeting, MeetingStatus, Organization, Person, Program
 
 log = logging.getLogger(__name__)
@@ -368,7 +369,7 @@ async def _fichas(app: App, args: argparse.Namespace) -> int:
             for r in waiting:
                 sender = await s.get(Person, r.person_id) if r.person_id else None
                 out.say(Msg("cli_outreach.ficha_line", {
-                    "id": str(r.id), "number": forms.receipt_number(form, r),
+                    "id": str(r.id), "number": responses.receipt_number(form, r),
                     "organization": fichas.typed_name(r) or "?",
                     "sender": fichas.sender_name(r, sender),
                     "when": When(r.submitted_at or r.updated_at)}))

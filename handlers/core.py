@@ -54,7 +54,7 @@ class Services:
     # How each channel hands over the bytes of a document a person sent (by its file id), up
     # to a size: beyond it, DocumentTooBig.
     files: dict[str, Callable[[str, int], Awaitable[bytes]]] = field(default_factory=dict)
-    # Form definitions already read, by row id (rows never change; see storage.forms.form_of).
+    # Form definitions already read, by row id (rows never change; see storage.responses.form_of).
     forms: dict[int, Any] = field(default_factory=dict)
 
     async def fetch_document(self, channel: str, file_id: str, max_bytes: int) -> bytes:

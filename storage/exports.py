@@ -14,8 +14,6 @@ replaced so that a document is always produced.
 from __future__ import annotations
 
 import csv
-import importlib
-import inspect
 import io
 import re
 import unicodedata
@@ -34,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import BABEL_LOCALE, Catalogs, Msg, format_number
 from locales.collation import sort_key
-from storage import admin_meetings, org_kinds, programs
+from storage import admin_meetings, org_kinds, programs, responses
 from storage import pickups as day_lists
 from storage.delivery import grouped_counts
 from storage.models import (
@@ -920,39 +918,16 @@ def render_fichas_xlsx(
     return ExportFile(f"{stem}.xlsx", _workbook_bytes(wb), MIME["xlsx"])
 
 
-async def _answers_for_export(session: AsyncSession, response_id: int, locale: str,
-                              catalogs: Catalogs) -> list[tuple[str, str, str]]:
-    # Imported here: the forms engine is its own area, and exports of other kinds must
-    # work without it.
-    from storage.forms import answers_for_export
-
-    params = inspect.signature(answers_for_export).parameters
-    kwargs: dict[str, Any] = {}
-    if "locale" in params:
-        kwargs["locale"] = locale
-    if "catalogs" in params:
-        kwargs["catalogs"] = catalogs
-    result = answers_for_export(session, response_id, **kwargs)
-    if inspect.isawaitable(result):
-        result = await result
-    return [(str(k), str(q), "" if v is None else str(v)) for k, q, v in result]
-
-
 def _form_extras(definition: FormDefinition | None, response: FormResponse,
                  locale: str) -> tuple[str | None, str | None]:
-    """The receipt number and the signed declaration, when the forms engine knows them."""
-    forms = importlib.import_module("storage.forms")
-
-    form_of = getattr(forms, "form_of", None)
-    if definition is None or form_of is None:
+    """The receipt number and the signed declaration of a sent form."""
+    if definition is None:
         return None, None
-    form = form_of(definition)
-    receipt = getattr(forms, "receipt_number", None)
-    folio = receipt(form, response) if receipt is not None else None
+    form = responses.form_of(definition)
     declaration = None
-    if getattr(form, "declaration", None) is not None:
+    if form.declaration is not None:
         declaration = form.declaration_text(response.answers or {}, locale)
-    return folio, declaration
+    return responses.receipt_number(form, response), declaration
 
 
 async def _latest_fichas(session: AsyncSession, program_id: int,
@@ -1020,7 +995,7 @@ async def _ficha(session: AsyncSession, response: FormResponse, program: Program
             phone=org.phone, email=org.email, members_count=org.members_count)
         if org is not None else _typed_organization(response),
         in_catastro=org is not None,
-        answers=await _answers_for_export(session, response.id, locale, catalogs),
+        answers=await responses.answers_for_export(session, response.id, locale, catalogs),
         signatures=[
             FichaSignature(
                 # One spelling of each signer's name on the page, whatever was typed.

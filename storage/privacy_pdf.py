@@ -40,7 +40,7 @@ def _form_title(definition: dict[str, Any] | None, key: str | None, locale: str)
     if isinstance(title, dict) and (title.get(locale) or title.get("es")):
         return title.get(locale) or title["es"]
     try:
-        from storage.forms import load_form
+        from domain.forms import load_form
 
         shipped = load_form(key or "")
         return shipped.title.get(locale) or shipped.title["es"]

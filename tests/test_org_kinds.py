@@ -17,7 +17,8 @@ from test_admin_outreach_support import (
     send_document,
 )
 
-from storage import exports, forms, imports, org_kinds
+from domain import forms
+from storage import exports, imports, org_kinds
 from storage.models import Organization
 from telegram_harness import Running, labels_of
 

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from stdnum.cl import rut as cl_rut
 from stdnum.exceptions import ValidationError
 
+from domain import forms
 from handlers.admin import (
     ADMIN,
     Verbs,
@@ -34,7 +35,7 @@ from handlers.events import Attachment, Button, EventKind, Outgoing
 from locales import Msg, Raw, Text, When
 from locales.collation import sort_key
 from services.catastro import family_ids
-from storage import fichas, forms, imports, org_kinds, programs, qr_codes, targeting
+from storage import fichas, imports, org_kinds, programs, qr_codes, responses, targeting
 from storage.meetings import body_names
 from storage.models import (
     Body,
@@ -704,7 +705,7 @@ async def pending_fichas(turn: Turn, args: list[str]) -> None:
         return
     form = forms.load_form(fichas.FICHA)
     rows = [[Button(Msg("catastro.fichas.item", {
-        "number": Raw(forms.receipt_number(form, r)),
+        "number": Raw(responses.receipt_number(form, r)),
         "name": Raw((fichas.typed_name(r) or "?")[:40])}), action(KEY, "fi", r.id))]
         for r in waiting[:SEARCH_SHOWN * 2]]
     rows.append([_to_menu()])
@@ -739,8 +740,8 @@ async def show_ficha(turn: Turn, args: list[str]) -> None:
     program, response = found
     turn.go(None)
     form = forms.load_form(fichas.FICHA)
-    rows = await forms.answers_for_export(turn.session, response.id, turn.locale,
-                                          turn.services.catalogs)
+    rows = await responses.answers_for_export(turn.session, response.id, turn.locale,
+                                              turn.services.catalogs)
     sender = await turn.session.get(Person, response.person_id) if response.person_id else None
     lines = [Msg("catastro.card.line", {"label": Raw(label), "value": Raw(value)})
              for _, label, value in rows]
@@ -755,7 +756,7 @@ async def show_ficha(turn: Turn, args: list[str]) -> None:
     buttons.append([Button(Msg("catastro.fichas.btn_link"), action(KEY, "find", "o", "l",
                                                                    response.id))])
     buttons.append([Button(Msg("catastro.fichas.btn_list"), action(KEY, "fis"))])
-    turn.say("catastro.fichas.card", number=Raw(forms.receipt_number(form, response)),
+    turn.say("catastro.fichas.card", number=Raw(responses.receipt_number(form, response)),
              when=When(response.submitted_at or response.updated_at),
              sender=Raw(fichas.sender_name(response, sender)),
              organization=Raw(typed or "?"), lines=lines, buttons=buttons)
