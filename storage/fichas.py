@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from storage import people, responses
-from storage.imports import normalise_name
 from storage.models import (
     FormDefinition,
     FormResponse,
@@ -26,6 +25,7 @@ from storage.models import (
     Role,
     RoleGrant,
 )
+from storage.names import normalise_name
 
 FICHA = "ficha_interes"
 NAME_MAX = 200  # Organization.name

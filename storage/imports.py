@@ -13,7 +13,6 @@ import csv
 import io
 import itertools
 import re
-import unicodedata
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -25,9 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stdnum.cl import rut as cl_rut
 from stdnum.exceptions import ValidationError
 
+from domain.catastro import PickupMode, pickup_mode, whole_number
 from locales import Catalogs, Msg, Raw
 from storage import org_kinds, people
-from storage.models import Family, Organization, PickupMode
+from storage.models import Family, Organization
+from storage.names import normalise_name, plain_words
 from storage.phones import to_e164
 
 ORGANIZATION = "organization"
@@ -126,19 +127,7 @@ _WIDTH = {"name": 200, "kind": 40, "sector": 120, "address": 200, "email": 200}
 
 
 def normalise_header(text: str) -> str:
-    return " ".join(t for t in _words(text) if t not in _HEADER_NOISE)
-
-
-def normalise_name(text: str) -> str:
-    """The same organisation written 'JUNTA DE VECINOS LOS HÉROES' or 'Junta de vecinos
-    Los Heroes' is one organisation."""
-    return " ".join(_words(text))
-
-
-def _words(text: str) -> list[str]:
-    decomposed = unicodedata.normalize("NFKD", str(text))
-    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
-    return re.findall(r"[a-z0-9]+", plain)
+    return " ".join(t for t in plain_words(text) if t not in _HEADER_NOISE)
 
 
 @dataclass
@@ -569,41 +558,6 @@ def _phone(raw: str) -> str | None:
         found = to_e164(part)
         if found:
             return found
-    return None
-
-
-_THOUSANDS = re.compile(r"\d{1,3}(?:\.\d{3})+")
-_COUNT = re.compile(r"(\d{1,3}(?:\.\d{3})+|\d+)(?:\s+[^\W\d_]+)*")
-
-
-def whole_number(text: str) -> int | None:
-    """'12', '1.200' (Chilean thousands) and '4 personas' are numbers; 'doce' and '4 a 5'
-    are not."""
-    match = _COUNT.fullmatch(text.strip())
-    if not match:
-        return None
-    return int(match.group(1).replace(".", ""))
-
-
-_HOME = ("domicil", "despacho", "reparto", "home", "deliver", "casa")
-_PREMISES = ("retir", "local", "recinto", "sede", "presencial", "pickup", "pick", "collect",
-             "premises")
-
-
-def pickup_mode(text: str) -> PickupMode | None:
-    """'Retiro en local' or 'Entrega en domicilio' and their short forms; a blank cell is
-    the usual retiro en local."""
-    words = _words(text)
-    if not words:
-        return PickupMode.RETIRO
-    home = any(w.startswith(_HOME) for w in words)
-    premises = any(w.startswith(_PREMISES) for w in words)
-    if home and not premises:
-        return PickupMode.DOMICILIO
-    if premises and not home:
-        return PickupMode.RETIRO
-    if words in (["r"], ["d"]):
-        return PickupMode.RETIRO if words == ["r"] else PickupMode.DOMICILIO
     return None
 
 

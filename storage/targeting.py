@@ -24,8 +24,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.catastro import pickup_mode
 from locales.collation import sort_key
-from storage.imports import normalise_name, pickup_mode
 from storage.models import (
     Body,
     ChannelAddress,
@@ -36,6 +36,7 @@ from storage.models import (
     PickupMode,
     Representative,
 )
+from storage.names import normalise_name
 
 BODY = "body"
 ORGANIZATIONS = "organizations"

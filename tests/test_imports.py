@@ -19,6 +19,7 @@ from openpyxl import Workbook
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from domain import catastro
 from locales import Catalogs, Msg
 from storage import db, imports, people, programs
 from storage.imports import ImportPreview, StalePreview
@@ -279,7 +280,7 @@ async def test_a_file_that_cannot_be_used_says_why(sessions, program_id, clock, 
      ("doce", None), ("4 a 5", None), ("-3", None), ("1,5", None), ("12.5", None)],
 )
 def test_what_counts_as_a_number(text: str, expected: int | None) -> None:
-    assert imports.whole_number(text) == expected
+    assert catastro.whole_number(text) == expected
 
 
 @pytest.mark.parametrize(
@@ -290,7 +291,7 @@ def test_what_counts_as_a_number(text: str, expected: int | None) -> None:
      ("retiro o domicilio", None), ("a veces", None)],
 )
 def test_pickup_modes_as_people_write_them(text: str, expected: str | None) -> None:
-    assert imports.pickup_mode(text) == expected
+    assert catastro.pickup_mode(text) == expected
 
 
 def test_headers_are_matched_without_accents_case_or_filler_words() -> None:

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from stdnum.cl import rut as cl_rut
 from stdnum.exceptions import ValidationError
 
-from domain import forms
+from domain import catastro, forms
 from handlers.admin import (
     ADMIN,
     Verbs,
@@ -35,7 +35,7 @@ from handlers.events import Attachment, Button, EventKind, Outgoing
 from locales import Msg, Raw, Text, When
 from locales.collation import sort_key
 from services.catastro import family_ids
-from storage import fichas, imports, org_kinds, programs, qr_codes, responses, targeting
+from storage import fichas, imports, names, org_kinds, programs, qr_codes, responses, targeting
 from storage.meetings import body_names
 from storage.models import (
     Body,
@@ -127,12 +127,12 @@ def parse_value(f: Field, text: str) -> tuple[Any, Msg | None]:
         return (value, None) if EMAIL.fullmatch(value) else (
             None, Msg("catastro.bad.email", {"value": shown}))
     if f.name in COUNTS:
-        n = imports.whole_number(value)
+        n = catastro.whole_number(value)
         if n is None or not 0 < n < 100_000:
             return None, Msg("catastro.bad.number", {"value": shown})
         return n, None
     if f.name == "pickup_mode":
-        mode = imports.pickup_mode(value)
+        mode = catastro.pickup_mode(value)
         return (str(mode), None) if mode else (None, Msg("catastro.bad.mode"))
     if f.name == "kind":
         code = org_kinds.kind_code(value)
@@ -165,8 +165,8 @@ async def clash(turn: Turn, kind: str, program_id: int, f: Field, value: Any,
         rows = await turn.session.execute(
             select(Organization.id, Organization.name).where(
                 Organization.program_id == program_id))
-        key = imports.normalise_name(value)
-        return next((n for i, n in rows if i != own_id and imports.normalise_name(n) == key),
+        key = names.normalise_name(value)
+        return next((n for i, n in rows if i != own_id and names.normalise_name(n) == key),
                     None)
     return None
 
@@ -256,7 +256,7 @@ async def ask_for_file(turn: Turn, args: list[str]) -> None:
 
 def kind_from_caption(caption: str | None) -> str | None:
     """'familias', 'Catastro de organizaciones', 'families.xlsx': what the file holds."""
-    words = imports.normalise_name(caption or "").split()
+    words = names.normalise_name(caption or "").split()
     if any(w.startswith(("famil", "hogar", "household")) for w in words):
         return "f"
     if any(w.startswith(("organi", "catastro", "org", "junta", "club")) for w in words):
@@ -668,7 +668,7 @@ def _result_buttons(kind: str, purpose: str, found: list[tuple[int, str]],
 
 async def _search_input(turn: Turn) -> None:
     kind, purpose = turn.data("k"), turn.data("p")
-    query = imports.normalise_name(turn.event.text or "") if turn.event.kind == EventKind.TEXT \
+    query = names.normalise_name(turn.event.text or "") if turn.event.kind == EventKind.TEXT \
         else ""
     if not query or kind not in FIELDS:
         turn.say(f"catastro.search.ask_{KINDS.get(kind, 'organization')}", buttons=[[_cancel()]])
@@ -677,7 +677,7 @@ async def _search_input(turn: Turn) -> None:
     if program is None:
         return
     found = [(i, n) for i, n in await _names(turn, kind, program)
-             if query in imports.normalise_name(n)]
+             if query in names.normalise_name(n)]
     if not found:
         turn.say("catastro.search.none", query=Raw((turn.event.text or "")[:60]),
                  buttons=[[_cancel()]])
