@@ -267,14 +267,14 @@ async def _codes(app: App, args: argparse.Namespace) -> int:
             print(out.text("cli_outreach.pdf_written", count=len(ids), path=str(args.pdf)))
             return 0
         if username:
-            for card in await qr_codes.cards(s, program.id, kind, ids, username, now):
+            for card in await links.cards(s, program.id, kind, ids, username, now):
                 print(f"{card.name}\t{card.code}\t{card.url}")
         else:
             model = Organization if kind == "organization" else Family
             names = dict((await s.execute(
                 select(model.id, model.name).where(model.id.in_(ids)))).all())
             for rid in ids:
-                link = await qr_codes.code_for(s, program.id, kind, rid, now)
+                link = await links.code_for(s, program.id, kind, rid, now)
                 print(f"{names[rid]}\t{link.code}")
         await s.commit()
     return 0

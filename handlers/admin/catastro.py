@@ -35,7 +35,17 @@ from handlers.events import Attachment, Button, EventKind, Outgoing
 from locales import Msg, Raw, Text, When
 from locales.collation import sort_key
 from services.catastro import family_ids
-from storage import fichas, imports, names, org_kinds, programs, qr_codes, responses, targeting
+from storage import (
+    fichas,
+    imports,
+    links,
+    names,
+    org_kinds,
+    programs,
+    qr_codes,
+    responses,
+    targeting,
+)
 from storage.meetings import body_names
 from storage.models import (
     Body,
@@ -834,7 +844,7 @@ async def show_code(turn: Turn, args: list[str]) -> None:
         turn.say("input.button_stale")
         return
     turn.go(None)
-    link = await qr_codes.code_for(turn.session, program.id, LINK_TARGETS[kind], rec.id, turn.now)
+    link = await links.code_for(turn.session, program.id, LINK_TARGETS[kind], rec.id, turn.now)
     turn.audit("link_code_shown", LINK_TARGETS[kind], rec.id)
     name: Any = Text(body_names(program, rec)) if kind == "b" else Raw(rec.name)
     if kind == "f":
@@ -844,7 +854,7 @@ async def show_code(turn: Turn, args: list[str]) -> None:
         note = Msg(f"catastro.code.note_{LINK_TARGETS[kind]}")
     back = [[Button(Msg("catastro.btn.codes"), action(KEY, "codes"))]]
     if turn.services.bot_username:
-        url = qr_codes.deep_link(turn.services.bot_username, link.code)
+        url = links.deep_link(turn.services.bot_username, link.code)
         turn.say("catastro.code.link", name=name, code=link.code, link=url, note=note,
                  buttons=back)
     else:
@@ -890,7 +900,7 @@ async def qr_pdf(turn: Turn, args: list[str]) -> None:
     if not username:
         cards = []
         for rid in ids[:CODES_LISTED]:
-            link = await qr_codes.code_for(turn.session, program.id, target, rid, turn.now)
+            link = await links.code_for(turn.session, program.id, target, rid, turn.now)
             rec = await turn.session.get(MODELS["f" if target == "family" else "o"], rid)
             cards.append(Msg("catastro.qr.text_line", {"name": Raw(rec.name), "code": link.code}))
         if len(ids) > CODES_LISTED:
