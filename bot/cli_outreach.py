@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from bot.app import App
 from bot.commands import CommandError, the_program, write_file
-from domain import forms
+from domain import forms, targets
 from locales import Msg, When
 from locales.collation import sort_key
 from services import catastro, outreach
@@ -118,7 +118,7 @@ async def _program(session: Any, out: _Out, program_id: int | None) -> Program:
 
 def _target(out: _Out, spec: str) -> dict[str, Any]:
     try:
-        return targeting.check(targeting.parse_spec(spec))
+        return targets.check(targets.parse_spec(spec))
     except ValueError:
         raise out.error("cli_outreach.bad_target", target=spec) from None
 

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from stdnum.cl import rut as cl_rut
 from stdnum.exceptions import ValidationError
 
-from domain import catastro, forms
+from domain import catastro, forms, targets
 from handlers.admin import (
     ADMIN,
     Verbs,
@@ -873,7 +873,7 @@ async def qr_pdf(turn: Turn, args: list[str]) -> None:
         for sector, count in await targeting.sectors(turn.session, program.id):
             rows.append([Button(Msg("catastro.btn.qr_sector",
                                     {"sector": Raw(sector[:40]), "count": count}),
-                                action(KEY, "qr", "f", targeting.sector_key(sector)))])
+                                action(KEY, "qr", "f", targets.sector_key(sector)))])
         rows.append([_to_menu()])
         turn.say("catastro.qr.which_sector", buttons=rows)
         return
