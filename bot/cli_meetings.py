@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import cli_words
 from bot.app import App
 from bot.commands import CommandError, the_program
+from domain import schedule
 from locales import Msg, When
 from services import dates, meetings
 from services.dates import parse_time
@@ -35,7 +36,7 @@ def _time(text: str) -> time:
 def typed_date(app: App, text: str, program: Program) -> date:
     """A --date as people write it ("2026-12-17", "17-12", "martes 17", "mañana"), read
     against today in the programme's zone by the app's clock."""
-    today = data.local_date(app.clock.now(), program.timezone)
+    today = schedule.local_date(app.clock.now(), program.timezone)
     try:
         return dates.parse_date(text, today)
     except dates.DateProblem as problem:
@@ -67,7 +68,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--agenda", help="cli.help.opt_agenda")
     c.add_argument("--invite", choices=data.INVITE_TARGETS, help="cli.help.opt_invite")
     c.add_argument("--repeat", action="store_true", help="cli.help.opt_repeat")
-    c.add_argument("--count", type=int, default=data.MAX_SERIES_MEETINGS,
+    c.add_argument("--count", type=int, default=schedule.MAX_SERIES_MEETINGS,
                    help="cli.help.opt_series_count")
     c.add_argument("--program", type=int, help="cli.help.opt_program")
     p = msub.add_parser("list", help="cli.help.meeting_list")
@@ -212,10 +213,10 @@ class _Cli:
         elif verb == "move":
             tz = program.timezone
             day = typed_date(self.app, args.date, program) if args.date \
-                else data.local_date(meeting.starts_at, tz)
-            at = args.time or data.local_time(meeting.starts_at, tz)
+                else schedule.local_date(meeting.starts_at, tz)
+            at = args.time or schedule.local_time(meeting.starts_at, tz)
             old = meeting.starts_at
-            invited, queued = await meetings.move_and_notify(s, meeting, data.to_utc(day, at, tz),
+            invited, queued = await meetings.move_and_notify(s, meeting, schedule.to_utc(day, at, tz),
                                                          self.now)
             self.audit(s, "meeting_moved", "meeting", meeting.id, old=old.isoformat(),
                        new=meeting.starts_at.isoformat(), revision=meeting.revision,
@@ -245,8 +246,8 @@ class _Cli:
     async def create(self, s: AsyncSession, args: argparse.Namespace) -> None:
         program = await self.program(s, args.program)
         body = await data.body_of(s, program.id, args.body)
-        starts = data.to_utc(typed_date(self.app, args.date, program), args.time,
-                             program.timezone)
+        starts = schedule.to_utc(typed_date(self.app, args.date, program), args.time,
+                                 program.timezone)
         meeting = await data.create_meeting(
             s, program, kind=args.kind, starts_at=starts, now=self.now,
             body_id=body.id if body else None, place=args.place, agenda=args.agenda,

@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain import schedule, turnout
 from locales import Msg, Raw, Text, When
 from services.messages import Button, Outgoing
 from services.people import person_label
@@ -210,7 +211,7 @@ def _names(entries: list[data.Entry]) -> Raw | Msg:
     return Raw(shown)
 
 
-def tally_text(tally: data.Tally) -> Msg:
+def tally_text(tally: turnout.Tally) -> Msg:
     """The count as every surface reads it: "Presentes: 4 (3 de 5 personas invitadas y 1
     sin invitación)"."""
     invited = Msg("adm_meet.tally_invited", {"present": tally.present_invited,
@@ -284,7 +285,7 @@ async def rates_text(session: AsyncSession, program: Program) -> Msg:
     people = {p.id: p for p in await data.program_people(session, program.id)} \
         if rates["person"] else {}
     person_rows = sorted(rates["person"].items(),
-                         key=lambda kv: (data.fold_name(getattr(people.get(kv[0]), "name", "") or "~"),
+                         key=lambda kv: (turnout.fold_name(getattr(people.get(kv[0]), "name", "") or "~"),
                                          kv[0]))
     person_lines: list[Msg] = [
         _rate_line(person_label(people[pid]) if pid in people else Raw(f"#{pid}"), rate)
@@ -295,7 +296,7 @@ async def rates_text(session: AsyncSession, program: Program) -> Msg:
     return Msg("adm_meet.rates", {"count": held, "bodies": body_lines, "people": person_lines})
 
 
-def _rate_line(who: Any, rate: data.Rate) -> Msg:
+def _rate_line(who: Any, rate: turnout.Rate) -> Msg:
     return Msg("adm_meet.rate_line", {"who": who, "percent": rate.percent or 0,
                                       "present": rate.present, "count": rate.invited})
 
@@ -334,7 +335,7 @@ async def reask(session: AsyncSession, meeting: Meeting, now: datetime) -> Asked
         raise data.MeetingError("not_upcoming")
     program = await session.get(Program, meeting.program_id)
     assert program is not None  # a meeting always has its programme
-    day = data.local_date(now, program.timezone)
+    day = schedule.local_date(now, program.timezone)
     kind_name, body_name = await names(session, meeting)
     rsvps = await data.non_responders(session, meeting)
     queued = 0

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
+from domain import schedule, turnout
 from scheduler.runner import NoticeScheduler
 from services import meetings as meeting_services
 from storage import admin_meetings as data
@@ -333,9 +334,9 @@ async def test_a_grupo_motor_meeting_from_the_calendar_to_the_attendance_rates(
     assert marks == {(ids[str(ANA)], True, "marked"), (ids[str(BETO)], False, "marked"),
                      (ids[str(CARLA)], True, "checkin"), (ids[str(FEDE)], True, "marked")}
     # By hand: 4 invited, Ana and Carla came (Fede was not invited: not counted).
-    assert rates["body"] == {ids["gm"]: data.Rate(2, 4)}
-    assert rates["person"] == {ids[str(ANA)]: data.Rate(1, 1), ids[str(BETO)]: data.Rate(0, 1),
-                               ids[str(CARLA)]: data.Rate(1, 1), ids[str(DANI)]: data.Rate(0, 1)}
+    assert rates["body"] == {ids["gm"]: turnout.Rate(2, 4)}
+    assert rates["person"] == {ids[str(ANA)]: turnout.Rate(1, 1), ids[str(BETO)]: turnout.Rate(0, 1),
+                               ids[str(CARLA)]: turnout.Rate(1, 1), ids[str(DANI)]: turnout.Rate(0, 1)}
     [rates_view] = await tap(tg, GESTORA, "📊 Asistencia")
     assert rates_view["text"] == (
         "📊 Asistencia en 1 sesión realizada\n\n"
@@ -541,7 +542,7 @@ async def test_a_monthly_series_keeps_1800_local_and_invites_30_days_ahead(tg: R
                                               "invite": None}
     assert {m.series_id for m in meetings_} == {series.id}
     local = [m.starts_at.astimezone(SCL) for m in meetings_]
-    assert [d.date() for d in local] == data.series_days(date(2026, 3, 3), 1, date(2027, 1, 1))
+    assert [d.date() for d in local] == schedule.series_days(date(2026, 3, 3), 1, date(2027, 1, 1))
     assert {d.time() for d in local} == {datetime.min.time().replace(hour=18)}
     # The same 18:00 is 21:00 UTC in summer time and 22:00 UTC from the April change on.
     assert [m.starts_at.hour for m in meetings_] == [21, 22, 22, 22, 22, 22, 22, 21, 21, 21]

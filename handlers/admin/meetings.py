@@ -22,6 +22,7 @@ import logging
 from datetime import date, datetime, time
 from typing import Any
 
+from domain import schedule
 from handlers import meetings as meeting_handlers
 from handlers import widgets
 from handlers.admin import (
@@ -94,8 +95,8 @@ def _summary_lines(program: Program, body: Body | None, kind: str, starts_at: da
 
 
 def _rule_text(day: date, every_months: int) -> Msg:
-    weekday, nth = data.weekday_rule(day)
-    order = "last" if nth == data.LAST else str(nth)
+    weekday, nth = schedule.weekday_rule(day)
+    order = "last" if nth == schedule.LAST else str(nth)
     return Msg(f"adm_meet.rule_{order}", {"weekday": Msg(f"adm_meet.weekday_{weekday}")})
 
 
@@ -154,8 +155,8 @@ async def _list(turn: Turn, program: Program, args: list[str]) -> None:
 def _start_of(program: Program, convo: dict[str, Any]) -> datetime | None:
     if not convo.get("day") or not convo.get("at"):
         return None
-    return data.to_utc(date.fromisoformat(convo["day"]), time.fromisoformat(convo["at"]),
-                       program.timezone)
+    return schedule.to_utc(date.fromisoformat(convo["day"]), time.fromisoformat(convo["at"]),
+                           program.timezone)
 
 
 async def _body(turn: Turn, body_id: int | None) -> Body | None:
@@ -340,7 +341,7 @@ async def _set_day(turn: Turn, program: Program, step: str, day: date,
 async def _set_time(turn: Turn, program: Program, at: time) -> None:
     step = turn.convo.step
     day = date.fromisoformat(turn.data("day"))
-    if data.to_utc(day, at, program.timezone) <= turn.now:
+    if schedule.to_utc(day, at, program.timezone) <= turn.now:
         await _ask(turn, program, step or "time", hint="adm_meet.time_past")
         return
     turn.go(FLOW, step, at=f"{at:%H:%M}")
@@ -386,7 +387,7 @@ async def _summary(turn: Turn, program: Program) -> tuple[Msg, list[list[Button]
             plan = data.series_plan(program, starts, every)
             lines.append(Msg("adm_meet.line_repeat", {
                 "every": Msg(f"adm_meet.every_{min(every, 3)}", {"count": every}),
-                "rule": _rule_text(data.local_date(starts, program.timezone), every),
+                "rule": _rule_text(schedule.local_date(starts, program.timezone), every),
                 "count": len(plan), "last": When(plan[-1], "date"),
             }))
             rows.append([Button(Msg("adm_meet.btn_no_repeat"), action(KEY, "rp"))])
@@ -783,7 +784,7 @@ async def _move(turn: Turn, program: Program, args: list[str]) -> None:
     if meeting.status != MeetingStatus.SCHEDULED:
         turn.say("adm_meet.err_not_scheduled")
         return
-    local = data.local_date(meeting.starts_at, program.timezone)
+    local = schedule.local_date(meeting.starts_at, program.timezone)
     month = max(local, program_today(turn, program)).replace(day=1)
     turn.go(None)
     turn.go(FLOW, "move_date", mode="move", meeting_id=meeting.id, month=month.isoformat())
