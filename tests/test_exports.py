@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 
 from domain.forms import load_form, parse_form
 from locales import Catalogs
-from storage import db, exports, programs, responses
+from storage import db, exports, programs, progress, responses
 from storage.models import (
     Attendance,
     AttendanceGuest,
@@ -988,7 +988,7 @@ def test_a_control_character_in_a_name_does_not_stop_the_export(catalogs: Catalo
 
 async def test_progress_figures_are_exactly_the_seeded_facts(seeded: Seed) -> None:
     async with seeded.sessions() as s:
-        f = await exports.progress_figures(s, seeded.program_id, NOW)
+        f = await progress.progress_figures(s, seeded.program_id, NOW)
         bodies = {b.kind: b.id for b in (await s.scalars(select(Body))).all()}
     m = seeded.meetings
     assert f["today"] == date(2026, 7, 10)
@@ -1043,7 +1043,7 @@ async def test_progress_figures_are_exactly_the_seeded_facts(seeded: Seed) -> No
 
 async def test_progress_figures_earlier_count_only_what_had_happened(seeded: Seed) -> None:
     async with seeded.sessions() as s:
-        f = await exports.progress_figures(s, seeded.program_id, utc(2026, 3, 20, 12))
+        f = await progress.progress_figures(s, seeded.program_id, utc(2026, 3, 20, 12))
     assert f["month"] == 1
     assert f["organizations"] == {"catalogued": 5, "invited": 4, "interested": 2,
                                   "committed": 0}
