@@ -19,10 +19,11 @@ from sqlalchemy import select
 from bot.app import App
 from bot.commands import CommandError, the_program, write_file
 from domain import forms, targets
+from domain.catastro import StalePreview
 from locales import Msg, When
 from locales.collation import sort_key
 from services import catastro, outreach
-from storage import fichas, imports, links, people, qr_codes, responses, state, targeting
+from storage import fichas, imported, imports, links, people, qr_codes, responses, state, targeting
 from storage.models import Family, Meeting, MeetingStatus, Organization, Person, Program
 
 log = logging.getLogger(__name__)
@@ -152,8 +153,8 @@ async def _import(app: App, args: argparse.Namespace) -> int:
             print(out.text("cli_outreach.not_imported"))
             return 1
         try:
-            result = await imports.commit_import(s, preview, now, channel="cli")
-        except imports.StalePreview:
+            result = await imported.commit_import(s, preview, now, channel="cli")
+        except StalePreview:
             raise out.error("cli_outreach.stale") from None
         await s.commit()
     for line in imports.result_message(result):

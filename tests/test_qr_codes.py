@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage import db, imports, links, people, programs, qr_codes
+from storage import db, imported, imports, links, people, programs, qr_codes
 from storage.models import Family, LinkCode, Organization, Person
 from telegram_harness import Running
 
@@ -218,7 +218,7 @@ async def test_a_family_scans_its_printed_card_and_is_linked(tg: Running, tmp_pa
                                         name="Ecomercado Ñuñoa", now=now)
         preview = await imports.preview_families(s, program.id, "familias.csv", FAMILIES_CSV,
                                                  now)
-        result = await imports.commit_import(s, preview, now)
+        result = await imported.commit_import(s, preview, now)
         pdf = await qr_codes.codes_pdf(s, program.id, "family", result.inserted_ids,
                                        tg.app.services.bot_username, language, now=now,
                                        catalogs=tg.app.catalogs)

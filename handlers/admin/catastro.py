@@ -18,6 +18,7 @@ from stdnum.cl import rut as cl_rut
 from stdnum.exceptions import ValidationError
 
 from domain import catastro, forms, targets
+from domain.catastro import FAMILY, ORGANIZATION, ImportPreview, StalePreview
 from handlers.admin import (
     ADMIN,
     Verbs,
@@ -37,6 +38,7 @@ from locales.collation import sort_key
 from services.catastro import family_ids
 from storage import (
     fichas,
+    imported,
     imports,
     links,
     names,
@@ -63,7 +65,7 @@ log = logging.getLogger(__name__)
 
 KEY = "catastro"
 FLOW = "adm_catastro"
-KINDS = {"o": imports.ORGANIZATION, "f": imports.FAMILY}
+KINDS = {"o": ORGANIZATION, "f": FAMILY}
 MODELS: dict[str, type[Organization] | type[Family]] = {"o": Organization, "f": Family}
 LINK_TARGETS = {"o": "organization", "f": "family", "b": "body"}
 SEARCH_SHOWN = 8
@@ -355,7 +357,7 @@ def _too_big(turn: Turn, kind: str) -> None:
     turn.send(Outgoing(text=imports.too_big(), buttons=((_cancel(),),)))
 
 
-def _fitting(turn: Turn, preview: imports.ImportPreview) -> int:
+def _fitting(turn: Turn, preview: ImportPreview) -> int:
     """How many problem lines the chat message can hold: long cells quoted in the problems
     must not push it past what the platform accepts."""
     cat = turn.services.catalogs
@@ -366,7 +368,7 @@ def _fitting(turn: Turn, preview: imports.ImportPreview) -> int:
     return limit
 
 
-def _show_preview(turn: Turn, kind: str, preview: imports.ImportPreview, file_id: str) -> None:
+def _show_preview(turn: Turn, kind: str, preview: ImportPreview, file_id: str) -> None:
     cat = turn.services.catalogs
     limit = _fitting(turn, preview)
     if imports.has_more_than_fits(preview, limit):
@@ -387,7 +389,7 @@ def _show_preview(turn: Turn, kind: str, preview: imports.ImportPreview, file_id
                        buttons=_confirm_buttons(preview)))
 
 
-def _confirm_buttons(preview: imports.ImportPreview) -> tuple[tuple[Button, ...], ...]:
+def _confirm_buttons(preview: ImportPreview) -> tuple[tuple[Button, ...], ...]:
     n = len(preview.valid_rows)
     return ((Button(Msg("catastro.btn.import_rows", {"count": n}), action(KEY, "imc")),),
             (_cancel(),))
@@ -398,11 +400,11 @@ async def commit(turn: Turn, args: list[str]) -> None:
     if not _in(turn, "confirm") or not turn.data("preview"):
         turn.say("input.button_stale")
         return
-    preview = imports.ImportPreview.from_json(turn.data("preview"))
+    preview = ImportPreview.from_json(turn.data("preview"))
     try:
-        result = await imports.commit_import(turn.session, preview, turn.now,
-                                             actor_id=turn.person.id, channel=turn.event.channel)
-    except imports.StalePreview as exc:
+        result = await imported.commit_import(turn.session, preview, turn.now,
+                                              actor_id=turn.person.id, channel=turn.event.channel)
+    except StalePreview as exc:
         turn.audit("import_stale", "program", preview.program_id, rows=exc.rows)
         turn.say("catastro.import.stale")
         await _preview_file(turn, turn.data("kind"), turn.data("file_id"),
@@ -934,7 +936,7 @@ async def on_input(turn: Turn) -> None:
         if turn.event.kind == EventKind.DOCUMENT and turn.event.document is not None:
             await _preview_document(turn, turn.data("kind"))
             return
-        preview = imports.ImportPreview.from_json(turn.data("preview"))
+        preview = ImportPreview.from_json(turn.data("preview"))
         turn.say("catastro.import.use_buttons", buttons=[list(r) for r in _confirm_buttons(preview)])
     elif step == "field":
         await _field_input(turn)
