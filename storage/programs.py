@@ -64,6 +64,15 @@ async def existing(session: AsyncSession, program_id: int) -> Program:
     return program
 
 
+async def by_id(session: AsyncSession, program_ids: Iterable[int | None]) -> dict[int, Program]:
+    """The programmes among ``program_ids`` (None skipped), by id."""
+    wanted = {i for i in program_ids if i is not None}
+    if not wanted:
+        return {}
+    return {p.id: p for p in (await session.scalars(
+        select(Program).where(Program.id.in_(wanted)))).all()}
+
+
 async def all_programs(session: AsyncSession) -> list[Program]:
     return list((await session.scalars(select(Program).order_by(Program.id))).all())
 

@@ -7,7 +7,7 @@ here commits: the caller's unit of work does."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -96,6 +96,15 @@ async def organizations_of(session: AsyncSession, person_id: int) -> list[Organi
 
 def _of_form(key: str) -> Any:
     return FormResponse.form_id.in_(select(FormDefinition.id).where(FormDefinition.key == key))
+
+
+async def definitions(session: AsyncSession, form_ids: Iterable[int]) -> dict[int, Any]:
+    """The stored definitions of these form versions, by row id."""
+    wanted = set(form_ids)
+    if not wanted:
+        return {}
+    return {d.id: d.definition for d in (await session.scalars(
+        select(FormDefinition).where(FormDefinition.id.in_(wanted)))).all()}
 
 
 async def draft_for(session: AsyncSession, person_id: int, form_key: str) -> FormResponse | None:
