@@ -18,12 +18,13 @@ from sqlalchemy import select
 
 from bot.app import App
 from bot.commands import CommandError, the_program, write_file
+from documents import imports, qr_codes
 from domain import forms, targets
 from domain.catastro import StalePreview
 from locales import Msg, When
 from locales.collation import sort_key
 from services import catastro, outreach
-from storage import fichas, imported, imports, links, people, qr_codes, responses, state, targeting
+from storage import fichas, imported, links, people, responses, state, targeting
 from storage.models import Family, Meeting, MeetingStatus, Organization, Person, Program
 
 log = logging.getLogger(__name__)

@@ -14,8 +14,8 @@ from typing import Any
 from stdnum.cl import rut as cl_rut
 from stdnum.exceptions import ValidationError
 
+from domain.names import normalise_name, plain_words
 from locales import Msg
-from storage.names import normalise_name, plain_words
 
 ORGANIZATION = "organization"
 FAMILY = "family"

@@ -53,10 +53,9 @@ from pydantic import (
 from stdnum.cl import rut as cl_rut
 from stdnum.exceptions import ValidationError as StdnumError
 
-from locales import BABEL_LOCALE, Day, Msg, Raw
-from storage.names import name_key, person_name
-from storage.phones import to_e164
-from storage.program_templates import (
+from domain.names import name_key, person_name
+from domain.phones import to_e164
+from domain.program_templates import (
     REQUIRED_LANGUAGES,
     Localized,
     TemplateError,
@@ -66,6 +65,7 @@ from storage.program_templates import (
     _yaml_problem,
     localized_text,
 )
+from locales import BABEL_LOCALE, Day, Msg, Raw
 
 __all__ = [
     "FORMS_DIR",

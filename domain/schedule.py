@@ -7,7 +7,7 @@ import calendar
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
-from storage.program_templates import add_months
+from domain.program_templates import add_months
 
 MAX_SERIES_MEETINGS = 12  # a year of monthly sessions, counting the first
 LAST = -1  # "the last Tuesday" of a month, for a first date in its fifth week

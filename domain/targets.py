@@ -17,7 +17,7 @@ import zlib
 from typing import Any
 
 from domain.catastro import PickupMode, pickup_mode
-from storage.names import normalise_name
+from domain.names import normalise_name
 
 BODY = "body"
 ORGANIZATIONS = "organizations"

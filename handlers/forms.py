@@ -18,13 +18,14 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from domain import forms
+from domain import forms, names
 from domain.forms import AnswerError, Form, Question
+from domain.program_templates import localized_text
 from handlers.admin import action
 from handlers.core import Router, Turn
 from handlers.events import Button, EventKind, Outgoing
 from locales import Msg, Raw, When
-from storage import fichas, names, outbox, programs, responses
+from storage import fichas, outbox, programs, responses
 from storage.models import (
     FormDefinition,
     FormResponse,
@@ -34,7 +35,6 @@ from storage.models import (
     Program,
     Representative,
 )
-from storage.program_templates import localized_text
 
 FLOW = "form"
 COSIGN_FLOW = "form_cosign"

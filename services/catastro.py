@@ -6,8 +6,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain import names
 from locales.collation import sort_key
-from storage import names
 from storage.models import Family
 
 

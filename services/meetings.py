@@ -13,13 +13,13 @@ from typing import Any, NamedTuple
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import schedule, turnout
+from domain.program_templates import localized_text
 from locales import Msg, Raw, Text, When
 from services.messages import Button, Outgoing
 from services.people import person_label
 from storage import admin_meetings as data
 from storage import meetings, outbox, programs
 from storage.models import Body, Meeting, MeetingStatus, Program, Rsvp, RsvpAnswer
-from storage.program_templates import localized_text
 
 PREFIX = "rsvp"
 ANSWER_OPS = {"y": RsvpAnswer.YES, "n": RsvpAnswer.NO, "m": RsvpAnswer.MAYBE}

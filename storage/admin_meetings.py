@@ -23,6 +23,8 @@ from sqlalchemy.orm import selectinload
 from stdnum.cl import rut as cl_rut
 from stdnum.exceptions import ValidationError
 
+from domain.phones import to_e164
+from domain.program_templates import add_months, program_template
 from domain.schedule import (
     MAX_SERIES_MEETINGS,
     local_date,
@@ -51,8 +53,6 @@ from storage.models import (
     Rsvp,
     RsvpAnswer,
 )
-from storage.phones import to_e164
-from storage.program_templates import add_months, program_template
 
 PLACE_MAX = 200  # Meeting.place
 AGENDA_MAX = 1500  # what an invitation shows in full

@@ -13,6 +13,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from domain.names import normalise_name
 from storage import people, responses
 from storage.models import (
     FormDefinition,
@@ -25,7 +26,6 @@ from storage.models import (
     Role,
     RoleGrant,
 )
-from storage.names import normalise_name
 
 FICHA = "ficha_interes"
 NAME_MAX = 200  # Organization.name

@@ -11,8 +11,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from domain.program_templates import ProgramTemplate, load_template, template_to_store
 from storage.models import Body, Milestone, Person, Program, Role, RoleGrant
-from storage.program_templates import ProgramTemplate, load_template, template_to_store
 
 
 async def create(

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.program_templates import ProgramTemplate, add_months, program_template_or_none
 from storage import admin_meetings, programs
 from storage import pickups as day_lists
 from storage.delivery import grouped_counts
@@ -30,7 +31,6 @@ from storage.models import (
     Pickup,
     PickupStatus,
 )
-from storage.program_templates import ProgramTemplate, add_months, program_template_or_none
 
 
 def day_groups(counts: dict[str, int]) -> dict[str, int]:

@@ -16,9 +16,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain import org_kinds
 from domain.forms import FIELD_WIDTH, Form, display, plain_value
+from domain.program_templates import localized_text
 from locales import Catalogs, Msg
-from storage import org_kinds
 from storage.models import (
     FormDefinition,
     FormResponse,
@@ -28,7 +29,6 @@ from storage.models import (
     Organization,
     Representative,
 )
-from storage.program_templates import localized_text
 
 
 def _dump(form: Form) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.names import normalise_name
 from domain.targets import BODY, FAMILIES, ORGANIZATIONS, check, sector_key
 from locales.collation import sort_key
 from storage.models import (
@@ -25,7 +26,6 @@ from storage.models import (
     Person,
     Representative,
 )
-from storage.names import normalise_name
 
 _CHUNK = 500  # SQLite refuses statements with too many bound parameters
 

@@ -28,10 +28,11 @@ from test_exports import read_pdf, read_xlsx, sheet_rows
 
 from bot import cli_meetings
 from bot.commands import CommandError
+from documents import exports
 from locales import Catalogs
 from services import meetings as admin_meetings
 from storage import admin_meetings as data
-from storage import exports, programs
+from storage import programs
 from storage.models import AttendanceGuest, AuditEntry, ChannelAddress
 from telegram_harness import Running
 

@@ -34,9 +34,10 @@ from test_admin_meetings_flow import add_person
 from test_exports import read_pdf, read_xlsx, sheet_rows
 
 from bot import cli_delivery, cli_meetings
+from documents import exports
 from services import meetings as meeting_services
 from storage import admin_meetings as data
-from storage import exports, programs
+from storage import programs
 from storage.models import Body, Pickup, PickupStatus
 from telegram_harness import Running
 

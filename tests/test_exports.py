@@ -18,9 +18,11 @@ from openpyxl import load_workbook
 from PIL import Image
 from sqlalchemy import select, update
 
+from documents import exports
 from domain.forms import load_form, parse_form
+from domain.program_templates import load_template
 from locales import Catalogs
-from storage import db, exports, programs, progress, responses
+from storage import db, programs, progress, responses
 from storage.models import (
     Attendance,
     AttendanceGuest,
@@ -39,7 +41,6 @@ from storage.models import (
     Representative,
     Rsvp,
 )
-from storage.program_templates import load_template
 
 NOW = datetime(2026, 7, 10, 15, 0, tzinfo=UTC)  # Friday 10 July, 11:00 in Santiago (UTC-4)
 # Tuesday 16 June, 11:00 in Santiago: the first delivery day's window is open, so each

@@ -25,8 +25,9 @@ from test_forms_flow import toggle
 
 from bot import cli_outreach
 from bot.commands import CommandError
+from documents import exports
 from domain import forms
-from storage import exports, responses
+from storage import responses
 from storage.models import (
     AuditEntry,
     FormResponse,

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from domain import forms
+from domain import forms, names
 from domain.forms import AnswerError, FormError, Question, load_form, parse_answer, parse_form
 from locales import Catalogs
-from storage import names, responses
+from storage import responses
 from storage.db import create_engine, session_factory, upgrade
 from storage.models import FormDefinition, FormResponse, FormStatus
 

@@ -19,10 +19,11 @@ from openpyxl import Workbook
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from documents import imports
 from domain import catastro
 from domain.catastro import ImportPreview, StalePreview
 from locales import Catalogs, Msg
-from storage import db, imported, imports, people, programs
+from storage import db, imported, people, programs
 from storage.models import AuditEntry, Family, Organization
 
 Table = list[list[Any]]

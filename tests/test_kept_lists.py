@@ -9,9 +9,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from documents import exports
 from locales import Catalogs
 from scheduler.planner import Planner
-from storage import exports, people, pickups, programs, progress
+from storage import people, pickups, programs, progress
 from storage.models import DeliveryDay, Family, Pickup, PickupStatus, Role
 
 # Thursday 5 March 2026, 10:00 to 12:00 in Santiago (UTC-3).

@@ -17,8 +17,8 @@ from test_admin_outreach_support import (
     send_document,
 )
 
-from domain import catastro, forms
-from storage import exports, imports, org_kinds
+from documents import exports, imports
+from domain import catastro, forms, org_kinds
 from storage.models import Organization
 from telegram_harness import Running, labels_of
 

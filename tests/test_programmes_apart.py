@@ -158,8 +158,8 @@ async def test_my_data_shows_times_in_the_zone_of_the_person_s_programme(
     installation's 11:00 in Santiago."""
     from test_exports import read_pdf
 
+    from documents.exports import ExportFile
     from storage import people
-    from storage.exports import ExportFile
 
     ids = await seed(tg)
     nadia = 7307

@@ -14,8 +14,9 @@ import pytest
 from sqlalchemy import select
 from test_exports import NOW, Seed, read_pdf, read_xlsx, seed_programme, sheet_rows, utc
 
+from documents import exports
 from locales import Catalogs
-from storage import admin_meetings, db, exports, progress
+from storage import admin_meetings, db, progress
 from storage.models import AttendanceGuest, Meeting, Pickup
 
 

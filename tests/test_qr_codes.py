@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage import db, imported, imports, links, people, programs, qr_codes
+from documents import imports, qr_codes
+from storage import db, imported, links, people, programs
 from storage.models import Family, LinkCode, Organization, Person
 from telegram_harness import Running
 

@@ -13,7 +13,9 @@ from sqlalchemy import select, update
 from test_fichas_reach_the_gestora import tg  # noqa: F401  (the fixture)
 from test_forms_flow import toggle
 
-from storage import exports, names, programs
+from documents import exports
+from domain import names
+from storage import programs
 from storage.models import FormResponse, FormSignature, Person
 from telegram_harness import Running
 

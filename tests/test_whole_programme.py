@@ -72,10 +72,11 @@ from whole_programme_support import (
 
 from bot import cli
 from bot.app import build_app, notice_scheduler
+from documents import exports
 from domain import targets
 from locales.collation import sort_key
 from services import outreach
-from storage import exports, meetings, programs
+from storage import meetings, programs
 from storage.models import (
     Attendance,
     Body,

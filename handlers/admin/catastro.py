@@ -17,8 +17,10 @@ from sqlalchemy import select
 from stdnum.cl import rut as cl_rut
 from stdnum.exceptions import ValidationError
 
-from domain import catastro, forms, targets
+from documents import imports, qr_codes
+from domain import catastro, forms, names, org_kinds, targets
 from domain.catastro import FAMILY, ORGANIZATION, ImportPreview, StalePreview
+from domain.phones import to_e164
 from handlers.admin import (
     ADMIN,
     Verbs,
@@ -36,18 +38,7 @@ from handlers.events import Attachment, Button, EventKind, Outgoing
 from locales import Msg, Raw, Text, When
 from locales.collation import sort_key
 from services.catastro import family_ids
-from storage import (
-    fichas,
-    imported,
-    imports,
-    links,
-    names,
-    org_kinds,
-    programs,
-    qr_codes,
-    responses,
-    targeting,
-)
+from storage import fichas, imported, links, programs, responses, targeting
 from storage.meetings import body_names
 from storage.models import (
     Body,
@@ -59,7 +50,6 @@ from storage.models import (
     PickupMode,
     Program,
 )
-from storage.phones import to_e164
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """/mis_datos as a person can read it: a PDF of what Convoca holds about them, in words and
-in their language, drawn with the verificadores' typography (storage/exports.py). The JSON
+in their language, drawn with the verificadores' typography (documents/exports.py). The JSON
 stays the complete, machine-readable copy; this says what it holds."""
 
 from __future__ import annotations
@@ -11,10 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.forms import load_form
-from locales import Catalogs
-from storage import programs, responses
-from storage.exports import (
+from documents.exports import (
     FONT_DIRS,
     MIME,
     Ctx,
@@ -23,8 +20,11 @@ from storage.exports import (
     _new_pdf,
     _place,
 )
+from domain.forms import load_form
+from domain.program_templates import program_template_or_none
+from locales import Catalogs
+from storage import programs, responses
 from storage.models import PickupStatus, Role
-from storage.program_templates import program_template_or_none
 
 FILENAME = {"es": "mis_datos.pdf", "en": "my_data.pdf"}
 ROLE_KEYS = {r: f"privacy.role_{r}" for r in Role}

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stdnum.cl import rut as cl_rut
 from stdnum.exceptions import ValidationError
 
+from domain import org_kinds
 from domain.catastro import (
     FAMILY,
     ORGANIZATION,
@@ -34,10 +35,10 @@ from domain.catastro import (
     record_keys,
     whole_number,
 )
+from domain.names import plain_words
+from domain.phones import to_e164
 from locales import Catalogs, Msg, Raw
-from storage import imported, org_kinds
-from storage.names import plain_words
-from storage.phones import to_e164
+from storage import imported
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 5000  # the preview waits in the conversation as JSON: keep it bounded

@@ -30,9 +30,15 @@ from babel.numbers import format_percent
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain import org_kinds
+from domain.names import person_name
+from domain.program_templates import (
+    ProgramTemplate,
+    program_template_or_none,
+)
 from locales import BABEL_LOCALE, Catalogs, Msg, format_number
 from locales.collation import sort_key
-from storage import admin_meetings, org_kinds, programs, responses
+from storage import admin_meetings, programs, responses
 from storage import pickups as day_lists
 from storage.models import (
     Body,
@@ -53,11 +59,6 @@ from storage.models import (
     Program,
     Representative,
     Rsvp,
-)
-from storage.names import person_name
-from storage.program_templates import (
-    ProgramTemplate,
-    program_template_or_none,
 )
 from storage.progress import day_groups, progress_figures
 
