@@ -17,7 +17,7 @@ import csv
 import io
 import re
 import unicodedata
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -27,7 +27,6 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_percent
-from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import org_kinds
@@ -38,7 +37,7 @@ from domain.program_templates import (
 )
 from locales import BABEL_LOCALE, Catalogs, Msg, format_number
 from locales.collation import sort_key
-from storage import admin_meetings, programs, responses
+from storage import admin_meetings, programs, reports, responses
 from storage import pickups as day_lists
 from storage.models import (
     Body,
@@ -46,8 +45,6 @@ from storage.models import (
     Family,
     FormDefinition,
     FormResponse,
-    FormSignature,
-    FormStatus,
     Meeting,
     MeetingStatus,
     Organization,
@@ -57,8 +54,6 @@ from storage.models import (
     PickupMode,
     PickupStatus,
     Program,
-    Representative,
-    Rsvp,
 )
 from storage.progress import day_groups, progress_figures
 
@@ -669,7 +664,7 @@ async def attendance_list(
     # The same roll and count the chat and `convoca attendance` show (admin_meetings.board).
     roll = await admin_meetings.board(session, meeting)
     tally = roll.tally
-    orgs = await _by_id(session, Organization, (e.organization_id for e in roll.everyone))
+    orgs = await reports.by_id(session, Organization, (e.organization_id for e in roll.everyone))
 
     def presence(e: admin_meetings.Entry) -> str:
         if e.to_confirm:
@@ -737,14 +732,6 @@ async def attendance_list(
         blank_rows=blank_rows if meeting.status != MeetingStatus.CANCELLED else 0,
     )
     return listing.render(fmt, ctx, font_dirs)
-
-
-async def _by_id(session: AsyncSession, model: Any, ids: Iterable[int | None]) -> dict[int, Any]:
-    wanted = {i for i in ids if i is not None}
-    if not wanted:
-        return {}
-    rows = (await session.scalars(select(model).where(model.id.in_(wanted)))).all()
-    return {row.id: row for row in rows}
 
 
 # --------------------------------------------------------------------------- fichas
@@ -915,37 +902,6 @@ def _form_extras(definition: FormDefinition | None, response: FormResponse,
     return responses.receipt_number(form, response), declaration
 
 
-async def _latest_fichas(session: AsyncSession, program_id: int,
-                         organization_id: int | None = None,
-                         until: datetime | None = None,
-                         unlinked: bool = False) -> list[FormResponse]:
-    """The latest submitted ficha of each organisation of the programme; with
-    ``unlinked`` also each valid ficha whose organisation is not in the catastro yet."""
-    of_program = Organization.program_id == program_id
-    if unlinked:
-        of_program = or_(of_program, (FormResponse.organization_id.is_(None))
-                         & (FormResponse.program_id == program_id))
-    stmt = (
-        select(FormResponse)
-        .join(FormDefinition, FormDefinition.id == FormResponse.form_id)
-        .outerjoin(Organization, Organization.id == FormResponse.organization_id)
-        .where(FormDefinition.key == FICHA_FORM_KEY, of_program,
-               FormResponse.status == FormStatus.SUBMITTED)
-    )
-    if organization_id is not None:
-        stmt = stmt.where(FormResponse.organization_id == organization_id)
-    if until is not None:
-        stmt = stmt.where(FormResponse.submitted_at <= until)
-    latest: dict[Any, FormResponse] = {}
-    for r in (await session.scalars(stmt)).all():
-        key = r.organization_id if r.organization_id is not None else ("sent", r.id)
-        best = latest.get(key)
-        if best is None or (r.submitted_at or r.updated_at, r.id) > (
-                best.submitted_at or best.updated_at, best.id):
-            latest[key] = r
-    return list(latest.values())
-
-
 def _typed_organization(response: FormResponse) -> FichaOrganization:
     """The organisation as its ficha describes it, for one the catastro lacks."""
     a = response.answers or {}
@@ -963,15 +919,11 @@ async def _ficha(session: AsyncSession, response: FormResponse, program: Program
                  locale: str, catalogs: Catalogs) -> Ficha:
     org = await session.get(Organization, response.organization_id) \
         if response.organization_id is not None else None
-    sigs = list((await session.scalars(
-        select(FormSignature).where(FormSignature.response_id == response.id)
-        .order_by(FormSignature.signed_at, FormSignature.id))).all())
-    people = await _by_id(session, Person, (s.person_id for s in sigs))
+    sigs = await responses.signatures(session, response.id)
+    people = await reports.by_id(session, Person, (s.person_id for s in sigs))
     folio, declaration = _form_extras(
         await session.get(FormDefinition, response.form_id), response, locale)
-    reps = {r.person_id: r for r in (await session.scalars(
-        select(Representative).where(Representative.organization_id == org.id))).all()} \
-        if org is not None else {}
+    reps = await reports.representatives(session, org.id) if org is not None else {}
     return Ficha(
         program=program.name,
         tz=program.timezone,
@@ -1010,7 +962,7 @@ async def ficha_pdf(
     if org is None:
         raise LookupError(f"no organisation {organization_id}")
     program = await programs.existing(session, org.program_id)
-    found = await _latest_fichas(session, program.id, organization_id)
+    found = await reports.latest_fichas(session, program.id, organization_id)
     if not found:
         return None
     catalogs = catalogs or Catalogs()
@@ -1027,7 +979,7 @@ async def ficha_pdfs(
     catalogs = catalogs or Catalogs()
     program = await programs.existing(session, program_id)
     fichas = [await _ficha(session, r, program, catalogs.locale(locale), catalogs)
-              for r in await _latest_fichas(session, program_id, unlinked=True)]
+              for r in await reports.latest_fichas(session, program_id, unlinked=True)]
     fichas.sort(key=lambda f: _sort_key(f.organization.name, locale))
     return [render_ficha_pdf(f, now=now, locale=locale, catalogs=catalogs, font_dirs=font_dirs)
             for f in fichas]
@@ -1040,7 +992,7 @@ async def fichas_xlsx(
     catalogs = catalogs or Catalogs()
     program = await programs.existing(session, program_id)
     fichas = [await _ficha(session, r, program, catalogs.locale(locale), catalogs)
-              for r in await _latest_fichas(session, program_id, unlinked=True)]
+              for r in await reports.latest_fichas(session, program_id, unlinked=True)]
     return render_fichas_xlsx(fichas, program=program.name, tz=program.timezone, now=now,
                               locale=locale, catalogs=catalogs)
 
@@ -1059,33 +1011,18 @@ async def invited_organizations(
     program = await programs.existing(session, program_id)
     ctx = Ctx(catalogs, locale, program.timezone, now)
     tpl = program_template_or_none(program)
-    orgs = list((await session.scalars(
-        select(Organization).where(Organization.program_id == program_id))).all())
+    orgs = await reports.organizations(session, program_id)
     orgs.sort(key=lambda o: _sort_key(o.name, ctx.locale))
-    invitations: dict[int, list[OrganizationInvitation]] = defaultdict(list)
-    for inv in (await session.scalars(
-            select(OrganizationInvitation)
-            .join(Organization, Organization.id == OrganizationInvitation.organization_id)
-            .where(Organization.program_id == program_id, OrganizationInvitation.sent_at <= now)
-            .order_by(OrganizationInvitation.sent_at, OrganizationInvitation.id))).all():
-        invitations[inv.organization_id].append(inv)
+    invitations = await reports.invitations(session, program_id, now)
     fichas = {r.organization_id: r
-              for r in await _latest_fichas(session, program_id, until=now)}
+              for r in await reports.latest_fichas(session, program_id, until=now)}
     # An invitation to a meeting ("meeting:<id>") is answered by the organisation's people
     # through their Rsvp; its purpose is shown as the meeting's kind.
     meeting_ids = {int(i.purpose.split(":", 1)[1]) for invs in invitations.values()
                    for i in invs if i.purpose.startswith("meeting:")
                    and i.purpose.split(":", 1)[1].isdigit()}
-    meetings_by_id = {m.id: m for m in (await session.scalars(
-        select(Meeting).where(Meeting.id.in_(meeting_ids)))).all()} if meeting_ids else {}
-    org_answers: dict[tuple[int, int], Rsvp] = {}
-    if meeting_ids:
-        for r in (await session.scalars(
-                select(Rsvp).where(Rsvp.meeting_id.in_(meeting_ids),
-                                   Rsvp.organization_id.is_not(None),
-                                   Rsvp.answer.is_not(None), Rsvp.answered_at <= now)
-                .order_by(Rsvp.answered_at))).all():
-            org_answers[(r.meeting_id, r.organization_id)] = r  # the latest answer counts
+    meetings_by_id = await reports.by_id(session, Meeting, meeting_ids)
+    org_answers = await reports.organization_answers(session, meeting_ids, now)
 
     def purpose_name(inv: OrganizationInvitation) -> str:
         kind, _, ref = inv.purpose.partition(":")
@@ -1196,13 +1133,10 @@ async def delivery_day_list(
         raise LookupError(f"no delivery day {delivery_day_id}")
     program = await programs.existing(session, day.program_id)
     ctx = Ctx(catalogs, locale, program.timezone, now)
-    pickups = list((await session.scalars(
-        select(Pickup).where(Pickup.delivery_day_id == day.id))).all())
-    families = await _by_id(session, Family, (p.family_id for p in pickups))
+    pickups = await reports.pickups_of(session, day.id)
+    families = await reports.by_id(session, Family, (p.family_id for p in pickups))
     pickups.sort(key=lambda p: _sort_key(families[p.family_id].name))
-    moved_to = {pid: d for pid, d in (await session.execute(
-        select(Pickup.id, DeliveryDay).join(DeliveryDay, DeliveryDay.id == Pickup.delivery_day_id)
-        .where(Pickup.id.in_([p.moved_to_id for p in pickups if p.moved_to_id])))).all()}
+    moved_to = await reports.days_of_pickups(session, (p.moved_to_id for p in pickups))
     # The same statuses as the staff's list in chat and `convoca delivery day`.
     kept = await day_lists.list_kept(session, day.id)
     shown = {p.id: day_lists.shown_status(p, day, ctx.now, kept) for p in pickups}
@@ -1491,8 +1425,7 @@ async def progress_report(
     ctx = Ctx(catalogs, locale, program.timezone, now)
     tpl = program_template_or_none(program)
     figures = await progress_figures(session, program_id, cut_off(program, now, until))
-    bodies = {b.id: b for b in (await session.scalars(
-        select(Body).where(Body.program_id == program_id))).all()}
+    bodies = {b.id: b for b in await programs.bodies(session, program_id)}
     tables = _progress_tables(figures, ctx, tpl, bodies)
     chart = _chart_for(figures, ctx, tpl, font_dirs)
     title = ctx.t("exports.progress.title")

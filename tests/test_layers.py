@@ -53,6 +53,9 @@ RULES = (
     Rule("documents/ are drawn from storage and the domain, for any caller",
          ("documents", "documents.*"), ("handlers", "services", "scheduler", "bot")),
     Rule("only documents/ draws documents", everything_but("documents"), DRAWING),
+    # A document is drawn from what storage's repositories read; it writes no query itself.
+    Rule("documents/ read through storage", ("documents", "documents.*"), ("sqlalchemy",),
+         allowed=("sqlalchemy.ext.asyncio",)),
     Rule("services/ know no front end", ("services", "services.*"), ("handlers", "bot")),
     Rule("the scheduler knows no front end", ("scheduler", "scheduler.*"), ("bot",)),
     Rule("only bot/ itself imports bot/", everything_but("bot"), ("bot",)),
