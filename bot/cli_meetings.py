@@ -16,6 +16,7 @@ from bot import cli_words
 from bot.app import App
 from bot.commands import CommandError, the_program
 from domain import schedule
+from domain.meetings import INVITE_MEMBERS, INVITE_TARGETS, MeetingError
 from locales import Msg, When
 from services import dates, meetings
 from services.dates import parse_time
@@ -66,7 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--time", required=True, type=_time, help="cli.help.opt_time")
     c.add_argument("--place", help="cli.help.opt_place")
     c.add_argument("--agenda", help="cli.help.opt_agenda")
-    c.add_argument("--invite", choices=data.INVITE_TARGETS, help="cli.help.opt_invite")
+    c.add_argument("--invite", choices=INVITE_TARGETS, help="cli.help.opt_invite")
     c.add_argument("--repeat", action="store_true", help="cli.help.opt_repeat")
     c.add_argument("--count", type=int, default=schedule.MAX_SERIES_MEETINGS,
                    help="cli.help.opt_series_count")
@@ -84,7 +85,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("meeting_id", type=int, help="cli.help.opt_meeting_id")
     p = msub.add_parser("invite", help="cli.help.meeting_invite")
     p.add_argument("meeting_id", type=int, help="cli.help.opt_meeting_id")
-    p.add_argument("--to", choices=data.INVITE_TARGETS, default=data.INVITE_MEMBERS,
+    p.add_argument("--to", choices=INVITE_TARGETS, default=INVITE_MEMBERS,
                    help="cli.help.opt_invite_to")
     p = msub.add_parser("reask", help="cli.help.meeting_reask")
     p.add_argument("meeting_id", type=int, help="cli.help.opt_meeting_id")
@@ -126,7 +127,7 @@ async def run(app: App, args: argparse.Namespace) -> int | None:
                 await cli.meeting(s, args)
             else:
                 await cli.attendance(s, args)
-        except data.MeetingError as exc:
+        except MeetingError as exc:
             raise CommandError(cli.t(f"adm_meet.err_{exc.code}")) from None
         except data.RoleError as exc:
             raise CommandError(cli.t(f"cli_meet.role_error_{exc.code}")) from None
@@ -273,7 +274,7 @@ class _Cli:
     async def invite(self, s: AsyncSession, program: Program, meeting: Meeting, target: str
                      ) -> None:
         if meeting.status != MeetingStatus.SCHEDULED or meeting.starts_at <= self.now:
-            raise data.MeetingError("not_upcoming")
+            raise MeetingError("not_upcoming")
         invited, queued = await meetings.invite(s, program, meeting, target, self.now)
         later = await meetings.invite_due_series_meetings(s, self.now)
         self.audit(s, "meeting_invited", "meeting", meeting.id, target=target, invited=invited,

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import schedule, turnout
+from domain.meetings import CANCEL_REASON_MAX, MeetingError
 from domain.program_templates import localized_text
 from locales import Msg, Raw, Text, When
 from services.messages import Button, Outgoing
@@ -332,7 +333,7 @@ async def reask(session: AsyncSession, meeting: Meeting, now: datetime) -> Asked
     """The invitation again, now, to whoever has not answered: once per person and day
     however often the button is pressed. Returns (people asked, messages queued)."""
     if meeting.status != MeetingStatus.SCHEDULED or meeting.starts_at <= now:
-        raise data.MeetingError("not_upcoming")
+        raise MeetingError("not_upcoming")
     program = await session.get(Program, meeting.program_id)
     assert program is not None  # a meeting always has its programme
     day = schedule.local_date(now, program.timezone)
@@ -380,7 +381,7 @@ async def cancel_and_notify(session: AsyncSession, meeting: Meeting, reason: str
     """Cancel and tell everyone invited (even those who asked for no notices: it is
     essential). Returns (people invited, notices queued)."""
     await data.cancel(session, meeting, now)
-    reason = (reason or "").strip()[:data.CANCEL_REASON_MAX] or None
+    reason = (reason or "").strip()[:CANCEL_REASON_MAX] or None
     kind_name, _ = await names(session, meeting)
     params: dict[str, Any] = {"what": what_named(meeting, kind_name), "when": When(meeting.starts_at)}
     if reason:

@@ -20,10 +20,20 @@ from typing import Any
 from sqlalchemy import or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
-from stdnum.cl import rut as cl_rut
-from stdnum.exceptions import ValidationError
 
-from domain.phones import to_e164
+from domain.meetings import (
+    AGENDA_MAX,
+    INVITE_EVERYONE,
+    INVITE_MEMBERS,
+    INVITE_TARGETS,
+    PLACE_MAX,
+    SERIES_INVITE_AHEAD,
+    MeetingError,
+    guest_name,
+    guest_organization,
+    guest_phone,
+    guest_rut,
+)
 from domain.program_templates import add_months, program_template
 from domain.schedule import (
     MAX_SERIES_MEETINGS,
@@ -54,15 +64,6 @@ from storage.models import (
     RsvpAnswer,
 )
 
-PLACE_MAX = 200  # Meeting.place
-AGENDA_MAX = 1500  # what an invitation shows in full
-CANCEL_REASON_MAX = 200
-SERIES_INVITE_AHEAD = timedelta(days=30)
-
-INVITE_MEMBERS = "members"
-INVITE_EVERYONE = "everyone"
-INVITE_TARGETS = (INVITE_MEMBERS, INVITE_EVERYONE)
-
 
 def program_end(program: Program) -> date:
     try:
@@ -72,14 +73,6 @@ def program_end(program: Program) -> date:
 
 
 # --- meetings ---------------------------------------------------------------------------------
-
-
-class MeetingError(ValueError):
-    """A request that cannot be done; ``code`` names the reason for the message shown."""
-
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
 
 
 def meeting_kinds(program: Program, body: Body | None = None) -> list[str]:
@@ -469,39 +462,6 @@ async def boards(session: AsyncSession, meetings_: Iterable[Meeting], *,
         for group in (b.yes, b.no, b.maybe, b.pending):
             group.sort(key=_by_name)
     return out
-
-
-GUEST_NAME_MAX = 200  # AttendanceGuest.name
-GUEST_ORGANIZATION_MAX = 200
-
-
-def guest_name(text: str) -> str:
-    name = " ".join((text or "").split())
-    if not name or len(name) > GUEST_NAME_MAX or not any(ch.isalpha() for ch in name):
-        raise MeetingError("guest_name")
-    return name
-
-
-def guest_rut(text: str) -> str:
-    """The RUT as people write it (12.345.678-5), whatever way it was typed."""
-    try:
-        return cl_rut.format(cl_rut.validate(text))
-    except ValidationError:
-        raise MeetingError("guest_rut") from None
-
-
-def guest_organization(text: str) -> str:
-    org = " ".join((text or "").split())
-    if not org or len(org) > GUEST_ORGANIZATION_MAX:
-        raise MeetingError("guest_organization")
-    return org
-
-
-def guest_phone(text: str) -> str:
-    phone = to_e164(text)
-    if phone is None:
-        raise MeetingError("guest_phone")
-    return phone
 
 
 async def add_guest(session: AsyncSession, meeting: Meeting, *, name: str, now: datetime,

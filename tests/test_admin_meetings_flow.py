@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from domain import schedule, turnout
+from domain.meetings import INVITE_MEMBERS
 from scheduler.runner import NoticeScheduler
 from services import meetings as meeting_services
 from storage import admin_meetings as data
@@ -379,7 +380,7 @@ async def test_moving_and_cancelling_tell_everyone_invited(tg: Running) -> None:
             place="Sede Villa Ñuñoa", created_by=ids["gestora"])
         dani = await s.get(Person, ids[str(DANI)])
         dani.opted_out_at = now  # asked for no more notices: only essential ones reach her
-        await meeting_services.invite(s, program, meeting, data.INVITE_MEMBERS, now)
+        await meeting_services.invite(s, program, meeting, INVITE_MEMBERS, now)
         await s.commit()
         mid = meeting.id
     await tg.outbox.drain()
@@ -587,7 +588,7 @@ async def test_the_attendance_list_pages_by_eight_and_marks_in_place(tg: Running
         program = await programs.get(s, ids["program"])
         meeting = await data.create_meeting(s, program, kind="grupo_motor", starts_at=APRIL_7,
                                             now=now, body_id=ids["gm"])
-        assert await meeting_services.invite(s, program, meeting, data.INVITE_MEMBERS, now) == (
+        assert await meeting_services.invite(s, program, meeting, INVITE_MEMBERS, now) == (
             9, 9)
         await s.commit()
     tg.app.clock.set(APRIL_7)

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from domain import schedule, turnout
+from domain.meetings import MeetingError
 from storage import admin_meetings as data
 from storage import db, outbox, people, programs
 from storage.models import (
@@ -202,11 +203,11 @@ async def test_moving_bumps_the_revision_drops_what_waits_and_clears_answers(wor
         }
         assert (ana.answer, ana.reason, ana.answered_at, ana.invited_at) == (
             None, None, None, later)
-        with pytest.raises(data.MeetingError):
+        with pytest.raises(MeetingError):
             await data.move(s, m, NOW - timedelta(days=1), later)
         await data.cancel(s, m, later)
         assert m.status == MeetingStatus.CANCELLED
-        with pytest.raises(data.MeetingError) as err:
+        with pytest.raises(MeetingError) as err:
             await data.move(s, m, starts + timedelta(days=5), later)
         assert err.value.code == "not_scheduled"
 
@@ -253,5 +254,5 @@ async def test_marks_are_one_row_per_person_and_the_last_mark_wins(world) -> Non
         board = await data.board(s, m)
         # Listed, so the slip can be put right, but not counted: she is marked absent.
         assert [e.name for e in board.walk_ins] == ["Ana"] and board.tally.present == 0
-        with pytest.raises(data.MeetingError):
+        with pytest.raises(MeetingError):
             await data.mark(s, m, 999999, True, None, NOW)

@@ -23,6 +23,18 @@ from datetime import date, datetime, time
 from typing import Any
 
 from domain import schedule
+from domain.meetings import (
+    AGENDA_MAX,
+    CANCEL_REASON_MAX,
+    INVITE_EVERYONE,
+    INVITE_MEMBERS,
+    PLACE_MAX,
+    MeetingError,
+    guest_name,
+    guest_organization,
+    guest_phone,
+    guest_rut,
+)
 from handlers import meetings as meeting_handlers
 from handlers import widgets
 from handlers.admin import (
@@ -68,7 +80,7 @@ FLOW = "adm_meet"
 CAL = action(KEY, "cal")
 TIME = action(KEY, "tm")
 PAGE_SIZE = 8
-INVITE_CHOICES = {"m": data.INVITE_MEMBERS, "a": data.INVITE_EVERYONE}
+INVITE_CHOICES = {"m": INVITE_MEMBERS, "a": INVITE_EVERYONE}
 FIELDS = ("body", "kind", "date", "time", "place", "agenda")
 VERBS = ("", "new", "nb", "nk", "cal", "tm", "sp", "sk", "rp", "ch", "ok", "x", "iv", "bd",
          "ra", "at", "tg", "ag", "ap", "cl", "mv", "mok", "cn", "cns", "rt", "gn", "gs", "gx",
@@ -130,7 +142,7 @@ async def open_meetings(turn: Turn, parts: list[str]) -> None:
         return
     try:
         await handler(turn, program, parts[1:])
-    except data.MeetingError as exc:
+    except MeetingError as exc:
         turn.say(f"adm_meet.err_{exc.code}")
 
 
@@ -660,9 +672,9 @@ async def _add_person(turn: Turn, program: Program, args: list[str]) -> None:
 # --- walk-ins who are not in Convoca ------------------------------------------------------------
 
 GUEST_STEPS = ("guest_name", "guest_rut", "guest_org", "guest_phone")
-GUEST_FIELDS = {"guest_name": ("name", data.guest_name), "guest_rut": ("rut", data.guest_rut),
-                "guest_org": ("organization", data.guest_organization),
-                "guest_phone": ("phone", data.guest_phone)}
+GUEST_FIELDS = {"guest_name": ("name", guest_name), "guest_rut": ("rut", guest_rut),
+                "guest_org": ("organization", guest_organization),
+                "guest_phone": ("phone", guest_phone)}
 
 
 async def _guest_new(turn: Turn, program: Program, args: list[str]) -> None:
@@ -678,8 +690,8 @@ async def _guest_new(turn: Turn, program: Program, args: list[str]) -> None:
     turn.go(FLOW, "guest_name", meeting_id=meeting.id, guest={})
     if len(args) > 1 and args[1] == "q" and searched:
         try:
-            name = data.guest_name(searched)
-        except data.MeetingError:
+            name = guest_name(searched)
+        except MeetingError:
             pass
         else:
             await _guest_answer(turn, program, "guest_name", name)
@@ -718,7 +730,7 @@ async def _guest_typed(turn: Turn, program: Program, step: str, text: str) -> No
     _, check = GUEST_FIELDS[step]
     try:
         value = check(text)
-    except data.MeetingError as exc:
+    except MeetingError as exc:
         await _ask(turn, program, step, hint=f"adm_meet.err_{exc.code}")
         return
     await _guest_answer(turn, program, step, value)
@@ -748,7 +760,7 @@ async def _guest_remove(turn: Turn, program: Program, args: list[str]) -> None:
     guest_id = int_at(args, 1) or 0
     try:
         name = await data.remove_guest(turn.session, meeting, guest_id)
-    except data.MeetingError:
+    except MeetingError:
         turn.say("input.button_stale")
         return
     turn.audit("attendance_guest_removed", "meeting", meeting.id, guest_id=guest_id)
@@ -865,7 +877,7 @@ async def meetings_input(turn: Turn) -> None:
     text = (turn.event.text or "").strip() if turn.event.kind == EventKind.TEXT else ""
     try:
         await _typed(turn, program, step, text)
-    except data.MeetingError as exc:
+    except MeetingError as exc:
         turn.go(None)
         turn.say(f"adm_meet.err_{exc.code}")
 
@@ -885,19 +897,19 @@ async def _typed(turn: Turn, program: Program, step: str, text: str) -> None:
             return
         await _set_time(turn, program, at)
     elif step == "place" and text:
-        if len(text) > data.PLACE_MAX:
+        if len(text) > PLACE_MAX:
             await _ask(turn, program, step, hint="adm_meet.too_long")
             return
         turn.go(FLOW, step, place=text)
         await _next(turn, program, "place")
     elif step == "agenda" and text:
-        if len(text) > data.AGENDA_MAX:
+        if len(text) > AGENDA_MAX:
             await _ask(turn, program, step, hint="adm_meet.too_long")
             return
         turn.go(FLOW, step, agenda=text)
         await _next(turn, program, "agenda")
     elif step == "cancel_reason" and text:
-        if len(text) > data.CANCEL_REASON_MAX:
+        if len(text) > CANCEL_REASON_MAX:
             await _ask(turn, program, step, hint="adm_meet.too_long")
             return
         await _do_cancel(turn, program, text)
