@@ -17,8 +17,9 @@ from pathlib import Path
 sys.path.insert(0, "tests")
 import test_exports as t  # noqa: E402
 
+from documents import exports  # noqa: E402
 from locales import Catalogs  # noqa: E402
-from storage import db, exports, responses  # noqa: E402
+from storage import db, responses  # noqa: E402
 
 out = Path(sys.argv[1])
 
