@@ -56,7 +56,7 @@ class Services:
     # How each channel hands over the bytes of a document a person sent (by its file id), up
     # to a size: beyond it, DocumentTooBig.
     files: dict[str, Callable[[str, int], Awaitable[bytes]]] = field(default_factory=dict)
-    # Form definitions already read, by row id (rows never change; see storage.forms.form_of).
+    # Form definitions already read, by row id (rows never change; see storage.responses.form_of).
     forms: dict[int, Any] = field(default_factory=dict)
     # What each channel can show, as it declares it (channels.Capabilities), by channel name.
     capabilities: dict[str, Capabilities] = field(default_factory=dict)

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain import targets
 from locales import Catalogs, Msg, Raw, Text
 from services import meetings as meeting_messages
 from services.messages import Button, Outgoing
@@ -80,7 +81,7 @@ async def preview_texts(session: AsyncSession, services: Languages,
 
 async def describe(session: AsyncSession, program: Program, target: dict[str, Any]) -> Msg:
     kind = target["kind"]
-    if kind == targeting.BODY:
+    if kind == targets.BODY:
         body = await session.scalar(
             select(Body).where(Body.program_id == program.id, Body.id == target["id"])
         ) if isinstance(target.get("id"), int) else await session.scalar(
@@ -89,11 +90,11 @@ async def describe(session: AsyncSession, program: Program, target: dict[str, An
         name: Any = Text(body_names(program, body)) if body else Raw(
             str(target.get("body_kind") or target.get("id")))
         return Msg("outreach.target.body", {"name": name})
-    if kind == targeting.ORGANIZATIONS:
+    if kind == targets.ORGANIZATIONS:
         if "ids" in target:
             return Msg("outreach.target.some_organizations", {"count": len(target["ids"])})
         return Msg("outreach.target.organizations")
-    if kind == targeting.FAMILIES:
+    if kind == targets.FAMILIES:
         if target.get("sector"):
             return Msg("outreach.target.families_sector", {"sector": Raw(target["sector"])})
         if target.get("mode"):

@@ -25,8 +25,8 @@ from test_admin_outreach_support import (
     send_document,
 )
 
+from documents import imports
 from handlers.core import DocumentTooBig
-from storage import imports
 from storage.models import AuditEntry, Family, LinkCode, Organization
 from telegram_harness import Running, labels_of
 

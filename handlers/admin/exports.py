@@ -1,7 +1,7 @@
 """The verificadores sent to the gestora in chat as documents (section ``exports``): the
 attendance list of a meeting, the fichas de interés, the invited organisations, a delivery
 day's list and the figures of the informe de avance with its chart. The files themselves
-come from storage.exports, the same code the command line (`convoca export ...`) runs.
+come from documents.exports, the same code the command line (`convoca export ...`) runs.
 
 Actions: ``adm:exports:<op>:...``: ``att``/``dd`` list meetings or days (a trailing ``e``
 turns the page in place), ``am``/``ddd`` ask the format, ``a``/``d`` send; ``fi``, ``org`` and
@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
+from documents import exports
+from documents.exports import ExportFile
 from handlers.admin import (
     ADMIN,
     action,
@@ -29,8 +31,6 @@ from handlers.admin.delivery import day_button_label
 from handlers.core import Router, Turn
 from handlers.events import Attachment, Button, Outgoing
 from locales import Day, Msg, Raw, Text, When
-from storage import exports
-from storage.exports import ExportFile
 from storage.meetings import kind_names
 from storage.models import DeliveryDay, Meeting, Program
 

@@ -22,6 +22,19 @@ import logging
 from datetime import date, datetime, time
 from typing import Any
 
+from domain import schedule
+from domain.meetings import (
+    AGENDA_MAX,
+    CANCEL_REASON_MAX,
+    INVITE_EVERYONE,
+    INVITE_MEMBERS,
+    PLACE_MAX,
+    MeetingError,
+    guest_name,
+    guest_organization,
+    guest_phone,
+    guest_rut,
+)
 from handlers import meetings as meeting_handlers
 from handlers import widgets
 from handlers.admin import (
@@ -68,7 +81,7 @@ FLOW = "adm_meet"
 CAL = action(KEY, "cal")
 TIME = action(KEY, "tm")
 PAGE_SIZE = 8
-INVITE_CHOICES = {"m": data.INVITE_MEMBERS, "a": data.INVITE_EVERYONE}
+INVITE_CHOICES = {"m": INVITE_MEMBERS, "a": INVITE_EVERYONE}
 FIELDS = ("body", "kind", "date", "time", "place", "agenda")
 VERBS = ("", "new", "nb", "nk", "cal", "tm", "sp", "sk", "rp", "ch", "ok", "x", "iv", "bd",
          "ra", "at", "tg", "ag", "ap", "cl", "mv", "mok", "cn", "cns", "rt", "gn", "gs", "gx",
@@ -95,8 +108,8 @@ def _summary_lines(program: Program, body: Body | None, kind: str, starts_at: da
 
 
 def _rule_text(day: date, every_months: int) -> Msg:
-    weekday, nth = data.weekday_rule(day)
-    order = "last" if nth == data.LAST else str(nth)
+    weekday, nth = schedule.weekday_rule(day)
+    order = "last" if nth == schedule.LAST else str(nth)
     return Msg(f"adm_meet.rule_{order}", {"weekday": Msg(f"adm_meet.weekday_{weekday}")})
 
 
@@ -130,7 +143,7 @@ async def open_meetings(turn: Turn, parts: list[str]) -> None:
         return
     try:
         await handler(turn, program, parts[1:])
-    except data.MeetingError as exc:
+    except MeetingError as exc:
         turn.say(f"adm_meet.err_{exc.code}")
 
 
@@ -155,8 +168,8 @@ async def _list(turn: Turn, program: Program, args: list[str]) -> None:
 def _start_of(program: Program, convo: dict[str, Any]) -> datetime | None:
     if not convo.get("day") or not convo.get("at"):
         return None
-    return data.to_utc(date.fromisoformat(convo["day"]), time.fromisoformat(convo["at"]),
-                       program.timezone)
+    return schedule.to_utc(date.fromisoformat(convo["day"]), time.fromisoformat(convo["at"]),
+                           program.timezone)
 
 
 async def _body(turn: Turn, body_id: int | None) -> Body | None:
@@ -346,7 +359,7 @@ async def _set_day(turn: Turn, program: Program, step: str, day: date,
 async def _set_time(turn: Turn, program: Program, at: time) -> None:
     step = turn.convo.step
     day = date.fromisoformat(turn.data("day"))
-    if data.to_utc(day, at, program.timezone) <= turn.now:
+    if schedule.to_utc(day, at, program.timezone) <= turn.now:
         await _ask(turn, program, step or "time", hint="adm_meet.time_past")
         return
     turn.go(FLOW, step, at=f"{at:%H:%M}")
@@ -392,7 +405,7 @@ async def _summary(turn: Turn, program: Program) -> tuple[Msg, list[list[Button]
             plan = data.series_plan(program, starts, every)
             lines.append(Msg("adm_meet.line_repeat", {
                 "every": Msg(f"adm_meet.every_{min(every, 3)}", {"count": every}),
-                "rule": _rule_text(data.local_date(starts, program.timezone), every),
+                "rule": _rule_text(schedule.local_date(starts, program.timezone), every),
                 "count": len(plan), "last": When(plan[-1], "date"),
             }))
             rows.append([Button(Msg("adm_meet.btn_no_repeat"), action(KEY, "rp"))])
@@ -656,9 +669,9 @@ async def _add_person(turn: Turn, program: Program, args: list[str]) -> None:
 # --- walk-ins who are not in Convoca ------------------------------------------------------------
 
 GUEST_STEPS = ("guest_name", "guest_rut", "guest_org", "guest_phone")
-GUEST_FIELDS = {"guest_name": ("name", data.guest_name), "guest_rut": ("rut", data.guest_rut),
-                "guest_org": ("organization", data.guest_organization),
-                "guest_phone": ("phone", data.guest_phone)}
+GUEST_FIELDS = {"guest_name": ("name", guest_name), "guest_rut": ("rut", guest_rut),
+                "guest_org": ("organization", guest_organization),
+                "guest_phone": ("phone", guest_phone)}
 
 
 async def _guest_new(turn: Turn, program: Program, args: list[str]) -> None:
@@ -674,8 +687,8 @@ async def _guest_new(turn: Turn, program: Program, args: list[str]) -> None:
     turn.go(FLOW, "guest_name", meeting_id=meeting.id, guest={})
     if len(args) > 1 and args[1] == "q" and searched:
         try:
-            name = data.guest_name(searched)
-        except data.MeetingError:
+            name = guest_name(searched)
+        except MeetingError:
             pass
         else:
             await _guest_answer(turn, program, "guest_name", name)
@@ -714,7 +727,7 @@ async def _guest_typed(turn: Turn, program: Program, step: str, text: str) -> No
     _, check = GUEST_FIELDS[step]
     try:
         value = check(text)
-    except data.MeetingError as exc:
+    except MeetingError as exc:
         await _ask(turn, program, step, hint=f"adm_meet.err_{exc.code}")
         return
     await _guest_answer(turn, program, step, value)
@@ -743,7 +756,7 @@ async def _guest_remove(turn: Turn, program: Program, args: list[str]) -> None:
     guest_id = int_at(args, 1) or 0
     try:
         name = await data.remove_guest(turn.session, meeting, guest_id)
-    except data.MeetingError:
+    except MeetingError:
         turn.say("input.button_stale")
         return
     turn.audit("attendance_guest_removed", "meeting", meeting.id, guest_id=guest_id)
@@ -779,7 +792,7 @@ async def _move(turn: Turn, program: Program, args: list[str]) -> None:
     if meeting.status != MeetingStatus.SCHEDULED:
         turn.say("adm_meet.err_not_scheduled")
         return
-    local = data.local_date(meeting.starts_at, program.timezone)
+    local = schedule.local_date(meeting.starts_at, program.timezone)
     month = max(local, program_today(turn, program)).replace(day=1)
     turn.go(None)
     turn.go(FLOW, "move_date", mode="move", meeting_id=meeting.id, month=month.isoformat())
@@ -860,7 +873,7 @@ async def meetings_input(turn: Turn) -> None:
     text = (turn.event.text or "").strip() if turn.event.kind == EventKind.TEXT else ""
     try:
         await _typed(turn, program, step, text)
-    except data.MeetingError as exc:
+    except MeetingError as exc:
         turn.go(None)
         turn.say(f"adm_meet.err_{exc.code}")
 
@@ -880,19 +893,19 @@ async def _typed(turn: Turn, program: Program, step: str, text: str) -> None:
             return
         await _set_time(turn, program, at)
     elif step == "place" and text:
-        if len(text) > data.PLACE_MAX:
+        if len(text) > PLACE_MAX:
             await _ask(turn, program, step, hint="adm_meet.too_long")
             return
         turn.go(FLOW, step, place=text)
         await _next(turn, program, "place")
     elif step == "agenda" and text:
-        if len(text) > data.AGENDA_MAX:
+        if len(text) > AGENDA_MAX:
             await _ask(turn, program, step, hint="adm_meet.too_long")
             return
         turn.go(FLOW, step, agenda=text)
         await _next(turn, program, "agenda")
     elif step == "cancel_reason" and text:
-        if len(text) > data.CANCEL_REASON_MAX:
+        if len(text) > CANCEL_REASON_MAX:
             await _ask(turn, program, step, hint="adm_meet.too_long")
             return
         await _do_cancel(turn, program, text)

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain import targets
 from handlers.admin import (
     ADMIN,
     Verbs,
@@ -220,28 +221,28 @@ async def target_chosen(turn: Turn, args: list[str]) -> None:
     what = args[0] if args else ""
     target: dict[str, Any] | None = None
     if what == "b" and len(args) == 2 and args[1].isdigit():
-        target = {"kind": targeting.BODY, "id": int(args[1])}
+        target = {"kind": targets.BODY, "id": int(args[1])}
     elif what == "o":
-        target = {"kind": targeting.ORGANIZATIONS}
+        target = {"kind": targets.ORGANIZATIONS}
     elif what == "s":
         turn.go(FLOW, "check", sel=[])
         await _checklist(turn, 0, redraw=False)
         return
     elif what == "f":
-        target = {"kind": targeting.FAMILIES}
+        target = {"kind": targets.FAMILIES}
     elif what == "fs" and len(args) == 1:
         await _ask_sector(turn, program)
         return
     elif what == "fs":
         sector = await targeting.sector_by_key(turn.session, program.id, args[1])
         if sector is not None:
-            target = {"kind": targeting.FAMILIES, "sector": sector}
+            target = {"kind": targets.FAMILIES, "sector": sector}
     elif what == "fm" and len(args) == 2:
         mode = {"r": PickupMode.RETIRO, "d": PickupMode.DOMICILIO}.get(args[1])
         if mode is not None:
-            target = {"kind": targeting.FAMILIES, "mode": str(mode)}
+            target = {"kind": targets.FAMILIES, "mode": str(mode)}
     elif what == "a":
-        target = {"kind": targeting.EVERYONE}
+        target = {"kind": targets.EVERYONE}
     if target is None:
         turn.say("input.button_stale")
         return
@@ -254,7 +255,7 @@ async def _ask_sector(turn: Turn, program: Program) -> None:
         turn.say("outreach.no_sectors", buttons=[[_cancel()]])
         return
     rows = [[Button(Msg("outreach.btn.sector", {"sector": Raw(s[:40]), "count": n}),
-                    action(KEY, "t", "fs", targeting.sector_key(s)))] for s, n in found[:40]]
+                    action(KEY, "t", "fs", targets.sector_key(s)))] for s, n in found[:40]]
     rows.append([_cancel()])
     turn.say("outreach.which_sector", buttons=rows)
 
@@ -335,7 +336,7 @@ async def checklist_done(turn: Turn, args: list[str]) -> None:
     program = await program_or_say(turn, "outreach.no_program")
     if program is None:
         return
-    await _preview(turn, program, {"kind": targeting.ORGANIZATIONS, "ids": chosen})
+    await _preview(turn, program, {"kind": targets.ORGANIZATIONS, "ids": chosen})
 
 
 # --- preview and send -----------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from domain.program_templates import localized_text
 from handlers import widgets
 from handlers.admin import (
     ADMIN,
@@ -32,7 +33,6 @@ from services.messages import DatePick
 from services.stages import evidence, lacks, sessions_line
 from storage import stages
 from storage.models import Milestone, Program
-from storage.program_templates import localized_text
 from storage.stages import (
     MANUAL,
     MilestoneStatus,
