@@ -159,13 +159,14 @@ async def migrate(url: str) -> None:
 async def seed_forms(url: str) -> None:
     """Store the Ficha's definition, as the first /ficha would. Done ahead because on
     PostgreSQL many first /ficha at once race to insert it (see BENCHMARKS.md)."""
-    from storage import db, forms
+    from domain import forms
+    from storage import db, responses
 
     engine = db.create_engine(url)
     try:
         async with db.session_factory(engine)() as s:
-            await forms.ensure_definition(s, forms.load_form("ficha_interes"),
-                                          datetime.now(UTC))
+            await responses.ensure_definition(s, forms.load_form("ficha_interes"),
+                                              datetime.now(UTC))
             await s.commit()
     finally:
         await engine.dispose()

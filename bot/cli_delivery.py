@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import cli_words
 from bot.cli_meetings import typed_date
 from bot.commands import CommandError, the_program, write_file
+from documents import exports
 from locales import Msg, Raw
 from services.dates import parse_time
 from services.delivery import (
@@ -26,7 +27,7 @@ from services.delivery import (
     window_of,
 )
 from services.pickups import move_family
-from storage import delivery, exports, people, pickups
+from storage import delivery, people, pickups
 from storage.delivery import DayPlan, DeliveryError
 from storage.models import DeliveryDay, Meeting, Pickup, PickupMode, PickupStatus, Program
 

@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import cli_words
 from bot.app import App
 from bot.commands import CommandError, the_program
+from domain import schedule
+from domain.meetings import INVITE_MEMBERS, INVITE_TARGETS, MeetingError
 from locales import Msg, When
 from services import dates, meetings
 from services.dates import parse_time
@@ -35,7 +37,7 @@ def _time(text: str) -> time:
 def typed_date(app: App, text: str, program: Program) -> date:
     """A --date as people write it ("2026-12-17", "17-12", "martes 17", "mañana"), read
     against today in the programme's zone by the app's clock."""
-    today = data.local_date(app.clock.now(), program.timezone)
+    today = schedule.local_date(app.clock.now(), program.timezone)
     try:
         return dates.parse_date(text, today)
     except dates.DateProblem as problem:
@@ -65,9 +67,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--time", required=True, type=_time, help="cli.help.opt_time")
     c.add_argument("--place", help="cli.help.opt_place")
     c.add_argument("--agenda", help="cli.help.opt_agenda")
-    c.add_argument("--invite", choices=data.INVITE_TARGETS, help="cli.help.opt_invite")
+    c.add_argument("--invite", choices=INVITE_TARGETS, help="cli.help.opt_invite")
     c.add_argument("--repeat", action="store_true", help="cli.help.opt_repeat")
-    c.add_argument("--count", type=int, default=data.MAX_SERIES_MEETINGS,
+    c.add_argument("--count", type=int, default=schedule.MAX_SERIES_MEETINGS,
                    help="cli.help.opt_series_count")
     c.add_argument("--program", type=int, help="cli.help.opt_program")
     p = msub.add_parser("list", help="cli.help.meeting_list")
@@ -83,7 +85,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("meeting_id", type=int, help="cli.help.opt_meeting_id")
     p = msub.add_parser("invite", help="cli.help.meeting_invite")
     p.add_argument("meeting_id", type=int, help="cli.help.opt_meeting_id")
-    p.add_argument("--to", choices=data.INVITE_TARGETS, default=data.INVITE_MEMBERS,
+    p.add_argument("--to", choices=INVITE_TARGETS, default=INVITE_MEMBERS,
                    help="cli.help.opt_invite_to")
     p = msub.add_parser("reask", help="cli.help.meeting_reask")
     p.add_argument("meeting_id", type=int, help="cli.help.opt_meeting_id")
@@ -125,7 +127,7 @@ async def run(app: App, args: argparse.Namespace) -> int | None:
                 await cli.meeting(s, args)
             else:
                 await cli.attendance(s, args)
-        except data.MeetingError as exc:
+        except MeetingError as exc:
             raise CommandError(cli.t(f"adm_meet.err_{exc.code}")) from None
         except data.RoleError as exc:
             raise CommandError(cli.t(f"cli_meet.role_error_{exc.code}")) from None
@@ -212,10 +214,10 @@ class _Cli:
         elif verb == "move":
             tz = program.timezone
             day = typed_date(self.app, args.date, program) if args.date \
-                else data.local_date(meeting.starts_at, tz)
-            at = args.time or data.local_time(meeting.starts_at, tz)
+                else schedule.local_date(meeting.starts_at, tz)
+            at = args.time or schedule.local_time(meeting.starts_at, tz)
             old = meeting.starts_at
-            invited, queued = await meetings.move_and_notify(s, meeting, data.to_utc(day, at, tz),
+            invited, queued = await meetings.move_and_notify(s, meeting, schedule.to_utc(day, at, tz),
                                                          self.now)
             self.audit(s, "meeting_moved", "meeting", meeting.id, old=old.isoformat(),
                        new=meeting.starts_at.isoformat(), revision=meeting.revision,
@@ -245,8 +247,8 @@ class _Cli:
     async def create(self, s: AsyncSession, args: argparse.Namespace) -> None:
         program = await self.program(s, args.program)
         body = await data.body_of(s, program.id, args.body)
-        starts = data.to_utc(typed_date(self.app, args.date, program), args.time,
-                             program.timezone)
+        starts = schedule.to_utc(typed_date(self.app, args.date, program), args.time,
+                                 program.timezone)
         meeting = await data.create_meeting(
             s, program, kind=args.kind, starts_at=starts, now=self.now,
             body_id=body.id if body else None, place=args.place, agenda=args.agenda,
@@ -272,7 +274,7 @@ class _Cli:
     async def invite(self, s: AsyncSession, program: Program, meeting: Meeting, target: str
                      ) -> None:
         if meeting.status != MeetingStatus.SCHEDULED or meeting.starts_at <= self.now:
-            raise data.MeetingError("not_upcoming")
+            raise MeetingError("not_upcoming")
         invited, queued = await meetings.invite(s, program, meeting, target, self.now)
         later = await meetings.invite_due_series_meetings(s, self.now)
         self.audit(s, "meeting_invited", "meeting", meeting.id, target=target, invited=invited,

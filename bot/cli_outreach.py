@@ -18,10 +18,13 @@ from sqlalchemy import select
 
 from bot.app import App
 from bot.commands import CommandError, the_program, write_file
+from documents import imports, qr_codes
+from domain import forms, targets
+from domain.catastro import StalePreview
 from locales import Msg, When
 from locales.collation import sort_key
 from services import catastro, outreach
-from storage import fichas, forms, imports, links, people, qr_codes, state, targeting
+from storage import fichas, imported, links, people, responses, state, targeting
 from storage.models import Family, Meeting, MeetingStatus, Organization, Person, Program
 
 log = logging.getLogger(__name__)
@@ -117,7 +120,7 @@ async def _program(session: Any, out: _Out, program_id: int | None) -> Program:
 
 def _target(out: _Out, spec: str) -> dict[str, Any]:
     try:
-        return targeting.check(targeting.parse_spec(spec))
+        return targets.check(targets.parse_spec(spec))
     except ValueError:
         raise out.error("cli_outreach.bad_target", target=spec) from None
 
@@ -151,8 +154,8 @@ async def _import(app: App, args: argparse.Namespace) -> int:
             print(out.text("cli_outreach.not_imported"))
             return 1
         try:
-            result = await imports.commit_import(s, preview, now, channel="cli")
-        except imports.StalePreview:
+            result = await imported.commit_import(s, preview, now, channel="cli")
+        except StalePreview:
             raise out.error("cli_outreach.stale") from None
         await s.commit()
     for line in imports.result_message(result):
@@ -266,14 +269,14 @@ async def _codes(app: App, args: argparse.Namespace) -> int:
             print(out.text("cli_outreach.pdf_written", count=len(ids), path=str(args.pdf)))
             return 0
         if username:
-            for card in await qr_codes.cards(s, program.id, kind, ids, username, now):
+            for card in await links.cards(s, program.id, kind, ids, username, now):
                 print(f"{card.name}\t{card.code}\t{card.url}")
         else:
             model = Organization if kind == "organization" else Family
             names = dict((await s.execute(
                 select(model.id, model.name).where(model.id.in_(ids)))).all())
             for rid in ids:
-                link = await qr_codes.code_for(s, program.id, kind, rid, now)
+                link = await links.code_for(s, program.id, kind, rid, now)
                 print(f"{names[rid]}\t{link.code}")
         await s.commit()
     return 0
@@ -368,7 +371,7 @@ async def _fichas(app: App, args: argparse.Namespace) -> int:
             for r in waiting:
                 sender = await s.get(Person, r.person_id) if r.person_id else None
                 out.say(Msg("cli_outreach.ficha_line", {
-                    "id": str(r.id), "number": forms.receipt_number(form, r),
+                    "id": str(r.id), "number": responses.receipt_number(form, r),
                     "organization": fichas.typed_name(r) or "?",
                     "sender": fichas.sender_name(r, sender),
                     "when": When(r.submitted_at or r.updated_at)}))

@@ -20,11 +20,11 @@ from bot.app import (
     start_delivery,
 )
 from bot.config import Settings
+from domain.program_templates import TemplateError, available_templates
 from locales import Catalogs, Day, Msg, Raw
 from locales.collation import sort_key
 from storage import db, outbox, people, programs
 from storage.models import ADMIN_LIST, ChannelAddress, Person, Program, Role
-from storage.program_templates import TemplateError, available_templates
 
 log = logging.getLogger("convoca")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -50,12 +51,12 @@ class Services:
     buttons: ButtonCodec
     timezone: str  # TIMEZONE: for a time with no programme to take the zone from
     default_locale: str = "es"
-    admin_ids: frozenset[str] = frozenset()  # platform user ids, as "telegram:123"
+    admin_ids: frozenset[str] = frozenset()  # platform user ids, as "<channel>:<user id>"
     bot_username: str | None = None
     # How each channel hands over the bytes of a document a person sent (by its file id), up
     # to a size: beyond it, DocumentTooBig.
     files: dict[str, Callable[[str, int], Awaitable[bytes]]] = field(default_factory=dict)
-    # Form definitions already read, by row id (rows never change; see storage.forms.form_of).
+    # Form definitions already read, by row id (rows never change; see storage.responses.form_of).
     forms: dict[int, Any] = field(default_factory=dict)
     # What each channel can show, as it declares it (channels.Capabilities), by channel name.
     capabilities: dict[str, Capabilities] = field(default_factory=dict)
@@ -128,6 +129,13 @@ class Turn:
 
     def send(self, out: Outgoing) -> None:
         self.replies.append(out)
+
+    def redraw(self, out: Outgoing) -> None:
+        """``out`` is the new state of the message whose button was pressed (a list turned
+        to another page, a card with a box ticked): the channel puts it in that message's
+        place where it can. With no such message (a typed answer), it is a new one."""
+        ref = self.event.message_ref
+        self.send(dataclasses.replace(out, updates=ref) if ref else out)
 
     def show_times_in(self, zone: str) -> None:
         """This turn is about a programme of this zone (the one a team member works on)."""
@@ -450,7 +458,7 @@ async def _first_sight(session: AsyncSession, event: Incoming, entry: intake.Cla
 
 def _reply_ref(event: Incoming, now: datetime) -> str:
     """What makes a reply's key unique: its update, and the day it was handled (an update id
-    is remembered for two days only, and Telegram may use it again later)."""
+    is remembered for two days only, and the platform may use it again later)."""
     if event.update_id is None:
         return uuid.uuid4().hex
     return f"{event.update_id}@{now:%Y%m%d}"

@@ -2,7 +2,7 @@
 
 The first form is the Ficha de Interés de Participación (``/ficha``); invitations can
 carry the action ``form:start:<key>``.  What a form asks and how answers are read lives in
-``storage/forms.py`` and its YAML; this module only holds the conversation.
+``domain/forms.py`` and its YAML; this module only holds the conversation.
 
 Button actions name the response and the question they belong to
 (``fm:<op>:<response id>:<question key>[:<arg>]``), so a press on an old message is
@@ -18,12 +18,14 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from domain import forms, names
+from domain.forms import AnswerError, Form, Question
+from domain.program_templates import localized_text
 from handlers.admin import action
 from handlers.core import Router, Turn
 from handlers.events import Button, EventKind, Outgoing
 from locales import Msg, Raw, When
-from storage import fichas, forms, outbox, programs
-from storage.forms import AnswerError, Form, Question
+from storage import fichas, outbox, programs, responses
 from storage.models import (
     FormDefinition,
     FormResponse,
@@ -33,7 +35,6 @@ from storage.models import (
     Program,
     Representative,
 )
-from storage.program_templates import localized_text
 
 FLOW = "form"
 COSIGN_FLOW = "form_cosign"
@@ -90,7 +91,7 @@ async def _load(turn: Turn, rid: Any) -> Ctx | None:
     definition = await turn.session.get(FormDefinition, response.form_id)
     if definition is None:
         return None
-    return Ctx(response, forms.form_of(definition, known))
+    return Ctx(response, responses.form_of(definition, known))
 
 
 def _mine(turn: Turn, ctx: Ctx) -> bool:
@@ -124,13 +125,13 @@ async def open_form(turn: Turn, key: str, organization_id: int | None = None) ->
         turn.say("input.start_first")
         return
     form = forms.load_form(key)
-    draft = await forms.draft_for(turn.session, turn.person.id, key)
+    draft = await responses.draft_for(turn.session, turn.person.id, key)
     if draft is not None:
         ctx = await _load(turn, draft.id)
         assert ctx is not None
         _ask_resume(turn, ctx)
         return
-    orgs = await forms.organizations_of(turn.session, turn.person.id)
+    orgs = await responses.organizations_of(turn.session, turn.person.id)
     if organization_id is not None:
         orgs = [o for o in orgs if o.id == organization_id] or orgs
     elif len(orgs) > 1:
@@ -140,8 +141,8 @@ async def open_form(turn: Turn, key: str, organization_id: int | None = None) ->
         ])
         return
     org = orgs[0] if orgs else None
-    sent = await forms.submitted_for(turn.session, key, person_id=turn.person.id,
-                                     organization_id=org.id if org else None)
+    sent = await responses.submitted_for(turn.session, key, person_id=turn.person.id,
+                                         organization_id=org.id if org else None)
     if sent is not None:
         ctx = await _load(turn, sent.id)
         assert ctx is not None
@@ -151,8 +152,8 @@ async def open_form(turn: Turn, key: str, organization_id: int | None = None) ->
                                          turn.standing.home())
     if program_id is None and await _ask_program(turn, form):
         return
-    definition = await forms.ensure_definition(turn.session, form, turn.now)
-    response = await forms.start_response(
+    definition = await responses.ensure_definition(turn.session, form, turn.now)
+    response = await responses.start_response(
         turn.session, definition, person_id=turn.person.id,
         organization_id=org.id if org else None, now=turn.now, program_id=program_id,
     )
@@ -321,7 +322,7 @@ async def _question_message(turn: Turn, ctx: Ctx, q: Question) -> Outgoing:
 
 
 async def _save(turn: Turn, ctx: Ctx, q: Question, value: Any) -> None:
-    forms.set_answer(ctx.response, q.key, value, turn.now)
+    responses.set_answer(ctx.response, q.key, value, turn.now)
     turn.audit("form_answer", "form_response", ctx.rid, question=q.key,
                skipped=value is None)
     await _advance(turn, ctx, editing=bool(turn.data("editing")))
@@ -377,9 +378,9 @@ async def _submit(turn: Turn, ctx: Ctx, signed_name: str | None) -> None:
         response.program_id = await fichas.program_of(turn.session, turn.person,
                                                       response.organization_id,
                                                       turn.standing.home())
-    await forms.submit(turn.session, response, ctx.form, person_id=turn.person.id,
-                       signed_name=signed_name, now=turn.now)
-    number = forms.receipt_number(ctx.form, response)
+    await responses.submit(turn.session, response, ctx.form, person_id=turn.person.id,
+                           signed_name=signed_name, now=turn.now)
+    number = responses.receipt_number(ctx.form, response)
     turn.audit("form_submitted", "form_response", response.id, receipt=number,
                version=response.version, supersedes=response.supersedes_id)
     turn.go(None)
@@ -417,7 +418,7 @@ async def _offer_cosign(turn: Turn, ctx: Ctx) -> None:
     program_id = ctx.response.program_id  # the form's programme, the code's too
     if program_id is None or ctx.form.declaration is None:
         return
-    code = await forms.cosign_code(turn.session, ctx.response, program_id, turn.now)
+    code = await responses.cosign_code(turn.session, ctx.response, program_id, turn.now)
     bot = turn.services.bot_username
     if bot:
         turn.say("form.cosign_link", link=Raw(f"https://t.me/{bot}?start={code}"))
@@ -426,13 +427,13 @@ async def _offer_cosign(turn: Turn, ctx: Ctx) -> None:
 
 
 async def _show_sent(turn: Turn, ctx: Ctx) -> None:
-    sigs = await forms.signatures(turn.session, ctx.rid)
+    sigs = await responses.signatures(turn.session, ctx.rid)
     submitted_at = ctx.response.submitted_at or ctx.response.updated_at
     # Nothing to type here: "Corregir" carries the response, so no flow holds the person.
     turn.go(None)
     turn.say(
         "form.sent_view", form=_title(turn, ctx),
-        number=Raw(forms.receipt_number(ctx.form, ctx.response)), when=When(submitted_at),
+        number=Raw(responses.receipt_number(ctx.form, ctx.response)), when=When(submitted_at),
         lines=_summary_lines(turn, ctx),
         signatures=[Msg("form.signature_line", {"name": Raw(s.signed_name),
                                                 "when": When(s.signed_at)}) for s in sigs],
@@ -484,7 +485,7 @@ async def on_button(turn: Turn) -> None:
 
 
 async def _chose_org(turn: Turn, org_id: int, key: str) -> None:
-    orgs = await forms.organizations_of(turn.session, turn.person.id)
+    orgs = await responses.organizations_of(turn.session, turn.person.id)
     if key not in forms.available_forms() or org_id not in {o.id for o in orgs}:
         await _stale(turn)
         return
@@ -682,10 +683,10 @@ async def _typed_answer(turn: Turn, ctx: Ctx, text: str) -> None:
         await _go_to(turn, ctx, q)
         return
     # Typing what a button says is the same as tapping it (some people type "Sí").
-    wanted = forms.name_key(text)
+    wanted = names.name_key(text)
     for row in await _question_buttons(turn, ctx, q):
         for b in row:
-            if wanted and forms.name_key(_render(turn, b.label)) == wanted:
+            if wanted and names.name_key(_render(turn, b.label)) == wanted:
                 turn.action = b.action
                 await on_button(turn)
                 return
@@ -703,7 +704,7 @@ async def _typed_answer(turn: Turn, ctx: Ctx, text: str) -> None:
         return
     if q.type == "text" and q.format != "plain":
         # Their own name typed without accents is still their name, spelt as registered.
-        value = forms.person_name(value, [turn.person.name])
+        value = names.person_name(value, [turn.person.name])
     await _save(turn, ctx, q, value)
 
 
@@ -711,12 +712,12 @@ async def _typed_signature(turn: Turn, ctx: Ctx, text: str) -> None:
     decl = ctx.form.declaration
     assert decl is not None
     expected = str(ctx.answers.get(decl.signer, ""))
-    if forms.name_key(text) != forms.name_key(expected) or not forms.name_key(text):
+    if names.name_key(text) != names.name_key(expected) or not names.name_key(text):
         turn.say("form.sign_mismatch", name=Raw(expected),
                  buttons=[[Button(Msg("form.to_summary"), _act("sm", ctx.rid))]])
         return
     # The signature reads as the name in the declaration, not as typed in a hurry.
-    await _submit(turn, ctx, forms.person_name(text, [turn.person.name, expected]))
+    await _submit(turn, ctx, names.person_name(text, [turn.person.name, expected]))
 
 
 # --------------------------------------------------------------------------- corrections
@@ -728,24 +729,24 @@ async def _amend(turn: Turn, ctx: Ctx) -> None:
     old = ctx.response
     allowed = old.person_id == turn.person.id or (
         old.organization_id is not None and old.organization_id in
-        {o.id for o in await forms.organizations_of(turn.session, turn.person.id)})
+        {o.id for o in await responses.organizations_of(turn.session, turn.person.id)})
     if old.status != FormStatus.SUBMITTED or not allowed:
         await _stale(turn)
         return
-    draft = await forms.draft_for(turn.session, turn.person.id, ctx.form.key)
+    draft = await responses.draft_for(turn.session, turn.person.id, ctx.form.key)
     if draft is not None:
         again = await _load(turn, draft.id)
         assert again is not None
         _ask_resume(turn, again)
         return
-    definition = await forms.ensure_definition(turn.session, forms.load_form(ctx.form.key),
-                                               turn.now)
-    response = await forms.start_response(turn.session, definition, person_id=turn.person.id,
-                                          organization_id=old.organization_id, now=turn.now,
-                                          supersedes=old)
+    definition = await responses.ensure_definition(turn.session, forms.load_form(ctx.form.key),
+                                                   turn.now)
+    response = await responses.start_response(turn.session, definition, person_id=turn.person.id,
+                                              organization_id=old.organization_id, now=turn.now,
+                                              supersedes=old)
     turn.audit("form_amend_started", "form_response", response.id, supersedes=old.id,
                version=response.version)
-    new = Ctx(response, forms.form_of(definition))
+    new = Ctx(response, responses.form_of(definition))
     turn.say("form.amend_started", form=_title(turn, new))
     await _advance(turn, new)
 
@@ -756,13 +757,13 @@ async def _amend(turn: Turn, ctx: Ctx) -> None:
 async def begin_cosign(turn: Turn, response_id: int) -> None:
     """A second representative opened the co-signature link (after /start and consent)."""
     response = await turn.session.get(FormResponse, response_id)
-    current = await forms.current_version(turn.session, response) if response else None
+    current = await responses.current_version(turn.session, response) if response else None
     ctx = await _load(turn, current.id) if current else None
     if ctx is None or ctx.form.declaration is None:
         turn.go(None)
         turn.say("form.cosign_gone")
         return
-    if await forms.has_signed(turn.session, ctx.rid, turn.person.id):
+    if await responses.has_signed(turn.session, ctx.rid, turn.person.id):
         turn.go(None)
         turn.say("form.cosign_already", form=_title(turn, ctx))
         return
@@ -793,18 +794,18 @@ async def cosign_input(turn: Turn) -> None:
         return
     signer = ctx.form.question(ctx.form.declaration.signer)
     try:
-        name = forms.person_name(forms.parse_answer(signer, ev.text or "", today=_today(turn)),
+        name = names.person_name(forms.parse_answer(signer, ev.text or "", today=_today(turn)),
                                  [turn.person.name])
     except AnswerError as exc:
         turn.send(Outgoing(text=exc.message,
                            buttons=((Button(Msg("form.cosign_not_now"), _act("cx", ctx.rid)),),)))
         return
-    if await forms.has_signed(turn.session, ctx.rid, turn.person.id):
+    if await responses.has_signed(turn.session, ctx.rid, turn.person.id):
         turn.go(None)
         turn.say("form.cosign_already", form=_title(turn, ctx))
         return
-    signature = await forms.sign(turn.session, ctx.response, person_id=turn.person.id,
-                                 signed_name=name, now=turn.now)
+    signature = await responses.sign(turn.session, ctx.response, person_id=turn.person.id,
+                                     signed_name=name, now=turn.now)
     turn.audit("form_cosigned", "form_response", ctx.rid, signature=signature.id)
     turn.go(None)
     turn.say("form.cosign_done", form=_title(turn, ctx), when=When(turn.now))

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from icalendar import Calendar, Event
 
+from domain.program_templates import localized_text
 from handlers import codes
 from handlers.core import Router, Turn
 from handlers.events import Attachment, Button, EventKind, Outgoing
@@ -27,7 +28,6 @@ from services.meetings import (
 )
 from storage import links, meetings
 from storage.models import Meeting, MeetingStatus, RsvpAnswer
-from storage.program_templates import localized_text
 
 router = Router()
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from documents.privacy_pdf import personal_data_pdf
 from handlers.core import Router, Turn
 from handlers.events import Attachment, Button, EventKind, Outgoing
 from locales import Msg, Raw, When
 from storage import privacy
 from storage.models import Person, Role
-from storage.privacy_pdf import personal_data_pdf
 
 FLOW = "erase"
 EXPORT_FILENAME = "mis_datos.json"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from domain.phones import to_e164
 from handlers import codes, forms
 from handlers.core import Router, Turn
 from handlers.events import Button, EventKind
@@ -9,7 +10,6 @@ from locales import Msg, Raw
 from services import families as family_links
 from storage import links, meetings, people
 from storage.models import Role
-from storage.phones import to_e164
 
 CONSENT_VERSION = "2026-1"
 FLOW = "registration"

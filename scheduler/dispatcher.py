@@ -16,6 +16,7 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from channels.capabilities import Capabilities
 from storage import outbox, people
 from storage.clock import Clock
 from storage.models import OutboxMessage, OutboxStatus, Person
@@ -62,8 +63,9 @@ Result = Delivered | RetryAfter | Transient | Blocked | Rejected
 
 @dataclass(frozen=True)
 class Limits:
-    """Telegram's published limits by default: ~30 messages/s overall, about 1/s per chat
-    (short bursts are tolerated), 20/min per group."""
+    """How fast a channel may send, as it declares it; the defaults are a cautious pace for
+    a chat platform: ~30 messages/s overall, about 1/s per chat (short bursts are
+    tolerated), 20/min per group."""
 
     per_second: float | None = 30.0
     per_chat_per_second: float = 1.0
@@ -74,6 +76,7 @@ class Limits:
 class Channel(Protocol):
     name: str
     limits: Limits
+    capabilities: Capabilities  # what one of its messages can show
 
     async def deliver(self, message: OutboxMessage) -> Result: ...
 

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.program_templates import Reminders, program_template
 from storage import pickups
 from storage.delivery import pickup_policy
 from storage.models import (
@@ -39,7 +40,6 @@ from storage.models import (
     Rsvp,
     RsvpAnswer,
 )
-from storage.program_templates import Reminders, program_template
 
 log = logging.getLogger(__name__)
 

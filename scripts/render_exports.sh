@@ -12,27 +12,22 @@ mkdir -p "$OUT"
 import asyncio
 import sys
 import tempfile
-import types
 from pathlib import Path
 
 sys.path.insert(0, "tests")
 import test_exports as t  # noqa: E402
 
+from documents import exports  # noqa: E402
 from locales import Catalogs  # noqa: E402
-from storage import db, exports  # noqa: E402
+from storage import db, responses  # noqa: E402
 
 out = Path(sys.argv[1])
 
 
 async def main() -> None:
-    try:
-        import storage.forms as forms
-    except ImportError:
-        forms = types.ModuleType("storage.forms")
-        sys.modules["storage.forms"] = forms
     # The seed's fichas use a simpler definition than the forms engine reads.
-    forms.answers_for_export = t.fake_answers_for_export()
-    forms.form_of = None
+    responses.answers_for_export = t.fake_answers_for_export
+    responses.form_of = lambda row, known=None: t.SEEDED_FORM
     catalogs = Catalogs()
     with tempfile.TemporaryDirectory() as tmp:
         engine = db.create_engine(f"sqlite+aiosqlite:///{tmp}/preview.sqlite3")

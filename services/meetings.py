@@ -12,13 +12,15 @@ from typing import Any, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain import schedule, turnout
+from domain.meetings import CANCEL_REASON_MAX, MeetingError
+from domain.program_templates import localized_text
 from locales import Msg, Raw, Text, When
 from services.messages import Button, Outgoing
 from services.people import person_label
 from storage import admin_meetings as data
 from storage import meetings, outbox, programs
 from storage.models import Body, Meeting, MeetingStatus, Program, Rsvp, RsvpAnswer
-from storage.program_templates import localized_text
 
 PREFIX = "rsvp"
 ANSWER_OPS = {"y": RsvpAnswer.YES, "n": RsvpAnswer.NO, "m": RsvpAnswer.MAYBE}
@@ -210,7 +212,7 @@ def _names(entries: list[data.Entry]) -> Raw | Msg:
     return Raw(shown)
 
 
-def tally_text(tally: data.Tally) -> Msg:
+def tally_text(tally: turnout.Tally) -> Msg:
     """The count as every surface reads it: "Presentes: 4 (3 de 5 personas invitadas y 1
     sin invitación)"."""
     invited = Msg("adm_meet.tally_invited", {"present": tally.present_invited,
@@ -284,7 +286,7 @@ async def rates_text(session: AsyncSession, program: Program) -> Msg:
     people = {p.id: p for p in await data.program_people(session, program.id)} \
         if rates["person"] else {}
     person_rows = sorted(rates["person"].items(),
-                         key=lambda kv: (data.fold_name(getattr(people.get(kv[0]), "name", "") or "~"),
+                         key=lambda kv: (turnout.fold_name(getattr(people.get(kv[0]), "name", "") or "~"),
                                          kv[0]))
     person_lines: list[Msg] = [
         _rate_line(person_label(people[pid]) if pid in people else Raw(f"#{pid}"), rate)
@@ -295,7 +297,7 @@ async def rates_text(session: AsyncSession, program: Program) -> Msg:
     return Msg("adm_meet.rates", {"count": held, "bodies": body_lines, "people": person_lines})
 
 
-def _rate_line(who: Any, rate: data.Rate) -> Msg:
+def _rate_line(who: Any, rate: turnout.Rate) -> Msg:
     return Msg("adm_meet.rate_line", {"who": who, "percent": rate.percent or 0,
                                       "present": rate.present, "count": rate.invited})
 
@@ -331,10 +333,10 @@ async def reask(session: AsyncSession, meeting: Meeting, now: datetime) -> Asked
     """The invitation again, now, to whoever has not answered: once per person and day
     however often the button is pressed. Returns (people asked, messages queued)."""
     if meeting.status != MeetingStatus.SCHEDULED or meeting.starts_at <= now:
-        raise data.MeetingError("not_upcoming")
+        raise MeetingError("not_upcoming")
     program = await session.get(Program, meeting.program_id)
     assert program is not None  # a meeting always has its programme
-    day = data.local_date(now, program.timezone)
+    day = schedule.local_date(now, program.timezone)
     kind_name, body_name = await names(session, meeting)
     rsvps = await data.non_responders(session, meeting)
     queued = 0
@@ -379,7 +381,7 @@ async def cancel_and_notify(session: AsyncSession, meeting: Meeting, reason: str
     """Cancel and tell everyone invited (even those who asked for no notices: it is
     essential). Returns (people invited, notices queued)."""
     await data.cancel(session, meeting, now)
-    reason = (reason or "").strip()[:data.CANCEL_REASON_MAX] or None
+    reason = (reason or "").strip()[:CANCEL_REASON_MAX] or None
     kind_name, _ = await names(session, meeting)
     params: dict[str, Any] = {"what": what_named(meeting, kind_name), "when": When(meeting.starts_at)}
     if reason:

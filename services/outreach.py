@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain import targets
 from locales import Catalogs, Msg, Raw, Text
 from services import meetings as meeting_messages
 from services.messages import Button, Outgoing
@@ -80,7 +81,7 @@ async def preview_texts(session: AsyncSession, services: Languages,
 
 async def describe(session: AsyncSession, program: Program, target: dict[str, Any]) -> Msg:
     kind = target["kind"]
-    if kind == targeting.BODY:
+    if kind == targets.BODY:
         body = await session.scalar(
             select(Body).where(Body.program_id == program.id, Body.id == target["id"])
         ) if isinstance(target.get("id"), int) else await session.scalar(
@@ -89,11 +90,11 @@ async def describe(session: AsyncSession, program: Program, target: dict[str, An
         name: Any = Text(body_names(program, body)) if body else Raw(
             str(target.get("body_kind") or target.get("id")))
         return Msg("outreach.target.body", {"name": name})
-    if kind == targeting.ORGANIZATIONS:
+    if kind == targets.ORGANIZATIONS:
         if "ids" in target:
             return Msg("outreach.target.some_organizations", {"count": len(target["ids"])})
         return Msg("outreach.target.organizations")
-    if kind == targeting.FAMILIES:
+    if kind == targets.FAMILIES:
         if target.get("sector"):
             return Msg("outreach.target.families_sector", {"sector": Raw(target["sector"])})
         if target.get("mode"):
@@ -192,7 +193,7 @@ def progress_message(done: int, total: int) -> Msg:
 
 
 async def update_progress_messages(session: AsyncSession, now: datetime) -> list[int]:
-    """For each batch being followed: edit its progress message when the count moved, and
+    """For each batch being followed: update its progress report when the count moved, and
     when the last row is settled, the final count and a report. Returns the outbox ids it
     queued (wake the dispatcher for them). Idempotent: keys carry the count, so two
     processes calling it at once queue each edit once."""
@@ -206,6 +207,7 @@ async def update_progress_messages(session: AsyncSession, now: datetime) -> list
                     await _queue(session, who, Outgoing(
                         text=Msg("outreach.progress_done", {"done": state.done,
                                                             "total": state.total}),
+                        # The final count: not a passing state a channel may skip.
                         updates=tracked.ref), f"bc:{tracked.batch}:final", now, queued)
                 report = await _report(session, tracked)
                 await _queue(session, who, report, f"bc:{tracked.batch}:report", now, queued)
@@ -219,7 +221,8 @@ async def update_progress_messages(session: AsyncSession, now: datetime) -> list
         # Only the newest count is worth sending: older edits still waiting are withdrawn.
         await outbox.drop_pending(session, f"bc:{tracked.batch}:edit:", "a newer count replaced it")
         await _queue(session, who, Outgoing(text=progress_message(state.done, state.total),
-                                            updates=tracked.ref),
+                                            # The final count: not a passing state a channel may skip.
+                        updates=tracked.ref),
                      f"bc:{tracked.batch}:edit:{state.done}", now, queued)
         tracked.shown = state.done
         await broadcasts.save(session, tracked)

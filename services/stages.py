@@ -3,8 +3,8 @@ chat's `/etapas` and `convoca timeline`."""
 
 from __future__ import annotations
 
+from domain.program_templates import localized_text
 from locales import SUPPORTED, Msg, Text
-from storage.program_templates import localized_text
 from storage.stages import MISSING, READY, MilestoneStatus
 
 

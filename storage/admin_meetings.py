@@ -1,9 +1,9 @@
 """The gestora's tools for meetings and roles, as data work shared by the chat and `convoca`.
 
-Meetings: local dates and times turned into UTC across daylight-saving changes, recurring
-series ("the first Tuesday of every month"), moving and cancelling, the confirmations board
-with the one count of who was expected and who came (Tally), attendance marks, walk-ins
-written in by hand, and attendance rates. Roles: granting and revoking, with the body
+Meetings: creating them and their recurring series (the dates are domain.schedule's),
+moving and cancelling, the confirmations board with the one count of who was expected and who
+came (domain.turnout's Tally), attendance marks, walk-ins written in by hand, and attendance
+rates. Roles: granting and revoking, with the body
 membership that goes with the Grupo Motor and Consejo Local roles.
 
 Repositories never commit: the caller's unit of work does. Nothing here writes a message a
@@ -11,21 +11,39 @@ person reads; the handlers compose those."""
 
 from __future__ import annotations
 
-import calendar
-import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
-from stdnum.cl import rut as cl_rut
-from stdnum.exceptions import ValidationError
 
+from domain.meetings import (
+    AGENDA_MAX,
+    INVITE_EVERYONE,
+    INVITE_MEMBERS,
+    INVITE_TARGETS,
+    PLACE_MAX,
+    SERIES_INVITE_AHEAD,
+    MeetingError,
+    guest_name,
+    guest_organization,
+    guest_phone,
+    guest_rut,
+)
+from domain.program_templates import add_months, program_template
+from domain.schedule import (
+    MAX_SERIES_MEETINGS,
+    local_date,
+    local_time,
+    series_days,
+    to_utc,
+    weekday_rule,
+)
+from domain.turnout import Rate, Tally, fold_name
 from locales.collation import sort_key
 from storage import meetings, outbox, people
 from storage.models import (
@@ -45,71 +63,6 @@ from storage.models import (
     Rsvp,
     RsvpAnswer,
 )
-from storage.phones import to_e164
-from storage.program_templates import add_months, program_template
-
-PLACE_MAX = 200  # Meeting.place
-AGENDA_MAX = 1500  # what an invitation shows in full
-CANCEL_REASON_MAX = 200
-MAX_SERIES_MEETINGS = 12  # a year of monthly sessions, counting the first
-SERIES_INVITE_AHEAD = timedelta(days=30)
-LAST = -1  # "the last Tuesday" of a month, for a first date in its fifth week
-
-INVITE_MEMBERS = "members"
-INVITE_EVERYONE = "everyone"
-INVITE_TARGETS = (INVITE_MEMBERS, INVITE_EVERYONE)
-
-
-# --- local dates and times ------------------------------------------------------------------
-
-
-def to_utc(day: date, at: time, tz: str) -> datetime:
-    """The instant a local date and time name in ``tz``, as aware UTC.
-
-    The offset is the one in force on that day (Santiago is UTC-3 in summer and UTC-4 in
-    winter), which a fixed offset added to a UTC date would get wrong."""
-    local = datetime.combine(day, at.replace(tzinfo=None), ZoneInfo(tz))
-    return local.astimezone(UTC)
-
-
-def local_date(moment: datetime, tz: str) -> date:
-    return moment.astimezone(ZoneInfo(tz)).date()
-
-
-def local_time(moment: datetime, tz: str) -> time:
-    return moment.astimezone(ZoneInfo(tz)).time().replace(tzinfo=None, second=0, microsecond=0)
-
-
-def weekday_rule(day: date) -> tuple[int, int]:
-    """(weekday, nth) for "the nth <weekday> of the month"; a day in the fifth week is the
-    month's last such weekday, since not every month has a fifth one."""
-    nth = (day.day - 1) // 7 + 1
-    return day.weekday(), LAST if nth == 5 else nth
-
-
-def nth_weekday(year: int, month: int, weekday: int, nth: int) -> date:
-    days = [d for d in calendar.Calendar().itermonthdates(year, month)
-            if d.month == month and d.weekday() == weekday]
-    return days[-1] if nth == LAST else days[nth - 1]
-
-
-def series_days(first: date, every_months: int, until: date,
-                limit: int = MAX_SERIES_MEETINGS) -> list[date]:
-    """The first day and the following ones on the same weekday of the month, every
-    ``every_months`` months, up to ``until`` and at most ``limit`` days in all."""
-    if every_months < 1:
-        raise ValueError("a series repeats every one month or more")
-    weekday, nth = weekday_rule(first)
-    days = [first]
-    k = 1
-    while len(days) < limit:
-        month = add_months(first.replace(day=1), k * every_months)
-        day = nth_weekday(month.year, month.month, weekday, nth)
-        if day > until:
-            break
-        days.append(day)
-        k += 1
-    return days
 
 
 def program_end(program: Program) -> date:
@@ -120,14 +73,6 @@ def program_end(program: Program) -> date:
 
 
 # --- meetings ---------------------------------------------------------------------------------
-
-
-class MeetingError(ValueError):
-    """A request that cannot be done; ``code`` names the reason for the message shown."""
-
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
 
 
 def meeting_kinds(program: Program, body: Body | None = None) -> list[str]:
@@ -413,25 +358,6 @@ class Entry:
     to_confirm: bool = False
 
 
-@dataclass(frozen=True)
-class Tally:
-    """Who was expected and who came: the one count the board, the attendance list, the
-    session-close message, ``convoca attendance`` and the exported list all show.
-
-    Expected are the invited, whatever they answered. Present are the invited marked present
-    (by check-in or by the staff) plus whoever came without an invitation, in Convoca or
-    written in by hand. The attendance rate is ``present_invited`` over ``invited``."""
-
-    invited: int
-    present_invited: int
-    walk_ins: int
-    to_confirm: int = 0  # self checked-in walk-ins not confirmed yet: in no count above
-
-    @property
-    def present(self) -> int:
-        return self.present_invited + self.walk_ins
-
-
 @dataclass
 class Board:
     meeting: Meeting
@@ -468,12 +394,6 @@ class Board:
         return Tally(invited=len(invited),
                      present_invited=sum(1 for e in invited if e.present),
                      walk_ins=len(self.came_uninvited), to_confirm=len(self.unconfirmed))
-
-
-def fold_name(text: str) -> str:
-    # "nunez" finds "Núñez": people type names without accents on a phone.
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
 def _by_name(e: Entry) -> tuple[bool, tuple[str, str, str], int, int]:
@@ -544,39 +464,6 @@ async def boards(session: AsyncSession, meetings_: Iterable[Meeting], *,
     return out
 
 
-GUEST_NAME_MAX = 200  # AttendanceGuest.name
-GUEST_ORGANIZATION_MAX = 200
-
-
-def guest_name(text: str) -> str:
-    name = " ".join((text or "").split())
-    if not name or len(name) > GUEST_NAME_MAX or not any(ch.isalpha() for ch in name):
-        raise MeetingError("guest_name")
-    return name
-
-
-def guest_rut(text: str) -> str:
-    """The RUT as people write it (12.345.678-5), whatever way it was typed."""
-    try:
-        return cl_rut.format(cl_rut.validate(text))
-    except ValidationError:
-        raise MeetingError("guest_rut") from None
-
-
-def guest_organization(text: str) -> str:
-    org = " ".join((text or "").split())
-    if not org or len(org) > GUEST_ORGANIZATION_MAX:
-        raise MeetingError("guest_organization")
-    return org
-
-
-def guest_phone(text: str) -> str:
-    phone = to_e164(text)
-    if phone is None:
-        raise MeetingError("guest_phone")
-    return phone
-
-
 async def add_guest(session: AsyncSession, meeting: Meeting, *, name: str, now: datetime,
                     rut: str | None = None, organization: str | None = None,
                     phone: str | None = None) -> AttendanceGuest:
@@ -640,22 +527,6 @@ async def confirm_walk_in(session: AsyncSession, meeting: Meeting, person_id: in
             or await meetings.rsvp_for(session, meeting.id, person_id) is not None):
         raise MeetingError("not_walk_in")
     return await mark(session, meeting, person_id, confirmed, by, now)
-
-
-@dataclass(frozen=True)
-class Rate:
-    """Invited people marked present over invited people, over held meetings."""
-
-    present: int
-    invited: int
-
-    @property
-    def value(self) -> float | None:
-        return self.present / self.invited if self.invited else None
-
-    @property
-    def percent(self) -> int | None:
-        return None if self.invited == 0 else round(100 * self.present / self.invited)
 
 
 async def attendance_rates(session: AsyncSession, program_id: int

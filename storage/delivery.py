@@ -17,10 +17,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.program_templates import TemplateError, program_template
 from locales.collation import sort_key
 from storage import outbox
 from storage.models import DeliveryDay, Family, Pickup, PickupMode, PickupStatus, Program
-from storage.program_templates import TemplateError, program_template
 
 POLICIES = ("all_at_once", "before_each")
 SETTINGS_KEY = "pickup_policy"

@@ -13,8 +13,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from storage import forms, people
-from storage.imports import normalise_name
+from domain.names import normalise_name
+from storage import people, responses
 from storage.models import (
     FormDefinition,
     FormResponse,
@@ -130,7 +130,7 @@ async def accept(session: AsyncSession, response_id: int, program_id: int, *, no
     response = await _ficha(session, response_id, program_id)
     definition = await session.get(FormDefinition, response.form_id)
     assert definition is not None
-    form = forms.form_of(definition)
+    form = responses.form_of(definition)
     if organization_id is not None:
         org = await session.get(Organization, organization_id)
         if org is None or org.program_id != program_id:
@@ -147,7 +147,7 @@ async def accept(session: AsyncSession, response_id: int, program_id: int, *, no
         session.add(org)
         await session.flush()
         created = True
-    await forms.update_organization(session, org.id, form, response.answers or {})
+    await responses.update_organization(session, org.id, form, response.answers or {})
     for linked in await _versions(session, response):
         linked.organization_id = org.id
     if response.person_id is not None:

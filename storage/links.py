@@ -4,10 +4,11 @@ second representative to co-sign a form response."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import people
@@ -205,3 +206,76 @@ async def families_by_phone(session: AsyncSession, phone: str) -> list[Family]:
     return list((await session.scalars(
         select(Family).where(Family.phone == phone).order_by(Family.id)
     )).all())
+
+
+# --- printed cards ------------------------------------------------------------------------
+
+_MODELS: dict[str, type[Organization] | type[Family] | type[Body]] = {
+    "organization": Organization,
+    "family": Family,
+    "body": Body,
+}
+
+
+def deep_link(bot_username: str, code: str) -> str:
+    return f"https://t.me/{bot_username.lstrip('@')}?start={code}"
+
+
+async def code_for(
+    session: AsyncSession, program_id: int, target_kind: str, target_id: int, now: datetime
+) -> LinkCode:
+    """An unused, unexpired code of the target if there is one (reprinting does not leave old
+    cards dead), else a new one. A family's code links one chat only: while the family has
+    one, no code takes it (see redeem)."""
+    existing = await session.scalar(
+        select(LinkCode)
+        .where(
+            LinkCode.program_id == program_id,
+            LinkCode.target_kind == target_kind,
+            LinkCode.target_id == target_id,
+            LinkCode.uses == 0,
+            or_(LinkCode.expires_at.is_(None), LinkCode.expires_at > now),
+            or_(LinkCode.max_uses.is_(None), LinkCode.max_uses > 0),
+        )
+        .order_by(LinkCode.id.desc())
+        .limit(1)
+    )
+    if existing is not None:
+        return existing
+    return await create(session, program_id, target_kind, target_id, now,
+                              max_uses=1 if target_kind == "family" else None)
+
+
+@dataclass(frozen=True)
+class Card:
+    name: str
+    code: str
+    url: str | None  # None while the bot's username is unknown: the code alone is printed
+
+
+async def cards(
+    session: AsyncSession,
+    program_id: int,
+    target_kind: str,
+    target_ids: Sequence[int],
+    bot_username: str | None,
+    now: datetime,
+) -> list[Card]:
+    model = _MODELS.get(target_kind)
+    if model is None:
+        raise ValueError(f"unknown link target {target_kind!r}")
+    rows = await session.execute(
+        select(model.id, model.name).where(
+            model.program_id == program_id, model.id.in_(list(target_ids))
+        )
+    )
+    names: dict[int, str] = {i: n for i, n in rows}
+    missing = [i for i in target_ids if i not in names]
+    if missing:
+        raise ValueError(f"no {target_kind} {missing} in programme {program_id}")
+    result = []
+    for target_id in dict.fromkeys(target_ids):  # in the caller's order, once each
+        link = await code_for(session, program_id, target_kind, target_id, now)
+        url = deep_link(bot_username, link.code) if bot_username else None
+        result.append(Card(names[target_id], link.code, url))
+    return result

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.program_templates import localized_text, program_template
 from storage.models import (
     Attendance,
     Body,
@@ -21,7 +22,6 @@ from storage.models import (
     Rsvp,
     RsvpAnswer,
 )
-from storage.program_templates import localized_text, program_template
 
 # Letters and digits nobody confuses when reading them off a whiteboard or a phone:
 # no 0/O/D/Q, 1/I/L, 2/Z, 5/S, 6/G, 8/B, U/V.

@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncAttrs
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from domain.catastro import PickupMode
 from storage.clock import DEFAULT_TIMEZONE
 
 
@@ -82,11 +83,6 @@ class Role(StrEnum):
 
 ADMIN_ROLES = frozenset({Role.GESTORA, Role.COORDINADORA})
 ADMIN_LIST = "admin_list"  # RoleGrant.via of the roles ADMIN_TELEGRAM_IDS gives
-
-
-class PickupMode(StrEnum):
-    RETIRO = "retiro"  # retiro en local
-    DOMICILIO = "domicilio"  # entrega en domicilio
 
 
 class RsvpAnswer(StrEnum):

@@ -80,7 +80,7 @@ PERSONAL_DETAIL_KEYS = frozenset({
     "signed_name", "contact", "contact_phone", "sender_name",
 })
 # Form answers about the representative (not the organisation), when the definition does not
-# say so itself: storage/forms/ficha_interes.yaml names them representative_*.
+# say so itself: domain/forms/ficha_interes.yaml names them representative_*.
 _PERSONAL_ANSWER = re.compile(
     r"^(representative|representante|rep|person|persona|contact|contacto)_"
     r"|(^|_)(name|nombre|apellido|phone|telefono|teléfono|celular|email|correo|rut)($|_)",

@@ -11,8 +11,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from domain.program_templates import ProgramTemplate, load_template, template_to_store
 from storage.models import Body, Milestone, Person, Program, Role, RoleGrant
-from storage.program_templates import ProgramTemplate, load_template, template_to_store
 
 
 async def create(
@@ -62,6 +62,15 @@ async def existing(session: AsyncSession, program_id: int) -> Program:
     if program is None:
         raise LookupError(f"no programme {program_id}")
     return program
+
+
+async def by_id(session: AsyncSession, program_ids: Iterable[int | None]) -> dict[int, Program]:
+    """The programmes among ``program_ids`` (None skipped), by id."""
+    wanted = {i for i in program_ids if i is not None}
+    if not wanted:
+        return {}
+    return {p.id: p for p in (await session.scalars(
+        select(Program).where(Program.id.in_(wanted)))).all()}
 
 
 async def all_programs(session: AsyncSession) -> list[Program]:

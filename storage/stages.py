@@ -15,6 +15,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.program_templates import (
+    ProgramTemplate,
+    program_template_or_none,
+)
 from locales import Msg
 from storage import admin_meetings, programs
 from storage.models import (
@@ -29,10 +33,6 @@ from storage.models import (
     Organization,
     OrganizationInvitation,
     Program,
-)
-from storage.program_templates import (
-    ProgramTemplate,
-    program_template_or_none,
 )
 
 FICHA_FORM_KEY = "ficha_interes"

@@ -1,21 +1,11 @@
-"""Who a message reaches: a body, the organisations, the families of a sector or of a
-pickup mode, or everyone in a programme.
-
-A target is a small JSON-able dict, so it can wait in the gestora's conversation and be
-written in the audit log:
-
-    {"kind": "body", "id": 3}                  a body's active members (or "body_kind")
-    {"kind": "organizations"}                  every organisation's representatives
-    {"kind": "organizations", "ids": [1, 4]}   the representatives of these organisations
-    {"kind": "families"}                       every family (optionally "sector" or "mode")
-    {"kind": "everyone"}                       bodies, organisations and families together
+"""Who a message reaches: the people behind a target (see domain.targets for what a target is)
+in a programme, who can be reached and who asked for no notices.
 
 Pure reading: never writes, never commits.
 """
 
 from __future__ import annotations
 
-import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -24,8 +14,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.names import normalise_name
+from domain.targets import BODY, FAMILIES, ORGANIZATIONS, check, sector_key
 from locales.collation import sort_key
-from storage.imports import normalise_name, pickup_mode
 from storage.models import (
     Body,
     ChannelAddress,
@@ -33,15 +24,8 @@ from storage.models import (
     Membership,
     Organization,
     Person,
-    PickupMode,
     Representative,
 )
-
-BODY = "body"
-ORGANIZATIONS = "organizations"
-FAMILIES = "families"
-EVERYONE = "everyone"
-KINDS = (BODY, ORGANIZATIONS, FAMILIES, EVERYONE)
 
 _CHUNK = 500  # SQLite refuses statements with too many bound parameters
 
@@ -73,64 +57,6 @@ class Recipients:
     def __post_init__(self) -> None:
         self._seen_people: set[int] = set(self.person_ids)
         self._seen_records: set[tuple[str, int]] = set()
-
-
-# --- what a target is ----------------------------------------------------------------------
-
-
-def check(target: Any) -> dict[str, Any]:
-    """The target if it is well formed, else ``ValueError``."""
-    if not isinstance(target, dict) or target.get("kind") not in KINDS:
-        raise ValueError(f"unknown target {target!r}")
-    kind = target["kind"]
-    if kind == BODY and not (isinstance(target.get("id"), int) or target.get("body_kind")):
-        raise ValueError("a body target needs its id or its kind")
-    if kind == ORGANIZATIONS and "ids" in target and not (
-        isinstance(target["ids"], list) and all(isinstance(i, int) for i in target["ids"])
-    ):
-        raise ValueError("organisation ids must be a list of numbers")
-    if kind == FAMILIES and target.get("mode") not in (None, *PickupMode):
-        raise ValueError(f"unknown pickup mode {target.get('mode')!r}")
-    return target
-
-
-def parse_spec(text: str) -> dict[str, Any]:
-    """The command line's way of writing a target: ``body:grupo_motor``, ``body:3``,
-    ``organizations``, ``organizations:1,4``, ``families``, ``families:sector=Villa
-    Esperanza``, ``families:mode=retiro``, ``everyone``."""
-    head, _, rest = text.strip().partition(":")
-    head, rest = head.strip().lower(), rest.strip()
-    if head == BODY and rest:
-        return {"kind": BODY, "id": int(rest)} if rest.isdigit() else {
-            "kind": BODY, "body_kind": rest}
-    if head in (ORGANIZATIONS, "organisations", "orgs"):
-        if not rest:
-            return {"kind": ORGANIZATIONS}
-        try:
-            return {"kind": ORGANIZATIONS, "ids": [int(i) for i in rest.split(",") if i.strip()]}
-        except ValueError:
-            raise ValueError(f"organisation ids must be numbers: {rest!r}") from None
-    if head == FAMILIES:
-        if not rest:
-            return {"kind": FAMILIES}
-        name, _, value = rest.partition("=")
-        name, value = name.strip().lower(), value.strip()
-        if name == "sector" and value:
-            return {"kind": FAMILIES, "sector": value}
-        if name == "mode" and value:
-            mode = pickup_mode(value)
-            if mode is None:
-                raise ValueError(f"unknown pickup mode {value!r}")
-            return {"kind": FAMILIES, "mode": str(mode)}
-        raise ValueError(f"families take sector=... or mode=..., not {rest!r}")
-    if head in (EVERYONE, "all") and not rest:
-        return {"kind": EVERYONE}
-    raise ValueError(f"unknown target {text!r}")
-
-
-def sector_key(sector: str) -> str:
-    """A short, stable tag for a sector, to carry in a button instead of its name."""
-    return f"{zlib.crc32(normalise_name(sector).encode()):08x}"
 
 
 async def sectors(session: AsyncSession, program_id: int) -> list[tuple[str, int]]:

@@ -32,7 +32,8 @@ from test_admin_delivery_support import (
 from bot import cli_delivery
 from bot.app import build_app
 from bot.commands import CommandError
-from storage import forms, programs
+from domain import forms
+from storage import programs, responses
 from storage.models import (
     Attendance,
     AuditEntry,
@@ -67,7 +68,7 @@ async def seed_records(sessions, program_id: int, gestora_id: int | None, now) -
             orgs.append(o)
             s.add(OrganizationInvitation(organization_id=o.id, purpose="socializacion",
                                          sent_at=now, answer="yes", answered_at=now))
-        definition = await forms.ensure_definition(s, forms.load_form("ficha_interes"), now)
+        definition = await responses.ensure_definition(s, forms.load_form("ficha_interes"), now)
         for o in orgs:
             r = FormResponse(form_id=definition.id, organization_id=o.id, status="submitted",
                              answers={}, started_at=now, updated_at=now, submitted_at=now)

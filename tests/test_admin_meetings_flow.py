@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
+from domain import schedule, turnout
+from domain.meetings import INVITE_MEMBERS
 from scheduler.runner import NoticeScheduler
 from services import meetings as meeting_services
 from storage import admin_meetings as data
@@ -333,9 +335,9 @@ async def test_a_grupo_motor_meeting_from_the_calendar_to_the_attendance_rates(
     assert marks == {(ids[str(ANA)], True, "marked"), (ids[str(BETO)], False, "marked"),
                      (ids[str(CARLA)], True, "checkin"), (ids[str(FEDE)], True, "marked")}
     # By hand: 4 invited, Ana and Carla came (Fede was not invited: not counted).
-    assert rates["body"] == {ids["gm"]: data.Rate(2, 4)}
-    assert rates["person"] == {ids[str(ANA)]: data.Rate(1, 1), ids[str(BETO)]: data.Rate(0, 1),
-                               ids[str(CARLA)]: data.Rate(1, 1), ids[str(DANI)]: data.Rate(0, 1)}
+    assert rates["body"] == {ids["gm"]: turnout.Rate(2, 4)}
+    assert rates["person"] == {ids[str(ANA)]: turnout.Rate(1, 1), ids[str(BETO)]: turnout.Rate(0, 1),
+                               ids[str(CARLA)]: turnout.Rate(1, 1), ids[str(DANI)]: turnout.Rate(0, 1)}
     [rates_view] = await tap(tg, GESTORA, "📊 Asistencia")
     assert rates_view["text"] == (
         "📊 Asistencia en 1 sesión realizada\n\n"
@@ -378,7 +380,7 @@ async def test_moving_and_cancelling_tell_everyone_invited(tg: Running) -> None:
             place="Sede Villa Ñuñoa", created_by=ids["gestora"])
         dani = await s.get(Person, ids[str(DANI)])
         dani.opted_out_at = now  # asked for no more notices: only essential ones reach her
-        await meeting_services.invite(s, program, meeting, data.INVITE_MEMBERS, now)
+        await meeting_services.invite(s, program, meeting, INVITE_MEMBERS, now)
         await s.commit()
         mid = meeting.id
     await tg.outbox.drain()
@@ -541,7 +543,7 @@ async def test_a_monthly_series_keeps_1800_local_and_invites_30_days_ahead(tg: R
                                               "invite": None}
     assert {m.series_id for m in meetings_} == {series.id}
     local = [m.starts_at.astimezone(SCL) for m in meetings_]
-    assert [d.date() for d in local] == data.series_days(date(2026, 3, 3), 1, date(2027, 1, 1))
+    assert [d.date() for d in local] == schedule.series_days(date(2026, 3, 3), 1, date(2027, 1, 1))
     assert {d.time() for d in local} == {datetime.min.time().replace(hour=18)}
     # The same 18:00 is 21:00 UTC in summer time and 22:00 UTC from the April change on.
     assert [m.starts_at.hour for m in meetings_] == [21, 22, 22, 22, 22, 22, 22, 21, 21, 21]
@@ -586,7 +588,7 @@ async def test_the_attendance_list_pages_by_eight_and_marks_in_place(tg: Running
         program = await programs.get(s, ids["program"])
         meeting = await data.create_meeting(s, program, kind="grupo_motor", starts_at=APRIL_7,
                                             now=now, body_id=ids["gm"])
-        assert await meeting_services.invite(s, program, meeting, data.INVITE_MEMBERS, now) == (
+        assert await meeting_services.invite(s, program, meeting, INVITE_MEMBERS, now) == (
             9, 9)
         await s.commit()
     tg.app.clock.set(APRIL_7)
@@ -603,11 +605,13 @@ async def test_the_attendance_list_pages_by_eight_and_marks_in_place(tg: Running
         "▫️ Ana Pérez", "▫️ Beto Soto", "▫️ Carla Núñez", "▫️ Dani Rojas",
         "▫️ Zoe Integrante 0", "▫️ Zoe Integrante 1", "▫️ Zoe Integrante 2",
         "▫️ Zoe Integrante 3"]
-    assert page[8] == [" ", "1/2", "▶"]
+    assert page[-1] == ["1/2", "▶"]  # the pager's row, last
     await tap(tg, GESTORA, "▶", replies=0, edited=1)
-    assert labels(tg, GESTORA, mid)[:2] == [["▫️ Zoe Integrante 4"], ["◀", "2/2", " "]]
+    assert labels(tg, GESTORA, mid)[0] == ["▫️ Zoe Integrante 4"]
+    assert labels(tg, GESTORA, mid)[-1] == ["◀", "2/2"]
     await tap(tg, GESTORA, "▫️ Zoe Integrante 4", replies=0, edited=1)
-    assert labels(tg, GESTORA, mid)[:2] == [["✅ Zoe Integrante 4"], ["◀", "2/2", " "]]
+    assert labels(tg, GESTORA, mid)[0] == ["✅ Zoe Integrante 4"]
+    assert labels(tg, GESTORA, mid)[-1] == ["◀", "2/2"]
     assert current_text(tg, GESTORA, mid).split("\n")[1] == (
         "Presentes: 1 de 9 personas invitadas.")
     await tap(tg, GESTORA, "◀", replies=0, edited=1)

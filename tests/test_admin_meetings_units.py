@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
+from domain import schedule, turnout
+from domain.meetings import MeetingError
 from storage import admin_meetings as data
 from storage import db, outbox, people, programs
 from storage.models import (
@@ -41,38 +43,38 @@ NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 ])
 def test_a_local_1800_is_the_right_utc_instant_on_both_sides_of_dst(day: date,
                                                                     utc_hour: int) -> None:
-    at = data.to_utc(day, time(18), SCL)
+    at = schedule.to_utc(day, time(18), SCL)
     assert at == datetime(day.year, day.month, day.day, utc_hour, tzinfo=UTC)
     assert at.astimezone(ZoneInfo(SCL)).time() == time(18)
-    assert data.local_time(at, SCL) == time(18) and data.local_date(at, SCL) == day
+    assert schedule.local_time(at, SCL) == time(18) and schedule.local_date(at, SCL) == day
 
 
 def test_a_late_evening_meeting_is_on_the_next_utc_day_but_the_same_local_day() -> None:
-    at = data.to_utc(date(2026, 3, 3), time(22, 30), SCL)
+    at = schedule.to_utc(date(2026, 3, 3), time(22, 30), SCL)
     assert at == datetime(2026, 3, 4, 1, 30, tzinfo=UTC)
-    assert data.local_date(at, SCL) == date(2026, 3, 3)
+    assert schedule.local_date(at, SCL) == date(2026, 3, 3)
 
 
 @pytest.mark.parametrize(("day", "rule"), [
     (date(2026, 3, 3), (1, 1)),   # first Tuesday
     (date(2026, 3, 10), (1, 2)),
     (date(2026, 3, 24), (1, 4)),
-    (date(2026, 3, 31), (1, data.LAST)),  # a fifth Tuesday: "the last Tuesday"
+    (date(2026, 3, 31), (1, schedule.LAST)),  # a fifth Tuesday: "the last Tuesday"
     (date(2026, 3, 7), (5, 1)),   # first Saturday
 ])
 def test_the_weekday_of_the_month_rule(day: date, rule: tuple[int, int]) -> None:
-    assert data.weekday_rule(day) == rule
+    assert schedule.weekday_rule(day) == rule
 
 
 def test_nth_and_last_weekday_of_a_month() -> None:
-    assert data.nth_weekday(2026, 4, 1, 1) == date(2026, 4, 7)
-    assert data.nth_weekday(2026, 2, 1, data.LAST) == date(2026, 2, 24)
-    assert data.nth_weekday(2026, 4, 1, data.LAST) == date(2026, 4, 28)
-    assert data.nth_weekday(2026, 12, 3, 4) == date(2026, 12, 24)
+    assert schedule.nth_weekday(2026, 4, 1, 1) == date(2026, 4, 7)
+    assert schedule.nth_weekday(2026, 2, 1, schedule.LAST) == date(2026, 2, 24)
+    assert schedule.nth_weekday(2026, 4, 1, schedule.LAST) == date(2026, 4, 28)
+    assert schedule.nth_weekday(2026, 12, 3, 4) == date(2026, 12, 24)
 
 
 def test_a_monthly_series_stays_on_the_first_tuesday_until_the_programme_ends() -> None:
-    days = data.series_days(date(2026, 3, 3), 1, until=date(2027, 1, 1))
+    days = schedule.series_days(date(2026, 3, 3), 1, until=date(2027, 1, 1))
     assert days == [date(2026, 3, 3), date(2026, 4, 7), date(2026, 5, 5), date(2026, 6, 2),
                     date(2026, 7, 7), date(2026, 8, 4), date(2026, 9, 1), date(2026, 10, 6),
                     date(2026, 11, 3), date(2026, 12, 1)]
@@ -80,20 +82,20 @@ def test_a_monthly_series_stays_on_the_first_tuesday_until_the_programme_ends() 
 
 
 def test_every_two_months_and_the_last_weekday_rule() -> None:
-    assert data.series_days(date(2026, 3, 10), 2, until=date(2027, 1, 1)) == [
+    assert schedule.series_days(date(2026, 3, 10), 2, until=date(2027, 1, 1)) == [
         date(2026, 3, 10), date(2026, 5, 12), date(2026, 7, 14), date(2026, 9, 8),
         date(2026, 11, 10)]
-    assert data.series_days(date(2026, 3, 31), 1, until=date(2026, 6, 30)) == [
+    assert schedule.series_days(date(2026, 3, 31), 1, until=date(2026, 6, 30)) == [
         date(2026, 3, 31), date(2026, 4, 28), date(2026, 5, 26), date(2026, 6, 30)]
 
 
 def test_a_series_has_at_most_twelve_meetings() -> None:
-    days = data.series_days(date(2026, 3, 3), 1, until=date(2027, 5, 31))
+    days = schedule.series_days(date(2026, 3, 3), 1, until=date(2027, 5, 31))
     assert len(days) == 12 and days[-1] == date(2027, 2, 2)
-    assert data.series_days(date(2026, 3, 3), 1, until=date(2027, 5, 31), limit=3) == [
+    assert schedule.series_days(date(2026, 3, 3), 1, until=date(2027, 5, 31), limit=3) == [
         date(2026, 3, 3), date(2026, 4, 7), date(2026, 5, 5)]
     with pytest.raises(ValueError):
-        data.series_days(date(2026, 3, 3), 0, until=date(2027, 1, 1))
+        schedule.series_days(date(2026, 3, 3), 0, until=date(2027, 1, 1))
 
 
 def test_a_series_plan_keeps_1800_local_across_both_dst_changes() -> None:
@@ -101,9 +103,9 @@ def test_a_series_plan_keeps_1800_local_across_both_dst_changes() -> None:
 
     program = Program(name="x", template_key="ecomercado-10m", start_date=date(2026, 3, 2),
                       timezone=SCL, settings={}, created_at=NOW)
-    plan = data.series_plan(program, data.to_utc(date(2026, 3, 3), time(18), SCL), 1)
+    plan = data.series_plan(program, schedule.to_utc(date(2026, 3, 3), time(18), SCL), 1)
     assert len(plan) == 10  # the 10-month programme ends on 1 January 2027
-    assert {data.local_time(p, SCL) for p in plan} == {time(18)}
+    assert {schedule.local_time(p, SCL) for p in plan} == {time(18)}
     assert [p.hour for p in plan] == [21, 22, 22, 22, 22, 22, 22, 21, 21, 21]
 
 
@@ -178,7 +180,7 @@ async def _meeting(s, program_id: int, starts: datetime, **kw) -> Meeting:
 
 async def test_moving_bumps_the_revision_drops_what_waits_and_clears_answers(world) -> None:
     sessions, ids = world
-    starts = data.to_utc(date(2026, 3, 10), time(18), SCL)
+    starts = schedule.to_utc(date(2026, 3, 10), time(18), SCL)
     async with sessions() as s:
         m = await _meeting(s, ids["program"], starts)
         other = await _meeting(s, ids["program"], starts + timedelta(days=1))
@@ -201,11 +203,11 @@ async def test_moving_bumps_the_revision_drops_what_waits_and_clears_answers(wor
         }
         assert (ana.answer, ana.reason, ana.answered_at, ana.invited_at) == (
             None, None, None, later)
-        with pytest.raises(data.MeetingError):
+        with pytest.raises(MeetingError):
             await data.move(s, m, NOW - timedelta(days=1), later)
         await data.cancel(s, m, later)
         assert m.status == MeetingStatus.CANCELLED
-        with pytest.raises(data.MeetingError) as err:
+        with pytest.raises(MeetingError) as err:
             await data.move(s, m, starts + timedelta(days=5), later)
         assert err.value.code == "not_scheduled"
 
@@ -234,10 +236,10 @@ async def test_attendance_rates_by_body_and_person_over_held_meetings(world) -> 
         rates = await data.attendance_rates(s, ids["program"])
     # Grupo Motor: first 2 of 3, second 1 of 2; the open session has no body; the fourth
     # was not held. The gestora came uninvited to the open one: not counted.
-    assert rates["body"] == {body.id: data.Rate(3, 5)}
+    assert rates["body"] == {body.id: turnout.Rate(3, 5)}
     assert rates["body"][body.id].percent == 60
     # Ana was invited to the open session too and did not come.
-    assert rates["person"] == {a: data.Rate(2, 3), b: data.Rate(0, 2), c: data.Rate(2, 2)}
+    assert rates["person"] == {a: turnout.Rate(2, 3), b: turnout.Rate(0, 2), c: turnout.Rate(2, 2)}
 
 
 async def test_marks_are_one_row_per_person_and_the_last_mark_wins(world) -> None:
@@ -252,5 +254,5 @@ async def test_marks_are_one_row_per_person_and_the_last_mark_wins(world) -> Non
         board = await data.board(s, m)
         # Listed, so the slip can be put right, but not counted: she is marked absent.
         assert [e.name for e in board.walk_ins] == ["Ana"] and board.tally.present == 0
-        with pytest.raises(data.MeetingError):
+        with pytest.raises(MeetingError):
             await data.mark(s, m, 999999, True, None, NOW)

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain import targets
 from handlers.admin import back_to_panel
 from handlers.events import Outgoing
 from locales import Catalogs, Msg
@@ -188,7 +189,7 @@ async def test_languages_and_sectors_of_the_programme(sessions) -> None:
         found = await targeting.resolve(s, program_id, {"kind": "families"})
         langs = await targeting.locales_of(s, found.person_ids)
         sectors = await targeting.sectors(s, program_id)
-        key = targeting.sector_key("villa esperanza")
+        key = targets.sector_key("villa esperanza")
         by_key = await targeting.sector_by_key(s, program_id, key)
         shown = await targeting.display_names(s, [w.ids["f1"], 10_000])
     assert langs == {None: 3, "en": 1}
@@ -209,14 +210,14 @@ async def test_languages_and_sectors_of_the_programme(sessions) -> None:
     ("all", {"kind": "everyone"}),
 ])
 def test_command_line_targets(spec: str, target: dict) -> None:
-    assert targeting.check(targeting.parse_spec(spec)) == target
+    assert targets.check(targets.parse_spec(spec)) == target
 
 
 @pytest.mark.parametrize("spec", ["body", "families:mode=avion", "families:color=red",
                                   "organizations:a,b", "vecinos", "everyone:x"])
 def test_unknown_targets_are_refused(spec: str) -> None:
     with pytest.raises(ValueError):
-        targeting.parse_spec(spec)
+        targets.parse_spec(spec)
 
 
 @pytest.mark.parametrize("target", [None, {}, {"kind": "body"}, {"kind": "nobody"},
@@ -224,7 +225,7 @@ def test_unknown_targets_are_refused(spec: str) -> None:
                                     {"kind": "families", "mode": "avion"}])
 def test_malformed_targets_are_refused(target) -> None:
     with pytest.raises(ValueError):
-        targeting.check(target)
+        targets.check(target)
 
 
 # --- progress and report ------------------------------------------------------------------------

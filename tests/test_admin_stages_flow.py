@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import select
 from test_admin_delivery_support import GESTORA, labels_of, local, rows, say, seed, tap
 
-from storage import forms
+from domain import forms
+from storage import responses
 from storage.models import (
     Attendance,
     AuditEntry,
@@ -94,7 +95,7 @@ async def seed_stage_one(r: Running, locale: str) -> int:
         await s.flush()
         s.add(Attendance(meeting_id=m.id, person_id=seeded.people[GESTORA], present=True,
                          method="marked", marked_at=now))
-        definition = await forms.ensure_definition(s, forms.load_form("ficha_interes"), now)
+        definition = await responses.ensure_definition(s, forms.load_form("ficha_interes"), now)
         s.add(FormResponse(form_id=definition.id, organization_id=org.id, status="submitted",
                            answers={}, started_at=now, updated_at=now, submitted_at=now))
         await s.commit()

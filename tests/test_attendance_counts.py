@@ -28,10 +28,12 @@ from test_exports import read_pdf, read_xlsx, sheet_rows
 
 from bot import cli_meetings
 from bot.commands import CommandError
+from documents import exports
+from domain.meetings import INVITE_MEMBERS
 from locales import Catalogs
 from services import meetings as admin_meetings
 from storage import admin_meetings as data
-from storage import exports, programs
+from storage import programs
 from storage.models import AttendanceGuest, AuditEntry, ChannelAddress
 from telegram_harness import Running
 
@@ -55,7 +57,7 @@ async def grupo_motor_session(tg: Running, ids: dict) -> tuple[int, str]:
         program = await programs.get(s, ids["program"])
         meeting = await data.create_meeting(s, program, kind="grupo_motor", starts_at=APRIL_7,
                                             now=now, body_id=ids["gm"], place="Sede")
-        await admin_meetings.invite(s, program, meeting, data.INVITE_MEMBERS, now)
+        await admin_meetings.invite(s, program, meeting, INVITE_MEMBERS, now)
         await s.commit()
         mid, code = meeting.id, meeting.checkin_code
     await tg.outbox.drain()
@@ -182,7 +184,7 @@ async def test_walk_ins_from_the_command_line(tg: Running,
         program = await programs.get(s, ids["program"])
         meeting = await data.create_meeting(s, program, kind="grupo_motor", starts_at=APRIL_7,
                                             now=now, body_id=ids["gm"])
-        await admin_meetings.invite(s, program, meeting, data.INVITE_MEMBERS, now)
+        await admin_meetings.invite(s, program, meeting, INVITE_MEMBERS, now)
         await s.commit()
         mid = meeting.id
     added, tally = await convoca(

@@ -372,7 +372,8 @@ def installation(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def _a_begun_meeting_and_a_ficha(url: str) -> None:
     from datetime import UTC
 
-    from storage import admin_meetings, forms, programs
+    from domain import forms
+    from storage import admin_meetings, programs, responses
     from storage.models import Person
 
     engine = db.create_engine(url)
@@ -387,12 +388,12 @@ async def _a_begun_meeting_and_a_ficha(url: str) -> None:
         s.add(sender)
         await s.flush()
         form = forms.load_form("ficha_interes")
-        response = await forms.start_response(
-            s, await forms.ensure_definition(s, form, now), person_id=sender.id,
+        response = await responses.start_response(
+            s, await responses.ensure_definition(s, form, now), person_id=sender.id,
             organization_id=None, now=now, program_id=program.id)
         response.answers = {"organization_name": "Taller Laboral Renacer",
                             "organization_kind": "otra", "representative_role": "Tesorera"}
-        await forms.submit(s, response, form, person_id=sender.id, signed_name=None, now=now)
+        await responses.submit(s, response, form, person_id=sender.id, signed_name=None, now=now)
         await s.commit()
     await engine.dispose()
 

@@ -15,8 +15,8 @@ from test_admin_outreach_support import (
 )
 
 from bot import cli_outreach
+from documents import exports
 from locales.collation import sort_key
-from storage import exports
 from telegram_harness import Running, labels_of
 
 # As a Spanish reader orders them; the database's ORDER BY (code points) put "Soto Castro"

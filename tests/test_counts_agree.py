@@ -34,9 +34,11 @@ from test_admin_meetings_flow import add_person
 from test_exports import read_pdf, read_xlsx, sheet_rows
 
 from bot import cli_delivery, cli_meetings
+from documents import exports
+from domain.meetings import INVITE_MEMBERS
 from services import meetings as meeting_services
 from storage import admin_meetings as data
-from storage import exports, programs
+from storage import programs
 from storage.models import Body, Pickup, PickupStatus
 from telegram_harness import Running
 
@@ -113,7 +115,7 @@ async def test_every_place_that_counts_says_the_same(
         program = await programs.get(s, program_id)
         meeting = await data.create_meeting(s, program, kind="grupo_motor", starts_at=SESSION,
                                             now=now, body_id=gm.id, place="Sede Vecinal")
-        await meeting_services.invite(s, program, meeting, data.INVITE_MEMBERS, now)
+        await meeting_services.invite(s, program, meeting, INVITE_MEMBERS, now)
         await s.commit()
         mid, code = meeting.id, meeting.checkin_code
     await tg.outbox.drain()

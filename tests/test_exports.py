@@ -7,8 +7,6 @@ import csv
 import io
 import shutil
 import subprocess
-import sys
-import types
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -20,8 +18,11 @@ from openpyxl import load_workbook
 from PIL import Image
 from sqlalchemy import select, update
 
+from documents import exports
+from domain.forms import load_form, parse_form
+from domain.program_templates import load_template
 from locales import Catalogs
-from storage import db, exports, programs
+from storage import db, programs, progress, responses
 from storage.models import (
     Attendance,
     AttendanceGuest,
@@ -40,7 +41,6 @@ from storage.models import (
     Representative,
     Rsvp,
 )
-from storage.program_templates import load_template
 
 NOW = datetime(2026, 7, 10, 15, 0, tzinfo=UTC)  # Friday 10 July, 11:00 in Santiago (UTC-4)
 # Tuesday 16 June, 11:00 in Santiago: the first delivery day's window is open, so each
@@ -317,35 +317,31 @@ async def seeded(any_db_url: str) -> Any:
     await engine.dispose()
 
 
-def fake_answers_for_export(with_locale: bool = True) -> Any:
-    """What the forms engine's answers_for_export returns, read from the seeded rows."""
+async def fake_answers_for_export(session: Any, response_id: int, locale: str = "es",
+                                  catalogs: Any = None) -> list[tuple[str, str, str]]:
+    """What storage.responses.answers_for_export returns, read from the seeded rows."""
+    r = await session.get(FormResponse, response_id)
+    form = await session.get(FormDefinition, r.form_id)
+    return [(q["key"], q["text"][locale], str(r.answers[q["key"]]))
+            for q in form.definition["questions"] if q["key"] in r.answers]
 
-    async def answers(session: Any, response_id: int, locale: str = "es") -> list:
-        r = await session.get(FormResponse, response_id)
-        form = await session.get(FormDefinition, r.form_id)
-        return [(q["key"], q["text"][locale], r.answers[q["key"]])
-                for q in form.definition["questions"] if q["key"] in r.answers]
 
-    if with_locale:
-        return answers
-
-    async def answers_es(session: Any, response_id: int) -> list:
-        return await answers(session, response_id)
-
-    return answers_es
+# What the seeded fichas were made with, as far as a ficha's page asks: a receipt prefix and no
+# declaration (the seeded definitions are simpler than a real form's).
+SEEDED_FORM = parse_form({
+    "key": "ficha_interes", "receipt_prefix": "FI",
+    "title": {"es": "Ficha de Interés", "en": "Interest Form"},
+    "questions": [{"key": "motivo", "type": "text", "label": {"es": "Motivo", "en": "Why"},
+                   "prompt": {"es": "¿Por qué?", "en": "Why?"}}],
+})
 
 
 @pytest.fixture
 def forms_engine(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Answers for the seeded fichas, whose definitions are simpler than the real forms
-    engine's (tested on its own below), whether or not storage/forms.py exists."""
-    try:
-        import storage.forms as forms
-    except ImportError:
-        forms = types.ModuleType("storage.forms")
-        monkeypatch.setitem(sys.modules, "storage.forms", forms)
-    monkeypatch.setattr(forms, "answers_for_export", fake_answers_for_export(), raising=False)
-    monkeypatch.setattr(forms, "form_of", None, raising=False)
+    """Answers for the seeded fichas; the real forms engine is used by
+    test_a_ficha_made_with_the_real_forms_engine."""
+    monkeypatch.setattr(responses, "answers_for_export", fake_answers_for_export)
+    monkeypatch.setattr(responses, "form_of", lambda row, known=None: SEEDED_FORM)
 
 
 # --------------------------------------------------------------------------- readers
@@ -686,23 +682,10 @@ async def test_fichas_workbook_has_a_row_per_organisation_and_a_column_per_quest
     assert len(rows) == 3
 
 
-async def test_a_forms_engine_without_a_locale_parameter_is_used_as_it_is(
-        seeded: Seed, catalogs: Catalogs, monkeypatch: pytest.MonkeyPatch) -> None:
-    forms = types.ModuleType("storage.forms")
-    forms.answers_for_export = fake_answers_for_export(with_locale=False)
-    monkeypatch.setitem(sys.modules, "storage.forms", forms)
-    async with seeded.sessions() as s:
-        export = await exports.fichas_xlsx(s, seeded.program_id, now=NOW, locale="en",
-                                           catalogs=catalogs)
-    rows = sheet_rows(read_xlsx(export).worksheets[0])
-    assert rows[0][:5] == ["Organisation", "Type", "Area", "Sent", "¿Por qué quieren participar?"]
-
-
 async def test_a_ficha_made_with_the_real_forms_engine(seeded: Seed, catalogs: Catalogs,
                                                        tmp_path: Path) -> None:
-    forms = pytest.importorskip("storage.forms")
     async with seeded.sessions() as s:
-        definition = await forms.ensure_definition(s, forms.load_form("ficha_interes"), NOW)
+        definition = await responses.ensure_definition(s, load_form("ficha_interes"), NOW)
         # The seeded fichas use a simpler definition than the engine reads: set them aside.
         await s.execute(update(FormResponse).where(FormResponse.form_id != definition.id)
                         .values(status="draft"))
@@ -1006,7 +989,7 @@ def test_a_control_character_in_a_name_does_not_stop_the_export(catalogs: Catalo
 
 async def test_progress_figures_are_exactly_the_seeded_facts(seeded: Seed) -> None:
     async with seeded.sessions() as s:
-        f = await exports.progress_figures(s, seeded.program_id, NOW)
+        f = await progress.progress_figures(s, seeded.program_id, NOW)
         bodies = {b.kind: b.id for b in (await s.scalars(select(Body))).all()}
     m = seeded.meetings
     assert f["today"] == date(2026, 7, 10)
@@ -1061,7 +1044,7 @@ async def test_progress_figures_are_exactly_the_seeded_facts(seeded: Seed) -> No
 
 async def test_progress_figures_earlier_count_only_what_had_happened(seeded: Seed) -> None:
     async with seeded.sessions() as s:
-        f = await exports.progress_figures(s, seeded.program_id, utc(2026, 3, 20, 12))
+        f = await progress.progress_figures(s, seeded.program_id, utc(2026, 3, 20, 12))
     assert f["month"] == 1
     assert f["organizations"] == {"catalogued": 5, "invited": 4, "interested": 2,
                                   "committed": 0}

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from bot import cli_families
 from bot.cli import main
 from bot.commands import CommandError
-from storage import programs, qr_codes
+from storage import links, programs
 from storage.models import AuditEntry, Family, LinkCode, OutboxMessage, Person, RoleGrant
 from telegram_harness import Running
 
@@ -35,7 +35,7 @@ async def seed(r: Running) -> str:
                         created_at=now)
         s.add(family)
         await s.flush()
-        code = (await qr_codes.code_for(s, program.id, "family", family.id, now)).code
+        code = (await links.code_for(s, program.id, "family", family.id, now)).code
         await s.commit()
     return code
 
@@ -120,8 +120,8 @@ async def test_a_family_linked_by_its_card_is_not_taken_by_a_reprinted_card(
     async with tg.app.sessions() as s:
         family = await s.scalar(select(Family))
         # The gestora prints the cards again: the used code gives way to a new one.
-        second = (await qr_codes.code_for(s, family.program_id, "family", family.id,
-                                          tg.app.clock.now())).code
+        second = (await links.code_for(s, family.program_id, "family", family.id,
+                                       tg.app.clock.now())).code
         await s.commit()
     assert second != first
     await refused(tg, BETO, second)

@@ -25,7 +25,9 @@ from test_forms_flow import toggle
 
 from bot import cli_outreach
 from bot.commands import CommandError
-from storage import exports, forms
+from documents import exports
+from domain import forms
+from storage import responses
 from storage.models import (
     AuditEntry,
     FormResponse,
@@ -201,16 +203,16 @@ async def test_from_the_command_line_through_the_same_use_case(tg: Running, caps
         s.add(sender)
         await s.flush()
         form = forms.load_form("ficha_interes")
-        definition = await forms.ensure_definition(s, form, now)
+        definition = await responses.ensure_definition(s, form, now)
         ids = []
         for typed in ("JJVV Villa Esperanza", "Taller Laboral Renacer"):
-            r = await forms.start_response(s, definition, person_id=sender.id,
-                                           organization_id=None, now=now,
-                                           program_id=program_id)
+            r = await responses.start_response(s, definition, person_id=sender.id,
+                                               organization_id=None, now=now,
+                                               program_id=program_id)
             r.answers = {"organization_name": typed, "organization_kind": "otra",
                          "representative_role": "Tesorero"}
-            await forms.submit(s, r, form, person_id=sender.id, signed_name=None,
-                               now=now + timedelta(minutes=len(ids)))
+            await responses.submit(s, r, form, person_id=sender.id, signed_name=None,
+                                   now=now + timedelta(minutes=len(ids)))
             ids.append(r.id)
         await s.commit()
 

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
+from domain import forms, names
+from domain.forms import AnswerError, FormError, Question, load_form, parse_answer, parse_form
 from locales import Catalogs
-from storage import forms
+from storage import responses
 from storage.db import create_engine, session_factory, upgrade
-from storage.forms import AnswerError, FormError, Question, load_form, parse_answer, parse_form
 from storage.models import FormDefinition, FormResponse, FormStatus
 
 TODAY = date(2026, 3, 2)
@@ -296,9 +297,9 @@ def test_button_questions_do_not_take_typed_answers_here() -> None:
 
 
 def test_signature_names_compare_without_case_accents_or_spacing() -> None:
-    assert forms.name_key("  MARIA  jose PÉREZ ") == forms.name_key("María José Pérez")
-    assert forms.name_key("María Pérez") != forms.name_key("María Pérez Soto")
-    assert forms.name_key("🙂") == ""
+    assert names.name_key("  MARIA  jose PÉREZ ") == names.name_key("María José Pérez")
+    assert names.name_key("María Pérez") != names.name_key("María Pérez Soto")
+    assert names.name_key("🙂") == ""
 
 
 # --------------------------------------------------------------------------- conditions
@@ -366,15 +367,15 @@ async def test_definitions_are_versioned_and_answers_exported(any_db_url: str) -
     form = load_form("ficha_interes")
     try:
         async with sessions() as s:
-            first = await forms.ensure_definition(s, form, now)
-            again = await forms.ensure_definition(s, form, now)
+            first = await responses.ensure_definition(s, form, now)
+            again = await responses.ensure_definition(s, form, now)
             assert again.id == first.id and first.version == 1
             changed = form.model_copy(update={"receipt_prefix": "FX"})
-            second = await forms.ensure_definition(s, changed, now)
+            second = await responses.ensure_definition(s, changed, now)
             assert second.version == 2
-            assert forms.form_of(first) == form
-            response = await forms.start_response(s, first, person_id=None, organization_id=None,
-                                                  now=now)
+            assert responses.form_of(first) == form
+            response = await responses.start_response(s, first, person_id=None, organization_id=None,
+                                                      now=now)
             answers = {"organization_name": "Club Los Aromos", "organization_kind": "otra",
                        "organization_kind_other": "Agrupación cultural", "formalized": True,
                        "organization_rut": {"compact": "123456785",
@@ -382,9 +383,9 @@ async def test_definitions_are_versioned_and_answers_exported(any_db_url: str) -
                        "members_count": 1200, "representative_phone": "+56987654321",
                        "representative_email": None, "participation": ["grupo_motor", "difusion"]}
             for key, value in answers.items():
-                forms.set_answer(response, key, value, now)
+                responses.set_answer(response, key, value, now)
             await s.commit()
-            rows = await forms.answers_for_export(s, response.id)
+            rows = await responses.answers_for_export(s, response.id)
             by_key = {k: (label, value) for k, label, value in rows}
             assert [k for k, _, _ in rows][:5] == ["organization_name", "organization_kind",
                                                    "organization_kind_other", "formalized",
@@ -397,7 +398,7 @@ async def test_definitions_are_versioned_and_answers_exported(any_db_url: str) -
             assert by_key["representative_email"][1] == "(sin respuesta)"
             assert by_key["sector"][1] == "(sin respuesta)"
             assert by_key["participation"][1] == "Grupo Motor, Difusión"
-            english = {k: v for k, _, v in await forms.answers_for_export(s, response.id, "en")}
+            english = {k: v for k, _, v in await responses.answers_for_export(s, response.id, "en")}
             assert english["formalized"] == "Yes" and english["members_count"] == "1,200"
             assert english["participation"] == "Core Group, Spreading the word"
             stored = await s.get(FormResponse, response.id)
@@ -425,40 +426,40 @@ async def test_versions_of_a_response_stay_one_line(any_db_url: str) -> None:
             s.add(org)
             ana = await people.create_with_address(s, "telegram", "1", now, name="Ana")
             beto = await people.create_with_address(s, "telegram", "2", now, name="Beto")
-            definition = await forms.ensure_definition(s, form, now)
-            first = await forms.start_response(s, definition, person_id=ana.id,
-                                               organization_id=org.id, now=now)
-            forms.set_answer(first, "sector", "Centro", now)
-            assert (await forms.draft_for(s, ana.id, "ficha_interes")).id == first.id
-            assert await forms.draft_for(s, beto.id, "ficha_interes") is None
-            await forms.submit(s, first, form, person_id=ana.id, signed_name="Ana Rojas",
-                               now=now)
-            assert await forms.draft_for(s, ana.id, "ficha_interes") is None
-            found = await forms.submitted_for(s, "ficha_interes", person_id=beto.id,
-                                              organization_id=org.id)
+            definition = await responses.ensure_definition(s, form, now)
+            first = await responses.start_response(s, definition, person_id=ana.id,
+                                                   organization_id=org.id, now=now)
+            responses.set_answer(first, "sector", "Centro", now)
+            assert (await responses.draft_for(s, ana.id, "ficha_interes")).id == first.id
+            assert await responses.draft_for(s, beto.id, "ficha_interes") is None
+            await responses.submit(s, first, form, person_id=ana.id, signed_name="Ana Rojas",
+                                   now=now)
+            assert await responses.draft_for(s, ana.id, "ficha_interes") is None
+            found = await responses.submitted_for(s, "ficha_interes", person_id=beto.id,
+                                                  organization_id=org.id)
             assert found.id == first.id
-            code = await forms.cosign_code(s, first, program.id, now)
-            assert await forms.cosign_code(s, first, program.id, now) == code
+            code = await responses.cosign_code(s, first, program.id, now)
+            assert await responses.cosign_code(s, first, program.id, now) == code
 
             # Two representatives correct the same version at once.
-            by_ana = await forms.start_response(s, definition, person_id=ana.id,
-                                                organization_id=None, now=now, supersedes=first)
-            by_beto = await forms.start_response(s, definition, person_id=beto.id,
-                                                 organization_id=None, now=now, supersedes=first)
+            by_ana = await responses.start_response(s, definition, person_id=ana.id,
+                                                    organization_id=None, now=now, supersedes=first)
+            by_beto = await responses.start_response(s, definition, person_id=beto.id,
+                                                     organization_id=None, now=now, supersedes=first)
             assert by_ana.organization_id == org.id and by_ana.answers == {"sector": "Centro"}
             assert first.status == FormStatus.SUBMITTED  # valid until a correction is sealed
-            await forms.submit(s, by_ana, form, person_id=ana.id, signed_name="Ana Rojas",
-                               now=now)
-            await forms.submit(s, by_beto, form, person_id=beto.id, signed_name="Beto Díaz",
-                               now=now)
+            await responses.submit(s, by_ana, form, person_id=ana.id, signed_name="Ana Rojas",
+                                   now=now)
+            await responses.submit(s, by_beto, form, person_id=beto.id, signed_name="Beto Díaz",
+                                   now=now)
             assert [first.status, by_ana.status, by_beto.status] == [
                 FormStatus.SUPERSEDED, FormStatus.SUPERSEDED, FormStatus.SUBMITTED]
             assert (by_ana.version, by_ana.supersedes_id) == (2, first.id)
             assert (by_beto.version, by_beto.supersedes_id) == (3, by_ana.id)
-            assert (await forms.current_version(s, first)).id == by_beto.id
-            assert [x.signed_name for x in await forms.signatures(s, first.id)] == ["Ana Rojas"]
-            assert await forms.has_signed(s, by_beto.id, beto.id)
-            assert not await forms.has_signed(s, by_beto.id, ana.id)
+            assert (await responses.current_version(s, first)).id == by_beto.id
+            assert [x.signed_name for x in await responses.signatures(s, first.id)] == ["Ana Rojas"]
+            assert await responses.has_signed(s, by_beto.id, beto.id)
+            assert not await responses.has_signed(s, by_beto.id, ana.id)
             await s.commit()
     finally:
         await engine.dispose()

@@ -19,9 +19,11 @@ from openpyxl import Workbook
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from documents import imports
+from domain import catastro
+from domain.catastro import ImportPreview, StalePreview
 from locales import Catalogs, Msg
-from storage import db, imports, people, programs
-from storage.imports import ImportPreview, StalePreview
+from storage import db, imported, people, programs
 from storage.models import AuditEntry, Family, Organization
 
 Table = list[list[Any]]
@@ -279,7 +281,7 @@ async def test_a_file_that_cannot_be_used_says_why(sessions, program_id, clock, 
      ("doce", None), ("4 a 5", None), ("-3", None), ("1,5", None), ("12.5", None)],
 )
 def test_what_counts_as_a_number(text: str, expected: int | None) -> None:
-    assert imports.whole_number(text) == expected
+    assert catastro.whole_number(text) == expected
 
 
 @pytest.mark.parametrize(
@@ -290,7 +292,7 @@ def test_what_counts_as_a_number(text: str, expected: int | None) -> None:
      ("retiro o domicilio", None), ("a veces", None)],
 )
 def test_pickup_modes_as_people_write_them(text: str, expected: str | None) -> None:
-    assert imports.pickup_mode(text) == expected
+    assert catastro.pickup_mode(text) == expected
 
 
 def test_headers_are_matched_without_accents_case_or_filler_words() -> None:
@@ -314,8 +316,8 @@ async def test_commit_inserts_exactly_the_valid_rows_and_audits_it(sessions, pro
     stored = ImportPreview.from_json(preview.to_json())
     clock.advance(hours=1)
     async with sessions() as s:
-        result = await imports.commit_import(s, stored, clock.now(), actor_id=None,
-                                             channel="telegram")
+        result = await imported.commit_import(s, stored, clock.now(), actor_id=None,
+                                              channel="telegram")
         await s.commit()
     assert result.inserted == 2 and result.inserted_rows == [4, 12]
     assert result.skipped_rows == sorted(ORG_PROBLEMS)
@@ -340,7 +342,7 @@ async def test_families_are_imported_without_people_until_they_register(sessions
         preview = await imports.preview_families(s, program_id, "f.xlsx",
                                                  as_xlsx(FAMILIES[:4]), clock.now())
         assert problems(preview) == {4: ["missing_contact"]}
-        result = await imports.commit_import(s, preview, clock.now())
+        result = await imported.commit_import(s, preview, clock.now())
         await s.commit()
     async with sessions() as s:
         fams = (await s.scalars(select(Family).order_by(Family.id))).all()
@@ -364,7 +366,7 @@ async def test_importing_the_same_file_twice_adds_nothing_the_second_time(sessio
     content = as_csv(CLEAN_FAMILIES, ";", "cp1252")
     async with sessions() as s:
         first = await imports.preview_families(s, program_id, "f.csv", content, clock.now())
-        await imports.commit_import(s, first, clock.now())
+        await imported.commit_import(s, first, clock.now())
         await s.commit()
     async with sessions() as s:
         second = await imports.preview_families(s, program_id, "f.csv", content, clock.now())
@@ -381,14 +383,14 @@ async def test_importing_the_same_catastro_twice_reports_every_row(sessions, pro
     async with sessions() as s:
         first = await imports.preview_organizations(s, program_id, "c.xlsx", content,
                                                     clock.now())
-        await imports.commit_import(s, first, clock.now())
+        await imported.commit_import(s, first, clock.now())
         await s.commit()
     async with sessions() as s:
         second = await imports.preview_organizations(s, program_id, "c.xlsx", content,
                                                      clock.now())
         assert problems(second) == {2: ["exists_name"], 3: ["exists_rut"]}
         assert not second.can_commit
-        result = await imports.commit_import(s, second, clock.now())
+        result = await imported.commit_import(s, second, clock.now())
         await s.commit()
     assert result.inserted == 0
     assert await count(sessions, Organization) == 2
@@ -399,11 +401,11 @@ async def test_pressing_import_twice_inserts_once(sessions, program_id, clock) -
     async with sessions() as s:
         preview = await imports.preview_families(s, program_id, "f.csv", content, clock.now())
     async with sessions() as s:
-        await imports.commit_import(s, preview, clock.now())
+        await imported.commit_import(s, preview, clock.now())
         await s.commit()
     async with sessions() as s:
         with pytest.raises(StalePreview) as stale:
-            await imports.commit_import(s, preview, clock.now())
+            await imported.commit_import(s, preview, clock.now())
         await s.rollback()
     assert stale.value.rows == [2, 3, 4]
     assert await count(sessions, Family) == 3
@@ -420,7 +422,7 @@ async def test_a_stale_preview_inserts_nothing(sessions, program_id, clock) -> N
         await s.commit()
     async with sessions() as s:
         with pytest.raises(StalePreview) as stale:
-            await imports.commit_import(s, preview, clock.now())
+            await imported.commit_import(s, preview, clock.now())
         await s.commit()
     assert stale.value.rows == [4]
     assert await count(sessions, Organization) == 1
@@ -453,12 +455,12 @@ async def test_a_failure_mid_commit_leaves_none_of_the_rows(any_sessions, clock,
     async with any_sessions() as s:
         with pytest.raises(RuntimeError, match="disk full"):
             async with s.begin():
-                await imports.commit_import(s, preview, clock.now())
+                await imported.commit_import(s, preview, clock.now())
                 assert await s.scalar(select(func.count()).select_from(Family)) == 3
     assert await count(any_sessions, Family) == 0
     monkeypatch.undo()
     async with any_sessions() as s:
-        result = await imports.commit_import(s, preview, clock.now())
+        result = await imported.commit_import(s, preview, clock.now())
         await s.commit()
     assert result.inserted == 3 and await count(any_sessions, Family) == 3
 
@@ -550,7 +552,7 @@ async def test_a_long_list_of_problems_is_cut_short_and_the_rest_goes_in_a_repor
 async def test_the_result_message(sessions, program_id, clock, catalogs: Catalogs) -> None:
     preview = await thirty_rows_three_bad(sessions, program_id, clock.now())
     async with sessions() as s:
-        result = await imports.commit_import(s, preview, clock.now())
+        result = await imported.commit_import(s, preview, clock.now())
         await s.commit()
     assert texts(imports.result_message(result), catalogs, "es") == [
         "Listo: agregué 27 familias.", "3 filas con problemas quedaron fuera."]

@@ -9,9 +9,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from documents import exports
 from locales import Catalogs
 from scheduler.planner import Planner
-from storage import exports, people, pickups, programs
+from storage import people, pickups, programs, progress
 from storage.models import DeliveryDay, Family, Pickup, PickupStatus, Role
 
 # Thursday 5 March 2026, 10:00 to 12:00 in Santiago (UTC-3).
@@ -55,7 +56,7 @@ async def what_each_says(sessions, program_id: int, day_id: int, person_id: int
         chat = [r.status for r in await pickups.day_list(s, day_id, AFTER)]
         export = await exports.delivery_day_list(s, day_id, "csv", now=AFTER,
                                                  catalogs=Catalogs())
-        figures = await exports.progress_figures(s, program_id, AFTER)
+        figures = await progress.progress_figures(s, program_id, AFTER)
     rows = export.content.decode("utf-8-sig").splitlines()[1:]
     return missed, chat, [r.split(";")[4] for r in rows], figures["delivery_days"][0]
 

@@ -1,6 +1,8 @@
 """Which layer may import which: front ends (bot/) at the edge, use cases (services/) that any
-front end calls, chat handlers (handlers/) as one such caller, the scheduler, and storage and
-locales underneath. Read from the source with ast, so an import inside a function or under
+front end calls, chat handlers (handlers/) as one such caller, the scheduler, documents
+(documents/: exports, QR cards, PDFs, imported spreadsheets) drawn from what storage reads,
+storage (persistence only) underneath, and the domain's rules (domain/) and locales at the
+bottom. Read from the source with ast, so an import inside a function or under
 TYPE_CHECKING counts too; a failure names the importing module and the import."""
 
 from __future__ import annotations
@@ -14,9 +16,18 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("bot", "channels", "handlers", "services", "scheduler", "storage", "locales")
+PACKAGES = ("bot", "channels", "handlers", "services", "scheduler", "documents", "storage",
+            "domain", "locales")
 # What talks to a chat platform or the network; only bot/ may.
 PLATFORM = ("aiogram", "aiohttp", "telegram")
+# What draws a document (PDF, workbook, image, QR code); only documents/ may.
+DRAWING = ("fpdf", "openpyxl", "PIL", "segno")
+# What reaches the database; domain/ may not.
+DATABASE = ("sqlalchemy", "alembic", "aiosqlite", "asyncpg")
+
+
+def everything_but(*packages: str) -> tuple[str, ...]:
+    return tuple(p for name in PACKAGES if name not in packages for p in (name, f"{name}.*"))
 
 
 @dataclass(frozen=True)
@@ -28,20 +39,31 @@ class Rule:
 
 
 RULES = (
-    Rule("the layers under bot/ talk to no platform",
-         ("channels", "channels.*", "handlers", "handlers.*", "services", "services.*", "scheduler", "scheduler.*",
-          "storage", "storage.*", "locales", "locales.*"), PLATFORM),
+    Rule("the layers under bot/ talk to no platform", everything_but("bot"), PLATFORM),
+    # Storage persists what the domain defines (a programme's template, a form, a pickup
+    # mode), so it imports domain/; nothing above it.
     Rule("storage/ knows no caller",
-         ("storage", "storage.*"), ("handlers", "services", "scheduler", "bot")),
+         ("storage", "storage.*"), ("documents", "handlers", "services", "scheduler", "bot")),
+    # The rules hold without a database: the clock's default time zone is the one thing of
+    # storage/ they read (storage.clock is a protocol and a constant, no persistence).
+    Rule("domain/ is rules: no database, no documents, no caller",
+         ("domain", "domain.*"),
+         ("storage", "documents", "handlers", "services", "scheduler", "bot", *DATABASE,
+          *DRAWING), allowed=("storage.clock",)),
+    Rule("documents/ are drawn from storage and the domain, for any caller",
+         ("documents", "documents.*"), ("handlers", "services", "scheduler", "bot")),
+    Rule("only documents/ draws documents", everything_but("documents"), DRAWING),
+    # A document is drawn from what storage's repositories read; it writes no query itself.
+    Rule("documents/ read through storage", ("documents", "documents.*"), ("sqlalchemy",),
+         allowed=("sqlalchemy.ext.asyncio",)),
     Rule("services/ know no front end", ("services", "services.*"), ("handlers", "bot")),
     Rule("the scheduler knows no front end", ("scheduler", "scheduler.*"), ("bot",)),
     # A channel's layout is about messages, not about what the programme does or keeps.
     Rule("channels/ lay out replies and know nothing above messages",
-         ("channels", "channels.*"), ("handlers", "services", "scheduler", "storage", "bot"),
+         ("channels", "channels.*"),
+         ("handlers", "services", "scheduler", "storage", "documents", "domain", "bot"),
          allowed=("services.messages",)),
-    Rule("only bot/ itself imports bot/",
-         ("channels", "channels.*", "handlers", "handlers.*", "services", "services.*", "scheduler", "scheduler.*",
-          "storage", "storage.*", "locales", "locales.*"), ("bot",)),
+    Rule("only bot/ itself imports bot/", everything_but("bot"), ("bot",)),
     Rule("the command line reaches use cases, not the chat's panel", ("bot.cli*",),
          ("handlers.admin",)),
     # The wiring builds the chat (its Core, its router, the buttons' codec) and hands it to the
@@ -133,3 +155,18 @@ def test_the_rules_see_the_imports_they_judge() -> None:
     assert "storage.delivery" in imports["handlers.pickups"]
     assert "storage.delivery.DeliveryError" not in imports["handlers.pickups"]  # a name, no module
     assert "services.notices" in imports["bot.app"]  # inside a function
+    assert "domain.program_templates" in imports["storage.programs"]
+    assert "fpdf" in imports["documents.qr_codes"]
+    assert "openpyxl" in imports["documents.exports"]  # imported where a workbook is made
+
+
+def test_a_rule_names_what_breaks_it() -> None:
+    rules = {r.name: r for r in RULES}
+    imports = {"domain.forms": {"sqlalchemy.ext.asyncio", "storage.clock", "locales"},
+               "storage.progress": {"openpyxl.styles", "domain.forms"},
+               "documents.exports": {"openpyxl.styles", "storage.models"}}
+    assert violations(rules["domain/ is rules: no database, no documents, no caller"],
+                      imports) == {("domain.forms", "sqlalchemy.ext.asyncio")}
+    assert violations(rules["only documents/ draws documents"], imports) == {
+        ("storage.progress", "openpyxl.styles")}
+    assert violations(rules["storage/ knows no caller"], imports) == set()

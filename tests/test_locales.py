@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from domain.program_templates import available_templates, load_template
 from locales import Catalogs, Day, Msg, When, placeholders
-from storage.program_templates import available_templates, load_template
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = [p for d in ("bot", "handlers", "scheduler", "storage") for p in (ROOT / d).rglob("*.py")]

@@ -17,7 +17,8 @@ from test_admin_outreach_support import (
     send_document,
 )
 
-from storage import exports, forms, imports, org_kinds
+from documents import exports, imports
+from domain import catastro, forms, org_kinds
 from storage.models import Organization
 from telegram_harness import Running, labels_of
 
@@ -123,7 +124,7 @@ async def test_imported_kinds_become_codes_and_unknown_ones_otra(tg: Running) ->
 
 
 def test_an_import_preview_keeps_its_notes_while_it_waits() -> None:
-    row = imports.PreviewRow(4, {"name": "x", "kind": "otra"}, [],
-                             [imports.Msg("imports.note.kind_other", {"value": "y"})])
-    again = imports.PreviewRow.from_json(row.to_json())
+    row = catastro.PreviewRow(4, {"name": "x", "kind": "otra"}, [],
+                              [imports.Msg("imports.note.kind_other", {"value": "y"})])
+    again = catastro.PreviewRow.from_json(row.to_json())
     assert again.ok and again.notes == row.notes

@@ -26,7 +26,7 @@ from test_admin_delivery_support import (
 from test_exports import read_csv, read_pdf
 
 from bot import cli_delivery
-from storage import exports
+from documents import exports
 from storage.models import Pickup, PickupStatus
 from telegram_harness import Running
 

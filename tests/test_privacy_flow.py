@@ -24,10 +24,11 @@ from test_privacy import (
     seed_everything,
 )
 
+from documents import exports
 from handlers.events import Outgoing
 from locales import Msg
 from services.pickups import send_pickup_notice
-from storage import exports, outbox
+from storage import outbox
 from storage.models import AuditEntry, ChannelAddress, Person, Pickup
 from telegram_harness import Running
 

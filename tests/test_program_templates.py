@@ -5,7 +5,7 @@ from textwrap import dedent
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from storage.program_templates import (
+from domain.program_templates import (
     Localized,
     Offset,
     ProgramTemplate,

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import notice_scheduler
+from domain import schedule
 from services import meetings as meeting_messages
 from storage import admin_meetings as data
 from storage import programs
@@ -83,7 +84,7 @@ async def seed(r: Running) -> dict[str, int]:
             program = await s.get(Program, ids[key])
             gm = await s.scalar(select(Body).where(Body.program_id == program.id,
                                                    Body.kind == "grupo_motor"))
-            starts = data.to_utc(MEETING_DAY, time(18, 0), program.timezone)
+            starts = schedule.to_utc(MEETING_DAY, time(18, 0), program.timezone)
             meeting = await data.create_meeting(s, program, kind="grupo_motor",
                                                 starts_at=starts, now=now, body_id=gm.id,
                                                 place="Sede vecinal")
@@ -157,8 +158,8 @@ async def test_my_data_shows_times_in_the_zone_of_the_person_s_programme(
     installation's 11:00 in Santiago."""
     from test_exports import read_pdf
 
+    from documents.exports import ExportFile
     from storage import people
-    from storage.exports import ExportFile
 
     ids = await seed(tg)
     nadia = 7307

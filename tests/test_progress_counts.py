@@ -14,8 +14,9 @@ import pytest
 from sqlalchemy import select
 from test_exports import NOW, Seed, read_pdf, read_xlsx, seed_programme, sheet_rows, utc
 
+from documents import exports
 from locales import Catalogs
-from storage import admin_meetings, db, exports
+from storage import admin_meetings, db, progress
 from storage.models import AttendanceGuest, Meeting, Pickup
 
 
@@ -49,7 +50,7 @@ async def test_written_in_walk_ins_count_in_the_progress_report_as_on_the_list(
     await write_in(seeded, "M2", "Luis Soto Vera", utc(2026, 7, 11, 12))
     m = seeded.meetings
     async with seeded.sessions() as s:
-        f = await exports.progress_figures(s, seeded.program_id, NOW)
+        f = await progress.progress_figures(s, seeded.program_id, NOW)
         report = await exports.progress_report(s, seeded.program_id, "xlsx", now=NOW,
                                                catalogs=catalogs)
         listed = await exports.attendance_list(s, m["M1"], "pdf", now=NOW, catalogs=catalogs)
@@ -91,7 +92,7 @@ async def test_each_delivery_day_counts_as_its_list_shows_it(
     # On 20 June D3 (30 June) still stood: it was cancelled on the 25th.
     shown = ("D1", "D3", "D2") if cut < NOW else ("D1", "D2")
     async with seeded.sessions() as s:
-        f = await exports.progress_figures(s, seeded.program_id, cut)
+        f = await progress.progress_figures(s, seeded.program_id, cut)
         report = await exports.progress_report(s, seeded.program_id, "xlsx", now=cut,
                                                catalogs=catalogs)
         lists = [await exports.delivery_day_list(s, seeded.days[d], "pdf", now=cut,
@@ -127,8 +128,8 @@ async def test_a_hand_over_noted_after_the_cut_off_is_not_counted_by_then(seeded
             Pickup.delivery_day_id == seeded.days["D1"], Pickup.status == "picked_up"))]
         f5.handed_at = utc(2026, 6, 17, 13)
         await s.commit()
-        evening = await exports.progress_figures(s, seeded.program_id, utc(2026, 6, 16, 22))
-        morning = await exports.progress_figures(s, seeded.program_id, utc(2026, 6, 17, 14))
+        evening = await progress.progress_figures(s, seeded.program_id, utc(2026, 6, 16, 22))
+        morning = await progress.progress_figures(s, seeded.program_id, utc(2026, 6, 17, 14))
     keys = ("families", "confirmed", "cannot", "no_answer", "picked_up", "no_show", "moved")
     assert tuple(evening["delivery_days"][0][k] for k in keys) == (8, 3, 2, 2, 0, 1, 0)
     assert tuple(morning["delivery_days"][0][k] for k in keys) == (8, 0, 2, 0, 1, 5, 0)

@@ -150,7 +150,7 @@ def test_the_figures_at_a_cut_off_leave_out_every_later_event(
     asyncio.run(seed())
 
     async def figures() -> dict:
-        from storage.exports import progress_figures
+        from storage.progress import progress_figures
 
         app = await build_app(load_settings())
         try:

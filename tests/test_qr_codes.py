@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage import db, imports, links, people, programs, qr_codes
+from documents import imports, qr_codes
+from storage import db, imported, links, people, programs
 from storage.models import Family, LinkCode, Organization, Person
 from telegram_harness import Running
 
@@ -82,7 +83,7 @@ async def codes_of(sessions, kind: str, ids: list[int]) -> list[str]:
 
 
 def test_deep_link() -> None:
-    assert qr_codes.deep_link("@ConvocaBot", "ABCD2345") == (
+    assert links.deep_link("@ConvocaBot", "ABCD2345") == (
         "https://t.me/ConvocaBot?start=ABCD2345")
 
 
@@ -102,8 +103,8 @@ async def test_every_qr_code_opens_the_bot_with_its_card_code(sessions, clock, t
     pages = pages_as_png(pdf, tmp_path)
     assert len(pages) == 2  # 2 x 4 a page: 8 + 1
     first, second = (set(decode_qr(p)) for p in pages)
-    assert first == {qr_codes.deep_link("ConvocaBot", c) for c in codes[:8]}
-    assert second == {qr_codes.deep_link("ConvocaBot", codes[8])}
+    assert first == {links.deep_link("ConvocaBot", c) for c in codes[:8]}
+    assert second == {links.deep_link("ConvocaBot", codes[8])}
 
     text = pdf_text(pdf, tmp_path)
     for name in ("María José Muñoz Peña", "Familia Ñanculef", "Óscar Úbeda",
@@ -166,7 +167,7 @@ async def test_expired_codes_are_not_reprinted(sessions, clock) -> None:
         await s.commit()
     clock.advance(hours=48)
     async with sessions() as s:
-        [card] = await qr_codes.cards(s, program_id, "family", ids[:1], "b", clock.now())
+        [card] = await links.cards(s, program_id, "family", ids[:1], "b", clock.now())
     assert card.code != old.code
 
 
@@ -177,7 +178,7 @@ async def test_organisation_cards_serve_several_representatives(sessions, clock)
                            created_at=clock.now())
         s.add(org)
         await s.flush()
-        [card] = await qr_codes.cards(s, program_id, "organization", [org.id], "@b", clock.now())
+        [card] = await links.cards(s, program_id, "organization", [org.id], "@b", clock.now())
         link = await s.scalar(select(LinkCode).where(LinkCode.code == card.code))
     assert card.name == "Junta de Vecinos Villa Ñuñoa"
     assert card.url == f"https://t.me/b?start={card.code}"
@@ -218,7 +219,7 @@ async def test_a_family_scans_its_printed_card_and_is_linked(tg: Running, tmp_pa
                                         name="Ecomercado Ñuñoa", now=now)
         preview = await imports.preview_families(s, program.id, "familias.csv", FAMILIES_CSV,
                                                  now)
-        result = await imports.commit_import(s, preview, now)
+        result = await imported.commit_import(s, preview, now)
         pdf = await qr_codes.codes_pdf(s, program.id, "family", result.inserted_ids,
                                        tg.app.services.bot_username, language, now=now,
                                        catalogs=tg.app.catalogs)

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from domain.program_templates import load_template
 from scheduler.planner import at_local
 from scheduler.runner import NoticeScheduler
 from services import notices
@@ -25,7 +26,6 @@ from storage.models import (
     Rsvp,
     RsvpAnswer,
 )
-from storage.program_templates import load_template
 
 SCL = ZoneInfo("America/Santiago")
 START = date(2026, 3, 2)

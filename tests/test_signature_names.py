@@ -13,7 +13,9 @@ from sqlalchemy import select, update
 from test_fichas_reach_the_gestora import tg  # noqa: F401  (the fixture)
 from test_forms_flow import toggle
 
-from storage import exports, forms, programs
+from documents import exports
+from domain import names
+from storage import programs
 from storage.models import FormResponse, FormSignature, Person
 from telegram_harness import Running
 
@@ -21,13 +23,13 @@ CHAT = 7101
 
 
 def test_names_are_written_as_chileans_write_them() -> None:
-    assert forms.person_name("rosa elena  pizarro carvajal") == "Rosa Elena Pizarro Carvajal"
-    assert forms.person_name("MARÍA DE LA LUZ DEL RÍO") == "María de la Luz del Río"
-    assert forms.person_name("juan pablo o'higgins pérez-cotapos") == \
+    assert names.person_name("rosa elena  pizarro carvajal") == "Rosa Elena Pizarro Carvajal"
+    assert names.person_name("MARÍA DE LA LUZ DEL RÍO") == "María de la Luz del Río"
+    assert names.person_name("juan pablo o'higgins pérez-cotapos") == \
         "Juan Pablo O'Higgins Pérez-Cotapos"
-    assert forms.person_name("Ana McDonald Ortúzar y Vergara") == "Ana McDonald Ortúzar y Vergara"
-    assert forms.person_name("MARIA JOSE ARAYA", ["María José Araya"]) == "María José Araya"
-    assert forms.person_name("maria araya", ["María José Araya"]) == "Maria Araya"
+    assert names.person_name("Ana McDonald Ortúzar y Vergara") == "Ana McDonald Ortúzar y Vergara"
+    assert names.person_name("MARIA JOSE ARAYA", ["María José Araya"]) == "María José Araya"
+    assert names.person_name("maria araya", ["María José Araya"]) == "Maria Araya"
 
 
 async def fill(tg: Running, chat: int, answer: str, signature: str) -> dict:  # noqa: F811

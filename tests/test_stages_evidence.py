@@ -14,7 +14,7 @@ from bot.cli import main
 from bot.config import load_settings
 from handlers.admin.stages import milestone_card, stage_card
 from locales import Catalogs
-from storage import exports, programs, stages
+from storage import programs, progress, stages
 from storage.models import (
     Attendance,
     AttendanceGuest,
@@ -142,7 +142,7 @@ async def test_a_session_only_written_in_walk_ins_came_to_was_held(sessions) -> 
                               added_at=meeting.starts_at))
         await s.commit()
         soc = (await stages.stage_status(s, program.id, date(2026, 3, 10)))[0].milestones[0]
-        figures = await exports.progress_figures(s, program.id, local(2026, 3, 10, 12))
+        figures = await progress.progress_figures(s, program.id, local(2026, 3, 10, 12))
     assert soc.key == "s1.socializacion" and soc.sessions_held == 1
     assert {v.key: v.state for v in soc.verifiers}["lista_asistencia"] == READY
     assert [x["meeting_id"] for x in figures["sessions"]] == [meeting.id]

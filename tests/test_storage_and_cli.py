@@ -38,7 +38,7 @@ async def test_migration_keeps_templates_and_gives_roles_their_programme(any_db_
 
     from sqlalchemy import text
 
-    from storage.program_templates import load_template, stored_template
+    from domain.program_templates import load_template, stored_template
 
     engine = db.create_engine(any_db_url)
     await db.upgrade(engine, "0003")

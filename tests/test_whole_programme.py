@@ -72,9 +72,11 @@ from whole_programme_support import (
 
 from bot import cli
 from bot.app import build_app, notice_scheduler
+from documents import exports
+from domain import targets
 from locales.collation import sort_key
 from services import outreach
-from storage import exports, meetings, programs, targeting
+from storage import meetings, programs
 from storage.models import (
     Attendance,
     Body,
@@ -944,7 +946,7 @@ async def test_the_invited_organisations_list_says_what_each_one_answered(
             await s.flush()
             s.add(Representative(organization_id=org.id, person_id=ana.id, is_primary=True))
             await s.flush()
-            await outreach.queue_invitations(s, session, {"kind": targeting.ORGANIZATIONS},
+            await outreach.queue_invitations(s, session, {"kind": targets.ORGANIZATIONS},
                                              now, author_id=None, channel=None)
             rsvp = await meetings.rsvp_for(s, session.id, ana.id)
             await meetings.answer(s, rsvp, "yes", None, now)

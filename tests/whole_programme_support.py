@@ -17,10 +17,10 @@ from openpyxl import Workbook
 from sqlalchemy import func, select
 from stdnum.cl import rut as cl_rut
 
+from domain.program_templates import add_months
 from scheduler.runner import NoticeScheduler, TickResult
 from services import outreach
 from storage import people
-from storage.program_templates import add_months
 from telegram_harness import Running, edits_of, find_button
 from telegram_harness import labels_of as labels  # noqa: F401  (the tests read it from here)
 

@@ -17,6 +17,10 @@ from sqlalchemy import select
 from stdnum.cl import rut as cl_rut
 from stdnum.exceptions import ValidationError
 
+from documents import imports, qr_codes
+from domain import catastro, forms, names, org_kinds, targets
+from domain.catastro import FAMILY, ORGANIZATION, ImportPreview, StalePreview
+from domain.phones import to_e164
 from handlers.admin import (
     ADMIN,
     Verbs,
@@ -34,7 +38,7 @@ from handlers.events import Attachment, Button, EventKind, Outgoing
 from locales import Msg, Raw, Text, When
 from locales.collation import sort_key
 from services.catastro import family_ids
-from storage import fichas, forms, imports, org_kinds, programs, qr_codes, targeting
+from storage import fichas, imported, links, programs, responses, targeting
 from storage.meetings import body_names
 from storage.models import (
     Body,
@@ -46,17 +50,16 @@ from storage.models import (
     PickupMode,
     Program,
 )
-from storage.phones import to_e164
 
 log = logging.getLogger(__name__)
 
 KEY = "catastro"
 FLOW = "adm_catastro"
-KINDS = {"o": imports.ORGANIZATION, "f": imports.FAMILY}
+KINDS = {"o": ORGANIZATION, "f": FAMILY}
 MODELS: dict[str, type[Organization] | type[Family]] = {"o": Organization, "f": Family}
 LINK_TARGETS = {"o": "organization", "f": "family", "b": "body"}
 SEARCH_SHOWN = 8
-PREVIEW_CHARS = 3800  # Telegram takes 4096; the rest is room for the channel's own marks
+MARKS_CHARS = 296  # room in a message left for what the channel adds around the preview
 CODES_LISTED = 60  # without a bot name there is no QR: the codes go out as text instead
 
 router = Router()
@@ -126,12 +129,12 @@ def parse_value(f: Field, text: str) -> tuple[Any, Msg | None]:
         return (value, None) if EMAIL.fullmatch(value) else (
             None, Msg("catastro.bad.email", {"value": shown}))
     if f.name in COUNTS:
-        n = imports.whole_number(value)
+        n = catastro.whole_number(value)
         if n is None or not 0 < n < 100_000:
             return None, Msg("catastro.bad.number", {"value": shown})
         return n, None
     if f.name == "pickup_mode":
-        mode = imports.pickup_mode(value)
+        mode = catastro.pickup_mode(value)
         return (str(mode), None) if mode else (None, Msg("catastro.bad.mode"))
     if f.name == "kind":
         code = org_kinds.kind_code(value)
@@ -164,8 +167,8 @@ async def clash(turn: Turn, kind: str, program_id: int, f: Field, value: Any,
         rows = await turn.session.execute(
             select(Organization.id, Organization.name).where(
                 Organization.program_id == program_id))
-        key = imports.normalise_name(value)
-        return next((n for i, n in rows if i != own_id and imports.normalise_name(n) == key),
+        key = names.normalise_name(value)
+        return next((n for i, n in rows if i != own_id and names.normalise_name(n) == key),
                     None)
     return None
 
@@ -255,7 +258,7 @@ async def ask_for_file(turn: Turn, args: list[str]) -> None:
 
 def kind_from_caption(caption: str | None) -> str | None:
     """'familias', 'Catastro de organizaciones', 'families.xlsx': what the file holds."""
-    words = imports.normalise_name(caption or "").split()
+    words = names.normalise_name(caption or "").split()
     if any(w.startswith(("famil", "hogar", "household")) for w in words):
         return "f"
     if any(w.startswith(("organi", "catastro", "org", "junta", "club")) for w in words):
@@ -344,18 +347,19 @@ def _too_big(turn: Turn, kind: str) -> None:
     turn.send(Outgoing(text=imports.too_big(), buttons=((_cancel(),),)))
 
 
-def _fitting(turn: Turn, preview: imports.ImportPreview) -> int:
+def _fitting(turn: Turn, preview: ImportPreview) -> int:
     """How many problem lines the chat message can hold: long cells quoted in the problems
     must not push it past what the platform accepts."""
     cat = turn.services.catalogs
     limit = imports.SUMMARY_LINES
+    room = turn.caps.text_chars - MARKS_CHARS
     while limit > 0 and len(cat.render(imports.preview_message(preview, limit), turn.locale,
-                                       turn.timezone)) > PREVIEW_CHARS:
+                                       turn.timezone)) > room:
         limit -= 1
     return limit
 
 
-def _show_preview(turn: Turn, kind: str, preview: imports.ImportPreview, file_id: str) -> None:
+def _show_preview(turn: Turn, kind: str, preview: ImportPreview, file_id: str) -> None:
     cat = turn.services.catalogs
     limit = _fitting(turn, preview)
     if imports.has_more_than_fits(preview, limit):
@@ -376,7 +380,7 @@ def _show_preview(turn: Turn, kind: str, preview: imports.ImportPreview, file_id
                        buttons=_confirm_buttons(preview)))
 
 
-def _confirm_buttons(preview: imports.ImportPreview) -> tuple[tuple[Button, ...], ...]:
+def _confirm_buttons(preview: ImportPreview) -> tuple[tuple[Button, ...], ...]:
     n = len(preview.valid_rows)
     return ((Button(Msg("catastro.btn.import_rows", {"count": n}), action(KEY, "imc")),),
             (_cancel(),))
@@ -387,11 +391,11 @@ async def commit(turn: Turn, args: list[str]) -> None:
     if not _in(turn, "confirm") or not turn.data("preview"):
         turn.say("input.button_stale")
         return
-    preview = imports.ImportPreview.from_json(turn.data("preview"))
+    preview = ImportPreview.from_json(turn.data("preview"))
     try:
-        result = await imports.commit_import(turn.session, preview, turn.now,
-                                             actor_id=turn.person.id, channel=turn.event.channel)
-    except imports.StalePreview as exc:
+        result = await imported.commit_import(turn.session, preview, turn.now,
+                                              actor_id=turn.person.id, channel=turn.event.channel)
+    except StalePreview as exc:
         turn.audit("import_stale", "program", preview.program_id, rows=exc.rows)
         turn.say("catastro.import.stale")
         await _preview_file(turn, turn.data("kind"), turn.data("file_id"),
@@ -667,7 +671,7 @@ def _result_buttons(kind: str, purpose: str, found: list[tuple[int, str]],
 
 async def _search_input(turn: Turn) -> None:
     kind, purpose = turn.data("k"), turn.data("p")
-    query = imports.normalise_name(turn.event.text or "") if turn.event.kind == EventKind.TEXT \
+    query = names.normalise_name(turn.event.text or "") if turn.event.kind == EventKind.TEXT \
         else ""
     if not query or kind not in FIELDS:
         turn.say(f"catastro.search.ask_{KINDS.get(kind, 'organization')}", buttons=[[_cancel()]])
@@ -676,7 +680,7 @@ async def _search_input(turn: Turn) -> None:
     if program is None:
         return
     found = [(i, n) for i, n in await _names(turn, kind, program)
-             if query in imports.normalise_name(n)]
+             if query in names.normalise_name(n)]
     if not found:
         turn.say("catastro.search.none", query=Raw((turn.event.text or "")[:60]),
                  buttons=[[_cancel()]])
@@ -704,7 +708,7 @@ async def pending_fichas(turn: Turn, args: list[str]) -> None:
         return
     form = forms.load_form(fichas.FICHA)
     rows = [[Button(Msg("catastro.fichas.item", {
-        "number": Raw(forms.receipt_number(form, r)),
+        "number": Raw(responses.receipt_number(form, r)),
         "name": Raw((fichas.typed_name(r) or "?")[:40])}), action(KEY, "fi", r.id))]
         for r in waiting[:SEARCH_SHOWN * 2]]
     rows.append([_to_menu()])
@@ -739,8 +743,8 @@ async def show_ficha(turn: Turn, args: list[str]) -> None:
     program, response = found
     turn.go(None)
     form = forms.load_form(fichas.FICHA)
-    rows = await forms.answers_for_export(turn.session, response.id, turn.locale,
-                                          turn.services.catalogs)
+    rows = await responses.answers_for_export(turn.session, response.id, turn.locale,
+                                              turn.services.catalogs)
     sender = await turn.session.get(Person, response.person_id) if response.person_id else None
     lines = [Msg("catastro.card.line", {"label": Raw(label), "value": Raw(value)})
              for _, label, value in rows]
@@ -755,7 +759,7 @@ async def show_ficha(turn: Turn, args: list[str]) -> None:
     buttons.append([Button(Msg("catastro.fichas.btn_link"), action(KEY, "find", "o", "l",
                                                                    response.id))])
     buttons.append([Button(Msg("catastro.fichas.btn_list"), action(KEY, "fis"))])
-    turn.say("catastro.fichas.card", number=Raw(forms.receipt_number(form, response)),
+    turn.say("catastro.fichas.card", number=Raw(responses.receipt_number(form, response)),
              when=When(response.submitted_at or response.updated_at),
              sender=Raw(fichas.sender_name(response, sender)),
              organization=Raw(typed or "?"), lines=lines, buttons=buttons)
@@ -833,7 +837,7 @@ async def show_code(turn: Turn, args: list[str]) -> None:
         turn.say("input.button_stale")
         return
     turn.go(None)
-    link = await qr_codes.code_for(turn.session, program.id, LINK_TARGETS[kind], rec.id, turn.now)
+    link = await links.code_for(turn.session, program.id, LINK_TARGETS[kind], rec.id, turn.now)
     turn.audit("link_code_shown", LINK_TARGETS[kind], rec.id)
     name: Any = Text(body_names(program, rec)) if kind == "b" else Raw(rec.name)
     if kind == "f":
@@ -842,8 +846,8 @@ async def show_code(turn: Turn, args: list[str]) -> None:
     else:
         note = Msg(f"catastro.code.note_{LINK_TARGETS[kind]}")
     back = [[Button(Msg("catastro.btn.codes"), action(KEY, "codes"))]]
-    if turn.services.bot_username:
-        url = qr_codes.deep_link(turn.services.bot_username, link.code)
+    url = turn.caps.link(link.code)
+    if url:
         turn.say("catastro.code.link", name=name, code=link.code, link=url, note=note,
                  buttons=back)
     else:
@@ -862,7 +866,7 @@ async def qr_pdf(turn: Turn, args: list[str]) -> None:
         for sector, count in await targeting.sectors(turn.session, program.id):
             rows.append([Button(Msg("catastro.btn.qr_sector",
                                     {"sector": Raw(sector[:40]), "count": count}),
-                                action(KEY, "qr", "f", targeting.sector_key(sector)))])
+                                action(KEY, "qr", "f", targets.sector_key(sector)))])
         rows.append([_to_menu()])
         turn.say("catastro.qr.which_sector", buttons=rows)
         return
@@ -889,7 +893,7 @@ async def qr_pdf(turn: Turn, args: list[str]) -> None:
     if not username:
         cards = []
         for rid in ids[:CODES_LISTED]:
-            link = await qr_codes.code_for(turn.session, program.id, target, rid, turn.now)
+            link = await links.code_for(turn.session, program.id, target, rid, turn.now)
             rec = await turn.session.get(MODELS["f" if target == "family" else "o"], rid)
             cards.append(Msg("catastro.qr.text_line", {"name": Raw(rec.name), "code": link.code}))
         if len(ids) > CODES_LISTED:
@@ -923,7 +927,7 @@ async def on_input(turn: Turn) -> None:
         if turn.event.kind == EventKind.DOCUMENT and turn.event.document is not None:
             await _preview_document(turn, turn.data("kind"))
             return
-        preview = imports.ImportPreview.from_json(turn.data("preview"))
+        preview = ImportPreview.from_json(turn.data("preview"))
         turn.say("catastro.import.use_buttons", buttons=[list(r) for r in _confirm_buttons(preview)])
     elif step == "field":
         await _field_input(turn)

@@ -1,7 +1,7 @@
 """The verificadores sent to the gestora in chat as documents (section ``exports``): the
 attendance list of a meeting, the fichas de interés, the invited organisations, a delivery
 day's list and the figures of the informe de avance with its chart. The files themselves
-come from storage.exports, the same code the command line (`convoca export ...`) runs.
+come from documents.exports, the same code the command line (`convoca export ...`) runs.
 
 Actions: ``adm:exports:<op>:...``: ``att``/``dd`` list meetings or days (a trailing ``e``
 turns the page in place), ``am``/``ddd`` ask the format, ``a``/``d`` send; ``fi``, ``org`` and
@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
+from documents import exports
+from documents.exports import ExportFile
 from handlers.admin import (
     ADMIN,
     action,
@@ -22,16 +24,13 @@ from handlers.admin import (
     current_program,
     guard,
     int_at,
-    page_row,
-    reply,
+    pager,
     section,
 )
 from handlers.admin.delivery import day_button_label
 from handlers.core import Router, Turn
 from handlers.events import Attachment, Button, Outgoing
 from locales import Day, Msg, Raw, Text, When
-from storage import exports
-from storage.exports import ExportFile
 from storage.meetings import kind_names
 from storage.models import DeliveryDay, Meeting, Program
 
@@ -116,12 +115,11 @@ async def _pick(turn: Turn, args: list[str], model: Any, newest_first: tuple[Any
         select(model).where(of_program).order_by(*newest_first)
         .offset(page * PAGE).limit(PAGE))).all()
     buttons = [[Button(label(r), act(pick, r.id))] for r in rows]
-    pager = page_row(page, pages, lambda p: act(page_verb, p, "e"))
-    if pager:
-        buttons.append(pager)
     buttons.append([Button(Msg("adm_exports.btn_back"), act())])
-    reply(turn, Outgoing(text=Msg(title), buttons=tuple(tuple(r) for r in buttons)),
-           edit=len(args) > 1 and args[1] == "e")
+    out = Outgoing(text=Msg(title), buttons=tuple(tuple(r) for r in buttons),
+                   pager=pager(page, pages, lambda p: act(page_verb, p, "e")))
+    # Turning a page redraws the list; opening it sends a new one.
+    turn.redraw(out) if len(args) > 1 and args[1] == "e" else turn.send(out)
 
 
 async def _meetings(turn: Turn, program: Program, args: list[str]) -> None:

@@ -22,6 +22,19 @@ import logging
 from datetime import date, datetime, time
 from typing import Any
 
+from domain import schedule
+from domain.meetings import (
+    AGENDA_MAX,
+    CANCEL_REASON_MAX,
+    INVITE_EVERYONE,
+    INVITE_MEMBERS,
+    PLACE_MAX,
+    MeetingError,
+    guest_name,
+    guest_organization,
+    guest_phone,
+    guest_rut,
+)
 from handlers import meetings as meeting_handlers
 from handlers import widgets
 from handlers.admin import (
@@ -31,9 +44,9 @@ from handlers.admin import (
     current_program,
     guard,
     int_at,
+    pager,
     program_or_say,
     program_today,
-    reply,
     section,
 )
 from handlers.admin.roles import picker, typed_query
@@ -53,6 +66,7 @@ from services.meetings import (
     tally_text,
     what_named,
 )
+from services.messages import DatePick
 from services.people import person_label
 from storage import admin_meetings as data
 from storage import meetings as meeting_store
@@ -67,7 +81,7 @@ FLOW = "adm_meet"
 CAL = action(KEY, "cal")
 TIME = action(KEY, "tm")
 PAGE_SIZE = 8
-INVITE_CHOICES = {"m": data.INVITE_MEMBERS, "a": data.INVITE_EVERYONE}
+INVITE_CHOICES = {"m": INVITE_MEMBERS, "a": INVITE_EVERYONE}
 FIELDS = ("body", "kind", "date", "time", "place", "agenda")
 VERBS = ("", "new", "nb", "nk", "cal", "tm", "sp", "sk", "rp", "ch", "ok", "x", "iv", "bd",
          "ra", "at", "tg", "ag", "ap", "cl", "mv", "mok", "cn", "cns", "rt", "gn", "gs", "gx",
@@ -94,8 +108,8 @@ def _summary_lines(program: Program, body: Body | None, kind: str, starts_at: da
 
 
 def _rule_text(day: date, every_months: int) -> Msg:
-    weekday, nth = data.weekday_rule(day)
-    order = "last" if nth == data.LAST else str(nth)
+    weekday, nth = schedule.weekday_rule(day)
+    order = "last" if nth == schedule.LAST else str(nth)
     return Msg(f"adm_meet.rule_{order}", {"weekday": Msg(f"adm_meet.weekday_{weekday}")})
 
 
@@ -129,7 +143,7 @@ async def open_meetings(turn: Turn, parts: list[str]) -> None:
         return
     try:
         await handler(turn, program, parts[1:])
-    except data.MeetingError as exc:
+    except MeetingError as exc:
         turn.say(f"adm_meet.err_{exc.code}")
 
 
@@ -154,15 +168,19 @@ async def _list(turn: Turn, program: Program, args: list[str]) -> None:
 def _start_of(program: Program, convo: dict[str, Any]) -> datetime | None:
     if not convo.get("day") or not convo.get("at"):
         return None
-    return data.to_utc(date.fromisoformat(convo["day"]), time.fromisoformat(convo["at"]),
-                       program.timezone)
+    return schedule.to_utc(date.fromisoformat(convo["day"]), time.fromisoformat(convo["at"]),
+                           program.timezone)
 
 
 async def _body(turn: Turn, body_id: int | None) -> Body | None:
     return await turn.session.get(Body, body_id) if body_id else None
 
 
-async def _question(turn: Turn, program: Program, step: str) -> tuple[Msg, list[list[Button]]]:
+def _asking(text: Msg, rows: list[list[Button]], **intents: Any) -> Outgoing:
+    return Outgoing(text=text, buttons=_rows(rows), **intents)
+
+
+async def _question(turn: Turn, program: Program, step: str) -> Outgoing:
     """The current step's question and buttons, from what the conversation holds."""
     d = turn.convo.data or {}
     if step == "body":
@@ -170,64 +188,64 @@ async def _question(turn: Turn, program: Program, step: str) -> tuple[Msg, list[
         rows = [[Button(Msg("adm_meet.plain", {"text": Text(meeting_store.body_names(program, b))}),
                         action(KEY, "nb", b.id))] for b in bodies]
         rows.append([Button(Msg("adm_meet.btn_no_body"), action(KEY, "nb", 0))])
-        return Msg("adm_meet.ask_body"), rows + [_cancel_row()]
+        return _asking(Msg("adm_meet.ask_body"), rows + [_cancel_row()])
     if step == "kind":
         body = await _body(turn, d.get("body"))
         rows = [[Button(Msg("adm_meet.plain", {"text": Text(meeting_store.kind_names(program, k))}),
                         action(KEY, "nk", k))] for k in data.meeting_kinds(program, body)]
-        return Msg("adm_meet.ask_kind"), rows + [_cancel_row()]
+        return _asking(Msg("adm_meet.ask_kind"), rows + [_cancel_row()])
     if step in ("date", "move_date"):
         month = date.fromisoformat(d.get("month") or program_today(turn, program).isoformat())
-        rows = widgets.month_picker(CAL, month, earliest=program_today(turn, program))
+        pick = DatePick(CAL, month, earliest=program_today(turn, program))
         if step == "move_date":
             meeting = await turn.session.get(Meeting, d.get("meeting_id"))
             kind_name, _ = await meeting_handlers.names(turn.session, meeting)
-            return Msg("adm_meet.ask_move_date", {"what": what_named(meeting, kind_name),
-                                                  "when": When(meeting.starts_at)}), \
-                rows + [_cancel_row()]
-        return Msg("adm_meet.ask_date"), rows + [_cancel_row()]
+            return _asking(Msg("adm_meet.ask_move_date", {"what": what_named(meeting, kind_name),
+                                                          "when": When(meeting.starts_at)}),
+                           [_cancel_row()], date_pick=pick)
+        return _asking(Msg("adm_meet.ask_date"), [_cancel_row()], date_pick=pick)
     if step in ("time", "move_time"):
-        return Msg("adm_meet.ask_time", {"day": Day(date.fromisoformat(d["day"]))}), \
-            widgets.time_picker(TIME) + [_cancel_row()]
+        return _asking(Msg("adm_meet.ask_time", {"day": Day(date.fromisoformat(d["day"]))}),
+                       widgets.time_picker(TIME) + [_cancel_row()])
     if step == "place":
         rows = []
         if d.get("last_place"):
             rows.append([Button(Msg("adm_meet.btn_same_place", {"place": Raw(d["last_place"])}),
                                 action(KEY, "sp"))])
-        return Msg("adm_meet.ask_place"), rows + [_cancel_row()]
+        return _asking(Msg("adm_meet.ask_place"), rows + [_cancel_row()])
     if step == "agenda":
-        return Msg("adm_meet.ask_agenda"), [[Button(Msg("adm_meet.btn_skip"), action(KEY, "sk"))],
-                                            _cancel_row()]
+        return _asking(Msg("adm_meet.ask_agenda"),
+                       [[Button(Msg("adm_meet.btn_skip"), action(KEY, "sk"))], _cancel_row()])
     if step == "summary":
-        return await _summary(turn, program)
+        return _asking(*await _summary(turn, program))
     if step == "change":
         labels = [Button(Msg(f"adm_meet.field_{f}"), action(KEY, "ch", f)) for f in FIELDS]
         rows = [labels[i:i + 2] for i in range(0, len(labels), 2)]
-        return Msg("adm_meet.ask_change"), rows + [
-            [Button(Msg("adm_meet.btn_back_summary"), action(KEY, "ch", "back"))], _cancel_row()]
+        return _asking(Msg("adm_meet.ask_change"), rows + [
+            [Button(Msg("adm_meet.btn_back_summary"), action(KEY, "ch", "back"))], _cancel_row()])
     if step == "move_confirm":
         meeting = await turn.session.get(Meeting, d.get("meeting_id"))
         kind_name, _ = await meeting_handlers.names(turn.session, meeting)
         count = len(await data.invited_ids(turn.session, meeting.id))
-        return Msg("adm_meet.move_confirm", {
+        return _asking(Msg("adm_meet.move_confirm", {
             "what": what_named(meeting, kind_name), "old": When(meeting.starts_at),
             "new": When(_start_of(program, d)), "count": count,
-        }), [[Button(Msg("adm_meet.btn_move_yes"), action(KEY, "mok"))], _cancel_row()]
+        }), [[Button(Msg("adm_meet.btn_move_yes"), action(KEY, "mok"))], _cancel_row()])
     if step == "cancel_reason":
         meeting = await turn.session.get(Meeting, d.get("meeting_id"))
         kind_name, _ = await meeting_handlers.names(turn.session, meeting)
         count = len(await data.invited_ids(turn.session, meeting.id))
-        return Msg("adm_meet.ask_cancel_reason", {
+        return _asking(Msg("adm_meet.ask_cancel_reason", {
             "what": what_named(meeting, kind_name), "when": When(meeting.starts_at), "count": count,
         }), [[Button(Msg("adm_meet.btn_cancel_no_reason"), action(KEY, "cns"))],
-             [Button(Msg("adm_meet.btn_keep_meeting"), action(KEY, "x"))]]
+             [Button(Msg("adm_meet.btn_keep_meeting"), action(KEY, "x"))]])
     if step == "add_pick":
         found = await data.program_people(turn.session, program.id, d.get("q") or "")
         mid = d.get("meeting_id")
-        text, rows = picker(found, int(d.get("page") or 0), d.get("q") or "",
-                            pick=lambda pid: action(KEY, "ap", mid, pid),
-                            turn_page=lambda n: action(KEY, "ag", mid, n),
-                            cancel=action(KEY, "at", mid), intro="adm_meet.add_pick")
+        text, rows, pages = picker(found, int(d.get("page") or 0), d.get("q") or "",
+                                   pick=lambda pid: action(KEY, "ap", mid, pid),
+                                   turn_page=lambda n: action(KEY, "ag", mid, n),
+                                   cancel=action(KEY, "at", mid), intro="adm_meet.add_pick")
         # Someone who is not in Convoca is written in by hand, above "Cancelar"; a name
         # searched for in vain is offered as theirs, so it is not typed twice.
         query = d.get("q") or ""
@@ -237,27 +255,28 @@ async def _question(turn: Turn, program: Program, step: str) -> tuple[Msg, list[
         else:
             guest = Button(Msg("adm_meet.btn_guest"), action(KEY, "gn", mid))
         rows.insert(-1, [guest])
-        return text, rows
+        return _asking(text, rows, pager=pages)
     if step in GUEST_STEPS:
         mid = d.get("meeting_id")
         rows = [] if step == "guest_name" else [
             [Button(Msg("adm_meet.btn_skip"), action(KEY, "gs"))]]
         rows.append([Button(Msg("adm_meet.btn_cancel"), action(KEY, "at", mid))])
         name = (d.get("guest") or {}).get("name") or ""
-        return Msg(f"adm_meet.ask_{step}", {"name": Raw(name)}), rows
+        return _asking(Msg(f"adm_meet.ask_{step}", {"name": Raw(name)}), rows)
     raise LookupError(step)
 
 
-async def _ask(turn: Turn, program: Program, step: str, *, edit: bool = False,
+async def _ask(turn: Turn, program: Program, step: str, *, redraw: bool = False,
                again: bool = False, hint: str | Msg | None = None) -> None:
-    """Go to ``step`` and ask its question; ``again`` says kindly that the answer did not fit."""
+    """Go to ``step`` and ask its question, as the new state of the message whose button
+    led here (``redraw``) or anew; ``again`` says kindly that the answer did not fit."""
     turn.go(FLOW, step)
-    text, rows = await _question(turn, program, step)
+    out = await _question(turn, program, step)
     if again or hint:
         said = hint if isinstance(hint, Msg) else Msg(hint or "adm_meet.use_buttons")
-        text = Msg("adm_meet.reask", {"hint": said, "question": text})
-    ref = turn.event.message_ref if edit else None
-    turn.send(Outgoing(text=text, buttons=_rows(rows), updates=ref))
+        out = dataclasses.replace(out, text=Msg("adm_meet.reask",
+                                                {"hint": said, "question": out.text}))
+    turn.redraw(out) if redraw else turn.send(out)
 
 
 def _in_step(turn: Turn, *steps: str) -> bool:
@@ -316,7 +335,7 @@ async def _calendar(turn: Turn, program: Program, args: list[str]) -> None:
         return
     if picked.kind == "m":
         turn.go(FLOW, step, month=picked.day.isoformat())
-        await _ask(turn, program, step, edit=bool(turn.event.message_ref))
+        await _ask(turn, program, step, redraw=True)
         return
     await _set_day(turn, program, step, picked.day)
 
@@ -340,7 +359,7 @@ async def _set_day(turn: Turn, program: Program, step: str, day: date,
 async def _set_time(turn: Turn, program: Program, at: time) -> None:
     step = turn.convo.step
     day = date.fromisoformat(turn.data("day"))
-    if data.to_utc(day, at, program.timezone) <= turn.now:
+    if schedule.to_utc(day, at, program.timezone) <= turn.now:
         await _ask(turn, program, step or "time", hint="adm_meet.time_past")
         return
     turn.go(FLOW, step, at=f"{at:%H:%M}")
@@ -386,7 +405,7 @@ async def _summary(turn: Turn, program: Program) -> tuple[Msg, list[list[Button]
             plan = data.series_plan(program, starts, every)
             lines.append(Msg("adm_meet.line_repeat", {
                 "every": Msg(f"adm_meet.every_{min(every, 3)}", {"count": every}),
-                "rule": _rule_text(data.local_date(starts, program.timezone), every),
+                "rule": _rule_text(schedule.local_date(starts, program.timezone), every),
                 "count": len(plan), "last": When(plan[-1], "date"),
             }))
             rows.append([Button(Msg("adm_meet.btn_no_repeat"), action(KEY, "rp"))])
@@ -402,7 +421,7 @@ async def _toggle_repeat(turn: Turn, program: Program, args: list[str]) -> None:
     if not _in_step(turn, "summary"):
         return
     turn.go(FLOW, "summary", repeat=not turn.data("repeat"))
-    await _ask(turn, program, "summary", edit=bool(turn.event.message_ref))
+    await _ask(turn, program, "summary", redraw=True)
 
 
 async def _change(turn: Turn, program: Program, args: list[str]) -> None:
@@ -572,15 +591,6 @@ async def _attendance_message(turn: Turn, meeting: Meeting, page: int) -> Outgoi
             e.present, "adm_meet.att_unmarked")
         rows.append([Button(Msg(key, {"name": Raw(entry_name(e))}),
                             action(KEY, "tg", meeting.id, e.person_id, page))])
-    if pages > 1:
-        blank = Button(Msg("widget.label", {"text": " "}), widgets.NOOP)
-        rows.append([
-            Button(Msg("adm_roles.prev"), action(KEY, "at", meeting.id, page - 1))
-            if page > 0 else blank,
-            Button(Msg("adm_roles.page", {"page": page + 1, "pages": pages}), widgets.NOOP),
-            Button(Msg("adm_roles.next"), action(KEY, "at", meeting.id, page + 1))
-            if page < pages - 1 else blank,
-        ])
     rows.append([Button(Msg("adm_meet.btn_add_attendee"), action(KEY, "ag", meeting.id))])
     if meeting.status == MeetingStatus.SCHEDULED:
         rows.append([Button(Msg("adm_meet.btn_close"), action(KEY, "cl", meeting.id))])
@@ -589,7 +599,7 @@ async def _attendance_message(turn: Turn, meeting: Meeting, page: int) -> Outgoi
     return Outgoing(text=Msg("adm_meet.attendance", {
         "what": what_named(meeting, kind_name), "when": When(meeting.starts_at),
         "tally": tally_text(board.tally),
-    }), buttons=_rows(rows))
+    }), buttons=_rows(rows), pager=pager(page, pages, lambda p: action(KEY, "at", meeting.id, p)))
 
 
 async def _attendance(turn: Turn, program: Program, args: list[str]) -> None:
@@ -600,7 +610,7 @@ async def _attendance(turn: Turn, program: Program, args: list[str]) -> None:
         turn.go(None)
     out = await _attendance_message(turn, meeting, int_at(args, 1) or 0)
     # Turning a page redraws the list in place; opening it from the board starts a new one.
-    reply(turn, out, edit=len(args) > 1)
+    turn.redraw(out) if len(args) > 1 else turn.send(out)
 
 
 async def _toggle_attendance(turn: Turn, program: Program, args: list[str]) -> None:
@@ -618,7 +628,7 @@ async def _toggle_attendance(turn: Turn, program: Program, args: list[str]) -> N
     turn.audit("attendance_marked", "meeting", meeting.id, person_id=person_id, present=present,
                walk_in_confirmed=to_confirm)
     out = await _attendance_message(turn, meeting, int_at(args, 2) or 0)
-    turn.send(dataclasses.replace(out, updates=turn.event.message_ref))
+    turn.redraw(out)
 
 
 async def _add_pick(turn: Turn, program: Program, args: list[str]) -> None:
@@ -635,7 +645,7 @@ async def _add_pick(turn: Turn, program: Program, args: list[str]) -> None:
     query = turn.data("q", "") if same else ""
     turn.go(None)
     turn.go(FLOW, "add_pick", meeting_id=meeting.id, q=query, page=int_at(args, 1) or 0)
-    await _ask(turn, program, "add_pick", edit=turning and bool(turn.event.message_ref))
+    await _ask(turn, program, "add_pick", redraw=turning)
 
 
 async def _add_person(turn: Turn, program: Program, args: list[str]) -> None:
@@ -659,9 +669,9 @@ async def _add_person(turn: Turn, program: Program, args: list[str]) -> None:
 # --- walk-ins who are not in Convoca ------------------------------------------------------------
 
 GUEST_STEPS = ("guest_name", "guest_rut", "guest_org", "guest_phone")
-GUEST_FIELDS = {"guest_name": ("name", data.guest_name), "guest_rut": ("rut", data.guest_rut),
-                "guest_org": ("organization", data.guest_organization),
-                "guest_phone": ("phone", data.guest_phone)}
+GUEST_FIELDS = {"guest_name": ("name", guest_name), "guest_rut": ("rut", guest_rut),
+                "guest_org": ("organization", guest_organization),
+                "guest_phone": ("phone", guest_phone)}
 
 
 async def _guest_new(turn: Turn, program: Program, args: list[str]) -> None:
@@ -677,8 +687,8 @@ async def _guest_new(turn: Turn, program: Program, args: list[str]) -> None:
     turn.go(FLOW, "guest_name", meeting_id=meeting.id, guest={})
     if len(args) > 1 and args[1] == "q" and searched:
         try:
-            name = data.guest_name(searched)
-        except data.MeetingError:
+            name = guest_name(searched)
+        except MeetingError:
             pass
         else:
             await _guest_answer(turn, program, "guest_name", name)
@@ -717,7 +727,7 @@ async def _guest_typed(turn: Turn, program: Program, step: str, text: str) -> No
     _, check = GUEST_FIELDS[step]
     try:
         value = check(text)
-    except data.MeetingError as exc:
+    except MeetingError as exc:
         await _ask(turn, program, step, hint=f"adm_meet.err_{exc.code}")
         return
     await _guest_answer(turn, program, step, value)
@@ -731,13 +741,12 @@ async def _guest_remove_ask(turn: Turn, program: Program, args: list[str]) -> No
             turn.say("input.button_stale")
         return
     page = int_at(args, 2) or 0
-    turn.send(Outgoing(
+    turn.redraw(Outgoing(
         text=Msg("adm_meet.guest_remove_ask", {"name": Raw(guest.name)}),
         buttons=_rows([[Button(Msg("adm_meet.btn_guest_remove"),
                                action(KEY, "gxy", meeting.id, guest.id))],
                        [Button(Msg("adm_meet.btn_guest_keep"),
-                               action(KEY, "at", meeting.id, page))]]),
-        updates=turn.event.message_ref))
+                               action(KEY, "at", meeting.id, page))]])))
 
 
 async def _guest_remove(turn: Turn, program: Program, args: list[str]) -> None:
@@ -747,7 +756,7 @@ async def _guest_remove(turn: Turn, program: Program, args: list[str]) -> None:
     guest_id = int_at(args, 1) or 0
     try:
         name = await data.remove_guest(turn.session, meeting, guest_id)
-    except data.MeetingError:
+    except MeetingError:
         turn.say("input.button_stale")
         return
     turn.audit("attendance_guest_removed", "meeting", meeting.id, guest_id=guest_id)
@@ -783,7 +792,7 @@ async def _move(turn: Turn, program: Program, args: list[str]) -> None:
     if meeting.status != MeetingStatus.SCHEDULED:
         turn.say("adm_meet.err_not_scheduled")
         return
-    local = data.local_date(meeting.starts_at, program.timezone)
+    local = schedule.local_date(meeting.starts_at, program.timezone)
     month = max(local, program_today(turn, program)).replace(day=1)
     turn.go(None)
     turn.go(FLOW, "move_date", mode="move", meeting_id=meeting.id, month=month.isoformat())
@@ -864,7 +873,7 @@ async def meetings_input(turn: Turn) -> None:
     text = (turn.event.text or "").strip() if turn.event.kind == EventKind.TEXT else ""
     try:
         await _typed(turn, program, step, text)
-    except data.MeetingError as exc:
+    except MeetingError as exc:
         turn.go(None)
         turn.say(f"adm_meet.err_{exc.code}")
 
@@ -884,19 +893,19 @@ async def _typed(turn: Turn, program: Program, step: str, text: str) -> None:
             return
         await _set_time(turn, program, at)
     elif step == "place" and text:
-        if len(text) > data.PLACE_MAX:
+        if len(text) > PLACE_MAX:
             await _ask(turn, program, step, hint="adm_meet.too_long")
             return
         turn.go(FLOW, step, place=text)
         await _next(turn, program, "place")
     elif step == "agenda" and text:
-        if len(text) > data.AGENDA_MAX:
+        if len(text) > AGENDA_MAX:
             await _ask(turn, program, step, hint="adm_meet.too_long")
             return
         turn.go(FLOW, step, agenda=text)
         await _next(turn, program, "agenda")
     elif step == "cancel_reason" and text:
-        if len(text) > data.CANCEL_REASON_MAX:
+        if len(text) > CANCEL_REASON_MAX:
             await _ask(turn, program, step, hint="adm_meet.too_long")
             return
         await _do_cancel(turn, program, text)

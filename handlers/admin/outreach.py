@@ -1,7 +1,7 @@
 """Invitations and broadcasts: choose who (a body, the organisations, some of them, the
 families of a sector or of a pickup mode, everyone), see exactly what each language will
-read, send through the outbox, and watch the progress in one message edited in place until
-the final report (delivered, blocked, failed, not linked yet).
+read, send through the outbox, and watch the progress: a report that updates (in place where
+the channel can) until the final one (delivered, blocked, failed, not linked yet).
 
 Button actions are ``adm:outreach:<verb>:...``; free input while in the flow
 ``adm_outreach`` (the broadcast's text). The progress is kept current by
@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain import targets
 from handlers.admin import (
     ADMIN,
     Verbs,
@@ -220,28 +221,28 @@ async def target_chosen(turn: Turn, args: list[str]) -> None:
     what = args[0] if args else ""
     target: dict[str, Any] | None = None
     if what == "b" and len(args) == 2 and args[1].isdigit():
-        target = {"kind": targeting.BODY, "id": int(args[1])}
+        target = {"kind": targets.BODY, "id": int(args[1])}
     elif what == "o":
-        target = {"kind": targeting.ORGANIZATIONS}
+        target = {"kind": targets.ORGANIZATIONS}
     elif what == "s":
         turn.go(FLOW, "check", sel=[])
-        await _checklist(turn, 0, edit=False)
+        await _checklist(turn, 0, redraw=False)
         return
     elif what == "f":
-        target = {"kind": targeting.FAMILIES}
+        target = {"kind": targets.FAMILIES}
     elif what == "fs" and len(args) == 1:
         await _ask_sector(turn, program)
         return
     elif what == "fs":
         sector = await targeting.sector_by_key(turn.session, program.id, args[1])
         if sector is not None:
-            target = {"kind": targeting.FAMILIES, "sector": sector}
+            target = {"kind": targets.FAMILIES, "sector": sector}
     elif what == "fm" and len(args) == 2:
         mode = {"r": PickupMode.RETIRO, "d": PickupMode.DOMICILIO}.get(args[1])
         if mode is not None:
-            target = {"kind": targeting.FAMILIES, "mode": str(mode)}
+            target = {"kind": targets.FAMILIES, "mode": str(mode)}
     elif what == "a":
-        target = {"kind": targeting.EVERYONE}
+        target = {"kind": targets.EVERYONE}
     if target is None:
         turn.say("input.button_stale")
         return
@@ -254,12 +255,12 @@ async def _ask_sector(turn: Turn, program: Program) -> None:
         turn.say("outreach.no_sectors", buttons=[[_cancel()]])
         return
     rows = [[Button(Msg("outreach.btn.sector", {"sector": Raw(s[:40]), "count": n}),
-                    action(KEY, "t", "fs", targeting.sector_key(s)))] for s, n in found[:40]]
+                    action(KEY, "t", "fs", targets.sector_key(s)))] for s, n in found[:40]]
     rows.append([_cancel()])
     turn.say("outreach.which_sector", buttons=rows)
 
 
-async def _checklist(turn: Turn, page: int, *, edit: bool) -> None:
+async def _checklist(turn: Turn, page: int, *, redraw: bool) -> None:
     program = await program_or_say(turn, "outreach.no_program")
     if program is None:
         return
@@ -289,9 +290,9 @@ async def _checklist(turn: Turn, page: int, *, edit: bool) -> None:
                         action(KEY, "ok")),))
     rows.append((_cancel(),))
     turn.go(FLOW, "check", page=page)
-    turn.send(Outgoing(text=Msg("outreach.check_title", {"page": page + 1, "pages": pages}),
-                       buttons=tuple(rows),
-                       updates=turn.event.message_ref if edit else None))
+    out = Outgoing(text=Msg("outreach.check_title", {"page": page + 1, "pages": pages}),
+                   buttons=tuple(rows))
+    turn.redraw(out) if redraw else turn.send(out)
 
 
 @verb("ck")
@@ -299,7 +300,7 @@ async def checklist_page(turn: Turn, args: list[str]) -> None:
     if not _in(turn, "check") or not args or not args[0].isdigit():
         turn.say("input.button_stale")
         return
-    await _checklist(turn, int(args[0]), edit=True)
+    await _checklist(turn, int(args[0]), redraw=True)
 
 
 @verb("tg")
@@ -320,7 +321,7 @@ async def toggle(turn: Turn, args: list[str]) -> None:
     else:
         chosen.append(org.id)
     turn.go(FLOW, "check", sel=chosen)
-    await _checklist(turn, int(args[1]), edit=True)
+    await _checklist(turn, int(args[1]), redraw=True)
 
 
 @verb("ok")
@@ -335,7 +336,7 @@ async def checklist_done(turn: Turn, args: list[str]) -> None:
     program = await program_or_say(turn, "outreach.no_program")
     if program is None:
         return
-    await _preview(turn, program, {"kind": targeting.ORGANIZATIONS, "ids": chosen})
+    await _preview(turn, program, {"kind": targets.ORGANIZATIONS, "ids": chosen})
 
 
 # --- preview and send -----------------------------------------------------------------------------
@@ -412,7 +413,7 @@ async def send(turn: Turn, args: list[str]) -> None:
         not_linked=[list(x) for x in queued.recipients.not_linked],
         opted_out=[list(x) for x in queued.recipients.opted_out], shown=0))
     # The confirmation turns into the progress: its buttons go, so it cannot be sent twice.
-    turn.send(Outgoing(text=progress_message(0, total), updates=ref))
+    turn.redraw(Outgoing(text=progress_message(0, total), progress=True))
 
 
 # --- free input ------------------------------------------------------------------------------------
@@ -429,7 +430,7 @@ async def on_input(turn: Turn) -> None:
     elif step == "target" and _in(turn, "target"):
         await _ask_target(turn)
     elif step == "check" and _in(turn, "check"):
-        await _checklist(turn, int(turn.data("page") or 0), edit=False)
+        await _checklist(turn, int(turn.data("page") or 0), redraw=False)
     elif step == "confirm" and _in(turn, "confirm"):
         turn.say("outreach.use_buttons", buttons=[[_cancel()]])
     else:

@@ -29,7 +29,7 @@ def _keep_templates(conn) -> None:
     """Each programme keeps the content of its shipped template. A programme made from a
     file elsewhere cannot be recovered here (that file was never kept): it stays empty and
     is read by its key, as before."""
-    from storage.program_templates import TemplateError, load_template, template_to_store
+    from domain.program_templates import TemplateError, load_template, template_to_store
 
     programs = sa.table('programs', sa.column('id', sa.Integer), sa.column('template_key'),
                         sa.column('template', sa.Text))

@@ -39,7 +39,7 @@ def upgrade() -> None:
     op.execute("UPDATE form_responses SET program_id = (SELECT max(id) FROM programs) "
                "WHERE program_id IS NULL")
 
-    from storage.org_kinds import kind_code
+    from domain.org_kinds import kind_code
 
     conn = op.get_bind()
     orgs = sa.table('organizations', sa.column('id', sa.Integer), sa.column('kind', sa.String))

@@ -1,7 +1,7 @@
 """Programme templates: stages, activities, bodies and reminder defaults as validated data.
 
 A programme (the Ecomercado Solidario, a rural infrastructure programme, a cooperative
-support scheme...) is described in ``storage/templates/<key>.yaml``.  This module
+support scheme...) is described in ``domain/templates/<key>.yaml``.  This module
 validates those files and turns a template plus a start date into dated milestones.
 
 Offsets and windows

@@ -1,5 +1,5 @@
 """/mis_datos as a person can read it: a PDF of what Convoca holds about them, in words and
-in their language, drawn with the verificadores' typography (storage/exports.py). The JSON
+in their language, drawn with the verificadores' typography (documents/exports.py). The JSON
 stays the complete, machine-readable copy; this says what it holds."""
 
 from __future__ import annotations
@@ -9,11 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from locales import Catalogs
-from storage.exports import (
+from documents.exports import (
     FONT_DIRS,
     MIME,
     Ctx,
@@ -22,8 +20,11 @@ from storage.exports import (
     _new_pdf,
     _place,
 )
-from storage.models import FormDefinition, PickupStatus, Program, Role
-from storage.program_templates import program_template_or_none
+from domain.forms import load_form
+from domain.program_templates import program_template_or_none
+from locales import Catalogs
+from storage import programs, responses
+from storage.models import PickupStatus, Role
 
 FILENAME = {"es": "mis_datos.pdf", "en": "my_data.pdf"}
 ROLE_KEYS = {r: f"privacy.role_{r}" for r in Role}
@@ -40,8 +41,6 @@ def _form_title(definition: dict[str, Any] | None, key: str | None, locale: str)
     if isinstance(title, dict) and (title.get(locale) or title.get("es")):
         return title.get(locale) or title["es"]
     try:
-        from storage.forms import load_form
-
         shipped = load_form(key or "")
         return shipped.title.get(locale) or shipped.title["es"]
     except Exception:  # a form no longer shipped: its key is all there is
@@ -57,9 +56,8 @@ async def personal_data_pdf(
     person = data["person"]
     program_ids = {g.get("program_id") for g in data["role_grants"]} | {
         person.get("program_id")} | {f.get("program_id") for f in data["families"]}
-    programs = {p.id: p for p in (await session.scalars(select(Program).where(
-        Program.id.in_([i for i in program_ids if i is not None])))).all()}
-    own = programs.get(person.get("program_id"))
+    by_id = await programs.by_id(session, program_ids)
+    own = by_id.get(person.get("program_id"))
     ctx = Ctx(catalogs, locale, timezone, now)
     t = ctx.t
 
@@ -93,7 +91,7 @@ async def personal_data_pdf(
     roles = []
     for g in sorted(data["role_grants"], key=lambda g: (g["role"], g.get("program_id") or 0)):
         name = t(ROLE_KEYS[g["role"]]) if g["role"] in ROLE_KEYS else g["role"]
-        where = programs.get(g.get("program_id"))
+        where = by_id.get(g.get("program_id"))
         roles.append(t("privacy.pdf.role_in", role=name, program=where.name) if where
                      else name)
     bullets(t("privacy.pdf.roles"), list(dict.fromkeys(roles)))
@@ -157,9 +155,8 @@ async def personal_data_pdf(
 
     if data["form_responses"]:
         pdf.section(t("privacy.pdf.forms"))
-        definitions = {d.id: d.definition for d in (await session.scalars(
-            select(FormDefinition).where(FormDefinition.id.in_(
-                {r["form_id"] for r in data["form_responses"]})))).all()}
+        definitions = await responses.definitions(
+            session, {r["form_id"] for r in data["form_responses"]})
         rows = []
         for r in data["form_responses"]:
             sent = _at(r.get("submitted_at"))

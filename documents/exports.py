@@ -14,12 +14,10 @@ replaced so that a document is always produced.
 from __future__ import annotations
 
 import csv
-import importlib
-import inspect
 import io
 import re
 import unicodedata
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -29,25 +27,26 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_percent
-from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain import org_kinds
+from domain.names import person_name
+from domain.program_templates import (
+    ProgramTemplate,
+    program_template_or_none,
+)
 from locales import BABEL_LOCALE, Catalogs, Msg, format_number
 from locales.collation import sort_key
-from storage import admin_meetings, org_kinds, programs
+from storage import admin_meetings, programs, reports, responses
 from storage import pickups as day_lists
-from storage.delivery import grouped_counts
 from storage.models import (
     Body,
     DeliveryDay,
     Family,
     FormDefinition,
     FormResponse,
-    FormSignature,
-    FormStatus,
     Meeting,
     MeetingStatus,
-    Milestone,
     Organization,
     OrganizationInvitation,
     Person,
@@ -55,15 +54,8 @@ from storage.models import (
     PickupMode,
     PickupStatus,
     Program,
-    Representative,
-    Rsvp,
 )
-from storage.names import person_name
-from storage.program_templates import (
-    ProgramTemplate,
-    add_months,
-    program_template_or_none,
-)
+from storage.progress import day_groups, progress_figures
 
 __all__ = [
     "CHART_SIZE",
@@ -81,7 +73,6 @@ __all__ = [
     "fichas_xlsx",
     "invited_organizations",
     "progress_chart",
-    "progress_figures",
     "progress_report",
     "render_ficha_pdf",
     "render_fichas_xlsx",
@@ -180,10 +171,6 @@ class Pct:
     value: float | None
 
 
-def _rate(part: int, whole: int) -> float | None:
-    return part / whole if whole else None
-
-
 class Ctx:
     """The reader's language, the programme's zone and the moment of generation."""
 
@@ -270,15 +257,6 @@ def _body_name(tpl: ProgramTemplate | None, body: Body, locale: str) -> str:
         except KeyError:
             pass
     return body.name
-
-
-def _body_of_kind(tpl: ProgramTemplate | None, kind: str) -> str | None:
-    if tpl is None:
-        return None
-    try:
-        return tpl.meeting_kind(kind).body
-    except KeyError:
-        return None
 
 
 # --------------------------------------------------------------------------- listings
@@ -686,7 +664,7 @@ async def attendance_list(
     # The same roll and count the chat and `convoca attendance` show (admin_meetings.board).
     roll = await admin_meetings.board(session, meeting)
     tally = roll.tally
-    orgs = await _by_id(session, Organization, (e.organization_id for e in roll.everyone))
+    orgs = await reports.by_id(session, Organization, (e.organization_id for e in roll.everyone))
 
     def presence(e: admin_meetings.Entry) -> str:
         if e.to_confirm:
@@ -754,14 +732,6 @@ async def attendance_list(
         blank_rows=blank_rows if meeting.status != MeetingStatus.CANCELLED else 0,
     )
     return listing.render(fmt, ctx, font_dirs)
-
-
-async def _by_id(session: AsyncSession, model: Any, ids: Iterable[int | None]) -> dict[int, Any]:
-    wanted = {i for i in ids if i is not None}
-    if not wanted:
-        return {}
-    rows = (await session.scalars(select(model).where(model.id.in_(wanted)))).all()
-    return {row.id: row for row in rows}
 
 
 # --------------------------------------------------------------------------- fichas
@@ -920,70 +890,16 @@ def render_fichas_xlsx(
     return ExportFile(f"{stem}.xlsx", _workbook_bytes(wb), MIME["xlsx"])
 
 
-async def _answers_for_export(session: AsyncSession, response_id: int, locale: str,
-                              catalogs: Catalogs) -> list[tuple[str, str, str]]:
-    # Imported here: the forms engine is its own area, and exports of other kinds must
-    # work without it.
-    from storage.forms import answers_for_export
-
-    params = inspect.signature(answers_for_export).parameters
-    kwargs: dict[str, Any] = {}
-    if "locale" in params:
-        kwargs["locale"] = locale
-    if "catalogs" in params:
-        kwargs["catalogs"] = catalogs
-    result = answers_for_export(session, response_id, **kwargs)
-    if inspect.isawaitable(result):
-        result = await result
-    return [(str(k), str(q), "" if v is None else str(v)) for k, q, v in result]
-
-
 def _form_extras(definition: FormDefinition | None, response: FormResponse,
                  locale: str) -> tuple[str | None, str | None]:
-    """The receipt number and the signed declaration, when the forms engine knows them."""
-    forms = importlib.import_module("storage.forms")
-
-    form_of = getattr(forms, "form_of", None)
-    if definition is None or form_of is None:
+    """The receipt number and the signed declaration of a sent form."""
+    if definition is None:
         return None, None
-    form = form_of(definition)
-    receipt = getattr(forms, "receipt_number", None)
-    folio = receipt(form, response) if receipt is not None else None
+    form = responses.form_of(definition)
     declaration = None
-    if getattr(form, "declaration", None) is not None:
+    if form.declaration is not None:
         declaration = form.declaration_text(response.answers or {}, locale)
-    return folio, declaration
-
-
-async def _latest_fichas(session: AsyncSession, program_id: int,
-                         organization_id: int | None = None,
-                         until: datetime | None = None,
-                         unlinked: bool = False) -> list[FormResponse]:
-    """The latest submitted ficha of each organisation of the programme; with
-    ``unlinked`` also each valid ficha whose organisation is not in the catastro yet."""
-    of_program = Organization.program_id == program_id
-    if unlinked:
-        of_program = or_(of_program, (FormResponse.organization_id.is_(None))
-                         & (FormResponse.program_id == program_id))
-    stmt = (
-        select(FormResponse)
-        .join(FormDefinition, FormDefinition.id == FormResponse.form_id)
-        .outerjoin(Organization, Organization.id == FormResponse.organization_id)
-        .where(FormDefinition.key == FICHA_FORM_KEY, of_program,
-               FormResponse.status == FormStatus.SUBMITTED)
-    )
-    if organization_id is not None:
-        stmt = stmt.where(FormResponse.organization_id == organization_id)
-    if until is not None:
-        stmt = stmt.where(FormResponse.submitted_at <= until)
-    latest: dict[Any, FormResponse] = {}
-    for r in (await session.scalars(stmt)).all():
-        key = r.organization_id if r.organization_id is not None else ("sent", r.id)
-        best = latest.get(key)
-        if best is None or (r.submitted_at or r.updated_at, r.id) > (
-                best.submitted_at or best.updated_at, best.id):
-            latest[key] = r
-    return list(latest.values())
+    return responses.receipt_number(form, response), declaration
 
 
 def _typed_organization(response: FormResponse) -> FichaOrganization:
@@ -1003,15 +919,11 @@ async def _ficha(session: AsyncSession, response: FormResponse, program: Program
                  locale: str, catalogs: Catalogs) -> Ficha:
     org = await session.get(Organization, response.organization_id) \
         if response.organization_id is not None else None
-    sigs = list((await session.scalars(
-        select(FormSignature).where(FormSignature.response_id == response.id)
-        .order_by(FormSignature.signed_at, FormSignature.id))).all())
-    people = await _by_id(session, Person, (s.person_id for s in sigs))
+    sigs = await responses.signatures(session, response.id)
+    people = await reports.by_id(session, Person, (s.person_id for s in sigs))
     folio, declaration = _form_extras(
         await session.get(FormDefinition, response.form_id), response, locale)
-    reps = {r.person_id: r for r in (await session.scalars(
-        select(Representative).where(Representative.organization_id == org.id))).all()} \
-        if org is not None else {}
+    reps = await reports.representatives(session, org.id) if org is not None else {}
     return Ficha(
         program=program.name,
         tz=program.timezone,
@@ -1020,7 +932,7 @@ async def _ficha(session: AsyncSession, response: FormResponse, program: Program
             phone=org.phone, email=org.email, members_count=org.members_count)
         if org is not None else _typed_organization(response),
         in_catastro=org is not None,
-        answers=await _answers_for_export(session, response.id, locale, catalogs),
+        answers=await responses.answers_for_export(session, response.id, locale, catalogs),
         signatures=[
             FichaSignature(
                 # One spelling of each signer's name on the page, whatever was typed.
@@ -1050,7 +962,7 @@ async def ficha_pdf(
     if org is None:
         raise LookupError(f"no organisation {organization_id}")
     program = await programs.existing(session, org.program_id)
-    found = await _latest_fichas(session, program.id, organization_id)
+    found = await reports.latest_fichas(session, program.id, organization_id)
     if not found:
         return None
     catalogs = catalogs or Catalogs()
@@ -1067,7 +979,7 @@ async def ficha_pdfs(
     catalogs = catalogs or Catalogs()
     program = await programs.existing(session, program_id)
     fichas = [await _ficha(session, r, program, catalogs.locale(locale), catalogs)
-              for r in await _latest_fichas(session, program_id, unlinked=True)]
+              for r in await reports.latest_fichas(session, program_id, unlinked=True)]
     fichas.sort(key=lambda f: _sort_key(f.organization.name, locale))
     return [render_ficha_pdf(f, now=now, locale=locale, catalogs=catalogs, font_dirs=font_dirs)
             for f in fichas]
@@ -1080,7 +992,7 @@ async def fichas_xlsx(
     catalogs = catalogs or Catalogs()
     program = await programs.existing(session, program_id)
     fichas = [await _ficha(session, r, program, catalogs.locale(locale), catalogs)
-              for r in await _latest_fichas(session, program_id, unlinked=True)]
+              for r in await reports.latest_fichas(session, program_id, unlinked=True)]
     return render_fichas_xlsx(fichas, program=program.name, tz=program.timezone, now=now,
                               locale=locale, catalogs=catalogs)
 
@@ -1099,33 +1011,18 @@ async def invited_organizations(
     program = await programs.existing(session, program_id)
     ctx = Ctx(catalogs, locale, program.timezone, now)
     tpl = program_template_or_none(program)
-    orgs = list((await session.scalars(
-        select(Organization).where(Organization.program_id == program_id))).all())
+    orgs = await reports.organizations(session, program_id)
     orgs.sort(key=lambda o: _sort_key(o.name, ctx.locale))
-    invitations: dict[int, list[OrganizationInvitation]] = defaultdict(list)
-    for inv in (await session.scalars(
-            select(OrganizationInvitation)
-            .join(Organization, Organization.id == OrganizationInvitation.organization_id)
-            .where(Organization.program_id == program_id, OrganizationInvitation.sent_at <= now)
-            .order_by(OrganizationInvitation.sent_at, OrganizationInvitation.id))).all():
-        invitations[inv.organization_id].append(inv)
+    invitations = await reports.invitations(session, program_id, now)
     fichas = {r.organization_id: r
-              for r in await _latest_fichas(session, program_id, until=now)}
+              for r in await reports.latest_fichas(session, program_id, until=now)}
     # An invitation to a meeting ("meeting:<id>") is answered by the organisation's people
     # through their Rsvp; its purpose is shown as the meeting's kind.
     meeting_ids = {int(i.purpose.split(":", 1)[1]) for invs in invitations.values()
                    for i in invs if i.purpose.startswith("meeting:")
                    and i.purpose.split(":", 1)[1].isdigit()}
-    meetings_by_id = {m.id: m for m in (await session.scalars(
-        select(Meeting).where(Meeting.id.in_(meeting_ids)))).all()} if meeting_ids else {}
-    org_answers: dict[tuple[int, int], Rsvp] = {}
-    if meeting_ids:
-        for r in (await session.scalars(
-                select(Rsvp).where(Rsvp.meeting_id.in_(meeting_ids),
-                                   Rsvp.organization_id.is_not(None),
-                                   Rsvp.answer.is_not(None), Rsvp.answered_at <= now)
-                .order_by(Rsvp.answered_at))).all():
-            org_answers[(r.meeting_id, r.organization_id)] = r  # the latest answer counts
+    meetings_by_id = await reports.by_id(session, Meeting, meeting_ids)
+    org_answers = await reports.organization_answers(session, meeting_ids, now)
 
     def purpose_name(inv: OrganizationInvitation) -> str:
         kind, _, ref = inv.purpose.partition(":")
@@ -1220,17 +1117,6 @@ def _pickup_status(ctx: Ctx, p: Pickup, status: str, moved_to: DeliveryDay | Non
     return text
 
 
-def day_groups(counts: dict[str, int]) -> dict[str, int]:
-    """A day's families by what its list shows (statuses as pickups.shown_status gives
-    them), in the groups of the exported list's summary and of the progress report's row
-    for the day: the staff's groups in chat, with a proxy among the confirmed and asking
-    another date among those who cannot come."""
-    g = grouped_counts(counts)
-    return {"confirmed": g["confirmed"] + g["proxy"], "cannot": g["cannot"] + g["reschedule"],
-            "no_answer": g["no_answer"], "picked_up": g["picked_up"], "no_show": g["no_show"],
-            "moved": g["moved"]}
-
-
 def _mode_name(ctx: Ctx, mode: str) -> str:
     return ctx.t(f"exports.mode.{mode}") if mode in set(PickupMode) else mode
 
@@ -1247,13 +1133,10 @@ async def delivery_day_list(
         raise LookupError(f"no delivery day {delivery_day_id}")
     program = await programs.existing(session, day.program_id)
     ctx = Ctx(catalogs, locale, program.timezone, now)
-    pickups = list((await session.scalars(
-        select(Pickup).where(Pickup.delivery_day_id == day.id))).all())
-    families = await _by_id(session, Family, (p.family_id for p in pickups))
+    pickups = await reports.pickups_of(session, day.id)
+    families = await reports.by_id(session, Family, (p.family_id for p in pickups))
     pickups.sort(key=lambda p: _sort_key(families[p.family_id].name))
-    moved_to = {pid: d for pid, d in (await session.execute(
-        select(Pickup.id, DeliveryDay).join(DeliveryDay, DeliveryDay.id == Pickup.delivery_day_id)
-        .where(Pickup.id.in_([p.moved_to_id for p in pickups if p.moved_to_id])))).all()}
+    moved_to = await reports.days_of_pickups(session, (p.moved_to_id for p in pickups))
     # The same statuses as the staff's list in chat and `convoca delivery day`.
     kept = await day_lists.list_kept(session, day.id)
     shown = {p.id: day_lists.shown_status(p, day, ctx.now, kept) for p in pickups}
@@ -1307,209 +1190,6 @@ async def delivery_day_list(
 
 
 # --------------------------------------------------------------------------- progress
-
-
-def _months_between(start: date, today: date) -> int:
-    """Whole months from ``start`` to ``today`` (0 before a month has passed)."""
-    months = (today.year - start.year) * 12 + today.month - start.month
-    if months > 0 and add_months(start, months) > today:
-        months -= 1
-    return max(months, 0)
-
-
-async def progress_figures(session: AsyncSession, program_id: int, now: datetime) -> dict[str, Any]:
-    """The figures of an *informe de avance*, as of ``now``: the one cut-off, so that
-    nothing that happened after it is counted anywhere in the report.
-
-    Counted as of ``now``: organisations and families in the catastro (created by then),
-    delivery days set by then with the notices, answers and hand-overs made by then (a
-    no-show once the day is over), progress reports marked done by then; organisations
-    invited (an invitation sent by then), interested (a ficha submitted by then) and
-    committed (``committed_at`` by then).  A session's figures are its board's Tally as it
-    stood then (admin_meetings.boards), the one count the board, the attendance list and
-    ``convoca attendance`` show: invited, present (the invited marked present plus walk-ins,
-    in Convoca or written in) and ``walk_ins``; its attendance rate is invited people
-    present over invited people.  A session is held when it started by then, is not
-    cancelled, and is marked held or has someone present.  The minimum for a meeting kind
-    is the sum of its milestones' ``min_sessions`` (``min_due`` counts only milestones
-    already due); for a body it is the larger of what its kinds' due milestones ask and
-    its cadence: whole months since it was constituted (else since its first milestone
-    started) divided by ``cadence_months``; a body's rate pools its sessions.  A delivery
-    day's families are counted as its list showed them then (pickups.status_as_of and
-    shown_status), in the groups of the exported list (day_groups).  Families count once
-    each, over delivery days not cancelled: notified (a notice sent), confirmed (answered
-    that they or a proxy come; a later pickup or no-show mark keeps ``responded_at``, so an
-    answer before it counts) and served (picked up).
-    """
-    if now.tzinfo is None:
-        raise ValueError("now must be an aware datetime")
-    program = await programs.existing(session, program_id)
-    zone = ZoneInfo(program.timezone)
-    today = now.astimezone(zone).date()
-    tpl = program_template_or_none(program)
-
-    orgs = list((await session.scalars(
-        select(Organization).where(Organization.program_id == program_id,
-                                   Organization.created_at <= now))).all())
-    org_ids = [o.id for o in orgs]
-    invited = set((await session.scalars(
-        select(OrganizationInvitation.organization_id).where(
-            OrganizationInvitation.organization_id.in_(org_ids),
-            OrganizationInvitation.sent_at <= now))).all()) if org_ids else set()
-    interested = set((await session.scalars(
-        select(FormResponse.organization_id)
-        .join(FormDefinition, FormDefinition.id == FormResponse.form_id)
-        .where(FormDefinition.key == FICHA_FORM_KEY, FormResponse.organization_id.in_(org_ids),
-               FormResponse.status != FormStatus.DRAFT, FormResponse.submitted_at.is_not(None),
-               FormResponse.submitted_at <= now))).all()) if org_ids else set()
-    committed = {o.id for o in orgs if o.committed_at is not None and o.committed_at <= now}
-
-    bodies = sorted(
-        (await session.scalars(select(Body).where(Body.program_id == program_id))).all(),
-        key=lambda b: b.id)
-    body_by_kind = {b.kind: b for b in bodies}
-    milestones = list((await session.scalars(
-        select(Milestone).where(Milestone.program_id == program_id))).all())
-
-    meetings = list((await session.scalars(
-        select(Meeting).where(Meeting.program_id == program_id, Meeting.starts_at <= now,
-                              Meeting.status != MeetingStatus.CANCELLED)
-        .order_by(Meeting.starts_at, Meeting.id))).all())
-    # The one count the board and the attendance list show, as it stood at the cut-off.
-    tallies = {mid: b.tally for mid, b in (await admin_meetings.boards(
-        session, meetings, as_of=now)).items()}
-
-    def body_id_of(m: Meeting) -> int | None:
-        if m.body_id is not None:
-            return m.body_id
-        kind_body = _body_of_kind(tpl, m.kind)
-        return body_by_kind[kind_body].id if kind_body in body_by_kind else None
-
-    sessions = []
-    for m in meetings:
-        tally = tallies[m.id]
-        if m.status != MeetingStatus.HELD and not tally.present:
-            continue
-        sessions.append({
-            "meeting_id": m.id, "kind": m.kind, "body_id": body_id_of(m),
-            "starts_at": m.starts_at, "invited": tally.invited, "present": tally.present,
-            "present_invited": tally.present_invited, "walk_ins": tally.walk_ins,
-            "attendance_rate": _rate(tally.present_invited, tally.invited),
-        })
-    held_by_kind = Counter(s["kind"] for s in sessions)
-
-    kinds: dict[str, dict[str, Any]] = {}
-    for ms in sorted(milestones, key=lambda m: (m.due, m.key)):
-        if not ms.meeting_kind or ms.min_sessions <= 0:
-            continue
-        entry = kinds.setdefault(ms.meeting_kind, {
-            "meeting_kind": ms.meeting_kind, "body": _body_of_kind(tpl, ms.meeting_kind),
-            "milestones": [], "min_sessions": 0, "min_due": 0, "due": ms.due,
-            "held": held_by_kind[ms.meeting_kind]})
-        entry["milestones"].append(ms.key)
-        entry["min_sessions"] += ms.min_sessions
-        entry["due"] = max(entry["due"], ms.due)
-        if ms.due <= today:
-            entry["min_due"] += ms.min_sessions
-    for entry in kinds.values():
-        entry["meets_minimum"] = entry["held"] >= entry["min_due"]
-
-    body_rows = []
-    for b in bodies:
-        own = [s for s in sessions if s["body_id"] == b.id]
-        if b.constituted_at is not None:
-            since = b.constituted_at.astimezone(zone).date()
-        else:
-            firsts = [ms.starts for ms in milestones if ms.meeting_kind == b.kind]
-            since = min(firsts) if firsts else program.start_date
-        months = _months_between(since, today) if since <= today else 0
-        by_cadence = months // b.cadence_months if b.cadence_months else 0
-        by_milestones = sum(e["min_due"] for e in kinds.values() if e["body"] == b.kind)
-        invited_sum = sum(s["invited"] for s in own)
-        present_sum = sum(s["present_invited"] for s in own)
-        minimum = max(by_cadence, by_milestones)
-        body_rows.append({
-            "body_id": b.id, "kind": b.kind, "name": b.name, "cadence_months": b.cadence_months,
-            "since": since, "months_elapsed": months, "min_by_cadence": by_cadence,
-            "min_by_milestones": by_milestones, "minimum": minimum, "held": len(own),
-            "meets_minimum": len(own) >= minimum, "invited": invited_sum,
-            "present_invited": present_sum, "attendance_rate": _rate(present_sum, invited_sum),
-        })
-
-    days = list((await session.scalars(
-        select(DeliveryDay).where(DeliveryDay.program_id == program_id,
-                                  or_(DeliveryDay.cancelled_at.is_(None),
-                                      DeliveryDay.cancelled_at > now),
-                                  DeliveryDay.created_at <= now)
-        .order_by(DeliveryDay.window_start, DeliveryDay.id))).all())
-    day_by_id = {d.id: d for d in days}
-    day_ids = [d.id for d in days]
-    # A family enrolled after the cut-off had no pickup before it.
-    pickups = list((await session.scalars(
-        select(Pickup).join(Family, Family.id == Pickup.family_id)
-        .where(Pickup.delivery_day_id.in_(day_ids), Family.created_at <= now))).all()) \
-        if day_ids else []
-    # Each pickup as it stood at the cut-off, and as the day's list showed it then.
-    kept = await day_lists.kept_lists(session, day_ids, as_of=now)
-    then = {p.id: day_lists.status_as_of(p, day_by_id[p.delivery_day_id], now) for p in pickups}
-    shown = {p.id: day_lists.shown_status(p, day_by_id[p.delivery_day_id], now,
-                                p.delivery_day_id in kept, status=then[p.id])
-             for p in pickups}
-    said_yes = {PickupStatus.CONFIRMED, PickupStatus.PROXY}
-    marked = {PickupStatus.PICKED_UP, PickupStatus.NO_SHOW}
-
-    def by_then(at: datetime | None) -> bool:
-        return at is not None and at <= now
-
-    def confirmed(p: Pickup) -> bool:
-        # A later pickup or no-show mark keeps the answer's time: an answer before it counts.
-        return then[p.id] in said_yes or (then[p.id] in marked and by_then(p.responded_at))
-
-    def notified(p: Pickup) -> bool:
-        return by_then(p.notified_at)
-
-    family_total = len((await session.scalars(
-        select(Family.id).where(Family.program_id == program_id,
-                                Family.created_at <= now))).all())
-    per_day = []
-    for d in days:
-        ps = [p for p in pickups if p.delivery_day_id == d.id]
-        # The groups of the day's list (delivery_day_list's summary), which add up to all.
-        counts = Counter(shown[p.id] for p in ps)
-        per_day.append({
-            "delivery_day_id": d.id, "window_start": d.window_start, "families": len(ps),
-            "notified": sum(1 for p in ps if notified(p)),
-            **day_groups(counts),
-        })
-
-    reports = [
-        {"key": ms.key, "month": int(ms.key.rsplit(".", 1)[-1]) if ms.key.rsplit(".", 1)[-1]
-         .isdigit() else None, "due": ms.due, "done": by_then(ms.done_at)}
-        for ms in sorted(milestones, key=lambda m: m.due) if ms.kind == "progress_report"
-    ]
-    return {
-        "program_id": program_id,
-        "as_of": now.astimezone(UTC),
-        "today": today,
-        "month": _months_between(program.start_date, today) + 1,
-        "duration_months": tpl.duration_months if tpl else None,
-        "next_report": next((r for r in reports if r["due"] >= today and not r["done"]), None),
-        "reports": reports,
-        "organizations": {"catalogued": len(orgs), "invited": len(invited),
-                          "interested": len(interested), "committed": len(committed)},
-        "sessions": sessions,
-        "kinds": list(kinds.values()),
-        "bodies": body_rows,
-        "families": {
-            "total": family_total,
-            "notified": len({p.family_id for p in pickups if notified(p)}),
-            "confirmed": len({p.family_id for p in pickups if confirmed(p)}),
-            "served": len({p.family_id for p in pickups
-                           if then[p.id] == PickupStatus.PICKED_UP}),
-        },
-        "pickups": {str(s): n for s, n in sorted(Counter(shown.values()).items())},
-        "delivery_days": per_day,
-    }
 
 
 # --------------------------------------------------------------------------- chart
@@ -1745,8 +1425,7 @@ async def progress_report(
     ctx = Ctx(catalogs, locale, program.timezone, now)
     tpl = program_template_or_none(program)
     figures = await progress_figures(session, program_id, cut_off(program, now, until))
-    bodies = {b.id: b for b in (await session.scalars(
-        select(Body).where(Body.program_id == program_id))).all()}
+    bodies = {b.id: b for b in await programs.bodies(session, program_id)}
     tables = _progress_tables(figures, ctx, tpl, bodies)
     chart = _chart_for(figures, ctx, tpl, font_dirs)
     title = ctx.t("exports.progress.title")

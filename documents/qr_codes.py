@@ -1,24 +1,24 @@
 """Printable cards with linking codes: the gestora hands each family (or organisation, or
 body) a card whose QR code opens the bot with its code, and whose code can be typed.
 
-Never commits: the codes it makes are only good once the caller's unit of work commits.
+The codes come from storage.links.cards; never commits: the codes it makes are only good once
+the caller's unit of work commits.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import segno
 from fpdf import FPDF
-from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import Catalogs, Msg
 from storage import links
-from storage.models import Body, Family, LinkCode, Organization, Program
+from storage.links import Card
+from storage.models import Program
 
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
 
@@ -30,77 +30,6 @@ CARD_W = (PAGE_W - 2 * MARGIN) / COLS
 CARD_H = (PAGE_H - 2 * MARGIN) / ROWS
 PAD = 5.0
 QR_SIZE = 40.0  # mm, quiet zone included: read easily by an old phone at arm's length
-
-_MODELS: dict[str, type[Organization] | type[Family] | type[Body]] = {
-    "organization": Organization,
-    "family": Family,
-    "body": Body,
-}
-
-
-def deep_link(bot_username: str, code: str) -> str:
-    return f"https://t.me/{bot_username.lstrip('@')}?start={code}"
-
-
-async def code_for(
-    session: AsyncSession, program_id: int, target_kind: str, target_id: int, now: datetime
-) -> LinkCode:
-    """An unused, unexpired code of the target if there is one (reprinting does not leave old
-    cards dead), else a new one. A family's code links one chat only: while the family has
-    one, no code takes it (see storage.links.redeem)."""
-    existing = await session.scalar(
-        select(LinkCode)
-        .where(
-            LinkCode.program_id == program_id,
-            LinkCode.target_kind == target_kind,
-            LinkCode.target_id == target_id,
-            LinkCode.uses == 0,
-            or_(LinkCode.expires_at.is_(None), LinkCode.expires_at > now),
-            or_(LinkCode.max_uses.is_(None), LinkCode.max_uses > 0),
-        )
-        .order_by(LinkCode.id.desc())
-        .limit(1)
-    )
-    if existing is not None:
-        return existing
-    return await links.create(session, program_id, target_kind, target_id, now,
-                              max_uses=1 if target_kind == "family" else None)
-
-
-@dataclass(frozen=True)
-class Card:
-    name: str
-    code: str
-    url: str | None  # None while the bot's username is unknown: the code alone is printed
-
-
-async def cards(
-    session: AsyncSession,
-    program_id: int,
-    target_kind: str,
-    target_ids: Sequence[int],
-    bot_username: str | None,
-    now: datetime,
-) -> list[Card]:
-    model = _MODELS.get(target_kind)
-    if model is None:
-        raise ValueError(f"unknown link target {target_kind!r}")
-    rows = await session.execute(
-        select(model.id, model.name).where(
-            model.program_id == program_id, model.id.in_(list(target_ids))
-        )
-    )
-    names: dict[int, str] = {i: n for i, n in rows}
-    missing = [i for i in target_ids if i not in names]
-    if missing:
-        raise ValueError(f"no {target_kind} {missing} in programme {program_id}")
-    result = []
-    for target_id in dict.fromkeys(target_ids):  # in the caller's order, once each
-        link = await code_for(session, program_id, target_kind, target_id, now)
-        url = deep_link(bot_username, link.code) if bot_username else None
-        result.append(Card(names[target_id], link.code, url))
-    return result
-
 
 async def codes_pdf(
     session: AsyncSession,
@@ -121,7 +50,7 @@ async def codes_pdf(
     program = await session.get(Program, program_id)
     if program is None:
         raise ValueError(f"no programme {program_id}")
-    deck = await cards(session, program_id, target_kind, target_ids, bot_username, now)
+    deck = await links.cards(session, program_id, target_kind, target_ids, bot_username, now)
     pdf = _Sheet(fonts_dir)
     pdf.set_title(cat.render(Msg("codes.pdf.title"), locale))
     pdf.set_creator("Convoca")

@@ -1,5 +1,6 @@
 """Importing the catastro (organisations) and the list of families from the gestora's
-spreadsheet: a preview she can read on her phone first, then one all-or-nothing insert.
+spreadsheet: a preview she can read on her phone first, then one all-or-nothing insert
+(storage.imported).
 
 Problems are kept as message keys with parameters, so the preview can be shown in the
 gestora's language and can wait in her conversation (as JSON) until she confirms.
@@ -13,39 +14,36 @@ import csv
 import io
 import itertools
 import re
-import unicodedata
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from stdnum.cl import rut as cl_rut
 from stdnum.exceptions import ValidationError
 
+from domain import org_kinds
+from domain.catastro import (
+    FAMILY,
+    ORGANIZATION,
+    ImportPreview,
+    ImportResult,
+    PreviewRow,
+    pickup_mode,
+    record_keys,
+    whole_number,
+)
+from domain.names import plain_words
+from domain.phones import to_e164
 from locales import Catalogs, Msg, Raw
-from storage import org_kinds, people
-from storage.models import Family, Organization, PickupMode
-from storage.phones import to_e164
-
-ORGANIZATION = "organization"
-FAMILY = "family"
-KINDS = (ORGANIZATION, FAMILY)
+from storage import imported
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 5000  # the preview waits in the conversation as JSON: keep it bounded
 HEADER_SEARCH_ROWS = 10  # spreadsheets often carry a title or a blank line above the headers
 SUMMARY_LINES = 15  # a phone screen; the rest goes in the CSV report
-
-
-class StalePreview(Exception):
-    """Records that clash with the preview's rows appeared after the preview was made."""
-
-    def __init__(self, rows: list[int]) -> None:
-        super().__init__(f"preview is stale: rows {rows} now duplicate existing records")
-        self.rows = rows
 
 
 # --- headers ----------------------------------------------------------------------
@@ -126,19 +124,7 @@ _WIDTH = {"name": 200, "kind": 40, "sector": 120, "address": 200, "email": 200}
 
 
 def normalise_header(text: str) -> str:
-    return " ".join(t for t in _words(text) if t not in _HEADER_NOISE)
-
-
-def normalise_name(text: str) -> str:
-    """The same organisation written 'JUNTA DE VECINOS LOS HÉROES' or 'Junta de vecinos
-    Los Heroes' is one organisation."""
-    return " ".join(_words(text))
-
-
-def _words(text: str) -> list[str]:
-    decomposed = unicodedata.normalize("NFKD", str(text))
-    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
-    return re.findall(r"[a-z0-9]+", plain)
+    return " ".join(t for t in plain_words(text) if t not in _HEADER_NOISE)
 
 
 @dataclass
@@ -346,89 +332,6 @@ def _sniff_delimiter(text: str) -> str:
 # --- the preview ---------------------------------------------------------------------
 
 
-@dataclass
-class PreviewRow:
-    row: int  # as numbered in her spreadsheet
-    values: dict[str, Any]
-    problems: list[Msg] = field(default_factory=list)
-    notes: list[Msg] = field(default_factory=list)  # worth knowing, but the row goes in
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    @property
-    def name(self) -> str:
-        return self.values.get("name") or ""
-
-    def to_json(self) -> dict[str, Any]:
-        return {"r": self.row, "v": self.values, "p": [m.to_json() for m in self.problems],
-                "n": [m.to_json() for m in self.notes]}
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> PreviewRow:
-        return cls(d["r"], dict(d["v"]), [Msg.from_json(m) for m in d["p"]],
-                   [Msg.from_json(m) for m in d.get("n", [])])
-
-
-@dataclass
-class ImportPreview:
-    kind: str  # organization | family
-    program_id: int
-    filename: str
-    created_at: datetime
-    rows: list[PreviewRow] = field(default_factory=list)
-    file_problems: list[Msg] = field(default_factory=list)  # nothing can be imported
-    ignored_columns: list[str] = field(default_factory=list)
-
-    @property
-    def valid_rows(self) -> list[PreviewRow]:
-        return [] if self.file_problems else [r for r in self.rows if r.ok]
-
-    @property
-    def problem_rows(self) -> list[PreviewRow]:
-        return [r for r in self.rows if not r.ok]
-
-    @property
-    def can_commit(self) -> bool:
-        return bool(self.valid_rows)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind, "program_id": self.program_id, "filename": self.filename,
-            "created_at": self.created_at.isoformat(),
-            "rows": [r.to_json() for r in self.rows],
-            "file_problems": [m.to_json() for m in self.file_problems],
-            "ignored_columns": list(self.ignored_columns),
-        }
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> ImportPreview:
-        return cls(
-            kind=d["kind"], program_id=d["program_id"], filename=d["filename"],
-            created_at=datetime.fromisoformat(d["created_at"]),
-            rows=[PreviewRow.from_json(r) for r in d["rows"]],
-            file_problems=[Msg.from_json(m) for m in d["file_problems"]],
-            ignored_columns=list(d.get("ignored_columns", [])),
-        )
-
-
-@dataclass(frozen=True)
-class ImportResult:
-    kind: str
-    inserted_ids: list[int]
-    inserted_rows: list[int]
-    skipped_rows: list[int]
-
-    @property
-    def inserted(self) -> int:
-        return len(self.inserted_ids)
-
-    @property
-    def skipped(self) -> int:
-        return len(self.skipped_rows)
-
-
 async def preview_organizations(
     session: AsyncSession, program_id: int, filename: str, content: bytes | Sheet,
     now: datetime,
@@ -471,7 +374,7 @@ async def _preview(
         preview.file_problems.append(Msg("imports.file.empty"))
         return preview
     preview.rows = [_parse_row(kind, number, cells, columns) for number, cells in below]
-    _mark_duplicates(kind, preview.rows, await _existing(session, kind, program_id))
+    _mark_duplicates(kind, preview.rows, await imported.existing_keys(session, kind, program_id))
     return preview
 
 
@@ -572,92 +475,7 @@ def _phone(raw: str) -> str | None:
     return None
 
 
-_THOUSANDS = re.compile(r"\d{1,3}(?:\.\d{3})+")
-_COUNT = re.compile(r"(\d{1,3}(?:\.\d{3})+|\d+)(?:\s+[^\W\d_]+)*")
-
-
-def whole_number(text: str) -> int | None:
-    """'12', '1.200' (Chilean thousands) and '4 personas' are numbers; 'doce' and '4 a 5'
-    are not."""
-    match = _COUNT.fullmatch(text.strip())
-    if not match:
-        return None
-    return int(match.group(1).replace(".", ""))
-
-
-_HOME = ("domicil", "despacho", "reparto", "home", "deliver", "casa")
-_PREMISES = ("retir", "local", "recinto", "sede", "presencial", "pickup", "pick", "collect",
-             "premises")
-
-
-def pickup_mode(text: str) -> PickupMode | None:
-    """'Retiro en local' or 'Entrega en domicilio' and their short forms; a blank cell is
-    the usual retiro en local."""
-    words = _words(text)
-    if not words:
-        return PickupMode.RETIRO
-    home = any(w.startswith(_HOME) for w in words)
-    premises = any(w.startswith(_PREMISES) for w in words)
-    if home and not premises:
-        return PickupMode.DOMICILIO
-    if premises and not home:
-        return PickupMode.RETIRO
-    if words in (["r"], ["d"]):
-        return PickupMode.RETIRO if words == ["r"] else PickupMode.DOMICILIO
-    return None
-
-
 # --- duplicates ---------------------------------------------------------------------------
-
-
-def _rut_key(value: str | None) -> str | None:
-    if not value:
-        return None
-    try:
-        return cl_rut.compact(value)
-    except ValidationError:
-        return None
-
-
-def _keys(kind: str, values: dict[str, Any]) -> list[tuple[str, str]]:
-    """What makes two records the same one, strongest first."""
-    keys: list[tuple[str, str]] = []
-    rut_key = _rut_key(values.get("rut"))
-    if rut_key:
-        keys.append(("rut", rut_key))
-    if kind == ORGANIZATION:
-        name_key = normalise_name(values.get("name") or "")
-        if name_key:
-            keys.append(("name", name_key))
-    else:
-        if values.get("phone"):
-            keys.append(("phone", values["phone"]))
-        # Without phone or RUT, the same name at the same address is the same household.
-        name_key = normalise_name(values.get("name") or "")
-        address_key = normalise_name(values.get("address") or "")
-        if name_key and address_key:
-            keys.append(("name", f"{name_key}|{address_key}"))
-    return keys
-
-
-async def _existing(session: AsyncSession, kind: str, program_id: int) -> dict[tuple[str, str], str]:
-    """Each duplicate key of the programme's records, with the record's name."""
-    known: dict[tuple[str, str], str] = {}
-    if kind == ORGANIZATION:
-        rows = await session.execute(
-            select(Organization.name, Organization.rut, Organization.phone,
-                   Organization.address).where(Organization.program_id == program_id)
-        )
-    else:
-        rows = await session.execute(
-            select(Family.name, Family.rut, Family.phone, Family.address).where(
-                Family.program_id == program_id
-            )
-        )
-    for name, rut, phone, address in rows:
-        for key in _keys(kind, {"name": name, "rut": rut, "phone": phone, "address": address}):
-            known.setdefault(key, name)
-    return known
 
 
 def _mark_duplicates(
@@ -665,7 +483,7 @@ def _mark_duplicates(
 ) -> None:
     first_seen: dict[tuple[str, str], int] = {}
     for row in rows:
-        keys = _keys(kind, row.values)
+        keys = record_keys(kind, row.values)
         earlier = next((first_seen[k] for k in keys if k in first_seen), None)
         if earlier is not None:
             row.problems.append(Msg("imports.problem.duplicate_in_file", {"other": earlier}))
@@ -682,58 +500,6 @@ def _existing_problem(by: str, name: str) -> Msg:
     if by == "phone":
         return Msg("imports.problem.exists_phone", {"name": Raw(name)})
     return Msg("imports.problem.exists_name", {"name": Raw(name)})
-
-
-# --- commit ---------------------------------------------------------------------------------
-
-
-async def commit_import(
-    session: AsyncSession,
-    preview: ImportPreview,
-    now: datetime,
-    *,
-    actor_id: int | None = None,
-    channel: str | None = None,
-) -> ImportResult:
-    """Insert every valid row of the preview, or nothing: raises ``StalePreview`` before
-    inserting when records added since the preview clash with its rows (including a second
-    press of the same 'import' button). The caller's transaction makes it all-or-nothing."""
-    if preview.kind not in KINDS:
-        raise ValueError(f"unknown import kind {preview.kind!r}")
-    valid = preview.valid_rows
-    existing = await _existing(session, preview.kind, preview.program_id)
-    stale = [r.row for r in valid if any(k in existing for k in _keys(preview.kind, r.values))]
-    if stale:
-        raise StalePreview(stale)
-    records = [_record(preview.kind, preview.program_id, r.values, now) for r in valid]
-    session.add_all(records)
-    await session.flush()
-    ids = [r.id for r in records]
-    people.audit(
-        session, now, f"import.{preview.kind}", actor_id=actor_id, channel=channel,
-        entity="program", entity_id=preview.program_id, filename=preview.filename,
-        rows=len(preview.rows), inserted=len(ids), skipped=len(preview.rows) - len(valid),
-        ids=ids,
-    )
-    await session.flush()
-    return ImportResult(
-        kind=preview.kind, inserted_ids=ids, inserted_rows=[r.row for r in valid],
-        skipped_rows=[r.row for r in preview.rows if not r.ok],
-    )
-
-
-def _record(kind: str, program_id: int, v: dict[str, Any], now: datetime) -> Any:
-    if kind == ORGANIZATION:
-        return Organization(
-            program_id=program_id, name=v["name"], kind=v.get("kind"), rut=v.get("rut"),
-            sector=v.get("sector"), address=v.get("address"), phone=v.get("phone"),
-            email=v.get("email"), members_count=v.get("members_count"), created_at=now,
-        )
-    return Family(
-        program_id=program_id, name=v["name"], phone=v.get("phone"), rut=v.get("rut"),
-        pickup_mode=v.get("pickup_mode") or PickupMode.RETIRO, sector=v.get("sector"),
-        address=v.get("address"), household_size=v.get("household_size"), created_at=now,
-    )
 
 
 # --- what the gestora reads ---------------------------------------------------------------

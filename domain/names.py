@@ -7,7 +7,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
-__all__ = ["name_key", "person_name"]
+__all__ = ["name_key", "normalise_name", "person_name", "plain_words"]
 
 
 def _strip_accents(text: str) -> str:
@@ -54,3 +54,16 @@ def person_name(text: str, known: Iterable[str | None] = ()) -> str:
         else:
             words.append(word)
     return " ".join(words)
+
+
+def plain_words(text: str) -> list[str]:
+    """The words of a text in lower case without accents, punctuation dropped."""
+    decomposed = unicodedata.normalize("NFKD", str(text))
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
+    return re.findall(r"[a-z0-9]+", plain)
+
+
+def normalise_name(text: str) -> str:
+    """The same organisation written 'JUNTA DE VECINOS LOS HÉROES' or 'Junta de vecinos
+    Los Heroes' is one organisation."""
+    return " ".join(plain_words(text))
