@@ -4,7 +4,17 @@ panel section claimed twice raises RouteConflict while assembling, naming both h
 
 from __future__ import annotations
 
-from handlers import admin, forms, general, meetings, pickups, privacy, registration, widgets
+from handlers import (
+    admin,
+    forms,
+    general,
+    meetings,
+    more,
+    pickups,
+    privacy,
+    registration,
+    widgets,
+)
 from handlers.admin import catastro, outreach, roles, stages
 from handlers.admin import deliveries as admin_deliveries
 from handlers.admin import delivery as admin_delivery
@@ -22,6 +32,7 @@ AREAS = (
     pickups.router,
     privacy.router,
     widgets.router,
+    more.router,
     admin.router,
     roles.router,
     admin_meetings.router,
