@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from channels import LEAST
 from locales import Catalogs, Msg, Raw, Text
 from services import meetings as meeting_messages
 from services.messages import Button, Outgoing
@@ -27,7 +28,9 @@ from storage.models import (
     Rsvp,
 )
 
-TEXT_MAX = 3500  # the envelope around it must still fit Telegram's 4096
+# The broadcast is one message on every channel (channels.LEAST); its envelope (the
+# programme's name, a greeting) takes the rest.
+TEXT_MAX = LEAST.text_chars - 596
 NAMES_SHOWN = 25
 BROADCAST = "broadcast"
 INVITATION = "invitation"

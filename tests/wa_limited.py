@@ -162,39 +162,42 @@ class WaHarness:
                                     args=rest.strip() or None, text=text)
         return await self.event(address, EventKind.TEXT, text=text)
 
-    def find(self, address: str | int, title: str, *, contains: bool = False) -> Message:
+    def find(self, address: str | int, title: str, *, contains: bool = False
+             ) -> tuple[Message, str] | None:
+        """The newest message showing the option, and its title as shown."""
         for m in reversed(self.chat(address)):
             for t in m.actions:
                 if t == title or (contains and title in t):
-                    return m
+                    return m, t
+        return None
+
+    def offered(self, address: str | int) -> Message | None:
+        """The newest message with options."""
+        return next((m for m in reversed(self.chat(address)) if m.actions), None)
+
+    async def press(self, address: str | int, title: str, *, contains: bool = False,
+                    pages: int = 12) -> list[Message]:
+        """Pick the option with this title (or holding it, ``contains``) on the newest
+        message showing it; when the newest choice is a list whose later page may hold it,
+        its "more" row is pressed until the option shows."""
+        for _ in range(pages):
+            last = self.offered(address)
+            here = last is not None and any(t == title or (contains and title in t)
+                                            for t in last.actions)
+            more = [c.title for c in last.shown.choices()
+                    if c.action.startswith("more:") and c.action != "more:0"] if last else []
+            if not here and more:
+                await self.event(address, EventKind.BUTTON, button=last.actions[more[0]],
+                                 message_ref=last.id)
+                continue
+            found = self.find(address, title, contains=contains)
+            if found is None:
+                break
+            m, t = found
+            return await self.event(address, EventKind.BUTTON, button=m.actions[t],
+                                    message_ref=m.id)
         raise AssertionError(f"no option {title!r} for {address}; last: "
                              f"{[m.titles() for m in self.chat(address)[-3:]]}")
-
-    async def press(self, address: str | int, title: str, *, contains: bool = False
-                    ) -> list[Message]:
-        """Pick the option with this title on the newest message showing it; when the
-        option is on a later page of a list, "more" is pressed until it shows."""
-        m = self.find(address, title, contains=contains)
-        key = next(t for t in m.actions if t == title or (contains and title in t))
-        return await self.event(address, EventKind.BUTTON, button=m.actions[key],
-                                message_ref=m.id)
-
-    async def pick(self, address: str | int, title: str, *, contains: bool = False,
-                   pages: int = 12) -> list[Message]:
-        """As press, turning a long list's pages ("more") until the option shows."""
-        for _ in range(pages):
-            try:
-                self.find(address, title, contains=contains)
-                return await self.press(address, title, contains=contains)
-            except AssertionError:
-                last = next(m for m in reversed(self.chat(address)) if m.actions)
-                more = [t for t, _ in last.actions.items()
-                        if any(c.title == t and c.action.startswith("more:")
-                               for c in last.shown.choices())]
-                if not more:
-                    raise
-                await self.press(address, more[0])
-        raise AssertionError(f"{title!r} not found in {pages} pages")
 
     async def share_typed_phone(self, address: str | int, phone: str) -> list[Message]:
         return await self.send(address, phone)

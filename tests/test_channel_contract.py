@@ -1,0 +1,143 @@
+"""The contract between the core and each channel: every reply the core produces, laid out
+(channels.layout) within a channel's declared Capabilities, fits them, and every option it
+shows leads to a handler. The replies are those the conversation flows produce on the
+WhatsApp-limited test channel, and the synthetic maxima below."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+
+import pytest
+import test_wa_limited_flows as flows
+from wa_limited import WA_LIMITED, WaHarness, violations
+
+from bot import console, telegram
+from bot.app import build_app
+from channels import LEAST, Capabilities
+from channels.layout import lay_out
+from handlers.routes import build_router
+from locales import Catalogs, Msg, Raw
+from services.messages import Attachment, Button, DatePick, Outgoing, Pager
+
+
+def declared() -> dict[str, Capabilities]:
+    """Each channel the app can build, by the capabilities its class declares; and the bars
+    every reply must pass (LEAST, the WhatsApp-limited test channel)."""
+    found = {"least": LEAST, "wa_limited": WA_LIMITED}
+    for module in (telegram, console):
+        for value in vars(module).values():
+            caps = getattr(value, "capabilities", None)
+            if isinstance(value, type) and hasattr(value, "deliver") and isinstance(
+                    caps, Capabilities):
+                found[value.__name__] = caps
+    return found
+
+
+CHANNELS = declared()
+
+
+def raw(text: str) -> Msg:
+    return Msg("widget.label", {"text": Raw(text)})
+
+
+def options(n: int, label: str = "Opción {}") -> tuple[tuple[Button, ...], ...]:
+    return tuple((Button(raw(label.format(i)), f"adm:x:{i}"),) for i in range(n))
+
+
+# Replies at the edge of what the core may say.
+MAXIMA = {
+    "100 options": Outgoing(text=raw("¿Cuál?"), buttons=options(100)),
+    "long labels": Outgoing(text=raw("¿Cuál?"), buttons=options(
+        5, "Sesión extraordinaria del Consejo Local de Villa Ñuñoa, número {}")),
+    "labels alike when short": Outgoing(text=raw("¿Cuál?"), buttons=options(
+        3, "Reunión del Grupo Motor del martes {} de abril")),
+    "no text, only options": Outgoing(buttons=options(2)),
+    "long text": Outgoing(text=raw("palabra " * 1200)),
+    "long text with options": Outgoing(text=raw("línea\n" * 900), buttons=options(3)),
+    "a pager": Outgoing(text=raw("Lista"), buttons=options(8), pager=Pager(2, 5, "adm:p:1",
+                                                                             "adm:p:3")),
+    "a day to pick": Outgoing(text=raw("¿Qué día?"), buttons=options(1),
+                              date_pick=DatePick("adm:cal", date(2026, 3, 1))),
+    "a day from the 20th": Outgoing(text=raw("¿Qué día?"),
+                                    date_pick=DatePick("adm:cal", date(2026, 4, 1),
+                                                       earliest=date(2026, 4, 20))),
+    "a progress report": Outgoing(text=raw("3 de 10"), updates="12", progress=True),
+    "an edit with options": Outgoing(text=raw("Marcado"), buttons=options(4), updates="3"),
+    "a phone request": Outgoing(text=Msg("link.ask"), ask_phone=Msg("link.share_button")),
+    "a document": Outgoing(text=raw("Tu PDF"), attachment=Attachment("a.pdf", b"%PDF")),
+    "a document with a long caption": Outgoing(text=raw("x" * 3000),
+                                               attachment=Attachment("a.pdf", b"%PDF")),
+    "a place": Outgoing(text=raw("Aquí"), location=(-33.04, -71.44)),
+}
+
+
+@pytest.fixture(scope="module")
+def catalogs() -> Catalogs:
+    return Catalogs()
+
+
+@pytest.fixture(scope="module")
+def prefixes() -> set[str]:
+    return set(build_router().actions)
+
+
+def assert_fits(out: Outgoing, caps: Capabilities, catalogs: Catalogs, loc: str,
+                prefixes: set[str] | None = None) -> None:
+    zone = out.zone or "America/Santiago"
+    shown = lay_out(out, caps, lambda m: catalogs.render(m, loc, zone))
+    assert shown, out
+    for s in shown:
+        assert violations(s, caps) == [], (out, s)
+        for c in s.choices():
+            # Signed per person before it leaves: room for the signature is left.
+            assert len(c.action.encode()) <= caps.action_bytes - 16, c
+            if prefixes is not None:
+                assert c.action.split(":", 1)[0] in prefixes, c
+    # Nothing offered is lost: each option is shown on some page.
+    if len(out.options()) <= 30:
+        pages = [lay_out(dataclasses.replace(out, page=p), caps,
+                         lambda m: catalogs.render(m, loc, zone)) for p in range(12)]
+        actions = {c.action for page in pages for s in page for c in s.choices()}
+        assert {b.action for b in out.options()} <= actions
+
+
+@pytest.mark.parametrize("name", sorted(CHANNELS))
+@pytest.mark.parametrize("shape", sorted(MAXIMA))
+@pytest.mark.parametrize("loc", ["es", "en"])
+def test_the_maxima_fit_every_channel(name: str, shape: str, loc: str,
+                                      catalogs: Catalogs) -> None:
+    assert_fits(MAXIMA[shape], CHANNELS[name], catalogs, loc)
+
+
+def test_the_bot_channels_declare_what_they_can_show() -> None:
+    assert {"TelegramChannel", "ConsoleChannel"} <= set(CHANNELS), sorted(CHANNELS)
+
+
+FLOWS = (
+    (flows.test_consent_and_a_typed_phone_link_the_family, "en"),
+    (flows.test_a_link_code_binds_the_chat_to_the_organisation, None),
+    (flows.test_an_invitation_is_answered_with_a_reason_and_a_calendar_file, "es"),
+    (flows.test_a_pickup_is_confirmed_then_moved, "en"),
+    (flows.test_my_data_and_erasure, "es"),
+)
+
+
+async def test_every_reply_of_the_flows_fits_every_channel(settings_for, tmp_path, clock,
+                                                           catalogs: Catalogs,
+                                                           prefixes: set[str]) -> None:
+    shapes: list[Outgoing] = []
+    for i, (flow, loc) in enumerate(FLOWS):
+        app = await build_app(settings_for(f"sqlite+aiosqlite:///{tmp_path / f'{i}.sqlite3'}"),
+                              clock=clock)
+        wa = WaHarness(app)
+        try:
+            await (flow(wa, loc) if loc else flow(wa))
+            await wa.send(flows.ANA, "/ayuda")
+        finally:
+            await app.close()
+        shapes += wa.channel.shapes
+    assert len(shapes) >= 25
+    for out in shapes:
+        for caps in CHANNELS.values():
+            assert_fits(out, caps, catalogs, "es", prefixes)
