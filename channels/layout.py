@@ -165,6 +165,8 @@ def _as_buttons(out: Outgoing, options: list[_Option], caps: Capabilities
     """The options as reply buttons, when they all fit on one message and stay distinct."""
     if not options or len(options) > caps.buttons:
         return None
+    if caps.list_rows and any(len(o.label) > caps.label_chars for o in options):
+        return None  # a list row keeps the whole label (its description); a button would not
     titles = distinct([o.label for o in options], caps.label_chars)
     if len(set(titles)) < len(titles) or any(len(t) > caps.label_chars for t in titles):
         return None

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
-from wa_limited import CHANNEL, WaHarness
+from wa_limited import CHANNEL, Message, WaHarness
 
 from bot.app import build_app
 from handlers import registration
@@ -22,6 +22,8 @@ from storage.models import (
     ChannelAddress,
     DeliveryDay,
     Family,
+    FormResponse,
+    FormSignature,
     Meeting,
     Membership,
     Organization,
@@ -36,6 +38,7 @@ from storage.models import (
 
 SCL = ZoneInfo("America/Santiago")
 ANA, BETO, GESTORA = "56911110001", "56911110002", "56911110009"
+ORG = "Junta de Vecinos Villa Ñuñoa"
 STARTS = datetime(2026, 4, 7, 22, 0, tzinfo=UTC)  # Tuesday 7 April 2026, 18:00 in Santiago
 
 WORDS = {
@@ -248,3 +251,68 @@ async def test_my_data_and_erasure(wa: WaHarness, loc: str) -> None:
     await wa.press(ANA, erase[0])
     async with wa.app.sessions() as s:
         assert await people.by_address(s, CHANNEL, ANA) is None
+
+
+# --- the Ficha de Interés, and co-signing it --------------------------------------------------------
+
+
+async def fill_and_sign_the_ficha(wa: WaHarness, who: str) -> Message:
+    """An organisation's representative fills the Ficha in Spanish and signs it; returns the
+    message offering another representative to co-sign."""
+    program_id, _ = await programme(wa, "ecomercado-15m")
+    async with wa.app.sessions() as s:
+        org = Organization(program_id=program_id, name=ORG, created_at=wa.app.clock.now())
+        s.add(org)
+        await s.flush()
+        code = (await links.create(s, program_id, "organization", org.id,
+                                   wa.app.clock.now())).code
+        await s.commit()
+    await wa.send(who, f"/start {code}")
+    await wa.press(who, "✅ Sí, acepto")
+    intro, first = await wa.send(who, "/ficha")
+    assert first.text == "Pregunta 1 de 12\n¿Cómo se llama tu organización?"
+    await wa.press(who, "Usar: Junta de Vecinos…")  # the whole name is in the row below
+    [kind] = await wa.press(who, "Junta de vecinos")
+    await wa.press(who, "Sí")
+    await wa.send(who, "65.123.456-5")
+    await wa.send(who, "Villa Ñuñoa")
+    await wa.send(who, "unos 40")
+    await wa.send(who, "Ana María Rojas")
+    await wa.send(who, "Presidenta")
+    await wa.send(who, "9 8765 4321")
+    await wa.press(who, "Omitir")
+    # Ticks come as a new message each (no edits): the next tick is on the newest one.
+    [ticked] = await wa.press(who, "Grupo Motor")
+    assert "✅ Grupo Motor" in ticked.titles()
+    await wa.press(who, "Difusión")
+    await wa.press(who, "✔️ Listo")
+    await wa.press(who, "Martes")
+    await wa.press(who, "Jueves")
+    await wa.press(who, "✔️ Listo")
+    await wa.press(who, "Tarde")
+    [summary] = await wa.press(who, "✔️ Listo")
+    assert "• Cómo quiere participar: Grupo Motor, Difusión" in summary.text
+    assert "• Días disponibles: Martes, Jueves" in summary.text
+    [declaration] = await wa.press(who, "✅ Confirmar")
+    assert "escribe tu nombre completo" in declaration.text
+    receipt, cosign = await wa.send(who, "Ana María Rojas")
+    assert receipt.text.startswith("✅ ¡Listo! Recibimos la Ficha de Interés de Participación.")
+    return cosign
+
+
+async def test_the_ficha_is_filled_signed_and_cosigned_with_the_code(wa: WaHarness) -> None:
+    cosign = await fill_and_sign_the_ficha(wa, ANA)
+    # No links that open a chat here: the code, to type after /start.
+    assert "t.me" not in cosign.text and "/start" in cosign.text
+    code = cosign.text.rsplit(" ", 1)[1].strip(".")
+    await wa.send(BETO, f"/start {code}")
+    [_, ask] = await wa.press(BETO, "✅ Sí, acepto")
+    assert ask.text.startswith("Te pidieron firmar la Ficha de Interés de Participación:")
+    [done] = await wa.send(BETO, "Roberto Díaz Pérez")
+    assert done.text.startswith("✅ ¡Gracias! Quedó tu firma")
+    async with wa.app.sessions() as s:
+        names = list(await s.scalars(select(FormSignature.signed_name)
+                                     .order_by(FormSignature.id)))
+        [response] = list(await s.scalars(select(FormResponse)))
+    assert names == ["Ana María Rojas", "Roberto Díaz Pérez"]
+    assert response.answers["available_days"] == ["martes", "jueves"]
