@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
+from channels import Capabilities
 from handlers.buttons import ButtonCodec
 from handlers.core import Core, RouteConflict, Router, Services
 from locales import Catalogs, Msg, Raw
@@ -45,6 +46,11 @@ class App:
     core: Core
 
     def outbox(self, channels: Iterable[Channel], **kwargs: object) -> Dispatcher:
+        """The outbox delivering through ``channels``; what each can show (now that they
+        are built, a deep link needs Telegram's bot name) is what the handlers read."""
+        channels = list(channels)
+        for channel in channels:
+            self.services.capabilities[channel.name] = channel.capabilities
         return Dispatcher(self.sessions, self.clock, channels, **kwargs)  # type: ignore[arg-type]
 
     async def close(self) -> None:
@@ -91,6 +97,19 @@ def assemble_router() -> Router:
         raise StartupError("cli.route_conflict", detail=Raw(str(exc))) from exc
 
 
+def channel_capabilities(settings: Settings) -> dict[str, Capabilities]:
+    """What each channel this installation speaks can show, as the channel declares it: the
+    console always (Convoca without a token, the demo), Telegram with a token."""
+    from bot import console
+
+    found = {console.CHANNEL: console.CAPABILITIES}
+    if settings.token:
+        from bot import telegram
+
+        found[telegram.CHANNEL] = telegram.CAPABILITIES
+    return found
+
+
 async def build_app(settings: Settings, *, clock: Clock | None = None,
                     migrate: bool | None = None, catalogs: Catalogs | None = None) -> App:
     router = assemble_router()  # before the database: nothing to close if it fails
@@ -99,11 +118,15 @@ async def build_app(settings: Settings, *, clock: Clock | None = None,
     clock = clock or SystemClock()
     catalogs = catalogs or Catalogs(default=settings.default_locale)
     secret = await state.get_or_create(sessions, "button_secret")
+    capabilities = channel_capabilities(settings)
+    # One codec signs for every channel: its payloads fit the one that carries the least.
+    action_bytes = min(c.action_bytes for c in capabilities.values())
     services = Services(
         sessions=sessions,
         clock=clock,
         catalogs=catalogs,
-        buttons=ButtonCodec(bytes.fromhex(secret)),
+        buttons=ButtonCodec(bytes.fromhex(secret), action_bytes),
+        capabilities=capabilities,
         timezone=settings.timezone,
         default_locale=settings.default_locale,
         admin_ids=frozenset(f"telegram:{i}" for i in settings.admin_telegram_ids),
@@ -195,6 +218,7 @@ async def run_telegram(app: App, *, poll: bool = True) -> None:
         channel = TelegramChannel(
             bot, app.catalogs, app.services.buttons, settings.timezone,
             limits=Limits(per_second=settings.telegram_messages_per_second),
+            username=me.username,
         )
         freeze_startup_objects()  # before anything is sent: the collection itself is a stall
         delivery = await start_delivery(app, [channel])

@@ -4,6 +4,7 @@ also lets you switch person and move a simulated clock so reminders fire."""
 from __future__ import annotations
 
 import asyncio
+import calendar
 import re
 import sys
 from collections.abc import Awaitable, Callable
@@ -13,16 +14,26 @@ from typing import IO
 
 from sqlalchemy import select
 
+from channels import LEAST, Capabilities, month
 from handlers.buttons import ButtonCodec
 from handlers.core import Core
 from handlers.events import EventKind, Incoming, Outgoing
-from locales import Catalogs, Msg, When
+from locales import Catalogs, Day, Msg, Raw, When
 from scheduler.dispatcher import Delivered, Limits, Result
+from services.messages import DatePick
 from storage.clock import Clock, ManualClock
 from storage.models import ChannelAddress, OutboxMessage, Person, Role, RoleGrant
 
 CHANNEL = "console"
 KEPT_BUTTONS = 500
+# A terminal shows any number of numbered options and prints a message's new state below the
+# old one. Texts and payloads are held to what every chat channel carries, so that a flow
+# tried here fits them all; a day is typed, with the month printed to read it from.
+CAPABILITIES = Capabilities(
+    buttons=KEPT_BUTTONS, buttons_per_row=8, list_rows=0, label_chars=200,
+    text_chars=LEAST.text_chars, caption_chars=LEAST.caption_chars,
+    action_bytes=LEAST.action_bytes, can_edit=True, can_ask_phone=True, month_grid=False,
+)
 
 
 @dataclass
@@ -45,6 +56,7 @@ class _Pending:
 class ConsoleChannel:
     name = CHANNEL
     limits = Limits(per_second=None, per_chat_per_second=1000.0, chat_burst=1000)
+    capabilities = CAPABILITIES
 
     def __init__(self, catalogs: Catalogs, buttons: ButtonCodec, timezone: str,
                  out: IO[str] | None = None) -> None:
@@ -67,26 +79,67 @@ class ConsoleChannel:
         self._counter += 1
         who = "" if row.address == self.current else f"[→ {self.names.get(row.address, row.address)}] "
         lines = []
+        if out.updates:  # the new state of an earlier message, printed anew
+            lines.append(self.catalogs.render(Msg("console.updated"), loc, zone))
         if out.text:
             lines.append(self.catalogs.render(out.text, loc, zone))
         if out.attachment:
             lines.append(f"📎 {out.attachment.filename} ({len(out.attachment.content)} B)")
         pend = self.pending.setdefault(row.address, _Pending())
-        if out.buttons and row.person_id is not None:
-            for line in out.buttons:
-                labels = []
-                for b in line:
-                    n = pend.add(self.buttons.pack(row.person_id, b.action))
-                    labels.append(f"[{n}] {self.catalogs.render(b.label, loc, zone)}")
-                lines.append("   ".join(labels))
-        if out.buttons or out.ask_phone:  # a new question: [0] only if this one asks
-            pend.contact = out.ask_phone is not None
+
+        def option(label: Msg, action: str) -> str:
+            assert row.person_id is not None
+            n = pend.add(self.buttons.pack(row.person_id, action))
+            return f"[{n}] {self.catalogs.render(label, loc, zone)}"
+
+        if row.person_id is not None:
+            if out.date_pick is not None:
+                lines += self._month(out.date_pick, option, loc, zone)
+            lines += ["   ".join(option(b.label, b.action) for b in line) for line in out.buttons]
+            pager = out.pager
+            if pager is not None and pager.pages > 1:
+                where = self.catalogs.render(Msg("pager.page", {"page": pager.page + 1,
+                                                                "pages": pager.pages}), loc, zone)
+                turns = [option(Msg("pager.previous"), pager.previous)] if pager.previous else []
+                turns.append(where)
+                if pager.next:
+                    turns.append(option(Msg("pager.next"), pager.next))
+                lines.append("   ".join(turns))
+        if out.options() or out.date_pick or out.pager or out.ask_phone:
+            pend.contact = out.ask_phone is not None  # a new question: [0] only if this asks
         if out.ask_phone:
             lines.append(f"[0] {self.catalogs.render(out.ask_phone, loc, zone)}")
         text = "\n".join(lines)
         body = "\n".join("  " + ln for ln in text.splitlines())
         print(f"\n🤖 {who}\n{body}", file=self.out, flush=True)
         return Delivered(str(self._counter))
+
+    def _month(self, pick: DatePick, option: Callable[[Msg, str], str],
+               loc: str | None, zone: str) -> list[str]:
+        """The month printed as a calendar to read the day from (days before the earliest as
+        dots), its turns as options, and how to type the day."""
+        first = pick.month.replace(day=1)
+        render = self.catalogs.render
+        open_days = set(month.days(pick))
+        lines = [render(Msg("widget.month", {"month": Day(first, "month")}), loc, zone),
+                 " ".join(f"{render(Msg(f'widget.wd{i}'), loc, zone):>2}" for i in range(7))]
+        for week in calendar.Calendar().monthdatescalendar(first.year, first.month):
+            lines.append(" ".join(
+                "  " if d.month != first.month else f"{d.day:>2}" if d in open_days else " ·"
+                for d in week))
+        turns = []
+        before = month.previous_month(pick)
+        if before is not None:
+            turns.append(option(Msg("console.month_before", {"month": Day(before, "month")}),
+                                month.turn_to(pick, before)))
+        after = month.next_month(pick)
+        turns.append(option(Msg("console.month_after", {"month": Day(after, "month")}),
+                            month.turn_to(pick, after)))
+        lines.append("   ".join(turns))
+        example = min(open_days, default=first)
+        lines.append(render(Msg("console.date_typed", {"example": Raw(f"{example:%d-%m-%Y}")}),
+                            loc, zone))
+        return lines
 
 
 DURATION = re.compile(r"^(\d+)\s*([dhm])$")

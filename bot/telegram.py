@@ -10,6 +10,7 @@ import json
 import logging
 import time
 from collections import defaultdict
+from dataclasses import replace
 from typing import Any
 
 from aiogram import Bot, methods
@@ -42,10 +43,11 @@ from aiogram.types import (
 )
 from aiogram.utils.backoff import Backoff, BackoffConfig
 
+from channels import Capabilities, month
 from handlers.buttons import ButtonCodec
 from handlers.core import Core, DocumentTooBig
 from handlers.events import DocumentRef, EventKind, Incoming, Outgoing
-from locales import Catalogs
+from locales import Catalogs, Msg
 from scheduler.dispatcher import (
     Blocked,
     Delivered,
@@ -77,6 +79,21 @@ RESPONSE_MODELS = [
 ]
 CAPTION_LIMIT = 1024
 TEXT_LIMIT = 4096
+# What a message on Telegram can carry. Buttons: 100 on a message, 8 on a row; labels have no
+# documented limit, but clients cut them long before 64 characters.
+CAPABILITIES = Capabilities(
+    buttons=100, buttons_per_row=8, list_rows=0, label_chars=64, text_chars=TEXT_LIMIT,
+    caption_chars=CAPTION_LIMIT, action_bytes=64, can_edit=True, can_ask_phone=True,
+    month_grid=True,
+)
+# The callback data of a button that only shows something (a pager's "2/5", a calendar's
+# weekdays): pressing it stops the spinner and reaches no one. Messages sent before these
+# buttons were Telegram's own carry a signed "noop" action instead, treated the same.
+SHOWS_ONLY = "·"
+SHOWED_ONLY = "noop|"
+# How Telegram refuses an edit of a message that can no longer become the new state: too
+# old, gone, or a document's.
+UNEDITABLE = ("can't be edited", "not found", "no text in the message", "message_id_invalid")
 FREE_PER_SECOND = 30
 PROBE_REACH = 5  # messages the person may have written since the last one we know of
 
@@ -118,6 +135,15 @@ def split_text(text: str, limit: int) -> list[str]:
     if rest:
         parts.append(rest)
     return parts
+
+
+def capabilities(username: str | None) -> Capabilities:
+    """Telegram's capabilities, with links that open the bot with a payload once its
+    username is known."""
+    if not username:
+        return CAPABILITIES
+    return replace(CAPABILITIES,
+                   deep_link=lambda payload: f"https://t.me/{username}?start={payload}")
 
 
 def make_bot(token: str, api_base: str, timeout: float = 30.0) -> Bot:
@@ -205,12 +231,13 @@ class TelegramChannel:
     name = CHANNEL
 
     def __init__(self, bot: Bot, catalogs: Catalogs, buttons: ButtonCodec, timezone: str,
-                 limits: Limits | None = None) -> None:
+                 limits: Limits | None = None, username: str | None = None) -> None:
         self.bot = bot
         self.catalogs = catalogs
         self.buttons = buttons
         self.timezone = timezone
         self.limits = limits or Limits()
+        self.capabilities = capabilities(username)
 
     def is_group(self, address: str) -> bool:
         return address.startswith("-")
@@ -226,21 +253,59 @@ class TelegramChannel:
                 keyboard=[[KeyboardButton(text=label, request_contact=True)]],
                 resize_keyboard=True, one_time_keyboard=True,
             )
-        if out.buttons and row.person_id is not None:
-            rows = [
-                [
-                    InlineKeyboardButton(
-                        text=self.catalogs.render(b.label, locale, zone),
-                        callback_data=self.buttons.pack(row.person_id, b.action),
-                    )
-                    for b in line
-                ]
-                for line in out.buttons
-            ]
+        rows = self._inline_rows(out, row.person_id, locale, zone)
+        if rows:
             return InlineKeyboardMarkup(inline_keyboard=rows)
         if out.phone_asked_done:
             return ReplyKeyboardRemove()
         return None
+
+    def _inline_rows(self, out: Outgoing, person_id: int | None, locale: str | None,
+                     zone: str) -> list[list[InlineKeyboardButton]]:
+        """The month to pick a day from, the options, then the pager's row."""
+        if person_id is None:  # no one to sign the buttons for
+            return []
+
+        def button(label: Msg, action: str | None) -> InlineKeyboardButton:
+            return InlineKeyboardButton(
+                text=self.catalogs.render(label, locale, zone),
+                callback_data=SHOWS_ONLY if action is None
+                else self.buttons.pack(person_id, action))
+
+        rows = []
+        if out.date_pick is not None:
+            rows += [[button(c.label, c.action) for c in line]
+                     for line in month.grid(out.date_pick)]
+        rows += [[button(b.label, b.action) for b in line] for line in out.buttons]
+        pager = out.pager
+        if pager is not None and pager.pages > 1:
+            line = [button(Msg("pager.previous"), pager.previous)] if pager.previous else []
+            line.append(button(Msg("pager.page", {"page": pager.page + 1,
+                                                  "pages": pager.pages}), None))
+            if pager.next:
+                line.append(button(Msg("pager.next"), pager.next))
+            rows.append(line)
+        return rows
+
+    async def _update(self, out: Outgoing, chat_id: int, text: str | None, markup: Any
+                      ) -> Delivered | None:
+        """Put ``out`` in the place of the message it updates; None when Telegram refuses to
+        edit that one, and it is to be sent anew."""
+        assert out.updates is not None
+        try:
+            await self.bot.edit_message_text(
+                text=text or "…", chat_id=chat_id, message_id=int(out.updates),
+                reply_markup=markup,
+            )
+        except TelegramBadRequest as exc:
+            reason = exc.message.lower()
+            if any(word in reason for word in UNEDITABLE):
+                log.info("message %s in chat %s cannot be edited (%s): sent anew", out.updates,
+                         chat_id, exc.message)
+                return None
+            if "not modified" not in reason:
+                raise
+        return Delivered(out.updates)
 
     async def deliver(self, row: OutboxMessage) -> Result:
         out = Outgoing.from_json(row.payload)
@@ -258,17 +323,12 @@ class TelegramChannel:
                     caption=text[:CAPTION_LIMIT] if text else None,
                     reply_markup=markup,
                 )
-            elif out.updates is not None and isinstance(markup, InlineKeyboardMarkup | None):
-                try:
-                    await self.bot.edit_message_text(
-                        text=text or "…", chat_id=chat_id, message_id=int(out.updates),
-                        reply_markup=markup,
-                    )
-                except TelegramBadRequest as exc:
-                    if "not modified" not in exc.message:
-                        raise
-                return Delivered(out.updates)
             else:
+                if out.updates is not None and isinstance(markup, InlineKeyboardMarkup | None):
+                    # A progress report too: Telegram edits quickly enough to show each count.
+                    updated = await self._update(out, chat_id, text, markup)
+                    if updated is not None:
+                        return updated
                 # A long text (a form's summary with long answers) goes as several messages,
                 # the buttons on the last, rather than being refused by Telegram.
                 *first, last = split_text(text or "…", TEXT_LIMIT)
@@ -387,8 +447,9 @@ class TelegramRuntime:
         query = update.callback_query
         if query is None:
             return None
-        event = callback_to_event(query, update.update_id)
-        if event is not None:
+        shows_only = query.data == SHOWS_ONLY or (query.data or "").startswith(SHOWED_ONLY)
+        event = None if shows_only else callback_to_event(query, update.update_id)
+        if event is not None or shows_only:
             # Stop the button's spinner first: the person should not wait on our database.
             try:
                 await query.answer()

@@ -1,6 +1,7 @@
 """Button payloads signed per person: a forged or someone else's button is refused.
 
-Telegram allows 64 bytes of callback data; a 6-byte HMAC leaves 55 for the action."""
+A payload is at most ``max_bytes``: the least any channel in use carries
+(``Capabilities.action_bytes``). The signature takes 9 of them."""
 
 from __future__ import annotations
 
@@ -8,14 +9,14 @@ import base64
 import hashlib
 import hmac
 
-MAX_BYTES = 64
 SIG_CHARS = 8
 SEP = "|"
 
 
 class ButtonCodec:
-    def __init__(self, secret: bytes) -> None:
+    def __init__(self, secret: bytes, max_bytes: int) -> None:
         self._secret = secret
+        self.max_bytes = max_bytes
 
     def _sig(self, person_id: int, action: str) -> str:
         mac = hmac.new(self._secret, f"{person_id}{SEP}{action}".encode(), hashlib.sha256)
@@ -23,7 +24,7 @@ class ButtonCodec:
 
     def pack(self, person_id: int, action: str) -> str:
         data = f"{action}{SEP}{self._sig(person_id, action)}"
-        if SEP in action or len(data.encode()) > MAX_BYTES:
+        if SEP in action or len(data.encode()) > self.max_bytes:
             raise ValueError(f"button action too long or malformed: {action!r}")
         return data
 

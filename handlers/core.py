@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -128,6 +129,13 @@ class Turn:
 
     def send(self, out: Outgoing) -> None:
         self.replies.append(out)
+
+    def redraw(self, out: Outgoing) -> None:
+        """``out`` is the new state of the message whose button was pressed (a list turned
+        to another page, a card with a box ticked): the channel puts it in that message's
+        place where it can. With no such message (a typed answer), it is a new one."""
+        ref = self.event.message_ref
+        self.send(dataclasses.replace(out, updates=ref) if ref else out)
 
     def show_times_in(self, zone: str) -> None:
         """This turn is about a programme of this zone (the one a team member works on)."""

@@ -4,17 +4,7 @@ panel section claimed twice raises RouteConflict while assembling, naming both h
 
 from __future__ import annotations
 
-from handlers import (
-    admin,
-    forms,
-    general,
-    meetings,
-    more,
-    pickups,
-    privacy,
-    registration,
-    widgets,
-)
+from handlers import admin, forms, general, meetings, more, pickups, privacy, registration
 from handlers.admin import catastro, outreach, roles, stages
 from handlers.admin import deliveries as admin_deliveries
 from handlers.admin import delivery as admin_delivery
@@ -31,7 +21,6 @@ AREAS = (
     meetings.router,
     pickups.router,
     privacy.router,
-    widgets.router,
     more.router,
     admin.router,
     roles.router,

@@ -1,60 +1,26 @@
-"""Inline pickers for the team's guided steps: a month calendar and common times. Typed
-dates and times are read by :mod:`services.dates`, with the kind answer when they cannot be.
+"""The team's guided steps' pickers: common times as options, and reading what a day to pick
+(services.messages.DatePick) or a time sends back. Typed dates and times are read by
+:mod:`services.dates`, with the kind answer when they cannot be.
 
-Buttons carry `<prefix>:d:<yyyymmdd>` for a day, `<prefix>:m:<yyyymm>` to turn the month and
+Actions are `<prefix>:d:<yyyymmdd>` for a day, `<prefix>:m:<yyyymm>` to turn the month and
 `<prefix>:t:<hhmm>` for a time; the caller owns the prefix and reads them with `parse`."""
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass
 from datetime import date, time
 
-from handlers.core import Router, Turn
 from handlers.events import Button
-from locales import Day, Msg
+from locales import Msg
 
-__all__ = ["NOOP", "Picked", "month_picker", "parse", "time_picker"]
+__all__ = ["Picked", "parse", "time_picker"]
 
-NOOP = "noop"
 COMMON_TIMES = (time(9), time(10), time(11), time(12), time(15), time(16), time(17), time(18),
                 time(19))
-
-router = Router()
-
-
-@router.on_action(NOOP)
-async def noop(turn: Turn) -> None:
-    """Calendar headers are buttons too; pressing one changes nothing."""
 
 
 def _label(text: str) -> Msg:
     return Msg("widget.label", {"text": text})
-
-
-def month_picker(prefix: str, month: date, *, earliest: date | None = None
-                 ) -> list[list[Button]]:
-    first = month.replace(day=1)
-    prev_month = date(first.year - (first.month == 1), (first.month - 2) % 12 + 1, 1)
-    next_month = date(first.year + (first.month == 12), first.month % 12 + 1, 1)
-    rows: list[list[Button]] = []
-    can_go_back = earliest is None or prev_month >= earliest.replace(day=1)
-    rows.append([
-        Button(_label("◀"), f"{prefix}:m:{prev_month:%Y%m}") if can_go_back
-        else Button(_label(" "), NOOP),
-        Button(Msg("widget.month", {"month": Day(first, "month")}), NOOP),
-        Button(_label("▶"), f"{prefix}:m:{next_month:%Y%m}"),
-    ])
-    rows.append([Button(Msg(f"widget.wd{i}"), NOOP) for i in range(7)])
-    for week in calendar.Calendar(firstweekday=0).monthdatescalendar(first.year, first.month):
-        row = []
-        for d in week:
-            if d.month != first.month or (earliest is not None and d < earliest):
-                row.append(Button(_label(" "), NOOP))
-            else:
-                row.append(Button(_label(str(d.day)), f"{prefix}:d:{d:%Y%m%d}"))
-        rows.append(row)
-    return rows
 
 
 def time_picker(prefix: str) -> list[list[Button]]:

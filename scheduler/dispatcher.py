@@ -16,6 +16,7 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from channels.capabilities import Capabilities
 from storage import outbox
 from storage.clock import Clock
 from storage.models import OutboxMessage, OutboxStatus, Person
@@ -74,6 +75,7 @@ class Limits:
 class Channel(Protocol):
     name: str
     limits: Limits
+    capabilities: Capabilities  # what one of its messages can show
 
     async def deliver(self, message: OutboxMessage) -> Result: ...
 

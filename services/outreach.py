@@ -195,7 +195,7 @@ def progress_message(done: int, total: int) -> Msg:
 
 
 async def update_progress_messages(session: AsyncSession, now: datetime) -> list[int]:
-    """For each batch being followed: edit its progress message when the count moved, and
+    """For each batch being followed: update its progress report when the count moved, and
     when the last row is settled, the final count and a report. Returns the outbox ids it
     queued (wake the dispatcher for them). Idempotent: keys carry the count, so two
     processes calling it at once queue each edit once."""
@@ -209,6 +209,7 @@ async def update_progress_messages(session: AsyncSession, now: datetime) -> list
                     await _queue(session, who, Outgoing(
                         text=Msg("outreach.progress_done", {"done": state.done,
                                                             "total": state.total}),
+                        # The final count: not a passing state a channel may skip.
                         updates=tracked.ref), f"bc:{tracked.batch}:final", now, queued)
                 report = await _report(session, tracked)
                 await _queue(session, who, report, f"bc:{tracked.batch}:report", now, queued)
@@ -222,7 +223,8 @@ async def update_progress_messages(session: AsyncSession, now: datetime) -> list
         # Only the newest count is worth sending: older edits still waiting are withdrawn.
         await outbox.drop_pending(session, f"bc:{tracked.batch}:edit:", "a newer count replaced it")
         await _queue(session, who, Outgoing(text=progress_message(state.done, state.total),
-                                            updates=tracked.ref),
+                                            # The final count: not a passing state a channel may skip.
+                        updates=tracked.ref),
                      f"bc:{tracked.batch}:edit:{state.done}", now, queued)
         tracked.shown = state.done
         await broadcasts.save(session, tracked)

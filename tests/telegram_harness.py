@@ -89,7 +89,8 @@ async def start(fake: FakeTelegram, settings: Any, clock: Any) -> Running:
     bot = make_bot(settings.token, settings.telegram_api_base, timeout=5)
     me = await bot.get_me()
     app.services.bot_username = me.username
-    channel = TelegramChannel(bot, app.catalogs, app.services.buttons, settings.timezone)
+    channel = TelegramChannel(bot, app.catalogs, app.services.buttons, settings.timezone,
+                              username=me.username)
     outbox = app.outbox([channel])
     await outbox.start()
     runtime = TelegramRuntime(bot, app.core, outbox)

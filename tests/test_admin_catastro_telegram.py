@@ -5,6 +5,7 @@ linking codes and the printable QR cards."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import shutil
 import subprocess
@@ -411,7 +412,10 @@ async def test_without_the_bot_name_codes_are_given_to_type(tg: Running) -> None
     program_id = await seed_program(tg)
     await add_gestora(tg)
     await add_family(tg, program_id, "Familia Güemes", sector="Centro")
-    tg.app.services.bot_username = None  # the console: no deep links, no QR
+    # As the console: no bot name, hence no deep links and no QR.
+    tg.app.services.bot_username = None
+    caps = tg.app.services.capabilities
+    caps["telegram"] = dataclasses.replace(caps["telegram"], deep_link=None)
     await open_catastro(tg)
     await tg.press(GESTORA, "🔗 Códigos para vincularse")
     await tg.press(GESTORA, "🏠 De una familia")

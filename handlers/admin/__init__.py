@@ -10,16 +10,15 @@ only with the roles held there."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
 from zoneinfo import ZoneInfo
 
-from handlers import widgets
 from handlers.core import RouteConflict, Router, Turn
-from handlers.events import Button, Outgoing
+from handlers.events import Button
 from locales import Msg, Raw
+from services.messages import Pager
 from storage.models import Program, Role
 from storage.programs import STAFF_ROLES, Choose
 
@@ -195,25 +194,12 @@ def int_at(parts: list[str], i: int) -> int | None:
     return int(parts[i]) if len(parts) > i and parts[i].isdigit() else None
 
 
-def reply(turn: Turn, out: Outgoing, *, edit: bool = True) -> None:
-    """Redraw the message the button sits on (``edit``), so lists and cards change in
-    place; else, or when there is no such message, send a new one."""
-    if edit and turn.event.message_ref:
-        out = dataclasses.replace(out, updates=turn.event.message_ref)
-    turn.send(out)
-
-
-def page_row(page: int, pages: int, make: Callable[[int], str]) -> list[Button]:
-    """A row to turn a list's pages (``make`` gives a page's action); none for one page."""
+def pager(page: int, pages: int, make: Callable[[int], str]) -> Pager | None:
+    """Where a list of ``pages`` pages stands (``make`` gives a page's action); none for one."""
     if pages <= 1:
-        return []
-    row = []
-    if page > 0:
-        row.append(Button(Msg("adm_delivery.btn_prev"), make(page - 1)))
-    row.append(Button(Msg("adm_delivery.page", {"page": page + 1, "pages": pages}), widgets.NOOP))
-    if page < pages - 1:
-        row.append(Button(Msg("adm_delivery.btn_next"), make(page + 1)))
-    return row
+        return None
+    return Pager(page, pages, make(page - 1) if page > 0 else None,
+                 make(page + 1) if page < pages - 1 else None)
 
 
 def back_to_panel() -> Button:

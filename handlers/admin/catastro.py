@@ -56,7 +56,7 @@ KINDS = {"o": imports.ORGANIZATION, "f": imports.FAMILY}
 MODELS: dict[str, type[Organization] | type[Family]] = {"o": Organization, "f": Family}
 LINK_TARGETS = {"o": "organization", "f": "family", "b": "body"}
 SEARCH_SHOWN = 8
-PREVIEW_CHARS = 3800  # Telegram takes 4096; the rest is room for the channel's own marks
+MARKS_CHARS = 296  # room in a message left for what the channel adds around the preview
 CODES_LISTED = 60  # without a bot name there is no QR: the codes go out as text instead
 
 router = Router()
@@ -349,8 +349,9 @@ def _fitting(turn: Turn, preview: imports.ImportPreview) -> int:
     must not push it past what the platform accepts."""
     cat = turn.services.catalogs
     limit = imports.SUMMARY_LINES
+    room = turn.caps.text_chars - MARKS_CHARS
     while limit > 0 and len(cat.render(imports.preview_message(preview, limit), turn.locale,
-                                       turn.timezone)) > PREVIEW_CHARS:
+                                       turn.timezone)) > room:
         limit -= 1
     return limit
 
@@ -842,8 +843,8 @@ async def show_code(turn: Turn, args: list[str]) -> None:
     else:
         note = Msg(f"catastro.code.note_{LINK_TARGETS[kind]}")
     back = [[Button(Msg("catastro.btn.codes"), action(KEY, "codes"))]]
-    if turn.services.bot_username:
-        url = qr_codes.deep_link(turn.services.bot_username, link.code)
+    url = turn.caps.link(link.code)
+    if url:
         turn.say("catastro.code.link", name=name, code=link.code, link=url, note=note,
                  buttons=back)
     else:

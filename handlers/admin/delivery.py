@@ -12,6 +12,7 @@ stay under Telegram's 64 bytes."""
 from __future__ import annotations
 
 from datetime import date, datetime, time
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,10 +26,9 @@ from handlers.admin import (
     back_to_panel,
     guard,
     int_at,
-    page_row,
+    pager,
     program_or_say,
     program_today,
-    reply,
     section,
 )
 from handlers.core import Router, Turn
@@ -46,6 +46,7 @@ from services.delivery import (
     where_of,
     window_of,
 )
+from services.messages import DatePick
 from services.pickups import move_family
 from storage import delivery, pickups
 from storage.delivery import DayPlan, DeliveryError
@@ -74,8 +75,8 @@ def lact(*parts: object) -> str:
 # --- shared helpers -------------------------------------------------------------------------
 
 
-def _out(text: Msg, buttons: list[list[Button]]) -> Outgoing:
-    return Outgoing(text=text, buttons=tuple(tuple(row) for row in buttons))
+def _out(text: Msg, buttons: list[list[Button]], **intents: Any) -> Outgoing:
+    return Outgoing(text=text, buttons=tuple(tuple(row) for row in buttons), **intents)
 
 
 def _stale(turn: Turn) -> None:
@@ -170,7 +171,7 @@ def _data_time(turn: Turn, key: str) -> time | None:
     return time.fromisoformat(value) if value else None
 
 
-async def _ask(turn: Turn, program: Program, step: str, *, edit: bool = False) -> None:
+async def _ask(turn: Turn, program: Program, step: str, *, redraw: bool = False) -> None:
     """Ask the wizard's current question, from what the conversation holds."""
     turn.go(FLOW, step)
     if step == "mode":
@@ -184,9 +185,10 @@ async def _ask(turn: Turn, program: Program, step: str, *, edit: bool = False) -
         earliest = today if step == "date" else (_data_date(turn, "date") or today)
         month = _data_date(turn, "month") or earliest
         prefix = act("cal") if step == "date" else act("ucal")
-        buttons = widgets.month_picker(prefix, month, earliest=earliest) + [_cancel_row()]
         key = "adm_delivery.ask_date" if step == "date" else "adm_delivery.ask_until"
-        reply(turn, _out(Msg(key), buttons), edit=edit)
+        out = _out(Msg(key), [_cancel_row()],
+                   date_pick=DatePick(prefix, month, earliest=earliest))
+        turn.redraw(out) if redraw else turn.send(out)
     elif step == "start":
         turn.say("adm_delivery.ask_start", day=Day(_data_date(turn, "date")),
                  buttons=widgets.time_picker(act("ts")) + [_cancel_row()])
@@ -287,7 +289,7 @@ async def _calendar(turn: Turn, program: Program, args: list[str], *, until: boo
         return
     if picked.kind == "m":
         turn.go(FLOW, step, month=picked.day.isoformat())
-        await _ask(turn, program, step, edit=True)
+        await _ask(turn, program, step, redraw=True)
         return
     if picked.kind != "d" or picked.day is None:
         _stale(turn)
@@ -516,7 +518,7 @@ async def _assign_to(turn: Turn, program: Program, args: list[str]) -> None:
         ] + [_cancel_row()])
     else:
         turn.go(FLOW, "pick", picked=[])
-        await _checklist(turn, program, 0, edit=False)
+        await _checklist(turn, program, 0, redraw=False)
 
 
 async def _sector(turn: Turn, program: Program, args: list[str]) -> None:
@@ -530,7 +532,7 @@ async def _sector(turn: Turn, program: Program, args: list[str]) -> None:
     await _do_assign(turn, program, [f.id for f in families], "sector")
 
 
-async def _checklist(turn: Turn, program: Program, page: int, *, edit: bool) -> None:
+async def _checklist(turn: Turn, program: Program, page: int, *, redraw: bool) -> None:
     families, total = await delivery.families_page(turn.session, program.id, page, PAGE)
     pages = _pages(total)
     if page >= pages:
@@ -540,13 +542,12 @@ async def _checklist(turn: Turn, program: Program, page: int, *, edit: bool) -> 
     rows = [[Button(Msg("adm_delivery.check_on" if f.id in picked else "adm_delivery.check_off",
                         {"name": Raw(f.name[:40])}), act("pk", "t", f.id, page))]
             for f in families]
-    pager = page_row(page, pages, lambda p: act("pk", "p", p))
-    if pager:
-        rows.append(pager)
     rows.append([Button(Msg("adm_delivery.btn_picked_done", {"count": len(picked)}),
                         act("pk", "ok"))])
     rows.append(_cancel_row())
-    reply(turn, _out(Msg("adm_delivery.ask_pick", {"count": total}), rows), edit=edit)
+    out = _out(Msg("adm_delivery.ask_pick", {"count": total}), rows,
+               pager=pager(page, pages, lambda p: act("pk", "p", p)))
+    turn.redraw(out) if redraw else turn.send(out)
 
 
 async def _pick(turn: Turn, program: Program, args: list[str]) -> None:
@@ -562,9 +563,9 @@ async def _pick(turn: Turn, program: Program, args: list[str]) -> None:
         picked = set(turn.data("picked") or [])
         picked ^= {family.id}
         turn.go(FLOW, "pick", picked=sorted(picked))
-        await _checklist(turn, program, int(args[2]), edit=True)
+        await _checklist(turn, program, int(args[2]), redraw=True)
     elif op == "p" and len(args) == 2 and int_at(args, 1) is not None:
-        await _checklist(turn, program, int(args[1]), edit=True)
+        await _checklist(turn, program, int(args[1]), redraw=True)
     elif op == "ok":
         picked = [int(i) for i in turn.data("picked") or []]
         if not picked:
@@ -592,13 +593,14 @@ async def _policy(turn: Turn, program: Program, args: list[str]) -> None:
             for p in delivery.POLICIES}
     text = Msg("adm_delivery.policy_saved" if choice else "adm_delivery.policy_ask",
                {"policy": _policy_line(program, policy)})
-    reply(turn, _out(text, [
+    out = _out(text, [
         [Button(Msg(mark["all_at_once"], {"label": Msg("adm_delivery.policy_btn_all")}),
                 act("pol", "all"))],
         [Button(Msg(mark["before_each"], {"label": Msg("adm_delivery.policy_btn_each")}),
                 act("pol", "each"))],
         [back_to_panel()],
-    ]), edit=choice is not None)
+    ])
+    turn.redraw(out) if choice is not None else turn.send(out)
 
 
 # --- the team's list of days, one day, cancelling ---------------------------------------------
@@ -618,11 +620,10 @@ async def _days(turn: Turn, program: Program, args: list[str]) -> None:
             [Button(Msg("adm_delivery.btn_new"), act("new"))], [back_to_panel()]])
         return
     rows = [[Button(day_button_label(d, program.timezone), act("day", d.id))] for d in days]
-    pager = page_row(page, pages, lambda p: act("days", p, "e"))
-    if pager:
-        rows.append(pager)
     rows.append([back_to_panel()])
-    reply(turn, _out(Msg("adm_delivery.days", {"count": total}), rows), edit=_paging(args))
+    out = _out(Msg("adm_delivery.days", {"count": total}), rows,
+               pager=pager(page, pages, lambda p: act("days", p, "e")))
+    turn.redraw(out) if _paging(args) else turn.send(out)
 
 
 async def _admin_day(turn: Turn, program: Program, args: list[str]) -> DeliveryDay | None:
@@ -798,7 +799,7 @@ async def wizard_input(turn: Turn) -> None:
     elif step == "sector":
         await _assign_to(turn, program, ["sec"])
     elif step == "pick":
-        await _checklist(turn, program, 0, edit=False)
+        await _checklist(turn, program, 0, redraw=False)
     else:
         await _ask(turn, program, step)
 
@@ -814,7 +815,7 @@ async def open_daylist(turn: Turn, parts: list[str]) -> None:
 async def _today_list(turn: Turn, program: Program, args: list[str]) -> None:
     today = await delivery.days_on(turn.session, program, program_today(turn, program))
     if len(today) == 1:
-        await _show_list(turn, program, today[0], 0, query=None, edit=False)
+        await _show_list(turn, program, today[0], 0, query=None, redraw=False)
         return
     if len(today) > 1:
         await _pick_day(turn, program, ["0"], key="adm_daylist.pick_today", days=today)
@@ -836,11 +837,9 @@ async def _pick_day(turn: Turn, program: Program, args: list[str], *,
     page = min(page, pages - 1)
     rows = [[Button(day_button_label(d, program.timezone), lact("d", d.id, 0))]
             for d in days[page * PAGE:(page + 1) * PAGE]]
-    pager = page_row(page, pages, lambda p: lact("pick", p, "e"))
-    if pager:
-        rows.append(pager)
     rows.append([back_to_panel()])
-    reply(turn, _out(Msg(key), rows), edit=_paging(args))
+    out = _out(Msg(key), rows, pager=pager(page, pages, lambda p: lact("pick", p, "e")))
+    turn.redraw(out) if _paging(args) else turn.send(out)
 
 
 async def _staff_day(turn: Turn, program: Program, day_id: int | None) -> DeliveryDay | None:
@@ -880,23 +879,21 @@ async def list_message(session: AsyncSession, day: DeliveryDay, page: int,
         lines.append(Msg("adm_daylist.hint"))
     buttons = [[Button(row_label(r), lact("f", r.pickup_id, page))]
                for r in shown[page * PAGE:(page + 1) * PAGE]]
-    pager = page_row(page, pages, lambda p: lact("d", day.id, p))
-    if pager:
-        buttons.append(pager)
     if query:
         buttons.append([Button(Msg("adm_daylist.btn_all"), lact("all", day.id))])
     buttons.append([Button(Msg("adm_daylist.btn_refresh"), lact("d", day.id, page)),
                     Button(Msg("adm_daylist.btn_other_day"), lact("pick", 0))])
-    return _out(Msg("adm_daylist.list", {"lines": lines}), buttons), page
+    return _out(Msg("adm_daylist.list", {"lines": lines}), buttons,
+                pager=pager(page, pages, lambda p: lact("d", day.id, p))), page
 
 
 async def _show_list(turn: Turn, program: Program, day: DeliveryDay, page: int, *,
-                     query: str | None, edit: bool) -> None:
+                     query: str | None, redraw: bool) -> None:
     out, page = await list_message(turn.session, day, page, query, turn.now)
     # Typing while the list is open searches it.
     turn.go(None)
     turn.go(LIST_FLOW, "list", day_id=day.id, q=query, page=page)
-    reply(turn, out, edit=edit)
+    turn.redraw(out) if redraw else turn.send(out)
 
 
 def _query_for(turn: Turn, day_id: int) -> str | None:
@@ -910,14 +907,14 @@ async def _list(turn: Turn, program: Program, args: list[str]) -> None:
     if day is None:
         return
     page = int_at(args, 1) or 0
-    await _show_list(turn, program, day, page, query=_query_for(turn, day.id), edit=True)
+    await _show_list(turn, program, day, page, query=_query_for(turn, day.id), redraw=True)
 
 
 async def _list_all(turn: Turn, program: Program, args: list[str]) -> None:
     day = await _staff_day(turn, program, int_at(args, 0))
     if day is None:
         return
-    await _show_list(turn, program, day, 0, query=None, edit=True)
+    await _show_list(turn, program, day, 0, query=None, redraw=True)
 
 
 async def _staff_pickup(turn: Turn, program: Program, pickup_id: int | None
@@ -984,7 +981,7 @@ async def _family(turn: Turn, program: Program, args: list[str]) -> None:
     page = int_at(args, 1) or 0
     pickup, day, family = found
     kept = await pickups.list_kept(turn.session, day.id)
-    reply(turn, family_card(
+    turn.redraw(family_card(
         pickup, day, family, page, status=pickups.shown_status(pickup, day, turn.now, kept),
         moved_to=await pickups.moved_to_day(turn.session, pickup),
         can_move=allowed(turn, ADMIN)))
@@ -1013,7 +1010,7 @@ async def _mark(turn: Turn, program: Program, args: list[str]) -> None:
         return
     turn.audit("pickup_marked", "pickup", pickup.id, status=str(pickup.status),
                by_other=op == "x")
-    await _show_list(turn, program, day, page, query=_query_for(turn, day.id), edit=True)
+    await _show_list(turn, program, day, page, query=_query_for(turn, day.id), redraw=True)
     if op == "x" and not pickup.proxy_name:
         turn.go(LIST_FLOW, "proxy", pickup_id=pickup.id)
         turn.say("adm_daylist.ask_proxy", family=Raw(family.name),
@@ -1069,7 +1066,7 @@ async def daylist_input(turn: Turn) -> None:
     if day is None:
         turn.go(None)
         return
-    await _show_list(turn, program, day, 0, query=text[:60], edit=False)
+    await _show_list(turn, program, day, 0, query=text[:60], redraw=False)
 
 
 def _proxy_words(text: str) -> tuple[str, str | None]:

@@ -22,8 +22,7 @@ from handlers.admin import (
     current_program,
     guard,
     int_at,
-    page_row,
-    reply,
+    pager,
     section,
 )
 from handlers.admin.delivery import day_button_label
@@ -116,12 +115,11 @@ async def _pick(turn: Turn, args: list[str], model: Any, newest_first: tuple[Any
         select(model).where(of_program).order_by(*newest_first)
         .offset(page * PAGE).limit(PAGE))).all()
     buttons = [[Button(label(r), act(pick, r.id))] for r in rows]
-    pager = page_row(page, pages, lambda p: act(page_verb, p, "e"))
-    if pager:
-        buttons.append(pager)
     buttons.append([Button(Msg("adm_exports.btn_back"), act())])
-    reply(turn, Outgoing(text=Msg(title), buttons=tuple(tuple(r) for r in buttons)),
-           edit=len(args) > 1 and args[1] == "e")
+    out = Outgoing(text=Msg(title), buttons=tuple(tuple(r) for r in buttons),
+                   pager=pager(page, pages, lambda p: act(page_verb, p, "e")))
+    # Turning a page redraws the list; opening it sends a new one.
+    turn.redraw(out) if len(args) > 1 and args[1] == "e" else turn.send(out)
 
 
 async def _meetings(turn: Turn, program: Program, args: list[str]) -> None:

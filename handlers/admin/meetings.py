@@ -31,9 +31,9 @@ from handlers.admin import (
     current_program,
     guard,
     int_at,
+    pager,
     program_or_say,
     program_today,
-    reply,
     section,
 )
 from handlers.admin.roles import picker, typed_query
@@ -53,6 +53,7 @@ from services.meetings import (
     tally_text,
     what_named,
 )
+from services.messages import DatePick
 from services.people import person_label
 from storage import admin_meetings as data
 from storage import meetings as meeting_store
@@ -162,7 +163,11 @@ async def _body(turn: Turn, body_id: int | None) -> Body | None:
     return await turn.session.get(Body, body_id) if body_id else None
 
 
-async def _question(turn: Turn, program: Program, step: str) -> tuple[Msg, list[list[Button]]]:
+def _asking(text: Msg, rows: list[list[Button]], **intents: Any) -> Outgoing:
+    return Outgoing(text=text, buttons=_rows(rows), **intents)
+
+
+async def _question(turn: Turn, program: Program, step: str) -> Outgoing:
     """The current step's question and buttons, from what the conversation holds."""
     d = turn.convo.data or {}
     if step == "body":
@@ -170,61 +175,61 @@ async def _question(turn: Turn, program: Program, step: str) -> tuple[Msg, list[
         rows = [[Button(Msg("adm_meet.plain", {"text": Text(meeting_store.body_names(program, b))}),
                         action(KEY, "nb", b.id))] for b in bodies]
         rows.append([Button(Msg("adm_meet.btn_no_body"), action(KEY, "nb", 0))])
-        return Msg("adm_meet.ask_body"), rows + [_cancel_row()]
+        return _asking(Msg("adm_meet.ask_body"), rows + [_cancel_row()])
     if step == "kind":
         body = await _body(turn, d.get("body"))
         rows = [[Button(Msg("adm_meet.plain", {"text": Text(meeting_store.kind_names(program, k))}),
                         action(KEY, "nk", k))] for k in data.meeting_kinds(program, body)]
-        return Msg("adm_meet.ask_kind"), rows + [_cancel_row()]
+        return _asking(Msg("adm_meet.ask_kind"), rows + [_cancel_row()])
     if step in ("date", "move_date"):
         month = date.fromisoformat(d.get("month") or program_today(turn, program).isoformat())
-        rows = widgets.month_picker(CAL, month, earliest=program_today(turn, program))
+        pick = DatePick(CAL, month, earliest=program_today(turn, program))
         if step == "move_date":
             meeting = await turn.session.get(Meeting, d.get("meeting_id"))
             kind_name, _ = await meeting_handlers.names(turn.session, meeting)
-            return Msg("adm_meet.ask_move_date", {"what": what_named(meeting, kind_name),
-                                                  "when": When(meeting.starts_at)}), \
-                rows + [_cancel_row()]
-        return Msg("adm_meet.ask_date"), rows + [_cancel_row()]
+            return _asking(Msg("adm_meet.ask_move_date", {"what": what_named(meeting, kind_name),
+                                                          "when": When(meeting.starts_at)}),
+                           [_cancel_row()], date_pick=pick)
+        return _asking(Msg("adm_meet.ask_date"), [_cancel_row()], date_pick=pick)
     if step in ("time", "move_time"):
-        return Msg("adm_meet.ask_time", {"day": Day(date.fromisoformat(d["day"]))}), \
-            widgets.time_picker(TIME) + [_cancel_row()]
+        return _asking(Msg("adm_meet.ask_time", {"day": Day(date.fromisoformat(d["day"]))}),
+                       widgets.time_picker(TIME) + [_cancel_row()])
     if step == "place":
         rows = []
         if d.get("last_place"):
             rows.append([Button(Msg("adm_meet.btn_same_place", {"place": Raw(d["last_place"])}),
                                 action(KEY, "sp"))])
-        return Msg("adm_meet.ask_place"), rows + [_cancel_row()]
+        return _asking(Msg("adm_meet.ask_place"), rows + [_cancel_row()])
     if step == "agenda":
-        return Msg("adm_meet.ask_agenda"), [[Button(Msg("adm_meet.btn_skip"), action(KEY, "sk"))],
-                                            _cancel_row()]
+        return _asking(Msg("adm_meet.ask_agenda"),
+                       [[Button(Msg("adm_meet.btn_skip"), action(KEY, "sk"))], _cancel_row()])
     if step == "summary":
-        return await _summary(turn, program)
+        return _asking(*await _summary(turn, program))
     if step == "change":
         labels = [Button(Msg(f"adm_meet.field_{f}"), action(KEY, "ch", f)) for f in FIELDS]
         rows = [labels[i:i + 2] for i in range(0, len(labels), 2)]
-        return Msg("adm_meet.ask_change"), rows + [
-            [Button(Msg("adm_meet.btn_back_summary"), action(KEY, "ch", "back"))], _cancel_row()]
+        return _asking(Msg("adm_meet.ask_change"), rows + [
+            [Button(Msg("adm_meet.btn_back_summary"), action(KEY, "ch", "back"))], _cancel_row()])
     if step == "move_confirm":
         meeting = await turn.session.get(Meeting, d.get("meeting_id"))
         kind_name, _ = await meeting_handlers.names(turn.session, meeting)
         count = len(await data.invited_ids(turn.session, meeting.id))
-        return Msg("adm_meet.move_confirm", {
+        return _asking(Msg("adm_meet.move_confirm", {
             "what": what_named(meeting, kind_name), "old": When(meeting.starts_at),
             "new": When(_start_of(program, d)), "count": count,
-        }), [[Button(Msg("adm_meet.btn_move_yes"), action(KEY, "mok"))], _cancel_row()]
+        }), [[Button(Msg("adm_meet.btn_move_yes"), action(KEY, "mok"))], _cancel_row()])
     if step == "cancel_reason":
         meeting = await turn.session.get(Meeting, d.get("meeting_id"))
         kind_name, _ = await meeting_handlers.names(turn.session, meeting)
         count = len(await data.invited_ids(turn.session, meeting.id))
-        return Msg("adm_meet.ask_cancel_reason", {
+        return _asking(Msg("adm_meet.ask_cancel_reason", {
             "what": what_named(meeting, kind_name), "when": When(meeting.starts_at), "count": count,
         }), [[Button(Msg("adm_meet.btn_cancel_no_reason"), action(KEY, "cns"))],
-             [Button(Msg("adm_meet.btn_keep_meeting"), action(KEY, "x"))]]
+             [Button(Msg("adm_meet.btn_keep_meeting"), action(KEY, "x"))]])
     if step == "add_pick":
         found = await data.program_people(turn.session, program.id, d.get("q") or "")
         mid = d.get("meeting_id")
-        text, rows = picker(found, int(d.get("page") or 0), d.get("q") or "",
+        text, rows, pages = picker(found, int(d.get("page") or 0), d.get("q") or "",
                             pick=lambda pid: action(KEY, "ap", mid, pid),
                             turn_page=lambda n: action(KEY, "ag", mid, n),
                             cancel=action(KEY, "at", mid), intro="adm_meet.add_pick")
@@ -237,27 +242,28 @@ async def _question(turn: Turn, program: Program, step: str) -> tuple[Msg, list[
         else:
             guest = Button(Msg("adm_meet.btn_guest"), action(KEY, "gn", mid))
         rows.insert(-1, [guest])
-        return text, rows
+        return _asking(text, rows, pager=pages)
     if step in GUEST_STEPS:
         mid = d.get("meeting_id")
         rows = [] if step == "guest_name" else [
             [Button(Msg("adm_meet.btn_skip"), action(KEY, "gs"))]]
         rows.append([Button(Msg("adm_meet.btn_cancel"), action(KEY, "at", mid))])
         name = (d.get("guest") or {}).get("name") or ""
-        return Msg(f"adm_meet.ask_{step}", {"name": Raw(name)}), rows
+        return _asking(Msg(f"adm_meet.ask_{step}", {"name": Raw(name)}), rows)
     raise LookupError(step)
 
 
-async def _ask(turn: Turn, program: Program, step: str, *, edit: bool = False,
+async def _ask(turn: Turn, program: Program, step: str, *, redraw: bool = False,
                again: bool = False, hint: str | Msg | None = None) -> None:
-    """Go to ``step`` and ask its question; ``again`` says kindly that the answer did not fit."""
+    """Go to ``step`` and ask its question, as the new state of the message whose button
+    led here (``redraw``) or anew; ``again`` says kindly that the answer did not fit."""
     turn.go(FLOW, step)
-    text, rows = await _question(turn, program, step)
+    out = await _question(turn, program, step)
     if again or hint:
         said = hint if isinstance(hint, Msg) else Msg(hint or "adm_meet.use_buttons")
-        text = Msg("adm_meet.reask", {"hint": said, "question": text})
-    ref = turn.event.message_ref if edit else None
-    turn.send(Outgoing(text=text, buttons=_rows(rows), updates=ref))
+        out = dataclasses.replace(out, text=Msg("adm_meet.reask",
+                                                {"hint": said, "question": out.text}))
+    turn.redraw(out) if redraw else turn.send(out)
 
 
 def _in_step(turn: Turn, *steps: str) -> bool:
@@ -316,7 +322,7 @@ async def _calendar(turn: Turn, program: Program, args: list[str]) -> None:
         return
     if picked.kind == "m":
         turn.go(FLOW, step, month=picked.day.isoformat())
-        await _ask(turn, program, step, edit=bool(turn.event.message_ref))
+        await _ask(turn, program, step, redraw=True)
         return
     await _set_day(turn, program, step, picked.day)
 
@@ -402,7 +408,7 @@ async def _toggle_repeat(turn: Turn, program: Program, args: list[str]) -> None:
     if not _in_step(turn, "summary"):
         return
     turn.go(FLOW, "summary", repeat=not turn.data("repeat"))
-    await _ask(turn, program, "summary", edit=bool(turn.event.message_ref))
+    await _ask(turn, program, "summary", redraw=True)
 
 
 async def _change(turn: Turn, program: Program, args: list[str]) -> None:
@@ -572,15 +578,6 @@ async def _attendance_message(turn: Turn, meeting: Meeting, page: int) -> Outgoi
             e.present, "adm_meet.att_unmarked")
         rows.append([Button(Msg(key, {"name": Raw(entry_name(e))}),
                             action(KEY, "tg", meeting.id, e.person_id, page))])
-    if pages > 1:
-        blank = Button(Msg("widget.label", {"text": " "}), widgets.NOOP)
-        rows.append([
-            Button(Msg("adm_roles.prev"), action(KEY, "at", meeting.id, page - 1))
-            if page > 0 else blank,
-            Button(Msg("adm_roles.page", {"page": page + 1, "pages": pages}), widgets.NOOP),
-            Button(Msg("adm_roles.next"), action(KEY, "at", meeting.id, page + 1))
-            if page < pages - 1 else blank,
-        ])
     rows.append([Button(Msg("adm_meet.btn_add_attendee"), action(KEY, "ag", meeting.id))])
     if meeting.status == MeetingStatus.SCHEDULED:
         rows.append([Button(Msg("adm_meet.btn_close"), action(KEY, "cl", meeting.id))])
@@ -589,7 +586,7 @@ async def _attendance_message(turn: Turn, meeting: Meeting, page: int) -> Outgoi
     return Outgoing(text=Msg("adm_meet.attendance", {
         "what": what_named(meeting, kind_name), "when": When(meeting.starts_at),
         "tally": tally_text(board.tally),
-    }), buttons=_rows(rows))
+    }), buttons=_rows(rows), pager=pager(page, pages, lambda p: action(KEY, "at", meeting.id, p)))
 
 
 async def _attendance(turn: Turn, program: Program, args: list[str]) -> None:
@@ -600,7 +597,7 @@ async def _attendance(turn: Turn, program: Program, args: list[str]) -> None:
         turn.go(None)
     out = await _attendance_message(turn, meeting, int_at(args, 1) or 0)
     # Turning a page redraws the list in place; opening it from the board starts a new one.
-    reply(turn, out, edit=len(args) > 1)
+    turn.redraw(out) if len(args) > 1 else turn.send(out)
 
 
 async def _toggle_attendance(turn: Turn, program: Program, args: list[str]) -> None:
@@ -618,7 +615,7 @@ async def _toggle_attendance(turn: Turn, program: Program, args: list[str]) -> N
     turn.audit("attendance_marked", "meeting", meeting.id, person_id=person_id, present=present,
                walk_in_confirmed=to_confirm)
     out = await _attendance_message(turn, meeting, int_at(args, 2) or 0)
-    turn.send(dataclasses.replace(out, updates=turn.event.message_ref))
+    turn.redraw(out)
 
 
 async def _add_pick(turn: Turn, program: Program, args: list[str]) -> None:
@@ -635,7 +632,7 @@ async def _add_pick(turn: Turn, program: Program, args: list[str]) -> None:
     query = turn.data("q", "") if same else ""
     turn.go(None)
     turn.go(FLOW, "add_pick", meeting_id=meeting.id, q=query, page=int_at(args, 1) or 0)
-    await _ask(turn, program, "add_pick", edit=turning and bool(turn.event.message_ref))
+    await _ask(turn, program, "add_pick", redraw=turning)
 
 
 async def _add_person(turn: Turn, program: Program, args: list[str]) -> None:
@@ -731,13 +728,12 @@ async def _guest_remove_ask(turn: Turn, program: Program, args: list[str]) -> No
             turn.say("input.button_stale")
         return
     page = int_at(args, 2) or 0
-    turn.send(Outgoing(
+    turn.redraw(Outgoing(
         text=Msg("adm_meet.guest_remove_ask", {"name": Raw(guest.name)}),
         buttons=_rows([[Button(Msg("adm_meet.btn_guest_remove"),
                                action(KEY, "gxy", meeting.id, guest.id))],
                        [Button(Msg("adm_meet.btn_guest_keep"),
-                               action(KEY, "at", meeting.id, page))]]),
-        updates=turn.event.message_ref))
+                               action(KEY, "at", meeting.id, page))]])))
 
 
 async def _guest_remove(turn: Turn, program: Program, args: list[str]) -> None:

@@ -1,7 +1,7 @@
 """Invitations and broadcasts: choose who (a body, the organisations, some of them, the
 families of a sector or of a pickup mode, everyone), see exactly what each language will
-read, send through the outbox, and watch the progress in one message edited in place until
-the final report (delivered, blocked, failed, not linked yet).
+read, send through the outbox, and watch the progress: a report that updates (in place where
+the channel can) until the final one (delivered, blocked, failed, not linked yet).
 
 Button actions are ``adm:outreach:<verb>:...``; free input while in the flow
 ``adm_outreach`` (the broadcast's text). The progress is kept current by
@@ -225,7 +225,7 @@ async def target_chosen(turn: Turn, args: list[str]) -> None:
         target = {"kind": targeting.ORGANIZATIONS}
     elif what == "s":
         turn.go(FLOW, "check", sel=[])
-        await _checklist(turn, 0, edit=False)
+        await _checklist(turn, 0, redraw=False)
         return
     elif what == "f":
         target = {"kind": targeting.FAMILIES}
@@ -259,7 +259,7 @@ async def _ask_sector(turn: Turn, program: Program) -> None:
     turn.say("outreach.which_sector", buttons=rows)
 
 
-async def _checklist(turn: Turn, page: int, *, edit: bool) -> None:
+async def _checklist(turn: Turn, page: int, *, redraw: bool) -> None:
     program = await program_or_say(turn, "outreach.no_program")
     if program is None:
         return
@@ -289,9 +289,9 @@ async def _checklist(turn: Turn, page: int, *, edit: bool) -> None:
                         action(KEY, "ok")),))
     rows.append((_cancel(),))
     turn.go(FLOW, "check", page=page)
-    turn.send(Outgoing(text=Msg("outreach.check_title", {"page": page + 1, "pages": pages}),
-                       buttons=tuple(rows),
-                       updates=turn.event.message_ref if edit else None))
+    out = Outgoing(text=Msg("outreach.check_title", {"page": page + 1, "pages": pages}),
+                   buttons=tuple(rows))
+    turn.redraw(out) if redraw else turn.send(out)
 
 
 @verb("ck")
@@ -299,7 +299,7 @@ async def checklist_page(turn: Turn, args: list[str]) -> None:
     if not _in(turn, "check") or not args or not args[0].isdigit():
         turn.say("input.button_stale")
         return
-    await _checklist(turn, int(args[0]), edit=True)
+    await _checklist(turn, int(args[0]), redraw=True)
 
 
 @verb("tg")
@@ -320,7 +320,7 @@ async def toggle(turn: Turn, args: list[str]) -> None:
     else:
         chosen.append(org.id)
     turn.go(FLOW, "check", sel=chosen)
-    await _checklist(turn, int(args[1]), edit=True)
+    await _checklist(turn, int(args[1]), redraw=True)
 
 
 @verb("ok")
@@ -412,7 +412,7 @@ async def send(turn: Turn, args: list[str]) -> None:
         not_linked=[list(x) for x in queued.recipients.not_linked],
         opted_out=[list(x) for x in queued.recipients.opted_out], shown=0))
     # The confirmation turns into the progress: its buttons go, so it cannot be sent twice.
-    turn.send(Outgoing(text=progress_message(0, total), updates=ref))
+    turn.redraw(Outgoing(text=progress_message(0, total), progress=True))
 
 
 # --- free input ------------------------------------------------------------------------------------
@@ -429,7 +429,7 @@ async def on_input(turn: Turn) -> None:
     elif step == "target" and _in(turn, "target"):
         await _ask_target(turn)
     elif step == "check" and _in(turn, "check"):
-        await _checklist(turn, int(turn.data("page") or 0), edit=False)
+        await _checklist(turn, int(turn.data("page") or 0), redraw=False)
     elif step == "confirm" and _in(turn, "confirm"):
         turn.say("outreach.use_buttons", buttons=[[_cancel()]])
     else:

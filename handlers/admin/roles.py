@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from handlers.admin import ADMIN, action, back_to_panel, current_program, guard, section
+from handlers.admin import ADMIN, action, back_to_panel, current_program, guard, pager, section
 from handlers.core import Router, Turn
 from handlers.events import Button, EventKind, Outgoing
-from handlers.widgets import NOOP
 from locales import Msg, Raw
+from services.messages import Pager
 from services.people import person_label, person_name
 from storage import admin_meetings as data
 from storage.models import Person, Program
@@ -22,10 +22,10 @@ router = Router()
 KEY = "roles"
 FLOW = "adm_roles"
 PAGE_SIZE = 8
-LIST_MAX = 40  # lines of the roles list; Telegram refuses texts over 4096 characters
+LIST_MAX = 40  # lines of the roles list: more is not read, it is searched
+LINE_CHARS = 100  # room one line of it takes at most: a name and its roles
 QUERY_MAX = 60
 VERBS = ("", "pk", "pg", "p", "t", "x")  # every button of this section, for the refusal test
-BLANK = Msg("widget.label", {"text": " "})
 
 
 # --- a person picker, shared with the meetings section ------------------------------------------
@@ -33,20 +33,12 @@ BLANK = Msg("widget.label", {"text": " "})
 
 def picker(found: Sequence[Person], page: int, query: str, *,
            pick: Callable[[int], str], turn_page: Callable[[int], str], cancel: str,
-           intro: str) -> tuple[Msg, list[list[Button]]]:
-    """One page of people (eight) as buttons, with the page arrows and Cancelar."""
+           intro: str) -> tuple[Msg, list[list[Button]], Pager | None]:
+    """One page of people (eight) as buttons and Cancelar, and where the pages stand."""
     pages = max(1, -(-len(found) // PAGE_SIZE))
     page = min(max(page, 0), pages - 1)
     shown = found[page * PAGE_SIZE:(page + 1) * PAGE_SIZE]
     rows = [[Button(person_label(p), pick(p.id))] for p in shown]
-    if pages > 1:
-        rows.append([
-            Button(Msg("adm_roles.prev"), turn_page(page - 1)) if page > 0
-            else Button(BLANK, NOOP),
-            Button(Msg("adm_roles.page", {"page": page + 1, "pages": pages}), NOOP),
-            Button(Msg("adm_roles.next"), turn_page(page + 1)) if page < pages - 1
-            else Button(BLANK, NOOP),
-        ])
     rows.append([Button(Msg("adm_roles.cancel"), cancel)])
     if query and not found:
         text = Msg("adm_roles.pick_none", {"query": Raw(query), "intro": Msg(intro)})
@@ -55,7 +47,7 @@ def picker(found: Sequence[Person], page: int, query: str, *,
                                               "intro": Msg(intro)})
     else:
         text = Msg(intro)
-    return text, rows
+    return text, rows, pager(page, pages, turn_page)
 
 
 def typed_query(turn: Turn) -> str | None:
@@ -98,7 +90,7 @@ async def open_roles(turn: Turn, parts: list[str]) -> None:
         await _show_picker(turn, program, 0, "")
     elif verb == "pg" and args and args[0].lstrip("-").isdigit():
         query = turn.data("q", "") if turn.convo.flow == FLOW else ""
-        await _show_picker(turn, program, int(args[0]), query, edit=True)
+        await _show_picker(turn, program, int(args[0]), query, redraw=True)
     elif verb == "p" and args and args[0].isdigit():
         await _card(turn, program, int(args[0]))
     elif verb == "t" and len(args) == 2 and args[0].isdigit():
@@ -113,12 +105,14 @@ async def open_roles(turn: Turn, parts: list[str]) -> None:
 
 async def _list(turn: Turn, program: Program) -> None:
     rows = await data.people_with_roles(turn.session, program.id)
+    # One message holds the list, within what the person's channel takes.
+    shown = max(1, min(LIST_MAX, turn.caps.text_chars // LINE_CHARS))
     lines: list[Msg] = [
         Msg("adm_roles.row", {"name": person_name(p), "roles": _roles_text(roles)})
-        for p, roles in rows[:LIST_MAX]
+        for p, roles in rows[:shown]
     ]
-    if len(rows) > LIST_MAX:
-        lines.append(Msg("adm_roles.more", {"count": len(rows) - LIST_MAX}))
+    if len(rows) > shown:
+        lines.append(Msg("adm_roles.more", {"count": len(rows) - shown}))
     buttons = [[Button(Msg("adm_roles.btn_change"), action(KEY, "pk"))], [back_to_panel()]]
     if not rows:
         turn.say("adm_roles.list_empty", buttons=buttons)
@@ -128,13 +122,13 @@ async def _list(turn: Turn, program: Program) -> None:
 
 
 async def _show_picker(turn: Turn, program: Program, page: int, query: str, *,
-                       edit: bool = False) -> None:
+                       redraw: bool = False) -> None:
     found = await data.program_people(turn.session, program.id, query)
-    text, rows = picker(found, page, query, pick=lambda pid: action(KEY, "p", pid),
+    text, rows, pages = picker(found, page, query, pick=lambda pid: action(KEY, "p", pid),
                         turn_page=lambda n: action(KEY, "pg", n), cancel=action(KEY, "x"),
                         intro="adm_roles.pick")
-    ref = turn.event.message_ref if edit else None
-    turn.send(Outgoing(text=text, buttons=tuple(tuple(r) for r in rows), updates=ref))
+    out = Outgoing(text=text, buttons=tuple(tuple(r) for r in rows), pager=pages)
+    turn.redraw(out) if redraw else turn.send(out)
 
 
 def _card_message(person: Person, program: Program) -> Outgoing:
@@ -191,8 +185,7 @@ async def _toggle(turn: Turn, program: Program, person_id: int, role: str) -> No
                    program_id=program.id)
     card = _card_message(person, program)
     if turn.event.message_ref:
-        turn.send(Outgoing(text=card.text, buttons=card.buttons,
-                           updates=turn.event.message_ref))
+        turn.redraw(card)
     turn.say("adm_roles.revoked" if held else "adm_roles.granted", name=person_name(person),
              role=_role_name(role))
 

@@ -22,13 +22,13 @@ from handlers.admin import (
     int_at,
     program_or_say,
     program_today,
-    reply,
     section,
 )
 from handlers.core import Router, Turn
 from handlers.events import Button, EventKind, Outgoing
 from locales import Day, Msg, Text, When
 from services import dates
+from services.messages import DatePick
 from services.stages import evidence, lacks, sessions_line
 from storage import stages
 from storage.models import Milestone, Program
@@ -201,10 +201,10 @@ async def etapas(turn: Turn) -> None:
     if program is None:
         return
     turn.go(None)
-    await _show_stage(turn, program, None, edit=False)
+    await _show_stage(turn, program, None, redraw=False)
 
 
-async def _show_stage(turn: Turn, program: Program, number: int | None, *, edit: bool) -> None:
+async def _show_stage(turn: Turn, program: Program, number: int | None, *, redraw: bool) -> None:
     all_stages = await _load(turn, program)
     if not all_stages:
         turn.say("adm_stages.none", buttons=[[back_to_panel()]])
@@ -214,16 +214,18 @@ async def _show_stage(turn: Turn, program: Program, number: int | None, *, edit:
         index = numbers.index(number)
     else:
         index = stages.current_stage(all_stages, program_today(turn, program))
-    reply(turn, stage_card(all_stages, index), edit=edit)
+    out = stage_card(all_stages, index)
+    turn.redraw(out) if redraw else turn.send(out)
 
 
-async def _show_milestone(turn: Turn, program: Program, milestone_id: int, *, edit: bool
+async def _show_milestone(turn: Turn, program: Program, milestone_id: int, *, redraw: bool
                           ) -> bool:
     found = _find(await _load(turn, program), milestone_id)
     if found is None:
         turn.say("input.button_stale")
         return False
-    reply(turn, milestone_card(*found), edit=edit)
+    out = milestone_card(*found)
+    turn.redraw(out) if redraw else turn.send(out)
     return True
 
 
@@ -238,18 +240,18 @@ async def open_stages(turn: Turn, parts: list[str]) -> None:
     arg = int_at(parts, 1)
     if op == "":
         turn.go(None)
-        await _show_stage(turn, program, None, edit=False)
+        await _show_stage(turn, program, None, redraw=False)
     elif op == "s" and arg is not None:
         turn.go(None)
-        await _show_stage(turn, program, arg, edit=True)
+        await _show_stage(turn, program, arg, redraw=True)
     elif op == "m" and arg is not None:
         if turn.convo.flow == FLOW:
             turn.go(None)  # "Cancelar" on the calendar comes back here
-        await _show_milestone(turn, program, arg, edit=True)
+        await _show_milestone(turn, program, arg, redraw=True)
     elif op in ("done", "undo") and arg is not None:
         await _toggle(turn, program, arg, done=op == "done")
     elif op == "mv" and arg is not None:
-        await _ask_date(turn, program, arg, None, edit=False)
+        await _ask_date(turn, program, arg, None, redraw=False)
     elif op.startswith("c") and op[1:].isdigit():
         await _calendar(turn, program, int(op[1:]))
     else:
@@ -265,23 +267,23 @@ async def _toggle(turn: Turn, program: Program, milestone_id: int, *, done: bool
         turn.audit("milestone_done" if done else "milestone_undone", "milestone", m.id,
                    key=m.key)
         await turn.session.flush()
-    await _show_milestone(turn, program, m.id, edit=True)
+    await _show_milestone(turn, program, m.id, redraw=True)
 
 
 async def _ask_date(turn: Turn, program: Program, milestone_id: int, month: date | None, *,
-                    edit: bool) -> None:
+                    redraw: bool) -> None:
     m = await stages.milestone_of(turn.session, program.id, milestone_id)
     if m is None:
         turn.say("input.button_stale")
         return
     turn.go(None)
     turn.go(FLOW, "move", milestone_id=m.id, stage=m.stage)
-    buttons = widgets.month_picker(act(f"c{m.id}"), month or m.due, earliest=m.starts)
-    buttons.append([Button(Msg("adm_stages.btn_cancel"), act("m", m.id))])
-    reply(turn, Outgoing(
+    out = Outgoing(
         text=Msg("adm_stages.ask_date", {"name": _milestone_name(m), "due": Day(m.due),
                                          "starts": Day(m.starts)}),
-        buttons=tuple(tuple(r) for r in buttons)), edit=edit)
+        buttons=((Button(Msg("adm_stages.btn_cancel"), act("m", m.id)),),),
+        date_pick=DatePick(act(f"c{m.id}"), month or m.due, earliest=m.starts))
+    turn.redraw(out) if redraw else turn.send(out)
 
 
 async def _calendar(turn: Turn, program: Program, milestone_id: int) -> None:
@@ -290,13 +292,13 @@ async def _calendar(turn: Turn, program: Program, milestone_id: int) -> None:
         turn.say("input.button_stale")
         return
     if picked.kind == "m":
-        await _ask_date(turn, program, milestone_id, picked.day, edit=True)
+        await _ask_date(turn, program, milestone_id, picked.day, redraw=True)
         return
-    await _move_to(turn, program, milestone_id, picked.day, edit=True)
+    await _move_to(turn, program, milestone_id, picked.day, redraw=True)
 
 
 async def _move_to(turn: Turn, program: Program, milestone_id: int, day: date, *,
-                   edit: bool) -> None:
+                   redraw: bool) -> None:
     """The new due date, picked on the calendar or typed."""
     m = await stages.milestone_of(turn.session, program.id, milestone_id)
     if m is None:
@@ -312,7 +314,7 @@ async def _move_to(turn: Turn, program: Program, milestone_id: int, day: date, *
         turn.audit("milestone_moved", "milestone", m.id, key=m.key, before=before.isoformat(),
                    due=m.due.isoformat(), planned_due=m.planned_due.isoformat())
         await turn.session.flush()
-    await _show_milestone(turn, program, m.id, edit=edit)
+    await _show_milestone(turn, program, m.id, redraw=redraw)
     turn.say("adm_stages.moved", name=_milestone_name(m), due=Day(m.due))
 
 
@@ -336,10 +338,10 @@ async def stages_input(turn: Turn) -> None:
         except dates.DateProblem as problem:
             turn.send(Outgoing(text=dates.date_problem(problem)))
         else:
-            await _move_to(turn, program, milestone_id, day, edit=False)
+            await _move_to(turn, program, milestone_id, day, redraw=False)
             return
     else:
         turn.say("input.unsupported" if turn.event.kind == EventKind.UNSUPPORTED
                  else "adm_stages.use_calendar")
-    await _ask_date(turn, program, milestone_id, None, edit=False)
+    await _ask_date(turn, program, milestone_id, None, redraw=False)
 
