@@ -66,7 +66,7 @@ def shorten(text: str, width: int) -> str:
         return text
     cut = text[:width - 1]
     at = cut.rfind(" ")
-    if at >= (width * 2) // 3:
+    if text[width - 1] != " " and at >= (width * 2) // 3:  # not in the middle of a word
         cut = cut[:at]
     return cut.rstrip(" ,.;:-") + ELLIPSIS
 
@@ -130,9 +130,12 @@ class _Option:
 
 def _options(out: Outgoing, caps: Capabilities, render: Render) -> tuple[list[_Option], list[str]]:
     """Every option of the message, and the lines the layout adds to its text."""
-    options = [_Option(render(b.label), b.action) for b in out.options()]
+    days = out.date_pick is not None and not caps.month_grid
+    # Beside a day to pick, the message's own options (cancel, back) are on every page.
+    own = [_Option(render(b.label), b.action, fixed=days) for b in out.options()]
+    options = [] if days else own
     lines: list[str] = []
-    if out.date_pick and not caps.month_grid:
+    if out.date_pick and days:
         pick = out.date_pick
         first = pick.month.replace(day=1)
         options += [_Option(render(Msg("layout.day", {"day": Day(d, "short")})),
@@ -147,6 +150,7 @@ def _options(out: Outgoing, caps: Capabilities, render: Render) -> tuple[list[_O
         options.append(_Option(render(Msg("layout.month_after", {"month": Day(after, "month")})),
                                f"{pick.prefix}:m:{after:%Y%m}", fixed=True))
         lines.append(render(Msg("layout.date_typed", {"month": Day(first, "month")})))
+        options += own
     if out.pager and out.pager.pages > 1:
         pager = out.pager
         if pager.previous:

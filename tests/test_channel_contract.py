@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import date
+from types import SimpleNamespace
 
 import pytest
 import test_wa_limited_flows as flows
 from wa_limited import WA_LIMITED, WaHarness, violations
 
-from bot import console, telegram
-from bot.app import build_app
+from bot import telegram
+from bot.app import build_app, channel_capabilities
 from channels import LEAST, Capabilities
 from channels.layout import lay_out
 from handlers.routes import build_router
@@ -22,15 +23,12 @@ from services.messages import Attachment, Button, DatePick, Outgoing, Pager
 
 
 def declared() -> dict[str, Capabilities]:
-    """Each channel the app can build, by the capabilities its class declares; and the bars
-    every reply must pass (LEAST, the WhatsApp-limited test channel)."""
-    found = {"least": LEAST, "wa_limited": WA_LIMITED}
-    for module in (telegram, console):
-        for value in vars(module).values():
-            caps = getattr(value, "capabilities", None)
-            if isinstance(value, type) and hasattr(value, "deliver") and isinstance(
-                    caps, Capabilities):
-                found[value.__name__] = caps
+    """What each channel the app can build declares it can show (Telegram's also with the
+    deep links it has once its bot name is known); and the bars every reply must pass
+    (LEAST, the WhatsApp-limited test channel)."""
+    found = {"least": LEAST, "wa_limited": WA_LIMITED,
+             "telegram_with_links": telegram.capabilities("convoca_test_bot")}
+    found.update(channel_capabilities(SimpleNamespace(token="t")))  # type: ignore[arg-type]
     return found
 
 
@@ -111,7 +109,7 @@ def test_the_maxima_fit_every_channel(name: str, shape: str, loc: str,
 
 
 def test_the_bot_channels_declare_what_they_can_show() -> None:
-    assert {"TelegramChannel", "ConsoleChannel"} <= set(CHANNELS), sorted(CHANNELS)
+    assert {"telegram", "console"} <= set(CHANNELS), sorted(CHANNELS)
 
 
 FLOWS = (

@@ -108,7 +108,7 @@ async def test_a_monthly_series_then_moving_and_cancelling_in_english(wa: WaHarn
     [repeating] = await wa.press(GESTORA, "🔁 Repeat every month")
     assert "10 sessions" in repeating.text
     created, _ = await wa.press(GESTORA, "✅ Confirm")
-    assert created.text.startswith("✅ Created 10 meetings")
+    assert created.text.startswith("✅ I created 10 meetings")
     await wa.press(GESTORA, "Core Group members", contains=True)
     async with wa.app.sessions() as s:
         assert await s.scalar(select(func.count()).select_from(MeetingSeries)) == 1
@@ -121,13 +121,18 @@ async def test_a_monthly_series_then_moving_and_cancelling_in_english(wa: WaHarn
     await wa.press(GESTORA, "📅 Meetings")
     await wa.press(GESTORA, "Tuesday 3 March", contains=True)
     [ask_day] = await wa.press(GESTORA, "📅 Change date")
-    # The day to pick is a list of days, with a line saying it may be typed.
-    assert ask_day.shown.rows or "type" in ask_day.text
-    await wa.send(GESTORA, "05-03-2026")
+    # The day to pick is a list of days from today, in pages, with a line saying it may be
+    # typed instead; the 19th is on the third page ("more" twice, each a new message).
+    assert [c.title for c in ask_day.shown.rows][:2] == ["Mon 2 Mar", "Tue 3 Mar"]
+    assert "or type the date" in ask_day.text
+    before = len(wa.chat(GESTORA))
+    await wa.press(GESTORA, "Thu 19 Mar")
+    assert [m.text.splitlines()[-1] for m in wa.chat(GESTORA)[before:before + 2]] == [
+        "Options: page 2 of 5.", "Options: page 3 of 5."]
     [confirm] = await wa.press(GESTORA, "18:00")
-    assert "Thursday 5 March, 18:00" in confirm.text
+    assert "Thursday 19 March, 18:00" in confirm.text
     [moved] = await wa.press(GESTORA, "✅ Yes, move it")
-    assert moved.text.startswith("📅 Done: the meeting is now on Thursday 5 March, 18:00.")
+    assert moved.text.startswith("📅 Done: the meeting is now on Thursday 19 March, 18:00.")
     await wa.drain()
     assert wa.chat(ANA)[-1].text.startswith("🔄 Cambio de fecha")
 

@@ -102,7 +102,7 @@ class WaLimitedChannel:
 
     def __init__(self, app: App, caps: Capabilities = WA_LIMITED) -> None:
         self.app = app
-        self.caps = caps
+        self.caps = self.capabilities = caps
         self.ids = itertools.count(1)
         self.chats: dict[str, list[Message]] = {}
         self.throttle = ProgressThrottle()
