@@ -5,18 +5,34 @@ days, edits in place as new messages."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
+from test_admin_delivery_flow import LIST_TEXTS
+from test_admin_delivery_support import FAMILIES, Seed, add_day, local
 from test_wa_limited_flows import add_person, programme
-from wa_limited import WaHarness
+from wa_limited import CHANNEL, WaHarness
 
 from bot.app import build_app
-from storage.models import Attendance, Meeting, MeetingSeries, MeetingStatus, Rsvp
+from handlers import registration
+from storage import people, programs
+from storage.models import (
+    Attendance,
+    DeliveryDay,
+    Family,
+    Meeting,
+    MeetingSeries,
+    MeetingStatus,
+    Pickup,
+    PickupStatus,
+    Role,
+    Rsvp,
+)
 
 GESTORA, ANA, BETO, CARLA, DANI = "56900000001", "56900000002", "56900000003", "56900000004", \
     "56900000005"
+STAFF = "56900000006"
 APRIL_7 = datetime(2026, 4, 7, 22, 0, tzinfo=UTC)  # Tuesday, 18:00 in Santiago
 
 
@@ -146,3 +162,89 @@ async def test_a_monthly_series_then_moving_and_cancelling_in_english(wa: WaHarn
         first = await s.get(Meeting, first.id)
         answers = list(await s.scalars(select(Rsvp.answer).where(Rsvp.meeting_id == first.id)))
     assert first.status == MeetingStatus.CANCELLED and len(answers) == 4
+
+
+# --- delivery days, and the day list at the premises --------------------------------------------
+
+
+async def seed_delivery(wa: WaHarness, locale: str = "es") -> Seed:
+    """As the Telegram tests' seed (test_admin_delivery_support), with the people on the
+    WhatsApp-limited channel: the gestora, the premises staff and five families."""
+    now = wa.app.clock.now()
+    out: dict[int, int] = {}
+    async with wa.app.sessions() as s:
+        program = await programs.create(s, template="ecomercado-15m", start=date(2026, 3, 2),
+                                        name="Ecomercado Solidario Peñalolén", now=now)
+        for chat, name, role in ((int(GESTORA), "Carolina Gestora", Role.GESTORA),
+                                 (int(STAFF), "Raúl Recinto", Role.RECINTO)):
+            person = await people.create_with_address(
+                s, CHANNEL, str(chat), now, name=name, locale=locale, consent_at=now,
+                consent_version=registration.CONSENT_VERSION, program_id=program.id)
+            await people.grant(s, person, role, program.id, now)
+            out[chat] = person.id
+        families = {}
+        for name, sector, mode in FAMILIES:
+            f = Family(program_id=program.id, name=name, sector=sector, pickup_mode=mode,
+                       phone="+56912345678", household_size=4, created_at=now)
+            s.add(f)
+            await s.flush()
+            families[name] = f.id
+        await s.commit()
+    return Seed(program.id, out, families)
+
+
+async def test_a_fortnightly_pickup_day_for_a_sector(wa: WaHarness) -> None:
+    await seed_delivery(wa)
+    await wa.send(GESTORA, "/panel")
+    await wa.press(GESTORA, "🧺 Días de entrega")
+    await wa.press(GESTORA, "➕ Nuevo día de entrega")
+    [days] = await wa.press(GESTORA, "🏪 Retiro en el local")
+    # Today (Monday 2 March) is the first day to pick.
+    assert days.shown.rows[0].title == "lun 2 mar"
+    [ask_start] = await wa.press(GESTORA, "jue 12 mar")
+    assert "jueves 12 de marzo de 2026. ¿A qué hora empieza" in ask_start.text
+    await wa.press(GESTORA, "10:00")
+    await wa.send(GESTORA, "12 hrs")
+    await wa.send(GESTORA, "Sede Vecinal Villa Ñuñoa")
+    await wa.send(GESTORA, "Los Aromos 123")
+    await wa.press(GESTORA, "Cada dos semanas")
+    [confirm] = await wa.press(GESTORA, "4 veces")
+    assert "cada dos semanas, 4 veces en total" in confirm.text
+    saved, _ = await wa.press(GESTORA, "💾 Guardar")
+    assert saved.text == "✅ Guardé 4 días de entrega."
+    await wa.press(GESTORA, "Las de un sector")
+    [report] = await wa.press(GESTORA, "Lo Hermida (2)")
+    assert "2 familias asignadas (días: 4)" in report.text
+    async with wa.app.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(DeliveryDay)) == 4
+        assert await s.scalar(select(func.count()).select_from(Pickup)) == 8
+
+
+@pytest.mark.parametrize("locale", ["es", "en"])
+async def test_the_staff_marks_pickups_from_the_day_list(wa: WaHarness, clock,
+                                                         locale: str) -> None:
+    t = LIST_TEXTS[locale]
+    seeded = await seed_delivery(wa, locale)
+    _, ids = await add_day(wa, seeded, local(2026, 3, 2, 10), statuses={
+        "González Soto": PickupStatus.CONFIRMED, "Pérez Ñancupil": PickupStatus.CANNOT,
+        "Muñoz Rojas": PickupStatus.PROXY, "Araya Díaz": PickupStatus.RESCHEDULE,
+        "Castañeda Vidal": PickupStatus.NOTIFIED})
+    clock.set(local(2026, 3, 2, 10, 20))
+    await wa.send(STAFF, "/panel")
+    [day_list] = await wa.press(STAFF, t["section"])
+    assert t["confirmed"] in day_list.text
+    # The card of a family replaces the list where it can; here it is a new message.
+    await wa.press(STAFF, "👍 González Soto")
+    [back] = await wa.press(STAFF, t["picked"])
+    assert t["picked_n"].format(n=1) in back.text
+    await wa.press(STAFF, "🚫 Pérez Ñancupil")
+    await wa.press(STAFF, t["no_show"])
+    await wa.press(STAFF, "⏳ Castañeda Vidal")
+    await wa.press(STAFF, t["other"], contains=True)
+    [noted] = await wa.send(STAFF, "Rosa Pérez Díaz 12.345.678-5")
+    assert noted.text == t["noted"]
+    async with wa.app.sessions() as s:
+        statuses = {p.id: p.status for p in await s.scalars(select(Pickup))}
+    assert statuses[ids["González Soto"]] == PickupStatus.PICKED_UP
+    assert statuses[ids["Pérez Ñancupil"]] == PickupStatus.NO_SHOW
+    assert statuses[ids["Castañeda Vidal"]] == PickupStatus.PICKED_UP

@@ -15,7 +15,14 @@ from sqlalchemy import select
 
 from bot.app import App
 from channels import Capabilities
-from channels.layout import ROW_DESCRIPTION_CHARS, ROW_TITLE_CHARS, ProgressThrottle, Shown, lay_out
+from channels.layout import (
+    ELLIPSIS,
+    ROW_DESCRIPTION_CHARS,
+    ROW_TITLE_CHARS,
+    ProgressThrottle,
+    Shown,
+    lay_out,
+)
 from handlers.events import EventKind, Incoming, Outgoing
 from scheduler.dispatcher import Delivered, Limits, Result
 from storage import outbox
@@ -162,12 +169,19 @@ class WaHarness:
                                     args=rest.strip() or None, text=text)
         return await self.event(address, EventKind.TEXT, text=text)
 
+    @staticmethod
+    def _is(shown: str, title: str, contains: bool) -> bool:
+        """The option shown as ``shown`` is the one labelled ``title``: the same, holding it
+        (``contains``), or the label shortened to fit."""
+        return (shown == title or (contains and title in shown)
+                or (shown.endswith(ELLIPSIS) and title.startswith(shown[:-1])))
+
     def find(self, address: str | int, title: str, *, contains: bool = False
              ) -> tuple[Message, str] | None:
         """The newest message showing the option, and its title as shown."""
         for m in reversed(self.chat(address)):
             for t in m.actions:
-                if t == title or (contains and title in t):
+                if self._is(t, title, contains):
                     return m, t
         return None
 
@@ -182,8 +196,7 @@ class WaHarness:
         its "more" row is pressed until the option shows."""
         for _ in range(pages):
             last = self.offered(address)
-            here = last is not None and any(t == title or (contains and title in t)
-                                            for t in last.actions)
+            here = last is not None and any(self._is(t, title, contains) for t in last.actions)
             more = [c.title for c in last.shown.choices()
                     if c.action.startswith("more:") and c.action != "more:0"] if last else []
             if not here and more:
