@@ -222,9 +222,9 @@ async def update_progress_messages(session: AsyncSession, now: datetime) -> list
             continue
         # Only the newest count is worth sending: older edits still waiting are withdrawn.
         await outbox.drop_pending(session, f"bc:{tracked.batch}:edit:", "a newer count replaced it")
+        # A passing state: a channel that cannot edit may show fewer of them.
         await _queue(session, who, Outgoing(text=progress_message(state.done, state.total),
-                                            # The final count: not a passing state a channel may skip.
-                        updates=tracked.ref),
+                                            updates=tracked.ref, progress=True),
                      f"bc:{tracked.batch}:edit:{state.done}", now, queued)
         tracked.shown = state.done
         await broadcasts.save(session, tracked)

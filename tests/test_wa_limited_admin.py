@@ -16,6 +16,7 @@ from wa_limited import CHANNEL, WaHarness
 
 from bot.app import build_app
 from handlers import registration
+from services.outreach import update_progress_messages
 from storage import people, programs
 from storage.models import (
     Attendance,
@@ -248,3 +249,48 @@ async def test_the_staff_marks_pickups_from_the_day_list(wa: WaHarness, clock,
     assert statuses[ids["González Soto"]] == PickupStatus.PICKED_UP
     assert statuses[ids["Pérez Ñancupil"]] == PickupStatus.NO_SHOW
     assert statuses[ids["Castañeda Vidal"]] == PickupStatus.PICKED_UP
+
+
+# --- a broadcast, its progress thinned out ------------------------------------------------------
+
+
+async def test_a_broadcast_to_a_sector_with_its_progress_and_report(wa: WaHarness) -> None:
+    program_id, _ = await programme(wa, "ecomercado-15m")
+    await add_person(wa, GESTORA, "Gabriela Gestora", "es", "gestora")
+    for i in range(12):
+        pid = await add_person(wa, f"5699000{i:04d}", f"Familia Esperanza {i:02d}", "es",
+                               "familia", program_id=program_id)
+        async with wa.app.sessions() as s:
+            s.add(Family(program_id=program_id, name=f"Familia Esperanza {i:02d}",
+                         person_id=pid, sector="Villa Esperanza", created_at=wa.app.clock.now()))
+            await s.commit()
+    wa.hold.add("broadcast")
+    await wa.send(GESTORA, "/panel")
+    await wa.press(GESTORA, "📣 Invitaciones y mensajes")
+    [ask] = await wa.press(GESTORA, "✍️ Un mensaje")
+    assert "hasta 3.500 caracteres" in ask.text
+    await wa.send(GESTORA, "Mañana no hay entrega por lluvia.")
+    await wa.press(GESTORA, "📍 Familias de un sector")
+    *previews, confirm = await wa.press(GESTORA, "Villa Esperanza (12)")
+    assert "Lo recibirán 12 personas." in confirm.text
+    [progress] = await wa.press(GESTORA, "📤 Enviar a 12 personas")
+    assert progress.text == "📤 Enviando 0 de 12…" and not progress.titles()
+
+    # Two messages go out every 10 seconds; each time the count moves, a new state of the
+    # report is queued: a channel that cannot edit shows at most one every 30 seconds.
+    for _ in range(8):
+        wa.app.clock.advance(seconds=10)
+        await wa.drain(kind="broadcast", limit=2)
+        async with wa.app.sessions() as s:
+            await update_progress_messages(s, wa.app.clock.now())
+            await s.commit()
+        await wa.drain()
+    said = [m.text for m in wa.chat(GESTORA)[wa.chat(GESTORA).index(progress):]]
+    counts = [t for t in said if t.startswith("📤 Enviando")]
+    assert counts[0] == "📤 Enviando 0 de 12…" and 2 <= len(counts) <= 3, said
+    assert len(wa.channel.skipped) >= 2
+    # The final state always arrives, then the report.
+    assert said[-2] == "✅ Envío terminado: 12 de 12."
+    assert said[-1].startswith("📣 Así fue el envío de tu mensaje:")
+    assert all("Mañana no hay entrega" in wa.chat(f"5699000{i:04d}")[-1].text
+               for i in range(12))
