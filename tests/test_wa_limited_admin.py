@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from test_admin_delivery_flow import LIST_TEXTS
 from test_admin_delivery_support import FAMILIES, Seed, add_day, local
+from test_admin_stages_flow import TEXTS as STAGE_TEXTS
 from test_wa_limited_flows import add_person, programme
 from wa_limited import CHANNEL, WaHarness
 
@@ -25,6 +26,8 @@ from storage.models import (
     Meeting,
     MeetingSeries,
     MeetingStatus,
+    Membership,
+    Milestone,
     Pickup,
     PickupStatus,
     Role,
@@ -294,3 +297,70 @@ async def test_a_broadcast_to_a_sector_with_its_progress_and_report(wa: WaHarnes
     assert said[-1].startswith("📣 Así fue el envío de tu mensaje:")
     assert all("Mañana no hay entrega" in wa.chat(f"5699000{i:04d}")[-1].text
                for i in range(12))
+
+
+# --- stages, and roles ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("locale", ["es", "en"])
+async def test_a_stage_milestone_moved_by_a_typed_date_and_marked_done(
+        wa: WaHarness, clock, locale: str) -> None:
+    t = STAGE_TEXTS[locale]
+    seeded = await seed_delivery(wa, locale)
+    now = wa.app.clock.now()
+    async with wa.app.sessions() as s:
+        m = Meeting(program_id=seeded.program_id, kind="socializacion",
+                    starts_at=local(2026, 3, 10, 18), status="held", created_at=now)
+        s.add(m)
+        await s.flush()
+        s.add(Attendance(meeting_id=m.id, person_id=seeded.people[int(GESTORA)], present=True,
+                         method="marked", marked_at=now))
+        await s.commit()
+    clock.set(local(2026, 3, 20, 9))
+    [card] = await wa.send(GESTORA, "/etapas")
+    assert t["header"] in card.text
+    [detail] = await wa.press(GESTORA, t["btn_soc"], contains=True)
+    assert t["missing"] in detail.text
+    [ask] = await wa.press(GESTORA, t["move"])
+    assert t["ask"] in ask.text
+    detail, moved = await wa.send(GESTORA, t["typed"])
+    assert t["moved"] in moved.text and t["planned"] in detail.text
+    [detail] = await wa.press(GESTORA, t["done"])
+    assert t["done_on"] in detail.text
+    [card] = await wa.press(GESTORA, t["back"])
+    [card2] = await wa.press(GESTORA, t["next"])
+    assert t["stage2"] in card2.text
+    async with wa.app.sessions() as s:
+        milestone = await s.scalar(select(Milestone).where(
+            Milestone.key == "s1.socializacion"))
+    assert milestone.due == date(2026, 3, 27) and milestone.done_at is not None
+
+
+async def test_a_role_granted_and_revoked_from_a_paged_list_of_people(wa: WaHarness) -> None:
+    ids = await seed(wa)
+    for address, name in (("56900000011", "Eva Muñoz"), ("56900000012", "Fede Araya"),
+                          ("56900000013", "Hugo Núñez"), ("56900000014", "Inés Tapia"),
+                          ("56900000015", "Juan Vera")):
+        ids[name] = await add_person(wa, address, name, "es", program_id=ids["program"])
+    await wa.send(GESTORA, "/panel")
+    await wa.press(GESTORA, "👥 Roles")
+    [pick] = await wa.press(GESTORA, "✏️ Dar o quitar un rol")
+    # Eight names, "Cancelar" and the pager's next page: ten rows.
+    assert pick.text.endswith("Página 1 de 2.")
+    assert len(pick.shown.rows) == 10
+    [page2] = await wa.press(GESTORA, "Siguiente ▶")
+    assert "Juan Vera" in page2.titles() and "◀ Anterior" in page2.titles()
+    [found] = await wa.send(GESTORA, "nunez")
+    assert found.titles()[:2] == ["Carla Núñez", "Hugo Núñez"]
+    [card] = await wa.press(GESTORA, "Hugo Núñez")
+    assert card.text.startswith("👤 Hugo Núñez")
+    granted = await wa.press(GESTORA, "➕ Consejo Local")
+    assert any(m.text == "Listo: Hugo Núñez ahora tiene el rol «Consejo Local»."
+               for m in granted)
+    wa.app.clock.advance(days=3)
+    revoked = await wa.press(GESTORA, "✅ Consejo Local")
+    assert any(m.text == "Listo: Hugo Núñez ya no tiene el rol «Consejo Local»."
+               for m in revoked)
+    async with wa.app.sessions() as s:
+        seat = await s.scalar(select(Membership).where(Membership.person_id == ids["Hugo Núñez"]))
+    assert seat.left_at == wa.app.clock.now()
