@@ -6,7 +6,7 @@ Never commits: the codes it makes are only good once the caller's unit of work c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -38,8 +38,9 @@ _MODELS: dict[str, type[Organization] | type[Family] | type[Body]] = {
 }
 
 
-def deep_link(bot_username: str, code: str) -> str:
-    return f"https://t.me/{bot_username.lstrip('@')}?start={code}"
+# How a code becomes a link that opens the bot with it, as the channel builds it
+# (channels.Capabilities.deep_link); None: the channel has no such links.
+LinkBuilder = Callable[[str], str] | None
 
 
 async def code_for(
@@ -71,7 +72,7 @@ async def code_for(
 class Card:
     name: str
     code: str
-    url: str | None  # None while the bot's username is unknown: the code alone is printed
+    url: str | None  # None where the channel has no links (or does not know its own name yet)
 
 
 async def cards(
@@ -79,7 +80,7 @@ async def cards(
     program_id: int,
     target_kind: str,
     target_ids: Sequence[int],
-    bot_username: str | None,
+    link: LinkBuilder,
     now: datetime,
 ) -> list[Card]:
     model = _MODELS.get(target_kind)
@@ -96,9 +97,8 @@ async def cards(
         raise ValueError(f"no {target_kind} {missing} in programme {program_id}")
     result = []
     for target_id in dict.fromkeys(target_ids):  # in the caller's order, once each
-        link = await code_for(session, program_id, target_kind, target_id, now)
-        url = deep_link(bot_username, link.code) if bot_username else None
-        result.append(Card(names[target_id], link.code, url))
+        code = (await code_for(session, program_id, target_kind, target_id, now)).code
+        result.append(Card(names[target_id], code, link(code) if link else None))
     return result
 
 
@@ -107,7 +107,7 @@ async def codes_pdf(
     program_id: int,
     target_kind: str,
     target_ids: Sequence[int],
-    bot_username: str | None,
+    link: LinkBuilder,
     locale: str | None,
     *,
     now: datetime,
@@ -115,13 +115,13 @@ async def codes_pdf(
     fonts_dir: Path | None = DEJAVU,
 ) -> bytes:
     """An A4 PDF of cards, 2 x 4 a page with cut lines: name, QR code of the deep link, the
-    code in large letters and how to use it. Without the bot's username there is no link to
-    put in a QR code: the card says to send /start and the code to the bot."""
+    code in large letters and how to use it. Without a link (``link`` None) there is nothing
+    to put in a QR code: the card says to send /start and the code to the bot."""
     cat = catalogs or Catalogs()
     program = await session.get(Program, program_id)
     if program is None:
         raise ValueError(f"no programme {program_id}")
-    deck = await cards(session, program_id, target_kind, target_ids, bot_username, now)
+    deck = await cards(session, program_id, target_kind, target_ids, link, now)
     pdf = _Sheet(fonts_dir)
     pdf.set_title(cat.render(Msg("codes.pdf.title"), locale))
     pdf.set_creator("Convoca")
