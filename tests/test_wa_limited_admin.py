@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
+from test_admin_catastro_telegram import ORGS_CSV, rut
 from test_admin_delivery_flow import LIST_TEXTS
 from test_admin_delivery_support import FAMILIES, Seed, add_day, local
 from test_admin_stages_flow import TEXTS as STAGE_TEXTS
@@ -23,6 +24,7 @@ from storage.models import (
     Attendance,
     DeliveryDay,
     Family,
+    LinkCode,
     Meeting,
     MeetingSeries,
     MeetingStatus,
@@ -364,3 +366,47 @@ async def test_a_role_granted_and_revoked_from_a_paged_list_of_people(wa: WaHarn
     async with wa.app.sessions() as s:
         seat = await s.scalar(select(Membership).where(Membership.person_id == ids["Hugo Núñez"]))
     assert seat.left_at == wa.app.clock.now()
+
+
+# --- the catastro: an import, a family step by step, codes to type ---------------------------------
+
+
+async def test_the_catastro_imports_adds_a_family_and_gives_codes_to_type(wa: WaHarness) -> None:
+    program_id, _ = await programme(wa, "ecomercado-15m")
+    await add_person(wa, GESTORA, "Gabriela Gestora", "es", "gestora")
+    await wa.send(GESTORA, "/panel")
+    await wa.press(GESTORA, "🗂️ Catastro y familias")
+    await wa.press(GESTORA, "📥 Importar organizaciones")
+    [preview] = await wa.send_document(GESTORA, "catastro.csv", ORGS_CSV, "text/csv")
+    assert "Se pueden importar 2 de 3 filas." in preview.text
+    [result] = await wa.press(GESTORA, "✅ Importar 2 filas válidas")
+    assert result.text.startswith("Listo: agregué 2 organizaciones al catastro.")
+
+    await wa.send(GESTORA, "/panel")
+    await wa.press(GESTORA, "🗂️ Catastro y familias")
+    await wa.press(GESTORA, "➕ Familia")
+    await wa.send(GESTORA, "Rojas Muñoz")
+    await wa.send(GESTORA, "9 8765 4321")
+    await wa.press(GESTORA, "⏭️ Omitir")
+    await wa.press(GESTORA, "🚚 Entrega a domicilio")
+    await wa.send(GESTORA, "Villa Esperanza")
+    await wa.send(GESTORA, "Pasaje 3 #45")
+    created, card = await wa.send(GESTORA, "4 personas")
+    assert created.text == "✅ Agregué la familia." and card.text.startswith("🏠 Rojas Muñoz")
+    await wa.send(GESTORA, "/panel")
+    await wa.press(GESTORA, "🗂️ Catastro y familias")
+    await wa.press(GESTORA, "✏️ Editar familia")
+    await wa.press(GESTORA, "Rojas Muñoz")
+    await wa.press(GESTORA, "RUT")
+    saved, card = await wa.send(GESTORA, rut("12345678").replace(".", ""))
+    assert saved.text == "✅ Guardado." and f"RUT: {rut('12345678')}" in card.text
+
+    # No links that open a chat here: the code is given to type after /start.
+    await wa.press(GESTORA, "🔗 Códigos para vincularse")
+    await wa.press(GESTORA, "🏢 De una organización")
+    [shown] = await wa.press(GESTORA, "Junta de Vecinos Villa Esperanza")
+    async with wa.app.sessions() as s:
+        code = await s.scalar(select(LinkCode.code).where(LinkCode.target_kind == "organization"))
+        family = await s.scalar(select(Family))
+    assert code in shown.text and "t.me" not in shown.text
+    assert family.rut == rut("12345678") and family.household_size == 4

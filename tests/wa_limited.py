@@ -23,7 +23,7 @@ from channels.layout import (
     Shown,
     lay_out,
 )
-from handlers.events import EventKind, Incoming, Outgoing
+from handlers.events import DocumentRef, EventKind, Incoming, Outgoing
 from scheduler.dispatcher import Delivered, Limits, Result
 from storage import outbox
 from storage.models import OutboxMessage, OutboxStatus
@@ -151,6 +151,11 @@ class WaHarness:
         # Kinds of rows left waiting until a test delivers them itself (drain(kind=...)),
         # as a paced dispatcher would leave a broadcast going out behind the replies.
         self.hold: set[str] = set()
+        self.files: dict[str, bytes] = {}
+        app.services.files[CHANNEL] = self._file
+
+    async def _file(self, file_id: str, max_bytes: int) -> bytes:
+        return self.files[file_id][:max_bytes + 1]
 
     def chat(self, address: str | int) -> list[Message]:
         return self.channel.chats.get(str(address), [])
@@ -215,8 +220,12 @@ class WaHarness:
         raise AssertionError(f"no option {title!r} for {address}; last: "
                              f"{[m.titles() for m in self.chat(address)[-3:]]}")
 
-    async def share_typed_phone(self, address: str | int, phone: str) -> list[Message]:
-        return await self.send(address, phone)
+    async def send_document(self, address: str | int, filename: str, content: bytes,
+                            mime: str, caption: str | None = None) -> list[Message]:
+        file_id = f"f{len(self.files) + 1}"
+        self.files[file_id] = content
+        return await self.event(address, EventKind.DOCUMENT, text=caption,
+                                document=DocumentRef(file_id, filename, mime, len(content)))
 
     async def drain(self, kind: str | None = None, limit: int | None = None) -> None:
         """Deliver the rows due on this channel (of one kind, at most ``limit``), oldest
