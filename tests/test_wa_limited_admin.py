@@ -4,7 +4,6 @@ days, edits in place as new messages."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -16,7 +15,6 @@ from test_admin_stages_flow import TEXTS as STAGE_TEXTS
 from test_wa_limited_flows import add_person, programme
 from wa_limited import CHANNEL, WaHarness
 
-from bot.app import build_app
 from handlers import registration
 from services.outreach import update_progress_messages
 from storage import people, programs
@@ -40,13 +38,6 @@ GESTORA, ANA, BETO, CARLA, DANI = "56900000001", "56900000002", "56900000003", "
     "56900000005"
 STAFF = "56900000006"
 APRIL_7 = datetime(2026, 4, 7, 22, 0, tzinfo=UTC)  # Tuesday, 18:00 in Santiago
-
-
-@pytest.fixture
-async def wa(settings_for, sqlite_url, clock) -> AsyncIterator[WaHarness]:
-    app = await build_app(settings_for(sqlite_url), clock=clock)
-    yield WaHarness(app)
-    await app.close()
 
 
 async def seed(wa: WaHarness, gestora_locale: str = "es") -> dict[str, int]:

@@ -4,7 +4,6 @@ A message that could not be shown there fails the test where it is sent."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -12,7 +11,6 @@ import pytest
 from sqlalchemy import select
 from wa_limited import CHANNEL, Message, WaHarness
 
-from bot.app import build_app
 from handlers import registration
 from services import meetings as meeting_services
 from services.pickups import send_pickup_notice
@@ -52,13 +50,6 @@ WORDS = {
            "reschedule": "Ask for another date", "family": "González Soto",
            "my_data": "/my_data"},
 }
-
-
-@pytest.fixture
-async def wa(settings_for, sqlite_url, clock) -> AsyncIterator[WaHarness]:
-    app = await build_app(settings_for(sqlite_url), clock=clock)
-    yield WaHarness(app)
-    await app.close()
 
 
 async def programme(wa: WaHarness, template: str = "ecomercado-10m") -> tuple[int, int]:
