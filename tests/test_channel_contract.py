@@ -6,10 +6,11 @@ WhatsApp-limited test channel, and the synthetic maxima below."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import date
+from datetime import UTC, date, datetime
 from types import SimpleNamespace
 
 import pytest
+import test_wa_limited_admin as admin
 import test_wa_limited_flows as flows
 from wa_limited import WA_LIMITED, WaHarness, violations
 
@@ -20,6 +21,7 @@ from channels.layout import lay_out
 from handlers.routes import build_router
 from locales import Catalogs, Msg, Raw
 from services.messages import Attachment, Button, DatePick, Outgoing, Pager
+from storage.clock import ManualClock
 
 
 def declared() -> dict[str, Capabilities]:
@@ -113,29 +115,42 @@ def test_the_bot_channels_declare_what_they_can_show() -> None:
 
 
 FLOWS = (
-    (flows.test_consent_and_a_typed_phone_link_the_family, "en"),
-    (flows.test_a_link_code_binds_the_chat_to_the_organisation, None),
-    (flows.test_an_invitation_is_answered_with_a_reason_and_a_calendar_file, "es"),
-    (flows.test_a_pickup_is_confirmed_then_moved, "en"),
-    (flows.test_my_data_and_erasure, "es"),
+    (flows.test_consent_and_a_typed_phone_link_the_family, {"loc": "en"}),
+    (flows.test_a_link_code_binds_the_chat_to_the_organisation, {}),
+    (flows.test_an_invitation_is_answered_with_a_reason_and_a_calendar_file, {"loc": "es"}),
+    (flows.test_a_pickup_is_confirmed_then_moved, {"loc": "en"}),
+    (flows.test_my_data_and_erasure, {"loc": "es"}),
+    (flows.test_the_ficha_is_filled_signed_and_cosigned_with_the_code, {}),
+    (admin.test_a_meeting_created_invited_answered_marked_and_closed, {}),
+    (admin.test_a_monthly_series_then_moving_and_cancelling_in_english, {}),
+    (admin.test_a_fortnightly_pickup_day_for_a_sector, {}),
+    (admin.test_the_staff_marks_pickups_from_the_day_list, {"locale": "en"}),
+    (admin.test_a_broadcast_to_a_sector_with_its_progress_and_report, {}),
+    (admin.test_a_stage_milestone_moved_by_a_typed_date_and_marked_done, {"locale": "es"}),
+    (admin.test_a_role_granted_and_revoked_from_a_paged_list_of_people, {}),
+    (admin.test_the_catastro_imports_adds_a_family_and_gives_codes_to_type, {}),
 )
 
 
-async def test_every_reply_of_the_flows_fits_every_channel(settings_for, tmp_path, clock,
+async def test_every_reply_of_the_flows_fits_every_channel(settings_for, tmp_path,
                                                            catalogs: Catalogs,
                                                            prefixes: set[str]) -> None:
+    """The flows on the WhatsApp-limited channel (each on a database of its own), and every
+    reply they produced laid out for every channel."""
     shapes: list[Outgoing] = []
-    for i, (flow, loc) in enumerate(FLOWS):
+    for i, (flow, kw) in enumerate(FLOWS):
+        clock = ManualClock(datetime(2026, 3, 2, 12, 0, tzinfo=UTC))
         app = await build_app(settings_for(f"sqlite+aiosqlite:///{tmp_path / f'{i}.sqlite3'}"),
                               clock=clock)
         wa = WaHarness(app)
         try:
-            await (flow(wa, loc) if loc else flow(wa))
+            await flow(wa, **({"clock": clock} if "clock" in flow.__code__.co_varnames
+                              else {}), **kw)
             await wa.send(flows.ANA, "/ayuda")
         finally:
             await app.close()
         shapes += wa.channel.shapes
-    assert len(shapes) >= 25
+    assert len(shapes) >= 150
     for out in shapes:
         for caps in CHANNELS.values():
             assert_fits(out, caps, catalogs, "es", prefixes)

@@ -164,3 +164,18 @@ def test_progress_reports_thin_out_and_the_final_state_always_arrives() -> None:
     assert throttle.due("b", report(1), t0 + timedelta(seconds=63))
     # A message that updates nothing is never held back.
     assert throttle.due("a", Outgoing(text=raw("hola")), t0)
+
+
+def test_the_limits_check_refuses_what_the_channel_would() -> None:
+    from channels.layout import Choice, Shown
+
+    four = tuple((Choice(f"B{i}", f"x:{i}"),) for i in range(4))
+    assert violations(Shown(text="t", buttons=four), WA_LIMITED) == ["4 buttons"]
+    long_row = Shown(text="t", rows=(Choice("x" * 25, "x:1"),), list_label="Ver")
+    assert violations(long_row, WA_LIMITED) == [f"row title {'x' * 25!r}"]
+    assert violations(Shown(text="t", updates="4"), WA_LIMITED) == ["an edit"]
+    assert violations(Shown(text="t", ask_phone="📱"), WA_LIMITED) == ["a phone button"]
+    alike = Shown(text="t", buttons=((Choice("Sí", "a:1"),), (Choice("Sí", "a:2"),)))
+    assert violations(alike, WA_LIMITED) == ["titles alike: ['Sí', 'Sí']"]
+    assert violations(Shown(text="y" * 1025, buttons=((Choice("Sí", "a:1"),),)),
+                      WA_LIMITED) == ["text of 1025 characters with options"]

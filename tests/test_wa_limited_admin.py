@@ -10,14 +10,15 @@ import pytest
 from sqlalchemy import func, select
 from test_admin_catastro_telegram import ORGS_CSV, rut
 from test_admin_delivery_flow import LIST_TEXTS
-from test_admin_delivery_support import FAMILIES, Seed, add_day, local
+from test_admin_delivery_support import GESTORA as DELIVERY_GESTORA
+from test_admin_delivery_support import STAFF as DELIVERY_STAFF
+from test_admin_delivery_support import Seed, add_day, local
+from test_admin_delivery_support import seed as seed_on
 from test_admin_stages_flow import TEXTS as STAGE_TEXTS
 from test_wa_limited_flows import add_person, programme
 from wa_limited import CHANNEL, WaHarness
 
-from handlers import registration
 from services.outreach import update_progress_messages
-from storage import people, programs
 from storage.models import (
     Attendance,
     DeliveryDay,
@@ -30,13 +31,11 @@ from storage.models import (
     Milestone,
     Pickup,
     PickupStatus,
-    Role,
     Rsvp,
 )
 
 GESTORA, ANA, BETO, CARLA, DANI = "56900000001", "56900000002", "56900000003", "56900000004", \
     "56900000005"
-STAFF = "56900000006"
 APRIL_7 = datetime(2026, 4, 7, 22, 0, tzinfo=UTC)  # Tuesday, 18:00 in Santiago
 
 
@@ -165,52 +164,31 @@ async def test_a_monthly_series_then_moving_and_cancelling_in_english(wa: WaHarn
 
 
 async def seed_delivery(wa: WaHarness, locale: str = "es") -> Seed:
-    """As the Telegram tests' seed (test_admin_delivery_support), with the people on the
-    WhatsApp-limited channel: the gestora, the premises staff and five families."""
-    now = wa.app.clock.now()
-    out: dict[int, int] = {}
-    async with wa.app.sessions() as s:
-        program = await programs.create(s, template="ecomercado-15m", start=date(2026, 3, 2),
-                                        name="Ecomercado Solidario Peñalolén", now=now)
-        for chat, name, role in ((int(GESTORA), "Carolina Gestora", Role.GESTORA),
-                                 (int(STAFF), "Raúl Recinto", Role.RECINTO)):
-            person = await people.create_with_address(
-                s, CHANNEL, str(chat), now, name=name, locale=locale, consent_at=now,
-                consent_version=registration.CONSENT_VERSION, program_id=program.id)
-            await people.grant(s, person, role, program.id, now)
-            out[chat] = person.id
-        families = {}
-        for name, sector, mode in FAMILIES:
-            f = Family(program_id=program.id, name=name, sector=sector, pickup_mode=mode,
-                       phone="+56912345678", household_size=4, created_at=now)
-            s.add(f)
-            await s.flush()
-            families[name] = f.id
-        await s.commit()
-    return Seed(program.id, out, families)
+    """The Telegram tests' seed (test_admin_delivery_support), its people on this channel."""
+    return await seed_on(wa, locale, channel=CHANNEL)  # type: ignore[arg-type]
 
 
 async def test_a_fortnightly_pickup_day_for_a_sector(wa: WaHarness) -> None:
     await seed_delivery(wa)
-    await wa.send(GESTORA, "/panel")
-    await wa.press(GESTORA, "🧺 Días de entrega")
-    await wa.press(GESTORA, "➕ Nuevo día de entrega")
-    [days] = await wa.press(GESTORA, "🏪 Retiro en el local")
+    await wa.send(DELIVERY_GESTORA, "/panel")
+    await wa.press(DELIVERY_GESTORA, "🧺 Días de entrega")
+    await wa.press(DELIVERY_GESTORA, "➕ Nuevo día de entrega")
+    [days] = await wa.press(DELIVERY_GESTORA, "🏪 Retiro en el local")
     # Today (Monday 2 March) is the first day to pick.
     assert days.shown.rows[0].title == "lun 2 mar"
-    [ask_start] = await wa.press(GESTORA, "jue 12 mar")
+    [ask_start] = await wa.press(DELIVERY_GESTORA, "jue 12 mar")
     assert "jueves 12 de marzo de 2026. ¿A qué hora empieza" in ask_start.text
-    await wa.press(GESTORA, "10:00")
-    await wa.send(GESTORA, "12 hrs")
-    await wa.send(GESTORA, "Sede Vecinal Villa Ñuñoa")
-    await wa.send(GESTORA, "Los Aromos 123")
-    await wa.press(GESTORA, "Cada dos semanas")
-    [confirm] = await wa.press(GESTORA, "4 veces")
+    await wa.press(DELIVERY_GESTORA, "10:00")
+    await wa.send(DELIVERY_GESTORA, "12 hrs")
+    await wa.send(DELIVERY_GESTORA, "Sede Vecinal Villa Ñuñoa")
+    await wa.send(DELIVERY_GESTORA, "Los Aromos 123")
+    await wa.press(DELIVERY_GESTORA, "Cada dos semanas")
+    [confirm] = await wa.press(DELIVERY_GESTORA, "4 veces")
     assert "cada dos semanas, 4 veces en total" in confirm.text
-    saved, _ = await wa.press(GESTORA, "💾 Guardar")
+    saved, _ = await wa.press(DELIVERY_GESTORA, "💾 Guardar")
     assert saved.text == "✅ Guardé 4 días de entrega."
-    await wa.press(GESTORA, "Las de un sector")
-    [report] = await wa.press(GESTORA, "Lo Hermida (2)")
+    await wa.press(DELIVERY_GESTORA, "Las de un sector")
+    [report] = await wa.press(DELIVERY_GESTORA, "Lo Hermida (2)")
     assert "2 familias asignadas (días: 4)" in report.text
     async with wa.app.sessions() as s:
         assert await s.scalar(select(func.count()).select_from(DeliveryDay)) == 4
@@ -227,18 +205,18 @@ async def test_the_staff_marks_pickups_from_the_day_list(wa: WaHarness, clock,
         "Muñoz Rojas": PickupStatus.PROXY, "Araya Díaz": PickupStatus.RESCHEDULE,
         "Castañeda Vidal": PickupStatus.NOTIFIED})
     clock.set(local(2026, 3, 2, 10, 20))
-    await wa.send(STAFF, "/panel")
-    [day_list] = await wa.press(STAFF, t["section"])
+    await wa.send(DELIVERY_STAFF, "/panel")
+    [day_list] = await wa.press(DELIVERY_STAFF, t["section"])
     assert t["confirmed"] in day_list.text
     # The card of a family replaces the list where it can; here it is a new message.
-    await wa.press(STAFF, "👍 González Soto")
-    [back] = await wa.press(STAFF, t["picked"])
+    await wa.press(DELIVERY_STAFF, "👍 González Soto")
+    [back] = await wa.press(DELIVERY_STAFF, t["picked"])
     assert t["picked_n"].format(n=1) in back.text
-    await wa.press(STAFF, "🚫 Pérez Ñancupil")
-    await wa.press(STAFF, t["no_show"])
-    await wa.press(STAFF, "⏳ Castañeda Vidal")
-    await wa.press(STAFF, t["other"], contains=True)
-    [noted] = await wa.send(STAFF, "Rosa Pérez Díaz 12.345.678-5")
+    await wa.press(DELIVERY_STAFF, "🚫 Pérez Ñancupil")
+    await wa.press(DELIVERY_STAFF, t["no_show"])
+    await wa.press(DELIVERY_STAFF, "⏳ Castañeda Vidal")
+    await wa.press(DELIVERY_STAFF, t["other"], contains=True)
+    [noted] = await wa.send(DELIVERY_STAFF, "Rosa Pérez Díaz 12.345.678-5")
     assert noted.text == t["noted"]
     async with wa.app.sessions() as s:
         statuses = {p.id: p.status for p in await s.scalars(select(Pickup))}
@@ -306,22 +284,22 @@ async def test_a_stage_milestone_moved_by_a_typed_date_and_marked_done(
                     starts_at=local(2026, 3, 10, 18), status="held", created_at=now)
         s.add(m)
         await s.flush()
-        s.add(Attendance(meeting_id=m.id, person_id=seeded.people[int(GESTORA)], present=True,
+        s.add(Attendance(meeting_id=m.id, person_id=seeded.people[DELIVERY_GESTORA], present=True,
                          method="marked", marked_at=now))
         await s.commit()
     clock.set(local(2026, 3, 20, 9))
-    [card] = await wa.send(GESTORA, "/etapas")
+    [card] = await wa.send(DELIVERY_GESTORA, "/etapas")
     assert t["header"] in card.text
-    [detail] = await wa.press(GESTORA, t["btn_soc"], contains=True)
+    [detail] = await wa.press(DELIVERY_GESTORA, t["btn_soc"], contains=True)
     assert t["missing"] in detail.text
-    [ask] = await wa.press(GESTORA, t["move"])
+    [ask] = await wa.press(DELIVERY_GESTORA, t["move"])
     assert t["ask"] in ask.text
-    detail, moved = await wa.send(GESTORA, t["typed"])
+    detail, moved = await wa.send(DELIVERY_GESTORA, t["typed"])
     assert t["moved"] in moved.text and t["planned"] in detail.text
-    [detail] = await wa.press(GESTORA, t["done"])
+    [detail] = await wa.press(DELIVERY_GESTORA, t["done"])
     assert t["done_on"] in detail.text
-    [card] = await wa.press(GESTORA, t["back"])
-    [card2] = await wa.press(GESTORA, t["next"])
+    [card] = await wa.press(DELIVERY_GESTORA, t["back"])
+    [card2] = await wa.press(DELIVERY_GESTORA, t["next"])
     assert t["stage2"] in card2.text
     async with wa.app.sessions() as s:
         milestone = await s.scalar(select(Milestone).where(
