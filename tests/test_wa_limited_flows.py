@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from wa_limited import CHANNEL, Message, WaHarness
 
 from handlers import registration
@@ -18,6 +18,7 @@ from storage import links, people, programs
 from storage.models import (
     Body,
     ChannelAddress,
+    CodeAttempt,
     DeliveryDay,
     Family,
     FormResponse,
@@ -120,6 +121,19 @@ async def test_a_typed_phone_takes_no_family_another_chat_holds(wa: WaHarness) -
     assert "ya está vinculada a otro chat" in refused.text
     async with wa.app.sessions() as s:
         assert (await s.scalar(select(Family))).person_id == holder
+
+
+async def test_a_typed_phone_that_matches_nobody_is_kept_and_counted_as_a_guess(
+        wa: WaHarness) -> None:
+    await programme(wa)
+    await wa.send(ANA, "/start")
+    await wa.press(ANA, "✅ Sí, acepto")
+    [kept] = await wa.send(ANA, "9 9999 9999")
+    assert kept.text.startswith("Guardé tu número, pero aún no te encuentro")
+    async with wa.app.sessions() as s:
+        person = await people.by_address(s, CHANNEL, ANA)
+        guesses = await s.scalar(select(func.count()).select_from(CodeAttempt))
+    assert person.phone == "+56999999999" and guesses == 1
 
 
 async def test_a_link_code_binds_the_chat_to_the_organisation(wa: WaHarness) -> None:
@@ -307,3 +321,32 @@ async def test_the_ficha_is_filled_signed_and_cosigned_with_the_code(wa: WaHarne
         [response] = list(await s.scalars(select(FormResponse)))
     assert names == ["Ana María Rojas", "Roberto Díaz Pérez"]
     assert response.answers["available_days"] == ["martes", "jueves"]
+
+
+# --- "more": the next page of a long choice ------------------------------------------------------
+
+
+async def test_more_resends_only_ones_own_message_at_the_next_page(wa: WaHarness) -> None:
+    from handlers.events import EventKind
+
+    program_id, gm = await programme(wa)
+    await add_person(wa, ANA, "Gabriela Gestora", "es", "gestora")
+    await add_person(wa, BETO, "Beto Soto", "es", "grupo_motor", program_id=program_id,
+                     body_id=gm)
+    await wa.send(ANA, "/panel")
+    await wa.press(ANA, "📅 Reuniones")
+    await wa.press(ANA, "➕ Nueva reunión")
+    await wa.press(ANA, "Grupo Motor")
+    [days] = await wa.press(ANA, "Sesión del Grupo Motor")
+    [more] = [c for c in days.shown.rows if c.action == "more:1"]
+    [page2] = await wa.press(ANA, more.title)
+    assert page2.shown.rows[0].title == "lun 9 mar" and "página 2 de" in page2.text
+    # Beto's own signed "more", pointing at Ana's message: nothing of hers is shown.
+    async with wa.app.sessions() as s:
+        beto = await people.by_address(s, CHANNEL, BETO)
+    signed = wa.app.services.buttons.pack(beto.id, "more:1")
+    [stale] = await wa.event(BETO, EventKind.BUTTON, button=signed, message_ref=days.id)
+    assert stale.text.startswith("Ese botón ya no sirve.")
+    # Her own "more" with no message it was pressed on: nothing to turn.
+    [stale] = await wa.event(ANA, EventKind.BUTTON, button=days.actions[more.title])
+    assert stale.text.startswith("Ese botón ya no sirve.") and not stale.titles()
