@@ -4,7 +4,8 @@ The core says what a reply means (services.messages.Outgoing); ``lay_out`` turns
 messages a channel with these Capabilities sends: text cut to its length, options as reply
 buttons when they fit, else a pick-one list, else pages of that list with a "more" row; a
 pager as previous/next options and "page 2 of 5"; a day to pick as a list of days with a line
-saying it may be typed; a phone request as a line asking to type it; an edit as a new
+saying it may be typed (a channel that shows a month, ``month_grid``, draws the DatePick its
+own way: channels.month); a phone request as a line asking to type it; an edit as a new
 message. Every word it adds is a catalog message, rendered by the caller's ``render``.
 
 A "more" row's action is ``more:<page>``: the core re-sends the message it was pressed on at
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 from channels.capabilities import Capabilities
@@ -233,8 +234,8 @@ def lay_out(out: Outgoing, caps: Capabilities, render: Render) -> list[Shown]:
                     "page": min(max(out.page, 0), pages - 1) + 1, "pages": pages})))
             list_label = shorten(render(Msg("layout.list_button")), caps.label_chars)
         else:  # no lists: pages of buttons
-            one_per_button = Capabilities(**{**caps.__dict__, "list_rows": caps.buttons})
-            page_rows, _ = _page_of_rows(options, out.page, one_per_button, render)
+            page_rows, _ = _page_of_rows(options, out.page,
+                                         replace(caps, list_rows=caps.buttons), render)
             titles = distinct([c.title for c in page_rows], caps.label_chars)
             buttons = tuple((Choice(t, c.action),)
                             for t, c in zip(titles, page_rows, strict=True))
@@ -250,7 +251,7 @@ def lay_out(out: Outgoing, caps: Capabilities, render: Render) -> list[Shown]:
     shown: list[Shown] = []
     if out.attachment is not None:
         if len(body) <= caps.caption_chars and not last.choices():
-            return [_with(last, text=body, attachment=out.attachment)]
+            return [replace(last, text=body, attachment=out.attachment)]
         shown.append(Shown(attachment=out.attachment))
     pieces = split_text(body, caps.text_chars) if body else []
     held = caps.choice_text_chars or caps.text_chars
@@ -260,14 +261,10 @@ def lay_out(out: Outgoing, caps: Capabilities, render: Render) -> list[Shown]:
         pieces[-1:] = [*split_text("\n".join(cut[:-1]), caps.text_chars), cut[-1]]
     shown += [Shown(text=p) for p in pieces[:-1]]
     if pieces or last.choices() or last.ask_phone or last.updates:
-        shown.append(_with(last, text=pieces[-1] if pieces else ""))
+        shown.append(replace(last, text=pieces[-1] if pieces else ""))
     if out.location is not None:
         shown.append(Shown(location=out.location))
     return shown
-
-
-def _with(s: Shown, **kw: object) -> Shown:
-    return Shown(**{**s.__dict__, **kw})
 
 
 @dataclass

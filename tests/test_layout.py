@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -67,11 +68,11 @@ def test_a_hundred_options_page_with_more_and_back_to_the_start(catalogs: Catalo
     assert len(first.rows) == 10 and first.rows[-1].action == "more:1"
     assert first.rows[-1].title == "Más opciones (2/12)"
     assert "Opciones: página 1 de 12." in first.text
-    [last] = lay_out(Outgoing(**{**choice(100).__dict__, "page": 11}), WA_LIMITED, render)
+    [last] = lay_out(replace(choice(100), page=11), WA_LIMITED, render)
     assert [c.action for c in last.rows] == ["x:99", "more:0"]
     seen = set()
     for page in range(12):
-        [s] = lay_out(Outgoing(**{**choice(100).__dict__, "page": page}), WA_LIMITED, render)
+        [s] = lay_out(replace(choice(100), page=page), WA_LIMITED, render)
         assert violations(s, WA_LIMITED) == []
         seen |= {c.action for c in s.rows}
     assert {f"x:{i}" for i in range(100)} <= seen
@@ -96,14 +97,14 @@ def test_a_day_to_pick_is_a_list_of_days_with_the_months_and_may_be_typed(
     assert "mt:m:202605" in actions and "mt:m:202603" not in actions
     assert actions[-1] == "more:1"
     assert "escribe la fecha" in shown.text
-    [page2] = lay_out(Outgoing(**{**out.__dict__, "page": 1}), WA_LIMITED, render_in(catalogs))
+    [page2] = lay_out(replace(out, page=1), WA_LIMITED, render_in(catalogs))
     assert [c.action for c in page2.rows] == ["mt:d:20260428", "mt:d:20260429", "mt:d:20260430",
                                              "mt:m:202605", "more:0"]
     assert violations(page2, WA_LIMITED) == []
 
 
 def test_a_month_grid_channel_gets_the_day_pick_as_it_is(catalogs: Catalogs) -> None:
-    grid = WA_LIMITED.__class__(**{**WA_LIMITED.__dict__, "month_grid": True})
+    grid = replace(WA_LIMITED, month_grid=True)
     out = Outgoing(text=raw("¿Qué día?"), date_pick=DatePick("mt", date(2026, 4, 1)))
     [shown] = lay_out(out, grid, render_in(catalogs))
     assert shown.choices() == []
@@ -113,7 +114,7 @@ def test_no_phone_button_means_a_line_asking_to_type_it(catalogs: Catalogs) -> N
     out = Outgoing(text=Msg("link.ask"), ask_phone=Msg("link.share_button"))
     [shown] = lay_out(out, WA_LIMITED, render_in(catalogs, "en"))
     assert shown.ask_phone is None and "Type your phone number" in shown.text
-    phone = WA_LIMITED.__class__(**{**WA_LIMITED.__dict__, "can_ask_phone": True})
+    phone = replace(WA_LIMITED, can_ask_phone=True)
     [shown] = lay_out(out, phone, render_in(catalogs, "en"))
     assert shown.ask_phone and "Type your phone number" not in shown.text
 
