@@ -126,7 +126,7 @@ class ConsoleChannel:
         for week in calendar.Calendar().monthdatescalendar(first.year, first.month):
             lines.append(" ".join(
                 "  " if d.month != first.month else f"{d.day:>2}" if d in open_days else " ·"
-                for d in week))
+                for d in week).rstrip())
         turns = []
         before = month.previous_month(pick)
         if before is not None:

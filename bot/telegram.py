@@ -95,6 +95,10 @@ SHOWED_ONLY = "noop|"
 # old, gone, or a document's.
 UNEDITABLE = ("can't be edited", "not found", "no text in the message", "message_id_invalid")
 FREE_PER_SECOND = 30
+# Telegram's published limits: ~30 messages/s overall (more as paid broadcasts), about 1/s
+# per chat with short bursts tolerated, 20/min per group.
+LIMITS = Limits(per_second=FREE_PER_SECOND, per_chat_per_second=1.0, chat_burst=3,
+                group_per_minute=20)
 PROBE_REACH = 5  # messages the person may have written since the last one we know of
 
 ALLOWED_UPDATES = ["message", "callback_query"]
@@ -236,7 +240,7 @@ class TelegramChannel:
         self.catalogs = catalogs
         self.buttons = buttons
         self.timezone = timezone
-        self.limits = limits or Limits()
+        self.limits = limits or LIMITS
         self.capabilities = capabilities(username)
 
     def is_group(self, address: str) -> bool:
@@ -329,6 +333,10 @@ class TelegramChannel:
                     updated = await self._update(out, chat_id, text, markup)
                     if updated is not None:
                         return updated
+                    if out.progress:
+                        # Each count as a new message would flood the chat: a passing state
+                        # is left out, the final one (not a progress) comes anew.
+                        return Delivered(None)
                 # A long text (a form's summary with long answers) goes as several messages,
                 # the buttons on the last, rather than being refused by Telegram.
                 *first, last = split_text(text or "…", TEXT_LIMIT)

@@ -52,7 +52,7 @@ class Services:
     buttons: ButtonCodec
     timezone: str  # TIMEZONE: for a time with no programme to take the zone from
     default_locale: str = "es"
-    admin_ids: frozenset[str] = frozenset()  # platform user ids, as "telegram:123"
+    admin_ids: frozenset[str] = frozenset()  # platform user ids, as "<channel>:<user id>"
     bot_username: str | None = None
     # How each channel hands over the bytes of a document a person sent (by its file id), up
     # to a size: beyond it, DocumentTooBig.
@@ -445,7 +445,7 @@ class Core:
 
 def _reply_ref(event: Incoming, now: datetime) -> str:
     """What makes a reply's key unique: its update, and the day it was handled (an update id
-    is remembered for two days only, and Telegram may use it again later)."""
+    is remembered for two days only, and the platform may use it again later)."""
     if event.update_id is None:
         return uuid.uuid4().hex
     return f"{event.update_id}@{now:%Y%m%d}"

@@ -1,7 +1,7 @@
 """A button pressed by typing its label: "asistiré" answers like tapping "✅ Asistiré".
 
-People on a text-only channel (WhatsApp, the console) and many on Telegram type the answer
-they see rather than tap it. The buttons that count are those of what Convoca said last in
+People on a text-only channel (WhatsApp, the console) and many on channels with buttons type
+the answer they see rather than tap it. The buttons that count are those of what Convoca said last in
 the chat (its newest unit of work there: the replies to the person's last message, or the
 notices of one scheduler tick), whatever the flow; a label is matched whole, ignoring case,
 accents, emoji and punctuation."""

@@ -63,8 +63,9 @@ Result = Delivered | RetryAfter | Transient | Blocked | Rejected
 
 @dataclass(frozen=True)
 class Limits:
-    """Telegram's published limits by default: ~30 messages/s overall, about 1/s per chat
-    (short bursts are tolerated), 20/min per group."""
+    """How fast a channel may send, as it declares it; the defaults are a cautious pace for
+    a chat platform: ~30 messages/s overall, about 1/s per chat (short bursts are
+    tolerated), 20/min per group."""
 
     per_second: float | None = 30.0
     per_chat_per_second: float = 1.0

@@ -7,7 +7,7 @@ Section ``daylist`` (also the encargado/a de recinto): today's families with the
 marked picked up / no-show in two taps from the window's start.
 
 Actions are ``adm:delivery:<op>:...`` and ``adm:daylist:<op>:...``; ids, never names, so they
-stay under Telegram's 64 bytes."""
+stay short enough for every channel's buttons (``Capabilities.action_bytes``)."""
 
 from __future__ import annotations
 

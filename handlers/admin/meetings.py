@@ -230,9 +230,9 @@ async def _question(turn: Turn, program: Program, step: str) -> Outgoing:
         found = await data.program_people(turn.session, program.id, d.get("q") or "")
         mid = d.get("meeting_id")
         text, rows, pages = picker(found, int(d.get("page") or 0), d.get("q") or "",
-                            pick=lambda pid: action(KEY, "ap", mid, pid),
-                            turn_page=lambda n: action(KEY, "ag", mid, n),
-                            cancel=action(KEY, "at", mid), intro="adm_meet.add_pick")
+                                   pick=lambda pid: action(KEY, "ap", mid, pid),
+                                   turn_page=lambda n: action(KEY, "ag", mid, n),
+                                   cancel=action(KEY, "at", mid), intro="adm_meet.add_pick")
         # Someone who is not in Convoca is written in by hand, above "Cancelar"; a name
         # searched for in vain is offered as theirs, so it is not typed twice.
         query = d.get("q") or ""
