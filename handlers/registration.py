@@ -247,9 +247,10 @@ async def _link_by_phone(turn: Turn, phone: str, families: list[Family]) -> None
     turn.person.phone = phone
     if families:
         for family in families:
-            # The family's registered number, shared from this chat as its own (Telegram
-            # verified it), is stronger proof than a printed card anyone may hold: it moves
-            # the family even from another chat, which is told, so a mistake is noticed.
+            # The family's registered number, shared as the chat's own (the channel vouches
+            # for it), is stronger proof than a printed card anyone may hold: it moves the
+            # family even from another chat, which is told, so a mistake is noticed. A typed
+            # number comes here only with families no other chat holds.
             await family_links.hand_over(turn.session, family, turn.person.id, turn.now,
                                          channel=turn.event.channel, via="phone")
             await people.grant(turn.session, turn.person, Role.FAMILIA, family.program_id,
