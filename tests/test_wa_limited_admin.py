@@ -268,6 +268,9 @@ async def test_a_broadcast_to_a_sector_with_its_progress_and_report(wa: WaHarnes
     assert said[-1].startswith("📣 Así fue el envío de tu mensaje:")
     assert all("Mañana no hay entrega" in wa.chat(f"5699000{i:04d}")[-1].text
                for i in range(12))
+    # The families never wrote: on WhatsApp the broadcast would be a template for each. The
+    # gestora's progress and report fall in the window her own messages opened.
+    assert wa.channel.templates_needed == ["broadcast"] * 12
 
 
 # --- stages, and roles ------------------------------------------------------------------------------

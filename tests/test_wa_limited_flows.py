@@ -176,6 +176,8 @@ async def test_an_invitation_is_answered_with_a_reason_and_a_calendar_file(
         await meeting_services.send_invitations(s, meeting, [pid], wa.app.clock.now())
         await s.commit()
     await wa.drain()
+    # Ana has not written yet: on WhatsApp the invitation would go as an approved template.
+    assert set(wa.channel.templates_needed) == {"invitation"}
     invitation, pin = wa.chat(ANA)
     assert pin.shown.location == (-33.0472, -71.4425)
     # Four options do not fit three buttons: a list.

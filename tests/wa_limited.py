@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -26,7 +26,7 @@ from channels.layout import (
 from handlers.events import DocumentRef, EventKind, Incoming, Outgoing
 from scheduler.dispatcher import Delivered, Limits, Result
 from storage import outbox
-from storage.models import OutboxMessage, OutboxStatus
+from storage.models import ChannelAddress, OutboxMessage, OutboxStatus
 
 CHANNEL = "wa_limited"
 WA_LIMITED = Capabilities(
@@ -115,6 +115,7 @@ class WaLimitedChannel:
         self.throttle = ProgressThrottle()
         self.skipped: list[Outgoing] = []  # progress reports thinned out
         self.shapes: list[Outgoing] = []  # every reply laid out: the contract test reads them
+        self.templates_needed: list[str] = []  # kinds sent outside the session window
 
     def is_group(self, address: str) -> bool:
         return False
@@ -227,6 +228,17 @@ class WaHarness:
         return await self.event(address, EventKind.DOCUMENT, text=caption,
                                 document=DocumentRef(file_id, filename, mime, len(content)))
 
+    def _window(self, row: OutboxMessage, last_inbound: datetime | None, now: datetime) -> None:
+        """A reply falls in the session window (the person just wrote); anything else sent
+        after it closed would have to be an approved template on WhatsApp: noted."""
+        window = self.channel.caps.session_window
+        if window is None or row.kind == "reply":
+            return
+        if last_inbound is not None and last_inbound.tzinfo is None:
+            last_inbound = last_inbound.replace(tzinfo=UTC)
+        if last_inbound is None or now - last_inbound > window:
+            self.channel.templates_needed.append(row.kind)
+
     async def drain(self, kind: str | None = None, limit: int | None = None) -> None:
         """Deliver the rows due on this channel (of one kind, at most ``limit``), oldest
         first, as the dispatcher would."""
@@ -242,6 +254,9 @@ class WaHarness:
             for row in rows:
                 if outbox.is_expired(row, now):
                     continue
+                self._window(row, await s.scalar(select(ChannelAddress.last_inbound_at).where(
+                    ChannelAddress.channel == CHANNEL, ChannelAddress.address == row.address)),
+                    now)
                 result = await self.channel.deliver(row)
                 assert isinstance(result, Delivered)
                 await outbox.mark_sent(s, row.id, now, result.platform_id)
