@@ -14,7 +14,7 @@ import test_wa_limited_admin as admin
 import test_wa_limited_flows as flows
 from wa_limited import WA_LIMITED, WaHarness, violations
 
-from bot import telegram
+from bot import console, telegram
 from bot.app import build_app, channel_capabilities
 from channels import LEAST, Capabilities
 from channels.layout import lay_out
@@ -134,7 +134,7 @@ FLOWS = (
 )
 
 
-async def test_every_reply_of_the_flows_fits_every_channel(settings_for, tmp_path,
+async def test_every_reply_of_the_flows_fits_every_channel(settings_for, tmp_path, screen,
                                                            catalogs: Catalogs,
                                                            prefixes: set[str]) -> None:
     """The flows on the WhatsApp-limited channel (each on a database of its own), and every
@@ -155,10 +155,15 @@ async def test_every_reply_of_the_flows_fits_every_channel(settings_for, tmp_pat
     assert len(shapes) >= 150
     tg = telegram.TelegramChannel(None, catalogs, ButtonCodec(b"k" * 32, 64),  # type: ignore[arg-type]
                                   "America/Santiago")
-    for out in shapes:
+    terminal = console.ConsoleChannel(catalogs, tg.buttons, "America/Santiago", out=screen)
+    for i, out in enumerate(shapes):
         for caps in CHANNELS.values():
             assert_fits(out, caps, catalogs, "es", prefixes)
         assert_telegram_takes(tg, out, catalogs)
+        # The console prints each as it is (a month with the days to type): no key left raw.
+        await terminal.deliver(OutboxMessage(id=i, person_id=1, address="1", locale="en",
+                                             payload=out.to_json()))
+    assert screen.getvalue().count("🤖") == len(shapes)
 
 
 def assert_telegram_takes(tg: telegram.TelegramChannel, out: Outgoing, catalogs: Catalogs
