@@ -131,6 +131,7 @@ FLOWS = (
     (admin.test_a_stage_milestone_moved_by_a_typed_date_and_marked_done, {"locale": "es"}),
     (admin.test_a_role_granted_and_revoked_from_a_paged_list_of_people, {}),
     (admin.test_the_catastro_imports_adds_a_family_and_gives_codes_to_type, {}),
+    (admin.test_a_family_asks_for_another_day_and_the_gestora_moves_another, {}),
 )
 
 

@@ -10,15 +10,17 @@ import pytest
 from sqlalchemy import func, select
 from test_admin_catastro_telegram import ORGS_CSV, rut
 from test_admin_delivery_flow import LIST_TEXTS
+from test_admin_delivery_support import FAMILY_CHATS, Seed, add_day, local
 from test_admin_delivery_support import GESTORA as DELIVERY_GESTORA
 from test_admin_delivery_support import STAFF as DELIVERY_STAFF
-from test_admin_delivery_support import Seed, add_day, local
 from test_admin_delivery_support import seed as seed_on
 from test_admin_stages_flow import TEXTS as STAGE_TEXTS
+from test_pickups_moves import days_ahead
 from test_wa_limited_flows import add_person, programme
 from wa_limited import CHANNEL, WaHarness
 
 from services.outreach import update_progress_messages
+from services.pickups import send_pickup_notice
 from storage.models import (
     Attendance,
     DeliveryDay,
@@ -382,3 +384,47 @@ async def test_the_catastro_imports_adds_a_family_and_gives_codes_to_type(wa: Wa
         family = await s.scalar(select(Family))
     assert code in shown.text and "t.me" not in shown.text
     assert family.rut == rut("12345678") and family.household_size == 4
+
+
+# --- pickups moved to another day: by the family, and by the gestora -------------------------------
+
+
+async def test_a_family_asks_for_another_day_and_the_gestora_moves_another(
+        wa: WaHarness) -> None:
+    seeded = await seed_delivery(wa)
+    days = await days_ahead(wa, seeded)  # type: ignore[arg-type]
+    perez = str(FAMILY_CHATS["Pérez Ñancupil"])
+    async with wa.app.sessions() as s:
+        pickup = await s.scalar(select(Pickup).where(
+            Pickup.delivery_day_id == days["d2"],
+            Pickup.family_id == seeded.families["Pérez Ñancupil"]))
+        assert await send_pickup_notice(s, pickup, wa.app.clock.now()) is not None
+        await s.commit()
+    await wa.drain()
+    [offer] = await wa.press(perez, "Pedir otra fecha")
+    # A title longer than a row's is cut; the row's description below keeps it whole.
+    assert offer.titles()[:2] == ["lun 9 mar, 10:00 a 12:00", "lun 16 mar, 10:00 a…"]
+    assert offer.shown.rows[1].description == "lun 16 mar, 10:00 a 12:00"
+    [done] = await wa.press(perez, "lun 9 mar, 10:00 a 12:00")
+    assert done.text.startswith("✅ Listo: tu nuevo retiro es el lunes 9 de marzo de 2026")
+
+    # The gestora moves González Soto from the day list; the family hears and confirms.
+    gonzalez = str(FAMILY_CHATS["González Soto"])
+    await wa.send(DELIVERY_GESTORA, "/panel")
+    await wa.press(DELIVERY_GESTORA, "🧺 Días de entrega")
+    await wa.press(DELIVERY_GESTORA, "📅 Próximos días")
+    await wa.press(DELIVERY_GESTORA, "lun 2 mar", contains=True)
+    await wa.press(DELIVERY_GESTORA, "📋 Lista del día")
+    await wa.press(DELIVERY_GESTORA, "⏳ González Soto")
+    [ask] = await wa.press(DELIVERY_GESTORA, "📅 Cambiar de día")
+    assert "¿A qué día pasa la familia González Soto?" in ask.text
+    [moved] = await wa.press(DELIVERY_GESTORA, "lun 23 mar", contains=True)
+    assert moved.text.startswith("✅ La familia González Soto pasa al lunes 23 de marzo")
+    notice = wa.chat(gonzalez)[-1]
+    assert notice.text.startswith("📅 ¡Hola, familia González Soto! Cambiamos tu retiro")
+    await wa.press(gonzalez, "✅ Confirmo")
+    async with wa.app.sessions() as s:
+        new = await s.scalar(select(Pickup).where(
+            Pickup.delivery_day_id == days["d23"],
+            Pickup.family_id == seeded.families["González Soto"]))
+    assert new.status == PickupStatus.CONFIRMED
