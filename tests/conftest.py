@@ -17,7 +17,9 @@ from scratch_db import scratch_database
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from wa_limited import WaHarness
 
+from bot.app import build_app
 from bot.config import load_settings
 from storage import db
 from storage.clock import ManualClock
@@ -223,3 +225,11 @@ def documents_written_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
         return write(self, data)
 
     monkeypatch.setattr(Path, "write_bytes", checked)
+
+
+@pytest.fixture
+async def wa(settings_for, sqlite_url: str, clock: ManualClock) -> AsyncIterator[WaHarness]:
+    """Convoca's core driven through the WhatsApp-limited test channel (tests/wa_limited.py)."""
+    app = await build_app(settings_for(sqlite_url), clock=clock)
+    yield WaHarness(app)
+    await app.close()
