@@ -180,18 +180,15 @@ def assert_telegram_takes(tg: telegram.TelegramChannel, out: Outgoing, catalogs:
     assert all(len(line) <= telegram.CAPABILITIES.buttons_per_row
                for line in getattr(markup, "inline_keyboard", [])), out
     if out.attachment is not None and out.text is not None:
-        caption = catalogs.render(out.text, "es", out.zone or "America/Santiago")
-        assert telegram.utf16_len(caption) <= telegram.CAPTION_LIMIT, out
+        text = catalogs.render(out.text, "es", out.zone or "America/Santiago")
+        before, caption = telegram.caption_and_text(text)
+        assert caption is None or telegram.utf16_len(caption) <= telegram.CAPTION_LIMIT, out
+        assert all(telegram.utf16_len(part) <= telegram.TEXT_LIMIT for part in before), out
+        assert "".join(("".join(before) + (caption or "")).split()) == "".join(text.split()), (
+            "the text was cut")
 
 
-# Telegram's rendering cuts a document's caption at 1,024 characters (bot/telegram.py) where
-# the layout would send the text apart: strict, so the mark goes when the gap is closed.
-TELEGRAM_GAPS = {"a document with a long caption"}
-
-
-@pytest.mark.parametrize("shape", [
-    pytest.param(name, marks=pytest.mark.xfail(strict=True, reason="caption cut at 1,024"))
-    if name in TELEGRAM_GAPS else name for name in sorted(MAXIMA)])
+@pytest.mark.parametrize("shape", sorted(MAXIMA))
 def test_the_maxima_render_in_telegrams_own_markup(shape: str, catalogs: Catalogs) -> None:
     tg = telegram.TelegramChannel(None, catalogs, ButtonCodec(b"k" * 32, 64),  # type: ignore[arg-type]
                                   "America/Santiago")
