@@ -53,7 +53,6 @@ class Services:
     timezone: str  # TIMEZONE: for a time with no programme to take the zone from
     default_locale: str = "es"
     admin_ids: frozenset[str] = frozenset()  # platform user ids, as "<channel>:<user id>"
-    bot_username: str | None = None
     # How each channel hands over the bytes of a document a person sent (by its file id), up
     # to a size: beyond it, DocumentTooBig.
     files: dict[str, Callable[[str, int], Awaitable[bytes]]] = field(default_factory=dict)

@@ -88,7 +88,6 @@ async def start(fake: FakeTelegram, settings: Any, clock: Any) -> Running:
     app = await build_app(settings, clock=clock)
     bot = make_bot(settings.token, settings.telegram_api_base, timeout=5)
     me = await bot.get_me()
-    app.services.bot_username = me.username
     channel = TelegramChannel(bot, app.catalogs, app.services.buttons, settings.timezone,
                               username=me.username)
     outbox = app.outbox([channel])

@@ -413,7 +413,6 @@ async def test_without_the_bot_name_codes_are_given_to_type(tg: Running) -> None
     await add_gestora(tg)
     await add_family(tg, program_id, "Familia Güemes", sector="Centro")
     # As the console: no bot name, hence no deep links and no QR.
-    tg.app.services.bot_username = None
     caps = tg.app.services.capabilities
     caps["telegram"] = dataclasses.replace(caps["telegram"], deep_link=None)
     await open_catastro(tg)

@@ -228,14 +228,14 @@ async def test_a_family_scans_its_printed_card_and_is_linked(tg: Running, tmp_pa
                                                  now)
         result = await imported.commit_import(s, preview, now)
         pdf = await qr_codes.codes_pdf(s, program.id, "family", result.inserted_ids,
-                                       telegram.capabilities(tg.app.services.bot_username)
+                                       telegram.capabilities(tg.fake._bot_user["username"])
                                        .deep_link, language, now=now,
                                        catalogs=tg.app.catalogs)
         await s.commit()
     [page] = pages_as_png(pdf, tmp_path)
     urls = decode_qr(page)
     assert len(urls) == 2
-    prefix = f"https://t.me/{tg.app.services.bot_username}?start="
+    prefix = f"https://t.me/{tg.fake._bot_user['username']}?start="
     assert all(u.startswith(prefix) for u in urls)
     async with tg.app.sessions() as s:
         by_code = dict((await s.execute(select(LinkCode.code, LinkCode.target_id))).all())
