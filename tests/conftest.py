@@ -7,6 +7,7 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,9 +31,6 @@ def clock() -> ManualClock:
     return ManualClock(datetime(2026, 3, 2, 12, 0, tzinfo=UTC))
 
 
-@pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'convoca.sqlite3'}"
 
 
 class MigratedOnce:
@@ -55,6 +53,15 @@ class MigratedOnce:
             # The last connection closed checkpoints the WAL: the file alone is the database.
             assert not path.with_name(path.name + "-wal").exists()
             self._sqlite = path
+        return self._sqlite
+
+    def sqlite_now(self) -> Path:
+        """``sqlite``, for a synchronous fixture: migrated in a thread of its own, whose
+        event loop leaves the test's alone."""
+        if self._sqlite is None:
+            with ThreadPoolExecutor(1) as pool:
+                pool.submit(asyncio.run, self.sqlite()).result()
+        assert self._sqlite is not None
         return self._sqlite
 
     async def postgres(self, base: str) -> str:
@@ -98,6 +105,16 @@ def migrated_once(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Migrated
     once = MigratedOnce(tmp_path_factory.mktemp("migrated"))
     yield once
     asyncio.run(once.drop())
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path, migrated_once: MigratedOnce) -> str:
+    """A SQLite file of the test's own, already at the head migration (a copy of the one
+    migrated once per run): Convoca's migration on start finds nothing to do. A test of
+    that migration itself opens a file of its own."""
+    path = tmp_path / "convoca.sqlite3"
+    shutil.copyfile(migrated_once.sqlite_now(), path)
+    return f"sqlite+aiosqlite:///{path}"
 
 
 @asynccontextmanager
@@ -223,3 +240,18 @@ def documents_written_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
         return write(self, data)
 
     monkeypatch.setattr(Path, "write_bytes", checked)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def bot_sessions_close_at_once() -> Iterator[None]:
+    """aiogram's session waits 250 ms after closing for TLS connections to finish; the fake
+    Bot API speaks plain HTTP on loopback, and tests close a bot hundreds of times."""
+    from aiogram.client.session.aiohttp import AiohttpSession
+
+    async def close(self: AiohttpSession) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(AiohttpSession, "close", close)
+        yield
