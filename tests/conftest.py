@@ -244,9 +244,17 @@ def documents_written_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(autouse=True, scope="session")
 def bot_sessions_close_at_once() -> Iterator[None]:
-    """aiogram's session waits 250 ms after closing for TLS connections to finish; the fake
-    Bot API speaks plain HTTP on loopback, and tests close a bot hundreds of times."""
+    """aiogram's session waits 250 ms after closing for TLS connections to finish, and reads
+    the system's certificates anew for each bot made; the fake Bot API speaks plain HTTP on
+    loopback, and tests make and close a bot hundreds of times."""
+    import ssl
+    from types import SimpleNamespace
+
+    import certifi
+    from aiogram.client.session import aiohttp as aiogram_aiohttp
     from aiogram.client.session.aiohttp import AiohttpSession
+
+    context = ssl.create_default_context(cafile=certifi.where())
 
     async def close(self: AiohttpSession) -> None:
         if self._session is not None and not self._session.closed:
@@ -254,4 +262,6 @@ def bot_sessions_close_at_once() -> Iterator[None]:
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(AiohttpSession, "close", close)
+        patch.setattr(aiogram_aiohttp, "ssl",
+                      SimpleNamespace(create_default_context=lambda **_kw: context))
         yield
