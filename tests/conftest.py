@@ -34,15 +34,19 @@ def clock() -> ManualClock:
 
 
 class MigratedOnce:
-    """The database a ``sessions`` test starts from, migrated once per run on each server and
-    copied for every test (a file copy, a PostgreSQL TEMPLATE): each test still has a
-    database of its own, at the head migration, for a fraction of migrating it."""
+    """The database a ``sessions`` test starts from, migrated once per run on each server.
+    SQLite: a copy of the file for every test. PostgreSQL: one copy of the template for the
+    run, emptied before each test (every table but alembic's, every sequence back to 1): as
+    good as a fresh copy, since migrating leaves every table empty, in a few milliseconds
+    where a CREATE DATABASE takes 0.3 s to 2 s here. Each test starts at the head
+    migration, with nothing in it and ids from 1."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self._sqlite: Path | None = None
         self._postgres: tuple[str, str] | None = None  # the server's URL, the template's name
         self._postgres_ready = False
+        self._reused: tuple[str, str] | None = None  # its URL, the statement that empties it
 
     async def sqlite(self) -> Path:
         if self._sqlite is None:
@@ -86,12 +90,60 @@ class MigratedOnce:
             self._postgres_ready = True
         return self._postgres[1]
 
+    async def postgres_emptied(self, base: str) -> str:
+        """The run's PostgreSQL database, at the head migration, emptied now."""
+        if self._reused is None:
+            template = await self.postgres(base)
+            assert self._postgres is not None
+            server = self._postgres[0]
+            name = f"convoca_t_{uuid.uuid4().hex[:10]}"
+            admin = db.create_engine(server, isolation_level="AUTOCOMMIT")
+            try:
+                async with admin.connect() as conn:
+                    await conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+            finally:
+                await admin.dispose()
+            url = make_url(server).set(database=name).render_as_string(hide_password=False)
+            engine = db.create_engine(url)
+            try:
+                async with engine.connect() as conn:
+                    tables = (await conn.scalars(text(
+                        "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = "
+                        "'public' AND tablename <> 'alembic_version' ORDER BY tablename"))).all()
+                    sequences = (await conn.scalars(text(
+                        "SELECT quote_ident(sequencename) FROM pg_sequences "
+                        "WHERE schemaname = 'public' ORDER BY sequencename"))).all()
+            finally:
+                await engine.dispose()
+            # DELETE, not TRUNCATE: no new files to write (TRUNCATE took 0.2 s); as the
+            # replica, foreign keys do not ask for an order.
+            self._reused = (url, "DO $$BEGIN SET LOCAL session_replication_role = replica; "
+                            + " ".join(f"DELETE FROM {t};" for t in tables)
+                            + " ".join(f" PERFORM setval('{q}', 1, false);" for q in sequences)
+                            + " END$$")
+            return url
+        url, empty = self._reused
+        engine = db.create_engine(url, isolation_level="AUTOCOMMIT")
+        try:
+            async with engine.connect() as conn:
+                # What the last test left connected (a pool, a transaction) could hold the
+                # rows, or see them vanish.
+                await conn.execute(text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+                await conn.exec_driver_sql(empty)
+        finally:
+            await engine.dispose()
+        return url
+
     async def drop(self) -> None:
+        names = [make_url(self._reused[0]).database] if self._reused else []
         if self._postgres is not None:
             server, name = self._postgres
             admin = db.create_engine(server, isolation_level="AUTOCOMMIT")
             async with admin.connect() as conn:
-                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                for drop in (*names, name):
+                    await conn.execute(text(f'DROP DATABASE IF EXISTS "{drop}" WITH (FORCE)'))
             await admin.dispose()
 
 
@@ -117,14 +169,17 @@ def sqlite_url(tmp_path: Path, migrated_once: MigratedOnce) -> str:
     return f"sqlite+aiosqlite:///{path}"
 
 
-@asynccontextmanager
-async def pg_database(migrated: MigratedOnce | None = None) -> AsyncIterator[str]:
-    """A fresh database on the local PostgreSQL, dropped afterwards: empty, or migrated."""
+def _pg_base() -> str:
     base = os.environ.get(PG_ENV)
     if not base:
         pytest.skip(f"PostgreSQL tests need {PG_ENV} (set by .ci/run)")
-    template = await migrated.postgres(base) if migrated else None
-    async with scratch_database(base, "convoca_t", template) as url:
+    return base
+
+
+@asynccontextmanager
+async def pg_database() -> AsyncIterator[str]:
+    """A fresh, empty database on the local PostgreSQL, dropped afterwards."""
+    async with scratch_database(_pg_base(), "convoca_t") as url:
         yield url
 
 
@@ -145,7 +200,10 @@ async def any_db_url(request: pytest.FixtureRequest, tmp_path: Path,
             shutil.copyfile(await migrated.sqlite(), path)
         yield f"sqlite+aiosqlite:///{path}"
         return
-    async with pg_database(migrated) as url:
+    if migrated:
+        yield await migrated.postgres_emptied(_pg_base())
+        return
+    async with pg_database() as url:
         yield url
 
 
