@@ -4,7 +4,6 @@ been edited. (No tests here.)"""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -53,7 +52,7 @@ async def tap(r: Running, chat: int, label: str, *, sends: int = 0, edits: int =
     await r.fake.wait_for(
         lambda _r: len(r.fake.delivered(chat)) >= sent_before + sends
         and len(edits_of(r, chat)) >= edits_before + edits, timeout=10)
-    await asyncio.sleep(0.1)  # anything extra shows up in the counts below
+    await r.settled()  # anything extra shows up in the counts below
     sent = [x.params for x in r.fake.delivered(chat)[sent_before:]]
     edited = edits_of(r, chat)[edits_before:]
     assert (len(sent), len(edited)) == (sends, edits), (sent, edited)
