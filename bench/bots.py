@@ -121,9 +121,8 @@ async def run_convoca(api_base: str, token: str, db_url: str, per_second: float 
     bot = make_bot(settings.token, settings.telegram_api_base)
     try:
         me = await bot.get_me()
-        app.services.bot_username = me.username
         channel = TelegramChannel(bot, app.catalogs, app.services.buttons, settings.timezone,
-                                  limits=Limits(per_second=per_second))
+                                  limits=Limits(per_second=per_second), username=me.username)
         outbox = app.outbox([channel])
         freeze_startup_objects()  # before sending: the collection itself is a stall
         await outbox.start()

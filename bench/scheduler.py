@@ -46,7 +46,7 @@ from bench.common import (
     print_table,
     sqlite_url,
     summary,
-    wait_for_call,
+    wait_for_poll,
     write_results,
 )
 from scheduler.dispatcher import WAVE, WINDOW  # the dispatcher's own sizes
@@ -215,7 +215,8 @@ async def bench_startup(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 sys.executable, *cmd, cwd=str(work), env=env,
                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
             try:
-                at = await wait_for_call(fake, "getUpdates", timeout=180, proc=proc)
+                # When it arrives, not when answered: an empty long poll is held 10 s.
+                at = await wait_for_poll(fake, timeout=180, proc=proc)
                 await asyncio.sleep(args.settle)  # delivering the backlog meanwhile
                 peak = peak_rss_mb(proc.pid)
             finally:
@@ -510,7 +511,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dbs", default="sqlite,postgres", help="databases for claim")
     p.add_argument("--repeat", type=int, default=20, help="claims per child process")
     p.add_argument("--startup-pending", type=int, default=100_000)
-    p.add_argument("--settle", type=float, default=5.0,
+    # 15 s after the first getUpdates arrives is when memory was read before, 5 s after
+    # the fake answered that long poll.
+    p.add_argument("--settle", type=float, default=15.0,
                    help="seconds the process runs after getUpdates before memory is read")
     p.add_argument("--programmes", default="1,10,100", help="planner scales")
     p.add_argument("--out", help="results folder (default bench/results)")

@@ -212,7 +212,6 @@ async def run_telegram(app: App, *, poll: bool = True) -> None:
     bot = make_bot(settings.token, settings.telegram_api_base)
     try:
         me = await bot.get_me()
-        app.services.bot_username = me.username
         if me.username:
             await state.put(app.sessions, state.BOT_USERNAME, me.username)
         channel = TelegramChannel(

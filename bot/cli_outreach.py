@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from bot.app import App
 from bot.commands import CommandError, the_program, write_file
+from bot.telegram import capabilities as telegram_capabilities
 from documents import imports, qr_codes
 from domain import forms, targets
 from domain.catastro import StalePreview
@@ -245,6 +246,8 @@ async def _codes(app: App, args: argparse.Namespace) -> int:
     out = _Out(app, args.locale)
     now = app.clock.now()
     username = (args.bot or "").lstrip("@") or await bot_username(app)
+    # The cards' links are Telegram's, as that channel builds them; none without its name.
+    link = telegram_capabilities(username).deep_link if username else None
     async with app.sessions() as s:
         program = await _program(s, out, args.program)
         if args.what == "families":
@@ -261,15 +264,15 @@ async def _codes(app: App, args: argparse.Namespace) -> int:
             return 1
         if args.pdf:
             # The cards are for families and organisations: their language, not the operator's.
-            pdf = await qr_codes.codes_pdf(s, program.id, kind, ids, username,
+            pdf = await qr_codes.codes_pdf(s, program.id, kind, ids, link,
                                            args.locale or app.settings.default_locale,
                                            now=now, catalogs=app.catalogs)
             await asyncio.to_thread(write_file, app.catalogs, args.pdf, pdf)
             await s.commit()
             print(out.text("cli_outreach.pdf_written", count=len(ids), path=str(args.pdf)))
             return 0
-        if username:
-            for card in await links.cards(s, program.id, kind, ids, username, now):
+        if link:
+            for card in await links.cards(s, program.id, kind, ids, link, now):
                 print(f"{card.name}\t{card.code}\t{card.url}")
         else:
             model = Organization if kind == "organization" else Family

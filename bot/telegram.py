@@ -149,6 +149,14 @@ def capabilities(username: str | None) -> Capabilities:
                    deep_link=lambda payload: f"https://t.me/{username}?start={payload}")
 
 
+def caption_and_text(text: str | None) -> tuple[list[str], str | None]:
+    """A document's caption, and the messages that go before the document when the text is
+    longer than a caption holds: sent whole, never cut."""
+    if text is None or utf16_len(text) <= CAPTION_LIMIT:
+        return [], text
+    return split_text(text, TEXT_LIMIT), None
+
+
 def make_bot(token: str, api_base: str, timeout: float = 30.0) -> Bot:
     session = AiohttpSession(api=TelegramAPIServer.from_base(api_base), timeout=timeout)
     return Bot(token=token, session=session, default=DefaultBotProperties())
@@ -320,11 +328,13 @@ class TelegramChannel:
         chat_id = int(row.address)
         try:
             if out.attachment is not None:
+                before, caption = caption_and_text(text)
+                for part in before:
+                    await self.bot.send_message(chat_id, part)
                 sent = await self.bot.send_document(
                     chat_id,
                     BufferedInputFile(out.attachment.content, out.attachment.filename),
-                    caption=text[:CAPTION_LIMIT] if text else None,
-                    reply_markup=markup,
+                    caption=caption, reply_markup=markup,
                 )
             else:
                 if out.updates is not None and isinstance(markup, InlineKeyboardMarkup | None):

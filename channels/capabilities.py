@@ -24,6 +24,9 @@ class Capabilities:
     can_ask_phone: bool  # a button that shares the person's own phone number
     month_grid: bool  # a month of days as buttons, a week per row
     session_window: timedelta | None = None  # free-form replies only this long after they wrote
+    # Characters of the text a message with options carries, where that is less than
+    # text_chars (WhatsApp's interactive body: 1,024); None: text_chars.
+    choice_text_chars: int | None = None
     # How a link opens a conversation with this bot carrying a payload (a family's code);
     # None: the channel has no such links.
     deep_link: Callable[[str], str] | None = None
@@ -37,5 +40,5 @@ class Capabilities:
 LEAST = Capabilities(
     buttons=3, buttons_per_row=1, list_rows=10, label_chars=20, text_chars=4096,
     caption_chars=1024, action_bytes=64, can_edit=False, can_ask_phone=False, month_grid=False,
-    session_window=timedelta(hours=24),
+    session_window=timedelta(hours=24), choice_text_chars=1024,
 )

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import Catalogs, Msg
 from storage import links
-from storage.links import Card
+from storage.links import Card, LinkBuilder
 from storage.models import Program
 
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
@@ -36,7 +36,7 @@ async def codes_pdf(
     program_id: int,
     target_kind: str,
     target_ids: Sequence[int],
-    bot_username: str | None,
+    link: LinkBuilder,
     locale: str | None,
     *,
     now: datetime,
@@ -44,13 +44,13 @@ async def codes_pdf(
     fonts_dir: Path | None = DEJAVU,
 ) -> bytes:
     """An A4 PDF of cards, 2 x 4 a page with cut lines: name, QR code of the deep link, the
-    code in large letters and how to use it. Without the bot's username there is no link to
-    put in a QR code: the card says to send /start and the code to the bot."""
+    code in large letters and how to use it. Without a link (``link`` None) there is nothing
+    to put in a QR code: the card says to send /start and the code to the bot."""
     cat = catalogs or Catalogs()
     program = await session.get(Program, program_id)
     if program is None:
         raise ValueError(f"no programme {program_id}")
-    deck = await links.cards(session, program_id, target_kind, target_ids, bot_username, now)
+    deck = await links.cards(session, program_id, target_kind, target_ids, link, now)
     pdf = _Sheet(fonts_dir)
     pdf.set_title(cat.render(Msg("codes.pdf.title"), locale))
     pdf.set_creator("Convoca")

@@ -94,7 +94,8 @@ _FORM_KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 KEY_MAX = 24
 MAX_OPTIONS = 40
 TEXT_MAX_DEFAULT = 200
-# The summary is one chat message; Telegram refuses more than 4096 characters.
+# The summary is one chat message, with room left for the text around it on the channel
+# that takes the least (channels.LEAST.text_chars).
 SUMMARY_BUDGET = 3500
 
 

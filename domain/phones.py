@@ -15,7 +15,8 @@ def to_e164(raw: str | None, region: str = "CL") -> str | None:
     candidates = [text]
     bare = "".join(ch for ch in text if ch.isdigit())
     if not text.startswith("+") and len(bare) >= 10:
-        # Telegram hands over contacts' numbers as digits with the country code, no plus.
+        # A shared contact's number may come as digits with the country code and no plus
+        # (WhatsApp's wa_id always does).
         candidates.insert(0, "+" + bare)
     for cand in candidates:
         try:

@@ -53,6 +53,12 @@ async def wrong(turn: Turn, text: str) -> bool:
     (then True)."""
     if not could_be_code(text):
         return False
+    return await wrong_guess(turn)
+
+
+async def wrong_guess(turn: Turn) -> bool:
+    """Count a guess that matched nothing (a code, a typed phone number); the one that
+    reaches the limit is told to wait (then True)."""
     lock = await attempts.wrong(turn.session, _who(turn), turn.now)
     if lock is None:
         return False

@@ -8,8 +8,9 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -52,7 +53,6 @@ class Services:
     timezone: str  # TIMEZONE: for a time with no programme to take the zone from
     default_locale: str = "es"
     admin_ids: frozenset[str] = frozenset()  # platform user ids, as "<channel>:<user id>"
-    bot_username: str | None = None
     # How each channel hands over the bytes of a document a person sent (by its file id), up
     # to a size: beyond it, DocumentTooBig.
     files: dict[str, Callable[[str, int], Awaitable[bytes]]] = field(default_factory=dict)
@@ -108,6 +108,10 @@ class Turn:
     def timezone(self) -> str:
         """The zone this turn's times are in: the programme's, else the installation's."""
         return self.zone or self.services.timezone
+
+    def today(self, zone: str | None = None) -> date:
+        """The day it is in ``zone`` (a programme's), or where this turn's times are."""
+        return self.now.astimezone(ZoneInfo(zone or self.timezone)).date()
 
     def say(
         self,

@@ -11,10 +11,9 @@ recognised and answered with the question that is current now.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -73,10 +72,6 @@ def _title(turn: Turn, ctx: Ctx) -> Raw:
 
 def _act(op: str, rid: int, *rest: object) -> str:
     return ":".join(["fm", op, str(rid), *map(str, rest)])
-
-
-def _today(turn: Turn) -> date:
-    return turn.now.astimezone(ZoneInfo(turn.timezone)).date()
 
 
 async def _load(turn: Turn, rid: Any) -> Ctx | None:
@@ -262,7 +257,7 @@ async def _prefill(turn: Turn, ctx: Ctx, q: Question) -> Any:
         value = await turn.session.scalar(select(Representative.position).where(
             Representative.organization_id == ctx.response.organization_id,
             Representative.person_id == turn.person.id))
-    return forms.validate_stored(q, value, today=_today(turn))
+    return forms.validate_stored(q, value, today=turn.today())
 
 
 async def _question_buttons(turn: Turn, ctx: Ctx, q: Question) -> list[list[Button]]:
@@ -419,10 +414,10 @@ async def _offer_cosign(turn: Turn, ctx: Ctx) -> None:
     if program_id is None or ctx.form.declaration is None:
         return
     code = await responses.cosign_code(turn.session, ctx.response, program_id, turn.now)
-    bot = turn.services.bot_username
-    if bot:
-        turn.say("form.cosign_link", link=Raw(f"https://t.me/{bot}?start={code}"))
-    else:
+    link = turn.caps.link(code)
+    if link:
+        turn.say("form.cosign_link", link=Raw(link))
+    else:  # a channel without links that open a chat: the code, and how to use it
         turn.say("form.cosign_code", code=Raw(code))
 
 
@@ -587,7 +582,7 @@ async def _toggle(turn: Turn, ctx: Ctx, q: Question, index: int) -> None:
     turn.go(FLOW, "q", rid=ctx.rid, selq=q.key, sel=sorted(sel))
     out = await _question_message(turn, ctx, q)
     # The ticks change on the message that was tapped, instead of a new message per tap.
-    turn.send(replace(out, updates=turn.event.message_ref) if turn.event.message_ref else out)
+    turn.redraw(out)
 
 
 async def _multi_done(turn: Turn, ctx: Ctx, q: Question) -> None:
@@ -696,7 +691,7 @@ async def _typed_answer(turn: Turn, ctx: Ctx, text: str) -> None:
         turn.send(await _question_message(turn, ctx, q))
         return
     try:
-        value = forms.parse_answer(q, text, today=_today(turn))
+        value = forms.parse_answer(q, text, today=turn.today())
     except AnswerError as exc:
         turn.send(Outgoing(text=exc.message))
         turn.go(FLOW, "q", rid=ctx.rid)
@@ -794,7 +789,7 @@ async def cosign_input(turn: Turn) -> None:
         return
     signer = ctx.form.question(ctx.form.declaration.signer)
     try:
-        name = names.person_name(forms.parse_answer(signer, ev.text or "", today=_today(turn)),
+        name = names.person_name(forms.parse_answer(signer, ev.text or "", today=turn.today()),
                                  [turn.person.name])
     except AnswerError as exc:
         turn.send(Outgoing(text=exc.message,

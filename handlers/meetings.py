@@ -139,7 +139,7 @@ async def on_button(turn: Turn) -> None:
     if turn.event.message_ref:
         view_fn = card if view == CARD_VIEW else invitation
         redrawn = view_fn(meeting, rsvp, kind_name=kind_name, body_name=body)
-        turn.send(dataclasses.replace(redrawn, location=None, updates=turn.event.message_ref))
+        turn.redraw(dataclasses.replace(redrawn, location=None))
     if value == RsvpAnswer.YES:
         turn.say("meeting.answered_yes", when=When(meeting.starts_at))
     elif value == RsvpAnswer.MAYBE:

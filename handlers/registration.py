@@ -9,7 +9,7 @@ from handlers.events import Button, EventKind
 from locales import Msg, Raw
 from services import families as family_links
 from storage import links, meetings, people
-from storage.models import Role
+from storage.models import Family, Role
 
 CONSENT_VERSION = "2026-1"
 FLOW = "registration"
@@ -190,6 +190,9 @@ async def registration_input(turn: Turn) -> None:
         return
     if ev.kind == EventKind.CONTACT:
         await _link_by_contact(turn)
+    elif (ev.kind == EventKind.TEXT and not turn.caps.can_ask_phone
+          and to_e164(ev.text) is not None):
+        await _link_by_typed_phone(turn, to_e164(ev.text) or "")
     elif ev.kind == EventKind.TEXT and ev.text and links.normalise(ev.text):
         await _redeem(turn, ev.text)
     else:
@@ -205,7 +208,32 @@ async def _link_by_contact(turn: Turn) -> None:
     if phone is None:
         turn.say("link.phone_unreadable")
         return
+    await _link_by_phone(turn, phone, await links.families_by_phone(turn.session, phone))
+
+
+async def _link_by_typed_phone(turn: Turn, phone: str) -> None:
+    """A number typed where the channel has no button to share one's own: nobody vouches
+    that it is the person's, so it is a guess like a code (counted, and waited for when there
+    are too many) and it links no family another chat holds."""
+    if await codes.refused(turn):
+        return
     families = await links.families_by_phone(turn.session, phone)
+    free = [f for f in families if f.person_id in (None, turn.person.id)]
+    if families and not free:
+        turn.audit("link_refused", entity="family", entity_id=families[0].id, via="typed_phone",
+                   reason="family_linked", holder=families[0].person_id)
+        if not await codes.wrong_guess(turn):
+            turn.say("link.family_taken")
+        return
+    if not free and not await people.imported_by_phone(turn.session, phone):
+        if await codes.wrong_guess(turn):
+            return
+    else:
+        await codes.right(turn)
+    await _link_by_phone(turn, phone, free)
+
+
+async def _link_by_phone(turn: Turn, phone: str, families: list[Family]) -> None:
     imported = await people.imported_by_phone(turn.session, phone)
     if not families and not imported:
         turn.person.phone = phone
@@ -219,9 +247,10 @@ async def _link_by_contact(turn: Turn) -> None:
     turn.person.phone = phone
     if families:
         for family in families:
-            # The family's registered number, shared from this chat as its own (Telegram
-            # verified it), is stronger proof than a printed card anyone may hold: it moves
-            # the family even from another chat, which is told, so a mistake is noticed.
+            # The family's registered number, shared as the chat's own (the channel vouches
+            # for it), is stronger proof than a printed card anyone may hold: it moves the
+            # family even from another chat, which is told, so a mistake is noticed. A typed
+            # number comes here only with families no other chat holds.
             await family_links.hand_over(turn.session, family, turn.person.id, turn.now,
                                          channel=turn.event.channel, via="phone")
             await people.grant(turn.session, turn.person, Role.FAMILIA, family.program_id,

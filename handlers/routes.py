@@ -4,7 +4,7 @@ panel section claimed twice raises RouteConflict while assembling, naming both h
 
 from __future__ import annotations
 
-from handlers import admin, forms, general, meetings, pickups, privacy, registration
+from handlers import admin, forms, general, meetings, more, pickups, privacy, registration
 from handlers.admin import catastro, outreach, roles, stages
 from handlers.admin import deliveries as admin_deliveries
 from handlers.admin import delivery as admin_delivery
@@ -21,6 +21,7 @@ AREAS = (
     meetings.router,
     pickups.router,
     privacy.router,
+    more.router,
     admin.router,
     roles.router,
     admin_meetings.router,

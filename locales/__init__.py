@@ -7,6 +7,7 @@ maps the same key to an approved template).
 
 from __future__ import annotations
 
+import functools
 import gettext
 import io
 import re
@@ -150,25 +151,17 @@ class Catalogs:
                         f"{loc}/{po_path.name} declares Plural-Forms {declared!r} but "
                         f"{rule[1]} declares {rule[0]!r}"
                     )
-                _check_entries(text, f"{loc}/{po_path.name}")
-                try:
-                    part = read_po(io.StringIO(text), locale=loc, abort_invalid=True)
-                except PoFileError as exc:
-                    raise ValueError(f"{loc}/{po_path.name}: {exc}") from exc
-                for m in part:
-                    if not m.id:
-                        continue
-                    key = m.id if isinstance(m.id, str) else m.id[0]
+                for key, strings in _read_entries(text, loc, po_path.name):
                     if key in origin:
                         raise ValueError(
                             f"message {key!r} is in both {origin[key]} and {po_path.name} ({loc})"
                         )
                     origin[key] = po_path.name
-                    if m.pluralizable:
-                        forms[key] = tuple(m.string)
-                        messages[key] = m.string[0]
+                    if isinstance(strings, tuple):
+                        forms[key] = strings
+                        messages[key] = strings[0]
                     else:
-                        messages[key] = m.string
+                        messages[key] = strings
             if rule is None:
                 raise ValueError(f"no catalog for {loc!r} in {directory}")
             nplurals, expr = _parse_plural_forms(rule[0], f"{loc}/{rule[1]}")
@@ -258,6 +251,22 @@ class Catalogs:
 
 
 _PLURAL_FORMS = re.compile(r"^\s*nplurals\s*=\s*(\d+)\s*;\s*plural\s*=\s*(.+?)\s*;?\s*$")
+
+
+@functools.lru_cache(maxsize=64)
+def _read_entries(po_text: str, loc: str, name: str
+                  ) -> tuple[tuple[str, str | tuple[str, ...]], ...]:
+    """A .po file's messages, key and text (every form, for a plural): read once per
+    process for the same text, as parsing is most of what building Catalogs costs and the
+    command line, the exports and each test build their own."""
+    _check_entries(po_text, f"{loc}/{name}")
+    try:
+        part = read_po(io.StringIO(po_text), locale=loc, abort_invalid=True)
+    except PoFileError as exc:
+        raise ValueError(f"{loc}/{name}: {exc}") from exc
+    return tuple((m.id if isinstance(m.id, str) else m.id[0],
+                  tuple(m.string) if m.pluralizable else m.string)
+                 for m in part if m.id)
 
 
 def _declared_plural_forms(po_text: str, path: Path) -> str:

@@ -312,6 +312,9 @@ class Dispatcher:
     async def _run(self) -> None:
         last_sweep = self._monotonic()
         while not self._stopping:
+            # Cleared before the pass, not when idle begins: a wake() or stop() that comes
+            # while the pass or idle's query runs ends the idle wait at once, not 5 s later.
+            self._wake.clear()
             try:
                 if self._monotonic() - last_sweep > HEARTBEAT_EVERY:
                     last_sweep = self._monotonic()
@@ -334,7 +337,6 @@ class Dispatcher:
             nxt = await outbox.next_due_at(s)
         if nxt is not None:
             timeout = min(timeout, max(0.05, (nxt - self.clock.now()).total_seconds()))
-        self._wake.clear()
         # A wave finishing may free a chat whose next message waits behind it.
         woken = asyncio.ensure_future(self._wake.wait())
         try:

@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from channels import LEAST
 from domain import schedule, turnout
 from domain.meetings import CANCEL_REASON_MAX, MeetingError
 from domain.program_templates import localized_text
@@ -35,8 +36,10 @@ ANSWER_WORDS = {
     RsvpAnswer.MAYBE: "meeting.answer_maybe",
 }
 CARD_VIEW = "l"
-AGENDA_SHOWN_MAX = 1500  # Telegram refuses texts over 4096 characters
-NAMES_MAX = 30  # per group on the board; Telegram refuses texts over 4096 characters
+# An invitation and a board are one message each on every channel (channels.LEAST): the
+# agenda shown, and the names in each of the board's four groups, leave room for the rest.
+AGENDA_SHOWN_MAX = LEAST.text_chars * 3 // 8
+NAMES_MAX = 30
 RATES_MAX = 40
 
 
@@ -195,12 +198,6 @@ async def send_invitations(
 # --- what the team reads, in the chat and on the command line ----------------------------
 
 
-def _names_body(meeting: Meeting, kind_name: Text, body_name: Text) -> bool:
-    # "Sesión del Grupo Motor" already says whose meeting it is.
-    said = (meeting.title or kind_name.by_locale.get("es", "")).casefold()
-    return body_name.by_locale.get("es", "").casefold() in said
-
-
 def entry_name(entry: data.Entry) -> str:
     return entry.name or f"#{entry.person_id}"
 
@@ -236,7 +233,8 @@ async def board_text(session: AsyncSession, meeting: Meeting) -> Msg:
     board = await data.board(session, meeting)
     kind_name, body_name = await names(session, meeting)
     lines: list[Msg] = [Msg("adm_meet.board_title", {"what": what_named(meeting, kind_name)})]
-    if body_name is not None and not _names_body(meeting, kind_name, body_name):
+    if body_name is not None and not _names_the_body(what_named(meeting, kind_name),
+                                                      _as_text(body_name)):
         lines.append(Msg("meeting.line_body", {"body": body_name}))
     lines.append(Msg("meeting.line_when", {"when": When(meeting.starts_at)}))
     if meeting.place:

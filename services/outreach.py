@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from channels import LEAST
 from domain import targets
 from locales import Catalogs, Msg, Raw, Text
 from services import meetings as meeting_messages
@@ -28,7 +29,9 @@ from storage.models import (
     Rsvp,
 )
 
-TEXT_MAX = 3500  # the envelope around it must still fit Telegram's 4096
+# The broadcast is one message on every channel (channels.LEAST); its envelope (the
+# programme's name, a greeting) takes the rest.
+TEXT_MAX = LEAST.text_chars - 596
 NAMES_SHOWN = 25
 BROADCAST = "broadcast"
 INVITATION = "invitation"
@@ -220,9 +223,9 @@ async def update_progress_messages(session: AsyncSession, now: datetime) -> list
             continue
         # Only the newest count is worth sending: older edits still waiting are withdrawn.
         await outbox.drop_pending(session, f"bc:{tracked.batch}:edit:", "a newer count replaced it")
+        # A passing state: a channel that cannot edit may show fewer of them.
         await _queue(session, who, Outgoing(text=progress_message(state.done, state.total),
-                                            # The final count: not a passing state a channel may skip.
-                        updates=tracked.ref),
+                                            updates=tracked.ref, progress=True),
                      f"bc:{tracked.batch}:edit:{state.done}", now, queued)
         tracked.shown = state.done
         await broadcasts.save(session, tracked)

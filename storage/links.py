@@ -4,7 +4,7 @@ second representative to co-sign a form response."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -217,8 +217,9 @@ _MODELS: dict[str, type[Organization] | type[Family] | type[Body]] = {
 }
 
 
-def deep_link(bot_username: str, code: str) -> str:
-    return f"https://t.me/{bot_username.lstrip('@')}?start={code}"
+# How a code becomes a link that opens the bot with it, as the channel builds it
+# (channels.Capabilities.deep_link); None: the channel has no such links.
+LinkBuilder = Callable[[str], str] | None
 
 
 async def code_for(
@@ -243,14 +244,14 @@ async def code_for(
     if existing is not None:
         return existing
     return await create(session, program_id, target_kind, target_id, now,
-                              max_uses=1 if target_kind == "family" else None)
+                        max_uses=1 if target_kind == "family" else None)
 
 
 @dataclass(frozen=True)
 class Card:
     name: str
     code: str
-    url: str | None  # None while the bot's username is unknown: the code alone is printed
+    url: str | None  # None where the channel has no links (or does not know its own name yet)
 
 
 async def cards(
@@ -258,7 +259,7 @@ async def cards(
     program_id: int,
     target_kind: str,
     target_ids: Sequence[int],
-    bot_username: str | None,
+    link: LinkBuilder,
     now: datetime,
 ) -> list[Card]:
     model = _MODELS.get(target_kind)
@@ -275,7 +276,6 @@ async def cards(
         raise ValueError(f"no {target_kind} {missing} in programme {program_id}")
     result = []
     for target_id in dict.fromkeys(target_ids):  # in the caller's order, once each
-        link = await code_for(session, program_id, target_kind, target_id, now)
-        url = deep_link(bot_username, link.code) if bot_username else None
-        result.append(Card(names[target_id], link.code, url))
+        code = (await code_for(session, program_id, target_kind, target_id, now)).code
+        result.append(Card(names[target_id], code, link(code) if link else None))
     return result

@@ -486,3 +486,18 @@ async def last_said(session: AsyncSession, channel: str, address: str, person_id
     else:  # a clock that stands still (the demo's) gives many ticks one moment: not replies
         unit = [r for r in newest if r.kind != "reply" and r.created_at == last.created_at]
     return unit[::-1]
+
+
+async def shown_as(session: AsyncSession, channel: str, address: str, person_id: int,
+                   platform_message_id: str) -> OutboxMessage | None:
+    """The row sent to this person in this chat as that platform message: only theirs, so a
+    reference from another chat finds nothing."""
+    return (await session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.channel == channel, OutboxMessage.address == address,
+               OutboxMessage.person_id == person_id,
+               OutboxMessage.platform_message_id == platform_message_id,
+               OutboxMessage.status == OutboxStatus.SENT)
+        .order_by(OutboxMessage.id.desc())
+        .limit(1)
+    )).first()

@@ -48,8 +48,17 @@ class Running:
     async def replies(self, chat: int, before: int, count: int) -> list[dict]:
         await self.fake.wait_for(lambda _r: len(self.fake.delivered(chat)) >= before + count,
                                  timeout=10)
-        await asyncio.sleep(0.05)  # anything extra would show up as a failed count below
+        await self.settled()  # anything extra would show up as a failed count below
         return [r.params for r in self.fake.delivered(chat)[before:]]
+
+    async def settled(self) -> None:
+        """Every update given to the fake is handled and what answers it is sent: the
+        runtime is back to a long poll (it asks with timeout=0 while it handles one)."""
+        await self.fake.wait_until_listening(timeout=10)
+        # What the wait relies on, checked: a runtime that long-polls while it still handles
+        # updates (stored first, handled after) needs its own wait here, or the counts
+        # that follow would be read too early.
+        assert not self.runtime._busy, "long-polling with updates in hand"
 
     def button(self, chat: int, label: str) -> tuple[str, int]:
         for rec in reversed(self.fake.delivered(chat)):
@@ -88,7 +97,6 @@ async def start(fake: FakeTelegram, settings: Any, clock: Any) -> Running:
     app = await build_app(settings, clock=clock)
     bot = make_bot(settings.token, settings.telegram_api_base, timeout=5)
     me = await bot.get_me()
-    app.services.bot_username = me.username
     channel = TelegramChannel(bot, app.catalogs, app.services.buttons, settings.timezone,
                               username=me.username)
     outbox = app.outbox([channel])

@@ -4,7 +4,6 @@ been edited. (No tests here.)"""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -53,7 +52,7 @@ async def tap(r: Running, chat: int, label: str, *, sends: int = 0, edits: int =
     await r.fake.wait_for(
         lambda _r: len(r.fake.delivered(chat)) >= sent_before + sends
         and len(edits_of(r, chat)) >= edits_before + edits, timeout=10)
-    await asyncio.sleep(0.1)  # anything extra shows up in the counts below
+    await r.settled()  # anything extra shows up in the counts below
     sent = [x.params for x in r.fake.delivered(chat)[sent_before:]]
     edited = edits_of(r, chat)[edits_before:]
     assert (len(sent), len(edited)) == (sends, edits), (sent, edited)
@@ -76,9 +75,11 @@ class Seed:
     families: dict[str, int] = field(default_factory=dict)
 
 
-async def seed(r: Running, locale: str = "es", *, start: date = date(2026, 3, 2)) -> Seed:
+async def seed(r: Running, locale: str = "es", *, start: date = date(2026, 3, 2),
+               channel: str = "telegram") -> Seed:
     """A programme with its gestora, the premises staff, a family member and an
-    organisation's representative (all consented, in this chat), and five families."""
+    organisation's representative (all consented, in this chat), and five families; the
+    people on ``channel`` (another than the fake Bot API's: its test double)."""
     now = r.app.clock.now()
     out: dict[int, int] = {}
     async with r.app.sessions() as s:
@@ -90,9 +91,10 @@ async def seed(r: Running, locale: str = "es", *, start: date = date(2026, 3, 2)
             (7102, "Pedro Pérez", Role.FAMILIA),
             (REPRESENTATIVE, "Juana Dirigenta", Role.REPRESENTANTE),
         ):
-            r.fake.add_chat(chat, first_name=name.split()[0], language_code=locale)
+            if channel == "telegram":
+                r.fake.add_chat(chat, first_name=name.split()[0], language_code=locale)
             person = await people.create_with_address(
-                s, "telegram", str(chat), now, name=name, locale=locale, consent_at=now,
+                s, channel, str(chat), now, name=name, locale=locale, consent_at=now,
                 consent_version=registration.CONSENT_VERSION, program_id=program.id)
             await people.grant(s, person, role, program.id, now)
             out[chat] = person.id

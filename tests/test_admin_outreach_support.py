@@ -4,7 +4,6 @@ messages that were edited in place, and driving the outbox step by step."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -138,7 +137,7 @@ async def press_and_wait_edit(r: Running, chat: int, label: str) -> dict:
     seen = len(edits(r, chat))
     r.fake.callback(chat, data, message_id=mid)
     await r.fake.wait_for(lambda _rec: len(edits(r, chat)) > seen, timeout=10)
-    await asyncio.sleep(0.05)
+    await r.settled()
     return edits(r, chat)[-1]
 
 

@@ -15,7 +15,7 @@ from bot import console, telegram
 from bot.app import build_app, channel_capabilities
 
 ROOT = Path(__file__).resolve().parents[1]
-NEUTRAL = ("handlers", "services", "scheduler", "channels")
+NEUTRAL = ("handlers", "services", "scheduler", "channels", "domain", "documents")
 LITERALS = re.compile(
     r"telegram|aiogram|\bt\.me\b|\b4096\b|64 bytes|callback_data|inline_keyboard|reply_markup"
     r"|bot api|getupdates|sendmessage|editmessage", re.IGNORECASE)

@@ -9,7 +9,6 @@ delivery list, and the progress report the gestora gets in chat."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import io
 import re
 from datetime import timedelta
@@ -56,7 +55,7 @@ async def tap(r: Running, chat: int, label: str, *, contains: bool = False) -> l
     r.fake.callback(chat, data_, message_id=mid)
     await r.fake.wait_for(lambda _r: len(r.fake.delivered(chat)) > sent
                           or len(edits_of(r, chat)) > edited, timeout=10)
-    await asyncio.sleep(0.3)  # a second message or a document still on its way
+    await r.settled()  # a second message or a document still on its way
     return ([m.params for m in r.fake.delivered(chat)[sent:]]
             + edits_of(r, chat)[edited:])
 
@@ -64,7 +63,6 @@ async def tap(r: Running, chat: int, label: str, *, contains: bool = False) -> l
 async def say(r: Running, chat: int, text: str) -> list[dict]:
     before = len(r.fake.delivered(chat))
     await r.send(chat, text)
-    await asyncio.sleep(0.3)
     return [m.params for m in r.fake.delivered(chat)[before:]]
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from bot import telegram
 from handlers.events import Outgoing
 from storage import links, outbox, programs
 from storage.models import (
@@ -583,7 +584,8 @@ async def test_a_correction_is_a_new_version_and_the_old_one_is_kept(bot: Bot) -
     await tg.press(ANA, "✏️ Editar")
     await tg.press(ANA, "Sector o barrio")
     await tg.send(ANA, "Población Los Aromos")
-    tg.app.services.bot_username = None  # as in the console: only the code can be given
+    # A channel without links that open a chat (as WhatsApp): only the code can be given.
+    tg.app.services.capabilities["telegram"] = telegram.CAPABILITIES
     receipt, cosign = await sign_and_submit(tg, ANA)
     assert "Comprobante N.º FI-00002" in receipt["text"] and "jueves 5 de marzo" in receipt["text"]
     assert re.search(r"escriba /start a este bot y luego este código: [A-Z2-9]{8}$",

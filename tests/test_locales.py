@@ -13,7 +13,7 @@ from domain.program_templates import available_templates, load_template
 from locales import Catalogs, Day, Msg, When, placeholders
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = [p for d in ("bot", "handlers", "scheduler", "storage") for p in (ROOT / d).rglob("*.py")]
+SOURCES = [p for d in ("bot", "channels", "handlers", "scheduler", "storage") for p in (ROOT / d).rglob("*.py")]
 KEY = re.compile(r"^[a-z_]+(\.[a-z0-9_]+)+$")
 
 

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot import telegram
 from documents import imports, qr_codes
 from storage import db, imported, links, people, programs
 from storage.models import Family, LinkCode, Organization, Person
@@ -82,9 +83,12 @@ async def codes_of(sessions, kind: str, ids: list[int]) -> list[str]:
     return [rows[i] for i in ids]
 
 
-def test_deep_link() -> None:
-    assert links.deep_link("@ConvocaBot", "ABCD2345") == (
-        "https://t.me/ConvocaBot?start=ABCD2345")
+TELEGRAM_LINK = telegram.capabilities("ConvocaBot").deep_link
+
+
+def test_telegram_builds_the_cards_links() -> None:
+    assert TELEGRAM_LINK is not None
+    assert TELEGRAM_LINK("ABCD2345") == "https://t.me/ConvocaBot?start=ABCD2345"
 
 
 @pytest.mark.parametrize("fonts", ["dejavu", "core"])
@@ -93,7 +97,7 @@ async def test_every_qr_code_opens_the_bot_with_its_card_code(sessions, clock, t
     program_id, ids = await seed(sessions, clock.now())
     fonts_dir = qr_codes.DEJAVU if fonts == "dejavu" else tmp_path / "no-fonts"
     async with sessions() as s:
-        pdf = await qr_codes.codes_pdf(s, program_id, "family", ids, "ConvocaBot", "es",
+        pdf = await qr_codes.codes_pdf(s, program_id, "family", ids, TELEGRAM_LINK, "es",
                                        now=clock.now(), fonts_dir=fonts_dir)
         await s.commit()
     assert pdf.startswith(b"%PDF")
@@ -103,8 +107,8 @@ async def test_every_qr_code_opens_the_bot_with_its_card_code(sessions, clock, t
     pages = pages_as_png(pdf, tmp_path)
     assert len(pages) == 2  # 2 x 4 a page: 8 + 1
     first, second = (set(decode_qr(p)) for p in pages)
-    assert first == {links.deep_link("ConvocaBot", c) for c in codes[:8]}
-    assert second == {links.deep_link("ConvocaBot", codes[8])}
+    assert first == {TELEGRAM_LINK(c) for c in codes[:8]}
+    assert second == {TELEGRAM_LINK(codes[8])}
 
     text = pdf_text(pdf, tmp_path)
     for name in ("María José Muñoz Peña", "Familia Ñanculef", "Óscar Úbeda",
@@ -122,7 +126,7 @@ async def test_every_qr_code_opens_the_bot_with_its_card_code(sessions, clock, t
 async def test_the_card_speaks_english_too(sessions, clock, tmp_path) -> None:
     program_id, ids = await seed(sessions, clock.now())
     async with sessions() as s:
-        pdf = await qr_codes.codes_pdf(s, program_id, "family", ids[:1], "ConvocaBot", "en",
+        pdf = await qr_codes.codes_pdf(s, program_id, "family", ids[:1], TELEGRAM_LINK, "en",
                                        now=clock.now())
         await s.commit()
     text = " ".join(pdf_text(pdf, tmp_path).split())
@@ -133,7 +137,8 @@ async def test_the_card_speaks_english_too(sessions, clock, tmp_path) -> None:
 async def test_reprinting_reuses_unused_codes_and_replaces_used_ones(sessions, clock) -> None:
     program_id, ids = await seed(sessions, clock.now())
     async with sessions() as s:
-        await qr_codes.codes_pdf(s, program_id, "family", ids[:3], "b", "es", now=clock.now())
+        await qr_codes.codes_pdf(s, program_id, "family", ids[:3], TELEGRAM_LINK, "es",
+                                 now=clock.now())
         await s.commit()
     before = await codes_of(sessions, "family", ids[:3])
     async with sessions() as s:
@@ -142,7 +147,8 @@ async def test_reprinting_reuses_unused_codes_and_replaces_used_ones(sessions, c
         assert linked is not None and linked.name == NAMES[0]
         await s.commit()
     async with sessions() as s:
-        await qr_codes.codes_pdf(s, program_id, "family", ids[:3], "b", "es", now=clock.now())
+        await qr_codes.codes_pdf(s, program_id, "family", ids[:3], TELEGRAM_LINK, "es",
+                                 now=clock.now())
         await s.commit()
         unused = (await s.scalars(select(LinkCode.code).where(LinkCode.uses == 0))).all()
         total = await s.scalar(select(func.count()).select_from(LinkCode))
@@ -167,7 +173,7 @@ async def test_expired_codes_are_not_reprinted(sessions, clock) -> None:
         await s.commit()
     clock.advance(hours=48)
     async with sessions() as s:
-        [card] = await links.cards(s, program_id, "family", ids[:1], "b", clock.now())
+        [card] = await links.cards(s, program_id, "family", ids[:1], None, clock.now())
     assert card.code != old.code
 
 
@@ -178,7 +184,8 @@ async def test_organisation_cards_serve_several_representatives(sessions, clock)
                            created_at=clock.now())
         s.add(org)
         await s.flush()
-        [card] = await links.cards(s, program_id, "organization", [org.id], "@b", clock.now())
+        [card] = await links.cards(s, program_id, "organization", [org.id],
+                                      telegram.capabilities("b").deep_link, clock.now())
         link = await s.scalar(select(LinkCode).where(LinkCode.code == card.code))
     assert card.name == "Junta de Vecinos Villa Ñuñoa"
     assert card.url == f"https://t.me/b?start={card.code}"
@@ -190,10 +197,10 @@ async def test_only_the_programmes_own_records_get_cards(sessions, clock) -> Non
     other_id, other_ids = await seed(sessions, clock.now())
     async with sessions() as s:
         with pytest.raises(ValueError, match="no family"):
-            await qr_codes.codes_pdf(s, program_id, "family", [ids[0], other_ids[0]], "b",
+            await qr_codes.codes_pdf(s, program_id, "family", [ids[0], other_ids[0]], None,
                                      "es", now=clock.now())
         with pytest.raises(ValueError, match="unknown link target"):
-            await qr_codes.codes_pdf(s, program_id, "person", ids, "b", "es", now=clock.now())
+            await qr_codes.codes_pdf(s, program_id, "person", ids, None, "es", now=clock.now())
         assert await s.scalar(select(func.count()).select_from(LinkCode)) == 0
 
 
@@ -221,13 +228,14 @@ async def test_a_family_scans_its_printed_card_and_is_linked(tg: Running, tmp_pa
                                                  now)
         result = await imported.commit_import(s, preview, now)
         pdf = await qr_codes.codes_pdf(s, program.id, "family", result.inserted_ids,
-                                       tg.app.services.bot_username, language, now=now,
+                                       telegram.capabilities(tg.fake._bot_user["username"])
+                                       .deep_link, language, now=now,
                                        catalogs=tg.app.catalogs)
         await s.commit()
     [page] = pages_as_png(pdf, tmp_path)
     urls = decode_qr(page)
     assert len(urls) == 2
-    prefix = f"https://t.me/{tg.app.services.bot_username}?start="
+    prefix = f"https://t.me/{tg.fake._bot_user['username']}?start="
     assert all(u.startswith(prefix) for u in urls)
     async with tg.app.sessions() as s:
         by_code = dict((await s.execute(select(LinkCode.code, LinkCode.target_id))).all())

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from bot.telegram import SHOWS_ONLY, TelegramChannel
-from locales import Msg
+from locales import Msg, Raw
 from scheduler.dispatcher import Delivered
-from services.messages import Button, DatePick, Outgoing, Pager
+from services.messages import Attachment, Button, DatePick, Outgoing, Pager
 from storage import people
 from storage.models import OutboxMessage
 from telegram_harness import Running
@@ -148,3 +148,21 @@ async def test_a_new_state_edits_the_message_or_comes_anew_when_it_cannot(tg: Ru
         assert result == Delivered(str(now["message_id"]))
         assert now["message_id"] not in (gone, first["message_id"])
         assert len(tg.fake.delivered(ANA)) == sends + 1
+
+
+async def test_a_document_whose_text_a_caption_cannot_hold_comes_after_the_whole_text(
+        tg: Running) -> None:
+    ana = await _ana(tg)
+    words = " ".join(f"palabra{i}" for i in range(400))  # ~4,000 characters, over 1,024
+    out = Outgoing(text=Msg("widget.label", {"text": Raw(words)}),
+                   attachment=Attachment("lista.pdf", b"%PDF-1.4 x", "application/pdf"))
+    earlier = {m["message_id"] for m in tg.fake.bot_messages(ANA)}
+    result, _ = await _deliver(tg, ana, out)
+    assert isinstance(result, Delivered)
+    said = sorted((m for m in tg.fake.bot_messages(ANA) if m["message_id"] not in earlier),
+                  key=lambda m: m["message_id"])
+    *texts, document = said
+    texts = [m["text"] for m in texts]
+    assert "document" in document and not document.get("caption")
+    # Nothing of the text is cut: every word arrives, before the document it speaks of.
+    assert " ".join(texts).split() == words.split()

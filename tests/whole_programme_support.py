@@ -4,7 +4,6 @@ and the scheduler and the outbox driven by the test's clock."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import itertools
 from collections.abc import Iterable
@@ -151,7 +150,7 @@ async def tap(r: Running, chat: int, label: str, *, sends: int = 1, edits: int =
     await r.fake.wait_for(
         lambda _r: len(r.fake.delivered(chat)) >= sent_before + sends
         and len(edits_of(r, chat)) >= edits_before + edits, timeout=10)
-    await asyncio.sleep(0.05)  # anything extra would show in the counts below
+    await r.settled()  # anything extra would show in the counts below
     sent = [x.params for x in r.fake.delivered(chat)[sent_before:]]
     edited = edits_of(r, chat)[edits_before:]
     assert (len(sent), len(edited)) == (sends, edits), (label, sent, edited)

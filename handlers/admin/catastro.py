@@ -889,8 +889,8 @@ async def qr_pdf(turn: Turn, args: list[str]) -> None:
         turn.say(f"catastro.qr.none_{target}", buttons=[[_to_menu()]])
         return
     cat = turn.services.catalogs
-    username = turn.services.bot_username
-    if not username:
+    link = turn.caps.deep_link
+    if link is None:
         cards = []
         for rid in ids[:CODES_LISTED]:
             link = await links.code_for(turn.session, program.id, target, rid, turn.now)
@@ -900,7 +900,7 @@ async def qr_pdf(turn: Turn, args: list[str]) -> None:
             cards.append(Msg("catastro.qr.text_more", {"count": len(ids) - CODES_LISTED}))
         turn.say("catastro.qr.no_bot", lines=cards, buttons=[[_to_menu()]])
         return
-    pdf = await qr_codes.codes_pdf(turn.session, program.id, target, ids, username, turn.locale,
+    pdf = await qr_codes.codes_pdf(turn.session, program.id, target, ids, link, turn.locale,
                                    now=turn.now, catalogs=cat)
     turn.audit("link_codes_pdf", target, None, count=len(ids))
     turn.send(Outgoing(

@@ -1288,6 +1288,7 @@ class FakeTelegram:
         self._window: deque[float] = deque()
         self._chat_windows: dict[Any, deque[float]] = {}
         self._poll_generation = 0
+        self._listening: int | None = None  # the long poll held with nothing to hand out
 
         self._update_notifier = _Notifier()
         self._record_notifier = _Notifier()
@@ -1732,6 +1733,25 @@ class FakeTelegram:
                 raise TimeoutError(f"no getUpdates within {timeout}s")
             await self._record_notifier.wait(remaining)
 
+    def listening(self) -> bool:
+        """The bot holds a long poll with nothing to hand it: every update was taken and
+        confirmed (it asked for the ones after it)."""
+        return (self._listening is not None and self._listening == self._poll_generation
+                and not self._updates)
+
+    async def wait_until_listening(self, timeout: float = 10.0) -> None:
+        """Wait until ``listening``. A bot that long-polls only with no update in hand (Convoca's
+        polling asks with timeout=0 while one is being handled) has by then handled every
+        update given to the fake and sent what those answer, so a test need not sleep to
+        see whether anything more comes."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self.listening():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError(f"the bot did not come back to a long poll within {timeout}s")
+            await self._record_notifier.wait(remaining)
+
     async def wait_for_sent(self, chat_id: int, count: int = 1, timeout: float = 5.0) -> list[str]:
         """Wait until `count` messages were delivered to the chat; returns texts(chat_id)."""
         await self.wait_for(lambda _r: len(self._delivered_by_chat.get(chat_id, ())) >= count,
@@ -1977,7 +1997,12 @@ class FakeTelegram:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return []
-            await self._update_notifier.wait(remaining)
+            self._listening = generation
+            self._record_notifier.notify_all()
+            try:
+                await self._update_notifier.wait(remaining)
+            finally:
+                self._listening = None
 
     def _take_updates(self, limit: int) -> list[dict[str, Any]]:
         allowed = self._allowed_updates
