@@ -449,6 +449,11 @@ class TelegramRuntime:
         self._answering: set[asyncio.Task[None]] = set()
         core.services.files[CHANNEL] = self.download
 
+    async def settled(self) -> None:
+        """Every update stored is handled and its replies sent (tests and benchmarks wait
+        for it: acknowledging no longer waits for the handling)."""
+        await self.intake.settled()
+
     async def download(self, file_id: str, max_bytes: int) -> bytes:
         """The document's bytes, refused without downloading when Telegram says it is too
         big, and cut off when the download runs past the size (a self-hosted Bot API

@@ -84,6 +84,16 @@ class Intake:
     def wake(self) -> None:
         self._wake.set()
 
+    async def settled(self, poll: float = 0.01) -> None:
+        """Wait until no stored update is left to handle and this process sends no reply to
+        one: what a test or a benchmark waits for before counting what was sent."""
+        while True:
+            if not self._tasks:
+                async with self.core.services.sessions() as s:
+                    if not await intake.pending(s, self.channels) and not self._tasks:
+                        return
+            await asyncio.sleep(poll)
+
     def start(self) -> None:
         """Take and handle stored updates until stopped; what a process that died left
         unhandled is taken too, at start-up and from time to time."""

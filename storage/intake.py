@@ -190,10 +190,13 @@ async def release_abandoned(session: AsyncSession, now: datetime) -> int:
     return result.rowcount or 0
 
 
-async def pending(session: AsyncSession) -> int:
-    """How many stored updates are not handled yet."""
-    return await session.scalar(select(func.count()).select_from(IncomingUpdate)
-                                .where(IncomingUpdate.handled_at.is_(None))) or 0
+async def pending(session: AsyncSession, channels: Iterable[str] | None = None) -> int:
+    """How many stored updates (of these channels) are not handled yet."""
+    stmt = (select(func.count()).select_from(IncomingUpdate)
+            .where(IncomingUpdate.handled_at.is_(None)))
+    if channels is not None:
+        stmt = stmt.where(IncomingUpdate.channel.in_(list(channels)))
+    return await session.scalar(stmt) or 0
 
 
 async def forget_handled(session: AsyncSession, now: datetime) -> int:

@@ -53,12 +53,11 @@ class Running:
 
     async def settled(self) -> None:
         """Every update given to the fake is handled and what answers it is sent: the
-        runtime is back to a long poll (it asks with timeout=0 while it handles one)."""
+        runtime is back to a long poll (every update given is stored), and every update
+        stored is handled, its replies sent (stored first, handled after: the runtime's
+        own wait)."""
         await self.fake.wait_until_listening(timeout=10)
-        # What the wait relies on, checked: a runtime that long-polls while it still handles
-        # updates (stored first, handled after) needs its own wait here, or the counts
-        # that follow would be read too early.
-        assert not self.runtime._busy, "long-polling with updates in hand"
+        await asyncio.wait_for(self.runtime.settled(), 10)
 
     def button(self, chat: int, label: str) -> tuple[str, int]:
         for rec in reversed(self.fake.delivered(chat)):
