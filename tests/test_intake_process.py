@@ -130,6 +130,24 @@ async def test_webhook_sigkill_after_the_200_and_before_the_reply(fake_tg, sqlit
     assert text.startswith("¡Hola! Soy Convoca")
 
 
+async def test_webhook_sigkill_the_moment_the_200_arrives(fake_tg, sqlite_url,
+                                                        spawn) -> None:  # noqa: F811
+    """Killed at the first sign of the acknowledgement, most likely before the turn began:
+    the update is in the database only, and the restarted process answers it once."""
+    port = free_port()
+    proc = await spawn(fake_tg, sqlite_url, **webhook_env(port))
+    fake_tg.add_chat(CHAT)
+    async with aiohttp.ClientSession() as http:
+        assert await post(http, port, command_update(502, CHAT, "/start")) == 200
+    await kill(proc)
+    assert fake_tg.delivered(CHAT) == []
+    [row] = await stored_updates(sqlite_url)
+    assert row.key and row.payload["message"]["text"] == "/start"
+    again = await spawn(fake_tg, sqlite_url, **webhook_env(free_port()))
+    [text] = await answered_once(fake_tg, again, CHAT)
+    assert text.startswith("¡Hola! Soy Convoca")
+
+
 async def test_two_processes_on_postgresql_answer_each_update_once_and_in_order(
         fake_tg, postgres_url, spawn) -> None:  # noqa: F811
     people, rounds = 4, 6
