@@ -53,12 +53,12 @@ async def test_failed_and_uncertain_deliveries_with_their_reasons(core: CoreHarn
     assert "1 entregados" in reply.text and "3 fallidos" in reply.text
     # What each message was and why it failed, in words: no kind's code (broadcast,
     # meeting_reminder), no error of Telegram's in English.
-    assert ("Ana Muñoz · mensaje del equipo: bloqueó el bot o dejó de usar Telegram; ya no le "
-            "llegan mensajes.") in reply.text
-    assert ("Beto Soto · mensaje del equipo: Telegram no lo aceptó o no respondió. Si vuelve a "
-            "pasar, avísale a quien administra Convoca.") in reply.text
-    assert ("Carla Rojas · recordatorio de reunión: Telegram no lo aceptó o no respondió."
-            ) in reply.text
+    assert ("Ana Muñoz · mensaje del equipo: bloqueó el bot o dejó de usar la aplicación de "
+            "mensajería; ya no le llegan mensajes.") in reply.text
+    assert ("Beto Soto · mensaje del equipo: la aplicación de mensajería no lo aceptó o no "
+            "respondió. Si vuelve a pasar, avísale a quien administra Convoca.") in reply.text
+    assert ("Carla Rojas · recordatorio de reunión: la aplicación de mensajería no lo aceptó o "
+            "no respondió.") in reply.text
     for raw in ("broadcast", "meeting_reminder", "Forbidden", "Bad Gateway", "Bad Request"):
         assert raw not in reply.text
 

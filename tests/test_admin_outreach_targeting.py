@@ -316,7 +316,7 @@ async def test_progress_is_edited_when_the_count_moves_and_reported_when_settled
         "✅ Entregados: 2 de 5",
         "⛔ Bloquearon el bot: 1 — Vecina 2",
         "❗ No se pudo entregar: 2",
-        "• Vecina 3: Telegram no lo aceptó o no respondió",  # never Telegram's English
+        "• Vecina 3: la aplicación de mensajería no lo aceptó o no respondió",  # never in English
         "• Vecina 4: ya no tenía sentido enviarlo (la reunión había empezado)",
         "🔗 Aún sin vincular (no tienen chat): 1 — Familia Sin Chat",
     ]
