@@ -67,18 +67,28 @@ class Intake:
         channel must not acknowledge any of them."""
         if not updates:
             return 0
+        # What this process can take of them is claimed in the same unit of work: one
+        # transaction and no wait for the worker's next look (SQLite has one writer).
+        free = 0 if self._stopping or self._running is None else (
+            self.concurrency - len(self._tasks))
+        sent, self._sent = self._sent, []
         try:
             async with self.core.services.sessions() as s:
-                new = await intake.store(s, updates, self.core.services.clock.now())
+                now = self.core.services.clock.now()
+                new = await intake.store(s, updates, now)
+                await intake.release(s, sent, self.worker)
+                taken = (await intake.claim(s, self.worker, now, free, self.channels)
+                         if new and free > 0 else [])
                 await s.commit()
-        except StorageUnavailable:
-            raise
-        except Exception as exc:
-            if unavailable(exc):
+        except BaseException as exc:
+            self._sent = sent + self._sent
+            if isinstance(exc, Exception) and not isinstance(exc, StorageUnavailable) \
+                    and unavailable(exc):
                 raise StorageUnavailable(reason(exc)) from exc
             raise
-        if new:
-            self._wake.set()
+        self._begin(taken)
+        if new > len(taken):
+            self._wake.set()  # stored here but not taken yet: the worker looks again
         return new
 
     def wake(self) -> None:
@@ -125,13 +135,16 @@ class Intake:
                 await self._sleep(pause)
                 pause = min(pause * 2, RETRY_MAX)
                 continue
-            for entry in taken:
-                task = asyncio.create_task(self._take(entry), name=f"intake-{entry.id}")
-                self._tasks.add(task)
-                task.add_done_callback(self._finished)
+            self._begin(taken)
             # Fewer than asked for is all there is now; a task ending, an update stored
             # here, or the timeout (for what other processes stored) wakes this.
             await self._sleep(IDLE_SECONDS)
+
+    def _begin(self, taken: list[intake.Claimed]) -> None:
+        for entry in taken:
+            task = asyncio.create_task(self._take(entry), name=f"intake-{entry.id}")
+            self._tasks.add(task)
+            task.add_done_callback(self._finished)
 
     async def stop(self, grace: float) -> None:
         """Stop taking updates; those being handled get ``grace`` seconds, the rest are let
