@@ -14,7 +14,7 @@ from handlers.events import Outgoing
 from locales import Msg
 from scheduler.dispatcher import Delivered, Limits, Result
 from storage import outbox, people
-from storage.models import OutboxMessage, Person
+from storage.models import ChannelAddress, Membership, OutboxMessage, Person, RoleGrant
 
 
 @dataclass
@@ -50,6 +50,27 @@ async def add_person(sessions: async_sessionmaker[AsyncSession], address: str, n
         p = await people.create_with_address(s, channel, address, now, **kw)
         await s.commit()
         return p.id
+
+
+async def add_member(sessions: async_sessionmaker[AsyncSession], now: datetime, channel: str,
+                     address: str, name: str, locale: str, *roles: str,
+                     program_id: int | None = None, body_id: int | None = None,
+                     phone: str | None = None) -> int:
+    """A consented person at a chat, with roles (the installation's for a gestora or a
+    coordinadora, the programme's otherwise) and, when given, a seat in a body."""
+    async with sessions() as s:
+        person = Person(name=name, locale=locale, consent_at=now, consent_version="2026-1",
+                        created_at=now, reachable=True, program_id=program_id, phone=phone)
+        person.addresses = [ChannelAddress(channel=channel, address=address, created_at=now)]
+        person.roles = [RoleGrant(role=role, program_id=None if role in ("gestora",
+                                  "coordinadora") else program_id, granted_at=now)
+                        for role in roles]
+        s.add(person)
+        await s.flush()
+        if body_id is not None:
+            s.add(Membership(body_id=body_id, person_id=person.id, joined_at=now))
+        await s.commit()
+        return person.id
 
 
 async def enqueue_many(sessions: async_sessionmaker[AsyncSession], rows: list[tuple[int | None, str]],

@@ -22,17 +22,15 @@ from storage.models import (
     Attendance,
     AuditEntry,
     Body,
-    ChannelAddress,
     Meeting,
     MeetingSeries,
     MeetingStatus,
-    Membership,
     OutboxMessage,
     OutboxStatus,
     Person,
-    RoleGrant,
     Rsvp,
 )
+from support import add_member
 from telegram_harness import Running, find_button
 
 SCL = ZoneInfo("America/Santiago")
@@ -49,22 +47,10 @@ APRIL_7 = datetime(2026, 4, 7, 22, 0, tzinfo=UTC)
 async def add_person(r: Running, chat: int, name: str, locale: str, *roles: str,
                      program_id: int | None = None, body_id: int | None = None,
                      phone: str | None = None) -> int:
-    now = r.app.clock.now()
     r.fake.add_chat(chat, first_name=name.split()[0], language_code=locale)
-    async with r.app.sessions() as s:
-        person = Person(name=name, locale=locale, consent_at=now, consent_version="2026-1",
-                        created_at=now, reachable=True, program_id=program_id, phone=phone)
-        person.addresses = [ChannelAddress(channel="telegram", address=str(chat),
-                                           created_at=now)]
-        person.roles = [RoleGrant(role=role, program_id=None if role in ("gestora",
-                                  "coordinadora") else program_id, granted_at=now)
-                        for role in roles]
-        s.add(person)
-        await s.flush()
-        if body_id is not None:
-            s.add(Membership(body_id=body_id, person_id=person.id, joined_at=now))
-        await s.commit()
-        return person.id
+    return await add_member(r.app.sessions, r.app.clock.now(), "telegram", str(chat), name,
+                            locale, *roles, program_id=program_id, body_id=body_id,
+                            phone=phone)
 
 
 async def seed(r: Running, gestora_locale: str = "es") -> dict[str, int]:

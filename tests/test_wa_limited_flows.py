@@ -17,14 +17,12 @@ from services.pickups import send_pickup_notice
 from storage import links, people, programs
 from storage.models import (
     Body,
-    ChannelAddress,
     CodeAttempt,
     DeliveryDay,
     Family,
     FormResponse,
     FormSignature,
     Meeting,
-    Membership,
     Organization,
     Person,
     Pickup,
@@ -34,6 +32,7 @@ from storage.models import (
     RoleGrant,
     Rsvp,
 )
+from support import add_member
 
 SCL = ZoneInfo("America/Santiago")
 ANA, BETO, GESTORA = "56911110001", "56911110002", "56911110009"
@@ -66,20 +65,8 @@ async def programme(wa: WaHarness, template: str = "ecomercado-10m") -> tuple[in
 
 async def add_person(wa: WaHarness, address: str, name: str, locale: str, *roles: str,
                      program_id: int | None = None, body_id: int | None = None) -> int:
-    now = wa.app.clock.now()
-    async with wa.app.sessions() as s:
-        person = Person(name=name, locale=locale, consent_at=now, consent_version="2026-1",
-                        created_at=now, reachable=True, program_id=program_id)
-        person.addresses = [ChannelAddress(channel=CHANNEL, address=address, created_at=now)]
-        person.roles = [RoleGrant(role=role, program_id=None if role in ("gestora",
-                                  "coordinadora") else program_id, granted_at=now)
-                        for role in roles]
-        s.add(person)
-        await s.flush()
-        if body_id is not None:
-            s.add(Membership(body_id=body_id, person_id=person.id, joined_at=now))
-        await s.commit()
-        return person.id
+    return await add_member(wa.app.sessions, wa.app.clock.now(), CHANNEL, address, name,
+                            locale, *roles, program_id=program_id, body_id=body_id)
 
 
 # --- registration and link codes --------------------------------------------------------------
