@@ -155,7 +155,7 @@ async def test_a_grupo_motor_meeting_from_the_calendar_to_the_attendance_rates(
     assert again["text"] == ("Para esto necesito que toques uno de los botones. 🙂\n\n"
                              "¿Qué tipo de sesión es?")
     [ask_date] = await tap(tg, GESTORA, "Sesión del Grupo Motor")
-    assert ask_date["text"] == ("¿Qué día? Elígelo en el calendario o escríbelo, por ejemplo "
+    assert ask_date["text"] == ("¿Qué día? Elígelo o escríbelo, por ejemplo "
                                 "17-12 o «martes 17».")
     march = labels(tg, GESTORA)
     # Today is Monday 2 March: neither February nor the 1st can be picked any more.
@@ -399,7 +399,7 @@ async def test_moving_and_cancelling_tell_everyone_invited(tg: Running) -> None:
         "⏳ No answer yet (2): Carla Núñez, Dani Rojas\n\n🔑 Check-in code: ")
     [ask_day] = await tap(tg, GESTORA, "📅 Change date")
     assert ask_day["text"] == ("Which day shall we move “Core Group meeting” to (now Tuesday "
-                               "7 April, 18:00)? Pick it in the calendar or type it.")
+                               "7 April, 18:00)? Pick it or type it.")
     assert labels(tg, GESTORA)[0][1] == "April 2026"
     await tap(tg, GESTORA, "9")
     [confirm] = await tap(tg, GESTORA, "18:00")

@@ -47,7 +47,7 @@ async def test_a_meeting_is_made_and_moved_with_typed_dates(tg: Running) -> None
     await tap(tg, GESTORA, "➕ Nueva reunión")
     await tap(tg, GESTORA, "Grupo Motor")
     await tap(tg, GESTORA, "Sesión del Grupo Motor")
-    question = "¿Qué día? Elígelo en el calendario o escríbelo, por ejemplo 17-12 o «martes 17»."
+    question = "¿Qué día? Elígelo o escríbelo, por ejemplo 17-12 o «martes 17»."
 
     [impossible] = await tg.send(GESTORA, "31 de febrero")
     assert impossible["text"] == ("Esa fecha no existe en el calendario. Revisa el día y el "
