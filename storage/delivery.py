@@ -114,10 +114,6 @@ def repeat_dates(first: date, every_weeks: int = 0, count: int | None = None,
     return out
 
 
-def local_date(at: datetime, tz: str) -> date:
-    return at.astimezone(ZoneInfo(tz)).date()
-
-
 # --- days -----------------------------------------------------------------------------
 
 
