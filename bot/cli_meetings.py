@@ -17,6 +17,7 @@ from bot.app import App
 from bot.commands import CommandError, the_program
 from domain import schedule
 from domain.meetings import INVITE_MEMBERS, INVITE_TARGETS, MeetingError
+from domain.roles import GRANTABLE, RoleError
 from locales import Msg, When
 from services import dates, meetings
 from services.dates import parse_time
@@ -52,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     for verb in ("grant", "revoke"):
         p = rsub.add_parser(verb, help=f"cli.help.role_{verb}")
         p.add_argument("person_id", type=int, help="cli.help.opt_person_id")
-        p.add_argument("role", choices=[str(r) for r in data.GRANTABLE],
+        p.add_argument("role", choices=[str(r) for r in GRANTABLE],
                        help="cli.help.opt_role")
         p.add_argument("--program", type=int, help="cli.help.opt_program")
     p = rsub.add_parser("list", help="cli.help.role_list")
@@ -129,7 +130,7 @@ async def run(app: App, args: argparse.Namespace) -> int | None:
                 await cli.attendance(s, args)
         except MeetingError as exc:
             raise CommandError(cli.t(f"adm_meet.err_{exc.code}")) from None
-        except data.RoleError as exc:
+        except RoleError as exc:
             raise CommandError(cli.t(f"cli_meet.role_error_{exc.code}")) from None
         await s.commit()
     return 0

@@ -35,6 +35,7 @@ from domain.meetings import (
     guest_rut,
 )
 from domain.program_templates import add_months, program_template
+from domain.roles import BODY_OF_ROLE, GRANTABLE, RoleError, counts_here, roles_here
 from domain.schedule import (
     MAX_SERIES_MEETINGS,
     local_date,
@@ -58,7 +59,6 @@ from storage.models import (
     Person,
     Program,
     Representative,
-    Role,
     RoleGrant,
     Rsvp,
     RsvpAnswer,
@@ -559,29 +559,6 @@ async def attendance_rates(session: AsyncSession, program_id: int
 
 # --- roles ------------------------------------------------------------------------------------
 
-GRANTABLE: tuple[str, ...] = (
-    Role.GESTORA, Role.COORDINADORA, Role.RECINTO, Role.GRUPO_MOTOR, Role.CONSEJO_LOCAL,
-    Role.REPRESENTANTE, Role.FAMILIA,
-)
-BODY_OF_ROLE = {Role.GRUPO_MOTOR: "grupo_motor", Role.CONSEJO_LOCAL: "consejo_local"}
-
-
-class RoleError(ValueError):
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
-
-
-def _counts_here(grant: RoleGrant, program_id: int) -> bool:
-    return grant.program_id in (None, program_id)
-
-
-def roles_here(person: Person, program_id: int) -> list[str]:
-    """The person's roles in this programme (global grants included), in GRANTABLE order."""
-    held = {g.role for g in person.roles if _counts_here(g, program_id)}
-    return [r for r in (*GRANTABLE, *sorted(held - set(GRANTABLE))) if r in held]
-
-
 async def person_with_roles(session: AsyncSession, person_id: int) -> Person | None:
     return await session.get(Person, person_id, options=[selectinload(Person.roles)])
 
@@ -599,7 +576,7 @@ async def people_with_roles(session: AsyncSession, program_id: int
     found = (await session.scalars(
         select(Person).where(Person.id.in_(set(ids))).options(selectinload(Person.roles))
     )).all()
-    rows = [(p, roles_here(p, program_id)) for p in found]
+    rows = [(p, roles_here(p.roles, program_id)) for p in found]
     return sorted(rows, key=lambda r: (not r[0].name, sort_key(r[0].name), r[0].id))
 
 
@@ -651,7 +628,7 @@ async def grant_role(session: AsyncSession, person: Person, role: str, program: 
         # Their programme from now on; a gestora's too, now that roles are per programme
         # (else she would show up as not linked to any, in every programme's picker).
         person.program_id = program.id
-    held = [g for g in person.roles if g.role == role and _counts_here(g, program.id)]
+    held = [g for g in person.roles if g.role == role and counts_here(g, program.id)]
     if held:
         for g in held:
             g.via = None  # given on purpose now: no longer the admin list's to take back
@@ -668,7 +645,7 @@ async def revoke_role(session: AsyncSession, person: Person, role: str, program:
     without a way for them back in."""
     if role not in GRANTABLE:
         raise RoleError("unknown_role")
-    gone = [g for g in person.roles if g.role == role and _counts_here(g, program.id)]
+    gone = [g for g in person.roles if g.role == role and counts_here(g, program.id)]
     if not gone:
         return False
     if by == person.id and role in ADMIN_ROLES:

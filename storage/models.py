@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncAttrs
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from domain.catastro import PickupMode
+from domain.roles import ADMIN_ROLES, Role  # noqa: F401  (the rows' value types, re-exported)
 from storage.clock import DEFAULT_TIMEZONE
 
 
@@ -70,18 +71,6 @@ def _fk(target: str, **kw: Any) -> Any:
 # --- enumerations -------------------------------------------------------------------
 
 
-class Role(StrEnum):
-    GESTORA = "gestora"
-    COORDINADORA = "coordinadora"
-    RECINTO = "recinto"
-    GRUPO_MOTOR = "grupo_motor"
-    CONSEJO_LOCAL = "consejo_local"
-    REPRESENTANTE = "representante"
-    FAMILIA = "familia"
-    SUPERVISOR = "supervisor"
-
-
-ADMIN_ROLES = frozenset({Role.GESTORA, Role.COORDINADORA})
 ADMIN_LIST = "admin_list"  # RoleGrant.via of the roles ADMIN_TELEGRAM_IDS gives
 
 

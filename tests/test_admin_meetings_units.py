@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from domain import schedule, turnout
 from domain.meetings import MeetingError
+from domain.roles import RoleError, roles_here
 from storage import admin_meetings as data
 from storage import db, outbox, people, programs
 from storage.models import (
@@ -147,7 +148,7 @@ async def test_granting_grupo_motor_makes_a_member_and_revoking_ends_it(world) -
         assert await data.body_members(s, body.id) == []
         row = await s.scalar(select(Membership).where(Membership.person_id == ana.id))
         assert row.left_at == later
-        assert data.roles_here(ana, program.id) == []
+        assert roles_here(ana.roles, program.id) == []
         # Back again: the same membership row, rejoined.
         assert await data.grant_role(s, ana, Role.GRUPO_MOTOR, program, later)
         assert await data.body_members(s, body.id) == [ana.id]
@@ -160,14 +161,14 @@ async def test_nobody_revokes_their_own_last_admin_role(world) -> None:
     async with sessions() as s:
         program = await programs.get(s, ids["program"])
         gestora = await data.person_with_roles(s, ids["Gestora"])
-        with pytest.raises(data.RoleError) as err:
+        with pytest.raises(RoleError) as err:
             await data.revoke_role(s, gestora, Role.GESTORA, program, NOW, by=gestora.id)
         assert err.value.code == "own_last_admin"
-        assert data.roles_here(gestora, program.id) == [Role.GESTORA]
+        assert roles_here(gestora.roles, program.id) == [Role.GESTORA]
         # With a second admin role she may let the first go; another admin may revoke any.
         await data.grant_role(s, gestora, Role.COORDINADORA, program, NOW, gestora.id)
         assert await data.revoke_role(s, gestora, Role.GESTORA, program, NOW, by=gestora.id)
-        with pytest.raises(data.RoleError):
+        with pytest.raises(RoleError):
             await data.revoke_role(s, gestora, Role.COORDINADORA, program, NOW, by=gestora.id)
         assert await data.revoke_role(s, gestora, Role.COORDINADORA, program, NOW, by=ids["Ana"])
 

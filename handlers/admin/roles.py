@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from domain.roles import GRANTABLE, RoleError, roles_here
 from handlers.admin import ADMIN, action, back_to_panel, current_program, guard, pager, section
 from handlers.core import Router, Turn
 from handlers.events import Button, EventKind, Outgoing
@@ -132,11 +133,11 @@ async def _show_picker(turn: Turn, program: Program, page: int, query: str, *,
 
 
 def _card_message(person: Person, program: Program) -> Outgoing:
-    held = data.roles_here(person, program.id)
+    held = roles_here(person.roles, program.id)
     buttons = [
         Button(Msg("adm_roles.has" if role in held else "adm_roles.add",
                    {"role": _role_name(role)}), action(KEY, "t", person.id, role))
-        for role in data.GRANTABLE
+        for role in GRANTABLE
     ]
     rows = [buttons[i:i + 2] for i in range(0, len(buttons), 2)]
     rows.append([Button(Msg("adm_roles.other_person"), action(KEY, "pk"))])
@@ -162,10 +163,10 @@ async def _toggle(turn: Turn, program: Program, person_id: int, role: str) -> No
     if person is None or person.erased_at is not None:
         turn.say("adm_roles.gone")
         return
-    if role not in data.GRANTABLE:
+    if role not in GRANTABLE:
         turn.say("input.button_stale")
         return
-    held = role in data.roles_here(person, program.id)
+    held = role in roles_here(person.roles, program.id)
     try:
         if held:
             changed = await data.revoke_role(turn.session, person, role, program, turn.now,
@@ -173,7 +174,7 @@ async def _toggle(turn: Turn, program: Program, person_id: int, role: str) -> No
         else:
             changed = await data.grant_role(turn.session, person, role, program, turn.now,
                                             by=turn.person.id)
-    except data.RoleError as exc:
+    except RoleError as exc:
         if exc.code == "own_last_admin":
             turn.audit("role_revoke_refused", "person", person.id, role=role,
                        reason=exc.code, program_id=program.id)
