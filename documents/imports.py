@@ -21,8 +21,6 @@ from datetime import date, datetime, time
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from stdnum.cl import rut as cl_rut
-from stdnum.exceptions import ValidationError
 
 from domain import org_kinds
 from domain.catastro import (
@@ -37,6 +35,7 @@ from domain.catastro import (
 )
 from domain.names import plain_words
 from domain.phones import to_e164
+from domain.rut import format_rut
 from locales import Catalogs, Msg, Raw
 from storage import imported
 
@@ -420,9 +419,8 @@ def _parse_row(kind: str, number: int, cells: list[str], columns: _Columns) -> P
     rut_raw = raw("rut")
     values["rut"] = None
     if rut_raw:
-        try:
-            values["rut"] = cl_rut.format(cl_rut.validate(rut_raw))
-        except ValidationError:
+        values["rut"] = format_rut(rut_raw)
+        if values["rut"] is None:
             problems.append(Msg("imports.problem.bad_rut", {"value": Raw(rut_raw)}))
 
     if phone_raw and values["phone"] is None:

@@ -11,10 +11,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from stdnum.cl import rut as cl_rut
-from stdnum.exceptions import ValidationError
-
 from domain.names import normalise_name, plain_words
+from domain.rut import rut_key
 from locales import Msg
 
 ORGANIZATION = "organization"
@@ -64,21 +62,12 @@ def pickup_mode(text: str) -> PickupMode | None:
 # --- what makes two records the same one ----------------------------------------------
 
 
-def _rut_key(value: str | None) -> str | None:
-    if not value:
-        return None
-    try:
-        return cl_rut.compact(value)
-    except ValidationError:
-        return None
-
-
 def record_keys(kind: str, values: dict[str, Any]) -> list[tuple[str, str]]:
     """What makes two records the same one, strongest first."""
     keys: list[tuple[str, str]] = []
-    rut_key = _rut_key(values.get("rut"))
-    if rut_key:
-        keys.append(("rut", rut_key))
+    rut = rut_key(values.get("rut"))
+    if rut:
+        keys.append(("rut", rut))
     if kind == ORGANIZATION:
         name_key = normalise_name(values.get("name") or "")
         if name_key:

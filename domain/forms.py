@@ -50,8 +50,6 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
-from stdnum.cl import rut as cl_rut
-from stdnum.exceptions import ValidationError as StdnumError
 
 from domain.names import name_key, person_name
 from domain.phones import to_e164
@@ -65,6 +63,7 @@ from domain.program_templates import (
     _yaml_problem,
     localized_text,
 )
+from domain.rut import compact_rut, format_rut
 from locales import BABEL_LOCALE, Day, Msg, Raw
 
 __all__ = [
@@ -639,11 +638,10 @@ def _parse_email(q: Question, text: str) -> str:
 
 
 def parse_rut(text: str) -> dict[str, str]:
-    try:
-        compact = cl_rut.validate(text.strip())
-    except StdnumError:
-        raise AnswerError(Msg("form.error.rut")) from None
-    return {"compact": compact, "formatted": cl_rut.format(compact)}
+    compact, formatted = compact_rut(text), format_rut(text)
+    if compact is None or formatted is None:
+        raise AnswerError(Msg("form.error.rut"))
+    return {"compact": compact, "formatted": formatted}
 
 
 def parse_answer(q: Question, text: str, *, today: date) -> Any:

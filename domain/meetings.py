@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from stdnum.cl import rut as cl_rut
-from stdnum.exceptions import ValidationError
-
 from domain.phones import to_e164
+from domain.rut import format_rut
 
 PLACE_MAX = 200  # Meeting.place
 AGENDA_MAX = 1500  # what an invitation shows in full
@@ -41,10 +39,10 @@ def guest_name(text: str) -> str:
 
 def guest_rut(text: str) -> str:
     """The RUT as people write it (12.345.678-5), whatever way it was typed."""
-    try:
-        return cl_rut.format(cl_rut.validate(text))
-    except ValidationError:
-        raise MeetingError("guest_rut") from None
+    formatted = format_rut(text)
+    if formatted is None:
+        raise MeetingError("guest_rut")
+    return formatted
 
 
 def guest_organization(text: str) -> str:

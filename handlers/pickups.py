@@ -7,6 +7,7 @@ import re
 import unicodedata
 from zoneinfo import ZoneInfo
 
+from domain.rut import format_rut
 from handlers.core import Router, Turn
 from handlers.events import Button, EventKind, Outgoing
 from locales import Day, Msg, Raw, When
@@ -438,7 +439,7 @@ async def pickup_input(turn: Turn) -> None:
         if says_not_known(text):
             await _save_proxy(turn, pickup, day, family, None)
             return
-        rut = pickups.format_rut(text)
+        rut = format_rut(text)
         if rut is None:
             turn.say("pickup.proxy_rut_invalid", buttons=[[
                 Button(Msg("pickup.btn_rut_unknown"), f"{ACTION}:{pickup.id}:norut")]])

@@ -10,9 +10,8 @@ from datetime import datetime
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from stdnum.cl import rut as cl_rut
-from stdnum.exceptions import ValidationError
 
+from domain.rut import format_rut
 from locales.collation import sort_key
 from storage.models import (
     DeliveryDay,
@@ -74,14 +73,6 @@ class DayListRow:
     responded_at: datetime | None
     handed_at: datetime | None
     moved_to: DeliveryDay | None = None  # the day the family was moved to, if it was
-
-
-def format_rut(text: str) -> str | None:
-    """The RUT as people write it (12.345.678-5), or None if its check digit is wrong."""
-    try:
-        return cl_rut.format(cl_rut.validate(text))
-    except ValidationError:
-        return None
 
 
 def is_home_delivery(day: DeliveryDay, family: Family) -> bool:

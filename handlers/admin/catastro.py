@@ -14,13 +14,12 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy import select
-from stdnum.cl import rut as cl_rut
-from stdnum.exceptions import ValidationError
 
 from documents import imports, qr_codes
 from domain import catastro, forms, names, org_kinds, targets
 from domain.catastro import FAMILY, ORGANIZATION, ImportPreview, StalePreview
 from domain.phones import to_e164
+from domain.rut import format_rut, rut_key
 from handlers.admin import (
     ADMIN,
     Verbs,
@@ -118,10 +117,8 @@ def parse_value(f: Field, text: str) -> tuple[Any, Msg | None]:
     if len(value) > f.width:
         return None, Msg("catastro.bad.too_long", {"max": f.width})
     if f.name == "rut":
-        try:
-            return cl_rut.format(cl_rut.validate(value)), None
-        except ValidationError:
-            return None, Msg("catastro.bad.rut", {"value": shown})
+        rut = format_rut(value)
+        return (rut, None) if rut else (None, Msg("catastro.bad.rut", {"value": shown}))
     if f.name == "phone":
         phone = to_e164(value)
         return (phone, None) if phone else (None, Msg("catastro.bad.phone", {"value": shown}))
@@ -142,13 +139,6 @@ def parse_value(f: Field, text: str) -> tuple[Any, Msg | None]:
     return value, None
 
 
-def _rut_key(value: str | None) -> str | None:
-    try:
-        return cl_rut.compact(value) if value else None
-    except ValidationError:
-        return None
-
-
 async def clash(turn: Turn, kind: str, program_id: int, f: Field, value: Any,
                 own_id: int | None) -> str | None:
     """The name of another record of the programme this value would duplicate."""
@@ -157,8 +147,8 @@ async def clash(turn: Turn, kind: str, program_id: int, f: Field, value: Any,
         rows = await turn.session.execute(
             select(model.id, model.name, model.rut).where(
                 model.program_id == program_id, model.rut.is_not(None)))
-        key = _rut_key(value)
-        return next((n for i, n, r in rows if i != own_id and _rut_key(r) == key), None)
+        key = rut_key(value)
+        return next((n for i, n, r in rows if i != own_id and rut_key(r) == key), None)
     if f.name == "phone" and kind == "f":
         return await turn.session.scalar(
             select(Family.name).where(Family.program_id == program_id, Family.phone == value,

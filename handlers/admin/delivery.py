@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.rut import format_rut
 from handlers import widgets
 from handlers.admin import (
     ADMIN,
@@ -1073,7 +1074,7 @@ def _proxy_words(text: str) -> tuple[str, str | None]:
     """"Pedro Soto 12.345.678-5" → the name and, when its check digit is right, the RUT."""
     words = text.split()
     if words:
-        rut = pickups.format_rut(words[-1])
+        rut = format_rut(words[-1])
         if rut is not None and len(words) > 1:
             return " ".join(words[:-1]), rut
     return text, None
