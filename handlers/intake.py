@@ -55,6 +55,7 @@ class Intake:
         self._running: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._sent: list[int] = []  # handled here, replies sent: to let go of
+        self._claiming = asyncio.Lock()
         self._outage: str | None = None
 
     @property
@@ -68,10 +69,34 @@ class Intake:
         if not updates:
             return 0
         # What this process can take of them is claimed in the same unit of work: one
-        # transaction and no wait for the worker's next look (SQLite has one writer).
-        free = 0 if self._stopping or self._running is None else (
-            self.concurrency - len(self._tasks))
-        sent, self._sent = self._sent, []
+        # transaction and no wait for the worker's next look (SQLite has one writer). The
+        # lock keeps this and the worker's own claims within ``concurrency`` together, and
+        # lets stop() know that no claim is half made.
+        async with self._claiming:
+            free = 0 if self._stopping or self._running is None else (
+                self.concurrency - len(self._tasks))
+            sent, self._sent = self._sent, []
+            try:
+                new, taken = await self._store(updates, sent, free)
+            except Exception as exc:
+                self._sent = sent + self._sent
+                if isinstance(exc, StorageUnavailable):
+                    raise
+                # Taking them is the worker's to retry; storing them must not fail for it.
+                log.exception("claiming stored updates failed; the worker takes them later")
+                new, taken = await self._store(updates, [], 0)
+            except BaseException:
+                self._sent = sent + self._sent
+                raise
+            self._begin(taken)
+        if new > len(taken):
+            self._wake.set()  # stored here but not taken yet: the worker looks again
+        return new
+
+    async def _store(self, updates: Sequence[intake.Received], sent: list[int], free: int
+                     ) -> tuple[int, list[intake.Claimed]]:
+        """Store, let go of what was handled, and claim up to ``free``: one transaction.
+        Raises StorageUnavailable when the database refuses (nothing was stored)."""
         try:
             async with self.core.services.sessions() as s:
                 now = self.core.services.clock.now()
@@ -80,16 +105,13 @@ class Intake:
                 taken = (await intake.claim(s, self.worker, now, free, self.channels)
                          if new and free > 0 else [])
                 await s.commit()
-        except BaseException as exc:
-            self._sent = sent + self._sent
-            if isinstance(exc, Exception) and not isinstance(exc, StorageUnavailable) \
-                    and unavailable(exc):
+        except StorageUnavailable:
+            raise
+        except Exception as exc:
+            if unavailable(exc):
                 raise StorageUnavailable(reason(exc)) from exc
             raise
-        self._begin(taken)
-        if new > len(taken):
-            self._wake.set()  # stored here but not taken yet: the worker looks again
-        return new
+        return new, taken
 
     def wake(self) -> None:
         self._wake.set()
@@ -117,7 +139,9 @@ class Intake:
             self._wake.clear()
             try:
                 sweep = time.monotonic() - swept > SWEEP_SECONDS
-                taken = await self._claim(sweep)
+                async with self._claiming:
+                    taken = await self._claim(sweep)
+                    self._begin(taken)
                 if sweep:
                     swept = time.monotonic()
                 pause = 1.0
@@ -135,7 +159,6 @@ class Intake:
                 await self._sleep(pause)
                 pause = min(pause * 2, RETRY_MAX)
                 continue
-            self._begin(taken)
             # Fewer than asked for is all there is now; a task ending, an update stored
             # here, or the timeout (for what other processes stored) wakes this.
             await self._sleep(IDLE_SECONDS)
@@ -151,6 +174,8 @@ class Intake:
         go of for the next process (or this one, restarted)."""
         self._stopping = True
         self._wake.set()
+        async with self._claiming:
+            pass  # a claim being made (a channel still receiving) has started its tasks
         if self._running is not None:
             # It ends between two claims: nothing it took is left without a task.
             await asyncio.gather(self._running, return_exceptions=True)
