@@ -43,6 +43,7 @@ from aiogram.types import (
 from aiogram.utils.backoff import Backoff, BackoffConfig
 
 from channels import Capabilities, month
+from channels.layout import split_text
 from handlers.buttons import ButtonCodec
 from handlers.core import Core, DocumentTooBig
 from handlers.events import DocumentRef, EventKind, Incoming, Outgoing
@@ -119,27 +120,6 @@ def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-def split_text(text: str, limit: int) -> list[str]:
-    """Pieces of at most `limit` UTF-16 units (Telegram's measure), cut at line ends or
-    spaces where possible."""
-    if utf16_len(text) <= limit:
-        return [text]
-    parts, rest = [], text
-    while utf16_len(rest) > limit:
-        cut = limit
-        while utf16_len(rest[:cut]) > limit:
-            cut -= 1
-        window = rest[:cut]
-        at = max(window.rfind("\n"), window.rfind(" "))
-        if at < cut // 2:
-            at = cut
-        parts.append(rest[:at].rstrip())
-        rest = rest[at:].lstrip()
-    if rest:
-        parts.append(rest)
-    return parts
-
-
 def capabilities(username: str | None) -> Capabilities:
     """Telegram's capabilities, with links that open the bot with a payload once its
     username is known."""
@@ -154,7 +134,7 @@ def caption_and_text(text: str | None) -> tuple[list[str], str | None]:
     longer than a caption holds: sent whole, never cut."""
     if text is None or utf16_len(text) <= CAPTION_LIMIT:
         return [], text
-    return split_text(text, TEXT_LIMIT), None
+    return split_text(text, TEXT_LIMIT, utf16_len), None
 
 
 def make_bot(token: str, api_base: str, timeout: float = 30.0) -> Bot:
@@ -348,7 +328,7 @@ class TelegramChannel:
                         return Delivered(None)
                 # A long text (a form's summary with long answers) goes as several messages,
                 # the buttons on the last, rather than being refused by Telegram.
-                *first, last = split_text(text or "…", TEXT_LIMIT)
+                *first, last = split_text(text or "…", TEXT_LIMIT, utf16_len)
                 for part in first:
                     await self.bot.send_message(chat_id, part)
                 sent = await self.bot.send_message(

@@ -88,20 +88,23 @@ def distinct(labels: list[str], width: int) -> list[str]:
     return out
 
 
-def split_text(text: str, limit: int) -> list[str]:
-    """Pieces of at most ``limit`` characters, cut at a paragraph, a line or a space where
-    one is not too far back."""
+def split_text(text: str, limit: int, measure: Callable[[str], int] = len) -> list[str]:
+    """Pieces of at most ``limit`` (as ``measure`` counts: characters, or a platform's own
+    unit), cut at a paragraph, a line or a space where one is not too far back."""
     parts: list[str] = []
     rest = text
-    while len(rest) > limit:
-        window = rest[:limit]
+    while measure(rest) > limit:
+        cut = limit
+        while measure(rest[:cut]) > limit:
+            cut -= 1
+        window = rest[:cut]
         at = -1
         for sep in ("\n\n", "\n", " "):
             at = window.rfind(sep)
-            if at >= limit // 2:
+            if at >= cut // 2:
                 break
-        if at < limit // 2:
-            at = limit
+        if at < cut // 2:
+            at = cut
         parts.append(rest[:at].rstrip())
         rest = rest[at:].lstrip()
     if rest or not parts:

@@ -362,15 +362,16 @@ async def test_an_update_handled_twice_answers_once(tg: Running) -> None:
 
 
 def test_long_texts_are_split_within_telegrams_limit() -> None:
-    from bot.telegram import split_text, utf16_len
+    from bot.telegram import utf16_len
+    from channels.layout import split_text
 
     text = ("Nombre: María José Araya 🌱\n" * 400).strip()
-    parts = split_text(text, 4096)
+    parts = split_text(text, 4096, utf16_len)
     assert len(parts) > 1 and all(utf16_len(p) <= 4096 for p in parts)
     assert " ".join(parts).split() == text.split()  # every word kept, in order
-    assert split_text("corto", 4096) == ["corto"]
+    assert split_text("corto", 4096, utf16_len) == ["corto"]
     unbroken = "á" * 9000
-    assert [len(p) for p in split_text(unbroken, 4096)] == [4096, 4096, 808]
+    assert [len(p) for p in split_text(unbroken, 4096, utf16_len)] == [4096, 4096, 808]
 
 
 async def test_a_reply_longer_than_telegram_allows_arrives_in_pieces(tg: Running) -> None:
