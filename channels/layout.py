@@ -13,11 +13,11 @@ that page (handlers.more)."""
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
+from channels import month
 from channels.capabilities import Capabilities
 from locales import Day, Msg
 from services.messages import Attachment, Outgoing
@@ -112,19 +112,6 @@ def split_text(text: str, limit: int, measure: Callable[[str], int] = len) -> li
     return parts
 
 
-def _month_after(first: date, step: int) -> date:
-    n = first.year * 12 + first.month - 1 + step
-    return date(n // 12, n % 12 + 1, 1)
-
-
-def days_to_pick(month: date, earliest: date | None) -> list[date]:
-    """The days of ``month`` that may be picked: from ``earliest`` when it falls in it."""
-    first = month.replace(day=1)
-    last = first.replace(day=calendar.monthrange(first.year, first.month)[1])
-    start = max(first, earliest) if earliest else first
-    return [start + timedelta(days=i) for i in range((last - start).days + 1)]
-
-
 @dataclass(frozen=True)
 class _Option:
     label: str
@@ -141,19 +128,19 @@ def _options(out: Outgoing, caps: Capabilities, render: Render) -> tuple[list[_O
     lines: list[str] = []
     if out.date_pick and days:
         pick = out.date_pick
-        first = pick.month.replace(day=1)
         options += [_Option(render(Msg("layout.day", {"day": Day(d, "short")})),
-                            f"{pick.prefix}:d:{d:%Y%m%d}")
-                    for d in days_to_pick(first, pick.earliest)]
-        before = _month_after(first, -1)
-        if pick.earliest is None or before >= pick.earliest.replace(day=1):
+                            month.choose(pick, d))
+                    for d in month.days(pick)]
+        before = month.previous_month(pick)
+        if before is not None:
             options.append(_Option(render(Msg("layout.month_before", {"month": Day(before,
                                                                                   "month")})),
-                                   f"{pick.prefix}:m:{before:%Y%m}", fixed=True))
-        after = _month_after(first, 1)
+                                   month.turn_to(pick, before), fixed=True))
+        after = month.next_month(pick)
         options.append(_Option(render(Msg("layout.month_after", {"month": Day(after, "month")})),
-                               f"{pick.prefix}:m:{after:%Y%m}", fixed=True))
-        lines.append(render(Msg("layout.date_typed", {"month": Day(first, "month")})))
+                               month.turn_to(pick, after), fixed=True))
+        lines.append(render(Msg("layout.date_typed",
+                                {"month": Day(pick.month.replace(day=1), "month")})))
         options += own
     if out.pager and out.pager.pages > 1:
         pager = out.pager
