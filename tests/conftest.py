@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from leaks import KeyCheckedCapture, Screen, assert_no_raw_keys_in_document
-from scratch_db import scratch_database
+from scratch_db import create_database, scratch_database
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -75,12 +75,7 @@ class MigratedOnce:
             assert self._postgres is None, "the template database could not be migrated"
             name = f"convoca_tmpl_{uuid.uuid4().hex[:10]}"
             server = _pg_server(base)
-            admin = db.create_engine(server, isolation_level="AUTOCOMMIT")
-            try:
-                async with admin.connect() as conn:
-                    await conn.execute(text(f'CREATE DATABASE "{name}"'))
-            finally:
-                await admin.dispose()
+            await create_database(server, name)
             self._postgres = (server, name)
             # Disposed: a database is copied only while nobody is connected to it.
             engine = db.create_engine(make_url(server).set(database=name)
@@ -99,12 +94,7 @@ class MigratedOnce:
             assert self._postgres is not None
             server = self._postgres[0]
             name = f"convoca_t_{uuid.uuid4().hex[:10]}"
-            admin = db.create_engine(server, isolation_level="AUTOCOMMIT")
-            try:
-                async with admin.connect() as conn:
-                    await conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-            finally:
-                await admin.dispose()
+            await create_database(server, name, template)
             url = make_url(server).set(database=name).render_as_string(hide_password=False)
             engine = db.create_engine(url)
             try:

@@ -10,11 +10,9 @@ import signal
 from typing import Any
 
 import aiohttp
-from sqlalchemy import select
-from test_process import seed_people, spawn  # noqa: F401  (spawn is a fixture)
+from test_process import rows_of, seed_people, spawn  # noqa: F401  (spawn is a fixture)
 from test_webhook import SECRET, free_port
 
-from storage import db
 from storage.models import IncomingUpdate
 
 CHAT = 4343
@@ -73,11 +71,7 @@ async def answered_once(fake, proc, chat: int) -> list[str]:
 
 
 async def stored_updates(url: str) -> list[IncomingUpdate]:
-    engine = db.create_engine(url)
-    async with db.session_factory(engine)() as s:
-        rows = list((await s.scalars(select(IncomingUpdate))).all())
-    await engine.dispose()
-    return rows
+    return await rows_of(url, IncomingUpdate)
 
 
 async def test_polling_sigkill_after_the_offset_moved_and_before_the_reply(

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from sqlalchemy import select
@@ -106,12 +107,20 @@ async def queue_broadcast(url: str, person_ids: list[int]) -> None:
     await engine.dispose()
 
 
-async def outbox_rows(url: str) -> list[OutboxMessage]:
+T = TypeVar("T")
+
+
+async def rows_of(url: str, model: type[T]) -> list[T]:
+    """Every row of a table, read from the database a process left behind."""
     engine = db.create_engine(url)
     async with db.session_factory(engine)() as s:
-        rows = list((await s.scalars(select(OutboxMessage))).all())
+        rows = list((await s.scalars(select(model))).all())
     await engine.dispose()
     return rows
+
+
+async def outbox_rows(url: str) -> list[OutboxMessage]:
+    return await rows_of(url, OutboxMessage)
 
 
 async def kill_at(fake, proc, count: int) -> None:
