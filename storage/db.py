@@ -10,6 +10,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -104,3 +106,9 @@ async def pending_migrations(engine: AsyncEngine) -> list[str]:
         for rev in script.iterate_revisions(list(heads), list(have) or "base")
         if rev.revision not in have
     ]
+
+
+def insert_for(dialect: str) -> Any:
+    """The INSERT of the database in use: it can skip a row that is there already
+    (ON CONFLICT DO NOTHING), which plain SQL INSERT cannot."""
+    return pg_insert if dialect == "postgresql" else sqlite_insert

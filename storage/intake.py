@@ -14,12 +14,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, exists, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from storage import outbox
+from storage.db import insert_for
 from storage.models import IncomingUpdate, Worker
 
 # Telegram keeps an undelivered update for 24 hours; after a week without updates it may
@@ -55,7 +54,7 @@ class Claimed:
 
 
 def _insert(dialect: str) -> Any:
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    insert = insert_for(dialect)
     return insert(_table).on_conflict_do_nothing(index_elements=["channel", "key"])
 
 

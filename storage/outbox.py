@@ -11,11 +11,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import programs
+from storage.db import insert_for
 from storage.models import OutboxMessage, OutboxStatus, Person, Worker
 
 
@@ -54,7 +53,7 @@ def _statement(session: AsyncSession, name: str) -> Any:
 
 
 def _insert_row(dialect: str) -> Any:
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    insert = insert_for(dialect)
     table = OutboxMessage.__table__
     return (insert(table).on_conflict_do_nothing(index_elements=["idempotency_key"])
             .returning(table.c.id))

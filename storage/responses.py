@@ -12,14 +12,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import org_kinds
 from domain.forms import FIELD_WIDTH, Form, display, plain_value
 from domain.program_templates import localized_text
 from locales import Catalogs, Msg
+from storage.db import insert_for
 from storage.models import (
     FormDefinition,
     FormResponse,
@@ -60,7 +59,7 @@ async def ensure_definition(session: AsyncSession, form: Form, now: datetime) ->
     version = (latest.version + 1) if latest else 1
     # Many people may open the first form at once: whoever stores this version first wins,
     # the others read it back (a plain insert would fail the others' whole update).
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    insert = insert_for(session.bind.dialect.name)
     await session.execute(
         insert(FormDefinition)
         .values(key=form.key, version=version, definition=data, created_at=now)
