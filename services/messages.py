@@ -137,22 +137,22 @@ class Outgoing:
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Outgoing:
         att = d.get("attachment")
-        # Rows queued before these names (ask_phone, phone_asked_done, updates) still read.
-        ask = d.get("ask_phone", d.get("ask_phone"))
+        # Rows queued before these names (ask_contact, remove_keyboard, edit_ref) still read.
+        ask = d.get("ask_phone", d.get("ask_contact"))
         return cls(
             text=Msg.from_json(d["text"]) if "text" in d else None,
             buttons=tuple(tuple(Button.from_json(b) for b in row) for row in d.get("buttons", [])),
             pager=Pager.from_json(d["pager"]) if "pager" in d else None,
             date_pick=DatePick.from_json(d["date_pick"]) if "date_pick" in d else None,
             ask_phone=Msg.from_json(ask) if ask else None,
-            phone_asked_done=d.get("phone_asked_done", d.get("phone_asked_done", False)),
+            phone_asked_done=d.get("phone_asked_done", d.get("remove_keyboard", False)),
             attachment=Attachment(
                 att["filename"], base64.b64decode(att["content"]), att["mime_type"]
             )
             if att
             else None,
             location=tuple(d["location"]) if "location" in d else None,  # type: ignore[arg-type]
-            updates=d.get("updates", d.get("updates")),
+            updates=d.get("updates", d.get("edit_ref")),
             progress=d.get("progress", False),
             page=d.get("page", 0),
             meta=d.get("meta", {}),

@@ -193,3 +193,17 @@ def test_the_maxima_render_in_telegrams_own_markup(shape: str, catalogs: Catalog
     tg = telegram.TelegramChannel(None, catalogs, ButtonCodec(b"k" * 32, 64),  # type: ignore[arg-type]
                                   "America/Santiago")
     assert_telegram_takes(tg, MAXIMA[shape], catalogs)
+
+
+def test_rows_queued_before_the_intents_were_renamed_still_read():
+    """An outbox row written before ask_contact, remove_keyboard and edit_ref took their
+    present names is still sent as it was meant."""
+    from locales import Msg
+    from services.messages import Outgoing
+
+    old = {"text": Msg("link.ask").to_json(), "ask_contact": Msg("link.share_button").to_json(),
+           "remove_keyboard": True, "edit_ref": "41"}
+    out = Outgoing.from_json(old)
+    assert out.ask_phone == Msg("link.share_button")
+    assert out.phone_asked_done is True
+    assert out.updates == "41"
