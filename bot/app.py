@@ -99,7 +99,8 @@ def assemble_router() -> Router:
 
 def channel_capabilities(settings: Settings) -> dict[str, Capabilities]:
     """What each channel this installation speaks can show, as the channel declares it: the
-    console always (Convoca without a token, the demo), Telegram with a token."""
+    console always (Convoca without a token, the demo), Telegram with a token, WhatsApp with
+    its token and phone-number id."""
     from bot import console
 
     found = {console.CHANNEL: console.CAPABILITIES}
@@ -107,6 +108,10 @@ def channel_capabilities(settings: Settings) -> dict[str, Capabilities]:
         from bot import telegram
 
         found[telegram.CHANNEL] = telegram.CAPABILITIES
+    if settings.whatsapp_enabled:
+        from bot import whatsapp
+
+        found[whatsapp.CHANNEL] = whatsapp.CAPABILITIES
     return found
 
 
@@ -202,43 +207,156 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
-async def run_telegram(app: App, *, poll: bool = True) -> None:
+async def run_channels(app: App, *, poll: bool = True) -> None:
+    """Run every channel the settings turn on, in this one process: Telegram with a token,
+    WhatsApp with its token and phone-number id; one outbox and one scheduler deliver for
+    both, and one HTTP server (HTTP_LISTEN) takes the webhooks. ``poll=False`` (``convoca
+    worker``): the outbox and the scheduler only."""
+    from bot.http import HttpServer
+
+    settings = app.settings
+    channels: list[Channel] = []
+    closing: list[Callable[[], Any]] = []
+    starting: list[Callable[[Dispatcher], Any]] = []
+    server = HttpServer(settings.http_listen)
+    try:
+        if settings.token:
+            if poll:
+                await forget_unlisted_admins(app)
+            starting.append(await _telegram(app, channels, closing, server, poll))
+        if settings.whatsapp_enabled:
+            starting.append(await _whatsapp(app, channels, closing, server, poll))
+        freeze_startup_objects()  # before anything is sent: the collection itself is a stall
+        delivery = await start_delivery(app, channels)
+        try:
+            if poll:
+                runs = [start(delivery.outbox) for start in starting]
+            else:
+                log.info("worker: delivering the outbox and running the scheduler only")
+                runs = [asyncio.Event().wait()]
+            if server.paths:
+                await server.start()
+            await _all_or_none(runs)
+        finally:
+            await server.stop()
+            await delivery.stop()
+    finally:
+        for close in reversed(closing):
+            with contextlib.suppress(Exception):
+                await close()
+
+
+# The name the tests and `convoca worker` knew it by, when Telegram was the only channel.
+run_telegram = run_channels
+
+
+async def _all_or_none(runs: list[Any]) -> None:
+    """Run the channels side by side; when one stops (its error, or being cancelled), all do."""
+    tasks = [asyncio.ensure_future(r) for r in runs]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            task.result()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _telegram(app: App, channels: list[Channel], closing: list[Any], server: Any,
+                    poll: bool) -> Callable[[Dispatcher], Any]:
     from bot.telegram import TelegramChannel, TelegramRuntime, make_bot
 
     settings = app.settings
     assert settings.token
-    if poll:
-        await forget_unlisted_admins(app)
     bot = make_bot(settings.token, settings.telegram_api_base)
-    try:
-        me = await bot.get_me()
-        if me.username:
-            await state.put(app.sessions, state.BOT_USERNAME, me.username)
-        channel = TelegramChannel(
-            bot, app.catalogs, app.services.buttons, settings.timezone,
-            limits=Limits(per_second=settings.telegram_messages_per_second),
-            username=me.username,
-        )
-        freeze_startup_objects()  # before anything is sent: the collection itself is a stall
-        delivery = await start_delivery(app, [channel])
-        runtime = TelegramRuntime(bot, app.core, delivery.outbox)
+    closing.append(bot.session.close)
+    me = await bot.get_me()
+    if me.username:
+        await state.put(app.sessions, state.BOT_USERNAME, me.username)
+    channels.append(TelegramChannel(
+        bot, app.catalogs, app.services.buttons, settings.timezone,
+        limits=Limits(per_second=settings.telegram_messages_per_second),
+        username=me.username,
+    ))
+    webhook = settings.webhook_url if poll else None
+    if webhook:
+        if settings.webhook_secret is None:  # load_settings refuses this already
+            raise StartupError("WEBHOOK_URL needs WEBHOOK_SECRET")
+        secret = settings.webhook_secret.get_secret_value()
+
+    def start(outbox: Dispatcher) -> Any:
+        # Called before the server listens: the route is in place for Telegram's first post.
+        runtime = TelegramRuntime(bot, app.core, outbox)
         log.info("Convoca is running on Telegram as @%s", me.username)
-        try:
-            if not poll:
-                log.info("worker: delivering the outbox and running the scheduler only")
-                await asyncio.Event().wait()
-            elif settings.webhook_url:
-                if settings.webhook_secret is None:  # load_settings refuses this already
-                    raise StartupError("WEBHOOK_URL needs WEBHOOK_SECRET")
-                await runtime.serve_webhook(settings.webhook_url,
-                                            settings.webhook_secret.get_secret_value(),
-                                            settings.webhook_listen)
-            else:
-                await runtime.poll()
-        finally:
-            await delivery.stop()
+        if webhook:
+            runtime.add_webhook_route(server, secret)
+            return runtime.run_webhook(webhook, secret)
+        return runtime.poll()
+
+    return start
+
+
+async def _whatsapp(app: App, channels: list[Channel], closing: list[Any], server: Any,
+                    poll: bool) -> Callable[[Dispatcher], Any]:
+    from bot.whatsapp import templates as wa_templates
+    from bot.whatsapp.channel import WhatsAppChannel, WhatsAppRuntime
+    from bot.whatsapp.client import CloudClient, CloudError
+    from bot.whatsapp.sync import sync_templates
+
+    settings = app.settings
+    client = CloudClient(settings.whatsapp_api_base,
+                         settings.whatsapp_access_token.get_secret_value(),
+                         settings.whatsapp_phone_number_id,
+                         settings.whatsapp_business_account_id)
+    closing.append(client.close)
+    try:
+        number = await client.phone_number()
+    except CloudError as exc:
+        raise StartupError("cli.whatsapp_unreachable", detail=Raw(exc.message)) from exc
+    specs = wa_templates.load()
+    channel = WhatsAppChannel(
+        client, app.catalogs, app.services.buttons, settings.timezone, app.sessions,
+        app.clock, specs, limits=Limits(per_second=settings.whatsapp_messages_per_second),
+        display_number=number.get("display_phone_number"))
+    channels.append(channel)
+    if settings.whatsapp_business_account_id:
+        await sync_templates(app, client, specs, quiet=True)
+    await channel.refresh_templates()
+
+    def start(outbox: Dispatcher) -> Any:
+        runtime = WhatsAppRuntime(
+            client, app.core, outbox,
+            app_secret=settings.whatsapp_app_secret.get_secret_value(),
+            verify_token=settings.whatsapp_verify_token.get_secret_value(),
+            phone_number_id=settings.whatsapp_phone_number_id)
+        runtime.add_routes(server)
+        log.info("Convoca is running on WhatsApp as %s", number.get("display_phone_number"))
+        return _whatsapp_running(app, runtime, channel, client, specs)
+
+    return start
+
+
+async def _whatsapp_running(app: App, runtime: Any, channel: Any, client: Any,
+                            specs: Any) -> None:
+    from bot.whatsapp.sync import sync_templates
+
+    async def daily() -> None:
+        while True:
+            await asyncio.sleep(24 * 3600)
+            try:
+                if app.settings.whatsapp_business_account_id:
+                    await sync_templates(app, client, specs, quiet=True)
+                await channel.refresh_templates()
+            except Exception:  # the next day tries again; the rows keep the last status
+                log.exception("could not read the WhatsApp templates' status")
+
+    syncing = asyncio.create_task(daily(), name="whatsapp-templates")
+    try:
+        await runtime.run()
     finally:
-        await bot.session.close()
+        syncing.cancel()
+        await asyncio.gather(syncing, return_exceptions=True)
 
 
 async def forget_unlisted_admins(app: App) -> int:

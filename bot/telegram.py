@@ -572,30 +572,36 @@ class TelegramRuntime:
     # webhook ---------------------------------------------------------------------------------
 
     async def serve_webhook(self, url: str, secret: str, listen: str) -> None:
-        from aiohttp import web
+        """The webhook on a server of its own (one channel alone, and the tests)."""
+        from bot.http import HttpServer
 
+        server = HttpServer(listen)
+        self.add_webhook_route(server, secret)
+        try:
+            await server.start()
+            await self.run_webhook(url, secret)
+        finally:
+            await server.stop()
+
+    def add_webhook_route(self, server: Any, secret: str) -> None:
+        """Telegram's updates at /telegram on the process's one HTTP server (bot.http)."""
         if not secret:
             raise ValueError("a webhook needs its secret token (WEBHOOK_SECRET)")
 
-        async def on_update(request: web.Request) -> web.Response:
+        async def on_update(request: Any) -> Any:
             return await self._on_webhook(request, secret)
 
-        app = web.Application()
-        app.router.add_post("/telegram", on_update)
-        host, _, port = listen.rpartition(":")
-        runner = web.AppRunner(app)
-        await runner.setup()
-        try:
-            async with self._handling():
-                # Listening before Telegram is told where: its first update finds the door open.
-                await web.TCPSite(runner, host or "127.0.0.1", int(port)).start()
-                await self.bot.set_webhook(
-                    url.rstrip("/") + "/telegram", secret_token=secret,
-                    allowed_updates=ALLOWED_UPDATES,
-                )
-                await asyncio.Event().wait()
-        finally:
-            await runner.cleanup()
+        server.add("POST", "/telegram", on_update)
+
+    async def run_webhook(self, url: str, secret: str) -> None:
+        """Handle what the webhook stores, once the server listens: Telegram is told where
+        only then, so its first update finds the door open."""
+        async with self._handling():
+            await self.bot.set_webhook(
+                url.rstrip("/") + "/telegram", secret_token=secret,
+                allowed_updates=ALLOWED_UPDATES,
+            )
+            await asyncio.Event().wait()
 
     async def _on_webhook(self, request: Any, secret: str) -> Any:
         from aiohttp import web

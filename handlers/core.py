@@ -373,6 +373,8 @@ class Core:
                 return []
             person = await people.by_address(session, event.channel, event.address)
             if person is None:
+                person = await _known_elsewhere(session, event, now)
+            if person is None:
                 person = await people.create_with_address(
                     session, event.channel, event.address, now, name=event.sender_name
                 )
@@ -458,6 +460,23 @@ async def _first_sight(session: AsyncSession, event: Incoming, entry: intake.Cla
         return True
     return await intake.record_handled(session, intake.Received(
         event.channel, str(event.update_id), event.address, {}, event.to_json()), now)
+
+
+async def _known_elsewhere(session: AsyncSession, event: Incoming, now: datetime
+                           ) -> Person | None:
+    """Someone writing from a new channel whose number the platform vouches for (WhatsApp's
+    sender is a phone) is the person already known by that number on another chat: one
+    person with one history, not two. Only when exactly one person has it: two would be a
+    guess."""
+    if not event.sender_phone:
+        return None
+    known = await people.with_chat_by_phone(session, event.sender_phone)
+    if len(known) != 1:
+        return None
+    await people.add_address(session, known[0], event.channel, event.address, now)
+    people.audit(session, now, "address_added", actor_id=known[0].id, channel=event.channel,
+                 entity="person", entity_id=known[0].id, via="phone")
+    return await people.by_address(session, event.channel, event.address)
 
 
 def _reply_ref(event: Incoming, now: datetime) -> str:

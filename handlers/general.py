@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers import codes
+from handlers import codes, registration
 from handlers.core import Router, Turn
 from handlers.events import Button, EventKind
 from locales import Msg
@@ -52,6 +52,8 @@ async def fallback(turn: Turn) -> None:
     ev = turn.event
     if ev.kind == EventKind.UNSUPPORTED:
         turn.say("input.unsupported")
+    elif turn.person.consent_at is None and ev.kind == EventKind.TEXT:
+        await registration.begin(turn)
     elif turn.person.consent_at is None:
         turn.say("input.start_first")
     elif not await codes.typed_code(turn):

@@ -76,6 +76,17 @@ async def start(turn: Turn) -> None:
     _say_named(turn, "start.welcome_back", turn.person.name)
 
 
+async def begin(turn: Turn) -> None:
+    """Someone writes before any /start (WhatsApp has no start button: people say "Hola"):
+    the consent comes first. A link code they wrote (a QR card's WhatsApp link writes it for
+    them) is kept and redeemed once they accept."""
+    text = turn.event.text or ""
+    code = text.strip() if links.normalise(text) and await links.exists(
+        turn.session, links.normalise(text)) else None
+    turn.go(FLOW, "consent", code=code)
+    _show_consent(turn)
+
+
 @router.on_action("lang")
 async def choose_language(turn: Turn) -> None:
     lang = (turn.action or "").split(":", 1)[1]
@@ -114,6 +125,12 @@ async def consent(turn: Turn) -> None:
     elif turn.person.roles:
         turn.go(None)
         turn.say("start.ready")
+    elif turn.event.sender_phone:
+        # The channel vouches for the number the person writes from (WhatsApp's is a phone):
+        # as good as sharing it with Telegram's button, and nothing more to ask.
+        await _link_by_phone(turn, turn.event.sender_phone,
+                             await links.families_by_phone(turn.session,
+                                                           turn.event.sender_phone))
     else:
         _ask_to_link(turn)
 

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.capabilities import Capabilities
-from storage import outbox, people
+from storage import outbox, people, receipts
 from storage.clock import Clock
 from storage.models import OutboxMessage, OutboxStatus, Person
 
@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Delivered:
     platform_id: str | None = None
+    # Every message the platform made of the row, where it reports on each later (WhatsApp's
+    # receipts): kept so that each receipt finds its row.
+    parts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -41,11 +44,17 @@ class RetryAfter:
 @dataclass(frozen=True)
 class Transient:
     reason: str
+    # Seconds to wait before the next try, when the platform says how long (WhatsApp holds a
+    # template back for a day); otherwise the backoff decides.
+    after: float | None = None
 
 
 @dataclass(frozen=True)
 class Blocked:
     reason: str
+    # Unreachable on this channel only (a number not on WhatsApp): the person may still be
+    # reached on another.
+    channel_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,11 +63,20 @@ class Rejected:
 
 
 @dataclass(frozen=True)
+class Waiting:
+    """Not sent and not failed: the message may only go once the person writes again (outside
+    WhatsApp's 24-hour window, with no approved template for it). It waits, its reason shown
+    to the gestora, and goes as soon as the person writes."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class NotDelivered:
     """What a channel's probe says of a message that never reached the person."""
 
 
-Result = Delivered | RetryAfter | Transient | Blocked | Rejected
+Result = Delivered | RetryAfter | Transient | Blocked | Rejected | Waiting
 
 
 @dataclass(frozen=True)
@@ -274,6 +292,9 @@ class Dispatcher:
                 async with self.sessions() as s:
                     if isinstance(verdict, Delivered):
                         await outbox.mark_sent(s, row.id, now, verdict.platform_id)
+                        if verdict.parts:
+                            await receipts.record_sent(s, row.id, row.channel,
+                                                       list(verdict.parts), now)
                         if verdict.platform_id is not None:
                             known.append(verdict.platform_id)
                     elif isinstance(verdict, NotDelivered):
@@ -611,12 +632,15 @@ class Dispatcher:
     async def _record_all(self, s: AsyncSession, rows: list[OutboxMessage],
                           results: list[Result | str]) -> None:
         sent = []
+        now = self.clock.now()
         for row, result in zip(rows, results, strict=True):
             if isinstance(result, Delivered):
                 sent.append((row.id, result.platform_id))
+                if result.parts:
+                    await receipts.record_sent(s, row.id, row.channel, list(result.parts), now)
             else:
                 await self._record(s, row, result)
-        await outbox.mark_sent_many(s, sent, self.clock.now())
+        await outbox.mark_sent_many(s, sent, now)
 
     async def _record(self, s: AsyncSession, row: OutboxMessage, result: Result | str) -> None:
         now = self.clock.now()
@@ -627,20 +651,31 @@ class Dispatcher:
             await outbox.mark_final(s, row.id, OutboxStatus.FAILED, "person unreachable")
         elif isinstance(result, Delivered):
             await outbox.mark_sent(s, row.id, now, result.platform_id)
+            if result.parts:
+                await receipts.record_sent(s, row.id, row.channel, list(result.parts), now)
         elif isinstance(result, RetryAfter):
             # The channel was paused when the 429 arrived (_deliver_one); pausing again now,
             # after the wave, stretched one 429 into ~2.5 s of silence.
             at = now + timedelta(seconds=result.seconds)
             await outbox.mark_retry(s, row.id, at, f"429: retry after {result.seconds:g}s")
         elif isinstance(result, Transient):
-            if row.attempts >= self.max_attempts:
+            if result.after is not None:
+                # The platform said when: a wait it asked for is not a failed attempt.
+                await outbox.mark_retry(s, row.id, now + timedelta(seconds=result.after),
+                                        result.reason)
+            elif row.attempts >= self.max_attempts:
                 await outbox.mark_final(s, row.id, OutboxStatus.FAILED, result.reason)
             else:
                 at = now + timedelta(seconds=backoff(row.attempts, self._rng))
                 await outbox.mark_retry(s, row.id, at, result.reason)
+        elif isinstance(result, Waiting):
+            await outbox.mark_final(s, row.id, OutboxStatus.WAITING, result.reason)
         elif isinstance(result, Blocked):
             await outbox.mark_final(s, row.id, OutboxStatus.FAILED, result.reason)
-            if row.person_id is not None:
+            if result.channel_only:
+                await receipts.mark_address_unreachable(s, row.channel, row.address,
+                                                        result.reason, now)
+            elif row.person_id is not None:
                 await outbox.mark_unreachable(s, row.person_id, result.reason)
         elif isinstance(result, Rejected):
             await outbox.mark_final(s, row.id, OutboxStatus.FAILED, result.reason)

@@ -105,6 +105,9 @@ class OutboxStatus(StrEnum):
     FAILED = "failed"  # gave up: the reason is kept
     UNCERTAIN = "uncertain"  # the process died mid-request; never resent, shown to the gestora
     DROPPED = "dropped"  # no longer makes sense (the meeting has begun)
+    # May only go once the person writes (outside WhatsApp's window, no approved template):
+    # back to pending then (storage.receipts.release_waiting).
+    WAITING = "waiting"
 
 
 class FormStatus(StrEnum):

@@ -52,6 +52,21 @@ async def create_with_address(
     return person
 
 
+async def add_address(session: AsyncSession, person: Person, channel: str, address: str,
+                      now: datetime) -> None:
+    session.add(ChannelAddress(person_id=person.id, channel=channel, address=address,
+                               created_at=now))
+    await session.flush()
+
+
+async def with_chat_by_phone(session: AsyncSession, phone: str) -> list[Person]:
+    """People with this phone who already write from some chat (the twin of
+    imported_by_phone, which finds those who never wrote)."""
+    return list((await session.scalars(
+        select(Person).where(Person.phone == phone, Person.erased_at.is_(None),
+                             Person.addresses.any()).order_by(Person.id))).all())
+
+
 async def touch_address(session: AsyncSession, channel: str, address: str, now: datetime,
                         message_id: str | None = None) -> None:
     params: dict[str, Any] = {"b_channel": channel, "b_address": address, "b_at": now}
