@@ -314,11 +314,14 @@ async def _whatsapp(app: App, channels: list[Channel], closing: list[Any], serve
         number = await client.phone_number()
     except CloudError as exc:
         raise StartupError("cli.whatsapp_unreachable", detail=Raw(exc.message)) from exc
+    digits = "".join(ch for ch in number.get("display_phone_number", "") if ch.isdigit())
+    if digits:
+        await state.put(app.sessions, state.WHATSAPP_NUMBER, digits)
     specs = wa_templates.load()
     channel = WhatsAppChannel(
         client, app.catalogs, app.services.buttons, settings.timezone, app.sessions,
         app.clock, specs, limits=Limits(per_second=settings.whatsapp_messages_per_second),
-        display_number=number.get("display_phone_number"))
+        display_number=digits or None)
     channels.append(channel)
     if settings.whatsapp_business_account_id:
         await sync_templates(app, client, specs, quiet=True)

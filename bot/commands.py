@@ -15,7 +15,7 @@ from bot.app import (
     StartupError,
     build_app,
     is_sqlite,
-    run_telegram,
+    run_channels,
     run_until_signalled,
     start_delivery,
 )
@@ -45,8 +45,8 @@ def run(settings: Settings, catalogs: Catalogs, *, demo: bool = False) -> int:
         except StartupError as exc:
             raise CommandError(catalogs.render(exc.message, None)) from None
         try:
-            if settings.token:
-                await run_telegram(app)
+            if settings.token or settings.whatsapp_enabled:
+                await run_channels(app)
             else:
                 await run_console(app)
         finally:
@@ -56,7 +56,7 @@ def run(settings: Settings, catalogs: Catalogs, *, demo: bool = False) -> int:
 
 
 def worker(settings: Settings, catalogs: Catalogs) -> int:
-    if not settings.token:
+    if not settings.token and not settings.whatsapp_enabled:
         raise CommandError(catalogs.text(None, "cli.worker_needs_token"))
 
     async def main() -> None:
@@ -65,7 +65,7 @@ def worker(settings: Settings, catalogs: Catalogs) -> int:
         except StartupError as exc:
             raise CommandError(catalogs.render(exc.message, None)) from None
         try:
-            await run_telegram(app, poll=False)
+            await run_channels(app, poll=False)
         finally:
             await app.close()
 

@@ -12,6 +12,7 @@ from storage.models import AppState
 # The Telegram bot's @username, kept from the last run that asked Telegram, so that the
 # command line can print cards with links without a token of its own.
 BOT_USERNAME = "telegram_bot_username"
+WHATSAPP_NUMBER = "whatsapp_number"  # the business number, digits: for wa.me links
 
 
 async def get_or_create(sessions: async_sessionmaker[AsyncSession], key: str,
