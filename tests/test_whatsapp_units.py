@@ -174,6 +174,8 @@ async def test_a_business_scoped_user_id_is_sent_as_recipient(graph: Graph,
     body = graph.requests[0][3]
     assert body["recipient"] == "CL.1502576394655843" and "to" not in body
     assert "biz_opaque_callback_data" not in body
+    await client.send("+56987654321", {"type": "text", "text": {"body": "Hola"}})
+    assert graph.requests[1][3]["to"] == "+56987654321"
 
 
 async def test_a_graph_error_becomes_a_cloud_error_with_its_parts(graph: Graph,
@@ -400,6 +402,8 @@ def test_text_goes_as_text_and_a_long_one_in_pieces(catalogs: Catalogs) -> None:
         {"type": "text", "text": {"body": "Hola"}}]
     exactly = shapes(catalogs, Outgoing(text=raw("a" * 4096)))
     assert len(exactly) == 1
+    assert [len(m["text"]["body"]) for m in shapes(catalogs, Outgoing(text=raw("a" * 4097)))
+            ] == [4096, 1]
     longer = shapes(catalogs, Outgoing(text=raw(("palabra " * 600).strip())))
     assert len(longer) == 2 and all(m["type"] == "text" for m in longer)
     assert shapes(catalogs, Outgoing()) == []
@@ -438,6 +442,16 @@ def test_four_to_ten_options_are_a_list(catalogs: Catalogs) -> None:
     assert all("description" not in r for r in m["interactive"]["action"]["sections"][0]["rows"])
 
 
+def test_a_row_title_of_24_is_whole_and_of_25_continues_below(catalogs: Catalogs) -> None:
+    def rows(width: int) -> list[dict[str, str]]:
+        [m] = shapes(catalogs, choice(4, "{}" + "r" * (width - 1)))
+        return m["interactive"]["action"]["sections"][0]["rows"]
+
+    assert rows(24)[0] == {"id": "x:0|AbCdEfGh", "title": "0" + "r" * 23}
+    row = rows(25)[0]
+    assert len(row["title"]) <= 24 and row["description"] == "0" + "r" * 24
+
+
 def test_more_than_ten_go_in_pages_of_a_list(catalogs: Catalogs) -> None:
     [m] = shapes(catalogs, choice(25))
     rows = m["interactive"]["action"]["sections"][0]["rows"]
@@ -465,6 +479,8 @@ def test_a_choice_text_of_1024_goes_with_it_and_a_longer_one_before_it(catalogs:
                                                                        ) -> None:
     [m] = shapes(catalogs, choice(2, text="c" * 1024))
     assert m["interactive"]["body"]["text"] == "c" * 1024
+    before, m = shapes(catalogs, choice(2, text="c" * 1025))
+    assert before["type"] == "text" and m["type"] == "interactive"
     long = shapes(catalogs, choice(2, text=("frase larga " * 100).strip()))
     assert [m["type"] for m in long] == ["text", "interactive"]
     assert len(long[1]["interactive"]["body"]["text"]) <= 1024

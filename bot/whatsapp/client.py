@@ -127,11 +127,11 @@ class CloudClient:
                    ) -> str:
         """Send one message (``{"type": "text", "text": {...}}`` and the like); its wamid."""
         body: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual"}
-        if to.isdigit():
+        if to.removeprefix("+").isdigit():
             body["to"] = to
         else:
-            # A business-scoped user id (a person with a username and no phone number
-            # shown) goes as "recipient": "to" takes phone numbers.
+            # A business-scoped user id ("CL.1502…": a person with a username and no phone
+            # number shown) goes as "recipient": "to" takes phone numbers.
             body["recipient"] = to
         body.update(message)
         if callback is not None:
