@@ -44,9 +44,10 @@ class CloudError(Exception):
         """From Graph's ``{"error": {"message", "code", "error_subcode", "error_data":
         {"details"}}}``; a body that is not one (a proxy's error page) keeps its start."""
         try:
-            error = json.loads(body)["error"]
-            assert isinstance(error, dict)
-        except (ValueError, KeyError, TypeError, AssertionError):
+            error = json.loads(body).get("error")
+        except (ValueError, AttributeError):
+            error = None
+        if not isinstance(error, dict):
             text = body[:200].decode("utf-8", "replace").strip()
             return cls(status, None, text or f"HTTP {status}", retry_after=retry_after)
         data = error.get("error_data")
