@@ -48,8 +48,8 @@ class Incoming:
     sender_name: str | None = None
     sender_locale: str | None = None  # what the platform says the person's app uses
     sender_id: str | None = None  # the platform's user id (admin lists are by user id)
-    # A phone number the platform vouches for as the sender's (WhatsApp's sender is one),
-    # in E.164: as good as a number shared with Telegram's own button.
+    # A phone number the platform vouches for as the sender's own (E.164, with +): WhatsApp's
+    # wa_id. Not a number the person typed or shared, which may be anyone's.
     sender_phone: str | None = None
 
     def to_json(self) -> dict[str, Any]:

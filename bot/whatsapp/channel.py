@@ -18,7 +18,7 @@ from bot.whatsapp import CHANNEL, capabilities
 from bot.whatsapp import templates as wa_templates
 from bot.whatsapp.client import CloudClient, CloudError
 from bot.whatsapp.errors import Kind, classify, reason
-from bot.whatsapp.render import pieces
+from bot.whatsapp.render import pieces, with_media
 from bot.whatsapp.webhook import Status, parse, signature_ok, verify_subscription
 from channels.layout import ProgressThrottle
 from handlers.buttons import ButtonCodec
@@ -130,7 +130,7 @@ class WhatsAppChannel:
             if piece.attachment is not None:
                 a = piece.attachment
                 media = await self.client.upload(a.content, a.mime_type, a.filename)
-                message = {**message, "document": {**message["document"], "id": media}}
+                message = with_media(piece, media)
             sent.append(await self.client.send(row.address, message,
                                                callback=callback_of(row)))
         return (sent[-1] if sent else None), tuple(sent)
