@@ -473,3 +473,14 @@ async def test_phone_number_and_history(wa):
                            params={"message_id": "wamid.unknown"}) as resp:
         assert (await resp.json())["data"] == []
     wa.assert_clean()
+
+
+async def test_the_callback_is_echoed_in_statuses_and_checked(wa):
+    wa.wrote_at(PERSON)
+    _, sent = await send(wa, {**text("Hola"), "biz_opaque_callback_data": "row:7"})
+    await wa.deliver_statuses(PERSON, up_to="sent")
+    assert wa.hook.statuses()[-1]["biz_opaque_callback_data"] == "row:7"
+    status, body = await send(wa, {**text("Hola"), "biz_opaque_callback_data": "x" * 513})
+    assert status == 400 and body["error"]["code"] == 100
+    with pytest.raises(AssertionError, match="biz_opaque_callback_data"):
+        wa.assert_clean()

@@ -751,15 +751,22 @@ class FakeWhatsApp:
             self.fake_errors.append(f"status webhook for {wamid} not delivered: {exc!r}")
 
     def _check_spec(self, body: Any) -> None:
-        # Identical bodies but for the recipient are the broadcast case: check each shape once.
+        # Identical bodies but for the recipient (and the row's callback) are the broadcast
+        # case: each shape is checked once against the spec, the per-row fields by hand.
         if isinstance(body, dict):
-            key = json.dumps({k: v for k, v in body.items() if k != "to"}, sort_keys=True)
+            shared = {k: v for k, v in body.items() if k not in ("to", "biz_opaque_callback_data")}
+            key = json.dumps(shared, sort_keys=True)
             cached = self._valid_cache.get(key)
             if cached is None:
                 cached = self.spec.errors(self._schema_for(body), body)
+                cached = [p for p in cached if "biz_opaque_callback_data" not in p]
                 if len(self._valid_cache) < 4096:
                     self._valid_cache[key] = cached
-            problems = cached
+            callback = body.get("biz_opaque_callback_data")
+            problems = [*cached, *(
+                [f"biz_opaque_callback_data: {callback!r} is not a string of at most 512"]
+                if callback is not None and (not isinstance(callback, str) or len(callback) > 512)
+                else [])]
         else:
             problems = ["the body is not a JSON object"]
         if problems:
