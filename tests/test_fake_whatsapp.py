@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -484,3 +485,47 @@ async def test_the_callback_is_echoed_in_statuses_and_checked(wa):
     assert status == 400 and body["error"]["code"] == 100
     with pytest.raises(AssertionError, match="biz_opaque_callback_data"):
         wa.assert_clean()
+
+
+async def test_a_throttling_fault_may_say_when_to_retry(wa):
+    wa.wrote_at(PERSON)
+    wa.inject(131056, retry_after=6)
+    url = f"{wa.base_url}/{wa.phone_number_id}/messages"
+    body = {"messaging_product": "whatsapp", "to": PERSON, **text("Hola")}
+    async with wa.http.post(url, json=body) as resp:
+        assert resp.status == 400 and resp.headers["Retry-After"] == "6"
+        assert (await resp.json())["error"]["code"] == 131056
+
+
+async def test_a_media_url_lasts_five_minutes_and_an_upload_names_its_type(wa):
+    await wa.document(PERSON, "a.pdf", b"%PDF-1.4", "application/pdf")
+    media_id = wa.hook.messages()[-1]["document"]["id"]
+    async with wa.http.get(f"{wa.base_url}/{media_id}") as resp:
+        url = (await resp.json())["url"]
+    wa.advance(timedelta(minutes=5, seconds=1))
+    async with wa.http.get(url) as resp:
+        assert resp.status == 404
+    async with wa.http.get(f"{wa.base_url}/{media_id}") as resp:
+        url = (await resp.json())["url"]
+    async with wa.http.get(url) as resp:
+        assert resp.status == 200 and wa.downloads == [media_id]
+    wa.assert_clean()
+    form = aiohttp.FormData({"messaging_product": "whatsapp"})
+    form.add_field("file", b"a,b\n", filename="x.csv", content_type="text/csv")
+    async with wa.http.post(f"{wa.base_url}/{wa.phone_number_id}/media", data=form) as resp:
+        assert resp.status == 400
+    with pytest.raises(AssertionError, match="type"):
+        wa.assert_clean()
+
+
+async def test_statuses_may_follow_each_send_by_themselves(wa):
+    wa.auto_statuses = True
+    await wa.text(PERSON, "Hola")
+    _, sent = await send(wa, text("Hola"))
+    for _ in range(100):
+        if len(wa.hook.statuses()) == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert [(s["id"], s["status"]) for s in wa.hook.statuses()] == [
+        (sent["messages"][0]["id"], "sent"), (sent["messages"][0]["id"], "delivered")]
+    wa.assert_clean()

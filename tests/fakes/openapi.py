@@ -17,12 +17,12 @@ import tempfile
 from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 __all__ = ["DEFAULT_SPEC_PATH", "PATCHES", "SPEC_ENV", "Spec", "load_spec", "resolve_spec_path"]
 
@@ -279,8 +279,15 @@ class Spec:
         self.doc = doc
         self.source = source
         self.version = doc.get("info", {}).get("version", "?")
+        # Imported here: jsonschema takes a third of a second to import, paid only by the
+        # processes that build a spec, not by every one that imports the fakes.
+        from jsonschema import Draft202012Validator
+        from referencing import Registry, Resource
+        from referencing.jsonschema import DRAFT202012
+
+        self._validator_class = Draft202012Validator
         resource = Resource.from_contents(doc, default_specification=DRAFT202012)
-        self._registry: Registry = Registry().with_resource(_ROOT, resource)
+        self._registry = Registry().with_resource(_ROOT, resource)
         self._validators: dict[Any, Draft202012Validator] = {}
 
     @property
@@ -292,8 +299,8 @@ class Spec:
         if validator is None:
             if name not in self.schemas:
                 raise KeyError(f"no schema {name!r} in {self.source}")
-            validator = Draft202012Validator({"$ref": f"{_ROOT}{_SCHEMAS}{name}"},
-                                             registry=self._registry)
+            validator = self._validator_class({"$ref": f"{_ROOT}{_SCHEMAS}{name}"},
+                                              registry=self._registry)
             self._validators[name] = validator
         return validator
 
@@ -316,8 +323,8 @@ class Spec:
         if validator is None:
             pointer = "/".join(p.replace("~", "~0").replace("/", "~1") for p in (
                 "paths", path, method, "requestBody", "content", "application/json", "schema"))
-            validator = Draft202012Validator({"$ref": f"{_ROOT}#/{pointer}"},
-                                             registry=self._registry)
+            validator = self._validator_class({"$ref": f"{_ROOT}#/{pointer}"},
+                                              registry=self._registry)
             self._validators[key] = validator
         return [f"{method.upper()} {path}: {_deepest(e).message}"
                 for e in itertools.islice(validator.iter_errors(body), limit)]

@@ -38,6 +38,7 @@ from .raw_keys import catalog_keys, document_text, raw_keys_in
 __all__ = ["FakeWhatsApp", "GraphError", "Sent", "Template"]
 
 WINDOW = timedelta(hours=24)
+MEDIA_URL_LIFETIME = timedelta(minutes=5)
 _STATUS_ORDER = ("sent", "delivered", "read")
 _PLACEHOLDER = re.compile(r"\{\{(\d+)\}\}")
 _BAD_PARAM = re.compile(r"[\n\t]| {4,}")
@@ -76,13 +77,15 @@ class GraphError(Exception):
     """An answer the way Graph gives it: HTTP status + {"error": {...}}."""
 
     def __init__(self, code: int, details: str | None = None, *, status: int | None = None,
-                 subcode: int | None = None, message: str | None = None) -> None:
+                 subcode: int | None = None, message: str | None = None,
+                 retry_after: float | None = None) -> None:
         default_message, default_status = _GRAPH_ERRORS.get(code, (f"(#{code}) Error", 400))
         self.code = code
         self.message = message or default_message
         self.status = status or default_status
         self.subcode = subcode
         self.details = details
+        self.retry_after = retry_after
         super().__init__(f"{code}: {self.message} {details or ''}")
 
     def body(self, trace: str) -> dict[str, Any]:
@@ -158,6 +161,7 @@ class _Fault:
     path: str  # "messages", "media", "templates", ... or "*"
     wa_id: str | None
     remaining: int
+    retry_after: float | None = None
 
 
 @dataclass(slots=True)
@@ -349,15 +353,16 @@ class FakeWhatsApp:
     # -- faults -------------------------------------------------------------------------------
 
     def inject(self, kind: str | int, *, times: int = 1, path: str = "messages",
-               wa_id: str | None = None) -> None:
+               wa_id: str | None = None, retry_after: float | None = None) -> None:
         """Answer the next ``times`` matching requests with ``kind``: "5xx", "timeout" (hold
         ``timeout_hold`` seconds, then drop the connection), or a Graph error code (4, 80007,
         130429, 131026, 131047, 131048, 131049, 131056, 133016, 190, 132001...). ``path`` is
         the last segment of the endpoint ("messages", "media", "message_templates", the media
-        download "attachments") or "*"; ``wa_id`` limits it to sends to that person."""
+        download "attachments") or "*"; ``wa_id`` limits it to sends to that person;
+        ``retry_after`` adds a Retry-After header (Meta seldom sends one)."""
         if kind not in ("5xx", "timeout") and not isinstance(kind, int):
             raise ValueError(f"unknown fault {kind!r}")
-        self._faults.append(_Fault(kind, path, wa_id, times))
+        self._faults.append(_Fault(kind, path, wa_id, times, retry_after))
 
     def clear_faults(self) -> None:
         self._faults.clear()
@@ -618,15 +623,17 @@ class FakeWhatsApp:
     def _trace(self) -> str:
         return "A" + base64.b32encode(next(self._ids).to_bytes(8, "big")).decode().rstrip("=")
 
-    def _answer(self, method: str, path: str, payload: Any, status: int = 200) -> web.Response:
+    def _answer(self, method: str, path: str, payload: Any, status: int = 200,
+                headers: dict[str, str] | None = None) -> web.Response:
         self.requests.append((method, path, status))
         self.stats["requests"] += 1
         self.stats[str(status)] += 1
-        return web.json_response(payload, status=status,
+        return web.json_response(payload, status=status, headers=headers,
                                  dumps=lambda o: json.dumps(o, ensure_ascii=False))
 
     def _refuse(self, method: str, path: str, err: GraphError) -> web.Response:
-        return self._answer(method, path, err.body(self._trace()), err.status)
+        headers = {"Retry-After": f"{err.retry_after:g}"} if err.retry_after is not None else None
+        return self._answer(method, path, err.body(self._trace()), err.status, headers)
 
     def _authorised(self, request: web.Request) -> bool:
         header = request.headers.get("Authorization", "")
@@ -669,15 +676,20 @@ class FakeWhatsApp:
                                         self._create_template(await self._json_body(request)))
             if method == "GET" and len(parts) == 1 and parts[0] in self._media:
                 await self._fault("media", None, request)
+                # Meta's URL works for 5 minutes: the fake's clock is written into it.
                 return self._answer(method, path, {
                     **self._media[parts[0]].meta(),
-                    "url": f"{self.root_url}/whatsapp_business/attachments/?mid={parts[0]}"})
+                    "url": f"{self.root_url}/whatsapp_business/attachments/?mid={parts[0]}"
+                           f"&ext={int(self._now.timestamp())}"})
             self.violations.append(f"100: {method} {path}: not an endpoint Convoca should call")
             raise GraphError(100, message=f"Unsupported {method.lower()} request. Object with ID "
                              f"'{parts[0]}' does not exist, cannot be loaded due to missing "
                              "permissions, or does not support this operation", subcode=33)
         except GraphError as err:
             return self._refuse(method, path, err)
+        except Exception as exc:  # a bug in the fake must not pass for an answer of Meta's
+            self.fake_errors.append(f"{method} {path}: the fake crashed: {exc!r}")
+            return self._refuse(method, path, GraphError(1, f"fake crashed: {exc!r}"))
 
     async def _json_body(self, request: web.Request) -> Any:
         try:
@@ -701,8 +713,8 @@ class FakeWhatsApp:
                 request.transport.close()
             raise asyncio.CancelledError
         if fault.kind == "5xx":
-            raise GraphError(131000, status=500)
-        raise GraphError(int(fault.kind))
+            raise GraphError(131000, status=500, retry_after=fault.retry_after)
+        raise GraphError(int(fault.kind), retry_after=fault.retry_after)
 
     # -- sending ------------------------------------------------------------------------------
 
@@ -925,7 +937,11 @@ class FakeWhatsApp:
                                    "or without a file part")
             raise GraphError(100, "messaging_product and file are required")
         data = part.file.read()
-        mime = str(form.get("type") or part.content_type or "")
+        if not form.get("type"):
+            # Meta's upload reference requires the `type` field (the spec's schema lacks it).
+            self.violations.append("100: media upload without its `type` (the MIME type)")
+            raise GraphError(100, "Param type is required")
+        mime = str(form["type"])
         if mime in ("text/csv", "") or len(data) > 100 * 1024 * 1024:
             self.violations.append(f"131053: media of type {mime!r} ({len(data)} bytes) is not "
                                    "accepted")
@@ -950,6 +966,11 @@ class FakeWhatsApp:
         media = self._media.get(request.query.get("mid", ""))
         if media is None:
             return self._refuse("GET", path, GraphError(100, "no such media"))
+        issued = int(request.query.get("ext", "0"))
+        if self._now.timestamp() - issued > MEDIA_URL_LIFETIME.total_seconds():
+            # Not a violation: the app may have waited; it must ask for a new URL.
+            return self._refuse("GET", path, GraphError(
+                131053, "The media URL expired; retrieve the media id again", status=404))
         try:
             await self._fault("attachments", None, request)
         except GraphError as err:
