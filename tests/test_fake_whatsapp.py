@@ -529,3 +529,21 @@ async def test_statuses_may_follow_each_send_by_themselves(wa):
     assert [(s["id"], s["status"]) for s in wa.hook.statuses()] == [
         (sent["messages"][0]["id"], "sent"), (sent["messages"][0]["id"], "delivered")]
     wa.assert_clean()
+
+
+async def test_a_lost_answer_leaves_the_message_sent_and_in_the_history(wa):
+    wa.wrote_at(PERSON)
+    wa.timeout_hold = 0.1
+    wa.inject("lost")
+    with pytest.raises(aiohttp.ClientError):
+        await send(wa, text("¿Llegó?"))
+    assert wa.texts(PERSON) == ["¿Llegó?"]
+    wamid = wa.messages(PERSON)[0].wamid
+    async with wa.http.get(f"{wa.base_url}/{wa.phone_number_id}/message_history",
+                           params={"fields": "id,message_id,events"}) as resp:
+        history = await resp.json()
+    assert history["data"][0]["message_id"] == wamid
+    assert history["data"][0]["events"]["data"][0]["delivery_status"] == "SENT"
+    async with wa.http.get(f"{wa.base_url}/123456") as resp:  # a media id that is no more
+        assert resp.status == 400 and (await resp.json())["error"]["error_subcode"] == 33
+    wa.assert_clean()

@@ -157,7 +157,7 @@ class Template:
 
 @dataclass(slots=True)
 class _Fault:
-    kind: str | int  # "5xx", "timeout" or a Graph error code
+    kind: str | int  # "5xx", "timeout", "lost" or a Graph error code
     path: str  # "messages", "media", "templates", ... or "*"
     wa_id: str | None
     remaining: int
@@ -355,12 +355,14 @@ class FakeWhatsApp:
     def inject(self, kind: str | int, *, times: int = 1, path: str = "messages",
                wa_id: str | None = None, retry_after: float | None = None) -> None:
         """Answer the next ``times`` matching requests with ``kind``: "5xx", "timeout" (hold
-        ``timeout_hold`` seconds, then drop the connection), or a Graph error code (4, 80007,
+        ``timeout_hold`` seconds, then drop the connection), "lost" (a send is accepted and
+        recorded, then its answer dropped the same way: the outcome the app cannot know, for
+        message_history to tell), or a Graph error code (4, 80007,
         130429, 131026, 131047, 131048, 131049, 131056, 133016, 190, 132001...). ``path`` is
         the last segment of the endpoint ("messages", "media", "message_templates", the media
         download "attachments") or "*"; ``wa_id`` limits it to sends to that person;
         ``retry_after`` adds a Retry-After header (Meta seldom sends one)."""
-        if kind not in ("5xx", "timeout") and not isinstance(kind, int):
+        if kind not in ("5xx", "timeout", "lost") and not isinstance(kind, int):
             raise ValueError(f"unknown fault {kind!r}")
         self._faults.append(_Fault(kind, path, wa_id, times, retry_after))
 
@@ -649,47 +651,56 @@ class FakeWhatsApp:
         if version != self.version:
             self.violations.append(f"100: {method} {path}: version {version}, the spec is "
                                    f"{self.version}")
-        route = (method, parts[0] == self.phone_number_id, parts[0] == self.business_account_id,
-                 tuple(parts[1:]))
-        wa_id = None
+        node, edge = parts[0], "/".join(parts[1:])
+        phone, waba = node == self.phone_number_id, node == self.business_account_id
         try:
-            if route[:2] == ("POST", True) and route[3] == ("messages",):
-                body = await self._json_body(request)
-                wa_id = body.get("to") if isinstance(body, dict) else None
-                await self._fault("messages", wa_id, request)
-                return self._answer(method, path, self._send(body))
-            if route[:2] == ("POST", True) and route[3] == ("media",):
-                await self._fault("media", None, request)
-                return self._answer(method, path, await self._upload(request))
-            if route[:2] == ("GET", True) and route[3] == ("message_history",):
-                return self._answer(method, path, self._history(request.query))
-            if route[:2] == ("GET", True) and route[3] == ():
-                return self._answer(method, path, {
-                    "id": self.phone_number_id, "display_phone_number": self.display_phone_number,
-                    "verified_name": self.verified_name, "quality_rating": "GREEN"})
-            if route[2] and route[3] == ("message_templates",):
-                await self._fault("message_templates", None, request)
-                if method == "GET":
+            match method, edge:
+                case "POST", "messages" if phone:
+                    return await self._messages(request)
+                case "POST", "media" if phone:
+                    await self._fault("media", None, request)
+                    return self._answer(method, path, await self._upload(request))
+                case "GET", "message_history" if phone:
+                    return self._answer(method, path, self._history(request.query))
+                case "GET", "" if phone:
+                    return self._answer(method, path, {
+                        "id": self.phone_number_id, "verified_name": self.verified_name,
+                        "display_phone_number": self.display_phone_number,
+                        "quality_rating": "GREEN"})
+                case "GET", "message_templates" if waba:
+                    await self._fault("message_templates", None, request)
                     return self._answer(method, path, self._list_templates(request.query))
-                if method == "POST":
-                    return self._answer(method, path,
-                                        self._create_template(await self._json_body(request)))
-            if method == "GET" and len(parts) == 1 and parts[0] in self._media:
-                await self._fault("media", None, request)
-                # Meta's URL works for 5 minutes: the fake's clock is written into it.
-                return self._answer(method, path, {
-                    **self._media[parts[0]].meta(),
-                    "url": f"{self.root_url}/whatsapp_business/attachments/?mid={parts[0]}"
-                           f"&ext={int(self._now.timestamp())}"})
+                case "POST", "message_templates" if waba:
+                    await self._fault("message_templates", None, request)
+                    body = await self._json_body(request)
+                    return self._answer(method, path, self._create_template(body))
+                case "GET", "" if node.isdigit():
+                    return self._answer(method, path, await self._media_url(node, request))
             self.violations.append(f"100: {method} {path}: not an endpoint Convoca should call")
-            raise GraphError(100, message=f"Unsupported {method.lower()} request. Object with ID "
-                             f"'{parts[0]}' does not exist, cannot be loaded due to missing "
-                             "permissions, or does not support this operation", subcode=33)
+            raise _no_such_object(method, node)
         except GraphError as err:
             return self._refuse(method, path, err)
         except Exception as exc:  # a bug in the fake must not pass for an answer of Meta's
             self.fake_errors.append(f"{method} {path}: the fake crashed: {exc!r}")
             return self._refuse(method, path, GraphError(1, f"fake crashed: {exc!r}"))
+
+    async def _messages(self, request: web.Request) -> web.StreamResponse:
+        body = await self._json_body(request)
+        wa_id = body.get("to") if isinstance(body, dict) else None
+        fault = await self._fault("messages", wa_id, request, lose_answer=True)
+        answer = self._answer(request.method, request.path, self._send(body))
+        if fault is not None:  # "lost": the message went, its answer never comes
+            await self._drop(request)
+        return answer
+
+    async def _media_url(self, media_id: str, request: web.Request) -> dict[str, Any]:
+        if media_id not in self._media:  # a stale id is the app's bad luck, not its bug
+            raise _no_such_object("GET", media_id)
+        await self._fault("media", None, request)
+        # Meta's URL works for 5 minutes: the fake's clock is written into it.
+        return {**self._media[media_id].meta(),
+                "url": f"{self.root_url}/whatsapp_business/attachments/?mid={media_id}"
+                       f"&ext={int(self._now.timestamp())}"}
 
     async def _json_body(self, request: web.Request) -> Any:
         try:
@@ -698,23 +709,33 @@ class FakeWhatsApp:
             self.violations.append(f"100: {request.path}: body is not JSON ({exc})")
             raise GraphError(100, "The request body is not JSON") from None
 
-    async def _fault(self, path: str, wa_id: str | None, request: web.Request) -> None:
+    async def _fault(self, path: str, wa_id: str | None, request: web.Request, *,
+                     lose_answer: bool = False) -> _Fault | None:
+        """Apply a fault due for this request; returns a "lost" one for the caller to play
+        after doing the work (only where ``lose_answer``)."""
         fault = self._take_fault(path, wa_id)
         if fault is None:
-            return
+            return None
         self.stats[f"fault {fault.kind}"] += 1
-        if fault.kind == "timeout":
-            assert self._closing is not None
-            try:
-                await asyncio.wait_for(self._closing.wait(), self.timeout_hold)
-            except TimeoutError:
-                pass
-            if request.transport is not None:  # a dead upstream: no HTTP answer at all
-                request.transport.close()
-            raise asyncio.CancelledError
+        if fault.kind == "lost" and lose_answer:
+            return fault
+        if fault.kind in ("timeout", "lost"):
+            await self._drop(request)
         if fault.kind == "5xx":
             raise GraphError(131000, status=500, retry_after=fault.retry_after)
         raise GraphError(int(fault.kind), retry_after=fault.retry_after)
+
+    async def _drop(self, request: web.Request) -> None:
+        """Hold the request ``timeout_hold`` seconds, then close the connection unanswered,
+        like a dead upstream."""
+        assert self._closing is not None
+        try:
+            await asyncio.wait_for(self._closing.wait(), self.timeout_hold)
+        except TimeoutError:
+            pass
+        if request.transport is not None:
+            request.transport.close()
+        raise asyncio.CancelledError
 
     # -- sending ------------------------------------------------------------------------------
 
@@ -1021,13 +1042,32 @@ class FakeWhatsApp:
         return {"id": tpl.id, "status": tpl.status, "category": tpl.category}
 
     def _history(self, query: Any) -> dict[str, Any]:
+        """Newest first, paged; events only when ``fields`` asks for them (the spec's default
+        fields are id and message_id)."""
+        limit = int(query.get("limit", 25))
+        if not 1 <= limit <= 100:
+            self.violations.append(f"100: message_history limit={limit}, 1 to 100 allowed")
+            raise GraphError(100, "limit must be between 1 and 100")
         wamid = query.get("message_id")
-        rows = [m for m in self._sent if wamid is None or m.wamid == wamid]
-        data = [{"id": str(abs(hash(m.wamid)) % 10**16), "message_id": m.wamid, "events": {
-            "data": [{"delivery_status": s.upper(), "timestamp": int(m.at.timestamp())}
-                     for s in (m.statuses or ["sent"])]}} for m in rows[-int(query.get("limit",
-                                                                                       25)):]]
-        return {"data": data, "paging": {"cursors": {"before": "", "after": ""}}}
+        rows = [m for m in reversed(self._sent) if wamid is None or m.wamid == wamid]
+        start = int(base64.b64decode(query["after"]).decode()) if query.get("after") else 0
+        events = "events" in query.get("fields", "")
+        data = []
+        for m in rows[start:start + limit]:
+            entry: dict[str, Any] = {"id": m.wamid.removeprefix("wamid.")[:16],
+                                     "message_id": m.wamid}
+            if events:
+                entry["events"] = {"data": [
+                    {"delivery_status": s.upper(), "timestamp": int(m.at.timestamp())}
+                    for s in (m.statuses or ["sent"])]}
+            data.append(entry)
+        after = base64.b64encode(str(start + len(data)).encode()).decode()
+        out: dict[str, Any] = {"data": data, "paging": {"cursors": {
+            "before": base64.b64encode(str(start).encode()).decode(), "after": after}}}
+        if start + len(data) < len(rows):
+            out["paging"]["next"] = (f"{self.base_url}/{self.phone_number_id}/message_history"
+                                     f"?limit={limit}&after={after}")
+        return out
 
     # -- small helpers ------------------------------------------------------------------------
 
@@ -1043,6 +1083,12 @@ class FakeWhatsApp:
 
     def _digits(self) -> str:
         return re.sub(r"\D", "", self.display_phone_number)
+
+
+def _no_such_object(method: str, node: str) -> GraphError:
+    return GraphError(100, subcode=33, message=(
+        f"Unsupported {method.lower()} request. Object with ID '{node}' does not exist, cannot "
+        "be loaded due to missing permissions, or does not support this operation"))
 
 
 def _template_problems(body: dict[str, Any]) -> list[str]:
