@@ -547,3 +547,12 @@ async def test_a_lost_answer_leaves_the_message_sent_and_in_the_history(wa):
     async with wa.http.get(f"{wa.base_url}/123456") as resp:  # a media id that is no more
         assert resp.status == 400 and (await resp.json())["error"]["error_subcode"] == 33
     wa.assert_clean()
+
+
+async def test_a_shape_checked_once_still_catches_a_longer_text(wa):
+    # The spec check is remembered per shape: a title over the limit is another shape.
+    wa.wrote_at(PERSON)
+    assert (await send(wa, buttons("x" * 20)))[0] == 200
+    assert (await send(wa, buttons("y" * 19)))[0] == 200
+    status, body = await send(wa, buttons("z" * 21))
+    assert status == 400 and "z" * 21 in body["error"]["error_data"]["details"]

@@ -9,6 +9,7 @@ spec as published so a test can show a patch is needed.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import itertools
 import json
@@ -293,6 +294,13 @@ class Spec:
     @property
     def schemas(self) -> dict[str, Any]:
         return self.doc["components"]["schemas"]
+
+    @functools.cached_property
+    def length_bounds(self) -> tuple[int, ...]:
+        """Every maxLength and minLength in the schemas: two strings that fall between the
+        same two bounds get the same verdict wherever only their length is checked."""
+        return tuple(sorted({n[key] for n in _walk(self.schemas)
+                             for key in ("maxLength", "minLength") if isinstance(n.get(key), int)}))
 
     def validator(self, name: str) -> Draft202012Validator:
         validator = self._validators.get(name)
