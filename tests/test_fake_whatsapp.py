@@ -556,3 +556,18 @@ async def test_a_shape_checked_once_still_catches_a_longer_text(wa):
     assert (await send(wa, buttons("y" * 19)))[0] == 200
     status, body = await send(wa, buttons("z" * 21))
     assert status == 400 and "z" * 21 in body["error"]["error_data"]["details"]
+
+
+async def test_the_fake_may_follow_the_apps_clock():
+    from storage.clock import ManualClock
+
+    clock = ManualClock()
+    fake = FakeWhatsApp(clock=clock, message_keys=())
+    fake.wrote_at(PERSON)
+    assert fake.window_open(PERSON) and fake.now == clock.now()
+    clock.advance(hours=23)
+    assert fake.window_open(PERSON)
+    fake.advance(timedelta(hours=1))
+    assert clock.now() == fake.now and not fake.window_open(PERSON)
+    with pytest.raises(RuntimeError):
+        fake.now = clock.now()

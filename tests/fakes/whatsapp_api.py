@@ -4,6 +4,19 @@ Convoca's client talks to it over HTTP with ``WHATSAPP_API_BASE = fake.base_url`
 request is checked against Meta's OpenAPI spec (patched, see fakes.openapi) and against the
 limits the spec does not state; the fake plays the people, posting signed webhooks to the app.
 
+Endpoints (bearer token on each; Graph's error bodies): POST /{v}/{phone}/messages (sends and
+read receipts), POST /{v}/{phone}/media (multipart: file, type, messaging_product),
+GET /{v}/{media-id} → url (valid 5 minutes of the fake's clock) → GET url, GET /{v}/{phone},
+GET|POST /{v}/{waba}/message_templates (paged), GET /{v}/{phone}/message_history (paged).
+
+What a send must respect, beyond the spec, is answered with Meta's code and kept in
+``violations`` for ``assert_clean()``: text ≤ 4096; 1-3 reply buttons, unique titles ≤ 20,
+ids ≤ 256; lists with ≤ 10 rows in all, titles ≤ 24, descriptions ≤ 72, label ≤ 20; body
+≤ 1024, header and footer ≤ 60, caption ≤ 1024; templates approved in exactly that language,
+as many flat, non-empty parameters as placeholders, a payload for each quick reply; no raw
+catalog key in what a person reads. A free-form send to someone who has not written in 24 h
+(the fake's clock, or the app's with ``clock=``) gets 131047 — an answer, not a violation.
+
     async with FakeWhatsApp(webhook_url="http://127.0.0.1:8080/whatsapp") as wa:
         await wa.text("56987654321", "Hola", name="Ana")
         ...
@@ -199,6 +212,7 @@ class FakeWhatsApp:
         timeout_hold: float = 30.0,
         message_keys: Iterable[str] | None = None,
         now: datetime | None = None,
+        clock: Any = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -224,6 +238,9 @@ class FakeWhatsApp:
         self.port = port
         self.root_url: str | None = None
         self._now = now or datetime.now(UTC).replace(microsecond=0)
+        # The app's clock (anything with now(), like storage.clock.ManualClock): the fake then
+        # keeps the same time, so the window it enforces is the one the app reckons with.
+        self.clock = clock
 
         self.violations: list[str] = []  # "<code>: what" — spec or limit broken by the app
         self.fake_errors: list[str] = []  # bugs of the fake itself (a webhook off the spec...)
@@ -296,15 +313,28 @@ class FakeWhatsApp:
     # -- the fake's clock and the 24 h window ---------------------------------------------------
 
     @property
+    def _now(self) -> datetime:
+        return self.clock.now() if self.clock is not None else self._own_now
+
+    @_now.setter
+    def _now(self, value: datetime) -> None:
+        self._own_now = value
+
+    @property
     def now(self) -> datetime:
         return self._now
 
     @now.setter
     def now(self, value: datetime) -> None:
+        if self.clock is not None:
+            raise RuntimeError("the fake follows the app's clock: set that one")
         self._now = value
 
     def advance(self, delta: timedelta | float) -> datetime:
-        self._now += delta if isinstance(delta, timedelta) else timedelta(seconds=delta)
+        delta = delta if isinstance(delta, timedelta) else timedelta(seconds=delta)
+        if self.clock is not None:
+            return self.clock.advance(delta)
+        self._now += delta
         return self._now
 
     def window_open(self, wa_id: str) -> bool:
@@ -1040,6 +1070,11 @@ class FakeWhatsApp:
             problems.append(f"name {body['name']!r}: lower case letters, digits and _ only")
         if not problems:
             problems += _template_problems(body)
+            for comp in body["components"]:
+                for text in (comp.get("text"), *(b.get("text") for b in comp.get("buttons", []))):
+                    for key in raw_keys_in(text or "", self._message_keys)[:1]:
+                        self.violations.append(f"raw key: template {body['name']!r} shows "
+                                               f"{key!r} in {text[:120]!r}")
         if problems:
             self.violations.extend(f"100: message_templates: {p}" for p in problems)
             raise GraphError(100, problems[0])
