@@ -571,3 +571,24 @@ async def test_the_fake_may_follow_the_apps_clock():
     assert clock.now() == fake.now and not fake.window_open(PERSON)
     with pytest.raises(RuntimeError):
         fake.now = clock.now()
+
+
+async def test_webhooks_held_and_released_out_of_order_batched_and_redelivered(wa):
+    wa.hold_webhooks()
+    first = await wa.text(PERSON, "uno")
+    second = await wa.text(PERSON, "dos")
+    assert wa.hook.bodies == []
+    assert await wa.release_webhooks() == [200, 200]
+    assert [m["id"] for m in wa.hook.messages()] == [second, first]
+    await send(wa, text("a"))
+    await send(wa, text("b"))
+    assert await wa.deliver_statuses(up_to="delivered", batch=True) == 4
+    assert len(wa.hook.bodies) == 3 and len(wa.hook.statuses()) == 4
+    url, wa.webhook_url = wa.webhook_url, "http://127.0.0.1:9/whatsapp"  # the app is down
+    assert await wa.text(PERSON, "¿hola?") == wa.webhooks[-1][0]["entry"][0]["changes"][0][
+        "value"]["messages"][0]["id"]
+    assert wa.webhooks[-1][1] == 0
+    wa.webhook_url = url
+    assert await wa.redeliver() == [200]
+    assert wa.hook.messages()[-1]["text"]["body"] == "¿hola?"
+    wa.assert_clean()

@@ -263,6 +263,8 @@ class FakeWhatsApp:
         self._ids = itertools.count(1)
         self._valid_cache: dict[str, list[str]] = {}
         self._last_webhook: tuple[bytes, dict[str, str]] | None = None
+        self._held: list[tuple[bytes, dict[str, str]]] | None = None
+        self._undelivered: list[tuple[bytes, dict[str, str]]] = []
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self._closing: asyncio.Event | None = None
@@ -573,6 +575,11 @@ class FakeWhatsApp:
     async def status(self, wamid: str, status: str, *, errors: list[dict[str, Any]] | None = None,
                      code: int | None = None) -> int:
         """Post one status of a sent message (``code`` builds the errors of a ``failed``)."""
+        return await self.post_webhook(self._envelope(
+            {"statuses": [self._status_object(wamid, status, errors, code)]}))
+
+    def _status_object(self, wamid: str, status: str, errors: list[dict[str, Any]] | None,
+                       code: int | None) -> dict[str, Any]:
         sent = self._by_wamid[wamid]
         st: dict[str, Any] = {"id": wamid, "status": status, "timestamp": self._ts(),
                               "recipient_id": sent.wa_id}
@@ -588,27 +595,29 @@ class FakeWhatsApp:
         if errors:
             st["errors"] = errors
         sent.statuses.append(status)
-        return await self.post_webhook(self._envelope({"statuses": [st]}))
+        return st
 
     async def deliver_statuses(self, wa_id: str | None = None, *, up_to: str = "read",
-                               order: Iterable[str] | None = None) -> int:
+                               order: Iterable[str] | None = None, batch: bool = False) -> int:
         """Play sent → delivered → read (up to ``up_to``) for each accepted message not yet
-        given them, one webhook each, as Meta does; ``order`` plays them out of order
-        (e.g. ("read", "sent", "delivered")). Late 131047 failures (outside_window="status")
-        go first. Returns how many webhooks were posted."""
-        posted = 0
-        failures, self._pending_failures = self._pending_failures, []
-        for wamid, code in failures:
-            posted += bool(await self.status(wamid, "failed", code=code))
+        given them, one webhook each (``batch``: all in one webhook, as Meta also does);
+        ``order`` plays them out of order (e.g. ("read", "sent", "delivered")). Late 131047
+        failures (outside_window="status") go first. Returns how many statuses were posted."""
+        todo = [(wamid, "failed", code) for wamid, code in self._pending_failures]
+        self._pending_failures = []
         steps = tuple(order) if order else _STATUS_ORDER[:_STATUS_ORDER.index(up_to) + 1]
+        failed = {wamid for wamid, _, _ in todo}
         for m in self.messages(wa_id):
-            if "failed" in m.statuses:
+            if "failed" in m.statuses or m.wamid in failed:
                 continue
-            for step in steps:
-                if step not in m.statuses:
-                    await self.status(m.wamid, step)
-                    posted += 1
-        return posted
+            todo += [(m.wamid, step, None) for step in steps if step not in m.statuses]
+        objects = [self._status_object(wamid, step, None, code) for wamid, step, code in todo]
+        if batch and objects:
+            await self.post_webhook(self._envelope({"statuses": objects}))
+        else:
+            for obj in objects:
+                await self.post_webhook(self._envelope({"statuses": [obj]}))
+        return len(objects)
 
     async def fail(self, wamid: str, code: int) -> int:
         """A message that got its wamid fails later (131047, 131026, 131049...)."""
@@ -619,8 +628,25 @@ class FakeWhatsApp:
         assert self._last_webhook is not None, "no webhook was posted yet"
         return await self._post(*self._last_webhook)
 
+    def hold_webhooks(self) -> None:
+        """Keep the webhooks played from now on until ``release_webhooks``."""
+        if self._held is None:
+            self._held = []
+
+    async def release_webhooks(self, *, reverse: bool = True) -> list[int]:
+        """Post the held webhooks, newest first by default (Meta does not keep order)."""
+        held, self._held = self._held or [], None
+        return [await self._post(*w) for w in (reversed(held) if reverse else held)]
+
+    async def redeliver(self) -> list[int]:
+        """Post again every webhook the app did not take (an answer other than 2xx, or no
+        answer at all), as Meta retries for hours; returns the app's new answers."""
+        pending, self._undelivered = self._undelivered, []
+        return [await self._post(*w) for w in pending]
+
     async def post_webhook(self, body: dict[str, Any], *, signature: str | None = None) -> int:
-        """Sign (or use ``signature``, e.g. a wrong one) and post; returns the app's status."""
+        """Sign (or use ``signature``, e.g. a wrong one) and post; returns the app's status
+        (0: the app did not answer, or the webhook is held)."""
         problems = self.spec.errors("WebhookPayload", body)
         if problems:
             self.fake_errors.extend(f"webhook off the spec: {p}" for p in problems)
@@ -628,6 +654,9 @@ class FakeWhatsApp:
         headers = {"Content-Type": "application/json",
                    "X-Hub-Signature-256": signature or self.sign(raw)}
         self._last_webhook = (raw, headers)
+        if self._held is not None:
+            self._held.append((raw, headers))
+            return 0
         return await self._post(raw, headers)
 
     def sign(self, raw: bytes) -> str:
@@ -637,10 +666,16 @@ class FakeWhatsApp:
         assert self._session is not None, "start() the fake first"
         if not self.webhook_url:
             raise RuntimeError("set fake.webhook_url to the app's /whatsapp URL")
-        async with self._session.post(self.webhook_url, data=raw, headers=headers) as resp:
-            await resp.read()
-            self.webhooks.append((json.loads(raw), resp.status))
-            return resp.status
+        try:
+            async with self._session.post(self.webhook_url, data=raw, headers=headers) as resp:
+                await resp.read()
+                status = resp.status
+        except (aiohttp.ClientError, OSError, TimeoutError):
+            status = 0  # the app is down: Meta keeps the webhook and tries again later
+        self.webhooks.append((json.loads(raw), status))
+        if not 200 <= status < 300:
+            self._undelivered.append((raw, headers))
+        return status
 
     def _envelope(self, value: dict[str, Any]) -> dict[str, Any]:
         return {"object": "whatsapp_business_account", "entry": [{
