@@ -341,6 +341,14 @@ async def test_template_defects(wa, message, code):
         wa.assert_clean()
 
 
+async def test_a_paused_or_disabled_template_says_so(wa):
+    wa.add_template("convoca_pickup", "es", "Hola {{1}}")
+    for state, code in (("PAUSED", 132015), ("DISABLED", 132016)):
+        wa.set_template_status("convoca_pickup", "es", state)
+        status, body = await send(wa, template("convoca_pickup", "es", "Ana"))
+        assert status == 400 and body["error"]["code"] == code
+
+
 async def test_templates_are_listed_in_pages(wa):
     for i in range(30):
         wa.add_template(f"t{i}", "es", "Hola", status="PENDING" if i % 2 else "APPROVED")

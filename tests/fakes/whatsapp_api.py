@@ -82,6 +82,8 @@ _GRAPH_ERRORS: dict[int, tuple[str, int]] = {
              400),
     132001: ("(#132001) Template name does not exist in the translation", 400),
     132012: ("(#132012) Parameter format does not match format in the created template", 400),
+    132015: ("(#132015) Template is paused due to low quality", 400),
+    132016: ("(#132016) Template has been disabled", 400),
     132018: ("(#132018) There was an issue with the parameters in your template.", 400),
     133016: ("(#133016) Account has been registered or deregistered too many times", 400),
 }
@@ -992,8 +994,9 @@ class FakeWhatsApp:
             known = sorted(lang for (n, lang), t in self._templates.items()
                            if n == name and t.status == "APPROVED")
             state = "missing" if tpl is None else tpl.status
-            return [(132001, f"template {name!r} in {language!r} is {state}; approved in "
-                             f"{known or 'no language'}")]
+            code = {"PAUSED": 132015, "DISABLED": 132016}.get(state, 132001)
+            return [(code, f"template {name!r} in {language!r} is {state}; approved in "
+                           f"{known or 'no language'}")]
         out: list[tuple[int, str]] = []
         comps = spec.get("components", [])
         params = [p for c in comps if c["type"] == "body" for p in c.get("parameters", [])]
