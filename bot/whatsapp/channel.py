@@ -137,19 +137,23 @@ class WhatsAppChannel:
 
     async def _as_template(self, row: OutboxMessage, out: Outgoing) -> Result:
         spec = wa_templates.for_message(self.specs, out)
-        language = wa_templates.language_for(row.locale)
         if spec is None:
             return Waiting(reason(None, "outside the 24-hour window and no template carries "
                                         "this message: it goes when the person writes"))
-        if (spec.name, language) not in self.approved:
+        locale = row.locale if row.locale in spec.languages else wa_templates.DEFAULT
+        code = wa_templates.language_for(locale)
+        if (spec.name, code) not in self.approved:
             return Waiting(reason(None, f"outside the 24-hour window and template {spec.name} "
-                                        f"({language}) is not approved yet: it goes when the "
-                                        "person writes or once it is approved"))
+                                        f"({code}) is not approved: it goes when the person "
+                                        "writes"))
+        pack = self._pack(row)
+        if pack is None and spec.options:
+            return Rejected(reason(None, f"template {spec.name} needs buttons signed for a "
+                                         "person, and the message has none"))
         zone = out.zone or self.timezone
         message = wa_templates.message(
-            spec, language, out,
-            lambda value: self.catalogs.render_param(value, row.locale, zone),
-            self._pack(row))
+            spec, locale, out, wa_templates.param_renderer(self.catalogs, row.locale, zone),
+            pack or (lambda action: action))
         try:
             wamid = await self.client.send(row.address, message, callback=callback_of(row))
         except CloudError as exc:
