@@ -1,0 +1,1 @@
+"""The WhatsApp Cloud API channel (the edge, like bot/telegram.py)."""
