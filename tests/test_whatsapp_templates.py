@@ -351,6 +351,14 @@ def test_for_message_refuses_what_has_no_template(specs) -> None:
     assert templates.for_message(specs, bare) is None
 
 
+def test_a_person_without_a_language_gets_the_default_one(specs, catalogs) -> None:
+    out = broadcast_message("Barrio", "Hola")
+    spec = templates.for_message(specs, out)
+    message = templates.message(spec, None, out, templates.param_renderer(catalogs, None, ZONE),
+                                str)
+    assert message["template"]["language"]["code"] == "es"
+
+
 def test_flat() -> None:
     assert templates.flat("a\n\n• b\r\n\tc     d") == "a · b · c d"
     assert templates.flat("   ") == "-"

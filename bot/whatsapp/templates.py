@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from locales import LOCALES_DIR, SUPPORTED, Catalogs, placeholders
+from locales import DEFAULT, LOCALES_DIR, SUPPORTED, Catalogs, placeholders
 from services.messages import Outgoing
 
 PATH = LOCALES_DIR / "whatsapp_templates.yaml"
@@ -85,9 +85,9 @@ class TemplateSpec:
         return max((b.option + 1 for w in self.languages.values() for b in w.buttons), default=0)
 
 
-def language_for(locale: str) -> str:
+def language_for(locale: str | None) -> str:
     """The template language code for one of our locales (see LANGUAGES)."""
-    return LANGUAGES.get(locale, LANGUAGES["es"])
+    return LANGUAGES.get(locale or DEFAULT, LANGUAGES[DEFAULT])
 
 
 # --- loading ---------------------------------------------------------------------------------
@@ -326,12 +326,15 @@ def param_renderer(catalogs: Catalogs, locale: str | None, zone: str | None
     return render
 
 
-def message(spec: TemplateSpec, language: str, out: Outgoing,
+def message(spec: TemplateSpec, language: str | None, out: Outgoing,
             render_param: Callable[[Any], str], pack: Callable[[str], str]) -> dict[str, Any]:
     """The Cloud API message (``type: template``) carrying ``out`` in our locale
-    ``language``; ``render_param`` renders one Msg parameter (see param_renderer), ``pack``
-    signs an option's action into the quick reply's payload."""
-    wording = spec.languages.get(language) or spec.languages[next(iter(spec.languages))]
+    ``language`` (the default one when the template lacks it); ``render_param`` renders one
+    Msg parameter in that language (see param_renderer), ``pack`` signs an option's action
+    into the quick reply's payload."""
+    if language not in spec.languages:
+        language = DEFAULT if DEFAULT in spec.languages else next(iter(spec.languages))
+    wording = spec.languages[language]
     assert out.text is not None  # for_message chose the spec by its text's key
     values = [render_param(out.text.params[p]) if p in out.text.params else ""
               for p in spec.params]
