@@ -5,6 +5,7 @@ syncs and lists them, and the word the footer promises ("BASTA", "STOP") stops t
 
 from __future__ import annotations
 
+import ast
 import copy
 import sys
 import types
@@ -25,6 +26,7 @@ from bot import cli, cli_whatsapp
 from bot.app import build_app
 from bot.whatsapp import templates
 from handlers.buttons import ButtonCodec
+from handlers.typed_buttons import plain
 from locales import Catalogs, Msg
 from scheduler.planner import Notice
 from services import notices
@@ -101,7 +103,11 @@ def shipped() -> list[dict[str, Any]]:
 # --- the file ----------------------------------------------------------------------------------
 
 
-def test_the_shipped_templates_validate(specs: list[templates.TemplateSpec]) -> None:
+def test_the_shipped_templates_validate(specs: list[templates.TemplateSpec],
+                                        catalogs: Catalogs) -> None:
+    from handlers.core import said_words
+
+    stop = said_words(catalogs, "privacy.stop_words")
     assert specs
     assert len({s.name for s in specs}) == len(specs)
     for spec in specs:
@@ -109,9 +115,8 @@ def test_the_shipped_templates_validate(specs: list[templates.TemplateSpec]) -> 
         assert set(spec.languages) == {"es", "en"}
         for loc, wording in spec.languages.items():
             assert wording.footer and len(wording.footer) <= 60
-            # The footer's word is one the stop command takes.
-            word = "BASTA" if loc == "es" else "STOP"
-            assert word in wording.footer
+            # The word the footer tells people to reply is one the stop command takes.
+            assert stop & set(plain(wording.footer).split()), (spec.name, loc)
             assert len(templates.submission(spec, loc)["components"][0]["text"]) <= 1024
 
 
@@ -127,6 +132,36 @@ def test_every_kind_is_accounted_for() -> None:
         f"templates) or in IN_CONVERSATION: {sorted(kinds ^ (set(NOTICE_KEYS) | set(IN_CONVERSATION)))}")
     # Every notice the scheduler composes is one of them.
     assert set(notices.BUILDERS) <= set(NOTICE_KEYS)
+
+
+def queued_kinds() -> set[str]:
+    """The kinds the code queues messages as (``kind=`` of outbox.enqueue_for_person, a
+    literal or a module's constant), read from the source: a kind queued without being in
+    services.outbox.KINDS is found too."""
+    found: set[str] = set()
+    root = Path(__file__).resolve().parent.parent
+    for package in ("services", "handlers", "scheduler", "bot"):
+        for path in (root / package).rglob("*.py"):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            constants = {t.id: n.value.value for n in tree.body if isinstance(n, ast.Assign)
+                         for t in n.targets if isinstance(t, ast.Name)
+                         and isinstance(n.value, ast.Constant) and isinstance(n.value.value, str)}
+            for call in ast.walk(tree):
+                if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+                        and call.func.attr == "enqueue_for_person"):
+                    continue
+                for kw in call.keywords:
+                    if kw.arg == "kind" and isinstance(kw.value, ast.Constant):
+                        found.add(kw.value.value)
+                    elif kw.arg == "kind" and isinstance(kw.value, ast.Name):
+                        found.add(constants.get(kw.value.id, kw.value.id))
+    return found
+
+
+def test_every_kind_the_code_queues_is_accounted_for() -> None:
+    kinds = queued_kinds()
+    assert {"pickup_notice", "broadcast", "invitation", "family_link"} <= kinds  # it reads
+    assert kinds <= set(NOTICE_KEYS) | set(IN_CONVERSATION)
 
 
 def test_every_notice_key_has_a_template(specs: list[templates.TemplateSpec]) -> None:
