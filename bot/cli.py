@@ -68,9 +68,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def extensions() -> list:
     """The panel's tools for scripts: each module adds its subcommands and runs them."""
-    from bot import cli_delivery, cli_families, cli_meetings, cli_outreach
+    from bot import cli_delivery, cli_families, cli_meetings, cli_outreach, cli_whatsapp
 
-    return [cli_meetings, cli_outreach, cli_delivery, cli_families]
+    return [cli_meetings, cli_outreach, cli_delivery, cli_families, cli_whatsapp]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,7 @@ from channels import LEAST, Capabilities
 from handlers import typed_buttons
 from handlers.buttons import ButtonCodec
 from handlers.events import Button, EventKind, Incoming, Outgoing
-from locales import Catalogs, Msg
+from locales import SUPPORTED, Catalogs, Msg
 from storage import failures, intake, outbox, people, privacy, programs
 from storage.clock import Clock
 from storage.failures import StorageUnavailable, unavailable
@@ -187,6 +187,15 @@ class Turn:
 Handler = Callable[[Turn], Awaitable[None]]
 
 
+def said_words(catalogs: Catalogs, key: str) -> frozenset[str]:
+    """Every language's words for ``key`` (comma-separated in the catalogs), compared as
+    typed labels are (typed_buttons.plain: "¡Basta!" is "basta"): a person may write in a
+    language other than the one the bot speaks to them in."""
+    words = (typed_buttons.plain(w) for loc in SUPPORTED
+             for w in (catalogs.raw(loc, key) or "").split(","))
+    return frozenset(w for w in words if w)
+
+
 def place(fn: Callable[..., Any]) -> str:
     """Where a handler is written, as ``module:function``."""
     return f"{fn.__module__}:{fn.__qualname__}"
@@ -217,12 +226,18 @@ class Router:
     commands: dict[str, Handler] = field(default_factory=dict)
     actions: dict[str, Handler] = field(default_factory=dict)
     flows: dict[str, Handler] = field(default_factory=dict)
+    said: dict[str, str] = field(default_factory=dict)  # catalog key of words -> command
     _fallback: Handler | None = field(default=None, repr=False)
 
-    def command(self, *names: str) -> Callable[[Handler], Handler]:
+    def command(self, *names: str, said: str | None = None) -> Callable[[Handler], Handler]:
+        """``said``: a catalog key whose words (comma-separated, in any language), typed
+        alone, act as this command: where a platform tells people to reply a word (a
+        WhatsApp template's "Responde BASTA") and a slash command is not what they type."""
         def deco(fn: Handler) -> Handler:
             for n in names:
                 self._claim_command(n, fn)
+            if said is not None:
+                self._claim_said(said, names[0])
             return fn
         return deco
 
@@ -256,6 +271,8 @@ class Router:
             self._claim_action(prefix, fn)
         for name, fn in other.flows.items():
             self._claim_flow(name, fn)
+        for key, name in other.said.items():
+            self._claim_said(key, name)
         if other.fallback is not None:
             self.fallback = other.fallback
         return self
@@ -269,10 +286,21 @@ class Router:
     def _claim_flow(self, name: str, fn: Handler) -> None:
         _claim(self.flows, name, fn, f"the flow {name!r}")
 
+    def _claim_said(self, key: str, name: str) -> None:
+        if key in self.said:
+            first, second = self.commands[self.said[key]], self.commands[name]
+            raise RouteConflict(f"the words {key!r}", first, second)
+        self.said[key] = name
+
     async def dispatch(self, turn: Turn) -> None:
         ev = turn.event
         if ev.kind == EventKind.COMMAND and ev.command in self.commands:
             await self.commands[ev.command](turn)
+            return
+        said = self._said(turn) if ev.kind == EventKind.TEXT else None
+        if said is not None:
+            # Before any flow: "BASTA" must stop the notices whatever the person was doing.
+            await self.commands[said](turn)
             return
         if ev.kind == EventKind.BUTTON:
             action = turn.services.buttons.unpack(turn.person.id, ev.button or "")
@@ -298,6 +326,16 @@ class Router:
             return
         if self.fallback:
             await self.fallback(turn)
+
+    def _said(self, turn: Turn) -> str | None:
+        typed = typed_buttons.plain(turn.event.text or "")
+        if not typed:
+            return None
+        catalogs = turn.services.catalogs
+        for key, name in self.said.items():
+            if typed in said_words(catalogs, key):
+                return name
+        return None
 
     async def _press(self, turn: Turn, action: str) -> None:
         turn.action = action

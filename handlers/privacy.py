@@ -126,7 +126,7 @@ async def erase_input(turn: Turn) -> None:
     turn.say("privacy.erase_use_buttons", buttons=_erase_buttons())
 
 
-@router.command("stop")
+@router.command("stop", said="privacy.stop_words")
 async def stop(turn: Turn) -> None:
     if turn.person.opted_out_at is not None:
         turn.say("privacy.already_stopped")

@@ -214,6 +214,12 @@ class Catalogs:
         values = {k: self._value(v, loc, tz) for k, v in message.params.items()}
         return template.format(**values)
 
+    def param(self, value: Any, loc: str | None, tz: str | None = None) -> str:
+        """One parameter of a message as it reads inside the message (a ``Day`` as a date,
+        a nested ``Msg`` rendered, a list one item a line): for a channel that fills a
+        platform's template with the parameters one by one (WhatsApp)."""
+        return str(self._value(value, self.locale(loc), tz))
+
     def _value(self, v: Any, loc: str, tz: str | None) -> Any:
         if isinstance(v, Msg):
             return self.render(v, loc, tz)
