@@ -324,7 +324,7 @@ async def _whatsapp(app: App, channels: list[Channel], closing: list[Any], serve
         display_number=digits or None)
     channels.append(channel)
     if settings.whatsapp_business_account_id:
-        await sync_templates(app, client, specs, quiet=True)
+        await sync_templates(app.sessions, app.clock, client, specs)
     await channel.refresh_templates()
 
     def start(outbox: Dispatcher) -> Any:
@@ -349,7 +349,7 @@ async def _whatsapp_running(app: App, runtime: Any, channel: Any, client: Any,
             await asyncio.sleep(24 * 3600)
             try:
                 if app.settings.whatsapp_business_account_id:
-                    await sync_templates(app, client, specs, quiet=True)
+                    await sync_templates(app.sessions, app.clock, client, specs)
                 await channel.refresh_templates()
             except Exception:  # the next day tries again; the rows keep the last status
                 log.exception("could not read the WhatsApp templates' status")

@@ -126,12 +126,9 @@ async def _push(app: App, client: Any, specs: list[templates.TemplateSpec]) -> i
 
 
 async def _sync(app: App, client: Any, specs: list[templates.TemplateSpec]) -> int:
-    from storage.wa_templates import upsert_templates
+    from bot.whatsapp.sync import sync_templates
 
-    rows = await templates.sync(client, specs)
-    async with app.sessions() as s:
-        await upsert_templates(s, rows, app.clock.now())
-        await s.commit()
+    rows = await sync_templates(app.sessions, app.clock, client, specs)
     counts = Counter(_group(r["status"]) for r in rows)
     print(app.catalogs.text(None, "cli_whatsapp.synced", count=len(rows),
                             approved=counts["approved"], pending=counts["pending"],
