@@ -49,7 +49,8 @@ async def record_status(session: AsyncSession, channel: str, platform_id: str, s
     """Record what the platform says of one of its messages, only ever forward. Returns the
     outbox row when the word moved it (a "failed" that is news, for the caller to act on, say
     by sending again as a template); None for a message we do not know, a repeat, or a word
-    that comes too late to count."""
+    that comes too late to count. ``error`` is the reason as the channel stores it
+    ("whatsapp <code>: <message>"); a failure keeps it in the row's last_error too."""
     sent = await session.scalar(select(SentMessage).where(
         SentMessage.channel == channel, SentMessage.platform_id == platform_id))
     if sent is None or rank(status) <= rank(sent.status):
@@ -65,7 +66,10 @@ async def record_status(session: AsyncSession, channel: str, platform_id: str, s
         SentMessage.outbox_id == row.id))).all())
     if receipt != row.receipt:
         row.receipt, row.receipt_at = receipt, at
-        await session.flush()
+    if status == Receipt.FAILED and error:
+        # The gestora's report reads why from here (services.outbox.platform_reason).
+        row.last_error = error[:500]
+    await session.flush()
     return row
 
 
