@@ -456,12 +456,14 @@ def _parse_row(kind: str, number: int, cells: list[str], columns: _Columns, now:
         if mode is None:
             problems.append(Msg("imports.problem.bad_mode", {"value": Raw(mode_raw)}))
         count_field = "household_size"
-        consent_raw = raw("contact_consent")
-        try:
-            values["contact_consent"] = contact_consent(consent_raw, now.date())
-        except UnreadableConsent:
-            values["contact_consent"] = None
-            problems.append(Msg("imports.problem.bad_consent", {"value": Raw(consent_raw)}))
+        if "contact_consent" in columns.by_field:  # a sheet without it reads as before
+            consent_raw = raw("contact_consent")
+            try:
+                values["contact_consent"] = contact_consent(consent_raw, now.date())
+            except UnreadableConsent:
+                values["contact_consent"] = None
+                problems.append(Msg("imports.problem.bad_consent",
+                                    {"value": Raw(consent_raw)}))
 
     count_raw = raw(count_field)
     values[count_field] = whole_number(count_raw) if count_raw else None

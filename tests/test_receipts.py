@@ -209,3 +209,49 @@ async def test_templates_are_kept_as_meta_says(sessions) -> None:
         assert rows["convoca_pickup", "en"].reason == "INVALID_FORMAT"
         assert rows["convoca_pickup", "es"].status == "MISSING"
         assert await wa_templates.approved(s) == {}
+
+
+async def test_a_message_waiting_for_its_person_goes_when_they_write(wa) -> None:
+    """The core's moment "the person wrote" releases what waited for them; the dispatcher's
+    next pass sends it."""
+    from wa_limited import CHANNEL
+
+    from locales import Msg
+    from services.messages import Outgoing
+
+    await wa.send("56900000001", "/start")
+    async with wa.app.sessions() as s:
+        person = await people.by_address(s, CHANNEL, "56900000001")
+        env = outbox.Envelope(person.id, CHANNEL, "56900000001", Outgoing(
+            text=Msg("outreach.reason.waiting")).to_json(), "es")
+        row_id = await outbox.enqueue(s, env, key="w1", kind="broadcast",
+                                      now=wa.app.clock.now())
+        await outbox.mark_waiting(s, row_id, "outside the window, no approved template")
+        await s.commit()
+    shown = await wa.send("56900000001", "hola")
+    async with wa.app.sessions() as s:
+        row = await s.get(OutboxMessage, row_id)
+    assert row.status == OutboxStatus.SENT
+    assert any("esperando que la persona escriba" in m.text for m in shown)
+
+
+async def test_the_team_sees_what_waits_and_why(wa) -> None:
+    from wa_limited import CHANNEL
+
+    from storage.models import Role
+    from support import add_member
+
+    now = wa.app.clock.now()
+    gestora = await add_member(wa.app.sessions, now, CHANNEL, "56900000009", "Daniela", "es",
+                               Role.GESTORA)
+    ana = await add_member(wa.app.sessions, now, "whatsapp", "56900000002", "Ana Muñoz", "es")
+    async with wa.app.sessions() as s:
+        env = outbox.Envelope(ana, "whatsapp", "56900000002", {"text": {"key": "x"}}, "es")
+        await outbox.mark_waiting(s, await outbox.enqueue(s, env, key="w2", kind="broadcast",
+                                                          now=now), "no approved template")
+        await s.commit()
+    assert gestora
+    await wa.send("56900000009", "/panel")
+    [reply] = await wa.press("56900000009", "📬 Envíos con problemas")
+    assert "1 esperando que la persona escriba" in reply.text
+    assert "Ana Muñoz · mensaje del equipo: esperando que la persona escriba" in reply.text
