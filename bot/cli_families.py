@@ -1,4 +1,5 @@
-"""`convoca family release`: the gestora frees a family from the chat it is linked to, so
+"""`convoca family without-consent`: the families not to be written to first on WhatsApp.
+`convoca family release`: the gestora frees a family from the chat it is linked to, so
 that its printed code or its phone links it again (a code never takes a family from the
 chat that has it: see services.families)."""
 
@@ -13,28 +14,51 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.commands import CommandError, the_program
 from locales import Msg, Raw
 from services import families
-from storage import delivery, links
+from storage import delivery, imported, links
 from storage.models import Family, LinkCode, Person, Program
 
 if TYPE_CHECKING:
     from bot.app import App
 
-COMMANDS = ("family",)
+COMMANDS = ("family", "families")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     # Help texts are catalog keys (cli.po), translated by bot.cli_words.localize.
-    f = sub.add_parser("family", help="cli.help.family")
+    f = sub.add_parser("family", aliases=["families"], help="cli.help.family")
     fsub = f.add_subparsers(dest="family_command", required=True)
     rel = fsub.add_parser("release", help="cli.help.family_release")
     rel.add_argument("family", help="cli.help.opt_release_family")
     rel.add_argument("--program", type=int, help="cli.help.opt_program")
+    wc = fsub.add_parser("without-consent", help="cli.help.family_without_consent")
+    wc.add_argument("--program", type=int, help="cli.help.opt_program")
 
 
 async def run(app: App, args: argparse.Namespace) -> int | None:
-    if getattr(args, "command", None) != "family":
+    if getattr(args, "command", None) not in COMMANDS:
         return None
+    if args.family_command == "without-consent":
+        return await _without_consent(app, args)
     return await _release(app, args)
+
+
+async def _without_consent(app: App, args: argparse.Namespace) -> int:
+    """Who may not be written to first on WhatsApp, for the gestora to call or hand the
+    card: name, phone, sector."""
+    cat = app.catalogs
+    async with app.sessions() as s:
+        program = await the_program(s, cat, args.program)
+        rows = await imported.families_without_consent(s, program.id)
+    if not rows:
+        print(cat.render(Msg("cli_family.all_consent", {"program": Raw(program.name)}), None))
+        return 0
+    print(cat.render(Msg("cli_family.without_consent", {"program": Raw(program.name),
+                                                        "count": len(rows)}), None))
+    for f in rows:
+        print(cat.render(Msg("cli_family.without_consent_row", {
+            "name": Raw(f.name), "phone": Raw(f.phone or ""),
+            "sector": Raw(f.sector) if f.sector else Msg("cli_family.no_sector")}), None))
+    return 0
 
 
 async def _release(app: App, args: argparse.Namespace) -> int:

@@ -265,7 +265,7 @@ async def _status(app: App, args: argparse.Namespace) -> int:
     def kind(code: str) -> str:
         return cat.render(kind_name(code), loc)
 
-    statuses = ["pending", "sending", "sent", "failed", "uncertain", "dropped"]
+    statuses = ["pending", "sending", "sent", "failed", "uncertain", "waiting", "dropped"]
     table: dict[str, dict[str, int]] = {}
     for (code, status), n in counts.items():
         # Kinds Convoca no longer sends share one name ("otro mensaje"): counted together.

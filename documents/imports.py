@@ -29,6 +29,8 @@ from domain.catastro import (
     ImportPreview,
     ImportResult,
     PreviewRow,
+    UnreadableConsent,
+    contact_consent,
     pickup_mode,
     record_keys,
     whole_number,
@@ -109,6 +111,11 @@ _ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
         "pickup_mode": (
             "modalidad", "modalidad entrega", "tipo entrega", "entrega", "forma entrega",
             "retiro domicilio", "mode", "pickup mode", "delivery mode", "delivery",
+        ),
+        # Consent given on paper to be written to first on WhatsApp (domain.catastro).
+        "contact_consent": (
+            "consentimiento", "consentimiento whatsapp", "consent", "opt in",
+            "fecha consentimiento", "consentimiento fecha", "whatsapp consent",
         ),
         "household_size": (
             "integrantes", "integrantes hogar", "integrantes familia", "grupo familiar",
@@ -372,7 +379,7 @@ async def _preview(
     if not below:
         preview.file_problems.append(Msg("imports.file.empty"))
         return preview
-    preview.rows = [_parse_row(kind, number, cells, columns) for number, cells in below]
+    preview.rows = [_parse_row(kind, number, cells, columns, now) for number, cells in below]
     _mark_duplicates(kind, preview.rows, await imported.existing_keys(session, kind, program_id))
     return preview
 
@@ -387,7 +394,8 @@ def _find_header(kind: str, rows: Rows) -> tuple[int, _Columns] | None:
     return None
 
 
-def _parse_row(kind: str, number: int, cells: list[str], columns: _Columns) -> PreviewRow:
+def _parse_row(kind: str, number: int, cells: list[str], columns: _Columns, now: datetime
+               ) -> PreviewRow:
     def raw(fld: str) -> str:
         for col in columns.by_field.get(fld, []):
             if col < len(cells) and cells[col]:
@@ -448,6 +456,14 @@ def _parse_row(kind: str, number: int, cells: list[str], columns: _Columns) -> P
         if mode is None:
             problems.append(Msg("imports.problem.bad_mode", {"value": Raw(mode_raw)}))
         count_field = "household_size"
+        if "contact_consent" in columns.by_field:  # a sheet without it reads as before
+            consent_raw = raw("contact_consent")
+            try:
+                values["contact_consent"] = contact_consent(consent_raw, now.date())
+            except UnreadableConsent:
+                values["contact_consent"] = None
+                problems.append(Msg("imports.problem.bad_consent",
+                                    {"value": Raw(consent_raw)}))
 
     count_raw = raw(count_field)
     values[count_field] = whole_number(count_raw) if count_raw else None

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -57,6 +57,44 @@ def pickup_mode(text: str) -> PickupMode | None:
     if words in (["r"], ["d"]):
         return PickupMode.RETIRO if words == ["r"] else PickupMode.DOMICILIO
     return None
+
+
+# The family's consent, given on paper at enrolment, to be written to first on WhatsApp:
+# a date, or a yes (given by the import's day), or a no or nothing.
+CONSENT_YES = "yes"
+_CONSENT_YES = {"si", "yes", "y", "s", "x", "1", "true", "verdadero", "ok"}
+_CONSENT_NO = {"no", "n", "0", "false", "falso", "-"}
+_DAY_FIRST = re.compile(r"(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})")
+_YEAR_FIRST = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?")
+
+
+class UnreadableConsent(ValueError):
+    pass
+
+
+def contact_consent(text: str, today: date) -> str | None:
+    """What a consent cell says: None (no consent), CONSENT_YES, or the day it was given as
+    an ISO date. Raises UnreadableConsent for anything else, a day after ``today`` too."""
+    cleaned = text.strip()
+    words = " ".join(plain_words(cleaned))
+    if not cleaned or words in _CONSENT_NO or cleaned == "-":
+        return None
+    if words in _CONSENT_YES:
+        return CONSENT_YES
+    day_first, year_first = _DAY_FIRST.fullmatch(cleaned), _YEAR_FIRST.fullmatch(cleaned)
+    try:
+        if day_first:
+            d, m, y = (int(g) for g in day_first.groups())
+        elif year_first:
+            y, m, d = (int(g) for g in year_first.groups())
+        else:
+            raise UnreadableConsent(text)
+        given = date(y, m, d)
+    except ValueError as exc:
+        raise UnreadableConsent(text) from exc
+    if given > today:
+        raise UnreadableConsent(text)
+    return given.isoformat()
 
 
 # --- what makes two records the same one ----------------------------------------------

@@ -19,7 +19,7 @@ from handlers import typed_buttons
 from handlers.buttons import ButtonCodec
 from handlers.events import Button, EventKind, Incoming, Outgoing
 from locales import SUPPORTED, Catalogs, Msg
-from storage import failures, intake, outbox, people, privacy, programs
+from storage import failures, intake, outbox, people, privacy, programs, receipts
 from storage.clock import Clock
 from storage.failures import StorageUnavailable, unavailable
 from storage.models import Conversation, OutboxMessage, Person
@@ -420,6 +420,10 @@ class Core:
                 person.reachable, person.unreachable_reason = True, None
             await people.touch_address(session, event.channel, event.address, now,
                                        event.message_id)
+            # They wrote: what waited for them may go now (the intake wakes the dispatcher
+            # once the turn is done), and the address reaches them whatever was said of it.
+            await receipts.release_waiting(session, event.channel, event.address, now)
+            await receipts.mark_address_reachable(session, event.channel, event.address)
             convo = await people.conversation(session, person.id, now)
             locale = person.locale  # still readable after a rollback, for the apology
             turn = Turn(s, session, event, person, convo, now, documents=documents)

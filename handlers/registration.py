@@ -235,7 +235,10 @@ async def _link_by_typed_phone(turn: Turn, phone: str) -> None:
     if await codes.refused(turn):
         return
     families = await links.families_by_phone(turn.session, phone)
-    free = [f for f in families if f.person_id in (None, turn.person.id)]
+    # A family the import gave a record of its own (for its paper consent) is held by no
+    # chat: the number that may merge into that record may take its family too.
+    unclaimed = {p.id for p in await people.imported_by_phone(turn.session, phone)}
+    free = [f for f in families if f.person_id in (None, turn.person.id, *unclaimed)]
     if families and not free:
         turn.audit("link_refused", entity="family", entity_id=families[0].id, via="typed_phone",
                    reason="family_linked", holder=families[0].person_id)

@@ -17,6 +17,7 @@ from domain import targets
 from locales import Catalogs, Msg, Raw, Text
 from services import meetings as meeting_messages
 from services.messages import Button, Outgoing
+from services.outbox import platform_reason, waiting_reason
 from storage import broadcasts, outbox, people, targeting
 from storage.meetings import body_names
 from storage.models import (
@@ -241,13 +242,22 @@ async def _queue(session: AsyncSession, person_id: int, out: Outgoing, key: str,
         into.append(new_id)
 
 
-def _reason(status: str) -> Any:
+def _reason(status: str, error: str | None = None) -> Any:
     # In words: the channel's own error (English, technical) stays in the outbox row.
     if status == OutboxStatus.UNCERTAIN:
         return Msg("outreach.reason.uncertain")
     if status == OutboxStatus.DROPPED:
         return Msg("outreach.reason.expired")
-    return Msg("outreach.reason.failed")
+    return platform_reason(error) or Msg("outreach.reason.failed")
+
+
+# Channels by their name in words; one not named here is shown as it is called.
+CHANNEL_NAMES = {"telegram": "outreach.channel.telegram", "whatsapp": "outreach.channel.whatsapp"}
+
+
+def channel_name(channel: str) -> Any:
+    key = CHANNEL_NAMES.get(channel)
+    return Msg(key) if key else Raw(channel)
 
 
 async def _report(session: AsyncSession, tracked: broadcasts.Tracked) -> Outgoing:
@@ -263,14 +273,24 @@ async def _report(session: AsyncSession, tracked: broadcasts.Tracked) -> Outgoin
     else:
         title = Msg("outreach.report.title_broadcast")
     lines = [Msg("outreach.report.delivered", {"count": p.delivered, "total": p.total})]
+    # Only what a channel that reports on its messages said: no "0 read" for the others.
+    lines += [Msg("outreach.report.receipts", {"channel": channel_name(channel),
+                                               "delivered": r.delivered, "read": r.read,
+                                               "sent": r.sent})
+              for channel, r in result.receipts.items()]
     if result.blocked:
         lines.append(Msg("outreach.report.blocked", {"count": len(result.blocked),
                                                      "names": names_param(result.blocked)}))
     if result.failed:
         lines.append(Msg("outreach.report.failed", {
             "count": len(result.failed),
-            "lines": [Msg("outreach.report.failed_line", {"name": Raw(n), "reason": _reason(s)})
-                      for n, s, _ in result.failed[:NAMES_SHOWN]]}))
+            "lines": [Msg("outreach.report.failed_line", {"name": Raw(n), "reason": _reason(s, e)})
+                      for n, s, e in result.failed[:NAMES_SHOWN]]}))
+    if result.waiting:
+        lines.append(Msg("outreach.report.waiting", {
+            "count": len(result.waiting),
+            "lines": [Msg("outreach.report.failed_line", {"name": Raw(n), "reason": waiting_reason()})
+                      for n, _ in result.waiting[:NAMES_SHOWN]]}))
     lines += left_out_lines("outreach.report", tracked.not_linked, tracked.opted_out)
     return Outgoing(text=Msg("outreach.report", {"title": title, "lines": lines}),
                     buttons=((Button(Msg("admin.back_to_panel"), PANEL),),))

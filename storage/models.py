@@ -105,9 +105,19 @@ class OutboxStatus(StrEnum):
     FAILED = "failed"  # gave up: the reason is kept
     UNCERTAIN = "uncertain"  # the process died mid-request; never resent, shown to the gestora
     DROPPED = "dropped"  # no longer makes sense (the meeting has begun)
-    # May only go once the person writes (outside WhatsApp's window, no approved template):
-    # back to pending then (storage.receipts.release_waiting).
+    # Neither sent nor failed: the channel may not write first now (WhatsApp outside its
+    # 24-hour window with no approved template); pending again when the person writes.
     WAITING = "waiting"
+
+
+class Receipt(StrEnum):
+    """What the platform said of a message after accepting it, in the order it happens:
+    a later word never goes back (a late "sent" does not undo "read")."""
+
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
 
 
 class FormStatus(StrEnum):
@@ -184,6 +194,10 @@ class Person(Base):
     opted_out_at: Mapped[datetime | None]
     reachable: Mapped[bool] = mapped_column(Boolean, default=True)
     unreachable_reason: Mapped[str | None] = mapped_column(String(200))
+    # Consent given on paper (at enrolment) to be written to first where a channel asks for
+    # it (WhatsApp); not the chat's own consent step (consent_at), which still comes.
+    contact_consent_at: Mapped[datetime | None]
+    contact_consent_source: Mapped[str | None] = mapped_column(String(40))  # "import"
     erased_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
 
@@ -209,6 +223,10 @@ class ChannelAddress(Base):
     # The platform's reference of the person's last message, in its own terms: a channel
     # may use it to find out whether a message in flight when a process died arrived.
     last_inbound_message_id: Mapped[str | None] = mapped_column(String(64))
+    # The platform refused this address for good (WhatsApp 131026: not on WhatsApp): the
+    # address, not the person, who may still be reached elsewhere.
+    unreachable_reason: Mapped[str | None] = mapped_column(String(200))
+    unreachable_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
 
     person: Mapped[Person] = relationship(back_populates="addresses")
@@ -508,6 +526,41 @@ class OutboxMessage(Base):
     batch: Mapped[str | None] = mapped_column(String(64), index=True)  # a broadcast's id
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    # The platform's later word on it (Receipt: delivered, read, failed), where it gives one.
+    receipt: Mapped[str | None] = mapped_column(String(12))
+    receipt_at: Mapped[datetime | None]
+
+
+class SentMessage(Base):
+    """One message a platform accepted for an outbox row (a row may become several: a long
+    text split, a document after its text), and the last word the platform said of it."""
+
+    __tablename__ = "platform_messages"
+    __table_args__ = (UniqueConstraint("channel", "platform_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    outbox_id: Mapped[int] = _fk("outbox.id", index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    platform_id: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(12), default=Receipt.SENT)
+    status_at: Mapped[datetime]
+    error_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(500))
+
+
+class WhatsAppTemplate(Base):
+    """A message template as the WhatsApp business account holds it (synced from Meta):
+    only an APPROVED one may be sent."""
+
+    __tablename__ = "wa_templates"
+    __table_args__ = (UniqueConstraint("name", "language"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(512))
+    language: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))  # APPROVED, PENDING, REJECTED, MISSING…
+    platform_id: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(String(500))
+    synced_at: Mapped[datetime]
 
 
 class Worker(Base):

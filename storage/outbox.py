@@ -328,6 +328,18 @@ async def mark_final(session: AsyncSession, msg_id: int, status: str, error: str
     )
 
 
+async def mark_waiting(session: AsyncSession, msg_id: int, reason: str) -> None:
+    """Not sent, not failed: the channel may not write first now. storage.receipts.
+    release_waiting puts it back in the queue when the person writes."""
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == msg_id)
+        .values(status=OutboxStatus.WAITING, last_error=reason[:500], claimed_by=None,
+                claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def mark_unreachable(session: AsyncSession, person_id: int, reason: str) -> None:
     await session.execute(
         update(Person)
@@ -388,22 +400,34 @@ async def enqueue_for_person(
     zone: str | None = None,
 ) -> int | None:
     """Queue a notice for a person at the channel they last used. Nothing is queued for
-    someone erased, unreachable, not linked to any chat, or (unless the notice is essential)
-    who asked with /stop for no more notices. Returns the new row's id, if any.
+    someone erased, not linked to any chat, or (unless the notice is essential) who asked
+    with /stop for no more notices; nor to an address the platform refused. Returns the new
+    row's id, if any.
+
+    Someone who never passed the chat's consent step is written to only where the consent
+    they gave on paper covers writing first (people.CONTACT_CHANNEL, from the families
+    import), at that address.
 
     Its times are shown in ``zone`` (the programme the notice is about), else in the zone
     of the person's own programme."""
     from storage.models import ChannelAddress
+    from storage.people import CONTACT_CHANNEL
 
     person = await session.get(Person, person_id)
-    if person is None or person.erased_at is not None or person.consent_at is None:
+    if person is None or person.erased_at is not None:
         return None
-    if person.opted_out_at is not None and not essential:
+    if person.consent_at is None and person.contact_consent_at is None:
         return None
+    # Paper consent never outlasts a /stop, even for an essential notice.
+    if person.opted_out_at is not None and (not essential or person.consent_at is None):
+        return None
+    stmt = select(ChannelAddress).where(ChannelAddress.person_id == person_id,
+                                        ChannelAddress.unreachable_at.is_(None))
+    if person.consent_at is None:
+        stmt = stmt.where(ChannelAddress.channel == CONTACT_CHANNEL)
     addr = await session.scalar(
-        select(ChannelAddress)
-        .where(ChannelAddress.person_id == person_id)
-        .order_by(ChannelAddress.last_inbound_at.desc().nulls_last(), ChannelAddress.id.desc())
+        stmt.order_by(ChannelAddress.last_inbound_at.desc().nulls_last(),
+                      ChannelAddress.id.desc())
         .limit(1)
     )
     if addr is None:

@@ -175,13 +175,36 @@ async def revoke_unlisted(session: AsyncSession, channel: str, listed: Iterable[
     return gone
 
 
+# The channel whose platform asks for a person's consent before a business writes first
+# (WhatsApp), given on paper at enrolment: the families import adds the family's number there.
+CONTACT_CHANNEL = "whatsapp"
+CONTACT_CONSENT_IMPORT = "import"  # Person.contact_consent_source of the families import
+
+
+def contact_address(phone: str) -> str:
+    """The address of an E.164 number on CONTACT_CHANNEL: its digits (WhatsApp's wa_id)."""
+    return "".join(ch for ch in phone if ch.isdigit())
+
+
+def _wrote_from_a_chat() -> Any:
+    # An address nobody wrote from yet is one the import added for the paper consent: not
+    # a chat of theirs, so it does not make the record someone's.
+    return Person.addresses.any(ChannelAddress.last_inbound_at.is_not(None))
+
+
 async def imported_by_phone(session: AsyncSession, phone: str) -> list[Person]:
     """People the team imported with this phone who have never written from any chat. One
     who has a chat is someone's record already: sharing the same number from another chat
     does not make that chat them (the number may have been copied from a family's list)."""
     return list((await session.scalars(
         select(Person).where(Person.phone == phone, Person.erased_at.is_(None),
-                             ~Person.addresses.any()).order_by(Person.id))).all())
+                             ~_wrote_from_a_chat()).order_by(Person.id))).all())
+
+
+async def never_wrote(session: AsyncSession, person_id: int) -> bool:
+    """Whether the person has no chat of their own (only what an import gave them)."""
+    return await session.scalar(select(Person.id).where(
+        Person.id == person_id, ~_wrote_from_a_chat())) is not None
 
 
 async def merge_into(session: AsyncSession, newcomer: Person, existing: Person) -> None:

@@ -409,7 +409,7 @@ async def erase_person(session: AsyncSession, person_id: int, now: datetime, *,
     for row in await session.scalars(select(OutboxMessage).where(own)):
         row.payload, row.address, row.locale, row.last_error = {}, "", None, None
         row.idempotency_key = f"erased:{row.id}"
-        if row.status in (OutboxStatus.PENDING, OutboxStatus.SENDING):
+        if row.status in (OutboxStatus.PENDING, OutboxStatus.SENDING, OutboxStatus.WAITING):
             row.status, row.last_error = OutboxStatus.DROPPED, "person erased"
     await session.flush()
     await _scrub_column(session, OutboxMessage, "payload", pattern)
@@ -441,6 +441,7 @@ async def erase_person(session: AsyncSession, person_id: int, now: datetime, *,
 
     person.name = person.phone = person.email = person.rut = person.locale = None
     person.consent_at = person.consent_version = None
+    person.contact_consent_at = person.contact_consent_source = None
     person.opted_out_at = None
     person.unreachable_reason = None
     person.reachable = False

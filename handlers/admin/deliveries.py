@@ -9,25 +9,27 @@ from sqlalchemy import func, or_, select
 from handlers.admin import ADMIN, back_to_panel, current_program, section
 from handlers.core import Router, Turn
 from locales import Msg, Raw, When
-from services.outbox import kind_name
+from services.outbox import kind_name, platform_reason, waiting_reason
 from storage.models import OutboxMessage, OutboxStatus, Person, RoleGrant
 
 router = Router()  # the section is reached through /panel; nothing else to route
 SHOWN = 10
 SINCE = timedelta(days=30)
-TROUBLE = (OutboxStatus.FAILED, OutboxStatus.UNCERTAIN)
+TROUBLE = (OutboxStatus.FAILED, OutboxStatus.UNCERTAIN, OutboxStatus.WAITING)
 
 
-def problem(status: str, reachable: bool | None) -> Msg:
+def problem(status: str, reachable: bool | None, error: str | None = None) -> Msg:
     """Why a message did not arrive, in words. The channel's own error (English, technical)
     stays in the outbox row for whoever administers Convoca."""
     if status == OutboxStatus.UNCERTAIN:
         return Msg("admin.deliveries.uncertain")
+    if status == OutboxStatus.WAITING:
+        return waiting_reason()
     if reachable is False:
         return Msg("admin.deliveries.blocked")
     if status == OutboxStatus.DROPPED:
         return Msg("admin.deliveries.dropped")
-    return Msg("admin.deliveries.failed")
+    return platform_reason(error) or Msg("admin.deliveries.failed")
 
 
 @section("deliveries", "admin.deliveries.label", roles=ADMIN, order=90)
@@ -57,7 +59,7 @@ async def deliveries(turn: Turn, parts: list[str]) -> None:
             "when": When(row.created_at),
             "who": Raw(name or "—"),
             "kind": kind_name(row.kind),
-            "reason": problem(row.status, reachable),
+            "reason": problem(row.status, reachable, row.last_error),
         })
         for row, name, reachable in rows
     ]
@@ -67,6 +69,7 @@ async def deliveries(turn: Turn, parts: list[str]) -> None:
         pending=counts.get(OutboxStatus.PENDING, 0) + counts.get(OutboxStatus.SENDING, 0),
         failed=counts.get(OutboxStatus.FAILED, 0),
         uncertain=counts.get(OutboxStatus.UNCERTAIN, 0),
+        waiting=counts.get(OutboxStatus.WAITING, 0),
         rows=lines or [Msg("admin.deliveries.none")],
         buttons=[[back_to_panel()]],
     )

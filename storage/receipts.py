@@ -1,0 +1,155 @@
+"""What a platform says of the messages it accepted (sent, delivered, read, failed), the
+window in which a channel lets us write first, and the messages that wait for the person to
+write. Platforms repeat themselves and reorder: every function here gives the same result
+whatever order and however often the same word arrives. Never commits: the caller's unit of
+work does."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage import outbox
+from storage.db import insert_for
+from storage.models import ChannelAddress, OutboxMessage, OutboxStatus, Receipt, SentMessage
+
+# How far each word goes. "failed" outranks "delivered" (a message that got a wamid may still
+# fail later) but not "read": a message read has arrived, whatever came after.
+_RANK = {Receipt.SENT: 0, Receipt.DELIVERED: 1, Receipt.FAILED: 2, Receipt.READ: 3}
+
+# The time a channel allows free-form messages after the person last wrote (WhatsApp's).
+SESSION_WINDOW = timedelta(hours=24)
+
+TEMPLATE_SUFFIX = ":template"  # the key of a row sent again as a template
+
+
+def rank(status: str) -> int:
+    return _RANK[Receipt(status)]
+
+
+async def record_sent(session: AsyncSession, outbox_id: int, channel: str,
+                      platform_ids: Iterable[str], now: datetime) -> None:
+    """The platform's ids of the messages one outbox row became. Once each: a status that
+    arrived first is not undone."""
+    values = [dict(outbox_id=outbox_id, channel=channel, platform_id=pid,
+                   status=Receipt.SENT, status_at=now) for pid in dict.fromkeys(platform_ids)]
+    if not values:
+        return
+    insert = insert_for(session.bind.dialect.name)
+    await session.execute(insert(SentMessage).on_conflict_do_nothing(
+        index_elements=["channel", "platform_id"]), values)
+
+
+async def record_status(session: AsyncSession, channel: str, platform_id: str, status: str,
+                        at: datetime, error_code: int | None = None, error: str | None = None
+                        ) -> OutboxMessage | None:
+    """Record what the platform says of one of its messages, only ever forward. Returns the
+    outbox row when the word moved it (a "failed" that is news, for the caller to act on, say
+    by sending again as a template); None for a message we do not know, a repeat, or a word
+    that comes too late to count. ``error`` is the reason as the channel stores it
+    ("whatsapp <code>: <message>"); a failure keeps it in the row's last_error too."""
+    sent = await session.scalar(select(SentMessage).where(
+        SentMessage.channel == channel, SentMessage.platform_id == platform_id))
+    if sent is None or rank(status) <= rank(sent.status):
+        return None
+    sent.status, sent.status_at = Receipt(status).value, at
+    if status == Receipt.FAILED:
+        sent.error_code, sent.error = error_code, (error or "")[:500] or None
+    await session.flush()
+    row = await session.get(OutboxMessage, sent.outbox_id)
+    if row is None:
+        return None
+    receipt = combined((await session.scalars(select(SentMessage.status).where(
+        SentMessage.outbox_id == row.id))).all())
+    if receipt != row.receipt:
+        row.receipt, row.receipt_at = receipt, at
+    if status == Receipt.FAILED and error:
+        # The gestora's report reads why from here (services.outbox.platform_reason).
+        row.last_error = error[:500]
+    await session.flush()
+    return row
+
+
+def combined(statuses: Iterable[str]) -> str | None:
+    """The word for a row from its messages' words: failed when one of them failed (a part
+    of it did not arrive), else what all of them reached; None while that is only "sent"."""
+    statuses = list(statuses)
+    if not statuses:
+        return None
+    if Receipt.FAILED in statuses:
+        return Receipt.FAILED.value
+    weakest = min(statuses, key=rank)
+    return None if weakest == Receipt.SENT else Receipt(weakest).value
+
+
+async def window_open(session: AsyncSession, channel: str, address: str, now: datetime,
+                      margin: timedelta, window: timedelta = SESSION_WINDOW) -> bool:
+    """Whether the person at this address wrote recently enough that a free-form message may
+    still go (with ``margin`` to spare for the time the sending itself takes)."""
+    last = await session.scalar(select(ChannelAddress.last_inbound_at).where(
+        ChannelAddress.channel == channel, ChannelAddress.address == address))
+    return last is not None and now < last + window - margin
+
+
+# Run on every message a person sends: built once (see storage.people._TOUCH).
+_outbox = OutboxMessage.__table__
+_addresses = ChannelAddress.__table__
+_RELEASE = (update(_outbox)
+            .where(_outbox.c.channel == bindparam("b_channel"),
+                   _outbox.c.address == bindparam("b_address"),
+                   _outbox.c.status == OutboxStatus.WAITING)
+            .values(status=OutboxStatus.PENDING, not_before=bindparam("b_at"), last_error=None,
+                    claimed_by=None, claimed_until=None))
+_REACHABLE = (update(_addresses)
+              .where(_addresses.c.channel == bindparam("b_channel"),
+                     _addresses.c.address == bindparam("b_address"),
+                     _addresses.c.unreachable_at.is_not(None))
+              .values(unreachable_reason=None, unreachable_at=None))
+
+
+async def release_waiting(session: AsyncSession, channel: str, address: str, now: datetime
+                          ) -> int:
+    """The person wrote: what waited for them goes with the dispatcher's next pass."""
+    result = await session.execute(_RELEASE, {"b_channel": channel, "b_address": address,
+                                              "b_at": now})
+    return result.rowcount or 0
+
+
+async def mark_address_unreachable(session: AsyncSession, channel: str, address: str,
+                                   reason: str, now: datetime) -> None:
+    """The platform will not take messages for this address (not the person: they may have
+    another). enqueue_for_person passes it over until they write from it again."""
+    await session.execute(
+        update(ChannelAddress)
+        .where(ChannelAddress.channel == channel, ChannelAddress.address == address)
+        .values(unreachable_reason=reason[:200], unreachable_at=now)
+        .execution_options(synchronize_session=False))
+
+
+async def mark_address_reachable(session: AsyncSession, channel: str, address: str) -> None:
+    """They wrote from it: whatever the platform said before, it reaches them now."""
+    await session.execute(_REACHABLE, {"b_channel": channel, "b_address": address})
+
+
+async def requeue_as_template(session: AsyncSession, row: OutboxMessage, now: datetime
+                              ) -> int | None:
+    """Queue again a row the platform refused outside its window, marked to go as a template
+    (payload meta {"template": true}). Once only: a row that is itself such a copy, or whose
+    copy exists, gives None. The copy takes the row's place in its broadcast, so the report
+    counts the person once."""
+    if row.idempotency_key.endswith(TEMPLATE_SUFFIX) or (row.payload or {}).get(
+            "meta", {}).get("template"):
+        return None
+    payload = dict(row.payload or {})
+    payload["meta"] = {**payload.get("meta", {}), "template": True}
+    envelope = outbox.Envelope(row.person_id, row.channel, row.address, payload, row.locale)
+    key = row.idempotency_key[:160 - len(TEMPLATE_SUFFIX)] + TEMPLATE_SUFFIX
+    new_id = await outbox.enqueue(session, envelope, key=key, kind=row.kind, now=now,
+                                  expires_at=row.expires_at, urgent=row.urgent, batch=row.batch)
+    if new_id is not None and row.batch is not None:
+        row.batch = None
+        await session.flush()
+    return new_id
