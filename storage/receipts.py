@@ -153,3 +153,26 @@ async def requeue_as_template(session: AsyncSession, row: OutboxMessage, now: da
         row.batch = None
         await session.flush()
     return new_id
+
+
+async def sent_for(session: AsyncSession, channel: str, outbox_id: int) -> list[str]:
+    """The platform's ids of the messages this row became, as far as they are known."""
+    return list((await session.scalars(
+        select(SentMessage.platform_id)
+        .where(SentMessage.channel == channel, SentMessage.outbox_id == outbox_id)
+        .order_by(SentMessage.id))).all())
+
+
+async def settle_by_receipt(session: AsyncSession, outbox_id: int, channel: str,
+                            platform_id: str, now: datetime) -> bool:
+    """A receipt names the row its message came from (the platform echoes what we sent with
+    it): the message is the row's, even if the answer to its send was lost. A row left
+    uncertain after a restart is so settled as sent. True when the row exists."""
+    row = await session.get(OutboxMessage, outbox_id)
+    if row is None or row.channel != channel:
+        return False
+    await record_sent(session, outbox_id, channel, [platform_id], now)
+    if row.status == OutboxStatus.UNCERTAIN:
+        row.status, row.sent_at, row.last_error = OutboxStatus.SENT, now, None
+        await session.flush()
+    return True

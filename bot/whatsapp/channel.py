@@ -38,7 +38,8 @@ from scheduler.dispatcher import (
     Waiting,
 )
 from scheduler.dispatcher import Dispatcher as Outbox
-from storage import receipts, wa_templates as template_rows
+from storage import receipts
+from storage import wa_templates as template_rows
 from storage.clock import Clock
 from storage.failures import StorageUnavailable
 from storage.intake import Received
@@ -104,7 +105,7 @@ class WhatsAppChannel:
                 open_ = await receipts.window_open(s, CHANNEL, row.address, now, WINDOW_MARGIN)
             if open_:
                 try:
-                    return Delivered(*await self._free_form(row, out))
+                    return Delivered(None, await self._free_form(row, out))
                 except CloudError as exc:
                     if classify(exc.code, exc.status) is not Kind.OUTSIDE_WINDOW:
                         return self._result(exc)
@@ -123,7 +124,9 @@ class WhatsAppChannel:
         person_id = row.person_id
         return lambda action: self.buttons.pack(person_id, action)
 
-    async def _free_form(self, row: OutboxMessage, out: Outgoing) -> tuple[str | None, tuple[str, ...]]:
+    async def _free_form(self, row: OutboxMessage, out: Outgoing) -> tuple[str, ...]:
+        """The messages showing ``out``, sent in order; their wamids (longer than the outbox's
+        platform id holds) are kept with their receipts (storage.receipts)."""
         sent: list[str] = []
         for piece in pieces(out, self.capabilities, self._render(row, out), self._pack(row)):
             message = piece.message
@@ -133,7 +136,7 @@ class WhatsAppChannel:
                 message = with_media(piece, media)
             sent.append(await self.client.send(row.address, message,
                                                callback=callback_of(row)))
-        return (sent[-1] if sent else None), tuple(sent)
+        return tuple(sent)
 
     async def _as_template(self, row: OutboxMessage, out: Outgoing) -> Result:
         spec = wa_templates.for_message(self.specs, out)
@@ -160,7 +163,7 @@ class WhatsAppChannel:
             return self._result(exc)
         except (TimeoutError, ClientError) as exc:
             return Transient(f"{type(exc).__name__}: {exc}")
-        return Delivered(wamid, (wamid,))
+        return Delivered(None, (wamid,))
 
     def _result(self, exc: CloudError) -> Result:
         kind = classify(exc.code, exc.status)
@@ -191,7 +194,7 @@ class WhatsAppChannel:
         async with self.sessions() as s:
             found = await receipts.sent_for(s, CHANNEL, row.id)
         if found:
-            return Delivered(found[-1], tuple(found))
+            return Delivered(None, tuple(found))
         return None
 
 
@@ -307,7 +310,8 @@ class WhatsAppRuntime:
                                                                 error or "", now)
                 await s.commit()
         except Exception as exc:
-            from storage.failures import reason as failure, unavailable
+            from storage.failures import reason as failure
+            from storage.failures import unavailable
 
             if unavailable(exc):
                 raise StorageUnavailable(failure(exc)) from exc
