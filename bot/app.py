@@ -227,12 +227,12 @@ async def run_telegram(app: App, *, poll: bool = True) -> None:
             if not poll:
                 log.info("worker: delivering the outbox and running the scheduler only")
                 await asyncio.Event().wait()
-            elif settings.webhook_url:
+            elif settings.telegram_webhook_url:
                 if settings.webhook_secret is None:  # load_settings refuses this already
                     raise StartupError("WEBHOOK_URL needs WEBHOOK_SECRET")
-                await runtime.serve_webhook(settings.webhook_url,
+                await runtime.serve_webhook(settings.telegram_webhook_url,
                                             settings.webhook_secret.get_secret_value(),
-                                            settings.webhook_listen)
+                                            settings.http_listen)
             else:
                 await runtime.poll()
         finally:
