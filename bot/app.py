@@ -9,6 +9,7 @@ import logging
 import signal
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.engine import make_url
@@ -108,6 +109,25 @@ def channel_capabilities(settings: Settings) -> dict[str, Capabilities]:
 
         found[telegram.CHANNEL] = telegram.CAPABILITIES
     return found
+
+
+# bot.whatsapp.CAPABILITIES (WA_DESIGN.md) once that package is on this branch: the same
+# values until then, kept here where channels are wired so that the console, which shows
+# the demo as WhatsApp would, imports no other front end.
+WHATSAPP_CAPABILITIES = Capabilities(
+    buttons=3, buttons_per_row=1, list_rows=10, label_chars=20, text_chars=4096,
+    caption_chars=1024, action_bytes=200, can_edit=False, can_ask_phone=False, month_grid=False,
+    session_window=timedelta(hours=24), choice_text_chars=1024,
+)
+
+
+def console_look(channel: str | None) -> Capabilities | None:
+    """What the console lays its messages out within for `--channel`: WhatsApp's limits;
+    None, its own rendering, which is Telegram's too (numbered buttons in rows, a printed
+    month, a phone to share, a message's new state printed anew)."""
+    if channel == "whatsapp":
+        return WHATSAPP_CAPABILITIES
+    return None
 
 
 async def build_app(settings: Settings, *, clock: Clock | None = None,
