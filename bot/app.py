@@ -115,6 +115,17 @@ def channel_capabilities(settings: Settings) -> dict[str, Capabilities]:
     return found
 
 
+def console_look(channel: str | None) -> Capabilities | None:
+    """What the console lays its messages out within for `--channel`: WhatsApp's limits;
+    None, its own rendering, which is Telegram's too (numbered buttons in rows, a printed
+    month, a phone to share, a message's new state printed anew)."""
+    if channel == "whatsapp":
+        from bot import whatsapp
+
+        return whatsapp.CAPABILITIES
+    return None
+
+
 async def build_app(settings: Settings, *, clock: Clock | None = None,
                     migrate: bool | None = None, catalogs: Catalogs | None = None) -> App:
     router = assemble_router()  # before the database: nothing to close if it fails
@@ -279,7 +290,7 @@ async def _telegram(app: App, channels: list[Channel], closing: list[Any], serve
         limits=Limits(per_second=settings.telegram_messages_per_second),
         username=me.username,
     ))
-    webhook = settings.webhook_url if poll else None
+    webhook = settings.telegram_webhook_url if poll else None
     if webhook:
         if settings.webhook_secret is None:  # load_settings refuses this already
             raise StartupError("WEBHOOK_URL needs WEBHOOK_SECRET")

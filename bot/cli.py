@@ -20,6 +20,9 @@ from locales import Catalogs
 log = logging.getLogger("convoca")
 
 DEMO_DATABASE = "sqlite+aiosqlite:///./data/demo.sqlite3"
+# How the console may show messages (bot.app.console_look): its own way, which is
+# Telegram's too, or WhatsApp's.
+CONSOLE_LOOKS = ("console", "telegram", "whatsapp")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="cli.help.run")
     run.add_argument("--demo", action="store_true", help="cli.help.run_demo")
+    run.add_argument("--channel", choices=CONSOLE_LOOKS, help="cli.help.run_channel")
 
     dbp = sub.add_parser("db", help="cli.help.db")
     dbsub = dbp.add_subparsers(dest="db_command", required=True)
@@ -138,7 +142,8 @@ def _main(argv: list[str] | None) -> int:
 
         try:
             if command == "run":
-                status = commands.run(settings, catalogs, demo=demo)
+                status = commands.run(settings, catalogs, demo=demo,
+                                      channel=getattr(args, "channel", None))
             elif command == "worker":
                 status = commands.worker(settings, catalogs)
             else:

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,12 +15,16 @@ from bot.app import (
     App,
     StartupError,
     build_app,
+    console_look,
     is_sqlite,
     run_channels,
     run_until_signalled,
     start_delivery,
 )
 from bot.config import Settings
+
+if TYPE_CHECKING:
+    from bot.console import Look
 from domain.program_templates import TemplateError, available_templates
 from locales import Catalogs, Day, Msg, Raw
 from locales.collation import sort_key
@@ -33,13 +38,18 @@ class CommandError(Exception):
     pass
 
 
-def run(settings: Settings, catalogs: Catalogs, *, demo: bool = False) -> int:
+def run(settings: Settings, catalogs: Catalogs, *, demo: bool = False,
+        channel: str | None = None) -> int:
+    """``channel``: how the console shows messages (the demo, or Convoca without a token)."""
+    if channel and not demo and settings.token:
+        raise CommandError(catalogs.text(None, "cli.channel_console_only"))
+
     async def main() -> None:
         try:
             if demo:
                 from bot.demo import run_demo
 
-                await run_demo(settings, catalogs=catalogs)
+                await run_demo(settings, catalogs=catalogs, channel=channel)
                 return
             app = await build_app(settings, catalogs=catalogs)
         except StartupError as exc:
@@ -48,7 +58,7 @@ def run(settings: Settings, catalogs: Catalogs, *, demo: bool = False) -> int:
             if settings.token or settings.whatsapp_enabled:
                 await run_channels(app)
             else:
-                await run_console(app)
+                await run_console(app, channel=channel)
         finally:
             await app.close()
 
@@ -72,24 +82,35 @@ def worker(settings: Settings, catalogs: Catalogs) -> int:
     return run_until_signalled(main)
 
 
-async def run_console(app: App, *, stdin=None, out=None) -> None:
+async def run_console(app: App, *, stdin=None, out=None, channel: str | None = None) -> None:
     from bot.console import ConsoleChannel, ConsoleSession
 
-    channel = ConsoleChannel(app.catalogs, app.services.buttons, app.settings.timezone, out)
-    delivery = await start_delivery(app, [channel])
+    console = ConsoleChannel(app.catalogs, app.services.buttons, app.settings.timezone, out,
+                             look=console_look_of(app, channel))
+    delivery = await start_delivery(app, [console])
     dispatcher = delivery.outbox
     try:
         session = ConsoleSession(
-            app.core, channel, dispatcher.deliver_now, dispatcher.drain, app.clock,
+            app.core, console, dispatcher.deliver_now, dispatcher.drain, app.clock,
             app.settings.default_locale,
         )
         where = app.settings.database_url.split("///")[-1] if is_sqlite(
             app.settings.database_url) else "PostgreSQL"
-        session.say("console.banner", database=where)
+        session.say("console.banner_whatsapp" if console.look else "console.banner",
+                    database=where)
         log.info("console on %s", where)
         await session.loop(stdin)
     finally:
         await delivery.stop()
+
+
+def console_look_of(app: App, channel: str | None) -> Look | None:
+    """The console showing messages as ``channel`` would, measuring session windows on the
+    app's clock (the demo's simulated one)."""
+    from bot.console import Look
+
+    caps = console_look(channel)
+    return Look(caps, app.sessions, app.clock) if caps is not None else None
 
 
 async def dispatch(settings: Settings, catalogs: Catalogs, args: argparse.Namespace) -> int:

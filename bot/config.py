@@ -12,10 +12,13 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from storage.clock import DEFAULT_TIMEZONE
 
 OFFICIAL_BOT_API = "https://api.telegram.org"
+OFFICIAL_GRAPH_API = "https://graph.facebook.com/v23.0"
 SUPPORTED_LOCALES = ("es", "en")
 # What Telegram accepts as a webhook's secret token; shorter than 16 characters it could be
-# guessed by whoever reaches the port.
+# guessed by whoever reaches the port. WhatsApp's verify token is held to the same.
 WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{16,256}")
+MAKE_A_SECRET = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+DEFAULT_LISTEN = "127.0.0.1:8080"
 
 
 class Settings(BaseSettings):
@@ -28,11 +31,28 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./data/convoca.sqlite3"
     timezone: str = DEFAULT_TIMEZONE
     default_locale: str = "es"
+    # The https address the world reaches this server at (a TLS proxy in front of
+    # HTTP_LISTEN): WhatsApp's webhook is PUBLIC_URL/whatsapp, Telegram's PUBLIC_URL/telegram.
+    public_url: str | None = None
+    # Telegram's webhook base by its older name; it wins over PUBLIC_URL for Telegram.
     webhook_url: str | None = None
-    # Checked even when unset: with WEBHOOK_URL it is required (see _webhook_secret).
+    # Checked even when unset: with Telegram's webhook it is required (see _webhook_secret).
     webhook_secret: SecretStr | None = Field(default=None, validate_default=True)
-    # This machine only: a TLS proxy in front of it is what Telegram reaches (see README).
-    webhook_listen: str = "127.0.0.1:8080"
+    # The old name of HTTP_LISTEN, still read so that an installation keeps working; when
+    # both are set, HTTP_LISTEN wins. A field of its own so a wrong value is named as set.
+    webhook_listen: str | None = Field(default=None, exclude=True)
+    # This machine only: a TLS proxy in front of it is what Telegram and Meta reach (README).
+    http_listen: str = Field(default=None, validate_default=True)  # type: ignore[assignment]
+    whatsapp_access_token: SecretStr | None = None
+    # Checked even when unset: with the token they are required (see their validators).
+    whatsapp_phone_number_id: str | None = Field(default=None, validate_default=True)
+    whatsapp_business_account_id: str | None = None
+    whatsapp_app_secret: SecretStr | None = Field(default=None, validate_default=True)
+    whatsapp_verify_token: SecretStr | None = Field(default=None, validate_default=True)
+    whatsapp_api_base: str = OFFICIAL_GRAPH_API
+    # Meta's default for a business number; it raises it by itself up to 1,000 as the
+    # number's quality and volume grow.
+    whatsapp_messages_per_second: float = 80.0
     admin_telegram_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     # Above Telegram's free 30 messages/s, broadcasts are sent as paid broadcasts (up to
     # 1,000/s, billed in Stars to the bot's balance): an operator's deliberate choice.
@@ -86,6 +106,16 @@ class Settings(BaseSettings):
             raise ValueError(f"expected one of {', '.join(SUPPORTED_LOCALES)}")
         return v
 
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, v: str | None) -> str | None:
+        if not v or not v.strip():
+            return None
+        if not v.strip().startswith("https://"):
+            raise ValueError("expected the public https:// address the world reaches this "
+                             "server at, like https://convoca.example.org")
+        return v.strip().rstrip("/")
+
     @field_validator("webhook_url")
     @classmethod
     def _webhook(cls, v: str | None) -> str | None:
@@ -99,24 +129,111 @@ class Settings(BaseSettings):
     @classmethod
     def _webhook_secret(cls, v: object, info: ValidationInfo) -> object:
         secret = str(v).strip() if v not in (None, "") else ""
-        if not secret and not info.data.get("webhook_url"):
+        telegram_webhook = info.data.get("webhook_url") or (
+            info.data.get("public_url") and info.data.get("telegram_bot_token"))
+        if not secret and not telegram_webhook:
             return None
         # Required with a webhook: without it whoever reaches the port could post updates
         # in anyone's name.
         if not WEBHOOK_SECRET.fullmatch(secret):
             raise ValueError(
                 "expected a secret of 16 to 256 letters, digits, _ or - (required with "
-                "WEBHOOK_URL), like the output of: python3 -c 'import secrets; "
-                "print(secrets.token_urlsafe(32))'")
+                "WEBHOOK_URL, and with PUBLIC_URL and a Telegram token), like the output "
+                f"of: {MAKE_A_SECRET}")
         return secret
 
     @field_validator("webhook_listen")
     @classmethod
-    def _webhook_listen(cls, v: str) -> str:
-        host, _, port = v.strip().rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError("expected host:port, like 127.0.0.1:8080")
-        return v.strip()
+    def _webhook_listen(cls, v: str | None) -> str | None:
+        return _host_port(v) if v and v.strip() else None
+
+    @field_validator("http_listen", mode="before")
+    @classmethod
+    def _http_listen(cls, v: object, info: ValidationInfo) -> str:
+        if v not in (None, "") and str(v).strip():
+            return _host_port(str(v))
+        return info.data.get("webhook_listen") or DEFAULT_LISTEN
+
+    @field_validator("whatsapp_access_token", mode="before")
+    @classmethod
+    def _whatsapp_token(cls, v: object) -> object:
+        if v in (None, "") or not str(v).strip():
+            return None
+        token = str(v).strip()
+        if any(ch.isspace() for ch in token):
+            raise ValueError("expected the access token alone, without spaces or 'Bearer' "
+                             "(a system user's permanent token, see README)")
+        return token
+
+    @field_validator("whatsapp_phone_number_id", mode="before")
+    @classmethod
+    def _phone_number_id(cls, v: object, info: ValidationInfo) -> object:
+        value = str(v).strip() if v not in (None, "") else ""
+        if not value and not info.data.get("whatsapp_access_token"):
+            return None
+        # Without it a token would run nothing, silently: the channel needs both.
+        if not value.isdigit():
+            raise ValueError("expected the phone number's id, digits only, from WhatsApp → "
+                             "API Setup in Meta's app dashboard (required with "
+                             "WHATSAPP_ACCESS_TOKEN); not the phone number itself")
+        return value
+
+    @field_validator("whatsapp_business_account_id", mode="before")
+    @classmethod
+    def _business_account_id(cls, v: object) -> object:
+        value = str(v).strip() if v not in (None, "") else ""
+        if not value:
+            return None
+        if not value.isdigit():
+            raise ValueError("expected the WhatsApp Business Account id, digits only, from "
+                             "WhatsApp → API Setup in Meta's app dashboard")
+        return value
+
+    @field_validator("whatsapp_app_secret", mode="before")
+    @classmethod
+    def _app_secret(cls, v: object, info: ValidationInfo) -> object:
+        secret = str(v).strip() if v not in (None, "") else ""
+        if not secret and not info.data.get("whatsapp_access_token"):
+            return None
+        # Required with the token: without it whoever reaches /whatsapp could post events in
+        # anyone's name, since the signature over each one could not be checked.
+        if len(secret) < 16 or any(ch.isspace() for ch in secret):
+            raise ValueError("expected the Meta app's secret, from App settings → Basic in "
+                             "Meta's app dashboard (required with WHATSAPP_ACCESS_TOKEN: it "
+                             "checks each webhook's signature)")
+        return secret
+
+    @field_validator("whatsapp_verify_token", mode="before")
+    @classmethod
+    def _verify_token(cls, v: object, info: ValidationInfo) -> object:
+        token = str(v).strip() if v not in (None, "") else ""
+        if not token and not info.data.get("whatsapp_access_token"):
+            return None
+        if not WEBHOOK_SECRET.fullmatch(token):
+            raise ValueError(
+                "expected a token of 16 to 256 letters, digits, _ or - (required with "
+                "WHATSAPP_ACCESS_TOKEN), typed also as the webhook's Verify token in Meta's "
+                f"app dashboard; make one with: {MAKE_A_SECRET}")
+        return token
+
+    @field_validator("whatsapp_api_base")
+    @classmethod
+    def _graph_base(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError(f"expected an http(s) URL, like {OFFICIAL_GRAPH_API}")
+        return v.rstrip("/")
+
+    @field_validator("whatsapp_messages_per_second", mode="before")
+    @classmethod
+    def _whatsapp_rate(cls, v: object) -> float:
+        try:
+            rate = float(str(v).strip()) if isinstance(v, str) else float(v)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            rate = 0.0
+        if not 0 < rate <= 1000:  # also refuses nan
+            raise ValueError("expected messages per second above 0 and at most 1000 "
+                             "(WhatsApp's default per number is 80)")
+        return rate
 
     @field_validator("admin_telegram_ids", mode="before")
     @classmethod
@@ -131,6 +248,23 @@ class Settings(BaseSettings):
     @property
     def token(self) -> str | None:
         return self.telegram_bot_token.get_secret_value() if self.telegram_bot_token else None
+
+    @property
+    def telegram_webhook_url(self) -> str | None:
+        """Where Telegram posts updates (its base, /telegram added): WEBHOOK_URL, else
+        PUBLIC_URL; none, and Telegram is polled."""
+        return self.webhook_url or self.public_url
+
+    @property
+    def whatsapp_enabled(self) -> bool:
+        return bool(self.whatsapp_access_token and self.whatsapp_phone_number_id)
+
+
+def _host_port(v: str) -> str:
+    host, _, port = v.strip().rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected host:port, like {DEFAULT_LISTEN}")
+    return v.strip()
 
 
 class SettingsError(Exception):

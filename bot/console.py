@@ -9,12 +9,14 @@ import re
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import IO
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels import LEAST, Capabilities, month
+from channels.layout import ProgressThrottle, Shown, lay_out
 from handlers.buttons import ButtonCodec
 from handlers.core import Core
 from handlers.events import EventKind, Incoming, Outgoing
@@ -34,6 +36,10 @@ CAPABILITIES = Capabilities(
     text_chars=LEAST.text_chars, caption_chars=LEAST.caption_chars,
     action_bytes=LEAST.action_bytes, can_edit=True, can_ask_phone=True, month_grid=False,
 )
+# Shown as another channel (--channel whatsapp), a message outside the person's session
+# window is marked as the template it would have to be this long before the window closes:
+# the margin the WhatsApp channel keeps, so the demo marks what it would send as one.
+WINDOW_MARGIN = timedelta(minutes=15)
 
 
 @dataclass
@@ -42,15 +48,32 @@ class _Pending:
     buttons keep working and a number never means two of them (only the newest are kept)."""
 
     buttons: dict[int, str] = field(default_factory=dict)  # number -> packed payload
+    shown_on: dict[int, str] = field(default_factory=dict)  # number -> the message it is on
     last: int = 0
     contact: bool = False  # the newest message asked for the phone number: [0]
 
-    def add(self, payload: str) -> int:
+    def add(self, payload: str, message: str | None = None) -> int:
         self.last += 1
         self.buttons[self.last] = payload
+        if message is not None:
+            self.shown_on[self.last] = message
         while len(self.buttons) > KEPT_BUTTONS:
-            del self.buttons[next(iter(self.buttons))]
+            gone = next(iter(self.buttons))
+            del self.buttons[gone]
+            self.shown_on.pop(gone, None)
         return self.last
+
+
+@dataclass(frozen=True)
+class Look:
+    """The console showing each message as another channel would (`--demo --channel
+    whatsapp`): laid out within that channel's capabilities (channels.layout), which the
+    composition root hands in, so that this front end imports no other. ``sessions`` and
+    ``clock`` measure the person's session window, when the channel has one."""
+
+    capabilities: Capabilities
+    sessions: async_sessionmaker[AsyncSession] | None = None
+    clock: Clock | None = None
 
 
 class ConsoleChannel:
@@ -59,7 +82,7 @@ class ConsoleChannel:
     capabilities = CAPABILITIES
 
     def __init__(self, catalogs: Catalogs, buttons: ButtonCodec, timezone: str,
-                 out: IO[str] | None = None) -> None:
+                 out: IO[str] | None = None, *, look: Look | None = None) -> None:
         self.catalogs = catalogs
         self.buttons = buttons
         self.timezone = timezone
@@ -68,11 +91,17 @@ class ConsoleChannel:
         self.names: dict[str, str] = {}
         self.current: str | None = None
         self._counter = 0
+        self.look = look
+        if look is not None:  # what the core reads: replies are made for that channel
+            self.capabilities = look.capabilities
+        self.throttle = ProgressThrottle()
 
     def is_group(self, address: str) -> bool:
         return False
 
     async def deliver(self, row: OutboxMessage) -> Result:
+        if self.look is not None:
+            return await self._deliver_as(self.look, row)
         out = Outgoing.from_json(row.payload)
         loc = row.locale
         zone = out.zone or self.timezone  # the programme's zone, which the message carries
@@ -113,6 +142,75 @@ class ConsoleChannel:
         body = "\n".join("  " + ln for ln in text.splitlines())
         print(f"\n🤖 {who}\n{body}", file=self.out, flush=True)
         return Delivered(str(self._counter))
+
+    async def _deliver_as(self, look: Look, row: OutboxMessage) -> Result:
+        """Each message the other channel would send for this row, one after the other: its
+        reply buttons, or a list behind its button, numbered like the console's own; a
+        progress report only as often as a new message per report is bearable there."""
+        out = Outgoing.from_json(row.payload)
+        now = look.clock.now() if look.clock else datetime.now(UTC)
+        if not self.throttle.due(row.address, out, now):
+            return Delivered(None)
+        loc = row.locale
+        zone = out.zone or self.timezone
+        caps = look.capabilities
+        who = "" if row.address == self.current else f"[→ {self.names.get(row.address, row.address)}] "
+        template = await self._template_mark(look, row, now)
+        pend = self.pending.setdefault(row.address, _Pending())
+        pend.contact = False  # no button shares a phone here: the number is typed
+        last = None
+        for shown in lay_out(out, caps, lambda m: self.catalogs.render(m, loc, zone)):
+            self._counter += 1
+            last = str(self._counter)
+            lines = [template] if template else []
+            template = None  # one template: the first message of the row
+            lines += self._shown_lines(shown, row, pend, last)
+            body = "\n".join("  " + ln for ln in "\n".join(lines).splitlines())
+            print(f"\n🤖 {who}\n{body}", file=self.out, flush=True)
+        return Delivered(last)
+
+    def _shown_lines(self, shown: Shown, row: OutboxMessage, pend: _Pending,
+                     message: str) -> list[str]:
+        lines = []
+        if shown.attachment is not None:
+            lines.append(f"📎 {shown.attachment.filename} ({len(shown.attachment.content)} B)")
+        if shown.location is not None:
+            lines.append(f"📍 {shown.location[0]}, {shown.location[1]}")
+        if shown.text:
+            lines.append(shown.text)
+
+        def number(action: str) -> str:
+            assert row.person_id is not None
+            return f"[{pend.add(self.buttons.pack(row.person_id, action), message)}]"
+
+        if row.person_id is None:
+            return lines
+        lines += [f"{number(c.action)} {c.title}" for line in shown.buttons for c in line]
+        if shown.rows:  # behind the list's button, as the person sees it once opened
+            lines.append(f"☰ {shown.list_label}")
+            for c in shown.rows:
+                mark = number(c.action)
+                lines.append(f"   {mark} {c.title}")
+                if c.description:  # the rest of a long label, in smaller print below it
+                    lines.append(f"   {' ' * len(mark)} {c.description}")
+        return lines
+
+    async def _template_mark(self, look: Look, row: OutboxMessage, now: datetime
+                             ) -> str | None:
+        """A line saying the row would go as an approved template, when the person's session
+        window (from their last message) has closed, or they never wrote."""
+        window = look.capabilities.session_window
+        if window is None or look.sessions is None:
+            return None
+        async with look.sessions() as s:
+            wrote = await s.scalar(select(ChannelAddress.last_inbound_at).where(
+                ChannelAddress.channel == row.channel, ChannelAddress.address == row.address))
+        if wrote is not None and wrote.tzinfo is None:
+            wrote = wrote.replace(tzinfo=UTC)
+        if wrote is not None and now - wrote < window - WINDOW_MARGIN:
+            return None
+        key = "console.template_never_wrote" if wrote is None else "console.template_window"
+        return self.catalogs.render(Msg(key), row.locale, self.timezone)
 
     def _month(self, pick: DatePick, option: Callable[[Msg, str], str],
                loc: str | None, zone: str) -> list[str]:
@@ -236,8 +334,11 @@ class ConsoleSession:
                 print("📱 ?", file=self.channel.out, flush=True)
                 return True
             if n in pend.buttons:
+                # As the other channel reports a tap: with the message it was on (a "more"
+                # row re-sends that message at its next page).
+                ref = pend.shown_on.get(n) if self.channel.look else None
                 await self._send(Incoming(CHANNEL, self.address, EventKind.BUTTON,
-                                          button=pend.buttons[n]))
+                                          button=pend.buttons[n], message_ref=ref))
                 return True
         if line.startswith("/") and len(line) > 1:
             head, _, rest = line[1:].partition(" ")

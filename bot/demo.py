@@ -168,7 +168,11 @@ async def seed(session: AsyncSession, now: datetime) -> Program:
 
 
 async def run_demo(settings: Settings, *, stdin=None, out=None,
-                   start: datetime | None = None, catalogs: Catalogs | None = None) -> None:
+                   start: datetime | None = None, catalogs: Catalogs | None = None,
+                   channel: str | None = None) -> None:
+    """``channel``: "whatsapp" shows every message as WhatsApp would (bot.app.console_look);
+    else the console's own."""
+    from bot.commands import console_look_of
     from bot.console import ConsoleChannel, ConsoleSession
 
     clock = ManualClock(start or datetime.now(UTC).replace(second=0, microsecond=0))
@@ -178,22 +182,24 @@ async def run_demo(settings: Settings, *, stdin=None, out=None,
             if not await s.scalar(select(func.count()).select_from(Program)):
                 await seed(s, clock.now())
                 await s.commit()
-        channel = ConsoleChannel(app.catalogs, app.services.buttons, settings.timezone, out)
+        console = ConsoleChannel(app.catalogs, app.services.buttons, settings.timezone, out,
+                                 look=console_look_of(app, channel))
         async with app.sessions() as s:
             rows = await s.execute(
                 select(ChannelAddress.address, Person.name).join(Person)
                 .where(ChannelAddress.channel == "console")
             )
             newcomer = app.catalogs.text(settings.default_locale, "console.newcomer")
-            channel.names = {a: n or newcomer for a, n in rows.all()}
+            console.names = {a: n or newcomer for a, n in rows.all()}
         # The real scheduler on the simulated clock: moving the clock is what makes it tick.
-        delivery = await start_delivery(app, [channel], tick_on_schedule=False)
+        delivery = await start_delivery(app, [console], tick_on_schedule=False)
         dispatcher, sched = delivery.outbox, delivery.scheduler
         session = ConsoleSession(
-            app.core, channel, dispatcher.deliver_now, dispatcher.drain, clock,
+            app.core, console, dispatcher.deliver_now, dispatcher.drain, clock,
             settings.default_locale, demo=True, on_clock_moved=sched.tick,
         )
-        session.say("console.banner", database="data/demo.sqlite3")
+        session.say("console.banner_whatsapp" if console.look else "console.banner",
+                    database="data/demo.sqlite3")
         log.info("demo on %s, simulated clock at %s", settings.database_url, clock.now())
         session.say("console.demo_help")
         session.say("console.clock", when=When(clock.now()))

@@ -212,8 +212,11 @@ def operator_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     nor the language of their shell, which the command line speaks when DEFAULT_LOCALE is
     unset."""
     for var in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_API_BASE", "DATABASE_URL", "WEBHOOK_URL",
-                "WEBHOOK_SECRET", "WEBHOOK_LISTEN", "ADMIN_TELEGRAM_IDS", "DEFAULT_LOCALE",
-                "TIMEZONE", "LOG_FILE", "LC_ALL", "LC_MESSAGES"):
+                "WEBHOOK_SECRET", "WEBHOOK_LISTEN", "HTTP_LISTEN", "PUBLIC_URL",
+                "WHATSAPP_ACCESS_TOKEN", "WHATSAPP_PHONE_NUMBER_ID",
+                "WHATSAPP_BUSINESS_ACCOUNT_ID", "WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN",
+                "WHATSAPP_API_BASE", "WHATSAPP_MESSAGES_PER_SECOND", "ADMIN_TELEGRAM_IDS",
+                "DEFAULT_LOCALE", "TIMEZONE", "LOG_FILE", "LC_ALL", "LC_MESSAGES"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("LANG", "C.UTF-8")
 

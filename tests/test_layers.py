@@ -22,6 +22,8 @@ PACKAGES = ("bot", "channels", "handlers", "services", "scheduler", "documents",
 PLATFORM = ("aiogram", "aiohttp", "telegram")
 # What draws a document (PDF, workbook, image, QR code); only documents/ may.
 DRAWING = ("fpdf", "openpyxl", "PIL", "segno")
+# The chat's front ends: each a channel of its own.
+FRONT_ENDS = ("bot.console", "bot.telegram", "bot.whatsapp")
 # What reaches the database; domain/ may not.
 DATABASE = ("sqlalchemy", "alembic", "aiosqlite", "asyncpg")
 
@@ -64,6 +66,11 @@ RULES = (
          ("handlers", "services", "scheduler", "storage", "documents", "domain", "bot"),
          allowed=("services.messages",)),
     Rule("only bot/ itself imports bot/", everything_but("bot"), ("bot",)),
+    # What another channel can show reaches a front end from the wiring (bot.app: the demo
+    # shown as WhatsApp would), never by importing that channel.
+    *(Rule(f"the front end {front} imports no other front end", (front, f"{front}.*"),
+           tuple(other for other in FRONT_ENDS if other != front))
+      for front in FRONT_ENDS),
     Rule("the command line reaches use cases, not the chat's panel", ("bot.cli*",),
          ("handlers.admin",)),
     # The wiring builds the chat (its Core, its router, the buttons' codec) and hands it to the
