@@ -35,8 +35,17 @@ def _show_consent(turn: Turn) -> None:
 
 
 def _ask_to_link(turn: Turn) -> None:
-    turn.say("link.ask", ask_phone=Msg("link.share_button"))
+    _ask_for_number(turn, "link.ask")
     turn.go(FLOW, "link")
+
+
+def _ask_for_number(turn: Turn, key: str) -> None:
+    """With a button to share one's number where there is one; where there is none
+    (WhatsApp), words that do not send the person looking for it."""
+    if turn.caps.can_ask_phone:
+        turn.say(key, ask_phone=Msg("link.share_button"))
+    else:
+        turn.say(f"{key}_typed")
 
 
 def _say_named(turn: Turn, key: str, name: str | None, **params: object) -> None:
@@ -213,7 +222,7 @@ async def registration_input(turn: Turn) -> None:
     elif ev.kind == EventKind.TEXT and ev.text and links.normalise(ev.text):
         await _redeem(turn, ev.text)
     else:
-        turn.say("link.help", ask_phone=Msg("link.share_button"))
+        _ask_for_number(turn, "link.help")
 
 
 async def _link_by_contact(turn: Turn) -> None:

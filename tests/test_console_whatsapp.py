@@ -107,7 +107,7 @@ async def test_three_options_are_buttons_and_the_phone_is_typed(settings_for, tm
         linked = await you.type(button(asked, "✅ Sí, acepto"))
         # No button shares a phone on WhatsApp: the person types the number.
         assert "[0]" not in linked
-        assert "Escribe tu número de teléfono, por ejemplo: +56 9 1234 5678." in linked
+        assert "Escríbeme tu número de teléfono" in linked
         assert "aún no te encuentro en la lista" in await you.type("+56 9 1234 5678")
     finally:
         await leave(you, task)

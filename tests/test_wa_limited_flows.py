@@ -86,7 +86,7 @@ async def test_consent_and_a_typed_phone_link_the_family(wa: WaHarness, loc: str
     thanks, ask = await wa.press(ANA, WORDS[loc]["yes"])
     # No button shares the number here: the question says to type it.
     assert ask.shown.ask_phone is None
-    assert ("Escribe tu número" if loc == "es" else "Type your phone number") in ask.text
+    assert ("Escríbeme tu número" if loc == "es" else "Type your phone number") in ask.text
     [done] = await wa.send(ANA, "+56 9 1234 5678")
     assert "González Soto" in done.text
     async with wa.app.sessions() as s:

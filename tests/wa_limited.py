@@ -154,6 +154,7 @@ class WaHarness:
         self.hold: set[str] = set()
         self.files: dict[str, bytes] = {}
         app.services.files[CHANNEL] = self._file
+        self.phones: dict[str, str] = {}  # address -> the number the platform vouches for
 
     async def _file(self, file_id: str, max_bytes: int) -> bytes:
         return self.files[file_id][:max_bytes + 1]
@@ -165,6 +166,8 @@ class WaHarness:
         address = str(address)
         self.update_id += 1
         kw.setdefault("sender_id", address)
+        # A channel that vouches for the sender's number says so on every event (WhatsApp).
+        kw.setdefault("sender_phone", self.phones.get(address))
         before = len(self.chat(address))
         ev = Incoming(CHANNEL, address, kind, update_id=self.update_id, **kw)  # type: ignore[arg-type]
         await self.app.core.handle(ev)
