@@ -251,13 +251,10 @@ def _reason(status: str, error: str | None = None) -> Any:
     return platform_reason(error) or Msg("outreach.reason.failed")
 
 
-# Channels by their name in words; one not named here is shown as it is called.
-CHANNEL_NAMES = {"telegram": "outreach.channel.telegram", "whatsapp": "outreach.channel.whatsapp"}
-
-
-def channel_name(channel: str) -> Any:
-    key = CHANNEL_NAMES.get(channel)
-    return Msg(key) if key else Raw(channel)
+def channel_name(channel: str) -> Msg:
+    """A channel by its name in words (outreach.channel.<name>): every channel that reports
+    receipts has one."""
+    return Msg(f"outreach.channel.{channel}")
 
 
 async def _report(session: AsyncSession, tracked: broadcasts.Tracked) -> Outgoing:
