@@ -256,6 +256,29 @@ async def fake_tg() -> AsyncIterator[object]:
 
 
 @pytest.fixture
+async def fake_wa(clock: ManualClock) -> AsyncIterator[object]:
+    """The fake Cloud API on the tests' clock (its 24-hour window is the app's); every
+    request the test made Convoca send must pass the spec and the limits."""
+    from fakes.whatsapp_api import FakeWhatsApp
+
+    server = FakeWhatsApp(clock=clock, timeout_hold=2.0)
+    await server.start()
+    yield server
+    await server.stop()
+    server.assert_clean()
+
+
+@pytest.fixture
+async def cloud(fake_wa, settings_for, sqlite_url: str, clock: ManualClock
+                ) -> AsyncIterator[object]:
+    """Convoca on WhatsApp (the fake Cloud API), its templates pushed and approved."""
+    from whatsapp_harness import running
+
+    async with running(fake_wa, settings_for, sqlite_url, clock) as r:
+        yield r
+
+
+@pytest.fixture
 async def tg(fake_tg, settings_for, sqlite_url: str, clock: ManualClock) -> AsyncIterator[object]:
     """Convoca on Telegram (the fake Bot API) on a fresh SQLite file; a test module that
     needs other settings defines its own."""

@@ -1,0 +1,276 @@
+"""Convoca on WhatsApp end to end: the real client, webhook and templates against the fake
+Cloud API (tests/fakes/whatsapp_api.py), which checks every request against Meta's spec and
+limits (the fixture's assert_clean)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import func, select
+from whatsapp_harness import Running
+
+from services.pickups import send_pickup_notice
+from storage import programs
+from storage.models import (
+    ChannelAddress,
+    DeliveryDay,
+    Family,
+    IncomingUpdate,
+    OutboxMessage,
+    OutboxStatus,
+    Person,
+    Pickup,
+    PickupStatus,
+)
+
+ANA = "56912345678"
+ROSA = "56987654321"
+
+
+async def programme(r: Running) -> int:
+    async with r.app.sessions() as s:
+        program = await programs.create(s, template="ecomercado-10m", start=date(2026, 3, 2),
+                                        name="Ecomercado Quilpué", now=r.app.clock.now())
+        await s.commit()
+        return program.id
+
+
+async def test_a_stranger_says_hola_and_is_guided_through_consent_and_linking(
+        cloud: Running) -> None:
+    program_id = await programme(cloud)
+    async with cloud.app.sessions() as s:
+        s.add(Family(program_id=program_id, name="González Soto", phone="+" + ANA,
+                     created_at=cloud.app.clock.now()))
+        await s.commit()
+    [consent] = await cloud.send(ANA, "Hola")
+    assert consent.type == "interactive" and consent.text.startswith("¡Hola! Soy Convoca")
+    assert list(consent.buttons) == ["✅ Sí, acepto", "No, gracias", "🌐 English"]
+    *_, linked = await cloud.press(ANA, "✅ Sí, acepto")
+    # WhatsApp vouches for the number the person writes from: no need to ask for it.
+    assert "familia González Soto" in linked.text
+    async with cloud.app.sessions() as s:
+        family = await s.scalar(select(Family))
+        person = await s.get(Person, family.person_id)
+    assert person.consent_at is not None and person.phone == "+" + ANA
+
+
+async def test_a_stranger_nobody_listed_is_asked_for_a_code(cloud: Running) -> None:
+    await programme(cloud)
+    await cloud.send(ROSA, "Buenas tardes")
+    *_, told = await cloud.press(ROSA, "✅ Sí, acepto")
+    assert "aún no te encuentro en la lista" in told.text
+
+
+async def test_a_family_with_paper_consent_gets_its_notice_as_a_template_and_confirms(
+        cloud: Running) -> None:
+    """Imported with its phone and consent, it never wrote: outside any window, the pickup
+    notice goes as an approved template; its quick reply arrives as the answer."""
+    program_id = await programme(cloud)
+    now = cloud.app.clock.now()
+    async with cloud.app.sessions() as s:
+        person = Person(name="Rosa Díaz", phone="+" + ROSA, contact_consent_at=now,
+                        contact_consent_source="import", reachable=True, created_at=now)
+        s.add(person)
+        await s.flush()
+        s.add(ChannelAddress(person_id=person.id, channel="whatsapp", address=ROSA,
+                             created_at=now))
+        family = Family(program_id=program_id, name="Díaz Rojas", phone="+" + ROSA,
+                        person_id=person.id, created_at=now)
+        start = datetime(2026, 3, 10, 13, 0, tzinfo=UTC)
+        day = DeliveryDay(program_id=program_id, window_start=start,
+                          window_end=start + timedelta(hours=3), place="Sede Villa Ñuñoa",
+                          created_at=now)
+        s.add_all([family, day])
+        await s.flush()
+        pickup = Pickup(delivery_day_id=day.id, family_id=family.id,
+                        status=PickupStatus.PENDING, created_at=now)
+        s.add(pickup)
+        await s.flush()
+        await send_pickup_notice(s, pickup.id, now)
+        await s.commit()
+        pickup_id = pickup.id
+    await cloud.deliver()
+    [notice] = cloud.fake.messages(ROSA)
+    assert notice.type == "template" and notice.template is not None
+    assert "Confirmo" in " ".join(notice.quick_replies)
+    confirm = next(t for t in notice.quick_replies if "Confirmo" in t)
+    answer = await cloud.tap(ROSA, confirm)
+    assert answer, "the tap on the template was not answered"
+    async with cloud.app.sessions() as s:
+        assert (await s.get(Pickup, pickup_id)).status == PickupStatus.CONFIRMED
+
+
+async def test_the_same_webhook_twice_is_answered_once(cloud: Running) -> None:
+    await programme(cloud)
+    [consent] = await cloud.send(ANA, "Hola")
+    assert await cloud.fake.repeat_webhook() == 200  # Meta retries: taken, not handled again
+    await cloud.settled()
+    assert len(cloud.fake.messages(ANA)) == 1
+    async with cloud.app.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(IncomingUpdate)) == 1
+
+
+async def test_a_wrong_or_missing_signature_is_refused_and_nothing_stored(
+        cloud: Running) -> None:
+    body = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
+        "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "56223456789",
+                         "phone_number_id": cloud.fake.phone_number_id},
+            "contacts": [{"profile": {"name": "Mallory"}, "wa_id": ANA}],
+            "messages": [{"from": ANA, "id": "wamid.forged", "timestamp": "1772452800",
+                          "type": "text", "text": {"body": "/start"}}]}}]}]}
+    assert await cloud.fake.post_webhook(body, signature="sha256=" + "0" * 64) == 403
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http:
+        async with http.post(cloud.url, data=json.dumps(body)) as resp:
+            assert resp.status == 401
+    async with cloud.app.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(IncomingUpdate)) == 0
+    assert cloud.fake.messages(ANA) == []
+
+
+async def test_the_subscription_check_answers_the_challenge_only_to_the_right_token(
+        cloud: Running) -> None:
+    import aiohttp
+
+    from whatsapp_harness import VERIFY_TOKEN
+
+    async with aiohttp.ClientSession() as http:
+        ok = {"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "42"}
+        async with http.get(cloud.url, params=ok) as resp:
+            assert resp.status == 200 and await resp.text() == "42"
+        async with http.get(cloud.url, params={**ok, "hub.verify_token": "wrong"}) as resp:
+            assert resp.status == 403
+
+
+async def test_a_reply_outside_the_window_waits_for_the_person_and_then_goes(
+        cloud: Running) -> None:
+    """A message no template carries, due after the window closed: it waits, with its reason,
+    and goes once the person writes."""
+    from handlers.events import Outgoing
+    from locales import Msg
+    from storage import outbox
+
+    await programme(cloud)
+    await cloud.send(ANA, "Hola")
+    cloud.app.clock.advance(timedelta(hours=25))
+    async with cloud.app.sessions() as s:
+        person = await s.scalar(select(Person))
+        person.consent_at = cloud.app.clock.now()
+        await outbox.enqueue_for_person(s, person.id,
+                                        Outgoing(text=Msg("input.not_understood")).to_json(),
+                                        key="late", kind="notice", now=cloud.app.clock.now())
+        await s.commit()
+    await cloud.deliver()
+    async with cloud.app.sessions() as s:
+        row = await s.scalar(select(OutboxMessage).where(OutboxMessage.idempotency_key == "late"))
+    assert row.status == OutboxStatus.WAITING and "24-hour window" in row.last_error
+    before = len(cloud.fake.messages(ANA))
+    await cloud.send(ANA, "hola de nuevo")
+    await cloud.deliver()
+    async with cloud.app.sessions() as s:
+        await s.refresh(row)
+        row = await s.get(OutboxMessage, row.id)
+    assert row.status == OutboxStatus.SENT
+    assert any("No te entendí" in (m.text or "") for m in cloud.fake.messages(ANA)[before:])
+
+
+async def test_receipts_only_move_forward_and_reach_the_row(cloud: Running) -> None:
+    await programme(cloud)
+    [consent] = await cloud.send(ANA, "Hola")
+    await cloud.fake.status(consent.wamid, "read")
+    await cloud.fake.status(consent.wamid, "sent")  # late, out of order
+    await cloud.fake.status(consent.wamid, "delivered")
+    async with cloud.app.sessions() as s:
+        row = await s.scalar(select(OutboxMessage).where(OutboxMessage.channel == "whatsapp"))
+    assert row.receipt == "read"
+
+
+async def test_a_free_form_message_refused_as_outside_the_window_goes_again_as_a_template(
+        cloud: Running) -> None:
+    """Meta may accept a send and fail it later with 131047 (in a status): it is queued
+    again as the approved template, once."""
+    program_id = await programme(cloud)
+    await cloud.send(ANA, "Hola")
+    *_, linked = await cloud.press(ANA, "✅ Sí, acepto")
+    async with cloud.app.sessions() as s:
+        family = Family(program_id=program_id, name="González Soto", phone="+" + ANA,
+                        created_at=cloud.app.clock.now())
+        person = await s.scalar(select(Person))
+        family.person_id = person.id
+        now = cloud.app.clock.now()
+        start = datetime(2026, 3, 10, 13, 0, tzinfo=UTC)
+        day = DeliveryDay(program_id=program_id, window_start=start,
+                          window_end=start + timedelta(hours=3), place="Sede",
+                          created_at=now)
+        s.add_all([family, day])
+        await s.flush()
+        pickup = Pickup(delivery_day_id=day.id, family_id=family.id,
+                        status=PickupStatus.PENDING, created_at=now)
+        s.add(pickup)
+        await s.flush()
+        await send_pickup_notice(s, pickup.id, now)
+        await s.commit()
+    before = len(cloud.fake.messages(ANA))
+    await cloud.deliver()
+    [free] = cloud.fake.messages(ANA)[before:]
+    assert free.type == "interactive"  # inside the window: free-form
+    await cloud.fake.status(free.wamid, "failed", code=131047)
+    await cloud.deliver()
+    [again] = cloud.fake.messages(ANA)[before + 1:]
+    assert again.type == "template"
+    await cloud.fake.status(free.wamid, "failed", code=131047)  # Meta repeats itself
+    await cloud.deliver()
+    assert len(cloud.fake.messages(ANA)) == before + 2
+
+
+async def test_an_undeliverable_number_is_marked_with_its_reason(cloud: Running) -> None:
+    await programme(cloud)
+    await cloud.send(ANA, "Hola")
+    cloud.fake.inject(131026, wa_id=ANA)
+    await cloud.send(ANA, "ayuda")
+    async with cloud.app.sessions() as s:
+        address = await s.scalar(select(ChannelAddress).where(ChannelAddress.address == ANA))
+        failed = await s.scalar(select(OutboxMessage).where(
+            OutboxMessage.status == OutboxStatus.FAILED))
+    assert address.unreachable_at is not None and "131026" in address.unreachable_reason
+    assert "131026" in failed.last_error
+    cloud.fake.assert_clean(allow=[131026])
+
+
+async def test_throttling_waits_and_sends_once(cloud: Running) -> None:
+    await programme(cloud)
+    cloud.fake.inject(130429, wa_id=ANA)
+    await cloud.fake.text(ANA, "Hola", name="Ana")
+    await cloud.settled()
+    await cloud.outbox.drain()
+    import asyncio
+
+    for _ in range(100):
+        if cloud.fake.messages(ANA):
+            break
+        await asyncio.sleep(0.05)
+        await cloud.outbox.drain()
+    assert len(cloud.fake.messages(ANA)) == 1
+    cloud.fake.assert_clean(allow=[130429])
+
+
+async def test_a_refused_token_stops_the_channel_with_one_clear_line(cloud: Running,
+                                                                       caplog) -> None:
+    await programme(cloud)
+    cloud.fake.inject(190, times=5)
+    await cloud.fake.text(ANA, "Hola", name="Ana")
+    await cloud.fake.text(ANA, "¿Hay alguien?", name="Ana")
+    await cloud.settled()
+    lines = [r for r in caplog.records if "access token" in r.getMessage()]
+    assert len(lines) == 1 and "WHATSAPP_ACCESS_TOKEN" in lines[0].getMessage()
+    assert cloud.channel.stopped is not None
+    async with cloud.app.sessions() as s:
+        pending = await s.scalar(select(func.count()).select_from(OutboxMessage).where(
+            OutboxMessage.status == OutboxStatus.PENDING))
+    assert pending == 2  # nothing lost: they wait for a valid token
+    cloud.fake.assert_clean(allow=[190])
+    cloud.fake.clear_faults()
