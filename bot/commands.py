@@ -22,14 +22,14 @@ from bot.app import (
     start_delivery,
 )
 from bot.config import Settings
-
-if TYPE_CHECKING:
-    from bot.console import Look
 from domain.program_templates import TemplateError, available_templates
 from locales import Catalogs, Day, Msg, Raw
 from locales.collation import sort_key
 from storage import db, outbox, people, programs
 from storage.models import ADMIN_LIST, ChannelAddress, Person, Program, Role
+
+if TYPE_CHECKING:
+    from bot.console import Look
 
 log = logging.getLogger("convoca")
 

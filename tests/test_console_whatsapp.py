@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from test_console_demo import JORGE, MARIA_JOSE, MONDAY, Typist, answers, button
 
-from bot.app import console_look
+from bot.app import build_app, console_look
 from bot.cli import main
+from bot.commands import run_console
 from bot.console import CAPABILITIES, ConsoleChannel, Look
 from bot.demo import run_demo
 from bot.whatsapp import CAPABILITIES as WHATSAPP_CAPABILITIES
@@ -228,3 +229,18 @@ async def test_telegram_and_the_console_look_as_always(settings_for, tmp_path, l
     text = screen.getvalue()
     assert "Para conectar Telegram" in text and "[plantilla" not in text
     assert "[1] ✅ Sí, acepto" in text and LIST not in text
+
+
+async def test_the_console_without_a_token_shows_whatsapp_too(settings_for, sqlite_url, screen
+                                                              ) -> None:
+    app = await build_app(settings_for(sqlite_url))
+    try:
+        await run_console(app, stdin=io.StringIO("/start\n!salir\n"), out=screen,
+                          channel="whatsapp")
+    finally:
+        await app.close()
+    text = screen.getvalue()
+    assert "tal como se vería en WhatsApp" in text
+    [consent] = [m for m in messages(text) if "¿Aceptas?" in m]
+    assert "[plantilla" not in consent  # an answer to what they just wrote
+    assert options_of(consent) == (["✅ Sí, acepto", "No, gracias", "🌐 English"], [])
