@@ -261,7 +261,7 @@ async def fake_wa(clock: ManualClock) -> AsyncIterator[object]:
     request the test made Convoca send must pass the spec and the limits."""
     from fakes.whatsapp_api import FakeWhatsApp
 
-    server = FakeWhatsApp(clock=clock, timeout_hold=2.0)
+    server = FakeWhatsApp(clock=clock, timeout_hold=2.0, app_secret="test-app-secret-0123456789")
     await server.start()
     yield server
     await server.stop()
