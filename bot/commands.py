@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -110,7 +110,19 @@ def console_look_of(app: App, channel: str | None) -> Look | None:
     from bot.console import Look
 
     caps = console_look(channel)
-    return Look(caps, app.sessions, app.clock) if caps is not None else None
+    if caps is None:
+        return None
+    template_for = None
+    if channel == "whatsapp":
+        from bot.whatsapp import templates
+
+        specs = templates.load()
+
+        def template_for(out: Any) -> str | None:
+            spec = templates.for_message(specs, out)
+            return spec.name if spec is not None else None
+
+    return Look(caps, app.sessions, app.clock, template_for)
 
 
 async def dispatch(settings: Settings, catalogs: Catalogs, args: argparse.Namespace) -> int:

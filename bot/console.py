@@ -21,7 +21,7 @@ from handlers.buttons import ButtonCodec
 from handlers.core import Core
 from handlers.events import EventKind, Incoming, Outgoing
 from locales import Catalogs, Day, Msg, Raw, When
-from scheduler.dispatcher import Delivered, Limits, Result
+from scheduler.dispatcher import Delivered, Limits, Result, Waiting
 from services.messages import DatePick
 from storage.clock import Clock, ManualClock
 from storage.models import ChannelAddress, OutboxMessage, Person, Role, RoleGrant
@@ -74,6 +74,9 @@ class Look:
     capabilities: Capabilities
     sessions: async_sessionmaker[AsyncSession] | None = None
     clock: Clock | None = None
+    # The approved template that would carry a message outside the window (its name), None
+    # when none would: the real channel then holds the message until the person writes.
+    template_for: Callable[[Outgoing], str | None] | None = None
 
 
 class ConsoleChannel:
@@ -156,6 +159,15 @@ class ConsoleChannel:
         caps = look.capabilities
         who = "" if row.address == self.current else f"[→ {self.names.get(row.address, row.address)}] "
         template = await self._template_mark(look, row, now)
+        if template is not None and look.template_for is not None:
+            name = look.template_for(out)
+            if name is None:
+                # As the channel does: it waits, and goes once the person writes.
+                waits = self.catalogs.render(Msg("console.template_none"), loc, self.timezone)
+                print(f"\n⏳ {who}{waits}", file=self.out, flush=True)
+                return Waiting("outside the 24-hour window and no template carries this "
+                               "message: it goes when the person writes")
+            template = f"{template} · {name}"
         pend = self.pending.setdefault(row.address, _Pending())
         pend.contact = False  # no button shares a phone here: the number is typed
         last = None
