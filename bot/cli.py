@@ -57,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     adm = sub.add_parser("admin", help="cli.help.admin")
     admsub = adm.add_subparsers(dest="admin_command", required=True)
     add = admsub.add_parser("add", help="cli.help.admin_add")
-    add.add_argument("telegram_id", type=int, help="cli.help.opt_telegram_id")
+    add.add_argument("telegram_id", metavar="ID_OR_PHONE", help="cli.help.opt_telegram_id")
     add.add_argument("--role", default="gestora", choices=["gestora", "coordinadora"],
                      help="cli.help.opt_admin_role")
     add.add_argument("--program", type=int, help="cli.help.opt_program")

@@ -257,10 +257,11 @@ async def _admin(app: App, args: argparse.Namespace) -> int:
         # takes it.
         program = await the_program(s, cat, args.program) \
             if args.program is not None or await programs.all_programs(s) else None
-        person = await people.by_address(s, "telegram", str(args.telegram_id))
+        channel, address, phone = _admin_address(cat, str(args.telegram_id))
+        person = await people.by_address(s, channel, address)
         if person is None:
-            person = Person(created_at=now, reachable=True, name=args.name)
-            person.addresses = [ChannelAddress(channel="telegram", address=str(args.telegram_id),
+            person = Person(created_at=now, reachable=True, name=args.name, phone=phone)
+            person.addresses = [ChannelAddress(channel=channel, address=address,
                                                created_at=now)]
             person.roles = []
             s.add(person)
@@ -280,6 +281,20 @@ async def _admin(app: App, args: argparse.Namespace) -> int:
         print(cat.text(None, "cli.admin_added" if added else "cli.admin_already",
                        id=str(args.telegram_id), role=role, program=program.name))
     return 0
+
+
+def _admin_address(cat: Catalogs, who: str) -> tuple[str, str, str | None]:
+    """Where the new administrator writes from: a Telegram user id (digits), or a phone
+    number with its country code (+56 9 …): WhatsApp, whose address is the number."""
+    from domain.phones import to_e164
+
+    who = who.strip()
+    if who.isdigit():
+        return "telegram", who, None
+    phone = to_e164(who) if who.startswith("+") else None
+    if phone is None:
+        raise CommandError(cat.text(None, "cli.admin_who", who=who))
+    return "whatsapp", phone.lstrip("+"), phone
 
 
 async def _status(app: App, args: argparse.Namespace) -> int:

@@ -155,6 +155,26 @@ def test_admin_add_grants_the_role_once(cli_env: str, capsys: pytest.CaptureFixt
         "crees."]
 
 
+def test_admin_add_takes_a_whatsapp_number(cli_env: str,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """A gestora on WhatsApp is named by her phone: her address there is the number."""
+    import asyncio
+
+    assert main(["admin", "add", "+56 9 8765 4321"]) == 0
+    assert asyncio.run(_channels(cli_env)) == [("whatsapp", "56987654321", "+56987654321")]
+    assert main(["admin", "add", "9 8765 4321"]) == 1
+    assert "ni un teléfono con código de país" in capsys.readouterr().err
+
+
+async def _channels(url: str) -> list[tuple[str, str, str | None]]:
+    engine = db.create_engine(url)
+    async with db.session_factory(engine)() as s:
+        rows = (await s.execute(select(ChannelAddress.channel, ChannelAddress.address,
+                                       Person.phone).join(Person))).all()
+    await engine.dispose()
+    return [tuple(r) for r in rows]
+
+
 async def _grants(url: str) -> list[tuple[str, str, int | None]]:
     engine = db.create_engine(url)
     async with db.session_factory(engine)() as s:
