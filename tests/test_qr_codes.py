@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from wa_limited import WaHarness
+from whatsapp_harness import Running as Cloud
 
 from bot import telegram, whatsapp
 from documents import imports, qr_codes
@@ -363,3 +364,37 @@ async def test_a_family_scans_its_whatsapp_card_and_is_linked(wa: WaHarness, tmp
     async with wa.app.sessions() as s:
         family = await s.scalar(select(Family).where(Family.name == "Familia Güemes"))
     assert family.person_id is not None
+
+
+async def test_on_whatsapp_itself_the_card_opens_the_business_and_links_the_family(
+        cloud: Cloud, tmp_path) -> None:
+    """The whole chain on the real channel against the fake Cloud API: the channel declares
+    its links from the business number, the card carries them, and the text the link writes,
+    sent as it is, links the family after the consent."""
+    now = cloud.app.clock.now()
+    builder = cloud.app.services.link_to_hand("telegram")  # asked from any chat: WhatsApp's
+    assert builder is not None and builder.channel == "whatsapp"
+    async with cloud.app.sessions() as s:
+        program = await programs.create(s, template="ecomercado-15m", start=now.date(),
+                                        name="Ecomercado Ñuñoa", now=now)
+        preview = await imports.preview_families(s, program.id, "familias.csv", FAMILIES_CSV,
+                                                 now)
+        result = await imported.commit_import(s, preview, now)
+        pdf = await qr_codes.codes_pdf(s, program.id, "family", result.inserted_ids, builder,
+                                       "es", now=now, catalogs=cloud.app.catalogs)
+        await s.commit()
+        names = {f.id: f.name for f in (await s.scalars(select(Family))).all()}
+        by_code = dict((await s.execute(select(LinkCode.code, LinkCode.target_id))).all())
+    [page] = pages_as_png(pdf, tmp_path)
+    urls = [urlsplit(u) for u in decode_qr(page)]
+    number = "".join(c for c in (await cloud.client.phone_number())["display_phone_number"]
+                     if c.isdigit())
+    assert {u.netloc + u.path for u in urls} == {f"wa.me/{number}"}
+    assert f"+{number}" in " ".join(pdf_text(pdf, tmp_path).split())
+    written = [parse_qs(u.query)["text"][0] for u in urls]
+    [code] = [c for c in written if names[by_code[c]] == "Familia Güemes"]
+
+    [consent] = await cloud.send("56911112222", code)
+    assert "✅ Sí, acepto" in consent.buttons
+    *_, linked = await cloud.press("56911112222", "✅ Sí, acepto")
+    assert linked.text.startswith("¡Listo! Te encontré: familia Familia Güemes.")
