@@ -26,6 +26,11 @@ from storage.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 
+# Where most families and members are (WhatsApp reaches about 93% of people in Chile): what
+# the team hands people, a printed card or a code to pass on, opens WhatsApp when this
+# installation speaks it, else Telegram (handlers.core.Services.link_to_hand).
+HANDED_LINKS = ("whatsapp", "telegram")
+
 
 class StartupError(Exception):
     """Convoca cannot start; ``message`` says why in the operator's words (cli.po)."""
@@ -143,6 +148,7 @@ async def build_app(settings: Settings, *, clock: Clock | None = None,
         catalogs=catalogs,
         buttons=ButtonCodec(bytes.fromhex(secret), action_bytes),
         capabilities=capabilities,
+        handed_links=HANDED_LINKS,
         timezone=settings.timezone,
         default_locale=settings.default_locale,
         admin_ids=frozenset(f"telegram:{i}" for i in settings.admin_telegram_ids),

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from bot.app import App
 from bot.commands import CommandError, the_program, write_file
 from bot.telegram import capabilities as telegram_capabilities
+from bot.whatsapp import capabilities as whatsapp_capabilities
 from documents import imports, qr_codes
 from domain import forms, targets
 from domain.catastro import StalePreview
@@ -26,11 +27,13 @@ from locales import Msg, When
 from locales.collation import sort_key
 from services import catastro, outreach
 from storage import fichas, imported, links, people, responses, state, targeting
+from storage.links import LinkBuilder
 from storage.models import Family, Meeting, MeetingStatus, Organization, Person, Program
 
 log = logging.getLogger(__name__)
 
 COMMANDS = ("import", "codes", "broadcast", "invite", "fichas")
+CARD_CHANNELS = ("whatsapp", "telegram")  # whose links a card may carry
 YES = ("s", "si", "sí", "y", "yes")
 
 
@@ -48,7 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     codes.add_argument("code", nargs="?", help="cli.help.opt_codes_code")
     codes.add_argument("--sector", help="cli.help.opt_sector")
     codes.add_argument("--pdf", type=Path, help="cli.help.opt_codes_pdf")
+    codes.add_argument("--channel", choices=CARD_CHANNELS, help="cli.help.opt_codes_channel")
     codes.add_argument("--bot", help="cli.help.opt_codes_bot")
+    codes.add_argument("--number", help="cli.help.opt_codes_number")
     _common(codes)
 
     bc = sub.add_parser("broadcast", help="cli.help.broadcast")
@@ -192,6 +197,46 @@ async def bot_username(app: App) -> str | None:
     return await state.get(app.sessions, state.BOT_USERNAME)
 
 
+async def whatsapp_number(app: App) -> str | None:
+    """The business number's digits: the Cloud API's answer when WhatsApp is set up, else
+    the number the last run on WhatsApp saw (kept in the database), else None: the cards
+    then carry the code alone."""
+    settings = app.settings
+    if settings.whatsapp_enabled:
+        from bot.whatsapp.client import CloudClient
+
+        assert settings.whatsapp_access_token and settings.whatsapp_phone_number_id
+        client = CloudClient(settings.whatsapp_api_base,
+                             settings.whatsapp_access_token.get_secret_value(),
+                             settings.whatsapp_phone_number_id,
+                             settings.whatsapp_business_account_id, timeout=15)
+        try:
+            shown = (await client.phone_number()).get("display_phone_number") or ""
+        except Exception:  # Meta out of reach: the number seen last time still serves
+            log.warning("could not ask WhatsApp for the business number", exc_info=True)
+            shown = ""
+        finally:
+            await client.close()
+        digits = "".join(ch for ch in shown if ch.isdigit())
+        if digits:
+            await state.put(app.sessions, state.WHATSAPP_NUMBER, digits)
+            return digits
+    return await state.get(app.sessions, state.WHATSAPP_NUMBER)
+
+
+async def card_link(app: App, args: argparse.Namespace) -> LinkBuilder | None:
+    """The link the cards carry: WhatsApp's where this installation speaks it (families
+    have it far more than Telegram), else Telegram's, unless --channel says; None when that
+    channel's number or bot name is not known."""
+    channel = args.channel or ("whatsapp" if app.settings.whatsapp_access_token else "telegram")
+    if channel == "whatsapp":
+        digits = "".join(ch for ch in args.number or "" if ch.isdigit())
+        caps = whatsapp_capabilities(digits or await whatsapp_number(app))
+    else:
+        caps = telegram_capabilities((args.bot or "").lstrip("@") or await bot_username(app))
+    return LinkBuilder(channel, caps.deep_link, caps.handle) if caps.deep_link else None
+
+
 async def _code_list(app: App, args: argparse.Namespace) -> int:
     """Every family's and organisation's code with its uses, its limit and its expiry."""
     out = _Out(app, args.locale)
@@ -245,9 +290,7 @@ async def _codes(app: App, args: argparse.Namespace) -> int:
         return await _code_renew(app, args)
     out = _Out(app, args.locale)
     now = app.clock.now()
-    username = (args.bot or "").lstrip("@") or await bot_username(app)
-    # The cards' links are Telegram's, as that channel builds them; none without its name.
-    link = telegram_capabilities(username).deep_link if username else None
+    link = await card_link(app, args)
     async with app.sessions() as s:
         program = await _program(s, out, args.program)
         if args.what == "families":
@@ -279,8 +322,8 @@ async def _codes(app: App, args: argparse.Namespace) -> int:
             names = dict((await s.execute(
                 select(model.id, model.name).where(model.id.in_(ids)))).all())
             for rid in ids:
-                link = await links.code_for(s, program.id, kind, rid, now)
-                print(f"{names[rid]}\t{link.code}")
+                row = await links.code_for(s, program.id, kind, rid, now)
+                print(f"{names[rid]}\t{row.code}")
         await s.commit()
     return 0
 

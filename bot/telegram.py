@@ -126,7 +126,8 @@ def capabilities(username: str | None) -> Capabilities:
     if not username:
         return CAPABILITIES
     return replace(CAPABILITIES,
-                   deep_link=lambda payload: f"https://t.me/{username}?start={payload}")
+                   deep_link=lambda payload: f"https://t.me/{username}?start={payload}",
+                   handle=f"@{username}")
 
 
 def caption_and_text(text: str | None) -> tuple[list[str], str | None]:

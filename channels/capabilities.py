@@ -30,6 +30,9 @@ class Capabilities:
     # How a link opens a conversation with this bot carrying a payload (a family's code);
     # None: the channel has no such links.
     deep_link: Callable[[str], str] | None = None
+    # Where a person writes to by hand to reach this bot, as they would type it (a phone
+    # number, a bot's @name): printed beside a link for whoever cannot open it.
+    handle: str | None = None
 
     def link(self, payload: str) -> str | None:
         return self.deep_link(payload) if self.deep_link else None

@@ -36,7 +36,7 @@ async def codes_pdf(
     program_id: int,
     target_kind: str,
     target_ids: Sequence[int],
-    link: LinkBuilder,
+    link: LinkBuilder | None,
     locale: str | None,
     *,
     now: datetime,
@@ -44,8 +44,8 @@ async def codes_pdf(
     fonts_dir: Path | None = DEJAVU,
 ) -> bytes:
     """An A4 PDF of cards, 2 x 4 a page with cut lines: name, QR code of the deep link, the
-    code in large letters and how to use it. Without a link (``link`` None) there is nothing
-    to put in a QR code: the card says to send /start and the code to the bot."""
+    code in large letters and how to use it on the link's channel. Without a link (``link``
+    None) there is nothing to put in a QR code: the card says to send the code to the chat."""
     cat = catalogs or Catalogs()
     program = await session.get(Program, program_id)
     if program is None:
@@ -56,6 +56,7 @@ async def codes_pdf(
     pdf.set_creator("Convoca")
     pdf.set_creation_date(now)
     label = cat.render(Msg("codes.card.code_label"), locale)
+    how, where = instruction(cat, locale, link)
     for index, card in enumerate(deck):
         slot = index % (COLS * ROWS)
         if slot == 0:
@@ -63,12 +64,24 @@ async def codes_pdf(
             pdf.cut_lines()
         x = MARGIN + (slot % COLS) * CARD_W
         y = MARGIN + (slot // COLS) * CARD_H
-        how = "codes.card.instruction" if card.url else "codes.card.instruction_no_link"
-        instruction = cat.render(Msg(how, {"code": card.code}), locale)
+        words = cat.render(Msg(how, {"code": card.code, **where}), locale)
         # "/start" and the code on one line: split, people type the command without the code.
-        instruction = instruction.replace(f"/start {card.code}", f"/start\u00a0{card.code}")
-        pdf.card(x, y, program.name, card, label, instruction)
+        words = words.replace(f"/start {card.code}", f"/start\u00a0{card.code}")
+        pdf.card(x, y, program.name, card, label, words)
     return bytes(pdf.output())
+
+
+def instruction(cat: Catalogs, locale: str | None, link: LinkBuilder | None
+                ) -> tuple[str, dict[str, str]]:
+    """The catalog key that tells how to use a card, and its parameters besides the code: the
+    link's channel's own words (codes.card.instruction_<channel>, naming where to write by
+    hand) when it has them and its handle is known, else plain words for any chat."""
+    if link is None:
+        return "codes.card.instruction_no_link", {}
+    own = f"codes.card.instruction_{link.channel}"
+    if link.handle and own in cat.keys(cat.locale(locale)):
+        return own, {"handle": link.handle}
+    return "codes.card.instruction", {}
 
 
 class _Sheet(FPDF):

@@ -22,6 +22,7 @@ from locales import SUPPORTED, Catalogs, Msg
 from storage import failures, intake, outbox, people, privacy, programs, receipts
 from storage.clock import Clock
 from storage.failures import StorageUnavailable, unavailable
+from storage.links import LinkBuilder
 from storage.models import Conversation, OutboxMessage, Person
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,20 @@ class Services:
     forms: dict[int, Any] = field(default_factory=dict)
     # What each channel can show, as it declares it (channels.Capabilities), by channel name.
     capabilities: dict[str, Capabilities] = field(default_factory=dict)
+    # The channels whose links go on what the team hands people (a printed card, a code to
+    # pass on), the one most people have first: the composition root knows which that is.
+    handed_links: tuple[str, ...] = ()
+
+    def link_to_hand(self, own: str) -> LinkBuilder | None:
+        """How a code handed to someone becomes a link: on the first channel of
+        ``handed_links`` this installation can link to, else on ``own`` (the channel of the
+        one asking), else None (the code alone). Not the asker's channel first: the people
+        who get a card are not where the gestora is, they are where most people are."""
+        for name in (*self.handed_links, own):
+            caps = self.capabilities.get(name)
+            if caps is not None and caps.deep_link is not None:
+                return LinkBuilder(name, caps.deep_link, caps.handle)
+        return None
 
     async def fetch_document(self, channel: str, file_id: str, max_bytes: int) -> bytes:
         fetch = self.files.get(channel)

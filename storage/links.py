@@ -217,9 +217,18 @@ _MODELS: dict[str, type[Organization] | type[Family] | type[Body]] = {
 }
 
 
-# How a code becomes a link that opens the bot with it, as the channel builds it
-# (channels.Capabilities.deep_link); None: the channel has no such links.
-LinkBuilder = Callable[[str], str] | None
+@dataclass(frozen=True)
+class LinkBuilder:
+    """How a code becomes a link that opens a chat with the bot carrying it, as one channel
+    builds it (channels.Capabilities.deep_link), and which channel that is: a card says how
+    to use its link in that channel's words, and where to write the code by hand."""
+
+    channel: str  # its name: picks the card's words (codes.card.instruction_<channel>)
+    build: Callable[[str], str]
+    handle: str | None = None  # where a person writes to by hand (Capabilities.handle)
+
+    def __call__(self, code: str) -> str:
+        return self.build(code)
 
 
 async def code_for(
@@ -259,7 +268,7 @@ async def cards(
     program_id: int,
     target_kind: str,
     target_ids: Sequence[int],
-    link: LinkBuilder,
+    link: LinkBuilder | None,
     now: datetime,
 ) -> list[Card]:
     model = _MODELS.get(target_kind)

@@ -25,6 +25,7 @@ from test_admin_outreach_support import (
     send_document,
 )
 
+from bot import whatsapp
 from documents import imports
 from handlers.core import DocumentTooBig
 from storage.models import AuditEntry, Family, LinkCode, Organization
@@ -398,6 +399,41 @@ async def test_the_qr_pdf_of_a_sector_arrives_as_a_document(tg: Running, tmp_pat
         assert "Otro Sector" not in text
     async with tg.app.sessions() as s:
         assert await s.scalar(select(func.count()).select_from(LinkCode)) == 2
+
+
+async def test_where_the_installation_has_whatsapp_the_families_cards_open_it(
+        tg: Running, tmp_path) -> None:
+    """The gestora works on Telegram, the families are on WhatsApp: the cards and the code
+    she is shown open WhatsApp, and say so."""
+    program_id = await seed_program(tg)
+    await add_gestora(tg)
+    await add_family(tg, program_id, "Familia Güemes", sector="Centro")
+    tg.app.services.capabilities["whatsapp"] = whatsapp.capabilities("56 9 8765 4321")
+    await open_catastro(tg)
+    await tg.press(GESTORA, "🔗 Códigos para vincularse")
+    await tg.press(GESTORA, "🏠 De una familia")
+    [shown] = await tg.press(GESTORA, "Familia Güemes")
+    async with tg.app.sessions() as s:
+        code = await s.scalar(select(LinkCode.code))
+    assert f"https://wa.me/56987654321?text={code}" in shown["text"]
+    assert "t.me" not in shown["text"]
+    await tg.press(GESTORA, "🔗 Códigos para vincularse")
+    await tg.press(GESTORA, "🖨️ PDF con QR de las familias")
+    [pdf] = await tg.press(GESTORA, "Todas las familias")
+    (tmp_path / "cards.pdf").write_bytes(pdf["document"].data)
+    if shutil.which("pdftoppm") and shutil.which("zbarimg"):
+        await asyncio.to_thread(subprocess.run, ["pdftoppm", "-r", "110", "-png",
+                                                 str(tmp_path / "cards.pdf"),
+                                                 str(tmp_path / "page")], check=True)
+        found = (await asyncio.to_thread(
+            subprocess.run, ["zbarimg", "-q", "--raw", str(tmp_path / "page-1.png")],
+            capture_output=True, text=True)).stdout.split()
+        assert found == [f"https://wa.me/56987654321?text={code}"]
+    if shutil.which("pdftotext"):
+        text = (await asyncio.to_thread(
+            subprocess.run, ["pdftotext", str(tmp_path / "cards.pdf"), "-"],
+            capture_output=True, text=True, check=True)).stdout
+        assert "se abrirá WhatsApp" in " ".join(text.split()) and "Telegram" not in text
 
 
 async def test_long_cells_never_push_the_preview_past_what_telegram_takes(tg: Running) -> None:

@@ -4,7 +4,10 @@ Nothing is written without --yes or a typed yes; with no terminal the answer is 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import io
+import shutil
+import subprocess
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -18,7 +21,7 @@ from bot import cli_outreach
 from bot.app import App, build_app
 from bot.cli import main
 from bot.commands import CommandError
-from storage import programs
+from storage import programs, state
 from storage.models import (
     AuditEntry,
     Body,
@@ -217,6 +220,76 @@ async def test_codes_ask_telegram_for_the_bot_name(fake_tg, settings_for, sqlite
         assert await cli_outreach.run(app, parse("codes", "organizations")) == 0
         name, code, url = capsys.readouterr().out.strip().split("\t")
         assert name == "Junta Ñuñoa" and url == f"https://t.me/convoca_test_bot?start={code}"
+    finally:
+        await app.close()
+
+
+async def test_codes_for_whatsapp_open_a_chat_with_the_business_number(
+        app: App, capsys, tmp_path: Path) -> None:
+    await _families(app, "Centro", ["Familia Centro"])
+    # No number given and none seen: the code alone, as for a bot with no known name.
+    assert await cli_outreach.run(app, parse("codes", "families", "--channel", "whatsapp")) == 0
+    async with app.sessions() as s:
+        code = await s.scalar(select(LinkCode.code))
+    assert capsys.readouterr().out == f"Familia Centro\t{code}\n"
+    assert await cli_outreach.run(app, parse("codes", "families", "--channel", "whatsapp",
+                                             "--number", "+56 9 8765 4321")) == 0
+    assert capsys.readouterr().out == \
+        f"Familia Centro\t{code}\thttps://wa.me/56987654321?text={code}\n"
+    # The number a run on WhatsApp kept serves when none is given.
+    await state.put(app.sessions, state.WHATSAPP_NUMBER, "56922223333")
+    out_pdf = tmp_path / "wa.pdf"
+    assert await cli_outreach.run(app, parse("codes", "families", "--channel", "whatsapp",
+                                             "--pdf", str(out_pdf))) == 0
+    if shutil.which("pdftotext"):
+        done = await asyncio.to_thread(subprocess.run, ["pdftotext", str(out_pdf), "-"],
+                                       check=True, capture_output=True, text=True)
+        text = " ".join(done.stdout.split())
+        assert "se abrirá WhatsApp con tu código" in text and "+56922223333" in text
+        assert "Telegram" not in text
+
+
+async def test_codes_link_to_whatsapp_where_it_is_set_up(settings_for, sqlite_url, clock,
+                                                         capsys, monkeypatch) -> None:
+    """With WhatsApp's token the cards open WhatsApp unless --channel says Telegram; the
+    number is asked from the Cloud API and kept, and one seen before serves when Meta is
+    out of reach."""
+    asked: list[tuple[str, str]] = []
+
+    class Cloud:
+        def __init__(self, base: str, token: str, phone_number_id: str, *_: object,
+                     **__: object) -> None:
+            asked.append((token, phone_number_id))
+
+        async def phone_number(self) -> dict[str, str]:
+            if len(asked) > 1:
+                raise OSError("Meta out of reach")
+            return {"display_phone_number": "+56 9 5555 0000", "verified_name": "Ecomercado"}
+
+        async def close(self) -> None:
+            pass
+
+    monkeypatch.setattr("bot.whatsapp.client.CloudClient", Cloud)
+    app = await build_app(settings_for(
+        sqlite_url, whatsapp_access_token="EAAG-test", whatsapp_phone_number_id="1098",
+        whatsapp_app_secret="app-secret-of-the-tests",
+        whatsapp_verify_token="verify-token-of-the-tests"), clock=clock)
+    try:
+        now = clock.now()
+        async with app.sessions() as s:
+            program = await programs.create(s, template="ecomercado-15m", start=now.date(),
+                                            name="Ecomercado", now=now)
+            s.add(Organization(program_id=program.id, name="Junta Ñuñoa", created_at=now))
+            await s.commit()
+        for _ in range(2):  # asked, then out of reach: the number kept the first time
+            assert await cli_outreach.run(app, parse("codes", "organizations")) == 0
+            name, code, url = capsys.readouterr().out.strip().split("\t")
+            assert url == f"https://wa.me/56955550000?text={code}"
+        assert asked == [("EAAG-test", "1098")] * 2
+        assert await state.get(app.sessions, state.WHATSAPP_NUMBER) == "56955550000"
+        assert await cli_outreach.run(app, parse("codes", "organizations", "--channel",
+                                                 "telegram", "--bot", "@convoca_bot")) == 0
+        assert capsys.readouterr().out.strip().endswith(f"https://t.me/convoca_bot?start={code}")
     finally:
         await app.close()
 

@@ -173,8 +173,7 @@ async def test_codes_pdf_as_the_readme_writes_it_needs_no_bot_name(
     text = " ".join(pdf_text(pdf, tmp_path).split())
     # No bot name ever seen: no link to put in a QR code, the code and how to send it.
     for code in codes:
-        assert f"/start {code}" in text
-    assert "Escribe /start" in text and "al bot del programa" in text
+        assert f"Envía {code} al chat del programa." in text
     [page] = pages_as_png(pdf, tmp_path)
     assert decode_qr(page) == []
 

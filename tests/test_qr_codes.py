@@ -1,5 +1,6 @@
 """Printed cards with linking codes: the QR code really opens the bot with the card's code,
-the names print with their accents, and reprinting does not kill cards already handed out."""
+on Telegram or on WhatsApp, with the words of that channel; the names print with their
+accents, and reprinting does not kill cards already handed out."""
 
 from __future__ import annotations
 
@@ -8,14 +9,19 @@ import subprocess
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from wa_limited import WaHarness
+from whatsapp_harness import Running as Cloud
 
-from bot import telegram
+from bot import telegram, whatsapp
 from documents import imports, qr_codes
+from locales import Catalogs
 from storage import db, imported, links, people, programs
+from storage.links import LinkBuilder
 from storage.models import Family, LinkCode, Organization, Person
 from telegram_harness import Running
 
@@ -83,12 +89,44 @@ async def codes_of(sessions, kind: str, ids: list[int]) -> list[str]:
     return [rows[i] for i in ids]
 
 
-TELEGRAM_LINK = telegram.capabilities("ConvocaBot").deep_link
+def builder(channel: str, caps) -> LinkBuilder:
+    assert caps.deep_link is not None
+    return LinkBuilder(channel, caps.deep_link, caps.handle)
+
+
+TELEGRAM_LINK = builder(telegram.CHANNEL, telegram.capabilities("ConvocaBot"))
+BUSINESS = "56 9 8765 4321"  # as Meta shows the business number
+WHATSAPP_LINK = builder(whatsapp.CHANNEL, whatsapp.capabilities(BUSINESS))
 
 
 def test_telegram_builds_the_cards_links() -> None:
-    assert TELEGRAM_LINK is not None
     assert TELEGRAM_LINK("ABCD2345") == "https://t.me/ConvocaBot?start=ABCD2345"
+    assert TELEGRAM_LINK.handle == "@ConvocaBot"
+
+
+def test_whatsapp_builds_the_cards_links() -> None:
+    # Opening it writes the code in a chat with the business number, ready to send.
+    assert WHATSAPP_LINK("ABCD2345") == "https://wa.me/56987654321?text=ABCD2345"
+    assert WHATSAPP_LINK.handle == "+56987654321"
+
+
+def test_each_channel_has_its_own_words_and_any_other_the_plain_ones() -> None:
+    cat = Catalogs()
+    assert qr_codes.instruction(cat, "es", WHATSAPP_LINK) == (
+        "codes.card.instruction_whatsapp", {"handle": "+56987654321"})
+    assert qr_codes.instruction(cat, "en", TELEGRAM_LINK) == (
+        "codes.card.instruction_telegram", {"handle": "@ConvocaBot"})
+    # A channel with links but no words of its own, or whose handle is not known: words
+    # that fit any chat.
+    assert qr_codes.instruction(cat, "es", LinkBuilder("signal", str)) == (
+        "codes.card.instruction", {})
+    assert qr_codes.instruction(cat, "es", LinkBuilder("whatsapp", str)) == (
+        "codes.card.instruction", {})
+    assert qr_codes.instruction(cat, "es", None) == ("codes.card.instruction_no_link", {})
+    for locale in ("es", "en"):
+        for key in ("codes.card.instruction", "codes.card.instruction_no_link"):
+            assert "telegram" not in cat.text(locale, key, code="X").lower()
+            assert "whatsapp" not in cat.text(locale, key, code="X").lower()
 
 
 @pytest.mark.parametrize("fonts", ["dejavu", "core"])
@@ -131,7 +169,48 @@ async def test_the_card_speaks_english_too(sessions, clock, tmp_path) -> None:
         await s.commit()
     text = " ".join(pdf_text(pdf, tmp_path).split())
     [code] = await codes_of(sessions, "family", ids[:1])
-    assert f"Scan the code with your camera or type /start {code} in Telegram" in text
+    assert f"Scan the code with your camera or type /start {code} to @ConvocaBot in Telegram" \
+        in text
+
+
+@pytest.mark.parametrize(("language", "words"), [
+    ("es", "Escanea el código con la cámara: se abrirá WhatsApp con tu código. Envíalo tal "
+           "cual. O escríbelo al +56987654321 por WhatsApp."),
+    ("en", "Scan the code with your camera: WhatsApp opens with your code. Send it as it is. "
+           "Or write it to +56987654321 on WhatsApp."),
+])
+async def test_whatsapp_cards_open_a_chat_with_the_code_written(sessions, clock, tmp_path,
+                                                                language: str, words: str
+                                                                ) -> None:
+    program_id, ids = await seed(sessions, clock.now())
+    async with sessions() as s:
+        pdf = await qr_codes.codes_pdf(s, program_id, "family", ids, WHATSAPP_LINK, language,
+                                       now=clock.now())
+        await s.commit()
+    codes = await codes_of(sessions, "family", ids)
+    first, second = (set(decode_qr(p)) for p in pages_as_png(pdf, tmp_path))
+    assert first | second == {f"https://wa.me/56987654321?text={c}" for c in codes}
+    text = pdf_text(pdf, tmp_path)
+    flat = " ".join(text.split())
+    assert flat.count(words) == len(NAMES)
+    assert "Telegram" not in text and "/start" not in text
+    for code in codes:
+        assert code in text
+
+
+async def test_cards_without_a_link_say_to_send_the_code_to_the_chat(sessions, clock,
+                                                                      tmp_path) -> None:
+    program_id, ids = await seed(sessions, clock.now())
+    async with sessions() as s:
+        pdf = await qr_codes.codes_pdf(s, program_id, "family", ids[:2], None, "es",
+                                       now=clock.now())
+        await s.commit()
+    flat = " ".join(pdf_text(pdf, tmp_path).split())
+    for code in await codes_of(sessions, "family", ids[:2]):
+        assert f"Envía {code} al chat del programa." in flat
+    assert "Telegram" not in flat and "WhatsApp" not in flat
+    [page] = pages_as_png(pdf, tmp_path)
+    assert decode_qr(page) == []
 
 
 async def test_reprinting_reuses_unused_codes_and_replaces_used_ones(sessions, clock) -> None:
@@ -185,7 +264,8 @@ async def test_organisation_cards_serve_several_representatives(sessions, clock)
         s.add(org)
         await s.flush()
         [card] = await links.cards(s, program_id, "organization", [org.id],
-                                      telegram.capabilities("b").deep_link, clock.now())
+                                   builder("telegram", telegram.capabilities("b")),
+                                   clock.now())
         link = await s.scalar(select(LinkCode).where(LinkCode.code == card.code))
     assert card.name == "Junta de Vecinos Villa Ñuñoa"
     assert card.url == f"https://t.me/b?start={card.code}"
@@ -228,9 +308,9 @@ async def test_a_family_scans_its_printed_card_and_is_linked(tg: Running, tmp_pa
                                                  now)
         result = await imported.commit_import(s, preview, now)
         pdf = await qr_codes.codes_pdf(s, program.id, "family", result.inserted_ids,
-                                       telegram.capabilities(tg.fake._bot_user["username"])
-                                       .deep_link, language, now=now,
-                                       catalogs=tg.app.catalogs)
+                                       builder("telegram", telegram.capabilities(
+                                           tg.fake._bot_user["username"])),
+                                       language, now=now, catalogs=tg.app.catalogs)
         await s.commit()
     [page] = pages_as_png(pdf, tmp_path)
     urls = decode_qr(page)
@@ -253,3 +333,68 @@ async def test_a_family_scans_its_printed_card_and_is_linked(tg: Running, tmp_pa
         family = await s.scalar(select(Family).where(Family.name == "Familia Güemes"))
         person = await s.get(Person, family.person_id)
     assert person.consent_at is not None and person.locale in (language, None)
+
+
+async def test_a_family_scans_its_whatsapp_card_and_is_linked(wa: WaHarness, tmp_path) -> None:
+    """The QR opens WhatsApp with the code written; sent as it is, it is the family's first
+    message: the consent comes first, then the code links the chat."""
+    now = wa.app.clock.now()
+    async with wa.app.sessions() as s:
+        program = await programs.create(s, template="ecomercado-15m", start=now.date(),
+                                        name="Ecomercado Ñuñoa", now=now)
+        preview = await imports.preview_families(s, program.id, "familias.csv", FAMILIES_CSV,
+                                                 now)
+        result = await imported.commit_import(s, preview, now)
+        pdf = await qr_codes.codes_pdf(s, program.id, "family", result.inserted_ids,
+                                       WHATSAPP_LINK, "es", now=now, catalogs=wa.app.catalogs)
+        await s.commit()
+        names = {f.id: f.name for f in (await s.scalars(select(Family))).all()}
+        by_code = dict((await s.execute(select(LinkCode.code, LinkCode.target_id))).all())
+    [page] = pages_as_png(pdf, tmp_path)
+    urls = [urlsplit(u) for u in decode_qr(page)]
+    assert {u.netloc + u.path for u in urls} == {"wa.me/56987654321"}
+    written = [parse_qs(u.query)["text"][0] for u in urls]
+    [code] = [c for c in written if names[by_code[c]] == "Familia Güemes"]
+
+    [consent] = await wa.send("56911112222", code)
+    assert "✅ Sí, acepto" in consent.titles()
+    replies = await wa.press("56911112222", "✅ Sí, acepto")
+    assert any(m.text.startswith("¡Listo! Te encontré: familia Familia Güemes.")
+               for m in replies), [m.text for m in replies]
+    async with wa.app.sessions() as s:
+        family = await s.scalar(select(Family).where(Family.name == "Familia Güemes"))
+    assert family.person_id is not None
+
+
+async def test_on_whatsapp_itself_the_card_opens_the_business_and_links_the_family(
+        cloud: Cloud, tmp_path) -> None:
+    """The whole chain on the real channel against the fake Cloud API: the channel declares
+    its links from the business number, the card carries them, and the text the link writes,
+    sent as it is, links the family after the consent."""
+    now = cloud.app.clock.now()
+    builder = cloud.app.services.link_to_hand("telegram")  # asked from any chat: WhatsApp's
+    assert builder is not None and builder.channel == "whatsapp"
+    async with cloud.app.sessions() as s:
+        program = await programs.create(s, template="ecomercado-15m", start=now.date(),
+                                        name="Ecomercado Ñuñoa", now=now)
+        preview = await imports.preview_families(s, program.id, "familias.csv", FAMILIES_CSV,
+                                                 now)
+        result = await imported.commit_import(s, preview, now)
+        pdf = await qr_codes.codes_pdf(s, program.id, "family", result.inserted_ids, builder,
+                                       "es", now=now, catalogs=cloud.app.catalogs)
+        await s.commit()
+        names = {f.id: f.name for f in (await s.scalars(select(Family))).all()}
+        by_code = dict((await s.execute(select(LinkCode.code, LinkCode.target_id))).all())
+    [page] = pages_as_png(pdf, tmp_path)
+    urls = [urlsplit(u) for u in decode_qr(page)]
+    number = "".join(c for c in (await cloud.client.phone_number())["display_phone_number"]
+                     if c.isdigit())
+    assert {u.netloc + u.path for u in urls} == {f"wa.me/{number}"}
+    assert f"+{number}" in " ".join(pdf_text(pdf, tmp_path).split())
+    written = [parse_qs(u.query)["text"][0] for u in urls]
+    [code] = [c for c in written if names[by_code[c]] == "Familia Güemes"]
+
+    [consent] = await cloud.send("56911112222", code)
+    assert "✅ Sí, acepto" in consent.buttons
+    *_, linked = await cloud.press("56911112222", "✅ Sí, acepto")
+    assert linked.text.startswith("¡Listo! Te encontré: familia Familia Güemes.")

@@ -24,9 +24,10 @@ CAPABILITIES = Capabilities(
 
 def capabilities(display_number: str | None) -> Capabilities:
     """WhatsApp's capabilities, with links that open a chat with the business carrying a
-    payload (a family's code) once its number is known."""
+    payload (a family's code) once its number is known, and the number to write to by hand."""
     digits = "".join(c for c in display_number or "" if c.isdigit())
     if not digits:
         return CAPABILITIES
     return replace(CAPABILITIES,
-                   deep_link=lambda payload: f"https://wa.me/{digits}?text={quote(payload)}")
+                   deep_link=lambda payload: f"https://wa.me/{digits}?text={quote(payload)}",
+                   handle=f"+{digits}")

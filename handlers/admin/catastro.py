@@ -836,7 +836,8 @@ async def show_code(turn: Turn, args: list[str]) -> None:
     else:
         note = Msg(f"catastro.code.note_{LINK_TARGETS[kind]}")
     back = [[Button(Msg("catastro.btn.codes"), action(KEY, "codes"))]]
-    url = turn.caps.link(link.code)
+    builder = turn.services.link_to_hand(turn.event.channel)
+    url = builder(link.code) if builder else None
     if url:
         turn.say("catastro.code.link", name=name, code=link.code, link=url, note=note,
                  buttons=back)
@@ -879,18 +880,18 @@ async def qr_pdf(turn: Turn, args: list[str]) -> None:
         turn.say(f"catastro.qr.none_{target}", buttons=[[_to_menu()]])
         return
     cat = turn.services.catalogs
-    link = turn.caps.deep_link
-    if link is None:
+    builder = turn.services.link_to_hand(turn.event.channel)
+    if builder is None:
         cards = []
         for rid in ids[:CODES_LISTED]:
-            link = await links.code_for(turn.session, program.id, target, rid, turn.now)
+            code = await links.code_for(turn.session, program.id, target, rid, turn.now)
             rec = await turn.session.get(MODELS["f" if target == "family" else "o"], rid)
-            cards.append(Msg("catastro.qr.text_line", {"name": Raw(rec.name), "code": link.code}))
+            cards.append(Msg("catastro.qr.text_line", {"name": Raw(rec.name), "code": code.code}))
         if len(ids) > CODES_LISTED:
             cards.append(Msg("catastro.qr.text_more", {"count": len(ids) - CODES_LISTED}))
         turn.say("catastro.qr.no_bot", lines=cards, buttons=[[_to_menu()]])
         return
-    pdf = await qr_codes.codes_pdf(turn.session, program.id, target, ids, link, turn.locale,
+    pdf = await qr_codes.codes_pdf(turn.session, program.id, target, ids, builder, turn.locale,
                                    now=turn.now, catalogs=cat)
     turn.audit("link_codes_pdf", target, None, count=len(ids))
     turn.send(Outgoing(
