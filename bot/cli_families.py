@@ -20,12 +20,12 @@ from storage.models import Family, LinkCode, Person, Program
 if TYPE_CHECKING:
     from bot.app import App
 
-COMMANDS = ("family", "families")
+COMMANDS = ("family",)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     # Help texts are catalog keys (cli.po), translated by bot.cli_words.localize.
-    f = sub.add_parser("family", aliases=["families"], help="cli.help.family")
+    f = sub.add_parser("family", help="cli.help.family")
     fsub = f.add_subparsers(dest="family_command", required=True)
     rel = fsub.add_parser("release", help="cli.help.family_release")
     rel.add_argument("family", help="cli.help.opt_release_family")

@@ -135,8 +135,8 @@ async def consent(turn: Turn) -> None:
         turn.go(None)
         turn.say("start.ready")
     elif turn.event.sender_phone:
-        # The channel vouches for the number the person writes from (WhatsApp's is a phone):
-        # as good as sharing it with Telegram's button, and nothing more to ask.
+        # The channel vouches for the number the person writes from: as good as sharing it
+        # with a channel's own button, and nothing more to ask.
         await _link_by_phone(turn, turn.event.sender_phone,
                              await links.families_by_phone(turn.session,
                                                            turn.event.sender_phone))

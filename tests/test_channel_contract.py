@@ -14,7 +14,7 @@ import test_wa_limited_admin as admin
 import test_wa_limited_flows as flows
 from wa_limited import WA_LIMITED, WaHarness, violations
 
-from bot import console, telegram
+from bot import console, telegram, whatsapp
 from bot.app import build_app, channel_capabilities
 from channels import LEAST, Capabilities
 from channels.layout import lay_out
@@ -31,8 +31,10 @@ def declared() -> dict[str, Capabilities]:
     deep links it has once its bot name is known); and the bars every reply must pass
     (LEAST, the WhatsApp-limited test channel)."""
     found = {"least": LEAST, "wa_limited": WA_LIMITED,
-             "telegram_with_links": telegram.capabilities("convoca_test_bot")}
-    found.update(channel_capabilities(SimpleNamespace(token="t")))  # type: ignore[arg-type]
+             "telegram_with_links": telegram.capabilities("convoca_test_bot"),
+             "whatsapp_with_links": whatsapp.capabilities("56223456789")}
+    found.update(channel_capabilities(  # every channel the settings can turn on
+        SimpleNamespace(token="t", whatsapp_enabled=True)))  # type: ignore[arg-type]
     return found
 
 

@@ -325,8 +325,12 @@ PRINTING: dict[tuple[str, ...], list[str]] = {
     ("export", "delivery"): ["1", "--out", "entrega.pdf"],
     ("export", "progress"): ["--out", "avance.pdf"],
     ("family", "release"): ["familia ñancupil"],
+    ("family", "without-consent"): [],
+    ("whatsapp", "templates", "list"): [],
 }
 NOT_FOR_A_PIPE = {("run",), ("worker",)}
+# They speak to Meta's Cloud API: without its settings they say so and stop, nothing to pipe.
+NOT_FOR_A_PIPE |= {("whatsapp", "templates", "push"), ("whatsapp", "templates", "sync")}
 
 
 def _on(offset: str) -> str:

@@ -191,7 +191,7 @@ async def test_the_gestora_lists_who_has_no_consent(sessions, clock, capsys,
     app = await build_app(settings_for(sqlite_url), clock=clock)
     try:
         await imported_families(app.sessions, clock)
-        out = await cli_harness.lines(cli_families, app, capsys, "families",
+        out = await cli_harness.lines(cli_families, app, capsys, "family",
                                       "without-consent")
         assert out == [
             "Ecomercado Ñuñoa: 2 familias sin consentimiento para escribirles primero por "
