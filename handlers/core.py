@@ -241,6 +241,9 @@ class Router:
     commands: dict[str, Handler] = field(default_factory=dict)
     actions: dict[str, Handler] = field(default_factory=dict)
     flows: dict[str, Handler] = field(default_factory=dict)
+    # Flows that take what someone types before they accepted the use of their data (the
+    # consent itself, erasing what little there is); every other flow's typing asks for it.
+    before_consent: set[str] = field(default_factory=set)
     said: dict[str, str] = field(default_factory=dict)  # catalog key of words -> command
     _fallback: Handler | None = field(default=None, repr=False)
 
@@ -262,9 +265,12 @@ class Router:
             return fn
         return deco
 
-    def flow(self, name: str) -> Callable[[Handler], Handler]:
+    def flow(self, name: str, *, before_consent: bool = False
+             ) -> Callable[[Handler], Handler]:
         def deco(fn: Handler) -> Handler:
             self._claim_flow(name, fn)
+            if before_consent:
+                self.before_consent.add(name)
             return fn
         return deco
 
@@ -286,6 +292,7 @@ class Router:
             self._claim_action(prefix, fn)
         for name, fn in other.flows.items():
             self._claim_flow(name, fn)
+        self.before_consent |= other.before_consent
         for key, name in other.said.items():
             self._claim_said(key, name)
         if other.fallback is not None:
@@ -333,6 +340,12 @@ class Router:
                 await self._press(turn, next(iter(pressed)))
                 return
         flow = turn.convo.flow
+        if (ev.kind == EventKind.TEXT and turn.person.consent_at is None
+                and flow not in self.before_consent and self.fallback):
+            # A family written to first (paper consent) answers its notice's buttons; what it
+            # types is its first word to the bot: the consent comes first (the fallback).
+            await self.fallback(turn)
+            return
         if ev.kind != EventKind.COMMAND and flow in self.flows:
             await self.flows[flow](turn)
             return

@@ -119,7 +119,7 @@ async def on_erase(turn: Turn) -> None:
     turn.erased = True
 
 
-@router.flow(FLOW)
+@router.flow(FLOW, before_consent=True)
 async def erase_input(turn: Turn) -> None:
     if turn.event.kind == EventKind.UNSUPPORTED:
         turn.say("input.unsupported")

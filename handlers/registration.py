@@ -120,6 +120,13 @@ async def consent(turn: Turn) -> None:
         return
     if turn.action == "consent:no":
         turn.say("start.consent_declined", phone_asked_done=True)
+        if turn.person.contact_consent_at is not None or turn.person.roles:
+            # A record the team made (a family's paper consent, a role given): theirs to
+            # keep. Saying no here stops the notices, as /stop does.
+            turn.person.opted_out_at = turn.now
+            turn.audit("consent_declined", kept=True)
+            turn.go(None)
+            return
         # Nothing is kept about someone who said no: the record made on first contact goes.
         await turn.session.delete(turn.person)
         turn.erased = True
@@ -139,7 +146,8 @@ async def consent(turn: Turn) -> None:
         # with a channel's own button, and nothing more to ask.
         await _link_by_phone(turn, turn.event.sender_phone,
                              await links.families_by_phone(turn.session,
-                                                           turn.event.sender_phone))
+                                                           turn.event.sender_phone),
+                             vouched=True)
     else:
         _ask_to_link(turn)
 
@@ -205,7 +213,7 @@ async def redeem_typed(turn: Turn, code: str) -> None:
     await _redeem(turn, code)
 
 
-@router.flow(FLOW)
+@router.flow(FLOW, before_consent=True)
 async def registration_input(turn: Turn) -> None:
     ev = turn.event
     if ev.kind == EventKind.UNSUPPORTED:
@@ -234,7 +242,8 @@ async def _link_by_contact(turn: Turn) -> None:
     if phone is None:
         turn.say("link.phone_unreadable")
         return
-    await _link_by_phone(turn, phone, await links.families_by_phone(turn.session, phone))
+    await _link_by_phone(turn, phone, await links.families_by_phone(turn.session, phone),
+                         vouched=True)
 
 
 async def _link_by_typed_phone(turn: Turn, phone: str) -> None:
@@ -262,10 +271,11 @@ async def _link_by_typed_phone(turn: Turn, phone: str) -> None:
     await _link_by_phone(turn, phone, free)
 
 
-async def _link_by_phone(turn: Turn, phone: str, families: list[Family]) -> None:
+async def _link_by_phone(turn: Turn, phone: str, families: list[Family], *,
+                         vouched: bool = False) -> None:
     imported = await people.imported_by_phone(turn.session, phone)
     if not families and not imported:
-        turn.person.phone = phone
+        turn.person.phone, turn.person.phone_vouched = phone, vouched
         turn.say("link.not_found", phone_asked_done=True)
         turn.go(None)
         return
@@ -274,6 +284,7 @@ async def _link_by_phone(turn: Turn, phone: str, families: list[Family]) -> None
         turn.person = imported[0]
         turn.convo = await people.conversation(turn.session, turn.person.id, turn.now)
     turn.person.phone = phone
+    turn.person.phone_vouched = vouched
     if families:
         for family in families:
             # The family's registered number, shared as the chat's own (the channel vouches

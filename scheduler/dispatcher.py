@@ -10,7 +10,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Protocol
 
 from sqlalchemy import select
@@ -669,7 +669,14 @@ class Dispatcher:
                 at = now + timedelta(seconds=backoff(row.attempts, self._rng))
                 await outbox.mark_retry(s, row.id, at, result.reason)
         elif isinstance(result, Waiting):
-            await outbox.mark_final(s, row.id, OutboxStatus.WAITING, result.reason)
+            await outbox.mark_waiting(s, row.id, result.reason)
+            # Written to while it was being tried, the person released nothing (it was not
+            # waiting yet): it goes now rather than wait for their next message.
+            tried = row.claimed_until - self.lease if row.claimed_until else now
+            wrote = await receipts.last_wrote(s, row.channel, row.address)
+            if wrote is not None and wrote.replace(tzinfo=wrote.tzinfo or UTC) >= tried.replace(
+                    tzinfo=tried.tzinfo or UTC):
+                await outbox.mark_retry(s, row.id, now, result.reason)
         elif isinstance(result, Blocked):
             await outbox.mark_final(s, row.id, OutboxStatus.FAILED, result.reason)
             if result.channel_only:

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.ext.asyncio import AsyncAttrs
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -198,6 +199,11 @@ class Person(Base):
     # it (WhatsApp); not the chat's own consent step (consent_at), which still comes.
     contact_consent_at: Mapped[datetime | None]
     contact_consent_source: Mapped[str | None] = mapped_column(String(40))  # "import"
+    # The phone is the person's own, as a platform vouched (Telegram's contact button, the
+    # number WhatsApp writes from), not typed or copied from a list: only such a number makes
+    # someone writing from another app the same person (handlers.core).
+    phone_vouched: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                server_default=false())
     erased_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
 

@@ -60,11 +60,12 @@ async def add_address(session: AsyncSession, person: Person, channel: str, addre
 
 
 async def with_chat_by_phone(session: AsyncSession, phone: str) -> list[Person]:
-    """People with this phone who already write from some chat (the twin of
-    imported_by_phone, which finds those who never wrote)."""
+    """People who write from some chat and whose phone a platform vouched for as their own
+    (a typed number, or one copied from a family's list, may be anyone's)."""
     return list((await session.scalars(
-        select(Person).where(Person.phone == phone, Person.erased_at.is_(None),
-                             Person.addresses.any()).order_by(Person.id))).all())
+        select(Person).where(Person.phone == phone, Person.phone_vouched.is_(True),
+                             Person.erased_at.is_(None), Person.addresses.any())
+        .order_by(Person.id))).all())
 
 
 async def touch_address(session: AsyncSession, channel: str, address: str, now: datetime,

@@ -51,8 +51,10 @@ async def record_status(session: AsyncSession, channel: str, platform_id: str, s
     by sending again as a template); None for a message we do not know, a repeat, or a word
     that comes too late to count. ``error`` is the reason as the channel stores it
     ("whatsapp <code>: <message>"); a failure keeps it in the row's last_error too."""
+    # Locked: two webhooks handled at once (read, delivered) must not both start from sent.
     sent = await session.scalar(select(SentMessage).where(
-        SentMessage.channel == channel, SentMessage.platform_id == platform_id))
+        SentMessage.channel == channel, SentMessage.platform_id == platform_id)
+        .with_for_update())
     if sent is None or rank(status) <= rank(sent.status):
         return None
     sent.status, sent.status_at = Receipt(status).value, at
@@ -83,6 +85,12 @@ def combined(statuses: Iterable[str]) -> str | None:
         return Receipt.FAILED.value
     weakest = min(statuses, key=rank)
     return None if weakest == Receipt.SENT else Receipt(weakest).value
+
+
+async def last_wrote(session: AsyncSession, channel: str, address: str) -> datetime | None:
+    """When the person at this address last wrote, if ever."""
+    return await session.scalar(select(ChannelAddress.last_inbound_at).where(
+        ChannelAddress.channel == channel, ChannelAddress.address == address))
 
 
 async def window_open(session: AsyncSession, channel: str, address: str, now: datetime,

@@ -91,6 +91,7 @@ async def test_someone_known_on_another_chat_by_that_number_is_the_same_person(
     async with wa.app.sessions() as s:
         known = await people.create_with_address(s, "telegram", "4242", wa.app.clock.now(),
                                                  name="Ana Pérez", phone=PHONE,
+                                                 phone_vouched=True,
                                                  consent_at=wa.app.clock.now(),
                                                  consent_version="2026-1")
         await s.commit()
@@ -114,9 +115,27 @@ async def test_a_number_two_people_hold_makes_a_new_person(wa: WaHarness) -> Non
     async with wa.app.sessions() as s:
         for chat in ("4242", "4343"):
             await people.create_with_address(s, "telegram", chat, wa.app.clock.now(),
-                                             name="Ana", phone=PHONE,
+                                             name="Ana", phone=PHONE, phone_vouched=True,
                                              consent_at=wa.app.clock.now())
         await s.commit()
     await say(wa, ANA, "Hola")
     async with wa.app.sessions() as s:
         assert await s.scalar(select(func.count()).select_from(Person)) == 3
+
+
+async def test_a_number_nobody_vouched_for_hands_over_no_record(wa: WaHarness) -> None:
+    """A number typed on a chat (or copied from a family's list by a card) may be anyone's:
+    its owner writing from WhatsApp is not handed that chat's record, its roles or history."""
+    program_id = await programme(wa)
+    async with wa.app.sessions() as s:
+        typed = await people.create_with_address(s, "telegram", "4242", wa.app.clock.now(),
+                                                 name="Mallory", phone=PHONE,
+                                                 consent_at=wa.app.clock.now())
+        await people.grant(s, typed, "gestora", program_id, wa.app.clock.now())
+        await s.commit()
+        typed_id = typed.id
+    [consent] = await say(wa, ANA, "Hola")
+    assert "✅ Sí, acepto" in consent.titles()
+    async with wa.app.sessions() as s:
+        person = await people.by_address(s, CHANNEL, ANA)
+    assert person.id != typed_id and not person.roles

@@ -261,3 +261,19 @@ async def test_a_refused_token_stops_the_channel_with_one_clear_line(cloud: Runn
     assert statuses == {OutboxStatus.PENDING}  # nothing lost: they wait for a valid token
     cloud.fake.assert_clean(allow=[190])
     cloud.fake.clear_faults()
+
+
+async def test_declining_the_chat_keeps_a_paper_consent_family_and_stops_its_notices(
+        cloud: Running) -> None:
+    """A family the gestora imported with paper consent says "No, gracias" to the chat: its
+    record stays the team's (not erased, still linked), and it is written to no more."""
+    program_id = await programme(cloud)
+    await seed_pickup(cloud, program_id, ROSA, paper_consent=True)
+    await cloud.deliver()
+    await cloud.send(ROSA, "Hola")
+    await cloud.press(ROSA, "No, gracias")
+    async with cloud.app.sessions() as s:
+        family = await s.scalar(select(Family))
+        person = await s.get(Person, family.person_id)
+    assert person is not None and person.opted_out_at is not None
+    assert person.contact_consent_at is not None

@@ -8,7 +8,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import ClientError, web
@@ -41,7 +41,8 @@ from scheduler.dispatcher import Dispatcher as Outbox
 from storage import receipts
 from storage import wa_templates as template_rows
 from storage.clock import Clock
-from storage.failures import StorageUnavailable
+from storage.failures import StorageUnavailable, unavailable
+from storage.failures import reason as failure_reason
 from storage.intake import Received
 from storage.models import OutboxMessage
 
@@ -52,7 +53,10 @@ SIGNATURE_HEADER = "X-Hub-Signature-256"
 # reach Meta after it closed, and fail.
 WINDOW_MARGIN = timedelta(minutes=15)
 HOLD_SECONDS = 24 * 3600.0  # 131049: Meta asks to wait at least a day before trying again
-TOKEN_PAUSE = 600.0  # a refused token: rows wait (nothing is lost) until an operator fixes it
+TOKEN_PAUSE = 600.0
+PAIR_PAUSE = 6.0  # 131056: Meta's pace for one number to one person (unverified: a guess)
+RECEIPT_WAIT = 30.0  # after a time-out: Meta's "sent" receipt usually comes within seconds
+TEMPLATES_FRESH = timedelta(minutes=5)  # how long the list of approved templates is trusted  # a refused token: rows wait (nothing is lost) until an operator fixes it
 STOP_GRACE = 10.0
 # Meta's published default (per business number); configurable up to 1,000 (settings).
 LIMITS = Limits(per_second=80, per_chat_per_second=1.0, chat_burst=3, group_per_minute=20)
@@ -82,6 +86,7 @@ class WhatsAppChannel:
         self.approved: set[tuple[str, str]] = set()  # (name, language) Meta approved
         self.throttle = ProgressThrottle()
         self.stopped: str | None = None  # why the channel stopped sending (a refused token)
+        self._refreshed: datetime | None = None
 
     def is_group(self, address: str) -> bool:
         return False
@@ -89,6 +94,7 @@ class WhatsAppChannel:
     async def refresh_templates(self) -> None:
         async with self.sessions() as s:
             self.approved = set(await template_rows.approved(s))
+        self._refreshed = self.clock.now()
 
     # sending ----------------------------------------------------------------------------
 
@@ -99,19 +105,32 @@ class WhatsAppChannel:
         now = self.clock.now()
         if not self.throttle.due(row.address, out, now):
             return Delivered(None)  # a passing state of a progress report, left out
-        forced = bool(out.meta.get("template"))
-        if not forced:
-            async with self.sessions() as s:
-                open_ = await receipts.window_open(s, CHANNEL, row.address, now, WINDOW_MARGIN)
-            if open_:
-                try:
-                    return Delivered(None, await self._free_form(row, out))
-                except CloudError as exc:
-                    if classify(exc.code, exc.status) is not Kind.OUTSIDE_WINDOW:
-                        return self._result(exc)
-                    # The window closed on Meta's side before ours: as a template.
-                except (TimeoutError, ClientError) as exc:
-                    return Transient(f"{type(exc).__name__}: {exc}")
+        if self._refreshed is None or now - self._refreshed > TEMPLATES_FRESH:
+            # Another process (`convoca whatsapp templates sync`) may have seen approvals.
+            await self.refresh_templates()
+        async with self.sessions() as s:
+            wrote = await receipts.last_wrote(s, CHANNEL, row.address)
+            # Tried before: what Meta's receipts say went is not sent again (a time-out
+            # after Meta took it, or the first pieces of a long message).
+            gone = await receipts.sent_for(s, CHANNEL, row.id) if row.attempts > 1 else []
+        if wrote is not None and wrote.tzinfo is None:
+            wrote = wrote.replace(tzinfo=UTC)
+        open_ = wrote is not None and now < wrote + receipts.SESSION_WINDOW - WINDOW_MARGIN
+        # Sent again as a template after Meta said the window had closed; once the person
+        # has written since, free-form is right again.
+        forced = bool(out.meta.get("template")) and (wrote is None or wrote <= row.created_at)
+        if open_ and not forced:
+            try:
+                return Delivered(None, await self._free_form(row, out, len(gone)))
+            except _Partly as partly:
+                result = partly.result
+                if not isinstance(result, _OutsideWindow):
+                    return result
+                if partly.sent:  # the rest cannot follow as free-form: it waits for them
+                    return Waiting(reason(131047, "the window closed in the middle of a "
+                                                  "message: the rest goes when they write"))
+        elif gone:
+            return Delivered(None, tuple(gone))
         return await self._as_template(row, out)
 
     def _render(self, row: OutboxMessage, out: Outgoing) -> Any:
@@ -124,19 +143,39 @@ class WhatsAppChannel:
         person_id = row.person_id
         return lambda action: self.buttons.pack(person_id, action)
 
-    async def _free_form(self, row: OutboxMessage, out: Outgoing) -> tuple[str, ...]:
-        """The messages showing ``out``, sent in order; their wamids (longer than the outbox's
-        platform id holds) are kept with their receipts (storage.receipts)."""
+    async def _free_form(self, row: OutboxMessage, out: Outgoing, skip: int = 0
+                         ) -> tuple[str, ...]:
+        """The messages showing ``out``, sent in order from the ``skip``-th (those before went
+        on an earlier try); their wamids (longer than the outbox's platform id holds) are kept
+        with their receipts (storage.receipts). A failure part way raises _Partly, after
+        keeping what went."""
         sent: list[str] = []
-        for piece in pieces(out, self.capabilities, self._render(row, out), self._pack(row)):
-            message = piece.message
-            if piece.attachment is not None:
-                a = piece.attachment
-                media = await self.client.upload(a.content, a.mime_type, a.filename)
-                message = with_media(piece, media)
-            sent.append(await self.client.send(row.address, message,
-                                               callback=callback_of(row)))
+        shown = pieces(out, self.capabilities, self._render(row, out), self._pack(row))
+        try:
+            for piece in shown[skip:]:
+                message = piece.message
+                if piece.attachment is not None:
+                    a = piece.attachment
+                    media = await self.client.upload(a.content, a.mime_type, a.filename)
+                    message = with_media(piece, media)
+                sent.append(await self.client.send(row.address, message,
+                                                   callback=callback_of(row)))
+        except (CloudError, TimeoutError, ClientError) as exc:
+            if sent:
+                async with self.sessions() as s:
+                    await receipts.record_sent(s, row.id, CHANNEL, sent, self.clock.now())
+                    await s.commit()
+            raise _Partly(sent, self._failure(exc)) from exc
         return tuple(sent)
+
+    def _failure(self, exc: Exception) -> Result | _OutsideWindow:
+        if isinstance(exc, CloudError):
+            if classify(exc.code, exc.status) is Kind.OUTSIDE_WINDOW:
+                return _OutsideWindow()
+            return self._result(exc)
+        # Meta may have taken it: its receipt (which names the row) has time to say so
+        # before the next try, which then sends nothing twice.
+        return Transient(f"{type(exc).__name__}: {exc}", after=RECEIPT_WAIT)
 
     async def _as_template(self, row: OutboxMessage, out: Outgoing) -> Result:
         spec = wa_templates.for_message(self.specs, out)
@@ -159,10 +198,11 @@ class WhatsAppChannel:
             pack or (lambda action: action))
         try:
             wamid = await self.client.send(row.address, message, callback=callback_of(row))
-        except CloudError as exc:
-            return self._result(exc)
-        except (TimeoutError, ClientError) as exc:
-            return Transient(f"{type(exc).__name__}: {exc}")
+        except (CloudError, TimeoutError, ClientError) as exc:
+            failure = self._failure(exc)
+            return Transient(reason(131047, "refused as outside the window although sent as "
+                                            "a template")) if isinstance(
+                failure, _OutsideWindow) else failure
         return Delivered(None, (wamid,))
 
     def _result(self, exc: CloudError) -> Result:
@@ -170,7 +210,10 @@ class WhatsAppChannel:
         why = reason(exc.code, exc.message)
         if kind is Kind.THROTTLED:
             return RetryAfter(exc.retry_after or THROTTLE_PAUSE.get(exc.code or 0, 5.0), why)
-        if kind in (Kind.PAIR_LIMIT, Kind.MEDIA, Kind.TRANSIENT):
+        if kind is Kind.PAIR_LIMIT:
+            # Too many to this one person in a short time: a wait, not a failed attempt.
+            return Transient(why, after=PAIR_PAUSE)
+        if kind in (Kind.MEDIA, Kind.TRANSIENT):
             return Transient(why)
         if kind is Kind.HOLD:
             return Transient(why, after=HOLD_SECONDS)
@@ -183,8 +226,6 @@ class WhatsAppChannel:
                           "WHATSAPP_ACCESS_TOKEN and restart.", exc.message)
             self.stopped = why
             return Transient(why, after=TOKEN_PAUSE)
-        if kind is Kind.OUTSIDE_WINDOW:
-            return Transient(why)  # a template refused as outside the window: Meta's fault
         return Rejected(why)  # template defects too: shown to the gestora as such
 
     async def probe(self, row: OutboxMessage, known: list[str]
@@ -196,6 +237,19 @@ class WhatsAppChannel:
         if found:
             return Delivered(None, tuple(found))
         return None
+
+
+class _OutsideWindow:
+    """Meta refused a free-form message as outside the window (131047)."""
+
+
+class _Partly(Exception):
+    """A message of several pieces failed part way: ``sent`` went, ``result`` says why the
+    rest did not."""
+
+    def __init__(self, sent: list[str], result: Result | _OutsideWindow) -> None:
+        super().__init__(result)
+        self.sent, self.result = sent, result
 
 
 def callback_of(row: OutboxMessage) -> str:
@@ -285,43 +339,52 @@ class WhatsAppRuntime:
 
     async def receipts(self, statuses: Sequence[Status]) -> None:
         """Each receipt on its row, only ever forward; a message that failed because the
-        window had closed is queued again as a template, an undeliverable number marked."""
+        window had closed is queued again as a template, an undeliverable number marked.
+        One receipt that cannot be read is logged and left: the others still count, and
+        Meta is not made to send them all again."""
         now = self.core.services.clock.now()
         requeued = False
         try:
             async with self.core.services.sessions() as s:
                 for st in statuses:
-                    code = int(st.errors[0]["code"]) if st.errors and str(
-                        st.errors[0].get("code", "")).isdigit() else None
-                    error = reason(code, _error_text(st.errors)) if st.errors else None
-                    row_id = row_of_callback(st.callback)
-                    if row_id is not None:
-                        # Known by the row it names even when the send's answer was lost.
-                        await receipts.settle_by_receipt(s, row_id, CHANNEL, st.wamid, now)
-                    row = await receipts.record_status(s, CHANNEL, st.wamid, st.status, st.at,
-                                                       code, error)
-                    if row is None or st.status != "failed":
-                        continue
-                    kind = classify(code)
-                    if kind is Kind.OUTSIDE_WINDOW:
-                        requeued |= await receipts.requeue_as_template(s, row, now) is not None
-                    elif kind is Kind.UNDELIVERABLE:
-                        await receipts.mark_address_unreachable(s, CHANNEL, row.address,
-                                                                error or "", now)
+                    try:
+                        async with s.begin_nested():
+                            requeued |= await self._receipt(s, st, now)
+                    except Exception as exc:
+                        if unavailable(exc):
+                            raise
+                        log.exception("receipt %s of %s could not be kept", st.status, st.wamid)
                 await s.commit()
         except Exception as exc:
-            from storage.failures import reason as failure
-            from storage.failures import unavailable
-
             if unavailable(exc):
-                raise StorageUnavailable(failure(exc)) from exc
+                raise StorageUnavailable(failure_reason(exc)) from exc
             raise
         if requeued:
             self.outbox.wake()
 
+    async def _receipt(self, s: AsyncSession, st: Status, now: datetime) -> bool:
+        code = next((int(e["code"]) for e in st.errors if str(e.get("code", "")).isdigit()),
+                    None)
+        error = reason(code, _error_text(st.errors)) if st.errors else None
+        row_id = row_of_callback(st.callback)
+        if row_id is not None:
+            # Known by the row it names even when the send's answer was lost.
+            await receipts.settle_by_receipt(s, row_id, CHANNEL, st.wamid, now)
+        row = await receipts.record_status(s, CHANNEL, st.wamid, st.status, st.at, code, error)
+        if row is None or st.status != "failed":
+            return False
+        kind = classify(code)
+        if kind is Kind.OUTSIDE_WINDOW:
+            return await receipts.requeue_as_template(s, row, now) is not None
+        if kind is Kind.UNDELIVERABLE:
+            await receipts.mark_address_unreachable(s, CHANNEL, row.address, error or "", now)
+        return False
+
 
 def _error_text(errors: list[dict[str, Any]]) -> str:
     e = errors[0]
-    details = (e.get("error_data") or {}).get("details")
-    return " ".join(str(x) for x in (e.get("title") or e.get("message"), details) if x)
+    said = str(e.get("title") or e.get("message") or "")
+    details = str((e.get("error_data") or {}).get("details") or "")
+    # Meta often repeats the title in the details: said once.
+    return said if not details or details in said else f"{said}: {details}".strip(": ")
 

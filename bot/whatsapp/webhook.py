@@ -232,10 +232,17 @@ def _size(value: Any) -> int | None:
         return None
 
 
+STATES = ("sent", "delivered", "read", "failed")
+
+
 def _status(status: dict[str, Any]) -> Status | None:
     wamid, state = _str(status.get("id")), _str(status.get("status"))
     if wamid is None or state is None:
         log.warning("webhook: a status without id or state ignored: %.300r", status)
+        return None
+    if state not in STATES:
+        # Meta adds states now and then ("deleted", "warning"): none moves a message on.
+        log.info("webhook: status %r of %s ignored", state, wamid)
         return None
     recipient = _str(status.get("recipient_id")) or _str(status.get("recipient_user_id"))
     return Status(wamid, state, timestamp(status.get("timestamp")), recipient,

@@ -57,6 +57,8 @@ def upgrade() -> None:
                                       storage.models.UTCDateTime(timezone=True), nullable=True))
     op.add_column('people', sa.Column('contact_consent_source', sa.String(length=40),
                                       nullable=True))
+    op.add_column('people', sa.Column('phone_vouched', sa.Boolean(), nullable=False,
+                                      server_default=sa.false()))
     op.add_column('channel_addresses', sa.Column('unreachable_reason', sa.String(length=200),
                                                  nullable=True))
     op.add_column('channel_addresses', sa.Column('unreachable_at',
@@ -73,6 +75,7 @@ def downgrade() -> None:
         batch_op.drop_column('unreachable_reason')
     with op.batch_alter_table('people', schema=None) as batch_op:
         batch_op.drop_column('contact_consent_source')
+        batch_op.drop_column('phone_vouched')
         batch_op.drop_column('contact_consent_at')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_column('receipt_at')
