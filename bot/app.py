@@ -235,6 +235,7 @@ async def run_channels(app: App, *, poll: bool = True) -> None:
     channels: list[Channel] = []
     closing: list[Callable[[], Any]] = []
     starting: list[Callable[[Dispatcher], Any]] = []
+    keeping: list[Any] = []  # what runs beside the channels in `worker` too
     server = HttpServer(settings.http_listen)
     try:
         if settings.token:
@@ -242,20 +243,32 @@ async def run_channels(app: App, *, poll: bool = True) -> None:
                 await forget_unlisted_admins(app)
             starting.append(await _telegram(app, channels, closing, server, poll))
         if settings.whatsapp_enabled:
-            starting.append(await _whatsapp(app, channels, closing, server, poll))
+            started = await _whatsapp(app, channels, closing, server, keeping,
+                                      alone=not settings.token)
+            if started is not None:
+                starting.append(started)
         freeze_startup_objects()  # before anything is sent: the collection itself is a stall
         delivery = await start_delivery(app, channels)
+        tasks: list[asyncio.Future[Any]] = []
         try:
             if poll:
                 runs = [start(delivery.outbox) for start in starting]
             else:
                 log.info("worker: delivering the outbox and running the scheduler only")
                 runs = [asyncio.Event().wait()]
+            tasks = [asyncio.ensure_future(r) for r in [*runs, *keeping]]
             if server.paths:
                 await server.start()
-            await _all_or_none(runs)
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:  # a channel that stops (its error) stops the process
+                task.result()
         finally:
+            # No new webhooks first; then what was taken gets its grace, and the rest waits
+            # in the database.
             await server.stop()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await delivery.stop()
     finally:
         for close in reversed(closing):
@@ -265,19 +278,6 @@ async def run_channels(app: App, *, poll: bool = True) -> None:
 
 # The name the tests and `convoca worker` knew it by, when Telegram was the only channel.
 run_telegram = run_channels
-
-
-async def _all_or_none(runs: list[Any]) -> None:
-    """Run the channels side by side; when one stops (its error, or being cancelled), all do."""
-    tasks = [asyncio.ensure_future(r) for r in runs]
-    try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            task.result()
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _telegram(app: App, channels: list[Channel], closing: list[Any], server: Any,
@@ -315,68 +315,85 @@ async def _telegram(app: App, channels: list[Channel], closing: list[Any], serve
 
 
 async def _whatsapp(app: App, channels: list[Channel], closing: list[Any], server: Any,
-                    poll: bool) -> Callable[[Dispatcher], Any]:
+                    keeping: list[Any], *, alone: bool) -> Callable[[Dispatcher], Any] | None:
+    """The WhatsApp channel, or None when Meta refuses the token and another channel runs:
+    that one goes on (one clear line says why WhatsApp does not)."""
+    from aiohttp import ClientError
+
     from bot.whatsapp import templates as wa_templates
     from bot.whatsapp.channel import WhatsAppChannel, WhatsAppRuntime
     from bot.whatsapp.client import CloudClient, CloudError
-    from bot.whatsapp.sync import sync_templates
+    from bot.whatsapp.errors import Kind, classify
 
     settings = app.settings
+    assert settings.whatsapp_access_token and settings.whatsapp_phone_number_id
     client = CloudClient(settings.whatsapp_api_base,
                          settings.whatsapp_access_token.get_secret_value(),
                          settings.whatsapp_phone_number_id,
                          settings.whatsapp_business_account_id)
     closing.append(client.close)
+    digits = await state.get(app.sessions, state.WHATSAPP_NUMBER)
     try:
         number = await client.phone_number()
+        digits = "".join(c for c in number.get("display_phone_number", "") if c.isdigit()) \
+            or digits
+        if digits:
+            await state.put(app.sessions, state.WHATSAPP_NUMBER, digits)
     except CloudError as exc:
-        raise StartupError("cli.whatsapp_unreachable", detail=Raw(exc.message)) from exc
-    digits = "".join(ch for ch in number.get("display_phone_number", "") if ch.isdigit())
-    if digits:
-        await state.put(app.sessions, state.WHATSAPP_NUMBER, digits)
+        if classify(exc.code, exc.status) is Kind.TOKEN or exc.status in (400, 404):
+            if alone:
+                raise StartupError("cli.whatsapp_unreachable", detail=Raw(exc.message)) from exc
+            log.error("WhatsApp refused Convoca's settings (%s): WhatsApp does not run; the "
+                      "other channels do. Check WHATSAPP_ACCESS_TOKEN and "
+                      "WHATSAPP_PHONE_NUMBER_ID.", exc.message)
+            return None
+        log.warning("WhatsApp's Cloud API did not answer at start (%s); starting anyway",
+                    exc.message)
+    except (TimeoutError, ClientError) as exc:
+        # Meta away a moment: the outbox keeps what is due until it answers.
+        log.warning("WhatsApp's Cloud API did not answer at start (%s: %s); starting anyway",
+                    type(exc).__name__, exc)
     specs = wa_templates.load()
     channel = WhatsAppChannel(
         client, app.catalogs, app.services.buttons, settings.timezone, app.sessions,
         app.clock, specs, limits=Limits(per_second=settings.whatsapp_messages_per_second),
         display_number=digits or None)
     channels.append(channel)
-    if settings.whatsapp_business_account_id:
-        await sync_templates(app.sessions, app.clock, client, specs)
-    await channel.refresh_templates()
+    await _sync_templates(app, client, channel, specs)
+    keeping.append(_keep_templates(app, client, channel, specs))
 
     def start(outbox: Dispatcher) -> Any:
         runtime = WhatsAppRuntime(
             client, app.core, outbox,
-            app_secret=settings.whatsapp_app_secret.get_secret_value(),
-            verify_token=settings.whatsapp_verify_token.get_secret_value(),
+            app_secret=settings.whatsapp_app_secret.get_secret_value(),  # type: ignore[union-attr]
+            verify_token=settings.whatsapp_verify_token.get_secret_value(),  # type: ignore[union-attr]
             phone_number_id=settings.whatsapp_phone_number_id)
         runtime.add_routes(server)
-        log.info("Convoca is running on WhatsApp as %s", number.get("display_phone_number"))
-        return _whatsapp_running(app, runtime, channel, client, specs)
+        log.info("Convoca is running on WhatsApp as +%s", digits or "?")
+        return runtime.run()
 
     return start
 
 
-async def _whatsapp_running(app: App, runtime: Any, channel: Any, client: Any,
-                            specs: Any) -> None:
+async def _sync_templates(app: App, client: Any, channel: Any, specs: Any) -> None:
+    """What Meta says of the templates, kept (when the business account is known); the
+    channel then reads which are approved. A failure leaves the last status kept."""
     from bot.whatsapp.sync import sync_templates
 
-    async def daily() -> None:
-        while True:
-            await asyncio.sleep(24 * 3600)
-            try:
-                if app.settings.whatsapp_business_account_id:
-                    await sync_templates(app.sessions, app.clock, client, specs)
-                await channel.refresh_templates()
-            except Exception:  # the next day tries again; the rows keep the last status
-                log.exception("could not read the WhatsApp templates' status")
-
-    syncing = asyncio.create_task(daily(), name="whatsapp-templates")
     try:
-        await runtime.run()
-    finally:
-        syncing.cancel()
-        await asyncio.gather(syncing, return_exceptions=True)
+        if app.settings.whatsapp_business_account_id:
+            await sync_templates(app.sessions, app.clock, client, specs)
+    except Exception as exc:
+        log.warning("could not read the WhatsApp templates' status (%s: %s); the last one "
+                    "kept is used", type(exc).__name__, exc)
+    await channel.refresh_templates()
+
+
+async def _keep_templates(app: App, client: Any, channel: Any, specs: Any) -> None:
+    """Daily, as the issue's operators asked: a template Meta approved since goes."""
+    while True:
+        await asyncio.sleep(24 * 3600)
+        await _sync_templates(app, client, channel, specs)
 
 
 async def forget_unlisted_admins(app: App) -> int:

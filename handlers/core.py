@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import uuid
@@ -446,8 +447,8 @@ class Core:
                 )
             if not person.reachable:
                 person.reachable, person.unreachable_reason = True, None
-            await people.touch_address(session, event.channel, event.address, now,
-                                       event.message_id)
+            await people.touch_address(session, event.channel, event.address,
+                                       _written_at(event, now), event.message_id)
             # They wrote: what waited for them may go now (the intake wakes the dispatcher
             # once the turn is done), and the address reaches them whatever was said of it.
             await receipts.release_waiting(session, event.channel, event.address, now)
@@ -530,6 +531,14 @@ async def _first_sight(session: AsyncSession, event: Incoming, entry: intake.Cla
         return True
     return await intake.record_handled(session, intake.Received(
         event.channel, str(event.update_id), event.address, {}, event.to_json()), now)
+
+
+def _written_at(event: Incoming, now: datetime) -> datetime:
+    """When the person wrote: the platform's word for it, never later than now."""
+    if event.sent_at:
+        with contextlib.suppress(ValueError):
+            return min(now, datetime.fromisoformat(event.sent_at))
+    return now
 
 
 async def _known_elsewhere(session: AsyncSession, event: Incoming, now: datetime

@@ -51,6 +51,9 @@ class Incoming:
     # A phone number the platform vouches for as the sender's own (E.164, with +): WhatsApp's
     # wa_id. Not a number the person typed or shared, which may be anyone's.
     sender_phone: str | None = None
+    # When the person sent it (ISO 8601), where the platform says: a message handled late
+    # (redelivered hours after) must not make their session window look newer than it is.
+    sent_at: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The event as the intake stores it (see storage.intake)."""

@@ -89,6 +89,8 @@ async def begin(turn: Turn) -> None:
     """Someone writes before any /start (WhatsApp has no start button: people say "Hola"):
     the consent comes first. A link code they wrote (a QR card's WhatsApp link writes it for
     them) is kept and redeemed once they accept."""
+    if _is_admin(turn):
+        await people.grant_everywhere(turn.session, turn.person, Role.GESTORA, turn.now)
     text = turn.event.text or ""
     code = text.strip() if links.normalise(text) and await links.exists(
         turn.session, links.normalise(text)) else None

@@ -14,7 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import outbox
 from storage.db import insert_for
-from storage.models import ChannelAddress, OutboxMessage, OutboxStatus, Receipt, SentMessage
+from storage.models import (
+    ChannelAddress,
+    OutboxMessage,
+    OutboxStatus,
+    Person,
+    Receipt,
+    SentMessage,
+)
 
 # How far each word goes. "failed" outranks "delivered" (a message that got a wamid may still
 # fail later) but not "read": a message read has arrived, whatever came after.
@@ -151,6 +158,12 @@ async def requeue_as_template(session: AsyncSession, row: OutboxMessage, now: da
     if row.idempotency_key.endswith(TEMPLATE_SUFFIX) or (row.payload or {}).get(
             "meta", {}).get("template"):
         return None
+    if row.person_id is not None:
+        # Erased, or stopped the notices, since the first try: nothing goes again.
+        person = await session.get(Person, row.person_id)
+        if person is None or person.erased_at is not None or (
+                person.opted_out_at is not None and row.kind != "reply"):
+            return None
     payload = dict(row.payload or {})
     payload["meta"] = {**payload.get("meta", {}), "template": True}
     envelope = outbox.Envelope(row.person_id, row.channel, row.address, payload, row.locale)
@@ -184,3 +197,15 @@ async def settle_by_receipt(session: AsyncSession, outbox_id: int, channel: str,
         row.status, row.sent_at, row.last_error = OutboxStatus.SENT, now, None
         await session.flush()
     return True
+
+
+async def release_all_waiting(session: AsyncSession, channel: str, now: datetime) -> int:
+    """Every row waiting on ``channel`` tries again (a template it lacked may be approved
+    now); those still without a way to go wait again."""
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.channel == channel, OutboxMessage.status == OutboxStatus.WAITING)
+        .values(status=OutboxStatus.PENDING, not_before=now, claimed_by=None,
+                claimed_until=None)
+        .execution_options(synchronize_session=False))
+    return result.rowcount or 0

@@ -37,7 +37,8 @@ async def test_both_channels_answer_through_one_server(fake_tg, fake_wa, setting
             async with http.post(f"http://127.0.0.1:{port}/telegram", json=start_update(1, 321),
                                  headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}) as resp:
                 assert resp.status == 200
-        assert await fake_wa.text(ANA, "Hola", name="Ana") is not None
+        await fake_wa.text(ANA, "Hola", name="Ana")
+        assert fake_wa.webhooks[-1][1] == 200  # stored before Meta hears it arrived
         [telegram] = await fake_tg.wait_for_sent(321, 1, timeout=10)
         [whatsapp] = await fake_wa.wait_for_sent(ANA, 1, timeout=10)
         assert telegram.startswith("¡Hola! Soy Convoca") and whatsapp.startswith(
@@ -46,3 +47,48 @@ async def test_both_channels_answer_through_one_server(fake_tg, fake_wa, setting
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
         await app.close()
+
+
+async def test_a_refused_whatsapp_token_at_start_leaves_telegram_running(
+        fake_tg, fake_wa, settings_for, sqlite_url, clock, caplog) -> None:
+    port = free_port()
+    settings = settings_for(
+        sqlite_url, telegram_bot_token=fake_tg.token, telegram_api_base=fake_tg.base_url,
+        **{**whatsapp_settings(fake_wa, port), "whatsapp_access_token": "WRONG-TOKEN"})
+    app = await build_app(settings, clock=clock)
+    running = asyncio.create_task(run_channels(app))
+    try:
+        fake_tg.add_chat(321)
+        fake_tg.command(321, "/start")
+        [text] = await fake_tg.wait_for_sent(321, 1, timeout=15)
+        assert text.startswith("¡Hola! Soy Convoca")
+        lines = [r.getMessage() for r in caplog.records if "WhatsApp does not run" in
+                 r.getMessage()]
+        assert len(lines) == 1 and "WHATSAPP_ACCESS_TOKEN" in lines[0]
+        assert "WRONG-TOKEN" not in caplog.text
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await app.close()
+    fake_wa.assert_clean(allow=[190])
+    fake_wa.violations.clear()
+
+
+async def test_whatsapp_alone_with_a_refused_token_does_not_start(
+        fake_wa, settings_for, sqlite_url, clock) -> None:
+    from bot.app import StartupError
+
+    settings = settings_for(sqlite_url, **{**whatsapp_settings(fake_wa, free_port()),
+                                           "whatsapp_access_token": "WRONG-TOKEN"})
+    app = await build_app(settings, clock=clock)
+    try:
+        try:
+            await asyncio.wait_for(run_channels(app), 10)
+        except StartupError as exc:
+            text = app.catalogs.render(exc.message, None)
+        else:
+            raise AssertionError("started with a token Meta refused")
+    finally:
+        await app.close()
+    assert "WHATSAPP_ACCESS_TOKEN" in text and "WRONG-TOKEN" not in text
+    fake_wa.violations.clear()

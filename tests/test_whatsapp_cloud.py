@@ -277,3 +277,29 @@ async def test_declining_the_chat_keeps_a_paper_consent_family_and_stops_its_not
         person = await s.get(Person, family.person_id)
     assert person is not None and person.opted_out_at is not None
     assert person.contact_consent_at is not None
+
+
+async def test_a_notice_waiting_for_its_template_goes_once_meta_approves_it(
+        fake_wa, settings_for, sqlite_url, clock) -> None:
+    """Templates pushed but still in review: a paper-consent family's notice waits, with its
+    reason; the sync that finds the template approved lets it go."""
+    from bot.whatsapp import templates as wa_templates
+    from bot.whatsapp.sync import sync_templates
+    from whatsapp_harness import running
+
+    async with running(fake_wa, settings_for, sqlite_url, clock, approve=False) as r:
+        await wa_templates.push(r.client, r.channel.specs)  # in review: PENDING
+        program_id = await programme(r)
+        await seed_pickup(r, program_id, ROSA, paper_consent=True)
+        await r.deliver()
+        assert r.fake.messages(ROSA) == []
+        async with r.app.sessions() as s:
+            row = await s.scalar(select(OutboxMessage))
+        assert row.status == OutboxStatus.WAITING and "not approved" in row.last_error
+        for t in r.fake.templates:
+            r.fake.approve(t.name, t.language)
+        await sync_templates(r.app.sessions, r.app.clock, r.client, r.channel.specs)
+        r.app.clock.advance(timedelta(seconds=11))  # past the channel's recheck
+        await r.deliver()
+        [notice] = r.fake.messages(ROSA)
+        assert notice.type == "template"

@@ -53,10 +53,11 @@ SIGNATURE_HEADER = "X-Hub-Signature-256"
 # reach Meta after it closed, and fail.
 WINDOW_MARGIN = timedelta(minutes=15)
 HOLD_SECONDS = 24 * 3600.0  # 131049: Meta asks to wait at least a day before trying again
-TOKEN_PAUSE = 600.0
+TOKEN_PAUSE = 600.0  # a refused token: rows wait (nothing is lost) until an operator fixes it
 PAIR_PAUSE = 6.0  # 131056: Meta's pace for one number to one person (unverified: a guess)
 RECEIPT_WAIT = 30.0  # after a time-out: Meta's "sent" receipt usually comes within seconds
-TEMPLATES_FRESH = timedelta(minutes=5)  # how long the list of approved templates is trusted  # a refused token: rows wait (nothing is lost) until an operator fixes it
+TEMPLATES_FRESH = timedelta(minutes=5)  # how long the list of approved templates is trusted
+TEMPLATES_RECHECK = timedelta(seconds=10)  # ...before a message is held for want of one
 STOP_GRACE = 10.0
 # Meta's published default (per business number); configurable up to 1,000 (settings).
 LIMITS = Limits(per_second=80, per_chat_per_second=1.0, chat_burst=3, group_per_minute=20)
@@ -96,6 +97,9 @@ class WhatsAppChannel:
             self.approved = set(await template_rows.approved(s))
         self._refreshed = self.clock.now()
 
+    def _stale(self, age: timedelta) -> bool:
+        return self._refreshed is None or self.clock.now() - self._refreshed > age
+
     # sending ----------------------------------------------------------------------------
 
     async def deliver(self, row: OutboxMessage) -> Result:
@@ -105,7 +109,7 @@ class WhatsAppChannel:
         now = self.clock.now()
         if not self.throttle.due(row.address, out, now):
             return Delivered(None)  # a passing state of a progress report, left out
-        if self._refreshed is None or now - self._refreshed > TEMPLATES_FRESH:
+        if self._stale(TEMPLATES_FRESH):
             # Another process (`convoca whatsapp templates sync`) may have seen approvals.
             await self.refresh_templates()
         async with self.sessions() as s:
@@ -184,6 +188,8 @@ class WhatsAppChannel:
                                         "this message: it goes when the person writes"))
         locale = row.locale if row.locale in spec.languages else wa_templates.DEFAULT
         code = wa_templates.language_for(locale)
+        if (spec.name, code) not in self.approved and self._stale(TEMPLATES_RECHECK):
+            await self.refresh_templates()  # approved since, by a sync in another process?
         if (spec.name, code) not in self.approved:
             return Waiting(reason(None, f"outside the 24-hour window and template {spec.name} "
                                         f"({code}) is not approved: it goes when the person "

@@ -9,15 +9,20 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.whatsapp import templates
+from bot.whatsapp import CHANNEL, templates
 from storage.clock import Clock
-from storage.wa_templates import upsert_templates
+from storage.receipts import release_all_waiting
+from storage.wa_templates import approved, upsert_templates
 
 
 async def sync_templates(sessions: async_sessionmaker[AsyncSession], clock: Clock, client: Any,
                          specs: Sequence[templates.TemplateSpec]) -> list[dict[str, Any]]:
     rows = await templates.sync(client, specs)
     async with sessions() as s:
+        before = set(await approved(s))
         await upsert_templates(s, rows, clock.now())
+        if set(await approved(s)) - before:
+            # Newly approved: what waited for want of a template may go now.
+            await release_all_waiting(s, CHANNEL, clock.now())
         await s.commit()
     return rows

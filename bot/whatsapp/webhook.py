@@ -179,14 +179,15 @@ def _inbound(message: dict[str, Any], contacts: list[dict[str, Any]],
     if address is None:
         log.warning("webhook: message %s has no sender: ignored", key)
         return None
+    at = timestamp(message.get("timestamp"))
     common: dict[str, Any] = dict(
         channel=CHANNEL, address=address, update_id=key, message_id=key,
         sender_name=_str(_dict(contact.get("profile")).get("name")), sender_id=address,
-        sender_phone=phone,
+        sender_phone=phone, sent_at=at.isoformat(),
     )
     event = _event(kind, message, common)
     payload = {**message, "contact": contact, "metadata": metadata}
-    return Inbound(key, address, event, payload, timestamp(message.get("timestamp")))
+    return Inbound(key, address, event, payload, at)
 
 
 def _event(kind: str, message: dict[str, Any], common: dict[str, Any]) -> Incoming:
