@@ -16,6 +16,7 @@ from storage import outbox
 from storage.db import insert_for
 from storage.models import (
     ChannelAddress,
+    IncomingUpdate,
     OutboxMessage,
     OutboxStatus,
     Person,
@@ -209,3 +210,16 @@ async def release_all_waiting(session: AsyncSession, channel: str, now: datetime
                 claimed_until=None)
         .execution_options(synchronize_session=False))
     return result.rowcount or 0
+
+
+async def known(session: AsyncSession, channel: str, platform_ids: Iterable[str]) -> set[str]:
+    """Which of these platform ids are accounted for: messages of ours whose row is known,
+    or people's messages the intake stored."""
+    ids = list(dict.fromkeys(platform_ids))
+    if not ids:
+        return set()
+    sent = set((await session.scalars(select(SentMessage.platform_id).where(
+        SentMessage.channel == channel, SentMessage.platform_id.in_(ids)))).all())
+    taken = set((await session.scalars(select(IncomingUpdate.key).where(
+        IncomingUpdate.channel == channel, IncomingUpdate.key.in_(ids)))).all())
+    return sent | taken

@@ -303,3 +303,63 @@ async def test_a_notice_waiting_for_its_template_goes_once_meta_approves_it(
         await r.deliver()
         [notice] = r.fake.messages(ROSA)
         assert notice.type == "template"
+
+
+async def _in_flight_when_a_process_died(r: Running, wa_id: str) -> int:
+    """A notice a process had taken to send (its lease since run out) when it died."""
+    from handlers.events import Outgoing
+    from locales import Msg
+    from storage import outbox
+
+    async with r.app.sessions() as s:
+        person = await s.scalar(select(Person).join(ChannelAddress).where(
+            ChannelAddress.address == wa_id))
+        row_id = await outbox.enqueue_for_person(
+            s, person.id, Outgoing(text=Msg("input.not_understood")).to_json(), key="flight",
+            kind="notice", now=r.app.clock.now())
+        await outbox.claim(s, [row_id], "dead-worker", r.app.clock.now(),
+                           timedelta(seconds=60))
+        await s.commit()
+    r.app.clock.advance(timedelta(minutes=2))
+    return row_id
+
+
+async def test_a_send_that_never_reached_meta_goes_again_after_a_crash(cloud: Running) -> None:
+    """The message history shows nothing no row accounts for: it never left, so it goes."""
+    await programme(cloud)
+    await cloud.send(ANA, "Hola")
+    await cloud.press(ANA, "✅ Sí, acepto")
+    row_id = await _in_flight_when_a_process_died(cloud, ANA)
+    before = len(cloud.fake.messages(ANA))
+    assert await cloud.outbox.recover() == 0
+    await cloud.deliver()
+    async with cloud.app.sessions() as s:
+        assert (await s.get(OutboxMessage, row_id)).status == OutboxStatus.SENT
+    assert len(cloud.fake.messages(ANA)) == before + 1
+
+
+async def test_a_send_meta_took_but_nobody_recorded_is_uncertain_until_its_receipt(
+        cloud: Running) -> None:
+    """Meta took it (the history shows a message no row accounts for): never sent twice;
+    uncertain until Meta's receipt, which names the row, settles it as sent."""
+    from bot.whatsapp.channel import callback_of
+
+    await programme(cloud)
+    await cloud.send(ANA, "Hola")
+    await cloud.press(ANA, "✅ Sí, acepto")
+    row_id = await _in_flight_when_a_process_died(cloud, ANA)
+    async with cloud.app.sessions() as s:
+        row = await s.get(OutboxMessage, row_id)
+    # What the dead process sent before it could record the answer.
+    wamid = await cloud.client.send(ANA, {"type": "text", "text": {"body": "No te entendí."}},
+                                    callback=callback_of(row))
+    before = len(cloud.fake.messages(ANA))
+    assert await cloud.outbox.recover() == 1
+    await cloud.deliver()
+    assert len(cloud.fake.messages(ANA)) == before
+    async with cloud.app.sessions() as s:
+        assert (await s.get(OutboxMessage, row_id)).status == OutboxStatus.UNCERTAIN
+    await cloud.fake.status(wamid, "delivered")
+    async with cloud.app.sessions() as s:
+        row = await s.get(OutboxMessage, row_id)
+    assert row.status == OutboxStatus.SENT and row.receipt == "delivered"

@@ -56,6 +56,10 @@ HOLD_SECONDS = 24 * 3600.0  # 131049: Meta asks to wait at least a day before tr
 TOKEN_PAUSE = 600.0  # a refused token: rows wait (nothing is lost) until an operator fixes it
 PAIR_PAUSE = 6.0  # 131056: Meta's pace for one number to one person (unverified: a guess)
 RECEIPT_WAIT = 30.0  # after a time-out: Meta's "sent" receipt usually comes within seconds
+# A dead process's row was taken at most a lease before it lapsed: the history is read back
+# this far (generously) for messages no row accounts for, at most this many pages of 100.
+HISTORY_SPAN = timedelta(minutes=15)
+HISTORY_PAGES = 10
 TEMPLATES_FRESH = timedelta(minutes=5)  # how long the list of approved templates is trusted
 TEMPLATES_RECHECK = timedelta(seconds=10)  # ...before a message is held for want of one
 STOP_GRACE = 10.0
@@ -236,14 +240,54 @@ class WhatsAppChannel:
 
     async def probe(self, row: OutboxMessage, known: list[str]
                     ) -> Delivered | NotDelivered | None:
-        """Whether a message in flight when a process died left: Meta's receipts name the
-        row they belong to (biz_opaque_callback_data), so one that arrived since says so."""
+        """Whether a message in flight when a process died left. Meta's receipts name the
+        row they belong to (biz_opaque_callback_data): one that arrived says so. Otherwise
+        the number's message history since the row was taken tells: no message there that
+        no row of ours accounts for, and it never left (it goes again); one, and which row
+        it was cannot be told (uncertain, as on Telegram)."""
         async with self.sessions() as s:
             found = await receipts.sent_for(s, CHANNEL, row.id)
         if found:
             return Delivered(None, tuple(found))
-        return None
+        if row.claimed_until is None:
+            return None
+        since = row.claimed_until.replace(tzinfo=row.claimed_until.tzinfo or UTC) - HISTORY_SPAN
+        try:
+            strangers = await self._unaccounted_since(since)
+        except Exception:  # history unreadable: nothing can be told
+            log.exception("could not read the message history for outbox row %s", row.id)
+            return None
+        return NotDelivered() if strangers == 0 else None
 
+    async def _unaccounted_since(self, since: datetime) -> int | None:
+        """How many messages the number sent since ``since`` no row of ours accounts for;
+        None when the history does not reach back that far."""
+        after: str | None = None
+        strangers = 0
+        for _ in range(HISTORY_PAGES):
+            params: dict[str, Any] = {"limit": 100,
+                                      "fields": "id,message_id,events{delivery_status,timestamp}"}
+            if after:
+                params["after"] = after
+            page = await self.client.history(**params)
+            entries = page.get("data") or []
+            recent = []
+            for entry in entries:
+                stamps = [int(e["timestamp"]) for e in (entry.get("events") or {}).get(
+                    "data", []) if str(e.get("timestamp", "")).isdigit()]
+                if stamps and datetime.fromtimestamp(min(stamps), UTC) < since:
+                    async with self.sessions() as s:
+                        ours = await receipts.known(s, CHANNEL, recent)
+                    return strangers + len(set(recent) - ours)
+                if entry.get("message_id"):
+                    recent.append(str(entry["message_id"]))
+            async with self.sessions() as s:
+                ours = await receipts.known(s, CHANNEL, recent)
+            strangers += len(set(recent) - ours)
+            after = ((page.get("paging") or {}).get("cursors") or {}).get("after")
+            if not (page.get("paging") or {}).get("next") or not entries:
+                return strangers  # the whole history read
+        return None
 
 class _OutsideWindow:
     """Meta refused a free-form message as outside the window (131047)."""
