@@ -283,9 +283,10 @@ async def test_a_notice_waiting_for_its_template_goes_once_meta_approves_it(
         fake_wa, settings_for, sqlite_url, clock) -> None:
     """Templates pushed but still in review: a paper-consent family's notice waits, with its
     reason; the sync that finds the template approved lets it go."""
+    from whatsapp_harness import running
+
     from bot.whatsapp import templates as wa_templates
     from bot.whatsapp.sync import sync_templates
-    from whatsapp_harness import running
 
     async with running(fake_wa, settings_for, sqlite_url, clock, approve=False) as r:
         await wa_templates.push(r.client, r.channel.specs)  # in review: PENDING
