@@ -18,6 +18,7 @@ from handlers.core import DocumentTooBig
 DEFAULT_BASE = "https://graph.facebook.com/v23.0"
 CHUNK = 64 * 1024
 TEMPLATE_PAGE = 100  # templates per page asked for; Meta's default is 25
+MEDIA_ERROR = 131053  # an upload or download Meta's media store could not do
 
 
 class CloudError(Exception):
@@ -158,7 +159,17 @@ class CloudClient:
 
     async def download(self, media_id: str, max_bytes: int) -> bytes:
         """A file a person sent, refused (DocumentTooBig) when Meta says it is bigger than
-        ``max_bytes`` or when it runs past that while coming; its URL lasts 5 minutes."""
+        ``max_bytes`` or when it runs past that while coming. Its URL lasts 5 minutes, and
+        Meta answers an expired one (or a hiccup of its media store) with 131053: the media
+        id is then asked for a fresh URL, once, before the error reaches the handler."""
+        try:
+            return await self._download_once(media_id, max_bytes)
+        except CloudError as exc:
+            if exc.code != MEDIA_ERROR and exc.status != 404:
+                raise
+            return await self._download_once(media_id, max_bytes)
+
+    async def _download_once(self, media_id: str, max_bytes: int) -> bytes:
         info = await self._call("GET", self._url(media_id), what="media",
                                 params={"phone_number_id": self.phone_number_id})
         url = str(info.get("url") or "")
