@@ -335,3 +335,21 @@ async def test_every_export_of_the_gestora_arrives_in_a_type_meta_takes_as_made(
     # A CSV goes as the plain text it is, under its .csv name: Meta takes no text/csv.
     assert len(csvs) == 3 and set(csvs.values()) == {"text/plain"}
     assert any(mime == "image/png" for mime, _ in got.values())
+
+
+async def test_an_upload_meta_fails_is_sent_again_later_once(cloud: Running) -> None:
+    """131053 on the upload: the row waits its turn and goes again, the file once."""
+    from storage.models import OutboxStatus
+
+    program_id = await programme(cloud)
+    await add_member(cloud.app.sessions, cloud.app.clock.now(), "whatsapp", ANA, "Ana Pérez",
+                     "es", "familia", program_id=program_id)
+    cloud.fake.inject(131053, path="media")
+    answer = await cloud.send(ANA, "/mis_datos")
+    assert [m.type for m in answer] == ["text", "document"]  # the PDF waits, the JSON went
+    waiting = [r for r in await rows(cloud) if r.status == OutboxStatus.PENDING]
+    assert len(waiting) == 1 and "131053" in waiting[0].last_error
+    cloud.app.clock.advance(timedelta(minutes=5))
+    await cloud.deliver()
+    assert [m.type for m in cloud.fake.messages(ANA)] == ["text", "document", "document"]
+    await assert_arrived_as_made(cloud, ANA)
