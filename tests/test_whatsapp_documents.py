@@ -205,12 +205,19 @@ async def test_a_file_too_big_is_refused_kindly_without_fetching_its_bytes(
     cloud.fake.assert_clean()
 
 
-async def test_a_media_url_that_fails_once_is_fetched_again(cloud: Running) -> None:
-    """The URL lasts 5 minutes and Meta's media store fails now and then (131053): the media
-    id is asked for a fresh URL and the file comes."""
+@pytest.mark.parametrize(("fault", "path"), [
+    (131053, "attachments"),  # the URL's fetch: Meta's media store failed
+    (131053, "media"),  # asking the media id for its URL
+    ("5xx", "attachments"),
+    ("timeout", "attachments"),  # the connection dropped while the file came
+])
+async def test_a_download_that_fails_once_is_fetched_again(cloud: Running, fault, path
+                                                           ) -> None:
+    """Meta's media store fails now and then (131053, 5xx, a dropped connection): the media
+    id is asked for a fresh URL and the file comes, with no word to the gestora."""
     program_id = await programme(cloud)
     await add_gestora(cloud, program_id)
-    cloud.fake.inject(131053, path="attachments")
+    cloud.fake.inject(fault, path=path)
     [preview] = await cloud.document(GESTORA, "catastro.csv", ORGS_CSV, "text/csv",
                                      caption="organizaciones")
     assert "Se pueden importar 2 de 3 filas." in preview.text
