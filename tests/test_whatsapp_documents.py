@@ -7,7 +7,8 @@ that expired or failed (131053) is fetched again or answered kindly."""
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import Workbook
@@ -21,6 +22,7 @@ from documents import imports
 from services import meetings as meeting_services
 from services.messages import Outgoing
 from services.pickups import send_pickup_notice
+from storage import imported
 from storage.models import (
     ChannelAddress,
     DeliveryDay,
@@ -148,7 +150,13 @@ async def test_families_xlsx_with_paper_consent_imported_and_a_consenting_family
             await s.get(Person, f.person_id)).contact_consent_at is not None}
         addresses = set(await s.scalars(select(ChannelAddress.address).where(
             ChannelAddress.channel == "whatsapp")))
+        without = [f.name for f in await imported.families_without_consent(s, program_id)]
+        diaz = await s.get(Person, families["Familia Díaz Rojas"].person_id)
     assert consented == {"Familia Díaz Rojas", "Familia Soto Pérez"}
+    # The others are listed for the gestora to call or hand the QR card.
+    assert without == ["Familia Muñoz Lara", "Familia Reyes Vega"]
+    assert diaz.contact_consent_at.astimezone(ZoneInfo("America/Santiago")).date() == date(
+        2026, 3, 2)
     assert {"56987654321", "56987654322"} <= addresses
     assert not {"56987654323", "56987654324"} & addresses
 
@@ -170,6 +178,10 @@ async def test_families_xlsx_with_paper_consent_imported_and_a_consenting_family
     await cloud.deliver()
     [notice] = cloud.fake.messages("56987654321")
     assert notice.type == "template" and notice.template is not None
+    # The first thing Convoca writes says how to stop it.
+    footer = next(c["text"] for c in cloud.fake.template(*notice.template).components
+                  if c["type"].upper() == "FOOTER")
+    assert "BASTA" in footer
     assert cloud.fake.messages("56987654323") == []
     cloud.fake.assert_clean()
 
@@ -412,3 +424,14 @@ async def test_qr_cards_printed_from_whatsapp_say_whatsapp(cloud: Running, tmp_p
     if text is None:
         pytest.skip("no pdftotext")
     assert "Telegram" not in text
+
+
+async def test_a_file_from_someone_who_imports_nothing_is_answered_not_fetched(
+        cloud: Running) -> None:
+    program_id = await programme(cloud)
+    await add_member(cloud.app.sessions, cloud.app.clock.now(), "whatsapp", ANA, "Ana Pérez",
+                     "es", "familia", program_id=program_id)
+    [answer] = await cloud.document(ANA, "receta.pdf", b"%PDF-1.4 x", "application/pdf")
+    assert answer.text.startswith("No te entendí.")
+    assert cloud.fake.downloads == []
+    cloud.fake.assert_clean()
