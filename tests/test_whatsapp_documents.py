@@ -435,3 +435,25 @@ async def test_a_file_from_someone_who_imports_nothing_is_answered_not_fetched(
     assert answer.text.startswith("No te entendí.")
     assert cloud.fake.downloads == []
     cloud.fake.assert_clean()
+
+
+async def test_a_stale_preview_an_hour_later_fetches_the_file_again_by_its_media_id(
+        cloud: Running) -> None:
+    """The URL Meta gave lasted 5 minutes; the media id lasts days: a preview made stale an
+    hour later is read again from a fresh URL."""
+    program_id = await programme(cloud)
+    await add_gestora(cloud, program_id)
+    await cloud.document(GESTORA, "catastro.csv", ORGS_CSV, "text/csv",
+                         caption="organizaciones")
+    async with cloud.app.sessions() as s:
+        s.add(Organization(program_id=program_id, name="Junta de Vecinos Villa Esperanza",
+                           created_at=cloud.app.clock.now()))
+        await s.commit()
+    cloud.app.clock.advance(timedelta(hours=1))
+    stale, fresh = await cloud.press(GESTORA, import_button(cloud))
+    assert "no importé nada" in stale.text
+    assert "Se puede importar 1 de 3 filas." in fresh.text
+    assert len(cloud.fake.downloads) == 2
+    [done] = await cloud.press(GESTORA, import_button(cloud))
+    assert "agregué 1 organización" in done.text
+    cloud.fake.assert_clean()
