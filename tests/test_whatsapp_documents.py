@@ -451,3 +451,35 @@ async def test_a_stale_preview_an_hour_later_fetches_the_file_again_by_its_media
     [done] = await cloud.press(GESTORA, import_button(cloud))
     assert "agregué 1 organización" in done.text
     cloud.fake.assert_clean()
+
+
+async def test_a_file_whose_upload_fails_sends_nothing_of_its_message_until_it_goes(
+        cloud: Running) -> None:
+    """A caption too long for a file goes as text after it: a failed upload sends nothing of
+    the message, and it all goes later, once."""
+    from handlers.events import Attachment
+    from locales import Msg, Raw
+    from storage import outbox
+    from storage.models import OutboxStatus
+
+    program_id = await programme(cloud)
+    pid = await add_member(cloud.app.sessions, cloud.app.clock.now(), "whatsapp", ANA,
+                           "Ana Pérez", "es", "familia", program_id=program_id)
+    await cloud.send(ANA, "/ayuda")
+    before = len(cloud.fake.messages(ANA))
+    long = "Minuta de la reunión. " * 70  # 1,540 characters: more than a caption takes
+    out = Outgoing(text=Msg("widget.label", {"text": Raw(long)}),
+                   attachment=Attachment("minuta.pdf", b"%PDF-1.4 minuta", "application/pdf"))
+    async with cloud.app.sessions() as s:
+        await outbox.enqueue_for_person(s, pid, out.to_json(), key="minuta", kind="notice",
+                                        now=cloud.app.clock.now())
+        await s.commit()
+    cloud.fake.inject(131053, path="media")
+    await cloud.deliver()
+    assert cloud.fake.messages(ANA)[before:] == []
+    [row] = [r for r in await rows(cloud) if r.idempotency_key == "minuta"]
+    assert row.status == OutboxStatus.PENDING and "131053" in row.last_error
+    cloud.app.clock.advance(timedelta(minutes=5))
+    await cloud.deliver()
+    assert [m.type for m in cloud.fake.messages(ANA)[before:]] == ["document", "text"]
+    await assert_arrived_as_made(cloud, ANA)
