@@ -483,3 +483,38 @@ async def test_a_file_whose_upload_fails_sends_nothing_of_its_message_until_it_g
     await cloud.deliver()
     assert [m.type for m in cloud.fake.messages(ANA)[before:]] == ["document", "text"]
     await assert_arrived_as_made(cloud, ANA)
+
+
+async def test_a_piece_that_fails_after_others_went_sends_only_the_rest_later(
+        cloud: Running, monkeypatch) -> None:
+    """An invitation is two messages on WhatsApp (the text with its options, then the place):
+    when the second fails, the first is not sent again with it."""
+    from bot.whatsapp.client import CloudError
+
+    program_id = await programme(cloud)
+    pid = await add_member(cloud.app.sessions, cloud.app.clock.now(), "whatsapp", ANA,
+                           "Ana Pérez", "es", "grupo_motor", program_id=program_id)
+    await cloud.send(ANA, "Hola")
+    real, failed = cloud.client.send, []
+
+    async def flaky(to, message, **kw):
+        if message["type"] == "location" and not failed:
+            failed.append(message)
+            raise CloudError(500, 131000, "Something went wrong")
+        return await real(to, message, **kw)
+
+    monkeypatch.setattr(cloud.client, "send", flaky)
+    async with cloud.app.sessions() as s:
+        meeting = Meeting(program_id=program_id, kind="grupo_motor", starts_at=STARTS,
+                          place="Sede Villa Ñuñoa", latitude=-33.0472, longitude=-71.4425,
+                          created_at=cloud.app.clock.now())
+        s.add(meeting)
+        await s.flush()
+        await meeting_services.send_invitations(s, meeting, [pid], cloud.app.clock.now())
+        await s.commit()
+    before = len(cloud.fake.messages(ANA))
+    await cloud.deliver()
+    cloud.app.clock.advance(timedelta(minutes=5))
+    await cloud.deliver()
+    assert failed
+    assert [m.type for m in cloud.fake.messages(ANA)[before:]] == ["interactive", "location"]

@@ -127,16 +127,30 @@ class WhatsAppChannel:
     async def _free_form(self, row: OutboxMessage, out: Outgoing) -> tuple[str, ...]:
         """The messages showing ``out``, sent in order; their wamids (longer than the outbox's
         platform id holds) are kept with their receipts (storage.receipts)."""
+        shown = pieces(out, self.capabilities, self._render(row, out), self._pack(row))
+        went: list[str] = []
+        if row.attempts > 1:
+            # Tried before: the messages that went then (an invitation's text, say, before
+            # its place failed) are not sent twice; the row goes on from the one that failed.
+            async with self.sessions() as s:
+                went = await receipts.sent_for(s, CHANNEL, row.id)
         sent: list[str] = []
-        for piece in pieces(out, self.capabilities, self._render(row, out), self._pack(row)):
-            message = piece.message
-            if piece.attachment is not None:
-                a = piece.attachment
-                media = await self.client.upload(a.content, a.mime_type, a.filename)
-                message = with_media(piece, media)
-            sent.append(await self.client.send(row.address, message,
-                                               callback=callback_of(row)))
-        return tuple(sent)
+        try:
+            for piece in shown[len(went):]:
+                message = piece.message
+                if piece.attachment is not None:
+                    a = piece.attachment
+                    media = await self.client.upload(a.content, a.mime_type, a.filename)
+                    message = with_media(piece, media)
+                sent.append(await self.client.send(row.address, message,
+                                                   callback=callback_of(row)))
+        except BaseException:
+            if sent:
+                async with self.sessions() as s:
+                    await receipts.record_sent(s, row.id, CHANNEL, sent, self.clock.now())
+                    await s.commit()
+            raise
+        return (*went, *sent)
 
     async def _as_template(self, row: OutboxMessage, out: Outgoing) -> Result:
         spec = wa_templates.for_message(self.specs, out)
