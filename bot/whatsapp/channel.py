@@ -144,7 +144,7 @@ class WhatsAppChannel:
                     message = with_media(piece, media)
                 sent.append(await self.client.send(row.address, message,
                                                    callback=callback_of(row)))
-        except BaseException:
+        except Exception:  # a failed send; a cancelled one is left to probe and receipts
             if sent:
                 async with self.sessions() as s:
                     await receipts.record_sent(s, row.id, CHANNEL, sent, self.clock.now())
