@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from bot.whatsapp.errors import Kind, classify
 from handlers.core import DocumentTooBig
 
 DEFAULT_BASE = "https://graph.facebook.com/v23.0"
@@ -158,7 +159,22 @@ class CloudClient:
 
     async def download(self, media_id: str, max_bytes: int) -> bytes:
         """A file a person sent, refused (DocumentTooBig) when Meta says it is bigger than
-        ``max_bytes`` or when it runs past that while coming; its URL lasts 5 minutes."""
+        ``max_bytes`` or when it runs past that while coming. Its URL lasts 5 minutes, and
+        Meta answers an expired one (or a hiccup of its media store) with 131053: the media
+        id is then asked for a fresh URL, once, before the error reaches the handler (which
+        asks the person to send the file again). So is a 5xx or a dropped connection; a
+        time-out is not: the person has waited long enough already."""
+        try:
+            return await self._download_once(media_id, max_bytes)
+        except CloudError as exc:
+            if exc.status != 404 and classify(exc.code, exc.status) not in (Kind.MEDIA,
+                                                                            Kind.TRANSIENT):
+                raise
+        except aiohttp.ClientError:
+            pass
+        return await self._download_once(media_id, max_bytes)
+
+    async def _download_once(self, media_id: str, max_bytes: int) -> bytes:
         info = await self._call("GET", self._url(media_id), what="media",
                                 params={"phone_number_id": self.phone_number_id})
         url = str(info.get("url") or "")

@@ -131,6 +131,10 @@ def _incoming_messages(s: dict[str, Any]) -> None:
     # Unsupported inbounds carry errors as {code, title, message, error_data} (the spec's own
     # example); ErrorObject requires a `type` no webhook sends.
     s["ErrorObject"]["required"] = ["code"]
+    # A list reply names the row's description only when the row had one: the app chose
+    # (rows of people's names have none), and Meta cannot echo what was never sent.
+    s["InteractiveListReplyContent"]["properties"]["list_reply"]["required"] = [
+        "id", "title"]
 
 
 def _language_policy(s: dict[str, Any]) -> None:
