@@ -20,7 +20,7 @@ MISSING = "MISSING"  # ours, and the account no longer has it (or never had it)
 async def upsert_templates(session: AsyncSession, rows: Iterable[Mapping[str, Any]],
                            now: datetime, *, complete: bool = False) -> list[WhatsAppTemplate]:
     """Keep what Meta says of each template: ``name``, ``language``, ``status``, and
-    ``category``, ``id`` (Meta's), ``reason`` (why rejected) when given. ``complete``: the
+    ``category``, ``platform_id`` or ``id`` (Meta's), ``reason`` (why rejected) when given. ``complete``: the
     rows are every template the account has, so any other one known here is MISSING."""
     known = {(t.name, t.language): t for t in await all_templates(session)}
     seen = []
@@ -32,7 +32,8 @@ async def upsert_templates(session: AsyncSession, rows: Iterable[Mapping[str, An
             session.add(row)
         row.category = str(r.get("category") or row.category or "UTILITY")[:20]
         row.status = str(r.get("status") or MISSING).upper()[:20]
-        row.platform_id = str(r["id"])[:64] if r.get("id") else row.platform_id
+        platform_id = r.get("platform_id") or r.get("id")
+        row.platform_id = str(platform_id)[:64] if platform_id else row.platform_id
         reason = r.get("reason") or r.get("rejected_reason")
         row.reason = str(reason)[:500] if reason and str(reason).upper() != "NONE" else None
         row.synced_at = now

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import ast
 import copy
-import sys
-import types
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -434,31 +432,21 @@ class StubClient:
         self.closed = True
 
 
-class FakeStore(types.ModuleType):
-    """storage.wa_templates as the storage helper declares it (WA_DESIGN.md)."""
-
-    def __init__(self) -> None:
-        super().__init__("storage.wa_templates")
-        self.rows: dict[tuple[str, str], Any] = {}
-
-    async def upsert_templates(self, session, rows, now) -> None:
-        for r in rows:
-            self.rows[(r["name"], r["language"])] = types.SimpleNamespace(**r, synced_at=now)
-
-    async def all_templates(self, session) -> list[Any]:
-        return list(self.rows.values())
-
-
 @pytest.fixture
-async def app(settings_for, sqlite_url, clock, monkeypatch):
-    store = FakeStore()
-    monkeypatch.setitem(sys.modules, "storage.wa_templates", store)
-    for name in ("WHATSAPP_ACCESS_TOKEN", "WHATSAPP_BUSINESS_ACCOUNT_ID"):
-        monkeypatch.setenv(name, "secret-" + name.lower())
-    built = await build_app(settings_for(sqlite_url), clock=clock)
-    built.store = store  # type: ignore[attr-defined]
+async def app(settings_for, sqlite_url, clock):
+    built = await build_app(settings_for(
+        sqlite_url, whatsapp_access_token="TEST-TOKEN", whatsapp_phone_number_id="1002003004",
+        whatsapp_business_account_id="9008007006", whatsapp_app_secret="an-app-secret-0123456",
+        whatsapp_verify_token="a-verify-token-0123456"), clock=clock)
     yield built
     await built.close()
+
+
+async def stored(app) -> dict[tuple[str, str], Any]:
+    from storage.wa_templates import all_templates
+
+    async with app.sessions() as s:
+        return {(r.name, r.language): r for r in await all_templates(s)}
 
 
 async def test_push_submits_only_what_the_account_lacks(app, specs, monkeypatch, capsys) -> None:
@@ -491,7 +479,7 @@ async def test_sync_stores_the_status_and_list_shows_it(app, specs, monkeypatch,
     ])
     monkeypatch.setattr(cli_whatsapp, "make_client", lambda settings: client)
     assert await cli_whatsapp.run(app, parse(cli_whatsapp, "whatsapp", "templates", "sync")) == 0
-    rows = app.store.rows
+    rows = await stored(app)
     assert rows[("convoca_pickup_notice", "es")].status == "APPROVED"
     assert rows[("convoca_pickup_notice", "es")].platform_id == "91"
     assert rows[("convoca_broadcast", "en")].reason == "INVALID_FORMAT"
