@@ -54,6 +54,7 @@ WINDOW_MARGIN = timedelta(minutes=15)
 HOLD_SECONDS = 24 * 3600.0  # 131049: Meta asks to wait at least a day before trying again
 TOKEN_PAUSE = 600.0  # a refused token: rows wait (nothing is lost) until an operator fixes it
 STOP_GRACE = 10.0
+PREPARED_MOST = 10_000  # rows whose window is known ahead (prepare), at most
 # Meta's published default (per business number); configurable up to 1,000 (settings).
 LIMITS = Limits(per_second=80, per_chat_per_second=1.0, chat_burst=3, group_per_minute=20)
 # How long Meta's throttling codes ask us to wait, when no Retry-After says it: 130429 is
@@ -82,9 +83,23 @@ class WhatsAppChannel:
         self.approved: set[tuple[str, str]] = set()  # (name, language) Meta approved
         self.throttle = ProgressThrottle()
         self.stopped: str | None = None  # why the channel stopped sending (a refused token)
+        self._windows: dict[int, bool] = {}  # outbox row id -> its window was open (prepare)
 
     def is_group(self, address: str) -> bool:
         return False
+
+    async def prepare(self, session: AsyncSession, rows: list[OutboxMessage]) -> None:
+        """Whose window is open, for a wave of rows at once (in the claim's session): a
+        query per send held SQLite's one connection between sends and stalled the pace. Read
+        well under a second before the send; WINDOW_MARGIN covers a window closing meanwhile,
+        and one opening meanwhile only makes the message a template."""
+        if len(self._windows) > PREPARED_MOST:  # rows prepared and never sent (expired...)
+            self._windows.clear()
+        now = self.clock.now()
+        open_ = await receipts.windows_open(session, CHANNEL, [r.address for r in rows], now,
+                                            WINDOW_MARGIN)
+        for row in rows:
+            self._windows[row.id] = row.address in open_
 
     async def refresh_templates(self) -> None:
         async with self.sessions() as s:
@@ -93,6 +108,7 @@ class WhatsAppChannel:
     # sending ----------------------------------------------------------------------------
 
     async def deliver(self, row: OutboxMessage) -> Result:
+        prepared = self._windows.pop(row.id, None)
         if self.stopped is not None:
             return Transient(self.stopped, after=TOKEN_PAUSE)
         out = Outgoing.from_json(row.payload)
@@ -101,8 +117,12 @@ class WhatsAppChannel:
             return Delivered(None)  # a passing state of a progress report, left out
         forced = bool(out.meta.get("template"))
         if not forced:
-            async with self.sessions() as s:
-                open_ = await receipts.window_open(s, CHANNEL, row.address, now, WINDOW_MARGIN)
+            if prepared is not None:
+                open_ = prepared
+            else:
+                async with self.sessions() as s:
+                    open_ = await receipts.window_open(s, CHANNEL, row.address, now,
+                                                       WINDOW_MARGIN)
             if open_:
                 try:
                     return Delivered(None, await self._free_form(row, out))
