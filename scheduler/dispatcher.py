@@ -72,11 +72,21 @@ class Waiting:
 
 
 @dataclass(frozen=True)
+class Uncertain:
+    """The send went out and no answer came back (a time-out, a dropped connection): the
+    platform may or may not have the message. Not sent again, because twice is worse than
+    asking the gestora to check; a receipt that names the row later settles it as sent
+    (storage.receipts.settle_by_receipt)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class NotDelivered:
     """What a channel's probe says of a message that never reached the person."""
 
 
-Result = Delivered | RetryAfter | Transient | Blocked | Rejected | Waiting
+Result = Delivered | RetryAfter | Transient | Blocked | Rejected | Waiting | Uncertain
 
 
 @dataclass(frozen=True)
@@ -693,6 +703,12 @@ class Dispatcher:
                 await outbox.mark_retry(s, row.id, at, result.reason)
         elif isinstance(result, Waiting):
             await outbox.mark_final(s, row.id, OutboxStatus.WAITING, result.reason)
+        elif isinstance(result, Uncertain):
+            # Its receipt may have come already, while the send waited for its answer.
+            if await receipts.sent_for(s, row.channel, row.id):
+                await outbox.mark_sent(s, row.id, now, None)
+            else:
+                await outbox.mark_final(s, row.id, OutboxStatus.UNCERTAIN, result.reason)
         elif isinstance(result, Blocked):
             await outbox.mark_final(s, row.id, OutboxStatus.FAILED, result.reason)
             if result.channel_only:

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-from aiohttp import ClientError, web
+from aiohttp import ClientConnectorError, ClientError, web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.whatsapp import CHANNEL, capabilities
@@ -35,6 +35,7 @@ from scheduler.dispatcher import (
     Result,
     RetryAfter,
     Transient,
+    Uncertain,
     Waiting,
 )
 from scheduler.dispatcher import Dispatcher as Outbox
@@ -131,7 +132,7 @@ class WhatsAppChannel:
                         return self._result(exc)
                     # The window closed on Meta's side before ours: as a template.
                 except (TimeoutError, ClientError) as exc:
-                    return Transient(f"{type(exc).__name__}: {exc}")
+                    return unknown_outcome(exc)
         return await self._as_template(row, out)
 
     def _render(self, row: OutboxMessage, out: Outgoing) -> Any:
@@ -182,7 +183,7 @@ class WhatsAppChannel:
         except CloudError as exc:
             return self._result(exc)
         except (TimeoutError, ClientError) as exc:
-            return Transient(f"{type(exc).__name__}: {exc}")
+            return unknown_outcome(exc)
         return Delivered(None, (wamid,))
 
     def _result(self, exc: CloudError) -> Result:
@@ -216,6 +217,18 @@ class WhatsAppChannel:
         if found:
             return Delivered(None, tuple(found))
         return None
+
+
+def unknown_outcome(exc: BaseException) -> Transient | Uncertain:
+    """A send that failed without Meta's answer. Refused before it left (no connection):
+    try again. Cut off after it left (a time-out, a dropped connection): Meta may have it,
+    and the Cloud API has no idempotency key, so it is not sent again; its receipt, which
+    names the row, settles it."""
+    what = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, ClientConnectorError) and not isinstance(exc, TimeoutError):
+        return Transient(what)
+    return Uncertain(reason(None, f"no answer to the send ({what}); not sent again to avoid "
+                                  "a duplicate: its receipt settles it"))
 
 
 def callback_of(row: OutboxMessage) -> str:
