@@ -72,11 +72,21 @@ class Waiting:
 
 
 @dataclass(frozen=True)
+class Uncertain:
+    """The send went out and no answer came back (a time-out, a dropped connection): the
+    platform may or may not have the message. Not sent again, because twice is worse than
+    asking the gestora to check; a receipt that names the row later settles it as sent
+    (storage.receipts.settle_by_receipt)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class NotDelivered:
     """What a channel's probe says of a message that never reached the person."""
 
 
-Result = Delivered | RetryAfter | Transient | Blocked | Rejected | Waiting
+Result = Delivered | RetryAfter | Transient | Blocked | Rejected | Waiting | Uncertain
 
 
 @dataclass(frozen=True)
@@ -99,6 +109,15 @@ class Channel(Protocol):
     async def deliver(self, message: OutboxMessage) -> Result: ...
 
     def is_group(self, address: str) -> bool: ...
+
+
+class Preparing(Protocol):
+    async def prepare(self, session: AsyncSession, rows: list[OutboxMessage]) -> None:
+        """Read at once, in the session that claimed them, what the channel would otherwise
+        look up for each of these rows when sending it (WhatsApp: whose 24-hour window is
+        open). Optional: a channel without it looks up per row, as it must for rows it was
+        not prepared for."""
+        ...
 
 
 class Probing(Protocol):
@@ -485,6 +504,7 @@ class Dispatcher:
                 claimed = sorted(await outbox.claim(s, ids, self.worker_id, now, self.lease),
                                  key=lambda r: r.id)
                 people = await self._people(s, claimed)
+                await self._prepare(s, claimed)
                 await s.commit()
             return await self._send_in_order(claimed, people)
         finally:
@@ -537,6 +557,7 @@ class Dispatcher:
             async with self.sessions() as s:
                 claimed = await outbox.claim(s, ids, self.worker_id, now, self.lease)
                 people = await self._people(s, claimed)
+                await self._prepare(s, claimed)
                 await s.commit()
             if not claimed:
                 return 0
@@ -607,6 +628,15 @@ class Dispatcher:
             recent.append(stamp)
             return stamp
 
+    async def _prepare(self, s: AsyncSession, rows: list[OutboxMessage]) -> None:
+        by_channel: dict[str, list[OutboxMessage]] = {}
+        for row in rows:
+            by_channel.setdefault(row.channel, []).append(row)
+        for name, of_channel in by_channel.items():
+            prepare = getattr(self.channels.get(name), "prepare", None)
+            if prepare is not None:
+                await prepare(s, of_channel)
+
     async def _people(self, s: AsyncSession, rows: list[OutboxMessage]) -> dict[int, Person]:
         pids = {r.person_id for r in rows if r.person_id is not None}
         if not pids:
@@ -632,14 +662,17 @@ class Dispatcher:
     async def _record_all(self, s: AsyncSession, rows: list[OutboxMessage],
                           results: list[Result | str]) -> None:
         sent = []
+        parts: dict[str, list[tuple[int, tuple[str, ...]]]] = {}
         now = self.clock.now()
         for row, result in zip(rows, results, strict=True):
             if isinstance(result, Delivered):
                 sent.append((row.id, result.platform_id))
                 if result.parts:
-                    await receipts.record_sent(s, row.id, row.channel, list(result.parts), now)
+                    parts.setdefault(row.channel, []).append((row.id, result.parts))
             else:
                 await self._record(s, row, result)
+        for channel, of_rows in parts.items():
+            await receipts.record_sent_many(s, channel, of_rows, now)
         await outbox.mark_sent_many(s, sent, now)
 
     async def _record(self, s: AsyncSession, row: OutboxMessage, result: Result | str) -> None:
@@ -677,6 +710,12 @@ class Dispatcher:
             if wrote is not None and wrote.replace(tzinfo=wrote.tzinfo or UTC) >= tried.replace(
                     tzinfo=tried.tzinfo or UTC):
                 await outbox.mark_retry(s, row.id, now, result.reason)
+        elif isinstance(result, Uncertain):
+            # Its receipt may have come already, while the send waited for its answer.
+            if await receipts.sent_for(s, row.channel, row.id):
+                await outbox.mark_sent(s, row.id, now, None)
+            else:
+                await outbox.mark_final(s, row.id, OutboxStatus.UNCERTAIN, result.reason)
         elif isinstance(result, Blocked):
             await outbox.mark_final(s, row.id, OutboxStatus.FAILED, result.reason)
             if result.channel_only:

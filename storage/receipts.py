@@ -51,6 +51,21 @@ async def record_sent(session: AsyncSession, outbox_id: int, channel: str,
         index_elements=["channel", "platform_id"]), values)
 
 
+async def record_sent_many(session: AsyncSession, channel: str,
+                           sent: Iterable[tuple[int, Iterable[str]]], now: datetime) -> None:
+    """record_sent for many rows in one statement: (outbox id, the platform's ids) each. A
+    wave of a broadcast is recorded at once; a statement per row held SQLite's one
+    connection long enough to stall the sends waiting for it."""
+    values = [dict(outbox_id=outbox_id, channel=channel, platform_id=pid, status=Receipt.SENT,
+                   status_at=now)
+              for outbox_id, pids in sent for pid in dict.fromkeys(pids)]
+    if not values:
+        return
+    insert = insert_for(session.bind.dialect.name)
+    await session.execute(insert(SentMessage).on_conflict_do_nothing(
+        index_elements=["channel", "platform_id"]), values)
+
+
 async def record_status(session: AsyncSession, channel: str, platform_id: str, status: str,
                         at: datetime, error_code: int | None = None, error: str | None = None
                         ) -> OutboxMessage | None:
@@ -108,6 +123,19 @@ async def window_open(session: AsyncSession, channel: str, address: str, now: da
     last = await session.scalar(select(ChannelAddress.last_inbound_at).where(
         ChannelAddress.channel == channel, ChannelAddress.address == address))
     return last is not None and now < last + window - margin
+
+
+async def last_wrote_many(session: AsyncSession, channel: str, addresses: Iterable[str]
+                          ) -> dict[str, datetime]:
+    """last_wrote for many addresses in one statement (those who never wrote are left out)."""
+    wanted = list(dict.fromkeys(addresses))
+    if not wanted:
+        return {}
+    rows = await session.execute(select(ChannelAddress.address, ChannelAddress.last_inbound_at)
+                                 .where(ChannelAddress.channel == channel,
+                                        ChannelAddress.address.in_(wanted),
+                                        ChannelAddress.last_inbound_at.is_not(None)))
+    return {address: last for address, last in rows.all()}
 
 
 # Run on every message a person sends: built once (see storage.people._TOUCH).

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import broadcast, latency, scheduler, throughput  # noqa: E402
+from bench import broadcast, latency, scheduler, throughput, whatsapp_broadcast  # noqa: E402
 from bench.common import percentile, summary  # noqa: E402
 
 
@@ -78,6 +78,20 @@ async def test_broadcast_delivers_each_notice_once(tmp_path: Path) -> None:
         assert r["recipients"] == 12 and r["lost"] == 0 and r["duplicated"] == 0
         assert r["states"] == {"sent": 12} and r["violations"] == 0
         assert r["rate_per_s"] > 0
+
+
+async def test_whatsapp_broadcast_reaches_each_family_once(tmp_path: Path) -> None:
+    # `convoca worker` in a process of its own, as measured (its start-up is a few seconds).
+    code = await run_in_thread(whatsapp_broadcast.main, [
+        "--runs", "1", "--only", "80,none", "--recipients", "12", "--out", str(tmp_path)])
+    assert code == 0
+    data = latest(tmp_path, "whatsapp_broadcast")
+    for label in ("80", "none"):
+        [r] = data["runs"][label]
+        assert r["recipients"] == 12 and r["lost"] == 0 and r["doubled"] == 0
+        assert r["states"] == {"sent": 12} and r["violations"] == []
+        assert r["templates"] == 12  # paper consent, never wrote: the approved template
+        assert r["rate_per_s"] > 0 and r["max_per_second"] <= 80
 
 
 async def test_scheduler_claim_and_planner(tmp_path: Path) -> None:

@@ -363,4 +363,26 @@ async def test_a_send_meta_took_but_nobody_recorded_is_uncertain_until_its_recei
     await cloud.fake.status(wamid, "delivered")
     async with cloud.app.sessions() as s:
         row = await s.get(OutboxMessage, row_id)
+
+
+async def test_a_send_whose_answer_is_lost_is_not_sent_again_and_its_receipt_settles_it(
+        cloud: Running) -> None:
+    """Meta took the message and its answer never came (the connection dropped): the Cloud
+    API has no idempotency key, so Convoca does not send it again; the row waits as
+    uncertain until a receipt naming it (biz_opaque_callback_data) says it went."""
+    program_id = await programme(cloud)
+    await seed_pickup(cloud, program_id, ROSA, paper_consent=True)
+    cloud.fake.inject("lost", wa_id=ROSA)
+    await cloud.deliver()
+    [notice] = cloud.fake.messages(ROSA)
+    assert notice.callback is not None and notice.callback.startswith("outbox:")
+    async with cloud.app.sessions() as s:
+        row = await s.scalar(select(OutboxMessage))
+    assert row.status == OutboxStatus.UNCERTAIN and "not sent again" in row.last_error
+    cloud.app.clock.advance(timedelta(minutes=10))
+    await cloud.deliver()
+    assert len(cloud.fake.messages(ROSA)) == 1  # never twice
+    await cloud.fake.deliver_statuses(ROSA, up_to="delivered")
+    async with cloud.app.sessions() as s:
+        row = await s.scalar(select(OutboxMessage))
     assert row.status == OutboxStatus.SENT and row.receipt == "delivered"

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aiohttp import ClientError, web
+from aiohttp import ClientConnectorError, ClientError, web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.whatsapp import CHANNEL, capabilities
@@ -35,6 +35,7 @@ from scheduler.dispatcher import (
     Result,
     RetryAfter,
     Transient,
+    Uncertain,
     Waiting,
 )
 from scheduler.dispatcher import Dispatcher as Outbox
@@ -55,7 +56,6 @@ WINDOW_MARGIN = timedelta(minutes=15)
 HOLD_SECONDS = 24 * 3600.0  # 131049: Meta asks to wait at least a day before trying again
 TOKEN_PAUSE = 600.0  # a refused token: rows wait (nothing is lost) until an operator fixes it
 PAIR_PAUSE = 6.0  # 131056: Meta's pace for one number to one person (unverified: a guess)
-RECEIPT_WAIT = 30.0  # after a time-out: Meta's "sent" receipt usually comes within seconds
 # A dead process's row was taken at most a lease before it lapsed: the history is read back
 # this far (generously) for messages no row accounts for, at most this many pages of 100.
 HISTORY_SPAN = timedelta(minutes=15)
@@ -63,6 +63,7 @@ HISTORY_PAGES = 10
 TEMPLATES_FRESH = timedelta(minutes=5)  # how long the list of approved templates is trusted
 TEMPLATES_RECHECK = timedelta(seconds=10)  # ...before a message is held for want of one
 STOP_GRACE = 10.0
+PREPARED_MOST = 10_000  # rows whose window is known ahead (prepare), at most
 # Meta's published default (per business number); configurable up to 1,000 (settings).
 LIMITS = Limits(per_second=80, per_chat_per_second=1.0, chat_burst=3, group_per_minute=20)
 # How long Meta's throttling codes ask us to wait, when no Retry-After says it: 130429 is
@@ -92,9 +93,21 @@ class WhatsAppChannel:
         self.throttle = ProgressThrottle()
         self.stopped: str | None = None  # why the channel stopped sending (a refused token)
         self._refreshed: datetime | None = None
+        self._wrote: dict[int, datetime | None] = {}  # row id -> last wrote (prepare)
 
     def is_group(self, address: str) -> bool:
         return False
+
+    async def prepare(self, session: AsyncSession, rows: list[OutboxMessage]) -> None:
+        """When each person of a wave last wrote, read at once in the claim's session: a
+        query per send held SQLite's one connection between sends and stalled the pace. Read
+        well under a second before the send; WINDOW_MARGIN covers a window closing meanwhile,
+        and one opening meanwhile only makes the message a template."""
+        if len(self._wrote) > PREPARED_MOST:  # rows prepared and never sent (expired...)
+            self._wrote.clear()
+        wrote = await receipts.last_wrote_many(session, CHANNEL, [r.address for r in rows])
+        for row in rows:
+            self._wrote[row.id] = wrote.get(row.address)
 
     async def refresh_templates(self) -> None:
         async with self.sessions() as s:
@@ -107,6 +120,7 @@ class WhatsAppChannel:
     # sending ----------------------------------------------------------------------------
 
     async def deliver(self, row: OutboxMessage) -> Result:
+        prepared = self._wrote.pop(row.id, _UNPREPARED)
         if self.stopped is not None:
             return Transient(self.stopped, after=TOKEN_PAUSE)
         out = Outgoing.from_json(row.payload)
@@ -116,11 +130,16 @@ class WhatsAppChannel:
         if self._stale(TEMPLATES_FRESH):
             # Another process (`convoca whatsapp templates sync`) may have seen approvals.
             await self.refresh_templates()
-        async with self.sessions() as s:
-            wrote = await receipts.last_wrote(s, CHANNEL, row.address)
-            # Tried before: what Meta's receipts say went is not sent again (a time-out
-            # after Meta took it, or the first pieces of a long message).
-            gone = await receipts.sent_for(s, CHANNEL, row.id) if row.attempts > 1 else []
+        wrote = prepared
+        gone: list[str] = []
+        if prepared is _UNPREPARED or row.attempts > 1:
+            async with self.sessions() as s:
+                if prepared is _UNPREPARED:
+                    wrote = await receipts.last_wrote(s, CHANNEL, row.address)
+                if row.attempts > 1:
+                    # Tried before: what Meta's receipts say went is not sent again (the
+                    # first pieces of a long message, a send whose answer was lost).
+                    gone = await receipts.sent_for(s, CHANNEL, row.id)
         if wrote is not None and wrote.tzinfo is None:
             wrote = wrote.replace(tzinfo=UTC)
         open_ = wrote is not None and now < wrote + receipts.SESSION_WINDOW - WINDOW_MARGIN
@@ -181,9 +200,7 @@ class WhatsAppChannel:
             if classify(exc.code, exc.status) is Kind.OUTSIDE_WINDOW:
                 return _OutsideWindow()
             return self._result(exc)
-        # Meta may have taken it: its receipt (which names the row) has time to say so
-        # before the next try, which then sends nothing twice.
-        return Transient(f"{type(exc).__name__}: {exc}", after=RECEIPT_WAIT)
+        return unknown_outcome(exc)
 
     async def _as_template(self, row: OutboxMessage, out: Outgoing) -> Result:
         spec = wa_templates.for_message(self.specs, out)
@@ -300,6 +317,21 @@ class _Partly(Exception):
     def __init__(self, sent: list[str], result: Result | _OutsideWindow) -> None:
         super().__init__(result)
         self.sent, self.result = sent, result
+
+
+_UNPREPARED = object()  # a row the dispatcher did not prepare (sent alone, a reply)
+
+
+def unknown_outcome(exc: BaseException) -> Transient | Uncertain:
+    """A send that failed without Meta's answer. Refused before it left (no connection):
+    try again. Cut off after it left (a time-out, a dropped connection): Meta may have it,
+    and the Cloud API has no idempotency key, so it is not sent again; its receipt, which
+    names the row, settles it."""
+    what = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, ClientConnectorError) and not isinstance(exc, TimeoutError):
+        return Transient(what)
+    return Uncertain(reason(None, f"no answer to the send ({what}); not sent again to avoid "
+                                  "a duplicate: its receipt settles it"))
 
 
 def callback_of(row: OutboxMessage) -> str:
