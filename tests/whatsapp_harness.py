@@ -23,6 +23,7 @@ from bot.whatsapp.client import CloudClient
 from bot.whatsapp.sync import sync_templates
 from fakes.whatsapp_api import FakeWhatsApp, Sent
 from scheduler.dispatcher import Dispatcher
+from storage.outbox import register_worker
 
 APP_SECRET = "test-app-secret"
 VERIFY_TOKEN = "test-verify-token-1234"
@@ -87,8 +88,10 @@ class Running:
         await self.outbox.drain()
 
 
-async def start(fake: FakeWhatsApp, settings: Any, clock: Any, *, approve: bool = True
-                ) -> Running:
+async def start(fake: FakeWhatsApp, settings: Any, clock: Any, *, approve: bool = True,
+                dispatch: bool = True) -> Running:
+    """``dispatch=False``: no dispatcher running in the background; replies still go at once
+    (the intake sends them), the rest when the test delivers it (tests/wa_cloud.py)."""
     app = await build_app(settings, clock=clock)
     client = CloudClient(settings.whatsapp_api_base,
                          settings.whatsapp_access_token.get_secret_value(),
@@ -106,7 +109,12 @@ async def start(fake: FakeWhatsApp, settings: Any, clock: Any, *, approve: bool 
     await sync_templates(app.sessions, app.clock, client, specs)
     await channel.refresh_templates()
     outbox = app.outbox([channel])
-    await outbox.start()
+    if dispatch:
+        await outbox.start()
+    else:
+        async with app.sessions() as s:
+            await register_worker(s, outbox.worker_id, app.clock.now())
+            await s.commit()
     runtime = WhatsAppRuntime(client, app.core, outbox, app_secret=fake.app_secret,
                               verify_token=VERIFY_TOKEN,
                               phone_number_id=settings.whatsapp_phone_number_id)
@@ -129,9 +137,10 @@ async def stop(r: Running) -> None:
 
 @asynccontextmanager
 async def running(fake: FakeWhatsApp, settings_for: Any, url: str, clock: Any, *,
-                  approve: bool = True, **settings: Any) -> AsyncIterator[Running]:
+                  approve: bool = True, dispatch: bool = True, **settings: Any
+                  ) -> AsyncIterator[Running]:
     r = await start(fake, settings_for(url, **whatsapp_settings(fake, free_port()),
-                                       **settings), clock, approve=approve)
+                                       **settings), clock, approve=approve, dispatch=dispatch)
     try:
         yield r
     finally:
