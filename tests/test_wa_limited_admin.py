@@ -17,7 +17,7 @@ from test_admin_delivery_support import seed as seed_on
 from test_admin_stages_flow import TEXTS as STAGE_TEXTS
 from test_pickups_moves import days_ahead
 from test_wa_limited_flows import add_person, programme
-from wa_limited import CHANNEL, WaHarness
+from wa_limited import WaHarness
 
 from services.outreach import update_progress_messages
 from services.pickups import send_pickup_notice
@@ -108,6 +108,7 @@ async def last_meeting(wa: WaHarness) -> Meeting:
         return await s.scalar(select(Meeting).order_by(Meeting.id.desc()).limit(1))
 
 
+@pytest.mark.wa_cloud_bug("outbox.shown_as finds a message by platform_message_id, which WhatsApp rows leave empty (wamids are in sent_messages): a list's next page is refused as a stale button")
 async def test_a_monthly_series_then_moving_and_cancelling_in_english(wa: WaHarness) -> None:
     await seed(wa, gestora_locale="en")
     await wa.send(GESTORA, "/panel")
@@ -167,9 +168,10 @@ async def test_a_monthly_series_then_moving_and_cancelling_in_english(wa: WaHarn
 
 async def seed_delivery(wa: WaHarness, locale: str = "es") -> Seed:
     """The Telegram tests' seed (test_admin_delivery_support), its people on this channel."""
-    return await seed_on(wa, locale, channel=CHANNEL)  # type: ignore[arg-type]
+    return await seed_on(wa, locale, channel=wa.channel.name)  # type: ignore[arg-type]
 
 
+@pytest.mark.wa_cloud_bug("outbox.shown_as finds a message by platform_message_id, which WhatsApp rows leave empty (wamids are in sent_messages): a list's next page is refused as a stale button")
 async def test_a_fortnightly_pickup_day_for_a_sector(wa: WaHarness) -> None:
     await seed_delivery(wa)
     await wa.send(DELIVERY_GESTORA, "/panel")
@@ -264,15 +266,21 @@ async def test_a_broadcast_to_a_sector_with_its_progress_and_report(wa: WaHarnes
     said = [m.text for m in wa.chat(GESTORA)[wa.chat(GESTORA).index(progress):]]
     counts = [t for t in said if t.startswith("📤 Enviando")]
     assert counts[0] == "📤 Enviando 0 de 12…" and 2 <= len(counts) <= 3, said
-    assert len(wa.channel.skipped) >= 2
+    if wa.variant == "limited":  # only the test channel counts what it thinned out
+        assert len(wa.channel.skipped) >= 2
     # The final state always arrives, then the report.
     assert said[-2] == "✅ Envío terminado: 12 de 12."
     assert said[-1].startswith("📣 Así fue el envío de tu mensaje:")
     assert all("Mañana no hay entrega" in wa.chat(f"5699000{i:04d}")[-1].text
                for i in range(12))
-    # The families never wrote: on WhatsApp the broadcast would be a template for each. The
+    # The families never wrote: on WhatsApp the broadcast is a template for each. The
     # gestora's progress and report fall in the window her own messages opened.
-    assert wa.channel.templates_needed == ["broadcast"] * 12
+    if wa.variant == "limited":
+        assert wa.channel.templates_needed == ["broadcast"] * 12
+    else:
+        assert all(wa.chat(f"5699000{i:04d}")[-1].template == ("convoca_broadcast", "es")
+                   for i in range(12))
+        assert not any(m.template for m in wa.chat(GESTORA))
 
 
 # --- stages, and roles ------------------------------------------------------------------------------
