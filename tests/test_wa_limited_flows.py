@@ -1,6 +1,8 @@
 """Every conversation flow to its end on a channel with WhatsApp's limits (tests/wa_limited.py):
 3 reply buttons, lists of 10 rows, labels of 20, no edits, no phone button, no month of days.
-A message that could not be shown there fails the test where it is sent."""
+A message that could not be shown there fails the test where it is sent. Each flow runs
+again through the real WhatsApp channel against the fake Cloud API (the ``wa`` fixture's
+"cloud" variant, tests/wa_cloud.py), where a request off Meta's spec or limits fails it."""
 
 from __future__ import annotations
 

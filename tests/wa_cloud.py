@@ -58,6 +58,7 @@ class CloudHarness:
         self.channel = r.channel
         self.hold: set[str] = set()
         self.phones: dict[str, str] = Phones()
+        self.files: dict[str, bytes] = {}  # file id -> content, for event(DOCUMENT, ...)
         self._seen: dict[str, CloudMessage] = {}  # wamid -> the message made of it
         self._labels: dict[str, dict[str, tuple[str, ...]]] = {}  # see _learn_labels
 
@@ -210,7 +211,10 @@ class CloudHarness:
                     msg["context"] = {"from": fake._digits(), "id": ref}
                 act = fake.inbound(address, msg, name=name)
         elif kind is EventKind.DOCUMENT:
-            raise AssertionError("use send_document")
+            ref = kw["document"]  # a file the test put in ``files``, as on WaHarness
+            act = fake.document(address, ref.filename or "", self.files[ref.file_id],
+                                ref.mime_type or "application/octet-stream",
+                                caption=kw.get("text"), name=name)
         elif kind is EventKind.CONTACT:
             act = fake.contact_card(address, kw["contact_phone"], name=name)
         elif kind is EventKind.UNSUPPORTED:
