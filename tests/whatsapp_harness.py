@@ -9,6 +9,7 @@ API, in-process: people write through signed webhooks, Convoca answers over HTTP
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -33,6 +34,13 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@functools.cache
+def template_specs() -> tuple[wa_templates.TemplateSpec, ...]:
+    """The repository's templates, read and checked once a process: every test starts a
+    channel, and they are frozen."""
+    return tuple(wa_templates.load())
 
 
 def whatsapp_settings(fake: FakeWhatsApp, port: int) -> dict[str, Any]:
@@ -97,7 +105,7 @@ async def start(fake: FakeWhatsApp, settings: Any, clock: Any, *, approve: bool 
                          settings.whatsapp_access_token.get_secret_value(),
                          settings.whatsapp_phone_number_id,
                          settings.whatsapp_business_account_id, timeout=5)
-    specs = wa_templates.load()
+    specs = template_specs()
     number = await client.phone_number()
     digits = "".join(c for c in number["display_phone_number"] if c.isdigit())
     channel = WhatsAppChannel(client, app.catalogs, app.services.buttons, settings.timezone,
