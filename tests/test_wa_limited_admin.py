@@ -16,7 +16,7 @@ from test_admin_delivery_support import STAFF as DELIVERY_STAFF
 from test_admin_delivery_support import seed as seed_on
 from test_admin_stages_flow import TEXTS as STAGE_TEXTS
 from test_pickups_moves import days_ahead
-from test_wa_limited_flows import SHOWN_AS_BUG, add_person, programme
+from test_wa_limited_flows import add_person, programme
 from wa_limited import WaHarness
 
 from services.outreach import update_progress_messages
@@ -108,7 +108,6 @@ async def last_meeting(wa: WaHarness) -> Meeting:
         return await s.scalar(select(Meeting).order_by(Meeting.id.desc()).limit(1))
 
 
-@SHOWN_AS_BUG
 async def test_a_monthly_series_then_moving_and_cancelling_in_english(wa: WaHarness) -> None:
     await seed(wa, gestora_locale="en")
     await wa.send(GESTORA, "/panel")
@@ -171,7 +170,6 @@ async def seed_delivery(wa: WaHarness, locale: str = "es") -> Seed:
     return await seed_on(wa, locale, channel=wa.channel.name)  # type: ignore[arg-type]
 
 
-@SHOWN_AS_BUG
 async def test_a_fortnightly_pickup_day_for_a_sector(wa: WaHarness) -> None:
     await seed_delivery(wa)
     await wa.send(DELIVERY_GESTORA, "/panel")

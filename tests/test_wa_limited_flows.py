@@ -41,11 +41,6 @@ ANA, BETO, GESTORA = "56911110001", "56911110002", "56911110009"
 ORG = "Junta de Vecinos Villa Ñuñoa"
 STARTS = datetime(2026, 4, 7, 22, 0, tzinfo=UTC)  # Tuesday 7 April 2026, 18:00 in Santiago
 
-# On the real channel a list's next page is refused as a stale button: outbox.shown_as finds
-# the message pressed by platform_message_id, which WhatsApp rows leave empty (their wamids
-# are in sent_messages).
-SHOWN_AS_BUG = pytest.mark.wa_cloud_bug("outbox.shown_as does not find WhatsApp messages")
-
 WORDS = {
     "es": {"yes": "✅ Sí, acepto", "coming": "Asistiré", "cannot": "No podré",
            "calendar": "Agregar a mi calendario", "thanks_reason": "Gracias por contarnos",
@@ -338,7 +333,6 @@ async def test_the_ficha_is_filled_signed_and_cosigned_with_the_code(wa: WaHarne
 # --- "more": the next page of a long choice ------------------------------------------------------
 
 
-@SHOWN_AS_BUG
 async def test_more_resends_only_ones_own_message_at_the_next_page(wa: WaHarness) -> None:
     from handlers.events import EventKind
 
