@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import programs
 from storage.db import insert_for
-from storage.models import OutboxMessage, OutboxStatus, Person, Worker
+from storage.models import OutboxMessage, OutboxStatus, Person, SentMessage, Worker
 
 
 @dataclass(frozen=True)
@@ -515,11 +515,16 @@ async def shown_as(session: AsyncSession, channel: str, address: str, person_id:
                    platform_message_id: str) -> OutboxMessage | None:
     """The row sent to this person in this chat as that platform message: only theirs, so a
     reference from another chat finds nothing."""
+    # A channel whose ids do not fit platform_message_id (WhatsApp's wamids) keeps each
+    # message a row became in sent_messages: either names the row.
+    parts = select(SentMessage.outbox_id).where(SentMessage.channel == channel,
+                                                SentMessage.platform_id == platform_message_id)
     return (await session.scalars(
         select(OutboxMessage)
         .where(OutboxMessage.channel == channel, OutboxMessage.address == address,
                OutboxMessage.person_id == person_id,
-               OutboxMessage.platform_message_id == platform_message_id,
+               or_(OutboxMessage.platform_message_id == platform_message_id,
+                   OutboxMessage.id.in_(parts)),
                OutboxMessage.status == OutboxStatus.SENT)
         .order_by(OutboxMessage.id.desc())
         .limit(1)

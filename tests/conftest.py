@@ -318,12 +318,48 @@ def documents_written_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Path, "write_bytes", checked)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "wa_limited_only(reason): a WhatsApp flow that runs on "
+                            "the limited test channel only, for the reason given")
+    config.addinivalue_line("markers", "wa_cloud_bug(reason): a WhatsApp flow the real "
+                            "channel fails for a known bug (strict xfail on the cloud variant)")
+
+
+@pytest.fixture(params=["limited", "cloud"])
+def wa(request: pytest.FixtureRequest) -> WaHarness:
+    """A flow on WhatsApp, twice: "limited", Convoca's core driven through the WhatsApp-limited
+    test channel (tests/wa_limited.py); "cloud", the real WhatsApp channel against the fake
+    Cloud API (tests/wa_cloud.py), every request checked against Meta's spec and limits. A
+    test marked ``wa_limited_only(reason)`` asserts what only the limited channel knows; one
+    marked ``wa_cloud_bug(reason)`` fails on the real channel for a known bug, until fixed."""
+    if request.param == "cloud":
+        marker = request.node.get_closest_marker("wa_limited_only")
+        if marker is not None:
+            pytest.skip(f"limited channel only: {marker.args[0]}")
+        marker = request.node.get_closest_marker("wa_cloud_bug")
+        if marker is not None:
+            request.applymarker(pytest.mark.xfail(reason=marker.args[0], strict=True))
+    return request.getfixturevalue(f"wa_{request.param}")
+
+
 @pytest.fixture
-async def wa(settings_for, sqlite_url: str, clock: ManualClock) -> AsyncIterator[WaHarness]:
-    """Convoca's core driven through the WhatsApp-limited test channel (tests/wa_limited.py)."""
+async def wa_limited(settings_for, sqlite_url: str, clock: ManualClock
+                     ) -> AsyncIterator[WaHarness]:
     app = await build_app(settings_for(sqlite_url), clock=clock)
     yield WaHarness(app)
     await app.close()
+
+
+@pytest.fixture
+async def wa_cloud(fake_wa, settings_for, sqlite_url: str, clock: ManualClock
+                   ) -> AsyncIterator[object]:
+    """The real channel, its templates pushed and approved, no dispatcher in the background:
+    the flows deliver what is due themselves (wa.drain), as on the limited channel."""
+    from wa_cloud import CloudHarness
+    from whatsapp_harness import running
+
+    async with running(fake_wa, settings_for, sqlite_url, clock, dispatch=False) as r:
+        yield CloudHarness(r)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
 from sqlalchemy import func, select
-from wa_limited import CHANNEL, WaHarness
+from wa_limited import WaHarness
 
-from handlers.events import EventKind
+from handlers.events import DocumentRef, EventKind
 from storage import links, people, programs
 from storage.models import ChannelAddress, Family, Organization, Person
 
@@ -55,6 +56,7 @@ async def test_the_vouched_number_links_the_family_right_after_consent(wa: WaHar
     assert person.phone == PHONE
 
 
+@pytest.mark.wa_limited_only("on WhatsApp the number is always the one written from")
 async def test_a_number_nobody_vouches_for_is_still_asked_for(wa: WaHarness) -> None:
     program_id = await programme(wa)
     async with wa.app.sessions() as s:
@@ -100,12 +102,12 @@ async def test_someone_known_on_another_chat_by_that_number_is_the_same_person(
     answer = await wa.send(ANA, "/mis_datos")
     assert "Ana Pérez" in "\n".join(m.text for m in answer)
     async with wa.app.sessions() as s:
-        person = await people.by_address(s, CHANNEL, ANA)
+        person = await people.by_address(s, wa.channel.name, ANA)
         count = await s.scalar(select(func.count()).select_from(Person))
         addresses = set(await s.scalars(select(ChannelAddress.channel).where(
             ChannelAddress.person_id == known_id)))
     assert person.id == known_id and count == 1
-    assert addresses == {"telegram", CHANNEL}
+    assert addresses == {"telegram", wa.channel.name}
 
 
 async def test_a_number_two_people_hold_makes_a_new_person(wa: WaHarness) -> None:
@@ -137,5 +139,22 @@ async def test_a_number_nobody_vouched_for_hands_over_no_record(wa: WaHarness) -
     [consent] = await say(wa, ANA, "Hola")
     assert "✅ Sí, acepto" in consent.titles()
     async with wa.app.sessions() as s:
-        person = await people.by_address(s, CHANNEL, ANA)
+        person = await people.by_address(s, wa.channel.name, ANA)
     assert person.id != typed_id and not person.roles
+
+
+async def test_a_sticker_a_contact_card_and_a_file_are_answered_alike(wa: WaHarness) -> None:
+    """What a person sends besides words reaches the core the same way on both variants
+    (on the cloud one, as WhatsApp's own webhooks)."""
+    await programme(wa)
+    await say(wa, ANA, "Hola")
+    await wa.press(ANA, "✅ Sí, acepto")
+    [sticker] = await wa.event(ANA, EventKind.UNSUPPORTED, unsupported="sticker")
+    contact = await wa.event(ANA, EventKind.CONTACT, contact_phone="+56987654321")
+    wa.files["f1"] = b"nombre;telefono\n"
+    document = await wa.event(ANA, EventKind.DOCUMENT, text=None,
+                              document=DocumentRef("f1", "lista.csv", "text/csv", 16))
+    assert sticker.text.startswith("Por ahora solo entiendo texto y botones.")
+    # A family member's contact card or file, with nothing asked for: not understood.
+    assert [m.text for m in contact + document] == [
+        "No te entendí. Escribe /ayuda para ver lo que puedes hacer."] * 2

@@ -236,6 +236,8 @@ async def test_a_family_with_paper_consent_that_writes_from_telegram_is_the_same
         assert await people.imported_by_phone(s, "+56912345678") == []
 
 
+@pytest.mark.wa_limited_only("WhatsApp vouches for the number a person writes from: "
+                             "nobody types it there")
 async def test_a_typed_phone_finds_the_family_its_paper_record_holds(wa) -> None:
     """Where no button shares the number (a typed one), the family its paper record holds is
     no other chat's: typing the number links it, into that record."""

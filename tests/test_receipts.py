@@ -214,15 +214,13 @@ async def test_templates_are_kept_as_meta_says(sessions) -> None:
 async def test_a_message_waiting_for_its_person_goes_when_they_write(wa) -> None:
     """The core's moment "the person wrote" releases what waited for them; the dispatcher's
     next pass sends it."""
-    from wa_limited import CHANNEL
-
     from locales import Msg
     from services.messages import Outgoing
 
     await wa.send("56900000001", "/start")
     async with wa.app.sessions() as s:
-        person = await people.by_address(s, CHANNEL, "56900000001")
-        env = outbox.Envelope(person.id, CHANNEL, "56900000001", Outgoing(
+        person = await people.by_address(s, wa.channel.name, "56900000001")
+        env = outbox.Envelope(person.id, wa.channel.name, "56900000001", Outgoing(
             text=Msg("outreach.reason.waiting")).to_json(), "es")
         row_id = await outbox.enqueue(s, env, key="w1", kind="broadcast",
                                       now=wa.app.clock.now())
@@ -236,13 +234,11 @@ async def test_a_message_waiting_for_its_person_goes_when_they_write(wa) -> None
 
 
 async def test_the_team_sees_what_waits_and_why(wa) -> None:
-    from wa_limited import CHANNEL
-
     from storage.models import Role
     from support import add_member
 
     now = wa.app.clock.now()
-    gestora = await add_member(wa.app.sessions, now, CHANNEL, "56900000009", "Daniela", "es",
+    gestora = await add_member(wa.app.sessions, now, wa.channel.name, "56900000009", "Daniela", "es",
                                Role.GESTORA)
     ana = await add_member(wa.app.sessions, now, "whatsapp", "56900000002", "Ana Muñoz", "es")
     async with wa.app.sessions() as s:

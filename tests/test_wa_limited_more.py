@@ -12,7 +12,7 @@ from sqlalchemy import select
 from test_admin_stages_flow import TEXTS as STAGE_TEXTS
 from test_wa_limited_flows import ANA as FAMILY
 from test_wa_limited_flows import WORDS, add_person, programme, seed_pickup
-from wa_limited import CHANNEL, WaHarness
+from wa_limited import WaHarness
 
 from scheduler.dispatcher import Blocked, Dispatcher
 from services import meetings as meeting_services
@@ -253,8 +253,8 @@ async def test_the_gestora_reads_which_message_did_not_arrive(wa: WaHarness) -> 
     program_id, _ = await programme(wa)
     await add_person(wa, GESTORA, "Gabriela Gestora", "es", "gestora")
     ana = await add_person(wa, ANA, "Ana Muñoz", "es", program_id=program_id)
-    await enqueue_many(wa.app.sessions, [(ana, ANA)], wa.app.clock.now(), channel=CHANNEL)
-    blocked = ScriptedChannel(name=CHANNEL, script={ANA: [Blocked("131051 user blocked")]})
+    await enqueue_many(wa.app.sessions, [(ana, ANA)], wa.app.clock.now(), channel=wa.channel.name)
+    blocked = ScriptedChannel(name=wa.channel.name, script={ANA: [Blocked("131051 user blocked")]})
     await Dispatcher(wa.app.sessions, wa.app.clock, [blocked], max_attempts=1).drain()
     await wa.send(GESTORA, "/panel")
     [report] = await wa.press(GESTORA, "📬 Envíos con problemas")

@@ -144,6 +144,8 @@ class WaLimitedChannel:
 class WaHarness:
     """The core through the WhatsApp-limited channel: events in, messages out, in order."""
 
+    variant = "limited"
+
     def __init__(self, app: App) -> None:
         self.app = app
         self.channel = WaLimitedChannel(app)

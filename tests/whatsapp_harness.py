@@ -9,6 +9,7 @@ API, in-process: people write through signed webhooks, Convoca answers over HTTP
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,6 +24,7 @@ from bot.whatsapp.client import CloudClient
 from bot.whatsapp.sync import sync_templates
 from fakes.whatsapp_api import FakeWhatsApp, Sent
 from scheduler.dispatcher import Dispatcher
+from storage.outbox import register_worker
 
 APP_SECRET = "test-app-secret"
 VERIFY_TOKEN = "test-verify-token-1234"
@@ -32,6 +34,13 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@functools.cache
+def template_specs() -> tuple[wa_templates.TemplateSpec, ...]:
+    """The repository's templates, read and checked once a process: every test starts a
+    channel, and they are frozen."""
+    return tuple(wa_templates.load())
 
 
 def whatsapp_settings(fake: FakeWhatsApp, port: int) -> dict[str, Any]:
@@ -87,14 +96,16 @@ class Running:
         await self.outbox.drain()
 
 
-async def start(fake: FakeWhatsApp, settings: Any, clock: Any, *, approve: bool = True
-                ) -> Running:
+async def start(fake: FakeWhatsApp, settings: Any, clock: Any, *, approve: bool = True,
+                dispatch: bool = True) -> Running:
+    """``dispatch=False``: no dispatcher running in the background; replies still go at once
+    (the intake sends them), the rest when the test delivers it (tests/wa_cloud.py)."""
     app = await build_app(settings, clock=clock)
     client = CloudClient(settings.whatsapp_api_base,
                          settings.whatsapp_access_token.get_secret_value(),
                          settings.whatsapp_phone_number_id,
                          settings.whatsapp_business_account_id, timeout=5)
-    specs = wa_templates.load()
+    specs = template_specs()
     number = await client.phone_number()
     digits = "".join(c for c in number["display_phone_number"] if c.isdigit())
     channel = WhatsAppChannel(client, app.catalogs, app.services.buttons, settings.timezone,
@@ -106,7 +117,12 @@ async def start(fake: FakeWhatsApp, settings: Any, clock: Any, *, approve: bool 
     await sync_templates(app.sessions, app.clock, client, specs)
     await channel.refresh_templates()
     outbox = app.outbox([channel])
-    await outbox.start()
+    if dispatch:
+        await outbox.start()
+    else:
+        async with app.sessions() as s:
+            await register_worker(s, outbox.worker_id, app.clock.now())
+            await s.commit()
     runtime = WhatsAppRuntime(client, app.core, outbox, app_secret=fake.app_secret,
                               verify_token=VERIFY_TOKEN,
                               phone_number_id=settings.whatsapp_phone_number_id)
@@ -129,9 +145,10 @@ async def stop(r: Running) -> None:
 
 @asynccontextmanager
 async def running(fake: FakeWhatsApp, settings_for: Any, url: str, clock: Any, *,
-                  approve: bool = True, **settings: Any) -> AsyncIterator[Running]:
+                  approve: bool = True, dispatch: bool = True, **settings: Any
+                  ) -> AsyncIterator[Running]:
     r = await start(fake, settings_for(url, **whatsapp_settings(fake, free_port()),
-                                       **settings), clock, approve=approve)
+                                       **settings), clock, approve=approve, dispatch=dispatch)
     try:
         yield r
     finally:
