@@ -70,16 +70,15 @@ def downgrade() -> None:
     # A row waiting for its person has no status to wait in before this revision: it goes
     # back to the queue, where the channel decides again.
     op.execute("UPDATE outbox SET status = 'pending' WHERE status = 'waiting'")
-    with op.batch_alter_table('channel_addresses', schema=None) as batch_op:
-        batch_op.drop_column('unreachable_at')
-        batch_op.drop_column('unreachable_reason')
-    with op.batch_alter_table('people', schema=None) as batch_op:
-        batch_op.drop_column('contact_consent_source')
-        batch_op.drop_column('phone_vouched')
-        batch_op.drop_column('contact_consent_at')
-    with op.batch_alter_table('outbox', schema=None) as batch_op:
-        batch_op.drop_column('receipt_at')
-        batch_op.drop_column('receipt')
+    # Dropped in place (SQLite 3.35+ can): a batch rebuild of people would cascade into
+    # every table that refers to it, channel addresses and conversations included.
+    for table, column in (('channel_addresses', 'unreachable_at'),
+                          ('channel_addresses', 'unreachable_reason'),
+                          ('people', 'phone_vouched'),
+                          ('people', 'contact_consent_source'),
+                          ('people', 'contact_consent_at'),
+                          ('outbox', 'receipt_at'), ('outbox', 'receipt')):
+        op.drop_column(table, column)
     op.drop_table('wa_templates')
     with op.batch_alter_table('platform_messages', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_platform_messages_outbox_id'))
