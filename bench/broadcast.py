@@ -28,6 +28,7 @@ from bench.common import (
     FIRST_CHAT,
     RESULTS,
     BenchTelegram,
+    final_states,
     med,
     migrate,
     print_table,
@@ -77,22 +78,6 @@ async def template(workdir: Path, n: int) -> Path:
         await queue_broadcast(url, await seed_people(url, n, first_chat=FIRST_CHAT))
         print(f"  queued {n:,} notices in {time.monotonic() - t:.1f}s", flush=True)
     return path
-
-
-async def final_states(url: str) -> dict[str, int]:
-    from sqlalchemy import func, select
-
-    from storage import db
-    from storage.models import OutboxMessage
-
-    engine = db.create_engine(url)
-    try:
-        async with db.session_factory(engine)() as s:
-            rows = await s.execute(select(OutboxMessage.status, func.count())
-                                   .group_by(OutboxMessage.status))
-            return {str(k): int(v) for k, v in rows.all()}
-    finally:
-        await engine.dispose()
 
 
 WARM_UP = 20  # messages to chats below FIRST_CHAT, not counted

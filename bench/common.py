@@ -316,3 +316,20 @@ async def wait_for_poll(fake: BenchTelegram, timeout: float,
             raise RuntimeError(f"the process exited ({proc.returncode}) before getUpdates")
         await asyncio.sleep(0.02)
     raise TimeoutError(f"no getUpdates within {timeout}s")
+
+
+async def final_states(url: str) -> dict[str, int]:
+    """How many outbox rows ended in each state: a broadcast benchmark's last count."""
+    from sqlalchemy import func, select
+
+    from storage import db
+    from storage.models import OutboxMessage
+
+    engine = db.create_engine(url)
+    try:
+        async with db.session_factory(engine)() as s:
+            rows = await s.execute(select(OutboxMessage.status, func.count())
+                                   .group_by(OutboxMessage.status))
+            return {str(k): int(v) for k, v in rows.all()}
+    finally:
+        await engine.dispose()

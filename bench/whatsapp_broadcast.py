@@ -36,6 +36,7 @@ from bench.common import (
     RESULTS,
     child_env,
     cpu_seconds,
+    final_states,
     med,
     migrate,
     print_table,
@@ -152,22 +153,6 @@ async def template(workdir: Path, n: int) -> Path:
         assert queued == n, f"queued {queued} of {n}: paper consent did not let them in"
         print(f"  queued {n:,} broadcast rows in {time.monotonic() - t:.1f}s", flush=True)
     return path
-
-
-async def final_states(url: str) -> dict[str, int]:
-    from sqlalchemy import func, select
-
-    from storage import db
-    from storage.models import OutboxMessage
-
-    engine = db.create_engine(url)
-    try:
-        async with db.session_factory(engine)() as s:
-            rows = await s.execute(select(OutboxMessage.status, func.count())
-                                   .group_by(OutboxMessage.status))
-            return {str(k): int(v) for k, v in rows.all()}
-    finally:
-        await engine.dispose()
 
 
 async def approve_templates(fake: FakeWhatsApp) -> None:
