@@ -83,10 +83,10 @@ async def test_broadcast_delivers_each_notice_once(tmp_path: Path) -> None:
 async def test_whatsapp_broadcast_reaches_each_family_once(tmp_path: Path) -> None:
     # `convoca worker` in a process of its own, as measured (its start-up is a few seconds).
     code = await run_in_thread(whatsapp_broadcast.main, [
-        "--runs", "1", "--only", "80,none", "--recipients", "12", "--out", str(tmp_path)])
+        "--runs", "1", "--only", "80", "--recipients", "12", "--out", str(tmp_path)])
     assert code == 0
     data = latest(tmp_path, "whatsapp_broadcast")
-    for label in ("80", "none"):
+    for label in ("80",):  # the paced one: a second worker's start-up would buy nothing more
         [r] = data["runs"][label]
         assert r["recipients"] == 12 and r["lost"] == 0 and r["doubled"] == 0
         assert r["states"] == {"sent": 12} and r["violations"] == []
