@@ -449,10 +449,10 @@ class Core:
                 person.reachable, person.unreachable_reason = True, None
             await people.touch_address(session, event.channel, event.address,
                                        _written_at(event, now), event.message_id)
-            # They wrote: what waited for them may go now (the intake wakes the dispatcher
-            # once the turn is done), and the address reaches them whatever was said of it.
-            await receipts.release_waiting(session, event.channel, event.address, now)
-            await receipts.mark_address_reachable(session, event.channel, event.address)
+            if s.capabilities.get(event.channel, LEAST).session_window is not None:
+                # They wrote: what waited for their window may go now (the intake wakes the
+                # dispatcher once the turn is done). Only a channel with a window holds any.
+                await receipts.release_waiting(session, event.channel, event.address, now)
             convo = await people.conversation(session, person.id, now)
             locale = person.locale  # still readable after a rollback, for the apology
             turn = Turn(s, session, event, person, convo, now, documents=documents)

@@ -32,7 +32,10 @@ _addresses = ChannelAddress.__table__
 _TOUCH = (update(_addresses)
           .where(_addresses.c.channel == bindparam("b_channel"),
                  _addresses.c.address == bindparam("b_address"))
-          .values(last_inbound_at=bindparam("b_at")))
+          # Writing from it, they are reachable there again, whatever the platform said
+          # before (storage.receipts.mark_address_unreachable): one statement, not two.
+          .values(last_inbound_at=bindparam("b_at"), unreachable_reason=None,
+                  unreachable_at=None))
 _TOUCH_WITH_ID = _TOUCH.values(last_inbound_message_id=bindparam("b_message_id"))
 
 
