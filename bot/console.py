@@ -23,6 +23,7 @@ from handlers.events import EventKind, Incoming, Outgoing
 from locales import Catalogs, Day, Msg, Raw, When
 from scheduler.dispatcher import Delivered, Limits, Result, Waiting
 from services.messages import DatePick
+from storage import receipts
 from storage.clock import Clock, ManualClock
 from storage.models import ChannelAddress, OutboxMessage, Person, Role, RoleGrant
 
@@ -36,10 +37,6 @@ CAPABILITIES = Capabilities(
     text_chars=LEAST.text_chars, caption_chars=LEAST.caption_chars,
     action_bytes=LEAST.action_bytes, can_edit=True, can_ask_phone=True, month_grid=False,
 )
-# Shown as another channel (--channel whatsapp), a message outside the person's session
-# window is marked as the template it would have to be this long before the window closes:
-# the margin the WhatsApp channel keeps, so the demo marks what it would send as one.
-WINDOW_MARGIN = timedelta(minutes=15)
 
 
 @dataclass
@@ -215,11 +212,9 @@ class ConsoleChannel:
         if window is None or look.sessions is None:
             return None
         async with look.sessions() as s:
-            wrote = await s.scalar(select(ChannelAddress.last_inbound_at).where(
-                ChannelAddress.channel == row.channel, ChannelAddress.address == row.address))
-        if wrote is not None and wrote.tzinfo is None:
-            wrote = wrote.replace(tzinfo=UTC)
-        if wrote is not None and now - wrote < window - WINDOW_MARGIN:
+            wrote = await receipts.last_wrote(s, row.channel, row.address)
+        # The margin the channel keeps: the demo marks what it would send as a template.
+        if receipts.window_is_open(wrote, now, window=window):
             return None
         key = "console.template_never_wrote" if wrote is None else "console.template_window"
         return self.catalogs.render(Msg(key), row.locale, self.timezone)

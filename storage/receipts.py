@@ -7,7 +7,7 @@ work does."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,6 +30,9 @@ _RANK = {Receipt.SENT: 0, Receipt.DELIVERED: 1, Receipt.FAILED: 2, Receipt.READ:
 
 # The time a channel allows free-form messages after the person last wrote (WhatsApp's).
 SESSION_WINDOW = timedelta(hours=24)
+# Free-form only while the window is surely open: a message queued at 23 h 59 min would
+# reach the platform after it closed, and fail.
+WINDOW_MARGIN = timedelta(minutes=15)
 
 TEMPLATE_SUFFIX = ":template"  # the key of a row sent again as a template
 
@@ -116,13 +119,22 @@ async def last_wrote(session: AsyncSession, channel: str, address: str) -> datet
         ChannelAddress.channel == channel, ChannelAddress.address == address))
 
 
+def window_is_open(wrote: datetime | None, now: datetime, margin: timedelta = WINDOW_MARGIN,
+                   window: timedelta = SESSION_WINDOW) -> bool:
+    """Whether someone who last wrote at ``wrote`` (None: never) may still get a free-form
+    message, with ``margin`` to spare for the time the sending itself takes."""
+    if wrote is None:
+        return False
+    if wrote.tzinfo is None:  # SQLite gives back what it was given, without the zone
+        wrote = wrote.replace(tzinfo=UTC)
+    return now < wrote + window - margin
+
+
 async def window_open(session: AsyncSession, channel: str, address: str, now: datetime,
-                      margin: timedelta, window: timedelta = SESSION_WINDOW) -> bool:
-    """Whether the person at this address wrote recently enough that a free-form message may
-    still go (with ``margin`` to spare for the time the sending itself takes)."""
-    last = await session.scalar(select(ChannelAddress.last_inbound_at).where(
-        ChannelAddress.channel == channel, ChannelAddress.address == address))
-    return last is not None and now < last + window - margin
+                      margin: timedelta = WINDOW_MARGIN, window: timedelta = SESSION_WINDOW
+                      ) -> bool:
+    """window_is_open for the person at this address."""
+    return window_is_open(await last_wrote(session, channel, address), now, margin, window)
 
 
 async def last_wrote_many(session: AsyncSession, channel: str, addresses: Iterable[str]
@@ -147,13 +159,6 @@ _RELEASE = (update(_outbox)
                    _outbox.c.status == OutboxStatus.WAITING)
             .values(status=OutboxStatus.PENDING, not_before=bindparam("b_at"), last_error=None,
                     claimed_by=None, claimed_until=None))
-_REACHABLE = (update(_addresses)
-              .where(_addresses.c.channel == bindparam("b_channel"),
-                     _addresses.c.address == bindparam("b_address"),
-                     _addresses.c.unreachable_at.is_not(None))
-              .values(unreachable_reason=None, unreachable_at=None))
-
-
 async def release_waiting(session: AsyncSession, channel: str, address: str, now: datetime
                           ) -> int:
     """The person wrote: what waited for them goes with the dispatcher's next pass."""
@@ -171,11 +176,6 @@ async def mark_address_unreachable(session: AsyncSession, channel: str, address:
         .where(ChannelAddress.channel == channel, ChannelAddress.address == address)
         .values(unreachable_reason=reason[:200], unreachable_at=now)
         .execution_options(synchronize_session=False))
-
-
-async def mark_address_reachable(session: AsyncSession, channel: str, address: str) -> None:
-    """They wrote from it: whatever the platform said before, it reaches them now."""
-    await session.execute(_REACHABLE, {"b_channel": channel, "b_address": address})
 
 
 async def requeue_as_template(session: AsyncSession, row: OutboxMessage, now: datetime

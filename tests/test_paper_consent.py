@@ -174,7 +174,7 @@ async def test_paper_consent_never_outlasts_stop_erasure_or_a_refused_number(ses
         await receipts.mark_address_unreachable(s, "whatsapp", "56912345678",
                                                 "whatsapp 131026: undeliverable", now)
         assert await queue(s, person, "c") is None
-        await receipts.mark_address_reachable(s, "whatsapp", "56912345678")
+        await people.touch_address(s, "whatsapp", "56912345678", now)  # they wrote from it
         assert await queue(s, person, "d") is not None
         person.erased_at = now
         await s.flush()

@@ -170,7 +170,7 @@ async def test_an_unreachable_address_is_marked_until_they_write(sessions) -> No
         assert (address.unreachable_reason, address.unreachable_at) == ("whatsapp 131026: x", NOW)
         await s.refresh(person)
         assert person.reachable  # the person, not the address
-        await receipts.mark_address_reachable(s, "whatsapp", "569")
+        await people.touch_address(s, "whatsapp", "569", NOW)  # they wrote from it
         await s.refresh(address)
         assert address.unreachable_at is None and address.unreachable_reason is None
 

@@ -50,9 +50,6 @@ from storage.models import OutboxMessage
 log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
-# Free-form only while the window is surely open: a message queued at 23 h 59 min would
-# reach Meta after it closed, and fail.
-WINDOW_MARGIN = timedelta(minutes=15)
 HOLD_SECONDS = 24 * 3600.0  # 131049: Meta asks to wait at least a day before trying again
 TOKEN_PAUSE = 600.0  # a refused token: rows wait (nothing is lost) until an operator fixes it
 PAIR_PAUSE = 6.0  # 131056: Meta's pace for one number to one person (unverified: a guess)
@@ -101,7 +98,7 @@ class WhatsAppChannel:
     async def prepare(self, session: AsyncSession, rows: list[OutboxMessage]) -> None:
         """When each person of a wave last wrote, read at once in the claim's session: a
         query per send held SQLite's one connection between sends and stalled the pace. Read
-        well under a second before the send; WINDOW_MARGIN covers a window closing meanwhile,
+        well under a second before the send; receipts.WINDOW_MARGIN covers a window closing meanwhile,
         and one opening meanwhile only makes the message a template."""
         if len(self._wrote) > PREPARED_MOST:  # rows prepared and never sent (expired...)
             self._wrote.clear()
@@ -140,9 +137,7 @@ class WhatsAppChannel:
                     # Tried before: what Meta's receipts say went is not sent again (the
                     # first pieces of a long message, a send whose answer was lost).
                     gone = await receipts.sent_for(s, CHANNEL, row.id)
-        if wrote is not None and wrote.tzinfo is None:
-            wrote = wrote.replace(tzinfo=UTC)
-        open_ = wrote is not None and now < wrote + receipts.SESSION_WINDOW - WINDOW_MARGIN
+        open_ = receipts.window_is_open(wrote, now)
         # Sent again as a template after Meta said the window had closed; once the person
         # has written since, free-form is right again.
         forced = bool(out.meta.get("template")) and (wrote is None or wrote <= row.created_at)
