@@ -407,6 +407,9 @@ class Verifier(_Model):
     key: Key
     name: Localized
     description: Localized | None = None
+    document: Key | None = None
+    """Which of Convoca's documents proves it (``documents.registry``: attendance, fichas,
+    minutes, plan, agreed_text...); none for a document made outside Convoca."""
 
 
 class Activity(_Model):

@@ -301,6 +301,11 @@ class Body(Base):
     name: Mapped[str] = mapped_column(String(200))
     cadence_months: Mapped[int | None] = mapped_column(Integer)
     constituted_at: Mapped[datetime | None]
+    # The session in which the body was constituted (its acta de constitución is drawn
+    # from it); its protocol is an AgreedText with key "protocolo_funcionamiento".
+    # A plain integer, as Person.chosen_program_id: a foreign key added to an existing table
+    # makes SQLite rebuild it and every table that cascades from it.
+    constitution_meeting_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class Membership(Base):
@@ -382,6 +387,9 @@ class FormSignature(Base):
     response_id: Mapped[int] = _fk("form_responses.id", index=True)
     person_id: Mapped[int | None] = _fk("people.id", ondelete="SET NULL")
     signed_name: Mapped[str] = mapped_column(String(200))
+    # The signer's RUT as they typed it at signing (formatted), for the printed signature
+    # table: a document signed for an organisation names each representative by RUT.
+    signed_rut: Mapped[str | None] = mapped_column(String(12))
     signed_at: Mapped[datetime]
 
 
@@ -462,6 +470,203 @@ class AttendanceGuest(Base):
     # Who wrote them in is in the audit log; a link to the person here would put a
     # stranger's RUT and phone in that person's /mis_datos.
     added_at: Mapped[datetime]
+
+
+# --- the programme's records: actas, diagnosis, plans, their follow-up, hand-over ----------
+
+
+class ActionStatus(StrEnum):
+    PENDING = "pending"  # nobody has reported on it yet
+    UNDER_WAY = "under_way"
+    DONE = "done"
+    STUCK = "stuck"
+    DROPPED = "dropped"  # the body decided not to do it; kept, struck out in the matrix
+
+
+class DiagnosisCategory(StrEnum):
+    STRENGTH = "strength"
+    WEAKNESS = "weakness"
+    RESOURCE = "resource"  # recursos / potencialidades: scored in the priority matrix
+    PROBLEM = "problem"  # necesidades / problemas: scored in the priority matrix
+
+
+class MinutesSection(StrEnum):
+    AGREEMENT = "agreement"  # acuerdos
+    TOPIC = "topic"  # temas tratados
+    # The evaluation session's record (documento de evaluación del proceso).
+    ACHIEVEMENT = "achievement"
+    DIFFICULTY = "difficulty"
+    LESSON = "lesson"
+    RECOMMENDATION = "recommendation"
+
+
+class Minutes(Base):
+    """The acta of one session: what was discussed and agreed. Its commitments are
+    ActionItems (minutes_id), followed up like a plan's actions."""
+
+    __tablename__ = "minutes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    program_id: Mapped[int] = _fk("programs.id", index=True)
+    meeting_id: Mapped[int | None] = _fk("meetings.id", ondelete="SET NULL", unique=True)
+    recorded_by: Mapped[int | None] = _fk("people.id", ondelete="SET NULL")
+    recorded_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class MinutesItem(Base):
+    __tablename__ = "minutes_items"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    minutes_id: Mapped[int] = _fk("minutes.id", index=True)
+    section: Mapped[str] = mapped_column(String(20))  # MinutesSection
+    text: Mapped[str] = mapped_column(Text)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AgreedText(Base):
+    """A text a body or session agreed (protocolo de funcionamiento, reglamento de uso,
+    procedimiento interno...), keyed by the template's verifier it proves. A new version
+    supersedes the last; every version is kept."""
+
+    __tablename__ = "agreed_texts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    program_id: Mapped[int] = _fk("programs.id", index=True)
+    key: Mapped[str] = mapped_column(String(64))  # the verifier key
+    body_id: Mapped[int | None] = _fk("bodies.id", ondelete="SET NULL")
+    meeting_id: Mapped[int | None] = _fk("meetings.id", ondelete="SET NULL")
+    title: Mapped[str | None] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    superseded_at: Mapped[datetime | None]
+    recorded_by: Mapped[int | None] = _fk("people.id", ondelete="SET NULL")
+    recorded_at: Mapped[datetime]
+
+
+class DiagnosisEntry(Base):
+    """One line of the diagnosis (stage 1) that the priority matrix (stage 3) scores."""
+
+    __tablename__ = "diagnosis_entries"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    program_id: Mapped[int] = _fk("programs.id", index=True)
+    meeting_id: Mapped[int | None] = _fk("meetings.id", ondelete="SET NULL")
+    category: Mapped[str] = mapped_column(String(12))  # DiagnosisCategory
+    text: Mapped[str] = mapped_column(Text)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+
+
+class PriorityCriterion(Base):
+    """A criterion the body chose to score needs and resources by (urgency, feasibility...)."""
+
+    __tablename__ = "priority_criteria"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    program_id: Mapped[int] = _fk("programs.id", index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PriorityScore(Base):
+    __tablename__ = "priority_scores"
+    __table_args__ = (UniqueConstraint("entry_id", "criterion_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[int] = _fk("diagnosis_entries.id", index=True)
+    criterion_id: Mapped[int] = _fk("priority_criteria.id")
+    score: Mapped[int] = mapped_column(Integer)
+    meeting_id: Mapped[int | None] = _fk("meetings.id", ondelete="SET NULL")
+
+
+class PlanKind(StrEnum):
+    WORK = "work"  # plan de trabajo participativo (Grupo Motor)
+    COMMUNICATIONS = "communications"  # plan de comunicaciones (Consejo Local)
+
+
+class Plan(Base):
+    __tablename__ = "plans"
+    __table_args__ = (UniqueConstraint("program_id", "kind"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    program_id: Mapped[int] = _fk("programs.id", index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # PlanKind
+    body_id: Mapped[int | None] = _fk("bodies.id", ondelete="SET NULL")
+    # Validated with the community in a session (the guide's "socialización y validación").
+    approved_at: Mapped[datetime | None]
+    approved_meeting_id: Mapped[int | None] = _fk("meetings.id", ondelete="SET NULL")
+    created_at: Mapped[datetime]
+
+
+class PlanObjective(Base):
+    __tablename__ = "plan_objectives"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = _fk("plans.id", index=True)
+    text: Mapped[str] = mapped_column(Text)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ActionItem(Base):
+    """Something someone committed to do by a date: a plan's action (plan_id) or a session's
+    commitment (minutes_id). Its reports are ActionUpdates: the matriz de seguimiento."""
+
+    __tablename__ = "action_items"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    program_id: Mapped[int] = _fk("programs.id", index=True)
+    plan_id: Mapped[int | None] = _fk("plans.id", index=True)
+    objective_id: Mapped[int | None] = _fk("plan_objectives.id", ondelete="SET NULL")
+    minutes_id: Mapped[int | None] = _fk("minutes.id", index=True)
+    text: Mapped[str] = mapped_column(Text)
+    expected_result: Mapped[str | None] = mapped_column(Text)
+    requirements: Mapped[str | None] = mapped_column(Text)
+    alliance: Mapped[bool | None] = mapped_column(Boolean)  # activación de alianzas
+    alliance_with: Mapped[str | None] = mapped_column(String(300))
+    # Who answers for it: a person in Convoca (reminded in chat) or, failing that, a name.
+    responsible_person_id: Mapped[int | None] = _fk("people.id", ondelete="SET NULL",
+                                                    index=True)
+    responsible_name: Mapped[str | None] = mapped_column(String(200))
+    starts: Mapped[date | None] = mapped_column(Date)
+    due: Mapped[date | None] = mapped_column(Date, index=True)
+    status: Mapped[str] = mapped_column(String(12), default=ActionStatus.PENDING)
+    status_at: Mapped[datetime | None]
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    created_by: Mapped[int | None] = _fk("people.id", ondelete="SET NULL")
+    created_at: Mapped[datetime]
+
+
+class ActionUpdate(Base):
+    """One report on an action: its status from then on, with an optional note or photo."""
+
+    __tablename__ = "action_updates"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    action_id: Mapped[int] = _fk("action_items.id", index=True)
+    status: Mapped[str] = mapped_column(String(12))
+    note: Mapped[str | None] = mapped_column(Text)
+    # A photo as the channel keeps it ({"channel", "file_id", "mime_type"}): kept as a
+    # reference, fetched from the platform when a document shows it.
+    photo: Mapped[dict[str, Any] | None] = mapped_column()
+    at: Mapped[datetime] = mapped_column(index=True)
+    by_person_id: Mapped[int | None] = _fk("people.id", ondelete="SET NULL")
+
+
+class Handover(Base):
+    """The hand-over of the programme's goods to a formal community organisation (acta de
+    traspaso del dominio de bienes)."""
+
+    __tablename__ = "handovers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    program_id: Mapped[int] = _fk("programs.id", index=True)
+    organization_id: Mapped[int | None] = _fk("organizations.id", ondelete="SET NULL")
+    meeting_id: Mapped[int | None] = _fk("meetings.id", ondelete="SET NULL")
+    # The rules of use are the AgreedText "reglamento_uso"; the acta cites its version.
+    handed_on: Mapped[date | None] = mapped_column(Date)
+    recorded_by: Mapped[int | None] = _fk("people.id", ondelete="SET NULL")
+    recorded_at: Mapped[datetime]
+
+
+class HandoverGood(Base):
+    __tablename__ = "handover_goods"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    handover_id: Mapped[int] = _fk("handovers.id", index=True)
+    description: Mapped[str] = mapped_column(String(300))
+    quantity: Mapped[int] = mapped_column(Integer, default=1)
+    unit_value: Mapped[int | None] = mapped_column(Integer)  # whole pesos
+    condition: Mapped[str | None] = mapped_column(String(120))  # estado: nuevo, bueno...
+    position: Mapped[int] = mapped_column(Integer, default=0)
 
 
 # --- delivery days and pickups -----------------------------------------------------------

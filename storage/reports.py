@@ -17,6 +17,8 @@ from storage.models import (
     FormDefinition,
     FormResponse,
     FormStatus,
+    Meeting,
+    MeetingStatus,
     Organization,
     OrganizationInvitation,
     Pickup,
@@ -121,3 +123,25 @@ async def days_of_pickups(session: AsyncSession, pickup_ids: Iterable[int | None
     return {pid: d for pid, d in (await session.execute(
         select(Pickup.id, DeliveryDay).join(DeliveryDay, DeliveryDay.id == Pickup.delivery_day_id)
         .where(Pickup.id.in_(wanted)))).all()}
+
+
+async def held_sessions(session: AsyncSession, program_id: int, until: datetime,
+                        kind: str | None = None) -> list[Meeting]:
+    """The programme's sessions that have begun by ``until`` and were not cancelled, oldest
+    first; of one kind when given."""
+    q = select(Meeting).where(Meeting.program_id == program_id,
+                              Meeting.status != MeetingStatus.CANCELLED,
+                              Meeting.starts_at <= until)
+    if kind:
+        q = q.where(Meeting.kind == kind)
+    return list((await session.scalars(q.order_by(Meeting.starts_at, Meeting.id))).all())
+
+
+async def last_invitation_at(session: AsyncSession, program_id: int,
+                             until: datetime) -> datetime | None:
+    """When the programme last invited an organisation, up to ``until``."""
+    return await session.scalar(
+        select(OrganizationInvitation.sent_at)
+        .join(Organization, Organization.id == OrganizationInvitation.organization_id)
+        .where(Organization.program_id == program_id, OrganizationInvitation.sent_at <= until)
+        .order_by(OrganizationInvitation.sent_at.desc()).limit(1))

@@ -1,0 +1,106 @@
+"""Action items, a plan's actions and a session's commitments alike, and their reports: the
+rows the matriz de seguimiento is drawn from. Persistence only; who may report and what
+the person is told live in the handlers and services."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import ActionItem, ActionStatus, ActionUpdate
+
+OPEN = (ActionStatus.PENDING, ActionStatus.UNDER_WAY, ActionStatus.STUCK)
+
+
+async def add(session: AsyncSession, *, program_id: int, text: str, now: datetime,
+              created_by: int | None = None, **fields: Any) -> ActionItem:
+    """A new action item; ``fields`` are ActionItem's other columns (plan_id, minutes_id,
+    due, responsible_person_id, responsible_name, expected_result...)."""
+    item = ActionItem(program_id=program_id, text=text, created_at=now, created_by=created_by,
+                      status=ActionStatus.PENDING, **fields)
+    session.add(item)
+    await session.flush()
+    return item
+
+
+async def report(session: AsyncSession, item: ActionItem, status: str, *, now: datetime,
+                 by_person_id: int | None, note: str | None = None,
+                 photo: dict[str, Any] | None = None) -> ActionUpdate:
+    """Record a report on the item; the item's status becomes the reported one."""
+    if status not in set(ActionStatus):
+        raise ValueError(f"unknown action status {status!r}")
+    update = ActionUpdate(action_id=item.id, status=status, note=note, photo=photo, at=now,
+                          by_person_id=by_person_id)
+    session.add(update)
+    item.status = status
+    item.status_at = now
+    await session.flush()
+    return update
+
+
+async def add_note(session: AsyncSession, update: ActionUpdate, *, note: str | None = None,
+                   photo: dict[str, Any] | None = None) -> None:
+    """The optional note or photo sent after a report, kept on that report."""
+    if note:
+        update.note = f"{update.note}\n{note}" if update.note else note
+    if photo:
+        update.photo = photo
+    await session.flush()
+
+
+async def history(session: AsyncSession, action_ids: list[int]) -> dict[int, list[ActionUpdate]]:
+    """Every report on these actions, oldest first, by action."""
+    out: dict[int, list[ActionUpdate]] = {i: [] for i in action_ids}
+    if not action_ids:
+        return out
+    rows = await session.scalars(
+        select(ActionUpdate).where(ActionUpdate.action_id.in_(action_ids))
+        .order_by(ActionUpdate.at, ActionUpdate.id))
+    for u in rows:
+        out[u.action_id].append(u)
+    return out
+
+
+async def of_plan(session: AsyncSession, plan_id: int) -> list[ActionItem]:
+    return list((await session.scalars(
+        select(ActionItem).where(ActionItem.plan_id == plan_id)
+        .order_by(ActionItem.objective_id, ActionItem.position, ActionItem.id))).all())
+
+
+async def of_minutes(session: AsyncSession, minutes_id: int) -> list[ActionItem]:
+    return list((await session.scalars(
+        select(ActionItem).where(ActionItem.minutes_id == minutes_id)
+        .order_by(ActionItem.position, ActionItem.id))).all())
+
+
+async def open_for(session: AsyncSession, person_id: int,
+                   program_id: int | None = None) -> list[ActionItem]:
+    """What this person still answers for, soonest deadline first."""
+    q = select(ActionItem).where(ActionItem.responsible_person_id == person_id,
+                                 ActionItem.status.in_(OPEN))
+    if program_id is not None:
+        q = q.where(ActionItem.program_id == program_id)
+    rows = (await session.scalars(q.order_by(ActionItem.due, ActionItem.id))).all()
+    # Undated ones last: a deadline is what makes an action urgent.
+    return sorted(rows, key=lambda a: (a.due is None, a.due or date.min, a.id))
+
+
+async def open_due_between(session: AsyncSession, program_id: int, first: date,
+                           last: date) -> list[ActionItem]:
+    """Open actions of the programme due in [first, last]."""
+    return list((await session.scalars(
+        select(ActionItem).where(ActionItem.program_id == program_id,
+                                 ActionItem.status.in_(OPEN),
+                                 ActionItem.due >= first, ActionItem.due <= last)
+        .order_by(ActionItem.due, ActionItem.id))).all())
+
+
+async def overdue(session: AsyncSession, program_id: int, today: date) -> list[ActionItem]:
+    """Open actions whose deadline has passed (the day itself still counts as in time)."""
+    return list((await session.scalars(
+        select(ActionItem).where(ActionItem.program_id == program_id,
+                                 ActionItem.status.in_(OPEN), ActionItem.due < today)
+        .order_by(ActionItem.due, ActionItem.id))).all())
