@@ -263,6 +263,28 @@ _HEAD_FILL = (222, 228, 237)
 _ROW_FILL = (246, 247, 249)
 
 
+@dataclass(frozen=True)
+class Signer:
+    """Who signs a printed document: a name (empty for a line to fill in by hand), their
+    RUT and role when known."""
+
+    name: str = ""
+    rut: str | None = None
+    role: str | None = None
+
+
+# Program.settings keys for the document heading: who executes the convenio, where.
+PROGRAM_DETAIL_KEYS = ("executor", "comuna", "region")
+
+
+def program_details(program: Any, ctx: Ctx) -> list[tuple[str, str]]:
+    """The heading lines every verificador carries about its programme: the executing
+    body, comuna and region as the programme's settings name them (none left blank)."""
+    settings = getattr(program, "settings", None) or {}
+    return [(ctx.t(f"exports.label.{key}"), str(settings[key]))
+            for key in PROGRAM_DETAIL_KEYS if settings.get(key)]
+
+
 def _pdf_class() -> type:
     from fpdf import FPDF
 
@@ -412,6 +434,50 @@ def _pdf_class() -> type:
         def para(self, text: str, size: float = 9, color: tuple[int, int, int] = _INK) -> None:
             self.font(size, color=color)
             self.multi_cell(0, size * 0.5, self.s(text), new_x="LMARGIN", new_y="NEXT")
+
+        def signatures(self, signers: Sequence[Signer], *, per_row: int = 2,
+                       title: str | None = None) -> None:
+            """Signature boxes: a line to sign on, then the name, RUT and role under it.
+            Kept together on one page with the title (and so with what precedes it when
+            the caller keeps that short): a signature alone on a page proves nothing."""
+            per_row = max(1, per_row)
+            rows = [signers[i:i + per_row] for i in range(0, len(signers), per_row)] or [[]]
+            box_h, gap = 30.0, 6.0
+            need = (8 if title else 0) + len(rows) * box_h
+            if self.get_y() + min(need, box_h * 2 + 8) > self.page_break_trigger:
+                self.add_page()
+            if title:
+                self.ln(2)
+                self.font(10, bold=True)
+                self.cell(0, 6, self.s(title), new_x="LMARGIN", new_y="NEXT")
+            width = (self.epw - gap * (per_row - 1)) / per_row
+            for row in rows:
+                if self.get_y() + box_h > self.page_break_trigger:
+                    self.add_page()
+                top = self.get_y()
+                for i, signer in enumerate(row):
+                    x = self.l_margin + i * (width + gap)
+                    line_y = top + 16
+                    self.set_draw_color(*_INK)
+                    self.line(x, line_y, x + width, line_y)
+                    self.set_xy(x, line_y + 0.8)
+                    self.font(8.5, bold=True)
+                    self.multi_cell(width, 4, self.s(signer.name or " "), new_x="LEFT",
+                                    new_y="NEXT")
+                    self.font(8, color=_MUTED)
+                    extra = " · ".join(p for p in (signer.rut, signer.role) if p)
+                    if extra:
+                        self.multi_cell(width, 3.8, self.s(extra), new_x="LEFT", new_y="NEXT")
+                self.set_xy(self.l_margin, top + box_h)
+
+        def text_block(self, text: str, size: float = 10) -> None:
+            """An agreed text as it was written: its paragraphs kept, justified."""
+            self.font(size)
+            for paragraph in (text or "").split("\n"):
+                if paragraph.strip():
+                    self.multi_cell(0, size * 0.5, self.s(paragraph.strip()), align="J",
+                                    new_x="LMARGIN", new_y="NEXT")
+                    self.ln(1.2)
 
     return Document
 
