@@ -72,9 +72,16 @@ def _parser() -> argparse.ArgumentParser:
 
 def extensions() -> list:
     """The panel's tools for scripts: each module adds its subcommands and runs them."""
-    from bot import cli_delivery, cli_families, cli_meetings, cli_outreach, cli_whatsapp
+    from bot import (
+        cli_delivery,
+        cli_families,
+        cli_meetings,
+        cli_outreach,
+        cli_records,
+        cli_whatsapp,
+    )
 
-    return [cli_meetings, cli_outreach, cli_delivery, cli_families, cli_whatsapp]
+    return [cli_meetings, cli_outreach, cli_delivery, cli_families, cli_whatsapp, cli_records]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,13 +8,24 @@ functions of :mod:`documents.exports`, which the command line also calls directl
 
 from __future__ import annotations
 
-from documents import exports
-from documents.base import ExportFile
-from documents.registry import PRODUCERS, Evidence, Producer, Request, producer
-from domain.program_templates import ProgramTemplate, program_template_or_none
-from storage import reports
+from collections.abc import Iterable
+from dataclasses import dataclass
 
-__all__ = ["PRODUCERS", "Producer", "evidence", "for_verifier", "make"]
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from documents import exports
+from documents.base import Ctx, ExportFile
+from documents.registry import PRODUCERS, Evidence, Producer, Request, producer
+from domain.program_templates import (
+    ProgramTemplate,
+    localized_text,
+    program_template_or_none,
+)
+from storage import reports
+from storage.models import Program
+
+__all__ = ["PRODUCERS", "Producer", "Required", "evidence", "for_verifier", "make",
+           "make_every", "required"]
 
 
 def _kw(req: Request) -> dict[str, object]:
@@ -109,6 +120,77 @@ async def make(req: Request) -> list[ExportFile]:
     if req.fmt not in found.formats:
         raise ValueError(f"{found.key}: no format {req.fmt!r} (has {found.formats})")
     return await found.make(req)
+
+
+@dataclass(frozen=True)
+class Required:
+    """A verificador one activity of the programme asks for, and what of it exists now."""
+
+    stage: int | None
+    stage_name: str
+    activity: str  # the activity's key; the progress report's key for its reports
+    activity_name: str
+    verifier: str
+    name: str  # the verifier's name in the reader's language
+    # The name to tell it apart within its stage: a session's document says which kind of
+    # session ("Lista de asistencia · Sesión diagnóstica"), since several activities ask.
+    label: str
+    producer: Producer | None  # None: a document made outside Convoca
+    meeting_kind: str | None
+    evidence: tuple[Evidence, ...]
+
+
+async def required(session: AsyncSession, program: Program, ctx: Ctx) -> list[Required]:
+    """Every verificador the programme's template lists, activity by activity in the
+    template's order (the progress report's last), with its evidence as of ``ctx.now``."""
+    template = program_template_or_none(program)
+    if template is None:
+        return []
+    out: list[Required] = []
+    stage_names = {st.number: localized_text(st.name, ctx.locale) for st in template.stages}
+    rows: list[tuple[int | None, str, str, str | None, tuple[str, ...]]] = [
+        (stage.number, act.key, localized_text(act.name, ctx.locale), act.meeting_kind,
+         tuple(act.verifiers))
+        for stage in template.stages for act in stage.activities]
+    spec = template.progress_report
+    if template.progress_reports:
+        rows.append((spec.stage, spec.key, localized_text(spec.name, ctx.locale), None,
+                     tuple(spec.verifiers)))
+    for stage, act_key, act_name, kind, verifiers in rows:
+        for key in verifiers:
+            found = for_verifier(template, key)
+            req = Request(session, program, key, ctx, meeting_kind=kind)
+            evidence = tuple(await found.evidence(req)) if found is not None else ()
+            name = localized_text(template.verifier(key).name, ctx.locale)
+            label = name
+            if kind and found is not None and found.scope == "meeting":
+                label = f"{name} · {localized_text(template.meeting_kind(kind).name, ctx.locale)}"
+            out.append(Required(stage, stage_names.get(stage or 0, ""), act_key, act_name, key,
+                                name, label, found, kind, evidence))
+    return out
+
+
+async def make_every(session: AsyncSession, program: Program, ctx: Ctx, *,
+                     stages: Iterable[int] | None = None,
+                     ) -> list[tuple[Required, Evidence, list[ExportFile]]]:
+    """Every verificador that can be made now, in its first format, one per piece of
+    evidence (each session's attendance list, each body's acta...)."""
+    wanted = set(stages) if stages is not None else None
+    out: list[tuple[Required, Evidence, list[ExportFile]]] = []
+    done: set[tuple[str, str, int | None]] = set()
+    for r in await required(session, program, ctx):
+        if r.producer is None or (wanted is not None and r.stage not in wanted):
+            continue
+        for ev in r.evidence:
+            # An attendance list several activities ask for is made once per session.
+            seen = (r.producer.key, r.verifier, ev.subject_id)
+            if seen in done:
+                continue
+            done.add(seen)
+            req = Request(session, program, r.verifier, ctx, fmt=r.producer.formats[0],
+                          subject_id=ev.subject_id, meeting_kind=r.meeting_kind)
+            out.append((r, ev, await r.producer.make(req)))
+    return out
 
 
 # The other document modules register their producers on import (one line each).

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from documents import exports
+from documents import exports, verificadores
 from documents.exports import ExportFile
 from handlers.admin import (
     ADMIN,
@@ -82,6 +82,7 @@ async def _menu(turn: Turn, program: Program, args: list[str]) -> None:
         [Button(Msg("adm_exports.btn_organizations"), act("org"))],
         [Button(Msg("adm_exports.btn_delivery"), act("dd", 0))],
         [Button(Msg("adm_exports.btn_progress"), act("pr"))],
+        [Button(Msg("adm_exports.btn_verificadores"), act("vs"))],
         [back_to_panel()],
     ])
 
@@ -266,7 +267,135 @@ async def _day_list(turn: Turn, program: Program, args: list[str]) -> None:
         "what": day_button_label(day, program.timezone, with_year=True)}))
 
 
+# --- every verificador, stage by stage --------------------------------------------------------
+
+
+def _ctx(turn: Turn, program: Program) -> exports.Ctx:
+    return exports.Ctx(turn.services.catalogs, turn.locale, program.timezone, turn.now)
+
+
+async def _required(turn: Turn, program: Program, stage: int | None
+                    ) -> list[verificadores.Required]:
+    every = await verificadores.required(turn.session, program, _ctx(turn, program))
+    return [r for r in every if stage is None or r.stage == stage]
+
+
+async def _stages(turn: Turn, program: Program, args: list[str]) -> None:
+    """The stages, each with how many of its verificadores exist already."""
+    every = await _required(turn, program, None)
+    stages: dict[int, list[verificadores.Required]] = {}
+    for r in every:
+        stages.setdefault(r.stage or 0, []).append(r)
+    if not stages:
+        turn.say("adm_exports.no_verificadores", buttons=[[Button(Msg("adm_exports.btn_back"),
+                                                                  act())]])
+        return
+    buttons = [[Button(Msg("adm_exports.btn_stage", {
+        "number": str(n), "name": Raw(rows[0].stage_name[:40]),
+        "done": sum(1 for r in rows if r.evidence), "total": len(rows)}), act("vst", n))]
+        for n, rows in sorted(stages.items())]
+    buttons.append([Button(Msg("adm_exports.btn_back"), act())])
+    turn.say("adm_exports.pick_stage", buttons=buttons)
+
+
+def _state_label(r: verificadores.Required) -> Msg:
+    name = Raw(r.label[:56])
+    if r.producer is None:
+        return Msg("adm_exports.btn_verifier_outside", {"name": name})
+    if r.evidence:
+        return Msg("adm_exports.btn_verifier_done", {"name": name, "count": len(r.evidence)})
+    return Msg("adm_exports.btn_verifier_missing", {"name": name})
+
+
+async def _stage(turn: Turn, program: Program, args: list[str]) -> None:
+    stage = int_at(args, 0)
+    rows = await _required(turn, program, stage)
+    if stage is None or not rows:
+        turn.say("input.button_stale")
+        return
+    buttons = [[Button(_state_label(r), act("vv", stage, i))] for i, r in enumerate(rows)]
+    buttons.append([Button(Msg("adm_exports.btn_back"), act("vs"))])
+    turn.say("adm_exports.pick_verifier", number=str(stage), name=Raw(rows[0].stage_name),
+             buttons=buttons)
+
+
+async def _one(turn: Turn, program: Program, args: list[str]
+               ) -> tuple[int, int, verificadores.Required] | None:
+    stage, index = int_at(args, 0), int_at(args, 1)
+    rows = await _required(turn, program, stage) if stage is not None else []
+    if stage is None or index is None or index >= len(rows):
+        turn.say("input.button_stale")
+        return None
+    return stage, index, rows[index]
+
+
+async def _verifier(turn: Turn, program: Program, args: list[str]) -> None:
+    """One verificador: made outside, still missing, or what it can be made of."""
+    found = await _one(turn, program, args)
+    if found is None:
+        return
+    stage, index, r = found
+    back = [Button(Msg("adm_exports.btn_back"), act("vst", stage))]
+    if r.producer is None:
+        turn.say("adm_exports.verifier_outside", name=Raw(r.name), buttons=[back])
+        return
+    if not r.evidence:
+        turn.say("adm_exports.verifier_missing", name=Raw(r.name), buttons=[back])
+        return
+    if len(r.evidence) == 1:
+        await _verifier_formats(turn, program, [str(stage), str(index),
+                                                str(r.evidence[0].subject_id or 0)])
+        return
+    buttons = [[Button(Raw(e.label[:60]), act("vf", stage, index, e.subject_id or 0))]
+               for e in r.evidence[-12:]]
+    buttons.append(back)
+    turn.say("adm_exports.pick_evidence", name=Raw(r.name), buttons=buttons)
+
+
+async def _verifier_formats(turn: Turn, program: Program, args: list[str]) -> None:
+    found = await _one(turn, program, args)
+    subject = int_at(args, 2)
+    if found is None or subject is None:
+        if found is not None:
+            turn.say("input.button_stale")
+        return
+    stage, index, r = found
+    assert r.producer is not None
+    buttons = [[Button(Msg(f"adm_exports.fmt_{f}"), act("vm", stage, index, subject, f))
+                for f in r.producer.formats]]
+    if r.producer.blank:
+        buttons.append([Button(Msg("adm_exports.btn_blank"),
+                               act("vm", stage, index, subject, "blank"))])
+    buttons.append([Button(Msg("adm_exports.btn_back"), act("vst", stage))])
+    turn.say("adm_exports.ask_format_verifier", name=Raw(r.name), buttons=buttons)
+
+
+async def _verifier_make(turn: Turn, program: Program, args: list[str]) -> None:
+    found = await _one(turn, program, args)
+    subject = int_at(args, 2)
+    fmt = args[3] if len(args) > 3 else ""
+    if found is None:
+        return
+    _stage_n, _index, r = found
+    blank = fmt == "blank"
+    if r.producer is None or subject is None or not (blank or fmt in r.producer.formats) \
+            or (subject and subject not in {e.subject_id for e in r.evidence}):
+        turn.say("input.button_stale")
+        return
+    req = verificadores.Request(
+        turn.session, program, r.verifier, _ctx(turn, program),
+        fmt=r.producer.formats[0] if blank else fmt, subject_id=subject or None, blank=blank,
+        meeting_kind=r.meeting_kind)
+    files = await r.producer.make(req)
+    turn.audit("export", "program", program.id, what=r.verifier, format=fmt,
+               subject=subject or None, files=len(files))
+    for f in files:
+        _send(turn, f, Msg("adm_exports.sent_verifier", {"name": Raw(r.name)}))
+
+
 _OPS = {
     "": _menu, "att": _meetings, "am": _meeting_format, "a": _attendance, "fi": _fichas,
     "org": _organizations, "pr": _progress, "dd": _days, "ddd": _day_format, "d": _day_list,
+    "vs": _stages, "vst": _stage, "vv": _verifier, "vf": _verifier_formats,
+    "vm": _verifier_make,
 }
