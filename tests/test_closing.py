@@ -307,6 +307,13 @@ async def test_the_handover_acta(closed: Seed, sessions: Any, tmp_path: Path) ->
     first = page_text(pages[0].parent / file.filename, 1)
     assert "Ministro/a de fe o testigo" in first and "Anexo" not in first
 
+    english = await make(sessions, closed, "acta_traspaso_bienes", locale="en")
+    words = flat(read(english, tmp_path)[0])
+    for part in ("Deed of transfer of the goods", "CLP 459,990", "CLP 1,199,500",
+                 "5 goods, for a total value of CLP 1,199,500", "Wednesday 10 March 2027",
+                 "Annex: Rules for using the goods (version 2"):
+        assert part in words, part
+
 
 async def test_the_inventory_as_a_workbook_and_a_pdf(closed: Seed, sessions: Any,
                                                      tmp_path: Path) -> None:
@@ -568,3 +575,17 @@ async def test_the_evaluation_session_recorded_part_by_part(core: CoreHarness,
     assert by_section == {"achievement": ["Un Grupo Motor activo."],
                           "difficulty": ["Poca gente en invierno."], "lesson": [],
                           "recommendation": ["Seguir con la sesión mensual."]}
+
+
+@pytest.mark.parametrize("template", ["ecomercado-10m", "ecomercado-15m"])
+def test_every_closing_verifier_of_the_templates_has_its_producer(template: str) -> None:
+    from domain.program_templates import load_template
+
+    tpl = load_template(template)
+    mine = {"agreed_text", "handover_acta", "inventory", "evaluation"}
+    keys = [v.key for v in tpl.verifiers if v.document in mine]
+    assert {"reglamento_uso", "protocolo_funcionamiento", "acta_traspaso_bienes", "inventario",
+            "documento_evaluacion"} <= set(keys)
+    for key in keys:
+        found = verificadores.for_verifier(tpl, key)
+        assert found is not None and found.key in mine, key

@@ -138,7 +138,7 @@ async def _organizations(turn: Turn, program: Program, args: list[str]) -> None:
                            {"name": Raw(o.name[:40])}), act("hs", o.id))] for o in shown]
     buttons.append([Button(Msg("adm_closing.btn_back"), act("h"))])
     out = Outgoing(text=Msg("adm_closing.ask_organization"), buttons=_rows(buttons),
-                   pager=pager(page, pages, lambda p: act("ho", p)))
+                   pager=pager(page, pages, lambda p: act("ho", p, "e")))
     turn.redraw(out) if len(args) > 1 or page else turn.send(out)
 
 
@@ -153,11 +153,12 @@ async def _organization(turn: Turn, program: Program, org_id: int | None
 
 async def _org_chosen(turn: Turn, program: Program, args: list[str], *, sure: bool = False
                       ) -> None:
-    org = await _organization(turn, program, int_at(args, 0))
     h = await _current(turn, program)
-    if org is None or h is None:
-        if h is None:
-            turn.say("input.button_stale")
+    if h is None:
+        turn.say("input.button_stale")
+        return
+    org = await _organization(turn, program, int_at(args, 0))
+    if org is None:
         return
     if not org.rut and not sure:
         # The guide asks for a formal, active organisation; the gestora may still know
