@@ -203,7 +203,7 @@ class HandoverFacts:
     representative: Person | None
     representative_position: str | None
     meeting: Meeting | None
-    rules: AgreedText | None  # the reglamento de uso in force
+    rules: AgreedText | None  # the reglamento de uso in force at the hand-over
 
     @property
     def total(self) -> int:
@@ -237,7 +237,19 @@ async def _facts(req: Request) -> HandoverFacts:
         h, await handover.goods(session, h.id), org,
         await _person(session, rep.person_id) if rep else None, rep.position if rep else None,
         await session.get(Meeting, h.meeting_id) if h.meeting_id else None,
-        await agreed.current(session, req.program.id, handover.REGLAMENTO_USO))
+        await _rules_at(req, h))
+
+
+async def _rules_at(req: Request, h: Handover) -> AgreedText | None:
+    """The rules of use the acta annexes: the version in force on the day of the hand-over
+    (a signed acta keeps citing what was signed when the rules change later), else, when
+    they were recorded only afterwards, the version in force now."""
+    rows = await agreed.versions(req.session, req.program.id, handover.REGLAMENTO_USO)
+    if h.handed_on is not None:
+        then = [r for r in rows if req.ctx.local(r.recorded_at).date() <= h.handed_on]
+        if then:
+            return then[-1]
+    return next((r for r in reversed(rows) if r.superseded_at is None), None)
 
 
 def _goods_table(ctx: Ctx, facts: HandoverFacts) -> tuple[list[str], list[list[str]]]:

@@ -307,6 +307,14 @@ async def test_the_handover_acta(closed: Seed, sessions: Any, tmp_path: Path) ->
     first = page_text(pages[0].parent / file.filename, 1)
     assert "Ministro/a de fe o testigo" in first and "Anexo" not in first
 
+    # A version recorded after the hand-over does not change what the signed acta annexes.
+    async with sessions() as s:
+        await agreed.record(s, closed.program_id, "reglamento_uso", "Reglamento posterior.",
+                            now=utc(2027, 3, 20, 12), by_person_id=closed.gestora)
+        await s.commit()
+    later = flat(read(await make(sessions, closed, "acta_traspaso_bienes"), tmp_path)[0])
+    assert "versión 2" in later and "Reglamento posterior" not in later
+
     english = await make(sessions, closed, "acta_traspaso_bienes", locale="en")
     words = flat(read(english, tmp_path)[0])
     for part in ("Deed of transfer of the goods", "CLP 459,990", "CLP 1,199,500",
