@@ -597,3 +597,35 @@ def test_every_closing_verifier_of_the_templates_has_its_producer(template: str)
     for key in keys:
         found = verificadores.for_verifier(tpl, key)
         assert found is not None and found.key in mine, key
+
+
+async def test_the_simulated_programme_yields_every_closing_document(sessions: Any,
+                                                                    tmp_path: Path) -> None:
+    """From a 15-month programme written by programme_records (not by these flows), every
+    agreed text, the acta, the inventory and the evaluation are made and open."""
+    from programme_records import simulate
+
+    now = utc(2027, 3, 31, 15)
+    async with sessions() as s:
+        rec = await simulate(s, now)
+        await s.commit()
+    async with sessions() as s:
+        program = await programs.existing(s, rec.program_id)
+        ctx = Ctx(Catalogs(), "es", program.timezone, now)
+        made = await verificadores.make_every(s, program, ctx, stages=[1, 2, 4])
+    mine = {"agreed_text", "handover_acta", "inventory", "evaluation"}
+    by_verifier: dict[str, list[ExportFile]] = {}
+    for required, _evidence, files in made:
+        if required.producer is not None and required.producer.key in mine:
+            by_verifier.setdefault(required.verifier, []).extend(files)
+    assert {"procedimiento_interno", "protocolo_funcionamiento", "acta_traspaso_bienes",
+            "inventario", "documento_evaluacion"} <= set(by_verifier), sorted(by_verifier)
+    # One protocol per body, each signed by its members.
+    assert len({f.filename for f in by_verifier["protocolo_funcionamiento"]}) == 2
+    acta = by_verifier["acta_traspaso_bienes"][0]
+    words = flat(read(acta, tmp_path)[0])
+    total = 459_990 + 2 * 39_990 + 4 * 54_990 + 89_990
+    assert "Fundación Trabajo Ñuble" in words
+    assert f"$ {total:,}".replace(",", ".") in words
+    for f in (f for files in by_verifier.values() for f in files if f.filename.endswith(".pdf")):
+        read(f, tmp_path)
