@@ -233,7 +233,8 @@ async def priority_matrix(req: Request) -> list[ExportFile]:
     details = _heading_details(req, MATRIX_VERIFIER)
     details += [(ctx.t("exports.label.session"), _session_text(req, meeting)),
                 (ctx.t("plans_doc.label.criteria"), ", ".join(c.name for c in m.criteria)),
-                (ctx.t("plans_doc.label.scale"), ctx.t("plans_doc.matrix.scale"))]
+                (ctx.t("plans_doc.label.scale"), ctx.t("plans_doc.matrix.scale")),
+                (ctx.t("plans_doc.label.order"), ctx.t("plans_doc.matrix.note"))]
     headers_for = {
         category: [ctx.t("plans_doc.col.rank"), ctx.t(f"plans_doc.col.entry_{category}"),
                    *[c.name for c in m.criteria], ctx.t("plans_doc.col.total")]
@@ -266,8 +267,6 @@ async def priority_matrix(req: Request) -> list[ExportFile]:
             continue
         pdf.grid(headers_for[category], rows, [22, text_w, *[crit_w] * n, 20],
                  aligns=["CENTER", "LEFT", *["CENTER"] * n, "CENTER"])
-    pdf.ln(2)
-    pdf.para(ctx.t("plans_doc.matrix.note"), 8.5)
     pdf.signatures(await _gestora_signers(req), title=ctx.t("plans_doc.signatures"))
     return [_file(stem, "pdf", bytes(pdf.output()))]
 
@@ -377,5 +376,5 @@ async def plan_document(req: Request) -> list[ExportFile]:
     signers = [Signer(p.name or "", p.rut, body_role) for p in members]
     signers += await _gestora_signers(req)
     pdf.ln(2)
-    pdf.signatures(signers, per_row=3, title=ctx.t("plans_doc.signatures"))
+    pdf.signatures(signers, per_row=4, title=ctx.t("plans_doc.signatures"))
     return [_file(stem, "pdf", bytes(pdf.output()))]
