@@ -45,8 +45,11 @@ def entries(text: str) -> list[str]:
 def criteria(text: str) -> list[str]:
     """The criteria typed one per line or separated by commas."""
     found = [c.strip() for line in lines(text) for c in re.split(r"[,;]", line) if c.strip()]
-    # The same criterion twice would score the same thing twice.
-    unique = list(dict.fromkeys(found))
+    # The same criterion twice (whatever its capitals) would score the same thing twice.
+    seen: dict[str, str] = {}
+    for c in found:
+        seen.setdefault(c.casefold(), c)
+    unique = list(seen.values())
     if not unique:
         raise Problem("empty")
     if len(unique) > CRITERIA_MAX:
