@@ -72,7 +72,7 @@ def score(value: str | int) -> int:
 def scores(text: str, wanted: int) -> list[int]:
     """A typed answer: one score (for the criterion asked) or one for every criterion at
     once ("4 5 3")."""
-    parts = re.split(r"[\s,;/-]+", (text or "").strip())
+    parts = re.split(r"[\s,;/]+", (text or "").strip())
     parts = [p for p in parts if p]
     if not parts:
         raise Problem("score_not_number")

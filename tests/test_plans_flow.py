@@ -136,6 +136,9 @@ async def test_the_diagnosis_is_recorded_category_by_category(core: CoreHarness)
     assert "Fortalezas: Buena convocatoria" in [label for label, _ in pick.buttons]
     replies = await core.press(GESTORA, "Fortalezas: Buena convocatoria")
     assert "Quité «Buena convocatoria»." in joined(replies)
+    await core.press(GESTORA, "◀ Volver")
+    [doc] = await core.press(GESTORA, "📄 Documento PDF")
+    assert doc.attachment == "diagnostico-ecomercado-solidario-penalolen-2026-04-10.pdf"
     async with core.app.sessions() as s:
         rows = await diag.entries(s, ids["program"])
         assert [(r.category, r.text) for r in rows] == [
@@ -197,6 +200,9 @@ async def test_the_priority_matrix_is_scored_one_question_at_a_time(core: CoreHa
     assert "1° Falta refrigeración · 5 · 3 · 4 = 12" in text
     assert "1° Pocos voluntarios · 4 · 5 · 3 = 12" in text
     assert "1° Sede vecinal · 5 · 5 · 5 = 15\n2° Huerto comunitario · 1 · 2 · 1 = 4" in text
+    [sheet] = await core.press(GESTORA, "📊 Planilla Excel")
+    assert sheet.attachment == ("matriz-priorizacion-ecomercado-solidario-penalolen-"
+                                "2026-06-05.xlsx")
     async with core.app.sessions() as s:
         m = await diag.matrix(s, ids["program"])
         assert m.scored == 4
@@ -303,6 +309,10 @@ async def test_the_work_plan_with_every_element_validated_in_a_session(
     [pick] = await core.press(GESTORA, "🗑 Quitar algo")
     replies = await core.press(GESTORA, "▪️ Feria de difusión en la plaza")
     assert "Quité «Feria de difusión en la plaza»." in joined(replies)
+    [doc] = await core.press(GESTORA, "📄 Documento PDF")
+    assert doc.attachment == ("plan-trabajo-participativo-ecomercado-solidario-penalolen-"
+                              "2026-06-19.pdf")
+    assert doc.text == "📎 Aquí está, listo para imprimir y firmar."
     async with core.app.sessions() as s:
         assert len((await s.scalars(select(ActionItem))).all()) == 1
 

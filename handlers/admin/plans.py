@@ -12,7 +12,7 @@ Buttons, after ``adm:plans:``:
   score · ``pl:<w|c>`` a plan · ``po:<w|c>`` an objective · ``pa:<w|c>`` / ``pao:<objective>``
   an action, under which objective · ``pr:<person>`` / ``pro`` responsible · ``cal:..`` its
   deadline · ``pnr`` no requirements · ``pal:1|0`` alliance · ``prm:<w|c>`` / ``pxo:<id>`` /
-  ``pxa:<id>`` remove · ``pv:<w|c>`` / ``pvm:<meeting>`` validate in a session · ``x`` stop."""
+  ``pxa:<id>`` remove · ``pv:<w|c>`` / ``pvm:<meeting>`` validate in a session · ``doc:<d|m|w|c>:<fmt>`` the document · ``x`` stop."""
 
 from __future__ import annotations
 
@@ -23,6 +23,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from documents import verificadores
+from documents.base import Ctx
+from documents.registry import Request
 from domain import priorities
 from domain.priorities import Problem
 from handlers import widgets
@@ -37,7 +40,7 @@ from handlers.admin import (
     section,
 )
 from handlers.core import Router, Turn
-from handlers.events import Button, EventKind, Outgoing
+from handlers.events import Attachment, Button, EventKind, Outgoing
 from locales import Day, Msg, Raw, Text
 from services import dates
 from services.messages import DatePick
@@ -257,6 +260,7 @@ async def _diagnosis(turn: Turn, program: Program, args: list[str]) -> None:
     buttons = [[Button(Msg("adm_plans.btn_record_diagnosis"), act("dgs"))]]
     if rows:
         buttons.append([Button(Msg("adm_plans.btn_remove_entry"), act("dgr"))])
+        buttons.append(_document_row("d"))
     buttons.append(_back())
     if not rows:
         turn.say("adm_plans.diagnosis_empty", buttons=buttons)
@@ -365,6 +369,8 @@ async def _matrix(turn: Turn, program: Program, args: list[str]) -> None:
     buttons = [[Button(Msg("adm_plans.btn_criteria"), act("pc"))]]
     if m.criteria:
         buttons.append([Button(Msg("adm_plans.btn_score"), act("ps"))])
+    if m.scored:
+        buttons.append(_document_row("m"))
     buttons.append(_back())
     if not m.criteria:
         turn.say("adm_plans.matrix_no_criteria", count=m.size, buttons=buttons)
@@ -437,9 +443,13 @@ async def _score_meeting(turn: Turn, program: Program, args: list[str]) -> None:
 async def _score_question(turn: Turn, program: Program) -> Outgoing:
     d = turn.convo.data or {}
     entry = await diag.entry(turn.session, program.id, d["ids"][d["i"]])
+    if entry is None:  # removed from the diagnosis meanwhile
+        turn.go(None)
+        return Outgoing(text=Msg("adm_plans.expired"), buttons=_rows([
+            [Button(Msg("adm_plans.btn_matrix"), act("pm"))]]))
     crit_names = {c.id: c.name for c in await diag.criteria(turn.session, program.id)}
-    same = [i for i in d["ids"]
-            if (await diag.entry(turn.session, program.id, i)).category == entry.category]
+    same = [e.id for e in await diag.entries(turn.session, program.id, entry.category)
+            if e.id in d["ids"]]
     text = Msg("adm_plans.ask_pm_score", {
         "category": _cat_name(entry.category), "n": same.index(entry.id) + 1,
         "total": len(same), "text": Raw(entry.text),
@@ -564,6 +574,7 @@ async def _plan(turn: Turn, program: Program, args: list[str]) -> None:
         buttons.append([Button(Msg("adm_plans.btn_remove"), act("prm", code))])
     if items:
         buttons.append([Button(Msg("adm_plans.btn_validate"), act("pv", code))])
+        buttons.append(_document_row(code))
     buttons.append(_back())
     turn.say("adm_plans.plan_summary", title=Msg(f"adm_plans.plan_{plan.kind}"),
              body=Text(body_names(program, body)) if body else Msg("adm_plans.no_body"),
@@ -738,9 +749,10 @@ async def _no_requirements(turn: Turn, program: Program, args: list[str]) -> Non
 
 
 async def _alliance(turn: Turn, program: Program, args: list[str]) -> None:
-    if not _in_step(turn, "act_alliance") or not args or args[0] not in ("0", "1"):
-        if args and args[0] not in ("0", "1"):
-            turn.say("input.button_stale")
+    if not args or args[0] not in ("0", "1"):
+        turn.say("input.button_stale")
+        return
+    if not _in_step(turn, "act_alliance"):
         return
     if args[0] == "1":
         await _keep(turn, program, "alliance", True, "act_ally")
@@ -817,6 +829,39 @@ async def _validate_meeting(turn: Turn, program: Program, args: list[str]) -> No
     await _plan(turn, program, [code])
 
 
+# --- the documents -----------------------------------------------------------------------
+
+# The template verifier each summary's document proves, by the code its button carries.
+DOCUMENTS = {"d": ("documento_diagnostico", ("pdf",)),
+             "m": ("matriz_priorizacion", ("pdf", "xlsx")),
+             "w": ("plan_trabajo_participativo", ("pdf", "xlsx")),
+             "c": ("plan_comunicaciones", ("pdf", "xlsx"))}
+
+
+def _document_row(code: str) -> list[Button]:
+    return [Button(Msg(f"adm_plans.btn_doc_{fmt}"), act("doc", code, fmt))
+            for fmt in DOCUMENTS[code][1]]
+
+
+async def _document(turn: Turn, program: Program, args: list[str]) -> None:
+    """The verificador as a file, made as `convoca export` and the progress report make it."""
+    code, fmt = (args + ["", ""])[:2]
+    if code not in DOCUMENTS or fmt not in DOCUMENTS[code][1]:
+        turn.say("input.button_stale")
+        return
+    ctx = Ctx(turn.services.catalogs, turn.locale, program.timezone, turn.now)
+    req = Request(turn.session, program, DOCUMENTS[code][0], ctx, fmt=fmt)
+    try:
+        files = await verificadores.make(req)
+    except LookupError:
+        turn.say("adm_plans.doc_unavailable")
+        return
+    turn.audit("document_sent", "program", program.id, verifier=DOCUMENTS[code][0], fmt=fmt)
+    for file in files:
+        turn.send(Outgoing(text=Msg("adm_plans.doc_caption"),
+                           attachment=Attachment(file.filename, file.content, file.mime_type)))
+
+
 _VERBS = {
     "": _menu, "x": _stop, "dg": _diagnosis, "dgs": _diagnosis_start,
     "dgm": _diagnosis_meeting, "dgn": _diagnosis_next, "dgr": _diagnosis_remove_list,
@@ -826,7 +871,7 @@ _VERBS = {
     "pr": _responsible_member, "pro": _responsible_other, "cal": _calendar,
     "pnr": _no_requirements, "pal": _alliance, "prm": _remove_list,
     "pxo": _remove_objective, "pxa": _remove_action, "pv": _validate,
-    "pvm": _validate_meeting,
+    "pvm": _validate_meeting, "doc": _document,
 }
 
 
