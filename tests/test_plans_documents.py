@@ -101,9 +101,9 @@ async def seed(s) -> dict[str, int]:
     return ids
 
 
-def request(s, program: Program, verifier: str, fmt: str, subject: int | None = None
-            ) -> Request:
-    ctx = Ctx(Catalogs(), "es", program.timezone, NOW)
+def request(s, program: Program, verifier: str, fmt: str, subject: int | None = None,
+            locale: str = "es") -> Request:
+    ctx = Ctx(Catalogs(), locale, program.timezone, NOW)
     return Request(s, program, verifier, ctx, fmt=fmt, subject_id=subject)
 
 
@@ -226,3 +226,29 @@ async def test_the_work_plan(sessions, tmp_path: Path, fmt: str) -> None:
     for part in (*wanted, *HEADING, "15 jul 2026", "Firmas", "Ana Muñoz Ñanco", "José Íñiguez",
                  "Carolina Gestora Muñoz", "Gestora comunitaria"):
         assert part in text, part
+
+
+async def test_in_english_too(sessions, tmp_path: Path) -> None:
+    async with sessions() as s:
+        ids = await seed(s)
+        program = await s.get(Program, ids["program"])
+        made = {}
+        for verifier in ("documento_diagnostico", "matriz_priorizacion",
+                         "plan_trabajo_participativo"):
+            [made[verifier]] = await verificadores.make(
+                request(s, program, verifier, "pdf", locale="en"))
+    wanted = {"documento_diagnostico": ("Diagnosis document", "Strengths", "Weaknesses",
+                                        "Resources and potentials", "Needs and problems",
+                                        "Friday 10 April 2026", "Community manager"),
+              "matriz_priorizacion": ("Prioritisation matrix", "Need or problem",
+                                      "Resource or potential", "Priority", "Total"),
+              "plan_trabajo_participativo": ("Participatory work plan", "Expected result",
+                                             "Specific requirements", "With whom", "Led by",
+                                             "Core Group")}
+    for verifier, file in made.items():
+        assert_no_raw_keys_in_document(file.filename, file.content)
+        folder = tmp_path / verifier
+        folder.mkdir()
+        text, _, _ = read_pdf(file, folder)
+        for part in wanted[verifier]:
+            assert part in text, (verifier, part)
