@@ -146,9 +146,9 @@ def _in_step(turn: Turn, *steps: str) -> bool:
     return False
 
 
-async def _meetings(turn: Turn, program: Program, kind: str, *,
+async def _meetings(turn: Turn, program: Program, kinds: tuple[str, ...], *,
                     held_only: bool = False) -> list[Meeting]:
-    q = select(Meeting).where(Meeting.program_id == program.id, Meeting.kind == kind,
+    q = select(Meeting).where(Meeting.program_id == program.id, Meeting.kind.in_(kinds),
                               Meeting.status != MeetingStatus.CANCELLED)
     if held_only:
         q = q.where(Meeting.starts_at <= turn.now)
@@ -185,7 +185,11 @@ async def _question(turn: Turn, program: Program, step: str) -> Outgoing:
     if step in ("dg_session", "pm_session", "pv_session"):
         kind = {"dg_session": "diagnostico", "pm_session": "priorizacion"}.get(
             step) or plan_store.MEETING_KIND_OF[KINDS[d["kind"]]]
-        found = await _meetings(turn, program, kind, held_only=step == "pv_session")
+        kinds = (kind,)
+        if step == "pv_session":
+            # A plan may also be validated in one of its body's ordinary sessions.
+            kinds += (plan_store.BODY_OF[KINDS[d["kind"]]],)
+        found = await _meetings(turn, program, kinds, held_only=step == "pv_session")
         verb = {"dg_session": "dgm", "pm_session": "psm", "pv_session": "pvm"}[step]
         rows = [[Button(_meeting_label(program, m), act(verb, m.id))] for m in found]
         if step != "pv_session":
