@@ -252,3 +252,25 @@ async def test_in_english_too(sessions, tmp_path: Path) -> None:
         text, _, _ = read_pdf(file, folder)
         for part in wanted[verifier]:
             assert part in text, (verifier, part)
+
+
+async def test_a_plan_not_yet_validated_is_a_draft_dated_by_its_last_change(sessions) -> None:
+    async with sessions() as s:
+        ids = await seed(s)
+        program = await s.get(Program, ids["program"])
+        comms = await plan_store.ensure(s, program.id, PlanKind.COMMUNICATIONS,
+                                        now=local(2026, 6, 20, 10))
+        objective = await plan_store.add_objective(s, comms, "Dar a conocer el Ecomercado")
+        # An objective alone is no plan to show yet.
+        assert await verificadores.evidence(request(s, program, "plan_comunicaciones",
+                                                    "pdf")) == []
+        await actions.add(s, program_id=program.id, text="Cápsulas radiales",
+                          now=local(2026, 6, 24, 20), plan_id=comms.id,
+                          objective_id=objective.id, responsible_name="Radio Ñuñoa",
+                          due=date(2026, 8, 1))
+        await s.flush()
+        [ev] = await verificadores.evidence(request(s, program, "plan_comunicaciones", "pdf"))
+        assert (ev.subject_id, ev.on) == (comms.id, date(2026, 6, 24))
+        assert ev.label.startswith("Borrador al")
+        [file] = await verificadores.make(request(s, program, "plan_comunicaciones", "xlsx"))
+    assert file.filename.startswith("plan-comunicaciones-")
