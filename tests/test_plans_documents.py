@@ -4,6 +4,8 @@ read back with openpyxl, each with the fields the guide asks and its evidence.""
 
 from __future__ import annotations
 
+import io
+import os
 import subprocess
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -18,6 +20,7 @@ from test_exports import read_pdf
 from documents import verificadores
 from documents.base import Ctx
 from documents.registry import Request
+from domain.program_templates import program_template_or_none
 from locales import Catalogs
 from storage import actions, people, programs
 from storage import diagnosis as diag
@@ -26,7 +29,8 @@ from storage.models import Meeting, Membership, PlanKind, Program, Role
 
 SANTIAGO = ZoneInfo("America/Santiago")
 NOW = datetime(2026, 6, 25, 15, 0, tzinfo=UTC)
-OUT = Path("/tmp/h4-docs")  # kept for a person to look at the pages
+# CONVOCA_KEEP_DOCS=<folder> keeps the files and their pages there, for a person to look at.
+KEEP = os.environ.get("CONVOCA_KEEP_DOCS")
 
 
 def local(*args: int) -> datetime:
@@ -107,12 +111,14 @@ def request(s, program: Program, verifier: str, fmt: str, subject: int | None = 
     return Request(s, program, verifier, ctx, fmt=fmt, subject_id=subject)
 
 
-def keep(file, tmp_path: Path) -> Path:
-    OUT.mkdir(exist_ok=True)
-    (OUT / file.filename).write_bytes(file.content)
-    subprocess.run(["pdftoppm", "-png", "-r", "60", str(OUT / file.filename),
-                    str(OUT / Path(file.filename).stem)], check=False, capture_output=True)
-    return OUT / file.filename
+def keep(file) -> None:
+    if not KEEP:
+        return
+    out = Path(KEEP)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / file.filename).write_bytes(file.content)
+    subprocess.run(["pdftoppm", "-png", "-r", "60", str(out / file.filename),
+                    str(out / Path(file.filename).stem)], check=False, capture_output=True)
 
 
 HEADING = ("Ecomercado Solidario Peñalolén", "Municipalidad de Peñalolén", "Peñalolén")
@@ -128,7 +134,7 @@ async def test_the_diagnosis_document(sessions, tmp_path: Path) -> None:
         [file] = await verificadores.make(req)
     assert file.filename == "diagnostico-ecomercado-solidario-penalolen-2026-04-10.pdf"
     assert_no_raw_keys_in_document(file.filename, file.content)
-    keep(file, tmp_path)
+    keep(file)
     text, pages, _ = read_pdf(file, tmp_path)
     assert len(pages) == 1
     for part in (*HEADING, "Documento diagnóstico", "Sesión diagnóstica, viernes 10 de abril de 2026",
@@ -149,7 +155,6 @@ async def test_the_priority_matrix_in_both_formats(sessions, tmp_path: Path) -> 
         [xlsx] = await verificadores.make(request(s, program, "matriz_priorizacion", "xlsx"))
         [pdf] = await verificadores.make(request(s, program, "matriz_priorizacion", "pdf"))
     assert xlsx.filename.endswith(".xlsx") and pdf.filename.endswith(".pdf")
-    import io
     wb = load_workbook(io.BytesIO(xlsx.content))
     ws = wb.active
     assert ws.page_setup.orientation == "landscape"
@@ -172,7 +177,7 @@ async def test_the_priority_matrix_in_both_formats(sessions, tmp_path: Path) -> 
     assert cells[res + 1][:6] == (1, "Sede vecinal con cocina equipada", 5, 5, 5, 15)
     assert cells[res + 2][:6] == (2, "Huerto comunitario", 1, 2, 1, 4)
     assert_no_raw_keys_in_document(pdf.filename, pdf.content)
-    keep(pdf, tmp_path)
+    keep(pdf)
     text, pages, _ = read_pdf(pdf, tmp_path)
     with Image.open(pages[0]) as img:
         assert img.size[0] > img.size[1]  # landscape
@@ -207,7 +212,6 @@ async def test_the_work_plan(sessions, tmp_path: Path, fmt: str) -> None:
               "Junta de Vecinos Villa Ñuñoa y Radio Comunitaria", "Resultado esperado",
               "Requerimientos específicos", "Alianza", "Con quién", "Plazo", "Responsable")
     if fmt == "xlsx":
-        import io
         wb = load_workbook(io.BytesIO(file.content))
         ws = wb.active
         assert ws.page_setup.orientation == "landscape" and ws.page_setup.fitToWidth == 1
@@ -221,7 +225,7 @@ async def test_the_work_plan(sessions, tmp_path: Path, fmt: str) -> None:
         assert second[0] == "2.1" and second[5] == "Mesas, toldo y parlante" and second[6] == "Sí"
         return
     assert_no_raw_keys_in_document(file.filename, file.content)
-    keep(file, tmp_path)
+    keep(file)
     text, pages, _ = read_pdf(file, tmp_path)
     for part in (*wanted, *HEADING, "15 jul 2026", "Firmas", "Ana Muñoz Ñanco", "José Íñiguez",
                  "Carolina Gestora Muñoz", "Gestora comunitaria"):
@@ -274,3 +278,37 @@ async def test_a_plan_not_yet_validated_is_a_draft_dated_by_its_last_change(sess
         assert ev.label.startswith("Borrador al")
         [file] = await verificadores.make(request(s, program, "plan_comunicaciones", "xlsx"))
     assert file.filename.startswith("plan-comunicaciones-")
+
+
+async def test_a_simulated_programmes_stage_three_verificadores(sessions, tmp_path: Path) -> None:
+    """From the simulated 15-month programme's records (written with the models alone), each
+    of these documents is made in every format and reads back."""
+    from programme_records import simulate
+
+    async with sessions() as s:
+        records = await simulate(s, NOW)
+        await s.flush()
+        program = await s.get(Program, records.program_id)
+        made = {}
+        for verifier in ("documento_diagnostico", "matriz_priorizacion",
+                         "plan_trabajo_participativo", "plan_comunicaciones"):
+            for fmt in verificadores.for_verifier(program_template_or_none(program),
+                                                  verifier).formats:
+                req = request(s, program, verifier, fmt)
+                [ev] = await verificadores.evidence(req)
+                [made[(verifier, fmt)]] = await verificadores.make(
+                    request(s, program, verifier, fmt, ev.subject_id))
+    assert len(made) == 7
+    for (verifier, fmt), file in made.items():
+        assert_no_raw_keys_in_document(file.filename, file.content)
+        if fmt == "pdf":
+            keep(file)
+            folder = tmp_path / verifier
+            folder.mkdir()
+            text, _, _ = read_pdf(file, folder)
+            assert "Fundación Trabajo Ñuble" in text and "Firmas" in text, verifier
+        else:
+            ws = load_workbook(io.BytesIO(file.content)).active
+            assert ws.page_setup.orientation == "landscape"
+            assert "Fundación Trabajo Ñuble" in [c for r in ws.iter_rows(values_only=True)
+                                                 for c in r]
