@@ -198,3 +198,4 @@ from documents import closing as _closing  # noqa: E402, F401
 from documents import (  # noqa: E402, F401  (imported for their registrations)
     exports as _exports,
 )
+from documents import plans as _plans  # noqa: E402, F401  (registers diagnosis, priority_matrix, plan)

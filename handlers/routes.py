@@ -5,7 +5,7 @@ panel section claimed twice raises RouteConflict while assembling, naming both h
 from __future__ import annotations
 
 from handlers import admin, forms, general, meetings, more, pickups, privacy, registration
-from handlers.admin import catastro, handover, outreach, roles, stages, texts
+from handlers.admin import catastro, handover, outreach, plans, roles, stages, texts
 from handlers.admin import deliveries as admin_deliveries
 from handlers.admin import delivery as admin_delivery
 from handlers.admin import exports as admin_exports
@@ -33,6 +33,7 @@ AREAS = (
     admin_deliveries.router,
     texts.router,
     handover.router,
+    plans.router,
 )
 
 
