@@ -8,7 +8,7 @@ functions of :mod:`documents.exports`, which the command line also calls directl
 
 from __future__ import annotations
 
-from documents import exports
+from documents import exports, progress
 from documents.base import ExportFile
 from documents.registry import PRODUCERS, Evidence, Producer, Request, producer
 from domain.program_templates import ProgramTemplate, program_template_or_none
@@ -77,8 +77,8 @@ async def _reports(req: Request) -> list[Evidence]:
 
 @producer("progress_report", formats=("pdf", "xlsx"), scope="program", evidence=_reports)
 async def _progress(req: Request) -> list[ExportFile]:
-    return [await exports.progress_report(req.session, req.program.id, req.fmt, **_kw(req),
-                                          font_dirs=req.font_dirs)]
+    return [await progress.progress_report(req.session, req.program.id, req.fmt, **_kw(req),
+                                           font_dirs=req.font_dirs)]
 
 
 # --- finding them ------------------------------------------------------------------------
