@@ -303,6 +303,9 @@ class Table:
     right: tuple[int, ...] = ()  # columns aligned right (numbers)
     landscape: bool = False
     group: list[str] | None = None  # per row, a heading the PDF prints when it changes
+    # Columns the PDF leaves blank where they repeat the row above (the sheet keeps them,
+    # so that a filtered row still says what it is).
+    once: tuple[int, ...] = ()
 
 
 def _status_text(ctx: Ctx, status: str | None, activity: dict[str, Any]) -> str:
@@ -416,7 +419,7 @@ async def _activity_rows(session: AsyncSession, program: Program, figures: dict[
                             ctx, _status(found, planned, a["is_due"], a["started"]), a),
                         "\n".join(lines)])
         for i, r in enumerate(own):
-            rows.append([stage, name if i == 0 else "", *r, comment if i == 0 else ""])
+            rows.append([stage, name, *r, comment if i == 0 else ""])
             stages.append(stage)
     return rows, stages
 
@@ -467,7 +470,7 @@ def _tables(figures: dict[str, Any], ctx: Ctx, tpl: ProgramTemplate | None,
     sessions = [[
         s["starts_at"], _kind_name(tpl, s["kind"], ctx.locale),
         _body_name(tpl, bodies[s["body_id"]], ctx.locale) if s["body_id"] in bodies else "",
-        s["invited"], s["present_invited"], s["walk_ins"], s["present"],
+        s["present"], s["walk_ins"], s["invited"], s["present_invited"],
         Pct(s["attendance_rate"]),
     ] for s in figures["sessions"]]
     days = [[d["window_start"], d["families"], d["notified"], d["confirmed"], d["cannot"],
@@ -481,7 +484,8 @@ def _tables(figures: dict[str, Any], ctx: Ctx, tpl: ProgramTemplate | None,
                c("progress.col.planned"), c("progress.col.achieved"), c("progress.col.percent"),
                c("progress.col.status"), c("progress.col.evidence"),
                c("progress.col.comments")], activity_rows,
-              (0, 50, 44, 20, 17, 14, 30, 70, 40), (3, 4, 5), landscape=True, group=stages),
+              (0, 50, 44, 20, 17, 14, 30, 70, 40), (3, 4, 5), landscape=True, group=stages,
+              once=(1,)),
         Table("bodies", c("exports.progress.section_bodies"),
               [c("exports.col.body"), c("progress.col.cadence"), c("progress.col.since"),
                c("progress.col.min_cadence"), c("progress.col.min_activities"),
@@ -500,8 +504,8 @@ def _tables(figures: dict[str, Any], ctx: Ctx, tpl: ProgramTemplate | None,
               body_attendance, (40, 24, 28, 28, 40), (1, 2, 3, 4)),
         Table("sessions", c("exports.progress.section_sessions"),
               [c("exports.col.when"), c("exports.col.session_kind"), c("exports.col.body"),
+               c("progress.col.present"), c("progress.col.walk_ins"),
                c("progress.col.invited"), c("progress.col.present_invited"),
-               c("progress.col.walk_ins"), c("progress.col.present"),
                c("progress.col.attendance")], sessions,
               (34, 46, 26, 18, 18, 18, 18, 24), (3, 4, 5, 6, 7)),
         Table("months", c("progress.section_months"),
@@ -690,5 +694,9 @@ def _pdf_table(pdf: Any, ctx: Ctx, table: Table) -> None:
             pdf.font(10, bold=True)
             pdf.multi_cell(0, 5.5, pdf.s(g), new_x="LMARGIN", new_y="NEXT")
             pdf.ln(0.5)
-        pdf.grid(headers, [[ctx.text(r[i]) for i in cols] for r in rows], widths,
+        shown = []
+        for n, r in enumerate(rows):
+            shown.append([("" if i in table.once and n and r[i] == rows[n - 1][i]
+                           else ctx.text(r[i])) for i in cols])
+        pdf.grid(headers, shown, widths,
                  aligns=aligns, size=8 if table.landscape else 9)

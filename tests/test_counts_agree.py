@@ -223,8 +223,8 @@ async def test_every_place_that_counts_says_the_same(
     await tap(tg, GESTORA, "📊 Informe de avance")
     report = load_workbook(io.BytesIO(document(await tap(tg, GESTORA, "Excel (XLSX)"))))
     [session] = table_rows(report["Sesiones realizadas"])[1:]
-    # Invited, of them present, walk-ins, present in all; the rate divides the first two.
-    assert tuple(session[3:7]) == (expected[0], expected[2], expected[3], expected[1])
+    # Present in all, walk-ins, invited, of them present; the rate divides the last two.
+    assert tuple(session[3:7]) == (expected[1], expected[3], expected[0], expected[2])
     assert session[7] == expected[2] / expected[0]
     [day] = table_rows(report["Días de entrega"])[1:]
     assert (day[1], *day[3:]) == expected_day
@@ -241,5 +241,5 @@ async def test_every_place_that_counts_says_the_same(
     (tmp_path / "report").mkdir()
     text, _, _ = read_pdf(exports.ExportFile("informe.pdf", pdf_report, exports.MIME["pdf"]),
                           tmp_path / "report")
-    assert "Grupo Motor 4 2 2 4 50%" in text
+    assert "Grupo Motor 4 2 4 2 50%" in text
     assert "5 mar 2026, 10:00 5 5 0 1 0 2 2 0" in text

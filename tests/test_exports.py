@@ -1186,12 +1186,12 @@ async def test_progress_report_workbook(seeded: Seed, catalogs: Catalogs) -> Non
     rows = table_rows(sessions)
     assert all(c for c in rows[0])
     assert [r[:7] for r in rows[1:]] == [
-        [datetime(2026, 3, 10, 19), "Sesión de socialización", None, 4, 2, 1, 3],
-        [datetime(2026, 3, 24, 19), "Sesión diagnóstica", None, 3, 2, 0, 2],
-        [datetime(2026, 4, 7, 18), "Sesión del Grupo Motor", "Grupo Motor", 5, 4, 0, 4],
-        [datetime(2026, 5, 5, 18), "Sesión del Grupo Motor", "Grupo Motor", 3, 2, 0, 2],
+        [datetime(2026, 3, 10, 19), "Sesión de socialización", None, 3, 1, 4, 2],
+        [datetime(2026, 3, 24, 19), "Sesión diagnóstica", None, 2, 0, 3, 2],
+        [datetime(2026, 4, 7, 18), "Sesión del Grupo Motor", "Grupo Motor", 4, 0, 5, 4],
+        [datetime(2026, 5, 5, 18), "Sesión del Grupo Motor", "Grupo Motor", 2, 0, 3, 2],
     ]
-    assert [r[7] for r in rows[1:]] == [r[4] / r[3] for r in rows[1:]]
+    assert [r[7] for r in rows[1:]] == [r[6] / r[5] for r in rows[1:]]
     assert len(sessions._images) == 1  # the chart beside the table
 
 

@@ -78,12 +78,12 @@ async def test_written_in_walk_ins_count_in_the_progress_report_as_on_the_list(
     activities = {a["key"]: a["held"] for a in f["activities"]}
     assert activities["s2.constitucion_grupo_motor"] == 2
 
-    # Invited, of them present, walk-ins, present in all, and the rate of the first two.
+    # Present in all, walk-ins, invited, of them present, and the rate of the last two.
     rows = table_rows(read_xlsx(report)["Sesiones realizadas"])
     assert [r[3:8] for r in rows[1:]] == [
-        [4, 2, 2, 4, 0.5], [3, 2, 0, 2, 2 / 3], [5, 4, 0, 4, 0.8], [3, 2, 0, 2, 2 / 3],
-        [1, 0, 1, 1, 0]]
-    assert all(r[7] == r[4] / r[3] for r in rows[1:])
+        [4, 2, 4, 2, 0.5], [2, 0, 3, 2, 2 / 3], [4, 0, 5, 4, 0.8], [2, 0, 3, 2, 2 / 3],
+        [1, 1, 1, 0, 0]]
+    assert all(r[7] == r[6] / r[5] for r in rows[1:])
 
 
 SUMMARY = re.compile(

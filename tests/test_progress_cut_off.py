@@ -133,7 +133,8 @@ def test_export_progress_until_counts_only_what_happened_by_then(
     # The first day only, as its list showed it then: one family, told, picked up.
     assert [d[1:] for d in days] == [[1, 1, 0, 0, 0, 1, 0, 0]]
     [session] = table_rows(book["Sesiones realizadas"])[1:]
-    assert session[3:5] == [1, 1]  # invited, of them present: the later ones left out
+    # Present, walk-ins, invited, of them present: the later ones left out.
+    assert session[3:7] == [1, 0, 1, 1]
 
     # Without --until: today (long after April), so everything counts.
     now = tmp_path / "avance-hoy.xlsx"
