@@ -242,18 +242,12 @@ async def _program(simulated: Simulated) -> Any:
         return await programs.existing(s, simulated.program_id)
 
 
-async def test_the_month_9_workbook_agrees_with_itself_and_the_lists(
+async def test_the_month_9_workbook_agrees_with_itself(
         simulated: Simulated, catalogs: Catalogs) -> None:
     async with simulated.sessions() as s:
         xlsx = await exports.progress_report(s, simulated.program_id, "xlsx", now=NOW,
                                              catalogs=catalogs, month=9,
                                              comments={"diagnostico": "Se hizo en la sede"})
-        day = DAYS[2]  # 15 June
-        delivery = await exports.delivery_day_list(s, simulated.days[day], "xlsx", now=NOW,
-                                                   catalogs=catalogs)
-        session_day = (2026, 7, 7)  # a Grupo Motor session with a walk-in
-        attendance = await exports.attendance_list(s, simulated.meetings[session_day], "xlsx",
-                                                   now=NOW, catalogs=catalogs)
     assert xlsx.filename == "informe-avance-mes-9.xlsx"
     wb = read_xlsx(xlsx)
     assert wb["Información"]["A1"].value == "Informe de avance del mes 9"
@@ -326,17 +320,40 @@ async def test_the_month_9_workbook_agrees_with_itself_and_the_lists(
     assert len(days) == summary["Días de entrega realizados"] == 8
     assert sum(d["Retiraron"] for d in days) == 20
 
-    # The delivery list of 15 June says what the report's row for it says.
-    [june] = [d for d in days if d["Fecha"].date() == date(*day)]
-    listed = _listed(read_xlsx(delivery), catalogs.text("es", "exports.col.status"))
-    picked = catalogs.text("es", "exports.pickup.picked_up")
-    assert len(listed) == june["Familias"] == 5
-    assert sum(1 for status in listed if status == picked) == june["Retiraron"] == 3
-    # The attendance list of 7 July: the same people present as the report's row.
-    [july] = [r for r in sessions if r["Fecha"].date() == date(*session_day)]
-    marks = _listed(read_xlsx(attendance), catalogs.text("es", "exports.col.attendance"))
-    present = catalogs.text("es", "exports.attendance.present")
-    assert sum(1 for m in marks if m == present) == july["Presentes en total"] == 5
+
+
+async def test_every_list_totals_what_the_report_says_of_its_day_or_session(
+        simulated: Simulated, catalogs: Catalogs) -> None:
+    """One definition: each delivery list's and each attendance list's totals, read back
+    from their workbooks, are the report's row for the same day or session."""
+    async with simulated.sessions() as s:
+        xlsx = await exports.progress_report(s, simulated.program_id, "xlsx", now=NOW,
+                                             catalogs=catalogs, month=9)
+        deliveries = {day: await exports.delivery_day_list(s, simulated.days[day], "xlsx",
+                                                           now=NOW, catalogs=catalogs)
+                      for day in DAYS[:-1]}
+        attendances = {day: await exports.attendance_list(s, simulated.meetings[day], "xlsx",
+                                                          now=NOW, catalogs=catalogs)
+                       for day, *_ in SESSIONS if date(*day) <= CUT_DAY}
+    wb = read_xlsx(xlsx)
+    days = {d["Fecha"].date(): d for d in by_header(table_rows(wb["Días de entrega"]))}
+    sessions = {r["Fecha"].date(): r for r in by_header(table_rows(wb["Sesiones realizadas"]))}
+    assert set(days) == {date(*d) for d in deliveries}
+    assert set(sessions) == {date(*d) for d in attendances}
+
+    t = catalogs.text
+    picked, present = t("es", "exports.pickup.picked_up"), t("es", "exports.attendance.present")
+    for day, export in deliveries.items():
+        listed = _listed(read_xlsx(export), t("es", "exports.col.status"))
+        row = days[date(*day)]
+        assert len(listed) == row["Familias"], day
+        assert sum(1 for status in listed if status == picked) == row["Retiraron"], day
+    for day, export in attendances.items():
+        marks = _listed(read_xlsx(export), t("es", "exports.col.attendance"))
+        row = sessions[date(*day)]
+        assert sum(1 for m in marks if m == present) == row["Presentes en total"], day
+    summary = dict(table_rows(wb["Organizaciones y familias"])[1:])
+    assert sum(d["Retiraron"] for d in days.values()) == summary["Canastas entregadas"]
 
 
 def _listed(wb: Any, header: str) -> list[Any]:
