@@ -1,6 +1,6 @@
 """The documents the programme must show (verificadores), as files a person can print, sign
-or upload: attendance lists, interest forms, the list of invited organisations, delivery-day
-lists and the figures of the progress report.
+or upload: attendance lists, interest forms, the list of invited organisations and
+delivery-day lists. The progress report is in documents.progress (re-exported here).
 
 Every export reads with the session it is given (and never commits), renders in the
 reader's language and in the programme's time zone, and returns an :class:`ExportFile`

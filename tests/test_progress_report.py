@@ -444,3 +444,20 @@ def test_convoca_export_progress_month_cuts_off_at_the_end_of_that_month(
     assert "Hecho en la sede" in [r[-1] for r in table_rows(wb["Avance por etapa y actividad"])]
     assert main(["export", "progress", "--month", "16", "--out", str(out),
                  "--program", "2"]) != 0
+
+
+@pytest.mark.parametrize(("template", "months"), [("ecomercado-10m", [8]),
+                                                   ("ecomercado-15m", [9, 11, 13])])
+async def test_each_report_month_cuts_off_on_that_months_last_day(
+        sessions: Any, template: str, months: list[int]) -> None:
+    async with sessions() as s:
+        program = await programs.create(s, template=template, start=START, name=PROGRAM,
+                                        now=local(2026, 3, 1, 9))
+        await s.commit()
+        f = await progress_figures(s, program.id, NOW)
+    assert [r["month"] for r in f["reports"]] == months
+    for r in f["reports"]:
+        # The report milestone is due on the last day of its month: the report's cut-off.
+        assert report.report_cut_off(program, r["month"]) == r["due"]
+    with pytest.raises(ValueError):
+        report.report_cut_off(program, 16)
