@@ -563,6 +563,10 @@ def _table_sheet(ws: Any, ctx: Ctx, program: str, title: str,
     for col, width in enumerate(longest, start=1):
         ws.column_dimensions[get_column_letter(col)].width = min(max(width, 8), 60) + 2
     ws.column_dimensions["A"].width = max(ws.column_dimensions["A"].width, 24)
+    if ctx.t("progress.col.comments") in table.headers:
+        # Room for the gestora to write her comments in the sheet itself.
+        letter = get_column_letter(table.headers.index(ctx.t("progress.col.comments")) + 1)
+        ws.column_dimensions[letter].width = max(ws.column_dimensions[letter].width, 40)
     ws.freeze_panes = ws.cell(row=head + 1, column=1).coordinate
     if table.rows:
         ws.auto_filter.ref = (f"A{head}:{get_column_letter(len(table.headers))}"
