@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import cli_words
 from bot.cli_meetings import typed_date
 from bot.commands import CommandError, the_program, write_file
-from documents import exports
+from documents import exports, progress
 from locales import Msg, Raw
 from services.dates import parse_time
 from services.delivery import (
@@ -118,6 +118,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     pr.add_argument("--out", required=True, type=Path, help="cli.help.opt_out")
     pr.add_argument("--chart", type=Path, help="cli.help.opt_chart")
     pr.add_argument("--until", help="cli.help.opt_progress_until")
+    pr.add_argument("--month", type=int, help="progress.cli.opt_month")
+    pr.add_argument("--comment", action="append", default=[],
+                    help="progress.cli.opt_comment")
     pr.add_argument("--program", type=int, help="cli.help.opt_program")
     for p in (att, fichas, orgs, dd, pr):
         p.add_argument("--locale", choices=["es", "en"], help="cli.help.opt_document_locale")
@@ -363,10 +366,19 @@ async def _export(app: App, args: argparse.Namespace) -> int:
                 s, program.id, args.format, **kw))
         else:
             program = await the_program(s, app.catalogs, args.program)
-            # One cut-off for every figure, the chart included.
-            kw["until"] = typed_date(app, args.until, program) if args.until else None
-            _write(app, args.out, await exports.progress_report(s, program.id, args.format,
-                                                                **kw))
+            # One cut-off for every figure, the chart included: the end of the report's
+            # programme month, or the day given.
+            if args.month is not None:
+                try:
+                    kw["until"] = progress.report_cut_off(program, args.month)
+                except ValueError:
+                    raise CommandError(app.catalogs.text(
+                        None, "progress.cli.bad_month", month=str(args.month))) from None
+            else:
+                kw["until"] = typed_date(app, args.until, program) if args.until else None
+            comments = dict(c.split("=", 1) for c in args.comment if "=" in c)
+            _write(app, args.out, await progress.progress_report(
+                s, program.id, args.format, **kw, month=args.month, comments=comments))
             if args.chart:
-                _write(app, args.chart, await exports.progress_chart(s, program.id, **kw))
+                _write(app, args.chart, await progress.progress_chart(s, program.id, **kw))
     return 0

@@ -1,6 +1,6 @@
 """The documents the programme must show (verificadores), as files a person can print, sign
-or upload: attendance lists, interest forms, the list of invited organisations, delivery-day
-lists and the figures of the progress report.
+or upload: attendance lists, interest forms, the list of invited organisations and
+delivery-day lists. The progress report is in documents.progress (re-exported here).
 
 Every export reads with the session it is given (and never commits), renders in the
 reader's language and in the programme's time zone, and returns an :class:`ExportFile`
@@ -13,14 +13,11 @@ replaced so that a document is always produced.
 
 from __future__ import annotations
 
-import io
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -67,10 +64,19 @@ from documents.base import (  # noqa: F401  (re-exported: callers and tests use 
     slugify,
     to_latin1,
 )
+from documents.progress import (  # noqa: F401  (re-exported: callers and tests use them)
+    _chart_fonts,
+    _chart_for,
+    _glyph_filter,
+    _png,
+    cut_off,
+    progress_chart,
+    progress_report,
+    render_attendance_chart,
+)
 from domain import org_kinds
 from domain.names import person_name
 from domain.program_templates import (
-    ProgramTemplate,
     program_template_or_none,
 )
 from locales import Catalogs, format_number
@@ -92,7 +98,7 @@ from storage.models import (
     PickupStatus,
     Program,
 )
-from storage.progress import day_groups, progress_figures
+from storage.progress import day_groups
 
 __all__ = [
     "CHART_SIZE",
@@ -659,314 +665,3 @@ async def delivery_day_list(
         notes=[ctx.t("exports.delivery.summary", total=len(pickups), **day_groups(counts))],
     )
     return listing.render(fmt, ctx, font_dirs)
-
-
-# --------------------------------------------------------------------------- progress
-
-
-# --------------------------------------------------------------------------- chart
-
-
-def _chart_fonts(font_dirs: Sequence[Path]) -> Any:
-    from PIL import ImageFont
-
-    found = _find_fonts(font_dirs)
-
-    def make(size: int, bold: bool = False) -> Any:
-        if found is not None:
-            return ImageFont.truetype(str(found[1] if bold else found[0]), size)
-        return ImageFont.load_default(size=size)
-
-    return make
-
-
-def _glyph_filter(font: Any) -> Any:
-    """Text with each character the font cannot draw replaced by its plain letter (or '?'):
-    Pillow's built-in font, used when no DejaVu is found, has no 'ó' and would draw a box."""
-    from PIL import Image, ImageDraw
-
-    def bitmap(ch: str) -> bytes:
-        left, top, right, bottom = font.getbbox(ch)
-        img = Image.new("L", (max(right - left, 1) + 2, max(bottom - top, 1) + 2))
-        ImageDraw.Draw(img).text((1 - left, 1 - top), ch, font=font, fill=255)
-        return bytes(img.size[0].to_bytes(2, "big")) + img.tobytes()
-
-    missing = bitmap("􏿽")  # a private-use character no font draws
-    known: dict[str, bool] = {}
-
-    def clean(text: str) -> str:
-        out = []
-        for ch in text:
-            if ch.isascii() or ch.isspace():
-                out.append(ch)
-                continue
-            if ch not in known:
-                known[ch] = bitmap(ch) != missing
-            out.append(ch if known[ch] else (_plain(ch.translate(_LATIN1_EQUIVALENTS)) or "?"))
-        return "".join(out)
-
-    return clean
-
-
-def render_attendance_chart(
-    bars: Sequence[tuple[str, str, int, int]], *, title: str, legend: tuple[str, str],
-    empty: str, font_dirs: Sequence[Path] = FONT_DIRS, size: tuple[int, int] = CHART_SIZE,
-) -> bytes:
-    """A bar chart: for each session (date, kind, invited, present) a pale bar of people
-    invited beside a strong bar of people present, with the counts on top."""
-    from PIL import Image, ImageDraw
-
-    width, height = size
-    img = Image.new("RGB", size, "white")
-    draw = ImageDraw.Draw(img)
-    font = _chart_fonts(font_dirs)
-    f_title, f_axis, f_label = font(40, True), font(24), font(22)
-    f_small, f_value = font(19), font(21, True)
-    ink, muted, grid = (33, 37, 41), (110, 116, 125), (225, 229, 235)
-    c_invited, c_present = (189, 201, 217), (38, 99, 163)
-    clean = _glyph_filter(f_axis)
-    title, empty = clean(title), clean(empty)
-    legend = (clean(legend[0]), clean(legend[1]))
-    bars = [(clean(a), clean(b), i, p) for a, b, i, p in bars]
-
-    draw.text((60, 30), title, font=f_title, fill=ink)
-    # Legend at the top right.
-    x = width - 60
-    for label, color in reversed(list(zip(legend, (c_invited, c_present), strict=True))):
-        w = draw.textlength(label, font=f_axis)
-        x -= w
-        draw.text((x, 42), label, font=f_axis, fill=ink)
-        x -= 38
-        draw.rectangle((x, 44, x + 26, 70), fill=color)
-        x -= 36
-
-    left, right, top, bottom = 110, width - 50, 120, height - 130
-    if not bars:
-        msg_w = draw.textlength(empty, font=f_axis)
-        draw.text(((width - msg_w) / 2, height / 2), empty, font=f_axis, fill=muted)
-        draw.line((left, bottom, right, bottom), fill=ink, width=2)
-        return _png(img)
-
-    top_value = max(max(i, p) for _, _, i, p in bars) or 1
-    step = next(s for s in (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 10**9)
-                if top_value / s <= 8)
-    axis_max = -(-top_value // step) * step
-    scale = (bottom - top) / axis_max
-    for v in range(0, axis_max + 1, step):
-        y = bottom - v * scale
-        draw.line((left, y, right, y), fill=grid, width=2)
-        label = str(v)
-        draw.text((left - 16 - draw.textlength(label, font=f_axis), y - 14), label,
-                  font=f_axis, fill=muted)
-    draw.line((left, top - 10, left, bottom), fill=ink, width=2)
-    draw.line((left, bottom, right, bottom), fill=ink, width=2)
-
-    slot = (right - left) / len(bars)
-    bar_w = max(4.0, min(70.0, slot * 0.32))
-    every = max(1, int(-(-140 // slot)))  # label every n-th slot so dates never overlap
-    # Counts on top of the bars only if every one fits over its bar.
-    counts = all(draw.textlength(str(v), font=f_value) <= bar_w + 6
-                 for _, _, i, p in bars for v in (i, p))
-    for i, (label, sub, invited, present) in enumerate(bars):
-        cx = left + slot * (i + 0.5)
-        for value, color, x0 in ((invited, c_invited, cx - bar_w - 3),
-                                 (present, c_present, cx + 3)):
-            y = bottom - value * scale
-            if value:
-                draw.rectangle((x0, y, x0 + bar_w, bottom - 1), fill=color)
-            if counts:
-                text = str(value)
-                tw = draw.textlength(text, font=f_value)
-                draw.text((x0 + (bar_w - tw) / 2, y - 28), text, font=f_value,
-                          fill=ink if color == c_present else muted)
-        if i % every == 0:
-            for text, f, dy, fill in ((label, f_label, 14, ink), (sub, f_small, 44, muted)):
-                room = slot * every - 8
-                while text and draw.textlength(text, font=f) > room:
-                    text = text[:-2] + "…" if len(text) > 2 else ""
-                tw = draw.textlength(text, font=f)
-                draw.text((cx - tw / 2, bottom + dy), text, font=f, fill=fill)
-    return _png(img)
-
-
-def _png(img: Any) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, format="PNG", optimize=True)
-    return buf.getvalue()
-
-
-def _chart_for(figures: dict[str, Any], ctx: Ctx, tpl: ProgramTemplate | None,
-               font_dirs: Sequence[Path]) -> bytes:
-    bars = [(ctx.day(s["starts_at"]), _kind_name(tpl, s["kind"], ctx.locale),
-             s["invited"], s["present"]) for s in figures["sessions"]]
-    return render_attendance_chart(
-        bars, title=ctx.t("exports.chart.title"),
-        legend=(ctx.t("exports.chart.invited"), ctx.t("exports.chart.present")),
-        empty=ctx.t("exports.chart.empty"), font_dirs=font_dirs)
-
-
-def cut_off(program: Program, now: datetime, until: date | None) -> datetime:
-    """The report's one cut-off: the end of ``until`` in the programme's zone (never past
-    ``now``: what has not happened cannot be counted), or ``now``."""
-    if until is None:
-        return now
-    zone = ZoneInfo(program.timezone)
-    end = datetime.combine(until + timedelta(days=1), time(0), zone).astimezone(UTC)
-    return min(now, end - timedelta(microseconds=1))
-
-
-async def progress_chart(
-    session: AsyncSession, program_id: int, *, now: datetime, locale: str | None = "es",
-    catalogs: Catalogs | None = None, font_dirs: Sequence[Path] = FONT_DIRS,
-    until: date | None = None,
-) -> ExportFile:
-    """The attendance-per-session chart of the progress report, as a PNG, with the
-    sessions up to ``until`` (a date in the programme's zone; today if None)."""
-    program = await programs.existing(session, program_id)
-    ctx = Ctx(catalogs, locale, program.timezone, now)
-    figures = await progress_figures(session, program_id, cut_off(program, now, until))
-    stem = f"{ctx.t('exports.file.chart')}-{figures['today'].isoformat()}"
-    return ExportFile(f"{stem}.png", _chart_for(figures, ctx, program_template_or_none(program), font_dirs),
-                      MIME["png"])
-
-
-def _progress_tables(figures: dict[str, Any], ctx: Ctx, tpl: ProgramTemplate | None,
-                     bodies: dict[int, Body]) -> dict[str, tuple[list[str], list[list[Any]]]]:
-    """The report's tables, shared by the PDF and the workbook."""
-    o, f = figures["organizations"], figures["families"]
-    summary = [
-        [ctx.t("exports.progress.orgs_catalogued"), o["catalogued"]],
-        [ctx.t("exports.progress.orgs_invited"), o["invited"]],
-        [ctx.t("exports.progress.orgs_interested"), o["interested"]],
-        [ctx.t("exports.progress.orgs_committed"), o["committed"]],
-        [ctx.t("exports.progress.families_total"), f["total"]],
-        [ctx.t("exports.progress.families_notified"), f["notified"]],
-        [ctx.t("exports.progress.families_confirmed"), f["confirmed"]],
-        [ctx.t("exports.progress.families_served"), f["served"]],
-    ]
-
-    def yes_no(ok: bool) -> str:
-        return ctx.t("exports.yes") if ok else ctx.t("exports.no")
-
-    body_rows = [[
-        _body_name(tpl, bodies[b["body_id"]], ctx.locale), b["held"], b["min_by_milestones"],
-        b["min_by_cadence"], yes_no(b["meets_minimum"]), Pct(b["attendance_rate"]),
-    ] for b in figures["bodies"]]
-    # Nothing is asked of a kind before its first milestone is due: '—', not 'Sí'.
-    kind_rows = [[
-        _kind_name(tpl, k["meeting_kind"], ctx.locale), k["held"], k["min_due"],
-        k["min_sessions"], k["due"], yes_no(k["meets_minimum"]) if k["min_due"] else "—",
-    ] for k in figures["kinds"]]
-    session_rows = [[
-        s["starts_at"], _kind_name(tpl, s["kind"], ctx.locale),
-        _body_name(tpl, bodies[s["body_id"]], ctx.locale) if s["body_id"] in bodies else "",
-        s["invited"], s["present"], s["walk_ins"], Pct(s["attendance_rate"]),
-    ] for s in figures["sessions"]]
-    day_rows = [[d["window_start"], d["families"], d["notified"], d["confirmed"], d["cannot"],
-                 d["no_answer"], d["picked_up"], d["no_show"], d["moved"]]
-                for d in figures["delivery_days"]]
-    c = ctx.t
-    return {
-        "summary": ([c("exports.col.indicator"), c("exports.col.value")], summary),
-        "bodies": ([c("exports.col.body"), c("exports.col.held"), c("exports.col.min_milestones"),
-                    c("exports.col.min_cadence"), c("exports.col.meets"),
-                    c("exports.col.attendance_rate")], body_rows),
-        "kinds": ([c("exports.col.session_kind"), c("exports.col.held"), c("exports.col.min_due"),
-                   c("exports.col.min_total"), c("exports.col.due"), c("exports.col.meets")],
-                  kind_rows),
-        "sessions": ([c("exports.col.when"), c("exports.col.session_kind"), c("exports.col.body"),
-                      c("exports.col.invited"), c("exports.col.present"),
-                      c("exports.col.walk_ins"), c("exports.col.attendance_rate")], session_rows),
-        # The groups of the day's exported list, in its order.
-        "days": ([c("exports.col.when"), c("exports.col.families"), c("exports.col.notified"),
-                  c("exports.col.confirmed"), c("exports.col.cannot"),
-                  c("exports.col.no_answer"), c("exports.col.picked_up"),
-                  c("exports.col.no_show"), c("exports.col.moved")], day_rows),
-    }
-
-
-async def progress_report(
-    session: AsyncSession, program_id: int, fmt: Literal["pdf", "xlsx"] = "pdf", *,
-    now: datetime, locale: str | None = "es", catalogs: Catalogs | None = None,
-    font_dirs: Sequence[Path] = FONT_DIRS, until: date | None = None,
-) -> ExportFile:
-    """The figures of the *informe de avance* as a PDF (with the attendance chart) or a
-    workbook (a sheet per table, the chart beside the sessions), counting everything up to
-    ``until`` (a date in the programme's zone; today if None)."""
-    program = await programs.existing(session, program_id)
-    ctx = Ctx(catalogs, locale, program.timezone, now)
-    tpl = program_template_or_none(program)
-    figures = await progress_figures(session, program_id, cut_off(program, now, until))
-    bodies = {b.id: b for b in await programs.bodies(session, program_id)}
-    tables = _progress_tables(figures, ctx, tpl, bodies)
-    chart = _chart_for(figures, ctx, tpl, font_dirs)
-    title = ctx.t("exports.progress.title")
-    details = [
-        (ctx.t("exports.label.as_of"), ctx.long_date(figures["today"])),
-        (ctx.t("exports.label.month"), ctx.t(
-            "exports.progress.month_of", month=str(figures["month"]),
-            total=str(figures["duration_months"] or "?"))),
-    ]
-    if figures["next_report"] is not None:
-        r = figures["next_report"]
-        details.append((ctx.t("exports.label.next_report"), ctx.t(
-            "exports.progress.report_due", month=str(r["month"]), date=ctx.long_date(r["due"]))))
-    stem = f"{ctx.t('exports.file.progress')}-{figures['today'].isoformat()}"
-    sections = [("exports.progress.section_summary", "summary"),
-                ("exports.progress.section_bodies", "bodies"),
-                ("exports.progress.section_kinds", "kinds"),
-                ("exports.progress.section_sessions", "sessions"),
-                ("exports.progress.section_days", "days")]
-
-    if fmt == "xlsx":
-        from openpyxl.drawing.image import Image as XLImage
-
-        wb = _new_workbook(ctx, title)
-        first = True
-        for key, table in sections:
-            ws = wb.active if first else wb.create_sheet()
-            first = False
-            ws.title = _sheet_title(ctx.t(key))
-            headers, rows = tables[table]
-            _write_sheet(ws, headers, rows, ctx)
-            if table == "sessions":
-                image = XLImage(io.BytesIO(chart))
-                image.width, image.height = CHART_SIZE[0] // 2, CHART_SIZE[1] // 2
-                ws.add_image(image, f"{chr(ord('A') + len(headers) + 1)}2")
-        _about_sheet(wb, ctx, program.name, title, details)
-        return ExportFile(f"{stem}.xlsx", _workbook_bytes(wb), MIME["xlsx"])
-    if fmt != "pdf":
-        raise ValueError(f"unknown format {fmt!r}")
-
-    pdf = _new_pdf(ctx, font_dirs, title=title, running_title=f"{title} · {program.name}")
-    pdf.add_page()
-    pdf.heading(program.name, title, details)
-    widths = {
-        "summary": (120, 30), "bodies": (50, 24, 28, 28, 22, 34),
-        "kinds": (62, 20, 24, 24, 34, 22), "sessions": (42, 54, 30, 18, 18, 18, 22),
-        "days": (42, 18, 18, 20, 26, 20, 18, 18, 20),
-    }
-    right = {"summary": (1,), "bodies": (1, 2, 3, 5), "kinds": (1, 2, 3),
-             "sessions": (3, 4, 5, 6), "days": tuple(range(1, 9))}
-    for key, table in sections:
-        headers, rows = tables[table]
-        if table == "sessions":
-            # The chart carries its own title, so it needs no section heading.
-            chart_h = pdf.epw * CHART_SIZE[1] / CHART_SIZE[0]
-            if pdf.get_y() + chart_h + 4 > pdf.h - 20:
-                pdf.add_page()
-            pdf.ln(3)
-            pdf.image(io.BytesIO(chart), x=pdf.l_margin, w=pdf.epw)
-            pdf.ln(2)
-        pdf.section(ctx.t(key))
-        if not rows:
-            pdf.para(ctx.t("exports.progress.none"), color=_MUTED)
-            continue
-        w = widths[table]
-        scale = pdf.epw / sum(w)
-        pdf.grid(headers, [[ctx.text(v) for v in row] for row in rows],
-                 [x * scale for x in w],
-                 aligns=["RIGHT" if i in right[table] else "LEFT" for i in range(len(w))])
-    pdf.ln(2)
-    pdf.para(ctx.t("exports.progress.method"), 8, _MUTED)
-    return ExportFile(f"{stem}.pdf", bytes(pdf.output()), MIME["pdf"])

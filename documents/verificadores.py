@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from documents import exports
+from documents import exports, progress
 from documents.base import Ctx, ExportFile
 from documents.registry import PRODUCERS, Evidence, Producer, Request, producer
 from domain.program_templates import (
@@ -88,8 +88,8 @@ async def _reports(req: Request) -> list[Evidence]:
 
 @producer("progress_report", formats=("pdf", "xlsx"), scope="program", evidence=_reports)
 async def _progress(req: Request) -> list[ExportFile]:
-    return [await exports.progress_report(req.session, req.program.id, req.fmt, **_kw(req),
-                                          font_dirs=req.font_dirs)]
+    return [await progress.progress_report(req.session, req.program.id, req.fmt, **_kw(req),
+                                           font_dirs=req.font_dirs)]
 
 
 # --- finding them ------------------------------------------------------------------------

@@ -408,6 +408,14 @@ def sheet_rows(ws: Any) -> list[list[Any]]:
     return [list(r) for r in ws.iter_rows(values_only=True)]
 
 
+def table_rows(ws: Any) -> list[list[Any]]:
+    """A progress report sheet's table: its heading row and rows, under the title, the
+    programme's details and one empty row."""
+    rows = sheet_rows(ws)
+    blank = next(i for i, r in enumerate(rows) if all(v is None for v in r))
+    return rows[blank + 1:]
+
+
 def read_csv(export: exports.ExportFile) -> list[list[str]]:
     assert export.mime_type == "text/csv"
     assert_no_raw_keys_in_document(export.filename, export.content)
@@ -1009,15 +1017,19 @@ async def test_progress_figures_are_exactly_the_seeded_facts(seeded: Seed) -> No
     assert [x["attendance_rate"] for x in f["sessions"]] == [2 / 4, 2 / 3, 4 / 5, 2 / 3]
     assert [x["body_id"] for x in f["sessions"]] == [None, None, bodies["grupo_motor"],
                                                       bodies["grupo_motor"]]
-    kinds = {k["meeting_kind"]: (k["held"], k["min_due"], k["min_sessions"], k["meets_minimum"])
-             for k in f["kinds"]}
-    assert kinds == {
-        "socializacion": (1, 1, 1, True), "diagnostico": (1, 1, 1, True),
-        "grupo_motor": (2, 1, 1, True), "consejo_local": (0, 1, 1, False),
-        "formacion": (0, 0, 1, True), "priorizacion": (0, 0, 1, True),
-        "plan_trabajo": (0, 0, 2, True), "plan_comunicaciones": (0, 0, 2, True),
-        "proyeccion": (0, 0, 2, True), "traspaso": (0, 0, 2, True),
-        "evaluacion": (0, 0, 1, True),
+    # Each activity's sessions of its kind within its window, against its minimum: the
+    # Grupo Motor's constitution (to 15 May) had M3 and M4; M6 on 7 July is outside it.
+    activities = {a["key"]: (a["held"], a["planned_sessions"], a["status"])
+                  for a in f["activities"] if a["planned_sessions"]}
+    assert activities == {
+        "s1.socializacion": (1, 1, "total"), "s1.diagnostico": (1, 1, "total"),
+        "s2.constitucion_grupo_motor": (2, 1, "total"),
+        "s2.constitucion_consejo_local": (0, 1, "none"),
+        "s2.formacion": (0, 1, "under_way"), "s3.priorizacion": (0, 1, "under_way"),
+        "s3.plan_trabajo": (0, 2, "not_started"),
+        "s3.plan_comunicaciones": (0, 2, "not_started"),
+        "s4.proyeccion": (0, 2, "not_started"), "s4.traspaso": (0, 2, "not_started"),
+        "s4.evaluacion": (0, 1, "not_started"),
     }
     gm, cl = f["bodies"]
     # Grupo Motor: constituted 7 April, three whole months to 10 July at one a month; its
@@ -1031,15 +1043,23 @@ async def test_progress_figures_are_exactly_the_seeded_facts(seeded: Seed) -> No
     assert (cl["since"], cl["months_elapsed"], cl["min_by_cadence"], cl["min_by_milestones"],
             cl["minimum"], cl["held"], cl["meets_minimum"], cl["attendance_rate"]) == (
         date(2026, 5, 16), 1, 0, 1, 1, 0, False, None)
-    # D3 is cancelled; F6's no-show and F5's pickup keep their earlier answer.
-    assert f["families"] == {"total": 8, "notified": 7, "confirmed": 5, "served": 1}
+    # D3 is cancelled and D2 (14 July) comes after the cut-off: only D1 counts. F6's
+    # no-show and F5's pickup keep their earlier answer; F7 confirmed for D2 only.
+    assert f["families"] == {"total": 8, "notified": 7, "confirmed": 4, "served": 1}
+    assert f["baskets"] == 1
     # As the lists show them: F5 picked up on D1, so whoever was still expected after its
     # window did not come (F1, F3, F7, F8, and F6 marked so).
-    assert f["pickups"] == {"cannot": 1, "confirmed": 2, "no_show": 5, "notified": 1,
-                            "picked_up": 1, "reschedule": 1}
+    assert f["pickups"] == {"cannot": 1, "no_show": 5, "picked_up": 1, "reschedule": 1}
     assert [(d["families"], d["notified"], d["confirmed"], d["cannot"], d["no_answer"],
              d["picked_up"], d["no_show"], d["moved"])
-            for d in f["delivery_days"]] == [(8, 7, 0, 2, 0, 1, 5, 0), (3, 3, 2, 0, 1, 0, 0, 0)]
+            for d in f["delivery_days"]] == [(8, 7, 0, 2, 0, 1, 5, 0)]
+    # Baskets per programme month (D1 on 16 June is in month 4) and cumulative.
+    assert [(m["month"], m["baskets"], m["families"], m["baskets_cumulative"],
+             m["families_cumulative"]) for m in f["months"]] == [
+        (1, 0, 0, 0, 0), (2, 0, 0, 0, 0), (3, 0, 0, 0, 0), (4, 1, 1, 1, 1), (5, 0, 0, 1, 1)]
+    # The Grupo Motor month by month: the last cumulative minimum is its minimum.
+    assert [(m["held"], m["minimum_cumulative"]) for m in gm["months"]] == [
+        (0, 0), (1, 0), (1, 1), (0, 2), (0, 3)]
 
 
 async def test_progress_figures_earlier_count_only_what_had_happened(seeded: Seed) -> None:
@@ -1049,7 +1069,7 @@ async def test_progress_figures_earlier_count_only_what_had_happened(seeded: See
     assert f["organizations"] == {"catalogued": 5, "invited": 4, "interested": 2,
                                   "committed": 0}
     assert [x["meeting_id"] for x in f["sessions"]] == [seeded.meetings["M1"]]
-    assert {k["meeting_kind"]: k["min_due"] for k in f["kinds"]}["socializacion"] == 1
+    assert {a["key"]: a["is_due"] for a in f["activities"]}["s1.socializacion"] is True
     assert f["bodies"][0]["min_by_cadence"] == 0  # the Grupo Motor's window is not open
 
 
@@ -1097,17 +1117,23 @@ async def test_progress_report_pdf_with_the_chart(seeded: Seed, catalogs: Catalo
     text, pages, _ = read_pdf(export, tmp_path)
     assert b"/Subtype /Image" in export.content
     for expected in (
-        "Informe de avance: cifras", "Fecha de corte viernes 10 de julio de 2026",
+        "Informe de avance", "Fecha de corte viernes 10 de julio de 2026",
         "Mes del convenio Mes 5 de 15",
         "Próximo informe Informe del mes 9, vence el martes 1 de diciembre de 2026",
         "Organizaciones invitadas 4", "Organizaciones con ficha de interés 2",
-        "Organizaciones con compromiso de participación 1", "Familias que confirmaron 5",
-        "Familias que recibieron su canasta 1",
-        "Instancia Realizadas Mínimo por hitos Mínimo por periodicidad Cumple Asistencia",
-        "Grupo Motor 2 1 3 No 75%", "Consejo Local 0 1 0 No —",
+        "Organizaciones con compromiso de participación 1", "Familias que confirmaron 4",
+        "Familias que recibieron su canasta 1", "Canastas entregadas 1",
+        "Avance por etapa y actividad", "Etapa 1: Socialización y análisis situacional",
+        "Totalmente alcanzado", "no disponible en Convoca",
+        # The Grupo Motor's minimum is its cadence's, 3, with the same 2 held everywhere.
+        "Grupo Motor mensual 7 abr 2026 3 1 3 2 67% No",
+        "Consejo Local cada 2 meses 16 may 2026 0 1 1 0 0% No",
+        "Grupo Motor 2 8 6 75%",
         "Sesión de socialización", "10 mar 2026, 19:00",
+        "Familias y canastas por mes", "Gestora comunitaria", "Persona coordinadora",
     ):
         assert expected in text, expected
+    assert "Informe de avance: cifras" not in text
     assert len(pages) >= 2
 
     def shows_the_bars(page: Path) -> bool:
@@ -1119,8 +1145,9 @@ async def test_progress_report_pdf_with_the_chart(seeded: Seed, catalogs: Catalo
     assert any(shows_the_bars(p) for p in pages)  # the chart is drawn on a page
     (tmp_path / "en").mkdir()
     text_en, _, _ = read_pdf(en, tmp_path / "en")
-    for expected in ("Progress report: figures", "Month 5 of 15", "Core Group 2 1 3 No 75%",
-                     "Families that confirmed 5", "Sessions per body", "Page 1 of"):
+    for expected in ("Progress report", "Month 5 of 15", "Core Group monthly 7 Apr 2026 3 1 3 2 67% No",
+                     "Families that confirmed 4", "Sessions per body", "Page 1 of",
+                     "Fully achieved", "Coordinator"):
         assert expected in text_en, expected
 
 
@@ -1130,30 +1157,41 @@ async def test_progress_report_workbook(seeded: Seed, catalogs: Catalogs) -> Non
                                                catalogs=catalogs)
     wb = read_xlsx(export)
     assert export.filename == "informe-avance-2026-07-10.xlsx"
-    assert wb.sheetnames == ["Organizaciones y familias", "Sesiones por instancia",
-                             "Sesiones por tipo", "Sesiones realizadas", "Días de entrega",
-                             "Información"]
-    summary = sheet_rows(wb["Organizaciones y familias"])
+    assert wb.sheetnames == ["Organizaciones y familias", "Avance por etapa y actividad",
+                             "Sesiones por instancia", "Sesiones por instancia y mes",
+                             "Asistencia por instancia", "Sesiones realizadas",
+                             "Familias y canastas por mes", "Días de entrega", "Información"]
+    for ws in wb.worksheets[:-1]:
+        # Each sheet prints on its own: title, programme, cut-off, landscape, fit to width.
+        assert ws["A1"].value.startswith("Informe de avance: ")
+        assert ws["A2"].value == PROGRAM
+        assert ["Fecha de corte", "viernes 10 de julio de 2026"] in [
+            r[:2] for r in sheet_rows(ws)]
+        assert ws.page_setup.orientation == "landscape" and ws.page_setup.fitToWidth == 1
+        assert ws.sheet_properties.pageSetUpPr.fitToPage
+    summary = table_rows(wb["Organizaciones y familias"])
     assert summary[0] == ["Indicador", "Total"]
     assert dict(summary[1:]) == {
         "Organizaciones en el catastro": 5, "Organizaciones invitadas": 4,
         "Organizaciones con ficha de interés": 2,
-        "Organizaciones con compromiso de participación": 1, "Familias registradas": 8,
-        "Familias avisadas de su retiro": 7, "Familias que confirmaron": 5,
-        "Familias que recibieron su canasta": 1}
-    bodies = sheet_rows(wb["Sesiones por instancia"])
-    assert bodies[1] == ["Grupo Motor", 2, 1, 3, "No", 0.75]
-    assert bodies[2] == ["Consejo Local", 0, 1, 0, "No", None]
+        "Organizaciones con compromiso de participación": 1, "Sesiones realizadas": 4,
+        "Familias registradas": 8, "Días de entrega realizados": 1,
+        "Familias avisadas de su retiro": 7, "Familias que confirmaron": 4,
+        "Familias que recibieron su canasta": 1, "Canastas entregadas": 1}
+    bodies = table_rows(wb["Sesiones por instancia"])
+    assert bodies[1] == ["Grupo Motor", "mensual", datetime(2026, 4, 7), 3, 1, 3, 2, 2 / 3, "No"]
+    assert bodies[2] == ["Consejo Local", "cada 2 meses", datetime(2026, 5, 16), 0, 1, 1, 0, 0,
+                         "No"]
     sessions = wb["Sesiones realizadas"]
-    assert_header_styled(sessions)
-    rows = sheet_rows(sessions)
-    assert [r[:6] for r in rows[1:]] == [
-        [datetime(2026, 3, 10, 19), "Sesión de socialización", None, 4, 3, 1],
-        [datetime(2026, 3, 24, 19), "Sesión diagnóstica", None, 3, 2, 0],
-        [datetime(2026, 4, 7, 18), "Sesión del Grupo Motor", "Grupo Motor", 5, 4, 0],
-        [datetime(2026, 5, 5, 18), "Sesión del Grupo Motor", "Grupo Motor", 3, 2, 0],
+    rows = table_rows(sessions)
+    assert all(c for c in rows[0])
+    assert [r[:7] for r in rows[1:]] == [
+        [datetime(2026, 3, 10, 19), "Sesión de socialización", None, 3, 1, 4, 2],
+        [datetime(2026, 3, 24, 19), "Sesión diagnóstica", None, 2, 0, 3, 2],
+        [datetime(2026, 4, 7, 18), "Sesión del Grupo Motor", "Grupo Motor", 4, 0, 5, 4],
+        [datetime(2026, 5, 5, 18), "Sesión del Grupo Motor", "Grupo Motor", 2, 0, 3, 2],
     ]
-    assert sessions["G2"].number_format == "0%" and sessions["G2"].value == 0.5
+    assert [r[7] for r in rows[1:]] == [r[6] / r[5] for r in rows[1:]]
     assert len(sessions._images) == 1  # the chart beside the table
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from test_exports import NOW, Seed, read_pdf, read_xlsx, seed_programme, sheet_rows, utc
+from test_exports import NOW, Seed, read_pdf, read_xlsx, seed_programme, table_rows, utc
 
 from documents import exports
 from locales import Catalogs
@@ -74,11 +74,16 @@ async def test_written_in_walk_ins_count_in_the_progress_report_as_on_the_list(
 
     gm = next(b for b in f["bodies"] if b["kind"] == "grupo_motor")
     assert (gm["held"], gm["invited"], gm["present_invited"]) == (3, 9, 6)
-    assert {k["meeting_kind"]: k["held"] for k in f["kinds"]}["grupo_motor"] == 3
+    # The constitution's sessions are those within its window (to 15 May): not M6.
+    activities = {a["key"]: a["held"] for a in f["activities"]}
+    assert activities["s2.constitucion_grupo_motor"] == 2
 
-    rows = sheet_rows(read_xlsx(report)["Sesiones realizadas"])
-    assert [r[3:7] for r in rows[1:]] == [
-        [4, 4, 2, 0.5], [3, 2, 0, 2 / 3], [5, 4, 0, 0.8], [3, 2, 0, 2 / 3], [1, 1, 1, 0]]
+    # Present in all, walk-ins, invited, of them present, and the rate of the last two.
+    rows = table_rows(read_xlsx(report)["Sesiones realizadas"])
+    assert [r[3:8] for r in rows[1:]] == [
+        [4, 2, 4, 2, 0.5], [2, 0, 3, 2, 2 / 3], [4, 0, 5, 4, 0.8], [2, 0, 3, 2, 2 / 3],
+        [1, 1, 1, 0, 0]]
+    assert all(r[7] == r[6] / r[5] for r in rows[1:])
 
 
 SUMMARY = re.compile(
@@ -107,17 +112,19 @@ async def test_each_delivery_day_counts_as_its_list_shows_it(
     # proxy, F7 never answered, F8 never told; F6 was marked so).
     assert on_the_lists[0] == (8, 0, 2, 0, 1, 5, 0)
     assert on_the_lists[-1] == (3, 2, 0, 1, 0, 0, 0)
-    # Who came, who did not and who is still expected, as on the list; then every group.
+    # A day whose window had not begun by the cut-off counts nowhere in the report (D3 on
+    # 30 June, D2 on 14 July): only D1 was held by then, counted as its list shows it.
+    held = on_the_lists[:1]
     assert [(d["families"], d["confirmed"], d["picked_up"], d["no_show"])
-            for d in f["delivery_days"]] == [(n[0], n[1], n[4], n[5]) for n in on_the_lists]
+            for d in f["delivery_days"]] == [(n[0], n[1], n[4], n[5]) for n in held]
     keys = ("families", "confirmed", "cannot", "no_answer", "picked_up", "no_show", "moved")
-    assert [tuple(d[k] for k in keys) for d in f["delivery_days"]] == on_the_lists
-    days = sheet_rows(read_xlsx(report)["Días de entrega"])
+    assert [tuple(d[k] for k in keys) for d in f["delivery_days"]] == held
+    days = table_rows(read_xlsx(report)["Días de entrega"])
     assert days[0] == ["Fecha", "Familias", "Avisadas", "Confirmaron",
                        "No pueden o piden otra fecha", "Sin respuesta", "Retiraron",
                        "No vinieron", "Pasaron a otro día"]
-    assert [tuple(r[1:2] + r[3:]) for r in days[1:]] == on_the_lists
-    assert [r[2] for r in days[1:]] == ([7, 1, 3] if cut < NOW else [7, 3])  # told of it
+    assert [tuple(r[1:2] + r[3:]) for r in days[1:]] == held
+    assert [r[2] for r in days[1:]] == [7]  # told of it
 
 
 async def test_a_hand_over_noted_after_the_cut_off_is_not_counted_by_then(seeded: Seed) -> None:

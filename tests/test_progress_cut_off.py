@@ -11,6 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from openpyxl import load_workbook
+from test_exports import table_rows
 
 from bot.app import build_app
 from bot.cli import main
@@ -98,7 +99,7 @@ async def seed() -> None:
 
 def summary(path: Path) -> tuple[dict[str, int], dict[str, str]]:
     book = load_workbook(io.BytesIO(path.read_bytes()))
-    figures = {r[0]: r[1] for r in book.worksheets[0].iter_rows(min_row=2, values_only=True)}
+    figures = dict(table_rows(book["Organizaciones y familias"])[1:])
     about = {r[0]: r[1] for r in book.worksheets[-1].iter_rows(values_only=True) if r[0]}
     return figures, about
 
@@ -128,11 +129,12 @@ def test_export_progress_until_counts_only_what_happened_by_then(
         assert figures[label] == value, label
     assert about["Fecha de corte"] == "viernes 10 de abril de 2026"
     book = load_workbook(io.BytesIO(cut.read_bytes()))
-    days = [r for r in book["Días de entrega"].iter_rows(min_row=2, values_only=True)]
+    days = table_rows(book["Días de entrega"])[1:]
     # The first day only, as its list showed it then: one family, told, picked up.
-    assert [d[1:] for d in days] == [(1, 1, 0, 0, 0, 1, 0, 0)]
-    [session] = [r for r in book["Sesiones realizadas"].iter_rows(min_row=2, values_only=True)]
-    assert session[3:5] == (1, 1)  # invited, present: the later ones left out
+    assert [d[1:] for d in days] == [[1, 1, 0, 0, 0, 1, 0, 0]]
+    [session] = table_rows(book["Sesiones realizadas"])[1:]
+    # Present, walk-ins, invited, of them present: the later ones left out.
+    assert session[3:7] == [1, 0, 1, 1]
 
     # Without --until: today (long after April), so everything counts.
     now = tmp_path / "avance-hoy.xlsx"
