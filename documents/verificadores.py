@@ -18,6 +18,7 @@ from documents.base import Ctx, ExportFile
 from documents.registry import PRODUCERS, Evidence, Producer, Request, producer
 from domain.program_templates import (
     ProgramTemplate,
+    add_months,
     localized_text,
     program_template_or_none,
 )
@@ -81,15 +82,31 @@ async def _invited(req: Request) -> list[ExportFile]:
 
 
 async def _reports(req: Request) -> list[Evidence]:
-    # A report can always be drawn up; its evidence is the day it is drawn up for.
+    """One report per report month of the template that has begun (months 9, 11 and 13 of
+    a 15-month convenio), each counted up to the end of its month; a programme whose
+    template names none has one, as of today."""
+    template = program_template_or_none(req.program)
     today = req.ctx.local(req.ctx.now).date()
-    return [Evidence(None, req.ctx.day(today), today)]
+    months = template.progress_reports if template is not None else []
+    if not months:
+        return [Evidence(None, req.ctx.day(today), today)]
+    out = []
+    for month in months:
+        first = add_months(req.program.start_date, month - 1)
+        if first > today:
+            break
+        last = min(progress.report_cut_off(req.program, month), today)
+        out.append(Evidence(month, req.ctx.t("exports.verificadores.report_month",
+                                             month=str(month), date=req.ctx.day(last)), last))
+    return out
 
 
 @producer("progress_report", formats=("pdf", "xlsx"), scope="program", evidence=_reports)
 async def _progress(req: Request) -> list[ExportFile]:
+    month = req.subject_id
+    until = progress.report_cut_off(req.program, month) if month else None
     return [await progress.progress_report(req.session, req.program.id, req.fmt, **_kw(req),
-                                           font_dirs=req.font_dirs)]
+                                           font_dirs=req.font_dirs, until=until, month=month)]
 
 
 # --- finding them ------------------------------------------------------------------------
