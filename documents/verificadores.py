@@ -113,5 +113,5 @@ async def make(req: Request) -> list[ExportFile]:
 
 # The other document modules register their producers on import (one line each).
 from documents import (  # noqa: E402, F401  (imported for their registrations)
-    exports as _exports,
+    commitments as _commitments,
 )
