@@ -112,6 +112,7 @@ async def make(req: Request) -> list[ExportFile]:
 
 
 # The other document modules register their producers on import (one line each).
+from documents import commitments as _commitments  # noqa: E402, F401
 from documents import (  # noqa: E402, F401  (imported for their registrations)
-    commitments as _commitments,
+    exports as _exports,
 )
