@@ -159,12 +159,12 @@ def _commitment_pdf(req: Request, details: list[tuple[str, str]], org: Organizat
         signers += [Signer(role=ctx.t("commit.doc.representative"))] * (
             3 if blank else 2 if len(signers) % 2 == 0 else 1)
         rows = (len(signers) + 1) // 2
-        _keep_together(pdf, 12 + _estimate(pdf, text) + 8 + min(rows, 2) * BOX_H)
+        _keep_together(pdf, 12 + _estimate(pdf, text) + 10 + 8 + rows * BOX_H)
         pdf.section(ctx.t("commit.doc.declaration"))
         pdf.para(text, 9.5)
-        pdf.signatures(signers, title=ctx.t("commit.doc.signatures"))
         pdf.ln(2)
         pdf.para(ctx.t("commit.doc.place_date"), 9.5)
+        pdf.signatures(signers, title=ctx.t("commit.doc.signatures"))
         if sigs:
             pdf.ln(1)
             pdf.para(ctx.t("commit.doc.chat_note"), 8.5, _MUTED)
@@ -259,6 +259,22 @@ async def member_declarations(req: Request) -> list[ExportFile]:
     return [_pdf_file(stem, pdf)]
 
 
+async def _ruts(req: Request, body: Body, person_ids: list[int]) -> dict[int, str]:
+    """Each person's RUT: as registered, else as their declaration for the body gives it."""
+    declared = await commitments.declarations_of(req.session, req.program.id, body.kind,
+                                                 person_ids)
+    out: dict[int, str] = {}
+    for pid, response in declared.items():
+        value = (response.answers or {}).get("person_rut")
+        if isinstance(value, dict) and value.get("formatted"):
+            out[pid] = value["formatted"]
+    for pid in person_ids:
+        person = await req.session.get(Person, pid)
+        if person is not None and person.rut:
+            out[pid] = person.rut
+    return out
+
+
 # --- acta de constitución -------------------------------------------------------------------
 
 
@@ -325,10 +341,11 @@ async def constitution_acta(req: Request) -> list[ExportFile]:
     org_of = await admin_meetings.organizations_of(req.session, [p.id for p in people],
                                                    body.id)
     orgs = await reports.by_id(req.session, Organization, org_of.values())
+    rut = await _ruts(req, body, [p.id for p in people] + [m.person.id for m in members])
     rows = []
     for n, p in enumerate(people, start=1):
         org = orgs.get(org_of.get(p.id)) if org_of.get(p.id) else None
-        rows.append([str(n), p.name or "?", org.name if org else "", p.rut or ""])
+        rows.append([str(n), p.name or "?", org.name if org else "", rut.get(p.id) or ""])
     pdf.section(ctx.t("commit.doc.present" if from_attendance else "commit.doc.members_list"))
     if rows:
         pdf.grid([ctx.t("commit.doc.col_n"), ctx.t("commit.doc.col_name"),
@@ -355,18 +372,24 @@ async def constitution_acta(req: Request) -> list[ExportFile]:
     if acta is not None:
         agreements += [i.text for i in await minutes.items(req.session, acta.id,
                                                            MinutesSection.AGREEMENT)]
+    signers = [Signer(m.person.name or "", rut.get(m.person.id),
+                      m.organization.name if m.organization else None) for m in members]
+    signers.append(Signer(str(facilitator) if facilitator else "",
+                          None, ctx.t("commit.doc.gestora")))
+    per_row = 3 if len(signers) > 6 else 2
+    # The agreements, the place and date and every signature on one page where they fit:
+    # a page of signatures alone proves nothing.
+    block = (14 + sum(_estimate(pdf, t, 10) for t in agreements) + 10 + 8
+             + -(-len(signers) // per_row) * BOX_H)
+    if block < pdf.page_break_trigger - pdf.t_margin:
+        _keep_together(pdf, block)
     pdf.section(ctx.t("commit.doc.agreements_acta"))
     for n, text in enumerate(agreements, start=1):
         pdf.para(f"{n}. {text}", 10)
         pdf.ln(0.8)
-
-    signers = [Signer(m.person.name or "", m.person.rut,
-                      m.organization.name if m.organization else None) for m in members]
-    signers.append(Signer(str(facilitator) if facilitator else "",
-                          None, ctx.t("commit.doc.gestora")))
-    pdf.signatures(signers, title=ctx.t("commit.doc.acta_signatures"))
     pdf.ln(2)
     pdf.para(ctx.t("commit.doc.place_date"), 9.5)
+    pdf.signatures(signers, per_row=per_row, title=ctx.t("commit.doc.acta_signatures"))
     stem = f"{ctx.t('commit.doc.acta_file')}-{slugify(bname)}"
     return [_pdf_file(stem, pdf)]
 

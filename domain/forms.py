@@ -274,6 +274,9 @@ class Declaration(_Model):
     text: Localized
     signer: Key
     rut: Key | None = None
+    cosign: bool = True
+    """Whether others (the organisation's other representatives) sign it too; a person's
+    own declaration is theirs alone."""
 
 
 class Form(_Model):

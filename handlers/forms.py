@@ -417,7 +417,7 @@ async def _tell_the_team(turn: Turn, ctx: Ctx, number: str) -> None:
 async def _offer_cosign(turn: Turn, ctx: Ctx) -> None:
     """A message of its own, so the representative can forward it to whoever co-signs."""
     program_id = ctx.response.program_id  # the form's programme, the code's too
-    if program_id is None or ctx.form.declaration is None:
+    if program_id is None or ctx.form.declaration is None or not ctx.form.declaration.cosign:
         return
     code = await responses.cosign_code(turn.session, ctx.response, program_id, turn.now)
     link = turn.caps.link(code)
@@ -726,6 +726,7 @@ async def _typed_signature(turn: Turn, ctx: Ctx, text: str) -> None:
     name = names.person_name(text, [turn.person.name, expected])
     known = ctx.form.signer_rut(ctx.answers)
     if known is not None:  # the form asked it already: no need to type it twice
+        _keep_rut(turn, known)
         await _submit(turn, ctx, name, known)
         return
     _ask_signer_rut(turn, ctx, name)
@@ -805,7 +806,7 @@ async def begin_cosign(turn: Turn, response_id: int) -> None:
     response = await turn.session.get(FormResponse, response_id)
     current = await responses.current_version(turn.session, response) if response else None
     ctx = await _load(turn, current.id) if current else None
-    if ctx is None or ctx.form.declaration is None:
+    if ctx is None or ctx.form.declaration is None or not ctx.form.declaration.cosign:
         turn.go(None)
         turn.say("form.cosign_gone")
         return

@@ -80,6 +80,17 @@ class Sent:
     queued: int = 0
     reached: list[str] = field(default_factory=list)  # organisations or people written to
     unreachable: list[str] = field(default_factory=list)  # with nobody linked to a chat
+    already: int = 0  # asked earlier today: not asked twice
+
+
+async def _ask(session: AsyncSession, person_id: int, payload: dict[str, Any], key: str,
+               now: datetime, zone: str) -> int | None | bool:
+    """Queue one request: its id, None when the person cannot be reached, False when it
+    was queued before under the same key."""
+    if await outbox.existing_keys(session, [key]):
+        return False
+    return await outbox.enqueue_for_person(session, person_id, payload, key=key,
+                                           kind="form_request", now=now, zone=zone)
 
 
 async def send_commitments(session: AsyncSession, program: Program, now: datetime, *,
@@ -90,15 +101,21 @@ async def send_commitments(session: AsyncSession, program: Program, now: datetim
     payload_of = {}
     for org in await commitments.uncommitted_with_ficha(session, program.id):
         payload_of[org.id] = commitment_request(program, org).to_json()
-        ids = []
+        ids, before = [], 0
         for person_id in await commitments.representatives(session, org.id):
-            new_id = await outbox.enqueue_for_person(
-                session, person_id, payload_of[org.id],
-                key=f"commitment:{org.id}:{person_id}:{now.date().isoformat()}",
-                kind="form_request", now=now, zone=program.timezone)
-            if new_id is not None:
+            new_id = await _ask(session, person_id, payload_of[org.id],
+                                f"commitment:{org.id}:{person_id}:{now.date().isoformat()}",
+                                now, program.timezone)
+            if new_id is False:
+                before += 1
+            elif new_id is not None:
                 ids.append(new_id)
-        (sent.reached if ids else sent.unreachable).append(org.name)
+        if ids:
+            sent.reached.append(org.name)
+        elif before:
+            sent.already += 1
+        else:
+            sent.unreachable.append(org.name)
         sent.queued += len(ids)
     people.audit(session, now, "commitments_requested", actor_id=author_id, channel=channel,
                  entity="program", entity_id=program.id, queued=sent.queued,
@@ -115,13 +132,17 @@ async def send_declarations(session: AsyncSession, program: Program, body: Body,
     for m in await commitments.members(session, body.id):
         if m.membership.commitment_signed_at is not None:
             continue
-        new_id = await outbox.enqueue_for_person(
-            session, m.person.id, payload,
-            key=f"declaration:{body.id}:{m.person.id}:{now.date().isoformat()}",
-            kind="form_request", now=now, zone=program.timezone)
+        new_id = await _ask(session, m.person.id, payload,
+                            f"declaration:{body.id}:{m.person.id}:{now.date().isoformat()}",
+                            now, program.timezone)
         name = m.person.name or "?"
-        (sent.reached if new_id is not None else sent.unreachable).append(name)
-        sent.queued += new_id is not None
+        if new_id is False:
+            sent.already += 1
+        elif new_id is None:
+            sent.unreachable.append(name)
+        else:
+            sent.reached.append(name)
+            sent.queued += 1
     people.audit(session, now, "declarations_requested", actor_id=author_id, channel=channel,
                  entity="body", entity_id=body.id, queued=sent.queued,
                  unreachable=len(sent.unreachable))

@@ -46,7 +46,7 @@ def _names(names: list[str]) -> Raw:
     return Raw(shown or "—")
 
 
-@section(BODIES, "commit.section", roles=ADMIN, order=45)
+@section(BODIES, "commit.section", roles=ADMIN, order=62)
 async def open_bodies(turn: Turn, parts: list[str]) -> None:
     if not guard(turn, ADMIN, "bodies:" + ":".join(parts[:1])):
         return
@@ -126,10 +126,14 @@ async def _status(turn: Turn, program: Program) -> None:
     turn.say("commit.status", lines=lines, buttons=[[Button(Msg("commit.btn_back"), act())]])
 
 
+def _already(sent: service.Sent) -> list[Msg]:
+    return [Msg("commit.already_asked", {"count": sent.already})] if sent.already else []
+
+
 async def _send_commitments(turn: Turn, program: Program) -> None:
     sent = await service.send_commitments(turn.session, program, turn.now,
                                           author_id=turn.person.id, channel=turn.event.channel)
-    lines = []
+    lines = _already(sent)
     if sent.unreachable:
         lines.append(Msg("commit.unreachable_orgs", {"count": len(sent.unreachable),
                                                      "names": _names(sent.unreachable)}))
@@ -145,7 +149,7 @@ async def _send_declarations(turn: Turn, program: Program, body_id: int) -> None
     sent = await service.send_declarations(turn.session, program, body, turn.now,
                                            author_id=turn.person.id,
                                            channel=turn.event.channel)
-    lines = []
+    lines = _already(sent)
     if sent.unreachable:
         lines.append(Msg("commit.unreachable_people", {"count": len(sent.unreachable),
                                                        "names": _names(sent.unreachable)}))
@@ -309,7 +313,14 @@ async def _confirm(turn: Turn, program: Program) -> None:
         turn.say(f"commit.error.{exc}")
         return
     turn.go(None)
+    # Constituted, its members sign their declarations: each is asked now.
+    sent = await service.send_declarations(turn.session, program, body, turn.now,
+                                           author_id=turn.person.id,
+                                           channel=turn.event.channel)
+    lines = [Msg("commit.declarations_on_the_way", {"count": sent.queued})]
+    if sent.unreachable:
+        lines.append(Msg("commit.unreachable_people", {"count": len(sent.unreachable),
+                                                       "names": _names(sent.unreachable)}))
     turn.say("commit.constituted", body=_body_name(program, body),
-             when=When(meeting.starts_at, "date"), count=len(chosen),
-             buttons=[[Button(Msg("commit.btn_send_declaration_all"), act("sd", body.id))],
-                      [Button(Msg("commit.btn_back"), act())]])
+             when=When(meeting.starts_at, "date"), count=len(chosen), lines=lines,
+             buttons=[[Button(Msg("commit.btn_back"), act())]])
