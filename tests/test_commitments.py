@@ -241,8 +241,17 @@ async def test_the_grupo_motor_is_constituted_and_its_members_declare(
             AuditEntry.action == "body_constituted")) is not None
 
     [row] = await queued_for(core, ids[BETO], "form_request")
-    # Asked again from the card the same day, nobody gets it twice.
+    # The acta, from the same card, ready to print.
     await core.press(GESTORA, "↩️ Volver")
+    [acta] = await core.press(GESTORA, "📄 Acta de constitución")
+    assert acta.attachment == "acta-constitucion-grupo-motor.pdf"
+    await core.text(GESTORA, "/panel")
+    await core.press(GESTORA, "🤝 Instancias y compromisos")
+    [blank] = await core.press(GESTORA, "🖨 Compromiso para imprimir")
+    assert blank.attachment == "compromiso-participacion-para-firmar.pdf"
+    await core.text(GESTORA, "/panel")
+    # Asked again from the card the same day, nobody gets it twice.
+    await core.press(GESTORA, "🤝 Instancias y compromisos")
     [sent] = await core.press(GESTORA, "📨 Declaración: Grupo Motor (2 faltan)")
     assert sent.text.startswith("📨 Enviada la declaración a 0 integrantes del Grupo Motor.")
     assert "2 ya lo recibieron hoy" in sent.text

@@ -13,9 +13,11 @@ members chosen and the protocol typed so far: nothing is written until "Confirma
 
 from __future__ import annotations
 
+from documents.base import Ctx
+from documents.registry import PRODUCERS, Request
 from handlers.admin import ADMIN, action, back_to_panel, guard, int_at, program_or_say, section
 from handlers.core import Router, Turn
-from handlers.events import Button, EventKind, Outgoing
+from handlers.events import Attachment, Button, EventKind, Outgoing
 from locales import Msg, Raw, Text, When
 from services import commitments as service
 from storage import commitments
@@ -76,6 +78,8 @@ async def open_bodies(turn: Turn, parts: list[str]) -> None:
         await _protocol_done(turn, program)
     elif op == "kc":
         await _confirm(turn, program)
+    elif op in DOCUMENTS:
+        await _send_document(turn, program, op, arg)
     else:
         turn.say("input.button_stale")
 
@@ -93,6 +97,10 @@ async def _card(turn: Turn, program: Program) -> None:
         rows.append([Button(Msg("commit.btn_send_commitment", {"count": len(pending)}),
                             act("sc"))])
     rows.append([Button(Msg("commit.btn_status"), act("st"))])
+    docs = [Button(Msg("commit.btn_doc_commitment_blank"), act("dcb"))]
+    if len(with_ficha) > len(pending):
+        docs.append(Button(Msg("commit.btn_doc_commitments"), act("dc")))
+    rows.append(docs)
     for body in await commitments.bodies(turn.session, program.id):
         members = await commitments.members(turn.session, body.id)
         signed = sum(1 for m in members if m.membership.commitment_signed_at is not None)
@@ -102,6 +110,10 @@ async def _card(turn: Turn, program: Program) -> None:
         lines.append(Msg("commit.card_constituted", {"when": When(body.constituted_at, "date")})
                      if body.constituted_at else Msg("commit.card_not_constituted"))
         rows.append([Button(Msg("commit.btn_constitute", {"body": name}), act("k", body.id))])
+        docs = [Button(Msg("commit.btn_doc_declarations"), act("dd", body.id))]
+        if body.constituted_at:
+            docs.append(Button(Msg("commit.btn_doc_acta"), act("da", body.id)))
+        rows.append(docs)
         if signed < len(members):
             rows.append([Button(Msg("commit.btn_send_declaration", {
                 "body": name, "count": len(members) - signed}), act("sd", body.id))])
@@ -155,6 +167,41 @@ async def _send_declarations(turn: Turn, program: Program, body_id: int) -> None
                                                        "names": _names(sent.unreachable)}))
     turn.say("commit.sent_declarations", count=sent.queued, body=_body_name(program, body),
              lines=lines, buttons=[[Button(Msg("commit.btn_back"), act())]])
+
+
+# --- the documents, to print and sign ------------------------------------------------------
+
+# op: (producer, verifier key it proves, blank copy); the acta's key names the body's kind.
+DOCUMENTS = {
+    "dc": ("participation_commitments", "compromiso_participacion", False),
+    "dcb": ("participation_commitments", "compromiso_participacion", True),
+    "dd": ("member_declarations", "declaracion_compromiso", False),
+    "da": ("constitution_acta", "acta_constitucion_", False),
+}
+
+
+async def _send_document(turn: Turn, program: Program, op: str, body_id: int | None) -> None:
+    key, verifier, blank = DOCUMENTS[op]
+    body = await commitments.body(turn.session, program.id, body_id) \
+        if body_id is not None else None
+    if key != "participation_commitments" and body is None:
+        turn.say("input.button_stale")
+        return
+    if body is not None and verifier.endswith("_"):
+        verifier += body.kind
+    ctx = Ctx(turn.services.catalogs, turn.locale, program.timezone, turn.now)
+    req = Request(turn.session, program, verifier, ctx, "pdf",
+                  body.id if body is not None else None, blank)
+    try:
+        files = await PRODUCERS[key].make(req)
+    except ValueError:
+        turn.say("commit.doc_none")
+        return
+    for f in files:
+        turn.send(Outgoing(text=Msg("commit.doc_caption"),
+                           attachment=Attachment(f.filename, f.content, f.mime_type)))
+    turn.audit("document_made", "program", program.id, document=key, blank=blank,
+               count=len(files))
 
 
 # --- constituting a body -------------------------------------------------------------------
