@@ -143,7 +143,7 @@ async def test_the_commitment_is_sent_and_signed_with_name_and_rut(core: CoreHar
     assert rendered.startswith(f"🤝 {ORG}: ya recibimos su ficha")
 
     replies = await press_action(core, ANA, ids[ANA], action)
-    assert "Acuerdo y compromiso de participación" in replies[0].text
+    assert replies[0].text.startswith("📝 Carta de acuerdo y compromiso de participación")
     await core.press(ANA, f"Usar: {ORG}")
     await core.press(ANA, "Participar en las sesiones del programa")
     await core.press(ANA, "Designar representantes al Grupo Motor")
