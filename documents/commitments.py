@@ -22,7 +22,7 @@ from documents.base import (
     slugify,
 )
 from documents.registry import Evidence, Request, producer
-from domain.forms import Form
+from domain.forms import Form, plain_value
 from domain.program_templates import localized_text
 from storage import admin_meetings, agreed, commitments, minutes, reports
 from storage.commitments import COMMITMENT_FORM, DECLARATION_FORM
@@ -65,12 +65,26 @@ def _keep_together(pdf: Any, height: float) -> None:
         pdf.add_page()
 
 
-def _blank_text(form: Form, locale: str, known: dict[str, str] | None = None) -> str:
-    """The declaration with a line to fill in by hand for every answer not known."""
+def _blank_text(form: Form, locale: str, known: dict[str, str] | None = None,
+                answers: dict[str, Any] | None = None) -> str:
+    """The declaration as answered; what no answer gives is taken from what is ``known``
+    (the signer's name, the organisation), else a line to fill in by hand."""
     assert form.declaration is not None
     values = {q.key: BLANK for q in form.questions}
-    values.update(known or {})
+    values.update({k: v for k, v in (known or {}).items() if v})
+    for q in form.questions:
+        shown = plain_value(q, (answers or {}).get(q.key), locale)
+        if shown:
+            values[q.key] = shown
     return localized_text(form.declaration.text, locale).format(**values)
+
+
+async def _organizations(req: Request, body: Body, person_ids: list[int]) -> dict[int, str]:
+    """The organisation each person comes from: their membership's, else the one they
+    represent."""
+    org_of = await admin_meetings.organizations_of(req.session, person_ids, body.id)
+    orgs = await reports.by_id(req.session, Organization, org_of.values())
+    return {pid: orgs[oid].name for pid, oid in org_of.items() if oid in orgs}
 
 
 def _signed_role(ctx: Ctx, at: datetime, role: str | None = None) -> str:
@@ -151,8 +165,9 @@ def _commitment_pdf(req: Request, details: list[tuple[str, str]], org: Organizat
     pdf.para(str(answers.get("representatives") or BLANK * 3), 10)
 
     if form.declaration is not None:
-        text = (_blank_text(form, ctx.locale, {"organization_name": name} if name else None)
-                if blank else form.declaration_text(answers, ctx.locale))
+        first = sigs[0].signed_name if sigs else ""
+        text = _blank_text(form, ctx.locale, {"organization_name": name,
+                                              "representative_name": first}, answers)
         signers = [Signer(s.signed_name, s.signed_rut, _signed_role(ctx, s.signed_at))
                    for s in sigs]
         # Room for every representative: those who signed in chat, and more by hand.
@@ -223,15 +238,19 @@ async def member_declarations(req: Request) -> list[ExportFile]:
 
     body_label = localized_text(form.question("body").option(body.kind).label, ctx.locale) \
         if form.question("body").option(body.kind) else bname
+    org_names = await _organizations(req, body, [m.person.id for m in members])
     entries: list[tuple[str, str, Signer]] = []
     for n, m in enumerate(members, start=1):
         response = None if req.blank else declared.get(m.person.id)
-        org = m.organization.name if m.organization else ""
+        org = org_names.get(m.person.id, "")
         if response is not None:
             answered = await commitments.form_of_response(req.session, response) or form
-            text = answered.declaration_text(response.answers or {}, ctx.locale)
             sigs = await commitments.signatures(req.session, response.id)
-            signer = Signer(sigs[0].signed_name, sigs[0].signed_rut,
+            text = _blank_text(answered, ctx.locale, {
+                "full_name": m.person.name or "", "organization": org, "body": body_label,
+                "person_rut": (sigs[0].signed_rut if sigs else None) or m.person.rut or ""},
+                response.answers or {})
+            signer = Signer(sigs[0].signed_name, sigs[0].signed_rut or m.person.rut,
                             _signed_role(ctx, sigs[0].signed_at)) if sigs else Signer(
                 m.person.name or "", m.person.rut)
         else:
@@ -372,8 +391,9 @@ async def constitution_acta(req: Request) -> list[ExportFile]:
     if acta is not None:
         agreements += [i.text for i in await minutes.items(req.session, acta.id,
                                                            MinutesSection.AGREEMENT)]
-    signers = [Signer(m.person.name or "", rut.get(m.person.id),
-                      m.organization.name if m.organization else None) for m in members]
+    org_names = await _organizations(req, body, [m.person.id for m in members])
+    signers = [Signer(m.person.name or "", rut.get(m.person.id), org_names.get(m.person.id))
+               for m in members]
     signers.append(Signer(str(facilitator) if facilitator else "",
                           None, ctx.t("commit.doc.gestora")))
     per_row = 3 if len(signers) > 6 else 2
