@@ -50,14 +50,14 @@ async def _heading_details(req: Request, extra: list[tuple[str, str]]) -> list[t
     return details + extra
 
 
-def _estimate(pdf: Any, text: str, size: float = 9.5) -> float:
+def _estimate(pdf: Any, text: str, size: float = 9.5, pad: float = 4) -> float:
     """The height a paragraph will take, to keep it on the page of its signatures."""
     pdf.font(size)
     lines = 0
     for paragraph in text.split("\n"):
         width = pdf.get_string_width(pdf.s(paragraph))
         lines += max(1, int(width / pdf.epw) + 1)
-    return lines * size * 0.5 + 4
+    return lines * size * 0.5 + pad
 
 
 def _keep_together(pdf: Any, height: float) -> None:
@@ -399,7 +399,7 @@ async def constitution_acta(req: Request) -> list[ExportFile]:
     per_row = 3 if len(signers) > 6 else 2
     # The agreements, the place and date and every signature on one page where they fit:
     # a page of signatures alone proves nothing.
-    block = (14 + sum(_estimate(pdf, t, 10) for t in agreements) + 10 + 8
+    block = (14 + sum(_estimate(pdf, t, 10, pad=1) for t in agreements) + 10 + 8
              + -(-len(signers) // per_row) * BOX_H)
     if block < pdf.page_break_trigger - pdf.t_margin:
         _keep_together(pdf, block)

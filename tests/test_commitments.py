@@ -355,6 +355,11 @@ async def test_the_three_verificadores_render_and_read_back(core: CoreHarness,
             "declarations_blank": await verificadores.make(
                 req("declaracion_compromiso", ids["body"], blank=True)),
             "acta": await verificadores.make(req("acta_constitucion_grupo_motor", None)),
+            # In English, and with Helvetica where the machine has no DejaVu.
+            "acta_en": await verificadores.make(Request(
+                s, program, "acta_constitucion_grupo_motor",
+                Ctx(Catalogs(), "en", program.timezone, now), "pdf", ids["body"], False, None,
+                ())),
         }
     read: dict[str, str] = {}
     for name, [file] in made.items():
@@ -389,6 +394,9 @@ async def test_the_three_verificadores_render_and_read_back(core: CoreHarness,
                      "Nos reunimos el primer martes", "Se constituye el Grupo Motor",
                      "Gestora territorial", "Daniela Muñoz", "Etapa", "Peñalolén"):
         assert expected in a, expected
+    e = read["acta_en"]
+    assert "Minutes of the constitution of the Core Group" in e
+    assert "Members present" in e and "Sede Villa Ñuñoa" in e and "Nos reunimos" in e
     # Ana's RUT, from her declaration, stands in the list of those present.
     assert re.search(r"1\s+Ana María Rojas\s+Junta de Vecinos Villa Ñuñoa\s+12\.345\.678-5", a)
 
