@@ -422,7 +422,8 @@ async def _ficha(session: AsyncSession, response: FormResponse, program: Program
                     (response.answers or {}).get("representative_role")
                     if s.person_id is not None and s.person_id == response.person_id
                     else None),
-                rut=people[s.person_id].rut if s.person_id in people else None)
+                rut=s.signed_rut or (people[s.person_id].rut if s.person_id in people
+                                     else None))
             for s in sigs],
         submitted_at=response.submitted_at,
         version=response.version,

@@ -212,6 +212,7 @@ async def make_every(session: AsyncSession, program: Program, ctx: Ctx, *,
 
 # The other document modules register their producers on import (one line each).
 from documents import closing as _closing  # noqa: E402, F401
+from documents import commitments as _commitments  # noqa: E402, F401
 from documents import (  # noqa: E402, F401  (imported for their registrations)
     exports as _exports,
 )

@@ -96,6 +96,8 @@ TEXT_MAX_DEFAULT = 200
 # The summary is one chat message, with room left for the text around it on the channel
 # that takes the least (channels.LEAST.text_chars).
 SUMMARY_BUDGET = 3500
+# The question a form may ask the signer's RUT in without naming it in its declaration.
+SIGNER_RUT_KEY = "representative_rut"
 
 
 class FormError(TemplateError):
@@ -265,10 +267,16 @@ class Question(_Model):
 class Declaration(_Model):
     """What signing means, and the answer the typed signature must match.
 
-    ``text`` may name answers as ``{question_key}``; they are shown as answered."""
+    ``text`` may name answers as ``{question_key}``; they are shown as answered.
+    ``rut`` names the question (type rut) where the form already asks the signer's RUT;
+    without it the signer gives their RUT right after the typed name."""
 
     text: Localized
     signer: Key
+    rut: Key | None = None
+    cosign: bool = True
+    """Whether others (the organisation's other representatives) sign it too; a person's
+    own declaration is theirs alone."""
 
 
 class Form(_Model):
@@ -335,6 +343,11 @@ class Form(_Model):
         elif signer.type != "text" or not signer.required or signer.when is not None:
             problems.append((("declaration", "signer"),
                              "must be a required text question asked to everyone"))
+        if decl.rut is not None:
+            asked = self.questions[index[decl.rut]] if decl.rut in index else None
+            if asked is None or asked.type != "rut":
+                problems.append((("declaration", "rut"),
+                                 f"'{decl.rut}' is not a question of type rut"))
         for lang, text in decl.text.items():
             try:
                 names = {n for _, n, _, _ in string.Formatter().parse(text) if n is not None}
@@ -398,6 +411,23 @@ class Form(_Model):
         assert self.declaration is not None
         values = {q.key: plain_value(q, answers.get(q.key), locale) for q in self.questions}
         return localized_text(self.declaration.text, locale).format(**values)
+
+    @property
+    def signer_rut_key(self) -> str | None:
+        """The question holding the signer's RUT: the declaration's ``rut``, else a
+        ``representative_rut`` question of type rut (forms written before ``rut`` existed)."""
+        if self.declaration is None:
+            return None
+        if self.declaration.rut is not None:
+            return self.declaration.rut
+        q = self._by_key.get(SIGNER_RUT_KEY)
+        return q.key if q is not None and q.type == "rut" else None
+
+    def signer_rut(self, answers: Mapping[str, Any]) -> str | None:
+        """The signer's RUT as the form already has it (formatted), if it was answered."""
+        key = self.signer_rut_key
+        value = answers.get(key) if key else None
+        return value.get("formatted") if isinstance(value, dict) else None
 
     def texts(self) -> Iterable[tuple[str, Mapping[str, str]]]:
         """Every text a person reads, with where it is: for checks that all languages exist."""

@@ -24,6 +24,7 @@ from handlers.admin import action
 from handlers.core import Router, Turn
 from handlers.events import Button, EventKind, Outgoing
 from locales import Msg, Raw, When
+from services import commitments
 from storage import fichas, outbox, programs, responses
 from storage.models import (
     FormDefinition,
@@ -107,11 +108,13 @@ async def ficha(turn: Turn) -> None:
 
 @router.on_action("form")
 async def form_action(turn: Turn) -> None:
-    _, verb, key = ((turn.action or "") + "::").split(":")[:3]
+    # form:start:<key>[:<organisation id>]: an organisation's form sent to its people
+    # (the participation commitment) opens for that organisation.
+    _, verb, key, org = ((turn.action or "") + ":::").split(":")[:4]
     if verb != "start" or key not in forms.available_forms():
         turn.say("input.button_stale")
         return
-    await open_form(turn, key)
+    await open_form(turn, key, organization_id=int(org) if org.isdigit() else None)
 
 
 async def open_form(turn: Turn, key: str, organization_id: int | None = None) -> None:
@@ -367,14 +370,17 @@ def _show_sign(turn: Turn, ctx: Ctx) -> None:
     )
 
 
-async def _submit(turn: Turn, ctx: Ctx, signed_name: str | None) -> None:
+async def _submit(turn: Turn, ctx: Ctx, signed_name: str | None,
+                  signed_rut: str | None = None) -> None:
     response = ctx.response
     if response.program_id is None:  # a draft begun before responses knew their programme
         response.program_id = await fichas.program_of(turn.session, turn.person,
                                                       response.organization_id,
                                                       turn.standing.home())
     await responses.submit(turn.session, response, ctx.form, person_id=turn.person.id,
-                           signed_name=signed_name, now=turn.now)
+                           signed_name=signed_name, now=turn.now, signed_rut=signed_rut)
+    await commitments.on_submitted(turn.session, response, ctx.form, person_id=turn.person.id,
+                                   now=turn.now)
     number = responses.receipt_number(ctx.form, response)
     turn.audit("form_submitted", "form_response", response.id, receipt=number,
                version=response.version, supersedes=response.supersedes_id)
@@ -411,7 +417,7 @@ async def _tell_the_team(turn: Turn, ctx: Ctx, number: str) -> None:
 async def _offer_cosign(turn: Turn, ctx: Ctx) -> None:
     """A message of its own, so the representative can forward it to whoever co-signs."""
     program_id = ctx.response.program_id  # the form's programme, the code's too
-    if program_id is None or ctx.form.declaration is None:
+    if program_id is None or ctx.form.declaration is None or not ctx.form.declaration.cosign:
         return
     code = await responses.cosign_code(turn.session, ctx.response, program_id, turn.now)
     link = turn.caps.link(code)
@@ -489,8 +495,9 @@ async def _chose_org(turn: Turn, org_id: int, key: str) -> None:
 
 # The screen a button belongs to must still be on show: a summary's "Confirmar" pressed
 # after the person went on editing would confirm something they have not seen.
-SCREEN_OPS = {"ok": {"summary"}, "ed": {"summary", "q"}, "eq": {"edit"}, "sm": {"edit", "sign"},
-              "go": {"resume", "summary", "q", "edit", "sign"}, "nw": {"resume"}}
+SCREEN_OPS = {"ok": {"summary"}, "ed": {"summary", "q"}, "eq": {"edit"},
+              "sm": {"edit", "sign", "sign_rut"},
+              "go": {"resume", "summary", "q", "edit", "sign", "sign_rut"}, "nw": {"resume"}}
 
 
 async def _screen_op(turn: Turn, ctx: Ctx, op: str, qkey: str | None) -> None:
@@ -624,6 +631,8 @@ async def _reshow(turn: Turn) -> None:
         _show_edit_list(turn, ctx)
     elif step == "sign":
         _show_sign(turn, ctx)
+    elif step == "sign_rut":
+        _ask_signer_rut(turn, ctx, str(turn.data("name") or ""))
     elif step == "resume":
         _ask_resume(turn, ctx)
     else:
@@ -664,6 +673,8 @@ async def form_input(turn: Turn) -> None:
         await _typed_answer(turn, ctx, ev.text or "")
     elif step == "sign":
         await _typed_signature(turn, ctx, ev.text or "")
+    elif step == "sign_rut":
+        await _typed_signer_rut(turn, ctx, ev.text or "")
     else:
         turn.say("form.use_buttons")
         await _reshow(turn)
@@ -712,7 +723,48 @@ async def _typed_signature(turn: Turn, ctx: Ctx, text: str) -> None:
                  buttons=[[Button(Msg("form.to_summary"), _act("sm", ctx.rid))]])
         return
     # The signature reads as the name in the declaration, not as typed in a hurry.
-    await _submit(turn, ctx, names.person_name(text, [turn.person.name, expected]))
+    name = names.person_name(text, [turn.person.name, expected])
+    known = ctx.form.signer_rut(ctx.answers)
+    if known is not None:  # the form asked it already: no need to type it twice
+        _keep_rut(turn, known)
+        await _submit(turn, ctx, name, known)
+        return
+    _ask_signer_rut(turn, ctx, name)
+
+
+def _ask_signer_rut(turn: Turn, ctx: Ctx, name: str) -> None:
+    """A signature on a verificador carries the signer's RUT, asked right after the name."""
+    turn.go(FLOW, "sign_rut", rid=ctx.rid, name=name)
+    turn.say("commit.sign_rut", name=Raw(name),
+             buttons=[[Button(Msg("form.to_summary"), _act("sm", ctx.rid))]])
+
+
+def _read_rut(turn: Turn, text: str) -> str | None:
+    """The RUT as the form's rut questions read it (formatted), or None after saying kindly
+    how to write it."""
+    try:
+        return forms.parse_rut(text)["formatted"]
+    except AnswerError:
+        turn.say("commit.rut_wrong")
+        return None
+
+
+async def _typed_signer_rut(turn: Turn, ctx: Ctx, text: str) -> None:
+    name = str(turn.data("name") or "")
+    if not name:  # a step saved before the name was kept: sign again from the start
+        _show_sign(turn, ctx)
+        return
+    rut = _read_rut(turn, text)
+    if rut is None:
+        return
+    _keep_rut(turn, rut)
+    await _submit(turn, ctx, name, rut)
+
+
+def _keep_rut(turn: Turn, rut: str) -> None:
+    # Their own RUT, given to sign: lists and actas printed later carry it.
+    if not turn.person.rut:
+        turn.person.rut = rut
 
 
 # --------------------------------------------------------------------------- corrections
@@ -754,7 +806,7 @@ async def begin_cosign(turn: Turn, response_id: int) -> None:
     response = await turn.session.get(FormResponse, response_id)
     current = await responses.current_version(turn.session, response) if response else None
     ctx = await _load(turn, current.id) if current else None
-    if ctx is None or ctx.form.declaration is None:
+    if ctx is None or ctx.form.declaration is None or not ctx.form.declaration.cosign:
         turn.go(None)
         turn.say("form.cosign_gone")
         return
@@ -787,20 +839,31 @@ async def cosign_input(turn: Turn) -> None:
         turn.say("form.unsupported")
         _cosign_prompt(turn, ctx)
         return
-    signer = ctx.form.question(ctx.form.declaration.signer)
-    try:
-        name = names.person_name(forms.parse_answer(signer, ev.text or "", today=turn.today()),
-                                 [turn.person.name])
-    except AnswerError as exc:
-        turn.send(Outgoing(text=exc.message,
-                           buttons=((Button(Msg("form.cosign_not_now"), _act("cx", ctx.rid)),),)))
+    not_now = ((Button(Msg("form.cosign_not_now"), _act("cx", ctx.rid)),),)
+    if turn.convo.step != "rut":
+        signer = ctx.form.question(ctx.form.declaration.signer)
+        try:
+            name = names.person_name(forms.parse_answer(signer, ev.text or "",
+                                                        today=turn.today()),
+                                     [turn.person.name])
+        except AnswerError as exc:
+            turn.send(Outgoing(text=exc.message, buttons=not_now))
+            return
+        # Co-signers give their RUT too: every signature on a verificador carries one.
+        turn.go(COSIGN_FLOW, "rut", rid=ctx.rid, name=name)
+        turn.say("commit.sign_rut", name=Raw(name), buttons=[list(not_now[0])])
+        return
+    name = str(turn.data("name") or "")
+    rut = _read_rut(turn, ev.text or "")
+    if rut is None:
         return
     if await responses.has_signed(turn.session, ctx.rid, turn.person.id):
         turn.go(None)
         turn.say("form.cosign_already", form=_title(turn, ctx))
         return
+    _keep_rut(turn, rut)
     signature = await responses.sign(turn.session, ctx.response, person_id=turn.person.id,
-                                     signed_name=name, now=turn.now)
+                                     signed_name=name, now=turn.now, signed_rut=rut)
     turn.audit("form_cosigned", "form_response", ctx.rid, signature=signature.id)
     turn.go(None)
     turn.say("form.cosign_done", form=_title(turn, ctx), when=When(turn.now))

@@ -162,7 +162,8 @@ def set_answer(response: FormResponse, key: str, value: Any, now: datetime) -> N
 
 
 async def submit(session: AsyncSession, response: FormResponse, form: Form, *,
-                 person_id: int, signed_name: str | None, now: datetime) -> FormSignature | None:
+                 person_id: int, signed_name: str | None, now: datetime,
+                 signed_rut: str | None = None) -> FormSignature | None:
     """Seal a draft with its first signature (forms without a declaration take none); a
     correction supersedes the version it corrects only now, so the organisation always
     has one valid form."""
@@ -186,7 +187,8 @@ async def submit(session: AsyncSession, response: FormResponse, form: Form, *,
     if signed_name is None:
         await session.flush()
         return None
-    return await sign(session, response, person_id=person_id, signed_name=signed_name, now=now)
+    return await sign(session, response, person_id=person_id, signed_name=signed_name, now=now,
+                      signed_rut=signed_rut)
 
 
 async def update_organization(session: AsyncSession, organization_id: int, form: Form,
@@ -213,9 +215,10 @@ async def update_organization(session: AsyncSession, organization_id: int, form:
 
 
 async def sign(session: AsyncSession, response: FormResponse, *, person_id: int | None,
-               signed_name: str, now: datetime) -> FormSignature:
+               signed_name: str, now: datetime, signed_rut: str | None = None) -> FormSignature:
+    """A signature: the typed full name and, where given, the signer's RUT (formatted)."""
     signature = FormSignature(response_id=response.id, person_id=person_id,
-                              signed_name=signed_name, signed_at=now)
+                              signed_name=signed_name, signed_rut=signed_rut, signed_at=now)
     session.add(signature)
     await session.flush()
     return signature

@@ -83,7 +83,8 @@ async def send_ficha_unlinked(tg: Running, chat: int, name: str = "Rosa Pizarro"
     await toggle(tg, chat, "Tarde")
     await tg.press(chat, "✔️ Listo")
     await tg.press(chat, "✅ Confirmar")
-    return await tg.send(chat, name, count=2)
+    await tg.send(chat, name)  # the signer's RUT comes next
+    return await tg.send(chat, "12.345.678-5", count=2)
 
 
 async def test_a_ficha_from_outside_the_catastro_reaches_the_gestora_who_takes_it_in(

@@ -172,10 +172,12 @@ async def fill_in_spanish(tg: Running, chat: int, *, name: str = "Ana María Roj
 
 
 async def sign_and_submit(tg: Running, chat: int, name: str = "Ana María Rojas",
-                          count: int = 2) -> list[dict]:
+                          count: int = 2, rut: str = "12.345.678-5") -> list[dict]:
     [declaration] = await tg.press(chat, "✅ Confirmar")
     assert "escribe tu nombre completo" in declaration["text"]
-    return await tg.send(chat, name, count=count)
+    [ask_rut] = await tg.send(chat, name)
+    assert "escribe tu RUT" in ask_rut["text"]
+    return await tg.send(chat, rut, count=count)
 
 
 # --------------------------------------------------------------------------- whole forms
@@ -243,7 +245,11 @@ async def test_a_representative_fills_the_ficha_in_spanish_with_the_rut(tg: Runn
             "organización tiene interés en participar") in declaration["text"]
     [wrong] = await tg.send(ANA, "Ana Rojas")
     assert "no coincide" in wrong["text"] and "Ana María Rojas" in wrong["text"]
-    receipt, cosign = await tg.send(ANA, "ANA MARIA  ROJAS", count=2)
+    [ask_rut] = await tg.send(ANA, "ANA MARIA  ROJAS")
+    assert ask_rut["text"].startswith("Gracias, Ana María Rojas. Ahora escribe tu RUT")
+    [kind] = await tg.send(ANA, "12.345.678-9")  # a wrong check digit
+    assert kind["text"].startswith("Ese RUT no me cuadra")
+    receipt, cosign = await tg.send(ANA, "12345678-5", count=2)
     assert receipt["text"] == (
         f"✅ ¡Listo! Recibimos la {TITLE_ES}.\nComprobante N.º FI-00001\n"
         "Firmada el lunes 2 de marzo, 09:00.\nMuchas gracias por sumarse.")
@@ -263,6 +269,7 @@ async def test_a_representative_fills_the_ficha_in_spanish_with_the_rut(tg: Runn
     [sig] = await signatures(tg)
     # Signed as the declaration names her, not as typed in capitals without accents.
     assert sig.signed_name == "Ana María Rojas" and sig.person_id == response.person_id
+    assert sig.signed_rut == "12.345.678-5"
     assert sig.signed_at == tg.app.clock.now()
     async with tg.app.sessions() as s:
         # What the organisation declared is what the catastro now shows (a kind as its code).
@@ -321,7 +328,9 @@ async def test_an_unlinked_person_fills_it_in_english_without_rut(tg: Running) -
     [declaration] = await tg.press(BETO, "✅ Confirm")
     assert '"I, Roberto Díaz, Secretary of Club Los Aromos, declare' in declaration["text"]
     # No programme yet, so no co-signature link: only the receipt.
-    [receipt] = await tg.send(BETO, "roberto diaz")
+    [ask_rut] = await tg.send(BETO, "roberto diaz")
+    assert "type your RUT" in ask_rut["text"]
+    [receipt] = await tg.send(BETO, "7.654.321-6")
     assert receipt["text"] == (
         "✅ Done! We have received the Participation Interest Form.\nReceipt no. FI-00001\n"
         "Signed on Monday 2 March, 09:00.\nThank you for joining in.")
@@ -629,7 +638,11 @@ async def test_a_second_representative_cosigns_through_the_deep_link(tg: Running
     assert labels(ask) == ["Ahora no"]
     [bad] = await tg.send(BETO, "🙂")
     assert "con letras" in bad["text"]
-    [done] = await tg.send(BETO, "Roberto Díaz Pérez")
+    [ask_rut] = await tg.send(BETO, "Roberto Díaz Pérez")
+    assert "escribe tu RUT" in ask_rut["text"] and labels(ask_rut) == ["Ahora no"]
+    [kind] = await tg.send(BETO, "no sé")
+    assert kind["text"].startswith("Ese RUT no me cuadra")
+    [done] = await tg.send(BETO, "7654321-6")
     assert done["text"] == (f"✅ ¡Gracias! Quedó tu firma en la {TITLE_ES}, el lunes 2 de "
                             "marzo, 09:00.")
     # Ana hears about it: a notice queued for her chat (the outbox paces it, since she has
@@ -646,6 +659,7 @@ async def test_a_second_representative_cosigns_through_the_deep_link(tg: Running
     [response] = await responses(tg)
     assert first.person_id == response.person_id
     assert second.response_id == response.id and second.signed_name == "Roberto Díaz Pérez"
+    assert second.signed_rut == "7.654.321-6"
     assert second.person_id == await person_id(tg, BETO) != first.person_id
     async with tg.app.sessions() as s:
         assert await s.scalar(select(func.count()).select_from(Representative).where(
@@ -675,7 +689,8 @@ async def test_cosigning_in_english_and_not_now(tg: Running) -> None:
     assert len(await signatures(tg)) == 1
     [ask] = await tg.send(CARLA, f"/start {link_code}")
     assert ask["text"].startswith("You have been asked to sign")
-    [done] = await tg.send(CARLA, "Carla Muñoz")
+    await tg.send(CARLA, "Carla Muñoz")
+    [done] = await tg.send(CARLA, "11.111.111-1")
     assert done["text"] == ("✅ Thank you! Your signature is on the Participation Interest "
                             "Form, Monday 2 March, 09:00.")
     assert len(await signatures(tg)) == 2

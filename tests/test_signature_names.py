@@ -50,7 +50,8 @@ async def fill(tg: Running, chat: int, answer: str, signature: str) -> dict:  # 
     await toggle(tg, chat, "Tarde")
     [summary] = await tg.press(chat, "✔️ Listo")
     [declaration] = await tg.press(chat, "✅ Confirmar")
-    await tg.send(chat, signature, count=2)
+    await tg.send(chat, signature)
+    await tg.send(chat, "12.345.678-5", count=2)
     return {"summary": summary["text"], "declaration": declaration["text"]}
 
 

@@ -301,7 +301,9 @@ async def fill_and_sign_the_ficha(wa: WaHarness, who: str) -> Message:
     assert "• Días disponibles: Martes, Jueves" in summary.text
     [declaration] = await wa.press(who, "✅ Confirmar")
     assert "escribe tu nombre completo" in declaration.text
-    receipt, cosign = await wa.send(who, "Ana María Rojas")
+    [ask_rut] = await wa.send(who, "Ana María Rojas")
+    assert "Ahora escribe tu RUT" in ask_rut.text
+    receipt, cosign = await wa.send(who, "12.345.678-5")
     assert receipt.text.startswith("✅ ¡Listo! Recibimos la Ficha de Interés de Participación.")
     return cosign
 
@@ -320,7 +322,8 @@ async def test_the_ficha_is_filled_signed_and_cosigned_with_the_code(wa: WaHarne
         await wa.send(BETO, link.rsplit("=", 1)[1])
     [_, ask] = await wa.press(BETO, "✅ Sí, acepto")
     assert ask.text.startswith("Te pidieron firmar la Ficha de Interés de Participación:")
-    [done] = await wa.send(BETO, "Roberto Díaz Pérez")
+    await wa.send(BETO, "Roberto Díaz Pérez")
+    [done] = await wa.send(BETO, "7.654.321-6")
     assert done.text.startswith("✅ ¡Gracias! Quedó tu firma")
     async with wa.app.sessions() as s:
         names = list(await s.scalars(select(FormSignature.signed_name)

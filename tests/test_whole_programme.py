@@ -178,7 +178,7 @@ async def setting_up(p: Programme, capsys: pytest.CaptureFixture[str]) -> None:
     assert labels(panel) == [
         "👥 Roles", "🗂️ Catastro y familias", "📅 Reuniones", "📣 Invitaciones y mensajes",
         "🧺 Días de entrega", "📋 Lista del día de entrega", "🗂 Etapas y plazos",
-        "📄 Documentos", "📬 Envíos con problemas"]
+        "🤝 Instancias y compromisos", "📄 Documentos", "📬 Envíos con problemas"]
     p.ids["gestora"] = await person_id(r, GESTORA)
 
 
@@ -435,7 +435,9 @@ async def month_1_fichas(p: Programme) -> None:
         assert line in summary["text"], line
     [declaration] = await tap(r, ANA, "✅ Confirmar")
     assert f"«Yo, Ana María Rojas, Presidenta de {ORG_JUNTA}, declaro" in declaration["text"]
-    receipt, cosign = await say(r, ANA, "Ana María Rojas", count=2)
+    [ask_rut] = await say(r, ANA, "Ana María Rojas")
+    assert "Ahora escribe tu RUT" in ask_rut["text"]
+    receipt, cosign = await say(r, ANA, "12.345.678-5", count=2)
     assert receipt["text"].startswith("✅ ¡Listo! Recibimos la Ficha de Interés de "
                                       "Participación.\nComprobante N.º FI-00001\n"
                                       "Firmada el jueves 12 de marzo, 20:10.")
@@ -465,7 +467,8 @@ async def month_1_fichas(p: Programme) -> None:
     assert "• Kind (other): Sports club" in summary["text"]
     assert f"• Organisation's RUT: {ORG_RUTS[ORG_CLUB]}" in summary["text"]
     await tap(r, BETO, "✅ Confirm")
-    receipt, _ = await say(r, BETO, "Beto Núñez", count=2)
+    await say(r, BETO, "Beto Núñez")
+    receipt, _ = await say(r, BETO, "7.654.321-6", count=2)
     assert receipt["text"].startswith("✅ Done! We have received the Participation Interest "
                                       "Form.\nReceipt no. FI-00002\n")
 
