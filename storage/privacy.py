@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage import people
 from storage.models import (
+    ActionItem,
+    ActionUpdate,
     AuditEntry,
     Base,
     Body,
@@ -72,6 +74,16 @@ PERSON_REFERENCES: dict[tuple[str, str], Coverage] = {
     ("outbox", "person_id"): Coverage("messages", "emptied; anything queued dropped"),
     ("conversations", "person_id"): Coverage("conversation", "deleted"),
     ("audit_log", "actor_id"): Coverage("audit_entries", "kept; personal details marked"),
+    # The programme's records: an action stays in its plan or acta (the follow-up matrix
+    # must still add up), without the person's own words.
+    ("action_items", "responsible_person_id"): Coverage("actions_you_answer_for",
+                                                        "kept; responsible name cleared"),
+    ("action_items", "created_by"): Coverage("actions_recorded_by_you", "kept"),
+    ("action_updates", "by_person_id"): Coverage("action_reports",
+                                                 "status kept; note and photo cleared"),
+    ("minutes", "recorded_by"): Coverage("minutes_recorded_by_you", "kept"),
+    ("agreed_texts", "recorded_by"): Coverage("texts_recorded_by_you", "kept"),
+    ("handovers", "recorded_by"): Coverage("handovers_recorded_by_you", "kept"),
 }
 
 # Keys of audit details that hold a person's own words or identifiers.
@@ -364,6 +376,7 @@ async def erase_person(session: AsyncSession, person_id: int, now: datetime, *,
     for p in family_pickups:
         identifying += [p.proxy_name, p.proxy_rut]
     identifying += [s.signed_name for s in signatures]
+    identifying += [s.signed_rut for s in signatures]
     pattern = _pattern(identifying)
 
     # The family stays as a row so its pickups still count on their delivery days.
@@ -374,7 +387,13 @@ async def erase_person(session: AsyncSession, person_id: int, now: datetime, *,
     for rsvp in await session.scalars(select(Rsvp).where(Rsvp.person_id == person_id)):
         rsvp.reason = None
     for s in signatures:
-        s.signed_name = ERASED
+        s.signed_name, s.signed_rut = ERASED, None
+    for item in await session.scalars(
+            select(ActionItem).where(ActionItem.responsible_person_id == person_id)):
+        item.responsible_name = None
+    for report in await session.scalars(
+            select(ActionUpdate).where(ActionUpdate.by_person_id == person_id)):
+        report.note, report.photo = None, None
 
     # Form answers: the representative's own fields go, the organisation's data stays.
     responses = list(await session.scalars(select(FormResponse).where(or_(
