@@ -197,3 +197,4 @@ async def make_every(session: AsyncSession, program: Program, ctx: Ctx, *,
 from documents import (  # noqa: E402, F401  (imported for their registrations)
     exports as _exports,
 )
+from documents import minutes as _minutes  # noqa: E402, F401

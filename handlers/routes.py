@@ -4,8 +4,18 @@ panel section claimed twice raises RouteConflict while assembling, naming both h
 
 from __future__ import annotations
 
-from handlers import admin, forms, general, meetings, more, pickups, privacy, registration
-from handlers.admin import catastro, outreach, roles, stages
+from handlers import (
+    admin,
+    followup,
+    forms,
+    general,
+    meetings,
+    more,
+    pickups,
+    privacy,
+    registration,
+)
+from handlers.admin import catastro, minutes, outreach, roles, stages
 from handlers.admin import deliveries as admin_deliveries
 from handlers.admin import delivery as admin_delivery
 from handlers.admin import exports as admin_exports
@@ -31,6 +41,8 @@ AREAS = (
     stages.router,
     admin_exports.router,
     admin_deliveries.router,
+    minutes.router,
+    followup.router,
 )
 
 
