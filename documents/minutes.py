@@ -277,8 +277,9 @@ async def _matrix_rows(session: AsyncSession, program_id: int, ctx: Ctx
     return rows, months, last_report
 
 
-def _month_name(ctx: Ctx, month: date) -> str:
-    return format_date(month, ctx.t("actas.matrix.month_format"), locale=ctx.babel)
+def _month_name(ctx: Ctx, month: date, short: bool = False) -> str:
+    pattern = ctx.t("actas.matrix.month_short" if short else "actas.matrix.month_format")
+    return format_date(month, pattern, locale=ctx.babel)
 
 
 async def follow_up_matrix(session: AsyncSession, program_id: int, fmt: str = "xlsx", *,
@@ -385,11 +386,11 @@ def _matrix_pdf(ctx: Ctx, font_dirs: Sequence[Path], program: str, title: str,
     pdf.heading(program, title, details)
     shown = months[-PDF_MONTHS_MAX:]
     skip = len(months) - len(shown)
-    headers = _headers(ctx) + [_month_name(ctx, m) for m in shown] + [
+    headers = _headers(ctx) + [_month_name(ctx, m, short=True) for m in shown] + [
         ctx.t("actas.col.last_note")]
-    fixed = [7, 30, 46, 26, 18, 22, 18]
-    month_w = 11.0
-    note_w = max(pdf.epw - sum(fixed) - month_w * len(shown), 30)
+    fixed = [8, 26, 40, 22, 16, 18, 16]
+    month_w = 9.0
+    note_w = max(pdf.epw - sum(fixed) - month_w * len(shown), 28)
     codes = {_status(ctx, s): ctx.t(f"actas.code.{s}") for s in ActionStatus}
     sections: dict[str, list[MatrixRow]] = {}
     for row in rows:
@@ -408,6 +409,8 @@ def _matrix_pdf(ctx: Ctx, font_dirs: Sequence[Path], program: str, title: str,
     if not rows:
         pdf.para(ctx.t("actas.doc.none"))
     pdf.ln(2)
+    if skip:
+        pdf.para(ctx.t("actas.matrix.pdf_months", count=len(shown)), 8)
     pdf.para(ctx.t("actas.matrix.legend", legend=" · ".join(
         f"{ctx.t(f'actas.code.{s}')} = {_status(ctx, s)}" for s in ActionStatus)), 8)
     return bytes(pdf.output())

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import ActionItem, ActionStatus, ActionUpdate, Plan, PlanObjective
@@ -107,10 +107,9 @@ async def overdue(session: AsyncSession, program_id: int, today: date) -> list[A
 
 
 async def remove(session: AsyncSession, item: ActionItem) -> None:
-    """An item recorded by mistake, with its reports (a commitment struck from an acta)."""
-    for update in (await session.scalars(
-            select(ActionUpdate).where(ActionUpdate.action_id == item.id))).all():
-        await session.delete(update)
+    """An item recorded by mistake, with its reports (a commitment struck from an acta): the
+    reports go with it (their foreign key cascades)."""
+    await session.execute(delete(ActionUpdate).where(ActionUpdate.action_id == item.id))
     await session.delete(item)
     await session.flush()
 
