@@ -35,7 +35,7 @@ from documents.base import (
     slugify,
 )
 from documents.registry import Evidence, Request, producer
-from domain.program_templates import program_template_or_none
+from domain.program_templates import ProgramTemplate, localized_text, program_template_or_none
 from locales import Catalogs
 from storage import actions, admin_meetings, programs
 from storage import minutes as minutes_store
@@ -57,6 +57,30 @@ PDF_MONTHS_MAX = 12  # month columns a landscape A4 page holds beside the action
 
 
 # --------------------------------------------------------------------------- the acta
+
+
+def _proves(tpl: ProgramTemplate | None, locale: str, *, meeting_kind: str | None = None,
+            document: str | None = None) -> str | None:
+    """The stage and activities a document proves, as the programme template names them:
+    the activities of the session's kind, or those listing a verifier made by ``document``."""
+    if tpl is None:
+        return None
+    found = []
+    for stage in tpl.stages:
+        names = [localized_text(a.name, locale) for a in stage.activities
+                 if (meeting_kind and a.meeting_kind == meeting_kind)
+                 or (document and any(_made_by(tpl, v) == document for v in a.verifiers))]
+        if names:
+            found.append(f"{stage.number}. {localized_text(stage.name, locale)}: "
+                         + "; ".join(names))
+    return " · ".join(found) or None
+
+
+def _made_by(tpl: ProgramTemplate, verifier: str) -> str | None:
+    try:
+        return tpl.verifier(verifier).document
+    except KeyError:
+        return None
 
 
 async def _person(session: AsyncSession, person_id: int | None) -> Person | None:
@@ -95,6 +119,9 @@ async def minutes_pdf(session: AsyncSession, minutes_id: int, *, now: datetime,
             (ctx.t("exports.label.time"), ctx.time_range(meeting.starts_at, meeting.ends_at)),
             (ctx.t("exports.label.place"), _place(meeting.place, meeting.address)),
         ]
+        proves = _proves(tpl, ctx.locale, meeting_kind=meeting.kind)
+        if proves:
+            details.append((ctx.t("actas.doc.stage"), proves))
         roll = await admin_meetings.board(session, meeting)
         present = [e for e in roll.everyone if e.present and not e.to_confirm]
         details.append((ctx.t("exports.label.attendance"),
@@ -168,7 +195,7 @@ async def _actas(req: Request) -> list[Evidence]:
         meeting = await req.session.get(Meeting, m.meeting_id) if m.meeting_id else None
         if meeting is None or (req.meeting_kind and meeting.kind != req.meeting_kind):
             continue
-        out.append(Evidence(m.id, f"{req.ctx.day(meeting.starts_at)} "
+        out.append(Evidence(meeting.id, f"{req.ctx.day(meeting.starts_at)} "
                             f"{req.ctx.time(meeting.starts_at)}",
                             req.ctx.local(meeting.starts_at).date()))
     return out
@@ -176,10 +203,13 @@ async def _actas(req: Request) -> list[Evidence]:
 
 @producer("minutes", formats=("pdf",), scope="meeting", evidence=_actas)
 async def _minutes(req: Request) -> list[ExportFile]:
-    """``subject_id``: the acta (its evidence lists them by the session's day)."""
+    """``subject_id``: the session whose acta it is."""
     if req.subject_id is None:
         raise ValueError("an acta is of one session")
-    return [await minutes_pdf(req.session, req.subject_id, now=req.ctx.now,
+    minutes = await minutes_store.of_meeting(req.session, req.subject_id)
+    if minutes is None:
+        raise LookupError(f"session {req.subject_id} has no acta")
+    return [await minutes_pdf(req.session, minutes.id, now=req.ctx.now,
                               locale=req.ctx.locale, catalogs=req.ctx.catalogs,
                               font_dirs=req.font_dirs)]
 
@@ -291,7 +321,9 @@ async def follow_up_matrix(session: AsyncSession, program_id: int, fmt: str = "x
     ctx = Ctx(catalogs, locale, program.timezone, now)
     rows, months, last_report = await _matrix_rows(session, program_id, ctx)
     title = ctx.t("actas.matrix.title")
+    proves = _proves(program_template_or_none(program), ctx.locale, document="follow_up_matrix")
     details = program_details(program, ctx) + [
+        *([(ctx.t("actas.doc.stage"), proves)] if proves else []),
         (ctx.t("actas.matrix.cut_off"), ctx.long_date(ctx.now)),
         (ctx.t("actas.matrix.last_report"),
          ctx.long_date(last_report) if last_report else ctx.t("actas.matrix.no_reports")),

@@ -9,6 +9,8 @@ Actions: ``ac:<action>:<d|u|k>`` reports, ``ac:<action>:a`` shows one action's b
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.core import Router, Turn
@@ -20,6 +22,9 @@ from storage import actions
 from storage.models import ActionItem, ActionStatus, ActionUpdate, Program, Role
 
 FLOW = "ac_note"
+# How long after a report what the person sends is taken as its note: later, it is most
+# likely about something else.
+NOTE_WINDOW = timedelta(hours=2)
 TEAM = frozenset({Role.GESTORA, Role.COORDINADORA})
 LIST_MAX = 20
 
@@ -126,7 +131,7 @@ async def _done(turn: Turn, update_id: int) -> None:
 async def note(turn: Turn) -> None:
     ev = turn.event
     update = await _update(turn.session, turn, int(turn.data("update_id") or 0))
-    if update is None:
+    if update is None or turn.now - update.at > NOTE_WINDOW:
         turn.go(None)
         turn.say("input.not_understood")
         return

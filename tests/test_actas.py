@@ -552,10 +552,24 @@ async def test_the_acta_is_evidence_and_renders_in_english_too(core: CoreHarness
         program = await s.get(Program, ids["program"])
         assert verificadores.PRODUCERS["minutes"].scope == "meeting"
         req = Request(s, program, "minutes", Ctx(core.app.catalogs, "en", program.timezone,
-                                                 core.app.clock.now()), subject_id=m.id)
+                                                 core.app.clock.now()),
+                      subject_id=ids["meeting"], meeting_kind="grupo_motor")
         [ev] = await verificadores.PRODUCERS["minutes"].evidence(req)
         [file] = await verificadores.PRODUCERS["minutes"].make(req)
-    assert ev.on == date(2026, 3, 10) and ev.subject_id == m.id
+    assert ev.on == date(2026, 3, 10) and ev.subject_id == ids["meeting"]
     text = pdf_text(file.content, tmp_path, "minutes.pdf")
     assert "Minutes of agreements and commitments" in text
     assert "Año de cosecha: ñandú y pingüinos" in text and "None recorded." in text
+
+
+async def test_what_is_sent_long_after_a_report_is_not_taken_as_its_note(
+        core: CoreHarness) -> None:
+    ids = await seed(core)
+    mine = await add_action(core, ids, "Pintar el letrero", date(2026, 4, 9))
+    await press_payload(core, ANA, ids["ana"], f"ac:{mine}:u")
+    core.app.clock.set(core.app.clock.now() + timedelta(hours=5))
+    [reply] = await core.text(ANA, "¿A qué hora es la reunión?")
+    assert "Nota guardada" not in reply.text
+    async with core.app.sessions() as s:
+        update = await s.scalar(select(ActionUpdate))
+    assert update.note is None
