@@ -607,3 +607,40 @@ async def test_on_whatsapp_the_reminder_outside_the_window_is_a_template_tapped_
         assert thanks.text == "¡Gracias! Quedó anotado."
         async with r.app.sessions() as s:
             assert (await s.get(ActionItem, item.id)).status == ActionStatus.DONE
+
+
+async def test_the_acta_on_a_channel_with_whatsapps_limits(wa) -> None:
+    """Three buttons, lists of ten, short labels, no month of days: the date is typed."""
+    from test_wa_limited_flows import add_person, programme
+
+    program_id, gm = await programme(wa)
+    gestora = "56900000001"
+    await add_person(wa, gestora, "Gabriela Muñoz", "es", "gestora")
+    ana = await add_person(wa, "56900000002", "Ana Pérez", "es", "grupo_motor",
+                           program_id=program_id, body_id=gm)
+    now = wa.app.clock.now()
+    async with wa.app.sessions() as s:
+        m = Meeting(program_id=program_id, body_id=gm, kind="grupo_motor",
+                    starts_at=now - timedelta(days=1), place="Sede Villa Ñuñoa",
+                    status="scheduled", created_at=now - timedelta(days=3))
+        s.add(m)
+        await s.flush()
+        s.add(Rsvp(meeting_id=m.id, person_id=ana, invited_at=now - timedelta(days=3),
+                   answer="yes", answered_at=now - timedelta(days=3)))
+        await s.commit()
+    await wa.send(gestora, "/panel")
+    await wa.press(gestora, "Actas y seguimiento", contains=True)
+    await wa.press(gestora, "Escribir o ver un acta", contains=True)
+    await wa.press(gestora, "mar 2026 · Sesión", contains=True)
+    await wa.send(gestora, "Presupuesto de la feria")
+    await wa.press(gestora, "Listo")
+    await wa.send(gestora, "Hacer la feria en abril")
+    await wa.press(gestora, "Listo")
+    await wa.send(gestora, "Pedir cotización de estantes")
+    await wa.press(gestora, "Ana Pérez")
+    [noted] = await wa.send(gestora, "20-03-2026")
+    assert "a cargo de Ana Pérez, para el viernes 20 de marzo" in noted.text
+    [summary] = await wa.press(gestora, "Terminar", contains=True)
+    assert "Pedir cotización de estantes · Ana Pérez" in summary.text
+    [pdf] = await wa.press(gestora, "Enviar acta en PDF", contains=True)
+    assert "lista para imprimir" in pdf.text

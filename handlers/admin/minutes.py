@@ -301,6 +301,10 @@ async def _calendar(turn: Turn, program: Program, minutes_id: int) -> None:
 
 
 async def _keep_commitment(turn: Turn, program: Program, minutes: Minutes, due: date) -> None:
+    if not turn.data("what"):
+        turn.go(None)
+        turn.say("input.button_stale")
+        return
     if due < program_today(turn, program):
         turn.say("actas.due_past")
         await _ask_due(turn, program, minutes, None, redraw=False)
