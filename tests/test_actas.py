@@ -108,11 +108,20 @@ async def press_payload(core: CoreHarness, address: str, person_id: int, action:
 
 
 def pdf_text(content: bytes, tmp_path: Path, name: str) -> str:
+    """The PDF's text, once every page has rendered as an A4 page (either way round)."""
+    from PIL import Image
+
     path = tmp_path / name
     path.write_bytes(content)
     subprocess.run(["pdftoppm", "-r", "60", "-png", str(path), str(tmp_path / name[:-4])],
                    check=True)
-    assert list(tmp_path.glob(f"{name[:-4]}*.png"))
+    pages = sorted(tmp_path.glob(f"{name[:-4]}-*.png"))
+    assert pages
+    for page in pages:
+        with Image.open(page) as img:
+            # A4 at 60 dpi: 210 x 297 mm, about 497 x 702 pixels.
+            short, long = sorted(img.size)
+            assert abs(short - 497) <= 1 and abs(long - 702) <= 1, img.size
     out = subprocess.run(["pdftotext", "-layout", str(path), "-"], check=True,
                          capture_output=True, text=True).stdout
     return out
