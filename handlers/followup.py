@@ -107,6 +107,7 @@ async def on_button(turn: Turn) -> None:
     update = await actions.report(turn.session, item, status, now=turn.now,
                                   by_person_id=turn.person.id)
     turn.audit("action_reported", "action_item", item.id, status=status)
+    turn.go(None)  # whatever the person was doing, what they send next is this report's
     turn.go(FLOW, "note", update_id=update.id)
     turn.say("actas.reported", status=followup.status_name(status), buttons=_listo(update.id))
 

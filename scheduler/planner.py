@@ -392,7 +392,9 @@ class Planner:
             if pid is None or pid in erased or a.due is None:
                 continue
             for day in (a.due - timedelta(days=ACTION_DAYS_BEFORE), a.due):
-                by_day.setdefault((pid, day), []).append(a.id)
+                # Agreed after that morning (in the session itself): the person was there.
+                if at_local(day, ACTION_AT, zone) >= a.created_at:
+                    by_day.setdefault((pid, day), []).append(a.id)
         out = []
         for (pid, day), ids in sorted(by_day.items()):
             tag = "-".join(str(i) for i in sorted(ids))

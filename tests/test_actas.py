@@ -653,3 +653,16 @@ async def test_the_acta_on_a_channel_with_whatsapps_limits(wa) -> None:
     assert "Pedir cotización de estantes · Ana Pérez" in summary.text
     [pdf] = await wa.press(gestora, "Enviar acta en PDF", contains=True)
     assert "lista para imprimir" in pdf.text
+
+
+async def test_a_commitment_agreed_after_its_reminders_morning_is_reminded_on_the_day_only(
+        core: CoreHarness) -> None:
+    ids = await seed(core)
+    core.app.clock.set(at_local(date(2026, 3, 11), time(18), SCL))  # the session's evening
+    await add_action(core, ids, "Llamar al municipio", date(2026, 3, 14))
+    async with core.app.sessions() as s:
+        planned = [(n.kind, n.fire_at.astimezone(SCL).replace(tzinfo=None))
+                   for n in await Planner(s).window(datetime(2026, 3, 10, tzinfo=UTC),
+                                                    datetime(2026, 3, 20, tzinfo=UTC))
+                   if n.kind == "action_due"]
+    assert planned == [("action_due", datetime(2026, 3, 14, 9))]
