@@ -111,8 +111,9 @@ async def minutes_pdf(session: AsyncSession, minutes_id: int, *, now: datetime,
     if meeting is not None:
         body = await session.get(Body, meeting.body_id) if meeting.body_id else None
         kind = _kind_name(tpl, meeting.kind, ctx.locale)
+        if body is not None:
+            details.append((ctx.t("exports.label.body"), _body_name(tpl, body, ctx.locale)))
         details += [
-            (ctx.t("exports.label.body"), _body_name(tpl, body, ctx.locale) if body else "—"),
             (ctx.t("exports.label.session"), kind + (f": {meeting.title}" if meeting.title
                                                      else "")),
             (ctx.t("exports.label.date"), ctx.long_date(meeting.starts_at)),
@@ -155,8 +156,16 @@ async def minutes_pdf(session: AsyncSession, minutes_id: int, *, now: datetime,
     numbered([t.text for t in agreed])
     pdf.section(ctx.t("actas.doc.commitments"))
     if committed:
+        today = ctx.local(ctx.now).date()
+
+        def status(a: ActionItem) -> str:
+            shown = _status(ctx, a.status)
+            if a.status in actions.OPEN and a.due is not None and a.due < today:
+                return ctx.t("actas.matrix.overdue", status=shown)
+            return shown
+
         rows = [[str(n), a.text, await _responsible(session, a),
-                 ctx.day(a.due) if a.due else "—", _status(ctx, a.status)]
+                 ctx.day(a.due) if a.due else "—", status(a)]
                 for n, a in enumerate(committed, 1)]
         pdf.grid([ctx.t("exports.col.number"), ctx.t("actas.col.commitment"),
                   ctx.t("actas.col.responsible"), ctx.t("actas.col.due"),
@@ -169,9 +178,12 @@ async def minutes_pdf(session: AsyncSession, minutes_id: int, *, now: datetime,
     pdf.signatures([gestora], per_row=2, title=ctx.t("actas.doc.sign_gestora"))
     people = await _people_of(session, present)
     attendees = [Signer(name, rut, None) for name, rut in people]
-    # Lines to fill in by hand too: someone present may not be in Convoca.
-    attendees += [Signer()] * (2 if attendees else 6)
-    pdf.signatures(attendees, per_row=3, title=ctx.t("actas.doc.sign_attendees"))
+    # Lines to fill in by hand too (someone present may not be in Convoca): the last row
+    # filled up, or two rows when nobody was marked present.
+    per_row = 3
+    attendees += [Signer()] * (((-len(attendees)) % per_row or per_row) if attendees
+                               else 2 * per_row)
+    pdf.signatures(attendees, per_row=per_row, title=ctx.t("actas.doc.sign_attendees"))
     stem = f"{ctx.t('actas.doc.file')}-{slugify(program.name)}-{day.isoformat()}"
     return ExportFile(f"{stem}.pdf", bytes(pdf.output()), MIME["pdf"])
 

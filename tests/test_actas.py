@@ -666,3 +666,39 @@ async def test_a_commitment_agreed_after_its_reminders_morning_is_reminded_on_th
                                                     datetime(2026, 3, 20, tzinfo=UTC))
                    if n.kind == "action_due"]
     assert planned == [("action_due", datetime(2026, 3, 14, 9))]
+
+
+async def test_a_simulated_programmes_actas_and_matrix_are_made_as_verificadores(
+        sessions, tmp_path: Path) -> None:
+    """From a 15-month programme on record (tests/programme_records.py): every acta of a
+    sustainability session and the follow-up matrix, found by the template's verifiers."""
+    from programme_records import simulate
+
+    from locales import Catalogs
+
+    now = datetime(2027, 4, 2, 15, tzinfo=UTC)  # month 13
+    async with sessions() as s:
+        rec = await simulate(s, now)
+        await s.commit()
+        program = await s.get(Program, rec.program_id)
+        ctx = Ctx(Catalogs(), "es", program.timezone, now)
+        made = [(r, ev, files) for r, ev, files in await verificadores.make_every(
+            s, program, ctx, stages=[4]) if r.producer.key in ("minutes", "follow_up_matrix")]
+    keys = {r.producer.key for r, _, _ in made}
+    assert keys == {"minutes", "follow_up_matrix"}
+    actas = [files[0] for r, _, files in made if r.producer.key == "minutes"]
+    assert len(actas) >= 2
+    text = pdf_text(actas[0].content, tmp_path, "acta-simulada.pdf")
+    assert "El municipio aporta el local por dos años" in text and "Peñalolén" in text
+    assert "Enviar el borrador del reglamento al Consejo Local" in text
+    assert "Pendiente ·" in text and "atrasada" in text  # its deadline passed long ago
+    async with sessions() as s:
+        pdf = await minutes_documents.follow_up_matrix(s, rec.program_id, "pdf", now=now)
+    text = pdf_text(pdf.content, tmp_path, "matriz-simulada.pdf")
+    assert "Plan de comunicaciones" in text and "Falta el permiso del municipio" in text
+    [matrix] = {files[0].filename: files[0] for r, _, files in made
+                if r.producer.key == "follow_up_matrix"}.values()
+    ws = load_workbook(io.BytesIO(matrix.content)).active
+    cells = [r for r in ws.iter_rows(values_only=True)]
+    assert "Plan de comunicaciones" in [r[0] for r in cells]
+    assert any(r[5] and "atrasada" in r[5] for r in cells if r[0] and isinstance(r[0], int))
