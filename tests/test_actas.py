@@ -702,3 +702,32 @@ async def test_a_simulated_programmes_actas_and_matrix_are_made_as_verificadores
     cells = [r for r in ws.iter_rows(values_only=True)]
     assert "Plan de comunicaciones" in [r[0] for r in cells]
     assert any(r[5] and "atrasada" in r[5] for r in cells if r[0] and isinstance(r[0], int))
+
+
+async def test_a_telegram_photo_reaches_the_report_through_the_running_bot(tg) -> None:
+    now = tg.app.clock.now()
+    async with tg.app.sessions() as s:
+        program = await programs.create(s, template="ecomercado-15m", start=date(2026, 3, 2),
+                                        name="Ecomercado Ñuñoa", now=now)
+        await s.commit()
+        program_id = program.id
+    tg.fake.add_chat(4301, first_name="Ana", language_code="es")
+    ana = await add_member(tg.app.sessions, now, "telegram", "4301", "Ana Pérez", "es",
+                           "grupo_motor", program_id=program_id)
+    async with tg.app.sessions() as s:
+        item = await actions.add(s, program_id=program_id, text="Pintar el letrero", now=now,
+                                 due=date(2026, 4, 9), responsible_person_id=ana)
+        await s.commit()
+    await tg.send(4301, "/avance")
+    await tg.press(4301, "Pintar el letrero")
+    await tg.press(4301, "⏳ En curso")
+    before = len(tg.fake.delivered(4301))
+    update = tg.fake.photo(4301, caption="Va la mitad")
+    [kept] = await tg.replies(4301, before, 1)
+    assert kept["text"].startswith("📷 Foto guardada")
+    async with tg.app.sessions() as s:
+        report = await s.scalar(select(ActionUpdate).where(ActionUpdate.action_id == item.id))
+    largest = update["message"]["photo"][-1]["file_id"]
+    assert report.photo == {"channel": "telegram", "file_id": largest,
+                            "mime_type": "image/jpeg"}
+    assert report.note == "Va la mitad" and report.status == ActionStatus.UNDER_WAY
