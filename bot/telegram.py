@@ -110,6 +110,7 @@ STOP_GRACE = 10.0  # seconds the updates being handled get to finish when stoppi
 FETCH_BACKOFF = BackoffConfig(min_delay=1.0, max_delay=5.0, factor=1.3, jitter=0.1)
 STORAGE_BACKOFF = BackoffConfig(min_delay=1.0, max_delay=30.0, factor=2.0, jitter=0.1)
 
+PHOTO_MIME = "image/jpeg"  # Telegram re-encodes every photo it keeps as JPEG
 UNSUPPORTED_KINDS = (
     "sticker", "photo", "voice", "video", "video_note", "audio", "animation", "location",
     "venue", "poll", "dice", "game", "story",
@@ -193,6 +194,11 @@ def message_to_event(message: Message, update_id: int | None) -> Incoming | None
         d = message.document
         ref = DocumentRef(d.file_id, d.file_name, d.mime_type, d.file_size)
         return Incoming(kind=EventKind.DOCUMENT, document=ref, text=message.caption, **common)
+    if message.photo:
+        # Telegram sends every size it made; the last is the largest, the one worth keeping.
+        biggest = message.photo[-1]
+        ref = DocumentRef(biggest.file_id, None, PHOTO_MIME, biggest.file_size)
+        return Incoming(kind=EventKind.PHOTO, document=ref, text=message.caption, **common)
     kind = next((k for k in UNSUPPORTED_KINDS if getattr(message, k, None)), "other")
     return Incoming(kind=EventKind.UNSUPPORTED, unsupported=kind, **common)
 

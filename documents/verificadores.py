@@ -216,4 +216,5 @@ from documents import commitments as _commitments  # noqa: E402, F401
 from documents import (  # noqa: E402, F401  (imported for their registrations)
     exports as _exports,
 )
+from documents import minutes as _minutes  # noqa: E402, F401
 from documents import plans as _plans  # noqa: E402, F401  (registers diagnosis, priority_matrix, plan)

@@ -245,6 +245,9 @@ class Router:
     # Flows that take what someone types before they accepted the use of their data (the
     # consent itself, erasing what little there is); every other flow's typing asks for it.
     before_consent: set[str] = field(default_factory=set)
+    # Flows that take a photo (a report's picture); anywhere else a photo is answered as
+    # any other message Convoca cannot read.
+    takes_photos: set[str] = field(default_factory=set)
     said: dict[str, str] = field(default_factory=dict)  # catalog key of words -> command
     _fallback: Handler | None = field(default=None, repr=False)
 
@@ -266,12 +269,14 @@ class Router:
             return fn
         return deco
 
-    def flow(self, name: str, *, before_consent: bool = False
+    def flow(self, name: str, *, before_consent: bool = False, photos: bool = False
              ) -> Callable[[Handler], Handler]:
         def deco(fn: Handler) -> Handler:
             self._claim_flow(name, fn)
             if before_consent:
                 self.before_consent.add(name)
+            if photos:
+                self.takes_photos.add(name)
             return fn
         return deco
 
@@ -294,6 +299,7 @@ class Router:
         for name, fn in other.flows.items():
             self._claim_flow(name, fn)
         self.before_consent |= other.before_consent
+        self.takes_photos |= other.takes_photos
         for key, name in other.said.items():
             self._claim_said(key, name)
         if other.fallback is not None:
@@ -317,6 +323,9 @@ class Router:
 
     async def dispatch(self, turn: Turn) -> None:
         ev = turn.event
+        if ev.kind == EventKind.PHOTO and turn.convo.flow not in self.takes_photos:
+            ev = turn.event = dataclasses.replace(ev, kind=EventKind.UNSUPPORTED,
+                                                  unsupported="photo", document=None)
         if ev.kind == EventKind.COMMAND and ev.command in self.commands:
             await self.commands[ev.command](turn)
             return

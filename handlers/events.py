@@ -16,6 +16,9 @@ class EventKind(StrEnum):
     BUTTON = "button"
     CONTACT = "contact"
     DOCUMENT = "document"
+    # A picture: its largest size (``document`` holds the platform's file id). Only a flow
+    # that asks for one takes it (Router.flow(photos=True)); elsewhere it is UNSUPPORTED.
+    PHOTO = "photo"
     UNSUPPORTED = "unsupported"  # stickers, photos, voice notes...
 
 

@@ -4,8 +4,28 @@ panel section claimed twice raises RouteConflict while assembling, naming both h
 
 from __future__ import annotations
 
-from handlers import admin, forms, general, meetings, more, pickups, privacy, registration
-from handlers.admin import bodies, catastro, handover, outreach, plans, roles, stages, texts
+from handlers import (
+    admin,
+    followup,
+    forms,
+    general,
+    meetings,
+    more,
+    pickups,
+    privacy,
+    registration,
+)
+from handlers.admin import (
+    bodies,
+    catastro,
+    handover,
+    minutes,
+    outreach,
+    plans,
+    roles,
+    stages,
+    texts,
+)
 from handlers.admin import deliveries as admin_deliveries
 from handlers.admin import delivery as admin_delivery
 from handlers.admin import exports as admin_exports
@@ -35,6 +55,8 @@ AREAS = (
     handover.router,
     plans.router,
     bodies.router,
+    minutes.router,
+    followup.router,
 )
 
 

@@ -21,7 +21,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.program_templates import Reminders, program_template
-from storage import pickups
+from storage import actions, pickups
 from storage.delivery import pickup_policy
 from storage.models import (
     Body,
@@ -49,6 +49,8 @@ NEXT_FIRE_STEPS = (timedelta(days=1), timedelta(days=7), HORIZON)
 REASK_AT = time(10, 0)
 MILESTONE_AT = time(9, 0)
 PICKUP_NOTICE_AT = time(10, 0)
+ACTION_AT = time(9, 0)
+ACTION_DAYS_BEFORE = 3  # a responsible person hears of a deadline then, and on the day
 NUDGE_DAY = 20  # the day of the month a body without a session that month is nudged
 
 
@@ -107,6 +109,7 @@ class Planner:
             found += await self._milestones(program, zone, rem, start, end)
             found += await self._digests(program, zone, rem, start, end)
             found += await self._nudges(program, zone, rem, start, end)
+            found += await self._actions(program, zone, rem, start, end)
             out += [replace(n, zone=program.timezone) for n in found
                     if start < n.fire_at <= end]
         return out
@@ -361,6 +364,56 @@ class Planner:
                                       f"bn:{body.id}:{month_start:%Y-%m}:p{pid}", fire,
                                       at_local(period_end, time(0), zone),
                                       {"body_id": body.id, "months": body.cadence_months}))
+        return out
+
+
+    # action items: plans' actions and actas' commitments --------------------------------
+
+    async def _actions(self, program: Program, zone: ZoneInfo, rem: Reminders,
+                       start: datetime, end: datetime) -> list[Notice]:
+        """Each responsible person hears of their deadlines ACTION_DAYS_BEFORE days before and
+        on the morning of the day, one message a day for all of them (``action_due``); the
+        team hears of what stayed open the day after (``action_overdue``), grouped by
+        deadline as milestones are. Groups are made of every action due those days, whatever
+        its status, so that a report does not make a new group (and a second message) of
+        the rest; the builder leaves out what is no longer open."""
+        first = (start.astimezone(zone) - timedelta(days=2)).date()
+        last = (end.astimezone(zone) + timedelta(days=ACTION_DAYS_BEFORE + 1)).date()
+        items = await actions.with_due_between(self.s, program.id, first, last)
+        if not items:
+            return []
+        erased = set((await self.s.scalars(
+            select(Person.id).where(Person.id.in_({a.responsible_person_id for a in items
+                                                   if a.responsible_person_id}),
+                                    Person.erased_at.is_not(None)))).all())
+        by_day: dict[tuple[int, date], list[int]] = {}
+        for a in items:
+            pid = a.responsible_person_id
+            if pid is None or pid in erased or a.due is None:
+                continue
+            for day in (a.due - timedelta(days=ACTION_DAYS_BEFORE), a.due):
+                # Agreed after that morning (in the session itself): the person was there.
+                if at_local(day, ACTION_AT, zone) >= a.created_at:
+                    by_day.setdefault((pid, day), []).append(a.id)
+        out = []
+        for (pid, day), ids in sorted(by_day.items()):
+            tag = "-".join(str(i) for i in sorted(ids))
+            fire = out_of_quiet(at_local(day, ACTION_AT, zone), zone, rem)
+            out.append(Notice("action_due", pid, f"ad:{day}:{tag}:p{pid}", fire,
+                              at_local(day + timedelta(days=1), time(0, 0), zone),
+                              {"action_ids": sorted(ids), "day": day.isoformat()}))
+        team = await self._team(program.id)
+        by_due: dict[date, list[int]] = {}
+        for a in items:
+            if a.due is not None:
+                by_due.setdefault(a.due, []).append(a.id)
+        for due, ids in sorted(by_due.items()):
+            tag = "-".join(str(i) for i in sorted(ids))
+            fire = out_of_quiet(at_local(due + timedelta(days=1), ACTION_AT, zone), zone, rem)
+            for pid in team:
+                out.append(Notice("action_overdue", pid, f"ao:{due}:{tag}:p{pid}", fire,
+                                  fire + timedelta(days=7),
+                                  {"action_ids": sorted(ids), "due": due.isoformat()}))
         return out
 
 

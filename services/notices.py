@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -79,6 +79,68 @@ async def milestone(session: AsyncSession, n: Notice, now: datetime) -> Outgoing
     return Outgoing(text=Msg("notice.milestone_overdue", {"names": names, "due": due}))
 
 
+@builder("action_due")
+async def action_due(session: AsyncSession, n: Notice, now: datetime) -> Outgoing | None:
+    """The responsible person's actions due that day or ACTION_DAYS_BEFORE after it, each
+    with its status buttons; what was reported done, moved or handed to someone else is
+    left out."""
+    from scheduler.planner import ACTION_DAYS_BEFORE
+    from services import followup
+    from storage import actions
+
+    day = date.fromisoformat(n.subject["day"])
+    rows = [a for a in await actions.by_ids(session, n.subject["action_ids"])
+            if a.status in actions.OPEN and a.responsible_person_id == n.person_id
+            and a.due is not None
+            and (a.due - day).days in (0, ACTION_DAYS_BEFORE)]
+    if not rows:
+        return None
+    program = await session.get(Program, rows[0].program_id)
+    assert program is not None
+    today = max(day, now.astimezone(ZoneInfo(program.timezone)).date())
+    if any(a.due < today for a in rows):
+        rows = [a for a in rows if a.due >= today]  # sent late: the overdue notice speaks
+        if not rows:
+            return None
+    if len(rows) == 1:
+        [item] = rows
+        assert item.due is not None
+        return Outgoing(text=Msg("actas.notice_due_one", {
+            "text": Raw(followup.short(item.text, 200)), "when": followup.when(item.due, today)}),
+            buttons=(tuple(followup.status_buttons(item)),))
+    return Outgoing(
+        text=Msg("actas.notice_due_many",
+                 {"rows": [followup.row(i, a, today) for i, a in enumerate(rows, 1)]}),
+        buttons=tuple(tuple(followup.status_buttons(a, i)) for i, a in enumerate(rows, 1)))
+
+
+@builder("action_overdue")
+async def action_overdue(session: AsyncSession, n: Notice, now: datetime) -> Outgoing | None:
+    from services import followup
+    from storage import actions
+
+    rows = [a for a in await actions.by_ids(session, n.subject["action_ids"])
+            if a.status in actions.OPEN and a.due is not None
+            and a.due.isoformat() == n.subject["due"]]
+    if not rows:
+        return None
+    lines = [Msg("actas.overdue_row", {"text": Raw(followup.short(a.text, 120)),
+                                       "who": Raw(await followup.responsible(session, a)
+                                                  or "—")})
+             for a in rows]
+    return Outgoing(text=Msg("actas.notice_overdue", {"due": Day(rows[0].due),
+                                                      "rows": lines}))
+
+
+async def _overdue_actions(session: AsyncSession, program_id: int, today: date) -> list[Msg]:
+    from services import followup
+    from storage import actions
+
+    return [Msg("actas.digest_row", {"due": Day(a.due), "text": Raw(followup.short(a.text)),
+                                     "who": Raw(await followup.responsible(session, a) or "—")})
+            for a in await actions.overdue(session, program_id, today) if a.due is not None]
+
+
 @builder("weekly_digest")
 async def weekly_digest(session: AsyncSession, n: Notice, now: datetime) -> Outgoing | None:
     program = await session.get(Program, n.subject["program_id"])
@@ -100,7 +162,10 @@ async def weekly_digest(session: AsyncSession, n: Notice, now: datetime) -> Outg
         parts += [Raw(""), Msg("notice.digest_upcoming", {"rows": upcoming})]
     if overdue:
         parts += [Raw(""), Msg("notice.digest_overdue", {"rows": overdue})]
-    if not upcoming and not overdue:
+    late_actions = await _overdue_actions(session, program.id, today)
+    if late_actions:
+        parts += [Raw(""), Msg("actas.digest_overdue", {"rows": late_actions})]
+    if not upcoming and not overdue and not late_actions:
         parts.append(Msg("notice.digest_nothing"))
     return Outgoing(text=Msg("notice.digest", {"parts": parts}))
 

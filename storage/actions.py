@@ -7,10 +7,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import ActionItem, ActionStatus, ActionUpdate
+from storage.models import ActionItem, ActionStatus, ActionUpdate, Plan, PlanObjective
 
 OPEN = (ActionStatus.PENDING, ActionStatus.UNDER_WAY, ActionStatus.STUCK)
 
@@ -104,3 +104,59 @@ async def overdue(session: AsyncSession, program_id: int, today: date) -> list[A
         select(ActionItem).where(ActionItem.program_id == program_id,
                                  ActionItem.status.in_(OPEN), ActionItem.due < today)
         .order_by(ActionItem.due, ActionItem.id))).all())
+
+
+async def remove(session: AsyncSession, item: ActionItem) -> None:
+    """An item recorded by mistake, with its reports (a commitment struck from an acta): the
+    reports go with it (their foreign key cascades)."""
+    await session.execute(delete(ActionUpdate).where(ActionUpdate.action_id == item.id))
+    await session.delete(item)
+    await session.flush()
+
+
+async def of_program(session: AsyncSession, program_id: int) -> list[ActionItem]:
+    """Every action item of the programme: the plans' first, then the actas' commitments."""
+    return list((await session.scalars(
+        select(ActionItem).where(ActionItem.program_id == program_id)
+        .order_by(ActionItem.plan_id.is_(None), ActionItem.plan_id, ActionItem.objective_id,
+                  ActionItem.minutes_id, ActionItem.position, ActionItem.id))).all())
+
+
+async def with_due_between(session: AsyncSession, program_id: int, first: date,
+                           last: date) -> list[ActionItem]:
+    """Every action of the programme due in [first, last], whatever its status: what the
+    scheduler groups reminders by (a status changing must not regroup what was sent)."""
+    return list((await session.scalars(
+        select(ActionItem).where(ActionItem.program_id == program_id,
+                                 ActionItem.due >= first, ActionItem.due <= last)
+        .order_by(ActionItem.due, ActionItem.id))).all())
+
+
+async def by_ids(session: AsyncSession, ids: list[int]) -> list[ActionItem]:
+    if not ids:
+        return []
+    return list((await session.scalars(
+        select(ActionItem).where(ActionItem.id.in_(ids))
+        .order_by(ActionItem.due, ActionItem.id))).all())
+
+
+async def last_report_at(session: AsyncSession, program_id: int,
+                         until: datetime | None = None) -> datetime | None:
+    """When anyone last reported on one of the programme's actions (up to ``until``)."""
+    q = (select(ActionUpdate.at).join(ActionItem, ActionItem.id == ActionUpdate.action_id)
+         .where(ActionItem.program_id == program_id))
+    if until is not None:
+        q = q.where(ActionUpdate.at <= until)
+    return await session.scalar(q.order_by(ActionUpdate.at.desc()).limit(1))
+
+
+async def plans_of(session: AsyncSession, program_id: int) -> list[Plan]:
+    return list((await session.scalars(
+        select(Plan).where(Plan.program_id == program_id).order_by(Plan.kind, Plan.id))).all())
+
+
+async def objectives_of(session: AsyncSession, plan_ids: list[int]) -> dict[int, PlanObjective]:
+    if not plan_ids:
+        return {}
+    rows = await session.scalars(select(PlanObjective).where(PlanObjective.plan_id.in_(plan_ids)))
+    return {o.id: o for o in rows}

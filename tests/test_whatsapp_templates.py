@@ -68,6 +68,8 @@ NOTICE_KEYS = {
     "milestone_soon": {"notice.milestone_soon", "notice.milestone_today"},
     "milestone_overdue": {"notice.milestone_overdue"},
     "weekly_digest": {"notice.digest"},
+    "action_due": {"actas.notice_due_one", "actas.notice_due_many"},
+    "action_overdue": {"actas.notice_overdue"},
     "body_nudge": {"notice.nudge_monthly", "notice.nudge_bimonthly"},
     "broadcast": {"outreach.broadcast"},
     "family_link": {"link.family_released", "link.family_moved"},

@@ -178,7 +178,8 @@ async def setting_up(p: Programme, capsys: pytest.CaptureFixture[str]) -> None:
     assert labels(panel) == [
         "👥 Roles", "🗂️ Catastro y familias", "📅 Reuniones", "📣 Invitaciones y mensajes",
         "🧺 Días de entrega", "📋 Lista del día de entrega", "🗂 Etapas y plazos",
-        "🤝 Instancias y compromisos", "📄 Documentos", "📬 Envíos con problemas"]
+        "🤝 Instancias y compromisos", "📝 Actas y seguimiento", "📄 Documentos",
+        "📬 Envíos con problemas"]
     p.ids["gestora"] = await person_id(r, GESTORA)
 
 

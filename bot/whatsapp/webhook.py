@@ -215,6 +215,11 @@ def _event(kind: str, message: dict[str, Any], common: dict[str, Any]) -> Incomi
                           _str(body.get("mime_type")), _size(body.get("file_size")))
         return Incoming(kind=EventKind.DOCUMENT, document=ref, text=_str(body.get("caption")),
                         **common)
+    elif kind == "image" and _str(body.get("id")):
+        ref = DocumentRef(str(body["id"]), None, _str(body.get("mime_type")) or "image/jpeg",
+                          _size(body.get("file_size")))
+        return Incoming(kind=EventKind.PHOTO, document=ref, text=_str(body.get("caption")),
+                        **common)
     elif kind == "contacts":
         cards = _list(message.get("contacts"))
         phones = [_dict(p) for c in cards for p in _list(_dict(c).get("phones"))]

@@ -527,6 +527,17 @@ class FakeWhatsApp:
             doc["caption"] = caption
         return await self.inbound(wa_id, {"type": "document", "document": doc}, name=name)
 
+    async def image(self, wa_id: str, content: bytes = b"\xff\xd8fakejpeg",
+                    mime_type: str = "image/jpeg", *, caption: str | None = None,
+                    name: str | None = None) -> str:
+        """The person sends a photo; its media id is then downloadable by the app."""
+        media = self._store_media(content, mime_type, None)
+        image = {"id": media.id, "mime_type": mime_type,
+                 "sha256": base64.b64encode(hashlib.sha256(content).digest()).decode()}
+        if caption is not None:
+            image["caption"] = caption
+        return await self.inbound(wa_id, {"type": "image", "image": image}, name=name)
+
     async def contact_card(self, wa_id: str, phone: str, *, first_name: str = "Ana",
                            last_name: str | None = None, card_wa_id: str | None = None,
                            name: str | None = None) -> str:
