@@ -135,6 +135,7 @@ async def test_the_gestora_records_an_acta_in_chat_and_gets_its_pdf(core: CoreHa
     ids = await seed(core)
     core.app.clock.set(datetime(2026, 3, 11, 15, 0, tzinfo=UTC))  # the next day, noon
     await core.text(GESTORA, "/panel")
+    await core.press(GESTORA, "📚 Actas, planes y cierre")
     await core.press(GESTORA, "📝 Actas y seguimiento")
     [listing] = await core.press(GESTORA, "📝 Escribir o ver un acta")
     assert "más recientes" in listing.text
@@ -211,6 +212,7 @@ async def test_the_gestora_records_an_acta_in_chat_and_gets_its_pdf(core: CoreHa
 
     # Opened again later: the session shows its acta, to add to it.
     await core.text(GESTORA, "/panel")
+    await core.press(GESTORA, "📚 Actas, planes y cierre")
     await core.press(GESTORA, "📝 Actas y seguimiento")
     [listing] = await core.press(GESTORA, "📝 Escribir o ver un acta")
     [(label, payload)] = [b for b in listing.buttons if b[0].startswith("✅")]
@@ -638,6 +640,7 @@ async def test_the_acta_on_a_channel_with_whatsapps_limits(wa) -> None:
                    answer="yes", answered_at=now - timedelta(days=3)))
         await s.commit()
     await wa.send(gestora, "/panel")
+    await wa.press(gestora, "Actas, planes y cierre", contains=True)
     await wa.press(gestora, "Actas y seguimiento", contains=True)
     await wa.press(gestora, "Escribir o ver un acta", contains=True)
     await wa.press(gestora, "mar 2026 · Sesión", contains=True)

@@ -431,6 +431,7 @@ def said(replies: list[Any]) -> str:
 async def test_agreed_texts_listed_recorded_and_versioned(core: CoreHarness) -> None:
     seed = await seed_close(core.app.sessions)
     await core.text(GESTORA, "/panel")
+    await core.press(GESTORA, "📚 Actas, planes y cierre")
     text = said(await tap(core, "Documentos acordados"))
     for line in ("✅ Procedimiento interno del Ecomercado: versión 1, jueves 5 de marzo de 2026",
                  "✅ Protocolo de funcionamiento (Grupo Motor): versión 1",
@@ -463,6 +464,7 @@ async def test_agreed_texts_listed_recorded_and_versioned(core: CoreHarness) -> 
 
     # A body's protocol, agreed at one of its sessions; "Listo" before any text is answered.
     await core.text(GESTORA, "/panel")
+    await core.press(GESTORA, "📚 Actas, planes y cierre")
     await tap(core, "Documentos acordados")
     await tap(core, "(Grupo Motor)")
     text = said(await tap(core, "versión nueva"))
@@ -481,6 +483,7 @@ async def test_agreed_texts_listed_recorded_and_versioned(core: CoreHarness) -> 
 async def test_the_handover_flow_with_bad_lines_answered_kindly(core: CoreHarness) -> None:
     seed = await seed_close(core.app.sessions, records=False)
     await core.text(GESTORA, "/panel")
+    await core.press(GESTORA, "📚 Actas, planes y cierre")
     await tap(core, "Cierre")
     text = said(await tap(core, "Traspaso de bienes"))
     assert "acta de traspaso" in text
@@ -529,6 +532,7 @@ async def test_the_handover_flow_with_bad_lines_answered_kindly(core: CoreHarnes
     [acta] = await tap(core, "Acta (PDF)")
     assert acta.attachment.endswith(".pdf") and acta.attachment.startswith("acta-de-traspaso")
     await core.text(GESTORA, "/panel")
+    await core.press(GESTORA, "📚 Actas, planes y cierre")
     await tap(core, "Cierre")
     await tap(core, "Traspaso de bienes")
     [inventory] = await tap(core, "Inventario (Excel)")
@@ -546,6 +550,7 @@ async def test_the_evaluation_session_recorded_part_by_part(core: CoreHarness,
                                                            tmp_path: Path) -> None:
     seed = await seed_close(core.app.sessions, records=False)
     await core.text(GESTORA, "/panel")
+    await core.press(GESTORA, "📚 Actas, planes y cierre")
     await tap(core, "Cierre")
     await tap(core, "Sesión de evaluación")
     text = said(await tap(core, "Sesión de evaluación del proceso"))
@@ -570,6 +575,7 @@ async def test_the_evaluation_session_recorded_part_by_part(core: CoreHarness,
 
     # Going through it again shows what is there, and a part can be cleared and rewritten.
     await core.text(GESTORA, "/panel")
+    await core.press(GESTORA, "📚 Actas, planes y cierre")
     await tap(core, "Cierre")
     await tap(core, "Sesión de evaluación")
     text = said(await tap(core, "Sesión de evaluación del proceso"))

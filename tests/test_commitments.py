@@ -127,6 +127,7 @@ def texts(replies: list) -> str:
 async def test_the_commitment_is_sent_and_signed_with_name_and_rut(core: CoreHarness) -> None:
     ids = await seed(core)
     await core.text(GESTORA, "/panel")
+    await core.press(GESTORA, "📚 Actas, planes y cierre")
     [card] = await core.press(GESTORA, "🤝 Instancias y compromisos")
     assert "0 de 1 organizaciones con ficha lo firmaron" in card.text
     assert "Grupo Motor: 1 integrantes, 0 firmaron" in card.text
@@ -199,6 +200,7 @@ async def test_the_commitment_is_sent_and_signed_with_name_and_rut(core: CoreHar
 
 async def constitute_in_chat(core: CoreHarness) -> None:
     await core.text(GESTORA, "/panel")
+    await core.press(GESTORA, "📚 Actas, planes y cierre")
     await core.press(GESTORA, "🤝 Instancias y compromisos")
     [pick] = await core.press(GESTORA, "🏛 Constituir Grupo Motor")
     assert pick.text == "🏛 Constituir el Grupo Motor. ¿En qué sesión se constituyó?"
@@ -246,10 +248,12 @@ async def test_the_grupo_motor_is_constituted_and_its_members_declare(
     [acta] = await core.press(GESTORA, "📄 Acta de constitución")
     assert acta.attachment == "acta-constitucion-grupo-motor.pdf"
     await core.text(GESTORA, "/panel")
+    await core.press(GESTORA, "📚 Actas, planes y cierre")
     await core.press(GESTORA, "🤝 Instancias y compromisos")
     [blank] = await core.press(GESTORA, "🖨 Compromiso para imprimir")
     assert blank.attachment == "compromiso-participacion-para-firmar.pdf"
     await core.text(GESTORA, "/panel")
+    await core.press(GESTORA, "📚 Actas, planes y cierre")
     # Asked again from the card the same day, nobody gets it twice.
     await core.press(GESTORA, "🤝 Instancias y compromisos")
     [sent] = await core.press(GESTORA, "📨 Declaración: Grupo Motor (2 faltan)")

@@ -93,6 +93,7 @@ async def press_starting(core: CoreHarness, address: str, prefix: str) -> list[R
 
 async def open_section(core: CoreHarness) -> None:
     await core.text(GESTORA, "/panel")
+    await core.press(GESTORA, "📚 Actas, planes y cierre")
     [menu] = await core.press(GESTORA, "🧭 Diagnóstico y planes")
     assert "Diagnóstico y planes (etapa 3)" in menu.text
 

@@ -90,7 +90,10 @@ async def test_a_gestora_of_two_programmes_chooses_one_then_moves(wa: WaHarness)
     assert ask.shown.rows
     [chosen] = await wa.press(GESTORA, "Ecomercado Punta Arenas")
     assert chosen.text.startswith("Listo: ahora trabajas en «Ecomercado Punta Arenas».")
-    assert "🔀 Cambiar de programa" in chosen.titles()
+    # Eleven rows: the list shows nine and "more"; the way to change is said in the text too.
+    assert "/programa" in chosen.text
+    [more] = await wa.press(GESTORA, [t for t in chosen.titles() if t.startswith("Más")][0])
+    assert "🔀 Cambiar de programa" in more.titles()
     [which] = await wa.send(GESTORA, "/programa")
     # The current one marked; cut to fit a row, whole in the row's description.
     assert which.titles() == ["Ecomercado Quilpué", "✅ Ecomercado Punta…"]

@@ -178,8 +178,12 @@ async def setting_up(p: Programme, capsys: pytest.CaptureFixture[str]) -> None:
     assert labels(panel) == [
         "👥 Roles", "🗂️ Catastro y familias", "📅 Reuniones", "📣 Invitaciones y mensajes",
         "🧺 Días de entrega", "📋 Lista del día de entrega", "🗂 Etapas y plazos",
-        "🤝 Instancias y compromisos", "📝 Actas y seguimiento", "📄 Documentos",
-        "📬 Envíos con problemas"]
+        "📚 Actas, planes y cierre", "📄 Documentos", "📬 Envíos con problemas"]
+    # The programme's records behind one button, in the order the programme makes them.
+    [records] = await tap(r, GESTORA, "📚 Actas, planes y cierre", sends=1)
+    assert labels(records) == [
+        "🤝 Instancias y compromisos", "🧭 Diagnóstico y planes", "📝 Actas y seguimiento",
+        "📜 Documentos acordados", "🏁 Cierre: traspaso y evaluación", "↩️ Volver al panel"]
     p.ids["gestora"] = await person_id(r, GESTORA)
 
 

@@ -39,19 +39,42 @@ class Section:
     roles: frozenset[str]
     order: int
     open: Handler  # called with the action's remaining parts, e.g. ["list"]
+    group: str | None = None  # shown inside one of GROUPS' buttons, not on the panel itself
 
+
+@dataclass(frozen=True)
+class Group:
+    """Sections the panel shows behind one button, so that it stays one short list (WhatsApp
+    shows at most ten rows at once)."""
+
+    key: str
+    label: str  # message key of the panel's button
+    prompt: str  # message key of the text above the group's buttons
+    order: int
+
+
+# The programme's records, in the order the programme makes them: commitments and bodies,
+# the diagnosis and the plans, the actas and their follow-up, the agreed texts, the closing.
+RECORDS = "records"
+GROUPS: dict[str, Group] = {
+    RECORDS: Group(RECORDS, "admin.group_records", "admin.group_records_prompt", 62),
+}
+GROUP_ACTION = "grp"
 
 SECTIONS: dict[str, Section] = {}
 
 
-def section(key: str, label: str, *, roles: frozenset[str] = ADMIN, order: int = 50
-            ) -> Callable[[Handler], Handler]:
+def section(key: str, label: str, *, roles: frozenset[str] = ADMIN, order: int = 50,
+            group: str | None = None) -> Callable[[Handler], Handler]:
     """Register a section; its buttons are actions `adm:<key>:...` routed to the handler."""
+    if group is not None and group not in GROUPS:
+        raise ValueError(f"the panel section {key!r} names an unknown group {group!r}")
 
     def deco(fn: Handler) -> Handler:
-        if key in SECTIONS:
-            raise RouteConflict(f"the panel section {key!r}", SECTIONS[key].open, fn)
-        SECTIONS[key] = Section(key, label, frozenset(roles), order, fn)
+        if key in SECTIONS or key in (GROUP_ACTION, "menu", "program"):
+            raise RouteConflict(f"the panel section {key!r}",
+                                SECTIONS[key].open if key in SECTIONS else panel, fn)
+        SECTIONS[key] = Section(key, label, frozenset(roles), order, fn, group)
         return fn
     return deco
 
@@ -208,8 +231,13 @@ def back_to_panel() -> Button:
 
 def menu_buttons(turn: Turn) -> list[list[Button]]:
     mine = roles_of(turn)
-    visible = sorted((s for s in SECTIONS.values() if s.roles & mine), key=lambda s: s.order)
-    rows = [[Button(Msg(s.label), action(s.key))] for s in visible]
+    visible = [s for s in SECTIONS.values() if s.roles & mine]
+    entries: list[tuple[int, Button]] = [
+        (s.order, Button(Msg(s.label), action(s.key))) for s in visible if s.group is None]
+    for g in GROUPS.values():
+        if any(s.group == g.key for s in visible):
+            entries.append((g.order, Button(Msg(g.label), action(GROUP_ACTION, g.key))))
+    rows = [[b] for _order, b in sorted(entries, key=lambda e: e[0])]
     if len(turn.standing.programs_with(STAFF)) > 1:
         rows.append([Button(Msg("admin.change_program"), action("program"))])
     return rows
@@ -240,6 +268,9 @@ async def on_admin_button(turn: Turn) -> None:
     if parts[0] == "program":
         await programa(turn)
         return
+    if parts[0] == GROUP_ACTION:
+        await _open_group(turn, parts[1] if len(parts) > 1 else "")
+        return
     sec = SECTIONS.get(parts[0])
     if sec is None:
         turn.say("input.button_stale")
@@ -247,3 +278,19 @@ async def on_admin_button(turn: Turn) -> None:
     if not guard(turn, sec.roles, ":".join(parts[:2])):
         return
     await sec.open(turn, parts[1:])
+
+
+async def _open_group(turn: Turn, key: str) -> None:
+    g = GROUPS.get(key)
+    mine = roles_of(turn)
+    members = sorted((s for s in SECTIONS.values() if s.group == key and s.roles & mine),
+                     key=lambda s: s.order)
+    if g is None or not members:
+        if g is not None and not guard(turn, frozenset().union(
+                *(s.roles for s in SECTIONS.values() if s.group == key)), f"grp:{key}"):
+            return
+        turn.say("input.button_stale")
+        return
+    turn.go(None)
+    turn.say(g.prompt, buttons=[[Button(Msg(s.label), action(s.key))] for s in members]
+             + [[back_to_panel()]])

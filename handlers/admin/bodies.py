@@ -15,7 +15,16 @@ from __future__ import annotations
 
 from documents.base import Ctx
 from documents.registry import PRODUCERS, Request
-from handlers.admin import ADMIN, action, back_to_panel, guard, int_at, program_or_say, section
+from handlers.admin import (
+    ADMIN,
+    RECORDS,
+    action,
+    back_to_panel,
+    guard,
+    int_at,
+    program_or_say,
+    section,
+)
 from handlers.core import Router, Turn
 from handlers.events import Attachment, Button, EventKind, Outgoing
 from locales import Msg, Raw, Text, When
@@ -48,7 +57,7 @@ def _names(names: list[str]) -> Raw:
     return Raw(shown or "—")
 
 
-@section(BODIES, "commit.section", roles=ADMIN, order=62)
+@section(BODIES, "commit.section", roles=ADMIN, order=62, group=RECORDS)
 async def open_bodies(turn: Turn, parts: list[str]) -> None:
     if not guard(turn, ADMIN, "bodies:" + ":".join(parts[:1])):
         return

@@ -27,6 +27,7 @@ from domain.program_templates import program_template_or_none
 from handlers import typed_buttons
 from handlers.admin import (
     ADMIN,
+    RECORDS,
     action,
     back_to_panel,
     guard,
@@ -71,7 +72,7 @@ def _menu_button() -> Button:
     return Button(Msg("adm_closing.btn_menu"), act())
 
 
-@section(KEY, "adm_closing.section", roles=ADMIN, order=46)
+@section(KEY, "adm_closing.section", roles=ADMIN, order=66, group=RECORDS)
 async def open_closing(turn: Turn, parts: list[str]) -> None:
     verb = parts[0] if parts else ""
     if not guard(turn, ADMIN, f"{KEY}:{verb}"):

@@ -26,6 +26,7 @@ from documents import minutes as minutes_documents
 from handlers import widgets
 from handlers.admin import (
     ADMIN,
+    RECORDS,
     action,
     back_to_panel,
     guard,
@@ -81,7 +82,7 @@ def _what(program: Program, m: Meeting) -> Msg:
     return Msg("actas.session_named", {"what": what, "day": Day(local)})
 
 
-@section(KEY, "actas.section", roles=ADMIN, order=65)
+@section(KEY, "actas.section", roles=ADMIN, order=64, group=RECORDS)
 async def open_minutes(turn: Turn, parts: list[str]) -> None:
     if not guard(turn, ADMIN, "minutes:" + ":".join(parts[:1])):
         return

@@ -31,6 +31,7 @@ from domain.priorities import Problem
 from handlers import widgets
 from handlers.admin import (
     ADMIN,
+    RECORDS,
     action,
     back_to_panel,
     guard,
@@ -103,7 +104,7 @@ def _cat_name(category: str) -> Msg:
 # --- the section -------------------------------------------------------------------------
 
 
-@section(KEY, "adm_plans.menu", roles=ADMIN, order=35)
+@section(KEY, "adm_plans.menu", roles=ADMIN, order=63, group=RECORDS)
 async def open_plans(turn: Turn, parts: list[str]) -> None:
     verb = parts[0] if parts else ""
     if not guard(turn, ADMIN, f"{KEY}:{verb}"):

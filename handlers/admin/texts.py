@@ -25,7 +25,16 @@ from documents.base import Ctx
 from documents.registry import Request
 from domain.program_templates import ProgramTemplate, Verifier, program_template_or_none
 from handlers import typed_buttons
-from handlers.admin import ADMIN, action, back_to_panel, guard, int_at, program_or_say, section
+from handlers.admin import (
+    ADMIN,
+    RECORDS,
+    action,
+    back_to_panel,
+    guard,
+    int_at,
+    program_or_say,
+    section,
+)
 from handlers.core import Router, Turn, said_words
 from handlers.events import Attachment, Button, EventKind, Outgoing
 from locales import Day, Msg, Raw, Text
@@ -102,7 +111,7 @@ def entry_action(e: Entry) -> str:
     return act("o", e.index, e.body_id or 0)
 
 
-@section(KEY, "adm_texts.section", roles=ADMIN, order=45)
+@section(KEY, "adm_texts.section", roles=ADMIN, order=65, group=RECORDS)
 async def open_texts(turn: Turn, parts: list[str]) -> None:
     verb = parts[0] if parts else ""
     if not guard(turn, ADMIN, f"{KEY}:{verb}"):
