@@ -32,7 +32,7 @@ from documents.base import (
     program_details,
     slugify,
 )
-from documents.registry import Evidence, Request, producer
+from documents.registry import Evidence, Request, body_kind, producer
 from domain.program_templates import ProgramTemplate, localized_text, program_template_or_none
 from storage import admin_meetings, agreed, handover, minutes, programs, reports
 from storage.models import (
@@ -114,10 +114,13 @@ async def _text_subjects(req: Request) -> list[Body | None]:
 async def _texts_in_force(req: Request) -> list[Evidence]:
     tpl = program_template_or_none(req.program)
     found = []
+    wanted = body_kind(req)
     for body in await _text_subjects(req):
+        if body is not None and wanted is not None and body.kind != wanted:
+            continue
         row = await agreed.current(req.session, req.program.id, req.verifier,
                                    body.id if body else None)
-        if row is None:
+        if row is None or row.recorded_at > req.ctx.now:
             continue
         on = req.ctx.local(row.recorded_at).date()
         label = req.ctx.t("closing_doc.text_evidence", version=row.version,

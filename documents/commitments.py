@@ -21,7 +21,7 @@ from documents.base import (
     program_details,
     slugify,
 )
-from documents.registry import Evidence, Request, producer
+from documents.registry import Evidence, Request, body_kind, producer
 from domain.forms import Form, plain_value
 from domain.program_templates import localized_text
 from storage import admin_meetings, agreed, commitments, minutes, reports
@@ -194,7 +194,10 @@ def _commitment_pdf(req: Request, details: list[tuple[str, str]], org: Organizat
 
 async def _declared(req: Request) -> list[Evidence]:
     out = []
+    wanted = body_kind(req)
     for body in await commitments.bodies(req.session, req.program.id):
+        if wanted is not None and body.kind != wanted:
+            continue
         signed = [m.membership.commitment_signed_at
                   for m in await commitments.members(req.session, body.id)
                   if m.membership.commitment_signed_at is not None

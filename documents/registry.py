@@ -19,6 +19,7 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from documents.base import FONT_DIRS, Ctx, ExportFile
+from domain.program_templates import program_template_or_none
 from storage.models import Program
 
 Scope = Literal["program", "meeting", "body", "organization", "plan", "text"]
@@ -48,6 +49,21 @@ class Request:
     # For evidence of a session's document: the kind of session of the activity asking.
     meeting_kind: str | None = None
     font_dirs: Sequence[Path] = field(default=FONT_DIRS)
+
+
+def body_kind(req: Request) -> str | None:
+    """The kind of body (grupo_motor, consejo_local) whose sessions the asking activity is
+    about, if any: the Consejo Local's constitution asks for the Consejo Local's
+    declarations and protocol, not the Grupo Motor's."""
+    if not req.meeting_kind:
+        return None
+    template = program_template_or_none(req.program)
+    if template is None:
+        return None
+    try:
+        return template.meeting_kind(req.meeting_kind).body
+    except KeyError:
+        return None
 
 
 Make = Callable[[Request], Awaitable[list[ExportFile]]]

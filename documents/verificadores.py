@@ -194,19 +194,19 @@ async def make_every(session: AsyncSession, program: Program, ctx: Ctx, *,
     evidence (each session's attendance list, each body's acta...)."""
     wanted = set(stages) if stages is not None else None
     out: list[tuple[Required, Evidence, list[ExportFile]]] = []
-    done: set[tuple[str, str, int | None]] = set()
+    # A document two activities ask for (the work plan's follow-up matrix and the
+    # communications plan's) is made once and listed under both.
+    made: dict[tuple[str, str, int | None], list[ExportFile]] = {}
     for r in await required(session, program, ctx):
         if r.producer is None or (wanted is not None and r.stage not in wanted):
             continue
         for ev in r.evidence:
-            # An attendance list several activities ask for is made once per session.
-            seen = (r.producer.key, r.verifier, ev.subject_id)
-            if seen in done:
-                continue
-            done.add(seen)
-            req = Request(session, program, r.verifier, ctx, fmt=r.producer.formats[0],
-                          subject_id=ev.subject_id, meeting_kind=r.meeting_kind)
-            out.append((r, ev, await r.producer.make(req)))
+            key = (r.producer.key, r.verifier, ev.subject_id)
+            if key not in made:
+                req = Request(session, program, r.verifier, ctx, fmt=r.producer.formats[0],
+                              subject_id=ev.subject_id, meeting_kind=r.meeting_kind)
+                made[key] = await r.producer.make(req)
+            out.append((r, ev, made[key]))
     return out
 
 
