@@ -393,19 +393,32 @@ def _pdf_class() -> type:
             self.set_line_width(0.2)
             self.ln(3.5)
             details = list(details)
+            # A landscape page has room for the details side by side, which leaves the
+            # table (and its signatures) more of the first page.
+            pairs = 2 if self.w > self.h and len(details) > 5 else 1
             if details:
                 self.font(9.5)
+                label_w = 32
+                value_w = (self.epw - pairs * label_w - (pairs - 1) * 6) / pairs
+                widths = ((label_w, value_w, 6) * pairs)[:-1] if pairs > 1 else (
+                    label_w, value_w)
+                half = -(-len(details) // pairs)
+                columns = [details[i * half:(i + 1) * half] for i in range(pairs)]
                 with self.table(
-                    col_widths=(32, self.epw - 32), borders_layout="NONE",
+                    col_widths=widths, width=self.epw, borders_layout="NONE",
                     first_row_as_headings=False, line_height=5, text_align="LEFT",
                     padding=(0.6, 1, 0.6, 0), v_align="TOP",
                 ) as table:
-                    for label, value in details:
+                    for n in range(half):
                         row = table.row()
-                        self.font(9.5, bold=True)
-                        row.cell(self.s(label))
-                        self.font(9.5)
-                        row.cell(self.s(value))
+                        for c, column in enumerate(columns):
+                            if c:
+                                row.cell("")
+                            label, value = column[n] if n < len(column) else ("", "")
+                            self.font(9.5, bold=True)
+                            row.cell(self.s(label))
+                            self.font(9.5)
+                            row.cell(self.s(value))
                 self.ln(3)
 
         def section(self, title: str) -> None:

@@ -794,7 +794,10 @@ def document(message: dict) -> tuple[str, bytes]:
 
 def xlsx_cells(data: bytes) -> list[list[object]]:
     book = load_workbook(io.BytesIO(data))
-    return [[c.value for c in row] for sheet in book.worksheets for row in sheet.iter_rows()]
+    # Each sheet from its table's header (the row repeated on every printed page) down.
+    return [[c.value for c in row] for sheet in book.worksheets
+            for row in sheet.iter_rows(min_row=int((sheet.print_title_rows or "1:1")
+                                                   .split(":")[0].strip("$")))]
 
 
 async def exports_in_chat(p: Programme) -> dict[str, bytes]:
