@@ -853,8 +853,12 @@ def _csv_text(text: str) -> str:
 def _listing_csv(listing: Listing, ctx: Ctx) -> bytes:
     # Data for the team: nobody signs a CSV.
     cols = [(i, c) for i, c in enumerate(listing.columns) if c.in_sheet and not c.signature]
-    return _csv_bytes([c.header for _, c in cols],
-                      ([ctx.text(r[i], for_csv=True) for i, _ in cols] for r in listing.rows))
+    rows = [[ctx.text(r[i], for_csv=True) for i, _ in cols] for r in listing.rows]
+    for extra in listing.sections:
+        # After a blank line, under its title, as the sheet and the PDF show it.
+        rows += [[], [extra.title], [h for h, _ in extra.columns]]
+        rows += [[ctx.text(v, for_csv=True) for v in r] for r in extra.rows]
+    return _csv_bytes([c.header for _, c in cols], rows)
 
 
 # --------------------------------------------------------------------------- attendance

@@ -177,11 +177,14 @@ async def attendance_list(
     body = await session.get(Body, meeting.body_id) if meeting.body_id else None
     kind = _kind_name(tpl, meeting.kind, ctx.locale)
     body_name = _body_name(tpl, body, ctx.locale) if body else None
-    started = ctx.now >= meeting.starts_at
+    # Attendance is marked once the session begins, or once its taking began (people
+    # check in a few minutes early); before that the printed list marks nobody.
+    started = ctx.now >= meeting.starts_at or meeting.status == MeetingStatus.HELD
 
     # The same roll and count the chat and `convoca attendance` show (admin_meetings.board).
     roll = await admin_meetings.board(session, meeting)
     tally = roll.tally
+    started = started or any(e.present is not None or e.to_confirm for e in roll.everyone)
     orgs = await reports.by_id(session, Organization, (e.organization_id for e in roll.everyone))
     people = await reports.by_id(session, Person, (e.person_id for e in roll.everyone))
     guests = await reports.by_id(session, AttendanceGuest, (e.guest_id for e in roll.everyone))

@@ -788,7 +788,10 @@ async def test_invited_organisations_in_three_formats(seeded: Seed, catalogs: Ca
     assert got["csv"].filename == "organizaciones-invitadas-2026-07-10.csv"
     header = ["N°", "Organización", "Tipo", "Sector", "Invitaciones", "Respuesta",
               "Ficha de interés", "Compromiso"]
-    assert read_csv(got["csv"]) == [header] + ORG_ROWS_ES
+    assert read_csv(got["csv"]) == [header] + ORG_ROWS_ES + [
+        [], ["En el catastro, sin invitar (1 organización)"],
+        ["N°", "Organización", "Tipo", "Sector"],
+        ["1", "Agrupación Cultural Peñi Ñuke", "Agrupación cultural", "Lo Hermida"]]
     ws = read_xlsx(got["xlsx"]).worksheets[0]
     assert_header_styled(ws)
     rows = sheet_rows(ws)
