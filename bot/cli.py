@@ -49,6 +49,12 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--name", required=True, help="cli.help.opt_program_name")
     progsub.add_parser("templates", help="cli.help.program_templates")
     progsub.add_parser("list", help="cli.help.program_list")
+    # The details every verificador's heading carries (documents.base.program_details).
+    pset = progsub.add_parser("set", help="cli.help.program_set")
+    pset.add_argument("--program", type=int, help="cli.help.opt_program")
+    pset.add_argument("--executor", help="cli.help.opt_executor")
+    pset.add_argument("--comuna", help="cli.help.opt_comuna")
+    pset.add_argument("--region", help="cli.help.opt_region")
 
     tl = sub.add_parser("timeline", help="cli.help.timeline")
     tl.add_argument("--program", type=int, help="cli.help.opt_program")

@@ -196,6 +196,8 @@ async def _program(app: App, args: argparse.Namespace) -> int:
             for p in await programs.all_programs(s):
                 print(f"{p.id}\t{p.name}\t{p.template_key}\t{p.start_date}")
         return 0
+    if args.program_command == "set":
+        return await _program_set(app, args)
     cat = app.catalogs
     shipped = available_templates()
     if str(args.template).endswith((".yaml", ".yml")):
@@ -223,6 +225,29 @@ async def _program(app: App, args: argparse.Namespace) -> int:
                                     problems=Raw(str(exc)))) from None
     print(app.catalogs.text(None, "cli.program_created", id=str(program.id), name=program.name,
                             count=len(program.milestones)))
+    return 0
+
+
+async def _program_set(app: App, args: argparse.Namespace) -> int:
+    """The programme's executing body, comuna and region, as its documents' headings show
+    them; a value given empty ("") takes it away."""
+    given = {key: getattr(args, key) for key in ("executor", "comuna", "region")
+             if getattr(args, key) is not None}
+    if not given:
+        raise CommandError(app.catalogs.text(None, "docs.cli.program_set_nothing"))
+    async with app.sessions() as s:
+        program = await the_program(s, app.catalogs, args.program)
+        settings = dict(program.settings or {})
+        for key, value in given.items():
+            if value.strip():
+                settings[key] = " ".join(value.split())
+            else:
+                settings.pop(key, None)
+        program.settings = settings  # a new dict: the JSON column sees the change
+        await s.commit()
+        shown = ", ".join(settings[k] for k in ("executor", "comuna", "region") if settings.get(k))
+        print(app.catalogs.text(None, "docs.cli.program_set", name=program.name,
+                                details=shown or "—"))
     return 0
 
 

@@ -73,6 +73,9 @@ async def seed(session: AsyncSession, now: datetime) -> Program:
         session, template="ecomercado-15m", start=today.replace(day=1),
         name="Ecomercado Solidario de Quilpué (demo)", now=now,
     )
+    # Who executes the convenio and where: every verificador's heading names them.
+    program.settings = {**(program.settings or {}), "executor": "Municipalidad de Quilpué",
+                        "comuna": "Quilpué", "region": "Valparaíso"}
     bodies = {b.kind: b for b in await programs.bodies(session, program.id)}
     address_no = iter(range(1, 1000))
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -189,6 +190,19 @@ class Ctx:
         return str(value)
 
 
+def phone_text(e164: str | None) -> str:
+    """A stored phone (E.164) as people write it: +56 9 1234 5678."""
+    if not e164:
+        return ""
+    import phonenumbers
+
+    try:
+        return phonenumbers.format_number(phonenumbers.parse(e164, None),
+                                          phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    except phonenumbers.NumberParseException:
+        return e164
+
+
 def _place(place: str | None, address: str | None) -> str:
     return ", ".join(p for p in (place, address) if p) or "—"
 
@@ -216,6 +230,16 @@ def _body_name(tpl: ProgramTemplate | None, body: Body, locale: str) -> str:
 # --------------------------------------------------------------------------- listings
 
 
+@dataclass(frozen=True)
+class Signer:
+    """Who signs a printed document: a name (empty for a line to fill in by hand), their
+    RUT and role when known."""
+
+    name: str = ""
+    rut: str | None = None
+    role: str | None = None
+
+
 @dataclass
 class Col:
     header: str
@@ -224,6 +248,16 @@ class Col:
     signature: bool = False  # an empty column to sign in, on paper only
     in_pdf: bool = True
     in_sheet: bool = True
+
+
+@dataclass
+class Section:
+    """A smaller table after a listing's own, with its title: its columns (header, PDF
+    width in mm) and its rows."""
+
+    title: str
+    columns: list[tuple[str, float]]
+    rows: list[list[Any]]
 
 
 @dataclass
@@ -241,6 +275,11 @@ class Listing:
     landscape: bool = False
     blank_rows: int = 0  # empty numbered rows on paper for people not on the list
     notes: list[str] = field(default_factory=list)
+    # Who signs the whole list at its foot (the session's responsible), on paper and sheet.
+    signers: list[Signer] = field(default_factory=list)
+    signers_title: str | None = None
+    # Tables after the main one, each under its own title (what the main one leaves out).
+    sections: list[Section] = field(default_factory=list)
 
     def render(self, fmt: Format, ctx: Ctx, font_dirs: Sequence[Path]) -> ExportFile:
         if fmt == "pdf":
@@ -263,16 +302,6 @@ _HEAD_FILL = (222, 228, 237)
 _ROW_FILL = (246, 247, 249)
 
 
-@dataclass(frozen=True)
-class Signer:
-    """Who signs a printed document: a name (empty for a line to fill in by hand), their
-    RUT and role when known."""
-
-    name: str = ""
-    rut: str | None = None
-    role: str | None = None
-
-
 # Program.settings keys for the document heading: who executes the convenio, where.
 PROGRAM_DETAIL_KEYS = ("executor", "comuna", "region")
 
@@ -285,8 +314,19 @@ def program_details(program: Any, ctx: Ctx) -> list[tuple[str, str]]:
             for key in PROGRAM_DETAIL_KEYS if settings.get(key)]
 
 
+def _quiet_font_libraries() -> None:
+    """fontTools logs every table it subsets (hundreds of INFO lines per PDF): whoever
+    makes a PDF, from the command line or a test, reads none of them."""
+    for name in ("fontTools", "fpdf"):
+        logger = logging.getLogger(name)
+        if logger.getEffectiveLevel() < logging.WARNING:
+            logger.setLevel(logging.WARNING)
+
+
 def _pdf_class() -> type:
     from fpdf import FPDF
+
+    _quiet_font_libraries()
 
     class Document(FPDF):
         """A4 with the programme's typography, page numbers and the generation time."""
@@ -353,19 +393,32 @@ def _pdf_class() -> type:
             self.set_line_width(0.2)
             self.ln(3.5)
             details = list(details)
+            # A landscape page has room for the details side by side, which leaves the
+            # table (and its signatures) more of the first page.
+            pairs = 2 if self.w > self.h and len(details) > 5 else 1
             if details:
                 self.font(9.5)
+                label_w = 32
+                value_w = (self.epw - pairs * label_w - (pairs - 1) * 6) / pairs
+                widths = ((label_w, value_w, 6) * pairs)[:-1] if pairs > 1 else (
+                    label_w, value_w)
+                half = -(-len(details) // pairs)
+                columns = [details[i * half:(i + 1) * half] for i in range(pairs)]
                 with self.table(
-                    col_widths=(32, self.epw - 32), borders_layout="NONE",
+                    col_widths=widths, width=self.epw, borders_layout="NONE",
                     first_row_as_headings=False, line_height=5, text_align="LEFT",
                     padding=(0.6, 1, 0.6, 0), v_align="TOP",
                 ) as table:
-                    for label, value in details:
+                    for n in range(half):
                         row = table.row()
-                        self.font(9.5, bold=True)
-                        row.cell(self.s(label))
-                        self.font(9.5)
-                        row.cell(self.s(value))
+                        for c, column in enumerate(columns):
+                            if c:
+                                row.cell("")
+                            label, value = column[n] if n < len(column) else ("", "")
+                            self.font(9.5, bold=True)
+                            row.cell(self.s(label))
+                            self.font(9.5)
+                            row.cell(self.s(value))
                 self.ln(3)
 
         def section(self, title: str) -> None:
@@ -505,6 +558,15 @@ def _listing_pdf(listing: Listing, ctx: Ctx, font_dirs: Sequence[Path]) -> bytes
     for note in listing.notes:
         pdf.ln(1.5)
         pdf.para(note, 8.5, _MUTED)
+    for extra in listing.sections:
+        pdf.section(extra.title)
+        scale = pdf.epw / sum(w for _, w in extra.columns)
+        pdf.grid([h for h, _ in extra.columns], [[ctx.text(v) for v in r] for r in extra.rows],
+                 [w * scale for _, w in extra.columns])
+    if listing.signers:
+        pdf.ln(2)
+        pdf.signatures(listing.signers, per_row=max(len(listing.signers), 2),
+                       title=listing.signers_title)
     return bytes(pdf.output())
 
 
@@ -525,21 +587,89 @@ def _xlsx_value(value: Any, ctx: Ctx) -> tuple[Any, str | None]:
     return value, None
 
 
+# A sheet wider than this (in Excel's character widths, about what fits across a portrait
+# A4 at a readable size) prints landscape.
+PORTRAIT_SHEET_WIDTH = 100
+
+
+def print_setup(ws: Any, *, header_row: int | None = 1, landscape: bool | None = None) -> None:
+    """How every sheet prints: A4, one page wide and as many tall as it needs, the table's
+    header row repeated on every page, landscape when the columns are wider than a portrait
+    page holds (or when ``landscape`` says so)."""
+    from openpyxl.worksheet.page import PageMargins
+
+    if landscape is None:
+        width = sum((d.width or 9) for d in ws.column_dimensions.values())
+        landscape = width > PORTRAIT_SHEET_WIDTH
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.orientation = "landscape" if landscape else "portrait"
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.page_margins = PageMargins(left=0.4, right=0.4, top=0.5, bottom=0.6)
+    ws.print_options.horizontalCentered = True
+    if header_row:
+        ws.print_title_rows = f"{header_row}:{header_row}"
+
+
+def _sheet_heading(ws: Any, program: str, title: str, details: Sequence[tuple[str, str]],
+                   span: int) -> int:
+    """The document's title, programme and details above the table, on the sheet that is
+    printed (a second sheet is never printed with it); returns the table's first row."""
+    from openpyxl.styles import Alignment, Font
+
+    span = max(span, 2)
+
+    def line(row: int, text: str, *, font: Any = None) -> None:
+        cell = _put(ws, row, 1, text)
+        if font is not None:
+            cell.font = font
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+        ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=span)
+
+    line(1, title, font=Font(bold=True, size=14))
+    line(2, program, font=Font(color="646A73"))
+    row = 3
+    for label, value in details:
+        line(row, f"{label}: {value}" if label else value)
+        row += 1
+    return row + 1
+
+
+def fit_merged_rows(ws: Any) -> None:
+    """A merged cell does not grow with its text in Excel or LibreOffice: each row that
+    holds one is made as tall as its text needs across the merged columns' width (called
+    once the widths are set)."""
+    from openpyxl.utils import get_column_letter
+
+    for merged in ws.merged_cells.ranges:
+        cell = ws.cell(row=merged.min_row, column=merged.min_col)
+        text = str(cell.value or "")
+        width = sum(ws.column_dimensions[get_column_letter(c)].width or 9
+                    for c in range(merged.min_col, merged.max_col + 1))
+        size = (cell.font.sz or 11) if cell.font else 11
+        per_line = max(int(width * 11 / size) - 2, 10)
+        lines = sum(max(1, -(-len(part) // per_line)) for part in text.split("\n"))
+        ws.row_dimensions[merged.min_row].height = max(lines * size * 1.35, size * 1.5)
+
+
 def _write_sheet(ws: Any, headers: Sequence[str], rows: Sequence[Sequence[Any]], ctx: Ctx,
-                 widths: Sequence[float] | None = None) -> None:
+                 widths: Sequence[float] | None = None, *, top: int = 1,
+                 landscape: bool | None = None) -> None:
+    """A table from row ``top`` (its header), columns as wide as their text, printable."""
     from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
     from openpyxl.utils import get_column_letter
 
     thin = Side(style="thin", color="A0A8B4")
     for c, header in enumerate(headers, start=1):
-        _put(ws, 1, c, header)
-    for cell in ws[1]:
+        _put(ws, top, c, header)
+    for cell in ws[top]:
         cell.font = Font(bold=True)
         cell.fill = PatternFill("solid", fgColor="DEE4ED")
         cell.alignment = Alignment(vertical="center", wrap_text=True)
         cell.border = Border(bottom=thin)
     longest = [len(h) for h in headers]
-    for r, values in enumerate(rows, start=2):
+    for r, values in enumerate(rows, start=top + 1):
         for c, raw in enumerate(values, start=1):
             value, number_format = _xlsx_value(raw, ctx)
             cell = _put(ws, r, c, value)
@@ -555,14 +685,11 @@ def _write_sheet(ws: Any, headers: Sequence[str], rows: Sequence[Sequence[Any]],
     for c, width in enumerate(longest, start=1):
         chosen = widths[c - 1] if widths else min(max(width, 6), 50) + 2
         ws.column_dimensions[get_column_letter(c)].width = chosen
-    ws.freeze_panes = "A2"
+    ws.freeze_panes = f"A{top + 1}"
     if rows:
-        ws.auto_filter.ref = ws.dimensions
-    ws.print_title_rows = "1:1"
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
+        last = get_column_letter(len(headers))
+        ws.auto_filter.ref = f"A{top}:{last}{top + len(rows)}"
+    print_setup(ws, header_row=top, landscape=landscape)
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -628,13 +755,80 @@ def _workbook_bytes(wb: Any) -> bytes:
 
 
 def _listing_xlsx(listing: Listing, ctx: Ctx) -> bytes:
+    """One sheet that prints as the PDF does: title and details above the table, the
+    columns to sign in with room for a signature, the responsible's signature below."""
+    from openpyxl.styles import Alignment, Border, Font, Side
+
     wb = _new_workbook(ctx, listing.title)
     ws = wb.active
     ws.title = _sheet_title(listing.sheet)
     cols = [(i, c) for i, c in enumerate(listing.columns) if c.in_sheet]
-    _write_sheet(ws, [c.header for _, c in cols], [[r[i] for i, _ in cols] for r in listing.rows],
-                 ctx)
-    _about_sheet(wb, ctx, listing.program, listing.title, listing.details)
+    top = _sheet_heading(ws, listing.program, listing.title,
+                         [*listing.details, ("", ctx.generated())],
+                         len(cols))
+    rows = [[r[i] for i, _ in cols] for r in listing.rows]
+    signing = [n for n, (_, c) in enumerate(cols) if c.signature]
+    if signing:
+        start = len(rows)
+        rows += [[start + n + 1 if j == 0 else "" for j in range(len(cols))]
+                 for n in range(listing.blank_rows)]
+    widths = None
+    if signing:
+        widths = [max(len(c.header) + 2, 8) for _, c in cols]
+        for n, (_, c) in enumerate(cols):
+            if not c.signature:
+                texts = [ctx.text(r[n]) for r in rows]
+                widths[n] = min(max([widths[n], *(len(t) for t in texts)]) + 2, 50)
+            else:
+                widths[n] = 30
+    _write_sheet(ws, [c.header for _, c in cols], rows, ctx, widths, top=top,
+                 landscape=listing.landscape or None)
+    if signing:
+        thin = Side(style="thin", color="646A73")
+        for r in range(top + 1, top + 1 + len(rows)):
+            ws.row_dimensions[r].height = 30  # room for a handwritten signature
+            for c in range(1, len(cols) + 1):
+                cell = ws.cell(row=r, column=c)
+                cell.border = Border(left=thin, right=thin, top=thin, bottom=thin)
+                cell.alignment = Alignment(vertical="center", wrap_text=True)
+    row = top + len(rows) + 2
+    for note in listing.notes:
+        cell = _put(ws, row, 1, note)
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+        ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=len(cols))
+        row += 1
+    for extra in listing.sections:
+        row += 1
+        _put(ws, row, 1, extra.title).font = Font(bold=True, size=12)
+        row += 1
+        for c, (header, _) in enumerate(extra.columns, start=1):
+            _put(ws, row, c, header).font = Font(bold=True)
+        for values in extra.rows:
+            row += 1
+            for c, raw in enumerate(values, start=1):
+                value, number_format = _xlsx_value(raw, ctx)
+                cell = _put(ws, row, c, value)
+                if number_format:
+                    cell.number_format = number_format
+        row += 2
+    if listing.signers:
+        row += 1
+        if listing.signers_title:
+            _put(ws, row, 1, listing.signers_title).font = Font(bold=True)
+            row += 1
+        for signer in listing.signers:
+            row += 2  # room to sign above the line
+            line = _put(ws, row, 1, "_" * 40)
+            line.alignment = Alignment(vertical="bottom")
+            row += 1
+            _put(ws, row, 1, signer.name or ctx.t("docs.signature.name_blank")).font = Font(
+                bold=True)
+            extra = " · ".join(p for p in (signer.rut, signer.role) if p)
+            if extra:
+                row += 1
+                _put(ws, row, 1, extra)
+            row += 1
+    fit_merged_rows(ws)
     return _workbook_bytes(wb)
 
 
@@ -657,9 +851,14 @@ def _csv_text(text: str) -> str:
 
 
 def _listing_csv(listing: Listing, ctx: Ctx) -> bytes:
-    cols = [(i, c) for i, c in enumerate(listing.columns) if c.in_sheet]
-    return _csv_bytes([c.header for _, c in cols],
-                      ([ctx.text(r[i], for_csv=True) for i, _ in cols] for r in listing.rows))
+    # Data for the team: nobody signs a CSV.
+    cols = [(i, c) for i, c in enumerate(listing.columns) if c.in_sheet and not c.signature]
+    rows = [[ctx.text(r[i], for_csv=True) for i, _ in cols] for r in listing.rows]
+    for extra in listing.sections:
+        # After a blank line, under its title, as the sheet and the PDF show it.
+        rows += [[], [extra.title], [h for h, _ in extra.columns]]
+        rows += [[ctx.text(v, for_csv=True) for v in r] for r in extra.rows]
+    return _csv_bytes([c.header for _, c in cols], rows)
 
 
 # --------------------------------------------------------------------------- attendance

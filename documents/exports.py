@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,6 +42,8 @@ from documents.base import (  # noqa: F401  (re-exported: callers and tests use 
     Format,
     Listing,
     Pct,
+    Section,
+    Signer,
     _about_sheet,
     _body_name,
     _csv_bytes,
@@ -56,11 +59,15 @@ from documents.base import (  # noqa: F401  (re-exported: callers and tests use 
     _place,
     _plain,
     _put,
+    _sheet_heading,
     _sheet_title,
     _sort_key,
     _workbook_bytes,
     _write_sheet,
     _xlsx_value,
+    fit_merged_rows,
+    phone_text,
+    program_details,
     slugify,
     to_latin1,
 )
@@ -77,19 +84,23 @@ from documents.progress import (  # noqa: F401  (re-exported: callers and tests 
 from domain import org_kinds
 from domain.names import person_name
 from domain.program_templates import (
+    ProgramTemplate,
     program_template_or_none,
 )
 from locales import Catalogs, format_number
 from storage import admin_meetings, programs, reports, responses
 from storage import pickups as day_lists
 from storage.models import (
+    AttendanceGuest,
     Body,
     DeliveryDay,
     Family,
     FormDefinition,
     FormResponse,
+    FormSignature,
     Meeting,
     MeetingStatus,
+    Milestone,
     Organization,
     OrganizationInvitation,
     Person,
@@ -98,7 +109,7 @@ from storage.models import (
     PickupStatus,
     Program,
 )
-from storage.progress import day_groups
+from storage.progress import day_groups, progress_figures
 
 __all__ = [
     "CHART_SIZE",
@@ -123,12 +134,48 @@ __all__ = [
 ]
 
 
+def _session_activity(tpl: ProgramTemplate | None, milestones: Sequence[Milestone],
+                      meeting: Meeting, ctx: Ctx) -> tuple[str | None, str | None]:
+    """The stage and activity a session proves, by its kind: the activity of that kind
+    whose window holds the session's day, else the last one begun by then, else the
+    first."""
+    mine = [m for m in milestones if m.meeting_kind == meeting.kind]
+    if not mine:
+        return None, None
+    day = ctx.local(meeting.starts_at).date()
+    chosen = (next((m for m in mine if m.starts <= day <= m.due), None)
+              or next((m for m in reversed(mine) if m.starts <= day), None) or mine[0])
+    stage = None
+    if tpl is not None:
+        try:
+            found = tpl.stage(chosen.stage)
+            stage = ctx.t("docs.stage_name", number=str(found.number),
+                          name=found.name.get(ctx.locale) or found.name["es"])
+        except KeyError:
+            pass
+    name = chosen.name or {}
+    return stage, name.get(ctx.locale) or name.get("es")
+
+
+async def _facilitator(session: AsyncSession, program: Program,
+                       meeting: Meeting) -> Person | None:
+    """Who answers for the session: who set it up, else the programme's gestora."""
+    if meeting.created_by is not None:
+        person = await session.get(Person, meeting.created_by)
+        if person is not None and person.name and person.erased_at is None:
+            return person
+    return await reports.gestora(session, program.id)
+
+
 async def attendance_list(
     session: AsyncSession, meeting_id: int, fmt: Format = "pdf", *, now: datetime,
     locale: str | None = "es", catalogs: Catalogs | None = None,
     font_dirs: Sequence[Path] = FONT_DIRS, blank_rows: int = 5,
 ) -> ExportFile:
-    """The *lista de asistencia* of one meeting: everyone invited and everyone who came."""
+    """The *lista de asistencia* of one meeting: everyone invited and everyone who came,
+    each with a cell to sign. Printed before the session its attendance column is empty
+    (the signatures are the attendance); after it, each row says present or absent and
+    the totals are shown."""
     meeting = await session.get(Meeting, meeting_id)
     if meeting is None:
         raise LookupError(f"no meeting {meeting_id}")
@@ -138,13 +185,21 @@ async def attendance_list(
     body = await session.get(Body, meeting.body_id) if meeting.body_id else None
     kind = _kind_name(tpl, meeting.kind, ctx.locale)
     body_name = _body_name(tpl, body, ctx.locale) if body else None
+    # Attendance is marked once the session begins, or once its taking began (people
+    # check in a few minutes early); before that the printed list marks nobody.
+    started = ctx.now >= meeting.starts_at or meeting.status == MeetingStatus.HELD
 
     # The same roll and count the chat and `convoca attendance` show (admin_meetings.board).
     roll = await admin_meetings.board(session, meeting)
     tally = roll.tally
+    started = started or any(e.present is not None or e.to_confirm for e in roll.everyone)
     orgs = await reports.by_id(session, Organization, (e.organization_id for e in roll.everyone))
+    people = await reports.by_id(session, Person, (e.person_id for e in roll.everyone))
+    guests = await reports.by_id(session, AttendanceGuest, (e.guest_id for e in roll.everyone))
 
     def presence(e: admin_meetings.Entry) -> str:
+        if not started:
+            return ""  # nobody is present or absent before the session begins
         if e.to_confirm:
             return ctx.t("exports.attendance.to_confirm")
         if e.present is None:
@@ -163,31 +218,55 @@ async def attendance_list(
         org = orgs.get(e.organization_id)
         return org.name if org else (e.organization or "")
 
+    def phone(e: admin_meetings.Entry) -> str:
+        person, guest = people.get(e.person_id), guests.get(e.guest_id)
+        number = person.phone if person else guest.phone if guest else None
+        return phone_text(number)
+
+    def rut(e: admin_meetings.Entry) -> str:
+        person = people.get(e.person_id)
+        return e.rut or (person.rut if person and person.rut else "")
+
     # A walk-in marked absent was put there by mistake: not on the list, as not in the count.
     # One who checked in alone is listed, marked as waiting for the gestora's word.
     listed = roll.invited + roll.came_uninvited + roll.unconfirmed
     entries = sorted(
-        ((e.name or ctx.t("exports.unknown_person"), organization(e), answer(e),
-          presence(e), e.reason or "", e.rut or "") for e in listed),
-        key=lambda e: (_sort_key(e[0]), _sort_key(e[1])))
+        ((e.name or ctx.t("exports.unknown_person"), rut(e), organization(e), phone(e),
+          answer(e), presence(e), e.reason or "") for e in listed),
+        key=lambda e: (_sort_key(e[0]), _sort_key(e[2])))
     yes = len(roll.yes)
     session_label = kind + (f": {meeting.title}" if meeting.title else "")
+    stage, activity = _session_activity(tpl, await reports.milestones(session, program.id),
+                                        meeting, ctx)
+    facilitator = await _facilitator(session, program, meeting)
+    facilitator_name = (person_name(facilitator.name) if facilitator and facilitator.name
+                        else str((program.settings or {}).get("facilitator") or ""))
     details = [
-        (ctx.t("exports.label.body"), body_name or "—"),
+        *program_details(program, ctx),
+        (ctx.t("docs.label.stage"), stage or "—"),
+        (ctx.t("docs.label.activity"), activity or "—"),
         (ctx.t("exports.label.session"), session_label),
+        (ctx.t("exports.label.body"), body_name or "—"),
         (ctx.t("exports.label.date"), ctx.long_date(meeting.starts_at)),
         (ctx.t("exports.label.time"), ctx.time_range(meeting.starts_at, meeting.ends_at)),
         (ctx.t("exports.label.place"), _place(meeting.place, meeting.address)),
+        (ctx.t("docs.label.facilitator"), facilitator_name or "—"),
     ]
     if meeting.status == MeetingStatus.CANCELLED:
         details.append((ctx.t("exports.label.status"), ctx.t("exports.meeting.cancelled")))
-    summary = ctx.t("exports.attendance.summary_walk_ins" if tally.walk_ins
-                    else "exports.attendance.summary", invited=tally.invited, yes=yes,
-                    present=tally.present, present_invited=tally.present_invited,
-                    walk_ins=tally.walk_ins)
+    if started:
+        summary = ctx.t("exports.attendance.summary_walk_ins" if tally.walk_ins
+                        else "exports.attendance.summary", invited=tally.invited, yes=yes,
+                        present=tally.present, present_invited=tally.present_invited,
+                        walk_ins=tally.walk_ins)
+    else:
+        summary = ctx.t("docs.attendance.before", invited=tally.invited, yes=yes)
     details.append((ctx.t("exports.label.attendance"), summary))
     title = ctx.t("exports.attendance.title")
     local_day = ctx.local(meeting.starts_at).date().isoformat()
+    # Without a name the line still asks for one: whoever led the session writes it in.
+    signer = Signer(facilitator_name or ctx.t("docs.signature.name_blank"),
+                    facilitator.rut if facilitator else None, ctx.t("docs.role.facilitator"))
     listing = Listing(
         stem=f"{ctx.t('exports.file.attendance')}-{slugify(body_name or kind)}-{local_day}",
         title=title,
@@ -195,19 +274,22 @@ async def attendance_list(
         details=details,
         sheet=title,
         running_title=f"{title} · {session_label} · {ctx.long_date(meeting.starts_at)}",
+        landscape=True,
         columns=[
             Col(ctx.t("exports.col.number"), 8, align="RIGHT"),
-            Col(ctx.t("exports.col.name"), 46),
-            Col(ctx.t("exports.col.organization"), 44),
-            Col(ctx.t("exports.col.rsvp"), 27),
-            Col(ctx.t("exports.col.attendance"), 21, align="CENTER"),
+            Col(ctx.t("exports.col.name"), 52),
+            Col(ctx.t("exports.col.rut"), 24),
+            Col(ctx.t("exports.col.organization"), 46),
+            Col(ctx.t("exports.col.phone"), 30),
+            Col(ctx.t("exports.col.rsvp"), 24, in_pdf=False),
+            Col(ctx.t("exports.col.attendance"), 23, align="CENTER"),
             Col(ctx.t("exports.col.reason"), 30, in_pdf=False),
-            # On the sheet only: a list passed round the room does not show people's RUT.
-            Col(ctx.t("exports.col.rut"), 16, in_pdf=False),
-            Col(ctx.t("exports.col.signature"), 40, signature=True, in_sheet=False),
+            Col(ctx.t("exports.col.signature"), 60, signature=True),
         ],
         rows=[[n, *e, ""] for n, e in enumerate(entries, start=1)],
         blank_rows=blank_rows if meeting.status != MeetingStatus.CANCELLED else 0,
+        signers=[signer],
+        signers_title=ctx.t("docs.attendance.responsible"),
     )
     return listing.render(fmt, ctx, font_dirs)
 
@@ -250,12 +332,77 @@ class Ficha:
     declaration: str | None = None  # what the signers declared, with their answers in it
     # False while the organisation is not in the catastro: its details are as typed.
     in_catastro: bool = True
+    registration_number: str | None = None  # N.º de registro / personalidad jurídica
+    # The programme's settings: its executing body, comuna and region for the heading.
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
 def _ficha_stem(ctx: Ctx, ficha: Ficha) -> str:
     stem = f"{ctx.t('exports.file.ficha')}-{slugify(ficha.organization.name)}"
     # Two people may send a ficha for the same organisation before it is in the catastro.
     return stem if ficha.in_catastro or not ficha.folio else f"{stem}-{slugify(ficha.folio)}"
+
+
+HANDWRITTEN_SPARE_ROWS = 2  # for representatives who sign on paper only
+
+
+def _ficha_signing(pdf: Any, ctx: Ctx, ficha: Ficha) -> None:
+    """The declaration, who signed it in Convoca, the rows to sign by hand, the stamp and
+    the registration number: one block on one page, so that no signature is ever on a
+    sheet without what it signs (a new page starts before the declaration if need be)."""
+    signers = list(ficha.signatures) + [FichaSignature("", ctx.now)] * HANDWRITTEN_SPARE_ROWS
+    row_h = 14
+    pdf.font(9.5)
+    declaration_h = (len(pdf.multi_cell(pdf.epw, 4.75, pdf.s(ficha.declaration),
+                                        dry_run=True, output="LINES")) * 4.75 + 13
+                     if ficha.declaration else 0)
+    chat_h = 11 + 8 + 7 * max(len(ficha.signatures), 1) + 10
+    block = (declaration_h + chat_h + 11 + 8 + row_h * len(signers) + 6 + 34 + 10)
+    if pdf.get_y() + block > pdf.page_break_trigger and pdf.get_y() > pdf.t_margin + 30:
+        pdf.add_page()
+    if ficha.declaration:
+        pdf.section(ctx.t("exports.ficha.declaration"))
+        pdf.para(ficha.declaration, 9.5)
+        pdf.ln(1)
+
+    pdf.section(ctx.t("exports.ficha.signatures"))
+    if ficha.signatures:
+        pdf.grid([ctx.t("exports.col.name"), ctx.t("exports.col.rut"),
+                  ctx.t("exports.col.position"), ctx.t("exports.col.signed_at")],
+                 [[s.name, s.rut or "", s.position or "",
+                   ctx.t("exports.at", date=ctx.long_date(s.signed_at), time=ctx.time(s.signed_at))]
+                  for s in ficha.signatures], [62, 28, 38, pdf.epw - 128])
+        pdf.ln(1.5)
+        pdf.para(ctx.t("exports.ficha.signed_note"), 8.5, _MUTED)
+    else:
+        pdf.para(ctx.t("exports.ficha.unsigned"), color=_MUTED)
+
+    pdf.section(ctx.t("exports.ficha.handwritten"))
+    pdf.grid([ctx.t("exports.col.name"), ctx.t("exports.col.rut"),
+              ctx.t("exports.col.position"), ctx.t("exports.col.signature")],
+             [[s.name, s.rut or "", s.position or "", ""] for s in signers],
+             [58, 30, 38, pdf.epw - 126], min_row_height=row_h)
+    pdf.ln(4)
+    # The stamp's box at the left; the registration number and place and date beside it.
+    top = pdf.get_y()
+    box_w, box_h = 58, 32
+    pdf.set_draw_color(*_RULE)
+    pdf.rect(pdf.l_margin, top, box_w, box_h)
+    pdf.set_xy(pdf.l_margin + 2, top + box_h - 6)
+    pdf.font(8, color=_MUTED)
+    pdf.cell(box_w - 4, 4, pdf.s(ctx.t("docs.ficha.stamp")), align="C")
+    x = pdf.l_margin + box_w + 8
+    width = pdf.epw - box_w - 8
+    pdf.set_xy(x, top + 4)
+    pdf.font(9.5)
+    number = ficha.registration_number
+    pdf.multi_cell(width, 5, pdf.s(ctx.t("docs.ficha.registration", number=number)
+                                   if number else ctx.t("docs.ficha.registration_blank")),
+                   new_x="LEFT", new_y="NEXT")
+    pdf.set_xy(x, top + 18)
+    pdf.multi_cell(width, 5, pdf.s(ctx.t("exports.ficha.place_date")), new_x="LEFT",
+                   new_y="NEXT")
+    pdf.set_xy(pdf.l_margin, top + box_h + 2)
 
 
 def render_ficha_pdf(
@@ -268,7 +415,7 @@ def render_ficha_pdf(
     title = ctx.t("exports.ficha.title")
     pdf = _new_pdf(ctx, font_dirs, title=title, running_title=f"{title} · {org.name}")
     pdf.add_page()
-    details = [(ctx.t("exports.col.organization"), org.name)]
+    details = [*program_details(ficha, ctx), (ctx.t("exports.col.organization"), org.name)]
     if not ficha.in_catastro:
         details.append((ctx.t("exports.ficha.catastro"), ctx.t("exports.ficha.not_in_catastro")))
     if ficha.folio:
@@ -295,42 +442,14 @@ def render_ficha_pdf(
     else:
         pdf.para(ctx.t("exports.ficha.no_answers"), color=_MUTED)
 
-    if ficha.declaration:
-        pdf.section(ctx.t("exports.ficha.declaration"))
-        pdf.para(ficha.declaration, 9.5)
-        pdf.ln(1)
-
-    pdf.section(ctx.t("exports.ficha.signatures"))
-    if ficha.signatures:
-        pdf.grid([ctx.t("exports.col.name"), ctx.t("exports.col.position"),
-                  ctx.t("exports.col.signed_at")],
-                 [[s.name, s.position or "", ctx.t("exports.at", date=ctx.long_date(s.signed_at),
-                                                   time=ctx.time(s.signed_at))]
-                  for s in ficha.signatures], [70, 45, pdf.epw - 115])
-        pdf.ln(1.5)
-        pdf.para(ctx.t("exports.ficha.signed_note"), 8.5, _MUTED)
-    else:
-        pdf.para(ctx.t("exports.ficha.unsigned"), color=_MUTED)
-
-    signers = ficha.signatures or [FichaSignature("", ficha.submitted_at or ctx.now)] * 2
-    # Heading, table and the place-and-date line stay on one page: a signature block cut
-    # in two is signed on the wrong sheet.
-    block = 11 + 9 + 14 * (len(signers) + 1) + 12
-    if pdf.get_y() + block > pdf.page_break_trigger:
-        pdf.add_page()
-    pdf.section(ctx.t("exports.ficha.handwritten"))
-    pdf.grid([ctx.t("exports.col.name"), ctx.t("exports.col.rut"),
-              ctx.t("exports.col.position"), ctx.t("exports.col.signature")],
-             [[s.name, s.rut or "", s.position or "", ""] for s in signers] + [["", "", "", ""]],
-             [58, 30, 38, pdf.epw - 126], min_row_height=14)
-    pdf.ln(4)
-    pdf.para(ctx.t("exports.ficha.place_date"), 9.5)
+    _ficha_signing(pdf, ctx, ficha)
     return ExportFile(f"{_ficha_stem(ctx, ficha)}.pdf", bytes(pdf.output()), MIME["pdf"])
 
 
 def render_fichas_xlsx(
     fichas: Sequence[Ficha], *, program: str, tz: str, now: datetime,
     locale: str | None = "es", catalogs: Catalogs | None = None,
+    details: Sequence[tuple[str, str]] = (),
 ) -> ExportFile:
     """All organisations' fichas in one sheet: one row each, one column per question."""
     ctx = Ctx(catalogs, locale, tz, now)
@@ -358,12 +477,14 @@ def render_fichas_xlsx(
     wb = _new_workbook(ctx, title)
     ws = wb.active
     ws.title = _sheet_title(title)
-    _write_sheet(ws, headers, rows, ctx)
     outside = sum(1 for f in fichas if not f.in_catastro)
-    about = [(ctx.t("exports.fichas.count"), str(len(fichas)))]
+    about = [*details, (ctx.t("exports.fichas.count"), str(len(fichas)))]
     if outside:
         about.append((ctx.t("exports.ficha.not_in_catastro"), str(outside)))
-    _about_sheet(wb, ctx, program, title, about)
+    about.append(("", ctx.generated()))
+    top = _sheet_heading(ws, program, title, about, min(len(headers), 8))
+    _write_sheet(ws, headers, rows, ctx, top=top, landscape=True)
+    fit_merged_rows(ws)
     stem = f"{ctx.t('exports.file.fichas')}-{ctx.local(ctx.now).date().isoformat()}"
     return ExportFile(f"{stem}.xlsx", _workbook_bytes(wb), MIME["xlsx"])
 
@@ -402,6 +523,20 @@ async def _ficha(session: AsyncSession, response: FormResponse, program: Program
     folio, declaration = _form_extras(
         await session.get(FormDefinition, response.form_id), response, locale)
     reps = await reports.representatives(session, org.id) if org is not None else {}
+    answers = response.answers or {}
+
+    def rut_of(s: FormSignature) -> str | None:
+        # As typed at signing; else the sender's own answer; else the person's RUT.
+        if s.signed_rut:
+            return s.signed_rut
+        typed = answers.get("representative_rut")
+        if s.person_id is not None and s.person_id == response.person_id and \
+                isinstance(typed, dict) and typed.get("formatted"):
+            return typed["formatted"]
+        person = people.get(s.person_id)
+        return person.rut if person is not None and person.rut else None
+
+    registration = answers.get("registration_number")
     return Ficha(
         program=program.name,
         tz=program.timezone,
@@ -422,9 +557,10 @@ async def _ficha(session: AsyncSession, response: FormResponse, program: Program
                     (response.answers or {}).get("representative_role")
                     if s.person_id is not None and s.person_id == response.person_id
                     else None),
-                rut=s.signed_rut or (people[s.person_id].rut if s.person_id in people
-                                     else None))
+                rut=rut_of(s))
             for s in sigs],
+        registration_number=str(registration).strip() or None if registration else None,
+        settings=dict(program.settings or {}),
         submitted_at=response.submitted_at,
         version=response.version,
         folio=folio,
@@ -473,7 +609,8 @@ async def fichas_xlsx(
     fichas = [await _ficha(session, r, program, catalogs.locale(locale), catalogs)
               for r in await reports.latest_fichas(session, program_id, unlinked=True)]
     return render_fichas_xlsx(fichas, program=program.name, tz=program.timezone, now=now,
-                              locale=locale, catalogs=catalogs)
+                              locale=locale, catalogs=catalogs, details=program_details(
+                                  program, Ctx(catalogs, locale, program.timezone, now)))
 
 
 # --------------------------------------------------------------------------- organisations
@@ -521,28 +658,39 @@ async def invited_organizations(
                  if given in {"yes", "no", "maybe"} else given)
         return f"{label} ({ctx.day(when)})" if when else label
 
+    def kind(org: Organization) -> str:
+        return org_kinds.text(org.kind, ctx.catalogs, ctx.locale)
+
+    # Under "invitadas" only the organisations that were invited; the rest of the catastro
+    # follows in its own section, so that nobody reads them as invited.
+    invited_orgs = [o for o in orgs if invitations.get(o.id)]
+    others = [o for o in orgs if not invitations.get(o.id)]
     rows = []
-    for n, org in enumerate(orgs, start=1):
-        invs = invitations.get(org.id, [])
-        sent = "\n".join(
-            f"{ctx.day(i.sent_at)} · {purpose_name(i)}" for i in invs
-        ) or ctx.t("exports.org.not_invited")
+    for n, org in enumerate(invited_orgs, start=1):
+        invs = invitations[org.id]
+        sent = "\n".join(f"{ctx.day(i.sent_at)} · {purpose_name(i)}" for i in invs)
         answers = "\n".join(answer(i) for i in invs)
         ficha = fichas.get(org.id)
         rows.append([
-            n, org.name, org_kinds.text(org.kind, ctx.catalogs, ctx.locale), org.sector or "",
-            sent, answers,
+            n, org.name, kind(org), org.sector or "", sent, answers,
             ctx.t("exports.ficha.sent_on", date=ctx.day(ficha.submitted_at))
             if ficha is not None and ficha.submitted_at else ctx.t("exports.no"),
             ctx.day(org.committed_at) if org.committed_at and org.committed_at <= now else "",
         ])
-    invited = sum(1 for o in orgs if invitations.get(o.id))
     title = ctx.t("exports.org.title")
+    sections = []
+    if others:
+        sections.append(Section(
+            ctx.t("docs.org.not_invited_title", count=len(others)),
+            [(ctx.t("exports.col.number"), 8), (ctx.t("exports.col.organization"), 80),
+             (ctx.t("exports.col.kind"), 40), (ctx.t("exports.col.sector"), 40)],
+            [[n, o.name, kind(o), o.sector or ""] for n, o in enumerate(others, start=1)]))
     listing = Listing(
         stem=f"{ctx.t('exports.file.organizations')}-{ctx.local(ctx.now).date().isoformat()}",
         title=title,
         program=program.name,
-        details=[(ctx.t("exports.label.as_of"), ctx.long_date(ctx.now))],
+        details=[*program_details(program, ctx),
+                 (ctx.t("exports.label.as_of"), ctx.long_date(ctx.now))],
         sheet=ctx.t("exports.org.sheet"),
         running_title=title,
         landscape=True,
@@ -557,8 +705,9 @@ async def invited_organizations(
             Col(ctx.t("exports.col.committed"), 25),
         ],
         rows=rows,
-        notes=[ctx.t("exports.org.summary", total=len(orgs), invited=invited,
+        notes=[ctx.t("exports.org.summary", total=len(orgs), invited=len(invited_orgs),
                      fichas=len(fichas))],
+        sections=sections,
     )
     return listing.render(fmt, ctx, font_dirs)
 
@@ -574,17 +723,19 @@ def _proxy_rut(ctx: Ctx, p: Pickup, status: str) -> str:
                  else "exports.pickup.rut_to_check")
 
 
-def _pickup_status(ctx: Ctx, p: Pickup, status: str, moved_to: DeliveryDay | None) -> str:
+def _pickup_status(ctx: Ctx, p: Pickup, status: str, moved_to: DeliveryDay | None, *,
+                   reasons: bool = True) -> str:
     """``status`` as the lists show it (see pickups.shown_status), with the proxy, the
-    reason or the day the family moved to."""
+    reason (unless ``reasons`` is False: a sheet every family signs keeps each family's
+    reasons to itself) or the day the family moved to."""
     if status == PickupStatus.CANNOT:
-        text = ctx.t("exports.pickup.cannot_reason", reason=p.reason) if p.reason else ctx.t(
-            "exports.pickup.cannot")
+        text = ctx.t("exports.pickup.cannot_reason", reason=p.reason) \
+            if p.reason and reasons else ctx.t("exports.pickup.cannot")
     elif status in (PickupStatus.PROXY, PickupStatus.PICKED_UP) and p.proxy_name:
         key = "exports.pickup.proxy_named" if status == PickupStatus.PROXY \
             else "exports.pickup.picked_up_by"
         text = ctx.t(key, name=p.proxy_name, rut=_proxy_rut(ctx, p, status))
-    elif status == PickupStatus.RESCHEDULE and p.reason:
+    elif status == PickupStatus.RESCHEDULE and p.reason and reasons:
         text = ctx.t("exports.pickup.reschedule_reason", reason=p.reason)
     elif status in set(PickupStatus):
         text = ctx.t(f"exports.pickup.{status}")
@@ -605,8 +756,14 @@ async def delivery_day_list(
     locale: str | None = "es", catalogs: Catalogs | None = None,
     font_dirs: Sequence[Path] = FONT_DIRS,
 ) -> ExportFile:
-    """Who should come (or be visited) on a delivery day, what each family answered, and a
-    column to sign when the basket is handed over."""
+    """Who should come (or be visited) on a delivery day: each recipient's name and RUT,
+    how they receive (at the premises or at home), what they answered, and a cell to sign
+    when the basket is handed over. The printed list carries no family's reasons; the
+    sheet and CSV, for the team, do.
+
+    Each family is counted as the progress report counts it (storage.progress): its status
+    as it stood ``now`` (pickups.status_as_of), as the day's list shows it (shown_status),
+    in the groups of day_groups; the summary is the report's row for the day."""
     day = await session.get(DeliveryDay, delivery_day_id)
     if day is None:
         raise LookupError(f"no delivery day {delivery_day_id}")
@@ -614,28 +771,52 @@ async def delivery_day_list(
     ctx = Ctx(catalogs, locale, program.timezone, now)
     pickups = await reports.pickups_of(session, day.id)
     families = await reports.by_id(session, Family, (p.family_id for p in pickups))
+    people = await reports.by_id(session, Person, (f.person_id for f in families.values()))
     pickups.sort(key=lambda p: _sort_key(families[p.family_id].name))
     moved_to = await reports.days_of_pickups(session, (p.moved_to_id for p in pickups))
-    # The same statuses as the staff's list in chat and `convoca delivery day`.
-    kept = await day_lists.list_kept(session, day.id)
-    shown = {p.id: day_lists.shown_status(p, day, ctx.now, kept) for p in pickups}
-    rows = []
+    kept = day.id in await day_lists.kept_lists(session, [day.id], as_of=ctx.now)
+    shown = {p.id: day_lists.shown_status(p, day, ctx.now, kept,
+                                          status=day_lists.status_as_of(p, day, ctx.now))
+             for p in pickups}
+
+    def recipient(fam: Family) -> str:
+        person = people.get(fam.person_id)
+        return person_name(person.name) if person and person.name and \
+            person.erased_at is None else fam.name
+
+    def rut(fam: Family) -> str:
+        person = people.get(fam.person_id)
+        return fam.rut or (person.rut if person and person.rut else "")
+
+    rows, modes = [], []
     for n, p in enumerate(pickups, start=1):
         fam = families[p.family_id]
         status = shown[p.id]
+        mode = PickupMode.DOMICILIO if day_lists.is_home_delivery(day, fam) \
+            else PickupMode.RETIRO
+        modes.append(mode)
         rows.append([
-            n, fam.name, fam.sector or "", _mode_name(ctx, fam.pickup_mode),
-            _pickup_status(ctx, p, status, moved_to.get(p.moved_to_id)),
+            n, recipient(fam), rut(fam), fam.name, fam.sector or "", _mode_name(ctx, mode),
+            _pickup_status(ctx, p, status, moved_to.get(p.moved_to_id), reasons=False),
             ctx.t(f"exports.pickup.{status}") if status in set(PickupStatus) else status,
             p.reason or "", p.proxy_name or "", _proxy_rut(ctx, p, status),
             p.responded_at, p.handed_at, "",
         ])
-    counts = Counter(shown.values())
+    # The report's own row for this day, so the two never disagree; a cancelled day is in
+    # no report, and is counted here with the same groups.
+    figures = await progress_figures(session, program.id, ctx.now)
+    row = next((d for d in figures["delivery_days"] if d["delivery_day_id"] == day.id), None)
+    groups = {k: row[k] for k in day_groups({})} if row is not None \
+        else day_groups(Counter(shown.values()))
+    kinds = set(modes)
+    mode_text = _mode_name(ctx, kinds.pop()) if len(kinds) == 1 else (
+        ctx.t("docs.mode.mixed") if kinds else _mode_name(ctx, day.mode))
     details = [
+        *program_details(program, ctx),
         (ctx.t("exports.label.date"), ctx.long_date(day.window_start)),
         (ctx.t("exports.label.time"), ctx.time_range(day.window_start, day.window_end)),
         (ctx.t("exports.label.place"), _place(day.place, day.address)),
-        (ctx.t("exports.label.mode"), _mode_name(ctx, day.mode)),
+        (ctx.t("exports.label.mode"), mode_text),
     ]
     if day.cancelled_at is not None:
         details.append((ctx.t("exports.label.status"), ctx.t("exports.delivery.cancelled")))
@@ -648,21 +829,24 @@ async def delivery_day_list(
         details=details,
         sheet=title,
         running_title=f"{title} · {ctx.long_date(day.window_start)}",
+        landscape=True,
         columns=[
             Col(ctx.t("exports.col.number"), 8, align="RIGHT"),
-            Col(ctx.t("exports.col.family"), 44),
-            Col(ctx.t("exports.col.sector"), 24),
-            Col(ctx.t("exports.col.mode"), 27),
-            Col(ctx.t("exports.col.status"), 45, in_sheet=False),
+            Col(ctx.t("docs.col.recipient"), 50),
+            Col(ctx.t("exports.col.rut"), 24),
+            Col(ctx.t("exports.col.family"), 36),
+            Col(ctx.t("exports.col.sector"), 26),
+            Col(ctx.t("exports.col.mode"), 28),
+            Col(ctx.t("exports.col.status"), 44, in_sheet=False),
             Col(ctx.t("exports.col.status"), 0, in_pdf=False),
             Col(ctx.t("exports.col.reason"), 0, in_pdf=False),
             Col(ctx.t("exports.col.proxy_name"), 0, in_pdf=False),
             Col(ctx.t("exports.col.proxy_rut"), 0, in_pdf=False),
             Col(ctx.t("exports.col.responded_at"), 0, in_pdf=False),
             Col(ctx.t("exports.col.handed_at"), 0, in_pdf=False),
-            Col(ctx.t("exports.col.received_signature"), 38, signature=True, in_sheet=False),
+            Col(ctx.t("exports.col.received_signature"), 50, signature=True),
         ],
         rows=rows,
-        notes=[ctx.t("exports.delivery.summary", total=len(pickups), **day_groups(counts))],
+        notes=[ctx.t("exports.delivery.summary", total=len(pickups), **groups)],
     )
     return listing.render(fmt, ctx, font_dirs)

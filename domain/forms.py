@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 import string
+import unicodedata
 from collections.abc import Iterable, Mapping
 from datetime import date
 from functools import cached_property
@@ -542,10 +543,50 @@ def _limit(v: int | float) -> Any:
     return v if isinstance(v, int) else Raw(str(v))
 
 
+# Words people put around a count ("unos 40", "40 personas", "más o menos 35"): with these
+# the answer is still a count.
+_AROUND_A_COUNT = frozenset("""
+    unos unas uno una como aprox aproximadamente aproximado alrededor de del cerca mas menos
+    o y al en somos son hay hasta casi personas persona socios socias socio socia
+    integrantes integrante miembros miembro familias familia vecinos vecinas gente total
+    about around approximately approx some roughly nearly almost people persons members
+    member families or more less we are there
+""".split())
+# How many other words a count may carry after it ("40 adultos mayores") before the answer
+# reads as something else.
+_FREE_WORDS_AFTER = 2
+
+
+def _mostly_not_a_count(text: str, token: str) -> bool:
+    """Whether the text around the only number is something else that holds a number (an
+    address, "Los Aromos 1456, Quilpué"; "Pasaje 12"), not a count with a few words: a
+    word before the number or a capitalised word, unless it is one of the words people put
+    around a count, or more than a couple of words after it."""
+    before, _, after = text.partition(token)
+
+    def words(part: str) -> list[str]:
+        return re.findall(r"[^\W\d_]+", part)
+
+    def known(word: str) -> bool:
+        plain = "".join(ch for ch in unicodedata.normalize("NFKD", word)
+                        if not unicodedata.combining(ch)).casefold()
+        return plain in _AROUND_A_COUNT
+
+    if re.search(r"[,#°º/]", after) and words(after):
+        return True  # "1456, Quilpué", "12 #3": the number is part of an address
+    if any(not known(w) for w in words(before)):
+        return True
+    unknown_after = [w for w in words(after) if not known(w)]
+    return (len(unknown_after) > _FREE_WORDS_AFTER
+            or any(w[:1].isupper() for w in unknown_after))
+
+
 def _parse_number(q: Question, text: str) -> int | float:
     tokens = _NUMBER.findall(text)
     if len(tokens) != 1:
         raise AnswerError(Msg("form.error.number"))
+    if _mostly_not_a_count(text, tokens[0]):
+        raise AnswerError(Msg("form.error.number_in_words"))
     token = tokens[0]
     sign, digits = (-1, token[1:]) if token.startswith("-") else (1, token)
     value: int | float

@@ -19,10 +19,14 @@ from storage.models import (
     FormStatus,
     Meeting,
     MeetingStatus,
+    Milestone,
     Organization,
     OrganizationInvitation,
+    Person,
     Pickup,
     Representative,
+    Role,
+    RoleGrant,
     Rsvp,
 )
 
@@ -145,3 +149,22 @@ async def last_invitation_at(session: AsyncSession, program_id: int,
         .join(Organization, Organization.id == OrganizationInvitation.organization_id)
         .where(Organization.program_id == program_id, OrganizationInvitation.sent_at <= until)
         .order_by(OrganizationInvitation.sent_at.desc()).limit(1))
+
+
+async def milestones(session: AsyncSession, program_id: int) -> list[Milestone]:
+    """The programme's milestones by start, for naming the stage and activity a session or
+    a document belongs to."""
+    return list((await session.scalars(
+        select(Milestone).where(Milestone.program_id == program_id)
+        .order_by(Milestone.starts, Milestone.due, Milestone.key))).all())
+
+
+async def gestora(session: AsyncSession, program_id: int) -> Person | None:
+    """The programme's gestora (its own, else one of every programme), the first granted:
+    who answers for a session nobody else is named for."""
+    return (await session.scalars(
+        select(Person).join(RoleGrant, RoleGrant.person_id == Person.id)
+        .where(RoleGrant.role == Role.GESTORA, Person.erased_at.is_(None),
+               or_(RoleGrant.program_id == program_id, RoleGrant.program_id.is_(None)))
+        .order_by(RoleGrant.program_id.is_(None), RoleGrant.granted_at, RoleGrant.id)
+        .limit(1))).first()

@@ -376,8 +376,8 @@ async def test_the_command_line_writes_every_export(app, capsys, tmp_path: Path)
     await cli(app, capsys, "export", "attendance", str(records["meeting_id"]), "--format",
               "csv", "--out", str(tmp_path / "asistencia.csv"))
     # Nobody was invited to this session: the sheet has its headings and no rows.
-    assert csv_text((tmp_path / "asistencia.csv").read_bytes()).split("|")[:3] == [
-        "N°", "Nombre", "Organización"]
+    assert csv_text((tmp_path / "asistencia.csv").read_bytes()).split("|")[:4] == [
+        "N°", "Nombre", "RUT", "Organización"]
 
     await cli(app, capsys, "export", "fichas", "--out", str(tmp_path / "fichas"))
     files = sorted(p.name for p in (tmp_path / "fichas").iterdir())

@@ -30,7 +30,7 @@ from test_admin_delivery_support import (
     seed,
 )
 from test_admin_meetings_flow import add_person
-from test_exports import read_pdf, read_xlsx, sheet_rows, table_rows
+from test_exports import heading_rows, read_pdf, read_xlsx, sheet_rows, table_rows
 
 from bot import cli_delivery, cli_meetings
 from documents import exports
@@ -193,10 +193,12 @@ async def test_every_place_that_counts_says_the_same(
                   r"sin invitación: (\d+)\)"
     assert numbers(on_the_list, str(text)) == expected
     book = read_xlsx(xlsx)
-    about = {r[0]: r[1] for r in sheet_rows(book.worksheets[1]) if r[0]}
-    assert numbers(on_the_list, about["Asistencia"]) == expected
+    # The session's details are above the table, on the one sheet that is printed.
+    [attendance] = [line for line in heading_rows(book.worksheets[0])
+                    if line.startswith("Asistencia: ")]
+    assert numbers(on_the_list, attendance) == expected
     rows = sheet_rows(book.worksheets[0])
-    assert sum(1 for r in rows[1:] if r[4] == "Presente") == expected[1]
+    assert sum(1 for r in rows[1:] if r[6] == "Presente") == expected[1]
 
     # --- the delivery day, everywhere ---------------------------------------------------
     # (families, confirmed, cannot or another date, no answer, picked up, not come, moved)

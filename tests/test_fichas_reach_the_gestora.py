@@ -73,6 +73,7 @@ async def send_ficha_unlinked(tg: Running, chat: int, name: str = "Rosa Pizarro"
     await tg.send(chat, "Los Aromos")
     await tg.send(chat, "unos 30")
     await tg.send(chat, name)
+    await tg.send(chat, "12.345.678-5")
     await tg.send(chat, "Presidenta")
     await tg.send(chat, "9 8765 4321")
     await tg.press(chat, "Omitir")
@@ -119,7 +120,8 @@ async def test_a_ficha_from_outside_the_catastro_reaches_the_gestora_who_takes_i
         book = await exports.fichas_xlsx(s, program_id, now=tg.app.clock.now())
         pdfs = await exports.ficha_pdfs(s, program_id, now=tg.app.clock.now())
     ws = load_workbook(io.BytesIO(book.content)).worksheets[0]
-    header, row = list(ws.iter_rows(values_only=True))[:2]
+    top = int(ws.print_title_rows.split(":")[0].strip("$"))  # title and details above
+    header, row = list(ws.iter_rows(min_row=top, values_only=True))[:2]
     assert header[:3] == ("Organización", "Tipo", "Sector")
     assert header[-1] == "En el catastro"
     assert row[:3] == (TYPED, "Club de adulto mayor", "Los Aromos")

@@ -322,11 +322,17 @@ def test_walking_the_ficha_respects_conditions() -> None:
     assert form.next_unanswered(answers).key == "sector"
     # Going back from "sector" skips the RUT, which was never asked.
     assert form.previous("sector", answers).key == "formalized"
-    assert form.previous("sector", {**answers, "formalized": True}).key == "organization_rut"
+    # Formalised: the RUT, then the registration number (optional), then the sector.
+    assert form.previous("sector", {**answers, "formalized": True}).key == \
+        "registration_number"
+    assert form.previous("registration_number", {**answers, "formalized": True}).key == \
+        "organization_rut"
     assert form.previous("organization_name", answers) is None
+    # The representative's RUT is asked right after their name.
+    assert form.previous("representative_rut", answers).key == "representative_name"
     n, total = form.progress("sector", answers)
-    assert (n, total) == (4, 12)
-    assert form.progress("sector", {**answers, "formalized": True}) == (5, 13)
+    assert (n, total) == (4, 13)
+    assert form.progress("sector", {**answers, "formalized": True}) == (6, 15)
     # A RUT given before saying "not formalised" does not survive submission.
     assert "organization_rut" not in form.pruned(
         {**answers, "organization_rut": {"compact": "1", "formatted": "1"}})

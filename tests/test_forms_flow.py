@@ -149,14 +149,16 @@ async def fill_in_spanish(tg: Running, chat: int, *, name: str = "Ana María Roj
                           sector: str = "Villa Ñuñoa") -> dict:
     """From /ficha to the summary for an organisation already linked: formalised, with RUT."""
     intro, first = await tg.send(chat, "/ficha", count=2)
-    assert first["text"] == "Pregunta 1 de 12\n¿Cómo se llama tu organización?"
+    assert first["text"] == "Pregunta 1 de 13\n¿Cómo se llama tu organización?"
     await tg.press(chat, f"Usar: {ORG}")
     await tg.press(chat, "Junta de vecinos")
     await tg.press(chat, "Sí")
     await tg.send(chat, "65.123.456-5")
+    await tg.press(chat, "Omitir")  # the registration number, not at hand
     await tg.send(chat, sector)
     await tg.send(chat, "unos 40")
     await tg.send(chat, name)
+    await tg.send(chat, "12.345.678-5")
     await tg.send(chat, "Presidenta")
     await tg.send(chat, "9 8765 4321")
     await tg.press(chat, "Omitir")
@@ -192,19 +194,27 @@ async def test_a_representative_fills_the_ficha_in_spanish_with_the_rut(tg: Runn
     assert f"Es para {ORG}." in intro["text"]
     assert labels(q1) == [f"Usar: {ORG}"]  # the first question has no "Atrás"
     [q2] = await tg.press(ANA, f"Usar: {ORG}")
-    assert q2["text"] == "Pregunta 2 de 12\n¿Qué tipo de organización es?"
+    assert q2["text"] == "Pregunta 2 de 13\n¿Qué tipo de organización es?"
     assert labels(q2) == ["Junta de vecinos", "Club de adulto mayor", "Comité", "Cooperativa",
                           "Sindicato de feria libre", "ONG", "Otra", "⬅️ Atrás"]
     [q3] = await tg.press(ANA, "Junta de vecinos")
     assert labels(q3) == ["Sí", "No", "⬅️ Atrás"]
     [rut] = await tg.press(ANA, "Sí")
-    assert rut["text"].startswith("Pregunta 4 de 13\n¿Cuál es el RUT de la organización?")
-    [sector] = await tg.send(ANA, "65.123.456-5")
+    assert rut["text"].startswith("Pregunta 4 de 15\n¿Cuál es el RUT de la organización?")
+    [registration] = await tg.send(ANA, "65.123.456-5")
+    assert "número de registro o de personalidad jurídica" in registration["text"]
+    assert labels(registration) == ["⬅️ Atrás", "Omitir"]
+    [sector] = await tg.send(ANA, "N.º 2345")
     assert "¿En qué sector o barrio" in sector["text"]
     [members] = await tg.send(ANA, "Villa Ñuñoa")
+    # An address is not a number of members: asked again, kindly.
+    address, again = await tg.send(ANA, "Los Aromos 1456, Quilpué", count=2)
+    assert "no una cantidad" in address["text"] and "¿Cuántas personas" in again["text"]
     [name] = await tg.send(ANA, "unos 40")
     assert "nombre completo" in name["text"]
-    [role] = await tg.send(ANA, "Ana María Rojas")
+    [rut] = await tg.send(ANA, "Ana María Rojas")
+    assert "¿Cuál es tu RUT?" in rut["text"]
+    [role] = await tg.send(ANA, "12.345.678-5")
     [phone] = await tg.send(ANA, "Presidenta")
     [email] = await tg.send(ANA, "9 8765 4321")
     assert labels(email) == ["⬅️ Atrás", "Omitir"]
@@ -231,8 +241,10 @@ async def test_a_representative_fills_the_ficha_in_spanish_with_the_rut(tg: Runn
     assert text.startswith(f"Revisa la {TITLE_ES}:")
     for line in (f"• Organización: {ORG}", "• Tipo de organización: Junta de vecinos",
                  "• Con personalidad jurídica: Sí", "• RUT de la organización: 65.123.456-5",
+                 "• N.º de registro / personalidad jurídica: N.º 2345",
                  "• Sector o barrio: Villa Ñuñoa", "• N.º aproximado de integrantes: 40",
-                 "• Representante: Ana María Rojas", "• Cargo: Presidenta",
+                 "• Representante: Ana María Rojas",
+                 "• RUT de representante: 12.345.678-5", "• Cargo: Presidenta",
                  "• Teléfono: +56 9 8765 4321", "• Correo electrónico: (sin respuesta)",
                  "• Cómo quiere participar: Grupo Motor, Difusión",
                  "• Días disponibles: Martes, Jueves", "• Horarios disponibles: Tarde"):
@@ -263,6 +275,8 @@ async def test_a_representative_fills_the_ficha_in_spanish_with_the_rut(tg: Runn
     assert a["formalized"] is True
     assert a["organization_rut"] == {"compact": "651234565", "formatted": "65.123.456-5"}
     assert a["members_count"] == 40 and a["representative_phone"] == "+56987654321"
+    assert a["representative_rut"] == {"compact": "123456785", "formatted": "12.345.678-5"}
+    assert a["registration_number"] == "N.º 2345"
     assert a["representative_email"] is None and "organization_kind_other" not in a
     assert a["participation"] == ["grupo_motor", "difusion"]
     assert a["available_days"] == ["martes", "jueves"] and a["available_times"] == ["tarde"]
@@ -278,7 +292,7 @@ async def test_a_representative_fills_the_ficha_in_spanish_with_the_rut(tg: Runn
             "junta_vecinos", "65.123.456-5", "Villa Ñuñoa", 40)
         assert org.name == ORG  # the catastro's name stays the gestora's
         audit = list(await s.scalars(select(AuditEntry).where(AuditEntry.action == "form_answer")))
-    assert len(audit) == 13  # one per answer: who, when, through which channel
+    assert len(audit) == 15  # one per answer: who, when, through which channel
     assert {(e.actor_id, e.channel, e.entity_id) for e in audit} == {
         (response.person_id, "telegram", response.id)}
 
@@ -290,24 +304,26 @@ async def test_an_unlinked_person_fills_it_in_english_without_rut(tg: Running) -
 
     intro, q1 = await tg.send(BETO, "/ficha", count=2)
     assert intro["text"].startswith("📝 Participation Interest Form\n")
-    assert q1["text"] == "Question 1 of 12\nWhat is your organisation called?"
+    assert q1["text"] == "Question 1 of 13\nWhat is your organisation called?"
     assert labels(q1) == []
     [kind] = await tg.send(BETO, "Club Los Aromos")
     assert labels(kind)[:3] == ["Neighbourhood council", "Senior citizens' club", "Committee"]
     [other] = await tg.press(BETO, "Other")
-    assert other["text"].startswith("Question 3 of 13\nWhat kind of organisation is it?")
+    assert other["text"].startswith("Question 3 of 14\nWhat kind of organisation is it?")
     [formal] = await tg.send(BETO, "Cultural group")
     assert labels(formal) == ["Yes", "No", "⬅️ Back"]
     [sector] = await tg.press(BETO, "No")
     # Not formalised: the RUT is skipped, and "Back" skips it too.
-    assert sector["text"].startswith("Question 5 of 13\nIn which area or neighbourhood")
+    assert sector["text"].startswith("Question 5 of 14\nIn which area or neighbourhood")
     [again] = await tg.press(BETO, "⬅️ Back")
     assert "legally registered" in again["text"] and labels(again)[:2] == ["Yes", "✅ No"]
     [sector] = await tg.press(BETO, "✅ No")
     assert "area or neighbourhood" in sector["text"]
     await tg.send(BETO, "Villa Alemana centro")
     await tg.send(BETO, "25")
-    [role] = await tg.send(BETO, "Roberto Díaz")
+    [rut] = await tg.send(BETO, "Roberto Díaz")
+    assert "What is your RUT?" in rut["text"]
+    [role] = await tg.send(BETO, "11.111.111-1")
     assert "role" in role["text"] and "president, secretary" in role["text"]
     await tg.send(BETO, "Secretary")
     await tg.send(BETO, "+56 9 8765 4321")
@@ -321,7 +337,8 @@ async def test_an_unlinked_person_fills_it_in_english_without_rut(tg: Running) -
     assert summary["text"].startswith("Please check the Participation Interest Form:")
     assert "• Kind of organisation: Other" in summary["text"]
     assert "• Kind (other): Cultural group" in summary["text"]
-    assert "• Legally registered: No" in summary["text"] and "RUT" not in summary["text"]
+    assert "• Legally registered: No" in summary["text"]
+    assert "Organisation's RUT" not in summary["text"]
     assert "• Email: Beto@example.com" in summary["text"]
     assert labels(summary) == ["✅ Confirm", "✏️ Edit"]
 
@@ -364,7 +381,8 @@ async def test_edit_from_the_summary_and_come_back_to_it(tg: Running) -> None:
     await tg.press(ANA, "✏️ Editar")
     await tg.press(ANA, "Con personalidad jurídica")
     [summary] = await tg.press(ANA, "No")
-    assert "RUT" not in summary["text"]
+    assert "RUT de la organización" not in summary["text"]
+    assert "N.º de registro" not in summary["text"]
     await tg.press(ANA, "✏️ Editar")
     [formal] = await tg.press(ANA, "Con personalidad jurídica")
     assert labels(formal) == ["Sí", "✅ No", "⬅️ Atrás"]
@@ -401,14 +419,14 @@ async def test_a_restart_in_the_middle_loses_nothing(bot: Bot) -> None:
 
     tg = await bot.restart()
     [resume] = await tg.send(ANA, "/ficha")
-    assert resume["text"] == (f"Tienes la {TITLE_ES} a medias: ibas en la pregunta 4 de 13. "
+    assert resume["text"] == (f"Tienes la {TITLE_ES} a medias: ibas en la pregunta 4 de 15. "
                               "¿Seguimos donde quedaste?")
     assert labels(resume) == ["▶️ Continuar", "🔄 Empezar de nuevo"]
     [rut] = await tg.press(ANA, "▶️ Continuar")
-    assert rut["text"].startswith("Pregunta 4 de 13\n¿Cuál es el RUT")
+    assert rut["text"].startswith("Pregunta 4 de 15\n¿Cuál es el RUT")
     await tg.send(ANA, "65.123.456-5")
     [response] = await responses(tg)
-    assert response.status == FormStatus.DRAFT and response.current == "sector"
+    assert response.status == FormStatus.DRAFT and response.current == "registration_number"
     assert response.answers == {
         "organization_name": ORG, "organization_kind": "cooperativa", "formalized": True,
         "organization_rut": {"compact": "651234565", "formatted": "65.123.456-5"}}
@@ -427,7 +445,7 @@ async def test_after_a_long_pause_the_next_message_offers_to_continue(bot: Bot,
     clock.advance(hours=3)
     tg = await bot.restart()
     [resume] = await tg.send(ANA, "Población Los Aromos")
-    assert "a medias: ibas en la pregunta 4 de 12" in resume["text"]
+    assert "a medias: ibas en la pregunta 4 de 13" in resume["text"]
     async with tg.app.sessions() as s:
         assert "sector" not in (await s.scalar(select(FormResponse))).answers
     [sector] = await tg.press(ANA, "▶️ Continuar")
@@ -439,7 +457,7 @@ async def test_after_a_long_pause_the_next_message_offers_to_continue(bot: Bot,
     clock.advance(hours=1)
     [resume] = await tg.send(ANA, "35")
     [q1] = await tg.press(ANA, "🔄 Empezar de nuevo")
-    assert q1["text"] == "Pregunta 1 de 12\n¿Cómo se llama tu organización?"
+    assert q1["text"] == "Pregunta 1 de 13\n¿Cómo se llama tu organización?"
     [response] = await responses(tg)
     assert response.answers == {} and response.status == FormStatus.DRAFT
     # The old "Empezar de nuevo" cannot wipe the answers a second time.
@@ -461,7 +479,7 @@ async def test_bad_input_is_answered_kindly_and_the_form_carries_on(tg: Running)
     tg.fake.sticker(ANA)
     kind, again = await tg.replies(ANA, before, 2)
     assert kind["text"] == "Por ahora solo puedo leer texto. ¿Me escribes tu respuesta, por favor? 🙂"
-    assert again["text"] == "Pregunta 1 de 12\n¿Cómo se llama tu organización?"
+    assert again["text"] == "Pregunta 1 de 13\n¿Cómo se llama tu organización?"
     for send in (tg.fake.photo, tg.fake.voice):
         before = len(tg.fake.delivered(ANA))
         send(ANA)
@@ -488,9 +506,13 @@ async def test_bad_input_is_answered_kindly_and_the_form_carries_on(tg: Running)
     assert bad["text"] == "El RUT no es válido. Escríbelo así: 12.345.678-5"
     assert "¿Cuál es el RUT" in again["text"]
     await tg.send(ANA, "12345678-5")
+    await tg.press(ANA, "Omitir")
     await tg.send(ANA, "Villa Ñuñoa")
     bad, again = await tg.send(ANA, "muchas", count=2)
     assert bad["text"] == "Escribe solo un número, por ejemplo: 35."
+    bad, again = await tg.send(ANA, "Los Aromos 1456, Quilpué", count=2)
+    assert bad["text"] == ("Eso parece otro dato (¿una dirección?), no una cantidad. "
+                           "Escribe solo el número, por ejemplo: 35.")
     bad, again = await tg.send(ANA, "0", count=2)
     assert bad["text"] == "Escribe un número entre 1 y 100.000, por favor."
     await tg.send(ANA, "35")
@@ -499,6 +521,10 @@ async def test_bad_input_is_answered_kindly_and_the_form_carries_on(tg: Running)
     bad, again = await tg.send(ANA, "Ana", count=2)
     assert "nombre y apellido" in bad["text"] and "nombre completo" in again["text"]
     await tg.send(ANA, "Ana Rojas")
+    bad, again = await tg.send(ANA, "Tesorera", count=2)
+    assert bad["text"] == "El RUT no es válido. Escríbelo así: 12.345.678-5"
+    assert "¿Cuál es tu RUT?" in again["text"]
+    await tg.send(ANA, "12.345.678-5")
     await tg.send(ANA, "Tesorera")
     bad, again = await tg.send(ANA, "123", count=2)
     assert bad["text"] == "No pude leer ese teléfono. Escríbelo así: 9 1234 5678, o +56 9 1234 5678."
@@ -551,7 +577,9 @@ async def test_old_forged_and_borrowed_buttons(tg: Running) -> None:
 
     # A toggle from a multi-choice message that is no longer current.
     await tg.press(ANA, "Sí")
-    for text in ("65.123.456-5", "Villa Ñuñoa", "40", "Ana Rojas", "Tesorera", "9 8765 4321"):
+    await tg.send(ANA, "65.123.456-5")
+    await tg.press(ANA, "Omitir")
+    for text in ("Villa Ñuñoa", "40", "Ana Rojas", "12.345.678-5", "Tesorera", "9 8765 4321"):
         await tg.send(ANA, text)
     await tg.press(ANA, "Omitir")
     await toggle(tg, ANA, "Recolección")
@@ -716,6 +744,6 @@ async def test_an_invitation_button_starts_the_form(tg: Running) -> None:
     tg.outbox.wake()
     await tg.replies(ANA, before, 1)
     intro, q1 = await tg.press(ANA, "▶️ Continuar", count=2)
-    assert q1["text"] == "Pregunta 1 de 12\n¿Cómo se llama tu organización?"
+    assert q1["text"] == "Pregunta 1 de 13\n¿Cómo se llama tu organización?"
     [response] = await responses(tg)
     assert response.status == FormStatus.DRAFT

@@ -58,7 +58,8 @@ async def what_each_says(sessions, program_id: int, day_id: int, person_id: int
                                                  catalogs=Catalogs())
         figures = await progress.progress_figures(s, program_id, AFTER)
     rows = export.content.decode("utf-8-sig").splitlines()[1:]
-    return missed, chat, [r.split(";")[4] for r in rows], figures["delivery_days"][0]
+    # N°, recipient, RUT, family, sector, mode, then the status.
+    return missed, chat, [r.split(";")[6] for r in rows], figures["delivery_days"][0]
 
 
 async def test_the_scheduler_and_the_lists_ask_the_same_question(

@@ -95,11 +95,12 @@ async def test_after_the_window_the_lists_count_who_did_not_come_and_name_the_pr
     assert ("Familias: 5 · Confirmaron: 0 · No pueden o piden otra fecha: 1 · Sin respuesta: 0 "
             "· Retiraron: 1 · No vinieron: 3") in pdf
     sheet = await exported(tg, day, "csv", tmp_path)
-    by_family = {r[1]: r for r in sheet[1:]}
-    assert [by_family[f][4] for f in ("González Soto", "Pérez Ñancupil", "Muñoz Rojas")] == [
+    # N°, recipient, RUT, family, sector, mode, status, reason, proxy, their RUT, ...
+    by_family = {r[3]: r for r in sheet[1:]}
+    assert [by_family[f][6] for f in ("González Soto", "Pérez Ñancupil", "Muñoz Rojas")] == [
         "No vino"] * 3
-    assert by_family["Castañeda Vidal"][4:9] == ["Retiró", "", "Rosa Pérez Díaz",
-                                                  "12.345.678-5", ""]
+    assert by_family["Castañeda Vidal"][6:11] == ["Retiró", "", "Rosa Pérez Díaz",
+                                                   "12.345.678-5", ""]
 
 
 async def test_a_day_whose_list_nobody_kept_does_not_invent_no_shows(
@@ -170,5 +171,5 @@ async def test_a_proxy_whose_rut_the_family_does_not_know(tg: Running, capsys, t
     pdf = await exported(tg, day, "pdf", tmp_path)
     assert "Retira Rosa Pérez Díaz (RUT por verificar al retirar)" in pdf
     sheet = await exported(tg, day, "csv", tmp_path)
-    assert [r[6:8] for r in sheet[1:] if r[1] == "González Soto"] == [
+    assert [r[8:10] for r in sheet[1:] if r[3] == "González Soto"] == [
         ["Rosa Pérez Díaz", "por verificar al retirar"]]

@@ -322,6 +322,7 @@ async def test_configured_administrators_are_gestoras_of_every_programme(
 # Every command that works on a programme, with what else it needs to run.
 NEEDS_A_PROGRAMME: dict[tuple[str, ...], list[str]] = {
     ("timeline",): [],
+    ("program", "set"): ["--comuna", "Lota"],
     ("admin", "add"): ["123456"],
     ("role", "grant"): ["1", "gestora"],
     ("role", "revoke"): ["1", "gestora"],

@@ -40,6 +40,7 @@ async def fill(tg: Running, chat: int, answer: str, signature: str) -> dict:  # 
     await tg.send(chat, "Villa Ñuñoa")
     await tg.send(chat, "40")
     await tg.send(chat, answer)
+    await tg.send(chat, "12.345.678-5")
     await tg.send(chat, "Presidenta")
     await tg.send(chat, "9 8765 4321")
     await tg.press(chat, "Omitir")

@@ -101,7 +101,7 @@ async def test_a_simulated_15_month_programme_yields_every_verificador(
     proved = {(r.activity, r.verifier) for r, _ev, files in made if files}
     assert {(r.activity, r.verifier) for r in required} <= proved
     problems: list[str] = []
-    for i, (r, _ev, files) in enumerate(made):
+    for i, (_r, _ev, files) in enumerate(made):
         for j, f in enumerate(files):
             if f.filename.endswith(".pdf"):
                 problems += pdf_problems(f.content, tmp_path / f"{i}-{j}-{f.filename}")

@@ -276,14 +276,16 @@ async def fill_and_sign_the_ficha(wa: WaHarness, who: str) -> Message:
     await wa.send(who, f"/start {code}")
     await wa.press(who, "✅ Sí, acepto")
     intro, first = await wa.send(who, "/ficha")
-    assert first.text == "Pregunta 1 de 12\n¿Cómo se llama tu organización?"
+    assert first.text == "Pregunta 1 de 13\n¿Cómo se llama tu organización?"
     await wa.press(who, "Usar: Junta de Vecinos…")  # the whole name is in the row below
     [kind] = await wa.press(who, "Junta de vecinos")
     await wa.press(who, "Sí")
     await wa.send(who, "65.123.456-5")
+    await wa.press(who, "Omitir")  # the registration number, not at hand
     await wa.send(who, "Villa Ñuñoa")
     await wa.send(who, "unos 40")
     await wa.send(who, "Ana María Rojas")
+    await wa.send(who, "12.345.678-5")
     await wa.send(who, "Presidenta")
     await wa.send(who, "9 8765 4321")
     await wa.press(who, "Omitir")

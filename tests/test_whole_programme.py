@@ -415,14 +415,16 @@ async def month_1_fichas(p: Programme) -> None:
     # Ana, in Spanish, for the junta de vecinos.
     intro, first = await say(r, ANA, "/ficha", count=2)
     assert f"Es para {ORG_JUNTA}." in intro["text"]
-    assert first["text"] == "Pregunta 1 de 12\n¿Cómo se llama tu organización?"
+    assert first["text"] == "Pregunta 1 de 13\n¿Cómo se llama tu organización?"
     await tap(r, ANA, f"Usar: {ORG_JUNTA}")
     await tap(r, ANA, "Junta de vecinos")
     await tap(r, ANA, "Sí")
     await say(r, ANA, ORG_RUTS[ORG_JUNTA])
+    await say(r, ANA, "Registro 1234")
     await say(r, ANA, "Villa Ñuñoa")
     await say(r, ANA, "unos 40")
     await tap(r, ANA, "Usar: Ana María Rojas")
+    await say(r, ANA, "12.345.678-5")
     await say(r, ANA, "Presidenta")
     await say(r, ANA, "9 5555 0001")
     await tap(r, ANA, "Omitir")
@@ -456,9 +458,11 @@ async def month_1_fichas(p: Programme) -> None:
     await say(r, BETO, "Sports club")
     await tap(r, BETO, "Yes")
     await say(r, BETO, ORG_RUTS[ORG_CLUB])
+    await tap(r, BETO, "Skip")  # the registration number, not at hand
     await say(r, BETO, "Lo Hermida")
     await say(r, BETO, "120")
     await say(r, BETO, "Beto Núñez")
+    await say(r, BETO, "11.111.111-1")
     await say(r, BETO, "Treasurer")
     await say(r, BETO, "+56 9 5555 0002")
     await say(r, BETO, "beto.nunez@example.cl")
@@ -802,7 +806,10 @@ def document(message: dict) -> tuple[str, bytes]:
 
 def xlsx_cells(data: bytes) -> list[list[object]]:
     book = load_workbook(io.BytesIO(data))
-    return [[c.value for c in row] for sheet in book.worksheets for row in sheet.iter_rows()]
+    # Each sheet from its table's header (the row repeated on every printed page) down.
+    return [[c.value for c in row] for sheet in book.worksheets
+            for row in sheet.iter_rows(min_row=int((sheet.print_title_rows or "1:1")
+                                                   .split(":")[0].strip("$")))]
 
 
 async def exports_in_chat(p: Programme) -> dict[str, bytes]:
@@ -843,11 +850,15 @@ async def exports_in_chat(p: Programme) -> dict[str, bytes]:
     [sent] = await tap(r, GESTORA, "Excel (XLSX)")
     name, data = document(sent)
     assert name == "organizaciones-invitadas-2026-12-01.xlsx"
-    header, *listed = xlsx_cells(data)[:6]
+    cells = xlsx_cells(data)
+    header = cells[0]
     assert header[:2] == ["N°", "Organización"]
+    # The invited first; the organisation never invited in its own section after them.
+    listed = cells[1:cells.index(next(r for r in cells[1:] if not isinstance(r[0], int)))]
     listed_orgs = {row[1]: dict(zip(header, row, strict=False)) for row in listed}
-    assert set(listed_orgs) == set(ORG_RUTS)
-    assert listed_orgs[ORG_MAYOR]["Invitaciones"] == "Sin invitación"
+    assert set(listed_orgs) == set(ORG_RUTS) - {ORG_MAYOR}
+    apart = cells.index(next(r for r in cells if str(r[0]).startswith("En el catastro, sin")))
+    assert cells[apart + 2][1] == ORG_MAYOR
     assert listed_orgs[ORG_JUNTA]["Ficha de interés"] == "Sí, 12 mar 2026"
     assert {org: (row["Invitaciones"], row["Respuesta"]) for org, row in listed_orgs.items()
             if org in REPRESENTS.values()} == {
@@ -887,9 +898,10 @@ def render_pdfs(pdfs: dict[str, bytes], tmp_path: Path) -> None:
                 SESSION_PLACE, "Ana María Rojas", "Beto Núñez", "Carla Ibáñez",
                 "Personas invitadas: 4 · Confirmaron asistencia: 2 · Presentes: 2"):
         assert bit in attendance, bit
-    assert re.search(r"Ana María Rojas\s+.*Asistirá\s+Presente", attendance)
-    assert re.search(r"Dani Fuentes\s+Centro de Madres Begoña\s+Sin respuesta\s+Ausente",
-                     attendance)
+    # Name, RUT, organisation, phone, then the mark and an empty cell to sign.
+    assert re.search(r"Ana María Rojas\s+.*Presente", attendance)
+    assert re.search(r"Dani Fuentes\s+.*Centro de Madres Begoña\s+.*Ausente", attendance)
+    assert "Asistirá" not in attendance  # the answers to the invitation are on the sheet
     report = text["informe"]
     assert "Mes 9 de 15" in report
     assert re.search(r"Organizaciones con ficha de interés\s+2\n", report)
