@@ -14,7 +14,7 @@ KINDS = (
     "broadcast", "broadcast_progress", "form_notice", "pickup_notice", "pickup_dates",
     "pickup_evening", "pickup_morning", "pickup_missed", "pickup_cancelled", "pickup_team",
     "milestone_soon", "milestone_overdue", "weekly_digest", "body_nudge", "family_link",
-    "action_due", "action_overdue",
+    "action_due", "action_overdue", "form_request",
 )
 
 

@@ -52,7 +52,8 @@ def gestora_actions(day: int, pickup: int, family: int, milestone: int, meeting:
         "", "att:0", "att:1:e", f"am:{meeting}", f"a:{meeting}:pdf", f"a:{meeting}:xlsx",
         f"a:{meeting}:csv", "fi", "fi:pdf", "fi:xlsx", "org", "org:xlsx", "org:csv", "org:pdf",
         "dd:0", f"ddd:{day}", f"d:{day}:pdf", f"d:{day}:csv", "pr", "pr:pdf", "pr:xlsx",
-        "pr:png")]
+        "pr:png", "vs", "vst:1", "vv:1:2", f"vf:1:2:{meeting}", f"vm:1:2:{meeting}:pdf",
+        "vm:1:1:0:xlsx")]
     return delivery + stages + exports
 
 

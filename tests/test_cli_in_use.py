@@ -328,6 +328,7 @@ PRINTING: dict[tuple[str, ...], list[str]] = {
     ("family", "release"): ["familia ñancupil"],
     ("family", "without-consent"): [],
     ("whatsapp", "templates", "list"): [],
+    ("verificadores",): [],
 }
 NOT_FOR_A_PIPE = {("run",), ("worker",)}
 # They speak to Meta's Cloud API: without its settings they say so and stop, nothing to pipe.

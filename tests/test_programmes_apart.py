@@ -343,6 +343,7 @@ NEEDS_A_PROGRAMME: dict[tuple[str, ...], list[str]] = {
     ("export", "progress"): ["--out", "avance.pdf"],
     ("family", "release"): ["Soto"],
     ("family", "without-consent"): [],
+    ("verificadores",): [],
 }
 # There --program only checks the programme of the meeting the command names.
 NAMED_BY_WHAT_IT_ACTS_ON = {("invite",)}

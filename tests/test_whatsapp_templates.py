@@ -70,6 +70,7 @@ NOTICE_KEYS = {
     "weekly_digest": {"notice.digest"},
     "action_due": {"actas.notice_due_one", "actas.notice_due_many"},
     "action_overdue": {"actas.notice_overdue"},
+    "form_request": {"commit.ask_commitment", "commit.ask_declaration"},
     "body_nudge": {"notice.nudge_monthly", "notice.nudge_bimonthly"},
     "broadcast": {"outreach.broadcast"},
     "family_link": {"link.family_released", "link.family_moved"},
