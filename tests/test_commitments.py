@@ -415,19 +415,23 @@ def test_the_signers_rut_is_taken_from_the_form_when_it_asks_it() -> None:
                                                    exclude_defaults=True)
     assert load_form("declaracion_compromiso").signer_rut_key == "person_rut"
     assert load_form("compromiso_participacion").signer_rut_key is None
-    # A ficha with the representative's RUT among its questions: signing asks it no more,
-    # whether or not its declaration names the question.
-    with_rut = {**ficha, "questions": [*ficha["questions"], {
-        "key": "representative_rut", "type": "rut",
-        "label": {"es": "RUT", "en": "RUT"}, "prompt": {"es": "¿Tu RUT?", "en": "Your RUT?"}}]}
-    form = parse_form(with_rut)
-    assert form.signer_rut_key == "representative_rut"
+    # The ficha asks the representative's RUT among its questions, and its declaration
+    # names that question: signing asks it no more.
+    assert load_form("ficha_interes").signer_rut_key == "representative_rut"
+    form = parse_form(ficha)
     rut = {"compact": "123456785", "formatted": "12.345.678-5"}
     assert form.signer_rut({"representative_rut": rut}) == "12.345.678-5"
     assert form.signer_rut({}) is None
-    named = parse_form({**with_rut, "declaration": {**ficha["declaration"],
-                                                    "rut": "representative_rut"}})
-    assert named.signer_rut_key == "representative_rut"
+    # A form written before the declaration could name it: the question is found by its key.
+    unnamed = parse_form({**ficha, "declaration": {
+        k: v for k, v in ficha["declaration"].items() if k != "rut"}})
+    assert unnamed.signer_rut_key == "representative_rut"
+    assert unnamed.signer_rut({"representative_rut": rut}) == "12.345.678-5"
+    # Without the question (nor a declared one), the signer is asked the RUT after the name.
+    without = {**ficha, "declaration": unnamed.declaration.model_dump(
+        mode="json", by_alias=True, exclude_defaults=True),
+        "questions": [q for q in ficha["questions"] if q["key"] != "representative_rut"]}
+    assert parse_form(without).signer_rut_key is None
     with pytest.raises(FormError, match="not a question of type rut"):
         parse_form({**ficha, "declaration": {**ficha["declaration"],
                                              "rut": "representative_name"}})

@@ -31,6 +31,7 @@ from storage import responses
 from storage.models import (
     AuditEntry,
     FormResponse,
+    FormSignature,
     Organization,
     Person,
     Representative,
@@ -84,8 +85,8 @@ async def send_ficha_unlinked(tg: Running, chat: int, name: str = "Rosa Pizarro"
     await toggle(tg, chat, "Tarde")
     await tg.press(chat, "✔️ Listo")
     await tg.press(chat, "✅ Confirmar")
-    await tg.send(chat, name)  # the signer's RUT comes next
-    return await tg.send(chat, "12.345.678-5", count=2)
+    # The name signs; the RUT answered above goes with it.
+    return await tg.send(chat, name, count=2)
 
 
 async def test_a_ficha_from_outside_the_catastro_reaches_the_gestora_who_takes_it_in(
@@ -140,12 +141,14 @@ async def test_a_ficha_from_outside_the_catastro_reaches_the_gestora_who_takes_i
     async with tg.app.sessions() as s:
         org = await s.scalar(select(Organization).where(Organization.name == TYPED))
         response = await s.scalar(select(FormResponse))
+        signature = await s.scalar(select(FormSignature))
         rosa = await s.scalar(select(Person).where(Person.id == response.person_id)
                               .options(selectinload(Person.roles)))
         rep = await s.scalar(select(Representative))
         audit = await s.scalar(select(AuditEntry).where(AuditEntry.action == "ficha_accepted"))
     assert (org.kind, org.sector, org.members_count) == ("adulto_mayor", "Los Aromos", 30)
     assert response.organization_id == org.id and response.program_id == program_id
+    assert (signature.signed_name, signature.signed_rut) == ("Rosa Pizarro", "12.345.678-5")
     assert (rep.organization_id, rep.person_id, rep.position) == (org.id, rosa.id, "Presidenta")
     assert {(g.role, g.program_id) for g in rosa.roles} >= {("representante", program_id)}
     assert audit.actor_id is not None and audit.details["organization_id"] == org.id

@@ -174,12 +174,14 @@ async def fill_in_spanish(tg: Running, chat: int, *, name: str = "Ana María Roj
 
 
 async def sign_and_submit(tg: Running, chat: int, name: str = "Ana María Rojas",
-                          count: int = 2, rut: str = "12.345.678-5") -> list[dict]:
+                          count: int = 2) -> list[dict]:
+    """The typed name signs: the RUT she gave among the answers goes with it, unasked."""
     [declaration] = await tg.press(chat, "✅ Confirmar")
     assert "escribe tu nombre completo" in declaration["text"]
-    [ask_rut] = await tg.send(chat, name)
-    assert "escribe tu RUT" in ask_rut["text"]
-    return await tg.send(chat, rut, count=count)
+    replies = await tg.send(chat, name, count=count)
+    assert "Recibimos la" in replies[0]["text"]
+    assert not any("RUT" in m["text"] for m in replies)
+    return replies
 
 
 # --------------------------------------------------------------------------- whole forms
@@ -214,7 +216,11 @@ async def test_a_representative_fills_the_ficha_in_spanish_with_the_rut(tg: Runn
     assert "nombre completo" in name["text"]
     [rut] = await tg.send(ANA, "Ana María Rojas")
     assert "¿Cuál es tu RUT?" in rut["text"]
-    [role] = await tg.send(ANA, "12.345.678-5")
+    bad, again = await tg.send(ANA, "12.345.678-9", count=2)  # a wrong check digit
+    assert bad["text"] == "El RUT no es válido. Escríbelo así: 12.345.678-5"
+    assert "¿Cuál es tu RUT?" in again["text"]
+    [role] = await tg.send(ANA, "12345678-5")
+    assert "¿Qué cargo" in role["text"]
     [phone] = await tg.send(ANA, "Presidenta")
     [email] = await tg.send(ANA, "9 8765 4321")
     assert labels(email) == ["⬅️ Atrás", "Omitir"]
@@ -257,11 +263,8 @@ async def test_a_representative_fills_the_ficha_in_spanish_with_the_rut(tg: Runn
             "organización tiene interés en participar") in declaration["text"]
     [wrong] = await tg.send(ANA, "Ana Rojas")
     assert "no coincide" in wrong["text"] and "Ana María Rojas" in wrong["text"]
-    [ask_rut] = await tg.send(ANA, "ANA MARIA  ROJAS")
-    assert ask_rut["text"].startswith("Gracias, Ana María Rojas. Ahora escribe tu RUT")
-    [kind] = await tg.send(ANA, "12.345.678-9")  # a wrong check digit
-    assert kind["text"].startswith("Ese RUT no me cuadra")
-    receipt, cosign = await tg.send(ANA, "12345678-5", count=2)
+    # Her RUT is among her answers: the name signs, with no second question for it.
+    receipt, cosign = await tg.send(ANA, "ANA MARIA  ROJAS", count=2)
     assert receipt["text"] == (
         f"✅ ¡Listo! Recibimos la {TITLE_ES}.\nComprobante N.º FI-00001\n"
         "Firmada el lunes 2 de marzo, 09:00.\nMuchas gracias por sumarse.")
@@ -283,7 +286,7 @@ async def test_a_representative_fills_the_ficha_in_spanish_with_the_rut(tg: Runn
     [sig] = await signatures(tg)
     # Signed as the declaration names her, not as typed in capitals without accents.
     assert sig.signed_name == "Ana María Rojas" and sig.person_id == response.person_id
-    assert sig.signed_rut == "12.345.678-5"
+    assert sig.signed_rut == "12.345.678-5"  # her answer, as the form wrote it
     assert sig.signed_at == tg.app.clock.now()
     async with tg.app.sessions() as s:
         # What the organisation declared is what the catastro now shows (a kind as its code).
@@ -291,6 +294,7 @@ async def test_a_representative_fills_the_ficha_in_spanish_with_the_rut(tg: Runn
         assert (org.kind, org.rut, org.sector, org.members_count) == (
             "junta_vecinos", "65.123.456-5", "Villa Ñuñoa", 40)
         assert org.name == ORG  # the catastro's name stays the gestora's
+        assert (await s.get(Person, response.person_id)).rut == "12.345.678-5"
         audit = list(await s.scalars(select(AuditEntry).where(AuditEntry.action == "form_answer")))
     assert len(audit) == 15  # one per answer: who, when, through which channel
     assert {(e.actor_id, e.channel, e.entity_id) for e in audit} == {
@@ -344,10 +348,9 @@ async def test_an_unlinked_person_fills_it_in_english_without_rut(tg: Running) -
 
     [declaration] = await tg.press(BETO, "✅ Confirm")
     assert '"I, Roberto Díaz, Secretary of Club Los Aromos, declare' in declaration["text"]
-    # No programme yet, so no co-signature link: only the receipt.
-    [ask_rut] = await tg.send(BETO, "roberto diaz")
-    assert "type your RUT" in ask_rut["text"]
-    [receipt] = await tg.send(BETO, "7.654.321-6")
+    # No programme yet, so no co-signature link: only the receipt. His RUT is among his
+    # answers, so the name signs.
+    [receipt] = await tg.send(BETO, "roberto diaz")
     assert receipt["text"] == (
         "✅ Done! We have received the Participation Interest Form.\nReceipt no. FI-00001\n"
         "Signed on Monday 2 March, 09:00.\nThank you for joining in.")
@@ -356,6 +359,9 @@ async def test_an_unlinked_person_fills_it_in_english_without_rut(tg: Running) -
     assert response.answers["formalized"] is False
     assert "organization_rut" not in response.answers
     assert response.answers["organization_kind_other"] == "Cultural group"
+    assert response.answers["representative_rut"]["formatted"] == "11.111.111-1"
+    [sig] = await signatures(tg)
+    assert (sig.signed_name, sig.signed_rut) == ("Roberto Díaz", "11.111.111-1")
 
 
 async def test_edit_from_the_summary_and_come_back_to_it(tg: Running) -> None:
@@ -395,10 +401,18 @@ async def test_edit_from_the_summary_and_come_back_to_it(tg: Running) -> None:
     assert pick["text"] == "¿Qué respuesta quieres cambiar?"
     [summary] = await tg.press(ANA, "⬅️ Volver al resumen")
     assert summary["text"].startswith("Revisa la")
+    # A mistyped RUT of hers, corrected from the summary: the signature carries the new one.
+    await tg.press(ANA, "✏️ Editar")
+    [rut] = await tg.press(ANA, "RUT de representante")
+    assert "Tu respuesta ahora: 12.345.678-5" in rut["text"]
+    [summary] = await tg.send(ANA, "7654321-6")
+    assert "• RUT de representante: 7.654.321-6" in summary["text"]
     receipt, _ = await sign_and_submit(tg, ANA)
     [response] = await responses(tg)
     assert response.answers["members_count"] == 1200
     assert response.answers["organization_rut"]["compact"] == "651234565"
+    [sig] = await signatures(tg)
+    assert (sig.signed_name, sig.signed_rut) == ("Ana María Rojas", "7.654.321-6")
 
 
 # --------------------------------------------------------------------------- restarts
@@ -635,7 +649,8 @@ async def test_a_correction_is_a_new_version_and_the_old_one_is_kept(bot: Bot) -
     assert second.answers["sector"] == "Población Los Aromos"
     assert {k: v for k, v in second.answers.items() if k != "sector"} == \
         {k: v for k, v in first.answers.items() if k != "sector"}
-    assert [s.response_id for s in await signatures(tg)] == [first.id, second.id]
+    assert [(s.response_id, s.signed_rut) for s in await signatures(tg)] == [
+        (first.id, "12.345.678-5"), (second.id, "12.345.678-5")]
 
     # The superseded version's buttons are of no use any more.
     [stale] = await tg.press(ANA, "✏️ Corregir")
@@ -685,7 +700,7 @@ async def test_a_second_representative_cosigns_through_the_deep_link(tg: Running
 
     first, second = await signatures(tg)
     [response] = await responses(tg)
-    assert first.person_id == response.person_id
+    assert first.person_id == response.person_id and first.signed_rut == "12.345.678-5"
     assert second.response_id == response.id and second.signed_name == "Roberto Díaz Pérez"
     assert second.signed_rut == "7.654.321-6"
     assert second.person_id == await person_id(tg, BETO) != first.person_id
@@ -717,11 +732,13 @@ async def test_cosigning_in_english_and_not_now(tg: Running) -> None:
     assert len(await signatures(tg)) == 1
     [ask] = await tg.send(CARLA, f"/start {link_code}")
     assert ask["text"].startswith("You have been asked to sign")
-    await tg.send(CARLA, "Carla Muñoz")
+    [ask_rut] = await tg.send(CARLA, "Carla Muñoz")
+    assert "type your RUT" in ask_rut["text"] and labels(ask_rut) == ["Not now"]
     [done] = await tg.send(CARLA, "11.111.111-1")
     assert done["text"] == ("✅ Thank you! Your signature is on the Participation Interest "
                             "Form, Monday 2 March, 09:00.")
-    assert len(await signatures(tg)) == 2
+    assert [(s.signed_name, s.signed_rut) for s in await signatures(tg)] == [
+        ("Ana María Rojas", "12.345.678-5"), ("Carla Muñoz", "11.111.111-1")]
 
 
 # --------------------------------------------------------------------------- invitations

@@ -51,8 +51,7 @@ async def fill(tg: Running, chat: int, answer: str, signature: str) -> dict:  # 
     await toggle(tg, chat, "Tarde")
     [summary] = await tg.press(chat, "✔️ Listo")
     [declaration] = await tg.press(chat, "✅ Confirmar")
-    await tg.send(chat, signature)
-    await tg.send(chat, "12.345.678-5", count=2)
+    await tg.send(chat, signature, count=2)  # the RUT was answered above: the name signs
     return {"summary": summary["text"], "declaration": declaration["text"]}
 
 
@@ -79,6 +78,7 @@ async def test_the_registered_spelling_is_used_for_the_answer_and_the_signature(
         [signature] = (await s.scalars(select(FormSignature))).all()
     assert response.answers["representative_name"] == "María José Araya de la Fuente"
     assert signature.signed_name == "María José Araya de la Fuente"
+    assert signature.signed_rut == "12.345.678-5"
 
 
 async def test_a_name_typed_in_lower_case_is_capitalised(tg: Running) -> None:  # noqa: F811
@@ -94,6 +94,7 @@ async def test_a_name_typed_in_lower_case_is_capitalised(tg: Running) -> None:  
     async with tg.app.sessions() as s:
         [signature] = (await s.scalars(select(FormSignature))).all()
     assert signature.signed_name == "Rosa Elena Pizarro Carvajal"
+    assert signature.signed_rut == "12.345.678-5"
 
 
 def pdf_text(path) -> str:

@@ -303,9 +303,8 @@ async def fill_and_sign_the_ficha(wa: WaHarness, who: str) -> Message:
     assert "• Días disponibles: Martes, Jueves" in summary.text
     [declaration] = await wa.press(who, "✅ Confirmar")
     assert "escribe tu nombre completo" in declaration.text
-    [ask_rut] = await wa.send(who, "Ana María Rojas")
-    assert "Ahora escribe tu RUT" in ask_rut.text
-    receipt, cosign = await wa.send(who, "12.345.678-5")
+    # Her RUT is among her answers: the name signs, with no second question for it.
+    receipt, cosign = await wa.send(who, "Ana María Rojas")
     assert receipt.text.startswith("✅ ¡Listo! Recibimos la Ficha de Interés de Participación.")
     return cosign
 
@@ -324,14 +323,17 @@ async def test_the_ficha_is_filled_signed_and_cosigned_with_the_code(wa: WaHarne
         await wa.send(BETO, link.rsplit("=", 1)[1])
     [_, ask] = await wa.press(BETO, "✅ Sí, acepto")
     assert ask.text.startswith("Te pidieron firmar la Ficha de Interés de Participación:")
-    await wa.send(BETO, "Roberto Díaz Pérez")
+    [ask_rut] = await wa.send(BETO, "Roberto Díaz Pérez")  # he answered no RUT: asked now
+    assert "Ahora escribe tu RUT" in ask_rut.text
     [done] = await wa.send(BETO, "7.654.321-6")
     assert done.text.startswith("✅ ¡Gracias! Quedó tu firma")
     async with wa.app.sessions() as s:
-        names = list(await s.scalars(select(FormSignature.signed_name)
-                                     .order_by(FormSignature.id)))
+        signed = list(await s.execute(select(FormSignature.signed_name,
+                                             FormSignature.signed_rut)
+                                      .order_by(FormSignature.id)))
         [response] = list(await s.scalars(select(FormResponse)))
-    assert names == ["Ana María Rojas", "Roberto Díaz Pérez"]
+    assert [tuple(row) for row in signed] == [("Ana María Rojas", "12.345.678-5"),
+                                              ("Roberto Díaz Pérez", "7.654.321-6")]
     assert response.answers["available_days"] == ["martes", "jueves"]
 
 

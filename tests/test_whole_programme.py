@@ -442,9 +442,8 @@ async def month_1_fichas(p: Programme) -> None:
         assert line in summary["text"], line
     [declaration] = await tap(r, ANA, "✅ Confirmar")
     assert f"«Yo, Ana María Rojas, Presidenta de {ORG_JUNTA}, declaro" in declaration["text"]
-    [ask_rut] = await say(r, ANA, "Ana María Rojas")
-    assert "Ahora escribe tu RUT" in ask_rut["text"]
-    receipt, cosign = await say(r, ANA, "12.345.678-5", count=2)
+    # Her RUT is among her answers: the name signs, with no second question for it.
+    receipt, cosign = await say(r, ANA, "Ana María Rojas", count=2)
     assert receipt["text"].startswith("✅ ¡Listo! Recibimos la Ficha de Interés de "
                                       "Participación.\nComprobante N.º FI-00001\n"
                                       "Firmada el jueves 12 de marzo, 20:10.")
@@ -476,8 +475,7 @@ async def month_1_fichas(p: Programme) -> None:
     assert "• Kind (other): Sports club" in summary["text"]
     assert f"• Organisation's RUT: {ORG_RUTS[ORG_CLUB]}" in summary["text"]
     await tap(r, BETO, "✅ Confirm")
-    await say(r, BETO, "Beto Núñez")
-    receipt, _ = await say(r, BETO, "7.654.321-6", count=2)
+    receipt, _ = await say(r, BETO, "Beto Núñez", count=2)
     assert receipt["text"].startswith("✅ Done! We have received the Participation Interest "
                                       "Form.\nReceipt no. FI-00002\n")
 
@@ -486,7 +484,10 @@ async def month_1_fichas(p: Programme) -> None:
             select(Organization.name, FormResponse.person_id)
             .join(FormResponse, FormResponse.organization_id == Organization.id)
             .where(FormResponse.status == FormStatus.SUBMITTED))).all())
+        signed = dict((await s.execute(
+            select(FormSignature.signed_name, FormSignature.signed_rut))).all())
     assert submitted == {ORG_JUNTA: p.ids[ANA], ORG_CLUB: p.ids[BETO]}
+    assert signed == {"Ana María Rojas": "12.345.678-5", "Beto Núñez": "11.111.111-1"}
 
 
 # --------------------------------------------------------------------------- 3. month 2
