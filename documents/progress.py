@@ -45,6 +45,7 @@ from documents.base import (
     _sheet_title,
     _workbook_bytes,
     _xlsx_value,
+    print_setup,
     program_details,
 )
 from domain.program_templates import ProgramTemplate, program_template_or_none
@@ -571,12 +572,7 @@ def _table_sheet(ws: Any, ctx: Ctx, program: str, title: str,
     if table.rows:
         ws.auto_filter.ref = (f"A{head}:{get_column_letter(len(table.headers))}"
                               f"{head + len(table.rows)}")
-    ws.print_title_rows = f"{head}:{head}"
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    print_setup(ws, header_row=head, landscape=True)
 
 
 async def progress_report(

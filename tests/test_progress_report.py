@@ -21,7 +21,7 @@ from openpyxl import load_workbook
 from PIL import Image
 from pytest import approx
 from sqlalchemy import select
-from test_exports import read_pdf, read_xlsx, sheet_rows, table_rows
+from test_exports import above_table, read_pdf, read_xlsx, sheet_rows, table_rows
 
 from documents import exports
 from documents import progress as report
@@ -252,7 +252,7 @@ async def test_the_month_9_workbook_agrees_with_itself(
     wb = read_xlsx(xlsx)
     assert wb["Información"]["A1"].value == "Informe de avance del mes 9"
     for ws in wb.worksheets[:-1]:
-        rows = sheet_rows(ws)
+        rows = above_table(ws)
         assert ["Fecha de corte", "martes 1 de diciembre de 2026"] in [r[:2] for r in rows]
         assert ["Ejecutor", "Municipalidad de Quilpué"] in [r[:2] for r in rows]
         assert ws.page_setup.orientation == "landscape" and ws.page_setup.fitToWidth == 1
