@@ -33,9 +33,11 @@ CYCLE: list[tuple[str, str, int]] = [
     ("tap", "Junta de vecinos", 1),
     ("tap", "Sí", 1),
     ("text", "65.123.456-5", 1),
+    ("tap", "Omitir", 1),  # the registration number, not at hand
     ("text", "Villa Ñuñoa", 1),
     ("text", "unos 40", 1),
     ("text", "Ana María Rojas", 1),
+    ("text", "12.345.678-5", 1),  # the representative's RUT
     ("text", "Presidenta", 1),
     ("text", "9 8765 4321", 1),
     ("tap", "Omitir", 1),
