@@ -15,12 +15,14 @@ from dataclasses import dataclass
 DESCRIPTION_MAX = 300  # HandoverGood.description
 CONDITION_MAX = 120  # HandoverGood.condition
 QUANTITY_MAX = 100_000
-VALUE_MAX = 10_000_000_000  # ten thousand million pesos: beyond it, a typo
+# HandoverGood.unit_value is a 32-bit integer; two thousand million pesos is no good's value.
+VALUE_MAX = 2_147_483_647
 SEPARATOR = ";"
 
 _GROUPED = re.compile(r"^\d{1,3}(\.\d{3})+$")
 _PLAIN = re.compile(r"^\d+$")
-_CENTS = re.compile(r"^(?P<whole>\d{1,3}(?:\.\d{3})*|\d+),(?P<cents>\d{1,2})$")
+# ",00" (or ",0") is how some spreadsheets copy whole pesos; any other decimals are refused.
+_CENTS = re.compile(r"^(?P<whole>\d{1,3}(?:\.\d{3})*|\d+),0{1,2}$")
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,7 @@ def parse_pesos(text: str) -> int:
         cents = _CENTS.match(bare)
         if cents is None:
             raise GoodProblem("value")
-        # Pesos have no cents in practice; ",00" is how some spreadsheets copy them.
-        value = round(int(cents["whole"].replace(".", "")) + int(cents["cents"]) / 100)
+        value = int(cents["whole"].replace(".", ""))
     if value > VALUE_MAX:
         raise GoodProblem("value_large")
     return value

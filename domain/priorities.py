@@ -27,7 +27,8 @@ def lines(text: str) -> list[str]:
     """One entry per line (a pasted list keeps its lines), bullets and numbering dropped."""
     out = []
     for raw in (text or "").splitlines():
-        line = re.sub(r"^\s*(?:[-*•·]|\d+[.)])\s*", "", raw).strip()
+        # A marker only when a space follows it: "3.500 familias sin agua" keeps its number.
+        line = re.sub(r"^\s*(?:[-*•·–]|\d{1,2}(?:[.)]|\.-))\s+", "", raw).strip()
         if line:
             out.append(line)
     return out

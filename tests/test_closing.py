@@ -79,6 +79,11 @@ def test_a_good_typed_whole(line: str, expected: tuple[Any, ...]) -> None:
     ("Refrigerador; 1; 45.99", "value"),
     ("Refrigerador; 1; mucho", "value"),
     ("Refrigerador; 1; 99.999.999.999", "value_large"),
+    # Past what the record holds (a 32-bit integer): refused, not lost with the message.
+    ("Refrigerador; 1; 3.000.000.000", "value_large"),
+    # Decimals other than ",00" are not guessed at: "459,99" is not 460.
+    ("Refrigerador; 1; 459,99", "value"),
+    ("Refrigerador; 1; 1,5", "value"),
     ("x" * 301 + "; 1; 1", "description_long"),
 ])
 def test_a_bad_good_says_why(line: str, why: str) -> None:

@@ -124,3 +124,9 @@ async def test_plans_one_per_kind_and_what_removing_keeps(sessions) -> None:
         await plan_store.approve(s, work, meeting_id=None, at=NOW)  # type: ignore[arg-type]
         assert work.approved_at == NOW
         assert await plan_store.last_change(s, work) >= work.created_at
+
+
+def test_numbering_is_dropped_but_a_number_in_the_words_stays() -> None:
+    assert priorities.lines("1. Falta agua\n2) Sede\n- Camioneta\n10.- Difusión\n"
+                            "3.500 familias sin agua\n• Huerto") == [
+        "Falta agua", "Sede", "Camioneta", "Difusión", "3.500 familias sin agua", "Huerto"]

@@ -65,6 +65,18 @@ async def test_a_stale_verificador_button_is_answered_kindly(tg: Running) -> Non
         ctx = Ctx(tg.app.catalogs, "es", program.timezone, tg.app.clock.now())
         rows = await verificadores.required(s, program, ctx)
     assert rows and all(r.stage is not None for r in rows)
+    # A button for a session's document with no session in it (old, or not from this
+    # menu): a kind answer, not a crash and not a document.
+    index = next(i for i, r in enumerate(r for r in rows if r.stage == 1)
+                 if r.producer is not None and r.producer.key == "attendance")
+    before = len(tg.fake.delivered(GESTORA))
+    tg.fake.callback(GESTORA, tg.app.services.buttons.pack(
+        seeded.people[GESTORA], f"adm:exports:vm:1:{index}:0:pdf"))
+    await tg.fake.wait_for(lambda _r: len(tg.fake.delivered(GESTORA)) > before, timeout=10)
+    await tg.settled()
+    [stale] = [m.params for m in tg.fake.delivered(GESTORA)[before:]]
+    assert "document" not in stale
+    assert stale["text"] == tg.app.catalogs.text("es", "input.button_stale")
     assert io  # the module's readers are shared with the exports tests
 
 

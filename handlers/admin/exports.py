@@ -360,7 +360,9 @@ async def _verifier_formats(turn: Turn, program: Program, args: list[str]) -> No
             turn.say("input.button_stale")
         return
     stage, index, r = found
-    assert r.producer is not None
+    if r.producer is None or (subject and subject not in {e.subject_id for e in r.evidence}):
+        turn.say("input.button_stale")
+        return
     buttons = [[Button(Msg(f"adm_exports.fmt_{f}"), act("vm", stage, index, subject, f))
                 for f in r.producer.formats]]
     if r.producer.blank:
@@ -386,7 +388,13 @@ async def _verifier_make(turn: Turn, program: Program, args: list[str]) -> None:
         turn.session, program, r.verifier, _ctx(turn, program),
         fmt=r.producer.formats[0] if blank else fmt, subject_id=subject or None, blank=blank,
         meeting_kind=r.meeting_kind)
-    files = await r.producer.make(req)
+    try:
+        files = await r.producer.make(req)
+    except (ValueError, LookupError):
+        # A button from before the record changed (or not from this menu at all): the
+        # document it names cannot be made as asked.
+        turn.say("input.button_stale")
+        return
     turn.audit("export", "program", program.id, what=r.verifier, format=fmt,
                subject=subject or None, files=len(files))
     for f in files:
