@@ -89,9 +89,9 @@ async def on_button(turn: Turn) -> None:
         turn.say("input.button_stale")
         return
     if parts[0] == "ok":
-        await _done(turn, int(parts[1]) if parts[1].isdigit() else 0)
+        await _done(turn, int(parts[1]) if parts[1].isascii() and parts[1].isdigit() else 0)
         return
-    if not parts[0].isdigit():
+    if not (parts[0].isascii() and parts[0].isdigit()):
         turn.say("input.button_stale")
         return
     item = await _item(turn, int(parts[0]))
@@ -107,7 +107,12 @@ async def on_button(turn: Turn) -> None:
     update = await actions.report(turn.session, item, status, now=turn.now,
                                   by_person_id=turn.person.id)
     turn.audit("action_reported", "action_item", item.id, status=status)
-    turn.go(None)  # whatever the person was doing, what they send next is this report's
+    if turn.convo.flow not in (None, FLOW):
+        # She was in the middle of something else (a protocol being typed): what she sends
+        # next is still that, not this report's note.
+        turn.say("actas.reported_flow_kept", status=followup.status_name(status))
+        return
+    turn.go(None)
     turn.go(FLOW, "note", update_id=update.id)
     turn.say("actas.reported", status=followup.status_name(status), buttons=_listo(update.id))
 

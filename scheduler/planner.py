@@ -252,7 +252,7 @@ class Planner:
         out = []
         for family_id, items in by_family.items():
             ids = sorted(p.id for _, p, _ in items)
-            tag = hashlib.sha1(",".join(map(str, ids)).encode()).hexdigest()[:12]
+            tag = _ids_tag(ids)
             fire = max(d.created_at for d, _, _ in items)
             last_window_end = max(d.window_end for d, _, _ in items)
             out.append(Notice("pickup_dates", items[0][2].person_id,
@@ -295,7 +295,7 @@ class Planner:
         out = []
         for due, group in sorted(by_due.items()):
             ids = sorted(m.id for m in group)
-            tag = "-".join(str(i) for i in ids)
+            tag = _ids_tag(ids)
             subject = {"milestone_ids": ids, "due": due.isoformat()}
             end_of_due = at_local(due + timedelta(days=1), time(0, 0), zone)
             for days in rem.milestones.days_before:
@@ -397,7 +397,7 @@ class Planner:
                     by_day.setdefault((pid, day), []).append(a.id)
         out = []
         for (pid, day), ids in sorted(by_day.items()):
-            tag = "-".join(str(i) for i in sorted(ids))
+            tag = _ids_tag(ids)
             fire = out_of_quiet(at_local(day, ACTION_AT, zone), zone, rem)
             out.append(Notice("action_due", pid, f"ad:{day}:{tag}:p{pid}", fire,
                               at_local(day + timedelta(days=1), time(0, 0), zone),
@@ -408,13 +408,19 @@ class Planner:
             if a.due is not None:
                 by_due.setdefault(a.due, []).append(a.id)
         for due, ids in sorted(by_due.items()):
-            tag = "-".join(str(i) for i in sorted(ids))
+            tag = _ids_tag(ids)
             fire = out_of_quiet(at_local(due + timedelta(days=1), ACTION_AT, zone), zone, rem)
             for pid in team:
                 out.append(Notice("action_overdue", pid, f"ao:{due}:{tag}:p{pid}", fire,
                                   fire + timedelta(days=7),
                                   {"action_ids": sorted(ids), "due": due.isoformat()}))
         return out
+
+
+def _ids_tag(ids: Iterable[int]) -> str:
+    """A short, stable name for a set of ids. Idempotency keys hold at most 160 characters:
+    spelling every id out overflows that once a few dozen things share a day."""
+    return hashlib.sha1(",".join(map(str, sorted(ids))).encode()).hexdigest()[:12]
 
 
 def _add_months(d: date, n: int) -> date:

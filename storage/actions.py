@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import ActionItem, ActionStatus, ActionUpdate, Plan, PlanObjective
@@ -70,10 +70,15 @@ async def of_plan(session: AsyncSession, plan_id: int) -> list[ActionItem]:
         .order_by(ActionItem.objective_id, ActionItem.position, ActionItem.id))).all())
 
 
-async def of_minutes(session: AsyncSession, minutes_id: int) -> list[ActionItem]:
+async def of_minutes(session: AsyncSession, minutes_id: int, *,
+                     with_dropped: bool = False) -> list[ActionItem]:
+    """The acta's commitments; one struck after it was reported on stays in the follow-up
+    (dropped) but no longer stands in the acta."""
+    query = select(ActionItem).where(ActionItem.minutes_id == minutes_id)
+    if not with_dropped:
+        query = query.where(ActionItem.status != ActionStatus.DROPPED)
     return list((await session.scalars(
-        select(ActionItem).where(ActionItem.minutes_id == minutes_id)
-        .order_by(ActionItem.position, ActionItem.id))).all())
+        query.order_by(ActionItem.position, ActionItem.id))).all())
 
 
 async def open_for(session: AsyncSession, person_id: int,
@@ -104,6 +109,24 @@ async def overdue(session: AsyncSession, program_id: int, today: date) -> list[A
         select(ActionItem).where(ActionItem.program_id == program_id,
                                  ActionItem.status.in_(OPEN), ActionItem.due < today)
         .order_by(ActionItem.due, ActionItem.id))).all())
+
+
+async def has_reports(session: AsyncSession, item: ActionItem) -> bool:
+    return bool(await session.scalar(select(func.count()).select_from(ActionUpdate)
+                                     .where(ActionUpdate.action_id == item.id)))
+
+
+async def strike(session: AsyncSession, item: ActionItem, *, now: datetime) -> bool:
+    """A plan's action or an acta's commitment taken back: one never reported on goes; one
+    with a history is kept, dropped, so the follow-up matrix still shows what was done about
+    it (its reports and photos are the programme's evidence). True when it went."""
+    if await has_reports(session, item):
+        item.status, item.status_at = ActionStatus.DROPPED, now
+        await session.flush()
+        return False
+    await session.delete(item)
+    await session.flush()
+    return True
 
 
 async def remove(session: AsyncSession, item: ActionItem) -> None:

@@ -10,10 +10,9 @@ from datetime import datetime
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import actions
 from storage.models import (
     ActionItem,
-    ActionStatus,
-    ActionUpdate,
     Body,
     Membership,
     Person,
@@ -76,17 +75,8 @@ async def next_action_position(session: AsyncSession, plan_id: int) -> int:
 
 
 async def remove_action(session: AsyncSession, item: ActionItem, *, now: datetime) -> bool:
-    """An action never reported on goes; one with a history is kept, dropped, so the
-    follow-up matrix still shows what was done about it. True when it went."""
-    reported = await session.scalar(select(func.count()).select_from(ActionUpdate)
-                                    .where(ActionUpdate.action_id == item.id))
-    if reported:
-        item.status, item.status_at = ActionStatus.DROPPED, now
-        await session.flush()
-        return False
-    await session.delete(item)
-    await session.flush()
-    return True
+    """See ``actions.strike``: the same rule for a plan's action and an acta's commitment."""
+    return await actions.strike(session, item, now=now)
 
 
 async def remove_objective(session: AsyncSession, objective: PlanObjective, *,

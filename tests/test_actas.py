@@ -28,6 +28,7 @@ from scheduler.planner import Planner, at_local
 from scheduler.runner import NoticeScheduler
 from services import notices
 from storage import actions, programs
+from storage import minutes as minutes_store
 from storage.models import (
     ActionItem,
     ActionStatus,
@@ -313,6 +314,31 @@ async def test_reminders_3_days_before_and_on_the_day_at_9_and_the_team_the_day_
         out = await notices.BUILDERS["weekly_digest"](s, notice, notice.fire_at)
     digest = cat.render(out.text, "es", "America/Santiago")
     assert "Acciones atrasadas" in digest and "Pedir cotización de estantes · Ana Pérez" in digest
+
+
+async def test_sixty_commitments_due_one_day_fit_the_outbox_key_and_are_sent_once(
+        core: CoreHarness) -> None:
+    ids = await seed(core)
+    clock = core.app.clock
+    for n in range(60):
+        await add_action(core, ids, f"Compromiso {n}", date(2026, 4, 9))
+    clock.set(datetime(2026, 4, 1, 12, 0, tzinfo=UTC))
+    sched = NoticeScheduler(core.app.sessions, clock, notices.compose)
+    fired = await run_until(sched, clock, datetime(2026, 4, 12, tzinfo=UTC))
+    await sched.tick()  # a second tick on the same window queues nothing again
+    mine = sorted((k, p, t) for k, p, t in fired if k.startswith("action_"))
+    assert mine == [
+        ("action_due", ids["ana"], datetime(2026, 4, 6, 9)),
+        ("action_due", ids["ana"], datetime(2026, 4, 9, 9)),
+        ("action_overdue", ids["gestora"], datetime(2026, 4, 10, 9)),
+    ]
+    async with core.app.sessions() as s:
+        keys = (await s.scalars(select(OutboxMessage.idempotency_key).where(
+            OutboxMessage.kind.in_(["action_due", "action_overdue"])))).all()
+        notices_ = await Planner(s).window(datetime(2026, 4, 1, tzinfo=UTC),
+                                           datetime(2026, 4, 12, tzinfo=UTC))
+    assert len(keys) == 3 and all(len(k) <= 160 for k in keys)
+    assert all(len(n.key) <= 160 for n in notices_)
 
 
 async def test_a_reminder_in_quiet_hours_waits_and_a_done_action_is_not_reminded(
@@ -734,3 +760,131 @@ async def test_a_telegram_photo_reaches_the_report_through_the_running_bot(tg) -
     assert report.photo == {"channel": "telegram", "file_id": largest,
                             "mime_type": "image/jpeg"}
     assert report.note == "Va la mitad" and report.status == ActionStatus.UNDER_WAY
+
+
+# --- reviewer's findings: reports kept, the right acta, flows left alone, forged digits -----
+
+
+async def acta_of(core: CoreHarness, ids: dict[str, int], meeting_id: int) -> int:
+    async with core.app.sessions() as s:
+        minutes = await minutes_store.for_meeting(s, ids["program"], meeting_id,
+                                                  now=core.app.clock.now(),
+                                                  by_person_id=ids["gestora"])
+        await s.commit()
+        return minutes.id
+
+
+async def second_session(core: CoreHarness, ids: dict[str, int]) -> int:
+    """Another Grupo Motor session, a week before, with Ana invited too."""
+    async with core.app.sessions() as s:
+        m = Meeting(program_id=ids["program"], body_id=ids["gm"], kind="grupo_motor",
+                    starts_at=SESSION - timedelta(days=7),
+                    ends_at=SESSION - timedelta(days=7, hours=-2), place="Sede",
+                    status="scheduled", created_at=core.app.clock.now())
+        s.add(m)
+        await s.flush()
+        s.add(Rsvp(meeting_id=m.id, person_id=ids["ana"], invited_at=m.created_at,
+                   answer="yes", answered_at=m.created_at))
+        await s.commit()
+        return m.id
+
+
+async def test_striking_a_reported_commitment_asks_first_and_keeps_its_reports(
+        core: CoreHarness) -> None:
+    ids = await seed(core)
+    core.app.clock.set(datetime(2026, 3, 11, 15, 0, tzinfo=UTC))
+    acta = await acta_of(core, ids, ids["meeting"])
+    reported = await add_action(core, ids, "Pedir cotización", date(2026, 4, 9),
+                                minutes_id=acta)
+    untouched = await add_action(core, ids, "Anotado por error", date(2026, 4, 9),
+                                 minutes_id=acta)
+    await press_payload(core, ANA, ids["ana"], f"ac:{reported}:u")
+    await core.text(GESTORA, "/panel")
+    # One tap on a commitment with reports only asks.
+    [ask] = await press_payload(core, GESTORA, ids["gestora"],
+                                f"adm:minutes:x:{acta}:c{reported}")
+    assert "ya tiene avances informados" in ask.text
+    assert [b[0] for b in ask.buttons] == ["Sí, quitarlo", "No"]
+    async with core.app.sessions() as s:
+        assert (await s.get(ActionItem, reported)).status != ActionStatus.DROPPED
+    # "No": back to the summary, nothing struck.
+    replies = await core.press(GESTORA, "No")
+    assert "Pedir cotización" in replies[-1].text
+    [ask] = await press_payload(core, GESTORA, ids["gestora"],
+                                f"adm:minutes:x:{acta}:c{reported}")
+    replies = await core.press(GESTORA, "Sí, quitarlo")
+    assert "queda en el seguimiento como descartado" in replies[0].text
+    assert "Pedir cotización" not in replies[1].text
+    # One never reported on goes at once, as before.
+    replies = await press_payload(core, GESTORA, ids["gestora"],
+                                  f"adm:minutes:x:{acta}:c{untouched}")
+    assert replies[0].text == "Listo, lo quité."
+    async with core.app.sessions() as s:
+        kept = await s.get(ActionItem, reported)
+        assert kept is not None and kept.status == ActionStatus.DROPPED
+        assert len((await actions.history(s, [reported]))[reported]) >= 1
+        assert await s.get(ActionItem, untouched) is None
+        assert await actions.of_minutes(s, acta) == []
+
+
+async def test_an_old_button_of_another_acta_does_not_take_the_commitment_being_typed(
+        core: CoreHarness) -> None:
+    ids = await seed(core)
+    core.app.clock.set(datetime(2026, 3, 11, 15, 0, tzinfo=UTC))
+    acta_b = await acta_of(core, ids, await second_session(core, ids))
+    acta_a = await acta_of(core, ids, ids["meeting"])
+    await core.text(GESTORA, "/panel")
+    await press_payload(core, GESTORA, ids["gestora"], f"adm:minutes:c:{acta_a}")
+    [who] = await core.text(GESTORA, "Comprar pintura")
+    assert "Comprar pintura" in who.text
+    stale = core.app.catalogs.text("es", "input.button_stale")
+    # Acta B's old "who" button, then its calendar, while A's commitment is being typed.
+    [refused] = await press_payload(core, GESTORA, ids["gestora"],
+                                    f"adm:minutes:w:{acta_b}:{ids['ana']}")
+    assert refused.text == stale
+    await press_payload(core, GESTORA, ids["gestora"], f"adm:minutes:w:{acta_a}:{ids['ana']}")
+    [refused] = await press_payload(core, GESTORA, ids["gestora"],
+                                    f"adm:minutes:cal{acta_b}:d:20260325")
+    assert refused.text == stale
+    [refused] = await press_payload(core, GESTORA, ids["gestora"], f"adm:minutes:n:{acta_b}")
+    assert refused.text == stale
+    [noted] = await press_payload(core, GESTORA, ids["gestora"],
+                                  f"adm:minutes:cal{acta_a}:d:20260325")
+    assert "Comprar pintura" in noted.text
+    async with core.app.sessions() as s:
+        assert [a.text for a in await actions.of_minutes(s, acta_a)] == ["Comprar pintura"]
+        assert await actions.of_minutes(s, acta_b) == []
+
+
+async def test_a_report_button_leaves_another_flow_as_it_was(core: CoreHarness) -> None:
+    ids = await seed(core)
+    core.app.clock.set(datetime(2026, 3, 11, 15, 0, tzinfo=UTC))
+    mine = await add_action(core, ids, "Llevar las mesas", date(2026, 4, 9), person="gestora")
+    acta = await acta_of(core, ids, ids["meeting"])
+    await core.text(GESTORA, "/panel")
+    await press_payload(core, GESTORA, ids["gestora"], f"adm:minutes:t:{acta}")
+    [noted] = await press_payload(core, GESTORA, ids["gestora"], f"ac:{mine}:d")
+    assert noted.text.startswith("Anotado (")
+    assert "/avance" in noted.text
+    # What she types next is still a topic of the acta, not the report's note.
+    [kept] = await core.text(GESTORA, "Presupuesto de la feria")
+    assert "1 tema" in kept.text
+    async with core.app.sessions() as s:
+        [update] = (await actions.history(s, [mine]))[mine]
+        assert update.status == ActionStatus.DONE and not update.note
+
+
+async def test_a_forged_button_with_a_superscript_digit_is_stale(core: CoreHarness) -> None:
+    ids = await seed(core)
+    acta = await acta_of(core, ids, ids["meeting"])
+    stale = core.app.catalogs.text("es", "input.button_stale")
+    await core.text(GESTORA, "/panel")
+    for forged in ("ac:²:d", "ac:ok:²"):
+        [reply] = await press_payload(core, ANA, ids["ana"], forged)
+        assert reply.text == stale, forged
+    [reply] = await press_payload(core, GESTORA, ids["gestora"], "adm:minutes:s:²")
+    assert reply.text == stale
+    [reply] = await press_payload(core, GESTORA, ids["gestora"], "adm:minutes:cal²:d:20260325")
+    assert reply.text == stale
+    replies = await press_payload(core, GESTORA, ids["gestora"], f"adm:minutes:x:{acta}:c²")
+    assert replies[0].text == "Ese punto ya no estaba en el acta."

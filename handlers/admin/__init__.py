@@ -193,7 +193,7 @@ async def programa(turn: Turn) -> None:
 @router.on_action(CHOOSE)
 async def choose_program(turn: Turn) -> None:
     chosen = (turn.action or "").partition(":")[2]
-    if turn.person.consent_at is None or not chosen.isdigit() \
+    if turn.person.consent_at is None or not (chosen.isascii() and chosen.isdigit()) \
             or int(chosen) not in turn.standing.programs_with(STAFF):
         # A button from before a role was taken away, or not from this person at all.
         turn.audit("admin_refused", what=f"{CHOOSE}:{chosen}")
@@ -214,7 +214,7 @@ def action(section_key: str, *parts: object) -> str:
 
 def int_at(parts: list[str], i: int) -> int | None:
     """The ``i``-th part of a button's data or a typed command as a number, if it is one."""
-    return int(parts[i]) if len(parts) > i and parts[i].isdigit() else None
+    return int(parts[i]) if len(parts) > i and parts[i].isascii() and parts[i].isdigit() else None
 
 
 def pager(page: int, pages: int, make: Callable[[int], str]) -> Pager | None:

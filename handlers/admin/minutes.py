@@ -46,6 +46,7 @@ from storage import minutes as minutes_store
 from storage.meetings import kind_names
 from storage.models import (
     ActionItem,
+    ActionStatus,
     Meeting,
     MeetingStatus,
     Minutes,
@@ -90,7 +91,7 @@ async def open_minutes(turn: Turn, parts: list[str]) -> None:
     if program is None:
         return
     op, args = (parts[0], parts[1:]) if parts else ("", [])
-    if op.startswith("cal") and op[3:].isdigit():
+    if op.startswith("cal") and op[3:].isascii() and op[3:].isdigit():
         await _calendar(turn, program, int(op[3:]))
         return
     handler = _OPS.get(op)
@@ -162,6 +163,12 @@ async def _minutes(turn: Turn, program: Program, minutes_id: int | None) -> Minu
     return minutes
 
 
+def _in_flow_of(turn: Turn, minutes: Minutes) -> bool:
+    """The flow is recording this acta: an old button of another acta must not carry the
+    commitment being typed into it."""
+    return turn.convo.flow == FLOW and turn.data("minutes_id") == minutes.id
+
+
 # --- topics and agreements --------------------------------------------------------------
 
 
@@ -192,6 +199,9 @@ async def _next(turn: Turn, program: Program, args: list[str]) -> None:
     opened again to add only one part, back to the summary."""
     minutes = await _minutes(turn, program, int_at(args, 0))
     if minutes is None:
+        return
+    if turn.convo.flow == FLOW and not _in_flow_of(turn, minutes):
+        turn.say("input.button_stale")  # another acta's button: the one being typed stays
         return
     step = turn.convo.step if turn.convo.flow == FLOW else None
     if step == "topic" and not turn.data("adding"):
@@ -262,7 +272,7 @@ async def _ask_who(turn: Turn, minutes: Minutes) -> None:
 async def _who(turn: Turn, program: Program, args: list[str]) -> None:
     minutes = await _minutes(turn, program, int_at(args, 0))
     person_id = int_at(args, 1)
-    if minutes is None or person_id is None or turn.convo.flow != FLOW \
+    if minutes is None or person_id is None or not _in_flow_of(turn, minutes) \
             or not turn.data("what"):
         turn.say("input.button_stale")
         return
@@ -291,7 +301,7 @@ async def _calendar(turn: Turn, program: Program, minutes_id: int) -> None:
     if minutes is None:
         return
     picked = widgets.parse(turn.action or "", act(f"cal{minutes_id}"))
-    if picked is None or picked.day is None or turn.convo.flow != FLOW \
+    if picked is None or picked.day is None or not _in_flow_of(turn, minutes) \
             or turn.convo.step != "due":
         turn.say("input.button_stale")
         return
@@ -310,7 +320,7 @@ async def _keep_commitment(turn: Turn, program: Program, minutes: Minutes, due: 
         turn.say("actas.due_past")
         await _ask_due(turn, program, minutes, None, redraw=False)
         return
-    position = len(await actions.of_minutes(turn.session, minutes.id)) + 1
+    position = len(await actions.of_minutes(turn.session, minutes.id, with_dropped=True)) + 1
     item = await actions.add(
         turn.session, program_id=program.id, text=turn.data("what"), now=turn.now,
         created_by=turn.person.id, minutes_id=minutes.id, due=due, position=position,
@@ -394,7 +404,7 @@ async def _strike(turn: Turn, program: Program, args: list[str]) -> None:
     which = args[1] if len(args) > 1 else ""
     if minutes is None:
         return
-    ref = int(which[1:]) if which[1:].isdigit() else 0
+    ref = int(which[1:]) if which[1:].isascii() and which[1:].isdigit() else 0
     if which[:1] == "t":
         item = await turn.session.get(MinutesItem, ref)
         if item is None or item.minutes_id != minutes.id:
@@ -405,13 +415,23 @@ async def _strike(turn: Turn, program: Program, args: list[str]) -> None:
             turn.say("actas.struck")
     elif which[:1] == "c":
         action_item = await turn.session.get(ActionItem, ref)
-        if action_item is None or action_item.minutes_id != minutes.id:
+        sure = len(args) > 2 and args[2] == "y"
+        if action_item is None or action_item.minutes_id != minutes.id \
+                or action_item.status == ActionStatus.DROPPED:
             turn.say("actas.already_struck")
+        elif not sure and await actions.has_reports(turn.session, action_item):
+            # Its reports and photos are evidence: one stray tap must not be the end of them.
+            turn.say("actas.strike_reported_confirm",
+                     what=Raw(followup.short(action_item.text)), buttons=[
+                         [Button(Msg("actas.btn_strike_yes"), act("x", minutes.id, which, "y")),
+                          Button(Msg("actas.btn_strike_no"), act("s", minutes.id))]])
+            return
         else:
-            await actions.remove(turn.session, action_item)
+            gone = await actions.strike(turn.session, action_item, now=turn.now)
             minutes.updated_at = turn.now
-            turn.audit("commitment_struck", "minutes", minutes.id, action_item=ref)
-            turn.say("actas.struck")
+            turn.audit("commitment_struck", "minutes", minutes.id, action_item=ref,
+                       kept_dropped=not gone)
+            turn.say("actas.struck" if gone else "actas.struck_kept")
     else:
         turn.say("input.button_stale")
         return
