@@ -252,7 +252,7 @@ class Planner:
         out = []
         for family_id, items in by_family.items():
             ids = sorted(p.id for _, p, _ in items)
-            tag = _ids_tag(ids)
+            tag = _hashed(ids)
             fire = max(d.created_at for d, _, _ in items)
             last_window_end = max(d.window_end for d, _, _ in items)
             out.append(Notice("pickup_dates", items[0][2].person_id,
@@ -417,10 +417,18 @@ class Planner:
         return out
 
 
+def _hashed(ids: Iterable[int]) -> str:
+    return hashlib.sha1(",".join(map(str, sorted(ids))).encode()).hexdigest()[:12]
+
+
 def _ids_tag(ids: Iterable[int]) -> str:
     """A short, stable name for a set of ids. Idempotency keys hold at most 160 characters:
-    spelling every id out overflows that once a few dozen things share a day."""
-    return hashlib.sha1(",".join(map(str, sorted(ids))).encode()).hexdigest()[:12]
+    spelling every id out overflows that once a few dozen things share a day, so a long
+    list is hashed; a short one keeps the spelling earlier versions queued its notices
+    under, so that upgrading sends nothing twice."""
+    ordered = sorted(ids)
+    spelled = "-".join(map(str, ordered))
+    return spelled if len(spelled) <= 48 else "h" + _hashed(ordered)
 
 
 def _add_months(d: date, n: int) -> date:
