@@ -25,8 +25,11 @@ from handlers.core import Router, Turn
 from handlers.events import Button, EventKind, Outgoing
 from locales import Msg, Raw, When
 from services import commitments
+from storage import commitments as bodies
 from storage import fichas, outbox, programs, responses
+from storage.commitments import DECLARATION_FORM
 from storage.models import (
+    Body,
     FormDefinition,
     FormResponse,
     FormStatus,
@@ -110,18 +113,31 @@ async def ficha(turn: Turn) -> None:
 async def form_action(turn: Turn) -> None:
     # form:start:<key>[:<organisation id>]: an organisation's form sent to its people
     # (the participation commitment) opens for that organisation.
+    # form:start:declaracion_compromiso:<body id>: a member's declaration, for that body.
     _, verb, key, org = ((turn.action or "") + ":::").split(":")[:4]
     if verb != "start" or key not in forms.available_forms():
         turn.say("input.button_stale")
         return
-    await open_form(turn, key, organization_id=int(org) if org.isdigit() else None)
+    ref = int(org) if org.isdigit() else None
+    if key == DECLARATION_FORM:
+        await open_form(turn, key, body_id=ref)
+        return
+    await open_form(turn, key, organization_id=ref)
 
 
-async def open_form(turn: Turn, key: str, organization_id: int | None = None) -> None:
+async def open_form(turn: Turn, key: str, organization_id: int | None = None, *,
+                    body_id: int | None = None) -> None:
     """What /ficha does: continue a draft, show what was sent, or start."""
     if turn.person.consent_at is None:
         turn.say("input.start_first")
         return
+    body = None
+    if body_id is not None:
+        body = await turn.session.get(Body, body_id)
+        if body is None or await bodies.membership(
+                turn.session, body.id, turn.person.id) is None:
+            await _stale(turn)
+            return
     form = forms.load_form(key)
     draft = await responses.draft_for(turn.session, turn.person.id, key)
     if draft is not None:
@@ -131,7 +147,14 @@ async def open_form(turn: Turn, key: str, organization_id: int | None = None) ->
         return
     orgs = await responses.organizations_of(turn.session, turn.person.id)
     if organization_id is not None:
-        orgs = [o for o in orgs if o.id == organization_id] or orgs
+        # A button for an organisation that is not theirs (any more) is stale.
+        orgs = [o for o in orgs if o.id == organization_id]
+        if not orgs:
+            await _stale(turn)
+            return
+    elif key == DECLARATION_FORM:
+        # One per person and body: the organisation is only the one it names.
+        pass
     elif len(orgs) > 1:
         turn.say("form.choose_org", form=_txt(turn, form.title), buttons=[
             [Button(Msg("form.option", {"label": Raw(o.name)}), f"fm:org:{o.id}:{key}")]
@@ -139,8 +162,14 @@ async def open_form(turn: Turn, key: str, organization_id: int | None = None) ->
         ])
         return
     org = orgs[0] if orgs else None
-    sent = await responses.submitted_for(turn.session, key, person_id=turn.person.id,
-                                         organization_id=org.id if org else None)
+    if key == DECLARATION_FORM:
+        # Never a colleague's: the person's own, for the body the button carries.
+        sent = await responses.submitted_by(
+            turn.session, key, person_id=turn.person.id,
+            answered={"body": body.kind} if body is not None else None)
+    else:
+        sent = await responses.submitted_for(turn.session, key, person_id=turn.person.id,
+                                             organization_id=org.id if org else None)
     if sent is not None:
         ctx = await _load(turn, sent.id)
         assert ctx is not None
@@ -155,6 +184,9 @@ async def open_form(turn: Turn, key: str, organization_id: int | None = None) ->
         turn.session, definition, person_id=turn.person.id,
         organization_id=org.id if org else None, now=turn.now, program_id=program_id,
     )
+    if body is not None and form.has("body"):
+        # The body is the one they were asked to declare for: not asked again.
+        response.answers = {**(response.answers or {}), "body": body.kind}
     turn.audit("form_started", "form_response", response.id, form=key)
     ctx = Ctx(response, form)
     lines: list[Any] = [Msg("form.intro", {"form": _title(turn, ctx)})]

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.forms import Form
+from domain.schedule import local_date
 from locales import Msg, Raw, Text
 from services.messages import Button, Outgoing
 from storage import agreed, commitments, outbox, people
@@ -67,11 +68,13 @@ def commitment_request(program: Program, org: Organization) -> Outgoing:
 
 
 def declaration_request(program: Program, body: Body) -> Outgoing:
+    """What a member receives: the button carries the body, since the declaration is one
+    per person and body."""
     return Outgoing(
         text=Msg("commit.ask_declaration", {"body": Text(body_names(program, body)),
                                             "program": Raw(program.name)}),
         buttons=((Button(Msg("commit.btn_sign_declaration"),
-                         f"form:start:{DECLARATION_FORM}"),),),
+                         f"form:start:{DECLARATION_FORM}:{body.id}"),),),
         zone=program.timezone)
 
 
@@ -98,13 +101,15 @@ async def send_commitments(session: AsyncSession, program: Program, now: datetim
     """The commitment to every organisation with a ficha and no commitment yet, through
     its representatives; idempotent per organisation and day."""
     sent = Sent()
+    # "Once a day" is the programme's day: late evening in Chile is already tomorrow in UTC.
+    today = local_date(now, program.timezone).isoformat()
     payload_of = {}
     for org in await commitments.uncommitted_with_ficha(session, program.id):
         payload_of[org.id] = commitment_request(program, org).to_json()
         ids, before = [], 0
         for person_id in await commitments.representatives(session, org.id):
             new_id = await _ask(session, person_id, payload_of[org.id],
-                                f"commitment:{org.id}:{person_id}:{now.date().isoformat()}",
+                                f"commitment:{org.id}:{person_id}:{today}",
                                 now, program.timezone)
             if new_id is False:
                 before += 1
@@ -129,11 +134,12 @@ async def send_declarations(session: AsyncSession, program: Program, body: Body,
     """The declaration to each member of the body who has not signed it."""
     sent = Sent()
     payload = declaration_request(program, body).to_json()
+    today = local_date(now, program.timezone).isoformat()
     for m in await commitments.members(session, body.id):
         if m.membership.commitment_signed_at is not None:
             continue
         new_id = await _ask(session, m.person.id, payload,
-                            f"declaration:{body.id}:{m.person.id}:{now.date().isoformat()}",
+                            f"declaration:{body.id}:{m.person.id}:{today}",
                             now, program.timezone)
         name = m.person.name or "?"
         if new_id is False:
@@ -160,13 +166,24 @@ async def constitute(session: AsyncSession, program: Program, body: Body, meetin
                      *, member_ids: Sequence[int], protocol: str, now: datetime,
                      by_person_id: int | None, channel: str | None = None) -> dict[str, Any]:
     """The body is constituted in the session: its members (those added from the session's
-    attendance become members), the protocol it agreed, the date the session began."""
+    attendance become members, those left out leave it), the protocol it agreed, the date
+    the session began."""
     if meeting.program_id != program.id or body.program_id != program.id:
         raise ConstitutionError("stale")
     if not protocol.strip():
         raise ConstitutionError("no_protocol")
     if not member_ids:
         raise ConstitutionError("no_members")
+    # Whoever was a member and was not chosen leaves now: the acta and the declarations
+    # asked for list only the members the session chose.
+    left = []
+    for m in await commitments.members(session, body.id):
+        if m.person.id not in member_ids:
+            m.membership.left_at = now
+            left.append(m.person.id)
+            people.audit(session, now, "member_left", actor_id=by_person_id, channel=channel,
+                         entity="membership", entity_id=m.membership.id, body=body.id,
+                         meeting=meeting.id)
     for pid in member_ids:
         await commitments.add_member(session, body.id, pid,
                                      organization_id=await commitments.organization_of(
@@ -176,7 +193,8 @@ async def constitute(session: AsyncSession, program: Program, body: Body, meetin
                                meeting_id=meeting.id)
     body.constituted_at = meeting.starts_at
     body.constitution_meeting_id = meeting.id
-    details = {"meeting": meeting.id, "members": list(member_ids), "protocol": text.id,
+    details = {"meeting": meeting.id, "members": list(member_ids), "left": left,
+               "protocol": text.id,
                "protocol_version": text.version}
     people.audit(session, now, "body_constituted", actor_id=by_person_id, channel=channel,
                  entity="body", entity_id=body.id, **details)

@@ -129,6 +129,21 @@ async def submitted_for(session: AsyncSession, form_key: str, *, person_id: int,
     return await session.scalar(stmt.order_by(FormResponse.id.desc()).limit(1))
 
 
+async def submitted_by(session: AsyncSession, form_key: str, *, person_id: int,
+                       answered: dict[str, Any] | None = None) -> FormResponse | None:
+    """The person's own valid response, whatever organisation it names; with ``answered``,
+    only one whose answers say so (a declaration is one per person and body)."""
+    rows = (await session.scalars(
+        select(FormResponse).where(_of_form(form_key),
+                                   FormResponse.status == FormStatus.SUBMITTED,
+                                   FormResponse.person_id == person_id)
+        .order_by(FormResponse.id.desc()))).all()
+    for r in rows:
+        if all((r.answers or {}).get(k) == v for k, v in (answered or {}).items()):
+            return r
+    return None
+
+
 async def start_response(session: AsyncSession, definition: FormDefinition, *,
                          person_id: int, organization_id: int | None, now: datetime,
                          supersedes: FormResponse | None = None,

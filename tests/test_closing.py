@@ -500,6 +500,19 @@ async def test_the_handover_flow_with_bad_lines_answered_kindly(core: CoreHarnes
     await tap(core, "Elegir otra")
     text = said(await tap(core, "Junta de Vecinos"))
     assert "¿En qué sesión de traspaso" in text
+    # A forged or stale button naming a session that is not a traspaso is stale.
+    offered = core.last[GESTORA]  # still in the chat, above the forged one
+    from sqlalchemy import select
+
+    from handlers.admin.handover import act as handover_act
+    from handlers.events import EventKind
+    async with core.app.sessions() as s:
+        gestora = await s.scalar(select(Person.id).where(Person.name == "Daniela")
+                                 .order_by(Person.id).limit(1))
+    forged = await core.event(GESTORA, EventKind.BUTTON, button=core.app.services.buttons.pack(
+        gestora, handover_act("hm", seed.meetings["gm"])))
+    assert said(forged).startswith("Ese botón ya no sirve")
+    core.last[GESTORA] = offered
     text = said(await tap(core, "Sesión de traspaso"))
     assert "descripción; cantidad; valor unitario" in text
 

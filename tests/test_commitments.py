@@ -436,3 +436,123 @@ def test_the_signers_rut_is_taken_from_the_form_when_it_asks_it() -> None:
         parse_form({**ficha, "declaration": {**ficha["declaration"],
                                              "rut": "representative_name"}})
     assert load_form("declaracion_compromiso").declaration.cosign is False
+
+
+# --------------------------------------------------------------------------- review fixes
+
+
+async def test_each_member_signs_their_own_declaration_not_a_colleagues(
+        core: CoreHarness) -> None:
+    """Ana and Beto represent the same organisation: Beto signing does not sign for Ana,
+    and Ana's button opens her own declaration, for the body it names."""
+    ids = await seed(core)
+    async with core.app.sessions() as s:
+        s.add(Representative(organization_id=ids["org"], person_id=ids[BETO], position="Socio",
+                             is_primary=False))
+        await s.commit()
+    await constitute_in_chat(core)
+    [row] = await queued_for(core, ids[BETO], "form_request")
+    button = row.payload["buttons"][0][0]
+    action = button.get("action") or button.get("a")
+    assert action == f"form:start:declaracion_compromiso:{ids['body']}"
+
+    # The body travels with the button: Beto is not asked which one.
+    first = await press_action(core, BETO, ids[BETO], action)
+    assert "¿De qué instancia eres integrante?" not in texts(first)
+    await core.press(BETO, "Usar: Beto Soto")
+    await core.text(BETO, "7.654.321-6")
+    await core.press(BETO, f"Usar: {ORG}")
+    await core.press(BETO, "✅ Confirmar")
+    assert "Comprobante N.º DC-" in texts(await core.text(BETO, "Beto Soto"))
+
+    ana = await press_action(core, ANA, ids[ANA], action)
+    assert "Beto Soto" not in texts(ana) and "7.654.321-6" not in texts(ana)
+    assert "Comprobante" not in texts(ana)
+    assert any("Ana María Rojas" in label for label, _ in core.buttons(ANA))
+    async with core.app.sessions() as s:
+        mine = (await s.scalars(select(FormResponse).where(
+            FormResponse.person_id == ids[ANA]).order_by(FormResponse.id.desc()))).first()
+        assert mine.answers.get("body") == "grupo_motor" and mine.status == "draft"
+
+    # A button of a body they are not a member of is stale; so is an organisation not theirs.
+    stale = await press_action(core, ANA, ids[ANA], "form:start:declaracion_compromiso:999")
+    assert "Ese botón ya no sirve" in texts(stale)
+
+
+async def test_an_organisation_that_is_not_theirs_is_a_stale_button(core: CoreHarness) -> None:
+    ids = await seed(core)
+    out = await press_action(core, BETO, ids[BETO],
+                             f"form:start:compromiso_participacion:{ids['org']}")
+    assert "Ese botón ya no sirve" in texts(out)
+    async with core.app.sessions() as s:
+        assert await s.scalar(select(FormResponse).where(
+            FormResponse.person_id == ids[BETO])) is None
+
+
+async def test_a_member_left_out_at_the_constitution_leaves_the_body(core: CoreHarness) -> None:
+    ids = await seed(core)
+    await core.text(GESTORA, "/panel")
+    await core.press(GESTORA, "📚 Actas, planes y cierre")
+    await core.press(GESTORA, "🤝 Instancias y compromisos")
+    await core.press(GESTORA, "🏛 Constituir Grupo Motor")
+    session_label = next(label for label, _ in core.buttons(GESTORA)
+                         if label.startswith("Sesión del Grupo Motor · "))
+    await core.press(GESTORA, session_label)
+    await core.press(GESTORA, "➕ Beto Soto")
+    [members] = await core.press(GESTORA, "✅ Ana María Rojas")
+    assert "Hay 1 marcada" in members.text
+    await core.press(GESTORA, "➡️ Seguir")
+    await core.text(GESTORA, PROTOCOL_1)
+    [confirm] = await core.press(GESTORA, "✅ Listo")
+    assert "👥 Integrantes (1): Beto Soto" in confirm.text
+    await core.press(GESTORA, "✅ Confirmar constitución")
+    async with core.app.sessions() as s:
+        ana = await s.scalar(select(Membership).where(Membership.person_id == ids[ANA]))
+        assert ana.left_at == core.app.clock.now()
+        from storage import commitments
+        assert [m.person.id for m in await commitments.members(s, ids["body"])] == [ids[BETO]]
+        assert await s.scalar(select(AuditEntry).where(
+            AuditEntry.action == "member_left", AuditEntry.entity_id == ana.id)) is not None
+    assert await queued_for(core, ids[ANA], "form_request") == []
+    assert len(await queued_for(core, ids[BETO], "form_request")) == 1
+
+
+async def test_a_session_the_list_did_not_offer_is_stale(core: CoreHarness) -> None:
+    ids = await seed(core)
+    now = core.app.clock.now()
+    async with core.app.sessions() as s:
+        other = Meeting(program_id=ids["program"], kind="diagnostico",
+                        starts_at=now - timedelta(days=2), ends_at=now - timedelta(days=2),
+                        place="Sede", created_at=now - timedelta(days=7))
+        s.add(other)
+        await s.commit()
+        other_id = other.id
+    await core.text(GESTORA, "/panel")
+    await core.press(GESTORA, "📚 Actas, planes y cierre")
+    await core.press(GESTORA, "🤝 Instancias y compromisos")
+    await core.press(GESTORA, "🏛 Constituir Grupo Motor")
+    from handlers.admin.bodies import act
+    out = await press_action(core, GESTORA, ids[GESTORA], act("km", other_id))
+    assert "Ese botón ya no sirve" in texts(out)
+    assert "✅ Ana María Rojas" not in [label for label, _ in core.buttons(GESTORA)]
+
+
+async def test_once_a_day_is_the_programmes_day(core: CoreHarness) -> None:
+    """23:30 in Santiago is already tomorrow in UTC: asking again then is the same day."""
+    ids = await seed(core)
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+    # The clock is UTC, as turn.now is.
+    evening = datetime(2026, 3, 10, 19, 0, tzinfo=ZoneInfo("America/Santiago")).astimezone(UTC)
+    late = datetime(2026, 3, 10, 23, 30, tzinfo=ZoneInfo("America/Santiago")).astimezone(UTC)
+    assert late.date() != evening.date()
+    async with core.app.sessions() as s:
+        from storage.models import Program
+        program = await s.get(Program, ids["program"])
+        assert program.timezone == "America/Santiago"
+        body = await s.get(Body, ids["body"])
+        first = await service.send_declarations(s, program, body, evening, author_id=None,
+                                                channel=None)
+        again = await service.send_declarations(s, program, body, late, author_id=None,
+                                                channel=None)
+        assert (first.queued, again.queued, again.already) == (1, 0, 1)

@@ -286,6 +286,17 @@ async def test_the_work_plan_with_every_element_validated_in_a_session(
     assert "Aún no se valida en una sesión." in plan.text
     [ask] = await core.press(GESTORA, "✅ Validar el plan en una sesión")
     assert "¿En qué sesión validaron el plan?" in ask.text
+    # A forged or stale button naming a session the list did not offer (the diagnosis) is
+    # answered as stale: the plan is not validated there.
+    offered = core.last[GESTORA]  # still in the chat, above the forged one
+    from handlers.admin.plans import act as plans_act
+    [forged] = await core.event(GESTORA, EventKind.BUTTON, button=core.app.services.buttons.pack(
+        ids["Carolina Gestora"], plans_act("pvm", ids["diagnostico"])))
+    assert forged.text.startswith("Ese botón ya no sirve")
+    async with core.app.sessions() as s:
+        unvalidated = await plan_store.of_kind(s, ids["program"], PlanKind.WORK)
+        assert unvalidated is None or unvalidated.approved_at is None
+    core.last[GESTORA] = offered
     replies = await press_starting(core, GESTORA, "vie 19 jun 2026")
     text = joined(replies)
     assert "Plan validado en la sesión del viernes 19 de junio de 2026." in text

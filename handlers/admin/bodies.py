@@ -246,8 +246,10 @@ async def _flow_body(turn: Turn, program: Program) -> Body | None:
 
 async def _chose_session(turn: Turn, program: Program, meeting_id: int) -> None:
     body = await _flow_body(turn, program)
-    meeting = await turn.session.get(Meeting, meeting_id)
-    if body is None or meeting is None or meeting.program_id != program.id:
+    # Only a session the list offered: a stale or forged button names any meeting.
+    offered = await commitments.body_sessions(turn.session, body, turn.now) if body else []
+    meeting = next((m for m in offered if m.id == meeting_id), None)
+    if body is None or meeting is None:
         turn.say("input.button_stale")
         return
     members = [m.person.id for m in await commitments.members(turn.session, body.id)]

@@ -184,9 +184,14 @@ def _meeting_label(program: Program, m: Meeting) -> Msg:
     return agreed_texts.meeting_label(program, m)
 
 
-async def _ask_meeting(turn: Turn, program: Program, h: Handover) -> None:
-    meetings = [m for m in await reports.held_sessions(
+async def _offered_sessions(turn: Turn, program: Program) -> list[Meeting]:
+    """The programme's traspaso sessions, not cancelled, newest first."""
+    return [m for m in await reports.held_sessions(
         turn.session, program.id, turn.now + AHEAD, HANDOVER_KIND)][::-1][:6]
+
+
+async def _ask_meeting(turn: Turn, program: Program, h: Handover) -> None:
+    meetings = await _offered_sessions(turn, program)
     buttons = [[Button(_meeting_label(program, m), act("hm", m.id))] for m in meetings]
     buttons.append([Button(Msg("adm_closing.btn_no_session"), act("hm", 0))])
     turn.say("adm_closing.ask_session" if meetings else "adm_closing.ask_session_none",
@@ -200,8 +205,10 @@ async def _meeting_chosen(turn: Turn, program: Program, args: list[str]) -> None
         turn.say("input.button_stale")
         return
     if meeting_id:
-        m = await turn.session.get(Meeting, meeting_id)
-        if m is None or m.program_id != program.id:
+        # Only a session the list offered: a stale or forged button may name any meeting.
+        m = next((x for x in await _offered_sessions(turn, program) if x.id == meeting_id),
+                 None)
+        if m is None:
             turn.say("input.button_stale")
             return
         h.meeting_id = m.id

@@ -171,6 +171,12 @@ def _meeting_day(program: Program, m: Meeting | None) -> Day | None:
     return Day(m.starts_at.astimezone(_zone(program)).date()) if m is not None else None
 
 
+def _validation_kinds(code: str) -> tuple[str, ...]:
+    # A plan may also be validated in one of its body's ordinary sessions.
+    kind = KINDS[code]
+    return (plan_store.MEETING_KIND_OF[kind], plan_store.BODY_OF[kind])
+
+
 async def _meeting_of(turn: Turn, program: Program, meeting_id: int | None) -> Meeting | None:
     if not meeting_id:
         return None
@@ -186,10 +192,7 @@ async def _question(turn: Turn, program: Program, step: str) -> Outgoing:
     if step in ("dg_session", "pm_session", "pv_session"):
         kind = {"dg_session": "diagnostico", "pm_session": "priorizacion"}.get(
             step) or plan_store.MEETING_KIND_OF[KINDS[d["kind"]]]
-        kinds = (kind,)
-        if step == "pv_session":
-            # A plan may also be validated in one of its body's ordinary sessions.
-            kinds += (plan_store.BODY_OF[KINDS[d["kind"]]],)
+        kinds = _validation_kinds(d["kind"]) if step == "pv_session" else (kind,)
         found = await _meetings(turn, program, kinds, held_only=step == "pv_session")
         verb = {"dg_session": "dgm", "pm_session": "psm", "pv_session": "pvm"}[step]
         rows = [[Button(_meeting_label(program, m), act(verb, m.id))] for m in found]
@@ -821,11 +824,15 @@ async def _validate(turn: Turn, program: Program, args: list[str]) -> None:
 async def _validate_meeting(turn: Turn, program: Program, args: list[str]) -> None:
     if not _in_step(turn, "pv_session"):
         return
-    meeting = await _meeting_of(turn, program, int_at(args, 0))
+    # Only a session the list offered (held, of the plan's kind or its body's): a stale or
+    # forged button may name any meeting.
+    code = turn.data("kind")
+    meeting_id = int_at(args, 0)
+    meeting = next((m for m in await _meetings(turn, program, _validation_kinds(code),
+                                                held_only=True) if m.id == meeting_id), None)
     if meeting is None:
         turn.say("input.button_stale")
         return
-    code = turn.data("kind")
     plan = await _ensure_plan(turn, program, code)
     await plan_store.approve(turn.session, plan, meeting_id=meeting.id, at=meeting.starts_at)
     turn.audit("plan_validated", "plan", plan.id, meeting_id=meeting.id)
