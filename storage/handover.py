@@ -70,6 +70,9 @@ async def remove_good(session: AsyncSession, handover: Handover, good_id: int) -
 async def remove(session: AsyncSession, handover: Handover) -> None:
     for good in await goods(session, handover.id):
         await session.delete(good)
+    # The goods first: with no relationship between them the unit of work may delete the
+    # hand-over first, and the database's cascade would take the goods before their DELETE.
+    await session.flush()
     await session.delete(handover)
     await session.flush()
 
