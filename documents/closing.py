@@ -34,7 +34,7 @@ from documents.base import (
 )
 from documents.registry import Evidence, Request, body_kind, producer
 from domain.program_templates import ProgramTemplate, localized_text, program_template_or_none
-from storage import admin_meetings, agreed, handover, minutes, programs, reports
+from storage import admin_meetings, agreed, handover, meetings, minutes, programs
 from storage.models import (
     AgreedText,
     Body,
@@ -465,8 +465,8 @@ def _inventory_xlsx(ctx: Ctx, program: Program, title: str,
 
 async def _evaluations(req: Request) -> list[Evidence]:
     found = []
-    held = await reports.held_sessions(req.session, req.program.id, req.ctx.now,
-                                       EVALUATION_KIND)
+    held = await meetings.of_program(req.session, req.program.id, until=req.ctx.now,
+                                     kinds=(EVALUATION_KIND,))
     for m in held:
         acta = await minutes.of_meeting(req.session, m.id)
         if acta is None or not [i for i in await minutes.items(req.session, acta.id)

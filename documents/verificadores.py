@@ -22,7 +22,7 @@ from domain.program_templates import (
     localized_text,
     program_template_or_none,
 )
-from storage import reports
+from storage import meetings, reports
 from storage.models import Program
 
 __all__ = ["PRODUCERS", "Producer", "Required", "evidence", "for_verifier", "make",
@@ -37,8 +37,9 @@ def _kw(req: Request) -> dict[str, object]:
 
 
 async def _sessions(req: Request) -> list[Evidence]:
-    rows = await reports.held_sessions(req.session, req.program.id, req.ctx.now,
-                                       req.meeting_kind)
+    rows = await meetings.of_program(
+        req.session, req.program.id, until=req.ctx.now,
+        kinds=(req.meeting_kind,) if req.meeting_kind else None)
     return [Evidence(m.id, f"{req.ctx.day(m.starts_at)} {req.ctx.time(m.starts_at)}",
                      req.ctx.local(m.starts_at).date()) for m in rows]
 

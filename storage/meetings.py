@@ -81,6 +81,26 @@ async def get(session: AsyncSession, meeting_id: int) -> Meeting | None:
     return await session.get(Meeting, meeting_id)
 
 
+async def of_program(session: AsyncSession, program_id: int, *,
+                     until: datetime | None = None, kinds: Iterable[str] | None = None,
+                     body_id: int | None = None, newest_first: bool = False,
+                     limit: int | None = None) -> list[Meeting]:
+    """The programme's sessions that were not cancelled: begun by ``until`` when given, of
+    these kinds or of this body when given; oldest first, or newest first (the pickers of a
+    session to record something of, which is usually the latest)."""
+    q = select(Meeting).where(Meeting.program_id == program_id,
+                              Meeting.status != MeetingStatus.CANCELLED)
+    if until is not None:
+        q = q.where(Meeting.starts_at <= until)
+    if kinds is not None:
+        q = q.where(Meeting.kind.in_(list(kinds)))
+    if body_id is not None:
+        q = q.where(Meeting.body_id == body_id)
+    order = (Meeting.starts_at.desc(), Meeting.id.desc()) if newest_first \
+        else (Meeting.starts_at, Meeting.id)
+    return list((await session.scalars(q.order_by(*order).limit(limit))).all())
+
+
 async def invite(
     session: AsyncSession,
     meeting: Meeting,

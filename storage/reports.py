@@ -17,8 +17,6 @@ from storage.models import (
     FormDefinition,
     FormResponse,
     FormStatus,
-    Meeting,
-    MeetingStatus,
     Milestone,
     Organization,
     OrganizationInvitation,
@@ -127,18 +125,6 @@ async def days_of_pickups(session: AsyncSession, pickup_ids: Iterable[int | None
     return {pid: d for pid, d in (await session.execute(
         select(Pickup.id, DeliveryDay).join(DeliveryDay, DeliveryDay.id == Pickup.delivery_day_id)
         .where(Pickup.id.in_(wanted)))).all()}
-
-
-async def held_sessions(session: AsyncSession, program_id: int, until: datetime,
-                        kind: str | None = None) -> list[Meeting]:
-    """The programme's sessions that have begun by ``until`` and were not cancelled, oldest
-    first; of one kind when given."""
-    q = select(Meeting).where(Meeting.program_id == program_id,
-                              Meeting.status != MeetingStatus.CANCELLED,
-                              Meeting.starts_at <= until)
-    if kind:
-        q = q.where(Meeting.kind == kind)
-    return list((await session.scalars(q.order_by(Meeting.starts_at, Meeting.id))).all())
 
 
 async def last_invitation_at(session: AsyncSession, program_id: int,

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import date
 from zoneinfo import ZoneInfo
 
-from handlers.core import RouteConflict, Router, Turn
+from handlers import typed_buttons
+from handlers.core import RouteConflict, Router, Turn, said_words
 from handlers.events import Button
 from locales import Msg, Raw
 from services.messages import Pager
@@ -223,6 +224,34 @@ def pager(page: int, pages: int, make: Callable[[int], str]) -> Pager | None:
         return None
     return Pager(page, pages, make(page - 1) if page > 0 else None,
                  make(page + 1) if page < pages - 1 else None)
+
+
+ProgramVerb = Callable[[Turn, Program, list[str]], Awaitable[None]]
+
+
+async def run_in_program(turn: Turn, parts: list[str], verbs: dict[str, ProgramVerb], *,
+                         what: str, no_program: str) -> None:
+    """A section's button ``<verb>:<args...>`` run in the programme the person works on:
+    refused to whoever may not, the section's ``no_program`` message without one, an
+    unknown verb answered as a stale button."""
+    verb = parts[0] if parts else ""
+    if not guard(turn, ADMIN, f"{what}:{verb}"):
+        return
+    program = await program_or_say(turn, no_program)
+    if program is None:
+        return
+    handler = verbs.get(verb)
+    if handler is None:
+        turn.say("input.button_stale")
+        return
+    await handler(turn, program, parts[1:])
+
+
+def typed_done(turn: Turn, text: str) -> bool:
+    """Whether the text a person types in a long entry ("listo", "terminé", in any
+    language) means they have finished it, as the "Listo" button would."""
+    return typed_buttons.plain(text) in said_words(turn.services.catalogs,
+                                                   "adm_texts.done_words")
 
 
 def back_to_panel() -> Button:

@@ -24,7 +24,6 @@ from documents.registry import Request
 from domain import goods as goods_rules
 from domain.goods import GoodProblem
 from domain.program_templates import program_template_or_none
-from handlers import typed_buttons
 from handlers.admin import (
     ADMIN,
     RECORDS,
@@ -35,13 +34,15 @@ from handlers.admin import (
     pager,
     program_or_say,
     program_today,
+    run_in_program,
     section,
+    typed_done,
 )
 from handlers.admin import texts as agreed_texts
-from handlers.core import Router, Turn, said_words
+from handlers.core import Router, Turn
 from handlers.events import Attachment, Button, EventKind, Outgoing
 from locales import Day, Msg, Raw
-from storage import admin_meetings, agreed, handover, minutes, reports
+from storage import admin_meetings, agreed, handover, meetings, minutes
 from storage.models import Handover, Meeting, MinutesSection, Organization, Program
 
 KEY = "closing"
@@ -74,17 +75,7 @@ def _menu_button() -> Button:
 
 @section(KEY, "adm_closing.section", roles=ADMIN, order=66, group=RECORDS)
 async def open_closing(turn: Turn, parts: list[str]) -> None:
-    verb = parts[0] if parts else ""
-    if not guard(turn, ADMIN, f"{KEY}:{verb}"):
-        return
-    program = await program_or_say(turn, "adm_closing.no_program")
-    if program is None:
-        return
-    handler = _VERBS.get(verb)
-    if handler is None:
-        turn.say("input.button_stale")
-        return
-    await handler(turn, program, parts[1:])
+    await run_in_program(turn, parts, _VERBS, what=KEY, no_program="adm_closing.no_program")
 
 
 async def _menu(turn: Turn, program: Program, args: list[str]) -> None:
@@ -186,15 +177,15 @@ def _meeting_label(program: Program, m: Meeting) -> Msg:
 
 async def _offered_sessions(turn: Turn, program: Program) -> list[Meeting]:
     """The programme's traspaso sessions, not cancelled, newest first."""
-    return [m for m in await reports.held_sessions(
-        turn.session, program.id, turn.now + AHEAD, HANDOVER_KIND)][::-1][:6]
+    return await meetings.of_program(turn.session, program.id, until=turn.now + AHEAD,
+                                     kinds=(HANDOVER_KIND,), newest_first=True, limit=6)
 
 
 async def _ask_meeting(turn: Turn, program: Program, h: Handover) -> None:
-    meetings = await _offered_sessions(turn, program)
-    buttons = [[Button(_meeting_label(program, m), act("hm", m.id))] for m in meetings]
+    offered = await _offered_sessions(turn, program)
+    buttons = [[Button(_meeting_label(program, m), act("hm", m.id))] for m in offered]
     buttons.append([Button(Msg("adm_closing.btn_no_session"), act("hm", 0))])
-    turn.say("adm_closing.ask_session" if meetings else "adm_closing.ask_session_none",
+    turn.say("adm_closing.ask_session" if offered else "adm_closing.ask_session_none",
              buttons=buttons)
 
 
@@ -444,12 +435,12 @@ async def _inventory(turn: Turn, program: Program, args: list[str]) -> None:
 
 async def _evaluations(turn: Turn, program: Program, args: list[str]) -> None:
     turn.go(None)
-    meetings = (await reports.held_sessions(turn.session, program.id, turn.now + AHEAD,
-                                            EVALUATION_KIND))[::-1][:6]
-    if not meetings:
+    held = await meetings.of_program(turn.session, program.id, until=turn.now + AHEAD,
+                                     kinds=(EVALUATION_KIND,), newest_first=True, limit=6)
+    if not held:
         turn.say("adm_closing.no_evaluation_session", buttons=[[_menu_button()]])
         return
-    buttons = [[Button(_meeting_label(program, m), act("em", m.id))] for m in meetings]
+    buttons = [[Button(_meeting_label(program, m), act("em", m.id))] for m in held]
     buttons.append([_menu_button()])
     turn.say("adm_closing.ask_evaluation_session", buttons=buttons)
 
@@ -577,10 +568,6 @@ async def _evaluation_pdf(turn: Turn, program: Program, args: list[str]) -> None
 # --- typed input -----------------------------------------------------------------------------
 
 
-def _typed_done(turn: Turn, text: str) -> bool:
-    return typed_buttons.plain(text) in said_words(turn.services.catalogs,
-                                                   "adm_texts.done_words")
-
 
 @router.flow(FLOW)
 async def closing_input(turn: Turn) -> None:
@@ -597,12 +584,12 @@ async def closing_input(turn: Turn) -> None:
         return
     step = turn.convo.step
     if step == "eval":
-        if _typed_done(turn, text):
+        if typed_done(turn, text):
             await _next_part(turn, program, [])
             return
         await _evaluation_typed(turn, program, text)
     elif step in ("goods", "quantity", "value"):
-        if _typed_done(turn, text):
+        if typed_done(turn, text):
             await _done_goods(turn, program, [])
             return
         await _goods_typed(turn, program, text)

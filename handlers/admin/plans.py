@@ -21,8 +21,6 @@ from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-
 from documents import verificadores
 from documents.base import Ctx
 from documents.registry import Request
@@ -38,6 +36,7 @@ from handlers.admin import (
     int_at,
     program_or_say,
     program_today,
+    run_in_program,
     section,
 )
 from handlers.core import Router, Turn
@@ -45,7 +44,7 @@ from handlers.events import Attachment, Button, EventKind, Outgoing
 from locales import Day, Msg, Raw, Text
 from services import dates
 from services.messages import DatePick
-from storage import actions
+from storage import actions, meetings
 from storage import diagnosis as diag
 from storage import plans as plan_store
 from storage.meetings import body_names, kind_names
@@ -53,7 +52,6 @@ from storage.models import (
     ActionItem,
     ActionStatus,
     Meeting,
-    MeetingStatus,
     Person,
     Plan,
     PlanKind,
@@ -106,17 +104,7 @@ def _cat_name(category: str) -> Msg:
 
 @section(KEY, "adm_plans.menu", roles=ADMIN, order=63, group=RECORDS)
 async def open_plans(turn: Turn, parts: list[str]) -> None:
-    verb = parts[0] if parts else ""
-    if not guard(turn, ADMIN, f"{KEY}:{verb}"):
-        return
-    program = await program_or_say(turn, "adm_plans.no_program")
-    if program is None:
-        return
-    handler = _VERBS.get(verb)
-    if handler is None:
-        turn.say("input.button_stale")
-        return
-    await handler(turn, program, parts[1:])
+    await run_in_program(turn, parts, _VERBS, what=KEY, no_program="adm_plans.no_program")
 
 
 async def _menu(turn: Turn, program: Program, args: list[str]) -> None:
@@ -149,12 +137,9 @@ def _in_step(turn: Turn, *steps: str) -> bool:
 
 async def _meetings(turn: Turn, program: Program, kinds: tuple[str, ...], *,
                     held_only: bool = False) -> list[Meeting]:
-    q = select(Meeting).where(Meeting.program_id == program.id, Meeting.kind.in_(kinds),
-                              Meeting.status != MeetingStatus.CANCELLED)
-    if held_only:
-        q = q.where(Meeting.starts_at <= turn.now)
-    return list((await turn.session.scalars(
-        q.order_by(Meeting.starts_at.desc()).limit(MEETINGS_SHOWN))).all())
+    return await meetings.of_program(turn.session, program.id,
+                                     until=turn.now if held_only else None, kinds=kinds,
+                                     newest_first=True, limit=MEETINGS_SHOWN)
 
 
 def _meeting_label(program: Program, m: Meeting) -> Msg:

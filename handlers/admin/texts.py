@@ -18,13 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-
 from documents import verificadores
 from documents.base import Ctx
 from documents.registry import Request
 from domain.program_templates import ProgramTemplate, Verifier, program_template_or_none
-from handlers import typed_buttons
 from handlers.admin import (
     ADMIN,
     RECORDS,
@@ -34,13 +31,14 @@ from handlers.admin import (
     int_at,
     program_or_say,
     section,
+    typed_done,
 )
-from handlers.core import Router, Turn, said_words
+from handlers.core import Router, Turn
 from handlers.events import Attachment, Button, EventKind, Outgoing
 from locales import Day, Msg, Raw, Text
-from storage import agreed, programs
+from storage import agreed, meetings, programs
 from storage.meetings import body_names, kind_names
-from storage.models import AgreedText, Body, Meeting, MeetingStatus, Program
+from storage.models import AgreedText, Body, Meeting, Program
 
 KEY = "texts"
 FLOW = "adm_texts"
@@ -207,23 +205,18 @@ async def _meeting_line(turn: Turn, program: Program, meeting_id: int | None) ->
 async def _recent_meetings(turn: Turn, program: Program, body_id: int | None) -> list[Meeting]:
     """The sessions it may have been agreed in: the latest ones that have begun (the body's,
     for a body's protocol), newest first."""
-    q = select(Meeting).where(Meeting.program_id == program.id,
-                              Meeting.status != MeetingStatus.CANCELLED,
-                              Meeting.starts_at <= turn.now)
-    if body_id is not None:
-        q = q.where(Meeting.body_id == body_id)
-    return list((await turn.session.scalars(
-        q.order_by(Meeting.starts_at.desc(), Meeting.id.desc()).limit(MEETINGS_SHOWN))).all())
+    return await meetings.of_program(turn.session, program.id, until=turn.now,
+                                     body_id=body_id, newest_first=True, limit=MEETINGS_SHOWN)
 
 
 async def _ask_meeting(turn: Turn, program: Program, e: Entry) -> None:
     turn.go(None)
     turn.go(FLOW, "meeting", index=e.index, body=e.body_id or 0, parts=[])
-    meetings = await _recent_meetings(turn, program, e.body_id)
-    buttons = [[Button(meeting_label(program, m), act("m", m.id))] for m in meetings]
+    recent = await _recent_meetings(turn, program, e.body_id)
+    buttons = [[Button(meeting_label(program, m), act("m", m.id))] for m in recent]
     buttons.append([Button(Msg("adm_texts.btn_no_session"), act("m", 0))])
     buttons.append([Button(Msg("adm_texts.btn_cancel"), act("x"))])
-    turn.say("adm_texts.ask_meeting" if meetings else "adm_texts.ask_meeting_none",
+    turn.say("adm_texts.ask_meeting" if recent else "adm_texts.ask_meeting_none",
              name=entry_name(program, e), buttons=buttons)
 
 
@@ -239,10 +232,6 @@ async def _meeting_chosen(turn: Turn, program: Program, meeting_id: int | None) 
     turn.go(FLOW, "text", meeting=meeting_id or 0, parts=[])
     turn.say("adm_texts.ask_text", buttons=[[Button(Msg("adm_texts.btn_cancel"), act("x"))]])
 
-
-def _typed_done(turn: Turn, text: str) -> bool:
-    return typed_buttons.plain(text) in said_words(turn.services.catalogs,
-                                                   "adm_texts.done_words")
 
 
 @router.flow(FLOW)
@@ -261,7 +250,7 @@ async def texts_input(turn: Turn) -> None:
         turn.say("input.unsupported" if turn.event.kind == EventKind.UNSUPPORTED
                  else "adm_texts.type_it")
         return
-    if _typed_done(turn, text):
+    if typed_done(turn, text):
         await _save(turn, program)
         return
     parts = list(turn.data("parts", []))
