@@ -249,6 +249,8 @@ async def run_channels(app: App, *, poll: bool = True) -> None:
                 starting.append(started)
         freeze_startup_objects()  # before anything is sent: the collection itself is a stall
         delivery = await start_delivery(app, channels)
+        if poll and settings.web_panel:
+            mount_panel(app, server, delivery.outbox)
         tasks: list[asyncio.Future[Any]] = []
         try:
             if poll:
@@ -274,6 +276,21 @@ async def run_channels(app: App, *, poll: bool = True) -> None:
         for close in reversed(closing):
             with contextlib.suppress(Exception):
                 await close()
+
+
+def mount_panel(app: App, server: Any, outbox: Dispatcher | None) -> None:
+    """The web panel at /web on the process's one HTTP server, on the same use cases."""
+    from web.app import build
+    from web.context import Panel
+
+    settings = app.settings
+    panel = Panel(
+        app.sessions, app.clock, app.catalogs, settings.panel_url,
+        telegram_token=settings.token, capabilities=app.services.capabilities,
+        deliver_now=outbox.deliver_now if outbox is not None else None,
+        default_locale=settings.default_locale,
+    )
+    server.mount("/web", build(panel), home=True)
 
 
 # The name the tests and `convoca worker` knew it by, when Telegram was the only channel.

@@ -89,6 +89,7 @@ async def run_console(app: App, *, stdin=None, out=None, channel: str | None = N
                              look=console_look_of(app, channel))
     delivery = await start_delivery(app, [console])
     dispatcher = delivery.outbox
+    server = await start_panel(app, dispatcher)
     try:
         session = ConsoleSession(
             app.core, console, dispatcher.deliver_now, dispatcher.drain, app.clock,
@@ -99,9 +100,31 @@ async def run_console(app: App, *, stdin=None, out=None, channel: str | None = N
         session.say("console.banner_whatsapp" if console.look else "console.banner",
                     database=where)
         log.info("console on %s", where)
+        if server is not None:
+            session.say("console.panel", url=Raw(app.settings.panel_url + "/web/"))
         await session.loop(stdin)
     finally:
+        if server is not None:
+            await server.stop()
         await delivery.stop()
+
+
+async def start_panel(app: App, outbox: Any) -> Any:
+    """The web panel beside the console (the demo, Convoca without a token), on HTTP_LISTEN:
+    the HTTP server that would take the webhooks."""
+    if not app.settings.web_panel:
+        return None
+    from bot.app import mount_panel
+    from bot.http import HttpServer
+
+    server = HttpServer(app.settings.http_listen)
+    mount_panel(app, server, outbox)
+    try:
+        await server.start()
+    except OSError as exc:  # the port taken: the console still works
+        log.error("the web panel could not listen on %s (%s)", app.settings.http_listen, exc)
+        return None
+    return server
 
 
 def console_look_of(app: App, channel: str | None) -> Look | None:

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     webhook_listen: str | None = Field(default=None, exclude=True)
     # This machine only: a TLS proxy in front of it is what Telegram and Meta reach (README).
     http_listen: str = Field(default=None, validate_default=True)  # type: ignore[assignment]
+    # The gestora's web panel at PUBLIC_URL/web (or http://HTTP_LISTEN/web without one), in
+    # the same process and on the same server as the webhooks.
+    web_panel: bool = True
     whatsapp_access_token: SecretStr | None = None
     # Checked even when unset: with the token they are required (see their validators).
     whatsapp_phone_number_id: str | None = Field(default=None, validate_default=True)
@@ -254,6 +257,17 @@ class Settings(BaseSettings):
         """Where Telegram posts updates (its base, /telegram added): WEBHOOK_URL, else
         PUBLIC_URL; none, and Telegram is polled."""
         return self.webhook_url or self.public_url
+
+    @property
+    def panel_url(self) -> str:
+        """The base of the panel's links: PUBLIC_URL, else this machine's HTTP_LISTEN (a
+        laptop's demo, a panel reached through an SSH tunnel)."""
+        if self.public_url:
+            return self.public_url
+        host, _, port = self.http_listen.rpartition(":")
+        if host in ("0.0.0.0", "::", "[::]", ""):
+            host = "127.0.0.1"
+        return f"http://{host}:{port}"
 
     @property
     def whatsapp_enabled(self) -> bool:

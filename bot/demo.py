@@ -10,10 +10,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
 from bot.app import build_app, start_delivery
 from bot.config import Settings
-from locales import Catalogs, When
+from locales import Catalogs, Raw, When
 from services.meetings import send_invitations
 from storage import links, people, programs
 from storage.clock import DEFAULT_TIMEZONE, ManualClock
@@ -31,6 +32,7 @@ from storage.models import (
     Program,
     Representative,
     Role,
+    RoleGrant,
 )
 
 log = logging.getLogger(__name__)
@@ -175,7 +177,7 @@ async def run_demo(settings: Settings, *, stdin=None, out=None,
                    channel: str | None = None) -> None:
     """``channel``: "whatsapp" shows every message as WhatsApp would (bot.app.console_look);
     else the console's own."""
-    from bot.commands import console_look_of
+    from bot.commands import console_look_of, start_panel
     from bot.console import ConsoleChannel, ConsoleSession
 
     clock = ManualClock(start or datetime.now(UTC).replace(second=0, microsecond=0))
@@ -206,11 +208,31 @@ async def run_demo(settings: Settings, *, stdin=None, out=None,
         log.info("demo on %s, simulated clock at %s", settings.database_url, clock.now())
         session.say("console.demo_help")
         session.say("console.clock", when=When(clock.now()))
+        server = await start_panel(app, dispatcher)
+        if server is not None:
+            async with app.sessions() as s:
+                token = await demo_login(s, clock.now())
+                await s.commit()
+            if token is not None:
+                session.say("console.panel_login",
+                            url=Raw(f"{settings.panel_url}/web/login/{token}"))
         try:
             await sched.tick()
             await dispatcher.drain()
             await session.loop(stdin)
         finally:
+            if server is not None:
+                await server.stop()
             await delivery.stop()
     finally:
         await app.close()
+
+
+async def demo_login(session: AsyncSession, now: datetime) -> str | None:
+    """A one-time link for the demo's gestora, as /web would send her."""
+    from services import web_access
+
+    gestora = await session.scalar(
+        select(Person).join(Person.roles).where(RoleGrant.role == Role.GESTORA)
+        .options(selectinload(Person.roles)).order_by(Person.id).limit(1))
+    return web_access.issue_login(session, gestora, now) if gestora is not None else None

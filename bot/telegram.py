@@ -611,20 +611,20 @@ class TelegramRuntime:
             await asyncio.Event().wait()
 
     async def _on_webhook(self, request: Any, secret: str) -> Any:
-        from aiohttp import web
+        from starlette.responses import Response
 
         given = request.headers.get(SECRET_HEADER, "")
         if not hmac.compare_digest(given.encode(), secret.encode()):
-            return web.Response(status=401)
+            return Response(status_code=401)
         try:
-            body = json.loads(await request.read())
+            body = json.loads(await request.body())
             update = Update.model_validate(body, context={"bot": self.bot})
         except ValueError as exc:  # not JSON, not UTF-8, or not an Update (pydantic's error)
             reason = str(exc).splitlines()[0]
             log.warning("webhook: refused a request that is not a Telegram update (%s: %s)",
                         type(exc).__name__, reason)
-            return web.Response(status=400)
+            return Response(status_code=400)
         # Answered only once stored: a 200 before it would lose the update in a crash.
         if not await self.receive([update], [body]):
-            return web.Response(status=503)  # Telegram sends it again later
-        return web.Response()
+            return Response(status_code=503)  # Telegram sends it again later
+        return Response()

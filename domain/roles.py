@@ -21,6 +21,9 @@ class Role(StrEnum):
 
 
 ADMIN_ROLES = frozenset({Role.GESTORA, Role.COORDINADORA})
+# Who may open the web panel: the team, the premises' staff (the day list only) and the
+# regional supervisor (who reads without changing).
+PANEL_ROLES = frozenset({Role.GESTORA, Role.COORDINADORA, Role.RECINTO, Role.SUPERVISOR})
 
 # What the team may give and take back, in the order the roles are shown.
 GRANTABLE: tuple[str, ...] = (

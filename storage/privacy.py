@@ -38,6 +38,8 @@ from storage.models import (
     Representative,
     RoleGrant,
     Rsvp,
+    WebLogin,
+    WebSession,
 )
 
 log = logging.getLogger(__name__)
@@ -84,6 +86,9 @@ PERSON_REFERENCES: dict[tuple[str, str], Coverage] = {
     ("minutes", "recorded_by"): Coverage("minutes_recorded_by_you", "kept"),
     ("agreed_texts", "recorded_by"): Coverage("texts_recorded_by_you", "kept"),
     ("handovers", "recorded_by"): Coverage("handovers_recorded_by_you", "kept"),
+    # Signed out everywhere: a panel left open on a laptop stops at once.
+    ("web_logins", "person_id"): Coverage("web_logins", "deleted"),
+    ("web_sessions", "person_id"): Coverage("web_sessions", "deleted"),
 }
 
 # Keys of audit details that hold a person's own words or identifiers.
@@ -413,6 +418,8 @@ async def erase_person(session: AsyncSession, person_id: int, now: datetime, *,
 
     await session.execute(delete(Representative).where(Representative.person_id == person_id))
     await session.execute(delete(RoleGrant).where(RoleGrant.person_id == person_id))
+    await session.execute(delete(WebLogin).where(WebLogin.person_id == person_id))
+    await session.execute(delete(WebSession).where(WebSession.person_id == person_id))
     convo = await session.get(Conversation, person_id)
     if convo is not None:
         await session.delete(convo)

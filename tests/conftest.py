@@ -219,6 +219,9 @@ def operator_environment(monkeypatch: pytest.MonkeyPatch) -> None:
                 "DEFAULT_LOCALE", "TIMEZONE", "LOG_FILE", "LC_ALL", "LC_MESSAGES"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("LANG", "C.UTF-8")
+    # The web panel listens on HTTP_LISTEN (8080 by default): tests running side by side
+    # would take each other's port. A test of the panel turns it on with a free port.
+    monkeypatch.setenv("WEB_PANEL", "false")
 
 
 @pytest.fixture
@@ -232,6 +235,22 @@ def settings_for(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
         return load_settings(database_url=url, _env_file=None, **kw)
 
     return make
+
+
+@pytest.fixture
+async def web(settings_for, sqlite_url: str, clock: ManualClock) -> AsyncIterator[object]:
+    """The web panel on a programme of its own (tests/web_harness.py)."""
+    from web_harness import make_harness
+
+    from bot.app import build_app
+
+    app = await build_app(settings_for(sqlite_url), clock=clock)
+    harness = await make_harness(app)
+    try:
+        yield harness
+    finally:
+        await harness.close()
+        await app.close()
 
 
 @pytest.fixture

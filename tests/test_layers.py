@@ -17,7 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("bot", "channels", "handlers", "services", "scheduler", "documents", "storage",
-            "domain", "locales")
+            "domain", "locales", "web")
 # What talks to a chat platform or the network; only bot/ may.
 PLATFORM = ("aiogram", "aiohttp", "telegram")
 # What draws a document (PDF, workbook, image, QR code); only documents/ may.
@@ -71,6 +71,12 @@ RULES = (
     *(Rule(f"the front end {front} imports no other front end", (front, f"{front}.*"),
            tuple(other for other in FRONT_ENDS if other != front))
       for front in FRONT_ENDS),
+    # The web panel is a front end like the chat's: the same use cases, none of the chat.
+    Rule("the web panel knows no chat and no other front end", ("web", "web.*"),
+         ("handlers", "bot")),
+    Rule("the web panel reads through storage and services", ("web", "web.*"),
+         ("sqlalchemy",), allowed=("sqlalchemy.ext.asyncio",)),
+    Rule("only the wiring mounts the web panel", everything_but("bot", "web"), ("web",)),
     Rule("the command line reaches use cases, not the chat's panel", ("bot.cli*",),
          ("handlers.admin",)),
     # The wiring builds the chat (its Core, its router, the buttons' codec) and hands it to the

@@ -11,8 +11,10 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aiohttp import ClientConnectorError, ClientError, web
+from aiohttp import ClientConnectorError, ClientError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
 
 from bot.whatsapp import CHANNEL, capabilities
 from bot.whatsapp import templates as wa_templates
@@ -376,26 +378,26 @@ class WhatsAppRuntime:
         async with self.handling():
             await asyncio.Event().wait()
 
-    async def _on_subscribe(self, request: web.Request) -> web.Response:
-        status, body = verify_subscription(request.query, self.verify_token)
+    async def _on_subscribe(self, request: Request) -> Response:
+        status, body = verify_subscription(request.query_params, self.verify_token)
         if status != 200:
             log.warning("webhook subscription refused: wrong verify token")
-        return web.Response(status=status, text=body)
+        return PlainTextResponse(body, status_code=status)
 
-    async def _on_event(self, request: web.Request) -> web.Response:
-        raw = await request.read()
+    async def _on_event(self, request: Request) -> Response:
+        raw = await request.body()
         header = request.headers.get(SIGNATURE_HEADER)
         if not header:
-            return web.Response(status=401)
+            return Response(status_code=401)
         if not signature_ok(raw, header, self.app_secret):
             log.warning("webhook: refused a request whose signature is wrong")
-            return web.Response(status=403)
+            return Response(status_code=403)
         try:
             body = json.loads(raw)
             inbound, statuses = parse(body, self.phone_number_id)
         except ValueError as exc:
             log.warning("webhook: refused a body that is not Meta's (%s)", exc)
-            return web.Response(status=400)
+            return Response(status_code=400)
         try:
             if inbound:
                 await self.intake.receive([
@@ -408,11 +410,11 @@ class WhatsAppRuntime:
                 self._outage = str(exc)
                 log.error("The database cannot store WhatsApp events (%s). They are refused "
                           "with 503: Meta sends them again for hours.", exc)
-            return web.Response(status=503)
+            return Response(status_code=503)
         if self._outage is not None:
             log.warning("The database stores WhatsApp events again")
             self._outage = None
-        return web.Response(text="ok")
+        return PlainTextResponse("ok")
 
     async def receipts(self, statuses: Sequence[Status]) -> None:
         """Each receipt on its row, only ever forward; a message that failed because the

@@ -1,0 +1,179 @@
+"""Signing in to the web panel and every refusal: no session, a used or expired link, a
+family member's link, the wrong role, another programme, a missing or wrong CSRF token."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from sqlalchemy import func, select
+
+from services import web_access
+from storage import programs
+from storage.models import AuditEntry, Role, WebLogin, WebSession
+
+
+async def test_a_link_signs_in_once_and_shows_the_programme_in_spanish(web) -> None:
+    gestora = await web.person("Daniela Vergara", Role.GESTORA)
+    b = web.browser()
+    path = await web.link(gestora)
+    token = path.rsplit("/", 1)[1]
+    # The GET (a chat app's link preview does one) spends nothing.
+    assert (await b.get(path)).status_code == 200
+    assert (await b.get(path)).status_code == 200
+    home = await b.post("/web/login", data={"token": token}, with_csrf=False)
+    assert home.status_code == 200
+    assert str(home.url).endswith(web.url())
+    assert "Ecomercado Solidario de Quilpué" in home.text
+    assert "Calendario de etapas" in home.text
+    assert 'lang="es-CL"' in home.text
+    cookie = next(c for c in b.cookies.jar if c.name == "convoca_session")
+    assert cookie.has_nonstandard_attr("HttpOnly")
+    # The same link a second time, in another browser: no session.
+    other = web.browser()
+    again = await other.post("/web/login", data={"token": token}, with_csrf=False)
+    assert again.status_code == 403
+    assert "ya no sirve" in again.text
+    assert "Ecomercado" not in again.text
+    assert not any(c.name == "convoca_session" for c in other.cookies.jar)
+
+
+async def test_only_the_hash_of_a_token_is_kept(web) -> None:
+    gestora = await web.person("Daniela", Role.GESTORA)
+    path = await web.link(gestora)
+    token = path.rsplit("/", 1)[1]
+    assert len(token) >= 43  # 256 bits, base64
+    async with web.app.sessions() as s:
+        [row] = (await s.scalars(select(WebLogin))).all()
+    assert row.token_hash == hashlib.sha256(token.encode()).hexdigest()
+    assert token not in row.token_hash
+
+
+async def test_an_expired_link_does_not_sign_in(web) -> None:
+    gestora = await web.person("Daniela", Role.GESTORA)
+    path = await web.link(gestora)
+    web.app.clock.advance(timedelta(minutes=16))
+    r = await web.browser().post("/web/login", data={"token": path.rsplit("/", 1)[1]})
+    assert r.status_code == 403
+
+
+async def test_a_link_whose_role_went_does_not_sign_in(web) -> None:
+    gestora = await web.person("Daniela", Role.GESTORA)
+    path = await web.link(gestora)
+    async with web.app.sessions() as s:
+        from storage import people
+        person = await people.by_address(s, "telegram", gestora.addresses[0].address) \
+            if gestora.addresses else None
+        assert person is not None
+        await people.revoke(s, person.id, Role.GESTORA, web.program.id)
+        await s.commit()
+    r = await web.browser().post("/web/login", data={"token": path.rsplit("/", 1)[1]})
+    assert r.status_code == 403
+
+
+async def test_a_family_gets_no_link(web) -> None:
+    family = await web.person("Rosa González", Role.FAMILIA)
+    async with web.app.sessions() as s:
+        person = await s.get(type(family), family.id)
+        await s.refresh(person, ["roles"])
+        assert web_access.issue_login(s, person, web.app.clock.now()) is None
+
+
+async def test_no_session_shows_no_data(web) -> None:
+    await web.person("Daniela", Role.GESTORA)
+    b = web.browser()
+    for path in (web.url(), "/web/"):
+        r = await b.get(path)
+        assert str(r.url).endswith("/web/entrar")
+        assert "Ecomercado" not in r.text
+        assert "/web" in r.text
+    htmx = await b.get(web.url(), headers={"HX-Request": "true"}, follow_redirects=False)
+    assert htmx.status_code == 401 and htmx.headers["HX-Redirect"] == "/web/entrar"
+
+
+async def test_wrong_programme_and_wrong_role_are_refused(web) -> None:
+    async with web.app.sessions() as s:
+        other = await programs.create(s, template="ecomercado-10m", start=web.program.start_date,
+                                      name="Ecomercado de Otra Comuna", now=web.app.clock.now())
+        await s.commit()
+    gestora = await web.person("Daniela", Role.GESTORA)
+    b = await web.signed_in(gestora)
+    r = await b.get(web.url(program_id=other.id))
+    assert r.status_code == 404 and "Otra Comuna" not in r.text
+    r = await b.get(web.url(program_id=999))
+    assert r.status_code == 404
+    recinto = await web.person("Don Pedro", Role.RECINTO)
+    c = await web.signed_in(recinto)
+    r = await c.get(web.url())
+    assert r.status_code == 403 and "no es para tu rol" in r.text
+
+
+async def test_a_post_without_the_csrf_token_changes_nothing(web) -> None:
+    gestora = await web.person("Daniela", Role.GESTORA)
+    b = await web.signed_in(gestora)
+    r = await b.post("/web/idioma", data={"lang": "en"}, with_csrf=False)
+    assert r.status_code == 403
+    r = await b.post("/web/idioma", data={"lang": "en", "csrf": "forged"}, with_csrf=False)
+    assert r.status_code == 403
+    assert 'lang="es-CL"' in (await b.get(web.url())).text
+
+
+async def test_english_on_a_switch(web) -> None:
+    gestora = await web.person("Daniela", Role.GESTORA)
+    b = await web.signed_in(gestora)
+    r = await b.post("/web/idioma", data={"lang": "en", "back": web.url()})
+    assert r.status_code == 200
+    assert "Stage calendar" in r.text and 'lang="en"' in r.text
+
+
+async def test_signing_out_everywhere_closes_every_session(web) -> None:
+    gestora = await web.person("Daniela", Role.GESTORA)
+    laptop = await web.signed_in(gestora)
+    phone = await web.signed_in(gestora)
+    r = await laptop.post("/web/salir-de-todo")
+    assert str(r.url).endswith("/web/entrar")
+    r = await phone.get(web.url())
+    assert str(r.url).endswith("/web/entrar")
+    async with web.app.sessions() as s:
+        open_ = await s.scalar(select(func.count()).select_from(WebSession).where(
+            WebSession.closed_at.is_(None)))
+        audited = (await s.scalars(select(AuditEntry.action))).all()
+    assert open_ == 0
+    assert {"web.login_link", "web.signed_in", "web.signed_out_everywhere"} <= set(audited)
+
+
+def _init_data(token: str, user_id: int, auth_date: int, **extra: str) -> str:
+    fields = {"auth_date": str(auth_date), "query_id": "AAHdF6IQAAAAAN0XohDhrOrc",
+              "user": json.dumps({"id": user_id, "first_name": "Daniela"}), **extra}
+    check = "\n".join(f"{k}={v}" for k, v in sorted(fields.items()))
+    secret = hmac.new(b"WebAppData", token.encode(), hashlib.sha256).digest()
+    fields["hash"] = hmac.new(secret, check.encode(), hashlib.sha256).hexdigest()
+    return urlencode(fields)
+
+
+async def test_the_mini_app_signs_in_with_fresh_signed_init_data(web) -> None:
+    web.panel.telegram_token = "123456:TEST-TOKEN"
+    await web.person("Daniela", Role.GESTORA, address="424242")
+    now = int(web.app.clock.now().timestamp())
+    b = web.browser()
+    page = await b.get("/web/telegram")
+    assert "telegram-web-app.js" in page.text
+    assert "https://telegram.org" in page.headers["content-security-policy"]
+    good = _init_data("123456:TEST-TOKEN", 424242, now - 30)
+    r = await b.post("/web/telegram", data={"init_data": good}, with_csrf=False)
+    assert r.status_code == 200 and r.json()["ok"]
+    assert "Calendario de etapas" in (await b.get(web.url())).text
+
+    for refused in (
+        _init_data("999:OTHER-TOKEN", 424242, now),  # signed by another bot
+        _init_data("123456:TEST-TOKEN", 424242, now - 2 * 3600),  # stale
+        _init_data("123456:TEST-TOKEN", 555, now),  # nobody we know
+        good.replace("Daniela", "Mallory"),  # tampered
+    ):
+        other = web.browser()
+        r = await other.post("/web/telegram", data={"init_data": refused}, with_csrf=False)
+        assert r.status_code == 403
+        assert not any(c.name == "convoca_session" for c in other.cookies.jar)

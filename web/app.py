@@ -1,0 +1,234 @@
+"""The panel as one Starlette application, mounted at /web on the process's HTTP server:
+signing in (a one-time link, Telegram's Mini App), signing out, the language switch, the
+programme chooser, and every section's pages (web.pages)."""
+
+from __future__ import annotations
+
+import hashlib
+from importlib import resources
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from domain.roles import PANEL_ROLES, roles_here
+from locales import SUPPORTED
+from services import web_access
+from storage import programs
+from web import render
+from web.context import COOKIE, Panel, csrf_ok, locale_of, signed_in
+from web.pages import ROUTES
+from web.sections import visible
+
+# Only what the panel itself serves runs; the Mini App page alone loads Telegram's script,
+# which is what gives it initData.
+CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+       "frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+CSP_MINI_APP = CSP.replace("script-src 'self'", "script-src 'self' https://telegram.org") \
+    .replace("frame-ancestors 'none'", "frame-ancestors https://web.telegram.org")
+
+
+def _static_version() -> str:
+    """A fingerprint of the static files, so a new release is never served from a stale
+    cache and an unchanged one is cached for good."""
+    digest = hashlib.sha256()
+    root = resources.files("web") / "static"
+    for item in sorted(root.iterdir(), key=lambda p: p.name):
+        if item.is_file():
+            digest.update(item.name.encode())
+            digest.update(item.read_bytes())
+    return digest.hexdigest()[:10]
+
+
+class _Headers:
+    """Security headers on every answer of the panel."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        mini_app = scope["path"].rstrip("/").endswith("/telegram")
+
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {k.lower() for k, _ in headers}
+                extra = {
+                    b"content-security-policy": (CSP_MINI_APP if mini_app else CSP).encode(),
+                    b"referrer-policy": b"no-referrer",
+                    b"x-content-type-options": b"nosniff",
+                    b"cache-control": b"no-store",
+                }
+                if scope["path"].startswith("/static/"):
+                    extra[b"cache-control"] = b"public, max-age=31536000, immutable"
+                headers += [(k, v) for k, v in extra.items() if k not in names]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, sending)
+
+
+def _set_cookie(panel: Panel, response: Response, token: str) -> None:
+    response.set_cookie(
+        COOKIE, token, max_age=int(web_access.SESSION_MAX.total_seconds()), path="/web",
+        httponly=True, samesite="lax", secure=panel.secure)
+
+
+def _page(panel: Panel, template: str, loc: str, status: int = 200, **context: Any
+          ) -> HTMLResponse:
+    token = render.reading(render.Reader(panel.catalogs, loc, None))
+    try:
+        html = panel.env.get_template(template).render(page=None, nav=[], **context)
+    finally:
+        render._reader.reset(token)
+    return HTMLResponse(html, status_code=status)
+
+
+async def login_page(request: Request) -> Response:
+    """The link from chat. Only a POST spends it: a chat app's link preview fetches the page
+    (GET) and must not sign anyone in. A small script posts it at once in a browser."""
+    panel: Panel = request.app.state.panel
+    return _page(panel, "login.html", panel.default_locale, token=request.path_params["token"])
+
+
+async def login(request: Request) -> Response:
+    panel: Panel = request.app.state.panel
+    form = await request.form()
+    token = str(form.get("token", ""))
+    now = panel.clock.now()
+    async with panel.sessions() as db:
+        opened = await web_access.redeem_login(db, token, now) if token else None
+        await db.commit()
+    if opened is None:
+        return _page(panel, "login_failed.html", panel.default_locale, status=403)
+    response = RedirectResponse("/web/", status_code=303)
+    _set_cookie(panel, response, opened.cookie)
+    return response
+
+
+async def mini_app_page(request: Request) -> Response:
+    panel: Panel = request.app.state.panel
+    return _page(panel, "mini_app.html", panel.default_locale)
+
+
+async def mini_app_login(request: Request) -> Response:
+    panel: Panel = request.app.state.panel
+    form = await request.form()
+    now = panel.clock.now()
+    async with panel.sessions() as db:
+        opened = await web_access.redeem_init_data(
+            db, str(form.get("init_data", "")), panel.telegram_token or "", now) \
+            if panel.telegram_token else None
+        await db.commit()
+    if opened is None:
+        return JSONResponse({"ok": False}, status_code=403)
+    response = JSONResponse({"ok": True, "next": "/web/"})
+    _set_cookie(panel, response, opened.cookie)
+    return response
+
+
+async def help_page(request: Request) -> Response:
+    """Where someone without a session lands: how to get a link, and no data."""
+    panel: Panel = request.app.state.panel
+    return _page(panel, "signed_out.html", panel.default_locale)
+
+
+async def home(request: Request) -> Response:
+    """The programmes this person may open: straight in when there is one."""
+    panel: Panel = request.app.state.panel
+    now = panel.clock.now()
+    async with panel.sessions() as db:
+        found = await signed_in(panel, db, request, now)
+        if found is None:
+            await db.commit()
+            return RedirectResponse("/web/entrar", status_code=303)
+        row, person = found
+        loc = locale_of(panel, request, row)
+        mine = [p for p in await programs.all_programs(db)
+                if set(roles_here(person.roles, p.id)) & PANEL_ROLES]
+        await db.commit()
+    if len(mine) == 1:
+        return RedirectResponse(landing(mine[0].id, person), status_code=303)
+    return _page(panel, "programmes.html", loc, programmes=mine, csrf=row.csrf, landing=landing,
+                 person=person)
+
+
+def landing(program_id: int, person: Any) -> str:
+    """A programme's first page this person may read: Inicio for the team, the day list for
+    the premises' staff."""
+    sections = visible(frozenset(roles_here(person.roles, program_id)))
+    if not sections or sections[0].key == "inicio":
+        return f"/web/p/{program_id}/"
+    return f"/web/p/{program_id}/{sections[0].key}/"
+
+
+async def _session_post(request: Request, action: str) -> Response:
+    panel: Panel = request.app.state.panel
+    now = panel.clock.now()
+    async with panel.sessions() as db:
+        found = await signed_in(panel, db, request, now)
+        if found is None:
+            await db.commit()
+            return RedirectResponse("/web/entrar", status_code=303)
+        row, person = found
+        if not await csrf_ok(request, row):
+            await db.commit()
+            return _page(panel, "refused_plain.html", locale_of(panel, request, row),
+                         status=403, key="web.refused.csrf")
+        back = request.headers.get("referer") or "/web/"
+        if action == "logout":
+            row.closed_at = now
+            back = "/web/entrar"
+        elif action == "logout_all":
+            await web_access.close_all(db, person.id, now)
+            back = "/web/entrar"
+        elif action == "language":
+            form = await request.form()
+            chosen = str(form.get("lang", ""))
+            if chosen in SUPPORTED:
+                row.locale = chosen
+            back = str(form.get("back") or "/web/")
+            if not back.startswith("/web/"):
+                back = "/web/"
+        await db.commit()
+    return RedirectResponse(back, status_code=303)
+
+
+async def logout(request: Request) -> Response:
+    return await _session_post(request, "logout")
+
+
+async def logout_all(request: Request) -> Response:
+    return await _session_post(request, "logout_all")
+
+
+async def language(request: Request) -> Response:
+    return await _session_post(request, "language")
+
+
+def build(panel: Panel) -> Starlette:
+    panel.env = render.environment()
+    panel.env.globals["static_version"] = _static_version()
+    routes: list[BaseRoute] = [
+        Route("/", home, methods=["GET"]),
+        Route("/entrar", help_page, methods=["GET"]),
+        Route("/login/{token}", login_page, methods=["GET"]),
+        Route("/login", login, methods=["POST"]),
+        Route("/telegram", mini_app_page, methods=["GET"]),
+        Route("/telegram", mini_app_login, methods=["POST"]),
+        Route("/salir", logout, methods=["POST"]),
+        Route("/salir-de-todo", logout_all, methods=["POST"]),
+        Route("/idioma", language, methods=["POST"]),
+        Mount("/static", app=StaticFiles(packages=[("web", "static")]), name="static"),
+        *ROUTES,
+    ]
+    app = Starlette(routes=routes)
+    app.state.panel = panel
+    app.add_middleware(_Headers)
+    return app
