@@ -1,16 +1,13 @@
-"""Who may open the web panel and how: a one-time link asked for in chat (/web), Telegram's
-Mini App (its signed initData), and the browser sessions they open. Tokens are random, shown
-once, and kept only as hashes."""
+"""Who may open the web panel and how: a one-time link asked for in chat (/web), or a chat
+platform's signed word for who is at an address (checked by the panel's edge), and the
+browser sessions they open. Tokens are random, shown once, and kept only as hashes."""
 
 from __future__ import annotations
 
 import hashlib
-import hmac
-import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import parse_qsl
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,8 +20,6 @@ LOGIN_TTL = timedelta(minutes=15)
 # does not stay open for good.
 SESSION_IDLE = timedelta(hours=12)
 SESSION_MAX = timedelta(days=7)
-# How old Telegram's initData may be: the Mini App is opened and used at once.
-INIT_DATA_MAX_AGE = timedelta(hours=1)
 TOKEN_BYTES = 32  # 256 random bits
 
 
@@ -79,42 +74,14 @@ async def redeem_login(session: AsyncSession, token: str, now: datetime,
     return await _open(session, person, now, "link", locale)
 
 
-def check_init_data(init_data: str, bot_token: str, now: datetime,
-                    max_age: timedelta = INIT_DATA_MAX_AGE) -> dict[str, str] | None:
-    """Telegram's rule for a Mini App: the fields but ``hash``, sorted and joined by newlines,
-    signed with HMAC-SHA256 under HMAC-SHA256("WebAppData", bot token); and not stale."""
-    fields = dict(parse_qsl(init_data, keep_blank_values=True))
-    given = fields.pop("hash", "")
-    if not given or not bot_token:
-        return None
-    check = "\n".join(f"{k}={v}" for k, v in sorted(fields.items()))
-    secret = hmac.new(b"WebAppData", bot_token.encode(), hashlib.sha256).digest()
-    expected = hmac.new(secret, check.encode(), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, given):
-        return None
-    try:
-        signed_at = datetime.fromtimestamp(int(fields.get("auth_date", "")), now.tzinfo)
-    except ValueError:
-        return None
-    if not (now - max_age <= signed_at <= now + timedelta(minutes=5)):
-        return None
-    return fields
-
-
-async def redeem_init_data(session: AsyncSession, init_data: str, bot_token: str,
-                           now: datetime, locale: str | None = None) -> Opened | None:
-    fields = check_init_data(init_data, bot_token, now)
-    if fields is None:
-        return None
-    try:
-        user_id = str(json.loads(fields.get("user", "{}"))["id"])
-    except (ValueError, KeyError, TypeError):
-        return None
-    # A private chat's id is the user's id: the address Telegram people are known by.
-    person = await people.by_address(session, "telegram", user_id)
+async def open_for_address(session: AsyncSession, channel: str, address: str, now: datetime,
+                           via: str, locale: str | None = None) -> Opened | None:
+    """A session for whoever a chat platform vouches for at this address (a Mini App's
+    signed launch data, checked at the edge)."""
+    person = await people.by_address(session, channel, address)
     if person is None:
         return None
-    return await _open(session, person, now, "telegram_app", locale)
+    return await _open(session, person, now, via, locale)
 
 
 async def current(session: AsyncSession, cookie: str | None, now: datetime

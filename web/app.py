@@ -18,7 +18,7 @@ from domain.roles import PANEL_ROLES, roles_here
 from locales import SUPPORTED
 from services import web_access
 from storage import programs
-from web import render
+from web import mini_app, render
 from web.context import COOKIE, Panel, csrf_ok, locale_of, signed_in
 from web.pages import ROUTES
 from web.sections import visible
@@ -121,10 +121,11 @@ async def mini_app_login(request: Request) -> Response:
     panel: Panel = request.app.state.panel
     form = await request.form()
     now = panel.clock.now()
+    address = mini_app.user_address(str(form.get("init_data", "")),
+                                    panel.telegram_token or "", now)
     async with panel.sessions() as db:
-        opened = await web_access.redeem_init_data(
-            db, str(form.get("init_data", "")), panel.telegram_token or "", now) \
-            if panel.telegram_token else None
+        opened = await web_access.open_for_address(
+            db, mini_app.CHANNEL, address, now, mini_app.VIA) if address else None
         await db.commit()
     if opened is None:
         return JSONResponse({"ok": False}, status_code=403)
