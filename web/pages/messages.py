@@ -128,7 +128,7 @@ async def _choices(p: Page) -> dict[str, Any]:
 class Reach:
     count: int
     left_out: list[Msg]
-    languages: list[tuple[str, int]]  # (locale, how many read it), every supported one
+    languages: list[tuple[str, Msg, int]]  # (locale, its name, how many read it), all of them
 
 
 async def _reach(p: Page, target: dict[str, Any] | None) -> tuple[Reach | None, list[int]]:
@@ -142,12 +142,18 @@ async def _reach(p: Page, target: dict[str, Any] | None) -> tuple[Reach | None, 
     # Every language, not only the recipients': whoever links tomorrow may read the other.
     langs = sorted({*SUPPORTED, *read}, key=lambda loc: (loc != p.loc, loc))
     return (Reach(len(found.person_ids), outreach.recipients_lines(found),
-                  [(loc, read.get(loc, 0)) for loc in langs]), found.person_ids)
+                  [(loc, language_name(loc), read.get(loc, 0)) for loc in langs]),
+            found.person_ids)
+
+
+def language_name(loc: str) -> Msg:
+    return Msg(f"lang.name_{loc}")
 
 
 @dataclass(frozen=True)
 class LanguagePreview:
     locale: str
+    name: Msg
     readers: int
     channels: list[tuple[Msg, outreach.ChannelPreview]]
 
@@ -163,12 +169,12 @@ async def _previews(p: Page, draft: Draft, reach: Reach | None, person_ids: list
     if not draft.text or len(draft.text) > outreach.TEXT_MAX:
         return []
     out = outreach.broadcast_message(p.program.name, draft.text)
-    langs = reach.languages if reach else [(loc, 0) for loc in SUPPORTED]
+    langs = reach.languages if reach else [(loc, language_name(loc), 0) for loc in SUPPORTED]
     result = []
-    for loc, readers in langs:
+    for loc, name, readers in langs:
         views = await outreach.channel_previews(
             p.db, p.panel.catalogs, p.panel.capabilities, person_ids, out, loc, p.zone, p.now)
-        result.append(LanguagePreview(loc, readers, [(channel_label(v.channel), v)
+        result.append(LanguagePreview(loc, name, readers, [(channel_label(v.channel), v)
                                                      for v in views]))
     return result
 
@@ -289,8 +295,12 @@ async def _found(p: Page) -> broadcasts.Composed | None:
 @dataclass(frozen=True)
 class Row:
     delivery: broadcasts.Delivery
-    state: str  # a key under web.messages.state.
+    state: str  # scheduled | queued | sent | delivered | read | waiting | cancelled | failed
     reason: Any  # a Msg, or None
+
+    @property
+    def state_name(self) -> Msg:
+        return Msg(f"web.messages.state.{self.state}")
 
 
 def _row(d: broadcasts.Delivery, now: datetime, due: datetime | None) -> Row:
