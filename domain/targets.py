@@ -9,6 +9,7 @@ written in the audit log:
     {"kind": "organizations", "ids": [1, 4]}   the representatives of these organisations
     {"kind": "families"}                       every family (optionally "sector" or "mode")
     {"kind": "everyone"}                       bodies, organisations and families together
+    {"kind": "no_answer", "meeting_id": 7}     whoever was invited to it and has not answered
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ BODY = "body"
 ORGANIZATIONS = "organizations"
 FAMILIES = "families"
 EVERYONE = "everyone"
-KINDS = (BODY, ORGANIZATIONS, FAMILIES, EVERYONE)
+NO_ANSWER = "no_answer"
+KINDS = (BODY, ORGANIZATIONS, FAMILIES, EVERYONE, NO_ANSWER)
 
 
 def check(target: Any) -> dict[str, Any]:
@@ -39,13 +41,15 @@ def check(target: Any) -> dict[str, Any]:
         raise ValueError("organisation ids must be a list of numbers")
     if kind == FAMILIES and target.get("mode") not in (None, *PickupMode):
         raise ValueError(f"unknown pickup mode {target.get('mode')!r}")
+    if kind == NO_ANSWER and not isinstance(target.get("meeting_id"), int):
+        raise ValueError("a no-answer target needs its meeting's id")
     return target
 
 
 def parse_spec(text: str) -> dict[str, Any]:
     """The command line's way of writing a target: ``body:grupo_motor``, ``body:3``,
     ``organizations``, ``organizations:1,4``, ``families``, ``families:sector=Villa
-    Esperanza``, ``families:mode=retiro``, ``everyone``."""
+    Esperanza``, ``families:mode=retiro``, ``no_answer:7`` (a meeting's id), ``everyone``."""
     head, _, rest = text.strip().partition(":")
     head, rest = head.strip().lower(), rest.strip()
     if head == BODY and rest:
@@ -71,6 +75,8 @@ def parse_spec(text: str) -> dict[str, Any]:
                 raise ValueError(f"unknown pickup mode {value!r}")
             return {"kind": FAMILIES, "mode": str(mode)}
         raise ValueError(f"families take sector=... or mode=..., not {rest!r}")
+    if head == NO_ANSWER and rest.isdigit():
+        return {"kind": NO_ANSWER, "meeting_id": int(rest)}
     if head in (EVERYONE, "all") and not rest:
         return {"kind": EVERYONE}
     raise ValueError(f"unknown target {text!r}")

@@ -4,21 +4,23 @@ them in the outbox. The chat's panel (handlers.admin.outreach) and `convoca broa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+import yaml
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from channels import LEAST
+from channels import LEAST, Capabilities, layout
 from domain import targets
-from locales import Catalogs, Msg, Raw, Text
+from locales import LOCALES_DIR, Catalogs, Msg, Raw, Text
 from services import meetings as meeting_messages
 from services.messages import Button, Outgoing
 from services.outbox import platform_reason, waiting_reason
-from storage import broadcasts, outbox, people, targeting
+from storage import broadcasts, outbox, people, targeting, wa_templates
 from storage.meetings import body_names
 from storage.models import (
     Body,
@@ -39,6 +41,7 @@ INVITATION = "invitation"
 PROGRESS_KIND = "broadcast_progress"
 # The report's way back to the panel: handlers.admin answers it (its back_to_panel()).
 PANEL = "adm:menu"
+CANCELLED = "cancelled before it went"  # an outbox row's reason when its broadcast was withdrawn
 
 
 class Languages(Protocol):
@@ -105,6 +108,13 @@ async def describe(session: AsyncSession, program: Program, target: dict[str, An
             return Msg("outreach.target.families_mode",
                        {"mode": Msg(f"outreach.mode.{target['mode']}")})
         return Msg("outreach.target.families")
+    if kind == targets.NO_ANSWER:
+        meeting = await session.get(Meeting, target.get("meeting_id"))
+        what: Any = Raw("?")
+        if meeting is not None and meeting.program_id == program.id:
+            kind_name, _ = await meeting_messages.names(session, meeting)
+            what = Raw(meeting.title) if meeting.title else kind_name
+        return Msg("outreach.target.no_answer", {"what": what})
     return Msg("outreach.target.everyone")
 
 
@@ -126,6 +136,92 @@ def left_out_lines(prefix: str, not_linked: Sequence[Sequence[Any]],
             for key, who in (("not_linked", not_linked), ("opted_out", opted_out)) if who]
 
 
+# --- how it looks on each channel -----------------------------------------------------------
+
+WHATSAPP = "whatsapp"
+TEMPLATES_FILE = LOCALES_DIR / "whatsapp_templates.yaml"
+
+
+@dataclass(frozen=True)
+class TemplateText:
+    """The approved WhatsApp template a message goes as outside the 24-hour window."""
+
+    name: str
+    text: str
+    approved: bool
+
+
+@dataclass(frozen=True)
+class ChannelPreview:
+    channel: str
+    messages: list[str]  # each message the channel sends, as laid out within its limits
+    recipients: int  # of the chosen people, how many this channel reaches
+    outside_window: int  # of them, how many last wrote too long ago to be written freely
+    template: TemplateText | None  # what those get instead (None: no template for it)
+
+
+@functools.cache
+def _templates() -> list[dict[str, Any]]:
+    return list(yaml.safe_load(TEMPLATES_FILE.read_text(encoding="utf-8")) or [])
+
+
+def _flat(text: str) -> str:
+    # As a template parameter goes: one line (Meta refuses newlines, tabs and long runs of
+    # spaces in a parameter).
+    return " ".join(text.split())
+
+
+def template_text(catalogs: Catalogs, out: Outgoing, locale: str, zone: str,
+                  approved: set[tuple[str, str]]) -> TemplateText | None:
+    """The template carrying ``out``'s message in this language, filled in, if the file
+    (locales/whatsapp_templates.yaml) has one; ``approved`` holds (name, language) pairs
+    Meta approved."""
+    if out.text is None:
+        return None
+    for entry in _templates():
+        if entry.get("key") != out.text.key:
+            continue
+        words = (entry.get("languages") or {}).get(locale)
+        if not words:
+            return None
+        text = str(words.get("body") or "")
+        for i, name in enumerate(entry.get("params") or [], start=1):
+            value = out.text.params.get(name, "")
+            text = text.replace(f"{{{{{i}}}}}", _flat(catalogs.param(value, locale, zone)))
+        if words.get("footer"):
+            text += "\n" + str(words["footer"])
+        return TemplateText(entry["name"], text, (entry["name"], locale) in approved)
+    return None
+
+
+async def channel_previews(session: AsyncSession, catalogs: Catalogs,
+                           capabilities: Mapping[str, Capabilities], person_ids: Sequence[int],
+                           out: Outgoing, locale: str, zone: str, now: datetime
+                           ) -> list[ChannelPreview]:
+    """``out`` in ``locale`` as each channel of the installation would show it, with how
+    many of these people it reaches there and, where a channel may only write first within
+    a window after the person wrote (WhatsApp), how many are outside it and get the
+    approved template instead."""
+    reached = await targeting.reached_by(session, person_ids)
+    approved = {(t.name, t.language) for t in (await wa_templates.approved(session)).values()}
+
+    def words(m: Msg) -> str:
+        return catalogs.render(m, locale, zone)
+
+    views = []
+    for name, caps in capabilities.items():
+        here = [last for channel, last in reached.values() if channel == name]
+        outside = 0
+        template = None
+        if caps.session_window is not None:
+            outside = sum(1 for last in here if last is None or now - last > caps.session_window)
+            if name == WHATSAPP:
+                template = template_text(catalogs, out, locale, zone, approved)
+        shown = [s.text for s in layout.lay_out(out, caps, words) if s.text]
+        views.append(ChannelPreview(name, shown, len(here), outside, template))
+    return views
+
+
 # --- sending -------------------------------------------------------------------------------------
 
 
@@ -138,22 +234,39 @@ class Queued:
 
 async def queue_broadcast(session: AsyncSession, program: Program, text: str,
                           target: dict[str, Any], now: datetime, *, author_id: int | None,
-                          channel: str | None) -> Queued:
-    """One outbox row per reachable recipient, all in the caller's transaction."""
+                          channel: str | None, send_at: datetime | None = None,
+                          batch: str | None = None) -> Queued:
+    """One outbox row per reachable recipient, all in the caller's transaction. With
+    ``send_at`` the rows wait in the outbox until then (the outbox's own due time: nothing
+    held in memory), and until then the broadcast can be cancelled. A ``batch`` the caller
+    chose makes a second submit of the same form queue nothing new (the rows' keys carry it)."""
     recipients = await targeting.resolve(session, program.id, target)
-    batch = broadcasts.new_batch(now)
+    batch = batch or broadcasts.new_batch(now)
     payload = broadcast_message(program.name, text).to_json()
+    later = send_at if send_at is not None and send_at > now else None
     ids = []
     for person_id in recipients.person_ids:
         new_id = await outbox.enqueue_for_person(
             session, person_id, payload, key=f"bc:{batch}:{person_id}", kind="broadcast",
-            now=now, batch=batch, zone=program.timezone)
+            now=now, not_before=later, batch=batch, zone=program.timezone)
         if new_id is not None:
             ids.append(new_id)
-    people.audit(session, now, "broadcast_sent", actor_id=author_id, channel=channel,
+    details: dict[str, Any] = {}
+    if later is not None:
+        details["send_at"] = later.isoformat()
+    people.audit(session, now, broadcasts.COMPOSED, actor_id=author_id, channel=channel,
                  entity="program", entity_id=program.id, batch=batch, target=target,
-                 queued=len(ids), not_linked=len(recipients.not_linked), text=text)
+                 queued=len(ids), not_linked=len(recipients.not_linked), text=text, **details)
     return Queued(batch, ids, recipients)
+
+
+async def cancel_broadcast(session: AsyncSession, program: Program, batch: str, now: datetime,
+                           *, author_id: int | None, channel: str | None) -> int:
+    """Withdraw what of a scheduled broadcast has not gone yet; returns how many rows."""
+    dropped = await broadcasts.cancel(session, batch, CANCELLED)
+    people.audit(session, now, "broadcast_cancelled", actor_id=author_id, channel=channel,
+                 entity="program", entity_id=program.id, batch=batch, dropped=dropped)
+    return dropped
 
 
 async def queue_invitations(session: AsyncSession, meeting: Meeting, target: dict[str, Any],
@@ -242,7 +355,7 @@ async def _queue(session: AsyncSession, person_id: int, out: Outgoing, key: str,
         into.append(new_id)
 
 
-def _reason(status: str, error: str | None = None) -> Any:
+def failure_reason(status: str, error: str | None = None) -> Any:
     # In words: the channel's own error (English, technical) stays in the outbox row.
     if status == OutboxStatus.UNCERTAIN:
         return Msg("outreach.reason.uncertain")
@@ -281,7 +394,8 @@ async def _report(session: AsyncSession, tracked: broadcasts.Tracked) -> Outgoin
     if result.failed:
         lines.append(Msg("outreach.report.failed", {
             "count": len(result.failed),
-            "lines": [Msg("outreach.report.failed_line", {"name": Raw(n), "reason": _reason(s, e)})
+            "lines": [Msg("outreach.report.failed_line",
+                          {"name": Raw(n), "reason": failure_reason(s, e)})
                       for n, s, e in result.failed[:NAMES_SHOWN]]}))
     if result.waiting:
         lines.append(Msg("outreach.report.waiting", {

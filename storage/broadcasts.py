@@ -15,13 +15,24 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import AppState, OutboxMessage, OutboxStatus, Person, Receipt, SentMessage
+from storage.models import (
+    AppState,
+    AuditEntry,
+    OutboxMessage,
+    OutboxStatus,
+    Person,
+    Receipt,
+    SentMessage,
+)
 from storage.targeting import display_names
 
 STATE_PREFIX = "bc:"
+# The audit entry every broadcast leaves when it is queued (services.outreach): its text, its
+# target, who wrote it and, when scheduled, its time. The panel's list of broadcasts reads it.
+COMPOSED = "broadcast_sent"
 UNREACHABLE = "person unreachable"  # what the dispatcher writes when it skips someone
 
 
@@ -209,3 +220,142 @@ async def receipts_by_channel(session: AsyncSession, batch: str) -> dict[str, Re
         if receipt == Receipt.READ:
             c[2] += n
     return {channel: Receipts(*c) for channel, c in sorted(counts.items())}
+
+
+# --- the programme's broadcasts, as the panel lists them -------------------------------------
+
+
+@dataclass(frozen=True)
+class Composed:
+    batch: str
+    at: datetime  # when it was queued
+    text: str
+    target: dict[str, Any]
+    queued: int
+    not_linked: int
+    author_id: int | None
+    channel: str | None
+    send_at: datetime | None  # scheduled for then; None: sent at once
+
+
+def _composed(row: AuditEntry) -> Composed | None:
+    d = row.details or {}
+    if not isinstance(d.get("batch"), str):
+        return None
+    send_at = None
+    if isinstance(d.get("send_at"), str):
+        send_at = datetime.fromisoformat(d["send_at"])
+    return Composed(d["batch"], row.at, str(d.get("text") or ""), dict(d.get("target") or {}),
+                    int(d.get("queued") or 0), int(d.get("not_linked") or 0), row.actor_id,
+                    row.channel, send_at)
+
+
+async def composed(session: AsyncSession, program_id: int, limit: int | None = None
+                   ) -> list[Composed]:
+    """The programme's broadcasts, newest first, from whichever door they came (chat, CLI,
+    panel)."""
+    stmt = (select(AuditEntry)
+            .where(AuditEntry.action == COMPOSED, AuditEntry.entity == "program",
+                   AuditEntry.entity_id == program_id)
+            .order_by(AuditEntry.at.desc(), AuditEntry.id.desc()))
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return [c for c in map(_composed, (await session.scalars(stmt)).all()) if c is not None]
+
+
+async def composed_one(session: AsyncSession, program_id: int, batch: str) -> Composed | None:
+    """One broadcast of this programme (None for another programme's batch)."""
+    return next((c for c in await composed(session, program_id) if c.batch == batch), None)
+
+
+@dataclass(frozen=True)
+class Board:
+    """Where each of a batch's messages is now. ``sent`` counts every message a platform took
+    (delivered and read ones too); ``failed`` every one that will not arrive."""
+
+    total: int = 0
+    scheduled: int = 0  # waiting for their time
+    queued: int = 0  # due, not sent yet
+    sent: int = 0
+    delivered: int = 0
+    read: int = 0
+    failed: int = 0
+    waiting: int = 0  # the channel may not write first until the person writes
+    cancelled: int = 0
+
+    @property
+    def live(self) -> bool:
+        return bool(self.queued)
+
+
+async def board(session: AsyncSession, batch: str, now: datetime) -> Board:
+    rows = await session.execute(
+        select(OutboxMessage.status, OutboxMessage.receipt, OutboxMessage.not_before > now,
+               func.count())
+        .where(OutboxMessage.batch == batch)
+        .group_by(OutboxMessage.status, OutboxMessage.receipt, OutboxMessage.not_before > now))
+    c = dict(total=0, scheduled=0, queued=0, sent=0, delivered=0, read=0, failed=0, waiting=0,
+             cancelled=0)
+    for status, receipt, later, n in rows.all():
+        c["total"] += n
+        if status == OutboxStatus.PENDING and later:
+            c["scheduled"] += n
+        elif status in _WAITING:
+            c["queued"] += n
+        elif status == OutboxStatus.WAITING:
+            c["waiting"] += n
+        elif status == OutboxStatus.DROPPED:
+            c["cancelled"] += n
+        elif _fell_through(status, receipt) or status != OutboxStatus.SENT:
+            c["failed"] += n
+        else:
+            c["sent"] += n
+            c["delivered"] += n if receipt in (Receipt.DELIVERED, Receipt.READ) else 0
+            c["read"] += n if receipt == Receipt.READ else 0
+    return Board(**c)
+
+
+async def due_at(session: AsyncSession, batch: str) -> datetime | None:
+    """When the batch's messages still waiting in the outbox may go."""
+    return await session.scalar(
+        select(func.min(OutboxMessage.not_before))
+        .where(OutboxMessage.batch == batch, OutboxMessage.status == OutboxStatus.PENDING))
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One recipient's message of a batch."""
+
+    person_id: int | None
+    name: str
+    channel: str
+    status: str
+    receipt: str | None
+    error: str | None
+    blocked: bool
+    sent_at: datetime | None
+
+
+async def deliveries(session: AsyncSession, batch: str) -> list[Delivery]:
+    rows = (await session.execute(
+        select(OutboxMessage.person_id, OutboxMessage.channel, OutboxMessage.status,
+               OutboxMessage.receipt, OutboxMessage.last_error, OutboxMessage.sent_at,
+               Person.reachable)
+        .outerjoin(Person, Person.id == OutboxMessage.person_id)
+        .where(OutboxMessage.batch == batch)
+        .order_by(OutboxMessage.id))).all()
+    names = await display_names(session, [r.person_id for r in rows if r.person_id])
+    return [Delivery(r.person_id, names.get(r.person_id, "?") if r.person_id else "?",
+                     r.channel, r.status, r.receipt, r.last_error,
+                     _is_blocked(r.status, r.last_error, r.reachable), r.sent_at)
+            for r in rows]
+
+
+async def cancel(session: AsyncSession, batch: str, reason: str) -> int:
+    """Withdraw the batch's messages that have not gone (a scheduled broadcast called off)."""
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.batch == batch, OutboxMessage.status == OutboxStatus.PENDING)
+        .values(status=OutboxStatus.DROPPED, last_error=reason[:500])
+        .execution_options(synchronize_session=False))
+    return result.rowcount or 0

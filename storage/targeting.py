@@ -9,22 +9,25 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.names import normalise_name
-from domain.targets import BODY, FAMILIES, ORGANIZATIONS, check, sector_key
+from domain.targets import BODY, FAMILIES, NO_ANSWER, ORGANIZATIONS, check, sector_key
 from locales.collation import sort_key
 from storage.models import (
     Body,
     ChannelAddress,
     Family,
+    Meeting,
     Membership,
     Organization,
     Person,
     Representative,
+    Rsvp,
 )
 
 _CHUNK = 500  # SQLite refuses statements with too many bound parameters
@@ -73,6 +76,13 @@ async def sectors(session: AsyncSession, program_id: int) -> list[tuple[str, int
     return sorted(result, key=lambda item: sort_key(item[0]))
 
 
+async def organizations(session: AsyncSession, program_id: int) -> list[tuple[int, str]]:
+    """The programme's organisations as (id, name), by name: to pick some of them."""
+    rows = (await session.execute(select(Organization.id, Organization.name).where(
+        Organization.program_id == program_id))).all()
+    return sorted(((i, n) for i, n in rows), key=lambda o: (sort_key(o[1]), o[0]))
+
+
 async def sector_by_key(session: AsyncSession, program_id: int, key: str) -> str | None:
     return next((s for s, _ in await sectors(session, program_id) if sector_key(s) == key), None)
 
@@ -91,6 +101,8 @@ async def resolve(session: AsyncSession, program_id: int, target: dict[str, Any]
         await _organizations(session, program_id, target.get("ids"), found)
     elif kind == FAMILIES:
         await _families(session, program_id, target.get("sector"), target.get("mode"), found)
+    elif kind == NO_ANSWER:
+        await _no_answer(session, program_id, target["meeting_id"], found)
     else:
         bodies = (await session.scalars(select(Body.id).where(Body.program_id == program_id)))
         await _members(session, list(bodies), found)
@@ -180,6 +192,45 @@ async def _families(session: AsyncSession, program_id: int, sector: str | None,
         else:
             found._add_unlinked(("family", fam_id, name),
                                 found.opted_out if status == "opted_out" else found.not_linked)
+
+
+async def _no_answer(session: AsyncSession, program_id: int, meeting_id: int,
+                     found: Recipients) -> None:
+    rows = (await session.execute(
+        select(Rsvp.person_id, Rsvp.organization_id)
+        .join(Meeting, Meeting.id == Rsvp.meeting_id)
+        .where(Meeting.id == meeting_id, Meeting.program_id == program_id,
+               Rsvp.answer.is_(None), Rsvp.person_id.is_not(None))
+        .order_by(Rsvp.id))).all()
+    state = await _reachability(session, [p for p, _ in rows])
+    names = await display_names(session, [p for p, _ in rows])
+    for person_id, org_id in rows:
+        status = state.get(person_id, "gone")
+        if status == "ok":
+            found._add_person(person_id)
+            if org_id is not None:
+                found.organization_by_person.setdefault(person_id, org_id)
+        else:
+            found._add_unlinked(("person", person_id, names[person_id]),
+                                found.opted_out if status == "opted_out" else found.not_linked)
+
+
+async def reached_by(session: AsyncSession, person_ids: Sequence[int]
+                     ) -> dict[int, tuple[str, datetime | None]]:
+    """Per person, the chat a notice goes to (the one they last wrote from, as the outbox
+    chooses it) and when they last wrote there: a preview tells who is outside a channel's
+    window for writing first."""
+    found: dict[int, tuple[str, datetime | None]] = {}
+    for chunk in _chunks(list(person_ids)):
+        rows = await session.execute(
+            select(ChannelAddress.person_id, ChannelAddress.channel,
+                   ChannelAddress.last_inbound_at)
+            .where(ChannelAddress.person_id.in_(chunk), ChannelAddress.unreachable_at.is_(None))
+            .order_by(ChannelAddress.last_inbound_at.desc().nulls_last(),
+                      ChannelAddress.id.desc()))
+        for pid, channel, last in rows.all():
+            found.setdefault(pid, (channel, last))
+    return found
 
 
 async def _reachability(session: AsyncSession, person_ids: Iterable[int]) -> dict[int, str]:
