@@ -121,6 +121,8 @@ class View:
     async def settled(self, shot: str | None = None) -> Path:
         """After a click or a submit: the page loaded, htmx's requests done; its screenshot."""
         await self.page.wait_for_load_state("load")
+        # htmx marks an element .htmx-request while its request is out.
+        await self.page.wait_for_function("!document.querySelector('.htmx-request')")
         return await self.screenshot(shot)
 
     async def screenshot(self, label: str | None = None) -> Path:
