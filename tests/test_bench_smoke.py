@@ -157,6 +157,7 @@ async def test_web_pages_render_signed_in_and_list_the_missing_ones(tmp_path: Pa
     assert {e["label"] for e in pages.values()} >= set(SECTIONS)
     inicio = next(e for e in pages.values() if e["label"] == "inicio")
     assert inicio["status"] == 200 and inicio["ms"]["n"] == 1 and inicio["ms"]["median"] > 0
+    assert inicio["statements"] > 0  # the session, the programme, the stages at least
     for path, e in pages.items():
         assert ("ms" in e) == (e["status"] == 200), path
         assert e["status"] in (200, 404), f"{path} answered {e['status']}"
