@@ -15,7 +15,14 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import broadcast, latency, scheduler, throughput, whatsapp_broadcast  # noqa: E402
+from bench import (  # noqa: E402
+    broadcast,
+    latency,
+    scheduler,
+    throughput,
+    web_pages,
+    whatsapp_broadcast,
+)
 from bench.common import percentile, summary  # noqa: E402
 
 
@@ -132,3 +139,26 @@ async def test_startup_reaches_get_updates(tmp_path: Path) -> None:
     assert startup["exec_to_getupdates_s"]["n"] == 1
     assert startup["imports_s"]["n"] == 1 and startup["main_to_getupdates_s"]["n"] == 1
     assert startup["peak_rss_mb"]["median"] > 0
+
+
+async def test_web_pages_render_signed_in_and_list_the_missing_ones(tmp_path: Path) -> None:
+    code = await run_in_thread(web_pages.main, [
+        "--runs", "1", "--families", "6", "--organisations", "3", "--meetings", "3",
+        "--days", "2", "--broadcasts", "1", "--dbs", "sqlite", "--out", str(tmp_path)])
+    assert code == 0
+    data = latest(tmp_path, "web_pages")
+    result = data["sqlite"]
+    assert result["rows"]["families"] == 6 and result["rows"]["orgs"] == 3
+    assert result["rows"]["pickups"] == 12 and result["rows"]["outbox"] > 0
+    pages = result["pages"]
+    # Every section is there, timed or listed as not built yet; Inicio renders signed in.
+    from web.sections import SECTIONS
+
+    assert {e["label"] for e in pages.values()} >= set(SECTIONS)
+    inicio = next(e for e in pages.values() if e["label"] == "inicio")
+    assert inicio["status"] == 200 and inicio["ms"]["n"] == 1 and inicio["ms"]["median"] > 0
+    assert inicio["statements"] > 0  # the session, the programme, the stages at least
+    for path, e in pages.items():
+        assert ("ms" in e) == (e["status"] == 200), path
+        assert e["status"] in (200, 404), f"{path} answered {e['status']}"
+    assert set(result["missing"]) == {p for p, e in pages.items() if e["status"] == 404}
