@@ -93,8 +93,6 @@ async def test_htmx_loads(site) -> None:
     assert await view.page.evaluate("typeof window.htmx.ajax") == "function"
 
 
-@pytest.mark.xfail(strict=True, reason="base.html: htmx's inline indicator styles break the "
-                   "CSP and /favicon.ico is a 404 (browser_harness.PENDING_IN_BASE)")
 async def test_htmx_loads_and_the_csp_lets_every_script_run_cleanly(site) -> None:
     gestora = await site.web.person("Daniela Vergara", Role.GESTORA)
     view = await site.view()
