@@ -321,3 +321,20 @@ async def test_refusals(web) -> None:
     assert r.status_code == 404
     async with web.app.sessions() as s:
         assert (await s.get(Meeting, meeting.id)).status == MeetingStatus.SCHEDULED
+
+
+async def test_someone_of_the_programme_who_came_uninvited_is_found_and_marked(web) -> None:
+    c, gestora, _ = await _setup(web)
+    rosa = await web.person("Rosa González", Role.FAMILIA)
+    meeting = await _create(web, c)
+    page = await c.get(web.url("reuniones", f"{meeting.id}/asistencia"), params={"q": "rosa"})
+    assert page.status_code == 200 and "Marcar presente a Rosa González" in page.text
+    r = await c.post(web.url("reuniones", f"{meeting.id}/asistencia/{rosa.id}"),
+                     data={"present": "1"})
+    assert r.status_code == 200 and "Sin invitación" in r.text
+    async with web.app.sessions() as s:
+        row = await s.scalar(select(Attendance).where(Attendance.person_id == rosa.id))
+    assert row.present and row.marked_by == gestora.id
+    # Once on the list, the search no longer offers her.
+    again = await c.get(web.url("reuniones", f"{meeting.id}/asistencia"), params={"q": "rosa"})
+    assert "No encontré a nadie" in again.text

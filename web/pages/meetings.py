@@ -43,6 +43,7 @@ LIST_FORMATS = ("pdf", "xlsx")
 # What a change tells when it sends the gestora back to the meeting (?aviso=...&n=...).
 NOTICES = ("created", "created_series", "invited", "reasked", "reasked_today", "moved",
            "cancelled", "closed", "guest_added", "guest_removed")
+SEARCH_SHOWN = 10  # people found by name to add at the door
 BOARD_EVERY = 5  # seconds between the board's refreshes while people still answer
 
 
@@ -134,9 +135,6 @@ def _error(exc: MeetingError) -> Msg:
 
 @page(MEETINGS)
 async def meeting_list(p: Page) -> Response:
-    # Series' meetings now within reach are invited, as when the chat's list is opened.
-    if p.can_write:
-        await use.invite_due_series_meetings(p.db, p.now)
     bodies = await programs.bodies(p.db, p.program.id)
     groups = {b.id: BodyGroup(str(b.id), _body_name(p, b)) for b in bodies}
     others = BodyGroup("0", Msg("web.meetings.no_body"))
@@ -395,7 +393,12 @@ async def _attendance_page(p: Page, meeting: Meeting, *, status: int = 200,
                            guest: dict[str, str] | None = None,
                            failure: Msg | None = None) -> Response:
     board = await data.board(p.db, meeting)
-    return p.render("meetings/attendance.html", status=status, meeting=meeting,
+    # Someone of the programme who came without an invitation: found by name, marked present.
+    query = p.request.query_params.get("q", "").strip()[:100]
+    listed = {e.person_id for e in board.everyone if e.person_id is not None}
+    found = [person for person in await data.program_people(p.db, p.program.id, query)
+             if person.id not in listed][:SEARCH_SHOWN] if query else []
+    return p.render("meetings/attendance.html", query=query, found=found, status=status, meeting=meeting,
                     what=await _what(p, meeting), board=board, entries=board.everyone,
                     tally=use.tally_text(board.tally), notice=_notice(p), failure=failure,
                     errors=errors or {}, guest=guest or {}, row_id=_row_id,
