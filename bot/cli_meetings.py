@@ -23,7 +23,7 @@ from services import dates, meetings
 from services.dates import parse_time
 from storage import admin_meetings as data
 from storage import people, programs
-from storage.models import Meeting, MeetingStatus, Program
+from storage.models import Meeting, Program
 
 COMMANDS = ("role", "meeting", "attendance")
 
@@ -250,18 +250,15 @@ class _Cli:
         body = await data.body_of(s, program.id, args.body)
         starts = schedule.to_utc(typed_date(self.app, args.date, program), args.time,
                                  program.timezone)
-        meeting = await data.create_meeting(
-            s, program, kind=args.kind, starts_at=starts, now=self.now,
-            body_id=body.id if body else None, place=args.place, agenda=args.agenda,
-        )
-        created = [meeting]
-        if args.repeat:
-            if body is None or not body.cadence_months:
-                raise CommandError(self.t("cli_meet.repeat_needs_body"))
-            series, created = await data.create_series(s, program, meeting, body.cadence_months,
-                                                       self.now, limit=max(1, args.count))
-            self.audit(s, "meeting_series_created", "meeting_series", series.id,
-                       every_months=body.cadence_months, meetings=[m.id for m in created])
+        if args.repeat and (body is None or not body.cadence_months):
+            raise CommandError(self.t("cli_meet.repeat_needs_body"))
+        made = await meetings.create(
+            s, program, kind=args.kind, starts_at=starts, now=self.now, body=body,
+            place=args.place, agenda=args.agenda, repeat=args.repeat, limit=max(1, args.count))
+        meeting, created = made.meeting, made.meetings
+        if made.series is not None:
+            self.audit(s, "meeting_series_created", "meeting_series", made.series.id,
+                       every_months=made.series.every_months, meetings=[m.id for m in created])
         self.audit(s, "meeting_created", "meeting", meeting.id, kind=meeting.kind,
                    body_id=meeting.body_id, starts_at=meeting.starts_at.isoformat(),
                    series_id=meeting.series_id)
@@ -274,10 +271,7 @@ class _Cli:
 
     async def invite(self, s: AsyncSession, program: Program, meeting: Meeting, target: str
                      ) -> None:
-        if meeting.status != MeetingStatus.SCHEDULED or meeting.starts_at <= self.now:
-            raise MeetingError("not_upcoming")
-        invited, queued = await meetings.invite(s, program, meeting, target, self.now)
-        later = await meetings.invite_due_series_meetings(s, self.now)
+        invited, queued, later = await meetings.invite_now(s, program, meeting, target, self.now)
         self.audit(s, "meeting_invited", "meeting", meeting.id, target=target, invited=invited,
                    queued=queued, series_queued=later)
         self.say("cli_meet.invited", id=str(meeting.id), count=invited,

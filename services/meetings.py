@@ -16,12 +16,21 @@ from channels import LEAST
 from domain import schedule, turnout
 from domain.meetings import CANCEL_REASON_MAX, MeetingError
 from domain.program_templates import localized_text
+from domain.schedule import MAX_SERIES_MEETINGS
 from locales import Msg, Raw, Text, When
 from services.messages import Button, Outgoing
 from services.people import person_label
 from storage import admin_meetings as data
 from storage import meetings, outbox, programs
-from storage.models import Body, Meeting, MeetingStatus, Program, Rsvp, RsvpAnswer
+from storage.models import (
+    Body,
+    Meeting,
+    MeetingSeries,
+    MeetingStatus,
+    Program,
+    Rsvp,
+    RsvpAnswer,
+)
 
 PREFIX = "rsvp"
 ANSWER_OPS = {"y": RsvpAnswer.YES, "n": RsvpAnswer.NO, "m": RsvpAnswer.MAYBE}
@@ -46,6 +55,23 @@ RATES_MAX = 40
 class Invited(NamedTuple):
     invited: int  # people the meeting has invited
     queued: int  # messages queued for them now
+
+
+class Created(NamedTuple):
+    meeting: Meeting  # the one set up (the first of a series)
+    series: MeetingSeries | None
+    meetings: list[Meeting]  # every meeting created, the first one first
+
+
+class InvitedNow(NamedTuple):
+    invited: int
+    queued: int
+    series_queued: int  # invitations to the series' later meetings now within reach
+
+
+class Marked(NamedTuple):
+    present: bool
+    walk_in_confirmed: bool  # someone who checked in alone, now counted
 
 
 class Asked(NamedTuple):
@@ -301,6 +327,51 @@ def _rate_line(who: Any, rate: turnout.Rate) -> Msg:
 
 
 # --- what the team does ------------------------------------------------------------------
+
+
+async def create(
+    session: AsyncSession, program: Program, *, kind: str, starts_at: datetime, now: datetime,
+    body: Body | None = None, place: str | None = None, agenda: str | None = None,
+    repeat: bool = False, created_by: int | None = None, limit: int = MAX_SERIES_MEETINGS,
+) -> Created:
+    """One meeting, or with ``repeat`` the series its body's cadence makes (monthly for the
+    Grupo Motor, every two months for the Consejo Local) up to the programme's end. Nobody
+    is invited yet: that is :func:`invite_now`'s, once the team says whom."""
+    if repeat and (body is None or not body.cadence_months):
+        raise MeetingError("no_cadence")
+    meeting = await data.create_meeting(
+        session, program, kind=kind, starts_at=starts_at, now=now,
+        body_id=body.id if body else None, place=place, agenda=agenda, created_by=created_by)
+    if not repeat or body is None or not body.cadence_months:
+        return Created(meeting, None, [meeting])
+    series, created = await data.create_series(session, program, meeting, body.cadence_months,
+                                               now, limit=limit)
+    return Created(meeting, series, created)
+
+
+async def invite_now(session: AsyncSession, program: Program, meeting: Meeting, target: str,
+                     now: datetime) -> InvitedNow:
+    """The team's "invite": the meeting's people now and, for a series, its later meetings
+    already within reach (the scheduler invites the rest as they come)."""
+    if meeting.status != MeetingStatus.SCHEDULED or meeting.starts_at <= now:
+        raise MeetingError("not_upcoming")
+    invited, queued = await invite(session, program, meeting, target, now)
+    later = await invite_due_series_meetings(session, now)
+    return InvitedNow(invited, queued, later)
+
+
+async def mark_attendance(session: AsyncSession, meeting: Meeting, person_id: int,
+                          present: bool | None, by: int | None, now: datetime) -> Marked:
+    """A mark from the list at the door; ``present=None`` is the chat's one tap, which
+    turns the mark over. Someone who checked in alone without an invitation is confirmed
+    by the first tap (or by marking them present) and rejected by marking them absent."""
+    current = await meetings.attendance_of(session, meeting.id, person_id)
+    to_confirm = (current is not None and current.present and current.method == "checkin"
+                  and await meetings.rsvp_for(session, meeting.id, person_id) is None)
+    if present is None:
+        present = to_confirm or not (current is not None and current.present)
+    await data.mark(session, meeting, person_id, present, by, now)
+    return Marked(present, to_confirm and present)
 
 
 async def invite(session: AsyncSession, program: Program, meeting: Meeting, target: str,

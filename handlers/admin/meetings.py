@@ -57,9 +57,11 @@ from services import dates
 from services.meetings import (
     board_text,
     cancel_and_notify,
+    create,
     entry_name,
-    invite,
     invite_due_series_meetings,
+    invite_now,
+    mark_attendance,
     move_and_notify,
     rates_text,
     reask,
@@ -450,19 +452,17 @@ async def _confirm(turn: Turn, program: Program, args: list[str]) -> None:
         await _ask(turn, program, "date", hint="adm_meet.time_past")
         return
     body = await _body(turn, d.get("body"))
-    meeting = await data.create_meeting(
-        turn.session, program, kind=d["kind"], starts_at=starts, now=turn.now,
-        body_id=body.id if body else None, place=d.get("place"), agenda=d.get("agenda"),
-        created_by=turn.person.id,
-    )
+    repeat = bool(d.get("repeat") and body is not None and body.cadence_months)
+    made = await create(turn.session, program, kind=d["kind"], starts_at=starts, now=turn.now,
+                        body=body, place=d.get("place"), agenda=d.get("agenda"),
+                        repeat=repeat, created_by=turn.person.id)
+    meeting = made.meeting
     turn.go(None)
     series_count = 0
-    if d.get("repeat") and body is not None and body.cadence_months:
-        series, created = await data.create_series(turn.session, program, meeting,
-                                                   body.cadence_months, turn.now)
-        series_count = len(created)
-        turn.audit("meeting_series_created", "meeting_series", series.id,
-                   every_months=body.cadence_months, meetings=[m.id for m in created])
+    if made.series is not None:
+        series_count = len(made.meetings)
+        turn.audit("meeting_series_created", "meeting_series", made.series.id,
+                   every_months=made.series.every_months, meetings=[m.id for m in made.meetings])
     turn.audit("meeting_created", "meeting", meeting.id, kind=meeting.kind, body_id=meeting.body_id,
                starts_at=meeting.starts_at.isoformat(), series_id=meeting.series_id)
     if series_count:
@@ -522,8 +522,7 @@ async def _invite(turn: Turn, program: Program, args: list[str]) -> None:
     if target is None:
         turn.say("input.button_stale")
         return
-    invited, queued = await invite(turn.session, program, meeting, target, turn.now)
-    later = await invite_due_series_meetings(turn.session, turn.now)
+    invited, queued, later = await invite_now(turn.session, program, meeting, target, turn.now)
     turn.audit("meeting_invited", "meeting", meeting.id, target=target, invited=invited,
                queued=queued, series_queued=later)
     # Two numbers, two agreements: "invité a 4 personas; 1 recibe la invitación por aquí".
@@ -618,15 +617,12 @@ async def _toggle_attendance(turn: Turn, program: Program, args: list[str]) -> N
     person_id = int_at(args, 1)
     if meeting is None or person_id is None:
         return
-    current = await meeting_store.attendance_of(turn.session, meeting.id, person_id)
-    # Someone who checked in alone without an invitation is confirmed by the first tap;
-    # the next one marks them absent, as for anyone.
-    to_confirm = (current is not None and current.present and current.method == "checkin"
-                  and await meeting_store.rsvp_for(turn.session, meeting.id, person_id) is None)
-    present = to_confirm or not (current is not None and current.present)
-    await data.mark(turn.session, meeting, person_id, present, turn.person.id, turn.now)
-    turn.audit("attendance_marked", "meeting", meeting.id, person_id=person_id, present=present,
-               walk_in_confirmed=to_confirm)
+    # One tap turns the mark over; someone who checked in alone without an invitation is
+    # confirmed by the first tap, and the next one marks them absent, as for anyone.
+    marked = await mark_attendance(turn.session, meeting, person_id, None, turn.person.id,
+                                   turn.now)
+    turn.audit("attendance_marked", "meeting", meeting.id, person_id=person_id,
+               present=marked.present, walk_in_confirmed=marked.walk_in_confirmed)
     out = await _attendance_message(turn, meeting, int_at(args, 2) or 0)
     turn.redraw(out)
 
