@@ -30,6 +30,13 @@ def with_hint(turn: Turn, text: Msg) -> Msg:
     return Msg("web_chat.with_hint", {"text": text, "hint": Msg("web_chat.panel_hint")})
 
 
+def help_lines(turn: Turn) -> list[Msg]:
+    """/ayuda's line about /web, for whoever may open the panel where one runs."""
+    if turn.services.panel_url is None or not web_access.may_use_panel(turn.person):
+        return []
+    return [Msg("web_chat.help")]
+
+
 @router.command("web")
 async def web(turn: Turn) -> None:
     turn.go(None)

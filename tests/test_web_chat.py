@@ -167,3 +167,13 @@ async def test_telegram_sets_the_menu_button_before_the_message(fake_tg) -> None
     methods = [c.method for c in fake_tg.requests if c.chat_id == 77]
     assert methods == ["setChatMenuButton", "sendMessage"] * 2
     assert fake_tg.menu_button(77)["web_app"]["url"] == "https://x.example/web/telegram"
+
+
+async def test_help_names_web_for_whoever_may_open_the_panel(app: App) -> None:
+    await someone(app, "whatsapp", "56966666666", Role.SUPERVISOR)
+    await someone(app, "whatsapp", "56977777777", Role.FAMILIA)
+    h = CoreHarness(app, "whatsapp")
+    [staff] = await h.text("56966666666", "/ayuda")
+    assert "/web: un enlace para entrar al panel web" in staff.text
+    [family] = await h.text("56977777777", "/ayuda")
+    assert "/web" not in family.text
