@@ -152,6 +152,9 @@ async def build_app(settings: Settings, *, clock: Clock | None = None,
         timezone=settings.timezone,
         default_locale=settings.default_locale,
         admin_ids=frozenset(f"telegram:{i}" for i in settings.admin_telegram_ids),
+        panel_url=settings.panel_url if settings.web_panel else None,
+        panel_app_url=f"{settings.public_url}/web/telegram"
+        if settings.web_panel and settings.public_url else None,
     )
     return App(settings, engine, sessions, clock, catalogs, services,
                Core(services, router))

@@ -34,11 +34,13 @@ from aiogram.types import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
+    MenuButtonWebApp,
     Message,
     ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
     Update,
     User,
+    WebAppInfo,
 )
 from aiogram.utils.backoff import Backoff, BackoffConfig
 
@@ -77,7 +79,8 @@ RESPONSE_MODELS = [
     for method in (methods.SendMessage, methods.SendDocument, methods.SendLocation,
                    methods.EditMessageText, methods.EditMessageReplyMarkup,
                    methods.AnswerCallbackQuery, methods.GetUpdates, methods.GetMe,
-                   methods.DeleteWebhook, methods.SetWebhook, methods.GetFile)
+                   methods.DeleteWebhook, methods.SetWebhook, methods.GetFile,
+                   methods.SetChatMenuButton)
 ]
 CAPTION_LIMIT = 1024
 TEXT_LIMIT = 4096
@@ -86,7 +89,7 @@ TEXT_LIMIT = 4096
 CAPABILITIES = Capabilities(
     buttons=100, buttons_per_row=8, list_rows=0, label_chars=64, text_chars=TEXT_LIMIT,
     caption_chars=CAPTION_LIMIT, action_bytes=64, can_edit=True, can_ask_phone=True,
-    month_grid=True,
+    month_grid=True, menu_app=True,
 )
 # The callback data of a button that only shows something (a pager's "2/5", a calendar's
 # weekdays): pressing it stops the spinner and reaches no one. Messages sent before these
@@ -314,6 +317,10 @@ class TelegramChannel:
         markup = self._markup(out, row, locale)
         chat_id = int(row.address)
         try:
+            if out.menu_app is not None and not self.is_group(row.address):
+                # Before the message: a retry after a failure sets it again, which is
+                # harmless, while a message must not be sent twice.
+                await self._set_menu_app(chat_id, out.menu_app, locale, zone)
             if out.attachment is not None:
                 before, caption = caption_and_text(text)
                 for part in before:
@@ -358,6 +365,18 @@ class TelegramChannel:
         except TelegramUnauthorizedError as exc:
             return Transient(f"unauthorized: {exc.message}")
 
+
+    async def _set_menu_app(self, chat_id: int, menu_app: tuple[Msg, str], locale: str | None,
+                            zone: str) -> None:
+        """The chat's menu button opens the page as a Mini App. Telegram refusing it (an
+        address it will not load) costs the button only, never the message it came with."""
+        label, url = menu_app
+        try:
+            await self.bot.set_chat_menu_button(chat_id=chat_id, menu_button=MenuButtonWebApp(
+                text=self.catalogs.render(label, locale, zone), web_app=WebAppInfo(url=url)))
+        except TelegramBadRequest as exc:
+            log.warning("Telegram refused the menu button of chat %s (%s)", chat_id,
+                        exc.message)
 
     async def probe(self, row: OutboxMessage, known: list[str]
                     ) -> Delivered | NotDelivered | None:

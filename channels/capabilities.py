@@ -33,6 +33,9 @@ class Capabilities:
     # Where a person writes to by hand to reach this bot, as they would type it (a phone
     # number, a bot's @name): printed beside a link for whoever cannot open it.
     handle: str | None = None
+    # A web page kept one tap away beside the chat, set per person (the panel, for the team);
+    # False: the channel has no such place and leaves Outgoing.menu_app out.
+    menu_app: bool = False
 
     def link(self, payload: str) -> str | None:
         return self.deep_link(payload) if self.deep_link else None

@@ -65,6 +65,12 @@ class Services:
     # The channels whose links go on what the team hands people (a printed card, a code to
     # pass on), the one most people have first: the composition root knows which that is.
     handed_links: tuple[str, ...] = ()
+    # The web panel's base address for the links /web sends (PUBLIC_URL, else HTTP_LISTEN's);
+    # None: this installation runs no panel.
+    panel_url: str | None = None
+    # The panel's page that a channel able to hold a web app beside the chat opens
+    # (Capabilities.menu_app): only at a public https address, the only kind such apps load.
+    panel_app_url: str | None = None
 
     def link_to_hand(self, own: str) -> LinkBuilder | None:
         """How a code handed to someone becomes a link: on the first channel of

@@ -14,6 +14,7 @@ from handlers import (
     pickups,
     privacy,
     registration,
+    web_panel,
 )
 from handlers.admin import (
     bodies,
@@ -57,6 +58,7 @@ AREAS = (
     bodies.router,
     minutes.router,
     followup.router,
+    web_panel.router,
 )
 
 

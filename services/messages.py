@@ -94,6 +94,9 @@ class Outgoing:
     # The zone its times are shown in (its programme's); the outbox fills it in from the
     # person's programme when the sender did not, and a channel without one uses its own.
     zone: str | None = None
+    # A web page put one tap away beside the chat from now on (its label and address), on a
+    # channel that has such a place (Capabilities.menu_app); the others leave it out.
+    menu_app: tuple[Msg, str] | None = None
 
     def options(self) -> list[Button]:
         """Every option, in order, whatever the rows."""
@@ -132,6 +135,8 @@ class Outgoing:
             d["meta"] = self.meta
         if self.zone:
             d[ZONE] = self.zone
+        if self.menu_app:
+            d["menu_app"] = {"l": self.menu_app[0].to_json(), "u": self.menu_app[1]}
         return d
 
     @classmethod
@@ -157,4 +162,6 @@ class Outgoing:
             page=d.get("page", 0),
             meta=d.get("meta", {}),
             zone=d.get(ZONE),
+            menu_app=(Msg.from_json(d["menu_app"]["l"]), d["menu_app"]["u"])
+            if "menu_app" in d else None,
         )

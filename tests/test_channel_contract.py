@@ -73,6 +73,9 @@ MAXIMA = {
     "a document with a long caption": Outgoing(text=raw("x" * 3000),
                                                attachment=Attachment("a.pdf", b"%PDF")),
     "a place": Outgoing(text=raw("Aquí"), location=(-33.04, -71.44)),
+    "a web app beside the chat": Outgoing(
+        text=raw("Tu enlace"), buttons=options(1),
+        menu_app=(raw("Panel web"), "https://convoca.example.org/web/telegram")),
 }
 
 

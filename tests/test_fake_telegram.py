@@ -27,8 +27,10 @@ from aiogram.types import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
+    MenuButtonWebApp,
     Message,
     ReplyKeyboardMarkup,
+    WebAppInfo,
 )
 
 from fakes.telegram_api import (
@@ -290,6 +292,27 @@ async def test_union_subtypes_and_discriminators(tg, bot, http):
     await call(http, tg, "setMyCommands", {"commands": [{"command": "a", "description": "b"}],
                                            "scope": {"type": "everyone"}})
     assert tg.violations == ["setMyCommands.scope.type: unknown BotCommandScope type 'everyone'"]
+
+
+async def test_a_chats_menu_button_opens_a_web_app_at_an_https_address_only(tg, bot, http):
+    assert tg.menu_button(CHAT) == {"type": "commands"}
+    assert await bot.set_chat_menu_button(chat_id=CHAT, menu_button=MenuButtonWebApp(
+        text="Panel", web_app=WebAppInfo(url="https://convoca.example.org/web/telegram")))
+    assert tg.violations == []
+    assert tg.menu_button(CHAT) == {"type": "web_app", "text": "Panel", "web_app": {
+        "url": "https://convoca.example.org/web/telegram"}}
+    assert (await bot.get_chat_menu_button(chat_id=CHAT)).type == "web_app"
+    assert tg.menu_button(CHAT + 1) == {"type": "commands"}  # set for that chat alone
+    with pytest.raises(TelegramBadRequest, match="HTTPS"):
+        await bot.set_chat_menu_button(chat_id=CHAT, menu_button=MenuButtonWebApp(
+            text="Panel", web_app=WebAppInfo(url="http://127.0.0.1:8080/web/telegram")))
+    assert tg.violations == []  # Telegram's refusal, not a request outside the spec
+    status, _ = await call(http, tg, "setChatMenuButton", {
+        "chat_id": CHAT, "menu_button": {"type": "web_app", "text": "Panel"}})
+    assert status == 400 and any("web_app" in v for v in tg.violations)
+    tg.violations.clear()
+    assert await bot.set_chat_menu_button(chat_id=CHAT, menu_button={"type": "default"})
+    assert tg.menu_button(CHAT) == {"type": "commands"}
 
 
 async def test_chat_not_found_is_behaviour_not_violation(tg, bot):

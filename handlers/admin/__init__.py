@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import date
 from zoneinfo import ZoneInfo
 
-from handlers import typed_buttons
+from handlers import typed_buttons, web_panel
 from handlers.core import RouteConflict, Router, Turn, said_words
-from handlers.events import Button
+from handlers.events import Button, Outgoing
 from locales import Msg, Raw
 from services.messages import Pager
 from storage.models import Program, Role
@@ -279,10 +279,12 @@ async def panel(turn: Turn) -> None:
     turn.go(None)
     if len(turn.standing.programs_with(STAFF)) > 1:
         program = await current_program(turn)
-        turn.say("admin.panel_of", program=Raw(program.name if program else ""),
-                 buttons=menu_buttons(turn))
-        return
-    turn.say("admin.panel", buttons=menu_buttons(turn))
+        text = Msg("admin.panel_of", {"program": Raw(program.name if program else "")})
+    else:
+        text = Msg("admin.panel")
+    # The way to the web panel goes in the text: the menu is at the ten rows a list holds.
+    turn.send(Outgoing(text=web_panel.with_hint(turn, text),
+                       buttons=tuple(tuple(row) for row in menu_buttons(turn))))
 
 
 @router.on_action(PREFIX)

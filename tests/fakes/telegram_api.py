@@ -1279,6 +1279,8 @@ class FakeTelegram:
         self._counter = itertools.count(1)
         self._commands: dict[str, list[dict[str, Any]]] = {}
         self._webhook_url = ""
+        # setChatMenuButton's buttons by private chat; None holds the bot's default one.
+        self._menu_buttons: dict[int | None, dict[str, Any]] = {}
 
         self._faults: list[_Fault] = []
         self._blocked: set[int] = set()
@@ -1325,6 +1327,8 @@ class FakeTelegram:
             "deletemycommands": self._delete_my_commands,
             "getchat": self._get_chat,
             "copymessage": self._copy_message,
+            "setchatmenubutton": self._set_chat_menu_button,
+            "getchatmenubutton": self._get_chat_menu_button,
         }
 
     # -- lifecycle ----------------------------------------------------------
@@ -2275,6 +2279,31 @@ class FakeTelegram:
         source = self._source_message(params)
         copy = self._bot_message(params["chat_id"], self._copyable(source))
         return {"message_id": copy["message_id"]}
+
+    def _set_chat_menu_button(self, params: dict[str, Any], ctx: _Ctx) -> bool:
+        chat_id = params.get("chat_id")
+        if chat_id is not None and self._chats[chat_id].id < 0:
+            raise _ApiError(400, "Bad Request: the menu button can be set only in private chats")
+        button = params.get("menu_button") or {"type": "default"}
+        if button.get("type") == "web_app":
+            url = str(button.get("web_app", {}).get("url", ""))
+            # Telegram loads Web Apps from HTTPS addresses only (t.me links aside).
+            if not url.startswith(("https://", "t.me/", "https://t.me/")):
+                raise _ApiError(400, "Bad Request: BUTTON_URL_INVALID: only HTTPS links are "
+                                     "allowed")
+        if button.get("type") == "default":
+            self._menu_buttons.pop(chat_id, None)
+        else:
+            self._menu_buttons[chat_id] = button
+        return True
+
+    def _get_chat_menu_button(self, params: dict[str, Any], ctx: _Ctx) -> dict[str, Any]:
+        return self.menu_button(params.get("chat_id"))
+
+    def menu_button(self, chat_id: int | None = None) -> dict[str, Any]:
+        """The menu button a private chat shows now: its own, else the bot's default."""
+        return (self._menu_buttons.get(chat_id) or self._menu_buttons.get(None)
+                or {"type": "commands"})
 
     def commands(self, scope: dict[str, Any] | None = None,
                  language_code: str | None = None) -> list[dict[str, Any]]:
