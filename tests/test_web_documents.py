@@ -197,3 +197,18 @@ async def test_supervisor_reads_and_downloads_recinto_and_strangers_do_not(web, 
         assert r.status_code == 403 and "Lo Hermida" not in r.text, rest
     r = await web.browser().get(url(web, records, "programa/organizaciones.csv"))
     assert str(r.url).endswith("/web/entrar") and "Lo Hermida" not in r.text
+
+
+async def test_a_programme_with_nothing_recorded_renders_every_page(web) -> None:
+    b = await web.signed_in(await web.person("Daniela", Role.GESTORA))
+    for rest in ("", "verificadores", "avance"):
+        r = await b.get(web.url("documentos", rest))
+        assert r.status_code == 200, rest
+        assert r.text.count("<h1") == 1
+    r = await b.get(web.url("documentos", "avance"))
+    sessions, months = (ElementTree.fromstring(x)
+                        for x in re.findall(r"<svg.*?</svg>", r.text, re.S))
+    # What the template plans is drawn; nothing is held yet, and no basket handed over.
+    held = sessions.findall(f".//{SVG}rect[@class='bar s1']")
+    assert held and all(float(x.get("width")) == 0 for x in held)
+    assert not months.findall(f".//{SVG}rect[@class]")

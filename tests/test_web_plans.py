@@ -192,3 +192,14 @@ async def test_who_may_read_and_who_may_report(web, records) -> None:
     async with web.app.sessions() as s:
         assert len((await s.scalars(select(ActionUpdate))).all()) == updates
         assert (await s.get(ActionItem, item.id)).status == item.status
+
+
+async def test_a_programme_with_nothing_recorded_says_so(web) -> None:
+    b = await web.signed_in(await web.person("Daniela", Role.GESTORA))
+    for rest, words in (("", "Todavía no hay diagnóstico"), ("seguimiento", "no hay acciones"),
+                        ("actas", "Todavía no hay actas")):
+        r = await b.get(web.url("planes", rest))
+        assert r.status_code == 200 and words in r.text, rest
+    r = await b.get(web.url("planes", "diagnostico.pdf"))
+    assert r.status_code == 404 and "Aún no hay nada registrado" in r.text
+    assert (await b.get(web.url("planes", "acciones/1"))).status_code == 404
