@@ -51,7 +51,7 @@ from storage.models import (
     PlanKind,
 )
 
-__all__ = ["follow_up_matrix", "minutes_pdf"]
+__all__ = ["follow_up_matrix", "follow_up_rows", "minutes_pdf"]
 
 PDF_MONTHS_MAX = 12  # month columns a landscape A4 page holds beside the action's details
 
@@ -241,6 +241,7 @@ class MatrixRow:
     months: list[str]  # the status at each month's end, "" before the action existed
     note: str
     overdue: bool
+    action_id: int | None = None  # for a page's link to the action
 
 
 def _months(first: date, last: date) -> list[date]:
@@ -266,8 +267,10 @@ def _status_at(item: ActionItem, updates: list[ActionUpdate], until: datetime) -
     return status
 
 
-async def _matrix_rows(session: AsyncSession, program_id: int, ctx: Ctx
-                       ) -> tuple[list[MatrixRow], list[date], datetime | None]:
+async def follow_up_rows(session: AsyncSession, program_id: int, ctx: Ctx
+                         ) -> tuple[list[MatrixRow], list[date], datetime | None]:
+    """The matrix's rows, its months and the last report's moment: what the documents
+    print and the panel shows, computed once, here."""
     program = await programs.existing(session, program_id)
     items = await actions.of_program(session, program_id)
     history = await actions.history(session, [a.id for a in items])
@@ -315,11 +318,11 @@ async def _matrix_rows(session: AsyncSession, program_id: int, ctx: Ctx
         rows.append(MatrixRow(section, objective, a.text, await _responsible(session, a),
                               a.due, status,
                               ctx.local(a.status_at).date() if a.status_at else None,
-                              cells, note, overdue))
+                              cells, note, overdue, a.id))
     return rows, months, last_report
 
 
-def _month_name(ctx: Ctx, month: date, short: bool = False) -> str:
+def month_name(ctx: Ctx, month: date, short: bool = False) -> str:
     pattern = ctx.t("actas.matrix.month_short" if short else "actas.matrix.month_format")
     return format_date(month, pattern, locale=ctx.babel)
 
@@ -331,7 +334,7 @@ async def follow_up_matrix(session: AsyncSession, program_id: int, fmt: str = "x
     """The matriz de seguimiento: XLSX (landscape, one printable sheet) or PDF."""
     program = await programs.existing(session, program_id)
     ctx = Ctx(catalogs, locale, program.timezone, now)
-    rows, months, last_report = await _matrix_rows(session, program_id, ctx)
+    rows, months, last_report = await follow_up_rows(session, program_id, ctx)
     title = ctx.t("actas.matrix.title")
     proves = _proves(program_template_or_none(program), ctx.locale, document="follow_up_matrix")
     details = program_details(program, ctx) + [
@@ -375,7 +378,7 @@ def _matrix_xlsx(ctx: Ctx, program: str, title: str, details: list[tuple[str, st
         r += 1
     _put(ws, r, 1, ctx.generated()).font = Font(italic=True, color="646A73")
     head_row = r + 2
-    headers = _headers(ctx) + [_month_name(ctx, m) for m in months] + [
+    headers = _headers(ctx) + [month_name(ctx, m) for m in months] + [
         ctx.t("actas.col.last_note")]
     thin = Side(style="thin", color="A0A8B4")
     for c, h in enumerate(headers, 1):
@@ -430,7 +433,7 @@ def _matrix_pdf(ctx: Ctx, font_dirs: Sequence[Path], program: str, title: str,
     pdf.heading(program, title, details)
     shown = months[-PDF_MONTHS_MAX:]
     skip = len(months) - len(shown)
-    headers = _headers(ctx) + [_month_name(ctx, m, short=True) for m in shown] + [
+    headers = _headers(ctx) + [month_name(ctx, m, short=True) for m in shown] + [
         ctx.t("actas.col.last_note")]
     fixed = [8, 26, 40, 22, 16, 18, 16]
     month_w = 9.0

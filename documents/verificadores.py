@@ -26,7 +26,7 @@ from storage import meetings, reports
 from storage.models import Program
 
 __all__ = ["PRODUCERS", "Producer", "Required", "evidence", "for_verifier", "make",
-           "make_every", "required"]
+           "make_every", "make_for", "required"]
 
 
 def _kw(req: Request) -> dict[str, object]:
@@ -209,6 +209,25 @@ async def make_every(session: AsyncSession, program: Program, ctx: Ctx, *,
                 made[key] = await r.producer.make(req)
             out.append((r, ev, made[key]))
     return out
+
+
+async def make_for(session: AsyncSession, program: Program, ctx: Ctx, r: Required,
+                   subject_id: int | None, fmt: str) -> list[ExportFile]:
+    """One verificador as asked from a menu or a page: of one of its pieces of evidence
+    (``subject_id``; None for the programme's own), in one of its formats, or ``blank``
+    for handwritten signatures. LookupError or ValueError when it cannot be made as asked
+    (a button or link from before the record changed)."""
+    blank = fmt == "blank"
+    if r.producer is None:
+        raise LookupError(f"Convoca makes no document for verifier {r.verifier!r}")
+    if not blank and fmt not in r.producer.formats:
+        raise ValueError(f"{r.producer.key}: no format {fmt!r}")
+    if subject_id and subject_id not in {e.subject_id for e in r.evidence}:
+        raise LookupError(f"{r.verifier}: nothing of {subject_id}")
+    req = Request(session, program, r.verifier, ctx,
+                  fmt=r.producer.formats[0] if blank else fmt, subject_id=subject_id or None,
+                  blank=blank, meeting_kind=r.meeting_kind)
+    return await r.producer.make(req)
 
 
 # The other document modules register their producers on import (one line each).

@@ -19,13 +19,12 @@ from locales import Day, Msg, Raw
 from services import followup
 from services.followup import CODES, PREFIX
 from storage import actions
-from storage.models import ActionItem, ActionStatus, ActionUpdate, Program, Role
+from storage.models import ActionItem, ActionUpdate, Program
 
 FLOW = "ac_note"
 # How long after a report what the person sends is taken as its note: later, it is most
 # likely about something else.
 NOTE_WINDOW = timedelta(hours=2)
-TEAM = frozenset({Role.GESTORA, Role.COORDINADORA})
 LIST_MAX = 20
 
 router = Router()
@@ -34,9 +33,7 @@ router = Router()
 def may_report(turn: Turn, item: ActionItem) -> bool:
     if turn.person.consent_at is None:
         return False
-    if item.responsible_person_id == turn.person.id:
-        return True
-    return bool(turn.standing.roles_in(item.program_id) & TEAM)
+    return followup.may_report(item, turn.person.id, turn.standing.roles_in(item.program_id))
 
 
 def _listo(update_id: int) -> list[list[Button]]:
@@ -44,8 +41,8 @@ def _listo(update_id: int) -> list[list[Button]]:
 
 
 async def _item(turn: Turn, action_id: int) -> ActionItem | None:
-    item = await turn.session.get(ActionItem, action_id)
-    if item is None or item.status == ActionStatus.DROPPED:
+    item = await followup.reportable(turn.session, action_id)
+    if item is None:
         turn.say("actas.report_gone")
         return None
     if not may_report(turn, item):
@@ -104,8 +101,8 @@ async def on_button(turn: Turn) -> None:
     if status is None:
         turn.say("input.button_stale")
         return
-    update = await actions.report(turn.session, item, status, now=turn.now,
-                                  by_person_id=turn.person.id)
+    update = await followup.report(turn.session, item, status, now=turn.now,
+                                   by_person_id=turn.person.id)
     turn.audit("action_reported", "action_item", item.id, status=status)
     if turn.convo.flow not in (None, FLOW):
         # She was in the middle of something else (a protocol being typed): what she sends

@@ -379,17 +379,12 @@ async def _verifier_make(turn: Turn, program: Program, args: list[str]) -> None:
     if found is None:
         return
     _stage_n, _index, r = found
-    blank = fmt == "blank"
-    if r.producer is None or subject is None or not (blank or fmt in r.producer.formats) \
-            or (subject and subject not in {e.subject_id for e in r.evidence}):
+    if subject is None:
         turn.say("input.button_stale")
         return
-    req = verificadores.Request(
-        turn.session, program, r.verifier, _ctx(turn, program),
-        fmt=r.producer.formats[0] if blank else fmt, subject_id=subject or None, blank=blank,
-        meeting_kind=r.meeting_kind)
     try:
-        files = await r.producer.make(req)
+        files = await verificadores.make_for(turn.session, program, _ctx(turn, program), r,
+                                             subject, fmt)
     except (ValueError, LookupError):
         # A button from before the record changed (or not from this menu at all): the
         # document it names cannot be made as asked.
