@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.forms import Form
 from domain.names import normalise_name
 from locales.collation import sort_key
+from storage import links
 from storage.models import (
     Attendance,
     Body,
@@ -294,19 +295,6 @@ class FamilyRecord:
     code: LinkCode | None = None
 
 
-async def unused_code(session: AsyncSession, program_id: int, target_kind: str,
-                      target_id: int, now: datetime) -> LinkCode | None:
-    """The code a card printed now would carry, if it exists already (printing one makes
-    it: storage.links.code_for)."""
-    return await session.scalar(
-        select(LinkCode).where(
-            LinkCode.program_id == program_id, LinkCode.target_kind == target_kind,
-            LinkCode.target_id == target_id, LinkCode.uses == 0,
-            or_(LinkCode.expires_at.is_(None), LinkCode.expires_at > now),
-            or_(LinkCode.max_uses.is_(None), LinkCode.max_uses > 0))
-        .order_by(LinkCode.id.desc()).limit(1))
-
-
 async def _messages(session: AsyncSession, person_ids: Sequence[int]
                     ) -> list[tuple[OutboxMessage, Person | None]]:
     if not person_ids:
@@ -378,7 +366,7 @@ async def organization_record(session: AsyncSession, program_id: int, organizati
         .outerjoin(Person, Person.id == Attendance.person_id).where(came)
         .order_by(Meeting.starts_at.desc(), Attendance.id))]
     record.messages = await _messages(session, person_ids)
-    record.code = await unused_code(session, program_id, "organization", org.id, now)
+    record.code = await links.unused(session, program_id, "organization", org.id, now)
     return record
 
 
@@ -397,5 +385,5 @@ async def family_record(session: AsyncSession, program_id: int, family_id: int,
     record.pickups = [(pk, d) for pk, d in await session.execute(
         select(Pickup, DeliveryDay).join(DeliveryDay, DeliveryDay.id == Pickup.delivery_day_id)
         .where(Pickup.family_id == family.id).order_by(DeliveryDay.window_start.desc()))]
-    record.code = await unused_code(session, program_id, "family", family.id, now)
+    record.code = await links.unused(session, program_id, "family", family.id, now)
     return record

@@ -8,13 +8,18 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from domain.forms import load_form
 from locales import Catalogs
-from storage import people
+from storage import people, responses
 from storage.models import (
+    AppState,
     AuditEntry,
     ChannelAddress,
     DeliveryDay,
     Family,
+    FormResponse,
+    FormSignature,
+    FormStatus,
     LinkCode,
     Organization,
     OutboxMessage,
@@ -114,8 +119,26 @@ async def test_the_organisations_table_filters_by_kind_link_and_channel(web) -> 
     assert r.text.index("Junta de Vecinos") < r.text.index("Club Adulto")
 
 
+async def _ficha(web, organization_id: int) -> None:
+    now = web.app.clock.now()
+    async with web.app.sessions() as s:
+        definition = await responses.ensure_definition(s, load_form("ficha_interes"), now)
+        response = FormResponse(
+            form_id=definition.id, organization_id=organization_id, program_id=web.program.id,
+            status=FormStatus.SUBMITTED, answers={
+                "organization_name": "Junta de Vecinos Los Aromos",
+                "organization_kind": "junta_vecinos", "members_count": 85},
+            started_at=now, updated_at=now, submitted_at=now)
+        s.add(response)
+        await s.flush()
+        s.add(FormSignature(response_id=response.id, signed_name="Marta Rojas",
+                            signed_rut="9.876.543-3", signed_at=now))
+        await s.commit()
+
+
 async def test_a_record_shows_its_pickups_messages_and_people(web) -> None:
     ids = await _catastro(web)
+    await _ficha(web, ids["junta"])
     gestora = await web.person("Daniela", Role.GESTORA)
     b = await web.signed_in(gestora)
     r = await b.get(web.url("organizaciones", f"f/{ids['rosa']}"))
@@ -126,7 +149,10 @@ async def test_a_record_shows_its_pickups_messages_and_people(web) -> None:
     r = await b.get(web.url("organizaciones", f"o/{ids['junta']}"))
     assert r.status_code == 200
     assert "Marta Rojas" in r.text and "presidenta" in r.text
-    assert "Todavía no llega su ficha" in r.text
+    assert "Tipo de organización" in r.text and "Junta de vecinos" in r.text
+    assert "85" in r.text and "Marta Rojas 9.876.543-3" in r.text
+    r = await b.get(web.url("organizaciones"), params={"ficha": "yes"})
+    assert "1 organización" in r.text and "Los Aromos" in r.text
     # Another programme's record, or none, is not shown.
     r = await b.get(web.url("organizaciones", "f/999999"))
     assert r.status_code == 404
@@ -253,3 +279,55 @@ async def test_a_channel_address_counts_as_the_family_chat(web) -> None:
     assert "1 familia" in r.text
     r = await b.get(web.url("organizaciones", "familias"), params={"channel": "none"})
     assert "0 familias" in r.text
+
+
+async def test_an_organisations_workbook_in_english(web) -> None:
+    import io
+
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Nombre organización", "Tipo", "Correo", "Sector"])
+    sheet.append(["Comité Vivienda Nuevo Horizonte", "Comité", "nh@example.cl", "Centro"])
+    sheet.append(["Cooperativa La Unión", "Cooperativa", "not-an-email", "Centro"])
+    out = io.BytesIO()
+    book.save(out)
+    gestora = await web.person("Daniela", Role.GESTORA)
+    b = await web.signed_in(gestora)
+    await b.post("/web/idioma", data={"lang": "en", "back": web.url()})
+    r = await b.post(web.url("organizaciones", "importar"), data={"kind": "organization"},
+                     files={"file": ("orgs.xlsx", out.getvalue(), "application/octet-stream")})
+    assert r.status_code == 200
+    assert '<th scope="row">3</th>' in r.text and "not-an-email" in r.text
+    assert "Skipped" in r.text
+    token = r.text.split('name="token" value="', 1)[1].split('"', 1)[0]
+    r = await b.post(web.url("organizaciones", "importar/confirmar"), data={"token": token})
+    assert str(r.url).split("?")[0].endswith("/organizaciones/")
+    assert "1 organisation imported" in r.text and "Nuevo Horizonte" in r.text
+    async with web.app.sessions() as s:
+        kinds = (await s.scalars(select(Organization.kind))).all()
+    assert kinds == ["comite"]
+
+
+async def test_a_discarded_preview_is_gone_and_an_ended_sessions_goes_too(web) -> None:
+    gestora = await web.person("Daniela", Role.GESTORA)
+    laptop = await web.signed_in(gestora)
+    r = await laptop.post(web.url("organizaciones", "importar"), data={"kind": "family"},
+                          files={"file": ("familias.csv", CSV, "text/csv")})
+    token = r.text.split('name="token" value="', 1)[1].split('"', 1)[0]
+    await laptop.post("/web/salir")
+    phone = await web.signed_in(gestora)
+    r = await phone.post(web.url("organizaciones", "importar"), data={"kind": "family"},
+                         files={"file": ("familias.csv", CSV, "text/csv")})
+    async with web.app.sessions() as s:
+        held = (await s.scalars(select(AppState.key).where(
+            AppState.key.like("web.import.%")))).all()
+    assert len(held) == 1  # the signed-out laptop's preview went
+    r = await phone.post(web.url("organizaciones", "importar/descartar"))
+    r = await phone.post(web.url("organizaciones", "importar/confirmar"), data={"token": token})
+    assert r.status_code == 409
+    async with web.app.sessions() as s:
+        assert await s.scalar(select(func.count(Family.id))) == 0
+        assert await s.scalar(select(func.count()).select_from(AppState).where(
+            AppState.key.like("web.import.%"))) == 0

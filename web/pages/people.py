@@ -212,7 +212,7 @@ async def import_preview(p: Page) -> Response:
     if not preview.can_commit:
         await held_imports.drop(p.db, p.web_session.id)
         return _import_page(p, kind=kind, preview=preview, status=422)
-    token = await held_imports.hold(p.db, p.web_session.id, preview)
+    token = await held_imports.hold(p.db, p.web_session.id, preview, p.now)
     return _import_page(p, kind=kind, preview=preview, token=token)
 
 
