@@ -231,13 +231,11 @@ class LinkBuilder:
         return self.build(code)
 
 
-async def code_for(
-    session: AsyncSession, program_id: int, target_kind: str, target_id: int, now: datetime
-) -> LinkCode:
-    """An unused, unexpired code of the target if there is one (reprinting does not leave old
-    cards dead), else a new one. A family's code links one chat only: while the family has
-    one, no code takes it (see redeem)."""
-    existing = await session.scalar(
+async def unused(session: AsyncSession, program_id: int, target_kind: str, target_id: int,
+                 now: datetime) -> LinkCode | None:
+    """The target's newest code nobody used yet that still works: the one a card printed
+    now carries (the panel shows it without making one)."""
+    return await session.scalar(
         select(LinkCode)
         .where(
             LinkCode.program_id == program_id,
@@ -250,6 +248,15 @@ async def code_for(
         .order_by(LinkCode.id.desc())
         .limit(1)
     )
+
+
+async def code_for(
+    session: AsyncSession, program_id: int, target_kind: str, target_id: int, now: datetime
+) -> LinkCode:
+    """An unused, unexpired code of the target if there is one (reprinting does not leave old
+    cards dead), else a new one. A family's code links one chat only: while the family has
+    one, no code takes it (see redeem)."""
+    existing = await unused(session, program_id, target_kind, target_id, now)
     if existing is not None:
         return existing
     return await create(session, program_id, target_kind, target_id, now,
