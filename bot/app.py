@@ -291,7 +291,7 @@ def mount_panel(app: App, server: Any, outbox: Dispatcher | None) -> None:
         app.sessions, app.clock, app.catalogs, settings.panel_url,
         telegram_token=settings.token, capabilities=app.services.capabilities,
         deliver_now=outbox.deliver_now if outbox is not None else None,
-        default_locale=settings.default_locale,
+        default_locale=settings.default_locale, handed_links=app.services.handed_links,
     )
     server.mount("/web", build(panel), home=True)
 

@@ -46,6 +46,8 @@ class Panel:
     # own poll sends them anyway, a moment later.
     deliver_now: Callable[[list[int]], Awaitable[Any]] | None = None
     default_locale: str = "es"
+    # The channels whose links go on printed cards, most people's first (bot.app decides).
+    handed_links: tuple[str, ...] = ()
     env: Any = None  # jinja2.Environment, built by web.app
 
     @property

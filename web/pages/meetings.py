@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from starlette.responses import Response
@@ -35,6 +35,7 @@ from storage import meetings as meeting_store
 from storage import programs
 from storage.models import Body, Meeting, MeetingStatus
 from web.context import Page, Refusal, page
+from web.downloads import attachment
 from web.sections import MEETINGS
 
 INVITE_LATER = "later"
@@ -499,8 +500,7 @@ async def printable_list(p: Page) -> Response:
     file = await exports.attendance_list(p.db, meeting.id, fmt, now=p.now, locale=p.loc,
                                          catalogs=p.panel.catalogs)
     p.audit("export", entity="meeting", entity_id=meeting.id, what="attendance", format=fmt)
-    return Response(file.content, media_type=file.mime_type, headers={
-        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(file.filename)}"})
+    return attachment(file)
 
 
 routes: list[BaseRoute] = [

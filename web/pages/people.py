@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from documents import imports, qr_codes
+from documents.base import ExportFile
 from domain import org_kinds
 from domain.catastro import FAMILY, ORGANIZATION, ImportPreview, PickupMode, StalePreview
 from domain.forms import display
@@ -24,6 +25,7 @@ from storage.links import LinkBuilder
 from storage.meetings import body_name, meeting_kind_name
 from storage.models import OutboxStatus, PickupStatus, Receipt
 from web.context import Page, Refusal, page
+from web.downloads import attachment
 from web.listing import Listing
 from web.sections import PEOPLE
 
@@ -247,11 +249,11 @@ async def import_discard(p: Page) -> Response:
 
 
 def _card_link(p: Page) -> LinkBuilder | None:
-    """WhatsApp's link where this installation speaks it (families have it far more than
-    Telegram), else Telegram's, else any channel that links; None: the card carries the
-    code alone, to be sent to the chat."""
+    """The link on a card, as the chat makes it (Services.link_to_hand): the channel most
+    people have first where this installation speaks it, else any that links; None: the
+    card carries the code alone, to be sent to the chat."""
     caps = p.panel.capabilities
-    for name in ("whatsapp", "telegram", *caps):
+    for name in (*p.panel.handed_links, *caps):
         c = caps.get(name)
         if c is not None and c.deep_link is not None:
             return LinkBuilder(name, c.deep_link, c.handle)
@@ -283,12 +285,7 @@ async def cards(p: Page) -> Response:
                                    now=p.now, catalogs=p.panel.catalogs)
     p.audit("link_codes_pdf", entity=target, entity_id=int(rid) if rid else None,
             count=len(ids), sector=sector)
-    name = p.t("codes.pdf.filename")
-    ascii_name = name.encode("ascii", "ignore").decode() or "codes.pdf"
-    return Response(pdf, media_type="application/pdf", headers={
-        "Content-Disposition":
-            f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}",
-        "Cache-Control": "no-store"})
+    return attachment(ExportFile(p.t("codes.pdf.filename"), pdf, "application/pdf"))
 
 
 BASE = "/p/{pid:int}/organizaciones"
