@@ -322,7 +322,7 @@ async def counts_by_day(session: AsyncSession, days: Iterable[DeliveryDay], now:
     out: dict[int, dict[str, int]] = {i: {} for i in by_id}
     rows = await session.execute(
         select(Pickup.delivery_day_id, Pickup.status, func.count())
-        .where(Pickup.delivery_day_id.in_(by_id))
+        .where(Pickup.delivery_day_id.in_(list(by_id)))
         .group_by(Pickup.delivery_day_id, Pickup.status))
     for day_id, status, n in rows.all():
         status = shown(status, by_id[day_id], now, day_id in kept)

@@ -393,3 +393,28 @@ async def test_no_session_no_data_and_another_programmes_day_is_not_found(web) -
     c = await web.signed_in(gestora)
     r = await c.get(web.url("entregas", f"dia/{seeded.day_id}/lista", program_id=other.id))
     assert r.status_code == 404 and "Rosa" not in r.text
+
+
+async def test_the_command_line_moves_a_day_the_same_way(web, capsys) -> None:
+    """`convoca delivery reschedule` calls the panel's service: same notices, same audit."""
+    import cli_harness
+
+    from bot import cli_delivery
+    from bot.commands import CommandError
+
+    seeded = await seed(web)
+    out = await cli_harness.lines(cli_delivery, web.app, capsys, "delivery", "reschedule",
+                                  str(seeded.day_id), "--date", "2026-03-06", "--from", "11",
+                                  "--to", "13")
+    assert any("aviso a 1 familia" in line for line in out)
+    [day] = await rows(web, DeliveryDay, DeliveryDay.id == seeded.day_id)
+    assert day.window_start == datetime(2026, 3, 6, 14, 0, tzinfo=UTC)
+    rosa = seeded.pickups["Rosa González"]
+    assert await rows(web, OutboxMessage, OutboxMessage.idempotency_key
+                      == f"pickup:{rosa}:day_moved:20260306T1400")
+    [entry] = await audits(web, "delivery_day_moved")
+    assert entry.channel == "cli" and entry.details["notified"] == 1
+    with pytest.raises(CommandError, match="ya pasó"):
+        await cli_delivery.run(web.app, cli_harness.parse(
+            cli_delivery, "delivery", "reschedule", str(seeded.day_id), "--date", "2026-03-02",
+            "--from", "08", "--to", "09"))
