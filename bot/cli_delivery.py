@@ -26,7 +26,7 @@ from services.delivery import (
     status_label,
     window_of,
 )
-from services.pickups import move_family
+from services.pickups import move_day, move_family
 from storage import delivery, people, pickups
 from storage.delivery import DayPlan, DeliveryError
 from storage.models import DeliveryDay, Meeting, Pickup, PickupMode, PickupStatus, Program
@@ -82,6 +82,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     day.add_argument("--locale", choices=["es", "en"], help="cli.help.opt_locale")
     cancel = dsub.add_parser("cancel", help="cli.help.delivery_cancel")
     cancel.add_argument("day_id", type=int, help="cli.help.opt_day_id")
+    rs = dsub.add_parser("reschedule", help="cli.help.delivery_reschedule")
+    rs.add_argument("day_id", type=int, help="cli.help.opt_day_id")
+    rs.add_argument("--date", required=True, help="cli.help.opt_date")
+    rs.add_argument("--from", dest="start", required=True, type=_time, help="cli.help.opt_from")
+    rs.add_argument("--to", dest="end", required=True, type=_time, help="cli.help.opt_to")
     mv = dsub.add_parser("move", help="cli.help.delivery_move")
     mv.add_argument("day_id", type=int, help="cli.help.opt_move_from_day")
     mv.add_argument("--family", required=True, help="cli.help.opt_move_family")
@@ -153,6 +158,8 @@ async def _delivery(app: App, args: argparse.Namespace) -> int:
         return await _cancel(app, args)
     if cmd == "move":
         return await _move(app, args)
+    if cmd == "reschedule":
+        return await _reschedule(app, args)
     return await _policy(app, args)
 
 
@@ -289,6 +296,33 @@ async def _move(app: App, args: argparse.Namespace) -> int:
         key = "cli_delivery.moved" if moved.family_told else "cli_delivery.moved_untold"
         print(cat.render(Msg(key, {"family": Raw(family), "id": str(to_day.id),
                                    "window": window_of(to_day)}), None, tz))
+    return 0
+
+
+async def _reschedule(app: App, args: argparse.Namespace) -> int:
+    """The whole day to another date or hours; the families that had the date hear it."""
+    now = app.clock.now()
+    async with app.sessions() as s:
+        day = await _get_day(app, s, args.day_id)
+        program = await s.get(Program, day.program_id)
+        assert program is not None  # the foreign key guarantees it
+        old = (day.window_start, day.window_end)
+        try:
+            start, end = delivery.local_window(program.timezone,
+                                               typed_date(app, args.date, program),
+                                               args.start, args.end)
+            queued = await move_day(s, day, start, end, now)
+        except DeliveryError as exc:
+            raise CommandError(app.catalogs.text(None, "cli_delivery.refused",
+                                                 reason=refusal(exc.code))) from None
+        people.audit(s, now, "delivery_day_moved", actor_id=None, channel="cli",
+                     entity="delivery_day", entity_id=day.id, old_start=old[0].isoformat(),
+                     old_end=old[1].isoformat(), start=start.isoformat(),
+                     end=end.isoformat(), notified=queued)
+        await s.commit()
+        print(app.catalogs.render(Msg("cli_delivery.rescheduled", {
+            "id": str(day.id), "window": window_of(day), "count": queued}),
+            None, program.timezone))
     return 0
 
 

@@ -23,7 +23,7 @@ MOVE_ERRORS = ("picked_up", "already_moved", "same_day", "other_program", "cance
                "already_on_day")
 REFUSALS = ("already_cancelled", "over", "repeat_without_end", "until_before_first",
             "unknown_mode", "end_before_start", "no_dates", "too_many_days", "unknown_target",
-            "unknown_policy")
+            "unknown_policy", "window_past")
 
 
 def window_of(day: DeliveryDay) -> Msg:

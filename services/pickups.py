@@ -136,3 +136,29 @@ async def tell_team(session: AsyncSession, family: Family, text: Msg, key: str,
             kind="pickup_team", now=now)
         told += new_id is not None
     return told
+
+
+# --- a whole day to another date: the panel and the command line ------------------------
+
+
+async def move_day(session: AsyncSession, day: DeliveryDay, start: datetime, end: datetime,
+                   now: datetime) -> int:
+    """Move the day to the window ``start``-``end`` (aware UTC) and send every family that
+    already had the old date the new one, with its answers; returns how many notices were
+    queued. The families not told yet hear the new date when the scheduler's notice is due.
+
+    Raises DeliveryError when the day cannot move (see ``delivery.reschedule``)."""
+    told = await delivery.reschedule(session, day, start, end, now)
+    queued = 0
+    for pickup, family in told:
+        out = pickup_notice(pickup, day, family, moved=True)
+        # One key per new date: a day moved twice is told twice, each time once.
+        new_id = await outbox.enqueue_for_person(
+            session, family.person_id, out.to_json(),
+            key=f"pickup:{pickup.id}:day_moved:{start:%Y%m%dT%H%M}", kind="pickup_notice",
+            now=now, expires_at=day.window_end, essential=True,
+        )
+        if new_id is not None:
+            queued += 1
+            await notice_queued(session, pickup, family, now)
+    return queued

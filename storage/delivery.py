@@ -225,6 +225,17 @@ async def days_on(session: AsyncSession, program: Program, on: date) -> list[Del
         .order_by(DeliveryDay.window_start, DeliveryDay.id))).all())
 
 
+async def days_between(session: AsyncSession, program_id: int, start: datetime, end: datetime
+                       ) -> list[DeliveryDay]:
+    """Days (cancelled ones too, to show them crossed out) whose window starts in
+    [start, end): a month of the calendar."""
+    return list((await session.scalars(
+        select(DeliveryDay).where(
+            DeliveryDay.program_id == program_id, DeliveryDay.window_start >= start,
+            DeliveryDay.window_start < end)
+        .order_by(DeliveryDay.window_start, DeliveryDay.id))).all())
+
+
 async def around(session: AsyncSession, program: Program, now: datetime, *, back_days: int = 7
                  ) -> list[DeliveryDay]:
     """Days the staff may want to open: from a week ago onwards, not cancelled."""
@@ -350,6 +361,43 @@ async def cancel(session: AsyncSession, day: DeliveryDay, now: datetime
         await outbox.drop_pending(session, f"pickup:{pickup.id}:", "delivery day cancelled")
     await session.flush()
     return [(p, f) for p, f in rows if p.notified_at is not None and f.person_id is not None]
+
+
+# --- moving a whole day ----------------------------------------------------------------
+
+
+async def reschedule(session: AsyncSession, day: DeliveryDay, start: datetime, end: datetime,
+                     now: datetime) -> list[tuple[Pickup, Family]]:
+    """Move the day's window (aware UTC datetimes) before it begins; its queued notices of
+    the old date are withdrawn. Returns the pickups whose families had already been told
+    the old date (and are linked to a chat): they must hear the new one, and are asked
+    again, since an answer to the old date need not hold for the new."""
+    if day.cancelled_at is not None:
+        raise DeliveryError("cancelled")
+    if now >= day.window_start:
+        raise DeliveryError("begun")
+    if end <= start:
+        raise DeliveryError("end_before_start")
+    if start <= now:
+        raise DeliveryError("window_past")
+    if (start, end) == (day.window_start, day.window_end):
+        raise DeliveryError("same_day")
+    day.window_start, day.window_end = start, end
+    rows = (await session.execute(
+        select(Pickup, Family).join(Family, Family.id == Pickup.family_id)
+        .where(Pickup.delivery_day_id == day.id, Pickup.moved_to_id.is_(None),
+               Pickup.status != PickupStatus.MOVED)
+        .order_by(Family.name, Family.id))).all()
+    told = []
+    for pickup, family in rows:
+        await outbox.drop_pending(session, f"pickup:{pickup.id}:", "delivery day moved")
+        if pickup.notified_at is None or family.person_id is None:
+            continue
+        if pickup.status != PickupStatus.PENDING:
+            pickup.status, pickup.responded_at = PickupStatus.NOTIFIED, None
+        told.append((pickup, family))
+    await session.flush()
+    return told
 
 
 # --- moving a family to another day -----------------------------------------------------

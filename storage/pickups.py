@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.rut import format_rut
@@ -73,6 +73,7 @@ class DayListRow:
     responded_at: datetime | None
     handed_at: datetime | None
     moved_to: DeliveryDay | None = None  # the day the family was moved to, if it was
+    rut: str | None = None  # the family's, for the staff to tell two namesakes apart
 
 
 def is_home_delivery(day: DeliveryDay, family: Family) -> bool:
@@ -241,7 +242,11 @@ def shown_status(pickup: Pickup, day: DeliveryDay, now: datetime, kept: bool, *,
                  status: str | None = None) -> str:
     """The status the staff's lists show (``status``, else the pickup's own): after the
     window of a day whose list was kept, a family expected but never marked did not come."""
-    status = pickup.status if status is None else status
+    return shown(pickup.status if status is None else status, day, now, kept)
+
+
+def shown(status: str, day: DeliveryDay, now: datetime, kept: bool) -> str:
+    """shown_status for a status alone (counted by the database, not read row by row)."""
     if (kept and day.cancelled_at is None and now >= day.window_end
             and status in EXPECTED):
         return PickupStatus.NO_SHOW
@@ -271,7 +276,7 @@ async def day_list(session: AsyncSession, delivery_day_id: int, now: datetime
             address=f.address if home else None, status=shown_status(p, day, now, kept),
             reason=p.reason, proxy_name=p.proxy_name, proxy_rut=p.proxy_rut,
             notified_at=p.notified_at, responded_at=p.responded_at, handed_at=p.handed_at,
-            moved_to=moved_to.get(p.moved_to_id) if p.moved_to_id else None,
+            moved_to=moved_to.get(p.moved_to_id) if p.moved_to_id else None, rut=f.rut,
         ))
     return out
 
@@ -305,6 +310,24 @@ async def day_counts(session: AsyncSession, delivery_day_id: int, now: datetime
                      ) -> dict[str, int]:
     """How many families are in each status on a delivery day, as the list shows them."""
     return counts_of(await day_list(session, delivery_day_id, now))
+
+
+async def counts_by_day(session: AsyncSession, days: Iterable[DeliveryDay], now: datetime
+                        ) -> dict[int, dict[str, int]]:
+    """day_counts for many days in one query (a month of the calendar)."""
+    by_id = {d.id: d for d in days}
+    if not by_id:
+        return {}
+    kept = await kept_lists(session, by_id)
+    out: dict[int, dict[str, int]] = {i: {} for i in by_id}
+    rows = await session.execute(
+        select(Pickup.delivery_day_id, Pickup.status, func.count())
+        .where(Pickup.delivery_day_id.in_(list(by_id)))
+        .group_by(Pickup.delivery_day_id, Pickup.status))
+    for day_id, status, n in rows.all():
+        status = shown(status, by_id[day_id], now, day_id in kept)
+        out[day_id][status] = out[day_id].get(status, 0) + int(n)
+    return out
 
 
 async def note_reason(session: AsyncSession, pickup: Pickup, text: str) -> None:

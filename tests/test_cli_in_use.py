@@ -319,6 +319,7 @@ PRINTING: dict[tuple[str, ...], list[str]] = {
     ("delivery", "day"): ["1"],
     ("delivery", "cancel"): ["2"],
     ("delivery", "move"): ["1", "--family", "1", "--to", "2"],
+    ("delivery", "reschedule"): ["1", "--date", "+8", "--from", "11:00", "--to", "13:00"],
     ("delivery", "policy"): [],
     ("export", "attendance"): ["1", "--out", "asistencia.pdf"],
     ("export", "fichas"): ["--out", "fichas"],
