@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, true
+from sqlalchemy import func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -337,6 +337,23 @@ async def all_meetings(session: AsyncSession, program_id: int) -> list[Meeting]:
     return list((await session.scalars(
         select(Meeting).where(Meeting.program_id == program_id)
         .order_by(Meeting.starts_at, Meeting.id))).all())
+
+
+async def answer_counts(session: AsyncSession, meeting_ids: Iterable[int]
+                        ) -> dict[int, dict[str | None, int]]:
+    """How many invited answered yes, no, maybe or nothing yet (None), by meeting: one
+    query for a list of meetings, where a board each would read every invitation."""
+    ids = list(meeting_ids)
+    out: dict[int, dict[str | None, int]] = {i: {} for i in ids}
+    if not ids:
+        return out
+    rows = await session.execute(
+        select(Rsvp.meeting_id, Rsvp.answer, func.count())
+        .where(Rsvp.meeting_id.in_(ids), Rsvp.person_id.is_not(None))
+        .group_by(Rsvp.meeting_id, Rsvp.answer))
+    for meeting_id, answer, n in rows.all():
+        out[meeting_id][answer] = n
+    return out
 
 
 # --- the confirmations board and attendance ---------------------------------------------------

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.rut import format_rut
@@ -305,6 +305,23 @@ async def day_counts(session: AsyncSession, delivery_day_id: int, now: datetime
                      ) -> dict[str, int]:
     """How many families are in each status on a delivery day, as the list shows them."""
     return counts_of(await day_list(session, delivery_day_id, now))
+
+
+async def status_counts(session: AsyncSession, delivery_day_ids: Iterable[int]
+                        ) -> dict[int, dict[str, int]]:
+    """How many families are in each stored status, by day, in one query: for days still to
+    come, which is what their lists show (a no-show is only known after the window)."""
+    ids = list(delivery_day_ids)
+    out: dict[int, dict[str, int]] = {i: {} for i in ids}
+    if not ids:
+        return out
+    rows = await session.execute(
+        select(Pickup.delivery_day_id, Pickup.status, func.count())
+        .where(Pickup.delivery_day_id.in_(ids))
+        .group_by(Pickup.delivery_day_id, Pickup.status))
+    for day_id, status, n in rows.all():
+        out[day_id][status] = n
+    return out
 
 
 async def note_reason(session: AsyncSession, pickup: Pickup, text: str) -> None:
