@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from locales import Msg
+from storage.models import OutboxStatus
 
 # Every kind of message the outbox carries: the scheduler's notices (services.notices) and
 # what handlers queue themselves. Each has its words (outbox.kind.<kind>).
@@ -50,3 +51,17 @@ def platform_reason(error: str | None) -> Msg | None:
 def waiting_reason() -> Msg:
     """A message waiting for its person to write before it may go."""
     return Msg("outreach.reason.waiting")
+
+
+def problem(status: str, reachable: bool | None, error: str | None = None) -> Msg:
+    """Why a message did not arrive, in words. The channel's own error (English, technical)
+    stays in the outbox row for whoever administers Convoca."""
+    if status == OutboxStatus.UNCERTAIN:
+        return Msg("admin.deliveries.uncertain")
+    if status == OutboxStatus.WAITING:
+        return waiting_reason()
+    if reachable is False:
+        return Msg("admin.deliveries.blocked")
+    if status == OutboxStatus.DROPPED:
+        return Msg("admin.deliveries.dropped")
+    return platform_reason(error) or Msg("admin.deliveries.failed")

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import ActionItem, ActionStatus, ActionUpdate, Plan, PlanObjective
+from storage.models import ActionItem, ActionStatus, ActionUpdate, Person, Plan, PlanObjective
 
 OPEN = (ActionStatus.PENDING, ActionStatus.UNDER_WAY, ActionStatus.STUCK)
 
@@ -109,6 +109,17 @@ async def overdue(session: AsyncSession, program_id: int, today: date) -> list[A
         select(ActionItem).where(ActionItem.program_id == program_id,
                                  ActionItem.status.in_(OPEN), ActionItem.due < today)
         .order_by(ActionItem.due, ActionItem.id))).all())
+
+
+async def responsible_names(session: AsyncSession, items: list[ActionItem]) -> dict[int, str]:
+    """Who answers for each item, as a name to show, by item: one query for a list."""
+    ids = {a.responsible_person_id for a in items if a.responsible_person_id is not None}
+    names: dict[int, str] = {}
+    if ids:
+        names = {pid: name for pid, name in (await session.execute(
+            select(Person.id, Person.name).where(Person.id.in_(ids)))).all() if name}
+    return {a.id: names.get(a.responsible_person_id or 0) or a.responsible_name or ""
+            for a in items}
 
 
 async def has_reports(session: AsyncSession, item: ActionItem) -> bool:

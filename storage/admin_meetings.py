@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, true
+from sqlalchemy import exists, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -339,6 +339,23 @@ async def all_meetings(session: AsyncSession, program_id: int) -> list[Meeting]:
         .order_by(Meeting.starts_at, Meeting.id))).all())
 
 
+async def answer_counts(session: AsyncSession, meeting_ids: Iterable[int]
+                        ) -> dict[int, dict[str | None, int]]:
+    """How many invited answered yes, no, maybe or nothing yet (None), by meeting: one
+    query for a list of meetings, where a board each would read every invitation."""
+    ids = list(meeting_ids)
+    out: dict[int, dict[str | None, int]] = {i: {} for i in ids}
+    if not ids:
+        return out
+    rows = await session.execute(
+        select(Rsvp.meeting_id, Rsvp.answer, func.count())
+        .where(Rsvp.meeting_id.in_(ids), Rsvp.person_id.is_not(None))
+        .group_by(Rsvp.meeting_id, Rsvp.answer))
+    for meeting_id, answer, n in rows.all():
+        out[meeting_id][answer] = n
+    return out
+
+
 # --- the confirmations board and attendance ---------------------------------------------------
 
 
@@ -462,6 +479,41 @@ async def boards(session: AsyncSession, meetings_: Iterable[Meeting], *,
         for group in (b.yes, b.no, b.maybe, b.pending):
             group.sort(key=_by_name)
     return out
+
+
+@dataclass(frozen=True)
+class Turnout:
+    present: int  # as the board's tally counts them (Tally.present)
+    taken: bool  # anyone on the board is marked, present or not
+
+
+async def turnouts(session: AsyncSession, meeting_ids: Iterable[int]) -> dict[int, Turnout]:
+    """Each meeting's present count and whether its attendance was taken, as its board
+    tells them, in three grouped queries: a board reads every invitation, which a timeline
+    of many sessions with hundreds invited cannot afford on every page."""
+    ids = list(meeting_ids)
+    if not ids:
+        return {}
+    marked = Attendance.meeting_id.in_(ids) & Attendance.person_id.is_not(None)
+    invited = exists().where(Rsvp.meeting_id == Attendance.meeting_id,
+                             Rsvp.person_id == Attendance.person_id)
+    taken = dict((await session.execute(
+        select(Attendance.meeting_id, func.count()).where(marked)
+        .group_by(Attendance.meeting_id))).all())
+    # The invited marked present, and walk-ins marked present unless they checked in by
+    # themselves and wait for the gestora's word (Board.unconfirmed).
+    present = dict((await session.execute(
+        select(Attendance.meeting_id, func.count())
+        .where(marked, Attendance.present.is_(True),
+               or_(invited, Attendance.method != "checkin"))
+        .group_by(Attendance.meeting_id))).all())
+    guests = dict((await session.execute(
+        select(AttendanceGuest.meeting_id, func.count())
+        .where(AttendanceGuest.meeting_id.in_(ids))
+        .group_by(AttendanceGuest.meeting_id))).all())
+    return {i: Turnout(present.get(i, 0) + guests.get(i, 0),
+                       bool(taken.get(i, 0) or guests.get(i, 0)))
+            for i in ids}
 
 
 async def add_guest(session: AsyncSession, meeting: Meeting, *, name: str, now: datetime,

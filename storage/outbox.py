@@ -15,7 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import programs
 from storage.db import insert_for
-from storage.models import OutboxMessage, OutboxStatus, Person, SentMessage, Worker
+from storage.models import (
+    OutboxMessage,
+    OutboxStatus,
+    Person,
+    RoleGrant,
+    SentMessage,
+    Worker,
+)
 
 
 @dataclass(frozen=True)
@@ -374,6 +381,51 @@ async def upcoming(session: AsyncSession, limit: int = 10) -> list[OutboxMessage
         .limit(limit)
     )
     return list((await session.scalars(stmt)).all())
+
+
+# What did not reach its person: given up on, perhaps sent twice had it been retried, or
+# waiting for the person to write first.
+TROUBLE = (OutboxStatus.FAILED, OutboxStatus.UNCERTAIN, OutboxStatus.WAITING)
+
+
+@dataclass(frozen=True)
+class Trouble:
+    message: OutboxMessage
+    name: str | None  # whom it was for
+    reachable: bool | None
+
+
+def _of_program(program_id: int) -> Any:
+    """Messages to the programme's people: its participants and its team."""
+    return OutboxMessage.person_id.in_(
+        select(Person.id).where(or_(
+            Person.program_id == program_id,
+            Person.id.in_(select(RoleGrant.person_id)
+                          .where(RoleGrant.program_id == program_id)))))
+
+
+async def status_counts(session: AsyncSession, program_id: int | None, since: datetime
+                        ) -> dict[str, int]:
+    """How many messages since then are in each status (replies left out), to the
+    programme's people (everyone's without a programme)."""
+    ours = [] if program_id is None else [_of_program(program_id)]
+    return dict((await session.execute(
+        select(OutboxMessage.status, func.count())
+        .where(OutboxMessage.created_at >= since, OutboxMessage.kind != "reply", *ours)
+        .group_by(OutboxMessage.status))).all())
+
+
+async def troubles(session: AsyncSession, program_id: int | None, since: datetime, *,
+                   limit: int) -> list[Trouble]:
+    """The latest messages since then that did not reach the programme's people."""
+    ours = [] if program_id is None else [_of_program(program_id)]
+    rows = await session.execute(
+        select(OutboxMessage, Person.name, Person.reachable)
+        .outerjoin(Person, Person.id == OutboxMessage.person_id)
+        .where(OutboxMessage.status.in_(TROUBLE), OutboxMessage.created_at >= since, *ours)
+        .order_by(OutboxMessage.id.desc())
+        .limit(limit))
+    return [Trouble(m, name, reachable) for m, name, reachable in rows.all()]
 
 
 def is_expired(row: OutboxMessage, now: datetime) -> bool:

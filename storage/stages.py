@@ -159,21 +159,21 @@ async def _sessions(session: AsyncSession, program: Program, today: date
     """Per meeting kind, the sessions held up to today: (local date, attendance taken).
 
     A session is held when it is not cancelled and is marked held or has someone present
-    (walk-ins written in by hand too), as the progress figures count it: from the board's
-    one tally. Its attendance was taken when anyone on its board is marked."""
+    (walk-ins written in by hand too), as the progress figures count it: its board's
+    tally, counted in the database (admin_meetings.turnouts). Its attendance was taken
+    when anyone on its board is marked."""
     zone = ZoneInfo(program.timezone)
     until = datetime.combine(today + timedelta(days=1), time(0), zone).astimezone(UTC)
     meetings = (await session.scalars(
         select(Meeting).where(Meeting.program_id == program.id,
                               Meeting.status != MeetingStatus.CANCELLED,
                               Meeting.starts_at < until))).all()
-    boards = await admin_meetings.boards(session, meetings)
+    turnouts = await admin_meetings.turnouts(session, [m.id for m in meetings])
     out: dict[str, list[tuple[date, bool]]] = defaultdict(list)
     for m in meetings:
-        board = boards[m.id]
-        if m.status == MeetingStatus.HELD or board.tally.present:
-            taken = any(e.present is not None for e in board.everyone)
-            out[m.kind].append((_local_day(m.starts_at, zone), taken))
+        turnout = turnouts[m.id]
+        if m.status == MeetingStatus.HELD or turnout.present:
+            out[m.kind].append((_local_day(m.starts_at, zone), turnout.taken))
     return out
 
 

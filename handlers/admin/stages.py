@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from datetime import date
 
-from domain.program_templates import localized_text
 from handlers import widgets
 from handlers.admin import (
     ADMIN,
@@ -29,22 +28,15 @@ from handlers.core import Router, Turn
 from handlers.events import Button, EventKind, Outgoing
 from locales import Day, Msg, Raw, Text, When
 from services import dates
+from services import stages as stage_use
 from services.messages import DatePick
-from services.stages import evidence, lacks, sessions_line
+from services.stages import evidence, lacks, sessions_line, state, verifier_line
 from storage import stages
-from storage.models import Milestone, Program
-from storage.stages import (
-    MANUAL,
-    MilestoneStatus,
-    StageError,
-    StageStatus,
-    VerifierStatus,
-)
+from storage.models import Program
+from storage.stages import MANUAL, MilestoneStatus, StageError, StageStatus
 
 STAGES = "stages"
 FLOW = "adm_stages"
-LOCALES = ("es", "en")
-BUTTON_NAME_MAX = 38
 
 router = Router()
 
@@ -53,13 +45,6 @@ def act(*parts: object) -> str:
     return action(STAGES, *parts)
 
 
-
-
-def _short(name: dict[str, str]) -> Text:
-    def cut(text: str) -> str:
-        return text if len(text) <= BUTTON_NAME_MAX else text[:BUTTON_NAME_MAX - 1].rstrip() + "…"
-
-    return Text({loc: cut(localized_text(name, loc)) for loc in LOCALES})
 
 
 def _icon(m: MilestoneStatus) -> str:
@@ -72,36 +57,15 @@ def _icon(m: MilestoneStatus) -> str:
     return "🗓"
 
 
-def _state(m: MilestoneStatus) -> Msg:
-    if m.done:
-        return Msg("adm_stages.state_done")
-    if m.overdue:
-        return Msg("adm_stages.state_overdue")
-    if m.current:
-        return Msg("adm_stages.state_current")
-    return Msg("adm_stages.state_upcoming")
-
-
 def _name(m: MilestoneStatus, *, short: bool = False) -> Text | Msg:
-    """The activity's name; progress reports all share one, so their month tells them apart."""
-    name = _short(m.name) if short else Text(m.name)
-    if m.report_month is None:
-        return name
-    return Msg("adm_stages.report_name", {"name": name, "month": m.report_month})
-
-
-def _verifier_line(v: VerifierStatus) -> Msg:
-    if v.found is not None:
-        return Msg(f"adm_stages.verifier_{v.state}_found", {"name": Text(v.name),
-                                                              "found": v.found})
-    return Msg(f"adm_stages.verifier_{v.state}", {"name": Text(v.name)})
+    return stage_use.name(m, short=short)
 
 
 def _item(n: int, m: MilestoneStatus) -> Msg:
     """One activity in the stage card: compact, the details are one tap away. What an
     activity lacks is shown once it has begun; before that, its dates are enough."""
     lines = [Msg("adm_stages.item_dates", {"starts": Day(m.starts, "short"),
-                                           "due": Day(m.due, "short"), "state": _state(m)})]
+                                           "due": Day(m.due, "short"), "state": state(m)})]
     if m.started and not m.done:
         if m.min_sessions:
             lines.append(sessions_line(m))
@@ -154,12 +118,12 @@ def stage_card(all_stages: list[StageStatus], index: int) -> Outgoing:
 def milestone_card(stage: StageStatus, m: MilestoneStatus) -> Outgoing:
     lines: list[Msg] = [
         Msg("adm_stages.state_done_on", {"date": When(m.done_at, "date")})
-        if m.done_at is not None else _state(m)]
+        if m.done_at is not None else state(m)]
     if m.moved:
         lines.append(Msg("adm_stages.planned", {"date": Day(m.planned_due)}))
     if m.min_sessions:
         lines.append(sessions_line(m))
-    lines += [_verifier_line(v) for v in m.verifiers]
+    lines += [verifier_line(v) for v in m.verifiers]
     if m.in_state(MANUAL) and not m.done:
         lines.append(Msg("adm_stages.manual_hint"))
     text = Msg("adm_stages.detail", {
@@ -187,13 +151,6 @@ def _find(all_stages: list[StageStatus], milestone_id: int
             if m.id == milestone_id:
                 return s, m
     return None
-
-
-def _milestone_name(m: Milestone) -> Text | Msg:
-    tail = m.key.rsplit(".", 1)[-1]
-    if m.kind == "progress_report" and tail.isdigit():
-        return Msg("adm_stages.report_name", {"name": Text(m.name), "month": int(tail)})
-    return Text(m.name)
 
 
 @router.command("etapas", "stages")
@@ -262,15 +219,14 @@ async def open_stages(turn: Turn, parts: list[str]) -> None:
 
 
 async def _toggle(turn: Turn, program: Program, milestone_id: int, *, done: bool) -> None:
-    m = await stages.milestone_of(turn.session, program.id, milestone_id)
-    if m is None:
+    change = await stage_use.set_done(turn.session, program.id, milestone_id, done=done,
+                                      now=turn.now)
+    if change is None:
         turn.say("input.button_stale")
         return
-    if stages.set_done(m, turn.now if done else None):
-        turn.audit("milestone_done" if done else "milestone_undone", "milestone", m.id,
-                   key=m.key)
-        await turn.session.flush()
-    await _show_milestone(turn, program, m.id, redraw=True)
+    if change.action:
+        turn.audit(change.action, "milestone", change.milestone.id, **change.details)
+    await _show_milestone(turn, program, change.milestone.id, redraw=True)
 
 
 async def _ask_date(turn: Turn, program: Program, milestone_id: int, month: date | None, *,
@@ -282,7 +238,7 @@ async def _ask_date(turn: Turn, program: Program, milestone_id: int, month: date
     turn.go(None)
     turn.go(FLOW, "move", milestone_id=m.id, stage=m.stage)
     out = Outgoing(
-        text=Msg("adm_stages.ask_date", {"name": _milestone_name(m), "due": Day(m.due),
+        text=Msg("adm_stages.ask_date", {"name": stage_use.name(m), "due": Day(m.due),
                                          "starts": Day(m.starts)}),
         buttons=((Button(Msg("adm_stages.btn_cancel"), act("m", m.id)),),),
         date_pick=DatePick(act(f"c{m.id}"), month or m.due, earliest=m.starts))
@@ -303,22 +259,21 @@ async def _calendar(turn: Turn, program: Program, milestone_id: int) -> None:
 async def _move_to(turn: Turn, program: Program, milestone_id: int, day: date, *,
                    redraw: bool) -> None:
     """The new due date, picked on the calendar or typed."""
-    m = await stages.milestone_of(turn.session, program.id, milestone_id)
-    if m is None:
+    try:
+        change = await stage_use.move(turn.session, program.id, milestone_id, day)
+    except StageError:
+        m = await stages.milestone_of(turn.session, program.id, milestone_id)
+        turn.say("adm_stages.before_start", starts=Day(m.starts) if m else Day(day))
+        return
+    if change is None:
         turn.say("input.button_stale")
         return
-    try:
-        before = stages.move(m, day)
-    except StageError:
-        turn.say("adm_stages.before_start", starts=Day(m.starts))
-        return
+    m = change.milestone
     turn.go(None)
-    if before != m.due:
-        turn.audit("milestone_moved", "milestone", m.id, key=m.key, before=before.isoformat(),
-                   due=m.due.isoformat(), planned_due=m.planned_due.isoformat())
-        await turn.session.flush()
+    if change.action:
+        turn.audit(change.action, "milestone", m.id, **change.details)
     await _show_milestone(turn, program, m.id, redraw=redraw)
-    turn.say("adm_stages.moved", name=_milestone_name(m), due=Day(m.due))
+    turn.say("adm_stages.moved", name=stage_use.name(m), due=Day(m.due))
 
 
 @router.flow(FLOW)
