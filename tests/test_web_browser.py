@@ -43,7 +43,8 @@ async def test_the_language_switch_turns_the_page_to_english(site) -> None:
     view = await site.signed_in(gestora)
     # No button: choosing is enough (the <noscript> button is for pages without scripts).
     await view.page.select_option("#lang", "en")
-    await view.page.wait_for_function("document.documentElement.lang === 'en'")
+    # A locator, not wait_for_function: a string predicate is an eval, which the CSP refuses.
+    await view.page.locator("html[lang='en']").wait_for(state="attached")
     await view.settled("inicio-en")
     assert view.page.url == site.base_url + site.web.url()
     assert await view.page.get_by_role("heading", name="Stage calendar").is_visible()
