@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from datetime import timedelta
 from urllib.parse import urlencode
 
@@ -177,3 +178,23 @@ async def test_the_mini_app_signs_in_with_fresh_signed_init_data(web) -> None:
         r = await other.post("/web/telegram", data={"init_data": refused}, with_csrf=False)
         assert r.status_code == 403
         assert not any(c.name == "convoca_session" for c in other.cookies.jar)
+
+
+async def test_the_csrf_token_reads_differently_in_every_page_and_pages_are_compressed(web
+                                                                                       ) -> None:
+    gestora = await web.person("Daniela", Role.GESTORA)
+    b = await web.signed_in(gestora)
+    first = (await b.get(web.url())).text
+    second = (await b.get(web.url())).text
+    token = re.compile(r'name="csrf" value="([^"]+)"')
+    one, two = token.search(first).group(1), token.search(second).group(1)
+    assert one != two  # a fixed secret beside reflected text leaks through compression
+    for given in (one, two):
+        r = await b.post("/web/idioma", data={"lang": "es", "back": web.url(), "csrf": given})
+        assert r.status_code == 200
+    async with web.app.sessions() as s:
+        [row] = (await s.scalars(select(WebSession))).all()
+    refused = await b.post("/web/idioma", data={"lang": "en", "csrf": row.csrf}, with_csrf=False)
+    assert refused.status_code == 403  # the unmasked secret itself is not a token
+    raw = await b.get(web.url(), headers={"Accept-Encoding": "gzip"})
+    assert raw.headers["content-encoding"] == "gzip"

@@ -5,6 +5,8 @@ token on every POST. One unit of work per request: it commits when the page retu
 from __future__ import annotations
 
 import functools
+import hmac
+import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -91,7 +93,7 @@ class Page:
 
     @property
     def csrf(self) -> str:
-        return self.web_session.csrf
+        return masked(self.web_session.csrf)
 
     def base(self) -> str:
         return f"/web/p/{self.program.id}"
@@ -134,15 +136,37 @@ async def signed_in(panel: Panel, db: AsyncSession, request: Request, now: datet
     return await web_access.current(db, request.cookies.get(COOKIE), now)
 
 
-async def csrf_ok(request: Request, row: WebSession) -> bool:
-    import hmac
+def masked(token: str) -> str:
+    """The session's CSRF token under a fresh one-time pad, different in every page: pages
+    are compressed, and a secret that reads the same in every response beside text a
+    visitor can reflect (a search) would leak through the compressed size (BREACH)."""
+    raw = token.encode()
+    pad = secrets.token_bytes(len(raw))
+    return (pad + bytes(a ^ b for a, b in zip(pad, raw, strict=True))).hex()
 
+
+def unmasked(given: str) -> str | None:
+    try:
+        data = bytes.fromhex(given)
+    except ValueError:
+        return None
+    half = len(data) // 2
+    if not half or len(data) % 2:
+        return None
+    try:
+        return bytes(a ^ b for a, b in zip(data[:half], data[half:], strict=True)).decode()
+    except UnicodeDecodeError:
+        return None
+
+
+async def csrf_ok(request: Request, row: WebSession) -> bool:
     given = request.headers.get(CSRF_HEADER)
     if given is None:
         form = await request.form(max_part_size=MAX_UPLOAD)
         value = form.get(CSRF_FIELD)
         given = value if isinstance(value, str) else None
-    return given is not None and hmac.compare_digest(given.encode(), row.csrf.encode())
+    token = unmasked(given) if given is not None else None
+    return token is not None and hmac.compare_digest(token.encode(), row.csrf.encode())
 
 
 PageFn = Callable[[Page], Awaitable[Response]]
