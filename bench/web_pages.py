@@ -280,6 +280,10 @@ RECORD_WORDS = (("famil", "family"), ("organiz", "organization"), ("reunion", "m
                 ("entrega", "day"), ("dia", "day"))
 
 
+# Routes that hand over a file rather than a page: documents have their own benchmarks.
+DOWNLOAD = re.compile(r"descargar|archivo|\.\{fmt\}|\.(pdf|xlsx|csv)$")
+
+
 def pages(program_id: int, ids: dict[str, int]) -> tuple[list[tuple[str, str]], list[str]]:
     """(label, path) of every page to time, and the GET routes that cannot be filled in."""
     from starlette.routing import Route
@@ -295,6 +299,8 @@ def pages(program_id: int, ids: dict[str, int]) -> tuple[list[tuple[str, str]], 
     for route in ROUTES:
         if not isinstance(route, Route) or "GET" not in (route.methods or ()):
             continue
+        if DOWNLOAD.search(route.path):
+            continue  # a document made on demand (a PDF of 500 families), not a page
         params = [p for p in route.param_convertors if p != "pid"]
         path = route.path.replace("{pid:int}", str(program_id)).replace("{pid}",
                                                                          str(program_id))
