@@ -263,7 +263,7 @@ async def run_channels(app: App, *, poll: bool = True) -> None:
                 runs = [asyncio.Event().wait()]
             tasks = [asyncio.ensure_future(r) for r in [*runs, *keeping]]
             if server.paths:
-                await server.start()
+                await start_server(server, settings.http_listen)
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in done:  # a channel that stops (its error) stops the process
                 task.result()
@@ -279,6 +279,21 @@ async def run_channels(app: App, *, poll: bool = True) -> None:
         for close in reversed(closing):
             with contextlib.suppress(Exception):
                 await close()
+
+
+async def start_server(server: Any, listen: str) -> None:
+    """The HTTP server on HTTP_LISTEN. A port in use: when the panel alone needed it (the
+    chat is polled), the bot runs without the panel; a webhook cannot, so Convoca stops
+    and names the setting."""
+    try:
+        await server.start()
+    except OSError as exc:
+        if server.paths == ["/web"]:
+            log.error("the web panel could not listen on %s (%s); the bot runs without it",
+                      listen, exc)
+            return
+        raise StartupError("cli.listen_failed", listen=Raw(listen),
+                           reason=Raw(str(exc))) from None
 
 
 def mount_panel(app: App, server: Any, outbox: Dispatcher | None) -> None:

@@ -56,7 +56,10 @@ def run(settings: Settings, catalogs: Catalogs, *, demo: bool = False,
             raise CommandError(catalogs.render(exc.message, None)) from None
         try:
             if settings.token or settings.whatsapp_enabled:
-                await run_channels(app)
+                try:
+                    await run_channels(app)
+                except StartupError as exc:
+                    raise CommandError(catalogs.render(exc.message, None)) from None
             else:
                 await run_console(app, channel=channel)
         finally:

@@ -198,3 +198,56 @@ async def test_the_csrf_token_reads_differently_in_every_page_and_pages_are_comp
     assert refused.status_code == 403  # the unmasked secret itself is not a token
     raw = await b.get(web.url(), headers={"Accept-Encoding": "gzip"})
     assert raw.headers["content-encoding"] == "gzip"
+
+
+async def test_a_post_from_another_site_is_refused_before_anything_else(web) -> None:
+    gestora = await web.person("Daniela", Role.GESTORA)
+    path = await web.link(gestora)
+    token = path.rsplit("/", 1)[1]
+    b = web.browser()
+    for headers in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"},
+                    {"Origin": "null"}):
+        r = await b.post("/web/login", data={"token": token}, headers=headers,
+                         with_csrf=False)
+        assert r.status_code == 403
+    # The link was not spent by the refused tries: the panel's own page still signs in.
+    ok = await b.post("/web/login", data={"token": token}, with_csrf=False,
+                      headers={"Origin": "http://panel.test"})
+    assert "Calendario de etapas" in ok.text
+
+
+async def test_a_body_past_its_limit_is_refused_unread(web) -> None:
+    b = web.browser()
+    big = b"token=" + b"x" * (200 * 1024)
+    r = await b.post("/web/login", content=big, with_csrf=False,
+                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 413
+
+    async def chunks():  # no Content-Length: counted as it comes
+        for _ in range(100):
+            yield b"x" * 1024
+
+    r = await b.post("/web/telegram", content=chunks(), with_csrf=False,
+                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 413
+
+
+async def test_static_files_are_cached_and_pages_are_not(web) -> None:
+    gestora = await web.person("Daniela", Role.GESTORA)
+    b = await web.signed_in(gestora)
+    css = await b.get("/web/static/convoca.css")
+    assert css.status_code == 200 and "immutable" in css.headers["cache-control"]
+    assert (await b.get(web.url())).headers["cache-control"] == "no-store"
+
+
+async def test_a_mini_app_session_cookie_works_in_telegram_webs_frame(web) -> None:
+    web.panel.telegram_token = "123456:TEST-TOKEN"
+    web.panel.public_url = "https://panel.test"
+    await web.person("Daniela", Role.GESTORA, address="424242")
+    now = int(web.app.clock.now().timestamp())
+    r = await web.browser().post(
+        "/web/telegram", data={"init_data": _init_data("123456:TEST-TOKEN", 424242, now)},
+        with_csrf=False)
+    cookie = r.headers["set-cookie"].lower()
+    assert "samesite=none" in cookie and "secure" in cookie and "partitioned" in cookie
+    assert "web.telegram.org" in r.headers["content-security-policy"]

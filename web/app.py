@@ -11,7 +11,13 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -20,16 +26,19 @@ from locales import SUPPORTED
 from services import web_access
 from storage import programs
 from web import mini_app, render
-from web.context import COOKIE, Panel, csrf_ok, locale_of, masked, signed_in
+from web.context import COOKIE, MAX_UPLOAD, Panel, csrf_ok, locale_of, masked, signed_in
 from web.pages import ROUTES
 from web.sections import visible
 
 # Only what the panel itself serves runs; the Mini App page alone loads Telegram's script,
-# which is what gives it initData.
+# which is what gives it initData. Telegram Web shows a Mini App in a frame of its own page:
+# the one site that may frame the panel.
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-       "frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
-CSP_MINI_APP = CSP.replace("script-src 'self'", "script-src 'self' https://telegram.org") \
-    .replace("frame-ancestors 'none'", "frame-ancestors https://web.telegram.org")
+       "frame-ancestors https://web.telegram.org; form-action 'self'; base-uri 'none'")
+CSP_MINI_APP = CSP.replace("script-src 'self'", "script-src 'self' https://telegram.org")
+# What a request to the panel may carry: a form is small; a spreadsheet to import is not.
+BODY_LIMIT = 1024 * 1024
+BODY_LIMITS = (("/login", 64 * 1024), ("/telegram", 64 * 1024), ("/importar", MAX_UPLOAD))
 
 
 def _static_version() -> str:
@@ -44,6 +53,83 @@ def _static_version() -> str:
     return digest.hexdigest()[:10]
 
 
+def _own_path(scope: Any) -> str:
+    """The path inside the panel (Starlette keeps the mount's prefix in scope["path"])."""
+    path, root = scope["path"], scope.get("root_path", "")
+    return path[len(root):] if root and path.startswith(root) else path
+
+
+def _limit(path: str) -> int:
+    return next((n for end, n in BODY_LIMITS if path.rstrip("/").endswith(end)), BODY_LIMIT)
+
+
+class _Guard:
+    """Before any page runs: a body past its limit is refused (413) before it is read
+    whole, and a state-changing request from another site is refused (403) even before
+    its CSRF token is looked at (the sign-in forms have none)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                   for k, v in scope.get("headers", [])}
+        if not _same_origin(scope["app"].state.panel if "app" in scope else None, headers):
+            await PlainTextResponse("cross-site request refused", status_code=403)(
+                scope, receive, send)
+            return
+        limit = _limit(_own_path(scope))
+        declared = headers.get("content-length", "")
+        if declared.isascii() and declared.isdigit() and int(declared) > limit:
+            await PlainTextResponse("request body too large", status_code=413)(
+                scope, receive, send)
+            return
+        seen = 0
+        too_large = False
+        started = False
+
+        async def counting() -> Any:
+            nonlocal seen, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:  # no Content-Length: counted as it comes
+                    too_large = True
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def sending(message: Any) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting, sending)
+        except Exception:
+            if not too_large or started:
+                raise
+        if too_large and not started:
+            await PlainTextResponse("request body too large", status_code=413)(
+                scope, receive, send)
+
+
+def _same_origin(panel: Panel | None, headers: dict[str, str]) -> bool:
+    """A browser names the site a POST comes from: this server (as its Host header or
+    PUBLIC_URL say), or none (not a browser's cross-site form)."""
+    if headers.get("sec-fetch-site") == "cross-site":
+        return False
+    origin = headers.get("origin")
+    if origin is None or origin == "null":
+        return origin is None
+    own = {f"http://{headers.get('host', '')}", f"https://{headers.get('host', '')}"}
+    if panel is not None:
+        own.add(panel.public_url)
+    return origin.rstrip("/") in own
+
+
 class _Headers:
     """Security headers on every answer of the panel."""
 
@@ -54,7 +140,8 @@ class _Headers:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        mini_app = scope["path"].rstrip("/").endswith("/telegram")
+        path = _own_path(scope)
+        mini_app = path.rstrip("/").endswith("/telegram")
 
         async def sending(message: Any) -> None:
             if message["type"] == "http.response.start":
@@ -66,7 +153,7 @@ class _Headers:
                     b"x-content-type-options": b"nosniff",
                     b"cache-control": b"no-store",
                 }
-                if scope["path"].startswith("/static/"):
+                if path.startswith("/static/"):
                     extra[b"cache-control"] = b"public, max-age=31536000, immutable"
                 headers += [(k, v) for k, v in extra.items() if k not in names]
                 message = {**message, "headers": headers}
@@ -75,10 +162,18 @@ class _Headers:
         await self.app(scope, receive, sending)
 
 
-def _set_cookie(panel: Panel, response: Response, token: str) -> None:
+def _set_cookie(panel: Panel, response: Response, token: str, *, framed: bool = False
+                ) -> None:
+    """``framed``: opened from Telegram's Mini App, which Telegram Web shows in a frame of
+    its own site, where a Lax cookie is never sent; over https only, and kept to that frame
+    (Partitioned). The CSRF token still guards every change."""
+    cross_site = framed and panel.secure
     response.set_cookie(
         COOKIE, token, max_age=int(web_access.SESSION_MAX.total_seconds()), path="/web",
-        httponly=True, samesite="lax", secure=panel.secure)
+        httponly=True, samesite="none" if cross_site else "lax", secure=panel.secure)
+    if cross_site:  # Starlette writes Partitioned only on Python 3.14+
+        name, value = response.raw_headers[-1]
+        response.raw_headers[-1] = (name, value + b"; Partitioned")
 
 
 def _page(panel: Panel, template: str, loc: str, status: int = 200, **context: Any
@@ -131,7 +226,7 @@ async def mini_app_login(request: Request) -> Response:
     if opened is None:
         return JSONResponse({"ok": False}, status_code=403)
     response = JSONResponse({"ok": True, "next": "/web/"})
-    _set_cookie(panel, response, opened.cookie)
+    _set_cookie(panel, response, opened.cookie, framed=True)
     return response
 
 
@@ -232,6 +327,7 @@ def build(panel: Panel) -> Starlette:
     ]
     app = Starlette(routes=routes)
     app.state.panel = panel
+    app.add_middleware(_Guard)
     app.add_middleware(_Headers)
     # A day's list of 500 families is ~400 kB of HTML and ~30 kB compressed: phones on paid
     # data, and tablets on a sede's weak signal.
