@@ -206,7 +206,7 @@ async def test_a_post_from_another_site_is_refused_before_anything_else(web) -> 
     token = path.rsplit("/", 1)[1]
     b = web.browser()
     for headers in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"},
-                    {"Origin": "null"}):
+                    {"Origin": "null", "Sec-Fetch-Site": "cross-site"}):
         r = await b.post("/web/login", data={"token": token}, headers=headers,
                          with_csrf=False)
         assert r.status_code == 403
