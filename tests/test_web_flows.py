@@ -1,0 +1,181 @@
+"""The gestora's flows in a real browser (Debian's chromium through Playwright,
+tests/browser_harness.py), a screenshot at each step: the link from chat, a spreadsheet
+import with a bad row, a meeting created and its attendance marked at the door on a tablet,
+a broadcast scheduled for tomorrow; and every page of every section at a phone's width and
+on a laptop (one <h1>, no sideways scroll, every field labelled, nothing on the console).
+
+The programme is seeded the way the panel, the chat and the CLI fill it: organisations and
+families through the import's own functions, roles granted as the chat grants them, a
+delivery day and a meeting through their services."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from documents import imports
+from services import meetings as meeting_use
+from storage import admin_meetings, delivery, imported, people, programs
+from storage.delivery import DayPlan
+from storage.models import (
+    Family,
+    Meeting,
+    OutboxMessage,
+    Organization,
+    Person,
+    PickupMode,
+    Role,
+)
+
+pytest_plugins = ("browser_harness",)
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+# The clock stands at Monday 2 March 2026, 12:00 UTC: 09:00 in Santiago (UTC-3 in summer).
+TABLET = {"width": 800, "height": 1280}
+PHONE = {"width": 375, "height": 800}
+DESKTOP = {"width": 1280, "height": 900}
+
+ORGANIZATIONS_CSV = (
+    "Nombre organización;Tipo;RUT;Sector;Teléfono\n"
+    "Junta de Vecinos Villa Ñuñoa;Junta de vecinos;65.123.456-5;Villa Ñuñoa;+56 9 2211 3344\n"
+    "Club Adulto Mayor Los Añiñuelos;Adulto mayor;;El Belloto;\n"
+    "Comité de Vivienda Esperanza;Comité;;Los Aromos;+56 9 5566 7788\n"
+).encode()
+
+FAMILIES_CSV = (
+    "Nombre;RUT;Teléfono;Sector;Modalidad\n"
+    "Rosa González Muñoz;12.345.678-5;+56 9 2222 3333;Villa Ñuñoa;retiro\n"
+    "Juan Pérez Soto;9.876.543-3;+56 9 4444 5555;El Belloto;retiro\n"
+    "Ana Soto Lagos;;+56 9 6666 7777;Los Aromos;domicilio\n"
+    "Begoña Zúñiga Díaz;;+56 9 8888 9999;Villa Ñuñoa;retiro\n"
+    "Iñaki Muñoz Ortúzar;;+56 9 1212 3434;El Belloto;retiro\n"
+).encode()
+
+# Linked to the bot: they receive broadcasts (the others are counted as not linked).
+LINKED = ("Rosa González Muñoz", "Juan Pérez Soto", "Begoña Zúñiga Díaz")
+MEMBERS = ("Ana Pérez Rojas", "Beto Soto Vidal", "Carla Núñez Peña")
+
+
+@dataclass
+class Seeded:
+    gestora: Person
+    members: list[Person]
+    grupo_motor: int
+    organization: int
+    family: int
+    day: int
+    meeting: int | None
+
+
+async def _import(s, program_id: int, name: str, content: bytes, make, now: datetime) -> None:
+    preview = await make(s, program_id, name, content, now)
+    assert preview.can_commit and not any(r.problems for r in preview.rows), preview
+    await imported.commit_import(s, preview, now, channel="cli")
+
+
+async def seed(site, *, meeting: bool = True) -> Seeded:
+    """A programme a few weeks in: three organisations, five families (three on the bot),
+    the Grupo Motor with three people, a delivery day on Thursday with the families who pick
+    up, and (unless told not to) a Grupo Motor meeting in two weeks with everyone invited."""
+    web = site.web
+    now = web.app.clock.now()
+    gestora = await web.person("Daniela Vergara", Role.GESTORA)
+    members = [await web.person(n) for n in MEMBERS]
+    async with web.app.sessions() as s:
+        program = await programs.get(s, web.program.id)
+        await _import(s, program.id, "organizaciones.csv", ORGANIZATIONS_CSV,
+                      imports.preview_organizations, now)
+        await _import(s, program.id, "familias.csv", FAMILIES_CSV, imports.preview_families,
+                      now)
+        families = {f.name: f for f in (await s.scalars(
+            select(Family).where(Family.program_id == program.id))).all()}
+        for i, name in enumerate(LINKED):
+            person = await people.create_with_address(s, "telegram", f"70{i:03d}", now=now,
+                                                      name=name)
+            person.consent_at = now
+            await s.flush()
+            families[name].person_id = person.id
+        for m in members:
+            p = await s.get(Person, m.id, options=[selectinload(Person.roles)])
+            await admin_meetings.grant_role(s, p, Role.GRUPO_MOTOR, program, now)
+        grupo_motor = next(b for b in await programs.bodies(s, program.id)
+                           if b.kind == "grupo_motor")
+        [day] = await delivery.create_days(s, program, DayPlan(
+            PickupMode.RETIRO, (date(2026, 3, 5),), time(10), time(13),
+            place="Sede vecinal Villa Ñuñoa"), now)
+        await delivery.assign(s, [day], [f.id for f in families.values()
+                                         if f.pickup_mode == PickupMode.RETIRO])
+        meeting_id = None
+        if meeting:
+            made = await meeting_use.create(
+                s, program, kind="grupo_motor", body=grupo_motor, now=now,
+                starts_at=datetime(2026, 3, 17, 21, 30, tzinfo=UTC),  # 18:30 in Santiago
+                place="Sede vecinal Villa Ñuñoa", agenda="Plan de trabajo y próxima feria",
+                created_by=gestora.id)
+            await meeting_use.invite_now(s, program, made.meeting, "members", now)
+            meeting_id = made.meeting.id
+        organization = await s.scalar(select(Organization.id).where(
+            Organization.program_id == program.id).order_by(Organization.id))
+        await s.commit()
+        return Seeded(gestora, members, grupo_motor.id, organization,
+                      families["Rosa González Muñoz"].id, day.id, meeting_id)
+
+
+async def nav(view, name: str, shot: str) -> None:
+    """A click on a link, as she would, and the page it leads to."""
+    await view.page.get_by_role("link", name=name, exact=True).first.click()
+    await view.settled(shot)
+
+
+# --- 1. the link, and an import with a bad row ----------------------------------------------
+
+
+async def test_login_then_an_import_with_a_bad_row(site, tmp_path: Path) -> None:
+    seeded = await seed(site, meeting=False)
+    view = await site.signed_in(seeded.gestora)
+    page = view.page
+    await view.screenshot("inicio")
+    assert await page.locator("h1").inner_text() == "Ecomercado Solidario de Quilpué"
+
+    await nav(view, "Organizaciones y familias", "organizaciones")
+    assert await page.get_by_role("link", name="Junta de Vecinos Villa Ñuñoa").is_visible()
+    await nav(view, "Familias", "familias")
+    assert await page.get_by_role("link", name="Rosa González Muñoz").is_visible()
+    await nav(view, "Importar planilla", "importar")
+
+    sheet = tmp_path / "familias nuevas.csv"
+    sheet.write_bytes((
+        "Nombre;RUT;Teléfono;Sector;Modalidad\n"
+        "Marta Rojas Vidal;;+56 9 3131 4141;Los Aromos;retiro\n"
+        "Luis Soto Araya;11.111.111-2;+56 9 3333 4444;El Belloto;retiro\n"  # a wrong RUT
+        "Carmen Díaz Peña;;912345670;El Belloto;domicilio\n"
+    ).encode())
+    await page.get_by_label("¿Qué trae la planilla?").select_option("family")
+    await page.get_by_label("Archivo").set_input_files(sheet)
+    await page.get_by_role("button", name="Revisar planilla").click()
+    await view.settled("vista-previa")
+    assert "Se pueden importar 2 de 3 filas" in await page.get_by_role("status").first.inner_text()
+    bad = page.locator("table tbody tr").filter(has_text="Luis Soto Araya")
+    assert await bad.locator("th[scope=row]").inner_text() == "3"  # her sheet's row number
+    assert "RUT" in await bad.inner_text()
+    assert "Se omite" in await bad.inner_text()
+
+    await page.get_by_role("button", name=re.compile(r"^Importar 2 filas")).click()
+    await view.settled("importadas")
+    assert page.url.split("?")[0].endswith("/organizaciones/familias")
+    assert "se importaron 2 familias" in await page.locator("main").inner_text()
+    await page.get_by_label("Buscar").fill("carmen")
+    await page.get_by_label("Buscar").press("Enter")
+    await view.settled("buscar-carmen")
+    assert await page.get_by_role("link", name="Carmen Díaz Peña").is_visible()
+    assert not await page.get_by_role("link", name="Luis Soto Araya").count()
+    async with site.web.app.sessions() as s:
+        names = set((await s.scalars(select(Family.name))).all())
+    assert {"Marta Rojas Vidal", "Carmen Díaz Peña"} <= names
+    assert "Luis Soto Araya" not in names
