@@ -10,6 +10,7 @@ delivery day and a meeting through their services."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -24,10 +25,11 @@ from services import meetings as meeting_use
 from storage import admin_meetings, delivery, imported, people, programs
 from storage.delivery import DayPlan
 from storage.models import (
+    Attendance,
     Family,
     Meeting,
-    OutboxMessage,
     Organization,
+    OutboxMessage,
     Person,
     PickupMode,
     Role,
@@ -179,3 +181,78 @@ async def test_login_then_an_import_with_a_bad_row(site, tmp_path: Path) -> None
         names = set((await s.scalars(select(Family.name))).all())
     assert {"Marta Rojas Vidal", "Carmen Díaz Peña"} <= names
     assert "Luis Soto Araya" not in names
+
+
+# --- 2. a meeting created, and its attendance marked at the door ------------------------------
+
+
+async def test_create_a_meeting_and_mark_attendance_on_a_tablet(site) -> None:
+    seeded = await seed(site, meeting=False)
+    view = await site.signed_in(seeded.gestora)
+    page = view.page
+    await nav(view, "Reuniones", "reuniones")
+    await nav(view, "Nueva reunión", "nueva-reunion")
+
+    body = page.get_by_label("Instancia", exact=True)
+    grupo = await body.locator("option", has_text="Grupo Motor").get_attribute("value")
+    await body.select_option(grupo)
+    # Typed as she would, in the order the field shows: Debian's chromium carries only the
+    # en-US locale pack (chromium-l10n is not installed), so its date field reads mm/dd/yyyy
+    # and its time field hh:mm AM/PM, whatever the page's language.
+    await page.get_by_label("Fecha", exact=True).click()
+    await page.get_by_label("Fecha", exact=True).press_sequentially("03022026")
+    await page.get_by_label("Hora", exact=True).click()
+    await page.get_by_label("Hora", exact=True).press_sequentially("0630PM")
+    assert await page.get_by_label("Fecha", exact=True).input_value() == "2026-03-02"
+    assert await page.get_by_label("Hora", exact=True).input_value() == "18:30"
+    await page.get_by_label("Lugar", exact=True).press_sequentially("Sede vecinal Villa Ñuñoa")
+    await page.get_by_label("A las personas de la instancia").check()
+    await view.screenshot("nueva-reunion-llena")
+    await page.get_by_role("button", name="Crear reunión").click()
+    await view.settled("reunion-creada")
+
+    async with site.web.app.sessions() as s:
+        meeting = await s.scalar(select(Meeting))
+        invited = (await s.scalars(select(OutboxMessage.person_id).where(
+            OutboxMessage.kind == "invitation"))).all()
+    assert meeting.starts_at.replace(tzinfo=UTC) == datetime(2026, 3, 2, 21, 30, tzinfo=UTC)
+    assert sorted(invited) == sorted(m.id for m in seeded.members)
+    assert page.url.endswith(f"/reuniones/{meeting.id}/?aviso=created&n=1")
+    board = page.locator("#board")
+    assert "Sin respuesta (3)" in await board.inner_text()
+    for m in seeded.members:
+        assert m.name in await board.inner_text()
+
+    # At the door, on a tablet, the evening of the meeting.
+    site.web.app.clock.advance(timedelta(hours=9, minutes=25))  # 18:25 in Santiago
+    await page.set_viewport_size(TABLET)
+    await page.get_by_role("link", name="Tomar asistencia").click()
+    await view.settled("asistencia-tablet")
+    tally = page.locator("#tally")
+    assert await tally.inner_text() == "Presentes: 0 de 3 personas invitadas"
+    ana, beto, carla = seeded.members
+    for person, mark, count in ((ana, "Presente", 1), (carla, "Presente", 2),
+                                (beto, "Ausente", 2)):
+        row = page.locator(f"tr#p{person.id}")
+        button = row.get_by_role("button", name=f"Marcar {mark.lower()} a {person.name}")
+        assert await button.inner_text() == mark
+        await button.click()
+        # htmx swaps the row in place and the count at the top with it (hx-swap-oob).
+        pressed = page.locator(f"tr#p{person.id}").get_by_role(
+            "button", name=f"Marcar {mark.lower()} a {person.name}", pressed=True)
+        await pressed.wait_for()
+        await tally.filter(has_text=f"Presentes: {count} de 3").wait_for()
+        await view.settled(f"marcada-{person.name.split()[0].lower()}")
+    assert "is-present" in await page.locator(f"tr#p{ana.id}").get_attribute("class")
+    assert "is-absent" in await page.locator(f"tr#p{beto.id}").get_attribute("class")
+    assert page.url.endswith("/asistencia")  # no page load: the rows were swapped
+    async with site.web.app.sessions() as s:
+        marks = {a.person_id: a.present for a in (await s.scalars(select(Attendance))).all()}
+    assert marks == {ana.id: True, carla.id: True, beto.id: False}
+
+    async with page.expect_download() as downloading:
+        await page.get_by_role("link", name="Lista de asistencia para imprimir (PDF)").click()
+    download = await downloading.value
+    assert download.suggested_filename.endswith(".pdf")
+    pdf = await asyncio.to_thread(Path(await download.path()).read_bytes)
+    assert pdf[:5] == b"%PDF-"
