@@ -30,6 +30,7 @@ from storage.models import (
     Meeting,
     Organization,
     OutboxMessage,
+    OutboxStatus,
     Person,
     PickupMode,
     Role,
@@ -256,3 +257,72 @@ async def test_create_a_meeting_and_mark_attendance_on_a_tablet(site) -> None:
     assert download.suggested_filename.endswith(".pdf")
     pdf = await asyncio.to_thread(Path(await download.path()).read_bytes)
     assert pdf[:5] == b"%PDF-"
+
+
+# --- 3. a broadcast scheduled for tomorrow ----------------------------------------------------
+
+
+async def test_a_broadcast_scheduled_for_tomorrow_waits_in_the_outbox(site) -> None:
+    seeded = await seed(site)
+    view = await site.signed_in(seeded.gestora)
+    page = view.page
+    await nav(view, "Mensajes", "mensajes")
+    await nav(view, "Escribir un mensaje", "mensaje-nuevo")
+
+    text = ("Hola, les recordamos que el jueves 5 de marzo es el día de retiro en la sede "
+            "vecinal Villa Ñuñoa, de 10:00 a 13:00. ¡Las esperamos!")
+    await page.get_by_label("Mensaje", exact=True).press_sequentially(text, delay=0)
+    reach = page.locator("#reach")
+    target = page.get_by_label("¿Quién lo recibe?", exact=True)
+    # Another group first, then back: the count follows the choice (htmx asks the server).
+    await target.select_option(label="todas las organizaciones (sus representantes)")
+    await reach.filter(has_text="0 personas recibirán").wait_for()
+    await target.select_option(label="todas las familias")
+    await reach.filter(has_text="3 personas recibirán este mensaje.").wait_for()
+    await view.settled("mensaje-cuantos")
+    # The two families not on the bot yet, counted apart and named.
+    assert "2 aún no se vinculan" in await reach.inner_text()
+    assert "Ana Soto Lagos" in await reach.inner_text()
+
+    await page.get_by_role("button", name="Ver cómo se verá").click()
+    preview = page.locator("#preview")
+    await preview.get_by_text("Villa Ñuñoa, de 10:00 a 13:00").first.wait_for()
+    await view.settled("mensaje-vista-previa")
+    assert "Ecomercado Solidario de Quilpué" in await preview.inner_text()
+
+    await page.get_by_label("Programar para un día y hora").check()
+    # Tomorrow, Tuesday 3 March, at 10:00 in Santiago (the field reads mm/dd/yyyy here).
+    await page.get_by_label("Día", exact=True).click()
+    await page.get_by_label("Día", exact=True).press_sequentially("03032026")
+    await page.get_by_label("Hora", exact=True).click()
+    await page.get_by_label("Hora", exact=True).press_sequentially("1000AM")
+    assert await page.get_by_label("Día", exact=True).input_value() == "2026-03-03"
+    assert await page.get_by_label("Hora", exact=True).input_value() == "10:00"
+    await view.screenshot("mensaje-programado-lleno")
+    await page.get_by_role("button", name="Enviar", exact=True).click()
+    await view.settled("mensaje-programado")
+
+    main = page.locator("main")
+    assert re.search(r"/mensajes/web[0-9a-f]{16}$", page.url)
+    assert "Programado para el martes 3 de marzo, 10:00" in await main.inner_text()
+    figures = page.locator("#progress dl")
+    assert await figures.locator("div", has_text="Programados").locator("dd").inner_text() == "3"
+    assert await figures.locator("div", has_text="Enviados").locator("dd").inner_text() == "0"
+    batch = page.url.rsplit("/", 1)[1]
+    async with site.web.app.sessions() as s:
+        rows = (await s.scalars(select(OutboxMessage).where(
+            OutboxMessage.batch == batch))).all()
+    assert len(rows) == 3
+    # 10:00 in Santiago (UTC-3 in summer) is 13:00 UTC; nothing has gone.
+    assert {r.not_before.replace(tzinfo=UTC) for r in rows} == {
+        datetime(2026, 3, 3, 13, 0, tzinfo=UTC)}
+    assert {r.status for r in rows} == {OutboxStatus.PENDING}
+
+    # Called off before its time: she confirms, nothing will go.
+    page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    await page.get_by_role("button", name="Cancelar el envío").click()
+    await view.settled("mensaje-cancelado")
+    async with site.web.app.sessions() as s:
+        statuses = set((await s.scalars(select(OutboxMessage.status).where(
+            OutboxMessage.batch == batch))).all())
+    assert statuses == {OutboxStatus.DROPPED}
