@@ -22,12 +22,14 @@ from sqlalchemy.orm import selectinload
 
 from documents import imports
 from services import meetings as meeting_use
-from storage import admin_meetings, delivery, imported, people, programs
+from services import outreach
+from storage import actions, admin_meetings, delivery, imported, minutes, people, programs
 from storage.delivery import DayPlan
 from storage.models import (
     Attendance,
     Family,
     Meeting,
+    MinutesSection,
     Organization,
     OutboxMessage,
     OutboxStatus,
@@ -122,6 +124,8 @@ async def seed(site, *, meeting: bool = True) -> Seeded:
                 place="Sede vecinal Villa Ñuñoa", agenda="Plan de trabajo y próxima feria",
                 created_by=gestora.id)
             await meeting_use.invite_now(s, program, made.meeting, "members", now)
+            # The widest code its alphabet makes: the phone's check must not hang on chance.
+            made.meeting.checkin_code = "WMWWMW"
             meeting_id = made.meeting.id
         organization = await s.scalar(select(Organization.id).where(
             Organization.program_id == program.id).order_by(Organization.id))
@@ -326,3 +330,139 @@ async def test_a_broadcast_scheduled_for_tomorrow_waits_in_the_outbox(site) -> N
         statuses = set((await s.scalars(select(OutboxMessage.status).where(
             OutboxMessage.batch == batch))).all())
     assert statuses == {OutboxStatus.DROPPED}
+
+
+# --- 4. every page, on a phone and on a laptop --------------------------------------------------
+
+
+@dataclass
+class Record:
+    held: int  # a meeting held last week, with its acta
+    action: int  # a commitment of that acta
+    batch: str  # a broadcast sent this morning
+
+
+async def seed_history(site, seeded: Seeded) -> Record:
+    """What the last week left: a Grupo Motor session held (attendance marked, closed), its
+    acta with a topic, an agreement and a commitment; a broadcast to every family."""
+    web = site.web
+    now = web.app.clock.now()
+    week_ago = now - timedelta(days=7)
+    async with web.app.sessions() as s:
+        program = await programs.get(s, web.program.id)
+        grupo_motor = next(b for b in await programs.bodies(s, program.id)
+                           if b.id == seeded.grupo_motor)
+        made = await meeting_use.create(
+            s, program, kind="grupo_motor", body=grupo_motor, now=week_ago - timedelta(days=7),
+            starts_at=week_ago, place="Sede vecinal Villa Ñuñoa",
+            agenda="Diagnóstico participativo", created_by=seeded.gestora.id)
+        held = made.meeting
+        await meeting_use.invite_now(s, program, held, "members",
+                                     week_ago - timedelta(days=7))
+        for person, present in zip(seeded.members, (True, True, False), strict=True):
+            await meeting_use.mark_attendance(s, held, person.id, present, seeded.gestora.id,
+                                              week_ago)
+        await admin_meetings.close(s, held, week_ago + timedelta(hours=2))
+        acta = await minutes.for_meeting(s, program.id, held.id, now=week_ago,
+                                         by_person_id=seeded.gestora.id)
+        await minutes.add_item(s, acta, MinutesSection.TOPIC,
+                               "Necesidades de las familias del sector El Belloto", now=week_ago)
+        await minutes.add_item(s, acta, MinutesSection.AGREEMENT,
+                               "Hacer la feria en la sede vecinal el primer sábado del mes",
+                               now=week_ago)
+        action = await actions.add(
+            s, program_id=program.id, now=week_ago, created_by=seeded.gestora.id,
+            text="Pedir la sede vecinal para la feria de abril", minutes_id=acta.id,
+            responsible_person_id=seeded.members[0].id, due=date(2026, 3, 20))
+        queued = await outreach.queue_broadcast(
+            s, program, "Mañana a las 10:00 abrimos la inscripción para la feria.",
+            {"kind": "families"}, now, author_id=seeded.gestora.id, channel="web")
+        await s.commit()
+        return Record(held.id, action.id, queued.batch)
+
+
+def every_page(site, seeded: Seeded, record: Record) -> list[tuple[str, str]]:
+    """(screenshot's name, path) of each page a section shows."""
+    url = site.web.url
+    m, d = seeded.meeting, seeded.day
+    return [
+        ("inicio", url()),
+        ("organizaciones", url("organizaciones")),
+        ("organizacion", url("organizaciones", f"o/{seeded.organization}")),
+        ("familias", url("organizaciones", "familias")),
+        ("familia", url("organizaciones", f"f/{seeded.family}")),
+        ("importar", url("organizaciones", "importar")),
+        ("reuniones", url("reuniones")),
+        ("reunion-nueva", url("reuniones", "nueva")),
+        ("reunion", url("reuniones", f"{m}/")),
+        ("reunion-asistencia", url("reuniones", f"{m}/asistencia")),
+        ("reunion-realizada", url("reuniones", f"{record.held}/")),
+        ("reunion-realizada-asistencia", url("reuniones", f"{record.held}/asistencia")),
+        ("mensajes", url("mensajes")),
+        ("mensaje-nuevo", url("mensajes", "nuevo")),
+        ("mensaje-informe", url("mensajes", record.batch)),
+        ("entregas", url("entregas")),
+        ("entregas-nuevo", url("entregas", "nuevo")),
+        ("entregas-listas", url("entregas", "listas")),
+        ("entrega-dia", url("entregas", f"dia/{d}")),
+        ("entrega-lista", url("entregas", f"dia/{d}/lista")),
+        ("etapas", url("etapas")),
+        ("planes", url("planes")),
+        ("planes-seguimiento", url("planes", "seguimiento")),
+        ("planes-actas", url("planes", "actas")),
+        ("planes-acta", url("planes", f"actas/{record.held}")),
+        ("planes-accion", url("planes", f"acciones/{record.action}")),
+        ("documentos", url("documentos")),
+        ("documentos-verificadores", url("documentos", "verificadores")),
+        ("documentos-avance", url("documentos", "avance")),
+    ]
+
+
+# Every form control's accessible name, as a screen reader would announce it: its
+# aria-labelledby, its aria-label, its <label>s, or its title.
+UNLABELLED = """
+() => [...document.querySelectorAll("input:not([type=hidden]), select, textarea")]
+  .filter((el) => {
+    const by = (el.getAttribute("aria-labelledby") || "").split(/\\s+/).filter(Boolean)
+      .map((id) => document.getElementById(id)?.textContent || "").join(" ");
+    const labels = [...(el.labels || [])].map((l) => l.textContent).join(" ");
+    const name = [by, el.getAttribute("aria-label") || "", labels, el.title || ""].join("");
+    return !name.trim();
+  })
+  .map((el) => el.outerHTML.slice(0, 120))
+"""
+
+OVERFLOW = ("document.scrollingElement.scrollWidth"
+            " - document.scrollingElement.clientWidth")
+
+
+async def page_problems(view, name: str, path: str) -> list[str]:
+    page = view.page
+    response = await view.goto(path, shot=name)
+    found = []
+    if response is None or response.status != 200:
+        found.append(f"status {response.status if response else None}")
+    h1 = await page.locator("h1").count()
+    if h1 != 1:
+        found.append(f"{h1} <h1>")
+    wider = await page.evaluate(OVERFLOW)
+    if wider > 1:
+        found.append(f"the page scrolls sideways by {wider}px")
+    for control in await page.evaluate(UNLABELLED):
+        found.append(f"no label: {control}")
+    if view.console.unexpected():
+        found.append("console: " + "; ".join(view.console.unexpected()))
+        view.console.errors.clear()
+    return [f"{name} ({path}) at {page.viewport_size['width']}px: {f}" for f in found]
+
+
+async def test_every_page_on_a_phone_and_on_a_laptop(site) -> None:
+    seeded = await seed(site)
+    record = await seed_history(site, seeded)
+    pages = every_page(site, seeded, record)
+    problems: list[str] = []
+    for label, viewport in (("telefono", PHONE), ("escritorio", DESKTOP)):
+        view = await site.signed_in(seeded.gestora, viewport=viewport)
+        for name, path in pages:
+            problems += await page_problems(view, f"{label}-{name}", path)
+    assert not problems, "\n".join(problems)
