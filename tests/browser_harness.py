@@ -20,10 +20,12 @@ once. Screenshots go to CONVOCA_SCREENSHOTS/<test>/ when that is set, else the t
 tmp_path (its folder is printed when a test fails).
 
 The browser cannot be downloaded here: Playwright drives the `chromium` package (.ci/run
-installs it). Without it the tests skip and say so."""
+installs it, and so does the browser fixture when it may: as root, with apt-get). Without it
+the tests skip and say so."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from collections.abc import AsyncIterator
@@ -199,9 +201,33 @@ def screens_folder(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
     return folder
 
 
+def install_chromium() -> None:
+    """The README's test command on a fresh Debian machine: the browser comes from apt, as
+    .ci/run's other tools do, when the tests may install packages (root, apt-get present).
+    One worker installs; the others wait on the lock and find it there."""
+    import fcntl
+    import shutil
+    import subprocess
+
+    if os.geteuid() != 0 or shutil.which("apt-get") is None or CHROMIUM != Path(
+            "/usr/bin/chromium"):
+        return
+    with open("/tmp/convoca-chromium-install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.access(CHROMIUM, os.X_OK):
+            return
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True,
+                       timeout=600, check=False)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], env=env,
+                       capture_output=True, timeout=900, check=False)
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def chromium() -> AsyncIterator[Any]:
     """Debian's chromium under Playwright, one per test module."""
+    if not os.access(CHROMIUM, os.X_OK):
+        await asyncio.to_thread(install_chromium)
     if not os.access(CHROMIUM, os.X_OK):
         pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install "
                     "chromium; .ci/run installs it); Playwright's own download is not used")

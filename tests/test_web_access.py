@@ -251,3 +251,25 @@ async def test_a_mini_app_session_cookie_works_in_telegram_webs_frame(web) -> No
     cookie = r.headers["set-cookie"].lower()
     assert "samesite=none" in cookie and "secure" in cookie and "partitioned" in cookie
     assert "web.telegram.org" in r.headers["content-security-policy"]
+
+
+async def test_someone_on_two_programmes_chooses_and_can_switch(web) -> None:
+    async with web.app.sessions() as s:
+        other = await programs.create(s, template="ecomercado-10m", start=web.program.start_date,
+                                      name="Ecomercado de Villa Alemana", now=web.app.clock.now())
+        await s.commit()
+    coordinadora = await web.person("Paula", Role.COORDINADORA)
+    async with web.app.sessions() as s:
+        from storage import people
+        person = await s.get(type(coordinadora), coordinadora.id)
+        await people.grant(s, person, Role.COORDINADORA, other.id, web.app.clock.now())
+        await s.commit()
+    b = await web.signed_in(coordinadora)
+    chooser = await b.get("/web/")
+    assert "Ecomercado Solidario de Quilpué" in chooser.text
+    assert "Ecomercado de Villa Alemana" in chooser.text
+    there = await b.get(web.url(program_id=other.id))
+    assert there.status_code == 200 and "Cambiar de programa" in there.text
+    gestora = await web.person("Daniela", Role.GESTORA)
+    alone = await web.signed_in(gestora)
+    assert "Cambiar de programa" not in (await alone.get(web.url())).text

@@ -88,6 +88,13 @@ class Page:
         return self.program.timezone
 
     @property
+    def several_programmes(self) -> bool:
+        """Whether the chooser has more than this programme to offer (a grant of no
+        programme counts in all of them)."""
+        ids = {g.program_id for g in self.person.roles if g.role in PANEL_ROLES}
+        return None in ids or len(ids) > 1
+
+    @property
     def can_write(self) -> bool:
         return bool(self.roles & self.section.write)
 
