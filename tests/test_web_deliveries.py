@@ -418,3 +418,24 @@ async def test_the_command_line_moves_a_day_the_same_way(web, capsys) -> None:
         await cli_delivery.run(web.app, cli_harness.parse(
             cli_delivery, "delivery", "reschedule", str(seeded.day_id), "--date", "2026-03-02",
             "--from", "08", "--to", "09"))
+
+
+async def test_a_moved_or_cancelled_day_is_delivered_now_not_at_the_next_poll(web) -> None:
+    woken: list[list[int]] = []
+
+    async def deliver_now(rows: list[int]) -> None:
+        woken.append(rows)
+
+    web.panel.deliver_now = deliver_now
+    seeded = await seed(web)
+    c = await web.signed_in(await web.person("Daniela", Role.GESTORA))
+    rosa = seeded.pickups["Rosa González"]
+    await c.post(web.url("entregas", f"dia/{seeded.day_id}/mover"),
+                 data={"fecha": "2026-03-06", "inicio": "11:00", "fin": "13:00"})
+    [moved] = await rows(web, OutboxMessage, OutboxMessage.idempotency_key.like(
+        f"pickup:{rosa}:day_moved:%"))
+    assert woken == [[moved.id]]
+    await c.post(web.url("entregas", f"dia/{seeded.day_id}/cancelar"))
+    [cancelled] = await rows(web, OutboxMessage,
+                             OutboxMessage.idempotency_key == f"pickup:{rosa}:cancelled")
+    assert woken == [[moved.id], [cancelled.id]]

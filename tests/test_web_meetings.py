@@ -338,3 +338,34 @@ async def test_someone_of_the_programme_who_came_uninvited_is_found_and_marked(w
     # Once on the list, the search no longer offers her.
     again = await c.get(web.url("reuniones", f"{meeting.id}/asistencia"), params={"q": "rosa"})
     assert "No encontré a nadie" in again.text
+
+
+async def test_what_the_panel_queues_is_delivered_now_not_at_the_next_poll(web) -> None:
+    woken: list[list[int]] = []
+
+    async def deliver_now(rows: list[int]) -> None:
+        woken.append(rows)
+
+    web.panel.deliver_now = deliver_now
+    c, _, _ = await _setup(web)
+    meeting = await _create(web, c)
+    invitations = [m.id for m in await _outbox(web, "invitation")]
+    assert len(invitations) == 3 and woken == [invitations]
+    await c.post(web.url("reuniones", f"{meeting.id}/preguntar"))
+    again = [m.id for m in await _outbox(web, "invitation") if ":again" in m.idempotency_key]
+    assert len(again) == 3 and woken[-1] == again
+    before = {m.id for m in await _outbox(web, "invitation")}
+    await c.post(web.url("reuniones", f"{meeting.id}/invitar"), data={"invite": "everyone"})
+    added = [m.id for m in await _outbox(web, "invitation") if m.id not in before]
+    assert len(added) == 1 and woken[-1] == added  # the gestora herself, the one not invited
+    await c.post(web.url("reuniones", f"{meeting.id}/mover"),
+                 data={"date": "24-03-2026", "time": "19:00"})
+    moved = [m.id for m in await _outbox(web, "invitation") if ":r2:" in m.idempotency_key]
+    assert len(moved) == 4 and woken[-1] == moved
+    await c.post(web.url("reuniones", f"{meeting.id}/cancelar"), data={"reason": ""})
+    cancelled = [m.id for m in await _outbox(web, "meeting_cancelled")]
+    assert len(cancelled) == 4 and woken[-1] == cancelled
+    # Every row woken is a row that exists, committed before the outbox was woken.
+    async with web.app.sessions() as s:
+        stored = set((await s.scalars(select(OutboxMessage.id))).all())
+    assert {i for rows in woken for i in rows} <= stored

@@ -26,6 +26,7 @@ from storage.delivery import DayPlan, DeliveryError
 from storage.models import DeliveryDay, Pickup, PickupMode, PickupStatus
 from storage.pickups import PickupError
 from web.context import Page, Refusal, page
+from web.outbox import deliver_after
 from web.sections import DELIVERIES, READERS, TEAM
 
 SECTION = DELIVERIES.key
@@ -392,8 +393,9 @@ async def move_a_day(p: Page) -> Response:
         return await _day_card(p, day, move=form, status=422)
     p.audit("delivery_day_moved", entity="delivery_day", entity_id=day.id,
             old_start=old[0].isoformat(), old_end=old[1].isoformat(),
-            start=start.isoformat(), end=end.isoformat(), notified=queued)
-    return p.redirect(p.link(SECTION, f"dia/{day.id}?hecho=moved&n={queued}"))
+            start=start.isoformat(), end=end.isoformat(), notified=len(queued))
+    return deliver_after(
+        p, p.redirect(p.link(SECTION, f"dia/{day.id}?hecho=moved&n={len(queued)}")), queued)
 
 
 @page(DELIVERIES)
@@ -405,8 +407,10 @@ async def cancel_a_day(p: Page) -> Response:
     except DeliveryError as exc:
         return await _day_card(p, day, problem=refusal(exc.code), status=422)
     p.audit("delivery_day_cancelled", entity="delivery_day", entity_id=day.id,
-            notified=queued)
-    return p.redirect(p.link(SECTION, f"dia/{day.id}?hecho=cancelled&n={queued}"))
+            notified=len(queued))
+    return deliver_after(
+        p, p.redirect(p.link(SECTION, f"dia/{day.id}?hecho=cancelled&n={len(queued)}")),
+        queued)
 
 
 @page(DELIVERIES)

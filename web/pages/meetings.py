@@ -36,6 +36,7 @@ from storage import programs
 from storage.models import Body, Meeting, MeetingStatus
 from web.context import Page, Refusal, page
 from web.downloads import attachment
+from web.outbox import deliver_after
 from web.sections import MEETINGS
 
 INVITE_LATER = "later"
@@ -254,14 +255,16 @@ async def new_meeting(p: Page) -> Response:
     p.audit("meeting_created", entity="meeting", entity_id=meeting.id, kind=meeting.kind,
             body_id=meeting.body_id, starts_at=meeting.starts_at.isoformat(),
             series_id=meeting.series_id)
+    queued: tuple[int, ...] = ()
     if v["invite"] != INVITE_LATER:
         done = await use.invite_now(p.db, p.program, meeting, v["invite"], p.now)
+        queued = done.outbox_ids
         p.audit("meeting_invited", entity="meeting", entity_id=meeting.id, target=v["invite"],
                 invited=done.invited, queued=done.queued, series_queued=done.series_queued)
     if made.series is not None:
-        return p.redirect(_meeting_url(p, meeting, aviso="created_series",
-                                       n=len(made.meetings)))
-    return p.redirect(_meeting_url(p, meeting, aviso="created", n=1))
+        return deliver_after(p, p.redirect(_meeting_url(p, meeting, aviso="created_series",
+                                                        n=len(made.meetings))), queued)
+    return deliver_after(p, p.redirect(_meeting_url(p, meeting, aviso="created", n=1)), queued)
 
 
 # --- one meeting: its board, asking again, inviting, moving, cancelling -------------------------
@@ -328,21 +331,23 @@ async def invite_people(p: Page) -> Response:
         return await _meeting_page(p, meeting, status=422, failure=_error(exc))
     p.audit("meeting_invited", entity="meeting", entity_id=meeting.id, target=target,
             invited=done.invited, queued=done.queued, series_queued=done.series_queued)
-    return p.redirect(_meeting_url(p, meeting, aviso="invited", n=done.invited))
+    return deliver_after(p, p.redirect(_meeting_url(p, meeting, aviso="invited",
+                                                    n=done.invited)), done.outbox_ids)
 
 
 @page(MEETINGS)
 async def ask_again(p: Page) -> Response:
     meeting = await _meeting(p)
     try:
-        asked, queued = await use.reask(p.db, meeting, p.now)
+        asked, queued, outbox_ids = await use.reask(p.db, meeting, p.now)
     except MeetingError as exc:
         return await _meeting_page(p, meeting, status=422, failure=_error(exc))
     p.audit("meeting_reasked", entity="meeting", entity_id=meeting.id, asked=asked,
             queued=queued)
     if asked and not queued:
         return p.redirect(_meeting_url(p, meeting, aviso="reasked_today", n=asked))
-    return p.redirect(_meeting_url(p, meeting, aviso="reasked", n=queued))
+    return deliver_after(p, p.redirect(_meeting_url(p, meeting, aviso="reasked", n=queued)),
+                         outbox_ids)
 
 
 @page(MEETINGS)
@@ -355,14 +360,16 @@ async def move_meeting(p: Page) -> Response:
                                    values=typed.values)
     old = meeting.starts_at
     try:
-        invited, queued = await use.move_and_notify(p.db, meeting, typed.starts_at, p.now)
+        invited, queued, outbox_ids = await use.move_and_notify(p.db, meeting,
+                                                                typed.starts_at, p.now)
     except MeetingError as exc:
         return await _meeting_page(p, meeting, status=422, errors={"date": _error(exc)},
                                    values=typed.values)
     p.audit("meeting_moved", entity="meeting", entity_id=meeting.id, old=old.isoformat(),
             new=meeting.starts_at.isoformat(), revision=meeting.revision, invited=invited,
             queued=queued)
-    return p.redirect(_meeting_url(p, meeting, aviso="moved", n=invited))
+    return deliver_after(p, p.redirect(_meeting_url(p, meeting, aviso="moved", n=invited)),
+                         outbox_ids)
 
 
 @page(MEETINGS)
@@ -374,12 +381,14 @@ async def cancel_meeting(p: Page) -> Response:
                                    errors={"reason": Msg("adm_meet.too_long")},
                                    values={"date": "", "time": "", "reason": reason})
     try:
-        invited, queued = await use.cancel_and_notify(p.db, meeting, reason or None, p.now)
+        invited, queued, outbox_ids = await use.cancel_and_notify(p.db, meeting,
+                                                                  reason or None, p.now)
     except MeetingError as exc:
         return await _meeting_page(p, meeting, status=422, failure=_error(exc))
     p.audit("meeting_cancelled", entity="meeting", entity_id=meeting.id, invited=invited,
             queued=queued, reason_length=len(reason))
-    return p.redirect(_meeting_url(p, meeting, aviso="cancelled", n=queued))
+    return deliver_after(p, p.redirect(_meeting_url(p, meeting, aviso="cancelled",
+                                                    n=queued)), outbox_ids)
 
 
 # --- attendance at the door --------------------------------------------------------------------
