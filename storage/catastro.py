@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.forms import Form
 from domain.names import normalise_name
 from locales.collation import sort_key
-from storage import links
+from storage import folding, links
 from storage.models import (
     Attendance,
     Body,
@@ -101,13 +101,14 @@ def _digits(text: str) -> str:
 
 
 def _search(q: str, name: Any, rut: Any, phone: Any, sector: Any) -> Any:
-    """Words of the name or sector, or the digits of a RUT or phone however typed
-    ("12.345.678-5", "9 1234 5678")."""
+    """Every word typed in the name or the sector, accents and case aside as in the chat's
+    search ("gonzalez" finds "González", "nunoa" "Ñuñoa"); or the digits of a RUT or phone
+    however typed ("12.345.678-5", "9 1234 5678")."""
     text = q.strip().lower()
     if not text:
         return None
-    like = f"%{text}%"
-    found = [func.lower(name).like(like), func.lower(sector).like(like)]
+    found = [and_(*(or_(folding.contains(name, word), folding.contains(sector, word))
+                    for word in text.split()))]
     digits = _digits(text)
     if len(digits) >= 3:
         plain_rut = func.replace(func.replace(func.lower(rut), ".", ""), "-", "")
