@@ -369,3 +369,32 @@ async def test_what_the_panel_queues_is_delivered_now_not_at_the_next_poll(web) 
     async with web.app.sessions() as s:
         stored = set((await s.scalars(select(OutboxMessage.id))).all())
     assert {i for rows in woken for i in rows} <= stored
+
+
+async def test_the_attendance_list_shows_what_another_tablet_marked(web) -> None:
+    c, gestora, members = await _setup(web)
+    meeting = await _create(web, c)
+    web.app.clock.advance(AT_1800_SANTIAGO - web.app.clock.now() - timedelta(minutes=10))
+    door = await web.signed_in(gestora)
+    other = await web.signed_in(await web.person("Marta Coordinadora", Role.COORDINADORA))
+    rows_url = web.url("reuniones", f"{meeting.id}/asistencia/filas")
+    page = await door.get(web.url("reuniones", f"{meeting.id}/asistencia") + "?q=carla")
+    assert f'hx-get="{rows_url}" hx-trigger="every 10s"' in page.text
+    assert 'data-live-pause="#f-q"' in page.text and 'value="carla"' in page.text
+    ana = members[0]
+    before = await door.get(rows_url, headers={"HX-Request": "true"})
+    assert f'<tr id="p{ana.id}" class="att-row">' in before.text
+    marked = await other.post(web.url("reuniones", f"{meeting.id}/asistencia/{ana.id}"),
+                              data={"present": "1"}, headers={"HX-Request": "true"})
+    assert marked.status_code == 200
+    after = await door.get(rows_url, headers={"HX-Request": "true"})
+    assert after.status_code == 200 and "<html" not in after.text
+    assert f'<tr id="p{ana.id}" class="att-row is-present">' in after.text
+    assert after.text.count("<tr ") == 3
+    assert 'id="tally"' in after.text and 'hx-swap-oob="true"' in after.text
+    assert "Presentes: 0 de 3 personas invitadas" in before.text
+    assert "Presentes: 1 de 3 personas invitadas" in after.text
+    # A cancelled meeting changes no more: its list stops asking.
+    await door.post(web.url("reuniones", f"{meeting.id}/cancelar"), data={"reason": ""})
+    page = await door.get(web.url("reuniones", f"{meeting.id}/asistencia"))
+    assert "hx-trigger" not in page.text.split('<tbody id="rows"')[1].split(">")[0]

@@ -34,6 +34,8 @@ MARKS = {"retiro": PickupStatus.PICKED_UP, "no_vino": PickupStatus.NO_SHOW}
 REPEATS = (0, 1, 2)  # once, every week, every other week: the chat's pattern options
 DONE = ("created", "moved", "cancelled", "assigned")
 FORMATS = ("pdf", "xlsx", "csv")
+# Seconds between refreshes of the day list: two tablets at the door see each other's marks.
+LIVE_EVERY = 10
 # Message keys the templates pick by value (named in full, so the catalogs' check finds them).
 KEYS = {
     "mode": {PickupMode.RETIRO: "web.deliveries.mode_retiro",
@@ -480,9 +482,12 @@ async def _list_context(p: Page, day: DeliveryDay) -> dict[str, Any]:
     query = " ".join(p.request.query_params.get("q", "").split())[:60]
     numbered = [Row(n, r, status_label(r.status)) for n, r in enumerate(rows, start=1)]
     shown = [r for r in numbered if not query or _matches(r.row, query)]
-    return dict(view=_view(p, day, pickups.counts_of(rows)), rows=shown, total=len(rows),
-                q=query, marking=_marking(p, day), formats=FORMATS,
-                is_reader=bool(p.roles & READERS), error=None)
+    view = _view(p, day, pickups.counts_of(rows))
+    # Refreshed while marks may still come: a day neither suspended nor gone by.
+    live = day.cancelled_at is None and view.on >= _today(p)
+    return dict(view=view, rows=shown, total=len(rows), q=query, marking=_marking(p, day),
+                formats=FORMATS, is_reader=bool(p.roles & READERS), error=None, live=live,
+                live_every=LIVE_EVERY)
 
 
 @page(DELIVERIES)
@@ -490,7 +495,8 @@ async def day_list(p: Page) -> Response:
     day = await _day(p)
     context = await _list_context(p, day)
     if p.request.headers.get("hx-request") and p.request.headers.get("hx-target") == "rows":
-        return _show(p, "deliveries/_rows.html", **context)
+        # A search as it is typed, or the list's refresh: the rows, and the counts beside.
+        return _show(p, "deliveries/_live.html", **context)
     return _show(p, "deliveries/daylist.html", **context)
 
 

@@ -47,6 +47,9 @@ NOTICES = ("created", "created_series", "invited", "reasked", "reasked_today", "
            "cancelled", "closed", "guest_added", "guest_removed")
 SEARCH_SHOWN = 10  # people found by name to add at the door
 BOARD_EVERY = 5  # seconds between the board's refreshes while people still answer
+# Seconds between refreshes of the attendance list: two tablets at the door see each
+# other's marks.
+ATTENDANCE_EVERY = 10
 
 
 # --- what the pages show ----------------------------------------------------------------
@@ -415,12 +418,26 @@ async def _attendance_page(p: Page, meeting: Meeting, *, status: int = 200,
                     walk_ins={_row_id(e) for e in board.walk_ins},
                     open_=meeting.status != MeetingStatus.CANCELLED,
                     closable=meeting.status == MeetingStatus.SCHEDULED
-                    and p.now >= meeting.starts_at - meeting_store.CHECKIN_OPENS_BEFORE)
+                    and p.now >= meeting.starts_at - meeting_store.CHECKIN_OPENS_BEFORE,
+                    live=meeting.status == MeetingStatus.SCHEDULED,
+                    live_every=ATTENDANCE_EVERY)
 
 
 @page(MEETINGS)
 async def attendance(p: Page) -> Response:
     return await _attendance_page(p, await _meeting(p))
+
+
+@page(MEETINGS)
+async def attendance_rows(p: Page) -> Response:
+    """The attendance list's rows and count alone, for htmx to swap in every few seconds:
+    what another tablet at the door marked shows here too."""
+    meeting = await _meeting(p)
+    board = await data.board(p.db, meeting)
+    return p.fragment("meetings/_attendance_rows.html", meeting=meeting,
+                      entries=board.everyone, tally=use.tally_text(board.tally),
+                      row_id=_row_id, walk_ins={_row_id(e) for e in board.walk_ins},
+                      open_=meeting.status != MeetingStatus.CANCELLED)
 
 
 @page(MEETINGS)
@@ -522,6 +539,8 @@ routes: list[BaseRoute] = [
     Route("/p/{pid:int}/reuniones/{mid:int}/mover", move_meeting, methods=["POST"]),
     Route("/p/{pid:int}/reuniones/{mid:int}/cancelar", cancel_meeting, methods=["POST"]),
     Route("/p/{pid:int}/reuniones/{mid:int}/asistencia", attendance, methods=["GET"]),
+    Route("/p/{pid:int}/reuniones/{mid:int}/asistencia/filas", attendance_rows,
+          methods=["GET"]),
     Route("/p/{pid:int}/reuniones/{mid:int}/asistencia/{person:int}", mark,
           methods=["POST"]),
     Route("/p/{pid:int}/reuniones/{mid:int}/visitas", add_guest, methods=["POST"]),
