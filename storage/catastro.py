@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.forms import Form
 from domain.names import normalise_name
 from locales.collation import sort_key
-from storage import folding, links
+from storage import fichas, folding, links
 from storage.models import (
     Attendance,
     Body,
@@ -28,7 +28,6 @@ from storage.models import (
     FormDefinition,
     FormResponse,
     FormSignature,
-    FormStatus,
     LinkCode,
     Meeting,
     Membership,
@@ -42,7 +41,6 @@ from storage.models import (
 )
 from storage.responses import form_of
 
-FICHA = "ficha_interes"
 CHANNELS = ("telegram", "whatsapp")  # what the tables tell apart; "none" is neither
 MESSAGES_SHOWN = 100  # a record's latest messages: enough to see what went wrong
 
@@ -138,10 +136,7 @@ def _channel_filter(on: Any, channel: str) -> Any:
 
 
 def _ficha_of_org() -> Any:
-    return exists().where(
-        FormResponse.organization_id == Organization.id,
-        FormResponse.status == FormStatus.SUBMITTED,
-        FormResponse.form_id.in_(select(FormDefinition.id).where(FormDefinition.key == FICHA)))
+    return fichas.organization_signed(Organization.id)
 
 
 def _ordered(column: Any, descending: bool, tiebreak: Any) -> list[Any]:
@@ -315,11 +310,7 @@ async def organization_record(session: AsyncSession, program_id: int, organizati
         return None
     record = OrganizationRecord(org)
     responses = (await session.scalars(
-        select(FormResponse).where(
-            FormResponse.organization_id == org.id,
-            FormResponse.status == FormStatus.SUBMITTED,
-            FormResponse.form_id.in_(select(FormDefinition.id)
-                                     .where(FormDefinition.key == FICHA)))
+        select(FormResponse).where(FormResponse.organization_id == org.id, fichas.signed())
         .order_by(FormResponse.submitted_at.desc(), FormResponse.id.desc()))).all()
     signatures: dict[int, list[FormSignature]] = {}
     if responses:
