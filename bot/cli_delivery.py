@@ -311,7 +311,7 @@ async def _reschedule(app: App, args: argparse.Namespace) -> int:
             start, end = delivery.local_window(program.timezone,
                                                typed_date(app, args.date, program),
                                                args.start, args.end)
-            queued = await move_day(s, day, start, end, now)
+            queued = len(await move_day(s, day, start, end, now))
         except DeliveryError as exc:
             raise CommandError(app.catalogs.text(None, "cli_delivery.refused",
                                                  reason=refusal(exc.code))) from None
@@ -338,7 +338,7 @@ async def _cancel(app: App, args: argparse.Namespace) -> int:
     async with app.sessions() as s:
         day = await _get_day(app, s, args.day_id)
         try:
-            queued = await cancel_day(s, day, now)
+            queued = len(await cancel_day(s, day, now))
         except DeliveryError as exc:
             raise CommandError(app.catalogs.text(None, "cli_delivery.refused",
                                                  reason=refusal(exc.code))) from None

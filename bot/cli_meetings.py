@@ -218,22 +218,23 @@ class _Cli:
                 else schedule.local_date(meeting.starts_at, tz)
             at = args.time or schedule.local_time(meeting.starts_at, tz)
             old = meeting.starts_at
-            invited, queued = await meetings.move_and_notify(s, meeting, schedule.to_utc(day, at, tz),
-                                                         self.now)
+            invited, queued, _ = await meetings.move_and_notify(
+                s, meeting, schedule.to_utc(day, at, tz), self.now)
             self.audit(s, "meeting_moved", "meeting", meeting.id, old=old.isoformat(),
                        new=meeting.starts_at.isoformat(), revision=meeting.revision,
                        invited=invited, queued=queued)
             self.say("cli_meet.moved", id=str(meeting.id), when=When(meeting.starts_at),
                      count=invited, sent=queued)
         elif verb == "cancel":
-            invited, queued = await meetings.cancel_and_notify(s, meeting, args.reason, self.now)
+            invited, queued, _ = await meetings.cancel_and_notify(s, meeting, args.reason,
+                                                                  self.now)
             self.audit(s, "meeting_cancelled", "meeting", meeting.id, invited=invited,
                        queued=queued, reason_length=len(args.reason or ""))
             self.say("cli_meet.cancelled", id=str(meeting.id), count=invited, sent=queued)
         elif verb == "invite":
             await self.invite(s, program, meeting, args.to)
         elif verb == "reask":
-            asked, queued = await meetings.reask(s, meeting, self.now)
+            asked, queued, _ = await meetings.reask(s, meeting, self.now)
             self.audit(s, "meeting_reasked", "meeting", meeting.id, asked=asked, queued=queued)
             self.say("cli_meet.reasked", id=str(meeting.id), count=asked,
                      resent=Msg("cli_meet.resent", {"count": queued}))
@@ -271,7 +272,8 @@ class _Cli:
 
     async def invite(self, s: AsyncSession, program: Program, meeting: Meeting, target: str
                      ) -> None:
-        invited, queued, later = await meetings.invite_now(s, program, meeting, target, self.now)
+        invited, queued, later, _ = await meetings.invite_now(s, program, meeting, target,
+                                                             self.now)
         self.audit(s, "meeting_invited", "meeting", meeting.id, target=target, invited=invited,
                    queued=queued, series_queued=later)
         self.say("cli_meet.invited", id=str(meeting.id), count=invited,

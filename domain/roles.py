@@ -25,10 +25,12 @@ ADMIN_ROLES = frozenset({Role.GESTORA, Role.COORDINADORA})
 # regional supervisor (who reads without changing).
 PANEL_ROLES = frozenset({Role.GESTORA, Role.COORDINADORA, Role.RECINTO, Role.SUPERVISOR})
 
-# What the team may give and take back, in the order the roles are shown.
+# What the team may give and take back, in the order the roles are shown. The supervisor
+# comes with the premises' staff: both open the web panel only, never the chat's team panel
+# (storage.programs.STAFF_ROLES leaves the supervisor out; the web panel reads read-only).
 GRANTABLE: tuple[str, ...] = (
-    Role.GESTORA, Role.COORDINADORA, Role.RECINTO, Role.GRUPO_MOTOR, Role.CONSEJO_LOCAL,
-    Role.REPRESENTANTE, Role.FAMILIA,
+    Role.GESTORA, Role.COORDINADORA, Role.RECINTO, Role.SUPERVISOR, Role.GRUPO_MOTOR,
+    Role.CONSEJO_LOCAL, Role.REPRESENTANTE, Role.FAMILIA,
 )
 # A role that is a seat in a body: giving it makes the person a member, taking it, not.
 BODY_OF_ROLE = {Role.GRUPO_MOTOR: "grupo_motor", Role.CONSEJO_LOCAL: "consejo_local"}

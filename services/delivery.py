@@ -80,11 +80,11 @@ def refusal(code: str) -> Msg:
                {"max": delivery.MAX_DAYS})
 
 
-async def cancel_day(session: AsyncSession, day: DeliveryDay, now: datetime) -> int:
-    """Cancel the day and tell every family that already had the date; returns how many
-    notices were queued. The chat and the command line both call this."""
+async def cancel_day(session: AsyncSession, day: DeliveryDay, now: datetime) -> list[int]:
+    """Cancel the day and tell every family that already had the date; returns the outbox
+    rows of the notices queued. The chat, the command line and the panel all call this."""
     told = await delivery.cancel(session, day, now)
-    queued = 0
+    queued: list[int] = []
     for pickup, family in told:
         home = pickups.is_home_delivery(day, family)
         text = Msg("adm_delivery.cancel_notice_home" if home else "adm_delivery.cancel_notice",
@@ -95,5 +95,6 @@ async def cancel_day(session: AsyncSession, day: DeliveryDay, now: datetime) -> 
             key=f"pickup:{pickup.id}:cancelled", kind="pickup_cancelled", now=now,
             expires_at=day.window_end, essential=True,
         )
-        queued += new_id is not None
+        if new_id is not None:
+            queued.append(new_id)
     return queued

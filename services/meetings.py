@@ -55,6 +55,9 @@ RATES_MAX = 40
 class Invited(NamedTuple):
     invited: int  # people the meeting has invited
     queued: int  # messages queued for them now
+    # The outbox rows of those messages: the panel wakes the outbox for them once its page
+    # has committed, rather than leaving them to the next poll.
+    outbox_ids: tuple[int, ...] = ()
 
 
 class Created(NamedTuple):
@@ -67,6 +70,7 @@ class InvitedNow(NamedTuple):
     invited: int
     queued: int
     series_queued: int  # invitations to the series' later meetings now within reach
+    outbox_ids: tuple[int, ...] = ()  # every one queued: this meeting's and the series'
 
 
 class Marked(NamedTuple):
@@ -77,6 +81,7 @@ class Marked(NamedTuple):
 class Asked(NamedTuple):
     asked: int  # people who had not answered
     queued: int  # messages queued for them now
+    outbox_ids: tuple[int, ...] = ()
 
 
 # --- what the person reads ----------------------------------------------------------------
@@ -355,9 +360,9 @@ async def invite_now(session: AsyncSession, program: Program, meeting: Meeting, 
     already within reach (the scheduler invites the rest as they come)."""
     if meeting.status != MeetingStatus.SCHEDULED or meeting.starts_at <= now:
         raise MeetingError("not_upcoming")
-    invited, queued = await invite(session, program, meeting, target, now)
-    later = await invite_due_series_meetings(session, now)
-    return InvitedNow(invited, queued, later)
+    done = await invite(session, program, meeting, target, now)
+    later = await _invite_due_series(session, now)
+    return InvitedNow(done.invited, done.queued, len(later), (*done.outbox_ids, *later))
 
 
 async def mark_attendance(session: AsyncSession, meeting: Meeting, person_id: int,
@@ -383,18 +388,22 @@ async def invite(session: AsyncSession, program: Program, meeting: Meeting, targ
     queued = await send_invitations(session, meeting, ids, now,
                                                      organization_by_person=orgs)
     await data.set_series_invite(session, meeting, target)
-    return Invited(len(ids), len(queued))
+    return Invited(len(ids), len(queued), tuple(queued))
 
 
 async def invite_due_series_meetings(session: AsyncSession, now: datetime) -> int:
     """Invite to the meetings of a series that are now within 30 days; returns how many
     invitations were queued. Idempotent: call it on every scheduler tick."""
-    queued = 0
+    return len(await _invite_due_series(session, now))
+
+
+async def _invite_due_series(session: AsyncSession, now: datetime) -> list[int]:
+    queued: list[int] = []
     for meeting, target in await data.series_meetings_due(session, now):
         program = await session.get(Program, meeting.program_id)
         if program is None:
             continue
-        queued += (await invite(session, program, meeting, target, now)).queued
+        queued.extend((await invite(session, program, meeting, target, now)).outbox_ids)
     return queued
 
 
@@ -408,7 +417,7 @@ async def reask(session: AsyncSession, meeting: Meeting, now: datetime) -> Asked
     day = schedule.local_date(now, program.timezone)
     kind_name, body_name = await names(session, meeting)
     rsvps = await data.non_responders(session, meeting)
-    queued = 0
+    queued: list[int] = []
     for rsvp in rsvps:
         out = invitation(meeting, rsvp, kind_name=kind_name, body_name=body_name)
         new_id = await outbox.enqueue_for_person(
@@ -416,8 +425,9 @@ async def reask(session: AsyncSession, meeting: Meeting, now: datetime) -> Asked
             key=f"invite:{meeting.id}:r{meeting.revision}:{rsvp.person_id}:again{day:%Y%m%d}",
             kind="invitation", now=now, expires_at=meeting.starts_at,
         )
-        queued += new_id is not None
-    return Asked(len(rsvps), queued)
+        if new_id is not None:
+            queued.append(new_id)
+    return Asked(len(rsvps), len(queued), tuple(queued))
 
 
 async def move_and_notify(session: AsyncSession, meeting: Meeting, starts_at: datetime,
@@ -429,7 +439,7 @@ async def move_and_notify(session: AsyncSession, meeting: Meeting, starts_at: da
     ids = await data.invited_ids(session, meeting.id)
     # invite() hands back the existing rows: the answers the move cleared, the same people.
     rsvps = await meetings.invite(session, meeting, ids, now)
-    queued = 0
+    queued: list[int] = []
     for rsvp in rsvps:
         inv = invitation(meeting, rsvp, kind_name=kind_name, body_name=body_name)
         out = dataclasses.replace(inv, text=Msg("adm_meet.moved_notice", {
@@ -441,8 +451,9 @@ async def move_and_notify(session: AsyncSession, meeting: Meeting, starts_at: da
             key=f"invite:{meeting.id}:r{meeting.revision}:{rsvp.person_id}", kind="invitation",
             now=now, expires_at=meeting.starts_at, essential=True,
         )
-        queued += new_id is not None
-    return Invited(len(ids), queued)
+        if new_id is not None:
+            queued.append(new_id)
+    return Invited(len(ids), len(queued), tuple(queued))
 
 
 async def cancel_and_notify(session: AsyncSession, meeting: Meeting, reason: str | None,
@@ -457,12 +468,13 @@ async def cancel_and_notify(session: AsyncSession, meeting: Meeting, reason: str
         params["reason"] = Raw(reason)
     text = Msg("adm_meet.cancel_notice_reason" if reason else "adm_meet.cancel_notice", params)
     ids = await data.invited_ids(session, meeting.id)
-    queued = 0
+    queued: list[int] = []
     if meeting.starts_at > now:
         for pid in ids:
             new_id = await outbox.enqueue_for_person(
                 session, pid, Outgoing(text=text).to_json(), key=f"cancel:{meeting.id}:{pid}",
                 kind="meeting_cancelled", now=now, expires_at=meeting.starts_at, essential=True,
             )
-            queued += new_id is not None
-    return Invited(len(ids), queued)
+            if new_id is not None:
+                queued.append(new_id)
+    return Invited(len(ids), len(queued), tuple(queued))

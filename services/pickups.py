@@ -142,14 +142,14 @@ async def tell_team(session: AsyncSession, family: Family, text: Msg, key: str,
 
 
 async def move_day(session: AsyncSession, day: DeliveryDay, start: datetime, end: datetime,
-                   now: datetime) -> int:
+                   now: datetime) -> list[int]:
     """Move the day to the window ``start``-``end`` (aware UTC) and send every family that
-    already had the old date the new one, with its answers; returns how many notices were
-    queued. The families not told yet hear the new date when the scheduler's notice is due.
+    already had the old date the new one, with its answers; returns the outbox rows of the
+    notices queued (the panel wakes the outbox for them after its commit). The families not told yet hear the new date when the scheduler's notice is due.
 
     Raises DeliveryError when the day cannot move (see ``delivery.reschedule``)."""
     told = await delivery.reschedule(session, day, start, end, now)
-    queued = 0
+    queued: list[int] = []
     for pickup, family in told:
         out = pickup_notice(pickup, day, family, moved=True)
         # One key per new date: a day moved twice is told twice, each time once.
@@ -159,6 +159,6 @@ async def move_day(session: AsyncSession, day: DeliveryDay, start: datetime, end
             now=now, expires_at=day.window_end, essential=True,
         )
         if new_id is not None:
-            queued += 1
+            queued.append(new_id)
             await notice_queued(session, pickup, family, now)
     return queued

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.forms import Form
 from domain.names import normalise_name
 from locales.collation import sort_key
-from storage import links
+from storage import fichas, folding, links
 from storage.models import (
     Attendance,
     Body,
@@ -28,7 +28,6 @@ from storage.models import (
     FormDefinition,
     FormResponse,
     FormSignature,
-    FormStatus,
     LinkCode,
     Meeting,
     Membership,
@@ -42,7 +41,6 @@ from storage.models import (
 )
 from storage.responses import form_of
 
-FICHA = "ficha_interes"
 CHANNELS = ("telegram", "whatsapp")  # what the tables tell apart; "none" is neither
 MESSAGES_SHOWN = 100  # a record's latest messages: enough to see what went wrong
 
@@ -101,13 +99,14 @@ def _digits(text: str) -> str:
 
 
 def _search(q: str, name: Any, rut: Any, phone: Any, sector: Any) -> Any:
-    """Words of the name or sector, or the digits of a RUT or phone however typed
-    ("12.345.678-5", "9 1234 5678")."""
+    """Every word typed in the name or the sector, accents and case aside as in the chat's
+    search ("gonzalez" finds "González", "nunoa" "Ñuñoa"); or the digits of a RUT or phone
+    however typed ("12.345.678-5", "9 1234 5678")."""
     text = q.strip().lower()
     if not text:
         return None
-    like = f"%{text}%"
-    found = [func.lower(name).like(like), func.lower(sector).like(like)]
+    found = [and_(*(or_(folding.contains(name, word), folding.contains(sector, word))
+                    for word in text.split()))]
     digits = _digits(text)
     if len(digits) >= 3:
         plain_rut = func.replace(func.replace(func.lower(rut), ".", ""), "-", "")
@@ -137,10 +136,7 @@ def _channel_filter(on: Any, channel: str) -> Any:
 
 
 def _ficha_of_org() -> Any:
-    return exists().where(
-        FormResponse.organization_id == Organization.id,
-        FormResponse.status == FormStatus.SUBMITTED,
-        FormResponse.form_id.in_(select(FormDefinition.id).where(FormDefinition.key == FICHA)))
+    return fichas.organization_signed(Organization.id)
 
 
 def _ordered(column: Any, descending: bool, tiebreak: Any) -> list[Any]:
@@ -314,11 +310,7 @@ async def organization_record(session: AsyncSession, program_id: int, organizati
         return None
     record = OrganizationRecord(org)
     responses = (await session.scalars(
-        select(FormResponse).where(
-            FormResponse.organization_id == org.id,
-            FormResponse.status == FormStatus.SUBMITTED,
-            FormResponse.form_id.in_(select(FormDefinition.id)
-                                     .where(FormDefinition.key == FICHA)))
+        select(FormResponse).where(FormResponse.organization_id == org.id, fichas.signed())
         .order_by(FormResponse.submitted_at.desc(), FormResponse.id.desc()))).all()
     signatures: dict[int, list[FormSignature]] = {}
     if responses:

@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from storage import folding
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -56,6 +58,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # keeps the old pages until a checkpoint: storage.privacy.settle_erasure.
     cur.execute("PRAGMA secure_delete=ON")
     cur.close()
+    # storage.folding's accent-blind search: the chat's own fold, as a SQL function.
+    dbapi_conn.create_function(folding.SQLITE_FUNCTION, 1, folding.fold_or_none,
+                               deterministic=True)
 
 
 def _no_leftover_transaction(dbapi_conn: Any, record: Any, state: Any) -> None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import aliased, selectinload
 
 from domain.names import normalise_name
 from storage import people, responses
@@ -75,6 +75,28 @@ async def team(session: AsyncSession, program_id: int) -> list[int]:
 
 def _of_ficha() -> Any:
     return FormResponse.form_id.in_(select(FormDefinition.id).where(FormDefinition.key == FICHA))
+
+
+def signed(until: datetime | None = None) -> Any:
+    """A signed ficha, the one meaning every count of them shares (the catastro's filter
+    and column, the stages' verifier, the verificadores, the progress figures): a Ficha de
+    Interés sealed with its sender's signature (every version but a draft is), and the
+    valid one as things stood at ``until`` (now when None): not yet replaced by a correction
+    sealed by then. So an organisation that corrected its ficha counts once, and as of a
+    date before the correction it counts by the version it had then."""
+    if until is None:
+        return and_(_of_ficha(), FormResponse.status == FormStatus.SUBMITTED)
+    newer = aliased(FormResponse)
+    return and_(
+        _of_ficha(), FormResponse.status != FormStatus.DRAFT,
+        FormResponse.submitted_at.is_not(None), FormResponse.submitted_at <= until,
+        ~exists().where(newer.supersedes_id == FormResponse.id,
+                        newer.status != FormStatus.DRAFT, newer.submitted_at <= until))
+
+
+def organization_signed(organization_id: Any, until: datetime | None = None) -> Any:
+    """The organisation (a column or an id) has a signed ficha (:func:`signed`)."""
+    return exists().where(FormResponse.organization_id == organization_id, signed(until))
 
 
 async def pending(session: AsyncSession, program_id: int) -> list[FormResponse]:

@@ -65,17 +65,14 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.program_templates import ProgramTemplate, add_months, program_template_or_none
-from storage import admin_meetings, programs
+from storage import admin_meetings, fichas, programs
 from storage import pickups as day_lists
 from storage.delivery import grouped_counts
-from storage.fichas import FICHA as FICHA_FORM_KEY
 from storage.models import (
     Body,
     DeliveryDay,
     Family,
-    FormDefinition,
     FormResponse,
-    FormStatus,
     Meeting,
     MeetingStatus,
     Milestone,
@@ -191,10 +188,8 @@ async def progress_figures(session: AsyncSession, program_id: int, now: datetime
             OrganizationInvitation.sent_at <= now))).all()) if org_ids else set()
     interested = set((await session.scalars(
         select(FormResponse.organization_id)
-        .join(FormDefinition, FormDefinition.id == FormResponse.form_id)
-        .where(FormDefinition.key == FICHA_FORM_KEY, FormResponse.organization_id.in_(org_ids),
-               FormResponse.status != FormStatus.DRAFT, FormResponse.submitted_at.is_not(None),
-               FormResponse.submitted_at <= now))).all()) if org_ids else set()
+        .where(fichas.signed(now), FormResponse.organization_id.in_(org_ids)))).all()
+    ) if org_ids else set()
     committed = {o.id for o in orgs if by_then(o.committed_at)}
 
     bodies = sorted(

@@ -11,12 +11,10 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.fichas import FICHA as FICHA_FORM_KEY
+from storage import fichas
 from storage.models import (
     DeliveryDay,
-    FormDefinition,
     FormResponse,
-    FormStatus,
     Milestone,
     Organization,
     OrganizationInvitation,
@@ -50,15 +48,11 @@ async def latest_fichas(session: AsyncSession, program_id: int,
                          & (FormResponse.program_id == program_id))
     stmt = (
         select(FormResponse)
-        .join(FormDefinition, FormDefinition.id == FormResponse.form_id)
         .outerjoin(Organization, Organization.id == FormResponse.organization_id)
-        .where(FormDefinition.key == FICHA_FORM_KEY, of_program,
-               FormResponse.status == FormStatus.SUBMITTED)
+        .where(fichas.signed(until), of_program)
     )
     if organization_id is not None:
         stmt = stmt.where(FormResponse.organization_id == organization_id)
-    if until is not None:
-        stmt = stmt.where(FormResponse.submitted_at <= until)
     latest: dict[Any, FormResponse] = {}
     for r in (await session.scalars(stmt)).all():
         key = r.organization_id if r.organization_id is not None else ("sent", r.id)

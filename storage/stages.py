@@ -20,12 +20,10 @@ from domain.program_templates import (
     program_template_or_none,
 )
 from locales import Msg
-from storage import admin_meetings, programs
+from storage import admin_meetings, fichas, programs
 from storage.models import (
     Body,
-    FormDefinition,
     FormResponse,
-    FormStatus,
     Meeting,
     MeetingStatus,
     Membership,
@@ -34,8 +32,6 @@ from storage.models import (
     OrganizationInvitation,
     Program,
 )
-
-FICHA_FORM_KEY = "ficha_interes"
 
 READY, MISSING, MANUAL = "ready", "missing", "manual"
 # What Convoca holds itself counts as evidence: the fichas it received, the attendance it
@@ -182,11 +178,8 @@ async def _fichas(session: AsyncSession, program_id: int, until: datetime) -> in
     organisation the catastro does not have yet."""
     rows = (await session.execute(
         select(FormResponse.organization_id, FormResponse.id)
-        .join(FormDefinition, FormDefinition.id == FormResponse.form_id)
         .outerjoin(Organization, Organization.id == FormResponse.organization_id)
-        .where(FormDefinition.key == FICHA_FORM_KEY,
-               FormResponse.status == FormStatus.SUBMITTED,
-               FormResponse.submitted_at < until,
+        .where(fichas.signed(until),
                or_(Organization.program_id == program_id,
                    FormResponse.organization_id.is_(None)
                    & (FormResponse.program_id == program_id))))).all()

@@ -179,6 +179,16 @@ async def test_roles_from_the_command_line(tg: Running,
         parse("role", "grant", str(dani), "reina")
 
 
+async def test_the_regional_supervisor_is_given_from_the_command_line(
+        tg: Running, capsys: pytest.CaptureFixture[str]) -> None:
+    ids = await seed(tg)
+    dani = ids[str(DANI)]
+    assert await convoca(tg, capsys, "role", "grant", str(dani), "supervisor") == [
+        f"Rol «Supervisión» dado a la persona {dani}."]
+    assert await convoca(tg, capsys, "role", "revoke", str(dani), "supervisor") == [
+        f"Rol «Supervisión» quitado a la persona {dani}."]
+
+
 async def test_dates_and_times_are_typed_as_people_write_them(
         tg: Running, capsys: pytest.CaptureFixture[str]) -> None:
     # Today is Monday 2 March 2026 in Santiago, by the app's clock.

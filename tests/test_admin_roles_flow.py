@@ -61,17 +61,18 @@ async def test_grant_and_revoke_a_consejo_local_seat_from_a_searched_list(tg: Ru
                             "Toca un rol para darlo (➕) o quitarlo (✅).")
     assert labels(tg, GESTORA) == [
         ["➕ Gestión comunitaria", "➕ Coordinación"],
-        ["➕ Encargado/a de recinto", "➕ Grupo Motor"],
-        ["➕ Consejo Local", "➕ Representante de organización"],
-        ["➕ Familia"], ["👥 Elegir a otra persona"], ["↩️ Volver al panel"]]
+        ["➕ Encargado/a de recinto", "➕ Supervisión"],
+        ["➕ Grupo Motor", "➕ Consejo Local"],
+        ["➕ Representante de organización", "➕ Familia"],
+        ["👥 Elegir a otra persona"], ["↩️ Volver al panel"]]
     card_id = tg.fake.delivered(GESTORA)[-1].result["message_id"]
 
     [granted] = await tap(tg, GESTORA, "➕ Consejo Local", edited=1)
     assert granted["text"] == "Listo: Hugo Núñez ahora tiene el rol «Consejo Local»."
     [granted] = await tap(tg, GESTORA, "➕ Encargado/a de recinto", edited=1)
     assert labels(tg, GESTORA, card_id)[1:3] == [
-        ["✅ Encargado/a de recinto", "➕ Grupo Motor"],
-        ["✅ Consejo Local", "➕ Representante de organización"]]
+        ["✅ Encargado/a de recinto", "➕ Supervisión"],
+        ["➕ Grupo Motor", "✅ Consejo Local"]]
     card_text = next(m for m in tg.fake.bot_messages(GESTORA)
                      if m["message_id"] == card_id)["text"]
     assert "Roles: Encargado/a de recinto, Consejo Local" in card_text

@@ -177,3 +177,28 @@ async def test_help_names_web_for_whoever_may_open_the_panel(app: App) -> None:
     assert "/web: un enlace para entrar al panel web" in staff.text
     [family] = await h.text("56977777777", "/ayuda")
     assert "/web" not in family.text
+
+
+async def test_a_supervisor_given_by_the_team_gets_a_link_but_not_the_chat_panel(
+        app: App) -> None:
+    from storage import admin_meetings
+    from storage.programs import STAFF_ROLES
+
+    gestora = await someone(app, "whatsapp", "56966666666", Role.GESTORA)
+    pid = await someone(app, "whatsapp", "56977777777")
+    async with app.sessions() as s:
+        person = await s.get(Person, pid)
+        await s.refresh(person, ["roles"])
+        program = (await programs.all_programs(s))[0]
+        # The use case the chat's roles section and `convoca role grant` both call.
+        assert await admin_meetings.grant_role(s, person, Role.SUPERVISOR, program,
+                                               app.clock.now(), by=gestora)
+        await s.commit()
+    h = CoreHarness(app, "whatsapp")
+    [reply] = await h.text("56977777777", "/web")
+    assert f"{PUBLIC}/web/login/" in reply.text
+    assert await logins(app) == 1
+    # Reading the programme is the web panel's business: the chat's team panel stays closed.
+    assert Role.SUPERVISOR not in STAFF_ROLES
+    [panel] = await h.text("56977777777", "/panel")
+    assert panel.text.startswith("Eso lo puede hacer solo el equipo del Ecomercado.")

@@ -418,3 +418,55 @@ async def test_the_command_line_moves_a_day_the_same_way(web, capsys) -> None:
         await cli_delivery.run(web.app, cli_harness.parse(
             cli_delivery, "delivery", "reschedule", str(seeded.day_id), "--date", "2026-03-02",
             "--from", "08", "--to", "09"))
+
+
+async def test_a_moved_or_cancelled_day_is_delivered_now_not_at_the_next_poll(web) -> None:
+    woken: list[list[int]] = []
+
+    async def deliver_now(rows: list[int]) -> None:
+        woken.append(rows)
+
+    web.panel.deliver_now = deliver_now
+    seeded = await seed(web)
+    c = await web.signed_in(await web.person("Daniela", Role.GESTORA))
+    rosa = seeded.pickups["Rosa González"]
+    await c.post(web.url("entregas", f"dia/{seeded.day_id}/mover"),
+                 data={"fecha": "2026-03-06", "inicio": "11:00", "fin": "13:00"})
+    [moved] = await rows(web, OutboxMessage, OutboxMessage.idempotency_key.like(
+        f"pickup:{rosa}:day_moved:%"))
+    assert woken == [[moved.id]]
+    await c.post(web.url("entregas", f"dia/{seeded.day_id}/cancelar"))
+    [cancelled] = await rows(web, OutboxMessage,
+                             OutboxMessage.idempotency_key == f"pickup:{rosa}:cancelled")
+    assert woken == [[moved.id], [cancelled.id]]
+
+
+async def test_two_tablets_at_the_door_see_each_others_marks(web) -> None:
+    seeded = await seed(web)
+    into_the_window(web)
+    first = await web.signed_in(await web.person("Marta", Role.RECINTO))
+    second = await web.signed_in(await web.person("Pablo", Role.RECINTO))
+    url = web.url("entregas", f"dia/{seeded.day_id}/lista")
+    page = await first.get(url + "?q=perez")
+    assert f'<tbody id="rows" hx-get="{url}" hx-trigger="every 10s" hx-include="#f-q"' in page.text
+    assert 'data-live-pause="#f-q"' in page.text and 'value="perez"' in page.text
+    juan = seeded.pickups["Juan Pérez"]
+    await second.post(web.url("entregas", f"dia/{seeded.day_id}/lista/{juan}"),
+                      data={"marca": "retiro"}, headers=HTMX)
+    # The first tablet's refresh, with its search box's words (hx-include).
+    live = await first.get(url + "?q=perez", headers={**HTMX, "HX-Target": "rows"})
+    assert live.status_code == 200 and "<html" not in live.text
+    assert f'<tr id="fila-{juan}" class="retiro">' in live.text
+    assert "Rosa González" not in live.text  # the search still holds
+    assert 'id="counts"' in live.text and 'hx-swap-oob="true"' in live.text
+    assert "1 retiró" in live.text and "1 por retirar" in live.text
+    everyone = await first.get(url, headers={**HTMX, "HX-Target": "rows"})
+    assert "Rosa González" in everyone.text and "Juan Pérez" in everyone.text
+
+
+async def test_a_suspended_day_list_does_not_refresh(web) -> None:
+    seeded = await seed(web)
+    c = await web.signed_in(await web.person("Daniela", Role.GESTORA))
+    await c.post(web.url("entregas", f"dia/{seeded.day_id}/cancelar"))
+    page = await c.get(web.url("entregas", f"dia/{seeded.day_id}/lista"))
+    assert page.status_code == 200 and 'hx-trigger="every' not in page.text

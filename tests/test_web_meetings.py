@@ -338,3 +338,63 @@ async def test_someone_of_the_programme_who_came_uninvited_is_found_and_marked(w
     # Once on the list, the search no longer offers her.
     again = await c.get(web.url("reuniones", f"{meeting.id}/asistencia"), params={"q": "rosa"})
     assert "No encontré a nadie" in again.text
+
+
+async def test_what_the_panel_queues_is_delivered_now_not_at_the_next_poll(web) -> None:
+    woken: list[list[int]] = []
+
+    async def deliver_now(rows: list[int]) -> None:
+        woken.append(rows)
+
+    web.panel.deliver_now = deliver_now
+    c, _, _ = await _setup(web)
+    meeting = await _create(web, c)
+    invitations = [m.id for m in await _outbox(web, "invitation")]
+    assert len(invitations) == 3 and woken == [invitations]
+    await c.post(web.url("reuniones", f"{meeting.id}/preguntar"))
+    again = [m.id for m in await _outbox(web, "invitation") if ":again" in m.idempotency_key]
+    assert len(again) == 3 and woken[-1] == again
+    before = {m.id for m in await _outbox(web, "invitation")}
+    await c.post(web.url("reuniones", f"{meeting.id}/invitar"), data={"invite": "everyone"})
+    added = [m.id for m in await _outbox(web, "invitation") if m.id not in before]
+    assert len(added) == 1 and woken[-1] == added  # the gestora herself, the one not invited
+    await c.post(web.url("reuniones", f"{meeting.id}/mover"),
+                 data={"date": "24-03-2026", "time": "19:00"})
+    moved = [m.id for m in await _outbox(web, "invitation") if ":r2:" in m.idempotency_key]
+    assert len(moved) == 4 and woken[-1] == moved
+    await c.post(web.url("reuniones", f"{meeting.id}/cancelar"), data={"reason": ""})
+    cancelled = [m.id for m in await _outbox(web, "meeting_cancelled")]
+    assert len(cancelled) == 4 and woken[-1] == cancelled
+    # Every row woken is a row that exists, committed before the outbox was woken.
+    async with web.app.sessions() as s:
+        stored = set((await s.scalars(select(OutboxMessage.id))).all())
+    assert {i for rows in woken for i in rows} <= stored
+
+
+async def test_the_attendance_list_shows_what_another_tablet_marked(web) -> None:
+    c, gestora, members = await _setup(web)
+    meeting = await _create(web, c)
+    web.app.clock.advance(AT_1800_SANTIAGO - web.app.clock.now() - timedelta(minutes=10))
+    door = await web.signed_in(gestora)
+    other = await web.signed_in(await web.person("Marta Coordinadora", Role.COORDINADORA))
+    rows_url = web.url("reuniones", f"{meeting.id}/asistencia/filas")
+    page = await door.get(web.url("reuniones", f"{meeting.id}/asistencia") + "?q=carla")
+    assert f'hx-get="{rows_url}" hx-trigger="every 10s"' in page.text
+    assert 'data-live-pause="#f-q"' in page.text and 'value="carla"' in page.text
+    ana = members[0]
+    before = await door.get(rows_url, headers={"HX-Request": "true"})
+    assert f'<tr id="p{ana.id}" class="att-row">' in before.text
+    marked = await other.post(web.url("reuniones", f"{meeting.id}/asistencia/{ana.id}"),
+                              data={"present": "1"}, headers={"HX-Request": "true"})
+    assert marked.status_code == 200
+    after = await door.get(rows_url, headers={"HX-Request": "true"})
+    assert after.status_code == 200 and "<html" not in after.text
+    assert f'<tr id="p{ana.id}" class="att-row is-present">' in after.text
+    assert after.text.count("<tr ") == 3
+    assert 'id="tally"' in after.text and 'hx-swap-oob="true"' in after.text
+    assert "Presentes: 0 de 3 personas invitadas" in before.text
+    assert "Presentes: 1 de 3 personas invitadas" in after.text
+    # A cancelled meeting changes no more: its list stops asking.
+    await door.post(web.url("reuniones", f"{meeting.id}/cancelar"), data={"reason": ""})
+    page = await door.get(web.url("reuniones", f"{meeting.id}/asistencia"))
+    assert "hx-trigger" not in page.text.split('<tbody id="rows"')[1].split(">")[0]

@@ -676,7 +676,7 @@ async def _cancel_do(turn: Turn, program: Program, args: list[str]) -> None:
     if day is None:
         return
     try:
-        queued = await cancel_day(turn.session, day, turn.now)
+        queued = len(await cancel_day(turn.session, day, turn.now))
     except DeliveryError as exc:
         turn.say("adm_delivery.day_is_cancelled" if exc.code == "already_cancelled"
                  else "adm_delivery.day_over")

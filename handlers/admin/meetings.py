@@ -522,7 +522,8 @@ async def _invite(turn: Turn, program: Program, args: list[str]) -> None:
     if target is None:
         turn.say("input.button_stale")
         return
-    invited, queued, later = await invite_now(turn.session, program, meeting, target, turn.now)
+    invited, queued, later, _ = await invite_now(turn.session, program, meeting, target,
+                                                 turn.now)
     turn.audit("meeting_invited", "meeting", meeting.id, target=target, invited=invited,
                queued=queued, series_queued=later)
     # Two numbers, two agreements: "invité a 4 personas; 1 recibe la invitación por aquí".
@@ -566,7 +567,7 @@ async def _reask(turn: Turn, program: Program, args: list[str]) -> None:
     meeting = await _meeting(turn, program, int_at(args, 0))
     if meeting is None:
         return
-    asked, queued = await reask(turn.session, meeting, turn.now)
+    asked, queued, _ = await reask(turn.session, meeting, turn.now)
     turn.audit("meeting_reasked", "meeting", meeting.id, asked=asked, queued=queued)
     if asked and not queued:
         turn.say("adm_meet.reasked_today", buttons=[[_board_button(meeting.id)]])
@@ -805,7 +806,7 @@ async def _move_confirm(turn: Turn, program: Program, args: list[str]) -> None:
     starts = _start_of(program, turn.convo.data or {})
     old = meeting.starts_at
     turn.go(None)
-    invited, queued = await move_and_notify(turn.session, meeting, starts, turn.now)
+    invited, queued, _ = await move_and_notify(turn.session, meeting, starts, turn.now)
     turn.audit("meeting_moved", "meeting", meeting.id, old=old.isoformat(),
                new=starts.isoformat(), revision=meeting.revision, invited=invited,
                queued=queued)
@@ -830,7 +831,7 @@ async def _do_cancel(turn: Turn, program: Program, reason: str | None) -> None:
     turn.go(None)
     if meeting is None:
         return
-    invited, queued = await cancel_and_notify(turn.session, meeting, reason, turn.now)
+    invited, queued, _ = await cancel_and_notify(turn.session, meeting, reason, turn.now)
     turn.audit("meeting_cancelled", "meeting", meeting.id, invited=invited, queued=queued,
                reason_length=len(reason or ""))
     turn.say("adm_meet.cancelled", count=queued, buttons=[[Button(Msg("adm_meet.btn_list"),

@@ -26,6 +26,7 @@ from storage.delivery import DayPlan, DeliveryError
 from storage.models import DeliveryDay, Pickup, PickupMode, PickupStatus
 from storage.pickups import PickupError
 from web.context import Page, Refusal, page
+from web.outbox import deliver_after
 from web.sections import DELIVERIES, READERS, TEAM
 
 SECTION = DELIVERIES.key
@@ -33,6 +34,8 @@ MARKS = {"retiro": PickupStatus.PICKED_UP, "no_vino": PickupStatus.NO_SHOW}
 REPEATS = (0, 1, 2)  # once, every week, every other week: the chat's pattern options
 DONE = ("created", "moved", "cancelled", "assigned")
 FORMATS = ("pdf", "xlsx", "csv")
+# Seconds between refreshes of the day list: two tablets at the door see each other's marks.
+LIVE_EVERY = 10
 # Message keys the templates pick by value (named in full, so the catalogs' check finds them).
 KEYS = {
     "mode": {PickupMode.RETIRO: "web.deliveries.mode_retiro",
@@ -392,8 +395,9 @@ async def move_a_day(p: Page) -> Response:
         return await _day_card(p, day, move=form, status=422)
     p.audit("delivery_day_moved", entity="delivery_day", entity_id=day.id,
             old_start=old[0].isoformat(), old_end=old[1].isoformat(),
-            start=start.isoformat(), end=end.isoformat(), notified=queued)
-    return p.redirect(p.link(SECTION, f"dia/{day.id}?hecho=moved&n={queued}"))
+            start=start.isoformat(), end=end.isoformat(), notified=len(queued))
+    return deliver_after(
+        p, p.redirect(p.link(SECTION, f"dia/{day.id}?hecho=moved&n={len(queued)}")), queued)
 
 
 @page(DELIVERIES)
@@ -405,8 +409,10 @@ async def cancel_a_day(p: Page) -> Response:
     except DeliveryError as exc:
         return await _day_card(p, day, problem=refusal(exc.code), status=422)
     p.audit("delivery_day_cancelled", entity="delivery_day", entity_id=day.id,
-            notified=queued)
-    return p.redirect(p.link(SECTION, f"dia/{day.id}?hecho=cancelled&n={queued}"))
+            notified=len(queued))
+    return deliver_after(
+        p, p.redirect(p.link(SECTION, f"dia/{day.id}?hecho=cancelled&n={len(queued)}")),
+        queued)
 
 
 @page(DELIVERIES)
@@ -476,9 +482,12 @@ async def _list_context(p: Page, day: DeliveryDay) -> dict[str, Any]:
     query = " ".join(p.request.query_params.get("q", "").split())[:60]
     numbered = [Row(n, r, status_label(r.status)) for n, r in enumerate(rows, start=1)]
     shown = [r for r in numbered if not query or _matches(r.row, query)]
-    return dict(view=_view(p, day, pickups.counts_of(rows)), rows=shown, total=len(rows),
-                q=query, marking=_marking(p, day), formats=FORMATS,
-                is_reader=bool(p.roles & READERS), error=None)
+    view = _view(p, day, pickups.counts_of(rows))
+    # Refreshed while marks may still come: a day neither suspended nor gone by.
+    live = day.cancelled_at is None and view.on >= _today(p)
+    return dict(view=view, rows=shown, total=len(rows), q=query, marking=_marking(p, day),
+                formats=FORMATS, is_reader=bool(p.roles & READERS), error=None, live=live,
+                live_every=LIVE_EVERY)
 
 
 @page(DELIVERIES)
@@ -486,7 +495,8 @@ async def day_list(p: Page) -> Response:
     day = await _day(p)
     context = await _list_context(p, day)
     if p.request.headers.get("hx-request") and p.request.headers.get("hx-target") == "rows":
-        return _show(p, "deliveries/_rows.html", **context)
+        # A search as it is typed, or the list's refresh: the rows, and the counts beside.
+        return _show(p, "deliveries/_live.html", **context)
     return _show(p, "deliveries/daylist.html", **context)
 
 

@@ -36,6 +36,7 @@ from storage import programs
 from storage.models import Body, Meeting, MeetingStatus
 from web.context import Page, Refusal, page
 from web.downloads import attachment
+from web.outbox import deliver_after
 from web.sections import MEETINGS
 
 INVITE_LATER = "later"
@@ -46,6 +47,9 @@ NOTICES = ("created", "created_series", "invited", "reasked", "reasked_today", "
            "cancelled", "closed", "guest_added", "guest_removed")
 SEARCH_SHOWN = 10  # people found by name to add at the door
 BOARD_EVERY = 5  # seconds between the board's refreshes while people still answer
+# Seconds between refreshes of the attendance list: two tablets at the door see each
+# other's marks.
+ATTENDANCE_EVERY = 10
 
 
 # --- what the pages show ----------------------------------------------------------------
@@ -254,14 +258,16 @@ async def new_meeting(p: Page) -> Response:
     p.audit("meeting_created", entity="meeting", entity_id=meeting.id, kind=meeting.kind,
             body_id=meeting.body_id, starts_at=meeting.starts_at.isoformat(),
             series_id=meeting.series_id)
+    queued: tuple[int, ...] = ()
     if v["invite"] != INVITE_LATER:
         done = await use.invite_now(p.db, p.program, meeting, v["invite"], p.now)
+        queued = done.outbox_ids
         p.audit("meeting_invited", entity="meeting", entity_id=meeting.id, target=v["invite"],
                 invited=done.invited, queued=done.queued, series_queued=done.series_queued)
     if made.series is not None:
-        return p.redirect(_meeting_url(p, meeting, aviso="created_series",
-                                       n=len(made.meetings)))
-    return p.redirect(_meeting_url(p, meeting, aviso="created", n=1))
+        return deliver_after(p, p.redirect(_meeting_url(p, meeting, aviso="created_series",
+                                                        n=len(made.meetings))), queued)
+    return deliver_after(p, p.redirect(_meeting_url(p, meeting, aviso="created", n=1)), queued)
 
 
 # --- one meeting: its board, asking again, inviting, moving, cancelling -------------------------
@@ -328,21 +334,23 @@ async def invite_people(p: Page) -> Response:
         return await _meeting_page(p, meeting, status=422, failure=_error(exc))
     p.audit("meeting_invited", entity="meeting", entity_id=meeting.id, target=target,
             invited=done.invited, queued=done.queued, series_queued=done.series_queued)
-    return p.redirect(_meeting_url(p, meeting, aviso="invited", n=done.invited))
+    return deliver_after(p, p.redirect(_meeting_url(p, meeting, aviso="invited",
+                                                    n=done.invited)), done.outbox_ids)
 
 
 @page(MEETINGS)
 async def ask_again(p: Page) -> Response:
     meeting = await _meeting(p)
     try:
-        asked, queued = await use.reask(p.db, meeting, p.now)
+        asked, queued, outbox_ids = await use.reask(p.db, meeting, p.now)
     except MeetingError as exc:
         return await _meeting_page(p, meeting, status=422, failure=_error(exc))
     p.audit("meeting_reasked", entity="meeting", entity_id=meeting.id, asked=asked,
             queued=queued)
     if asked and not queued:
         return p.redirect(_meeting_url(p, meeting, aviso="reasked_today", n=asked))
-    return p.redirect(_meeting_url(p, meeting, aviso="reasked", n=queued))
+    return deliver_after(p, p.redirect(_meeting_url(p, meeting, aviso="reasked", n=queued)),
+                         outbox_ids)
 
 
 @page(MEETINGS)
@@ -355,14 +363,16 @@ async def move_meeting(p: Page) -> Response:
                                    values=typed.values)
     old = meeting.starts_at
     try:
-        invited, queued = await use.move_and_notify(p.db, meeting, typed.starts_at, p.now)
+        invited, queued, outbox_ids = await use.move_and_notify(p.db, meeting,
+                                                                typed.starts_at, p.now)
     except MeetingError as exc:
         return await _meeting_page(p, meeting, status=422, errors={"date": _error(exc)},
                                    values=typed.values)
     p.audit("meeting_moved", entity="meeting", entity_id=meeting.id, old=old.isoformat(),
             new=meeting.starts_at.isoformat(), revision=meeting.revision, invited=invited,
             queued=queued)
-    return p.redirect(_meeting_url(p, meeting, aviso="moved", n=invited))
+    return deliver_after(p, p.redirect(_meeting_url(p, meeting, aviso="moved", n=invited)),
+                         outbox_ids)
 
 
 @page(MEETINGS)
@@ -374,12 +384,14 @@ async def cancel_meeting(p: Page) -> Response:
                                    errors={"reason": Msg("adm_meet.too_long")},
                                    values={"date": "", "time": "", "reason": reason})
     try:
-        invited, queued = await use.cancel_and_notify(p.db, meeting, reason or None, p.now)
+        invited, queued, outbox_ids = await use.cancel_and_notify(p.db, meeting,
+                                                                  reason or None, p.now)
     except MeetingError as exc:
         return await _meeting_page(p, meeting, status=422, failure=_error(exc))
     p.audit("meeting_cancelled", entity="meeting", entity_id=meeting.id, invited=invited,
             queued=queued, reason_length=len(reason))
-    return p.redirect(_meeting_url(p, meeting, aviso="cancelled", n=queued))
+    return deliver_after(p, p.redirect(_meeting_url(p, meeting, aviso="cancelled",
+                                                    n=queued)), outbox_ids)
 
 
 # --- attendance at the door --------------------------------------------------------------------
@@ -406,12 +418,26 @@ async def _attendance_page(p: Page, meeting: Meeting, *, status: int = 200,
                     walk_ins={_row_id(e) for e in board.walk_ins},
                     open_=meeting.status != MeetingStatus.CANCELLED,
                     closable=meeting.status == MeetingStatus.SCHEDULED
-                    and p.now >= meeting.starts_at - meeting_store.CHECKIN_OPENS_BEFORE)
+                    and p.now >= meeting.starts_at - meeting_store.CHECKIN_OPENS_BEFORE,
+                    live=meeting.status == MeetingStatus.SCHEDULED,
+                    live_every=ATTENDANCE_EVERY)
 
 
 @page(MEETINGS)
 async def attendance(p: Page) -> Response:
     return await _attendance_page(p, await _meeting(p))
+
+
+@page(MEETINGS)
+async def attendance_rows(p: Page) -> Response:
+    """The attendance list's rows and count alone, for htmx to swap in every few seconds:
+    what another tablet at the door marked shows here too."""
+    meeting = await _meeting(p)
+    board = await data.board(p.db, meeting)
+    return p.fragment("meetings/_attendance_rows.html", meeting=meeting,
+                      entries=board.everyone, tally=use.tally_text(board.tally),
+                      row_id=_row_id, walk_ins={_row_id(e) for e in board.walk_ins},
+                      open_=meeting.status != MeetingStatus.CANCELLED)
 
 
 @page(MEETINGS)
@@ -513,6 +539,8 @@ routes: list[BaseRoute] = [
     Route("/p/{pid:int}/reuniones/{mid:int}/mover", move_meeting, methods=["POST"]),
     Route("/p/{pid:int}/reuniones/{mid:int}/cancelar", cancel_meeting, methods=["POST"]),
     Route("/p/{pid:int}/reuniones/{mid:int}/asistencia", attendance, methods=["GET"]),
+    Route("/p/{pid:int}/reuniones/{mid:int}/asistencia/filas", attendance_rows,
+          methods=["GET"]),
     Route("/p/{pid:int}/reuniones/{mid:int}/asistencia/{person:int}", mark,
           methods=["POST"]),
     Route("/p/{pid:int}/reuniones/{mid:int}/visitas", add_guest, methods=["POST"]),

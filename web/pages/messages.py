@@ -14,7 +14,6 @@ from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from starlette.background import BackgroundTask
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
@@ -26,6 +25,7 @@ from storage import broadcasts, meetings, programs, targeting
 from storage.meetings import body_names
 from storage.models import OutboxStatus, Receipt
 from web.context import Page, page
+from web.outbox import deliver_after
 from web.sections import MESSAGES
 
 SOME_ORGANIZATIONS = "organizations:some"
@@ -263,10 +263,7 @@ async def compose(p: Page) -> Response:
             not_linked=[list(x) for x in queued.recipients.not_linked],
             opted_out=[list(x) for x in queued.recipients.opted_out]))
     response = p.redirect(p.link("mensajes", queued.batch))
-    if send_at is None and queued.outbox_ids and p.panel.deliver_now is not None:
-        # After the response, so after this page's unit of work committed the rows.
-        response.background = BackgroundTask(p.panel.deliver_now, list(queued.outbox_ids))
-    return response
+    return deliver_after(p, response, queued.outbox_ids if send_at is None else ())
 
 
 @page(MESSAGES)

@@ -13,4 +13,16 @@ document.addEventListener("DOMContentLoaded", () => {
       if (!window.confirm(form.dataset.confirm)) ev.preventDefault();
     });
   });
+  // A live list (data-live-pause names its search box) skips its refresh while someone is
+  // typing a search there: the box keeps its words and the rows wait for the search's own
+  // answer. (htmx's trigger filters would need eval, which the panel's CSP refuses.)
+  let typedAt = 0;
+  document.addEventListener("input", () => { typedAt = Date.now(); });
+  document.body.addEventListener("htmx:beforeRequest", (ev) => {
+    const pause = ev.detail.elt.dataset ? ev.detail.elt.dataset.livePause : undefined;
+    const box = pause ? document.querySelector(pause) : null;
+    if (box && document.activeElement === box && Date.now() - typedAt < 10000) {
+      ev.preventDefault();
+    }
+  });
 });
