@@ -423,6 +423,13 @@ async def board(session: AsyncSession, meeting: Meeting, *, as_of: datetime | No
     return (await boards(session, [meeting], as_of=as_of))[meeting.id]
 
 
+@dataclass(frozen=True)
+class _Who:
+    id: int
+    name: str | None
+    rut: str | None
+
+
 async def boards(session: AsyncSession, meetings_: Iterable[Meeting], *,
                  as_of: datetime | None = None) -> dict[int, Board]:
     """The boards of several meetings at once, by meeting id.
@@ -445,10 +452,14 @@ async def boards(session: AsyncSession, meetings_: Iterable[Meeting], *,
                                      by_then(Attendance.marked_at))):
         marks[a.meeting_id][a.person_id] = a
     invited: dict[int, set[int]] = defaultdict(set)
+    # Plain rows of what a board shows: a progress report reads every session's hundreds of
+    # invitations, and whole ORM objects of them cost most of its time.
     rows = await session.execute(
-        select(Rsvp, Person).join(Person, Person.id == Rsvp.person_id)
+        select(Rsvp.meeting_id, Rsvp.answer, Rsvp.answered_at, Rsvp.reason,
+               Rsvp.organization_id, Person.id, Person.name, Person.rut)
+        .join(Person, Person.id == Rsvp.person_id)
         .where(Rsvp.meeting_id.in_(ids), by_then(Rsvp.invited_at)))
-    for rsvp, person in rows.all():
+    for rsvp, person in ((r, _Who(r.id, r.name, r.rut)) for r in rows.all()):
         b = out[rsvp.meeting_id]
         answered = rsvp.answer is not None and (
             as_of is None or rsvp.answered_at is None or rsvp.answered_at <= as_of)
