@@ -26,6 +26,7 @@ from storage.delivery import DayPlan, DeliveryError
 from storage.models import DeliveryDay, Pickup, PickupMode, PickupStatus
 from storage.pickups import PickupError
 from web.context import Page, Refusal, page
+from web.downloads import attachment
 from web.sections import DELIVERIES, READERS, TEAM
 
 SECTION = DELIVERIES.key
@@ -33,6 +34,7 @@ MARKS = {"retiro": PickupStatus.PICKED_UP, "no_vino": PickupStatus.NO_SHOW}
 REPEATS = (0, 1, 2)  # once, every week, every other week: the chat's pattern options
 DONE = ("created", "moved", "cancelled", "assigned")
 FORMATS = ("pdf", "xlsx", "csv")
+DOOR_FORMATS = ("pdf",)  # what the premises' staff may download
 # Message keys the templates pick by value (named in full, so the catalogs' check finds them).
 KEYS = {
     "mode": {PickupMode.RETIRO: "web.deliveries.mode_retiro",
@@ -536,10 +538,14 @@ async def download(p: Page) -> Response:
     fmt = p.request.query_params.get("formato", "pdf")
     if fmt not in FORMATS:
         fmt = "pdf"
+    # The sheets carry the families' reasons and whole RUTs, for the team; the premises'
+    # staff print the day's list at the door, and that is all they take away.
+    if fmt not in DOOR_FORMATS and not p.roles & READERS:
+        raise Refusal(403, "web.refused.role")
     file = await exports.delivery_day_list(p.db, day.id, fmt, now=p.now, locale=p.loc,
                                            catalogs=p.panel.catalogs)
-    return Response(file.content, media_type=file.mime_type, headers={
-        "content-disposition": f'attachment; filename="{file.filename}"'})
+    p.audit("export", entity="delivery_day", entity_id=day.id, what="day_list", format=fmt)
+    return attachment(file)
 
 
 BASE = "/p/{pid:int}/entregas"
