@@ -24,6 +24,7 @@ from services import web_access
 from storage import people
 from storage.clock import Clock
 from storage.models import Person, Program, WebSession
+from web import forms as _forms  # noqa: F401 (registers the {name:id} convertor)
 from web import render
 from web.sections import SECTIONS, Section, visible
 
@@ -81,7 +82,7 @@ class Page:
     section: Section
     loc: str
     now: datetime
-    form: FormData | None = None
+    form: FormData | None = None  # a POST's (empty when it sent none); None for a GET
 
     @property
     def zone(self) -> str:
@@ -189,6 +190,7 @@ def page(section: Section | str) -> Callable[[PageFn], Callable[[Request], Await
                     return not_signed_in(panel, request)
                 row, person = found
                 loc = locale_of(panel, request, row)
+                # {pid:id} (web.forms): a bounded int, or absent on a route without it.
                 pid = request.path_params.get("pid")
                 program = await db.get(Program, pid) if isinstance(pid, int) else None
                 roles = frozenset(roles_here(person.roles, program.id)) if program else \
@@ -207,6 +209,9 @@ def page(section: Section | str) -> Callable[[PageFn], Callable[[Request], Await
                             raise Refusal(403, "web.refused.csrf")
                         if not roles & sec.write:
                             raise Refusal(403, "web.refused.read_only")
+                        # Anything but a form (htmx with no fields, a script's JSON) is an
+                        # empty form: each page then refuses it field by field.
+                        form = FormData()
                         if request.headers.get("content-type", "").startswith(
                                 ("multipart/form-data", "application/x-www-form-urlencoded")):
                             form = await request.form(max_part_size=MAX_UPLOAD)

@@ -153,12 +153,14 @@ class Cell:
 
 
 def _month(text: str | None, today: date) -> date:
-    """``?mes=2026-03``; anything else is this month."""
+    """``?mes=2026-03``; anything else (a year no one means: 9999, 0001) is this month."""
     try:
         year, month = (int(x) for x in (text or "").split("-"))
-        return date(year, month, 1)
+        if dates.MIN_YEAR <= year <= dates.MAX_YEAR:
+            return date(year, month, 1)
     except ValueError:
-        return today.replace(day=1)
+        pass
+    return today.replace(day=1)
 
 
 def _shift(month: date, by: int) -> date:
@@ -548,16 +550,16 @@ async def download(p: Page) -> Response:
     return attachment(file)
 
 
-BASE = "/p/{pid:int}/entregas"
+BASE = "/p/{pid:id}/entregas"
 routes: list[BaseRoute] = [
     Route(BASE + "/", month_calendar, methods=["GET"]),
     Route(BASE + "/nuevo", new_days, methods=["GET", "POST"]),
     Route(BASE + "/listas", day_lists, methods=["GET"]),
-    Route(BASE + "/dia/{day_id:int}", day_card, methods=["GET"]),
-    Route(BASE + "/dia/{day_id:int}/mover", move_a_day, methods=["POST"]),
-    Route(BASE + "/dia/{day_id:int}/cancelar", cancel_a_day, methods=["POST"]),
-    Route(BASE + "/dia/{day_id:int}/asignar", assign_families, methods=["POST"]),
-    Route(BASE + "/dia/{day_id:int}/lista", day_list, methods=["GET"]),
-    Route(BASE + "/dia/{day_id:int}/lista/{pickup_id:int}", mark_pickup, methods=["POST"]),
-    Route(BASE + "/dia/{day_id:int}/descargar", download, methods=["GET"]),
+    Route(BASE + "/dia/{day_id:id}", day_card, methods=["GET"]),
+    Route(BASE + "/dia/{day_id:id}/mover", move_a_day, methods=["POST"]),
+    Route(BASE + "/dia/{day_id:id}/cancelar", cancel_a_day, methods=["POST"]),
+    Route(BASE + "/dia/{day_id:id}/asignar", assign_families, methods=["POST"]),
+    Route(BASE + "/dia/{day_id:id}/lista", day_list, methods=["GET"]),
+    Route(BASE + "/dia/{day_id:id}/lista/{pickup_id:id}", mark_pickup, methods=["POST"]),
+    Route(BASE + "/dia/{day_id:id}/descargar", download, methods=["GET"]),
 ]

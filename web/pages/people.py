@@ -26,6 +26,7 @@ from storage.meetings import body_name, meeting_kind_name
 from storage.models import OutboxStatus, PickupStatus, Receipt
 from web.context import Page, Refusal, page
 from web.downloads import attachment
+from web.forms import form_id, small_int
 from web.listing import Listing
 from web.sections import PEOPLE
 
@@ -114,8 +115,7 @@ async def families(p: Page) -> Response:
 
 
 def _count(p: Page, name: str) -> int | None:
-    value = p.request.query_params.get(name, "")
-    return int(value) if value.isdigit() else None
+    return small_int(p.request.query_params.get(name))
 
 
 # --- one record ------------------------------------------------------------------------------
@@ -266,7 +266,8 @@ async def cards(p: Page) -> Response:
     organisation. A POST: printing makes the codes the cards carry."""
     form = p.form or {}
     target = str(form.get("target", ""))
-    rid = str(form.get("id", ""))
+    rid = str(form.get("id", "")).strip()
+    record = form_id(rid)
     # The families' table names its field apart from the filter's, so the ids differ.
     sector = str(form.get("cards-sector") or form.get("sector") or "").strip() or None
     if target == "family":
@@ -276,24 +277,24 @@ async def cards(p: Page) -> Response:
     else:
         raise Refusal(400, "web.people.not_found")
     if rid:
-        if not rid.isdigit() or int(rid) not in ids:
+        if record is None or record not in ids:
             raise Refusal(404, "web.people.not_found")
-        ids = [int(rid)]
+        ids = [record]
     if not ids:
         raise Refusal(404, "web.people.cards.none")
     pdf = await qr_codes.codes_pdf(p.db, p.program.id, target, ids, _card_link(p), p.loc,
                                    now=p.now, catalogs=p.panel.catalogs)
-    p.audit("link_codes_pdf", entity=target, entity_id=int(rid) if rid else None,
+    p.audit("link_codes_pdf", entity=target, entity_id=record,
             count=len(ids), sector=sector)
     return attachment(ExportFile(p.t("codes.pdf.filename"), pdf, "application/pdf"))
 
 
-BASE = "/p/{pid:int}/organizaciones"
+BASE = "/p/{pid:id}/organizaciones"
 routes: list[BaseRoute] = [
     Route(f"{BASE}/", organizations, methods=["GET"]),
     Route(f"{BASE}/familias", families, methods=["GET"]),
-    Route(f"{BASE}/o/{{rid:int}}", organization, methods=["GET"]),
-    Route(f"{BASE}/f/{{rid:int}}", family, methods=["GET"]),
+    Route(f"{BASE}/o/{{rid:id}}", organization, methods=["GET"]),
+    Route(f"{BASE}/f/{{rid:id}}", family, methods=["GET"]),
     Route(f"{BASE}/importar", import_form, methods=["GET"]),
     Route(f"{BASE}/importar", import_preview, methods=["POST"]),
     Route(f"{BASE}/importar/confirmar", import_confirm, methods=["POST"]),
