@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import FormData
@@ -101,6 +102,18 @@ class Page:
 
     def link(self, section: str, rest: str = "") -> str:
         return f"{self.base()}/{section}/{rest}".rstrip("/") + ("/" if not rest else "")
+
+    def here(self) -> str:
+        """Where the language switch brings the reader back. A page read (GET): itself, with
+        its query (filters, ?mes=). A refused form (POST): its address may take no GET, so
+        the page the form was on (the referer, if it is this panel's), else the section."""
+        url = self.request.url
+        if self.request.method in ("GET", "HEAD"):
+            return url.path + ("?" + url.query if url.query else "")
+        came = urlsplit(self.request.headers.get("referer", ""))
+        if came.netloc == url.netloc and came.path.startswith(self.base() + "/"):
+            return came.path + ("?" + came.query if came.query else "")
+        return self.base() + "/" if self.section.key == "inicio" else self.link(self.section.key)
 
     def t(self, key: str, **params: Any) -> str:
         return render.translate(key, **params)
