@@ -282,6 +282,13 @@ async def test_the_premises_staff_mark_a_pickup_with_one_tap(web) -> None:
     assert plain.status_code == 200 and "1 no vino" in plain.text
     [pickup] = await rows(web, Pickup, Pickup.id == rosa)
     assert pickup.status == PickupStatus.NO_SHOW and pickup.marked_by == recinto.id
+    # The search she had typed comes back whole, "#" and "&" included.
+    again = await c.post(web.url("entregas", f"dia/{seeded.day_id}/lista/{rosa}"),
+                         data={"marca": "retiro", "q": "González & #1"},
+                         follow_redirects=False)
+    assert again.status_code == 303
+    assert again.headers["location"].endswith(
+        f"/lista?q=Gonz%C3%A1lez+%26+%231#fila-{rosa}")
 
 
 async def test_marking_before_the_hours_start_is_refused_kindly(web) -> None:

@@ -11,6 +11,7 @@ import calendar
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from starlette.responses import Response
@@ -529,7 +530,8 @@ async def mark_pickup(p: Page) -> Response:
         return _show(p, "deliveries/daylist.html", status=422, **context)
     back = p.link(SECTION, f"dia/{day.id}/lista")
     q = p.form.get("q") if p.form is not None else None
-    return p.redirect(back + (f"?q={q}" if isinstance(q, str) and q else "") +
+    # The search kept as typed: "Villa #2" or "A & B" would cut the address unencoded.
+    return p.redirect(back + ("?" + urlencode({"q": q}) if isinstance(q, str) and q else "") +
                       f"#fila-{pickup.id}")
 
 
