@@ -260,6 +260,34 @@ async def queue_broadcast(session: AsyncSession, program: Program, text: str,
     return Queued(batch, ids, recipients)
 
 
+async def follow(session: AsyncSession, program: Program, queued: Queued, *,
+                 watcher_id: int | None, meeting: Meeting | None = None,
+                 ref: str | None = None, shown: int | None = None) -> None:
+    """Watch what was queued go out (the progress, then the report with who could not be
+    reached). ``watcher_id`` is told in the chat, on her message ``ref``; the panel, which
+    shows its own progress, watches with nobody. Nothing queued, nothing to watch."""
+    if not queued.outbox_ids:
+        return
+    await broadcasts.follow(session, broadcasts.Tracked(
+        batch=queued.batch, kind=INVITATION if meeting else BROADCAST, program_id=program.id,
+        person_id=watcher_id, total=len(queued.outbox_ids), ref=ref,
+        meeting_id=meeting.id if meeting else None,
+        not_linked=[list(x) for x in queued.recipients.not_linked],
+        opted_out=[list(x) for x in queued.recipients.opted_out], shown=shown))
+
+
+async def send_broadcast(session: AsyncSession, program: Program, text: str,
+                         target: dict[str, Any], now: datetime, *, author_id: int | None,
+                         channel: str | None, watcher_id: int | None, ref: str | None = None,
+                         shown: int | None = None, send_at: datetime | None = None,
+                         batch: str | None = None) -> Queued:
+    """A broadcast queued and followed: the chat's "send" and the panel's, alike."""
+    queued = await queue_broadcast(session, program, text, target, now, author_id=author_id,
+                                   channel=channel, send_at=send_at, batch=batch)
+    await follow(session, program, queued, watcher_id=watcher_id, ref=ref, shown=shown)
+    return queued
+
+
 async def cancel_broadcast(session: AsyncSession, program: Program, batch: str, now: datetime,
                            *, author_id: int | None, channel: str | None) -> int:
     """Withdraw what of a scheduled broadcast has not gone yet; returns how many rows."""

@@ -289,3 +289,27 @@ async def test_refusals(web) -> None:
     assert await rows(web) == []
     # Another programme's broadcast, or none: not found.
     assert (await c.get(web.url("mensajes", "web0123456789abcdef"))).status_code == 404
+
+
+async def test_the_panel_and_the_chat_send_and_follow_through_one_use_case(web) -> None:
+    """services.outreach.send_broadcast: queued and followed (who could not be reached kept
+    for the report), watched by nobody in the chat when the panel sent it; nothing queued,
+    nothing followed."""
+    from services import outreach
+    from storage import broadcasts, programs
+
+    await families(web)
+    now = web.app.clock.now()
+    async with web.app.sessions() as s:
+        program = await programs.get(s, web.program.id)
+        queued = await outreach.send_broadcast(
+            s, program, "Mañana hay entrega", {"kind": "families"}, now, author_id=None,
+            channel="web", watcher_id=None)
+        [tracked] = await broadcasts.followed(s)
+        assert (tracked.batch, tracked.kind, tracked.person_id, tracked.total) == (
+            queued.batch, outreach.BROADCAST, None, 3)
+        assert [x[2] for x in tracked.not_linked] == ["Sin Chat"]
+        again = await outreach.send_broadcast(
+            s, program, "Mañana hay entrega", {"kind": "families"}, now, author_id=None,
+            channel="web", watcher_id=None, batch=queued.batch)
+        assert again.outbox_ids == [] and len(await broadcasts.followed(s)) == 1

@@ -257,15 +257,10 @@ async def compose(p: Page) -> Response:
         already = await broadcasts.composed_one(p.db, p.program.id, batch)
         if already is not None:  # the same form sent twice: it went the first time
             return p.redirect(p.link("mensajes", batch))
-    queued = await outreach.queue_broadcast(
+    # Followed by nobody in the chat: the panel shows its own progress and report.
+    queued = await outreach.send_broadcast(
         p.db, p.program, draft.text, target, p.now, author_id=p.person.id, channel="web",
-        send_at=send_at, batch=batch)
-    if queued.outbox_ids:
-        await broadcasts.follow(p.db, broadcasts.Tracked(
-            batch=queued.batch, kind=outreach.BROADCAST, program_id=p.program.id,
-            person_id=None, total=len(queued.outbox_ids),
-            not_linked=[list(x) for x in queued.recipients.not_linked],
-            opted_out=[list(x) for x in queued.recipients.opted_out]))
+        watcher_id=None, send_at=send_at, batch=batch)
     response = p.redirect(p.link("mensajes", queued.batch))
     if send_at is None and queued.outbox_ids and p.panel.deliver_now is not None:
         # After the response, so after this page's unit of work committed the rows.
