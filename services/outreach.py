@@ -138,7 +138,6 @@ def left_out_lines(prefix: str, not_linked: Sequence[Sequence[Any]],
 
 # --- how it looks on each channel -----------------------------------------------------------
 
-WHATSAPP = "whatsapp"
 TEMPLATES_FILE = LOCALES_DIR / "whatsapp_templates.yaml"
 
 
@@ -214,9 +213,9 @@ async def channel_previews(session: AsyncSession, catalogs: Catalogs,
         outside = 0
         template = None
         if caps.session_window is not None:
+            # Outside its window a channel writes first only with an approved template.
             outside = sum(1 for last in here if last is None or now - last > caps.session_window)
-            if name == WHATSAPP:
-                template = template_text(catalogs, out, locale, zone, approved)
+            template = template_text(catalogs, out, locale, zone, approved)
         shown = [s.text for s in layout.lay_out(out, caps, words) if s.text]
         views.append(ChannelPreview(name, shown, len(here), outside, template))
     return views

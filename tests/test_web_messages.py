@@ -8,6 +8,7 @@ import re
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import func, select
 
 from storage import outbox
@@ -134,15 +135,19 @@ async def test_the_preview_shows_spanish_and_english_on_each_channel(web) -> Non
     assert await rows(web) == []
 
 
-async def test_whatsapp_outside_its_window_says_the_template_is_used(web) -> None:
+@pytest.mark.parametrize("channel", ["whatsapp", "another_windowed_channel"])
+async def test_whatsapp_outside_its_window_says_the_template_is_used(web, channel) -> None:
+    """Any channel with a session window (the capabilities say so, not its name) writes
+    first outside it with the approved template."""
     from channels import LEAST
 
-    web.panel.capabilities = {**web.panel.capabilities, "whatsapp": LEAST}
+    assert LEAST.session_window is not None
+    web.panel.capabilities = {**web.panel.capabilities, channel: LEAST}
     now = web.app.clock.now()
     async with web.app.sessions() as s:
         person = Person(name="Lagos", locale="es", program_id=web.program.id, reachable=True,
                         consent_at=now, created_at=now)
-        person.addresses = [ChannelAddress(channel="whatsapp", address="56911111111",
+        person.addresses = [ChannelAddress(channel=channel, address="56911111111",
                                            created_at=now,
                                            last_inbound_at=now - timedelta(days=3))]
         s.add(person)

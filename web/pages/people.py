@@ -5,6 +5,7 @@ storage.imported.commit_import), and the printable QR cards (documents.qr_codes)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -32,12 +33,12 @@ from web.sections import PEOPLE
 
 ORG_FILTERS = ("sector", "kind", "linked", "ficha", "channel")
 FAMILY_FILTERS = ("sector", "mode", "linked", "channel")
-CHANNEL_CHOICES = ("telegram", "whatsapp", "none")
+NO_CHANNEL = "none"  # the channel filter's "on no chat"; the channels are the panel's
 # The words for the values a template shows, as whole catalog keys (checked in both
 # languages by tests/test_web_people.py).
 LABELS: dict[str, dict[str, str]] = {
     "mode": {m.value: f"catastro.mode.{m.value}" for m in PickupMode},
-    "channel": {c: f"web.people.channel.{c}" for c in CHANNEL_CHOICES},
+    "channel": {NO_CHANNEL: f"web.people.channel.{NO_CHANNEL}"},
     "pickup": {s.value: f"web.people.pickup.{s.value}" for s in PickupStatus},
     "rsvp": {a: f"web.people.rsvp.{a}" for a in ("yes", "no", "maybe", "none")},
     "sent": {s: f"web.people.sent.{s}" for s in (
@@ -55,12 +56,34 @@ def _yes_no(value: str | None) -> bool | None:
     return {"yes": True, "no": False}.get(value or "")
 
 
-def _filters(listing: Listing) -> catastro.Filters:
+def _channels(p: Page) -> tuple[str, ...]:
+    """The chat channels this installation runs (the wiring's): a new one gets its column
+    badge and its filter choice without a change here."""
+    return tuple(p.panel.capabilities)
+
+
+def _channel_namer(p: Page) -> Callable[[str | None], str]:
+    """A channel's name in the reader's words where the catalog has one, else as it is."""
+    def name(channel: str | None) -> str:
+        if not channel:
+            return ""
+        key = f"web.people.channel.{channel}"
+        return p.t(key) if p.panel.catalogs.raw(p.loc, key) is not None else channel
+    return name
+
+
+def _channel_choices(p: Page) -> list[tuple[str, str]]:
+    name = _channel_namer(p)
+    return [("", p.t("web.people.any")), *((c, name(c)) for c in _channels(p)),
+            (NO_CHANNEL, p.t(LABELS["channel"][NO_CHANNEL]))]
+
+
+def _filters(p: Page, listing: Listing) -> catastro.Filters:
     got = listing.params
     return catastro.Filters(
         q=listing.q, sector=got.get("sector"), kind=got.get("kind"), mode=got.get("mode"),
         linked=_yes_no(got.get("linked")), ficha=_yes_no(got.get("ficha")),
-        channel=got.get("channel"))
+        channel=got.get("channel"), channels=_channels(p))
 
 
 def _choices(p: Page, prefix: str, values: tuple[str, ...] | list[str]
@@ -78,7 +101,7 @@ async def organizations(p: Page) -> Response:
     listing = Listing.read(p.link("organizaciones"), p.request.query_params,
                            sorts=catastro.ORGANIZATION_SORTS, default_sort="name",
                            filters=ORG_FILTERS)
-    filters = _filters(listing)
+    filters = _filters(p, listing)
     listing.settle(await catastro.count_organizations(p.db, p.program.id, filters))
     rows = await catastro.organizations(
         p.db, p.program.id, filters, sort=listing.sort, descending=listing.descending,
@@ -91,7 +114,7 @@ async def organizations(p: Page) -> Response:
         kind_choices=_choices(p, "org_kind.", org_kinds.KINDS),
         linked_choices=_yes_no_choices(p, "linked"),
         ficha_choices=_yes_no_choices(p, "ficha"),
-        channel_choices=_choices(p, "web.people.channel.", CHANNEL_CHOICES))
+        channel_choices=_channel_choices(p), channel_name=_channel_namer(p))
 
 
 @page(PEOPLE)
@@ -99,7 +122,7 @@ async def families(p: Page) -> Response:
     listing = Listing.read(p.link("organizaciones", "familias"), p.request.query_params,
                            sorts=catastro.FAMILY_SORTS, default_sort="name",
                            filters=FAMILY_FILTERS)
-    filters = _filters(listing)
+    filters = _filters(p, listing)
     listing.settle(await catastro.count_families(p.db, p.program.id, filters))
     rows = await catastro.families(
         p.db, p.program.id, filters, sort=listing.sort, descending=listing.descending,
@@ -111,7 +134,7 @@ async def families(p: Page) -> Response:
         sector_choices=[("", p.t("web.people.any"))] + [(s, s) for s in sectors],
         mode_choices=_choices(p, "catastro.mode.", [m.value for m in PickupMode]),
         linked_choices=_yes_no_choices(p, "linked"),
-        channel_choices=_choices(p, "web.people.channel.", CHANNEL_CHOICES))
+        channel_choices=_channel_choices(p), channel_name=_channel_namer(p))
 
 
 def _count(p: Page, name: str) -> int | None:
@@ -143,7 +166,8 @@ def _sent_status(message: Any) -> str:
 
 def _record_helpers(p: Page) -> dict[str, Any]:
     return {"labels": LABELS, "message_kind": lambda kind: _kind_of_message(p, kind),
-            "meeting_name": lambda m: _meeting_name(p, m), "sent_status": _sent_status}
+            "meeting_name": lambda m: _meeting_name(p, m), "sent_status": _sent_status,
+            "channel_name": _channel_namer(p)}
 
 
 @page(PEOPLE)
