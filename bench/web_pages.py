@@ -302,19 +302,20 @@ def pages(program_id: int, ids: dict[str, int]) -> tuple[list[tuple[str, str]], 
         if DOWNLOAD.search(route.path):
             continue  # a document made on demand (a PDF of 500 families), not a page
         params = [p for p in route.param_convertors if p != "pid"]
-        path = route.path.replace("{pid:int}", str(program_id)).replace("{pid}",
-                                                                         str(program_id))
+        path = re.sub(r"\{pid(:[a-z]+)?\}", str(program_id), route.path)
         for name in params:
             kind = next((k for word, k in RECORD_WORDS if word in route.path), None)
             convertor = type(route.param_convertors[name]).__name__
-            if kind is None or convertor != "IntegerConvertor":
+            # A row's id: web.forms' bounded IdConvertor (Starlette's int, before it).
+            if kind is None or convertor not in ("IdConvertor", "IntegerConvertor"):
                 path = ""
                 break
             path = re.sub(r"\{" + name + r"(:[a-z]+)?\}", str(ids[kind]), path)
         if not path:
             skipped.append(route.path)
             continue
-        found.setdefault("/web" + path, route.path.removeprefix("/p/{pid:int}/") or "inicio")
+        label = re.sub(r"^/p/\{pid(:[a-z]+)?\}/", "", route.path) or "inicio"
+        found.setdefault("/web" + path, label)
     return [(label, path) for path, label in found.items()], skipped
 
 

@@ -28,20 +28,25 @@ NO_ANSWER = "no_answer"
 KINDS = (BODY, ORGANIZATIONS, FAMILIES, EVERYONE, NO_ANSWER)
 
 
+def _id(value: Any) -> bool:
+    # A row's id as the database can hold it: a longer number typed in would overflow there.
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2 ** 63
+
+
 def check(target: Any) -> dict[str, Any]:
     """The target if it is well formed, else ``ValueError``."""
     if not isinstance(target, dict) or target.get("kind") not in KINDS:
         raise ValueError(f"unknown target {target!r}")
     kind = target["kind"]
-    if kind == BODY and not (isinstance(target.get("id"), int) or target.get("body_kind")):
+    if kind == BODY and not (_id(target.get("id")) or target.get("body_kind")):
         raise ValueError("a body target needs its id or its kind")
     if kind == ORGANIZATIONS and "ids" in target and not (
-        isinstance(target["ids"], list) and all(isinstance(i, int) for i in target["ids"])
+        isinstance(target["ids"], list) and all(_id(i) for i in target["ids"])
     ):
         raise ValueError("organisation ids must be a list of numbers")
     if kind == FAMILIES and target.get("mode") not in (None, *PickupMode):
         raise ValueError(f"unknown pickup mode {target.get('mode')!r}")
-    if kind == NO_ANSWER and not isinstance(target.get("meeting_id"), int):
+    if kind == NO_ANSWER and not _id(target.get("meeting_id")):
         raise ValueError("a no-answer target needs its meeting's id")
     return target
 

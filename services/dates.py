@@ -33,6 +33,8 @@ UNREADABLE = "unreadable"
 IMPOSSIBLE = "impossible"
 WEEKDAY = "weekday"
 
+# The years a typed date may name: anything outside is a slip of the keyboard.
+MIN_YEAR, MAX_YEAR = 1900, 2199
 # How far back a date without a year may lie before it is read as the next one instead.
 RECENT_DAY = timedelta(days=7)
 RECENT_DAY_MONTH = timedelta(days=62)
@@ -123,6 +125,10 @@ def _year(text: str) -> int:
 
 
 def _make(year: int, month: int, day: int) -> date:
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        # "9999-12-31 23:00" is a date, but not one anyone means, and it overflows once
+        # moved to UTC or shifted by a month.
+        raise DateProblem(IMPOSSIBLE)
     try:
         return date(year, month, day)
     except ValueError:

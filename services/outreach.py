@@ -138,7 +138,6 @@ def left_out_lines(prefix: str, not_linked: Sequence[Sequence[Any]],
 
 # --- how it looks on each channel -----------------------------------------------------------
 
-WHATSAPP = "whatsapp"
 TEMPLATES_FILE = LOCALES_DIR / "whatsapp_templates.yaml"
 
 
@@ -214,9 +213,9 @@ async def channel_previews(session: AsyncSession, catalogs: Catalogs,
         outside = 0
         template = None
         if caps.session_window is not None:
+            # Outside its window a channel writes first only with an approved template.
             outside = sum(1 for last in here if last is None or now - last > caps.session_window)
-            if name == WHATSAPP:
-                template = template_text(catalogs, out, locale, zone, approved)
+            template = template_text(catalogs, out, locale, zone, approved)
         shown = [s.text for s in layout.lay_out(out, caps, words) if s.text]
         views.append(ChannelPreview(name, shown, len(here), outside, template))
     return views
@@ -258,6 +257,34 @@ async def queue_broadcast(session: AsyncSession, program: Program, text: str,
                  entity="program", entity_id=program.id, batch=batch, target=target,
                  queued=len(ids), not_linked=len(recipients.not_linked), text=text, **details)
     return Queued(batch, ids, recipients)
+
+
+async def follow(session: AsyncSession, program: Program, queued: Queued, *,
+                 watcher_id: int | None, meeting: Meeting | None = None,
+                 ref: str | None = None, shown: int | None = None) -> None:
+    """Watch what was queued go out (the progress, then the report with who could not be
+    reached). ``watcher_id`` is told in the chat, on her message ``ref``; the panel, which
+    shows its own progress, watches with nobody. Nothing queued, nothing to watch."""
+    if not queued.outbox_ids:
+        return
+    await broadcasts.follow(session, broadcasts.Tracked(
+        batch=queued.batch, kind=INVITATION if meeting else BROADCAST, program_id=program.id,
+        person_id=watcher_id, total=len(queued.outbox_ids), ref=ref,
+        meeting_id=meeting.id if meeting else None,
+        not_linked=[list(x) for x in queued.recipients.not_linked],
+        opted_out=[list(x) for x in queued.recipients.opted_out], shown=shown))
+
+
+async def send_broadcast(session: AsyncSession, program: Program, text: str,
+                         target: dict[str, Any], now: datetime, *, author_id: int | None,
+                         channel: str | None, watcher_id: int | None, ref: str | None = None,
+                         shown: int | None = None, send_at: datetime | None = None,
+                         batch: str | None = None) -> Queued:
+    """A broadcast queued and followed: the chat's "send" and the panel's, alike."""
+    queued = await queue_broadcast(session, program, text, target, now, author_id=author_id,
+                                   channel=channel, send_at=send_at, batch=batch)
+    await follow(session, program, queued, watcher_id=watcher_id, ref=ref, shown=shown)
+    return queued
 
 
 async def cancel_broadcast(session: AsyncSession, program: Program, batch: str, now: datetime,

@@ -565,11 +565,17 @@ async def mark(session: AsyncSession, meeting: Meeting, person_id: int, present:
     """Present or absent, as the gestora marks it from the list (it overrides a check-in)."""
     if meeting.status == MeetingStatus.CANCELLED:
         raise MeetingError("cancelled")
-    if await session.get(Person, person_id) is None:
+    person = await session.get(Person, person_id)
+    if person is None or person.erased_at is not None:
         raise MeetingError("no_person")
     row = await meetings.attendance_of(session, meeting.id, person_id)
+    rsvp = await meetings.rsvp_for(session, meeting.id, person_id) if row is None else None
+    # A mark lists the person (name and RUT) on the meeting's board: only someone invited,
+    # already at the door (a check-in) or of the programme may be marked, never anyone's id.
+    if row is None and rsvp is None and not await _of_program(session, meeting.program_id,
+                                                              person):
+        raise MeetingError("no_person")
     if row is None:
-        rsvp = await meetings.rsvp_for(session, meeting.id, person_id)
         org = rsvp.organization_id if rsvp else (
             await organizations_of(session, [person_id], meeting.body_id)).get(person_id)
         row = Attendance(meeting_id=meeting.id, person_id=person_id, organization_id=org,
@@ -643,16 +649,25 @@ async def people_with_roles(session: AsyncSession, program_id: int
     return sorted(rows, key=lambda r: (not r[0].name, sort_key(r[0].name), r[0].id))
 
 
+def _in_program(program_id: int) -> Any:
+    """Who one may pick in a programme (program_people's rule, also a mark's)."""
+    granted = select(RoleGrant.person_id).where(RoleGrant.program_id == program_id)
+    return or_(Person.program_id == program_id, Person.id.in_(granted),
+               Person.program_id.is_(None) & Person.consent_at.is_not(None))
+
+
+async def _of_program(session: AsyncSession, program_id: int, person: Person) -> bool:
+    return bool(await session.scalar(
+        select(exists().where(Person.id == person.id, Person.erased_at.is_(None),
+                              _in_program(program_id)))))
+
+
 async def program_people(session: AsyncSession, program_id: int, query: str = ""
                          ) -> list[Person]:
     """People one may pick in the programme: its own, anyone with a role in it, and people
     who registered (accepted) but are not linked to any programme yet (a new coordinator)."""
-    granted = select(RoleGrant.person_id).where(RoleGrant.program_id == program_id)
     found = (await session.scalars(
-        select(Person).where(
-            Person.erased_at.is_(None),
-            or_(Person.program_id == program_id, Person.id.in_(granted),
-                Person.program_id.is_(None) & Person.consent_at.is_not(None)))
+        select(Person).where(Person.erased_at.is_(None), _in_program(program_id))
     )).all()
     words = fold_name(query).split()
     if words:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, false, func, not_, or_, select
+from sqlalchemy import and_, exists, false, func, not_, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.forms import Form
@@ -41,7 +41,6 @@ from storage.models import (
 )
 from storage.responses import form_of
 
-CHANNELS = ("telegram", "whatsapp")  # what the tables tell apart; "none" is neither
 MESSAGES_SHOWN = 100  # a record's latest messages: enough to see what went wrong
 
 
@@ -55,7 +54,9 @@ class Filters:
     mode: str | None = None  # families only: retiro | domicilio
     linked: bool | None = None
     ficha: bool | None = None  # organisations only
-    channel: str | None = None  # telegram | whatsapp | none
+    channel: str | None = None  # one of ``channels``, or "none": on none of them
+    # The chat channels this installation runs (the wiring's): what the tables tell apart.
+    channels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,7 @@ class OrganizationRow:
     members_count: int | None
     representatives: int
     ficha: bool
-    telegram: bool
-    whatsapp: bool
+    channels: tuple[str, ...]  # of Filters.channels, those its representatives are on
 
     @property
     def linked(self) -> bool:
@@ -87,8 +87,7 @@ class FamilyRow:
     pickup_mode: str
     household_size: int | None
     linked: bool
-    telegram: bool
-    whatsapp: bool
+    channels: tuple[str, ...]  # of Filters.channels, those its person is on
 
 
 # --- the tables -----------------------------------------------------------------------------
@@ -129,10 +128,14 @@ def _org_on(channel: str) -> Any:
                           ChannelAddress.channel == channel)
 
 
-def _channel_filter(on: Any, channel: str) -> Any:
+def _channel_filter(on: Any, channel: str, channels: tuple[str, ...]) -> Any:
     if channel == "none":
-        return and_(*(not_(on(c)) for c in CHANNELS))
-    return on(channel) if channel in CHANNELS else false()  # a channel no one is on
+        return and_(true(), *(not_(on(c)) for c in channels))
+    return on(channel) if channel in channels else false()  # a channel no one is on
+
+
+def _on_which(channels: tuple[str, ...], found: Any) -> tuple[str, ...]:
+    return tuple(c for c, on in zip(channels, found, strict=True) if on)
 
 
 def _ficha_of_org() -> Any:
@@ -168,7 +171,7 @@ def _organizations_where(program_id: int, filters: Filters) -> list[Any]:
     if filters.ficha is not None:
         where.append(_ficha_of_org() if filters.ficha else not_(_ficha_of_org()))
     if filters.channel:
-        where.append(_channel_filter(_org_on, filters.channel))
+        where.append(_channel_filter(_org_on, filters.channel, filters.channels))
     return where
 
 
@@ -188,12 +191,12 @@ async def organizations(session: AsyncSession, program_id: int, filters: Filters
     rows = await session.execute(
         select(Organization.id, Organization.name, Organization.kind, Organization.rut,
                Organization.phone, Organization.sector, Organization.members_count, reps,
-               _ficha_of_org(), _org_on("telegram"), _org_on("whatsapp"))
+               _ficha_of_org(), *(_org_on(c) for c in filters.channels))
         .where(*_organizations_where(program_id, filters))
         .order_by(*_ordered(column, descending, Organization.id))
         .offset(offset).limit(limit))
-    return [OrganizationRow(*r[:7], int(r[7] or 0), bool(r[8]), bool(r[9]), bool(r[10]))
-            for r in rows]
+    return [OrganizationRow(*r[:7], int(r[7] or 0), bool(r[8]),
+                            _on_which(filters.channels, r[9:])) for r in rows]
 
 
 def _family_on(channel: str) -> Any:
@@ -213,7 +216,7 @@ def _families_where(program_id: int, filters: Filters) -> list[Any]:
         where.append(Family.person_id.is_not(None) if filters.linked
                      else Family.person_id.is_(None))
     if filters.channel:
-        where.append(_channel_filter(_family_on, filters.channel))
+        where.append(_channel_filter(_family_on, filters.channel, filters.channels))
     return where
 
 
@@ -230,11 +233,11 @@ async def families(session: AsyncSession, program_id: int, filters: Filters, *,
     rows = await session.execute(
         select(Family.id, Family.name, Family.rut, Family.phone, Family.sector,
                Family.pickup_mode, Family.household_size, Family.person_id.is_not(None),
-               _family_on("telegram"), _family_on("whatsapp"))
+               *(_family_on(c) for c in filters.channels))
         .where(*_families_where(program_id, filters))
         .order_by(*_ordered(column, descending, Family.id))
         .offset(offset).limit(limit))
-    return [FamilyRow(*r[:7], bool(r[7]), bool(r[8]), bool(r[9])) for r in rows]
+    return [FamilyRow(*r[:7], bool(r[7]), _on_which(filters.channels, r[8:])) for r in rows]
 
 
 async def sectors(session: AsyncSession, program_id: int, kind: str) -> list[str]:

@@ -71,6 +71,7 @@ def test_the_forms_people_type(text: str, expected: date) -> None:
 @pytest.mark.parametrize(("text", "code"), [
     ("31-02-2026", IMPOSSIBLE), ("30 de febrero", IMPOSSIBLE), ("17-13", IMPOSSIBLE),
     ("el 32", IMPOSSIBLE), ("29/02/2027", IMPOSSIBLE),
+    ("9999-12-31", IMPOSSIBLE), ("1-1-0001", IMPOSSIBLE),  # no one means them; UTC overflows
     ("", UNREADABLE), ("hola", UNREADABLE), ("2026", UNREADABLE), ("diciembre", UNREADABLE),
     ("17 12", UNREADABLE), ("martes y jueves", UNREADABLE), ("🗓️", UNREADABLE),
     ("martes 17 de diciembre", WEEKDAY), ("el viernes 17", WEEKDAY),

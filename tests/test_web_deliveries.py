@@ -282,6 +282,13 @@ async def test_the_premises_staff_mark_a_pickup_with_one_tap(web) -> None:
     assert plain.status_code == 200 and "1 no vino" in plain.text
     [pickup] = await rows(web, Pickup, Pickup.id == rosa)
     assert pickup.status == PickupStatus.NO_SHOW and pickup.marked_by == recinto.id
+    # The search she had typed comes back whole, "#" and "&" included.
+    again = await c.post(web.url("entregas", f"dia/{seeded.day_id}/lista/{rosa}"),
+                         data={"marca": "retiro", "q": "González & #1"},
+                         follow_redirects=False)
+    assert again.status_code == 303
+    assert again.headers["location"].endswith(
+        f"/lista?q=Gonz%C3%A1lez+%26+%231#fila-{rosa}")
 
 
 async def test_marking_before_the_hours_start_is_refused_kindly(web) -> None:
@@ -316,9 +323,20 @@ async def test_the_list_is_searchable_and_printable(web) -> None:
     assert "Rosa" not in by_sector.text
     page = await c.get(url)
     assert "deliveries.css" in page.text and "data-print" in page.text
-    sheet = await c.get(web.url("entregas", f"dia/{seeded.day_id}/descargar") + "?formato=csv")
+    download = web.url("entregas", f"dia/{seeded.day_id}/descargar")
+    printed = await c.get(download + "?formato=pdf")
+    assert printed.status_code == 200 and printed.content.startswith(b"%PDF")
+    assert "attachment" in printed.headers["content-disposition"]
+    # The sheets carry reasons and whole RUTs: the team's, not the door's.
+    for fmt in ("csv", "xlsx"):
+        refused = await c.get(download + f"?formato={fmt}")
+        assert refused.status_code == 403 and "12.345.678" not in refused.text
+    team = await web.signed_in(await web.person("Daniela", Role.GESTORA))
+    sheet = await team.get(download + "?formato=csv")
     assert sheet.status_code == 200 and "attachment" in sheet.headers["content-disposition"]
     assert "Rosa González" in sheet.content.decode("utf-8-sig")
+    supervisor = await web.signed_in(await web.person("Sonia", Role.SUPERVISOR))
+    assert (await supervisor.get(download + "?formato=xlsx")).status_code == 200
 
 
 # --- who may do what ----------------------------------------------------------------------

@@ -398,3 +398,29 @@ async def test_the_attendance_list_shows_what_another_tablet_marked(web) -> None
     await door.post(web.url("reuniones", f"{meeting.id}/cancelar"), data={"reason": ""})
     page = await door.get(web.url("reuniones", f"{meeting.id}/asistencia"))
     assert "hx-trigger" not in page.text.split('<tbody id="rows"')[1].split(">")[0]
+
+
+async def test_a_person_of_another_programme_cannot_be_marked_at_this_meeting(web) -> None:
+    """A mark lists the person (name, RUT) on the board: an id typed in the address must not
+    bring in someone of another programme, nor someone erased."""
+    c, _, _ = await _setup(web)
+    async with web.app.sessions() as s:
+        other = await programs.create(s, template="ecomercado-10m",
+                                      start=web.program.start_date, name="Otro programa",
+                                      now=web.app.clock.now())
+        await s.commit()
+    stranger = await web.person("Zoila Extraña", Role.FAMILIA, program_id=other.id)
+    gone = await web.person("Elvira Borrada", Role.FAMILIA)
+    async with web.app.sessions() as s:
+        (await s.get(Person, stranger.id)).program_id = other.id  # a family of programme B
+        (await s.get(Person, gone.id)).erased_at = web.app.clock.now()
+        await s.commit()
+    meeting = await _create(web, c)
+    for who in (stranger, gone):
+        r = await c.post(web.url("reuniones", f"{meeting.id}/asistencia/{who.id}"),
+                         data={"present": "1"})
+        assert r.status_code == 422 and "No encuentro a esa persona" in r.text
+        assert who.name not in r.text
+    async with web.app.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(Attendance)) == 0
+    assert await _audits(web, "attendance_marked") == []

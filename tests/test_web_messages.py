@@ -8,6 +8,7 @@ import re
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import func, select
 
 from storage import outbox
@@ -134,15 +135,19 @@ async def test_the_preview_shows_spanish_and_english_on_each_channel(web) -> Non
     assert await rows(web) == []
 
 
-async def test_whatsapp_outside_its_window_says_the_template_is_used(web) -> None:
+@pytest.mark.parametrize("channel", ["whatsapp", "another_windowed_channel"])
+async def test_whatsapp_outside_its_window_says_the_template_is_used(web, channel) -> None:
+    """Any channel with a session window (the capabilities say so, not its name) writes
+    first outside it with the approved template."""
     from channels import LEAST
 
-    web.panel.capabilities = {**web.panel.capabilities, "whatsapp": LEAST}
+    assert LEAST.session_window is not None
+    web.panel.capabilities = {**web.panel.capabilities, channel: LEAST}
     now = web.app.clock.now()
     async with web.app.sessions() as s:
         person = Person(name="Lagos", locale="es", program_id=web.program.id, reachable=True,
                         consent_at=now, created_at=now)
-        person.addresses = [ChannelAddress(channel="whatsapp", address="56911111111",
+        person.addresses = [ChannelAddress(channel=channel, address="56911111111",
                                            created_at=now,
                                            last_inbound_at=now - timedelta(days=3))]
         s.add(person)
@@ -289,3 +294,27 @@ async def test_refusals(web) -> None:
     assert await rows(web) == []
     # Another programme's broadcast, or none: not found.
     assert (await c.get(web.url("mensajes", "web0123456789abcdef"))).status_code == 404
+
+
+async def test_the_panel_and_the_chat_send_and_follow_through_one_use_case(web) -> None:
+    """services.outreach.send_broadcast: queued and followed (who could not be reached kept
+    for the report), watched by nobody in the chat when the panel sent it; nothing queued,
+    nothing followed."""
+    from services import outreach
+    from storage import broadcasts, programs
+
+    await families(web)
+    now = web.app.clock.now()
+    async with web.app.sessions() as s:
+        program = await programs.get(s, web.program.id)
+        queued = await outreach.send_broadcast(
+            s, program, "Mañana hay entrega", {"kind": "families"}, now, author_id=None,
+            channel="web", watcher_id=None)
+        [tracked] = await broadcasts.followed(s)
+        assert (tracked.batch, tracked.kind, tracked.person_id, tracked.total) == (
+            queued.batch, outreach.BROADCAST, None, 3)
+        assert [x[2] for x in tracked.not_linked] == ["Sin Chat"]
+        again = await outreach.send_broadcast(
+            s, program, "Mañana hay entrega", {"kind": "families"}, now, author_id=None,
+            channel="web", watcher_id=None, batch=queued.batch)
+        assert again.outbox_ids == [] and len(await broadcasts.followed(s)) == 1

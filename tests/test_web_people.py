@@ -32,7 +32,11 @@ from web.pages.people import LABELS
 
 async def _catastro(web, families: int = 0) -> dict[str, int]:
     """Two organisations (one with a representative on Telegram) and families: Rosa linked
-    on WhatsApp, a pickup and a failed message; the rest plain, in two sectors."""
+    on WhatsApp, a pickup and a failed message; the rest plain, in two sectors. The
+    installation runs Telegram and WhatsApp (the tables tell apart the channels it runs)."""
+    from channels import LEAST
+
+    web.panel.capabilities = {**web.panel.capabilities, "telegram": LEAST, "whatsapp": LEAST}
     now = web.app.clock.now()
     pid = web.program.id
     async with web.app.sessions() as s:
@@ -331,3 +335,28 @@ async def test_a_discarded_preview_is_gone_and_an_ended_sessions_goes_too(web) -
         assert await s.scalar(select(func.count(Family.id))) == 0
         assert await s.scalar(select(func.count()).select_from(AppState).where(
             AppState.key.like("web.import.%"))) == 0
+
+
+async def test_the_channels_shown_are_those_the_installation_runs(web) -> None:
+    """A channel no code names (here "signal") gets its filter choice and its badge from the
+    wiring alone; one the installation does not run is not offered."""
+    from channels import LEAST
+
+    ids = await _catastro(web)
+    web.panel.capabilities = {"console": LEAST, "signal": LEAST}
+    async with web.app.sessions() as s:
+        rosa = await s.get(Family, ids["rosa"])
+        s.add(ChannelAddress(person_id=rosa.person_id, channel="signal", address="s-1",
+                             created_at=web.app.clock.now()))
+        await s.commit()
+    b = await web.signed_in(await web.person("Daniela", Role.GESTORA))
+    r = await b.get(web.url("organizaciones", "familias"))
+    assert '<option value="signal">signal</option>' in r.text
+    assert '<option value="console">Consola</option>' in r.text
+    assert 'value="whatsapp"' not in r.text and 'value="telegram"' not in r.text
+    assert '<span class="badge ok">signal</span>' in r.text
+    r = await b.get(web.url("organizaciones", "familias"), params={"channel": "signal"})
+    assert "1 familia" in r.text and "Rosa González" in r.text
+    # WhatsApp is not run here: Rosa, on it, is on none of this installation's channels.
+    r = await b.get(web.url("organizaciones", "familias"), params={"channel": "whatsapp"})
+    assert "0 familias" in r.text

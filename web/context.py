@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import FormData
@@ -24,6 +25,7 @@ from services import web_access
 from storage import people
 from storage.clock import Clock
 from storage.models import Person, Program, WebSession
+from web import forms as _forms  # noqa: F401 (registers the {name:id} convertor)
 from web import render
 from web.sections import SECTIONS, Section, visible
 
@@ -81,7 +83,7 @@ class Page:
     section: Section
     loc: str
     now: datetime
-    form: FormData | None = None
+    form: FormData | None = None  # a POST's (empty when it sent none); None for a GET
 
     @property
     def zone(self) -> str:
@@ -107,6 +109,18 @@ class Page:
 
     def link(self, section: str, rest: str = "") -> str:
         return f"{self.base()}/{section}/{rest}".rstrip("/") + ("/" if not rest else "")
+
+    def here(self) -> str:
+        """Where the language switch brings the reader back. A page read (GET): itself, with
+        its query (filters, ?mes=). A refused form (POST): its address may take no GET, so
+        the page the form was on (the referer, if it is this panel's), else the section."""
+        url = self.request.url
+        if self.request.method in ("GET", "HEAD"):
+            return url.path + ("?" + url.query if url.query else "")
+        came = urlsplit(self.request.headers.get("referer", ""))
+        if came.netloc == url.netloc and came.path.startswith(self.base() + "/"):
+            return came.path + ("?" + came.query if came.query else "")
+        return self.base() + "/" if self.section.key == "inicio" else self.link(self.section.key)
 
     def t(self, key: str, **params: Any) -> str:
         return render.translate(key, **params)
@@ -196,6 +210,7 @@ def page(section: Section | str) -> Callable[[PageFn], Callable[[Request], Await
                     return not_signed_in(panel, request)
                 row, person = found
                 loc = locale_of(panel, request, row)
+                # {pid:id} (web.forms): a bounded int, or absent on a route without it.
                 pid = request.path_params.get("pid")
                 program = await db.get(Program, pid) if isinstance(pid, int) else None
                 roles = frozenset(roles_here(person.roles, program.id)) if program else \
@@ -214,6 +229,9 @@ def page(section: Section | str) -> Callable[[PageFn], Callable[[Request], Await
                             raise Refusal(403, "web.refused.csrf")
                         if not roles & sec.write:
                             raise Refusal(403, "web.refused.read_only")
+                        # Anything but a form (htmx with no fields, a script's JSON) is an
+                        # empty form: each page then refuses it field by field.
+                        form = FormData()
                         if request.headers.get("content-type", "").startswith(
                                 ("multipart/form-data", "application/x-www-form-urlencoded")):
                             form = await request.form(max_part_size=MAX_UPLOAD)

@@ -7,6 +7,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
+from web.forms import small_int
+
 PER_PAGE = 50
 
 
@@ -32,10 +34,8 @@ class Listing:
         sort = sort.lstrip("-")
         if sort not in allowed:
             sort, descending = default_sort.lstrip("-"), default_sort.startswith("-")
-        try:
-            page = max(1, int(query.get("page", "1")))
-        except ValueError:
-            page = 1
+        # Beyond the last page settle() brings it back; a page past SQLite's integer would not.
+        page = max(1, small_int(query.get("page"), 1) or 1)
         params = {k: query[k].strip() for k in ("q", *filters) if query.get(k, "").strip()}
         return cls(path, params, sort, descending, page, per_page)
 

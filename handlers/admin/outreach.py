@@ -33,19 +33,18 @@ from locales import Msg, Raw, Text, When
 from locales.collation import sort_key
 from services import meetings as meeting_messages
 from services.outreach import (
-    BROADCAST,
-    INVITATION,
     TEXT_MAX,
     broadcast_message,
     describe,
+    follow,
     invitation_preview,
     preview_texts,
     progress_message,
-    queue_broadcast,
     queue_invitations,
     recipients_lines,
+    send_broadcast,
 )
-from storage import broadcasts, targeting
+from storage import targeting
 from storage.meetings import body_names
 from storage.models import (
     Body,
@@ -396,22 +395,18 @@ async def send(turn: Turn, args: list[str]) -> None:
             return
         queued = await queue_invitations(turn.session, meeting, target, turn.now,
                                          author_id=turn.person.id, channel=turn.event.channel)
+        await follow(turn.session, program, queued, watcher_id=turn.person.id, meeting=meeting,
+                     ref=turn.event.message_ref, shown=0)
     else:
-        queued = await queue_broadcast(turn.session, program, turn.data("text") or "", target,
-                                       turn.now, author_id=turn.person.id,
-                                       channel=turn.event.channel)
+        queued = await send_broadcast(
+            turn.session, program, turn.data("text") or "", target, turn.now,
+            author_id=turn.person.id, channel=turn.event.channel, watcher_id=turn.person.id,
+            ref=turn.event.message_ref, shown=0)
     turn.go(None)
     total = len(queued.outbox_ids)
     if not total:
         turn.say("outreach.nothing_new", buttons=[[back_to_panel()]])
         return
-    ref = turn.event.message_ref
-    await broadcasts.follow(turn.session, broadcasts.Tracked(
-        batch=queued.batch, kind=INVITATION if meeting else BROADCAST, program_id=program.id,
-        person_id=turn.person.id, total=total, ref=ref,
-        meeting_id=meeting.id if meeting else None,
-        not_linked=[list(x) for x in queued.recipients.not_linked],
-        opted_out=[list(x) for x in queued.recipients.opted_out], shown=0))
     # The confirmation turns into the progress: its buttons go, so it cannot be sent twice.
     turn.redraw(Outgoing(text=progress_message(0, total), progress=True))
 

@@ -11,6 +11,7 @@ import calendar
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from starlette.responses import Response
@@ -26,6 +27,7 @@ from storage.delivery import DayPlan, DeliveryError
 from storage.models import DeliveryDay, Pickup, PickupMode, PickupStatus
 from storage.pickups import PickupError
 from web.context import Page, Refusal, page
+from web.downloads import attachment
 from web.outbox import deliver_after
 from web.sections import DELIVERIES, READERS, TEAM
 
@@ -36,6 +38,7 @@ DONE = ("created", "moved", "cancelled", "assigned")
 FORMATS = ("pdf", "xlsx", "csv")
 # Seconds between refreshes of the day list: two tablets at the door see each other's marks.
 LIVE_EVERY = 10
+DOOR_FORMATS = ("pdf",)  # what the premises' staff may download
 # Message keys the templates pick by value (named in full, so the catalogs' check finds them).
 KEYS = {
     "mode": {PickupMode.RETIRO: "web.deliveries.mode_retiro",
@@ -154,12 +157,14 @@ class Cell:
 
 
 def _month(text: str | None, today: date) -> date:
-    """``?mes=2026-03``; anything else is this month."""
+    """``?mes=2026-03``; anything else (a year no one means: 9999, 0001) is this month."""
     try:
         year, month = (int(x) for x in (text or "").split("-"))
-        return date(year, month, 1)
+        if dates.MIN_YEAR <= year <= dates.MAX_YEAR:
+            return date(year, month, 1)
     except ValueError:
-        return today.replace(day=1)
+        pass
+    return today.replace(day=1)
 
 
 def _shift(month: date, by: int) -> date:
@@ -535,7 +540,8 @@ async def mark_pickup(p: Page) -> Response:
         return _show(p, "deliveries/daylist.html", status=422, **context)
     back = p.link(SECTION, f"dia/{day.id}/lista")
     q = p.form.get("q") if p.form is not None else None
-    return p.redirect(back + (f"?q={q}" if isinstance(q, str) and q else "") +
+    # The search kept as typed: "Villa #2" or "A & B" would cut the address unencoded.
+    return p.redirect(back + ("?" + urlencode({"q": q}) if isinstance(q, str) and q else "") +
                       f"#fila-{pickup.id}")
 
 
@@ -546,22 +552,26 @@ async def download(p: Page) -> Response:
     fmt = p.request.query_params.get("formato", "pdf")
     if fmt not in FORMATS:
         fmt = "pdf"
+    # The sheets carry the families' reasons and whole RUTs, for the team; the premises'
+    # staff print the day's list at the door, and that is all they take away.
+    if fmt not in DOOR_FORMATS and not p.roles & READERS:
+        raise Refusal(403, "web.refused.role")
     file = await exports.delivery_day_list(p.db, day.id, fmt, now=p.now, locale=p.loc,
                                            catalogs=p.panel.catalogs)
-    return Response(file.content, media_type=file.mime_type, headers={
-        "content-disposition": f'attachment; filename="{file.filename}"'})
+    p.audit("export", entity="delivery_day", entity_id=day.id, what="day_list", format=fmt)
+    return attachment(file)
 
 
-BASE = "/p/{pid:int}/entregas"
+BASE = "/p/{pid:id}/entregas"
 routes: list[BaseRoute] = [
     Route(BASE + "/", month_calendar, methods=["GET"]),
     Route(BASE + "/nuevo", new_days, methods=["GET", "POST"]),
     Route(BASE + "/listas", day_lists, methods=["GET"]),
-    Route(BASE + "/dia/{day_id:int}", day_card, methods=["GET"]),
-    Route(BASE + "/dia/{day_id:int}/mover", move_a_day, methods=["POST"]),
-    Route(BASE + "/dia/{day_id:int}/cancelar", cancel_a_day, methods=["POST"]),
-    Route(BASE + "/dia/{day_id:int}/asignar", assign_families, methods=["POST"]),
-    Route(BASE + "/dia/{day_id:int}/lista", day_list, methods=["GET"]),
-    Route(BASE + "/dia/{day_id:int}/lista/{pickup_id:int}", mark_pickup, methods=["POST"]),
-    Route(BASE + "/dia/{day_id:int}/descargar", download, methods=["GET"]),
+    Route(BASE + "/dia/{day_id:id}", day_card, methods=["GET"]),
+    Route(BASE + "/dia/{day_id:id}/mover", move_a_day, methods=["POST"]),
+    Route(BASE + "/dia/{day_id:id}/cancelar", cancel_a_day, methods=["POST"]),
+    Route(BASE + "/dia/{day_id:id}/asignar", assign_families, methods=["POST"]),
+    Route(BASE + "/dia/{day_id:id}/lista", day_list, methods=["GET"]),
+    Route(BASE + "/dia/{day_id:id}/lista/{pickup_id:id}", mark_pickup, methods=["POST"]),
+    Route(BASE + "/dia/{day_id:id}/descargar", download, methods=["GET"]),
 ]

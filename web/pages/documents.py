@@ -23,6 +23,7 @@ from storage.progress import progress_figures
 from web import charts, render
 from web.context import Page, Refusal, page
 from web.downloads import attachment, ctx_of, one_or_zip
+from web.forms import form_id
 from web.sections import DOCUMENTS
 
 LISTING_FORMATS = ("pdf", "xlsx", "csv")
@@ -169,19 +170,19 @@ async def verifiers(p: Page) -> Response:
 async def verifier_file(p: Page) -> Response:
     q = p.request.query_params
     activity, key, fmt = q.get("actividad", ""), q.get("verificador", ""), q.get("formato", "")
-    subject = q.get("de", "0")
+    subject = form_id(q.get("de", "0"))
     ctx = ctx_of(p)
     found = next((r for r in await verificadores.required(p.db, p.program, ctx)
                   if r.activity == activity and r.verifier == key), None)
-    if found is None or not subject.isascii() or not subject.isdigit():
+    if found is None or subject is None:
         raise Refusal(404, "web.plans.not_found")
     try:
-        files = await verificadores.make_for(p.db, p.program, ctx, found, int(subject) or None,
+        files = await verificadores.make_for(p.db, p.program, ctx, found, subject or None,
                                              fmt)
     except (ValueError, LookupError):
         raise Refusal(404, "web.plans.nothing_yet") from None
     p.audit("export", entity="program", entity_id=p.program.id, what=key, format=fmt,
-            subject=int(subject) or None, files=len(files))
+            subject=subject or None, files=len(files))
     return one_or_zip(files, key)
 
 
@@ -240,12 +241,12 @@ async def progress_file(p: Page) -> Response:
 
 
 routes: list[BaseRoute] = [
-    Route("/p/{pid:int}/documentos/", index, methods=["GET"]),
-    Route("/p/{pid:int}/documentos/asistencia/{mid:int}.{fmt}", attendance, methods=["GET"]),
-    Route("/p/{pid:int}/documentos/entregas/{did:int}.{fmt}", day_list, methods=["GET"]),
-    Route("/p/{pid:int}/documentos/programa/{what}.{fmt}", programme_export, methods=["GET"]),
-    Route("/p/{pid:int}/documentos/verificadores", verifiers, methods=["GET"]),
-    Route("/p/{pid:int}/documentos/verificadores/archivo", verifier_file, methods=["GET"]),
-    Route("/p/{pid:int}/documentos/avance", progress, methods=["GET"]),
-    Route("/p/{pid:int}/documentos/avance.{fmt}", progress_file, methods=["GET"]),
+    Route("/p/{pid:id}/documentos/", index, methods=["GET"]),
+    Route("/p/{pid:id}/documentos/asistencia/{mid:id}.{fmt}", attendance, methods=["GET"]),
+    Route("/p/{pid:id}/documentos/entregas/{did:id}.{fmt}", day_list, methods=["GET"]),
+    Route("/p/{pid:id}/documentos/programa/{what}.{fmt}", programme_export, methods=["GET"]),
+    Route("/p/{pid:id}/documentos/verificadores", verifiers, methods=["GET"]),
+    Route("/p/{pid:id}/documentos/verificadores/archivo", verifier_file, methods=["GET"]),
+    Route("/p/{pid:id}/documentos/avance", progress, methods=["GET"]),
+    Route("/p/{pid:id}/documentos/avance.{fmt}", progress_file, methods=["GET"]),
 ]

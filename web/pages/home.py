@@ -170,5 +170,5 @@ async def home(p: Page) -> Response:
 
 
 routes: list[BaseRoute] = [
-    Route("/p/{pid:int}/", home, methods=["GET"]),
+    Route("/p/{pid:id}/", home, methods=["GET"]),
 ]

@@ -14,17 +14,19 @@ from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from starlette.datastructures import FormData
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from domain import targets
 from domain.catastro import PickupMode
 from locales import SUPPORTED, Msg, Raw, Text
-from services import outreach
+from services import dates, outreach
 from storage import broadcasts, meetings, programs, targeting
 from storage.meetings import body_names
 from storage.models import OutboxStatus, Receipt
 from web.context import Page, page
+from web.forms import form_id
 from web.outbox import deliver_after
 from web.sections import MESSAGES
 
@@ -61,7 +63,7 @@ def _draft(values: Any) -> Draft:
         v = values.get(name)
         return v.strip() if isinstance(v, str) else ""
 
-    orgs = tuple(int(v) for v in values.getlist("org") if isinstance(v, str) and v.isdigit())
+    orgs = tuple(i for i in map(form_id, values.getlist("org")) if i is not None)
     nonce = get("nonce")
     return Draft(text=get("text"), target=get("target") or targets.FAMILIES, orgs=orgs,
                  when="later" if get("when") == "later" else "now", day=get("day"),
@@ -85,6 +87,8 @@ def _send_at(p: Page, draft: Draft) -> datetime | str:
         at = time.fromisoformat(draft.at)
     except ValueError:
         return "web.messages.error.when_missing"
+    if not dates.MIN_YEAR <= day.year <= dates.MAX_YEAR:
+        return "web.messages.error.when_missing"  # 9999-12-31 23:00 overflows in UTC
     local = datetime.combine(day, at.replace(tzinfo=None), tzinfo=ZoneInfo(p.zone))
     utc = local.astimezone(ZoneInfo("UTC"))
     if utc <= p.now:
@@ -219,9 +223,9 @@ async def _describe(p: Page, target: dict[str, Any]) -> Msg:
 async def compose(p: Page) -> Response:
     if p.request.method == "GET":
         return await _compose(p, _draft(p.request.query_params))
-    assert p.form is not None
-    draft = _draft(p.form)
-    if p.form.get("action") == "preview":  # without JavaScript: the same form, previewed
+    form = p.form if p.form is not None else FormData()
+    draft = _draft(form)
+    if form.get("action") == "preview":  # without JavaScript: the same form, previewed
         return await _compose(p, draft)
     errors: dict[str, str] = {}
     if not draft.text:
@@ -253,15 +257,10 @@ async def compose(p: Page) -> Response:
         already = await broadcasts.composed_one(p.db, p.program.id, batch)
         if already is not None:  # the same form sent twice: it went the first time
             return p.redirect(p.link("mensajes", batch))
-    queued = await outreach.queue_broadcast(
+    # Followed by nobody in the chat: the panel shows its own progress and report.
+    queued = await outreach.send_broadcast(
         p.db, p.program, draft.text, target, p.now, author_id=p.person.id, channel="web",
-        send_at=send_at, batch=batch)
-    if queued.outbox_ids:
-        await broadcasts.follow(p.db, broadcasts.Tracked(
-            batch=queued.batch, kind=outreach.BROADCAST, program_id=p.program.id,
-            person_id=None, total=len(queued.outbox_ids),
-            not_linked=[list(x) for x in queued.recipients.not_linked],
-            opted_out=[list(x) for x in queued.recipients.opted_out]))
+        watcher_id=None, send_at=send_at, batch=batch)
     response = p.redirect(p.link("mensajes", queued.batch))
     return deliver_after(p, response, queued.outbox_ids if send_at is None else ())
 
@@ -358,11 +357,11 @@ async def cancel(p: Page) -> Response:
 
 
 routes: list[BaseRoute] = [
-    Route("/p/{pid:int}/mensajes/", index, methods=["GET"]),
-    Route("/p/{pid:int}/mensajes/nuevo", compose, methods=["GET", "POST"]),
-    Route("/p/{pid:int}/mensajes/cuantos", count, methods=["GET"]),
-    Route("/p/{pid:int}/mensajes/vista-previa", preview, methods=["GET"]),
-    Route("/p/{pid:int}/mensajes/{batch:str}", report, methods=["GET"]),
-    Route("/p/{pid:int}/mensajes/{batch:str}/avance", progress, methods=["GET"]),
-    Route("/p/{pid:int}/mensajes/{batch:str}/cancelar", cancel, methods=["POST"]),
+    Route("/p/{pid:id}/mensajes/", index, methods=["GET"]),
+    Route("/p/{pid:id}/mensajes/nuevo", compose, methods=["GET", "POST"]),
+    Route("/p/{pid:id}/mensajes/cuantos", count, methods=["GET"]),
+    Route("/p/{pid:id}/mensajes/vista-previa", preview, methods=["GET"]),
+    Route("/p/{pid:id}/mensajes/{batch:str}", report, methods=["GET"]),
+    Route("/p/{pid:id}/mensajes/{batch:str}/avance", progress, methods=["GET"]),
+    Route("/p/{pid:id}/mensajes/{batch:str}/cancelar", cancel, methods=["POST"]),
 ]

@@ -5,6 +5,7 @@ storage.imported.commit_import), and the printable QR cards (documents.qr_codes)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -26,17 +27,18 @@ from storage.meetings import body_name, meeting_kind_name
 from storage.models import OutboxStatus, PickupStatus, Receipt
 from web.context import Page, Refusal, page
 from web.downloads import attachment
+from web.forms import form_id, small_int
 from web.listing import Listing
 from web.sections import PEOPLE
 
 ORG_FILTERS = ("sector", "kind", "linked", "ficha", "channel")
 FAMILY_FILTERS = ("sector", "mode", "linked", "channel")
-CHANNEL_CHOICES = ("telegram", "whatsapp", "none")
+NO_CHANNEL = "none"  # the channel filter's "on no chat"; the channels are the panel's
 # The words for the values a template shows, as whole catalog keys (checked in both
 # languages by tests/test_web_people.py).
 LABELS: dict[str, dict[str, str]] = {
     "mode": {m.value: f"catastro.mode.{m.value}" for m in PickupMode},
-    "channel": {c: f"web.people.channel.{c}" for c in CHANNEL_CHOICES},
+    "channel": {NO_CHANNEL: f"web.people.channel.{NO_CHANNEL}"},
     "pickup": {s.value: f"web.people.pickup.{s.value}" for s in PickupStatus},
     "rsvp": {a: f"web.people.rsvp.{a}" for a in ("yes", "no", "maybe", "none")},
     "sent": {s: f"web.people.sent.{s}" for s in (
@@ -54,12 +56,34 @@ def _yes_no(value: str | None) -> bool | None:
     return {"yes": True, "no": False}.get(value or "")
 
 
-def _filters(listing: Listing) -> catastro.Filters:
+def _channels(p: Page) -> tuple[str, ...]:
+    """The chat channels this installation runs (the wiring's): a new one gets its column
+    badge and its filter choice without a change here."""
+    return tuple(p.panel.capabilities)
+
+
+def _channel_namer(p: Page) -> Callable[[str | None], str]:
+    """A channel's name in the reader's words where the catalog has one, else as it is."""
+    def name(channel: str | None) -> str:
+        if not channel:
+            return ""
+        key = f"web.people.channel.{channel}"
+        return p.t(key) if p.panel.catalogs.raw(p.loc, key) is not None else channel
+    return name
+
+
+def _channel_choices(p: Page) -> list[tuple[str, str]]:
+    name = _channel_namer(p)
+    return [("", p.t("web.people.any")), *((c, name(c)) for c in _channels(p)),
+            (NO_CHANNEL, p.t(LABELS["channel"][NO_CHANNEL]))]
+
+
+def _filters(p: Page, listing: Listing) -> catastro.Filters:
     got = listing.params
     return catastro.Filters(
         q=listing.q, sector=got.get("sector"), kind=got.get("kind"), mode=got.get("mode"),
         linked=_yes_no(got.get("linked")), ficha=_yes_no(got.get("ficha")),
-        channel=got.get("channel"))
+        channel=got.get("channel"), channels=_channels(p))
 
 
 def _choices(p: Page, prefix: str, values: tuple[str, ...] | list[str]
@@ -77,7 +101,7 @@ async def organizations(p: Page) -> Response:
     listing = Listing.read(p.link("organizaciones"), p.request.query_params,
                            sorts=catastro.ORGANIZATION_SORTS, default_sort="name",
                            filters=ORG_FILTERS)
-    filters = _filters(listing)
+    filters = _filters(p, listing)
     listing.settle(await catastro.count_organizations(p.db, p.program.id, filters))
     rows = await catastro.organizations(
         p.db, p.program.id, filters, sort=listing.sort, descending=listing.descending,
@@ -90,7 +114,7 @@ async def organizations(p: Page) -> Response:
         kind_choices=_choices(p, "org_kind.", org_kinds.KINDS),
         linked_choices=_yes_no_choices(p, "linked"),
         ficha_choices=_yes_no_choices(p, "ficha"),
-        channel_choices=_choices(p, "web.people.channel.", CHANNEL_CHOICES))
+        channel_choices=_channel_choices(p), channel_name=_channel_namer(p))
 
 
 @page(PEOPLE)
@@ -98,7 +122,7 @@ async def families(p: Page) -> Response:
     listing = Listing.read(p.link("organizaciones", "familias"), p.request.query_params,
                            sorts=catastro.FAMILY_SORTS, default_sort="name",
                            filters=FAMILY_FILTERS)
-    filters = _filters(listing)
+    filters = _filters(p, listing)
     listing.settle(await catastro.count_families(p.db, p.program.id, filters))
     rows = await catastro.families(
         p.db, p.program.id, filters, sort=listing.sort, descending=listing.descending,
@@ -110,12 +134,11 @@ async def families(p: Page) -> Response:
         sector_choices=[("", p.t("web.people.any"))] + [(s, s) for s in sectors],
         mode_choices=_choices(p, "catastro.mode.", [m.value for m in PickupMode]),
         linked_choices=_yes_no_choices(p, "linked"),
-        channel_choices=_choices(p, "web.people.channel.", CHANNEL_CHOICES))
+        channel_choices=_channel_choices(p), channel_name=_channel_namer(p))
 
 
 def _count(p: Page, name: str) -> int | None:
-    value = p.request.query_params.get(name, "")
-    return int(value) if value.isdigit() else None
+    return small_int(p.request.query_params.get(name))
 
 
 # --- one record ------------------------------------------------------------------------------
@@ -143,7 +166,8 @@ def _sent_status(message: Any) -> str:
 
 def _record_helpers(p: Page) -> dict[str, Any]:
     return {"labels": LABELS, "message_kind": lambda kind: _kind_of_message(p, kind),
-            "meeting_name": lambda m: _meeting_name(p, m), "sent_status": _sent_status}
+            "meeting_name": lambda m: _meeting_name(p, m), "sent_status": _sent_status,
+            "channel_name": _channel_namer(p)}
 
 
 @page(PEOPLE)
@@ -266,7 +290,8 @@ async def cards(p: Page) -> Response:
     organisation. A POST: printing makes the codes the cards carry."""
     form = p.form or {}
     target = str(form.get("target", ""))
-    rid = str(form.get("id", ""))
+    rid = str(form.get("id", "")).strip()
+    record = form_id(rid)
     # The families' table names its field apart from the filter's, so the ids differ.
     sector = str(form.get("cards-sector") or form.get("sector") or "").strip() or None
     if target == "family":
@@ -276,24 +301,24 @@ async def cards(p: Page) -> Response:
     else:
         raise Refusal(400, "web.people.not_found")
     if rid:
-        if not rid.isdigit() or int(rid) not in ids:
+        if record is None or record not in ids:
             raise Refusal(404, "web.people.not_found")
-        ids = [int(rid)]
+        ids = [record]
     if not ids:
         raise Refusal(404, "web.people.cards.none")
     pdf = await qr_codes.codes_pdf(p.db, p.program.id, target, ids, _card_link(p), p.loc,
                                    now=p.now, catalogs=p.panel.catalogs)
-    p.audit("link_codes_pdf", entity=target, entity_id=int(rid) if rid else None,
+    p.audit("link_codes_pdf", entity=target, entity_id=record,
             count=len(ids), sector=sector)
     return attachment(ExportFile(p.t("codes.pdf.filename"), pdf, "application/pdf"))
 
 
-BASE = "/p/{pid:int}/organizaciones"
+BASE = "/p/{pid:id}/organizaciones"
 routes: list[BaseRoute] = [
     Route(f"{BASE}/", organizations, methods=["GET"]),
     Route(f"{BASE}/familias", families, methods=["GET"]),
-    Route(f"{BASE}/o/{{rid:int}}", organization, methods=["GET"]),
-    Route(f"{BASE}/f/{{rid:int}}", family, methods=["GET"]),
+    Route(f"{BASE}/o/{{rid:id}}", organization, methods=["GET"]),
+    Route(f"{BASE}/f/{{rid:id}}", family, methods=["GET"]),
     Route(f"{BASE}/importar", import_form, methods=["GET"]),
     Route(f"{BASE}/importar", import_preview, methods=["POST"]),
     Route(f"{BASE}/importar/confirmar", import_confirm, methods=["POST"]),

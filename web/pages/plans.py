@@ -261,14 +261,14 @@ async def acta_document(p: Page) -> Response:
 
 
 routes: list[BaseRoute] = [
-    Route("/p/{pid:int}/planes/", overview, methods=["GET"]),
-    Route("/p/{pid:int}/planes/seguimiento", follow_up, methods=["GET"]),
-    Route("/p/{pid:int}/planes/seguimiento.{fmt}", follow_up_document, methods=["GET"]),
-    Route("/p/{pid:int}/planes/actas", actas, methods=["GET"]),
-    Route("/p/{pid:int}/planes/actas/{mid:int}", acta, methods=["GET"]),
-    Route("/p/{pid:int}/planes/actas/{mid:int}/acta.pdf", acta_document, methods=["GET"]),
-    Route("/p/{pid:int}/planes/acciones/{aid:int}", action, methods=["GET"]),
-    Route("/p/{pid:int}/planes/acciones/{aid:int}", report, methods=["POST"]),
-    Route("/p/{pid:int}/planes/plan-{slug}.{fmt}", plan_document, methods=["GET"]),
-    Route("/p/{pid:int}/planes/{doc}.{fmt}", programme_document, methods=["GET"]),
+    Route("/p/{pid:id}/planes/", overview, methods=["GET"]),
+    Route("/p/{pid:id}/planes/seguimiento", follow_up, methods=["GET"]),
+    Route("/p/{pid:id}/planes/seguimiento.{fmt}", follow_up_document, methods=["GET"]),
+    Route("/p/{pid:id}/planes/actas", actas, methods=["GET"]),
+    Route("/p/{pid:id}/planes/actas/{mid:id}", acta, methods=["GET"]),
+    Route("/p/{pid:id}/planes/actas/{mid:id}/acta.pdf", acta_document, methods=["GET"]),
+    Route("/p/{pid:id}/planes/acciones/{aid:id}", action, methods=["GET"]),
+    Route("/p/{pid:id}/planes/acciones/{aid:id}", report, methods=["POST"]),
+    Route("/p/{pid:id}/planes/plan-{slug}.{fmt}", plan_document, methods=["GET"]),
+    Route("/p/{pid:id}/planes/{doc}.{fmt}", programme_document, methods=["GET"]),
 ]

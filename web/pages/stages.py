@@ -18,6 +18,7 @@ from services import stages as stage_use
 from storage import stages as stage_rows
 from storage.stages import MANUAL, MilestoneStatus, StageError, StageStatus
 from web.context import Page, Refusal, page
+from web.forms import form_id
 from web.sections import STAGES
 
 NOTICES = {"moved": "web.stages.moved", "done": "web.stages.marked_done",
@@ -104,9 +105,9 @@ async def show(p: Page, *, status: int = 200, refused: int | None = None,
     ]
     notice = None
     key = NOTICES.get(p.request.query_params.get("aviso", ""))
-    shown = p.request.query_params.get("m", "")
-    if key and shown.isdigit():
-        found = next((m for s in stages for m in s.milestones if m.id == int(shown)), None)
+    shown = form_id(p.request.query_params.get("m"))
+    if key and shown is not None:
+        found = next((m for s in stages for m in s.milestones if m.id == shown), None)
         if found is not None:
             notice = Msg(key, {"name": stage_use.name(found), "due": Day(found.due)})
     current = stage_rows.current_stage(stages, today) if stages else -1
@@ -174,8 +175,8 @@ async def mark_pending(p: Page) -> Response:
 
 
 routes: list[BaseRoute] = [
-    Route("/p/{pid:int}/etapas/", stages_page, methods=["GET"]),
-    Route("/p/{pid:int}/etapas/{mid:int}/fecha", move_date, methods=["POST"]),
-    Route("/p/{pid:int}/etapas/{mid:int}/hecha", mark_done, methods=["POST"]),
-    Route("/p/{pid:int}/etapas/{mid:int}/pendiente", mark_pending, methods=["POST"]),
+    Route("/p/{pid:id}/etapas/", stages_page, methods=["GET"]),
+    Route("/p/{pid:id}/etapas/{mid:id}/fecha", move_date, methods=["POST"]),
+    Route("/p/{pid:id}/etapas/{mid:id}/hecha", mark_done, methods=["POST"]),
+    Route("/p/{pid:id}/etapas/{mid:id}/pendiente", mark_pending, methods=["POST"]),
 ]
