@@ -55,7 +55,7 @@ before ``start + k months``.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -349,12 +349,15 @@ async def progress_figures(session: AsyncSession, program_id: int, now: datetime
     delivered = [p for p in pickups if basket(p)]
     month_of_day = {d.id: programme_month(start, local_day(d.window_start))
                     if local_day(d.window_start) >= start else 0 for d in days}
+    of_month: dict[int, list[Any]] = defaultdict(list)
+    for p in delivered:  # grouped once, not once per month
+        of_month[month_of_day[p.delivery_day_id]].append(p)
     month_rows = []
     served_so_far: set[int] = set()
     baskets_so_far = 0
     for k in range(1, current_month + 1):
         first, last = month_span(start, k)
-        in_month = [p for p in delivered if month_of_day[p.delivery_day_id] == k]
+        in_month = of_month.get(k, [])
         served_so_far |= {p.family_id for p in in_month}
         baskets_so_far += len(in_month)
         month_rows.append({
