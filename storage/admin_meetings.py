@@ -431,7 +431,7 @@ class _Who:
 
 
 async def boards(session: AsyncSession, meetings_: Iterable[Meeting], *,
-                 as_of: datetime | None = None) -> dict[int, Board]:
+                 as_of: datetime | None = None, ordered: bool = True) -> dict[int, Board]:
     """The boards of several meetings at once, by meeting id.
 
     With ``as_of``, as they stood then (the progress report's cut-off): invitations,
@@ -486,9 +486,10 @@ async def boards(session: AsyncSession, meetings_: Iterable[Meeting], *,
         out[guest.meeting_id].walk_ins.append(Entry(
             None, guest.name, present=True, organization=guest.organization, rut=guest.rut,
             guest_id=guest.id))
-    for b in out.values():
-        for group in (b.yes, b.no, b.maybe, b.pending):
-            group.sort(key=_by_name)
+    if ordered:  # by name, as people read a list; a count (the report's) needs no order
+        for b in out.values():
+            for group in (b.yes, b.no, b.maybe, b.pending):
+                group.sort(key=_by_name)
     return out
 
 

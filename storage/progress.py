@@ -206,7 +206,7 @@ async def progress_figures(session: AsyncSession, program_id: int, now: datetime
         .order_by(Meeting.starts_at, Meeting.id))).all())
     # The one count the board and the attendance list show, as it stood at the cut-off.
     tallies = {mid: b.tally for mid, b in (await admin_meetings.boards(
-        session, meetings, as_of=now)).items()}
+        session, meetings, as_of=now, ordered=False)).items()}
 
     def body_id_of(m: Meeting) -> int | None:
         if m.body_id is not None:
