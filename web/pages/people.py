@@ -14,7 +14,7 @@ from starlette.datastructures import UploadFile
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from documents import imports, qr_codes
+from documents import imports
 from documents.base import ExportFile
 from domain import org_kinds
 from domain.catastro import FAMILY, ORGANIZATION, ImportPreview, PickupMode, StalePreview
@@ -306,6 +306,9 @@ async def cards(p: Page) -> Response:
         ids = [record]
     if not ids:
         raise Refusal(404, "web.people.cards.none")
+    # Drawn on demand: the PDF and image libraries are not loaded until a card is printed.
+    from documents import qr_codes
+
     pdf = await qr_codes.codes_pdf(p.db, p.program.id, target, ids, _card_link(p), p.loc,
                                    now=p.now, catalogs=p.panel.catalogs)
     p.audit("link_codes_pdf", entity=target, entity_id=record,
