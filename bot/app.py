@@ -7,7 +7,7 @@ import contextlib
 import gc
 import logging
 import signal
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -296,6 +296,12 @@ async def start_server(server: Any, listen: str) -> None:
                            reason=Raw(str(exc))) from None
 
 
+def _waker(outbox: Dispatcher) -> Callable[[list[int]], Awaitable[None]]:
+    async def wake(ids: list[int]) -> None:
+        outbox.wake()
+    return wake
+
+
 def mount_panel(app: App, server: Any, outbox: Dispatcher | None) -> None:
     """The web panel at /web on the process's one HTTP server, on the same use cases."""
     from web.app import build
@@ -305,7 +311,7 @@ def mount_panel(app: App, server: Any, outbox: Dispatcher | None) -> None:
     panel = Panel(
         app.sessions, app.clock, app.catalogs, settings.panel_url,
         telegram_token=settings.token, capabilities=app.services.capabilities,
-        deliver_now=outbox.deliver_now if outbox is not None else None,
+        wake_outbox=_waker(outbox) if outbox is not None else None,
         default_locale=settings.default_locale, handed_links=app.services.handed_links,
     )
     server.mount("/web", build(panel), home=True)

@@ -290,7 +290,7 @@ async def send_broadcast(session: AsyncSession, program: Program, text: str,
 async def cancel_broadcast(session: AsyncSession, program: Program, batch: str, now: datetime,
                            *, author_id: int | None, channel: str | None) -> int:
     """Withdraw what of a scheduled broadcast has not gone yet; returns how many rows."""
-    dropped = await broadcasts.cancel(session, batch, CANCELLED)
+    dropped = await broadcasts.cancel(session, batch, CANCELLED, now)
     people.audit(session, now, "broadcast_cancelled", actor_id=author_id, channel=channel,
                  entity="program", entity_id=program.id, batch=batch, dropped=dropped)
     return dropped

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.roles import PANEL_ROLES
-from storage import people, web
+from storage import held_imports, people, web
 from storage.models import Person, WebSession
 
 LOGIN_TTL = timedelta(minutes=15)
@@ -84,6 +84,12 @@ async def open_for_address(session: AsyncSession, channel: str, address: str, no
     return await _open(session, person, now, via, locale)
 
 
+async def close(session: AsyncSession, row: WebSession, now: datetime) -> None:
+    """Sign this browser out; what it held (an import's preview) goes with it."""
+    row.closed_at = now
+    await held_imports.drop(session, row.id)
+
+
 async def current(session: AsyncSession, cookie: str | None, now: datetime
                   ) -> tuple[WebSession, Person] | None:
     """The open session behind a cookie, kept alive by use (up to SESSION_MAX)."""
@@ -103,6 +109,7 @@ async def current(session: AsyncSession, cookie: str | None, now: datetime
 
 async def close_all(session: AsyncSession, person_id: int, now: datetime) -> int:
     closed = await web.close_all(session, person_id, now)
+    await held_imports.drop_ended(session, now)
     people.audit(session, now, "web.signed_out_everywhere", actor_id=person_id,
                  entity="person", entity_id=person_id, sessions=closed)
     return closed

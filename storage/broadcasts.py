@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -288,17 +288,24 @@ class Board:
         return bool(self.queued)
 
 
+def _scheduled(now: datetime) -> Any:
+    """A row waiting for its time that was never tried: a scheduled broadcast's. A row
+    waiting to retry (after a 429 or a time-out) has a later not_before too, but it went
+    out with the rest and is no one's to call off."""
+    return and_(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.not_before > now,
+                OutboxMessage.attempts == 0, OutboxMessage.last_error.is_(None))
+
+
 async def board(session: AsyncSession, batch: str, now: datetime) -> Board:
     rows = await session.execute(
-        select(OutboxMessage.status, OutboxMessage.receipt, OutboxMessage.not_before > now,
-               func.count())
+        select(OutboxMessage.status, OutboxMessage.receipt, _scheduled(now), func.count())
         .where(OutboxMessage.batch == batch)
-        .group_by(OutboxMessage.status, OutboxMessage.receipt, OutboxMessage.not_before > now))
+        .group_by(OutboxMessage.status, OutboxMessage.receipt, _scheduled(now)))
     c = dict(total=0, scheduled=0, queued=0, sent=0, delivered=0, read=0, failed=0, waiting=0,
              cancelled=0)
     for status, receipt, later, n in rows.all():
         c["total"] += n
-        if status == OutboxStatus.PENDING and later:
+        if later:
             c["scheduled"] += n
         elif status in _WAITING:
             c["queued"] += n
@@ -351,11 +358,12 @@ async def deliveries(session: AsyncSession, batch: str) -> list[Delivery]:
             for r in rows]
 
 
-async def cancel(session: AsyncSession, batch: str, reason: str) -> int:
-    """Withdraw the batch's messages that have not gone (a scheduled broadcast called off)."""
+async def cancel(session: AsyncSession, batch: str, reason: str, now: datetime) -> int:
+    """Withdraw the batch's messages still waiting for their time (a scheduled broadcast
+    called off); what is already going, or retrying, goes on."""
     result = await session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.batch == batch, OutboxMessage.status == OutboxStatus.PENDING)
+        .where(OutboxMessage.batch == batch, _scheduled(now))
         .values(status=OutboxStatus.DROPPED, last_error=reason[:500])
         .execution_options(synchronize_session=False))
     return result.rowcount or 0

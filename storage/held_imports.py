@@ -2,8 +2,8 @@
 server (app_state) under her browser session: the rows she confirms are the rows that were
 checked, not whatever a browser sends back, and a file of thousands of rows does not travel
 twice. One per browser session: a new upload replaces it, confirming or discarding removes
-it, one older than a day is not offered, and those of ended sessions go with the next
-upload. Never commits."""
+it, one older than a day is not offered, and those of ended sessions go when a session is
+closed, a person erased, or the next upload. Never commits."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ async def hold(session: AsyncSession, web_session_id: int, preview: ImportPrevie
                now: datetime) -> str:
     """Keep the preview; the token names this one preview, so a confirm from an older tab
     is not taken for it. Previews left by browser sessions that have ended go now."""
-    await _drop_ended(session, now)
+    await drop_ended(session, now)
     token = secrets.token_urlsafe(16)
     value = json.dumps({"token": token, "preview": preview.to_json()}, ensure_ascii=False)
     await session.merge(AppState(key=_key(web_session_id), value=value))
@@ -47,7 +47,9 @@ async def held(session: AsyncSession, web_session_id: int, token: str, now: date
     return preview if now - preview.created_at <= KEPT else None
 
 
-async def _drop_ended(session: AsyncSession, now: datetime) -> None:
+async def drop_ended(session: AsyncSession, now: datetime) -> None:
+    """The previews of browser sessions that ended: they hold families' names, RUTs and
+    phones, and nobody can confirm them any more."""
     keys = (await session.scalars(select(AppState.key).where(
         AppState.key.like(_key(0)[:-1] + "%")))).all()
     ids = {int(k.rsplit(".", 1)[1]) for k in keys if k.rsplit(".", 1)[1].isdigit()}

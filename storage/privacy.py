@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import MetaData, Table, delete, false, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage import people
+from storage import held_imports, people
 from storage.models import (
     ActionItem,
     ActionUpdate,
@@ -420,6 +420,7 @@ async def erase_person(session: AsyncSession, person_id: int, now: datetime, *,
     await session.execute(delete(RoleGrant).where(RoleGrant.person_id == person_id))
     await session.execute(delete(WebLogin).where(WebLogin.person_id == person_id))
     await session.execute(delete(WebSession).where(WebSession.person_id == person_id))
+    await held_imports.drop_ended(session, now)  # an import's preview they left, with names
     convo = await session.get(Conversation, person_id)
     if convo is not None:
         await session.delete(convo)

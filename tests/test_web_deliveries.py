@@ -444,7 +444,7 @@ async def test_a_moved_or_cancelled_day_is_delivered_now_not_at_the_next_poll(we
     async def deliver_now(rows: list[int]) -> None:
         woken.append(rows)
 
-    web.panel.deliver_now = deliver_now
+    web.panel.wake_outbox = deliver_now
     seeded = await seed(web)
     c = await web.signed_in(await web.person("Daniela", Role.GESTORA))
     rosa = seeded.pickups["Rosa González"]

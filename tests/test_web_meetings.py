@@ -346,7 +346,7 @@ async def test_what_the_panel_queues_is_delivered_now_not_at_the_next_poll(web) 
     async def deliver_now(rows: list[int]) -> None:
         woken.append(rows)
 
-    web.panel.deliver_now = deliver_now
+    web.panel.wake_outbox = deliver_now
     c, _, _ = await _setup(web)
     meeting = await _create(web, c)
     invitations = [m.id for m in await _outbox(web, "invitation")]

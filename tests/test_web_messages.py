@@ -170,7 +170,7 @@ async def test_send_now_queues_one_row_per_recipient_once(web) -> None:
     async def deliver_now(rows: list[int]) -> None:
         woken.append(rows)
 
-    web.panel.deliver_now = deliver_now
+    web.panel.wake_outbox = deliver_now
     c = await gestora_browser(web)
     page = await c.get(web.url("mensajes", "nuevo"))
     form = {"text": "Mañana hay feria en la sede", "target": "families", "when": "now",
@@ -318,3 +318,29 @@ async def test_the_panel_and_the_chat_send_and_follow_through_one_use_case(web) 
             s, program, "Mañana hay entrega", {"kind": "families"}, now, author_id=None,
             channel="web", watcher_id=None, batch=queued.batch)
         assert again.outbox_ids == [] and len(await broadcasts.followed(s)) == 1
+
+
+async def test_a_row_waiting_to_retry_is_not_scheduled_and_cannot_be_called_off(web) -> None:
+    """A send-now broadcast whose one row waits out a 429 is going, not scheduled: no cancel
+    button, and a cancel posted anyway drops nothing."""
+    await families(web)
+    c = await gestora_browser(web)
+    page = await c.get(web.url("mensajes", "nuevo"))
+    r = await c.post(web.url("mensajes", "nuevo"), data={
+        "text": "Hoy hay feria", "target": "families", "when": "now", "action": "send",
+        "nonce": nonce(page.text)})
+    report = str(r.url)
+    queued = await rows(web)
+    async with web.app.sessions() as s:
+        retrying = await s.get(OutboxMessage, queued[0].id)
+        retrying.attempts, retrying.last_error = 1, "429 Too Many Requests"
+        retrying.not_before = web.app.clock.now() + timedelta(seconds=30)
+        await s.commit()
+    shown = await c.get(report)
+    assert "/cancelar" not in shown.text
+    refused = await c.post(report.rstrip("/") + "/cancelar")
+    assert refused.status_code == 409
+    async with web.app.sessions() as s:
+        statuses = {m.status for m in await s.scalars(select(OutboxMessage).where(
+            OutboxMessage.batch == queued[0].batch))}
+    assert OutboxStatus.DROPPED not in statuses

@@ -321,6 +321,9 @@ async def test_a_discarded_preview_is_gone_and_an_ended_sessions_goes_too(web) -
                           files={"file": ("familias.csv", CSV, "text/csv")})
     token = r.text.split('name="token" value="', 1)[1].split('"', 1)[0]
     await laptop.post("/web/salir")
+    async with web.app.sessions() as s:  # signing out takes the preview (names, RUTs) along
+        assert await s.scalar(select(func.count()).select_from(AppState).where(
+            AppState.key.like("web.import.%"))) == 0
     phone = await web.signed_in(gestora)
     r = await phone.post(web.url("organizaciones", "importar"), data={"kind": "family"},
                          files={"file": ("familias.csv", CSV, "text/csv")})

@@ -73,3 +73,30 @@ def test_the_panel_loads_no_document_library_until_a_document_is_made() -> None:
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True).stdout.strip()
     assert loaded == ""
+
+
+async def test_the_panel_wakes_the_outbox_rather_than_sending_a_broadcast_itself(
+        settings_for, sqlite_url, clock) -> None:
+    """A broadcast's hundreds of rows go in the outbox's paced waves, recorded as they go;
+    the panel only says they are there."""
+    from bot.app import mount_panel
+    from bot.http import HttpServer
+
+    class Outbox:
+        woken = 0
+
+        def wake(self) -> None:
+            self.woken += 1
+
+        async def deliver_now(self, ids: list[int]) -> None:  # pragma: no cover - the point
+            raise AssertionError("the panel must not send rows itself")
+
+    app = await build_app(settings_for(sqlite_url, web_panel=True), clock=clock)
+    try:
+        server, outbox = HttpServer("127.0.0.1:0"), Outbox()
+        mount_panel(app, server, outbox)  # type: ignore[arg-type]
+        panel = server.routes[0].app.state.panel
+        await panel.wake_outbox([1, 2, 3])
+        assert outbox.woken == 1
+    finally:
+        await app.close()

@@ -282,7 +282,7 @@ async def _session_post(request: Request, action: str) -> Response:
                          status=403, key="web.refused.csrf")
         back = request.headers.get("referer") or "/web/"
         if action == "logout":
-            row.closed_at = now
+            await web_access.close(db, row, now)
             back = "/web/entrar"
         elif action == "logout_all":
             await web_access.close_all(db, person.id, now)

@@ -46,9 +46,10 @@ class Panel:
     telegram_token: str | None = None  # for the Mini App's initData
     # What each chat channel can show, for a broadcast's preview per channel.
     capabilities: Mapping[str, Capabilities] = field(default_factory=dict)
-    # Hands rows the outbox should send now (a broadcast sent from the panel); the outbox's
-    # own poll sends them anyway, a moment later.
-    deliver_now: Callable[[list[int]], Awaitable[Any]] | None = None
+    # Tells the outbox that rows a page queued are there to send (a broadcast, a meeting's
+    # invitations): it sends them in its own paced waves, recorded as they go, rather than at
+    # its next poll. Told the ids, for whoever wants them (the tests).
+    wake_outbox: Callable[[list[int]], Awaitable[Any]] | None = None
     default_locale: str = "es"
     # The channels whose links go on printed cards, most people's first (bot.app decides).
     handed_links: tuple[str, ...] = ()

@@ -25,7 +25,7 @@ from services import dates, outreach
 from storage import broadcasts, meetings, programs, targeting
 from storage.meetings import body_names
 from storage.models import OutboxStatus, Receipt
-from web.context import Page, page
+from web.context import Page, Refusal, page
 from web.forms import form_id
 from web.outbox import deliver_after
 from web.sections import MESSAGES
@@ -350,6 +350,8 @@ async def cancel(p: Page) -> Response:
     c = await _found(p)
     if c is None:
         return p.render("messages/missing.html", status=404)
+    if not (await broadcasts.board(p.db, c.batch, p.now)).scheduled:
+        raise Refusal(409, "web.messages.not_scheduled")  # it is going, or it went
     # Audited by the service, with who called it off and from where.
     await outreach.cancel_broadcast(p.db, p.program, c.batch, p.now, author_id=p.person.id,
                                     channel="web")

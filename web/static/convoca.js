@@ -24,5 +24,23 @@ document.addEventListener("DOMContentLoaded", () => {
     if (box && document.activeElement === box && Date.now() - typedAt < 10000) {
       ev.preventDefault();
     }
+    // Nor while the keyboard is on one of its rows: swapping them would drop the focus back
+    // to the top of the page, again every few seconds, for whoever marks by keyboard or
+    // screen reader. Only the refresh waits; a mark (a POST) goes.
+    const polling = ev.detail.requestConfig && ev.detail.requestConfig.verb === "get";
+    if (pause !== undefined && polling && ev.detail.elt.contains(document.activeElement)) {
+      ev.preventDefault();
+    }
   });
+  // A tap that htmx could not carry out (refused, or no network at the sede) says so, rather
+  // than doing nothing; the next one that works takes the notice away.
+  const failed = document.getElementById("request-failed");
+  if (failed) {
+    const show = () => { failed.hidden = false; };
+    document.body.addEventListener("htmx:responseError", show);
+    document.body.addEventListener("htmx:sendError", show);
+    document.body.addEventListener("htmx:afterRequest", (ev) => {
+      if (ev.detail.successful) failed.hidden = true;
+    });
+  }
 });
