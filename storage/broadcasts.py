@@ -297,10 +297,14 @@ def _scheduled(now: datetime) -> Any:
 
 
 async def board(session: AsyncSession, batch: str, now: datetime) -> Board:
+    # Grouped over a subquery: PostgreSQL takes a GROUP BY expression only when it is the
+    # select's very expression, and the same comparison written twice binds ``now`` twice.
+    sub = (select(OutboxMessage.status.label("status"), OutboxMessage.receipt.label("receipt"),
+                  _scheduled(now).label("later"))
+           .where(OutboxMessage.batch == batch).subquery())
     rows = await session.execute(
-        select(OutboxMessage.status, OutboxMessage.receipt, _scheduled(now), func.count())
-        .where(OutboxMessage.batch == batch)
-        .group_by(OutboxMessage.status, OutboxMessage.receipt, _scheduled(now)))
+        select(sub.c.status, sub.c.receipt, sub.c.later, func.count())
+        .group_by(sub.c.status, sub.c.receipt, sub.c.later))
     c = dict(total=0, scheduled=0, queued=0, sent=0, delivered=0, read=0, failed=0, waiting=0,
              cancelled=0)
     for status, receipt, later, n in rows.all():

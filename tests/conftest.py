@@ -237,14 +237,18 @@ def settings_for(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     return make
 
 
-@pytest.fixture
-async def web(settings_for, sqlite_url: str, clock: ManualClock) -> AsyncIterator[object]:
-    """The web panel on a programme of its own (tests/web_harness.py)."""
+@pytest.fixture(params=["sqlite", "postgres"])
+async def web(request: pytest.FixtureRequest, settings_for, sqlite_url: str, clock: ManualClock,
+              migrated_once: MigratedOnce) -> AsyncIterator[object]:
+    """The web panel on a programme of its own (tests/web_harness.py), on each database a
+    gestora's installation may run on."""
     from web_harness import make_harness
 
     from bot.app import build_app
 
-    app = await build_app(settings_for(sqlite_url), clock=clock)
+    url = sqlite_url if request.param == "sqlite" else \
+        await migrated_once.postgres_emptied(_pg_base())
+    app = await build_app(settings_for(url), clock=clock)
     harness = await make_harness(app)
     try:
         yield harness

@@ -135,7 +135,7 @@ async def test_the_preview_shows_spanish_and_english_on_each_channel(web) -> Non
     assert await rows(web) == []
 
 
-@pytest.mark.parametrize("channel", ["whatsapp", "another_windowed_channel"])
+@pytest.mark.parametrize("channel", ["whatsapp", "windowed_chan"])
 async def test_whatsapp_outside_its_window_says_the_template_is_used(web, channel) -> None:
     """Any channel with a session window (the capabilities say so, not its name) writes
     first outside it with the approved template."""
