@@ -67,6 +67,16 @@ def when(value: datetime | None, style: str = "datetime") -> str:
     return r.catalogs.when(value, r.loc, r.zone or "UTC", style)
 
 
+def channel(name: str | None) -> str:
+    """A chat channel's name in the reader's words (``web.channel.<name>``), or as the
+    installation calls it when the catalogs have no name for it yet (a channel added later)."""
+    if not name:
+        return ""
+    r = _reader.get()
+    key = f"web.channel.{name}"
+    return r.catalogs.render(Msg(key), r.loc, r.zone) if r.catalogs.raw(r.loc, key) else name
+
+
 def number(value: int | float | None) -> str:
     if value is None:
         return ""
@@ -83,7 +93,7 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.globals.update(_=translate, ngettext=translate_plural)
-    env.filters.update(msg=message, day=day, when=when, number=number)
+    env.filters.update(msg=message, day=day, when=when, number=number, channel=channel)
     return env
 
 

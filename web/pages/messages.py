@@ -25,6 +25,7 @@ from services import dates, outreach
 from storage import broadcasts, meetings, programs, targeting
 from storage.meetings import body_names
 from storage.models import OutboxStatus, Receipt
+from web import render
 from web.context import Page, Refusal, page
 from web.forms import form_id
 from web.outbox import deliver_after
@@ -34,7 +35,6 @@ SOME_ORGANIZATIONS = "organizations:some"
 NONCE = re.compile(r"[0-9a-f]{16}")
 BATCH = re.compile(r"[0-9A-Za-z]{1,64}")
 LISTED = 50
-KNOWN_CHANNELS = ("telegram", "whatsapp", "console")
 POLL = "every 5s"
 
 
@@ -162,10 +162,8 @@ class LanguagePreview:
     channels: list[tuple[Msg, outreach.ChannelPreview]]
 
 
-def channel_label(name: str) -> Msg:
-    if name in KNOWN_CHANNELS:
-        return Msg(f"web.messages.channel.{name}")
-    return Msg("web.value", {"value": Raw(name)})
+def channel_label(name: str) -> str:
+    return render.channel(name)
 
 
 async def _previews(p: Page, draft: Draft, reach: Reach | None, person_ids: list[int]

@@ -5,7 +5,6 @@ storage.imported.commit_import), and the printable QR cards (documents.qr_codes)
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -25,6 +24,7 @@ from storage import catastro, held_imports, imported
 from storage.links import LinkBuilder
 from storage.meetings import body_name, meeting_kind_name
 from storage.models import OutboxStatus, PickupStatus, Receipt
+from web import render
 from web.context import Page, Refusal, page
 from web.downloads import attachment
 from web.forms import form_id, small_int
@@ -62,18 +62,8 @@ def _channels(p: Page) -> tuple[str, ...]:
     return tuple(p.panel.capabilities)
 
 
-def _channel_namer(p: Page) -> Callable[[str | None], str]:
-    """A channel's name in the reader's words where the catalog has one, else as it is."""
-    def name(channel: str | None) -> str:
-        if not channel:
-            return ""
-        key = f"web.people.channel.{channel}"
-        return p.t(key) if p.panel.catalogs.raw(p.loc, key) is not None else channel
-    return name
-
-
 def _channel_choices(p: Page) -> list[tuple[str, str]]:
-    name = _channel_namer(p)
+    name = render.channel
     return [("", p.t("web.people.any")), *((c, name(c)) for c in _channels(p)),
             (NO_CHANNEL, p.t(LABELS["channel"][NO_CHANNEL]))]
 
@@ -114,7 +104,7 @@ async def organizations(p: Page) -> Response:
         kind_choices=_choices(p, "org_kind.", org_kinds.KINDS),
         linked_choices=_yes_no_choices(p, "linked"),
         ficha_choices=_yes_no_choices(p, "ficha"),
-        channel_choices=_channel_choices(p), channel_name=_channel_namer(p))
+        channel_choices=_channel_choices(p), channel_name=render.channel)
 
 
 @page(PEOPLE)
@@ -134,7 +124,7 @@ async def families(p: Page) -> Response:
         sector_choices=[("", p.t("web.people.any"))] + [(s, s) for s in sectors],
         mode_choices=_choices(p, "catastro.mode.", [m.value for m in PickupMode]),
         linked_choices=_yes_no_choices(p, "linked"),
-        channel_choices=_channel_choices(p), channel_name=_channel_namer(p))
+        channel_choices=_channel_choices(p), channel_name=render.channel)
 
 
 def _count(p: Page, name: str) -> int | None:
@@ -167,7 +157,7 @@ def _sent_status(message: Any) -> str:
 def _record_helpers(p: Page) -> dict[str, Any]:
     return {"labels": LABELS, "message_kind": lambda kind: _kind_of_message(p, kind),
             "meeting_name": lambda m: _meeting_name(p, m), "sent_status": _sent_status,
-            "channel_name": _channel_namer(p)}
+            "channel_name": render.channel}
 
 
 @page(PEOPLE)
