@@ -14,7 +14,6 @@ from xml.etree import ElementTree
 
 import pytest
 from openpyxl import load_workbook
-from programme_records import simulate
 from sqlalchemy import select
 
 from documents import verificadores
@@ -30,11 +29,7 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 @pytest.fixture
 async def records(web):
-    web.app.clock.set(NOW)
-    async with web.app.sessions() as s:
-        rec = await simulate(s, NOW)
-        await s.commit()
-    return rec
+    return await web.simulated(NOW)
 
 
 def url(web, records, rest: str = "") -> str:

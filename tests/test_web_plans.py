@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 
 import pytest
 from openpyxl import load_workbook
-from programme_records import simulate
 from sqlalchemy import select
 
 from documents.base import Ctx
@@ -24,11 +23,7 @@ NOW = datetime(2027, 4, 5, 15, tzinfo=UTC)  # month 14: every plan made, a year 
 
 @pytest.fixture
 async def records(web):
-    web.app.clock.set(NOW)
-    async with web.app.sessions() as s:
-        rec = await simulate(s, NOW)
-        await s.commit()
-    return rec
+    return await web.simulated(NOW)
 
 
 def url(web, records, rest: str = "") -> str:

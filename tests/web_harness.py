@@ -14,7 +14,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import httpx
@@ -110,6 +110,17 @@ class WebHarness:
         assert r.history and r.history[0].status_code == 303, r.text
         assert any(c.name == "convoca_session" for c in b.cookies.jar)
         return b
+
+    async def simulated(self, now: datetime) -> Any:
+        """A whole programme's records up to ``now`` (tests/programme_records.simulate), the
+        clock set there; its Records name the programme."""
+        from programme_records import simulate
+
+        self.app.clock.set(now)
+        async with self.app.sessions() as s:
+            records = await simulate(s, now)
+            await s.commit()
+        return records
 
     async def close(self) -> None:
         for b in self.browsers:

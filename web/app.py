@@ -26,7 +26,7 @@ from locales import SUPPORTED
 from services import web_access
 from storage import programs
 from web import mini_app, render
-from web.context import COOKIE, MAX_UPLOAD, Panel, csrf_ok, locale_of, masked, signed_in
+from web.context import COOKIE, MAX_UPLOAD, Panel, csrf_ok, locale_of, signed_in
 from web.pages import ROUTES
 from web.sections import visible
 
@@ -254,8 +254,7 @@ async def home(request: Request) -> Response:
         await db.commit()
     if len(mine) == 1:
         return RedirectResponse(landing(mine[0].id, person), status_code=303)
-    return _page(panel, "programmes.html", loc, programmes=mine, csrf=masked(row.csrf), landing=landing,
-                 person=person)
+    return _page(panel, "programmes.html", loc, programmes=mine, landing=landing, person=person)
 
 
 def landing(program_id: int, person: Any) -> str:
@@ -331,7 +330,7 @@ def build(panel: Panel) -> Starlette:
     app.state.panel = panel
     app.add_middleware(_Guard)
     app.add_middleware(_Headers)
-    # A day's list of 500 families is ~400 kB of HTML and ~30 kB compressed: phones on paid
+    # A day's list of 500 families is ~500 kB of HTML and ~73 kB compressed: phones on paid
     # data, and tablets on a sede's weak signal.
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     return app

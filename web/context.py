@@ -9,7 +9,7 @@ import hmac
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from channels import Capabilities
+from domain import schedule
 from domain.roles import PANEL_ROLES, roles_here
 from locales import Catalogs
 from services import web_access
@@ -89,6 +90,11 @@ class Page:
     @property
     def zone(self) -> str:
         return self.program.timezone
+
+    @property
+    def today(self) -> date:
+        """Today where the programme is."""
+        return schedule.local_date(self.now, self.zone)
 
     @property
     def several_programmes(self) -> bool:

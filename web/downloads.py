@@ -12,12 +12,22 @@ from urllib.parse import quote
 from starlette.responses import Response
 
 from documents.base import Ctx, ExportFile, slugify
-from web.context import Page
+from web.context import Page, Refusal
 
 
 def ctx_of(p: Page) -> Ctx:
     """The documents' context: the reader's language, the programme's zone, now."""
     return Ctx(p.panel.catalogs, p.loc, p.zone, p.now)
+
+
+def asked_format(p: Page, allowed: Sequence[str], missing: str = "web.plans.not_found"
+                 ) -> str:
+    """The format the address asks for (``…/x.{fmt}``), one the document is made in, or the
+    page ``missing`` names (404)."""
+    fmt = p.request.path_params["fmt"]
+    if fmt not in allowed:
+        raise Refusal(404, missing)
+    return fmt
 
 
 def _ascii(name: str) -> str:

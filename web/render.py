@@ -14,7 +14,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from locales import Catalogs, Day, Msg, When
+from locales import Catalogs, Day, Msg, Raw, Text, When
 
 # The reader of the page being rendered: set by web.context for each request.
 _reader: contextvars.ContextVar[Reader] = contextvars.ContextVar("web_reader")
@@ -38,6 +38,12 @@ def translate(key: str, **params: Any) -> str:
 
 def translate_plural(key: str, count: int, **params: Any) -> str:
     return translate(key, count=count, **params)
+
+
+def said(value: Msg | Text | Raw | str) -> Msg:
+    """Anything a service words (a Msg, data's own text in each language, a person's own
+    words) as a Msg, which the templates' ``|msg`` renders in the reader's language."""
+    return value if isinstance(value, Msg) else Msg("web.value", {"value": value})
 
 
 def message(value: Msg | str | None) -> str:
@@ -92,7 +98,7 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.globals.update(_=translate, ngettext=translate_plural)
+    env.globals.update(_=translate, ngettext=translate_plural, said=said)
     env.filters.update(msg=message, day=day, when=when, number=number, channel=channel)
     return env
 

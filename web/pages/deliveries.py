@@ -26,6 +26,7 @@ from storage import delivery, pickups
 from storage.delivery import DayPlan, DeliveryError
 from storage.models import DeliveryDay, Pickup, PickupMode, PickupStatus
 from storage.pickups import PickupError
+from web import render
 from web.context import Page, Refusal, page
 from web.downloads import attachment
 from web.outbox import deliver_after
@@ -85,10 +86,6 @@ async def _day(p: Page) -> DeliveryDay:
     return day
 
 
-def _today(p: Page) -> date:
-    return p.now.astimezone(ZoneInfo(p.zone)).date()
-
-
 def _done(p: Page) -> Msg | None:
     """The notice after a change, carried by the redirect's query string."""
     done = p.request.query_params.get("hecho", "")
@@ -139,8 +136,7 @@ class DayView:
 
 
 def _where(day: DeliveryDay) -> Msg:
-    place = where_of(day)
-    return Msg("web.value", {"value": place}) if isinstance(place, Raw) else place
+    return render.said(where_of(day))
 
 
 def _view(p: Page, day: DeliveryDay, counts: dict[str, int]) -> DayView:
@@ -178,7 +174,7 @@ async def month_calendar(p: Page) -> Response:
         # The premises' staff open the section at the day lists.
         return p.redirect(p.link(SECTION, "listas"))
     zone = ZoneInfo(p.zone)
-    today = _today(p)
+    today = p.today
     month = _month(p.request.query_params.get("mes"), today)
     weeks = calendar.Calendar(firstweekday=0).monthdatescalendar(month.year, month.month)
     start = datetime.combine(weeks[0][0], time(0), zone).astimezone(UTC)
@@ -254,7 +250,7 @@ def _parse_time(form: DaysForm, name: str, text: str) -> time | None:
 def _window(p: Page, form: DaysForm) -> tuple[date, time, time] | None:
     """The first date and the hours, checked beside their fields; shared by a new day and
     a moved one."""
-    on = _parse_date(form, "fecha", form.first, _today(p))
+    on = _parse_date(form, "fecha", form.first, p.today)
     start = _parse_time(form, "inicio", form.start)
     end = _parse_time(form, "fin", form.end)
     if start is not None and end is not None and end <= start:
@@ -282,7 +278,7 @@ def _plan(p: Page, form: DaysForm) -> DayPlan | None:
                 form.errors["veces"] = Msg("web.deliveries.bad_count",
                                            {"max": delivery.MAX_DAYS})
         if form.until:
-            until = _parse_date(form, "hasta", form.until, _today(p))
+            until = _parse_date(form, "hasta", form.until, p.today)
         if not form.count and not form.until:
             form.errors["veces"] = refusal("repeat_without_end")
     if window is None or form.errors:
@@ -444,7 +440,7 @@ async def day_lists(p: Page) -> Response:
     days = await delivery.around(p.db, p.program, p.now)
     counts = await pickups.counts_by_day(p.db, days, p.now)
     views = [_view(p, d, counts.get(d.id, {})) for d in days]
-    return _show(p, "deliveries/lists.html", days=views, today=_today(p))
+    return _show(p, "deliveries/lists.html", days=views, today=p.today)
 
 
 def _rut_tail(rut: str | None) -> str:
@@ -489,7 +485,7 @@ async def _list_context(p: Page, day: DeliveryDay) -> dict[str, Any]:
     shown = [r for r in numbered if not query or _matches(r.row, query)]
     view = _view(p, day, pickups.counts_of(rows))
     # Refreshed while marks may still come: a day neither suspended nor gone by.
-    live = day.cancelled_at is None and view.on >= _today(p)
+    live = day.cancelled_at is None and view.on >= p.today
     return dict(view=view, rows=shown, total=len(rows), q=query, marking=_marking(p, day),
                 formats=FORMATS, is_reader=bool(p.roles & READERS), error=None, live=live,
                 live_every=LIVE_EVERY)

@@ -22,17 +22,13 @@ from storage.models import DeliveryDay, Meeting
 from storage.progress import progress_figures
 from web import charts, render
 from web.context import Page, Refusal, page
-from web.downloads import attachment, ctx_of, one_or_zip
+from web.downloads import asked_format, attachment, ctx_of, one_or_zip
 from web.forms import form_id
 from web.sections import DOCUMENTS
 
 LISTING_FORMATS = ("pdf", "xlsx", "csv")
 PROGRAMME_EXPORTS = {"fichas": ("pdf", "xlsx"), "organizaciones": ("xlsx", "pdf", "csv")}
 REPORT_FORMATS = ("pdf", "xlsx")
-
-
-def _today(p: Page) -> date:
-    return ctx_of(p).local(p.now).date()
 
 
 @dataclass
@@ -52,7 +48,7 @@ class DateFilter:
 
 def _dates(p: Page, names: tuple[str, ...] = ("desde", "hasta")) -> DateFilter:
     f = DateFilter()
-    today = _today(p)
+    today = p.today
     for name in names:
         text = p.request.query_params.get(name, "").strip()
         if not text:
@@ -89,20 +85,13 @@ async def index(p: Page) -> Response:
                     programme=PROGRAMME_EXPORTS)
 
 
-def _fmt(p: Page, allowed: tuple[str, ...]) -> str:
-    fmt = p.request.path_params["fmt"]
-    if fmt not in allowed:
-        raise Refusal(404, "web.plans.not_found")
-    return fmt
-
-
 def _kw(p: Page) -> dict[str, Any]:
     return {"now": p.now, "locale": p.loc, "catalogs": p.panel.catalogs}
 
 
 @page(DOCUMENTS)
 async def attendance(p: Page) -> Response:
-    fmt = _fmt(p, LISTING_FORMATS)
+    fmt = asked_format(p, LISTING_FORMATS)
     m = await meetings.get(p.db, p.request.path_params["mid"])
     if m is None or m.program_id != p.program.id:
         raise Refusal(404, "web.plans.not_found")
@@ -113,7 +102,7 @@ async def attendance(p: Page) -> Response:
 
 @page(DOCUMENTS)
 async def day_list(p: Page) -> Response:
-    fmt = _fmt(p, LISTING_FORMATS)
+    fmt = asked_format(p, LISTING_FORMATS)
     day = await delivery.get_day(p.db, p.program.id, p.request.path_params["did"])
     if day is None:
         raise Refusal(404, "web.plans.not_found")
@@ -128,7 +117,7 @@ async def programme_export(p: Page) -> Response:
     what = p.request.path_params["what"]
     if what not in PROGRAMME_EXPORTS:
         raise Refusal(404, "web.plans.not_found")
-    fmt = _fmt(p, PROGRAMME_EXPORTS[what])
+    fmt = asked_format(p, PROGRAMME_EXPORTS[what])
     if what == "fichas" and fmt == "pdf":
         files = await exports.ficha_pdfs(p.db, p.program.id, **_kw(p))
         if not files:
@@ -230,7 +219,7 @@ async def progress(p: Page) -> Response:
 
 @page(DOCUMENTS)
 async def progress_file(p: Page) -> Response:
-    fmt = _fmt(p, REPORT_FORMATS)
+    fmt = asked_format(p, REPORT_FORMATS)
     f = _dates(p, ("hasta",))
     if f.errors:
         raise Refusal(404, "web.plans.not_found")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
 from starlette.responses import Response
@@ -25,6 +24,7 @@ from storage import admin_meetings, delivery, meetings, outbox, pickups
 from storage import stages as stage_rows
 from storage.models import Program
 from storage.stages import StageStatus
+from web import render
 from web.context import Page, page
 from web.sections import HOME
 
@@ -93,7 +93,7 @@ def timeline(p: Page, stages: list[StageStatus], today: date) -> Timeline:
               for i, m in enumerate(_months(start, end - timedelta(days=1)))]
     views = [
         StageView(s.number,
-                  Msg("web.value", {"value": Text(s.name)}) if s.name else
+                  render.said(Text(s.name)) if s.name else
                   Msg("web.home.no_stage"),
                   s.starts, s.due, s.done, len(s.milestones), s.overdue,
                   left=at(s.starts),
@@ -101,12 +101,6 @@ def timeline(p: Page, stages: list[StageStatus], today: date) -> Timeline:
         for s in stages
     ]
     return Timeline(views, months, at(today) if start <= today < end else None)
-
-
-def said(value: Msg | Text | Raw) -> Msg:
-    """Anything a service words (a Msg, data's own text, a person's words) as a Msg the
-    templates' ``|msg`` renders."""
-    return value if isinstance(value, Msg) else Msg("web.value", {"value": value})
 
 
 @dataclass(frozen=True)
@@ -151,14 +145,14 @@ async def next_days(p: Page, program: Program) -> list[DayView]:
 
 @page(HOME)
 async def home(p: Page) -> Response:
-    today = p.now.astimezone(ZoneInfo(p.zone)).date()
+    today = p.today
     stages = await stage_rows.stage_status(p.db, p.program.id, today)
     current = stage_rows.current_stage(stages, today) if stages else -1
     deadlines = await agenda_use.agenda(p.db, p.program.id, stages, today)
     troubles = await outbox.troubles(p.db, p.program.id, p.now - TROUBLE_SINCE,
                                      limit=SHOWN_TROUBLES)
     return p.render(
-        "home/index.html", said=said,
+        "home/index.html",
         calendar=timeline(p, stages, today), current=current, today=today,
         agenda=deadlines,
         troubles=[(t, kind_name(t.message.kind),

@@ -34,8 +34,9 @@ from storage import admin_meetings as data
 from storage import meetings as meeting_store
 from storage import programs
 from storage.models import Body, Meeting, MeetingStatus
+from web import render
 from web.context import Page, Refusal, page
-from web.downloads import attachment
+from web.downloads import asked_format, attachment
 from web.outbox import deliver_after
 from web.sections import MEETINGS
 
@@ -53,10 +54,6 @@ ATTENDANCE_EVERY = 10
 
 
 # --- what the pages show ----------------------------------------------------------------
-
-
-def _value(value: Any) -> Msg:
-    return Msg("web.value", {"value": value})
 
 
 @dataclass(frozen=True)
@@ -85,19 +82,15 @@ class BodyGroup:
 
 async def _what(p: Page, meeting: Meeting) -> Msg:
     kind_name, _ = await use.names(p.db, meeting)
-    return _value(use.what_named(meeting, kind_name))
+    return render.said(use.what_named(meeting, kind_name))
 
 
 def _body_name(p: Page, body: Body) -> Msg:
-    return _value(Text(meeting_store.body_names(p.program, body)))
-
-
-def _today(p: Page) -> date:
-    return schedule.local_date(p.now, p.zone)
+    return render.said(Text(meeting_store.body_names(p.program, body)))
 
 
 def _day_start(p: Page) -> datetime:
-    return schedule.to_utc(_today(p), time(0, 0), p.zone)
+    return schedule.to_utc(p.today, time(0, 0), p.zone)
 
 
 async def _meeting(p: Page) -> Meeting:
@@ -180,11 +173,11 @@ def _read_start(p: Page, typed: Typed) -> None:
     day: date | None = None
     at: time | None = None
     try:
-        when = dates.parse_when(typed.values["date"], _today(p))
+        when = dates.parse_when(typed.values["date"], p.today)
         day, at = when.day, when.at
     except dates.DateProblem as problem:
         typed.errors["date"] = dates.date_problem(problem)
-    if day is not None and day < _today(p):
+    if day is not None and day < p.today:
         typed.errors["date"] = Msg("adm_meet.day_past")
         day = None
     if typed.values["time"]:
@@ -203,7 +196,7 @@ def _read_start(p: Page, typed: Typed) -> None:
 
 async def _new_form(p: Page, typed: Typed | None = None, status: int = 200) -> Response:
     bodies = await programs.bodies(p.db, p.program.id)
-    kinds = [(k, _value(Text(meeting_store.kind_names(p.program, k))))
+    kinds = [(k, render.said(Text(meeting_store.kind_names(p.program, k))))
              for k in data.meeting_kinds(p.program)]
     cadences = {b.id: b.cadence_months for b in bodies if b.cadence_months}
     if typed is None:
@@ -214,7 +207,7 @@ async def _new_form(p: Page, typed: Typed | None = None, status: int = 200) -> R
     return p.render("meetings/new.html", status=status, typed=typed,
                     bodies=[(b.id, _body_name(p, b), cadences.get(b.id)) for b in bodies],
                     kinds=kinds,
-                    earliest=_today(p).isoformat())
+                    earliest=p.today.isoformat())
 
 
 @page(MEETINGS)
@@ -304,7 +297,7 @@ async def _meeting_page(p: Page, meeting: Meeting, *, status: int = 200,
         values=values or {"date": local.date().isoformat(), "time": f"{local:%H:%M}",
                           "reason": ""},
         members=members, everyone=everyone, has_body=body is not None,
-        kind_name=_value(Text(meeting_store.kind_names(p.program, meeting.kind))),
+        kind_name=render.said(Text(meeting_store.kind_names(p.program, meeting.kind))),
         board_every=BOARD_EVERY)
 
 
@@ -520,9 +513,7 @@ async def close_meeting(p: Page) -> Response:
 async def printable_list(p: Page) -> Response:
     """The lista de asistencia as the chat's exports send it: PDF to print, or a workbook."""
     meeting = await _meeting(p)
-    fmt = p.request.path_params["fmt"]
-    if fmt not in LIST_FORMATS:
-        raise Refusal(404, "web.meetings.not_found")
+    fmt = asked_format(p, LIST_FORMATS, "web.meetings.not_found")
     file = await exports.attendance_list(p.db, meeting.id, fmt, now=p.now, locale=p.loc,
                                          catalogs=p.panel.catalogs)
     p.audit("export", entity="meeting", entity_id=meeting.id, what="attendance", format=fmt)

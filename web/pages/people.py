@@ -48,8 +48,7 @@ LABELS: dict[str, dict[str, str]] = {
 
 def _kind_label(kind: str | None) -> Msg | None:
     shown = org_kinds.shown(kind)
-    return shown if shown is None or isinstance(shown, Msg) else Msg("web.value",
-                                                                      {"value": shown})
+    return None if shown is None else render.said(shown)
 
 
 def _yes_no(value: str | None) -> bool | None:

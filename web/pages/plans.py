@@ -7,7 +7,6 @@ Every document is the one documents/ makes for the chat and the command line."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -22,7 +21,7 @@ from storage import minutes as minutes_store
 from storage import plans as plan_store
 from storage.models import ActionItem, ActionStatus, Meeting, MinutesSection, PlanKind
 from web.context import Page, Refusal, page
-from web.downloads import attachment, ctx_of
+from web.downloads import asked_format, attachment, ctx_of
 from web.sections import PLANS
 
 assert verificadores  # imported for the producers it registers (diagnosis, plan, minutes)
@@ -35,10 +34,6 @@ SLUG_OF_PLAN = {v: k for k, v in PLAN_SLUG.items()}
 REPORTED = tuple(followup.CODES.values())  # done, under way, stuck
 
 
-def _today(p: Page) -> date:
-    return ctx_of(p).local(p.now).date()
-
-
 @dataclass(frozen=True)
 class ActionView:
     item: ActionItem
@@ -47,7 +42,7 @@ class ActionView:
 
 
 async def _views(p: Page, items: list[ActionItem]) -> list[ActionView]:
-    today = _today(p)
+    today = p.today
     return [ActionView(a, await followup.responsible(p.db, a),
                        a.status in actions.OPEN and a.due is not None and a.due < today)
             for a in items]
@@ -207,13 +202,6 @@ async def report(p: Page) -> Response:
 # --- the documents ---------------------------------------------------------------------------
 
 
-def _fmt(p: Page, allowed: tuple[str, ...]) -> str:
-    fmt = p.request.path_params["fmt"]
-    if fmt not in allowed:
-        raise Refusal(404, "web.plans.not_found")
-    return fmt
-
-
 async def _made(p: Page, key: str, fmt: str, subject_id: int | None = None) -> Response:
     req = Request(p.db, p.program, key, ctx_of(p), fmt=fmt, subject_id=subject_id)
     try:
@@ -232,7 +220,7 @@ async def programme_document(p: Page) -> Response:
     if found is None:
         raise Refusal(404, "web.plans.not_found")
     key, formats = found
-    return await _made(p, key, _fmt(p, formats))
+    return await _made(p, key, asked_format(p, formats))
 
 
 @page(PLANS)
@@ -241,12 +229,12 @@ async def plan_document(p: Page) -> Response:
     plan = await plan_store.of_kind(p.db, p.program.id, kind) if kind else None
     if plan is None:
         raise Refusal(404, "web.plans.not_found")
-    return await _made(p, "plan", _fmt(p, PRODUCERS["plan"].formats), plan.id)
+    return await _made(p, "plan", asked_format(p, PRODUCERS["plan"].formats), plan.id)
 
 
 @page(PLANS)
 async def follow_up_document(p: Page) -> Response:
-    fmt = _fmt(p, ("xlsx", "pdf"))
+    fmt = asked_format(p, ("xlsx", "pdf"))
     file = await follow_up_matrix(p.db, p.program.id, fmt, now=p.now, locale=p.loc,
                                   catalogs=p.panel.catalogs)
     p.audit("export", entity="program", entity_id=p.program.id, what="follow_up_matrix",

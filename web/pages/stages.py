@@ -7,26 +7,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from locales import Day, Msg, Raw, Text
+from locales import Day, Msg, Text
 from services import dates
 from services import stages as stage_use
 from storage import stages as stage_rows
 from storage.stages import MANUAL, MilestoneStatus, StageError, StageStatus
+from web import render
 from web.context import Page, Refusal, page
 from web.forms import form_id
 from web.sections import STAGES
 
 NOTICES = {"moved": "web.stages.moved", "done": "web.stages.marked_done",
            "pending": "web.stages.marked_pending"}
-
-
-def said(value: Msg | Text | Raw) -> Msg:
-    return value if isinstance(value, Msg) else Msg("web.value", {"value": value})
 
 
 @dataclass(frozen=True)
@@ -70,7 +66,7 @@ def _tone(m: MilestoneStatus) -> str:
 
 def _view(m: MilestoneStatus, typed: str | None, error: Msg | None) -> MilestoneView:
     return MilestoneView(
-        id=m.id, name=said(stage_use.name(m)), starts=m.starts, due=m.due,
+        id=m.id, name=render.said(stage_use.name(m)), starts=m.starts, due=m.due,
         planned_due=m.planned_due if m.moved else None, done_at=m.done_at,
         state=stage_use.state(m), tone=_tone(m),
         sessions=stage_use.sessions_line(m) if m.min_sessions else None,
@@ -78,25 +74,21 @@ def _view(m: MilestoneStatus, typed: str | None, error: Msg | None) -> Milestone
         lacks=stage_use.lacks(m, sessions=False),
         to_confirm=[stage_use.verifier_line(v) for v in m.in_state(MANUAL)]
         if m.started and not m.done else [],
-        will_need=[said(Text(v.name)) for v in m.verifiers] if not m.started else [],
+        will_need=[render.said(Text(v.name)) for v in m.verifiers] if not m.started else [],
         typed=typed if typed is not None else m.due.strftime("%d-%m-%Y"),
         error=error)
 
 
 def _stage(s: StageStatus, views: list[MilestoneView]) -> StageView:
-    name = said(Text(s.name)) if s.name else Msg("adm_stages.other")
+    name = render.said(Text(s.name)) if s.name else Msg("adm_stages.other")
     return StageView(s.number, name, s.starts, s.due, s.done, len(s.milestones), s.overdue,
                      views)
-
-
-def today_of(p: Page) -> date:
-    return p.now.astimezone(ZoneInfo(p.zone)).date()
 
 
 async def show(p: Page, *, status: int = 200, refused: int | None = None,
                typed: str | None = None, error: Msg | None = None) -> Response:
     """The section, with a refused date's message beside its field (``refused``)."""
-    today = today_of(p)
+    today = p.today
     stages = await stage_rows.stage_status(p.db, p.program.id, today)
     views = [
         _stage(s, [_view(m, typed if m.id == refused else None,
@@ -136,7 +128,7 @@ async def move_date(p: Page) -> Response:
         return await show(p, status=422, refused=mid, typed=typed,
                           error=Msg("web.stages.date_required"))
     try:
-        day = dates.parse_date(typed, today_of(p))
+        day = dates.parse_date(typed, p.today)
     except dates.DateProblem as problem:
         return await show(p, status=422, refused=mid, typed=typed,
                           error=dates.date_problem(problem))
