@@ -324,18 +324,26 @@ run_telegram = run_channels
 async def _telegram(app: App, channels: list[Channel], closing: list[Any], server: Any,
                     poll: bool) -> Callable[[Dispatcher], Any]:
     from bot.telegram import TelegramChannel, TelegramRuntime, make_bot
+    from bot.telegram.driver import ApiError, NotFound, Unauthorized
 
     settings = app.settings
     assert settings.token
-    bot = make_bot(settings.token, settings.telegram_api_base)
-    closing.append(bot.session.close)
-    me = await bot.get_me()
-    if me.username:
-        await state.put(app.sessions, state.BOT_USERNAME, me.username)
+    bot = make_bot(settings.token, settings.telegram_api_base,
+                   driver=settings.telegram_driver)
+    closing.append(bot.close)
+    try:
+        username = (await bot.get_me()).get("username")
+    except (Unauthorized, NotFound) as exc:
+        raise StartupError("cli.telegram_refused", detail=Raw(exc.message)) from None
+    except ApiError as exc:
+        raise StartupError("cli.telegram_unreachable", detail=Raw(exc.message),
+                           base=Raw(settings.telegram_api_base)) from None
+    if username:
+        await state.put(app.sessions, state.BOT_USERNAME, username)
     channels.append(TelegramChannel(
         bot, app.catalogs, app.services.buttons, settings.timezone,
         limits=Limits(per_second=settings.telegram_messages_per_second),
-        username=me.username,
+        username=username,
     ))
     webhook = settings.telegram_webhook_url if poll else None
     if webhook:
@@ -346,7 +354,7 @@ async def _telegram(app: App, channels: list[Channel], closing: list[Any], serve
     def start(outbox: Dispatcher) -> Any:
         # Called before the server listens: the route is in place for Telegram's first post.
         runtime = TelegramRuntime(bot, app.core, outbox)
-        log.info("Convoca is running on Telegram as @%s", me.username)
+        log.info("Convoca is running on Telegram as @%s (driver: %s)", username, bot.name)
         if webhook:
             runtime.add_webhook_route(server, secret)
             return runtime.run_webhook(webhook, secret)

@@ -150,7 +150,7 @@ def _main(argv: list[str] | None) -> int:
 
     with logs.configured(verbose=args.verbose, server=server,
                          file=Path(settings.log_file) if settings.log_file else None,
-                         operator_line=operator_line) as log_file:
+                         operator_line=operator_line, secrets=settings.secrets) as log_file:
         from bot import commands
 
         try:

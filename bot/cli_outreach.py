@@ -183,14 +183,15 @@ async def bot_username(app: App) -> str | None:
     if app.settings.token:
         from bot.telegram import make_bot
 
-        bot = make_bot(app.settings.token, app.settings.telegram_api_base, timeout=15)
+        bot = make_bot(app.settings.token, app.settings.telegram_api_base, timeout=15,
+                       driver=app.settings.telegram_driver)
         try:
-            username = (await bot.get_me()).username
+            username = (await bot.get_me()).get("username")
         except Exception:  # Telegram out of reach: the name seen last time still serves
             log.warning("could not ask Telegram for the bot's username", exc_info=True)
             username = None
         finally:
-            await bot.session.close()
+            await bot.close()
         if username:
             await state.put(app.sessions, state.BOT_USERNAME, username)
             return username

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
@@ -28,6 +28,10 @@ class Settings(BaseSettings):
 
     telegram_bot_token: SecretStr | None = None
     telegram_api_base: str = OFFICIAL_BOT_API
+    # The client library the Telegram channel runs on (bot/telegram): python-telegram-bot
+    # starts in ~0.2 s and ~35 MB, aiogram in ~2.5 s and ~165 MB (BENCHMARKS.md); both speak
+    # the same mapping and pass the same tests.
+    telegram_driver: Literal["ptb", "aiogram"] = "ptb"
     database_url: str = "sqlite+aiosqlite:///./data/convoca.sqlite3"
     timezone: str = DEFAULT_TIMEZONE
     default_locale: str = "es"
@@ -251,6 +255,13 @@ class Settings(BaseSettings):
     @property
     def token(self) -> str | None:
         return self.telegram_bot_token.get_secret_value() if self.telegram_bot_token else None
+
+    @property
+    def secrets(self) -> list[str]:
+        """What must never show in a log: the tokens and the secrets the webhooks check."""
+        fields = (self.telegram_bot_token, self.whatsapp_access_token, self.webhook_secret,
+                  self.whatsapp_app_secret)
+        return [f.get_secret_value() for f in fields if f is not None]
 
     @property
     def telegram_webhook_url(self) -> str | None:

@@ -12,13 +12,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 OWN = ("convoca", "bot", "handlers", "scheduler", "storage", "locales")
 # Quiet by default even if the library sets a level of its own on import.
+# httpx logs every request's address at INFO, and a Bot API address holds the bot's token.
 LIBRARIES = ("fontTools", "fpdf", "aiogram", "aiohttp", "aiosqlite", "asyncpg", "sqlalchemy",
-             "apscheduler", "alembic", "asyncio", "segno", "openpyxl", "PIL")
+             "apscheduler", "alembic", "asyncio", "segno", "openpyxl", "PIL", "telegram",
+             "httpx", "httpcore", "uvicorn")
 DEFAULT_FILE = Path("data") / "convoca.log"
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -54,12 +56,36 @@ class _OperatorLine(logging.Handler):
             self.handleError(record)
 
 
+class Redacted(logging.Filter):
+    """Secrets never reach a log: a library may write a token into a message (PTB's refused
+    token at start, a Bot API address in a network error), or a traceback may show one."""
+
+    def __init__(self, secrets: Iterable[str | None]) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if s and len(s) >= 8]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.secrets:
+            return True
+        text = record.getMessage()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        exc_text = record.exc_text or ""
+        if any(s in text or s in exc_text for s in self.secrets):
+            for s in self.secrets:
+                text, exc_text = text.replace(s, "<secret>"), exc_text.replace(s, "<secret>")
+            record.msg, record.args = text, None
+            record.exc_text = exc_text or None
+        return True
+
+
 @contextlib.contextmanager
 def configured(*, verbose: bool, server: bool, file: Path | None,
-               operator_line: Callable[[logging.LogRecord], str]) -> Iterator[Path | None]:
+               operator_line: Callable[[logging.LogRecord], str],
+               secrets: Iterable[str | None] = ()) -> Iterator[Path | None]:
     """Route the records while the command runs; yields the log file, if any. ``file`` is
     where the console and CLI write (LOG_FILE, else DEFAULT_FILE); a server writes there too
-    only when LOG_FILE names one."""
+    only when LOG_FILE names one. ``secrets`` are written as <secret> wherever they show."""
     handlers: list[logging.Handler] = []
     if server:
         stream = logging.StreamHandler(sys.stderr)
@@ -81,7 +107,9 @@ def configured(*, verbose: bool, server: bool, file: Path | None,
         logging.getLogger(name).setLevel(logging.WARNING)
     for name in OWN:
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
+    redacted = Redacted(secrets)
     for h in handlers:
+        h.addFilter(redacted)
         root.addHandler(h)
     try:
         yield file

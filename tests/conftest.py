@@ -267,11 +267,19 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
     return url
 
 
+@pytest.fixture(params=["ptb", "aiogram"])
+def telegram_driver(request: pytest.FixtureRequest) -> str:
+    """The Telegram driver Convoca runs on (bot/telegram): every test that talks to the fake
+    Bot API runs on each, and the fake refuses requests from the other one's library."""
+    return request.param
+
+
 @pytest.fixture
-async def fake_tg() -> AsyncIterator[object]:
+async def fake_tg(telegram_driver: str) -> AsyncIterator[object]:
     from fakes.telegram_api import FakeTelegram
 
     server = FakeTelegram(token="123456:TEST-token-abcdef", timeout_hold=2.0)
+    server.driver = telegram_driver
     await server.start()
     yield server
     await server.stop()

@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.app import App, build_app
 from bot.telegram import TelegramChannel, TelegramRuntime, make_bot
+from bot.telegram.driver import Driver
 from fakes.telegram_api import FakeTelegram
 from scheduler.dispatcher import Dispatcher
 
@@ -92,12 +93,20 @@ def edits_of(r: Running, chat: int) -> list[dict]:
     return [c.params for c in r.fake.calls("editMessageText") if c.ok and c.chat_id == chat]
 
 
+def bot_for(fake: FakeTelegram, timeout: float = 5) -> Driver:
+    """A Bot API client of the driver under test, speaking to the fake."""
+    fake.expect_driver(fake.driver)
+    return make_bot(fake.token, fake.base_url, timeout=timeout, driver=fake.driver)
+
+
 async def start(fake: FakeTelegram, settings: Any, clock: Any) -> Running:
     app = await build_app(settings, clock=clock)
-    bot = make_bot(settings.token, settings.telegram_api_base, timeout=5)
+    bot = make_bot(settings.token, settings.telegram_api_base, timeout=5,
+                   driver=settings.telegram_driver)
+    fake.expect_driver(bot.name)
     me = await bot.get_me()
     channel = TelegramChannel(bot, app.catalogs, app.services.buttons, settings.timezone,
-                              username=me.username)
+                              username=me.get("username"))
     outbox = app.outbox([channel])
     await outbox.start()
     runtime = TelegramRuntime(bot, app.core, outbox)
@@ -109,6 +118,7 @@ async def start(fake: FakeTelegram, settings: Any, clock: Any) -> Running:
 async def running(fake: FakeTelegram, settings_for: Any, url: str, clock: Any, **settings: Any
                   ) -> AsyncIterator[Running]:
     """Convoca on ``url`` talking to ``fake``, with any other settings given; stopped after."""
+    settings.setdefault("telegram_driver", fake.driver)
     r = await start(fake, settings_for(url, telegram_bot_token=fake.token,
                                        telegram_api_base=fake.base_url, **settings), clock)
     try:
@@ -124,5 +134,5 @@ async def stop(r: Running) -> None:
     except (TimeoutError, asyncio.CancelledError):
         r.task.cancel()
     await r.outbox.stop()
-    await r.runtime.bot.session.close()
+    await r.runtime.bot.close()
     await r.app.close()

@@ -9,10 +9,11 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from bot.app import build_app
-from bot.telegram import TelegramChannel, make_bot
+from bot.telegram import TelegramChannel
 from scheduler.dispatcher import Limits
 from storage.models import OutboxMessage, OutboxStatus, Person
 from support import add_person, enqueue_many
+from telegram_harness import bot_for
 
 N = 150
 
@@ -21,7 +22,7 @@ async def test_faults_retries_and_blocked_people(fake_tg, settings_for, sqlite_u
     settings = settings_for(sqlite_url, telegram_bot_token=fake_tg.token,
                             telegram_api_base=fake_tg.base_url)
     app = await build_app(settings, clock=clock)
-    bot = make_bot(settings.token, settings.telegram_api_base, timeout=0.5)
+    bot = bot_for(fake_tg, timeout=0.5)
     fake_tg.timeout_hold = 1.0
     channel = TelegramChannel(bot, app.catalogs, app.services.buttons, settings.timezone,
                               limits=Limits(per_second=None, per_chat_per_second=100,
@@ -55,7 +56,7 @@ async def test_faults_retries_and_blocked_people(fake_tg, settings_for, sqlite_u
             people = {p.id: p for p in (await s.scalars(select(Person))).all()}
     finally:
         await outbox.stop()
-        await bot.session.close()
+        await bot.close()
         await app.close()
 
     stats = fake_tg.stats

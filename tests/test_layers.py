@@ -77,6 +77,18 @@ RULES = (
     Rule("the web panel reads through storage and services", ("web", "web.*"),
          ("sqlalchemy",), allowed=("sqlalchemy.ext.asyncio",)),
     Rule("only the wiring mounts the web panel", everything_but("bot", "web"), ("web",)),
+    # One Telegram mapping over two drivers (issue 16): the mapping speaks Bot API JSON, and
+    # each driver only its own library, so choosing one never loads the other.
+    Rule("the Telegram mapping imports no client library",
+         ("bot.telegram", "bot.telegram.driver"), ("aiogram", "telegram", "aiohttp", "httpx")),
+    Rule("the PTB driver knows nothing of aiogram", ("bot.telegram.ptb_driver",),
+         ("aiogram", "aiohttp", "bot.telegram.aiogram_driver")),
+    Rule("the aiogram driver knows nothing of PTB", ("bot.telegram.aiogram_driver",),
+         ("telegram", "httpx", "bot.telegram.ptb_driver")),
+    Rule("only a Telegram driver imports a Telegram library",
+         tuple(f"bot.{m}" for m in ("app", "cli*", "commands", "console", "demo", "http",
+                                    "logs", "config", "whatsapp", "whatsapp.*")),
+         ("aiogram", "telegram")),
     Rule("the command line reaches use cases, not the chat's panel", ("bot.cli*",),
          ("handlers.admin",)),
     # The wiring builds the chat (its Core, its router, the buttons' codec) and hands it to the
@@ -163,7 +175,9 @@ def test_the_rules_see_the_imports_they_judge() -> None:
     imports = all_imports()
     assert "handlers.core" in imports["bot.app"]
     assert "services.meetings" in imports["bot.cli_meetings"]
-    assert "aiogram" in imports["bot.telegram"]
+    assert "aiogram" in imports["bot.telegram.aiogram_driver"]
+    assert "telegram" in imports["bot.telegram.ptb_driver"]
+    assert "bot.telegram.ptb_driver" in imports["bot.telegram"]  # inside make_bot
     assert "services.catastro" in imports["bot.cli_outreach"]  # from a package import a module
     assert "storage.delivery" in imports["handlers.pickups"]
     assert "storage.delivery.DeliveryError" not in imports["handlers.pickups"]  # a name, no module

@@ -19,6 +19,7 @@ from locales import Catalogs, Msg
 from services.messages import Button, Outgoing
 from storage import people, programs
 from storage.models import OutboxMessage, Person, Role, WebLogin
+from telegram_harness import bot_for
 
 PUBLIC = "https://convoca.example.org"
 
@@ -151,7 +152,7 @@ async def test_telegram_sets_the_menu_button_before_the_message(fake_tg) -> None
     """The menu first: a retry after a failure sets it again (harmless) rather than sending
     the message twice. An address Telegram refuses costs the button, not the message."""
     catalogs = Catalogs()
-    bot = telegram.make_bot(fake_tg.token, fake_tg.base_url, timeout=5)
+    bot = bot_for(fake_tg)
     channel = telegram.TelegramChannel(bot, catalogs, ButtonCodec(b"k" * 32, 64),
                                        "America/Santiago")
     fake_tg.add_chat(77)
@@ -163,7 +164,7 @@ async def test_telegram_sets_the_menu_button_before_the_message(fake_tg) -> None
                 person_id=1, address="77", locale="es", kind="reply", payload=out.to_json()))
             assert type(result).__name__ == "Delivered"
     finally:
-        await bot.session.close()
+        await bot.close()
     methods = [c.method for c in fake_tg.requests if c.chat_id == 77]
     assert methods == ["setChatMenuButton", "sendMessage"] * 2
     assert fake_tg.menu_button(77)["web_app"]["url"] == "https://x.example/web/telegram"

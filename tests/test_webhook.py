@@ -17,8 +17,9 @@ from sqlalchemy import func, select
 from test_update_intake import FullDisk
 
 from bot.app import App, build_app
-from bot.telegram import TelegramChannel, TelegramRuntime, make_bot
+from bot.telegram import TelegramChannel, TelegramRuntime
 from storage.models import Person, RoleGrant
+from telegram_harness import bot_for
 
 SECRET = "s3cret-Token_1-for-tests"
 ADMIN, ATTACKER = 900, 6666
@@ -67,7 +68,7 @@ async def hook(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Hook]:
                             telegram_api_base=fake_tg.base_url,
                             admin_telegram_ids=str(ADMIN))
     app = await build_app(settings, clock=clock)
-    bot = make_bot(settings.token, settings.telegram_api_base, timeout=5)
+    bot = bot_for(fake_tg)
     channel = TelegramChannel(bot, app.catalogs, app.services.buttons, settings.timezone)
     outbox = app.outbox([channel])
     await outbox.start()
@@ -82,7 +83,7 @@ async def hook(fake_tg, settings_for, sqlite_url, clock) -> AsyncIterator[Hook]:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await outbox.stop()
-        await bot.session.close()
+        await bot.close()
         await app.close()
 
 
@@ -106,7 +107,7 @@ async def test_a_webhook_without_a_secret_does_not_start(fake_tg, settings_for, 
     settings = settings_for(sqlite_url, telegram_bot_token=fake_tg.token,
                             telegram_api_base=fake_tg.base_url)
     app = await build_app(settings, clock=clock)
-    bot = make_bot(settings.token, settings.telegram_api_base, timeout=5)
+    bot = bot_for(fake_tg)
     runtime = TelegramRuntime(bot, app.core, app.outbox([]))
     port = free_port()
     try:
@@ -115,7 +116,7 @@ async def test_a_webhook_without_a_secret_does_not_start(fake_tg, settings_for, 
                 runtime.serve_webhook("https://convoca.example.org", "", f"127.0.0.1:{port}"),
                 5)
     finally:
-        await bot.session.close()
+        await bot.close()
         await app.close()
     assert fake_tg.calls("setWebhook") == []
     with socket.socket() as s:  # and nothing listens

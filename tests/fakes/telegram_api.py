@@ -1098,6 +1098,7 @@ class Recorded:
     result: Any = None
     description: str | None = None
     chat_id: int | str | None = None
+    user_agent: str | None = None  # which client library sent it
 
     @property
     def ok(self) -> bool:
@@ -1219,6 +1220,10 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
+# What each Telegram driver's HTTP client says it is (bot/telegram/*_driver.py).
+DRIVER_AGENTS = {"ptb": "python-telegram-bot", "aiogram": "aiogram/"}
+
+
 class FakeTelegram:
     """An aiohttp server impersonating the Bot API; see the module docstring."""
 
@@ -1258,6 +1263,10 @@ class FakeTelegram:
         self.base_url: str | None = None
 
         self.requests: list[Recorded] = []
+        # The Telegram driver the test runs Convoca on (tests/conftest.py), and the
+        # User-Agent every request must then carry (expect_driver).
+        self.driver = "ptb"
+        self.expected_agent: str | None = None
         self.violations: list[str] = []
         self.response_errors: list[str] = []  # bugs of the fake itself (check_responses=True)
         # "requests", "delivered" and one key per Recorded.outcome ("ok", "429", ...).
@@ -1821,30 +1830,45 @@ class FakeTelegram:
                 params[key] = value
         return params, files, True
 
+    def expect_driver(self, name: str) -> None:
+        """Every request from now on must come from this Telegram driver's library (its
+        User-Agent), so that a test run "with the PTB driver" cannot pass on aiogram."""
+        self.expected_agent = DRIVER_AGENTS[name]
+
+    def _check_agent(self, method: str, agent: str | None) -> None:
+        if self.expected_agent and self.expected_agent not in (agent or ""):
+            self.violations.append(f"{method}: sent by {agent!r}, not by the driver under test "
+                                   f"({self.expected_agent})")
+
     async def _handle_api(self, request: web.Request) -> web.StreamResponse:
         at = time.monotonic()
         raw_method = request.match_info["method"]
+        agent = request.headers.get("User-Agent")
+        self._check_agent(raw_method, agent)
         if request.match_info["token"] != self.token:
-            self._record(Recorded(raw_method, {}, at, "401", description="Unauthorized"))
+            self._record(Recorded(raw_method, {}, at, "401", description="Unauthorized",
+                                  user_agent=agent))
             return self._json({"ok": False, "error_code": 401, "description": "Unauthorized"}, 401)
         try:
             raw, files, form = await self._read_params(request)
         except (ValueError, _ApiError) as exc:
             desc = exc.description if isinstance(exc, _ApiError) else f"Bad Request: {exc}"
             self.violations.append(f"{raw_method}: unreadable request body ({desc})")
-            self._record(Recorded(raw_method, {}, at, "violation", description=desc))
+            self._record(Recorded(raw_method, {}, at, "violation", description=desc,
+                                  user_agent=agent))
             return self._json({"ok": False, "error_code": 400, "description": desc}, 400)
         lc = raw_method.lower()
         schema = self.spec.methods.get(lc)
         if schema is None:
             msg = f"{raw_method}: unknown method (not in {self.spec.version})"
             self.violations.append(msg)
-            self._record(Recorded(raw_method, raw, at, "violation", description="Not Found"))
+            self._record(Recorded(raw_method, raw, at, "violation", description="Not Found",
+                                  user_agent=agent))
             return self._json({"ok": False, "error_code": 404, "description": "Not Found"}, 404)
         ctx = _Ctx(files, form, self.strict_html)
         params, errors = self.spec.validate_params(schema.name, raw, form=form, ctx=ctx)
         chat_id = _norm_chat(params.get("chat_id", raw.get("chat_id")))
-        rec = Recorded(schema.name, params, at, chat_id=chat_id)
+        rec = Recorded(schema.name, params, at, chat_id=chat_id, user_agent=agent)
         if errors:
             self.violations.extend(errors)
             rec.params = {**raw, **params}  # keep what the spec did not know, for debugging
@@ -1953,6 +1977,7 @@ class FakeTelegram:
             raise _ApiError(400, "Bad Request: chat not found")
 
     async def _handle_file(self, request: web.Request) -> web.StreamResponse:
+        self._check_agent("file download", request.headers.get("User-Agent"))
         if request.match_info["token"] != self.token:
             return web.Response(status=401, text="Unauthorized")
         file_id = self._files_by_path.get(request.match_info["path"])

@@ -1,4 +1,9 @@
-"""The Telegram channel (aiogram 3): updates in as neutral events, outbox rows out as calls."""
+"""The Telegram channel: updates in as neutral events, outbox rows out as Bot API calls.
+
+The mapping between Bot API JSON and Convoca's events and replies is written here once; a
+driver (``driver.Driver``) carries it over a client library: python-telegram-bot
+(``ptb_driver``, the default: it starts in a tenth of aiogram's time and memory, see
+BENCHMARKS.md) or aiogram (``aiogram_driver``). Nothing here imports either library."""
 
 from __future__ import annotations
 
@@ -8,42 +13,23 @@ import hmac
 import io
 import json
 import logging
+import random
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
-from aiogram import Bot, methods
-from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
-from aiogram.enums import ChatType
-from aiogram.exceptions import (
-    TelegramBadRequest,
-    TelegramForbiddenError,
-    TelegramNetworkError,
-    TelegramNotFound,
-    TelegramRetryAfter,
-    TelegramServerError,
-    TelegramUnauthorizedError,
+from bot.telegram.driver import (
+    JSON,
+    ApiError,
+    BadRequest,
+    Driver,
+    Forbidden,
+    NetworkError,
+    NotFound,
+    ServerError,
+    Unauthorized,
 )
-from aiogram.methods.base import Response
-from aiogram.types import (
-    BufferedInputFile,
-    CallbackQuery,
-    Chat,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    KeyboardButton,
-    MenuButtonWebApp,
-    Message,
-    ReplyKeyboardMarkup,
-    ReplyKeyboardRemove,
-    Update,
-    User,
-    WebAppInfo,
-)
-from aiogram.utils.backoff import Backoff, BackoffConfig
-
+from bot.telegram.driver import RetryAfter as TooManyRequests
 from channels import Capabilities, month
 from channels.layout import split_text
 from handlers.buttons import ButtonCodec
@@ -71,17 +57,6 @@ from storage.models import OutboxMessage
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"
 
-# aiogram parses every answer with pydantic's Response[T], which pydantic caches only weakly:
-# each garbage collection threw the models away and the next call rebuilt them (15% of the
-# time under load). Holding them here keeps them built.
-RESPONSE_MODELS = [
-    Response[method.__returning__]
-    for method in (methods.SendMessage, methods.SendDocument, methods.SendLocation,
-                   methods.EditMessageText, methods.EditMessageReplyMarkup,
-                   methods.AnswerCallbackQuery, methods.GetUpdates, methods.GetMe,
-                   methods.DeleteWebhook, methods.SetWebhook, methods.GetFile,
-                   methods.SetChatMenuButton)
-]
 CAPTION_LIMIT = 1024
 TEXT_LIMIT = 4096
 # What a message on Telegram can carry. Buttons: 100 on a message, 8 on a row; labels have no
@@ -110,8 +85,8 @@ ALLOWED_UPDATES = ["message", "callback_query"]
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 POLL_SECONDS = 10  # how long one getUpdates waits for news
 STOP_GRACE = 10.0  # seconds the updates being handled get to finish when stopping
-FETCH_BACKOFF = BackoffConfig(min_delay=1.0, max_delay=5.0, factor=1.3, jitter=0.1)
-STORAGE_BACKOFF = BackoffConfig(min_delay=1.0, max_delay=30.0, factor=2.0, jitter=0.1)
+DRIVERS = ("ptb", "aiogram")
+DEFAULT_DRIVER = "ptb"
 
 PHOTO_MIME = "image/jpeg"  # Telegram re-encodes every photo it keeps as JPEG
 UNSUPPORTED_KINDS = (
@@ -142,9 +117,33 @@ def caption_and_text(text: str | None) -> tuple[list[str], str | None]:
     return split_text(text, TEXT_LIMIT, utf16_len), None
 
 
-def make_bot(token: str, api_base: str, timeout: float = 30.0) -> Bot:
-    session = AiohttpSession(api=TelegramAPIServer.from_base(api_base), timeout=timeout)
-    return Bot(token=token, session=session, default=DefaultBotProperties())
+class Backoff:
+    """Seconds to wait before trying again: longer after each failure, up to a ceiling."""
+
+    def __init__(self, first: float, most: float, factor: float) -> None:
+        self.first, self.most, self.factor = first, most, factor
+        self.delay = first
+
+    async def asleep(self) -> None:
+        await asyncio.sleep(self.delay * random.uniform(0.9, 1.1))  # apart, not in step
+        self.delay = min(self.delay * self.factor, self.most)
+
+    def reset(self) -> None:
+        self.delay = self.first
+
+
+def make_bot(token: str, api_base: str, timeout: float = 30.0,
+             driver: str = DEFAULT_DRIVER) -> Driver:
+    """The Bot API client of the chosen library; only that library is imported."""
+    if driver == "ptb":
+        from bot.telegram.ptb_driver import PtbDriver
+
+        return PtbDriver(token, api_base, timeout)
+    if driver == "aiogram":
+        from bot.telegram.aiogram_driver import AiogramDriver
+
+        return AiogramDriver(token, api_base, timeout)
+    raise ValueError(f"unknown Telegram driver {driver!r}: expected one of {DRIVERS}")
 
 
 def _command(text: str) -> tuple[str, str | None]:
@@ -153,64 +152,74 @@ def _command(text: str) -> tuple[str, str | None]:
     return name, rest.strip() or None
 
 
-def private_sender(chat: Chat, user: User | None, update_id: int | None) -> int | None:
+def full_name(user: JSON) -> str:
+    return " ".join(n for n in (user.get("first_name"), user.get("last_name")) if n)
+
+
+def private_sender(chat: JSON, user: JSON | None, update_id: int | None) -> int | None:
     """Whom an update speaks for: the user of a private chat, writing in it (there the chat's
     id is the user's). A group, a channel, or an update whose chat is not its sender's own
     (which Telegram never sends: a forgery) speaks for no one, and is not handled at all."""
-    if (user is not None and chat.type == ChatType.PRIVATE and chat.id == user.id
-            and not user.is_bot):
-        return user.id
-    if chat.type == ChatType.PRIVATE:
+    kind = chat.get("type")
+    if (user is not None and kind == "private" and chat.get("id") == user.get("id")
+            and not user.get("is_bot")):
+        return int(user["id"])
+    if kind == "private":
         log.warning("update %s refused: it comes from user %s in the private chat %s",
-                    update_id, user.id if user else None, chat.id)
+                    update_id, user.get("id") if user else None, chat.get("id"))
     else:
-        log.debug("update %s from a %s chat ignored", update_id, chat.type)
+        log.debug("update %s from a %s chat ignored", update_id, kind)
     return None
 
 
-def message_to_event(message: Message, update_id: int | None) -> Incoming | None:
-    sender = private_sender(message.chat, message.from_user, update_id)
-    if sender is None:
+def message_to_event(message: JSON, update_id: int | None) -> Incoming | None:
+    """A Bot API Message (JSON) as the neutral event it is, or None when it speaks for no
+    one."""
+    user = message.get("from")
+    sender = private_sender(message.get("chat") or {}, user, update_id)
+    if sender is None or user is None:
         return None
-    user = message.from_user
-    assert user is not None
     common: dict[str, Any] = dict(
         channel=CHANNEL,
         address=str(sender),
         update_id=None if update_id is None else str(update_id),
-        message_id=str(message.message_id),
-        sender_name=user.full_name,
-        sender_locale=user.language_code,
+        message_id=str(message["message_id"]),
+        sender_name=full_name(user),
+        sender_locale=user.get("language_code"),
         sender_id=str(sender),
     )
-    if message.text is not None:
-        if message.text.startswith("/") and len(message.text) > 1:
-            name, args = _command(message.text)
-            return Incoming(kind=EventKind.COMMAND, command=name, args=args, text=message.text,
+    text = message.get("text")
+    if text is not None:
+        if text.startswith("/") and len(text) > 1:
+            name, args = _command(text)
+            return Incoming(kind=EventKind.COMMAND, command=name, args=args, text=text,
                             **common)
-        return Incoming(kind=EventKind.TEXT, text=message.text, **common)
-    if message.contact is not None:
-        c = message.contact
-        return Incoming(kind=EventKind.CONTACT, contact_phone=c.phone_number,
-                        contact_is_own=c.user_id == sender, **common)
-    if message.document is not None:
-        d = message.document
-        ref = DocumentRef(d.file_id, d.file_name, d.mime_type, d.file_size)
-        return Incoming(kind=EventKind.DOCUMENT, document=ref, text=message.caption, **common)
-    if message.photo:
+        return Incoming(kind=EventKind.TEXT, text=text, **common)
+    if (c := message.get("contact")) is not None:
+        return Incoming(kind=EventKind.CONTACT, contact_phone=c["phone_number"],
+                        contact_is_own=c.get("user_id") == sender, **common)
+    if (d := message.get("document")) is not None:
+        ref = DocumentRef(d["file_id"], d.get("file_name"), d.get("mime_type"),
+                          d.get("file_size"))
+        return Incoming(kind=EventKind.DOCUMENT, document=ref, text=message.get("caption"),
+                        **common)
+    if photo := message.get("photo"):
         # Telegram sends every size it made; the last is the largest, the one worth keeping.
-        biggest = message.photo[-1]
-        ref = DocumentRef(biggest.file_id, None, PHOTO_MIME, biggest.file_size)
-        return Incoming(kind=EventKind.PHOTO, document=ref, text=message.caption, **common)
-    kind = next((k for k in UNSUPPORTED_KINDS if getattr(message, k, None)), "other")
+        biggest = photo[-1]
+        ref = DocumentRef(biggest["file_id"], None, PHOTO_MIME, biggest.get("file_size"))
+        return Incoming(kind=EventKind.PHOTO, document=ref, text=message.get("caption"),
+                        **common)
+    kind = next((k for k in UNSUPPORTED_KINDS if message.get(k)), "other")
     return Incoming(kind=EventKind.UNSUPPORTED, unsupported=kind, **common)
 
 
-def callback_to_event(query: CallbackQuery, update_id: int | None) -> Incoming | None:
-    msg = query.message
-    if msg is None or msg.chat is None:
+def callback_to_event(query: JSON, update_id: int | None) -> Incoming | None:
+    """A tap on an inline button (a Bot API CallbackQuery) as the neutral event."""
+    msg = query.get("message")
+    if not msg or not msg.get("chat"):
         return None
-    sender = private_sender(msg.chat, query.from_user, update_id)
+    user = query.get("from") or {}
+    sender = private_sender(msg["chat"], user, update_id)
     if sender is None:
         return None
     return Incoming(
@@ -218,12 +227,22 @@ def callback_to_event(query: CallbackQuery, update_id: int | None) -> Incoming |
         address=str(sender),
         kind=EventKind.BUTTON,
         update_id=None if update_id is None else str(update_id),
-        button=query.data or "",
-        message_ref=str(msg.message_id),
-        sender_name=query.from_user.full_name,
-        sender_locale=query.from_user.language_code,
+        button=query.get("data") or "",
+        message_ref=str(msg["message_id"]),
+        sender_name=full_name(user),
+        sender_locale=user.get("language_code"),
         sender_id=str(sender),
     )
+
+
+def update_to_event(update: JSON) -> Incoming | None:
+    """The event of a Bot API Update: a message or a tap; None for the kinds not asked for."""
+    update_id = update.get("update_id")
+    if (message := update.get("message")) is not None:
+        return message_to_event(message, update_id)
+    if (query := update.get("callback_query")) is not None:
+        return callback_to_event(query, update_id)
+    return None
 
 
 class TelegramChannel:
@@ -231,7 +250,7 @@ class TelegramChannel:
 
     name = CHANNEL
 
-    def __init__(self, bot: Bot, catalogs: Catalogs, buttons: ButtonCodec, timezone: str,
+    def __init__(self, bot: Driver, catalogs: Catalogs, buttons: ButtonCodec, timezone: str,
                  limits: Limits | None = None, username: str | None = None) -> None:
         self.bot = bot
         self.catalogs = catalogs
@@ -246,32 +265,31 @@ class TelegramChannel:
     def _paid(self, row: OutboxMessage) -> bool:
         return (self.limits.per_second or 0) > FREE_PER_SECOND and row.kind != "reply"
 
-    def _markup(self, out: Outgoing, row: OutboxMessage, locale: str | None) -> Any:
+    def _markup(self, out: Outgoing, row: OutboxMessage, locale: str | None) -> JSON | None:
+        """The reply markup (Bot API JSON): a button to share the phone, the inline buttons,
+        or the phone button taken away once answered."""
         zone = out.zone or self.timezone
         if out.ask_phone is not None:
             label = self.catalogs.render(out.ask_phone, locale, zone)
-            return ReplyKeyboardMarkup(
-                keyboard=[[KeyboardButton(text=label, request_contact=True)]],
-                resize_keyboard=True, one_time_keyboard=True,
-            )
+            return {"keyboard": [[{"text": label, "request_contact": True}]],
+                    "resize_keyboard": True, "one_time_keyboard": True}
         rows = self._inline_rows(out, row.person_id, locale, zone)
         if rows:
-            return InlineKeyboardMarkup(inline_keyboard=rows)
+            return {"inline_keyboard": rows}
         if out.phone_asked_done:
-            return ReplyKeyboardRemove()
+            return {"remove_keyboard": True}
         return None
 
     def _inline_rows(self, out: Outgoing, person_id: int | None, locale: str | None,
-                     zone: str) -> list[list[InlineKeyboardButton]]:
+                     zone: str) -> list[list[JSON]]:
         """The month to pick a day from, the options, then the pager's row."""
         if person_id is None:  # no one to sign the buttons for
             return []
 
-        def button(label: Msg, action: str | None) -> InlineKeyboardButton:
-            return InlineKeyboardButton(
-                text=self.catalogs.render(label, locale, zone),
-                callback_data=SHOWS_ONLY if action is None
-                else self.buttons.pack(person_id, action))
+        def button(label: Msg, action: str | None) -> JSON:
+            return {"text": self.catalogs.render(label, locale, zone),
+                    "callback_data": SHOWS_ONLY if action is None
+                    else self.buttons.pack(person_id, action)}
 
         rows = []
         if out.date_pick is not None:
@@ -288,17 +306,15 @@ class TelegramChannel:
             rows.append(line)
         return rows
 
-    async def _update(self, out: Outgoing, chat_id: int, text: str | None, markup: Any
-                      ) -> Delivered | None:
+    async def _update(self, out: Outgoing, chat_id: int, text: str | None,
+                      markup: JSON | None) -> Delivered | None:
         """Put ``out`` in the place of the message it updates; None when Telegram refuses to
         edit that one, and it is to be sent anew."""
         assert out.updates is not None
         try:
-            await self.bot.edit_message_text(
-                text=text or "…", chat_id=chat_id, message_id=int(out.updates),
-                reply_markup=markup,
-            )
-        except TelegramBadRequest as exc:
+            await self.bot.edit_message_text(chat_id, int(out.updates), text or "…",
+                                             reply_markup=markup)
+        except BadRequest as exc:
             reason = exc.message.lower()
             if any(word in reason for word in UNEDITABLE):
                 log.info("message %s in chat %s cannot be edited (%s): sent anew", out.updates,
@@ -326,12 +342,11 @@ class TelegramChannel:
                 for part in before:
                     await self.bot.send_message(chat_id, part)
                 sent = await self.bot.send_document(
-                    chat_id,
-                    BufferedInputFile(out.attachment.content, out.attachment.filename),
+                    chat_id, out.attachment.filename, out.attachment.content,
                     caption=caption, reply_markup=markup,
                 )
             else:
-                if out.updates is not None and isinstance(markup, InlineKeyboardMarkup | None):
+                if out.updates is not None and (markup is None or "inline_keyboard" in markup):
                     # A progress report too: Telegram edits quickly enough to show each count.
                     updated = await self._update(out, chat_id, text, markup)
                     if updated is not None:
@@ -352,19 +367,18 @@ class TelegramChannel:
             if out.location is not None:
                 pin = await self.bot.send_location(chat_id, *out.location)
                 # Both numbers are kept: a restart's probe must know every message it used.
-                return Delivered(f"{sent.message_id}/{pin.message_id}")
-            return Delivered(str(sent.message_id))
-        except TelegramRetryAfter as exc:
-            return RetryAfter(float(exc.retry_after))
-        except TelegramForbiddenError as exc:
+                return Delivered(f"{sent}/{pin}")
+            return Delivered(str(sent))
+        except TooManyRequests as exc:
+            return RetryAfter(exc.seconds)
+        except Forbidden as exc:
             return Blocked(exc.message)
-        except (TelegramServerError, TelegramNetworkError, TimeoutError) as exc:
-            return Transient(f"{type(exc).__name__}: {exc}")
-        except (TelegramBadRequest, TelegramNotFound) as exc:
+        except (ServerError, NetworkError) as exc:
+            return Transient(f"{type(exc).__name__}: {exc.message}")
+        except (BadRequest, NotFound) as exc:
             return Rejected(exc.message)
-        except TelegramUnauthorizedError as exc:
+        except Unauthorized as exc:
             return Transient(f"unauthorized: {exc.message}")
-
 
     async def _set_menu_app(self, chat_id: int, menu_app: tuple[Msg, str], locale: str | None,
                             zone: str) -> None:
@@ -372,9 +386,9 @@ class TelegramChannel:
         address it will not load) costs the button only, never the message it came with."""
         label, url = menu_app
         try:
-            await self.bot.set_chat_menu_button(chat_id=chat_id, menu_button=MenuButtonWebApp(
-                text=self.catalogs.render(label, locale, zone), web_app=WebAppInfo(url=url)))
-        except TelegramBadRequest as exc:
+            await self.bot.set_chat_menu_button(
+                chat_id, self.catalogs.render(label, locale, zone), url)
+        except BadRequest as exc:
             log.warning("Telegram refused the menu button of chat %s (%s)", chat_id,
                         exc.message)
 
@@ -392,13 +406,13 @@ class TelegramChannel:
         if after is None or out.location is not None or self.is_group(row.address):
             return None
         markup = self._markup(out, row, row.locale)
-        inline = markup if isinstance(markup, InlineKeyboardMarkup) else None
+        inline = markup if markup is not None and "inline_keyboard" in markup else None
         for message_id in range(after + 1, after + 1 + PROBE_REACH):
             try:
-                await self.bot.edit_message_reply_markup(
-                    chat_id=int(row.address), message_id=message_id, reply_markup=inline)
+                await self.bot.edit_message_reply_markup(int(row.address), message_id,
+                                                         reply_markup=inline)
                 return Delivered(str(message_id))
-            except TelegramBadRequest as exc:
+            except BadRequest as exc:
                 text = exc.message.lower()
                 if "not modified" in text:
                     return Delivered(str(message_id))
@@ -407,8 +421,7 @@ class TelegramChannel:
                 if "not found" in text:
                     return NotDelivered()
                 return None
-            except (TelegramNetworkError, TelegramServerError, TelegramForbiddenError,
-                    TimeoutError):
+            except (NetworkError, ServerError, Forbidden):
                 return None
         return None
 
@@ -420,9 +433,10 @@ def last_message_number(refs: list[str]) -> int | None:
     return max(numbers, default=None)
 
 
-def shows_only(query: CallbackQuery) -> bool:
+def shows_only(query: JSON) -> bool:
     """A button that only shows something (a header, a page number): nothing to handle."""
-    return query.data == SHOWS_ONLY or (query.data or "").startswith(SHOWED_ONLY)
+    data = query.get("data") or ""
+    return data == SHOWS_ONLY or data.startswith(SHOWED_ONLY)
 
 
 class _Capped(io.BytesIO):
@@ -445,7 +459,7 @@ class TelegramRuntime:
     once it is stored, before it is handled: when the database cannot store it, Telegram
     keeps it and offers it again; once stored, a crash only delays its answer."""
 
-    def __init__(self, bot: Bot, core: Core, outbox: Outbox) -> None:
+    def __init__(self, bot: Driver, core: Core, outbox: Outbox) -> None:
         self.bot = bot
         self.core = core
         self.outbox = outbox
@@ -465,36 +479,34 @@ class TelegramRuntime:
         big, and cut off when the download runs past the size (a self-hosted Bot API
         server serves files of up to 2 GB, and may not say their size)."""
         file = await self.bot.get_file(file_id)
-        if file.file_path is None or (file.file_size or 0) > max_bytes:
+        path = file.get("file_path")
+        if path is None or (file.get("file_size") or 0) > max_bytes:
             raise DocumentTooBig(file_id)  # Telegram gives no path to files over 20 MB
         buffer = _Capped(file_id, max_bytes)
-        await self.bot.download_file(file.file_path, destination=buffer)
+        await self.bot.download_file(path, buffer)
         return buffer.getvalue()
 
-    async def receive(self, updates: list[Update], raw: list[dict[str, Any]] | None = None
-                      ) -> bool:
-        """Store the updates (in their order); False when the database could not, and they
-        must not be acknowledged. ``raw`` is what Telegram sent, when at hand."""
+    async def receive(self, updates: list[JSON]) -> bool:
+        """Store the updates (Bot API JSON, in their order); False when the database could
+        not, and they must not be acknowledged."""
         received: list[Received] = []
-        queries: list[CallbackQuery] = []
-        for i, update in enumerate(updates):
-            query = update.callback_query
+        queries: list[JSON] = []
+        for update in updates:
+            query = update.get("callback_query")
             if query is not None and shows_only(query):
                 queries.append(query)  # its spinner stops; there is nothing to handle
                 continue
             try:
-                event = self._event(update)
+                event = update_to_event(update)
                 if event is None:
                     continue
-                payload = raw[i] if raw is not None else update.model_dump(
-                    mode="json", exclude_none=True, exclude_unset=True)
             except Exception:  # a fault of ours in this update: offering it again would repeat it
-                log.exception("update %s could not be read", update.update_id)
+                log.exception("update %s could not be read", update.get("update_id"))
                 continue
-            received.append(Received(CHANNEL, str(update.update_id), event.address, payload,
+            received.append(Received(CHANNEL, str(update["update_id"]), event.address, update,
                                      event.to_json()))
-            if update.callback_query is not None:
-                queries.append(update.callback_query)
+            if query is not None:
+                queries.append(query)
         try:
             await self.intake.receive(received)
         except StorageUnavailable as exc:
@@ -507,18 +519,11 @@ class TelegramRuntime:
             task.add_done_callback(self._answering.discard)
         return True
 
-    def _event(self, update: Update) -> Incoming | None:
-        if update.message is not None:
-            return message_to_event(update.message, update.update_id)
-        if update.callback_query is not None:
-            return callback_to_event(update.callback_query, update.update_id)
-        return None
-
-    async def _answer(self, query: CallbackQuery) -> None:
+    async def _answer(self, query: JSON) -> None:
         try:
-            await self.bot.answer_callback_query(query.id)
-        except (TelegramBadRequest, TelegramNetworkError, TelegramServerError):
-            log.info("could not answer callback query %s", query.id)
+            await self.bot.answer_callback_query(query["id"])
+        except (BadRequest, NetworkError, ServerError):
+            log.info("could not answer callback query %s", query.get("id"))
 
     def _not_stored(self, exc: StorageUnavailable) -> None:
         if self._outage is None:
@@ -550,7 +555,7 @@ class TelegramRuntime:
     # long polling ---------------------------------------------------------------------------
 
     async def poll(self) -> None:
-        await self.bot.delete_webhook(drop_pending_updates=False)
+        await self.bot.delete_webhook(False)
         self._stop = asyncio.Event()
         async with self._handling():
             polling = asyncio.create_task(self._poll(), name="telegram-poll")
@@ -573,17 +578,14 @@ class TelegramRuntime:
         """getUpdates acknowledges every update below the offset it is given: the offset
         moves past a batch once the batch is stored, whatever is still being handled."""
         offset: int | None = None
-        fetching = Backoff(FETCH_BACKOFF)
-        retrying = Backoff(STORAGE_BACKOFF)
-        session_timeout = self.bot.session.timeout or 0
+        fetching = Backoff(first=1.0, most=5.0, factor=1.3)
+        retrying = Backoff(first=1.0, most=30.0, factor=2.0)
         while True:
             try:
-                updates = await self.bot.get_updates(
-                    offset=offset, timeout=POLL_SECONDS, allowed_updates=ALLOWED_UPDATES,
-                    request_timeout=int(session_timeout + POLL_SECONDS))
-            except Exception as exc:  # as aiogram's own polling: Telegram may be away a while
+                updates = await self.bot.get_updates(offset, POLL_SECONDS, ALLOWED_UPDATES)
+            except Exception as exc:  # Telegram, or the way to it, may be away a while
                 log.error("could not fetch updates (%s: %s); trying again", type(exc).__name__,
-                          exc)
+                          exc.message if isinstance(exc, ApiError) else exc)
                 await fetching.asleep()
                 continue
             fetching.reset()
@@ -593,7 +595,7 @@ class TelegramRuntime:
                 await retrying.asleep()  # longer each time the database refuses again
                 continue  # the same offset: Telegram offers the batch again
             retrying.reset()
-            offset = max(u.update_id for u in updates) + 1
+            offset = max(u["update_id"] for u in updates) + 1
 
     # webhook ---------------------------------------------------------------------------------
 
@@ -623,10 +625,7 @@ class TelegramRuntime:
         """Handle what the webhook stores, once the server listens: Telegram is told where
         only then, so its first update finds the door open."""
         async with self._handling():
-            await self.bot.set_webhook(
-                url.rstrip("/") + "/telegram", secret_token=secret,
-                allowed_updates=ALLOWED_UPDATES,
-            )
+            await self.bot.set_webhook(url.rstrip("/") + "/telegram", secret, ALLOWED_UPDATES)
             await asyncio.Event().wait()
 
     async def _on_webhook(self, request: Any, secret: str) -> Any:
@@ -636,14 +635,15 @@ class TelegramRuntime:
         if not hmac.compare_digest(given.encode(), secret.encode()):
             return Response(status_code=401)
         try:
-            body = json.loads(await request.body())
-            update = Update.model_validate(body, context={"bot": self.bot})
-        except ValueError as exc:  # not JSON, not UTF-8, or not an Update (pydantic's error)
+            update = self.bot.read_update(json.loads(await request.body()))
+            if type(update.get("update_id")) is not int:  # the offset and the dedupe key
+                raise ValueError("update_id is not an integer")
+        except ValueError as exc:  # not JSON, not UTF-8, or not an Update as the driver reads it
             reason = str(exc).splitlines()[0]
             log.warning("webhook: refused a request that is not a Telegram update (%s: %s)",
                         type(exc).__name__, reason)
             return Response(status_code=400)
         # Answered only once stored: a 200 before it would lose the update in a crash.
-        if not await self.receive([update], [body]):
+        if not await self.receive([update]):
             return Response(status_code=503)  # Telegram sends it again later
         return Response()
