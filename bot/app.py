@@ -220,8 +220,8 @@ async def _follow_broadcasts(app: App, outbox: Dispatcher, moved: asyncio.Event)
 
 
 def freeze_startup_objects() -> None:
-    """Keep what start-up built (aiogram's ~800 models, the ORM's mappers, the catalogs) out
-    of the garbage collector's full passes: scanning it took tens of milliseconds each time,
+    """Keep what start-up built (the Telegram library's types, the ORM's mappers, the
+    catalogs) out of the garbage collector's full passes: scanning it took tens of ms each time,
     a stall long enough to bunch paced sends into a 429. No collection first: it would cost
     start-up a full pass for the little garbage it would keep from being frozen."""
     gc.freeze()

@@ -275,11 +275,16 @@ def telegram_driver(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def fake_tg(telegram_driver: str) -> AsyncIterator[object]:
+async def fake_tg(telegram_driver: str, monkeypatch: pytest.MonkeyPatch
+                  ) -> AsyncIterator[object]:
+    """The fake Bot API, which takes requests from the driver under test only; Convoca's
+    settings (and a `convoca` process's environment) name that driver."""
     from fakes.telegram_api import FakeTelegram
 
     server = FakeTelegram(token="123456:TEST-token-abcdef", timeout_hold=2.0)
     server.driver = telegram_driver
+    server.expect_driver(telegram_driver)
+    monkeypatch.setenv("TELEGRAM_DRIVER", telegram_driver)
     await server.start()
     yield server
     await server.stop()

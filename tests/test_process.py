@@ -37,7 +37,7 @@ FIRST_CHAT = 700_000
 def env_for(fake, url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DATABASE_"))}
     env.update(TELEGRAM_BOT_TOKEN=fake.token, TELEGRAM_API_BASE=fake.base_url, DATABASE_URL=url,
-               PYTHONPATH=str(ROOT), **extra)
+               TELEGRAM_DRIVER=fake.driver, PYTHONPATH=str(ROOT), **extra)
     return env
 
 

@@ -42,26 +42,40 @@ os.environ.setdefault("PTB_TIMEDELTA", "true")
 CONNECTIONS = 100
 
 
-class _Status(ptb.TelegramError):
-    """An answer PTB folds into another error: 5xx into NetworkError, 404 into InvalidToken.
-    Told apart here so that both drivers fail alike (aiogram: TelegramServerError and
-    TelegramNotFound)."""
+# Telegram's refusals by their HTTP status, as aiogram tells them apart.
+BY_STATUS: dict[int, type[driver.ApiError]] = {
+    400: driver.BadRequest, 401: driver.Unauthorized, 403: driver.Forbidden,
+    404: driver.NotFound, 409: driver.Conflict,
+}
 
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+
+class _Refused(ptb.TelegramError):
+    """Telegram's refusal with its own words and status. PTB rewords a description ("Bad
+    Request: chat not found" becomes "Chat not found") and folds 5xx into NetworkError and
+    404 into InvalidToken; the outbox keeps the reason, so both drivers keep Telegram's."""
+
+    def __init__(self, code: int, description: str) -> None:
+        super().__init__(description)
+        self.code, self.description = code, description
 
 
 class _Request(HTTPXRequest):
     async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
         code, payload = await super().do_request(*args, **kwargs)
-        if code >= 500 or code == HTTPStatus.NOT_FOUND:
-            try:
-                description = json.loads(payload).get("description")
-            except (ValueError, AttributeError):
-                description = None
-            raise _Status(code, description or f"{HTTPStatus(code).phrase} ({code})")
-        return code, payload
+        if code < 300 or code == HTTPStatus.TOO_MANY_REQUESTS:
+            return code, payload  # a 429 is PTB's RetryAfter, its seconds an int or timedelta
+        try:
+            answer = json.loads(payload)
+            description, parameters = answer.get("description"), answer.get("parameters")
+        except (ValueError, AttributeError):
+            description, parameters = None, None
+        if parameters and parameters.get("migrate_to_chat_id"):
+            return code, payload  # a group become a supergroup: PTB's ChatMigrated
+        try:
+            phrase = f"{HTTPStatus(code).phrase} ({code})"
+        except ValueError:
+            phrase = f"HTTP {code}"
+        raise _Refused(code, description or phrase)
 
 
 def _seconds(retry_after: int | timedelta) -> float:
@@ -105,9 +119,10 @@ class PtbDriver:
                 warnings.simplefilter("ignore", PTBDeprecationWarning)
                 seconds = _seconds(exc.retry_after)
             raise driver.RetryAfter(seconds, self._clean(exc.message)) from None
-        except _Status as exc:
-            kind = driver.NotFound if exc.code == HTTPStatus.NOT_FOUND else driver.ServerError
-            raise kind(exc.message) from None
+        except _Refused as exc:
+            kind = driver.ServerError if exc.code >= 500 else BY_STATUS.get(exc.code,
+                                                                           driver.ApiError)
+            raise kind(self._clean(exc.description)) from None
         except ptb.Forbidden as exc:
             raise driver.Forbidden(self._clean(exc.message)) from None
         except ptb.BadRequest as exc:

@@ -1,0 +1,168 @@
+"""Two Telegram drivers over one mapping (bot/telegram): each fails the way the other does,
+neither lets the token into a message or a log, and `convoca run` really runs on the one
+TELEGRAM_DRIVER names. The flows themselves run on both through every test that uses the
+fake Bot API (tests/conftest.py: the fixture `telegram_driver`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from test_process import env_for
+
+from bot.telegram import TelegramChannel
+from bot.telegram import driver as api
+from handlers.buttons import ButtonCodec
+from locales import Catalogs, Msg
+from scheduler.dispatcher import Blocked, Rejected, RetryAfter, Transient
+from services.messages import Outgoing
+from storage.models import OutboxMessage
+from telegram_harness import bot_for
+
+CHAT = 5150
+
+
+def row(chat: int = CHAT) -> OutboxMessage:
+    return OutboxMessage(person_id=1, address=str(chat), locale="es", kind="reply",
+                         payload=Outgoing(text=Msg("input.not_understood")).to_json())
+
+
+@pytest.fixture
+async def channel(fake_tg):
+    bot = bot_for(fake_tg, timeout=0.5)
+    fake_tg.timeout_hold = 1.0
+    fake_tg.add_chat(CHAT)
+    try:
+        yield TelegramChannel(bot, Catalogs(), ButtonCodec(b"k" * 32, 64), "America/Santiago")
+    finally:
+        await bot.close()
+
+
+async def test_each_refusal_is_the_same_result_on_either_driver(fake_tg, channel) -> None:
+    """What the outbox does next (wait, give up on the person, try again, give up on the
+    message) depends on this mapping alone, whichever library made the request."""
+    fake_tg.inject("429", retry_after=3)
+    assert await channel.deliver(row()) == RetryAfter(3.0)
+    fake_tg.inject("5xx")
+    result = await channel.deliver(row())
+    assert isinstance(result, Transient) and result.reason.startswith("ServerError: ")
+    fake_tg.inject("timeout")
+    result = await channel.deliver(row())
+    assert isinstance(result, Transient) and result.reason.startswith("NetworkError: ")
+    result = await channel.deliver(row(chat=999_999))  # a chat Telegram does not know
+    assert result == Rejected("Bad Request: chat not found")
+    fake_tg.block(CHAT)
+    result = await channel.deliver(row())
+    assert isinstance(result, Blocked) and "blocked" in result.reason
+    fake_tg.unblock(CHAT)
+    assert type(await channel.deliver(row())).__name__ == "Delivered"
+
+
+async def test_the_driver_raises_the_channels_own_errors(fake_tg) -> None:
+    bot = bot_for(fake_tg)
+    fake_tg.add_chat(CHAT)
+    try:
+        fake_tg.inject("403", chat_id=CHAT)
+        with pytest.raises(api.Forbidden):
+            await bot.send_message(CHAT, "hola")
+        with pytest.raises(api.BadRequest, match="^Bad Request: message to edit not found$"):
+            await bot.edit_message_text(CHAT, 9_999, "hola")
+        fake_tg.inject("429", method="*", retry_after=7)
+        with pytest.raises(api.RetryAfter) as waited:
+            await bot.get_me()
+        assert waited.value.seconds == 7.0
+    finally:
+        await bot.close()
+
+
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")  # PTB_TIMEDELTA=false
+@pytest.mark.parametrize("as_timedelta", ["true", "false"])
+async def test_a_429_waits_its_seconds_whether_ptb_gives_an_int_or_a_timedelta(
+        fake_tg, monkeypatch: pytest.MonkeyPatch, as_timedelta: str) -> None:
+    """PTB 22 gives retry_after as an int, or as a timedelta once PTB_TIMEDELTA is set (its
+    next major release's type); aiogram as an int. The outbox waits the same either way."""
+    from bot.telegram.ptb_driver import _seconds
+
+    assert _seconds(5) == _seconds(timedelta(seconds=5)) == 5.0
+    monkeypatch.setenv("PTB_TIMEDELTA", as_timedelta)
+    bot = bot_for(fake_tg)
+    fake_tg.add_chat(CHAT)
+    try:
+        fake_tg.inject("429", retry_after=4)
+        with pytest.raises(api.RetryAfter) as waited:
+            await bot.send_message(CHAT, "hola")
+        assert waited.value.seconds == 4.0
+    finally:
+        await bot.close()
+
+
+async def test_a_refused_token_stops_the_start_with_one_line_that_never_holds_it(
+        fake_tg, sqlite_url: str, tmp_path: Path) -> None:
+    """PTB writes the token into the message of a token refused at start (`Bot.initialize`);
+    the operator reads what to check, and neither the terminal nor the log shows it."""
+    wrong = "987654:WRONG-token-never-to-be-shown"
+    env = {**env_for(fake_tg, sqlite_url, WEB_PANEL="false", LOG_FILE=str(tmp_path / "run.log")),
+           "TELEGRAM_BOT_TOKEN": wrong}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", cwd=tmp_path, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = (b.decode() for b in await asyncio.wait_for(proc.communicate(), 60))
+    assert proc.returncode == 1
+    assert "Telegram no aceptó el token de Convoca" in err and "TELEGRAM_BOT_TOKEN" in err
+    log = (tmp_path / "run.log").read_text(encoding="utf-8") \
+        if (tmp_path / "run.log").exists() else ""
+    assert wrong.split(":")[1] not in out + err + log
+    assert [r.outcome for r in fake_tg.requests] == ["401"]
+
+
+def test_a_secret_is_written_as_such_wherever_a_record_shows_it(tmp_path: Path) -> None:
+    """A library's message, its arguments, a traceback: the log file holds none of them."""
+    from bot import logs
+
+    token = "123456:SECRET-token-in-a-url"
+    file = tmp_path / "c.log"
+    with logs.configured(verbose=False, server=True, file=file, operator_line=str,
+                         secrets=[token, None]):
+        log = logging.getLogger("bot.telegram")
+        log.warning("GET https://api.telegram.org/bot%s/getMe failed", token)
+        try:
+            raise RuntimeError(f"The token `{token}` was rejected by the server.")
+        except RuntimeError:
+            log.exception("start failed")
+        logging.getLogger("httpx").info("HTTP Request: POST .../bot%s/getUpdates", token)
+    text = file.read_text(encoding="utf-8")
+    assert token not in text
+    assert text.count("<secret>") == 2  # in the message, in the traceback's exception
+    assert "getUpdates" not in text  # httpx's line per request stays below WARNING
+
+
+async def test_convoca_run_runs_on_the_driver_the_setting_names(
+        fake_tg, sqlite_url: str, tmp_path: Path, telegram_driver: str) -> None:
+    """`convoca run` as an operator starts it: the fake sees that driver's client (its
+    User-Agent) on every request, and the process never imports the other library."""
+    env = env_for(fake_tg, sqlite_url, WEB_PANEL="false")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-X", "importtime", "-m", "bot", "run", cwd=tmp_path, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        await fake_tg.wait_for_poll(timeout=60)
+        fake_tg.command(4242, "/start")
+        [text] = await fake_tg.wait_for_sent(4242, 1, timeout=15)
+        assert text.startswith("¡Hola! Soy Convoca")
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    agents = {r.user_agent.split(" ")[-1].split("/")[0] if telegram_driver == "aiogram"
+              else r.user_agent.split(" v")[0] for r in fake_tg.requests}
+    assert agents == {"aiogram" if telegram_driver == "aiogram" else "python-telegram-bot"}
+    imported = {line.rsplit("|", 1)[-1].strip().split(".")[0]
+                for line in err.decode().splitlines() if line.startswith("import time:")}
+    other = "telegram" if telegram_driver == "aiogram" else "aiogram"
+    assert telegram_driver.replace("ptb", "telegram") in imported and other not in imported
