@@ -168,7 +168,9 @@ def _main(argv: list[str] | None) -> int:
                 sys.stdout.flush()
             except BrokenPipeError:  # the reader left; the operator still reads why it failed
                 _reader_gone()
-            print(f"convoca: {exc}", file=sys.stderr)
+            # A library's words in it may hold a token (an address in a network error).
+            print(f"convoca: {logs.Redacted(settings.secrets).clean(str(exc))}",
+                  file=sys.stderr)
             return 1
 
 

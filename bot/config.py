@@ -260,7 +260,7 @@ class Settings(BaseSettings):
     def secrets(self) -> list[str]:
         """What must never show in a log: the tokens and the secrets the webhooks check."""
         fields = (self.telegram_bot_token, self.whatsapp_access_token, self.webhook_secret,
-                  self.whatsapp_app_secret)
+                  self.whatsapp_app_secret, self.whatsapp_verify_token)
         return [f.get_secret_value() for f in fields if f is not None]
 
     @property

@@ -67,16 +67,25 @@ class Redacted(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not self.secrets:
             return True
-        text = record.getMessage()
+        try:
+            text = record.getMessage()
+        except Exception:  # a call with wrong arguments: the handler reports it, as ever
+            return True
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
-        exc_text = record.exc_text or ""
-        if any(s in text or s in exc_text for s in self.secrets):
+        exc_text, stack = record.exc_text or "", record.stack_info or ""
+        if any(s in text or s in exc_text or s in stack for s in self.secrets):
             for s in self.secrets:
-                text, exc_text = text.replace(s, "<secret>"), exc_text.replace(s, "<secret>")
+                text, exc_text, stack = (t.replace(s, "<secret>")
+                                         for t in (text, exc_text, stack))
             record.msg, record.args = text, None
-            record.exc_text = exc_text or None
+            record.exc_text, record.stack_info = exc_text or None, stack or None
         return True
+
+    def clean(self, text: str) -> str:
+        for s in self.secrets:
+            text = text.replace(s, "<secret>")
+        return text
 
 
 @contextlib.contextmanager

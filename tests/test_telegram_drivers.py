@@ -82,6 +82,7 @@ async def test_the_driver_raises_the_channels_own_errors(fake_tg) -> None:
 
 @pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")  # PTB_TIMEDELTA=false
 @pytest.mark.parametrize("as_timedelta", ["true", "false"])
+@pytest.mark.parametrize("telegram_driver", ["ptb"])  # PTB_TIMEDELTA is PTB's own setting
 async def test_a_429_waits_its_seconds_whether_ptb_gives_an_int_or_a_timedelta(
         fake_tg, monkeypatch: pytest.MonkeyPatch, as_timedelta: str) -> None:
     """PTB 22 gives retry_after as an int, or as a timedelta once PTB_TIMEDELTA is set (its
@@ -166,3 +167,80 @@ async def test_convoca_run_runs_on_the_driver_the_setting_names(
                 for line in err.decode().splitlines() if line.startswith("import time:")}
     other = "telegram" if telegram_driver == "aiogram" else "aiogram"
     assert telegram_driver.replace("ptb", "telegram") in imported and other not in imported
+
+
+CANNED = [
+    (502, "text/html", b"<html><body>502 Bad Gateway</body></html>", api.ServerError),
+    (500, "application/json",
+     b'{"ok":false,"error_code":500,"description":"Internal Server Error"}', api.ServerError),
+    (413, "application/json",
+     b'{"ok":false,"error_code":413,"description":"Request Entity Too Large"}',
+     api.NetworkError),
+    (429, "application/json",
+     b'{"ok":false,"error_code":429,"description":"Too Many Requests"}', api.ApiError),
+    (404, "application/json", b'{"ok":false,"error_code":404,"description":"Not Found"}',
+     api.NotFound),
+    (401, "application/json", b'{"ok":false,"error_code":401,"description":"Unauthorized"}',
+     api.Unauthorized),
+    (409, "application/json", b'{"ok":false,"error_code":409,"description":"Conflict: '
+     b'terminated by other getUpdates request"}', api.Conflict),
+]
+
+
+@pytest.mark.parametrize(("status", "kind", "body", "expected"), CANNED,
+                         ids=[f"{c[0]}-{c[1].split('/')[1]}" for c in CANNED])
+async def test_what_comes_back_on_the_way_maps_alike(telegram_driver: str, status: int,
+                                                     kind: str, body: bytes,
+                                                     expected: type) -> None:
+    """Answers the fake Bot API never gives: a proxy's HTML page, a 413, a 429 without its
+    seconds. Both drivers raise the same error of the channel's, and never the token."""
+    from aiohttp import web
+
+    from bot.telegram import make_bot
+
+    async def answer(_request: web.Request) -> web.Response:
+        return web.Response(status=status, body=body, content_type=kind)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    token = "4242:CANNED-secret-token"
+    bot = make_bot(token, f"http://127.0.0.1:{port}", timeout=5, driver=telegram_driver)
+    try:
+        with pytest.raises(api.ApiError) as raised:
+            await bot.send_message(1, "hola")
+        assert type(raised.value) is expected
+        assert "CANNED" not in raised.value.message
+    finally:
+        await bot.close()
+        await runner.cleanup()
+
+
+def test_ptbs_refused_token_message_never_reaches_the_channel() -> None:
+    """PTB's Bot.initialize() words a refused token as "The token `…` was rejected"."""
+    from telegram import error
+
+    from bot.telegram.ptb_driver import PtbDriver
+
+    token = "123456:NEVER-shown-token"
+    driver = PtbDriver(token, "http://127.0.0.1:9", 1)
+    with pytest.raises(api.Unauthorized) as raised, driver._mapped():
+        raise error.InvalidToken(f"The token `{token}` was rejected by the server.")
+    assert token not in raised.value.message and "<token>" in raised.value.message
+    asyncio.run(driver.close())
+
+
+async def test_closing_the_ptb_driver_closes_its_connections() -> None:
+    """PTB's Bot.shutdown() closes nothing unless Bot.initialize() ran (which Convoca does
+    not call: it asks getMe with the token in its error)."""
+    from bot.telegram.ptb_driver import PtbDriver
+
+    driver = PtbDriver("123456:x", "http://127.0.0.1:9", 1)
+    clients = [r._client for r in driver._requests]
+    assert not any(c.is_closed for c in clients)
+    await driver.close()
+    assert all(c.is_closed for c in clients)

@@ -152,6 +152,15 @@ def _command(text: str) -> tuple[str, str | None]:
     return name, rest.strip() or None
 
 
+def _str(obj: JSON, key: str) -> str | None:
+    """A text field of an update; ValueError when it is there and not text (a webhook's body
+    as PTB reads it is not checked against the Bot API's types)."""
+    value = obj.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{key} is not a string")
+    return value
+
+
 def full_name(user: JSON) -> str:
     return " ".join(n for n in (user.get("first_name"), user.get("last_name")) if n)
 
@@ -188,7 +197,7 @@ def message_to_event(message: JSON, update_id: int | None) -> Incoming | None:
         sender_locale=user.get("language_code"),
         sender_id=str(sender),
     )
-    text = message.get("text")
+    text = _str(message, "text")
     if text is not None:
         if text.startswith("/") and len(text) > 1:
             name, args = _command(text)
@@ -201,13 +210,13 @@ def message_to_event(message: JSON, update_id: int | None) -> Incoming | None:
     if (d := message.get("document")) is not None:
         ref = DocumentRef(d["file_id"], d.get("file_name"), d.get("mime_type"),
                           d.get("file_size"))
-        return Incoming(kind=EventKind.DOCUMENT, document=ref, text=message.get("caption"),
+        return Incoming(kind=EventKind.DOCUMENT, document=ref, text=_str(message, "caption"),
                         **common)
     if photo := message.get("photo"):
         # Telegram sends every size it made; the last is the largest, the one worth keeping.
         biggest = photo[-1]
         ref = DocumentRef(biggest["file_id"], None, PHOTO_MIME, biggest.get("file_size"))
-        return Incoming(kind=EventKind.PHOTO, document=ref, text=message.get("caption"),
+        return Incoming(kind=EventKind.PHOTO, document=ref, text=_str(message, "caption"),
                         **common)
     kind = next((k for k in UNSUPPORTED_KINDS if message.get(k)), "other")
     return Incoming(kind=EventKind.UNSUPPORTED, unsupported=kind, **common)
@@ -227,7 +236,7 @@ def callback_to_event(query: JSON, update_id: int | None) -> Incoming | None:
         address=str(sender),
         kind=EventKind.BUTTON,
         update_id=None if update_id is None else str(update_id),
-        button=query.get("data") or "",
+        button=_str(query, "data") or "",
         message_ref=str(msg["message_id"]),
         sender_name=full_name(user),
         sender_locale=user.get("language_code"),
@@ -435,7 +444,7 @@ def last_message_number(refs: list[str]) -> int | None:
 
 def shows_only(query: JSON) -> bool:
     """A button that only shows something (a header, a page number): nothing to handle."""
-    data = query.get("data") or ""
+    data = _str(query, "data") or ""
     return data == SHOWS_ONLY or data.startswith(SHOWED_ONLY)
 
 
@@ -493,10 +502,10 @@ class TelegramRuntime:
         queries: list[JSON] = []
         for update in updates:
             query = update.get("callback_query")
-            if query is not None and shows_only(query):
-                queries.append(query)  # its spinner stops; there is nothing to handle
-                continue
             try:
+                if query is not None and shows_only(query):
+                    queries.append(query)  # its spinner stops; there is nothing to handle
+                    continue
                 event = update_to_event(update)
                 if event is None:
                     continue
@@ -522,7 +531,7 @@ class TelegramRuntime:
     async def _answer(self, query: JSON) -> None:
         try:
             await self.bot.answer_callback_query(query["id"])
-        except (BadRequest, NetworkError, ServerError):
+        except ApiError:
             log.info("could not answer callback query %s", query.get("id"))
 
     def _not_stored(self, exc: StorageUnavailable) -> None:
@@ -638,6 +647,7 @@ class TelegramRuntime:
             update = self.bot.read_update(json.loads(await request.body()))
             if type(update.get("update_id")) is not int:  # the offset and the dedupe key
                 raise ValueError("update_id is not an integer")
+            update_to_event(update)  # what the mapping cannot read is refused here, not lost
         except ValueError as exc:  # not JSON, not UTF-8, or not an Update as the driver reads it
             reason = str(exc).splitlines()[0]
             log.warning("webhook: refused a request that is not a Telegram update (%s: %s)",

@@ -6,8 +6,10 @@ per chat rather than one for the whole bot), and keeps every update in its datab
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import logging
 import os
 import warnings
 from collections.abc import Iterator
@@ -15,6 +17,7 @@ from datetime import timedelta
 from http import HTTPStatus
 from typing import Any, BinaryIO
 
+import httpx
 from telegram import (
     Bot,
     InlineKeyboardMarkup,
@@ -42,11 +45,26 @@ os.environ.setdefault("PTB_TIMEDELTA", "true")
 CONNECTIONS = 100
 
 
-# Telegram's refusals by their HTTP status, as aiogram tells them apart.
+# Telegram's refusals by their HTTP status, as aiogram tells them apart (413 is its
+# TelegramEntityTooLarge, a network error; a 429 without seconds its plain API error).
 BY_STATUS: dict[int, type[driver.ApiError]] = {
     400: driver.BadRequest, 401: driver.Unauthorized, 403: driver.Forbidden,
-    404: driver.NotFound, 409: driver.Conflict,
+    404: driver.NotFound, 409: driver.Conflict, 413: driver.NetworkError,
 }
+DOWNLOAD_CHUNK = 64 * 1024
+
+
+class _NoUpdatesInLog(logging.Filter):
+    """PTB logs a whole getUpdates batch (people's words, their phone numbers) when it cannot
+    parse one update; the error is logged without them (the batch is offered again)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith("Error while parsing updates"):
+            record.msg, record.args = "Error while parsing updates (their data is not logged)", ()
+        return True
+
+
+logging.getLogger("telegram.Bot").addFilter(_NoUpdatesInLog())
 
 
 class _Refused(ptb.TelegramError):
@@ -62,15 +80,18 @@ class _Refused(ptb.TelegramError):
 class _Request(HTTPXRequest):
     async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
         code, payload = await super().do_request(*args, **kwargs)
-        if code < 300 or code == HTTPStatus.TOO_MANY_REQUESTS:
-            return code, payload  # a 429 is PTB's RetryAfter, its seconds an int or timedelta
+        if code < 300:
+            return code, payload
         try:
             answer = json.loads(payload)
             description, parameters = answer.get("description"), answer.get("parameters")
         except (ValueError, AttributeError):
             description, parameters = None, None
-        if parameters and parameters.get("migrate_to_chat_id"):
-            return code, payload  # a group become a supergroup: PTB's ChatMigrated
+        if parameters and (parameters.get("migrate_to_chat_id")
+                           or parameters.get("retry_after")):
+            # A group become a supergroup (PTB's ChatMigrated), a 429's seconds (its
+            # RetryAfter, an int or a timedelta)
+            return code, payload
         try:
             phrase = f"{HTTPStatus(code).phrase} ({code})"
         except ValueError:
@@ -103,10 +124,12 @@ class PtbDriver:
                             pool_timeout=timeout, media_write_timeout=timeout)
 
         base = api_base.rstrip("/")
+        self._requests = (request(CONNECTIONS), request(1))
         self.bot = Bot(token, base_url=f"{base}/bot", base_file_url=f"{base}/file/bot",
-                       request=request(CONNECTIONS), get_updates_request=request(1))
+                       request=self._requests[0], get_updates_request=self._requests[1])
         self.timeout = timeout
         self._token = token
+        self._files: httpx.AsyncClient | None = None
 
     @contextlib.contextmanager
     def _mapped(self) -> Iterator[None]:
@@ -135,6 +158,8 @@ class PtbDriver:
             raise driver.NetworkError(self._clean(exc.message)) from None
         except ptb.TelegramError as exc:
             raise driver.ApiError(self._clean(exc.message)) from None
+        except httpx.HTTPError as exc:  # a download (the rest come as PTB's NetworkError)
+            raise driver.NetworkError(self._clean(f"{type(exc).__name__}: {exc}")) from None
 
     def _clean(self, text: str) -> str:
         return text.replace(self._token, "<token>")
@@ -146,9 +171,9 @@ class PtbDriver:
     async def get_updates(self, offset: int | None, timeout: int,
                           allowed_updates: list[str]) -> list[JSON]:
         with self._mapped():
-            updates = await self.bot.get_updates(
+            updates = await self.bot.get_updates(  # PTB adds the poll's wait to read_timeout
                 offset=offset, timeout=timeout, allowed_updates=allowed_updates,
-                read_timeout=self.timeout + timeout)
+                read_timeout=self.timeout)
         return [u.to_dict() for u in updates]
 
     def read_update(self, body: Any) -> JSON:
@@ -208,10 +233,19 @@ class PtbDriver:
         return {"file_path": file.file_path, "file_size": file.file_size}
 
     async def download_file(self, file_path: str, destination: BinaryIO) -> None:
-        # PTB reads a file whole before handing it over; Telegram's own server gives no path
-        # to files over 20 MB, and the size is checked before (TelegramRuntime.download).
+        """Streamed into ``destination``, which stops it past its size (PTB's own download
+        reads the whole file first, and a self-hosted Bot API server serves up to 2 GB)."""
+        if self._files is None:
+            self._files = httpx.AsyncClient(
+                timeout=self.timeout, headers={"User-Agent": HTTPXRequest.USER_AGENT})
         with self._mapped():
-            destination.write(await self.bot.request.retrieve(file_path))
+            async with self._files.stream("GET", file_path) as answer:
+                if answer.status_code != HTTPStatus.OK:
+                    await answer.aread()
+                    raise _Refused(answer.status_code, f"{answer.reason_phrase} "
+                                   f"({answer.status_code})")
+                async for chunk in answer.aiter_bytes(DOWNLOAD_CHUNK):
+                    destination.write(chunk)
 
     async def set_webhook(self, url: str, secret_token: str,
                           allowed_updates: list[str]) -> None:
@@ -224,4 +258,8 @@ class PtbDriver:
             await self.bot.delete_webhook(drop_pending_updates=drop_pending_updates)
 
     async def close(self) -> None:
-        await self.bot.shutdown()
+        # Bot.shutdown() closes nothing unless Bot.initialize() ran, and that one would ask
+        # getMe with the token in its error message: the clients are closed here.
+        await asyncio.gather(*(r.shutdown() for r in self._requests))
+        if self._files is not None:
+            await self._files.aclose()

@@ -1285,6 +1285,7 @@ class FakeTelegram:
         self._files: dict[str, dict[str, Any]] = {}  # file_id -> meta (+ "data")
         self._files_by_path: dict[str, str] = {}
         self.downloads: list[str] = []  # file ids whose bytes the bot fetched, in order
+        self.served: dict[str, int] = {}  # file id -> bytes written before the client left
         self._counter = itertools.count(1)
         self._commands: dict[str, list[dict[str, Any]]] = {}
         self._webhook_url = ""
@@ -1985,8 +1986,23 @@ class FakeTelegram:
         if meta is None or meta.get("data") is None:
             return self._json({"ok": False, "error_code": 404, "description": "Not Found"}, 404)
         self.downloads.append(meta["file_id"])
-        return web.Response(body=meta["data"],
-                            content_type=meta.get("mime_type") or "application/octet-stream")
+        # Streamed, and counted as it goes: a client that stops reading past its size limit
+        # shows here (``served``), where a client that reads the whole file does too.
+        data = meta["data"]
+        response = web.StreamResponse(headers={
+            "Content-Type": meta.get("mime_type") or "application/octet-stream"})
+        response.content_length = len(data)
+        await response.prepare(request)
+        served = 0
+        try:
+            for start in range(0, len(data), 64 * 1024):
+                chunk = data[start:start + 64 * 1024]
+                await response.write(chunk)
+                served += len(chunk)
+            await response.write_eof()
+        finally:
+            self.served[meta["file_id"]] = served
+        return response
 
     # -- method implementations ---------------------------------------------
 
