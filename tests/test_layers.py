@@ -183,7 +183,7 @@ def test_the_rules_see_the_imports_they_judge() -> None:
     assert "storage.delivery.DeliveryError" not in imports["handlers.pickups"]  # a name, no module
     assert "services.notices" in imports["bot.app"]  # inside a function
     assert "domain.program_templates" in imports["storage.programs"]
-    assert "fpdf" in imports["documents.qr_codes"]
+    assert "fpdf" in imports["documents.card_sheet"]
     assert "openpyxl" in imports["documents.base"]  # imported where a workbook is made
 
 

@@ -61,20 +61,6 @@ async def test_a_taken_port_stops_a_webhook_and_names_the_setting(
         await app.close()
 
 
-def test_the_panel_loads_no_document_library_until_a_document_is_made() -> None:
-    """`convoca run` mounts the panel at start: the PDF, workbook and image libraries would
-    cost every start-up their import (fpdf and Pillow alone ~0.4 s) for a card printed once
-    a month."""
-    import subprocess
-    import sys
-
-    code = ("import sys, bot.app, bot.http, web.app; "
-            "print(','.join(m for m in ('fpdf', 'openpyxl', 'PIL', 'segno') if m in sys.modules))")
-    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True).stdout.strip()
-    assert loaded == ""
-
-
 async def test_the_panel_wakes_the_outbox_rather_than_sending_a_broadcast_itself(
         settings_for, sqlite_url, clock) -> None:
     """A broadcast's hundreds of rows go in the outbox's paced waves, recorded as they go;
