@@ -82,7 +82,7 @@ RULES = (
     Rule("the Telegram mapping imports no client library",
          ("bot.telegram", "bot.telegram.driver"), ("aiogram", "telegram", "aiohttp", "httpx")),
     Rule("the PTB driver knows nothing of aiogram", ("bot.telegram.ptb_driver",),
-         ("aiogram", "aiohttp", "bot.telegram.aiogram_driver")),
+         ("aiogram", "httpx", "bot.telegram.aiogram_driver")),
     Rule("the aiogram driver knows nothing of PTB", ("bot.telegram.aiogram_driver",),
          ("telegram", "httpx", "bot.telegram.ptb_driver")),
     Rule("only a Telegram driver imports a Telegram library",

@@ -22,12 +22,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Either Telegram driver's library and the HTTP client it brings (aiogram's aiohttp, PTB's
-# httpx); WhatsApp's client is aiohttp too, and the console is neither.
+# Either Telegram driver's library and the HTTP clients it brings (aiohttp for both drivers
+# and WhatsApp; PTB imports httpx, its default transport, though Convoca's requests go over
+# aiohttp); the console is neither.
 TELEGRAM = {"aiogram", "aiohttp", "telegram", "httpx"}
 # Each driver's library, and what only the other one brings.
 DRIVER_LIBRARY = {"ptb": "telegram", "aiogram": "aiogram"}
-OTHER_DRIVER = {"ptb": {"aiogram", "aiohttp"}, "aiogram": {"telegram", "httpx"}}
+OTHER_DRIVER = {"ptb": {"aiogram"}, "aiogram": {"telegram", "httpx"}}
 # What draws a document: PDF (fpdf2, with the fontTools and Pillow it loads), workbook, QR
 # code, calendar file.
 DOCUMENTS = {"fpdf", "fontTools", "PIL", "openpyxl", "segno", "icalendar"}

@@ -231,12 +231,12 @@ def test_ptbs_refused_token_message_never_reaches_the_channel() -> None:
 
 
 async def test_closing_the_ptb_driver_closes_its_connections() -> None:
-    """PTB's Bot.shutdown() closes nothing unless Bot.initialize() ran (which Convoca does
-    not call: it asks getMe with the token in its error)."""
+    """Its requests' sessions (PTB's Bot.shutdown() closes nothing unless Bot.initialize()
+    ran, which Convoca does not call: it asks getMe with the token in its error)."""
     from bot.telegram.ptb_driver import PtbDriver
 
     driver = PtbDriver("123456:x", "http://127.0.0.1:9", 1)
-    clients = [r._client for r in driver._requests]
-    assert not any(c.is_closed for c in clients)
+    sessions = [r.session for r in driver._requests]
+    assert not any(s.closed for s in sessions)
     await driver.close()
-    assert all(c.is_closed for c in clients)
+    assert all(s.closed for s in sessions)

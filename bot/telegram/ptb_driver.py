@@ -1,8 +1,14 @@
-"""The Telegram channel's driver over python-telegram-bot: a plain ``telegram.Bot`` (httpx).
+"""The Telegram channel's driver over python-telegram-bot: a plain ``telegram.Bot``.
 
 Only the Bot and its types: not PTB's Application, ConversationHandler or AIORateLimiter.
 Convoca polls, routes the webhook and paces its sends itself (per chat and overall, one pause
-per chat rather than one for the whole bot), and keeps every update in its database."""
+per chat rather than one for the whole bot), and keeps every update in its database.
+
+Its requests go over aiohttp (``AiohttpRequest``, PTB's documented way to bring a transport of
+one's own), not PTB's default httpx: httpcore's connection pool cost 1.1 ms of CPU per request
+sent one at a time and 2.4-3.6 ms at 32 at a time here, aiohttp 0.25 and 0.20 ms
+(BENCHMARKS.md §9); an unlimited broadcast ran at ~470/s on httpx. aiohttp is Convoca's
+client for WhatsApp already."""
 
 from __future__ import annotations
 
@@ -17,7 +23,7 @@ from datetime import timedelta
 from http import HTTPStatus
 from typing import Any, BinaryIO
 
-import httpx
+import aiohttp
 from telegram import (
     Bot,
     InlineKeyboardMarkup,
@@ -29,7 +35,7 @@ from telegram import (
     WebAppInfo,
 )
 from telegram import error as ptb
-from telegram.request import HTTPXRequest
+from telegram.request import BaseRequest, RequestData
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.telegram import driver
@@ -77,26 +83,82 @@ class _Refused(ptb.TelegramError):
         self.code, self.description = code, description
 
 
-class _Request(HTTPXRequest):
-    async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
-        code, payload = await super().do_request(*args, **kwargs)
-        if code < 300:
-            return code, payload
+class AiohttpRequest(BaseRequest):
+    """PTB's requests over one aiohttp session; a refusal keeps Telegram's status and words
+    (``_Refused``), a 429 with its seconds and a migrated group are PTB's own errors."""
+
+    def __init__(self, connections: int, timeout: float) -> None:
+        self._connections, self._timeout = connections, timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def read_timeout(self) -> float:
+        return self._timeout
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._connections),
+                headers={"User-Agent": self.USER_AGENT})
+        return self._session
+
+    async def initialize(self) -> None:
+        pass  # the session is made by the first request, in its event loop
+
+    async def shutdown(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    def _seconds(self, value: Any) -> float:
+        return self._timeout if value is BaseRequest.DEFAULT_NONE or value is None \
+            else float(value)
+
+    async def do_request(self, url: str, method: str, request_data: RequestData | None = None,
+                         read_timeout: Any = BaseRequest.DEFAULT_NONE,
+                         write_timeout: Any = BaseRequest.DEFAULT_NONE,
+                         connect_timeout: Any = BaseRequest.DEFAULT_NONE,
+                         pool_timeout: Any = BaseRequest.DEFAULT_NONE) -> tuple[int, bytes]:
+        data: Any = None
+        if request_data is not None:
+            if request_data.contains_files:
+                data = aiohttp.FormData()
+                for name, value in request_data.json_parameters.items():
+                    data.add_field(name, value)
+                for name, (filename, content, mime) in request_data.multipart_data.items():
+                    data.add_field(name, content, filename=filename, content_type=mime)
+            else:
+                data = request_data.json_parameters
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_read=self._seconds(read_timeout),
+            connect=self._seconds(pool_timeout) + self._seconds(connect_timeout))
         try:
-            answer = json.loads(payload)
-            description, parameters = answer.get("description"), answer.get("parameters")
-        except (ValueError, AttributeError):
-            description, parameters = None, None
-        if parameters and (parameters.get("migrate_to_chat_id")
-                           or parameters.get("retry_after")):
-            # A group become a supergroup (PTB's ChatMigrated), a 429's seconds (its
-            # RetryAfter, an int or a timedelta)
-            return code, payload
-        try:
-            phrase = f"{HTTPStatus(code).phrase} ({code})"
-        except ValueError:
-            phrase = f"HTTP {code}"
-        raise _Refused(code, description or phrase)
+            async with self.session.request(method, url, data=data, timeout=timeout) as answer:
+                code, payload = answer.status, await answer.read()
+        except TimeoutError as exc:
+            raise ptb.TimedOut("request timed out") from exc
+        except aiohttp.ClientError as exc:
+            raise ptb.NetworkError(f"{type(exc).__name__}: {exc}") from exc
+        if code >= 300:
+            _refusal(code, payload)
+        return code, payload
+
+
+def _refusal(code: int, payload: bytes) -> None:
+    """Raise Telegram's refusal as ``_Refused``, unless PTB's own error says more: a 429's
+    seconds (its RetryAfter, an int or a timedelta) or a group become a supergroup."""
+    try:
+        answer = json.loads(payload)
+        description, parameters = answer.get("description"), answer.get("parameters")
+    except (ValueError, AttributeError):
+        description, parameters = None, None
+    if parameters and (parameters.get("migrate_to_chat_id") or parameters.get("retry_after")):
+        return
+    try:
+        phrase = f"{HTTPStatus(code).phrase} ({code})"
+    except ValueError:
+        phrase = f"HTTP {code}"
+    raise _Refused(code, description or phrase)
 
 
 def _seconds(retry_after: int | timedelta) -> float:
@@ -118,18 +180,12 @@ class PtbDriver:
     name = "ptb"
 
     def __init__(self, token: str, api_base: str, timeout: float) -> None:
-        def request(connections: int) -> HTTPXRequest:
-            return _Request(connection_pool_size=connections, read_timeout=timeout,
-                            write_timeout=timeout, connect_timeout=timeout,
-                            pool_timeout=timeout, media_write_timeout=timeout)
-
         base = api_base.rstrip("/")
-        self._requests = (request(CONNECTIONS), request(1))
+        self._requests = (AiohttpRequest(CONNECTIONS, timeout), AiohttpRequest(1, timeout))
         self.bot = Bot(token, base_url=f"{base}/bot", base_file_url=f"{base}/file/bot",
                        request=self._requests[0], get_updates_request=self._requests[1])
         self.timeout = timeout
         self._token = token
-        self._files: httpx.AsyncClient | None = None
 
     @contextlib.contextmanager
     def _mapped(self) -> Iterator[None]:
@@ -158,7 +214,7 @@ class PtbDriver:
             raise driver.NetworkError(self._clean(exc.message)) from None
         except ptb.TelegramError as exc:
             raise driver.ApiError(self._clean(exc.message)) from None
-        except httpx.HTTPError as exc:  # a download (the rest come as PTB's NetworkError)
+        except (aiohttp.ClientError, TimeoutError) as exc:  # a download's own request
             raise driver.NetworkError(self._clean(f"{type(exc).__name__}: {exc}")) from None
 
     def _clean(self, text: str) -> str:
@@ -235,16 +291,13 @@ class PtbDriver:
     async def download_file(self, file_path: str, destination: BinaryIO) -> None:
         """Streamed into ``destination``, which stops it past its size (PTB's own download
         reads the whole file first, and a self-hosted Bot API server serves up to 2 GB)."""
-        if self._files is None:
-            self._files = httpx.AsyncClient(
-                timeout=self.timeout, headers={"User-Agent": HTTPXRequest.USER_AGENT})
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=self.timeout,
+                                        connect=self.timeout)
         with self._mapped():
-            async with self._files.stream("GET", file_path) as answer:
-                if answer.status_code != HTTPStatus.OK:
-                    await answer.aread()
-                    raise _Refused(answer.status_code, f"{answer.reason_phrase} "
-                                   f"({answer.status_code})")
-                async for chunk in answer.aiter_bytes(DOWNLOAD_CHUNK):
+            async with self._requests[0].session.get(file_path, timeout=timeout) as answer:
+                if answer.status != HTTPStatus.OK:
+                    _refusal(answer.status, await answer.read())
+                async for chunk in answer.content.iter_chunked(DOWNLOAD_CHUNK):
                     destination.write(chunk)
 
     async def set_webhook(self, url: str, secret_token: str,
@@ -261,5 +314,3 @@ class PtbDriver:
         # Bot.shutdown() closes nothing unless Bot.initialize() ran, and that one would ask
         # getMe with the token in its error message: the clients are closed here.
         await asyncio.gather(*(r.shutdown() for r in self._requests))
-        if self._files is not None:
-            await self._files.aclose()
