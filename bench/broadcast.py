@@ -126,6 +126,7 @@ async def one_run(label: str, driver: str, n: int, workdir: Path, run: int,
     await fake.start()
     fake.add_chats(FIRST_CHAT - WARM_UP, n + WARM_UP)
     await warm_up(fake)
+    fake.expect_driver(driver)  # from now on a request from another library is a violation
     logs = RESULTS / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     if blast:
@@ -190,7 +191,7 @@ async def one_run(label: str, driver: str, n: int, workdir: Path, run: int,
         "lost": sum(1 for i in range(n) if per_chat.get(FIRST_CHAT + i, 0) == 0),
         "duplicated": sum(c - 1 for c in per_chat.values() if c > 1),
         "states": states,
-        "violations": len(fake.violations),
+        "violations": fake.violations,
         # The fake server's process (this one): near 1.0 it, not the bot, sets the pace.
         "fake_cpu_seconds": drv_cpu,
     }
@@ -235,6 +236,7 @@ def report(data: dict[str, Any]) -> dict[str, Any]:
                 "share_429": summary(r["share_429"] or 0.0 for r in rs),
                 "lost": sum(r["lost"] for r in rs),
                 "duplicated": sum(r["duplicated"] for r in rs),
+                "violations": sum(len(r["violations"]) for r in rs),
             }
             out[driver][label] = e
             target = limits(label)[2]
@@ -248,6 +250,10 @@ def report(data: dict[str, Any]) -> dict[str, Any]:
     print_table("Broadcast — median (min–max) of the runs",
                 ["driver", "sender, limit", "recipients", "messages/s", "target",
                  "429s % of sends", "lost", "duplicated"], rows)
+    refused = sum(e["violations"] for by_label in out.values() for e in by_label.values())
+    if refused:
+        print(f"!! the fake refused {refused} requests (against the spec, or from another "
+              "library than the driver's): see the results' `violations`")
     return out
 
 
@@ -263,11 +269,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--blast-concurrency", default="32",
                    help="requests at a time for `bare`, comma-separated (e.g. 1,32): each a "
                         "run of its own")
-    p.add_argument("--recipients", type=int, default=10_000, help="for 300/s and unlimited")
+    p.add_argument("--recipients", type=int, default=10_000,
+                   help="for 300/s, unlimited and bare")
     p.add_argument("--recipients-30", type=int, default=2_000,
                    help="for 30/s (10,000 take ~6 minutes a run)")
     p.add_argument("--in-process", action="store_true",
-                   help="run Convoca in this process (smoke tests)")
+                   help="run Convoca (or the bare library) in this process (smoke tests)")
     p.add_argument("--out", help="results folder (default bench/results)")
     args = p.parse_args(argv)
     data = asyncio.run(measure(args))

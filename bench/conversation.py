@@ -4,7 +4,11 @@ next: the Ficha de Interés step by step, typing where the form asks for words a
 where it shows buttons, over and over ("/ficha" → "Empezar de nuevo" after the summary).
 
 The echo bot gets the very same updates (the same texts; a callback for each tap) and
-answers each with one message, as Convoca answers each step of the form with one."""
+answers each with one message, as Convoca answers each step of the form with one.
+
+Each bot polls its own fake server, or (several Convoca processes on one database) the fake
+posts each update to one of their webhooks, a chat always to the same one; every request the
+fake gets must come from the library of the bot's driver (FakeTelegram.expect_driver)."""
 
 from __future__ import annotations
 
@@ -264,6 +268,11 @@ class BotUnderTest:
     def pids(self) -> list[int]:
         return [p.pid for p in self.procs]
 
+    @property
+    def processes(self) -> int:
+        """Bots answering (processes, or tasks in-process)."""
+        return len(self.procs) or len(self.tasks)
+
 
 def _suffixed(path: str, suffix: str) -> str:
     """bench/x/postgres.prof -> bench/x/postgres-1.prof: one file per process."""
@@ -283,7 +292,8 @@ def free_listen() -> str:
 
 
 async def wait_listening(listen: str, timeout: float,
-                         proc: asyncio.subprocess.Process | None = None) -> None:
+                         proc: asyncio.subprocess.Process | None = None,
+                         task: asyncio.Task[None] | None = None) -> None:
     host, _, port = listen.rpartition(":")
     deadline = time.monotonic() + timeout
     while True:
@@ -295,6 +305,9 @@ async def wait_listening(listen: str, timeout: float,
             if proc is not None and proc.returncode is not None:
                 raise RuntimeError(f"the process exited ({proc.returncode}) before listening"
                                    ) from None
+            if task is not None and task.done():
+                task.result()  # its error
+                raise RuntimeError("the bot ended before listening") from None
             if time.monotonic() > deadline:
                 raise TimeoutError(f"nothing listens on {listen} after {timeout}s") from None
             await asyncio.sleep(0.05)
@@ -305,29 +318,32 @@ async def start_bot(name: str, mode: str, *, db_url: str | None, n_chats: int,
                     profile: str | None = None, sql_stats: str | None = None,
                     in_process: bool = False, processes: int = 0) -> BotUnderTest:
     """`mode` echo or convoca on `driver`; `processes` > 0: that many Convoca processes
-    taking the updates by webhook (one database), instead of one polling."""
+    taking the updates by webhook (one database), started one after the other, instead of
+    one polling."""
     fake = BenchTelegram(validate_updates=False, keep_requests=False)
     await fake.start()
+    fake.expect_driver(driver)  # a request from another library is a violation
     fake.add_chats(first_chat, n_chats)
     listens = [free_listen() for _ in range(processes)]
     procs: list[asyncio.subprocess.Process] = []
     tasks: list[asyncio.Task[None]] = []
     bot = BotUnderTest(name, fake, procs, Crowd(fake, mode, first_chat, think), tasks)
+    args = ["-m", "bench.bots", mode, "--driver", driver,
+            "--api-base", str(fake.base_url), "--token", fake.token]
+    if mode == "convoca":
+        args += ["--db", str(db_url), "--per-second", "none"]
     try:
-        if in_process:
-            from bench import bots
+        for i, listen in enumerate(listens or [None]):
+            proc = task = None
+            if in_process:  # smoke tests: the same code, without a process of its own
+                from bench import bots
 
-            for listen in listens or [None]:
-                tasks.append(asyncio.create_task(
+                task = asyncio.create_task(
                     bots.run_echo(str(fake.base_url), fake.token, driver) if mode == "echo"
                     else bots.run_convoca(str(fake.base_url), fake.token, str(db_url), None,
-                                          True, driver=driver, webhook=listen)))
-        else:
-            args = ["-m", "bench.bots", mode, "--driver", driver,
-                    "--api-base", str(fake.base_url), "--token", fake.token]
-            if mode == "convoca":
-                args += ["--db", str(db_url), "--per-second", "none"]
-            for i, listen in enumerate(listens or [None]):
+                                          True, driver=driver, webhook=listen))
+                tasks.append(task)
+            else:
                 suffix = f"-{i + 1}" if listen else ""
                 extra = ["--webhook", listen] if listen else []
                 if profile:
@@ -337,14 +353,13 @@ async def start_bot(name: str, mode: str, *, db_url: str | None, n_chats: int,
                 log_path = (log_dir / f"{name}{suffix}.log") if log_dir else None
                 if log_path is not None and log_path.exists():
                     log_path.unlink()
-                procs.append(await spawn(*args, *extra, log_path=log_path))
-        if listens:
-            for i, listen in enumerate(listens):
-                await wait_listening(listen, 180, procs[i] if procs else None)
-            fake.webhooks = [f"http://{listen}/telegram" for listen in listens]
-        else:
-            await wait_for_poll(fake, timeout=180 if procs else 60,
-                                proc=procs[0] if procs else None)
+                proc = await spawn(*args, *extra, log_path=log_path)
+                procs.append(proc)
+            if listen:
+                await wait_listening(listen, 180, proc, task)
+            else:
+                await wait_for_poll(fake, timeout=180 if proc else 60, proc=proc)
+        fake.webhooks = [f"http://{listen}/telegram" for listen in listens]
     except BaseException:
         await bot.stop()
         raise

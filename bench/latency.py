@@ -67,7 +67,8 @@ def report(data: dict[str, Any], target_ms: float) -> dict[str, Any]:
                 "updates_per_s": summary(w["updates_per_s"] for w in ws),
                 "pooled_p50_ms": percentile(pooled, 50),
                 "pooled_p99_ms": percentile(pooled, 99),
-                "errors": sum(w["errors"] + w.get("webhook_errors", 0) for w in ws),
+                "errors": sum(w["errors"] + w["webhook_errors"] + len(w["violations"])
+                              for w in ws),
             }
             rows.append([d, label(v), med(e["updates_per_s"]), med(e["p50_ms"]),
                          med(e["p99_ms"]), f"≤ {target_ms:g}" if v != "echo" else "",

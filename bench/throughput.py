@@ -10,7 +10,9 @@ Each bot runs in its own process (python -m bench.bots) polling its own instance
 project's fake Bot API (tests/fakes/telegram_api.py, every request checked against the
 spec) served by this process, where N simulated people each send the next answer as soon as
 the reply arrives. Convoca's channel limit is Limits(per_second=None): the benchmark
-measures Convoca's cost, not Telegram's 30 messages/s. The bots take turns in every run
+measures Convoca's cost, not Telegram's 30 messages/s. The errors column counts steps not
+answered, webhook posts refused and requests the fake refused (against the spec, or not
+sent by the driver's library: its User-Agent). The bots take turns in every run
 (each driver's echo, Convoca on SQLite, Convoca on PostgreSQL, rotating the order), so a
 ratio is always of two windows measured seconds apart on this shared machine, and always
 to the echo bot of the same driver.
@@ -119,10 +121,12 @@ def rotated(items: list[Any], run: int) -> list[Any]:
 
 async def window(b: BotUnderTest, n: int, warmup: float, duration: float,
                  keep_latencies: bool = False) -> dict[str, Any]:
-    errors0 = b.fake.webhook_errors
+    errors0, violations0 = b.fake.webhook_errors, len(b.fake.violations)
     w = await b.crowd.window(n, warmup, duration, b.pids, keep_latencies=keep_latencies)
     w["webhook_errors"] = b.fake.webhook_errors - errors0
-    w["processes"] = max(1, len(b.pids))
+    # Requests the fake refused as against the spec, or sent by another library.
+    w["violations"] = b.fake.violations[violations0:]
+    w["processes"] = b.processes
     return w
 
 
@@ -165,7 +169,8 @@ def compare(by_variant: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
             "bot_cpu_ms_per_update": summary(
                 w["bot_cpu_ms_per_update"] for w in ws if w["bot_cpu_ms_per_update"]),
             "driver_cpu_share": summary(w["driver_cpu_share"] for w in ws),
-            "errors": sum(w["errors"] + w.get("webhook_errors", 0) for w in ws),
+            "errors": sum(w["errors"] + w["webhook_errors"] + len(w["violations"])
+                          for w in ws),
         }
     echo = {w["run"]: w for w in by_variant.get("echo", [])}
     for v, ws in by_variant.items():
@@ -192,7 +197,8 @@ def report(data: dict[str, Any]) -> dict[str, Any]:
                 e = entry[v]
                 rows.append([n, d, label(v), med(e["updates_per_s"]),
                              med(e["bot_cpu_ms_per_update"], 2),
-                             med(e["ratio_to_echo"], 2) if "ratio_to_echo" in e else "1",
+                             med(e["ratio_to_echo"], 2) if "ratio_to_echo" in e
+                             else "1" if v == "echo" else "-",
                              "≥ 0.5" if v != "echo" else "", e["errors"]])
     print_table("Conversation throughput — median (min–max) of the runs; the ratio is to "
                 "the echo bot of the same driver",
