@@ -21,6 +21,9 @@ RESULTS = ROOT / "bench" / "results"
 PG_BASE = os.environ.get("CONVOCA_BENCH_POSTGRES_URL",
                          "postgresql://postgres@127.0.0.1:5432/test")
 TOKEN = "123456:BENCH-token-abcdef"
+WEBHOOK_SECRET = "bench-webhook-secret"
+# The Telegram libraries Convoca can run on (bot.telegram.DRIVERS), in the tables' order.
+DRIVERS = ("aiogram", "ptb")
 FIRST_CHAT = 900_000
 # Methods whose success is a message the person sees (edits count: a tick on a button).
 REPLY_METHODS = frozenset({"sendMessage", "editMessageText", "sendDocument", "sendLocation"})
@@ -32,6 +35,30 @@ from tests.fakes.telegram_api import FakeTelegram, Recorded  # noqa: E402
 from tests.scratch_db import scratch_database  # noqa: E402
 
 # --- the machine and the numbers ---------------------------------------------------------
+
+
+def parse_drivers(value: str) -> list[str]:
+    """`--drivers aiogram,ptb`: the drivers to measure, each once, in the order given."""
+    drivers = list(dict.fromkeys(d.strip() for d in value.split(",") if d.strip()))
+    unknown = [d for d in drivers if d not in DRIVERS]
+    if unknown or not drivers:
+        raise SystemExit(f"--drivers: {', '.join(unknown) or 'none given'} "
+                         f"(choose from {', '.join(DRIVERS)})")
+    return drivers
+
+
+def library_versions() -> dict[str, str]:
+    """The installed versions of what the benchmarks compare (for the results' header)."""
+    from importlib import metadata
+
+    out = {}
+    for dist in ("aiogram", "python-telegram-bot", "httpx", "aiohttp", "pydantic",
+                 "SQLAlchemy"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
 
 
 def machine() -> dict[str, Any]:
@@ -51,6 +78,7 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "loadavg_at_start": list(os.getloadavg()),
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "libraries": library_versions(),
     }
 
 
@@ -214,7 +242,11 @@ async def seed_people(url: str, n: int, *, first_chat: int = FIRST_CHAT,
 
 class BenchTelegram(FakeTelegram):
     """The project's fake Bot API (every request still checked against the spec), noting when
-    getUpdates handed out each update and calling back on each reply a chat receives."""
+    getUpdates handed out each update and calling back on each reply a chat receives.
+
+    With `webhooks` (URLs), it is Telegram with a webhook behind a load balancer: each update
+    is POSTed to one of them at once (a chat always to the same one) with the secret token,
+    and never queued for getUpdates; it counts as handed out when posted."""
 
     def __init__(self, *args: Any, keep_requests: bool = True, **kwargs: Any) -> None:
         kwargs.setdefault("token", TOKEN)
@@ -225,6 +257,57 @@ class BenchTelegram(FakeTelegram):
         self.keep_requests = keep_requests
         self.sent_requests = 0  # message-method requests, whatever the outcome
         self.first_seen: dict[str, float] = {}
+        self.webhooks: list[str] = []
+        self.webhook_errors = 0  # a webhook that did not answer 200 (the post is retried)
+        self._posting: set[asyncio.Task[None]] = set()
+        self._http: Any = None
+
+    def push_update(self, update: dict[str, Any]) -> dict[str, Any]:
+        if not self.webhooks:
+            return super().push_update(update)
+        update = {"update_id": self._next_update_id,
+                  **{k: v for k, v in update.items() if k != "update_id"}}
+        if self.validate_updates:
+            errors = self.spec.validate_object("Update", update)
+            if errors:
+                raise ValueError("invalid Update: " + "; ".join(errors))
+        self._next_update_id += 1
+        self._learn_chats(update)
+        body = update.get("message") or (update.get("callback_query") or {}).get("message")
+        chat = int(body["chat"]["id"]) if body else 0
+        self.handed_out.setdefault(update["update_id"], time.monotonic())
+        task = asyncio.get_running_loop().create_task(
+            self._post(self.webhooks[chat % len(self.webhooks)], update))
+        self._posting.add(task)
+        task.add_done_callback(self._posting.discard)
+        return update
+
+    async def _post(self, url: str, update: dict[str, Any]) -> None:
+        """As Telegram: until the webhook answers 200 (here: a few tries, half a second
+        apart)."""
+        import aiohttp
+
+        if self._http is None:
+            self._http = aiohttp.ClientSession()
+        for _ in range(10):
+            try:
+                async with self._http.post(url, json=update, headers={
+                        "X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}) as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            self.webhook_errors += 1
+            await asyncio.sleep(0.5)
+
+    async def stop(self) -> None:
+        for task in list(self._posting):
+            task.cancel()
+        await asyncio.gather(*self._posting, return_exceptions=True)
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+        await super().stop()
 
     def _take_updates(self, limit: int) -> list[dict[str, Any]]:
         batch = super()._take_updates(limit)

@@ -4,7 +4,11 @@ next: the Ficha de Interés step by step, typing where the form asks for words a
 where it shows buttons, over and over ("/ficha" → "Empezar de nuevo" after the summary).
 
 The echo bot gets the very same updates (the same texts; a callback for each tap) and
-answers each with one message, as Convoca answers each step of the form with one."""
+answers each with one message, as Convoca answers each step of the form with one.
+
+Each bot polls its own fake server, or (several Convoca processes on one database) the fake
+posts each update to one of their webhooks, a chat always to the same one; every request the
+fake gets must come from the library of the bot's driver (FakeTelegram.expect_driver)."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import asyncio
 import contextlib
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -196,8 +201,10 @@ class Crowd:
                     return
 
     async def window(self, n: int, warmup: float, duration: float,
-                     pid: int | None = None, keep_latencies: bool = False) -> dict[str, Any]:
-        """n people talk for warmup + duration seconds; what happened in `duration`."""
+                     pids: Sequence[int] = (), keep_latencies: bool = False) -> dict[str, Any]:
+        """n people talk for warmup + duration seconds; what happened in `duration`. The
+        bot's CPU is that of its processes `pids` together."""
+        pid = bool(pids)
         chats = [self.first_chat + i for i in range(n)]
         await asyncio.gather(*(self.prime(c) for c in chats))
         self._stop.clear()
@@ -206,10 +213,10 @@ class Crowd:
         tasks = [asyncio.create_task(self.person(c)) for c in chats]
         await asyncio.sleep(warmup)
         t0, drv0 = time.monotonic(), time.process_time()
-        cpu0 = cpu_seconds(pid) if pid else None
+        cpu0 = sum(cpu_seconds(p) for p in pids) if pid else None
         await asyncio.sleep(duration)
         t1, drv1 = time.monotonic(), time.process_time()
-        cpu1 = cpu_seconds(pid) if pid else None
+        cpu1 = sum(cpu_seconds(p) for p in pids) if pid else None
         self._stop.set()
         await asyncio.gather(*tasks)
         inside = [d for d in self.done if t0 <= d.at < t1]
@@ -239,52 +246,121 @@ class Crowd:
 
 @dataclass
 class BotUnderTest:
+    """A bot on its own fake server: one process polling it, or several (Convoca) taking its
+    updates by webhook, the fake sending each chat to one of them."""
+
     name: str
     fake: BenchTelegram
-    proc: asyncio.subprocess.Process | None
+    procs: list[asyncio.subprocess.Process]
     crowd: Crowd
-    task: asyncio.Task[None] | None = None  # in-process (smoke tests): no CPU figures
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)  # in-process: no CPU
 
     async def stop(self) -> None:
-        if self.proc is not None:
-            await stop_process(self.proc)
-        if self.task is not None:
-            self.task.cancel()
+        for proc in self.procs:
+            await stop_process(proc)
+        for task in self.tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self.task
+                await task
         await self.fake.stop()
 
     @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc else None
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.procs]
+
+    @property
+    def processes(self) -> int:
+        """Bots answering (processes, or tasks in-process)."""
+        return len(self.procs) or len(self.tasks)
+
+
+def _suffixed(path: str, suffix: str) -> str:
+    """bench/x/postgres.prof -> bench/x/postgres-1.prof: one file per process."""
+    from pathlib import Path
+
+    stem, dot, ext = Path(path).name.partition(".")
+    return str(Path(path).with_name(f"{stem}{suffix}{dot}{ext}"))
+
+
+def free_listen() -> str:
+    """A HOST:PORT nobody listens on now, for a webhook."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{s.getsockname()[1]}"
+
+
+async def wait_listening(listen: str, timeout: float,
+                         proc: asyncio.subprocess.Process | None = None,
+                         task: asyncio.Task[None] | None = None) -> None:
+    host, _, port = listen.rpartition(":")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            _, writer = await asyncio.open_connection(host, int(port))
+            writer.close()
+            return
+        except OSError:
+            if proc is not None and proc.returncode is not None:
+                raise RuntimeError(f"the process exited ({proc.returncode}) before listening"
+                                   ) from None
+            if task is not None and task.done():
+                task.result()  # its error
+                raise RuntimeError("the bot ended before listening") from None
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nothing listens on {listen} after {timeout}s") from None
+            await asyncio.sleep(0.05)
 
 
 async def start_bot(name: str, mode: str, *, db_url: str | None, n_chats: int,
-                    first_chat: int, think: float = 0.0, log_dir: Any = None,
+                    first_chat: int, driver: str, think: float = 0.0, log_dir: Any = None,
                     profile: str | None = None, sql_stats: str | None = None,
-                    in_process: bool = False
-                    ) -> BotUnderTest:
+                    in_process: bool = False, processes: int = 0) -> BotUnderTest:
+    """`mode` echo or convoca on `driver`; `processes` > 0: that many Convoca processes
+    taking the updates by webhook (one database), started one after the other, instead of
+    one polling."""
     fake = BenchTelegram(validate_updates=False, keep_requests=False)
     await fake.start()
+    fake.expect_driver(driver)  # a request from another library is a violation
     fake.add_chats(first_chat, n_chats)
-    if in_process:
-        from bench import bots
-
-        coro = (bots.run_echo(str(fake.base_url), fake.token) if mode == "echo" else
-                bots.run_convoca(str(fake.base_url), fake.token, str(db_url), None, True))
-        task = asyncio.create_task(coro)
-        await wait_for_poll(fake, timeout=60)
-        return BotUnderTest(name, fake, None, Crowd(fake, mode, first_chat, think), task)
-    args = ["-m", "bench.bots", mode, "--api-base", str(fake.base_url), "--token", fake.token]
+    listens = [free_listen() for _ in range(processes)]
+    procs: list[asyncio.subprocess.Process] = []
+    tasks: list[asyncio.Task[None]] = []
+    bot = BotUnderTest(name, fake, procs, Crowd(fake, mode, first_chat, think), tasks)
+    args = ["-m", "bench.bots", mode, "--driver", driver,
+            "--api-base", str(fake.base_url), "--token", fake.token]
     if mode == "convoca":
         args += ["--db", str(db_url), "--per-second", "none"]
-    if profile:
-        args += ["--profile", profile]
-    if sql_stats and mode == "convoca":
-        args += ["--sql-stats", sql_stats]
-    log_path = (log_dir / f"{name}.log") if log_dir else None
-    if log_path is not None and log_path.exists():
-        log_path.unlink()
-    proc = await spawn(*args, log_path=log_path)
-    await wait_for_poll(fake, timeout=180, proc=proc)
-    return BotUnderTest(name, fake, proc, Crowd(fake, mode, first_chat, think))
+    try:
+        for i, listen in enumerate(listens or [None]):
+            proc = task = None
+            if in_process:  # smoke tests: the same code, without a process of its own
+                from bench import bots
+
+                task = asyncio.create_task(
+                    bots.run_echo(str(fake.base_url), fake.token, driver) if mode == "echo"
+                    else bots.run_convoca(str(fake.base_url), fake.token, str(db_url), None,
+                                          True, driver=driver, webhook=listen))
+                tasks.append(task)
+            else:
+                suffix = f"-{i + 1}" if listen else ""
+                extra = ["--webhook", listen] if listen else []
+                if profile:
+                    extra += ["--profile", _suffixed(profile, suffix)]
+                if sql_stats and mode == "convoca":
+                    extra += ["--sql-stats", _suffixed(sql_stats, suffix)]
+                log_path = (log_dir / f"{name}{suffix}.log") if log_dir else None
+                if log_path is not None and log_path.exists():
+                    log_path.unlink()
+                proc = await spawn(*args, *extra, log_path=log_path)
+                procs.append(proc)
+            if listen:
+                await wait_listening(listen, 180, proc, task)
+            else:
+                await wait_for_poll(fake, timeout=180 if proc else 60, proc=proc)
+        fake.webhooks = [f"http://{listen}/telegram" for listen in listens]
+    except BaseException:
+        await bot.stop()
+        raise
+    return bot

@@ -47,44 +47,71 @@ async def run_in_thread(main, argv: list[str]) -> int:
     return await asyncio.to_thread(main, argv)
 
 
-async def test_throughput_echo_against_convoca(tmp_path: Path) -> None:
+async def test_throughput_echo_against_convoca_on_both_drivers(tmp_path: Path) -> None:
     code = await run_in_thread(throughput.main, [
         "--runs", "1", "--people", "2", "--duration", "0.6", "--warmup", "0.2",
-        "--variants", "echo,sqlite", "--in-process", "--out", str(tmp_path)])
+        "--variants", "echo,sqlite", "--drivers", "aiogram,ptb", "--in-process",
+        "--out", str(tmp_path)])
     assert code == 0
     data = latest(tmp_path, "throughput")
-    windows = data["windows"]["2"]
-    assert set(windows) == {"echo", "sqlite"}
-    for ws in windows.values():
-        [w] = ws
-        assert w["people"] == 2 and w["errors"] == 0 and w["seconds"] > 0
-        assert w["updates"] >= 0 and w["updates_per_s"] >= 0
-    assert "ratio_to_echo" in data["summary"]["2"]["sqlite"]
+    assert set(data["windows"]["2"]) == {"aiogram", "ptb"}
+    for driver, windows in data["windows"]["2"].items():
+        assert set(windows) == {"echo", "sqlite"}
+        for ws in windows.values():
+            [w] = ws
+            assert w["people"] == 2 and w["errors"] == 0 and w["seconds"] > 0
+            assert w["updates"] >= 0 and w["updates_per_s"] >= 0
+            # Every request came from the driver's own library (the fake checks its agent).
+            assert w["violations"] == [] and w["webhook_errors"] == 0, driver
+        assert "ratio_to_echo" in data["summary"]["2"][driver]["sqlite"]
+
+
+async def test_two_convoca_processes_share_one_postgresql_database(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from bench import common
+
+    base = os.environ.get("CONVOCA_TEST_POSTGRES_URL")
+    if not base:
+        pytest.skip("needs CONVOCA_TEST_POSTGRES_URL (set by .ci/run)")
+    monkeypatch.setattr(common, "PG_BASE", base)
+    code = await run_in_thread(throughput.main, [
+        "--runs", "1", "--people", "4", "--duration", "0.6", "--warmup", "0.3",
+        "--variants", "postgres2", "--drivers", "ptb", "--in-process", "--out", str(tmp_path)])
+    assert code == 0
+    [w] = latest(tmp_path, "throughput")["windows"]["4"]["ptb"]["postgres2"]
+    assert w["processes"] == 2 and w["errors"] == 0 and w["webhook_errors"] == 0
+    assert w["violations"] == []
 
 
 async def test_latency_with_people_thinking(tmp_path: Path) -> None:
     code = await run_in_thread(latency.main, [
         "--runs", "1", "--people", "3", "--think", "0.05", "--duration", "0.6",
-        "--warmup", "0.2", "--variants", "sqlite", "--in-process", "--out", str(tmp_path)])
+        "--warmup", "0.2", "--variants", "sqlite", "--drivers", "aiogram,ptb",
+        "--in-process", "--out", str(tmp_path)])
     assert code == 0
     data = latest(tmp_path, "latency")
-    [w] = data["runs"]["sqlite"]
-    assert w["errors"] == 0 and w["updates"] == len(w["latencies_ms"])
-    assert all(x >= 0 for x in w["latencies_ms"])
-    assert set(data["summary"]["sqlite"]) >= {"p50_ms", "p99_ms", "updates_per_s"}
+    for driver in ("aiogram", "ptb"):
+        [w] = data["runs"][driver]["sqlite"]
+        assert w["errors"] == 0 and w["updates"] == len(w["latencies_ms"])
+        assert all(x >= 0 for x in w["latencies_ms"]) and w["violations"] == []
+        assert set(data["summary"][driver]["sqlite"]) >= {"p50_ms", "p99_ms", "updates_per_s"}
 
 
 async def test_broadcast_delivers_each_notice_once(tmp_path: Path) -> None:
     code = await run_in_thread(broadcast.main, [
-        "--runs", "1", "--only", "none,300", "--recipients", "12", "--in-process",
-        "--out", str(tmp_path)])
+        "--runs", "1", "--only", "none,300,bare", "--recipients", "12",
+        "--drivers", "aiogram,ptb", "--in-process", "--out", str(tmp_path)])
     assert code == 0
     data = latest(tmp_path, "broadcast")
-    for label in ("none", "300"):
-        [r] = data["runs"][label]
-        assert r["recipients"] == 12 and r["lost"] == 0 and r["duplicated"] == 0
-        assert r["states"] == {"sent": 12} and r["violations"] == 0
-        assert r["rate_per_s"] > 0
+    for driver in ("aiogram", "ptb"):
+        for label in ("none", "300", "bare@32"):
+            [r] = data["runs"][driver][label]
+            assert r["recipients"] == 12 and r["lost"] == 0 and r["duplicated"] == 0
+            assert r["violations"] == [] and r["rate_per_s"] > 0 and r["driver"] == driver
+            if label != "bare@32":  # the bare library has no database
+                assert r["states"] == {"sent": 12}
 
 
 async def test_whatsapp_broadcast_reaches_each_family_once(tmp_path: Path) -> None:
@@ -130,15 +157,48 @@ def test_aiogram_with_models_built_on_first_use_still_reads_an_update() -> None:
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
-async def test_startup_reaches_get_updates(tmp_path: Path) -> None:
+async def test_startup_reaches_get_updates_on_each_driver(tmp_path: Path) -> None:
     code = await run_in_thread(scheduler.main, [
         "--runs", "1", "--only", "startup", "--startup-pending", "30", "--settle", "0.2",
-        "--out", str(tmp_path)])
+        "--drivers", "aiogram,ptb", "--out", str(tmp_path)])
     assert code == 0
     startup = latest(tmp_path, "scheduler")["startup"]
-    assert startup["exec_to_getupdates_s"]["n"] == 1
-    assert startup["imports_s"]["n"] == 1 and startup["main_to_getupdates_s"]["n"] == 1
-    assert startup["peak_rss_mb"]["median"] > 0
+    for driver, library in (("aiogram", "aiogram"), ("ptb", "telegram")):
+        e = startup["drivers"][driver]
+        assert e["exec_to_getupdates_s"]["n"] == 1 and e["peak_rss_mb"]["median"] > 0
+        assert e["imports_s"]["n"] == 1 and e["convoca_s"]["n"] == 1
+        assert e["violations"] == 0
+        assert library in e["libraries"]
+    # The driver chosen is the only Telegram library the process loads.
+    assert "aiogram" not in startup["drivers"]["ptb"]["libraries"]
+    assert "telegram" not in startup["drivers"]["aiogram"]["libraries"]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
+async def test_console_demo_answers_and_reports_its_memory(tmp_path: Path) -> None:
+    code = await run_in_thread(scheduler.main, [
+        "--runs", "1", "--only", "console", "--console-settle", "0.1", "--out", str(tmp_path)])
+    assert code == 0
+    console = latest(tmp_path, "scheduler")["console"]
+    [r] = console["runs"]
+    assert r["answered"] == len(scheduler.DEMO_LINES) and r["exit"] == 0
+    assert r["exec_to_prompt_s"] > 0 and r["peak_rss_mb"] > 0 and r["imports_s"] > 0
+    assert not {"aiogram", "telegram"} & set(console["libraries"])  # console only
+
+
+def test_importtime_is_read_as_a_tree() -> None:
+    # -X importtime writes a module after what it imported, one level deeper.
+    stderr = "\n".join([
+        "import time: self [us] | cumulative | imported package",
+        "import time:       100 |        100 |     fpdf.fonts",
+        "import time:       300 |        300 |     PIL",
+        "import time:       200 |        500 |   fpdf.image",
+        "import time:       400 |       1000 | fpdf",
+        "import time:        50 |         50 | json",
+    ])
+    top = scheduler.parse_importtime(stderr)
+    assert top["fpdf"] == top["pkg:fpdf"] == 0.001 and top["json"] == 0.00005
+    assert top["pkg:PIL"] == 0.0003  # imported by fpdf, counted for PIL too
 
 
 async def test_web_pages_render_signed_in_and_list_the_missing_ones(tmp_path: Path) -> None:
