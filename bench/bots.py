@@ -61,15 +61,17 @@ async def run_blast(api_base: str, token: str, first_chat: int, n: int,
 
 
 def ptb_bot(api_base: str, token: str, connections: int = 100) -> Any:
-    """A plain python-telegram-bot `Bot` on the fake (PTB joins the token to these bases):
-    `connections` at a time, a request waiting for a free one as aiogram's session does
-    (its aiohttp connector: 100), and a connection of its own for the long poll."""
+    """A plain python-telegram-bot `Bot` on the fake (PTB joins the token to these bases), on
+    the transport Convoca's PTB driver gives it (bot.telegram.ptb_driver.AiohttpRequest: the
+    echo and Convoca pay the same HTTP client): `connections` at a time, a request waiting
+    for a free one as aiogram's session does, and a connection of its own for the long poll."""
     from telegram import Bot
-    from telegram.request import HTTPXRequest
+
+    from bot.telegram.ptb_driver import AiohttpRequest
 
     return Bot(token, base_url=f"{api_base}/bot", base_file_url=f"{api_base}/file/bot",
-               request=HTTPXRequest(connection_pool_size=connections, pool_timeout=None),
-               get_updates_request=HTTPXRequest(connection_pool_size=1))
+               request=AiohttpRequest(connections, 30.0),
+               get_updates_request=AiohttpRequest(1, 30.0))
 
 
 async def run_echo(api_base: str, token: str, driver: str = "aiogram") -> None:
