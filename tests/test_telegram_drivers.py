@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 from datetime import timedelta
@@ -240,3 +241,18 @@ async def test_closing_the_ptb_driver_closes_its_connections() -> None:
     assert not any(s.closed for s in sessions)
     await driver.close()
     assert all(s.closed for s in sessions)
+
+
+async def test_telegram_out_of_reach_at_start_is_one_line_for_the_operator(
+        telegram_driver: str, sqlite_url: str, tmp_path: Path) -> None:
+    token = "123456:UNREACHABLE-token-abcdef"
+    env = {**os.environ, "TELEGRAM_BOT_TOKEN": token, "TELEGRAM_API_BASE": "http://127.0.0.1:9",
+           "TELEGRAM_DRIVER": telegram_driver, "DATABASE_URL": sqlite_url, "WEB_PANEL": "false",
+           "LOG_FILE": str(tmp_path / "run.log"), "PYTHONPATH": str(Path(__file__).parents[1])}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", cwd=tmp_path, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = (b.decode() for b in await asyncio.wait_for(proc.communicate(), 90))
+    assert proc.returncode == 1
+    assert "Convoca no pudo hablar con Telegram en http://127.0.0.1:9" in err
+    assert "Traceback" not in err and "UNREACHABLE" not in out + err
