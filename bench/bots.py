@@ -33,12 +33,13 @@ from bench.common import DRIVERS, TOKEN, WEBHOOK_SECRET
 
 
 async def run_blast(api_base: str, token: str, first_chat: int, n: int,
-                    concurrency: int, driver: str = "aiogram") -> None:
+                    concurrency: int, driver: str = "aiogram", transport: str = "aiohttp"
+                    ) -> None:
     """A bare library sending n messages, `concurrency` at a time: its own ceiling for a
     broadcast on this machine, with no database."""
     gate = asyncio.Semaphore(concurrency)
     if driver == "ptb":
-        bot = ptb_bot(api_base, token, concurrency)
+        bot = ptb_bot(api_base, token, concurrency, transport)
         await bot.initialize()
         send = bot.send_message
     else:
@@ -60,7 +61,8 @@ async def run_blast(api_base: str, token: str, first_chat: int, n: int,
         await (bot.shutdown() if driver == "ptb" else bot.session.close())
 
 
-def ptb_bot(api_base: str, token: str, connections: int = 100) -> Any:
+def ptb_bot(api_base: str, token: str, connections: int = 100, transport: str = "aiohttp"
+            ) -> Any:
     """A plain python-telegram-bot `Bot` on the fake (PTB joins the token to these bases), on
     the transport Convoca's PTB driver gives it (bot.telegram.ptb_driver.AiohttpRequest: the
     echo and Convoca pay the same HTTP client): `connections` at a time, a request waiting
@@ -69,6 +71,12 @@ def ptb_bot(api_base: str, token: str, connections: int = 100) -> Any:
 
     from bot.telegram.ptb_driver import AiohttpRequest
 
+    if transport == "httpx":  # PTB's default transport (bench/ptb_transport.py compares)
+        from telegram.request import HTTPXRequest
+
+        return Bot(token, base_url=f"{api_base}/bot", base_file_url=f"{api_base}/file/bot",
+                   request=HTTPXRequest(connection_pool_size=connections, pool_timeout=None),
+                   get_updates_request=HTTPXRequest(connection_pool_size=1))
     return Bot(token, base_url=f"{api_base}/bot", base_file_url=f"{api_base}/file/bot",
                request=AiohttpRequest(connections, 30.0),
                get_updates_request=AiohttpRequest(1, 30.0))
@@ -226,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.bots", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("kind", choices=["echo", "convoca", "blast"])
+    p.add_argument("--ptb-transport", choices=["aiohttp", "httpx"], default="aiohttp",
+                   help="the HTTP client of a bare PTB bot (blast): the driver's, or PTB's own")
     p.add_argument("--driver", choices=DRIVERS, required=True,
                    help="the Telegram library: aiogram or ptb (python-telegram-bot)")
     p.add_argument("--api-base", required=True)
@@ -255,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.kind == "blast":
         def coro():
             return run_blast(args.api_base, args.token, args.first_chat, args.count,
-                             args.concurrency, args.driver)
+                             args.concurrency, args.driver, args.ptb_transport)
     else:
         per_second = None if args.per_second.lower() == "none" else float(args.per_second)
 

@@ -265,14 +265,7 @@ class BenchTelegram(FakeTelegram):
     def push_update(self, update: dict[str, Any]) -> dict[str, Any]:
         if not self.webhooks:
             return super().push_update(update)
-        update = {"update_id": self._next_update_id,
-                  **{k: v for k, v in update.items() if k != "update_id"}}
-        if self.validate_updates:
-            errors = self.spec.validate_object("Update", update)
-            if errors:
-                raise ValueError("invalid Update: " + "; ".join(errors))
-        self._next_update_id += 1
-        self._learn_chats(update)
+        update = self.numbered(update)  # posted to a webhook rather than queued
         body = update.get("message") or (update.get("callback_query") or {}).get("message")
         chat = int(body["chat"]["id"]) if body else 0
         self.handed_out.setdefault(update["update_id"], time.monotonic())

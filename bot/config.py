@@ -28,9 +28,9 @@ class Settings(BaseSettings):
 
     telegram_bot_token: SecretStr | None = None
     telegram_api_base: str = OFFICIAL_BOT_API
-    # The client library the Telegram channel runs on (bot/telegram): python-telegram-bot
-    # starts in ~0.2 s and ~35 MB, aiogram in ~2.5 s and ~165 MB (BENCHMARKS.md); both speak
-    # the same mapping and pass the same tests.
+    # The client library the Telegram channel runs on (bot/telegram): on python-telegram-bot
+    # `convoca run` starts in ~0.9 s and ~121 MB, on aiogram in ~2.8 s and ~237 MB
+    # (BENCHMARKS.md §9); both speak the same mapping and pass the same tests.
     telegram_driver: Literal["ptb", "aiogram"] = "ptb"
     database_url: str = "sqlite+aiosqlite:///./data/convoca.sqlite3"
     timezone: str = DEFAULT_TIMEZONE

@@ -60,7 +60,7 @@ async def test_throughput_echo_against_convoca_on_both_drivers(tmp_path: Path) -
         for ws in windows.values():
             [w] = ws
             assert w["people"] == 2 and w["errors"] == 0 and w["seconds"] > 0
-            assert w["updates"] >= 0 and w["updates_per_s"] >= 0
+            assert w["updates"] > 0 and w["updates_per_s"] > 0  # each bot answered
             # Every request came from the driver's own library (the fake checks its agent).
             assert w["violations"] == [] and w["webhook_errors"] == 0, driver
         assert "ratio_to_echo" in data["summary"]["2"][driver]["sqlite"]

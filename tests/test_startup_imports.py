@@ -95,15 +95,13 @@ def test_a_document_library_loads_once_a_document_is_made(tmp_path: Path) -> Non
     assert {"icalendar", "fpdf"} <= modules
 
 
-async def test_convoca_on_telegram_loads_its_driver_alone_and_no_document_library(
-        fake_tg, sqlite_url, tmp_path: Path) -> None:
+async def run_on_telegram(fake_tg, sqlite_url: str, tmp_path: Path, **driver: str
+                          ) -> set[str]:
     """`convoca run` with a token, from exec to its first getUpdates, then stopped: the
-    chosen driver's library and the panel, not the other driver's, no document library."""
-    driver = fake_tg.driver
-    fake_tg.expect_driver(driver)  # the fake refuses the other driver's requests
+    modules it loaded."""
     command, env = convoca(tmp_path, "run", TELEGRAM_BOT_TOKEN=fake_tg.token,
-                           TELEGRAM_API_BASE=fake_tg.base_url, TELEGRAM_DRIVER=driver,
-                           DATABASE_URL=sqlite_url)
+                           TELEGRAM_API_BASE=fake_tg.base_url, DATABASE_URL=sqlite_url,
+                           **driver)
     proc = await asyncio.create_subprocess_exec(
         *command, cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT)
@@ -116,6 +114,22 @@ async def test_convoca_on_telegram_loads_its_driver_alone_and_no_document_librar
             proc.kill()
             await proc.wait()
     assert proc.returncode == 0, out.decode()
-    modules = loaded(tmp_path)
+    return loaded(tmp_path)
+
+
+async def test_convoca_on_telegram_loads_its_driver_alone_and_no_document_library(
+        fake_tg, sqlite_url, tmp_path: Path) -> None:
+    """The chosen driver's library and the panel, not the other driver's (the fake takes
+    requests from the chosen one's only), no document library."""
+    driver = fake_tg.driver
+    modules = await run_on_telegram(fake_tg, sqlite_url, tmp_path, TELEGRAM_DRIVER=driver)
     assert {DRIVER_LIBRARY[driver], "sqlalchemy", "starlette", "uvicorn"} <= modules
     assert sorted(modules & (OTHER_DRIVER[driver] | DOCUMENTS)) == []
+
+
+@pytest.mark.parametrize("telegram_driver", ["ptb"])  # what the fake expects
+async def test_without_telegram_driver_convoca_runs_on_python_telegram_bot(
+        fake_tg, sqlite_url, tmp_path: Path) -> None:
+    """The default (README: it meets the start-up and memory targets, aiogram does not)."""
+    modules = await run_on_telegram(fake_tg, sqlite_url, tmp_path)
+    assert "telegram" in modules and "aiogram" not in modules

@@ -6,6 +6,7 @@ fake Bot API (tests/conftest.py: the fixture `telegram_driver`)."""
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import os
 import signal
@@ -181,6 +182,10 @@ CANNED = [
      api.Unauthorized),
     (409, "application/json", b'{"ok":false,"error_code":409,"description":"Conflict: '
      b'terminated by other getUpdates request"}', api.Conflict),
+    # A proxy's page is not Telegram speaking: never "blocked" nor "rejected".
+    (403, "text/html", b"<html><body>403 Forbidden</body></html>", api.ServerError),
+    (404, "text/html", b"<html><body>404 Not Found</body></html>", api.ServerError),
+    (200, "text/html", b"<html><body>Welcome to nginx!</body></html>", api.ServerError),
 ]
 
 
@@ -256,3 +261,44 @@ async def test_telegram_out_of_reach_at_start_is_one_line_for_the_operator(
     assert proc.returncode == 1
     assert "Convoca no pudo hablar con Telegram en http://127.0.0.1:9" in err
     assert "Traceback" not in err and "UNREACHABLE" not in out + err
+
+
+async def test_a_document_keeps_its_name_as_people_read_it(fake_tg) -> None:
+    """Not percent-encoded: "lista%20de%20asistencia" is what a person would see."""
+    bot = bot_for(fake_tg)
+    fake_tg.add_chat(CHAT)
+    try:
+        await bot.send_document(CHAT, "lista de asistencia ñandú.pdf", b"%PDF-1.4 x",
+                                caption="Lista")
+    finally:
+        await bot.close()
+    [sent] = fake_tg.calls("sendDocument")
+    assert sent.ok and sent.params["document"].filename == "lista de asistencia ñandú.pdf"
+
+
+@pytest.mark.parametrize("telegram_driver", ["ptb"])  # aiogram's own download raises itself
+async def test_a_download_told_to_wait_says_so(fake_tg) -> None:
+    """A 429 on a file's address is a failure to download, not an empty file: PTB's driver
+    streams files itself (PTB's own download would read a 2 GB file whole first)."""
+    from aiohttp import web
+
+    async def busy(_request: web.Request) -> web.Response:
+        return web.json_response({"ok": False, "error_code": 429, "description":
+                                  "Too Many Requests: retry after 5",
+                                  "parameters": {"retry_after": 5}}, status=429)
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", busy)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    bot = bot_for(fake_tg)
+    buffer = io.BytesIO()
+    try:
+        address = f"http://127.0.0.1:{runner.addresses[0][1]}/file/bot1:x/documents/a.csv"
+        with pytest.raises(api.ApiError):
+            await bot.download_file(address, buffer)
+    finally:
+        await bot.close()
+        await runner.cleanup()
+    assert buffer.getvalue() == b""

@@ -73,6 +73,9 @@ class _NoUpdatesInLog(logging.Filter):
 logging.getLogger("telegram.Bot").addFilter(_NoUpdatesInLog())
 
 
+UNREADABLE = 0  # the code of an answer that is not Telegram's JSON: a proxy's error page
+
+
 class _Refused(ptb.TelegramError):
     """Telegram's refusal with its own words and status. PTB rewords a description ("Bad
     Request: chat not found" becomes "Chat not found") and folds 5xx into NetworkError and
@@ -90,6 +93,7 @@ class AiohttpRequest(BaseRequest):
     def __init__(self, connections: int, timeout: float) -> None:
         self._connections, self._timeout = connections, timeout
         self._session: aiohttp.ClientSession | None = None
+        self._closed = False
 
     @property
     def read_timeout(self) -> float:
@@ -97,6 +101,8 @@ class AiohttpRequest(BaseRequest):
 
     @property
     def session(self) -> aiohttp.ClientSession:
+        if self._closed:  # a session made now would never be closed
+            raise ptb.NetworkError("the driver is closed")
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._connections),
@@ -107,12 +113,24 @@ class AiohttpRequest(BaseRequest):
         pass  # the session is made by the first request, in its event loop
 
     async def shutdown(self) -> None:
+        self._closed = True
         if self._session is not None:
             await self._session.close()
+            self._session = None
 
-    def _seconds(self, value: Any) -> float:
-        return self._timeout if value is BaseRequest.DEFAULT_NONE or value is None \
-            else float(value)
+    @staticmethod
+    def parse_json_payload(payload: bytes) -> Any:
+        """A 200 that is not JSON is a proxy's page, not Telegram's answer: a server error,
+        as aiogram takes it (PTB would log the page and raise a bare TelegramError)."""
+        try:
+            return json.loads(payload.decode("utf-8", "replace"))
+        except ValueError:
+            raise _Refused(UNREADABLE, "an answer that is not the Bot API's JSON") from None
+
+    def _seconds(self, value: Any) -> float | None:
+        if isinstance(value, type(BaseRequest.DEFAULT_NONE)):  # PTB's "not given"
+            return self._timeout
+        return None if value is None else float(value)  # None: no limit, as in PTB
 
     async def do_request(self, url: str, method: str, request_data: RequestData | None = None,
                          read_timeout: Any = BaseRequest.DEFAULT_NONE,
@@ -120,18 +138,24 @@ class AiohttpRequest(BaseRequest):
                          connect_timeout: Any = BaseRequest.DEFAULT_NONE,
                          pool_timeout: Any = BaseRequest.DEFAULT_NONE) -> tuple[int, bytes]:
         data: Any = None
+        files = request_data is not None and request_data.contains_files
         if request_data is not None:
-            if request_data.contains_files:
-                data = aiohttp.FormData()
+            if files:
+                # Names as they are ("lista de asistencia ñ.pdf"), not percent-encoded: no
+                # server decodes them back (aiogram sends them so too).
+                data = aiohttp.FormData(quote_fields=False)
                 for name, value in request_data.json_parameters.items():
                     data.add_field(name, value)
                 for name, (filename, content, mime) in request_data.multipart_data.items():
                     data.add_field(name, content, filename=filename, content_type=mime)
             else:
                 data = request_data.json_parameters
-        timeout = aiohttp.ClientTimeout(
-            total=None, sock_read=self._seconds(read_timeout),
-            connect=self._seconds(pool_timeout) + self._seconds(connect_timeout))
+        read, connect = self._seconds(read_timeout), self._seconds(connect_timeout)
+        # aiohttp's read timer starts once the body is written: an upload to a server that
+        # stops reading is bounded by the whole request's time.
+        total = (read or 0) + (self._seconds(write_timeout) or 0) + (connect or 0) \
+            if files else None
+        timeout = aiohttp.ClientTimeout(total=total or None, sock_read=read, connect=connect)
         try:
             async with self.session.request(method, url, data=data, timeout=timeout) as answer:
                 code, payload = answer.status, await answer.read()
@@ -144,16 +168,20 @@ class AiohttpRequest(BaseRequest):
         return code, payload
 
 
-def _refusal(code: int, payload: bytes) -> None:
+def _refusal(code: int, payload: bytes, *, ptb_may_say_more: bool = True) -> None:
     """Raise Telegram's refusal as ``_Refused``, unless PTB's own error says more: a 429's
-    seconds (its RetryAfter, an int or a timedelta) or a group become a supergroup."""
+    seconds (its RetryAfter, an int or a timedelta) or a group become a supergroup. An answer
+    that is not Telegram's JSON (a proxy's page) is a server error, whatever its status, as
+    on aiogram."""
     try:
         answer = json.loads(payload)
         description, parameters = answer.get("description"), answer.get("parameters")
     except (ValueError, AttributeError):
-        description, parameters = None, None
-    if parameters and (parameters.get("migrate_to_chat_id") or parameters.get("retry_after")):
-        return
+        raise _Refused(UNREADABLE, f"an answer that is not the Bot API's JSON ({code})"
+                       ) from None
+    if parameters and ptb_may_say_more:
+        if parameters.get("migrate_to_chat_id") or parameters.get("retry_after"):
+            return
     try:
         phrase = f"{HTTPStatus(code).phrase} ({code})"
     except ValueError:
@@ -199,8 +227,8 @@ class PtbDriver:
                 seconds = _seconds(exc.retry_after)
             raise driver.RetryAfter(seconds, self._clean(exc.message)) from None
         except _Refused as exc:
-            kind = driver.ServerError if exc.code >= 500 else BY_STATUS.get(exc.code,
-                                                                           driver.ApiError)
+            kind = driver.ServerError if exc.code >= 500 or exc.code == UNREADABLE \
+                else BY_STATUS.get(exc.code, driver.ApiError)
             raise kind(self._clean(exc.description)) from None
         except ptb.Forbidden as exc:
             raise driver.Forbidden(self._clean(exc.message)) from None
@@ -227,9 +255,21 @@ class PtbDriver:
     async def get_updates(self, offset: int | None, timeout: int,
                           allowed_updates: list[str]) -> list[JSON]:
         with self._mapped():
-            updates = await self.bot.get_updates(  # PTB adds the poll's wait to read_timeout
-                offset=offset, timeout=timeout, allowed_updates=allowed_updates,
-                read_timeout=self.timeout)
+            try:
+                updates = await self.bot.get_updates(  # PTB adds the poll's wait to read_timeout
+                    offset=offset, timeout=timeout, allowed_updates=allowed_updates,
+                    read_timeout=self.timeout)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                # An update PTB cannot read (a Bot API change it does not know yet) would
+                # stop the poll at this offset for good: the same batch as Telegram's JSON,
+                # where the mapping skips only the update it cannot read itself.
+                with warnings.catch_warnings():  # "use Bot.get_updates": it was
+                    warnings.simplefilter("ignore")
+                    raw = await self.bot.do_api_request(
+                        "getUpdates", api_kwargs={"offset": offset, "timeout": timeout,
+                                                  "allowed_updates": allowed_updates},
+                        read_timeout=self.timeout + timeout)
+                return list(raw)
         return [u.to_dict() for u in updates]
 
     def read_update(self, body: Any) -> JSON:
@@ -296,7 +336,7 @@ class PtbDriver:
         with self._mapped():
             async with self._requests[0].session.get(file_path, timeout=timeout) as answer:
                 if answer.status != HTTPStatus.OK:
-                    _refusal(answer.status, await answer.read())
+                    _refusal(answer.status, await answer.read(), ptb_may_say_more=False)
                 async for chunk in answer.content.iter_chunked(DOWNLOAD_CHUNK):
                     destination.write(chunk)
 

@@ -1428,6 +1428,14 @@ class FakeTelegram:
 
     def push_update(self, update: dict[str, Any]) -> dict[str, Any]:
         """Queue an update for getUpdates; assigns the next update_id. Returns the update."""
+        update = self.numbered(update)
+        self._updates.append(update)
+        self._update_notifier.notify_all()
+        return update
+
+    def numbered(self, update: dict[str, Any]) -> dict[str, Any]:
+        """The update as Telegram would give it next: its update_id, checked against the
+        spec, its chat known from now on."""
         update = {"update_id": self._next_update_id,
                   **{k: v for k, v in update.items() if k != "update_id"}}
         if self.validate_updates:
@@ -1436,8 +1444,6 @@ class FakeTelegram:
                 raise ValueError("invalid Update: " + "; ".join(errors))
         self._next_update_id += 1
         self._learn_chats(update)
-        self._updates.append(update)
-        self._update_notifier.notify_all()
         return update
 
     def _learn_chats(self, update: dict[str, Any]) -> None:
