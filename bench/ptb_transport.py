@@ -95,8 +95,7 @@ def main(argv: list[str] | None = None) -> int:
                      med(s["cpu_ms_per_message"], 3)])
     print_table("A bare bot sending — median (min–max)",
                 ["library", "transport", "at a time", "messages/s", "CPU ms/message"], rows)
-    print("results:", write_results("ptb_transport", {"runs": data},
-                                    Path(args.out) if args.out else None))
+    write_results("ptb_transport", {"runs": data}, Path(args.out) if args.out else None)
     return 0
 
 
