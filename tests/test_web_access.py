@@ -13,7 +13,6 @@ from urllib.parse import urlencode
 from sqlalchemy import func, select
 
 from services import web_access
-from storage import programs
 from storage.models import AuditEntry, Role, WebLogin, WebSession
 
 
@@ -96,10 +95,7 @@ async def test_no_session_shows_no_data(web) -> None:
 
 
 async def test_wrong_programme_and_wrong_role_are_refused(web) -> None:
-    async with web.app.sessions() as s:
-        other = await programs.create(s, template="ecomercado-10m", start=web.program.start_date,
-                                      name="Ecomercado de Otra Comuna", now=web.app.clock.now())
-        await s.commit()
+    other = await web.another_programme("Ecomercado de Otra Comuna", "ecomercado-10m")
     gestora = await web.person("Daniela", Role.GESTORA)
     b = await web.signed_in(gestora)
     r = await b.get(web.url(program_id=other.id))
@@ -254,10 +250,7 @@ async def test_a_mini_app_session_cookie_works_in_telegram_webs_frame(web) -> No
 
 
 async def test_someone_on_two_programmes_chooses_and_can_switch(web) -> None:
-    async with web.app.sessions() as s:
-        other = await programs.create(s, template="ecomercado-10m", start=web.program.start_date,
-                                      name="Ecomercado de Villa Alemana", now=web.app.clock.now())
-        await s.commit()
+    other = await web.another_programme("Ecomercado de Villa Alemana", "ecomercado-10m")
     coordinadora = await web.person("Paula", Role.COORDINADORA)
     async with web.app.sessions() as s:
         from storage import people

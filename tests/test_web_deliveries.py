@@ -396,11 +396,7 @@ async def test_no_session_no_data_and_another_programmes_day_is_not_found(web) -
     anonymous = web.browser()
     r = await anonymous.get(web.url("entregas", f"dia/{seeded.day_id}/lista"))
     assert "Rosa" not in r.text and str(r.url).endswith("/web/entrar")
-    from storage import programs
-    async with web.app.sessions() as s:
-        other = await programs.create(s, template="ecomercado-15m", start=date(2026, 3, 1),
-                                      name="Otro", now=web.app.clock.now())
-        await s.commit()
+    other = await web.another_programme("Otro", start=date(2026, 3, 1))
     gestora = await web.person("Daniela", Role.GESTORA)
     async with web.app.sessions() as s:
         from storage import people

@@ -143,6 +143,16 @@ async def nav(view, name: str, shot: str) -> None:
 # --- 1. the link, and an import with a bad row ----------------------------------------------
 
 
+async def type_day_and_time(page, day_label: str, day: str, hour: str) -> None:
+    """Typed as she would, in the order the fields show: Debian's chromium carries only the
+    en-US locale pack (chromium-l10n is not installed), so its date field reads mm/dd/yyyy
+    and its time field hh:mm AM/PM, whatever the page's language."""
+    for label, keys in ((day_label, day), ("Hora", hour)):
+        field = page.get_by_label(label, exact=True)
+        await field.click()
+        await field.press_sequentially(keys)
+
+
 async def test_login_then_an_import_with_a_bad_row(site, tmp_path: Path) -> None:
     seeded = await seed(site, meeting=False)
     view = await site.signed_in(seeded.gestora)
@@ -201,13 +211,7 @@ async def test_create_a_meeting_and_mark_attendance_on_a_tablet(site) -> None:
     body = page.get_by_label("Instancia", exact=True)
     grupo = await body.locator("option", has_text="Grupo Motor").get_attribute("value")
     await body.select_option(grupo)
-    # Typed as she would, in the order the field shows: Debian's chromium carries only the
-    # en-US locale pack (chromium-l10n is not installed), so its date field reads mm/dd/yyyy
-    # and its time field hh:mm AM/PM, whatever the page's language.
-    await page.get_by_label("Fecha", exact=True).click()
-    await page.get_by_label("Fecha", exact=True).press_sequentially("03022026")
-    await page.get_by_label("Hora", exact=True).click()
-    await page.get_by_label("Hora", exact=True).press_sequentially("0630PM")
+    await type_day_and_time(page, "Fecha", "03022026", "0630PM")
     assert await page.get_by_label("Fecha", exact=True).input_value() == "2026-03-02"
     assert await page.get_by_label("Hora", exact=True).input_value() == "18:30"
     await page.get_by_label("Lugar", exact=True).press_sequentially("Sede vecinal Villa Ñuñoa")
@@ -295,11 +299,8 @@ async def test_a_broadcast_scheduled_for_tomorrow_waits_in_the_outbox(site) -> N
     assert "Ecomercado Solidario de Quilpué" in await preview.inner_text()
 
     await page.get_by_label("Programar para un día y hora").check()
-    # Tomorrow, Tuesday 3 March, at 10:00 in Santiago (the field reads mm/dd/yyyy here).
-    await page.get_by_label("Día", exact=True).click()
-    await page.get_by_label("Día", exact=True).press_sequentially("03032026")
-    await page.get_by_label("Hora", exact=True).click()
-    await page.get_by_label("Hora", exact=True).press_sequentially("1000AM")
+    # Tomorrow, Tuesday 3 March, at 10:00 in Santiago.
+    await type_day_and_time(page, "Día", "03032026", "1000AM")
     assert await page.get_by_label("Día", exact=True).input_value() == "2026-03-03"
     assert await page.get_by_label("Hora", exact=True).input_value() == "10:00"
     await view.screenshot("mensaje-programado-lleno")

@@ -312,10 +312,7 @@ async def test_refusals(web) -> None:
     r = await c.post(web.url("reuniones", f"{meeting.id}/cancelar"), data={}, with_csrf=False)
     assert r.status_code == 403
     # Another programme's meeting is not found from this one.
-    async with web.app.sessions() as s:
-        other = await programs.create(s, template="ecomercado-15m", start=web.program.start_date,
-                                      name="Otro", now=web.app.clock.now())
-        await s.commit()
+    other = await web.another_programme("Otro")
     outsider = await web.signed_in(await web.person("Olga", Role.GESTORA, program_id=other.id))
     r = await outsider.get(web.url("reuniones", f"{meeting.id}/", program_id=other.id))
     assert r.status_code == 404
@@ -404,11 +401,7 @@ async def test_a_person_of_another_programme_cannot_be_marked_at_this_meeting(we
     """A mark lists the person (name, RUT) on the board: an id typed in the address must not
     bring in someone of another programme, nor someone erased."""
     c, _, _ = await _setup(web)
-    async with web.app.sessions() as s:
-        other = await programs.create(s, template="ecomercado-10m",
-                                      start=web.program.start_date, name="Otro programa",
-                                      now=web.app.clock.now())
-        await s.commit()
+    other = await web.another_programme("Otro programa", "ecomercado-10m")
     stranger = await web.person("Zoila Extraña", Role.FAMILIA, program_id=other.id)
     gone = await web.person("Elvira Borrada", Role.FAMILIA)
     async with web.app.sessions() as s:

@@ -9,7 +9,6 @@ from datetime import date
 
 from sqlalchemy import select
 
-from storage import programs
 from storage.models import AuditEntry, Milestone, Role
 
 
@@ -153,10 +152,7 @@ async def test_refusals_wrong_role_no_session_bad_token_other_programme(web) -> 
     r = await b.post(web.url("etapas", f"{m.id}/hecha"), data={"csrf": "not-it"})
     assert r.status_code == 403
 
-    async with web.app.sessions() as s:
-        other = await programs.create(s, template="ecomercado-15m", name="Otro programa",
-                                      start=web.program.start_date, now=web.app.clock.now())
-        await s.commit()
+    other = await web.another_programme("Otro programa")
     theirs = (await milestones(web, other.id))[0]
     r = await b.post(web.url("etapas", f"{theirs.id}/hecha"))
     assert r.status_code == 404

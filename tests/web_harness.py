@@ -91,6 +91,17 @@ class WebHarness:
             await s.commit()
             return await s.get(Person, person.id, options=[selectinload(Person.roles)])
 
+    async def another_programme(self, name: str, template: str = "ecomercado-15m",
+                                start: date | None = None) -> Program:
+        """A second programme in the same installation (starting with this one unless
+        told), for what one programme's staff must not see of another."""
+        async with self.app.sessions() as s:
+            other = await programs.create(s, template=template,
+                                          start=start or self.program.start_date, name=name,
+                                          now=self.app.clock.now())
+            await s.commit()
+        return other
+
     async def link(self, person: Person) -> str:
         """What /web sends this person: the path of a fresh one-time link."""
         async with self.app.sessions() as s:
