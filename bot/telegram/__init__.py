@@ -152,6 +152,10 @@ def _command(text: str) -> tuple[str, str | None]:
     return name, rest.strip() or None
 
 
+class UnreadableUpdate(ValueError):
+    """An update the mapping cannot read: wrong types, a field missing."""
+
+
 def _str(obj: JSON, key: str) -> str | None:
     """A text field of an update; ValueError when it is there and not text (a webhook's body
     as PTB reads it is not checked against the Bot API's types)."""
@@ -495,9 +499,11 @@ class TelegramRuntime:
         await self.bot.download_file(path, buffer)
         return buffer.getvalue()
 
-    async def receive(self, updates: list[JSON]) -> bool:
+    async def receive(self, updates: list[JSON], *, refuse_unreadable: bool = False) -> bool:
         """Store the updates (Bot API JSON, in their order); False when the database could
-        not, and they must not be acknowledged."""
+        not, and they must not be acknowledged. An update the mapping cannot read is logged
+        and left out, or, with ``refuse_unreadable`` (a webhook's one update, which can still
+        be answered 400), raises UnreadableUpdate before anything is stored."""
         received: list[Received] = []
         queries: list[JSON] = []
         for update in updates:
@@ -509,7 +515,9 @@ class TelegramRuntime:
                 event = update_to_event(update)
                 if event is None:
                     continue
-            except Exception:  # a fault of ours in this update: offering it again would repeat it
+            except Exception as exc:  # offering it again would repeat the fault
+                if refuse_unreadable:
+                    raise UnreadableUpdate(f"{type(exc).__name__}: {exc}") from exc
                 log.exception("update %s could not be read", update.get("update_id"))
                 continue
             received.append(Received(CHANNEL, str(update["update_id"]), event.address, update,
@@ -647,13 +655,14 @@ class TelegramRuntime:
             update = self.bot.read_update(json.loads(await request.body()))
             if type(update.get("update_id")) is not int:  # the offset and the dedupe key
                 raise ValueError("update_id is not an integer")
-            update_to_event(update)  # what the mapping cannot read is refused here, not lost
-        except ValueError as exc:  # not JSON, not UTF-8, or not an Update as the driver reads it
+            # Answered only once stored: a 200 before it would lose the update in a crash.
+            stored = await self.receive([update], refuse_unreadable=True)
+        except ValueError as exc:  # not JSON, not UTF-8, not an Update as the driver reads
+            # it, or one the mapping cannot read (PTB does not check the Bot API's types)
             reason = str(exc).splitlines()[0]
             log.warning("webhook: refused a request that is not a Telegram update (%s: %s)",
                         type(exc).__name__, reason)
             return Response(status_code=400)
-        # Answered only once stored: a 200 before it would lose the update in a crash.
-        if not await self.receive([update]):
+        if not stored:
             return Response(status_code=503)  # Telegram sends it again later
         return Response()
