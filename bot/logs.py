@@ -75,11 +75,9 @@ class Redacted(logging.Filter):
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         exc_text, stack = record.exc_text or "", record.stack_info or ""
         if any(s in text or s in exc_text or s in stack for s in self.secrets):
-            for s in self.secrets:
-                text, exc_text, stack = (t.replace(s, "<secret>")
-                                         for t in (text, exc_text, stack))
-            record.msg, record.args = text, None
-            record.exc_text, record.stack_info = exc_text or None, stack or None
+            record.msg, record.args = self.clean(text), None
+            record.exc_text = self.clean(exc_text) or None
+            record.stack_info = self.clean(stack) or None
         return True
 
     def clean(self, text: str) -> str:

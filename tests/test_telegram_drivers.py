@@ -6,11 +6,13 @@ fake Bot API (tests/conftest.py: the fixture `telegram_driver`)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import os
 import signal
 import sys
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -167,6 +169,23 @@ async def test_convoca_run_runs_on_the_driver_the_setting_names(
     assert fake_tg.requests and all(library in r.user_agent for r in fake_tg.requests)
 
 
+@contextlib.asynccontextmanager
+async def answering(handler) -> AsyncIterator[str]:
+    """A throwaway HTTP server answering every request with ``handler``: what the fake Bot
+    API never says. Yields its base address."""
+    from aiohttp import web
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
 CANNED = [
     (502, "text/html", b"<html><body>502 Bad Gateway</body></html>", api.ServerError),
     (500, "application/json",
@@ -203,23 +222,15 @@ async def test_what_comes_back_on_the_way_maps_alike(telegram_driver: str, statu
     async def answer(_request: web.Request) -> web.Response:
         return web.Response(status=status, body=body, content_type=kind)
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", answer)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    token = "4242:CANNED-secret-token"
-    bot = make_bot(token, f"http://127.0.0.1:{port}", timeout=5, driver=telegram_driver)
-    try:
-        with pytest.raises(api.ApiError) as raised:
-            await bot.send_message(1, "hola")
-        assert type(raised.value) is expected
-        assert "CANNED" not in raised.value.message
-    finally:
-        await bot.close()
-        await runner.cleanup()
+    async with answering(answer) as base:
+        bot = make_bot("4242:CANNED-secret-token", base, timeout=5, driver=telegram_driver)
+        try:
+            with pytest.raises(api.ApiError) as raised:
+                await bot.send_message(1, "hola")
+            assert type(raised.value) is expected
+            assert "CANNED" not in raised.value.message
+        finally:
+            await bot.close()
 
 
 def test_ptbs_refused_token_message_never_reaches_the_channel() -> None:
@@ -287,18 +298,12 @@ async def test_a_download_told_to_wait_says_so(fake_tg) -> None:
                                   "Too Many Requests: retry after 5",
                                   "parameters": {"retry_after": 5}}, status=429)
 
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", busy)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
     bot = bot_for(fake_tg)
     buffer = io.BytesIO()
-    try:
-        address = f"http://127.0.0.1:{runner.addresses[0][1]}/file/bot1:x/documents/a.csv"
-        with pytest.raises(api.ApiError):
-            await bot.download_file(address, buffer)
-    finally:
-        await bot.close()
-        await runner.cleanup()
+    async with answering(busy) as base:
+        try:
+            with pytest.raises(api.ApiError):
+                await bot.download_file(f"{base}/file/bot1:x/documents/a.csv", buffer)
+        finally:
+            await bot.close()
     assert buffer.getvalue() == b""
