@@ -21,11 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from wa_limited import WaHarness
 
 from bot.app import build_app
-from bot.config import load_settings
+from bot.config import Settings, load_settings
 from storage import db
 from storage.clock import ManualClock
 
 PG_ENV = "CONVOCA_TEST_POSTGRES_URL"
+# A developer's shell choosing a Telegram driver must not choose it for the tests: each test
+# on the fake Bot API sets its own (fake_tg), the others run on the default.
+os.environ.pop("TELEGRAM_DRIVER", None)
 
 
 @pytest.fixture
@@ -211,12 +214,11 @@ def operator_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never read a developer's .env or environment by accident: not their settings,
     nor the language of their shell, which the command line speaks when DEFAULT_LOCALE is
     unset."""
-    for var in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_API_BASE", "DATABASE_URL", "WEBHOOK_URL",
-                "WEBHOOK_SECRET", "WEBHOOK_LISTEN", "HTTP_LISTEN", "PUBLIC_URL",
-                "WHATSAPP_ACCESS_TOKEN", "WHATSAPP_PHONE_NUMBER_ID",
-                "WHATSAPP_BUSINESS_ACCOUNT_ID", "WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN",
-                "WHATSAPP_API_BASE", "WHATSAPP_MESSAGES_PER_SECOND", "ADMIN_TELEGRAM_IDS",
-                "DEFAULT_LOCALE", "TIMEZONE", "LOG_FILE", "LC_ALL", "LC_MESSAGES"):
+    # Every setting by its own name, so a setting added later is cleared without a list to
+    # keep. TELEGRAM_DRIVER is fake_tg's to set (it may run first); a shell's is dropped once,
+    # when this file loads.
+    for var in [*(name.upper() for name in Settings.model_fields if name != "telegram_driver"),
+                "LC_ALL", "LC_MESSAGES"]:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("LANG", "C.UTF-8")
     # The web panel listens on HTTP_LISTEN (8080 by default): tests running side by side
