@@ -38,6 +38,5 @@ ENV PATH=/opt/convoca/bin:$PATH \
 WORKDIR /srv/convoca
 USER convoca
 EXPOSE 8080
-VOLUME ["/srv/convoca/data", "/srv/convoca/log"]
 ENTRYPOINT ["convoca"]
 CMD ["run"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -275,6 +276,70 @@ def test_the_image_gets_every_package_and_nothing_secret() -> None:
     for top in tops:
         assert top in copied and f"!{top}/" in ignore, top
     assert not any(x.startswith("!") and ("env" in x or "test" in x) for x in ignore)
+
+
+def build_stage_copies() -> list[tuple[list[str], str]]:
+    """The build stage's COPY instructions: what goes from the build context, and where."""
+    copies = []
+    for line in dockerfile():
+        if line.startswith("FROM ") and copies:
+            break
+        if line.startswith("COPY ") and "--from" not in line:
+            *sources, dest = line.split()[1:]
+            copies.append((sources, dest))
+    return copies
+
+
+async def test_the_image_build_steps_give_a_package_that_migrates_and_knows_its_templates(
+        tmp_path: Path) -> None:
+    """What the build stage does, without Docker: the context .dockerignore leaves, copied as
+    the Dockerfile copies it, installed as it installs it (not editable: no file of the
+    repository is reachable afterwards), then `convoca db upgrade` and the templates."""
+    ignore = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    let_in = {x[1:].rstrip("/") for x in ignore if x.startswith("!")}
+    src = tmp_path / "src"
+    for sources, dest in build_stage_copies():
+        for source in sources:
+            assert source in let_in, f"COPY {source}: .dockerignore keeps it out of the context"
+            if dest == "/tmp/run.lock":
+                continue  # the dependencies: the shared environment has them already
+            assert dest.startswith("/src/"), dest
+            target = src / dest.removeprefix("/src/") if not dest.endswith("/") \
+                else src / dest.removeprefix("/src/") / Path(source).name
+            if (ROOT / source).is_dir():
+                shutil.copytree(ROOT / source, target,
+                                ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(ROOT / source, target)
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    site = tmp_path / "site"
+    built = await run([*pip, "wheel", "--no-deps", "--no-build-isolation", "--no-index",
+                       str(src), "-w", str(tmp_path / "wheel")], cwd=tmp_path)
+    assert built.returncode == 0, built.stderr
+    [wheel] = (tmp_path / "wheel").glob("convoca-*.whl")
+    installed = await run([*pip, "install", "--no-deps", "--no-index", "--no-compile",
+                           "--target", str(site), str(wheel)], cwd=tmp_path)
+    assert installed.returncode == 0, installed.stderr
+    env = {"PYTHONPATH": str(site), "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/c.sqlite3",
+           "DEFAULT_LOCALE": "en"}
+    where = await run([sys.executable, "-c", "import bot; print(bot.__file__)"],
+                      cwd=tmp_path, env=env)
+    assert where.stdout.startswith(str(site)), where.stdout + where.stderr
+    upgraded = await run([sys.executable, "-m", "bot", "db", "upgrade"], cwd=tmp_path, env=env)
+    assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr
+    assert "up to date" in upgraded.stdout
+    shipped = await run([sys.executable, "-m", "bot", "program", "templates"], cwd=tmp_path,
+                        env=env)
+    assert "ecomercado-15m" in shipped.stdout.split(), shipped.stderr
+    assert list(site.glob("web/templates/*.html")) and list(site.glob("locales/es/*/*.po"))
+
+
+async def run(argv: list[str], *, cwd: Path, env: dict[str, str] | None = None
+              ) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(
+        subprocess.run, argv, cwd=cwd, env=clean_environment() | (env or {}),
+        capture_output=True, text=True, timeout=300)
 
 
 # --- /healthz -------------------------------------------------------------------------------
