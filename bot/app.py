@@ -240,6 +240,7 @@ async def run_channels(app: App, *, poll: bool = True) -> None:
     starting: list[Callable[[Dispatcher], Any]] = []
     keeping: list[Any] = []  # what runs beside the channels in `worker` too
     server = HttpServer(settings.http_listen)
+    server.health(lambda: db.answers(app.engine))
     try:
         if settings.token:
             if poll:

@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[Request], Awaitable[Response]]
 
+# What a load balancer or `docker compose` probes: 200 while the database answers, else 503.
+HEALTH_PATH = "/healthz"
+
 # A webhook's body is small; a larger one is refused before it is read whole.
 MAX_BODY = 2 * 1024 * 1024
 
@@ -92,6 +95,16 @@ class HttpServer:
             self.routes.append(Route("/", to_home, methods=["GET", "HEAD"]))
         if path not in self.paths:
             self.paths.append(path)
+
+    def health(self, database_answers: Callable[[], Awaitable[bool]]) -> None:
+        """``GET /healthz``: 200 while ``database_answers``, else 503, so a proxy sends
+        webhooks only to a process that can store them. Not one of ``paths``: by itself it
+        gives no reason to listen."""
+        async def healthz(request: Request) -> Response:
+            if await database_answers():
+                return PlainTextResponse("ok")
+            return PlainTextResponse("database unavailable", status_code=503)
+        self.routes.append(Route(HEALTH_PATH, healthz, methods=["GET", "HEAD"]))
 
     def build(self) -> Starlette:
         self.app = Starlette(routes=list(self.routes))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
@@ -117,3 +118,15 @@ def insert_for(dialect: str) -> Any:
     """The INSERT of the database in use: it can skip a row that is there already
     (ON CONFLICT DO NOTHING), which plain SQL INSERT cannot."""
     return pg_insert if dialect == "postgresql" else sqlite_insert
+
+
+async def answers(engine: AsyncEngine, timeout: float = 3.0) -> bool:
+    """Whether the database takes a query now, within ``timeout`` seconds: what a load
+    balancer asks before it sends a process work (a process whose database is away would
+    answer every webhook 503)."""
+    try:
+        async with asyncio.timeout(timeout), engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception:  # any refusal, by the driver or the pool, means "not now"
+        return False
+    return True
