@@ -362,3 +362,82 @@ async def test_every_verificador_of_a_simulated_programme_can_be_made(
     assert {r.stage for r, _ev, files in made if files} >= \
         {st.number for st in tpl.stages
          if any(tpl.verifier(v).document for a in st.activities for v in a.verifiers)}
+
+
+# --- what each seed's text says ---------------------------------------------------------------
+
+# Seed 003: "8 pasos críticos", each with the deliverable its words name.
+RURAL_STEPS = [
+    ("definicion_territorios", "mapa_indicadores"),  # "preparar mapa e indicadores"
+    ("validacion_territorios", "pacto_territorial"),  # "pacto entre el sector público y..."
+    ("evaluacion_oferta", "evaluacion_oferta_inversion"),
+    ("elaboracion_pmdt", "pmdt"),
+    ("validacion_pmdt", "acta_validacion_pmdt"),
+    ("ejecucion_inversion", "expedientes_inversion"),  # "evaluación técnico económica..."
+    ("capacidades_gestion_local", "modelo_gestion_local"),
+    ("seguimiento_pmdt", "matriz_seguimiento"),
+]
+
+
+def test_the_rural_programme_runs_its_eight_critical_steps_in_order() -> None:
+    tpl = load_template("infraestructura-rural")
+    acts = [(st.number, a) for st in tpl.stages for a in st.activities]
+    assert [a.key for _, a in acts] == [step for step, _ in RURAL_STEPS]
+    for (_, act), (_, deliverable) in zip(acts, RURAL_STEPS, strict=True):
+        assert deliverable in act.verifiers, act.key
+    # Steps begin in their order, within the text's three headings.
+    starts = [a.start.apply(date(2026, 3, 2)) for _, a in acts]
+    assert starts == sorted(starts)
+    assert [[a.key for a in st.activities] for st in tpl.stages] == [
+        ["definicion_territorios", "validacion_territorios"],
+        ["evaluacion_oferta", "elaboracion_pmdt", "validacion_pmdt"],
+        ["ejecucion_inversion", "capacidades_gestion_local", "seguimiento_pmdt"]]
+    assert [f"Paso {n}" for n in range(1, 9)] == [a.name["es"].split(":")[0] for _, a in acts]
+    # What Convoca cannot make (a GIS map, a sector study, the State's project files).
+    assert {v.key for v in tpl.verifiers if v.document is None} == {
+        "mapa_indicadores", "evaluacion_oferta_inversion", "expedientes_inversion"}
+
+
+def test_canelones_runs_yearly_lines_on_montevideo_time() -> None:
+    tpl = load_template("economia-solidaria-canelones")
+    assert tpl.timezone == "America/Montevideo" and tpl.duration_months == 24
+    first, second, housing = tpl.stages
+    jan = date(2026, 1, 1)  # the template counts calendar months from 1 January
+    year1, year2 = (jan, date(2027, 1, 1)), (date(2027, 1, 1), date(2028, 1, 1))
+    for stage, (lo, hi) in ((first, year1), (second, year2)):
+        for a in stage.activities:
+            assert lo <= a.start.apply(jan) and a.end.apply(jan) <= hi, a.key
+    assert housing.activities[0].end.apply(jan) == date(2028, 1, 1)
+    # Dated items: the seminar in July, the course in October-November, the mesas in
+    # September-October, the zonal encuentros in March-April of the second year.
+    window = {a.key: (a.start.apply(jan), a.end.apply(jan) - timedelta(days=1))
+              for st in tpl.stages for a in st.activities}
+    assert window["seminario_compras_publicas"] == (date(2026, 7, 1), date(2026, 7, 31))
+    assert window["curso_cooperativismo_1"] == (date(2026, 10, 1), date(2026, 11, 30))
+    assert window["intercooperativos_1"] == (date(2026, 9, 1), date(2026, 10, 31))
+    assert window["encuentros_cooperativas_sociales"] == (date(2027, 3, 1), date(2027, 4, 30))
+    # "Mesa departamental Intercooperativa Mensual"; the eight and five institutions.
+    assert tpl.body("mesa_intercooperativa").cadence_months == 1
+    assert tpl.body("comision_institucional_pando").min_members == 8
+    assert tpl.body("comision_tecnica_pando").min_members == 5
+    assert tpl.progress_reports == [12, 24]
+
+
+def test_the_valparaiso_programme_reaches_seven_comunas_through_their_teams() -> None:
+    tpl = load_template("fortalecimiento-cooperativas")
+    assert tpl.timezone == "America/Santiago"
+    # "Petorca, La Ligua, Olmué, Viña del Mar, Quilpué, Villa Alemana y Concón".
+    assert tpl.body("mesa_tecnica_municipal").min_members == 7
+    assert tpl.body("red_intercomunal").min_members == 7
+    _, convocatoria = tpl.activity("convocatoria_organizaciones")
+    assert convocatoria.min_sessions == 7
+    # The institutional beneficiaries first, then the final users; training, investment,
+    # the network, in the text's order.
+    assert [st.key for st in tpl.stages] == ["instalacion_convocatoria", "formacion_asesoria",
+                                             "inversion_equipamiento", "articulacion_gobernanza"]
+    start = date(2026, 3, 2)
+    assert tpl.activity("constitucion_mesa_tecnica")[1].end.apply(start) <= \
+        tpl.activity("convocatoria_organizaciones")[1].start.apply(start)
+    # "legislación, gestión y contabilidad cooperativa": a session on each at least.
+    for key in ("formacion_equipos_municipales", "formacion_organizaciones"):
+        assert tpl.activity(key)[1].min_sessions == 3
