@@ -16,7 +16,8 @@ from domain.program_templates import (
     parse_template,
 )
 
-SHIPPED = ["ecomercado-10m", "ecomercado-15m"]
+SHIPPED = ["ecomercado-10m", "ecomercado-15m", "economia-solidaria-canelones",
+           "fortalecimiento-cooperativas", "infraestructura-rural"]
 
 # An eight-step rural infrastructure programme (seed 003) with a single body and yearly
 # reports: nothing Ecomercado-specific, to show the model is general.
@@ -133,7 +134,7 @@ def test_shipped_templates_are_listed():
     ("key", "months", "reports"),
     [("ecomercado-10m", 10, [8]), ("ecomercado-15m", 15, [9, 11, 13])],
 )
-def test_shipped_template_loads(key, months, reports):
+def test_shipped_ecomercado_template_loads(key, months, reports):
     template = load_template(key)
     assert template.key == key
     assert template.duration_months == months

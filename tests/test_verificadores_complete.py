@@ -36,7 +36,11 @@ def test_every_verifier_of_a_template_names_a_document_convoca_makes(key: str) -
     unknown = sorted(f"{k} -> {tpl.verifier(k).document}" for k in asked
                      if tpl.verifier(k).document is not None
                      and tpl.verifier(k).document not in verificadores.PRODUCERS)
-    assert not missing, f"{key}: verifiers with no document: {missing}"
+    # The Ecomercado guide's verificadores are all records Convoca keeps; another programme
+    # may name a document made outside Convoca (a map, a feasibility study), which its
+    # template says by naming none (the seeds' own tests list which).
+    if key.startswith("ecomercado-"):
+        assert not missing, f"{key}: verifiers with no document: {missing}"
     assert not unknown, f"{key}: documents Convoca does not make: {unknown}"
 
 
