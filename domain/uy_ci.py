@@ -57,7 +57,7 @@ def is_valid(number: str) -> bool:
         return False
 
 
-def format(number: str) -> str:  # noqa: A001 - python-stdnum's name for it
+def format(number: str) -> str:
     """As Uruguayans write it: 1.234.567-2 (or 123.456-7)."""
     number = compact(number)
     body = number[:-1]
