@@ -100,6 +100,7 @@ async def toggle(tg: Running, chat: int, label: str) -> None:
                     edits = len(tg.fake.calls("editMessageText"))
                     tg.fake.callback(chat, b["callback_data"], message_id=m["message_id"])
                     await tg.fake.wait_for(
-                        lambda _r: len(tg.fake.calls("editMessageText")) > edits, timeout=10)
+                        lambda _r, seen=edits: len(tg.fake.calls("editMessageText")) > seen,
+                        timeout=10)
                     return
     raise AssertionError(f"no button {label!r} in chat {chat}")
