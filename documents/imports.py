@@ -57,7 +57,9 @@ _HEADER_NOISE = {
 # Per field, aliases in order of preference: with two name-like columns the more specific
 # one wins ("Nombre organización" over "Nombre", which may be the representative's).
 _COMMON: dict[str, tuple[str, ...]] = {
-    "rut": ("rut", "rol unico tributario", "run", "tax id", "taxpayer id"),
+    # The programme's identity number, whatever its country calls it (Uruguay: the cédula).
+    "rut": ("rut", "rol unico tributario", "run", "tax id", "taxpayer id", "cedula",
+            "cedula de identidad", "ci", "national id", "id number"),
     "phone": (
         "telefono", "fono", "celular", "movil", "telefono celular", "telefono movil",
         "whatsapp", "phone", "mobile", "cell", "cellphone", "mobile phone", "phone number",

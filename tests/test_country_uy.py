@@ -10,8 +10,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from storage import links, programs
-from storage.models import FormResponse, FormSignature, Organization, Person
+from documents import imports
+from domain.meetings import MeetingError
+from locales import Msg, Raw
+from storage import admin_meetings, links, programs
+from storage.models import FormResponse, FormSignature, Meeting, Organization, Person
 from telegram_harness import Running, start, stop
 
 FIXTURE = Path(__file__).parent / "fixtures" / "prueba-uy.yaml"
@@ -104,3 +107,37 @@ async def toggle(tg: Running, chat: int, label: str) -> None:
                         timeout=10)
                     return
     raise AssertionError(f"no button {label!r} in chat {chat}")
+
+
+async def test_a_uruguayan_programmes_lists_read_cedulas_and_uruguayan_phones(
+        sessions, clock) -> None:
+    now = clock.now()
+    rows = [["Nombre", "Cédula", "Celular", "Dirección", "Modalidad"],
+            ["Ana Castro", "1.234.567-2", "099 123 456", "", "retiro"],
+            ["Beto Lara", "12345673", "", "Calle 2", "retiro"],
+            ["Carla Ríos", "4.567.890-3", "099 76 54 32", "", "retiro"]]
+    content = "\r\n".join(",".join(r) for r in rows).encode()
+    async with sessions() as s:
+        uy = await programs.create(s, template=FIXTURE, start=now.date(), name="Canelones",
+                                   now=now)
+        cl = await programs.create(s, template="ecomercado-10m", start=now.date(),
+                                   name="Quilpué", now=now)
+        preview = await imports.preview_families(s, uy.id, "familias.csv", content, now)
+        chile = await imports.preview_families(s, cl.id, "familias.csv", content, now)
+        meeting = Meeting(program_id=uy.id, kind="encuentro", starts_at=now, created_at=now)
+        s.add(meeting)
+        await s.flush()
+        guest = await admin_meetings.add_guest(s, meeting, name="Diego Pérez", now=now,
+                                               rut="12345672", phone="099123456")
+        with pytest.raises(MeetingError):
+            await admin_meetings.add_guest(s, meeting, name="Eva", now=now, rut="12.345.678-5")
+    ana, beto, carla = preview.rows
+    assert (ana.values["rut"], ana.values["phone"]) == ("1.234.567-2", "+59899123456")
+    assert beto.values["rut"] is None
+    assert beto.problems == [Msg("country.uy.import_wrong", {"value": Raw("12345673")})]
+    assert carla.values["phone"] == "+59899765432"
+    # The same file for a Chilean programme: a cédula is no RUT, and the phone is not
+    # read as Uruguay's.
+    assert chile.rows[0].values["rut"] is None
+    assert chile.rows[0].values["phone"] != "+59899123456"
+    assert (guest.rut, guest.phone) == ("1.234.567-2", "+59899123456")
