@@ -351,7 +351,7 @@ class Form(_Model):
             asked = self.questions[index[decl.rut]] if decl.rut in index else None
             if asked is None or asked.type not in NATIONAL_ID_TYPES:
                 problems.append((("declaration", "rut"),
-                                 f"'{decl.rut}' is not a question of type national_id"))
+                                 f"'{decl.rut}' is not a question of type rut or national_id"))
         for lang, text in decl.text.items():
             try:
                 names = {n for _, n, _, _ in string.Formatter().parse(text) if n is not None}
