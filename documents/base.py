@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_percent
 
+from domain.countries import COUNTRIES, DEFAULT_COUNTRY, Country
 from domain.program_templates import (
     ProgramTemplate,
 )
@@ -130,7 +131,7 @@ class Ctx:
     """The reader's language, the programme's zone and the moment of generation."""
 
     def __init__(self, catalogs: Catalogs | None, locale: str | None, tz: str,
-                 now: datetime) -> None:
+                 now: datetime, country: Country | None = None) -> None:
         if now.tzinfo is None:
             raise ValueError("now must be an aware datetime")
         self.catalogs = catalogs or Catalogs()
@@ -139,6 +140,12 @@ class Ctx:
         self.zone = ZoneInfo(tz)
         self.now = now.astimezone(UTC)
         self.babel = BABEL_LOCALE[self.locale]
+        # Whose identity numbers the document lists (Chile's RUT unless told).
+        self.country = country or COUNTRIES[DEFAULT_COUNTRY]
+
+    def id_heading(self) -> str:
+        """The heading of a column of identity numbers: "RUT" in Chile, "CI" in Uruguay."""
+        return self.t(self.country.national_id.short)
 
     def t(self, key: str, **params: Any) -> str:
         return self.catalogs.render(Msg(key, params), self.locale, self.tz)
@@ -350,7 +357,7 @@ def _pdf_class() -> type:
             self.set_creation_date(ctx.now)
             self.set_creator("Convoca")
             self.set_author("Convoca")
-            self.set_lang("es-CL" if ctx.locale == "es" else "en-GB")
+            self.set_lang(ctx.babel.replace("_", "-"))
             self.set_title(self.s(title))
             self.alias_nb_pages("{nb}")
             self._footer_left = ctx.generated()

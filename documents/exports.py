@@ -180,7 +180,8 @@ async def attendance_list(
     if meeting is None:
         raise LookupError(f"no meeting {meeting_id}")
     program = await programs.existing(session, meeting.program_id)
-    ctx = Ctx(catalogs, locale, program.timezone, now)
+    ctx = Ctx(catalogs, locale, program.timezone, now,
+              await programs.country_of(session, program.id))
     tpl = program_template_or_none(program)
     body = await session.get(Body, meeting.body_id) if meeting.body_id else None
     kind = _kind_name(tpl, meeting.kind, ctx.locale)
@@ -278,7 +279,7 @@ async def attendance_list(
         columns=[
             Col(ctx.t("exports.col.number"), 8, align="RIGHT"),
             Col(ctx.t("exports.col.name"), 52),
-            Col(ctx.t("exports.col.rut"), 24),
+            Col(ctx.id_heading(), 24),
             Col(ctx.t("exports.col.organization"), 46),
             Col(ctx.t("exports.col.phone"), 30),
             Col(ctx.t("exports.col.rsvp"), 24, in_pdf=False),
@@ -367,7 +368,7 @@ def _ficha_signing(pdf: Any, ctx: Ctx, ficha: Ficha) -> None:
 
     pdf.section(ctx.t("exports.ficha.signatures"))
     if ficha.signatures:
-        pdf.grid([ctx.t("exports.col.name"), ctx.t("exports.col.rut"),
+        pdf.grid([ctx.t("exports.col.name"), ctx.id_heading(),
                   ctx.t("exports.col.position"), ctx.t("exports.col.signed_at")],
                  [[s.name, s.rut or "", s.position or "",
                    ctx.t("exports.at", date=ctx.long_date(s.signed_at), time=ctx.time(s.signed_at))]
@@ -378,7 +379,7 @@ def _ficha_signing(pdf: Any, ctx: Ctx, ficha: Ficha) -> None:
         pdf.para(ctx.t("exports.ficha.unsigned"), color=_MUTED)
 
     pdf.section(ctx.t("exports.ficha.handwritten"))
-    pdf.grid([ctx.t("exports.col.name"), ctx.t("exports.col.rut"),
+    pdf.grid([ctx.t("exports.col.name"), ctx.id_heading(),
               ctx.t("exports.col.position"), ctx.t("exports.col.signature")],
              [[s.name, s.rut or "", s.position or "", ""] for s in signers],
              [58, 30, 38, pdf.epw - 126], min_row_height=row_h)
@@ -768,7 +769,8 @@ async def delivery_day_list(
     if day is None:
         raise LookupError(f"no delivery day {delivery_day_id}")
     program = await programs.existing(session, day.program_id)
-    ctx = Ctx(catalogs, locale, program.timezone, now)
+    ctx = Ctx(catalogs, locale, program.timezone, now,
+              await programs.country_of(session, program.id))
     pickups = await reports.pickups_of(session, day.id)
     families = await reports.by_id(session, Family, (p.family_id for p in pickups))
     people = await reports.by_id(session, Person, (f.person_id for f in families.values()))
@@ -833,7 +835,7 @@ async def delivery_day_list(
         columns=[
             Col(ctx.t("exports.col.number"), 8, align="RIGHT"),
             Col(ctx.t("docs.col.recipient"), 50),
-            Col(ctx.t("exports.col.rut"), 24),
+            Col(ctx.id_heading(), 24),
             Col(ctx.t("exports.col.family"), 36),
             Col(ctx.t("exports.col.sector"), 26),
             Col(ctx.t("exports.col.mode"), 28),

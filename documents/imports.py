@@ -35,11 +35,10 @@ from domain.catastro import (
     record_keys,
     whole_number,
 )
+from domain.countries import Country
 from domain.names import plain_words
-from domain.phones import to_e164
-from domain.rut import format_rut
 from locales import Catalogs, Msg, Raw
-from storage import imported
+from storage import imported, programs
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 5000  # the preview waits in the conversation as JSON: keep it bounded
@@ -58,7 +57,9 @@ _HEADER_NOISE = {
 # Per field, aliases in order of preference: with two name-like columns the more specific
 # one wins ("Nombre organización" over "Nombre", which may be the representative's).
 _COMMON: dict[str, tuple[str, ...]] = {
-    "rut": ("rut", "rol unico tributario", "run", "tax id", "taxpayer id"),
+    # The programme's identity number, whatever its country calls it (Uruguay: the cédula).
+    "rut": ("rut", "rol unico tributario", "run", "tax id", "taxpayer id", "cedula",
+            "cedula de identidad", "ci", "national id", "id number"),
     "phone": (
         "telefono", "fono", "celular", "movil", "telefono celular", "telefono movil",
         "whatsapp", "phone", "mobile", "cell", "cellphone", "mobile phone", "phone number",
@@ -379,7 +380,10 @@ async def _preview(
     if not below:
         preview.file_problems.append(Msg("imports.file.empty"))
         return preview
-    preview.rows = [_parse_row(kind, number, cells, columns, now) for number, cells in below]
+    # Phones and identity numbers are read as the programme's country writes them.
+    country = await programs.country_of(session, program_id)
+    preview.rows = [_parse_row(kind, number, cells, columns, now, country)
+                    for number, cells in below]
     _mark_duplicates(kind, preview.rows, await imported.existing_keys(session, kind, program_id))
     return preview
 
@@ -394,8 +398,8 @@ def _find_header(kind: str, rows: Rows) -> tuple[int, _Columns] | None:
     return None
 
 
-def _parse_row(kind: str, number: int, cells: list[str], columns: _Columns, now: datetime
-               ) -> PreviewRow:
+def _parse_row(kind: str, number: int, cells: list[str], columns: _Columns, now: datetime,
+               country: Country) -> PreviewRow:
     def raw(fld: str) -> str:
         for col in columns.by_field.get(fld, []):
             if col < len(cells) and cells[col]:
@@ -418,7 +422,7 @@ def _parse_row(kind: str, number: int, cells: list[str], columns: _Columns, now:
         problems.append(Msg("imports.problem.missing_name"))
 
     phone_raw = raw("phone")
-    values["phone"] = _phone(phone_raw)
+    values["phone"] = _phone(phone_raw, country)
     address = raw("address")
     values["address"] = address[: _WIDTH["address"]] or None
     if kind == FAMILY and not phone_raw and not address:
@@ -427,9 +431,9 @@ def _parse_row(kind: str, number: int, cells: list[str], columns: _Columns, now:
     rut_raw = raw("rut")
     values["rut"] = None
     if rut_raw:
-        values["rut"] = format_rut(rut_raw)
+        values["rut"] = country.national_id.format(rut_raw)
         if values["rut"] is None:
-            problems.append(Msg("imports.problem.bad_rut", {"value": Raw(rut_raw)}))
+            problems.append(Msg(country.national_id.import_wrong, {"value": Raw(rut_raw)}))
 
     if phone_raw and values["phone"] is None:
         problems.append(Msg("imports.problem.bad_phone", {"value": Raw(phone_raw)}))
@@ -475,15 +479,15 @@ def _parse_row(kind: str, number: int, cells: list[str], columns: _Columns, now:
     return PreviewRow(number, values, problems, notes)
 
 
-def _phone(raw: str) -> str | None:
+def _phone(raw: str, country: Country) -> str | None:
     if not raw:
         return None
-    found = to_e164(raw)
+    found = country.phone(raw)
     if found:
         return found
     # "9 1234 5678 / 2 2345 6789": the first number that reads is the one to call.
     for part in re.split(r"[/;,]|\s+[yo]\s+|\s+or\s+|\s+-\s+", raw):
-        found = to_e164(part)
+        found = country.phone(part)
         if found:
             return found
     return None

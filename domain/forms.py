@@ -52,8 +52,8 @@ from pydantic import (
     model_validator,
 )
 
+from domain.countries import COUNTRIES, DEFAULT_COUNTRY, Country
 from domain.names import name_key, person_name
-from domain.phones import to_e164
 from domain.program_templates import (
     REQUIRED_LANGUAGES,
     Localized,
@@ -64,7 +64,6 @@ from domain.program_templates import (
     _yaml_problem,
     localized_text,
 )
-from domain.rut import compact_rut, format_rut
 from locales import BABEL_LOCALE, Day, Msg, Raw
 
 __all__ = [
@@ -118,8 +117,12 @@ class AnswerError(ValueError):
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=KEY_MAX)]
 FormKey = Annotated[str, StringConstraints(pattern=_FORM_KEY_RE.pattern)]
 QuestionType = Literal[
-    "text", "number", "choice", "multi_choice", "date", "phone", "email", "rut", "yes_no"
+    "text", "number", "choice", "multi_choice", "date", "phone", "email", "rut",
+    "national_id", "yes_no"
 ]
+# The programme's national identity number (domain.countries): ``rut``, its first name,
+# stays for the forms written in Chile.
+NATIONAL_ID_TYPES = ("national_id", "rut")
 Prefill = Literal[
     "organization_name", "person_name", "person_phone", "person_email", "representative_position"
 ]
@@ -167,7 +170,7 @@ class Condition(_Model):
 
 # Organisation fields a form may keep up to date, and the answers each takes.
 ORGANIZATION_FIELDS: dict[str, tuple[str, ...]] = {
-    "kind": ("choice", "text"), "rut": ("rut",), "sector": ("text",),
+    "kind": ("choice", "text"), "rut": NATIONAL_ID_TYPES, "sector": ("text",),
     "members_count": ("number",), "address": ("text",), "phone": ("phone",),
     "email": ("email",),
 }
@@ -346,9 +349,9 @@ class Form(_Model):
                              "must be a required text question asked to everyone"))
         if decl.rut is not None:
             asked = self.questions[index[decl.rut]] if decl.rut in index else None
-            if asked is None or asked.type != "rut":
+            if asked is None or asked.type not in NATIONAL_ID_TYPES:
                 problems.append((("declaration", "rut"),
-                                 f"'{decl.rut}' is not a question of type rut"))
+                                 f"'{decl.rut}' is not a question of type rut or national_id"))
         for lang, text in decl.text.items():
             try:
                 names = {n for _, n, _, _ in string.Formatter().parse(text) if n is not None}
@@ -422,7 +425,7 @@ class Form(_Model):
         if self.declaration.rut is not None:
             return self.declaration.rut
         q = self._by_key.get(SIGNER_RUT_KEY)
-        return q.key if q is not None and q.type == "rut" else None
+        return q.key if q is not None and q.type in NATIONAL_ID_TYPES else None
 
     def signer_rut(self, answers: Mapping[str, Any]) -> str | None:
         """The signer's RUT as the form already has it (formatted), if it was answered."""
@@ -708,14 +711,18 @@ def _parse_email(q: Question, text: str) -> str:
     return f"{local}@{domain.lower()}"
 
 
-def parse_rut(text: str) -> dict[str, str]:
-    compact, formatted = compact_rut(text), format_rut(text)
+def parse_rut(text: str, country: Country | None = None) -> dict[str, str]:
+    """The programme's identity number (Chile's RUT unless ``country`` says otherwise), or
+    the kind answer that names that country's document."""
+    national_id = (country or COUNTRIES[DEFAULT_COUNTRY]).national_id
+    compact, formatted = national_id.compact(text), national_id.format(text)
     if compact is None or formatted is None:
-        raise AnswerError(Msg("form.error.rut"))
+        raise AnswerError(Msg(national_id.form_wrong))
     return {"compact": compact, "formatted": formatted}
 
 
-def parse_answer(q: Question, text: str, *, today: date) -> Any:
+def parse_answer(q: Question, text: str, *, today: date, country: Country | None = None
+                 ) -> Any:
     """A typed answer as it is stored, or :class:`AnswerError` saying what is expected.
 
     Choice, multi-choice and yes/no questions are answered with buttons; typed text for
@@ -729,23 +736,25 @@ def parse_answer(q: Question, text: str, *, today: date) -> Any:
     if q.type == "date":
         return parse_date(text, today, q.dates).isoformat()
     if q.type == "phone":
-        phone = to_e164(text) if re.fullmatch(r"[\d\s()+.\-]{6,25}", text.strip()) else None
+        where = country or COUNTRIES[DEFAULT_COUNTRY]
+        phone = where.phone(text) if re.fullmatch(r"[\d\s()+.\-]{6,25}", text.strip()) else None
         if phone is None:
-            raise AnswerError(Msg("form.error.phone"))
+            raise AnswerError(Msg(where.phone_wrong))
         return phone
     if q.type == "email":
         return _parse_email(q, text)
-    if q.type == "rut":
-        return parse_rut(text)
+    if q.type in NATIONAL_ID_TYPES:
+        return parse_rut(text, country)
     raise AnswerError(Msg("form.error.use_buttons"))
 
 
-def validate_stored(q: Question, value: Any, *, today: date) -> Any:
+def validate_stored(q: Question, value: Any, *, today: date, country: Country | None = None
+                    ) -> Any:
     """Whether a known value (a prefill) would be accepted as an answer; None if not."""
     if value is None or value == "":
         return None
     try:
-        return parse_answer(q, str(value), today=today)
+        return parse_answer(q, str(value), today=today, country=country)
     except AnswerError:
         return None
 
@@ -782,7 +791,7 @@ def plain_value(q: Question, value: Any, locale: str) -> str:
         keys = value if isinstance(value, list) else [value]
         labels = [localized_text(o.label, locale) for o in q.options if o.key in keys]
         return ", ".join(labels)
-    if q.type == "rut":
+    if q.type in NATIONAL_ID_TYPES:
         return value["formatted"]
     if q.type == "phone":
         return _format_phone(value)

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from domain.phones import to_e164
-from domain.rut import format_rut
+from domain.countries import COUNTRIES, DEFAULT_COUNTRY, Country
 
 PLACE_MAX = 200  # Meeting.place
 AGENDA_MAX = 1500  # what an invitation shows in full
@@ -37,9 +36,10 @@ def guest_name(text: str) -> str:
     return name
 
 
-def guest_rut(text: str) -> str:
-    """The RUT as people write it (12.345.678-5), whatever way it was typed."""
-    formatted = format_rut(text)
+def guest_rut(text: str, country: Country | None = None) -> str:
+    """The programme's identity number as its people write it (a RUT: 12.345.678-5),
+    whatever way it was typed."""
+    formatted = (country or COUNTRIES[DEFAULT_COUNTRY]).national_id.format(text)
     if formatted is None:
         raise MeetingError("guest_rut")
     return formatted
@@ -52,8 +52,8 @@ def guest_organization(text: str) -> str:
     return org
 
 
-def guest_phone(text: str) -> str:
-    phone = to_e164(text)
+def guest_phone(text: str, country: Country | None = None) -> str:
+    phone = (country or COUNTRIES[DEFAULT_COUNTRY]).phone(text)
     if phone is None:
         raise MeetingError("guest_phone")
     return phone

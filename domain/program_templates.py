@@ -42,6 +42,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from domain.countries import COUNTRIES, DEFAULT_COUNTRY
+from locales import LOCALES
 from storage.clock import DEFAULT_TIMEZONE
 
 __all__ = [
@@ -467,6 +469,10 @@ class ProgramTemplate(_Model):
     description: Localized | None = None
     duration_months: Annotated[int, Field(ge=1, le=240)]
     timezone: str
+    # Where the programme runs (domain.countries): how its people's phone and identity
+    # numbers are read; and the locale they read (its regional variant of their language).
+    country: str = DEFAULT_COUNTRY
+    locale: str = ""  # empty: the country's
     bodies: list[Body] = Field(default_factory=list)
     meeting_kinds: list[MeetingKind] = Field(default_factory=list)
     verifiers: list[Verifier] = Field(default_factory=list)
@@ -488,6 +494,33 @@ class ProgramTemplate(_Model):
                 {"zone": value},
             ) from exc
         return value
+
+    @field_validator("country")
+    @classmethod
+    def _known_country(cls, value: str) -> str:
+        if value not in COUNTRIES:
+            raise PydanticCustomError(
+                "country", "unknown country '{country}' (one of: {known})",
+                {"country": value, "known": ", ".join(COUNTRIES)})
+        return value
+
+    @field_validator("locale")
+    @classmethod
+    def _known_locale(cls, value: str) -> str:
+        if value and value not in LOCALES:
+            raise PydanticCustomError(
+                "locale", "unknown locale '{locale}' (one of: {known})",
+                {"locale": value, "known": ", ".join(LOCALES)})
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _country_locale(cls, data: Any) -> Any:
+        # Filled before validation (the model is frozen): the kept copy states it.
+        if isinstance(data, dict) and not data.get("locale") and data.get(
+                "country", DEFAULT_COUNTRY) in COUNTRIES:
+            data = {**data, "locale": COUNTRIES[data.get("country", DEFAULT_COUNTRY)].locale}
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> "ProgramTemplate":

@@ -16,10 +16,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels import LEAST, Capabilities
+from domain.countries import Country
 from handlers import typed_buttons
 from handlers.buttons import ButtonCodec
 from handlers.events import Button, EventKind, Incoming, Outgoing
-from locales import SUPPORTED, Catalogs, Msg
+from locales import SUPPORTED, Catalogs, Msg, reading_locale
 from storage import failures, intake, outbox, people, privacy, programs, receipts
 from storage.clock import Clock
 from storage.failures import StorageUnavailable, unavailable
@@ -112,6 +113,8 @@ class Turn:
     # named because the turn is about another programme (see show_times_in).
     zone: str | None = None
     zone_named: bool = False
+    # The country and locale of the person's programme (see place()).
+    where: programs.Place = field(default_factory=programs.place_of_nothing)
     # Documents read before this attempt at the event, by file id: what their reader made of
     # them, or what fetching them raised (see document()).
     documents: dict[str, Any] = field(default_factory=dict)
@@ -119,7 +122,13 @@ class Turn:
 
     @property
     def locale(self) -> str:
-        return self.person.locale or self.services.default_locale
+        return reading_locale(self.person.locale, self.where.locale) or \
+            self.services.default_locale
+
+    @property
+    def country(self) -> Country:
+        """The country of the person's programme: how their numbers are read."""
+        return self.where.country
 
     @property
     def caps(self) -> Capabilities:
@@ -173,6 +182,7 @@ class Turn:
         self.standing = await programs.standing(self.session, self.person)
         if not self.zone_named:
             self.zone = await programs.zone_of(self.session, self.standing.home())
+        self.where = await programs.place_of(self.session, self.standing.home())
 
     def document(self, file_id: str, read: Callable[[bytes], T], max_bytes: int) -> T | None:
         """What ``read`` makes of the document, read outside any transaction and off the

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select
 
 from domain import forms, names
+from domain.countries import Country
 from domain.forms import AnswerError, Form, Question
 from domain.program_templates import localized_text
 from handlers.admin import action
@@ -292,7 +293,7 @@ async def _prefill(turn: Turn, ctx: Ctx, q: Question) -> Any:
         value = await turn.session.scalar(select(Representative.position).where(
             Representative.organization_id == ctx.response.organization_id,
             Representative.person_id == turn.person.id))
-    return forms.validate_stored(q, value, today=turn.today())
+    return forms.validate_stored(q, value, today=turn.today(), country=await _country(turn, ctx))
 
 
 async def _question_buttons(turn: Turn, ctx: Ctx, q: Question) -> list[list[Button]]:
@@ -664,7 +665,7 @@ async def _reshow(turn: Turn) -> None:
     elif step == "sign":
         _show_sign(turn, ctx)
     elif step == "sign_rut":
-        _ask_signer_rut(turn, ctx, str(turn.data("name") or ""))
+        await _ask_signer_rut(turn, ctx, str(turn.data("name") or ""))
     elif step == "resume":
         _ask_resume(turn, ctx)
     else:
@@ -734,7 +735,8 @@ async def _typed_answer(turn: Turn, ctx: Ctx, text: str) -> None:
         turn.send(await _question_message(turn, ctx, q))
         return
     try:
-        value = forms.parse_answer(q, text, today=turn.today())
+        value = forms.parse_answer(q, text, today=turn.today(),
+                                   country=await _country(turn, ctx))
     except AnswerError as exc:
         turn.send(Outgoing(text=exc.message))
         turn.go(FLOW, "q", rid=ctx.rid)
@@ -761,23 +763,33 @@ async def _typed_signature(turn: Turn, ctx: Ctx, text: str) -> None:
         _keep_rut(turn, known)
         await _submit(turn, ctx, name, known)
         return
-    _ask_signer_rut(turn, ctx, name)
+    await _ask_signer_rut(turn, ctx, name)
 
 
-def _ask_signer_rut(turn: Turn, ctx: Ctx, name: str) -> None:
-    """A signature on a verificador carries the signer's RUT, asked right after the name."""
+async def _country(turn: Turn, ctx: Ctx) -> Country:
+    """The country of the form's programme (the person's own, for a form sent for none):
+    whose identity number and phone numbers its answers are."""
+    if ctx.response.program_id is None:
+        return turn.country
+    return await programs.country_of(turn.session, ctx.response.program_id)
+
+
+async def _ask_signer_rut(turn: Turn, ctx: Ctx, name: str) -> None:
+    """A signature on a verificador carries the signer's identity number (a RUT in Chile),
+    asked right after the name."""
     turn.go(FLOW, "sign_rut", rid=ctx.rid, name=name)
-    turn.say("commit.sign_rut", name=Raw(name),
+    turn.say((await _country(turn, ctx)).national_id.sign_ask, name=Raw(name),
              buttons=[[Button(Msg("form.to_summary"), _act("sm", ctx.rid))]])
 
 
-def _read_rut(turn: Turn, text: str) -> str | None:
-    """The RUT as the form's rut questions read it (formatted), or None after saying kindly
-    how to write it."""
+async def _read_rut(turn: Turn, ctx: Ctx, text: str) -> str | None:
+    """The identity number as the form's questions read it (formatted), or None after
+    saying kindly how to write it."""
+    country = await _country(turn, ctx)
     try:
-        return forms.parse_rut(text)["formatted"]
+        return forms.parse_rut(text, country)["formatted"]
     except AnswerError:
-        turn.say("commit.rut_wrong")
+        turn.say(country.national_id.sign_wrong)
         return None
 
 
@@ -786,7 +798,7 @@ async def _typed_signer_rut(turn: Turn, ctx: Ctx, text: str) -> None:
     if not name:  # a step saved before the name was kept: sign again from the start
         _show_sign(turn, ctx)
         return
-    rut = _read_rut(turn, text)
+    rut = await _read_rut(turn, ctx, text)
     if rut is None:
         return
     _keep_rut(turn, rut)
@@ -883,10 +895,11 @@ async def cosign_input(turn: Turn) -> None:
             return
         # Co-signers give their RUT too: every signature on a verificador carries one.
         turn.go(COSIGN_FLOW, "rut", rid=ctx.rid, name=name)
-        turn.say("commit.sign_rut", name=Raw(name), buttons=[list(not_now[0])])
+        turn.say((await _country(turn, ctx)).national_id.sign_ask, name=Raw(name),
+                 buttons=[list(not_now[0])])
         return
     name = str(turn.data("name") or "")
-    rut = _read_rut(turn, ev.text or "")
+    rut = await _read_rut(turn, ctx, ev.text or "")
     if rut is None:
         return
     if await responses.has_signed(turn.session, ctx.rid, turn.person.id):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from domain.phones import to_e164
 from handlers import codes, forms
 from handlers.core import Router, Turn
 from handlers.events import Button, EventKind
@@ -227,8 +226,8 @@ async def registration_input(turn: Turn) -> None:
     if ev.kind == EventKind.CONTACT:
         await _link_by_contact(turn)
     elif (ev.kind == EventKind.TEXT and not turn.caps.can_ask_phone
-          and to_e164(ev.text) is not None):
-        await _link_by_typed_phone(turn, to_e164(ev.text) or "")
+          and turn.country.phone(ev.text) is not None):
+        await _link_by_typed_phone(turn, turn.country.phone(ev.text) or "")
     elif ev.kind == EventKind.TEXT and ev.text and links.normalise(ev.text):
         await _redeem(turn, ev.text)
     else:
@@ -240,7 +239,7 @@ async def _link_by_contact(turn: Turn) -> None:
     if not ev.contact_is_own:
         turn.say("link.contact_not_own")
         return
-    phone = to_e164(ev.contact_phone)
+    phone = turn.country.phone(ev.contact_phone)
     if phone is None:
         turn.say("link.phone_unreadable")
         return

@@ -25,9 +25,16 @@ from babel.numbers import format_decimal
 
 DOMAIN = "convoca"
 LOCALES_DIR = Path(__file__).parent
+# The languages whose catalogs are complete: the ones a person chooses between.
 SUPPORTED = ("es", "en")
+# A regional variant reads its language's catalogs, overlaid by the few words its country
+# says otherwise (locales/<variant>/LC_MESSAGES/*.po, optional: only those words), and
+# writes dates and numbers as that country does. "es" itself is Chile's Spanish.
+VARIANTS = {"es-UY": "es"}
+# Every locale a message can be read in.
+LOCALES = (*SUPPORTED, *VARIANTS)
 DEFAULT = "es"
-BABEL_LOCALE = {"es": "es_CL", "en": "en_GB"}
+BABEL_LOCALE = {"es": "es_CL", "en": "en_GB", "es-UY": "es_UY"}
 
 
 @dataclass(frozen=True)
@@ -115,6 +122,24 @@ def _param_from_json(v: Any) -> Any:
     return v
 
 
+def language_of(loc: str) -> str:
+    """The language a locale is written in: "es" for "es-UY"."""
+    return VARIANTS.get(loc, loc)
+
+
+def reading_locale(chosen: str | None, programme: str | None) -> str | None:
+    """The locale a person reads, from the one they chose (None: none) and their
+    programme's: the programme's regional variant of their language (Spanish in a
+    Uruguayan programme reads as Uruguay's), else what they chose. None: the
+    installation's default, as for everyone before there were variants."""
+    variant = programme if programme in VARIANTS else None
+    if chosen is None or chosen not in LOCALES:
+        return variant
+    if variant is not None and language_of(variant) == language_of(chosen):
+        return variant
+    return chosen
+
+
 def placeholders(text: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(text) if name}
 
@@ -177,9 +202,47 @@ class Catalogs:
             self._plural[loc] = plural
             self.plural_forms[loc] = rule[0]
             self.origin[loc] = origin
+        for variant, base in VARIANTS.items():
+            self._load_variant(directory, variant, base)
+
+    def _load_variant(self, directory: Path, variant: str, base: str) -> None:
+        """The base language's catalog with the variant's own words over it: no copy of the
+        catalogs to fall out of step, and a word only where the country says it otherwise."""
+        messages, forms = dict(self._messages[base]), dict(self._forms[base])
+        origin = dict(self.origin[base])
+        for po_path in sorted((directory / variant / "LC_MESSAGES").glob("*.po")):
+            text = po_path.read_text(encoding="utf-8")
+            declared = _declared_plural_forms(text, po_path)
+            if declared != self.plural_forms[base]:
+                raise ValueError(f"{variant}/{po_path.name} declares Plural-Forms {declared!r} "
+                                 f"but {base} declares {self.plural_forms[base]!r}")
+            for key, strings in _read_entries(text, BABEL_LOCALE[variant], po_path.name):
+                if key not in self._messages[base]:
+                    raise ValueError(f"{variant}/{po_path.name}: {key!r} is not a message of "
+                                     f"{base}: a variant only says otherwise what {base} says")
+                wanted = set().union(*(placeholders(f) for f in self.forms(base, key)))
+                given = set().union(*(placeholders(f) for f in (
+                    strings if isinstance(strings, tuple) else (strings,))))
+                if given != wanted:
+                    raise ValueError(f"{variant}/{po_path.name}: {key!r} has the parameters "
+                                     f"{sorted(given)}, {base} has {sorted(wanted)}")
+                if isinstance(strings, tuple) != (key in self._forms[base]):
+                    raise ValueError(f"{variant}/{po_path.name}: {key!r} must be plural "
+                                     f"exactly where {base}'s is")
+                if isinstance(strings, tuple):
+                    forms[key] = strings
+                    messages[key] = strings[0]
+                else:
+                    messages[key] = strings
+                origin[key] = f"{variant}/{po_path.name}"
+        self._messages[variant] = messages
+        self._forms[variant] = forms
+        self._plural[variant] = self._plural[base]
+        self.plural_forms[variant] = self.plural_forms[base]
+        self.origin[variant] = origin
 
     def locale(self, loc: str | None) -> str:
-        return loc if loc in SUPPORTED else self.default
+        return loc if loc in self._messages else self.default
 
     def keys(self, loc: str) -> set[str]:
         return set(self._messages[loc])

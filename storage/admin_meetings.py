@@ -46,7 +46,7 @@ from domain.schedule import (
 )
 from domain.turnout import Rate, Tally, fold_name
 from locales.collation import sort_key
-from storage import meetings, outbox, people
+from storage import meetings, outbox, people, programs
 from storage.models import (
     ADMIN_ROLES,
     Attendance,
@@ -535,10 +535,12 @@ async def add_guest(session: AsyncSession, meeting: Meeting, *, name: str, now: 
     the chat and the command line keep the same rules."""
     if meeting.status == MeetingStatus.CANCELLED:
         raise MeetingError("cancelled")
+    country = await programs.country_of(session, meeting.program_id)
     guest = AttendanceGuest(
-        meeting_id=meeting.id, name=guest_name(name), rut=guest_rut(rut) if rut else None,
+        meeting_id=meeting.id, name=guest_name(name),
+        rut=guest_rut(rut, country) if rut else None,
         organization=guest_organization(organization) if organization else None,
-        phone=guest_phone(phone) if phone else None, added_at=now)
+        phone=guest_phone(phone, country) if phone else None, added_at=now)
     session.add(guest)
     await session.flush()
     return guest

@@ -188,6 +188,9 @@ class Person(Base):
     name: Mapped[str | None] = mapped_column(String(200))
     phone: Mapped[str | None] = mapped_column(String(20), index=True)  # E.164
     email: Mapped[str | None] = mapped_column(String(200))
+    # The national identity number of the programme's country (domain.countries), formatted
+    # as it writes it: a RUT in Chile (12.345.678-5), a cédula in Uruguay (1.234.567-2).
+    # "rut" is the name from when Convoca was Chile only; no column was renamed.
     rut: Mapped[str | None] = mapped_column(String(12))
     locale: Mapped[str | None] = mapped_column(String(5))
     consent_at: Mapped[datetime | None]
@@ -259,6 +262,7 @@ class Organization(Base):
     program_id: Mapped[int] = _fk("programs.id", index=True)
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str | None] = mapped_column(String(40))
+    # The programme country's identity number, formatted (see Person.rut).
     rut: Mapped[str | None] = mapped_column(String(12))
     sector: Mapped[str | None] = mapped_column(String(120))
     address: Mapped[str | None] = mapped_column(String(200))
@@ -327,6 +331,7 @@ class Family(Base):
     person_id: Mapped[int | None] = _fk("people.id", ondelete="SET NULL", index=True)
     name: Mapped[str] = mapped_column(String(200))
     phone: Mapped[str | None] = mapped_column(String(20), index=True)
+    # The programme country's identity number, formatted (see Person.rut).
     rut: Mapped[str | None] = mapped_column(String(12))
     pickup_mode: Mapped[str] = mapped_column(String(12), default=PickupMode.RETIRO)
     sector: Mapped[str | None] = mapped_column(String(120))
@@ -464,6 +469,7 @@ class AttendanceGuest(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     meeting_id: Mapped[int] = _fk("meetings.id", index=True)
     name: Mapped[str] = mapped_column(String(200))
+    # The programme country's identity number, formatted (see Person.rut).
     rut: Mapped[str | None] = mapped_column(String(12))
     organization: Mapped[str | None] = mapped_column(String(200))  # in their own words
     phone: Mapped[str | None] = mapped_column(String(20))  # E.164
@@ -694,6 +700,7 @@ class Pickup(Base):
     status: Mapped[str] = mapped_column(String(12), default=PickupStatus.PENDING)
     reason: Mapped[str | None] = mapped_column(String(500))
     proxy_name: Mapped[str | None] = mapped_column(String(200))
+    # The programme country's identity number, formatted (see Person.rut).
     proxy_rut: Mapped[str | None] = mapped_column(String(12))
     notified_at: Mapped[datetime | None]
     responded_at: Mapped[datetime | None]

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from locales import reading_locale
 from storage import programs
 from storage.db import insert_for
 from storage.models import (
@@ -486,7 +487,10 @@ async def enqueue_for_person(
         return None
     if payload and not zone and not payload.get(ZONE):
         zone = await programs.zone_of_person(session, person)
-    env = Envelope(person_id, addr.channel, addr.address, payload, person.locale, zone)
+    # Read in their programme's regional variant of their language, as their replies are.
+    place = await programs.place_of_person(session, person)
+    env = Envelope(person_id, addr.channel, addr.address, payload,
+                   reading_locale(person.locale, place.locale), zone)
     return await enqueue(
         session, env, key=key, kind=kind, now=now, not_before=not_before,
         expires_at=expires_at, batch=batch, urgent=urgent, status=status, reason=reason,

@@ -11,7 +11,14 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from domain.program_templates import ProgramTemplate, load_template, template_to_store
+from domain.countries import Country, country
+from domain.program_templates import (
+    ProgramTemplate,
+    TemplateError,
+    load_template,
+    program_template,
+    template_to_store,
+)
 from storage.models import Body, Milestone, Person, Program, Role, RoleGrant
 
 
@@ -170,13 +177,60 @@ async def zone_of(session: AsyncSession, program_id: int | None) -> str | None:
     return zones[program_id]
 
 
+@dataclass(frozen=True)
+class Place:
+    """Where a programme runs, as its kept template says: its country and its locale."""
+
+    country: Country
+    locale: str
+
+
+_NOWHERE = Place(country(None), country(None).locale)
+
+
+def place_of_nothing() -> Place:
+    """Where a person with no programme is: Chile, as every programme was before."""
+    return _NOWHERE
+
+
+async def place_of(session: AsyncSession, program_id: int | None) -> Place:
+    """A programme's country and locale, read once per unit of work (Chile's for none, or
+    for a row whose template cannot be read: what every programme was before)."""
+    if program_id is None:
+        return _NOWHERE
+    places = session.info.setdefault("program_places", {})
+    if program_id not in places:
+        row = (await session.execute(select(Program.template, Program.template_key)
+                                     .where(Program.id == program_id))).first()
+        try:
+            tpl = program_template(row) if row is not None else None
+        except TemplateError:
+            tpl = None
+        places[program_id] = (Place(country(tpl.country), tpl.locale) if tpl is not None
+                              else _NOWHERE)
+    return places[program_id]  # type: ignore[no-any-return]
+
+
+async def country_of(session: AsyncSession, program_id: int | None) -> Country:
+    return (await place_of(session, program_id)).country
+
+
 async def zone_of_person(session: AsyncSession, person: Person) -> str | None:
     """The zone of a person's programme when their roles are not at hand (a notice for
     them): the one they chose, else their own, else the only one they hold a role in."""
+    return await zone_of(session, await _program_of_person(session, person))
+
+
+async def place_of_person(session: AsyncSession, person: Person) -> Place:
+    """The country and locale of a person's programme, found as ``zone_of_person`` finds it."""
+    return await place_of(session, await _program_of_person(session, person))
+
+
+async def _program_of_person(session: AsyncSession, person: Person) -> int | None:
     program_id = person.chosen_program_id or person.program_id
     if program_id is None:
         ids = set((await session.scalars(
             select(RoleGrant.program_id).where(RoleGrant.person_id == person.id,
                                                RoleGrant.program_id.is_not(None)))).all())
         program_id = ids.pop() if len(ids) == 1 else None
-    return await zone_of(session, program_id)
+    return program_id

@@ -21,9 +21,9 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from channels import Capabilities
 from domain import schedule
 from domain.roles import PANEL_ROLES, roles_here
-from locales import Catalogs
+from locales import Catalogs, reading_locale
 from services import web_access
-from storage import people
+from storage import people, programs
 from storage.clock import Clock
 from storage.models import Person, Program, WebSession
 from web import forms as _forms  # noqa: F401 (registers the {name:id} convertor)
@@ -220,6 +220,9 @@ def page(section: Section | str) -> Callable[[PageFn], Callable[[Request], Await
                 # {pid:id} (web.forms): a bounded int, or absent on a route without it.
                 pid = request.path_params.get("pid")
                 program = await db.get(Program, pid) if isinstance(pid, int) else None
+                if program is not None:  # its regional variant of the language chosen
+                    loc = reading_locale(loc, (await programs.place_of(db, program.id)).locale) \
+                        or loc
                 roles = frozenset(roles_here(person.roles, program.id)) if program else \
                     frozenset()
                 token = render.reading(render.Reader(panel.catalogs, loc,

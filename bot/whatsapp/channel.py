@@ -27,7 +27,7 @@ from handlers.buttons import ButtonCodec
 from handlers.core import Core
 from handlers.events import Outgoing
 from handlers.intake import Intake
-from locales import Catalogs
+from locales import DEFAULT, Catalogs, language_of
 from scheduler.dispatcher import (
     Blocked,
     Delivered,
@@ -204,7 +204,10 @@ class WhatsAppChannel:
         if spec is None:
             return Waiting(reason(None, "outside the 24-hour window and no template carries "
                                         "this message: it goes when the person writes"))
-        locale = row.locale if row.locale in spec.languages else wa_templates.DEFAULT
+        # A regional variant (es-UY) goes as its language's approved template (Meta's "es"),
+        # its parameters (dates) still written as its country writes them.
+        locale = next((loc for loc in (row.locale, language_of(row.locale or DEFAULT))
+                       if loc in spec.languages), wa_templates.DEFAULT)
         code = wa_templates.language_for(locale)
         if (spec.name, code) not in self.approved and self._stale(TEMPLATES_RECHECK):
             await self.refresh_templates()  # approved since, by a sync in another process?

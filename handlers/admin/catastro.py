@@ -18,8 +18,8 @@ from sqlalchemy import select
 from documents import imports, qr_codes
 from domain import catastro, forms, names, org_kinds, targets
 from domain.catastro import FAMILY, ORGANIZATION, ImportPreview, StalePreview
-from domain.phones import to_e164
-from domain.rut import format_rut, rut_key
+from domain.countries import COUNTRIES, DEFAULT_COUNTRY, Country
+from domain.rut import rut_key
 from handlers.admin import (
     ADMIN,
     Verbs,
@@ -108,8 +108,11 @@ def _label(f: Field) -> Msg:
     return Msg(f"catastro.field.{f.name}")
 
 
-def parse_value(f: Field, text: str) -> tuple[Any, Msg | None]:
-    """The value as stored, or the kind explanation of why it cannot be."""
+def parse_value(f: Field, text: str, country: Country | None = None
+                ) -> tuple[Any, Msg | None]:
+    """The value as stored, or the kind explanation of why it cannot be; phones and
+    identity numbers as the programme's country writes them (Chile's without one)."""
+    country = country or COUNTRIES[DEFAULT_COUNTRY]
     value = " ".join(text.split())
     shown = Raw(value[:60])
     if not value:
@@ -117,10 +120,11 @@ def parse_value(f: Field, text: str) -> tuple[Any, Msg | None]:
     if len(value) > f.width:
         return None, Msg("catastro.bad.too_long", {"max": f.width})
     if f.name == "rut":
-        rut = format_rut(value)
-        return (rut, None) if rut else (None, Msg("catastro.bad.rut", {"value": shown}))
+        rut = country.national_id.format(value)
+        return (rut, None) if rut else (
+            None, Msg(country.national_id.catastro_wrong, {"value": shown}))
     if f.name == "phone":
-        phone = to_e164(value)
+        phone = country.phone(value)
         return (phone, None) if phone else (None, Msg("catastro.bad.phone", {"value": shown}))
     if f.name == "email":
         return (value, None) if EMAIL.fullmatch(value) else (
@@ -437,7 +441,8 @@ def _ask_field(turn: Turn, problem: Msg | None = None) -> None:
     elif f.optional and not _needs_contact(turn, f):
         rows.append([Button(Msg("catastro.btn.skip"), action(KEY, "sk"))])
     rows.append([_cancel()])
-    question = Msg(f.ask, {"kind": Msg(f"catastro.kind.{KINDS[kind]}")})
+    ask = turn.country.national_id.catastro_ask if f.name == "rut" else f.ask
+    question = Msg(ask, {"kind": Msg(f"catastro.kind.{KINDS[kind]}")})
     if problem is not None:
         turn.say("catastro.problem_then_ask", problem=problem, question=question, buttons=rows)
     else:
@@ -460,7 +465,7 @@ async def _field_input(turn: Turn) -> None:
     if turn.event.kind != EventKind.TEXT or not (turn.event.text or "").strip():
         _ask_field(turn, Msg("catastro.bad.text_only"))
         return
-    value, problem = parse_value(f, turn.event.text or "")
+    value, problem = parse_value(f, turn.event.text or "", turn.country)
     if problem is not None:
         _ask_field(turn, problem)
         return

@@ -264,6 +264,9 @@ async def _question(turn: Turn, program: Program, step: str) -> Outgoing:
             [Button(Msg("adm_meet.btn_skip"), action(KEY, "gs"))]]
         rows.append([Button(Msg("adm_meet.btn_cancel"), action(KEY, "at", mid))])
         name = (d.get("guest") or {}).get("name") or ""
+        if step == "guest_rut":  # the number of the programme's country
+            national_id = (await programs.country_of(turn.session, program.id)).national_id
+            return _asking(Msg(national_id.guest_ask, {"name": Raw(name)}), rows)
         return _asking(Msg(f"adm_meet.ask_{step}", {"name": Raw(name)}), rows)
     raise LookupError(step)
 
@@ -722,10 +725,12 @@ async def _guest_skip(turn: Turn, program: Program, args: list[str]) -> None:
 
 async def _guest_typed(turn: Turn, program: Program, step: str, text: str) -> None:
     _, check = GUEST_FIELDS[step]
+    country = await programs.country_of(turn.session, program.id)
     try:
-        value = check(text)
+        value = check(text, country) if step in ("guest_rut", "guest_phone") else check(text)
     except MeetingError as exc:
-        await _ask(turn, program, step, hint=f"adm_meet.err_{exc.code}")
+        await _ask(turn, program, step, hint=country.national_id.guest_wrong
+                   if exc.code == "guest_rut" else f"adm_meet.err_{exc.code}")
         return
     await _guest_answer(turn, program, step, value)
 
