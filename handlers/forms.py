@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import select
@@ -114,6 +115,15 @@ async def _programmes_of(turn: Turn) -> list[Program]:
     return [found[i] for i in sorted(found)]
 
 
+# An installation with no programme yet: what Convoca offered before programmes kept their
+# forms (the shipped files; a response then belongs to no programme, as it did).
+NO_PROGRAMME: Any = SimpleNamespace(id=None, name="", forms=None, template=None)
+
+
+async def _every_programme(turn: Turn) -> list[Any]:
+    return await programs.all_programs(turn.session) or [NO_PROGRAMME]
+
+
 def _offering(among: list[Program], key: str) -> list[Program]:
     return [p for p in among if any(u.form == key for u in forms.program_form_uses(p))]
 
@@ -124,7 +134,7 @@ async def _where_offered(turn: Turn, key: str) -> list[Program]:
     mine = await _programmes_of(turn)
     if mine:
         return _offering(mine, key)
-    return _offering(await programs.all_programs(turn.session), key)
+    return _offering(await _every_programme(turn), key)
 
 
 @router.command("formularios", "forms")
@@ -133,7 +143,7 @@ async def menu(turn: Turn) -> None:
     if turn.person.consent_at is None:
         turn.say("input.start_first")
         return
-    among = await _programmes_of(turn) or await programs.all_programs(turn.session)
+    among = await _programmes_of(turn) or await _every_programme(turn)
     shown: dict[str, Any] = {}
     for program in among:
         for use in forms.program_form_uses(program):
@@ -150,7 +160,7 @@ async def menu(turn: Turn) -> None:
 
 async def help_lines(turn: Turn) -> list[Msg]:
     """The commands of the person's forms, and the menu when any form has a button."""
-    among = await _programmes_of(turn)
+    among = await _programmes_of(turn) or await _every_programme(turn)
     lines: list[Msg] = []
     seen: set[str] = set()
     buttons = False
@@ -173,7 +183,7 @@ async def form_command(turn: Turn) -> None:
     for someone in no programme yet, any programme's."""
     name = turn.event.command or ""
     mine = await _programmes_of(turn)
-    among = mine or await programs.all_programs(turn.session)
+    among = mine or await _every_programme(turn)
     keys = [u.form for p in among for u in forms.program_form_uses(p) if u.command == name]
     if not keys:
         turn.say("input.unknown_command", command="/" + name)
@@ -262,7 +272,8 @@ async def open_form(turn: Turn, key: str, organization_id: int | None = None, *,
             _ask_program(turn, form, offering)
             return
         program_id = offering[0].id
-    program = await turn.session.get(Program, program_id)
+    program = (await turn.session.get(Program, program_id) if program_id is not None
+               else NO_PROGRAMME)
     form = forms.program_form(program, key) if program is not None else None
     if form is None:  # the programme it belongs to does not use this form
         await _stale(turn)
