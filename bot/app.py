@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from channels import Capabilities
+from domain.program_templates import TemplateError
+from domain.template_library import TemplateLibrary
 from handlers.buttons import ButtonCodec
 from handlers.core import Core, RouteConflict, Router, Services
 from locales import Catalogs, Msg, Raw
@@ -49,6 +51,8 @@ class App:
     catalogs: Catalogs
     services: Services
     core: Core
+    # The templates and forms programmes can be made from (shipped, and TEMPLATES_DIR's).
+    templates: TemplateLibrary | None = None
 
     def outbox(self, channels: Iterable[Channel], **kwargs: object) -> Dispatcher:
         """The outbox delivering through ``channels``; what each can show (now that they
@@ -134,6 +138,7 @@ def console_look(channel: str | None) -> Capabilities | None:
 async def build_app(settings: Settings, *, clock: Clock | None = None,
                     migrate: bool | None = None, catalogs: Catalogs | None = None) -> App:
     router = assemble_router()  # before the database: nothing to close if it fails
+    templates = load_templates(settings, frozenset(router.commands))
     engine = await open_database(settings.database_url, migrate=migrate)
     sessions = db.session_factory(engine)
     clock = clock or SystemClock()
@@ -157,7 +162,18 @@ async def build_app(settings: Settings, *, clock: Clock | None = None,
         if settings.web_panel and settings.public_url else None,
     )
     return App(settings, engine, sessions, clock, catalogs, services,
-               Core(services, router))
+               Core(services, router), templates)
+
+
+def load_templates(settings: Settings, reserved_commands: frozenset[str]) -> TemplateLibrary:
+    """Every template and form, validated once: a wrong file stops the start, named with
+    its line (the rest of its problems: `convoca template validate FILE`)."""
+    try:
+        return TemplateLibrary.load(settings.templates_dir, reserved_commands=reserved_commands)
+    except TemplateError as exc:
+        more = len(exc.lines) - 1
+        detail = exc.lines[0] + (f" (+{more})" if more else "")
+        raise StartupError("templates.startup_invalid", detail=Raw(detail)) from None
 
 
 def notice_scheduler(app: App, on_queued: Callable[[], None] | None = None) -> NoticeScheduler:

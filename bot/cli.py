@@ -12,7 +12,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from bot import cli_words, logs
+from bot import cli_templates, cli_words, logs
 from bot.cli_words import Words
 from bot.config import Settings, SettingsError, load_settings
 from locales import Catalogs
@@ -68,6 +68,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="cli.help.opt_admin_role")
     add.add_argument("--program", type=int, help="cli.help.opt_program")
     add.add_argument("--name", help="cli.help.opt_person_name")
+
+    cli_templates.register(sub)
 
     sub.add_parser("status", help="cli.help.status")
     sub.add_parser("worker", help="cli.help.worker")
@@ -159,6 +161,8 @@ def _main(argv: list[str] | None) -> int:
                                       channel=getattr(args, "channel", None))
             elif command == "worker":
                 status = commands.worker(settings, catalogs)
+            elif command == "template":  # no database: a team checks its files anywhere
+                status = cli_templates.validate(settings, catalogs, args.files)
             else:
                 status = asyncio.run(commands.dispatch(settings, catalogs, args))
             sys.stdout.flush()  # a reader that left shows here, not at exit

@@ -21,12 +21,13 @@ from bot.commands import CommandError, the_program, write_file
 from bot.telegram import capabilities as telegram_capabilities
 from bot.whatsapp import capabilities as whatsapp_capabilities
 from documents import imports, qr_codes
-from domain import forms, targets
+from domain import targets
 from domain.catastro import StalePreview
 from locales import Msg, When
 from locales.collation import sort_key
 from services import catastro, outreach
 from storage import fichas, imported, links, people, responses, state, targeting
+from storage.commitments import form_of_response
 from storage.links import LinkBuilder
 from storage.models import Family, Meeting, MeetingStatus, Organization, Person, Program
 
@@ -414,9 +415,9 @@ async def _fichas(app: App, args: argparse.Namespace) -> int:
             if not waiting:
                 print(out.text("cli_outreach.fichas_none"))
                 return 0
-            form = forms.load_form(fichas.FICHA)
             for r in waiting:
                 sender = await s.get(Person, r.person_id) if r.person_id else None
+                form = await form_of_response(s, r)  # the form it was answered on
                 out.say(Msg("cli_outreach.ficha_line", {
                     "id": str(r.id), "number": responses.receipt_number(form, r),
                     "organization": fichas.typed_name(r) or "?",

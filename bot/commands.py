@@ -17,12 +17,13 @@ from bot.app import (
     build_app,
     console_look,
     is_sqlite,
+    load_templates,
     run_channels,
     run_until_signalled,
     start_delivery,
 )
 from bot.config import Settings
-from domain.program_templates import TemplateError, available_templates
+from domain.program_templates import TemplateError
 from locales import Catalogs, Day, Msg, Raw
 from locales.collation import sort_key
 from storage import db, outbox, people, programs
@@ -213,8 +214,9 @@ async def the_program(session: AsyncSession, catalogs: Catalogs, program_id: int
 
 
 async def _program(app: App, args: argparse.Namespace) -> int:
+    library = app.templates or load_templates(app.settings, frozenset())
     if args.program_command == "templates":
-        for key in available_templates():
+        for key in library.keys():
             print(key)
         return 0
     if args.program_command == "list":
@@ -225,18 +227,21 @@ async def _program(app: App, args: argparse.Namespace) -> int:
     if args.program_command == "set":
         return await _program_set(app, args)
     cat = app.catalogs
-    shipped = available_templates()
-    if str(args.template).endswith((".yaml", ".yml")):
+    if library.is_path(args.template):
         if not await asyncio.to_thread(Path(args.template).is_file):
             raise CommandError(cat.text(None, "cli.no_template_file", path=args.template))
-    elif args.template not in shipped:
+    elif args.template not in library.templates:
         raise CommandError(cat.text(None, "cli.no_such_template", template=args.template,
-                                    templates=", ".join(shipped)))
+                                    templates=", ".join(library.keys())))
     try:
+        template = library.template(args.template)
+        # The forms it names are kept with the programme, like the template itself.
+        kept = library.forms_of(template, library.forms_beside(Path(args.template))
+                                if library.is_path(args.template) else None)
         async with app.sessions() as s:
             now = app.clock.now()
             program = await programs.create(
-                s, template=args.template, start=args.start, name=args.name, now=now
+                s, template=template, forms=kept, start=args.start, name=args.name, now=now
             )
             # The administrators ADMIN_TELEGRAM_IDS names are gestoras of every programme.
             for telegram_id in app.settings.admin_telegram_ids:
@@ -246,7 +251,8 @@ async def _program(app: App, args: argparse.Namespace) -> int:
                                        via=ADMIN_LIST)
             await s.commit()
     except TemplateError as exc:
-        # Each problem names the field of the YAML file, as the template checker words it.
+        # Each problem names the line and field of the YAML file, as the template checker
+        # words it.
         raise CommandError(cat.text(None, "cli.template_problems", template=args.template,
                                     problems=Raw(str(exc)))) from None
     print(app.catalogs.text(None, "cli.program_created", id=str(program.id), name=program.name,

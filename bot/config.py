@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     # Where the console and the command line write their log (default ./data/convoca.log);
     # in Telegram mode the log goes to stderr, and here too when this is set.
     log_file: str | None = None
+    # A folder of the programme team's own templates (*.yaml) and forms (forms/*.yaml),
+    # read beside the shipped ones at start (docs/templates.md).
+    templates_dir: str | None = None
 
     @field_validator("telegram_bot_token", mode="before")
     @classmethod
@@ -251,6 +254,11 @@ class Settings(BaseSettings):
                 raise ValueError("expected Telegram user ids separated by commas, like 1234,5678")
             return [int(p) for p in parts]
         return v
+
+    @field_validator("templates_dir", mode="before")
+    @classmethod
+    def _templates_dir(cls, v: object) -> object:
+        return None if v is None or not str(v).strip() else str(v).strip()
 
     @property
     def token(self) -> str | None:

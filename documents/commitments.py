@@ -105,15 +105,24 @@ async def _committed(req: Request) -> list[Evidence]:
             if o.committed_at is not None]
 
 
+def _kept_form(req: Request, key: str) -> Form:
+    """The form as the programme keeps it (its blank page, its questions' labels)."""
+    from domain.forms import program_form
+
+    form = program_form(req.program, key)
+    if form is None:
+        raise ValueError(f"programme {req.program.id} does not use the form {key}")
+    return form
+
+
 @producer("participation_commitments", formats=("pdf",), scope="organization",
           evidence=_committed, blank=True)
 async def participation_commitments(req: Request) -> list[ExportFile]:
-    from domain.forms import load_form
-
+    kept = _kept_form(req, COMMITMENT_FORM)
     if req.subject_id is None:
         if req.blank:
             return [_commitment_pdf(req, await _heading_details(req, []), None, None,
-                                    load_form(COMMITMENT_FORM), [])]
+                                    kept, [])]
         orgs = await commitments.committed(req.session, req.program.id, req.ctx.now)
     else:
         org = await req.session.get(Organization, req.subject_id)
@@ -126,7 +135,7 @@ async def participation_commitments(req: Request) -> list[ExportFile]:
         if response is None and not req.blank:
             raise ValueError(f"{org.name} has not signed its commitment")
         form = (await commitments.form_of_response(req.session, response)
-                if response is not None else None) or load_form(COMMITMENT_FORM)
+                if response is not None else None) or kept
         sigs = (await commitments.signatures(req.session, response.id)
                 if response is not None and not req.blank else [])
         extra = [(req.ctx.t("commit.doc.organization"), org.name)]
@@ -220,15 +229,13 @@ async def _body(req: Request) -> Body:
 @producer("member_declarations", formats=("pdf",), scope="body", evidence=_declared,
           blank=True)
 async def member_declarations(req: Request) -> list[ExportFile]:
-    from domain.forms import load_form
-
     ctx = req.ctx
     body = await _body(req)
     bname = body_name(req.program, body, ctx.locale)
     members = await commitments.members(req.session, body.id)
     declared = await commitments.declarations_of(req.session, req.program.id, body.kind,
                                                  [m.person.id for m in members])
-    form = load_form(DECLARATION_FORM)
+    form = _kept_form(req, DECLARATION_FORM)
     title = ctx.t("commit.doc.declarations_title", body=bname)
     pdf = _new_pdf(ctx, req.font_dirs, title=title, running_title=title)
     pdf.add_page()

@@ -29,18 +29,18 @@ Nothing here touches the database: responses, their versions and signatures are 
 
 from __future__ import annotations
 
+import json
 import re
 import string
 import unicodedata
 from collections.abc import Iterable, Mapping
 from datetime import date
-from functools import cached_property
+from functools import cached_property, lru_cache
 from os import PathLike
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import phonenumbers
-import yaml
 from babel.dates import get_day_names, get_month_names
 from babel.numbers import format_decimal
 from pydantic import (
@@ -48,7 +48,6 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    ValidationError,
     model_validator,
 )
 
@@ -56,18 +55,21 @@ from domain.countries import COUNTRIES, DEFAULT_COUNTRY, Country
 from domain.names import name_key, person_name
 from domain.program_templates import (
     REQUIRED_LANGUAGES,
+    FormUse,
     Localized,
     TemplateError,
-    _problems_from_validation,
+    YamlDocument,
     _raise_problems,
-    _UniqueKeyLoader,
-    _yaml_problem,
     localized_text,
+    program_template_or_none,
+    read_yaml,
+    validate_yaml,
 )
 from locales import BABEL_LOCALE, Day, Msg, Raw
 
 __all__ = [
     "FORMS_DIR",
+    "LEGACY_FORM_USES",
     "AnswerError",
     "Condition",
     "Declaration",
@@ -82,6 +84,8 @@ __all__ = [
     "parse_answer",
     "parse_date",
     "parse_form",
+    "program_form",
+    "program_form_uses",
     "person_name",
 ]
 
@@ -454,19 +458,9 @@ class Form(_Model):
 
 def parse_form(data: Any, source: str = "<form>") -> Form:
     """Validate YAML text or already-parsed data as a form; :class:`FormError` names
-    ``source`` and each wrong field path."""
-    if isinstance(data, str):
-        try:
-            data = yaml.load(data, Loader=_UniqueKeyLoader)
-        except yaml.YAMLError as exc:
-            raise FormError(source, [_yaml_problem(exc)]) from None
-    if not isinstance(data, Mapping):
-        raise FormError(source, [("", f"expected a mapping at the top level, got "
-                                      f"{type(data).__name__}")])
-    try:
-        return Form.model_validate(dict(data))
-    except ValidationError as exc:
-        raise FormError(source, _problems_from_validation(exc)) from None
+    ``source`` and each wrong field path (and, for YAML text, its line)."""
+    doc = read_yaml(data, source, FormError) if isinstance(data, str) else YamlDocument(data, None)
+    return validate_yaml(Form, doc, source, FormError)
 
 
 def available_forms() -> list[str]:
@@ -807,3 +801,57 @@ def missing_languages(form: Form) -> list[str]:
     """Texts lacking a required language (the schema refuses them; kept for tests)."""
     return [f"{where}:{lang}" for where, text in form.texts()
             for lang in REQUIRED_LANGUAGES if not (text.get(lang) or "").strip()]
+
+
+# --------------------------------------------------------------------------- kept by a programme
+
+# What a programme made before programmes kept their forms offers: what Convoca offered
+# everyone then (/ficha, and the two forms its invitations' buttons open).
+LEGACY_FORM_USES: tuple[FormUse, ...] = (
+    FormUse(form="ficha_interes", command="ficha",
+            button={"es": "Ficha de interés", "en": "Interest form"}),
+    FormUse(form="compromiso_participacion"),
+    FormUse(form="declaracion_compromiso"),
+)
+
+
+def form_to_store(form: Form) -> dict[str, Any]:
+    # Without defaults, so that reading it back sets only what the YAML set.
+    return form.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+
+
+def forms_to_store(forms: Mapping[str, Form]) -> dict[str, Any]:
+    """The forms a programme keeps (JSON by key), so that it never again depends on their
+    files."""
+    return {key: form_to_store(form) for key, form in forms.items()}
+
+
+@lru_cache(maxsize=256)
+def _stored_form(text: str) -> Form:
+    return Form.model_validate(json.loads(text))
+
+
+def program_form_uses(program: Any) -> list[FormUse]:
+    """The forms a programme offers and how they open: its template's ``forms:`` section; for
+    a programme made before programmes kept their forms, what Convoca offered then."""
+    if getattr(program, "forms", None) is None:
+        return list(LEGACY_FORM_USES)
+    template = program_template_or_none(program)
+    return list(template.forms) if template is not None else []
+
+
+def program_form(program: Any, key: str) -> Form | None:
+    """A form as the programme keeps it; the shipped one of that key only for a programme
+    that keeps none (made before programmes kept their forms). None: not the programme's."""
+    kept = getattr(program, "forms", None)
+    if kept is None:
+        if key not in {u.form for u in LEGACY_FORM_USES} and key not in available_forms():
+            return None
+        try:
+            return load_form(key)
+        except FormError:
+            return None
+    data = kept.get(key)
+    if data is None:
+        return None
+    return _stored_form(json.dumps(data, sort_keys=True))

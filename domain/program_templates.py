@@ -37,6 +37,7 @@ from pydantic import (
     PlainSerializer,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "TEMPLATES_DIR",
     "Activity",
     "Body",
+    "FormUse",
     "Localized",
     "MeetingKind",
     "MeetingReminders",
@@ -90,15 +92,25 @@ Loc = tuple[str | int, ...]
 
 
 class TemplateError(ValueError):
-    """A template file that cannot be used; one ``file: path: problem`` line per problem."""
+    """A template file that cannot be used; one ``file: path: problem`` line per problem,
+    ``file:line:column: path: problem`` where the YAML node it is about is known."""
 
-    def __init__(self, source: str, problems: Sequence[tuple[str, str]]) -> None:
+    def __init__(self, source: str, problems: Sequence[tuple[str, str]],
+                 marks: Sequence[tuple[int, int] | None] | None = None) -> None:
         self.source = source
         self.problems: list[tuple[str, str]] = list(problems)
-        lines = [
-            f"{source}: {path}: {msg}" if path else f"{source}: {msg}" for path, msg in problems
-        ]
-        super().__init__("\n".join(lines))
+        # 1-based (line, column) of each problem's YAML node, None where not known.
+        self.marks: list[tuple[int, int] | None] = (
+            list(marks) if marks is not None else [None] * len(self.problems))
+        super().__init__("\n".join(self.lines))
+
+    @property
+    def lines(self) -> list[str]:
+        out = []
+        for (path, msg), mark in zip(self.problems, self.marks, strict=True):
+            where = f"{self.source}:{mark[0]}:{mark[1]}" if mark else self.source
+            out.append(f"{where}: {path}: {msg}" if path else f"{where}: {msg}")
+        return out
 
 
 def _format_loc(loc: Iterable[str | int]) -> str:
@@ -121,17 +133,22 @@ _FRIENDLY_MESSAGES = {
 _CONSISTENCY_ERROR = "template_consistency"
 
 
-def _problems_from_validation(exc: ValidationError) -> list[tuple[str, str]]:
-    problems: list[tuple[str, str]] = []
+def _located_problems(exc: ValidationError) -> list[tuple[Loc, str]]:
+    """Each problem with its field path as a tuple, to be found again in the YAML."""
+    problems: list[tuple[Loc, str]] = []
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
         ctx = err.get("ctx") or {}
         if err["type"] == _CONSISTENCY_ERROR and "problems" in ctx:
             for sub_loc, msg in ctx["problems"]:
-                problems.append((_format_loc(loc + tuple(sub_loc)), msg))
+                problems.append((loc + tuple(sub_loc), msg))
         else:
-            problems.append((_format_loc(loc), _FRIENDLY_MESSAGES.get(err["type"], err["msg"])))
+            problems.append((loc, _FRIENDLY_MESSAGES.get(err["type"], err["msg"])))
     return problems
+
+
+def _problems_from_validation(exc: ValidationError) -> list[tuple[str, str]]:
+    return [(_format_loc(loc), msg) for loc, msg in _located_problems(exc)]
 
 
 def _raise_problems(problems: list[tuple[Loc, str]]) -> None:
@@ -463,6 +480,21 @@ class ProgressReportSpec(_Model):
     verifiers: list[Key] = Field(default_factory=list)
 
 
+# Telegram's own rule for a bot command (and what a person can type on WhatsApp after "/").
+COMMAND_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+FormCommand = Annotated[str, StringConstraints(pattern=COMMAND_RE.pattern)]
+
+
+class FormUse(_Model):
+    """A form the programme uses, and how a person opens it: ``/command`` typed in chat,
+    and/or a ``button`` in the forms menu (``/formularios``). With neither, the form opens
+    only from a button Convoca sends (an invitation's, a body's declaration)."""
+
+    form: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+    command: FormCommand | None = None
+    button: Localized | None = None
+
+
 class ProgramTemplate(_Model):
     key: TemplateKey
     name: Localized
@@ -481,6 +513,8 @@ class ProgramTemplate(_Model):
     """Months (counted from the start) at whose end a progress report is due."""
     progress_report: ProgressReportSpec = Field(default_factory=ProgressReportSpec)
     reminders: Reminders = Field(default_factory=Reminders)
+    forms: list[FormUse] = Field(default_factory=list)
+    """The forms the programme's people fill in; none when the section is left out."""
 
     @field_validator("timezone")
     @classmethod
@@ -523,8 +557,8 @@ class ProgramTemplate(_Model):
         return data
 
     @model_validator(mode="after")
-    def _consistent(self) -> "ProgramTemplate":
-        problems: list[tuple[Loc, str]] = []
+    def _consistent(self, info: ValidationInfo) -> "ProgramTemplate":
+        problems: list[tuple[Loc, str]] = self._form_problems(info.context or {})
 
         def unique(section: str, keys: list[Any], what: str) -> None:
             for dupe in _duplicates(keys):
@@ -625,6 +659,36 @@ class ProgramTemplate(_Model):
 
         _raise_problems(problems)
         return self
+
+    def _form_problems(self, context: Mapping[str, Any]) -> list[tuple[Loc, str]]:
+        # Which forms exist and which commands Convoca keeps for itself are known where the
+        # template is loaded (the template library), not here: checked when given.
+        known = context.get("forms")
+        reserved = context.get("reserved_commands") or frozenset()
+        problems: list[tuple[Loc, str]] = []
+        seen_forms: set[str] = set()
+        seen_commands: dict[str, int] = {}
+        for i, use in enumerate(self.forms):
+            if use.form in seen_forms:
+                problems.append(((("forms", i, "form")), f"form '{use.form}' is listed twice"))
+            seen_forms.add(use.form)
+            if known is not None and use.form not in known:
+                problems.append(((("forms", i, "form")), f"no form '{use.form}' (known: "
+                                 f"{', '.join(sorted(known)) or 'none'})"))
+            if use.command is None:
+                continue
+            if use.command in reserved:
+                problems.append(((("forms", i, "command")),
+                                 f"/{use.command} is one of Convoca's own commands"))
+            elif use.command in seen_commands:
+                problems.append(((("forms", i, "command")), f"/{use.command} already opens "
+                                 f"forms[{seen_commands[use.command]}]"))
+            else:
+                seen_commands[use.command] = i
+        return problems
+
+    def form_use(self, key: str) -> FormUse | None:
+        return next((u for u in self.forms if u.form == key), None)
 
     # ----------------------------------------------------------------- lookups
 
@@ -755,33 +819,86 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def _yaml_problem(exc: yaml.YAMLError) -> tuple[str, str]:
+def _yaml_problem(exc: yaml.YAMLError) -> tuple[str, str, tuple[int, int] | None]:
     if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         what = ": ".join(p for p in (exc.context, exc.problem) if p) or str(exc)
-        return where, f"invalid YAML: {what}"
-    return "", f"invalid YAML: {exc}"
+        return "", f"invalid YAML: {what}", (mark.line + 1, mark.column + 1) if mark else None
+    return "", f"invalid YAML: {exc}", None
 
 
-def parse_template(data: Any, source: str = "<template>") -> ProgramTemplate:
+@dataclass(frozen=True, slots=True)
+class YamlDocument:
+    """A YAML file's data and the node tree it was built from, to say where a field is."""
+
+    data: Any
+    node: yaml.Node | None
+
+
+def read_yaml(text: str, source: str, error: type[TemplateError] = TemplateError
+              ) -> YamlDocument:
+    """Parse YAML text once with the duplicate-refusing loader, keeping its nodes."""
+    loader = _UniqueKeyLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.YAMLError as exc:
+        path, msg, mark = _yaml_problem(exc)
+        raise error(source, [(path, msg)], [mark]) from None
+    finally:
+        loader.dispose()
+    return YamlDocument(data, node)
+
+
+def _scalar_equals(node: yaml.Node, part: str | int) -> bool:
+    return isinstance(node, yaml.ScalarNode) and node.value == str(part)
+
+
+def node_mark(root: yaml.Node | None, loc: Iterable[str | int]) -> tuple[int, int] | None:
+    """The 1-based line and column of the node at ``loc`` (a pydantic ``loc``); for a field
+    that is missing, the mapping that lacks it; for a path that leads nowhere else (a
+    validator's whole-list check), the deepest node reached."""
+    node = root
+    if node is None:
+        return None
+    for part in loc:
+        nxt = None
+        if isinstance(node, yaml.MappingNode):
+            nxt = next((v for k, v in node.value if _scalar_equals(k, part)), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            nxt = node.value[part] if 0 <= part < len(node.value) else None
+        if nxt is None:
+            break
+        node = nxt
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def validate_yaml(model: type[BaseModel], doc: YamlDocument, source: str,
+                  error: type[TemplateError] = TemplateError,
+                  context: Mapping[str, Any] | None = None) -> Any:
+    """``model`` validated from a document, each problem at the line of its node."""
+    if not isinstance(doc.data, Mapping):
+        raise error(source, [("", f"expected a mapping at the top level, got "
+                                  f"{type(doc.data).__name__}")],
+                    [node_mark(doc.node, ())])
+    try:
+        return model.model_validate(dict(doc.data), context=dict(context or {}))
+    except ValidationError as exc:
+        located = _located_problems(exc)
+        raise error(source, [(_format_loc(loc), msg) for loc, msg in located],
+                    [node_mark(doc.node, loc) for loc, _ in located]) from None
+
+
+def parse_template(data: Any, source: str = "<template>", *,
+                   context: Mapping[str, Any] | None = None) -> ProgramTemplate:
     """Validate already-parsed data (or YAML text) as a template.
 
-    Raises :class:`TemplateError` naming ``source`` and each wrong field path.
+    Raises :class:`TemplateError` naming ``source`` and each wrong field path (and, for
+    YAML text, its line).  ``context`` may hold ``forms`` (the form keys there are) and
+    ``reserved_commands`` (Convoca's own commands) to check the ``forms:`` section.
     """
-    if isinstance(data, str):
-        try:
-            data = yaml.load(data, Loader=_UniqueKeyLoader)
-        except yaml.YAMLError as exc:
-            raise TemplateError(source, [_yaml_problem(exc)]) from None
-    if not isinstance(data, Mapping):
-        raise TemplateError(
-            source, [("", f"expected a mapping at the top level, got {type(data).__name__}")]
-        )
-    try:
-        return ProgramTemplate.model_validate(dict(data))
-    except ValidationError as exc:
-        raise TemplateError(source, _problems_from_validation(exc)) from None
+    doc = read_yaml(data, source) if isinstance(data, str) else YamlDocument(data, None)
+    return validate_yaml(ProgramTemplate, doc, source, context=context)
 
 
 def available_templates() -> list[str]:

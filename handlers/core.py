@@ -266,6 +266,9 @@ class Router:
     takes_photos: set[str] = field(default_factory=set)
     said: dict[str, str] = field(default_factory=dict)  # catalog key of words -> command
     _fallback: Handler | None = field(default=None, repr=False)
+    # A command no handler claims by name: a programme's own (its template's forms), known
+    # only from the database.
+    _other_commands: Handler | None = field(default=None, repr=False)
 
     def command(self, *names: str, said: str | None = None) -> Callable[[Handler], Handler]:
         """``said``: a catalog key whose words (comma-separated, in any language), typed
@@ -306,6 +309,16 @@ class Router:
             raise RouteConflict("the fallback", self._fallback, fn)
         self._fallback = fn
 
+    @property
+    def other_commands(self) -> Handler | None:
+        return self._other_commands
+
+    @other_commands.setter
+    def other_commands(self, fn: Handler) -> None:
+        if self._other_commands is not None:
+            raise RouteConflict("the other commands", self._other_commands, fn)
+        self._other_commands = fn
+
     def include(self, other: Router) -> Router:
         """Add another router's routes; one already here raises RouteConflict."""
         for name, fn in other.commands.items():
@@ -320,6 +333,8 @@ class Router:
             self._claim_said(key, name)
         if other.fallback is not None:
             self.fallback = other.fallback
+        if other.other_commands is not None:
+            self.other_commands = other.other_commands
         return self
 
     def _claim_command(self, name: str, fn: Handler) -> None:
@@ -376,7 +391,10 @@ class Router:
             await self.flows[flow](turn)
             return
         if ev.kind == EventKind.COMMAND:
-            turn.say("input.unknown_command", command="/" + (ev.command or ""))
+            if self.other_commands is not None:
+                await self.other_commands(turn)
+            else:
+                turn.say("input.unknown_command", command="/" + (ev.command or ""))
             return
         if self.fallback:
             await self.fallback(turn)

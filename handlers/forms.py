@@ -1,7 +1,8 @@
 """Forms in chat: one question at a time, a summary to check, a signature, a receipt.
 
-The first form is the Ficha de Interés de Participación (``/ficha``); invitations can
-carry the action ``form:start:<key>``.  What a form asks and how answers are read lives in
+A programme's template names its forms and the command or menu button that opens each
+(``/ficha`` opens the Ficha de Interés de Participación of the Ecomercado); invitations can
+carry the action ``form:start:<key>``; ``/formularios`` lists those with a button.  What a form asks and how answers are read lives in
 ``domain/forms.py`` and its YAML; this module only holds the conversation.
 
 Button actions name the response and the question they belong to
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import select
@@ -42,7 +44,6 @@ from storage.models import (
 
 FLOW = "form"
 COSIGN_FLOW = "form_cosign"
-DEFAULT_FORM = "ficha_interes"
 # Someone who comes back after a pause may not remember where they were: we ask before
 # taking their next words as an answer.
 PAUSE = timedelta(minutes=30)
@@ -105,9 +106,93 @@ def _render(turn: Turn, label: Msg) -> str:
 # --------------------------------------------------------------------------- starting
 
 
-@router.command("ficha")
-async def ficha(turn: Turn) -> None:
-    await open_form(turn, DEFAULT_FORM)
+async def _programmes_of(turn: Turn) -> list[Program]:
+    """The programmes a person belongs to: their own, the one they chose, those they hold a
+    role in, and those of the organisations they represent."""
+    ids = set(turn.standing.held) | {turn.person.program_id, turn.person.chosen_program_id}
+    ids |= {o.program_id for o in await responses.organizations_of(turn.session,
+                                                                    turn.person.id)}
+    found = await programs.by_id(turn.session, ids)
+    return [found[i] for i in sorted(found)]
+
+
+# An installation with no programme yet: what Convoca offered before programmes kept their
+# forms (the shipped files; a response then belongs to no programme, as it did).
+NO_PROGRAMME: Any = SimpleNamespace(id=None, name="", forms=None, template=None)
+
+
+async def _every_programme(turn: Turn) -> list[Any]:
+    return await programs.all_programs(turn.session) or [NO_PROGRAMME]
+
+
+def _offering(among: list[Program], key: str) -> list[Program]:
+    return [p for p in among if any(u.form == key for u in forms.program_form_uses(p))]
+
+
+async def _where_offered(turn: Turn, key: str) -> list[Program]:
+    """The person's programmes that offer the form; for someone in none yet (a new
+    organisation's representative), every programme that does."""
+    mine = await _programmes_of(turn)
+    if mine:
+        return _offering(mine, key)
+    return _offering(await _every_programme(turn), key)
+
+
+@router.command("formularios", "forms")
+async def menu(turn: Turn) -> None:
+    """The forms a person's programmes offer with a button, one tap each."""
+    if turn.person.consent_at is None:
+        turn.say("input.start_first")
+        return
+    among = await _programmes_of(turn) or await _every_programme(turn)
+    shown: dict[str, Any] = {}
+    for program in among:
+        for use in forms.program_form_uses(program):
+            if use.button is not None and use.form not in shown:
+                shown[use.form] = use.button
+    if not shown:
+        turn.say("templates.menu_none")
+        return
+    # WhatsApp shows up to ten as a list; nobody reads more on a phone.
+    turn.say("templates.menu", buttons=[
+        [Button(Msg("form.option", {"label": _txt(turn, label)}), f"form:start:{key}")]
+        for key, label in list(shown.items())[:10]])
+
+
+async def help_lines(turn: Turn) -> list[Msg]:
+    """The commands of the person's forms, and the menu when any form has a button."""
+    among = await _programmes_of(turn) or await _every_programme(turn)
+    lines: list[Msg] = []
+    seen: set[str] = set()
+    buttons = False
+    for program in among:
+        for use in forms.program_form_uses(program):
+            buttons = buttons or use.button is not None
+            form = forms.program_form(program, use.form)
+            if use.command and use.command not in seen and form is not None:
+                seen.add(use.command)
+                lines.append(Msg("templates.help_line", {
+                    "command": Raw(use.command),
+                    "label": _txt(turn, use.button or form.title)}))
+    if buttons:
+        lines.append(Msg("templates.help"))
+    return lines
+
+
+async def form_command(turn: Turn) -> None:
+    """/<command> of a form a template names (``/ficha``): the person's programmes' first;
+    for someone in no programme yet, any programme's."""
+    name = turn.event.command or ""
+    mine = await _programmes_of(turn)
+    among = mine or await _every_programme(turn)
+    keys = [u.form for p in among for u in forms.program_form_uses(p) if u.command == name]
+    if not keys:
+        turn.say("input.unknown_command", command="/" + name)
+        return
+    await open_form(turn, keys[0])
+
+
+router.other_commands = form_command
 
 
 @router.on_action("form")
@@ -116,7 +201,7 @@ async def form_action(turn: Turn) -> None:
     # (the participation commitment) opens for that organisation.
     # form:start:declaracion_compromiso:<body id>: a member's declaration, for that body.
     _, verb, key, org = ((turn.action or "") + ":::").split(":")[:4]
-    if verb != "start" or key not in forms.available_forms():
+    if verb != "start" or not await _where_offered(turn, key):
         turn.say("input.button_stale")
         return
     ref = int(org) if org.isdigit() else None
@@ -128,7 +213,8 @@ async def form_action(turn: Turn) -> None:
 
 async def open_form(turn: Turn, key: str, organization_id: int | None = None, *,
                     body_id: int | None = None) -> None:
-    """What /ficha does: continue a draft, show what was sent, or start."""
+    """What /ficha does: continue a draft, show what was sent, or start. The form is the one
+    the programme kept when it was made, never a file read now."""
     if turn.person.consent_at is None:
         turn.say("input.start_first")
         return
@@ -139,7 +225,11 @@ async def open_form(turn: Turn, key: str, organization_id: int | None = None, *,
                 turn.session, body.id, turn.person.id) is None:
             await _stale(turn)
             return
-    form = forms.load_form(key)
+    offering = await _where_offered(turn, key)
+    form = forms.program_form(offering[0], key) if offering else None
+    if form is None:
+        await _stale(turn)
+        return
     draft = await responses.draft_for(turn.session, turn.person.id, key)
     if draft is not None:
         ctx = await _load(turn, draft.id)
@@ -176,9 +266,18 @@ async def open_form(turn: Turn, key: str, organization_id: int | None = None, *,
         assert ctx is not None
         await _show_sent(turn, ctx)
         return
-    program_id = await fichas.program_of(turn.session, turn.person, org.id if org else None,
-                                         turn.standing.home())
-    if program_id is None and await _ask_program(turn, form):
+    program_id = body.program_id if body is not None else await fichas.program_of(
+        turn.session, turn.person, org.id if org else None, turn.standing.home())
+    if program_id is None:
+        if len(offering) > 1:
+            _ask_program(turn, form, offering)
+            return
+        program_id = offering[0].id
+    program = (await turn.session.get(Program, program_id) if program_id is not None
+               else NO_PROGRAMME)
+    form = forms.program_form(program, key) if program is not None else None
+    if form is None:  # the programme it belongs to does not use this form
+        await _stale(turn)
         return
     definition = await responses.ensure_definition(turn.session, form, turn.now)
     response = await responses.start_response(
@@ -200,22 +299,19 @@ async def open_form(turn: Turn, key: str, organization_id: int | None = None, *,
     await _advance(turn, ctx)
 
 
-async def _ask_program(turn: Turn, form: Form) -> bool:
-    """Someone no code linked to any programme, in an installation with several: which
-    programme the form is for decides whose team receives it, so they say it."""
-    every = await programs.all_programs(turn.session)
-    if len(every) < 2:
-        return False
+def _ask_program(turn: Turn, form: Form, offering: list[Program]) -> None:
+    """Someone no code linked to any programme, where several programmes use the form:
+    which programme it is for decides whose team receives it, so they say it."""
     turn.say("form.choose_program", form=_txt(turn, form.title), buttons=[
         [Button(Msg("form.option", {"label": Raw(p.name)}), f"fm:prg:{p.id}:{form.key}")]
-        for p in every[:20]
+        for p in offering[:20]
     ])
-    return True
 
 
 async def _chose_program(turn: Turn, program_id: int, key: str) -> None:
     program = await turn.session.get(Program, program_id)
-    if program is None or key not in forms.available_forms() or turn.person.consent_at is None:
+    if (program is None or forms.program_form(program, key) is None
+            or turn.person.consent_at is None):
         await _stale(turn)
         return
     if turn.person.program_id is None:
@@ -520,7 +616,7 @@ async def on_button(turn: Turn) -> None:
 
 async def _chose_org(turn: Turn, org_id: int, key: str) -> None:
     orgs = await responses.organizations_of(turn.session, turn.person.id)
-    if key not in forms.available_forms() or org_id not in {o.id for o in orgs}:
+    if not await _where_offered(turn, key) or org_id not in {o.id for o in orgs}:
         await _stale(turn)
         return
     await open_form(turn, key, organization_id=org_id)
@@ -830,8 +926,10 @@ async def _amend(turn: Turn, ctx: Ctx) -> None:
         assert again is not None
         _ask_resume(turn, again)
         return
-    definition = await responses.ensure_definition(turn.session, forms.load_form(ctx.form.key),
-                                                   turn.now)
+    # The programme's copy of the form; the version first answered where it keeps none.
+    program = await turn.session.get(Program, old.program_id) if old.program_id else None
+    current = (forms.program_form(program, ctx.form.key) if program is not None else None)
+    definition = await responses.ensure_definition(turn.session, current or ctx.form, turn.now)
     response = await responses.start_response(turn.session, definition, person_id=turn.person.id,
                                               organization_id=old.organization_id, now=turn.now,
                                               supersedes=old)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers import codes, registration, web_panel
+from handlers import codes, forms, registration, web_panel
 from handlers.core import Router, Turn
 from handlers.events import Button, EventKind
 from locales import Msg
@@ -35,6 +35,9 @@ async def help_(turn: Turn) -> None:
         sections.remove(Msg("help.recinto"))
     if len(turn.standing.programs_with(STAFF_ROLES)) > 1:
         sections.append(Msg("help.programs"))
+    if roles - {Role.FAMILIA} or not roles:
+        # A family's part is its pickups; the forms are the organisations' and members'.
+        sections += await forms.help_lines(turn)
     sections += web_panel.help_lines(turn)
     turn.say("help.intro", sections=sections)
 

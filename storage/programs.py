@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from domain.countries import Country, country
+from domain.forms import Form, forms_to_store, load_form
 from domain.program_templates import (
     ProgramTemplate,
     TemplateError,
@@ -24,12 +25,17 @@ from storage.models import Body, Milestone, Person, Program, Role, RoleGrant
 
 async def create(
     session: AsyncSession, *, template: str | PathLike[str] | ProgramTemplate, start: date,
-    name: str, now: datetime,
+    name: str, now: datetime, forms: Mapping[str, Form] | None = None,
 ) -> Program:
+    """``forms``: those the template names (``TemplateLibrary.forms_of``); without them,
+    the shipped forms of those names."""
     tpl = template if isinstance(template, ProgramTemplate) else load_template(template)
+    if forms is None:
+        forms = {use.form: load_form(use.form) for use in tpl.forms}
     program = Program(
         name=name, template_key=tpl.key, start_date=start, timezone=tpl.timezone,
-        template=template_to_store(tpl), settings={}, created_at=now,
+        template=template_to_store(tpl), forms=forms_to_store(forms), settings={},
+        created_at=now,
     )
     program.milestones = [
         Milestone(

@@ -288,6 +288,7 @@ PRINTING: dict[tuple[str, ...], list[str]] = {
     ("program", "create"): ["--template", "ecomercado-10m", "--start", "+0", "--name", "Otro"],
     ("program", "templates"): [],
     ("program", "list"): [],
+    ("template", "validate"): [str(ROOT / "domain" / "templates" / "ecomercado-10m.yaml")],
     ("program", "set"): ["--program", "1", "--comuna", "Quilpué"],
     ("timeline",): [],
     ("admin", "add"): ["777"],

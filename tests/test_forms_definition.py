@@ -112,7 +112,7 @@ def test_an_answer_may_keep_an_organisation_field_of_its_kind_up_to_date() -> No
 def test_yaml_errors_and_duplicate_keys_are_reported_with_a_line() -> None:
     with pytest.raises(FormError) as info:
         parse_form("key: a\nkey: b\n", "dup.yaml")
-    assert "dup.yaml: line 2" in str(info.value) and "duplicate key" in str(info.value)
+    assert str(info.value).startswith("dup.yaml:2:1: ") and "duplicate key" in str(info.value)
 
 
 @pytest.mark.parametrize(

@@ -117,6 +117,13 @@ RURAL = dedent(
 )
 
 
+def at(text: str, needle: str, skip: int = 0) -> str:
+    """``line:column`` (1-based) of ``needle`` in ``text``, ``skip`` characters into it."""
+    index = text.index(needle) + skip
+    line = text.count("\n", 0, index) + 1
+    return f"{line}:{index - (text.rfind(chr(10), 0, index) + 1) + 1}"
+
+
 def write(tmp_path: Path, text: str, name: str = "infraestructura-rural.yaml") -> Path:
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
@@ -287,10 +294,12 @@ def test_localized_requires_es_and_en():
 
 
 def test_template_name_without_en_names_the_field(tmp_path):
-    path = write(tmp_path, RURAL.replace("  en: Rural Infrastructure Programme\n", "", 1))
+    text = RURAL.replace("  en: Rural Infrastructure Programme\n", "", 1)
+    path = write(tmp_path, text)
     with pytest.raises(TemplateError) as info:
         load_template(path)
-    assert f"{path}: name: missing translation(s): en" in str(info.value)
+    # The line of the mapping that lacks the language: the one under `name:`.
+    assert f"{path}:{at(text, 'es:')}: name: missing translation(s): en" in str(info.value)
 
 
 # --------------------------------------------------------------------------- generic
@@ -341,7 +350,8 @@ def test_unknown_field_is_rejected(tmp_path):
     )
     with pytest.raises(TemplateError) as info:
         load_template(path)
-    assert f"{path}: bodies[0].colour: unknown field" in str(info.value)
+    text = path.read_text(encoding="utf-8")
+    assert f"{path}:{at(text, 'green')}: bodies[0].colour: unknown field" in str(info.value)
 
 
 def test_unknown_top_level_field_is_rejected(tmp_path):
@@ -354,7 +364,7 @@ def test_yaml_syntax_error_gives_line(tmp_path):
     path = write(tmp_path, "key: infraestructura-rural\nname: {es: x\n")
     with pytest.raises(TemplateError) as info:
         load_template(path)
-    assert str(info.value).startswith(f"{path}: line ")
+    assert str(info.value).startswith(f"{path}:3:1: ")  # where the flow mapping ran out
     assert "invalid YAML" in str(info.value)
 
 
@@ -375,12 +385,12 @@ def test_undeclared_references_are_reported_one_line_each(tmp_path):
         load_template(path)
     lines = str(info.value).splitlines()
     assert lines == [
-        f"{path}: meeting_kinds[0].body: meeting kind 'validacion' refers to undeclared "
-        "body 'junta'",
-        f"{path}: stages[1].activities[1].verifiers[1]: activity 'elaboracion_pmdt' refers "
-        "to undeclared verifier 'acta'",
-        f"{path}: stages[2].activities[2].meeting_kind: activity 'seguimiento_pmdt' refers "
-        "to undeclared meeting kind 'reunion'",
+        f"{path}:{at(text, 'junta')}: meeting_kinds[0].body: meeting kind 'validacion' "
+        "refers to undeclared body 'junta'",
+        f"{path}:{at(text, 'pmdt, acta', 6)}: stages[1].activities[1].verifiers[1]: "
+        "activity 'elaboracion_pmdt' refers to undeclared verifier 'acta'",
+        f"{path}:{at(text, 'reunion')}: stages[2].activities[2].meeting_kind: activity "
+        "'seguimiento_pmdt' refers to undeclared meeting kind 'reunion'",
     ]
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 
 from documents import imports, qr_codes
-from domain import catastro, forms, names, org_kinds, targets
+from domain import catastro, names, org_kinds, targets
 from domain.catastro import FAMILY, ORGANIZATION, ImportPreview, StalePreview
 from domain.countries import COUNTRIES, DEFAULT_COUNTRY, Country
 from domain.rut import rut_key
@@ -38,6 +38,7 @@ from locales import Msg, Raw, Text, When
 from locales.collation import sort_key
 from services.catastro import family_ids
 from storage import fichas, imported, links, programs, responses, targeting
+from storage.commitments import form_of_response
 from storage.meetings import body_names
 from storage.models import (
     Body,
@@ -701,9 +702,10 @@ async def pending_fichas(turn: Turn, args: list[str]) -> None:
     if not waiting:
         turn.say("catastro.fichas.none", buttons=[[_to_menu()]])
         return
-    form = forms.load_form(fichas.FICHA)
+    # Each ficha numbered by the form it was answered on, whatever files there are now.
+    answered = {r.id: await form_of_response(turn.session, r) for r in waiting}
     rows = [[Button(Msg("catastro.fichas.item", {
-        "number": Raw(responses.receipt_number(form, r)),
+        "number": Raw(responses.receipt_number(answered[r.id], r)),
         "name": Raw((fichas.typed_name(r) or "?")[:40])}), action(KEY, "fi", r.id))]
         for r in waiting[:SEARCH_SHOWN * 2]]
     rows.append([_to_menu()])
@@ -737,7 +739,7 @@ async def show_ficha(turn: Turn, args: list[str]) -> None:
         return
     program, response = found
     turn.go(None)
-    form = forms.load_form(fichas.FICHA)
+    form = await form_of_response(turn.session, response)
     rows = await responses.answers_for_export(turn.session, response.id, turn.locale,
                                               turn.services.catalogs)
     sender = await turn.session.get(Person, response.person_id) if response.person_id else None
