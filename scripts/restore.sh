@@ -8,6 +8,8 @@ set -eu
 
 file="${1:?usage: $0 FILE.dump  (into the empty database PGDATABASE names)}"
 [ -r "$file" ] || { echo "restore: cannot read $file" >&2; exit 2; }
+# Named before anything runs: without it psql would look at the user's own database.
+: "${PGDATABASE:?restore: PGDATABASE names the empty database}"
 
 # Into a database that has tables, a restore would mix two installations' rows.
 tables=$(psql --no-psqlrc --tuples-only --no-align --command \
@@ -17,5 +19,5 @@ if [ "$tables" != "0" ]; then
   exit 1
 fi
 pg_restore --no-owner --no-privileges --exit-on-error --single-transaction \
-  --dbname="${PGDATABASE:?restore: PGDATABASE names the empty database}" "$file"
+  --dbname="$PGDATABASE" "$file"
 echo "restore: $file restored into ${PGDATABASE}; now run: convoca db upgrade"

@@ -391,6 +391,18 @@ def compose_environment(service: str, **here: str) -> dict[str, str]:
     return given | here
 
 
+def mounted(service: dict, variable: str, here: Path) -> str:
+    """The folder a bind mount gives the service at the path ``variable`` names, made here
+    as compose would make the mount's source."""
+    inside = service["environment"][variable]
+    sources = [v.split(":")[0] for v in service.get("volumes", [])
+               if v.split(":")[1] == inside]
+    assert sources, f"{variable} names {inside}, which no volume of the service mounts"
+    folder = here / sources[0].removeprefix("./")
+    folder.mkdir(parents=True, exist_ok=True)
+    return str(folder)
+
+
 @pytest.fixture
 async def started(tmp_path: Path) -> AsyncIterator:
     procs: list[asyncio.subprocess.Process] = []
@@ -424,7 +436,7 @@ async def healthz(http: aiohttp.ClientSession, port: int) -> int:
 
 @pytest.mark.parametrize("telegram_driver", ["ptb"])  # .env.example's driver
 async def test_migrate_then_two_app_processes_answer_health_and_webhooks(
-        fake_tg, started) -> None:
+        fake_tg, started, tmp_path) -> None:
     async with scratch_database(pg_base(), "convoca_deploy") as url:
         migrate = await started(services()["migrate"]["command"],
                                 compose_environment("migrate", DATABASE_URL=url))
@@ -444,7 +456,8 @@ async def test_migrate_then_two_app_processes_answer_health_and_webhooks(
             ports[name] = free_port()
             await started(service["command"], dot_env | compose_environment(
                 name, DATABASE_URL=url, HTTP_LISTEN=f"127.0.0.1:{ports[name]}",
-                PUBLIC_URL="https://convoca.example.org"))
+                PUBLIC_URL="https://convoca.example.org",
+                TEMPLATES_DIR=mounted(service, "TEMPLATES_DIR", tmp_path)))
         async with aiohttp.ClientSession() as http:
             for port in ports.values():
                 assert await healthz(http, port) == 200
