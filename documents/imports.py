@@ -432,10 +432,10 @@ def _parse_row(kind: str, number: int, cells: list[str], columns: _Columns, now:
     rut_raw = raw("rut")
     values["rut"] = None
     if rut_raw:
-        number = country.organization_number if kind == ORGANIZATION else country.national_id
-        values["rut"] = number.format(rut_raw)
+        id_number = country.organization_number if kind == ORGANIZATION else country.national_id
+        values["rut"] = id_number.format(rut_raw)
         if values["rut"] is None:
-            problems.append(Msg(number.import_wrong, {"value": Raw(rut_raw)}))
+            problems.append(Msg(id_number.import_wrong, {"value": Raw(rut_raw)}))
 
     if phone_raw and values["phone"] is None:
         problems.append(Msg("imports.problem.bad_phone", {"value": Raw(phone_raw)}))

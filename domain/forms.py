@@ -816,8 +816,16 @@ def plain_value(q: Question, value: Any, locale: str) -> str:
     if q.type == "number":
         return format_decimal(value, locale=BABEL_LOCALE.get(locale, BABEL_LOCALE["es"]))
     if q.type == "date":
-        return date.fromisoformat(value).strftime("%d-%m-%Y")
+        return _plain_date(date.fromisoformat(value), locale)
     return str(value)
+
+
+def _plain_date(day: date, locale: str) -> str:
+    """A date in figures as the reader's country writes it: Chile 07-12-2026, Uruguay
+    7/12/2026 (English reads Chile's, as before there were variants)."""
+    if locale == "es-UY":
+        return f"{day.day}/{day.month}/{day.year}"
+    return day.strftime("%d-%m-%Y")
 
 
 

@@ -11,7 +11,14 @@ from sqlalchemy import select
 
 from documents import imports
 from domain.countries import COUNTRIES
-from domain.forms import AnswerError, FormError, load_form, parse_answer, parse_form
+from domain.forms import (
+    AnswerError,
+    FormError,
+    load_form,
+    parse_answer,
+    parse_form,
+    plain_value,
+)
 from handlers.admin.catastro import FAMILY_FIELDS, ORG_FIELDS, parse_value
 from locales import Catalogs, Msg, Raw
 from storage import imported, programs
@@ -138,3 +145,25 @@ async def test_an_organisations_import_reads_each_countrys_organisation_number(
         kept = await s.scalar(select(Organization.rut).where(
             Organization.program_id == uy.id, Organization.rut.is_not(None)))
         assert kept == UY_RUT
+
+
+def test_uruguay_reads_its_own_phone_examples_and_dates() -> None:
+    catalogs = Catalogs()
+    family = Msg("catastro.kind.family")
+    for key in ("layout.phone_typed", "adm_meet.err_guest_phone"):
+        assert "099 123 456" in catalogs.render(Msg(key), "es-UY")
+        assert "9 1234 5678" in catalogs.render(Msg(key), "es")
+    assert "099 123 456" in catalogs.render(Msg("catastro.ask.phone", {"kind": family}), "es-UY")
+    q = load_form("ficha_interes").question("representative_rut")
+    day = parse_form(FORM.format(type="date", updates="")).question("numero")
+    assert plain_value(day, "2026-12-07", "es-UY") == "7/12/2026"
+    assert plain_value(day, "2026-12-07", "es") == "07-12-2026"
+    assert plain_value(q, {"compact": "12345672", "formatted": UY_CEDULA}, "es-UY") == UY_CEDULA
+
+
+def test_a_documents_language_may_be_uruguays() -> None:
+    from bot.cli import _parser
+
+    for argv in (["export", "fichas", "--out", "x"], ["verificadores", "--out", "x"],
+                 ["import", "organizations", "x.csv"], ["timeline"]):
+        assert _parser().parse_args([*argv, "--locale", "es-UY"]).locale == "es-UY"
