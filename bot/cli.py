@@ -15,7 +15,7 @@ from pathlib import Path
 from bot import cli_templates, cli_words, logs
 from bot.cli_words import Words
 from bot.config import Settings, SettingsError, load_settings
-from locales import Catalogs
+from locales import LOCALES, Catalogs
 
 log = logging.getLogger("convoca")
 
@@ -58,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
 
     tl = sub.add_parser("timeline", help="cli.help.timeline")
     tl.add_argument("--program", type=int, help="cli.help.opt_program")
-    tl.add_argument("--locale", choices=["es", "en"], help="cli.help.opt_locale")
+    tl.add_argument("--locale", choices=LOCALES, help="cli.help.opt_locale")
 
     adm = sub.add_parser("admin", help="cli.help.admin")
     admsub = adm.add_subparsers(dest="admin_command", required=True)

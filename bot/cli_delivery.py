@@ -15,7 +15,7 @@ from bot import cli_words
 from bot.cli_meetings import typed_date
 from bot.commands import CommandError, the_program, write_file
 from documents import exports, progress
-from locales import Msg, Raw
+from locales import LOCALES, Msg, Raw
 from services.dates import parse_time
 from services.delivery import (
     cancel_day,
@@ -79,7 +79,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     lst.add_argument("--program", type=int, help="cli.help.opt_program")
     day = dsub.add_parser("day", help="cli.help.delivery_day")
     day.add_argument("day_id", type=int, help="cli.help.opt_day_id")
-    day.add_argument("--locale", choices=["es", "en"], help="cli.help.opt_locale")
+    day.add_argument("--locale", choices=LOCALES, help="cli.help.opt_locale")
     cancel = dsub.add_parser("cancel", help="cli.help.delivery_cancel")
     cancel.add_argument("day_id", type=int, help="cli.help.opt_day_id")
     rs = dsub.add_parser("reschedule", help="cli.help.delivery_reschedule")
@@ -128,7 +128,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="progress.cli.opt_comment")
     pr.add_argument("--program", type=int, help="cli.help.opt_program")
     for p in (att, fichas, orgs, dd, pr):
-        p.add_argument("--locale", choices=["es", "en"], help="cli.help.opt_document_locale")
+        p.add_argument("--locale", choices=LOCALES, help="cli.help.opt_document_locale")
 
 
 async def run(app: App, args: argparse.Namespace) -> int | None:

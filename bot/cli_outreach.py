@@ -23,7 +23,7 @@ from bot.whatsapp import capabilities as whatsapp_capabilities
 from documents import imports, qr_codes
 from domain import targets
 from domain.catastro import StalePreview
-from locales import Msg, When
+from locales import LOCALES, Msg, When
 from locales.collation import sort_key
 from services import catastro, outreach
 from storage import fichas, imported, links, people, responses, state, targeting
@@ -80,7 +80,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--program", type=int, help="cli.help.opt_program")
-    p.add_argument("--locale", choices=["es", "en"], help="cli.help.opt_locale")
+    p.add_argument("--locale", choices=LOCALES, help="cli.help.opt_locale")
 
 
 async def run(app: App, args: argparse.Namespace) -> int | None:

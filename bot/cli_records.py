@@ -13,6 +13,7 @@ from bot.commands import the_program, write_file
 from documents import verificadores
 from documents.base import Ctx, slugify
 from documents.exports import cut_off
+from locales import LOCALES
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -26,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--out", dest="folder", type=Path, help="cli.help.opt_verificadores_out")
     v.add_argument("--until", help="cli.help.opt_progress_until")
     v.add_argument("--stage", type=int, action="append", help="cli.help.opt_stage")
-    v.add_argument("--locale", choices=["es", "en"], help="cli.help.opt_document_locale")
+    v.add_argument("--locale", choices=LOCALES, help="cli.help.opt_document_locale")
 
 
 async def run(app: App, args: argparse.Namespace) -> int | None:

@@ -57,7 +57,8 @@ _HEADER_NOISE = {
 # Per field, aliases in order of preference: with two name-like columns the more specific
 # one wins ("Nombre organización" over "Nombre", which may be the representative's).
 _COMMON: dict[str, tuple[str, ...]] = {
-    # The programme's identity number, whatever its country calls it (Uruguay: the cédula).
+    # The programme's identity number, whatever its country calls it (Uruguay: the cédula);
+    # an organisation's column holds its own number (its RUT).
     "rut": ("rut", "rol unico tributario", "run", "tax id", "taxpayer id", "cedula",
             "cedula de identidad", "ci", "national id", "id number"),
     "phone": (
@@ -431,9 +432,10 @@ def _parse_row(kind: str, number: int, cells: list[str], columns: _Columns, now:
     rut_raw = raw("rut")
     values["rut"] = None
     if rut_raw:
-        values["rut"] = country.national_id.format(rut_raw)
+        id_number = country.organization_number if kind == ORGANIZATION else country.national_id
+        values["rut"] = id_number.format(rut_raw)
         if values["rut"] is None:
-            problems.append(Msg(country.national_id.import_wrong, {"value": Raw(rut_raw)}))
+            problems.append(Msg(id_number.import_wrong, {"value": Raw(rut_raw)}))
 
     if phone_raw and values["phone"] is None:
         problems.append(Msg("imports.problem.bad_phone", {"value": Raw(phone_raw)}))

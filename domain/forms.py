@@ -1,7 +1,7 @@
 """Forms as data: definitions in ``domain/forms/<key>.yaml``, and how an answer is read.
 
 A form is a list of questions (text, number, choice, multi-choice, date, phone, email,
-Chilean RUT, yes/no), each required or optional, with validation and an optional
+a person's identity number, an organisation's number, yes/no), each required or optional, with validation and an optional
 condition on an earlier answer.  Question texts live in the YAML in every language
 (``es`` and ``en`` required); the words around them (buttons, errors) are in the
 ``forms.po`` catalogs, so this module hands out :class:`locales.Msg` keys, never prose.
@@ -16,7 +16,8 @@ choice         the option key
 multi_choice   list of option keys, in the form's order
 date           ISO date string ``YYYY-MM-DD``
 phone          E.164 string
-rut            ``{"compact": "123456785", "formatted": "12.345.678-5"}``
+national_id    ``{"compact": "123456785", "formatted": "12.345.678-5"}`` (and rut)
+org_tax_id     likewise: ``{"compact": "211003420017", "formatted": "21-100342-001-7"}``
 yes_no         bool
 =============  =====================================================================
 
@@ -122,11 +123,17 @@ Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=
 FormKey = Annotated[str, StringConstraints(pattern=_FORM_KEY_RE.pattern)]
 QuestionType = Literal[
     "text", "number", "choice", "multi_choice", "date", "phone", "email", "rut",
-    "national_id", "yes_no"
+    "national_id", "org_tax_id", "yes_no"
 ]
 # The programme's national identity number (domain.countries): ``rut``, its first name,
 # stays for the forms written in Chile.
 NATIONAL_ID_TYPES = ("national_id", "rut")
+# The number an organisation is registered under, as the programme's country writes it.
+# ``rut`` reads as it where it keeps the organisation's RUT (``updates: rut``): Chile's RUT
+# served both, so a form written for Chile asks a Uruguayan organisation for its RUT.
+ORGANIZATION_NUMBER_TYPES = ("org_tax_id", "rut")
+# Answers stored as ``{"compact", "formatted"}``.
+NUMBER_TYPES = ("national_id", "rut", "org_tax_id")
 Prefill = Literal[
     "organization_name", "person_name", "person_phone", "person_email", "representative_position"
 ]
@@ -174,11 +181,11 @@ class Condition(_Model):
 
 # Organisation fields a form may keep up to date, and the answers each takes.
 ORGANIZATION_FIELDS: dict[str, tuple[str, ...]] = {
-    "kind": ("choice", "text"), "rut": NATIONAL_ID_TYPES, "sector": ("text",),
+    "kind": ("choice", "text"), "rut": ORGANIZATION_NUMBER_TYPES, "sector": ("text",),
     "members_count": ("number",), "address": ("text",), "phone": ("phone",),
     "email": ("email",),
 }
-FIELD_WIDTH = {"kind": 40, "rut": 12, "sector": 120, "address": 200, "phone": 20,
+FIELD_WIDTH = {"kind": 40, "rut": 20, "sector": 120, "address": 200, "phone": 20,
                 "email": 200}
 
 _ONLY_FOR: dict[str, tuple[str, ...]] = {
@@ -270,6 +277,11 @@ class Question(_Model):
 
     def option(self, key: str) -> Option | None:
         return next((o for o in self.options if o.key == key), None)
+
+    @property
+    def asks_organization_number(self) -> bool:
+        """Whether the answer is an organisation's number rather than a person's."""
+        return self.type == "org_tax_id" or (self.type == "rut" and self.updates == "rut")
 
 
 class Declaration(_Model):
@@ -715,6 +727,16 @@ def parse_rut(text: str, country: Country | None = None) -> dict[str, str]:
     return {"compact": compact, "formatted": formatted}
 
 
+def parse_organization_number(text: str, country: Country | None = None) -> dict[str, str]:
+    """An organisation's number as its programme's country writes it (Chile's RUT unless
+    ``country`` says otherwise), or the kind answer that names it."""
+    number = (country or COUNTRIES[DEFAULT_COUNTRY]).organization_number
+    compact, formatted = number.compact(text), number.format(text)
+    if compact is None or formatted is None:
+        raise AnswerError(Msg(number.form_wrong))
+    return {"compact": compact, "formatted": formatted}
+
+
 def parse_answer(q: Question, text: str, *, today: date, country: Country | None = None
                  ) -> Any:
     """A typed answer as it is stored, or :class:`AnswerError` saying what is expected.
@@ -737,6 +759,8 @@ def parse_answer(q: Question, text: str, *, today: date, country: Country | None
         return phone
     if q.type == "email":
         return _parse_email(q, text)
+    if q.asks_organization_number:
+        return parse_organization_number(text, country)
     if q.type in NATIONAL_ID_TYPES:
         return parse_rut(text, country)
     raise AnswerError(Msg("form.error.use_buttons"))
@@ -785,15 +809,23 @@ def plain_value(q: Question, value: Any, locale: str) -> str:
         keys = value if isinstance(value, list) else [value]
         labels = [localized_text(o.label, locale) for o in q.options if o.key in keys]
         return ", ".join(labels)
-    if q.type in NATIONAL_ID_TYPES:
+    if q.type in NUMBER_TYPES:
         return value["formatted"]
     if q.type == "phone":
         return _format_phone(value)
     if q.type == "number":
         return format_decimal(value, locale=BABEL_LOCALE.get(locale, BABEL_LOCALE["es"]))
     if q.type == "date":
-        return date.fromisoformat(value).strftime("%d-%m-%Y")
+        return _plain_date(date.fromisoformat(value), locale)
     return str(value)
+
+
+def _plain_date(day: date, locale: str) -> str:
+    """A date in figures as the reader's country writes it: Chile 07-12-2026, Uruguay
+    7/12/2026 (English reads Chile's, as before there were variants)."""
+    if locale == "es-UY":
+        return f"{day.day}/{day.month}/{day.year}"
+    return day.strftime("%d-%m-%Y")
 
 
 

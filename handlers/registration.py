@@ -7,7 +7,7 @@ from handlers.core import Router, Turn
 from handlers.events import Button, EventKind
 from locales import Msg, Raw
 from services import families as family_links
-from storage import links, meetings, people
+from storage import links, meetings, people, programs
 from storage.models import Family, Role
 
 CONSENT_VERSION = "2026-1"
@@ -223,11 +223,12 @@ async def registration_input(turn: Turn) -> None:
         turn.say("start.consent_use_buttons")
         _show_consent(turn)
         return
+    typed = (await _read_phone(turn, ev.text) if ev.kind == EventKind.TEXT
+             and not turn.caps.can_ask_phone else None)
     if ev.kind == EventKind.CONTACT:
         await _link_by_contact(turn)
-    elif (ev.kind == EventKind.TEXT and not turn.caps.can_ask_phone
-          and turn.country.phone(ev.text) is not None):
-        await _link_by_typed_phone(turn, turn.country.phone(ev.text) or "")
+    elif typed is not None:
+        await _link_by_typed_phone(turn, typed)
     elif ev.kind == EventKind.TEXT and ev.text and links.normalise(ev.text):
         await _redeem(turn, ev.text)
     else:
@@ -239,12 +240,29 @@ async def _link_by_contact(turn: Turn) -> None:
     if not ev.contact_is_own:
         turn.say("link.contact_not_own")
         return
-    phone = turn.country.phone(ev.contact_phone)
+    phone = await _read_phone(turn, ev.contact_phone)
     if phone is None:
         turn.say("link.phone_unreadable")
         return
     await _link_by_phone(turn, phone, await links.families_by_phone(turn.session, phone),
                          vouched=True)
+
+
+async def _read_phone(turn: Turn, raw: str | None) -> str | None:
+    """A phone number in E.164, as the person's programme's country writes it. A person in
+    no programme yet has no country of their own: the installation's programmes say it,
+    and where they are in several countries the number is read in each, the reading that
+    finds a family or an imported person first."""
+    if turn.where is not programs.place_of_nothing():
+        return turn.country.phone(raw)
+    countries = await programs.countries_in_use(turn.session) or [turn.country]
+    readings = list(dict.fromkeys(p for c in countries if (p := c.phone(raw)) is not None))
+    if len(readings) > 1:
+        for phone in readings:
+            if (await links.families_by_phone(turn.session, phone)
+                    or await people.imported_by_phone(turn.session, phone)):
+                return phone
+    return readings[0] if readings else None
 
 
 async def _link_by_typed_phone(turn: Turn, phone: str) -> None:

@@ -265,8 +265,9 @@ class Organization(Base):
     program_id: Mapped[int] = _fk("programs.id", index=True)
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str | None] = mapped_column(String(40))
-    # The programme country's identity number, formatted (see Person.rut).
-    rut: Mapped[str | None] = mapped_column(String(12))
+    # Its own number (its RUT, in Chile and Uruguay alike), formatted as its programme's country
+    # writes it: Uruguay's is 15 characters (21-100342-001-7).
+    rut: Mapped[str | None] = mapped_column(String(20))
     sector: Mapped[str | None] = mapped_column(String(120))
     address: Mapped[str | None] = mapped_column(String(200))
     phone: Mapped[str | None] = mapped_column(String(20))

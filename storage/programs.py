@@ -221,6 +221,16 @@ async def country_of(session: AsyncSession, program_id: int | None) -> Country:
     return (await place_of(session, program_id)).country
 
 
+async def countries_in_use(session: AsyncSession) -> list[Country]:
+    """The countries of the installation's programmes, each once, the oldest programme's
+    first; none without programmes."""
+    found: dict[str, Country] = {}
+    for program_id in (await session.scalars(select(Program.id).order_by(Program.id))).all():
+        where = (await place_of(session, program_id)).country
+        found.setdefault(where.code, where)
+    return list(found.values())
+
+
 async def zone_of_person(session: AsyncSession, person: Person) -> str | None:
     """The zone of a person's programme when their roles are not at hand (a notice for
     them): the one they chose, else their own, else the only one they hold a role in."""

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import org_kinds
-from domain.forms import FIELD_WIDTH, NATIONAL_ID_TYPES, Form, display, plain_value
+from domain.forms import FIELD_WIDTH, NUMBER_TYPES, Form, display, plain_value
 from domain.program_templates import localized_text
 from locales import Catalogs, Msg
 from storage.db import insert_for
@@ -220,7 +220,7 @@ async def update_organization(session: AsyncSession, organization_id: int, form:
         if q.updates == "kind":
             # The catastro keeps a kind from its closed list, shown in words where read.
             value = org_kinds.kind_code(value) or org_kinds.OTHER
-        elif q.type in ("choice", *NATIONAL_ID_TYPES):
+        elif q.type in ("choice", *NUMBER_TYPES):
             value = plain_value(q, value, "es")  # a RUT as the catastro writes it: 65.123.456-5
         elif q.updates == "members_count":
             value = int(value)

@@ -141,3 +141,45 @@ async def test_a_uruguayan_programmes_lists_read_cedulas_and_uruguayan_phones(
     assert chile.rows[0].values["rut"] is None
     assert chile.rows[0].values["phone"] != "+59899123456"
     assert (guest.rut, guest.phone) == ("1.234.567-2", "+59899123456")
+
+
+async def test_a_uruguayan_organisation_gives_its_rut_not_a_cedula(tg: Running) -> None:
+    tg.app.clock.set(datetime(2026, 9, 7, 12, 0, tzinfo=UTC))
+    code = await seed_org(tg)
+    await tg.send(LUCIA, f"/start {code}")
+    await tg.press(LUCIA, "✅ Sí, acepto", count=2)
+    await tg.send(LUCIA, "/ficha", count=2)
+    await tg.press(LUCIA, f"Usar: {ORG}")
+    await tg.press(LUCIA, "Cooperativa")
+    [asked] = await tg.press(LUCIA, "Sí")
+    assert "¿Cuál es el RUT de la organización?" in asked["text"]
+    assert "21-100342-001-7" in asked["text"] and "65.123.456-5" not in asked["text"]
+    # Her own cédula is not the organisation's number: told kindly, and asked again.
+    bad, again = await tg.send(LUCIA, "1.234.567-2", count=2)
+    assert bad["text"].startswith("Ese RUT no parece correcto 🙏")
+    assert "21-100342-001-7" in bad["text"]
+    assert "¿Cuál es el RUT de la organización?" in again["text"]
+    [registration] = await tg.send(LUCIA, "211003420017")
+    assert "registro" in registration["text"]
+    await tg.press(LUCIA, "Omitir")
+    await tg.send(LUCIA, "Las Piedras")
+    await tg.send(LUCIA, "25")
+    await tg.send(LUCIA, "Lucía Fernández")
+    await tg.send(LUCIA, "12345672")
+    await tg.send(LUCIA, "Presidenta")
+    await tg.send(LUCIA, "099 123 456")
+    await tg.press(LUCIA, "Omitir")
+    for label in ("Difusión", "Martes", "Tarde"):
+        await toggle(tg, LUCIA, label)
+        replies = await tg.press(LUCIA, "✔️ Listo")
+    assert "• RUT de la organización: 21-100342-001-7" in replies[-1]["text"]
+    await tg.press(LUCIA, "✅ Confirmar")
+    await tg.send(LUCIA, "Lucía Fernández", count=2)
+
+    async with tg.app.sessions() as s:
+        response = await s.scalar(select(FormResponse))
+        assert response is not None
+        assert response.answers["organization_rut"] == {"compact": "211003420017",
+                                                        "formatted": "21-100342-001-7"}
+        # The catastro now shows the organisation's RUT as Uruguay writes it.
+        assert await s.scalar(select(Organization.rut)) == "21-100342-001-7"

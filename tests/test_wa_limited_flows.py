@@ -366,3 +366,27 @@ async def test_more_resends_only_ones_own_message_at_the_next_page(wa: WaHarness
         # every reply names the message it was pressed on.)
         [stale] = await wa.event(ANA, EventKind.BUTTON, button=days.actions[more.title])
         assert stale.text.startswith("Ese botón ya no sirve.") and not stale.titles()
+
+
+@pytest.mark.wa_limited_only("WhatsApp vouches for the number a person writes from: nobody types it there (test_first_words)")
+@pytest.mark.parametrize("with_chile", [False, True])
+async def test_a_typed_phone_is_read_in_the_installations_countries(
+        wa: WaHarness, with_chile: bool) -> None:
+    # Before she is anyone's, her number is read as the programmes' country writes it: only
+    # Uruguay's here, or each programme's in turn where Chile's is first.
+    if with_chile:
+        await programme(wa)
+    async with wa.app.sessions() as s:
+        program_id = (await programs.create(
+            s, template="economia-solidaria-canelones", start=date(2026, 3, 2),
+            name="Canelones", now=wa.app.clock.now())).id
+        s.add(Family(program_id=program_id, name="Rodríguez Silva", phone="+59899123456",
+                     created_at=wa.app.clock.now()))
+        await s.commit()
+    await wa.send(ANA, "/start")
+    await wa.press(ANA, "✅ Sí, acepto")
+    [done] = await wa.send(ANA, "099 123 456")
+    assert "Rodríguez Silva" in done.text
+    async with wa.app.sessions() as s:
+        family = await s.scalar(select(Family))
+        assert (await s.get(Person, family.person_id)).phone == "+59899123456"

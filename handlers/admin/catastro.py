@@ -18,7 +18,7 @@ from sqlalchemy import select
 from documents import imports, qr_codes
 from domain import catastro, names, org_kinds, targets
 from domain.catastro import FAMILY, ORGANIZATION, ImportPreview, StalePreview
-from domain.countries import COUNTRIES, DEFAULT_COUNTRY, Country
+from domain.countries import COUNTRIES, DEFAULT_COUNTRY, Country, NationalId, OrganizationNumber
 from domain.rut import rut_key
 from handlers.admin import (
     ADMIN,
@@ -75,11 +75,12 @@ class Field:
     ask: str  # message key of the question
     optional: bool = True
     width: int = 200
+    organization: bool = False  # an organisation's field (its rut is its own number)
 
 
 ORG_FIELDS = (
     Field("n", "name", "catastro.ask.org_name", optional=False),
-    Field("r", "rut", "catastro.ask.rut"),
+    Field("r", "rut", "catastro.ask.rut", organization=True),
     Field("p", "phone", "catastro.ask.phone"),
     Field("e", "email", "catastro.ask.email"),
     Field("s", "sector", "catastro.ask.sector", width=120),
@@ -109,6 +110,11 @@ def _label(f: Field) -> Msg:
     return Msg(f"catastro.field.{f.name}")
 
 
+def _number(f: Field, country: Country) -> NationalId | OrganizationNumber:
+    """The number a record's rut holds: an organisation's, or a family's person's."""
+    return country.organization_number if f.organization else country.national_id
+
+
 def parse_value(f: Field, text: str, country: Country | None = None
                 ) -> tuple[Any, Msg | None]:
     """The value as stored, or the kind explanation of why it cannot be; phones and
@@ -121,9 +127,9 @@ def parse_value(f: Field, text: str, country: Country | None = None
     if len(value) > f.width:
         return None, Msg("catastro.bad.too_long", {"max": f.width})
     if f.name == "rut":
-        rut = country.national_id.format(value)
-        return (rut, None) if rut else (
-            None, Msg(country.national_id.catastro_wrong, {"value": shown}))
+        number = _number(f, country)
+        rut = number.format(value)
+        return (rut, None) if rut else (None, Msg(number.catastro_wrong, {"value": shown}))
     if f.name == "phone":
         phone = country.phone(value)
         return (phone, None) if phone else (None, Msg("catastro.bad.phone", {"value": shown}))
@@ -442,7 +448,7 @@ def _ask_field(turn: Turn, problem: Msg | None = None) -> None:
     elif f.optional and not _needs_contact(turn, f):
         rows.append([Button(Msg("catastro.btn.skip"), action(KEY, "sk"))])
     rows.append([_cancel()])
-    ask = turn.country.national_id.catastro_ask if f.name == "rut" else f.ask
+    ask = _number(f, turn.country).catastro_ask if f.name == "rut" else f.ask
     question = Msg(ask, {"kind": Msg(f"catastro.kind.{KINDS[kind]}")})
     if problem is not None:
         turn.say("catastro.problem_then_ask", problem=problem, question=question, buttons=rows)
