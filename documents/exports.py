@@ -491,14 +491,14 @@ def render_fichas_xlsx(
 
 
 def _form_extras(definition: FormDefinition | None, response: FormResponse,
-                 locale: str) -> tuple[str | None, str | None]:
+                 locale: str, program: str) -> tuple[str | None, str | None]:
     """The receipt number and the signed declaration of a sent form."""
     if definition is None:
         return None, None
     form = responses.form_of(definition)
     declaration = None
     if form.declaration is not None:
-        declaration = form.declaration_text(response.answers or {}, locale)
+        declaration = form.declaration_text(response.answers or {}, locale, program=program)
     return responses.receipt_number(form, response), declaration
 
 
@@ -522,7 +522,7 @@ async def _ficha(session: AsyncSession, response: FormResponse, program: Program
     sigs = await responses.signatures(session, response.id)
     people = await reports.by_id(session, Person, (s.person_id for s in sigs))
     folio, declaration = _form_extras(
-        await session.get(FormDefinition, response.form_id), response, locale)
+        await session.get(FormDefinition, response.form_id), response, locale, program.name)
     reps = await reports.representatives(session, org.id) if org is not None else {}
     answers = response.answers or {}
 

@@ -488,12 +488,22 @@ def _show_edit_list(turn: Turn, ctx: Ctx) -> None:
     turn.say("form.edit_pick", buttons=rows)
 
 
-def _show_sign(turn: Turn, ctx: Ctx) -> None:
+async def _declaration(turn: Turn, ctx: Ctx) -> Raw:
+    """The declaration as answered, naming the programme the form is signed for (the
+    person's own for a draft begun before responses knew their programme)."""
+    program_id = ctx.response.program_id or turn.person.program_id
+    program = await turn.session.get(Program, program_id) if program_id is not None else None
+    return Raw(ctx.form.declaration_text(ctx.answers, turn.locale,
+                                         program=program.name if program else ""))
+
+
+async def _show_sign(turn: Turn, ctx: Ctx) -> None:
     decl = ctx.form.declaration
     assert decl is not None
+    declaration = await _declaration(turn, ctx)
     turn.go(FLOW, "sign", rid=ctx.rid, editing=False)
     turn.say(
-        "form.sign", declaration=Raw(ctx.form.declaration_text(ctx.answers, turn.locale)),
+        "form.sign", declaration=declaration,
         name=Raw(str(ctx.answers.get(decl.signer, ""))),
         buttons=[[Button(Msg("form.to_summary"), _act("sm", ctx.rid))]],
     )
@@ -642,7 +652,7 @@ async def _screen_op(turn: Turn, ctx: Ctx, op: str, qkey: str | None) -> None:
         elif ctx.form.declaration is None:
             await _submit(turn, ctx, None)
         else:
-            _show_sign(turn, ctx)
+            await _show_sign(turn, ctx)
     elif op == "ed":
         _show_edit_list(turn, ctx)
     elif op == "eq":
@@ -743,7 +753,7 @@ async def _reshow(turn: Turn) -> None:
     if flow == COSIGN_FLOW:
         ctx = await _load(turn, turn.data("rid"))
         if ctx is not None:
-            _cosign_prompt(turn, ctx)
+            await _cosign_prompt(turn, ctx)
         return
     if flow != FLOW:
         return
@@ -759,7 +769,7 @@ async def _reshow(turn: Turn) -> None:
     elif step == "edit":
         _show_edit_list(turn, ctx)
     elif step == "sign":
-        _show_sign(turn, ctx)
+        await _show_sign(turn, ctx)
     elif step == "sign_rut":
         await _ask_signer_rut(turn, ctx, str(turn.data("name") or ""))
     elif step == "resume":
@@ -892,7 +902,7 @@ async def _read_rut(turn: Turn, ctx: Ctx, text: str) -> str | None:
 async def _typed_signer_rut(turn: Turn, ctx: Ctx, text: str) -> None:
     name = str(turn.data("name") or "")
     if not name:  # a step saved before the name was kept: sign again from the start
-        _show_sign(turn, ctx)
+        await _show_sign(turn, ctx)
         return
     rut = await _read_rut(turn, ctx, text)
     if rut is None:
@@ -957,14 +967,15 @@ async def begin_cosign(turn: Turn, response_id: int) -> None:
         turn.say("form.cosign_already", form=_title(turn, ctx))
         return
     turn.audit("form_cosign_opened", "form_response", ctx.rid)
-    _cosign_prompt(turn, ctx)
+    await _cosign_prompt(turn, ctx)
 
 
-def _cosign_prompt(turn: Turn, ctx: Ctx) -> None:
+async def _cosign_prompt(turn: Turn, ctx: Ctx) -> None:
+    declaration = await _declaration(turn, ctx)
     turn.go(COSIGN_FLOW, "sign", rid=ctx.rid)
     turn.say(
         "form.cosign_intro", form=_title(turn, ctx), lines=_summary_lines(turn, ctx),
-        declaration=Raw(ctx.form.declaration_text(ctx.answers, turn.locale)),
+        declaration=declaration,
         buttons=[[Button(Msg("form.cosign_not_now"), _act("cx", ctx.rid))]],
     )
 
@@ -979,7 +990,7 @@ async def cosign_input(turn: Turn) -> None:
         return
     if ev.kind != EventKind.TEXT or not (ev.text or "").strip():
         turn.say("form.unsupported")
-        _cosign_prompt(turn, ctx)
+        await _cosign_prompt(turn, ctx)
         return
     not_now = ((Button(Msg("form.cosign_not_now"), _act("cx", ctx.rid)),),)
     if turn.convo.step != "rut":
