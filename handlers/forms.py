@@ -26,7 +26,7 @@ from domain.program_templates import localized_text
 from handlers.admin import action
 from handlers.core import Router, Turn
 from handlers.events import Button, EventKind, Outgoing
-from locales import Msg, Raw, When
+from locales import Msg, Raw, Text, When
 from services import commitments
 from storage import commitments as bodies
 from storage import fichas, outbox, programs, responses
@@ -530,21 +530,28 @@ async def _submit(turn: Turn, ctx: Ctx, signed_name: str | None,
 
 
 async def _tell_the_team(turn: Turn, ctx: Ctx, number: str) -> None:
-    """Every ficha sent reaches the programme's gestora, also (above all) one from an
-    organisation the catastro does not have yet: she takes it in from the notice."""
+    """Every ficha sent (a response to one of the programme's intake forms) reaches the
+    programme's gestora, also (above all) one from an organisation the catastro does not
+    have yet: she takes it in from the notice."""
     response = ctx.response
-    if ctx.form.key != fichas.FICHA or response.program_id is None:
+    if response.program_id is None or ctx.form.key not in await fichas.intake_forms(
+            turn.session, response.program_id):
         return
     org = (await turn.session.get(Organization, response.organization_id)
            if response.organization_id else None)
     sender = fichas.sender_name(response, turn.person)
     params = {"organization": Raw(fichas.typed_name(response) or (org.name if org else "?")),
               "name": Raw(sender), "number": Raw(number), "when": When(turn.now)}
+    # The Ficha de Interés keeps its words; another intake form is named by its title, in
+    # each reader's language (the notice is worded when it is sent to her).
+    prefix = "fichas" if ctx.form.key == fichas.FICHA else "anyform"
+    if prefix == "anyform":
+        params["form"] = Text(dict(ctx.form.title))
     if org is None:
-        notice = Outgoing(text=Msg("fichas.notice_unlinked", params), buttons=((
+        notice = Outgoing(text=Msg(f"{prefix}.notice_unlinked", params), buttons=((
             Button(Msg("fichas.btn_review"), action("catastro", "fi", response.id)),),))
     else:
-        notice = Outgoing(text=Msg("fichas.notice", {**params, "catastro": Raw(org.name)}))
+        notice = Outgoing(text=Msg(f"{prefix}.notice", {**params, "catastro": Raw(org.name)}))
     for person_id in await fichas.team(turn.session, response.program_id):
         if person_id == turn.person.id:
             continue
