@@ -176,9 +176,12 @@ async def _sessions(session: AsyncSession, program: Program, today: date
 
 
 async def _fichas(session: AsyncSession, program_id: int, until: datetime,
-                  forms: tuple[str, ...]) -> int:
-    """Valid fichas of ``forms`` received by then: each organisation's, and each one from
-    an organisation the catastro does not have yet."""
+                  forms: tuple[str, ...] | None = None) -> int:
+    """Valid fichas received by then (of ``forms``, else of every intake form of the
+    programme): each organisation's, and each one from an organisation the catastro does
+    not have yet."""
+    if forms is None:
+        forms = await fichas.intake_forms(session, program_id)
     rows = (await session.execute(
         select(FormResponse.organization_id, FormResponse.id)
         .outerjoin(Organization, Organization.id == FormResponse.organization_id)

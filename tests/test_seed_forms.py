@@ -7,28 +7,39 @@ programme."""
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
 import pytest
 from core_harness import CoreHarness
+from openpyxl import load_workbook
 from sqlalchemy import select
 
 from bot.app import build_app
 from bot.cli import main
+from documents import verificadores
+from documents.base import Ctx, slugify
 from domain.forms import FORMS_DIR, load_form, program_form
 from domain.program_templates import TEMPLATES_DIR, load_template
-from storage import people, programs, responses
+from handlers.admin import action
+from handlers.events import EventKind
+from services.messages import Outgoing
+from storage import catastro, fichas, people, programs, responses
 from storage.models import (
     Body,
     FormResponse,
     FormSignature,
     FormStatus,
     Membership,
+    Organization,
+    OutboxMessage,
     Person,
     Program,
+    Role,
 )
 
 PERSON = "501"
+GESTORA = "502"
 
 
 @dataclass
@@ -250,3 +261,88 @@ async def test_the_members_declaration_offers_the_programme_bodies(core: CoreHar
     async with core.app.sessions() as s:
         member = await s.scalar(select(Membership).where(Membership.person_id == person_id))
         assert member.commitment_signed_at == core.app.clock.now()
+
+
+# What each programme's intake form puts in its row of the fichas verificador: the column
+# of one of its own questions (not the Ficha de Interés's) and the answer as shown.
+OWN_COLUMN = {"infraestructura-rural": ("N.º aproximado de familias", "60"),
+              "fortalecimiento-cooperativas": ("Comuna", "Olmué"),
+              "economia-solidaria-canelones": ("Localidad", "Pando")}
+
+
+@pytest.mark.parametrize("key", list(CASES))
+async def test_the_intake_form_reaches_the_gestora_and_its_verificador(
+        core: CoreHarness, key: str) -> None:
+    """Filled in chat by a representative the catastro does not know yet: the gestora is
+    told (with the form's own title), finds it among the fichas waiting in her panel, takes
+    it into the catastro, and the template's fichas verificador lists it with its answers."""
+    command, _button, locale, prefix, steps, org, name, _stored = CASES[key]
+    program_id, _ = await make_programme(core, key, name, locale)
+    now = core.app.clock.now()
+    async with core.app.sessions() as s:
+        gestora = await people.create_with_address(s, "telegram", GESTORA, now, consent_at=now,
+                                                   locale="es", name="Carolina Gestora",
+                                                   program_id=program_id)
+        await people.grant(s, gestora, Role.GESTORA, program_id, now)
+        await s.commit()
+        gestora_id = gestora.id
+    await core.text(PERSON, f"/{command}")
+    for step in steps:
+        await (core.text(PERSON, step.text) if step.text is not None
+               else core.press(PERSON, step.press or ""))
+    await core.press(PERSON, "✅ Confirmar")
+    signer = next(s.text for s in steps if s.expect.startswith(("¿Cuál es tu RUT?",
+                                                                 "¿Cuál es tu cédula")))
+    await core.text(PERSON, signer or "")
+
+    form = load_form(program_form_key(key))
+    async with core.app.sessions() as s:
+        response = await s.scalar(select(FormResponse).where(
+            FormResponse.program_id == program_id, FormResponse.status == FormStatus.SUBMITTED))
+        number = responses.receipt_number(form, response)
+        [row] = (await s.scalars(select(OutboxMessage).where(
+            OutboxMessage.kind == "form_notice", OutboxMessage.address == GESTORA))).all()
+        assert [r.id for r in await fichas.pending(s, program_id)] == [response.id]
+    notice = Outgoing.from_json(row.payload)
+    text = core.app.catalogs.render(notice.text, row.locale, notice.zone)
+    assert text.startswith(f"📝 Llegó al equipo una {form.title['es']} ({number}) de «{org}»")
+    assert "Ficha de Interés" not in text and number.startswith(f"{prefix}-")
+
+    # Her review button opens the ficha in the panel, and she takes it into the catastro.
+    review = action("catastro", "fi", response.id)
+    assert [b.action for line in notice.buttons for b in line] == [review]
+    [card] = await core.event(GESTORA, EventKind.BUTTON,
+                              button=core.app.services.buttons.pack(gestora_id, review))
+    assert f"Ficha {number}" in card.text and org in card.text
+    await core.event(GESTORA, EventKind.BUTTON, button=core.app.services.buttons.pack(
+        gestora_id, action("catastro", "fia", response.id)))
+
+    own_label, own_answer = OWN_COLUMN[key]
+    async with core.app.sessions() as s:
+        taken = await s.scalar(select(Organization).where(Organization.program_id == program_id))
+        assert taken is not None and taken.name == org
+        assert await fichas.pending(s, program_id) == []
+        assert await catastro.count_organizations(s, program_id,
+                                                  catastro.Filters(ficha=True)) == 1
+        program = await s.get(Program, program_id)
+        ctx = Ctx(core.app.catalogs, "es", program.timezone, now)
+        # Canelones asks for it in each year's registration: every activity finds it.
+        asked = [r for r in await verificadores.required(s, program, ctx)
+                 if r.producer is not None and r.producer.key == "fichas"]
+        assert asked and all(r.evidence for r in asked), "the intake verificador is empty"
+        intake = asked[0]
+        files = {fmt: await verificadores.make_for(s, program, ctx, intake, None, fmt)
+                 for fmt in intake.producer.formats}
+    [pdf] = files["pdf"]
+    assert pdf.content.startswith(b"%PDF")
+    assert pdf.filename == f"{slugify(form.title['es'])}-{slugify(org)}.pdf"
+    [xlsx] = files["xlsx"]
+    sheet = load_workbook(io.BytesIO(xlsx.content)).active
+    cells = [[str(c) if c is not None else "" for c in r]
+             for r in sheet.iter_rows(values_only=True)]
+    heading = [r[0] for r in cells[:3]]
+    assert f"{form.title['es']}: respuestas recibidas" in heading and name in heading
+    [header] = [r for r in cells if own_label in r]
+    [line] = [r for r in cells if org in r]
+    assert line[header.index(own_label)] == own_answer
+    assert line[header.index("Representante")] == signer
