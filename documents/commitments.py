@@ -22,7 +22,7 @@ from documents.base import (
     slugify,
 )
 from documents.registry import Evidence, Request, body_kind, producer
-from domain.forms import Form, plain_value
+from domain.forms import PROGRAM_PLACEHOLDER, Form, plain_value
 from domain.program_templates import localized_text
 from storage import admin_meetings, agreed, commitments, minutes, reports
 from storage.commitments import COMMITMENT_FORM, DECLARATION_FORM
@@ -65,12 +65,12 @@ def _keep_together(pdf: Any, height: float) -> None:
         pdf.add_page()
 
 
-def _blank_text(form: Form, locale: str, known: dict[str, str] | None = None,
+def _blank_text(form: Form, locale: str, program: str, known: dict[str, str] | None = None,
                 answers: dict[str, Any] | None = None) -> str:
     """The declaration as answered; what no answer gives is taken from what is ``known``
     (the signer's name, the organisation), else a line to fill in by hand."""
     assert form.declaration is not None
-    values = {q.key: BLANK for q in form.questions}
+    values = {PROGRAM_PLACEHOLDER: program} | {q.key: BLANK for q in form.questions}
     values.update({k: v for k, v in (known or {}).items() if v})
     for q in form.questions:
         shown = plain_value(q, (answers or {}).get(q.key), locale)
@@ -175,7 +175,7 @@ def _commitment_pdf(req: Request, details: list[tuple[str, str]], org: Organizat
 
     if form.declaration is not None:
         first = sigs[0].signed_name if sigs else ""
-        text = _blank_text(form, ctx.locale, {"organization_name": name,
+        text = _blank_text(form, ctx.locale, req.program.name, {"organization_name": name,
                                               "representative_name": first}, answers)
         signers = [Signer(s.signed_name, s.signed_rut, _signed_role(ctx, s.signed_at))
                    for s in sigs]
@@ -256,7 +256,7 @@ async def member_declarations(req: Request) -> list[ExportFile]:
         if response is not None:
             answered = await commitments.form_of_response(req.session, response) or form
             sigs = await commitments.signatures(req.session, response.id)
-            text = _blank_text(answered, ctx.locale, {
+            text = _blank_text(answered, ctx.locale, req.program.name, {
                 "full_name": m.person.name or "", "organization": org, "body": body_label,
                 "person_rut": (sigs[0].signed_rut if sigs else None) or m.person.rut or ""},
                 response.answers or {})
@@ -269,13 +269,13 @@ async def member_declarations(req: Request) -> list[ExportFile]:
                 known["organization"] = org
             if m.person.rut and not req.blank:
                 known["person_rut"] = m.person.rut
-            text = _blank_text(form, ctx.locale, known)
+            text = _blank_text(form, ctx.locale, req.program.name, known)
             signer = Signer(m.person.name or "", None if req.blank else m.person.rut,
                             ctx.t("commit.doc.not_signed_yet") if not req.blank else None)
         entries.append((f"{n}. {m.person.name or '?'}" + (f" · {org}" if org else ""), text,
                         signer))
     if not members:  # nobody recorded yet: copies to fill in by hand
-        text = _blank_text(form, ctx.locale, {"body": body_label})
+        text = _blank_text(form, ctx.locale, req.program.name, {"body": body_label})
         entries = [(f"{n}.", text, Signer()) for n in range(1, 5)]
     for head, text, signer in entries:
         _keep_together(pdf, 14 + _estimate(pdf, text) + BOX_H + 2)

@@ -82,14 +82,17 @@ from documents.progress import (  # noqa: F401  (re-exported: callers and tests 
     render_attendance_chart,
 )
 from domain import org_kinds
+from domain.forms import program_form
 from domain.names import person_name
 from domain.program_templates import (
     ProgramTemplate,
+    localized_text,
     program_template_or_none,
 )
 from locales import Catalogs, format_number
 from storage import admin_meetings, programs, reports, responses
 from storage import pickups as day_lists
+from storage.fichas import intake_forms_of
 from storage.models import (
     AttendanceGuest,
     Body,
@@ -336,10 +339,14 @@ class Ficha:
     registration_number: str | None = None  # N.º de registro / personalidad jurídica
     # The programme's settings: its executing body, comuna and region for the heading.
     settings: dict[str, Any] = field(default_factory=dict)
+    # The title of the form it answers when that is not the Ficha de Interés (a
+    # cooperative's ficha, a community's application), in the reader's language.
+    title: str | None = None
 
 
 def _ficha_stem(ctx: Ctx, ficha: Ficha) -> str:
-    stem = f"{ctx.t('exports.file.ficha')}-{slugify(ficha.organization.name)}"
+    kind = slugify(ficha.title) if ficha.title else ctx.t("exports.file.ficha")
+    stem = f"{kind}-{slugify(ficha.organization.name)}"
     # Two people may send a ficha for the same organisation before it is in the catastro.
     return stem if ficha.in_catastro or not ficha.folio else f"{stem}-{slugify(ficha.folio)}"
 
@@ -413,7 +420,7 @@ def render_ficha_pdf(
     """The PDF of one *Ficha de Interés de Participación*, from data already read."""
     ctx = Ctx(catalogs, locale, ficha.tz, now)
     org = ficha.organization
-    title = ctx.t("exports.ficha.title")
+    title = ficha.title or ctx.t("exports.ficha.title")
     pdf = _new_pdf(ctx, font_dirs, title=title, running_title=f"{title} · {org.name}")
     pdf.add_page()
     details = [*program_details(ficha, ctx), (ctx.t("exports.col.organization"), org.name)]
@@ -450,9 +457,11 @@ def render_ficha_pdf(
 def render_fichas_xlsx(
     fichas: Sequence[Ficha], *, program: str, tz: str, now: datetime,
     locale: str | None = "es", catalogs: Catalogs | None = None,
-    details: Sequence[tuple[str, str]] = (),
+    details: Sequence[tuple[str, str]] = (), form_titles: Sequence[str] = (),
 ) -> ExportFile:
-    """All organisations' fichas in one sheet: one row each, one column per question."""
+    """All organisations' fichas in one sheet: one row each, one column per question.
+    ``form_titles``: the titles of the forms asked for, when not the Ficha de Interés,
+    for a sheet that has no ficha yet."""
     ctx = Ctx(catalogs, locale, tz, now)
     questions: dict[str, str] = {}
     for f in fichas:
@@ -474,7 +483,13 @@ def render_fichas_xlsx(
                      f.submitted_at] + [answers.get(k, "") for k in questions] + [
                         signed, ctx.t("exports.yes") if f.in_catastro
                         else ctx.t("exports.ficha.not_in_catastro")])
-    title = ctx.t("exports.fichas.title")
+    # Titled by the form when all are of one other than the Ficha de Interés.
+    own = {f.title for f in fichas}
+    form_title = own.pop() if len(own) == 1 else None
+    if not fichas and form_titles:
+        form_title = " / ".join(form_titles)
+    title = ctx.t("anyform.list_title", form=form_title) if form_title \
+        else ctx.t("exports.fichas.title")
     wb = _new_workbook(ctx, title)
     ws = wb.active
     ws.title = _sheet_title(title)
@@ -486,19 +501,20 @@ def render_fichas_xlsx(
     top = _sheet_heading(ws, program, title, about, min(len(headers), 8))
     _write_sheet(ws, headers, rows, ctx, top=top, landscape=True)
     fit_merged_rows(ws)
-    stem = f"{ctx.t('exports.file.fichas')}-{ctx.local(ctx.now).date().isoformat()}"
+    kind = slugify(form_title) if form_title else ctx.t("exports.file.fichas")
+    stem = f"{kind}-{ctx.local(ctx.now).date().isoformat()}"
     return ExportFile(f"{stem}.xlsx", _workbook_bytes(wb), MIME["xlsx"])
 
 
 def _form_extras(definition: FormDefinition | None, response: FormResponse,
-                 locale: str) -> tuple[str | None, str | None]:
+                 locale: str, program: str) -> tuple[str | None, str | None]:
     """The receipt number and the signed declaration of a sent form."""
     if definition is None:
         return None, None
     form = responses.form_of(definition)
     declaration = None
     if form.declaration is not None:
-        declaration = form.declaration_text(response.answers or {}, locale)
+        declaration = form.declaration_text(response.answers or {}, locale, program=program)
     return responses.receipt_number(form, response), declaration
 
 
@@ -521,8 +537,8 @@ async def _ficha(session: AsyncSession, response: FormResponse, program: Program
         if response.organization_id is not None else None
     sigs = await responses.signatures(session, response.id)
     people = await reports.by_id(session, Person, (s.person_id for s in sigs))
-    folio, declaration = _form_extras(
-        await session.get(FormDefinition, response.form_id), response, locale)
+    definition = await session.get(FormDefinition, response.form_id)
+    folio, declaration = _form_extras(definition, response, locale, program.name)
     reps = await reports.representatives(session, org.id) if org is not None else {}
     answers = response.answers or {}
 
@@ -566,7 +582,14 @@ async def _ficha(session: AsyncSession, response: FormResponse, program: Program
         version=response.version,
         folio=folio,
         declaration=declaration,
+        title=_own_title(definition, locale),
     )
+
+
+def _own_title(definition: FormDefinition | None, locale: str) -> str | None:
+    if definition is None or definition.key == FICHA_FORM_KEY:
+        return None
+    return localized_text(responses.form_of(definition).title, locale)
 
 
 async def ficha_pdf(
@@ -590,12 +613,15 @@ async def ficha_pdf(
 async def ficha_pdfs(
     session: AsyncSession, program_id: int, *, now: datetime, locale: str | None = "es",
     catalogs: Catalogs | None = None, font_dirs: Sequence[Path] = FONT_DIRS,
+    forms: Sequence[str] | None = None,
 ) -> list[ExportFile]:
-    """One PDF per organisation with a submitted ficha, by organisation name."""
+    """One PDF per organisation with a submitted ficha, by organisation name: of the
+    programme's intake forms, or of ``forms`` (one verifier's)."""
     catalogs = catalogs or Catalogs()
     program = await programs.existing(session, program_id)
     fichas = [await _ficha(session, r, program, catalogs.locale(locale), catalogs)
-              for r in await reports.latest_fichas(session, program_id, unlinked=True)]
+              for r in await reports.latest_fichas(session, program_id, unlinked=True,
+                                                   forms=forms)]
     fichas.sort(key=lambda f: _sort_key(f.organization.name, locale))
     return [render_ficha_pdf(f, now=now, locale=locale, catalogs=catalogs, font_dirs=font_dirs)
             for f in fichas]
@@ -603,15 +629,22 @@ async def ficha_pdfs(
 
 async def fichas_xlsx(
     session: AsyncSession, program_id: int, *, now: datetime, locale: str | None = "es",
-    catalogs: Catalogs | None = None,
+    catalogs: Catalogs | None = None, forms: Sequence[str] | None = None,
 ) -> ExportFile:
+    """Every ficha of the programme's intake forms (or of ``forms``) in one sheet."""
     catalogs = catalogs or Catalogs()
     program = await programs.existing(session, program_id)
-    fichas = [await _ficha(session, r, program, catalogs.locale(locale), catalogs)
-              for r in await reports.latest_fichas(session, program_id, unlinked=True)]
+    loc = catalogs.locale(locale)
+    fichas = [await _ficha(session, r, program, loc, catalogs)
+              for r in await reports.latest_fichas(session, program_id, unlinked=True,
+                                                   forms=forms)]
+    titles = [localized_text(form.title, loc)
+              for key in (forms or intake_forms_of(program)) if key != FICHA_FORM_KEY
+              and (form := program_form(program, key)) is not None]
     return render_fichas_xlsx(fichas, program=program.name, tz=program.timezone, now=now,
                               locale=locale, catalogs=catalogs, details=program_details(
-                                  program, Ctx(catalogs, locale, program.timezone, now)))
+                                  program, Ctx(catalogs, locale, program.timezone, now)),
+                              form_titles=titles)
 
 
 # --------------------------------------------------------------------------- organisations

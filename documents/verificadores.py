@@ -52,8 +52,19 @@ async def _attendance(req: Request) -> list[ExportFile]:
                                           font_dirs=req.font_dirs)]
 
 
+def _forms_of(req: Request) -> tuple[str, ...] | None:
+    """The form the asking verifier's fichas answer (its template's ``form:``); None:
+    every intake form of the programme."""
+    template = program_template_or_none(req.program)
+    try:
+        return (template.verifier_form(req.verifier),) if template is not None else None
+    except KeyError:
+        return None
+
+
 async def _fichas_sent(req: Request) -> list[Evidence]:
-    rows = await reports.latest_fichas(req.session, req.program.id, until=req.ctx.now)
+    rows = await reports.latest_fichas(req.session, req.program.id, until=req.ctx.now,
+                                       forms=_forms_of(req))
     days = sorted(r.submitted_at for r in rows if r.submitted_at is not None)
     if not days:
         return []
@@ -64,9 +75,10 @@ async def _fichas_sent(req: Request) -> list[Evidence]:
 @producer("fichas", formats=("pdf", "xlsx"), scope="program", evidence=_fichas_sent)
 async def _fichas(req: Request) -> list[ExportFile]:
     if req.fmt == "xlsx":
-        return [await exports.fichas_xlsx(req.session, req.program.id, **_kw(req))]
+        return [await exports.fichas_xlsx(req.session, req.program.id, **_kw(req),
+                                          forms=_forms_of(req))]
     return await exports.ficha_pdfs(req.session, req.program.id, **_kw(req),
-                                    font_dirs=req.font_dirs)
+                                    font_dirs=req.font_dirs, forms=_forms_of(req))
 
 
 async def _invitations_sent(req: Request) -> list[Evidence]:

@@ -34,7 +34,7 @@ import json
 import re
 import string
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from functools import cached_property, lru_cache
 from os import PathLike
@@ -103,6 +103,9 @@ TEXT_MAX_DEFAULT = 200
 SUMMARY_BUDGET = 3500
 # The question a form may ask the signer's RUT in without naming it in its declaration.
 SIGNER_RUT_KEY = "representative_rut"
+# A declaration may name the programme it is signed for: one form serves every programme
+# that uses it (a body's members' declaration), so its text cannot name one.
+PROGRAM_PLACEHOLDER = "program"
 
 
 class FormError(TemplateError):
@@ -121,6 +124,8 @@ class AnswerError(ValueError):
 
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=KEY_MAX)]
 FormKey = Annotated[str, StringConstraints(pattern=_FORM_KEY_RE.pattern)]
+# Buttons carry an option's index, not its key: an option may take a template body's key.
+OptionKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 QuestionType = Literal[
     "text", "number", "choice", "multi_choice", "date", "phone", "email", "rut",
     "national_id", "org_tax_id", "yes_no"
@@ -144,7 +149,7 @@ class _Model(BaseModel):
 
 
 class Option(_Model):
-    key: Key
+    key: OptionKey
     label: Localized
 
 
@@ -200,6 +205,7 @@ _ONLY_FOR: dict[str, tuple[str, ...]] = {
     "max_selected": ("multi_choice",),
     "dates": ("date",),
     "max_length": ("text", "email"),
+    "options_from": ("choice",),
 }
 
 
@@ -226,6 +232,10 @@ class Question(_Model):
     min_selected: Annotated[int, Field(ge=1)] | None = None
     max_selected: Annotated[int, Field(ge=1)] | None = None
     dates: Literal["any", "past", "future"] = "any"
+    options_from: Literal["bodies"] | None = None
+    """``bodies``: the options become the bodies of the programme's template when a
+    programme keeps its copy of the form; ``options`` are those of a programme that keeps
+    none."""
     updates: str | None = None
     """The organisation's field this answer keeps up to date when an organisation's form is
     sent (``kind``, ``rut``, ``sector``, ``members_count``, ``address``, ``phone``,
@@ -238,7 +248,9 @@ class Question(_Model):
             if name in self.model_fields_set and self.type not in types:
                 problems.append(((name,), f"only for questions of type {' or '.join(types)}"))
         if self.type in ("choice", "multi_choice"):
-            if len(self.options) < 2:
+            # A programme with a single body still has its members declare for it.
+            fewest = 1 if self.options_from else 2
+            if len(self.options) < fewest:
                 problems.append((("options",), "give at least two options"))
             if len(self.options) > MAX_OPTIONS:
                 problems.append((("options",), f"at most {MAX_OPTIONS} options"))
@@ -374,9 +386,10 @@ class Form(_Model):
             except ValueError as exc:
                 problems.append((("declaration", "text", lang), f"bad placeholder: {exc}"))
                 continue
-            for name in sorted(names - set(index)):
+            for name in sorted(names - set(index) - {PROGRAM_PLACEHOLDER}):
                 problems.append((("declaration", "text", lang),
-                                 f"{{{name}}} is not a question key"))
+                                 f"{{{name}}} is not a question key (nor "
+                                 f"{{{PROGRAM_PLACEHOLDER}}})"))
         return problems
 
     # ----------------------------------------------------------------- walking
@@ -427,10 +440,26 @@ class Form(_Model):
         formalised' goes)."""
         return {q.key: answers[q.key] for q in self.applicable(answers) if q.key in answers}
 
-    def declaration_text(self, answers: Mapping[str, Any], locale: str) -> str:
+    def declaration_text(self, answers: Mapping[str, Any], locale: str, *, program: str
+                         ) -> str:
+        """What signing means, as answered; ``{program}`` is the name of the programme the
+        form is signed for (a question of that key would win)."""
         assert self.declaration is not None
-        values = {q.key: plain_value(q, answers.get(q.key), locale) for q in self.questions}
+        values = {PROGRAM_PLACEHOLDER: program}
+        values |= {q.key: plain_value(q, answers.get(q.key), locale) for q in self.questions}
         return localized_text(self.declaration.text, locale).format(**values)
+
+    def for_bodies(self, bodies: Sequence[tuple[str, Mapping[str, str]]]) -> Form:
+        """The form as a programme with these bodies (key, name) keeps it: a question with
+        ``options_from: bodies`` offers them. Unchanged when there are none."""
+        if not bodies or not any(q.options_from == "bodies" for q in self.questions):
+            return self
+        options = [{"key": key, "label": dict(name)} for key, name in bodies]
+        data = form_to_store(self)
+        for q in data["questions"]:
+            if q.get("options_from") == "bodies":
+                q["options"] = options
+        return Form.model_validate(data)
 
     @property
     def signer_rut_key(self) -> str | None:

@@ -420,6 +420,17 @@ class MeetingKind(_Model):
     """The body whose members are convened, if the meeting belongs to one."""
 
 
+# Telegram's own rule for a bot command (and what a person can type on WhatsApp after "/").
+COMMAND_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+FormCommand = Annotated[str, StringConstraints(pattern=COMMAND_RE.pattern)]
+FormKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+
+# The document of the programme's intake (the forms organisations send to take part), and
+# the form it is made from when its verifier names none: the Ecomercado's.
+INTAKE_DOCUMENT = "fichas"
+DEFAULT_INTAKE_FORM = "ficha_interes"
+
+
 class Verifier(_Model):
     """A document the programme must be able to show (verificador)."""
 
@@ -429,6 +440,10 @@ class Verifier(_Model):
     document: Key | None = None
     """Which of Convoca's documents proves it (``documents.registry``: attendance, fichas,
     minutes, plan, agreed_text...); none for a document made outside Convoca."""
+    form: FormKey | None = None
+    """For a ``fichas`` verifier: the form whose signed responses it lists, one of the
+    template's ``forms:``. None reads as ``ficha_interes``, so templates and programmes
+    made before a verifier could name its form keep theirs."""
 
 
 class Activity(_Model):
@@ -480,9 +495,6 @@ class ProgressReportSpec(_Model):
     verifiers: list[Key] = Field(default_factory=list)
 
 
-# Telegram's own rule for a bot command (and what a person can type on WhatsApp after "/").
-COMMAND_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
-FormCommand = Annotated[str, StringConstraints(pattern=COMMAND_RE.pattern)]
 
 
 class FormUse(_Model):
@@ -490,7 +502,7 @@ class FormUse(_Model):
     and/or a ``button`` in the forms menu (``/formularios``). With neither, the form opens
     only from a button Convoca sends (an invitation's, a body's declaration)."""
 
-    form: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+    form: FormKey
     command: FormCommand | None = None
     button: Localized | None = None
 
@@ -578,6 +590,8 @@ class ProgramTemplate(_Model):
         bodies = {b.key for b in self.bodies}
         kinds = {m.key for m in self.meeting_kinds}
         verifiers = {v.key for v in self.verifiers}
+
+        problems += self._intake_problems(info.context or {})
 
         for i, kind in enumerate(self.meeting_kinds):
             if kind.body is not None and kind.body not in bodies:
@@ -686,6 +700,43 @@ class ProgramTemplate(_Model):
             else:
                 seen_commands[use.command] = i
         return problems
+
+    def _intake_problems(self, context: Mapping[str, Any]) -> list[tuple[Loc, str]]:
+        listed = [u.form for u in self.forms]
+        problems: list[tuple[Loc, str]] = []
+        for i, ver in enumerate(self.verifiers):
+            if ver.form is not None and ver.document != INTAKE_DOCUMENT:
+                problems.append((("verifiers", i, "form"), f"only a '{INTAKE_DOCUMENT}' "
+                                 f"verifier is made from a form (this one is "
+                                 f"'{ver.document or 'made outside Convoca'}')"))
+            elif ver.form is not None and ver.form not in listed:
+                problems.append((("verifiers", i, "form"), f"form '{ver.form}' is not in the "
+                                 f"template's forms: ({', '.join(listed) or 'none'})"))
+            elif (ver.document == INTAKE_DOCUMENT and ver.form is None and listed
+                  and DEFAULT_INTAKE_FORM not in listed and "forms" in context):
+                # The mistake that leaves a programme's fichas document empty: checked where
+                # a file is read, not on a programme's kept copy, which must stay readable.
+                problems.append((("verifiers", i), f"name the form its fichas are made from "
+                                 f"(form: one of {', '.join(listed)}); without it they are "
+                                 f"'{DEFAULT_INTAKE_FORM}', which forms: does not list"))
+        return problems
+
+    @property
+    def intake_forms(self) -> tuple[str, ...]:
+        """The forms of the programme's intake, those its ``fichas`` verifiers are made
+        from: a signed response to one is a ficha (it reaches the team, waits for the
+        catastro, counts, is listed in the document). ``ficha_interes`` when no verifier
+        says, as before templates could name it."""
+        found: list[str] = []
+        for ver in self.verifiers:
+            key = ver.form or DEFAULT_INTAKE_FORM
+            if ver.document == INTAKE_DOCUMENT and key not in found:
+                found.append(key)
+        return tuple(found) or (DEFAULT_INTAKE_FORM,)
+
+    def verifier_form(self, key: str) -> str:
+        """The form a ``fichas`` verifier's document is made from."""
+        return self.verifier(key).form or DEFAULT_INTAKE_FORM
 
     def form_use(self, key: str) -> FormUse | None:
         return next((u for u in self.forms if u.form == key), None)

@@ -26,7 +26,7 @@ from domain.program_templates import localized_text
 from handlers.admin import action
 from handlers.core import Router, Turn
 from handlers.events import Button, EventKind, Outgoing
-from locales import Msg, Raw, When
+from locales import Msg, Raw, Text, When
 from services import commitments
 from storage import commitments as bodies
 from storage import fichas, outbox, programs, responses
@@ -488,12 +488,22 @@ def _show_edit_list(turn: Turn, ctx: Ctx) -> None:
     turn.say("form.edit_pick", buttons=rows)
 
 
-def _show_sign(turn: Turn, ctx: Ctx) -> None:
+async def _declaration(turn: Turn, ctx: Ctx) -> Raw:
+    """The declaration as answered, naming the programme the form is signed for (the
+    person's own for a draft begun before responses knew their programme)."""
+    program_id = ctx.response.program_id or turn.person.program_id
+    program = await turn.session.get(Program, program_id) if program_id is not None else None
+    return Raw(ctx.form.declaration_text(ctx.answers, turn.locale,
+                                         program=program.name if program else ""))
+
+
+async def _show_sign(turn: Turn, ctx: Ctx) -> None:
     decl = ctx.form.declaration
     assert decl is not None
+    declaration = await _declaration(turn, ctx)
     turn.go(FLOW, "sign", rid=ctx.rid, editing=False)
     turn.say(
-        "form.sign", declaration=Raw(ctx.form.declaration_text(ctx.answers, turn.locale)),
+        "form.sign", declaration=declaration,
         name=Raw(str(ctx.answers.get(decl.signer, ""))),
         buttons=[[Button(Msg("form.to_summary"), _act("sm", ctx.rid))]],
     )
@@ -520,21 +530,28 @@ async def _submit(turn: Turn, ctx: Ctx, signed_name: str | None,
 
 
 async def _tell_the_team(turn: Turn, ctx: Ctx, number: str) -> None:
-    """Every ficha sent reaches the programme's gestora, also (above all) one from an
-    organisation the catastro does not have yet: she takes it in from the notice."""
+    """Every ficha sent (a response to one of the programme's intake forms) reaches the
+    programme's gestora, also (above all) one from an organisation the catastro does not
+    have yet: she takes it in from the notice."""
     response = ctx.response
-    if ctx.form.key != fichas.FICHA or response.program_id is None:
+    if response.program_id is None or ctx.form.key not in await fichas.intake_forms(
+            turn.session, response.program_id):
         return
     org = (await turn.session.get(Organization, response.organization_id)
            if response.organization_id else None)
     sender = fichas.sender_name(response, turn.person)
     params = {"organization": Raw(fichas.typed_name(response) or (org.name if org else "?")),
               "name": Raw(sender), "number": Raw(number), "when": When(turn.now)}
+    # The Ficha de Interés keeps its words; another intake form is named by its title, in
+    # each reader's language (the notice is worded when it is sent to her).
+    prefix = "fichas" if ctx.form.key == fichas.FICHA else "anyform"
+    if prefix == "anyform":
+        params["form"] = Text(dict(ctx.form.title))
     if org is None:
-        notice = Outgoing(text=Msg("fichas.notice_unlinked", params), buttons=((
+        notice = Outgoing(text=Msg(f"{prefix}.notice_unlinked", params), buttons=((
             Button(Msg("fichas.btn_review"), action("catastro", "fi", response.id)),),))
     else:
-        notice = Outgoing(text=Msg("fichas.notice", {**params, "catastro": Raw(org.name)}))
+        notice = Outgoing(text=Msg(f"{prefix}.notice", {**params, "catastro": Raw(org.name)}))
     for person_id in await fichas.team(turn.session, response.program_id):
         if person_id == turn.person.id:
             continue
@@ -642,7 +659,7 @@ async def _screen_op(turn: Turn, ctx: Ctx, op: str, qkey: str | None) -> None:
         elif ctx.form.declaration is None:
             await _submit(turn, ctx, None)
         else:
-            _show_sign(turn, ctx)
+            await _show_sign(turn, ctx)
     elif op == "ed":
         _show_edit_list(turn, ctx)
     elif op == "eq":
@@ -743,7 +760,7 @@ async def _reshow(turn: Turn) -> None:
     if flow == COSIGN_FLOW:
         ctx = await _load(turn, turn.data("rid"))
         if ctx is not None:
-            _cosign_prompt(turn, ctx)
+            await _cosign_prompt(turn, ctx)
         return
     if flow != FLOW:
         return
@@ -759,7 +776,7 @@ async def _reshow(turn: Turn) -> None:
     elif step == "edit":
         _show_edit_list(turn, ctx)
     elif step == "sign":
-        _show_sign(turn, ctx)
+        await _show_sign(turn, ctx)
     elif step == "sign_rut":
         await _ask_signer_rut(turn, ctx, str(turn.data("name") or ""))
     elif step == "resume":
@@ -892,7 +909,7 @@ async def _read_rut(turn: Turn, ctx: Ctx, text: str) -> str | None:
 async def _typed_signer_rut(turn: Turn, ctx: Ctx, text: str) -> None:
     name = str(turn.data("name") or "")
     if not name:  # a step saved before the name was kept: sign again from the start
-        _show_sign(turn, ctx)
+        await _show_sign(turn, ctx)
         return
     rut = await _read_rut(turn, ctx, text)
     if rut is None:
@@ -957,14 +974,15 @@ async def begin_cosign(turn: Turn, response_id: int) -> None:
         turn.say("form.cosign_already", form=_title(turn, ctx))
         return
     turn.audit("form_cosign_opened", "form_response", ctx.rid)
-    _cosign_prompt(turn, ctx)
+    await _cosign_prompt(turn, ctx)
 
 
-def _cosign_prompt(turn: Turn, ctx: Ctx) -> None:
+async def _cosign_prompt(turn: Turn, ctx: Ctx) -> None:
+    declaration = await _declaration(turn, ctx)
     turn.go(COSIGN_FLOW, "sign", rid=ctx.rid)
     turn.say(
         "form.cosign_intro", form=_title(turn, ctx), lines=_summary_lines(turn, ctx),
-        declaration=Raw(ctx.form.declaration_text(ctx.answers, turn.locale)),
+        declaration=declaration,
         buttons=[[Button(Msg("form.cosign_not_now"), _act("cx", ctx.rid))]],
     )
 
@@ -979,7 +997,7 @@ async def cosign_input(turn: Turn) -> None:
         return
     if ev.kind != EventKind.TEXT or not (ev.text or "").strip():
         turn.say("form.unsupported")
-        _cosign_prompt(turn, ctx)
+        await _cosign_prompt(turn, ctx)
         return
     not_now = ((Button(Msg("form.cosign_not_now"), _act("cx", ctx.rid)),),)
     if turn.convo.step != "rut":

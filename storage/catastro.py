@@ -138,8 +138,8 @@ def _on_which(channels: tuple[str, ...], found: Any) -> tuple[str, ...]:
     return tuple(c for c, on in zip(channels, found, strict=True) if on)
 
 
-def _ficha_of_org() -> Any:
-    return fichas.organization_signed(Organization.id)
+def _ficha_of_org(forms: tuple[str, ...]) -> Any:
+    return fichas.organization_signed(Organization.id, forms=forms)
 
 
 def _ordered(column: Any, descending: bool, tiebreak: Any) -> list[Any]:
@@ -155,7 +155,8 @@ FAMILY_SORTS = {"name": Family.name, "sector": Family.sector, "mode": Family.pic
                 "household": Family.household_size, "created": Family.created_at}
 
 
-def _organizations_where(program_id: int, filters: Filters) -> list[Any]:
+def _organizations_where(program_id: int, filters: Filters, forms: tuple[str, ...]
+                         ) -> list[Any]:
     where = [Organization.program_id == program_id]
     found = _search(filters.q, Organization.name, Organization.rut, Organization.phone,
                     Organization.sector)
@@ -169,7 +170,7 @@ def _organizations_where(program_id: int, filters: Filters) -> list[Any]:
     if filters.linked is not None:
         where.append(linked if filters.linked else not_(linked))
     if filters.ficha is not None:
-        where.append(_ficha_of_org() if filters.ficha else not_(_ficha_of_org()))
+        where.append(_ficha_of_org(forms) if filters.ficha else not_(_ficha_of_org(forms)))
     if filters.channel:
         where.append(_channel_filter(_org_on, filters.channel, filters.channels))
     return where
@@ -178,7 +179,8 @@ def _organizations_where(program_id: int, filters: Filters) -> list[Any]:
 async def count_organizations(session: AsyncSession, program_id: int, filters: Filters
                               ) -> int:
     return await session.scalar(select(func.count(Organization.id)).where(
-        *_organizations_where(program_id, filters))) or 0
+        *_organizations_where(program_id, filters,
+                              await fichas.intake_forms(session, program_id)))) or 0
 
 
 async def organizations(session: AsyncSession, program_id: int, filters: Filters, *,
@@ -188,11 +190,12 @@ async def organizations(session: AsyncSession, program_id: int, filters: Filters
     reps = (select(func.count(Representative.id))
             .where(Representative.organization_id == Organization.id).scalar_subquery())
     column = ORGANIZATION_SORTS.get(sort, Organization.name)
+    forms = await fichas.intake_forms(session, program_id)
     rows = await session.execute(
         select(Organization.id, Organization.name, Organization.kind, Organization.rut,
                Organization.phone, Organization.sector, Organization.members_count, reps,
-               _ficha_of_org(), *(_org_on(c) for c in filters.channels))
-        .where(*_organizations_where(program_id, filters))
+               _ficha_of_org(forms), *(_org_on(c) for c in filters.channels))
+        .where(*_organizations_where(program_id, filters, forms))
         .order_by(*_ordered(column, descending, Organization.id))
         .offset(offset).limit(limit))
     return [OrganizationRow(*r[:7], int(r[7] or 0), bool(r[8]),
@@ -313,7 +316,9 @@ async def organization_record(session: AsyncSession, program_id: int, organizati
         return None
     record = OrganizationRecord(org)
     responses = (await session.scalars(
-        select(FormResponse).where(FormResponse.organization_id == org.id, fichas.signed())
+        select(FormResponse).where(
+            FormResponse.organization_id == org.id,
+            fichas.signed(forms=await fichas.intake_forms(session, program_id)))
         .order_by(FormResponse.submitted_at.desc(), FormResponse.id.desc()))).all()
     signatures: dict[int, list[FormSignature]] = {}
     if responses:

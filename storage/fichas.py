@@ -6,6 +6,7 @@ go through :func:`accept`. Repositories never commit; the caller's unit of work 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, selectinload
 
 from domain.names import normalise_name
+from domain.program_templates import DEFAULT_INTAKE_FORM, program_template_or_none
 from storage import people, responses
 from storage.models import (
     FormDefinition,
@@ -27,7 +29,7 @@ from storage.models import (
     RoleGrant,
 )
 
-FICHA = "ficha_interes"
+FICHA = DEFAULT_INTAKE_FORM
 NAME_MAX = 200  # Organization.name
 
 
@@ -73,30 +75,45 @@ async def team(session: AsyncSession, program_id: int) -> list[int]:
     return sorted(rows.all())
 
 
-def _of_ficha() -> Any:
-    return FormResponse.form_id.in_(select(FormDefinition.id).where(FormDefinition.key == FICHA))
+def intake_forms_of(program: Program | None) -> tuple[str, ...]:
+    """The forms whose responses are the programme's fichas (its template's intake
+    forms: the Ficha de Interés, a cooperative's ficha, a community's application...)."""
+    template = program_template_or_none(program) if program is not None else None
+    return template.intake_forms if template is not None else (FICHA,)
 
 
-def signed(until: datetime | None = None) -> Any:
+async def intake_forms(session: AsyncSession, program_id: int) -> tuple[str, ...]:
+    return intake_forms_of(await session.get(Program, program_id))
+
+
+def _of_ficha(forms: Sequence[str]) -> Any:
+    return FormResponse.form_id.in_(
+        select(FormDefinition.id).where(FormDefinition.key.in_(list(forms))))
+
+
+def signed(until: datetime | None = None, *, forms: Sequence[str]) -> Any:
     """A signed ficha, the one meaning every count of them shares (the catastro's filter
-    and column, the stages' verifier, the verificadores, the progress figures): a Ficha de
-    Interés sealed with its sender's signature (every version but a draft is), and the
-    valid one as things stood at ``until`` (now when None): not yet replaced by a correction
-    sealed by then. So an organisation that corrected its ficha counts once, and as of a
-    date before the correction it counts by the version it had then."""
+    and column, the stages' verifier, the verificadores, the progress figures): a response
+    to one of ``forms`` (the programme's :func:`intake_forms`) sealed with its sender's
+    signature (every version but a draft is), and the valid one as things stood at
+    ``until`` (now when None): not yet replaced by a correction sealed by then. So an
+    organisation that corrected its ficha counts once, and as of a date before the
+    correction it counts by the version it had then."""
     if until is None:
-        return and_(_of_ficha(), FormResponse.status == FormStatus.SUBMITTED)
+        return and_(_of_ficha(forms), FormResponse.status == FormStatus.SUBMITTED)
     newer = aliased(FormResponse)
     return and_(
-        _of_ficha(), FormResponse.status != FormStatus.DRAFT,
+        _of_ficha(forms), FormResponse.status != FormStatus.DRAFT,
         FormResponse.submitted_at.is_not(None), FormResponse.submitted_at <= until,
         ~exists().where(newer.supersedes_id == FormResponse.id,
                         newer.status != FormStatus.DRAFT, newer.submitted_at <= until))
 
 
-def organization_signed(organization_id: Any, until: datetime | None = None) -> Any:
+def organization_signed(organization_id: Any, until: datetime | None = None, *,
+                        forms: Sequence[str]) -> Any:
     """The organisation (a column or an id) has a signed ficha (:func:`signed`)."""
-    return exists().where(FormResponse.organization_id == organization_id, signed(until))
+    return exists().where(FormResponse.organization_id == organization_id,
+                          signed(until, forms=forms))
 
 
 async def pending(session: AsyncSession, program_id: int) -> list[FormResponse]:
@@ -104,7 +121,8 @@ async def pending(session: AsyncSession, program_id: int) -> list[FormResponse]:
     oldest first: the order they arrived in."""
     return list((await session.scalars(
         select(FormResponse).where(
-            _of_ficha(), FormResponse.program_id == program_id,
+            _of_ficha(await intake_forms(session, program_id)),
+            FormResponse.program_id == program_id,
             FormResponse.organization_id.is_(None),
             FormResponse.status == FormStatus.SUBMITTED)
         .order_by(FormResponse.submitted_at, FormResponse.id))).all())
@@ -124,7 +142,8 @@ def sender_name(response: FormResponse, sender: Person | None) -> str:
 async def _ficha(session: AsyncSession, response_id: int, program_id: int) -> FormResponse:
     response = await session.get(FormResponse, response_id)
     definition = await session.get(FormDefinition, response.form_id) if response else None
-    if (response is None or definition is None or definition.key != FICHA
+    if (response is None or definition is None
+            or definition.key not in await intake_forms(session, program_id)
             or response.program_id != program_id or response.status != FormStatus.SUBMITTED):
         raise FichaError("gone")
     if response.organization_id is not None:

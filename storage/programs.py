@@ -32,6 +32,9 @@ async def create(
     tpl = template if isinstance(template, ProgramTemplate) else load_template(template)
     if forms is None:
         forms = {use.form: load_form(use.form) for use in tpl.forms}
+    # A members' declaration offers this programme's bodies, not the Ecomercado's.
+    bodies = [(body.key, body.name) for body in tpl.bodies]
+    forms = {key: form.for_bodies(bodies) for key, form in forms.items()}
     program = Program(
         name=name, template_key=tpl.key, start_date=start, timezone=tpl.timezone,
         template=template_to_store(tpl), forms=forms_to_store(forms), settings={},

@@ -188,7 +188,8 @@ async def progress_figures(session: AsyncSession, program_id: int, now: datetime
             OrganizationInvitation.sent_at <= now))).all()) if org_ids else set()
     interested = set((await session.scalars(
         select(FormResponse.organization_id)
-        .where(fichas.signed(now), FormResponse.organization_id.in_(org_ids)))).all()
+        .where(fichas.signed(now, forms=fichas.intake_forms_of(program)),
+               FormResponse.organization_id.in_(org_ids)))).all()
     ) if org_ids else set()
     committed = {o.id for o in orgs if by_then(o.committed_at)}
 

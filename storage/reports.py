@@ -4,7 +4,7 @@ beyond what the other repositories already give. Pure reading: never writes, nev
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -39,9 +39,13 @@ async def by_id(session: AsyncSession, model: Any, ids: Iterable[int | None]) ->
 async def latest_fichas(session: AsyncSession, program_id: int,
                          organization_id: int | None = None,
                          until: datetime | None = None,
-                         unlinked: bool = False) -> list[FormResponse]:
+                         unlinked: bool = False,
+                         forms: Sequence[str] | None = None) -> list[FormResponse]:
     """The latest submitted ficha of each organisation of the programme; with
-    ``unlinked`` also each valid ficha whose organisation is not in the catastro yet."""
+    ``unlinked`` also each valid ficha whose organisation is not in the catastro yet.
+    Fichas of the programme's intake forms, or of ``forms`` (one verifier's)."""
+    if forms is None:
+        forms = await fichas.intake_forms(session, program_id)
     of_program = Organization.program_id == program_id
     if unlinked:
         of_program = or_(of_program, (FormResponse.organization_id.is_(None))
@@ -49,7 +53,7 @@ async def latest_fichas(session: AsyncSession, program_id: int,
     stmt = (
         select(FormResponse)
         .outerjoin(Organization, Organization.id == FormResponse.organization_id)
-        .where(fichas.signed(until), of_program)
+        .where(fichas.signed(until, forms=forms), of_program)
     )
     if organization_id is not None:
         stmt = stmt.where(FormResponse.organization_id == organization_id)

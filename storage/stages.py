@@ -16,6 +16,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.program_templates import (
+    DEFAULT_INTAKE_FORM,
+    INTAKE_DOCUMENT,
     ProgramTemplate,
     program_template_or_none,
 )
@@ -173,13 +175,17 @@ async def _sessions(session: AsyncSession, program: Program, today: date
     return out
 
 
-async def _fichas(session: AsyncSession, program_id: int, until: datetime) -> int:
-    """Valid fichas received by then: each organisation's, and each one from an
-    organisation the catastro does not have yet."""
+async def _fichas(session: AsyncSession, program_id: int, until: datetime,
+                  forms: tuple[str, ...] | None = None) -> int:
+    """Valid fichas received by then (of ``forms``, else of every intake form of the
+    programme): each organisation's, and each one from an organisation the catastro does
+    not have yet."""
+    if forms is None:
+        forms = await fichas.intake_forms(session, program_id)
     rows = (await session.execute(
         select(FormResponse.organization_id, FormResponse.id)
         .outerjoin(Organization, Organization.id == FormResponse.organization_id)
-        .where(fichas.signed(until),
+        .where(fichas.signed(until, forms=forms),
                or_(Organization.program_id == program_id,
                    FormResponse.organization_id.is_(None)
                    & (FormResponse.program_id == program_id))))).all()
@@ -212,6 +218,18 @@ async def _declarations(session: AsyncSession, program_id: int, until: datetime
     return out
 
 
+def _intake_forms(tpl: ProgramTemplate | None, key: str) -> tuple[str, ...] | None:
+    """The forms a fichas verifier counts (its template's document says so; the Ficha de
+    Interés for the Ecomercado's key without a template); None for another verifier."""
+    try:
+        verifier = tpl.verifier(key) if tpl is not None else None
+    except KeyError:
+        verifier = None
+    if verifier is not None:
+        return (tpl.verifier_form(key),) if verifier.document == INTAKE_DOCUMENT else None
+    return (DEFAULT_INTAKE_FORM,) if key == FICHAS else None
+
+
 def _body_of(tpl: ProgramTemplate | None, meeting_kind: str | None) -> str | None:
     if tpl is None or not meeting_kind:
         return None
@@ -239,7 +257,7 @@ async def stage_status(session: AsyncSession, program_id: int, today: date
     sessions = await _sessions(session, program, today)
     until = datetime.combine(today + timedelta(days=1), time(0),
                              ZoneInfo(program.timezone)).astimezone(UTC)
-    fichas = await _fichas(session, program_id, until)
+    fichas_of: dict[tuple[str, ...], int] = {}
     invited = await _invited(session, program_id, until)
     committed = await _committed(session, program_id, until)
     declarations = await _declarations(session, program_id, until)
@@ -258,8 +276,10 @@ async def stage_status(session: AsyncSession, program_id: int, today: date
                     found = Msg("adm_stages.found_attendance", {"count": lists})
                 elif held and not all(held):
                     found = Msg("adm_stages.found_no_list", {"count": len(held) - lists})
-            elif key == FICHAS:
-                state, found = _counted("fichas", fichas, missing=MISSING)
+            elif (forms := _intake_forms(tpl, key)) is not None:
+                if forms not in fichas_of:
+                    fichas_of[forms] = await _fichas(session, program_id, until, forms)
+                state, found = _counted("fichas", fichas_of[forms], missing=MISSING)
             elif key == INVITED:
                 state, found = _counted("invited", invited, missing=MISSING)
             elif key == COMMITMENTS:

@@ -357,9 +357,9 @@ def test_the_declaration_names_the_answers() -> None:
     form = load_form("ficha_interes")
     answers = {"representative_name": "Rosa Díaz", "representative_role": "presidenta",
                "organization_name": "Club Los Aromos"}
-    text = form.declaration_text(answers, "es")
+    text = form.declaration_text(answers, "es", program="Ecomercado Solidario Quilpué")
     assert text.startswith("Yo, Rosa Díaz, presidenta de Club Los Aromos, declaro")
-    assert form.declaration_text(answers, "en").startswith("I, Rosa Díaz, presidenta of Club")
+    assert form.declaration_text(answers, "en", program="").startswith("I, Rosa Díaz, presidenta of Club")
 
 
 # --------------------------------------------------------------------------- storage

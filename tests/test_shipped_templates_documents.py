@@ -6,9 +6,11 @@ what the programme records fails here. Then what the seeds' texts say of each te
 
 from __future__ import annotations
 
+import io
 from datetime import date, datetime, time, timedelta
 
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import select
 from test_shipped_templates_run import start_of
 
@@ -217,19 +219,22 @@ class Recorder:
                                               answered_at=sent + timedelta(hours=2)))
 
     async def fichas(self, verifier, act, held, body, first, last) -> None:
-        definition = await responses.ensure_definition(self.s, forms.load_form("ficha_interes"),
-                                                       self.t0)
+        # The form the template's verifier names: the Ficha de Interés, a cooperative's
+        # ficha, a community's application.
+        key = self.tpl.verifier_form(verifier)
+        form = forms.program_form(self.program, key) or forms.load_form(key)
+        definition = await responses.ensure_definition(self.s, form, self.t0)
         for org, pid in zip(self.organizations, self.people, strict=False):
             signed = self.at(first + timedelta(days=2), 19)
             name = NAMES[self.people.index(pid)]
+            answers = {q.key: sample_answer(q) for q in form.questions}
+            answers.update({"organization_name": org.name, "representative_name": name,
+                            "representative_role": "Presidenta"})
             response = FormResponse(
                 form_id=definition.id, person_id=pid, organization_id=org.id,
                 program_id=self.program.id, status="submitted", started_at=signed,
                 updated_at=signed, submitted_at=signed,
-                answers={"organization_name": org.name, "organization_kind": "cooperativa",
-                         "formalized": False, "sector": "Centro", "members_count": 20,
-                         "representative_name": name, "representative_role": "Presidenta",
-                         "representative_phone": "+56991234567"})
+                answers={k: v for k, v in answers.items() if form.has(k)})
             self.s.add(response)
             await self.s.flush()
             self.s.add(FormSignature(response_id=response.id, person_id=pid, signed_name=name,
@@ -302,6 +307,19 @@ class Recorder:
     inventory = handover_acta
 
 
+def sample_answer(q: forms.Question) -> object:
+    """An answer of the question's type, as the chat stores it."""
+    if q.type in ("choice",):
+        return q.options[0].key if q.options else "x"
+    if q.type == "multi_choice":
+        return [q.options[0].key]
+    return {"number": 20, "yes_no": False, "phone": "+56991234567",
+            "email": "org@example.org", "date": "2026-03-02",
+            "rut": {"compact": "123456785", "formatted": "12.345.678-5"},
+            "national_id": {"compact": "123456785", "formatted": "12.345.678-5"},
+            }.get(q.type, "Centro")
+
+
 # The template names documents as documents.registry does; two names read better renamed.
 RENAMED = {"minutes": "minutes_doc", "plan": "plan_doc"}
 
@@ -343,6 +361,12 @@ async def test_every_verificador_of_a_simulated_programme_can_be_made(
             made = [(r, r.evidence[0], await verificadores.make_for(
                 s, program, ctx, r, r.evidence[0].subject_id, r.producer.formats[0]))
                 for r in required if r.producer is not None and r.evidence]
+            # The intake (fichas) verificador, as a sheet: it lists every organisation's
+            # response to the form its verifier names, that form's questions as columns.
+            intake = [(r, forms.program_form(program, tpl.verifier_form(r.verifier)),
+                       await verificadores.make_for(s, program, ctx, r, None, "xlsx"))
+                      for r in required if r.producer is not None
+                      and r.producer.key == "fichas" and r.evidence]
     finally:
         await engine.dispose()
 
@@ -358,6 +382,16 @@ async def test_every_verificador_of_a_simulated_programme_can_be_made(
         for f in files:
             magic = {"pdf": b"%PDF", "xlsx": b"PK", "csv": b""}[f.filename.rsplit(".", 1)[1]]
             assert f.content.startswith(magic) and len(f.content) > 200, (r.verifier, f.filename)
+    assert intake, f"{key} has no intake verificador, or it is empty"
+    for r, form, [sheet] in intake:
+        assert form is not None
+        rows = [[c for c in row if c is not None] for row in
+                load_workbook(io.BytesIO(sheet.content)).active.iter_rows(values_only=True)]
+        asked = {q.label["es"] for q in form.questions if q.when is None}
+        [header] = [row for row in rows if asked <= set(row)]
+        listed = [row[0] for row in rows[rows.index(header) + 1:]]
+        assert listed == ["Cooperativa Ñuble Unido", "Junta de Vecinos Peñablanca",
+                          "Pre cooperativa Las Añañucas"], (key, r.verifier, listed)
     # Each stage's verificadores, not only some: every stage has one Convoca made.
     assert {r.stage for r, _ev, files in made if files} >= \
         {st.number for st in tpl.stages

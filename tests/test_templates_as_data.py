@@ -192,7 +192,8 @@ def broken(team: Path, old: str, new: str) -> tuple[Path, str]:
     # a form nobody wrote
     ("  - form: inscripcion_huerta", "  - form: inscripcion_granja", "inscripcion_granja",
      "forms[0].form: no form 'inscripcion_granja' (known: compromiso_participacion, "
-     "declaracion_compromiso, ficha_interes, inscripcion_huerta)"),
+     "declaracion_compromiso, ficha_cooperativa, ficha_interes, inscripcion_huerta, "
+     "postulacion_comunidad, registro_cooperativa)"),
     # a command Convoca already answers
     ("    command: huerta", "    command: ayuda", "ayuda",
      "forms[0].command: /ayuda is one of Convoca's own commands"),

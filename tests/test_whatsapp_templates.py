@@ -74,7 +74,8 @@ NOTICE_KEYS = {
     "body_nudge": {"notice.nudge_monthly", "notice.nudge_bimonthly"},
     "broadcast": {"outreach.broadcast"},
     "family_link": {"link.family_released", "link.family_moved"},
-    "form_notice": {"fichas.notice", "fichas.notice_unlinked", "form.cosigned_notice"},
+    "form_notice": {"fichas.notice", "fichas.notice_unlinked", "anyform.notice",
+                    "anyform.notice_unlinked", "form.cosigned_notice"},
 }
 IN_CONVERSATION = {
     "reply": "the answer to what the person just wrote: inside the window by definition",
