@@ -283,7 +283,8 @@ def test_the_ficha_asks_the_representatives_rut_and_the_registration_number() ->
     keys = [q.key for q in form.questions]
     assert keys[keys.index("representative_name") + 1] == "representative_rut"
     rut = next(q for q in form.questions if q.key == "representative_rut")
-    assert rut.type == "rut" and rut.required
+    # The programme's country's personal number (a RUT in Chile, a cédula in Uruguay).
+    assert rut.type == "national_id" and rut.required
     registration = next(q for q in form.questions if q.key == "registration_number")
     assert not registration.required
     assert registration.when is not None and registration.when.question == "formalized"
