@@ -866,8 +866,9 @@ def missing_languages(form: Form) -> list[str]:
 
 # --------------------------------------------------------------------------- kept by a programme
 
-# What a programme made before programmes kept their forms offers: what Convoca offered
-# everyone then (/ficha, and the two forms its invitations' buttons open).
+# What Convoca offered everyone before programmes kept their forms (/ficha, and the two
+# forms its invitations' buttons open): what migration 0015 gave the programmes made then,
+# and what a person sees while an installation has no programme yet.
 LEGACY_FORM_USES: tuple[FormUse, ...] = (
     FormUse(form="ficha_interes", command="ficha",
             button={"es": "Ficha de interés", "en": "Interest form"}),

@@ -146,8 +146,9 @@ class Program(Base):
     # The validated template as it was when the programme was made (JSON text): the
     # programme reads its stages, kinds and reminders from here, never from the file again.
     template: Mapped[str | None] = mapped_column(Text)
-    # The forms its template names, as they were then (JSON by form key); None for a row made
-    # before programmes kept their forms (domain.forms.program_form falls back to the shipped).
+    # The forms its template names, as they were then (JSON by form key). Migration 0015 gave
+    # the rows made before it the forms Convoca offered then; None only for a programme not
+    # yet stored (domain.forms.program_form then reads the shipped files).
     forms: Mapped[dict[str, Any] | None] = mapped_column()
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime]
