@@ -138,11 +138,11 @@ def console_look(channel: str | None) -> Capabilities | None:
 async def build_app(settings: Settings, *, clock: Clock | None = None,
                     migrate: bool | None = None, catalogs: Catalogs | None = None) -> App:
     router = assemble_router()  # before the database: nothing to close if it fails
-    templates = load_templates(settings, frozenset(router.commands))
+    catalogs = catalogs or Catalogs(default=settings.default_locale)
+    templates = load_templates(settings, frozenset(router.commands), catalogs)
     engine = await open_database(settings.database_url, migrate=migrate)
     sessions = db.session_factory(engine)
     clock = clock or SystemClock()
-    catalogs = catalogs or Catalogs(default=settings.default_locale)
     secret = await state.get_or_create(sessions, "button_secret")
     capabilities = channel_capabilities(settings)
     # One codec signs for every channel: its payloads fit the one that carries the least.
@@ -165,14 +165,19 @@ async def build_app(settings: Settings, *, clock: Clock | None = None,
                Core(services, router), templates)
 
 
-def load_templates(settings: Settings, reserved_commands: frozenset[str]) -> TemplateLibrary:
+def load_templates(settings: Settings, reserved_commands: frozenset[str],
+                   catalogs: Catalogs) -> TemplateLibrary:
     """Every template and form, validated once: a wrong file stops the start, named with
     its line (the rest of its problems: `convoca template validate FILE`)."""
+    from documents.verificadores import made_from
+
     try:
-        return TemplateLibrary.load(settings.templates_dir, reserved_commands=reserved_commands)
+        return TemplateLibrary.load(settings.templates_dir, reserved_commands=reserved_commands,
+                                    documents=made_from())
     except TemplateError as exc:
-        more = len(exc.lines) - 1
-        detail = exc.lines[0] + (f" (+{more})" if more else "")
+        lines = exc.lines_in(catalogs)
+        more = len(lines) - 1
+        detail = lines[0] + (f" (+{more})" if more else "")
         raise StartupError("templates.startup_invalid", detail=Raw(detail)) from None
 
 

@@ -22,7 +22,7 @@ from domain.template_library import (
     load_form_file,
     load_template_file,
 )
-from locales import Catalogs
+from locales import Catalogs, Msg
 
 # The exit status: each file fine; a file with problems; a file that could not be read.
 OK, PROBLEMS, UNREADABLE = 0, 1, 2
@@ -76,15 +76,18 @@ def validate(settings: Settings, catalogs: Catalogs, files: list[Path]) -> int:
         try:
             docs[path] = read_yaml(text, str(path))
         except TemplateError as exc:  # YAML that does not parse: its line
-            said[path] += exc.lines
+            said[path] += exc.lines_in(catalogs)
             status = max(status, PROBLEMS)
     forms = known_forms(settings, files, docs)
     reserved = reserved_commands()
+    from documents.verificadores import made_from
+
+    documents = made_from()
     for path, doc in docs.items():
         try:
-            said[path].append(_checked(catalogs, path, doc, forms, reserved))
+            said[path].append(_checked(catalogs, path, doc, forms, reserved, documents))
         except TemplateError as exc:
-            said[path] += exc.lines
+            said[path] += exc.lines_in(catalogs)
             status = max(status, PROBLEMS)
     for path in dict.fromkeys(files):
         for line in said[path]:
@@ -93,20 +96,20 @@ def validate(settings: Settings, catalogs: Catalogs, files: list[Path]) -> int:
 
 
 def _checked(catalogs: Catalogs, path: Path, doc: YamlDocument, forms: set[str],
-             reserved: frozenset[str]) -> str:
+             reserved: frozenset[str], documents: dict[str, tuple[str, ...]]) -> str:
     """The OK line of a file that passes; TemplateError (FormError) naming what does not."""
     kind = kind_of(doc)
     shipped = (FORMS_DIR if kind == "form" else TEMPLATES_DIR) / path.name
     if shipped.is_file() and shipped.resolve() != path.resolve():
         error = FormError if kind == "form" else TemplateError
-        raise error(str(path), [("key", catalogs.text(None, "templates.shipped_name",
-                                                      name=path.stem))],
+        raise error(str(path), [("key", Msg("templates.shipped_name", {"name": path.stem}))],
                     [node_mark(doc.node, ("key",))])
     if kind == "form":
         form = load_form_file(path, doc)
         return catalogs.text(None, "templates.form_ok", file=str(path), name=form.key,
                              questions=len(form.questions))
-    tpl = load_template_file(path, forms=forms, reserved_commands=reserved, doc=doc)
+    tpl = load_template_file(path, forms=forms, reserved_commands=reserved,
+                             documents=documents, doc=doc)
     milestones = sum(len(s.activities) for s in tpl.stages) + len(tpl.progress_reports)
     return catalogs.text(None, "templates.template_ok", file=str(path), name=tpl.key,
                          stages=len(tpl.stages), milestones=milestones, forms=len(tpl.forms))

@@ -214,7 +214,7 @@ async def the_program(session: AsyncSession, catalogs: Catalogs, program_id: int
 
 
 async def _program(app: App, args: argparse.Namespace) -> int:
-    library = app.templates or load_templates(app.settings, frozenset())
+    library = app.templates or load_templates(app.settings, frozenset(), app.catalogs)
     if args.program_command == "templates":
         for key in library.keys():
             print(key)
@@ -254,7 +254,7 @@ async def _program(app: App, args: argparse.Namespace) -> int:
         # Each problem names the line and field of the YAML file, as the template checker
         # words it.
         raise CommandError(cat.text(None, "cli.template_problems", template=args.template,
-                                    problems=Raw(str(exc)))) from None
+                                    problems=Raw("\n".join(exc.lines_in(cat))))) from None
     print(app.catalogs.text(None, "cli.program_created", id=str(program.id), name=program.name,
                             count=len(program.milestones)))
     return 0

@@ -116,7 +116,7 @@ def _kept_form(req: Request, key: str) -> Form:
 
 
 @producer("participation_commitments", formats=("pdf",), scope="organization",
-          evidence=_committed, blank=True)
+          evidence=_committed, blank=True, forms=(COMMITMENT_FORM,))
 async def participation_commitments(req: Request) -> list[ExportFile]:
     kept = _kept_form(req, COMMITMENT_FORM)
     if req.subject_id is None:
@@ -227,7 +227,7 @@ async def _body(req: Request) -> Body:
 
 
 @producer("member_declarations", formats=("pdf",), scope="body", evidence=_declared,
-          blank=True)
+          blank=True, forms=(DECLARATION_FORM,))
 async def member_declarations(req: Request) -> list[ExportFile]:
     ctx = req.ctx
     body = await _body(req)

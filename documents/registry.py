@@ -78,6 +78,9 @@ class Producer:
     evidence: Find
     make: Make
     blank: bool = False  # offers a blank copy for handwritten signatures
+    # The forms it is made from: a programme template naming it must use them (checked
+    # where a template is loaded; without them making it fails).
+    forms: tuple[str, ...] = ()
 
 
 PRODUCERS: dict[str, Producer] = {}
@@ -93,10 +96,10 @@ def register(producer: Producer) -> Producer:
 
 
 def producer(key: str, *, formats: tuple[str, ...], scope: Scope, evidence: Find,
-             blank: bool = False) -> Callable[[Make], Make]:
+             blank: bool = False, forms: tuple[str, ...] = ()) -> Callable[[Make], Make]:
     """Register the decorated function as the maker of document ``key``."""
 
     def deco(make: Make) -> Make:
-        register(Producer(key, formats, scope, evidence, make, blank))
+        register(Producer(key, formats, scope, evidence, make, blank, forms))
         return make
     return deco

@@ -26,7 +26,12 @@ from storage import meetings, reports
 from storage.models import Program
 
 __all__ = ["PRODUCERS", "Producer", "Required", "evidence", "for_verifier", "make",
-           "make_every", "make_for", "required"]
+           "make_every", "make_for", "made_from", "required"]
+
+
+def made_from() -> dict[str, tuple[str, ...]]:
+    """Each document a template's ``document:`` may name, with the forms it is made from."""
+    return {key: p.forms for key, p in PRODUCERS.items()}
 
 
 def _kw(req: Request) -> dict[str, object]:

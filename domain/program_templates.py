@@ -24,10 +24,11 @@ from functools import lru_cache
 from os import PathLike
 from pathlib import Path
 from types import MappingProxyType
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+from babel.core import get_global
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -44,7 +45,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from domain.countries import COUNTRIES, DEFAULT_COUNTRY
-from locales import LOCALES
+from locales import LOCALES, Msg
 from storage.clock import DEFAULT_TIMEZONE
 
 __all__ = [
@@ -91,26 +92,51 @@ Loc = tuple[str | int, ...]
 # --------------------------------------------------------------------------- errors
 
 
+class Renders(Protocol):
+    def render(self, message: Msg, loc: str | None, tz: str | None = None) -> str: ...
+
+
+# A problem is said as a message key where Convoca words it (rendered in the reader's
+# language by whoever prints it), as text where a rule's own wording is kept (English).
+Problem = str | Msg
+
+
 class TemplateError(ValueError):
     """A template file that cannot be used; one ``file: path: problem`` line per problem,
-    ``file:line:column: path: problem`` where the YAML node it is about is known."""
+    ``file:line:column: path: problem`` where the YAML node it is about is known, in the
+    order of the file (line, then column)."""
 
-    def __init__(self, source: str, problems: Sequence[tuple[str, str]],
+    def __init__(self, source: str, problems: Sequence[tuple[str, Problem]],
                  marks: Sequence[tuple[int, int] | None] | None = None) -> None:
         self.source = source
-        self.problems: list[tuple[str, str]] = list(problems)
+        given = list(zip(problems, marks if marks is not None else [None] * len(problems),
+                         strict=True))
+        # Those about the whole file (no node) first; the sort is stable for the rest.
+        given.sort(key=lambda pm: pm[1] or (0, 0))
+        self.problems: list[tuple[str, Problem]] = [p for p, _ in given]
         # 1-based (line, column) of each problem's YAML node, None where not known.
-        self.marks: list[tuple[int, int] | None] = (
-            list(marks) if marks is not None else [None] * len(self.problems))
+        self.marks: list[tuple[int, int] | None] = [m for _, m in given]
         super().__init__("\n".join(self.lines))
 
     @property
     def lines(self) -> list[str]:
+        """For logs and tracebacks: a message key stands for its words."""
+        return self.lines_in(None)
+
+    def lines_in(self, catalogs: Renders | None, loc: str | None = None) -> list[str]:
+        """Each problem as a person reads it, in ``loc`` (None: the catalogs' default)."""
         out = []
         for (path, msg), mark in zip(self.problems, self.marks, strict=True):
+            if isinstance(msg, Msg):
+                msg = catalogs.render(msg, loc) if catalogs is not None else _as_key(msg)
             where = f"{self.source}:{mark[0]}:{mark[1]}" if mark else self.source
             out.append(f"{where}: {path}: {msg}" if path else f"{where}: {msg}")
         return out
+
+
+def _as_key(message: Msg) -> str:
+    params = ", ".join(f"{k}={v}" for k, v in message.params.items())
+    return f"{message.key} ({params})" if params else message.key
 
 
 def _format_loc(loc: Iterable[str | int]) -> str:
@@ -123,19 +149,48 @@ def _format_loc(loc: Iterable[str | int]) -> str:
     return out
 
 
-# Pydantic's wording is written for API payloads; people editing YAML read these instead.
-_FRIENDLY_MESSAGES = {
-    "extra_forbidden": "unknown field (not allowed here; check the spelling)",
-    "missing": "required field is missing",
+# Pydantic's wording is written for API payloads, in English; the mistakes a person editing
+# YAML makes most are said in their language instead (templates.po). The rarer ones keep
+# pydantic's words.
+_READABLE_ERRORS = {
+    "extra_forbidden": "templates.problem.unknown_field",
+    "missing": "templates.problem.missing",
+    "string_type": "templates.problem.not_text",
+    "int_type": "templates.problem.not_integer",
+    "float_type": "templates.problem.not_number",
+    "bool_type": "templates.problem.not_boolean",
+    "list_type": "templates.problem.not_list",
+    "dict_type": "templates.problem.not_mapping",
+    "model_type": "templates.problem.not_mapping",
+    "literal_error": "templates.problem.one_of",
+    "greater_than_equal": "templates.problem.at_least",
+    "less_than_equal": "templates.problem.at_most",
+    "too_short": "templates.problem.too_few",
+    "localized_missing": "templates.problem.missing_translation",
 }
+
+
+def _readable(err: Mapping[str, Any]) -> Problem:
+    key = _READABLE_ERRORS.get(err["type"])
+    if key is None:
+        return str(err["msg"])
+    ctx = err.get("ctx") or {}
+    params: dict[str, Any] = {}
+    if "expected" in ctx:  # "'a', 'b' or 'c'": the words around the values are English
+        params["expected"] = str(ctx["expected"]).replace(" or ", ", ")
+    for name, param in (("ge", "min"), ("le", "max"), ("min_length", "min"),
+                        ("missing", "missing")):
+        if name in ctx:
+            params[param] = str(ctx[name])
+    return Msg(key, params)
 
 
 _CONSISTENCY_ERROR = "template_consistency"
 
 
-def _located_problems(exc: ValidationError) -> list[tuple[Loc, str]]:
+def _located_problems(exc: ValidationError) -> list[tuple[Loc, Problem]]:
     """Each problem with its field path as a tuple, to be found again in the YAML."""
-    problems: list[tuple[Loc, str]] = []
+    problems: list[tuple[Loc, Problem]] = []
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
         ctx = err.get("ctx") or {}
@@ -143,19 +198,20 @@ def _located_problems(exc: ValidationError) -> list[tuple[Loc, str]]:
             for sub_loc, msg in ctx["problems"]:
                 problems.append((loc + tuple(sub_loc), msg))
         else:
-            problems.append((loc, _FRIENDLY_MESSAGES.get(err["type"], err["msg"])))
+            problems.append((loc, _readable(err)))
     return problems
 
 
-def _problems_from_validation(exc: ValidationError) -> list[tuple[str, str]]:
+def _problems_from_validation(exc: ValidationError) -> list[tuple[str, Problem]]:
     return [(_format_loc(loc), msg) for loc, msg in _located_problems(exc)]
 
 
-def _raise_problems(problems: list[tuple[Loc, str]]) -> None:
+def _raise_problems(problems: list[tuple[Loc, Problem]]) -> None:
     # The structured list travels in ctx so TemplateError can give each problem its own
     # field path; the summary keeps a bare ValidationError readable too.
     if problems:
-        summary = "; ".join(f"{_format_loc(loc)}: {msg}" for loc, msg in problems)
+        summary = "; ".join(f"{_format_loc(loc)}: {_as_key(msg) if isinstance(msg, Msg) else msg}"
+                            for loc, msg in problems)
         raise PydanticCustomError(
             _CONSISTENCY_ERROR, "{summary}", {"summary": summary, "problems": problems}
         )
@@ -460,7 +516,7 @@ class Activity(_Model):
 
     @model_validator(mode="after")
     def _window(self) -> "Activity":
-        problems: list[tuple[Loc, str]] = []
+        problems: list[tuple[Loc, Problem]] = []
         if not self.start.always_before(self.end):
             problems.append(
                 (("end",), f"must be after start ({self.end} is not after {self.start})")
@@ -570,7 +626,11 @@ class ProgramTemplate(_Model):
 
     @model_validator(mode="after")
     def _consistent(self, info: ValidationInfo) -> "ProgramTemplate":
-        problems: list[tuple[Loc, str]] = self._form_problems(info.context or {})
+        context = info.context or {}
+        problems: list[tuple[Loc, Problem]] = self._form_problems(context)
+        problems += self._document_problems(context)
+        if not context.get("kept"):
+            problems += self._zone_problems()
 
         def unique(section: str, keys: list[Any], what: str) -> None:
             for dupe in _duplicates(keys):
@@ -674,29 +734,31 @@ class ProgramTemplate(_Model):
         _raise_problems(problems)
         return self
 
-    def _form_problems(self, context: Mapping[str, Any]) -> list[tuple[Loc, str]]:
+    def _form_problems(self, context: Mapping[str, Any]) -> list[tuple[Loc, Problem]]:
         # Which forms exist and which commands Convoca keeps for itself are known where the
         # template is loaded (the template library), not here: checked when given.
         known = context.get("forms")
         reserved = context.get("reserved_commands") or frozenset()
-        problems: list[tuple[Loc, str]] = []
+        problems: list[tuple[Loc, Problem]] = []
         seen_forms: set[str] = set()
         seen_commands: dict[str, int] = {}
         for i, use in enumerate(self.forms):
             if use.form in seen_forms:
-                problems.append(((("forms", i, "form")), f"form '{use.form}' is listed twice"))
+                problems.append((("forms", i, "form"), Msg("templates.problem.form_twice",
+                                                           {"form": use.form})))
             seen_forms.add(use.form)
             if known is not None and use.form not in known:
-                problems.append(((("forms", i, "form")), f"no form '{use.form}' (known: "
-                                 f"{', '.join(sorted(known)) or 'none'})"))
+                problems.append((("forms", i, "form"), Msg("templates.problem.unknown_form", {
+                    "form": use.form, "known": ", ".join(sorted(known)) or "-"})))
             if use.command is None:
                 continue
             if use.command in reserved:
-                problems.append(((("forms", i, "command")),
-                                 f"/{use.command} is one of Convoca's own commands"))
+                problems.append((("forms", i, "command"), Msg(
+                    "templates.problem.own_command", {"command": use.command})))
             elif use.command in seen_commands:
-                problems.append(((("forms", i, "command")), f"/{use.command} already opens "
-                                 f"forms[{seen_commands[use.command]}]"))
+                problems.append((("forms", i, "command"), Msg(
+                    "templates.problem.command_twice",
+                    {"command": use.command, "other": f"forms[{seen_commands[use.command]}]"})))
             else:
                 seen_commands[use.command] = i
         return problems
@@ -737,6 +799,44 @@ class ProgramTemplate(_Model):
     def verifier_form(self, key: str) -> str:
         """The form a ``fichas`` verifier's document is made from."""
         return self.verifier(key).form or DEFAULT_INTAKE_FORM
+
+    def _document_problems(self, context: Mapping[str, Any]) -> list[tuple[Loc, Problem]]:
+        # The documents Convoca makes, and the form each is made from, are the documents
+        # package's (documents.registry) and are given by whoever loads the file.
+        documents: Mapping[str, Iterable[str]] | None = context.get("documents")
+        if documents is None:
+            return []
+        used = {u.form for u in self.forms}
+        problems: list[tuple[Loc, Problem]] = []
+        for i, ver in enumerate(self.verifiers):
+            if ver.document is None:
+                continue
+            if ver.document not in documents:
+                problems.append((("verifiers", i, "document"), Msg(
+                    "templates.problem.no_document",
+                    {"document": ver.document, "known": ", ".join(sorted(documents))})))
+                continue
+            for form in documents[ver.document]:
+                if form not in used:
+                    problems.append((("verifiers", i, "document"), Msg(
+                        "templates.problem.document_needs_form",
+                        {"document": ver.document, "form": form})))
+        return problems
+
+    def _zone_problems(self) -> list[tuple[Loc, Problem]]:
+        """A zone of another country than the programme's: every date its people read would
+        be that other country's hour. Not judged again in a programme's kept copy (one made
+        before this rule keeps working)."""
+        if self.country not in COUNTRIES:
+            return []  # said by the country's own check
+        aliases = get_global("zone_aliases")
+        zones = {COUNTRIES[self.country].timezone,
+                 *get_global("territory_zones").get(self.country, ())}
+        if aliases.get(self.timezone, self.timezone) in zones:
+            return []
+        return [(("timezone",), Msg("templates.problem.zone_of_another_country",
+                                    {"zone": self.timezone, "country": self.country,
+                                     "zones": ", ".join(sorted(zones))}))]
 
     def form_use(self, key: str) -> FormUse | None:
         return next((u for u in self.forms if u.form == key), None)
@@ -946,7 +1046,9 @@ def parse_template(data: Any, source: str = "<template>", *,
 
     Raises :class:`TemplateError` naming ``source`` and each wrong field path (and, for
     YAML text, its line).  ``context`` may hold ``forms`` (the form keys there are) and
-    ``reserved_commands`` (Convoca's own commands) to check the ``forms:`` section.
+    ``reserved_commands`` (Convoca's own commands) to check the ``forms:`` section,
+    ``documents`` (each document Convoca makes, with the forms it is made from) to check the
+    verifiers' ``document:``, and ``kept`` for a programme's copy, judged as it was made.
     """
     doc = read_yaml(data, source) if isinstance(data, str) else YamlDocument(data, None)
     return validate_yaml(ProgramTemplate, doc, source, context=context)
@@ -1000,7 +1102,7 @@ def template_to_store(template: ProgramTemplate) -> str:
 @lru_cache(maxsize=64)
 def stored_template(text: str) -> ProgramTemplate:
     # Validating a template takes milliseconds and a programme's never changes: once each.
-    return parse_template(json.loads(text), "<programme's template>")
+    return parse_template(json.loads(text), "<programme's template>", context={"kept": True})
 
 
 def program_template(program: Any) -> ProgramTemplate:

@@ -84,7 +84,8 @@ def test_a_missing_language_is_refused_naming_file_and_field() -> None:
     data = form_with({"key": "a", "type": "text", "prompt": {"es": "¿A?"}})
     with pytest.raises(FormError) as info:
         parse_form(data, "mi_form.yaml")
-    assert "mi_form.yaml: questions[0].prompt: missing translation(s): en" in str(info.value)
+    assert "mi_form.yaml: questions[0].prompt: missing translation(s): en" in \
+        "\n".join(info.value.lines_in(Catalogs(), "en"))
 
 
 def test_unknown_fields_and_misplaced_options_are_refused() -> None:
@@ -92,7 +93,7 @@ def test_unknown_fields_and_misplaced_options_are_refused() -> None:
                      {"key": "b", "type": "number", "options": []})
     with pytest.raises(FormError) as info:
         parse_form(data, "f.yaml")
-    text = str(info.value)
+    text = "\n".join(info.value.lines_in(Catalogs(), "en"))
     assert "f.yaml: questions[0].colour: unknown field" in text
     assert "questions[1].options: only for questions of type choice or multi_choice" in text
 

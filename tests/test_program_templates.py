@@ -15,6 +15,7 @@ from domain.program_templates import (
     load_template,
     parse_template,
 )
+from locales import Catalogs
 
 SHIPPED = ["ecomercado-10m", "ecomercado-15m", "economia-solidaria-canelones",
            "fortalecimiento-cooperativas", "infraestructura-rural"]
@@ -115,6 +116,11 @@ RURAL = dedent(
       quiet_hours: {start: "22:00", end: "07:30"}
     """
 )
+
+
+def said(exc: TemplateError) -> str:
+    """The problems as an English-reading operator reads them."""
+    return "\n".join(exc.lines_in(Catalogs(), "en"))
 
 
 def at(text: str, needle: str, skip: int = 0) -> str:
@@ -299,7 +305,7 @@ def test_template_name_without_en_names_the_field(tmp_path):
     with pytest.raises(TemplateError) as info:
         load_template(path)
     # The line of the mapping that lacks the language: the one under `name:`.
-    assert f"{path}:{at(text, 'es:')}: name: missing translation(s): en" in str(info.value)
+    assert f"{path}:{at(text, 'es:')}: name: missing translation(s): en" in said(info.value)
 
 
 # --------------------------------------------------------------------------- generic
@@ -351,13 +357,14 @@ def test_unknown_field_is_rejected(tmp_path):
     with pytest.raises(TemplateError) as info:
         load_template(path)
     text = path.read_text(encoding="utf-8")
-    assert f"{path}:{at(text, 'green')}: bodies[0].colour: unknown field" in str(info.value)
+    assert f"{path}:{at(text, 'green')}: bodies[0].colour: unknown field" in said(info.value)
 
 
 def test_unknown_top_level_field_is_rejected(tmp_path):
     path = write(tmp_path, RURAL + "stage_count: 3\n")
-    with pytest.raises(TemplateError, match=r": stage_count: unknown field"):
+    with pytest.raises(TemplateError) as info:
         load_template(path)
+    assert ": stage_count: unknown field" in said(info.value)
 
 
 def test_yaml_syntax_error_gives_line(tmp_path):

@@ -181,22 +181,22 @@ def broken(team: Path, old: str, new: str) -> tuple[Path, str]:
 @pytest.mark.parametrize(("old", "new", "needle", "expected"), [
     # a wrong field: the unknown key's value
     ("    min_members: 3\n", "    min_members: 3\n    colour: green\n", "green",
-     "bodies[0].colour: unknown field (not allowed here; check the spelling)"),
+     "bodies[0].colour: campo desconocido (aquí no va; revisa cómo se escribe)"),
     # a missing field: the mapping that lacks it
     ("    cadence_months: 1\n", "", "key: comite\n",
-     "bodies[0].cadence_months: required field is missing"),
+     "bodies[0].cadence_months: falta este campo, que es obligatorio"),
     # a bad type
     ("        min_sessions: 1\n        verifiers: [invitados",
      "        min_sessions: \"1\"\n        verifiers: [invitados", "\"1\"",
-     "stages[0].activities[0].min_sessions: Input should be a valid integer"),
+     "stages[0].activities[0].min_sessions: debe ser un número entero"),
     # a form nobody wrote
     ("  - form: inscripcion_huerta", "  - form: inscripcion_granja", "inscripcion_granja",
-     "forms[0].form: no form 'inscripcion_granja' (known: compromiso_participacion, "
+     "forms[0].form: no hay un formulario «inscripcion_granja» (hay: compromiso_participacion, "
      "declaracion_compromiso, ficha_cooperativa, ficha_interes, inscripcion_huerta, "
      "postulacion_comunidad, registro_cooperativa)"),
     # a command Convoca already answers
     ("    command: huerta", "    command: ayuda", "ayuda",
-     "forms[0].command: /ayuda is one of Convoca's own commands"),
+     "forms[0].command: /ayuda es uno de los comandos de Convoca; elige otro"),
 ])
 def test_each_mistake_is_named_at_its_line(team: Path, capsys, old, new, needle,
                                            expected) -> None:
@@ -224,7 +224,7 @@ def test_two_forms_on_one_command_and_a_shipped_name(team: Path, capsys) -> None
     second = text.index("command: huerta", text.index("inscripcion_huerta")) + len("command: ")
     line = text.count("\n", 0, second) + 1
     col = second - text.rfind("\n", 0, second)
-    assert lines == [f"{path}:{line}:{col}: forms[1].command: /huerta already opens forms[0]"]
+    assert lines == [f"{path}:{line}:{col}: forms[1].command: /huerta ya abre forms[0]"]
     shipped = team / "ecomercado-10m.yaml"
     shutil.copy(Path(__file__).resolve().parents[1] / "domain/templates/ecomercado-10m.yaml",
                 shipped)
@@ -232,7 +232,7 @@ def test_two_forms_on_one_command_and_a_shipped_name(team: Path, capsys) -> None
     text = shipped.read_text(encoding="utf-8")
     assert status == 1 and lines == [
         f"{shipped}:{at(text, 'ecomercado-10m')}: key: «ecomercado-10m» ya es el nombre de una "
-        "que trae Convoca; dale otro nombre"]
+        "plantilla o formulario que trae Convoca; dale otro nombre"]
 
 
 def test_a_file_that_cannot_be_read_is_status_2(team: Path, capsys) -> None:
@@ -249,7 +249,7 @@ def test_a_bad_file_in_the_folder_stops_start_up_naming_its_line(team: Path) -> 
             await build_app(load_settings(), clock=ManualClock(datetime(2026, 3, 1, tzinfo=UTC)))
         detail = info.value.message.params["detail"].text
         assert detail == (f"{team / 'huerta-comunitaria.yaml'}:4:18: duration_months: "
-                          "Input should be a valid integer")
+                          "debe ser un número entero")
 
     asyncio.run(start())
 

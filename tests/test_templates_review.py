@@ -18,7 +18,6 @@ from domain.program_templates import load_template, program_template, template_t
 from storage import db
 from storage.models import Program
 
-
 # --------------------------------------------------------------------------- migration 0015
 
 
