@@ -239,7 +239,7 @@ def test_a_wrong_question_type_names_the_types(team: Path, capsys) -> None:
     assert status == 1
     assert lines == [f"{form}:{at(text_, 'si_no')}: questions[1].type: debe ser uno de estos: "
                      "'text', 'number', 'choice', 'multi_choice', 'date', 'phone', 'email', "
-                     "'rut', 'national_id', 'yes_no'"]
+                     "'rut', 'national_id', 'org_tax_id', 'yes_no'"]
 
 
 def test_the_librarys_own_problems_are_message_keys(tmp_path: Path) -> None:
