@@ -206,9 +206,8 @@ def test_problems_come_in_line_order_in_the_operators_language(
     status, lines = validate(capsys, path)
     assert [line.split(": ")[1] for line in lines] == [
         "stages[1].activities[0].verifiers[0]", "forms[0].form"]
-    assert lines[1].endswith("forms[0].form: no form 'inscripcion_granja' (known: "
-                             "compromiso_participacion, declaracion_compromiso, ficha_interes, "
-                             "inscripcion_huerta)")
+    assert lines[1].split(": ", 1)[1].startswith(
+        "forms[0].form: no form 'inscripcion_granja' (known: compromiso_participacion, ")
 
 
 @pytest.mark.parametrize(("old", "new", "needle", "es", "en"), [
