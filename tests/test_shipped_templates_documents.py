@@ -317,6 +317,7 @@ def sample_answer(q: forms.Question) -> object:
             "email": "org@example.org", "date": "2026-03-02",
             "rut": {"compact": "123456785", "formatted": "12.345.678-5"},
             "national_id": {"compact": "123456785", "formatted": "12.345.678-5"},
+            "org_tax_id": {"compact": "651234565", "formatted": "65.123.456-5"},
             }.get(q.type, "Centro")
 
 
