@@ -476,7 +476,8 @@ class MeetingKind(_Model):
     """The body whose members are convened, if the meeting belongs to one."""
 
 
-# Telegram's own rule for a bot command (and what a person can type on WhatsApp after "/").
+# A command every channel can offer: lower-case letters, digits and "_", at most 32 long
+# (the strictest platform rule among the channels Convoca speaks).
 COMMAND_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 FormCommand = Annotated[str, StringConstraints(pattern=COMMAND_RE.pattern)]
 FormKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
