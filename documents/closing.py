@@ -345,7 +345,7 @@ async def handover_acta(req: Request) -> list[ExportFile]:
                    total=pesos(ctx, facts.total)), 9.5)
 
     pdf.section(ctx.t("closing_doc.clauses"))
-    pdf.para(ctx.t("closing_doc.clause_use"), 9.5)
+    pdf.para(ctx.t("closing_doc.clause_use", program=req.program.name), 9.5)
     pdf.ln(1)
     rules = facts.rules
     pdf.para(ctx.t("closing_doc.clause_rules", version=rules.version,

@@ -358,7 +358,7 @@ async def constitution_acta(req: Request) -> list[ExportFile]:
     if facilitator:
         extra.append((ctx.t("commit.doc.facilitator"), str(facilitator)))
     pdf.heading(req.program.name, title, await _heading_details(req, extra))
-    pdf.para(ctx.t("commit.doc.acta_intro", body=bname), 10)
+    pdf.para(ctx.t("commit.doc.acta_intro", body=bname, program=req.program.name), 10)
 
     # Who was there: the session's attendance, else (nothing marked) the members.
     members = await commitments.members(req.session, body.id)

@@ -33,7 +33,7 @@ from storage.models import (
 )
 from telegram_harness import Running
 
-REFUSED = "Eso lo puede hacer solo el equipo del Ecomercado"
+REFUSED = "Eso lo puede hacer solo el equipo del programa"
 
 
 def gestora_actions(day: int, pickup: int, family: int, milestone: int, meeting: int

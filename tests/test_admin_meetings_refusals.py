@@ -34,7 +34,7 @@ from storage.models import (
 )
 from telegram_harness import Running
 
-REFUSED = ("Eso lo puede hacer solo el equipo del Ecomercado. Si crees que es un error, habla "
+REFUSED = ("Eso lo puede hacer solo el equipo del programa. Si crees que es un error, habla "
            "con la gestora.")
 
 

@@ -29,7 +29,7 @@ from storage.models import (
 )
 from telegram_harness import Running
 
-REFUSED = "Eso lo puede hacer solo el equipo del Ecomercado."
+REFUSED = "Eso lo puede hacer solo el equipo del programa."
 INTRUDER = 6001
 
 

@@ -14,7 +14,7 @@ from handlers.events import EventKind
 from storage import people
 from storage.models import AuditEntry, Role
 
-REFUSED = "Eso lo puede hacer solo el equipo del Ecomercado"
+REFUSED = "Eso lo puede hacer solo el equipo del programa"
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from domain.program_templates import available_templates, load_template
-from locales import Catalogs, Day, Msg, When, placeholders
+from locales import LOCALES_DIR, Catalogs, Day, Msg, When, placeholders
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = [p for d in ("bot", "channels", "handlers", "scheduler", "storage") for p in (ROOT / d).rglob("*.py")]
@@ -177,4 +177,14 @@ def test_no_text_begins_or_ends_with_a_newline_its_key_lacks() -> None:
                 for end, test in (("begins", str.startswith), ("ends", str.endswith)):
                     if test(text, "\n") and not test(ids[0], "\n"):
                         found.append(f"{path}: {ids[0]} {end} with a newline")
+    assert not found, "\n".join(found)
+
+
+def test_no_programme_is_named_in_the_words_every_programme_reads() -> None:
+    """One installation runs many kinds of programme (docs/templates.md): a message names
+    the programme through its parameters ({program}), never as the Ecomercado."""
+    found = [f"{po.relative_to(LOCALES_DIR)}:{n}: {line.strip()}"
+             for po in sorted(LOCALES_DIR.glob("*/LC_MESSAGES/*.po"))
+             for n, line in enumerate(po.read_text(encoding="utf-8").splitlines(), 1)
+             if line.startswith(("msgstr", '"')) and re.search(r"Ecomercado|Ecomarket", line)]
     assert not found, "\n".join(found)

@@ -202,4 +202,4 @@ async def test_a_supervisor_given_by_the_team_gets_a_link_but_not_the_chat_panel
     # Reading the programme is the web panel's business: the chat's team panel stays closed.
     assert Role.SUPERVISOR not in STAFF_ROLES
     [panel] = await h.text("56977777777", "/panel")
-    assert panel.text.startswith("Eso lo puede hacer solo el equipo del Ecomercado.")
+    assert panel.text.startswith("Eso lo puede hacer solo el equipo del programa.")
