@@ -459,7 +459,9 @@ class Form(_Model):
         for q in data["questions"]:
             if q.get("options_from") == "bodies":
                 q["options"] = options
-        return Form.model_validate(data)
+        # A template checked before its bodies were capped can still give bodies no form
+        # takes: said as a form's problem (FormError), never a bare ValidationError.
+        return parse_form(data, f"{self.key} (options_from: bodies)")
 
     @property
     def signer_rut_key(self) -> str | None:

@@ -166,6 +166,8 @@ _READABLE_ERRORS = {
     "greater_than_equal": "templates.problem.at_least",
     "less_than_equal": "templates.problem.at_most",
     "too_short": "templates.problem.too_few",
+    "too_long": "templates.problem.too_many",
+    "string_too_long": "templates.problem.text_too_long",
     "localized_missing": "templates.problem.missing_translation",
 }
 
@@ -179,7 +181,7 @@ def _readable(err: Mapping[str, Any]) -> Problem:
     if "expected" in ctx:  # "'a', 'b' or 'c'": the words around the values are English
         params["expected"] = str(ctx["expected"]).replace(" or ", ", ")
     for name, param in (("ge", "min"), ("le", "max"), ("min_length", "min"),
-                        ("missing", "missing")):
+                        ("max_length", "max"), ("missing", "missing")):
         if name in ctx:
             params[param] = str(ctx[name])
     return Msg(key, params)
@@ -458,10 +460,16 @@ class Reminders(_Model):
 # --------------------------------------------------------------------------- programme
 
 
+# A body's key is its row's kind (storage.models.Body, 40 characters), and each body is an
+# option of a members' declaration (``options_from: bodies``; domain.forms.MAX_OPTIONS).
+BODY_KEY_MAX = 40
+MAX_BODIES = 40
+
+
 class Body(_Model):
     """A participation body (Grupo Motor, Consejo Local, a water committee...)."""
 
-    key: Key
+    key: Annotated[Key, Field(max_length=BODY_KEY_MAX)]
     name: Localized
     description: Localized | None = None
     cadence_months: Annotated[int, Field(ge=1)]
@@ -573,7 +581,7 @@ class ProgramTemplate(_Model):
     # numbers are read; and the locale they read (its regional variant of their language).
     country: str = DEFAULT_COUNTRY
     locale: str = ""  # empty: the country's
-    bodies: list[Body] = Field(default_factory=list)
+    bodies: Annotated[list[Body], Field(max_length=MAX_BODIES)] = Field(default_factory=list)
     meeting_kinds: list[MeetingKind] = Field(default_factory=list)
     verifiers: list[Verifier] = Field(default_factory=list)
     stages: Annotated[list[Stage], Field(min_length=1)]

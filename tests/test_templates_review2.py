@@ -1,0 +1,75 @@
+"""What the second review of templates, forms and countries found: a template that `template
+validate` passes never crashes `program create`; its cross-reference problems read in the
+operator's language; a fichas document that could never fill is refused."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from test_templates_as_data import DATA, START, at, broken, validate
+
+from bot.cli import main
+from domain.forms import FormError, load_form
+from domain.program_templates import BODY_KEY_MAX, MAX_BODIES
+
+
+@pytest.fixture
+def team(cli_env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The docs' example team folder (tests/data/templates), named by TEMPLATES_DIR."""
+    folder = tmp_path / "team"
+    shutil.copytree(DATA, folder)
+    monkeypatch.setenv("TEMPLATES_DIR", str(folder))
+    return folder
+
+
+DECLARATION = """  - form: declaracion_compromiso
+"""
+
+
+def _with_declaration(team_path):
+    return broken(team_path, "forms:\n", "forms:\n" + DECLARATION)
+
+
+# --------------------------------------------------------------------------- bodies as options
+
+
+def test_a_body_key_too_long_is_named_at_its_line_and_program_create_says_it(
+        team, capsys) -> None:
+    _with_declaration(team)
+    long_key = "comite_" + "x" * (BODY_KEY_MAX - 6)
+    path, text_ = broken(team, "key: comite\n", f"key: {long_key}\n")
+    text_ = text_.replace("body: comite\n", f"body: {long_key}\n")
+    path.write_text(text_, encoding="utf-8")
+    status, lines = validate(capsys, path)
+    assert status == 1
+    assert lines == [f"{path}:{at(text_, long_key)}: bodies[0].key: debe tener "
+                     f"{BODY_KEY_MAX} caracteres o menos"]
+    status = main(["program", "create", "--template", str(path), "--start", START.isoformat(),
+                   "--name", "Huerta"])
+    captured = capsys.readouterr()
+    assert status != 0
+    assert "Traceback" not in captured.err and "ValidationError" not in captured.err
+    assert f"{path}:{at(text_, long_key)}: bodies[0].key: debe tener" in captured.err
+
+
+def test_more_bodies_than_a_declaration_can_offer_are_refused(team, capsys) -> None:
+    _with_declaration(team)
+    extra = "".join(f"  - key: comite_{i}\n    name: {{es: C{i}, en: C{i}}}\n"
+                    f"    cadence_months: 1\n" for i in range(MAX_BODIES))
+    path, text_ = broken(team, "bodies:\n", "bodies:\n" + extra)
+    status, lines = validate(capsys, path)
+    assert status == 1
+    assert lines == [f"{path}:{at(text_, '- key: comite_0')}: bodies: pon {MAX_BODIES} "
+                     "como máximo"]
+
+
+def test_bodies_no_form_can_take_are_a_form_problem_not_a_crash() -> None:
+    # A template kept before the cap: the programme's copy of the declaration still cannot
+    # offer its bodies, and says so as a form's problem the CLI prints.
+    declaration = load_form("declaracion_compromiso")
+    with pytest.raises(FormError) as info:
+        declaration.for_bodies([("c" * 70, {"es": "Comité", "en": "Committee"})])
+    assert "declaracion_compromiso" in info.value.lines[0]
+    assert "options[0].key" in info.value.lines[0]
