@@ -12,7 +12,7 @@ from test_templates_as_data import DATA, START, at, broken, validate
 
 from bot.cli import main
 from domain.forms import FormError, load_form
-from domain.program_templates import BODY_KEY_MAX, MAX_BODIES
+from domain.program_templates import BODY_KEY_MAX, MAX_BODIES, parse_template
 
 
 @pytest.fixture
@@ -73,3 +73,62 @@ def test_bodies_no_form_can_take_are_a_form_problem_not_a_crash() -> None:
         declaration.for_bodies([("c" * 70, {"es": "Comité", "en": "Committee"})])
     assert "declaracion_compromiso" in info.value.lines[0]
     assert "options[0].key" in info.value.lines[0]
+
+
+# --------------------------------------------------------------------------- words
+
+
+def at_last(text: str, needle: str) -> str:
+    """``line:column`` of the last ``needle``."""
+    index = text.rindex(needle)
+    return f"{text.count(chr(10), 0, index) + 1}:{index - text.rfind(chr(10), 0, index)}"
+
+
+def test_cross_references_read_in_the_operators_language(
+        team, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    path, text_ = broken(team, "verifiers: [invitados, lista_asistencia]",
+                         "verifiers: [invitados, lista_asistenci]")
+    text_ = text_.replace("    body: comite\n", "    body: comitee\n")
+    text_ = text_.replace("progress_reports: [3]", "progress_reports: [7]")
+    text_ = text_.replace("  - key: informe\n", "  - key: invitados\n")
+    path.write_text(text_, encoding="utf-8")
+    status, lines = validate(capsys, path)
+    assert status == 1
+    assert lines == [
+        f"{path}:{at(text_, 'comitee')}: meeting_kinds[1].body: el tipo de reunión «comite» "
+        "nombra la instancia «comitee», que no está en «bodies:»",
+        f"{path}:{at_last(text_, 'key: invitados')}: verifiers[2]: «invitados» ya está "
+        "declarado más arriba; dale otra clave",
+        f"{path}:{at(text_, 'lista_asistenci]')}: stages[0].activities[0].verifiers[1]: la "
+        "actividad «asamblea_inicial» nombra el verificador «lista_asistenci», que no está en "
+        "«verifiers:»",
+        f"{path}:{at(text_, '7]')}: progress_reports[0]: el mes 7 es posterior al último mes "
+        "del programa (6)",
+        f"{path}:{at(text_, 'informe]')}: progress_report.verifiers[0]: los informes de avance "
+        "nombran el verificador «informe», que no está en «verifiers:»",
+    ]
+    monkeypatch.setenv("DEFAULT_LOCALE", "en")
+    status, lines = validate(capsys, path)
+    assert lines[0].endswith("meeting kind 'comite' refers to undeclared body 'comitee'")
+
+
+# --------------------------------------------------------------------------- fichas
+
+
+FICHAS = """  - key: fichas
+    document: fichas
+    name: {es: Fichas, en: Fichas}
+"""
+
+
+def test_fichas_with_no_form_to_be_made_from_are_refused(team, capsys) -> None:
+    path, text_ = broken(team, "verifiers:\n", "verifiers:\n" + FICHAS)
+    text_ = text_[:text_.index("forms:\n")]
+    path.write_text(text_, encoding="utf-8")
+    status, lines = validate(capsys, path)
+    assert status == 1
+    assert lines == [f"{path}:{at(text_, 'key: fichas')}: verifiers[0]: sus fichas se hacen "
+                     "con un formulario: agrégalo en «forms:» y nómbralo aquí en «form:»"]
+    # A programme's kept copy of such a template stays readable.
+    kept = parse_template(text_)
+    assert kept.intake_forms == ("ficha_interes",)
