@@ -522,8 +522,8 @@ def load_form(key: str | PathLike[str]) -> Form:
             raise FormError(str(key), [("", "not a valid form key")])
         path = FORMS_DIR / f"{key}.yaml"
         if not path.is_file():
-            known = ", ".join(available_forms()) or "none"
-            raise FormError(str(path), [("", f"no form '{key}' (available: {known})")])
+            raise FormError(str(path), [("", Msg("templates.problem.unknown_form", {
+                "form": key, "known": ", ".join(available_forms()) or "-"}))])
     try:
         stat = path.stat()
         seen = _PARSED.get(str(path))
@@ -531,7 +531,8 @@ def load_form(key: str | PathLike[str]) -> Form:
             return seen[1]
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise FormError(str(path), [("", f"cannot read: {exc.strerror or exc}")]) from None
+        raise FormError(str(path), [("", Msg("templates.problem.cannot_read",
+                                             {"reason": str(exc.strerror or exc)}))]) from None
     form = parse_form(text, str(path))
     if form.key != path.stem:
         raise FormError(str(path), [("key", f"'{form.key}' must match the file name "

@@ -11,8 +11,10 @@ import pytest
 from test_templates_as_data import DATA, START, at, broken, validate
 
 from bot.cli import main
+from domain import forms as forms_module
 from domain.forms import FormError, load_form
 from domain.program_templates import BODY_KEY_MAX, MAX_BODIES, parse_template
+from storage import db
 
 
 @pytest.fixture
@@ -132,3 +134,36 @@ def test_fichas_with_no_form_to_be_made_from_are_refused(team, capsys) -> None:
     # A programme's kept copy of such a template stays readable.
     kept = parse_template(text_)
     assert kept.intake_forms == ("ficha_interes",)
+
+
+# --------------------------------------------------------------------------- migration 0015
+
+
+async def test_an_unreadable_shipped_form_stops_the_upgrade_naming_it(
+        any_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = db.create_engine(any_db_url)
+    try:
+        await db.upgrade(engine, "0013")
+        broken_forms = tmp_path / "forms"
+        shutil.copytree(forms_module.FORMS_DIR, broken_forms)
+        (broken_forms / "declaracion_compromiso.yaml").write_text("key: [", encoding="utf-8")
+        monkeypatch.setattr(forms_module, "FORMS_DIR", broken_forms)
+        with pytest.raises(FormError) as info:
+            await db.upgrade(engine)
+        assert info.value.source == str(broken_forms / "declaracion_compromiso.yaml")
+        assert await db.pending_migrations(engine)
+    finally:
+        await engine.dispose()
+
+
+def test_db_upgrade_says_which_form_stopped_it(cli_env: str, tmp_path: Path, capsys,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    broken_forms = tmp_path / "forms"
+    shutil.copytree(forms_module.FORMS_DIR, broken_forms)
+    (broken_forms / "ficha_interes.yaml").unlink()
+    monkeypatch.setattr(forms_module, "FORMS_DIR", broken_forms)
+    assert main(["db", "upgrade"]) != 0
+    err = capsys.readouterr().err
+    assert "La base de datos no se actualizó" in err
+    assert f"{broken_forms / 'ficha_interes.yaml'}: no hay un formulario «ficha_interes»" in err
+    assert "Traceback" not in err
