@@ -251,7 +251,8 @@ class Question(_Model):
             # A programme with a single body still has its members declare for it.
             fewest = 1 if self.options_from else 2
             if len(self.options) < fewest:
-                problems.append((("options",), "give at least two options"))
+                problems.append((("options",), Msg("templates.problem.too_few",
+                                                   {"min": str(fewest)})))
             if len(self.options) > MAX_OPTIONS:
                 problems.append((("options",), f"at most {MAX_OPTIONS} options"))
             seen: set[str] = set()

@@ -305,7 +305,7 @@ async def test_the_intake_form_reaches_the_gestora_and_its_verificador(
         assert [r.id for r in await fichas.pending(s, program_id)] == [response.id]
     notice = Outgoing.from_json(row.payload)
     text = core.app.catalogs.render(notice.text, row.locale, notice.zone)
-    assert text.startswith(f"📝 Llegó al equipo una {form.title['es']} ({number}) de «{org}»")
+    assert text.startswith(f"📝 Llegó al equipo «{form.title['es']}» ({number}) de «{org}»")
     assert "Ficha de Interés" not in text and number.startswith(f"{prefix}-")
 
     # Her review button opens the ficha in the panel, and she takes it into the catastro.

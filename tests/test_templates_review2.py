@@ -14,6 +14,7 @@ from bot.cli import main
 from domain import forms as forms_module
 from domain.forms import FormError, load_form
 from domain.program_templates import BODY_KEY_MAX, MAX_BODIES, parse_template
+from locales import Catalogs
 from storage import db
 
 
@@ -167,3 +168,28 @@ def test_db_upgrade_says_which_form_stopped_it(cli_env: str, tmp_path: Path, cap
     assert "La base de datos no se actualizó" in err
     assert f"{broken_forms / 'ficha_interes.yaml'}: no hay un formulario «ficha_interes»" in err
     assert "Traceback" not in err
+
+
+# --------------------------------------------------------------------------- nits
+
+
+def test_a_representatives_cedula_is_not_an_organisations_number() -> None:
+    from documents.imports import FAMILY, ORGANIZATION, _map_columns
+
+    org = _map_columns(ORGANIZATION, ["Nombre", "CI representante", "Cédula", "Celular"])
+    assert "rut" not in org.by_field
+    assert _map_columns(ORGANIZATION, ["Nombre", "RUT"]).by_field["rut"] == [1]
+    assert _map_columns(FAMILY, ["Nombre", "Cédula"]).by_field["rut"] == [1]
+    assert _map_columns(FAMILY, ["Nombre", "CI"]).by_field["rut"] == [1]
+
+
+def test_a_choice_from_bodies_asks_for_one_option_in_words() -> None:
+    from domain.forms import parse_form
+
+    text_ = ("key: prueba\nreceipt_prefix: PR\ntitle: {es: P, en: P}\nquestions:\n"
+             "  - {key: a, type: choice, options_from: bodies, label: {es: A, en: A},"
+             " prompt: {es: A, en: A}}\n")
+    with pytest.raises(FormError) as info:
+        parse_form(text_, "prueba.yaml")
+    [line] = info.value.lines_in(Catalogs(), "es")
+    assert line.endswith("questions[0].options: pon al menos 1")
