@@ -157,6 +157,10 @@ async def dispatch(settings: Settings, catalogs: Catalogs, args: argparse.Namesp
         engine = db.create_engine(settings.database_url)
         try:
             await db.upgrade(engine)
+        except TemplateError as exc:
+            # A migration that keeps a shipped form in each programme could not read it.
+            raise CommandError(catalogs.text(None, "cli.upgrade_stopped", problems=Raw(
+                "\n".join(exc.lines_in(catalogs))))) from None
         finally:
             await engine.dispose()
         print(catalogs.text(None, "cli.db_upgraded"))

@@ -57,10 +57,8 @@ _HEADER_NOISE = {
 # Per field, aliases in order of preference: with two name-like columns the more specific
 # one wins ("Nombre organización" over "Nombre", which may be the representative's).
 _COMMON: dict[str, tuple[str, ...]] = {
-    # The programme's identity number, whatever its country calls it (Uruguay: the cédula);
-    # an organisation's column holds its own number (its RUT).
-    "rut": ("rut", "rol unico tributario", "run", "tax id", "taxpayer id", "cedula",
-            "cedula de identidad", "ci", "national id", "id number"),
+    # The number a sheet's row is registered under: an organisation's RUT, a person's RUT.
+    "rut": ("rut", "rol unico tributario", "tax id", "taxpayer id"),
     "phone": (
         "telefono", "fono", "celular", "movil", "telefono celular", "telefono movil",
         "whatsapp", "phone", "mobile", "cell", "cellphone", "mobile phone", "phone number",
@@ -106,7 +104,10 @@ _ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
             "apellido paterno", "primer apellido", "apellido materno", "segundo apellido",
             "apellidos", "apellido", "last name", "surname", "surnames",
         ),
-        "rut": ("rut jefa hogar", "rut jefe hogar", *_COMMON["rut"]),
+        # A person's identity number, whatever the country calls it (Uruguay: the cédula);
+        # never an organisation's, whose sheet may list its representative's cédula.
+        "rut": ("rut jefa hogar", "rut jefe hogar", *_COMMON["rut"], "run", "cedula",
+                "cedula de identidad", "ci", "national id", "id number"),
         "phone": _COMMON["phone"],
         "sector": _COMMON["sector"],
         "address": _COMMON["address"],

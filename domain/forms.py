@@ -251,7 +251,8 @@ class Question(_Model):
             # A programme with a single body still has its members declare for it.
             fewest = 1 if self.options_from else 2
             if len(self.options) < fewest:
-                problems.append((("options",), "give at least two options"))
+                problems.append((("options",), Msg("templates.problem.too_few",
+                                                   {"min": str(fewest)})))
             if len(self.options) > MAX_OPTIONS:
                 problems.append((("options",), f"at most {MAX_OPTIONS} options"))
             seen: set[str] = set()
@@ -459,7 +460,9 @@ class Form(_Model):
         for q in data["questions"]:
             if q.get("options_from") == "bodies":
                 q["options"] = options
-        return Form.model_validate(data)
+        # A template checked before its bodies were capped can still give bodies no form
+        # takes: said as a form's problem (FormError), never a bare ValidationError.
+        return parse_form(data, f"{self.key} (options_from: bodies)")
 
     @property
     def signer_rut_key(self) -> str | None:
@@ -520,8 +523,8 @@ def load_form(key: str | PathLike[str]) -> Form:
             raise FormError(str(key), [("", "not a valid form key")])
         path = FORMS_DIR / f"{key}.yaml"
         if not path.is_file():
-            known = ", ".join(available_forms()) or "none"
-            raise FormError(str(path), [("", f"no form '{key}' (available: {known})")])
+            raise FormError(str(path), [("", Msg("templates.problem.unknown_form", {
+                "form": key, "known": ", ".join(available_forms()) or "-"}))])
     try:
         stat = path.stat()
         seen = _PARSED.get(str(path))
@@ -529,7 +532,8 @@ def load_form(key: str | PathLike[str]) -> Form:
             return seen[1]
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise FormError(str(path), [("", f"cannot read: {exc.strerror or exc}")]) from None
+        raise FormError(str(path), [("", Msg("templates.problem.cannot_read",
+                                             {"reason": str(exc.strerror or exc)}))]) from None
     form = parse_form(text, str(path))
     if form.key != path.stem:
         raise FormError(str(path), [("key", f"'{form.key}' must match the file name "

@@ -166,6 +166,8 @@ _READABLE_ERRORS = {
     "greater_than_equal": "templates.problem.at_least",
     "less_than_equal": "templates.problem.at_most",
     "too_short": "templates.problem.too_few",
+    "too_long": "templates.problem.too_many",
+    "string_too_long": "templates.problem.text_too_long",
     "localized_missing": "templates.problem.missing_translation",
 }
 
@@ -179,7 +181,7 @@ def _readable(err: Mapping[str, Any]) -> Problem:
     if "expected" in ctx:  # "'a', 'b' or 'c'": the words around the values are English
         params["expected"] = str(ctx["expected"]).replace(" or ", ", ")
     for name, param in (("ge", "min"), ("le", "max"), ("min_length", "min"),
-                        ("missing", "missing")):
+                        ("max_length", "max"), ("missing", "missing")):
         if name in ctx:
             params[param] = str(ctx[name])
     return Msg(key, params)
@@ -441,27 +443,28 @@ class Reminders(_Model):
             (("pickup", "morning_of_at"), self.pickup.morning_of_at),
         ]
         quiet = self.quiet_hours
-        _raise_problems(
-            [
-                (
-                    loc,
-                    f"{moment:%H:%M} falls in the quiet hours "
-                    f"({quiet.start:%H:%M}-{quiet.end:%H:%M})",
-                )
-                for loc, moment in fixed_times
-                if quiet.contains(moment)
-            ]
-        )
+        _raise_problems([
+            (loc, Msg("templates.problem.in_quiet_hours", {
+                "time": f"{moment:%H:%M}", "start": f"{quiet.start:%H:%M}",
+                "end": f"{quiet.end:%H:%M}"}))
+            for loc, moment in fixed_times if quiet.contains(moment)
+        ])
         return self
 
 
 # --------------------------------------------------------------------------- programme
 
 
+# A body's key is its row's kind (storage.models.Body, 40 characters), and each body is an
+# option of a members' declaration (``options_from: bodies``; domain.forms.MAX_OPTIONS).
+BODY_KEY_MAX = 40
+MAX_BODIES = 40
+
+
 class Body(_Model):
     """A participation body (Grupo Motor, Consejo Local, a water committee...)."""
 
-    key: Key
+    key: Annotated[Key, Field(max_length=BODY_KEY_MAX)]
     name: Localized
     description: Localized | None = None
     cadence_months: Annotated[int, Field(ge=1)]
@@ -574,7 +577,7 @@ class ProgramTemplate(_Model):
     # numbers are read; and the locale they read (its regional variant of their language).
     country: str = DEFAULT_COUNTRY
     locale: str = ""  # empty: the country's
-    bodies: list[Body] = Field(default_factory=list)
+    bodies: Annotated[list[Body], Field(max_length=MAX_BODIES)] = Field(default_factory=list)
     meeting_kinds: list[MeetingKind] = Field(default_factory=list)
     verifiers: list[Verifier] = Field(default_factory=list)
     stages: Annotated[list[Stage], Field(min_length=1)]
@@ -633,20 +636,21 @@ class ProgramTemplate(_Model):
         if not context.get("kept"):
             problems += self._zone_problems()
 
-        def unique(section: str, keys: list[Any], what: str) -> None:
+        def unique(section: str, keys: list[Any]) -> None:
             for dupe in _duplicates(keys):
                 idx = [i for i, k in enumerate(keys) if k == dupe][1]
-                problems.append(((section, idx), f"{what} '{dupe}' is declared more than once"))
+                problems.append(((section, idx), Msg("templates.problem.declared_twice",
+                                                     {"key": str(dupe)})))
 
-        unique("bodies", [b.key for b in self.bodies], "body")
-        unique("meeting_kinds", [m.key for m in self.meeting_kinds], "meeting kind")
-        unique("verifiers", [v.key for v in self.verifiers], "verifier")
-        unique("stages", [s.number for s in self.stages], "stage number")
-        unique("stages", [s.key for s in self.stages], "stage")
+        unique("bodies", [b.key for b in self.bodies])
+        unique("meeting_kinds", [m.key for m in self.meeting_kinds])
+        unique("verifiers", [v.key for v in self.verifiers])
+        unique("stages", [s.number for s in self.stages])
+        unique("stages", [s.key for s in self.stages])
 
         numbers = [s.number for s in self.stages]
         if numbers != sorted(numbers):
-            problems.append((("stages",), "stages must be listed in ascending number order"))
+            problems.append((("stages",), Msg("templates.problem.stages_order")))
 
         bodies = {b.key for b in self.bodies}
         kinds = {m.key for m in self.meeting_kinds}
@@ -656,12 +660,8 @@ class ProgramTemplate(_Model):
 
         for i, kind in enumerate(self.meeting_kinds):
             if kind.body is not None and kind.body not in bodies:
-                problems.append(
-                    (
-                        ("meeting_kinds", i, "body"),
-                        f"meeting kind '{kind.key}' refers to undeclared body '{kind.body}'",
-                    )
-                )
+                problems.append((("meeting_kinds", i, "body"), Msg(
+                    "templates.problem.undeclared_body", {"kind": kind.key, "body": kind.body})))
 
         # Activity keys are unique across stages so an activity can be named on its own
         # (in commands, exports and logs) without its stage.
@@ -672,65 +672,44 @@ class ProgramTemplate(_Model):
                 loc: Loc = ("stages", si, "activities", ai)
                 if act.key in seen_activities:
                     first = seen_activities[act.key]
-                    problems.append(
-                        (
-                            loc + ("key",),
-                            f"activity '{act.key}' already declared at "
-                            f"stages[{first[0]}].activities[{first[1]}]",
-                        )
-                    )
+                    problems.append((loc + ("key",), Msg(
+                        "templates.problem.activity_twice",
+                        {"activity": act.key,
+                         "other": f"stages[{first[0]}].activities[{first[1]}]"})))
                 else:
                     seen_activities[act.key] = (si, ai)
                 if act.meeting_kind is not None and act.meeting_kind not in kinds:
-                    problems.append(
-                        (
-                            loc + ("meeting_kind",),
-                            f"activity '{act.key}' refers to undeclared meeting kind "
-                            f"'{act.meeting_kind}'",
-                        )
-                    )
+                    problems.append((loc + ("meeting_kind",), Msg(
+                        "templates.problem.undeclared_meeting_kind",
+                        {"activity": act.key, "kind": act.meeting_kind})))
                 for vi, ver in enumerate(act.verifiers):
                     if ver not in verifiers:
-                        problems.append(
-                            (
-                                loc + ("verifiers", vi),
-                                f"activity '{act.key}' refers to undeclared verifier '{ver}'",
-                            )
-                        )
+                        problems.append((loc + ("verifiers", vi), Msg(
+                            "templates.problem.undeclared_verifier",
+                            {"activity": act.key, "verifier": ver})))
                 if not act.end.never_after(duration):
-                    problems.append(
-                        (
-                            loc + ("end",),
-                            f"activity '{act.key}' ends after the programme "
-                            f"({act.end} > {self.duration_months} months)",
-                        )
-                    )
+                    problems.append((loc + ("end",), Msg(
+                        "templates.problem.ends_after_programme",
+                        {"activity": act.key, "months": str(self.duration_months)})))
 
         for i, month in enumerate(self.progress_reports):
             if month > self.duration_months:
-                problems.append(
-                    (
-                        ("progress_reports", i),
-                        f"month {month} is after the programme's last month "
-                        f"({self.duration_months})",
-                    )
-                )
+                problems.append((("progress_reports", i), Msg(
+                    "templates.problem.month_after_programme",
+                    {"month": str(month), "months": str(self.duration_months)})))
         if _duplicates(self.progress_reports):
-            problems.append((("progress_reports",), "a month is listed more than once"))
+            problems.append((("progress_reports",), Msg("templates.problem.month_twice")))
         elif self.progress_reports != sorted(self.progress_reports):
-            problems.append((("progress_reports",), "list the months in ascending order"))
+            problems.append((("progress_reports",), Msg("templates.problem.months_order")))
 
         spec = self.progress_report
         if spec.stage is not None and spec.stage not in numbers:
-            problems.append((("progress_report", "stage"), f"stage {spec.stage} is not declared"))
+            problems.append((("progress_report", "stage"), Msg(
+                "templates.problem.undeclared_stage", {"stage": str(spec.stage)})))
         for vi, ver in enumerate(spec.verifiers):
             if ver not in verifiers:
-                problems.append(
-                    (
-                        ("progress_report", "verifiers", vi),
-                        f"progress reports refer to undeclared verifier '{ver}'",
-                    )
-                )
+                problems.append((("progress_report", "verifiers", vi), Msg(
+                    "templates.problem.report_undeclared_verifier", {"verifier": ver})))
 
         _raise_problems(problems)
         return self
@@ -764,24 +743,26 @@ class ProgramTemplate(_Model):
                 seen_commands[use.command] = i
         return problems
 
-    def _intake_problems(self, context: Mapping[str, Any]) -> list[tuple[Loc, str]]:
+    def _intake_problems(self, context: Mapping[str, Any]) -> list[tuple[Loc, Problem]]:
         listed = [u.form for u in self.forms]
-        problems: list[tuple[Loc, str]] = []
+        problems: list[tuple[Loc, Problem]] = []
         for i, ver in enumerate(self.verifiers):
             if ver.form is not None and ver.document != INTAKE_DOCUMENT:
-                problems.append((("verifiers", i, "form"), f"only a '{INTAKE_DOCUMENT}' "
-                                 f"verifier is made from a form (this one is "
-                                 f"'{ver.document or 'made outside Convoca'}')"))
+                problems.append((("verifiers", i, "form"), Msg(
+                    "templates.problem.form_only_for_fichas", {"fichas": INTAKE_DOCUMENT})))
             elif ver.form is not None and ver.form not in listed:
-                problems.append((("verifiers", i, "form"), f"form '{ver.form}' is not in the "
-                                 f"template's forms: ({', '.join(listed) or 'none'})"))
-            elif (ver.document == INTAKE_DOCUMENT and ver.form is None and listed
+                problems.append((("verifiers", i, "form"), Msg(
+                    "templates.problem.form_not_listed",
+                    {"form": ver.form, "listed": ", ".join(listed) or "-"})))
+            elif (ver.document == INTAKE_DOCUMENT and ver.form is None
                   and DEFAULT_INTAKE_FORM not in listed and "forms" in context):
-                # The mistake that leaves a programme's fichas document empty: checked where
-                # a file is read, not on a programme's kept copy, which must stay readable.
-                problems.append((("verifiers", i), f"name the form its fichas are made from "
-                                 f"(form: one of {', '.join(listed)}); without it they are "
-                                 f"'{DEFAULT_INTAKE_FORM}', which forms: does not list"))
+                # The mistake that leaves a programme's fichas document empty (with no forms
+                # at all too): checked where a file is read, not on a programme's kept copy,
+                # which must stay readable.
+                problems.append((("verifiers", i), Msg(
+                    "templates.problem.name_fichas_form",
+                    {"listed": ", ".join(listed), "default": DEFAULT_INTAKE_FORM})
+                    if listed else Msg("templates.problem.fichas_without_forms")))
         return problems
 
     @property

@@ -17,6 +17,7 @@ from domain.program_templates import (
     template_to_store,
 )
 from domain.template_library import load_template_file
+from locales import Catalogs
 
 FORMS = {"ficha_interes", "postulacion_comunidad", "declaracion_compromiso"}
 
@@ -65,8 +66,7 @@ def test_a_verifier_names_its_form(tmp_path) -> None:
      "form: ficha_interes", "verifiers[3].form: form 'ficha_interes' is not in the "
      "template's forms: (postulacion_comunidad, declaracion_compromiso)"),
     (("    document: fichas\n", ""), "form: postulacion_comunidad",
-     "verifiers[3].form: only a 'fichas' verifier is made from a form (this one is 'made "
-     "outside Convoca')"),
+     "verifiers[3].form: only a 'fichas' verifier is made from a form; take out 'form:'"),
     (("    form: postulacion_comunidad\n    name", "    name"), "key: postulaciones",
      "verifiers[3]: name the form its fichas are made from (form: one of "
      "postulacion_comunidad, declaracion_compromiso); without it they are 'ficha_interes', "
@@ -78,7 +78,7 @@ def test_a_wrong_intake_form_is_named_at_its_line(tmp_path, change, needle, mess
     with pytest.raises(TemplateError) as info:
         load_template_file(path, forms=FORMS)
     line, _ = at(text, needle).split(":")
-    [problem] = str(info.value).splitlines()
+    [problem] = info.value.lines_in(Catalogs(), "en")
     assert problem.startswith(f"{path}:{line}:") and problem.endswith(message), problem
 
 

@@ -101,7 +101,10 @@ COOPERATIVES = [
 CANELONES = [
     typed("Cooperativa Pan Canario", "¿Qué tipo de cooperativa o emprendimiento es?"),
     press("Cooperativa de trabajo", "¿Tiene personería jurídica?"),
-    press("Sí", "¿En qué localidad de Canelones está?"),
+    press("Sí", "¿Cuál es el RUT de la cooperativa?"),
+    # A wrong answer once: a cédula where the cooperative's RUT is asked.
+    typed("1.234.567-2", "Ese RUT no parece correcto"),
+    typed("21 100342 001 7", "¿En qué localidad de Canelones está?"),
     typed("Pando", "¿Cuál es su rubro?"),
     typed("Panificados", "¿Qué hacen?"),
     press("Producimos"), press("Vendemos"),
@@ -137,6 +140,8 @@ CASES = {
                                      CANELONES, "Cooperativa Pan Canario",
                                      "Economía Solidaria Canelones",
                                      {"organization_kind": "cooperativa_trabajo",
+                                      "organization_rut": {"compact": "211003420017",
+                                                           "formatted": "21-100342-001-7"},
                                       "interests": ["comercializacion", "marca_cooperativa"],
                                       "representative_phone": "+59899123456",
                                       "representative_rut": {"compact": "12345672",
@@ -305,7 +310,7 @@ async def test_the_intake_form_reaches_the_gestora_and_its_verificador(
         assert [r.id for r in await fichas.pending(s, program_id)] == [response.id]
     notice = Outgoing.from_json(row.payload)
     text = core.app.catalogs.render(notice.text, row.locale, notice.zone)
-    assert text.startswith(f"📝 Llegó al equipo una {form.title['es']} ({number}) de «{org}»")
+    assert text.startswith(f"📝 Llegó al equipo «{form.title['es']}» ({number}) de «{org}»")
     assert "Ficha de Interés" not in text and number.startswith(f"{prefix}-")
 
     # Her review button opens the ficha in the panel, and she takes it into the catastro.

@@ -36,17 +36,13 @@ def upgrade() -> None:
 def _keep_forms(conn) -> None:
     """Each programme already there keeps the forms it offered, as the shipped files say
     them now, and its kept template names them (how each opens), as 0004 kept templates:
-    from here on it never reads those files again. A form file that cannot be read is left
-    out (the programme no longer offers it) rather than stopping the upgrade."""
-    from domain.forms import FormError, form_to_store, load_form
+    from here on it never reads those files again. A form file that cannot be read stops the
+    upgrade (domain.forms.FormError names the file): leaving it out would silently take a
+    form away from every programme, for good."""
+    from domain.forms import form_to_store, load_form
 
-    forms: dict[str, object] = {}
-    for use in LEGACY_FORM_USES:
-        try:
-            forms[use['form']] = form_to_store(load_form(use['form']))
-        except (FormError, OSError):
-            continue
-    uses = [use for use in LEGACY_FORM_USES if use['form'] in forms]
+    forms = {use['form']: form_to_store(load_form(use['form'])) for use in LEGACY_FORM_USES}
+    uses = list(LEGACY_FORM_USES)
     programs = sa.table('programs', sa.column('id', sa.Integer), sa.column('template', sa.Text),
                         sa.column('forms', sa.JSON))
     rows = conn.execute(sa.select(programs.c.id, programs.c.template)
