@@ -32,10 +32,14 @@ class Replies(Protocol):
     @property
     def worker_id(self) -> str: ...
 
-    @property
-    def reply_claim(self) -> ReplyClaim: ...
+    def claim_for(self, channel: str) -> ReplyClaim | None:
+        """Replies claimed to send at once, or None: the channel's sender is another
+        process, and they are queued for it."""
+        ...
 
-    async def deliver_claimed(self, rows: list[OutboxMessage]) -> int: ...
+    async def send_replies(self, rows: list[OutboxMessage]) -> None:
+        """Send them, or wait until the channel's sender has."""
+        ...
 
     def wake(self) -> None: ...
 
@@ -220,7 +224,8 @@ class Intake:
         pause = 1.0
         while True:
             try:
-                rows = await self.core.handle_stored(entry, self.replies.reply_claim)
+                rows = await self.core.handle_stored(entry,
+                                                     self.replies.claim_for(entry.channel))
                 break
             except StorageUnavailable as exc:
                 # Still held by this process: the person's next updates wait for this one.
@@ -235,7 +240,9 @@ class Intake:
                 await self._skip(entry)
                 break
         try:
-            await self.replies.deliver_claimed(rows)
+            # Held until they are sent, by this process or the channel's sender: the
+            # person's next update is answered after them.
+            await self.replies.send_replies(rows)
         except Exception:  # the rows stay in the outbox: recovery or a retry sends them
             log.exception("replies to update %s:%s could not be sent now", entry.channel,
                           entry.key)
