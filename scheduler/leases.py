@@ -114,17 +114,39 @@ class Lease:
         self._usable_from = float("inf")
         log.info("took the lease %s (from %s)", self.name, taken.previous or "nobody")
         if self._on_gained is not None:
+            # Settling may take longer than the lease (a probe per message in flight): it
+            # is renewed meanwhile, or another process would take it and settle the same.
+            renewing = asyncio.create_task(self._renew_while_settling(taken.epoch))
             try:
                 await self._on_gained(taken.previous)
             except Exception:  # tried again at the next renewal, as a takeover anew
                 log.exception("settling after taking the lease %s failed", self.name)
                 self._epoch = None
                 return False
+            finally:
+                renewing.cancel()
+                await asyncio.gather(renewing, return_exceptions=True)
         gap = SETTLE_GAP if taken.previous is not None else 0.0
         self._usable_from = max(started + gap, self._now()) if gap else self._now()
         if self._on_changed is not None:
             self._on_changed()
         return self.held()
+
+    async def _renew_while_settling(self, epoch: int) -> None:
+        ttl = timedelta(seconds=self.times.ttl)
+        while True:
+            await asyncio.sleep(self.times.renew_every)
+            started = self._now()
+            try:
+                async with self.sessions() as s:
+                    kept = await leases.renew(s, self.name, self.holder, epoch,
+                                              self.clock.now(), ttl)
+                    await s.commit()
+            except Exception as exc:
+                log.warning("could not renew the lease %s (%s)", self.name, exc)
+                continue
+            if kept:
+                self._valid_until = started + self.times.ttl - self.times.margin
 
     def _lose(self) -> None:
         self._epoch = None
