@@ -75,7 +75,14 @@ class Intake:
         # What this process can take of them is claimed in the same unit of work: one
         # transaction and no wait for the worker's next look (SQLite has one writer). The
         # lock keeps this and the worker's own claims within ``concurrency`` together, and
-        # lets stop() know that no claim is half made.
+        # lets stop() know that no claim is half made. While another store or claim holds
+        # it, this one only stores, without waiting its turn: under load (many processes, a
+        # busy sender) the webhooks queued behind the lock for seconds, one transaction at
+        # a time, and the worker claims what they stored a moment later anyway.
+        if self._claiming.locked():
+            new, _ = await self._store(updates, [], 0)
+            self._wake.set()
+            return new
         async with self._claiming:
             free = 0 if self._stopping or self._running is None else (
                 self.concurrency - len(self._tasks))

@@ -38,7 +38,7 @@ RECIPIENTS = 5_000  # who receive the broadcast
 TALKERS, LISTENERS = 700_000, 800_000  # their chat ids from here
 # Each person sends two quick messages (each to another process), waits for both answers,
 # then two more: a burst tests the order, the wait is how people write.
-BURSTS = [["/ayuda", "/idioma"], ["/mis_datos", "/ayuda"]]
+BURSTS = [["/ayuda", "/idioma"], ["hola", "/ayuda"]]
 LIMIT = 250  # messages a second: high enough to finish soon, low enough to show a violation
 KILL_AFTER = 1_500  # broadcast messages delivered when the sender is killed
 HELP = "Esto es lo que puedes hacer"
@@ -108,6 +108,19 @@ class Processes:
                 stdout=log, stderr=asyncio.subprocess.STDOUT))
             self.ports.append(port)
             self.alive.append(True)
+
+    async def listening(self, timeout: float = 60) -> None:
+        """Every process takes requests: a load balancer's health check before traffic."""
+        deadline = time.monotonic() + timeout
+        for port in self.ports:
+            while True:
+                try:
+                    _, writer = await asyncio.open_connection("127.0.0.1", port)
+                    writer.close()
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, self.logs()
+                    await asyncio.sleep(0.1)
 
     def logs(self) -> str:
         return "\n".join(f"--- process {i}\n" + (self.folder / f"convoca-{i}.log")
@@ -192,6 +205,7 @@ async def test_three_processes_a_thousand_people_a_broadcast_and_a_sigkill(
         await seed(postgres_url, fake)
         began = time.monotonic()
         await procs.start(fake, postgres_url, 3)
+        await procs.listening()
         posted: dict[tuple[int, int], float] = {}
 
         async def person(n: int) -> None:
@@ -222,6 +236,7 @@ async def test_three_processes_a_thousand_people_a_broadcast_and_a_sigkill(
         finished = time.monotonic()
     except BaseException:
         print(procs.logs())
+        print(await _state(postgres_url, fake))
         raise
     finally:
         await balancer.http.close()
@@ -235,8 +250,8 @@ async def test_three_processes_a_thousand_people_a_broadcast_and_a_sigkill(
         texts = fake.texts(TALKERS + n)
         if len(texts) != len(commands) or not all(
                 expected(c, t) for c, t in zip(commands, texts, strict=False)):
-            wrong[TALKERS + n] = texts
-    assert not wrong, (len(wrong), list(wrong.items())[:3])
+            wrong[TALKERS + n] = [t[:40] for t in texts]
+    assert not wrong, f"{len(wrong)} people: {list(wrong.items())[:3]}"
     # Every recipient of the broadcast: one message.
     per_chat = Counter(r.chat_id for r in fake.delivered() if r.chat_id >= LISTENERS)
     assert per_chat == {LISTENERS + i: 1 for i in range(RECIPIENTS)}
@@ -256,6 +271,30 @@ async def test_three_processes_a_thousand_people_a_broadcast_and_a_sigkill(
           f"{LIMIT}; process {victim} killed, sends resumed {min(after) - killed_at:.2f}s "
           f"later; reply latency median {statistics.median(latencies) * 1000:.0f} ms, "
           f"p95 {latencies[int(len(latencies) * 0.95)] * 1000:.0f} ms")
+
+
+async def _state(url: str, fake: Any) -> str:
+    """What the database and the fake say, for a failure's report."""
+    from storage.models import IncomingUpdate
+
+    engine = db.create_engine(url)
+    async with db.session_factory(engine)() as s:
+        rows = list((await s.scalars(select(OutboxMessage))).all())
+        updates = list((await s.scalars(select(IncomingUpdate))).all())
+        held = (await s.execute(select(Lease.name, Lease.holder, Lease.expires_at))).all()
+    await engine.dispose()
+    unanswered = [TALKERS + n for n in range(PEOPLE)
+                  if len(fake.delivered(TALKERS + n)) < sum(map(len, BURSTS))]
+    lines = [f"outbox: {Counter((r.kind, r.status) for r in rows)}",
+             f"intake: {Counter((u.handled_at is not None, u.claimed_by) for u in updates)}",
+             f"leases: {held}", f"{len(unanswered)} unanswered: {unanswered[:10]}"]
+    for chat in unanswered[:3]:
+        lines.append(f"chat {chat}: fake {[(r.method, r.outcome) for r in fake.requests if r.chat_id == chat]}")
+        lines += [f"  in {u.id} {u.key} handled={u.handled_at} by={u.claimed_by}"
+                  for u in updates if u.address == str(chat)]
+        lines += [f"  out {r.id} {r.status} by={r.claimed_by} {r.last_error}"
+                  for r in rows if r.address == str(chat)]
+    return "\n".join(lines)
 
 
 async def _rows(url: str) -> list[OutboxMessage]:
