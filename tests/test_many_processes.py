@@ -304,3 +304,67 @@ async def _rows(url: str) -> list[OutboxMessage]:
     await engine.dispose()
     return rows
 
+
+
+async def test_two_polling_processes_one_polls_and_the_other_takes_over_when_it_dies(
+        postgres_url: str, tmp_path: Path) -> None:
+    """Long polling: two getUpdates on one token conflict (409), so one process polls, by
+    its lease; killed, the other polls within seconds, and nothing is lost or doubled."""
+    from fakes.telegram_api import FakeTelegram
+
+    fake = FakeTelegram(token=TOKEN, timeout_hold=2.0)
+    fake.expect_driver(fake.driver)
+    await fake.start()
+    procs = Processes(tmp_path)
+    chats = [TALKERS + i for i in range(10)]
+    try:
+        engine = db.create_engine(postgres_url)
+        await db.upgrade(engine)
+        await engine.dispose()
+        for i in range(2):
+            env = {k: v for k, v in os.environ.items()
+                   if not k.startswith(("TELEGRAM_", "DATABASE_", "WEBHOOK_", "LEASE_"))}
+            env.update(TELEGRAM_BOT_TOKEN=fake.token, TELEGRAM_API_BASE=fake.base_url,
+                       TELEGRAM_DRIVER=fake.driver, DATABASE_URL=postgres_url,
+                       PYTHONPATH=str(ROOT), WEB_PANEL="false")
+            log = (tmp_path / f"convoca-{i}.log").open("wb")
+            procs.procs.append(await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot", "run", cwd=tmp_path, env=env, stdout=log,
+                stderr=asyncio.subprocess.STDOUT))
+            procs.alive.append(True)
+        await fake.wait_for_poll(timeout=60)
+        for chat in chats:
+            fake.command(chat, "/ayuda")
+        await fake.wait_for(lambda _r: len(fake.delivered()) >= len(chats), timeout=60)
+        poller = await holder_pid_of(postgres_url, f"poller:telegram:{TOKEN.split(':')[0]}")
+        await procs.kill(poller)
+        killed_at = time.monotonic()
+        for chat in chats:
+            fake.command(chat, "/idioma")
+        await fake.wait_for(lambda _r: len(fake.delivered()) >= 2 * len(chats), timeout=60)
+        answered_after = time.monotonic() - killed_at
+        await asyncio.sleep(2.0)  # a duplicate would arrive now
+    except BaseException:
+        print(procs.logs())
+        raise
+    finally:
+        await procs.stop()
+        await fake.stop()
+    for chat in chats:
+        texts = fake.texts(chat)
+        assert len(texts) == 2 and texts[0].startswith(HELP) and texts[1] == LANGUAGE, texts
+    # Never two pollers at once: Telegram would have ended the older poll with 409.
+    polls = fake.calls("getUpdates")
+    assert polls and not [r for r in polls if r.outcome == "409"]
+    assert answered_after < 30, answered_after
+    print(f"\npoller killed; its updates answered by the other {answered_after:.1f}s later")
+    fake.assert_clean()
+
+
+async def holder_pid_of(url: str, name: str) -> int:
+    engine = db.create_engine(url)
+    async with db.session_factory(engine)() as s:
+        holder = await s.scalar(select(Lease.holder).where(Lease.name == name))
+    await engine.dispose()
+    assert holder, f"nobody holds {name}"
+    return int(holder.split(":")[1])
