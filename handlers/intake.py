@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 CONCURRENCY = 16  # people handled side by side by one process
 IDLE_SECONDS = 1.0  # how often an idle process looks for what another one stored
-SWEEP_SECONDS = 15.0  # how often it looks for updates held by a process that died
+SWEEP_SECONDS = 5.0  # how often it looks for updates held by a process that died
 RETRY_MAX = 30.0  # the longest pause while the database refuses writes
 
 
