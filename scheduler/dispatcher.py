@@ -489,8 +489,10 @@ class Dispatcher:
                 continue  # another pass of this process has it in hand
             chat = (chan, row.address)
             buckets = self._buckets[chan]
+            # A reply goes whatever the chat's bucket says, as one sent at once does
+            # (deliver_claimed): it may be one another process queued for this one to send.
             if (chat in deferred_chats or chat in in_wave or chat in self._chats_busy
-                    or not buckets.ready(row.address)):
+                    or (row.kind != "reply" and not buckets.ready(row.address))):
                 # A chat's messages go one after another: one a wave, and the next waits
                 # until the wave with the last has been sent.
                 deferred_chats.add(chat)
