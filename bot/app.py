@@ -22,6 +22,7 @@ from handlers.buttons import ButtonCodec
 from handlers.core import Core, RouteConflict, Router, Services
 from locales import Catalogs, Msg, Raw
 from scheduler.dispatcher import Channel, Dispatcher, Limits
+from scheduler.leases import Lease, LeaseTimes
 from scheduler.runner import NoticeScheduler
 from storage import db, people, state
 from storage.clock import Clock, SystemClock
@@ -181,13 +182,19 @@ def load_templates(settings: Settings, reserved_commands: frozenset[str],
         raise StartupError("templates.startup_invalid", detail=Raw(detail)) from None
 
 
-def notice_scheduler(app: App, on_queued: Callable[[], None] | None = None) -> NoticeScheduler:
+def lease_times(settings: Settings) -> LeaseTimes:
+    return LeaseTimes(settings.lease_seconds, settings.lease_renew_seconds,
+                      settings.lease_margin_seconds)
+
+
+def notice_scheduler(app: App, on_queued: Callable[[], None] | None = None,
+                     lease: Lease | None = None) -> NoticeScheduler:
     from services import notices
     from services.meetings import invite_due_series_meetings
 
     return NoticeScheduler(app.sessions, app.clock, notices.compose, on_queued=on_queued,
                            after_queued=notices.after_queued,
-                           jobs=[invite_due_series_meetings])
+                           jobs=[invite_due_series_meetings], lease=lease)
 
 
 @dataclass
@@ -208,13 +215,19 @@ class Delivery:
 
 
 async def start_delivery(app: App, channels: Iterable[Channel], *,
-                         tick_on_schedule: bool = True) -> Delivery:
+                         tick_on_schedule: bool = True, several: bool = False) -> Delivery:
     """Start delivering; with tick_on_schedule=False (the demo) the caller ticks the
-    scheduler itself, when its simulated clock moves."""
+    scheduler itself, when its simulated clock moves. ``several``: other processes may run
+    on the same database, and leases decide which one sends for each platform account and
+    which one ticks."""
     broadcast_moved = asyncio.Event()
-    outbox = app.outbox(channels, on_sent=lambda row, _result: row.batch and broadcast_moved.set())
+    times = lease_times(app.settings) if several else None
+    outbox = app.outbox(channels, on_sent=lambda row, _result: row.batch and broadcast_moved.set(),
+                        leases=times)
     await outbox.start()
-    sched = notice_scheduler(app, outbox.wake)
+    tick_lease = None if times is None else Lease(app.sessions, app.clock, "scheduler",
+                                                  outbox.worker_id, times)
+    sched = notice_scheduler(app, outbox.wake, tick_lease)
     if tick_on_schedule:
         sched.start()
     follower = asyncio.create_task(_follow_broadcasts(app, outbox, broadcast_moved),
@@ -273,7 +286,7 @@ async def run_channels(app: App, *, poll: bool = True) -> None:
             if started is not None:
                 starting.append(started)
         freeze_startup_objects()  # before anything is sent: the collection itself is a stall
-        delivery = await start_delivery(app, channels)
+        delivery = await start_delivery(app, channels, several=True)
         if poll and settings.web_panel:
             mount_panel(app, server, delivery.outbox)
         tasks: list[asyncio.Future[Any]] = []
@@ -365,7 +378,7 @@ async def _telegram(app: App, channels: list[Channel], closing: list[Any], serve
     channels.append(TelegramChannel(
         bot, app.catalogs, app.services.buttons, settings.timezone,
         limits=Limits(per_second=settings.telegram_messages_per_second),
-        username=username,
+        username=username, account=settings.token.partition(":")[0],
     ))
     webhook = settings.telegram_webhook_url if poll else None
     if webhook:
@@ -380,7 +393,10 @@ async def _telegram(app: App, channels: list[Channel], closing: list[Any], serve
         if webhook:
             runtime.add_webhook_route(server, secret)
             return runtime.run_webhook(webhook, secret)
-        return runtime.poll()
+        # Two getUpdates on one token conflict (409): one process polls, by a lease.
+        return runtime.poll(Lease(app.sessions, app.clock,
+                                  f"poller:telegram:{settings.token.partition(':')[0]}",
+                                  outbox.worker_id, lease_times(settings)))
 
     return start
 

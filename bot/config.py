@@ -64,12 +64,28 @@ class Settings(BaseSettings):
     # Above Telegram's free 30 messages/s, broadcasts are sent as paid broadcasts (up to
     # 1,000/s, billed in Stars to the bot's balance): an operator's deliberate choice.
     telegram_messages_per_second: float = Field(default=30.0, gt=0, le=1000)
+    # Several processes on one database (README "Several processes"): one sends for each bot
+    # token and WhatsApp number, one runs the scheduler's tick, one polls getUpdates, each by
+    # a lease that lasts LEASE_SECONDS unless renewed every LEASE_RENEW_SECONDS; its holder
+    # stops LEASE_MARGIN_SECONDS before then (at least 1 s: the platform's rate window).
+    lease_seconds: float = Field(default=10.0, gt=0, le=300)
+    lease_renew_seconds: float = Field(default=2.0, gt=0)
+    lease_margin_seconds: float = Field(default=2.0, ge=1.0)
     # Where the console and the command line write their log (default ./data/convoca.log);
     # in Telegram mode the log goes to stderr, and here too when this is set.
     log_file: str | None = None
     # A folder of the programme team's own templates (*.yaml) and forms (forms/*.yaml),
     # read beside the shipped ones at start (docs/templates.md).
     templates_dir: str | None = None
+
+    @field_validator("lease_margin_seconds")
+    @classmethod
+    def _lease_times(cls, v: float, info: ValidationInfo) -> float:
+        ttl, renew = info.data.get("lease_seconds"), info.data.get("lease_renew_seconds")
+        if ttl is not None and renew is not None and renew + v >= ttl:
+            raise ValueError("LEASE_RENEW_SECONDS + LEASE_MARGIN_SECONDS must be under "
+                             f"LEASE_SECONDS ({ttl:g})")
+        return v
 
     @field_validator("telegram_bot_token", mode="before")
     @classmethod

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 CONCURRENCY = 16  # people handled side by side by one process
 IDLE_SECONDS = 1.0  # how often an idle process looks for what another one stored
-SWEEP_SECONDS = 15.0  # how often it looks for updates held by a process that died
+SWEEP_SECONDS = 5.0  # how often it looks for updates held by a process that died
 RETRY_MAX = 30.0  # the longest pause while the database refuses writes
 
 
@@ -32,10 +32,14 @@ class Replies(Protocol):
     @property
     def worker_id(self) -> str: ...
 
-    @property
-    def reply_claim(self) -> ReplyClaim: ...
+    def claim_for(self, channel: str) -> ReplyClaim | None:
+        """Replies claimed to send at once, or None: the channel's sender is another
+        process, and they are queued for it."""
+        ...
 
-    async def deliver_claimed(self, rows: list[OutboxMessage]) -> int: ...
+    async def send_replies(self, rows: list[OutboxMessage]) -> None:
+        """Send them, or wait until the channel's sender has."""
+        ...
 
     def wake(self) -> None: ...
 
@@ -71,7 +75,14 @@ class Intake:
         # What this process can take of them is claimed in the same unit of work: one
         # transaction and no wait for the worker's next look (SQLite has one writer). The
         # lock keeps this and the worker's own claims within ``concurrency`` together, and
-        # lets stop() know that no claim is half made.
+        # lets stop() know that no claim is half made. While another store or claim holds
+        # it, this one only stores, without waiting its turn: under load (many processes, a
+        # busy sender) the webhooks queued behind the lock for seconds, one transaction at
+        # a time, and the worker claims what they stored a moment later anyway.
+        if self._claiming.locked():
+            new, _ = await self._store(updates, [], 0)
+            self._wake.set()
+            return new
         async with self._claiming:
             free = 0 if self._stopping or self._running is None else (
                 self.concurrency - len(self._tasks))
@@ -220,7 +231,8 @@ class Intake:
         pause = 1.0
         while True:
             try:
-                rows = await self.core.handle_stored(entry, self.replies.reply_claim)
+                rows = await self.core.handle_stored(entry,
+                                                     self.replies.claim_for(entry.channel))
                 break
             except StorageUnavailable as exc:
                 # Still held by this process: the person's next updates wait for this one.
@@ -235,7 +247,9 @@ class Intake:
                 await self._skip(entry)
                 break
         try:
-            await self.replies.deliver_claimed(rows)
+            # Held until they are sent, by this process or the channel's sender: the
+            # person's next update is answered after them.
+            await self.replies.send_replies(rows)
         except Exception:  # the rows stay in the outbox: recovery or a retry sends them
             log.exception("replies to update %s:%s could not be sent now", entry.channel,
                           entry.key)

@@ -8,7 +8,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 from typing import Protocol
@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.capabilities import Capabilities
+from scheduler.leases import Lease, LeaseTimes
 from storage import outbox, people, receipts
 from storage.clock import Clock
 from storage.models import OutboxMessage, OutboxStatus, Person
@@ -105,6 +106,9 @@ class Channel(Protocol):
     name: str
     limits: Limits
     capabilities: Capabilities  # what one of its messages can show
+    # The platform account it sends as (a bot's id, a WhatsApp phone-number id), when the
+    # platform limits the account's rate: one process at a time sends for it (a lease).
+    # Optional: a channel without one (the console) is sent by every process that has it.
 
     async def deliver(self, message: OutboxMessage) -> Result: ...
 
@@ -128,6 +132,10 @@ class Probing(Protocol):
         called the messages of that chat known here (ours delivered, the person's last), in
         the channel's own terms."""
         ...
+
+
+# Not sent: this process no longer holds its channel's sender lease (recorded as a release).
+UNSENT = "unsent"
 
 
 # --- rate limiting (real time, not the domain clock: it is about the wire) ----------------
@@ -219,6 +227,11 @@ class ChatBuckets:
 
 
 HEARTBEAT_EVERY = 10.0  # seconds; see storage.outbox.HEARTBEAT_STALE
+# While this process sends for a leased channel, how often it looks for rows another process
+# queued (replies to the updates it handled): the reply latency those pay, about half of it.
+HOLDER_POLL = 0.1
+HANDED_POLL = 0.05  # how often a process waits on replies it left to the sender
+HANDED_WAIT = 100.0  # then it lets the person go on (the intake's own lease is 120 s)
 PACED_AHEAD = 0.5  # seconds of slots handed out ahead: rows claimed but not yet sent
 WAVE = 32  # rows claimed, sent side by side and recorded together
 # Due rows read per pass: enough for several waves and half a second at 300/s; more only
@@ -246,6 +259,7 @@ class Dispatcher:
         window: int = WINDOW,
         monotonic: Callable[[], float] = time.monotonic,
         on_sent: Callable[[OutboxMessage, Result], None] | None = None,
+        leases: LeaseTimes | None = None,
     ) -> None:
         self.sessions = sessions
         self.clock = clock
@@ -274,17 +288,57 @@ class Dispatcher:
             n: deque(maxlen=window_cap(c.limits.per_second))
             for n, c in self.channels.items() if c.limits.per_second
         }
+        # One sender per platform account, whichever processes run (see scheduler.leases).
+        self.leases: dict[str, Lease] = {}
+        for name, channel in self.channels.items():
+            account = getattr(channel, "account", None)
+            if leases is not None and account:
+                self.leases[name] = Lease(
+                    sessions, clock, f"sender:{name}:{account}", self.worker_id, leases,
+                    on_gained=self._settler(name), on_changed=self.wake, monotonic=monotonic)
+        self._handed: dict[int, asyncio.Future[None]] = {}
+        self._handed_task: asyncio.Task[None] | None = None
+
+    # the sender's lease ----------------------------------------------------------------
+
+    def may_send(self, channel: str) -> bool:
+        lease = self.leases.get(channel)
+        return lease is None or lease.held()
+
+    def sendable(self) -> list[str] | None:
+        """The channels this process sends for now; None: all of its own."""
+        if not self.leases:
+            return None
+        return [name for name in self.channels if self.may_send(name)]
+
+    def claim_for(self, channel: str) -> outbox.ReplyClaim | None:
+        """How the core writes a turn's replies: claimed by this worker, to send at once,
+        when it sends for the channel; else queued for the process that does."""
+        return self.reply_claim if self.may_send(channel) else None
+
+    def _settler(self, channel: str) -> Callable[[str | None], Awaitable[None]]:
+        async def settle(previous: str | None) -> None:
+            # Whoever claimed rows of this channel before may not send them now: each is
+            # probed, else left uncertain, before this process sends anything for it.
+            await self.recover(channels=[channel], every=True)
+        return settle
 
     # lifecycle -----------------------------------------------------------------------
 
-    async def recover(self) -> int:
+    async def recover(self, channels: list[str] | None = None, every: bool = False) -> int:
         """Settle rows a dead process was sending. Where the channel can tell whether the
         message arrived, it is marked sent or sent again; otherwise it is marked uncertain
         and never resent, because sending twice is worse than asking the gestora to check.
-        Returns how many rows were left uncertain."""
+        Returns how many rows were left uncertain. Only rows of the channels this process
+        sends for; with ``every``, whoever claimed them (a lease taken over)."""
         now = self.clock.now()
+        if channels is None:
+            channels = self.sendable()
+            if channels is not None and not channels:
+                return 0
         async with self.sessions() as s:
-            rows = await outbox.take_over_abandoned(s, self.worker_id, now, self.lease)
+            rows = await outbox.take_over_abandoned(s, self.worker_id, now, self.lease,
+                                                    channels=channels, every=every)
             await s.commit()
         if not rows:
             return 0
@@ -317,7 +371,9 @@ class Dispatcher:
                         if verdict.platform_id is not None:
                             known.append(verdict.platform_id)
                     elif isinstance(verdict, NotDelivered):
-                        await outbox.mark_retry(s, row.id, now, "not delivered before a restart")
+                        # Its place in the chat's order kept: replies queued since go after it.
+                        at = min(now, row.not_before) if row.not_before else now
+                        await outbox.mark_retry(s, row.id, at, "not delivered before a restart")
                     else:
                         await outbox.mark_final(s, row.id, OutboxStatus.UNCERTAIN,
                                                 outbox.UNCERTAIN_REASON)
@@ -331,9 +387,13 @@ class Dispatcher:
         async with self.sessions() as s:
             await outbox.register_worker(s, self.worker_id, self.clock.now())
             await s.commit()
+        for lease in self.leases.values():  # a first try now: one process starts sending at once
+            await lease.attempt()
+            lease.start()
         await self.recover()
         self._stopping = False
         self._task = asyncio.create_task(self._run(), name="outbox-dispatcher")
+        self._handed_task = asyncio.create_task(self._watch_handed(), name="outbox-handed")
 
     async def stop(self) -> None:
         self._stopping = True
@@ -342,6 +402,12 @@ class Dispatcher:
             await self._task
             self._task = None
         await self.settle()
+        if self._handed_task is not None:
+            self._handed_task.cancel()
+            await asyncio.gather(self._handed_task, return_exceptions=True)
+            self._handed_task = None
+        for lease in self.leases.values():  # after the last send: the next holder starts now
+            await lease.stop()
         async with self.sessions() as s:
             await outbox.unregister_worker(s, self.worker_id)
             await s.commit()
@@ -373,8 +439,11 @@ class Dispatcher:
 
     async def _idle(self) -> None:
         timeout = 5.0
+        sendable = self.sendable()
+        if self.leases and any(lease.held() for lease in self.leases.values()):
+            timeout = HOLDER_POLL  # other processes queue replies for this one to send
         async with self.sessions() as s:
-            nxt = await outbox.next_due_at(s)
+            nxt = await outbox.next_due_at(s, sendable) if sendable != [] else None
         if nxt is not None:
             timeout = min(timeout, max(0.05, (nxt - self.clock.now()).total_seconds()))
         # A wave finishing may free a chat whose next message waits behind it.
@@ -400,8 +469,12 @@ class Dispatcher:
         gap at the pace); returns how many rows it started or saw settled."""
         handled = self._reap()
         now = self.clock.now()
+        sendable = self.sendable()
+        if sendable == []:
+            return handled
         async with self.sessions() as s:
-            candidates = await outbox.due_candidates(s, now, self.window, self._busy or None)
+            candidates = await outbox.due_candidates(s, now, self.window, self._busy or None,
+                                                     sendable)
         if not candidates:
             return handled
         wave: list[OutboxMessage] = []
@@ -412,12 +485,14 @@ class Dispatcher:
             if self._stopping:
                 break
             chan = row.channel
-            if chan not in self.channels or row.id in self._busy:
+            if chan not in self.channels or row.id in self._busy or not self.may_send(chan):
                 continue  # another pass of this process has it in hand
             chat = (chan, row.address)
             buckets = self._buckets[chan]
+            # A reply goes whatever the chat's bucket says, as one sent at once does
+            # (deliver_claimed): it may be one another process queued for this one to send.
             if (chat in deferred_chats or chat in in_wave or chat in self._chats_busy
-                    or not buckets.ready(row.address)):
+                    or (row.kind != "reply" and not buckets.ready(row.address))):
                 # A chat's messages go one after another: one a wave, and the next waits
                 # until the wave with the last has been sent.
                 deferred_chats.add(chat)
@@ -503,6 +578,10 @@ class Dispatcher:
             async with self.sessions() as s:
                 claimed = sorted(await outbox.claim(s, ids, self.worker_id, now, self.lease),
                                  key=lambda r: r.id)
+                others = [r.id for r in claimed if not self.may_send(r.channel)]
+                if others:  # the sender of their channel is another process: left to it
+                    await outbox.release(s, others, self.worker_id)
+                    claimed = [r for r in claimed if r.id not in others]
                 people = await self._people(s, claimed)
                 await self._prepare(s, claimed)
                 await s.commit()
@@ -510,14 +589,67 @@ class Dispatcher:
         finally:
             self._busy.difference_update(ids)
 
-    async def deliver_claimed(self, rows: list[OutboxMessage]) -> int:
+    async def send_replies(self, rows: list[OutboxMessage]) -> None:
+        """A turn's replies (``claim_for``): those claimed by this worker go at once; those
+        queued for the process that sends for their channel are waited for, so that the
+        person's next update, which may be answered sooner, is answered after them."""
+        mine = [r for r in rows if r.claimed_by == self.worker_id]
+        results: list[Result | str] = []
+        if mine:
+            await self.deliver_claimed(mine, results)
+        left = [r.id for r in rows if r.claimed_by != self.worker_id]
+        left += [r.id for r, result in zip(mine, results, strict=False) if result == UNSENT]
+        if left:
+            self.wake()  # this process may hold the lease by now
+            await self.wait_sent(left)
+
+    async def wait_sent(self, ids: list[int], timeout: float = HANDED_WAIT) -> bool:
+        """Wait until these rows are sent (or settled otherwise) by whichever process sends
+        them; False when ``timeout`` passed first."""
+        loop = asyncio.get_running_loop()
+        futures = [self._handed.setdefault(i, loop.create_future()) for i in ids]
+        if self._handed_task is None or self._handed_task.done():
+            self._handed_task = asyncio.create_task(self._watch_handed(), name="outbox-handed")
+        _, pending = await asyncio.wait(futures, timeout=timeout)
+        for i in ids:
+            if i in self._handed and self._handed[i].done():
+                del self._handed[i]
+        if pending:
+            log.warning("%d repl(ies) not sent within %gs by the sender of their channel",
+                        len(pending), timeout)
+            for i in ids:
+                self._handed.pop(i, None)
+        return not pending
+
+    async def _watch_handed(self) -> None:
+        """One query for every row waited on (wait_sent), however many turns wait."""
+        while True:
+            await asyncio.sleep(HANDED_POLL)
+            waiting = [i for i, f in self._handed.items() if not f.done()]
+            if not waiting:
+                continue
+            try:
+                async with self.sessions() as s:
+                    left = await outbox.unsettled(s, waiting)
+            except Exception:  # looked again at the next poll
+                log.exception("could not read the replies waited on")
+                continue
+            for i in waiting:
+                if i not in left:
+                    future = self._handed.pop(i, None)
+                    if future is not None and not future.done():
+                        future.set_result(None)
+
+    async def deliver_claimed(self, rows: list[OutboxMessage],
+                              results: list[Result | str] | None = None) -> int:
         """Send replies the core wrote already claimed by this worker (``reply_claim``): no
-        claim to make, only the results to record, in one statement for all of them."""
+        claim to make, only the results to record, in one statement for all of them. What
+        each came to is appended to ``results``."""
         if not rows:
             return 0
         ids = [r.id for r in rows]
         self._busy.update(ids)
-        results: list[Result | str] = []
+        results = [] if results is None else results
         try:
             return await self._send_in_order(rows, {}, results)
         except asyncio.CancelledError:
@@ -645,6 +777,9 @@ class Dispatcher:
 
     async def _deliver_one(self, row: OutboxMessage, person: Person | None) -> Result | str:
         now = self.clock.now()
+        if not self.may_send(row.channel):
+            # The lease lapsed (or was lost) while the row waited for its slot: the fence.
+            return UNSENT
         if outbox.is_expired(row, now):
             return "expired"
         if person is not None and not person.reachable and row.kind != "reply":
@@ -677,7 +812,9 @@ class Dispatcher:
 
     async def _record(self, s: AsyncSession, row: OutboxMessage, result: Result | str) -> None:
         now = self.clock.now()
-        if result == "expired":
+        if result == UNSENT:
+            await outbox.release(s, [row.id], self.worker_id)
+        elif result == "expired":
             log.info("dropped outbox row %s (%s): no longer makes sense", row.id, row.kind)
             await outbox.mark_final(s, row.id, OutboxStatus.DROPPED, "expired before it could go")
         elif result == "unreachable":

@@ -3,7 +3,9 @@
 APScheduler's job stores cannot be shared between processes, so nothing lives only there:
 at start and on every tick the due notices are recomputed from the database, and each is
 queued in the outbox under a stable idempotency key, so ticks in two processes, or a tick
-repeated after a restart, queue it once."""
+repeated after a restart, queue it once. With several processes the tick runs in one of them only, the one holding the
+scheduler's lease (scheduler.leases), and checks in its own unit of work that it still does:
+the jobs it runs beside the notices need not be idempotent."""
 
 from __future__ import annotations
 
@@ -16,8 +18,9 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from scheduler.leases import Lease
 from scheduler.planner import Notice, Planner
-from storage import intake, outbox
+from storage import intake, leases, outbox
 from storage.clock import Clock
 from storage.models import OutboxStatus
 
@@ -55,7 +58,9 @@ class NoticeScheduler:
         after_queued: AfterQueued | None = None,
         jobs: list[Job] | None = None,
         tick_seconds: float = 60.0,
+        lease: Lease | None = None,
     ) -> None:
+        self.lease = lease
         self.jobs = jobs or []
         self.sessions = sessions
         self.clock = clock
@@ -66,11 +71,18 @@ class NoticeScheduler:
         self._aps: AsyncIOScheduler | None = None
 
     async def tick(self) -> TickResult:
-        """Queue every notice that is due now; one unit of work."""
+        """Queue every notice that is due now; one unit of work. Nothing when another
+        process holds the scheduler's lease: that one ticks."""
         now = self.clock.now()
         queued: list[Notice] = []
         dropped: list[Notice] = []
+        lease = self.lease
+        if lease is not None and not lease.held():
+            return TickResult(queued, dropped)
         async with self.sessions() as s:
+            if lease is not None and (lease.epoch is None or not await leases.hold_during(
+                    s, lease.name, lease.holder, lease.epoch, now)):
+                return TickResult(queued, dropped)
             notices = await Planner(s).due(now)
             have = await outbox.existing_keys(s, [n.key for n in notices])
             fresh = [n for n in notices if n.key not in have]
@@ -129,6 +141,8 @@ class NoticeScheduler:
     # APScheduler ----------------------------------------------------------------------------
 
     def start(self) -> None:
+        if self.lease is not None:
+            self.lease.start()
         aps = AsyncIOScheduler(timezone="UTC")
         aps.add_job(self._tick_and_plan_wakeup, "interval", seconds=self.tick_seconds,
                     id="tick", max_instances=1, coalesce=True, next_run_time=datetime.now().astimezone())
@@ -137,7 +151,11 @@ class NoticeScheduler:
 
     async def _tick_and_plan_wakeup(self) -> None:
         try:
+            if self.lease is not None and not self.lease.held():
+                await self.lease.attempt()  # the first tick comes before the keeper's first try
             await self.tick()
+            if self.lease is not None and not self.lease.held():
+                return  # the holder plans the next one
             nxt = await self.next_fire()
         except Exception:  # the next tick tries again; nothing is lost, the DB holds it all
             log.exception("scheduler tick failed")
@@ -154,3 +172,5 @@ class NoticeScheduler:
         if self._aps is not None:
             self._aps.shutdown(wait=False)
             self._aps = None
+        if self.lease is not None:
+            await self.lease.stop()

@@ -795,6 +795,18 @@ class Worker(Base):
     heartbeat_at: Mapped[datetime]
 
 
+class Lease(Base):
+    """One process's right to do what only one may do at a time (send for a bot token or a
+    WhatsApp number, run the scheduler's tick, poll getUpdates), until ``expires_at`` unless
+    renewed. ``epoch`` grows with each new holder, so a holder that lost it cannot renew."""
+
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(64))
+    epoch: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[datetime]
+
+
 class IncomingUpdate(Base):
     """An update a channel received, stored before the platform is told it arrived, then
     handled once, in order per address (storage.intake). Kept a while after it is handled,

@@ -143,7 +143,8 @@ async def insert_row(session: AsyncSession, values: dict[str, Any]) -> int | Non
 
 
 async def due_candidates(
-    session: AsyncSession, now: datetime, limit: int, exclude: set[int] | None = None
+    session: AsyncSession, now: datetime, limit: int, exclude: set[int] | None = None,
+    channels: list[str] | None = None,
 ) -> list[OutboxMessage]:
     """Pending rows that may go now, urgent first, oldest first. Not yet claimed.
 
@@ -160,6 +161,8 @@ async def due_candidates(
         )
         if exclude:
             stmt = stmt.where(OutboxMessage.id.not_in(exclude))
+        if channels is not None:  # the ones this process sends for now
+            stmt = stmt.where(OutboxMessage.channel.in_(channels))
         rows += (await session.scalars(stmt)).all()
         if len(rows) >= limit:
             break
@@ -247,20 +250,24 @@ async def unregister_worker(session: AsyncSession, worker: str) -> None:
 
 
 async def take_over_abandoned(session: AsyncSession, worker: str, now: datetime,
-                              lease: timedelta) -> list[OutboxMessage]:
-    """Rows a dead process was sending, now claimed by this worker to settle them."""
-    rows = list((await session.scalars(
-        select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.SENDING,
-                                    or_(OutboxMessage.claimed_by.is_(None),
-                                        OutboxMessage.claimed_by != worker))
-    )).all())
+                              lease: timedelta, *, channels: list[str] | None = None,
+                              every: bool = False) -> list[OutboxMessage]:
+    """Rows a dead process was sending (of these channels), now claimed by this worker to
+    settle them; with ``every``, whoever else was sending them: the sender's lease of their
+    channel changed hands, so the one that claimed them may not send any more."""
+    stmt = select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.SENDING,
+                                       or_(OutboxMessage.claimed_by.is_(None),
+                                           OutboxMessage.claimed_by != worker))
+    if channels is not None:
+        stmt = stmt.where(OutboxMessage.channel.in_(channels))
+    rows = list((await session.scalars(stmt)).all())
     if not rows:
         return []
     beats = {w.id: w.heartbeat_at for w in (await session.scalars(
         select(Worker).where(Worker.id.in_({r.claimed_by for r in rows if r.claimed_by}))
     )).all()}
-    dead = [r for r in rows
-            if is_dead(r.claimed_by, beats.get(r.claimed_by or ""), r.claimed_until, now)]
+    dead = [r for r in rows if every
+            or is_dead(r.claimed_by, beats.get(r.claimed_by or ""), r.claimed_until, now)]
     taken = []
     for r in dead:
         result = await session.execute(
@@ -273,7 +280,8 @@ async def take_over_abandoned(session: AsyncSession, worker: str, now: datetime,
         )
         if result.rowcount:
             taken.append(r)
-    for w in {r.claimed_by for r in dead if r.claimed_by}:
+    for w in {r.claimed_by for r in dead if r.claimed_by
+              and (not every or is_dead(r.claimed_by, beats.get(r.claimed_by), None, now))}:
         await session.execute(delete(Worker).where(Worker.id == w))
     return sorted(taken, key=lambda r: r.id)
 
@@ -357,12 +365,22 @@ async def mark_unreachable(session: AsyncSession, person_id: int, reason: str) -
     )
 
 
-async def next_due_at(session: AsyncSession) -> datetime | None:
-    return await session.scalar(
-        select(func.min(OutboxMessage.not_before)).where(
-            OutboxMessage.status == OutboxStatus.PENDING
-        )
-    )
+async def next_due_at(session: AsyncSession, channels: list[str] | None = None
+                      ) -> datetime | None:
+    stmt = select(func.min(OutboxMessage.not_before)).where(
+        OutboxMessage.status == OutboxStatus.PENDING)
+    if channels is not None:
+        stmt = stmt.where(OutboxMessage.channel.in_(channels))
+    return await session.scalar(stmt)
+
+
+async def unsettled(session: AsyncSession, ids: list[int]) -> set[int]:
+    """Which of these rows are still to send or being sent."""
+    if not ids:
+        return set()
+    return set((await session.scalars(select(OutboxMessage.id).where(
+        OutboxMessage.id.in_(ids),
+        OutboxMessage.status.in_((OutboxStatus.PENDING, OutboxStatus.SENDING))))).all())
 
 
 async def counts(session: AsyncSession) -> dict[tuple[str, str], int]:

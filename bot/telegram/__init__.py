@@ -14,7 +14,7 @@ import io
 import json
 import logging
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -85,6 +85,7 @@ ALLOWED_UPDATES = ["message", "callback_query"]
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 POLL_SECONDS = 10  # how long one getUpdates waits for news
 STOP_GRACE = 10.0  # seconds the updates being handled get to finish when stopping
+LEASE_LOOK = 0.5  # how often a poller checks it still holds the poller's lease
 DRIVERS = ("ptb", "aiogram")
 DEFAULT_DRIVER = "ptb"
 
@@ -264,8 +265,10 @@ class TelegramChannel:
     name = CHANNEL
 
     def __init__(self, bot: Driver, catalogs: Catalogs, buttons: ButtonCodec, timezone: str,
-                 limits: Limits | None = None, username: str | None = None) -> None:
+                 limits: Limits | None = None, username: str | None = None,
+                 account: str | None = None) -> None:
         self.bot = bot
+        self.account = account  # the bot's id: one process sends for it (dispatcher)
         self.catalogs = catalogs
         self.buttons = buttons
         self.timezone = timezone
@@ -571,21 +574,43 @@ class TelegramRuntime:
 
     # long polling ---------------------------------------------------------------------------
 
-    async def poll(self) -> None:
-        await self.bot.delete_webhook(False)
+    async def poll(self, lease: Any = None) -> None:
+        """Long polling. With ``lease`` (scheduler.leases.Lease: several processes on one
+        token, where a second getUpdates gets 409 Conflict) only its holder polls; every
+        process handles what is stored."""
         self._stop = asyncio.Event()
         async with self._handling():
-            polling = asyncio.create_task(self._poll(), name="telegram-poll")
-            stopping = asyncio.create_task(self._stop.wait())
+            if lease is None:
+                await self.bot.delete_webhook(False)
+                await self._poll_until_stopped(lambda: True)
+                return
+            lease.start()
             try:
-                done, _ = await asyncio.wait({polling, stopping},
+                while not self._stop.is_set():
+                    if lease.held():
+                        await self.bot.delete_webhook(False)
+                        await self._poll_until_stopped(lease.held)
+                    else:
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self._stop.wait(), LEASE_LOOK)
+            finally:
+                await lease.stop()
+
+    async def _poll_until_stopped(self, may_poll: Callable[[], bool]) -> None:
+        polling = asyncio.create_task(self._poll(), name="telegram-poll")
+        stopping = asyncio.create_task(self._stop.wait())  # type: ignore[union-attr]
+        try:
+            while True:
+                done, _ = await asyncio.wait({polling, stopping}, timeout=LEASE_LOOK,
                                              return_when=asyncio.FIRST_COMPLETED)
                 if polling in done:
                     polling.result()
-            finally:
-                for task in (polling, stopping):
-                    task.cancel()
-                await asyncio.gather(polling, stopping, return_exceptions=True)
+                if done or not may_poll():
+                    return
+        finally:
+            for task in (polling, stopping):
+                task.cancel()
+            await asyncio.gather(polling, stopping, return_exceptions=True)
 
     async def stop_polling(self) -> None:
         if self._stop is not None:

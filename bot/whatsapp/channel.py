@@ -80,6 +80,8 @@ class WhatsAppChannel:
                  specs: Sequence[wa_templates.TemplateSpec] | None = None, *,
                  limits: Limits | None = None, display_number: str | None = None) -> None:
         self.client = client
+        # The phone number Meta limits: one process sends for it (dispatcher).
+        self.account = client.phone_number_id
         self.catalogs = catalogs
         self.buttons = buttons
         self.timezone = timezone

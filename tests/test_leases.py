@@ -1,0 +1,206 @@
+"""Leases, on SQLite and PostgreSQL: one holder at a time, taken over once it lapses (or at
+once when its process is gone from this machine), fenced on the holder's own monotonic
+clock; the dispatcher sends only for the channels whose lease it holds, and settles what the
+previous holder had in flight before it sends; the scheduler ticks only in its holder."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+
+from scheduler.dispatcher import Dispatcher
+from scheduler.leases import SETTLE_GAP, Lease, LeaseTimes
+from scheduler.runner import NoticeScheduler
+from storage import leases, outbox
+from storage.models import OutboxStatus
+from support import ScriptedChannel, add_person, enqueue_many, outbox_rows
+
+TTL = timedelta(seconds=10)
+TIMES = LeaseTimes(ttl=10, renew_every=2, margin=2)
+# Holders on another machine: only the lease's expiry can say they are gone.
+ELSEWHERE_A = "elsewhere:1:aaaa"
+ELSEWHERE_B = "elsewhere:2:bbbb"
+
+
+class Monotonic:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+async def take(sessions, name, holder, now):
+    async with sessions() as s:
+        taken = await leases.take(s, name, holder, now, TTL)
+        await s.commit()
+    return taken
+
+
+async def test_one_holder_until_it_lapses_then_the_next_takes_it_over(sessions, clock) -> None:
+    first = await take(sessions, "sender:telegram:1", ELSEWHERE_A, clock.now())
+    assert first is not None and first.epoch == 1 and first.previous is None
+    assert await take(sessions, "sender:telegram:1", ELSEWHERE_B, clock.now()) is None
+    clock.advance(seconds=9)
+    renewed = await take(sessions, "sender:telegram:1", ELSEWHERE_A, clock.now())
+    assert renewed is not None and renewed.renewed and renewed.epoch == 1
+    clock.advance(seconds=9)  # renewed 9 s ago: still A's
+    assert await take(sessions, "sender:telegram:1", ELSEWHERE_B, clock.now()) is None
+    clock.advance(seconds=2)  # not renewed for 11 s: lapsed
+    second = await take(sessions, "sender:telegram:1", ELSEWHERE_B, clock.now())
+    assert second is not None and second.epoch == 2 and second.previous == ELSEWHERE_A
+    # The old holder, back, can neither renew nor take it while B holds it.
+    async with sessions() as s:
+        assert not await leases.renew(s, "sender:telegram:1", ELSEWHERE_A, 1, clock.now(), TTL)
+        await s.commit()
+    assert await take(sessions, "sender:telegram:1", ELSEWHERE_A, clock.now()) is None
+
+
+async def test_a_holder_whose_process_is_gone_from_this_machine_is_taken_over_at_once(
+        sessions, clock) -> None:
+    proc = await asyncio.create_subprocess_exec("true")
+    await proc.wait()  # a pid that no longer runs
+    dead = f"{socket.gethostname()}:{proc.pid}:dead"
+    assert await take(sessions, "scheduler", dead, clock.now()) is not None
+    alive = f"{socket.gethostname()}:{os.getpid()}:live"
+    taken = await take(sessions, "scheduler", alive, clock.now())
+    assert taken is not None and taken.previous == dead
+
+
+async def test_two_contenders_at_once_one_wins(sessions, clock) -> None:
+    holders = [f"elsewhere:{i}:x" for i in range(8)]
+    results = await asyncio.gather(*(take(sessions, "poller:telegram:1", h, clock.now())
+                                     for h in holders))
+    assert sum(r is not None for r in results) == 1
+    clock.advance(seconds=11)  # lapsed: the others contend for it again
+    others = [h for h, r in zip(holders, results, strict=True) if r is None]
+    again = await asyncio.gather(*(take(sessions, "poller:telegram:1", h, clock.now())
+                                   for h in others))
+    winners = [r for r in again if r is not None]
+    assert len(winners) == 1 and winners[0].epoch == 2 and not winners[0].renewed
+
+
+async def test_the_holder_stops_trusting_its_lease_at_the_fence(sessions, clock) -> None:
+    mono = Monotonic()
+    lease = Lease(sessions, clock, "sender:telegram:1", ELSEWHERE_A, TIMES, monotonic=mono)
+    assert await lease.attempt() and lease.held()
+    mono.t += TIMES.ttl - TIMES.margin - 0.01
+    assert lease.held()
+    mono.t += 0.02  # no renewal came through: stop, `margin` seconds before anyone may take it
+    assert not lease.held()
+    # The database away: a renewal that fails does not make the lease held again.
+    def refuse():
+        raise ConnectionError("database away")
+    broken = Lease(refuse, clock, "sender:telegram:1", ELSEWHERE_A, TIMES,  # type: ignore[arg-type]
+                   monotonic=mono)
+    assert not await broken.attempt()
+
+
+async def test_a_lease_given_up_is_taken_at_once_and_the_old_holder_knows_it_lost(
+        sessions, clock) -> None:
+    mono = Monotonic()
+    a = Lease(sessions, clock, "scheduler", ELSEWHERE_A, TIMES, monotonic=mono)
+    b = Lease(sessions, clock, "scheduler", ELSEWHERE_B, TIMES, monotonic=mono)
+    assert await a.attempt()
+    assert not await b.attempt()
+    await a.stop()  # a clean stop lets it go, after its last send: b acts at once
+    assert await b.attempt() and b.held() and b.epoch == 2
+    # a, starting again, finds b holding it.
+    a2 = Lease(sessions, clock, "scheduler", ELSEWHERE_A, TIMES, monotonic=mono)
+    assert not await a2.attempt()
+
+
+@dataclass
+class AccountChannel(ScriptedChannel):
+    account: str = "1"
+
+
+async def test_only_the_holder_sends_and_it_settles_what_the_last_one_had_in_flight(
+        sessions, clock) -> None:
+    recipients = [(await add_person(sessions, str(300 + i), clock.now()), str(300 + i))
+                  for i in range(6)]
+    await enqueue_many(sessions, recipients, clock.now())
+    first_id = (await outbox_rows(sessions))[0].id
+    # Another machine's process holds the sender's lease and claimed the first row.
+    assert await take(sessions, "sender:telegram:1", ELSEWHERE_A, clock.now()) is not None
+    async with sessions() as s:
+        await outbox.claim(s, [first_id], ELSEWHERE_A, clock.now(), timedelta(seconds=120))
+        await s.commit()
+    mono = Monotonic()
+    chan = AccountChannel()
+    d = Dispatcher(sessions, clock, [chan], leases=TIMES, monotonic=mono,
+                   worker_id=ELSEWHERE_B)
+    lease = d.leases["telegram"]
+    assert not await lease.attempt()
+    await d.run_once()
+    assert chan.calls == []  # not the holder: nothing sent
+    assert d.claim_for("telegram") is None  # its replies are queued for the holder
+    clock.advance(seconds=11)  # A stopped renewing
+    await lease.attempt()
+    assert not lease.held()  # a window between the old holder's last send and its first
+    mono.t += SETTLE_GAP
+    assert lease.held() and d.claim_for("telegram") is not None
+    # What A had claimed was settled before B sent anything: uncertain (no probe), never
+    # sent again; the rest sent once each.
+    await d.run_once()
+    rows = {r.id: r for r in await outbox_rows(sessions)}
+    assert rows[first_id].status == OutboxStatus.UNCERTAIN
+    assert {r.status for i, r in rows.items() if i != first_id} == {OutboxStatus.SENT}
+    assert chan.delivered_to() == {addr: 1 for _, addr in recipients[1:]}
+
+
+async def test_a_row_waiting_for_its_slot_when_the_lease_lapses_is_not_sent(
+        sessions, clock) -> None:
+    pid = await add_person(sessions, "42", clock.now())
+    await enqueue_many(sessions, [(pid, "42")], clock.now())
+    mono = Monotonic()
+    chan = AccountChannel()
+    d = Dispatcher(sessions, clock, [chan], leases=TIMES, monotonic=mono,
+                   worker_id=ELSEWHERE_B)
+    assert await d.leases["telegram"].attempt()
+    [row] = await outbox_rows(sessions)
+    async with sessions() as s:
+        [claimed] = await outbox.claim(s, [row.id], d.worker_id, clock.now(), d.lease)
+        await s.commit()
+    mono.t += TIMES.ttl  # past the fence before it went
+    results: list = []
+    await d.deliver_claimed([claimed], results)
+    assert chan.calls == [] and results == ["unsent"]
+    [row] = await outbox_rows(sessions)
+    assert row.status == OutboxStatus.PENDING and row.claimed_by is None
+
+
+async def test_the_scheduler_ticks_only_in_the_leases_holder(sessions, clock) -> None:
+    calls: list[str] = []
+
+    async def job(_s, _now) -> int:
+        calls.append("tick")
+        return 0
+
+    async def compose(*_a):
+        return None
+
+    mono = Monotonic()
+    holder = Lease(sessions, clock, "scheduler", ELSEWHERE_A, TIMES, monotonic=mono)
+    other = Lease(sessions, clock, "scheduler", ELSEWHERE_B, TIMES, monotonic=mono)
+    a = NoticeScheduler(sessions, clock, compose, jobs=[job], lease=holder)
+    b = NoticeScheduler(sessions, clock, compose, jobs=[job], lease=other)
+    assert await holder.attempt() and not await other.attempt()
+    await a.tick()
+    await b.tick()
+    assert calls == ["tick"]
+    # Past its fence, the old holder's tick does nothing even before anyone took over.
+    mono.t += TIMES.ttl
+    await a.tick()
+    assert calls == ["tick"]
+
+
+@pytest.mark.parametrize("ttl,renew,margin", [(10, 2, 0.5), (5, 3, 2), (3, 0, 1)])
+def test_lease_times_that_cannot_fence_are_refused(ttl, renew, margin) -> None:
+    with pytest.raises(ValueError):
+        LeaseTimes(ttl, renew, margin)
