@@ -12,7 +12,7 @@ from alembic import op
 
 revision: str = '0015'
 # 0014 is another branch's (many processes on one database); the merge chains this after it.
-down_revision: str | None = '0013'
+down_revision: str | None = '0014'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
