@@ -118,7 +118,7 @@ async def _programmes_of(turn: Turn) -> list[Program]:
 
 # An installation with no programme yet: what Convoca offered before programmes kept their
 # forms (the shipped files; a response then belongs to no programme, as it did).
-NO_PROGRAMME: Any = SimpleNamespace(id=None, name="", forms=None, template=None)
+NO_PROGRAMME: Any = SimpleNamespace(id=None, name="", forms=None, template=None, template_key="")
 
 
 async def _every_programme(turn: Turn) -> list[Any]:
