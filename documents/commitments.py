@@ -25,7 +25,7 @@ from documents.registry import Evidence, Request, body_kind, producer
 from domain.forms import PROGRAM_PLACEHOLDER, Form, plain_value
 from domain.program_templates import localized_text
 from storage import admin_meetings, agreed, commitments, minutes, reports
-from storage.commitments import COMMITMENT_FORM, DECLARATION_FORM
+from storage.commitments import COMMITMENT_FORM, DECLARATION_FORM, declaration_form_of
 from storage.meetings import body_name, meeting_kind_name
 from storage.models import Body, FormResponse, Meeting, MinutesSection, Organization, Person
 
@@ -226,6 +226,7 @@ async def _body(req: Request) -> Body:
     return body
 
 
+# The Ecomercado's form unless the template's verifier names another (``form:``).
 @producer("member_declarations", formats=("pdf",), scope="body", evidence=_declared,
           blank=True, forms=(DECLARATION_FORM,))
 async def member_declarations(req: Request) -> list[ExportFile]:
@@ -235,7 +236,7 @@ async def member_declarations(req: Request) -> list[ExportFile]:
     members = await commitments.members(req.session, body.id)
     declared = await commitments.declarations_of(req.session, req.program.id, body.kind,
                                                  [m.person.id for m in members])
-    form = _kept_form(req, DECLARATION_FORM)
+    form = _kept_form(req, declaration_form_of(req.program, req.verifier))
     title = ctx.t("commit.doc.declarations_title", body=bname)
     pdf = _new_pdf(ctx, req.font_dirs, title=title, running_title=title)
     pdf.add_page()
@@ -246,8 +247,8 @@ async def member_declarations(req: Request) -> list[ExportFile]:
     pdf.heading(req.program.name, title, await _heading_details(req, extra))
     pdf.para(ctx.t("commit.doc.declarations_intro"), 9.5, _MUTED)
 
-    body_label = localized_text(form.question("body").option(body.kind).label, ctx.locale) \
-        if form.question("body").option(body.kind) else bname
+    option = form.question("body").option(body.kind) if form.has("body") else None
+    body_label = localized_text(option.label, ctx.locale) if option else bname
     org_names = await _organizations(req, body, [m.person.id for m in members])
     entries: list[tuple[str, str, Signer]] = []
     for n, m in enumerate(members, start=1):

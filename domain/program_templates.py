@@ -489,6 +489,14 @@ FormKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 # the form it is made from when its verifier names none: the Ecomercado's.
 INTAKE_DOCUMENT = "fichas"
 DEFAULT_INTAKE_FORM = "ficha_interes"
+# The document of a body's members' declarations, and the form they sign when its verifier
+# names none: the Ecomercado's, whose words are official.
+DECLARATION_DOCUMENT = "member_declarations"
+DEFAULT_DECLARATION_FORM = "declaracion_compromiso"
+# The documents a verifier's ``form:`` may name the form of, and the form each reads
+# without one.
+FORM_DEFAULTS = {INTAKE_DOCUMENT: DEFAULT_INTAKE_FORM,
+                 DECLARATION_DOCUMENT: DEFAULT_DECLARATION_FORM}
 
 
 class Verifier(_Model):
@@ -501,9 +509,10 @@ class Verifier(_Model):
     """Which of Convoca's documents proves it (``documents.registry``: attendance, fichas,
     minutes, plan, agreed_text...); none for a document made outside Convoca."""
     form: FormKey | None = None
-    """For a ``fichas`` verifier: the form whose signed responses it lists, one of the
-    template's ``forms:``. None reads as ``ficha_interes``, so templates and programmes
-    made before a verifier could name its form keep theirs."""
+    """For a ``fichas`` or ``member_declarations`` verifier: the form whose signed
+    responses it lists, one of the template's ``forms:``. None reads as ``ficha_interes``
+    (``declaracion_compromiso``), so templates and programmes made before a verifier could
+    name its form keep theirs."""
 
 
 class Activity(_Model):
@@ -747,9 +756,10 @@ class ProgramTemplate(_Model):
         listed = [u.form for u in self.forms]
         problems: list[tuple[Loc, Problem]] = []
         for i, ver in enumerate(self.verifiers):
-            if ver.form is not None and ver.document != INTAKE_DOCUMENT:
+            if ver.form is not None and ver.document not in FORM_DEFAULTS:
                 problems.append((("verifiers", i, "form"), Msg(
-                    "templates.problem.form_only_for_fichas", {"fichas": INTAKE_DOCUMENT})))
+                    "templates.problem.form_only_for_fichas",
+                    {"fichas": INTAKE_DOCUMENT, "declarations": DECLARATION_DOCUMENT})))
             elif ver.form is not None and ver.form not in listed:
                 problems.append((("verifiers", i, "form"), Msg(
                     "templates.problem.form_not_listed",
@@ -778,9 +788,28 @@ class ProgramTemplate(_Model):
                 found.append(key)
         return tuple(found) or (DEFAULT_INTAKE_FORM,)
 
+    @property
+    def declaration_forms(self) -> tuple[str, ...]:
+        """The forms a body's members sign their declaration on (its ``member_declarations``
+        verifiers'): sending one marks the signer's membership committed.
+        ``declaracion_compromiso`` when no verifier says."""
+        found: list[str] = []
+        for ver in self.verifiers:
+            key = ver.form or DEFAULT_DECLARATION_FORM
+            if ver.document == DECLARATION_DOCUMENT and key not in found:
+                found.append(key)
+        return tuple(found) or (DEFAULT_DECLARATION_FORM,)
+
+    def declaration_verifier(self) -> str | None:
+        """The key of the programme's first ``member_declarations`` verifier, if any."""
+        return next((v.key for v in self.verifiers if v.document == DECLARATION_DOCUMENT),
+                    None)
+
     def verifier_form(self, key: str) -> str:
-        """The form a ``fichas`` verifier's document is made from."""
-        return self.verifier(key).form or DEFAULT_INTAKE_FORM
+        """The form a ``fichas`` or ``member_declarations`` verifier's document is made
+        from."""
+        ver = self.verifier(key)
+        return ver.form or FORM_DEFAULTS.get(ver.document or "", DEFAULT_INTAKE_FORM)
 
     def _document_problems(self, context: Mapping[str, Any]) -> list[tuple[Loc, Problem]]:
         # The documents Convoca makes, and the form each is made from, are the documents
@@ -798,7 +827,9 @@ class ProgramTemplate(_Model):
                     "templates.problem.no_document",
                     {"document": ver.document, "known": ", ".join(sorted(documents))})))
                 continue
-            for form in documents[ver.document]:
+            # A verifier naming its form is made from that one instead (checked listed
+            # by _intake_problems).
+            for form in (() if ver.form is not None else documents[ver.document]):
                 if form not in used:
                     problems.append((("verifiers", i, "document"), Msg(
                         "templates.problem.document_needs_form",

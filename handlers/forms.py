@@ -30,7 +30,7 @@ from locales import Msg, Raw, Text, When
 from services import commitments
 from storage import commitments as bodies
 from storage import fichas, outbox, programs, responses
-from storage.commitments import DECLARATION_FORM
+from storage.commitments import declaration_forms_of
 from storage.models import (
     Body,
     FormDefinition,
@@ -118,7 +118,7 @@ async def _programmes_of(turn: Turn) -> list[Program]:
 
 # An installation with no programme yet: what Convoca offered before programmes kept their
 # forms (the shipped files; a response then belongs to no programme, as it did).
-NO_PROGRAMME: Any = SimpleNamespace(id=None, name="", forms=None, template=None)
+NO_PROGRAMME: Any = SimpleNamespace(id=None, name="", forms=None, template=None, template_key="")
 
 
 async def _every_programme(turn: Turn) -> list[Any]:
@@ -127,6 +127,12 @@ async def _every_programme(turn: Turn) -> list[Any]:
 
 def _offering(among: list[Program], key: str) -> list[Program]:
     return [p for p in among if any(u.form == key for u in forms.program_form_uses(p))]
+
+
+def _is_declaration(offering: list[Program], key: str) -> bool:
+    """A body's members' declaration (one per person and body) in the programmes that
+    offer it: the Ecomercado's, or the one another template's verifier names."""
+    return any(key in declaration_forms_of(p) for p in offering)
 
 
 async def _where_offered(turn: Turn, key: str) -> list[Program]:
@@ -199,13 +205,14 @@ router.other_commands = form_command
 async def form_action(turn: Turn) -> None:
     # form:start:<key>[:<organisation id>]: an organisation's form sent to its people
     # (the participation commitment) opens for that organisation.
-    # form:start:declaracion_compromiso:<body id>: a member's declaration, for that body.
+    # form:start:<declaration form>:<body id>: a member's declaration, for that body.
     _, verb, key, org = ((turn.action or "") + ":::").split(":")[:4]
-    if verb != "start" or not await _where_offered(turn, key):
+    offering = await _where_offered(turn, key) if verb == "start" else []
+    if not offering:
         turn.say("input.button_stale")
         return
     ref = int(org) if org.isdigit() else None
-    if key == DECLARATION_FORM:
+    if _is_declaration(offering, key):
         await open_form(turn, key, body_id=ref)
         return
     await open_form(turn, key, organization_id=ref)
@@ -230,6 +237,7 @@ async def open_form(turn: Turn, key: str, organization_id: int | None = None, *,
     if form is None:
         await _stale(turn)
         return
+    declaration = _is_declaration(offering, key)
     draft = await responses.draft_for(turn.session, turn.person.id, key)
     if draft is not None:
         ctx = await _load(turn, draft.id)
@@ -243,7 +251,7 @@ async def open_form(turn: Turn, key: str, organization_id: int | None = None, *,
         if not orgs:
             await _stale(turn)
             return
-    elif key == DECLARATION_FORM:
+    elif declaration:
         # One per person and body: the organisation is only the one it names.
         pass
     elif len(orgs) > 1:
@@ -253,7 +261,7 @@ async def open_form(turn: Turn, key: str, organization_id: int | None = None, *,
         ])
         return
     org = orgs[0] if orgs else None
-    if key == DECLARATION_FORM:
+    if declaration:
         # Never a colleague's: the person's own, for the body the button carries.
         sent = await responses.submitted_by(
             turn.session, key, person_id=turn.person.id,

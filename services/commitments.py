@@ -19,7 +19,7 @@ from domain.schedule import local_date
 from locales import Msg, Raw, Text
 from services.messages import Button, Outgoing
 from storage import agreed, commitments, outbox, people
-from storage.commitments import COMMITMENT_FORM, DECLARATION_FORM
+from storage.commitments import COMMITMENT_FORM, declaration_forms_of
 from storage.meetings import body_names
 from storage.models import Body, FormResponse, Meeting, Organization, Program
 
@@ -40,8 +40,9 @@ async def on_submitted(session: AsyncSession, response: FormResponse, form: Form
             org.committed_at = now
             people.audit(session, now, "organization_committed", actor_id=person_id,
                          entity="organization", entity_id=org.id, response=response.id)
-    elif form.key == DECLARATION_FORM and response.program_id is not None \
-            and response.person_id is not None:
+    elif response.program_id is not None and response.person_id is not None \
+            and form.key in declaration_forms_of(
+                await session.get(Program, response.program_id)):
         kind = (response.answers or {}).get("body")
         body = await commitments.body_of_kind(session, response.program_id, str(kind))
         member = (await commitments.membership(session, body.id, response.person_id)
@@ -74,7 +75,7 @@ def declaration_request(program: Program, body: Body) -> Outgoing:
         text=Msg("commit.ask_declaration", {"body": Text(body_names(program, body)),
                                             "program": Raw(program.name)}),
         buttons=((Button(Msg("commit.btn_sign_declaration"),
-                         f"form:start:{DECLARATION_FORM}:{body.id}"),),),
+                         f"form:start:{declaration_forms_of(program)[0]}:{body.id}"),),),
         zone=program.timezone)
 
 

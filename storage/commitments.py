@@ -11,6 +11,11 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.forms import Form
+from domain.program_templates import (
+    DECLARATION_DOCUMENT,
+    DEFAULT_DECLARATION_FORM,
+    program_template_or_none,
+)
 from storage.models import (
     Attendance,
     Body,
@@ -24,13 +29,35 @@ from storage.models import (
     Milestone,
     Organization,
     Person,
+    Program,
     Representative,
 )
 from storage.reports import latest_fichas
 from storage.responses import form_of
 
 COMMITMENT_FORM = "compromiso_participacion"
-DECLARATION_FORM = "declaracion_compromiso"
+DECLARATION_FORM = DEFAULT_DECLARATION_FORM
+
+
+def declaration_forms_of(program: Program | None) -> tuple[str, ...]:
+    """The forms the programme's members sign their declaration on: the Ecomercado's
+    (``declaracion_compromiso``), or the one its template's ``member_declarations``
+    verifier names (``declaracion_integrantes``...)."""
+    template = program_template_or_none(program) if program is not None else None
+    return template.declaration_forms if template is not None else (DECLARATION_FORM,)
+
+
+def declaration_form_of(program: Program | None, verifier: str | None = None) -> str:
+    """The declaration form a verifier's document is made from (the programme's first
+    when the verifier is not one of its template's ``member_declarations``)."""
+    template = program_template_or_none(program) if program is not None else None
+    if template is not None and verifier is not None:
+        try:
+            if template.verifier(verifier).document == DECLARATION_DOCUMENT:
+                return template.verifier_form(verifier)
+        except KeyError:
+            pass
+    return declaration_forms_of(program)[0]
 
 
 @dataclass(frozen=True)
@@ -141,8 +168,9 @@ async def representatives(session: AsyncSession, organization_id: int) -> list[i
         .order_by(Representative.is_primary.desc(), Representative.id))).all())
 
 
-def _of_form(key: str) -> object:
-    return FormResponse.form_id.in_(select(FormDefinition.id).where(FormDefinition.key == key))
+def _of_form(*keys: str) -> object:
+    return FormResponse.form_id.in_(select(FormDefinition.id)
+                                    .where(FormDefinition.key.in_(keys)))
 
 
 async def commitment_of(session: AsyncSession, organization_id: int) -> FormResponse | None:
@@ -159,8 +187,9 @@ async def declarations_of(session: AsyncSession, program_id: int, body_kind: str
     """Each person's declaration in force for a body of this kind, by person."""
     if not person_ids:
         return {}
+    forms = declaration_forms_of(await session.get(Program, program_id))
     rows = (await session.scalars(
-        select(FormResponse).where(_of_form(DECLARATION_FORM),
+        select(FormResponse).where(_of_form(*forms),
                                    FormResponse.person_id.in_(person_ids),
                                    FormResponse.status == FormStatus.SUBMITTED)
         .order_by(FormResponse.id))).all()

@@ -16,6 +16,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.program_templates import (
+    DECLARATION_DOCUMENT,
     DEFAULT_INTAKE_FORM,
     INTAKE_DOCUMENT,
     ProgramTemplate,
@@ -230,6 +231,18 @@ def _intake_forms(tpl: ProgramTemplate | None, key: str) -> tuple[str, ...] | No
     return (DEFAULT_INTAKE_FORM,) if key == FICHAS else None
 
 
+def _is_declarations(tpl: ProgramTemplate | None, key: str) -> bool:
+    """A verifier of the members' declarations: its template's document says so, whatever
+    its key; the Ecomercado's key without a template."""
+    try:
+        verifier = tpl.verifier(key) if tpl is not None else None
+    except KeyError:
+        verifier = None
+    if verifier is not None:
+        return verifier.document == DECLARATION_DOCUMENT
+    return key == DECLARATIONS
+
+
 def _body_of(tpl: ProgramTemplate | None, meeting_kind: str | None) -> str | None:
     if tpl is None or not meeting_kind:
         return None
@@ -284,7 +297,7 @@ async def stage_status(session: AsyncSession, program_id: int, today: date
                 state, found = _counted("invited", invited, missing=MISSING)
             elif key == COMMITMENTS:
                 state, found = _counted("committed", committed, missing=MANUAL)
-            elif key == DECLARATIONS and _body_of(tpl, m.meeting_kind):
+            elif _is_declarations(tpl, key) and _body_of(tpl, m.meeting_kind):
                 state, found = _counted("declarations",
                                         declarations[_body_of(tpl, m.meeting_kind) or ""],
                                         missing=MANUAL)

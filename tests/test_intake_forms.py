@@ -66,7 +66,8 @@ def test_a_verifier_names_its_form(tmp_path) -> None:
      "form: ficha_interes", "verifiers[3].form: form 'ficha_interes' is not in the "
      "template's forms: (postulacion_comunidad, declaracion_compromiso)"),
     (("    document: fichas\n", ""), "form: postulacion_comunidad",
-     "verifiers[3].form: only a 'fichas' verifier is made from a form; take out 'form:'"),
+     "verifiers[3].form: only a 'fichas' or 'member_declarations' verifier is made from a "
+     "form; take out 'form:'"),
     (("    form: postulacion_comunidad\n    name", "    name"), "key: postulaciones",
      "verifiers[3]: name the form its fichas are made from (form: one of "
      "postulacion_comunidad, declaracion_compromiso); without it they are 'ficha_interes', "

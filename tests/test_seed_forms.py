@@ -23,6 +23,7 @@ from domain.forms import FORMS_DIR, load_form, program_form
 from domain.program_templates import TEMPLATES_DIR, load_template
 from handlers.admin import action
 from handlers.events import EventKind
+from services.commitments import declaration_request
 from services.messages import Outgoing
 from storage import catastro, fichas, people, programs, responses
 from storage.models import (
@@ -171,13 +172,15 @@ def test_every_seed_form_and_template_passes_validate(capsys) -> None:
     files = [TEMPLATES_DIR / f"{key}.yaml" for key in CASES]
     files += [FORMS_DIR / f"{key}.yaml" for key in
               ("postulacion_comunidad", "ficha_cooperativa", "registro_cooperativa",
-               "declaracion_compromiso")]
+               "declaracion_integrantes")]
     assert main(["template", "validate", *map(str, files)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert len(out) == len(files) and all(": OK, " in line for line in out)
     for key in CASES:
         uses = {u.form: u for u in load_template(key).forms}
-        assert "declaracion_compromiso" in uses and len(uses) == 2
+        # Their members sign the declaration naming the programme, not the Ecomercado's.
+        assert "declaracion_integrantes" in uses and len(uses) == 2
+        assert load_template(key).declaration_forms == ("declaracion_integrantes",)
 
 
 @pytest.mark.parametrize("key", list(CASES))
@@ -239,11 +242,15 @@ async def test_the_members_declaration_offers_the_programme_bodies(core: CoreHar
         s.add(Membership(body_id=body.id, person_id=person_id, joined_at=core.app.clock.now()))
         (await s.get(Person, person_id)).name = "Lucía Pereira Silva"
         await s.commit()
+        # The button the panel sends a member opens the programme's declaration (for the
+        # body it names: opened here without it, to be offered the programme's bodies).
+        [[button]] = declaration_request(await s.get(Program, program_id), body).buttons
+        assert button.action == f"form:start:declaracion_integrantes:{body.id}"
     from handlers.events import EventKind
 
     [*_, body_q] = await core.event(
         PERSON, EventKind.BUTTON,
-        button=core.app.services.buttons.pack(person_id, "form:start:declaracion_compromiso"))
+        button=core.app.services.buttons.pack(person_id, "form:start:declaracion_integrantes"))
     assert "Ecomercado" not in body_q.text
     assert [label for label, _ in body_q.buttons][:4] == [
         "Comisión institucional Plataforma Pando", "Comisión técnica Plataforma Pando",
@@ -262,7 +269,7 @@ async def test_the_members_declaration_offers_the_programme_bodies(core: CoreHar
             "técnica Plataforma Pando» del programa «Economía Solidaria Canelones»") in \
         declaration.text
     receipt = "\n".join(r.text for r in await core.text(PERSON, "Lucía Pereira Silva"))
-    assert "Comprobante N.º DC-" in receipt
+    assert "Comprobante N.º DI-" in receipt
     async with core.app.sessions() as s:
         member = await s.scalar(select(Membership).where(Membership.person_id == person_id))
         assert member.commitment_signed_at == core.app.clock.now()

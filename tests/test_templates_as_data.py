@@ -192,8 +192,8 @@ def broken(team: Path, old: str, new: str) -> tuple[Path, str]:
     # a form nobody wrote
     ("  - form: inscripcion_huerta", "  - form: inscripcion_granja", "inscripcion_granja",
      "forms[0].form: no hay un formulario «inscripcion_granja» (hay: compromiso_participacion, "
-     "declaracion_compromiso, ficha_cooperativa, ficha_interes, inscripcion_huerta, "
-     "postulacion_comunidad, registro_cooperativa)"),
+     "declaracion_compromiso, declaracion_integrantes, ficha_cooperativa, ficha_interes, "
+     "inscripcion_huerta, postulacion_comunidad, registro_cooperativa)"),
     # a command Convoca already answers
     ("    command: huerta", "    command: ayuda", "ayuda",
      "forms[0].command: /ayuda es uno de los comandos de Convoca; elige otro"),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from documents.base import Ctx
 from documents.registry import PRODUCERS, Request
+from domain.program_templates import program_template_or_none
 from handlers.admin import (
     ADMIN,
     RECORDS,
@@ -198,6 +199,10 @@ async def _send_document(turn: Turn, program: Program, op: str, body_id: int | N
         return
     if body is not None and verifier.endswith("_"):
         verifier += body.kind
+    tpl = program_template_or_none(program)
+    if key == "member_declarations" and tpl is not None:
+        # The template's own declarations verifier: its form is the one members signed.
+        verifier = tpl.declaration_verifier() or verifier
     ctx = Ctx(turn.services.catalogs, turn.locale, program.timezone, turn.now)
     req = Request(turn.session, program, verifier, ctx, "pdf",
                   body.id if body is not None else None, blank)
