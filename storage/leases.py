@@ -1,5 +1,5 @@
 """Leases: what only one process may do at a time, held by one until it lapses. Each change
-of holder is a conditional UPDATE on the holder and the epoch seen, so two contenders cannot
+of holder is a conditional UPDATE on the holder, epoch and expiry seen, so two contenders cannot
 both win, on SQLite as on PostgreSQL. Repositories never commit: the caller's unit of work
 does (a lease taken is only taken once that commits)."""
 
@@ -46,9 +46,11 @@ async def take(session: AsyncSession, name: str, holder: str, now: datetime,
         return None
     if seen_holder is not None and not outbox.is_dead(seen_holder, None, expires_at, now):
         return None
+    # A compare-and-swap on all it saw: a renewal (same epoch, later expiry) committed since
+    # the read means the holder is alive, and the takeover must lose.
     won = await session.execute(
         update(Lease)
-        .where(Lease.name == name, Lease.epoch == epoch,
+        .where(Lease.name == name, Lease.epoch == epoch, Lease.expires_at == expires_at,
                Lease.holder.is_(None) if seen_holder is None else Lease.holder == seen_holder)
         .values(holder=holder, epoch=epoch + 1, expires_at=now + ttl)
         .execution_options(synchronize_session=False))

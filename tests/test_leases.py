@@ -85,6 +85,45 @@ async def test_two_contenders_at_once_one_wins(sessions, clock) -> None:
     assert len(winners) == 1 and winners[0].epoch == 2 and not winners[0].renewed
 
 
+class RenewsAfterTheRead:
+    """A contender's session: right after it read the lease, the holder's renewal commits."""
+
+    def __init__(self, session, renewal) -> None:
+        self.session = session
+        self.bind = session.bind
+        self.renewal = renewal
+
+    async def execute(self, stmt, *args, **kwargs):
+        result = await self.session.execute(stmt, *args, **kwargs)
+        if getattr(stmt, "is_select", False) and self.renewal is not None:
+            renewal, self.renewal = self.renewal, None
+            await renewal(self.session)
+        return result
+
+
+async def test_a_renewal_between_a_contenders_read_and_write_makes_the_contender_lose(
+        sessions, clock) -> None:
+    assert await take(sessions, "sender:telegram:1", ELSEWHERE_A, clock.now()) is not None
+    clock.advance(seconds=11)  # lapsed as the contender reads it; A renews just after
+
+    async def a_renews(contenders) -> None:
+        if contenders.bind.dialect.name == "sqlite":
+            # One connection, one writer: the renewal goes in on it, where it would queue.
+            await leases.renew(contenders, "sender:telegram:1", ELSEWHERE_A, 1, clock.now(), TTL)
+            return
+        async with sessions() as s:
+            assert await leases.renew(s, "sender:telegram:1", ELSEWHERE_A, 1, clock.now(), TTL)
+            await s.commit()
+
+    async with sessions() as s:
+        taken = await leases.take(RenewsAfterTheRead(s, a_renews), "sender:telegram:1",
+                                  ELSEWHERE_B, clock.now(), TTL)
+        await s.commit()
+    assert taken is None
+    async with sessions() as s:
+        assert (await leases.holders(s))["sender:telegram:1"][0] == ELSEWHERE_A
+
+
 async def test_the_holder_stops_trusting_its_lease_at_the_fence(sessions, clock) -> None:
     mono = Monotonic()
     lease = Lease(sessions, clock, "sender:telegram:1", ELSEWHERE_A, TIMES, monotonic=mono)
