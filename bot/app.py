@@ -182,6 +182,13 @@ def load_templates(settings: Settings, reserved_commands: frozenset[str],
         raise StartupError("templates.startup_invalid", detail=Raw(detail)) from None
 
 
+def several_processes(app: App) -> bool:
+    """Whether other processes may share this database, so that leases must decide who
+    sends, polls and ticks: on PostgreSQL only. One SQLite file serves one process, which
+    sends its replies at once, without a lease's renewals on its one connection."""
+    return app.engine.dialect.name == "postgresql"
+
+
 def lease_times(settings: Settings) -> LeaseTimes:
     return LeaseTimes(settings.lease_seconds, settings.lease_renew_seconds,
                       settings.lease_margin_seconds)
@@ -286,7 +293,7 @@ async def run_channels(app: App, *, poll: bool = True) -> None:
             if started is not None:
                 starting.append(started)
         freeze_startup_objects()  # before anything is sent: the collection itself is a stall
-        delivery = await start_delivery(app, channels, several=True)
+        delivery = await start_delivery(app, channels, several=several_processes(app))
         if poll and settings.web_panel:
             mount_panel(app, server, delivery.outbox)
         tasks: list[asyncio.Future[Any]] = []
@@ -393,6 +400,8 @@ async def _telegram(app: App, channels: list[Channel], closing: list[Any], serve
         if webhook:
             runtime.add_webhook_route(server, secret)
             return runtime.run_webhook(webhook, secret)
+        if not several_processes(app):
+            return runtime.poll()
         # Two getUpdates on one token conflict (409): one process polls, by a lease.
         return runtime.poll(Lease(app.sessions, app.clock,
                                   f"poller:telegram:{settings.token.partition(':')[0]}",

@@ -10,6 +10,7 @@ from test_webhook import SECRET, start_update
 from whatsapp_harness import VERIFY_TOKEN, free_port, whatsapp_settings
 
 from bot.app import build_app, run_channels
+from storage import leases
 
 ANA = "56912345678"
 
@@ -92,3 +93,23 @@ async def test_whatsapp_alone_with_a_refused_token_does_not_start(
         await app.close()
     assert "WHATSAPP_ACCESS_TOKEN" in text and "WRONG-TOKEN" not in text
     fake_wa.violations.clear()
+
+
+async def test_one_process_on_sqlite_takes_no_lease_and_answers_at_once(
+        fake_tg, settings_for, sqlite_url, clock) -> None:
+    settings = settings_for(sqlite_url, telegram_bot_token=fake_tg.token,
+                            telegram_api_base=fake_tg.base_url)
+    app = await build_app(settings, clock=clock)
+    running = asyncio.create_task(run_channels(app))
+    try:
+        fake_tg.add_chat(321)
+        fake_tg.push_update(start_update(1, 321))
+        [answer] = await fake_tg.wait_for_sent(321, 1, timeout=10)
+        assert answer.startswith("¡Hola! Soy Convoca")
+        # One SQLite file serves one process: nothing to share, so no lease is kept.
+        async with app.sessions() as s:
+            assert await leases.holders(s) == {}
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await app.close()
