@@ -364,19 +364,25 @@ class Dispatcher:
                         log.exception("probing outbox row %s failed", row.id)
                 async with self.sessions() as s:
                     if isinstance(verdict, Delivered):
-                        await outbox.mark_sent(s, row.id, now, verdict.platform_id)
+                        await outbox.mark_sent(s, row.id, now, verdict.platform_id,
+                                               by=self.worker_id)
                         if verdict.parts:
                             await receipts.record_sent(s, row.id, row.channel,
                                                        list(verdict.parts), now)
                         if verdict.platform_id is not None:
                             known.append(verdict.platform_id)
-                    elif isinstance(verdict, NotDelivered):
+                    elif isinstance(verdict, NotDelivered) and outbox.is_dead(
+                            row.claimed_by, None, row.claimed_until, now):
                         # Its place in the chat's order kept: replies queued since go after it.
                         at = min(now, row.not_before) if row.not_before else now
-                        await outbox.mark_retry(s, row.id, at, "not delivered before a restart")
+                        await outbox.mark_retry(s, row.id, at, "not delivered before a restart",
+                                                by=self.worker_id)
                     else:
+                        # Not found yet may be a request still under way in a claimer that
+                        # lost its lease but lives (its claim outlasts the HTTP timeout): only
+                        # a claimer proven gone is sent again.
                         await outbox.mark_final(s, row.id, OutboxStatus.UNCERTAIN,
-                                                outbox.UNCERTAIN_REASON)
+                                                outbox.UNCERTAIN_REASON, by=self.worker_id)
                         uncertain += 1
                     await s.commit()
         log.warning("settled %d message(s) a stopped process was sending; %d uncertain",
@@ -808,60 +814,63 @@ class Dispatcher:
                 await self._record(s, row, result)
         for channel, of_rows in parts.items():
             await receipts.record_sent_many(s, channel, of_rows, now)
-        await outbox.mark_sent_many(s, sent, now)
+        await outbox.mark_sent_many(s, sent, now, by=self.worker_id)
 
     async def _record(self, s: AsyncSession, row: OutboxMessage, result: Result | str) -> None:
         now = self.clock.now()
+        by = self.worker_id  # a late result for a row another worker settled is dropped
         if result == UNSENT:
             await outbox.release(s, [row.id], self.worker_id)
         elif result == "expired":
             log.info("dropped outbox row %s (%s): no longer makes sense", row.id, row.kind)
-            await outbox.mark_final(s, row.id, OutboxStatus.DROPPED, "expired before it could go")
+            await outbox.mark_final(s, row.id, OutboxStatus.DROPPED, "expired before it could go",
+                                    by=by)
         elif result == "unreachable":
-            await outbox.mark_final(s, row.id, OutboxStatus.FAILED, "person unreachable")
+            await outbox.mark_final(s, row.id, OutboxStatus.FAILED, "person unreachable", by=by)
         elif isinstance(result, Delivered):
-            await outbox.mark_sent(s, row.id, now, result.platform_id)
+            await outbox.mark_sent(s, row.id, now, result.platform_id, by=by)
             if result.parts:
                 await receipts.record_sent(s, row.id, row.channel, list(result.parts), now)
         elif isinstance(result, RetryAfter):
             # The channel was paused when the 429 arrived (_deliver_one); pausing again now,
             # after the wave, stretched one 429 into ~2.5 s of silence.
             at = now + timedelta(seconds=result.seconds)
-            await outbox.mark_retry(s, row.id, at, f"429: retry after {result.seconds:g}s")
+            await outbox.mark_retry(s, row.id, at, f"429: retry after {result.seconds:g}s", by=by)
         elif isinstance(result, Transient):
             if result.after is not None:
                 # The platform said when: a wait it asked for is not a failed attempt.
                 await outbox.mark_retry(s, row.id, now + timedelta(seconds=result.after),
                                         result.reason)
             elif row.attempts >= self.max_attempts:
-                await outbox.mark_final(s, row.id, OutboxStatus.FAILED, result.reason)
+                await outbox.mark_final(s, row.id, OutboxStatus.FAILED, result.reason, by=by)
             else:
                 at = now + timedelta(seconds=backoff(row.attempts, self._rng))
-                await outbox.mark_retry(s, row.id, at, result.reason)
+                await outbox.mark_retry(s, row.id, at, result.reason, by=by)
         elif isinstance(result, Waiting):
-            await outbox.mark_waiting(s, row.id, result.reason)
             # Written to while it was being tried, the person released nothing (it was not
             # waiting yet): it goes now rather than wait for their next message.
             tried = row.claimed_until - self.lease if row.claimed_until else now
             wrote = await receipts.last_wrote(s, row.channel, row.address)
             if wrote is not None and wrote.replace(tzinfo=wrote.tzinfo or UTC) >= tried.replace(
                     tzinfo=tried.tzinfo or UTC):
-                await outbox.mark_retry(s, row.id, now, result.reason)
+                await outbox.mark_retry(s, row.id, now, result.reason, by=by)
+            else:
+                await outbox.mark_waiting(s, row.id, result.reason, by=by)
         elif isinstance(result, Uncertain):
             # Its receipt may have come already, while the send waited for its answer.
             if await receipts.sent_for(s, row.channel, row.id):
-                await outbox.mark_sent(s, row.id, now, None)
+                await outbox.mark_sent(s, row.id, now, None, by=by)
             else:
-                await outbox.mark_final(s, row.id, OutboxStatus.UNCERTAIN, result.reason)
+                await outbox.mark_final(s, row.id, OutboxStatus.UNCERTAIN, result.reason, by=by)
         elif isinstance(result, Blocked):
-            await outbox.mark_final(s, row.id, OutboxStatus.FAILED, result.reason)
+            await outbox.mark_final(s, row.id, OutboxStatus.FAILED, result.reason, by=by)
             if result.channel_only:
                 await receipts.mark_address_unreachable(s, row.channel, row.address,
                                                         result.reason, now)
             elif row.person_id is not None:
                 await outbox.mark_unreachable(s, row.person_id, result.reason)
         elif isinstance(result, Rejected):
-            await outbox.mark_final(s, row.id, OutboxStatus.FAILED, result.reason)
+            await outbox.mark_final(s, row.id, OutboxStatus.FAILED, result.reason, by=by)
 
     async def drain(self, max_seconds: float = 30.0) -> None:
         """Deliver until nothing is due now (tests and the console use it)."""

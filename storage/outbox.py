@@ -3,6 +3,7 @@ the caller's unit of work does."""
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import uuid
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, or_, select, update
+from sqlalchemy import String, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import reading_locale
@@ -24,6 +25,8 @@ from storage.models import (
     SentMessage,
     Worker,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -67,9 +70,17 @@ def _insert_row(dialect: str) -> Any:
             .returning(table.c.id))
 
 
+def _by(table: Any, by: Any) -> Any:
+    """A result recorded only by the worker still sending the row: another that settled it
+    (a lease taken over) has the last word, and a late result for it is dropped."""
+    return or_(by.is_(None), and_(table.c.claimed_by == by,
+                                  table.c.status == OutboxStatus.SENDING))
+
+
 def _mark_sent_row(dialect: str) -> Any:
     table = OutboxMessage.__table__
-    return (update(table).where(table.c.id == bindparam("row_id"))
+    return (update(table).where(table.c.id == bindparam("row_id"),
+                                _by(table, bindparam("by", type_=String)))
             .values(status=OutboxStatus.SENT, sent_at=bindparam("at"),
                     platform_message_id=bindparam("platform_id"),
                     claimed_until=None, last_error=None))
@@ -296,17 +307,20 @@ async def delivered_refs(session: AsyncSession, channel: str, address: str) -> l
 
 
 async def mark_sent(
-    session: AsyncSession, msg_id: int, now: datetime, platform_id: str | None
+    session: AsyncSession, msg_id: int, now: datetime, platform_id: str | None, *,
+    by: str | None = None
 ) -> None:
-    await mark_sent_many(session, [(msg_id, platform_id)], now)
+    await mark_sent_many(session, [(msg_id, platform_id)], now, by=by)
 
 
 async def mark_sent_many(session: AsyncSession, sent: list[tuple[int, str | None]],
-                         now: datetime) -> None:
-    """Record deliveries in one statement (executemany): (row id, platform message id)."""
+                         now: datetime, *, by: str | None = None) -> None:
+    """Record deliveries in one statement (executemany): (row id, platform message id).
+    ``by``: only rows that worker is still sending (see _by); None for a row nobody
+    claimed."""
     if sent:
         await session.execute(_statement(session, "mark_sent"), [
-            {"row_id": row_id, "platform_id": platform_id, "at": now}
+            {"row_id": row_id, "platform_id": platform_id, "at": now, "by": by}
             for row_id, platform_id in sent
         ])
 
@@ -323,37 +337,55 @@ async def release(session: AsyncSession, ids: list[int], worker: str) -> None:
         )
 
 
-async def mark_retry(session: AsyncSession, msg_id: int, at: datetime, error: str) -> None:
-    await session.execute(
+def _still_sending(by: str | None) -> tuple[Any, ...]:
+    if by is None:
+        return ()
+    return (OutboxMessage.claimed_by == by, OutboxMessage.status == OutboxStatus.SENDING)
+
+
+def _dropped_if_settled(result: Any, msg_id: int, by: str | None) -> None:
+    if by is not None and not result.rowcount:
+        log.warning("outbox row %s was settled by another worker meanwhile: this result of "
+                    "%s is dropped", msg_id, by)
+
+
+async def mark_retry(session: AsyncSession, msg_id: int, at: datetime, error: str, *,
+                     by: str | None = None) -> None:
+    result = await session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id == msg_id)
+        .where(OutboxMessage.id == msg_id, *_still_sending(by))
         .values(
             status=OutboxStatus.PENDING, not_before=at, last_error=error[:500],
             claimed_by=None, claimed_until=None,
         )
         .execution_options(synchronize_session=False)
     )
+    _dropped_if_settled(result, msg_id, by)
 
 
-async def mark_final(session: AsyncSession, msg_id: int, status: str, error: str) -> None:
-    await session.execute(
+async def mark_final(session: AsyncSession, msg_id: int, status: str, error: str, *,
+                     by: str | None = None) -> None:
+    result = await session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id == msg_id)
+        .where(OutboxMessage.id == msg_id, *_still_sending(by))
         .values(status=status, last_error=error[:500], claimed_until=None)
         .execution_options(synchronize_session=False)
     )
+    _dropped_if_settled(result, msg_id, by)
 
 
-async def mark_waiting(session: AsyncSession, msg_id: int, reason: str) -> None:
+async def mark_waiting(session: AsyncSession, msg_id: int, reason: str, *,
+                     by: str | None = None) -> None:
     """Not sent, not failed: the channel may not write first now. storage.receipts.
     release_waiting puts it back in the queue when the person writes."""
-    await session.execute(
+    result = await session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id == msg_id)
+        .where(OutboxMessage.id == msg_id, *_still_sending(by))
         .values(status=OutboxStatus.WAITING, last_error=reason[:500], claimed_by=None,
                 claimed_until=None)
         .execution_options(synchronize_session=False)
     )
+    _dropped_if_settled(result, msg_id, by)
 
 
 async def mark_unreachable(session: AsyncSession, person_id: int, reason: str) -> None:

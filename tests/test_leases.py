@@ -13,7 +13,7 @@ from datetime import timedelta
 
 import pytest
 
-from scheduler.dispatcher import Dispatcher
+from scheduler.dispatcher import Dispatcher, NotDelivered
 from scheduler.leases import SETTLE_GAP, Lease, LeaseTimes
 from scheduler.runner import NoticeScheduler
 from storage import leases, outbox
@@ -191,6 +191,66 @@ async def test_only_the_holder_sends_and_it_settles_what_the_last_one_had_in_fli
     assert rows[first_id].status == OutboxStatus.UNCERTAIN
     assert {r.status for i, r in rows.items() if i != first_id} == {OutboxStatus.SENT}
     assert chan.delivered_to() == {addr: 1 for _, addr in recipients[1:]}
+
+
+@dataclass
+class ProbingChannel(AccountChannel):
+    """A platform that can be asked, and says the message never arrived."""
+
+    async def probe(self, row, known):
+        return NotDelivered()
+
+
+async def test_a_lapsed_holder_still_alive_elsewhere_has_its_row_left_uncertain_not_resent(
+        sessions, clock) -> None:
+    pid = await add_person(sessions, "77", clock.now())
+    await enqueue_many(sessions, [(pid, "77")], clock.now())
+    [row] = await outbox_rows(sessions)
+    # A, on another machine, holds the lease and is sending the row when its lease lapses:
+    # its request may still be under way, so "not found" proves nothing yet.
+    assert await take(sessions, "sender:telegram:1", ELSEWHERE_A, clock.now()) is not None
+    async with sessions() as s:
+        await outbox.claim(s, [row.id], ELSEWHERE_A, clock.now(), timedelta(seconds=120))
+        await s.commit()
+    clock.advance(seconds=11)
+    mono = Monotonic()
+    chan = ProbingChannel()
+    d = Dispatcher(sessions, clock, [chan], leases=TIMES, monotonic=mono,
+                   worker_id=ELSEWHERE_B)
+    await d.leases["telegram"].attempt()
+    mono.t += SETTLE_GAP
+    await d.run_once()
+    [row] = await outbox_rows(sessions)
+    assert row.status == OutboxStatus.UNCERTAIN and chan.calls == []
+    # A's late answer for the row B settled is dropped: B's word stands.
+    async with sessions() as s:
+        await outbox.mark_sent_many(s, [(row.id, "late")], clock.now(), by=ELSEWHERE_A)
+        await outbox.mark_retry(s, row.id, clock.now(), "timed out", by=ELSEWHERE_A)
+        await s.commit()
+    [row] = await outbox_rows(sessions)
+    assert row.status == OutboxStatus.UNCERTAIN and row.platform_message_id is None
+
+
+async def test_a_claimer_proven_gone_has_its_unarrived_row_sent_again(sessions, clock) -> None:
+    pid = await add_person(sessions, "78", clock.now())
+    await enqueue_many(sessions, [(pid, "78")], clock.now())
+    [row] = await outbox_rows(sessions)
+    proc = await asyncio.create_subprocess_exec("true")
+    await proc.wait()
+    gone = f"{socket.gethostname()}:{proc.pid}:gone"
+    assert await take(sessions, "sender:telegram:1", gone, clock.now()) is not None
+    async with sessions() as s:
+        await outbox.claim(s, [row.id], gone, clock.now(), timedelta(seconds=120))
+        await s.commit()
+    mono = Monotonic()
+    chan = ProbingChannel()
+    d = Dispatcher(sessions, clock, [chan], leases=TIMES, monotonic=mono,
+                   worker_id=ELSEWHERE_B)
+    await d.leases["telegram"].attempt()
+    mono.t += SETTLE_GAP
+    await d.run_once()
+    [row] = await outbox_rows(sessions)
+    assert row.status == OutboxStatus.SENT and chan.delivered_to() == {"78": 1}
 
 
 async def test_a_row_waiting_for_its_slot_when_the_lease_lapses_is_not_sent(
