@@ -47,8 +47,8 @@ class LeaseTimes:
 
 
 # A takeover waits this long before the new holder acts: whatever the old one sent last is
-# then out of the platform's one-second window (a holder found dead on this machine is
-# taken over at once, without the margin's wait).
+# then out of the platform's one-second window (a holder found dead on this machine, or one
+# that gave the lease up, is taken over at once, without the margin's wait, but not this).
 SETTLE_GAP = 1.0
 
 Gained = Callable[[str | None], Awaitable[None]]
@@ -126,7 +126,9 @@ class Lease:
             finally:
                 renewing.cancel()
                 await asyncio.gather(renewing, return_exceptions=True)
-        gap = SETTLE_GAP if taken.previous is not None else 0.0
+        # Any earlier holding, given up cleanly (no holder left) or our own that lapsed, may
+        # have sent within the last second: only the lease's very first holder acts at once.
+        gap = SETTLE_GAP if taken.epoch > 1 or taken.renewed else 0.0
         self._usable_from = max(started + gap, self._now()) if gap else self._now()
         if self._on_changed is not None:
             self._on_changed()
