@@ -132,12 +132,35 @@ async def test_the_holder_stops_trusting_its_lease_at_the_fence(sessions, clock)
     assert lease.held()
     mono.t += 0.02  # no renewal came through: stop, `margin` seconds before anyone may take it
     assert not lease.held()
-    # The database away: a renewal that fails does not make the lease held again.
-    def refuse():
-        raise ConnectionError("database away")
-    broken = Lease(refuse, clock, "sender:telegram:1", ELSEWHERE_A, TIMES,  # type: ignore[arg-type]
-                   monotonic=mono)
-    assert not await broken.attempt()
+
+
+class Database:
+    """Sessions until the database goes away."""
+
+    def __init__(self, sessions) -> None:
+        self.sessions = sessions
+        self.away = False
+
+    def __call__(self):
+        if self.away:
+            raise ConnectionError("database away")
+        return self.sessions()
+
+
+async def test_a_holder_whose_renewals_fail_holds_until_its_fence_then_not(
+        sessions, clock) -> None:
+    mono = Monotonic()
+    database = Database(sessions)
+    lease = Lease(database, clock, "sender:telegram:1", ELSEWHERE_A, TIMES,  # type: ignore[arg-type]
+                  monotonic=mono)
+    assert await lease.attempt() and lease.held()
+    database.away = True
+    mono.t += TIMES.renew_every
+    assert await lease.attempt()  # renewal failed: still held, on the last one's fence
+    mono.t += TIMES.ttl - TIMES.margin - TIMES.renew_every - 0.01
+    assert await lease.attempt() and lease.held()
+    mono.t += 0.02
+    assert not await lease.attempt() and not lease.held()
 
 
 async def test_a_lease_given_up_is_taken_at_once_used_a_second_later_and_the_old_holder_lost(
