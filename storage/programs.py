@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from os import PathLike
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -211,13 +212,16 @@ async def place_of(session: AsyncSession, program_id: int | None) -> Place:
     if program_id not in places:
         row = (await session.execute(select(Program.template, Program.template_key)
                                      .where(Program.id == program_id))).first()
-        try:
-            tpl = program_template(row) if row is not None else None
-        except TemplateError:
-            tpl = None
-        places[program_id] = (Place(country(tpl.country), tpl.locale) if tpl is not None
-                              else _NOWHERE)
+        places[program_id] = _place(row)
     return places[program_id]  # type: ignore[no-any-return]
+
+
+def _place(row: Any) -> Place:
+    try:
+        tpl = program_template(row) if row is not None else None
+    except TemplateError:
+        tpl = None
+    return Place(country(tpl.country), tpl.locale) if tpl is not None else _NOWHERE
 
 
 async def country_of(session: AsyncSession, program_id: int | None) -> Country:
@@ -227,9 +231,12 @@ async def country_of(session: AsyncSession, program_id: int | None) -> Country:
 async def countries_in_use(session: AsyncSession) -> list[Country]:
     """The countries of the installation's programmes, each once, the oldest programme's
     first; none without programmes."""
+    # One read for all of them: a person in no programme asks this at every typed number.
+    places = session.info.setdefault("program_places", {})
     found: dict[str, Country] = {}
-    for program_id in (await session.scalars(select(Program.id).order_by(Program.id))).all():
-        where = (await place_of(session, program_id)).country
+    for row in (await session.execute(select(Program.id, Program.template, Program.template_key)
+                                      .order_by(Program.id))).all():
+        where = places.setdefault(row.id, _place(row)).country
         found.setdefault(where.code, where)
     return list(found.values())
 
